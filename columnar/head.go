@@ -1,0 +1,240 @@
+package columnar
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// Head is the in-memory, append-only columnar buffer of one table between
+// flushes. Rows keep arrival order; a series is identified by its tuple of
+// tag dictionary ids, so per row the head does one dictionary lookup per tag
+// and one series lookup — no sorting, no allocation once warmed up.
+//
+// Column layout (all slices indexed by row unless noted):
+//
+//	times   []int64          timestamp[ns]
+//	series  []uint32         series id → seriesTags[id][tagCol] = dictionary id (-1 absent)
+//	fields  []*fieldColumn   values + validity bitmap, padded lazily to the row count
+//
+// Arrow views of these columns are built by Record (head_arrow.go); flushing
+// sorts them into a segment (segment_write.go).
+//
+// A Head is not safe for concurrent use: the engine appends under its lock and
+// freezes a head (no more appends) before flushing or reading it unlocked.
+type Head struct {
+	Schema *TableSchema // shared with the engine's catalog; grows
+
+	times      []int64
+	series     []uint32
+	seriesMap  map[string]uint32
+	seriesTags [][]int32
+	dicts      []*tagDict
+	fields     []*fieldColumn
+
+	minTime, maxTime int64
+	bytes            int64
+
+	keyScratch []byte
+	idScratch  []int32
+}
+
+type tagDict struct {
+	ids  map[string]int32
+	vals []string
+}
+
+type fieldColumn struct {
+	typ   FieldType
+	n     int      // rows covered (absent values at the end are not yet padded)
+	num   []uint64 // float64 bits, int64, uint64, bool 0/1
+	off   []uint32 // strings: end offsets into str, one per row
+	str   []byte
+	valid []uint64 // bitmap, bit i set when row i has a value
+}
+
+// NewHead returns an empty head for a table with schema s.
+func NewHead(s *TableSchema) *Head {
+	return &Head{Schema: s, seriesMap: map[string]uint32{}, minTime: math.MaxInt64, maxTime: math.MinInt64}
+}
+
+// Len returns the number of rows appended.
+func (h *Head) Len() int { return len(h.times) }
+
+// Bytes returns an estimate of the memory the head holds.
+func (h *Head) Bytes() int64 { return h.bytes }
+
+// TimeRange returns the smallest and largest time appended.
+func (h *Head) TimeRange() (int64, int64) { return h.minTime, h.maxTime }
+
+// Series returns the number of distinct series.
+func (h *Head) Series() int { return len(h.seriesTags) }
+
+// Per-row and per-entry overheads used by the memory estimate; they count
+// slice growth slack and map entries approximately.
+const (
+	rowOverhead    = 8 + 4
+	seriesOverhead = 64
+	dictOverhead   = 48
+)
+
+// Append adds row r of b. The row must already have been admitted to
+// h.Schema (TableSchema.Admit), so every tag and field has a column.
+func (h *Head) Append(b *Batch, r *Row) {
+	s := h.Schema
+	for len(h.dicts) < len(s.Tags) {
+		h.dicts = append(h.dicts, &tagDict{ids: map[string]int32{}})
+	}
+	for len(h.fields) < len(s.Fields) {
+		h.fields = append(h.fields, &fieldColumn{typ: s.Fields[len(h.fields)].Type})
+	}
+
+	// Series identity: the tag dictionary ids in column order, trailing
+	// absent tags trimmed so that adding a tag column later keeps old ids.
+	ids := h.idScratch[:0]
+	for range s.Tags {
+		ids = append(ids, -1)
+	}
+	for _, t := range b.RowTags(r) {
+		col, _ := s.Tag(b.Bytes(t.Key))
+		d := h.dicts[col]
+		v := b.Bytes(t.Value)
+		id, ok := d.ids[string(v)]
+		if !ok {
+			id = int32(len(d.vals))
+			str := string(v)
+			d.ids[str] = id
+			d.vals = append(d.vals, str)
+			h.bytes += int64(2*len(v)) + dictOverhead
+		}
+		ids[col] = id
+	}
+	end := len(ids)
+	for end > 0 && ids[end-1] < 0 {
+		end--
+	}
+	key := h.keyScratch[:0]
+	for _, id := range ids[:end] {
+		key = binary.LittleEndian.AppendUint32(key, uint32(id))
+	}
+	sid, ok := h.seriesMap[string(key)]
+	if !ok {
+		sid = uint32(len(h.seriesTags))
+		h.seriesMap[string(key)] = sid
+		h.seriesTags = append(h.seriesTags, append([]int32(nil), ids[:end]...))
+		h.bytes += int64(len(key)*2) + seriesOverhead
+	}
+	h.keyScratch, h.idScratch = key, ids
+
+	row := len(h.times)
+	h.times = append(h.times, r.Time)
+	h.series = append(h.series, sid)
+	h.bytes += rowOverhead
+	if r.Time < h.minTime {
+		h.minTime = r.Time
+	}
+	if r.Time > h.maxTime {
+		h.maxTime = r.Time
+	}
+
+	for _, f := range b.RowFields(r) {
+		col, _ := s.Field(b.Bytes(f.Key))
+		c := h.fields[col]
+		if c.n > row {
+			// Duplicate key within one line: the later value wins, as in
+			// InfluxDB.
+			c.setLast(b, &f)
+			continue
+		}
+		h.bytes += c.pad(row)
+		h.bytes += c.append(b, &f)
+	}
+}
+
+// pad appends absent values until the column covers rows [0, n).
+func (c *fieldColumn) pad(n int) int64 {
+	var grown int64
+	for c.n < n {
+		if c.typ == FieldString {
+			c.off = append(c.off, uint32(len(c.str)))
+			grown += 4
+		} else {
+			c.num = append(c.num, 0)
+			grown += 8
+		}
+		if c.n%64 == 0 {
+			c.valid = append(c.valid, 0)
+			grown += 8
+		}
+		c.n++
+	}
+	return grown
+}
+
+func (c *fieldColumn) append(b *Batch, f *Field) int64 {
+	var grown int64
+	if c.typ == FieldString {
+		c.str = append(c.str, b.Bytes(f.Str)...)
+		c.off = append(c.off, uint32(len(c.str)))
+		grown = 4 + int64(f.Str.Len)
+	} else {
+		c.num = append(c.num, f.Num)
+		grown = 8
+	}
+	if c.n%64 == 0 {
+		c.valid = append(c.valid, 0)
+		grown += 8
+	}
+	c.valid[c.n/64] |= 1 << (c.n % 64)
+	c.n++
+	return grown
+}
+
+// setLast overwrites the value of the last row (same key twice in a line).
+func (c *fieldColumn) setLast(b *Batch, f *Field) {
+	if c.typ == FieldString {
+		// Strings are append-only; rewrite the tail.
+		start := uint32(0)
+		if c.n > 1 {
+			start = c.off[c.n-2]
+		}
+		c.str = append(c.str[:start], b.Bytes(f.Str)...)
+		c.off[c.n-1] = uint32(len(c.str))
+		return
+	}
+	c.num[c.n-1] = f.Num
+}
+
+// Finish pads every field column to the row count. Call it once the head is
+// frozen, before reading its columns.
+func (h *Head) Finish() {
+	for len(h.fields) < len(h.Schema.Fields) {
+		h.fields = append(h.fields, &fieldColumn{typ: h.Schema.Fields[len(h.fields)].Type})
+	}
+	for len(h.dicts) < len(h.Schema.Tags) {
+		h.dicts = append(h.dicts, &tagDict{ids: map[string]int32{}})
+	}
+	for _, c := range h.fields {
+		h.bytes += c.pad(len(h.times))
+	}
+}
+
+// valid reports whether row i has a value. The column must be padded.
+func (c *fieldColumn) isValid(i int) bool { return c.valid[i/64]&(1<<(i%64)) != 0 }
+
+// strAt returns the string value of row i.
+func (c *fieldColumn) strAt(i int) []byte {
+	start := uint32(0)
+	if i > 0 {
+		start = c.off[i-1]
+	}
+	return c.str[start:c.off[i]]
+}
+
+// tagID returns the dictionary id of tag column col for series sid, or -1.
+func (h *Head) tagID(sid uint32, col int) int32 {
+	t := h.seriesTags[sid]
+	if col < len(t) {
+		return t[col]
+	}
+	return -1
+}

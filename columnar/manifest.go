@@ -1,0 +1,125 @@
+package columnar
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// ManifestFile is the manifest's name in the data directory.
+const ManifestFile = "manifest.json"
+
+// Manifest is the single source of truth for what is durable: the live
+// segments, the table schemas, and how much of the WAL they cover. A segment
+// file not listed here does not exist for queries. A Manifest value is
+// immutable once published; changes make a copy (Clone) and Commit it.
+type Manifest struct {
+	Version       int                                `json:"version"`
+	Generation    uint64                             `json:"generation"`
+	NextSegmentID uint64                             `json:"next_segment_id"`
+	WALSeq        uint64                             `json:"wal_seq"` // WAL files numbered below this are covered by the segments
+	Databases     map[string]*DatabaseMeta           `json:"databases"`
+	Schemas       map[string]map[string]*TableSchema `json:"schemas"`
+	Segments      []SegmentMeta                      `json:"segments"`
+}
+
+// DatabaseMeta holds per-database settings.
+type DatabaseMeta struct {
+	Created int64 `json:"created"`
+}
+
+// NewManifest returns the manifest of an empty data directory.
+func NewManifest() *Manifest {
+	return &Manifest{Version: 1, NextSegmentID: 1, WALSeq: 0,
+		Databases: map[string]*DatabaseMeta{}, Schemas: map[string]map[string]*TableSchema{}}
+}
+
+// Clone returns a deep copy for modification.
+func (m *Manifest) Clone() *Manifest {
+	c := *m
+	c.Databases = make(map[string]*DatabaseMeta, len(m.Databases))
+	for k, v := range m.Databases {
+		d := *v
+		c.Databases[k] = &d
+	}
+	c.Schemas = make(map[string]map[string]*TableSchema, len(m.Schemas))
+	for db, tables := range m.Schemas {
+		ts := make(map[string]*TableSchema, len(tables))
+		for t, s := range tables {
+			ts[t] = s.Clone()
+		}
+		c.Schemas[db] = ts
+	}
+	c.Segments = append([]SegmentMeta(nil), m.Segments...)
+	return &c
+}
+
+// LoadManifest reads the manifest in dataDir, or returns an empty one if the
+// directory has none yet.
+func LoadManifest(dataDir string) (*Manifest, error) {
+	path := filepath.Join(dataDir, ManifestFile)
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return NewManifest(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	m := NewManifest()
+	if err := json.Unmarshal(raw, m); err != nil {
+		return nil, fmt.Errorf("parse manifest %s: %w", path, err)
+	}
+	if m.Version != 1 {
+		return nil, fmt.Errorf("manifest %s has version %d, this build reads 1", path, m.Version)
+	}
+	for _, tables := range m.Schemas {
+		for _, s := range tables {
+			s.Reindex()
+		}
+	}
+	return m, nil
+}
+
+// Commit writes m as the manifest of dataDir atomically: temporary file,
+// fsync, rename over the old one, fsync of the directory. Generation is
+// incremented first.
+func (m *Manifest) Commit(dataDir string) error {
+	m.Generation++
+	sort.Slice(m.Segments, func(i, j int) bool { return m.Segments[i].ID < m.Segments[j].ID })
+	raw, err := json.MarshalIndent(m, "", " ")
+	if err != nil {
+		return fmt.Errorf("encode manifest: %w", err)
+	}
+	return WriteFileAtomic(filepath.Join(dataDir, ManifestFile), raw)
+}
+
+// WriteFileAtomic replaces path with data so that after a crash it holds
+// either the old or the new content, never a mix.
+func WriteFileAtomic(path string, data []byte) (err error) {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return errors.Join(fmt.Errorf("write %s: %w", tmp, err), f.Close())
+	}
+	if err := f.Sync(); err != nil {
+		return errors.Join(fmt.Errorf("fsync %s: %w", tmp, err), f.Close())
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", path, err)
+	}
+	return SyncDir(filepath.Dir(path))
+}

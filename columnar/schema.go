@@ -1,0 +1,151 @@
+package columnar
+
+import (
+	"fmt"
+)
+
+// FieldSchema is one field column of a table.
+type FieldSchema struct {
+	Name string    `json:"name"`
+	Type FieldType `json:"type"`
+}
+
+// TableSchema is the schema of one table: tag and field columns in the order
+// they first appeared. Schemas only grow; a field never changes type.
+// A TableSchema is not safe for concurrent use; the engine guards it.
+type TableSchema struct {
+	Tags   []string      `json:"tags"`
+	Fields []FieldSchema `json:"fields"`
+
+	tagIdx   map[string]int
+	fieldIdx map[string]int
+}
+
+// NewTableSchema returns an empty schema.
+func NewTableSchema() *TableSchema {
+	return &TableSchema{tagIdx: map[string]int{}, fieldIdx: map[string]int{}}
+}
+
+// Clone returns a deep copy (for the manifest and readers).
+func (s *TableSchema) Clone() *TableSchema {
+	c := NewTableSchema()
+	for _, t := range s.Tags {
+		c.AddTag(t)
+	}
+	for _, f := range s.Fields {
+		c.AddField(f.Name, f.Type)
+	}
+	return c
+}
+
+// Reindex rebuilds lookup maps after JSON decoding.
+func (s *TableSchema) Reindex() {
+	s.tagIdx = make(map[string]int, len(s.Tags))
+	s.fieldIdx = make(map[string]int, len(s.Fields))
+	for i, t := range s.Tags {
+		s.tagIdx[t] = i
+	}
+	for i, f := range s.Fields {
+		s.fieldIdx[f.Name] = i
+	}
+}
+
+// Tag returns the column index of tag key k.
+func (s *TableSchema) Tag(k []byte) (int, bool) {
+	i, ok := s.tagIdx[string(k)]
+	return i, ok
+}
+
+// Field returns the column index of field key k.
+func (s *TableSchema) Field(k []byte) (int, bool) {
+	i, ok := s.fieldIdx[string(k)]
+	return i, ok
+}
+
+// AddTag adds tag key k if absent and returns its index.
+func (s *TableSchema) AddTag(k string) int {
+	if i, ok := s.tagIdx[k]; ok {
+		return i
+	}
+	s.Tags = append(s.Tags, k)
+	s.tagIdx[k] = len(s.Tags) - 1
+	return len(s.Tags) - 1
+}
+
+// AddField adds field k of type t if absent and returns its index.
+func (s *TableSchema) AddField(k string, t FieldType) int {
+	if i, ok := s.fieldIdx[k]; ok {
+		return i
+	}
+	s.Fields = append(s.Fields, FieldSchema{Name: k, Type: t})
+	s.fieldIdx[k] = len(s.Fields) - 1
+	return len(s.Fields) - 1
+}
+
+// Stable codes of schema rejections.
+const (
+	CodeFieldTypeConflict = "field-type-conflict"
+	CodeTagFieldConflict  = "tag-field-conflict"
+	CodeReservedKey       = "reserved-key"
+)
+
+// TimeColumn is the name of the time column; no tag or field may use it.
+const TimeColumn = "time"
+
+// Admit checks row r of b against the schema and, if it fits, extends the
+// schema with the row's new tags and fields. A row that does not fit leaves
+// the schema untouched and gets a LineError naming the column.
+func (s *TableSchema) Admit(b *Batch, r *Row) *LineError {
+	table := b.Bytes(r.Table)
+	// Check everything first so a rejected row adds no columns.
+	for _, t := range b.RowTags(r) {
+		k := b.Bytes(t.Key)
+		if string(k) == TimeColumn {
+			return &LineError{Line: int(r.Line), Code: CodeReservedKey, Reason: fmt.Sprintf("tag key %q is reserved in table %q", k, table)}
+		}
+		if _, ok := s.fieldIdx[string(k)]; ok {
+			return &LineError{Line: int(r.Line), Code: CodeTagFieldConflict, Reason: fmt.Sprintf("%q is a field in table %q and cannot also be a tag", k, table)}
+		}
+	}
+	fields := b.RowFields(r)
+	for i := range fields {
+		f := &fields[i]
+		k := b.Bytes(f.Key)
+		if string(k) == TimeColumn {
+			return &LineError{Line: int(r.Line), Code: CodeReservedKey, Reason: fmt.Sprintf("field key %q is reserved in table %q", k, table)}
+		}
+		if j, ok := s.fieldIdx[string(k)]; ok {
+			if have := s.Fields[j].Type; have != f.Type {
+				return &LineError{Line: int(r.Line), Code: CodeFieldTypeConflict,
+					Reason: fmt.Sprintf("field %q is %s in table %q, this line has %s", k, have, table, f.Type)}
+			}
+			continue
+		}
+		if _, ok := s.tagIdx[string(k)]; ok {
+			return &LineError{Line: int(r.Line), Code: CodeTagFieldConflict, Reason: fmt.Sprintf("%q is a tag in table %q and cannot also be a field", k, table)}
+		}
+		for _, t := range b.RowTags(r) {
+			if string(b.Bytes(t.Key)) == string(k) {
+				return &LineError{Line: int(r.Line), Code: CodeTagFieldConflict, Reason: fmt.Sprintf("%q is both a tag and a field in this line", k)}
+			}
+		}
+		// Two new fields of one name and different types within a row.
+		for g := range fields[:i] {
+			if string(b.Bytes(fields[g].Key)) == string(k) && fields[g].Type != f.Type {
+				return &LineError{Line: int(r.Line), Code: CodeFieldTypeConflict,
+					Reason: fmt.Sprintf("field %q appears twice with types %s and %s", k, fields[g].Type, f.Type)}
+			}
+		}
+	}
+	for _, t := range b.RowTags(r) {
+		if _, ok := s.tagIdx[string(b.Bytes(t.Key))]; !ok {
+			s.AddTag(string(b.Bytes(t.Key)))
+		}
+	}
+	for i := range fields {
+		if _, ok := s.fieldIdx[string(b.Bytes(fields[i].Key))]; !ok {
+			s.AddField(string(b.Bytes(fields[i].Key)), fields[i].Type)
+		}
+	}
+	return nil
+}

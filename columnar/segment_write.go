@@ -1,0 +1,350 @@
+package columnar
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/parquet-go/parquet-go"
+)
+
+// SegmentMeta describes one segment file; the manifest holds a list of them.
+type SegmentMeta struct {
+	ID      uint64 `json:"id"`
+	DB      string `json:"db"`
+	Table   string `json:"table"`
+	Window  string `json:"window"`
+	Path    string `json:"path"` // relative to the data directory, slash separated
+	Rows    int64  `json:"rows"`
+	Series  int    `json:"series"`
+	MinTime int64  `json:"min_time"`
+	MaxTime int64  `json:"max_time"`
+	Bytes   int64  `json:"bytes"`
+}
+
+// Key-value metadata written into every segment's Parquet footer.
+const (
+	MetaKeyInfo  = "silt.segment" // JSON SegmentInfo
+	MetaKeyIndex = "silt.index"   // base64 tag index, see index.go
+)
+
+// SegmentInfo is the JSON stored under MetaKeyInfo.
+type SegmentInfo struct {
+	Version int             `json:"version"`
+	DB      string          `json:"db"`
+	Table   string          `json:"table"`
+	MinTime int64           `json:"min_time"`
+	MaxTime int64           `json:"max_time"`
+	Rows    int64           `json:"rows"`
+	Series  int             `json:"series"`
+	Tags    []string        `json:"tags"`
+	Fields  []FieldSchema   `json:"fields"`
+	Sorting []string        `json:"sorted_by"`
+	Extra   json.RawMessage `json:"extra,omitempty"`
+}
+
+// RowGroupRows bounds the rows of one Parquet row group; smaller groups prune
+// better, larger ones compress better.
+const RowGroupRows = 128 << 10
+
+// SegmentPath returns the path of segment id relative to the data directory.
+func SegmentPath(db, table, window string, id uint64) string {
+	return filepath.ToSlash(filepath.Join("segments", PathName(db), PathName(table), window, fmt.Sprintf("%020d.parquet", id)))
+}
+
+// WriteSegments writes the frozen head h of db.table as one segment per
+// window under dataDir and returns their metadata. Each file is written to a
+// temporary name, fsynced, renamed and its directory fsynced, so a segment
+// either exists whole or not at all. newID hands out segment ids.
+func WriteSegments(dataDir, db, table string, h *Head, newID func() uint64) ([]SegmentMeta, error) {
+	h.Finish()
+	var metas []SegmentMeta
+	for _, run := range h.flushOrder() {
+		id := newID()
+		rel := SegmentPath(db, table, WindowName(run.Window), id)
+		m, err := writeSegment(filepath.Join(dataDir, filepath.FromSlash(rel)), db, table, h, &run)
+		if err != nil {
+			return metas, err
+		}
+		m.ID, m.Path, m.Window = id, rel, WindowName(run.Window)
+		metas = append(metas, m)
+	}
+	return metas, nil
+}
+
+func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta, err error) {
+	dir := filepath.Dir(path)
+	if err := MkdirAllSync(dir); err != nil {
+		return m, err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return m, fmt.Errorf("create segment %s: %w", tmp, err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, f.Close(), os.Remove(tmp))
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	sch := segmentSchema(h.Schema)
+	w := parquet.NewWriter(bw, sch,
+		parquet.Compression(&parquet.Zstd),
+		parquet.PageBufferSize(1<<20),
+		parquet.DataPageStatistics(true),
+		parquet.CreatedBy("silt", "1", ""),
+	)
+
+	info := SegmentInfo{Version: 1, DB: db, Table: table, MinTime: math.MaxInt64, MaxTime: math.MinInt64,
+		Rows: int64(len(run.Rows)), Tags: h.Schema.Tags, Fields: h.Schema.Fields,
+		Sorting: append(append([]string{}, h.Schema.Tags...), TimeColumn)}
+	for _, src := range run.Rows {
+		t := h.times[src]
+		info.MinTime = min(info.MinTime, t)
+		info.MaxTime = max(info.MaxTime, t)
+	}
+	idx := newTagIndex(h, run)
+	info.Series = idx.series
+
+	cols := segmentColumns(sch, h.Schema)
+	var vals []parquet.Value
+	for start := 0; start < len(run.Rows); start += RowGroupRows {
+		end := min(start+RowGroupRows, len(run.Rows))
+		rg := w.BeginRowGroup()
+		writers := rg.ColumnWriters()
+		for _, c := range cols {
+			vals = h.columnValues(vals[:0], c, run, start, end)
+			if _, err := writers[c.leaf].WriteRowValues(vals); err != nil {
+				return m, fmt.Errorf("write column %s of %s: %w", c.name, path, err)
+			}
+		}
+		if _, err := rg.Commit(); err != nil {
+			return m, fmt.Errorf("commit row group of %s: %w", path, err)
+		}
+	}
+	infoJSON, err := json.Marshal(info)
+	if err != nil {
+		return m, err
+	}
+	w.SetKeyValueMetadata(MetaKeyInfo, string(infoJSON))
+	w.SetKeyValueMetadata(MetaKeyIndex, idx.encode())
+	if err := w.Close(); err != nil {
+		return m, fmt.Errorf("close parquet writer %s: %w", path, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return m, fmt.Errorf("write segment %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		return m, fmt.Errorf("fsync segment %s: %w", tmp, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return m, fmt.Errorf("stat segment %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return m, fmt.Errorf("close segment %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return m, fmt.Errorf("rename segment %s: %w", path, err)
+	}
+	if err := SyncDir(dir); err != nil {
+		return m, err
+	}
+	return SegmentMeta{DB: db, Table: table, Rows: info.Rows, Series: info.Series,
+		MinTime: info.MinTime, MaxTime: info.MaxTime, Bytes: st.Size()}, nil
+}
+
+// segmentSchema maps a table schema to Parquet: time is a required
+// timestamp[ns] with delta encoding, tags optional dictionary-encoded
+// strings, fields optional columns of their type. All zstd.
+func segmentSchema(s *TableSchema) *parquet.Schema {
+	g := parquet.Group{}
+	g[TimeColumn] = parquet.Encoded(parquet.Timestamp(parquet.Nanosecond), &parquet.DeltaBinaryPacked)
+	for _, t := range s.Tags {
+		g[t] = parquet.Optional(parquet.Encoded(parquet.String(), &parquet.RLEDictionary))
+	}
+	for _, f := range s.Fields {
+		var n parquet.Node
+		switch f.Type {
+		case FieldFloat:
+			n = parquet.Leaf(parquet.DoubleType)
+		case FieldInt:
+			n = parquet.Int(64)
+		case FieldUint:
+			n = parquet.Uint(64)
+		case FieldBool:
+			n = parquet.Leaf(parquet.BooleanType)
+		case FieldString:
+			n = parquet.String()
+		}
+		g[f.Name] = parquet.Optional(n)
+	}
+	return parquet.NewSchema("silt", g)
+}
+
+type segmentColumn struct {
+	name  string
+	leaf  int
+	kind  byte // 't' time, 'g' tag, 'f' field
+	index int  // tag or field column of the head
+}
+
+func segmentColumns(sch *parquet.Schema, s *TableSchema) []segmentColumn {
+	leaf := func(name string) int {
+		l, ok := sch.Lookup(name)
+		if !ok {
+			panic("segment schema lacks column " + name) // broken invariant
+		}
+		return l.ColumnIndex
+	}
+	cols := []segmentColumn{{name: TimeColumn, leaf: leaf(TimeColumn), kind: 't'}}
+	for i, t := range s.Tags {
+		cols = append(cols, segmentColumn{name: t, leaf: leaf(t), kind: 'g', index: i})
+	}
+	for i, f := range s.Fields {
+		cols = append(cols, segmentColumn{name: f.Name, leaf: leaf(f.Name), kind: 'f', index: i})
+	}
+	return cols
+}
+
+// columnValues appends the Parquet values of column c for output rows
+// [start, end) of run.
+func (h *Head) columnValues(dst []parquet.Value, c segmentColumn, run *flushRun, start, end int) []parquet.Value {
+	switch c.kind {
+	case 't':
+		for _, src := range run.Rows[start:end] {
+			dst = append(dst, parquet.Int64Value(h.times[src]).Level(0, 0, c.leaf))
+		}
+	case 'g':
+		d := h.dicts[c.index]
+		for _, src := range run.Rows[start:end] {
+			id := h.tagID(h.series[src], c.index)
+			if id < 0 {
+				dst = append(dst, parquet.Value{}.Level(0, 0, c.leaf))
+				continue
+			}
+			dst = append(dst, parquet.ByteArrayValue(unsafeBytes(d.vals[id])).Level(0, 1, c.leaf))
+		}
+	case 'f':
+		col := h.fields[c.index]
+		ov := run.Overrides
+		// Overrides are sorted by (Col, Out): find this column's first one at
+		// or after start.
+		k := 0
+		for k < len(ov) && (int(ov[k].Col) < c.index || (int(ov[k].Col) == c.index && int(ov[k].Out) < start)) {
+			k++
+		}
+		for out := start; out < end; out++ {
+			src := int(run.Rows[out])
+			if k < len(ov) && int(ov[k].Col) == c.index && int(ov[k].Out) == out {
+				src = int(ov[k].Src)
+				k++
+			}
+			if !col.isValid(src) {
+				dst = append(dst, parquet.Value{}.Level(0, 0, c.leaf))
+				continue
+			}
+			var v parquet.Value
+			switch col.typ {
+			case FieldFloat:
+				v = parquet.DoubleValue(math.Float64frombits(col.num[src]))
+			case FieldInt, FieldUint:
+				v = parquet.Int64Value(int64(col.num[src]))
+			case FieldBool:
+				v = parquet.BooleanValue(col.num[src] != 0)
+			case FieldString:
+				v = parquet.ByteArrayValue(col.strAt(src))
+			}
+			dst = append(dst, v.Level(0, 1, c.leaf))
+		}
+	}
+	return dst
+}
+
+// tagIndex maps each tag value to the segment rows holding it.
+type tagIndex struct {
+	cols   []string
+	vals   [][]string
+	bms    [][]*roaring.Bitmap
+	series int
+}
+
+func newTagIndex(h *Head, run *flushRun) *tagIndex {
+	ti := &tagIndex{cols: h.Schema.Tags}
+	local := make([]map[int32]int, len(h.dicts)) // dictionary id → position in vals
+	ti.vals = make([][]string, len(h.dicts))
+	ti.bms = make([][]*roaring.Bitmap, len(h.dicts))
+	for c := range local {
+		local[c] = map[int32]int{}
+	}
+	rows := run.Rows
+	for i := 0; i < len(rows); {
+		sid := h.series[rows[i]]
+		j := i + 1
+		for j < len(rows) && h.series[rows[j]] == sid {
+			j++
+		}
+		ti.series++
+		for c := range h.dicts {
+			id := h.tagID(sid, c)
+			if id < 0 {
+				continue
+			}
+			p, ok := local[c][id]
+			if !ok {
+				p = len(ti.vals[c])
+				local[c][id] = p
+				ti.vals[c] = append(ti.vals[c], h.dicts[c].vals[id])
+				ti.bms[c] = append(ti.bms[c], roaring.New())
+			}
+			ti.bms[c][p].AddRange(uint64(i), uint64(j))
+		}
+		i = j
+	}
+	for c := range ti.bms {
+		for _, bm := range ti.bms[c] {
+			bm.RunOptimize()
+		}
+	}
+	return ti
+}
+
+// MkdirAllSync creates dir and its missing parents, fsyncing each parent of a
+// directory it created so that the new entries survive a crash.
+func MkdirAllSync(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := MkdirAllSync(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("create dir %s: %w", dir, err)
+	}
+	return SyncDir(parent)
+}
+
+// SyncDir fsyncs a directory, making renames and creations in it durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open dir %s for fsync: %w", dir, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("fsync dir %s: %w", dir, err)
+	}
+	return nil
+}
