@@ -1,0 +1,187 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/server"
+)
+
+// byteSize is a flag value accepting 1048576, 512KiB, 64MiB, 1GiB, 1GB...
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(s string) error {
+	n, err := parseBytes(s)
+	if err != nil {
+		return err
+	}
+	*b = byteSize(n)
+	return nil
+}
+
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			mult, s = u.mult, strings.TrimSpace(strings.TrimSuffix(s, u.suffix))
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q (want e.g. 64MiB, 1GiB or a byte count)", s)
+	}
+	return int64(n * float64(mult)), nil
+}
+
+func runServe(args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var (
+		cfgFile      = fs.String("config", "", "YAML file with the same keys as these flags (e.g. 'http-addr: 127.0.0.1:9000'); flags given on the command line win")
+		dataDir      = fs.String("data-dir", "silt-data", "directory for the WAL, segments and manifest")
+		httpAddr     = fs.String("http-addr", "127.0.0.1:8086", "HTTP listen address")
+		maxHead      = byteSize(1 << 30)
+		flushBytes   = byteSize(256 << 20)
+		maxBody      = byteSize(64 << 20)
+		walSegment   = byteSize(64 << 20)
+		flushEvery   = fs.Duration("flush-interval", 10*time.Minute, "flush the head to segments at least this often")
+		ackLevel     = fs.String("ack", "wal", "when writes are acknowledged: 'wal' (after fsync; default, survives power loss) or 'none' (no fsync; loses recent writes on power loss)")
+		logLevel     = fs.String("log-level", "info", "debug, info, warn or error")
+		shutdownWait = fs.Duration("shutdown-timeout", time.Minute, "how long to wait for in-flight requests on SIGTERM")
+	)
+	fs.Var(&maxHead, "max-head-bytes", "memory bound of unflushed data; writes above it get 429 with Retry-After (e.g. 1GiB)")
+	fs.Var(&flushBytes, "flush-bytes", "flush the head once it holds this much (e.g. 256MiB)")
+	fs.Var(&maxBody, "max-body-bytes", "largest write request body, after gzip decompression; larger gets 413")
+	fs.Var(&walSegment, "wal-segment-bytes", "size of one WAL file before the next is started")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: silt serve [flags]
+
+Runs the Silt server. With no flags it keeps data in ./silt-data and listens on
+127.0.0.1:8086 with the InfluxDB v1/v2 write API, NDJSON ingest and schema endpoints.
+
+Examples:
+  silt serve --data-dir /var/lib/silt --http-addr 0.0.0.0:8086
+  silt serve --config silt.yaml --max-head-bytes 2GiB
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *cfgFile != "" {
+		if err := applyConfigFile(fs, *cfgFile); err != nil {
+			fmt.Fprintln(os.Stderr, "silt serve:", err)
+			return 2
+		}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "silt serve: bad --log-level %q\n", *logLevel)
+		return 2
+	}
+	if *ackLevel != "wal" && *ackLevel != "none" {
+		fmt.Fprintf(os.Stderr, "silt serve: bad --ack %q (want wal or none)\n", *ackLevel)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ln, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		log.Error("listen (is another server on this address? set --http-addr)", "addr", *httpAddr, "err", err)
+		return 1
+	}
+	eng, err := engine.Open(engine.Config{
+		DataDir: *dataDir, MaxHeadBytes: int64(maxHead), FlushBytes: int64(flushBytes),
+		FlushInterval: *flushEvery, WALSegment: int64(walSegment), NoSync: *ackLevel == "none", Logger: log,
+	})
+	if err != nil {
+		log.Error("open data directory", "dir", *dataDir, "err", err)
+		return 1
+	}
+	srv := server.New(eng, server.Config{Addr: *httpAddr, MaxBodyBytes: int(maxBody), Logger: log})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("silt serving", "version", version, "http", ln.Addr().String(), "data", *dataDir)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	code := 0
+	select {
+	case s := <-sig:
+		log.Info("shutting down: finishing requests and flushing", "signal", s.String())
+	case err := <-served:
+		log.Error("http server stopped", "err", err)
+		code = 1
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Warn("http shutdown", "err", err)
+		}
+	case <-time.After(*shutdownWait):
+		log.Warn("in-flight requests did not finish in time", "timeout", *shutdownWait)
+	}
+	if err := eng.Close(); err != nil {
+		log.Error("close engine: unflushed data stays in the WAL and is replayed at the next start", "err", err)
+		return 1
+	}
+	log.Info("stopped cleanly")
+	return code
+}
+
+// applyConfigFile sets every flag named in the YAML file that was not given
+// on the command line.
+func applyConfigFile(fs *flag.FlagSet, path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	var kv map[string]any
+	if err := yaml.Unmarshal(raw, &kv); err != nil {
+		return fmt.Errorf("parse config %s: %w", path, err)
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for k, v := range kv {
+		if k == "config" {
+			continue
+		}
+		if fs.Lookup(k) == nil {
+			return fmt.Errorf("config %s: unknown key %q (keys are the flag names of 'silt serve --help')", path, k)
+		}
+		if given[k] {
+			continue
+		}
+		if err := fs.Set(k, fmt.Sprint(v)); err != nil {
+			return fmt.Errorf("config %s: key %q: %w", path, k, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,376 @@
+// Package engine wires Silt's storage parts: the WAL, the Arrow heads, the
+// segment flusher and the manifest. It owns the write path and hands
+// consistent snapshots to readers.
+//
+// Write path: rows are checked against the table schemas, appended to the
+// WAL and the heads under one lock (so WAL order is head order and replay
+// reproduces last-write-wins exactly), then the caller waits outside the lock
+// for the group-commit fsync and only then acknowledges.
+//
+// Flush: the active heads are frozen together with a WAL rotation, written
+// as segments, named by a new manifest (which records the first WAL file not
+// covered), and only then are the covered WAL files deleted.
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/ingest/wal"
+)
+
+// Config configures an Engine.
+type Config struct {
+	DataDir       string
+	MaxHeadBytes  int64         // memory bound of all heads; writes above it get ErrBackpressure
+	FlushBytes    int64         // flush when active heads hold this much
+	FlushInterval time.Duration // flush rows at the latest this long after the first unflushed write
+	WALSegment    int64         // WAL file size before rotation
+	NoSync        bool          // ack level "none": skip fsync (loses acknowledged writes on power loss)
+	Logger        *slog.Logger
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.DataDir == "" {
+		c.DataDir = "silt-data"
+	}
+	if c.MaxHeadBytes <= 0 {
+		c.MaxHeadBytes = 1 << 30
+	}
+	if c.FlushBytes <= 0 {
+		c.FlushBytes = min(256<<20, c.MaxHeadBytes/2)
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 10 * time.Minute
+	}
+	if c.WALSegment <= 0 {
+		c.WALSegment = 64 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Errors returned by Write, with stable codes in the HTTP layer.
+var (
+	// ErrBackpressure: heads are at their memory bound; retry after a flush.
+	ErrBackpressure = errors.New("head memory is full (--max-head-bytes); retry after the flush catches up")
+	// ErrNotReady: the engine is still replaying its WAL.
+	ErrNotReady = errors.New("engine is replaying its WAL")
+	// ErrClosed: the engine is shutting down.
+	ErrClosed = errors.New("engine is closed")
+	// ErrBadName: a database or table name is not acceptable.
+	ErrBadName = errors.New("bad name")
+)
+
+// IsDiskFull reports whether err comes from a full disk.
+func IsDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// Engine is an open Silt storage engine; all methods are safe for
+// concurrent use.
+type Engine struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+	lock    *os.File // flock on the data directory
+
+	flushMu sync.Mutex // serializes flushes
+
+	mu          sync.Mutex
+	wal         *wal.WAL
+	manifest    *columnar.Manifest
+	catalog     map[string]map[string]*columnar.TableSchema
+	heads       map[string]map[string]*columnar.Head
+	frozen      []*frozenSet
+	activeBytes int64
+	firstWrite  time.Time // of the oldest unflushed row in the active heads
+	walBuf      []byte
+	closed      bool
+
+	frozenBytes atomic.Int64
+	headRows    atomic.Int64
+	nextID      atomic.Uint64
+
+	stop chan struct{}
+	done chan struct{}
+	kick chan struct{}
+}
+
+// frozenSet is a set of heads that no longer take writes and are being
+// flushed; walSeq is the first WAL file not covered by them.
+type frozenSet struct {
+	heads   map[string]map[string]*columnar.Head
+	walSeq  uint64
+	bytes   int64
+	rows    int64
+	schemas map[string]map[string]*columnar.TableSchema
+}
+
+// Open opens (creating if needed) the data directory, replays the WAL and
+// starts the background flusher.
+func Open(cfg Config) (*Engine, error) {
+	cfg.Defaults()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+	lock, err := lockDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger, lock: lock,
+		heads: map[string]map[string]*columnar.Head{},
+		stop:  make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
+	e.metrics = newMetrics(e)
+	if err := e.recover(); err != nil {
+		return nil, errors.Join(err, lock.Close())
+	}
+	go e.flushLoop()
+	return e, nil
+}
+
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return nil, errors.Join(fmt.Errorf("lock data dir %s (is another silt running on it?): %w", dir, err), f.Close())
+	}
+	return f, nil
+}
+
+// Metrics returns the engine's metrics.
+func (e *Engine) Metrics() *Metrics { return e.metrics }
+
+// Config returns the configuration in force.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Manifest returns the current manifest; callers must not modify it.
+func (e *Engine) Manifest() *columnar.Manifest {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.manifest
+}
+
+// HeadBytes returns the memory held by active and frozen heads.
+func (e *Engine) HeadBytes() int64 {
+	e.mu.Lock()
+	b := e.activeBytes
+	e.mu.Unlock()
+	return b + e.frozenBytes.Load()
+}
+
+// WriteResult reports the outcome of a Write.
+type WriteResult struct {
+	Written  int
+	Rejected []columnar.LineError
+}
+
+// WAL record types.
+const recBatch byte = 1
+
+// Write admits the rows of b into database db. Rows that conflict with the
+// schema are rejected individually (in WriteResult.Rejected); the rest are
+// durable when Write returns nil. Write filters b.Rows in place.
+func (e *Engine) Write(db string, b *columnar.Batch) (WriteResult, error) {
+	var res WriteResult
+	if err := ValidateName("database", db); err != nil {
+		return res, err
+	}
+	if e.HeadBytes() >= e.cfg.MaxHeadBytes {
+		e.metrics.Backpressure.Inc()
+		e.kickFlush()
+		return res, ErrBackpressure
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return res, ErrClosed
+	}
+	if e.wal == nil {
+		e.mu.Unlock()
+		return res, ErrNotReady
+	}
+	tables := e.catalog[db]
+	if tables == nil {
+		tables = map[string]*columnar.TableSchema{}
+		e.catalog[db] = tables
+	}
+	kept := b.Rows[:0]
+	for i := range b.Rows {
+		r := b.Rows[i]
+		name := b.Bytes(r.Table)
+		if err := ValidateName("table", string(name)); err != nil {
+			res.Rejected = append(res.Rejected, columnar.LineError{Line: int(r.Line), Code: "bad-table-name", Reason: err.Error()})
+			continue
+		}
+		s := tables[string(name)]
+		if s == nil {
+			s = columnar.NewTableSchema()
+			tables[string(name)] = s
+		}
+		if lerr := s.Admit(b, &r); lerr != nil {
+			res.Rejected = append(res.Rejected, *lerr)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	b.Rows = kept
+	for _, r := range res.Rejected {
+		e.metrics.RowsRejected.WithLabelValues(r.Code).Inc()
+	}
+	if len(b.Rows) == 0 {
+		e.mu.Unlock()
+		return res, nil
+	}
+	e.walBuf = appendRecord(e.walBuf[:0], db, b)
+	pos, err := e.wal.Append(e.walBuf)
+	if err != nil {
+		e.mu.Unlock()
+		return res, fmt.Errorf("write wal: %w", err)
+	}
+	e.applyLocked(db, b)
+	e.mu.Unlock()
+
+	if err := e.wal.Sync(pos); err != nil {
+		return res, fmt.Errorf("sync wal: %w", err)
+	}
+	res.Written = len(b.Rows)
+	e.metrics.RowsWritten.WithLabelValues(db).Add(float64(res.Written))
+	return res, nil
+}
+
+func appendRecord(dst []byte, db string, b *columnar.Batch) []byte {
+	dst = append(dst, recBatch)
+	dst = binary.AppendUvarint(dst, uint64(len(db)))
+	dst = append(dst, db...)
+	return b.AppendBinary(dst)
+}
+
+func decodeRecord(p []byte, b *columnar.Batch) (string, error) {
+	if len(p) < 1 || p[0] != recBatch {
+		return "", fmt.Errorf("unknown wal record type")
+	}
+	n, k := binary.Uvarint(p[1:])
+	if k <= 0 || uint64(len(p)-1-k) < n {
+		return "", fmt.Errorf("bad wal record database name")
+	}
+	db := string(p[1+k : 1+k+int(n)])
+	return db, b.UnmarshalBinary(p[1+k+int(n):])
+}
+
+// applyLocked appends admitted rows to the active heads.
+func (e *Engine) applyLocked(db string, b *columnar.Batch) {
+	heads := e.heads[db]
+	if heads == nil {
+		heads = map[string]*columnar.Head{}
+		e.heads[db] = heads
+	}
+	if e.activeBytes == 0 {
+		e.firstWrite = time.Now()
+	}
+	for i := range b.Rows {
+		r := &b.Rows[i]
+		name := b.Bytes(r.Table)
+		h := heads[string(name)]
+		if h == nil {
+			h = columnar.NewHead(e.catalog[db][string(name)])
+			heads[string(name)] = h
+		}
+		before := h.Bytes()
+		h.Append(b, r)
+		e.activeBytes += h.Bytes() - before
+	}
+	e.headRows.Add(int64(len(b.Rows)))
+	if e.activeBytes >= e.cfg.FlushBytes {
+		e.kickFlush()
+	}
+}
+
+func (e *Engine) kickFlush() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// ValidateName checks a database or table name.
+func ValidateName(what, s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%w: %s name is empty", ErrBadName, what)
+	case len(s) > 255:
+		return fmt.Errorf("%w: %s name is longer than 255 bytes", ErrBadName, what)
+	case strings.IndexByte(s, 0) >= 0:
+		return fmt.Errorf("%w: %s name contains a NUL byte", ErrBadName, what)
+	}
+	return nil
+}
+
+// Databases returns the names of all databases, sorted.
+func (e *Engine) Databases() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	names := make([]string, 0, len(e.catalog))
+	for db := range e.catalog {
+		names = append(names, db)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Tables returns copies of the schemas of db's tables, or false if db does
+// not exist.
+func (e *Engine) Tables(db string) (map[string]*columnar.TableSchema, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	tables, ok := e.catalog[db]
+	if !ok {
+		return nil, false
+	}
+	out := make(map[string]*columnar.TableSchema, len(tables))
+	for name, s := range tables {
+		out[name] = s.Clone()
+	}
+	return out, true
+}
+
+// Ready reports whether the WAL has been replayed.
+func (e *Engine) Ready() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.wal != nil && !e.closed
+}
+
+// Close stops the flusher, flushes every head and closes the WAL. After a
+// clean Close the WAL is empty.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.mu.Unlock()
+	close(e.stop)
+	<-e.done
+	ferr := e.Flush()
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	werr := e.wal.Close()
+	return errors.Join(ferr, werr, e.lock.Close())
+}

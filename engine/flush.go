@@ -1,0 +1,170 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/siltdb/silt/columnar"
+)
+
+// flushLoop flushes when the active heads are large or old enough, and
+// retries failed flushes with backoff.
+func (e *Engine) flushLoop() {
+	defer close(e.done)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	backoff := time.Duration(0)
+	var retryAt time.Time
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-tick.C:
+		case <-e.kick:
+		}
+		if time.Now().Before(retryAt) {
+			continue
+		}
+		e.mu.Lock()
+		due := e.activeBytes >= e.cfg.FlushBytes ||
+			(e.activeBytes > 0 && time.Since(e.firstWrite) >= e.cfg.FlushInterval) ||
+			len(e.frozen) > 0 ||
+			e.activeBytes+e.frozenBytes.Load() >= e.cfg.MaxHeadBytes
+		e.mu.Unlock()
+		if !due {
+			continue
+		}
+		if err := e.Flush(); err != nil {
+			e.metrics.FlushErrors.Inc()
+			backoff = min(max(2*backoff, time.Second), time.Minute)
+			retryAt = time.Now().Add(backoff)
+			e.log.Error("flush failed; heads stay in memory and the WAL is kept", "err", err, "retry_in", backoff)
+			continue
+		}
+		backoff = 0
+	}
+}
+
+// Flush freezes the active heads and writes every frozen head to segments,
+// oldest first. It returns when they are durable and named by the manifest,
+// or with the first error (the heads then stay frozen and readable, and a
+// later Flush retries them).
+func (e *Engine) Flush() error {
+	e.flushMu.Lock()
+	defer e.flushMu.Unlock()
+	if err := e.freeze(); err != nil {
+		return err
+	}
+	for {
+		e.mu.Lock()
+		if len(e.frozen) == 0 {
+			e.mu.Unlock()
+			return nil
+		}
+		fs := e.frozen[0]
+		e.mu.Unlock()
+		if err := e.flushSet(fs); err != nil {
+			return err
+		}
+	}
+}
+
+// freeze turns the active heads into a frozen set, rotating the WAL so that
+// the set covers exactly the WAL files before the new one.
+func (e *Engine) freeze() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.activeBytes == 0 || e.wal == nil {
+		return nil
+	}
+	seq, err := e.wal.Rotate()
+	if err != nil {
+		return fmt.Errorf("rotate wal for flush: %w", err)
+	}
+	fs := &frozenSet{heads: e.heads, walSeq: seq, bytes: e.activeBytes,
+		schemas: map[string]map[string]*columnar.TableSchema{}}
+	for db, tables := range e.catalog {
+		fs.schemas[db] = map[string]*columnar.TableSchema{}
+		for name, s := range tables {
+			fs.schemas[db][name] = s.Clone()
+		}
+	}
+	// A frozen head gets its own copy of the schema: the catalog keeps
+	// growing with later writes, the frozen columns do not.
+	for db, tables := range fs.heads {
+		for name, h := range tables {
+			h.Schema = fs.schemas[db][name]
+			h.Finish()
+			fs.rows += int64(h.Len())
+		}
+	}
+	e.frozen = append(e.frozen, fs)
+	e.frozenBytes.Add(fs.bytes)
+	e.heads = map[string]map[string]*columnar.Head{}
+	e.activeBytes = 0
+	return nil
+}
+
+// flushSet writes fs's heads to segments, commits a manifest naming them and
+// then retires fs and the WAL files it covers.
+func (e *Engine) flushSet(fs *frozenSet) (err error) {
+	start := time.Now()
+	newID := func() uint64 { return e.nextID.Add(1) - 1 }
+	var metas []columnar.SegmentMeta
+	defer func() {
+		if err != nil {
+			// Segments not named by a manifest do not exist; remove them
+			// now rather than at the next start.
+			for _, m := range metas {
+				_ = os.Remove(filepath.Join(e.cfg.DataDir, filepath.FromSlash(m.Path)))
+			}
+		}
+	}()
+	for db, tables := range fs.heads {
+		for table, h := range tables {
+			ms, err := columnar.WriteSegments(e.cfg.DataDir, db, table, h, newID)
+			metas = append(metas, ms...)
+			if err != nil {
+				return fmt.Errorf("flush %s.%s: %w", db, table, err)
+			}
+		}
+	}
+	e.mu.Lock()
+	m := e.manifest.Clone()
+	e.mu.Unlock()
+	m.Segments = append(m.Segments, metas...)
+	m.WALSeq = fs.walSeq
+	m.NextSegmentID = e.nextID.Load()
+	for db, tables := range fs.schemas {
+		if m.Databases[db] == nil {
+			m.Databases[db] = &columnar.DatabaseMeta{Created: time.Now().UnixNano()}
+		}
+		m.Schemas[db] = tables
+	}
+	if err := m.Commit(e.cfg.DataDir); err != nil {
+		return fmt.Errorf("commit manifest: %w", err)
+	}
+	e.mu.Lock()
+	e.manifest = m
+	e.frozen = e.frozen[1:]
+	e.mu.Unlock()
+	e.frozenBytes.Add(-fs.bytes)
+	e.headRows.Add(-fs.rows)
+	var bytes int64
+	for _, s := range metas {
+		bytes += s.Bytes
+	}
+	e.metrics.SegmentsFlushed.Add(float64(len(metas)))
+	e.metrics.SegmentBytes.Add(float64(bytes))
+	e.metrics.FlushDuration.Observe(time.Since(start).Seconds())
+	e.log.Info("flushed heads", "rows", fs.rows, "segments", len(metas), "bytes", bytes, "elapsed", time.Since(start).Round(time.Millisecond))
+	if err := e.wal.RemoveBefore(fs.walSeq); err != nil && !errors.Is(err, os.ErrNotExist) {
+		// Harmless for correctness: replay skips files below the
+		// manifest's WALSeq, and the next start deletes them.
+		e.log.Warn("remove flushed wal files", "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/ingest/wal"
+)
+
+// recover loads the manifest, removes files it does not name, and replays
+// the WAL files it does not cover into fresh heads.
+func (e *Engine) recover() error {
+	m, err := columnar.LoadManifest(e.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	e.manifest = m
+	e.nextID.Store(max(m.NextSegmentID, 1))
+	e.catalog = map[string]map[string]*columnar.TableSchema{}
+	for db, tables := range m.Schemas {
+		e.catalog[db] = map[string]*columnar.TableSchema{}
+		for name, s := range tables {
+			e.catalog[db][name] = s.Clone()
+		}
+	}
+	for db := range m.Databases {
+		if e.catalog[db] == nil {
+			e.catalog[db] = map[string]*columnar.TableSchema{}
+		}
+	}
+	if err := e.removeOrphans(); err != nil {
+		return err
+	}
+
+	walDir := filepath.Join(e.cfg.DataDir, "wal")
+	var b columnar.Batch
+	var replayed, skipped int
+	st, err := wal.Replay(walDir, func(seq uint64, payload []byte) error {
+		if seq < m.WALSeq {
+			return nil // already in segments
+		}
+		db, err := decodeRecord(payload, &b)
+		if err != nil {
+			// The checksum held, so this is a bug or a foreign file, not a
+			// torn write: refuse to guess.
+			return fmt.Errorf("decode wal record: %w", err)
+		}
+		tables := e.catalog[db]
+		if tables == nil {
+			tables = map[string]*columnar.TableSchema{}
+			e.catalog[db] = tables
+		}
+		kept := b.Rows[:0]
+		for i := range b.Rows {
+			r := b.Rows[i]
+			name := string(b.Bytes(r.Table))
+			s := tables[name]
+			if s == nil {
+				s = columnar.NewTableSchema()
+				tables[name] = s
+			}
+			if lerr := s.Admit(&b, &r); lerr != nil {
+				skipped++
+				continue
+			}
+			kept = append(kept, r)
+		}
+		b.Rows = kept
+		e.applyLocked(db, &b)
+		replayed += len(b.Rows)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("replay wal: %w", err)
+	}
+	for _, c := range st.Corrupted {
+		e.metrics.WALCorrupt.Inc()
+		e.log.Error("wal corruption skipped during replay: the rows in this stretch are lost",
+			"file", c.File, "offset", c.Offset, "bytes", c.Bytes, "reason", c.Reason)
+	}
+	if st.TornTail > 0 {
+		e.log.Warn("truncated torn wal tail (an unacknowledged write cut short by a crash)", "bytes", st.TornTail)
+	}
+	if skipped > 0 {
+		e.log.Error("wal rows no longer fit the schema and were skipped", "rows", skipped)
+	}
+	w, err := wal.Open(walDir, wal.Options{SegmentBytes: e.cfg.WALSegment, NoSync: e.cfg.NoSync,
+		Metrics: walMetrics{e.metrics.WALFsync}})
+	if err != nil {
+		return err
+	}
+	if err := w.RemoveBefore(m.WALSeq); err != nil {
+		return errors.Join(err, w.Close())
+	}
+	e.mu.Lock()
+	e.wal = w
+	e.mu.Unlock()
+	e.log.Info("opened data directory", "dir", e.cfg.DataDir, "segments", len(m.Segments),
+		"wal_files", st.Files, "wal_records", st.Records, "rows_replayed", replayed)
+	return nil
+}
+
+// removeOrphans deletes segment files the manifest does not name: leftovers
+// of a flush that crashed before its manifest commit (their rows are still in
+// the WAL) and temporary files.
+func (e *Engine) removeOrphans() error {
+	live := map[string]bool{}
+	for _, s := range e.manifest.Segments {
+		live[filepath.FromSlash(s.Path)] = true
+	}
+	root := filepath.Join(e.cfg.DataDir, "segments")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(e.cfg.DataDir, path)
+		if err != nil {
+			return err
+		}
+		if live[rel] {
+			return nil
+		}
+		if strings.HasSuffix(path, ".parquet") || strings.HasSuffix(path, ".tmp") {
+			e.log.Info("removing segment file not named by the manifest", "path", path)
+			return os.Remove(path)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remove orphan segments: %w", err)
+	}
+	return nil
+}

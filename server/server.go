@@ -1,0 +1,155 @@
+// Package server is Silt's HTTP API on fasthttp: ingest (InfluxDB v1/v2 line
+// protocol, NDJSON), schema, export, health and metrics.
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/siltdb/silt/engine"
+)
+
+// Version is reported by /ping and /health; set by cmd/silt.
+var Version = "dev"
+
+// Config configures the HTTP server.
+type Config struct {
+	Addr         string
+	MaxBodyBytes int // request body limit, after gzip decompression
+	Logger       *slog.Logger
+}
+
+// Server serves the HTTP API for one engine.
+type Server struct {
+	cfg     Config
+	eng     *engine.Engine
+	log     *slog.Logger
+	srv     *fasthttp.Server
+	metrics httpMetrics
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+}
+
+// New returns a server for eng.
+func New(eng *engine.Engine, cfg Config) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, eng: eng, log: cfg.Logger}
+	s.metrics.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "silt_http_requests_total", Help: "HTTP requests by endpoint and status code."}, []string{"path", "code"})
+	eng.Metrics().Registry.MustRegister(s.metrics.requests)
+	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(eng.Metrics().Registry, promhttp.HandlerOpts{}))
+	s.srv = &fasthttp.Server{
+		Handler:            s.route(metricsHandler),
+		Name:               "silt",
+		MaxRequestBodySize: cfg.MaxBodyBytes,
+		ReadTimeout:        5 * time.Minute,
+		WriteTimeout:       5 * time.Minute,
+		IdleTimeout:        2 * time.Minute,
+		// Bodies are read whole; fasthttp answers 413 above the limit.
+		ReduceMemoryUsage: false,
+		Logger:            fasthttpLogger{s.log},
+	}
+	return s
+}
+
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug("fasthttp", "msg", format, "args", args)
+}
+
+func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		path := string(ctx.Path())
+		switch path {
+		case "/write":
+			s.handleWrite(ctx, formatLineProtocol, string(ctx.QueryArgs().Peek("db")))
+		case "/api/v2/write":
+			s.handleWrite(ctx, formatLineProtocol, string(ctx.QueryArgs().Peek("bucket")))
+		case "/api/v1/ingest":
+			s.handleWrite(ctx, formatNDJSON, string(ctx.QueryArgs().Peek("db")))
+		case "/ping":
+			ctx.Response.Header.Set("X-Influxdb-Version", "1.8.10-silt-"+Version)
+			ctx.Response.Header.Set("X-Influxdb-Build", "OSS")
+			ctx.SetStatusCode(fasthttp.StatusNoContent)
+		case "/health":
+			s.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "pass", "version": Version})
+		case "/ready":
+			if s.eng.Ready() {
+				s.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready"})
+			} else {
+				s.writeError(ctx, fasthttp.StatusServiceUnavailable, "not-ready", "replaying the WAL")
+			}
+		case "/metrics":
+			metrics(ctx)
+		case "/api/v1/databases":
+			s.handleDatabases(ctx)
+		case "/api/v1/tables":
+			s.handleTables(ctx)
+		case "/api/v1/export":
+			s.handleExport(ctx)
+		default:
+			s.writeError(ctx, fasthttp.StatusNotFound, "not-found", "no endpoint "+path)
+		}
+		s.metrics.requests.WithLabelValues(knownPath(path), statusLabel(ctx.Response.StatusCode())).Inc()
+	}
+}
+
+func knownPath(p string) string {
+	switch p {
+	case "/write", "/api/v2/write", "/api/v1/ingest", "/ping", "/health", "/ready", "/metrics",
+		"/api/v1/databases", "/api/v1/tables", "/api/v1/export":
+		return p
+	}
+	return "other"
+}
+
+func statusLabel(code int) string {
+	return fasthttp.StatusMessage(code)
+}
+
+// ErrorBody is the JSON of every error response.
+type ErrorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	enc := json.NewEncoder(ctx)
+	if err := enc.Encode(v); err != nil {
+		s.log.Warn("encode response", "err", err)
+	}
+}
+
+func (s *Server) writeError(ctx *fasthttp.RequestCtx, status int, code, msg string) {
+	s.writeJSON(ctx, status, ErrorBody{Error: msg, Code: code})
+}
+
+// Serve listens on cfg.Addr until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.srv.Serve(ln)
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests.
+func (s *Server) Shutdown() error { return s.srv.Shutdown() }

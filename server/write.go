@@ -1,0 +1,173 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/valyala/fasthttp"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/ingest/lineprotocol"
+	"github.com/siltdb/silt/ingest/ndjson"
+	"github.com/siltdb/silt/ingest/wal"
+)
+
+type bodyFormat int
+
+const (
+	formatLineProtocol bodyFormat = iota
+	formatNDJSON
+)
+
+// maxReportedErrors bounds the per-line errors listed in a response.
+const maxReportedErrors = 10
+
+// WriteResponse is the JSON body of a write that rejected some lines (400).
+// Error, Code and Line describe the first bad line; Written rows were stored.
+type WriteResponse struct {
+	Error    string               `json:"error"`
+	Code     string               `json:"code"`
+	Line     int                  `json:"line"`
+	Written  int                  `json:"written"`
+	Rejected int                  `json:"rejected"`
+	Errors   []columnar.LineError `json:"errors,omitempty"`
+}
+
+type writeScratch struct {
+	batch columnar.Batch
+	errs  []columnar.LineError
+	gz    bytes.Buffer
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(writeScratch) }}
+
+func (s *Server) handleWrite(ctx *fasthttp.RequestCtx, format bodyFormat, db string) {
+	if !ctx.IsPost() {
+		ctx.Response.Header.Set("Allow", "POST")
+		s.writeError(ctx, fasthttp.StatusMethodNotAllowed, "method-not-allowed", "use POST to write")
+		return
+	}
+	if db == "" {
+		s.writeError(ctx, fasthttp.StatusBadRequest, "missing-db", "the db parameter (bucket for /api/v2/write) is required")
+		return
+	}
+	args := ctx.QueryArgs()
+	prec, err := columnar.ParsePrecision(string(args.Peek("precision")))
+	if err != nil {
+		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-precision", err.Error())
+		return
+	}
+	sc := scratchPool.Get().(*writeScratch)
+	defer scratchPool.Put(sc)
+	sc.batch.Reset()
+	sc.errs = sc.errs[:0]
+
+	body, status, code, err := s.requestBody(ctx, sc)
+	if err != nil {
+		s.writeError(ctx, status, code, err.Error())
+		return
+	}
+	s.eng.Metrics().BytesIngested.Add(float64(len(body)))
+	onErr := func(e columnar.LineError) { sc.errs = append(sc.errs, e) }
+	now := time.Now().UnixNano()
+	switch format {
+	case formatLineProtocol:
+		lineprotocol.Decode(body, &sc.batch, lineprotocol.Options{Precision: prec, Now: now}, onErr)
+	case formatNDJSON:
+		opt := ndjson.Options{Table: string(args.Peek("table")), Precision: prec, Now: now}
+		if tags := string(args.Peek("tags")); tags != "" {
+			opt.TagKeys = strings.Split(tags, ",")
+		}
+		ndjson.Decode(body, &sc.batch, opt, onErr)
+	}
+	for _, e := range sc.errs {
+		s.eng.Metrics().RowsRejected.WithLabelValues(e.Code).Inc()
+	}
+
+	res, err := s.eng.Write(db, &sc.batch)
+	if err != nil {
+		s.writeEngineError(ctx, err)
+		return
+	}
+	rejected := append(sc.errs, res.Rejected...)
+	if len(rejected) == 0 {
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return
+	}
+	// Decoder and schema errors arrive in two lists; report in line order.
+	sortLineErrors(rejected)
+	first := rejected[0]
+	resp := WriteResponse{
+		Error:    fmt.Sprintf("line %d: %s", first.Line, first.Reason),
+		Code:     first.Code,
+		Line:     first.Line,
+		Written:  res.Written,
+		Rejected: len(rejected),
+		Errors:   rejected[:min(len(rejected), maxReportedErrors)],
+	}
+	s.writeJSON(ctx, fasthttp.StatusBadRequest, resp)
+}
+
+func sortLineErrors(e []columnar.LineError) {
+	for i := 1; i < len(e); i++ {
+		for j := i; j > 0 && e[j].Line < e[j-1].Line; j-- {
+			e[j], e[j-1] = e[j-1], e[j]
+		}
+	}
+}
+
+// requestBody returns the request body, gunzipped when the client says so,
+// bounded by MaxBodyBytes after decompression (a small gzip body must not
+// expand without limit).
+func (s *Server) requestBody(ctx *fasthttp.RequestCtx, sc *writeScratch) ([]byte, int, string, error) {
+	body := ctx.PostBody()
+	if !bytes.EqualFold(ctx.Request.Header.ContentEncoding(), []byte("gzip")) {
+		return body, 0, "", nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, fasthttp.StatusBadRequest, "bad-gzip", fmt.Errorf("gzip body: %w", err)
+	}
+	sc.gz.Reset()
+	limit := int64(s.cfg.MaxBodyBytes)
+	n, err := io.Copy(&sc.gz, io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, fasthttp.StatusBadRequest, "bad-gzip", fmt.Errorf("gzip body: %w", err)
+	}
+	if n > limit {
+		return nil, fasthttp.StatusRequestEntityTooLarge, "body-too-large",
+			fmt.Errorf("decompressed body exceeds %d bytes (--max-body-bytes); split the write", limit)
+	}
+	return sc.gz.Bytes(), 0, "", nil
+}
+
+func (s *Server) writeEngineError(ctx *fasthttp.RequestCtx, err error) {
+	switch {
+	case errors.Is(err, engine.ErrBackpressure):
+		ctx.Response.Header.Set("Retry-After", "1")
+		s.writeError(ctx, fasthttp.StatusTooManyRequests, "head-full", err.Error())
+	case errors.Is(err, engine.ErrNotReady):
+		ctx.Response.Header.Set("Retry-After", "1")
+		s.writeError(ctx, fasthttp.StatusServiceUnavailable, "not-ready", err.Error())
+	case engine.IsDiskFull(err):
+		s.writeError(ctx, fasthttp.StatusInsufficientStorage, "disk-full",
+			"nothing from this request was written: "+err.Error()+"; free space in the data directory")
+	case errors.Is(err, wal.ErrBroken):
+		s.writeError(ctx, fasthttp.StatusServiceUnavailable, "wal-failed",
+			"the WAL could not be made durable; nothing from this request is acknowledged; restart silt: "+err.Error())
+	case errors.Is(err, engine.ErrClosed):
+		s.writeError(ctx, fasthttp.StatusServiceUnavailable, "shutting-down", err.Error())
+	case errors.Is(err, engine.ErrBadName):
+		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-db-name", err.Error())
+	default:
+		s.log.Error("write failed", "err", err)
+		s.writeError(ctx, fasthttp.StatusInternalServerError, "internal", err.Error())
+	}
+}
