@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -133,6 +132,3 @@ func (m *merger) emit(fn func(p *columnar.Point) error) error {
 	}
 	return nil
 }
-
-// errStop lets a Scan callback end the scan early without an error.
-var errStop = errors.New("stop")

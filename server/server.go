@@ -5,6 +5,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -63,6 +64,7 @@ func New(eng *engine.Engine, cfg Config) *Server {
 		// Bodies are read whole; fasthttp answers 413 above the limit.
 		ReduceMemoryUsage: false,
 		Logger:            fasthttpLogger{s.log},
+		ErrorHandler:      s.transportError,
 	}
 	return s
 }
@@ -140,6 +142,16 @@ func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 
 func (s *Server) writeError(ctx *fasthttp.RequestCtx, status int, code, msg string) {
 	s.writeJSON(ctx, status, ErrorBody{Error: msg, Code: code})
+}
+
+// transportError answers requests fasthttp could not read.
+func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		s.writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "body-too-large",
+			fmt.Sprintf("request body exceeds %d bytes (--max-body-bytes); split the write", s.cfg.MaxBodyBytes))
+		return
+	}
+	s.writeError(ctx, fasthttp.StatusBadRequest, "bad-request", "read request: "+err.Error())
 }
 
 // Serve listens on cfg.Addr until Shutdown.

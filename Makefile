@@ -1,0 +1,41 @@
+# Silt — build, run and test. `make help` lists the targets.
+GO        ?= go
+BIN       ?= bin/silt
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1s
+BENCHCOUNT ?= 5
+
+.PHONY: help build run test test-race lint fuzz bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build bin/silt
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/silt
+
+run: build ## run Silt on its defaults: data in ./silt-data, HTTP on 127.0.0.1:8086
+	./$(BIN) serve
+
+test: ## vet and run every test (crash tests included; -short skips them)
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+test-race: ## run the tests under the race detector
+	$(GO) test -count=1 -race ./...
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	$(GO) test -run=NONE -fuzz='^FuzzDecodeDifferential$$' -fuzztime=$(FUZZTIME) ./ingest/lineprotocol/
+	$(GO) test -run=NONE -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./ingest/lineprotocol/
+	$(GO) test -run=NONE -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./ingest/ndjson/
+
+bench: ## run the Go benchmarks (BENCHCOUNT runs each; compare with benchstat)
+	$(GO) test -run=NONE -bench=. -benchmem -count=$(BENCHCOUNT) -benchtime=$(BENCHTIME) ./...
+
+clean: ## remove build output (not ./silt-data)
+	rm -rf bin

@@ -1,0 +1,316 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/siltdb/silt/columnar"
+)
+
+func testConfig(dir string) Config {
+	return Config{DataDir: dir, FlushInterval: time.Hour, FlushBytes: 1 << 30, MaxHeadBytes: 2 << 30,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+func open(t *testing.T, cfg Config) *Engine {
+	t.Helper()
+	e, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+type point struct {
+	table, host string
+	t           int64
+	v           float64
+}
+
+func write(t *testing.T, e *Engine, db string, pts ...point) WriteResult {
+	t.Helper()
+	var b columnar.Batch
+	for i, p := range pts {
+		b.StartRow([]byte(p.table), i+1)
+		b.AddTag([]byte("host"), []byte(p.host))
+		b.AddFloat([]byte("v"), p.v)
+		b.EndRow(p.t)
+	}
+	res, err := e.Write(db, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// dump returns table → "host@time" → v.
+func dump(t *testing.T, e *Engine, db string) map[string]map[string]float64 {
+	t.Helper()
+	tables, _ := e.Tables(db)
+	out := map[string]map[string]float64{}
+	for name := range tables {
+		out[name] = map[string]float64{}
+		err := e.Scan(db, name, func(p *columnar.Point) error {
+			k := fmt.Sprintf("%s@%d", p.Tags[0].Value, p.Time)
+			if _, dup := out[name][k]; dup {
+				return fmt.Errorf("point %s twice", k)
+			}
+			out[name][k] = math.Float64frombits(p.Fields[0].Num)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func expect(pts ...point) map[string]map[string]float64 {
+	out := map[string]map[string]float64{}
+	for _, p := range pts {
+		if out[p.table] == nil {
+			out[p.table] = map[string]float64{}
+		}
+		out[p.table][fmt.Sprintf("%s@%d", p.host, p.t)] = p.v
+	}
+	return out
+}
+
+func gen(table string, n int, base float64) []point {
+	var pts []point
+	for i := 0; i < n; i++ {
+		pts = append(pts, point{table, fmt.Sprintf("h%d", i%13), int64(i/13) * 1e9, base + float64(i)})
+	}
+	return pts
+}
+
+func TestReopenAfterCleanClose(t *testing.T) {
+	dir := t.TempDir()
+	e := open(t, testConfig(dir))
+	pts := append(gen("cpu", 500, 0), gen("mem", 300, 1000)...)
+	write(t, e, "db1", pts...)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A clean close leaves everything in segments: the WAL holds no records.
+	e = open(t, testConfig(dir))
+	defer e.Close()
+	if got := e.headRows.Load(); got != 0 {
+		t.Errorf("%d rows replayed from the WAL after a clean close", got)
+	}
+	if got, want := dump(t, e, "db1"), expect(pts...); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after reopen: got %d tables, want %d", len(got), len(want))
+	}
+}
+
+func TestReplayAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	e := open(t, testConfig(dir))
+	first := gen("cpu", 400, 0)
+	write(t, e, "db", first...)
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	second := gen("cpu", 800, 5000)[400:] // new points, head only
+	write(t, e, "db", second...)
+	if err := e.crash(); err != nil {
+		t.Fatal(err)
+	}
+	e = open(t, testConfig(dir))
+	defer e.Close()
+	if got := e.headRows.Load(); got != int64(len(second)) {
+		t.Errorf("replayed %d rows, want %d (only the unflushed ones)", got, len(second))
+	}
+	if got, want := dump(t, e, "db"), expect(append(first, second...)...); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after crash: %d points, want %d", len(got["cpu"]), len(want["cpu"]))
+	}
+}
+
+func TestLastWriteWins(t *testing.T) {
+	dir := t.TempDir()
+	e := open(t, testConfig(dir))
+	a := point{"cpu", "h1", 10, 1}
+	write(t, e, "db", a, point{"cpu", "h1", 10, 2}) // same request
+	if got := dump(t, e, "db")["cpu"]["h1@10"]; got != 2 {
+		t.Fatalf("in head: got %v want 2", got)
+	}
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	write(t, e, "db", point{"cpu", "h1", 10, 3}) // head overrides segment
+	if got := dump(t, e, "db")["cpu"]["h1@10"]; got != 3 {
+		t.Fatalf("head over segment: got %v want 3", got)
+	}
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, e, "db")["cpu"]["h1@10"]; got != 3 {
+		t.Fatalf("newer segment over older: got %v want 3", got)
+	}
+	write(t, e, "db", point{"cpu", "h1", 10, 4})
+	if err := e.crash(); err != nil {
+		t.Fatal(err)
+	}
+	e = open(t, testConfig(dir))
+	defer e.Close()
+	if got := dump(t, e, "db")["cpu"]["h1@10"]; got != 4 {
+		t.Fatalf("after replay: got %v want 4", got)
+	}
+}
+
+// Duplicates merge field by field, as in InfluxDB: a later write of one
+// field keeps the other fields of the point.
+func TestDuplicateMergesFields(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	var b columnar.Batch
+	b.StartRow([]byte("cpu"), 1)
+	b.AddFloat([]byte("x"), 1)
+	b.AddFloat([]byte("y"), 1)
+	b.EndRow(5)
+	b.StartRow([]byte("cpu"), 2)
+	b.AddFloat([]byte("y"), 2)
+	b.EndRow(5)
+	if _, err := e.Write("db", &b); err != nil {
+		t.Fatal(err)
+	}
+	check := func(stage string) {
+		var got []columnar.FieldValue
+		if err := e.Scan("db", "cpu", func(p *columnar.Point) error { got = append(got, p.Fields...); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || math.Float64frombits(got[0].Num) != 1 || math.Float64frombits(got[1].Num) != 2 {
+			t.Fatalf("%s: fields %+v, want x=1 y=2", stage, got)
+		}
+	}
+	check("head")
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	check("segment")
+}
+
+func TestSchemaConflictRejectsOnlyThatRow(t *testing.T) {
+	dir := t.TempDir()
+	e := open(t, testConfig(dir))
+	write(t, e, "db", point{"cpu", "a", 1, 1})
+	var b columnar.Batch
+	b.StartRow([]byte("cpu"), 1)
+	b.AddNum([]byte("v"), columnar.FieldInt, 7)
+	b.EndRow(2)
+	b.StartRow([]byte("cpu"), 2)
+	b.AddFloat([]byte("v"), 8)
+	b.EndRow(3)
+	res, err := e.Write("db", &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Written != 1 || len(res.Rejected) != 1 || res.Rejected[0].Code != columnar.CodeFieldTypeConflict || res.Rejected[0].Line != 1 {
+		t.Fatalf("got %+v", res)
+	}
+	// The schema survives restarts, with and without a flush in between.
+	if err := e.crash(); err != nil {
+		t.Fatal(err)
+	}
+	e = open(t, testConfig(dir))
+	b.Reset()
+	b.StartRow([]byte("cpu"), 1)
+	b.AddNum([]byte("v"), columnar.FieldInt, 7)
+	b.EndRow(4)
+	if res, err := e.Write("db", &b); err != nil || len(res.Rejected) != 1 {
+		t.Fatalf("after replay: %+v %v", res, err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = open(t, testConfig(dir))
+	defer e.Close()
+	b.Reset()
+	b.StartRow([]byte("cpu"), 1)
+	b.AddNum([]byte("v"), columnar.FieldInt, 7)
+	b.EndRow(5)
+	if res, err := e.Write("db", &b); err != nil || len(res.Rejected) != 1 {
+		t.Fatalf("after flush and reopen: %+v %v", res, err)
+	}
+}
+
+func TestBackpressure(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.MaxHeadBytes = 64 << 10
+	e := open(t, cfg)
+	defer e.Close()
+	// Hold flushes so the head cannot drain while we fill it.
+	e.flushMu.Lock()
+	var err error
+	for i := 0; i < 10000 && err == nil; i++ {
+		var b columnar.Batch
+		b.StartRow([]byte("cpu"), 1)
+		b.AddTag([]byte("host"), []byte(fmt.Sprint(i)))
+		b.AddFloat([]byte("v"), 1)
+		b.EndRow(int64(i))
+		_, err = e.Write("db", &b)
+	}
+	if !errors.Is(err, ErrBackpressure) {
+		t.Fatalf("got %v, want ErrBackpressure", err)
+	}
+	if hb := e.HeadBytes(); hb > cfg.MaxHeadBytes+4<<10 {
+		t.Errorf("head grew to %d bytes, bound %d", hb, cfg.MaxHeadBytes)
+	}
+	e.flushMu.Unlock()
+	// The flusher drains the head; writes are accepted again.
+	deadline := time.Now().Add(30 * time.Second)
+	for errors.Is(err, ErrBackpressure) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		var b columnar.Batch
+		b.StartRow([]byte("cpu"), 1)
+		b.AddFloat([]byte("v"), 1)
+		b.EndRow(1)
+		_, err = e.Write("db", &b)
+	}
+	if err != nil {
+		t.Fatalf("writes still refused after flush: %v", err)
+	}
+}
+
+func TestOrphanSegmentsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	e := open(t, testConfig(dir))
+	write(t, e, "db", gen("cpu", 10, 0)...)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	orphan := filepath.Join(dir, "segments", "db", "cpu", "1970-01-01", "00000000000000000099.parquet")
+	tmp := filepath.Join(dir, "segments", "db", "cpu", "1970-01-01", "00000000000000000098.parquet.tmp")
+	for _, p := range []string{orphan, tmp} {
+		if err := os.WriteFile(p, []byte("junk"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e = open(t, testConfig(dir))
+	defer e.Close()
+	for _, p := range []string{orphan, tmp} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s not removed: %v", p, err)
+		}
+	}
+	if got := len(dump(t, e, "db")["cpu"]); got != 10 {
+		t.Errorf("%d points, want 10", got)
+	}
+}
+
+func TestSecondOpenRefused(t *testing.T) {
+	dir := t.TempDir()
+	e := open(t, testConfig(dir))
+	defer e.Close()
+	if _, err := Open(testConfig(dir)); err == nil {
+		t.Fatal("second engine on one data dir was allowed")
+	}
+}
