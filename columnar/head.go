@@ -36,6 +36,11 @@ type Head struct {
 
 	keyScratch []byte
 	idScratch  []int32
+	// Column indices of the previous row's tags and fields, reused when
+	// the next row has the same shape (the common case: one writer's rows
+	// all carry the same keys in the same order).
+	shapeTags   []int
+	shapeFields []int
 }
 
 type tagDict struct {
@@ -79,7 +84,10 @@ const (
 
 // Append adds row r of b. The row must already have been admitted to
 // h.Schema (TableSchema.Admit), so every tag and field has a column.
-func (h *Head) Append(b *Batch, r *Row) {
+// sameShape promises that r has the same table, tag keys and field keys in
+// the same order as the row appended before it, which saves the column
+// lookups.
+func (h *Head) Append(b *Batch, r *Row, sameShape bool) {
 	s := h.Schema
 	for len(h.dicts) < len(s.Tags) {
 		h.dicts = append(h.dicts, &tagDict{ids: map[string]int32{}})
@@ -90,12 +98,24 @@ func (h *Head) Append(b *Batch, r *Row) {
 
 	// Series identity: the tag dictionary ids in column order, trailing
 	// absent tags trimmed so that adding a tag column later keeps old ids.
+	tags, fields := b.RowTags(r), b.RowFields(r)
+	if !sameShape || len(h.shapeTags) != len(tags) || len(h.shapeFields) != len(fields) {
+		h.shapeTags, h.shapeFields = h.shapeTags[:0], h.shapeFields[:0]
+		for _, t := range tags {
+			col, _ := s.Tag(b.Bytes(t.Key))
+			h.shapeTags = append(h.shapeTags, col)
+		}
+		for _, f := range fields {
+			col, _ := s.Field(b.Bytes(f.Key))
+			h.shapeFields = append(h.shapeFields, col)
+		}
+	}
 	ids := h.idScratch[:0]
 	for range s.Tags {
 		ids = append(ids, -1)
 	}
-	for _, t := range b.RowTags(r) {
-		col, _ := s.Tag(b.Bytes(t.Key))
+	for i, t := range tags {
+		col := h.shapeTags[i]
 		d := h.dicts[col]
 		v := b.Bytes(t.Value)
 		id, ok := d.ids[string(v)]
@@ -136,9 +156,8 @@ func (h *Head) Append(b *Batch, r *Row) {
 		h.maxTime = r.Time
 	}
 
-	for _, f := range b.RowFields(r) {
-		col, _ := s.Field(b.Bytes(f.Key))
-		c := h.fields[col]
+	for i, f := range fields {
+		c := h.fields[h.shapeFields[i]]
 		if c.n > row {
 			// Duplicate key within one line: the later value wins, as in
 			// InfluxDB.

@@ -89,6 +89,25 @@ const (
 	CodeReservedKey       = "reserved-key"
 )
 
+// RowShape appends the signature of r's shape to dst: table, tag keys, field
+// keys and types, in row order. Two rows with equal shapes are admitted or
+// rejected alike by a schema that has not changed in between, and a schema
+// that admitted a shape keeps admitting it (schemas only grow).
+func RowShape(dst []byte, b *Batch, r *Row) []byte {
+	dst = append(dst, b.Bytes(r.Table)...)
+	dst = append(dst, 0)
+	for _, t := range b.RowTags(r) {
+		dst = append(dst, b.Bytes(t.Key)...)
+		dst = append(dst, 0)
+	}
+	dst = append(dst, 1)
+	for _, f := range b.RowFields(r) {
+		dst = append(dst, b.Bytes(f.Key)...)
+		dst = append(dst, 0, byte(f.Type))
+	}
+	return dst
+}
+
 // TimeColumn is the name of the time column; no tag or field may use it.
 const TimeColumn = "time"
 

@@ -40,7 +40,7 @@ func admitAll(t *testing.T, s *TableSchema, h *Head, b *Batch) {
 		if err := s.Admit(b, &b.Rows[i]); err != nil {
 			t.Fatal(err)
 		}
-		h.Append(b, &b.Rows[i])
+		h.Append(b, &b.Rows[i], false)
 	}
 }
 

@@ -101,6 +101,10 @@ type Engine struct {
 	walBuf      []byte
 	closed      bool
 
+	// Scratch of admitLocked, guarded by mu.
+	shape, prevShape []byte
+	sameShape        []bool
+
 	frozenBytes atomic.Int64
 	headRows    atomic.Int64
 	nextID      atomic.Uint64
@@ -205,31 +209,7 @@ func (e *Engine) Write(db string, b *columnar.Batch) (WriteResult, error) {
 		e.mu.Unlock()
 		return res, ErrNotReady
 	}
-	tables := e.catalog[db]
-	if tables == nil {
-		tables = map[string]*columnar.TableSchema{}
-		e.catalog[db] = tables
-	}
-	kept := b.Rows[:0]
-	for i := range b.Rows {
-		r := b.Rows[i]
-		name := b.Bytes(r.Table)
-		if err := ValidateName("table", string(name)); err != nil {
-			res.Rejected = append(res.Rejected, columnar.LineError{Line: int(r.Line), Code: "bad-table-name", Reason: err.Error()})
-			continue
-		}
-		s := tables[string(name)]
-		if s == nil {
-			s = columnar.NewTableSchema()
-			tables[string(name)] = s
-		}
-		if lerr := s.Admit(b, &r); lerr != nil {
-			res.Rejected = append(res.Rejected, *lerr)
-			continue
-		}
-		kept = append(kept, r)
-	}
-	b.Rows = kept
+	res.Rejected = e.admitLocked(db, b)
 	for _, r := range res.Rejected {
 		e.metrics.RowsRejected.WithLabelValues(r.Code).Inc()
 	}
@@ -252,6 +232,55 @@ func (e *Engine) Write(db string, b *columnar.Batch) (WriteResult, error) {
 	res.Written = len(b.Rows)
 	e.metrics.RowsWritten.WithLabelValues(db).Add(float64(res.Written))
 	return res, nil
+}
+
+// admitLocked checks every row of b against its table's schema, extending
+// schemas with new columns, and filters b.Rows in place down to the admitted
+// rows. e.sameShape[i] records whether admitted row i has the shape of
+// admitted row i-1, for Head.Append.
+func (e *Engine) admitLocked(db string, b *columnar.Batch) []columnar.LineError {
+	tables := e.catalog[db]
+	if tables == nil {
+		tables = map[string]*columnar.TableSchema{}
+		e.catalog[db] = tables
+	}
+	var rejected []columnar.LineError
+	kept := b.Rows[:0]
+	e.sameShape = e.sameShape[:0]
+	prevOK := false
+	for i := range b.Rows {
+		r := b.Rows[i]
+		e.shape = columnar.RowShape(e.shape[:0], b, &r)
+		same := i > 0 && string(e.shape) == string(e.prevShape)
+		e.shape, e.prevShape = e.prevShape, e.shape
+		if same && prevOK {
+			// Same shape as the admitted row before it: admitted too.
+			e.sameShape = append(e.sameShape, true)
+			kept = append(kept, r)
+			continue
+		}
+		name := b.Bytes(r.Table)
+		if err := ValidateName("table", string(name)); err != nil {
+			rejected = append(rejected, columnar.LineError{Line: int(r.Line), Code: "bad-table-name", Reason: err.Error()})
+			prevOK = false
+			continue
+		}
+		s := tables[string(name)]
+		if s == nil {
+			s = columnar.NewTableSchema()
+			tables[string(name)] = s
+		}
+		if lerr := s.Admit(b, &r); lerr != nil {
+			rejected = append(rejected, *lerr)
+			prevOK = false
+			continue
+		}
+		e.sameShape = append(e.sameShape, false)
+		kept = append(kept, r)
+		prevOK = true
+	}
+	b.Rows = kept
+	return rejected
 }
 
 func appendRecord(dst []byte, db string, b *columnar.Batch) []byte {
@@ -292,7 +321,7 @@ func (e *Engine) applyLocked(db string, b *columnar.Batch) {
 			heads[string(name)] = h
 		}
 		before := h.Bytes()
-		h.Append(b, r)
+		h.Append(b, r, e.sameShape[i])
 		e.activeBytes += h.Bytes() - before
 	}
 	e.headRows.Add(int64(len(b.Rows)))

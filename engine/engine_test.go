@@ -314,3 +314,51 @@ func TestSecondOpenRefused(t *testing.T) {
 		t.Fatal("second engine on one data dir was allowed")
 	}
 }
+
+// Rows of one shape skip the schema check and column lookups; a rejected or
+// differently shaped row in between must not confuse either shortcut.
+func TestShapeShortcut(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	var b columnar.Batch
+	add := func(line int, a, c string, fa, fc string, ta columnar.FieldType) {
+		b.StartRow([]byte("m"), line)
+		b.AddTag([]byte(a), []byte("x"))
+		b.AddTag([]byte(c), []byte("y"))
+		b.AddNum([]byte(fa), ta, 1)
+		b.AddNum([]byte(fc), columnar.FieldFloat, math.Float64bits(float64(line)))
+		b.EndRow(int64(line))
+	}
+	add(1, "a", "c", "f", "g", columnar.FieldFloat)
+	add(2, "a", "c", "f", "g", columnar.FieldFloat) // same shape
+	add(3, "a", "c", "f", "g", columnar.FieldInt)   // conflict
+	add(4, "a", "c", "f", "g", columnar.FieldInt)   // same shape as a rejected row
+	add(5, "c", "a", "g", "f", columnar.FieldFloat) // other order
+	add(6, "a", "c", "f", "g", columnar.FieldFloat) // back to the first shape
+	add(7, "a", "c", "f", "g", columnar.FieldFloat)
+	res, err := e.Write("db", &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Written != 5 || len(res.Rejected) != 2 || res.Rejected[0].Line != 3 || res.Rejected[1].Line != 4 {
+		t.Fatalf("%+v", res)
+	}
+	got := map[int64]string{}
+	if err := e.Scan("db", "m", func(p *columnar.Point) error {
+		got[p.Time] = fmt.Sprint(p.Tags, p.Fields)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []int64{1, 2, 6, 7} {
+		want := fmt.Sprint([]columnar.TagValue{{Key: "a", Value: "x"}, {Key: "c", Value: "y"}}, []columnar.FieldValue{
+			{Key: "f", Type: columnar.FieldFloat, Num: 1}, {Key: "g", Type: columnar.FieldFloat, Num: math.Float64bits(float64(line))}})
+		if got[line] != want {
+			t.Errorf("line %d: %s want %s", line, got[line], want)
+		}
+	}
+	if want := fmt.Sprint([]columnar.TagValue{{Key: "a", Value: "y"}, {Key: "c", Value: "x"}}, []columnar.FieldValue{
+		{Key: "f", Type: columnar.FieldFloat, Num: math.Float64bits(5)}, {Key: "g", Type: columnar.FieldFloat, Num: 1}}); got[5] != want {
+		t.Errorf("line 5: %s want %s", got[5], want)
+	}
+}

@@ -50,27 +50,8 @@ func (e *Engine) recover() error {
 			// torn write: refuse to guess.
 			return fmt.Errorf("decode wal record: %w", err)
 		}
-		tables := e.catalog[db]
-		if tables == nil {
-			tables = map[string]*columnar.TableSchema{}
-			e.catalog[db] = tables
-		}
-		kept := b.Rows[:0]
-		for i := range b.Rows {
-			r := b.Rows[i]
-			name := string(b.Bytes(r.Table))
-			s := tables[name]
-			if s == nil {
-				s = columnar.NewTableSchema()
-				tables[name] = s
-			}
-			if lerr := s.Admit(&b, &r); lerr != nil {
-				skipped++
-				continue
-			}
-			kept = append(kept, r)
-		}
-		b.Rows = kept
+		rejected := e.admitLocked(db, &b)
+		skipped += len(rejected)
 		e.applyLocked(db, &b)
 		replayed += len(b.Rows)
 		return nil

@@ -21,7 +21,7 @@ type testServer struct {
 	eng *engine.Engine
 }
 
-func startServer(t *testing.T, maxBody int) *testServer {
+func startServer(t testing.TB, maxBody int) *testServer {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	eng, err := engine.Open(engine.Config{DataDir: t.TempDir(), FlushInterval: time.Hour, Logger: log})
