@@ -223,8 +223,10 @@ func (c *fieldColumn) setLast(b *Batch, f *Field) {
 	c.num[c.n-1] = f.Num
 }
 
-// Finish pads every field column to the row count. Call it once the head is
-// frozen, before reading its columns.
+// Finish pads every field column to the row count. Call it before reading
+// the head's columns: under the engine lock for an active head, once at
+// freeze time for a frozen one. On a finished head it writes nothing, so
+// concurrent readers of a frozen head may call it.
 func (h *Head) Finish() {
 	for len(h.fields) < len(h.Schema.Fields) {
 		h.fields = append(h.fields, &fieldColumn{typ: h.Schema.Fields[len(h.fields)].Type})
@@ -233,7 +235,9 @@ func (h *Head) Finish() {
 		h.dicts = append(h.dicts, &tagDict{ids: map[string]int32{}})
 	}
 	for _, c := range h.fields {
-		h.bytes += c.pad(len(h.times))
+		if c.n < len(h.times) {
+			h.bytes += c.pad(len(h.times))
+		}
 	}
 }
 

@@ -362,3 +362,63 @@ func TestShapeShortcut(t *testing.T) {
 		t.Errorf("line 5: %s want %s", got[5], want)
 	}
 }
+
+// Writers, readers and flushes at once: run under -race (make test-race).
+// Every acknowledged point must be readable at the end.
+func TestConcurrentWriteScanFlush(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.FlushBytes = 32 << 10 // many small flushes while writing
+	e := open(t, cfg)
+	defer e.Close()
+	const writers, batches, rows = 4, 30, 50
+	done := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		go func(w int) {
+			for i := 0; i < batches; i++ {
+				var b columnar.Batch
+				for r := 0; r < rows; r++ {
+					b.StartRow([]byte("cpu"), r+1)
+					b.AddTag([]byte("w"), []byte(fmt.Sprint(w)))
+					b.AddFloat([]byte("v"), float64(i))
+					if r%7 == 0 {
+						b.AddString([]byte(fmt.Sprintf("s%d", i%3)), []byte("x")) // schema grows meanwhile
+					}
+					b.EndRow(int64(i*rows + r))
+				}
+				if _, err := e.Write("db", &b); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}(w)
+	}
+	stop := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = e.Scan("db", "cpu", func(*columnar.Point) error { return nil })
+			_ = e.Flush()
+		}
+	}()
+	for w := 0; w < writers; w++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-readerDone
+	n := 0
+	if err := e.Scan("db", "cpu", func(*columnar.Point) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != writers*batches*rows {
+		t.Fatalf("%d points, want %d", n, writers*batches*rows)
+	}
+}

@@ -31,7 +31,6 @@ func (e *Engine) Scan(db, table string, fn func(p *columnar.Point) error) error 
 	// The active head changes under writes: copy its points while locked.
 	var active []columnar.Point
 	if h := e.heads[db][table]; h != nil {
-		h.Schema = e.catalog[db][table]
 		err := h.Scan(func(p *columnar.Point) error {
 			active = append(active, clonePoint(p))
 			return nil
