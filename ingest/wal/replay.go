@@ -31,6 +31,14 @@ type ReplayStats struct {
 // ErrCorrupt marks a damaged record; callers can test with errors.Is.
 var ErrCorrupt = errors.New("wal: corrupt record")
 
+// Error describes the damage; a Corruption is an error wrapping ErrCorrupt.
+func (c Corruption) Error() string {
+	return fmt.Sprintf("%v: %s@%d (%d bytes skipped): %s", ErrCorrupt, c.File, c.Offset, c.Bytes, c.Reason)
+}
+
+// Unwrap returns ErrCorrupt.
+func (c Corruption) Unwrap() error { return ErrCorrupt }
+
 // Replay reads every record in dir, oldest first, and calls fn with each
 // decompressed payload (valid only during the call). It must run before Open.
 //

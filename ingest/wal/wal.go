@@ -261,15 +261,17 @@ func (w *WAL) Append(payload []byte) (Pos, error) {
 		werr := fmt.Errorf("append to wal file %s: %w", w.f.Name(), err)
 		// Undo the partial record so the file stays a clean sequence of
 		// records; if even that fails the log cannot be trusted.
+		// The error then is ErrBroken alone, not also the write's error
+		// (say ENOSPC, which callers may treat as retryable).
 		if n > 0 {
 			if terr := w.f.Truncate(w.size); terr != nil {
-				w.err = fmt.Errorf("%w: truncate %s after failed write: %v", ErrBroken, w.f.Name(), terr)
+				w.err = fmt.Errorf("%w: %v; truncate after it: %v", ErrBroken, werr, terr)
 			} else if _, serr := w.f.Seek(w.size, io.SeekStart); serr != nil {
-				w.err = fmt.Errorf("%w: seek %s after failed write: %v", ErrBroken, w.f.Name(), serr)
+				w.err = fmt.Errorf("%w: %v; seek after it: %v", ErrBroken, werr, serr)
 			}
 			if w.err != nil {
 				w.cond.Broadcast()
-				return 0, errors.Join(werr, w.err)
+				return 0, w.err
 			}
 		}
 		return 0, werr
@@ -313,8 +315,10 @@ func (w *WAL) Sync(pos Pos) error {
 			continue
 		}
 		// Lead this round: one fsync covers everything written so far.
-		// A record that lands in a file rotated in meanwhile is covered by
-		// the rotation's own fsync or by the next round of this loop.
+		// Earlier files were fsynced when they were rotated out, and no
+		// rotation (nor Close) happens until this round ends, so f stays
+		// open and holds every byte up to target not yet durable. Records
+		// appended meanwhile are covered by the next round.
 		w.syncing = true
 		target, f := w.written, w.f
 		w.mu.Unlock()
