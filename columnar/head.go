@@ -3,6 +3,7 @@ package columnar
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 )
 
 // Head is the in-memory, append-only columnar buffer of one table between
@@ -260,4 +261,24 @@ func (h *Head) tagID(sid uint32, col int) int32 {
 		return t[col]
 	}
 	return -1
+}
+
+// Clone returns a deep copy of the head, with its own copy of the schema, for
+// reading while the original keeps taking writes.
+func (h *Head) Clone() *Head {
+	c := &Head{Schema: h.Schema.Clone(), minTime: h.minTime, maxTime: h.maxTime, bytes: h.bytes,
+		times: slices.Clone(h.times), series: slices.Clone(h.series)}
+	c.seriesTags = make([][]int32, len(h.seriesTags))
+	for i, t := range h.seriesTags {
+		c.seriesTags[i] = slices.Clone(t)
+	}
+	for _, d := range h.dicts {
+		c.dicts = append(c.dicts, &tagDict{vals: slices.Clone(d.vals)})
+	}
+	for _, f := range h.fields {
+		c.fields = append(c.fields, &fieldColumn{typ: f.typ, n: f.n, num: slices.Clone(f.num),
+			off: slices.Clone(f.off), str: slices.Clone(f.str), valid: slices.Clone(f.valid)})
+	}
+	c.Finish()
+	return c
 }

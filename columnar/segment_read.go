@@ -1,12 +1,14 @@
 package columnar
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"slices"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -197,4 +199,61 @@ func sortTags(t []TagValue) {
 			t[j], t[j-1] = t[j-1], t[j]
 		}
 	}
+}
+
+// ScanOrdered calls fn with the frozen head's points in segment order —
+// window, series, time — with duplicates merged as a flush would write
+// them. The Point is reused between calls.
+func (h *Head) ScanOrdered(fn func(p *Point) error) error {
+	h.Finish()
+	var p Point
+	for _, run := range h.flushOrder() {
+		k := 0 // next override; they are sorted by (Col, Out)
+		byOut := run.Overrides
+		if len(byOut) > 0 {
+			byOut = append([]override(nil), byOut...)
+			sortOverridesByOut(byOut)
+		}
+		for out, src := range run.Rows {
+			p.Time = h.times[src]
+			p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]
+			sid := h.series[src]
+			for c, d := range h.dicts {
+				if id := h.tagID(sid, c); id >= 0 {
+					p.Tags = append(p.Tags, TagValue{Key: h.Schema.Tags[c], Value: d.vals[id]})
+				}
+			}
+			for c, col := range h.fields {
+				row := int(src)
+				if k < len(byOut) && int(byOut[k].Out) == out && int(byOut[k].Col) == c {
+					row = int(byOut[k].Src)
+					k++
+				}
+				if !col.isValid(row) {
+					continue
+				}
+				fv := FieldValue{Key: h.Schema.Fields[c].Name, Type: col.typ}
+				if col.typ == FieldString {
+					fv.Str = string(col.strAt(row))
+				} else {
+					fv.Num = col.num[row]
+				}
+				p.Fields = append(p.Fields, fv)
+			}
+			sortTags(p.Tags)
+			if err := fn(&p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func sortOverridesByOut(o []override) {
+	slices.SortFunc(o, func(a, b override) int {
+		if c := cmp.Compare(a.Out, b.Out); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Col, b.Col)
+	})
 }

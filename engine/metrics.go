@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Metrics are the engine's Prometheus metrics, registered on one registry
@@ -62,6 +63,7 @@ func newMetrics(e *Engine) *Metrics {
 	m.LiveSegments = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "silt_segments_live", Help: "Segments listed in the manifest."},
 		func() float64 { return float64(len(e.Manifest().Segments)) })
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.MustRegister(m.RowsWritten, m.BytesIngested, m.RowsRejected, m.WALFsync, m.WALCorrupt,
 		m.HeadBytes, m.HeadRows, m.SegmentsFlushed, m.SegmentBytes, m.FlushErrors, m.FlushDuration,
 		m.Backpressure, m.LiveSegments)

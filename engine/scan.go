@@ -1,132 +1,267 @@
 package engine
 
 import (
+	"cmp"
+	"container/heap"
+	"errors"
 	"fmt"
+	"iter"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/siltdb/silt/columnar"
 )
 
-// Scan calls fn with every point of db.table, merged across segments, frozen
-// and active heads (same series and time: the last written value of each
-// field wins), sorted by series and time. It materializes the table in
-// memory: it serves export, tests and small tables, not analytics (that is
-// the query engine's job).
+// Scan calls fn with every point of db.table in (day window, series, time)
+// order, merged across segments and heads: for one series and time, the
+// last written value of each field wins. It streams a k-way merge of the
+// sources, so memory stays bounded by the number of sources, not the table.
+// The Point passed to fn is reused between calls.
 func (e *Engine) Scan(db, table string, fn func(p *columnar.Point) error) error {
+	ts, err := e.OpenScan(db, table)
+	if err != nil {
+		return err
+	}
+	return errors.Join(ts.Run(fn), ts.Close())
+}
+
+// TableScan is a consistent snapshot of one table's sources, opened by
+// OpenScan: errors opening any segment surface before a single point is
+// produced, so callers can still answer with an error status.
+type TableScan struct {
+	segs     []*columnar.Segment
+	heads    []*columnar.Head
+	tagOrder []string
+}
+
+// OpenScan snapshots db.table and opens its segments (reading their
+// footers). To read the active head without holding the write lock, it
+// freezes the head first (it becomes a small frozen set that the flusher
+// writes out as usual). Close the scan when done.
+func (e *Engine) OpenScan(db, table string) (*TableScan, error) {
+	var fallback *columnar.Head
+	if err := e.freeze(); err != nil {
+		// The WAL cannot rotate (full disk, failed fsync): read a copy of
+		// the active head instead.
+		e.log.Warn("scan without freezing the head", "err", err)
+		fallback = e.copyActive(db, table)
+	}
 	e.mu.Lock()
-	var segs []columnar.SegmentMeta
+	var metas []columnar.SegmentMeta
 	for _, s := range e.manifest.Segments {
 		if s.DB == db && s.Table == table {
-			segs = append(segs, s)
+			metas = append(metas, s)
 		}
 	}
-	var heads []*columnar.Head
+	ts := &TableScan{}
 	for _, fs := range e.frozen {
 		if h := fs.heads[db][table]; h != nil {
-			heads = append(heads, h)
+			ts.heads = append(ts.heads, h)
 		}
 	}
-	// The active head changes under writes: copy its points while locked.
-	var active []columnar.Point
-	if h := e.heads[db][table]; h != nil {
-		err := h.Scan(func(p *columnar.Point) error {
-			active = append(active, clonePoint(p))
-			return nil
-		})
-		if err != nil {
-			e.mu.Unlock()
-			return err
-		}
+	if s := e.catalog[db][table]; s != nil {
+		ts.tagOrder = append(ts.tagOrder, s.Tags...)
 	}
 	e.mu.Unlock()
-
-	m := newMerger()
-	sort.Slice(segs, func(i, j int) bool { return segs[i].ID < segs[j].ID })
-	for _, s := range segs {
-		seg, err := columnar.OpenSegment(filepath.Join(e.cfg.DataDir, filepath.FromSlash(s.Path)))
+	if fallback != nil {
+		ts.heads = append(ts.heads, fallback)
+	}
+	slices.SortFunc(metas, func(a, b columnar.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
+	for _, m := range metas {
+		seg, err := columnar.OpenSegment(filepath.Join(e.cfg.DataDir, filepath.FromSlash(m.Path)))
 		if err != nil {
-			return err
+			return nil, errors.Join(fmt.Errorf("scan %s.%s: %w", db, table, err), ts.Close())
 		}
-		err = seg.Scan(m.add)
-		if cerr := seg.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("scan segment %s: %w", s.Path, err)
-		}
+		ts.segs = append(ts.segs, seg)
 	}
-	for _, h := range heads {
-		if err := h.Scan(m.add); err != nil {
-			return err
-		}
-	}
-	for i := range active {
-		if err := m.add(&active[i]); err != nil {
-			return err
-		}
-	}
-	return m.emit(fn)
+	return ts, nil
 }
 
-func clonePoint(p *columnar.Point) columnar.Point {
-	return columnar.Point{Time: p.Time, Tags: append([]columnar.TagValue(nil), p.Tags...),
-		Fields: append([]columnar.FieldValue(nil), p.Fields...)}
-}
-
-type merger struct {
-	points map[string]*columnar.Point
-}
-
-func newMerger() *merger { return &merger{points: map[string]*columnar.Point{}} }
-
-func seriesKey(tags []columnar.TagValue) string {
-	var b strings.Builder
-	for _, t := range tags {
-		b.WriteString(t.Key)
-		b.WriteByte(0)
-		b.WriteString(t.Value)
-		b.WriteByte(0)
+// Run streams the merged points into fn; see Scan.
+func (ts *TableScan) Run(fn func(p *columnar.Point) error) error {
+	var sources []iter.Seq2[*columnar.Point, error]
+	for _, seg := range ts.segs {
+		sources = append(sources, pushSeq(seg.Scan))
 	}
-	return b.String()
+	for _, h := range ts.heads {
+		sources = append(sources, pushSeq(h.ScanOrdered))
+	}
+	return mergeSources(sources, ts.tagOrder, fn)
 }
 
-func (m *merger) add(p *columnar.Point) error {
-	k := fmt.Sprintf("%s\x01%020d", seriesKey(p.Tags), uint64(p.Time)^(1<<63))
-	have, ok := m.points[k]
-	if !ok {
-		c := clonePoint(p)
-		m.points[k] = &c
+// Close closes the scan's segment files.
+func (ts *TableScan) Close() error {
+	var err error
+	for _, s := range ts.segs {
+		err = errors.Join(err, s.Close())
+	}
+	ts.segs = nil
+	return err
+}
+
+// copyActive returns a frozen copy of the active head of db.table, or nil.
+func (e *Engine) copyActive(db, table string) *columnar.Head {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h := e.heads[db][table]
+	if h == nil {
 		return nil
 	}
-	for _, f := range p.Fields {
-		replaced := false
-		for i := range have.Fields {
-			if have.Fields[i].Key == f.Key {
-				have.Fields[i] = f
-				replaced = true
-				break
-			}
-		}
-		if !replaced {
-			have.Fields = append(have.Fields, f)
-		}
-	}
-	return nil
+	return h.Clone()
 }
 
-func (m *merger) emit(fn func(p *columnar.Point) error) error {
-	keys := make([]string, 0, len(m.points))
-	for k := range m.points {
-		keys = append(keys, k)
+var errStopScan = errors.New("scan stopped")
+
+// pushSeq turns a callback scanner into a sequence of (point, error); the
+// error, if any, comes last with a nil point.
+func pushSeq(scan func(func(*columnar.Point) error) error) iter.Seq2[*columnar.Point, error] {
+	return func(yield func(*columnar.Point, error) bool) {
+		err := scan(func(p *columnar.Point) error {
+			if !yield(p, nil) {
+				return errStopScan
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStopScan) {
+			yield(nil, err)
+		}
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		p := m.points[k]
-		sort.Slice(p.Fields, func(i, j int) bool { return p.Fields[i].Key < p.Fields[j].Key })
-		if err := fn(p); err != nil {
+}
+
+type cursor struct {
+	next func() (*columnar.Point, error, bool)
+	stop func()
+	cur  *columnar.Point
+	prio int // source index: higher is newer
+}
+
+type cursorHeap struct {
+	c    []*cursor
+	less func(a, b *columnar.Point) int
+}
+
+func (h *cursorHeap) Len() int { return len(h.c) }
+func (h *cursorHeap) Less(i, j int) bool {
+	if c := h.less(h.c[i].cur, h.c[j].cur); c != 0 {
+		return c < 0
+	}
+	return h.c[i].prio < h.c[j].prio
+}
+func (h *cursorHeap) Swap(i, j int) { h.c[i], h.c[j] = h.c[j], h.c[i] }
+func (h *cursorHeap) Push(x any)    { h.c = append(h.c, x.(*cursor)) }
+func (h *cursorHeap) Pop() any {
+	x := h.c[len(h.c)-1]
+	h.c = h.c[:len(h.c)-1]
+	return x
+}
+
+// comparePoints orders points as segments are sorted: day window, then tag
+// values in the table's tag order (absent first), then time.
+func comparePoints(tagOrder []string) func(a, b *columnar.Point) int {
+	return func(a, b *columnar.Point) int {
+		if c := cmp.Compare(columnar.WindowOf(a.Time), columnar.WindowOf(b.Time)); c != 0 {
+			return c
+		}
+		for _, k := range tagOrder {
+			va, oka := tagValue(a.Tags, k)
+			vb, okb := tagValue(b.Tags, k)
+			switch {
+			case oka != okb:
+				if !oka {
+					return -1
+				}
+				return 1
+			case oka:
+				if c := strings.Compare(va, vb); c != 0 {
+					return c
+				}
+			}
+		}
+		return cmp.Compare(a.Time, b.Time)
+	}
+}
+
+func tagValue(tags []columnar.TagValue, k string) (string, bool) {
+	for _, t := range tags {
+		if t.Key == k {
+			return t.Value, true
+		}
+	}
+	return "", false
+}
+
+// mergeSources merges sorted sources, oldest first, into fn.
+func mergeSources(sources []iter.Seq2[*columnar.Point, error], tagOrder []string, fn func(*columnar.Point) error) error {
+	h := &cursorHeap{less: comparePoints(tagOrder)}
+	var all []*cursor
+	defer func() {
+		for _, c := range all { // stopping twice is fine
+			c.stop()
+		}
+	}()
+	advance := func(c *cursor) (bool, error) {
+		p, err, ok := c.next()
+		if !ok {
+			c.stop()
+			return false, nil
+		}
+		if err != nil {
+			c.stop()
+			return false, err
+		}
+		c.cur = p
+		return true, nil
+	}
+	for i, src := range sources {
+		next, stop := iter.Pull2(src)
+		c := &cursor{next: func() (*columnar.Point, error, bool) { p, err, ok := next(); return p, err, ok }, stop: stop, prio: i}
+		all = append(all, c)
+		ok, err := advance(c)
+		if err != nil {
 			return err
+		}
+		if ok {
+			h.c = append(h.c, c)
+		}
+	}
+	heap.Init(h)
+	var out columnar.Point
+	var same []*cursor
+	for h.Len() > 0 {
+		// Pop every cursor positioned on the smallest point: they hold
+		// versions of one point, oldest source first.
+		same = append(same[:0], heap.Pop(h).(*cursor))
+		for h.Len() > 0 && h.less(h.c[0].cur, same[0].cur) == 0 {
+			same = append(same, heap.Pop(h).(*cursor))
+		}
+		slices.SortFunc(same, func(a, b *cursor) int { return cmp.Compare(a.prio, b.prio) })
+		first := same[0].cur
+		out.Time = first.Time
+		out.Tags = append(out.Tags[:0], first.Tags...)
+		out.Fields = out.Fields[:0]
+		for _, c := range same {
+			for _, f := range c.cur.Fields {
+				i := slices.IndexFunc(out.Fields, func(g columnar.FieldValue) bool { return g.Key == f.Key })
+				if i < 0 {
+					out.Fields = append(out.Fields, f)
+				} else {
+					out.Fields[i] = f // newer source wins
+				}
+			}
+		}
+		slices.SortFunc(out.Fields, func(a, b columnar.FieldValue) int { return strings.Compare(a.Key, b.Key) })
+		if err := fn(&out); err != nil {
+			return err
+		}
+		for _, c := range same {
+			ok, err := advance(c)
+			if err != nil {
+				return fmt.Errorf("scan: %w", err)
+			}
+			if ok {
+				heap.Push(h, c)
+			}
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"fmt"
 	"math"
 	"sort"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/engine"
 )
 
 // handleExport streams every point of a table (or of all tables of a
@@ -34,20 +36,40 @@ func (s *Server) handleExport(ctx *fasthttp.RequestCtx) {
 		}
 		sort.Strings(names)
 	}
+	// Open every table's segments before answering, so that unreadable
+	// files give an error status rather than a short 200.
+	scans := make([]*engine.TableScan, 0, len(names))
+	for _, t := range names {
+		ts, err := s.eng.OpenScan(db, t)
+		if err != nil {
+			for _, o := range scans {
+				_ = o.Close()
+			}
+			s.log.Error("export failed", "db", db, "table", t, "err", err)
+			s.writeError(ctx, fasthttp.StatusInternalServerError, "export-failed", err.Error())
+			return
+		}
+		scans = append(scans, ts)
+	}
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		var line []byte
-		for _, t := range names {
-			err := s.eng.Scan(db, t, func(p *columnar.Point) error {
-				line = AppendLineProtocol(line[:0], t, p)
-				_, err := w.Write(line)
-				return err
-			})
-			if err != nil {
-				// Headers are gone; the truncated body is all we can signal.
-				s.log.Error("export", "db", db, "table", t, "err", err)
-				return
+		var err error
+		for i, ts := range scans {
+			if err == nil {
+				err = ts.Run(func(p *columnar.Point) error {
+					line = AppendLineProtocol(line[:0], names[i], p)
+					_, err := w.Write(line)
+					return err
+				})
+				if err != nil {
+					// The status is gone; say so in-band, as a line
+					// protocol comment that a re-import skips.
+					s.log.Error("export failed mid-stream", "db", db, "table", names[i], "err", err)
+					fmt.Fprintf(w, "# silt: export failed, output incomplete: %v\n", err)
+				}
 			}
+			_ = ts.Close()
 		}
 	})
 }

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
+	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/siltdb/silt/engine"
 )
@@ -106,6 +108,10 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 		case "/api/v1/export":
 			s.handleExport(ctx)
 		default:
+			if strings.HasPrefix(path, "/debug/pprof/") {
+				pprofhandler.PprofHandler(ctx)
+				return
+			}
 			s.writeError(ctx, fasthttp.StatusNotFound, "not-found", "no endpoint "+path)
 		}
 		s.metrics.requests.WithLabelValues(knownPath(path), statusLabel(ctx.Response.StatusCode())).Inc()

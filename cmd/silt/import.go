@@ -159,9 +159,9 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 // printRejected lists the first rejected lines.
 func printRejected(w io.Writer, res importer.Result) {
 	n := min(len(res.Rejected), maxShownRejects)
-	fmt.Fprintf(w, "%d rows rejected; the first bad line of each rejected request", res.RowsRejected)
+	fmt.Fprintf(w, "%d rows rejected; the server reported these", res.RowsRejected)
 	if n < len(res.Rejected) {
-		fmt.Fprintf(w, " (%d of %d shown)", n, len(res.Rejected))
+		fmt.Fprintf(w, " (first %d of %d listed)", n, len(res.Rejected))
 	}
 	fmt.Fprintln(w, ":")
 	for _, rl := range res.Rejected[:n] {
