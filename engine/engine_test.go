@@ -3,6 +3,9 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
 	"io"
 	"log/slog"
 	"math"
@@ -420,5 +423,99 @@ func TestConcurrentWriteScanFlush(t *testing.T) {
 	}
 	if n != writers*batches*rows {
 		t.Fatalf("%d points, want %d", n, writers*batches*rows)
+	}
+}
+
+// A randomized model check of Scan: random tag subsets (so schemas grow
+// between flushes), times over several day windows, overwrites of single
+// fields, random flushes and a crash; Scan must equal a map-based model and
+// come out sorted without duplicates.
+func TestScanMatchesModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	dir := t.TempDir()
+	e := open(t, testConfig(dir))
+	model := map[string]map[string]float64{} // series@time → field → value
+	keys := []string{"c", "a", "b", "d"}
+	for round := 0; round < 40; round++ {
+		var b columnar.Batch
+		for i := 0; i < 50; i++ {
+			b.StartRow([]byte("m"), i+1)
+			var tags []string
+			for _, k := range keys[:1+rng.IntN(len(keys))] {
+				if rng.IntN(3) > 0 {
+					v := fmt.Sprint(rng.IntN(3))
+					b.AddTag([]byte(k), []byte(v))
+					tags = append(tags, k+"="+v)
+				}
+			}
+			sort.Strings(tags)
+			ts := int64(rng.IntN(3))*int64(columnar.WindowDuration) + int64(rng.IntN(20))
+			k := fmt.Sprint(tags, "@", ts)
+			if model[k] == nil {
+				model[k] = map[string]float64{}
+			}
+			nf := 0
+			for _, f := range []string{"x", "y"} {
+				if rng.IntN(2) == 0 {
+					v := float64(rng.IntN(1000))
+					b.AddFloat([]byte(f), v)
+					model[k][f] = v
+					nf++
+				}
+			}
+			if nf == 0 {
+				b.AddFloat([]byte("x"), 1)
+				model[k]["x"] = 1
+			}
+			b.EndRow(ts)
+		}
+		if _, err := e.Write("db", &b); err != nil {
+			t.Fatal(err)
+		}
+		switch rng.IntN(4) {
+		case 0:
+			if err := e.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		case 1:
+			if err := e.crash(); err != nil {
+				t.Fatal(err)
+			}
+			e = open(t, testConfig(dir))
+		}
+	}
+	defer e.Close()
+	got := map[string]map[string]float64{}
+	var prev *columnar.Point
+	tables, _ := e.Tables("db")
+	less := comparePoints(tables["m"].Tags)
+	err := e.Scan("db", "m", func(p *columnar.Point) error {
+		if prev != nil && less(prev, p) >= 0 {
+			return fmt.Errorf("out of order or duplicate: %v then %v", prev, p)
+		}
+		prev = &columnar.Point{Time: p.Time, Tags: slices.Clone(p.Tags)}
+		var tags []string
+		for _, tg := range p.Tags {
+			tags = append(tags, tg.Key+"="+tg.Value)
+		}
+		k := fmt.Sprint(tags, "@", p.Time)
+		got[k] = map[string]float64{}
+		for _, f := range p.Fields {
+			got[k][f.Key] = math.Float64frombits(f.Num)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, model) {
+		n := 0
+		for k, v := range model {
+			if !reflect.DeepEqual(got[k], v) && n < 5 {
+				t.Errorf("%s: got %v want %v", k, got[k], v)
+				n++
+			}
+		}
+		t.Fatalf("scan differs from model: %d points vs %d", len(got), len(model))
 	}
 }
