@@ -3,15 +3,15 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"slices"
-	"sort"
 	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"sort"
 	"testing"
 	"time"
 
