@@ -17,6 +17,7 @@ const usage = `silt — a columnar time-series store with InfluxDB-compatible in
 Usage:
   silt serve   [flags]       run the server (see 'silt serve --help')
   silt import  [flags] FILE  bulk-load line protocol or NDJSON files into a server
+  silt bench gen [flags]     generate the TSBS cpu-only workload as line protocol
   silt version               print version and build information
 
 Quick start:
@@ -37,6 +38,8 @@ func main() {
 		os.Exit(runServe(args))
 	case "import":
 		os.Exit(runImport(args))
+	case "bench":
+		os.Exit(runBench(args))
 	case "version", "--version", "-v":
 		printVersion()
 	case "help", "--help", "-h":
