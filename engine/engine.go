@@ -92,12 +92,13 @@ type Engine struct {
 
 	mu          sync.Mutex
 	wal         *wal.WAL
-	manifest    *columnar.Manifest
+	manifest    atomic.Pointer[columnar.Manifest] // replaced under mu
+	ready       atomic.Bool                       // WAL replayed, accepting writes
 	catalog     map[string]map[string]*columnar.TableSchema
 	heads       map[string]map[string]*columnar.Head
 	frozen      []*frozenSet
-	activeBytes int64
-	firstWrite  time.Time // of the oldest unflushed row in the active heads
+	activeBytes atomic.Int64 // written under mu; read anywhere (metrics, backpressure)
+	firstWrite  time.Time    // of the oldest unflushed row in the active heads
 	walBuf      []byte
 	closed      bool
 
@@ -125,8 +126,22 @@ type frozenSet struct {
 }
 
 // Open opens (creating if needed) the data directory, replays the WAL and
-// starts the background flusher.
+// starts the background flusher: New followed by Recover.
 func Open(cfg Config) (*Engine, error) {
+	e, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.Recover(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// New creates the data directory if needed and locks it. The engine answers
+// ErrNotReady (and Ready false) until Recover has replayed the WAL, so a
+// server can listen — and report /ready — while a long replay runs.
+func New(cfg Config) (*Engine, error) {
 	cfg.Defaults()
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
@@ -138,12 +153,24 @@ func Open(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, log: cfg.Logger, lock: lock,
 		heads: map[string]map[string]*columnar.Head{},
 		stop:  make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
+	e.manifest.Store(columnar.NewManifest())
+	e.catalog = map[string]map[string]*columnar.TableSchema{}
 	e.metrics = newMetrics(e)
-	if err := e.recover(); err != nil {
-		return nil, errors.Join(err, lock.Close())
-	}
-	go e.flushLoop()
 	return e, nil
+}
+
+// Recover loads the manifest, replays the WAL and starts the flusher. On
+// error the data directory is unlocked and the engine unusable.
+func (e *Engine) Recover() error {
+	e.mu.Lock()
+	err := e.recover()
+	e.mu.Unlock()
+	if err != nil {
+		return errors.Join(err, e.lock.Close())
+	}
+	e.ready.Store(true)
+	go e.flushLoop()
+	return nil
 }
 
 func lockDir(dir string) (*os.File, error) {
@@ -164,18 +191,11 @@ func (e *Engine) Metrics() *Metrics { return e.metrics }
 func (e *Engine) Config() Config { return e.cfg }
 
 // Manifest returns the current manifest; callers must not modify it.
-func (e *Engine) Manifest() *columnar.Manifest {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.manifest
-}
+func (e *Engine) Manifest() *columnar.Manifest { return e.manifest.Load() }
 
 // HeadBytes returns the memory held by active and frozen heads.
 func (e *Engine) HeadBytes() int64 {
-	e.mu.Lock()
-	b := e.activeBytes
-	e.mu.Unlock()
-	return b + e.frozenBytes.Load()
+	return e.activeBytes.Load() + e.frozenBytes.Load()
 }
 
 // WriteResult reports the outcome of a Write.
@@ -192,6 +212,9 @@ const recBatch byte = 1
 // durable when Write returns nil. Write filters b.Rows in place.
 func (e *Engine) Write(db string, b *columnar.Batch) (WriteResult, error) {
 	var res WriteResult
+	if !e.ready.Load() {
+		return res, ErrNotReady
+	}
 	if err := ValidateName("database", db); err != nil {
 		return res, err
 	}
@@ -309,7 +332,7 @@ func (e *Engine) applyLocked(db string, b *columnar.Batch) {
 		heads = map[string]*columnar.Head{}
 		e.heads[db] = heads
 	}
-	if e.activeBytes == 0 {
+	if e.activeBytes.Load() == 0 {
 		e.firstWrite = time.Now()
 	}
 	for i := range b.Rows {
@@ -322,10 +345,10 @@ func (e *Engine) applyLocked(db string, b *columnar.Batch) {
 		}
 		before := h.Bytes()
 		h.Append(b, r, e.sameShape[i])
-		e.activeBytes += h.Bytes() - before
+		e.activeBytes.Add(h.Bytes() - before)
 	}
 	e.headRows.Add(int64(len(b.Rows)))
-	if e.activeBytes >= e.cfg.FlushBytes {
+	if e.activeBytes.Load() >= e.cfg.FlushBytes {
 		e.kickFlush()
 	}
 }
@@ -352,6 +375,9 @@ func ValidateName(what, s string) error {
 
 // Databases returns the names of all databases, sorted.
 func (e *Engine) Databases() []string {
+	if !e.ready.Load() {
+		return []string{}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	names := make([]string, 0, len(e.catalog))
@@ -365,6 +391,9 @@ func (e *Engine) Databases() []string {
 // Tables returns copies of the schemas of db's tables, or false if db does
 // not exist.
 func (e *Engine) Tables(db string) (map[string]*columnar.TableSchema, bool) {
+	if !e.ready.Load() {
+		return nil, false
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	tables, ok := e.catalog[db]
@@ -379,11 +408,7 @@ func (e *Engine) Tables(db string) (map[string]*columnar.TableSchema, bool) {
 }
 
 // Ready reports whether the WAL has been replayed.
-func (e *Engine) Ready() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.wal != nil && !e.closed
-}
+func (e *Engine) Ready() bool { return e.ready.Load() }
 
 // Close stops the flusher, flushes every head and closes the WAL. After a
 // clean Close the WAL is empty.
@@ -394,6 +419,13 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.mu.Unlock()
+	if !e.ready.Swap(false) {
+		// Never recovered (or recovery failed): nothing to flush.
+		e.mu.Lock()
+		e.closed = true
+		e.mu.Unlock()
+		return e.lock.Close()
+	}
 	close(e.stop)
 	<-e.done
 	ferr := e.Flush()

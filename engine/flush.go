@@ -29,10 +29,11 @@ func (e *Engine) flushLoop() {
 			continue
 		}
 		e.mu.Lock()
-		due := e.activeBytes >= e.cfg.FlushBytes ||
-			(e.activeBytes > 0 && time.Since(e.firstWrite) >= e.cfg.FlushInterval) ||
+		active := e.activeBytes.Load()
+		due := active >= e.cfg.FlushBytes ||
+			(active > 0 && time.Since(e.firstWrite) >= e.cfg.FlushInterval) ||
 			len(e.frozen) > 0 ||
-			e.activeBytes+e.frozenBytes.Load() >= e.cfg.MaxHeadBytes
+			active+e.frozenBytes.Load() >= e.cfg.MaxHeadBytes
 		e.mu.Unlock()
 		if !due {
 			continue
@@ -77,14 +78,14 @@ func (e *Engine) Flush() error {
 func (e *Engine) freeze() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.activeBytes == 0 || e.wal == nil {
+	if e.activeBytes.Load() == 0 || e.wal == nil {
 		return nil
 	}
 	seq, err := e.wal.Rotate()
 	if err != nil {
 		return fmt.Errorf("rotate wal for flush: %w", err)
 	}
-	fs := &frozenSet{heads: e.heads, walSeq: seq, bytes: e.activeBytes,
+	fs := &frozenSet{heads: e.heads, walSeq: seq, bytes: e.activeBytes.Load(),
 		schemas: map[string]map[string]*columnar.TableSchema{}}
 	for db, tables := range e.catalog {
 		fs.schemas[db] = map[string]*columnar.TableSchema{}
@@ -104,7 +105,7 @@ func (e *Engine) freeze() error {
 	e.frozen = append(e.frozen, fs)
 	e.frozenBytes.Add(fs.bytes)
 	e.heads = map[string]map[string]*columnar.Head{}
-	e.activeBytes = 0
+	e.activeBytes.Store(0)
 	return nil
 }
 
@@ -133,7 +134,7 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 		}
 	}
 	e.mu.Lock()
-	m := e.manifest.Clone()
+	m := e.manifest.Load().Clone()
 	e.mu.Unlock()
 	m.Segments = append(m.Segments, metas...)
 	m.WALSeq = fs.walSeq
@@ -148,7 +149,7 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 		return fmt.Errorf("commit manifest: %w", err)
 	}
 	e.mu.Lock()
-	e.manifest = m
+	e.manifest.Store(m)
 	e.frozen = e.frozen[1:]
 	e.mu.Unlock()
 	e.frozenBytes.Add(-fs.bytes)

@@ -13,13 +13,13 @@ import (
 )
 
 // recover loads the manifest, removes files it does not name, and replays
-// the WAL files it does not cover into fresh heads.
+// the WAL files it does not cover into fresh heads. The caller holds e.mu.
 func (e *Engine) recover() error {
 	m, err := columnar.LoadManifest(e.cfg.DataDir)
 	if err != nil {
 		return err
 	}
-	e.manifest = m
+	e.manifest.Store(m)
 	e.nextID.Store(max(m.NextSegmentID, 1))
 	e.catalog = map[string]map[string]*columnar.TableSchema{}
 	for db, tables := range m.Schemas {
@@ -78,9 +78,7 @@ func (e *Engine) recover() error {
 	if err := w.RemoveBefore(m.WALSeq); err != nil {
 		return errors.Join(err, w.Close())
 	}
-	e.mu.Lock()
 	e.wal = w
-	e.mu.Unlock()
 	e.log.Info("opened data directory", "dir", e.cfg.DataDir, "segments", len(m.Segments),
 		"wal_files", st.Files, "wal_records", st.Records, "rows_replayed", replayed)
 	return nil
@@ -91,7 +89,7 @@ func (e *Engine) recover() error {
 // the WAL) and temporary files.
 func (e *Engine) removeOrphans() error {
 	live := map[string]bool{}
-	for _, s := range e.manifest.Segments {
+	for _, s := range e.manifest.Load().Segments {
 		live[filepath.FromSlash(s.Path)] = true
 	}
 	root := filepath.Join(e.cfg.DataDir, "segments")

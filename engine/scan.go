@@ -40,6 +40,9 @@ type TableScan struct {
 // freezes the head first (it becomes a small frozen set that the flusher
 // writes out as usual). Close the scan when done.
 func (e *Engine) OpenScan(db, table string) (*TableScan, error) {
+	if !e.ready.Load() {
+		return nil, ErrNotReady
+	}
 	var fallback *columnar.Head
 	if err := e.freeze(); err != nil {
 		// The WAL cannot rotate (full disk, failed fsync): read a copy of
@@ -49,7 +52,7 @@ func (e *Engine) OpenScan(db, table string) (*TableScan, error) {
 	}
 	e.mu.Lock()
 	var metas []columnar.SegmentMeta
-	for _, s := range e.manifest.Segments {
+	for _, s := range e.manifest.Load().Segments {
 		if s.DB == db && s.Table == table {
 			metas = append(metas, s)
 		}

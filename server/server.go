@@ -102,11 +102,17 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 		case "/metrics":
 			metrics(ctx)
 		case "/api/v1/databases":
-			s.handleDatabases(ctx)
+			if s.requireReady(ctx) {
+				s.handleDatabases(ctx)
+			}
 		case "/api/v1/tables":
-			s.handleTables(ctx)
+			if s.requireReady(ctx) {
+				s.handleTables(ctx)
+			}
 		case "/api/v1/export":
-			s.handleExport(ctx)
+			if s.requireReady(ctx) {
+				s.handleExport(ctx)
+			}
 		default:
 			if strings.HasPrefix(path, "/debug/pprof/") {
 				pprofhandler.PprofHandler(ctx)
@@ -148,6 +154,16 @@ func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 
 func (s *Server) writeError(ctx *fasthttp.RequestCtx, status int, code, msg string) {
 	s.writeJSON(ctx, status, ErrorBody{Error: msg, Code: code})
+}
+
+// requireReady answers 503 while the engine replays its WAL.
+func (s *Server) requireReady(ctx *fasthttp.RequestCtx) bool {
+	if s.eng.Ready() {
+		return true
+	}
+	ctx.Response.Header.Set("Retry-After", "1")
+	s.writeError(ctx, fasthttp.StatusServiceUnavailable, "not-ready", "replaying the WAL; retry shortly")
+	return false
 }
 
 // transportError answers requests fasthttp could not read.

@@ -259,3 +259,44 @@ func TestExportRoundTripsEscapes(t *testing.T) {
 		t.Fatalf("export not stable: %q vs %q", first, second)
 	}
 }
+
+// While the WAL replays, the server listens: liveness yes, readiness and
+// writes no (503 not-ready, nothing written), then everything once ready.
+func TestNotReadyDuringReplay(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng, err := engine.New(engine.Config{DataDir: t.TempDir(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(eng, Config{Logger: log})
+	go func() { _ = srv.Serve(ln) }()
+	defer func() { _ = srv.Shutdown(); _ = eng.Close() }()
+	s := &testServer{url: "http://" + ln.Addr().String(), eng: eng}
+	if code, _ := s.get(t, "/health"); code != 200 {
+		t.Errorf("/health during replay: %d", code)
+	}
+	for _, p := range []string{"/ready", "/api/v1/databases", "/api/v1/export?db=x"} {
+		if code, b := s.get(t, p); code != 503 || !bytes.Contains(b, []byte("not-ready")) {
+			t.Errorf("%s during replay: %d %s", p, code, b)
+		}
+	}
+	if code, hdr, b := s.post(t, "/write?db=x", "cpu v=1 1"); code != 503 || hdr.Get("Retry-After") == "" || !bytes.Contains(b, []byte("not-ready")) {
+		t.Errorf("write during replay: %d %s", code, b)
+	}
+	if err := eng.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := s.get(t, "/ready"); code != 200 {
+		t.Errorf("/ready after replay: %d", code)
+	}
+	if code, _, b := s.post(t, "/write?db=x", "cpu v=1 1"); code != 204 {
+		t.Errorf("write after replay: %d %s", code, b)
+	}
+	if _, b := s.get(t, "/api/v1/export?db=x"); string(b) != "cpu v=1 1\n" {
+		t.Errorf("export: %q", b)
+	}
+}

@@ -115,7 +115,7 @@ Flags:
 		log.Error("listen (is another server on this address? set --http-addr)", "addr", *httpAddr, "err", err)
 		return 1
 	}
-	eng, err := engine.Open(engine.Config{
+	eng, err := engine.New(engine.Config{
 		DataDir: *dataDir, MaxHeadBytes: int64(maxHead), FlushBytes: int64(flushBytes),
 		FlushInterval: *flushEvery, WALSegment: int64(walSegment), NoSync: *ackLevel == "none", Logger: log,
 	})
@@ -126,7 +126,13 @@ Flags:
 	srv := server.New(eng, server.Config{Addr: *httpAddr, MaxBodyBytes: int(maxBody), Logger: log})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("silt serving", "version", version, "http", ln.Addr().String(), "data", *dataDir)
+	log.Info("silt listening; replaying the WAL (/ready answers 503 until done)", "version", version, "http", ln.Addr().String(), "data", *dataDir)
+	if err := eng.Recover(); err != nil {
+		log.Error("recover data directory", "dir", *dataDir, "err", err)
+		_ = srv.Shutdown()
+		return 1
+	}
+	log.Info("silt ready", "http", ln.Addr().String())
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
