@@ -2,6 +2,7 @@ package columnar
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -49,25 +50,7 @@ func (h *Head) flushOrder() []flushRun {
 	if n == 0 {
 		return nil
 	}
-	rank := h.seriesRanks()
-	perm := make([]int32, n)
-	for i := range perm {
-		perm[i] = int32(i)
-	}
-	slices.SortFunc(perm, func(a, b int32) int {
-		ta, tb := h.times[a], h.times[b]
-		if c := cmp.Compare(WindowOf(ta), WindowOf(tb)); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(rank[h.series[a]], rank[h.series[b]]); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(ta, tb); c != 0 {
-			return c
-		}
-		return cmp.Compare(a, b)
-	})
-
+	perm := h.sortedRows()
 	var runs []flushRun
 	var cur *flushRun
 	for i := 0; i < n; {
@@ -109,6 +92,87 @@ func (h *Head) flushOrder() []flushRun {
 		})
 	}
 	return runs
+}
+
+// sortedRows returns the row numbers ordered by (window, series rank, time,
+// arrival). A counting sort on (window, series) does the bulk in O(n); rows
+// of one series usually arrive in time order, so the per-series time sort
+// is mostly a check.
+func (h *Head) sortedRows() []int32 {
+	n := len(h.times)
+	rank := h.seriesRanks()
+	ns := len(rank)
+	// Dense window numbers, in time order.
+	var wins []int64
+	last := int64(math.MinInt64)
+	for _, t := range h.times {
+		if w := WindowOf(t); w != last {
+			if j, found := slices.BinarySearch(wins, w); !found {
+				wins = slices.Insert(wins, j, w)
+			}
+			last = w
+		}
+	}
+	winOf := make([]int32, n)
+	last, lastIdx := int64(math.MinInt64), 0
+	for i, t := range h.times {
+		if w := WindowOf(t); w != last {
+			lastIdx, _ = slices.BinarySearch(wins, w)
+			last = w
+		}
+		winOf[i] = int32(lastIdx)
+	}
+	nb := len(wins) * ns
+	if nb > 4*n+1024 {
+		// Sparse (many windows × many series): buckets would outweigh rows.
+		perm := make([]int32, n)
+		for i := range perm {
+			perm[i] = int32(i)
+		}
+		slices.SortFunc(perm, func(a, b int32) int {
+			if c := cmp.Compare(winOf[a], winOf[b]); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(rank[h.series[a]], rank[h.series[b]]); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(h.times[a], h.times[b]); c != 0 {
+				return c
+			}
+			return cmp.Compare(a, b)
+		})
+		return perm
+	}
+	counts := make([]int32, nb+1)
+	for i := range h.times {
+		counts[int(winOf[i])*ns+int(rank[h.series[i]])+1]++
+	}
+	for b := 1; b <= nb; b++ {
+		counts[b] += counts[b-1]
+	}
+	perm := make([]int32, n)
+	next := slices.Clone(counts[:nb])
+	for i := range h.times {
+		b := int(winOf[i])*ns + int(rank[h.series[i]])
+		perm[next[b]] = int32(i)
+		next[b]++
+	}
+	for b := 0; b < nb; b++ {
+		run := perm[counts[b]:counts[b+1]]
+		sorted := true
+		for k := 1; k < len(run); k++ {
+			if h.times[run[k]] < h.times[run[k-1]] {
+				sorted = false
+				break
+			}
+		}
+		if !sorted {
+			// Stable: equal times keep arrival order, so the last write
+			// of a point stays last.
+			slices.SortStableFunc(run, func(a, b int32) int { return cmp.Compare(h.times[a], h.times[b]) })
+		}
+	}
+	return perm
 }
 
 // seriesRanks returns, per series id, its position in lexicographic tag order.

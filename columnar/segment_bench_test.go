@@ -1,0 +1,43 @@
+package columnar_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/siltdb/silt/bench"
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/ingest/lineprotocol"
+)
+
+// BenchmarkFlush measures turning a head of TSBS cpu rows (1000 hosts,
+// arrival order) into a Parquet segment: sort, dedupe, encode, zstd, fsync.
+// rows/s is the sustained ingest rate a flush can keep up with.
+func BenchmarkFlush(b *testing.B) {
+	const hosts, intervals = 1000, 200
+	g := bench.NewCPU(hosts, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 10*time.Second, 1)
+	var body []byte
+	for i := 0; i < intervals; i++ {
+		body = g.AppendInterval(body)
+	}
+	var batch columnar.Batch
+	lineprotocol.Decode(body, &batch, lineprotocol.Options{}, nil)
+	dir := b.TempDir()
+	var id uint64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		s := columnar.NewTableSchema()
+		h := columnar.NewHead(s)
+		for r := range batch.Rows {
+			if err := s.Admit(&batch, &batch.Rows[r]); err != nil {
+				b.Fatal(err)
+			}
+			h.Append(&batch, &batch.Rows[r], r > 0)
+		}
+		b.StartTimer()
+		if _, err := columnar.WriteSegments(dir, "db", "cpu", h, func() uint64 { id++; return id }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*hosts*intervals)/b.Elapsed().Seconds(), "rows/s")
+}
