@@ -41,3 +41,25 @@ func BenchmarkFlush(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*hosts*intervals)/b.Elapsed().Seconds(), "rows/s")
 }
+
+func BenchmarkFlushBytes(b *testing.B) {
+	const hosts, intervals = 1000, 200
+	g := bench.NewCPU(hosts, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 10*time.Second, 1)
+	var body []byte
+	for i := 0; i < intervals; i++ {
+		body = g.AppendInterval(body)
+	}
+	var batch columnar.Batch
+	lineprotocol.Decode(body, &batch, lineprotocol.Options{}, nil)
+	s := columnar.NewTableSchema()
+	h := columnar.NewHead(s)
+	for r := range batch.Rows {
+		_ = s.Admit(&batch, &batch.Rows[r])
+		h.Append(&batch, &batch.Rows[r], r > 0)
+	}
+	ms, err := columnar.WriteSegments(b.TempDir(), "db", "cpu", h, func() uint64 { return 1 })
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(ms[0].Bytes)/float64(hosts*intervals*10), "bytes/value")
+}

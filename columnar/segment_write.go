@@ -11,6 +11,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
 )
 
 // SegmentMeta describes one segment file; the manifest holds a list of them.
@@ -94,8 +95,11 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 	}()
 	bw := bufio.NewWriterSize(f, 1<<20)
 	sch := segmentSchema(h.Schema)
+	// zstd's fastest level: BenchmarkFlush is 18% faster than the default
+	// level for 5% more bytes (4.25 vs 4.04 bytes/value on TSBS cpu rows),
+	// and flush speed bounds sustained ingest. Compaction can spend more.
 	w := parquet.NewWriter(bw, sch,
-		parquet.Compression(&parquet.Zstd),
+		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
 		parquet.PageBufferSize(1<<20),
 		parquet.DataPageStatistics(true),
 		parquet.CreatedBy("silt", "1", ""),
