@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -517,5 +518,43 @@ func TestScanMatchesModel(t *testing.T) {
 			}
 		}
 		t.Fatalf("scan differs from model: %d points vs %d", len(got), len(model))
+	}
+}
+
+// Names are user input: path separators and dot-names must not escape the
+// segments directory.
+func TestHostileNamesStayInsideDataDir(t *testing.T) {
+	dir := t.TempDir()
+	e := open(t, testConfig(dir))
+	for _, db := range []string{"..", "../../etc", "a/b", ".", "x\\y"} {
+		write(t, e, db, point{"../t", "h", 1, 1}, point{"..", "h", 2, 2})
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := filepath.WalkDir(filepath.Dir(dir), func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && filepath.Ext(p) == ".parquet" {
+			rel, _ := filepath.Rel(filepath.Join(dir, "segments"), p)
+			if rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				t.Errorf("segment outside the segments dir: %s", p)
+			}
+			if n := len(strings.Split(rel, string(filepath.Separator))); n != 4 {
+				t.Errorf("segment %s is not at <db>/<table>/<window>/<id>", rel)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e = open(t, testConfig(dir))
+	defer e.Close()
+	for _, db := range []string{"..", "../../etc", "a/b", ".", "x\\y"} {
+		if got := dump(t, e, db); len(got["../t"]) != 1 || len(got[".."]) != 1 {
+			t.Errorf("db %q read back %v", db, got)
+		}
 	}
 }
