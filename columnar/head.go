@@ -42,6 +42,8 @@ type Head struct {
 	// all carry the same keys in the same order).
 	shapeTags   []int
 	shapeFields []int
+
+	view bool // a read-only View: columns are not padded, readers check bounds
 }
 
 type tagDict struct {
@@ -235,6 +237,9 @@ func (h *Head) Finish() {
 	for len(h.dicts) < len(h.Schema.Tags) {
 		h.dicts = append(h.dicts, &tagDict{ids: map[string]int32{}})
 	}
+	if h.view {
+		return // reads beyond a column's end see absent values
+	}
 	for _, c := range h.fields {
 		if c.n < len(h.times) {
 			h.bytes += c.pad(len(h.times))
@@ -242,8 +247,20 @@ func (h *Head) Finish() {
 	}
 }
 
-// valid reports whether row i has a value. The column must be padded.
-func (c *fieldColumn) isValid(i int) bool { return c.valid[i/64]&(1<<(i%64)) != 0 }
+// isValid reports whether row i has a value; rows past the column's end
+// (only in views, which are not padded) have none.
+func (c *fieldColumn) isValid(i int) bool { return i < c.n && c.valid[i/64]&(1<<(i%64)) != 0 }
+
+// padded returns c, or a padded copy if it covers fewer than n rows.
+func (c *fieldColumn) padded(n int) *fieldColumn {
+	if c.n >= n {
+		return c
+	}
+	p := &fieldColumn{typ: c.typ, n: c.n, num: slices.Clone(c.num), off: slices.Clone(c.off),
+		str: c.str, valid: slices.Clone(c.valid)}
+	p.pad(n)
+	return p
+}
 
 // strAt returns the string value of row i.
 func (c *fieldColumn) strAt(i int) []byte {
@@ -263,22 +280,28 @@ func (h *Head) tagID(sid uint32, col int) int32 {
 	return -1
 }
 
-// Clone returns a deep copy of the head, with its own copy of the schema, for
-// reading while the original keeps taking writes.
-func (h *Head) Clone() *Head {
-	c := &Head{Schema: h.Schema.Clone(), minTime: h.minTime, maxTime: h.maxTime, bytes: h.bytes,
-		times: slices.Clone(h.times), series: slices.Clone(h.series)}
-	c.seriesTags = make([][]int32, len(h.seriesTags))
-	for i, t := range h.seriesTags {
-		c.seriesTags[i] = slices.Clone(t)
-	}
+// View returns a read-only snapshot of the head's rows so far, cheap enough
+// for every query: it shares the head's column memory. Call it under the
+// lock that serializes Append; afterwards the view may be read without any
+// lock while the head takes more rows. This is safe because Append only
+// writes past the view's lengths (the slices are capped, so nothing appends
+// into them) with one exception, the validity word of the last rows, which
+// the view copies.
+func (h *Head) View() *Head {
+	n := len(h.times)
+	v := &Head{Schema: h.Schema.Clone(), view: true, minTime: h.minTime, maxTime: h.maxTime,
+		times: h.times[:n:n], series: h.series[:n:n],
+		seriesTags: h.seriesTags[:len(h.seriesTags):len(h.seriesTags)]}
 	for _, d := range h.dicts {
-		c.dicts = append(c.dicts, &tagDict{vals: slices.Clone(d.vals)})
+		v.dicts = append(v.dicts, &tagDict{vals: d.vals[:len(d.vals):len(d.vals)]})
 	}
-	for _, f := range h.fields {
-		c.fields = append(c.fields, &fieldColumn{typ: f.typ, n: f.n, num: slices.Clone(f.num),
-			off: slices.Clone(f.off), str: slices.Clone(f.str), valid: slices.Clone(f.valid)})
+	for _, c := range h.fields {
+		fc := &fieldColumn{typ: c.typ, n: c.n, num: c.num[:len(c.num):len(c.num)],
+			off: c.off[:len(c.off):len(c.off)], str: c.str[:len(c.str):len(c.str)]}
+		if w := len(c.valid); w > 0 {
+			fc.valid = append(c.valid[:w-1:w-1], c.valid[w-1])
+		}
+		v.fields = append(v.fields, fc)
 	}
-	c.Finish()
-	return c
+	return v
 }

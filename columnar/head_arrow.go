@@ -81,7 +81,8 @@ func (h *Head) Record(mem memory.Allocator) arrow.RecordBatch {
 		dict.Release()
 	}
 
-	for c, col := range h.fields {
+	for _, col := range h.fields {
+		col = col.padded(n)
 		nulls := n - popcount(col.valid, n)
 		var validBuf *memory.Buffer
 		if nulls > 0 {
@@ -107,7 +108,6 @@ func (h *Head) Record(mem memory.Allocator) arrow.RecordBatch {
 		default:
 			data = array.NewData(typ, n, []*memory.Buffer{validBuf, memory.NewBufferBytes(sliceBytes(col.num[:n]))}, nil, nulls, 0)
 		}
-		_ = c
 		cols = append(cols, array.MakeFromData(data))
 	}
 	return array.NewRecordBatch(sch, cols, int64(n))

@@ -3,6 +3,8 @@ package columnar
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -68,4 +70,65 @@ func less4(a, b [4]int64) bool {
 		}
 	}
 	return false
+}
+
+// A View keeps showing exactly the rows of its moment while the head takes
+// more rows, new columns and new series concurrently (run with -race).
+func TestViewIsStableUnderAppends(t *testing.T) {
+	s := NewTableSchema()
+	h := NewHead(s)
+	var mu sync.Mutex // stands in for the engine lock
+	add := func(i int) {
+		var b Batch
+		b.StartRow([]byte("m"), 1)
+		b.AddTag([]byte("k"), []byte(fmt.Sprint(i%5)))
+		if i%3 == 0 {
+			b.AddTag([]byte(fmt.Sprint("t", i%4)), []byte("x"))
+		}
+		b.AddFloat([]byte(fmt.Sprint("f", i%6)), float64(i))
+		if i%7 == 0 {
+			b.AddString([]byte("s"), []byte(fmt.Sprint(i)))
+		}
+		b.EndRow(int64(i))
+		mu.Lock()
+		if err := s.Admit(&b, &b.Rows[0]); err != nil {
+			t.Error(err)
+		}
+		h.Append(&b, &b.Rows[0], false)
+		mu.Unlock()
+	}
+	for i := 0; i < 100; i++ {
+		add(i)
+	}
+	mu.Lock()
+	v := h.View()
+	mu.Unlock()
+	dump := func() string {
+		var out []string
+		_ = v.ScanOrdered(func(p *Point) error {
+			out = append(out, fmt.Sprint(p.Time, p.Tags, p.Fields))
+			return nil
+		})
+		return fmt.Sprint(len(out), out)
+	}
+	before := dump()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 100; i < 3000; i++ {
+			add(i)
+		}
+	}()
+	for k := 0; k < 20; k++ {
+		if got := dump(); got != before {
+			t.Fatalf("view changed under appends")
+		}
+	}
+	<-done
+	if got := dump(); got != before {
+		t.Fatalf("view changed after appends")
+	}
+	if !strings.HasPrefix(before, "100 ") {
+		t.Fatalf("view holds %s", before[:10])
+	}
 }

@@ -35,20 +35,13 @@ type TableScan struct {
 	tagOrder []string
 }
 
-// OpenScan snapshots db.table and opens its segments (reading their
-// footers). To read the active head without holding the write lock, it
-// freezes the head first (it becomes a small frozen set that the flusher
-// writes out as usual). Close the scan when done.
+// OpenScan snapshots db.table — segments named by the manifest, frozen
+// heads, and a View of the active head — and opens the segments (reading
+// their footers). Writes go on meanwhile; the scan sees the table as of the
+// call. Close the scan when done.
 func (e *Engine) OpenScan(db, table string) (*TableScan, error) {
 	if !e.ready.Load() {
 		return nil, ErrNotReady
-	}
-	var fallback *columnar.Head
-	if err := e.freeze(); err != nil {
-		// The WAL cannot rotate (full disk, failed fsync): read a copy of
-		// the active head instead.
-		e.log.Warn("scan without freezing the head", "err", err)
-		fallback = e.copyActive(db, table)
 	}
 	e.mu.Lock()
 	var metas []columnar.SegmentMeta
@@ -63,13 +56,13 @@ func (e *Engine) OpenScan(db, table string) (*TableScan, error) {
 			ts.heads = append(ts.heads, h)
 		}
 	}
+	if h := e.heads[db][table]; h != nil {
+		ts.heads = append(ts.heads, h.View())
+	}
 	if s := e.catalog[db][table]; s != nil {
 		ts.tagOrder = append(ts.tagOrder, s.Tags...)
 	}
 	e.mu.Unlock()
-	if fallback != nil {
-		ts.heads = append(ts.heads, fallback)
-	}
 	slices.SortFunc(metas, func(a, b columnar.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
 	for _, m := range metas {
 		seg, err := columnar.OpenSegment(filepath.Join(e.cfg.DataDir, filepath.FromSlash(m.Path)))
@@ -101,17 +94,6 @@ func (ts *TableScan) Close() error {
 	}
 	ts.segs = nil
 	return err
-}
-
-// copyActive returns a frozen copy of the active head of db.table, or nil.
-func (e *Engine) copyActive(db, table string) *columnar.Head {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	h := e.heads[db][table]
-	if h == nil {
-		return nil
-	}
-	return h.Clone()
 }
 
 var errStopScan = errors.New("scan stopped")
