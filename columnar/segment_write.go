@@ -165,11 +165,15 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 }
 
 // segmentSchema maps a table schema to Parquet: time is a required
-// timestamp[ns] with delta encoding, tags optional dictionary-encoded
+// timestamp[ns] (UTC values) with delta encoding, tags optional dictionary-encoded
 // strings, fields optional columns of their type. All zstd.
 func segmentSchema(s *TableSchema) *parquet.Schema {
 	g := parquet.Group{}
-	g[TimeColumn] = parquet.Encoded(parquet.Timestamp(parquet.Nanosecond), &parquet.DeltaBinaryPacked)
+	// Not flagged isAdjustedToUTC although the values are UTC: DuckDB maps
+	// a UTC-adjusted nanosecond timestamp to TIMESTAMPTZ, which holds only
+	// microseconds, and silently drops the last three digits; unflagged it
+	// reads TIMESTAMP_NS exactly (cmd/silt/duckdb_test.go).
+	g[TimeColumn] = parquet.Encoded(parquet.TimestampAdjusted(parquet.Nanosecond, false), &parquet.DeltaBinaryPacked)
 	for _, t := range s.Tags {
 		g[t] = parquet.Optional(parquet.Encoded(parquet.String(), &parquet.RLEDictionary))
 	}
