@@ -109,6 +109,10 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 			if s.requireReady(ctx) {
 				s.handleTables(ctx)
 			}
+		case "/api/v1/sql":
+			if s.requireReady(ctx) {
+				s.handleSQL(ctx)
+			}
 		case "/api/v1/export":
 			if s.requireReady(ctx) {
 				s.handleExport(ctx)
@@ -127,7 +131,7 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 func knownPath(p string) string {
 	switch p {
 	case "/write", "/api/v2/write", "/api/v1/ingest", "/ping", "/health", "/ready", "/metrics",
-		"/api/v1/databases", "/api/v1/tables", "/api/v1/export":
+		"/api/v1/databases", "/api/v1/tables", "/api/v1/export", "/api/v1/sql":
 		return p
 	}
 	return "other"

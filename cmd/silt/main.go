@@ -17,6 +17,7 @@ const usage = `silt — a columnar time-series store with InfluxDB-compatible in
 Usage:
   silt serve   [flags]       run the server (see 'silt serve --help')
   silt import  [flags] FILE  bulk-load line protocol or NDJSON files into a server
+  silt query   [flags] "SQL" run SQL against a server, print a table (--format csv|json)
   silt bench gen [flags]     generate the TSBS cpu-only workload as line protocol
   silt version               print version and build information
 
@@ -40,6 +41,8 @@ func main() {
 		os.Exit(runImport(args))
 	case "bench":
 		os.Exit(runBench(args))
+	case "query":
+		os.Exit(runQuery(args))
 	case "version", "--version", "-v":
 		printVersion()
 	case "help", "--help", "-h":

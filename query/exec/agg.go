@@ -1,0 +1,447 @@
+package exec
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/siltdb/silt/query/sql"
+)
+
+var timeColumn = sql.Column{Name: sql.TimeColumn, Kind: sql.KindTime, Type: sql.TypeTimestamp}
+
+// group assigns dense group ids to the selected rows and computes the
+// aggregates; it returns the group context (keys and aggregate results).
+func group(ctx context.Context, q *sql.Query, rc *evalCtx) (*evalCtx, error) {
+	n := rc.n
+	keyVecs := make([]*vec, len(q.GroupBy))
+	for i, k := range q.GroupBy {
+		v, err := rc.eval(k.Expr)
+		if err != nil {
+			return nil, err
+		}
+		keyVecs[i] = v
+	}
+	var gids []int32 // nil: every row is in group 0
+	if len(keyVecs) > 0 {
+		gids = make([]int32, n)
+	}
+	var first []int // a row of each group
+	switch {
+	case len(keyVecs) == 0:
+		first = []int{0} // the one group exists even without rows
+	case len(keyVecs) == 1 && keyVecs[0].ids != nil:
+		v := keyVecs[0]
+		slot := make([]int32, len(v.dict)+1) // id+1 → gid+1
+		for k, id := range v.ids {
+			s := &slot[id+1]
+			if *s == 0 {
+				first = append(first, k)
+				*s = int32(len(first))
+			}
+			gids[k] = *s - 1
+		}
+	case len(keyVecs) == 1 && keyVecs[0].i != nil:
+		v := keyVecs[0]
+		m := map[int64]int32{}
+		for k, t := range v.i {
+			g, ok := m[t]
+			if !ok {
+				g = int32(len(first))
+				m[t] = g
+				first = append(first, k)
+			}
+			gids[k] = g
+		}
+	default:
+		m := map[string]int32{}
+		var buf []byte
+		for k := 0; k < n; k++ {
+			if k%checkEvery == 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+			}
+			buf = buf[:0]
+			for _, v := range keyVecs {
+				if v.ids != nil {
+					buf = binary.LittleEndian.AppendUint32(buf, uint32(v.ids[k]))
+				} else {
+					buf = appendKey(buf, v, k)
+				}
+			}
+			g, ok := m[string(buf)]
+			if !ok {
+				g = int32(len(first))
+				m[string(buf)] = g
+				first = append(first, k)
+			}
+			gids[k] = g
+		}
+	}
+	ng := len(first)
+	out := &evalCtx{n: ng}
+	if len(keyVecs) > 0 {
+		for _, v := range keyVecs {
+			out.keys = append(out.keys, v.gather(first))
+		}
+	}
+	for _, a := range q.Aggregates {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		v, err := aggregate(rc, a, gids, ng)
+		if err != nil {
+			return nil, err
+		}
+		out.aggs = append(out.aggs, v)
+	}
+	return out, nil
+}
+
+// aggregate computes one aggregate over (gids[k], arg[k]) into a vector of
+// ng groups.
+func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error) {
+	if gids == nil { // one group: fast paths, else group ids of zeros
+		if v, ok, err := scalarAggregate(rc, a); ok || err != nil {
+			return v, err
+		}
+		gids = make([]int32, rc.n)
+	}
+	if a.Func == sql.AggCountStar {
+		out := newVec(sql.TypeInt64, ng)
+		for _, g := range gids {
+			out.i[g]++
+		}
+		return out, nil
+	}
+	x, err := rc.eval(a.Arg)
+	if err != nil {
+		return nil, err
+	}
+	live := func(k int) bool { return x.null == nil || !x.null[k] }
+	counts := make([]int64, ng)
+	switch {
+	case x.null == nil && ng == 1:
+		counts[0] = int64(len(gids))
+
+	case x.null == nil:
+		for _, g := range gids {
+			counts[g]++
+		}
+	default:
+		for k, g := range gids {
+			if !x.null[k] {
+				counts[g]++
+			}
+		}
+	}
+	nullEmpty := func(out *vec) *vec {
+		for g, c := range counts {
+			if c == 0 {
+				out.setNull(g)
+			}
+		}
+		return out
+	}
+	switch a.Func {
+	case sql.AggCount:
+		return &vec{typ: sql.TypeInt64, n: ng, i: counts}, nil
+	case sql.AggCountDistinct:
+		out := newVec(sql.TypeInt64, ng)
+		seen := map[uint64]struct{}{}
+		var buf []byte
+		sseen := map[string]struct{}{}
+		for k, g := range gids {
+			if !live(k) {
+				continue
+			}
+			if x.ids != nil {
+				key := uint64(g)<<32 | uint64(uint32(x.ids[k]))
+				if _, ok := seen[key]; !ok {
+					seen[key] = struct{}{}
+					out.i[g]++
+				}
+				continue
+			}
+			buf = binary.LittleEndian.AppendUint32(buf[:0], uint32(g))
+			buf = appendKey(buf, x, k)
+			if _, ok := sseen[string(buf)]; !ok {
+				sseen[string(buf)] = struct{}{}
+				out.i[g]++
+			}
+		}
+		return out, nil
+	case sql.AggSum:
+		out := newVec(a.Type, ng)
+		switch x.typ {
+		case sql.TypeFloat64:
+			if x.null == nil && ng == 1 {
+				var sum float64
+				for _, f := range x.f {
+					sum += f
+				}
+				out.f[0] = sum
+			} else if x.null == nil {
+				for k, g := range gids {
+					out.f[g] += x.f[k]
+				}
+			} else {
+				for k, g := range gids {
+					if !x.null[k] {
+						out.f[g] += x.f[k]
+					}
+				}
+			}
+		case sql.TypeInt64:
+			for k, g := range gids {
+				if !live(k) {
+					continue
+				}
+				s, b := out.i[g], x.i[k]
+				r := s + b
+				if (b > 0 && r < s) || (b < 0 && r > s) {
+					return nil, errBigintRange
+				}
+				out.i[g] = r
+			}
+		case sql.TypeUint64:
+			for k, g := range gids {
+				if !live(k) {
+					continue
+				}
+				r := out.u[g] + x.u[k]
+				if r < out.u[g] {
+					return nil, errUintRange
+				}
+				out.u[g] = r
+			}
+		default:
+			return nil, fmt.Errorf("exec: sum of %s", x.typ)
+		}
+		return nullEmpty(out), nil
+	case sql.AggMin, sql.AggMax:
+		best := make([]int, ng)
+		for g := range best {
+			best[g] = -1
+		}
+		want := -1
+		if a.Func == sql.AggMax {
+			want = 1
+		}
+		if x.typ == sql.TypeFloat64 {
+			for k, g := range gids {
+				if !live(k) {
+					continue
+				}
+				if b := best[g]; b < 0 || cmpFloat(x.f[k], x.f[b]) == want {
+					best[g] = k
+				}
+			}
+		} else {
+			for k, g := range gids {
+				if !live(k) {
+					continue
+				}
+				if b := best[g]; b < 0 || compareAt(x, k, x, b) == want {
+					best[g] = k
+				}
+			}
+		}
+		return pick(x, best), nil
+	case sql.AggAvg, sql.AggStddevSamp, sql.AggStddevPop, sql.AggVarSamp, sql.AggVarPop:
+		f, err := cast(x, sql.TypeFloat64)
+		if err != nil {
+			return nil, err
+		}
+		sum := make([]float64, ng)
+		for k, g := range gids {
+			if live(k) {
+				sum[g] += f.f[k]
+			}
+		}
+		out := newVec(sql.TypeFloat64, ng)
+		if a.Func == sql.AggAvg {
+			for g := range sum {
+				out.f[g] = sum[g] / float64(counts[g])
+			}
+			return nullEmpty(out), nil
+		}
+		// Two passes: the mean, then squared deviations from it.
+		mean := sum
+		for g := range mean {
+			mean[g] /= float64(counts[g])
+		}
+		m2 := out.f
+		for k, g := range gids {
+			if live(k) {
+				d := f.f[k] - mean[g]
+				m2[g] += d * d
+			}
+		}
+		samp := a.Func == sql.AggStddevSamp || a.Func == sql.AggVarSamp
+		for g, c := range counts {
+			switch {
+			case c == 0 || samp && c < 2:
+				out.setNull(g)
+				continue
+			case samp:
+				m2[g] /= float64(c - 1)
+			default:
+				m2[g] /= float64(c)
+			}
+			if math.IsInf(mean[g], 0) || math.IsNaN(mean[g]) {
+				m2[g] = math.NaN()
+			}
+			if a.Func == sql.AggStddevSamp || a.Func == sql.AggStddevPop {
+				m2[g] = math.Sqrt(m2[g])
+			}
+		}
+		return out, nil
+	case sql.AggFirst, sql.AggLast:
+		tv, err := rc.column(timeColumn)
+		if err != nil {
+			return nil, err
+		}
+		best := make([]int, ng)
+		for g := range best {
+			best[g] = -1
+		}
+		for k, g := range gids {
+			if !live(k) {
+				continue
+			}
+			b := best[g]
+			if b < 0 || (a.Func == sql.AggFirst && tv.i[k] < tv.i[b]) || (a.Func == sql.AggLast && tv.i[k] > tv.i[b]) {
+				best[g] = k
+			}
+		}
+		return pick(x, best), nil
+	case sql.AggPercentileCont, sql.AggPercentileDisc:
+		rows := make([][]int, ng)
+		for k, g := range gids {
+			if live(k) {
+				rows[g] = append(rows[g], k)
+			}
+		}
+		var f *vec
+		if a.Func == sql.AggPercentileCont {
+			if f, err = cast(x, sql.TypeFloat64); err != nil {
+				return nil, err
+			}
+		}
+		best := make([]int, ng)
+		out := newVec(sql.TypeFloat64, ng)
+		for g, rs := range rows {
+			best[g] = -1
+			if len(rs) == 0 {
+				out.setNull(g)
+				continue
+			}
+			slices.SortFunc(rs, func(p, q int) int { return compareAt(x, p, x, q) })
+			if a.Func == sql.AggPercentileDisc {
+				r := int64(math.Ceil(a.Fraction * float64(len(rs))))
+				if r < 1 {
+					r = 1
+				}
+				best[g] = rs[r-1]
+				continue
+			}
+			pos := a.Fraction * float64(len(rs)-1)
+			lo := math.Floor(pos)
+			hi := math.Ceil(pos)
+			lv, hv := f.f[rs[int(lo)]], f.f[rs[int(hi)]]
+			if lo == hi {
+				out.f[g] = lv
+			} else {
+				out.f[g] = lv + (pos-lo)*(hv-lv)
+			}
+		}
+		if a.Func == sql.AggPercentileDisc {
+			return pick(x, best), nil
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("exec: unsupported aggregate %s", a.Func)
+}
+
+// pick gathers x at rows best (-1: NULL).
+func pick(x *vec, best []int) *vec {
+	idx := make([]int, len(best))
+	var null []bool
+	for g, b := range best {
+		if b < 0 {
+			if null == nil {
+				null = make([]bool, len(best))
+			}
+			null[g] = true
+			b = 0
+		}
+		idx[g] = b
+	}
+	if x.n == 0 {
+		out := newVec(x.typ, len(best))
+		out.null = null
+		if x.ids != nil {
+			out.s = make([]string, len(best))
+		}
+		return out
+	}
+	out := x.gather(idx)
+	if null != nil {
+		out.null = orNull(out.null, null, len(best))
+	}
+	return out
+}
+
+// scalarAggregate computes common aggregates of a query without GROUP BY
+// in one pass without group ids; ok is false when it does not apply.
+func scalarAggregate(rc *evalCtx, a sql.Aggregate) (*vec, bool, error) {
+	switch a.Func {
+	case sql.AggCountStar:
+		out := newVec(sql.TypeInt64, 1)
+		out.i[0] = int64(rc.n)
+		return out, true, nil
+	case sql.AggSum, sql.AggAvg, sql.AggCount:
+	default:
+		return nil, false, nil
+	}
+	if a.Arg.Type() != sql.TypeFloat64 {
+		return nil, false, nil
+	}
+	x, err := rc.eval(a.Arg)
+	if err != nil {
+		return nil, false, err
+	}
+	var sum float64
+	var cnt int64
+	if x.null == nil {
+		for _, f := range x.f {
+			sum += f
+		}
+		cnt = int64(x.n)
+	} else {
+		for k, f := range x.f {
+			if !x.null[k] {
+				sum += f
+				cnt++
+			}
+		}
+	}
+	out := newVec(a.Type, 1)
+	switch a.Func {
+	case sql.AggCount:
+		out.i[0] = cnt
+		return out, true, nil
+	case sql.AggSum:
+		out.f[0] = sum
+	case sql.AggAvg:
+		out.f[0] = sum / float64(cnt)
+	}
+	if cnt == 0 {
+		out.setNull(0)
+	}
+	return out, true, nil
+}

@@ -1,0 +1,327 @@
+// Package exec executes the logical plans of query/sql (*sql.Query) over a
+// table's points and returns a *query.Result whose rows equal PostgreSQL's
+// for the same data (see the package sql documentation for the dialect).
+//
+// Execution is columnar:
+//
+//  1. Materialize: the table is scanned once through a PointSource into
+//     typed column vectors: time []int64; each scanned tag as []int32 ids
+//     into a per-query dictionary (-1: NULL); each scanned field as a typed
+//     slice with a NULL vector. Only q.Scan columns are kept, points outside
+//     q.TimeRange are skipped, and WHERE conjuncts that compare a tag with
+//     constants (=, <>, <, IN, ~, LIKE) are applied here, once per distinct
+//     tag value.
+//  2. Filter: each top-level conjunct of q.Residual is evaluated a column at
+//     a time over the current selection vector (SQL three-valued logic;
+//     NULL rejects) and refines it. Columns are gathered through the
+//     selection only once it is not all rows.
+//  3. Group: key vectors (tag ids, date_bin buckets) become dense group ids
+//     (direct slot table for one tag, a map for one time key, an encoded
+//     composite key otherwise); each aggregate runs in a typed loop over
+//     (group id, value). Queries without GROUP BY take one-pass scalar
+//     paths for count/sum/avg.
+//  4. HAVING, outputs and ORDER BY keys are evaluated as vectors over the
+//     groups (or rows); DISTINCT, a stable sort with PostgreSQL's NULL
+//     placement, OFFSET and LIMIT work on a permutation, and only the
+//     returned rows are converted to Go values.
+//
+// Evaluation errors (integer overflow, division by zero) are returned with
+// PostgreSQL's messages ("bigint out of range", "division by zero").
+package exec
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/query"
+	"github.com/siltdb/silt/query/sql"
+)
+
+// PointSource streams one table's points, deduplicated, in any order. The
+// Point passed to fn may be reused after fn returns.
+type PointSource interface {
+	ScanPoints(ctx context.Context, table string, fn func(*columnar.Point) error) error
+}
+
+// Run executes q. tables lists the database's tables for SHOW TABLES.
+func Run(ctx context.Context, q *sql.Query, src PointSource, tables []string) (*query.Result, error) {
+	start := time.Now()
+	res := &query.Result{}
+	for _, o := range q.Outputs {
+		res.Columns = append(res.Columns, query.Column{Name: o.Name, Type: resultType(o.Type)})
+	}
+	switch q.Kind {
+	case sql.QueryShowTables:
+		names := slices.Clone(tables)
+		sort.Strings(names)
+		res.Rows = make([][]any, 0, len(names))
+		for _, n := range names {
+			res.Rows = append(res.Rows, []any{n})
+		}
+		res.Columns = []query.Column{{Name: "table_name", Type: query.TypeString}}
+	case sql.QueryDescribe:
+		res.Columns = []query.Column{{Name: "column_name", Type: query.TypeString},
+			{Name: "data_type", Type: query.TypeString}, {Name: "column_kind", Type: query.TypeString}}
+		res.Rows = [][]any{}
+		for _, r := range q.DescribeRows() {
+			res.Rows = append(res.Rows, []any{r[0], r[1], r[2]})
+		}
+	case sql.QuerySelect:
+		rows, scanned, err := runSelect(ctx, q, src)
+		if err != nil {
+			return nil, err
+		}
+		res.Rows = rows
+		res.Stats.RowsScanned = scanned
+	default:
+		return nil, fmt.Errorf("exec: unknown query kind %d", q.Kind)
+	}
+	res.Stats.Rows = len(res.Rows)
+	res.Stats.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
+	return res, nil
+}
+
+func runSelect(ctx context.Context, q *sql.Query, src PointSource) ([][]any, int64, error) {
+	var tbl *table
+	if q.Table != nil {
+		var err error
+		if tbl, err = materialize(ctx, q, src); err != nil {
+			return nil, 0, err
+		}
+	}
+	return execute(ctx, q, tbl)
+}
+
+// execute runs q over the materialized table (nil: SELECT without FROM).
+func execute(ctx context.Context, q *sql.Query, tbl *table) ([][]any, int64, error) {
+	n := 1 // SELECT without FROM: one row
+	if tbl != nil {
+		n = tbl.n
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	// sel lists the rows that passed WHERE; while all rows pass (all),
+	// it is not built and columns are used without a gather.
+	var sel []int
+	all, cnt := true, n
+	var scanned int64
+	if tbl != nil {
+		scanned = tbl.stats
+	}
+	// WHERE: refine the selection conjunct by conjunct, so later conjuncts
+	// only see rows the earlier ones kept.
+	if q.Residual != nil {
+		conj := []sql.Expr{q.Residual}
+		if l, ok := q.Residual.(*sql.Logic); ok && l.Op == sql.OpAnd {
+			conj = l.Args
+		}
+		for _, e := range conj {
+			c := &evalCtx{n: cnt, tbl: tbl, sel: sel, all: all}
+			v, err := c.eval(e)
+			if err != nil {
+				return nil, 0, err
+			}
+			if all {
+				sel = identity(n)
+			}
+			sel = keepTrue(sel, v)
+			all, cnt = len(sel) == n, len(sel)
+			if err := ctx.Err(); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	var out *evalCtx
+	if q.Aggregated {
+		g, err := group(ctx, q, &evalCtx{n: cnt, tbl: tbl, sel: sel, all: all})
+		if err != nil {
+			return nil, 0, err
+		}
+		out = g
+		if q.Having != nil {
+			v, err := out.eval(q.Having)
+			if err != nil {
+				return nil, 0, err
+			}
+			idx := keepTrue(identity(out.n), v)
+			if len(idx) != out.n {
+				out = gatherCtx(out, idx)
+			}
+		}
+	} else {
+		out = &evalCtx{n: cnt, tbl: tbl, sel: sel, all: all}
+	}
+	outs := make([]*vec, len(q.Outputs))
+	for i, o := range q.Outputs {
+		v, err := out.eval(o.Expr)
+		if err != nil {
+			return nil, 0, err
+		}
+		outs[i] = v
+	}
+	keys := make([]*vec, len(q.OrderBy))
+	for i, k := range q.OrderBy {
+		if k.Output >= 0 {
+			keys[i] = outs[k.Output]
+			continue
+		}
+		v, err := out.eval(k.Expr)
+		if err != nil {
+			return nil, 0, err
+		}
+		keys[i] = v
+	}
+	perm := identity(out.n)
+	if q.Distinct {
+		perm = distinct(outs, out.n)
+	}
+	if len(keys) > 0 {
+		sortRows(perm, keys, q.OrderBy)
+	}
+	if q.Offset > 0 {
+		if q.Offset >= int64(len(perm)) {
+			perm = nil
+		} else {
+			perm = perm[q.Offset:]
+		}
+	}
+	if q.Limit >= 0 && q.Limit < int64(len(perm)) {
+		perm = perm[:q.Limit]
+	}
+	rows := make([][]any, len(perm))
+	cells := make([]any, len(perm)*len(outs))
+	for r, k := range perm {
+		row := cells[r*len(outs) : (r+1)*len(outs) : (r+1)*len(outs)]
+		for i, v := range outs {
+			row[i] = v.value(k)
+		}
+		rows[r] = row
+	}
+	return rows, scanned, nil
+}
+
+func identity(n int) []int {
+	idx := make([]int, n)
+	for k := range idx {
+		idx[k] = k
+	}
+	return idx
+}
+
+// keepTrue keeps the entries of sel where the predicate v is TRUE.
+func keepTrue(sel []int, v *vec) []int {
+	out := make([]int, 0, len(sel))
+	for k, r := range sel {
+		if v.b[k] && !v.isNull(k) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func gatherCtx(c *evalCtx, idx []int) *evalCtx {
+	g := &evalCtx{n: len(idx)}
+	for _, k := range c.keys {
+		g.keys = append(g.keys, k.gather(idx))
+	}
+	for _, a := range c.aggs {
+		g.aggs = append(g.aggs, a.gather(idx))
+	}
+	return g
+}
+
+// distinct returns the first row of each distinct output tuple (NULLs
+// equal each other), in row order.
+func distinct(outs []*vec, n int) []int {
+	seen := make(map[string]struct{}, n)
+	var buf []byte
+	var keep []int
+	for k := 0; k < n; k++ {
+		buf = buf[:0]
+		for _, v := range outs {
+			buf = appendKey(buf, v, k)
+		}
+		if _, ok := seen[string(buf)]; ok {
+			continue
+		}
+		seen[string(buf)] = struct{}{}
+		keep = append(keep, k)
+	}
+	return keep
+}
+
+// appendKey appends an unambiguous encoding of row k of v.
+func appendKey(buf []byte, v *vec, k int) []byte {
+	if v.isNull(k) || v.typ == sql.TypeNull {
+		return append(buf, 0)
+	}
+	buf = append(buf, 1)
+	switch v.typ {
+	case sql.TypeInt64, sql.TypeTimestamp:
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(v.i[k]))
+	case sql.TypeUint64:
+		buf = binary.LittleEndian.AppendUint64(buf, v.u[k])
+	case sql.TypeFloat64:
+		f := v.f[k]
+		if f == 0 {
+			f = 0 // -0 equals 0
+		}
+		if f != f {
+			buf = append(buf, 0xff) // every NaN is one value
+		} else {
+			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(f))
+		}
+	case sql.TypeBool:
+		if v.b[k] {
+			buf = append(buf, 1)
+		} else {
+			buf = append(buf, 0)
+		}
+	case sql.TypeString:
+		s := v.str(k)
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		buf = append(buf, s...)
+	}
+	return buf
+}
+
+// sortRows sorts perm stably by the ORDER BY keys with PostgreSQL's NULL
+// placement.
+func sortRows(perm []int, keys []*vec, spec []sql.SortKey) {
+	slices.SortStableFunc(perm, func(a, b int) int {
+		for i, v := range keys {
+			an, bn := v.isNull(a) || v.typ == sql.TypeNull, v.isNull(b) || v.typ == sql.TypeNull
+			var c int
+			switch {
+			case an && bn:
+				c = 0
+			case an:
+				c = 1
+				if spec[i].NullsFirst {
+					c = -1
+				}
+			case bn:
+				c = -1
+				if spec[i].NullsFirst {
+					c = 1
+				}
+			default:
+				c = compareAt(v, a, v, b)
+				if spec[i].Desc {
+					c = -c
+				}
+			}
+			if c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
+}

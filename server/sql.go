@@ -1,0 +1,112 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/query/exec"
+	"github.com/siltdb/silt/query/sql"
+)
+
+// handleSQL serves GET/POST /api/v1/sql?db=D&q=SQL&format=json|csv|arrow.
+// A POST body is the SQL text, or JSON {"db": ..., "sql": ...}.
+func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
+	args := ctx.QueryArgs()
+	db, text := string(args.Peek("db")), string(args.Peek("q"))
+	if ctx.IsPost() {
+		body := ctx.PostBody()
+		if len(body) > 0 && strings.HasPrefix(string(ctx.Request.Header.ContentType()), "application/json") {
+			var req struct{ DB, SQL string }
+			if err := json.Unmarshal(body, &req); err != nil {
+				s.writeError(ctx, fasthttp.StatusBadRequest, "bad-json", "request body: "+err.Error())
+				return
+			}
+			if req.DB != "" {
+				db = req.DB
+			}
+			text = req.SQL
+		} else if len(body) > 0 {
+			text = string(body)
+		}
+	} else if !ctx.IsGet() {
+		s.writeError(ctx, fasthttp.StatusMethodNotAllowed, "method-not-allowed", "use GET or POST")
+		return
+	}
+	if db == "" {
+		s.writeError(ctx, fasthttp.StatusBadRequest, "missing-db", "the db parameter is required")
+		return
+	}
+	if strings.TrimSpace(text) == "" {
+		s.writeError(ctx, fasthttp.StatusBadRequest, "missing-query", "no SQL: pass q= or a POST body")
+		return
+	}
+	format := string(args.Peek("format"))
+	switch format {
+	case "", "json", "csv", "arrow":
+	default:
+		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-format", "format must be json, csv or arrow")
+		return
+	}
+	tables, ok := s.eng.Tables(db)
+	if !ok {
+		s.writeError(ctx, fasthttp.StatusNotFound, "db-not-found", "database "+db+" does not exist")
+		return
+	}
+	start := time.Now()
+	cat, names := exec.Catalog(tables)
+	q, err := sql.Compile(text, cat, start)
+	if err != nil {
+		code := "bad-query"
+		var se *sql.Error
+		if errors.As(err, &se) && se.Code != "" {
+			code = se.Code
+		}
+		s.writeError(ctx, fasthttp.StatusBadRequest, code, err.Error())
+		return
+	}
+	res, err := exec.Run(context.Background(), q, engineSource{s.eng, db}, names)
+	if err != nil {
+		s.writeError(ctx, fasthttp.StatusBadRequest, "query-failed", err.Error())
+		return
+	}
+	res.Stats.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
+	switch format {
+	case "csv":
+		ctx.SetContentType("text/csv; charset=utf-8")
+		err = res.WriteCSV(ctx)
+	case "arrow":
+		ctx.SetContentType("application/vnd.apache.arrow.stream")
+		err = res.WriteArrow(ctx)
+	default:
+		ctx.SetContentType("application/json")
+		err = res.WriteJSON(ctx)
+	}
+	if err != nil {
+		s.log.Error("write sql result", "err", err)
+	}
+}
+
+// engineSource adapts the engine's merged scan to the executor.
+type engineSource struct {
+	eng *engine.Engine
+	db  string
+}
+
+func (e engineSource) ScanPoints(ctx context.Context, table string, fn func(*columnar.Point) error) error {
+	n := 0
+	return e.eng.Scan(e.db, table, func(p *columnar.Point) error {
+		if n++; n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		return fn(p)
+	})
+}

@@ -1,0 +1,76 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+)
+
+func TestSQLEndpoint(t *testing.T) {
+	s := startServer(t, 0)
+	body := "cpu,host=a v=1,n=2i 1000000000\ncpu,host=b v=3 2000000000\ncpu,host=a v=5 3000000000\n"
+	if code, _, b := s.post(t, "/write?db=d", body); code != 204 {
+		t.Fatalf("%d %s", code, b)
+	}
+	q := "SELECT host, sum(v) AS s, count(n) FROM cpu GROUP BY host ORDER BY host"
+	code, raw := s.get(t, "/api/v1/sql?db=d&q="+url.QueryEscape(q))
+	if code != 200 {
+		t.Fatalf("%d %s", code, raw)
+	}
+	var res struct {
+		Columns []struct{ Name, Type string }
+		Rows    [][]any
+		Stats   map[string]any
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Columns) != 3 || res.Columns[1].Name != "s" || res.Columns[1].Type != "float" || res.Columns[2].Type != "integer" ||
+		len(res.Rows) != 2 || res.Rows[0][0] != "a" || res.Rows[0][1] != 6.0 || res.Rows[0][2] != 1.0 || res.Rows[1][2] != 0.0 ||
+		res.Stats["rows"] != 2.0 {
+		t.Fatalf("%s", raw)
+	}
+	// POST text, CSV.
+	code, _, csv := s.post(t, "/api/v1/sql?db=d&format=csv", "SELECT time, v FROM cpu WHERE host = 'a' ORDER BY time")
+	if want := "time,v\n1970-01-01T00:00:01Z,1\n1970-01-01T00:00:03Z,5\n"; code != 200 || string(csv) != want {
+		t.Fatalf("csv %d %q", code, csv)
+	}
+	// POST JSON, Arrow.
+	code, _, arrow := s.post(t, "/api/v1/sql?format=arrow", `{"db":"d","sql":"SELECT count(*) FROM cpu"}`, "Content-Type", "application/json")
+	if code != 200 {
+		t.Fatalf("arrow %d %s", code, arrow)
+	}
+	rd, err := ipc.NewReader(bytes.NewReader(arrow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rd.Next() || rd.RecordBatch().NumRows() != 1 {
+		t.Fatal("arrow stream has no row")
+	}
+	rd.Release()
+	for _, c := range []struct {
+		path, code string
+		status     int
+	}{
+		{"/api/v1/sql?db=d&q=" + url.QueryEscape("SELECT * FROM cpu a JOIN cpu b ON a.time = b.time"), "unsupported", 400},
+		{"/api/v1/sql?db=d&q=" + url.QueryEscape("SELECT nope FROM cpu"), "undefined_column", 400},
+		{"/api/v1/sql?db=d&q=" + url.QueryEscape("SELEC 1"), "syntax", 400},
+		{"/api/v1/sql?db=d", "missing-query", 400},
+		{"/api/v1/sql?db=zz&q=SELECT+1", "db-not-found", 404},
+		{"/api/v1/sql?db=d&q=SELECT+1&format=xml", "bad-format", 400},
+	} {
+		code, b := s.get(t, c.path)
+		var e ErrorBody
+		_ = json.Unmarshal(b, &e)
+		if code != c.status || e.Code != c.code || e.Error == "" {
+			t.Errorf("%s: %d %s, want %d %s", c.path, code, b, c.status, c.code)
+		}
+		if c.code == "unsupported" && !strings.Contains(e.Error, "JOIN") {
+			t.Errorf("unsupported error does not name the construct: %s", e.Error)
+		}
+	}
+}
