@@ -558,3 +558,35 @@ func TestHostileNamesStayInsideDataDir(t *testing.T) {
 		}
 	}
 }
+
+// Range scans skip segments and heads wholly outside the range and still
+// deliver every point inside it.
+func TestOpenScanRangePrunes(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	day := int64(columnar.WindowDuration)
+	for d := int64(0); d < 3; d++ {
+		write(t, e, "db", point{"m", "a", d*day + 5, float64(d)}, point{"m", "b", d*day + 6, float64(d)})
+		if err := e.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, e, "db", point{"m", "a", 3*day + 1, 3}) // head, day 3
+	ts, err := e.OpenScanRange("db", "m", day, 2*day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	if err := ts.Run(func(p *columnar.Point) error { got = append(got, p.Time); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ts.SegmentsScanned != 1 || ts.SegmentsPruned != 2 || ts.BytesRead <= 0 {
+		t.Errorf("scanned %d pruned %d bytes %d", ts.SegmentsScanned, ts.SegmentsPruned, ts.BytesRead)
+	}
+	if fmt.Sprint(got) != fmt.Sprint([]int64{day + 5, day + 6}) {
+		t.Errorf("got %v", got)
+	}
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"math"
 	"container/heap"
 	"errors"
 	"fmt"
@@ -33,6 +34,12 @@ type TableScan struct {
 	segs     []*columnar.Segment
 	heads    []*columnar.Head
 	tagOrder []string
+
+	// SegmentsScanned and SegmentsPruned count the segments opened and
+	// those skipped because their time range misses the scan's; BytesRead
+	// is the size of the opened segment files.
+	SegmentsScanned, SegmentsPruned int
+	BytesRead                       int64
 }
 
 // OpenScan snapshots db.table — segments named by the manifest, frozen
@@ -40,6 +47,14 @@ type TableScan struct {
 // their footers). Writes go on meanwhile; the scan sees the table as of the
 // call. Close the scan when done.
 func (e *Engine) OpenScan(db, table string) (*TableScan, error) {
+	return e.OpenScanRange(db, table, math.MinInt64, math.MaxInt64)
+}
+
+// OpenScanRange is OpenScan limited to sources that may hold times in
+// [minT, maxT): segments and heads wholly outside are skipped (they may
+// still deliver points outside the range, from sources that overlap it).
+// maxT == math.MaxInt64 means no upper bound.
+func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, error) {
 	if !e.ready.Load() {
 		return nil, ErrNotReady
 	}
@@ -51,12 +66,13 @@ func (e *Engine) OpenScan(db, table string) (*TableScan, error) {
 		}
 	}
 	ts := &TableScan{}
+	overlaps := func(lo, hi int64) bool { return hi >= minT && (lo < maxT || maxT == math.MaxInt64) }
 	for _, fs := range e.frozen {
-		if h := fs.heads[db][table]; h != nil {
+		if h := fs.heads[db][table]; h != nil && overlaps(h.TimeRange()) {
 			ts.heads = append(ts.heads, h)
 		}
 	}
-	if h := e.heads[db][table]; h != nil {
+	if h := e.heads[db][table]; h != nil && overlaps(h.TimeRange()) {
 		ts.heads = append(ts.heads, h.View())
 	}
 	if s := e.catalog[db][table]; s != nil {
@@ -65,6 +81,12 @@ func (e *Engine) OpenScan(db, table string) (*TableScan, error) {
 	e.mu.Unlock()
 	slices.SortFunc(metas, func(a, b columnar.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
 	for _, m := range metas {
+		if !overlaps(m.MinTime, m.MaxTime) {
+			ts.SegmentsPruned++
+			continue
+		}
+		ts.SegmentsScanned++
+		ts.BytesRead += m.Bytes
 		seg, err := columnar.OpenSegment(filepath.Join(e.cfg.DataDir, filepath.FromSlash(m.Path)))
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("scan %s.%s: %w", db, table, err), ts.Close())

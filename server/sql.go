@@ -11,6 +11,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/query"
 	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/sql"
 )
@@ -99,14 +100,13 @@ type engineSource struct {
 	db  string
 }
 
-func (e engineSource) ScanPoints(ctx context.Context, table string, fn func(*columnar.Point) error) error {
-	n := 0
-	return e.eng.Scan(e.db, table, func(p *columnar.Point) error {
-		if n++; n%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		return fn(p)
-	})
+func (e engineSource) ScanPoints(ctx context.Context, table string, tr sql.TimeRange, stats *query.Stats, fn func(*columnar.Point) error) error {
+	ts, err := e.eng.OpenScanRange(e.db, table, tr.Min, tr.Max)
+	if err != nil {
+		return err
+	}
+	stats.SegmentsScanned += ts.SegmentsScanned
+	stats.SegmentsPruned += ts.SegmentsPruned
+	stats.BytesRead += ts.BytesRead
+	return errors.Join(ts.Run(fn), ts.Close())
 }

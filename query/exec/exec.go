@@ -44,9 +44,11 @@ import (
 )
 
 // PointSource streams one table's points, deduplicated, in any order. The
-// Point passed to fn may be reused after fn returns.
+// Point passed to fn may be reused after fn returns. tr is a hint: the
+// source may skip data wholly outside it (and count what it skipped in
+// stats) but may also deliver points outside it, which Run filters out.
 type PointSource interface {
-	ScanPoints(ctx context.Context, table string, fn func(*columnar.Point) error) error
+	ScanPoints(ctx context.Context, table string, tr sql.TimeRange, stats *query.Stats, fn func(*columnar.Point) error) error
 }
 
 // Run executes q. tables lists the database's tables for SHOW TABLES.
@@ -73,7 +75,7 @@ func Run(ctx context.Context, q *sql.Query, src PointSource, tables []string) (*
 			res.Rows = append(res.Rows, []any{r[0], r[1], r[2]})
 		}
 	case sql.QuerySelect:
-		rows, scanned, err := runSelect(ctx, q, src)
+		rows, scanned, err := runSelect(ctx, q, src, &res.Stats)
 		if err != nil {
 			return nil, err
 		}
@@ -87,11 +89,11 @@ func Run(ctx context.Context, q *sql.Query, src PointSource, tables []string) (*
 	return res, nil
 }
 
-func runSelect(ctx context.Context, q *sql.Query, src PointSource) ([][]any, int64, error) {
+func runSelect(ctx context.Context, q *sql.Query, src PointSource, stats *query.Stats) ([][]any, int64, error) {
 	var tbl *table
 	if q.Table != nil {
 		var err error
-		if tbl, err = materialize(ctx, q, src); err != nil {
+		if tbl, err = materialize(ctx, q, src, stats); err != nil {
 			return nil, 0, err
 		}
 	}

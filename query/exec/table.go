@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/query"
 	"github.com/siltdb/silt/query/sql"
 )
 
@@ -44,7 +45,7 @@ const checkEvery = 4096
 
 // materialize scans q.Table, keeping points inside q.TimeRange and the
 // q.Scan columns.
-func materialize(ctx context.Context, q *sql.Query, src PointSource) (*table, error) {
+func materialize(ctx context.Context, q *sql.Query, src PointSource, stats *query.Stats) (*table, error) {
 	t := &table{tags: map[int]*tagCol{}, flds: map[int]*fieldCol{}}
 	tagSlot := map[string]*tagCol{}
 	type fslot struct {
@@ -73,7 +74,7 @@ func materialize(ctx context.Context, q *sql.Query, src PointSource) (*table, er
 	}
 	tr := q.TimeRange
 	filters := tagFilters(q.Residual)
-	err := src.ScanPoints(ctx, q.Table.Name, func(p *columnar.Point) error {
+	err := src.ScanPoints(ctx, q.Table.Name, tr, stats, func(p *columnar.Point) error {
 		t.stats++
 		if t.stats%checkEvery == 0 {
 			if err := ctx.Err(); err != nil {
