@@ -2,11 +2,11 @@ package engine
 
 import (
 	"cmp"
-	"math"
 	"container/heap"
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
