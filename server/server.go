@@ -28,6 +28,10 @@ type Config struct {
 	Addr         string
 	MaxBodyBytes int // request body limit, after gzip decompression
 	Logger       *slog.Logger
+
+	QueryTimeout   time.Duration // per SQL query; 0 means 1 minute
+	QueryMaxRows   int           // result rows; 0 means 1,000,000
+	QueryMaxMemory int64         // materialized columns per query; 0 means 1 GiB
 }
 
 // Server serves the HTTP API for one engine.
@@ -50,6 +54,15 @@ func New(eng *engine.Engine, cfg Config) *Server {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = time.Minute
+	}
+	if cfg.QueryMaxRows <= 0 {
+		cfg.QueryMaxRows = 1_000_000
+	}
+	if cfg.QueryMaxMemory <= 0 {
+		cfg.QueryMaxMemory = 1 << 30
 	}
 	s := &Server{cfg: cfg, eng: eng, log: cfg.Logger}
 	s.metrics.requests = prometheus.NewCounterVec(prometheus.CounterOpts{

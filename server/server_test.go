@@ -23,7 +23,13 @@ type testServer struct {
 
 func startServer(t testing.TB, maxBody int) *testServer {
 	t.Helper()
+	return startServerWith(t, Config{MaxBodyBytes: maxBody})
+}
+
+func startServerWith(t testing.TB, cfg Config) *testServer {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.Logger = log
 	eng, err := engine.Open(engine.Config{DataDir: t.TempDir(), FlushInterval: time.Hour, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +38,7 @@ func startServer(t testing.TB, maxBody int) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(eng, Config{MaxBodyBytes: maxBody, Logger: log})
+	srv := New(eng, cfg)
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() {
 		_ = srv.Shutdown()

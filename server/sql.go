@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -72,9 +73,23 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, fasthttp.StatusBadRequest, code, err.Error())
 		return
 	}
-	res, err := exec.Run(context.Background(), q, engineSource{s.eng, db}, names)
-	if err != nil {
+	qctx, cancel := context.WithTimeout(context.Background(), s.cfg.QueryTimeout)
+	defer cancel()
+	res, err := exec.RunLimited(qctx, q, engineSource{s.eng, db}, names, exec.Limits{MaxMemoryBytes: s.cfg.QueryMaxMemory})
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		s.writeError(ctx, fasthttp.StatusServiceUnavailable, "query-timeout",
+			fmt.Sprintf("query ran longer than %s (--query-timeout)", s.cfg.QueryTimeout))
+		return
+	case errors.Is(err, exec.ErrMemoryLimit):
+		s.writeError(ctx, fasthttp.StatusUnprocessableEntity, "query-memory-limit", err.Error())
+		return
+	case err != nil:
 		s.writeError(ctx, fasthttp.StatusBadRequest, "query-failed", err.Error())
+		return
+	case len(res.Rows) > s.cfg.QueryMaxRows:
+		s.writeError(ctx, fasthttp.StatusUnprocessableEntity, "too-many-rows",
+			fmt.Sprintf("result has %d rows, more than %d (--query-max-rows); add LIMIT or aggregate", len(res.Rows), s.cfg.QueryMaxRows))
 		return
 	}
 	res.Stats.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000

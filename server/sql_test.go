@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 )
@@ -72,5 +74,42 @@ func TestSQLEndpoint(t *testing.T) {
 		if c.code == "unsupported" && !strings.Contains(e.Error, "JOIN") {
 			t.Errorf("unsupported error does not name the construct: %s", e.Error)
 		}
+	}
+}
+
+func TestSQLLimits(t *testing.T) {
+	var lines strings.Builder
+	for i := 0; i < 5000; i++ {
+		lines.WriteString("cpu,host=h" + strconv.Itoa(i%10) + " v=1 " + strconv.Itoa(i) + "\n")
+	}
+	for _, c := range []struct {
+		name   string
+		cfg    Config
+		status int
+		code   string
+		flag   string
+	}{
+		{"rows", Config{QueryMaxRows: 10}, 422, "too-many-rows", "--query-max-rows"},
+		{"memory", Config{QueryMaxMemory: 1000}, 422, "query-memory-limit", "--query-max-memory"},
+		{"timeout", Config{QueryTimeout: time.Nanosecond}, 503, "query-timeout", "--query-timeout"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := startServerWith(t, c.cfg)
+			if code, _, b := s.post(t, "/write?db=d", lines.String()); code != 204 {
+				t.Fatalf("%d %s", code, b)
+			}
+			code, b := s.get(t, "/api/v1/sql?db=d&q="+url.QueryEscape("SELECT time, host, v FROM cpu"))
+			var e ErrorBody
+			_ = json.Unmarshal(b, &e)
+			if code != c.status || e.Code != c.code || !strings.Contains(e.Error, c.flag) {
+				t.Fatalf("%d %s, want %d %s naming %s", code, b, c.status, c.code, c.flag)
+			}
+			// Within the limits the same server answers.
+			if c.name != "timeout" {
+				if code, b := s.get(t, "/api/v1/sql?db=d&q="+url.QueryEscape("SELECT count(*) FROM cpu WHERE time < 10")); code != 200 {
+					t.Fatalf("small query: %d %s", code, b)
+				}
+			}
+		})
 	}
 }

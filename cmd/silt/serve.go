@@ -68,7 +68,11 @@ func runServe(args []string) int {
 		ackLevel     = fs.String("ack", "wal", "when writes are acknowledged: 'wal' (after fsync; default, survives power loss) or 'none' (no fsync; loses recent writes on power loss)")
 		logLevel     = fs.String("log-level", "info", "debug, info, warn or error")
 		shutdownWait = fs.Duration("shutdown-timeout", time.Minute, "how long to wait for in-flight requests on SIGTERM")
+		queryTimeout = fs.Duration("query-timeout", time.Minute, "longest a SQL query may run")
+		queryMaxRows = fs.Int("query-max-rows", 1_000_000, "most rows a SQL result may have")
+		queryMaxMem  = byteSize(1 << 30)
 	)
+	fs.Var(&queryMaxMem, "query-max-memory", "memory one SQL query may use for the columns it reads (e.g. 1GiB)")
 	fs.Var(&maxHead, "max-head-bytes", "memory bound of unflushed data; writes above it get 429 with Retry-After (e.g. 1GiB)")
 	fs.Var(&flushBytes, "flush-bytes", "flush the head once it holds this much (e.g. 256MiB)")
 	fs.Var(&maxBody, "max-body-bytes", "largest write request body, after gzip decompression; larger gets 413")
@@ -123,7 +127,8 @@ Flags:
 		log.Error("open data directory", "dir", *dataDir, "err", err)
 		return 1
 	}
-	srv := server.New(eng, server.Config{Addr: *httpAddr, MaxBodyBytes: int(maxBody), Logger: log})
+	srv := server.New(eng, server.Config{Addr: *httpAddr, MaxBodyBytes: int(maxBody), Logger: log,
+		QueryTimeout: *queryTimeout, QueryMaxRows: *queryMaxRows, QueryMaxMemory: int64(queryMaxMem)})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("silt listening; replaying the WAL (/ready answers 503 until done)", "version", version, "http", ln.Addr().String(), "data", *dataDir)

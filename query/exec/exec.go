@@ -31,6 +31,7 @@ package exec
 
 import (
 	"context"
+	"errors"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -51,8 +52,25 @@ type PointSource interface {
 	ScanPoints(ctx context.Context, table string, tr sql.TimeRange, stats *query.Stats, fn func(*columnar.Point) error) error
 }
 
-// Run executes q. tables lists the database's tables for SHOW TABLES.
+// Limits bound one query; zero means unlimited.
+type Limits struct {
+	// MaxMemoryBytes bounds the columns a query materializes (estimated
+	// per row from the scanned columns' widths).
+	MaxMemoryBytes int64
+}
+
+// ErrMemoryLimit is returned when a query would materialize more than
+// Limits.MaxMemoryBytes.
+var ErrMemoryLimit = errors.New("query needs more memory than its limit")
+
+// Run executes q without limits. tables lists the database's tables for
+// SHOW TABLES.
 func Run(ctx context.Context, q *sql.Query, src PointSource, tables []string) (*query.Result, error) {
+	return RunLimited(ctx, q, src, tables, Limits{})
+}
+
+// RunLimited executes q within lim.
+func RunLimited(ctx context.Context, q *sql.Query, src PointSource, tables []string, lim Limits) (*query.Result, error) {
 	start := time.Now()
 	res := &query.Result{}
 	for _, o := range q.Outputs {
@@ -75,7 +93,7 @@ func Run(ctx context.Context, q *sql.Query, src PointSource, tables []string) (*
 			res.Rows = append(res.Rows, []any{r[0], r[1], r[2]})
 		}
 	case sql.QuerySelect:
-		rows, scanned, err := runSelect(ctx, q, src, &res.Stats)
+		rows, scanned, err := runSelect(ctx, q, src, &res.Stats, lim)
 		if err != nil {
 			return nil, err
 		}
@@ -89,11 +107,11 @@ func Run(ctx context.Context, q *sql.Query, src PointSource, tables []string) (*
 	return res, nil
 }
 
-func runSelect(ctx context.Context, q *sql.Query, src PointSource, stats *query.Stats) ([][]any, int64, error) {
+func runSelect(ctx context.Context, q *sql.Query, src PointSource, stats *query.Stats, lim Limits) ([][]any, int64, error) {
 	var tbl *table
 	if q.Table != nil {
 		var err error
-		if tbl, err = materialize(ctx, q, src, stats); err != nil {
+		if tbl, err = materialize(ctx, q, src, stats, lim); err != nil {
 			return nil, 0, err
 		}
 	}

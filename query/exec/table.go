@@ -45,7 +45,7 @@ const checkEvery = 4096
 
 // materialize scans q.Table, keeping points inside q.TimeRange and the
 // q.Scan columns.
-func materialize(ctx context.Context, q *sql.Query, src PointSource, stats *query.Stats) (*table, error) {
+func materialize(ctx context.Context, q *sql.Query, src PointSource, stats *query.Stats, lim Limits) (*table, error) {
 	t := &table{tags: map[int]*tagCol{}, flds: map[int]*fieldCol{}}
 	tagSlot := map[string]*tagCol{}
 	type fslot struct {
@@ -74,6 +74,16 @@ func materialize(ctx context.Context, q *sql.Query, src PointSource, stats *quer
 	}
 	tr := q.TimeRange
 	filters := tagFilters(q.Residual)
+	// Bytes a materialized row takes: time, a dictionary id and null flag
+	// per tag, a value and null flag per field (strings: header only).
+	rowBytes := int64(8 + 5*len(tagList))
+	for _, fc := range fieldList {
+		if fc.typ == sql.TypeString {
+			rowBytes += 17
+		} else {
+			rowBytes += 9
+		}
+	}
 	err := src.ScanPoints(ctx, q.Table.Name, tr, stats, func(p *columnar.Point) error {
 		t.stats++
 		if t.stats%checkEvery == 0 {
@@ -88,6 +98,10 @@ func materialize(ctx context.Context, q *sql.Query, src PointSource, stats *quer
 			if !f.pass(p.Tags) {
 				return nil
 			}
+		}
+		if lim.MaxMemoryBytes > 0 && int64(t.n+1)*rowBytes > lim.MaxMemoryBytes {
+			return fmt.Errorf("%w: %d rows of %d bytes passed %d bytes (--query-max-memory); narrow the time range or the columns",
+				ErrMemoryLimit, t.n+1, rowBytes, lim.MaxMemoryBytes)
 		}
 		t.time = append(t.time, p.Time)
 		for _, tc := range tagList {
