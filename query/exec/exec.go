@@ -31,8 +31,8 @@ package exec
 
 import (
 	"context"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
