@@ -165,32 +165,42 @@ func (h *Head) Scan(fn func(p *Point) error) error {
 	h.Finish()
 	var p Point
 	for i := range h.times {
-		p.Time = h.times[i]
-		p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]
-		sid := h.series[i]
-		for c, d := range h.dicts {
-			if id := h.tagID(sid, c); id >= 0 {
-				p.Tags = append(p.Tags, TagValue{Key: h.Schema.Tags[c], Value: d.vals[id]})
-			}
-		}
-		for c, col := range h.fields {
-			if !col.isValid(i) {
-				continue
-			}
-			fv := FieldValue{Key: h.Schema.Fields[c].Name, Type: col.typ}
-			if col.typ == FieldString {
-				fv.Str = string(col.strAt(i))
-			} else {
-				fv.Num = col.num[i]
-			}
-			p.Fields = append(p.Fields, fv)
-		}
-		sortTags(p.Tags)
+		h.fillPoint(&p, i, nil)
 		if err := fn(&p); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// fillPoint sets p to row i of the head. fieldRow, if not nil, names the
+// row each field column's value comes from (merged duplicates).
+func (h *Head) fillPoint(p *Point, i int, fieldRow func(col, row int) int) {
+	p.Time = h.times[i]
+	p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]
+	sid := h.series[i]
+	for c, d := range h.dicts {
+		if id := h.tagID(sid, c); id >= 0 {
+			p.Tags = append(p.Tags, TagValue{Key: h.Schema.Tags[c], Value: d.vals[id]})
+		}
+	}
+	for c, col := range h.fields {
+		row := i
+		if fieldRow != nil {
+			row = fieldRow(c, i)
+		}
+		if !col.isValid(row) {
+			continue
+		}
+		fv := FieldValue{Key: h.Schema.Fields[c].Name, Type: col.typ}
+		if col.typ == FieldString {
+			fv.Str = string(col.strAt(row))
+		} else {
+			fv.Num = col.num[row]
+		}
+		p.Fields = append(p.Fields, fv)
+	}
+	sortTags(p.Tags)
 }
 
 func sortTags(t []TagValue) {
@@ -208,39 +218,20 @@ func (h *Head) ScanOrdered(fn func(p *Point) error) error {
 	h.Finish()
 	var p Point
 	for _, run := range h.flushOrder() {
-		k := 0 // next override; they are sorted by (Col, Out)
+		k := 0 // next override in byOut, sorted by (Out, Col)
 		byOut := run.Overrides
 		if len(byOut) > 0 {
 			byOut = append([]override(nil), byOut...)
 			sortOverridesByOut(byOut)
 		}
 		for out, src := range run.Rows {
-			p.Time = h.times[src]
-			p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]
-			sid := h.series[src]
-			for c, d := range h.dicts {
-				if id := h.tagID(sid, c); id >= 0 {
-					p.Tags = append(p.Tags, TagValue{Key: h.Schema.Tags[c], Value: d.vals[id]})
-				}
-			}
-			for c, col := range h.fields {
-				row := int(src)
+			h.fillPoint(&p, int(src), func(c, row int) int {
 				if k < len(byOut) && int(byOut[k].Out) == out && int(byOut[k].Col) == c {
 					row = int(byOut[k].Src)
 					k++
 				}
-				if !col.isValid(row) {
-					continue
-				}
-				fv := FieldValue{Key: h.Schema.Fields[c].Name, Type: col.typ}
-				if col.typ == FieldString {
-					fv.Str = string(col.strAt(row))
-				} else {
-					fv.Num = col.num[row]
-				}
-				p.Fields = append(p.Fields, fv)
-			}
-			sortTags(p.Tags)
+				return row
+			})
 			if err := fn(&p); err != nil {
 				return err
 			}
