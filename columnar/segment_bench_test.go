@@ -9,11 +9,10 @@ import (
 	"github.com/siltdb/silt/ingest/lineprotocol"
 )
 
-// BenchmarkFlush measures turning a head of TSBS cpu rows (1000 hosts,
-// arrival order) into a Parquet segment: sort, dedupe, encode, zstd, fsync.
-// rows/s is the sustained ingest rate a flush can keep up with.
-func BenchmarkFlush(b *testing.B) {
-	const hosts, intervals = 1000, 200
+const hosts, intervals = 1000, 200
+
+// cpuBatch decodes hosts × intervals TSBS cpu rows.
+func cpuBatch() *columnar.Batch {
 	g := bench.NewCPU(hosts, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 10*time.Second, 1)
 	var body []byte
 	for i := 0; i < intervals; i++ {
@@ -21,6 +20,14 @@ func BenchmarkFlush(b *testing.B) {
 	}
 	var batch columnar.Batch
 	lineprotocol.Decode(body, &batch, lineprotocol.Options{}, nil)
+	return &batch
+}
+
+// BenchmarkFlush measures turning a head of TSBS cpu rows (1000 hosts,
+// arrival order) into a Parquet segment: sort, dedupe, encode, zstd, fsync.
+// rows/s is the sustained ingest rate a flush can keep up with.
+func BenchmarkFlush(b *testing.B) {
+	batch := cpuBatch()
 	dir := b.TempDir()
 	var id uint64
 	b.ResetTimer()
@@ -29,10 +36,10 @@ func BenchmarkFlush(b *testing.B) {
 		s := columnar.NewTableSchema()
 		h := columnar.NewHead(s)
 		for r := range batch.Rows {
-			if err := s.Admit(&batch, &batch.Rows[r]); err != nil {
+			if err := s.Admit(batch, &batch.Rows[r]); err != nil {
 				b.Fatal(err)
 			}
-			h.Append(&batch, &batch.Rows[r], r > 0)
+			h.Append(batch, &batch.Rows[r], r > 0)
 		}
 		b.StartTimer()
 		if _, err := columnar.WriteSegments(dir, "db", "cpu", h, func() uint64 { id++; return id }); err != nil {
@@ -43,19 +50,12 @@ func BenchmarkFlush(b *testing.B) {
 }
 
 func BenchmarkFlushBytes(b *testing.B) {
-	const hosts, intervals = 1000, 200
-	g := bench.NewCPU(hosts, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 10*time.Second, 1)
-	var body []byte
-	for i := 0; i < intervals; i++ {
-		body = g.AppendInterval(body)
-	}
-	var batch columnar.Batch
-	lineprotocol.Decode(body, &batch, lineprotocol.Options{}, nil)
+	batch := cpuBatch()
 	s := columnar.NewTableSchema()
 	h := columnar.NewHead(s)
 	for r := range batch.Rows {
-		_ = s.Admit(&batch, &batch.Rows[r])
-		h.Append(&batch, &batch.Rows[r], r > 0)
+		_ = s.Admit(batch, &batch.Rows[r])
+		h.Append(batch, &batch.Rows[r], r > 0)
 	}
 	ms, err := columnar.WriteSegments(b.TempDir(), "db", "cpu", h, func() uint64 { return 1 })
 	if err != nil {
