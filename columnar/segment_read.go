@@ -106,6 +106,7 @@ func (s *Segment) Scan(fn func(p *Point) error) error {
 		}
 	}
 	var p Point
+	lastTag := make([]string, len(defs))
 	buf := make([]parquet.Row, 512)
 	for _, rg := range s.pf.RowGroups() {
 		rows := rg.Rows()
@@ -122,7 +123,14 @@ func (s *Segment) Scan(fn func(p *Point) error) error {
 					case 't':
 						p.Time = v.Int64()
 					case 'g':
-						p.Tags = append(p.Tags, TagValue{Key: d.name, Value: string(v.ByteArray())})
+						// Rows are sorted by series, so a tag value
+						// usually repeats the previous row's: reuse its
+						// string instead of allocating.
+						b := v.ByteArray()
+						if last := lastTag[v.Column()]; last != string(b) {
+							lastTag[v.Column()] = string(b)
+						}
+						p.Tags = append(p.Tags, TagValue{Key: d.name, Value: lastTag[v.Column()]})
 					case 'f':
 						fv := FieldValue{Key: d.name, Type: d.typ}
 						switch d.typ {

@@ -200,6 +200,19 @@ func tagValue(tags []columnar.TagValue, k string) (string, bool) {
 
 // mergeSources merges sorted sources, oldest first, into fn.
 func mergeSources(sources []iter.Seq2[*columnar.Point, error], tagOrder []string, fn func(*columnar.Point) error) error {
+	if len(sources) == 1 {
+		// Nothing to merge: skip the heap and the coroutine switch per point.
+		for p, err := range sources[0] {
+			if err != nil {
+				return err
+			}
+			sortFields(p.Fields) // the same order the merge below emits
+			if err := fn(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	h := &cursorHeap{less: comparePoints(tagOrder)}
 	var all []*cursor
 	defer func() {
@@ -257,7 +270,7 @@ func mergeSources(sources []iter.Seq2[*columnar.Point, error], tagOrder []string
 				}
 			}
 		}
-		slices.SortFunc(out.Fields, func(a, b columnar.FieldValue) int { return strings.Compare(a.Key, b.Key) })
+		sortFields(out.Fields)
 		if err := fn(&out); err != nil {
 			return err
 		}
@@ -272,4 +285,13 @@ func mergeSources(sources []iter.Seq2[*columnar.Point, error], tagOrder []string
 		}
 	}
 	return nil
+}
+
+// sortFields orders a point's fields by key (insertion sort: a handful).
+func sortFields(f []columnar.FieldValue) {
+	for i := 1; i < len(f); i++ {
+		for j := i; j > 0 && f[j].Key < f[j-1].Key; j-- {
+			f[j], f[j-1] = f[j-1], f[j]
+		}
+	}
 }
