@@ -82,6 +82,18 @@ func (s *TableSchema) AddField(k string, t FieldType) int {
 	return len(s.Fields) - 1
 }
 
+// Truncate drops the columns added after the schema had nTags tags and
+// nFields fields: the undo of Admit for rows that were not written after all.
+func (s *TableSchema) Truncate(nTags, nFields int) {
+	for _, t := range s.Tags[nTags:] {
+		delete(s.tagIdx, t)
+	}
+	for _, f := range s.Fields[nFields:] {
+		delete(s.fieldIdx, f.Name)
+	}
+	s.Tags, s.Fields = s.Tags[:nTags], s.Fields[:nFields]
+}
+
 // Stable codes of schema rejections.
 const (
 	CodeFieldTypeConflict = "field-type-conflict"

@@ -232,17 +232,20 @@ func (e *Engine) Write(db string, b *columnar.Batch) (WriteResult, error) {
 		e.mu.Unlock()
 		return res, ErrNotReady
 	}
-	res.Rejected = e.admitLocked(db, b)
+	var undo schemaUndo
+	res.Rejected = e.admitLocked(db, b, &undo)
 	for _, r := range res.Rejected {
 		e.metrics.RowsRejected.WithLabelValues(r.Code).Inc()
 	}
 	if len(b.Rows) == 0 {
+		e.undoLocked(&undo) // nothing written: no new database, table or column either
 		e.mu.Unlock()
 		return res, nil
 	}
 	e.walBuf = appendRecord(e.walBuf[:0], db, b)
 	pos, err := e.wal.Append(e.walBuf)
 	if err != nil {
+		e.undoLocked(&undo)
 		e.mu.Unlock()
 		return res, fmt.Errorf("write wal: %w", err)
 	}
@@ -261,11 +264,16 @@ func (e *Engine) Write(db string, b *columnar.Batch) (WriteResult, error) {
 // schemas with new columns, and filters b.Rows in place down to the admitted
 // rows. e.sameShape[i] records whether admitted row i has the shape of
 // admitted row i-1, for Head.Append.
-func (e *Engine) admitLocked(db string, b *columnar.Batch) []columnar.LineError {
+//
+// undo records the schema as it was, so that a batch that ends up not
+// written (every row rejected, or the WAL append failed) leaves no trace.
+func (e *Engine) admitLocked(db string, b *columnar.Batch, undo *schemaUndo) []columnar.LineError {
 	tables := e.catalog[db]
+	undo.db = db
 	if tables == nil {
 		tables = map[string]*columnar.TableSchema{}
 		e.catalog[db] = tables
+		undo.newDB = true
 	}
 	var rejected []columnar.LineError
 	kept := b.Rows[:0]
@@ -293,6 +301,7 @@ func (e *Engine) admitLocked(db string, b *columnar.Batch) []columnar.LineError 
 			s = columnar.NewTableSchema()
 			tables[string(name)] = s
 		}
+		undo.note(string(name), s)
 		if lerr := s.Admit(b, &r); lerr != nil {
 			rejected = append(rejected, *lerr)
 			prevOK = false
@@ -304,6 +313,44 @@ func (e *Engine) admitLocked(db string, b *columnar.Batch) []columnar.LineError 
 	}
 	b.Rows = kept
 	return rejected
+}
+
+// schemaUndo remembers the catalog's state before a batch was admitted.
+type schemaUndo struct {
+	db     string
+	newDB  bool
+	tables map[string]tableUndo
+}
+
+type tableUndo struct {
+	s              *columnar.TableSchema
+	nTags, nFields int
+}
+
+// note records table's schema the first time the batch touches it.
+func (u *schemaUndo) note(table string, s *columnar.TableSchema) {
+	if _, ok := u.tables[table]; ok {
+		return
+	}
+	if u.tables == nil {
+		u.tables = map[string]tableUndo{}
+	}
+	u.tables[table] = tableUndo{s: s, nTags: len(s.Tags), nFields: len(s.Fields)}
+}
+
+// undoLocked restores the catalog recorded in u. A table that had no
+// columns before the batch did not exist (every written row has a field).
+func (e *Engine) undoLocked(u *schemaUndo) {
+	for name, t := range u.tables {
+		if t.nFields == 0 && e.heads[u.db][name] == nil {
+			delete(e.catalog[u.db], name)
+			continue
+		}
+		t.s.Truncate(t.nTags, t.nFields)
+	}
+	if u.newDB && len(e.catalog[u.db]) == 0 {
+		delete(e.catalog, u.db)
+	}
 }
 
 func appendRecord(dst []byte, db string, b *columnar.Batch) []byte {

@@ -590,3 +590,56 @@ func TestOpenScanRangePrunes(t *testing.T) {
 		t.Errorf("got %v", got)
 	}
 }
+
+// A batch that writes nothing — every row rejected, or the WAL append
+// failed — leaves no database, table or column behind.
+func TestUnwrittenBatchLeavesNoSchema(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	write(t, e, "db", point{"cpu", "a", 1, 1})
+
+	var b columnar.Batch
+	b.StartRow([]byte("cpu"), 1)
+	b.AddTag([]byte("newtag"), []byte("x"))
+	b.AddFloat([]byte("newfield"), 1)
+	b.AddNum([]byte("v"), columnar.FieldInt, 1) // conflicts: v is float
+	b.EndRow(2)
+	res, err := e.Write("db", &b)
+	if err != nil || len(res.Rejected) != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	b.Reset()
+	b.StartRow([]byte("mem"), 1)
+	b.AddFloat([]byte("time"), 1) // reserved
+	b.EndRow(2)
+	if _, err := e.Write("fresh", &b); err != nil {
+		t.Fatal(err)
+	}
+	if dbs := e.Databases(); len(dbs) != 1 || dbs[0] != "db" {
+		t.Errorf("databases %v", dbs)
+	}
+	tables, _ := e.Tables("db")
+	if s := tables["cpu"]; len(s.Tags) != 1 || len(s.Fields) != 1 {
+		t.Errorf("cpu schema grew: %+v", s)
+	}
+
+	// The WAL refuses the append: the new columns are undone too.
+	e.mu.Lock()
+	_ = e.wal.Close()
+	e.mu.Unlock()
+	b.Reset()
+	b.StartRow([]byte("cpu"), 1)
+	b.AddTag([]byte("host"), []byte("z"))
+	b.AddNum([]byte("other"), columnar.FieldBool, 1)
+	b.EndRow(3)
+	if _, err := e.Write("db", &b); err == nil {
+		t.Fatal("write to a closed WAL succeeded")
+	}
+	tables, _ = e.Tables("db")
+	if s := tables["cpu"]; len(s.Fields) != 1 {
+		t.Errorf("field of an unwritten row stayed: %+v", s.Fields)
+	}
+	if _, ok := tables["cpu"].Field([]byte("other")); ok {
+		t.Error("lookup still finds the undone field")
+	}
+}

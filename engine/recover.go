@@ -50,7 +50,8 @@ func (e *Engine) recover() error {
 			// torn write: refuse to guess.
 			return fmt.Errorf("decode wal record: %w", err)
 		}
-		rejected := e.admitLocked(db, &b)
+		var undo schemaUndo
+		rejected := e.admitLocked(db, &b, &undo)
 		skipped += len(rejected)
 		e.applyLocked(db, &b)
 		replayed += len(b.Rows)
