@@ -40,6 +40,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/s2"
+
+	"github.com/siltdb/silt/columnar"
 )
 
 const (
@@ -191,20 +193,8 @@ func (w *WAL) createFile(seq uint64) (*os.File, error) {
 	return f, nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir %s for fsync: %w", dir, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync dir %s: %w", dir, err)
-	}
-	return nil
-}
+// syncDir makes creations and removals in dir durable.
+var syncDir = columnar.SyncDir
 
 // Append compresses payload into one record and writes it to the current
 // file. The record is not durable until Sync(pos) returns nil. Records are
