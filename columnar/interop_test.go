@@ -167,3 +167,82 @@ func arrowRows(t *testing.T, tbl arrow.Table) map[string]string {
 	}
 	return out
 }
+
+// ScanColumns (Arrow's reader, selected columns) gives the same points as
+// Scan (parquet-go, all columns), restricted to the columns asked for.
+func TestScanColumnsMatchesScan(t *testing.T) {
+	dir := t.TempDir()
+	s := NewTableSchema()
+	h := NewHead(s)
+	admitAll(t, s, h, testBatch())
+	var id uint64
+	metas, err := WriteSegments(dir, "db", "cpu", h, func() uint64 { id++; return id })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cols := range [][]string{nil, {"host", "region", "usage", "n", "msg", "ok"}, {"usage"}, {"region", "nope"}} {
+		keep := map[string]bool{TimeColumn: true}
+		for _, c := range cols {
+			keep[c] = true
+		}
+		for _, m := range metas {
+			seg, err := OpenSegment(filepath.Join(dir, m.Path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want, got []string
+			if err := seg.Scan(func(p *Point) error {
+				q := Point{Time: p.Time}
+				for _, tg := range p.Tags {
+					if keep[tg.Key] {
+						q.Tags = append(q.Tags, tg)
+					}
+				}
+				for _, f := range p.Fields {
+					if keep[f.Key] {
+						q.Fields = append(q.Fields, f)
+					}
+				}
+				sortFieldValues(q.Fields)
+				want = append(want, fmt.Sprint(q))
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := seg.ScanColumns(cols, func(p *Point) error {
+				q := Point{Time: p.Time, Tags: append([]TagValue(nil), p.Tags...), Fields: append([]FieldValue(nil), p.Fields...)}
+				sortFieldValues(q.Fields)
+				got = append(got, fmt.Sprint(q))
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if cols == nil {
+				// No columns named: only time.
+				for i := range want {
+					want[i] = fmt.Sprint(Point{Time: parseTime(want[i])})
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("cols %v segment %s:\n got %v\nwant %v", cols, m.Path, got[:min(3, len(got))], want[:min(3, len(want))])
+			}
+			if err := seg.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func sortFieldValues(f []FieldValue) {
+	for i := 1; i < len(f); i++ {
+		for j := i; j > 0 && f[j].Key < f[j-1].Key; j-- {
+			f[j], f[j-1] = f[j-1], f[j]
+		}
+	}
+}
+
+func parseTime(s string) int64 {
+	var t int64
+	fmt.Sscanf(s, "{%d", &t)
+	return t
+}

@@ -36,6 +36,7 @@ type FieldValue struct {
 // Segment is an open segment file.
 type Segment struct {
 	f     *os.File
+	size  int64
 	pf    *parquet.File
 	Info  SegmentInfo
 	Index TagIndex
@@ -55,7 +56,7 @@ func OpenSegment(path string) (*Segment, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open parquet %s: %w", path, err), f.Close())
 	}
-	s := &Segment{f: f, pf: pf}
+	s := &Segment{f: f, pf: pf, size: st.Size()}
 	raw, ok := pf.Lookup(MetaKeyInfo)
 	if !ok {
 		return nil, errors.Join(fmt.Errorf("segment %s has no %s metadata", path, MetaKeyInfo), f.Close())

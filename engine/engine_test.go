@@ -643,3 +643,43 @@ func TestUnwrittenBatchLeavesNoSchema(t *testing.T) {
 		t.Error("lookup still finds the undone field")
 	}
 }
+
+// Unordered scans read time-disjoint sources one after another; sources
+// that overlap are still merged, so a point is never delivered twice.
+func TestUnorderedScan(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	write(t, e, "db", point{"m", "a", 1, 1}, point{"m", "b", 2, 1})
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	write(t, e, "db", point{"m", "a", 10, 2}) // head, disjoint from the segment
+	count := func() map[string]float64 {
+		ts, err := e.OpenScan("db", "m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.Unordered = true
+		got := map[string]float64{}
+		if err := ts.Run(func(p *columnar.Point) error {
+			k := fmt.Sprint(p.Tags[0].Value, p.Time)
+			if _, dup := got[k]; dup {
+				t.Errorf("point %s twice", k)
+			}
+			got[k] = math.Float64frombits(p.Fields[0].Num)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		_ = ts.Close()
+		return got
+	}
+	if got := count(); len(got) != 3 {
+		t.Fatalf("disjoint: %v", got)
+	}
+	write(t, e, "db", point{"m", "a", 1, 7}) // overwrites a point of the segment
+	got := count()
+	if len(got) != 3 || got["a1"] != 7 {
+		t.Fatalf("overlapping: %v", got)
+	}
+}

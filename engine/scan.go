@@ -40,6 +40,15 @@ type TableScan struct {
 	// is the size of the opened segment files.
 	SegmentsScanned, SegmentsPruned int
 	BytesRead                       int64
+
+	// Columns, when set before Run, limits what segments decode to these
+	// columns plus time and every tag (tags identify series for the
+	// merge). Points may still carry other columns (heads deliver all).
+	Columns []string
+	// Unordered, when set before Run, lets Run deliver points in any order:
+	// sources whose time ranges do not overlap cannot hold the same point,
+	// so they are read one after another instead of merged.
+	Unordered bool
 }
 
 // OpenScan snapshots db.table — segments named by the manifest, frozen
@@ -100,12 +109,47 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 func (ts *TableScan) Run(fn func(p *columnar.Point) error) error {
 	var sources []iter.Seq2[*columnar.Point, error]
 	for _, seg := range ts.segs {
-		sources = append(sources, pushSeq(seg.Scan))
+		if ts.Columns == nil {
+			sources = append(sources, pushSeq(seg.Scan))
+			continue
+		}
+		cols := append(append([]string(nil), seg.Info.Tags...), ts.Columns...)
+		sources = append(sources, pushSeq(func(fn func(*columnar.Point) error) error { return seg.ScanColumns(cols, fn) }))
 	}
 	for _, h := range ts.heads {
 		sources = append(sources, pushSeq(h.ScanOrdered))
 	}
+	if ts.Unordered && ts.disjoint() {
+		for _, src := range sources {
+			if err := mergeSources([]iter.Seq2[*columnar.Point, error]{src}, ts.tagOrder, fn); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	return mergeSources(sources, ts.tagOrder, fn)
+}
+
+// disjoint reports whether no two sources' time ranges overlap, in which
+// case no point can be in two of them.
+func (ts *TableScan) disjoint() bool {
+	type span struct{ lo, hi int64 }
+	var spans []span
+	for _, s := range ts.segs {
+		spans = append(spans, span{s.Info.MinTime, s.Info.MaxTime})
+	}
+	for _, h := range ts.heads {
+		if lo, hi := h.TimeRange(); lo <= hi { // an empty head has lo > hi
+			spans = append(spans, span{lo, hi})
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
+	for i := 1; i < len(spans); i++ {
+		if spans[i].lo <= spans[i-1].hi {
+			return false
+		}
+	}
+	return true
 }
 
 // Close closes the scan's segment files.

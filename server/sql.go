@@ -115,11 +115,13 @@ type engineSource struct {
 	db  string
 }
 
-func (e engineSource) ScanPoints(ctx context.Context, table string, tr sql.TimeRange, stats *query.Stats, fn func(*columnar.Point) error) error {
+func (e engineSource) ScanPoints(ctx context.Context, table string, tr sql.TimeRange, cols []string, stats *query.Stats, fn func(*columnar.Point) error) error {
 	ts, err := e.eng.OpenScanRange(e.db, table, tr.Min, tr.Max)
 	if err != nil {
 		return err
 	}
+	ts.Columns = cols
+	ts.Unordered = true // the executor takes points in any order
 	stats.SegmentsScanned += ts.SegmentsScanned
 	stats.SegmentsPruned += ts.SegmentsPruned
 	stats.BytesRead += ts.BytesRead

@@ -45,11 +45,12 @@ import (
 )
 
 // PointSource streams one table's points, deduplicated, in any order. The
-// Point passed to fn may be reused after fn returns. tr is a hint: the
-// source may skip data wholly outside it (and count what it skipped in
-// stats) but may also deliver points outside it, which Run filters out.
+// Point passed to fn may be reused after fn returns. tr and cols are hints:
+// the source may skip data wholly outside tr (counting what it skipped in
+// stats) and columns not in cols, but may also deliver more, which Run
+// ignores.
 type PointSource interface {
-	ScanPoints(ctx context.Context, table string, tr sql.TimeRange, stats *query.Stats, fn func(*columnar.Point) error) error
+	ScanPoints(ctx context.Context, table string, tr sql.TimeRange, cols []string, stats *query.Stats, fn func(*columnar.Point) error) error
 }
 
 // Limits bound one query; zero means unlimited.

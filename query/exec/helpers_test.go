@@ -28,18 +28,20 @@ type engineSource struct {
 	db  string
 }
 
-func (s engineSource) ScanPoints(ctx context.Context, table string, tr sql.TimeRange, _ *query.Stats, fn func(*columnar.Point) error) error {
+func (s engineSource) ScanPoints(ctx context.Context, table string, tr sql.TimeRange, cols []string, _ *query.Stats, fn func(*columnar.Point) error) error {
 	ts, err := s.eng.OpenScanRange(s.db, table, tr.Min, tr.Max)
 	if err != nil {
 		return err
 	}
+	ts.Columns = cols
+	ts.Unordered = true // the executor takes points in any order
 	return errors.Join(ts.Run(fn), ts.Close())
 }
 
 // memSource serves fixed points.
 type memSource map[string][]columnar.Point
 
-func (m memSource) ScanPoints(ctx context.Context, table string, _ sql.TimeRange, _ *query.Stats, fn func(*columnar.Point) error) error {
+func (m memSource) ScanPoints(ctx context.Context, table string, _ sql.TimeRange, _ []string, _ *query.Stats, fn func(*columnar.Point) error) error {
 	for i := range m[table] {
 		if err := fn(&m[table][i]); err != nil {
 			return err

@@ -84,7 +84,11 @@ func materialize(ctx context.Context, q *sql.Query, src PointSource, stats *quer
 			rowBytes += 9
 		}
 	}
-	err := src.ScanPoints(ctx, q.Table.Name, tr, stats, func(p *columnar.Point) error {
+	cols := make([]string, len(q.Scan))
+	for i, c := range q.Scan {
+		cols[i] = c.Name
+	}
+	err := src.ScanPoints(ctx, q.Table.Name, tr, cols, stats, func(p *columnar.Point) error {
 		t.stats++
 		if t.stats%checkEvery == 0 {
 			if err := ctx.Err(); err != nil {
