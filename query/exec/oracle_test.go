@@ -181,9 +181,21 @@ func randomCase(r *rand.Rand) oracleCase {
 	return oracleCase{silt: q}
 }
 
+// Out-of-order and duplicate points make the head and the segment overlap
+// in time, so the engine merges its sources.
 func TestAgainstPostgres(t *testing.T) {
+	againstPostgres(t, pgoracle.DatasetOptions{OutOfOrder: 0.1, Duplicates: 0.05}, 150)
+}
+
+// In-order points leave the segment and the head disjoint in time, so the
+// engine reads them one after the other without merging: the other path.
+func TestAgainstPostgresInOrder(t *testing.T) {
+	againstPostgres(t, pgoracle.DatasetOptions{}, 60)
+}
+
+func againstPostgres(t *testing.T, opts pgoracle.DatasetOptions, n int) {
 	o := pgoracle.Start(t)
-	points := pgoracle.CPUDataset(20, cpuStart, 10*time.Second, 720, 42, pgoracle.DatasetOptions{OutOfOrder: 0.1, Duplicates: 0.05})
+	points := pgoracle.CPUDataset(20, cpuStart, 10*time.Second, 720, 42, opts)
 	// Drop some fields so NULLs occur: usage_guest is absent from every
 	// seventh point (both sides see the same data).
 	for i := range points {
@@ -204,7 +216,7 @@ func TestAgainstPostgres(t *testing.T) {
 	for _, c := range tsbsCases() {
 		check(t, o, eng, c, &tl)
 	}
-	n, seed := 150, uint64(7)
+	seed := uint64(7)
 	if v, err := strconv.Atoi(os.Getenv("SILT_ORACLE_QUERIES")); err == nil {
 		n = v
 	}
