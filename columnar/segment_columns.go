@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
+
+	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -19,7 +22,16 @@ import (
 // Apache Arrow's Parquet reader. Names the segment does not have are
 // ignored. Tag values that repeat the previous row's (rows are sorted by
 // series) reuse its string. The Point is reused between calls.
-func (s *Segment) ScanColumns(cols []string, fn func(p *Point) error) error {
+//
+// tags, if not empty, says that only rows whose tag k has one of tags[k]
+// (for every k) are wanted: the segment's tag index then picks the rows, and
+// only the row groups holding them are read. Other rows may be skipped but
+// callers must still filter (a tag the index lacks disables the shortcut).
+func (s *Segment) ScanColumns(cols []string, tags map[string][]string, fn func(p *Point) error) error {
+	want, ok := s.matchingRows(tags)
+	if ok && want.IsEmpty() {
+		return nil
+	}
 	// A section reader, not the file: closing the Parquet reader closes its
 	// source when it can, and the segment owns the file.
 	rdr, err := file.NewParquetReader(io.NewSectionReader(s.f, 0, s.size))
@@ -71,10 +83,28 @@ func (s *Segment) ScanColumns(cols []string, fn func(p *Point) error) error {
 	for _, c := range cols {
 		add(c)
 	}
-	rr, err := fr.GetRecordReader(context.Background(), idx, nil)
+	// Row groups to read, and where each starts in the segment's rows.
+	var groups []int
+	var starts []int64
+	var start int64
+	for g := 0; g < rdr.NumRowGroups(); g++ {
+		n := rdr.MetaData().RowGroup(g).NumRows()
+		if !ok || want.IntersectsWithInterval(uint64(start), uint64(start+n)) {
+			groups = append(groups, g)
+			starts = append(starts, start)
+		}
+		start += n
+	}
+	if len(groups) == 0 {
+		return nil
+	}
+	rr, err := fr.GetRecordReader(context.Background(), idx, groups)
 	if err != nil {
 		return fmt.Errorf("read segment columns: %w", err)
 	}
+	// row tracks the segment row number of the next record row: records
+	// run through the chosen row groups in order.
+	gi, row, left := 0, starts[0], rdr.MetaData().RowGroup(groups[0]).NumRows()
 	defer rr.Release()
 	var p Point
 	lastTag := make([]string, len(reads))
@@ -92,6 +122,16 @@ func (s *Segment) ScanColumns(cols []string, fn func(p *Point) error) error {
 		}
 		n := int(rec.NumRows())
 		for i := 0; i < n; i++ {
+			for left == 0 {
+				gi++
+				row, left = starts[gi], rdr.MetaData().RowGroup(groups[gi]).NumRows()
+			}
+			this := row
+			row++
+			left--
+			if ok && !want.Contains(uint32(this)) {
+				continue
+			}
 			p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]
 			for j, r := range reads {
 				a := arrs[j]
@@ -147,6 +187,37 @@ func (s *Segment) ScanColumns(cols []string, fn func(p *Point) error) error {
 		return fmt.Errorf("read segment columns: %w", err)
 	}
 	return nil
+}
+
+// matchingRows returns the rows whose tags satisfy tags according to the
+// segment's index, and false when the index cannot tell (no constraint, no
+// index, or a constrained tag the index lacks).
+func (s *Segment) matchingRows(tags map[string][]string) (*roaring.Bitmap, bool) {
+	if len(tags) == 0 || s.Index == nil {
+		return nil, false
+	}
+	var out *roaring.Bitmap
+	for k, vals := range tags {
+		byVal, ok := s.Index[k]
+		if !ok {
+			if slices.Contains(s.Info.Tags, k) {
+				return nil, false // tag column without an index entry: cannot tell
+			}
+			return roaring.New(), true // the segment has no such tag: no row has a value
+		}
+		bm := roaring.New()
+		for _, v := range vals {
+			if b, ok := byVal[v]; ok {
+				bm.Or(b)
+			}
+		}
+		if out == nil {
+			out = bm
+		} else {
+			out.And(bm)
+		}
+	}
+	return out, true
 }
 
 // stringAt returns the string at row i of a string-like Arrow array.

@@ -45,6 +45,10 @@ type TableScan struct {
 	// columns plus time and every tag (tags identify series for the
 	// merge). Points may still carry other columns (heads deliver all).
 	Columns []string
+	// Tags, when set before Run, says only points whose tag k has one of
+	// Tags[k] are wanted: segments use their tag index to skip the rest.
+	// Other points may still be delivered; callers filter.
+	Tags map[string][]string
 	// Unordered, when set before Run, lets Run deliver points in any order:
 	// sources whose time ranges do not overlap cannot hold the same point,
 	// so they are read one after another instead of merged.
@@ -114,7 +118,7 @@ func (ts *TableScan) Run(fn func(p *columnar.Point) error) error {
 			continue
 		}
 		cols := append(append([]string(nil), seg.Info.Tags...), ts.Columns...)
-		sources = append(sources, pushSeq(func(fn func(*columnar.Point) error) error { return seg.ScanColumns(cols, fn) }))
+		sources = append(sources, pushSeq(func(fn func(*columnar.Point) error) error { return seg.ScanColumns(cols, ts.Tags, fn) }))
 	}
 	for _, h := range ts.heads {
 		sources = append(sources, pushSeq(h.ScanOrdered))

@@ -115,12 +115,12 @@ type engineSource struct {
 	db  string
 }
 
-func (e engineSource) ScanPoints(ctx context.Context, table string, tr sql.TimeRange, cols []string, stats *query.Stats, fn func(*columnar.Point) error) error {
-	ts, err := e.eng.OpenScanRange(e.db, table, tr.Min, tr.Max)
+func (e engineSource) ScanPoints(ctx context.Context, spec exec.ScanSpec, stats *query.Stats, fn func(*columnar.Point) error) error {
+	ts, err := e.eng.OpenScanRange(e.db, spec.Table, spec.Time.Min, spec.Time.Max)
 	if err != nil {
 		return err
 	}
-	ts.Columns = cols
+	ts.Columns, ts.Tags = spec.Columns, spec.Tags
 	ts.Unordered = true // the executor takes points in any order
 	stats.SegmentsScanned += ts.SegmentsScanned
 	stats.SegmentsPruned += ts.SegmentsPruned

@@ -44,13 +44,20 @@ import (
 	"github.com/siltdb/silt/query/sql"
 )
 
+// ScanSpec describes what a query reads. Everything but Table is a hint: a
+// source may skip data outside it (counting what it skipped in stats) but
+// may also deliver more, which Run filters out.
+type ScanSpec struct {
+	Table   string
+	Time    sql.TimeRange
+	Columns []string            // columns the query reads (time aside)
+	Tags    map[string][]string // every passing row has, for each key, one of the values
+}
+
 // PointSource streams one table's points, deduplicated, in any order. The
-// Point passed to fn may be reused after fn returns. tr and cols are hints:
-// the source may skip data wholly outside tr (counting what it skipped in
-// stats) and columns not in cols, but may also deliver more, which Run
-// ignores.
+// Point passed to fn may be reused after fn returns.
 type PointSource interface {
-	ScanPoints(ctx context.Context, table string, tr sql.TimeRange, cols []string, stats *query.Stats, fn func(*columnar.Point) error) error
+	ScanPoints(ctx context.Context, spec ScanSpec, stats *query.Stats, fn func(*columnar.Point) error) error
 }
 
 // Limits bound one query; zero means unlimited.

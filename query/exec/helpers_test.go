@@ -28,12 +28,12 @@ type engineSource struct {
 	db  string
 }
 
-func (s engineSource) ScanPoints(ctx context.Context, table string, tr sql.TimeRange, cols []string, _ *query.Stats, fn func(*columnar.Point) error) error {
-	ts, err := s.eng.OpenScanRange(s.db, table, tr.Min, tr.Max)
+func (s engineSource) ScanPoints(ctx context.Context, spec ScanSpec, _ *query.Stats, fn func(*columnar.Point) error) error {
+	ts, err := s.eng.OpenScanRange(s.db, spec.Table, spec.Time.Min, spec.Time.Max)
 	if err != nil {
 		return err
 	}
-	ts.Columns = cols
+	ts.Columns, ts.Tags = spec.Columns, spec.Tags
 	ts.Unordered = true // the executor takes points in any order
 	return errors.Join(ts.Run(fn), ts.Close())
 }
@@ -41,7 +41,8 @@ func (s engineSource) ScanPoints(ctx context.Context, table string, tr sql.TimeR
 // memSource serves fixed points.
 type memSource map[string][]columnar.Point
 
-func (m memSource) ScanPoints(ctx context.Context, table string, _ sql.TimeRange, _ []string, _ *query.Stats, fn func(*columnar.Point) error) error {
+func (m memSource) ScanPoints(ctx context.Context, spec ScanSpec, _ *query.Stats, fn func(*columnar.Point) error) error {
+	table := spec.Table
 	for i := range m[table] {
 		if err := fn(&m[table][i]); err != nil {
 			return err

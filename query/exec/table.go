@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/siltdb/silt/columnar"
@@ -84,11 +85,11 @@ func materialize(ctx context.Context, q *sql.Query, src PointSource, stats *quer
 			rowBytes += 9
 		}
 	}
-	cols := make([]string, len(q.Scan))
+	spec := ScanSpec{Table: q.Table.Name, Time: tr, Columns: make([]string, len(q.Scan)), Tags: tagSets(q.Residual)}
 	for i, c := range q.Scan {
-		cols[i] = c.Name
+		spec.Columns[i] = c.Name
 	}
-	err := src.ScanPoints(ctx, q.Table.Name, tr, cols, stats, func(p *columnar.Point) error {
+	err := src.ScanPoints(ctx, spec, stats, func(p *columnar.Point) error {
 		t.stats++
 		if t.stats%checkEvery == 0 {
 			if err := ctx.Err(); err != nil {
@@ -272,6 +273,60 @@ func tagFilters(residual sql.Expr) []*tagFilter {
 		if ok {
 			out = append(out, &tagFilter{key: key, expr: e, cache: map[string]bool{}})
 		}
+	}
+	return out
+}
+
+// tagSets extracts the top-level conjuncts `tag = 'v'` and `tag IN ('v',
+// ...)` of the residual predicate: a row can pass only if it has one of the
+// listed values, which lets sources use tag indexes. NULL never equals, so
+// the NULL in an IN list is dropped.
+func tagSets(residual sql.Expr) map[string][]string {
+	if residual == nil {
+		return nil
+	}
+	conj := []sql.Expr{residual}
+	if l, ok := residual.(*sql.Logic); ok && l.Op == sql.OpAnd {
+		conj = l.Args
+	}
+	out := map[string][]string{}
+	add := func(key string, vals []string) {
+		if have, ok := out[key]; ok {
+			// Two constraints on one tag: a row must meet both.
+			var both []string
+			for _, v := range vals {
+				if slices.Contains(have, v) {
+					both = append(both, v)
+				}
+			}
+			vals = both
+		}
+		out[key] = vals
+	}
+	for _, e := range conj {
+		switch x := e.(type) {
+		case *sql.Binary:
+			c, isConst := x.R.(*sql.Const)
+			ref, isRef := x.L.(*sql.ColumnRef)
+			if isConst && isRef && x.Op == sql.OpEq && ref.Column.Kind == sql.KindTag && !c.Value.Null && c.Value.Type == sql.TypeString {
+				add(ref.Column.Name, []string{c.Value.Str})
+			}
+		case *sql.InList:
+			ref, isRef := x.X.(*sql.ColumnRef)
+			if !isRef || x.Not || ref.Column.Kind != sql.KindTag {
+				continue
+			}
+			vals := []string{}
+			for _, v := range x.Values {
+				if !v.Null && v.Type == sql.TypeString {
+					vals = append(vals, v.Str)
+				}
+			}
+			add(ref.Column.Name, vals)
+		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
