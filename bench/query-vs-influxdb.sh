@@ -24,25 +24,8 @@ go build -o "$work/silt" ./cmd/silt
 "$work/silt" bench gen --scale "$SCALE" --start 2026-01-01T00:00:00Z --end 2026-01-02T00:00:00Z --out "$work/cpu.lp"
 echo "dataset: $(wc -l < "$work/cpu.lp") rows ($SCALE hosts, one day at 10s)"
 
-cat > "$work/influxdb.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$((INFLUX_PORT + 1))"
-[meta]
-  dir = "$work/influx/meta"
-[data]
-  dir = "$work/influx/data"
-  wal-dir = "$work/influx/wal"
-  query-log-enabled = false
-[http]
-  bind-address = "127.0.0.1:$INFLUX_PORT"
-  log-enabled = false
-  max-body-size = 0
-CONF
-influxd -config "$work/influxdb.conf" >"$work/influxd.log" 2>&1 & pids+=($!)
-"$work/silt" serve --data-dir "$work/silt-data" --http-addr "127.0.0.1:$SILT_PORT" --log-level warn >"$work/silt.log" 2>&1 & pids+=($!)
-for port in $SILT_PORT $INFLUX_PORT; do
-  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/ping" && break; sleep 0.2; done
-done
+. bench/peers.sh
+start_peers
 curl -sf -XPOST "http://127.0.0.1:$INFLUX_PORT/query" --data-urlencode "q=CREATE DATABASE benchmark" >/dev/null
 for url in "http://127.0.0.1:$SILT_PORT" "http://127.0.0.1:$INFLUX_PORT"; do
   "$work/silt" import --quiet --server "$url" --db benchmark --state-dir "$work/state" --no-resume "$work/cpu.lp"
