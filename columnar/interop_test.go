@@ -23,23 +23,15 @@ import (
 // standard: same rows, same values, the right logical types, zstd, and the
 // footer metadata intact.
 func TestSegmentsReadableByArrowParquet(t *testing.T) {
-	dir := t.TempDir()
-	s := NewTableSchema()
-	h := NewHead(s)
-	admitAll(t, s, h, testBatch())
-	want := map[string]string{} // time+tags → fields, from our own reader
-	var id uint64
-	metas, err := WriteSegments(dir, "db", "cpu", h, func() uint64 { id++; return id })
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, metas, ref := writeTestSegments(t)
+	want := map[string]string{} // time+tags → fields, from the head the segments came from
 	for _, m := range metas {
 		path := filepath.Join(dir, m.Path)
 		seg, err := OpenSegment(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := seg.Scan(func(p *Point) error {
+		if err := scanRef(ref[m.Window], func(p *Point) error {
 			tags := map[string]string{}
 			for _, tg := range p.Tags {
 				tags[tg.Key] = tg.Value
@@ -169,18 +161,10 @@ func arrowRows(t *testing.T, tbl arrow.Table) map[string]string {
 	return out
 }
 
-// ScanColumns (Arrow's reader, selected columns) gives the same points as
-// Scan (parquet-go, all columns), restricted to the columns asked for.
+// ScanColumns gives the points the segments were written from, restricted
+// to the columns asked for.
 func TestScanColumnsMatchesScan(t *testing.T) {
-	dir := t.TempDir()
-	s := NewTableSchema()
-	h := NewHead(s)
-	admitAll(t, s, h, testBatch())
-	var id uint64
-	metas, err := WriteSegments(dir, "db", "cpu", h, func() uint64 { id++; return id })
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, metas, ref := writeTestSegments(t)
 	for _, cols := range [][]string{nil, {"host", "region", "usage", "n", "msg", "ok"}, {"usage"}, {"region", "nope"}} {
 		keep := map[string]bool{TimeColumn: true}
 		for _, c := range cols {
@@ -192,7 +176,7 @@ func TestScanColumnsMatchesScan(t *testing.T) {
 				t.Fatal(err)
 			}
 			var want, got []string
-			if err := seg.Scan(func(p *Point) error {
+			if err := scanRef(ref[m.Window], func(p *Point) error {
 				q := Point{Time: p.Time}
 				for _, tg := range p.Tags {
 					if keep[tg.Key] {
@@ -249,17 +233,9 @@ func parseTime(s string) int64 {
 }
 
 // With tag constraints, ScanColumns delivers exactly the rows the index
-// names: the same as Scan filtered by the tags.
+// names: the written points filtered by the tags.
 func TestScanColumnsTagIndex(t *testing.T) {
-	dir := t.TempDir()
-	s := NewTableSchema()
-	h := NewHead(s)
-	admitAll(t, s, h, testBatch())
-	var id uint64
-	metas, err := WriteSegments(dir, "db", "cpu", h, func() uint64 { id++; return id })
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, metas, ref := writeTestSegments(t)
 	for _, tags := range []map[string][]string{
 		{"host": {"h1", "h3"}},
 		{"host": {"h2"}, "region": {"eu"}},
@@ -272,7 +248,7 @@ func TestScanColumnsTagIndex(t *testing.T) {
 				t.Fatal(err)
 			}
 			var want, got []string
-			_ = seg.Scan(func(p *Point) error {
+			_ = scanRef(ref[m.Window], func(p *Point) error {
 				for k, vals := range tags {
 					v, ok := "", false
 					for _, tg := range p.Tags {
@@ -299,4 +275,38 @@ func TestScanColumnsTagIndex(t *testing.T) {
 			_ = seg.Close()
 		}
 	}
+}
+
+// writeTestSegments writes testBatch's head as segments and returns the
+// directory, the segments, and per window the head's points in segment
+// order: the reference segment readers are checked against.
+func writeTestSegments(t *testing.T) (string, []SegmentMeta, map[string][]Point) {
+	t.Helper()
+	dir := t.TempDir()
+	s := NewTableSchema()
+	h := NewHead(s)
+	admitAll(t, s, h, testBatch())
+	ref := map[string][]Point{}
+	if err := h.ScanOrdered(func(p *Point) error {
+		w := WindowName(WindowOf(p.Time))
+		ref[w] = append(ref[w], Point{Time: p.Time, Tags: slices.Clone(p.Tags), Fields: slices.Clone(p.Fields)})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var id uint64
+	metas, err := WriteSegments(dir, "db", "cpu", h, func() uint64 { id++; return id })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, metas, ref
+}
+
+func scanRef(points []Point, fn func(*Point) error) error {
+	for i := range points {
+		if err := fn(&points[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

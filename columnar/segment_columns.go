@@ -4,22 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
 // ScanColumns is Scan restricted to the named columns (time is always
-// read): only their column chunks are decoded, column by column, through
-// Apache Arrow's Parquet reader. Names the segment does not have are
+// read): only their column chunks are decoded, column by column. Names the segment does not have are
 // ignored. Tag values that repeat the previous row's (rows are sorted by
 // series) reuse its string. The Point is reused between calls.
 //
@@ -32,13 +30,7 @@ func (s *Segment) ScanColumns(cols []string, tags map[string][]string, fn func(p
 	if ok && want.IsEmpty() {
 		return nil
 	}
-	// A section reader, not the file: closing the Parquet reader closes its
-	// source when it can, and the segment owns the file.
-	rdr, err := file.NewParquetReader(io.NewSectionReader(s.f, 0, s.size))
-	if err != nil {
-		return fmt.Errorf("open segment for column scan: %w", err)
-	}
-	defer rdr.Close()
+	rdr := s.rdr
 	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, memory.DefaultAllocator)
 	if err != nil {
 		return fmt.Errorf("arrow reader for segment: %w", err)
@@ -151,7 +143,7 @@ func (s *Segment) ScanColumns(cols []string, tags map[string][]string, fn func(p
 						return fmt.Errorf("tag %s: %w", r.name, err)
 					}
 					if lastTag[j] != v {
-						lastTag[j] = string([]byte(v)) // own copy: v may alias the batch
+						lastTag[j] = strings.Clone(v) // v may alias the batch
 					}
 					p.Tags = append(p.Tags, TagValue{Key: r.name, Value: lastTag[j]})
 				case 'f':
@@ -172,7 +164,7 @@ func (s *Segment) ScanColumns(cols []string, tags map[string][]string, fn func(p
 						if err != nil {
 							return fmt.Errorf("field %s: %w", r.name, err)
 						}
-						fv.Str = string([]byte(v))
+						fv.Str = strings.Clone(v)
 					}
 					p.Fields = append(p.Fields, fv)
 				}

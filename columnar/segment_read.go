@@ -6,11 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"slices"
 
-	"github.com/parquet-go/parquet-go"
+	"github.com/apache/arrow-go/v18/parquet/file"
 )
 
 // Point is one row in row form: the slow, simple shape used by export and
@@ -33,11 +32,12 @@ type FieldValue struct {
 	Str  string
 }
 
-// Segment is an open segment file.
+// Segment is an open segment file, read with Apache Arrow's Parquet reader
+// (segments are written with parquet-go; both are tested against each
+// other and against DuckDB). The footer is parsed once, at open.
 type Segment struct {
 	f     *os.File
-	size  int64
-	pf    *parquet.File
+	rdr   *file.Reader
 	Info  SegmentInfo
 	Index TagIndex
 }
@@ -52,120 +52,40 @@ func OpenSegment(path string) (*Segment, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("stat segment %s: %w", path, err), f.Close())
 	}
-	pf, err := parquet.OpenFile(f, st.Size())
+	// A section reader, not the file: closing the Parquet reader closes its
+	// source when it can, and the segment owns the file.
+	rdr, err := file.NewParquetReader(io.NewSectionReader(f, 0, st.Size()))
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open parquet %s: %w", path, err), f.Close())
 	}
-	s := &Segment{f: f, pf: pf, size: st.Size()}
-	raw, ok := pf.Lookup(MetaKeyInfo)
-	if !ok {
+	s := &Segment{f: f, rdr: rdr}
+	kv := rdr.MetaData().KeyValueMetadata()
+	raw := kv.FindValue(MetaKeyInfo)
+	if raw == nil {
 		return nil, errors.Join(fmt.Errorf("segment %s has no %s metadata", path, MetaKeyInfo), f.Close())
 	}
-	if err := json.Unmarshal([]byte(raw), &s.Info); err != nil {
+	if err := json.Unmarshal([]byte(*raw), &s.Info); err != nil {
 		return nil, errors.Join(fmt.Errorf("parse %s of %s: %w", MetaKeyInfo, path, err), f.Close())
 	}
-	if raw, ok := pf.Lookup(MetaKeyIndex); ok {
-		if s.Index, err = DecodeTagIndex(raw); err != nil {
+	if raw := kv.FindValue(MetaKeyIndex); raw != nil {
+		if s.Index, err = DecodeTagIndex(*raw); err != nil {
 			return nil, errors.Join(fmt.Errorf("segment %s: %w", path, err), f.Close())
 		}
 	}
 	return s, nil
 }
 
-// File returns the underlying Parquet file.
-func (s *Segment) File() *parquet.File { return s.pf }
-
 // Close closes the file.
-func (s *Segment) Close() error { return s.f.Close() }
+func (s *Segment) Close() error { return errors.Join(s.rdr.Close(), s.f.Close()) }
 
-// Scan calls fn with every row of the segment in file order. The Point is
-// reused between calls.
+// Scan calls fn with every row of the segment in file order (sorted by
+// series, then time). The Point is reused between calls.
 func (s *Segment) Scan(fn func(p *Point) error) error {
-	type colDef struct {
-		kind byte
-		name string
-		typ  FieldType
-	}
-	defs := make([]colDef, len(s.pf.Schema().Columns()))
-	fieldType := map[string]FieldType{}
+	cols := slices.Clone(s.Info.Tags)
 	for _, f := range s.Info.Fields {
-		fieldType[f.Name] = f.Type
+		cols = append(cols, f.Name)
 	}
-	isTag := map[string]bool{}
-	for _, t := range s.Info.Tags {
-		isTag[t] = true
-	}
-	for i, path := range s.pf.Schema().Columns() {
-		name := path[0]
-		switch {
-		case name == TimeColumn:
-			defs[i] = colDef{kind: 't', name: name}
-		case isTag[name]:
-			defs[i] = colDef{kind: 'g', name: name}
-		default:
-			defs[i] = colDef{kind: 'f', name: name, typ: fieldType[name]}
-		}
-	}
-	var p Point
-	lastTag := make([]string, len(defs))
-	buf := make([]parquet.Row, 512)
-	for _, rg := range s.pf.RowGroups() {
-		rows := rg.Rows()
-		for {
-			n, err := rows.ReadRows(buf)
-			for _, row := range buf[:n] {
-				p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]
-				for _, v := range row {
-					d := defs[v.Column()]
-					if v.IsNull() {
-						continue
-					}
-					switch d.kind {
-					case 't':
-						p.Time = v.Int64()
-					case 'g':
-						// Rows are sorted by series, so a tag value
-						// usually repeats the previous row's: reuse its
-						// string instead of allocating.
-						b := v.ByteArray()
-						if last := lastTag[v.Column()]; last != string(b) {
-							lastTag[v.Column()] = string(b)
-						}
-						p.Tags = append(p.Tags, TagValue{Key: d.name, Value: lastTag[v.Column()]})
-					case 'f':
-						fv := FieldValue{Key: d.name, Type: d.typ}
-						switch d.typ {
-						case FieldFloat:
-							fv.Num = math.Float64bits(v.Double())
-						case FieldInt, FieldUint:
-							fv.Num = uint64(v.Int64())
-						case FieldBool:
-							if v.Boolean() {
-								fv.Num = 1
-							}
-						case FieldString:
-							fv.Str = string(v.ByteArray())
-						}
-						p.Fields = append(p.Fields, fv)
-					}
-				}
-				sortTags(p.Tags)
-				if ferr := fn(&p); ferr != nil {
-					return errors.Join(ferr, rows.Close())
-				}
-			}
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return errors.Join(fmt.Errorf("read segment rows: %w", err), rows.Close())
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.ScanColumns(cols, nil, fn)
 }
 
 // Scan calls fn with every row of the frozen head in arrival order (no
@@ -180,44 +100,6 @@ func (h *Head) Scan(fn func(p *Point) error) error {
 		}
 	}
 	return nil
-}
-
-// fillPoint sets p to row i of the head. fieldRow, if not nil, names the
-// row each field column's value comes from (merged duplicates).
-func (h *Head) fillPoint(p *Point, i int, fieldRow func(col, row int) int) {
-	p.Time = h.times[i]
-	p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]
-	sid := h.series[i]
-	for c, d := range h.dicts {
-		if id := h.tagID(sid, c); id >= 0 {
-			p.Tags = append(p.Tags, TagValue{Key: h.Schema.Tags[c], Value: d.vals[id]})
-		}
-	}
-	for c, col := range h.fields {
-		row := i
-		if fieldRow != nil {
-			row = fieldRow(c, i)
-		}
-		if !col.isValid(row) {
-			continue
-		}
-		fv := FieldValue{Key: h.Schema.Fields[c].Name, Type: col.typ}
-		if col.typ == FieldString {
-			fv.Str = string(col.strAt(row))
-		} else {
-			fv.Num = col.num[row]
-		}
-		p.Fields = append(p.Fields, fv)
-	}
-	sortTags(p.Tags)
-}
-
-func sortTags(t []TagValue) {
-	for i := 1; i < len(t); i++ {
-		for j := i; j > 0 && t[j].Key < t[j-1].Key; j-- {
-			t[j], t[j-1] = t[j-1], t[j]
-		}
-	}
 }
 
 // ScanOrdered calls fn with the frozen head's points in segment order —
@@ -256,4 +138,41 @@ func sortOverridesByOut(o []override) {
 		}
 		return cmp.Compare(a.Col, b.Col)
 	})
+}
+
+// fillPoint sets p to row i of the head. fieldRow, if not nil, names the
+// row each field column's value comes from (merged duplicates).
+func (h *Head) fillPoint(p *Point, i int, fieldRow func(col, row int) int) {
+	p.Time = h.times[i]
+	p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]
+	sid := h.series[i]
+	for c, d := range h.dicts {
+		if id := h.tagID(sid, c); id >= 0 {
+			p.Tags = append(p.Tags, TagValue{Key: h.Schema.Tags[c], Value: d.vals[id]})
+		}
+	}
+	for c, col := range h.fields {
+		row := i
+		if fieldRow != nil {
+			row = fieldRow(c, i)
+		}
+		if !col.isValid(row) {
+			continue
+		}
+		fv := FieldValue{Key: h.Schema.Fields[c].Name, Type: col.typ}
+		if col.typ == FieldString {
+			fv.Str = string(col.strAt(row))
+		} else {
+			fv.Num = col.num[row]
+		}
+		p.Fields = append(p.Fields, fv)
+	}
+	sortTags(p.Tags)
+}
+func sortTags(t []TagValue) {
+	for i := 1; i < len(t); i++ {
+		for j := i; j > 0 && t[j].Key < t[j-1].Key; j-- {
+			t[j], t[j-1] = t[j-1], t[j]
+		}
+	}
 }
