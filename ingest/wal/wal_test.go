@@ -747,7 +747,7 @@ func TestFailedWriteENOSPC(t *testing.T) {
 	if err := os.Remove(filepath.Join(mnt, "filler")); err != nil {
 		t.Fatal(err)
 	}
-	pos = mustAppend(t, w, big)
+	mustAppend(t, w, big)
 	want = append(want, big)
 	small := []byte("after the storm")
 	pos = mustAppend(t, w, small)

@@ -46,8 +46,6 @@ func pgTypeName(e Expr) string {
 	return e.Type().PGName()
 }
 
-func isConst(e Expr) (*Const, bool) { c, ok := e.(*Const); return c, ok }
-
 func isNullConst(e Expr) bool { c, ok := e.(*Const); return ok && c.Value.Null }
 
 func isUnknownLit(e Expr) bool {
@@ -330,16 +328,6 @@ func numericCommon(l, r Expr, cmp bool) Type {
 		}
 	}
 	return TypeFloat64
-}
-
-// foldable reports whether every operand is constant.
-func allConst(es ...Expr) bool {
-	for _, e := range es {
-		if _, ok := e.(*Const); !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // evalArith folds l op r for constants of the same numeric type.

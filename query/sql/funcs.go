@@ -405,10 +405,10 @@ func (p *planner) percentile(fc *pg_query.FuncCall, name string, sub func(*pg_qu
 	if err != nil {
 		return nil, err
 	}
-	fcst, ok := fe.(*Const)
-	if !ok {
+	if _, ok := fe.(*Const); !ok {
 		return nil, unsupported(loc, "non-constant percentile fraction", "")
 	}
+	var fcst *Const
 	if isUnknownLit(fe) || fe.Type().numeric() {
 		if fe, err = p.cast(fe, TypeFloat64, loc); err != nil {
 			return nil, err
