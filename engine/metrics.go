@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/siltdb/silt/ingest/wal"
 )
 
 // Metrics are the engine's Prometheus metrics, registered on one registry
@@ -25,6 +27,7 @@ type Metrics struct {
 	FlushDuration   prometheus.Histogram
 	Backpressure    prometheus.Counter
 	LiveSegments    prometheus.GaugeFunc
+	WALBytes        prometheus.GaugeFunc
 }
 
 func newMetrics(e *Engine) *Metrics {
@@ -63,10 +66,18 @@ func newMetrics(e *Engine) *Metrics {
 	m.LiveSegments = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "silt_segments_live", Help: "Segments listed in the manifest."},
 		func() float64 { return float64(len(e.Manifest().Segments)) })
+	m.WALBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "silt_wal_bytes", Help: "Bytes in WAL files (data not yet in segments, plus the file being written)."},
+		func() float64 {
+			if w := e.walForMetrics(); w != nil {
+				return float64(w.Size())
+			}
+			return 0
+		})
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.MustRegister(m.RowsWritten, m.BytesIngested, m.RowsRejected, m.WALFsync, m.WALCorrupt,
 		m.HeadBytes, m.HeadRows, m.SegmentsFlushed, m.SegmentBytes, m.FlushErrors, m.FlushDuration,
-		m.Backpressure, m.LiveSegments)
+		m.Backpressure, m.LiveSegments, m.WALBytes)
 	return m
 }
 
@@ -74,3 +85,13 @@ func newMetrics(e *Engine) *Metrics {
 type walMetrics struct{ h prometheus.Histogram }
 
 func (w walMetrics) ObserveFsync(d time.Duration) { w.h.Observe(d.Seconds()) }
+
+// walForMetrics returns the WAL once recovered (nil before).
+func (e *Engine) walForMetrics() *wal.WAL {
+	if !e.ready.Load() {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.wal
+}

@@ -230,7 +230,7 @@ func TestHealthPingMetricsSchema(t *testing.T) {
 	s.post(t, "/write?db=m", "cpu,host=a v=1,n=2i 1\ncpu v=x 2\n")
 	_, b := s.get(t, "/metrics")
 	for _, m := range []string{`silt_rows_written_total{db="m"} 1`, "silt_rows_rejected_total{code=", "silt_wal_fsync_seconds_bucket",
-		"silt_head_bytes", "silt_segments_flushed_total", "silt_ingest_bytes_total"} {
+		"silt_head_bytes", "silt_wal_bytes", "silt_segments_flushed_total", "silt_ingest_bytes_total"} {
 		if !bytes.Contains(b, []byte(m)) {
 			t.Errorf("/metrics lacks %s", m)
 		}
