@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -644,42 +645,90 @@ func TestUnwrittenBatchLeavesNoSchema(t *testing.T) {
 	}
 }
 
-// Unordered scans read time-disjoint sources one after another; sources
-// that overlap are still merged, so a point is never delivered twice.
-func TestUnorderedScan(t *testing.T) {
+// RunBatches delivers exactly the points of the ordered merge (Run), in
+// any order: time-disjoint sources are decoded on their own, overlapping
+// ones merged, so no point comes twice and the newest value wins.
+func TestRunBatchesMatchesMerge(t *testing.T) {
 	e := open(t, testConfig(t.TempDir()))
 	defer e.Close()
-	write(t, e, "db", point{"m", "a", 1, 1}, point{"m", "b", 2, 1})
-	if err := e.Flush(); err != nil {
+	rng := rand.New(rand.NewPCG(7, 11))
+	day := int64(24 * time.Hour)
+	hosts := []string{"a", "b", "c", "d"}
+	// Rounds of writes, each flushed but the last: several days (disjoint
+	// segments), late points into old days (overlapping ones), rewrites.
+	for round := range 6 {
+		var pts []point
+		for range 300 {
+			d := int64(round)
+			if round >= 3 && rng.IntN(4) == 0 {
+				d-- // late, into the day before
+			}
+			pts = append(pts, point{"m", hosts[rng.IntN(len(hosts))], d*day + rng.Int64N(50)*int64(time.Minute), float64(rng.IntN(1000))})
+		}
+		write(t, e, "db", pts...)
+		if round < 5 {
+			if err := e.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	key := func(host string, tm int64) string { return fmt.Sprint(host, "@", tm) }
+	want := map[string]float64{}
+	if err := e.Scan("db", "m", func(p *columnar.Point) error {
+		want[key(p.Tags[0].Value, p.Time)] = math.Float64frombits(p.Fields[0].Num)
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
-	write(t, e, "db", point{"m", "a", 10, 2}) // head, disjoint from the segment
-	count := func() map[string]float64 {
+	for _, tags := range []map[string][]string{nil, {"host": {"b", "d"}}} {
 		ts, err := e.OpenScan("db", "m")
 		if err != nil {
 			t.Fatal(err)
 		}
-		ts.Unordered = true
+		if len(ts.overlapGroups()) < 2 || len(ts.overlapGroups()) == len(ts.segs)+len(ts.heads) {
+			t.Fatalf("want both lone and merged sources, got groups %v", ts.overlapGroups())
+		}
+		ts.Columns, ts.Tags = []string{"v"}, tags
 		got := map[string]float64{}
-		if err := ts.Run(func(p *columnar.Point) error {
-			k := fmt.Sprint(p.Tags[0].Value, p.Time)
-			if _, dup := got[k]; dup {
-				t.Errorf("point %s twice", k)
+		err = ts.RunBatches(context.Background(), func(b *columnar.ColumnBatch) error {
+			take := func(i int) {
+				host := b.Tags[0].Dict[b.Tags[0].IDs[i]]
+				if tags != nil && !slices.Contains(tags["host"], host) {
+					return // a hint, not a filter: callers filter
+				}
+				k := key(host, b.Time[i])
+				if _, dup := got[k]; dup {
+					t.Errorf("point %s twice", k)
+				}
+				got[k] = b.Fields[0].F[i]
 			}
-			got[k] = math.Float64frombits(p.Fields[0].Num)
+			if b.Sel != nil {
+				for _, i := range b.Sel {
+					take(int(i))
+				}
+				return nil
+			}
+			for i := range b.Len {
+				take(i)
+			}
 			return nil
-		}); err != nil {
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 		_ = ts.Close()
-		return got
-	}
-	if got := count(); len(got) != 3 {
-		t.Fatalf("disjoint: %v", got)
-	}
-	write(t, e, "db", point{"m", "a", 1, 7}) // overwrites a point of the segment
-	got := count()
-	if len(got) != 3 || got["a1"] != 7 {
-		t.Fatalf("overlapping: %v", got)
+		n := 0
+		for k, v := range want {
+			if tags != nil && !strings.HasPrefix(k, "b@") && !strings.HasPrefix(k, "d@") {
+				continue
+			}
+			n++
+			if g, ok := got[k]; !ok || g != v {
+				t.Errorf("tags %v: point %s = %v (present %v), want %v", tags, k, g, ok, v)
+			}
+		}
+		if len(got) != n {
+			t.Errorf("tags %v: %d points, want %d", tags, len(got), n)
+		}
 	}
 }

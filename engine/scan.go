@@ -3,13 +3,16 @@ package engine
 import (
 	"cmp"
 	"container/heap"
+	"context"
 	"errors"
 	"fmt"
 	"iter"
 	"math"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/siltdb/silt/columnar"
 )
@@ -34,6 +37,7 @@ type TableScan struct {
 	segs     []*columnar.Segment
 	heads    []*columnar.Head
 	tagOrder []string
+	fields   []columnar.FieldSchema // the table's, when the scan was opened
 
 	// SegmentsScanned and SegmentsPruned count the segments opened and
 	// those skipped because their time range misses the scan's; BytesRead
@@ -49,10 +53,6 @@ type TableScan struct {
 	// Tags[k] are wanted: segments use their tag index to skip the rest.
 	// Other points may still be delivered; callers filter.
 	Tags map[string][]string
-	// Unordered, when set before Run, lets Run deliver points in any order:
-	// sources whose time ranges do not overlap cannot hold the same point,
-	// so they are read one after another instead of merged.
-	Unordered bool
 }
 
 // OpenScan snapshots db.table — segments named by the manifest, frozen
@@ -90,6 +90,7 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 	}
 	if s := e.catalog[db][table]; s != nil {
 		ts.tagOrder = append(ts.tagOrder, s.Tags...)
+		ts.fields = append(ts.fields, s.Fields...)
 	}
 	e.mu.Unlock()
 	slices.SortFunc(metas, func(a, b columnar.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
@@ -123,37 +124,165 @@ func (ts *TableScan) Run(fn func(p *columnar.Point) error) error {
 	for _, h := range ts.heads {
 		sources = append(sources, pushSeq(h.ScanOrdered))
 	}
-	if ts.Unordered && ts.disjoint() {
-		for _, src := range sources {
-			if err := mergeSources([]iter.Seq2[*columnar.Point, error]{src}, ts.tagOrder, fn); err != nil {
+	return mergeSources(sources, ts.tagOrder, fn)
+}
+
+// BatchRows is the most rows a batch built from points (heads, merged
+// sources) holds.
+const BatchRows = 8 << 10
+
+// RunBatches streams the scan's points, deduplicated, to fn as column
+// batches in no particular order, holding Columns (which must be set) and
+// every tag. Sources that overlap no other in time are decoded on their
+// own — a segment straight from its Parquet pages into batches, in
+// parallel across GOMAXPROCS workers — and only groups of overlapping
+// sources go through the point-by-point merge. fn is never called
+// concurrently; a batch is valid until fn returns.
+func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBatch) error) error {
+	if ts.Columns == nil {
+		return errors.New("scan: RunBatches needs Columns")
+	}
+	cols := append(slices.Clone(ts.tagOrder), ts.Columns...)
+	var fields []columnar.FieldSchema
+	for _, f := range ts.fields {
+		if slices.Contains(ts.Columns, f.Name) {
+			fields = append(fields, f)
+		}
+	}
+	// A task produces the batches of one group of overlapping sources.
+	var tasks []func(emit func(*columnar.ColumnBatch) error) error
+	for _, g := range ts.overlapGroups() {
+		if len(g) == 1 && g[0] < len(ts.segs) {
+			seg := ts.segs[g[0]]
+			tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
+				return seg.ScanBatches(cols, ts.Tags, emit)
+			})
+			continue
+		}
+		var sources []iter.Seq2[*columnar.Point, error]
+		for _, i := range g { // ascending: older sources first
+			if i < len(ts.segs) {
+				seg := ts.segs[i]
+				sources = append(sources, pushSeq(func(fn func(*columnar.Point) error) error { return seg.ScanColumns(cols, ts.Tags, fn) }))
+			} else {
+				sources = append(sources, pushSeq(ts.heads[i-len(ts.segs)].ScanOrdered))
+			}
+		}
+		tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
+			bb := columnar.NewBatchBuilder(ts.tagOrder, fields, BatchRows)
+			err := mergeSources(sources, ts.tagOrder, func(p *columnar.Point) error { return bb.Add(p, emit) })
+			if err != nil {
+				return err
+			}
+			return bb.Flush(emit)
+		})
+	}
+	return runTasks(ctx, tasks, fn)
+}
+
+// overlapGroups partitions the scan's sources (segments by position, then
+// heads after them) into groups whose time ranges chain into each other;
+// a group's members are in source order, oldest first.
+func (ts *TableScan) overlapGroups() [][]int {
+	type span struct {
+		lo, hi int64
+		i      int
+	}
+	var spans []span
+	for i, s := range ts.segs {
+		spans = append(spans, span{s.Info.MinTime, s.Info.MaxTime, i})
+	}
+	for i, h := range ts.heads {
+		if lo, hi := h.TimeRange(); lo <= hi { // an empty head has lo > hi
+			spans = append(spans, span{lo, hi, len(ts.segs) + i})
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
+	var groups [][]int
+	var hi int64
+	for k, s := range spans {
+		if k == 0 || s.lo > hi {
+			groups = append(groups, nil)
+			hi = s.hi
+		}
+		g := &groups[len(groups)-1]
+		*g = append(*g, s.i)
+		hi = max(hi, s.hi)
+	}
+	for _, g := range groups {
+		slices.Sort(g)
+	}
+	return groups
+}
+
+// runTasks runs the tasks on up to GOMAXPROCS goroutines and hands their
+// batches to fn one at a time. A producer waits until fn is done with its
+// batch before decoding the next, so decoding overlaps consuming without
+// copying batches; the first error stops everything.
+func runTasks(ctx context.Context, tasks []func(emit func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
+	if len(tasks) == 1 || runtime.GOMAXPROCS(0) == 1 {
+		for _, t := range tasks {
+			if err := t(fn); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return mergeSources(sources, ts.tagOrder, fn)
-}
-
-// disjoint reports whether no two sources' time ranges overlap, in which
-// case no point can be in two of them.
-func (ts *TableScan) disjoint() bool {
-	type span struct{ lo, hi int64 }
-	var spans []span
-	for _, s := range ts.segs {
-		spans = append(spans, span{s.Info.MinTime, s.Info.MaxTime})
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	type handoff struct {
+		b    *columnar.ColumnBatch
+		done chan error
 	}
-	for _, h := range ts.heads {
-		if lo, hi := h.TimeRange(); lo <= hi { // an empty head has lo > hi
-			spans = append(spans, span{lo, hi})
+	batches := make(chan handoff)
+	next := make(chan int, len(tasks))
+	for i := range tasks {
+		next <- i
+	}
+	close(next)
+	workers := min(runtime.GOMAXPROCS(0), len(tasks))
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := make(chan error, 1)
+			emit := func(b *columnar.ColumnBatch) error {
+				select {
+				case batches <- handoff{b, done}:
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
+				return <-done
+			}
+			for i := range next {
+				if ctx.Err() != nil {
+					return
+				}
+				if err := tasks[i](emit); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(batches) }()
+	var err error
+	for h := range batches {
+		if err == nil {
+			if err = fn(h.b); err != nil {
+				cancel(err)
+			}
 		}
+		h.done <- err
 	}
-	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
-	for i := 1; i < len(spans); i++ {
-		if spans[i].lo <= spans[i-1].hi {
-			return false
-		}
+	if err != nil {
+		return err
 	}
-	return true
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return ctx.Err()
 }
 
 // Close closes the scan's segment files.
