@@ -688,7 +688,7 @@ func TestRunBatchesMatchesMerge(t *testing.T) {
 		if len(ts.overlapGroups()) < 2 || len(ts.overlapGroups()) == len(ts.segs)+len(ts.heads) {
 			t.Fatalf("want both lone and merged sources, got groups %v", ts.overlapGroups())
 		}
-		ts.Columns, ts.Tags = []string{"v"}, tags
+		ts.Columns, ts.Tags = []string{"host", "v"}, tags
 		got := map[string]float64{}
 		err = ts.RunBatches(context.Background(), func(b *columnar.ColumnBatch) error {
 			take := func(i int) {

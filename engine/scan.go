@@ -132,8 +132,8 @@ func (ts *TableScan) Run(fn func(p *columnar.Point) error) error {
 const BatchRows = 8 << 10
 
 // RunBatches streams the scan's points, deduplicated, to fn as column
-// batches in no particular order, holding Columns (which must be set) and
-// every tag. Sources that overlap no other in time are decoded on their
+// batches in no particular order, holding Columns (which must be set; a
+// batch may hold more). Sources that overlap no other in time are decoded on their
 // own — a segment straight from its Parquet pages into batches, in
 // parallel across GOMAXPROCS workers — and only groups of overlapping
 // sources go through the point-by-point merge. fn is never called
@@ -153,9 +153,11 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 	var tasks []func(emit func(*columnar.ColumnBatch) error) error
 	for _, g := range ts.overlapGroups() {
 		if len(g) == 1 && g[0] < len(ts.segs) {
+			// Alone, a segment needs no merge and so no series identity:
+			// only the asked-for columns are decoded.
 			seg := ts.segs[g[0]]
 			tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
-				return seg.ScanBatches(cols, ts.Tags, emit)
+				return seg.ScanBatches(ts.Columns, ts.Tags, emit)
 			})
 			continue
 		}
