@@ -103,6 +103,15 @@ type batchColumn struct {
 // Rows come in file order. tags prunes as in ScanColumns, through the
 // batches' Sel. The batch and its slices are reused after fn returns.
 func (s *Segment) ScanBatches(cols []string, tags map[string][]string, fn func(*ColumnBatch) error) error {
+	return s.ScanRowGroups(cols, tags, 0, s.rdr.NumRowGroups(), fn)
+}
+
+// NumRowGroups returns the number of Parquet row groups in the segment.
+func (s *Segment) NumRowGroups() int { return s.rdr.NumRowGroups() }
+
+// ScanRowGroups is ScanBatches over row groups [first, end) only: disjoint
+// ranges of one segment can be decoded concurrently.
+func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, end int, fn func(*ColumnBatch) error) error {
 	want, indexed := s.matchingRows(tags)
 	if indexed && want.IsEmpty() {
 		return nil
@@ -149,9 +158,9 @@ func (s *Segment) ScanBatches(cols []string, tags map[string][]string, fn func(*
 	var groups []int
 	var starts []int64
 	var start int64
-	for g := 0; g < rdr.NumRowGroups(); g++ {
+	for g := 0; g < end; g++ {
 		n := rdr.MetaData().RowGroup(g).NumRows()
-		if !indexed || want.IntersectsWithInterval(uint64(start), uint64(start+n)) {
+		if g >= first && (!indexed || want.IntersectsWithInterval(uint64(start), uint64(start+n))) {
 			groups = append(groups, g)
 			starts = append(starts, start)
 		}

@@ -665,6 +665,13 @@ func TestRunBatchesMatchesMerge(t *testing.T) {
 			}
 			pts = append(pts, point{"m", hosts[rng.IntN(len(hosts))], d*day + rng.Int64N(50)*int64(time.Minute), float64(rng.IntN(1000))})
 		}
+		if round == 0 {
+			// Enough rows in day 0 for several row groups, which a scan
+			// decodes in parallel parts.
+			for i := range 3 * columnar.RowGroupRows {
+				pts = append(pts, point{"m", hosts[i%len(hosts)], 60*int64(time.Minute) + int64(i/len(hosts))*int64(time.Second), float64(i)})
+			}
+		}
 		write(t, e, "db", pts...)
 		if round < 5 {
 			if err := e.Flush(); err != nil {

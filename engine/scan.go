@@ -155,10 +155,17 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 		if len(g) == 1 && g[0] < len(ts.segs) {
 			// Alone, a segment needs no merge and so no series identity:
 			// only the asked-for columns are decoded.
+			// Its row groups are split into a part per core, so one big
+			// segment still keeps every core decoding.
 			seg := ts.segs[g[0]]
-			tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
-				return seg.ScanBatches(ts.Columns, ts.Tags, emit)
-			})
+			n := seg.NumRowGroups()
+			parts := min(n, runtime.GOMAXPROCS(0))
+			for p := range parts {
+				first, end := p*n/parts, (p+1)*n/parts
+				tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
+					return seg.ScanRowGroups(ts.Columns, ts.Tags, first, end, emit)
+				})
+			}
 			continue
 		}
 		var sources []iter.Seq2[*columnar.Point, error]
