@@ -70,11 +70,15 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, fasthttp.StatusBadRequest, code, err.Error())
 		return
 	}
-	qctx, cancel := context.WithTimeout(context.Background(), s.cfg.QueryTimeout)
+	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
 	res, err := exec.RunLimited(qctx, q, exec.EngineSource{Engine: s.eng, DB: db}, names, exec.Limits{MaxMemoryBytes: s.cfg.QueryMaxMemory})
 	switch {
+	case errors.Is(context.Cause(qctx), errClientGone):
+		s.log.Debug("query canceled: client gone", "db", db)
+		return // nobody is listening
 	case errors.Is(err, context.DeadlineExceeded):
+		s.metrics.queriesCanceled.WithLabelValues("timeout").Inc()
 		s.writeError(ctx, fasthttp.StatusServiceUnavailable, "query-timeout",
 			fmt.Sprintf("query ran longer than %s (--query-timeout)", s.cfg.QueryTimeout))
 		return
