@@ -106,6 +106,8 @@ type Engine struct {
 	shape, prevShape []byte
 	sameShape        []bool
 
+	lastCache lastCache // per-segment last values, for LastOnly scans
+
 	frozenBytes atomic.Int64
 	headRows    atomic.Int64
 	nextID      atomic.Uint64

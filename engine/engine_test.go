@@ -645,17 +645,18 @@ func TestUnwrittenBatchLeavesNoSchema(t *testing.T) {
 	}
 }
 
-// RunBatches delivers exactly the points of the ordered merge (Run), in
-// any order: time-disjoint sources are decoded on their own, overlapping
-// ones merged, so no point comes twice and the newest value wins.
-func TestRunBatchesMatchesMerge(t *testing.T) {
-	e := open(t, testConfig(t.TempDir()))
-	defer e.Close()
+// writeRounds writes rounds of random points into e's table m, each round
+// flushed but the last: several days (disjoint segments), late points into
+// the day before (overlapping ones), rewrites of earlier points of days 3+
+// (duplicates across sources), and one day large enough for several row
+// groups. Host a stops writing after round 3 but for a rewrite of its
+// latest point, which so lies in two segments.
+func writeRounds(t *testing.T, e *Engine) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	day := int64(24 * time.Hour)
 	hosts := []string{"a", "b", "c", "d"}
-	// Rounds of writes, each flushed but the last: several days (disjoint
-	// segments), late points into old days (overlapping ones), rewrites.
+	var recent []point // of days 3 and later
+	latestA := point{t: math.MinInt64}
 	for round := range 6 {
 		var pts []point
 		for range 300 {
@@ -663,7 +664,26 @@ func TestRunBatchesMatchesMerge(t *testing.T) {
 			if round >= 3 && rng.IntN(4) == 0 {
 				d-- // late, into the day before
 			}
-			pts = append(pts, point{"m", hosts[rng.IntN(len(hosts))], d*day + rng.Int64N(50)*int64(time.Minute), float64(rng.IntN(1000))})
+			h := hosts[rng.IntN(len(hosts))]
+			if round >= 4 && h == "a" {
+				continue
+			}
+			pts = append(pts, point{"m", h, d*day + rng.Int64N(50)*int64(time.Minute), float64(rng.IntN(1000))})
+		}
+		for range 20 {
+			if len(recent) > 0 {
+				p := recent[rng.IntN(len(recent))]
+				if p.host == "a" {
+					continue
+				}
+				p.v = float64(1000 + rng.IntN(1000))
+				pts = append(pts, p)
+			}
+		}
+		if round == 4 {
+			p := latestA
+			p.v = -1
+			pts = append(pts, p)
 		}
 		if round == 0 {
 			// Enough rows in day 0 for several row groups, which a scan
@@ -673,12 +693,29 @@ func TestRunBatchesMatchesMerge(t *testing.T) {
 			}
 		}
 		write(t, e, "db", pts...)
+		for _, p := range pts {
+			if p.t >= 3*day {
+				recent = append(recent, p)
+			}
+			if p.host == "a" && p.t > latestA.t {
+				latestA = p
+			}
+		}
 		if round < 5 {
 			if err := e.Flush(); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
+}
+
+// RunBatches delivers exactly the points of the ordered merge (Run), in
+// any order: time-disjoint sources are decoded on their own, overlapping
+// ones merged, so no point comes twice and the newest value wins.
+func TestRunBatchesMatchesMerge(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	writeRounds(t, e)
 	key := func(host string, tm int64) string { return fmt.Sprint(host, "@", tm) }
 	want := map[string]float64{}
 	if err := e.Scan("db", "m", func(p *columnar.Point) error {
@@ -736,6 +773,59 @@ func TestRunBatchesMatchesMerge(t *testing.T) {
 		}
 		if len(got) != n {
 			t.Errorf("tags %v: %d points, want %d", tags, len(got), n)
+		}
+	}
+}
+
+// A LastOnly scan gives, per series, the value at the latest time in the
+// range — the newest write when several sources hold that point — from
+// cached segment summaries and head passes alike.
+func TestRunBatchesLastOnly(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	writeRounds(t, e)
+	day := int64(24 * time.Hour)
+	for _, r := range [][2]int64{{math.MinInt64, math.MaxInt64}, {0, 3*day + int64(20*time.Minute)}, {2 * day, math.MaxInt64}} {
+		type last struct {
+			t int64
+			v float64
+		}
+		want := map[string]last{}
+		if err := e.Scan("db", "m", func(p *columnar.Point) error {
+			if p.Time < r[0] || (p.Time >= r[1] && r[1] != math.MaxInt64) {
+				return nil
+			}
+			if w, ok := want[p.Tags[0].Value]; !ok || p.Time > w.t {
+				want[p.Tags[0].Value] = last{p.Time, math.Float64frombits(p.Fields[0].Num)}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for pass := range 2 { // the second pass reads cached summaries
+			ts, err := e.OpenScanRange("db", "m", r[0], r[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts.Columns, ts.LastOnly = []string{"host", "v"}, true
+			got := map[string]last{}
+			err = ts.RunBatches(context.Background(), func(b *columnar.ColumnBatch) error {
+				for i := range b.Len {
+					host := b.Tags[0].Dict[b.Tags[0].IDs[i]]
+					if _, dup := got[host]; dup {
+						t.Errorf("range %v pass %d: host %s twice", r, pass, host)
+					}
+					got[host] = last{b.Time[i], b.Fields[0].F[i]}
+				}
+				return nil
+			})
+			_ = ts.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("range %v pass %d:\n got %v\nwant %v", r, pass, got, want)
+			}
 		}
 	}
 }

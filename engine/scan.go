@@ -38,6 +38,9 @@ type TableScan struct {
 	heads    []*columnar.Head
 	tagOrder []string
 	fields   []columnar.FieldSchema // the table's, when the scan was opened
+	minT     int64                  // the range of OpenScanRange
+	maxT     int64
+	eng      *Engine
 
 	// SegmentsScanned and SegmentsPruned count the segments opened and
 	// those skipped because their time range misses the scan's; BytesRead
@@ -49,6 +52,10 @@ type TableScan struct {
 	// columns plus time and every tag (tags identify series for the
 	// merge). Points may still carry other columns (heads deliver all).
 	Columns []string
+	// LastOnly, when set before RunBatches, asks only for each series'
+	// last value of each field of Columns in the scan's time range (see
+	// runLast): enough for last(x, time) grouped by tags.
+	LastOnly bool
 	// Tags, when set before Run, says only points whose tag k has one of
 	// Tags[k] are wanted: segments use their tag index to skip the rest.
 	// Other points may still be delivered; callers filter.
@@ -78,7 +85,7 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 			metas = append(metas, s)
 		}
 	}
-	ts := &TableScan{}
+	ts := &TableScan{minT: minT, maxT: maxT, eng: e}
 	overlaps := func(lo, hi int64) bool { return hi >= minT && (lo < maxT || maxT == math.MaxInt64) }
 	for _, fs := range e.frozen {
 		if h := fs.heads[db][table]; h != nil && overlaps(h.TimeRange()) {
@@ -141,6 +148,9 @@ const BatchRows = 8 << 10
 func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBatch) error) error {
 	if ts.Columns == nil {
 		return errors.New("scan: RunBatches needs Columns")
+	}
+	if ts.LastOnly {
+		return ts.runLast(ctx, fn)
 	}
 	cols := append(slices.Clone(ts.tagOrder), ts.Columns...)
 	var fields []columnar.FieldSchema

@@ -52,6 +52,10 @@ type ScanSpec struct {
 	Time    sql.TimeRange
 	Columns []string            // columns the query reads (time aside)
 	Tags    map[string][]string // every passing row has, for each key, one of the values
+	// LastOnly says the query needs, of each series, only the row at the
+	// largest time (in Time) with a value of each field of Columns; a
+	// source may deliver just those (see lastOnly).
+	LastOnly bool
 }
 
 // BatchSource streams one table's rows, deduplicated, in any order, as

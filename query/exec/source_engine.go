@@ -22,7 +22,7 @@ func (s EngineSource) ScanBatches(ctx context.Context, spec ScanSpec, stats *que
 	if err != nil {
 		return err
 	}
-	ts.Columns, ts.Tags = spec.Columns, spec.Tags
+	ts.Columns, ts.Tags, ts.LastOnly = spec.Columns, spec.Tags, spec.LastOnly
 	if ts.Columns == nil {
 		ts.Columns = []string{}
 	}
