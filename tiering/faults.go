@@ -12,11 +12,11 @@ import (
 
 // Fault is what a FaultStore does to a matching call.
 type Fault struct {
-	Op     string // "put", "get", "stat", "list", "delete"; "" matches any
-	Key    string // key (or list prefix) must contain this; "" matches any
-	Times  int    // how many calls it hits; 0 means every call
-	Err    error  // returned instead of calling the store (nil: call it)
-	Delay  time.Duration
+	Op    string // "put", "get", "stat", "list", "delete"; "" matches any
+	Key   string // key (or list prefix) must contain this; "" matches any
+	Times int    // how many calls it hits; 0 means every call
+	Err   error  // returned instead of calling the store (nil: call it)
+	Delay time.Duration
 	// Partial > 0 cuts the body short: a put sends only Partial bytes to
 	// the store before failing with ErrUnavailable; a get returns Partial
 	// bytes and then ErrUnavailable.
