@@ -159,7 +159,10 @@ func (s *Server) Restart() {
 	go func() { exited <- cmd.Wait() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	url := "http://" + s.Endpoint + "/minio/health/ready"
+	// The health endpoint can answer before the object layer is up; an
+	// anonymous S3 call answers 503 ("Server not initialized") until it is
+	// and 403 after.
+	url := "http://" + s.Endpoint + "/"
 	for {
 		select {
 		case err := <-exited:
@@ -172,7 +175,7 @@ func (s *Server) Restart() {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode != http.StatusServiceUnavailable {
 				return // the Wait goroutine reaps the process when it exits
 			}
 		}
