@@ -30,6 +30,9 @@ type Server struct {
 	SecretKey string
 	Dir       string // data directory
 
+	// Env is added to the server's environment (set by StartEnv).
+	Env []string
+
 	bin string
 	log *os.File
 	mu  sync.Mutex
@@ -68,6 +71,13 @@ func isExec(p string) bool {
 // binary is missing, or fails it when CI=true.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
+	return StartEnv(tb)
+}
+
+// StartEnv is Start with extra environment for the server, such as
+// MINIO_DOMAIN=... for virtual-host addressing.
+func StartEnv(tb testing.TB, env ...string) *Server {
+	tb.Helper()
 	bin := Binary()
 	if bin == "" || !isExec(bin) {
 		msg := "MinIO server binary not found (run bash .ci/minio.sh, or set SILT_MINIO_BIN)"
@@ -89,6 +99,7 @@ func Start(tb testing.TB) *Server {
 		bin:       bin,
 		log:       log,
 		tb:        tb,
+		Env:       env,
 	}
 	tb.Cleanup(func() {
 		s.Stop()
@@ -149,6 +160,7 @@ func (s *Server) Restart() {
 		"MINIO_UPDATE=off",
 		"MINIO_CI_CD=on",
 	)
+	cmd.Env = append(cmd.Env, s.Env...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
