@@ -2,6 +2,7 @@ package tiering
 
 import (
 	"container/list"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -55,6 +56,7 @@ type BlockCache struct {
 		lru     *list.List // front: most recently used; values *cacheEntry
 		entries map[string]*list.Element
 		size    int64
+		flights map[string]*flight // blocks being fetched
 	}
 	hits, misses, evictions, corrupt atomic.Int64
 	tmpSeq                           atomic.Int64
@@ -80,6 +82,7 @@ func OpenBlockCache(dir string, maxBytes, blockSize int64) (*BlockCache, error) 
 	c := &BlockCache{dir: dir, maxBytes: maxBytes, blockSize: blockSize}
 	c.mu.lru = list.New()
 	c.mu.entries = map[string]*list.Element{}
+	c.mu.flights = map[string]*flight{}
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read cache directory %s: %w", dir, err)
@@ -310,4 +313,52 @@ func (c *FooterCache) Stats() (hits, misses, bytes int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.hits.Load(), c.misses.Load(), c.mu.size
+}
+
+// flight is one fetch of a block that other readers of the block wait for.
+type flight struct {
+	done chan struct{}
+	data []byte
+	err  error
+	c    *BlockCache
+	name string
+}
+
+// claim returns the fetch of block name in progress, or starts one that
+// the caller owns (true) and must finish.
+func (c *BlockCache) claim(name string) (*flight, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if fl, ok := c.mu.flights[name]; ok {
+		return fl, false
+	}
+	fl := &flight{done: make(chan struct{}), c: c, name: name}
+	c.mu.flights[name] = fl
+	return fl, true
+}
+
+func (fl *flight) finish(data []byte, err error) {
+	fl.c.mu.Lock()
+	delete(fl.c.mu.flights, fl.name)
+	fl.c.mu.Unlock()
+	fl.data, fl.err = data, err
+	close(fl.done)
+}
+
+func (fl *flight) finished() bool {
+	select {
+	case <-fl.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (fl *flight) wait(ctx context.Context) ([]byte, error) {
+	select {
+	case <-fl.done:
+		return fl.data, fl.err
+	case <-ctx.Done():
+		return nil, opError("read", fl.name, ErrUnavailable, ctx.Err())
+	}
 }

@@ -191,27 +191,58 @@ func (f *RemoteFile) readAt(p []byte, off int64) error {
 			blocks[i-first] = b
 		}
 	}
-	// One GET per run of missing blocks.
+	// Claim the missing blocks: a block another reader is fetching is
+	// waited for, not fetched twice. One GET per run of claimed blocks.
+	flights := make([]*flight, len(blocks))
+	owned := make([]bool, len(blocks))
+	defer func() {
+		// Whatever happened, release the claims (waiters then see the
+		// error and fetch nothing themselves).
+		for k, fl := range flights {
+			if owned[k] && !fl.finished() {
+				fl.finish(nil, errors.New("block fetch abandoned"))
+			}
+		}
+	}()
+	for i := first; i <= last; i++ {
+		if blocks[i-first] == nil {
+			flights[i-first], owned[i-first] = f.cache.claim(blockName(f.id, i))
+		}
+	}
 	for i := first; i <= last; {
-		if blocks[i-first] != nil {
+		if !owned[i-first] {
 			i++
 			continue
 		}
 		j := i
-		for j+1 <= last && blocks[j+1-first] == nil {
+		for j+1 <= last && owned[j+1-first] {
 			j++
 		}
 		start, stop := i*bs, min((j+1)*bs, f.info.Size)
 		b, err := f.fetch(start, stop-start)
-		if err != nil {
-			return err
-		}
 		for k := i; k <= j; k++ {
+			if err != nil {
+				flights[k-first].finish(nil, err)
+				continue
+			}
 			blk := b[(k-i)*bs : min((k-i+1)*bs, int64(len(b)))]
 			blocks[k-first] = blk
 			f.cache.put(blockName(f.id, k), blk)
+			flights[k-first].finish(blk, nil)
+		}
+		if err != nil {
+			return err
 		}
 		i = j + 1
+	}
+	for k, fl := range flights {
+		if fl != nil && !owned[k] {
+			blk, err := fl.wait(f.ctx)
+			if err != nil {
+				return err
+			}
+			blocks[k] = blk
+		}
 	}
 	for i := first; i <= last; i++ {
 		bstart := i * bs

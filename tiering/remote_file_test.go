@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 func putBytes(t testing.TB, s ObjectStore, key string, data []byte) ObjectInfo {
@@ -241,5 +242,66 @@ func TestRemoteFileErrorsAreTyped(t *testing.T) {
 	}
 	if !bytes.Equal(p, randBytes(6, 50_000)[:10]) {
 		t.Fatal("wrong bytes after a failed read")
+	}
+}
+
+// TestConcurrentReadersShareFetches: readers of the same cold blocks at the
+// same time wait for one GET instead of each making their own.
+func TestConcurrentReadersShareFetches(t *testing.T) {
+	data := randBytes(8, 200_000)
+	fs := NewFaultStore(NewMemStore())
+	putBytes(t, fs.Inner, "obj", data)
+	cache, err := OpenBlockCache(t.TempDir(), 1<<20, 50_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, err := OpenRemote(context.Background(), fs, "obj", RemoteOptions{Cache: cache, TailBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.Add(Fault{Op: "get", Delay: 50 * time.Millisecond})
+	before := fs.Calls("get")
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := make([]byte, 120_000)
+			off := int64(g % 2 * 10) // blocks 0..2 for everyone
+			if _, err := rf.ReadAt(p, off); err != nil {
+				t.Error(err)
+				return
+			}
+			if !bytes.Equal(p, data[off:off+120_000]) {
+				t.Error("bytes differ")
+			}
+		}()
+	}
+	wg.Wait()
+	if got := fs.Calls("get") - before; got != 1 {
+		t.Fatalf("8 concurrent readers made %d GETs, want 1", got)
+	}
+	// A failed fetch fails its waiters too, and a later read retries.
+	fs.Clear()
+	fs.Add(Fault{Op: "get", Times: 1, Delay: 50 * time.Millisecond, Err: Unavailable("get", "obj")})
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := rf.ReadAt(make([]byte, 10), 150_000)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil && !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("waiter got %v", err)
+		}
+	}
+	p := make([]byte, 10)
+	if _, err := rf.ReadAt(p, 150_000); err != nil || !bytes.Equal(p, data[150_000:150_010]) {
+		t.Fatalf("read after the failed fetch: %v", err)
 	}
 }
