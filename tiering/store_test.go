@@ -13,7 +13,7 @@ import (
 
 // newMinIOStore starts a real MinIO server and returns a store on a fresh
 // bucket in it, with path-style addressing and plain HTTP.
-func newMinIOStore(t *testing.T, prefix string) (*S3Store, *miniotest.Server) {
+func newMinIOStore(t testing.TB, prefix string) (*S3Store, *miniotest.Server) {
 	t.Helper()
 	srv := miniotest.Start(t)
 	s, err := NewS3Store(S3Options{
