@@ -80,4 +80,3 @@ func BenchmarkColumnRead(b *testing.B) {
 	readColumn(b, rdr, "usage_idle") // warm the caches
 	b.Run("cold-cached", func(b *testing.B) { remote(b, warm) })
 }
-
