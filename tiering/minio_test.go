@@ -261,3 +261,31 @@ func TestBlockCacheBoundMinIO(t *testing.T) {
 	}
 	t.Logf("cache %+v", st)
 }
+
+// TestGetCutByOutage: MinIO dies while a ranged GET's body is being read;
+// the read fails with ErrUnavailable, not with short data.
+func TestGetCutByOutage(t *testing.T) {
+	s3, srv := newMinIOStore(t, "")
+	data := randBytes(14, 64<<20)
+	putBytes(t, s3, "big", data)
+	rf, err := OpenRemote(context.Background(), s3, "big", RemoteOptions{TailBytes: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := s3.GetRange(context.Background(), "big", 0, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if _, err := io.ReadFull(rc, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	n, err := io.Copy(io.Discard, rc)
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("body read after the kill: %d more bytes, error %v; want ErrUnavailable", n, err)
+	}
+	if _, err := rf.ReadAt(make([]byte, 100), 1000); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("ReadAt while down: %v", err)
+	}
+}

@@ -192,3 +192,37 @@ func TestUploadSegmentsBoundsConcurrency(t *testing.T) {
 		t.Fatalf("peak concurrent puts %d, want 3", peak)
 	}
 }
+
+// noChecksumStore is a store that reports no checksums (an S3-compatible
+// without additional checksums).
+type noChecksumStore struct{ ObjectStore }
+
+func (s noChecksumStore) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	info, err := s.ObjectStore.Stat(ctx, key)
+	info.Checksum = ""
+	return info, err
+}
+
+func TestUploaderRefusesUnverifiableStore(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "1.parquet", []byte("data"))
+	u := &Uploader{Store: noChecksumStore{NewMemStore()}, Retry: fastRetry}
+	res := u.UploadFile(context.Background(), path, "k")
+	if res.Verified() || !errors.Is(res.Err, ErrInvalid) || res.Attempts != 1 {
+		t.Fatalf("upload to a store without checksums: %+v", res)
+	}
+}
+
+func TestFSStoreSkipsUncommittedFiles(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewFSStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	putBytes(t, s, "a/b.parquet", []byte("x"))
+	// What a crash in the middle of a Put leaves behind.
+	writeFile(t, filepath.Join(dir, "a"), "c.parquet.123"+fsTempSuffix, []byte("partial"))
+	list, err := s.List(context.Background(), "")
+	if err != nil || len(list) != 1 || list[0].Key != "a/b.parquet" {
+		t.Fatalf("list %v, %v", list, err)
+	}
+}
