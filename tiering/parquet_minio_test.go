@@ -204,6 +204,15 @@ func TestColdSegmentReadMinIO(t *testing.T) {
 		if raw == nil || json.Unmarshal([]byte(*raw), &info) != nil || info.Rows != 300_000 {
 			t.Fatalf("%s: segment info from the remote footer: %v", name, raw)
 		}
+		// So is its tag index: pruning by tag needs no GET beyond the footer.
+		rawIdx := rdr.MetaData().KeyValueMetadata().FindValue(columnar.MetaKeyIndex)
+		if rawIdx == nil {
+			t.Fatalf("%s: no tag index in the remote footer", name)
+		}
+		idx, err := columnar.DecodeTagIndex(*rawIdx)
+		if err != nil || len(idx["host"]) != 8 || idx["host"]["host_3"].GetCardinality() != 300_000/8 {
+			t.Fatalf("%s: tag index from the remote footer: %v", name, err)
+		}
 		opened := log.take()
 		if len(opened) != wantOpenGETs {
 			t.Fatalf("%s: open made %d GETs %v, want %d", name, len(opened), opened, wantOpenGETs)

@@ -294,3 +294,38 @@ func (u *Uploader) Tier(ctx context.Context, manifestKey string, manifest []byte
 	}
 	return res, nil
 }
+
+// Delete removes keys from the store, retrying ErrUnavailable like uploads
+// (retention, compaction). Callers publish the manifest that no longer
+// names the objects before deleting them, so a failure leaves unreferenced
+// objects, never a manifest naming missing ones. Missing keys are not an
+// error. The error joins the keys that could not be deleted.
+func (u *Uploader) Delete(ctx context.Context, keys ...string) error {
+	var errs []error
+	for _, key := range keys {
+		var err error
+		for attempt := 1; attempt <= u.Retry.attempts(); attempt++ {
+			if attempt > 1 {
+				if u.OnRetry != nil {
+					u.OnRetry(key, attempt, err)
+				}
+				t := time.NewTimer(u.Retry.backoff(attempt))
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					err = fmt.Errorf("delete %s: %w (last attempt: %w)", key, ctx.Err(), err)
+					attempt = u.Retry.attempts() + 1
+					continue
+				case <-t.C:
+				}
+			}
+			if err = u.Store.Delete(ctx, key); err == nil || !Retryable(err) {
+				break
+			}
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -226,3 +226,27 @@ func TestFSStoreSkipsUncommittedFiles(t *testing.T) {
 		t.Fatalf("list %v, %v", list, err)
 	}
 }
+
+func TestUploaderDeleteRetries(t *testing.T) {
+	mem := NewMemStore()
+	for _, k := range []string{"a", "b", "c"} {
+		putBytes(t, mem, k, []byte(k))
+	}
+	fs := NewFaultStore(mem)
+	fs.Add(Fault{Op: "delete", Key: "b", Times: 2, Err: Unavailable("delete", "b")})
+	u := &Uploader{Store: fs, Retry: fastRetry}
+	if err := u.Delete(context.Background(), "a", "b", "missing"); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := mem.List(context.Background(), "")
+	if len(list) != 1 || list[0].Key != "c" {
+		t.Fatalf("left %v", list)
+	}
+	fs.Add(Fault{Op: "delete", Err: Unavailable("delete", "c")})
+	if err := u.Delete(context.Background(), "c"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("delete during an outage: %v", err)
+	}
+	if fs.Calls("delete") != 5+fastRetry.Attempts { // a, b three times, missing; then c
+		t.Fatalf("%d delete calls", fs.Calls("delete"))
+	}
+}
