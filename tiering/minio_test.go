@@ -186,9 +186,10 @@ func TestUploadSurvivesMinIOOutage(t *testing.T) {
 	// Down before the upload starts, back while it retries.
 	srv.Stop()
 	third := writeFile(t, dir, "third.parquet", randBytes(12, 1<<20))
+	restarted := make(chan error, 1)
 	go func() {
 		time.Sleep(1500 * time.Millisecond)
-		srv.Restart()
+		restarted <- srv.RestartErr()
 	}()
 	var retries atomic.Int32
 	u2 := &Uploader{Store: s3, Retry: RetryPolicy{Attempts: 40, Initial: 100 * time.Millisecond, Max: 400 * time.Millisecond},
@@ -199,6 +200,9 @@ func TestUploadSurvivesMinIOOutage(t *testing.T) {
 			retries.Add(1)
 		}}
 	r := u2.UploadFile(ctx, third, "db/cpu/w/3.parquet")
+	if err := <-restarted; err != nil {
+		t.Fatal(err)
+	}
 	if !r.Verified() || retries.Load() == 0 {
 		t.Fatalf("upload across a restart: %+v after %d retries", r, retries.Load())
 	}

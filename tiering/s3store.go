@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
-	"syscall"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -169,13 +167,9 @@ func s3Error(op, key string, err error) error {
 	case resp.StatusCode >= 400:
 		return opError(op, key, ErrInvalid, err)
 	}
-	// No S3 answer: refused, reset, DNS, TLS, EOF mid-body. These are the
-	// outage cases; anything unknown also counts as one so data stays local.
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return opError(op, key, ErrUnavailable, err)
-	}
+	// No S3 answer: refused, reset, DNS, TLS, a body cut short. These are
+	// the outage cases, and anything unrecognised counts as one too, so that
+	// data stays local rather than being given up on.
 	return opError(op, key, ErrUnavailable, err)
 }
 

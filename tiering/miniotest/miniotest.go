@@ -122,13 +122,24 @@ func tail(s string, n int) string {
 }
 
 func freePort(tb testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freePortErr()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return p
+}
+
+// freePortErr returns a port free on 127.0.0.1 now. Another process could
+// take it before MinIO binds it; on this machine's loopback that race has
+// not been seen, and the test would fail loudly, not wrongly.
+func freePortErr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
 	defer l.Close()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
+	return port, nil
 }
 
 func randHex(tb testing.TB, n int) string {
@@ -140,19 +151,31 @@ func randHex(tb testing.TB, n int) string {
 }
 
 // Restart starts the server again (after Stop) on the same address and
-// data directory, and waits until it answers.
+// data directory, and waits until it answers. It fails the test on error,
+// so call it from the test's goroutine; elsewhere use RestartErr.
 func (s *Server) Restart() {
 	s.tb.Helper()
+	if err := s.RestartErr(); err != nil {
+		s.tb.Fatal(err)
+	}
+}
+
+// RestartErr is Restart returning its error.
+func (s *Server) RestartErr() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd != nil {
-		s.tb.Fatal("miniotest: Restart while running")
+		return errors.New("miniotest: restart while running")
 	}
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
-		s.tb.Fatal(err)
+		return err
+	}
+	console, err := freePortErr()
+	if err != nil {
+		return err
 	}
 	cmd := exec.Command(s.bin, "server", "--quiet", "--address", s.Endpoint,
-		"--console-address", "127.0.0.1:"+freePort(s.tb), s.Dir)
+		"--console-address", "127.0.0.1:"+console, s.Dir)
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+s.AccessKey,
 		"MINIO_ROOT_PASSWORD="+s.SecretKey,
@@ -162,9 +185,10 @@ func (s *Server) Restart() {
 	)
 	cmd.Env = append(cmd.Env, s.Env...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
+	// If the test binary dies, MinIO goes with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		s.tb.Fatalf("start minio: %v", err)
+		return fmt.Errorf("start minio: %w", err)
 	}
 	s.cmd = cmd
 	exited := make(chan error, 1)
@@ -179,16 +203,16 @@ func (s *Server) Restart() {
 		select {
 		case err := <-exited:
 			s.cmd = nil
-			s.tb.Fatalf("minio exited at start: %v (log in %s)", err, s.log.Name())
+			return fmt.Errorf("minio exited at start: %v (log in %s)", err, s.log.Name())
 		case <-ctx.Done():
-			s.tb.Fatalf("minio not ready on %s after 60s", s.Endpoint)
+			return fmt.Errorf("minio not ready on %s after 60s (log in %s)", s.Endpoint, s.log.Name())
 		case <-time.After(50 * time.Millisecond):
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusServiceUnavailable {
-				return // the Wait goroutine reaps the process when it exits
+				return nil // the Wait goroutine reaps the process when it exits
 			}
 		}
 	}
