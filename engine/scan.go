@@ -53,6 +53,10 @@ type TableScan struct {
 	// sources whose time ranges do not overlap cannot hold the same point,
 	// so they are read one after another instead of merged.
 	Unordered bool
+
+	visibleMin int64  // rows before it have expired (retention)
+	clip       bool   // visibleMin applies
+	release    func() // drops the segment references; set until Close
 }
 
 // OpenScan snapshots db.table — segments named by the manifest, frozen
@@ -71,6 +75,9 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 	if !e.ready.Load() {
 		return nil, ErrNotReady
 	}
+	// Retention: expired rows are invisible before compaction removes them.
+	visible := e.VisibleMin(db)
+	minT = max(minT, visible)
 	e.mu.Lock()
 	var metas []columnar.SegmentMeta
 	for _, s := range e.manifest.Load().Segments {
@@ -78,7 +85,9 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 			metas = append(metas, s)
 		}
 	}
-	ts := &TableScan{}
+	// Held until Close: compaction deletes replaced segments only after.
+	e.refs.acquire(metas)
+	ts := &TableScan{visibleMin: visible, clip: visible != math.MinInt64, release: func() { e.refs.release(metas) }}
 	overlaps := func(lo, hi int64) bool { return hi >= minT && (lo < maxT || maxT == math.MaxInt64) }
 	for _, fs := range e.frozen {
 		if h := fs.heads[db][table]; h != nil && overlaps(h.TimeRange()) {
@@ -111,6 +120,15 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 
 // Run streams the merged points into fn; see Scan.
 func (ts *TableScan) Run(fn func(p *columnar.Point) error) error {
+	if ts.clip {
+		inner := fn
+		fn = func(p *columnar.Point) error {
+			if p.Time < ts.visibleMin {
+				return nil
+			}
+			return inner(p)
+		}
+	}
 	var sources []iter.Seq2[*columnar.Point, error]
 	for _, seg := range ts.segs {
 		if ts.Columns == nil {
@@ -163,6 +181,10 @@ func (ts *TableScan) Close() error {
 		err = errors.Join(err, s.Close())
 	}
 	ts.segs = nil
+	if ts.release != nil {
+		ts.release()
+		ts.release = nil
+	}
 	return err
 }
 
