@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/siltdb/silt/columnar"
@@ -133,4 +135,32 @@ func (e *Engine) applyRetention() error {
 	e.comp.m.RetentionBytes.Add(float64(bytes))
 	e.log.Info("retention dropped expired segments", "segments", len(drop), "bytes", bytes)
 	return nil
+}
+
+// ParseRetention reads a retention duration as users write it: Go
+// durations (720h, 90m), whole days or weeks (30d, 2w, InfluxQL's
+// spelling), and "inf" or "0" for forever (returned as 0).
+func ParseRetention(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	switch strings.ToLower(s) {
+	case "", "0", "inf", "infinite", "forever":
+		return 0, nil
+	}
+	for _, u := range []struct {
+		suffix string
+		unit   time.Duration
+	}{{"d", 24 * time.Hour}, {"w", 7 * 24 * time.Hour}} {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			v, err := strconv.ParseInt(n, 10, 64)
+			if err != nil || v < 0 || v > int64(math.MaxInt64/u.unit) {
+				return 0, fmt.Errorf("bad retention %q: want e.g. 30d, 2w, 720h or inf", s)
+			}
+			return time.Duration(v) * u.unit, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("bad retention %q: want e.g. 30d, 2w, 720h or inf", s)
+	}
+	return d, nil
 }
