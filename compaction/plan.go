@@ -18,8 +18,8 @@ import "math"
 //     least FloorRows rows must hold Ratio times the rows of the next one
 //     when that one also has FloorRows rows; otherwise they merge.
 //   - Segments under FloorRows (a flush of a trickle) pile up to L0Max and
-//     then merge, together with any older neighbour smaller than Ratio
-//     times the result (taken as at least FloorRows).
+//     then merge; if the result reaches FloorRows, older neighbours smaller
+//     than Ratio times it join the merge.
 //   - A tail longer than MaxTail merges its newest segments regardless.
 //
 // So the tail holds at most log_Ratio(TargetRows/2/FloorRows)+1 segments of
@@ -85,12 +85,14 @@ func (p Policy) Plan(segs []Seg) int {
 		return n // a single segment: nothing to merge
 	}
 	// Extend backwards over neighbours the result would break the chain
-	// with.
+	// with. A result still under FloorRows joins the level-0 pile instead:
+	// rewriting a large neighbour for a few rows is what makes trickles
+	// expensive.
 	var m int64
 	for _, s := range segs[from:] {
 		m += s.Rows
 	}
-	for from > j && segs[from-1].Rows < p.Ratio*max(m, p.FloorRows) {
+	for from > j && m >= p.FloorRows && segs[from-1].Rows < p.Ratio*m {
 		from--
 		m += segs[from].Rows
 	}
