@@ -60,6 +60,10 @@ type TableScan struct {
 	// Tags[k] are wanted: segments use their tag index to skip the rest.
 	// Other points may still be delivered; callers filter.
 	Tags map[string][]string
+
+	visibleMin int64  // rows before it have expired (retention)
+	clip       bool   // visibleMin applies
+	release    func() // drops the segment references; set until Close
 }
 
 // OpenScan snapshots db.table — segments named by the manifest, frozen
@@ -78,6 +82,9 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 	if !e.ready.Load() {
 		return nil, ErrNotReady
 	}
+	// Retention: expired rows are invisible before compaction removes them.
+	visible := e.VisibleMin(db)
+	minT = max(minT, visible)
 	e.mu.Lock()
 	var metas []columnar.SegmentMeta
 	for _, s := range e.manifest.Load().Segments {
@@ -85,7 +92,10 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 			metas = append(metas, s)
 		}
 	}
-	ts := &TableScan{minT: minT, maxT: maxT, eng: e}
+	// Held until Close: compaction deletes replaced segments only after.
+	e.refs.acquire(metas)
+	ts := &TableScan{minT: minT, maxT: maxT, eng: e,
+		visibleMin: visible, clip: visible != math.MinInt64, release: func() { e.refs.release(metas) }}
 	overlaps := func(lo, hi int64) bool { return hi >= minT && (lo < maxT || maxT == math.MaxInt64) }
 	for _, fs := range e.frozen {
 		if h := fs.heads[db][table]; h != nil && overlaps(h.TimeRange()) {
@@ -119,6 +129,15 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 
 // Run streams the merged points into fn; see Scan.
 func (ts *TableScan) Run(fn func(p *columnar.Point) error) error {
+	if ts.clip {
+		inner := fn
+		fn = func(p *columnar.Point) error {
+			if p.Time < ts.visibleMin {
+				return nil
+			}
+			return inner(p)
+		}
+	}
 	var sources []iter.Seq2[*columnar.Point, error]
 	for _, seg := range ts.segs {
 		if ts.Columns == nil {
@@ -149,8 +168,11 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 	if ts.Columns == nil {
 		return errors.New("scan: RunBatches needs Columns")
 	}
+	if ts.clip {
+		fn = clipBatches(ts.visibleMin, fn)
+	}
 	if ts.LastOnly {
-		return ts.runLast(ctx, fn)
+		return ts.runLast(ctx, fn) // its range starts at visibleMin already
 	}
 	cols := append(slices.Clone(ts.tagOrder), ts.Columns...)
 	var fields []columnar.FieldSchema
@@ -197,6 +219,43 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 		})
 	}
 	return runTasks(ctx, tasks, fn)
+}
+
+// clipBatches drops rows before minT (expired by retention, not yet
+// removed by compaction) from the batches passed to fn, through Sel.
+func clipBatches(minT int64, fn func(*columnar.ColumnBatch) error) func(*columnar.ColumnBatch) error {
+	var sel []int32
+	return func(b *columnar.ColumnBatch) error {
+		sel = sel[:0]
+		rows := b.Len
+		if b.Sel != nil {
+			rows = len(b.Sel)
+			for _, r := range b.Sel {
+				if b.Time[r] >= minT {
+					sel = append(sel, r)
+				}
+			}
+		} else {
+			for r := range int32(b.Len) {
+				if b.Time[r] >= minT {
+					sel = append(sel, r)
+				}
+			}
+		}
+		switch {
+		case len(sel) == 0:
+			return nil
+		case len(sel) == rows:
+			return fn(b)
+		}
+		// The producer waits while fn runs, so its batch can carry our
+		// selection for the call.
+		saved := b.Sel
+		b.Sel = sel
+		err := fn(b)
+		b.Sel = saved
+		return err
+	}
 }
 
 // overlapGroups partitions the scan's sources (segments by position, then
@@ -311,6 +370,10 @@ func (ts *TableScan) Close() error {
 		err = errors.Join(err, s.Close())
 	}
 	ts.segs = nil
+	if ts.release != nil {
+		ts.release()
+		ts.release = nil
+	}
 	return err
 }
 
