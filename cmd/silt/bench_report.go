@@ -1,0 +1,3 @@
+package main
+
+func runBenchReport(args []string) int { return 2 }
