@@ -131,11 +131,7 @@ pids=()
 mkdir -p "$(dirname "$OUT")"
 notes=(--note "Run took $(( $(date +%s) - t0 )) s. Client and servers share this machine's $(nproc) cores; one system works at a time (loads alternate, queries one system after another).")
 [ -n "$NOTE" ] && notes+=(--note "$NOTE")
-"$S" bench report --dir "$res" --out "$OUT" "${notes[@]}" \
+"$S" bench report --dir "$res" --out "$OUT" --archive "${OUT%.md}" "${notes[@]}" \
   --command "make bench-peers    # or: bench/bench-peers.sh; settings: SCALE=$SCALE END=$END LOAD_RUNS=$LOAD_RUNS PER_TYPE=$PER_TYPE RUNS=$RUNS WORKERS=$WORKERS BATCH=$BATCH"
-mkdir -p "${OUT%.md}"
-cp "$res"/load-*.json "$res"/*.txt "${OUT%.md}/"
-gzip -c "$res/query-silt.json" > "${OUT%.md}/query-silt.json.gz" # answers and timings: silt bench report --dir reads them unzipped
-for k in influxdb clickhouse; do gzip -c "$res/query-$k.json" > "${OUT%.md}/query-$k.json.gz"; done
 echo "== wrote $OUT (raw results in ${OUT%.md}/)"
 cat "$OUT"

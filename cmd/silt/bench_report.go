@@ -42,6 +42,7 @@ func runBenchReport(args []string) int {
 	fs := flag.NewFlagSet("bench report", flag.ContinueOnError)
 	dir := fs.String("dir", "", "directory with the run's results")
 	out := fs.String("out", "-", "Markdown output file ('-' for stdout)")
+	archive := fs.String("archive", "", "also copy the results to this directory, query answers without their numbers (small enough to commit)")
 	var notes, cmds noteList
 	fs.Var(&notes, "note", "a note for the page (repeatable)")
 	fs.Var(&cmds, "command", "a command that reproduces the run (repeatable)")
@@ -69,11 +70,56 @@ func runBenchReport(args []string) int {
 	} else {
 		err = os.WriteFile(*out, buf.Bytes(), 0o644)
 	}
+	if err == nil && *archive != "" {
+		err = archiveResults(*dir, *archive)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "silt bench report:", err)
 		return 1
 	}
 	return 0
+}
+
+// archiveResults copies a run's result files from dir to dst; query files
+// lose their answers' sorted numbers (the report has checked them), which
+// are nearly all of their size.
+func archiveResults(dir, dst string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		base := filepath.Base(f)
+		if !strings.HasSuffix(base, ".json") && !strings.HasSuffix(base, ".txt") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(base, "query-") {
+			var qf queryFile
+			if err := json.Unmarshal(b, &qf); err != nil {
+				return fmt.Errorf("read %s: %w", f, err)
+			}
+			for i := range qf.Types {
+				for j := range qf.Types[i].Answers {
+					qf.Types[i].Answers[j].Numbers = nil
+				}
+			}
+			if err := writeJSON(filepath.Join(dst, base), qf); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dst, base), b, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Join(dst, base), err)
+		}
+	}
+	return nil
 }
 
 func readComparison(dir string) (*bench.Comparison, error) {
