@@ -191,6 +191,7 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 	}
 
 	// Queries: median ms, lower is better.
+	met, missed := c.storageTargets()
 	for _, tr := range silt.Queries {
 		fmt.Fprintf(&b, "| %s, median ms |", tr.Type)
 		_, sm, _, _ := tr.Stats()
@@ -213,7 +214,13 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 		}
 		r := sm / best
 		fmt.Fprintf(&b, " %s best peer (%s) | ≤ best peer | %s |\n", ratioText(r), bestName, yesNo(r <= 1))
+		if r <= 1 {
+			met = append(met, tr.Type)
+		} else {
+			missed = append(missed, tr.Type)
+		}
 	}
+	fmt.Fprintf(&b, "\nTargets met: %s. Not met: %s.\n", listOrNone(met), listOrNone(missed))
 
 	// Per-type detail.
 	b.WriteString("\n## Query latency in detail (ms: min / median / p95 / max)\n\n| query |")
@@ -291,6 +298,42 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// storageTargets sorts the ingest and bytes-per-value targets into met and
+// missed (the query targets are added by the caller).
+func (c *Comparison) storageTargets() (met, missed []string) {
+	silt := c.Systems[0]
+	for _, p := range c.Systems[1:] {
+		if p.Key != "influxdb" {
+			continue
+		}
+		if silt.Load != nil && p.Load != nil {
+			r := silt.Load.RowsPerSec() / p.Load.RowsPerSec()
+			name := fmt.Sprintf("ingest ≥ 10× InfluxDB (%.2f×)", r)
+			if r >= 10 {
+				met = append(met, name)
+			} else {
+				missed = append(missed, name)
+			}
+		}
+		if r := c.BytesPerValue(silt) / c.BytesPerValue(p); !math.IsNaN(r) {
+			name := fmt.Sprintf("bytes per value ≤ InfluxDB's (%.2f×)", r)
+			if r <= 1 {
+				met = append(met, name)
+			} else {
+				missed = append(missed, name)
+			}
+		}
+	}
+	return met, missed
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
 }
 
 func shortName(s string) string {
