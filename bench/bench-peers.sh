@@ -14,13 +14,14 @@
 #   make bench-peers                       # 100 hosts x 1 day at 10 s = 864k rows
 #   SCALE=1000 END=2026-01-01T03:00:00Z make bench-peers
 #
-# Settings (environment): SCALE, START, END, INTERVAL, SEED, WORKERS, BATCH,
+# Settings (environment): SCALE, START, END, INTERVAL, SEED, OUT_OF_ORDER
+# (rows shuffled within blocks of that many intervals), WORKERS, BATCH,
 # LOAD_RUNS (loads per system, median reported), PER_TYPE (query instances per
 # type), RUNS (timed runs per instance), TYPES, OUT (the results file), NOTE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${SCALE:-100} START=${START:-2026-01-01T00:00:00Z} END=${END:-2026-01-02T00:00:00Z}
-INTERVAL=${INTERVAL:-10s} SEED=${SEED:-123} WORKERS=${WORKERS:-4} BATCH=${BATCH:-5000}
+INTERVAL=${INTERVAL:-10s} SEED=${SEED:-123} OUT_OF_ORDER=${OUT_OF_ORDER:-0} WORKERS=${WORKERS:-4} BATCH=${BATCH:-5000}
 LOAD_RUNS=${LOAD_RUNS:-3} PER_TYPE=${PER_TYPE:-5} RUNS=${RUNS:-3} TYPES=${TYPES:-}
 OUT=${OUT:-bench/results/$(date -u +%Y-%m-%d).md} NOTE=${NOTE:-}
 
@@ -79,7 +80,7 @@ ch_version=$(ch_q "SELECT version()")
 silt_version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
 NAME_SILT="Silt $silt_version" NAME_INFLUX="InfluxDB $influx_version" NAME_CH="ClickHouse $ch_version"
 
-data=(--scale "$SCALE" --start "$START" --end "$END" --interval "$INTERVAL" --seed "$SEED")
+data=(--scale "$SCALE" --start "$START" --end "$END" --interval "$INTERVAL" --seed "$SEED" --out-of-order "$OUT_OF_ORDER")
 echo "== load (${LOAD_RUNS} runs each, alternating; run 1 into 'benchmark', the others into scratch databases)"
 for i in $(seq "$LOAD_RUNS"); do
   db=benchmark; [ "$i" = 1 ] || db="scratch$i"
@@ -132,6 +133,6 @@ mkdir -p "$(dirname "$OUT")"
 notes=(--note "Run took $(( $(date +%s) - t0 )) s. Client and servers share this machine's $(nproc) cores; one system works at a time (loads alternate, queries one system after another).")
 [ -n "$NOTE" ] && notes+=(--note "$NOTE")
 "$S" bench report --dir "$res" --out "$OUT" --archive "${OUT%.md}" "${notes[@]}" \
-  --command "make bench-peers    # or: bench/bench-peers.sh; settings: SCALE=$SCALE END=$END LOAD_RUNS=$LOAD_RUNS PER_TYPE=$PER_TYPE RUNS=$RUNS WORKERS=$WORKERS BATCH=$BATCH"
+  --command "make bench-peers    # or: bench/bench-peers.sh; settings: SCALE=$SCALE END=$END OUT_OF_ORDER=$OUT_OF_ORDER LOAD_RUNS=$LOAD_RUNS PER_TYPE=$PER_TYPE RUNS=$RUNS WORKERS=$WORKERS BATCH=$BATCH"
 echo "== wrote $OUT (raw results in ${OUT%.md}/)"
 cat "$OUT"
