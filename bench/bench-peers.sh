@@ -118,11 +118,15 @@ echo "TSM data plus WAL of the database after the cache snapshot and full compac
 echo "MergeTree, one flat table, PARTITION BY toDate(time) ORDER BY (hostname, time), default LZ4; after OPTIMIZE TABLE ... FINAL, active parts' bytes_on_disk; inserts are not fsynced (ClickHouse's default)" > "$res/notes-clickhouse.txt"
 
 echo "== queries"
+# Type by type, the three systems one after another, so a busy minute on a
+# shared machine hits all three rather than one.
 q=("${data[@]}" --db benchmark --per-type "$PER_TYPE" --runs "$RUNS")
-[ -n "$TYPES" ] && q+=(--types "$TYPES")
-"$S" bench query "${q[@]}" --url "http://127.0.0.1:$SILT_PORT" --dialect sql --name "$NAME_SILT" --json "$res/query-silt.json" || true
-"$S" bench query "${q[@]}" --url "http://127.0.0.1:$INFLUX_PORT" --dialect influxql --name "$NAME_INFLUX" --json "$res/query-influxdb.json" || true
-"$S" bench query "${q[@]}" --url "http://127.0.0.1:$CH_HTTP" --dialect clickhouse --name "$NAME_CH" --json "$res/query-clickhouse.json" || true
+types=${TYPES:-$("$S" bench query --list-types)}
+for t in ${types//,/ }; do
+  "$S" bench query "${q[@]}" --types "$t" --url "http://127.0.0.1:$SILT_PORT" --dialect sql --name "$NAME_SILT" --json "$res/query-silt.$t.json" || true
+  "$S" bench query "${q[@]}" --types "$t" --url "http://127.0.0.1:$INFLUX_PORT" --dialect influxql --name "$NAME_INFLUX" --json "$res/query-influxdb.$t.json" || true
+  "$S" bench query "${q[@]}" --types "$t" --url "http://127.0.0.1:$CH_HTTP" --dialect clickhouse --name "$NAME_CH" --json "$res/query-clickhouse.$t.json" || true
+done
 
 echo "== stop"
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -130,7 +134,8 @@ wait 2>/dev/null || true
 pids=()
 
 mkdir -p "$(dirname "$OUT")"
-notes=(--note "Run took $(( $(date +%s) - t0 )) s. Client and servers share this machine's $(nproc) cores; one system works at a time (loads alternate, queries one system after another).")
+rm -rf "${OUT%.md}" # an earlier run of the same day: its files would mix with these
+notes=(--note "Run took $(( $(date +%s) - t0 )) s. Client and servers share this machine's $(nproc) cores; one system works at a time (loads alternate; queries go type by type, each type on the three systems in turn).")
 [ -n "$NOTE" ] && notes+=(--note "$NOTE")
 "$S" bench report --dir "$res" --out "$OUT" --archive "${OUT%.md}" "${notes[@]}" \
   --command "make bench-peers    # or: bench/bench-peers.sh; settings: SCALE=$SCALE END=$END OUT_OF_ORDER=$OUT_OF_ORDER LOAD_RUNS=$LOAD_RUNS PER_TYPE=$PER_TYPE RUNS=$RUNS WORKERS=$WORKERS BATCH=$BATCH"

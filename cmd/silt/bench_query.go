@@ -57,11 +57,16 @@ func runBenchQuery(args []string) int {
 	runs := fs.Int("runs", 3, "timed runs of each instance")
 	qseed := fs.Uint64("query-seed", 1, "seed of the query generator")
 	printOnly := fs.Bool("print", false, "print the queries, one a line, and run nothing")
+	listTypes := fs.Bool("list-types", false, "print the default query types (comma-separated) and run nothing")
 	name := fs.String("name", "", "system name for --json and the summary (default: the URL)")
 	jsonOut := fs.String("json", "", "also write timings and answers as JSON to this file (for silt bench report)")
 	usage := fmt.Sprintf(benchQueryUsage, strings.Join(bench.QueryTypes, ", "), strings.Join(bench.DefaultQueryTypes, ","))
 	if code, ok := parseFlags(fs, usage, args); !ok {
 		return code
+	}
+	if *listTypes {
+		fmt.Println(strings.Join(bench.DefaultQueryTypes, ","))
+		return 0
 	}
 	d, err := df.dataset()
 	if err == nil && (*perType < 1 || *runs < 1) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -26,7 +27,7 @@ bandwidth measured here and now). DIR holds, per system KEY (silt first; the
 others are its peers):
 
   load-KEY.json    silt bench load --json
-  query-KEY.json   silt bench query --json
+  query-KEY.json   silt bench query --json (or query-KEY.TYPE.json, one per type)
   disk-KEY.txt     on-disk bytes of the loaded database (a number)
   notes-KEY.txt    optional: one note a line about the system's setup
 
@@ -128,9 +129,13 @@ func readComparison(dir string) (*bench.Comparison, error) {
 	if err != nil || len(files) == 0 {
 		return nil, fmt.Errorf("no query-*.json in %s", dir)
 	}
+	// query-KEY.json, or one file per query type: query-KEY.TYPE.json.
 	var keys []string
 	for _, f := range files {
-		keys = append(keys, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "query-"), ".json"))
+		k, _, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "query-"), ".json"), ".")
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
 	}
 	// Silt first, then the peers in name order.
 	slices.SortFunc(keys, func(a, b string) int {
@@ -149,14 +154,25 @@ func readComparison(dir string) (*bench.Comparison, error) {
 	}
 	for _, k := range keys {
 		s := &bench.SystemResult{Key: k}
-		var qf queryFile
-		if err := readJSON(filepath.Join(dir, "query-"+k+".json"), &qf); err != nil {
-			return nil, err
+		qfiles, _ := filepath.Glob(filepath.Join(dir, "query-"+k+".*.json"))
+		if _, err := os.Stat(filepath.Join(dir, "query-"+k+".json")); err == nil {
+			qfiles = append(qfiles, filepath.Join(dir, "query-"+k+".json"))
 		}
-		s.Name, s.Dialect, s.Queries = qf.System, qf.Dialect, qf.Types
-		if k == "silt" {
-			c.PerType, c.Runs = qf.PerType, qf.Runs
+		for _, f := range qfiles {
+			var qf queryFile
+			if err := readJSON(f, &qf); err != nil {
+				return nil, err
+			}
+			s.Name, s.Dialect = qf.System, qf.Dialect
+			s.Queries = append(s.Queries, qf.Types...)
+			if k == "silt" {
+				c.PerType, c.Runs = qf.PerType, qf.Runs
+			}
 		}
+		// The order of bench.QueryTypes, whatever the order of the files.
+		slices.SortStableFunc(s.Queries, func(a, b bench.TypeResult) int {
+			return cmp.Compare(typeRank(a.Type), typeRank(b.Type))
+		})
 		// load-KEY.json, or one file per run: load-KEY-1.json, load-KEY-2.json ...
 		loads, _ := filepath.Glob(filepath.Join(dir, "load-"+k+"-*.json"))
 		if _, err := os.Stat(filepath.Join(dir, "load-"+k+".json")); err == nil {
@@ -196,6 +212,13 @@ func readComparison(dir string) (*bench.Comparison, error) {
 		return nil, fmt.Errorf("no load-silt.json in %s: the dataset is unknown", dir)
 	}
 	return c, nil
+}
+
+func typeRank(t string) int {
+	if i := slices.Index(bench.QueryTypes, t); i >= 0 {
+		return i
+	}
+	return len(bench.QueryTypes)
 }
 
 func readJSON(path string, v any) error {
