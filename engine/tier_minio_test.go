@@ -462,3 +462,61 @@ func TestTierMinIOKilledMidPass(t *testing.T) {
 	}
 	sameResults(t, "after a cut pass and its resumption", before, runAll(t, e, qs))
 }
+
+// TestTierMinIODuringQueries: queries run while a pass moves their
+// segments; each answers as before (from the local file it holds, or the
+// cold copy), and the local files go once the queries let go of them.
+func TestTierMinIODuringQueries(t *testing.T) {
+	f := newTierFixture(t)
+	dir := t.TempDir()
+	tr := f.tier(t)
+	e := openEngine(t, f.config(t, dir, tr, false))
+	defer e.Close()
+	f.writeDays(t, e)
+	qs := f.tierQueries()
+	before := runAll(t, e, qs)
+
+	stop := make(chan struct{})
+	errs := make(chan error, 2)
+	for w := range 2 {
+		go func() {
+			names := []string{"count", "by-day", "cold-only", "raw-cold", "last"}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				name := names[(i+w)%len(names)]
+				rows, err := runSQL(e, qs[name])
+				if err != nil {
+					errs <- fmt.Errorf("query %s during tiering: %w", name, err)
+					return
+				}
+				if !rowsEqual(before[name], rows) {
+					errs <- fmt.Errorf("query %s during tiering: %v, want %v", name, trunc(rows), trunc(before[name]))
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	st, err := e.TierNow(context.Background())
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if err != nil || st.Segments == 0 {
+		t.Fatalf("pass: %+v, %v", st, err)
+	}
+	for _, s := range e.Manifest().Segments {
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(s.Path))); s.Cold() && err == nil {
+			t.Errorf("cold segment %s kept its local file after the queries ended", s.Path)
+		}
+	}
+	sameResults(t, "after tiering", before, runAll(t, e, qs))
+}
