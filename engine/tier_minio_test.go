@@ -37,14 +37,14 @@ type tierFixture struct {
 	now    time.Time
 }
 
-func newTierFixture(t *testing.T) *tierFixture {
+func newTierFixture(t testing.TB) *tierFixture {
 	srv := miniotest.Start(t)
 	now := time.Now()
 	return &tierFixture{srv: srv, prefix: "silt-test", now: now, today: columnar.WindowOf(now.UnixNano())}
 }
 
 // tier opens the tiering layer on the fixture's bucket with its own cache.
-func (f *tierFixture) tier(t *testing.T) *tiering.Tier {
+func (f *tierFixture) tier(t testing.TB) *tiering.Tier {
 	t.Helper()
 	cfg := tiering.DefaultConfig()
 	cfg.S3 = tiering.S3Options{Endpoint: f.srv.Endpoint, Bucket: "silt", Prefix: f.prefix, Insecure: true,
@@ -64,14 +64,14 @@ func (f *tierFixture) tier(t *testing.T) *tiering.Tier {
 	return tr
 }
 
-func (f *tierFixture) config(t *testing.T, dir string, tr *tiering.Tier, readOnly bool) engine.Config {
+func (f *tierFixture) config(t testing.TB, dir string, tr *tiering.Tier, readOnly bool) engine.Config {
 	return engine.Config{DataDir: dir, FlushInterval: time.Hour, FlushBytes: 1 << 30, MaxHeadBytes: 2 << 30,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Compaction: engine.CompactionConfig{Interval: time.Hour}, // the test compacts itself
 		Tiering:    engine.TierConfig{Tier: tr, After: 48 * time.Hour, Interval: time.Hour, ReadOnly: readOnly}}
 }
 
-func openEngine(t *testing.T, cfg engine.Config) *engine.Engine {
+func openEngine(t testing.TB, cfg engine.Config) *engine.Engine {
 	t.Helper()
 	e, err := engine.Open(cfg)
 	if err != nil {
