@@ -65,7 +65,7 @@ func BenchmarkTierQueries(b *testing.B) {
 			"WHERE hostname = 'host_7' AND time >= %d AND time < %d GROUP BY minute ORDER BY minute", t0, t0+int64(time.Hour)), t0, t0 + int64(time.Hour)},
 		{"double-groupby-1", fmt.Sprintf("SELECT date_bin('1 hour', time, TIMESTAMP '2000-01-01') AS hour, hostname, avg(usage_user) FROM cpu "+
 			"WHERE time >= %d AND time < %d GROUP BY hour, hostname ORDER BY hour, hostname", t0, t0+12*int64(time.Hour)), t0, t0 + 12*int64(time.Hour)},
-		{"lastpoint", "SELECT hostname, last(usage_user, time) AS usage_user, max(time) AS time FROM cpu GROUP BY hostname ORDER BY hostname", 0, 1<<62},
+		{"lastpoint", "SELECT hostname, last(usage_user, time) AS usage_user, max(time) AS time FROM cpu GROUP BY hostname ORDER BY hostname", 0, 1 << 62},
 	}
 	segBytes := func(q query) int64 {
 		var n int64
