@@ -311,9 +311,6 @@ func TestTierMinIO(t *testing.T) {
 	if _, err := ro.Write(tierDB, &b); !errors.Is(err, engine.ErrReadOnly) {
 		t.Fatalf("write to a read-only node: %v, want ErrReadOnly", err)
 	}
-	if err := ro.Close(); err != nil {
-		t.Fatal(err)
-	}
 
 	// Retention of four days drops the two oldest cold windows (rows
 	// older than now-4d); the next pass deletes their objects.
@@ -351,6 +348,28 @@ func TestTierMinIO(t *testing.T) {
 		if s.Cold() && !objectExists(t, tr, s.Path) {
 			t.Errorf("live cold segment %s was deleted from the bucket", s.Path)
 		}
+	}
+
+	// The read-only node follows the bucket: after a reload it serves the
+	// segments retention left, with the retention setting, as the writer.
+	if err := ro.ReloadBucketManifest(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var wantIDs, gotIDs []uint64
+	for _, s := range e.Manifest().Segments {
+		if s.Cold() {
+			wantIDs = append(wantIDs, s.ID)
+		}
+	}
+	for _, s := range ro.Manifest().Segments {
+		gotIDs = append(gotIDs, s.ID)
+	}
+	if !reflect.DeepEqual(wantIDs, gotIDs) {
+		t.Errorf("read-only node serves segments %v after reload, want %v", gotIDs, wantIDs)
+	}
+	sameResults(t, "read-only node after retention", runAll(t, e, coldQs), runAll(t, ro, coldQs))
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
 	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
