@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -553,4 +554,64 @@ func TestTierMinIODuringQueries(t *testing.T) {
 		}
 	}
 	sameResults(t, "after tiering", before, runAll(t, e, qs))
+}
+
+// TestTierMinIOLostDisk: a node whose data directory lost its manifest and
+// segments adopts the bucket's manifest and serves every tiered segment. A
+// node that could not read the bucket at start (so started empty) refuses
+// to tier into it rather than republish or delete what it does not know.
+func TestTierMinIOLostDisk(t *testing.T) {
+	f := newTierFixture(t)
+	dir := t.TempDir()
+	tr := f.tier(t)
+	e := openEngine(t, f.config(t, dir, tr, false))
+	f.writeDays(t, e)
+	qs := map[string]string{"cold-only": f.tierQueries()["cold-only"], "raw-cold": f.tierQueries()["raw-cold"]}
+	before := runAll(t, e, qs)
+	if _, err := e.TierNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	objects := func() int {
+		objs, err := tr.Store.List(context.Background(), "segments/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(objs)
+	}
+	nObj := objects()
+
+	// The store is down while an empty node starts: it starts empty, and
+	// once the store is back its pass refuses the bucket.
+	f.srv.Stop()
+	empty := openEngine(t, f.config(t, t.TempDir(), tr, false))
+	f.srv.Restart()
+	if _, err := empty.TierNow(context.Background()); err == nil || !strings.Contains(err.Error(), "never wrote") {
+		t.Fatalf("pass of a node that does not know the bucket: %v, want a refusal", err)
+	}
+	if err := empty.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := objects(); got != nObj {
+		t.Fatalf("%d objects in the bucket after the refused pass, want %d", got, nObj)
+	}
+
+	// The disk is lost (manifest and segments; the WAL was empty).
+	if err := os.Remove(filepath.Join(dir, columnar.ManifestFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "segments")); err != nil {
+		t.Fatal(err)
+	}
+	e = openEngine(t, f.config(t, dir, tr, false))
+	defer e.Close()
+	sameResults(t, "adopted bucket manifest", before, runAll(t, e, qs))
+	if _, err := e.TierNow(context.Background()); err != nil {
+		t.Fatalf("pass after adopting the bucket: %v", err)
+	}
+	if got := objects(); got != nObj {
+		t.Fatalf("%d objects in the bucket after adopting it, want %d", got, nObj)
+	}
 }
