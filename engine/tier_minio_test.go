@@ -20,8 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siltdb/silt/bench"
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/ingest/lineprotocol"
 	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/sql"
 	"github.com/siltdb/silt/tiering"
@@ -613,5 +615,67 @@ func TestTierMinIOLostDisk(t *testing.T) {
 	}
 	if got := objects(); got != nObj {
 		t.Fatalf("%d objects in the bucket after adopting it, want %d", got, nObj)
+	}
+}
+
+// TestTierMinIOColdReadFails: a cold segment already open (footer in
+// memory) whose columns must still be fetched fails the query mid-scan
+// with an error IsColdUnavailable recognizes (the HTTP layer's 503
+// cold-unavailable), and works again once the store answers.
+func TestTierMinIOColdReadFails(t *testing.T) {
+	f := newTierFixture(t)
+	cfg := tiering.DefaultConfig()
+	cfg.S3 = tiering.S3Options{Endpoint: f.srv.Endpoint, Bucket: "silt", Prefix: f.prefix, Insecure: true,
+		AccessKey: f.srv.AccessKey, SecretKey: f.srv.SecretKey, Addressing: "path", MaxRetries: 1}
+	tr, err := tiering.Open(cfg, nil) // no block cache: every column read is a GET
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.S3.EnsureBucket(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	faults := tiering.NewFaultStore(tr.Store)
+	tr.Store, tr.Uploader.Store = faults, faults
+	e := openEngine(t, f.config(t, t.TempDir(), tr, false))
+	defer e.Close()
+	// One day of 20 hosts every 10 s, three days ago: a segment well
+	// beyond the 64 KiB tail a cold open reads.
+	g := bench.NewCPU(20, time.Unix(0, f.today-3*int64(columnar.WindowDuration)).UTC(), 10*time.Second, 1)
+	var body []byte
+	for range 8640 {
+		body = g.AppendInterval(body)
+	}
+	var batch columnar.Batch
+	lineprotocol.Decode(body, &batch, lineprotocol.Options{}, nil)
+	if _, err := e.Write(tierDB, &batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	q := "SELECT hostname, avg(usage_system) FROM cpu GROUP BY hostname ORDER BY hostname"
+	want, err := runSQL(e, q)
+	if err != nil || len(want) != 20 {
+		t.Fatalf("local query: %d rows, %v", len(want), err)
+	}
+	if st, err := e.TierNow(context.Background()); err != nil || st.Segments == 0 || st.Bytes <= tiering.DefaultTailBytes {
+		t.Fatalf("tier: %+v, %v: want a segment larger than the tail", st, err)
+	}
+	// Open the cold segment (footer in memory) with another column.
+	if _, err := runSQL(e, "SELECT count(*) FROM cpu WHERE hostname = 'host_1'"); err != nil {
+		t.Fatal(err)
+	}
+	faults.Add(tiering.Fault{Op: "get", Err: tiering.ErrUnavailable})
+	_, err = runSQL(e, q)
+	if !engine.IsColdUnavailable(err) {
+		t.Fatalf("mid-scan read with the store failing: %v, want a cold-unavailable error", err)
+	}
+	faults.Clear()
+	got, err := runSQL(e, q)
+	if err != nil || !rowsEqual(want, got) {
+		t.Fatalf("after the store recovered: %v, %v", err, got)
 	}
 }
