@@ -14,35 +14,45 @@ import (
 	"github.com/siltdb/silt/columnar"
 )
 
-// Memory model of a merge, used to turn Config.MemoryBytes into a decode
-// batch and a fan-in. Estimates, checked by BenchmarkCompaction's peak RSS:
+// Memory model of a merge, which turns Config.MemoryBytes into a fan-in.
+// Measured with BenchmarkMerge's heap profiles and peak RSS:
 //
-//   - an input costs one decoded batch (BatchRows × columns × ~32 bytes of
-//     Arrow arrays and the Point) plus one column chunk per column, which
-//     Arrow's reader loads whole: about a row group's compressed size,
-//     inputBufferBytes for a wide 128Ki-row group;
-//   - the output costs parquet-go's page buffers (1 MiB per column) plus one
-//     row group of compressed pages (outputBufferBytes) plus a batch of
-//     24-byte parquet.Values.
+//   - the output writer holds about writerBytes live: zstd's history
+//     (16 MiB), parquet-go's page buffers (256 KiB per column), one row
+//     group of compressed pages and the encoders' scratch;
+//   - an input holds about three times one row group's compressed column
+//     chunks (Arrow's reader loads a chunk whole, then decompresses and
+//     decodes pages of it), estimated from its file size and rows, plus
+//     one decoded batch of BatchRows rows (about 48 bytes per value with
+//     Arrow's builders and the Point);
+//   - Go's collector lets the heap grow to twice the live set (GOGC=100),
+//     so the live set may use half of MemoryBytes.
 const (
-	BatchRows         = 4096
-	inputBufferBytes  = 4 << 20
-	outputBufferBytes = 16 << 20
-	maxFanIn          = 64 // more open files buys little: the heap is log k
+	BatchRows   = 4096
+	writerBytes = 48 << 20
+	maxFanIn    = 64 // more open files buys little: the heap is log k
 )
 
 // Config bounds a merge.
 type Config struct {
-	MemoryBytes int64 // memory for decode buffers of inputs and the output
+	MemoryBytes int64 // bound on the merge's share of the process's RSS
 	TargetRows  int64 // rows per output segment
 }
 
-// FanIn returns how many inputs of ncols columns one pass merges within
-// c.MemoryBytes (at least 2).
-func (c Config) FanIn(ncols int) int {
-	out := int64(outputBufferBytes + ncols*(1<<20) + BatchRows*ncols*24)
-	per := int64(inputBufferBytes + BatchRows*ncols*32)
-	return int(min(max((c.MemoryBytes-out)/per, 2), maxFanIn))
+// inputBytes estimates the live memory of reading one input of ncols
+// columns with the given file size and rows.
+func inputBytes(ncols int, size, rows int64) int64 {
+	chunk := size
+	if rows > columnar.RowGroupRows {
+		chunk = size * columnar.RowGroupRows / rows
+	}
+	return 3*chunk + int64(BatchRows*ncols*48)
+}
+
+// FanIn returns how many inputs, each needing per bytes (see inputBytes),
+// one pass merges within c.MemoryBytes (at least 2).
+func (c Config) FanIn(per int64) int {
+	return int(min(max((c.MemoryBytes/2-writerBytes)/max(per, 1), 2), maxFanIn))
 }
 
 // Output is a segment a merge wrote.
@@ -56,6 +66,7 @@ type Output struct {
 type Job struct {
 	DB, Table  string
 	Inputs     []string
+	InputRows  []int64               // rows of each input, for the memory estimate (optional)
 	TagOrder   []string              // the table's tag order: series sort order
 	Schema     *columnar.TableSchema // of the outputs: covers every input column
 	DropBefore int64                 // rows with earlier times are dropped (retention)
@@ -71,14 +82,32 @@ type Stats struct {
 	RowsOut           int64 // rows in the outputs (inputs' rows less duplicates and expired rows)
 	BytesIn, BytesOut int64
 	Passes            int
+	FanIn             int // inputs per pass, from the memory bound
 }
 
 // Merge runs job within c's memory bound and returns the outputs. On error
 // every file it wrote is removed. ctx cancels between batches.
 func Merge(ctx context.Context, c Config, job Job) (outs []Output, st Stats, err error) {
 	ncols := 1 + len(job.Schema.Tags) + len(job.Schema.Fields)
-	fan := c.FanIn(ncols)
 	inputs := job.Inputs
+	rows := map[string]int64{} // of run files
+	fanIn := func(paths []string) int {
+		var per int64
+		for i, p := range paths {
+			var size int64
+			if fi, err := os.Stat(p); err == nil {
+				size = fi.Size()
+			}
+			r, ok := rows[p]
+			if !ok && i < len(job.InputRows) {
+				r = job.InputRows[i]
+			}
+			per = max(per, inputBytes(ncols, size, r))
+		}
+		return c.FanIn(per)
+	}
+	fan := fanIn(inputs)
+	st.FanIn = fan
 	var runs []string // intermediate files to remove at the end
 	defer func() {
 		for _, r := range runs {
@@ -117,13 +146,16 @@ func Merge(ctx context.Context, c Config, job Job) (outs []Output, st Stats, err
 			if err := mergeInto(ctx, group, job, func(p *columnar.Point) error { return w.Append(p) }); err != nil {
 				return nil, st, errors.Join(err, w.Abort())
 			}
-			if _, err := w.Close(); err != nil {
+			m, err := w.Close()
+			if err != nil {
 				return nil, st, err
 			}
+			rows[path] = m.Rows
 			next = append(next, path)
 		}
 		st.Passes++
 		inputs = next
+		fan = fanIn(inputs)
 	}
 	// Final pass into size-bounded outputs.
 	var w *columnar.SegmentWriter

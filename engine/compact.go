@@ -273,6 +273,7 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 	}
 	for _, s := range inputs {
 		job.Inputs = append(job.Inputs, filepath.Join(e.cfg.DataDir, filepath.FromSlash(s.Path)))
+		job.InputRows = append(job.InputRows, s.Rows)
 	}
 	outs, st, err := compaction.Merge(ctx, compaction.Config{MemoryBytes: e.cfg.Compaction.MemoryBytes, TargetRows: pol.TargetRows}, job)
 	if err != nil {
