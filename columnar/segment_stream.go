@@ -181,6 +181,7 @@ type SegmentWriter struct {
 	seriesBeg int64            // first row of the current series
 	curTags   []string         // current series' tag values
 	curHas    []bool           // and whether it has each tag
+	lastTags  []TagValue       // the previous point's tags
 	rows      int64
 }
 
@@ -231,15 +232,29 @@ func (sw *SegmentWriter) Rows() int64 { return sw.rows }
 
 // Append adds p, which must sort after the previous point.
 func (sw *SegmentWriter) Append(p *Point) error {
-	// Series change: close the previous series' index ranges.
-	same := sw.rows > 0
-	for c := range sw.curHas {
-		v, ok := tagValueOf(p.Tags, sw.schema.Tags[c])
-		if ok != sw.curHas[c] || v != sw.curTags[c] {
-			same = false
-			break
+	// Series change: close the previous series' index ranges. Points of
+	// one series usually carry the same tags slice contents: compare those
+	// first, then by schema tag.
+	same := sw.rows > 0 && len(p.Tags) == len(sw.lastTags)
+	if same {
+		for i, t := range p.Tags {
+			if t != sw.lastTags[i] {
+				same = false
+				break
+			}
 		}
 	}
+	if !same && sw.rows > 0 {
+		same = true
+		for c := range sw.curHas {
+			v, ok := tagValueOf(p.Tags, sw.schema.Tags[c])
+			if ok != sw.curHas[c] || v != sw.curTags[c] {
+				same = false
+				break
+			}
+		}
+	}
+	sw.lastTags = append(sw.lastTags[:0], p.Tags...)
 	if !same {
 		sw.endSeries()
 		for c := range sw.curHas {
@@ -265,7 +280,7 @@ func (sw *SegmentWriter) Append(p *Point) error {
 			v = parquet.Value{}.Level(0, 0, c.leaf)
 			name := sw.schema.Fields[c.index].Name
 			for _, f := range p.Fields {
-				if f.Key != name {
+				if len(f.Key) != len(name) || f.Key != name {
 					continue
 				}
 				switch f.Type {

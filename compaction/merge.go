@@ -212,16 +212,64 @@ type cursor struct {
 	rows *columnar.RowReader
 	cur  columnar.Point
 	prio int // input index: higher is newer
+	// The current series as tag values in the table's tag order, rebuilt
+	// only when the tags change (rows come sorted by series, and the
+	// reader hands out the same strings while a series lasts).
+	key      []string
+	has      []bool
+	lastTags []columnar.TagValue
 }
 
-type cursorHeap struct {
-	c    []*cursor
-	less func(a, b *columnar.Point) int
+// rekey updates c.key after c.cur changed.
+func (c *cursor) rekey(tagOrder []string) {
+	if len(c.lastTags) == len(c.cur.Tags) && c.key != nil {
+		same := true
+		for i, t := range c.cur.Tags {
+			if t != c.lastTags[i] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return
+		}
+	}
+	c.lastTags = append(c.lastTags[:0], c.cur.Tags...)
+	if c.key == nil {
+		c.key, c.has = make([]string, len(tagOrder)), make([]bool, len(tagOrder))
+	}
+	for i, k := range tagOrder {
+		c.key[i], c.has[i] = tagValue(c.cur.Tags, k)
+	}
 }
+
+// compareKeys orders (series key, time) as ComparePoints does.
+func compareKeys(ak []string, ah []bool, at int64, bk []string, bh []bool, bt int64) int {
+	for i := range ak {
+		switch {
+		case ah[i] != bh[i]:
+			if !ah[i] {
+				return -1
+			}
+			return 1
+		case ah[i]:
+			if c := strings.Compare(ak[i], bk[i]); c != 0 {
+				return c
+			}
+		}
+	}
+	return cmp.Compare(at, bt)
+}
+
+func compareCursors(a, b *cursor) int {
+	return compareKeys(a.key, a.has, a.cur.Time, b.key, b.has, b.cur.Time)
+}
+
+type cursorHeap struct{ c []*cursor }
 
 func (h *cursorHeap) Len() int { return len(h.c) }
 func (h *cursorHeap) Less(i, j int) bool {
-	if c := h.less(&h.c[i].cur, &h.c[j].cur); c != 0 {
+	if c := compareCursors(h.c[i], h.c[j]); c != 0 {
 		return c < 0
 	}
 	return h.c[i].prio < h.c[j].prio
@@ -281,8 +329,7 @@ func readErr(path string, err error) error {
 // point per series and time, the newest input's value of each field
 // winning.
 func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columnar.Point) error) (err error) {
-	less := ComparePoints(job.TagOrder)
-	h := &cursorHeap{less: less}
+	h := &cursorHeap{}
 	var all []*cursor
 	defer func() {
 		for _, c := range all {
@@ -294,6 +341,9 @@ func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columna
 		ok, err := c.rows.Next(&c.cur)
 		if err != nil {
 			return false, readErr(c.path, err)
+		}
+		if ok {
+			c.rekey(job.TagOrder)
 		}
 		return ok, nil
 	}
@@ -317,7 +367,10 @@ func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columna
 		}
 	}
 	heap.Init(h)
-	var out, prev columnar.Point
+	var out columnar.Point
+	var prevKey []string
+	var prevHas []bool
+	var prevTime int64
 	havePrev := false
 	var same []*cursor
 	for n := 0; h.Len() > 0; n++ {
@@ -325,7 +378,7 @@ func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columna
 			return ctx.Err()
 		}
 		same = append(same[:0], heap.Pop(h).(*cursor))
-		for h.Len() > 0 && less(&h.c[0].cur, &same[0].cur) == 0 {
+		for h.Len() > 0 && compareCursors(h.c[0], same[0]) == 0 {
 			same = append(same, heap.Pop(h).(*cursor))
 		}
 		slices.SortFunc(same, func(a, b *cursor) int { return cmp.Compare(a.prio, b.prio) })
@@ -343,11 +396,13 @@ func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columna
 				}
 			}
 		}
-		if havePrev && less(&prev, &out) >= 0 {
+		k := same[0]
+		if havePrev && compareKeys(prevKey, prevHas, prevTime, k.key, k.has, k.cur.Time) >= 0 {
 			return Haltf("%s.%s: rows out of order after %d merged rows (an input is not sorted by series and time)", job.DB, job.Table, n)
 		}
-		prev.Time = out.Time
-		prev.Tags = append(prev.Tags[:0], out.Tags...)
+		prevKey = append(prevKey[:0], k.key...)
+		prevHas = append(prevHas[:0], k.has...)
+		prevTime = k.cur.Time
 		havePrev = true
 		if out.Time >= job.DropBefore {
 			if err := sink(&out); err != nil {
