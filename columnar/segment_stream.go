@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	arrowparquet "github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -30,6 +33,7 @@ import (
 // Not safe for concurrent use.
 type RowReader struct {
 	seg   *Segment
+	pr    *file.Reader
 	rr    pqarrow.RecordReader
 	rec   arrow.RecordBatch
 	arrs  []arrow.Array
@@ -44,12 +48,27 @@ type RowReader struct {
 // batchRows rows per step (the reader's memory is about batchRows times the
 // row width, plus one column chunk per column).
 func (s *Segment) Rows(batchRows int) (*RowReader, error) {
-	fr, err := pqarrow.NewFileReader(s.rdr, pqarrow.ArrowReadProperties{BatchSize: int64(max(batchRows, 1))}, memory.DefaultAllocator)
+	st, err := s.f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("arrow reader for segment: %w", err)
+		return nil, fmt.Errorf("stat segment: %w", err)
 	}
-	r := &RowReader{seg: s}
-	sch := s.rdr.MetaData().Schema
+	// A second reader with buffered streams: the segment's own reader
+	// loads each column chunk whole (fast for queries), which for a merge
+	// of many inputs would cost a row group per input; this one reads
+	// pages through a 64 KiB buffer per column.
+	props := arrowparquet.NewReaderProperties(memory.DefaultAllocator)
+	props.BufferedStreamEnabled = true
+	props.BufferSize = 64 << 10
+	pr, err := file.NewParquetReader(io.NewSectionReader(s.f, 0, st.Size()), file.WithReadProps(props), file.WithMetadata(s.rdr.MetaData()))
+	if err != nil {
+		return nil, fmt.Errorf("parquet reader for segment: %w", err)
+	}
+	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: int64(max(batchRows, 1))}, memory.DefaultAllocator)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("arrow reader for segment: %w", err), pr.Close())
+	}
+	r := &RowReader{seg: s, pr: pr}
+	sch := pr.MetaData().Schema
 	var idx []int
 	add := func(name string, kind byte, typ FieldType) {
 		if i := sch.ColumnIndexByName(name); i >= 0 {
@@ -67,15 +86,15 @@ func (s *Segment) Rows(batchRows int) (*RowReader, error) {
 		add(f.Name, 'f', f.Type)
 	}
 	r.last = make([]string, len(r.names))
-	if s.rdr.NumRowGroups() == 0 {
+	if pr.NumRowGroups() == 0 {
 		return r, nil
 	}
-	groups := make([]int, s.rdr.NumRowGroups())
+	groups := make([]int, pr.NumRowGroups())
 	for g := range groups {
 		groups[g] = g
 	}
 	if r.rr, err = fr.GetRecordReader(context.Background(), idx, groups); err != nil {
-		return nil, fmt.Errorf("read segment rows: %w", err)
+		return nil, errors.Join(fmt.Errorf("read segment rows: %w", err), pr.Close())
 	}
 	return r, nil
 }
@@ -158,6 +177,10 @@ func (r *RowReader) Close() {
 	if r.rr != nil {
 		r.rr.Release()
 		r.rr = nil
+	}
+	if r.pr != nil {
+		_ = r.pr.Close() // a section reader over the segment's file: nothing to lose
+		r.pr = nil
 	}
 }
 

@@ -136,6 +136,9 @@ func (e *Engine) Compact(ctx context.Context) error {
 		return err
 	}
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		did := false
 		for _, k := range e.windowsByCount() {
 			if _, ok := e.comp.halted[k]; ok {
