@@ -246,7 +246,9 @@ func (c *cursor) rekey(tagOrder []string) {
 	}
 }
 
-// compareKeys orders (series key, time) as ComparePoints does.
+// compareKeys orders (series key, time) as segments are sorted: tag values
+// in the table's tag order (absent first), then time. (The engine's scan
+// also orders by window first; a merge stays within one window.)
 func compareKeys(ak []string, ah []bool, at int64, bk []string, bh []bool, bt int64) int {
 	for i := range ak {
 		switch {
@@ -283,30 +285,6 @@ func (h *cursorHeap) Pop() any {
 	x := h.c[len(h.c)-1]
 	h.c = h.c[:len(h.c)-1]
 	return x
-}
-
-// ComparePoints orders points as segments are sorted: tag values in the
-// table's tag order (absent first), then time. (The engine's scan also
-// orders by window first; a merge stays within one window.)
-func ComparePoints(tagOrder []string) func(a, b *columnar.Point) int {
-	return func(a, b *columnar.Point) int {
-		for _, k := range tagOrder {
-			va, oka := tagValue(a.Tags, k)
-			vb, okb := tagValue(b.Tags, k)
-			switch {
-			case oka != okb:
-				if !oka {
-					return -1
-				}
-				return 1
-			case oka:
-				if c := strings.Compare(va, vb); c != 0 {
-					return c
-				}
-			}
-		}
-		return cmp.Compare(a.Time, b.Time)
-	}
 }
 
 func tagValue(tags []columnar.TagValue, k string) (string, bool) {
