@@ -303,6 +303,19 @@ func TestCompactWaitsForScans(t *testing.T) {
 		t.Fatalf("old scan read %d points, want 50", n)
 	}
 	checkNoOrphans(t, e, dir)
+	// The replaced segments' open handles went with their files: only
+	// segments the manifest names stay open.
+	live := map[uint64]bool{}
+	for _, m := range e.Manifest().Segments {
+		live[m.ID] = true
+	}
+	e.refs.mu.Lock()
+	for id := range e.refs.mu.open {
+		if !live[id] {
+			t.Errorf("segment %d is retired but still open", id)
+		}
+	}
+	e.refs.mu.Unlock()
 }
 
 // trickleBatches is the 10,000-batch trickle of TestCompactTrickleBound
@@ -419,6 +432,9 @@ func TestRetention(t *testing.T) {
 	if got, want := dump(t, e, "db")["cpu"], visible(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("before compaction: %d points visible, want %d", len(got), len(want))
 	}
+	if got, want := dumpBatches(t, e, "db", "cpu"), visible(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("before compaction, column batches: %d points visible, want %d", len(got), len(want))
+	}
 	compact(t, e)
 	if got, want := dump(t, e, "db")["cpu"], visible(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after compaction: %d points visible, want %d", len(got), len(want))
@@ -497,4 +513,36 @@ func TestCompactionBehindThrottlesWrites(t *testing.T) {
 	}
 	compact(t, e)
 	write(t, e, "db", point{"cpu", "h1", 100, 1})
+}
+
+// dumpBatches reads db.table's host and v through RunBatches, the query
+// path: "host@time" → v.
+func dumpBatches(t *testing.T, e *Engine, db, table string) map[string]float64 {
+	t.Helper()
+	ts, err := e.OpenScan(db, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	ts.Columns = []string{"host", "v"}
+	got := map[string]float64{}
+	err = ts.RunBatches(context.Background(), func(b *columnar.ColumnBatch) error {
+		take := func(i int) {
+			got[fmt.Sprintf("%s@%d", b.Tags[0].Dict[b.Tags[0].IDs[i]], b.Time[i])] = b.Fields[0].F[i]
+		}
+		if b.Sel != nil {
+			for _, i := range b.Sel {
+				take(int(i))
+			}
+			return nil
+		}
+		for i := range b.Len {
+			take(i)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

@@ -109,6 +109,8 @@ type Engine struct {
 	shape, prevShape []byte
 	sameShape        []bool
 
+	lastCache lastCache // per-segment last values, for LastOnly scans
+
 	frozenBytes atomic.Int64
 	headRows    atomic.Int64
 	nextID      atomic.Uint64
@@ -494,5 +496,5 @@ func (e *Engine) Close() error {
 	e.closed = true
 	e.mu.Unlock()
 	werr := e.wal.Close()
-	return errors.Join(ferr, werr, e.lock.Close())
+	return errors.Join(ferr, werr, e.refs.closeAll(), e.lock.Close())
 }
