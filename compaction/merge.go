@@ -133,8 +133,19 @@ func Merge(ctx context.Context, c Config, job Job) (outs []Output, st Stats, err
 	k := 0
 	for len(inputs) > fan {
 		var next []string
-		for g := 0; g < len(inputs); g += fan {
-			group := inputs[g:min(g+fan, len(inputs))]
+		size := fan
+		partial := len(inputs) < 2*fan
+		if partial {
+			// One run of the oldest n-fan+1 inputs leaves exactly fan for
+			// the final pass: the newer inputs are read once, not twice.
+			size = len(inputs) - fan + 1
+		}
+		for g := 0; g < len(inputs); g += size {
+			group := inputs[g:min(g+size, len(inputs))]
+			if partial && g > 0 {
+				next = append(next, inputs[g:]...)
+				break
+			}
 			if len(group) == 1 {
 				next = append(next, group[0])
 				continue
