@@ -23,11 +23,17 @@ func OpenSegmentReader(r parquet.ReaderAtSeeker, name string, src io.Closer) (*S
 		}
 		return nil, err
 	}
+	size, err := r.Seek(0, io.SeekEnd)
+	if err != nil {
+		return fail(fmt.Errorf("size of segment %s: %w", name, err))
+	}
 	rdr, err := file.NewParquetReader(r)
 	if err != nil {
 		return fail(fmt.Errorf("open parquet %s: %w", name, err))
 	}
-	s := &Segment{src: src, name: name, rdr: rdr}
+	// ra and size let other readers (compaction's streaming one) share
+	// the source.
+	s := &Segment{src: src, ra: r, size: size, name: name, rdr: rdr}
 	kv := rdr.MetaData().KeyValueMetadata()
 	raw := kv.FindValue(MetaKeyInfo)
 	if raw == nil {

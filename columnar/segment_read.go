@@ -38,6 +38,8 @@ type FieldValue struct {
 // cold segment in the object store (OpenSegmentReader).
 type Segment struct {
 	src   io.Closer // closed with the segment; may be nil
+	ra    io.ReaderAt
+	size  int64
 	name  string
 	rdr   *file.Reader
 	Info  SegmentInfo

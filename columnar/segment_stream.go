@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	arrowparquet "github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -30,6 +33,7 @@ import (
 // Not safe for concurrent use.
 type RowReader struct {
 	seg   *Segment
+	pr    *file.Reader
 	rr    pqarrow.RecordReader
 	rec   arrow.RecordBatch
 	arrs  []arrow.Array
@@ -44,12 +48,23 @@ type RowReader struct {
 // batchRows rows per step (the reader's memory is about batchRows times the
 // row width, plus one column chunk per column).
 func (s *Segment) Rows(batchRows int) (*RowReader, error) {
-	fr, err := pqarrow.NewFileReader(s.rdr, pqarrow.ArrowReadProperties{BatchSize: int64(max(batchRows, 1))}, memory.DefaultAllocator)
+	// A second reader with buffered streams: the segment's own reader
+	// loads each column chunk whole (fast for queries), which for a merge
+	// of many inputs would cost a row group per input; this one reads
+	// pages through a 64 KiB buffer per column.
+	props := arrowparquet.NewReaderProperties(memory.DefaultAllocator)
+	props.BufferedStreamEnabled = true
+	props.BufferSize = 64 << 10
+	pr, err := file.NewParquetReader(io.NewSectionReader(s.ra, 0, s.size), file.WithReadProps(props), file.WithMetadata(s.rdr.MetaData()))
 	if err != nil {
-		return nil, fmt.Errorf("arrow reader for segment: %w", err)
+		return nil, fmt.Errorf("parquet reader for segment: %w", err)
 	}
-	r := &RowReader{seg: s}
-	sch := s.rdr.MetaData().Schema
+	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: int64(max(batchRows, 1))}, memory.DefaultAllocator)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("arrow reader for segment: %w", err), pr.Close())
+	}
+	r := &RowReader{seg: s, pr: pr}
+	sch := pr.MetaData().Schema
 	var idx []int
 	add := func(name string, kind byte, typ FieldType) {
 		if i := sch.ColumnIndexByName(name); i >= 0 {
@@ -67,15 +82,15 @@ func (s *Segment) Rows(batchRows int) (*RowReader, error) {
 		add(f.Name, 'f', f.Type)
 	}
 	r.last = make([]string, len(r.names))
-	if s.rdr.NumRowGroups() == 0 {
+	if pr.NumRowGroups() == 0 {
 		return r, nil
 	}
-	groups := make([]int, s.rdr.NumRowGroups())
+	groups := make([]int, pr.NumRowGroups())
 	for g := range groups {
 		groups[g] = g
 	}
 	if r.rr, err = fr.GetRecordReader(context.Background(), idx, groups); err != nil {
-		return nil, fmt.Errorf("read segment rows: %w", err)
+		return nil, errors.Join(fmt.Errorf("read segment rows: %w", err), pr.Close())
 	}
 	return r, nil
 }
@@ -159,6 +174,10 @@ func (r *RowReader) Close() {
 		r.rr.Release()
 		r.rr = nil
 	}
+	if r.pr != nil {
+		_ = r.pr.Close() // a section reader over the segment's file: nothing to lose
+		r.pr = nil
+	}
 }
 
 // SegmentWriter writes one segment from points given in segment order
@@ -181,6 +200,7 @@ type SegmentWriter struct {
 	seriesBeg int64            // first row of the current series
 	curTags   []string         // current series' tag values
 	curHas    []bool           // and whether it has each tag
+	lastTags  []TagValue       // the previous point's tags
 	rows      int64
 }
 
@@ -200,12 +220,14 @@ func NewSegmentWriter(path, db, table string, schema *TableSchema, batchRows int
 	bw := bufio.NewWriterSize(f, 1<<20)
 	sw := &SegmentWriter{path: path, tmp: tmp, f: f, bw: bw, schema: schema,
 		batchRows: max(batchRows, 1),
-		// Compaction output is long-lived and written once per level: the
-		// default zstd level buys about 5% smaller files than the flush's
-		// fastest level (see segment_write.go).
+		// The flush's fastest zstd level: the default level's larger
+		// history cost 16 MiB more per writer (BenchmarkMerge heap profile)
+		// for about 5% smaller files, and the writer's memory is what a
+		// merge's bound is mostly spent on. 256 KiB pages (the flush uses
+		// 1 MiB) for the same reason: one page buffer per column.
 		w: parquet.NewWriter(bw, sch,
-			parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
-			parquet.PageBufferSize(1<<20),
+			parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
+			parquet.PageBufferSize(256<<10),
 			parquet.DataPageStatistics(true),
 			parquet.CreatedBy("silt", "1", ""),
 		),
@@ -229,15 +251,29 @@ func (sw *SegmentWriter) Rows() int64 { return sw.rows }
 
 // Append adds p, which must sort after the previous point.
 func (sw *SegmentWriter) Append(p *Point) error {
-	// Series change: close the previous series' index ranges.
-	same := sw.rows > 0
-	for c := range sw.curHas {
-		v, ok := tagValueOf(p.Tags, sw.schema.Tags[c])
-		if ok != sw.curHas[c] || v != sw.curTags[c] {
-			same = false
-			break
+	// Series change: close the previous series' index ranges. Points of
+	// one series usually carry the same tags slice contents: compare those
+	// first, then by schema tag.
+	same := sw.rows > 0 && len(p.Tags) == len(sw.lastTags)
+	if same {
+		for i, t := range p.Tags {
+			if t != sw.lastTags[i] {
+				same = false
+				break
+			}
 		}
 	}
+	if !same && sw.rows > 0 {
+		same = true
+		for c := range sw.curHas {
+			v, ok := tagValueOf(p.Tags, sw.schema.Tags[c])
+			if ok != sw.curHas[c] || v != sw.curTags[c] {
+				same = false
+				break
+			}
+		}
+	}
+	sw.lastTags = append(sw.lastTags[:0], p.Tags...)
 	if !same {
 		sw.endSeries()
 		for c := range sw.curHas {
@@ -263,7 +299,7 @@ func (sw *SegmentWriter) Append(p *Point) error {
 			v = parquet.Value{}.Level(0, 0, c.leaf)
 			name := sw.schema.Fields[c.index].Name
 			for _, f := range p.Fields {
-				if f.Key != name {
+				if len(f.Key) != len(name) || f.Key != name {
 					continue
 				}
 				switch f.Type {

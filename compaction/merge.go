@@ -14,35 +14,48 @@ import (
 	"github.com/siltdb/silt/columnar"
 )
 
-// Memory model of a merge, used to turn Config.MemoryBytes into a decode
-// batch and a fan-in. Estimates, checked by BenchmarkCompaction's peak RSS:
+// Memory model of a merge, which turns Config.MemoryBytes into a fan-in.
+// Measured with BenchmarkMerge's heap profiles and peak RSS:
 //
-//   - an input costs one decoded batch (BatchRows × columns × ~32 bytes of
-//     Arrow arrays and the Point) plus one column chunk per column, which
-//     Arrow's reader loads whole: about a row group's compressed size,
-//     inputBufferBytes for a wide 128Ki-row group;
-//   - the output costs parquet-go's page buffers (1 MiB per column) plus one
-//     row group of compressed pages (outputBufferBytes) plus a batch of
-//     24-byte parquet.Values.
+//   - the output writer holds about writerBytes live: zstd's history
+//     (16 MiB), parquet-go's page buffers (256 KiB per column), one row
+//     group of compressed pages and the encoders' scratch;
+//   - an input holds, per column, a 64 KiB read buffer and its current
+//     decompressed page (flushes write pages of up to 1 MiB; about
+//     pageBytes on average), or about three times its row group's
+//     compressed size when that is less (small segments), plus one
+//     decoded batch of BatchRows rows (about 48 bytes per value with
+//     Arrow's builders and the Point). BenchmarkMerge measures ~23 MiB of
+//     RSS per 100k-row TSBS input;
+//   - Go's collector lets the heap grow to twice the live set (GOGC=100),
+//     so the live set may use half of MemoryBytes.
 const (
-	BatchRows         = 4096
-	inputBufferBytes  = 4 << 20
-	outputBufferBytes = 16 << 20
-	maxFanIn          = 64 // more open files buys little: the heap is log k
+	BatchRows   = 4096
+	writerBytes = 48 << 20
+	pageBytes   = 512 << 10
+	maxFanIn    = 64 // more open files buys little: the heap is log k
 )
 
 // Config bounds a merge.
 type Config struct {
-	MemoryBytes int64 // memory for decode buffers of inputs and the output
+	MemoryBytes int64 // bound on the merge's share of the process's RSS
 	TargetRows  int64 // rows per output segment
 }
 
-// FanIn returns how many inputs of ncols columns one pass merges within
-// c.MemoryBytes (at least 2).
-func (c Config) FanIn(ncols int) int {
-	out := int64(outputBufferBytes + ncols*(1<<20) + BatchRows*ncols*24)
-	per := int64(inputBufferBytes + BatchRows*ncols*32)
-	return int(min(max((c.MemoryBytes-out)/per, 2), maxFanIn))
+// inputBytes estimates the live memory of reading one input of ncols
+// columns with the given file size and rows.
+func inputBytes(ncols int, size, rows int64) int64 {
+	chunk := size
+	if rows > columnar.RowGroupRows {
+		chunk = size * columnar.RowGroupRows / rows
+	}
+	return min(3*chunk, int64(ncols)*pageBytes) + int64(BatchRows*ncols*48)
+}
+
+// FanIn returns how many inputs, each needing per bytes (see inputBytes),
+// one pass merges within c.MemoryBytes (at least 2).
+func (c Config) FanIn(per int64) int {
+	return int(min(max((c.MemoryBytes/2-writerBytes)/max(per, 1), 2), maxFanIn))
 }
 
 // Output is a segment a merge wrote.
@@ -56,6 +69,7 @@ type Output struct {
 type Job struct {
 	DB, Table  string
 	Inputs     []string
+	InputRows  []int64               // rows of each input, for the memory estimate (optional)
 	TagOrder   []string              // the table's tag order: series sort order
 	Schema     *columnar.TableSchema // of the outputs: covers every input column
 	DropBefore int64                 // rows with earlier times are dropped (retention)
@@ -71,14 +85,32 @@ type Stats struct {
 	RowsOut           int64 // rows in the outputs (inputs' rows less duplicates and expired rows)
 	BytesIn, BytesOut int64
 	Passes            int
+	FanIn             int // inputs per pass, from the memory bound
 }
 
 // Merge runs job within c's memory bound and returns the outputs. On error
 // every file it wrote is removed. ctx cancels between batches.
 func Merge(ctx context.Context, c Config, job Job) (outs []Output, st Stats, err error) {
 	ncols := 1 + len(job.Schema.Tags) + len(job.Schema.Fields)
-	fan := c.FanIn(ncols)
 	inputs := job.Inputs
+	rows := map[string]int64{} // of run files
+	fanIn := func(paths []string) int {
+		var per int64
+		for i, p := range paths {
+			var size int64
+			if fi, err := os.Stat(p); err == nil {
+				size = fi.Size()
+			}
+			r, ok := rows[p]
+			if !ok && i < len(job.InputRows) {
+				r = job.InputRows[i]
+			}
+			per = max(per, inputBytes(ncols, size, r))
+		}
+		return c.FanIn(per)
+	}
+	fan := fanIn(inputs)
+	st.FanIn = fan
 	var runs []string // intermediate files to remove at the end
 	defer func() {
 		for _, r := range runs {
@@ -101,8 +133,19 @@ func Merge(ctx context.Context, c Config, job Job) (outs []Output, st Stats, err
 	k := 0
 	for len(inputs) > fan {
 		var next []string
-		for g := 0; g < len(inputs); g += fan {
-			group := inputs[g:min(g+fan, len(inputs))]
+		size := fan
+		partial := len(inputs) < 2*fan
+		if partial {
+			// One run of the oldest n-fan+1 inputs leaves exactly fan for
+			// the final pass: the newer inputs are read once, not twice.
+			size = len(inputs) - fan + 1
+		}
+		for g := 0; g < len(inputs); g += size {
+			group := inputs[g:min(g+size, len(inputs))]
+			if partial && g > 0 {
+				next = append(next, inputs[g:]...)
+				break
+			}
 			if len(group) == 1 {
 				next = append(next, group[0])
 				continue
@@ -117,13 +160,16 @@ func Merge(ctx context.Context, c Config, job Job) (outs []Output, st Stats, err
 			if err := mergeInto(ctx, group, job, func(p *columnar.Point) error { return w.Append(p) }); err != nil {
 				return nil, st, errors.Join(err, w.Abort())
 			}
-			if _, err := w.Close(); err != nil {
+			m, err := w.Close()
+			if err != nil {
 				return nil, st, err
 			}
+			rows[path] = m.Rows
 			next = append(next, path)
 		}
 		st.Passes++
 		inputs = next
+		fan = fanIn(inputs)
 	}
 	// Final pass into size-bounded outputs.
 	var w *columnar.SegmentWriter
@@ -180,16 +226,66 @@ type cursor struct {
 	rows *columnar.RowReader
 	cur  columnar.Point
 	prio int // input index: higher is newer
+	// The current series as tag values in the table's tag order, rebuilt
+	// only when the tags change (rows come sorted by series, and the
+	// reader hands out the same strings while a series lasts).
+	key      []string
+	has      []bool
+	lastTags []columnar.TagValue
 }
 
-type cursorHeap struct {
-	c    []*cursor
-	less func(a, b *columnar.Point) int
+// rekey updates c.key after c.cur changed.
+func (c *cursor) rekey(tagOrder []string) {
+	if len(c.lastTags) == len(c.cur.Tags) && c.key != nil {
+		same := true
+		for i, t := range c.cur.Tags {
+			if t != c.lastTags[i] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return
+		}
+	}
+	c.lastTags = append(c.lastTags[:0], c.cur.Tags...)
+	if c.key == nil {
+		c.key, c.has = make([]string, len(tagOrder)), make([]bool, len(tagOrder))
+	}
+	for i, k := range tagOrder {
+		c.key[i], c.has[i] = tagValue(c.cur.Tags, k)
+	}
 }
+
+// compareKeys orders (series key, time) as segments are sorted: tag values
+// in the table's tag order (absent first), then time. (The engine's scan
+// also orders by window first; a merge stays within one window.)
+func compareKeys(ak []string, ah []bool, at int64, bk []string, bh []bool, bt int64) int {
+	for i := range ak {
+		switch {
+		case ah[i] != bh[i]:
+			if !ah[i] {
+				return -1
+			}
+			return 1
+		case ah[i]:
+			if c := strings.Compare(ak[i], bk[i]); c != 0 {
+				return c
+			}
+		}
+	}
+	return cmp.Compare(at, bt)
+}
+
+func compareCursors(a, b *cursor) int {
+	return compareKeys(a.key, a.has, a.cur.Time, b.key, b.has, b.cur.Time)
+}
+
+type cursorHeap struct{ c []*cursor }
 
 func (h *cursorHeap) Len() int { return len(h.c) }
 func (h *cursorHeap) Less(i, j int) bool {
-	if c := h.less(&h.c[i].cur, &h.c[j].cur); c != 0 {
+	if c := compareCursors(h.c[i], h.c[j]); c != 0 {
 		return c < 0
 	}
 	return h.c[i].prio < h.c[j].prio
@@ -200,30 +296,6 @@ func (h *cursorHeap) Pop() any {
 	x := h.c[len(h.c)-1]
 	h.c = h.c[:len(h.c)-1]
 	return x
-}
-
-// ComparePoints orders points as segments are sorted: tag values in the
-// table's tag order (absent first), then time. (The engine's scan also
-// orders by window first; a merge stays within one window.)
-func ComparePoints(tagOrder []string) func(a, b *columnar.Point) int {
-	return func(a, b *columnar.Point) int {
-		for _, k := range tagOrder {
-			va, oka := tagValue(a.Tags, k)
-			vb, okb := tagValue(b.Tags, k)
-			switch {
-			case oka != okb:
-				if !oka {
-					return -1
-				}
-				return 1
-			case oka:
-				if c := strings.Compare(va, vb); c != 0 {
-					return c
-				}
-			}
-		}
-		return cmp.Compare(a.Time, b.Time)
-	}
 }
 
 func tagValue(tags []columnar.TagValue, k string) (string, bool) {
@@ -249,8 +321,7 @@ func readErr(path string, err error) error {
 // point per series and time, the newest input's value of each field
 // winning.
 func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columnar.Point) error) (err error) {
-	less := ComparePoints(job.TagOrder)
-	h := &cursorHeap{less: less}
+	h := &cursorHeap{}
 	var all []*cursor
 	defer func() {
 		for _, c := range all {
@@ -262,6 +333,9 @@ func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columna
 		ok, err := c.rows.Next(&c.cur)
 		if err != nil {
 			return false, readErr(c.path, err)
+		}
+		if ok {
+			c.rekey(job.TagOrder)
 		}
 		return ok, nil
 	}
@@ -285,7 +359,10 @@ func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columna
 		}
 	}
 	heap.Init(h)
-	var out, prev columnar.Point
+	var out columnar.Point
+	var prevKey []string
+	var prevHas []bool
+	var prevTime int64
 	havePrev := false
 	var same []*cursor
 	for n := 0; h.Len() > 0; n++ {
@@ -293,7 +370,7 @@ func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columna
 			return ctx.Err()
 		}
 		same = append(same[:0], heap.Pop(h).(*cursor))
-		for h.Len() > 0 && less(&h.c[0].cur, &same[0].cur) == 0 {
+		for h.Len() > 0 && compareCursors(h.c[0], same[0]) == 0 {
 			same = append(same, heap.Pop(h).(*cursor))
 		}
 		slices.SortFunc(same, func(a, b *cursor) int { return cmp.Compare(a.prio, b.prio) })
@@ -311,11 +388,13 @@ func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columna
 				}
 			}
 		}
-		if havePrev && less(&prev, &out) >= 0 {
+		k := same[0]
+		if havePrev && compareKeys(prevKey, prevHas, prevTime, k.key, k.has, k.cur.Time) >= 0 {
 			return Haltf("%s.%s: rows out of order after %d merged rows (an input is not sorted by series and time)", job.DB, job.Table, n)
 		}
-		prev.Time = out.Time
-		prev.Tags = append(prev.Tags[:0], out.Tags...)
+		prevKey = append(prevKey[:0], k.key...)
+		prevHas = append(prevHas[:0], k.has...)
+		prevTime = k.cur.Time
 		havePrev = true
 		if out.Time >= job.DropBefore {
 			if err := sink(&out); err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siltdb/silt/columnar"
@@ -21,7 +22,15 @@ type CompactionConfig struct {
 	Interval    time.Duration // how often to look for work
 	MemoryBytes int64         // bound on a merge's buffers (--compaction.max-memory)
 	Policy      compaction.Policy
+	// MaxWindowSegments is the hard bound: while a window (not halted) has
+	// more segments, writes get ErrCompactionBehind (429) so that flushes
+	// cannot outrun merges forever.
+	MaxWindowSegments int
 }
+
+// ErrCompactionBehind: a window holds more than MaxWindowSegments segments;
+// writes resume once merges catch up. It is a kind of ErrBackpressure.
+var ErrCompactionBehind = fmt.Errorf("%w: compaction is behind (a day window holds more than --compaction.max-window-segments segments); retry shortly", ErrBackpressure)
 
 func (c *CompactionConfig) defaults() {
 	if c.Interval <= 0 {
@@ -37,6 +46,11 @@ func (c *CompactionConfig) defaults() {
 	if c.Policy == (compaction.Policy{}) {
 		c.Policy = compaction.DefaultPolicy
 	}
+	if c.MaxWindowSegments <= 0 {
+		// 8× the tail bound: far above anything a caught-up compactor
+		// leaves, so it only bites when flushes outrun merges for long.
+		c.MaxWindowSegments = 8 * c.Policy.MaxTail
+	}
 }
 
 // compactor is the state of the background compaction loop.
@@ -48,6 +62,7 @@ type compactor struct {
 	cancel context.CancelFunc
 	ctx    context.Context
 	m      *compactionMetrics
+	behind atomic.Bool // a window exceeds MaxWindowSegments: writes wait
 }
 
 type windowKey struct{ db, table, window string }
@@ -135,9 +150,14 @@ func (e *Engine) Compact(ctx context.Context) error {
 		e.comp.m.Errors.WithLabelValues("retry").Inc()
 		return err
 	}
+	defer e.checkBehindLocked()
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		did := false
 		for _, k := range e.windowsByCount() {
+			e.checkBehindLocked()
 			if _, ok := e.comp.halted[k]; ok {
 				continue
 			}
@@ -162,6 +182,24 @@ func (e *Engine) Compact(ctx context.Context) error {
 		if !did {
 			return nil
 		}
+	}
+}
+
+// checkBehindLocked sets the write throttle from the current manifest;
+// halted windows do not count (they would block writes until a restart).
+// The caller holds e.comp.mu.
+func (e *Engine) checkBehindLocked() {
+	count := map[windowKey]int{}
+	behind := false
+	for _, s := range e.Manifest().Segments {
+		k := windowKey{s.DB, s.Table, s.Window}
+		count[k]++
+		if _, h := e.comp.halted[k]; !h && count[k] > e.cfg.Compaction.MaxWindowSegments {
+			behind = true
+		}
+	}
+	if behind != e.comp.behind.Swap(behind) && behind {
+		e.log.Warn("compaction is behind: writes get 429 until merges catch up", "max_window_segments", e.cfg.Compaction.MaxWindowSegments)
 	}
 }
 
@@ -280,6 +318,7 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 	}
 	for _, s := range inputs {
 		job.Inputs = append(job.Inputs, filepath.Join(e.cfg.DataDir, filepath.FromSlash(s.Path)))
+		job.InputRows = append(job.InputRows, s.Rows)
 	}
 	outs, st, err := compaction.Merge(ctx, compaction.Config{MemoryBytes: e.cfg.Compaction.MemoryBytes, TargetRows: pol.TargetRows}, job)
 	if err != nil {

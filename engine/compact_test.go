@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -483,6 +484,35 @@ func TestRetentionDefault(t *testing.T) {
 	if d, def, ok := e.Retention("db"); !ok || !def || d != 48*time.Hour {
 		t.Fatalf("retention %v default=%v ok=%v", d, def, ok)
 	}
+}
+
+// Writes wait (ErrCompactionBehind, a kind of ErrBackpressure) while a
+// window holds more than MaxWindowSegments segments, and resume once
+// compaction has merged them.
+func TestCompactionBehindThrottlesWrites(t *testing.T) {
+	dir := t.TempDir()
+	cfg := noCompactConfig(dir)
+	cfg.Compaction.MaxWindowSegments = 3
+	e := open(t, cfg)
+	defer e.Close()
+	for i := 0; i < 5; i++ {
+		write(t, e, "db", point{"cpu", "h1", int64(i), 1})
+		flush(t, e)
+	}
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := e.Compact(canceled); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Compact with a canceled context: %v", err)
+	}
+	var b columnar.Batch
+	b.StartRow([]byte("cpu"), 1)
+	b.AddFloat([]byte("v"), 1)
+	b.EndRow(100)
+	if _, err := e.Write("db", &b); !errors.Is(err, ErrCompactionBehind) || !errors.Is(err, ErrBackpressure) {
+		t.Fatalf("write with 5 segments in a window (bound 3): %v, want ErrCompactionBehind", err)
+	}
+	compact(t, e)
+	write(t, e, "db", point{"cpu", "h1", 100, 1})
 }
 
 // dumpBatches reads db.table's host and v through RunBatches, the query

@@ -241,6 +241,10 @@ func (e *Engine) Write(db string, b *columnar.Batch) (WriteResult, error) {
 		e.kickFlush()
 		return res, ErrBackpressure
 	}
+	if e.comp.behind.Load() { // compact.go: flushes must not outrun merges
+		e.metrics.Backpressure.Inc()
+		return res, ErrCompactionBehind
+	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()

@@ -150,6 +150,9 @@ func (s *Server) requestBody(ctx *fasthttp.RequestCtx, sc *writeScratch) ([]byte
 
 func (s *Server) writeEngineError(ctx *fasthttp.RequestCtx, err error) {
 	switch {
+	case errors.Is(err, engine.ErrCompactionBehind):
+		ctx.Response.Header.Set("Retry-After", "1")
+		s.writeError(ctx, fasthttp.StatusTooManyRequests, "compaction-behind", err.Error())
 	case errors.Is(err, engine.ErrBackpressure):
 		ctx.Response.Header.Set("Retry-After", "1")
 		s.writeError(ctx, fasthttp.StatusTooManyRequests, "head-full", err.Error())

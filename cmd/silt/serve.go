@@ -75,6 +75,7 @@ func runServe(args []string) int {
 		retention    = fs.String("retention", "inf", "default retention of databases that set none (POST /api/v1/databases): rows older than this are invisible and dropped, e.g. 30d, 2w, 720h; inf keeps everything")
 		compactMem   = byteSize(256 << 20)
 		compactEvery = fs.Duration("compaction.interval", time.Second, "how often the compactor looks for windows to merge and retention to apply")
+		compactMax   = fs.Int("compaction.max-window-segments", 64, "hard bound on segments per table day window: above it writes get 429 compaction-behind until merges catch up")
 		compactOff   = fs.Bool("compaction.disabled", false, "do not merge segments or apply retention (segments then accumulate one per flush per window)")
 		tierCfg      = tiering.DefaultConfig()
 		tierAfter    = fs.Duration("tier.after", 24*time.Hour, "move a day window to the object store once it ended this long ago and compaction is done with it (needs --s3.endpoint)")
@@ -150,9 +151,10 @@ Flags:
 	eng, err := engine.New(engine.Config{
 		DataDir: *dataDir, MaxHeadBytes: int64(maxHead), FlushBytes: int64(flushBytes),
 		FlushInterval: *flushEvery, WALSegment: int64(walSegment), NoSync: *ackLevel == "none", Logger: log,
-		Retention:  ret,
-		Compaction: engine.CompactionConfig{Disabled: *compactOff, Interval: *compactEvery, MemoryBytes: int64(compactMem)},
-		Tiering:    tierEng,
+		Retention: ret,
+		Compaction: engine.CompactionConfig{Disabled: *compactOff, Interval: *compactEvery, MemoryBytes: int64(compactMem),
+			MaxWindowSegments: *compactMax},
+		Tiering: tierEng,
 	})
 	if err != nil {
 		log.Error("open data directory", "dir", *dataDir, "err", err)
