@@ -1,0 +1,296 @@
+package influxql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/influxdata/influxql"
+
+	"github.com/siltdb/silt/columnar"
+)
+
+// schemaMapper lets influxql expand wildcards against one table.
+type schemaMapper struct {
+	name   string
+	schema *columnar.TableSchema
+}
+
+func (m schemaMapper) FieldDimensions(*influxql.Measurement) (map[string]influxql.DataType, map[string]struct{}, error) {
+	fields := make(map[string]influxql.DataType, len(m.schema.Fields))
+	for _, f := range m.schema.Fields {
+		fields[f.Name] = dataType(f.Type)
+	}
+	dims := make(map[string]struct{}, len(m.schema.Tags))
+	for _, t := range m.schema.Tags {
+		if _, ok := fields[t]; !ok {
+			dims[t] = struct{}{}
+		}
+	}
+	return fields, dims, nil
+}
+
+func (m schemaMapper) MapType(_ *influxql.Measurement, name string) influxql.DataType {
+	for _, f := range m.schema.Fields {
+		if f.Name == name {
+			return dataType(f.Type)
+		}
+	}
+	for _, t := range m.schema.Tags {
+		if t == name {
+			return influxql.Tag
+		}
+	}
+	return influxql.Unknown
+}
+
+// selectors return a value of one point, whose time they report when the
+// query does not group by time.
+var selectors = map[string]bool{"first": true, "last": true, "min": true, "max": true, "percentile": true}
+
+// aggregates this compiler translates.
+var aggregates = map[string]bool{"mean": true, "median": true, "count": true, "sum": true, "min": true, "max": true,
+	"first": true, "last": true, "spread": true, "stddev": true, "percentile": true}
+
+func execSelect(ctx context.Context, b Backend, req Request, st *influxql.SelectStatement) ([]*Series, error) {
+	if st.Target != nil {
+		return nil, errors.New("SELECT ... INTO is not supported by Silt")
+	}
+	for _, src := range st.Sources {
+		if _, ok := src.(*influxql.Measurement); !ok {
+			return nil, errors.New("subqueries in FROM are not supported by Silt")
+		}
+	}
+	db := sourceDB(st.Sources, "", req.Database)
+	tables, err := tablesOf(b, db)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Series
+	rows := 0
+	for _, m := range sourceTables(st.Sources, tables) {
+		c := &selectCompiler{b: b, req: req, db: db, tables: tables, m: m, schema: tables[m]}
+		series, err := c.run(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range series {
+			rows += len(s.Values)
+		}
+		if req.MaxRows > 0 && rows > req.MaxRows {
+			return nil, fmt.Errorf("max-select-point limit exceeded: the result has more than %d rows (--query-max-rows); narrow the time range or aggregate", req.MaxRows)
+		}
+		out = append(out, series...)
+	}
+	return limitSeries(out, st.SLimit, st.SOffset), nil
+}
+
+type selectCompiler struct {
+	b      Backend
+	req    Request
+	db     string
+	tables map[string]*columnar.TableSchema
+	m      string
+	schema *columnar.TableSchema
+
+	stmt     *influxql.SelectStatement
+	loc      *time.Location
+	tmin     int64 // inclusive; math.MinInt64 when unbounded
+	tmax     int64 // inclusive; math.MaxInt64 when unbounded
+	interval int64
+	offset   int64
+	dims     []string // GROUP BY tags, sorted
+	where    string   // SQL predicate: time bounds and condition
+}
+
+func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) ([]*Series, error) {
+	stmt, err := st.RewriteFields(schemaMapper{c.m, c.schema})
+	if err != nil {
+		return nil, err
+	}
+	c.stmt = stmt
+	c.loc = stmt.Location
+	valuer := &influxql.NowValuer{Now: c.req.Now, Location: c.loc}
+	cond, tr, err := influxql.ConditionExpr(stmt.Condition, valuer)
+	if err != nil {
+		return nil, err
+	}
+	c.tmin, c.tmax = math.MinInt64, math.MaxInt64
+	if !tr.Min.IsZero() {
+		c.tmin = tr.Min.UnixNano()
+	}
+	if !tr.Max.IsZero() {
+		c.tmax = tr.Max.UnixNano()
+	}
+	iv, err := stmt.GroupByInterval()
+	if err != nil {
+		return nil, err
+	}
+	off, err := stmt.GroupByOffset()
+	if err != nil {
+		return nil, err
+	}
+	c.interval, c.offset = int64(iv), int64(off)
+	if c.interval > 0 && c.tmax == math.MaxInt64 {
+		// InfluxDB ends an open GROUP BY time range at now().
+		c.tmax = c.req.Now.UnixNano()
+	}
+	for _, d := range stmt.Dimensions {
+		switch e := d.Expr.(type) {
+		case *influxql.VarRef:
+			c.dims = append(c.dims, e.Val)
+		case *influxql.Call:
+			// time(...), handled above
+		case *influxql.RegexLiteral:
+			for _, t := range c.schema.Tags {
+				if e.Val.MatchString(t) {
+					c.dims = append(c.dims, t)
+				}
+			}
+		default:
+			return nil, fmt.Errorf("unsupported GROUP BY %s", d)
+		}
+	}
+	c.dims = dedupeSorted(c.dims)
+	condText, err := condSQL(cond, c.schema)
+	if err != nil {
+		return nil, err
+	}
+	var w []string
+	if c.tmin != math.MinInt64 {
+		w = append(w, "time >= "+intLit(c.tmin))
+	}
+	if c.tmax != math.MaxInt64 {
+		w = append(w, "time <= "+intLit(c.tmax))
+	}
+	if condText != "TRUE" {
+		w = append(w, condText)
+	}
+	c.where = strings.Join(w, " AND ")
+	if c.where == "" {
+		c.where = "TRUE"
+	}
+	if c.tmin > c.tmax {
+		return nil, nil
+	}
+
+	var calls int
+	for _, f := range stmt.Fields {
+		influxql.WalkFunc(f.Expr, func(n influxql.Node) {
+			if _, ok := n.(*influxql.Call); ok {
+				calls++
+			}
+		})
+	}
+	if calls == 0 {
+		if c.interval > 0 {
+			return nil, errors.New("GROUP BY requires at least one aggregate function")
+		}
+		return c.runRaw(ctx)
+	}
+	return c.runAggregate(ctx)
+}
+
+func dedupeSorted(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// columns are the output column names, time first.
+func (c *selectCompiler) columns() []string {
+	names := c.stmt.ColumnNames()
+	if c.stmt.OmitTime {
+		return names
+	}
+	return names
+}
+
+// seriesKeyOf identifies a series by its dimension values.
+type seriesRows struct {
+	tags map[string]string
+	key  string
+	rows [][]any // time (ns, int64) first, then the output values
+}
+
+func (c *selectCompiler) seriesFor(all map[string]*seriesRows, vals []any) *seriesRows {
+	var kb strings.Builder
+	tags := make(map[string]string, len(c.dims))
+	for i, d := range c.dims {
+		v, _ := vals[i].(string)
+		tags[d] = v
+		kb.WriteString(d)
+		kb.WriteByte(0)
+		kb.WriteString(v)
+		kb.WriteByte(0)
+	}
+	s, ok := all[kb.String()]
+	if !ok {
+		s = &seriesRows{tags: tags, key: kb.String()}
+		all[kb.String()] = s
+	}
+	return s
+}
+
+func sortedSeries(all map[string]*seriesRows) []*seriesRows {
+	out := make([]*seriesRows, 0, len(all))
+	for _, s := range all {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out
+}
+
+func (c *selectCompiler) dimList() string {
+	cols := make([]string, len(c.dims))
+	for i, d := range c.dims {
+		cols[i] = quoteIdent(d)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// finish turns per-series rows into the response's series: ORDER BY time
+// DESC, LIMIT and OFFSET per series, times rendered for the epoch.
+func (c *selectCompiler) finish(list []*seriesRows) []*Series {
+	cols := c.columns()
+	desc := !c.stmt.TimeAscending()
+	out := make([]*Series, 0, len(list))
+	for _, sr := range list {
+		rows := sr.rows
+		if desc {
+			for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
+				rows[i], rows[j] = rows[j], rows[i]
+			}
+		}
+		rows = limitRows(rows, c.stmt.Limit, c.stmt.Offset)
+		if len(rows) == 0 {
+			continue
+		}
+		for _, r := range rows {
+			r[0] = c.req.Epoch.timeValue(r[0].(int64), c.loc)
+			if c.stmt.OmitTime {
+				copy(r, r[1:])
+			}
+		}
+		if c.stmt.OmitTime {
+			for i := range rows {
+				rows[i] = rows[i][:len(rows[i])-1]
+			}
+		}
+		s := &Series{Name: c.m, Columns: cols, Values: rows}
+		if len(c.dims) > 0 {
+			s.Tags = sr.tags
+		}
+		out = append(out, s)
+	}
+	return out
+}

@@ -1,0 +1,378 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/siltdb/silt/bench"
+	"github.com/siltdb/silt/query/influxql/influxoracle"
+)
+
+// oracleCase is one /query request sent to InfluxDB 1.6 and to Silt.
+type oracleCase struct {
+	q     string
+	epoch string // "" for RFC 3339 times
+	// unordered: rows of equal time may come in any order (InfluxDB merges
+	// series without a defined order between equal timestamps).
+	unordered bool
+}
+
+// oracleData writes the same data to InfluxDB and Silt: TSBS cpu rows for
+// 10 hosts every 10 s over an hour starting at base, plus a small "disk"
+// table with gaps, integer and string fields and a tag some series lack.
+func oracleData(base time.Time) []byte {
+	g := bench.NewCPU(10, base, 10*time.Second, 42)
+	var buf []byte
+	for i := 0; i < 360; i++ {
+		buf = g.AppendInterval(buf)
+	}
+	var b bytes.Buffer
+	b.Write(buf)
+	for i := 0; i < 60; i++ {
+		if i%7 == 3 || (i > 20 && i < 28) {
+			continue // gaps for fill()
+		}
+		ts := base.Add(time.Duration(i) * time.Minute).UnixNano()
+		fmt.Fprintf(&b, "disk,host=host_0,path=/ used=%di,free=%di,status=\"ok\",ro=false %d\n", 1000+i*13%97, 5000-i*7, ts)
+		if i%2 == 0 {
+			fmt.Fprintf(&b, "disk,path=/data used=%di,free=%di,status=\"warn\",ro=true %d\n", 2000+i*31%89, 9000-i*3, ts)
+		}
+		fmt.Fprintf(&b, "disk,host=host_1,path=/var used=%di,free=%di %d\n", 300+i%11, 700+i%5, ts+int64(time.Second))
+	}
+	return b.Bytes()
+}
+
+func oracleCases(base time.Time) []oracleCase {
+	ms := func(t time.Time) string { return fmt.Sprintf("%dms", t.UnixNano()/1e6) }
+	rfc := func(t time.Time) string { return "'" + t.UTC().Format(time.RFC3339) + "'" }
+	from, to := base.Add(-5*time.Minute), base.Add(65*time.Minute)
+	// Grafana's $timeFilter, as its InfluxQL data source renders it.
+	tf := "time >= " + ms(from) + " and time <= " + ms(to)
+	tf2 := "time >= " + ms(base.Add(10*time.Minute)) + " and time <= " + ms(base.Add(40*time.Minute))
+	t0, t1 := rfc(base), rfc(base.Add(time.Hour))
+	var cs []oracleCase
+	add := func(epoch string, qs ...string) {
+		for _, q := range qs {
+			cs = append(cs, oracleCase{q: q, epoch: epoch})
+		}
+	}
+	// Grafana query builder forms (influx_query_model.ts render()).
+	add("ms",
+		`SELECT mean("usage_user") FROM "cpu" WHERE `+tf+` GROUP BY time(1m) fill(null)`,
+		`SELECT mean("usage_user") FROM "autogen"."cpu" WHERE `+tf+` GROUP BY time(1m) fill(null)`,
+		`SELECT mean("usage_user") FROM "cpu" WHERE ("hostname" = 'host_1') AND `+tf+` GROUP BY time(30s) fill(null)`,
+		`SELECT mean("usage_user") FROM "cpu" WHERE ("hostname" =~ /^host_[12]$/) AND `+tf+` GROUP BY time(1m), "hostname" fill(null)`,
+		`SELECT mean("usage_user") FROM "cpu" WHERE ("hostname"::tag = 'host_3' OR "hostname"::tag = 'host_4') AND `+tf+` GROUP BY time(5m), "hostname"::tag fill(none)`,
+		`SELECT mean("usage_idle") FROM "cpu" WHERE ("region" != 'us-east-1') AND `+tf2+` GROUP BY time(5m), "region" fill(none)`,
+		`SELECT mean("usage_idle") FROM "cpu" WHERE ("region" !~ /^us-/) AND `+tf2+` GROUP BY time(10m), "region", "arch" fill(null)`,
+		`SELECT max("usage_system") FROM "cpu" WHERE `+tf+` GROUP BY time(10m) fill(0)`,
+		`SELECT mean("usage_user") /100 AS "text" FROM "autogen"."cpu" WHERE `+tf+` GROUP BY time(15m) fill(null)`,
+		`SELECT sum("usage_user") FROM "cpu" WHERE ("datacenter" = 'us-west-2a') AND `+tf+` GROUP BY time(15m) fill(null)`,
+		`SELECT count("usage_user") FROM "cpu" WHERE `+tf+` GROUP BY time(20m) fill(null)`,
+		`SELECT min("usage_nice"), max("usage_nice") FROM "cpu" WHERE `+tf+` GROUP BY time(30m), "hostname" fill(null)`,
+		`SELECT first("usage_steal"), last("usage_steal") FROM "cpu" WHERE ("hostname" = 'host_5') AND `+tf+` GROUP BY time(10m) fill(null)`,
+		`SELECT spread("usage_guest") FROM "cpu" WHERE `+tf+` GROUP BY time(10m), "os" fill(null)`,
+		`SELECT stddev("usage_irq") FROM "cpu" WHERE `+tf+` GROUP BY time(10m) fill(null)`,
+		`SELECT median("usage_softirq") FROM "cpu" WHERE `+tf+` GROUP BY time(10m) fill(null)`,
+		`SELECT percentile("usage_user", 90) FROM "cpu" WHERE `+tf+` GROUP BY time(10m) fill(null)`,
+		`SELECT percentile("usage_user", 50) FROM "cpu" WHERE ("hostname" = 'host_2') AND `+tf+` GROUP BY time(2m) fill(none)`,
+		`SELECT "usage_user" FROM "cpu" WHERE ("hostname" = 'host_3') AND `+tf,
+		`SELECT "usage_user", "usage_system" FROM "cpu" WHERE ("hostname" = 'host_0') AND `+tf+` ORDER BY time DESC LIMIT 5`,
+		`SELECT mean("usage_user") FROM "cpu" WHERE ("usage_user" > 50) AND `+tf+` GROUP BY time(10m) fill(null)`,
+		`SELECT mean("usage_user") FROM "cpu" WHERE ("usage_user" < 20 OR "usage_user" >= 80) AND `+tf+` GROUP BY time(10m), "hostname" fill(none)`,
+		`SELECT mean("usage_user") FROM "cpu" WHERE `+tf+` GROUP BY time(10m, 3m) fill(null)`,
+		`SELECT mean("usage_user") FROM "cpu" WHERE `+tf+` GROUP BY time(10m), "hostname" fill(null) SLIMIT 3 SOFFSET 2`,
+		`SELECT mean("usage_user") FROM "cpu" WHERE `+tf+` GROUP BY time(10m) fill(null) ORDER BY time DESC LIMIT 3`,
+		`SELECT mean("usage_user") FROM "cpu" WHERE `+tf+` GROUP BY time(5m) fill(null) LIMIT 4 OFFSET 2`,
+		`SELECT mean("used") FROM "disk" WHERE `+tf+` GROUP BY time(2m), "host" fill(null)`,
+		`SELECT mean("used") FROM "disk" WHERE `+tf+` GROUP BY time(2m), "host" fill(previous)`,
+		`SELECT mean("used") FROM "disk" WHERE `+tf+` GROUP BY time(2m), "host" fill(linear)`,
+		`SELECT mean("used") FROM "disk" WHERE `+tf+` GROUP BY time(2m), "host" fill(-1)`,
+		`SELECT sum("free"), count("status") FROM "disk" WHERE `+tf+` GROUP BY time(5m), "path" fill(none)`,
+		`SELECT last("status") FROM "disk" WHERE ("host" = '') AND `+tf+` GROUP BY time(10m) fill(none)`,
+		`SELECT mean("free") FROM "disk" WHERE ("host" != 'host_0') AND `+tf+` GROUP BY time(15m), "path" fill(null)`,
+		`SELECT "used", "status" FROM "disk" WHERE ("status" = 'warn') AND `+tf+` LIMIT 5`,
+		`SELECT "used" FROM "disk" WHERE ("path" =~ /^\/v/) AND `+tf+` ORDER BY time DESC LIMIT 3`,
+		`SELECT mean(*) FROM "disk" WHERE `+tf+` GROUP BY time(30m) fill(none)`,
+		`SELECT * FROM "disk" WHERE `+tf+` GROUP BY "host" LIMIT 2`,
+		`SELECT "used" + "free" AS "total", "used" / 2 FROM "disk" WHERE ("host" = 'host_0') AND `+tf+` LIMIT 4`,
+		`SELECT mean("usage_user") FROM "cpu" WHERE time >= now() - 24h GROUP BY time(1d) fill(none)`,
+	)
+	// TSBS query shapes (cmd/tsbs_generate_queries, InfluxQL dialect).
+	add("",
+		`SELECT max(usage_user) from cpu where (hostname = 'host_1') and time >= `+t0+` and time < `+t1+` group by time(1m)`,
+		`SELECT max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait) from cpu where (hostname = 'host_1' or hostname = 'host_7') and time >= `+t0+` and time < `+t1+` group by time(5m)`,
+		`SELECT max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait),max(usage_irq),max(usage_softirq),max(usage_steal),max(usage_guest),max(usage_guest_nice) from cpu where (hostname = 'host_4') and time >= `+t0+` and time < `+t1+` group by time(1h)`,
+		`SELECT mean(usage_user) from cpu where time >= `+t0+` and time < `+t1+` group by time(1h),hostname`,
+		`SELECT mean(usage_user),mean(usage_system),mean(usage_idle) from cpu where time >= `+t0+` and time < `+t1+` group by time(30m),hostname`,
+		`SELECT * from cpu where usage_user > 90.0 and time >= `+t0+` and time < `+t1+` and (hostname = 'host_1')`,
+		`SELECT last(*) from cpu group by "hostname"`,
+		`SELECT max(usage_user) from cpu where time >= `+t0+` and time < `+t1+` group by time(1m) limit 5`,
+		`SELECT mean(usage_user) from cpu where time >= `+t0+` and time < `+t1+` group by time(10m) tz('America/Chicago')`,
+		`SELECT mean(usage_user) from cpu where time >= `+t0+` and time < `+t1+` group by time(1d) tz('Asia/Kolkata')`,
+	)
+	cs = append(cs, oracleCase{q: `SELECT * from cpu where usage_user > 95.0 and time >= ` + t0 + ` and time < ` + t1, epoch: "ms", unordered: true})
+	cs = append(cs, oracleCase{q: `SELECT usage_idle FROM cpu WHERE time >= ` + t0 + ` and time < ` + t1 + ` GROUP BY * LIMIT 2`, epoch: "s"})
+	// Selectors without GROUP BY time report the selected point's time.
+	add("ns",
+		`SELECT max("usage_user") FROM "cpu" WHERE `+tf,
+		`SELECT min("usage_user") FROM "cpu" WHERE `+tf+` GROUP BY "region"`,
+		`SELECT first("usage_user") FROM "cpu" WHERE ("hostname" = 'host_9') AND `+tf,
+		`SELECT last("usage_user") FROM "cpu" WHERE `+tf+` GROUP BY "hostname"`,
+		`SELECT percentile("usage_user", 95) FROM "cpu" WHERE `+tf,
+		`SELECT mean("usage_user"), count("usage_user") FROM "cpu" WHERE `+tf,
+		`SELECT count("usage_user") FROM "cpu"`,
+		`SELECT sum("used") FROM "disk" GROUP BY *`,
+	)
+	// Epoch precisions and RFC 3339 output.
+	for _, e := range []string{"", "ns", "u", "µ", "ms", "s", "m", "h"} {
+		add(e, `SELECT mean("usage_user") FROM "cpu" WHERE `+tf2+` GROUP BY time(10m) fill(null)`)
+	}
+	// Grafana meta queries (influxql_query_builder.ts buildMetadataQuery,
+	// influxql_metadata_query.ts) and the health check.
+	add("ms",
+		`SHOW DATABASES`,
+		`SHOW MEASUREMENTS LIMIT 100`,
+		`SHOW MEASUREMENTS WITH MEASUREMENT =~ /(?i)cp/ LIMIT 100`,
+		`SHOW MEASUREMENTS WHERE "region" = 'us-east-1' LIMIT 100`,
+		`SHOW MEASUREMENTS WHERE "path" =~ /data/ LIMIT 100`,
+		`SHOW TAG KEYS`,
+		`SHOW TAG KEYS FROM "cpu"`,
+		`SHOW TAG KEYS FROM /.*/`,
+		`SHOW TAG KEYS WHERE "path" = '/data'`,
+		`SHOW TAG VALUES WITH KEY = "hostname"`,
+		`SHOW TAG VALUES FROM "cpu" WITH KEY = "region" WHERE "hostname" = 'host_1'`,
+		`SHOW TAG VALUES FROM "cpu" WITH KEY = "hostname" WHERE "region" =~ /^us-/`,
+		`SHOW TAG VALUES FROM "autogen"."cpu" WITH KEY = "arch"`,
+		`SHOW TAG VALUES FROM "cpu" WITH KEY IN ("region", "arch")`,
+		`SHOW TAG VALUES WITH KEY =~ /^(os|path)$/`,
+		`SHOW TAG VALUES FROM "disk" WITH KEY = "host"`,
+		`SHOW FIELD KEYS`,
+		`SHOW FIELD KEYS FROM "cpu"`,
+		`SHOW FIELD KEYS FROM "disk"`,
+		`SHOW SERIES`,
+		`SHOW SERIES FROM "disk"`,
+		`SHOW SERIES FROM "cpu" WHERE "hostname" = 'host_1'`,
+		`SHOW SERIES LIMIT 3 OFFSET 2`,
+		`SHOW RETENTION POLICIES on "benchmark"`,
+		`SHOW RETENTION POLICIES`,
+		`SHOW MEASUREMENTS; SHOW TAG KEYS FROM "disk"; SELECT count("used") FROM "disk"`,
+	)
+	// Errors: statement-level and in multi-statement requests.
+	add("ms",
+		`SELECT mean("usage_user") FROM "nosuch" WHERE `+tf,
+		`SELECT "nosuch" FROM "cpu" WHERE `+tf,
+		`SELECT mean("usage_user") FROM "cpu" WHERE `+tf+`; SELECT mean(usage_user) FROM nodb.autogen.cpu; SHOW DATABASES`,
+		`SHOW RETENTION POLICIES ON "nodb"`,
+		`SHOW MEASUREMENTS ON "nodb"`,
+	)
+	return cs
+}
+
+// oracleDiff lists the cases where Silt deliberately differs from
+// InfluxDB 1.6 (docs/grafana.md "Differences"), keyed by query text.
+var oracleDiff = map[string]string{}
+
+func TestInfluxQLOracle(t *testing.T) {
+	infl := influxoracle.Start(t)
+	silt := startServer(t, 0)
+	base := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+	data := oracleData(base)
+	for _, u := range []string{infl.URL, silt.url} {
+		postQuery(t, u, "", `CREATE DATABASE "benchmark"`)
+		resp, err := http.Post(u+"/write?db=benchmark&precision=ns", "text/plain", bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("write to %s: %s %s", u, resp.Status, b)
+		}
+	}
+	cases := oracleCases(base)
+	if len(cases) < 60 {
+		t.Fatalf("only %d oracle cases", len(cases))
+	}
+	for i, c := range cases {
+		t.Run(fmt.Sprintf("%03d", i), func(t *testing.T) {
+			if why, ok := oracleDiff[c.q]; ok {
+				t.Skip("deliberate difference: " + why)
+			}
+			params := url.Values{"db": {"benchmark"}}
+			if c.epoch != "" {
+				params.Set("epoch", c.epoch)
+			}
+			wantCode, want := getQuery(t, infl.URL, params, c.q)
+			gotCode, got := getQuery(t, silt.url, params, c.q)
+			if wantCode != gotCode {
+				t.Fatalf("%s\nstatus: InfluxDB %d, Silt %d\ninflux: %s\nsilt:   %s", c.q, wantCode, gotCode, want, got)
+			}
+			if err := sameJSON(want, got, c.unordered); err != nil {
+				t.Fatalf("%s\n%v\ninflux: %s\nsilt:   %s", c.q, err, trunc(want), trunc(got))
+			}
+		})
+	}
+}
+
+func trunc(b []byte) string {
+	if len(b) > 3000 {
+		return string(b[:3000]) + "..."
+	}
+	return string(b)
+}
+
+func getQuery(t *testing.T, base string, params url.Values, q string) (int, []byte) {
+	t.Helper()
+	v := url.Values{}
+	for k, vs := range params {
+		v[k] = vs
+	}
+	v.Set("q", q)
+	resp, err := http.Get(base + "/query?" + v.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// postQuery sends q form-encoded, as Grafana's POST mode and Telegraf do.
+func postQuery(t *testing.T, base, params, q string) []byte {
+	t.Helper()
+	u := base + "/query"
+	if params != "" {
+		u += "?" + params
+	}
+	resp, err := http.Post(u, "application/x-www-form-urlencoded", strings.NewReader(url.Values{"q": {q}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s q=%s: %s %s", u, q, resp.Status, b)
+	}
+	return b
+}
+
+// sameJSON compares two /query bodies: same structure, equal strings and
+// booleans, numbers within 1e-9 relative. Error texts are compared only
+// for presence: Silt words some errors differently.
+func sameJSON(want, got []byte, unordered bool) error {
+	var w, g any
+	dw := json.NewDecoder(bytes.NewReader(want))
+	dw.UseNumber()
+	if err := dw.Decode(&w); err != nil {
+		return fmt.Errorf("InfluxDB body: %v", err)
+	}
+	dg := json.NewDecoder(bytes.NewReader(got))
+	dg.UseNumber()
+	if err := dg.Decode(&g); err != nil {
+		return fmt.Errorf("Silt body: %v", err)
+	}
+	if unordered {
+		sortValues(w)
+		sortValues(g)
+	}
+	return compareJSON("$", w, g)
+}
+
+// sortValues orders every series' rows by their JSON text so that rows of
+// equal time compare regardless of order.
+func sortValues(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if k == "values" {
+				if rows, ok := x.([]any); ok {
+					sort.SliceStable(rows, func(i, j int) bool {
+						a, _ := json.Marshal(rows[i])
+						b, _ := json.Marshal(rows[j])
+						return string(a) < string(b)
+					})
+				}
+				continue
+			}
+			sortValues(x)
+		}
+	case []any:
+		for _, x := range v {
+			sortValues(x)
+		}
+	}
+}
+
+func compareJSON(path string, w, g any) error {
+	switch w := w.(type) {
+	case map[string]any:
+		gm, ok := g.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s: InfluxDB has an object, Silt %T", path, g)
+		}
+		for k := range w {
+			if _, ok := gm[k]; !ok {
+				return fmt.Errorf("%s: Silt lacks key %q", path, k)
+			}
+		}
+		for k := range gm {
+			if _, ok := w[k]; !ok {
+				return fmt.Errorf("%s: Silt has extra key %q", path, k)
+			}
+		}
+		for k, x := range w {
+			if k == "error" {
+				continue // presence checked above
+			}
+			if err := compareJSON(path+"."+k, x, gm[k]); err != nil {
+				return err
+			}
+		}
+		return nil
+	case []any:
+		ga, ok := g.([]any)
+		if !ok {
+			return fmt.Errorf("%s: InfluxDB has an array, Silt %T", path, g)
+		}
+		if len(w) != len(ga) {
+			return fmt.Errorf("%s: InfluxDB has %d elements, Silt %d", path, len(w), len(ga))
+		}
+		for i := range w {
+			if err := compareJSON(fmt.Sprintf("%s[%d]", path, i), w[i], ga[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	case json.Number:
+		gn, ok := g.(json.Number)
+		if !ok {
+			return fmt.Errorf("%s: InfluxDB has %s, Silt %v", path, w, g)
+		}
+		if w == gn {
+			return nil
+		}
+		a, err1 := w.Float64()
+		b, err2 := gn.Float64()
+		if err1 != nil || err2 != nil || math.Abs(a-b) > 1e-9*math.Max(1, math.Abs(a)) {
+			return fmt.Errorf("%s: InfluxDB %s, Silt %s", path, w, gn)
+		}
+		return nil
+	}
+	if fmt.Sprint(w) != fmt.Sprint(g) {
+		return fmt.Errorf("%s: InfluxDB %v (%T), Silt %v (%T)", path, w, w, g, g)
+	}
+	return nil
+}
+
+var _ = os.Getenv

@@ -1,0 +1,155 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/query"
+	"github.com/siltdb/silt/query/exec"
+	"github.com/siltdb/silt/query/influxql"
+	"github.com/siltdb/silt/query/sql"
+)
+
+// influxBackend serves the InfluxQL executor from the engine and the SQL
+// executor (the same path as /api/v1/sql).
+type influxBackend struct {
+	s *Server
+}
+
+// createdDBs remembers CREATE DATABASE for databases that have no data
+// yet: Silt creates a database on its first write, and until then it
+// exists for this process only (Telegraf and Grafana just need the
+// statement to succeed and the database to answer queries).
+type createdDBs struct {
+	mu  sync.Mutex
+	set map[string]bool
+}
+
+func (b influxBackend) Databases() []string {
+	names := b.s.eng.Databases()
+	b.s.created.mu.Lock()
+	for db := range b.s.created.set {
+		if i := sort.SearchStrings(names, db); i == len(names) || names[i] != db {
+			names = append(names, db)
+		}
+	}
+	b.s.created.mu.Unlock()
+	sort.Strings(names)
+	return names
+}
+
+func (b influxBackend) Tables(db string) (map[string]*columnar.TableSchema, bool) {
+	if t, ok := b.s.eng.Tables(db); ok {
+		return t, true
+	}
+	b.s.created.mu.Lock()
+	defer b.s.created.mu.Unlock()
+	if b.s.created.set[db] {
+		return map[string]*columnar.TableSchema{}, true
+	}
+	return nil, false
+}
+
+func (b influxBackend) CreateDatabase(db string) error {
+	b.s.created.mu.Lock()
+	defer b.s.created.mu.Unlock()
+	if b.s.created.set == nil {
+		b.s.created.set = map[string]bool{}
+	}
+	b.s.created.set[db] = true
+	return nil
+}
+
+func (b influxBackend) Run(ctx context.Context, db string, q *sql.Query) (*query.Result, error) {
+	var names []string
+	if t, ok := b.s.eng.Tables(db); ok {
+		for n := range t {
+			names = append(names, n)
+		}
+	}
+	return exec.RunLimited(ctx, q, engineSource{b.s.eng, db}, names, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory})
+}
+
+// handleQuery serves the InfluxDB 1.x query API: GET or POST /query with
+// q (in the URL, or form-encoded in a POST body), db, rp, epoch, pretty.
+// Statement errors are inside the results with status 200, as InfluxDB
+// does; a missing q, a bad epoch or a syntax error is a top-level error
+// with status 400.
+func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
+	if !ctx.IsGet() && !ctx.IsPost() {
+		s.writeInflux(ctx, fasthttp.StatusMethodNotAllowed, &influxql.Response{Error: "use GET or POST"})
+		return
+	}
+	args := ctx.QueryArgs()
+	param := func(name string) string {
+		if v := args.Peek(name); len(v) > 0 {
+			return string(v)
+		}
+		if isForm(ctx) {
+			return string(ctx.PostArgs().Peek(name))
+		}
+		return ""
+	}
+	text := param("q")
+	if ctx.IsPost() && !isForm(ctx) && text == "" && len(ctx.PostBody()) > 0 {
+		// influx CLI and some scripts send the statement as a raw body.
+		text = string(ctx.PostBody())
+	}
+	if text == "" {
+		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: `missing required parameter "q"`})
+		return
+	}
+	epoch, err := influxql.ParseEpoch(param("epoch"))
+	if err != nil {
+		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error()})
+		return
+	}
+	req := influxql.Request{Query: text, Database: param("db"), RP: param("rp"), Epoch: epoch,
+		Now: time.Now(), MaxRows: s.cfg.QueryMaxRows}
+	if tok != nil {
+		req.Allow = func(write bool) error {
+			if write && !tok.Write {
+				return fmt.Errorf("token %s lacks the write scope", tok.Name)
+			}
+			if !write && !tok.Read {
+				return fmt.Errorf("token %s lacks the read scope", tok.Name)
+			}
+			return nil
+		}
+	}
+	qctx, cancel := context.WithTimeout(context.Background(), s.cfg.QueryTimeout)
+	defer cancel()
+	resp, err := influxql.Execute(qctx, influxBackend{s}, req)
+	var authErr *influxql.AuthError
+	switch {
+	case errors.As(err, &authErr):
+		s.writeInflux(ctx, fasthttp.StatusForbidden, &influxql.Response{Error: "error authorizing query: " + authErr.Error()})
+		return
+	case err != nil:
+		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error()})
+		return
+	}
+	s.writeInflux(ctx, fasthttp.StatusOK, resp)
+}
+
+func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxql.Response) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set("X-Influxdb-Version", "1.8.10-silt-"+Version)
+	ctx.Response.Header.Set("X-Influxdb-Build", "OSS")
+	enc := json.NewEncoder(ctx)
+	if v := ctx.QueryArgs().Peek("pretty"); string(v) == "true" {
+		enc.SetIndent("", "    ")
+	}
+	if err := enc.Encode(resp); err != nil {
+		s.log.Warn("encode /query response", "err", err)
+	}
+}
