@@ -83,7 +83,7 @@ type scope uint8
 
 const (
 	scopeNone scope = iota // open: /health, /ping
-	scopeAny // any valid token; the handler checks more (/query)
+	scopeAny               // any valid token; the handler checks more (/query)
 	scopeRead
 	scopeWrite
 )

@@ -108,7 +108,7 @@ func (c *selectCompiler) callSQL(call *influxql.Call) (string, error) {
 	return "", fmt.Errorf("function %s() is not supported by Silt", call.Name)
 }
 
-var errPercentile = errors.New("percentile() must be the only field of its query in Silt")
+var errPercentile = errors.New("percentile() can be combined only with first, last, min, max and percentile, not with other aggregates or math, in Silt")
 
 // bucketSQL is the GROUP BY time key: date_bin aligned as InfluxDB aligns
 // windows (on the epoch plus the offset, shifted by the tz() zone).
@@ -135,12 +135,12 @@ func (c *selectCompiler) bucketStart(t int64) int64 {
 
 func (c *selectCompiler) runAggregate(ctx context.Context) ([]*Series, error) {
 	// The one-selector form reports the time of the selected point.
+	if calls, ok := reducible(c.stmt.Fields); ok {
+		return c.runReduce(ctx, calls)
+	}
 	var selector *influxql.Call
 	if len(c.stmt.Fields) == 1 {
 		if call, ok := c.stmt.Fields[0].Expr.(*influxql.Call); ok {
-			if call.Name == "percentile" {
-				return c.runPercentile(ctx, call)
-			}
 			if selectors[call.Name] && c.interval == 0 {
 				selector = call
 			}
@@ -211,6 +211,12 @@ func (c *selectCompiler) runAggregate(ctx context.Context) ([]*Series, error) {
 		row := make([]any, 0, 1+len(outs))
 		row = append(row, t)
 		row = append(row, r[nk:nk+len(outs)]...)
+		for i, f := range c.stmt.Fields {
+			if isCount(f.Expr) && row[1+i] == int64(0) {
+				// InfluxDB has no count point where the field has no values.
+				row[1+i] = nil
+			}
+		}
 		if allNil(row[1:]) && c.interval == 0 {
 			continue
 		}
@@ -228,6 +234,11 @@ func (c *selectCompiler) runAggregate(ctx context.Context) ([]*Series, error) {
 		}
 	}
 	return c.finish(list), nil
+}
+
+func isCount(e influxql.Expr) bool {
+	call, ok := e.(*influxql.Call)
+	return ok && call.Name == "count"
 }
 
 func allNil(vals []any) bool {
@@ -338,6 +349,17 @@ func (c *selectCompiler) fill(rows [][]any) [][]any {
 		}
 	}
 	switch c.stmt.Fill {
+	case influxql.NullFill:
+		// InfluxDB fills count() with 0, not null.
+		for i, f := range c.stmt.Fields {
+			if isCount(f.Expr) {
+				for _, r := range out {
+					if r[1+i] == nil {
+						r[1+i] = int64(0)
+					}
+				}
+			}
+		}
 	case influxql.NumberFill:
 		for _, r := range out {
 			for i := 1; i < len(r); i++ {
@@ -399,92 +421,3 @@ func linear(rows [][]any, i int) {
 	}
 }
 
-// runPercentile computes percentile(field, N) with InfluxDB's nearest-rank
-// rule (the value at index floor(n*N/100 + 0.5) - 1 of the sorted values),
-// which none of the SQL percentiles give; the values are read per group.
-func (c *selectCompiler) runPercentile(ctx context.Context, call *influxql.Call) ([]*Series, error) {
-	if len(call.Args) != 2 {
-		return nil, fmt.Errorf("invalid number of arguments for percentile, expected 2, got %d", len(call.Args))
-	}
-	var pct float64
-	switch a := call.Args[1].(type) {
-	case *influxql.IntegerLiteral:
-		pct = float64(a.Val)
-	case *influxql.NumberLiteral:
-		pct = a.Val
-	default:
-		return nil, fmt.Errorf("expected float argument in percentile()")
-	}
-	col, t, ok, err := c.callArg(call)
-	if err != nil || !ok {
-		return nil, err
-	}
-	if !numericField(t) {
-		return nil, fmt.Errorf("unsupported percentile() type: %s", influxType(t))
-	}
-	var b strings.Builder
-	b.WriteString("SELECT time")
-	for _, d := range c.dims {
-		b.WriteString(", " + quoteIdent(d))
-	}
-	fmt.Fprintf(&b, ", %s FROM %s WHERE %s AND %s IS NOT NULL", col, quoteIdent(c.m), c.where, col)
-	res, err := runSQL(ctx, c.b, c.db, c.tables, b.String(), c.req.Now)
-	if err != nil {
-		return nil, err
-	}
-	type point struct {
-		t int64
-		v any
-		f float64
-	}
-	groups := map[*seriesRows]map[int64][]point{}
-	all := map[string]*seriesRows{}
-	nd := len(c.dims)
-	for _, r := range res.Rows {
-		s := c.seriesFor(all, r[1:1+nd])
-		tm := r[0].(time.Time).UnixNano()
-		w := int64(0)
-		if c.interval > 0 {
-			w = c.bucketStart(tm)
-		}
-		if groups[s] == nil {
-			groups[s] = map[int64][]point{}
-		}
-		p := point{t: tm, v: r[1+nd]}
-		switch v := p.v.(type) {
-		case float64:
-			p.f = v
-		case int64:
-			p.f = float64(v)
-		case uint64:
-			p.f = float64(v)
-		}
-		groups[s][w] = append(groups[s][w], p)
-	}
-	list := sortedSeries(all)
-	for _, s := range list {
-		for w, pts := range groups[s] {
-			i := int(math.Floor(float64(len(pts))*pct/100+0.5)) - 1
-			if i < 0 || i >= len(pts) {
-				continue
-			}
-			sort.SliceStable(pts, func(a, b int) bool {
-				if pts[a].f != pts[b].f {
-					return pts[a].f < pts[b].f
-				}
-				return pts[a].t < pts[b].t
-			})
-			tm := w
-			if c.interval == 0 {
-				tm = pts[i].t
-			}
-			s.rows = append(s.rows, []any{tm, pts[i].v})
-		}
-		if c.interval > 0 {
-			s.rows = c.fill(s.rows)
-		} else {
-			sort.Slice(s.rows, func(a, b int) bool { return s.rows[a][0].(int64) < s.rows[b][0].(int64) })
-		}
-	}
-	return c.finish(list), nil
-}

@@ -51,7 +51,9 @@ var ErrNotExecuted = errors.New("not executed")
 // with 400 and a top-level error.
 type ParseError struct{ Err error }
 
-func (e *ParseError) Error() string { return "error parsing query: " + strings.TrimPrefix(e.Err.Error(), "error parsing query: ") }
+func (e *ParseError) Error() string {
+	return "error parsing query: " + strings.TrimPrefix(e.Err.Error(), "error parsing query: ")
+}
 
 // AuthError is a statement the caller may not run; /query answers 403
 // and runs none of the request's statements.

@@ -180,6 +180,9 @@ func showMeasurements(ctx context.Context, b Backend, req Request, st *influxql.
 	db := pick(st.Database, req.Database)
 	tables, err := tablesOf(b, db)
 	if err != nil {
+		if db != "" {
+			return nil, nil // InfluxDB lists nothing for an unknown database
+		}
 		return nil, err
 	}
 	var sources influxql.Sources

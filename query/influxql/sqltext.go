@@ -89,7 +89,7 @@ func resolve(s *columnar.TableSchema, ref *influxql.VarRef) (columnKind, columna
 
 // condSQL renders an InfluxQL condition (without its time bounds) as a SQL
 // predicate over the measurement's columns, following InfluxDB's rules: a
-// series without a tag has the tag "" (so host != 'a' and host = ''
+// series without a tag has the tag "" (so host != 'a' and host = ”
 // match it), and a comparison with an unknown name is false except where
 // "" makes it true.
 func condSQL(e influxql.Expr, s *columnar.TableSchema) (string, error) {

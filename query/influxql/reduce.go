@@ -1,0 +1,248 @@
+package influxql
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/influxdata/influxql"
+)
+
+// Some selectors cannot be SQL aggregates with InfluxDB's exact answer:
+// first() and last() break ties between points of equal time (different
+// series, same timestamp, as TSBS data has) by taking the larger value,
+// and percentile() is nearest-rank (index floor(n*N/100 + 0.5) - 1 of the
+// sorted values), which neither percentile_cont nor percentile_disc is.
+// Queries whose fields are all bare selector calls therefore read the
+// points (filtered, pruned and projected by the SQL executor) and reduce
+// them per series and window here.
+
+// reducible reports whether every field is first, last, min, max or
+// percentile of a field and at least one needs the reducer.
+func reducible(fields influxql.Fields) ([]*influxql.Call, bool) {
+	var calls []*influxql.Call
+	need := false
+	for _, f := range fields {
+		call, ok := f.Expr.(*influxql.Call)
+		if !ok {
+			return nil, false
+		}
+		switch call.Name {
+		case "first", "last", "percentile":
+			need = true
+		case "min", "max":
+		default:
+			return nil, false
+		}
+		calls = append(calls, call)
+	}
+	return calls, need
+}
+
+type point struct {
+	t int64
+	v any
+	f float64 // v as a float for ordering numbers
+}
+
+// better reports whether p replaces the current pick q for fn, following
+// InfluxDB 1.x's reducers.
+func better(fn string, p, q point) bool {
+	switch fn {
+	case "first":
+		return p.t < q.t || (p.t == q.t && greater(p, q))
+	case "last":
+		return p.t > q.t || (p.t == q.t && greater(p, q))
+	case "min":
+		return greater(q, p) || (equal(p, q) && p.t < q.t)
+	case "max":
+		return greater(p, q) || (equal(p, q) && p.t < q.t)
+	}
+	return false
+}
+
+func greater(p, q point) bool {
+	switch pv := p.v.(type) {
+	case string:
+		qv, _ := q.v.(string)
+		return pv > qv
+	case bool:
+		qv, _ := q.v.(bool)
+		return pv && !qv
+	}
+	return p.f > q.f
+}
+
+func equal(p, q point) bool {
+	switch pv := p.v.(type) {
+	case string, bool:
+		return pv == q.v
+	}
+	return p.f == q.f
+}
+
+func (c *selectCompiler) runReduce(ctx context.Context, calls []*influxql.Call) ([]*Series, error) {
+	type arg struct {
+		col  string
+		pct  float64
+		skip bool // argument is not a field: no points
+	}
+	args := make([]arg, len(calls))
+	var cols, present []string
+	colIdx := map[string]int{}
+	idx := make([]int, len(calls))
+	for i, call := range calls {
+		want := 1
+		if call.Name == "percentile" {
+			want = 2
+		}
+		if len(call.Args) != want {
+			return nil, fmt.Errorf("invalid number of arguments for %s, expected %d, got %d", call.Name, want, len(call.Args))
+		}
+		col, t, ok, err := c.callArg(call)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			args[i].skip = true
+			continue
+		}
+		if call.Name != "first" && call.Name != "last" && !numericField(t) {
+			return nil, fmt.Errorf("unsupported %s() type: %s", call.Name, influxType(t))
+		}
+		if call.Name == "percentile" {
+			switch a := call.Args[1].(type) {
+			case *influxql.IntegerLiteral:
+				args[i].pct = float64(a.Val)
+			case *influxql.NumberLiteral:
+				args[i].pct = a.Val
+			default:
+				return nil, fmt.Errorf("expected float argument in percentile()")
+			}
+		}
+		args[i].col = col
+		k, ok := colIdx[col]
+		if !ok {
+			k = len(cols)
+			colIdx[col] = k
+			cols = append(cols, col)
+			present = append(present, col+" IS NOT NULL")
+		}
+		idx[i] = k
+	}
+	if len(cols) == 0 {
+		return nil, nil
+	}
+	var b strings.Builder
+	b.WriteString("SELECT time")
+	for _, d := range c.dims {
+		b.WriteString(", " + quoteIdent(d))
+	}
+	for _, col := range cols {
+		b.WriteString(", " + col)
+	}
+	fmt.Fprintf(&b, " FROM %s WHERE %s AND (%s)", quoteIdent(c.m), c.where, strings.Join(present, " OR "))
+	res, err := runSQL(ctx, c.b, c.db, c.tables, b.String(), c.req.Now)
+	if err != nil {
+		return nil, err
+	}
+	// Per series and window: per call, the pick so far (first, last, min,
+	// max) or the collected points (percentile).
+	type window struct {
+		pick []point
+		has  []bool
+		pts  [][]point
+	}
+	all := map[string]*seriesRows{}
+	windows := map[*seriesRows]map[int64]*window{}
+	nd := len(c.dims)
+	for _, r := range res.Rows {
+		s := c.seriesFor(all, r[1:1+nd])
+		tm := r[0].(time.Time).UnixNano()
+		w := int64(0)
+		if c.interval > 0 {
+			w = c.bucketStart(tm)
+		}
+		ws := windows[s]
+		if ws == nil {
+			ws = map[int64]*window{}
+			windows[s] = ws
+		}
+		win := ws[w]
+		if win == nil {
+			win = &window{pick: make([]point, len(calls)), has: make([]bool, len(calls)), pts: make([][]point, len(calls))}
+			ws[w] = win
+		}
+		for i, call := range calls {
+			if args[i].skip {
+				continue
+			}
+			v := r[1+nd+idx[i]]
+			if v == nil {
+				continue
+			}
+			p := point{t: tm, v: v}
+			switch x := v.(type) {
+			case float64:
+				p.f = x
+			case int64:
+				p.f = float64(x)
+			case uint64:
+				p.f = float64(x)
+			}
+			if call.Name == "percentile" {
+				win.pts[i] = append(win.pts[i], p)
+				continue
+			}
+			if !win.has[i] || better(call.Name, p, win.pick[i]) {
+				win.pick[i], win.has[i] = p, true
+			}
+		}
+	}
+	list := sortedSeries(all)
+	for _, s := range list {
+		for w, win := range windows[s] {
+			row := make([]any, 1+len(calls))
+			row[0] = w
+			if c.interval == 0 && c.tmin != math.MinInt64 {
+				row[0] = c.tmin
+			}
+			found := false
+			for i, call := range calls {
+				if call.Name == "percentile" {
+					pts := win.pts[i]
+					k := int(math.Floor(float64(len(pts))*args[i].pct/100+0.5)) - 1
+					if k < 0 || k >= len(pts) {
+						continue
+					}
+					sort.SliceStable(pts, func(a, b int) bool {
+						if pts[a].f != pts[b].f {
+							return pts[a].f < pts[b].f
+						}
+						return pts[a].t < pts[b].t
+					})
+					win.pick[i], win.has[i] = pts[k], true
+				}
+				if win.has[i] {
+					row[1+i] = win.pick[i].v
+					found = true
+				}
+			}
+			if !found {
+				continue
+			}
+			if c.interval == 0 && len(calls) == 1 {
+				// A lone selector reports its point's time.
+				row[0] = win.pick[0].t
+			}
+			s.rows = append(s.rows, row)
+		}
+		if c.interval > 0 {
+			s.rows = c.fill(s.rows)
+		}
+	}
+	return c.finish(list), nil
+}
