@@ -420,4 +420,3 @@ func linear(rows [][]any, i int) {
 		prev = k
 	}
 }
-
