@@ -54,6 +54,20 @@ func parseBytes(s string) (int64, error) {
 	return int64(n * float64(mult)), nil
 }
 
+// tokenList is the repeatable --auth-token flag.
+type tokenList []server.Token
+
+func (l *tokenList) String() string { return strconv.Itoa(len(*l)) + " tokens" }
+
+func (l *tokenList) Set(s string) error {
+	t, err := server.ParseToken(s)
+	if err != nil {
+		return err
+	}
+	*l = append(*l, t)
+	return nil
+}
+
 func runServe(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var (
@@ -72,6 +86,9 @@ func runServe(args []string) int {
 		queryMaxRows = fs.Int("query-max-rows", 1_000_000, "most rows a SQL result may have")
 		queryMaxMem  = byteSize(1 << 30)
 	)
+	var tokens tokenList
+	fs.Var(&tokens, "auth-token", "an API token NAME:SECRET:SCOPES (SCOPES: read, write or read,write); repeat for more. With any token, every endpoint but /health and /ping needs one")
+	tokensFile := fs.String("auth-tokens-file", "", "file of API tokens, one NAME:SECRET:SCOPES a line (# comments); adds to --auth-token")
 	fs.Var(&queryMaxMem, "query-max-memory", "memory one SQL query may use for the columns it reads (e.g. 1GiB)")
 	fs.Var(&maxHead, "max-head-bytes", "memory bound of unflushed data; writes above it get 429 with Retry-After (e.g. 1GiB)")
 	fs.Var(&flushBytes, "flush-bytes", "flush the head once it holds this much (e.g. 256MiB)")
@@ -113,6 +130,14 @@ Flags:
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *tokensFile != "" {
+		more, err := server.LoadTokens(*tokensFile)
+		if err != nil {
+			log.Error("auth tokens", "err", err)
+			return 2
+		}
+		tokens = append(tokens, more...)
+	}
 
 	ln, err := net.Listen("tcp", *httpAddr)
 	if err != nil {
@@ -128,7 +153,8 @@ Flags:
 		return 1
 	}
 	srv := server.New(eng, server.Config{Addr: *httpAddr, MaxBodyBytes: int(maxBody), Logger: log,
-		QueryTimeout: *queryTimeout, QueryMaxRows: *queryMaxRows, QueryMaxMemory: int64(queryMaxMem)})
+		QueryTimeout: *queryTimeout, QueryMaxRows: *queryMaxRows, QueryMaxMemory: int64(queryMaxMem),
+		Tokens: tokens})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("silt listening; replaying the WAL (/ready answers 503 until done)", "version", version, "http", ln.Addr().String(), "data", *dataDir)
