@@ -107,6 +107,10 @@ func oracleCases(base time.Time) []oracleCase {
 		`SELECT * FROM "disk" WHERE `+tf+` GROUP BY "host" LIMIT 2`,
 		`SELECT "used" + "free" AS "total", "used" / 2 FROM "disk" WHERE ("host" = 'host_0') AND `+tf+` LIMIT 4`,
 		`SELECT mean("usage_user") FROM "cpu" WHERE time >= now() - 24h GROUP BY time(1d) fill(none)`,
+		`SELECT mean("usage_user") FROM "cpu" WHERE `+tf+` GROUP BY time(10m), "hostname" fill(linear) ORDER BY time DESC`,
+		`SELECT "usage_user" FROM "cpu" WHERE `+tf+` GROUP BY "hostname" ORDER BY time DESC LIMIT 2 SLIMIT 4`,
+		`SELECT max("used") FROM "disk" WHERE `+tf+` GROUP BY time(3m), "path" fill(previous) ORDER BY time DESC LIMIT 8`,
+		`SELECT last("used") FROM "disk" WHERE `+tf+` GROUP BY "path" ORDER BY time DESC`,
 	)
 	// TSBS query shapes (cmd/tsbs_generate_queries, InfluxQL dialect).
 	add("",

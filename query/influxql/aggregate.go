@@ -324,6 +324,17 @@ func (c *selectCompiler) fill(rows [][]any) [][]any {
 	if len(rows) == 0 {
 		return rows
 	}
+	empty := true
+	for _, r := range rows {
+		if !allNil(r[1:]) {
+			empty = false
+			break
+		}
+	}
+	if empty {
+		// InfluxDB has no series where no window has a value.
+		return nil
+	}
 	start := rows[0][0].(int64)
 	if c.tmin != math.MinInt64 {
 		start = c.bucketStart(c.tmin)
@@ -369,9 +380,16 @@ func (c *selectCompiler) fill(rows [][]any) [][]any {
 			}
 		}
 	case influxql.PreviousFill:
+		// "Previous" is in output order: with ORDER BY time DESC the later
+		// window's value fills an earlier gap, as in InfluxDB.
+		desc := !c.stmt.TimeAscending()
 		for i := 1; i <= width; i++ {
 			var prev any
-			for _, r := range out {
+			for k := range out {
+				r := out[k]
+				if desc {
+					r = out[len(out)-1-k]
+				}
 				if r[i] == nil {
 					r[i] = prev
 				} else {

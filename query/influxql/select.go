@@ -86,7 +86,14 @@ func execSelect(ctx context.Context, b Backend, req Request, st *influxql.Select
 		}
 		out = append(out, series...)
 	}
-	return limitSeries(out, st.SLimit, st.SOffset), nil
+	out = limitSeries(out, st.SLimit, st.SOffset)
+	if !st.TimeAscending() {
+		// InfluxDB emits the series SLIMIT kept in reverse order too.
+		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+			out[i], out[j] = out[j], out[i]
+		}
+	}
+	return out, nil
 }
 
 type selectCompiler struct {
