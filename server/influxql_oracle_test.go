@@ -111,6 +111,12 @@ func oracleCases(base time.Time) []oracleCase {
 		`SELECT "usage_user" FROM "cpu" WHERE `+tf+` GROUP BY "hostname" ORDER BY time DESC LIMIT 2 SLIMIT 4`,
 		`SELECT max("used") FROM "disk" WHERE `+tf+` GROUP BY time(3m), "path" fill(previous) ORDER BY time DESC LIMIT 8`,
 		`SELECT last("used") FROM "disk" WHERE `+tf+` GROUP BY "path" ORDER BY time DESC`,
+		`SELECT distinct("service") FROM "cpu_meta" WHERE `+tf,
+		`SELECT distinct("used") FROM "disk" WHERE ("host" = 'host_1') AND `+tf+` GROUP BY time(20m)`,
+		`SELECT distinct("status") FROM "disk" WHERE `+tf+` GROUP BY "path"`,
+		`SELECT distinct("free") FROM "disk" WHERE ("path" = '/' OR "path" = '/data') AND `+tf+` GROUP BY time(30m)`,
+		`SELECT count(distinct("used")) FROM "disk" WHERE `+tf+` GROUP BY time(15m), "path" fill(null)`,
+		`SELECT count(distinct("status")), first("used") FROM "disk" WHERE `+tf+` GROUP BY time(30m) fill(none)`,
 	)
 	// TSBS query shapes (cmd/tsbs_generate_queries, InfluxQL dialect).
 	add("",

@@ -43,7 +43,7 @@ func (c *selectCompiler) callArg(call *influxql.Call) (string, columnar.FieldTyp
 	ref, ok := call.Args[0].(*influxql.VarRef)
 	if !ok {
 		if inner, ok := call.Args[0].(*influxql.Call); ok && inner.Name == "distinct" {
-			return "", 0, false, fmt.Errorf("%s(distinct(...)) is not supported by Silt yet", call.Name)
+			return "", 0, false, fmt.Errorf("%s(distinct(...)) can be combined only with first, last, min, max, percentile and count(distinct(...)) in Silt", call.Name)
 		}
 		return "", 0, false, fmt.Errorf("expected field argument in %s()", call.Name)
 	}
@@ -61,7 +61,7 @@ func (c *selectCompiler) callArg(call *influxql.Call) (string, columnar.FieldTyp
 func (c *selectCompiler) callSQL(call *influxql.Call) (string, error) {
 	if !aggregates[call.Name] {
 		if call.Name == "distinct" {
-			return "", errors.New("distinct() is not supported by Silt yet (see docs/influxql.md)")
+			return "", errors.New("distinct() must be the only field of its query in Silt")
 		}
 		return "", fmt.Errorf("function %s() is not supported by Silt (see docs/influxql.md)", call.Name)
 	}

@@ -34,12 +34,31 @@ func reducible(fields influxql.Fields) ([]*influxql.Call, bool) {
 		case "first", "last", "percentile":
 			need = true
 		case "min", "max":
+		case "distinct":
+			if len(fields) != 1 {
+				return nil, false
+			}
+			need = true
+		case "count":
+			if !isCountDistinct(call) {
+				return nil, false
+			}
+			need = true
 		default:
 			return nil, false
 		}
 		calls = append(calls, call)
 	}
 	return calls, need
+}
+
+// isCountDistinct reports whether call is count(distinct(field)).
+func isCountDistinct(call *influxql.Call) bool {
+	if call.Name != "count" || len(call.Args) != 1 {
+		return false
+	}
+	inner, ok := call.Args[0].(*influxql.Call)
+	return ok && inner.Name == "distinct"
 }
 
 type point struct {
@@ -102,7 +121,14 @@ func (c *selectCompiler) runReduce(ctx context.Context, calls []*influxql.Call) 
 		if len(call.Args) != want {
 			return nil, fmt.Errorf("invalid number of arguments for %s, expected %d, got %d", call.Name, want, len(call.Args))
 		}
-		col, t, ok, err := c.callArg(call)
+		argCall := call
+		if isCountDistinct(call) {
+			argCall = call.Args[0].(*influxql.Call)
+			if len(argCall.Args) != 1 {
+				return nil, fmt.Errorf("distinct function requires exactly one argument")
+			}
+		}
+		col, t, ok, err := c.callArg(argCall)
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +136,7 @@ func (c *selectCompiler) runReduce(ctx context.Context, calls []*influxql.Call) 
 			args[i].skip = true
 			continue
 		}
-		if call.Name != "first" && call.Name != "last" && !numericField(t) {
+		if (call.Name == "min" || call.Name == "max" || call.Name == "percentile") && !numericField(t) {
 			return nil, fmt.Errorf("unsupported %s() type: %s", call.Name, influxType(t))
 		}
 		if call.Name == "percentile" {
@@ -155,6 +181,7 @@ func (c *selectCompiler) runReduce(ctx context.Context, calls []*influxql.Call) 
 		pick []point
 		has  []bool
 		pts  [][]point
+		seen []map[any]int // distinct values → index in pts (distinct, count(distinct))
 	}
 	all := map[string]*seriesRows{}
 	windows := map[*seriesRows]map[int64]*window{}
@@ -173,7 +200,8 @@ func (c *selectCompiler) runReduce(ctx context.Context, calls []*influxql.Call) 
 		}
 		win := ws[w]
 		if win == nil {
-			win = &window{pick: make([]point, len(calls)), has: make([]bool, len(calls)), pts: make([][]point, len(calls))}
+			win = &window{pick: make([]point, len(calls)), has: make([]bool, len(calls)), pts: make([][]point, len(calls)),
+				seen: make([]map[any]int, len(calls))}
 			ws[w] = win
 		}
 		for i, call := range calls {
@@ -193,8 +221,20 @@ func (c *selectCompiler) runReduce(ctx context.Context, calls []*influxql.Call) 
 			case uint64:
 				p.f = float64(x)
 			}
-			if call.Name == "percentile" {
+			switch {
+			case call.Name == "percentile":
 				win.pts[i] = append(win.pts[i], p)
+				continue
+			case call.Name == "distinct" || call.Name == "count":
+				if win.seen[i] == nil {
+					win.seen[i] = map[any]int{}
+				}
+				if k, ok := win.seen[i][v]; !ok {
+					win.seen[i][v] = len(win.pts[i])
+					win.pts[i] = append(win.pts[i], p)
+				} else if p.t < win.pts[i][k].t {
+					win.pts[i][k].t = p.t // keep each value's first time
+				}
 				continue
 			}
 			if !win.has[i] || better(call.Name, p, win.pick[i]) {
@@ -205,6 +245,10 @@ func (c *selectCompiler) runReduce(ctx context.Context, calls []*influxql.Call) 
 	list := sortedSeries(all)
 	for _, s := range list {
 		for w, win := range windows[s] {
+			if calls[0].Name == "distinct" {
+				s.rows = append(s.rows, c.distinctRows(w, win.pts[0])...)
+				continue
+			}
 			row := make([]any, 1+len(calls))
 			row[0] = w
 			if c.interval == 0 && c.tmin != math.MinInt64 {
@@ -212,6 +256,13 @@ func (c *selectCompiler) runReduce(ctx context.Context, calls []*influxql.Call) 
 			}
 			found := false
 			for i, call := range calls {
+				if call.Name == "count" {
+					if n := len(win.pts[i]); n > 0 {
+						row[1+i] = int64(n)
+						found = true
+					}
+					continue
+				}
 				if call.Name == "percentile" {
 					pts := win.pts[i]
 					k := int(math.Floor(float64(len(pts))*args[i].pct/100+0.5)) - 1
@@ -240,9 +291,38 @@ func (c *selectCompiler) runReduce(ctx context.Context, calls []*influxql.Call) 
 			}
 			s.rows = append(s.rows, row)
 		}
-		if c.interval > 0 {
+		if calls[0].Name == "distinct" {
+			// Windows in time order; each window's values in value order.
+			sort.SliceStable(s.rows, func(a, b int) bool { return s.rows[a][0].(int64) < s.rows[b][0].(int64) })
+		} else if c.interval > 0 {
 			s.rows = c.fill(s.rows)
+		} else {
+			sort.Slice(s.rows, func(a, b int) bool { return s.rows[a][0].(int64) < s.rows[b][0].(int64) })
 		}
 	}
 	return c.finish(list), nil
+}
+
+// distinctRows are the rows of distinct() for one window: one per value,
+// in the order the values first occur (InfluxDB 1.6's order), at the
+// window's time.
+func (c *selectCompiler) distinctRows(w int64, pts []point) [][]any {
+	sort.SliceStable(pts, func(a, b int) bool {
+		if pts[a].t != pts[b].t {
+			return pts[a].t < pts[b].t
+		}
+		return greater(pts[b], pts[a])
+	})
+	t := w
+	if c.interval == 0 {
+		t = 0
+		if c.tmin != math.MinInt64 {
+			t = c.tmin
+		}
+	}
+	rows := make([][]any, len(pts))
+	for i, p := range pts {
+		rows[i] = []any{t, p.v}
+	}
+	return rows
 }
