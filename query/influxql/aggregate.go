@@ -133,10 +133,10 @@ func (c *selectCompiler) bucketStart(t int64) int64 {
 	return t - d
 }
 
-func (c *selectCompiler) runAggregate(ctx context.Context) ([]*Series, error) {
+func (c *selectCompiler) aggregateSeries(ctx context.Context) ([]*seriesRows, error) {
 	// The one-selector form reports the time of the selected point.
 	if calls, ok := reducible(c.stmt.Fields); ok {
-		return c.runReduce(ctx, calls)
+		return c.reduceSeries(ctx, calls)
 	}
 	var selector *influxql.Call
 	if len(c.stmt.Fields) == 1 {
@@ -233,7 +233,7 @@ func (c *selectCompiler) runAggregate(ctx context.Context) ([]*Series, error) {
 			s.rows = c.fill(s.rows)
 		}
 	}
-	return c.finish(list), nil
+	return list, nil
 }
 
 func isCount(e influxql.Expr) bool {

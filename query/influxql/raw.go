@@ -12,7 +12,7 @@ import (
 
 // runRaw answers a SELECT without aggregates: every point where at least
 // one selected field has a value, in time order, split by GROUP BY tags.
-func (c *selectCompiler) runRaw(ctx context.Context) ([]*Series, error) {
+func (c *selectCompiler) rawSeries(ctx context.Context) ([]*seriesRows, error) {
 	var exprs, present []string
 	tagRefs := 0
 	for _, f := range c.stmt.Fields {
@@ -74,7 +74,7 @@ func (c *selectCompiler) runRaw(ctx context.Context) ([]*Series, error) {
 			reverse(s.rows)
 		}
 	}
-	return c.finish(list), nil
+	return list, nil
 }
 
 func reverse(rows [][]any) {

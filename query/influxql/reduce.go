@@ -103,7 +103,7 @@ func equal(p, q point) bool {
 	return p.f == q.f
 }
 
-func (c *selectCompiler) runReduce(ctx context.Context, calls []*influxql.Call) ([]*Series, error) {
+func (c *selectCompiler) reduceSeries(ctx context.Context, calls []*influxql.Call) ([]*seriesRows, error) {
 	type arg struct {
 		col  string
 		pct  float64
@@ -300,7 +300,7 @@ func (c *selectCompiler) runReduce(ctx context.Context, calls []*influxql.Call) 
 			sort.Slice(s.rows, func(a, b int) bool { return s.rows[a][0].(int64) < s.rows[b][0].(int64) })
 		}
 	}
-	return c.finish(list), nil
+	return list, nil
 }
 
 // distinctRows are the rows of distinct() for one window: one per value,

@@ -193,13 +193,28 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 			}
 		})
 	}
-	if calls == 0 {
+	var list []*seriesRows
+	switch ts, err := transformsOf(stmt.Fields); {
+	case err != nil:
+		return nil, err
+	case ts != nil:
+		list, err = c.transformSeries(ctx, ts)
+		if err != nil {
+			return nil, err
+		}
+	case calls == 0:
 		if c.interval > 0 {
 			return nil, errors.New("GROUP BY requires at least one aggregate function")
 		}
-		return c.runRaw(ctx)
+		if list, err = c.rawSeries(ctx); err != nil {
+			return nil, err
+		}
+	default:
+		if list, err = c.aggregateSeries(ctx); err != nil {
+			return nil, err
+		}
 	}
-	return c.runAggregate(ctx)
+	return c.finish(list), nil
 }
 
 func dedupeSorted(s []string) []string {
