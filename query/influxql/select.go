@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -14,10 +15,34 @@ import (
 	"github.com/siltdb/silt/columnar"
 )
 
-// schemaMapper lets influxql expand wildcards against one table.
+// schemaMapper lets influxql expand wildcards. Like InfluxDB, a query over
+// several measurements expands * to the union of their fields and tags;
+// a measurement lacking one of them has no values there.
 type schemaMapper struct {
 	name   string
 	schema *columnar.TableSchema
+}
+
+// unionSchema merges the schemas of the tables a statement reads; a field
+// keeps the type of the first table (by name) that has it.
+func unionSchema(tables map[string]*columnar.TableSchema, names []string) *columnar.TableSchema {
+	u := &columnar.TableSchema{}
+	seenT, seenF := map[string]bool{}, map[string]bool{}
+	for _, n := range names {
+		for _, t := range tables[n].Tags {
+			if !seenT[t] {
+				seenT[t] = true
+				u.Tags = append(u.Tags, t)
+			}
+		}
+		for _, f := range tables[n].Fields {
+			if !seenF[f.Name] {
+				seenF[f.Name] = true
+				u.Fields = append(u.Fields, f)
+			}
+		}
+	}
+	return u
 }
 
 func (m schemaMapper) FieldDimensions(*influxql.Measurement) (map[string]influxql.DataType, map[string]struct{}, error) {
@@ -72,8 +97,10 @@ func execSelect(ctx context.Context, b Backend, req Request, st *influxql.Select
 	}
 	var out []*Series
 	rows := 0
-	for _, m := range sourceTables(st.Sources, tables) {
-		c := &selectCompiler{b: b, req: req, db: db, tables: tables, m: m, schema: tables[m]}
+	names := sourceTables(st.Sources, tables)
+	union := unionSchema(tables, names)
+	for _, m := range names {
+		c := &selectCompiler{b: b, req: req, db: db, tables: tables, m: m, schema: tables[m], union: union}
 		series, err := c.run(ctx, st)
 		if err != nil {
 			return nil, err
@@ -103,6 +130,7 @@ type selectCompiler struct {
 	tables map[string]*columnar.TableSchema
 	m      string
 	schema *columnar.TableSchema
+	union  *columnar.TableSchema // of every measurement the statement reads, for wildcards
 
 	stmt     *influxql.SelectStatement
 	loc      *time.Location
@@ -110,12 +138,13 @@ type selectCompiler struct {
 	tmax     int64 // inclusive; math.MaxInt64 when unbounded
 	interval int64
 	offset   int64
-	dims     []string // GROUP BY tags, sorted
+	dims     []string // GROUP BY tags the measurement has, sorted
+	absent   []string // GROUP BY tags it lacks: "" in every series' tags
 	where    string   // SQL predicate: time bounds and condition
 }
 
 func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) ([]*Series, error) {
-	stmt, err := st.RewriteFields(schemaMapper{c.m, c.schema})
+	stmt, err := st.RewriteFields(schemaMapper{c.m, c.union})
 	if err != nil {
 		return nil, err
 	}
@@ -163,6 +192,15 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 		}
 	}
 	c.dims = dedupeSorted(c.dims)
+	known := c.dims[:0]
+	for _, d := range c.dims {
+		if slices.Contains(c.schema.Tags, d) {
+			known = append(known, d)
+		} else {
+			c.absent = append(c.absent, d)
+		}
+	}
+	c.dims = known
 	condText, err := condSQL(cond, c.schema)
 	if err != nil {
 		return nil, err
@@ -246,7 +284,10 @@ type seriesRows struct {
 
 func (c *selectCompiler) seriesFor(all map[string]*seriesRows, vals []any) *seriesRows {
 	var kb strings.Builder
-	tags := make(map[string]string, len(c.dims))
+	tags := make(map[string]string, len(c.dims)+len(c.absent))
+	for _, d := range c.absent {
+		tags[d] = ""
+	}
 	for i, d := range c.dims {
 		v, _ := vals[i].(string)
 		tags[d] = v
@@ -309,7 +350,7 @@ func (c *selectCompiler) finish(list []*seriesRows) []*Series {
 			}
 		}
 		s := &Series{Name: c.m, Columns: cols, Values: rows}
-		if len(c.dims) > 0 {
+		if len(c.dims)+len(c.absent) > 0 {
 			s.Tags = sr.tags
 		}
 		out = append(out, s)
