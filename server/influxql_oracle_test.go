@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -278,6 +279,7 @@ func TestInfluxQLOracle(t *testing.T) {
 	if len(cases) < 60 {
 		t.Fatalf("only %d oracle cases", len(cases))
 	}
+	oracleRequests(t, infl.URL, silt.url, "time >= "+strconv.FormatInt(base.UnixMilli(), 10)+"ms")
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%03d", i), func(t *testing.T) {
 			if why, ok := oracleDiff[c.epoch]; ok {
@@ -297,6 +299,56 @@ func TestInfluxQLOracle(t *testing.T) {
 			}
 			if err := sameJSON(want, got, c.unordered); err != nil {
 				t.Fatalf("%s (epoch %q)\n%v\ninflux: %s\nsilt:   %s", c.q, c.epoch, err, trunc(want), trunc(got))
+			}
+		})
+	}
+}
+
+// Request shapes beyond GET with q in the URL: the status and JSON of
+// each must match InfluxDB's.
+func oracleRequests(t *testing.T, influxURL, siltURL string, tf string) {
+	form := "application/x-www-form-urlencoded"
+	two := url.Values{"q": {`SELECT count("usage_user") FROM "cpu" WHERE ` + tf + `; SHOW TAG KEYS FROM "disk"`}}.Encode()
+	reqs := []struct {
+		name, method, path, ctype, body string
+	}{
+		{"no q", "GET", "/query?db=benchmark", "", ""},
+		{"empty q", "GET", "/query?db=benchmark&q=", "", ""},
+		{"no db", "GET", "/query?q=" + url.QueryEscape(`SELECT "usage_user" FROM "cpu" LIMIT 1`), "", ""},
+		{"POST form, two statements", "POST", "/query?db=benchmark&epoch=ms", form, two},
+		{"POST form, db in the body", "POST", "/query?epoch=s", form, "db=benchmark&" + two},
+		{"POST with q in the URL", "POST", "/query?db=benchmark&q=SHOW+MEASUREMENTS", form, ""},
+		{"POST without q", "POST", "/query?db=benchmark", form, "db=benchmark"},
+		{"pretty", "GET", "/query?db=benchmark&pretty=true&q=SHOW+FIELD+KEYS+FROM+disk", "", ""},
+		{"syntax error in POST", "POST", "/query?db=benchmark", form, "q=SELECT+FROM+WHERE"},
+		{"rp parameter", "GET", "/query?db=benchmark&rp=autogen&epoch=ms&q=" + url.QueryEscape(`SELECT last("used") FROM "disk"`), "", ""},
+		{"ON database", "GET", "/query?q=" + url.QueryEscape(`SHOW TAG KEYS ON "benchmark" FROM "disk"`), "", ""},
+	}
+	for _, r := range reqs {
+		t.Run("request/"+r.name, func(t *testing.T) {
+			var codes [2]int
+			var bodies [2][]byte
+			for i, base := range []string{influxURL, siltURL} {
+				req, err := http.NewRequest(r.method, base+r.path, strings.NewReader(r.body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.ctype != "" {
+					req.Header.Set("Content-Type", r.ctype)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bodies[i], _ = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				codes[i] = resp.StatusCode
+			}
+			if codes[0] != codes[1] {
+				t.Fatalf("status: InfluxDB %d, Silt %d\ninflux: %s\nsilt:   %s", codes[0], codes[1], bodies[0], bodies[1])
+			}
+			if err := sameJSON(bodies[0], bodies[1], false); err != nil {
+				t.Fatalf("%v\ninflux: %s\nsilt:   %s", err, bodies[0], bodies[1])
 			}
 		})
 	}
