@@ -280,6 +280,7 @@ func TestInfluxQLOracle(t *testing.T) {
 		t.Fatalf("only %d oracle cases", len(cases))
 	}
 	oracleRequests(t, infl.URL, silt.url, "time >= "+strconv.FormatInt(base.UnixMilli(), 10)+"ms")
+	checkUnknownEpoch(t, infl.URL, silt.url)
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%03d", i), func(t *testing.T) {
 			if why, ok := oracleDiff[c.epoch]; ok {
@@ -352,6 +353,33 @@ func oracleRequests(t *testing.T, influxURL, siltURL string, tf string) {
 			}
 		})
 	}
+}
+
+// TestInfluxQLOracle's deliberate differences that are not a skipped case:
+// an unknown epoch is a 400 in Silt, nanoseconds in InfluxDB 1.6.
+func checkUnknownEpoch(t *testing.T, influxURL, siltURL string) {
+	t.Run("request/unknown epoch (deliberate difference)", func(t *testing.T) {
+		q := "/query?db=benchmark&epoch=days&q=" + url.QueryEscape(`SELECT last("used") FROM "disk"`)
+		wc, wb := getRaw(t, influxURL+q)
+		gc, gb := getRaw(t, siltURL+q)
+		if wc != 200 || !strings.Contains(string(wb), `"values":[[`) {
+			t.Fatalf("InfluxDB 1.6 no longer answers an unknown epoch with nanoseconds: %d %s", wc, wb)
+		}
+		if gc != 400 || !strings.Contains(string(gb), "epoch") {
+			t.Fatalf("Silt: %d %s, want 400 naming the epoch parameter", gc, gb)
+		}
+	})
+}
+
+func getRaw(t *testing.T, u string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }
 
 func trunc(b []byte) string {
