@@ -266,16 +266,12 @@ func dedupeSorted(s []string) []string {
 	return out
 }
 
-// columns are the output column names, time first.
-func (c *selectCompiler) columns() []string {
-	names := c.stmt.ColumnNames()
-	if c.stmt.OmitTime {
-		return names
-	}
-	return names
-}
+// columns are the output column names, time first (InfluxDB's names:
+// aliases, then function or field names made unique with _1, _2...).
+func (c *selectCompiler) columns() []string { return c.stmt.ColumnNames() }
 
-// seriesKeyOf identifies a series by its dimension values.
+// seriesRows are one series' rows while a SELECT is shaped: key orders
+// the series (dimension values in tag order).
 type seriesRows struct {
 	tags map[string]string
 	key  string
