@@ -202,6 +202,12 @@ func oracleCases(base time.Time) []oracleCase {
 		`SHOW SERIES FROM "disk"`,
 		`SHOW SERIES FROM "cpu" WHERE "hostname" = 'host_1'`,
 		`SHOW SERIES LIMIT 3 OFFSET 2`,
+		// Grafana 10.3+ with "use time range for tags": ... AND time > now() - <range>.
+		`SHOW TAG VALUES FROM "cpu" WITH KEY = "hostname" WHERE time > now() - 30m`,
+		`SHOW TAG VALUES FROM "cpu" WITH KEY = "region" WHERE "hostname" = 'host_1' AND time > now() - 5h`,
+		`SHOW TAG KEYS FROM "disk" WHERE time > now() - 30m`,
+		`SHOW TAG KEYS FROM "disk" WHERE time > now() - 1d`,
+		`SHOW TAG VALUES WITH KEY = "path" WHERE time > now() - 6h`,
 		`SHOW RETENTION POLICIES on "benchmark"`,
 		`SHOW RETENTION POLICIES`,
 		`SHOW MEASUREMENTS; SHOW TAG KEYS FROM "disk"; SELECT count("used") FROM "disk"`,
