@@ -50,6 +50,13 @@ func oracleData(base time.Time) []byte {
 		}
 		fmt.Fprintf(&b, "disk,host=host_1,path=/var used=%di,free=%di %d\n", 300+i%11, 700+i%5, ts+int64(time.Second))
 	}
+	// Names and values that need quoting and escaping.
+	for i := 0; i < 6; i++ {
+		ts := base.Add(time.Duration(i) * 5 * time.Minute).UnixNano()
+		fmt.Fprintf(&b, "weird,host=it's,path=a\\ b\\,c,k\\=y=x\\=z v=%d,s=\"say \\\"hi\\\"\" %d\n", i, ts)
+		fmt.Fprintf(&b, "weird,host=müller,path=/a/b v=%d %d\n", 10*i, ts)
+		fmt.Fprintf(&b, "my.measure\\ ment,tag\\ key=1 field\\ key=%d.5 %d\n", i, ts)
+	}
 	return b.Bytes()
 }
 
@@ -211,6 +218,22 @@ func oracleCases(base time.Time) []oracleCase {
 		`SHOW RETENTION POLICIES on "benchmark"`,
 		`SHOW RETENTION POLICIES`,
 		`SHOW MEASUREMENTS; SHOW TAG KEYS FROM "disk"; SELECT count("used") FROM "disk"`,
+	)
+	// Quoting and escaping of names and values.
+	add("ms",
+		`SELECT "v", "s" FROM "weird" WHERE "host" = 'it\'s' AND `+tf,
+		`SELECT sum("v") FROM "weird" WHERE `+tf+` GROUP BY *`,
+		`SELECT "v" FROM "weird" WHERE "path" =~ /a b/ AND `+tf,
+		`SELECT "v" FROM "weird" WHERE "k=y" = 'x=z' AND `+tf,
+		`SELECT max("v") FROM "weird" WHERE "host" = 'müller' AND `+tf+` GROUP BY time(10m) fill(none)`,
+		`SELECT mean("field key") FROM "my.measure ment" WHERE `+tf+` GROUP BY "tag key"`,
+		`SELECT * FROM "my.measure ment" WHERE `+tf,
+		`SHOW SERIES FROM "weird"`,
+		`SHOW SERIES FROM "my.measure ment"`,
+		`SHOW TAG VALUES FROM "weird" WITH KEY =~ /.*/`,
+		`SHOW TAG KEYS FROM "weird"`,
+		`SHOW FIELD KEYS FROM "my.measure ment"`,
+		`SHOW MEASUREMENTS WITH MEASUREMENT =~ /\./`,
 	)
 	// Errors: statement-level and in multi-statement requests.
 	add("ms",
