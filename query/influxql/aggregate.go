@@ -135,6 +135,9 @@ func (c *selectCompiler) bucketStart(t int64) int64 {
 
 func (c *selectCompiler) aggregateSeries(ctx context.Context) ([]*seriesRows, error) {
 	// The one-selector form reports the time of the selected point.
+	if call, ok := streamCall(c.stmt.Fields); ok {
+		return c.streamSeries(ctx, call)
+	}
 	if calls, ok := reducible(c.stmt.Fields); ok {
 		return c.reduceSeries(ctx, calls)
 	}
