@@ -75,6 +75,9 @@ func OpenSegment(path string) (*Segment, error) {
 	return s, nil
 }
 
+// Path returns the file the segment was opened from.
+func (s *Segment) Path() string { return s.f.Name() }
+
 // Close closes the file.
 func (s *Segment) Close() error { return errors.Join(s.rdr.Close(), s.f.Close()) }
 

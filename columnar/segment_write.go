@@ -51,7 +51,7 @@ type SegmentInfo struct {
 
 // RowGroupRows bounds the rows of one Parquet row group; smaller groups prune
 // better, larger ones compress better.
-const RowGroupRows = 128 << 10
+const RowGroupRows = 32 << 10
 
 // SegmentPath returns the path of segment id relative to the data directory.
 func SegmentPath(db, table, window string, id uint64) string {

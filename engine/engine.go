@@ -39,6 +39,8 @@ type Config struct {
 	WALSegment    int64         // WAL file size before rotation
 	NoSync        bool          // ack level "none": skip fsync (loses acknowledged writes on power loss)
 	Logger        *slog.Logger
+	Retention     time.Duration    // default retention of databases without their own; 0 keeps forever
+	Compaction    CompactionConfig // see compact.go
 }
 
 // Defaults fills unset fields.
@@ -61,6 +63,7 @@ func (c *Config) Defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Compaction.defaults()
 }
 
 // Errors returned by Write, with stable codes in the HTTP layer.
@@ -106,6 +109,8 @@ type Engine struct {
 	shape, prevShape []byte
 	sameShape        []bool
 
+	lastCache lastCache // per-segment last values, for LastOnly scans
+
 	frozenBytes atomic.Int64
 	headRows    atomic.Int64
 	nextID      atomic.Uint64
@@ -113,6 +118,9 @@ type Engine struct {
 	stop chan struct{}
 	done chan struct{}
 	kick chan struct{}
+
+	refs *segRefs   // scans' references to segments (segref.go)
+	comp *compactor // compaction and retention (compact.go)
 }
 
 // frozenSet is a set of heads that no longer take writes and are being
@@ -156,6 +164,8 @@ func New(cfg Config) (*Engine, error) {
 	e.manifest.Store(columnar.NewManifest())
 	e.catalog = map[string]map[string]*columnar.TableSchema{}
 	e.metrics = newMetrics(e)
+	e.refs = newSegRefs(cfg.DataDir)
+	e.comp = newCompactor(e)
 	return e, nil
 }
 
@@ -170,6 +180,7 @@ func (e *Engine) Recover() error {
 	}
 	e.ready.Store(true)
 	go e.flushLoop()
+	e.startCompactor()
 	return nil
 }
 
@@ -473,6 +484,7 @@ func (e *Engine) Close() error {
 		e.mu.Unlock()
 		return e.lock.Close()
 	}
+	e.stopCompactor()
 	close(e.stop)
 	<-e.done
 	ferr := e.Flush()

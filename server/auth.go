@@ -88,8 +88,13 @@ const (
 	scopeWrite
 )
 
-func pathScope(path string) scope {
+func pathScope(ctx *fasthttp.RequestCtx, path string) scope {
 	switch path {
+	case "/api/v1/databases":
+		if ctx.IsPost() {
+			return scopeWrite // creates a database, sets retention
+		}
+		return scopeRead
 	case "/health", "/ping":
 		return scopeNone
 	case "/write", "/api/v2/write", "/api/v1/ingest":
@@ -163,7 +168,7 @@ func isForm(ctx *fasthttp.RequestCtx) bool {
 // authorize answers 401/403 unless the request may use path; it returns
 // the token (nil when auth is off) for endpoints that check more.
 func (s *Server) authorize(ctx *fasthttp.RequestCtx, path string) (*Token, bool) {
-	need := pathScope(path)
+	need := pathScope(ctx, path)
 	if need == scopeNone || len(s.cfg.Tokens) == 0 {
 		return nil, true
 	}

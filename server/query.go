@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -24,48 +22,19 @@ type influxBackend struct {
 	s *Server
 }
 
-// createdDBs remembers CREATE DATABASE for databases that have no data
-// yet: Silt creates a database on its first write, and until then it
-// exists for this process only (Telegraf and Grafana just need the
-// statement to succeed and the database to answer queries).
-type createdDBs struct {
-	mu  sync.Mutex
-	set map[string]bool
-}
-
-func (b influxBackend) Databases() []string {
-	names := b.s.eng.Databases()
-	b.s.created.mu.Lock()
-	for db := range b.s.created.set {
-		if i := sort.SearchStrings(names, db); i == len(names) || names[i] != db {
-			names = append(names, db)
-		}
-	}
-	b.s.created.mu.Unlock()
-	sort.Strings(names)
-	return names
-}
+func (b influxBackend) Databases() []string { return b.s.eng.Databases() }
 
 func (b influxBackend) Tables(db string) (map[string]*columnar.TableSchema, bool) {
-	if t, ok := b.s.eng.Tables(db); ok {
-		return t, true
-	}
-	b.s.created.mu.Lock()
-	defer b.s.created.mu.Unlock()
-	if b.s.created.set[db] {
-		return map[string]*columnar.TableSchema{}, true
-	}
-	return nil, false
+	return b.s.eng.Tables(db)
 }
 
-func (b influxBackend) CreateDatabase(db string) error {
-	b.s.created.mu.Lock()
-	defer b.s.created.mu.Unlock()
-	if b.s.created.set == nil {
-		b.s.created.set = map[string]bool{}
-	}
-	b.s.created.set[db] = true
-	return nil
+func (b influxBackend) CreateDatabase(db string) error { return b.s.eng.CreateDatabase(db) }
+
+func (b influxBackend) SetRetention(db string, d time.Duration) error { return b.s.eng.SetRetention(db, d) }
+
+func (b influxBackend) Retention(db string) (time.Duration, bool) {
+	d, _, ok := b.s.eng.Retention(db)
+	return d, ok
 }
 
 func (b influxBackend) Run(ctx context.Context, db string, q *sql.Query) (*query.Result, error) {
@@ -75,7 +44,7 @@ func (b influxBackend) Run(ctx context.Context, db string, q *sql.Query) (*query
 			names = append(names, n)
 		}
 	}
-	return exec.RunLimited(ctx, q, engineSource{b.s.eng, db}, names, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory})
+	return exec.RunLimited(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db}, names, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory})
 }
 
 // handleQuery serves the InfluxDB 1.x query API: GET or POST /query with
@@ -125,9 +94,12 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 			return nil
 		}
 	}
-	qctx, cancel := context.WithTimeout(context.Background(), s.cfg.QueryTimeout)
+	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
 	resp, err := influxql.Execute(qctx, influxBackend{s}, req)
+	if errors.Is(context.Cause(qctx), errClientGone) {
+		return // nobody is listening
+	}
 	var authErr *influxql.AuthError
 	switch {
 	case errors.As(err, &authErr):

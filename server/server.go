@@ -45,11 +45,11 @@ type Server struct {
 	log     *slog.Logger
 	srv     *fasthttp.Server
 	metrics httpMetrics
-	created createdDBs // CREATE DATABASE of databases without data yet
 }
 
 type httpMetrics struct {
-	requests *prometheus.CounterVec
+	requests        *prometheus.CounterVec
+	queriesCanceled *prometheus.CounterVec // by reason: client-gone, timeout
 }
 
 // New returns a server for eng.
@@ -72,7 +72,9 @@ func New(eng *engine.Engine, cfg Config) *Server {
 	s := &Server{cfg: cfg, eng: eng, log: cfg.Logger}
 	s.metrics.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "silt_http_requests_total", Help: "HTTP requests by endpoint and status code."}, []string{"path", "code"})
-	eng.Metrics().Registry.MustRegister(s.metrics.requests)
+	s.metrics.queriesCanceled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "silt_queries_canceled_total", Help: "Queries stopped before they finished, by reason (client-gone, timeout)."}, []string{"reason"})
+	eng.Metrics().Registry.MustRegister(s.metrics.requests, s.metrics.queriesCanceled)
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(eng.Metrics().Registry, promhttp.HandlerOpts{}))
 	s.srv = &fasthttp.Server{
 		Handler:            s.route(metricsHandler),

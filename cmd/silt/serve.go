@@ -85,10 +85,15 @@ func runServe(args []string) int {
 		queryTimeout = fs.Duration("query-timeout", time.Minute, "longest a SQL query may run")
 		queryMaxRows = fs.Int("query-max-rows", 1_000_000, "most rows a SQL result may have")
 		queryMaxMem  = byteSize(1 << 30)
+		retention    = fs.String("retention", "inf", "default retention of databases that set none (POST /api/v1/databases): rows older than this are invisible and dropped, e.g. 30d, 2w, 720h; inf keeps everything")
+		compactMem   = byteSize(256 << 20)
+		compactEvery = fs.Duration("compaction.interval", time.Second, "how often the compactor looks for windows to merge and retention to apply")
+		compactOff   = fs.Bool("compaction.disabled", false, "do not merge segments or apply retention (segments then accumulate one per flush per window)")
 	)
 	var tokens tokenList
 	fs.Var(&tokens, "auth-token", "an API token NAME:SECRET:SCOPES (SCOPES: read, write or read,write); repeat for more. With any token, every endpoint but /health and /ping needs one")
 	tokensFile := fs.String("auth-tokens-file", "", "file of API tokens, one NAME:SECRET:SCOPES a line (# comments); adds to --auth-token")
+	fs.Var(&compactMem, "compaction.max-memory", "memory one compaction merge may use for its read and write buffers; more inputs than fit are merged in passes (e.g. 256MiB)")
 	fs.Var(&queryMaxMem, "query-max-memory", "memory one SQL query may use for the columns it reads (e.g. 1GiB)")
 	fs.Var(&maxHead, "max-head-bytes", "memory bound of unflushed data; writes above it get 429 with Retry-After (e.g. 1GiB)")
 	fs.Var(&flushBytes, "flush-bytes", "flush the head once it holds this much (e.g. 256MiB)")
@@ -129,6 +134,11 @@ Flags:
 		fmt.Fprintf(os.Stderr, "silt serve: bad --ack %q (want wal or none)\n", *ackLevel)
 		return 2
 	}
+	ret, err := engine.ParseRetention(*retention)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "silt serve: --retention: %v\n", err)
+		return 2
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if *tokensFile != "" {
 		more, err := server.LoadTokens(*tokensFile)
@@ -147,6 +157,8 @@ Flags:
 	eng, err := engine.New(engine.Config{
 		DataDir: *dataDir, MaxHeadBytes: int64(maxHead), FlushBytes: int64(flushBytes),
 		FlushInterval: *flushEvery, WALSegment: int64(walSegment), NoSync: *ackLevel == "none", Logger: log,
+		Retention:  ret,
+		Compaction: engine.CompactionConfig{Disabled: *compactOff, Interval: *compactEvery, MemoryBytes: int64(compactMem)},
 	})
 	if err != nil {
 		log.Error("open data directory", "dir", *dataDir, "err", err)

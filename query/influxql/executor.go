@@ -25,8 +25,14 @@ type Backend interface {
 	Tables(db string) (map[string]*columnar.TableSchema, bool)
 	// Run executes a compiled SQL plan against db.
 	Run(ctx context.Context, db string, q *sql.Query) (*query.Result, error)
-	// CreateDatabase makes db exist (idempotent).
+	// CreateDatabase makes db exist (idempotent), durably.
 	CreateDatabase(db string) error
+	// SetRetention creates db if needed and sets its retention (0: keep
+	// data forever).
+	SetRetention(db string, d time.Duration) error
+	// Retention is db's retention (0: forever); false when db does not
+	// exist.
+	Retention(db string) (time.Duration, bool)
 }
 
 // Request is one /query call.
@@ -133,7 +139,14 @@ func execStatement(ctx context.Context, b Backend, req Request, st influxql.Stat
 		if st.Name == "" {
 			return nil, errors.New("database name required")
 		}
+		if st.RetentionPolicyCreate && st.RetentionPolicyDuration != nil {
+			return nil, b.SetRetention(st.Name, *st.RetentionPolicyDuration)
+		}
 		return nil, b.CreateDatabase(st.Name)
+	case *influxql.CreateRetentionPolicyStatement:
+		return nil, setPolicy(b, st.Database, st.Name, &st.Duration, st.Default)
+	case *influxql.AlterRetentionPolicyStatement:
+		return nil, setPolicy(b, st.Database, st.Name, st.Duration, st.Default)
 	case *influxql.ShowRetentionPoliciesStatement:
 		return showRetentionPolicies(b, pick(st.Database, req.Database))
 	case *influxql.ShowMeasurementsStatement:

@@ -40,6 +40,10 @@ func (f *failingBackend) CreateDatabase(db string) error {
 	return nil
 }
 
+func (f *failingBackend) SetRetention(db string, d time.Duration) error { return f.CreateDatabase(db) }
+
+func (f *failingBackend) Retention(db string) (time.Duration, bool) { return 0, db == "d" }
+
 func TestParseEpoch(t *testing.T) {
 	ns := int64(1_700_000_123_456_789_012)
 	for in, want := range map[string]any{

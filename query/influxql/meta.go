@@ -2,6 +2,7 @@ package influxql
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -60,14 +61,51 @@ func showDatabases(b Backend) []*Series {
 	return []*Series{s}
 }
 
+// Silt has one retention policy per database, named autogen as
+// InfluxDB's default policy is: the database's retention.
+const policyName = "autogen"
+
 func showRetentionPolicies(b Backend, db string) ([]*Series, error) {
-	if _, err := tablesOf(b, db); err != nil {
-		return nil, err
+	if db == "" {
+		return nil, errors.New("database name required")
 	}
-	// Silt has one retention policy per database, kept forever unless a
-	// retention period is configured; InfluxDB's default is named autogen.
+	d, ok := b.Retention(db)
+	if !ok {
+		return nil, fmt.Errorf("database not found: %s", db)
+	}
 	return []*Series{{Columns: []string{"name", "duration", "shardGroupDuration", "replicaN", "default"},
-		Values: [][]any{{"autogen", "0s", "168h0m0s", 1, true}}}}, nil
+		Values: [][]any{{policyName, d.String(), shardGroupDuration(d).String(), 1, true}}}}, nil
+}
+
+// shardGroupDuration is what InfluxDB derives from a retention (Silt has
+// no shard groups; its time windows are a day).
+func shardGroupDuration(d time.Duration) time.Duration {
+	switch {
+	case d == 0 || d >= 180*24*time.Hour:
+		return 7 * 24 * time.Hour
+	case d >= 2*24*time.Hour:
+		return 24 * time.Hour
+	}
+	return time.Hour
+}
+
+// setPolicy serves CREATE and ALTER RETENTION POLICY: the one policy of a
+// database is its retention, so only the default policy (or autogen) can
+// be set.
+func setPolicy(b Backend, db, name string, d *time.Duration, isDefault bool) error {
+	if db == "" {
+		return errors.New("database name required")
+	}
+	if _, ok := b.Retention(db); !ok {
+		return fmt.Errorf("database not found: %s", db)
+	}
+	if name != policyName && !isDefault {
+		return fmt.Errorf("retention policy %q: Silt has one retention policy per database, %q; set it, or add DEFAULT", name, policyName)
+	}
+	if d == nil {
+		return nil
+	}
+	return b.SetRetention(db, *d)
 }
 
 // sourceTables resolves FROM sources (names and /regex/) to the sorted
