@@ -30,7 +30,9 @@ func (b influxBackend) Tables(db string) (map[string]*columnar.TableSchema, bool
 
 func (b influxBackend) CreateDatabase(db string) error { return b.s.eng.CreateDatabase(db) }
 
-func (b influxBackend) SetRetention(db string, d time.Duration) error { return b.s.eng.SetRetention(db, d) }
+func (b influxBackend) SetRetention(db string, d time.Duration) error {
+	return b.s.eng.SetRetention(db, d)
+}
 
 func (b influxBackend) Retention(db string) (time.Duration, bool) {
 	d, _, ok := b.s.eng.Retention(db)
