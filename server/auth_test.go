@@ -180,6 +180,9 @@ func TestAuthRejectsWithoutLeakingOrWriting(t *testing.T) {
 		{"writer uses sql", authReq{method: "GET", path: "/api/v1/sql?db=d&q=" + url.QueryEscape("SELECT * FROM m"), header: map[string]string{"Authorization": "Token w-secret"}}, 403},
 		{"reader creates a db", authReq{method: "POST", path: "/query", body: "q=" + url.QueryEscape(`CREATE DATABASE "x"`), ctype: "application/x-www-form-urlencoded", header: map[string]string{"Authorization": "Token r-secret"}}, 403},
 		{"reader selects then creates", authReq{method: "GET", path: "/query?db=d&q=" + url.QueryEscape(`SELECT v FROM m; CREATE DATABASE "x"`), header: map[string]string{"Authorization": "Token r-secret"}}, 403},
+		{"reader creates a db via the API", authReq{method: "POST", path: "/api/v1/databases", body: `{"name":"y","retention":"1d"}`, header: map[string]string{"Authorization": "Token r-secret"}}, 403},
+		{"reader sets a retention", authReq{method: "POST", path: "/query?db=d", body: "q=" + url.QueryEscape(`ALTER RETENTION POLICY "autogen" ON "d" DURATION 1d`), ctype: "application/x-www-form-urlencoded", header: map[string]string{"Authorization": "Token r-secret"}}, 403},
+		{"writer lists databases", authReq{method: "GET", path: "/api/v1/databases", header: map[string]string{"Authorization": "Token w-secret"}}, 403},
 		{"writer creates a db", authReq{method: "POST", path: "/query", body: "q=" + url.QueryEscape(`CREATE DATABASE "telegraf"`), ctype: "application/x-www-form-urlencoded", header: map[string]string{"Authorization": basic("telegraf", "w-secret")}}, 200},
 	}
 	for _, c := range scoped {
@@ -195,7 +198,7 @@ func TestAuthRejectsWithoutLeakingOrWriting(t *testing.T) {
 		t.Fatalf("rows after rejected writes: %v, want 1", got)
 	}
 	code, b := s.do(t, authReq{method: "GET", path: "/query?q=SHOW+DATABASES", header: map[string]string{"Authorization": "Token a-secret"}})
-	if code != 200 || strings.Contains(string(b), `"x"`) || !strings.Contains(string(b), `"telegraf"`) {
+	if code != 200 || strings.Contains(string(b), `"x"`) || strings.Contains(string(b), `"y"`) || !strings.Contains(string(b), `"telegraf"`) {
 		t.Fatalf("databases after scoped CREATE DATABASE: %d %s", code, b)
 	}
 	// /health and /ping stay open.
