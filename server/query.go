@@ -56,7 +56,7 @@ func (b influxBackend) Run(ctx context.Context, db string, q *sql.Query) (*query
 // with status 400.
 func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 	if !ctx.IsGet() && !ctx.IsPost() {
-		s.writeInflux(ctx, fasthttp.StatusMethodNotAllowed, &influxql.Response{Error: "use GET or POST"})
+		s.writeInflux(ctx, fasthttp.StatusMethodNotAllowed, &influxql.Response{Error: "use GET or POST", Code: "method-not-allowed"})
 		return
 	}
 	args := ctx.QueryArgs()
@@ -75,16 +75,16 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 		text = string(ctx.PostBody())
 	}
 	if text == "" {
-		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: `missing required parameter "q"`})
+		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: `missing required parameter "q"`, Code: "missing-query"})
 		return
 	}
 	epoch, err := influxql.ParseEpoch(param("epoch"))
 	if err != nil {
-		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error()})
+		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error(), Code: "bad-epoch"})
 		return
 	}
 	req := influxql.Request{Query: text, Database: param("db"), RP: param("rp"), Epoch: epoch,
-		Now: time.Now(), MaxRows: s.cfg.QueryMaxRows}
+		Now: time.Now(), MaxRows: s.cfg.QueryMaxRows, Timeout: s.cfg.QueryTimeout}
 	if tok != nil {
 		req.Allow = func(write bool) error {
 			if write && !tok.Write {
@@ -105,10 +105,10 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 	var authErr *influxql.AuthError
 	switch {
 	case errors.As(err, &authErr):
-		s.writeInflux(ctx, fasthttp.StatusForbidden, &influxql.Response{Error: "error authorizing query: " + authErr.Error()})
+		s.writeInflux(ctx, fasthttp.StatusForbidden, &influxql.Response{Error: "error authorizing query: " + authErr.Error(), Code: "insufficient-scope"})
 		return
 	case err != nil:
-		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error()})
+		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error(), Code: "influxql-syntax"})
 		return
 	}
 	s.writeInflux(ctx, fasthttp.StatusOK, resp)

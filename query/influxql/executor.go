@@ -44,6 +44,9 @@ type Request struct {
 	Now      time.Time
 	// MaxRows bounds the rows one statement may return (0: unbounded).
 	MaxRows int
+	// Timeout is the caller's time limit, named in the error of a
+	// statement that runs out of it.
+	Timeout time.Duration
 	// Allow is asked about every statement before any runs (write: it
 	// changes data or schema); an error fails the request with AuthError.
 	Allow func(write bool) error
@@ -107,6 +110,9 @@ func Execute(ctx context.Context, b Backend, req Request) (*Response, error) {
 		series, err := execStatement(ctx, b, req, st)
 		if err != nil {
 			r.Error = err.Error()
+			if errors.Is(err, context.DeadlineExceeded) {
+				r.Error = fmt.Sprintf("query timeout: the statement ran longer than %s (--query-timeout)", req.Timeout)
+			}
 			failed = true
 			continue
 		}

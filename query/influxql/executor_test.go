@@ -139,3 +139,22 @@ func TestSeriesKeyEscapes(t *testing.T) {
 		t.Fatalf("seriesKey: %s, want %s", got, want)
 	}
 }
+
+type timeoutBackend struct{ failingBackend }
+
+func (timeoutBackend) Run(context.Context, string, *sql.Query) (*query.Result, error) {
+	return nil, context.DeadlineExceeded
+}
+
+func TestStatementTimeoutNamesTheLimit(t *testing.T) {
+	resp, err := Execute(context.Background(), &timeoutBackend{}, Request{Query: `SELECT v FROM m; SHOW DATABASES`, Database: "d", Timeout: 90 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Results[0].Error; !strings.Contains(got, "1m30s") || !strings.Contains(got, "--query-timeout") {
+		t.Fatalf("timeout error: %q", got)
+	}
+	if resp.Results[1].Error != ErrNotExecuted.Error() {
+		t.Fatalf("after a timeout: %+v", resp.Results[1])
+	}
+}

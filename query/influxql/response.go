@@ -10,6 +10,9 @@ import (
 type Response struct {
 	Results []*Result `json:"results,omitempty"`
 	Error   string    `json:"error,omitempty"`
+	// Code is Silt's stable id of a request-level error (InfluxDB sends
+	// only error; clients ignore the extra key).
+	Code string `json:"code,omitempty"`
 }
 
 // Result is one statement's answer.
