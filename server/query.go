@@ -46,7 +46,11 @@ func (b influxBackend) Run(ctx context.Context, db string, q *sql.Query) (*query
 			names = append(names, n)
 		}
 	}
-	return exec.RunLimited(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db}, names, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory})
+	res, err := exec.RunLimited(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db}, names, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory})
+	if errors.Is(err, exec.ErrMemoryLimit) {
+		return nil, fmt.Errorf("%w: %d bytes (--query-max-memory); narrow the time range or aggregate", err, b.s.cfg.QueryMaxMemory)
+	}
+	return res, err
 }
 
 // handleQuery serves the InfluxDB 1.x query API: GET or POST /query with
