@@ -244,4 +244,3 @@ func TestParseAndLoadTokens(t *testing.T) {
 		t.Fatalf("LoadTokens with a bad line: %v", err)
 	}
 }
-
