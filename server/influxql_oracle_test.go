@@ -154,6 +154,8 @@ func oracleCases(base time.Time) []oracleCase {
 		`SELECT "usage_user"::field, "hostname"::tag, "region" FROM "cpu" WHERE ("hostname" = 'host_1') AND `+tf+` LIMIT 3`,
 		`SELECT "usage_user" * 2 + 1, -"usage_idle" AS "neg" FROM "cpu" WHERE ("hostname" = 'host_8') AND `+tf+` LIMIT 3 OFFSET 10`,
 		`SELECT "used" FROM "disk" WHERE ("ro" = true) AND `+tf+` LIMIT 3`,
+		`SELECT "used" / 0, "used" % 0, 2 * 3 + "used", "used" % 7, "free" / "used" FROM "disk" WHERE ("host" = 'host_0') AND `+tf+` LIMIT 3`,
+		`SELECT mean("used") / 0, count("used") % 4, sum("used") * (2 + 1) FROM "disk" WHERE `+tf+` GROUP BY time(20m) fill(none)`,
 		`SELECT count(*) FROM "disk" WHERE `+tf+` GROUP BY time(10m) fill(none)`,
 		`SELECT mean("usage_user") FROM "cpu" WHERE `+tf+` SLIMIT 1`,
 		`SELECT "used" FROM "disk" WHERE `+tf+` LIMIT 3 OFFSET 1000`,

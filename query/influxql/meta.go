@@ -47,6 +47,16 @@ func sqlType(t columnar.FieldType) sql.Type {
 // runSQL compiles text against db's tables and runs it.
 func runSQL(ctx context.Context, b Backend, db string, tables map[string]*columnar.TableSchema, text string, now time.Time) (*query.Result, error) {
 	q, err := sql.Compile(text, catalog(tables), now)
+	var se *sql.Error
+	if errors.As(err, &se) && se.Code == sql.CodeAmbiguous {
+		// InfluxDB allows a tag and a field of one name; Silt's planner
+		// cannot tell them apart yet.
+		return nil, fmt.Errorf("a measurement has a tag and a field of the same name; Silt cannot query that name yet (%s)", se.Message)
+	}
+	if errors.As(err, &se) && (se.Code == sql.CodeType || se.Code == sql.CodeUndefinedFunction) {
+		// Math over a boolean or string field, and the like.
+		return nil, fmt.Errorf("type error: %s", se.Message)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("internal error compiling %q: %w", text, err)
 	}

@@ -148,6 +148,10 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 	if err != nil {
 		return nil, err
 	}
+	for _, f := range stmt.Fields {
+		// Fold constants as InfluxQL does (1/0 is 0, 2*3 is 6).
+		f.Expr = influxql.Reduce(f.Expr, nil)
+	}
 	c.stmt = stmt
 	c.loc = stmt.Location
 	valuer := &influxql.NowValuer{Now: c.req.Now, Location: c.loc}
