@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -123,11 +124,20 @@ func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxq
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set("X-Influxdb-Version", "1.8.10-silt-"+Version)
 	ctx.Response.Header.Set("X-Influxdb-Build", "OSS")
-	enc := json.NewEncoder(ctx)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	if v := ctx.QueryArgs().Peek("pretty"); string(v) == "true" {
 		enc.SetIndent("", "    ")
 	}
 	if err := enc.Encode(resp); err != nil {
 		s.log.Warn("encode /query response", "err", err)
 	}
+	// Dashboards fetch long series; InfluxDB compresses for clients that
+	// accept gzip (Grafana's HTTP client does), and so does Silt.
+	if buf.Len() >= 1024 && ctx.Request.Header.HasAcceptEncoding("gzip") {
+		ctx.Response.Header.Set("Content-Encoding", "gzip")
+		ctx.SetBody(fasthttp.AppendGzipBytesLevel(nil, buf.Bytes(), fasthttp.CompressBestSpeed))
+		return
+	}
+	ctx.SetBody(buf.Bytes())
 }
