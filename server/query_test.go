@@ -78,3 +78,19 @@ func TestQueryGzipsLargeAnswers(t *testing.T) {
 		}
 	}
 }
+
+func TestQueryRefusesTooManyWindows(t *testing.T) {
+	s := startServerWith(t, Config{QueryMaxRows: 1000})
+	if code, _, b := s.post(t, "/write?db=d", "m v=1 1000000000\n"); code != 204 {
+		t.Fatalf("write: %d %s", code, b)
+	}
+	q := "SELECT mean(v) FROM m WHERE time >= 0 AND time <= 1h GROUP BY time(1ms)"
+	code, b := s.get(t, "/query?db=d&q="+url.QueryEscape(q))
+	if code != 200 || !strings.Contains(string(b), "3600001 windows") || !strings.Contains(string(b), "--query-max-rows") {
+		t.Fatalf("%s: %d %s", q, code, b)
+	}
+	q = "SELECT mean(v) FROM m WHERE time >= 0 AND time <= 1h GROUP BY time(1ms) fill(none)"
+	if code, b := s.get(t, "/query?db=d&q="+url.QueryEscape(q)); code != 200 || !strings.Contains(string(b), `"values":[["1970-01-01T00:00:01Z",1]]`) {
+		t.Fatalf("%s: %d %s", q, code, b)
+	}
+}

@@ -233,7 +233,10 @@ func (c *selectCompiler) aggregateSeries(ctx context.Context) ([]*seriesRows, er
 	}
 	if c.interval > 0 {
 		for _, s := range list {
-			s.rows = c.fill(s.rows)
+			var err error
+			if s.rows, err = c.fill(s.rows); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return list, nil
@@ -313,7 +316,7 @@ func valueLit(v any, t columnar.FieldType) (string, bool) {
 
 // fill lays a series' rows on every window from the start of the query's
 // range to its end, filling windows without points as fill() says.
-func (c *selectCompiler) fill(rows [][]any) [][]any {
+func (c *selectCompiler) fill(rows [][]any) ([][]any, error) {
 	sort.Slice(rows, func(i, j int) bool { return rows[i][0].(int64) < rows[j][0].(int64) })
 	if c.stmt.Fill == influxql.NoFill {
 		out := rows[:0]
@@ -322,10 +325,10 @@ func (c *selectCompiler) fill(rows [][]any) [][]any {
 				out = append(out, r)
 			}
 		}
-		return out
+		return out, nil
 	}
 	if len(rows) == 0 {
-		return rows
+		return rows, nil
 	}
 	empty := true
 	for _, r := range rows {
@@ -336,13 +339,17 @@ func (c *selectCompiler) fill(rows [][]any) [][]any {
 	}
 	if empty {
 		// InfluxDB has no series where no window has a value.
-		return nil
+		return nil, nil
 	}
 	start := rows[0][0].(int64)
 	if c.tmin != math.MinInt64 {
 		start = c.bucketStart(c.tmin)
 	}
 	end := c.bucketStart(c.tmax)
+	if n := uint64(end-start)/uint64(c.interval) + 1; c.req.MaxRows > 0 && n > uint64(c.req.MaxRows) {
+		return nil, fmt.Errorf("GROUP BY time(%s) from %s to %s makes %d windows per series, more than %d (--query-max-rows); widen the interval or narrow the time range",
+			time.Duration(c.interval), time.Unix(0, start).UTC().Format(time.RFC3339), time.Unix(0, end).UTC().Format(time.RFC3339), n, c.req.MaxRows)
+	}
 	width := len(c.stmt.Fields)
 	var out [][]any
 	k := 0
@@ -405,7 +412,7 @@ func (c *selectCompiler) fill(rows [][]any) [][]any {
 			linear(out, i)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // linear interpolates column i between the points around each gap.

@@ -295,7 +295,10 @@ func (c *selectCompiler) reduceSeries(ctx context.Context, calls []*influxql.Cal
 			// Windows in time order; each window's values in value order.
 			sort.SliceStable(s.rows, func(a, b int) bool { return s.rows[a][0].(int64) < s.rows[b][0].(int64) })
 		} else if c.interval > 0 {
-			s.rows = c.fill(s.rows)
+			var err error
+			if s.rows, err = c.fill(s.rows); err != nil {
+				return nil, err
+			}
 		} else {
 			sort.Slice(s.rows, func(a, b int) bool { return s.rows[a][0].(int64) < s.rows[b][0].(int64) })
 		}

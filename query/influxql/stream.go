@@ -285,7 +285,10 @@ func (c *selectCompiler) integralSeries(ctx context.Context, call *influxql.Call
 		}
 		s.rows = out
 		if c.interval > 0 {
-			s.rows = c.fill(s.rows)
+			var err error
+			if s.rows, err = c.fill(s.rows); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return list, nil
