@@ -26,10 +26,14 @@ type oracleCase struct {
 	// unordered: rows of equal time may come in any order (InfluxDB merges
 	// series without a defined order between equal timestamps).
 	unordered bool
-	// looseSeries: InfluxDB 1.6 emits integral()'s series in map order and
-	// stamps them with 0 or the range start at random; Silt orders series
-	// by tags like every other query and uses the range start. The values
-	// are compared with series sorted and times ignored.
+	// looseSeries: InfluxDB 1.6 emits integral()'s series in map order,
+	// stamps them with 0 (float fields) or the range start (integer
+	// fields), and with GROUP BY time sends the last window as a second
+	// series of the same tags; Silt orders series by tags like every other
+	// query, uses the range start, and keeps a series whole. The values are
+	// compared with series sorted, same-tag series joined and times
+	// ignored. (Which of several series' points at one timestamp InfluxDB
+	// keeps varies, so these cases have one series per group.)
 	looseSeries bool
 }
 
@@ -184,6 +188,10 @@ func oracleCases(base time.Time) []oracleCase {
 		`SELECT integral("used", 1m) FROM "disk" WHERE ("path" = '/var') AND ` + tf,
 		`SELECT integral("usage_user") FROM "cpu" WHERE ` + tf + ` GROUP BY "hostname"`,
 		`SELECT integral("usage_user", 10s) FROM "cpu" WHERE ` + tf + ` GROUP BY "region", "arch"`,
+		`SELECT integral("free", 1h) FROM "disk" WHERE ("path" = '/') AND ` + tf + ` GROUP BY time(10m) fill(null)`,
+		`SELECT integral("used", 1m) FROM "disk" WHERE ` + tf + ` GROUP BY time(4m), "path"`,
+		`SELECT integral("usage_user") FROM "cpu" WHERE ("hostname" = 'host_1') AND ` + tf + ` GROUP BY time(7m)`,
+		`SELECT integral("usage_idle", 1m) FROM "cpu" WHERE ` + tf + ` GROUP BY time(13m), "hostname"`,
 	} {
 		cs = append(cs, oracleCase{q: q, epoch: "ms", looseSeries: true})
 	}
@@ -305,6 +313,11 @@ var oracleDiff = map[string]string{
 
 // oracleDiffQuery marks queries whose answer deliberately differs.
 func oracleDiffQuery(q string) (string, bool) {
+	if strings.HasPrefix(q, `SELECT integral("free"`) || strings.HasPrefix(q, `SELECT integral("used", 1m) FROM "disk" WHERE time`) {
+		return "InfluxDB 1.6's integral() of an integer field with GROUP BY time takes the interpolated window-edge " +
+			"value instead of the next point's for the first trapezoid of the next window; Silt computes the area " +
+			"(float fields, where InfluxDB is right, are compared)", true
+	}
 	if strings.Contains(q, "nodb.autogen.cpu") {
 		return "InfluxDB 1.6 loses the error of a failed statement in a multi-statement request (an off-by-one " +
 			"reports it as \"not executed\" and drops the statements after it); Silt reports the error and marks " +
@@ -468,7 +481,20 @@ func loosenSeries(t *testing.T, body []byte) []byte {
 	if err := d.Decode(&r); err != nil {
 		t.Fatalf("%v: %s", err, body)
 	}
-	for _, res := range r.Results {
+	for k := range r.Results {
+		res := &r.Results[k]
+		joined := res.Series[:0:0]
+		at := map[string]int{}
+		for _, s := range res.Series {
+			k := fmt.Sprint(s.Name, s.Tags)
+			if i, ok := at[k]; ok {
+				joined[i].Values = append(joined[i].Values, s.Values...)
+				continue
+			}
+			at[k] = len(joined)
+			joined = append(joined, s)
+		}
+		res.Series = joined
 		sort.Slice(res.Series, func(i, j int) bool {
 			a, _ := json.Marshal(res.Series[i].Tags)
 			b, _ := json.Marshal(res.Series[j].Tags)

@@ -177,7 +177,8 @@ func (c *selectCompiler) topSeries(ctx context.Context, call *influxql.Call) ([]
 // integralSeries answers integral(field[, unit]): the area under the
 // series' points by the trapezoidal rule, in units of unit (default 1s)
 // per window; at a window boundary the value is interpolated between the
-// points on either side, as InfluxDB 1.x does.
+// points on either side, and the area over empty windows goes to the next
+// window with points, as InfluxDB 1.6 does. Windows are not filled.
 func (c *selectCompiler) integralSeries(ctx context.Context, call *influxql.Call) ([]*seriesRows, error) {
 	if len(call.Args) < 1 || len(call.Args) > 2 {
 		return nil, fmt.Errorf("invalid number of arguments for integral, expected at least 1 but no more than 2, got %d", len(call.Args))
@@ -189,11 +190,6 @@ func (c *selectCompiler) integralSeries(ctx context.Context, call *influxql.Call
 			return nil, fmt.Errorf("second argument to integral must be a duration, got %s", call.Args[1])
 		}
 		unit = float64(d.Val)
-	}
-	if c.interval > 0 {
-		// InfluxDB 1.6 interpolates at window edges in a way Silt does not
-		// reproduce exactly yet; a wrong area is worse than an error.
-		return nil, fmt.Errorf("integral() with GROUP BY time is not supported by Silt yet; use it without GROUP BY time")
 	}
 	col, t, ok, err := c.callArg(call)
 	if err != nil || !ok {
@@ -241,14 +237,6 @@ func (c *selectCompiler) integralSeries(ctx context.Context, call *influxql.Call
 		var pt int64
 		var pv, sum float64
 		var wstart, wend int64
-		emit := func() {
-			t := start
-			if c.interval > 0 {
-				t = wstart
-			}
-			out = append(out, []any{t, sum})
-			sum = 0
-		}
 		for _, r := range s.rows {
 			tm := r[0].(int64)
 			v, _ := asFloat(r[1])
@@ -265,31 +253,30 @@ func (c *selectCompiler) integralSeries(ctx context.Context, call *influxql.Call
 				continue
 			}
 			if c.interval > 0 && tm >= wend {
-				iv := pv + (v-pv)*float64(wend-pt)/float64(tm-pt)
-				sum += 0.5 * (iv + pv) * float64(wend-pt) / unit
-				emit()
-				pt, pv = wend, iv
+				// Close the window: the area up to its end, the value there
+				// interpolated between the points on either side.
+				if pt != wend {
+					iv := pv + (v-pv)*float64(wend-pt)/float64(tm-pt)
+					sum += 0.5 * (iv + pv) * float64(wend-pt) / unit
+					pt = wend
+				}
+				out = append(out, []any{wstart, sum})
 				wstart = c.bucketStart(tm)
 				wend = wstart + c.interval
-				if pt < wstart {
-					// A gap of whole windows: the area restarts in tm's window.
-					pt, pv = tm, v
-					continue
-				}
+				sum = 0
 			}
 			sum += 0.5 * (v + pv) * float64(tm-pt) / unit
 			pt, pv = tm, v
 		}
 		if havePrev {
-			emit()
-		}
-		s.rows = out
-		if c.interval > 0 {
-			var err error
-			if s.rows, err = c.fill(s.rows); err != nil {
-				return nil, err
+			if c.interval == 0 {
+				out = append(out, []any{start, sum})
+			} else if pt != wstart {
+				// A last window whose only point is at its start has no area.
+				out = append(out, []any{wstart, sum})
 			}
 		}
+		s.rows = out
 	}
 	return list, nil
 }
