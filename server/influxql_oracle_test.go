@@ -153,6 +153,13 @@ func oracleCases(base time.Time) []oracleCase {
 		`SELECT bottom("used", "path", "host", 2) FROM "disk" WHERE `+tf,
 		`SELECT top("usage_system", 2) FROM "cpu" WHERE ("hostname" = 'host_3') AND `+tf+` GROUP BY time(15m)`,
 		`SELECT top("used", 1) AS "peak" FROM "disk" WHERE `+tf+` GROUP BY time(20m), "path"`,
+		// mode(): cases where InfluxDB 1.6's answer is well defined (see modeOf).
+		`SELECT mode("status"), mode("ro") FROM "disk" WHERE `+tf+` GROUP BY "path"`,
+		`SELECT mode("used") FROM "disk" WHERE ("path" != '/var') AND `+tf+` GROUP BY time(20m), "path" fill(null)`,
+		// (host_6 has two values twice each in a window: InfluxDB's pick
+		// between them depends on its unstable sort, so it is left out.)
+		`SELECT mode("usage_user") FROM "cpu" WHERE ("hostname" =~ /^host_[0-5]$/) AND `+tf+` GROUP BY time(30m), "hostname"`,
+		`SELECT mode("used"), max("free") FROM "disk" WHERE ("path" = '/data') AND `+tf+` GROUP BY time(10m) fill(none)`,
 		`SELECT mean(*) FROM /disk|cpu/ WHERE `+tf+` GROUP BY time(30m) fill(none)`,
 		`SELECT mean("used") FROM "disk" WHERE `+tf+` GROUP BY time(30m), "nosuch" fill(none)`,
 		`SELECT "usage_user"::field, "hostname"::tag, "region" FROM "cpu" WHERE ("hostname" = 'host_1') AND `+tf+` LIMIT 3`,

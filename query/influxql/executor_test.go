@@ -94,7 +94,6 @@ func TestExecuteErrors(t *testing.T) {
 		`SELECT v FROM m`:                          "database name required",
 		`SELECT v FROM nodb..m`:                    "database not found: nodb",
 		`SELECT v INTO m2 FROM d..m`:               "INTO is not supported",
-		`SELECT mode(v) FROM d..m`:                 "mode() is not supported",
 		`DROP MEASUREMENT m`:                       "DROP MEASUREMENT is not supported",
 		`SELECT mean(v) FROM (SELECT v FROM d..m)`: "subqueries",
 		`SELECT v FROM d..m GROUP BY time(1m)`:     "aggregate",

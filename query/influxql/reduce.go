@@ -31,7 +31,7 @@ func reducible(fields influxql.Fields) ([]*influxql.Call, bool) {
 			return nil, false
 		}
 		switch call.Name {
-		case "first", "last", "percentile":
+		case "first", "last", "percentile", "mode":
 			need = true
 		case "min", "max":
 		case "distinct":
@@ -222,7 +222,7 @@ func (c *selectCompiler) reduceSeries(ctx context.Context, calls []*influxql.Cal
 				p.f = float64(x)
 			}
 			switch {
-			case call.Name == "percentile":
+			case call.Name == "percentile" || call.Name == "mode":
 				win.pts[i] = append(win.pts[i], p)
 				continue
 			case call.Name == "distinct" || call.Name == "count":
@@ -259,6 +259,13 @@ func (c *selectCompiler) reduceSeries(ctx context.Context, calls []*influxql.Cal
 				if call.Name == "count" {
 					if n := len(win.pts[i]); n > 0 {
 						row[1+i] = int64(n)
+						found = true
+					}
+					continue
+				}
+				if call.Name == "mode" {
+					if v, ok := modeOf(win.pts[i]); ok {
+						row[1+i] = v
 						found = true
 					}
 					continue
@@ -328,4 +335,27 @@ func (c *selectCompiler) distinctRows(w int64, pts []point) [][]any {
 		rows[i] = []any{t, p.v}
 	}
 	return rows
+}
+
+// modeOf is the most frequent value, the smallest of equally frequent
+// ones. (InfluxDB 1.6 agrees when one value is most frequent and when all
+// values occur once; among several values that occur equally often more
+// than once, its choice depends on an unstable sort.)
+func modeOf(pts []point) (any, bool) {
+	if len(pts) == 0 {
+		return nil, false
+	}
+	sort.SliceStable(pts, func(a, b int) bool { return greater(pts[b], pts[a]) })
+	best, bestN := 0, 0
+	for i := 0; i < len(pts); {
+		j := i + 1
+		for j < len(pts) && equal(pts[j], pts[i]) {
+			j++
+		}
+		if j-i > bestN {
+			best, bestN = i, j-i
+		}
+		i = j
+	}
+	return pts[best].v, true
 }
