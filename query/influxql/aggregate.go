@@ -87,6 +87,8 @@ func (c *selectCompiler) callSQL(call *influxql.Call) (string, error) {
 		return "first(" + col + ", time)", nil
 	case "last":
 		return "last(" + col + ", time)", nil
+	case "mode":
+		return "", errors.New("mode() can be combined only with first, last, min, max, percentile, mode and count(distinct(...)), not with other aggregates or math, in Silt")
 	}
 	if !numeric {
 		return "", fmt.Errorf("unsupported %s() type: %s", call.Name, influxType(t))
@@ -108,7 +110,7 @@ func (c *selectCompiler) callSQL(call *influxql.Call) (string, error) {
 	return "", fmt.Errorf("function %s() is not supported by Silt", call.Name)
 }
 
-var errPercentile = errors.New("percentile() can be combined only with first, last, min, max and percentile, not with other aggregates or math, in Silt")
+var errPercentile = errors.New("percentile() can be combined only with first, last, min, max, percentile, mode and count(distinct(...)), not with other aggregates or math, in Silt")
 
 // bucketSQL is the GROUP BY time key: date_bin aligned as InfluxDB aligns
 // windows (on the epoch plus the offset, shifted by the tz() zone).
