@@ -15,7 +15,7 @@ import (
 // GROUP BY time (its windows, after fill).
 
 var transformFuncs = map[string]bool{"derivative": true, "non_negative_derivative": true, "difference": true,
-	"non_negative_difference": true, "moving_average": true, "cumulative_sum": true}
+	"non_negative_difference": true, "moving_average": true, "cumulative_sum": true, "elapsed": true}
 
 type transform struct {
 	name  string
@@ -43,6 +43,18 @@ func transformsOf(fields influxql.Fields) ([]transform, error) {
 				d, ok := call.Args[1].(*influxql.DurationLiteral)
 				if !ok || d.Val <= 0 {
 					return nil, fmt.Errorf("second argument to %s must be a duration, got %s", call.Name, call.Args[1])
+				}
+				t.unit = int64(d.Val)
+			}
+		case "elapsed":
+			if len(call.Args) < 1 || len(call.Args) > 2 {
+				return nil, fmt.Errorf("invalid number of arguments for elapsed, expected at least 1 but no more than 2, got %d", len(call.Args))
+			}
+			t.unit = 1
+			if len(call.Args) == 2 {
+				d, ok := call.Args[1].(*influxql.DurationLiteral)
+				if !ok || d.Val <= 0 {
+					return nil, fmt.Errorf("second argument to elapsed must be a duration, got %s", call.Args[1])
 				}
 				t.unit = int64(d.Val)
 			}
@@ -207,6 +219,21 @@ func applyTransform(t transform, unit int64, rows [][]any, col int) []tpoint {
 				continue
 			}
 			out = append(out, tpoint{curr.t, diff / (float64(curr.t-prev.t) / float64(unit))})
+		}
+	case "elapsed":
+		// Time since the previous point (of any series in the group), in
+		// units, at the later point's time.
+		havePrev := false
+		var prev int64
+		for _, r := range rows {
+			if r[col] == nil {
+				continue
+			}
+			tm := r[0].(int64)
+			if havePrev {
+				out = append(out, tpoint{tm, (tm - prev) / unit})
+			}
+			prev, havePrev = tm, true
 		}
 	case "moving_average":
 		buf := make([]float64, 0, t.n)
