@@ -163,6 +163,16 @@ func oracleCases(base time.Time) []oracleCase {
 		// between them depends on its unstable sort, so it is left out.)
 		`SELECT mode("usage_user") FROM "cpu" WHERE ("hostname" =~ /^host_[0-5]$/) AND `+tf+` GROUP BY time(30m), "hostname"`,
 		`SELECT mode("used"), max("free") FROM "disk" WHERE ("path" = '/data') AND `+tf+` GROUP BY time(10m) fill(none)`,
+		// Math functions, evaluated over the rows the SQL executor returns.
+		`SELECT abs("usage_user" - 50), round("usage_idle"), sqrt("used"), pow("free", 0.5), floor(-"usage_user") FROM "cpu", "disk" WHERE ("hostname" = 'host_2' OR "path" = '/') AND `+tf+` LIMIT 4`,
+		`SELECT round(mean("usage_user")) * 2, ceil(max("usage_system")) AS "c", log(mean("usage_idle"), 2) FROM "cpu" WHERE `+tf+` GROUP BY time(15m), "region" fill(null)`,
+		`SELECT ln("used"), log2("used"), log10("free"), exp("usage_user" / 100) FROM "disk", "cpu" WHERE ("path" = '/var' OR "hostname" = 'host_9') AND `+tf+` LIMIT 3`,
+		`SELECT sin("usage_user"), cos("usage_user"), tan("usage_user"), atan("usage_user"), atan2("usage_user", "usage_idle") FROM "cpu" WHERE ("hostname" = 'host_4') AND `+tf+` LIMIT 3`,
+		`SELECT asin("usage_user" / 100), acos("usage_user" / 100) FROM "cpu" WHERE ("hostname" = 'host_4') AND `+tf+` LIMIT 3`,
+		`SELECT abs("used" - 1040) FROM "disk" WHERE ("host" = 'host_0') AND `+tf+` LIMIT 3`,
+		`SELECT abs(non_negative_derivative(mean("free"), 1m)) FROM "disk" WHERE `+tf+` GROUP BY time(10m), "path" fill(none)`,
+		`SELECT round(first("usage_user")), abs(last("usage_user") - first("usage_user")) FROM "cpu" WHERE `+tf+` GROUP BY "hostname" SLIMIT 3`,
+		`SELECT sqrt(percentile("usage_user", 90)) FROM "cpu" WHERE `+tf+` GROUP BY time(30m)`,
 		`SELECT mean(*) FROM /disk|cpu/ WHERE `+tf+` GROUP BY time(30m) fill(none)`,
 		`SELECT mean("used") FROM "disk" WHERE `+tf+` GROUP BY time(30m), "nosuch" fill(none)`,
 		`SELECT "usage_user"::field, "hostname"::tag, "region" FROM "cpu" WHERE ("hostname" = 'host_1') AND `+tf+` LIMIT 3`,
@@ -327,6 +337,9 @@ func oracleDiffQuery(q string) (string, bool) {
 		return "InfluxDB 1.6's integral() of an integer field with GROUP BY time takes the interpolated window-edge " +
 			"value instead of the next point's for the first trapezoid of the next window; Silt computes the area " +
 			"(float fields, where InfluxDB is right, are compared)", true
+	}
+	if strings.HasPrefix(q, `SELECT abs("used" - 1040)`) {
+		return "InfluxDB 1.6's abs() of an integer returns it unchanged (abs(-40) is -40); Silt returns 40", true
 	}
 	if strings.Contains(q, "nodb.autogen.cpu") {
 		return "InfluxDB 1.6 loses the error of a failed statement in a multi-statement request (an off-by-one " +

@@ -227,8 +227,21 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 		return nil, nil
 	}
 
+	list, err := c.selectSeries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.finish(list), nil
+}
+
+// selectSeries runs c.stmt's fields: math functions around them, then
+// transformations, raw points or aggregates.
+func (c *selectCompiler) selectSeries(ctx context.Context) ([]*seriesRows, error) {
+	if hasMath(c.stmt.Fields) {
+		return c.mathSeries(ctx)
+	}
 	var calls int
-	for _, f := range stmt.Fields {
+	for _, f := range c.stmt.Fields {
 		influxql.WalkFunc(f.Expr, func(n influxql.Node) {
 			if _, ok := n.(*influxql.Call); ok {
 				calls++
@@ -236,7 +249,7 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 		})
 	}
 	var list []*seriesRows
-	switch ts, err := transformsOf(stmt.Fields); {
+	switch ts, err := transformsOf(c.stmt.Fields); {
 	case err != nil:
 		return nil, err
 	case ts != nil:
@@ -256,7 +269,7 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 			return nil, err
 		}
 	}
-	return c.finish(list), nil
+	return list, nil
 }
 
 func dedupeSorted(s []string) []string {
