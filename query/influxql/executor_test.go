@@ -157,3 +157,23 @@ func TestStatementTimeoutNamesTheLimit(t *testing.T) {
 		t.Fatalf("after a timeout: %+v", resp.Results[1])
 	}
 }
+
+func TestTzAcrossOffsetChangeIsRefused(t *testing.T) {
+	b := &planOnlyBackend{}
+	// Europe/Berlin leaves summer time on 2026-10-25.
+	q := `SELECT mean(usage_user) FROM cpu WHERE time >= '2026-10-20T00:00:00Z' AND time < '2026-10-30T00:00:00Z' GROUP BY time(1d) tz('Europe/Berlin')`
+	resp, err := Execute(context.Background(), b, Request{Query: q, Database: "d"})
+	if err != nil || !strings.Contains(resp.Results[0].Error, "offset") {
+		t.Fatalf("%v %+v", err, resp.Results[0])
+	}
+	// Windows shorter than the shift do not move; ranges without a change are fine.
+	for _, q := range []string{
+		`SELECT mean(usage_user) FROM cpu WHERE time >= '2026-10-20T00:00:00Z' AND time < '2026-10-30T00:00:00Z' GROUP BY time(10m) tz('Europe/Berlin')`,
+		`SELECT mean(usage_user) FROM cpu WHERE time >= '2026-11-01T00:00:00Z' AND time < '2026-11-30T00:00:00Z' GROUP BY time(1d) tz('Europe/Berlin')`,
+	} {
+		resp, err := Execute(context.Background(), b, Request{Query: q, Database: "d"})
+		if err != nil || resp.Results[0].Error != "" {
+			t.Fatalf("%s: %v %+v", q, err, resp.Results[0])
+		}
+	}
+}

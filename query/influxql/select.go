@@ -179,6 +179,16 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 		// InfluxDB ends an open GROUP BY time range at now().
 		c.tmax = c.req.Now.UnixNano()
 	}
+	if c.loc != nil && c.interval > 0 && c.tmin != math.MinInt64 {
+		// Windows are aligned on the zone's offset at the start; InfluxDB
+		// re-aligns windows longer than a daylight-saving shift after one.
+		_, z0 := time.Unix(0, c.tmin).In(c.loc).Zone()
+		_, z1 := time.Unix(0, c.tmax).In(c.loc).Zone()
+		if d := int64(z1-z0) * int64(time.Second); d != 0 && max(d, -d) < c.interval {
+			return nil, fmt.Errorf("tz(%q): the time range spans a change of the zone's UTC offset, which Silt does not re-align %s windows across yet; split the range or use a shorter interval",
+				c.loc.String(), time.Duration(c.interval))
+		}
+	}
 	for _, d := range stmt.Dimensions {
 		switch e := d.Expr.(type) {
 		case *influxql.VarRef:
