@@ -9,7 +9,7 @@ FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
 
-.PHONY: help build run test test-race lint fuzz bench clean
+.PHONY: help build run test test-race lint fuzz bench clean bench-peers
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -42,3 +42,6 @@ bench: ## run the Go benchmarks (BENCHCOUNT runs each; compare with benchstat)
 
 clean: ## remove build output (not ./silt-data)
 	rm -rf bin
+
+bench-peers: ## Silt next to InfluxDB 1.6 and ClickHouse 18.16, same data and queries; writes bench/results/<date>.md
+	bench/bench-peers.sh

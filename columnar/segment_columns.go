@@ -129,7 +129,7 @@ func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, 
 	var b ColumnBatch
 	var idx []int
 	var reads []batchColumn
-	props := pqarrow.ArrowReadProperties{BatchSize: 64 << 10}
+	props := pqarrow.ArrowReadProperties{BatchSize: RowGroupRows} // a batch per row group: no buffer larger than one
 	add := func(name string) {
 		i := sch.ColumnIndexByName(name)
 		if i < 0 || slices.ContainsFunc(reads, func(r batchColumn) bool { return r.name == name }) {

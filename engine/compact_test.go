@@ -302,6 +302,19 @@ func TestCompactWaitsForScans(t *testing.T) {
 		t.Fatalf("old scan read %d points, want 50", n)
 	}
 	checkNoOrphans(t, e, dir)
+	// The replaced segments' open handles went with their files: only
+	// segments the manifest names stay open.
+	live := map[uint64]bool{}
+	for _, m := range e.Manifest().Segments {
+		live[m.ID] = true
+	}
+	e.refs.mu.Lock()
+	for id := range e.refs.mu.open {
+		if !live[id] {
+			t.Errorf("segment %d is retired but still open", id)
+		}
+	}
+	e.refs.mu.Unlock()
 }
 
 // trickleBatches is the 10,000-batch trickle of TestCompactTrickleBound

@@ -492,5 +492,5 @@ func (e *Engine) Close() error {
 	e.closed = true
 	e.mu.Unlock()
 	werr := e.wal.Close()
-	return errors.Join(ferr, werr, e.lock.Close())
+	return errors.Join(ferr, werr, e.refs.closeAll(), e.lock.Close())
 }

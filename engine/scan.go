@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"iter"
 	"math"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -118,7 +117,7 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 		}
 		ts.SegmentsScanned++
 		ts.BytesRead += m.Bytes
-		seg, err := columnar.OpenSegment(filepath.Join(e.cfg.DataDir, filepath.FromSlash(m.Path)))
+		seg, err := e.refs.segment(m)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("scan %s.%s: %w", db, table, err), ts.Close())
 		}
@@ -363,18 +362,15 @@ func runTasks(ctx context.Context, tasks []func(emit func(*columnar.ColumnBatch)
 	return ctx.Err()
 }
 
-// Close closes the scan's segment files.
+// Close ends the scan: its segments may be deleted (after compaction) once
+// no other scan reads them.
 func (ts *TableScan) Close() error {
-	var err error
-	for _, s := range ts.segs {
-		err = errors.Join(err, s.Close())
-	}
-	ts.segs = nil
+	ts.segs = nil // the engine's open handles: released, not closed
 	if ts.release != nil {
 		ts.release()
 		ts.release = nil
 	}
-	return err
+	return nil
 }
 
 var errStopScan = errors.New("scan stopped")

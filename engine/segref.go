@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -21,6 +22,10 @@ type segRefs struct {
 		sync.Mutex
 		n       map[uint64]int
 		retired map[uint64]string // id → path relative to dataDir, delete at zero
+		// open keeps segments open between scans: the footer and tag
+		// index are parsed once, not per query. Closed when retired and
+		// unread, or at Close.
+		open map[uint64]*columnar.Segment
 	}
 }
 
@@ -28,7 +33,54 @@ func newSegRefs(dataDir string) *segRefs {
 	r := &segRefs{dataDir: dataDir}
 	r.mu.n = map[uint64]int{}
 	r.mu.retired = map[uint64]string{}
+	r.mu.open = map[uint64]*columnar.Segment{}
 	return r
+}
+
+// segment returns m's open segment, opening it on first use. The caller
+// must hold a reference (acquire) so that it is not closed meanwhile, and
+// must not close it.
+func (r *segRefs) segment(m columnar.SegmentMeta) (*columnar.Segment, error) {
+	r.mu.Lock()
+	s := r.mu.open[m.ID]
+	r.mu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	s, err := columnar.OpenSegment(filepath.Join(r.dataDir, filepath.FromSlash(m.Path)))
+	if err != nil {
+		return nil, err // not kept: the next scan tries again
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if other := r.mu.open[m.ID]; other != nil { // opened concurrently
+		_ = s.Close()
+		return other, nil
+	}
+	// Even if retired meanwhile, the caller's reference keeps the file;
+	// release closes the handle with the last reference.
+	r.mu.open[m.ID] = s
+	return s, nil
+}
+
+// closeAll closes every open segment (the engine is closing).
+func (r *segRefs) closeAll() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var err error
+	for id, s := range r.mu.open {
+		err = errors.Join(err, s.Close())
+		delete(r.mu.open, id)
+	}
+	return err
+}
+
+// closeLocked closes the open handle of segment id, if any.
+func (r *segRefs) closeLocked(id uint64) {
+	if s := r.mu.open[id]; s != nil {
+		_ = s.Close()
+		delete(r.mu.open, id)
+	}
 }
 
 // acquire adds a reference to each segment.
@@ -53,6 +105,7 @@ func (r *segRefs) release(metas []columnar.SegmentMeta) {
 		delete(r.mu.n, m.ID)
 		if p, ok := r.mu.retired[m.ID]; ok {
 			delete(r.mu.retired, m.ID)
+			r.closeLocked(m.ID)
 			del = append(del, p)
 		}
 	}
@@ -71,6 +124,7 @@ func (r *segRefs) retire(metas []columnar.SegmentMeta) {
 			r.mu.retired[m.ID] = m.Path
 			continue
 		}
+		r.closeLocked(m.ID)
 		del = append(del, m.Path)
 	}
 	r.mu.Unlock()
