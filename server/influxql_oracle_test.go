@@ -173,6 +173,8 @@ func oracleCases(base time.Time) []oracleCase {
 		`SELECT abs(non_negative_derivative(mean("free"), 1m)) FROM "disk" WHERE `+tf+` GROUP BY time(10m), "path" fill(none)`,
 		`SELECT round(first("usage_user")), abs(last("usage_user") - first("usage_user")) FROM "cpu" WHERE `+tf+` GROUP BY "hostname" SLIMIT 3`,
 		`SELECT sqrt(percentile("usage_user", 90)) FROM "cpu" WHERE `+tf+` GROUP BY time(30m)`,
+		`SELECT "used" / ("used" - 1013), "used" % ("used" - 1013), "usage_user" % 7.5, "free" / "used" FROM "disk", "cpu" WHERE ("host" = 'host_0' OR "hostname" = 'host_3') AND `+tf+` LIMIT 4`,
+		`SELECT mean("used") / min("free"), sum("used") % 7, max("used") % 2.5, count("used") / (count("used") - 3) FROM "disk" WHERE `+tf+` GROUP BY time(5m), "path" fill(none)`,
 		`SELECT mean(*) FROM /disk|cpu/ WHERE `+tf+` GROUP BY time(30m) fill(none)`,
 		`SELECT mean("used") FROM "disk" WHERE `+tf+` GROUP BY time(30m), "nosuch" fill(none)`,
 		`SELECT "usage_user"::field, "hostname"::tag, "region" FROM "cpu" WHERE ("hostname" = 'host_1') AND `+tf+` LIMIT 3`,

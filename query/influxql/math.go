@@ -9,9 +9,10 @@ import (
 )
 
 // InfluxQL's math functions (abs(v), round(mean(v)) * 2, ...) are not SQL
-// functions Silt has, so a query that uses them runs its other parts — the
-// largest subexpressions without math — as hidden fields through the
-// usual paths, and evaluates the math over each row here.
+// functions Silt has, and its / and % differ from SQL's (x/0 is 0, % takes
+// floats); so a query that uses them runs its other parts — the largest
+// subexpressions without them — as hidden fields through the usual paths,
+// and evaluates the rest over each row here.
 
 var mathFuncs = map[string]int{ // name → number of arguments
 	"abs": 1, "sin": 1, "cos": 1, "tan": 1, "asin": 1, "acos": 1, "atan": 1, "atan2": 2,
@@ -19,9 +20,24 @@ var mathFuncs = map[string]int{ // name → number of arguments
 	"floor": 1, "ceil": 1, "round": 1,
 }
 
+// isMath reports whether e is evaluated here: a math function, or / and %
+// by something other than a number literal (InfluxQL divides by zero to 0
+// and takes % of floats, which SQL does not).
 func isMath(e influxql.Expr) bool {
-	call, ok := e.(*influxql.Call)
-	return ok && mathFuncs[call.Name] > 0
+	switch x := e.(type) {
+	case *influxql.Call:
+		return mathFuncs[x.Name] > 0
+	case *influxql.BinaryExpr:
+		if x.Op != influxql.DIV && x.Op != influxql.MOD {
+			return false
+		}
+		switch x.RHS.(type) {
+		case *influxql.IntegerLiteral, *influxql.NumberLiteral, *influxql.UnsignedLiteral:
+			return x.Op == influxql.MOD // % of a float by a literal is still not SQL
+		}
+		return true
+	}
+	return false
 }
 
 func hasMath(fields influxql.Fields) bool {

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/influxdata/influxql"
-
-	"github.com/siltdb/silt/columnar"
 )
 
 // runRaw answers a SELECT without aggregates: every point where at least
@@ -120,8 +118,9 @@ func (c *selectCompiler) rowExpr(e influxql.Expr) (string, error) {
 	return "", fmt.Errorf("unsupported expression %s", e)
 }
 
-// arith renders + - * / % over two operands rendered by sub. Division is
-// always in floating point, as InfluxQL's is.
+// arith renders + - * / over two operands rendered by sub (% and division
+// by a non-literal are evaluated in math.go). Division is always in
+// floating point, as InfluxQL's is.
 func (c *selectCompiler) arith(e *influxql.BinaryExpr, sub func(influxql.Expr) (string, error)) (string, error) {
 	l, err := sub(e.LHS)
 	if err != nil {
@@ -131,53 +130,17 @@ func (c *selectCompiler) arith(e *influxql.BinaryExpr, sub func(influxql.Expr) (
 	if err != nil {
 		return "", err
 	}
-	if (e.Op == influxql.DIV || e.Op == influxql.MOD) && isZero(e.RHS) {
+	if e.Op == influxql.DIV && isZero(e.RHS) {
 		// InfluxQL divides by zero to 0 (NULL stays NULL).
-		if e.Op == influxql.DIV {
-			return "(CAST(" + l + " AS double precision) * 0.0)", nil
-		}
-		return "(" + l + " * 0)", nil
+		return "(CAST(" + l + " AS double precision) * 0.0)", nil
 	}
 	switch e.Op {
-	case influxql.MOD:
-		if !c.isInteger(e.LHS) || !c.isInteger(e.RHS) {
-			return "", fmt.Errorf("%s: the %% operator takes integer operands in Silt", e)
-		}
-		return "(" + l + " % " + r + ")", nil
 	case influxql.ADD, influxql.SUB, influxql.MUL:
 		return "(" + l + " " + e.Op.String() + " " + r + ")", nil
 	case influxql.DIV:
 		return "(CAST(" + l + " AS double precision) / " + r + ")", nil
 	}
 	return "", fmt.Errorf("operator %s is not supported in a select list", e.Op)
-}
-
-// isInteger reports whether e is known to give integers: integer literals
-// and fields, count(), and sums, extremes and selections of integer
-// fields, and + - * % over those.
-func (c *selectCompiler) isInteger(e influxql.Expr) bool {
-	switch e := e.(type) {
-	case *influxql.IntegerLiteral, *influxql.UnsignedLiteral:
-		return true
-	case *influxql.ParenExpr:
-		return c.isInteger(e.Expr)
-	case *influxql.VarRef:
-		k, t := resolve(c.schema, e)
-		return k == colField && (t == columnar.FieldInt || t == columnar.FieldUint)
-	case *influxql.Call:
-		switch e.Name {
-		case "count":
-			return true
-		case "sum", "min", "max", "first", "last", "spread":
-			return len(e.Args) > 0 && c.isInteger(e.Args[0])
-		}
-	case *influxql.BinaryExpr:
-		switch e.Op {
-		case influxql.ADD, influxql.SUB, influxql.MUL, influxql.MOD:
-			return c.isInteger(e.LHS) && c.isInteger(e.RHS)
-		}
-	}
-	return false
 }
 
 func isZero(e influxql.Expr) bool {
