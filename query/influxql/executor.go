@@ -135,7 +135,13 @@ func isWrite(st influxql.Statement) bool {
 	return true
 }
 
-func execStatement(ctx context.Context, b Backend, req Request, st influxql.Statement) ([]*Series, error) {
+func execStatement(ctx context.Context, b Backend, req Request, st influxql.Statement) (series []*Series, err error) {
+	defer func() {
+		// A bug here must fail one statement, not the server.
+		if r := recover(); r != nil {
+			series, err = nil, fmt.Errorf("internal error running %s: %v", statementName(st), r)
+		}
+	}()
 	switch st := st.(type) {
 	case *influxql.SelectStatement:
 		return execSelect(ctx, b, req, st)

@@ -104,6 +104,11 @@ func (c *selectCompiler) mathSeries(ctx context.Context) ([]*seriesRows, error) 
 					return nil
 				}
 			}
+			if containsMath(e) {
+				// e.g. mean(a % b): the math would have to run before the
+				// aggregate, row by row, inside the executor.
+				return fmt.Errorf("%s: math functions, %% and division by a non-constant inside %s are not supported by Silt", e, describe(e))
+			}
 			p.helpers[e] = len(hidden)
 			hidden = append(hidden, &influxql.Field{Expr: e})
 			return nil
@@ -291,4 +296,11 @@ func callMath(name string, args []any) any {
 		return math.Round(x)
 	}
 	return nil
+}
+
+func describe(e influxql.Expr) string {
+	if call, ok := e.(*influxql.Call); ok {
+		return call.Name + "()"
+	}
+	return "this expression"
 }

@@ -170,9 +170,16 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 	if err != nil {
 		return nil, err
 	}
-	off, err := stmt.GroupByOffset()
-	if err != nil {
-		return nil, err
+	var off time.Duration
+	for _, d := range stmt.Dimensions {
+		if call, ok := d.Expr.(*influxql.Call); ok && call.Name == "time" && iv <= 0 {
+			return nil, errors.New("GROUP BY time() needs a positive interval")
+		}
+	}
+	if iv > 0 {
+		if off, err = stmt.GroupByOffset(); err != nil {
+			return nil, err
+		}
 	}
 	c.interval, c.offset = int64(iv), int64(off)
 	if c.interval > 0 && c.tmax == math.MaxInt64 {
