@@ -163,6 +163,20 @@ func oracleCases(base time.Time) []oracleCase {
 		// between them depends on its unstable sort, so it is left out.)
 		`SELECT mode("usage_user") FROM "cpu" WHERE ("hostname" =~ /^host_[0-5]$/) AND `+tf+` GROUP BY time(30m), "hostname"`,
 		`SELECT mode("used"), max("free") FROM "disk" WHERE ("path" = '/data') AND `+tf+` GROUP BY time(10m) fill(none)`,
+		// Subqueries: the inner series become the outer query's table.
+		`SELECT mean("max") FROM (SELECT max("usage_user") FROM "cpu" WHERE `+tf+` GROUP BY time(1m), "hostname") WHERE `+tf+` GROUP BY time(10m) fill(null)`,
+		`SELECT max("m") FROM (SELECT mean("usage_user") AS "m" FROM "cpu" WHERE `+tf+` GROUP BY time(5m), "hostname") WHERE `+tf+` GROUP BY "hostname"`,
+		`SELECT sum("last") FROM (SELECT last("used") FROM "disk" WHERE `+tf+` GROUP BY "path")`,
+		`SELECT count("usage_user") FROM (SELECT "usage_user" FROM "cpu" WHERE "usage_user" > 50 AND `+tf+`) WHERE `+tf+` GROUP BY time(15m)`,
+		`SELECT "max" * 2 FROM (SELECT max("used") FROM "disk" WHERE `+tf+` GROUP BY time(10m), "path") WHERE "max" > 1060 AND `+tf,
+		`SELECT mean("spread") FROM (SELECT spread("usage_idle") FROM "cpu" WHERE `+tf+` GROUP BY time(10m), "hostname", "region") WHERE `+tf+` GROUP BY "region", time(30m)`,
+		`SELECT top("mean", 3) FROM (SELECT mean("usage_system") FROM "cpu" WHERE `+tf+` GROUP BY "hostname")`,
+		`SELECT * FROM (SELECT mean("used"), max("free") FROM "disk" WHERE `+tf+` GROUP BY time(20m), "path") WHERE `+tf,
+		`SELECT non_negative_derivative(max("sum"), 1m) FROM (SELECT sum("free") FROM "disk" WHERE `+tf+` GROUP BY time(2m)) WHERE `+tf+` GROUP BY time(6m)`,
+		`SELECT max("mean") FROM (SELECT mean("usage_user") FROM "cpu" WHERE `+tf+` GROUP BY time(10m), "hostname") WHERE "hostname" =~ /host_[123]/ AND `+tf+` GROUP BY time(30m), "hostname" fill(none)`,
+		`SELECT max("mean") FROM (SELECT mean("max") FROM (SELECT max("usage_user") FROM "cpu" WHERE `+tf+` GROUP BY time(1m), "hostname") WHERE `+tf+` GROUP BY time(5m), "hostname") WHERE `+tf+` GROUP BY time(15m)`,
+		`SELECT count("mean_used"), count("mean_usage_user") FROM (SELECT mean(*) FROM /disk|cpu/ WHERE `+tf+` GROUP BY time(20m)) WHERE `+tf,
+		`SELECT percentile("last", 50), mode("last") FROM (SELECT last("used") FROM "disk" WHERE `+tf+` GROUP BY time(3m), "path") WHERE `+tf+` GROUP BY "path"`,
 		// Math functions, evaluated over the rows the SQL executor returns.
 		`SELECT abs("usage_user" - 50), round("usage_idle"), sqrt("used"), pow("free", 0.5), floor(-"usage_user") FROM "cpu", "disk" WHERE ("hostname" = 'host_2' OR "path" = '/') AND `+tf+` LIMIT 4`,
 		`SELECT round(mean("usage_user")) * 2, ceil(max("usage_system")) AS "c", log(mean("usage_idle"), 2) FROM "cpu" WHERE `+tf+` GROUP BY time(15m), "region" fill(null)`,

@@ -54,6 +54,20 @@ func (b influxBackend) Run(ctx context.Context, db string, q *sql.Query) (*query
 	return res, err
 }
 
+func (b influxBackend) RunRows(ctx context.Context, q *sql.Query, rows *columnar.ColumnBatch) (*query.Result, error) {
+	return exec.RunLimited(ctx, q, memorySource{rows}, nil, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory})
+}
+
+// memorySource is a table held in memory: a subquery's inner results.
+type memorySource struct{ rows *columnar.ColumnBatch }
+
+func (m memorySource) ScanBatches(_ context.Context, _ exec.ScanSpec, _ *query.Stats, fn func(*columnar.ColumnBatch) error) error {
+	if m.rows.Len == 0 {
+		return nil
+	}
+	return fn(m.rows)
+}
+
 // handleQuery serves the InfluxDB 1.x query API: GET or POST /query with
 // q (in the URL, or form-encoded in a POST body), db, rp, epoch, pretty.
 // Statement errors are inside the results with status 200, as InfluxDB

@@ -25,6 +25,9 @@ type Backend interface {
 	Tables(db string) (map[string]*columnar.TableSchema, bool)
 	// Run executes a compiled SQL plan against db.
 	Run(ctx context.Context, db string, q *sql.Query) (*query.Result, error)
+	// RunRows executes a plan over rows held in memory (a subquery's
+	// inner results) as its table.
+	RunRows(ctx context.Context, q *sql.Query, rows *columnar.ColumnBatch) (*query.Result, error)
 	// CreateDatabase makes db exist (idempotent), durably.
 	CreateDatabase(db string) error
 	// SetRetention creates db if needed and sets its retention (0: keep

@@ -40,6 +40,10 @@ func (f *failingBackend) CreateDatabase(db string) error {
 	return nil
 }
 
+func (f *failingBackend) RunRows(context.Context, *sql.Query, *columnar.ColumnBatch) (*query.Result, error) {
+	return nil, errScan
+}
+
 func (f *failingBackend) SetRetention(db string, d time.Duration) error { return f.CreateDatabase(db) }
 
 func (f *failingBackend) Retention(db string) (time.Duration, bool) { return 0, db == "d" }
@@ -95,7 +99,7 @@ func TestExecuteErrors(t *testing.T) {
 		`SELECT v FROM nodb..m`:                    "database not found: nodb",
 		`SELECT v INTO m2 FROM d..m`:               "INTO is not supported",
 		`DROP MEASUREMENT m`:                       "DROP MEASUREMENT is not supported",
-		`SELECT mean(v) FROM (SELECT v FROM d..m)`: "subqueries",
+		`SELECT mean(v) FROM (SELECT v FROM d..m), d..m`: "only source",
 		`SELECT v FROM d..m GROUP BY time(1m)`:     "aggregate",
 		`SELECT mean(v), v FROM d..m`:              "mixing aggregate and non-aggregate",
 		`SELECT derivative(v), v FROM d..m`:        "combined with other fields",

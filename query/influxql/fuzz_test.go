@@ -42,6 +42,7 @@ func FuzzExecute(f *testing.F) {
 		`SELECT mean(*) FROM /.*/ WHERE time >= '2026-01-01T00:00:00Z' GROUP BY time(1h, 15m) tz('Asia/Kolkata') SLIMIT 2 SOFFSET 1`,
 		`SELECT integral(usage_user, 1m), moving_average(mean(n), 3) FROM cpu`,
 		`CREATE DATABASE "x" WITH DURATION 2d; ALTER RETENTION POLICY "autogen" ON "x" DURATION INF`,
+		`SELECT max("m") * 2 FROM (SELECT mean(usage_user) AS m FROM cpu GROUP BY time(1m), hostname) WHERE m > 3 GROUP BY time(5m)`,
 	} {
 		f.Add(q)
 	}

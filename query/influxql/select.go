@@ -86,8 +86,14 @@ func execSelect(ctx context.Context, b Backend, req Request, st *influxql.Select
 		return nil, errors.New("SELECT ... INTO is not supported by Silt")
 	}
 	for _, src := range st.Sources {
+		if sq, ok := src.(*influxql.SubQuery); ok {
+			if len(st.Sources) != 1 {
+				return nil, errors.New("a subquery must be the only source of its SELECT in Silt")
+			}
+			return execSubquery(ctx, b, req, st, sq)
+		}
 		if _, ok := src.(*influxql.Measurement); !ok {
-			return nil, errors.New("subqueries in FROM are not supported by Silt")
+			return nil, fmt.Errorf("unsupported source %s", src)
 		}
 	}
 	db := sourceDB(st.Sources, "", req.Database)
