@@ -95,16 +95,16 @@ func TestExecuteErrors(t *testing.T) {
 		t.Fatalf("a statement after the failure ran: %v", b.created)
 	}
 	for q, want := range map[string]string{
-		`SELECT v FROM m`:                          "database name required",
-		`SELECT v FROM nodb..m`:                    "database not found: nodb",
-		`SELECT v INTO m2 FROM d..m`:               "INTO is not supported",
-		`DROP MEASUREMENT m`:                       "DROP MEASUREMENT is not supported",
+		`SELECT v FROM m`:                                "database name required",
+		`SELECT v FROM nodb..m`:                          "database not found: nodb",
+		`SELECT v INTO m2 FROM d..m`:                     "INTO is not supported",
+		`DROP MEASUREMENT m`:                             "DROP MEASUREMENT is not supported",
 		`SELECT mean(v) FROM (SELECT v FROM d..m), d..m`: "only source",
-		`SELECT v FROM d..m GROUP BY time(1m)`:     "aggregate",
-		`SELECT mean(v), v FROM d..m`:              "mixing aggregate and non-aggregate",
-		`SELECT derivative(v), v FROM d..m`:        "combined with other fields",
-		`SELECT percentile(v, 5) * 2 FROM d..m`:    "percentile()",
-		`SELECT host FROM d..m`:                    "at least one field",
+		`SELECT v FROM d..m GROUP BY time(1m)`:           "aggregate",
+		`SELECT mean(v), v FROM d..m`:                    "mixing aggregate and non-aggregate",
+		`SELECT derivative(v), v FROM d..m`:              "combined with other fields",
+		`SELECT percentile(v, 5) * 2 FROM d..m`:          "percentile()",
+		`SELECT host FROM d..m`:                          "at least one field",
 	} {
 		resp, err := Execute(ctx, b, Request{Query: q})
 		if err != nil {
