@@ -231,7 +231,18 @@ func oracleCases(base time.Time) []oracleCase {
 	} {
 		cs = append(cs, oracleCase{q: q, epoch: "ms", looseSeries: true})
 	}
-	cs = append(cs, oracleCase{q: `SELECT * from cpu where usage_user > 95.0 and time >= ` + t0 + ` and time < ` + t1, epoch: "ms", unordered: true})
+	// Points of equal time from several series: InfluxDB orders them by
+	// its internal series ids (creation order), Silt by series key — a
+	// deliberate difference; these compare rows of one time as a set, with
+	// LIMIT and OFFSET cutting between times.
+	for _, q := range []string{
+		`SELECT * from cpu where usage_user > 95.0 and time >= ` + t0 + ` and time < ` + t1,
+		`SELECT "usage_user", "hostname" FROM "cpu" WHERE ` + tf + ` LIMIT 20`,
+		`SELECT "usage_user" FROM "cpu" WHERE ` + tf + ` ORDER BY time DESC LIMIT 20 OFFSET 10`,
+		`SELECT "v" FROM "weird", "disk" WHERE ` + tf + ` LIMIT 4`,
+	} {
+		cs = append(cs, oracleCase{q: q, epoch: "ms", unordered: true})
+	}
 	cs = append(cs, oracleCase{q: `SELECT usage_idle FROM cpu WHERE time >= ` + t0 + ` and time < ` + t1 + ` GROUP BY * LIMIT 2`, epoch: "s"})
 	// Selectors without GROUP BY time report the selected point's time.
 	add("ns",
@@ -397,6 +408,7 @@ func TestInfluxQLOracle(t *testing.T) {
 	}
 	oracleRequests(t, infl.URL, silt.url, "time >= "+strconv.FormatInt(base.UnixMilli(), 10)+"ms")
 	checkUnknownEpoch(t, infl.URL, silt.url)
+	oracleCSV(t, infl.URL, silt.url, "time >= "+strconv.FormatInt(base.Add(-5*time.Minute).UnixMilli(), 10)+"ms")
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%03d", i), func(t *testing.T) {
 			if why, ok := oracleDiff[c.epoch]; ok {
@@ -469,6 +481,41 @@ func oracleRequests(t *testing.T, influxURL, siltURL string, tf string) {
 			}
 			if err := sameJSON(bodies[0], bodies[1], false); err != nil {
 				t.Fatalf("%v\ninflux: %s\nsilt:   %s", err, bodies[0], bodies[1])
+			}
+		})
+	}
+}
+
+// oracleCSV compares answers to Accept: application/csv byte for byte
+// (queries with exactly representable results).
+func oracleCSV(t *testing.T, influxURL, siltURL, tf string) {
+	for _, q := range []string{
+		`SELECT "used", "status", "ro" FROM "disk" WHERE ` + tf + ` LIMIT 3`,
+		`SELECT sum("used") FROM "disk" WHERE ` + tf + ` GROUP BY time(20m), "path"; SHOW FIELD KEYS FROM "disk"; SHOW TAG KEYS FROM "disk"`,
+		`SELECT "v", "s" FROM "weird" WHERE ` + tf + ` GROUP BY *`,
+		`SELECT "used" FROM "nosuch"; SHOW MEASUREMENTS LIMIT 2`,
+		`SELECT max("used") FROM "disk", "weird" WHERE ` + tf + ` GROUP BY time(30m)`,
+		`SELEC 1`,
+	} {
+		t.Run("csv/"+q, func(t *testing.T) {
+			var bodies [2]string
+			var codes [2]int
+			for i, base := range []string{influxURL, siltURL} {
+				for _, epoch := range []string{"", "ms"} {
+					req, _ := http.NewRequest("GET", base+"/query?"+url.Values{"db": {"benchmark"}, "q": {q}, "epoch": {epoch}}.Encode(), nil)
+					req.Header.Set("Accept", "application/csv")
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					bodies[i] += string(b)
+					codes[i] = resp.StatusCode
+				}
+			}
+			if codes[0] != codes[1] || (codes[0] == 200 && bodies[0] != bodies[1]) {
+				t.Fatalf("InfluxDB %d:\n%s\nSilt %d:\n%s", codes[0], bodies[0], codes[1], bodies[1])
 			}
 		})
 	}

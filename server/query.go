@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -97,7 +98,12 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: `missing required parameter "q"`, Code: "missing-query"})
 		return
 	}
-	epoch, err := influxql.ParseEpoch(param("epoch"))
+	wantCSV := strings.Contains(string(ctx.Request.Header.Peek("Accept")), "application/csv")
+	epochParam := param("epoch")
+	if wantCSV && epochParam == "" {
+		epochParam = "ns" // InfluxDB's CSV has integer times
+	}
+	epoch, err := influxql.ParseEpoch(epochParam)
 	if err != nil {
 		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error(), Code: "bad-epoch"})
 		return
@@ -126,11 +132,29 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 	case errors.As(err, &authErr):
 		s.writeInflux(ctx, fasthttp.StatusForbidden, &influxql.Response{Error: "error authorizing query: " + authErr.Error(), Code: "insufficient-scope"})
 		return
+	case err != nil && wantCSV:
+		s.writeInfluxCSV(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error()})
+		return
 	case err != nil:
 		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error(), Code: "influxql-syntax"})
 		return
 	}
+	if wantCSV {
+		s.writeInfluxCSV(ctx, fasthttp.StatusOK, resp)
+		return
+	}
 	s.writeInflux(ctx, fasthttp.StatusOK, resp)
+}
+
+// writeInfluxCSV answers Accept: application/csv as InfluxDB does.
+func (s *Server) writeInfluxCSV(ctx *fasthttp.RequestCtx, status int, resp *influxql.Response) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/csv")
+	ctx.Response.Header.Set("X-Influxdb-Version", "1.8.10-silt-"+Version)
+	ctx.Response.Header.Set("X-Influxdb-Build", "OSS")
+	if err := influxql.WriteCSV(ctx, resp); err != nil {
+		s.log.Warn("encode /query CSV response", "err", err)
+	}
 }
 
 func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxql.Response) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -38,49 +39,92 @@ func (c *selectCompiler) rawSeries(ctx context.Context) ([]*seriesRows, error) {
 		}
 		return nil, nil // only unknown names: no points
 	}
-	var b strings.Builder
-	b.WriteString("SELECT time")
-	for _, d := range c.dims {
-		b.WriteString(", " + quoteIdent(d))
-	}
-	for _, e := range exprs {
-		b.WriteString(", " + e)
-	}
-	fmt.Fprintf(&b, " FROM %s WHERE %s AND (%s) ORDER BY time", quoteIdent(c.m), c.where, strings.Join(present, " OR "))
-	if len(c.dims) == 0 && c.stmt.Limit > 0 {
-		// One series: LIMIT and OFFSET can run in the executor.
-		if !c.stmt.TimeAscending() {
-			b.WriteString(" DESC")
+	// Every tag is read too: points of equal time come in series-key
+	// order, as InfluxDB merges them.
+	sel := func(extra string) string {
+		var b strings.Builder
+		b.WriteString("SELECT time")
+		for _, d := range c.dims {
+			b.WriteString(", " + quoteIdent(d))
 		}
-		fmt.Fprintf(&b, " LIMIT %d", c.stmt.Limit+c.stmt.Offset)
+		for _, e := range exprs {
+			b.WriteString(", " + e)
+		}
+		for _, t := range c.schema.Tags {
+			b.WriteString(", " + quoteIdent(t))
+		}
+		fmt.Fprintf(&b, " FROM %s WHERE %s AND (%s)%s", quoteIdent(c.m), c.where, strings.Join(present, " OR "), extra)
+		return b.String()
 	}
-	res, err := runSQL(ctx, c.b, c.db, c.tables, b.String(), c.req.Now)
+	pushed := len(c.dims) == 0 && c.stmt.Limit > 0
+	text := sel("")
+	if pushed {
+		// One series: the executor can cut it, newest or oldest first.
+		dir := ""
+		if !c.stmt.TimeAscending() {
+			dir = " DESC"
+		}
+		text = sel(fmt.Sprintf(" ORDER BY time%s LIMIT %d", dir, c.stmt.Limit+c.stmt.Offset))
+	}
+	res, err := runSQL(ctx, c.b, c.db, c.tables, text, c.req.Now)
 	if err != nil {
 		return nil, err
 	}
+	rows := res.Rows
+	if pushed && len(rows) == c.stmt.Limit+c.stmt.Offset && len(rows) > 0 {
+		// The cut may fall among points of one time: take all of them, so
+		// that the series-key order decides which are in.
+		edge := rows[len(rows)-1][0].(time.Time).UnixNano()
+		more, err := runSQL(ctx, c.b, c.db, c.tables, sel(" AND time = "+intLit(edge)), c.req.Now)
+		if err != nil {
+			return nil, err
+		}
+		kept := rows[:0]
+		for _, r := range rows {
+			if r[0].(time.Time).UnixNano() != edge {
+				kept = append(kept, r)
+			}
+		}
+		rows = append(kept, more.Rows...)
+	}
 	all := map[string]*seriesRows{}
-	nd := len(c.dims)
-	for _, r := range res.Rows {
+	nd, ne := len(c.dims), len(exprs)
+	keys := map[*seriesRows][]string{} // per row: its series key
+	for _, r := range rows {
 		s := c.seriesFor(all, r[1:1+nd])
-		row := make([]any, 0, 1+len(exprs))
+		row := make([]any, 0, 1+ne)
 		row = append(row, r[0].(time.Time).UnixNano())
-		row = append(row, r[1+nd:]...)
+		row = append(row, r[1+nd:1+nd+ne]...)
+		tags := map[string]string{}
+		for k, t := range c.schema.Tags {
+			if v, ok := r[1+nd+ne+k].(string); ok && v != "" {
+				tags[t] = v
+			}
+		}
 		s.rows = append(s.rows, row)
+		keys[s] = append(keys[s], seriesKey(c.m, tags))
 	}
 	list := sortedSeries(all)
-	if len(c.dims) == 0 && c.stmt.Limit > 0 && !c.stmt.TimeAscending() {
-		// The executor already ordered these newest first; finish reverses.
-		for _, s := range list {
-			reverse(s.rows)
+	for _, s := range list {
+		k := keys[s]
+		idx := make([]int, len(s.rows))
+		for i := range idx {
+			idx[i] = i
 		}
+		sort.SliceStable(idx, func(a, b int) bool {
+			ta, tb := s.rows[idx[a]][0].(int64), s.rows[idx[b]][0].(int64)
+			if ta != tb {
+				return ta < tb
+			}
+			return k[idx[a]] < k[idx[b]]
+		})
+		sorted := make([][]any, len(idx))
+		for i, j := range idx {
+			sorted[i] = s.rows[j]
+		}
+		s.rows = sorted
 	}
 	return list, nil
-}
-
-func reverse(rows [][]any) {
-	for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
-		rows[i], rows[j] = rows[j], rows[i]
-	}
 }
 
 // rowExpr renders a field expression of a raw query in row context.
