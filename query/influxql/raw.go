@@ -39,8 +39,24 @@ func (c *selectCompiler) rawSeries(ctx context.Context) ([]*seriesRows, error) {
 		}
 		return nil, nil // only unknown names: no points
 	}
-	// Every tag is read too: points of equal time come in series-key
-	// order, as InfluxDB merges them.
+	list, ties, err := c.rawFetch(ctx, exprs, present, false)
+	if err != nil || !ties {
+		return list, err
+	}
+	// Points of equal time from several series come in series-key order:
+	// read again with every tag to know the keys.
+	list, _, err = c.rawFetch(ctx, exprs, present, true)
+	return list, err
+}
+
+// rawFetch reads the points of a raw query, sorted by time and, with
+// withTags, by series key among equal times. ties reports whether points
+// of one time share a series of the answer (or may, at a LIMIT's cut).
+func (c *selectCompiler) rawFetch(ctx context.Context, exprs, present []string, withTags bool) (list []*seriesRows, ties bool, err error) {
+	var tagCols []string
+	if withTags {
+		tagCols = c.schema.Tags
+	}
 	sel := func(extra string) string {
 		var b strings.Builder
 		b.WriteString("SELECT time")
@@ -50,7 +66,7 @@ func (c *selectCompiler) rawSeries(ctx context.Context) ([]*seriesRows, error) {
 		for _, e := range exprs {
 			b.WriteString(", " + e)
 		}
-		for _, t := range c.schema.Tags {
+		for _, t := range tagCols {
 			b.WriteString(", " + quoteIdent(t))
 		}
 		fmt.Fprintf(&b, " FROM %s WHERE %s AND (%s)%s", quoteIdent(c.m), c.where, strings.Join(present, " OR "), extra)
@@ -68,7 +84,7 @@ func (c *selectCompiler) rawSeries(ctx context.Context) ([]*seriesRows, error) {
 	}
 	res, err := runSQL(ctx, c.b, c.db, c.tables, text, c.req.Now)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	rows := res.Rows
 	if pushed && len(rows) == c.stmt.Limit+c.stmt.Offset && len(rows) > 0 {
@@ -77,7 +93,7 @@ func (c *selectCompiler) rawSeries(ctx context.Context) ([]*seriesRows, error) {
 		edge := rows[len(rows)-1][0].(time.Time).UnixNano()
 		more, err := runSQL(ctx, c.b, c.db, c.tables, sel(" AND time = "+intLit(edge)), c.req.Now)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		kept := rows[:0]
 		for _, r := range rows {
@@ -95,16 +111,18 @@ func (c *selectCompiler) rawSeries(ctx context.Context) ([]*seriesRows, error) {
 		row := make([]any, 0, 1+ne)
 		row = append(row, r[0].(time.Time).UnixNano())
 		row = append(row, r[1+nd:1+nd+ne]...)
-		tags := map[string]string{}
-		for k, t := range c.schema.Tags {
-			if v, ok := r[1+nd+ne+k].(string); ok && v != "" {
-				tags[t] = v
-			}
-		}
 		s.rows = append(s.rows, row)
-		keys[s] = append(keys[s], seriesKey(c.m, tags))
+		if withTags {
+			tags := map[string]string{}
+			for k, t := range tagCols {
+				if v, ok := r[1+nd+ne+k].(string); ok && v != "" {
+					tags[t] = v
+				}
+			}
+			keys[s] = append(keys[s], seriesKey(c.m, tags))
+		}
 	}
-	list := sortedSeries(all)
+	list = sortedSeries(all)
 	for _, s := range list {
 		k := keys[s]
 		idx := make([]int, len(s.rows))
@@ -116,15 +134,18 @@ func (c *selectCompiler) rawSeries(ctx context.Context) ([]*seriesRows, error) {
 			if ta != tb {
 				return ta < tb
 			}
-			return k[idx[a]] < k[idx[b]]
+			return withTags && k[idx[a]] < k[idx[b]]
 		})
 		sorted := make([][]any, len(idx))
 		for i, j := range idx {
 			sorted[i] = s.rows[j]
+			if i > 0 && sorted[i][0].(int64) == sorted[i-1][0].(int64) {
+				ties = true
+			}
 		}
 		s.rows = sorted
 	}
-	return list, nil
+	return list, ties, nil
 }
 
 // rowExpr renders a field expression of a raw query in row context.
