@@ -210,6 +210,13 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 	e.flushMu.Lock()
 	m := e.manifest.Load()
 	segs := windowSegments(m, k)
+	if slices.ContainsFunc(segs, columnar.SegmentMeta.Cold) {
+		// Windows in the object store are not merged: their segments stay
+		// as tiered (late writes into them are tiered alongside), and
+		// expired ones go whole (retention).
+		e.flushMu.Unlock()
+		return false, nil
+	}
 	plan := make([]compaction.Seg, len(segs))
 	for i, s := range segs {
 		plan[i] = compaction.Seg{Rows: s.Rows, MinTime: s.MinTime, MaxTime: s.MaxTime}

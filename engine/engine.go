@@ -41,6 +41,7 @@ type Config struct {
 	Logger        *slog.Logger
 	Retention     time.Duration    // default retention of databases without their own; 0 keeps forever
 	Compaction    CompactionConfig // see compact.go
+	Tiering       TierConfig       // see tier.go; off without a store
 }
 
 // Defaults fills unset fields.
@@ -121,6 +122,7 @@ type Engine struct {
 
 	refs *segRefs   // scans' references to segments (segref.go)
 	comp *compactor // compaction and retention (compact.go)
+	tier *tierer    // tiering to the object store (tier.go); nil when off
 }
 
 // frozenSet is a set of heads that no longer take writes and are being
@@ -165,6 +167,7 @@ func New(cfg Config) (*Engine, error) {
 	e.catalog = map[string]map[string]*columnar.TableSchema{}
 	e.metrics = newMetrics(e)
 	e.refs = newSegRefs(cfg.DataDir)
+	e.tier = newTierer(e)
 	e.comp = newCompactor(e)
 	return e, nil
 }
@@ -181,6 +184,7 @@ func (e *Engine) Recover() error {
 	e.ready.Store(true)
 	go e.flushLoop()
 	e.startCompactor()
+	e.startTierer()
 	return nil
 }
 
@@ -225,6 +229,9 @@ func (e *Engine) Write(db string, b *columnar.Batch) (WriteResult, error) {
 	var res WriteResult
 	if !e.ready.Load() {
 		return res, ErrNotReady
+	}
+	if e.tier != nil && e.tier.cfg.ReadOnly {
+		return res, ErrReadOnly
 	}
 	if err := ValidateName("database", db); err != nil {
 		return res, err
@@ -484,6 +491,7 @@ func (e *Engine) Close() error {
 		e.mu.Unlock()
 		return e.lock.Close()
 	}
+	e.stopTierer()
 	e.stopCompactor()
 	close(e.stop)
 	<-e.done

@@ -79,6 +79,9 @@ func (e *Engine) setDatabase(db string, set func(*columnar.DatabaseMeta)) error 
 	if !e.ready.Load() {
 		return ErrNotReady
 	}
+	if e.tier != nil && e.tier.cfg.ReadOnly {
+		return ErrReadOnly
+	}
 	if err := ValidateName("database", db); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -18,7 +19,10 @@ import (
 // it before it can be retired.
 type segRefs struct {
 	dataDir string
-	mu      struct {
+	// openCold opens a segment held in the object store (tier.go); nil
+	// without tiering.
+	openCold func(columnar.SegmentMeta) (*columnar.Segment, error)
+	mu       struct {
 		sync.Mutex
 		n       map[uint64]int
 		retired map[uint64]string // id → path relative to dataDir, delete at zero
@@ -26,7 +30,18 @@ type segRefs struct {
 		// index are parsed once, not per query. Closed when retired and
 		// unread, or at Close.
 		open map[uint64]*columnar.Segment
+		// cold holds the cold metas of segments tiered after a scan took
+		// its snapshot, so that scan opens them from the store too.
+		cold map[uint64]columnar.SegmentMeta
+		// demoted are the local copies of tiered segments: open handles
+		// and the file, closed and deleted once no scan holds the id.
+		demoted map[uint64]demotedCopy
 	}
+}
+
+type demotedCopy struct {
+	path string
+	segs []*columnar.Segment
 }
 
 func newSegRefs(dataDir string) *segRefs {
@@ -34,6 +49,8 @@ func newSegRefs(dataDir string) *segRefs {
 	r.mu.n = map[uint64]int{}
 	r.mu.retired = map[uint64]string{}
 	r.mu.open = map[uint64]*columnar.Segment{}
+	r.mu.cold = map[uint64]columnar.SegmentMeta{}
+	r.mu.demoted = map[uint64]demotedCopy{}
 	return r
 }
 
@@ -42,12 +59,23 @@ func newSegRefs(dataDir string) *segRefs {
 // must not close it.
 func (r *segRefs) segment(m columnar.SegmentMeta) (*columnar.Segment, error) {
 	r.mu.Lock()
+	if c, ok := r.mu.cold[m.ID]; ok {
+		m = c // tiered since the caller's snapshot
+	}
 	s := r.mu.open[m.ID]
 	r.mu.Unlock()
 	if s != nil {
 		return s, nil
 	}
-	s, err := columnar.OpenSegment(filepath.Join(r.dataDir, filepath.FromSlash(m.Path)))
+	var err error
+	if m.Cold() {
+		if r.openCold == nil {
+			return nil, fmt.Errorf("segment %s is in the object store, and tiering is not configured (--s3.endpoint)", m.Path)
+		}
+		s, err = r.openCold(m)
+	} else {
+		s, err = columnar.OpenSegment(filepath.Join(r.dataDir, filepath.FromSlash(m.Path)))
+	}
 	if err != nil {
 		return nil, err // not kept: the next scan tries again
 	}
@@ -57,10 +85,59 @@ func (r *segRefs) segment(m columnar.SegmentMeta) (*columnar.Segment, error) {
 		_ = s.Close()
 		return other, nil
 	}
+	if _, tiered := r.mu.cold[m.ID]; tiered && !m.Cold() {
+		// Tiered while the local file was being opened: hand it out,
+		// but close it with the local copy, not keep it.
+		d := r.mu.demoted[m.ID]
+		d.segs = append(d.segs, s)
+		r.mu.demoted[m.ID] = d
+		return s, nil
+	}
 	// Even if retired meanwhile, the caller's reference keeps the file;
 	// release closes the handle with the last reference.
 	r.mu.open[m.ID] = s
 	return s, nil
+}
+
+// demote switches segments that were just tiered (locals, now colds in the
+// manifest) to their cold copies: later opens read the object store, and
+// the local handle and file go once no scan holds the id (at once if none
+// does). Scans running meanwhile keep reading the local file.
+func (r *segRefs) demote(locals, colds []columnar.SegmentMeta) {
+	var del []string
+	r.mu.Lock()
+	for i, m := range locals {
+		r.mu.cold[m.ID] = colds[i]
+		d := r.mu.demoted[m.ID]
+		d.path = m.Path
+		if s := r.mu.open[m.ID]; s != nil {
+			d.segs = append(d.segs, s)
+			delete(r.mu.open, m.ID)
+		}
+		r.mu.demoted[m.ID] = d
+		if r.mu.n[m.ID] == 0 {
+			del = append(del, r.dropDemotedLocked(m.ID)...)
+		}
+	}
+	r.mu.Unlock()
+	r.remove(del)
+}
+
+// dropDemotedLocked closes the local handles of tiered segment id and
+// returns its local file to delete.
+func (r *segRefs) dropDemotedLocked(id uint64) []string {
+	d, ok := r.mu.demoted[id]
+	if !ok {
+		return nil
+	}
+	delete(r.mu.demoted, id)
+	for _, s := range d.segs {
+		_ = s.Close()
+	}
+	if d.path == "" {
+		return nil
+	}
+	return []string{d.path}
 }
 
 // closeAll closes every open segment (the engine is closing).
@@ -71,6 +148,12 @@ func (r *segRefs) closeAll() error {
 	for id, s := range r.mu.open {
 		err = errors.Join(err, s.Close())
 		delete(r.mu.open, id)
+	}
+	for id, d := range r.mu.demoted {
+		for _, s := range d.segs {
+			err = errors.Join(err, s.Close())
+		}
+		delete(r.mu.demoted, id)
 	}
 	return err
 }
@@ -103,8 +186,10 @@ func (r *segRefs) release(metas []columnar.SegmentMeta) {
 			continue
 		}
 		delete(r.mu.n, m.ID)
+		del = append(del, r.dropDemotedLocked(m.ID)...)
 		if p, ok := r.mu.retired[m.ID]; ok {
 			delete(r.mu.retired, m.ID)
+			delete(r.mu.cold, m.ID)
 			r.closeLocked(m.ID)
 			del = append(del, p)
 		}
@@ -121,11 +206,19 @@ func (r *segRefs) retire(metas []columnar.SegmentMeta) {
 	r.mu.Lock()
 	for _, m := range metas {
 		if r.mu.n[m.ID] > 0 {
-			r.mu.retired[m.ID] = m.Path
+			if m.Cold() {
+				r.mu.retired[m.ID] = "" // nothing local to delete
+			} else {
+				r.mu.retired[m.ID] = m.Path
+			}
 			continue
 		}
 		r.closeLocked(m.ID)
-		del = append(del, m.Path)
+		del = append(del, r.dropDemotedLocked(m.ID)...)
+		delete(r.mu.cold, m.ID)
+		if !m.Cold() {
+			del = append(del, m.Path)
+		}
 	}
 	r.mu.Unlock()
 	r.remove(del)
@@ -140,6 +233,9 @@ func (r *segRefs) pending() int {
 
 func (r *segRefs) remove(paths []string) {
 	for _, p := range paths {
+		if p == "" {
+			continue
+		}
 		// An error leaves an orphan: not named by the manifest, so invisible,
 		// and removed at the next start.
 		_ = os.Remove(filepath.Join(r.dataDir, filepath.FromSlash(p)))

@@ -56,6 +56,9 @@ func (s *Server) handleCreateDatabase(ctx *fasthttp.RequestCtx) {
 	case errors.Is(err, engine.ErrBadName):
 		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-db-name", err.Error())
 		return
+	case errors.Is(err, engine.ErrReadOnly):
+		s.writeError(ctx, fasthttp.StatusForbidden, "read-only", err.Error())
+		return
 	case err != nil:
 		s.writeError(ctx, fasthttp.StatusInternalServerError, "create-database-failed", err.Error())
 		return

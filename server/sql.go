@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/sql"
 )
@@ -84,6 +85,12 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 		return
 	case errors.Is(err, exec.ErrMemoryLimit):
 		s.writeError(ctx, fasthttp.StatusUnprocessableEntity, "query-memory-limit", err.Error())
+		return
+	case engine.IsColdUnavailable(err):
+		// The query needs tiered segments and the object store is down;
+		// queries over local data still work (docs/tiering.md).
+		ctx.Response.Header.Set("Retry-After", "30")
+		s.writeError(ctx, fasthttp.StatusServiceUnavailable, "cold-unavailable", err.Error())
 		return
 	case err != nil:
 		s.writeError(ctx, fasthttp.StatusBadRequest, "query-failed", err.Error())

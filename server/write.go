@@ -166,6 +166,8 @@ func (s *Server) writeEngineError(ctx *fasthttp.RequestCtx, err error) {
 		s.writeError(ctx, fasthttp.StatusServiceUnavailable, "shutting-down", err.Error())
 	case errors.Is(err, engine.ErrBadName):
 		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-db-name", err.Error())
+	case errors.Is(err, engine.ErrReadOnly):
+		s.writeError(ctx, fasthttp.StatusForbidden, "read-only", err.Error())
 	default:
 		s.log.Error("write failed", "err", err)
 		s.writeError(ctx, fasthttp.StatusInternalServerError, "internal", err.Error())

@@ -110,6 +110,15 @@ func Open(cfg Config, reg prometheus.Registerer) (*Tier, error) {
 	return t, nil
 }
 
+// Register exports the store's and the cache's metrics on reg (for a Tier
+// opened with a nil registerer, before the registry existed).
+func (t *Tier) Register(reg prometheus.Registerer) {
+	reg.MustRegister(t.Metrics.Ops, t.Metrics.Errors, t.Metrics.Bytes, t.Metrics.Latency)
+	if t.Cache != nil {
+		t.Cache.Register(reg)
+	}
+}
+
 // OpenSegment opens a cold segment for reading through the caches. info,
 // if not nil, comes from the manifest and saves a Stat.
 func (t *Tier) OpenSegment(ctx context.Context, key string, info *ObjectInfo) (*RemoteFile, error) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/server"
+	"github.com/siltdb/silt/tiering"
 )
 
 // byteSize is a flag value accepting 1048576, 512KiB, 64MiB, 1GiB, 1GB...
@@ -89,10 +90,15 @@ func runServe(args []string) int {
 		compactMem   = byteSize(256 << 20)
 		compactEvery = fs.Duration("compaction.interval", time.Second, "how often the compactor looks for windows to merge and retention to apply")
 		compactOff   = fs.Bool("compaction.disabled", false, "do not merge segments or apply retention (segments then accumulate one per flush per window)")
+		tierCfg      = tiering.DefaultConfig()
+		tierAfter    = fs.Duration("tier.after", 24*time.Hour, "move a day window to the object store once it ended this long ago and compaction is done with it (needs --s3.endpoint)")
+		tierEvery    = fs.Duration("tier.interval", time.Minute, "how often tiering looks for windows to move (a read-only node: reloads the bucket's manifest)")
+		s3ReadOnly   = fs.Bool("s3.read-only", false, "serve the bucket's tiered segments read-only from its manifest, on a fresh --data-dir; writes get 403 read-only")
 	)
 	var tokens tokenList
 	fs.Var(&tokens, "auth-token", "an API token NAME:SECRET:SCOPES (SCOPES: read, write or read,write); repeat for more. With any token, every endpoint but /health and /ping needs one")
 	tokensFile := fs.String("auth-tokens-file", "", "file of API tokens, one NAME:SECRET:SCOPES a line (# comments); adds to --auth-token")
+	tierCfg.RegisterFlags(fs)
 	fs.Var(&compactMem, "compaction.max-memory", "memory one compaction merge may use for its read and write buffers; more inputs than fit are merged in passes (e.g. 256MiB)")
 	fs.Var(&queryMaxMem, "query-max-memory", "memory one SQL query may use for the columns it reads (e.g. 1GiB)")
 	fs.Var(&maxHead, "max-head-bytes", "memory bound of unflushed data; writes above it get 429 with Retry-After (e.g. 1GiB)")
@@ -154,15 +160,31 @@ Flags:
 		log.Error("listen (is another server on this address? set --http-addr)", "addr", *httpAddr, "err", err)
 		return 1
 	}
+	var tierEng engine.TierConfig
+	if tierCfg.S3.Endpoint != "" {
+		t, err := tiering.Open(tierCfg, nil)
+		if err != nil {
+			log.Error("tiering settings (--s3.*, --cache.*)", "err", err)
+			return 2
+		}
+		tierEng = engine.TierConfig{Tier: t, After: *tierAfter, Interval: *tierEvery, ReadOnly: *s3ReadOnly}
+	} else if *s3ReadOnly {
+		fmt.Fprintln(os.Stderr, "silt serve: --s3.read-only needs --s3.endpoint and --s3.bucket")
+		return 2
+	}
 	eng, err := engine.New(engine.Config{
 		DataDir: *dataDir, MaxHeadBytes: int64(maxHead), FlushBytes: int64(flushBytes),
 		FlushInterval: *flushEvery, WALSegment: int64(walSegment), NoSync: *ackLevel == "none", Logger: log,
 		Retention:  ret,
 		Compaction: engine.CompactionConfig{Disabled: *compactOff, Interval: *compactEvery, MemoryBytes: int64(compactMem)},
+		Tiering:    tierEng,
 	})
 	if err != nil {
 		log.Error("open data directory", "dir", *dataDir, "err", err)
 		return 1
+	}
+	if tierEng.Tier != nil {
+		tierEng.Tier.Register(eng.Metrics().Registry)
 	}
 	srv := server.New(eng, server.Config{Addr: *httpAddr, MaxBodyBytes: int(maxBody), Logger: log,
 		QueryTimeout: *queryTimeout, QueryMaxRows: *queryMaxRows, QueryMaxMemory: int64(queryMaxMem),
