@@ -368,7 +368,7 @@ func oracleDiffQuery(q string) (string, bool) {
 	if strings.HasPrefix(q, `SELECT abs("used" - 1040)`) {
 		return "InfluxDB 1.6's abs() of an integer returns it unchanged (abs(-40) is -40); Silt returns 40", true
 	}
-	if strings.Contains(q, "nodb.autogen.cpu") {
+	if strings.Contains(q, "nodb.autogen.cpu;") {
 		return "InfluxDB 1.6 loses the error of a failed statement in a multi-statement request (an off-by-one " +
 			"reports it as \"not executed\" and drops the statements after it); Silt reports the error and marks " +
 			"each later statement \"not executed\"", true
