@@ -55,6 +55,20 @@ func parseBytes(s string) (int64, error) {
 	return int64(n * float64(mult)), nil
 }
 
+// tokenList is the repeatable --auth-token flag.
+type tokenList []server.Token
+
+func (l *tokenList) String() string { return strconv.Itoa(len(*l)) + " tokens" }
+
+func (l *tokenList) Set(s string) error {
+	t, err := server.ParseToken(s)
+	if err != nil {
+		return err
+	}
+	*l = append(*l, t)
+	return nil
+}
+
 func runServe(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var (
@@ -82,6 +96,9 @@ func runServe(args []string) int {
 		tierEvery    = fs.Duration("tier.interval", time.Minute, "how often tiering looks for windows to move (a read-only node: reloads the bucket's manifest)")
 		s3ReadOnly   = fs.Bool("s3.read-only", false, "serve the bucket's tiered segments read-only from its manifest, on a fresh --data-dir; writes get 403 read-only")
 	)
+	var tokens tokenList
+	fs.Var(&tokens, "auth-token", "an API token NAME:SECRET:SCOPES (SCOPES: read, write or read,write); repeat for more. With any token, every endpoint but /health and /ping needs one")
+	tokensFile := fs.String("auth-tokens-file", "", "file of API tokens, one NAME:SECRET:SCOPES a line (# comments); adds to --auth-token")
 	tierCfg.RegisterFlags(fs)
 	fs.Var(&compactMem, "compaction.max-memory", "memory one compaction merge may use for its read and write buffers; more inputs than fit are merged in passes (e.g. 256MiB)")
 	fs.Var(&queryMaxMem, "query-max-memory", "memory one SQL query may use for the columns it reads (e.g. 1GiB)")
@@ -130,6 +147,14 @@ Flags:
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *tokensFile != "" {
+		more, err := server.LoadTokens(*tokensFile)
+		if err != nil {
+			log.Error("auth tokens", "err", err)
+			return 2
+		}
+		tokens = append(tokens, more...)
+	}
 
 	ln, err := net.Listen("tcp", *httpAddr)
 	if err != nil {
@@ -164,7 +189,8 @@ Flags:
 		tierEng.Tier.Register(eng.Metrics().Registry)
 	}
 	srv := server.New(eng, server.Config{Addr: *httpAddr, MaxBodyBytes: int(maxBody), Logger: log,
-		QueryTimeout: *queryTimeout, QueryMaxRows: *queryMaxRows, QueryMaxMemory: int64(queryMaxMem)})
+		QueryTimeout: *queryTimeout, QueryMaxRows: *queryMaxRows, QueryMaxMemory: int64(queryMaxMem),
+		Tokens: tokens})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("silt listening; replaying the WAL (/ready answers 503 until done)", "version", version, "http", ln.Addr().String(), "data", *dataDir)
