@@ -40,9 +40,13 @@ func (e *Engine) recover() error {
 	walDir := filepath.Join(e.cfg.DataDir, "wal")
 	var b columnar.Batch
 	var replayed, skipped int
+	var drops dropReplay // drop.go
 	st, err := wal.Replay(walDir, func(seq uint64, payload []byte) error {
 		if seq < m.WALSeq {
 			return nil // already in segments
+		}
+		if isDropRecord(payload) {
+			return drops.apply(e, payload)
 		}
 		db, err := decodeRecord(payload, &b)
 		if err != nil {
@@ -59,6 +63,9 @@ func (e *Engine) recover() error {
 	})
 	if err != nil {
 		return fmt.Errorf("replay wal: %w", err)
+	}
+	if err := drops.commit(e); err != nil {
+		return err
 	}
 	for _, c := range st.Corrupted {
 		e.metrics.WALCorrupt.Inc()
