@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/query"
 	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/influxql"
@@ -39,6 +40,17 @@ func (b influxBackend) SetRetention(db string, d time.Duration) error {
 func (b influxBackend) Retention(db string) (time.Duration, bool) {
 	d, _, ok := b.s.eng.Retention(db)
 	return d, ok
+}
+
+func (b influxBackend) DropDatabase(db string) error { return b.s.eng.DropDatabase(db) }
+
+// DropMeasurement: InfluxDB answers success for a measurement that does
+// not exist.
+func (b influxBackend) DropMeasurement(db, name string) error {
+	if err := b.s.eng.DropTable(db, name); err != nil && !errors.Is(err, engine.ErrTableNotFound) {
+		return err
+	}
+	return nil
 }
 
 func (b influxBackend) Run(ctx context.Context, db string, q *sql.Query) (*query.Result, error) {

@@ -36,6 +36,12 @@ type Backend interface {
 	// Retention is db's retention (0: forever); false when db does not
 	// exist.
 	Retention(db string) (time.Duration, bool)
+	// DropDatabase deletes db and everything in it, durably; a missing db
+	// is not an error.
+	DropDatabase(db string) error
+	// DropMeasurement deletes the table of db, durably; a missing table
+	// is not an error.
+	DropMeasurement(db, name string) error
 }
 
 // Request is one /query call.
@@ -174,9 +180,14 @@ func execStatement(ctx context.Context, b Backend, req Request, st influxql.Stat
 		return showFieldKeys(b, req, st)
 	case *influxql.ShowSeriesStatement:
 		return showSeries(ctx, b, req, st)
-	case *influxql.DropDatabaseStatement, *influxql.DropMeasurementStatement, *influxql.DropSeriesStatement,
-		*influxql.DeleteSeriesStatement:
-		return nil, fmt.Errorf("%s is not supported by Silt: data leaves through retention (see docs/influxql.md)", statementName(st))
+	case *influxql.DropDatabaseStatement:
+		return nil, dropDatabase(b, st)
+	case *influxql.DropMeasurementStatement:
+		return nil, dropMeasurement(b, req, st)
+	case *influxql.DropSeriesStatement:
+		return nil, dropSeries(b, req, "DROP SERIES", st.Sources, st.Condition)
+	case *influxql.DeleteSeriesStatement:
+		return nil, dropSeries(b, req, "DELETE", st.Sources, st.Condition)
 	}
 	return nil, fmt.Errorf("%s is not supported by Silt (see docs/influxql.md)", statementName(st))
 }

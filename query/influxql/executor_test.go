@@ -15,7 +15,7 @@ import (
 // failingBackend has one database whose queries fail: it drives the
 // error paths (the answers themselves are checked against InfluxDB in
 // server/influxql_oracle_test.go).
-type failingBackend struct{ created []string }
+type failingBackend struct{ created, dropped []string }
 
 func (f *failingBackend) Databases() []string { return []string{"d"} }
 
@@ -98,7 +98,7 @@ func TestExecuteErrors(t *testing.T) {
 		`SELECT v FROM m`:                                "database name required",
 		`SELECT v FROM nodb..m`:                          "database not found: nodb",
 		`SELECT v INTO m2 FROM d..m`:                     "INTO is not supported",
-		`DROP MEASUREMENT m`:                             "DROP MEASUREMENT is not supported",
+		`DROP SERIES FROM m WHERE host = 'a'`:            "DROP SERIES with WHERE is not supported",
 		`SELECT mean(v) FROM (SELECT v FROM d..m), d..m`: "only source",
 		`SELECT v FROM d..m GROUP BY time(1m)`:           "aggregate",
 		`SELECT mean(v), v FROM d..m`:                    "mixing aggregate and non-aggregate",
