@@ -414,6 +414,8 @@ func (e *Engine) swapSegments(olds, news []columnar.SegmentMeta) error {
 	}
 	if len(gone) > 0 {
 		e.flushMu.Unlock()
+		// Dropped meanwhile (drop.go): the outputs will never be named.
+		e.refs.remove(segmentPaths(news))
 		return fmt.Errorf("%d input segments left the manifest during the merge", len(gone))
 	}
 	m.Segments = append(kept, news...)

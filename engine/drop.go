@@ -303,3 +303,12 @@ func (d *dropReplay) commit(e *Engine) error {
 	e.log.Info("replayed drops", "drops", d.n, "segments_removed", len(d.gone))
 	return nil
 }
+
+// segmentPaths returns the paths (relative to the data directory) of metas.
+func segmentPaths(metas []columnar.SegmentMeta) []string {
+	out := make([]string, len(metas))
+	for i, m := range metas {
+		out[i] = m.Path
+	}
+	return out
+}

@@ -360,3 +360,43 @@ func TestDropRecordRoundTrip(t *testing.T) {
 		t.Error("trailing byte: decoded")
 	}
 }
+
+// TestDropDuringMerge: a merge whose inputs were dropped while it ran
+// commits nothing and leaves no output files behind.
+func TestDropDuringMerge(t *testing.T) {
+	dir := t.TempDir()
+	e := open(t, testConfig(dir))
+	defer e.Close()
+	mem := setup(t, e)
+	var inputs []columnar.SegmentMeta
+	for _, s := range e.Manifest().Segments {
+		if s.Table == "cpu" {
+			inputs = append(inputs, s)
+		}
+	}
+	if len(inputs) == 0 {
+		t.Fatal("no cpu segments")
+	}
+	// A merge output, written before the drop.
+	out := inputs[0]
+	out.ID = e.nextID.Add(1) - 1
+	out.Path = columnar.SegmentPath("db", "cpu", out.Window, out.ID)
+	src, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(inputs[0].Path)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outFile := filepath.Join(dir, filepath.FromSlash(out.Path))
+	if err := os.WriteFile(outFile, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.DropTable("db", "cpu"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.swapSegments(inputs, []columnar.SegmentMeta{out}); err == nil {
+		t.Fatal("the merge committed over a dropped table")
+	}
+	if _, err := os.Stat(outFile); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("merge output left behind: %v", err)
+	}
+	checkDropped(t, e, dir, mem)
+}
