@@ -91,8 +91,8 @@ const (
 func pathScope(ctx *fasthttp.RequestCtx, path string) scope {
 	switch path {
 	case "/api/v1/databases":
-		if ctx.IsPost() {
-			return scopeWrite // creates a database, sets retention
+		if ctx.IsPost() || ctx.IsDelete() {
+			return scopeWrite // creates or drops a database, sets retention
 		}
 		return scopeRead
 	case "/health", "/ping":

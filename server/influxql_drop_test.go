@@ -178,3 +178,52 @@ func TestInfluxQLDropAuth(t *testing.T) {
 		t.Fatalf("after recreating: %v rows", n)
 	}
 }
+
+// TestDropHTTP: DELETE /api/v1/databases drops a table or a database;
+// a read-only token gets 403 and nothing goes.
+func TestDropHTTP(t *testing.T) {
+	s := startServerWith(t, Config{Tokens: testTokens})
+	if code, _, b := s.post(t, "/write?db=d", "m v=1 1\nm v=2 2\nn v=3 3", "Authorization", "Token w-secret"); code != 204 {
+		t.Fatalf("write: %d %s", code, b)
+	}
+	del := func(path, tok string) (int, string) {
+		code, b := s.do(t, authReq{method: "DELETE", path: path, header: map[string]string{"Authorization": "Token " + tok}})
+		return code, string(b)
+	}
+	for _, p := range []string{"/api/v1/databases?db=d&table=m", "/api/v1/databases?db=d"} {
+		if code, b := del(p, "r-secret"); code != http.StatusForbidden || !strings.Contains(b, "insufficient-scope") {
+			t.Fatalf("DELETE %s as reader: %d %s", p, code, b)
+		}
+	}
+	if n := countRows(t, s, "d", "m"); n != 2 {
+		t.Fatalf("after refused drops: %v rows", n)
+	}
+	for _, c := range []struct {
+		path string
+		code int
+		want string
+	}{
+		{"/api/v1/databases", 400, "missing-db"},
+		{"/api/v1/databases?db=nodb", 404, "db-not-found"},
+		{"/api/v1/databases?db=d&table=nosuch", 404, "table-not-found"},
+		{"/api/v1/databases?db=d&table=m", 200, `"dropped_table":"m"`},
+		{"/api/v1/databases?db=d&table=m", 404, "table-not-found"},
+	} {
+		if code, b := del(c.path, "w-secret"); code != c.code || !strings.Contains(b, c.want) {
+			t.Fatalf("DELETE %s: %d %s, want %d %s", c.path, code, b, c.code, c.want)
+		}
+	}
+	if n := countRows(t, s, "d", "m"); n != 0 {
+		t.Fatalf("m after DELETE: %v rows", n)
+	}
+	if n := countRows(t, s, "d", "n"); n != 1 {
+		t.Fatalf("n after dropping m: %v rows", n)
+	}
+	if code, b := del("/api/v1/databases?db=d", "a-secret"); code != 200 {
+		t.Fatalf("DELETE database: %d %s", code, b)
+	}
+	code, b := s.do(t, authReq{method: "GET", path: "/api/v1/databases", header: map[string]string{"Authorization": "Token r-secret"}})
+	if code != 200 || strings.Contains(string(b), `"d"`) {
+		t.Fatalf("databases after DELETE: %d %s", code, b)
+	}
+}

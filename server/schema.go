@@ -26,6 +26,10 @@ func (s *Server) handleDatabases(ctx *fasthttp.RequestCtx) {
 		s.handleCreateDatabase(ctx) // databases.go
 		return
 	}
+	if ctx.IsDelete() {
+		s.handleDrop(ctx) // drop.go
+		return
+	}
 	s.writeJSON(ctx, fasthttp.StatusOK, map[string][]string{"databases": s.eng.Databases()})
 }
 
