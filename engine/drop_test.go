@@ -1,14 +1,19 @@
 package engine
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/siltdb/silt/columnar"
 )
@@ -399,4 +404,115 @@ func TestDropDuringMerge(t *testing.T) {
 		t.Errorf("merge output left behind: %v", err)
 	}
 	checkDropped(t, e, dir, mem)
+}
+
+// TestDropModel runs random writes, drops, flushes, freezes and merges,
+// with crashes and clean restarts in between, and compares every table
+// with a model of what was acknowledged (last write wins). Steps:
+// SILT_DROP_STEPS (default 300).
+func TestDropModel(t *testing.T) {
+	steps := 300
+	if v, err := strconv.Atoi(os.Getenv("SILT_DROP_STEPS")); err == nil && v > 0 {
+		steps = v
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	e := open(t, cfg)
+	defer func() { e.Close() }()
+	model := map[string]map[string]map[string]float64{} // db → table → host@time → v
+	dbs, tables := []string{"x", "y"}, []string{"a", "b", "c"}
+	check := func(step int, what string) {
+		t.Helper()
+		var want []string
+		for db := range model {
+			want = append(want, db)
+		}
+		slices.Sort(want)
+		if got := e.Databases(); !slices.Equal(got, want) {
+			t.Fatalf("step %d (%s): databases %v, want %v (seed %d)", step, what, got, want, seed)
+		}
+		for _, db := range dbs {
+			got := dump(t, e, db)
+			w := model[db]
+			if w == nil {
+				w = map[string]map[string]float64{}
+			}
+			if !reflect.DeepEqual(got, w) {
+				for tb := range w {
+					t.Logf("%s.%s: got %d points, want %d", db, tb, len(got[tb]), len(w[tb]))
+				}
+				for tb := range got {
+					t.Logf("%s.%s: got %d points", db, tb, len(got[tb]))
+				}
+				t.Fatalf("step %d (%s): database %s differs (seed %d)", step, what, db, seed)
+			}
+		}
+	}
+	for step := range steps {
+		db, tb := dbs[rng.IntN(len(dbs))], tables[rng.IntN(len(tables))]
+		var what string
+		switch r := rng.IntN(100); {
+		case r < 45:
+			what = "write " + db + "." + tb
+			var pts []point
+			for range 1 + rng.IntN(40) {
+				pts = append(pts, point{tb, fmt.Sprintf("h%d", rng.IntN(5)), int64(rng.IntN(50)) * 1e9, float64(rng.IntN(1000))})
+			}
+			write(t, e, db, pts...)
+			if model[db] == nil {
+				model[db] = map[string]map[string]float64{}
+			}
+			if model[db][tb] == nil {
+				model[db][tb] = map[string]float64{}
+			}
+			for _, p := range pts {
+				model[db][tb][fmt.Sprintf("%s@%d", p.host, p.t)] = p.v
+			}
+		case r < 60:
+			what = "drop table " + db + "." + tb
+			err := e.DropTable(db, tb)
+			_, exists := model[db][tb]
+			if exists && err != nil || !exists && !errors.Is(err, ErrTableNotFound) {
+				t.Fatalf("step %d: %s: %v (exists %v)", step, what, err, exists)
+			}
+			delete(model[db], tb)
+		case r < 66:
+			what = "drop database " + db
+			if err := e.DropDatabase(db); err != nil {
+				t.Fatal(err)
+			}
+			delete(model, db)
+		case r < 76:
+			what = "flush"
+			if err := e.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		case r < 84:
+			what = "freeze"
+			if err := e.freeze(); err != nil {
+				t.Fatal(err)
+			}
+		case r < 88:
+			what = "compact"
+			if err := e.Compact(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		case r < 96:
+			what = "crash"
+			if err := e.crash(); err != nil {
+				t.Fatal(err)
+			}
+			e = open(t, cfg)
+		default:
+			what = "close"
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			e = open(t, cfg)
+		}
+		check(step, what)
+	}
 }
