@@ -39,7 +39,9 @@ func TestDropKill9(t *testing.T) {
 	count := func(p *siltProc, db, m, field string) int64 {
 		t.Helper()
 		var r struct {
-			Results []struct{ Series []struct{ Values [][]json.Number } }
+			Results []struct {
+				Series []struct{ Values [][]json.Number }
+			}
 		}
 		body := query(p, "GET", db, "SELECT count("+field+") FROM "+m)
 		if err := json.Unmarshal([]byte(body), &r); err != nil {
