@@ -111,6 +111,11 @@ func (e *Engine) drop(db, table string) (bool, error) {
 // critical section of Engine.mu. It returns the WAL position to sync and
 // the segments the manifest no longer names.
 func (e *Engine) dropApply(db, table string) (pos wal.Pos, gone []columnar.SegmentMeta, found bool, err error) {
+	// Every manifest change holds flushMu, as the caller does: the new
+	// manifest can be made before taking the lock writes wait for.
+	m := e.manifest.Load()
+	at := time.Now().UnixNano()
+	nm, gone := dropFromManifest(m, db, table, at)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -119,7 +124,6 @@ func (e *Engine) dropApply(db, table string) (pos wal.Pos, gone []columnar.Segme
 	if e.wal == nil {
 		return 0, nil, false, ErrNotReady
 	}
-	m := e.manifest.Load()
 	if table == "" {
 		found = e.catalog[db] != nil || m.Databases[db] != nil
 	} else {
@@ -128,13 +132,11 @@ func (e *Engine) dropApply(db, table string) (pos wal.Pos, gone []columnar.Segme
 	if !found {
 		return 0, nil, false, nil
 	}
-	at := time.Now().UnixNano()
 	e.walBuf = appendDropRecord(e.walBuf[:0], db, table, at)
 	p, err := e.wal.Append(e.walBuf)
 	if err != nil {
 		return 0, nil, true, fmt.Errorf("drop: write wal: %w", err)
 	}
-	nm, gone := dropFromManifest(m, db, table, at)
 	e.manifest.Store(nm)
 	e.dropMemoryLocked(db, table)
 	return p, gone, true, nil
