@@ -285,9 +285,10 @@ func TestWriteAfterDropRecreates(t *testing.T) {
 	check("after flush and reopen")
 }
 
-// TestDropRacesFlush drops while flushes and writes run: once DropTable
-// returns, no flush may bring the dropped rows back, and rows written
-// after it are all there.
+// TestDropRacesFlush drops while a flush and a freeze run: once DropTable
+// returns no scan sees the rows, and no flush (of a set frozen before or
+// during the drop) brings segments of the table back. Rows written after a
+// drop are TestDropModel's and TestWriteAfterDropRecreates' business.
 func TestDropRacesFlush(t *testing.T) {
 	dir := t.TempDir()
 	e := open(t, testConfig(dir))
