@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -94,6 +95,7 @@ func runServe(args []string) int {
 		tierCfg      = tiering.DefaultConfig()
 		tierAfter    = fs.Duration("tier.after", 24*time.Hour, "move a day window to the object store once it ended this long ago and compaction is done with it (needs --s3.endpoint)")
 		tierEvery    = fs.Duration("tier.interval", time.Minute, "how often tiering looks for windows to move (a read-only node: reloads the bucket's manifest)")
+		s3Create     = fs.Bool("s3.create-bucket", false, "create --s3.bucket at start if it does not exist (local MinIO: make dev)")
 		s3ReadOnly   = fs.Bool("s3.read-only", false, "serve the bucket's tiered segments read-only from its manifest, on a fresh --data-dir; writes get 403 read-only")
 	)
 	var tokens tokenList
@@ -167,6 +169,15 @@ Flags:
 		if err != nil {
 			log.Error("tiering settings (--s3.*, --cache.*)", "err", err)
 			return 2
+		}
+		if *s3Create {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := t.S3.EnsureBucket(ctx)
+			cancel()
+			if err != nil {
+				log.Error("create bucket (--s3.create-bucket)", "bucket", tierCfg.S3.Bucket, "err", err)
+				return 1
+			}
 		}
 		tierEng = engine.TierConfig{Tier: t, After: *tierAfter, Interval: *tierEvery, ReadOnly: *s3ReadOnly}
 	} else if *s3ReadOnly {
