@@ -98,8 +98,8 @@ type Engine struct {
 	heads       map[string]map[string]*columnar.Head
 	frozen      []*frozenSet
 	sources     SourceOffsets // positions covered by every durable write (see WriteFrom)
-	activeBytes atomic.Int64 // written under mu; read anywhere (metrics, backpressure)
-	firstWrite  time.Time    // of the oldest unflushed row in the active heads
+	activeBytes atomic.Int64  // written under mu; read anywhere (metrics, backpressure)
+	firstWrite  time.Time     // of the oldest unflushed row in the active heads
 	walBuf      []byte
 	closed      bool
 
@@ -154,7 +154,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, lock: lock,
 		heads: map[string]map[string]*columnar.Head{}, sources: SourceOffsets{},
-		stop:  make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
+		stop: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	e.manifest.Store(columnar.NewManifest())
 	e.catalog = map[string]map[string]*columnar.TableSchema{}
 	e.metrics = newMetrics(e)
