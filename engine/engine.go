@@ -97,11 +97,12 @@ type Engine struct {
 	catalog     map[string]map[string]*columnar.TableSchema
 	heads       map[string]map[string]*columnar.Head
 	frozen      []*frozenSet
-	sources     SourceOffsets // positions covered by every durable write (see WriteFrom)
-	activeBytes atomic.Int64  // written under mu; read anywhere (metrics, backpressure)
-	firstWrite  time.Time     // of the oldest unflushed row in the active heads
+	activeBytes atomic.Int64 // written under mu; read anywhere (metrics, backpressure)
+	firstWrite  time.Time    // of the oldest unflushed row in the active heads
 	walBuf      []byte
 	closed      bool
+
+	sources SourceOffsets // guarded by mu: positions covered by every durable write (see WriteFrom)
 
 	// Scratch of admitLocked, guarded by mu.
 	shape, prevShape []byte
@@ -153,8 +154,9 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, lock: lock,
-		heads: map[string]map[string]*columnar.Head{}, sources: SourceOffsets{},
-		stop: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
+		heads: map[string]map[string]*columnar.Head{},
+		stop:  make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
+	e.sources = SourceOffsets{}
 	e.manifest.Store(columnar.NewManifest())
 	e.catalog = map[string]map[string]*columnar.TableSchema{}
 	e.metrics = newMetrics(e)
