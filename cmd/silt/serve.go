@@ -77,6 +77,7 @@ func runServe(args []string) int {
 	fs.Var(&flushBytes, "flush-bytes", "flush the head once it holds this much (e.g. 256MiB)")
 	fs.Var(&maxBody, "max-body-bytes", "largest write request body, after gzip decompression; larger gets 413")
 	fs.Var(&walSegment, "wal-segment-bytes", "size of one WAL file before the next is started")
+	streamCfg := addStreamFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: silt serve [flags]
 
@@ -138,6 +139,18 @@ Flags:
 		return 1
 	}
 	log.Info("silt ready", "http", ln.Addr().String())
+	streams, err := startStreams(streamCfg, eng, *dataDir, log)
+	if err != nil {
+		log.Error("start stream sources", "err", err)
+		if serr := streams.stop(); serr != nil {
+			log.Warn("stop stream sources", "err", serr)
+		}
+		_ = srv.Shutdown()
+		if err := eng.Close(); err != nil {
+			log.Error("close engine", "err", err)
+		}
+		return 1
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -148,6 +161,14 @@ Flags:
 	case err := <-served:
 		log.Error("http server stopped", "err", err)
 		code = 1
+	case err := <-streams.failed:
+		log.Error("stream source stopped; shutting down", "err", err)
+		code = 1
+	}
+	// Stream sources stop first: their last writes finish before the engine
+	// flushes and closes.
+	if err := streams.stop(); err != nil {
+		log.Warn("stop stream sources", "err", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown() }()
