@@ -26,7 +26,7 @@ type streamFlags struct {
 		tls, tlsInsecure                                                 bool
 		tlsCA, tlsCert, tlsKey, saslMech, saslUser, saslPass, clientID   string
 		maxPoll                                                          int
-		sessionTimeout                                                   time.Duration
+		sessionTimeout, rebalanceTimeout                                 time.Duration
 	}
 	nats natsFlags
 }
@@ -53,6 +53,7 @@ func addStreamFlags(fs *flag.FlagSet) *streamFlags {
 	fs.StringVar(&k.clientID, "kafka.client-id", "silt", "Kafka client id")
 	fs.IntVar(&k.maxPoll, "kafka.max-poll-records", 10000, "most records taken into one write (one WAL record per database)")
 	fs.DurationVar(&k.sessionTimeout, "kafka.session-timeout", 45*time.Second, "group session timeout: how long a silent member keeps its partitions")
+	fs.DurationVar(&k.rebalanceTimeout, "kafka.rebalance-timeout", time.Minute, "how long a group rebalance waits for members to rejoin (a member that died waits this long, or the session timeout, to be dropped)")
 	addNATSFlags(fs, &s.nats)
 	return s
 }
@@ -103,7 +104,7 @@ func startStreams(s *streamFlags, eng *engine.Engine, dataDir string, log *slog.
 			TLS: k.tls, TLSCA: k.tlsCA, TLSCert: k.tlsCert, TLSKey: k.tlsKey, TLSInsecure: k.tlsInsecure,
 			SASLMechanism: k.saslMech, SASLUser: k.saslUser, SASLPassword: k.saslPass,
 			ClientID: k.clientID, MaxPollRecords: k.maxPoll,
-			Extra: []kgo.Opt{kgo.SessionTimeout(k.sessionTimeout), kgo.HeartbeatInterval(min(3*time.Second, k.sessionTimeout/5))}}
+			Extra: []kgo.Opt{kgo.SessionTimeout(k.sessionTimeout), kgo.RebalanceTimeout(k.rebalanceTimeout), kgo.HeartbeatInterval(min(3*time.Second, k.sessionTimeout/5))}}
 		c, err := kafka.New(cfg, eng, eng.Metrics().Registry, log)
 		if err != nil {
 			return r, err

@@ -152,7 +152,9 @@ func (c *Consumer) adjustOffsets(_ context.Context, offsets map[string]map[int32
 			if start >= 0 {
 				ps[p] = kgo.NewOffset().At(start)
 			}
-			c.parts[topicPart{topic, p}] = &partState{next: max(start, 0), hw: -1}
+			st := &partState{next: max(start, 0), hw: -1}
+			c.parts[topicPart{topic, p}] = st
+			c.m.observe(topic, p, st)
 			c.log.Info("kafka partition assigned", "topic", topic, "partition", p,
 				"start", start, "from", from, "group_committed", group)
 		}
@@ -194,7 +196,9 @@ func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 			c.log.Warn("commit offsets of revoked partitions (the next owner may start earlier and consume those records again)", "err", err)
 		}
 	})
-	c.log.Info("kafka partitions revoked", "partitions", revoked)
+	if len(commit) > 0 {
+		c.log.Info("kafka partitions revoked; their positions committed to the group", "partitions", revoked)
+	}
 }
 
 // lost forgets partitions taken away without a clean revoke (the group
