@@ -92,9 +92,8 @@ type Consumer struct {
 	lastInfo time.Time
 }
 
-// New connects, and creates the durable consumer if it does not exist yet
-// (starting after Silt's recorded position, if any, else at the stream's
-// first message).
+// New connects and (re)creates the durable consumer at Silt's recorded
+// position (or the consumer's own, if further; else the stream's start).
 func New(ctx context.Context, cfg Config, sink stream.Sink, reg prometheus.Registerer, log *slog.Logger) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -121,27 +120,43 @@ func New(ctx context.Context, cfg Config, sink stream.Sink, reg prometheus.Regis
 	if c.js, err = jetstream.New(nc); err != nil {
 		return fail(fmt.Errorf("nats: jetstream: %w", err))
 	}
-	c.cons, err = c.js.Consumer(ctx, cfg.Stream, cfg.Consumer)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		cc := jetstream.ConsumerConfig{Durable: cfg.Consumer, AckPolicy: jetstream.AckExplicitPolicy,
-			AckWait: cfg.AckWait, FilterSubject: cfg.Subject, MaxAckPending: 4 * cfg.Batch,
-			DeliverPolicy: jetstream.DeliverAllPolicy}
-		if next := sink.SourceOffsets(c.key)[c.key]; next > 0 {
-			cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, uint64(next)
+	// The durable consumer is (re)created at Silt's recorded position, as
+	// a Kafka partition is sought to it: messages a killed run had fetched
+	// but not acknowledged would otherwise be redelivered after newer
+	// ones, below the recorded position, and look already written. The
+	// existing consumer's ack floor counts too (a new data directory takes
+	// over where the consumer was).
+	recorded := sink.SourceOffsets(c.key)[c.key]
+	start, from := recorded, "silt"
+	old, err := c.js.Consumer(ctx, cfg.Stream, cfg.Consumer)
+	switch {
+	case err == nil:
+		if floor := int64(old.CachedInfo().AckFloor.Stream) + 1; floor > start {
+			start, from = floor, "consumer"
 		}
-		c.cons, err = c.js.CreateConsumer(ctx, cfg.Stream, cc)
-	}
-	if err != nil {
+		if err := c.js.DeleteConsumer(ctx, cfg.Stream, cfg.Consumer); err != nil {
+			return fail(fmt.Errorf("nats: reposition durable consumer %s: %w", cfg.Consumer, err))
+		}
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
 		return fail(fmt.Errorf("nats: durable consumer %s on stream %s: %w", cfg.Consumer, cfg.Stream, err))
 	}
+	cc := jetstream.ConsumerConfig{Durable: cfg.Consumer, AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: cfg.AckWait, FilterSubject: cfg.Subject, MaxAckPending: 4 * cfg.Batch,
+		DeliverPolicy: jetstream.DeliverAllPolicy}
+	if start > 1 {
+		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, uint64(start)
+	}
+	if c.cons, err = c.js.CreateConsumer(ctx, cfg.Stream, cc); err != nil {
+		return fail(fmt.Errorf("nats: create durable consumer %s on stream %s: %w", cfg.Consumer, cfg.Stream, err))
+	}
+	c.log.Info("nats consumer positioned", "stream", cfg.Stream, "consumer", cfg.Consumer, "start", start, "from", from, "silt_recorded", recorded)
 	if name, ok := strings.CutPrefix(cfg.DeadLetter, "subject:"); ok {
 		c.dl = &subjectDeadLetter{js: c.js, subject: name}
 	} else if c.dl, err = stream.OpenFileDeadLetter(strings.TrimPrefix(cfg.DeadLetter, "file:")); err != nil {
 		return fail(err)
 	}
 	c.m = newMetrics(reg, cfg.Stream, cfg.Consumer)
-	c.log.Info("nats consumer ready", "stream", cfg.Stream, "consumer", cfg.Consumer,
-		"silt_position", sink.SourceOffsets(c.key)[c.key])
+	c.m.position.Set(float64(start))
 	return c, nil
 }
 
@@ -150,7 +165,9 @@ func New(ctx context.Context, cfg Config, sink stream.Sink, reg prometheus.Regis
 func (c *Consumer) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		c.refreshInfo(ctx)
-		batch, err := c.cons.Fetch(c.cfg.Batch, jetstream.FetchMaxWait(time.Second))
+		// A fetch waits less than the ack wait, so that its first messages
+		// are rarely redelivered before it returns.
+		batch, err := c.cons.Fetch(c.cfg.Batch, jetstream.FetchMaxWait(min(time.Second, c.cfg.AckWait/2)))
 		if err != nil {
 			c.m.fetchErrors.Inc()
 			c.log.Warn("nats fetch", "err", err)
@@ -196,14 +213,13 @@ func (c *Consumer) refreshInfo(ctx context.Context) {
 
 // process writes one fetched batch and then acknowledges it.
 func (c *Consumer) process(ctx context.Context) error {
-	next := c.sink.SourceOffsets(c.key)[c.key]
 	for _, b := range c.dbs {
 		b.Reset()
 	}
 	c.dead = c.dead[:0]
 	c.held = c.held[:0]
 	var order []string
-	top := next
+	top := c.sink.SourceOffsets(c.key)[c.key] // the recorded position
 	var skipped []jetstream.Msg
 	for _, msg := range c.msgs {
 		md, err := msg.Metadata()
@@ -213,8 +229,12 @@ func (c *Consumer) process(ctx context.Context) error {
 			continue
 		}
 		seq := int64(md.Sequence.Stream)
-		if seq < next {
-			// Already durable: its ack was lost. Acknowledge, write nothing.
+		if seq < top {
+			// Below the recorded position: durable already, its ack was
+			// lost. Below this batch's highest: a redelivery of a message
+			// earlier in this batch (its ack wait ran out during the
+			// fetch). Either way acknowledge it after the write, write it
+			// once.
 			skipped = append(skipped, msg)
 			continue
 		}
@@ -245,13 +265,22 @@ func (c *Consumer) process(ctx context.Context) error {
 			c.dead = append(c.dead, deadOf(msg, md, c.key, code, err.Error()))
 		}
 	}
-	for _, msg := range skipped {
-		_ = msg.Ack()
-	}
 	c.m.redelivered.Add(float64(len(skipped)))
 	if len(c.held) == 0 {
+		for _, msg := range skipped {
+			_ = msg.Ack()
+		}
 		return nil
 	}
+	written := false
+	defer func() {
+		if !written {
+			return // unacknowledged: redelivered, or repositioned at restart
+		}
+		for _, msg := range skipped {
+			_ = msg.Ack()
+		}
+	}()
 	c.m.messages.Add(float64(len(c.held)))
 	if err := c.sendDead(ctx); err != nil {
 		return err
@@ -281,6 +310,7 @@ func (c *Consumer) process(ctx context.Context) error {
 		}
 	}
 	// The rows and the position are fsynced: only now acknowledge.
+	written = true
 	for _, msg := range c.held {
 		if !c.noAck {
 			_ = msg.Ack()

@@ -6,8 +6,11 @@
 // only after that WAL record is fsynced. A message redelivered because its
 // acknowledgement was lost (a crash between the fsync and the ack, or an ack
 // wait that ran out) has a stream sequence below Silt's recorded position
-// and is acknowledged without being written again: exactly-once for one Silt
-// instance per durable consumer. Several instances scale out with one
+// and is acknowledged without being written again. At start the durable
+// consumer is recreated at Silt's recorded position, so that no message a
+// killed run left unacknowledged can come back after newer ones (a
+// redelivery below the position must mean "already written"). Exactly-once
+// holds for one Silt instance per durable consumer. Several instances scale out with one
 // durable consumer each over disjoint filter subjects.
 //
 // Undecodable messages go to the dead letter (a file or a subject) with the
