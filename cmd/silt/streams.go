@@ -26,6 +26,7 @@ type streamFlags struct {
 		tls, tlsInsecure                                                 bool
 		tlsCA, tlsCert, tlsKey, saslMech, saslUser, saslPass, clientID   string
 		maxPoll                                                          int
+		fetchMaxBytes                                                    byteSize
 		sessionTimeout, rebalanceTimeout                                 time.Duration
 	}
 	nats natsFlags
@@ -53,6 +54,8 @@ func addStreamFlags(fs *flag.FlagSet) *streamFlags {
 	fs.StringVar(&k.clientID, "kafka.client-id", "silt", "Kafka client id")
 	fs.IntVar(&k.maxPoll, "kafka.max-poll-records", 10000, "most records taken into one write (one WAL record per database)")
 	fs.DurationVar(&k.sessionTimeout, "kafka.session-timeout", 45*time.Second, "group session timeout: how long a silent member keeps its partitions")
+	k.fetchMaxBytes = 16 << 20
+	fs.Var(&k.fetchMaxBytes, "kafka.fetch-max-bytes", "most bytes one fetch may buffer (memory held outside --max-head-bytes)")
 	fs.DurationVar(&k.rebalanceTimeout, "kafka.rebalance-timeout", time.Minute, "how long a group rebalance waits for members to rejoin (a member that died waits this long, or the session timeout, to be dropped)")
 	addNATSFlags(fs, &s.nats)
 	return s
@@ -103,7 +106,7 @@ func startStreams(s *streamFlags, eng *engine.Engine, dataDir string, log *slog.
 			Format: stream.Format(k.format), DB: k.db, Table: k.table, Precision: prec, DeadLetter: dl,
 			TLS: k.tls, TLSCA: k.tlsCA, TLSCert: k.tlsCert, TLSKey: k.tlsKey, TLSInsecure: k.tlsInsecure,
 			SASLMechanism: k.saslMech, SASLUser: k.saslUser, SASLPassword: k.saslPass,
-			ClientID: k.clientID, MaxPollRecords: k.maxPoll,
+			ClientID: k.clientID, MaxPollRecords: k.maxPoll, FetchMaxBytes: int32(min(int64(k.fetchMaxBytes), 1<<30)),
 			Extra: []kgo.Opt{kgo.SessionTimeout(k.sessionTimeout), kgo.RebalanceTimeout(k.rebalanceTimeout), kgo.HeartbeatInterval(min(3*time.Second, k.sessionTimeout/5))}}
 		c, err := kafka.New(cfg, eng, eng.Metrics().Registry, log)
 		if err != nil {
