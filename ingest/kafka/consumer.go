@@ -98,6 +98,9 @@ func New(cfg Config, sink stream.Sink, reg prometheus.Registerer, log *slog.Logg
 	c := &Consumer{cfg: cfg, sink: sink, log: log.With("source", "kafka"),
 		parts: map[topicPart]*partState{}, batches: map[string]*dbBatch{},
 		dec: stream.Decoder{Format: cfg.Format, Table: cfg.Table, Precision: cfg.Precision}}
+	// Metrics first: the client joins the group as soon as it exists, and
+	// the group callbacks update them.
+	c.m = newMetrics(reg)
 	opts, err := cfg.clientOpts()
 	if err != nil {
 		return nil, err
@@ -130,7 +133,6 @@ func New(cfg Config, sink stream.Sink, reg prometheus.Registerer, log *slog.Logg
 			return nil, err
 		}
 	}
-	c.m = newMetrics(reg)
 	return c, nil
 }
 
