@@ -134,7 +134,9 @@ func TestKafkaBackpressure(t *testing.T) {
 	if pauses == 0 {
 		t.Errorf("the consumer never paused: the test did not outrun the flushes (raise SILT_BACKPRESSURE_RECORDS)")
 	}
-	if peak := max(peak1, peak2); peak > maxHead+backpressureMargin {
+	if os.Getenv("SILT_E2E_RACE") != "" {
+		t.Logf("race-detector build: its shadow memory voids the RSS bound, not checked")
+	} else if peak := max(peak1, peak2); peak > maxHead+backpressureMargin {
 		t.Errorf("peak RSS %d bytes above the head bound %d + margin %d", peak, maxHead, backpressureMargin)
 	}
 	if code := p.term(); code != 0 {
