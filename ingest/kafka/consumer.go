@@ -358,8 +358,7 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 			return err
 		}
 		if len(c.order) == 0 {
-			c.order = append(c.order, c.cfg.DB) // all dead: a write of offsets only
-			c.batch(c.cfg.DB)
+			c.batch(c.cfg.DB) // all dead: a write of offsets only
 		}
 		for i, db := range c.order {
 			var o engine.SourceOffsets
