@@ -307,3 +307,54 @@ func TestPoisonMessagesDeadLettered(t *testing.T) {
 		})
 	}
 }
+
+// JSON messages: rows without a table go to --kafka.table, a "db" header
+// routes a message to another database, rows without a time get the
+// record's timestamp, and the offsets ride on the last database's write.
+func TestJSONAndDBHeader(t *testing.T) {
+	cluster := newCluster(t, 1)
+	brokers := cluster.ListenAddrs()
+	dir := t.TempDir()
+	e := openEngine(t, dir)
+	defer e.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ts := time.Unix(1_700_000_000, 0)
+	recs := []*kgo.Record{
+		{Value: []byte(`{"time":1,"tags":{"h":"a"},"fields":{"v":1}}`)},
+		{Value: []byte(`{"h":"b","v":2}`), Timestamp: ts, Headers: []kgo.RecordHeader{{Key: "db", Value: []byte("other")}}},
+		{Value: []byte(`{"table":"t2","v":3}` + "\n" + `{"time":2,"v":4}`)},
+		{Value: []byte(`{"v":5}`), Headers: []kgo.RecordHeader{{Key: "db", Value: []byte("")}}}, // bad name: dead letter
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(brokers, dir)
+	cfg.Format, cfg.Table = stream.FormatJSON, "events"
+	r := start(t, cfg, e, false)
+	waitFor(t, "all offsets", func() bool { return e.SourceOffsets("kafka/")[Key(topic, 0)] == int64(len(recs)) })
+	r.stop(t)
+	count := func(db, table string) (n int, times []int64) {
+		err := e.Scan(db, table, func(p *columnar.Point) error { n++; times = append(times, p.Time); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, times
+	}
+	if n, _ := count("db", "events"); n != 2 {
+		t.Errorf("db.events: %d rows, want 2", n)
+	}
+	if n, _ := count("db", "t2"); n != 1 {
+		t.Errorf("db.t2: %d rows, want 1", n)
+	}
+	if n, times := count("other", "events"); n != 1 || times[0] != ts.UnixNano() {
+		t.Errorf("other.events: %d rows at %v, want 1 at the record's timestamp %d", n, times, ts.UnixNano())
+	}
+	dead := readDead(t, "file", dir, brokers)
+	if len(dead) != 1 || dead[0] != `{"v":5}` {
+		t.Errorf("dead letters %q", dead)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
@@ -190,5 +191,147 @@ func TestRedeliveriesWrittenOnce(t *testing.T) {
 	}
 	if rows != rounds*per {
 		t.Errorf("engine holds %d rows, want %d", rows, rounds*per)
+	}
+}
+
+// Undecodable messages go to a dead-letter subject (captured by a stream)
+// with the reason and are acknowledged; a "db" header routes a message.
+func TestDeadLetterSubjectAndDBHeader(t *testing.T) {
+	url := startServer(t)
+	dir := t.TempDir()
+	e, err := engine.Open(engine.Config{DataDir: dir, Logger: quietLog(), FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	pub := func(data, db string) {
+		m := nats.NewMsg("metrics.x")
+		m.Data = []byte(data)
+		if db != "" {
+			m.Header.Set("db", db)
+		}
+		if _, err := js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub("cpu v=1 1", "")
+	pub("garbage", "")
+	pub("cpu v=2 2", "other")
+	c, err := New(ctx, Config{URL: url, Stream: "METRICS", Consumer: "silt", Format: stream.FormatLine, DB: "db",
+		DeadLetter: "subject:dead.silt"}, e, nil, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(rctx) }()
+	waitFor(t, "position", func() bool { return e.SourceOffsets("nats/")[Key("METRICS", "silt")] == 4 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for db, want := range map[string]int{"db": 1, "other": 1} {
+		n := 0
+		if err := e.Scan(db, "cpu", func(*columnar.Point) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Errorf("%s.cpu: %d rows, want %d", db, n, want)
+		}
+	}
+	dead, err := js.Stream(ctx, "DEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := dead.GetLastMsgForSubject(ctx, "dead.silt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(msg.Data) != "garbage" || msg.Header.Get("Silt-Reason") == "" || msg.Header.Get("Silt-Sequence") != "2" {
+		t.Errorf("dead letter %q headers %v", msg.Data, msg.Header)
+	}
+	// Everything was acknowledged: nothing pending on the consumer.
+	cons, err := js.Consumer(ctx, "METRICS", "silt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumAckPending != 0 || info.NumPending != 0 {
+		t.Errorf("consumer has %d unacknowledged and %d pending messages", info.NumAckPending, info.NumPending)
+	}
+}
+
+// refusingSink answers ErrBackpressure to the first refusals writes, as a
+// full head does.
+type refusingSink struct {
+	*countingSink
+	refusals int
+}
+
+func (s *refusingSink) WriteFrom(db string, b *columnar.Batch, offs engine.SourceOffsets) (engine.WriteResult, error) {
+	if s.refusals > 0 {
+		s.refusals--
+		return engine.WriteResult{}, engine.ErrBackpressure
+	}
+	return s.countingSink.WriteFrom(db, b, offs)
+}
+
+// Backpressure stops fetching and retries the batch in hand: nothing lost,
+// nothing written twice, the pause counted.
+func TestBackpressureRetries(t *testing.T) {
+	url := startServer(t)
+	dir := t.TempDir()
+	e, err := engine.Open(engine.Config{DataDir: dir, Logger: quietLog(), FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	publish(t, url, 0, 2000)
+	sink := &refusingSink{countingSink: &countingSink{Engine: e, seen: map[int64]int{}}, refusals: 6}
+	reg := prometheus.NewRegistry()
+	c, err := New(context.Background(), Config{URL: url, Stream: "METRICS", Consumer: "silt", Format: stream.FormatLine,
+		DB: "db", DeadLetter: "file:" + dir + "/dead", Batch: 500}, sink, reg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	waitFor(t, "all", func() bool { return sink.count() >= 2000 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	for id, n := range sink.seen {
+		if n != 1 {
+			t.Errorf("message %d written %d times", id, n)
+		}
+	}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "silt_nats_backpressure_pauses_total":
+			if v := mf.GetMetric()[0].GetCounter().GetValue(); v != 1 {
+				t.Errorf("pauses = %v, want 1 (six refusals of one batch)", v)
+			}
+		case "silt_nats_paused":
+			if v := mf.GetMetric()[0].GetGauge().GetValue(); v != 0 {
+				t.Errorf("still paused after the writes went through")
+			}
+		}
 	}
 }
