@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -116,5 +117,19 @@ func TestDecodeRecordTypes(t *testing.T) {
 		if _, err := decodeAnyRecord(rec[:i], &b, offs); err == nil {
 			t.Fatalf("truncated record of %d bytes decoded", i)
 		}
+	}
+}
+
+// The type 2 record layout is on disk: this fails when it changes.
+func TestOffsetsRecordFormat(t *testing.T) {
+	var b columnar.Batch
+	b.StartRow([]byte("m"), 1)
+	b.AddFloat([]byte("v"), 1)
+	b.EndRow(2)
+	got := fmt.Sprintf("%x", appendOffsetsRecord(nil, "d", &b, SourceOffsets{"k/t/0": 300}))
+	// 02 | 01 offset | 05 "k/t/0" | varint(300)=d804 | 01 "d" | batch v1
+	want := "0201056b2f742f30d80401640102" + "6d76" + "01" + "0001" + "0200000000000000" + "01" + "00" + "01" + "0101" + "01" + "000000000000f03f"
+	if got != want {
+		t.Fatalf("type 2 record\n got %s\nwant %s", got, want)
 	}
 }
