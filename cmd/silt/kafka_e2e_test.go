@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const kafkaTopic = "metrics"
@@ -164,6 +165,8 @@ func TestKafkaExactlyOnceKill9(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
+	// The group's committed offsets, what Kafka's lag tools read, follow.
+	waitGroupCommitted(t, brokers, "silt-e2e", int64(n))
 	if code := p.term(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
@@ -174,6 +177,40 @@ func TestKafkaExactlyOnceKill9(t *testing.T) {
 	}
 	if !strings.Contains(string(raw), `"kafka/metrics/0"`) {
 		t.Errorf("manifest has no kafka sources:\n%s", raw)
+	}
+}
+
+// waitGroupCommitted waits until the offsets group has committed on the
+// workload topic add up to want.
+func waitGroupCommitted(t *testing.T, brokers, group string, want int64) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Group = group
+		resp, err := req.RequestWith(context.Background(), cl)
+		var sum int64
+		if err == nil {
+			for _, tp := range resp.Topics {
+				for _, p := range tp.Partitions {
+					if tp.Topic == kafkaTopic && p.Offset > 0 {
+						sum += p.Offset
+					}
+				}
+			}
+			if sum == want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s committed offsets sum to %d (err %v), want %d", group, sum, err, want)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
