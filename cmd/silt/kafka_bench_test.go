@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -120,6 +121,7 @@ func BenchmarkStreamIngest(b *testing.B) {
 		}
 		_ = c.Close()
 		b.ReportMetric(float64(len(lines))/elapsed.Seconds(), "rows/s")
+		reportFsyncs(b, e)
 	})
 	b.Run("http", func(b *testing.B) {
 		lines := benchLines(b, benchIntervals*b.N)
@@ -170,5 +172,20 @@ func BenchmarkStreamIngest(b *testing.B) {
 		elapsed := time.Since(start)
 		b.StopTimer()
 		b.ReportMetric(float64(len(lines))/elapsed.Seconds(), "rows/s")
+		reportFsyncs(b, e)
 	})
+}
+
+// reportFsyncs reports WAL fsyncs per op and their mean latency: on a
+// shared disk the fsync time, not the CPU, often sets the pace.
+func reportFsyncs(b *testing.B, e *engine.Engine) {
+	var m dto.Metric
+	if err := e.Metrics().WALFsync.Write(&m); err != nil {
+		return
+	}
+	h := m.GetHistogram()
+	b.ReportMetric(float64(h.GetSampleCount())/float64(b.N), "fsyncs/op")
+	if h.GetSampleCount() > 0 {
+		b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount())*1e3, "ms/fsync")
+	}
 }
