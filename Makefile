@@ -9,7 +9,7 @@ FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
 
-.PHONY: help build run test test-race lint fuzz bench clean
+.PHONY: help build run dev test test-race lint fuzz bench clean bench-peers
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ build: ## build bin/silt
 
 run: build ## run Silt on its defaults: data in ./silt-data, HTTP on 127.0.0.1:8086
 	./$(BIN) serve
+
+dev: ## run Silt with a local MinIO as object store, all under ./silt-dev (tiering after TIER_AFTER=1h)
+	tiering/dev.sh
 
 test: ## vet and run every test (crash tests included; -short skips them)
 	$(GO) vet ./...
@@ -36,9 +39,13 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run=NONE -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./ingest/lineprotocol/
 	$(GO) test -run=NONE -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./ingest/ndjson/
 	$(GO) test -run=NONE -fuzz='^FuzzPlan$$' -fuzztime=$(FUZZTIME) ./query/sql/
+	$(GO) test -run=NONE -fuzz='^FuzzExecute$$' -fuzztime=$(FUZZTIME) ./query/influxql/
 
 bench: ## run the Go benchmarks (BENCHCOUNT runs each; compare with benchstat)
 	$(GO) test -run=NONE -bench=. -benchmem -count=$(BENCHCOUNT) -benchtime=$(BENCHTIME) ./...
 
 clean: ## remove build output (not ./silt-data)
 	rm -rf bin
+
+bench-peers: ## Silt next to InfluxDB 1.6 and ClickHouse 18.16, same data and queries; writes bench/results/<date>.md
+	bench/bench-peers.sh

@@ -1,11 +1,15 @@
-// Package bench generates TSBS-shaped workloads for Silt's benchmarks.
+// Package bench generates TSBS-shaped workloads and queries for Silt's
+// benchmarks, loads them into Silt and its peers, and times the queries.
 //
 // The cpu-only DevOps use case of TSBS: table cpu, ten tags describing a
 // host, ten float fields usage_user ... usage_guest_nice following bounded
-// random walks, one row per host per interval. Same seed, same bytes.
+// random walks, one row per host per interval. Same seed, same bytes, in
+// every output format: the values do not depend on the format, so Silt
+// (line protocol) and ClickHouse (TSV) load the same data.
 package bench
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -14,6 +18,10 @@ import (
 // CPUFields are the field names of the cpu table, in TSBS order.
 var CPUFields = []string{"usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowait",
 	"usage_irq", "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice"}
+
+// CPUTags are the tag names of the cpu table, in TSBS order.
+var CPUTags = []string{"hostname", "region", "datacenter", "rack", "os", "arch", "team",
+	"service", "service_version", "service_environment"}
 
 var (
 	regions = []string{"us-east-1", "us-west-1", "us-west-2", "eu-west-1", "eu-central-1",
@@ -25,7 +33,51 @@ var (
 	versions = []string{"0", "1"}
 )
 
-// CPU generates cpu rows as line protocol.
+// Format is an output format of the generator. Every format writes one row
+// per line.
+type Format int
+
+const (
+	// LineProtocol is InfluxDB line protocol with nanosecond timestamps.
+	LineProtocol Format = iota
+	// CSV is RFC 4180 CSV with a header line: time, the ten tags, the ten
+	// fields; time as "2006-01-02 15:04:05" (UTC, whole seconds), which
+	// ClickHouse's DateTime parses.
+	CSV
+	// TSV is ClickHouse's TabSeparated: the CSV columns without a header.
+	TSV
+)
+
+// ParseFormat parses "lp" (or "influx"), "csv" or "tsv".
+func ParseFormat(s string) (Format, error) {
+	switch s {
+	case "lp", "influx", "line-protocol":
+		return LineProtocol, nil
+	case "csv":
+		return CSV, nil
+	case "tsv":
+		return TSV, nil
+	}
+	return 0, fmt.Errorf("unknown format %q (want lp, csv or tsv)", s)
+}
+
+func (f Format) String() string {
+	return [...]string{"lp", "csv", "tsv"}[f]
+}
+
+// CSVHeader is the header line CSV output starts with.
+func CSVHeader() string {
+	h := "time"
+	for _, t := range CPUTags {
+		h += "," + t
+	}
+	for _, f := range CPUFields {
+		h += "," + f
+	}
+	return h + "\n"
+}
+
+// CPU generates cpu rows.
 type CPU struct {
 	Hosts    int
 	Start    time.Time
@@ -33,6 +85,7 @@ type CPU struct {
 
 	rng   *rand.Rand
 	tags  [][]byte // per host: "cpu,hostname=...,...,service_environment=... "
+	cells [][]byte // per host: the ten tag values separated by '\x00'
 	vals  [][]float64
 	step  int
 	field [][]byte
@@ -46,17 +99,30 @@ func NewCPU(hosts int, start time.Time, interval time.Duration, seed uint64) *CP
 	}
 	for h := 0; h < hosts; h++ {
 		region := regions[g.rng.IntN(len(regions))]
-		t := []byte("cpu,hostname=host_" + strconv.Itoa(h) +
-			",region=" + region +
-			",datacenter=" + region + string(rune('a'+g.rng.IntN(3))) +
-			",rack=" + strconv.Itoa(g.rng.IntN(100)) +
-			",os=" + oses[g.rng.IntN(len(oses))] +
-			",arch=" + arches[g.rng.IntN(len(arches))] +
-			",team=" + teams[g.rng.IntN(len(teams))] +
-			",service=" + strconv.Itoa(g.rng.IntN(20)) +
-			",service_version=" + versions[g.rng.IntN(len(versions))] +
-			",service_environment=" + envs[g.rng.IntN(len(envs))] + " ")
-		g.tags = append(g.tags, t)
+		vals := []string{"host_" + strconv.Itoa(h),
+			region,
+			region + string(rune('a'+g.rng.IntN(3))),
+			strconv.Itoa(g.rng.IntN(100)),
+			oses[g.rng.IntN(len(oses))],
+			arches[g.rng.IntN(len(arches))],
+			teams[g.rng.IntN(len(teams))],
+			strconv.Itoa(g.rng.IntN(20)),
+			versions[g.rng.IntN(len(versions))],
+			envs[g.rng.IntN(len(envs))]}
+		t := []byte("cpu")
+		var c []byte
+		for i, v := range vals {
+			t = append(t, ',')
+			t = append(t, CPUTags[i]...)
+			t = append(t, '=')
+			t = append(t, v...)
+			if i > 0 {
+				c = append(c, 0)
+			}
+			c = append(c, v...)
+		}
+		g.tags = append(g.tags, append(t, ' '))
+		g.cells = append(g.cells, c)
 		v := make([]float64, len(CPUFields))
 		for i := range v {
 			v[i] = g.rng.Float64() * 100
@@ -66,26 +132,55 @@ func NewCPU(hosts int, start time.Time, interval time.Duration, seed uint64) *CP
 	return g
 }
 
-// AppendInterval appends one row per host for the next interval and returns
-// the extended buffer (about 345 bytes a row with 10 tags and 10 fields).
+// AppendInterval appends one line protocol row per host for the next
+// interval and returns the extended buffer (about 345 bytes a row).
 func (g *CPU) AppendInterval(dst []byte) []byte {
-	ts := g.Start.Add(time.Duration(g.step) * g.Interval).UnixNano()
+	return g.AppendIntervalAs(dst, LineProtocol)
+}
+
+// AppendIntervalAs appends one row per host for the next interval in format
+// f. The values are the same in every format: only the spelling differs.
+func (g *CPU) AppendIntervalAs(dst []byte, f Format) []byte {
+	at := g.Start.Add(time.Duration(g.step) * g.Interval)
+	ts := at.UnixNano()
 	g.step++
+	sep := byte(',')
+	if f == TSV {
+		sep = '\t'
+	}
 	for h := range g.tags {
-		dst = append(dst, g.tags[h]...)
+		if f == LineProtocol {
+			dst = append(dst, g.tags[h]...)
+		} else {
+			dst = at.UTC().AppendFormat(dst, time.DateTime)
+			dst = append(dst, sep)
+			for _, c := range g.cells[h] {
+				if c == 0 {
+					c = sep
+				}
+				dst = append(dst, c)
+			}
+		}
 		for i, v := range g.vals[h] {
 			// Bounded random walk, as TSBS does for cpu usage.
 			v += (g.rng.Float64() - 0.5) * 2
 			v = min(max(v, 0), 100)
 			g.vals[h][i] = v
-			if i > 0 {
+			switch {
+			case f != LineProtocol:
+				dst = append(dst, sep)
+			case i > 0:
 				dst = append(dst, ',')
 			}
-			dst = append(dst, g.field[i]...)
+			if f == LineProtocol {
+				dst = append(dst, g.field[i]...)
+			}
 			dst = strconv.AppendFloat(dst, float64(int64(v*1e4))/1e4, 'f', -1, 64)
 		}
-		dst = append(dst, ' ')
-		dst = strconv.AppendInt(dst, ts, 10)
+		if f == LineProtocol {
+			dst = append(dst, ' ')
+			dst = strconv.AppendInt(dst, ts, 10)
+		}
 		dst = append(dst, '\n')
 	}
 	return dst

@@ -1,11 +1,31 @@
-# Shared by the bench/*-vs-influxdb.sh scripts (sourced, not run): start a
-# private InfluxDB 1.x and a Silt on 127.0.0.1 with their data under $work.
-# Needs: work, pids (array), SILT_PORT, INFLUX_PORT, and $work/silt built.
+# Shared by the bench/*.sh scripts (sourced, not run): start Silt, a private
+# InfluxDB 1.x and a private ClickHouse on 127.0.0.1 with their data under
+# $work. Needs: work, pids (array), and $work/silt built; start_peers also
+# SILT_PORT and INFLUX_PORT.
 
-start_peers() {
+# wait_http URL: until URL answers 2xx (30 s at most).
+wait_http() {
+  for _ in $(seq 150); do curl -sf -o /dev/null "$1" && return 0; sleep 0.2; done
+  echo "no answer from $1" >&2; return 1
+}
+
+# free_port: a TCP port nothing on 127.0.0.1 listens on (from 20000 up, odd
+# ports only, so port+1 stays free for InfluxDB's RPC bind address).
+free_port() {
+  local p
+  for p in $(seq "${1:-20001}" 2 40000); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null; then
+      echo "$p"; return 0
+    fi
+  done
+  return 1
+}
+
+# start_influxdb PORT [extra [data] lines]: InfluxDB 1.x on PORT (RPC on PORT+1).
+start_influxdb() {
   cat > "$work/influxdb.conf" <<CONF
 reporting-disabled = true
-bind-address = "127.0.0.1:$((INFLUX_PORT + 1))"
+bind-address = "127.0.0.1:$(($1 + 1))"
 [meta]
   dir = "$work/influx/meta"
 [data]
@@ -13,14 +33,54 @@ bind-address = "127.0.0.1:$((INFLUX_PORT + 1))"
   wal-dir = "$work/influx/wal"
   query-log-enabled = false
   trace-logging-enabled = false
+${2:-}
 [http]
-  bind-address = "127.0.0.1:$INFLUX_PORT"
+  bind-address = "127.0.0.1:$1"
   log-enabled = false
   max-body-size = 0
 CONF
   influxd -config "$work/influxdb.conf" >"$work/influxd.log" 2>&1 & pids+=($!)
-  "$work/silt" serve --data-dir "$work/silt-data" --http-addr "127.0.0.1:$SILT_PORT" --log-level warn >"$work/silt.log" 2>&1 & pids+=($!)
-  for port in $SILT_PORT $INFLUX_PORT; do
-    for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/ping" && break; sleep 0.2; done
-  done
+  wait_http "http://127.0.0.1:$1/ping"
+}
+
+# start_silt PORT: Silt on PORT, data in $work/silt-data; sets silt_pid.
+start_silt() {
+  "$work/silt" serve --data-dir "$work/silt-data" --http-addr "127.0.0.1:$1" --log-level warn >>"$work/silt.log" 2>&1 & pids+=($!)
+  silt_pid=$!
+  wait_http "http://127.0.0.1:$1/ready"
+}
+
+# start_clickhouse HTTP_PORT TCP_PORT: ClickHouse (Debian's 18.16) as a
+# plain process, not the system service: private config, data and logs
+# under $work/clickhouse, UTC, listening on 127.0.0.1 only.
+start_clickhouse() {
+  local d="$work/clickhouse"
+  mkdir -p "$d/data" "$d/tmp" "$d/user_files" "$d/format_schemas"
+  cat > "$d/config.xml" <<CONF
+<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>$d/server.log</log><errorlog>$d/error.log</errorlog><size>100M</size><count>1</count></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>$1</http_port>
+  <tcp_port>$2</tcp_port>
+  <path>$d/data/</path>
+  <tmp_path>$d/tmp/</tmp_path>
+  <user_files_path>$d/user_files/</user_files_path>
+  <format_schema_path>$d/format_schemas/</format_schema_path>
+  <users_config>/etc/clickhouse-server/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <timezone>UTC</timezone>
+  <mark_cache_size>536870912</mark_cache_size>
+  <max_concurrent_queries>100</max_concurrent_queries>
+</yandex>
+CONF
+  clickhouse-server --config-file="$d/config.xml" >"$d/stdout.log" 2>&1 & pids+=($!)
+  wait_http "http://127.0.0.1:$1/ping"
+}
+
+# start_peers: Silt and InfluxDB, for the *-vs-influxdb.sh scripts.
+start_peers() {
+  start_influxdb "$INFLUX_PORT"
+  start_silt "$SILT_PORT"
 }

@@ -33,7 +33,14 @@ type Manifest struct {
 // DatabaseMeta holds per-database settings.
 type DatabaseMeta struct {
 	Created int64 `json:"created"`
+	// Retention in nanoseconds: 0 uses the server's --retention default,
+	// RetentionInfinite keeps data forever, > 0 drops older rows.
+	Retention int64 `json:"retention_ns,omitempty"`
 }
+
+// RetentionInfinite is DatabaseMeta.Retention for "keep forever" (InfluxQL's
+// DURATION INF), overriding a finite server default.
+const RetentionInfinite = -1
 
 // NewManifest returns the manifest of an empty data directory.
 func NewManifest() *Manifest {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -17,24 +18,105 @@ import (
 )
 
 // ScanColumns is Scan restricted to the named columns (time is always
-// read): only their column chunks are decoded, column by column. Names the segment does not have are
-// ignored. Tag values that repeat the previous row's (rows are sorted by
-// series) reuse its string. The Point is reused between calls.
+// read): only their column chunks are decoded. Names the segment does not
+// have are ignored. The Point is reused between calls; its strings are the
+// caller's to keep.
 //
 // tags, if not empty, says that only rows whose tag k has one of tags[k]
 // (for every k) are wanted: the segment's tag index then picks the rows, and
 // only the row groups holding them are read. Other rows may be skipped but
 // callers must still filter (a tag the index lacks disables the shortcut).
 func (s *Segment) ScanColumns(cols []string, tags map[string][]string, fn func(p *Point) error) error {
-	want, ok := s.matchingRows(tags)
-	if ok && want.IsEmpty() {
+	var p Point
+	var owned [][]string // per tag vector: Dict cloned, since Points outlive the batch
+	return s.ScanBatches(cols, tags, func(b *ColumnBatch) error {
+		owned = owned[:0]
+		for _, tv := range b.Tags {
+			c := make([]string, len(tv.Dict))
+			for i, v := range tv.Dict {
+				c[i] = strings.Clone(v)
+			}
+			owned = append(owned, c)
+		}
+		emit := func(i int) error {
+			p.Time = b.Time[i]
+			p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]
+			for j, tv := range b.Tags {
+				if id := tv.IDs[i]; id >= 0 {
+					p.Tags = append(p.Tags, TagValue{Key: tv.Name, Value: owned[j][id]})
+				}
+			}
+			for j := range b.Fields {
+				fc := &b.Fields[j]
+				if fc.IsNull(i) {
+					continue
+				}
+				fv := FieldValue{Key: fc.Name, Type: fc.Type}
+				switch fc.Type {
+				case FieldFloat:
+					fv.Num = math.Float64bits(fc.F[i])
+				case FieldInt:
+					fv.Num = uint64(fc.I[i])
+				case FieldUint:
+					fv.Num = fc.U[i]
+				case FieldBool:
+					if fc.B[i] {
+						fv.Num = 1
+					}
+				case FieldString:
+					fv.Str = strings.Clone(fc.S[i])
+				}
+				p.Fields = append(p.Fields, fv)
+			}
+			sortTags(p.Tags)
+			return fn(&p)
+		}
+		if b.Sel != nil {
+			for _, i := range b.Sel {
+				if err := emit(int(i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		for i := 0; i < b.Len; i++ {
+			if err := emit(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// batchColumn is one column ScanBatches decodes.
+type batchColumn struct {
+	name string
+	kind byte // 't' time, 'g' tag, 'f' field
+	typ  FieldType
+	slot int // index into the batch's Tags or Fields
+}
+
+// ScanBatches decodes the named columns (time always; names the segment
+// lacks are left out of the batches) a record batch at a time and passes
+// them to fn as ColumnBatches: tags stay dictionary-encoded as Parquet
+// stores them, numeric fields are the decoded Arrow buffers themselves.
+// Rows come in file order. tags prunes as in ScanColumns, through the
+// batches' Sel. The batch and its slices are reused after fn returns.
+func (s *Segment) ScanBatches(cols []string, tags map[string][]string, fn func(*ColumnBatch) error) error {
+	return s.ScanRowGroups(cols, tags, 0, s.rdr.NumRowGroups(), fn)
+}
+
+// NumRowGroups returns the number of Parquet row groups in the segment.
+func (s *Segment) NumRowGroups() int { return s.rdr.NumRowGroups() }
+
+// ScanRowGroups is ScanBatches over row groups [first, end) only: disjoint
+// ranges of one segment can be decoded concurrently.
+func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, end int, fn func(*ColumnBatch) error) error {
+	want, indexed := s.matchingRows(tags)
+	if indexed && want.IsEmpty() {
 		return nil
 	}
 	rdr := s.rdr
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, memory.DefaultAllocator)
-	if err != nil {
-		return fmt.Errorf("arrow reader for segment: %w", err)
-	}
 	sch := rdr.MetaData().Schema
 	isTag := map[string]bool{}
 	for _, t := range s.Info.Tags {
@@ -44,30 +126,27 @@ func (s *Segment) ScanColumns(cols []string, tags map[string][]string, fn func(p
 	for _, f := range s.Info.Fields {
 		fieldType[f.Name] = f.Type
 	}
-	type colRead struct {
-		name string
-		kind byte // 't' time, 'g' tag, 'f' field
-		typ  FieldType
-	}
+	var b ColumnBatch
 	var idx []int
-	var reads []colRead
+	var reads []batchColumn
+	props := pqarrow.ArrowReadProperties{BatchSize: RowGroupRows} // a batch per row group: no buffer larger than one
 	add := func(name string) {
 		i := sch.ColumnIndexByName(name)
-		if i < 0 {
+		if i < 0 || slices.ContainsFunc(reads, func(r batchColumn) bool { return r.name == name }) {
 			return
-		}
-		for _, r := range reads {
-			if r.name == name {
-				return
-			}
 		}
 		switch {
 		case name == TimeColumn:
-			reads = append(reads, colRead{name: name, kind: 't'})
+			reads = append(reads, batchColumn{name: name, kind: 't'})
 		case isTag[name]:
-			reads = append(reads, colRead{name: name, kind: 'g'})
+			// Read tags as dictionaries: Parquet stores them so, and
+			// consumers then work once per distinct value.
+			props.SetReadDict(i, true)
+			reads = append(reads, batchColumn{name: name, kind: 'g', slot: len(b.Tags)})
+			b.Tags = append(b.Tags, TagVector{Name: name})
 		default:
-			reads = append(reads, colRead{name: name, kind: 'f', typ: fieldType[name]})
+			reads = append(reads, batchColumn{name: name, kind: 'f', typ: fieldType[name], slot: len(b.Fields)})
+			b.Fields = append(b.Fields, FieldVector{Name: name, Type: fieldType[name]})
 		}
 		idx = append(idx, i)
 	}
@@ -79,9 +158,9 @@ func (s *Segment) ScanColumns(cols []string, tags map[string][]string, fn func(p
 	var groups []int
 	var starts []int64
 	var start int64
-	for g := 0; g < rdr.NumRowGroups(); g++ {
+	for g := 0; g < end; g++ {
 		n := rdr.MetaData().RowGroup(g).NumRows()
-		if !ok || want.IntersectsWithInterval(uint64(start), uint64(start+n)) {
+		if g >= first && (!indexed || want.IntersectsWithInterval(uint64(start), uint64(start+n))) {
 			groups = append(groups, g)
 			starts = append(starts, start)
 		}
@@ -90,93 +169,174 @@ func (s *Segment) ScanColumns(cols []string, tags map[string][]string, fn func(p
 	if len(groups) == 0 {
 		return nil
 	}
+	fr, err := pqarrow.NewFileReader(rdr, props, memory.DefaultAllocator)
+	if err != nil {
+		return fmt.Errorf("arrow reader for segment: %w", err)
+	}
 	rr, err := fr.GetRecordReader(context.Background(), idx, groups)
 	if err != nil {
 		return fmt.Errorf("read segment columns: %w", err)
 	}
+	defer rr.Release()
 	// row tracks the segment row number of the next record row: records
 	// run through the chosen row groups in order.
 	gi, row, left := 0, starts[0], rdr.MetaData().RowGroup(groups[0]).NumRows()
-	defer rr.Release()
-	var p Point
-	lastTag := make([]string, len(reads))
 	for rr.Next() {
 		rec := rr.RecordBatch()
-		// The record's columns follow idx's order; find each by name to be
-		// safe against reordering.
-		arrs := make([]arrow.Array, len(reads))
-		for j, r := range reads {
+		n := int(rec.NumRows())
+		b.Len = n
+		b.Sel = nil
+		if indexed {
+			sel := b.Sel[:0]
+			for i := 0; i < n; i++ {
+				for left == 0 {
+					gi++
+					row, left = starts[gi], rdr.MetaData().RowGroup(groups[gi]).NumRows()
+				}
+				if want.Contains(uint32(row)) {
+					sel = append(sel, int32(i))
+				}
+				row++
+				left--
+			}
+			if len(sel) == 0 {
+				continue
+			}
+			if len(sel) < n {
+				b.Sel = sel
+			}
+		}
+		for _, r := range reads {
+			// The record's columns follow idx's order; find each by name
+			// to be safe against reordering.
 			ci := rec.Schema().FieldIndices(r.name)
 			if len(ci) == 0 {
 				return fmt.Errorf("segment column %s missing from the arrow record", r.name)
 			}
-			arrs[j] = rec.Column(ci[0])
+			a := rec.Column(ci[0])
+			var err error
+			switch r.kind {
+			case 't':
+				ts, ok := a.(*array.Timestamp)
+				if !ok || ts.NullN() > 0 {
+					return fmt.Errorf("segment time column is %s with %d nulls", a.DataType(), a.NullN())
+				}
+				v := ts.TimestampValues()
+				b.Time = unsafe.Slice((*int64)(unsafe.Pointer(unsafe.SliceData(v))), len(v))
+			case 'g':
+				err = decodeTags(&b.Tags[r.slot], a)
+			case 'f':
+				err = decodeField(&b.Fields[r.slot], a)
+			}
+			if err != nil {
+				return fmt.Errorf("segment column %s: %w", r.name, err)
+			}
 		}
-		n := int(rec.NumRows())
-		for i := 0; i < n; i++ {
-			for left == 0 {
-				gi++
-				row, left = starts[gi], rdr.MetaData().RowGroup(groups[gi]).NumRows()
-			}
-			this := row
-			row++
-			left--
-			if ok && !want.Contains(uint32(this)) {
-				continue
-			}
-			p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]
-			for j, r := range reads {
-				a := arrs[j]
-				if a.IsNull(i) {
-					continue
-				}
-				switch r.kind {
-				case 't':
-					ts, ok := a.(*array.Timestamp)
-					if !ok {
-						return fmt.Errorf("segment time column is %s", a.DataType())
-					}
-					p.Time = int64(ts.Value(i))
-				case 'g':
-					v, err := stringAt(a, i)
-					if err != nil {
-						return fmt.Errorf("tag %s: %w", r.name, err)
-					}
-					if lastTag[j] != v {
-						lastTag[j] = strings.Clone(v) // v may alias the batch
-					}
-					p.Tags = append(p.Tags, TagValue{Key: r.name, Value: lastTag[j]})
-				case 'f':
-					fv := FieldValue{Key: r.name, Type: r.typ}
-					switch x := a.(type) {
-					case *array.Float64:
-						fv.Num = math.Float64bits(x.Value(i))
-					case *array.Int64:
-						fv.Num = uint64(x.Value(i))
-					case *array.Uint64:
-						fv.Num = x.Value(i)
-					case *array.Boolean:
-						if x.Value(i) {
-							fv.Num = 1
-						}
-					default:
-						v, err := stringAt(a, i)
-						if err != nil {
-							return fmt.Errorf("field %s: %w", r.name, err)
-						}
-						fv.Str = strings.Clone(v)
-					}
-					p.Fields = append(p.Fields, fv)
-				}
-			}
-			sortTags(p.Tags)
-			if err := fn(&p); err != nil {
-				return err
-			}
+		if err := fn(&b); err != nil {
+			return err
 		}
 	}
 	if err := rr.Err(); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("read segment columns: %w", err)
+	}
+	return nil
+}
+
+// decodeTags sets tv from a tag column: dictionary indices as they are,
+// plain strings dictionary-encoded here (rows are sorted by series, so a
+// value mostly repeats the previous row's).
+func decodeTags(tv *TagVector, a arrow.Array) error {
+	n := a.Len()
+	tv.IDs = slices.Grow(tv.IDs[:0], n)[:n]
+	tv.Dict = tv.Dict[:0]
+	if d, ok := a.(*array.Dictionary); ok {
+		dict := d.Dictionary()
+		for i := 0; i < dict.Len(); i++ {
+			v, err := stringAt(dict, i)
+			if err != nil {
+				return err
+			}
+			tv.Dict = append(tv.Dict, v)
+		}
+		switch ix := d.Indices().(type) {
+		case *array.Int32:
+			copy(tv.IDs, ix.Int32Values())
+		default:
+			for i := 0; i < n; i++ {
+				tv.IDs[i] = int32(d.GetValueIndex(i))
+			}
+		}
+		if d.NullN() > 0 {
+			for i := 0; i < n; i++ {
+				if d.IsNull(i) {
+					tv.IDs[i] = -1
+				}
+			}
+		}
+		return nil
+	}
+	last := int32(-1)
+	seen := map[string]int32{}
+	for i := 0; i < n; i++ {
+		if a.IsNull(i) {
+			tv.IDs[i] = -1
+			continue
+		}
+		v, err := stringAt(a, i)
+		if err != nil {
+			return err
+		}
+		if last >= 0 && tv.Dict[last] == v {
+			tv.IDs[i] = last
+			continue
+		}
+		id, ok := seen[v]
+		if !ok {
+			id = int32(len(tv.Dict))
+			tv.Dict = append(tv.Dict, v)
+			seen[v] = id
+		}
+		tv.IDs[i], last = id, id
+	}
+	return nil
+}
+
+// decodeField sets fc from a field column. Numeric values are the Arrow
+// buffers themselves; booleans and strings are unpacked.
+func decodeField(fc *FieldVector, a arrow.Array) error {
+	n := a.Len()
+	fc.Null = fc.Null[:0]
+	if a.NullN() > 0 {
+		fc.Null = slices.Grow(fc.Null, n)[:n]
+		for i := 0; i < n; i++ {
+			fc.Null[i] = a.IsNull(i)
+		}
+	} else {
+		fc.Null = nil
+	}
+	switch x := a.(type) {
+	case *array.Float64:
+		fc.F = x.Float64Values()
+	case *array.Int64:
+		fc.I = x.Int64Values()
+	case *array.Uint64:
+		fc.U = x.Uint64Values()
+	case *array.Boolean:
+		fc.B = slices.Grow(fc.B[:0], n)[:n]
+		for i := 0; i < n; i++ {
+			fc.B[i] = x.Value(i)
+		}
+	default:
+		fc.S = slices.Grow(fc.S[:0], n)[:n]
+		for i := 0; i < n; i++ {
+			if fc.Null == nil || !fc.Null[i] {
+				v, err := stringAt(a, i)
+				if err != nil {
+					return err
+				}
+				fc.S[i] = v
+			}
+		}
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package columnar
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,9 +33,14 @@ type FieldValue struct {
 
 // Segment is an open segment file, read with Apache Arrow's Parquet reader
 // (segments are written with parquet-go; both are tested against each
-// other and against DuckDB). The footer is parsed once, at open.
+// other and against DuckDB). The footer is parsed once, at open. The bytes
+// come from a local file (OpenSegment) or any ReaderAtSeeker, such as a
+// cold segment in the object store (OpenSegmentReader).
 type Segment struct {
-	f     *os.File
+	src   io.Closer // closed with the segment; may be nil
+	ra    io.ReaderAt
+	size  int64
+	name  string
 	rdr   *file.Reader
 	Info  SegmentInfo
 	Index TagIndex
@@ -54,29 +58,21 @@ func OpenSegment(path string) (*Segment, error) {
 	}
 	// A section reader, not the file: closing the Parquet reader closes its
 	// source when it can, and the segment owns the file.
-	rdr, err := file.NewParquetReader(io.NewSectionReader(f, 0, st.Size()))
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open parquet %s: %w", path, err), f.Close())
-	}
-	s := &Segment{f: f, rdr: rdr}
-	kv := rdr.MetaData().KeyValueMetadata()
-	raw := kv.FindValue(MetaKeyInfo)
-	if raw == nil {
-		return nil, errors.Join(fmt.Errorf("segment %s has no %s metadata", path, MetaKeyInfo), f.Close())
-	}
-	if err := json.Unmarshal([]byte(*raw), &s.Info); err != nil {
-		return nil, errors.Join(fmt.Errorf("parse %s of %s: %w", MetaKeyInfo, path, err), f.Close())
-	}
-	if raw := kv.FindValue(MetaKeyIndex); raw != nil {
-		if s.Index, err = DecodeTagIndex(*raw); err != nil {
-			return nil, errors.Join(fmt.Errorf("segment %s: %w", path, err), f.Close())
-		}
-	}
-	return s, nil
+	return OpenSegmentReader(io.NewSectionReader(f, 0, st.Size()), path, f)
 }
 
-// Close closes the file.
-func (s *Segment) Close() error { return errors.Join(s.rdr.Close(), s.f.Close()) }
+// Path returns the name the segment was opened with: the file's path, or
+// the name given to OpenSegmentReader.
+func (s *Segment) Path() string { return s.name }
+
+// Close closes the Parquet reader and the source.
+func (s *Segment) Close() error {
+	err := s.rdr.Close()
+	if s.src != nil {
+		err = errors.Join(err, s.src.Close())
+	}
+	return err
+}
 
 // Scan calls fn with every row of the segment in file order (sorted by
 // series, then time). The Point is reused between calls.

@@ -26,7 +26,19 @@ type SegmentMeta struct {
 	MinTime int64  `json:"min_time"`
 	MaxTime int64  `json:"max_time"`
 	Bytes   int64  `json:"bytes"`
+	// Tier is "" for a segment on local disk and TierS3 for one moved to
+	// the object store (key = Path under --s3.prefix); Checksum is then the
+	// object's CRC-64/NVME as tiering.ObjectInfo.Checksum. Both are omitted
+	// for local segments, so older manifests load unchanged.
+	Tier     string `json:"tier,omitempty"`
+	Checksum string `json:"checksum,omitempty"`
 }
+
+// TierS3 is SegmentMeta.Tier of a segment held in the object store.
+const TierS3 = "s3"
+
+// Cold reports whether the segment lives in the object store, not on disk.
+func (m SegmentMeta) Cold() bool { return m.Tier != "" }
 
 // Key-value metadata written into every segment's Parquet footer.
 const (
@@ -51,7 +63,7 @@ type SegmentInfo struct {
 
 // RowGroupRows bounds the rows of one Parquet row group; smaller groups prune
 // better, larger ones compress better.
-const RowGroupRows = 128 << 10
+const RowGroupRows = 32 << 10
 
 // SegmentPath returns the path of segment id relative to the data directory.
 func SegmentPath(db, table, window string, id uint64) string {

@@ -39,6 +39,9 @@ type Config struct {
 	WALSegment    int64         // WAL file size before rotation
 	NoSync        bool          // ack level "none": skip fsync (loses acknowledged writes on power loss)
 	Logger        *slog.Logger
+	Retention     time.Duration    // default retention of databases without their own; 0 keeps forever
+	Compaction    CompactionConfig // see compact.go
+	Tiering       TierConfig       // see tier.go; off without a store
 }
 
 // Defaults fills unset fields.
@@ -61,6 +64,7 @@ func (c *Config) Defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Compaction.defaults()
 }
 
 // Errors returned by Write, with stable codes in the HTTP layer.
@@ -108,6 +112,8 @@ type Engine struct {
 	shape, prevShape []byte
 	sameShape        []bool
 
+	lastCache lastCache // per-segment last values, for LastOnly scans
+
 	frozenBytes atomic.Int64
 	headRows    atomic.Int64
 	nextID      atomic.Uint64
@@ -115,6 +121,10 @@ type Engine struct {
 	stop chan struct{}
 	done chan struct{}
 	kick chan struct{}
+
+	refs *segRefs   // scans' references to segments (segref.go)
+	comp *compactor // compaction and retention (compact.go)
+	tier *tierer    // tiering to the object store (tier.go); nil when off
 }
 
 // frozenSet is a set of heads that no longer take writes and are being
@@ -160,6 +170,9 @@ func New(cfg Config) (*Engine, error) {
 	e.manifest.Store(columnar.NewManifest())
 	e.catalog = map[string]map[string]*columnar.TableSchema{}
 	e.metrics = newMetrics(e)
+	e.refs = newSegRefs(cfg.DataDir)
+	e.tier = newTierer(e)
+	e.comp = newCompactor(e)
 	return e, nil
 }
 
@@ -174,6 +187,8 @@ func (e *Engine) Recover() error {
 	}
 	e.ready.Store(true)
 	go e.flushLoop()
+	e.startCompactor()
+	e.startTierer()
 	return nil
 }
 
@@ -224,6 +239,9 @@ func (e *Engine) write(db string, b *columnar.Batch, offs SourceOffsets) (WriteR
 	if !e.ready.Load() {
 		return res, ErrNotReady
 	}
+	if e.tier != nil && e.tier.cfg.ReadOnly {
+		return res, ErrReadOnly
+	}
 	if err := ValidateName("database", db); err != nil {
 		return res, err
 	}
@@ -231,6 +249,10 @@ func (e *Engine) write(db string, b *columnar.Batch, offs SourceOffsets) (WriteR
 		e.metrics.Backpressure.Inc()
 		e.kickFlush()
 		return res, ErrBackpressure
+	}
+	if e.comp.behind.Load() { // compact.go: flushes must not outrun merges
+		e.metrics.Backpressure.Inc()
+		return res, ErrCompactionBehind
 	}
 	e.mu.Lock()
 	if e.closed {
@@ -490,6 +512,8 @@ func (e *Engine) Close() error {
 		e.mu.Unlock()
 		return e.lock.Close()
 	}
+	e.stopTierer()
+	e.stopCompactor()
 	close(e.stop)
 	<-e.done
 	ferr := e.Flush()
@@ -497,5 +521,5 @@ func (e *Engine) Close() error {
 	e.closed = true
 	e.mu.Unlock()
 	werr := e.wal.Close()
-	return errors.Join(ferr, werr, e.lock.Close())
+	return errors.Join(ferr, werr, e.refs.closeAll(), e.lock.Close())
 }

@@ -5,6 +5,7 @@ import "errors"
 // crash abandons the engine as kill -9 would: no flush, no WAL close beyond
 // releasing file handles so the same process can reopen the directory.
 func (e *Engine) crash() error {
+	e.stopCompactor()
 	close(e.stop)
 	<-e.done
 	e.mu.Lock()

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -644,42 +645,187 @@ func TestUnwrittenBatchLeavesNoSchema(t *testing.T) {
 	}
 }
 
-// Unordered scans read time-disjoint sources one after another; sources
-// that overlap are still merged, so a point is never delivered twice.
-func TestUnorderedScan(t *testing.T) {
+// writeRounds writes rounds of random points into e's table m, each round
+// flushed but the last: several days (disjoint segments), late points into
+// the day before (overlapping ones), rewrites of earlier points of days 3+
+// (duplicates across sources), and one day large enough for several row
+// groups. Host a stops writing after round 3 but for a rewrite of its
+// latest point, which so lies in two segments.
+func writeRounds(t *testing.T, e *Engine) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	day := int64(24 * time.Hour)
+	hosts := []string{"a", "b", "c", "d"}
+	var recent []point // of days 3 and later
+	latestA := point{t: math.MinInt64}
+	for round := range 6 {
+		var pts []point
+		for range 300 {
+			d := int64(round)
+			if round >= 3 && rng.IntN(4) == 0 {
+				d-- // late, into the day before
+			}
+			h := hosts[rng.IntN(len(hosts))]
+			if round >= 4 && h == "a" {
+				continue
+			}
+			pts = append(pts, point{"m", h, d*day + rng.Int64N(50)*int64(time.Minute), float64(rng.IntN(1000))})
+		}
+		for range 20 {
+			if len(recent) > 0 {
+				p := recent[rng.IntN(len(recent))]
+				if p.host == "a" {
+					continue
+				}
+				p.v = float64(1000 + rng.IntN(1000))
+				pts = append(pts, p)
+			}
+		}
+		if round == 4 {
+			p := latestA
+			p.v = -1
+			pts = append(pts, p)
+		}
+		if round == 0 {
+			// Enough rows in day 0 for several row groups, which a scan
+			// decodes in parallel parts.
+			for i := range 3 * columnar.RowGroupRows {
+				pts = append(pts, point{"m", hosts[i%len(hosts)], 60*int64(time.Minute) + int64(i/len(hosts))*int64(time.Second), float64(i)})
+			}
+		}
+		write(t, e, "db", pts...)
+		for _, p := range pts {
+			if p.t >= 3*day {
+				recent = append(recent, p)
+			}
+			if p.host == "a" && p.t > latestA.t {
+				latestA = p
+			}
+		}
+		if round < 5 {
+			if err := e.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// RunBatches delivers exactly the points of the ordered merge (Run), in
+// any order: time-disjoint sources are decoded on their own, overlapping
+// ones merged, so no point comes twice and the newest value wins.
+func TestRunBatchesMatchesMerge(t *testing.T) {
 	e := open(t, testConfig(t.TempDir()))
 	defer e.Close()
-	write(t, e, "db", point{"m", "a", 1, 1}, point{"m", "b", 2, 1})
-	if err := e.Flush(); err != nil {
+	writeRounds(t, e)
+	key := func(host string, tm int64) string { return fmt.Sprint(host, "@", tm) }
+	want := map[string]float64{}
+	if err := e.Scan("db", "m", func(p *columnar.Point) error {
+		want[key(p.Tags[0].Value, p.Time)] = math.Float64frombits(p.Fields[0].Num)
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
-	write(t, e, "db", point{"m", "a", 10, 2}) // head, disjoint from the segment
-	count := func() map[string]float64 {
+	for _, tags := range []map[string][]string{nil, {"host": {"b", "d"}}} {
 		ts, err := e.OpenScan("db", "m")
 		if err != nil {
 			t.Fatal(err)
 		}
-		ts.Unordered = true
+		if len(ts.overlapGroups()) < 2 || len(ts.overlapGroups()) == len(ts.segs)+len(ts.heads) {
+			t.Fatalf("want both lone and merged sources, got groups %v", ts.overlapGroups())
+		}
+		ts.Columns, ts.Tags = []string{"host", "v"}, tags
 		got := map[string]float64{}
-		if err := ts.Run(func(p *columnar.Point) error {
-			k := fmt.Sprint(p.Tags[0].Value, p.Time)
-			if _, dup := got[k]; dup {
-				t.Errorf("point %s twice", k)
+		err = ts.RunBatches(context.Background(), func(b *columnar.ColumnBatch) error {
+			take := func(i int) {
+				host := b.Tags[0].Dict[b.Tags[0].IDs[i]]
+				if tags != nil && !slices.Contains(tags["host"], host) {
+					return // a hint, not a filter: callers filter
+				}
+				k := key(host, b.Time[i])
+				if _, dup := got[k]; dup {
+					t.Errorf("point %s twice", k)
+				}
+				got[k] = b.Fields[0].F[i]
 			}
-			got[k] = math.Float64frombits(p.Fields[0].Num)
+			if b.Sel != nil {
+				for _, i := range b.Sel {
+					take(int(i))
+				}
+				return nil
+			}
+			for i := range b.Len {
+				take(i)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = ts.Close()
+		n := 0
+		for k, v := range want {
+			if tags != nil && !strings.HasPrefix(k, "b@") && !strings.HasPrefix(k, "d@") {
+				continue
+			}
+			n++
+			if g, ok := got[k]; !ok || g != v {
+				t.Errorf("tags %v: point %s = %v (present %v), want %v", tags, k, g, ok, v)
+			}
+		}
+		if len(got) != n {
+			t.Errorf("tags %v: %d points, want %d", tags, len(got), n)
+		}
+	}
+}
+
+// A LastOnly scan gives, per series, the value at the latest time in the
+// range — the newest write when several sources hold that point — from
+// cached segment summaries and head passes alike.
+func TestRunBatchesLastOnly(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	writeRounds(t, e)
+	day := int64(24 * time.Hour)
+	for _, r := range [][2]int64{{math.MinInt64, math.MaxInt64}, {0, 3*day + int64(20*time.Minute)}, {2 * day, math.MaxInt64}} {
+		type last struct {
+			t int64
+			v float64
+		}
+		want := map[string]last{}
+		if err := e.Scan("db", "m", func(p *columnar.Point) error {
+			if p.Time < r[0] || (p.Time >= r[1] && r[1] != math.MaxInt64) {
+				return nil
+			}
+			if w, ok := want[p.Tags[0].Value]; !ok || p.Time > w.t {
+				want[p.Tags[0].Value] = last{p.Time, math.Float64frombits(p.Fields[0].Num)}
+			}
 			return nil
 		}); err != nil {
 			t.Fatal(err)
 		}
-		_ = ts.Close()
-		return got
-	}
-	if got := count(); len(got) != 3 {
-		t.Fatalf("disjoint: %v", got)
-	}
-	write(t, e, "db", point{"m", "a", 1, 7}) // overwrites a point of the segment
-	got := count()
-	if len(got) != 3 || got["a1"] != 7 {
-		t.Fatalf("overlapping: %v", got)
+		for pass := range 2 { // the second pass reads cached summaries
+			ts, err := e.OpenScanRange("db", "m", r[0], r[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts.Columns, ts.LastOnly = []string{"host", "v"}, true
+			got := map[string]last{}
+			err = ts.RunBatches(context.Background(), func(b *columnar.ColumnBatch) error {
+				for i := range b.Len {
+					host := b.Tags[0].Dict[b.Tags[0].IDs[i]]
+					if _, dup := got[host]; dup {
+						t.Errorf("range %v pass %d: host %s twice", r, pass, host)
+					}
+					got[host] = last{b.Time[i], b.Fields[0].F[i]}
+				}
+				return nil
+			})
+			_ = ts.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("range %v pass %d:\n got %v\nwant %v", r, pass, got, want)
+			}
+		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 // recover loads the manifest, removes files it does not name, and replays
 // the WAL files it does not cover into fresh heads. The caller holds e.mu.
 func (e *Engine) recover() error {
-	m, err := columnar.LoadManifest(e.cfg.DataDir)
+	m, err := e.loadManifest() // tier.go: the bucket's on a read-only node
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,9 @@ func (e *Engine) recover() error {
 func (e *Engine) removeOrphans() error {
 	live := map[string]bool{}
 	for _, s := range e.manifest.Load().Segments {
-		live[filepath.FromSlash(s.Path)] = true
+		if !s.Cold() { // a cold segment's local file is a copy left by a crash after the commit
+			live[filepath.FromSlash(s.Path)] = true
+		}
 	}
 	root := filepath.Join(e.cfg.DataDir, "segments")
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {

@@ -3,13 +3,15 @@ package engine
 import (
 	"cmp"
 	"container/heap"
+	"context"
 	"errors"
 	"fmt"
 	"iter"
 	"math"
-	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/siltdb/silt/columnar"
 )
@@ -34,6 +36,10 @@ type TableScan struct {
 	segs     []*columnar.Segment
 	heads    []*columnar.Head
 	tagOrder []string
+	fields   []columnar.FieldSchema // the table's, when the scan was opened
+	minT     int64                  // the range of OpenScanRange
+	maxT     int64
+	eng      *Engine
 
 	// SegmentsScanned and SegmentsPruned count the segments opened and
 	// those skipped because their time range misses the scan's; BytesRead
@@ -45,14 +51,18 @@ type TableScan struct {
 	// columns plus time and every tag (tags identify series for the
 	// merge). Points may still carry other columns (heads deliver all).
 	Columns []string
+	// LastOnly, when set before RunBatches, asks only for each series'
+	// last value of each field of Columns in the scan's time range (see
+	// runLast): enough for last(x, time) grouped by tags.
+	LastOnly bool
 	// Tags, when set before Run, says only points whose tag k has one of
 	// Tags[k] are wanted: segments use their tag index to skip the rest.
 	// Other points may still be delivered; callers filter.
 	Tags map[string][]string
-	// Unordered, when set before Run, lets Run deliver points in any order:
-	// sources whose time ranges do not overlap cannot hold the same point,
-	// so they are read one after another instead of merged.
-	Unordered bool
+
+	visibleMin int64  // rows before it have expired (retention)
+	clip       bool   // visibleMin applies
+	release    func() // drops the segment references; set until Close
 }
 
 // OpenScan snapshots db.table — segments named by the manifest, frozen
@@ -71,6 +81,9 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 	if !e.ready.Load() {
 		return nil, ErrNotReady
 	}
+	// Retention: expired rows are invisible before compaction removes them.
+	visible := e.VisibleMin(db)
+	minT = max(minT, visible)
 	e.mu.Lock()
 	var metas []columnar.SegmentMeta
 	for _, s := range e.manifest.Load().Segments {
@@ -78,7 +91,10 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 			metas = append(metas, s)
 		}
 	}
-	ts := &TableScan{}
+	// Held until Close: compaction deletes replaced segments only after.
+	e.refs.acquire(metas)
+	ts := &TableScan{minT: minT, maxT: maxT, eng: e,
+		visibleMin: visible, clip: visible != math.MinInt64, release: func() { e.refs.release(metas) }}
 	overlaps := func(lo, hi int64) bool { return hi >= minT && (lo < maxT || maxT == math.MaxInt64) }
 	for _, fs := range e.frozen {
 		if h := fs.heads[db][table]; h != nil && overlaps(h.TimeRange()) {
@@ -90,6 +106,7 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 	}
 	if s := e.catalog[db][table]; s != nil {
 		ts.tagOrder = append(ts.tagOrder, s.Tags...)
+		ts.fields = append(ts.fields, s.Fields...)
 	}
 	e.mu.Unlock()
 	slices.SortFunc(metas, func(a, b columnar.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
@@ -100,7 +117,7 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 		}
 		ts.SegmentsScanned++
 		ts.BytesRead += m.Bytes
-		seg, err := columnar.OpenSegment(filepath.Join(e.cfg.DataDir, filepath.FromSlash(m.Path)))
+		seg, err := e.refs.segment(m)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("scan %s.%s: %w", db, table, err), ts.Close())
 		}
@@ -111,6 +128,15 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 
 // Run streams the merged points into fn; see Scan.
 func (ts *TableScan) Run(fn func(p *columnar.Point) error) error {
+	if ts.clip {
+		inner := fn
+		fn = func(p *columnar.Point) error {
+			if p.Time < ts.visibleMin {
+				return nil
+			}
+			return inner(p)
+		}
+	}
 	var sources []iter.Seq2[*columnar.Point, error]
 	for _, seg := range ts.segs {
 		if ts.Columns == nil {
@@ -123,47 +149,228 @@ func (ts *TableScan) Run(fn func(p *columnar.Point) error) error {
 	for _, h := range ts.heads {
 		sources = append(sources, pushSeq(h.ScanOrdered))
 	}
-	if ts.Unordered && ts.disjoint() {
-		for _, src := range sources {
-			if err := mergeSources([]iter.Seq2[*columnar.Point, error]{src}, ts.tagOrder, fn); err != nil {
+	return mergeSources(sources, ts.tagOrder, fn)
+}
+
+// BatchRows is the most rows a batch built from points (heads, merged
+// sources) holds.
+const BatchRows = 8 << 10
+
+// RunBatches streams the scan's points, deduplicated, to fn as column
+// batches in no particular order, holding Columns (which must be set; a
+// batch may hold more). Sources that overlap no other in time are decoded on their
+// own — a segment straight from its Parquet pages into batches, in
+// parallel across GOMAXPROCS workers — and only groups of overlapping
+// sources go through the point-by-point merge. fn is never called
+// concurrently; a batch is valid until fn returns.
+func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBatch) error) error {
+	if ts.Columns == nil {
+		return errors.New("scan: RunBatches needs Columns")
+	}
+	if ts.clip {
+		fn = clipBatches(ts.visibleMin, fn)
+	}
+	if ts.LastOnly {
+		return ts.runLast(ctx, fn) // its range starts at visibleMin already
+	}
+	cols := append(slices.Clone(ts.tagOrder), ts.Columns...)
+	var fields []columnar.FieldSchema
+	for _, f := range ts.fields {
+		if slices.Contains(ts.Columns, f.Name) {
+			fields = append(fields, f)
+		}
+	}
+	// A task produces the batches of one group of overlapping sources.
+	var tasks []func(emit func(*columnar.ColumnBatch) error) error
+	for _, g := range ts.overlapGroups() {
+		if len(g) == 1 && g[0] < len(ts.segs) {
+			// Alone, a segment needs no merge and so no series identity:
+			// only the asked-for columns are decoded.
+			// Its row groups are split into a part per core, so one big
+			// segment still keeps every core decoding.
+			seg := ts.segs[g[0]]
+			n := seg.NumRowGroups()
+			parts := min(n, runtime.GOMAXPROCS(0))
+			for p := range parts {
+				first, end := p*n/parts, (p+1)*n/parts
+				tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
+					return seg.ScanRowGroups(ts.Columns, ts.Tags, first, end, emit)
+				})
+			}
+			continue
+		}
+		var sources []iter.Seq2[*columnar.Point, error]
+		for _, i := range g { // ascending: older sources first
+			if i < len(ts.segs) {
+				seg := ts.segs[i]
+				sources = append(sources, pushSeq(func(fn func(*columnar.Point) error) error { return seg.ScanColumns(cols, ts.Tags, fn) }))
+			} else {
+				sources = append(sources, pushSeq(ts.heads[i-len(ts.segs)].ScanOrdered))
+			}
+		}
+		tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
+			bb := columnar.NewBatchBuilder(ts.tagOrder, fields, BatchRows)
+			err := mergeSources(sources, ts.tagOrder, func(p *columnar.Point) error { return bb.Add(p, emit) })
+			if err != nil {
+				return err
+			}
+			return bb.Flush(emit)
+		})
+	}
+	return runTasks(ctx, tasks, fn)
+}
+
+// clipBatches drops rows before minT (expired by retention, not yet
+// removed by compaction) from the batches passed to fn, through Sel.
+func clipBatches(minT int64, fn func(*columnar.ColumnBatch) error) func(*columnar.ColumnBatch) error {
+	var sel []int32
+	return func(b *columnar.ColumnBatch) error {
+		sel = sel[:0]
+		rows := b.Len
+		if b.Sel != nil {
+			rows = len(b.Sel)
+			for _, r := range b.Sel {
+				if b.Time[r] >= minT {
+					sel = append(sel, r)
+				}
+			}
+		} else {
+			for r := range int32(b.Len) {
+				if b.Time[r] >= minT {
+					sel = append(sel, r)
+				}
+			}
+		}
+		switch {
+		case len(sel) == 0:
+			return nil
+		case len(sel) == rows:
+			return fn(b)
+		}
+		// The producer waits while fn runs, so its batch can carry our
+		// selection for the call.
+		saved := b.Sel
+		b.Sel = sel
+		err := fn(b)
+		b.Sel = saved
+		return err
+	}
+}
+
+// overlapGroups partitions the scan's sources (segments by position, then
+// heads after them) into groups whose time ranges chain into each other;
+// a group's members are in source order, oldest first.
+func (ts *TableScan) overlapGroups() [][]int {
+	type span struct {
+		lo, hi int64
+		i      int
+	}
+	var spans []span
+	for i, s := range ts.segs {
+		spans = append(spans, span{s.Info.MinTime, s.Info.MaxTime, i})
+	}
+	for i, h := range ts.heads {
+		if lo, hi := h.TimeRange(); lo <= hi { // an empty head has lo > hi
+			spans = append(spans, span{lo, hi, len(ts.segs) + i})
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
+	var groups [][]int
+	var hi int64
+	for k, s := range spans {
+		if k == 0 || s.lo > hi {
+			groups = append(groups, nil)
+			hi = s.hi
+		}
+		g := &groups[len(groups)-1]
+		*g = append(*g, s.i)
+		hi = max(hi, s.hi)
+	}
+	for _, g := range groups {
+		slices.Sort(g)
+	}
+	return groups
+}
+
+// runTasks runs the tasks on up to GOMAXPROCS goroutines and hands their
+// batches to fn one at a time. A producer waits until fn is done with its
+// batch before decoding the next, so decoding overlaps consuming without
+// copying batches; the first error stops everything.
+func runTasks(ctx context.Context, tasks []func(emit func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
+	if len(tasks) == 1 || runtime.GOMAXPROCS(0) == 1 {
+		for _, t := range tasks {
+			if err := t(fn); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return mergeSources(sources, ts.tagOrder, fn)
-}
-
-// disjoint reports whether no two sources' time ranges overlap, in which
-// case no point can be in two of them.
-func (ts *TableScan) disjoint() bool {
-	type span struct{ lo, hi int64 }
-	var spans []span
-	for _, s := range ts.segs {
-		spans = append(spans, span{s.Info.MinTime, s.Info.MaxTime})
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	type handoff struct {
+		b    *columnar.ColumnBatch
+		done chan error
 	}
-	for _, h := range ts.heads {
-		if lo, hi := h.TimeRange(); lo <= hi { // an empty head has lo > hi
-			spans = append(spans, span{lo, hi})
-		}
+	batches := make(chan handoff)
+	next := make(chan int, len(tasks))
+	for i := range tasks {
+		next <- i
 	}
-	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
-	for i := 1; i < len(spans); i++ {
-		if spans[i].lo <= spans[i-1].hi {
-			return false
-		}
+	close(next)
+	workers := min(runtime.GOMAXPROCS(0), len(tasks))
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := make(chan error, 1)
+			emit := func(b *columnar.ColumnBatch) error {
+				select {
+				case batches <- handoff{b, done}:
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
+				return <-done
+			}
+			for i := range next {
+				if ctx.Err() != nil {
+					return
+				}
+				if err := tasks[i](emit); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}()
 	}
-	return true
-}
-
-// Close closes the scan's segment files.
-func (ts *TableScan) Close() error {
+	go func() { wg.Wait(); close(batches) }()
 	var err error
-	for _, s := range ts.segs {
-		err = errors.Join(err, s.Close())
+	for h := range batches {
+		if err == nil {
+			if err = fn(h.b); err != nil {
+				cancel(err)
+			}
+		}
+		h.done <- err
 	}
-	ts.segs = nil
-	return err
+	if err != nil {
+		return err
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return ctx.Err()
+}
+
+// Close ends the scan: its segments may be deleted (after compaction) once
+// no other scan reads them.
+func (ts *TableScan) Close() error {
+	ts.segs = nil // the engine's open handles: released, not closed
+	if ts.release != nil {
+		ts.release()
+		ts.release = nil
+	}
+	return nil
 }
 
 var errStopScan = errors.New("scan stopped")

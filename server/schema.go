@@ -22,6 +22,10 @@ type FieldInfo struct {
 }
 
 func (s *Server) handleDatabases(ctx *fasthttp.RequestCtx) {
+	if ctx.IsPost() {
+		s.handleCreateDatabase(ctx) // databases.go
+		return
+	}
 	s.writeJSON(ctx, fasthttp.StatusOK, map[string][]string{"databases": s.eng.Databases()})
 }
 

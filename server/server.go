@@ -32,6 +32,10 @@ type Config struct {
 	QueryTimeout   time.Duration // per SQL query; 0 means 1 minute
 	QueryMaxRows   int           // result rows; 0 means 1,000,000
 	QueryMaxMemory int64         // materialized columns per query; 0 means 1 GiB
+
+	// Tokens turn auth on: every endpoint but /health and /ping then needs
+	// one (see auth.go). None: auth is off.
+	Tokens []Token
 }
 
 // Server serves the HTTP API for one engine.
@@ -44,7 +48,8 @@ type Server struct {
 }
 
 type httpMetrics struct {
-	requests *prometheus.CounterVec
+	requests        *prometheus.CounterVec
+	queriesCanceled *prometheus.CounterVec // by reason: client-gone, timeout
 }
 
 // New returns a server for eng.
@@ -67,7 +72,9 @@ func New(eng *engine.Engine, cfg Config) *Server {
 	s := &Server{cfg: cfg, eng: eng, log: cfg.Logger}
 	s.metrics.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "silt_http_requests_total", Help: "HTTP requests by endpoint and status code."}, []string{"path", "code"})
-	eng.Metrics().Registry.MustRegister(s.metrics.requests)
+	s.metrics.queriesCanceled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "silt_queries_canceled_total", Help: "Queries stopped before they finished, by reason (client-gone, timeout)."}, []string{"reason"})
+	eng.Metrics().Registry.MustRegister(s.metrics.requests, s.metrics.queriesCanceled)
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(eng.Metrics().Registry, promhttp.HandlerOpts{}))
 	s.srv = &fasthttp.Server{
 		Handler:            s.route(metricsHandler),
@@ -93,7 +100,16 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		path := string(ctx.Path())
+		tok, ok := s.authorize(ctx, path)
+		if !ok {
+			s.metrics.requests.WithLabelValues(knownPath(path), statusLabel(ctx.Response.StatusCode())).Inc()
+			return
+		}
 		switch path {
+		case "/query":
+			if s.requireReady(ctx) {
+				s.handleQuery(ctx, tok)
+			}
 		case "/write":
 			s.handleWrite(ctx, formatLineProtocol, string(ctx.QueryArgs().Peek("db")))
 		case "/api/v2/write":
@@ -143,7 +159,7 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 
 func knownPath(p string) string {
 	switch p {
-	case "/write", "/api/v2/write", "/api/v1/ingest", "/ping", "/health", "/ready", "/metrics",
+	case "/write", "/api/v2/write", "/api/v1/ingest", "/ping", "/health", "/query", "/ready", "/metrics",
 		"/api/v1/databases", "/api/v1/tables", "/api/v1/export", "/api/v1/sql":
 		return p
 	}

@@ -10,9 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
-	"github.com/siltdb/silt/query"
 	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/sql"
 )
@@ -73,16 +71,26 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, fasthttp.StatusBadRequest, code, err.Error())
 		return
 	}
-	qctx, cancel := context.WithTimeout(context.Background(), s.cfg.QueryTimeout)
+	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
-	res, err := exec.RunLimited(qctx, q, engineSource{s.eng, db}, names, exec.Limits{MaxMemoryBytes: s.cfg.QueryMaxMemory})
+	res, err := exec.RunLimited(qctx, q, exec.EngineSource{Engine: s.eng, DB: db}, names, exec.Limits{MaxMemoryBytes: s.cfg.QueryMaxMemory})
 	switch {
+	case errors.Is(context.Cause(qctx), errClientGone):
+		s.log.Debug("query canceled: client gone", "db", db)
+		return // nobody is listening
 	case errors.Is(err, context.DeadlineExceeded):
+		s.metrics.queriesCanceled.WithLabelValues("timeout").Inc()
 		s.writeError(ctx, fasthttp.StatusServiceUnavailable, "query-timeout",
 			fmt.Sprintf("query ran longer than %s (--query-timeout)", s.cfg.QueryTimeout))
 		return
 	case errors.Is(err, exec.ErrMemoryLimit):
 		s.writeError(ctx, fasthttp.StatusUnprocessableEntity, "query-memory-limit", err.Error())
+		return
+	case engine.IsColdUnavailable(err):
+		// The query needs tiered segments and the object store is down;
+		// queries over local data still work (docs/tiering.md).
+		ctx.Response.Header.Set("Retry-After", "30")
+		s.writeError(ctx, fasthttp.StatusServiceUnavailable, "cold-unavailable", err.Error())
 		return
 	case err != nil:
 		s.writeError(ctx, fasthttp.StatusBadRequest, "query-failed", err.Error())
@@ -107,23 +115,4 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 	if err != nil {
 		s.log.Error("write sql result", "err", err)
 	}
-}
-
-// engineSource adapts the engine's merged scan to the executor.
-type engineSource struct {
-	eng *engine.Engine
-	db  string
-}
-
-func (e engineSource) ScanPoints(ctx context.Context, spec exec.ScanSpec, stats *query.Stats, fn func(*columnar.Point) error) error {
-	ts, err := e.eng.OpenScanRange(e.db, spec.Table, spec.Time.Min, spec.Time.Max)
-	if err != nil {
-		return err
-	}
-	ts.Columns, ts.Tags = spec.Columns, spec.Tags
-	ts.Unordered = true // the executor takes points in any order
-	stats.SegmentsScanned += ts.SegmentsScanned
-	stats.SegmentsPruned += ts.SegmentsPruned
-	stats.BytesRead += ts.BytesRead
-	return errors.Join(ts.Run(fn), ts.Close())
 }

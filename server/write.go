@@ -150,6 +150,9 @@ func (s *Server) requestBody(ctx *fasthttp.RequestCtx, sc *writeScratch) ([]byte
 
 func (s *Server) writeEngineError(ctx *fasthttp.RequestCtx, err error) {
 	switch {
+	case errors.Is(err, engine.ErrCompactionBehind):
+		ctx.Response.Header.Set("Retry-After", "1")
+		s.writeError(ctx, fasthttp.StatusTooManyRequests, "compaction-behind", err.Error())
 	case errors.Is(err, engine.ErrBackpressure):
 		ctx.Response.Header.Set("Retry-After", "1")
 		s.writeError(ctx, fasthttp.StatusTooManyRequests, "head-full", err.Error())
@@ -166,6 +169,8 @@ func (s *Server) writeEngineError(ctx *fasthttp.RequestCtx, err error) {
 		s.writeError(ctx, fasthttp.StatusServiceUnavailable, "shutting-down", err.Error())
 	case errors.Is(err, engine.ErrBadName):
 		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-db-name", err.Error())
+	case errors.Is(err, engine.ErrReadOnly):
+		s.writeError(ctx, fasthttp.StatusForbidden, "read-only", err.Error())
 	default:
 		s.log.Error("write failed", "err", err)
 		s.writeError(ctx, fasthttp.StatusInternalServerError, "internal", err.Error())

@@ -18,13 +18,15 @@ Usage:
   silt serve   [flags]       run the server (see 'silt serve --help')
   silt import  [flags] FILE  bulk-load line protocol or NDJSON files into a server
   silt query   [flags] "SQL" run SQL against a server, print a table (--format csv|json)
-  silt bench gen [flags]     generate the TSBS cpu-only workload as line protocol
+  silt bench gen|load|query|report|membw
+                             TSBS cpu-only workload: generate, load into Silt, InfluxDB or
+                             ClickHouse, run the query types, compare (see 'silt bench help')
   silt version               print version and build information
 
 Quick start:
   silt serve                                   # data in ./silt-data, HTTP on 127.0.0.1:8086
   curl -XPOST 'http://127.0.0.1:8086/write?db=demo' --data-binary 'cpu,host=a usage=0.5'
-  curl 'http://127.0.0.1:8086/api/v1/export?db=demo'
+  silt query --db demo "SELECT * FROM cpu"
 `
 
 func main() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/server"
+	"github.com/siltdb/silt/tiering"
 )
 
 // byteSize is a flag value accepting 1048576, 512KiB, 64MiB, 1GiB, 1GB...
@@ -54,6 +56,20 @@ func parseBytes(s string) (int64, error) {
 	return int64(n * float64(mult)), nil
 }
 
+// tokenList is the repeatable --auth-token flag.
+type tokenList []server.Token
+
+func (l *tokenList) String() string { return strconv.Itoa(len(*l)) + " tokens" }
+
+func (l *tokenList) Set(s string) error {
+	t, err := server.ParseToken(s)
+	if err != nil {
+		return err
+	}
+	*l = append(*l, t)
+	return nil
+}
+
 func runServe(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var (
@@ -71,7 +87,22 @@ func runServe(args []string) int {
 		queryTimeout = fs.Duration("query-timeout", time.Minute, "longest a SQL query may run")
 		queryMaxRows = fs.Int("query-max-rows", 1_000_000, "most rows a SQL result may have")
 		queryMaxMem  = byteSize(1 << 30)
+		retention    = fs.String("retention", "inf", "default retention of databases that set none (POST /api/v1/databases): rows older than this are invisible and dropped, e.g. 30d, 2w, 720h; inf keeps everything")
+		compactMem   = byteSize(256 << 20)
+		compactEvery = fs.Duration("compaction.interval", time.Second, "how often the compactor looks for windows to merge and retention to apply")
+		compactMax   = fs.Int("compaction.max-window-segments", 64, "hard bound on segments per table day window: above it writes get 429 compaction-behind until merges catch up")
+		compactOff   = fs.Bool("compaction.disabled", false, "do not merge segments or apply retention (segments then accumulate one per flush per window)")
+		tierCfg      = tiering.DefaultConfig()
+		tierAfter    = fs.Duration("tier.after", 24*time.Hour, "move a day window to the object store once it ended this long ago and compaction is done with it (needs --s3.endpoint)")
+		tierEvery    = fs.Duration("tier.interval", time.Minute, "how often tiering looks for windows to move (a read-only node: reloads the bucket's manifest)")
+		s3Create     = fs.Bool("s3.create-bucket", false, "create --s3.bucket at start if it does not exist (local MinIO: make dev)")
+		s3ReadOnly   = fs.Bool("s3.read-only", false, "serve the bucket's tiered segments read-only from its manifest, on a fresh --data-dir; writes get 403 read-only")
 	)
+	var tokens tokenList
+	fs.Var(&tokens, "auth-token", "an API token NAME:SECRET:SCOPES (SCOPES: read, write or read,write); repeat for more. With any token, every endpoint but /health and /ping needs one")
+	tokensFile := fs.String("auth-tokens-file", "", "file of API tokens, one NAME:SECRET:SCOPES a line (# comments); adds to --auth-token")
+	tierCfg.RegisterFlags(fs)
+	fs.Var(&compactMem, "compaction.max-memory", "memory one compaction merge may use for its read and write buffers; more inputs than fit are merged in passes (e.g. 256MiB)")
 	fs.Var(&queryMaxMem, "query-max-memory", "memory one SQL query may use for the columns it reads (e.g. 1GiB)")
 	fs.Var(&maxHead, "max-head-bytes", "memory bound of unflushed data; writes above it get 429 with Retry-After (e.g. 1GiB)")
 	fs.Var(&flushBytes, "flush-bytes", "flush the head once it holds this much (e.g. 256MiB)")
@@ -113,23 +144,65 @@ Flags:
 		fmt.Fprintf(os.Stderr, "silt serve: bad --ack %q (want wal or none)\n", *ackLevel)
 		return 2
 	}
+	ret, err := engine.ParseRetention(*retention)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "silt serve: --retention: %v\n", err)
+		return 2
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *tokensFile != "" {
+		more, err := server.LoadTokens(*tokensFile)
+		if err != nil {
+			log.Error("auth tokens", "err", err)
+			return 2
+		}
+		tokens = append(tokens, more...)
+	}
 
 	ln, err := net.Listen("tcp", *httpAddr)
 	if err != nil {
 		log.Error("listen (is another server on this address? set --http-addr)", "addr", *httpAddr, "err", err)
 		return 1
 	}
+	var tierEng engine.TierConfig
+	if tierCfg.S3.Endpoint != "" {
+		t, err := tiering.Open(tierCfg, nil)
+		if err != nil {
+			log.Error("tiering settings (--s3.*, --cache.*)", "err", err)
+			return 2
+		}
+		if *s3Create {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := t.S3.EnsureBucket(ctx)
+			cancel()
+			if err != nil {
+				log.Error("create bucket (--s3.create-bucket)", "bucket", tierCfg.S3.Bucket, "err", err)
+				return 1
+			}
+		}
+		tierEng = engine.TierConfig{Tier: t, After: *tierAfter, Interval: *tierEvery, ReadOnly: *s3ReadOnly}
+	} else if *s3ReadOnly {
+		fmt.Fprintln(os.Stderr, "silt serve: --s3.read-only needs --s3.endpoint and --s3.bucket")
+		return 2
+	}
 	eng, err := engine.New(engine.Config{
 		DataDir: *dataDir, MaxHeadBytes: int64(maxHead), FlushBytes: int64(flushBytes),
 		FlushInterval: *flushEvery, WALSegment: int64(walSegment), NoSync: *ackLevel == "none", Logger: log,
+		Retention: ret,
+		Compaction: engine.CompactionConfig{Disabled: *compactOff, Interval: *compactEvery, MemoryBytes: int64(compactMem),
+			MaxWindowSegments: *compactMax},
+		Tiering: tierEng,
 	})
 	if err != nil {
 		log.Error("open data directory", "dir", *dataDir, "err", err)
 		return 1
 	}
+	if tierEng.Tier != nil {
+		tierEng.Tier.Register(eng.Metrics().Registry)
+	}
 	srv := server.New(eng, server.Config{Addr: *httpAddr, MaxBodyBytes: int(maxBody), Logger: log,
-		QueryTimeout: *queryTimeout, QueryMaxRows: *queryMaxRows, QueryMaxMemory: int64(queryMaxMem)})
+		QueryTimeout: *queryTimeout, QueryMaxRows: *queryMaxRows, QueryMaxMemory: int64(queryMaxMem),
+		Tokens: tokens})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("silt listening; replaying the WAL (/ready answers 503 until done)", "version", version, "http", ln.Addr().String(), "data", *dataDir)

@@ -3,6 +3,7 @@ package exec
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -43,42 +44,10 @@ func group(ctx context.Context, q *sql.Query, rc *evalCtx) (*evalCtx, error) {
 			}
 			gids[k] = *s - 1
 		}
-	case len(keyVecs) == 1 && keyVecs[0].i != nil:
-		v := keyVecs[0]
-		m := map[int64]int32{}
-		for k, t := range v.i {
-			g, ok := m[t]
-			if !ok {
-				g = int32(len(first))
-				m[t] = g
-				first = append(first, k)
-			}
-			gids[k] = g
-		}
 	default:
-		m := map[string]int32{}
-		var buf []byte
-		for k := 0; k < n; k++ {
-			if k%checkEvery == 0 {
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-			}
-			buf = buf[:0]
-			for _, v := range keyVecs {
-				if v.ids != nil {
-					buf = binary.LittleEndian.AppendUint32(buf, uint32(v.ids[k]))
-				} else {
-					buf = appendKey(buf, v, k)
-				}
-			}
-			g, ok := m[string(buf)]
-			if !ok {
-				g = int32(len(first))
-				m[string(buf)] = g
-				first = append(first, k)
-			}
-			gids[k] = g
+		var err error
+		if first, err = denseGroups(ctx, q, keyVecs, gids); err != nil {
+			return nil, err
 		}
 	}
 	ng := len(first)
@@ -444,4 +413,154 @@ func scalarAggregate(rc *evalCtx, a sql.Aggregate) (*vec, bool, error) {
 		out.setNull(0)
 	}
 	return out, true, nil
+}
+
+// denseGroups assigns group ids (in first-seen order) for several keys or
+// a time key: each key becomes a dense local code per row — a tag's
+// dictionary id, a time bucket's index from the smallest (or, for keys not
+// evenly spaced, an id from a map of distinct values) — and the codes are
+// combined in mixed radix. When the product of the key cardinalities is
+// small the combined code indexes a slot table directly; otherwise a map
+// of uint64 codes assigns ids. It returns a row of each group.
+func denseGroups(ctx context.Context, q *sql.Query, keyVecs []*vec, gids []int32) ([]int, error) {
+	n := len(gids)
+	codes := make([]uint64, n)
+	space := uint64(1)
+	local := make([]uint32, n)
+	for i, v := range keyVecs {
+		card, err := localCodes(ctx, v, q.GroupBy[i].Bucket.Width, local)
+		if errors.Is(err, errNotDense) {
+			return stringGroups(ctx, keyVecs, gids)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if space > math.MaxUint64/card {
+			return stringGroups(ctx, keyVecs, gids)
+		}
+		for k := range codes {
+			codes[k] += uint64(local[k]) * space
+		}
+		space *= card
+	}
+	var first []int
+	if space <= 1<<22 || space <= 4*uint64(n) {
+		slot := make([]int32, space) // code → gid+1
+		for k, c := range codes {
+			s := &slot[c]
+			if *s == 0 {
+				first = append(first, k)
+				*s = int32(len(first))
+			}
+			gids[k] = *s - 1
+		}
+		return first, nil
+	}
+	m := map[uint64]int32{}
+	for k, c := range codes {
+		g, ok := m[c]
+		if !ok {
+			g = int32(len(first))
+			m[c] = g
+			first = append(first, k)
+		}
+		gids[k] = g
+	}
+	return first, nil
+}
+
+// localCodes sets local[k] to a dense code of v's row k (0 for NULL) and
+// returns how many codes there are. width, when positive, is the spacing
+// of an int64 key's values (a date_bin width): codes are then computed,
+// not looked up.
+func localCodes(ctx context.Context, v *vec, width int64, local []uint32) (uint64, error) {
+	if v.ids != nil {
+		for k, id := range v.ids {
+			local[k] = uint32(id + 1)
+		}
+		return uint64(len(v.dict)) + 1, nil
+	}
+	if v.i == nil {
+		return 0, errNotDense
+	}
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for k, t := range v.i {
+		if !v.isNull(k) {
+			lo, hi = min(lo, t), max(hi, t)
+		}
+	}
+	if lo > hi { // all NULL
+		clear(local)
+		return 1, nil
+	}
+	if width > 0 && uint64(hi-lo)/uint64(width) < 1<<24 {
+		even := true
+		for k, t := range v.i {
+			d := uint64(t - lo)
+			if v.isNull(k) {
+				local[k] = 0
+				continue
+			}
+			if d%uint64(width) != 0 {
+				even = false
+				break
+			}
+			local[k] = uint32(d/uint64(width)) + 1
+		}
+		if even {
+			return uint64(hi-lo)/uint64(width) + 2, nil
+		}
+	}
+	m := map[int64]uint32{}
+	for k, t := range v.i {
+		if k%checkEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return 0, err
+			}
+		}
+		if v.isNull(k) {
+			local[k] = 0
+			continue
+		}
+		c, ok := m[t]
+		if !ok {
+			c = uint32(len(m)) + 1
+			m[t] = c
+		}
+		local[k] = c
+	}
+	return uint64(len(m)) + 1, nil
+}
+
+var errNotDense = errors.New("group key is neither a tag nor an integer")
+
+// stringGroups assigns group ids by the keys' encoded bytes: the general
+// path, for key spaces too large to combine into one integer.
+func stringGroups(ctx context.Context, keyVecs []*vec, gids []int32) ([]int, error) {
+	var first []int
+	m := map[string]int32{}
+	var buf []byte
+	for k := range gids {
+		if k%checkEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		buf = buf[:0]
+		for _, v := range keyVecs {
+			if v.ids != nil {
+				buf = binary.LittleEndian.AppendUint32(buf, uint32(v.ids[k]))
+			} else {
+				buf = appendKey(buf, v, k)
+			}
+		}
+		g, ok := m[string(buf)]
+		if !ok {
+			g = int32(len(first))
+			m[string(buf)] = g
+			first = append(first, k)
+		}
+		gids[k] = g
+	}
+	return first, nil
 }

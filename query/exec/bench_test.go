@@ -73,7 +73,7 @@ func BenchmarkTSBS(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				var ps PointSource = engineSource{eng, testDB}
+				var ps BatchSource = EngineSource{eng, testDB}
 				if src == "mem" {
 					ps = mem
 				}

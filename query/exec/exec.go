@@ -4,7 +4,7 @@
 //
 // Execution is columnar:
 //
-//  1. Materialize: the table is scanned once through a PointSource into
+//  1. Materialize: the table is scanned once through a BatchSource into
 //     typed column vectors: time []int64; each scanned tag as []int32 ids
 //     into a per-query dictionary (-1: NULL); each scanned field as a typed
 //     slice with a NULL vector. Only q.Scan columns are kept, points outside
@@ -52,12 +52,18 @@ type ScanSpec struct {
 	Time    sql.TimeRange
 	Columns []string            // columns the query reads (time aside)
 	Tags    map[string][]string // every passing row has, for each key, one of the values
+	// LastOnly says the query needs, of each series, only the row at the
+	// largest time (in Time) with a value of each field of Columns; a
+	// source may deliver just those (see lastOnly).
+	LastOnly bool
 }
 
-// PointSource streams one table's points, deduplicated, in any order. The
-// Point passed to fn may be reused after fn returns.
-type PointSource interface {
-	ScanPoints(ctx context.Context, spec ScanSpec, stats *query.Stats, fn func(*columnar.Point) error) error
+// BatchSource streams one table's rows, deduplicated, in any order, as
+// column batches holding at least spec.Columns (a batch may lack a column:
+// its rows are NULL there). The batch passed to fn may be reused after fn
+// returns; fn is not called concurrently.
+type BatchSource interface {
+	ScanBatches(ctx context.Context, spec ScanSpec, stats *query.Stats, fn func(*columnar.ColumnBatch) error) error
 }
 
 // Limits bound one query; zero means unlimited.
@@ -73,12 +79,12 @@ var ErrMemoryLimit = errors.New("query needs more memory than its limit")
 
 // Run executes q without limits. tables lists the database's tables for
 // SHOW TABLES.
-func Run(ctx context.Context, q *sql.Query, src PointSource, tables []string) (*query.Result, error) {
+func Run(ctx context.Context, q *sql.Query, src BatchSource, tables []string) (*query.Result, error) {
 	return RunLimited(ctx, q, src, tables, Limits{})
 }
 
 // RunLimited executes q within lim.
-func RunLimited(ctx context.Context, q *sql.Query, src PointSource, tables []string, lim Limits) (*query.Result, error) {
+func RunLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []string, lim Limits) (*query.Result, error) {
 	start := time.Now()
 	res := &query.Result{}
 	for _, o := range q.Outputs {
@@ -115,7 +121,7 @@ func RunLimited(ctx context.Context, q *sql.Query, src PointSource, tables []str
 	return res, nil
 }
 
-func runSelect(ctx context.Context, q *sql.Query, src PointSource, stats *query.Stats, lim Limits) ([][]any, int64, error) {
+func runSelect(ctx context.Context, q *sql.Query, src BatchSource, stats *query.Stats, lim Limits) ([][]any, int64, error) {
 	var tbl *table
 	if q.Table != nil {
 		var err error

@@ -2,7 +2,6 @@ package exec
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -22,33 +21,35 @@ func TestMain(m *testing.M) { os.Exit(pgoracle.RunTests(m)) }
 
 const testDB = "db"
 
-// engineSource adapts an engine to PointSource.
-type engineSource struct {
-	eng *engine.Engine
-	db  string
-}
-
-func (s engineSource) ScanPoints(ctx context.Context, spec ScanSpec, _ *query.Stats, fn func(*columnar.Point) error) error {
-	ts, err := s.eng.OpenScanRange(s.db, spec.Table, spec.Time.Min, spec.Time.Max)
-	if err != nil {
-		return err
-	}
-	ts.Columns, ts.Tags = spec.Columns, spec.Tags
-	ts.Unordered = true // the executor takes points in any order
-	return errors.Join(ts.Run(fn), ts.Close())
-}
-
 // memSource serves fixed points.
 type memSource map[string][]columnar.Point
 
-func (m memSource) ScanPoints(ctx context.Context, spec ScanSpec, _ *query.Stats, fn func(*columnar.Point) error) error {
-	table := spec.Table
-	for i := range m[table] {
-		if err := fn(&m[table][i]); err != nil {
+func (m memSource) ScanBatches(ctx context.Context, spec ScanSpec, _ *query.Stats, fn func(*columnar.ColumnBatch) error) error {
+	var tags []string
+	var fields []columnar.FieldSchema
+	seen := map[string]bool{}
+	for _, p := range m[spec.Table] {
+		for _, tv := range p.Tags {
+			if !seen[tv.Key] {
+				seen[tv.Key] = true
+				tags = append(tags, tv.Key)
+			}
+		}
+		for _, fv := range p.Fields {
+			if !seen[fv.Key] {
+				seen[fv.Key] = true
+				fields = append(fields, columnar.FieldSchema{Name: fv.Key, Type: fv.Type})
+			}
+		}
+	}
+	// Small batches, so that queries span several.
+	bb := columnar.NewBatchBuilder(tags, fields, 3)
+	for i := range m[spec.Table] {
+		if err := bb.Add(&m[spec.Table][i], fn); err != nil {
 			return err
 		}
 	}
-	return nil
+	return bb.Flush(fn)
 }
 
 // loadEngine writes points (in order, through line protocol) into a fresh
@@ -98,7 +99,7 @@ func runSQL(eng *engine.Engine, text string) (*query.Result, error) {
 	if err != nil {
 		return nil, &compileError{err}
 	}
-	return Run(context.Background(), q, engineSource{eng, testDB}, names)
+	return Run(context.Background(), q, EngineSource{eng, testDB}, names)
 }
 
 type compileError struct{ err error }

@@ -57,6 +57,14 @@ func tsbsCases() []oracleCase {
 		`SELECT DISTINCT ON (hostname) hostname, usage_user, usage_system FROM cpu ORDER BY hostname, time DESC`)
 	add(`SELECT hostname, last(usage_guest, time) AS usage_guest FROM cpu GROUP BY hostname ORDER BY hostname`,
 		`SELECT DISTINCT ON (hostname) hostname, usage_guest FROM cpu WHERE usage_guest IS NOT NULL ORDER BY hostname, time DESC`)
+	// lastpoint variants answered from per-series last values (LastOnly):
+	// time bounds that cut sources, tag filters, more keys, HAVING.
+	add(fmt.Sprintf(`SELECT hostname, last(usage_user, time) AS u FROM cpu WHERE time < %s GROUP BY hostname ORDER BY hostname`, ts(50*time.Minute)),
+		fmt.Sprintf(`SELECT DISTINCT ON (hostname) hostname, usage_user AS u FROM cpu WHERE time < %s AND usage_user IS NOT NULL ORDER BY hostname, time DESC`, ts(50*time.Minute)))
+	add(fmt.Sprintf(`SELECT hostname, region, last(usage_guest, time) AS g FROM cpu WHERE hostname IN ('host_1', 'host_4', 'host_9') AND time >= %s GROUP BY hostname, region ORDER BY hostname`, ts(100*time.Minute)),
+		fmt.Sprintf(`SELECT DISTINCT ON (hostname) hostname, region, usage_guest AS g FROM cpu WHERE hostname IN ('host_1', 'host_4', 'host_9') AND time >= %s AND usage_guest IS NOT NULL ORDER BY hostname, time DESC`, ts(100*time.Minute)))
+	add(fmt.Sprintf(`SELECT hostname, last(usage_nice, time) AS n FROM cpu WHERE region != 'us-east-1' AND time >= %s AND time < %s GROUP BY hostname HAVING last(usage_nice, time) > 20 ORDER BY n DESC, hostname`, ts(20*time.Minute), ts(70*time.Minute)),
+		fmt.Sprintf(`SELECT * FROM (SELECT DISTINCT ON (hostname) hostname, usage_nice AS n FROM cpu WHERE region != 'us-east-1' AND time >= %s AND time < %s AND usage_nice IS NOT NULL ORDER BY hostname, time DESC) x WHERE n > 20 ORDER BY n DESC, hostname`, ts(20*time.Minute), ts(70*time.Minute)))
 	add(`SELECT region, first(usage_idle, time) AS usage_idle FROM cpu WHERE hostname = 'host_3' GROUP BY region ORDER BY region`,
 		`SELECT DISTINCT ON (region) region, usage_idle FROM cpu WHERE hostname = 'host_3' AND usage_idle IS NOT NULL ORDER BY region, time ASC`)
 	// groupby-orderby-limit

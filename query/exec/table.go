@@ -3,7 +3,6 @@ package exec
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -42,32 +41,38 @@ type fieldCol struct {
 	s     []string
 }
 
-const checkEvery = 4096
+// tagSlot and fieldSlot are the table's columns by name, with per-batch
+// scratch.
+const checkEvery = 4096 // rows between context checks in long loops
 
-// materialize scans q.Table, keeping points inside q.TimeRange and the
-// q.Scan columns.
-func materialize(ctx context.Context, q *sql.Query, src PointSource, stats *query.Stats, lim Limits) (*table, error) {
+type tagSlot struct {
+	name  string
+	col   *tagCol
+	remap []int32 // batch dictionary id → table dictionary id
+}
+
+type fieldSlot struct {
+	name string
+	col  *fieldCol
+	typ  columnar.FieldType
+}
+
+// materialize scans q.Table, keeping rows inside q.TimeRange and the q.Scan
+// columns.
+func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *query.Stats, lim Limits) (*table, error) {
 	t := &table{tags: map[int]*tagCol{}, flds: map[int]*fieldCol{}}
-	tagSlot := map[string]*tagCol{}
-	type fslot struct {
-		fc  *fieldCol
-		typ columnar.FieldType
-	}
-	fieldSlot := map[string]fslot{}
-	var tagList []*tagCol
-	var fieldList []*fieldCol
+	var tags []*tagSlot
+	var fields []*fieldSlot
 	for _, c := range q.Scan {
 		switch c.Kind {
 		case sql.KindTag:
 			tc := &tagCol{idx: map[string]int32{}}
 			t.tags[c.Index] = tc
-			tagSlot[c.Name] = tc
-			tagList = append(tagList, tc)
+			tags = append(tags, &tagSlot{name: c.Name, col: tc})
 		case sql.KindField:
 			fc := &fieldCol{typ: c.Type}
 			t.flds[c.Index] = fc
-			fieldSlot[c.Name] = fslot{fc, fieldType(c.Type)}
-			fieldList = append(fieldList, fc)
+			fields = append(fields, &fieldSlot{name: c.Name, col: fc, typ: fieldType(c.Type)})
 		}
 	}
 	if q.TimeRange.IsEmpty() {
@@ -77,112 +82,214 @@ func materialize(ctx context.Context, q *sql.Query, src PointSource, stats *quer
 	filters := tagFilters(q.Residual)
 	// Bytes a materialized row takes: time, a dictionary id and null flag
 	// per tag, a value and null flag per field (strings: header only).
-	rowBytes := int64(8 + 5*len(tagList))
-	for _, fc := range fieldList {
-		if fc.typ == sql.TypeString {
+	rowBytes := int64(8 + 5*len(tags))
+	for _, f := range fields {
+		if f.col.typ == sql.TypeString {
 			rowBytes += 17
 		} else {
 			rowBytes += 9
 		}
 	}
-	spec := ScanSpec{Table: q.Table.Name, Time: tr, Columns: make([]string, len(q.Scan)), Tags: tagSets(q.Residual)}
+	spec := ScanSpec{Table: q.Table.Name, Time: tr, Columns: make([]string, len(q.Scan)), Tags: tagSets(q.Residual), LastOnly: lastOnly(q)}
 	for i, c := range q.Scan {
 		spec.Columns[i] = c.Name
 	}
-	err := src.ScanPoints(ctx, spec, stats, func(p *columnar.Point) error {
-		t.stats++
-		if t.stats%checkEvery == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
+	var sel []int32
+	var pass [][]bool // per filter: per batch dictionary id
+	err := src.ScanBatches(ctx, spec, stats, func(b *columnar.ColumnBatch) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// The rows to take: those the source selected, inside the time
+		// range, whose tags pass the tag filters (decided once per
+		// distinct value of the batch).
+		pass = pass[:0]
+		var filterIDs [][]int32
+		for _, f := range filters {
+			tv := batchTag(b, f.key)
+			if tv == nil {
+				return nil // no row has the tag: NULL rejects them all
+			}
+			p := make([]bool, len(tv.Dict))
+			for id, v := range tv.Dict {
+				p[id] = f.passValue(v)
+			}
+			pass = append(pass, p)
+			filterIDs = append(filterIDs, tv.IDs)
+		}
+		sel = sel[:0]
+		consider := func(r int32) {
+			if !tr.Contains(b.Time[r]) {
+				return
+			}
+			for k, ids := range filterIDs {
+				if id := ids[r]; id < 0 || !pass[k][id] {
+					return
+				}
+			}
+			sel = append(sel, r)
+		}
+		if b.Sel != nil {
+			t.stats += int64(len(b.Sel))
+			for _, r := range b.Sel {
+				consider(r)
+			}
+		} else {
+			t.stats += int64(b.Len)
+			for r := range int32(b.Len) {
+				consider(r)
 			}
 		}
-		if !tr.Contains(p.Time) {
+		if len(sel) == 0 {
 			return nil
 		}
-		for _, f := range filters {
-			if !f.pass(p.Tags) {
-				return nil
-			}
-		}
-		if lim.MaxMemoryBytes > 0 && int64(t.n+1)*rowBytes > lim.MaxMemoryBytes {
+		if lim.MaxMemoryBytes > 0 && int64(t.n+len(sel))*rowBytes > lim.MaxMemoryBytes {
 			return fmt.Errorf("%w: %d rows of %d bytes passed %d bytes (--query-max-memory); narrow the time range or the columns",
-				ErrMemoryLimit, t.n+1, rowBytes, lim.MaxMemoryBytes)
+				ErrMemoryLimit, t.n+len(sel), rowBytes, lim.MaxMemoryBytes)
 		}
-		t.time = append(t.time, p.Time)
-		for _, tc := range tagList {
-			tc.ids = append(tc.ids, -1)
-			tc.null = append(tc.null, true)
-			tc.nulls++
+		all := len(sel) == b.Len // then sel is 0..Len-1
+		t.time = gather(t.time, b.Time, sel, all)
+		for _, ts := range tags {
+			ts.appendBatch(batchTag(b, ts.name), sel, all)
 		}
-		for _, fc := range fieldList {
-			fc.null = append(fc.null, true)
-			fc.nulls++
-			switch fc.typ {
-			case sql.TypeFloat64:
-				fc.f = append(fc.f, 0)
-			case sql.TypeInt64:
-				fc.i = append(fc.i, 0)
-			case sql.TypeUint64:
-				fc.u = append(fc.u, 0)
-			case sql.TypeBool:
-				fc.b = append(fc.b, false)
-			case sql.TypeString:
-				fc.s = append(fc.s, "")
-			}
+		for _, fs := range fields {
+			fs.appendBatch(batchField(b, fs.name, fs.typ), sel, all)
 		}
-		row := t.n
-		t.n++
-		if len(tagList) > 0 {
-			for _, tv := range p.Tags {
-				tc := tagSlot[tv.Key]
-				if tc == nil {
-					continue
-				}
-				id, ok := tc.idx[tv.Value]
-				if !ok {
-					s := strings.Clone(tv.Value)
-					id = int32(len(tc.dict))
-					tc.dict = append(tc.dict, s)
-					tc.idx[s] = id
-				}
-				if tc.ids[row] < 0 {
-					tc.nulls--
-				}
-				tc.ids[row] = id
-				tc.null[row] = false
-			}
-		}
-		if len(fieldList) > 0 {
-			for _, fv := range p.Fields {
-				fs, ok := fieldSlot[fv.Key]
-				if !ok || fs.typ != fv.Type {
-					continue
-				}
-				fc := fs.fc
-				if fc.null[row] {
-					fc.nulls--
-				}
-				fc.null[row] = false
-				switch fc.typ {
-				case sql.TypeFloat64:
-					fc.f[row] = math.Float64frombits(fv.Num)
-				case sql.TypeInt64:
-					fc.i[row] = int64(fv.Num)
-				case sql.TypeUint64:
-					fc.u[row] = fv.Num
-				case sql.TypeBool:
-					fc.b[row] = fv.Num != 0
-				case sql.TypeString:
-					fc.s[row] = strings.Clone(fv.Str)
-				}
-			}
-		}
+		t.n += len(sel)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+func batchTag(b *columnar.ColumnBatch, name string) *columnar.TagVector {
+	for i := range b.Tags {
+		if b.Tags[i].Name == name {
+			return &b.Tags[i]
+		}
+	}
+	return nil
+}
+
+// batchField returns the batch's column name if it has type typ.
+func batchField(b *columnar.ColumnBatch, name string, typ columnar.FieldType) *columnar.FieldVector {
+	for i := range b.Fields {
+		if b.Fields[i].Name == name && b.Fields[i].Type == typ {
+			return &b.Fields[i]
+		}
+	}
+	return nil
+}
+
+// gather appends src's rows sel (all of src when all) to dst.
+func gather[T any](dst, src []T, sel []int32, all bool) []T {
+	if all {
+		return append(dst, src...)
+	}
+	for _, r := range sel {
+		dst = append(dst, src[r])
+	}
+	return dst
+}
+
+// appendBatch appends the selected rows of tv (nil: the batch lacks the
+// tag) to the column, mapping the batch's dictionary onto the table's.
+func (ts *tagSlot) appendBatch(tv *columnar.TagVector, sel []int32, all bool) {
+	tc := ts.col
+	if tv == nil {
+		for range sel {
+			tc.ids = append(tc.ids, -1)
+			tc.null = append(tc.null, true)
+		}
+		tc.nulls += len(sel)
+		return
+	}
+	ts.remap = ts.remap[:0]
+	for _, v := range tv.Dict {
+		id, ok := tc.idx[v]
+		if !ok {
+			v = strings.Clone(v) // batch strings may alias decode buffers
+			id = int32(len(tc.dict))
+			tc.dict = append(tc.dict, v)
+			tc.idx[v] = id
+		}
+		ts.remap = append(ts.remap, id)
+	}
+	take := func(r int32) {
+		if id := tv.IDs[r]; id >= 0 {
+			tc.ids = append(tc.ids, ts.remap[id])
+			tc.null = append(tc.null, false)
+		} else {
+			tc.ids = append(tc.ids, -1)
+			tc.null = append(tc.null, true)
+			tc.nulls++
+		}
+	}
+	if all {
+		for r := range int32(len(tv.IDs)) {
+			take(r)
+		}
+		return
+	}
+	for _, r := range sel {
+		take(r)
+	}
+}
+
+// appendBatch appends the selected rows of fv (nil: the batch lacks the
+// field) to the column.
+func (fs *fieldSlot) appendBatch(fv *columnar.FieldVector, sel []int32, all bool) {
+	fc := fs.col
+	n := len(sel)
+	if fv == nil {
+		fc.null = append(fc.null, make([]bool, n)...)
+		for i := len(fc.null) - n; i < len(fc.null); i++ {
+			fc.null[i] = true
+		}
+		fc.nulls += n
+		switch fc.typ {
+		case sql.TypeFloat64:
+			fc.f = append(fc.f, make([]float64, n)...)
+		case sql.TypeInt64:
+			fc.i = append(fc.i, make([]int64, n)...)
+		case sql.TypeUint64:
+			fc.u = append(fc.u, make([]uint64, n)...)
+		case sql.TypeBool:
+			fc.b = append(fc.b, make([]bool, n)...)
+		case sql.TypeString:
+			fc.s = append(fc.s, make([]string, n)...)
+		}
+		return
+	}
+	if fv.Null == nil {
+		fc.null = append(fc.null, make([]bool, n)...)
+	} else {
+		from := len(fc.null)
+		fc.null = gather(fc.null, fv.Null, sel, all)
+		for _, isNull := range fc.null[from:] {
+			if isNull {
+				fc.nulls++
+			}
+		}
+	}
+	switch fc.typ {
+	case sql.TypeFloat64:
+		fc.f = gather(fc.f, fv.F, sel, all)
+	case sql.TypeInt64:
+		fc.i = gather(fc.i, fv.I, sel, all)
+	case sql.TypeUint64:
+		fc.u = gather(fc.u, fv.U, sel, all)
+	case sql.TypeBool:
+		fc.b = gather(fc.b, fv.B, sel, all)
+	case sql.TypeString:
+		from := len(fc.s)
+		fc.s = gather(fc.s, fv.S, sel, all)
+		for i := from; i < len(fc.s); i++ {
+			fc.s[i] = strings.Clone(fc.s[i]) // batch strings may alias decode buffers
+		}
+	}
 }
 
 func fieldType(t sql.Type) columnar.FieldType {
@@ -331,27 +438,22 @@ func tagSets(residual sql.Expr) map[string][]string {
 	return out
 }
 
-func (f *tagFilter) pass(tags []columnar.TagValue) bool {
-	for _, tv := range tags {
-		if tv.Key != f.key {
-			continue
-		}
-		if r, ok := f.cache[tv.Value]; ok {
-			return r
-		}
-		v := &vec{typ: sql.TypeString, n: 1, s: []string{tv.Value}}
-		var r *vec
-		switch x := f.expr.(type) {
-		case *sql.Binary:
-			r = compare(x.Op, v, constVec(x.R.(*sql.Const).Value, 1))
-		case *sql.InList:
-			r = inList(x, v)
-		case *sql.Match:
-			r = match(x, v)
-		}
-		ok := r.b[0] && !r.isNull(0)
-		f.cache[strings.Clone(tv.Value)] = ok
-		return ok
+// passValue reports whether a row whose tag has value v passes the filter.
+func (f *tagFilter) passValue(v string) bool {
+	if r, ok := f.cache[v]; ok {
+		return r
 	}
-	return false // tag absent: NULL rejects the row
+	in := &vec{typ: sql.TypeString, n: 1, s: []string{v}}
+	var r *vec
+	switch x := f.expr.(type) {
+	case *sql.Binary:
+		r = compare(x.Op, in, constVec(x.R.(*sql.Const).Value, 1))
+	case *sql.InList:
+		r = inList(x, in)
+	case *sql.Match:
+		r = match(x, in)
+	}
+	ok := r.b[0] && !r.isNull(0)
+	f.cache[strings.Clone(v)] = ok
+	return ok
 }

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# make bench-peers: Silt next to InfluxDB 1.6 and ClickHouse 18.16 on this
+# machine, in one run, on the same TSBS cpu-only data and the same queries.
+#
+# Installs the peers from Debian if missing, starts all three on 127.0.0.1
+# with private config and data under a temporary directory, loads the same
+# dataset into each (silt bench load: InfluxDB v1 /write for Silt and
+# InfluxDB, HTTP INSERT ... FORMAT TabSeparated for ClickHouse), lets each
+# settle its storage (Silt: restart, which flushes to Parquet; InfluxDB:
+# snapshot and full compaction; ClickHouse: OPTIMIZE ... FINAL), measures
+# on-disk bytes, runs the same queries against each (silt bench query), stops
+# them and writes bench/results/<date>.md (silt bench report).
+#
+#   make bench-peers                       # 100 hosts x 1 day at 10 s = 864k rows
+#   SCALE=1000 END=2026-01-01T03:00:00Z make bench-peers
+#
+# Settings (environment): SCALE, START, END, INTERVAL, SEED, OUT_OF_ORDER
+# (rows shuffled within blocks of that many intervals), WORKERS, BATCH,
+# LOAD_RUNS (loads per system, median reported), PER_TYPE (query instances per
+# type), RUNS (timed runs per instance), TYPES, OUT (the results file), NOTE.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCALE=${SCALE:-100} START=${START:-2026-01-01T00:00:00Z} END=${END:-2026-01-02T00:00:00Z}
+INTERVAL=${INTERVAL:-10s} SEED=${SEED:-123} OUT_OF_ORDER=${OUT_OF_ORDER:-0} WORKERS=${WORKERS:-4} BATCH=${BATCH:-5000}
+LOAD_RUNS=${LOAD_RUNS:-3} PER_TYPE=${PER_TYPE:-5} RUNS=${RUNS:-3} TYPES=${TYPES:-}
+OUT=${OUT:-bench/results/$(date -u +%Y-%m-%d).md} NOTE=${NOTE:-}
+
+need=()
+command -v influxd >/dev/null || need+=(influxdb)
+command -v clickhouse-server >/dev/null || need+=(clickhouse-server clickhouse-client)
+if ((${#need[@]})); then
+  echo "== installing ${need[*]} from Debian"
+  sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+work=$(mktemp -d /tmp/silt-bench-peers.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+res="$work/results"; mkdir -p "$res"
+t0=$(date +%s)
+
+echo "== build"
+go build -o "$work/silt" ./cmd/silt
+S="$work/silt"
+. bench/peers.sh
+SILT_PORT=$(free_port 20001); INFLUX_PORT=$(free_port $((SILT_PORT + 2)))
+CH_HTTP=$(free_port $((INFLUX_PORT + 2))); CH_TCP=$((CH_HTTP + 1))
+
+echo "== start Silt :$SILT_PORT, InfluxDB :$INFLUX_PORT, ClickHouse :$CH_HTTP (data under $work)"
+# Snapshot the cache and fully compact a shard soon after writes stop (the
+# defaults wait 10 min and 4 h), so its on-disk size is its settled size.
+start_influxdb "$INFLUX_PORT" '  cache-snapshot-write-cold-duration = "5s"
+  compact-full-write-cold-duration = "10s"'
+start_silt "$SILT_PORT"
+start_clickhouse "$CH_HTTP" "$CH_TCP"
+
+influx_q() { curl -sf -XPOST "http://127.0.0.1:$INFLUX_PORT/query" --data-urlencode "q=$1" >/dev/null; }
+ch_q() { curl -sf "http://127.0.0.1:$CH_HTTP/" --data-binary "$1"; }
+ch_table() { # database
+  ch_q "CREATE DATABASE IF NOT EXISTS $1"
+  # A flat table like Silt's (TSBS's ClickHouse loader splits tags into a
+  # second table; one table keeps the three systems' queries alike). Sorted
+  # by host then time, like Silt's segments and InfluxDB's series.
+  ch_q "CREATE TABLE $1.cpu (time DateTime, hostname String, region String, datacenter String,
+    rack String, os String, arch String, team String, service String, service_version String,
+    service_environment String, usage_user Float64, usage_system Float64, usage_idle Float64,
+    usage_nice Float64, usage_iowait Float64, usage_irq Float64, usage_softirq Float64,
+    usage_steal Float64, usage_guest Float64, usage_guest_nice Float64)
+    ENGINE = MergeTree() PARTITION BY toDate(time) ORDER BY (hostname, time)"
+}
+influx_version=$(curl -sI "http://127.0.0.1:$INFLUX_PORT/ping" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-influxdb-version" {print $2}')
+ch_version=$(ch_q "SELECT version()")
+silt_version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
+NAME_SILT="Silt $silt_version" NAME_INFLUX="InfluxDB $influx_version" NAME_CH="ClickHouse $ch_version"
+
+data=(--scale "$SCALE" --start "$START" --end "$END" --interval "$INTERVAL" --seed "$SEED" --out-of-order "$OUT_OF_ORDER")
+echo "== load (${LOAD_RUNS} runs each, alternating; run 1 into 'benchmark', the others into scratch databases)"
+for i in $(seq "$LOAD_RUNS"); do
+  db=benchmark; [ "$i" = 1 ] || db="scratch$i"
+  influx_q "CREATE DATABASE $db"; ch_table "$db"
+  "$S" bench load "${data[@]}" --url "http://127.0.0.1:$SILT_PORT" --db "$db" --workers "$WORKERS" --batch-size "$BATCH" --name "$NAME_SILT" --json "$res/load-silt-$i.json"
+  "$S" bench load "${data[@]}" --url "http://127.0.0.1:$INFLUX_PORT" --db "$db" --workers "$WORKERS" --batch-size "$BATCH" --name "$NAME_INFLUX" --json "$res/load-influxdb-$i.json"
+  "$S" bench load "${data[@]}" --url "http://127.0.0.1:$CH_HTTP" --protocol clickhouse --db "$db" --workers "$WORKERS" --batch-size "$BATCH" --name "$NAME_CH" --json "$res/load-clickhouse-$i.json"
+  # Scratch data would otherwise be compacted and merged during the queries.
+  [ "$db" = benchmark ] || { influx_q "DROP DATABASE $db"; ch_q "DROP TABLE $db.cpu"; ch_q "DROP DATABASE $db"; }
+done
+
+echo "== settle storage"
+# Silt: a restart flushes every head to Parquet segments (as a steady state would).
+kill -TERM "$silt_pid"; wait "$silt_pid" || true
+start_silt "$SILT_PORT"
+ch_q "OPTIMIZE TABLE benchmark.cpu FINAL"
+# InfluxDB: wait until the WAL is snapshotted and the shard sizes stop changing.
+prev=-1 stable=0
+for _ in $(seq 90); do
+  wal=$(du -sb "$work/influx/wal/benchmark" | cut -f1)
+  cur=$(du -sb "$work/influx/data/benchmark" | cut -f1)
+  if [ "$wal" -lt 65536 ] && [ "$cur" = "$prev" ] && ! find "$work/influx/data/benchmark" -name '*.tmp' | grep -q .; then
+    stable=$((stable + 1)); [ "$stable" -ge 3 ] && break
+  else stable=0; fi
+  prev=$cur; sleep 2
+done
+# Allocated bytes (du without --apparent-size): InfluxDB preallocates sparse
+# series-file segments whose apparent size is mostly holes.
+du -s -B1 "$work/silt-data/segments/benchmark" "$work/silt-data/wal" | awk '{s += $1} END {print s}' > "$res/disk-silt.txt"
+du -s -B1 "$work/influx/data/benchmark" "$work/influx/wal/benchmark" | awk '{s += $1} END {print s}' > "$res/disk-influxdb.txt"
+# ClickHouse keeps merged-away parts for 8 minutes: count the active parts only.
+ch_q "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = 'benchmark' AND table = 'cpu'" > "$res/disk-clickhouse.txt"
+echo "Parquet segments (zstd) plus the WAL directory; restarted after loading so the heads are flushed" > "$res/notes-silt.txt"
+echo "TSM data plus WAL of the database after the cache snapshot and full compaction (cold durations lowered to 5 s / 10 s for this); default durability (WAL fsync per write)" > "$res/notes-influxdb.txt"
+echo "MergeTree, one flat table, PARTITION BY toDate(time) ORDER BY (hostname, time), default LZ4; after OPTIMIZE TABLE ... FINAL, active parts' bytes_on_disk; inserts are not fsynced (ClickHouse's default)" > "$res/notes-clickhouse.txt"
+
+echo "== queries"
+# Type by type, the three systems one after another, so a busy minute on a
+# shared machine hits all three rather than one.
+q=("${data[@]}" --db benchmark --per-type "$PER_TYPE" --runs "$RUNS")
+types=${TYPES:-$("$S" bench query --list-types)}
+for t in ${types//,/ }; do
+  "$S" bench query "${q[@]}" --types "$t" --url "http://127.0.0.1:$SILT_PORT" --dialect sql --name "$NAME_SILT" --json "$res/query-silt.$t.json" || true
+  "$S" bench query "${q[@]}" --types "$t" --url "http://127.0.0.1:$INFLUX_PORT" --dialect influxql --name "$NAME_INFLUX" --json "$res/query-influxdb.$t.json" || true
+  "$S" bench query "${q[@]}" --types "$t" --url "http://127.0.0.1:$CH_HTTP" --dialect clickhouse --name "$NAME_CH" --json "$res/query-clickhouse.$t.json" || true
+done
+
+echo "== stop"
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+wait 2>/dev/null || true
+pids=()
+
+mkdir -p "$(dirname "$OUT")"
+rm -rf "${OUT%.md}" # an earlier run of the same day: its files would mix with these
+notes=(--note "Run took $(( $(date +%s) - t0 )) s. Client and servers share this machine's $(nproc) cores; one system works at a time (loads alternate; queries go type by type, each type on the three systems in turn).")
+[ -n "$NOTE" ] && notes+=(--note "$NOTE")
+"$S" bench report --dir "$res" --out "$OUT" --archive "${OUT%.md}" "${notes[@]}" \
+  --command "make bench-peers    # or: bench/bench-peers.sh; settings: SCALE=$SCALE END=$END OUT_OF_ORDER=$OUT_OF_ORDER LOAD_RUNS=$LOAD_RUNS PER_TYPE=$PER_TYPE RUNS=$RUNS WORKERS=$WORKERS BATCH=$BATCH"
+echo "== wrote $OUT (raw results in ${OUT%.md}/)"
+cat "$OUT"

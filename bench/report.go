@@ -1,0 +1,383 @@
+package bench
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// SystemResult is everything measured for one system in a comparison run.
+type SystemResult struct {
+	Key       string       // file key: "silt", "influxdb", "clickhouse"
+	Name      string       // with version, e.g. "InfluxDB 1.6.7"
+	Load      *LoadResult  // the median of Loads by rows/s; nil when not loaded
+	Loads     []LoadResult // every load run
+	Queries   []TypeResult // in query-type order
+	DiskBytes int64        // on-disk bytes of the loaded database; 0: not measured
+	Dialect   string       // the query dialect used
+	Notes     []string     // anything a reader must know about this system's setup
+}
+
+// Comparison is a whole `make bench-peers` run: Silt first, then its peers.
+type Comparison struct {
+	Date     time.Time
+	Dataset  Dataset
+	PerType  int
+	Runs     int
+	Systems  []*SystemResult // Systems[0] is Silt
+	Machine  []string        // lines describing the machine
+	Notes    []string
+	Commands []string // how to reproduce
+}
+
+// Mismatch is a query instance on which a peer's answer differs from Silt's.
+type Mismatch struct {
+	Type, System string
+	Seq          int
+	Err          error
+}
+
+// CheckAnswers compares every peer's answer to every query instance with
+// Silt's and returns the differences.
+func (c *Comparison) CheckAnswers() []Mismatch {
+	var out []Mismatch
+	if len(c.Systems) == 0 {
+		return nil
+	}
+	silt := c.Systems[0]
+	for _, tr := range silt.Queries {
+		for _, peer := range c.Systems[1:] {
+			pt := peer.queryType(tr.Type)
+			if pt == nil {
+				continue
+			}
+			for i, a := range tr.Answers {
+				if i >= len(pt.Answers) {
+					out = append(out, Mismatch{tr.Type, peer.Name, i, fmt.Errorf("no answer")})
+					continue
+				}
+				if err := a.Agrees(pt.Answers[i]); err != nil {
+					out = append(out, Mismatch{tr.Type, peer.Name, i, err})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (s *SystemResult) queryType(typ string) *TypeResult {
+	for i := range s.Queries {
+		if s.Queries[i].Type == typ {
+			return &s.Queries[i]
+		}
+	}
+	return nil
+}
+
+// SetLoads records load runs and picks their median by rows/s as Load.
+func (s *SystemResult) SetLoads(runs []LoadResult) {
+	s.Loads = runs
+	if len(runs) == 0 {
+		return
+	}
+	sorted := slices.Clone(runs)
+	slices.SortFunc(sorted, func(a, b LoadResult) int { return cmp.Compare(a.RowsPerSec(), b.RowsPerSec()) })
+	s.Load = &sorted[(len(sorted)-1)/2]
+}
+
+// BytesPerValue is on-disk bytes over stored field values.
+func (c *Comparison) BytesPerValue(s *SystemResult) float64 {
+	if s.DiskBytes == 0 {
+		return math.NaN()
+	}
+	return float64(s.DiskBytes) / float64(c.Dataset.Rows()*int64(len(CPUFields)))
+}
+
+// WriteMarkdown writes the comparison as the bench/results/<date>.md page.
+func (c *Comparison) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	silt := c.Systems[0]
+	peers := c.Systems[1:]
+	d := c.Dataset
+	fmt.Fprintf(&b, "# Silt and its peers, %s\n\n", c.Date.UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "TSBS cpu-only: %d hosts × %v at %v = %s rows, %s values (seed %d). ",
+		d.Hosts, d.End.Sub(d.Start), d.Interval, thousands(float64(d.Rows())), thousands(float64(d.Rows()*10)), d.Seed)
+	fmt.Fprintf(&b, "Queries: %d random instances per type (hosts, time windows), each run once untimed (its answer checked across systems) and %d times timed, one at a time; wall clock per query including HTTP and reading the whole answer.\n\n",
+		c.PerType, c.Runs)
+	for _, n := range c.Notes {
+		fmt.Fprintf(&b, "> %s\n", n)
+	}
+	if len(c.Notes) > 0 {
+		b.WriteString("\n")
+	}
+
+	// The main table.
+	b.WriteString("| measure |")
+	for _, s := range c.Systems {
+		fmt.Fprintf(&b, " %s |", s.Name)
+	}
+	b.WriteString(" Silt's ratio | target | met |\n|---|")
+	for range c.Systems {
+		b.WriteString("---:|")
+	}
+	b.WriteString("---|---|---|\n")
+
+	// Ingest: higher is better.
+	if silt.Load != nil {
+		b.WriteString("| ingest, rows/s |")
+		for _, s := range c.Systems {
+			if s.Load == nil {
+				b.WriteString(" – |")
+				continue
+			}
+			fmt.Fprintf(&b, " %s |", thousands(s.Load.RowsPerSec()))
+		}
+		var ratios []string
+		target, met := "≥ 10× InfluxDB", "–"
+		for _, p := range peers {
+			if p.Load == nil {
+				continue
+			}
+			r := silt.Load.RowsPerSec() / p.Load.RowsPerSec()
+			ratios = append(ratios, fmt.Sprintf("%.2f× %s", r, shortName(p.Name)))
+			if p.Key == "influxdb" {
+				met = yesNo(r >= 10)
+			}
+		}
+		fmt.Fprintf(&b, " %s | %s | %s |\n", strings.Join(ratios, " · "), target, met)
+		b.WriteString("| ingest, values/s |")
+		for _, s := range c.Systems {
+			if s.Load == nil {
+				b.WriteString(" – |")
+				continue
+			}
+			fmt.Fprintf(&b, " %s |", thousands(s.Load.ValuesPerSec()))
+		}
+		b.WriteString(" | | |\n")
+		b.WriteString("| ingest runs, rows/s |")
+		for _, s := range c.Systems {
+			var runs []string
+			for _, l := range s.Loads {
+				runs = append(runs, thousands(l.RowsPerSec()))
+			}
+			fmt.Fprintf(&b, " %s |", strings.Join(runs, " · "))
+		}
+		b.WriteString(" | | |\n")
+	}
+
+	// Bytes per value: lower is better.
+	b.WriteString("| on-disk bytes per value |")
+	for _, s := range c.Systems {
+		fmt.Fprintf(&b, " %s |", num(c.BytesPerValue(s), 2))
+	}
+	{
+		var ratios []string
+		met := "–"
+		for _, p := range peers {
+			r := c.BytesPerValue(silt) / c.BytesPerValue(p)
+			if math.IsNaN(r) {
+				continue
+			}
+			ratios = append(ratios, fmt.Sprintf("%.2f× %s", r, shortName(p.Name)))
+			if p.Key == "influxdb" {
+				met = yesNo(r <= 1)
+			}
+		}
+		fmt.Fprintf(&b, " %s | ≤ InfluxDB | %s |\n", strings.Join(ratios, " · "), met)
+	}
+
+	// Queries: median ms, lower is better.
+	met, missed := c.storageTargets()
+	for _, tr := range silt.Queries {
+		fmt.Fprintf(&b, "| %s, median ms |", tr.Type)
+		_, sm, _, _ := tr.Stats()
+		best, bestName := math.Inf(1), ""
+		for _, s := range c.Systems {
+			t := s.queryType(tr.Type)
+			if t == nil {
+				b.WriteString(" – |")
+				continue
+			}
+			_, m, _, _ := t.Stats()
+			mark := ""
+			if len(t.Errors) > 0 {
+				mark = " (errors)"
+			}
+			fmt.Fprintf(&b, " %s%s |", num(m, 1), mark)
+			if s != silt && m < best {
+				best, bestName = m, shortName(s.Name)
+			}
+		}
+		r := sm / best
+		fmt.Fprintf(&b, " %s best peer (%s) | ≤ best peer | %s |\n", ratioText(r), bestName, yesNo(r <= 1))
+		if r <= 1 {
+			met = append(met, tr.Type)
+		} else {
+			missed = append(missed, tr.Type)
+		}
+	}
+	fmt.Fprintf(&b, "\nTargets met: %s. Not met: %s.\n", listOrNone(met), listOrNone(missed))
+
+	// Per-type detail.
+	b.WriteString("\n## Query latency in detail (ms: min / median / p95 / max)\n\n| query |")
+	for _, s := range c.Systems {
+		fmt.Fprintf(&b, " %s |", s.Name)
+	}
+	b.WriteString(" result rows per instance |\n|---|")
+	for range c.Systems {
+		b.WriteString("---|")
+	}
+	b.WriteString("---|\n")
+	for _, tr := range silt.Queries {
+		fmt.Fprintf(&b, "| %s |", tr.Type)
+		for _, s := range c.Systems {
+			t := s.queryType(tr.Type)
+			if t == nil {
+				b.WriteString(" – |")
+				continue
+			}
+			lo, m, p, hi := t.Stats()
+			fmt.Fprintf(&b, " %s / %s / %s / %s |", num(lo, 1), num(m, 1), num(p, 1), num(hi, 1))
+		}
+		var rows []string
+		for _, a := range tr.Answers {
+			rows = append(rows, fmt.Sprint(a.Rows))
+		}
+		fmt.Fprintf(&b, " %s |\n", strings.Join(rows, ", "))
+	}
+
+	// Answer checks.
+	b.WriteString("\n## Same answers?\n\n")
+	mm := c.CheckAnswers()
+	n := 0
+	for _, tr := range silt.Queries {
+		n += len(tr.Answers)
+	}
+	if len(mm) == 0 {
+		fmt.Fprintf(&b, "Every peer returned the same number of result rows as Silt for all %d query instances, and the same numbers (sorted; compared one by one within 1e-9 relative where an answer has at most %d, by count and sum otherwise).\n",
+			n, maxKeptNumbers)
+	} else {
+		fmt.Fprintf(&b, "%d differences from Silt's answers:\n\n", len(mm))
+		for _, m := range mm {
+			fmt.Fprintf(&b, "* %s #%d, %s: %v\n", m.Type, m.Seq, m.System, m.Err)
+		}
+	}
+	for _, s := range c.Systems {
+		for _, tr := range s.Queries {
+			for _, e := range tr.Errors {
+				fmt.Fprintf(&b, "* %s error on %s %s\n", s.Name, tr.Type, e)
+			}
+		}
+	}
+
+	b.WriteString("\n## Setup\n\n")
+	for _, s := range c.Systems {
+		fmt.Fprintf(&b, "* **%s** (queries: %s)", s.Name, s.Dialect)
+		if s.DiskBytes > 0 {
+			fmt.Fprintf(&b, ", %s bytes on disk", thousands(float64(s.DiskBytes)))
+		}
+		if len(s.Notes) > 0 {
+			fmt.Fprintf(&b, ": %s", strings.Join(s.Notes, "; "))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n## Machine\n\n")
+	for _, m := range c.Machine {
+		fmt.Fprintf(&b, "* %s\n", m)
+	}
+	if len(c.Commands) > 0 {
+		b.WriteString("\n## Reproduce\n\n```sh\n")
+		for _, cmd := range c.Commands {
+			b.WriteString(cmd + "\n")
+		}
+		b.WriteString("```\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// storageTargets sorts the ingest and bytes-per-value targets into met and
+// missed (the query targets are added by the caller).
+func (c *Comparison) storageTargets() (met, missed []string) {
+	silt := c.Systems[0]
+	for _, p := range c.Systems[1:] {
+		if p.Key != "influxdb" {
+			continue
+		}
+		if silt.Load != nil && p.Load != nil {
+			r := silt.Load.RowsPerSec() / p.Load.RowsPerSec()
+			name := fmt.Sprintf("ingest ≥ 10× InfluxDB (%.2f×)", r)
+			if r >= 10 {
+				met = append(met, name)
+			} else {
+				missed = append(missed, name)
+			}
+		}
+		if r := c.BytesPerValue(silt) / c.BytesPerValue(p); !math.IsNaN(r) {
+			name := fmt.Sprintf("bytes per value ≤ InfluxDB's (%.2f×)", r)
+			if r <= 1 {
+				met = append(met, name)
+			} else {
+				missed = append(missed, name)
+			}
+		}
+	}
+	return met, missed
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+func shortName(s string) string {
+	if i := strings.IndexByte(s, ' '); i > 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "**yes**"
+	}
+	return "no"
+}
+
+// ratioText says a latency ratio in words a reader cannot misread.
+func ratioText(r float64) string {
+	switch {
+	case math.IsNaN(r) || math.IsInf(r, 0):
+		return "–"
+	case r <= 1:
+		return fmt.Sprintf("%.2f× (%.1f× faster than)", r, 1/r)
+	default:
+		return fmt.Sprintf("%.2f× (%.1f× slower than)", r, r)
+	}
+}
+
+func num(f float64, prec int) string {
+	if math.IsNaN(f) {
+		return "–"
+	}
+	return fmt.Sprintf("%.*f", prec, f)
+}
+
+// thousands formats a non-negative number rounded to an integer with commas.
+func thousands(f float64) string {
+	s := fmt.Sprintf("%.0f", f)
+	var out []byte
+	for i := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}

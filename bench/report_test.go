@@ -1,0 +1,55 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReportTargetsAndAnswerCheck(t *testing.T) {
+	ans := func(rows int, nums ...float64) Answer {
+		a := Answer{Rows: rows, Count: len(nums), Numbers: nums}
+		for _, n := range nums {
+			a.Sum += n
+		}
+		return a
+	}
+	c := &Comparison{
+		Date:    time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC),
+		Dataset: Dataset{Hosts: 10, Start: day, End: day.Add(time.Hour), Interval: 10 * time.Second, Seed: 1},
+		PerType: 1, Runs: 3,
+		Systems: []*SystemResult{
+			{Key: "silt", Name: "Silt dev", DiskBytes: 36000, Queries: []TypeResult{
+				{Type: "lastpoint", Runs: []float64{1, 2, 3}, Answers: []Answer{ans(2, 1, 2)}},
+				{Type: "high-cpu-1", Runs: []float64{9, 9, 9}, Answers: []Answer{ans(1, 5)}},
+			}},
+			{Key: "influxdb", Name: "InfluxDB 1.6.7", DiskBytes: 72000, Queries: []TypeResult{
+				{Type: "lastpoint", Runs: []float64{4, 4, 4}, Answers: []Answer{ans(2, 1, 2)}},
+				{Type: "high-cpu-1", Runs: []float64{1, 1, 1}, Answers: []Answer{ans(1, 6)}},
+			}},
+		},
+	}
+	c.Systems[0].SetLoads([]LoadResult{{Rows: 100, Elapsed: time.Second}, {Rows: 300, Elapsed: time.Second}, {Rows: 200, Elapsed: time.Second}})
+	c.Systems[1].SetLoads([]LoadResult{{Rows: 10, Elapsed: time.Second}})
+	mm := c.CheckAnswers()
+	if len(mm) != 1 || mm[0].Type != "high-cpu-1" {
+		t.Fatalf("CheckAnswers() = %v, want the high-cpu-1 difference only", mm)
+	}
+	var b strings.Builder
+	if err := c.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{
+		"| ingest, rows/s | 200 | 10 | 20.00× InfluxDB | ≥ 10× InfluxDB | **yes** |", // median of the runs
+		"| on-disk bytes per value | 1.00 | 2.00 | 0.50× InfluxDB | ≤ InfluxDB | **yes** |",
+		"| lastpoint, median ms | 2.0 | 4.0 | 0.50× (2.0× faster than) best peer (InfluxDB) | ≤ best peer | **yes** |",
+		"| high-cpu-1, median ms | 9.0 | 1.0 | 9.00× (9.0× slower than) best peer (InfluxDB) | ≤ best peer | no |",
+		"Not met: high-cpu-1.",
+		"high-cpu-1 #0, InfluxDB 1.6.7: numbers sum to 5 against 6",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/siltdb/silt/bench"
+)
+
+// silt bench load and silt bench query against a real Silt: every row
+// arrives, every default query type runs in Silt's SQL, and lastpoint
+// returns the generator's last values (the oracle is the generator itself).
+func TestBenchLoadAndQueryAgainstSilt(t *testing.T) {
+	skipShort(t)
+	h := newHarness(t)
+	p := h.start(filepath.Join(h.dir, "data"))
+	bin := siltBinary(t)
+	dir := t.TempDir()
+	data := []string{"--scale", "8", "--start", "2026-01-01T00:00:00Z", "--end", "2026-01-02T00:00:00Z", "--seed", "11"}
+	run := func(args ...string) {
+		t.Helper()
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("silt %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	run(append([]string{"bench", "load", "--url", p.base, "--db", "b", "--workers", "2", "--batch-size", "1000",
+		"--json", filepath.Join(dir, "load.json")}, data...)...)
+	var lf loadFile
+	if err := readJSON(filepath.Join(dir, "load.json"), &lf); err != nil {
+		t.Fatal(err)
+	}
+	if lf.Result.Rows != 8*8640 || lf.Result.Values != 10*8*8640 {
+		t.Fatalf("load reports %d rows, %d values; want %d, %d", lf.Result.Rows, lf.Result.Values, 8*8640, 10*8*8640)
+	}
+	code, body, err := p.get("/api/v1/sql?db=b&q=" + strings.ReplaceAll("SELECT count(*) FROM cpu", " ", "+"))
+	if err != nil || code != 200 || !bytes.Contains(body, []byte("[[69120]]")) {
+		t.Fatalf("count after load: %d %s %v", code, body, err)
+	}
+
+	run(append([]string{"bench", "query", "--url", p.base, "--db", "b", "--dialect", "sql", "--per-type", "1", "--runs", "1",
+		"--json", filepath.Join(dir, "query.json")}, data...)...)
+	var qf queryFile
+	if err := readJSON(filepath.Join(dir, "query.json"), &qf); err != nil {
+		t.Fatal(err)
+	}
+	if len(qf.Types) != len(bench.DefaultQueryTypes) {
+		t.Fatalf("%d query types ran, want %d", len(qf.Types), len(bench.DefaultQueryTypes))
+	}
+	wantRows := map[string]int{"single-groupby-1-1-1": 60, "single-groupby-5-1-12": 720, "lastpoint": 8, "groupby-orderby-limit": 5}
+	for _, tr := range qf.Types {
+		if len(tr.Errors) > 0 || len(tr.Runs) != 1 || len(tr.Answers) != 1 {
+			t.Fatalf("%s: errors %v, %d runs, %d answers", tr.Type, tr.Errors, len(tr.Runs), len(tr.Answers))
+		}
+		if w, ok := wantRows[tr.Type]; ok && tr.Answers[0].Rows != w {
+			t.Errorf("%s: %d rows, want %d", tr.Type, tr.Answers[0].Rows, w)
+		}
+	}
+
+	// lastpoint: the last interval's values, from the generator.
+	d := bench.Dataset{Hosts: 8, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Interval: 10 * time.Second, Seed: 11,
+		Format: bench.TSV}
+	d.End = d.Start.Add(24 * time.Hour)
+	var all bytes.Buffer
+	if _, err := d.WriteTo(&all); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(all.String(), "\n"), "\n")
+	var want []float64
+	for _, l := range lines[len(lines)-8:] {
+		for _, v := range strings.Split(l, "\t")[11:] {
+			f, _ := strconv.ParseFloat(v, 64)
+			want = append(want, f)
+		}
+	}
+	slices.Sort(want)
+	for _, tr := range qf.Types {
+		if tr.Type == "lastpoint" && !slices.Equal(tr.Answers[0].Numbers, want) {
+			t.Errorf("lastpoint numbers %v, want %v", tr.Answers[0].Numbers, want)
+		}
+	}
+	_ = os.Remove(filepath.Join(dir, "query.json"))
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/siltdb/silt/bench"
+)
+
+const benchQueryUsage = `Usage: silt bench query --url URL --dialect sql|influxql|clickhouse [flags]
+
+Generates --per-type instances of each TSBS query type (random hosts and time
+windows inside the dataset given by --scale/--start/--end, from --seed: the
+same flags give the same queries in every dialect), runs each once untimed
+(its answer is kept for cross-system checks), then --runs timed times, one
+query at a time, and prints min / median / p95 / max milliseconds per type.
+Time is wall clock from sending a request to having read its whole answer.
+
+  --dialect sql         Silt: URL/api/v1/sql
+  --dialect influxql    InfluxDB 1.x: URL/query
+  --dialect clickhouse  ClickHouse HTTP interface: URL/?database=DB (FORMAT JSONCompact)
+
+Types: %s
+(default: %s)
+
+Example:
+  silt bench query --url http://127.0.0.1:8086 --db benchmark --dialect sql
+  silt bench query --dialect clickhouse --types lastpoint --print
+
+Flags:
+`
+
+// queryFile is what --json writes.
+type queryFile struct {
+	System  string             `json:"system"`
+	Dialect string             `json:"dialect"`
+	Seed    uint64             `json:"seed"`
+	PerType int                `json:"per_type"`
+	Runs    int                `json:"runs"`
+	Types   []bench.TypeResult `json:"types"`
+	Queries []bench.Query      `json:"queries"`
+}
+
+func runBenchQuery(args []string) int {
+	fs := flag.NewFlagSet("bench query", flag.ContinueOnError)
+	df := addDatasetFlags(fs)
+	url := fs.String("url", "http://127.0.0.1:8086", "server base URL")
+	db := fs.String("db", "benchmark", "database")
+	dialect := fs.String("dialect", "sql", "sql (Silt), influxql (InfluxDB 1.x) or clickhouse")
+	types := fs.String("types", strings.Join(bench.DefaultQueryTypes, ","), "comma-separated query types")
+	perType := fs.Int("per-type", 5, "query instances per type (random hosts and windows)")
+	runs := fs.Int("runs", 3, "timed runs of each instance")
+	qseed := fs.Uint64("query-seed", 1, "seed of the query generator")
+	printOnly := fs.Bool("print", false, "print the queries, one a line, and run nothing")
+	listTypes := fs.Bool("list-types", false, "print the default query types (comma-separated) and run nothing")
+	name := fs.String("name", "", "system name for --json and the summary (default: the URL)")
+	jsonOut := fs.String("json", "", "also write timings and answers as JSON to this file (for silt bench report)")
+	usage := fmt.Sprintf(benchQueryUsage, strings.Join(bench.QueryTypes, ", "), strings.Join(bench.DefaultQueryTypes, ","))
+	if code, ok := parseFlags(fs, usage, args); !ok {
+		return code
+	}
+	if *listTypes {
+		fmt.Println(strings.Join(bench.DefaultQueryTypes, ","))
+		return 0
+	}
+	d, err := df.dataset()
+	if err == nil && (*perType < 1 || *runs < 1) {
+		err = fmt.Errorf("need --per-type >= 1 and --runs >= 1")
+	}
+	if err == nil && bench.Query.Text(bench.Query{SQL: "x", InfluxQL: "x", ClickHouse: "x"}, *dialect) == "" {
+		err = fmt.Errorf("unknown --dialect %q (want %s)", *dialect, strings.Join(bench.Dialects, ", "))
+	}
+	var qs []bench.Query
+	if err == nil {
+		qs, err = bench.NewQueryGen(d.Hosts, d.Start, d.End, *qseed).Generate(strings.Split(*types, ","), *perType)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "silt bench query:", err)
+		return 2
+	}
+	if *printOnly {
+		for _, q := range qs {
+			fmt.Printf("-- %s #%d\n%s;\n", q.Type, q.Seq, q.Text(*dialect))
+		}
+		return 0
+	}
+	if *name == "" {
+		*name = *url
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	c := &bench.Client{URL: *url, DB: *db, Dialect: *dialect, HTTP: &http.Client{}}
+	bar := bench.NewProgress("query "+*name, int64(len(qs)*(*runs+1)), "queries", false)
+	res := bench.RunQueries(ctx, c, qs, *runs, func(done, _ int) { bar.Set(int64(done)) })
+	bar.Done()
+	failed := false
+	fmt.Printf("%s (%s), %d instances x %d runs per type, ms:\n", *name, *dialect, *perType, *runs)
+	fmt.Printf("%-24s %9s %9s %9s %9s %8s\n", "type", "min", "median", "p95", "max", "rows")
+	for _, tr := range res {
+		lo, med, p95, hi := tr.Stats()
+		rows := 0
+		for _, a := range tr.Answers {
+			rows += a.Rows
+		}
+		fmt.Printf("%-24s %9.1f %9.1f %9.1f %9.1f %8d\n", tr.Type, lo, med, p95, hi, rows)
+		for _, e := range tr.Errors {
+			failed = true
+			fmt.Fprintf(os.Stderr, "silt bench query: %s %s\n", tr.Type, e)
+		}
+	}
+	if *jsonOut != "" {
+		qf := queryFile{System: *name, Dialect: *dialect, Seed: *qseed, PerType: *perType, Runs: *runs, Types: res, Queries: qs}
+		if err := writeJSON(*jsonOut, qf); err != nil {
+			fmt.Fprintln(os.Stderr, "silt bench query:", err)
+			return 1
+		}
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,88 @@
+package columnar
+
+import (
+	"slices"
+	"unsafe"
+)
+
+// ScanArrival passes the head's rows to fn as ColumnBatches of up to max
+// rows holding the named tags and fields (others are ignored), in arrival
+// order and without merging duplicates: a later row for the same series
+// and time is a later write. Tag dictionaries are the head's own (a batch
+// may list values none of its rows use). A frozen head or a View only.
+func (h *Head) ScanArrival(cols []string, max int, fn func(*ColumnBatch) error) error {
+	var b ColumnBatch
+	var tagCols, fieldCols []int
+	for _, name := range cols {
+		if c, ok := h.Schema.tagIdx[name]; ok && c < len(h.dicts) && !slices.Contains(tagCols, c) {
+			tagCols = append(tagCols, c)
+			b.Tags = append(b.Tags, TagVector{Name: name, Dict: h.dicts[c].vals})
+		}
+		if c, ok := h.Schema.fieldIdx[name]; ok && c < len(h.fields) && !slices.Contains(fieldCols, c) {
+			fieldCols = append(fieldCols, c)
+			b.Fields = append(b.Fields, FieldVector{Name: name, Type: h.fields[c].typ})
+		}
+	}
+	n := len(h.times)
+	for lo := 0; lo < n; lo += max {
+		hi := min(lo+max, n)
+		b.Len, b.Time = hi-lo, h.times[lo:hi]
+		for j, c := range tagCols {
+			tv := &b.Tags[j]
+			tv.IDs = slices.Grow(tv.IDs[:0], hi-lo)[:hi-lo]
+			for i := lo; i < hi; i++ {
+				tv.IDs[i-lo] = h.tagID(h.series[i], c)
+			}
+		}
+		for j, c := range fieldCols {
+			h.fields[c].batchVector(&b.Fields[j], lo, hi)
+		}
+		if err := fn(&b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// batchVector sets fv to rows [lo, hi) of the column; rows past the
+// column's end (a View's unpadded tail) have no value.
+func (c *fieldColumn) batchVector(fv *FieldVector, lo, hi int) {
+	n := hi - lo
+	fv.Null = slices.Grow(fv.Null[:0], n)[:n]
+	any := false
+	for i := lo; i < hi; i++ {
+		fv.Null[i-lo] = !c.isValid(i)
+		any = any || fv.Null[i-lo]
+	}
+	if !any {
+		fv.Null = nil
+	}
+	if c.typ == FieldString {
+		fv.S = slices.Grow(fv.S[:0], n)[:n]
+		for i := lo; i < hi; i++ {
+			fv.S[i-lo] = ""
+			if c.isValid(i) {
+				fv.S[i-lo] = string(c.strAt(i))
+			}
+		}
+		return
+	}
+	// num reaches only c.n: a View may have fewer values than rows.
+	num := c.num[min(lo, len(c.num)):min(hi, len(c.num))]
+	if len(num) < n {
+		num = append(slices.Clone(num), make([]uint64, n-len(num))...)
+	}
+	switch c.typ {
+	case FieldFloat:
+		fv.F = unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(num))), n)
+	case FieldInt:
+		fv.I = unsafe.Slice((*int64)(unsafe.Pointer(unsafe.SliceData(num))), n)
+	case FieldUint:
+		fv.U = num
+	case FieldBool:
+		fv.B = slices.Grow(fv.B[:0], n)[:n]
+		for i := range num {
+			fv.B[i] = num[i] != 0
+		}
+	}
+}

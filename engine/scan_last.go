@@ -1,0 +1,290 @@
+package engine
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/siltdb/silt/columnar"
+)
+
+// Last-value scans answer "the latest value of each field per series"
+// (last(x, time) grouped by tags) without reading every row: a segment is
+// immutable, so its per-series last values are computed once and kept in
+// memory (lastCache); heads are summarized at query time in one pass over
+// their arrival-ordered columns. Sources are folded oldest first and a
+// value at an equal time replaces the older one, which is exactly the
+// merge's "last written wins" for duplicates.
+
+// maxCachedSeries bounds the series of one segment whose summary is kept;
+// past it the summary is computed per query and dropped.
+const maxCachedSeries = 200_000
+
+// lastCache maps a segment's path to its *lastSet over every field.
+type lastCache struct{ m sync.Map }
+
+// lastSet keeps, per series and field, the value at the largest time seen.
+type lastSet struct {
+	fields  []columnar.FieldSchema
+	fieldAt map[string]int
+	series  map[string]*lastSeries
+	order   []*lastSeries // insertion order, for deterministic output
+	key     []byte
+	tagIdx  []int // scratch: a batch's tag vectors sorted by name
+}
+
+type lastSeries struct {
+	tags []columnar.TagValue // sorted by key
+	t    []int64             // per field; math.MinInt64: no value yet
+	v    []columnar.FieldValue
+}
+
+func newLastSet(fields []columnar.FieldSchema) *lastSet {
+	s := &lastSet{fields: fields, fieldAt: map[string]int{}, series: map[string]*lastSeries{}}
+	for i, f := range fields {
+		s.fieldAt[f.Name] = i
+	}
+	return s
+}
+
+// addBatch folds the batch's rows with time in [minT, maxT) into s. The
+// batch must hold every tag of its rows (series identity).
+func (s *lastSet) addBatch(b *columnar.ColumnBatch, minT, maxT int64) {
+	s.tagIdx = s.tagIdx[:0]
+	for i := range b.Tags {
+		s.tagIdx = append(s.tagIdx, i)
+	}
+	slices.SortFunc(s.tagIdx, func(x, y int) int { return strings.Compare(b.Tags[x].Name, b.Tags[y].Name) })
+	type col struct {
+		fv *columnar.FieldVector
+		k  int
+	}
+	var cols []col
+	for j := range b.Fields {
+		if k, ok := s.fieldAt[b.Fields[j].Name]; ok && s.fields[k].Type == b.Fields[j].Type {
+			cols = append(cols, col{&b.Fields[j], k})
+		}
+	}
+	var cur *lastSeries
+	prev := -1
+	for r := 0; r < b.Len; r++ {
+		t := b.Time[r]
+		if t < minT || (t >= maxT && maxT != math.MaxInt64) {
+			continue
+		}
+		if prev < 0 || !sameSeries(b, prev, r) {
+			cur = s.seriesOf(b, r)
+		}
+		prev = r
+		for _, c := range cols {
+			if c.fv.IsNull(r) || t < cur.t[c.k] {
+				continue
+			}
+			cur.t[c.k] = t
+			cur.v[c.k] = fieldValue(c.fv, r)
+		}
+	}
+}
+
+func sameSeries(b *columnar.ColumnBatch, r1, r2 int) bool {
+	for i := range b.Tags {
+		if b.Tags[i].IDs[r1] != b.Tags[i].IDs[r2] {
+			return false
+		}
+	}
+	return true
+}
+
+// seriesOf returns the entry of row r's series, creating it.
+func (s *lastSet) seriesOf(b *columnar.ColumnBatch, r int) *lastSeries {
+	s.key = s.key[:0]
+	for _, i := range s.tagIdx {
+		tv := &b.Tags[i]
+		if id := tv.IDs[r]; id >= 0 {
+			s.key = append(append(append(append(s.key, tv.Name...), 0), tv.Dict[id]...), 0)
+		}
+	}
+	if e, ok := s.series[string(s.key)]; ok {
+		return e
+	}
+	e := &lastSeries{t: make([]int64, len(s.fields)), v: make([]columnar.FieldValue, len(s.fields))}
+	for k := range e.t {
+		e.t[k] = math.MinInt64
+	}
+	for _, i := range s.tagIdx {
+		tv := &b.Tags[i]
+		if id := tv.IDs[r]; id >= 0 {
+			e.tags = append(e.tags, columnar.TagValue{Key: strings.Clone(tv.Name), Value: strings.Clone(tv.Dict[id])})
+		}
+	}
+	s.series[string(s.key)] = e
+	s.order = append(s.order, e)
+	return e
+}
+
+func fieldValue(fv *columnar.FieldVector, r int) columnar.FieldValue {
+	v := columnar.FieldValue{Key: fv.Name, Type: fv.Type}
+	switch fv.Type {
+	case columnar.FieldFloat:
+		v.Num = math.Float64bits(fv.F[r])
+	case columnar.FieldInt:
+		v.Num = uint64(fv.I[r])
+	case columnar.FieldUint:
+		v.Num = fv.U[r]
+	case columnar.FieldBool:
+		if fv.B[r] {
+			v.Num = 1
+		}
+	case columnar.FieldString:
+		v.Str = strings.Clone(fv.S[r])
+	}
+	return v
+}
+
+// merge folds o, a newer source, into s: values in [minT, maxT) only.
+func (s *lastSet) merge(o *lastSet, minT, maxT int64) {
+	var key []byte
+	for _, oe := range o.order {
+		key = key[:0]
+		for _, tv := range oe.tags {
+			key = append(append(append(append(key, tv.Key...), 0), tv.Value...), 0)
+		}
+		e, ok := s.series[string(key)]
+		for k, t := range oe.t {
+			if t == math.MinInt64 || t < minT || (t >= maxT && maxT != math.MaxInt64) {
+				continue
+			}
+			j, has := s.fieldAt[o.fields[k].Name]
+			if !has || s.fields[j].Type != o.fields[k].Type {
+				continue
+			}
+			if !ok {
+				e = &lastSeries{tags: oe.tags, t: make([]int64, len(s.fields)), v: make([]columnar.FieldValue, len(s.fields))}
+				for i := range e.t {
+					e.t[i] = math.MinInt64
+				}
+				s.series[string(key)] = e
+				s.order = append(s.order, e)
+				ok = true
+			}
+			if t >= e.t[j] {
+				e.t[j], e.v[j] = t, oe.v[k]
+			}
+		}
+	}
+}
+
+// runLast is RunBatches for a LastOnly scan: per series, for each field of
+// Columns, the row at its largest time in the scan's range (with that
+// field's value only, plus any other field with a value at the same time).
+func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch) error) error {
+	var fields []columnar.FieldSchema
+	for _, f := range ts.fields {
+		if slices.Contains(ts.Columns, f.Name) {
+			fields = append(fields, f)
+		}
+	}
+	acc := newLastSet(fields)
+	cache := &ts.eng.lastCache
+	live := map[string]bool{}
+	for _, m := range ts.eng.manifest.Load().Segments {
+		live[filepath.Join(ts.eng.cfg.DataDir, filepath.FromSlash(m.Path))] = true
+	}
+	cache.prune(live)
+	cols := slices.Clone(ts.tagOrder)
+	for _, f := range ts.fields {
+		cols = append(cols, f.Name)
+	}
+	for _, seg := range ts.segs { // oldest first
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		covered := ts.maxT == math.MaxInt64 || seg.Info.MaxTime < ts.maxT
+		if !covered {
+			// The segment reaches past the range: its overall last values
+			// may lie outside, so it is read for this query's range.
+			if err := seg.ScanBatches(cols, nil, func(b *columnar.ColumnBatch) error {
+				acc.addBatch(b, ts.minT, ts.maxT)
+				return nil
+			}); err != nil {
+				return err
+			}
+			continue
+		}
+		sum, err := cache.segment(seg)
+		if err != nil {
+			return err
+		}
+		acc.merge(sum, ts.minT, ts.maxT)
+	}
+	for _, h := range ts.heads {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := h.ScanArrival(cols, BatchRows, func(b *columnar.ColumnBatch) error {
+			acc.addBatch(b, ts.minT, ts.maxT)
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	bb := columnar.NewBatchBuilder(ts.tagOrder, fields, BatchRows)
+	var p columnar.Point
+	for _, e := range acc.order {
+		// One point per distinct time among the series' last values.
+		done := make([]bool, len(fields))
+		for k := range fields {
+			if done[k] || e.t[k] == math.MinInt64 {
+				continue
+			}
+			p.Time, p.Tags, p.Fields = e.t[k], e.tags, p.Fields[:0]
+			for j := k; j < len(fields); j++ {
+				if !done[j] && e.t[j] == e.t[k] {
+					p.Fields = append(p.Fields, e.v[j])
+					done[j] = true
+				}
+			}
+			if err := bb.Add(&p, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return bb.Flush(fn)
+}
+
+// segment returns seg's summary over all its fields, computing and (for
+// segments of moderate cardinality) caching it.
+func (c *lastCache) segment(seg *columnar.Segment) (*lastSet, error) {
+	if v, ok := c.m.Load(seg.Path()); ok {
+		return v.(*lastSet), nil
+	}
+	cols := slices.Clone(seg.Info.Tags)
+	for _, f := range seg.Info.Fields {
+		cols = append(cols, f.Name)
+	}
+	sum := newLastSet(slices.Clone(seg.Info.Fields))
+	if err := seg.ScanBatches(cols, nil, func(b *columnar.ColumnBatch) error {
+		sum.addBatch(b, math.MinInt64, math.MaxInt64)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if len(sum.order) <= maxCachedSeries {
+		c.m.Store(seg.Path(), sum)
+	}
+	return sum, nil
+}
+
+// prune drops the summaries of segments not in live (removed by
+// compaction or retention).
+func (c *lastCache) prune(live map[string]bool) {
+	c.m.Range(func(k, _ any) bool {
+		if !live[k.(string)] {
+			c.m.Delete(k)
+		}
+		return true
+	})
+}

@@ -1,0 +1,243 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/siltdb/silt/columnar"
+)
+
+// segRefs counts the running scans that read each segment, so that a
+// segment compaction or retention replaced is deleted only when the last
+// scan holding it closes (Prometheus tsdb's block pendingReaders, per file).
+// A scan acquires its segments in the same critical section of Engine.mu in
+// which it reads the manifest; the manifest swap happens under Engine.mu
+// too, and retire runs after it, so a scan that saw a segment always holds
+// it before it can be retired.
+type segRefs struct {
+	dataDir string
+	// openCold opens a segment held in the object store (tier.go); nil
+	// without tiering.
+	openCold func(columnar.SegmentMeta) (*columnar.Segment, error)
+	mu       struct {
+		sync.Mutex
+		n       map[uint64]int
+		retired map[uint64]string // id → path relative to dataDir, delete at zero
+		// open keeps segments open between scans: the footer and tag
+		// index are parsed once, not per query. Closed when retired and
+		// unread, or at Close.
+		open map[uint64]*columnar.Segment
+		// cold holds the cold metas of segments tiered after a scan took
+		// its snapshot, so that scan opens them from the store too.
+		cold map[uint64]columnar.SegmentMeta
+		// demoted are the local copies of tiered segments: open handles
+		// and the file, closed and deleted once no scan holds the id.
+		demoted map[uint64]demotedCopy
+	}
+}
+
+type demotedCopy struct {
+	path string
+	segs []*columnar.Segment
+}
+
+func newSegRefs(dataDir string) *segRefs {
+	r := &segRefs{dataDir: dataDir}
+	r.mu.n = map[uint64]int{}
+	r.mu.retired = map[uint64]string{}
+	r.mu.open = map[uint64]*columnar.Segment{}
+	r.mu.cold = map[uint64]columnar.SegmentMeta{}
+	r.mu.demoted = map[uint64]demotedCopy{}
+	return r
+}
+
+// segment returns m's open segment, opening it on first use. The caller
+// must hold a reference (acquire) so that it is not closed meanwhile, and
+// must not close it.
+func (r *segRefs) segment(m columnar.SegmentMeta) (*columnar.Segment, error) {
+	r.mu.Lock()
+	if c, ok := r.mu.cold[m.ID]; ok {
+		m = c // tiered since the caller's snapshot
+	}
+	s := r.mu.open[m.ID]
+	r.mu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	var err error
+	if m.Cold() {
+		if r.openCold == nil {
+			return nil, fmt.Errorf("segment %s is in the object store, and tiering is not configured (--s3.endpoint)", m.Path)
+		}
+		s, err = r.openCold(m)
+	} else {
+		s, err = columnar.OpenSegment(filepath.Join(r.dataDir, filepath.FromSlash(m.Path)))
+	}
+	if err != nil {
+		return nil, err // not kept: the next scan tries again
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if other := r.mu.open[m.ID]; other != nil { // opened concurrently
+		_ = s.Close()
+		return other, nil
+	}
+	if _, tiered := r.mu.cold[m.ID]; tiered && !m.Cold() {
+		// Tiered while the local file was being opened: hand it out,
+		// but close it with the local copy, not keep it.
+		d := r.mu.demoted[m.ID]
+		d.segs = append(d.segs, s)
+		r.mu.demoted[m.ID] = d
+		return s, nil
+	}
+	// Even if retired meanwhile, the caller's reference keeps the file;
+	// release closes the handle with the last reference.
+	r.mu.open[m.ID] = s
+	return s, nil
+}
+
+// demote switches segments that were just tiered (locals, now colds in the
+// manifest) to their cold copies: later opens read the object store, and
+// the local handle and file go once no scan holds the id (at once if none
+// does). Scans running meanwhile keep reading the local file.
+func (r *segRefs) demote(locals, colds []columnar.SegmentMeta) {
+	var del []string
+	r.mu.Lock()
+	for i, m := range locals {
+		r.mu.cold[m.ID] = colds[i]
+		d := r.mu.demoted[m.ID]
+		d.path = m.Path
+		if s := r.mu.open[m.ID]; s != nil {
+			d.segs = append(d.segs, s)
+			delete(r.mu.open, m.ID)
+		}
+		r.mu.demoted[m.ID] = d
+		if r.mu.n[m.ID] == 0 {
+			del = append(del, r.dropDemotedLocked(m.ID)...)
+		}
+	}
+	r.mu.Unlock()
+	r.remove(del)
+}
+
+// dropDemotedLocked closes the local handles of tiered segment id and
+// returns its local file to delete.
+func (r *segRefs) dropDemotedLocked(id uint64) []string {
+	d, ok := r.mu.demoted[id]
+	if !ok {
+		return nil
+	}
+	delete(r.mu.demoted, id)
+	for _, s := range d.segs {
+		_ = s.Close()
+	}
+	if d.path == "" {
+		return nil
+	}
+	return []string{d.path}
+}
+
+// closeAll closes every open segment (the engine is closing).
+func (r *segRefs) closeAll() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var err error
+	for id, s := range r.mu.open {
+		err = errors.Join(err, s.Close())
+		delete(r.mu.open, id)
+	}
+	for id, d := range r.mu.demoted {
+		for _, s := range d.segs {
+			err = errors.Join(err, s.Close())
+		}
+		delete(r.mu.demoted, id)
+	}
+	return err
+}
+
+// closeLocked closes the open handle of segment id, if any.
+func (r *segRefs) closeLocked(id uint64) {
+	if s := r.mu.open[id]; s != nil {
+		_ = s.Close()
+		delete(r.mu.open, id)
+	}
+}
+
+// acquire adds a reference to each segment.
+func (r *segRefs) acquire(metas []columnar.SegmentMeta) {
+	r.mu.Lock()
+	for _, m := range metas {
+		r.mu.n[m.ID]++
+	}
+	r.mu.Unlock()
+}
+
+// release drops a reference to each segment and deletes retired segments
+// that nothing reads any more.
+func (r *segRefs) release(metas []columnar.SegmentMeta) {
+	var del []string
+	r.mu.Lock()
+	for _, m := range metas {
+		r.mu.n[m.ID]--
+		if r.mu.n[m.ID] > 0 {
+			continue
+		}
+		delete(r.mu.n, m.ID)
+		del = append(del, r.dropDemotedLocked(m.ID)...)
+		if p, ok := r.mu.retired[m.ID]; ok {
+			delete(r.mu.retired, m.ID)
+			delete(r.mu.cold, m.ID)
+			r.closeLocked(m.ID)
+			del = append(del, p)
+		}
+	}
+	r.mu.Unlock()
+	r.remove(del)
+}
+
+// retire marks segments no longer named by the manifest: each is deleted now
+// if no scan reads it, else when the last one releases it. A crash before
+// the deletion leaves orphans that recovery removes.
+func (r *segRefs) retire(metas []columnar.SegmentMeta) {
+	var del []string
+	r.mu.Lock()
+	for _, m := range metas {
+		if r.mu.n[m.ID] > 0 {
+			if m.Cold() {
+				r.mu.retired[m.ID] = "" // nothing local to delete
+			} else {
+				r.mu.retired[m.ID] = m.Path
+			}
+			continue
+		}
+		r.closeLocked(m.ID)
+		del = append(del, r.dropDemotedLocked(m.ID)...)
+		delete(r.mu.cold, m.ID)
+		if !m.Cold() {
+			del = append(del, m.Path)
+		}
+	}
+	r.mu.Unlock()
+	r.remove(del)
+}
+
+// pending returns how many retired segments wait for readers.
+func (r *segRefs) pending() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.mu.retired)
+}
+
+func (r *segRefs) remove(paths []string) {
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		// An error leaves an orphan: not named by the manifest, so invisible,
+		// and removed at the next start.
+		_ = os.Remove(filepath.Join(r.dataDir, filepath.FromSlash(p)))
+	}
+}

@@ -1,0 +1,633 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/compaction"
+	"github.com/siltdb/silt/tiering"
+)
+
+// TierConfig configures tiering to an object store (docs/tiering.md).
+// Tiering is off when Tier is nil.
+type TierConfig struct {
+	Tier *tiering.Tier
+	// After (--tier.after): a day window is moved once it ended this long
+	// ago and compaction has nothing left to do in it. 0 means 24h.
+	After time.Duration
+	// Interval (--tier.interval) is how often the background loop looks
+	// for work; 0 means a minute.
+	Interval time.Duration
+	// MaxSegmentsPerPass bounds one pass (and so one bucket manifest
+	// upload and one local commit); 0 means 64.
+	MaxSegmentsPerPass int
+	// ReadOnly (--s3.read-only) serves the bucket's manifest: no writes, no
+	// local segments, no compaction, retention or uploads. The data
+	// directory must not hold a manifest of its own.
+	ReadOnly bool
+}
+
+// BucketManifestKey is the bucket manifest's key under --s3.prefix.
+const BucketManifestKey = columnar.ManifestFile
+
+// Errors of tiered operation, with stable codes in the HTTP layer.
+var (
+	// ErrColdUnavailable: a query needs segments held in the object store,
+	// and the store cannot be reached. Queries over local data still work.
+	ErrColdUnavailable = errors.New("cold data unavailable: the object store holding tiered segments cannot be reached")
+	// ErrReadOnly: the node serves a bucket read-only (--s3.read-only).
+	ErrReadOnly = errors.New("this node is read-only (--s3.read-only): it serves the bucket's tiered segments and takes no writes")
+)
+
+// IsColdUnavailable reports whether err means cold data could not be read
+// because the object store is unreachable (at open or mid-scan).
+func IsColdUnavailable(err error) bool {
+	return errors.Is(err, ErrColdUnavailable) || errors.Is(err, tiering.ErrUnavailable)
+}
+
+// tierer is the state of the background tiering loop.
+type tierer struct {
+	cfg    TierConfig
+	ctx    context.Context // ends at Close: cancels uploads and cold reads
+	cancel context.CancelFunc
+	stop   chan struct{}
+	done   chan struct{}
+	m      *tierMetrics
+
+	mu sync.Mutex // serializes passes (loop and TierNow)
+	// published is the set of cold segment ids the bucket manifest names;
+	// unknown (nil) after a start, so the first pass republishes it.
+	published map[uint64]bool
+}
+
+func newTierer(e *Engine) *tierer {
+	cfg := e.cfg.Tiering
+	if cfg.Tier == nil {
+		return nil
+	}
+	if cfg.After <= 0 {
+		cfg.After = 24 * time.Hour
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Minute
+	}
+	if cfg.MaxSegmentsPerPass <= 0 {
+		cfg.MaxSegmentsPerPass = 64
+	}
+	if cfg.ReadOnly {
+		// Retention and merges would commit a local manifest of segments
+		// this node does not own.
+		e.cfg.Compaction.Disabled = true
+	}
+	e.cfg.Tiering = cfg
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &tierer{cfg: cfg, ctx: ctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
+	t.m = newTierMetrics(e)
+	e.refs.openCold = e.openColdSegment
+	return t
+}
+
+// startTierer starts the background loop (after recovery).
+func (e *Engine) startTierer() {
+	if e.tier == nil {
+		return
+	}
+	go e.tierLoop()
+}
+
+// stopTierer cancels running uploads and waits for the loop to end.
+func (e *Engine) stopTierer() {
+	if e.tier == nil {
+		return
+	}
+	select {
+	case <-e.tier.stop:
+		return
+	default:
+		close(e.tier.stop)
+	}
+	e.tier.cancel()
+	select {
+	case <-e.tier.done:
+	case <-time.After(time.Minute):
+		e.log.Warn("tiering loop did not stop within a minute")
+	}
+}
+
+// tierLoop runs tiering passes (or, read-only, manifest reloads), backing
+// off after failures: an unreachable store keeps everything local and is
+// retried, up to every five minutes.
+func (e *Engine) tierLoop() {
+	t := e.tier
+	defer close(t.done)
+	var backoff time.Duration
+	wait := t.cfg.Interval
+	for {
+		timer := time.NewTimer(wait)
+		select {
+		case <-t.stop:
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		var err error
+		if t.cfg.ReadOnly {
+			err = e.ReloadBucketManifest(t.ctx)
+		} else {
+			_, err = e.TierNow(t.ctx)
+		}
+		if err == nil {
+			backoff, wait = 0, t.cfg.Interval
+			continue
+		}
+		if errors.Is(err, context.Canceled) {
+			return
+		}
+		backoff = min(max(2*backoff, t.cfg.Interval), 5*time.Minute)
+		wait = backoff
+		e.log.Error("tiering pass failed; local data stays local, retrying", "err", err, "retry_in", backoff)
+	}
+}
+
+// TierStats reports one tiering pass.
+type TierStats struct {
+	Segments      int   // moved to the object store and marked cold
+	Bytes         int64 // their size
+	Resumed       int   // of them, already in the store from an interrupted pass
+	BucketDeletes int   // objects deleted in the bucket (retention, compaction)
+}
+
+// TierNow runs one tiering pass: it publishes the bucket manifest and
+// deletes objects no segment names any more (retired cold segments), then
+// moves the windows that are due. Order, so that a crash anywhere leaves
+// every segment either local or verified in the bucket, named by the local
+// manifest:
+//
+//  1. upload each segment and verify it (size and CRC-64/NVME);
+//  2. upload the bucket manifest naming them (and the earlier cold ones);
+//  3. commit the local manifest marking them cold;
+//  4. retire the local files (deleted once no scan reads them).
+//
+// A failure before 3 changes nothing locally; the next pass resumes (an
+// object already verified in the bucket is not sent again).
+func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
+	var st TierStats
+	t := e.tier
+	if t == nil {
+		return st, errors.New("tiering is not configured (--s3.endpoint)")
+	}
+	if t.cfg.ReadOnly {
+		return st, ErrReadOnly
+	}
+	if !e.ready.Load() {
+		return st, ErrNotReady
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n, err := e.syncBucket(ctx)
+	st.BucketDeletes = n
+	if err != nil {
+		t.m.Failures.WithLabelValues(failureClass(err)).Inc()
+		return st, err
+	}
+	cands := e.tierCandidates(time.Now())
+	if len(cands) == 0 {
+		return st, nil
+	}
+	u := t.cfg.Tier.Uploader
+	uploads := make([]tiering.Upload, len(cands))
+	for i, s := range cands {
+		uploads[i] = tiering.Upload{Path: filepath.Join(e.cfg.DataDir, filepath.FromSlash(s.Path)), Key: s.Path}
+	}
+	res, err := u.UploadSegments(ctx, uploads...)
+	if err != nil {
+		t.m.Failures.WithLabelValues(failureClass(err)).Inc()
+		return st, fmt.Errorf("tier %d segments: %w", len(cands), err)
+	}
+	cold := make([]columnar.SegmentMeta, len(cands))
+	for i, s := range cands {
+		s.Tier, s.Checksum, s.Bytes = columnar.TierS3, res[i].Checksum, res[i].Size
+		cold[i] = s
+		if res[i].Resumed {
+			st.Resumed++
+		}
+	}
+	bm, ids, err := e.bucketManifest(cold)
+	if err != nil {
+		return st, err
+	}
+	if r := u.PutManifest(ctx, BucketManifestKey, bm, res); r.Err != nil {
+		t.m.Failures.WithLabelValues(failureClass(r.Err)).Inc()
+		return st, fmt.Errorf("tier: bucket manifest: %w", r.Err)
+	}
+	t.published = ids
+	locals, colds, err := e.markCold(cold)
+	if err != nil {
+		t.m.Failures.WithLabelValues("commit").Inc()
+		return st, err
+	}
+	e.refs.demote(locals, colds)
+	for _, s := range colds {
+		st.Segments++
+		st.Bytes += s.Bytes
+	}
+	t.m.Segments.Add(float64(st.Segments))
+	t.m.Bytes.Add(float64(st.Bytes))
+	e.log.Info("tiered segments to the object store", "segments", st.Segments, "bytes", st.Bytes, "resumed", st.Resumed)
+	return st, nil
+}
+
+func failureClass(err error) string {
+	switch {
+	case errors.Is(err, tiering.ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, tiering.ErrChecksum):
+		return "checksum"
+	case errors.Is(err, tiering.ErrAccessDenied):
+		return "access_denied"
+	case errors.Is(err, tiering.ErrNotFound):
+		return "not_found"
+	}
+	return "other"
+}
+
+// tierCandidates returns the local segments due for the object store:
+// their window ended more than After ago, retention keeps some of their
+// rows, and compaction has nothing left to do in the window (the same plan
+// the compactor makes; compaction leaves windows with cold segments alone,
+// so a late write into a cold window is tiered as it is).
+func (e *Engine) tierCandidates(now time.Time) []columnar.SegmentMeta {
+	e.flushMu.Lock()
+	m := e.manifest.Load()
+	e.flushMu.Unlock()
+	limit := now.Add(-e.tier.cfg.After).UnixNano()
+	byWin := map[windowKey][]columnar.SegmentMeta{}
+	for _, s := range m.Segments {
+		k := windowKey{s.DB, s.Table, s.Window}
+		byWin[k] = append(byWin[k], s)
+	}
+	pol := e.cfg.Compaction.Policy
+	var out []columnar.SegmentMeta
+	for k, segs := range byWin {
+		start := columnar.WindowOf(segs[0].MinTime)
+		if start+int64(columnar.WindowDuration) > limit {
+			continue
+		}
+		cutoff := e.cutoff(m, k.db, now.UnixNano())
+		hasCold := slices.ContainsFunc(segs, columnar.SegmentMeta.Cold)
+		if !hasCold && !e.cfg.Compaction.Disabled {
+			slices.SortFunc(segs, func(a, b columnar.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
+			plan := make([]compaction.Seg, len(segs))
+			for i, s := range segs {
+				plan[i] = compaction.Seg{Rows: s.Rows, MinTime: s.MinTime, MaxTime: s.MaxTime}
+			}
+			if pol.Plan(plan) < len(segs) || compaction.TrimDue(plan, start, int64(columnar.WindowDuration), cutoff) {
+				continue // a merge is still due: tier its output instead
+			}
+		}
+		for _, s := range segs {
+			if !s.Cold() && s.MaxTime >= cutoff {
+				out = append(out, s)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b columnar.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
+	if len(out) > e.tier.cfg.MaxSegmentsPerPass {
+		out = out[:e.tier.cfg.MaxSegmentsPerPass]
+	}
+	return out
+}
+
+// bucketManifest encodes the manifest the bucket gets: the local one's
+// databases and schemas, and its cold segments plus extra (about to be
+// marked cold). WAL state is local and left out. It returns the ids named.
+func (e *Engine) bucketManifest(extra []columnar.SegmentMeta) ([]byte, map[uint64]bool, error) {
+	e.flushMu.Lock()
+	m := e.manifest.Load().Clone()
+	e.flushMu.Unlock()
+	ids := map[uint64]bool{}
+	var segs []columnar.SegmentMeta
+	for _, s := range m.Segments {
+		if s.Cold() {
+			segs = append(segs, s)
+			ids[s.ID] = true
+		}
+	}
+	for _, s := range extra {
+		if !ids[s.ID] {
+			segs = append(segs, s)
+			ids[s.ID] = true
+		}
+	}
+	slices.SortFunc(segs, func(a, b columnar.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
+	m.Segments, m.WALSeq = segs, 0
+	raw, err := json.MarshalIndent(m, "", " ")
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode bucket manifest: %w", err)
+	}
+	return raw, ids, nil
+}
+
+// markCold commits the local manifest with cold's segments marked cold
+// (those still there: compaction or retention may have replaced some
+// meanwhile; their objects are then orphans the next pass deletes). It
+// returns the local metas replaced and their cold versions.
+func (e *Engine) markCold(cold []columnar.SegmentMeta) (locals, colds []columnar.SegmentMeta, err error) {
+	byID := map[uint64]columnar.SegmentMeta{}
+	for _, s := range cold {
+		byID[s.ID] = s
+	}
+	e.flushMu.Lock()
+	defer e.flushMu.Unlock()
+	m := e.manifest.Load().Clone()
+	for i, s := range m.Segments {
+		if c, ok := byID[s.ID]; ok && !s.Cold() {
+			locals = append(locals, s)
+			colds = append(colds, c)
+			m.Segments[i] = c
+		}
+	}
+	if len(colds) == 0 {
+		return nil, nil, nil
+	}
+	if err := m.Commit(e.cfg.DataDir); err != nil {
+		return nil, nil, fmt.Errorf("tier: commit manifest marking %d segments cold: %w", len(colds), err)
+	}
+	e.mu.Lock()
+	e.manifest.Store(m)
+	e.mu.Unlock()
+	return locals, colds, nil
+}
+
+// syncBucket makes the bucket match the local manifest: it republishes the
+// bucket manifest when the cold set changed (always after a start), then
+// deletes objects under segments/ that no segment of the local manifest
+// names — cold segments retention or compaction retired, and uploads of a
+// pass that crashed before its local commit. The manifest goes first, so
+// the bucket's manifest never names a deleted object.
+func (e *Engine) syncBucket(ctx context.Context) (int, error) {
+	t := e.tier
+	m := e.Manifest()
+	cur := map[uint64]bool{}
+	for _, s := range m.Segments {
+		if s.Cold() {
+			cur[s.ID] = true
+		}
+	}
+	first := t.published == nil
+	if first {
+		if err := e.checkBucketOwner(ctx, m); err != nil {
+			return 0, err
+		}
+	}
+	shrank := false
+	for id := range t.published {
+		if !cur[id] {
+			shrank = true
+		}
+	}
+	if !first && !shrank && len(cur) == len(t.published) {
+		return 0, nil
+	}
+	raw, ids, err := e.bucketManifest(nil)
+	if err != nil {
+		return 0, err
+	}
+	if r := t.cfg.Tier.Uploader.PutManifest(ctx, BucketManifestKey, raw, nil); r.Err != nil {
+		return 0, fmt.Errorf("publish bucket manifest: %w", r.Err)
+	}
+	t.published = ids
+	if !first && !shrank {
+		return 0, nil
+	}
+	objs, err := t.cfg.Tier.Store.List(ctx, "segments/")
+	if err != nil {
+		return 0, fmt.Errorf("list bucket segments: %w", err)
+	}
+	named := map[string]bool{}
+	m = e.Manifest()
+	for _, s := range m.Segments {
+		named[s.Path] = true
+	}
+	var del []string
+	for _, o := range objs {
+		// Only ids this data directory handed out: anything else is not
+		// ours to delete.
+		if id, ok := segmentID(o.Key); ok && id < m.NextSegmentID && !named[o.Key] {
+			del = append(del, o.Key)
+		}
+	}
+	if len(del) == 0 {
+		return 0, nil
+	}
+	if err := t.cfg.Tier.Uploader.Delete(ctx, del...); err != nil {
+		t.published = nil // list and delete again next pass
+		return 0, fmt.Errorf("delete %d retired objects in the bucket: %w", len(del), err)
+	}
+	t.m.Deletes.Add(float64(len(del)))
+	e.log.Info("deleted retired segments in the bucket", "objects", len(del))
+	return len(del), nil
+}
+
+// checkBucketOwner refuses to manage a bucket whose manifest names
+// segments this data directory never had (ids it has not handed out):
+// another node's bucket, or this node's after it lost its disk while the
+// bucket was unreachable at start. Republishing or deleting there would
+// destroy that data.
+func (e *Engine) checkBucketOwner(ctx context.Context, m *columnar.Manifest) error {
+	bm, err := e.fetchBucketManifest(ctx)
+	if errors.Is(err, tiering.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	known := map[uint64]bool{}
+	for _, s := range m.Segments {
+		known[s.ID] = true
+	}
+	for _, s := range bm.Segments {
+		if !known[s.ID] && s.ID >= m.NextSegmentID {
+			return fmt.Errorf("bucket manifest names segment %d (%s) this data directory never wrote: "+
+				"refusing to tier into another node's bucket (use another --s3.prefix, or --s3.read-only to serve it)", s.ID, s.Path)
+		}
+	}
+	return nil
+}
+
+// segmentID parses the id out of a segment key (…/<id>.parquet).
+func segmentID(key string) (uint64, bool) {
+	base, ok := strings.CutSuffix(path.Base(key), ".parquet")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(base, 10, 64)
+	return id, err == nil
+}
+
+// openColdSegment opens a cold segment through the tiering layer: one
+// ranged GET of the footer (none when the footer cache has it); columns are
+// fetched when scanned. The name is the local path, so per-segment caches
+// (last values) survive the move.
+func (e *Engine) openColdSegment(m columnar.SegmentMeta) (*columnar.Segment, error) {
+	t := e.tier
+	rf, err := t.cfg.Tier.OpenSegment(t.ctx, m.Path, &tiering.ObjectInfo{Size: m.Bytes, Checksum: m.Checksum})
+	if err != nil {
+		return nil, coldError(m, err)
+	}
+	seg, err := columnar.OpenSegmentReader(rf, filepath.Join(e.cfg.DataDir, filepath.FromSlash(m.Path)), rf)
+	if err != nil {
+		return nil, coldError(m, err)
+	}
+	t.m.ColdOpens.Inc()
+	return seg, nil
+}
+
+func coldError(m columnar.SegmentMeta, err error) error {
+	if errors.Is(err, tiering.ErrUnavailable) {
+		return fmt.Errorf("%w: segment %s: %w", ErrColdUnavailable, m.Path, err)
+	}
+	return fmt.Errorf("open cold segment %s: %w", m.Path, err)
+}
+
+// loadManifest returns the manifest recovery starts from: the data
+// directory's, or on a read-only node the bucket's.
+func (e *Engine) loadManifest() (*columnar.Manifest, error) {
+	if e.tier == nil {
+		return columnar.LoadManifest(e.cfg.DataDir)
+	}
+	_, statErr := os.Stat(filepath.Join(e.cfg.DataDir, columnar.ManifestFile))
+	if !e.tier.cfg.ReadOnly {
+		if !errors.Is(statErr, os.ErrNotExist) {
+			return columnar.LoadManifest(e.cfg.DataDir)
+		}
+		return e.adoptBucketManifest()
+	}
+	if statErr == nil {
+		return nil, fmt.Errorf("read-only node: data directory %s holds a manifest of its own; give --s3.read-only a fresh --data-dir", e.cfg.DataDir)
+	}
+	return e.fetchBucketManifest(e.tier.ctx)
+}
+
+// adoptBucketManifest starts a data directory without a manifest from the
+// bucket's, if it has one: a node that lost its disk serves every tiered
+// segment again (and replays the WAL it kept on top). The adopted manifest
+// is committed locally at once.
+func (e *Engine) adoptBucketManifest() (*columnar.Manifest, error) {
+	ctx, cancel := context.WithTimeout(e.tier.ctx, 30*time.Second)
+	defer cancel()
+	bm, err := e.fetchBucketManifest(ctx)
+	switch {
+	case errors.Is(err, tiering.ErrNotFound):
+		return columnar.NewManifest(), nil
+	case err != nil:
+		// Start anyway: local ingest must not depend on the store. The
+		// first tiering pass checks the bucket before touching it.
+		e.log.Warn("could not read the bucket manifest for a new data directory; starting empty", "err", err)
+		return columnar.NewManifest(), nil
+	case len(bm.Segments) == 0:
+		return columnar.NewManifest(), nil
+	}
+	if err := bm.Commit(e.cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("adopt bucket manifest: %w", err)
+	}
+	e.log.Info("new data directory: adopted the bucket's manifest; its tiered segments are served from the bucket",
+		"segments", len(bm.Segments))
+	return bm, nil
+}
+
+// fetchBucketManifest reads and parses the bucket's manifest.
+func (e *Engine) fetchBucketManifest(ctx context.Context) (*columnar.Manifest, error) {
+	store := e.tier.cfg.Tier.Store
+	info, err := store.Stat(ctx, BucketManifestKey)
+	if err != nil {
+		return nil, fmt.Errorf("bucket manifest: %w", err)
+	}
+	rc, err := store.GetRange(ctx, BucketManifestKey, 0, info.Size)
+	if err != nil {
+		return nil, fmt.Errorf("bucket manifest: %w", err)
+	}
+	raw, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("bucket manifest: %w", err)
+	}
+	m := columnar.NewManifest()
+	if err := json.Unmarshal(raw, m); err != nil {
+		return nil, fmt.Errorf("parse bucket manifest: %w", err)
+	}
+	if m.Version != 1 {
+		return nil, fmt.Errorf("bucket manifest has version %d, this build reads 1", m.Version)
+	}
+	for _, s := range m.Segments {
+		if !s.Cold() {
+			return nil, fmt.Errorf("bucket manifest names segment %d that is not in the bucket", s.ID)
+		}
+	}
+	for _, tables := range m.Schemas {
+		for _, s := range tables {
+			s.Reindex()
+		}
+	}
+	return m, nil
+}
+
+// ReloadBucketManifest makes a read-only node serve the bucket's current
+// manifest: segments tiered since appear, retired ones go (their handles
+// close once no scan reads them).
+func (e *Engine) ReloadBucketManifest(ctx context.Context) error {
+	if e.tier == nil || !e.tier.cfg.ReadOnly {
+		return errors.New("not a read-only node")
+	}
+	m, err := e.fetchBucketManifest(ctx)
+	if err != nil {
+		return err
+	}
+	old := e.Manifest()
+	if m.Generation == old.Generation {
+		return nil
+	}
+	live := map[uint64]bool{}
+	for _, s := range m.Segments {
+		live[s.ID] = true
+	}
+	var gone []columnar.SegmentMeta
+	for _, s := range old.Segments {
+		if !live[s.ID] {
+			gone = append(gone, s)
+		}
+	}
+	e.flushMu.Lock()
+	e.mu.Lock()
+	e.manifest.Store(m)
+	for db, tables := range m.Schemas {
+		if e.catalog[db] == nil {
+			e.catalog[db] = map[string]*columnar.TableSchema{}
+		}
+		for name, s := range tables {
+			e.catalog[db][name] = s.Clone()
+		}
+	}
+	for db := range m.Databases {
+		if e.catalog[db] == nil {
+			e.catalog[db] = map[string]*columnar.TableSchema{}
+		}
+	}
+	e.mu.Unlock()
+	e.flushMu.Unlock()
+	e.refs.retire(gone) // cold: no local file to delete; closes handles
+	return nil
+}

@@ -1,0 +1,42 @@
+package engine
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// tierMetrics are the tiering loop's metrics, on the engine's registry
+// (the object store's own, silt_objstore_*, come from the tiering layer).
+type tierMetrics struct {
+	Segments  prometheus.Counter
+	Bytes     prometheus.Counter
+	Failures  *prometheus.CounterVec
+	Deletes   prometheus.Counter
+	ColdOpens prometheus.Counter
+}
+
+func newTierMetrics(e *Engine) *tierMetrics {
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	m := &tierMetrics{
+		Segments: c("silt_tier_segments_total", "Segments moved to the object store (uploaded, verified, marked cold)."),
+		Bytes:    c("silt_tier_bytes_total", "Bytes of the segments moved to the object store."),
+		Failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "silt_tier_failures_total",
+			Help: "Tiering passes that failed, by class (unavailable: retried with backoff; commit: local manifest)."},
+			[]string{"class"}),
+		Deletes:   c("silt_tier_bucket_deletes_total", "Objects deleted in the bucket after retention or compaction retired their segments."),
+		ColdOpens: c("silt_tier_cold_opens_total", "Cold segments opened for queries (footer read through the footer cache or one GET)."),
+	}
+	cold := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "silt_tier_cold_segments", Help: "Segments held in the object store."},
+		func() float64 {
+			n := 0
+			for _, s := range e.Manifest().Segments {
+				if s.Cold() {
+					n++
+				}
+			}
+			return float64(n)
+		})
+	e.metrics.Registry.MustRegister(m.Segments, m.Bytes, m.Failures, m.Deletes, m.ColdOpens, cold)
+	return m
+}

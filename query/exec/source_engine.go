@@ -1,0 +1,35 @@
+package exec
+
+import (
+	"context"
+	"errors"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/query"
+)
+
+// EngineSource reads one database of an engine: the head, frozen heads and
+// segments as one table, pruned by the spec's time range and tag sets.
+type EngineSource struct {
+	Engine *engine.Engine
+	DB     string
+}
+
+// ScanBatches implements BatchSource.
+func (s EngineSource) ScanBatches(ctx context.Context, spec ScanSpec, stats *query.Stats, fn func(*columnar.ColumnBatch) error) error {
+	ts, err := s.Engine.OpenScanRange(s.DB, spec.Table, spec.Time.Min, spec.Time.Max)
+	if err != nil {
+		return err
+	}
+	ts.Columns, ts.Tags, ts.LastOnly = spec.Columns, spec.Tags, spec.LastOnly
+	if ts.Columns == nil {
+		ts.Columns = []string{}
+	}
+	if stats != nil {
+		stats.SegmentsScanned += ts.SegmentsScanned
+		stats.SegmentsPruned += ts.SegmentsPruned
+		stats.BytesRead += ts.BytesRead
+	}
+	return errors.Join(ts.RunBatches(ctx, fn), ts.Close())
+}

@@ -1,0 +1,216 @@
+package influxql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/influxdata/influxql"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/query"
+	"github.com/siltdb/silt/query/sql"
+)
+
+// Backend is what the executor needs from the storage engine. The server
+// implements it over the engine and the SQL executor, so this package
+// depends on neither's scan internals.
+type Backend interface {
+	// Databases lists the databases, sorted.
+	Databases() []string
+	// Tables returns the schemas of db's tables, or false when db does not
+	// exist.
+	Tables(db string) (map[string]*columnar.TableSchema, bool)
+	// Run executes a compiled SQL plan against db.
+	Run(ctx context.Context, db string, q *sql.Query) (*query.Result, error)
+	// RunRows executes a plan over rows held in memory (a subquery's
+	// inner results) as its table.
+	RunRows(ctx context.Context, q *sql.Query, rows *columnar.ColumnBatch) (*query.Result, error)
+	// CreateDatabase makes db exist (idempotent), durably.
+	CreateDatabase(db string) error
+	// SetRetention creates db if needed and sets its retention (0: keep
+	// data forever).
+	SetRetention(db string, d time.Duration) error
+	// Retention is db's retention (0: forever); false when db does not
+	// exist.
+	Retention(db string) (time.Duration, bool)
+}
+
+// Request is one /query call.
+type Request struct {
+	Query    string
+	Database string // db parameter; FROM db.rp.m overrides it per statement
+	RP       string
+	Epoch    Epoch
+	Now      time.Time
+	// MaxRows bounds the rows one statement may return (0: unbounded).
+	MaxRows int
+	// Timeout is the caller's time limit, named in the error of a
+	// statement that runs out of it.
+	Timeout time.Duration
+	// Allow is asked about every statement before any runs (write: it
+	// changes data or schema); an error fails the request with AuthError.
+	Allow func(write bool) error
+}
+
+// ErrNotExecuted is the error of the statements after a failed one, as
+// in InfluxDB.
+var ErrNotExecuted = errors.New("not executed")
+
+// ParseError is a request whose text does not parse; /query answers it
+// with 400 and a top-level error.
+type ParseError struct{ Err error }
+
+func (e *ParseError) Error() string {
+	return "error parsing query: " + strings.TrimPrefix(e.Err.Error(), "error parsing query: ")
+}
+
+// AuthError is a statement the caller may not run; /query answers 403
+// and runs none of the request's statements.
+type AuthError struct{ Err error }
+
+func (e *AuthError) Error() string { return e.Err.Error() }
+
+// Execute runs every statement of req.Query in order. A parse error
+// fails the whole request; a statement that fails gets its error in its
+// Result and the statements after it are not executed.
+func Execute(ctx context.Context, b Backend, req Request) (*Response, error) {
+	p := influxql.NewParser(strings.NewReader(req.Query))
+	q, err := p.ParseQuery()
+	if err != nil {
+		return nil, &ParseError{err}
+	}
+	if len(q.Statements) == 0 {
+		return nil, &ParseError{errors.New("found EOF, expected statement")}
+	}
+	if req.Allow != nil {
+		// Like InfluxDB, authorize every statement before running any.
+		for _, st := range q.Statements {
+			if err := req.Allow(isWrite(st)); err != nil {
+				return nil, &AuthError{err}
+			}
+		}
+	}
+	if req.Now.IsZero() {
+		req.Now = time.Now()
+	}
+	resp := &Response{Results: make([]*Result, 0, len(q.Statements))}
+	failed := false
+	for i, st := range q.Statements {
+		r := &Result{StatementID: i}
+		resp.Results = append(resp.Results, r)
+		if failed {
+			r.Error = ErrNotExecuted.Error()
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			r.Error = err.Error()
+			failed = true
+			continue
+		}
+		series, err := execStatement(ctx, b, req, st)
+		if err != nil {
+			r.Error = err.Error()
+			if errors.Is(err, context.DeadlineExceeded) {
+				r.Error = fmt.Sprintf("query timeout: the statement ran longer than %s (--query-timeout)", req.Timeout)
+			}
+			failed = true
+			continue
+		}
+		r.Series = series
+	}
+	return resp, nil
+}
+
+// isWrite reports whether st changes data or schema.
+func isWrite(st influxql.Statement) bool {
+	switch st.(type) {
+	case *influxql.SelectStatement, *influxql.ShowDatabasesStatement, *influxql.ShowMeasurementsStatement,
+		*influxql.ShowTagKeysStatement, *influxql.ShowTagValuesStatement, *influxql.ShowFieldKeysStatement,
+		*influxql.ShowSeriesStatement, *influxql.ShowRetentionPoliciesStatement,
+		*influxql.ShowMeasurementCardinalityStatement, *influxql.ShowSeriesCardinalityStatement,
+		*influxql.ShowTagKeyCardinalityStatement, *influxql.ShowTagValuesCardinalityStatement,
+		*influxql.ShowFieldKeyCardinalityStatement:
+		return false
+	}
+	return true
+}
+
+func execStatement(ctx context.Context, b Backend, req Request, st influxql.Statement) (series []*Series, err error) {
+	defer func() {
+		// A bug here must fail one statement, not the server.
+		if r := recover(); r != nil {
+			series, err = nil, fmt.Errorf("internal error running %s: %v", statementName(st), r)
+		}
+	}()
+	switch st := st.(type) {
+	case *influxql.SelectStatement:
+		return execSelect(ctx, b, req, st)
+	case *influxql.ShowDatabasesStatement:
+		return showDatabases(b), nil
+	case *influxql.CreateDatabaseStatement:
+		if st.Name == "" {
+			return nil, errors.New("database name required")
+		}
+		if st.RetentionPolicyCreate && st.RetentionPolicyDuration != nil {
+			return nil, b.SetRetention(st.Name, *st.RetentionPolicyDuration)
+		}
+		return nil, b.CreateDatabase(st.Name)
+	case *influxql.CreateRetentionPolicyStatement:
+		return nil, setPolicy(b, st.Database, st.Name, &st.Duration, st.Default)
+	case *influxql.AlterRetentionPolicyStatement:
+		return nil, setPolicy(b, st.Database, st.Name, st.Duration, st.Default)
+	case *influxql.ShowRetentionPoliciesStatement:
+		return showRetentionPolicies(b, pick(st.Database, req.Database))
+	case *influxql.ShowMeasurementsStatement:
+		return showMeasurements(ctx, b, req, st)
+	case *influxql.ShowTagKeysStatement:
+		return showTagKeys(ctx, b, req, st)
+	case *influxql.ShowTagValuesStatement:
+		return showTagValues(ctx, b, req, st)
+	case *influxql.ShowFieldKeysStatement:
+		return showFieldKeys(b, req, st)
+	case *influxql.ShowSeriesStatement:
+		return showSeries(ctx, b, req, st)
+	case *influxql.DropDatabaseStatement, *influxql.DropMeasurementStatement, *influxql.DropSeriesStatement,
+		*influxql.DeleteSeriesStatement:
+		return nil, fmt.Errorf("%s is not supported by Silt: data leaves through retention (see docs/influxql.md)", statementName(st))
+	}
+	return nil, fmt.Errorf("%s is not supported by Silt (see docs/influxql.md)", statementName(st))
+}
+
+// statementName is the statement's leading keywords, for errors.
+func statementName(st influxql.Statement) string {
+	words := strings.Fields(st.String())
+	n := 2
+	if len(words) > 2 && (words[0] == "SHOW" || words[0] == "DROP" || words[0] == "CREATE") &&
+		(words[1] == "TAG" || words[1] == "FIELD" || words[1] == "RETENTION" || words[1] == "CONTINUOUS" || words[1] == "SHARD") {
+		n = 3
+	}
+	if len(words) < n {
+		n = len(words)
+	}
+	return strings.Join(words[:n], " ")
+}
+
+func pick(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// tablesOf resolves db for a statement: "database name required" and
+// "database not found" are InfluxDB's errors.
+func tablesOf(b Backend, db string) (map[string]*columnar.TableSchema, error) {
+	if db == "" {
+		return nil, errors.New("database name required")
+	}
+	tables, ok := b.Tables(db)
+	if !ok {
+		return nil, fmt.Errorf("database not found: %s", db)
+	}
+	return tables, nil
+}

@@ -1,0 +1,488 @@
+package influxql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/influxdata/influxql"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/query"
+	"github.com/siltdb/silt/query/sql"
+)
+
+// catalog is the SQL planner's view of a database's tables.
+func catalog(tables map[string]*columnar.TableSchema) sql.MapCatalog {
+	cat := sql.MapCatalog{}
+	for name, s := range tables {
+		info := sql.TableInfo{Tags: append([]string(nil), s.Tags...)}
+		for _, f := range s.Fields {
+			info.Fields = append(info.Fields, sql.Field{Name: f.Name, Type: sqlType(f.Type)})
+		}
+		cat[name] = info
+	}
+	return cat
+}
+
+func sqlType(t columnar.FieldType) sql.Type {
+	switch t {
+	case columnar.FieldFloat:
+		return sql.TypeFloat64
+	case columnar.FieldInt:
+		return sql.TypeInt64
+	case columnar.FieldUint:
+		return sql.TypeUint64
+	case columnar.FieldBool:
+		return sql.TypeBool
+	case columnar.FieldString:
+		return sql.TypeString
+	}
+	return sql.TypeNull
+}
+
+// runSQL compiles text against db's tables and runs it.
+func runSQL(ctx context.Context, b Backend, db string, tables map[string]*columnar.TableSchema, text string, now time.Time) (*query.Result, error) {
+	q, err := sql.Compile(text, catalog(tables), now)
+	var se *sql.Error
+	if errors.As(err, &se) && se.Code == sql.CodeAmbiguous {
+		// InfluxDB allows a tag and a field of one name; Silt's planner
+		// cannot tell them apart yet.
+		return nil, fmt.Errorf("a measurement has a tag and a field of the same name; Silt cannot query that name yet (%s)", se.Message)
+	}
+	if errors.As(err, &se) && (se.Code == sql.CodeType || se.Code == sql.CodeUndefinedFunction) {
+		// Math over a boolean or string field, and the like.
+		return nil, fmt.Errorf("type error: %s", se.Message)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("internal error compiling %q: %w", text, err)
+	}
+	return b.Run(ctx, db, q)
+}
+
+func showDatabases(b Backend) []*Series {
+	s := &Series{Name: "databases", Columns: []string{"name"}}
+	for _, db := range b.Databases() {
+		s.Values = append(s.Values, []any{db})
+	}
+	return []*Series{s}
+}
+
+// Silt has one retention policy per database, named autogen as
+// InfluxDB's default policy is: the database's retention.
+const policyName = "autogen"
+
+func showRetentionPolicies(b Backend, db string) ([]*Series, error) {
+	if db == "" {
+		return nil, errors.New("database name required")
+	}
+	d, ok := b.Retention(db)
+	if !ok {
+		return nil, fmt.Errorf("database not found: %s", db)
+	}
+	return []*Series{{Columns: []string{"name", "duration", "shardGroupDuration", "replicaN", "default"},
+		Values: [][]any{{policyName, d.String(), shardGroupDuration(d).String(), 1, true}}}}, nil
+}
+
+// shardGroupDuration is what InfluxDB derives from a retention (Silt has
+// no shard groups; its time windows are a day).
+func shardGroupDuration(d time.Duration) time.Duration {
+	switch {
+	case d == 0 || d >= 180*24*time.Hour:
+		return 7 * 24 * time.Hour
+	case d >= 2*24*time.Hour:
+		return 24 * time.Hour
+	}
+	return time.Hour
+}
+
+// setPolicy serves CREATE and ALTER RETENTION POLICY: the one policy of a
+// database is its retention, so only the default policy (or autogen) can
+// be set.
+func setPolicy(b Backend, db, name string, d *time.Duration, isDefault bool) error {
+	if db == "" {
+		return errors.New("database name required")
+	}
+	if _, ok := b.Retention(db); !ok {
+		return fmt.Errorf("database not found: %s", db)
+	}
+	if name != policyName && !isDefault {
+		return fmt.Errorf("retention policy %q: Silt has one retention policy per database, %q; set it, or add DEFAULT", name, policyName)
+	}
+	if d == nil {
+		return nil
+	}
+	return b.SetRetention(db, *d)
+}
+
+// sourceTables resolves FROM sources (names and /regex/) to the sorted
+// table names that exist; no sources means every table.
+func sourceTables(sources influxql.Sources, tables map[string]*columnar.TableSchema) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(n string) {
+		if _, ok := tables[n]; ok && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	if len(sources) == 0 {
+		for n := range tables {
+			add(n)
+		}
+	}
+	for _, src := range sources {
+		m, ok := src.(*influxql.Measurement)
+		if !ok {
+			continue
+		}
+		if m.Regex != nil {
+			for n := range tables {
+				if m.Regex.Val.MatchString(n) {
+					add(n)
+				}
+			}
+		} else {
+			add(m.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// sourceDB is the database a statement reads: FROM db..m wins over the db
+// parameter.
+func sourceDB(sources influxql.Sources, stmtDB, reqDB string) string {
+	for _, src := range sources {
+		if m, ok := src.(*influxql.Measurement); ok && m.Database != "" {
+			return m.Database
+		}
+	}
+	return pick(stmtDB, reqDB)
+}
+
+// metaCondition strips time bounds (InfluxDB 1.6 ignores them in SHOW
+// statements over the in-memory index) and returns the rest as SQL.
+func metaCondition(cond influxql.Expr, s *columnar.TableSchema, now time.Time) (string, error) {
+	if cond == nil {
+		return "TRUE", nil
+	}
+	expr, _, err := influxql.ConditionExpr(cond, &influxql.NowValuer{Now: now})
+	if err != nil {
+		return "", err
+	}
+	return condSQL(expr, s)
+}
+
+// matchingTags returns the tags of s that some row passing where has.
+func matchingTags(ctx context.Context, b Backend, db string, tables map[string]*columnar.TableSchema, m string, where string, now time.Time) ([]string, error) {
+	s := tables[m]
+	if len(s.Tags) == 0 {
+		return nil, nil
+	}
+	cols := make([]string, len(s.Tags))
+	for i, t := range s.Tags {
+		cols[i] = "count(" + quoteIdent(t) + ")"
+	}
+	res, err := runSQL(ctx, b, db, tables, "SELECT "+strings.Join(cols, ", ")+" FROM "+quoteIdent(m)+" WHERE "+where, now)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	if len(res.Rows) == 1 {
+		for i, t := range s.Tags {
+			if n, ok := res.Rows[0][i].(int64); ok && n > 0 {
+				out = append(out, t)
+			}
+		}
+	}
+	return out, nil
+}
+
+// hasRows reports whether any row of m passes where.
+func hasRows(ctx context.Context, b Backend, db string, tables map[string]*columnar.TableSchema, m string, where string, now time.Time) (bool, error) {
+	res, err := runSQL(ctx, b, db, tables, "SELECT count(*) FROM "+quoteIdent(m)+" WHERE "+where, now)
+	if err != nil {
+		return false, err
+	}
+	return len(res.Rows) == 1 && res.Rows[0][0] != int64(0), nil
+}
+
+func limitRows(vals [][]any, limit, offset int) [][]any {
+	if offset > 0 {
+		if offset >= len(vals) {
+			return nil
+		}
+		vals = vals[offset:]
+	}
+	if limit > 0 && limit < len(vals) {
+		vals = vals[:limit]
+	}
+	return vals
+}
+
+func showMeasurements(ctx context.Context, b Backend, req Request, st *influxql.ShowMeasurementsStatement) ([]*Series, error) {
+	db := pick(st.Database, req.Database)
+	tables, err := tablesOf(b, db)
+	if err != nil {
+		if db != "" {
+			return nil, nil // InfluxDB lists nothing for an unknown database
+		}
+		return nil, err
+	}
+	var sources influxql.Sources
+	if st.Source != nil {
+		sources = influxql.Sources{st.Source}
+	}
+	var vals [][]any
+	for _, m := range sourceTables(sources, tables) {
+		if st.Condition != nil {
+			where, err := metaCondition(st.Condition, tables[m], req.Now)
+			if err != nil {
+				return nil, err
+			}
+			ok, err := hasRows(ctx, b, db, tables, m, where, req.Now)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+		}
+		vals = append(vals, []any{m})
+	}
+	vals = limitRows(vals, st.Limit, st.Offset)
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	return []*Series{{Name: "measurements", Columns: []string{"name"}, Values: vals}}, nil
+}
+
+func showTagKeys(ctx context.Context, b Backend, req Request, st *influxql.ShowTagKeysStatement) ([]*Series, error) {
+	db := sourceDB(st.Sources, st.Database, req.Database)
+	tables, err := tablesOf(b, db)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Series
+	for _, m := range sourceTables(st.Sources, tables) {
+		keys := append([]string(nil), tables[m].Tags...)
+		if st.Condition != nil {
+			where, err := metaCondition(st.Condition, tables[m], req.Now)
+			if err != nil {
+				return nil, err
+			}
+			if keys, err = matchingTags(ctx, b, db, tables, m, where, req.Now); err != nil {
+				return nil, err
+			}
+		}
+		sort.Strings(keys)
+		var vals [][]any
+		for _, k := range keys {
+			vals = append(vals, []any{k})
+		}
+		vals = limitRows(vals, st.Limit, st.Offset)
+		if len(vals) == 0 {
+			continue
+		}
+		out = append(out, &Series{Name: m, Columns: []string{"tagKey"}, Values: vals})
+	}
+	return limitSeries(out, st.SLimit, st.SOffset), nil
+}
+
+func limitSeries(s []*Series, limit, offset int) []*Series {
+	if offset > 0 {
+		if offset >= len(s) {
+			return nil
+		}
+		s = s[offset:]
+	}
+	if limit > 0 && limit < len(s) {
+		s = s[:limit]
+	}
+	return s
+}
+
+// tagKeyMatches evaluates SHOW TAG VALUES' WITH KEY clause for key k.
+func tagKeyMatches(op influxql.Token, expr influxql.Literal, k string) (bool, error) {
+	switch op {
+	case influxql.EQ, influxql.NEQ:
+		lit, ok := expr.(*influxql.StringLiteral)
+		if !ok {
+			return false, fmt.Errorf("WITH KEY %s needs a string", op)
+		}
+		return (lit.Val == k) == (op == influxql.EQ), nil
+	case influxql.EQREGEX, influxql.NEQREGEX:
+		re, ok := expr.(*influxql.RegexLiteral)
+		if !ok {
+			return false, fmt.Errorf("WITH KEY %s needs a regular expression", op)
+		}
+		return re.Val.MatchString(k) == (op == influxql.EQREGEX), nil
+	case influxql.IN:
+		list, ok := expr.(*influxql.ListLiteral)
+		if !ok {
+			return false, fmt.Errorf("WITH KEY IN needs a list")
+		}
+		for _, v := range list.Vals {
+			if v == k {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	return false, fmt.Errorf("unsupported WITH KEY operator %s", op)
+}
+
+func showTagValues(ctx context.Context, b Backend, req Request, st *influxql.ShowTagValuesStatement) ([]*Series, error) {
+	db := sourceDB(st.Sources, st.Database, req.Database)
+	tables, err := tablesOf(b, db)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Series
+	for _, m := range sourceTables(st.Sources, tables) {
+		s := tables[m]
+		var keys []string
+		for _, k := range s.Tags {
+			ok, err := tagKeyMatches(st.Op, st.TagKeyExpr, k)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		if len(keys) == 0 {
+			continue
+		}
+		where, err := metaCondition(st.Condition, s, req.Now)
+		if err != nil {
+			return nil, err
+		}
+		var vals [][]any
+		for _, k := range keys {
+			col := quoteIdent(k)
+			res, err := runSQL(ctx, b, db, tables, "SELECT "+col+" FROM "+quoteIdent(m)+" WHERE "+col+" IS NOT NULL AND "+col+" <> '' AND ("+where+") GROUP BY "+col+" ORDER BY "+col, req.Now)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range res.Rows {
+				vals = append(vals, []any{k, r[0]})
+			}
+		}
+		vals = limitRows(vals, st.Limit, st.Offset)
+		if len(vals) == 0 {
+			continue
+		}
+		out = append(out, &Series{Name: m, Columns: []string{"key", "value"}, Values: vals})
+	}
+	return out, nil
+}
+
+func showFieldKeys(b Backend, req Request, st *influxql.ShowFieldKeysStatement) ([]*Series, error) {
+	db := sourceDB(st.Sources, st.Database, req.Database)
+	tables, err := tablesOf(b, db)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Series
+	for _, m := range sourceTables(st.Sources, tables) {
+		fields := append([]columnar.FieldSchema(nil), tables[m].Fields...)
+		sort.Slice(fields, func(i, j int) bool { return fields[i].Name < fields[j].Name })
+		var vals [][]any
+		for _, f := range fields {
+			vals = append(vals, []any{f.Name, influxType(f.Type)})
+		}
+		vals = limitRows(vals, st.Limit, st.Offset)
+		if len(vals) == 0 {
+			continue
+		}
+		out = append(out, &Series{Name: m, Columns: []string{"fieldKey", "fieldType"}, Values: vals})
+	}
+	return out, nil
+}
+
+func showSeries(ctx context.Context, b Backend, req Request, st *influxql.ShowSeriesStatement) ([]*Series, error) {
+	db := sourceDB(st.Sources, st.Database, req.Database)
+	tables, err := tablesOf(b, db)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, m := range sourceTables(st.Sources, tables) {
+		s := tables[m]
+		where, err := metaCondition(st.Condition, s, req.Now)
+		if err != nil {
+			return nil, err
+		}
+		if len(s.Tags) == 0 {
+			ok, err := hasRows(ctx, b, db, tables, m, where, req.Now)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				keys = append(keys, escapeMeasurement(m))
+			}
+			continue
+		}
+		cols := make([]string, len(s.Tags))
+		for i, t := range s.Tags {
+			cols[i] = quoteIdent(t)
+		}
+		list := strings.Join(cols, ", ")
+		res, err := runSQL(ctx, b, db, tables, "SELECT "+list+" FROM "+quoteIdent(m)+" WHERE "+where+" GROUP BY "+list, req.Now)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range res.Rows {
+			tags := map[string]string{}
+			for i, t := range s.Tags {
+				if v, ok := r[i].(string); ok && v != "" {
+					tags[t] = v
+				}
+			}
+			keys = append(keys, seriesKey(m, tags))
+		}
+	}
+	sort.Strings(keys)
+	vals := make([][]any, 0, len(keys))
+	for _, k := range keys {
+		vals = append(vals, []any{k})
+	}
+	vals = limitRows(vals, st.Limit, st.Offset)
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	return []*Series{{Columns: []string{"key"}, Values: vals}}, nil
+}
+
+// seriesKey is InfluxDB's series key: the measurement and the tags sorted
+// by key, escaped as in line protocol.
+func seriesKey(m string, tags map[string]string) string {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(escapeMeasurement(m))
+	for _, k := range keys {
+		b.WriteByte(',')
+		b.WriteString(escapeTag(k))
+		b.WriteByte('=')
+		b.WriteString(escapeTag(tags[k]))
+	}
+	return b.String()
+}
+
+var (
+	measurementEscaper = strings.NewReplacer(",", `\,`, " ", `\ `)
+	tagEscaper         = strings.NewReplacer(",", `\,`, " ", `\ `, "=", `\=`)
+)
+
+func escapeMeasurement(s string) string { return measurementEscaper.Replace(s) }
+func escapeTag(s string) string         { return tagEscaper.Replace(s) }

@@ -1,0 +1,223 @@
+package influxql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/influxdata/influxql"
+)
+
+// runRaw answers a SELECT without aggregates: every point where at least
+// one selected field has a value, in time order, split by GROUP BY tags.
+func (c *selectCompiler) rawSeries(ctx context.Context) ([]*seriesRows, error) {
+	var exprs, present []string
+	tagRefs := 0
+	for _, f := range c.stmt.Fields {
+		e, err := c.rowExpr(f.Expr)
+		if err != nil {
+			return nil, err
+		}
+		exprs = append(exprs, e)
+		influxql.WalkFunc(f.Expr, func(n influxql.Node) {
+			if ref, ok := n.(*influxql.VarRef); ok {
+				switch k, _ := resolve(c.schema, ref); k {
+				case colField:
+					present = append(present, quoteIdent(ref.Val)+" IS NOT NULL")
+				case colTag:
+					tagRefs++
+				}
+			}
+		})
+	}
+	if len(present) == 0 {
+		if tagRefs > 0 {
+			return nil, errors.New("statement must have at least one field in select clause")
+		}
+		return nil, nil // only unknown names: no points
+	}
+	list, ties, err := c.rawFetch(ctx, exprs, present, false)
+	if err != nil || !ties {
+		return list, err
+	}
+	// Points of equal time from several series come in series-key order:
+	// read again with every tag to know the keys.
+	list, _, err = c.rawFetch(ctx, exprs, present, true)
+	return list, err
+}
+
+// rawFetch reads the points of a raw query, sorted by time and, with
+// withTags, by series key among equal times. ties reports whether points
+// of one time share a series of the answer (or may, at a LIMIT's cut).
+func (c *selectCompiler) rawFetch(ctx context.Context, exprs, present []string, withTags bool) (list []*seriesRows, ties bool, err error) {
+	var tagCols []string
+	if withTags {
+		tagCols = c.schema.Tags
+	}
+	sel := func(extra string) string {
+		var b strings.Builder
+		b.WriteString("SELECT time")
+		for _, d := range c.dims {
+			b.WriteString(", " + quoteIdent(d))
+		}
+		for _, e := range exprs {
+			b.WriteString(", " + e)
+		}
+		for _, t := range tagCols {
+			b.WriteString(", " + quoteIdent(t))
+		}
+		fmt.Fprintf(&b, " FROM %s WHERE %s AND (%s)%s", quoteIdent(c.m), c.where, strings.Join(present, " OR "), extra)
+		return b.String()
+	}
+	pushed := len(c.dims) == 0 && c.stmt.Limit > 0
+	text := sel("")
+	if pushed {
+		// One series: the executor can cut it, newest or oldest first.
+		dir := ""
+		if !c.stmt.TimeAscending() {
+			dir = " DESC"
+		}
+		text = sel(fmt.Sprintf(" ORDER BY time%s LIMIT %d", dir, c.stmt.Limit+c.stmt.Offset))
+	}
+	res, err := runSQL(ctx, c.b, c.db, c.tables, text, c.req.Now)
+	if err != nil {
+		return nil, false, err
+	}
+	rows := res.Rows
+	if pushed && len(rows) == c.stmt.Limit+c.stmt.Offset && len(rows) > 0 {
+		// The cut may fall among points of one time: take all of them, so
+		// that the series-key order decides which are in.
+		edge := rows[len(rows)-1][0].(time.Time).UnixNano()
+		more, err := runSQL(ctx, c.b, c.db, c.tables, sel(" AND time = "+intLit(edge)), c.req.Now)
+		if err != nil {
+			return nil, false, err
+		}
+		kept := rows[:0]
+		for _, r := range rows {
+			if r[0].(time.Time).UnixNano() != edge {
+				kept = append(kept, r)
+			}
+		}
+		rows = append(kept, more.Rows...)
+	}
+	all := map[string]*seriesRows{}
+	nd, ne := len(c.dims), len(exprs)
+	keys := map[*seriesRows][]string{} // per row: its series key
+	for _, r := range rows {
+		s := c.seriesFor(all, r[1:1+nd])
+		row := make([]any, 0, 1+ne)
+		row = append(row, r[0].(time.Time).UnixNano())
+		row = append(row, r[1+nd:1+nd+ne]...)
+		s.rows = append(s.rows, row)
+		if withTags {
+			tags := map[string]string{}
+			for k, t := range tagCols {
+				if v, ok := r[1+nd+ne+k].(string); ok && v != "" {
+					tags[t] = v
+				}
+			}
+			keys[s] = append(keys[s], seriesKey(c.m, tags))
+		}
+	}
+	list = sortedSeries(all)
+	for _, s := range list {
+		k := keys[s]
+		idx := make([]int, len(s.rows))
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.SliceStable(idx, func(a, b int) bool {
+			ta, tb := s.rows[idx[a]][0].(int64), s.rows[idx[b]][0].(int64)
+			if ta != tb {
+				return ta < tb
+			}
+			return withTags && k[idx[a]] < k[idx[b]]
+		})
+		sorted := make([][]any, len(idx))
+		for i, j := range idx {
+			sorted[i] = s.rows[j]
+			if i > 0 && sorted[i][0].(int64) == sorted[i-1][0].(int64) {
+				ties = true
+			}
+		}
+		s.rows = sorted
+	}
+	return list, ties, nil
+}
+
+// rowExpr renders a field expression of a raw query in row context.
+func (c *selectCompiler) rowExpr(e influxql.Expr) (string, error) {
+	switch e := e.(type) {
+	case *influxql.VarRef:
+		switch k, _ := resolve(c.schema, e); k {
+		case colField, colTag:
+			return quoteIdent(e.Val), nil
+		case colTime:
+			return "", errors.New("time cannot be selected as a field; it is always the first column")
+		}
+		return "NULL", nil
+	case *influxql.ParenExpr:
+		x, err := c.rowExpr(e.Expr)
+		return "(" + x + ")", err
+	case *influxql.BinaryExpr:
+		return c.arith(e, c.rowExpr)
+	case *influxql.IntegerLiteral:
+		return intLit(e.Val), nil
+	case *influxql.NumberLiteral:
+		return floatLit(e.Val), nil
+	case *influxql.StringLiteral:
+		return quoteString(e.Val), nil
+	case *influxql.BooleanLiteral:
+		if e.Val {
+			return "TRUE", nil
+		}
+		return "FALSE", nil
+	case *influxql.Call:
+		return "", fmt.Errorf("mixing aggregate and non-aggregate queries is not supported")
+	case *influxql.Wildcard:
+		return "", errors.New("unexpected wildcard")
+	}
+	return "", fmt.Errorf("unsupported expression %s", e)
+}
+
+// arith renders + - * / over two operands rendered by sub (% and division
+// by a non-literal are evaluated in math.go). Division is always in
+// floating point, as InfluxQL's is.
+func (c *selectCompiler) arith(e *influxql.BinaryExpr, sub func(influxql.Expr) (string, error)) (string, error) {
+	l, err := sub(e.LHS)
+	if err != nil {
+		return "", err
+	}
+	r, err := sub(e.RHS)
+	if err != nil {
+		return "", err
+	}
+	if e.Op == influxql.DIV && isZero(e.RHS) {
+		// InfluxQL divides by zero to 0 (NULL stays NULL).
+		return "(CAST(" + l + " AS double precision) * 0.0)", nil
+	}
+	switch e.Op {
+	case influxql.ADD, influxql.SUB, influxql.MUL:
+		return "(" + l + " " + e.Op.String() + " " + r + ")", nil
+	case influxql.DIV:
+		return "(CAST(" + l + " AS double precision) / " + r + ")", nil
+	}
+	return "", fmt.Errorf("operator %s is not supported in a select list", e.Op)
+}
+
+func isZero(e influxql.Expr) bool {
+	switch e := e.(type) {
+	case *influxql.IntegerLiteral:
+		return e.Val == 0
+	case *influxql.UnsignedLiteral:
+		return e.Val == 0
+	case *influxql.NumberLiteral:
+		return e.Val == 0
+	case *influxql.ParenExpr:
+		return isZero(e.Expr)
+	}
+	return false
+}

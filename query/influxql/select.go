@@ -1,0 +1,395 @@
+package influxql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/influxdata/influxql"
+
+	"github.com/siltdb/silt/columnar"
+)
+
+// schemaMapper lets influxql expand wildcards. Like InfluxDB, a query over
+// several measurements expands * to the union of their fields and tags;
+// a measurement lacking one of them has no values there.
+type schemaMapper struct {
+	name   string
+	schema *columnar.TableSchema
+}
+
+// unionSchema merges the schemas of the tables a statement reads; a field
+// keeps the type of the first table (by name) that has it.
+func unionSchema(tables map[string]*columnar.TableSchema, names []string) *columnar.TableSchema {
+	u := &columnar.TableSchema{}
+	seenT, seenF := map[string]bool{}, map[string]bool{}
+	for _, n := range names {
+		for _, t := range tables[n].Tags {
+			if !seenT[t] {
+				seenT[t] = true
+				u.Tags = append(u.Tags, t)
+			}
+		}
+		for _, f := range tables[n].Fields {
+			if !seenF[f.Name] {
+				seenF[f.Name] = true
+				u.Fields = append(u.Fields, f)
+			}
+		}
+	}
+	return u
+}
+
+func (m schemaMapper) FieldDimensions(*influxql.Measurement) (map[string]influxql.DataType, map[string]struct{}, error) {
+	fields := make(map[string]influxql.DataType, len(m.schema.Fields))
+	for _, f := range m.schema.Fields {
+		fields[f.Name] = dataType(f.Type)
+	}
+	dims := make(map[string]struct{}, len(m.schema.Tags))
+	for _, t := range m.schema.Tags {
+		if _, ok := fields[t]; !ok {
+			dims[t] = struct{}{}
+		}
+	}
+	return fields, dims, nil
+}
+
+func (m schemaMapper) MapType(_ *influxql.Measurement, name string) influxql.DataType {
+	for _, f := range m.schema.Fields {
+		if f.Name == name {
+			return dataType(f.Type)
+		}
+	}
+	for _, t := range m.schema.Tags {
+		if t == name {
+			return influxql.Tag
+		}
+	}
+	return influxql.Unknown
+}
+
+// selectors return a value of one point, whose time they report when the
+// query does not group by time.
+var selectors = map[string]bool{"first": true, "last": true, "min": true, "max": true, "percentile": true}
+
+// aggregates this compiler translates.
+var aggregates = map[string]bool{"mean": true, "median": true, "count": true, "sum": true, "min": true, "max": true,
+	"first": true, "last": true, "spread": true, "stddev": true, "percentile": true}
+
+func execSelect(ctx context.Context, b Backend, req Request, st *influxql.SelectStatement) ([]*Series, error) {
+	if st.Target != nil {
+		return nil, errors.New("SELECT ... INTO is not supported by Silt")
+	}
+	for _, src := range st.Sources {
+		if sq, ok := src.(*influxql.SubQuery); ok {
+			if len(st.Sources) != 1 {
+				return nil, errors.New("a subquery must be the only source of its SELECT in Silt")
+			}
+			return execSubquery(ctx, b, req, st, sq)
+		}
+		if _, ok := src.(*influxql.Measurement); !ok {
+			return nil, fmt.Errorf("unsupported source %s", src)
+		}
+	}
+	db := sourceDB(st.Sources, "", req.Database)
+	tables, err := tablesOf(b, db)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Series
+	rows := 0
+	names := sourceTables(st.Sources, tables)
+	union := unionSchema(tables, names)
+	for _, m := range names {
+		c := &selectCompiler{b: b, req: req, db: db, tables: tables, m: m, schema: tables[m], union: union}
+		series, err := c.run(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range series {
+			rows += len(s.Values)
+		}
+		if req.MaxRows > 0 && rows > req.MaxRows {
+			return nil, fmt.Errorf("max-select-point limit exceeded: the result has more than %d rows (--query-max-rows); narrow the time range or aggregate", req.MaxRows)
+		}
+		out = append(out, series...)
+	}
+	out = limitSeries(out, st.SLimit, st.SOffset)
+	if !st.TimeAscending() {
+		// InfluxDB emits the series SLIMIT kept in reverse order too.
+		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+			out[i], out[j] = out[j], out[i]
+		}
+	}
+	return out, nil
+}
+
+type selectCompiler struct {
+	b      Backend
+	req    Request
+	db     string
+	tables map[string]*columnar.TableSchema
+	m      string
+	schema *columnar.TableSchema
+	union  *columnar.TableSchema // of every measurement the statement reads, for wildcards
+
+	stmt     *influxql.SelectStatement
+	loc      *time.Location
+	tmin     int64 // inclusive; math.MinInt64 when unbounded
+	tmax     int64 // inclusive; math.MaxInt64 when unbounded
+	interval int64
+	offset   int64
+	dims     []string // GROUP BY tags the measurement has, sorted
+	absent   []string // GROUP BY tags it lacks: "" in every series' tags
+	where    string   // SQL predicate: time bounds and condition
+}
+
+func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) ([]*Series, error) {
+	stmt, err := st.RewriteFields(schemaMapper{c.m, c.union})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range stmt.Fields {
+		// Fold constants as InfluxQL does (1/0 is 0, 2*3 is 6).
+		f.Expr = influxql.Reduce(f.Expr, nil)
+	}
+	c.stmt = stmt
+	c.loc = stmt.Location
+	valuer := &influxql.NowValuer{Now: c.req.Now, Location: c.loc}
+	cond, tr, err := influxql.ConditionExpr(stmt.Condition, valuer)
+	if err != nil {
+		return nil, err
+	}
+	c.tmin, c.tmax = math.MinInt64, math.MaxInt64
+	if !tr.Min.IsZero() {
+		c.tmin = tr.Min.UnixNano()
+	}
+	if !tr.Max.IsZero() {
+		c.tmax = tr.Max.UnixNano()
+	}
+	iv, err := stmt.GroupByInterval()
+	if err != nil {
+		return nil, err
+	}
+	var off time.Duration
+	for _, d := range stmt.Dimensions {
+		if call, ok := d.Expr.(*influxql.Call); ok && call.Name == "time" && iv <= 0 {
+			return nil, errors.New("GROUP BY time() needs a positive interval")
+		}
+	}
+	if iv > 0 {
+		if off, err = stmt.GroupByOffset(); err != nil {
+			return nil, err
+		}
+	}
+	c.interval, c.offset = int64(iv), int64(off)
+	if c.interval > 0 && c.tmax == math.MaxInt64 {
+		// InfluxDB ends an open GROUP BY time range at now().
+		c.tmax = c.req.Now.UnixNano()
+	}
+	if c.loc != nil && c.interval > 0 && c.tmin != math.MinInt64 {
+		// Windows are aligned on the zone's offset at the start; InfluxDB
+		// re-aligns windows longer than a daylight-saving shift after one.
+		_, z0 := time.Unix(0, c.tmin).In(c.loc).Zone()
+		_, z1 := time.Unix(0, c.tmax).In(c.loc).Zone()
+		if d := int64(z1-z0) * int64(time.Second); d != 0 && max(d, -d) < c.interval {
+			return nil, fmt.Errorf("tz(%q): the time range spans a change of the zone's UTC offset, which Silt does not re-align %s windows across yet; split the range or use a shorter interval",
+				c.loc.String(), time.Duration(c.interval))
+		}
+	}
+	for _, d := range stmt.Dimensions {
+		switch e := d.Expr.(type) {
+		case *influxql.VarRef:
+			c.dims = append(c.dims, e.Val)
+		case *influxql.Call:
+			// time(...), handled above
+		case *influxql.RegexLiteral:
+			for _, t := range c.schema.Tags {
+				if e.Val.MatchString(t) {
+					c.dims = append(c.dims, t)
+				}
+			}
+		default:
+			return nil, fmt.Errorf("unsupported GROUP BY %s", d)
+		}
+	}
+	c.dims = dedupeSorted(c.dims)
+	known := c.dims[:0]
+	for _, d := range c.dims {
+		if slices.Contains(c.schema.Tags, d) {
+			known = append(known, d)
+		} else {
+			c.absent = append(c.absent, d)
+		}
+	}
+	c.dims = known
+	condText, err := condSQL(cond, c.schema)
+	if err != nil {
+		return nil, err
+	}
+	var w []string
+	if c.tmin != math.MinInt64 {
+		w = append(w, "time >= "+intLit(c.tmin))
+	}
+	if c.tmax != math.MaxInt64 {
+		w = append(w, "time <= "+intLit(c.tmax))
+	}
+	if condText != "TRUE" {
+		w = append(w, condText)
+	}
+	c.where = strings.Join(w, " AND ")
+	if c.where == "" {
+		c.where = "TRUE"
+	}
+	if c.tmin > c.tmax {
+		return nil, nil
+	}
+
+	list, err := c.selectSeries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.finish(list), nil
+}
+
+// selectSeries runs c.stmt's fields: math functions around them, then
+// transformations, raw points or aggregates.
+func (c *selectCompiler) selectSeries(ctx context.Context) ([]*seriesRows, error) {
+	if hasMath(c.stmt.Fields) {
+		return c.mathSeries(ctx)
+	}
+	var calls int
+	for _, f := range c.stmt.Fields {
+		influxql.WalkFunc(f.Expr, func(n influxql.Node) {
+			if _, ok := n.(*influxql.Call); ok {
+				calls++
+			}
+		})
+	}
+	var list []*seriesRows
+	switch ts, err := transformsOf(c.stmt.Fields); {
+	case err != nil:
+		return nil, err
+	case ts != nil:
+		list, err = c.transformSeries(ctx, ts)
+		if err != nil {
+			return nil, err
+		}
+	case calls == 0:
+		if c.interval > 0 {
+			return nil, errors.New("GROUP BY requires at least one aggregate function")
+		}
+		if list, err = c.rawSeries(ctx); err != nil {
+			return nil, err
+		}
+	default:
+		if list, err = c.aggregateSeries(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return list, nil
+}
+
+func dedupeSorted(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// columns are the output column names, time first (InfluxDB's names:
+// aliases, then function or field names made unique with _1, _2...).
+func (c *selectCompiler) columns() []string { return c.stmt.ColumnNames() }
+
+// seriesRows are one series' rows while a SELECT is shaped: key orders
+// the series (dimension values in tag order).
+type seriesRows struct {
+	tags map[string]string
+	key  string
+	rows [][]any // time (ns, int64) first, then the output values
+}
+
+func (c *selectCompiler) seriesFor(all map[string]*seriesRows, vals []any) *seriesRows {
+	var kb strings.Builder
+	tags := make(map[string]string, len(c.dims)+len(c.absent))
+	for _, d := range c.absent {
+		tags[d] = ""
+	}
+	for i, d := range c.dims {
+		v, _ := vals[i].(string)
+		tags[d] = v
+		kb.WriteString(d)
+		kb.WriteByte(0)
+		kb.WriteString(v)
+		kb.WriteByte(0)
+	}
+	s, ok := all[kb.String()]
+	if !ok {
+		s = &seriesRows{tags: tags, key: kb.String()}
+		all[kb.String()] = s
+	}
+	return s
+}
+
+func sortedSeries(all map[string]*seriesRows) []*seriesRows {
+	out := make([]*seriesRows, 0, len(all))
+	for _, s := range all {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out
+}
+
+func (c *selectCompiler) dimList() string {
+	cols := make([]string, len(c.dims))
+	for i, d := range c.dims {
+		cols[i] = quoteIdent(d)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// finish turns per-series rows into the response's series: ORDER BY time
+// DESC, LIMIT and OFFSET per series, times rendered for the epoch.
+func (c *selectCompiler) finish(list []*seriesRows) []*Series {
+	cols := c.columns()
+	desc := !c.stmt.TimeAscending()
+	out := make([]*Series, 0, len(list))
+	for _, sr := range list {
+		rows := sr.rows
+		if desc {
+			for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
+				rows[i], rows[j] = rows[j], rows[i]
+			}
+		}
+		rows = limitRows(rows, c.stmt.Limit, c.stmt.Offset)
+		if len(rows) == 0 {
+			continue
+		}
+		for _, r := range rows {
+			r[0] = c.req.Epoch.timeValue(r[0].(int64), c.loc)
+			if c.stmt.OmitTime {
+				copy(r, r[1:])
+			}
+		}
+		if c.stmt.OmitTime {
+			for i := range rows {
+				rows[i] = rows[i][:len(rows[i])-1]
+			}
+		}
+		s := &Series{Name: c.m, Columns: cols, Values: rows}
+		if len(c.dims)+len(c.absent) > 0 {
+			s.Tags = sr.tags
+		}
+		out = append(out, s)
+	}
+	return out
+}

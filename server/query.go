@@ -1,0 +1,181 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/query"
+	"github.com/siltdb/silt/query/exec"
+	"github.com/siltdb/silt/query/influxql"
+	"github.com/siltdb/silt/query/sql"
+)
+
+// influxBackend serves the InfluxQL executor from the engine and the SQL
+// executor (the same path as /api/v1/sql).
+type influxBackend struct {
+	s *Server
+}
+
+func (b influxBackend) Databases() []string { return b.s.eng.Databases() }
+
+func (b influxBackend) Tables(db string) (map[string]*columnar.TableSchema, bool) {
+	return b.s.eng.Tables(db)
+}
+
+func (b influxBackend) CreateDatabase(db string) error { return b.s.eng.CreateDatabase(db) }
+
+func (b influxBackend) SetRetention(db string, d time.Duration) error {
+	return b.s.eng.SetRetention(db, d)
+}
+
+func (b influxBackend) Retention(db string) (time.Duration, bool) {
+	d, _, ok := b.s.eng.Retention(db)
+	return d, ok
+}
+
+func (b influxBackend) Run(ctx context.Context, db string, q *sql.Query) (*query.Result, error) {
+	var names []string
+	if t, ok := b.s.eng.Tables(db); ok {
+		for n := range t {
+			names = append(names, n)
+		}
+	}
+	res, err := exec.RunLimited(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db}, names, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory})
+	if errors.Is(err, exec.ErrMemoryLimit) {
+		return nil, fmt.Errorf("%w: %d bytes (--query-max-memory); narrow the time range or aggregate", err, b.s.cfg.QueryMaxMemory)
+	}
+	return res, err
+}
+
+func (b influxBackend) RunRows(ctx context.Context, q *sql.Query, rows *columnar.ColumnBatch) (*query.Result, error) {
+	return exec.RunLimited(ctx, q, memorySource{rows}, nil, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory})
+}
+
+// memorySource is a table held in memory: a subquery's inner results.
+type memorySource struct{ rows *columnar.ColumnBatch }
+
+func (m memorySource) ScanBatches(_ context.Context, _ exec.ScanSpec, _ *query.Stats, fn func(*columnar.ColumnBatch) error) error {
+	if m.rows.Len == 0 {
+		return nil
+	}
+	return fn(m.rows)
+}
+
+// handleQuery serves the InfluxDB 1.x query API: GET or POST /query with
+// q (in the URL, or form-encoded in a POST body), db, rp, epoch, pretty.
+// Statement errors are inside the results with status 200, as InfluxDB
+// does; a missing q, a bad epoch or a syntax error is a top-level error
+// with status 400.
+func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
+	if !ctx.IsGet() && !ctx.IsPost() {
+		s.writeInflux(ctx, fasthttp.StatusMethodNotAllowed, &influxql.Response{Error: "use GET or POST", Code: "method-not-allowed"})
+		return
+	}
+	args := ctx.QueryArgs()
+	param := func(name string) string {
+		if v := args.Peek(name); len(v) > 0 {
+			return string(v)
+		}
+		if isForm(ctx) {
+			return string(ctx.PostArgs().Peek(name))
+		}
+		return ""
+	}
+	text := param("q")
+	if ctx.IsPost() && !isForm(ctx) && text == "" && len(ctx.PostBody()) > 0 {
+		// influx CLI and some scripts send the statement as a raw body.
+		text = string(ctx.PostBody())
+	}
+	if text == "" {
+		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: `missing required parameter "q"`, Code: "missing-query"})
+		return
+	}
+	wantCSV := strings.Contains(string(ctx.Request.Header.Peek("Accept")), "application/csv")
+	epochParam := param("epoch")
+	if wantCSV && epochParam == "" {
+		epochParam = "ns" // InfluxDB's CSV has integer times
+	}
+	epoch, err := influxql.ParseEpoch(epochParam)
+	if err != nil {
+		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error(), Code: "bad-epoch"})
+		return
+	}
+	req := influxql.Request{Query: text, Database: param("db"), RP: param("rp"), Epoch: epoch,
+		Now: time.Now(), MaxRows: s.cfg.QueryMaxRows, Timeout: s.cfg.QueryTimeout}
+	if tok != nil {
+		req.Allow = func(write bool) error {
+			if write && !tok.Write {
+				return fmt.Errorf("token %s lacks the write scope", tok.Name)
+			}
+			if !write && !tok.Read {
+				return fmt.Errorf("token %s lacks the read scope", tok.Name)
+			}
+			return nil
+		}
+	}
+	qctx, cancel := s.queryContext(ctx)
+	defer cancel()
+	resp, err := influxql.Execute(qctx, influxBackend{s}, req)
+	if errors.Is(context.Cause(qctx), errClientGone) {
+		return // nobody is listening
+	}
+	var authErr *influxql.AuthError
+	switch {
+	case errors.As(err, &authErr):
+		s.writeInflux(ctx, fasthttp.StatusForbidden, &influxql.Response{Error: "error authorizing query: " + authErr.Error(), Code: "insufficient-scope"})
+		return
+	case err != nil && wantCSV:
+		s.writeInfluxCSV(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error()})
+		return
+	case err != nil:
+		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error(), Code: "influxql-syntax"})
+		return
+	}
+	if wantCSV {
+		s.writeInfluxCSV(ctx, fasthttp.StatusOK, resp)
+		return
+	}
+	s.writeInflux(ctx, fasthttp.StatusOK, resp)
+}
+
+// writeInfluxCSV answers Accept: application/csv as InfluxDB does.
+func (s *Server) writeInfluxCSV(ctx *fasthttp.RequestCtx, status int, resp *influxql.Response) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/csv")
+	ctx.Response.Header.Set("X-Influxdb-Version", "1.8.10-silt-"+Version)
+	ctx.Response.Header.Set("X-Influxdb-Build", "OSS")
+	if err := influxql.WriteCSV(ctx, resp); err != nil {
+		s.log.Warn("encode /query CSV response", "err", err)
+	}
+}
+
+func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxql.Response) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set("X-Influxdb-Version", "1.8.10-silt-"+Version)
+	ctx.Response.Header.Set("X-Influxdb-Build", "OSS")
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	if v := ctx.QueryArgs().Peek("pretty"); string(v) == "true" {
+		enc.SetIndent("", "    ")
+	}
+	if err := enc.Encode(resp); err != nil {
+		s.log.Warn("encode /query response", "err", err)
+	}
+	// Dashboards fetch long series; InfluxDB compresses for clients that
+	// accept gzip (Grafana's HTTP client does), and so does Silt.
+	if buf.Len() >= 1024 && ctx.Request.Header.HasAcceptEncoding("gzip") {
+		ctx.Response.Header.Set("Content-Encoding", "gzip")
+		ctx.SetBody(fasthttp.AppendGzipBytesLevel(nil, buf.Bytes(), fasthttp.CompressBestSpeed))
+		return
+	}
+	ctx.SetBody(buf.Bytes())
+}

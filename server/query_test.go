@@ -1,0 +1,96 @@
+package server
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+func TestQueryLimitsAreStatementErrors(t *testing.T) {
+	s := startServerWith(t, Config{QueryMaxMemory: 1024, QueryMaxRows: 5})
+	var lp strings.Builder
+	for i := 0; i < 2000; i++ {
+		lp.WriteString("m,h=a v=1 " + strconv.Itoa(i+1) + "\n")
+	}
+	if code, _, b := s.post(t, "/write?db=d", lp.String()); code != 204 {
+		t.Fatalf("write: %d %s", code, b)
+	}
+	code, b := s.get(t, "/query?db=d&q="+url.QueryEscape("SELECT v FROM m; SHOW DATABASES"))
+	if code != 200 || !strings.Contains(string(b), "--query-max-memory") || !strings.Contains(string(b), `"not executed"`) {
+		t.Fatalf("memory limit: %d %s", code, b)
+	}
+	s = startServerWith(t, Config{QueryMaxRows: 5})
+	if code, _, b := s.post(t, "/write?db=d", lp.String()); code != 204 {
+		t.Fatalf("write: %d %s", code, b)
+	}
+	code, b = s.get(t, "/query?db=d&q="+url.QueryEscape("SELECT v FROM m"))
+	if code != 200 || !strings.Contains(string(b), "--query-max-rows") || strings.Contains(string(b), `"values"`) {
+		t.Fatalf("row limit: %d %s", code, b)
+	}
+	code, b = s.get(t, "/query?db=d&q="+url.QueryEscape("SELECT v FROM m LIMIT 5"))
+	if code != 200 || strings.Count(string(b), "],[") != 4 {
+		t.Fatalf("within the row limit: %d %s", code, b)
+	}
+}
+
+func TestQueryGzipsLargeAnswers(t *testing.T) {
+	s := startServer(t, 0)
+	var lp strings.Builder
+	for i := 0; i < 500; i++ {
+		lp.WriteString("m,h=a v=" + strconv.Itoa(i) + " " + strconv.Itoa(i+1) + "\n")
+	}
+	if code, _, b := s.post(t, "/write?db=d", lp.String()); code != 204 {
+		t.Fatalf("write: %d %s", code, b)
+	}
+	for _, enc := range []string{"gzip", ""} {
+		req, _ := http.NewRequest("GET", s.url+"/query?db=d&q="+url.QueryEscape("SELECT v FROM m"), nil)
+		if enc != "" {
+			req.Header.Set("Accept-Encoding", enc)
+		}
+		// A transport that does not decompress, to see what was sent.
+		resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body := raw
+		if got := resp.Header.Get("Content-Encoding"); got != enc {
+			t.Fatalf("Accept-Encoding %q: Content-Encoding %q", enc, got)
+		}
+		if enc == "gzip" {
+			zr, err := gzip.NewReader(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if strings.Count(string(body), "],[") != 499 {
+			t.Fatalf("Accept-Encoding %q: %d bytes, %.200s", enc, len(body), body)
+		}
+	}
+}
+
+func TestQueryRefusesTooManyWindows(t *testing.T) {
+	s := startServerWith(t, Config{QueryMaxRows: 1000})
+	if code, _, b := s.post(t, "/write?db=d", "m v=1 1000000000\n"); code != 204 {
+		t.Fatalf("write: %d %s", code, b)
+	}
+	q := "SELECT mean(v) FROM m WHERE time >= 0 AND time <= 1h GROUP BY time(1ms)"
+	code, b := s.get(t, "/query?db=d&q="+url.QueryEscape(q))
+	if code != 200 || !strings.Contains(string(b), "3600001 windows") || !strings.Contains(string(b), "--query-max-rows") {
+		t.Fatalf("%s: %d %s", q, code, b)
+	}
+	q = "SELECT mean(v) FROM m WHERE time >= 0 AND time <= 1h GROUP BY time(1ms) fill(none)"
+	if code, b := s.get(t, "/query?db=d&q="+url.QueryEscape(q)); code != 200 || !strings.Contains(string(b), `"values":[["1970-01-01T00:00:01Z",1]]`) {
+		t.Fatalf("%s: %d %s", q, code, b)
+	}
+}

@@ -1,0 +1,141 @@
+package tiering
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config holds the tiering settings a server is started with.
+type Config struct {
+	S3 S3Options
+	// CacheDir (--cache.dir) holds the block cache; "" disables it (every
+	// cold read is then a GET).
+	CacheDir string
+	// CacheMaxBytes (--cache.max-bytes) bounds the block cache on disk.
+	CacheMaxBytes int64
+	// CacheBlockBytes (--cache.block-bytes) is the cache's unit of fetch.
+	CacheBlockBytes int64
+	// FooterCacheBytes (--cache.footer-bytes) bounds footers kept in memory.
+	FooterCacheBytes int64
+	// UploadConcurrency (--tier.upload-concurrency) bounds parallel uploads.
+	UploadConcurrency int
+}
+
+// DefaultConfig returns the defaults the flags start from.
+func DefaultConfig() Config {
+	return Config{
+		S3:                S3Options{Region: "us-east-1"},
+		CacheMaxBytes:     10 << 30, // 10 GiB: a few days of hot cold-data on a small disk
+		CacheBlockBytes:   DefaultBlockSize,
+		FooterCacheBytes:  64 << 20, // ~1000 segment footers
+		UploadConcurrency: 4,
+	}
+}
+
+// RegisterFlags adds the --s3.* and --cache.* flags to fs, writing into c.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.S3.Endpoint, "s3.endpoint", c.S3.Endpoint, "S3-compatible endpoint `host:port` (empty: tiering off)")
+	fs.StringVar(&c.S3.Bucket, "s3.bucket", c.S3.Bucket, "bucket for tiered segments")
+	fs.StringVar(&c.S3.Prefix, "s3.prefix", c.S3.Prefix, "key prefix inside the bucket")
+	fs.StringVar(&c.S3.Region, "s3.region", c.S3.Region, "bucket region")
+	fs.BoolVar(&c.S3.Insecure, "s3.insecure", c.S3.Insecure, "plain HTTP instead of HTTPS")
+	fs.StringVar(&c.S3.AccessKey, "s3.access-key", c.S3.AccessKey, "access key (default $AWS_ACCESS_KEY_ID)")
+	fs.StringVar(&c.S3.SecretKey, "s3.secret-key", c.S3.SecretKey, "secret key (default $AWS_SECRET_ACCESS_KEY)")
+	fs.StringVar(&c.S3.Addressing, "s3.addressing", c.S3.Addressing, "bucket addressing: path, virtual or auto")
+	fs.StringVar(&c.CacheDir, "cache.dir", c.CacheDir, "directory of the local cache of cold data (empty: no cache)")
+	fs.Var((*byteFlag)(&c.CacheMaxBytes), "cache.max-bytes", "size bound of the cache directory (e.g. 10GiB)")
+	fs.Var((*byteFlag)(&c.CacheBlockBytes), "cache.block-bytes", "unit the cache fetches and stores (e.g. 1MiB)")
+	fs.Var((*byteFlag)(&c.FooterCacheBytes), "cache.footer-bytes", "memory for cached segment footers (e.g. 64MiB)")
+	fs.IntVar(&c.UploadConcurrency, "tier.upload-concurrency", c.UploadConcurrency, "parallel segment uploads")
+}
+
+// byteFlag is a flag.Value for sizes: 1048576, 512KiB, 64MiB, 10GiB.
+type byteFlag int64
+
+func (b *byteFlag) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteFlag) Set(s string) error {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("bad size %q (want e.g. 10GiB or a byte count)", s)
+	}
+	*b = byteFlag(n * mult)
+	return nil
+}
+
+// Tier is the wired tiering layer: the bucket (with metrics), the caches
+// and the uploader.
+type Tier struct {
+	Store    ObjectStore // metered S3 store
+	S3       *S3Store
+	Cache    *BlockCache // nil without --cache.dir
+	Footers  *FooterCache
+	Uploader *Uploader
+	Metrics  *StoreMetrics
+}
+
+// Open builds the tiering layer from cfg, registering metrics with reg
+// (may be nil). It does not contact the bucket.
+func Open(cfg Config, reg prometheus.Registerer) (*Tier, error) {
+	s3, err := NewS3Store(cfg.S3)
+	if err != nil {
+		return nil, err
+	}
+	t := &Tier{S3: s3, Metrics: NewStoreMetrics(reg), Footers: NewFooterCache(cfg.FooterCacheBytes)}
+	t.Store = &MetricsStore{Inner: s3, M: t.Metrics}
+	if cfg.CacheDir != "" {
+		if t.Cache, err = OpenBlockCache(cfg.CacheDir, cfg.CacheMaxBytes, cfg.CacheBlockBytes); err != nil {
+			return nil, err
+		}
+		if reg != nil {
+			t.Cache.Register(reg)
+		}
+	}
+	t.Uploader = &Uploader{Store: t.Store, Concurrency: cfg.UploadConcurrency}
+	return t, nil
+}
+
+// Register exports the store's and the cache's metrics on reg (for a Tier
+// opened with a nil registerer, before the registry existed).
+func (t *Tier) Register(reg prometheus.Registerer) {
+	reg.MustRegister(t.Metrics.Ops, t.Metrics.Errors, t.Metrics.Bytes, t.Metrics.Latency)
+	if t.Cache != nil {
+		t.Cache.Register(reg)
+	}
+}
+
+// OpenSegment opens a cold segment for reading through the caches. info,
+// if not nil, comes from the manifest and saves a Stat.
+func (t *Tier) OpenSegment(ctx context.Context, key string, info *ObjectInfo) (*RemoteFile, error) {
+	return OpenRemote(ctx, t.Store, key, RemoteOptions{Cache: t.Cache, Footers: t.Footers, Info: info})
+}
+
+// Register exports the cache's counters as Prometheus metrics.
+func (c *BlockCache) Register(reg prometheus.Registerer) {
+	counter := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
+	}
+	reg.MustRegister(
+		counter("silt_cache_hits_total", "Cold-data block reads served from the local cache.", func() float64 { return float64(c.hits.Load()) }),
+		counter("silt_cache_misses_total", "Cold-data block reads that went to the object store.", func() float64 { return float64(c.misses.Load()) }),
+		counter("silt_cache_evictions_total", "Blocks evicted from the local cache to stay under --cache.max-bytes.", func() float64 { return float64(c.evictions.Load()) }),
+		counter("silt_cache_corrupt_total", "Cached blocks that failed their checksum and were refetched.", func() float64 { return float64(c.corrupt.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "silt_cache_bytes", Help: "Bytes held by the local cache of cold data."},
+			func() float64 { return float64(c.Stats().Bytes) }),
+	)
+}
