@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -365,4 +366,30 @@ func TestKafkaRebalanceTwoInstances(t *testing.T) {
 			t.Errorf("exit code %d", code)
 		}
 	}
+}
+
+// Mistakes in the stream flags are usage errors (exit 2) that name the
+// flag, reported before the data directory is opened.
+func TestStreamFlagErrors(t *testing.T) {
+	skipShort(t)
+	bin := siltBinary(t)
+	f := func(want string, args ...string) {
+		t.Helper()
+		dir := filepath.Join(t.TempDir(), "data")
+		cmd := exec.Command(bin, append([]string{"serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), want) {
+			t.Errorf("%v: err %v, output %q; want exit 2 naming %q", args, err, out, want)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("%v: the data directory was created", args)
+		}
+	}
+	f("--kafka.topics", "--kafka.brokers", "127.0.0.1:1", "--kafka.db", "d")
+	f("--kafka.db", "--kafka.brokers", "127.0.0.1:1", "--kafka.topics", "t")
+	f("--kafka.format", "--kafka.brokers", "127.0.0.1:1", "--kafka.topics", "t", "--kafka.db", "d", "--kafka.format", "avro")
+	f("--kafka.precision", "--kafka.brokers", "127.0.0.1:1", "--kafka.topics", "t", "--kafka.db", "d", "--kafka.precision", "fortnight")
+	f("--nats.stream", "--nats.url", "nats://127.0.0.1:1", "--nats.db", "d")
+	f("--nats.dead-letter", "--nats.url", "nats://127.0.0.1:1", "--nats.db", "d", "--nats.stream", "S", "--nats.dead-letter", "somewhere")
 }

@@ -185,6 +185,14 @@ Flags:
 		fmt.Fprintln(os.Stderr, "silt serve: --s3.read-only needs --s3.endpoint and --s3.bucket")
 		return 2
 	}
+	if *s3ReadOnly && streamCfg.enabled() {
+		fmt.Fprintln(os.Stderr, "silt serve: a --s3.read-only node takes no writes: drop the --kafka.* / --nats.* sources")
+		return 2
+	}
+	if err := streamCfg.check(*dataDir); err != nil {
+		fmt.Fprintln(os.Stderr, "silt serve:", err)
+		return 2
+	}
 	eng, err := engine.New(engine.Config{
 		DataDir: *dataDir, MaxHeadBytes: int64(maxHead), FlushBytes: int64(flushBytes),
 		FlushInterval: *flushEvery, WALSegment: int64(walSegment), NoSync: *ackLevel == "none", Logger: log,

@@ -61,6 +61,9 @@ func addStreamFlags(fs *flag.FlagSet) *streamFlags {
 	return s
 }
 
+// enabled reports whether any stream source is configured.
+func (s *streamFlags) enabled() bool { return s.kafka.brokers != "" || s.nats.url != "" }
+
 func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
@@ -69,6 +72,49 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// check validates the stream flags before anything is opened, so that a
+// mistake is a usage error (exit 2) rather than a failure after recovery.
+func (s *streamFlags) check(dataDir string) error {
+	if s.kafka.brokers != "" {
+		cfg, err := s.kafkaConfig(dataDir)
+		if err != nil {
+			return err
+		}
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+	}
+	if s.nats.url != "" {
+		cfg, err := natsConfig(&s.nats, dataDir)
+		if err != nil {
+			return err
+		}
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *streamFlags) kafkaConfig(dataDir string) (kafka.Config, error) {
+	k := &s.kafka
+	prec, err := columnar.ParsePrecision(k.precision)
+	if err != nil {
+		return kafka.Config{}, fmt.Errorf("--kafka.precision: %w", err)
+	}
+	dl := k.deadLetter
+	if dl == "" {
+		dl = "file:" + filepath.Join(dataDir, "kafka-dead-letter.ndjson")
+	}
+	return kafka.Config{Brokers: splitList(k.brokers), Topics: splitList(k.topics), Group: k.group,
+		Format: stream.Format(k.format), DB: k.db, Table: k.table, Precision: prec, DeadLetter: dl,
+		TLS: k.tls, TLSCA: k.tlsCA, TLSCert: k.tlsCert, TLSKey: k.tlsKey, TLSInsecure: k.tlsInsecure,
+		SASLMechanism: k.saslMech, SASLUser: k.saslUser, SASLPassword: k.saslPass,
+		ClientID: k.clientID, MaxPollRecords: k.maxPoll, FetchMaxBytes: int32(min(int64(k.fetchMaxBytes), 1<<30)),
+		Extra: []kgo.Opt{kgo.SessionTimeout(k.sessionTimeout), kgo.RebalanceTimeout(k.rebalanceTimeout),
+			kgo.HeartbeatInterval(min(3*time.Second, k.sessionTimeout/5))}}, nil
 }
 
 // runningStreams are the started stream consumers.
@@ -94,26 +140,16 @@ func startStreams(s *streamFlags, eng *engine.Engine, dataDir string, log *slog.
 		}()
 	}
 	if k := &s.kafka; k.brokers != "" {
-		prec, err := columnar.ParsePrecision(k.precision)
+		cfg, err := s.kafkaConfig(dataDir)
 		if err != nil {
-			return r, fmt.Errorf("--kafka.precision: %w", err)
+			return r, err
 		}
-		dl := k.deadLetter
-		if dl == "" {
-			dl = "file:" + filepath.Join(dataDir, "kafka-dead-letter.ndjson")
-		}
-		cfg := kafka.Config{Brokers: splitList(k.brokers), Topics: splitList(k.topics), Group: k.group,
-			Format: stream.Format(k.format), DB: k.db, Table: k.table, Precision: prec, DeadLetter: dl,
-			TLS: k.tls, TLSCA: k.tlsCA, TLSCert: k.tlsCert, TLSKey: k.tlsKey, TLSInsecure: k.tlsInsecure,
-			SASLMechanism: k.saslMech, SASLUser: k.saslUser, SASLPassword: k.saslPass,
-			ClientID: k.clientID, MaxPollRecords: k.maxPoll, FetchMaxBytes: int32(min(int64(k.fetchMaxBytes), 1<<30)),
-			Extra: []kgo.Opt{kgo.SessionTimeout(k.sessionTimeout), kgo.RebalanceTimeout(k.rebalanceTimeout), kgo.HeartbeatInterval(min(3*time.Second, k.sessionTimeout/5))}}
 		c, err := kafka.New(cfg, eng, eng.Metrics().Registry, log)
 		if err != nil {
 			return r, err
 		}
 		run("kafka", c.Run, c.Close)
-		log.Info("kafka source started", "brokers", k.brokers, "topics", k.topics, "group", k.group, "db", k.db, "dead_letter", dl)
+		log.Info("kafka source started", "brokers", k.brokers, "topics", k.topics, "group", k.group, "db", k.db, "dead_letter", cfg.DeadLetter)
 	}
 	if err := startNATS(&s.nats, eng, dataDir, log, run); err != nil {
 		return r, err

@@ -42,14 +42,10 @@ func addNATSFlags(fs *flag.FlagSet, n *natsFlags) {
 	fs.DurationVar(&n.ackWait, "nats.ack-wait", 30*time.Second, "ack wait of a consumer Silt creates")
 }
 
-func startNATS(n *natsFlags, eng *engine.Engine, dataDir string, log *slog.Logger,
-	run func(string, func(context.Context) error, func() error)) error {
-	if n.url == "" {
-		return nil
-	}
+func natsConfig(n *natsFlags, dataDir string) (siltnats.Config, error) {
 	prec, err := columnar.ParsePrecision(n.precision)
 	if err != nil {
-		return fmt.Errorf("--nats.precision: %w", err)
+		return siltnats.Config{}, fmt.Errorf("--nats.precision: %w", err)
 	}
 	dl := n.deadLetter
 	if dl == "" {
@@ -68,9 +64,20 @@ func startNATS(n *natsFlags, eng *engine.Engine, dataDir string, log *slog.Logge
 	if n.tlsCA != "" {
 		opts = append(opts, nats.RootCAs(n.tlsCA))
 	}
-	cfg := siltnats.Config{URL: n.url, Stream: n.streamName, Consumer: n.consumer, Subject: n.subject,
+	return siltnats.Config{URL: n.url, Stream: n.streamName, Consumer: n.consumer, Subject: n.subject,
 		Format: stream.Format(n.format), DB: n.db, Table: n.table, Precision: prec, DeadLetter: dl,
-		Batch: n.batch, AckWait: n.ackWait, Options: opts}
+		Batch: n.batch, AckWait: n.ackWait, Options: opts}, nil
+}
+
+func startNATS(n *natsFlags, eng *engine.Engine, dataDir string, log *slog.Logger,
+	run func(string, func(context.Context) error, func() error)) error {
+	if n.url == "" {
+		return nil
+	}
+	cfg, err := natsConfig(n, dataDir)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := siltnats.New(ctx, cfg, eng, eng.Metrics().Registry, log)
@@ -78,6 +85,6 @@ func startNATS(n *natsFlags, eng *engine.Engine, dataDir string, log *slog.Logge
 		return err
 	}
 	run("nats", c.Run, c.Close)
-	log.Info("nats source started", "url", n.url, "stream", n.streamName, "consumer", n.consumer, "db", n.db, "dead_letter", dl)
+	log.Info("nats source started", "url", n.url, "stream", n.streamName, "consumer", n.consumer, "db", n.db, "dead_letter", cfg.DeadLetter)
 	return nil
 }
