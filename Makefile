@@ -9,7 +9,7 @@ FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
 
-.PHONY: help build run test test-race lint fuzz bench clean bench-peers
+.PHONY: help build run dev test test-race lint fuzz bench clean bench-peers
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ build: ## build bin/silt
 
 run: build ## run Silt on its defaults: data in ./silt-data, HTTP on 127.0.0.1:8086
 	./$(BIN) serve
+
+dev: ## run Silt with a local MinIO as object store, all under ./silt-dev (tiering after TIER_AFTER=1h)
+	tiering/dev.sh
 
 test: ## vet and run every test (crash tests included; -short skips them)
 	$(GO) vet ./...

@@ -24,6 +24,10 @@ type Manifest struct {
 	Databases     map[string]*DatabaseMeta           `json:"databases"`
 	Schemas       map[string]map[string]*TableSchema `json:"schemas"`
 	Segments      []SegmentMeta                      `json:"segments"`
+	// Sources holds the stream positions (next offset to consume, keyed by
+	// source partition) covered by the segments: committed with them, so a
+	// stream consumer resumes exactly after the rows that are durable here.
+	Sources map[string]int64 `json:"sources,omitempty"`
 }
 
 // DatabaseMeta holds per-database settings.
@@ -61,6 +65,12 @@ func (m *Manifest) Clone() *Manifest {
 		c.Schemas[db] = ts
 	}
 	c.Segments = append([]SegmentMeta(nil), m.Segments...)
+	if m.Sources != nil {
+		c.Sources = make(map[string]int64, len(m.Sources))
+		for k, v := range m.Sources {
+			c.Sources[k] = v
+		}
+	}
 	return &c
 }
 

@@ -106,6 +106,8 @@ type Engine struct {
 	walBuf      []byte
 	closed      bool
 
+	sources SourceOffsets // guarded by mu: positions covered by every durable write (see WriteFrom)
+
 	// Scratch of admitLocked, guarded by mu.
 	shape, prevShape []byte
 	sameShape        []bool
@@ -133,6 +135,7 @@ type frozenSet struct {
 	bytes   int64
 	rows    int64
 	schemas map[string]map[string]*columnar.TableSchema
+	sources map[string]int64 // source positions covered by this set and all before it
 }
 
 // Open opens (creating if needed) the data directory, replays the WAL and
@@ -163,6 +166,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, log: cfg.Logger, lock: lock,
 		heads: map[string]map[string]*columnar.Head{},
 		stop:  make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
+	e.sources = SourceOffsets{}
 	e.manifest.Store(columnar.NewManifest())
 	e.catalog = map[string]map[string]*columnar.TableSchema{}
 	e.metrics = newMetrics(e)
@@ -226,6 +230,11 @@ const recBatch byte = 1
 // schema are rejected individually (in WriteResult.Rejected); the rest are
 // durable when Write returns nil. Write filters b.Rows in place.
 func (e *Engine) Write(db string, b *columnar.Batch) (WriteResult, error) {
+	return e.write(db, b, nil)
+}
+
+// write is Write and, with offs, WriteFrom.
+func (e *Engine) write(db string, b *columnar.Batch, offs SourceOffsets) (WriteResult, error) {
 	var res WriteResult
 	if !e.ready.Load() {
 		return res, ErrNotReady
@@ -259,12 +268,19 @@ func (e *Engine) Write(db string, b *columnar.Batch) (WriteResult, error) {
 	for _, r := range res.Rejected {
 		e.metrics.RowsRejected.WithLabelValues(r.Code).Inc()
 	}
-	if len(b.Rows) == 0 {
+	if len(b.Rows) == 0 && len(offs) == 0 {
 		e.undoLocked(&undo) // nothing written: no new database, table or column either
 		e.mu.Unlock()
 		return res, nil
 	}
-	e.walBuf = appendRecord(e.walBuf[:0], db, b)
+	if len(offs) > 0 {
+		if len(b.Rows) == 0 {
+			e.undoLocked(&undo) // only offsets are written
+		}
+		e.walBuf = appendOffsetsRecord(e.walBuf[:0], db, b, offs)
+	} else {
+		e.walBuf = appendRecord(e.walBuf[:0], db, b)
+	}
 	pos, err := e.wal.Append(e.walBuf)
 	if err != nil {
 		e.undoLocked(&undo)
@@ -272,6 +288,7 @@ func (e *Engine) Write(db string, b *columnar.Batch) (WriteResult, error) {
 		return res, fmt.Errorf("write wal: %w", err)
 	}
 	e.applyLocked(db, b)
+	e.sources.advance(offs)
 	e.mu.Unlock()
 
 	if err := e.wal.Sync(pos); err != nil {

@@ -86,7 +86,7 @@ func (e *Engine) freeze() error {
 		return fmt.Errorf("rotate wal for flush: %w", err)
 	}
 	fs := &frozenSet{heads: e.heads, walSeq: seq, bytes: e.activeBytes.Load(),
-		schemas: map[string]map[string]*columnar.TableSchema{}}
+		schemas: map[string]map[string]*columnar.TableSchema{}, sources: cloneOffsets(e.sources)}
 	for db, tables := range e.catalog {
 		fs.schemas[db] = map[string]*columnar.TableSchema{}
 		for name, s := range tables {
@@ -138,6 +138,9 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 	e.mu.Unlock()
 	m.Segments = append(m.Segments, metas...)
 	m.WALSeq = fs.walSeq
+	// The offsets go into the same manifest as the segments holding the
+	// rows they cover; the WAL files that logged them are deleted only after.
+	m.Sources = fs.sources
 	m.NextSegmentID = e.nextID.Load()
 	for db, tables := range fs.schemas {
 		if m.Databases[db] == nil {

@@ -38,6 +38,8 @@ func (e *Engine) recover() error {
 	}
 
 	walDir := filepath.Join(e.cfg.DataDir, "wal")
+	e.sources = SourceOffsets(cloneOffsets(m.Sources))
+	offs := SourceOffsets{}
 	var b columnar.Batch
 	var replayed, skipped int
 	var drops dropReplay // drop.go
@@ -48,11 +50,17 @@ func (e *Engine) recover() error {
 		if isDropRecord(payload) {
 			return drops.apply(e, payload)
 		}
-		db, err := decodeRecord(payload, &b)
+		db, err := decodeAnyRecord(payload, &b, offs)
 		if err != nil {
 			// The checksum held, so this is a bug or a foreign file, not a
 			// torn write: refuse to guess.
 			return fmt.Errorf("decode wal record: %w", err)
+		}
+		// Offsets logged with rows advance the manifest's: after replay the
+		// engine's positions cover exactly the rows it holds.
+		e.sources.advance(offs)
+		if len(b.Rows) == 0 {
+			return nil // a record of offsets only
 		}
 		var undo schemaUndo
 		rejected := e.admitLocked(db, &b, &undo)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -94,6 +95,7 @@ func runServe(args []string) int {
 		tierCfg      = tiering.DefaultConfig()
 		tierAfter    = fs.Duration("tier.after", 24*time.Hour, "move a day window to the object store once it ended this long ago and compaction is done with it (needs --s3.endpoint)")
 		tierEvery    = fs.Duration("tier.interval", time.Minute, "how often tiering looks for windows to move (a read-only node: reloads the bucket's manifest)")
+		s3Create     = fs.Bool("s3.create-bucket", false, "create --s3.bucket at start if it does not exist (local MinIO: make dev)")
 		s3ReadOnly   = fs.Bool("s3.read-only", false, "serve the bucket's tiered segments read-only from its manifest, on a fresh --data-dir; writes get 403 read-only")
 	)
 	var tokens tokenList
@@ -106,6 +108,7 @@ func runServe(args []string) int {
 	fs.Var(&flushBytes, "flush-bytes", "flush the head once it holds this much (e.g. 256MiB)")
 	fs.Var(&maxBody, "max-body-bytes", "largest write request body, after gzip decompression; larger gets 413")
 	fs.Var(&walSegment, "wal-segment-bytes", "size of one WAL file before the next is started")
+	streamCfg := addStreamFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: silt serve [flags]
 
@@ -168,9 +171,26 @@ Flags:
 			log.Error("tiering settings (--s3.*, --cache.*)", "err", err)
 			return 2
 		}
+		if *s3Create {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := t.S3.EnsureBucket(ctx)
+			cancel()
+			if err != nil {
+				log.Error("create bucket (--s3.create-bucket)", "bucket", tierCfg.S3.Bucket, "err", err)
+				return 1
+			}
+		}
 		tierEng = engine.TierConfig{Tier: t, After: *tierAfter, Interval: *tierEvery, ReadOnly: *s3ReadOnly}
 	} else if *s3ReadOnly {
 		fmt.Fprintln(os.Stderr, "silt serve: --s3.read-only needs --s3.endpoint and --s3.bucket")
+		return 2
+	}
+	if *s3ReadOnly && streamCfg.enabled() {
+		fmt.Fprintln(os.Stderr, "silt serve: a --s3.read-only node takes no writes: drop the --kafka.* / --nats.* sources")
+		return 2
+	}
+	if err := streamCfg.check(*dataDir); err != nil {
+		fmt.Fprintln(os.Stderr, "silt serve:", err)
 		return 2
 	}
 	eng, err := engine.New(engine.Config{
@@ -200,6 +220,18 @@ Flags:
 		return 1
 	}
 	log.Info("silt ready", "http", ln.Addr().String())
+	streams, err := startStreams(streamCfg, eng, *dataDir, log)
+	if err != nil {
+		log.Error("start stream sources", "err", err)
+		if serr := streams.stop(); serr != nil {
+			log.Warn("stop stream sources", "err", serr)
+		}
+		_ = srv.Shutdown()
+		if err := eng.Close(); err != nil {
+			log.Error("close engine", "err", err)
+		}
+		return 1
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -210,6 +242,14 @@ Flags:
 	case err := <-served:
 		log.Error("http server stopped", "err", err)
 		code = 1
+	case err := <-streams.failed:
+		log.Error("stream source stopped; shutting down", "err", err)
+		code = 1
+	}
+	// Stream sources stop first: their last writes finish before the engine
+	// flushes and closes.
+	if err := streams.stop(); err != nil {
+		log.Warn("stop stream sources", "err", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown() }()

@@ -1,0 +1,507 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/ingest/stream"
+)
+
+// Key returns the engine source key of a topic partition.
+func Key(topic string, partition int32) string {
+	return "kafka/" + topic + "/" + strconv.Itoa(int(partition))
+}
+
+// Defaults of the fetch bounds: one poll is one WAL record per database,
+// so it should be large enough to amortize the fsync and small enough that
+// the memory held outside the engine's head bound stays modest.
+const (
+	defaultMaxPollRecords = 10_000
+	defaultFetchMaxBytes  = 16 << 20
+	// Backoff of a write refused by backpressure: short at first, since a
+	// flush usually frees the head within a second, capped so a long flush
+	// does not leave the consumer asleep after it ends.
+	minBackoff = 10 * time.Millisecond
+	maxBackoff = time.Second
+)
+
+type topicPart struct {
+	topic string
+	part  int32
+}
+
+type partState struct {
+	next   int64 // durable position: the next offset to consume
+	hw     int64 // last known high watermark
+	paused bool
+}
+
+// dbBatch collects one poll's rows for one database.
+type dbBatch struct {
+	b    columnar.Batch
+	msgs []*kgo.Record // msgs[i] produced the rows with Line i+1
+}
+
+// Consumer consumes Kafka topics into a Sink. Run drives it; the group
+// callbacks run on franz-go's goroutines and share the partition state
+// under mu.
+type Consumer struct {
+	cfg  Config
+	sink stream.Sink
+	log  *slog.Logger
+	cl   *kgo.Client
+	dl   stream.DeadLetter
+	m    *metrics
+	dec  stream.Decoder
+
+	mu    sync.Mutex
+	parts map[topicPart]*partState
+
+	// noCommit (tests) suppresses group commits, as a crash or a slow
+	// coordinator leaves the group's offsets behind Silt's.
+	noCommit atomic.Bool
+
+	// Scratch of process, used by Run's goroutine only.
+	batches map[string]*dbBatch
+	order   []string
+	dead    []stream.DeadMessage
+}
+
+// New connects to the brokers and joins the group; consumption starts with
+// Run. reg receives the consumer's metrics.
+func New(cfg Config, sink stream.Sink, reg prometheus.Registerer, log *slog.Logger) (*Consumer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxPollRecords <= 0 {
+		cfg.MaxPollRecords = defaultMaxPollRecords
+	}
+	if cfg.FetchMaxBytes <= 0 {
+		cfg.FetchMaxBytes = defaultFetchMaxBytes
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	c := &Consumer{cfg: cfg, sink: sink, log: log.With("source", "kafka"),
+		parts: map[topicPart]*partState{}, batches: map[string]*dbBatch{},
+		dec: stream.Decoder{Format: cfg.Format, Table: cfg.Table, Precision: cfg.Precision}}
+	// Metrics first: the client joins the group as soon as it exists, and
+	// the group callbacks update them.
+	c.m = newMetrics(reg)
+	opts, err := cfg.clientOpts()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts,
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topics...),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.AdjustFetchOffsetsFn(c.adjustOffsets),
+		kgo.OnPartitionsRevoked(c.revoked),
+		kgo.OnPartitionsLost(c.lost),
+		// A new group with nothing recorded reads the topics from the
+		// start: a sink should not skip what was produced before it began.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
+	)
+	opts = append(opts, cfg.Extra...)
+	c.cl, err = kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: create client: %w", err)
+	}
+	if t := cfg.deadLetterTopic(); t != "" {
+		c.dl = &topicDeadLetter{cl: c.cl, topic: t}
+	} else {
+		c.dl, err = stream.OpenFileDeadLetter(strings.TrimPrefix(cfg.DeadLetter, "file:"))
+		if err != nil {
+			c.cl.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// adjustOffsets runs when partitions are assigned, after the group's
+// committed offsets are fetched: each partition starts at Silt's own
+// recorded position, or at the group's if that is further (another Silt
+// instance consumed the partition meanwhile and committed on hand-over).
+func (c *Consumer) adjustOffsets(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	own := c.sink.SourceOffsets("kafka/")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for topic, ps := range offsets {
+		for p, o := range ps {
+			group := o.EpochOffset().Offset // negative: nothing committed (the reset offset)
+			start, from := group, "group"
+			if mine, ok := own[Key(topic, p)]; ok && mine >= group {
+				start, from = mine, "silt"
+			}
+			if start >= 0 {
+				ps[p] = kgo.NewOffset().At(start)
+			}
+			st := &partState{next: max(start, 0), hw: -1}
+			c.parts[topicPart{topic, p}] = st
+			c.m.observe(topic, p, st)
+			c.log.Info("kafka partition assigned", "topic", topic, "partition", p,
+				"start", start, "from", from, "group_committed", group)
+		}
+	}
+	return offsets, nil
+}
+
+// revoked commits the durable positions of the partitions leaving this
+// member, synchronously, so that the member taking them over resumes there.
+// Processing is not running (BlockRebalanceOnPoll), so the positions are
+// final.
+func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	commit := map[string]map[int32]kgo.EpochOffset{}
+	c.mu.Lock()
+	for topic, ps := range revoked {
+		for _, p := range ps {
+			st := c.parts[topicPart{topic, p}]
+			if st == nil {
+				continue
+			}
+			if commit[topic] == nil {
+				commit[topic] = map[int32]kgo.EpochOffset{}
+			}
+			commit[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: st.next}
+			delete(c.parts, topicPart{topic, p})
+			c.m.forget(topic, p)
+		}
+	}
+	c.mu.Unlock()
+	cl.ResumeFetchPartitions(revoked)
+	if c.noCommit.Load() {
+		return
+	}
+	cl.CommitOffsetsSync(ctx, commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err == nil {
+			err = commitError(resp)
+		}
+		if err != nil {
+			c.log.Warn("commit offsets of revoked partitions (the next owner may start earlier and consume those records again)", "err", err)
+		}
+	})
+	if len(commit) > 0 {
+		c.log.Info("kafka partitions revoked; their positions committed to the group", "partitions", revoked)
+	}
+}
+
+// lost forgets partitions taken away without a clean revoke (the group
+// session expired): nothing can be committed for them any more.
+func (c *Consumer) lost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+	c.mu.Lock()
+	for topic, ps := range lost {
+		for _, p := range ps {
+			delete(c.parts, topicPart{topic, p})
+			c.m.forget(topic, p)
+		}
+	}
+	c.mu.Unlock()
+	cl.ResumeFetchPartitions(lost)
+	c.log.Warn("kafka partitions lost (group session expired)", "partitions", lost)
+}
+
+func commitError(resp *kmsg.OffsetCommitResponse) error {
+	if resp == nil {
+		return nil
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerrFor(p.ErrorCode); err != nil {
+				return fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Run consumes until ctx is cancelled or a write fails for good (the WAL
+// is broken). It returns nil on cancellation.
+func (c *Consumer) Run(ctx context.Context) error {
+	for {
+		fs := c.cl.PollRecords(ctx, c.cfg.MaxPollRecords)
+		if fs.IsClientClosed() || ctx.Err() != nil {
+			c.cl.AllowRebalance()
+			return nil
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			c.m.fetchErrors.Inc()
+			c.log.Warn("kafka fetch", "topic", topic, "partition", p, "err", err)
+		})
+		err := c.process(ctx, fs)
+		c.cl.AllowRebalance()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// Close commits the durable positions, leaves the group and closes the
+// dead letter. Call it after Run has returned.
+func (c *Consumer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	commit := map[string]map[int32]kgo.EpochOffset{}
+	c.mu.Lock()
+	for tp, st := range c.parts {
+		if commit[tp.topic] == nil {
+			commit[tp.topic] = map[int32]kgo.EpochOffset{}
+		}
+		commit[tp.topic][tp.part] = kgo.EpochOffset{Epoch: -1, Offset: st.next}
+	}
+	c.mu.Unlock()
+	c.cl.CommitOffsetsSync(ctx, commit, nil)
+	c.cl.Close()
+	return c.dl.Close()
+}
+
+func (c *Consumer) batch(db string) *dbBatch {
+	b := c.batches[db]
+	if b == nil {
+		b = &dbBatch{}
+		c.batches[db] = b
+	}
+	if len(b.msgs) == 0 && len(b.b.Rows) == 0 {
+		c.order = append(c.order, db)
+	}
+	return b
+}
+
+func dbOf(r *kgo.Record, def string) string {
+	for _, h := range r.Headers {
+		if h.Key == "db" {
+			return string(h.Value)
+		}
+	}
+	return def
+}
+
+func deadOf(r *kgo.Record, code, reason string) stream.DeadMessage {
+	d := stream.DeadMessage{Source: Key(r.Topic, r.Partition), Offset: r.Offset, Key: r.Key,
+		Value: r.Value, Code: code, Reason: reason, Time: r.Timestamp.UnixNano()}
+	if len(r.Headers) > 0 {
+		d.Header = map[string]string{}
+		for _, h := range r.Headers {
+			d.Header[h.Key] = string(h.Value)
+		}
+	}
+	return d
+}
+
+// process writes one poll: rows grouped by database, the partitions'
+// offsets logged with the last write so that they never run ahead of rows
+// that are not durable yet.
+func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
+	for _, db := range c.order {
+		b := c.batches[db]
+		b.b.Reset()
+		b.msgs = b.msgs[:0]
+	}
+	c.order = c.order[:0]
+	c.dead = c.dead[:0]
+	offs := engine.SourceOffsets{}
+	polled := map[string][]int32{}
+	hws := map[topicPart]int64{}
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		hws[topicPart{p.Topic, p.Partition}] = p.HighWatermark
+		if len(p.Records) == 0 {
+			return
+		}
+		polled[p.Topic] = append(polled[p.Topic], p.Partition)
+		for _, r := range p.Records {
+			db := dbOf(r, c.cfg.DB)
+			if err := engine.ValidateName("database", db); err != nil {
+				c.dead = append(c.dead, deadOf(r, "stream-bad-db", "header db: "+err.Error()))
+				continue
+			}
+			b := c.batch(db)
+			b.msgs = append(b.msgs, r)
+			if err := c.dec.Decode(&b.b, r.Value, len(b.msgs), r.Timestamp.UnixNano()); err != nil {
+				var de *stream.DecodeError
+				code := "stream-decode"
+				if errors.As(err, &de) {
+					code = de.Code()
+				}
+				c.dead = append(c.dead, deadOf(r, code, err.Error()))
+			}
+		}
+		c.m.messages.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
+		offs[Key(p.Topic, p.Partition)] = p.Records[len(p.Records)-1].Offset + 1
+	})
+	if len(offs) > 0 {
+		// Dead letters go first: a crash before the write below consumes
+		// these messages again and dead-letters them again (at least once).
+		if err := c.sendDead(ctx); err != nil {
+			return err
+		}
+		if len(c.order) == 0 {
+			c.batch(c.cfg.DB) // all dead: a write of offsets only
+		}
+		for i, db := range c.order {
+			var o engine.SourceOffsets
+			if i == len(c.order)-1 {
+				o = offs
+			}
+			b := c.batches[db]
+			res, err := c.write(ctx, db, &b.b, o, polled)
+			if err != nil {
+				return err
+			}
+			c.rejected(b, res.Rejected)
+		}
+		// Rows the schema rejected are known only after the write that
+		// advanced the offsets: their dead letters are at most once.
+		if err := c.sendDead(ctx); err != nil {
+			return err
+		}
+	}
+	commit := map[string]map[int32]kgo.EpochOffset{}
+	c.mu.Lock()
+	for tp, hw := range hws {
+		st := c.parts[tp]
+		if st == nil {
+			continue // revoked meanwhile (only possible without records)
+		}
+		if next, ok := offs[Key(tp.topic, tp.part)]; ok {
+			st.next = next
+			if commit[tp.topic] == nil {
+				commit[tp.topic] = map[int32]kgo.EpochOffset{}
+			}
+			commit[tp.topic][tp.part] = kgo.EpochOffset{Epoch: -1, Offset: next}
+		}
+		st.hw = hw
+		c.m.observe(tp.topic, tp.part, st)
+	}
+	c.mu.Unlock()
+	if len(commit) > 0 && !c.noCommit.Load() {
+		// For lag monitoring and hand-over; Silt's own offsets are the
+		// truth, so a failed commit only costs a retry at the next poll.
+		c.cl.CommitOffsets(ctx, commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			if err == nil {
+				err = commitError(resp)
+			}
+			if err != nil && !errors.Is(err, context.Canceled) {
+				c.log.Debug("commit group offsets", "err", err)
+			}
+		})
+	}
+	return nil
+}
+
+// rejected turns rows the schema refused into dead letters of their
+// messages (once per message).
+func (c *Consumer) rejected(b *dbBatch, rej []columnar.LineError) {
+	last := -1
+	for _, e := range rej {
+		if e.Line == last || e.Line < 1 || e.Line > len(b.msgs) {
+			continue
+		}
+		last = e.Line
+		c.dead = append(c.dead, deadOf(b.msgs[e.Line-1], e.Code, e.Reason))
+	}
+}
+
+func (c *Consumer) sendDead(ctx context.Context) error {
+	if len(c.dead) == 0 {
+		return nil
+	}
+	for backoff := minBackoff; ; backoff = min(2*backoff, 10*maxBackoff) {
+		err := c.dl.Send(c.dead)
+		if err == nil {
+			break
+		}
+		c.log.Error("store dead letters; retrying (the partitions wait)", "err", err, "retry_in", backoff)
+		if err := sleep(ctx, backoff); err != nil {
+			return err
+		}
+	}
+	for _, d := range c.dead {
+		topic, _, _ := strings.Cut(strings.TrimPrefix(d.Source, "kafka/"), "/")
+		c.m.deadLetters.WithLabelValues(topic, d.Code).Inc()
+		c.log.Warn("kafka message dead-lettered", "source", d.Source, "offset", d.Offset, "code", d.Code, "reason", d.Reason)
+	}
+	c.dead = c.dead[:0]
+	return nil
+}
+
+// write writes one batch, pausing the polled partitions while the engine
+// answers backpressure (or a full disk) and retrying until it takes the
+// rows. Other errors are returned: the WAL is broken and only a restart
+// (and replay) can go on.
+func (c *Consumer) write(ctx context.Context, db string, b *columnar.Batch, offs engine.SourceOffsets, polled map[string][]int32) (engine.WriteResult, error) {
+	paused := false
+	defer func() {
+		if paused {
+			c.cl.ResumeFetchPartitions(polled)
+			c.setPaused(polled, false)
+		}
+	}()
+	for backoff := minBackoff; ; backoff = min(2*backoff, maxBackoff) {
+		res, err := c.sink.WriteFrom(db, b, offs)
+		if err == nil {
+			return res, nil
+		}
+		if !errors.Is(err, engine.ErrBackpressure) && !engine.IsDiskFull(err) {
+			return res, fmt.Errorf("kafka: write to database %s: %w", db, err)
+		}
+		if !paused {
+			paused = true
+			c.cl.PauseFetchPartitions(polled)
+			c.setPaused(polled, true)
+			c.m.pauses.Inc()
+			if engine.IsDiskFull(err) {
+				c.log.Error("disk full: kafka partitions paused until writes succeed", "err", err)
+			}
+		}
+		if err := sleep(ctx, backoff); err != nil {
+			return res, err
+		}
+	}
+}
+
+func (c *Consumer) setPaused(parts map[string][]int32, paused bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for topic, ps := range parts {
+		for _, p := range ps {
+			if st := c.parts[topicPart{topic, p}]; st != nil {
+				st.paused = paused
+				c.m.observe(topic, p, st)
+			}
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
