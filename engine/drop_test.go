@@ -517,3 +517,12 @@ func TestDropModel(t *testing.T) {
 		check(step, what)
 	}
 }
+
+// TestDropRecordGolden pins the bytes docs/format/wal.md describes.
+func TestDropRecordGolden(t *testing.T) {
+	got := appendDropRecord(nil, "db", "cpu", 1)
+	want := []byte{3, 2, 'd', 'b', 3, 'c', 'p', 'u', 2} // type, len db, db, len table, table, zigzag varint 1
+	if !slices.Equal(got, want) {
+		t.Fatalf("drop record % x, want % x", got, want)
+	}
+}
