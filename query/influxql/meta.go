@@ -12,41 +12,13 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/query"
+	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/sql"
 )
 
-// catalog is the SQL planner's view of a database's tables.
-func catalog(tables map[string]*columnar.TableSchema) sql.MapCatalog {
-	cat := sql.MapCatalog{}
-	for name, s := range tables {
-		info := sql.TableInfo{Tags: append([]string(nil), s.Tags...)}
-		for _, f := range s.Fields {
-			info.Fields = append(info.Fields, sql.Field{Name: f.Name, Type: sqlType(f.Type)})
-		}
-		cat[name] = info
-	}
-	return cat
-}
-
-func sqlType(t columnar.FieldType) sql.Type {
-	switch t {
-	case columnar.FieldFloat:
-		return sql.TypeFloat64
-	case columnar.FieldInt:
-		return sql.TypeInt64
-	case columnar.FieldUint:
-		return sql.TypeUint64
-	case columnar.FieldBool:
-		return sql.TypeBool
-	case columnar.FieldString:
-		return sql.TypeString
-	}
-	return sql.TypeNull
-}
-
 // runSQL compiles text against db's tables and runs it.
 func runSQL(ctx context.Context, b Backend, db string, tables map[string]*columnar.TableSchema, text string, now time.Time) (*query.Result, error) {
-	q, err := sql.Compile(text, catalog(tables), now)
+	q, err := sql.Compile(text, sqlCatalog(tables), now)
 	var se *sql.Error
 	if errors.As(err, &se) && se.Code == sql.CodeAmbiguous {
 		// InfluxDB allows a tag and a field of one name; Silt's planner
@@ -486,3 +458,9 @@ var (
 
 func escapeMeasurement(s string) string { return measurementEscaper.Replace(s) }
 func escapeTag(s string) string         { return tagEscaper.Replace(s) }
+
+// sqlCatalog is the SQL planner's view of a database's tables.
+func sqlCatalog(tables map[string]*columnar.TableSchema) sql.MapCatalog {
+	cat, _ := exec.Catalog(tables)
+	return cat
+}
