@@ -35,6 +35,12 @@ type Head struct {
 	minTime, maxTime int64
 	bytes            int64
 
+	// seriesLast is the latest time of each series; unordered is set once
+	// a row comes at or before its series' latest time. While it is not
+	// set, no two rows are the same point (see NoDuplicates).
+	seriesLast []int64
+	unordered  bool
+
 	keyScratch []byte
 	idScratch  []int32
 	// Column indices of the previous row's tags and fields, reused when
@@ -144,7 +150,12 @@ func (h *Head) Append(b *Batch, r *Row, sameShape bool) {
 		sid = uint32(len(h.seriesTags))
 		h.seriesMap[string(key)] = sid
 		h.seriesTags = append(h.seriesTags, append([]int32(nil), ids[:end]...))
+		h.seriesLast = append(h.seriesLast, r.Time)
 		h.bytes += int64(len(key)*2) + seriesOverhead
+	} else if r.Time > h.seriesLast[sid] {
+		h.seriesLast[sid] = r.Time
+	} else {
+		h.unordered = true
 	}
 	h.keyScratch, h.idScratch = key, ids
 
@@ -280,6 +291,13 @@ func (h *Head) tagID(sid uint32, col int) int32 {
 	return -1
 }
 
+// NoDuplicates reports whether every series' rows came in strictly
+// increasing time, so that no two rows of the head are the same point and
+// its rows need no merging (ScanArrival gives what ScanOrdered would, in
+// another order). The common case: each writer sends its series in time
+// order.
+func (h *Head) NoDuplicates() bool { return !h.unordered }
+
 // View returns a read-only snapshot of the head's rows so far, cheap enough
 // for every query: it shares the head's column memory. Call it under the
 // lock that serializes Append; afterwards the view may be read without any
@@ -289,7 +307,7 @@ func (h *Head) tagID(sid uint32, col int) int32 {
 // the view copies.
 func (h *Head) View() *Head {
 	n := len(h.times)
-	v := &Head{Schema: h.Schema.Clone(), view: true, minTime: h.minTime, maxTime: h.maxTime,
+	v := &Head{Schema: h.Schema.Clone(), view: true, minTime: h.minTime, maxTime: h.maxTime, unordered: h.unordered,
 		times: h.times[:n:n], series: h.series[:n:n],
 		seriesTags: h.seriesTags[:len(h.seriesTags):len(h.seriesTags)]}
 	for _, d := range h.dicts {

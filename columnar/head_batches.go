@@ -1,6 +1,7 @@
 package columnar
 
 import (
+	"math"
 	"slices"
 	"unsafe"
 )
@@ -83,6 +84,115 @@ func (c *fieldColumn) batchVector(fv *FieldVector, lo, hi int) {
 		fv.B = slices.Grow(fv.B[:0], n)[:n]
 		for i := range num {
 			fv.B[i] = num[i] != 0
+		}
+	}
+}
+
+// ScanDeduped passes the head's points to fn as ColumnBatches of up to max
+// rows holding the named tags and fields, with duplicates merged as a flush
+// writes them (field by field, the last written value wins) — the columnar
+// form of ScanOrdered, for heads that are not NoDuplicates. Rows come in
+// segment order. A frozen head or a View only.
+func (h *Head) ScanDeduped(cols []string, max int, fn func(*ColumnBatch) error) error {
+	h.Finish()
+	var b ColumnBatch
+	var tagCols, fieldCols []int
+	for _, name := range cols {
+		if c, ok := h.Schema.tagIdx[name]; ok && c < len(h.dicts) && !slices.Contains(tagCols, c) {
+			tagCols = append(tagCols, c)
+			b.Tags = append(b.Tags, TagVector{Name: name, Dict: h.dicts[c].vals})
+		}
+		if c, ok := h.Schema.fieldIdx[name]; ok && c < len(h.fields) && !slices.Contains(fieldCols, c) {
+			fieldCols = append(fieldCols, c)
+			b.Fields = append(b.Fields, FieldVector{Name: name, Type: h.fields[c].typ})
+		}
+	}
+	src := make([]int32, 0, max) // per batch row: the row a column's value comes from
+	for _, run := range h.flushOrder() {
+		for lo := 0; lo < len(run.Rows); lo += max {
+			rows := run.Rows[lo:min(lo+max, len(run.Rows))]
+			n := len(rows)
+			b.Len = n
+			b.Time = slices.Grow(b.Time[:0], n)[:n]
+			for i, r := range rows {
+				b.Time[i] = h.times[r]
+			}
+			for j, c := range tagCols {
+				tv := &b.Tags[j]
+				tv.IDs = slices.Grow(tv.IDs[:0], n)[:n]
+				for i, r := range rows {
+					tv.IDs[i] = h.tagID(h.series[r], c)
+				}
+			}
+			for j, c := range fieldCols {
+				// Overrides are sorted by (Col, Out): this column's, in
+				// output order, replace the source row of merged points.
+				src = append(src[:0], rows...)
+				k, _ := slices.BinarySearchFunc(run.Overrides, [2]int32{int32(c), int32(lo)}, func(o override, key [2]int32) int {
+					if o.Col != key[0] {
+						return int(o.Col - key[0])
+					}
+					return int(o.Out - key[1])
+				})
+				for ; k < len(run.Overrides) && run.Overrides[k].Col == int32(c) && int(run.Overrides[k].Out) < lo+n; k++ {
+					src[int(run.Overrides[k].Out)-lo] = run.Overrides[k].Src
+				}
+				h.fields[c].gatherVector(&b.Fields[j], src)
+			}
+			if err := fn(&b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// gatherVector sets fv to the column's values at rows.
+func (c *fieldColumn) gatherVector(fv *FieldVector, rows []int32) {
+	n := len(rows)
+	fv.Null = slices.Grow(fv.Null[:0], n)[:n]
+	any := false
+	for i, r := range rows {
+		fv.Null[i] = !c.isValid(int(r))
+		any = any || fv.Null[i]
+	}
+	if !any {
+		fv.Null = nil
+	}
+	switch c.typ {
+	case FieldFloat:
+		fv.F = slices.Grow(fv.F[:0], n)[:n]
+		for i, r := range rows {
+			if int(r) < len(c.num) {
+				fv.F[i] = math.Float64frombits(c.num[r])
+			}
+		}
+	case FieldInt:
+		fv.I = slices.Grow(fv.I[:0], n)[:n]
+		for i, r := range rows {
+			if int(r) < len(c.num) {
+				fv.I[i] = int64(c.num[r])
+			}
+		}
+	case FieldUint:
+		fv.U = slices.Grow(fv.U[:0], n)[:n]
+		for i, r := range rows {
+			if int(r) < len(c.num) {
+				fv.U[i] = c.num[r]
+			}
+		}
+	case FieldBool:
+		fv.B = slices.Grow(fv.B[:0], n)[:n]
+		for i, r := range rows {
+			fv.B[i] = int(r) < len(c.num) && c.num[r] != 0
+		}
+	case FieldString:
+		fv.S = slices.Grow(fv.S[:0], n)[:n]
+		for i, r := range rows {
+			fv.S[i] = ""
+			if c.isValid(int(r)) {
+				fv.S[i] = string(c.strAt(int(r)))
+			}
 		}
 	}
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
-// testBatch builds rows for table cpu with varying tag and field sets,
-// including duplicates of one point written with different fields.
+// testBatch builds rows for table cpu with varying tag and field sets, over
+// two windows, with series' times out of order (but no point twice).
 func testBatch() *Batch {
 	b := &Batch{}
 	day := int64(WindowDuration)
@@ -29,7 +29,8 @@ func testBatch() *Batch {
 			b.AddString([]byte("msg"), []byte(fmt.Sprintf("m%d", i)))
 			b.AddNum([]byte("ok"), FieldBool, uint64(i%2))
 		}
-		// Two windows; times collide every 250 rows for the same series.
+		// Two windows; a series repeats its times only every 5250 rows, so
+		// no two of these rows are the same point (tests add duplicates).
 		b.EndRow(int64(i%250)*1e9 + int64(i%2)*day)
 	}
 	return b

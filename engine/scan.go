@@ -156,6 +156,10 @@ func (ts *TableScan) Run(fn func(p *columnar.Point) error) error {
 // sources) holds.
 const BatchRows = 8 << 10
 
+// headBatchRows is the batch size of a head read in arrival order: large,
+// since every batch carries the head's whole tag dictionaries.
+const headBatchRows = 64 << 10
+
 // RunBatches streams the scan's points, deduplicated, to fn as column
 // batches in no particular order, holding Columns (which must be set; a
 // batch may hold more). Sources that overlap no other in time are decoded on their
@@ -197,6 +201,19 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 					return seg.ScanRowGroups(ts.Columns, ts.Tags, first, end, emit)
 				})
 			}
+			continue
+		}
+		if len(g) == 1 {
+			// A head alone: whose series all came in time order holds no
+			// point twice, so its columns go out as they are; otherwise
+			// its rows are sorted and duplicates merged, still columnar.
+			h := ts.heads[g[0]-len(ts.segs)]
+			tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
+				if h.NoDuplicates() {
+					return h.ScanArrival(ts.Columns, headBatchRows, emit)
+				}
+				return h.ScanDeduped(ts.Columns, headBatchRows, emit)
+			})
 			continue
 		}
 		var sources []iter.Seq2[*columnar.Point, error]

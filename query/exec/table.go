@@ -95,7 +95,7 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 		spec.Columns[i] = c.Name
 	}
 	var sel []int32
-	var pass [][]bool // per filter: per batch dictionary id
+	var pass [][]int8 // per filter: per batch dictionary id
 	err := src.ScanBatches(ctx, spec, stats, func(b *columnar.ColumnBatch) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -105,17 +105,17 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 		// distinct value of the batch).
 		pass = pass[:0]
 		var filterIDs [][]int32
+		var filterDicts [][]string
 		for _, f := range filters {
 			tv := batchTag(b, f.key)
 			if tv == nil {
 				return nil // no row has the tag: NULL rejects them all
 			}
-			p := make([]bool, len(tv.Dict))
-			for id, v := range tv.Dict {
-				p[id] = f.passValue(v)
-			}
-			pass = append(pass, p)
+			// Decided per dictionary entry on first use: 0 unknown, 1
+			// passes, 2 fails.
+			pass = append(pass, make([]int8, len(tv.Dict)))
 			filterIDs = append(filterIDs, tv.IDs)
+			filterDicts = append(filterDicts, tv.Dict)
 		}
 		sel = sel[:0]
 		consider := func(r int32) {
@@ -123,7 +123,18 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 				return
 			}
 			for k, ids := range filterIDs {
-				if id := ids[r]; id < 0 || !pass[k][id] {
+				id := ids[r]
+				if id < 0 {
+					return
+				}
+				p := &pass[k][id]
+				if *p == 0 {
+					*p = 2
+					if filters[k].passValue(filterDicts[k][id]) {
+						*p = 1
+					}
+				}
+				if *p != 1 {
 					return
 				}
 			}
@@ -206,20 +217,27 @@ func (ts *tagSlot) appendBatch(tv *columnar.TagVector, sel []int32, all bool) {
 		tc.nulls += len(sel)
 		return
 	}
-	ts.remap = ts.remap[:0]
-	for _, v := range tv.Dict {
-		id, ok := tc.idx[v]
-		if !ok {
-			v = strings.Clone(v) // batch strings may alias decode buffers
-			id = int32(len(tc.dict))
-			tc.dict = append(tc.dict, v)
-			tc.idx[v] = id
-		}
-		ts.remap = append(ts.remap, id)
+	// Batch ids map to table ids lazily: a batch may carry a dictionary
+	// far larger than the values its rows use (a head's whole dictionary).
+	ts.remap = slices.Grow(ts.remap[:0], len(tv.Dict))[:len(tv.Dict)]
+	for i := range ts.remap {
+		ts.remap[i] = -1
 	}
 	take := func(r int32) {
 		if id := tv.IDs[r]; id >= 0 {
-			tc.ids = append(tc.ids, ts.remap[id])
+			g := ts.remap[id]
+			if g < 0 {
+				v := tv.Dict[id]
+				var ok bool
+				if g, ok = tc.idx[v]; !ok {
+					v = strings.Clone(v) // batch strings may alias decode buffers
+					g = int32(len(tc.dict))
+					tc.dict = append(tc.dict, v)
+					tc.idx[v] = g
+				}
+				ts.remap[id] = g
+			}
+			tc.ids = append(tc.ids, g)
 			tc.null = append(tc.null, false)
 		} else {
 			tc.ids = append(tc.ids, -1)

@@ -1,0 +1,140 @@
+package columnar
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"testing"
+)
+
+// NoDuplicates holds while each series' rows come in strictly increasing
+// time (series may interleave), and ScanArrival then gives exactly the
+// points ScanOrdered gives; a repeated or earlier time clears it.
+func TestHeadNoDuplicates(t *testing.T) {
+	build := func(times map[string][]int64, order []string) *Head {
+		s := NewTableSchema()
+		h := NewHead(s)
+		var b Batch
+		next := map[string]int{}
+		for i, host := range order {
+			b.StartRow([]byte("m"), i+1)
+			b.AddTag([]byte("host"), []byte(host))
+			b.AddFloat([]byte("v"), float64(i))
+			b.EndRow(times[host][next[host]])
+			next[host]++
+		}
+		admitAll(t, s, h, &b)
+		return h
+	}
+	order := []string{"a", "b", "a", "b", "a"}
+	inOrder := build(map[string][]int64{"a": {1, 2, 3}, "b": {1, 5}}, order)
+	if !inOrder.NoDuplicates() || !inOrder.View().NoDuplicates() {
+		t.Fatal("interleaved series in time order: duplicates reported")
+	}
+	want := mergedPoints(t, inOrder.ScanOrdered)
+	got := map[string]bool{}
+	if err := inOrder.ScanArrival([]string{"host", "v"}, 2, func(b *ColumnBatch) error {
+		for i := range b.Len {
+			k := fmt.Sprint(b.Time[i], []TagValue{{"host", b.Tags[0].Dict[b.Tags[0].IDs[i]]}})
+			if got[k] {
+				t.Errorf("point %s twice", k)
+			}
+			got[k] = true
+			if w, ok := want[k]["v"]; !ok || w.Num != math.Float64bits(b.Fields[0].F[i]) {
+				t.Errorf("point %s: v %v, want %v", k, b.Fields[0].F[i], w)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d points, want %d", len(got), len(want))
+	}
+	for name, times := range map[string]map[string][]int64{
+		"repeated time": {"a": {1, 2, 2}, "b": {1, 5}},
+		"earlier time":  {"a": {1, 3, 2}, "b": {1, 5}},
+	} {
+		if build(times, order).NoDuplicates() {
+			t.Errorf("%s: no duplicates reported", name)
+		}
+	}
+}
+
+// ScanDeduped gives the points ScanOrdered gives — duplicates merged field
+// by field, every type, rows lacking fields — for a head and for a View of
+// it, in batches that cut through runs.
+func TestHeadScanDeduped(t *testing.T) {
+	s := NewTableSchema()
+	h := NewHead(s)
+	b := testBatch()
+	admitAll(t, s, h, b)
+	// Rewrite every 10th point with a new usage only: the merged point
+	// keeps n, msg and ok from the first write (overrides).
+	var dup Batch
+	for i := range b.Rows {
+		if i%10 != 0 {
+			continue
+		}
+		r := &b.Rows[i]
+		dup.StartRow([]byte("cpu"), i+1)
+		for _, tg := range b.RowTags(r) {
+			dup.AddTag(b.Bytes(tg.Key), b.Bytes(tg.Value))
+		}
+		dup.AddFloat([]byte("usage"), -float64(i))
+		dup.EndRow(r.Time)
+	}
+	admitAll(t, s, h, &dup)
+	if h.NoDuplicates() {
+		t.Fatal("rewritten points: no duplicates reported")
+	}
+	for name, head := range map[string]*Head{"head": h, "view": h.View()} {
+		want := mergedPoints(t, head.ScanOrdered)
+		cols := append([]string(nil), s.Tags...)
+		for _, f := range s.Fields {
+			cols = append(cols, f.Name)
+		}
+		got := mergedPoints(t, func(fn func(*Point) error) error {
+			return head.ScanDeduped(cols, 97, func(b *ColumnBatch) error {
+				for i := range b.Len {
+					p := &Point{Time: b.Time[i]}
+					for _, tv := range b.Tags {
+						if id := tv.IDs[i]; id >= 0 {
+							p.Tags = append(p.Tags, TagValue{tv.Name, tv.Dict[id]})
+						}
+					}
+					sortTags(p.Tags)
+					for j := range b.Fields {
+						fv := &b.Fields[j]
+						if fv.IsNull(i) {
+							continue
+						}
+						v := FieldValue{Key: fv.Name, Type: fv.Type}
+						switch fv.Type {
+						case FieldFloat:
+							v.Num = math.Float64bits(fv.F[i])
+						case FieldInt:
+							v.Num = uint64(fv.I[i])
+						case FieldUint:
+							v.Num = fv.U[i]
+						case FieldBool:
+							if fv.B[i] {
+								v.Num = 1
+							}
+						case FieldString:
+							v.Str = fv.S[i]
+						}
+						p.Fields = append(p.Fields, v)
+					}
+					if err := fn(p); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %d points, want %d (or values differ)", name, len(got), len(want))
+		}
+	}
+}
