@@ -10,8 +10,10 @@ import (
 // rows holding the named tags and fields (others are ignored), in arrival
 // order and without merging duplicates: a later row for the same series
 // and time is a later write. Tag dictionaries are the head's own (a batch
-// may list values none of its rows use). A frozen head or a View only.
-func (h *Head) ScanArrival(cols []string, max int, fn func(*ColumnBatch) error) error {
+// may list values none of its rows use). keep, if not nil, says which
+// series to deliver (MatchSeries): only their rows are gathered. A frozen
+// head or a View only.
+func (h *Head) ScanArrival(cols []string, keep []bool, max int, fn func(*ColumnBatch) error) error {
 	var b ColumnBatch
 	var tagCols, fieldCols []int
 	for _, name := range cols {
@@ -23,6 +25,9 @@ func (h *Head) ScanArrival(cols []string, max int, fn func(*ColumnBatch) error) 
 			fieldCols = append(fieldCols, c)
 			b.Fields = append(b.Fields, FieldVector{Name: name, Type: h.fields[c].typ})
 		}
+	}
+	if keep != nil {
+		return h.scanKept(&b, tagCols, fieldCols, keep, max, fn)
 	}
 	n := len(h.times)
 	for lo := 0; lo < n; lo += max {
@@ -43,6 +48,85 @@ func (h *Head) ScanArrival(cols []string, max int, fn func(*ColumnBatch) error) 
 		}
 	}
 	return nil
+}
+
+// scanKept is ScanArrival of the rows whose series keep holds, gathered.
+func (h *Head) scanKept(b *ColumnBatch, tagCols, fieldCols []int, keep []bool, max int, fn func(*ColumnBatch) error) error {
+	rows := make([]int32, 0, max)
+	flush := func() error {
+		if len(rows) == 0 {
+			return nil
+		}
+		h.gatherBatch(b, tagCols, fieldCols, rows, rows)
+		err := fn(b)
+		rows = rows[:0]
+		return err
+	}
+	for i, sid := range h.series {
+		if int(sid) < len(keep) && keep[sid] {
+			rows = append(rows, int32(i))
+			if len(rows) == max {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return flush()
+}
+
+// gatherBatch sets b to the head's rows: time and tags of rows, each field
+// column's value from src (rows, or for merged points the row whose value
+// wins).
+func (h *Head) gatherBatch(b *ColumnBatch, tagCols, fieldCols []int, rows, src []int32) {
+	n := len(rows)
+	b.Len, b.Sel = n, nil
+	b.Time = slices.Grow(b.Time[:0], n)[:n]
+	for i, r := range rows {
+		b.Time[i] = h.times[r]
+	}
+	for j, c := range tagCols {
+		tv := &b.Tags[j]
+		tv.IDs = slices.Grow(tv.IDs[:0], n)[:n]
+		for i, r := range rows {
+			tv.IDs[i] = h.tagID(h.series[r], c)
+		}
+	}
+	for j, c := range fieldCols {
+		h.fields[c].gatherVector(&b.Fields[j], src)
+	}
+}
+
+// MatchSeries returns which series have, for every key of tags, one of its
+// values (nil when tags is empty: all do). A tag the head lacks matches no
+// series.
+func (h *Head) MatchSeries(tags map[string][]string) []bool {
+	if len(tags) == 0 {
+		return nil
+	}
+	keep := make([]bool, len(h.seriesTags))
+	for i := range keep {
+		keep[i] = true
+	}
+	for k, vals := range tags {
+		c, ok := h.Schema.tagIdx[k]
+		if !ok || c >= len(h.dicts) {
+			clear(keep)
+			return keep
+		}
+		allowed := map[int32]bool{}
+		for id, v := range h.dicts[c].vals {
+			if slices.Contains(vals, v) {
+				allowed[int32(id)] = true
+			}
+		}
+		for sid := range keep {
+			if keep[sid] && !allowed[h.tagID(uint32(sid), c)] {
+				keep[sid] = false
+			}
+		}
+	}
+	return keep
 }
 
 // batchVector sets fv to rows [lo, hi) of the column; rows past the
@@ -93,7 +177,7 @@ func (c *fieldColumn) batchVector(fv *FieldVector, lo, hi int) {
 // writes them (field by field, the last written value wins) — the columnar
 // form of ScanOrdered, for heads that are not NoDuplicates. Rows come in
 // segment order. A frozen head or a View only.
-func (h *Head) ScanDeduped(cols []string, max int, fn func(*ColumnBatch) error) error {
+func (h *Head) ScanDeduped(cols []string, keep []bool, max int, fn func(*ColumnBatch) error) error {
 	h.Finish()
 	var b ColumnBatch
 	var tagCols, fieldCols []int
@@ -112,18 +196,10 @@ func (h *Head) ScanDeduped(cols []string, max int, fn func(*ColumnBatch) error) 
 		for lo := 0; lo < len(run.Rows); lo += max {
 			rows := run.Rows[lo:min(lo+max, len(run.Rows))]
 			n := len(rows)
-			b.Len = n
-			b.Time = slices.Grow(b.Time[:0], n)[:n]
-			for i, r := range rows {
-				b.Time[i] = h.times[r]
+			if keep != nil && !slices.ContainsFunc(rows, func(r int32) bool { return keep[h.series[r]] }) {
+				continue
 			}
-			for j, c := range tagCols {
-				tv := &b.Tags[j]
-				tv.IDs = slices.Grow(tv.IDs[:0], n)[:n]
-				for i, r := range rows {
-					tv.IDs[i] = h.tagID(h.series[r], c)
-				}
-			}
+			h.gatherBatch(&b, tagCols, nil, rows, rows)
 			for j, c := range fieldCols {
 				// Overrides are sorted by (Col, Out): this column's, in
 				// output order, replace the source row of merged points.
@@ -138,6 +214,17 @@ func (h *Head) ScanDeduped(cols []string, max int, fn func(*ColumnBatch) error) 
 					src[int(run.Overrides[k].Out)-lo] = run.Overrides[k].Src
 				}
 				h.fields[c].gatherVector(&b.Fields[j], src)
+			}
+			if keep != nil {
+				sel := make([]int32, 0, n)
+				for i, r := range rows {
+					if keep[h.series[r]] {
+						sel = append(sel, int32(i))
+					}
+				}
+				if len(sel) < n {
+					b.Sel = sel
+				}
 			}
 			if err := fn(&b); err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -33,7 +34,7 @@ func TestHeadNoDuplicates(t *testing.T) {
 	}
 	want := mergedPoints(t, inOrder.ScanOrdered)
 	got := map[string]bool{}
-	if err := inOrder.ScanArrival([]string{"host", "v"}, 2, func(b *ColumnBatch) error {
+	if err := inOrder.ScanArrival([]string{"host", "v"}, nil, 2, func(b *ColumnBatch) error {
 		for i := range b.Len {
 			k := fmt.Sprint(b.Time[i], []TagValue{{"host", b.Tags[0].Dict[b.Tags[0].IDs[i]]}})
 			if got[k] {
@@ -50,6 +51,22 @@ func TestHeadNoDuplicates(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d points, want %d", len(got), len(want))
+	}
+	// Restricted to host b: its rows only, gathered.
+	var onlyB []int64
+	if err := inOrder.ScanArrival([]string{"host"}, inOrder.MatchSeries(map[string][]string{"host": {"b"}}), 2, func(b *ColumnBatch) error {
+		for i := range b.Len {
+			if host := b.Tags[0].Dict[b.Tags[0].IDs[i]]; host != "b" {
+				t.Errorf("row of host %s delivered", host)
+			}
+			onlyB = append(onlyB, b.Time[i])
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(onlyB, []int64{1, 5}) {
+		t.Errorf("host b rows at %v, want [1 5]", onlyB)
 	}
 	for name, times := range map[string]map[string][]int64{
 		"repeated time": {"a": {1, 2, 2}, "b": {1, 5}},
@@ -89,52 +106,92 @@ func TestHeadScanDeduped(t *testing.T) {
 		t.Fatal("rewritten points: no duplicates reported")
 	}
 	for name, head := range map[string]*Head{"head": h, "view": h.View()} {
-		want := mergedPoints(t, head.ScanOrdered)
-		cols := append([]string(nil), s.Tags...)
-		for _, f := range s.Fields {
-			cols = append(cols, f.Name)
+		for _, tags := range []map[string][]string{nil, {"host": {"h3", "h5"}, "region": {"eu"}}} {
+			checkDeduped(t, name, head, s, tags)
 		}
-		got := mergedPoints(t, func(fn func(*Point) error) error {
-			return head.ScanDeduped(cols, 97, func(b *ColumnBatch) error {
-				for i := range b.Len {
-					p := &Point{Time: b.Time[i]}
-					for _, tv := range b.Tags {
-						if id := tv.IDs[i]; id >= 0 {
-							p.Tags = append(p.Tags, TagValue{tv.Name, tv.Dict[id]})
-						}
-					}
-					sortTags(p.Tags)
-					for j := range b.Fields {
-						fv := &b.Fields[j]
-						if fv.IsNull(i) {
-							continue
-						}
-						v := FieldValue{Key: fv.Name, Type: fv.Type}
-						switch fv.Type {
-						case FieldFloat:
-							v.Num = math.Float64bits(fv.F[i])
-						case FieldInt:
-							v.Num = uint64(fv.I[i])
-						case FieldUint:
-							v.Num = fv.U[i]
-						case FieldBool:
-							if fv.B[i] {
-								v.Num = 1
-							}
-						case FieldString:
-							v.Str = fv.S[i]
-						}
-						p.Fields = append(p.Fields, v)
-					}
-					if err := fn(p); err != nil {
-						return err
+	}
+}
+
+// checkDeduped compares ScanDeduped, restricted to the series matching
+// tags, with ScanOrdered filtered the same way.
+func checkDeduped(t *testing.T, name string, head *Head, s *TableSchema, tags map[string][]string) {
+	match := func(p *Point) bool {
+		for k, vals := range tags {
+			v, ok := "", false
+			for _, tv := range p.Tags {
+				if tv.Key == k {
+					v, ok = tv.Value, true
+				}
+			}
+			if !ok || !slices.Contains(vals, v) {
+				return false
+			}
+		}
+		return true
+	}
+	want := mergedPoints(t, func(fn func(*Point) error) error {
+		return head.ScanOrdered(func(p *Point) error {
+			if !match(p) {
+				return nil
+			}
+			return fn(p)
+		})
+	})
+	if tags != nil && (len(want) == 0 || len(want) == len(mergedPoints(t, head.ScanOrdered))) {
+		t.Fatalf("%s: the tag filter should keep some points, not all (%d)", name, len(want))
+	}
+	cols := append([]string(nil), s.Tags...)
+	for _, f := range s.Fields {
+		cols = append(cols, f.Name)
+	}
+	got := mergedPoints(t, func(fn func(*Point) error) error {
+		return head.ScanDeduped(cols, head.MatchSeries(tags), 97, func(b *ColumnBatch) error {
+			rows := make([]int32, 0, b.Len)
+			for i := range b.Len {
+				rows = append(rows, int32(i))
+			}
+			if b.Sel != nil {
+				rows = b.Sel
+			}
+			for _, r := range rows {
+				i := int(r)
+				p := &Point{Time: b.Time[i]}
+				for _, tv := range b.Tags {
+					if id := tv.IDs[i]; id >= 0 {
+						p.Tags = append(p.Tags, TagValue{tv.Name, tv.Dict[id]})
 					}
 				}
-				return nil
-			})
+				sortTags(p.Tags)
+				for j := range b.Fields {
+					fv := &b.Fields[j]
+					if fv.IsNull(i) {
+						continue
+					}
+					v := FieldValue{Key: fv.Name, Type: fv.Type}
+					switch fv.Type {
+					case FieldFloat:
+						v.Num = math.Float64bits(fv.F[i])
+					case FieldInt:
+						v.Num = uint64(fv.I[i])
+					case FieldUint:
+						v.Num = fv.U[i]
+					case FieldBool:
+						if fv.B[i] {
+							v.Num = 1
+						}
+					case FieldString:
+						v.Str = fv.S[i]
+					}
+					p.Fields = append(p.Fields, v)
+				}
+				if err := fn(p); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s: %d points, want %d (or values differ)", name, len(got), len(want))
-		}
+	})
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s, tags %v: %d points, want %d (or values differ)", name, tags, len(got), len(want))
 	}
 }

@@ -209,10 +209,11 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 			// its rows are sorted and duplicates merged, still columnar.
 			h := ts.heads[g[0]-len(ts.segs)]
 			tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
+				keep := h.MatchSeries(ts.Tags) // the head's tag index
 				if h.NoDuplicates() {
-					return h.ScanArrival(ts.Columns, headBatchRows, emit)
+					return h.ScanArrival(ts.Columns, keep, headBatchRows, emit)
 				}
-				return h.ScanDeduped(ts.Columns, headBatchRows, emit)
+				return h.ScanDeduped(ts.Columns, keep, headBatchRows, emit)
 			})
 			continue
 		}

@@ -224,7 +224,7 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := h.ScanArrival(cols, BatchRows, func(b *columnar.ColumnBatch) error {
+		if err := h.ScanArrival(cols, nil, BatchRows, func(b *columnar.ColumnBatch) error {
 			acc.addBatch(b, ts.minT, ts.maxT)
 			return nil
 		}); err != nil {
