@@ -14,18 +14,7 @@ import (
 // series to deliver (MatchSeries): only their rows are gathered. A frozen
 // head or a View only.
 func (h *Head) ScanArrival(cols []string, keep []bool, max int, fn func(*ColumnBatch) error) error {
-	var b ColumnBatch
-	var tagCols, fieldCols []int
-	for _, name := range cols {
-		if c, ok := h.Schema.tagIdx[name]; ok && c < len(h.dicts) && !slices.Contains(tagCols, c) {
-			tagCols = append(tagCols, c)
-			b.Tags = append(b.Tags, TagVector{Name: name, Dict: h.dicts[c].vals})
-		}
-		if c, ok := h.Schema.fieldIdx[name]; ok && c < len(h.fields) && !slices.Contains(fieldCols, c) {
-			fieldCols = append(fieldCols, c)
-			b.Fields = append(b.Fields, FieldVector{Name: name, Type: h.fields[c].typ})
-		}
-	}
+	b, tagCols, fieldCols := h.batchFor(cols)
 	if keep != nil {
 		return h.scanKept(&b, tagCols, fieldCols, keep, max, fn)
 	}
@@ -48,6 +37,22 @@ func (h *Head) ScanArrival(cols []string, keep []bool, max int, fn func(*ColumnB
 		}
 	}
 	return nil
+}
+
+// batchFor returns an empty batch of the named columns the head has, and
+// their tag and field column indexes.
+func (h *Head) batchFor(cols []string) (b ColumnBatch, tagCols, fieldCols []int) {
+	for _, name := range cols {
+		if c, ok := h.Schema.tagIdx[name]; ok && c < len(h.dicts) && !slices.Contains(tagCols, c) {
+			tagCols = append(tagCols, c)
+			b.Tags = append(b.Tags, TagVector{Name: name, Dict: h.dicts[c].vals})
+		}
+		if c, ok := h.Schema.fieldIdx[name]; ok && c < len(h.fields) && !slices.Contains(fieldCols, c) {
+			fieldCols = append(fieldCols, c)
+			b.Fields = append(b.Fields, FieldVector{Name: name, Type: h.fields[c].typ})
+		}
+	}
+	return b, tagCols, fieldCols
 }
 
 // scanKept is ScanArrival of the rows whose series keep holds, gathered.
@@ -179,18 +184,7 @@ func (c *fieldColumn) batchVector(fv *FieldVector, lo, hi int) {
 // segment order. A frozen head or a View only.
 func (h *Head) ScanDeduped(cols []string, keep []bool, max int, fn func(*ColumnBatch) error) error {
 	h.Finish()
-	var b ColumnBatch
-	var tagCols, fieldCols []int
-	for _, name := range cols {
-		if c, ok := h.Schema.tagIdx[name]; ok && c < len(h.dicts) && !slices.Contains(tagCols, c) {
-			tagCols = append(tagCols, c)
-			b.Tags = append(b.Tags, TagVector{Name: name, Dict: h.dicts[c].vals})
-		}
-		if c, ok := h.Schema.fieldIdx[name]; ok && c < len(h.fields) && !slices.Contains(fieldCols, c) {
-			fieldCols = append(fieldCols, c)
-			b.Fields = append(b.Fields, FieldVector{Name: name, Type: h.fields[c].typ})
-		}
-	}
+	b, tagCols, fieldCols := h.batchFor(cols)
 	src := make([]int32, 0, max) // per batch row: the row a column's value comes from
 	for _, run := range h.flushOrder() {
 		for lo := 0; lo < len(run.Rows); lo += max {
