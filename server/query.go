@@ -42,6 +42,11 @@ func (b influxBackend) Retention(db string) (time.Duration, bool) {
 	return d, ok
 }
 
+// TagValues answers SHOW TAG VALUES from the engine's indexes.
+func (b influxBackend) TagValues(db, table, key string, filter map[string][]string) ([]string, bool, error) {
+	return b.s.eng.TagValues(db, table, key, filter)
+}
+
 func (b influxBackend) DropDatabase(db string) error { return b.s.eng.DropDatabase(db) }
 
 // DropMeasurement: InfluxDB answers success for a measurement that does

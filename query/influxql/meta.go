@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -331,6 +332,20 @@ func showTagValues(ctx context.Context, b Backend, req Request, st *influxql.Sho
 		if len(keys) == 0 {
 			continue
 		}
+		if tv, ok := b.(tagValuer); ok {
+			if filter, ok := tagFilter(st.Condition, s); ok {
+				vals, ok, err := indexedTagValues(tv, db, m, keys, filter)
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					if vals = limitRows(vals, st.Limit, st.Offset); len(vals) > 0 {
+						out = append(out, &Series{Name: m, Columns: []string{"key", "value"}, Values: vals})
+					}
+					continue
+				}
+			}
+		}
 		where, err := metaCondition(st.Condition, s, req.Now)
 		if err != nil {
 			return nil, err
@@ -463,4 +478,71 @@ func escapeTag(s string) string         { return tagEscaper.Replace(s) }
 func sqlCatalog(tables map[string]*columnar.TableSchema) sql.MapCatalog {
 	cat, _ := exec.Catalog(tables)
 	return cat
+}
+
+// tagValuer is a backend that reads distinct tag values from its indexes
+// (the engine's segment tag indexes and head dictionaries) instead of
+// scanning: SHOW TAG VALUES is what Grafana's variables and editor send on
+// every dashboard load.
+type tagValuer interface {
+	// TagValues returns the sorted distinct values of key among rows whose
+	// tags match filter; ok is false when the indexes cannot answer.
+	TagValues(db, table, key string, filter map[string][]string) (vals []string, ok bool, err error)
+}
+
+// indexedTagValues is SHOW TAG VALUES' rows for keys through tv; ok is
+// false when any key needs a scan.
+func indexedTagValues(tv tagValuer, db, table string, keys []string, filter map[string][]string) ([][]any, bool, error) {
+	var rows [][]any
+	for _, k := range keys {
+		vals, ok, err := tv.TagValues(db, table, k, filter)
+		if err != nil || !ok {
+			return nil, false, err
+		}
+		for _, v := range vals {
+			rows = append(rows, []any{k, v})
+		}
+	}
+	return rows, true, nil
+}
+
+// tagFilter turns a SHOW ... WHERE condition made only of `tag = 'value'`
+// terms joined by AND (or no condition) into tag sets; ok is false for
+// anything else (time bounds, regexes, OR, fields), which is scanned.
+func tagFilter(cond influxql.Expr, s *columnar.TableSchema) (map[string][]string, bool) {
+	filter := map[string][]string{}
+	var walk func(e influxql.Expr) bool
+	walk = func(e influxql.Expr) bool {
+		switch x := e.(type) {
+		case nil:
+			return true
+		case *influxql.ParenExpr:
+			return walk(x.Expr)
+		case *influxql.BinaryExpr:
+			switch x.Op {
+			case influxql.AND:
+				return walk(x.LHS) && walk(x.RHS)
+			case influxql.EQ:
+				ref, ok := x.LHS.(*influxql.VarRef)
+				lit, isLit := x.RHS.(*influxql.StringLiteral)
+				if !ok || !isLit || (ref.Type != influxql.Unknown && ref.Type != influxql.Tag) || !slices.Contains(s.Tags, ref.Val) {
+					return false
+				}
+				if have, seen := filter[ref.Val]; seen {
+					// Two values for one tag: no row has both.
+					if !slices.Contains(have, lit.Val) {
+						filter[ref.Val] = []string{}
+					}
+					return true
+				}
+				filter[ref.Val] = []string{lit.Val}
+				return true
+			}
+		}
+		return false
+	}
+	if !walk(cond) {
+		return nil, false
+	}
+	return filter, true
 }
