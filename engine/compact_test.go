@@ -168,39 +168,8 @@ func TestCompactMatchesModel(t *testing.T) {
 	model := map[string]map[string]float64{}
 	keys := []string{"c", "a", "b"}
 	for round := 0; round < 60; round++ {
-		var b columnar.Batch
-		for i := 0; i < 40; i++ {
-			b.StartRow([]byte("m"), i+1)
-			var tags []string
-			for _, k := range keys[:1+rng.IntN(len(keys))] {
-				if rng.IntN(3) > 0 {
-					v := fmt.Sprint(rng.IntN(4))
-					b.AddTag([]byte(k), []byte(v))
-					tags = append(tags, k+"="+v)
-				}
-			}
-			sort.Strings(tags)
-			ts := int64(rng.IntN(2))*int64(columnar.WindowDuration) + int64(rng.IntN(60))
-			k := fmt.Sprint(tags, "@", ts)
-			if model[k] == nil {
-				model[k] = map[string]float64{}
-			}
-			nf := 0
-			for _, f := range []string{"x", "y"} {
-				if rng.IntN(2) == 0 {
-					v := float64(rng.IntN(1000))
-					b.AddFloat([]byte(f), v)
-					model[k][f] = v
-					nf++
-				}
-			}
-			if nf == 0 {
-				b.AddFloat([]byte("x"), 1)
-				model[k]["x"] = 1
-			}
-			b.EndRow(ts)
-		}
-		if _, err := e.Write("db", &b); err != nil {
+		b := modelBatch(rng, model, keys, 40, 4, 2, 60)
+		if _, err := e.Write("db", b); err != nil {
 			t.Fatal(err)
 		}
 		switch rng.IntN(6) {

@@ -439,39 +439,8 @@ func TestScanMatchesModel(t *testing.T) {
 	model := map[string]map[string]float64{} // series@time → field → value
 	keys := []string{"c", "a", "b", "d"}
 	for round := 0; round < 40; round++ {
-		var b columnar.Batch
-		for i := 0; i < 50; i++ {
-			b.StartRow([]byte("m"), i+1)
-			var tags []string
-			for _, k := range keys[:1+rng.IntN(len(keys))] {
-				if rng.IntN(3) > 0 {
-					v := fmt.Sprint(rng.IntN(3))
-					b.AddTag([]byte(k), []byte(v))
-					tags = append(tags, k+"="+v)
-				}
-			}
-			sort.Strings(tags)
-			ts := int64(rng.IntN(3))*int64(columnar.WindowDuration) + int64(rng.IntN(20))
-			k := fmt.Sprint(tags, "@", ts)
-			if model[k] == nil {
-				model[k] = map[string]float64{}
-			}
-			nf := 0
-			for _, f := range []string{"x", "y"} {
-				if rng.IntN(2) == 0 {
-					v := float64(rng.IntN(1000))
-					b.AddFloat([]byte(f), v)
-					model[k][f] = v
-					nf++
-				}
-			}
-			if nf == 0 {
-				b.AddFloat([]byte("x"), 1)
-				model[k]["x"] = 1
-			}
-			b.EndRow(ts)
-		}
-		if _, err := e.Write("db", &b); err != nil {
+		b := modelBatch(rng, model, keys, 50, 3, 3, 20)
+		if _, err := e.Write("db", b); err != nil {
 			t.Fatal(err)
 		}
 		switch rng.IntN(4) {
@@ -828,4 +797,44 @@ func TestRunBatchesLastOnly(t *testing.T) {
 			}
 		}
 	}
+}
+
+// modelBatch returns n random rows of table m and records them in model
+// (series@time → field → value, later writes winning): tags are random
+// subsets of keys with values below nv, times fall in the first nw
+// windows, below span ns into each, and rows carry x, y or both.
+func modelBatch(rng *rand.Rand, model map[string]map[string]float64, keys []string, n, nv, nw, span int) *columnar.Batch {
+	var b columnar.Batch
+	for i := 0; i < n; i++ {
+		b.StartRow([]byte("m"), i+1)
+		var tags []string
+		for _, k := range keys[:1+rng.IntN(len(keys))] {
+			if rng.IntN(3) > 0 {
+				v := fmt.Sprint(rng.IntN(nv))
+				b.AddTag([]byte(k), []byte(v))
+				tags = append(tags, k+"="+v)
+			}
+		}
+		sort.Strings(tags)
+		ts := int64(rng.IntN(nw))*int64(columnar.WindowDuration) + int64(rng.IntN(span))
+		k := fmt.Sprint(tags, "@", ts)
+		if model[k] == nil {
+			model[k] = map[string]float64{}
+		}
+		nf := 0
+		for _, f := range []string{"x", "y"} {
+			if rng.IntN(2) == 0 {
+				v := float64(rng.IntN(1000))
+				b.AddFloat([]byte(f), v)
+				model[k][f] = v
+				nf++
+			}
+		}
+		if nf == 0 {
+			b.AddFloat([]byte("x"), 1)
+			model[k]["x"] = 1
+		}
+		b.EndRow(ts)
+	}
+	return &b
 }
