@@ -3,6 +3,7 @@ package columnar
 import (
 	"math"
 	"slices"
+	"strings"
 )
 
 // ColumnBatch is a run of a table's rows column by column: what a query
@@ -169,4 +170,39 @@ func (bb *BatchBuilder) Flush(emit func(*ColumnBatch) error) error {
 		fc.F, fc.I, fc.U, fc.B, fc.S = fc.F[:0], fc.I[:0], fc.U[:0], fc.B[:0], fc.S[:0]
 	}
 	return err
+}
+
+// RowPoint sets p to row i of the batch: tags through dicts (one per tag
+// vector, b's own or copies that outlive the batch), field strings cloned.
+func (b *ColumnBatch) RowPoint(i int, p *Point, dicts [][]string) {
+	p.Time = b.Time[i]
+	p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]
+	for j, tv := range b.Tags {
+		if id := tv.IDs[i]; id >= 0 {
+			p.Tags = append(p.Tags, TagValue{Key: tv.Name, Value: dicts[j][id]})
+		}
+	}
+	for j := range b.Fields {
+		fc := &b.Fields[j]
+		if fc.IsNull(i) {
+			continue
+		}
+		fv := FieldValue{Key: fc.Name, Type: fc.Type}
+		switch fc.Type {
+		case FieldFloat:
+			fv.Num = math.Float64bits(fc.F[i])
+		case FieldInt:
+			fv.Num = uint64(fc.I[i])
+		case FieldUint:
+			fv.Num = fc.U[i]
+		case FieldBool:
+			if fc.B[i] {
+				fv.Num = 1
+			}
+		case FieldString:
+			fv.Str = strings.Clone(fc.S[i])
+		}
+		p.Fields = append(p.Fields, fv)
+	}
+	sortTags(p.Tags)
 }

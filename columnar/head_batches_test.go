@@ -146,6 +146,10 @@ func checkDeduped(t *testing.T, name string, head *Head, s *TableSchema, tags ma
 	}
 	got := mergedPoints(t, func(fn func(*Point) error) error {
 		return head.ScanDeduped(cols, head.MatchSeries(tags), 97, func(b *ColumnBatch) error {
+			dicts := make([][]string, len(b.Tags))
+			for j := range b.Tags {
+				dicts[j] = b.Tags[j].Dict
+			}
 			rows := make([]int32, 0, b.Len)
 			for i := range b.Len {
 				rows = append(rows, int32(i))
@@ -155,35 +159,8 @@ func checkDeduped(t *testing.T, name string, head *Head, s *TableSchema, tags ma
 			}
 			for _, r := range rows {
 				i := int(r)
-				p := &Point{Time: b.Time[i]}
-				for _, tv := range b.Tags {
-					if id := tv.IDs[i]; id >= 0 {
-						p.Tags = append(p.Tags, TagValue{tv.Name, tv.Dict[id]})
-					}
-				}
-				sortTags(p.Tags)
-				for j := range b.Fields {
-					fv := &b.Fields[j]
-					if fv.IsNull(i) {
-						continue
-					}
-					v := FieldValue{Key: fv.Name, Type: fv.Type}
-					switch fv.Type {
-					case FieldFloat:
-						v.Num = math.Float64bits(fv.F[i])
-					case FieldInt:
-						v.Num = uint64(fv.I[i])
-					case FieldUint:
-						v.Num = fv.U[i]
-					case FieldBool:
-						if fv.B[i] {
-							v.Num = 1
-						}
-					case FieldString:
-						v.Str = fv.S[i]
-					}
-					p.Fields = append(p.Fields, v)
-				}
+				p := &Point{}
+				b.RowPoint(i, p, dicts)
 				if err := fn(p); err != nil {
 					return err
 				}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"unsafe"
@@ -39,36 +38,7 @@ func (s *Segment) ScanColumns(cols []string, tags map[string][]string, fn func(p
 			owned = append(owned, c)
 		}
 		emit := func(i int) error {
-			p.Time = b.Time[i]
-			p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]
-			for j, tv := range b.Tags {
-				if id := tv.IDs[i]; id >= 0 {
-					p.Tags = append(p.Tags, TagValue{Key: tv.Name, Value: owned[j][id]})
-				}
-			}
-			for j := range b.Fields {
-				fc := &b.Fields[j]
-				if fc.IsNull(i) {
-					continue
-				}
-				fv := FieldValue{Key: fc.Name, Type: fc.Type}
-				switch fc.Type {
-				case FieldFloat:
-					fv.Num = math.Float64bits(fc.F[i])
-				case FieldInt:
-					fv.Num = uint64(fc.I[i])
-				case FieldUint:
-					fv.Num = fc.U[i]
-				case FieldBool:
-					if fc.B[i] {
-						fv.Num = 1
-					}
-				case FieldString:
-					fv.Str = strings.Clone(fc.S[i])
-				}
-				p.Fields = append(p.Fields, fv)
-			}
-			sortTags(p.Tags)
+			b.RowPoint(i, &p, owned)
 			return fn(&p)
 		}
 		if b.Sel != nil {

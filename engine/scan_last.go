@@ -110,17 +110,24 @@ func (s *lastSet) seriesOf(b *columnar.ColumnBatch, r int) *lastSeries {
 	if e, ok := s.series[string(s.key)]; ok {
 		return e
 	}
-	e := &lastSeries{t: make([]int64, len(s.fields)), v: make([]columnar.FieldValue, len(s.fields))}
-	for k := range e.t {
-		e.t[k] = math.MinInt64
-	}
+	var tags []columnar.TagValue
 	for _, i := range s.tagIdx {
 		tv := &b.Tags[i]
 		if id := tv.IDs[r]; id >= 0 {
-			e.tags = append(e.tags, columnar.TagValue{Key: strings.Clone(tv.Name), Value: strings.Clone(tv.Dict[id])})
+			tags = append(tags, columnar.TagValue{Key: strings.Clone(tv.Name), Value: strings.Clone(tv.Dict[id])})
 		}
 	}
-	s.series[string(s.key)] = e
+	return s.add(string(s.key), tags)
+}
+
+// add creates the entry of a series (key as seriesOf builds it) with no
+// values yet.
+func (s *lastSet) add(key string, tags []columnar.TagValue) *lastSeries {
+	e := &lastSeries{tags: tags, t: make([]int64, len(s.fields)), v: make([]columnar.FieldValue, len(s.fields))}
+	for k := range e.t {
+		e.t[k] = math.MinInt64
+	}
+	s.series[key] = e
 	s.order = append(s.order, e)
 	return e
 }
@@ -162,13 +169,7 @@ func (s *lastSet) merge(o *lastSet, minT, maxT int64) {
 				continue
 			}
 			if !ok {
-				e = &lastSeries{tags: oe.tags, t: make([]int64, len(s.fields)), v: make([]columnar.FieldValue, len(s.fields))}
-				for i := range e.t {
-					e.t[i] = math.MinInt64
-				}
-				s.series[string(key)] = e
-				s.order = append(s.order, e)
-				ok = true
+				e, ok = s.add(string(key), oe.tags), true
 			}
 			if t >= e.t[j] {
 				e.t[j], e.v[j] = t, oe.v[k]
