@@ -32,7 +32,16 @@ type SegmentMeta struct {
 	// for local segments, so older manifests load unchanged.
 	Tier     string `json:"tier,omitempty"`
 	Checksum string `json:"checksum,omitempty"`
+	// Rollup is the window width (ns) of a rollup segment (rollup.go), 0
+	// for a segment of raw rows; Of is then the id of the raw segment it
+	// summarizes. A rollup lives and dies with its raw segment: it is
+	// never scanned as rows, merged, or counted in a window's segments.
+	Rollup int64  `json:"rollup_ns,omitempty"`
+	Of     uint64 `json:"of,omitempty"`
 }
+
+// IsRollup reports whether the segment holds a rollup, not raw rows.
+func (m SegmentMeta) IsRollup() bool { return m.Rollup != 0 }
 
 // TierS3 is SegmentMeta.Tier of a segment held in the object store.
 const TierS3 = "s3"
@@ -64,6 +73,14 @@ type SegmentInfo struct {
 // RowGroupRows bounds the rows of one Parquet row group; smaller groups prune
 // better, larger ones compress better.
 const RowGroupRows = 32 << 10
+
+// RollupPath returns the path of rollup segment id relative to the data
+// directory: beside its window's raw segments, one directory down, so
+// that a glob over a table's segments (segments/db/table/*/*.parquet, as
+// DuckDB users write it) reads raw rows only.
+func RollupPath(db, table, window string, id uint64) string {
+	return filepath.ToSlash(filepath.Join("segments", PathName(db), PathName(table), window, "rollups", fmt.Sprintf("%020d.parquet", id)))
+}
 
 // SegmentPath returns the path of segment id relative to the data directory.
 func SegmentPath(db, table, window string, id uint64) string {

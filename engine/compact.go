@@ -192,6 +192,9 @@ func (e *Engine) checkBehindLocked() {
 	count := map[windowKey]int{}
 	behind := false
 	for _, s := range e.Manifest().Segments {
+		if s.IsRollup() {
+			continue
+		}
 		k := windowKey{s.DB, s.Table, s.Window}
 		count[k]++
 		if _, h := e.comp.halted[k]; !h && count[k] > e.cfg.Compaction.MaxWindowSegments {
@@ -207,6 +210,9 @@ func (e *Engine) checkBehindLocked() {
 func (e *Engine) windowsByCount() []windowKey {
 	count := map[windowKey]int{}
 	for _, s := range e.Manifest().Segments {
+		if s.IsRollup() {
+			continue
+		}
 		count[windowKey{s.DB, s.Table, s.Window}]++
 	}
 	keys := make([]windowKey, 0, len(count))
@@ -226,7 +232,7 @@ func (e *Engine) windowsByCount() []windowKey {
 func windowSegments(m *columnar.Manifest, k windowKey) []columnar.SegmentMeta {
 	var segs []columnar.SegmentMeta
 	for _, s := range m.Segments {
-		if s.DB == k.db && s.Table == k.table && s.Window == k.window {
+		if s.DB == k.db && s.Table == k.table && s.Window == k.window && !s.IsRollup() {
 			segs = append(segs, s)
 		}
 	}
@@ -331,6 +337,9 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 		mt.Path = columnar.SegmentPath(k.db, k.table, k.window, o.ID)
 		metas = append(metas, mt)
 	}
+	// The outputs' rollups replace the inputs': windows with late or
+	// duplicate points are rebuilt from the merged rows.
+	metas = append(metas, e.buildRollups(metas, func() uint64 { return e.nextID.Add(1) - 1 }, "compaction")...)
 	if err := e.swapSegments(inputs, metas); err != nil {
 		// The outputs stay on disk: if the manifest did reach the disk they
 		// are live after a restart, else they are orphans recovery removes.
@@ -395,11 +404,12 @@ func (e *Engine) unionSchema(full *columnar.TableSchema, inputs []columnar.Segme
 	return out, nil
 }
 
-// swapSegments commits a manifest without olds and with news, then retires
-// olds (deleted once no scan reads them).
+// swapSegments commits a manifest without olds (and their rollups) and
+// with news, then retires olds (deleted once no scan reads them).
 func (e *Engine) swapSegments(olds, news []columnar.SegmentMeta) error {
 	e.flushMu.Lock()
 	m := e.manifest.Load().Clone()
+	olds = withRollupsOf(m, olds)
 	gone := map[uint64]bool{}
 	for _, s := range olds {
 		gone[s.ID] = true

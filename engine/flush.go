@@ -133,6 +133,7 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 			}
 		}
 	}
+	metas = append(metas, e.buildRollups(metas, newID, "flush")...)
 	e.mu.Lock()
 	m := e.manifest.Load().Clone()
 	e.mu.Unlock()

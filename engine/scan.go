@@ -60,6 +60,12 @@ type TableScan struct {
 	// Other points may still be delivered; callers filter.
 	Tags map[string][]string
 
+	// RollupColumns, when set before RunBatches of a scan opened with
+	// rollup widths (OpenScanRollups), are what rollup rows hold.
+	RollupColumns []string
+	widths        []int64                       // rollup widths wanted, coarsest first
+	rollups       []map[int64]*columnar.Segment // per segment: its rollups by width
+
 	visibleMin int64  // rows before it have expired (retention)
 	clip       bool   // visibleMin applies
 	release    func() // drops the segment references; set until Close
@@ -78,6 +84,14 @@ func (e *Engine) OpenScan(db, table string) (*TableScan, error) {
 // still deliver points outside the range, from sources that overlap it).
 // maxT == math.MaxInt64 means no upper bound.
 func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, error) {
+	return e.OpenScanRollups(db, table, minT, maxT, nil)
+}
+
+// OpenScanRollups is OpenScanRange that also opens the rollups of the
+// given widths (coarsest first): RunBatches then delivers, for segments
+// that no other source overlaps, rollup rows (ColumnBatch.Rollup) for the
+// windows wholly inside the range, and raw rows elsewhere.
+func (e *Engine) OpenScanRollups(db, table string, minT, maxT int64, widths []int64) (*TableScan, error) {
 	if !e.ready.Load() {
 		return nil, ErrNotReady
 	}
@@ -86,15 +100,22 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 	minT = max(minT, visible)
 	e.mu.Lock()
 	var metas []columnar.SegmentMeta
+	var rolls []columnar.SegmentMeta
 	for _, s := range e.manifest.Load().Segments {
-		if s.DB == db && s.Table == table {
+		switch {
+		case s.DB != db || s.Table != table:
+		case !s.IsRollup():
 			metas = append(metas, s)
+		case slices.Contains(widths, s.Rollup):
+			rolls = append(rolls, s)
 		}
 	}
 	// Held until Close: compaction deletes replaced segments only after.
 	e.refs.acquire(metas)
-	ts := &TableScan{minT: minT, maxT: maxT, eng: e,
-		visibleMin: visible, clip: visible != math.MinInt64, release: func() { e.refs.release(metas) }}
+	e.refs.acquire(rolls)
+	ts := &TableScan{minT: minT, maxT: maxT, eng: e, widths: widths,
+		visibleMin: visible, clip: visible != math.MinInt64,
+		release: func() { e.refs.release(metas); e.refs.release(rolls) }}
 	overlaps := func(lo, hi int64) bool { return hi >= minT && (lo < maxT || maxT == math.MaxInt64) }
 	for _, fs := range e.frozen {
 		if h := fs.heads[db][table]; h != nil && overlaps(h.TimeRange()) {
@@ -122,6 +143,21 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 			return nil, errors.Join(fmt.Errorf("scan %s.%s: %w", db, table, err), ts.Close())
 		}
 		ts.segs = append(ts.segs, seg)
+		if len(widths) == 0 {
+			continue
+		}
+		byWidth := map[int64]*columnar.Segment{}
+		for _, r := range rolls {
+			if r.Of != m.ID {
+				continue
+			}
+			rs, err := e.refs.segment(r)
+			if err != nil {
+				return nil, errors.Join(fmt.Errorf("scan %s.%s: rollup: %w", db, table, err), ts.Close())
+			}
+			byWidth[r.Rollup] = rs
+		}
+		ts.rollups = append(ts.rollups, byWidth)
 	}
 	return ts, nil
 }
@@ -193,6 +229,10 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 			// Its row groups are split into a part per core, so one big
 			// segment still keeps every core decoding.
 			seg := ts.segs[g[0]]
+			if len(ts.widths) > 0 {
+				tasks = append(tasks, ts.rollupTasks(g[0])...)
+				continue
+			}
 			n := seg.NumRowGroups()
 			parts := min(n, runtime.GOMAXPROCS(0))
 			for p := range parts {
@@ -239,8 +279,14 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 }
 
 // clipBatches drops rows before minT (expired by retention, not yet
-// removed by compaction) from the batches passed to fn, through Sel.
+// removed by compaction) from the batches passed to fn.
 func clipBatches(minT int64, fn func(*columnar.ColumnBatch) error) func(*columnar.ColumnBatch) error {
+	return filterBatches(func(t int64) bool { return t >= minT }, fn)
+}
+
+// filterBatches passes fn only the rows whose time keep accepts, through
+// the batches' Sel.
+func filterBatches(keep func(t int64) bool, fn func(*columnar.ColumnBatch) error) func(*columnar.ColumnBatch) error {
 	var sel []int32
 	return func(b *columnar.ColumnBatch) error {
 		sel = sel[:0]
@@ -248,13 +294,13 @@ func clipBatches(minT int64, fn func(*columnar.ColumnBatch) error) func(*columna
 		if b.Sel != nil {
 			rows = len(b.Sel)
 			for _, r := range b.Sel {
-				if b.Time[r] >= minT {
+				if keep(b.Time[r]) {
 					sel = append(sel, r)
 				}
 			}
 		} else {
 			for r := range int32(b.Len) {
-				if b.Time[r] >= minT {
+				if keep(b.Time[r]) {
 					sel = append(sel, r)
 				}
 			}

@@ -31,7 +31,7 @@ func TestAgainstPostgresCompacted(t *testing.T) {
 	for i := 0; i < 80; i++ {
 		check(t, o, eng, randomCase(r), &tl)
 	}
-	t.Logf("oracle after compaction: %d queries run, %d passed, %d rejected by the front end, %d errors on both sides", tl.run, tl.passed, tl.rejected, tl.errorsAgreed)
+	t.Logf("oracle after compaction: %d queries run, %d passed, %d rejected by the front end, %d errors on both sides, %d answered from rollups", tl.run, tl.passed, tl.rejected, tl.errorsAgreed, tl.fromRollups)
 }
 
 func loadEngineCompacted(t testing.TB, table string, points []pgoracle.Point) *engine.Engine {

@@ -14,15 +14,25 @@ import (
 type EngineSource struct {
 	Engine *engine.Engine
 	DB     string
+	// Raw answers from raw rows only, never from rollups.
+	Raw bool
+}
+
+// RollupWidths implements RollupSource.
+func (s EngineSource) RollupWidths() []int64 {
+	if s.Raw {
+		return nil
+	}
+	return s.Engine.RollupWidths()
 }
 
 // ScanBatches implements BatchSource.
 func (s EngineSource) ScanBatches(ctx context.Context, spec ScanSpec, stats *query.Stats, fn func(*columnar.ColumnBatch) error) error {
-	ts, err := s.Engine.OpenScanRange(s.DB, spec.Table, spec.Time.Min, spec.Time.Max)
+	ts, err := s.Engine.OpenScanRollups(s.DB, spec.Table, spec.Time.Min, spec.Time.Max, spec.Rollups)
 	if err != nil {
 		return err
 	}
-	ts.Columns, ts.Tags, ts.LastOnly = spec.Columns, spec.Tags, spec.LastOnly
+	ts.Columns, ts.Tags, ts.LastOnly, ts.RollupColumns = spec.Columns, spec.Tags, spec.LastOnly, spec.RollupColumns
 	if ts.Columns == nil {
 		ts.Columns = []string{}
 	}
