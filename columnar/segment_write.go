@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/parquet-go/parquet-go"
@@ -38,6 +39,49 @@ type SegmentMeta struct {
 	// never scanned as rows, merged, or counted in a window's segments.
 	Rollup int64  `json:"rollup_ns,omitempty"`
 	Of     uint64 `json:"of,omitempty"`
+	// FirstSeries and LastSeries are the tags of the segment's first and
+	// last series in its sort order (absent in manifests written before
+	// they were recorded: the key range is then unknown). Segments whose
+	// series ranges are disjoint hold no common point even when their
+	// times overlap — compaction splits a window's merge by series — so
+	// scans read them without merging.
+	FirstSeries []TagValue `json:"first_series,omitempty"`
+	LastSeries  []TagValue `json:"last_series,omitempty"`
+}
+
+// SeriesKnown reports whether m records its series range.
+func (m SegmentMeta) SeriesKnown() bool { return m.FirstSeries != nil && m.LastSeries != nil }
+
+// CompareSeries orders two series (tags sorted by key or not) as segments
+// sort them: tag values in tagOrder, a series lacking a tag first.
+func CompareSeries(a, b []TagValue, tagOrder []string) int {
+	for _, k := range tagOrder {
+		av, ah := tagValueOf(a, k)
+		bv, bh := tagValueOf(b, k)
+		switch {
+		case ah != bh:
+			if !ah {
+				return -1
+			}
+			return 1
+		case ah:
+			if c := strings.Compare(av, bv); c != 0 {
+				return c
+			}
+		}
+	}
+	return 0
+}
+
+// seriesTagsOf returns the tags of head series sid (never nil).
+func (h *Head) seriesTagsOf(sid uint32) []TagValue {
+	out := []TagValue{}
+	for col, d := range h.dicts {
+		if id := h.tagID(sid, col); id >= 0 {
+			out = append(out, TagValue{Key: h.Schema.Tags[col], Value: d.vals[id]})
+		}
+	}
+	return out
 }
 
 // IsRollup reports whether the segment holds a rollup, not raw rows.
@@ -142,6 +186,10 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 		info.MinTime = min(info.MinTime, t)
 		info.MaxTime = max(info.MaxTime, t)
 	}
+	if len(run.Rows) > 0 {
+		m.FirstSeries = h.seriesTagsOf(h.series[run.Rows[0]])
+		m.LastSeries = h.seriesTagsOf(h.series[run.Rows[len(run.Rows)-1]])
+	}
 	idx := newTagIndex(h, run)
 	info.Series = idx.series
 
@@ -190,7 +238,8 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 		return m, err
 	}
 	return SegmentMeta{DB: db, Table: table, Rows: info.Rows, Series: info.Series,
-		MinTime: info.MinTime, MaxTime: info.MaxTime, Bytes: st.Size()}, nil
+		MinTime: info.MinTime, MaxTime: info.MaxTime, Bytes: st.Size(),
+		FirstSeries: m.FirstSeries, LastSeries: m.LastSeries}, nil
 }
 
 // segmentSchema maps a table schema to Parquet: time is a required

@@ -26,6 +26,9 @@ type CompactionConfig struct {
 	// more segments, writes get ErrCompactionBehind (429) so that flushes
 	// cannot outrun merges forever.
 	MaxWindowSegments int
+	// ColdAfter: a window whose end is this long past, and whose segments
+	// still overlap (late points), is merged whole (coldOverlap).
+	ColdAfter time.Duration
 }
 
 // ErrCompactionBehind: a window holds more than MaxWindowSegments segments;
@@ -45,6 +48,9 @@ func (c *CompactionConfig) defaults() {
 	}
 	if c.Policy == (compaction.Policy{}) {
 		c.Policy = compaction.DefaultPolicy
+	}
+	if c.ColdAfter <= 0 {
+		c.ColdAfter = time.Hour
 	}
 	if c.MaxWindowSegments <= 0 {
 		// 8× the tail bound: far above anything a caught-up compactor
@@ -274,6 +280,9 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 			from, trim = 0, true
 		}
 	}
+	if from >= len(segs) && e.coldOverlap(m, k, segs) {
+		from = 0
+	}
 	if from >= len(segs) {
 		e.flushMu.Unlock()
 		return false, nil
@@ -365,6 +374,47 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 		"segments_in", len(inputs), "segments_out", len(metas), "rows_in", rowsIn, "rows_out", st.RowsOut,
 		"passes", st.Passes, "trim", trim, "elapsed", time.Since(start).Round(time.Millisecond))
 	return true, nil
+}
+
+// coldOverlap reports whether window k, quiet for ColdAfter, still holds
+// segments that share series and time: late or rewritten points next to
+// the segments the size-tiered policy has finished with. Such a window is
+// merged whole, once, so that scans read it without merging and its
+// rollups — rebuilt from the merged rows — answer for it again. (InfluxDB's
+// TSM engine makes the same full compaction of shards gone cold.)
+func (e *Engine) coldOverlap(m *columnar.Manifest, k windowKey, segs []columnar.SegmentMeta) bool {
+	if len(segs) < 2 {
+		return false
+	}
+	end := columnar.WindowOf(segs[0].MinTime) + int64(columnar.WindowDuration)
+	if time.Now().UnixNano() < end+int64(e.cfg.Compaction.ColdAfter) {
+		return false
+	}
+	var tagOrder []string
+	if ts := m.Schemas[k.db][k.table]; ts != nil {
+		tagOrder = ts.Tags
+	}
+	for i := range segs {
+		for j := i + 1; j < len(segs); j++ {
+			if segmentsMayShare(segs[i], segs[j], tagOrder) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// segmentsMayShare reports whether a and b may hold the same point: their
+// times overlap and so do their series ranges (unknown ranges overlap).
+func segmentsMayShare(a, b columnar.SegmentMeta, tagOrder []string) bool {
+	if a.MaxTime < b.MinTime || b.MaxTime < a.MinTime {
+		return false
+	}
+	if !a.SeriesKnown() || !b.SeriesKnown() {
+		return true
+	}
+	return columnar.CompareSeries(a.LastSeries, b.FirstSeries, tagOrder) >= 0 &&
+		columnar.CompareSeries(b.LastSeries, a.FirstSeries, tagOrder) >= 0
 }
 
 // unionSchema is full restricted to the columns the inputs have, in full's

@@ -34,6 +34,7 @@ func (e *Engine) Scan(db, table string, fn func(p *columnar.Point) error) error 
 // produced, so callers can still answer with an error status.
 type TableScan struct {
 	segs     []*columnar.Segment
+	metas    []columnar.SegmentMeta // of segs
 	heads    []*columnar.Head
 	tagOrder []string
 	fields   []columnar.FieldSchema // the table's, when the scan was opened
@@ -143,6 +144,7 @@ func (e *Engine) OpenScanRollups(db, table string, minT, maxT int64, widths []in
 			return nil, errors.Join(fmt.Errorf("scan %s.%s: %w", db, table, err), ts.Close())
 		}
 		ts.segs = append(ts.segs, seg)
+		ts.metas = append(ts.metas, m)
 		if len(widths) == 0 {
 			continue
 		}
@@ -322,33 +324,66 @@ func filterBatches(keep func(t int64) bool, fn func(*columnar.ColumnBatch) error
 }
 
 // overlapGroups partitions the scan's sources (segments by position, then
-// heads after them) into groups whose time ranges chain into each other;
-// a group's members are in source order, oldest first.
+// heads after them) into groups that may share a point: two sources are
+// linked when their time ranges overlap and so do their series ranges (a
+// head's series are unknown: it spans all), and a group is a connected
+// set. A group's members are in source order, oldest first.
 func (ts *TableScan) overlapGroups() [][]int {
-	type span struct {
-		lo, hi int64
-		i      int
+	type box struct {
+		lo, hi      int64
+		first, last []columnar.TagValue // nil: unknown (all series)
+		i           int
 	}
-	var spans []span
+	var boxes []box
 	for i, s := range ts.segs {
-		spans = append(spans, span{s.Info.MinTime, s.Info.MaxTime, i})
+		b := box{lo: s.Info.MinTime, hi: s.Info.MaxTime, i: i}
+		if i < len(ts.metas) && ts.metas[i].SeriesKnown() {
+			b.first, b.last = ts.metas[i].FirstSeries, ts.metas[i].LastSeries
+		}
+		boxes = append(boxes, b)
 	}
 	for i, h := range ts.heads {
 		if lo, hi := h.TimeRange(); lo <= hi { // an empty head has lo > hi
-			spans = append(spans, span{lo, hi, len(ts.segs) + i})
+			boxes = append(boxes, box{lo: lo, hi: hi, i: len(ts.segs) + i})
 		}
 	}
-	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
-	var groups [][]int
-	var hi int64
-	for k, s := range spans {
-		if k == 0 || s.lo > hi {
-			groups = append(groups, nil)
-			hi = s.hi
+	slices.SortFunc(boxes, func(a, b box) int { return cmp.Compare(a.lo, b.lo) })
+	parent := make([]int, len(boxes))
+	for k := range parent {
+		parent[k] = k
+	}
+	var find func(int) int
+	find = func(k int) int {
+		for parent[k] != k {
+			parent[k] = parent[parent[k]]
+			k = parent[k]
 		}
-		g := &groups[len(groups)-1]
-		*g = append(*g, s.i)
-		hi = max(hi, s.hi)
+		return k
+	}
+	disjointSeries := func(a, b *box) bool {
+		if a.first == nil || b.first == nil {
+			return false
+		}
+		return columnar.CompareSeries(a.last, b.first, ts.tagOrder) < 0 || columnar.CompareSeries(b.last, a.first, ts.tagOrder) < 0
+	}
+	for a := range boxes {
+		for b := a + 1; b < len(boxes) && boxes[b].lo <= boxes[a].hi; b++ {
+			if !disjointSeries(&boxes[a], &boxes[b]) {
+				parent[find(b)] = find(a)
+			}
+		}
+	}
+	byRoot := map[int]int{}
+	var groups [][]int
+	for k, b := range boxes {
+		r := find(k)
+		g, ok := byRoot[r]
+		if !ok {
+			g = len(groups)
+			byRoot[r] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], b.i)
 	}
 	for _, g := range groups {
 		slices.Sort(g)

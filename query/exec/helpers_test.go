@@ -64,24 +64,7 @@ func loadEngine(t testing.TB, table string, points []pgoracle.Point) *engine.Eng
 	const chunk = 5000
 	for lo := 0; lo < len(points); lo += chunk {
 		hi := min(lo+chunk, len(points))
-		var body []byte
-		for _, p := range points[lo:hi] {
-			body = p.AppendLineProtocol(body, table)
-			body = append(body, '\n')
-		}
-		var b columnar.Batch
-		var lerr []columnar.LineError
-		lineprotocol.Decode(body, &b, lineprotocol.Options{}, func(e columnar.LineError) { lerr = append(lerr, e) })
-		if len(lerr) > 0 {
-			t.Fatalf("line protocol: %v", lerr[0])
-		}
-		res, err := eng.Write(testDB, &b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(res.Rejected) > 0 {
-			t.Fatalf("rejected: %v", res.Rejected[0])
-		}
+		writeLP(t, eng, table, points[lo:hi])
 		if lo < len(points)/2 && hi >= len(points)/2 {
 			if err := eng.Flush(); err != nil {
 				t.Fatal(err)
@@ -89,6 +72,29 @@ func loadEngine(t testing.TB, table string, points []pgoracle.Point) *engine.Eng
 		}
 	}
 	return eng
+}
+
+// writeLP writes points into table through line protocol, in one batch.
+func writeLP(t testing.TB, eng *engine.Engine, table string, points []pgoracle.Point) {
+	t.Helper()
+	var body []byte
+	for _, p := range points {
+		body = p.AppendLineProtocol(body, table)
+		body = append(body, '\n')
+	}
+	var b columnar.Batch
+	var lerr []columnar.LineError
+	lineprotocol.Decode(body, &b, lineprotocol.Options{}, func(e columnar.LineError) { lerr = append(lerr, e) })
+	if len(lerr) > 0 {
+		t.Fatalf("line protocol: %v", lerr[0])
+	}
+	res, err := eng.Write(testDB, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rejected) > 0 {
+		t.Fatalf("rejected: %v", res.Rejected[0])
+	}
 }
 
 // runSQL compiles and runs text against the engine (from rollups where
