@@ -77,6 +77,26 @@ func (e *Engine) RollupWidths() []int64 {
 	return out
 }
 
+// RollupWidthsIn returns the widths of which db.table has rollup segments
+// overlapping [minT, maxT) (maxT == MaxInt64: unbounded), smallest first:
+// what a scan of that range could read. A query over rows still in heads
+// then skips the rollup machinery altogether.
+func (e *Engine) RollupWidthsIn(db, table string, minT, maxT int64) []int64 {
+	if e.cfg.Rollups.Disabled {
+		return nil
+	}
+	span := timeSpan{minT, maxT}
+	var out []int64
+	for _, s := range e.Manifest().Segments {
+		if s.IsRollup() && s.DB == db && s.Table == table && !slices.Contains(out, s.Rollup) &&
+			span.overlaps(s.MinTime, s.MaxTime+s.Rollup-1) {
+			out = append(out, s.Rollup)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // rollupMetrics count rollup work.
 type rollupMetrics struct {
 	Windows  *prometheus.CounterVec // windows written, by cause: flush (new rows), compaction (rebuilt)

@@ -21,9 +21,10 @@ import (
 // freely, and the aggregates are finished from the partials.
 
 // RollupSource is a BatchSource that can deliver rollup rows: the widths
-// it keeps, in nanoseconds (none: nil).
+// it holds rollups of for table within tr, in nanoseconds, ascending
+// (none: nil — the query then reads raw rows as such).
 type RollupSource interface {
-	RollupWidths() []int64
+	RollupWidths(table string, tr sql.TimeRange) []int64
 }
 
 // rollupParts maps each aggregate to the partial kinds it reads.

@@ -7,6 +7,7 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/query"
+	"github.com/siltdb/silt/query/sql"
 )
 
 // EngineSource reads one database of an engine: the head, frozen heads and
@@ -19,11 +20,11 @@ type EngineSource struct {
 }
 
 // RollupWidths implements RollupSource.
-func (s EngineSource) RollupWidths() []int64 {
+func (s EngineSource) RollupWidths(table string, tr sql.TimeRange) []int64 {
 	if s.Raw {
 		return nil
 	}
-	return s.Engine.RollupWidths()
+	return s.Engine.RollupWidthsIn(s.DB, table, tr.Min, tr.Max)
 }
 
 // ScanBatches implements BatchSource.

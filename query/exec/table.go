@@ -69,7 +69,9 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 	var parts []*partSlot
 	var widths []int64
 	if rs, ok := src.(RollupSource); ok {
-		widths = rollupWidths(q, rs.RollupWidths())
+		if q.Table != nil && !q.TimeRange.IsEmpty() {
+			widths = rollupWidths(q, rs.RollupWidths(q.Table.Name, q.TimeRange))
+		}
 	}
 	t.partial = len(widths) > 0
 	for _, c := range q.Scan {
