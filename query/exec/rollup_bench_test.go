@@ -282,11 +282,11 @@ func rollupCases(days int) []rollupCase {
 		{name: "avg-1h-host-30d", sql: fmt.Sprintf(
 			`SELECT date_bin('1 hour', time, TIMESTAMP '2000-01-01') AS hour, hostname, avg(usage_user) FROM cpu WHERE time >= %s AND time < %s GROUP BY 1, 2`,
 			ts(rollBenchStart), ts(end))},
-		// Ragged ends: the first hour from :17, the last to :55, answered
-		// from 1m rollups and raw rows there.
+		// Ragged ends: from 00:17:30 on the first day to 23:54:50 on the
+		// last, answered from 1h rollups, 1m rollups and raw rows.
 		{name: "avg-1h-host-30d-unaligned", sql: fmt.Sprintf(
 			`SELECT date_bin('1 hour', time, TIMESTAMP '2000-01-01') AS hour, hostname, avg(usage_user) FROM cpu WHERE time >= %s AND time < %s GROUP BY 1, 2`,
-			ts(rollBenchStart.Add(17*time.Minute)), ts(end.Add(-5*time.Minute)))},
+			ts(rollBenchStart.Add(17*time.Minute+30*time.Second)), ts(end.Add(-5*time.Minute-10*time.Second)))},
 		{name: "max-1m-host-1d", sql: fmt.Sprintf(
 			`SELECT date_bin('1 minute', time, TIMESTAMP '2000-01-01') AS minute, hostname, max(usage_user) FROM cpu WHERE time >= %s AND time < %s GROUP BY 1, 2`,
 			ts(day), ts(day.AddDate(0, 0, 1)))},
