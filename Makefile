@@ -44,7 +44,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 bench: ## run the Go benchmarks (BENCHCOUNT runs each; compare with benchstat)
 	$(GO) test -run=NONE -bench=. -benchmem -count=$(BENCHCOUNT) -benchtime=$(BENCHTIME) ./...
 
-bench-rollups: ## rollups vs raw rows on 30 days x 100 hosts (cached in $TMPDIR; first run loads ~10 min), flush and compaction cost
+bench-rollups: ## rollups vs raw rows on 30 days x 100 hosts (data cached in $TMPDIR; the first run loads it, ~6 min), flush and compaction cost
 	$(GO) test -run=NONE -bench='^BenchmarkRollup' -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) -timeout=90m ./query/exec/
 
 clean: ## remove build output (not ./silt-data)
