@@ -9,7 +9,7 @@ FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
 
-.PHONY: help build run dev test test-race lint fuzz bench clean bench-peers
+.PHONY: help build run dev test test-race lint fuzz bench bench-rollups clean bench-peers
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 
 bench: ## run the Go benchmarks (BENCHCOUNT runs each; compare with benchstat)
 	$(GO) test -run=NONE -bench=. -benchmem -count=$(BENCHCOUNT) -benchtime=$(BENCHTIME) ./...
+
+bench-rollups: ## rollups vs raw rows on 30 days x 100 hosts (data cached in $TMPDIR; the first run loads it, ~6 min), flush and compaction cost
+	$(GO) test -run=NONE -bench='^BenchmarkRollup' -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) -timeout=90m ./query/exec/
 
 clean: ## remove build output (not ./silt-data)
 	rm -rf bin
