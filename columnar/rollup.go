@@ -238,10 +238,28 @@ type rollupBuilder struct {
 	runs  []int32 // scratch: first row of each run in a batch
 	parts []partial
 	p     Point
+
+	// Computed once: the rollup column names per field (in RollupParts
+	// order) and the tags in key order, so emitting a row builds no
+	// string and sorts nothing.
+	names   [][]string
+	tagSort []int
 }
 
 func newRollupBuilder(width int64, tags []string, fields []FieldSchema, out RollupWriter) *rollupBuilder {
-	return &rollupBuilder{width: width, tags: tags, fields: fields, out: out, acc: make([]partial, len(fields))}
+	rb := &rollupBuilder{width: width, tags: tags, fields: fields, out: out, acc: make([]partial, len(fields))}
+	for _, f := range fields {
+		names := make([]string, len(RollupParts))
+		for i, p := range RollupParts {
+			names[i] = RollupColumn(f.Name, p)
+		}
+		rb.names = append(rb.names, names)
+	}
+	for i := range tags {
+		rb.tagSort = append(rb.tagSort, i)
+	}
+	sort.Slice(rb.tagSort, func(i, j int) bool { return tags[rb.tagSort[i]] < tags[rb.tagSort[j]] })
+	return rb
 }
 
 func floorTo(t, w int64) int64 {
@@ -340,12 +358,13 @@ func (rb *rollupBuilder) emit(ps []partial) error {
 	p := &rb.p
 	p.Time = rb.start
 	p.Tags = p.Tags[:0]
-	for i, t := range rb.tags {
+	for _, i := range rb.tagSort {
 		if rb.tagHas[i] {
-			p.Tags = append(p.Tags, TagValue{Key: t, Value: rb.tagVals[i]})
+			p.Tags = append(p.Tags, TagValue{Key: rb.tags[i], Value: rb.tagVals[i]})
 		}
 	}
-	sort.Slice(p.Tags, func(i, j int) bool { return p.Tags[i].Key < p.Tags[j].Key })
+	// Fields in the rollup schema's order (RollupSchema), which is what a
+	// SegmentWriter looks for first.
 	p.Fields = p.Fields[:0]
 	p.Fields = append(p.Fields, FieldValue{Key: RollupRows, Type: FieldInt, Num: uint64(rb.rows)})
 	for k, f := range rb.fields {
@@ -353,22 +372,22 @@ func (rb *rollupBuilder) emit(ps []partial) error {
 		if pt.overflow {
 			return fmt.Errorf("%w (field %s)", ErrRollupOverflow, f.Name)
 		}
-		p.Fields = append(p.Fields, FieldValue{Key: RollupColumn(f.Name, PartCount), Type: FieldInt, Num: uint64(pt.n)})
+		names := rb.names[k] // in RollupParts order
+		p.Fields = append(p.Fields, FieldValue{Key: names[0], Type: FieldInt, Num: uint64(pt.n)})
 		if pt.n == 0 {
 			continue
 		}
 		p.Fields = append(p.Fields,
-			FieldValue{Key: RollupColumn(f.Name, PartSum), Type: f.Type, Num: pt.sum},
-			FieldValue{Key: RollupColumn(f.Name, PartMin), Type: f.Type, Num: pt.min},
-			FieldValue{Key: RollupColumn(f.Name, PartMax), Type: f.Type, Num: pt.max},
-			FieldValue{Key: RollupColumn(f.Name, PartFirst), Type: f.Type, Num: pt.first},
-			FieldValue{Key: RollupColumn(f.Name, PartLast), Type: f.Type, Num: pt.last},
-			FieldValue{Key: RollupColumn(f.Name, PartFirstTime), Type: FieldInt, Num: uint64(pt.ft)},
-			FieldValue{Key: RollupColumn(f.Name, PartLastTime), Type: FieldInt, Num: uint64(pt.lt)},
-			FieldValue{Key: RollupColumn(f.Name, PartM2), Type: FieldFloat, Num: math.Float64bits(pt.m2)},
+			FieldValue{Key: names[1], Type: f.Type, Num: pt.sum},
+			FieldValue{Key: names[2], Type: f.Type, Num: pt.min},
+			FieldValue{Key: names[3], Type: f.Type, Num: pt.max},
+			FieldValue{Key: names[4], Type: f.Type, Num: pt.first},
+			FieldValue{Key: names[5], Type: f.Type, Num: pt.last},
+			FieldValue{Key: names[6], Type: FieldInt, Num: uint64(pt.ft)},
+			FieldValue{Key: names[7], Type: FieldInt, Num: uint64(pt.lt)},
+			FieldValue{Key: names[8], Type: FieldFloat, Num: math.Float64bits(pt.m2)},
 		)
 	}
-	sort.Slice(p.Fields, func(i, j int) bool { return p.Fields[i].Key < p.Fields[j].Key })
 	rb.windows++
 	return rb.out.Append(p)
 }

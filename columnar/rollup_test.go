@@ -13,6 +13,7 @@ type rollupCollector struct{ rows []Point }
 
 func (c *rollupCollector) Append(p *Point) error {
 	q := Point{Time: p.Time, Tags: slices.Clone(p.Tags), Fields: slices.Clone(p.Fields)}
+	slices.SortFunc(q.Fields, func(a, b FieldValue) int { return cmpStr(a.Key, b.Key) })
 	c.rows = append(c.rows, q)
 	return nil
 }

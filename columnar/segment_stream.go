@@ -288,6 +288,7 @@ func (sw *SegmentWriter) Append(p *Point) error {
 	}
 	sw.info.MinTime = min(sw.info.MinTime, p.Time)
 	sw.info.MaxTime = max(sw.info.MaxTime, p.Time)
+	hint := 0 // the next field of p, when its fields follow the schema
 	for i, c := range sw.cols {
 		var v parquet.Value
 		switch c.kind {
@@ -302,7 +303,14 @@ func (sw *SegmentWriter) Append(p *Point) error {
 		case 'f':
 			v = parquet.Value{}.Level(0, 0, c.leaf)
 			name := sw.schema.Fields[c.index].Name
-			for _, f := range p.Fields {
+			// Points whose fields come in schema order (rollups) are
+			// matched at the hint; others by a scan.
+			fields := p.Fields
+			if hint < len(fields) && fields[hint].Key == name {
+				fields = fields[hint : hint+1]
+				hint++
+			}
+			for _, f := range fields {
 				if len(f.Key) != len(name) || f.Key != name {
 					continue
 				}

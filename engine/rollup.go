@@ -21,7 +21,17 @@ type RollupConfig struct {
 	Widths []time.Duration
 	// Disabled keeps no rollups (--rollups=off).
 	Disabled bool
+	// MinRowsPerWindow: a segment gets a rollup of a width only when its
+	// windows would hold at least this many rows each on average (0:
+	// DefaultMinRowsPerWindow). A rollup row carries nine columns per
+	// field, so sparser windows cost more bytes than the raw rows and save
+	// little reading: 1m windows of 10 s data hold 6 rows.
+	MinRowsPerWindow int64
 }
+
+// DefaultMinRowsPerWindow keeps a rollup where it reads at least ten times
+// fewer rows than the raw data.
+const DefaultMinRowsPerWindow = 10
 
 // DefaultRollups are the widths kept unless configured: a minute for
 // dashboards over hours, an hour for dashboards over weeks.
@@ -31,6 +41,24 @@ func (c *RollupConfig) defaults() {
 	if c.Widths == nil {
 		c.Widths = DefaultRollups
 	}
+	if c.MinRowsPerWindow <= 0 {
+		c.MinRowsPerWindow = DefaultMinRowsPerWindow
+	}
+}
+
+// denseWidths returns the widths whose windows over raw would hold at
+// least MinRowsPerWindow rows on average (counting every series in every
+// window the segment spans: an overestimate of the windows, so sparse
+// data errs toward no rollup).
+func (c RollupConfig) denseWidths(raw columnar.SegmentMeta, widths []int64) []int64 {
+	var out []int64
+	for _, w := range widths {
+		windows := max(int64(raw.Series), 1) * (floorTo(raw.MaxTime, w)/w - floorTo(raw.MinTime, w)/w + 1)
+		if raw.Rows >= c.MinRowsPerWindow*windows {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // ParseRollups reads --rollups: comma-separated durations ("1m,1h"), or
@@ -134,7 +162,11 @@ func (e *Engine) buildRollups(raws []columnar.SegmentMeta, newID func() uint64, 
 	}
 	var out []columnar.SegmentMeta
 	for _, raw := range raws {
-		ms, windows, err := e.rollupSegment(raw, widths, newID)
+		ws := e.cfg.Rollups.denseWidths(raw, widths)
+		if len(ws) == 0 {
+			continue
+		}
+		ms, windows, err := e.rollupSegment(raw, ws, newID)
 		if err != nil {
 			e.rollupM.Failures.Inc()
 			e.log.Warn("segment left without rollups; queries read its rows", "segment", raw.Path, "err", err)

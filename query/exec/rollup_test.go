@@ -46,6 +46,7 @@ func TestAgainstPostgresRollups(t *testing.T) {
 	cfg.Compaction.Disabled = true // compacted below, when the test says
 	cfg.Compaction.Policy = compaction.Policy{Ratio: 2, FloorRows: 256, TargetRows: 5000, L0Max: 2, MaxTail: 3}
 	cfg.Compaction.ColdAfter = time.Nanosecond // the data is of 2026-01-01: long cold
+	cfg.Rollups.MinRowsPerWindow = 1           // 1m rollups of 10 s data too, to exercise both widths
 	eng, err := engine.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
