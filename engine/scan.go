@@ -44,7 +44,9 @@ type TableScan struct {
 
 	// SegmentsScanned and SegmentsPruned count the segments opened and
 	// those skipped because their time range misses the scan's; BytesRead
-	// is the size of the opened segment files.
+	// is the size of the opened segment files. RunBatches corrects them
+	// for rollups: a segment answered wholly from rollups counts its
+	// rollups instead.
 	SegmentsScanned, SegmentsPruned int
 	BytesRead                       int64
 
@@ -65,7 +67,7 @@ type TableScan struct {
 	// rollup widths (OpenScanRollups), are what rollup rows hold.
 	RollupColumns []string
 	widths        []int64                       // rollup widths wanted, coarsest first
-	rollups       []map[int64]*columnar.Segment // per segment: its rollups by width
+	rollups       []map[int64]rollupRef // per segment: its rollups by width
 
 	visibleMin int64  // rows before it have expired (retention)
 	clip       bool   // visibleMin applies
@@ -148,7 +150,7 @@ func (e *Engine) OpenScanRollups(db, table string, minT, maxT int64, widths []in
 		if len(widths) == 0 {
 			continue
 		}
-		byWidth := map[int64]*columnar.Segment{}
+		byWidth := map[int64]rollupRef{}
 		for _, r := range rolls {
 			if r.Of != m.ID {
 				continue
@@ -157,7 +159,7 @@ func (e *Engine) OpenScanRollups(db, table string, minT, maxT int64, widths []in
 			if err != nil {
 				return nil, errors.Join(fmt.Errorf("scan %s.%s: rollup: %w", db, table, err), ts.Close())
 			}
-			byWidth[r.Rollup] = rs
+			byWidth[r.Rollup] = rollupRef{rs, r.Bytes}
 		}
 		ts.rollups = append(ts.rollups, byWidth)
 	}

@@ -79,24 +79,38 @@ func ceilTo(t, w int64) int64 {
 // rows.
 func (ts *TableScan) rollupTasks(i int) []func(emit func(*columnar.ColumnBatch) error) error {
 	seg := ts.segs[i]
+	raw := false // the segment's rows are read
 	lo, hi := seg.Info.MinTime, seg.Info.MaxTime
 	var tasks []func(emit func(*columnar.ColumnBatch) error) error
-	var raw []timeSpan
+	var spans []timeSpan // answered from the segment's rows
 	for _, p := range rollupPieces(timeSpan{ts.minT, ts.maxT}, ts.widths) {
 		if !p.overlaps(lo, hi) {
 			continue
 		}
-		r := ts.rollups[i][p.w]
-		if p.w == 0 || r == nil {
-			raw = append(raw, p.timeSpan)
+		r, ok := ts.rollups[i][p.w]
+		if p.w == 0 || !ok {
+			spans = append(spans, p.timeSpan)
 			continue
 		}
-		tasks = append(tasks, splitRowGroups(r, ts.RollupColumns, ts.Tags, []timeSpan{p.timeSpan}, p.w)...)
+		ts.SegmentsScanned++
+		ts.BytesRead += r.bytes
+		tasks = append(tasks, splitRowGroups(r.seg, ts.RollupColumns, ts.Tags, []timeSpan{p.timeSpan}, p.w)...)
 	}
-	if len(raw) > 0 {
-		tasks = append(tasks, splitRowGroups(seg, ts.Columns, ts.Tags, raw, 0)...)
+	if len(spans) > 0 {
+		raw = true
+		tasks = append(tasks, splitRowGroups(seg, ts.Columns, ts.Tags, spans, 0)...)
+	}
+	if !raw { // counted when the scan opened it
+		ts.SegmentsScanned--
+		ts.BytesRead -= ts.metas[i].Bytes
 	}
 	return tasks
+}
+
+// rollupRef is an open rollup segment and its size.
+type rollupRef struct {
+	seg   *columnar.Segment
+	bytes int64
 }
 
 // splitRowGroups reads seg's row groups in a part per core, keeping rows

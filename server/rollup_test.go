@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The SQL endpoint reports the resolution that answered, and
@@ -29,7 +30,10 @@ func TestSQLResolution(t *testing.T) {
 	q := url.QueryEscape("SELECT date_bin('1 hour', time, TIMESTAMP '2000-01-01') AS h, host, avg(v), max(v), count(*) FROM cpu GROUP BY 1, 2 ORDER BY 1, 2")
 	type result struct {
 		Rows  [][]any
-		Stats struct{ Resolution string }
+		Stats struct {
+			Resolution string
+			BytesRead  int64 `json:"bytes_read"`
+		}
 	}
 	run := func(extra string) result {
 		code, raw := s.get(t, "/api/v1/sql?db=d&q="+q+extra)
@@ -45,6 +49,17 @@ func TestSQLResolution(t *testing.T) {
 	auto, raw := run(""), run("&resolution=raw")
 	if auto.Stats.Resolution != "1h" || raw.Stats.Resolution != "raw" {
 		t.Fatalf("resolutions %q and %q, want 1h and raw", auto.Stats.Resolution, raw.Stats.Resolution)
+	}
+	var rawBytes, rollupBytes int64
+	for _, m := range s.eng.Manifest().Segments {
+		if m.Rollup == int64(time.Hour) {
+			rollupBytes += m.Bytes
+		} else if !m.IsRollup() {
+			rawBytes += m.Bytes
+		}
+	}
+	if auto.Stats.BytesRead != rollupBytes || raw.Stats.BytesRead != rawBytes {
+		t.Errorf("bytes read %d from rollups, %d raw; the segments hold %d and %d", auto.Stats.BytesRead, raw.Stats.BytesRead, rollupBytes, rawBytes)
 	}
 	if len(auto.Rows) != 6 || !reflect.DeepEqual(auto.Rows, raw.Rows) {
 		t.Fatalf("from rollups %v\nfrom raw rows %v", auto.Rows, raw.Rows)

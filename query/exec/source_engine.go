@@ -37,10 +37,11 @@ func (s EngineSource) ScanBatches(ctx context.Context, spec ScanSpec, stats *que
 	if ts.Columns == nil {
 		ts.Columns = []string{}
 	}
-	if stats != nil {
+	err = ts.RunBatches(ctx, fn)
+	if stats != nil { // after the run, which counts what rollups replaced
 		stats.SegmentsScanned += ts.SegmentsScanned
 		stats.SegmentsPruned += ts.SegmentsPruned
 		stats.BytesRead += ts.BytesRead
 	}
-	return errors.Join(ts.RunBatches(ctx, fn), ts.Close())
+	return errors.Join(err, ts.Close())
 }
