@@ -66,7 +66,7 @@ type TableScan struct {
 	// RollupColumns, when set before RunBatches of a scan opened with
 	// rollup widths (OpenScanRollups), are what rollup rows hold.
 	RollupColumns []string
-	widths        []int64                       // rollup widths wanted, coarsest first
+	widths        []int64               // rollup widths wanted, coarsest first
 	rollups       []map[int64]rollupRef // per segment: its rollups by width
 
 	visibleMin int64  // rows before it have expired (retention)
