@@ -200,6 +200,7 @@ Flags:
 		Compaction: engine.CompactionConfig{Disabled: *compactOff, Interval: *compactEvery, MemoryBytes: int64(compactMem),
 			MaxWindowSegments: *compactMax},
 		Tiering: tierEng,
+		Sources: streamCfg.sourceHooks(*dataDir, log), // streams.go
 	})
 	if err != nil {
 		log.Error("open data directory", "dir", *dataDir, "err", err)
