@@ -97,6 +97,9 @@ func (h *Handover) ReplayLimit(key string, gen int64) (int64, bool) {
 	if !ok || !h.consumes(topic) {
 		return 0, false // not this source's: keep the rows
 	}
+	if gen < 0 {
+		return 0, false // no generation known when the rows were written
+	}
 	node, err := h.NodeID()
 	if err != nil {
 		h.log.Error("replay keeps every kafka row: no node id", "err", err)

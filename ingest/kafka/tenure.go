@@ -128,11 +128,10 @@ func LoadNodeID(dir string) (string, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("kafka: read node id: %w", err)
 	}
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("kafka: make node id: %w", err)
+	id, err := randomNodeID()
+	if err != nil {
+		return "", err
 	}
-	id := hex.EncodeToString(b[:])
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("kafka: create %s: %w", dir, err)
 	}
