@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/siltdb/silt/engine"
 )
 
 func TestHistoryCodec(t *testing.T) {
@@ -189,4 +191,47 @@ func TestTenureHistoryInGroupCommits(t *testing.T) {
 	if moved == 0 {
 		t.Errorf("no partition moved to B: %+v", group)
 	}
+}
+
+// A flush makes rows permanent only once the group has confirmed their
+// positions: here every poll's own commit is held back (CommitDelay), as a
+// kill -9 right after the fsync would lose it, and the flush commits the
+// positions itself before naming the segments in the manifest.
+func TestFlushWaitsForGroupCommit(t *testing.T) {
+	cluster := newCluster(t, 4)
+	brokers := cluster.ListenAddrs()
+	produce(t, brokers, 0, 2000)
+	dir := t.TempDir()
+	cfg := testConfig(brokers, dir)
+	cfg.CommitDelay = time.Hour
+	cfg.Handover = NewHandover(cfg, dir, 10*time.Second, quietLog())
+	e, err := engine.Open(engine.Config{DataDir: dir, Logger: quietLog(), FlushInterval: time.Hour, Sources: cfg.Handover})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	r := start(t, cfg, e, false)
+	waitFor(t, "a poll written", func() bool { return len(e.SourceOffsets("kafka/")) > 0 })
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	flushed := e.Manifest().Sources
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	group, err := fetchGroup(cl, "silt", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(flushed) == 0 {
+		t.Fatal("the flush recorded no positions")
+	}
+	for k, v := range flushed {
+		if g := group[k]; g.committed < v || len(g.hist) == 0 {
+			t.Errorf("%s flushed up to %d, but the group has committed %d (history %v)", k, v, g.committed, g.hist)
+		}
+	}
+	r.stop(t)
 }
