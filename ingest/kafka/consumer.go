@@ -357,6 +357,13 @@ func (c *Consumer) lost(_ context.Context, cl *kgo.Client, lost map[string][]int
 	c.mu.Lock()
 	for topic, ps := range lost {
 		for _, p := range ps {
+			if st := c.parts[topicPart{topic, p}]; st != nil && st.confirmed < st.next {
+				// The next owner starts at the group's offset: these rows
+				// are on both nodes unless this node restarts before a
+				// flush takes them (its replay then drops them).
+				c.log.Warn("kafka partition lost with positions the group has not confirmed: the next owner consumes these records again",
+					"topic", topic, "partition", p, "from", max(st.confirmed, 0), "to", st.next)
+			}
 			delete(c.parts, topicPart{topic, p})
 			c.m.forget(topic, p)
 		}
