@@ -177,7 +177,7 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 	if cl != nil {
 		_, gen = cl.GroupMetadata()
 		var err error
-		if hist, err = fetchGroup(cl, c.cfg.Group, 10*time.Second); err != nil {
+		if hist, err = fetchGroup(ctx, cl, c.cfg.Group, 10*time.Second); err != nil {
 			// The history restarts with this tenure: a crashed earlier
 			// owner then finds the hand-over by generation order.
 			c.log.Warn("read tenure histories of the assigned partitions", "err", err)

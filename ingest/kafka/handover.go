@@ -138,7 +138,7 @@ func (h *Handover) fetch() {
 			defer cl.Close()
 			deadline := time.Now().Add(h.wait)
 			for {
-				h.group, err = fetchGroup(cl, h.cfg.Group, time.Until(deadline))
+				h.group, err = fetchGroup(context.Background(), cl, h.cfg.Group, time.Until(deadline))
 				if err == nil || time.Now().After(deadline) {
 					break
 				}
@@ -156,8 +156,8 @@ func (h *Handover) fetch() {
 }
 
 // fetchGroup reads every committed offset of group with its tenure history.
-func fetchGroup(cl *kgo.Client, group string, timeout time.Duration) (map[string]groupOffset, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), max(timeout, time.Second))
+func fetchGroup(ctx context.Context, cl *kgo.Client, group string, timeout time.Duration) (map[string]groupOffset, error) {
+	ctx, cancel := context.WithTimeout(ctx, max(timeout, time.Second))
 	defer cancel()
 	req := kmsg.NewPtrOffsetFetchRequest()
 	req.Group = group

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -151,7 +152,7 @@ func TestTenureHistoryInGroupCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	group, err := fetchGroup(cl, "silt", 10*time.Second)
+	group, err := fetchGroup(context.Background(), cl, "silt", 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestFlushWaitsForGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	group, err := fetchGroup(cl, "silt", 10*time.Second)
+	group, err := fetchGroup(context.Background(), cl, "silt", 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
