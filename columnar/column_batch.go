@@ -18,6 +18,9 @@ type ColumnBatch struct {
 	Sel    []int32
 	Tags   []TagVector
 	Fields []FieldVector
+	// Rollup, when not 0, says the rows are rollup rows (rollup.go) of
+	// windows this wide: Time is a window's start, Fields its partials.
+	Rollup int64
 }
 
 // TagVector is one tag column, dictionary-encoded per batch.

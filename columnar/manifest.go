@@ -140,3 +140,14 @@ func WriteFileAtomic(path string, data []byte) (err error) {
 	}
 	return SyncDir(filepath.Dir(path))
 }
+
+// Raw returns the segments of raw rows, leaving out rollups.
+func (m *Manifest) Raw() []SegmentMeta {
+	out := make([]SegmentMeta, 0, len(m.Segments))
+	for _, s := range m.Segments {
+		if !s.IsRollup() {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -201,6 +201,7 @@ type SegmentWriter struct {
 	curTags   []string         // current series' tag values
 	curHas    []bool           // and whether it has each tag
 	lastTags  []TagValue       // the previous point's tags
+	firstTags []TagValue       // the first point's tags
 	rows      int64
 }
 
@@ -274,6 +275,9 @@ func (sw *SegmentWriter) Append(p *Point) error {
 		}
 	}
 	sw.lastTags = append(sw.lastTags[:0], p.Tags...)
+	if sw.rows == 0 {
+		sw.firstTags = cloneTags(p.Tags)
+	}
 	if !same {
 		sw.endSeries()
 		for c := range sw.curHas {
@@ -430,10 +434,20 @@ func (sw *SegmentWriter) Close() (m SegmentMeta, err error) {
 		return m, err
 	}
 	return SegmentMeta{DB: sw.info.DB, Table: sw.info.Table, Rows: sw.info.Rows, Series: sw.info.Series,
-		MinTime: sw.info.MinTime, MaxTime: sw.info.MaxTime, Bytes: st.Size()}, nil
+		MinTime: sw.info.MinTime, MaxTime: sw.info.MaxTime, Bytes: st.Size(),
+		FirstSeries: sw.firstTags, LastSeries: cloneTags(sw.lastTags)}, nil
 }
 
 // Abort removes the unfinished file.
 func (sw *SegmentWriter) Abort() error {
 	return errors.Join(sw.f.Close(), os.Remove(sw.tmp))
+}
+
+// cloneTags copies tags, strings included (never nil).
+func cloneTags(tags []TagValue) []TagValue {
+	out := make([]TagValue, len(tags))
+	for i, t := range tags {
+		out[i] = TagValue{Key: strings.Clone(t.Key), Value: strings.Clone(t.Value)}
+	}
+	return out
 }

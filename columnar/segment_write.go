@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/parquet-go/parquet-go"
@@ -32,7 +33,59 @@ type SegmentMeta struct {
 	// for local segments, so older manifests load unchanged.
 	Tier     string `json:"tier,omitempty"`
 	Checksum string `json:"checksum,omitempty"`
+	// Rollup is the window width (ns) of a rollup segment (rollup.go), 0
+	// for a segment of raw rows; Of is then the id of the raw segment it
+	// summarizes. A rollup lives and dies with its raw segment: it is
+	// never scanned as rows, merged, or counted in a window's segments.
+	Rollup int64  `json:"rollup_ns,omitempty"`
+	Of     uint64 `json:"of,omitempty"`
+	// FirstSeries and LastSeries are the tags of the segment's first and
+	// last series in its sort order (absent in manifests written before
+	// they were recorded: the key range is then unknown). Segments whose
+	// series ranges are disjoint hold no common point even when their
+	// times overlap — compaction splits a window's merge by series — so
+	// scans read them without merging.
+	FirstSeries []TagValue `json:"first_series,omitempty"`
+	LastSeries  []TagValue `json:"last_series,omitempty"`
 }
+
+// SeriesKnown reports whether m records its series range.
+func (m SegmentMeta) SeriesKnown() bool { return m.FirstSeries != nil && m.LastSeries != nil }
+
+// CompareSeries orders two series (tags sorted by key or not) as segments
+// sort them: tag values in tagOrder, a series lacking a tag first.
+func CompareSeries(a, b []TagValue, tagOrder []string) int {
+	for _, k := range tagOrder {
+		av, ah := tagValueOf(a, k)
+		bv, bh := tagValueOf(b, k)
+		switch {
+		case ah != bh:
+			if !ah {
+				return -1
+			}
+			return 1
+		case ah:
+			if c := strings.Compare(av, bv); c != 0 {
+				return c
+			}
+		}
+	}
+	return 0
+}
+
+// seriesTagsOf returns the tags of head series sid (never nil).
+func (h *Head) seriesTagsOf(sid uint32) []TagValue {
+	out := []TagValue{}
+	for col, d := range h.dicts {
+		if id := h.tagID(sid, col); id >= 0 {
+			out = append(out, TagValue{Key: h.Schema.Tags[col], Value: d.vals[id]})
+		}
+	}
+	return out
+}
+
+// IsRollup reports whether the segment holds a rollup, not raw rows.
+func (m SegmentMeta) IsRollup() bool { return m.Rollup != 0 }
 
 // TierS3 is SegmentMeta.Tier of a segment held in the object store.
 const TierS3 = "s3"
@@ -64,6 +117,14 @@ type SegmentInfo struct {
 // RowGroupRows bounds the rows of one Parquet row group; smaller groups prune
 // better, larger ones compress better.
 const RowGroupRows = 32 << 10
+
+// RollupPath returns the path of rollup segment id relative to the data
+// directory: beside its window's raw segments, one directory down, so
+// that a glob over a table's segments (segments/db/table/*/*.parquet, as
+// DuckDB users write it) reads raw rows only.
+func RollupPath(db, table, window string, id uint64) string {
+	return filepath.ToSlash(filepath.Join("segments", PathName(db), PathName(table), window, "rollups", fmt.Sprintf("%020d.parquet", id)))
+}
 
 // SegmentPath returns the path of segment id relative to the data directory.
 func SegmentPath(db, table, window string, id uint64) string {
@@ -125,6 +186,10 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 		info.MinTime = min(info.MinTime, t)
 		info.MaxTime = max(info.MaxTime, t)
 	}
+	if len(run.Rows) > 0 {
+		m.FirstSeries = h.seriesTagsOf(h.series[run.Rows[0]])
+		m.LastSeries = h.seriesTagsOf(h.series[run.Rows[len(run.Rows)-1]])
+	}
 	idx := newTagIndex(h, run)
 	info.Series = idx.series
 
@@ -173,7 +238,8 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 		return m, err
 	}
 	return SegmentMeta{DB: db, Table: table, Rows: info.Rows, Series: info.Series,
-		MinTime: info.MinTime, MaxTime: info.MaxTime, Bytes: st.Size()}, nil
+		MinTime: info.MinTime, MaxTime: info.MaxTime, Bytes: st.Size(),
+		FirstSeries: m.FirstSeries, LastSeries: m.LastSeries}, nil
 }
 
 // segmentSchema maps a table schema to Parquet: time is a required

@@ -194,11 +194,18 @@ func Merge(ctx context.Context, c Config, job Job) (outs []Output, st Stats, err
 		st.BytesOut += m.Bytes
 		return nil
 	}
+	// Outputs split between series, never inside one: their series ranges
+	// are then disjoint, so scans read them without merging (and their
+	// rollups answer), whatever their times.
+	var lastTags []columnar.TagValue
 	err = mergeInto(ctx, inputs, job, func(p *columnar.Point) error {
-		if w != nil && w.Rows() >= c.TargetRows {
+		if w != nil && w.Rows() >= c.TargetRows && !slices.Equal(p.Tags, lastTags) {
 			if err := closeOut(); err != nil {
 				return err
 			}
+		}
+		if !slices.Equal(p.Tags, lastTags) {
+			lastTags = append(lastTags[:0], p.Tags...)
 		}
 		if w == nil {
 			id, path = job.NewOutput()

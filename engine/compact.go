@@ -26,6 +26,9 @@ type CompactionConfig struct {
 	// more segments, writes get ErrCompactionBehind (429) so that flushes
 	// cannot outrun merges forever.
 	MaxWindowSegments int
+	// ColdAfter: a window whose end is this long past, and whose segments
+	// still overlap (late points), is merged whole (coldOverlap).
+	ColdAfter time.Duration
 }
 
 // ErrCompactionBehind: a window holds more than MaxWindowSegments segments;
@@ -45,6 +48,9 @@ func (c *CompactionConfig) defaults() {
 	}
 	if c.Policy == (compaction.Policy{}) {
 		c.Policy = compaction.DefaultPolicy
+	}
+	if c.ColdAfter <= 0 {
+		c.ColdAfter = time.Hour
 	}
 	if c.MaxWindowSegments <= 0 {
 		// 8× the tail bound: far above anything a caught-up compactor
@@ -192,6 +198,9 @@ func (e *Engine) checkBehindLocked() {
 	count := map[windowKey]int{}
 	behind := false
 	for _, s := range e.Manifest().Segments {
+		if s.IsRollup() {
+			continue
+		}
 		k := windowKey{s.DB, s.Table, s.Window}
 		count[k]++
 		if _, h := e.comp.halted[k]; !h && count[k] > e.cfg.Compaction.MaxWindowSegments {
@@ -207,6 +216,9 @@ func (e *Engine) checkBehindLocked() {
 func (e *Engine) windowsByCount() []windowKey {
 	count := map[windowKey]int{}
 	for _, s := range e.Manifest().Segments {
+		if s.IsRollup() {
+			continue
+		}
 		count[windowKey{s.DB, s.Table, s.Window}]++
 	}
 	keys := make([]windowKey, 0, len(count))
@@ -226,7 +238,7 @@ func (e *Engine) windowsByCount() []windowKey {
 func windowSegments(m *columnar.Manifest, k windowKey) []columnar.SegmentMeta {
 	var segs []columnar.SegmentMeta
 	for _, s := range m.Segments {
-		if s.DB == k.db && s.Table == k.table && s.Window == k.window {
+		if s.DB == k.db && s.Table == k.table && s.Window == k.window && !s.IsRollup() {
 			segs = append(segs, s)
 		}
 	}
@@ -267,6 +279,9 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 		if compaction.TrimDue(plan, start, int64(columnar.WindowDuration), cutoff) {
 			from, trim = 0, true
 		}
+	}
+	if from >= len(segs) && e.coldOverlap(m, k, segs) {
+		from = 0
 	}
 	if from >= len(segs) {
 		e.flushMu.Unlock()
@@ -331,6 +346,9 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 		mt.Path = columnar.SegmentPath(k.db, k.table, k.window, o.ID)
 		metas = append(metas, mt)
 	}
+	// The outputs' rollups replace the inputs': windows with late or
+	// duplicate points are rebuilt from the merged rows.
+	metas = append(metas, e.buildRollups(metas, func() uint64 { return e.nextID.Add(1) - 1 }, "compaction")...)
 	if err := e.swapSegments(inputs, metas); err != nil {
 		// The outputs stay on disk: if the manifest did reach the disk they
 		// are live after a restart, else they are orphans recovery removes.
@@ -356,6 +374,47 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 		"segments_in", len(inputs), "segments_out", len(metas), "rows_in", rowsIn, "rows_out", st.RowsOut,
 		"passes", st.Passes, "trim", trim, "elapsed", time.Since(start).Round(time.Millisecond))
 	return true, nil
+}
+
+// coldOverlap reports whether window k, quiet for ColdAfter, still holds
+// segments that share series and time: late or rewritten points next to
+// the segments the size-tiered policy has finished with. Such a window is
+// merged whole, once, so that scans read it without merging and its
+// rollups — rebuilt from the merged rows — answer for it again. (InfluxDB's
+// TSM engine makes the same full compaction of shards gone cold.)
+func (e *Engine) coldOverlap(m *columnar.Manifest, k windowKey, segs []columnar.SegmentMeta) bool {
+	if len(segs) < 2 {
+		return false
+	}
+	end := columnar.WindowOf(segs[0].MinTime) + int64(columnar.WindowDuration)
+	if time.Now().UnixNano() < end+int64(e.cfg.Compaction.ColdAfter) {
+		return false
+	}
+	var tagOrder []string
+	if ts := m.Schemas[k.db][k.table]; ts != nil {
+		tagOrder = ts.Tags
+	}
+	for i := range segs {
+		for j := i + 1; j < len(segs); j++ {
+			if segmentsMayShare(segs[i], segs[j], tagOrder) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// segmentsMayShare reports whether a and b may hold the same point: their
+// times overlap and so do their series ranges (unknown ranges overlap).
+func segmentsMayShare(a, b columnar.SegmentMeta, tagOrder []string) bool {
+	if a.MaxTime < b.MinTime || b.MaxTime < a.MinTime {
+		return false
+	}
+	if !a.SeriesKnown() || !b.SeriesKnown() {
+		return true
+	}
+	return columnar.CompareSeries(a.LastSeries, b.FirstSeries, tagOrder) >= 0 &&
+		columnar.CompareSeries(b.LastSeries, a.FirstSeries, tagOrder) >= 0
 }
 
 // unionSchema is full restricted to the columns the inputs have, in full's
@@ -395,11 +454,12 @@ func (e *Engine) unionSchema(full *columnar.TableSchema, inputs []columnar.Segme
 	return out, nil
 }
 
-// swapSegments commits a manifest without olds and with news, then retires
-// olds (deleted once no scan reads them).
+// swapSegments commits a manifest without olds (and their rollups) and
+// with news, then retires olds (deleted once no scan reads them).
 func (e *Engine) swapSegments(olds, news []columnar.SegmentMeta) error {
 	e.flushMu.Lock()
 	m := e.manifest.Load().Clone()
+	olds = withRollupsOf(m, olds)
 	gone := map[uint64]bool{}
 	for _, s := range olds {
 		gone[s.ID] = true

@@ -68,6 +68,9 @@ func newCompactionMetrics(e *Engine) *compactionMetrics {
 func (e *Engine) windowStats() (maxSegs, windows int) {
 	count := map[windowKey]int{}
 	for _, s := range e.Manifest().Segments {
+		if s.IsRollup() {
+			continue
+		}
 		k := windowKey{s.DB, s.Table, s.Window}
 		count[k]++
 		maxSegs = max(maxSegs, count[k])

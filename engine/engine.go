@@ -42,6 +42,7 @@ type Config struct {
 	Retention     time.Duration    // default retention of databases without their own; 0 keeps forever
 	Compaction    CompactionConfig // see compact.go
 	Tiering       TierConfig       // see tier.go; off without a store
+	Rollups       RollupConfig     // see rollup.go
 	Sources       SourceHooks      // see source.go: stream hand-over reconciliation; optional
 }
 
@@ -66,6 +67,7 @@ func (c *Config) Defaults() {
 		c.Logger = slog.Default()
 	}
 	c.Compaction.defaults()
+	c.Rollups.defaults()
 }
 
 // Errors returned by Write, with stable codes in the HTTP layer.
@@ -123,9 +125,10 @@ type Engine struct {
 	done chan struct{}
 	kick chan struct{}
 
-	refs *segRefs   // scans' references to segments (segref.go)
-	comp *compactor // compaction and retention (compact.go)
-	tier *tierer    // tiering to the object store (tier.go); nil when off
+	refs    *segRefs   // scans' references to segments (segref.go)
+	comp    *compactor // compaction and retention (compact.go)
+	rollupM *rollupMetrics
+	tier    *tierer // tiering to the object store (tier.go); nil when off
 }
 
 // frozenSet is a set of heads that no longer take writes and are being
@@ -174,6 +177,7 @@ func New(cfg Config) (*Engine, error) {
 	e.refs = newSegRefs(cfg.DataDir)
 	e.tier = newTierer(e)
 	e.comp = newCompactor(e)
+	e.rollupM = newRollupMetrics(e.metrics.Registry)
 	return e, nil
 }
 

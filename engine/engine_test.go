@@ -511,8 +511,9 @@ func TestHostileNamesStayInsideDataDir(t *testing.T) {
 			if rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 				t.Errorf("segment outside the segments dir: %s", p)
 			}
-			if n := len(strings.Split(rel, string(filepath.Separator))); n != 4 {
-				t.Errorf("segment %s is not at <db>/<table>/<window>/<id>", rel)
+			parts := strings.Split(rel, string(filepath.Separator))
+			if n := len(parts); n != 4 && (n != 5 || parts[3] != "rollups") {
+				t.Errorf("segment %s is not at <db>/<table>/<window>/<id> or <db>/<table>/<window>/rollups/<id>", rel)
 			}
 		}
 		return nil

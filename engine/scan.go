@@ -34,6 +34,7 @@ func (e *Engine) Scan(db, table string, fn func(p *columnar.Point) error) error 
 // produced, so callers can still answer with an error status.
 type TableScan struct {
 	segs     []*columnar.Segment
+	metas    []columnar.SegmentMeta // of segs
 	heads    []*columnar.Head
 	tagOrder []string
 	fields   []columnar.FieldSchema // the table's, when the scan was opened
@@ -60,6 +61,12 @@ type TableScan struct {
 	// Other points may still be delivered; callers filter.
 	Tags map[string][]string
 
+	// RollupColumns, when set before RunBatches of a scan opened with
+	// rollup widths (OpenScanRollups), are what rollup rows hold.
+	RollupColumns []string
+	widths        []int64                       // rollup widths wanted, coarsest first
+	rollups       []map[int64]*columnar.Segment // per segment: its rollups by width
+
 	visibleMin int64  // rows before it have expired (retention)
 	clip       bool   // visibleMin applies
 	release    func() // drops the segment references; set until Close
@@ -78,6 +85,14 @@ func (e *Engine) OpenScan(db, table string) (*TableScan, error) {
 // still deliver points outside the range, from sources that overlap it).
 // maxT == math.MaxInt64 means no upper bound.
 func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, error) {
+	return e.OpenScanRollups(db, table, minT, maxT, nil)
+}
+
+// OpenScanRollups is OpenScanRange that also opens the rollups of the
+// given widths (coarsest first): RunBatches then delivers, for segments
+// that no other source overlaps, rollup rows (ColumnBatch.Rollup) for the
+// windows wholly inside the range, and raw rows elsewhere.
+func (e *Engine) OpenScanRollups(db, table string, minT, maxT int64, widths []int64) (*TableScan, error) {
 	if !e.ready.Load() {
 		return nil, ErrNotReady
 	}
@@ -86,15 +101,22 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 	minT = max(minT, visible)
 	e.mu.Lock()
 	var metas []columnar.SegmentMeta
+	var rolls []columnar.SegmentMeta
 	for _, s := range e.manifest.Load().Segments {
-		if s.DB == db && s.Table == table {
+		switch {
+		case s.DB != db || s.Table != table:
+		case !s.IsRollup():
 			metas = append(metas, s)
+		case slices.Contains(widths, s.Rollup):
+			rolls = append(rolls, s)
 		}
 	}
 	// Held until Close: compaction deletes replaced segments only after.
 	e.refs.acquire(metas)
-	ts := &TableScan{minT: minT, maxT: maxT, eng: e,
-		visibleMin: visible, clip: visible != math.MinInt64, release: func() { e.refs.release(metas) }}
+	e.refs.acquire(rolls)
+	ts := &TableScan{minT: minT, maxT: maxT, eng: e, widths: widths,
+		visibleMin: visible, clip: visible != math.MinInt64,
+		release: func() { e.refs.release(metas); e.refs.release(rolls) }}
 	overlaps := func(lo, hi int64) bool { return hi >= minT && (lo < maxT || maxT == math.MaxInt64) }
 	for _, fs := range e.frozen {
 		if h := fs.heads[db][table]; h != nil && overlaps(h.TimeRange()) {
@@ -122,6 +144,22 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 			return nil, errors.Join(fmt.Errorf("scan %s.%s: %w", db, table, err), ts.Close())
 		}
 		ts.segs = append(ts.segs, seg)
+		ts.metas = append(ts.metas, m)
+		if len(widths) == 0 {
+			continue
+		}
+		byWidth := map[int64]*columnar.Segment{}
+		for _, r := range rolls {
+			if r.Of != m.ID {
+				continue
+			}
+			rs, err := e.refs.segment(r)
+			if err != nil {
+				return nil, errors.Join(fmt.Errorf("scan %s.%s: rollup: %w", db, table, err), ts.Close())
+			}
+			byWidth[r.Rollup] = rs
+		}
+		ts.rollups = append(ts.rollups, byWidth)
 	}
 	return ts, nil
 }
@@ -193,6 +231,10 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 			// Its row groups are split into a part per core, so one big
 			// segment still keeps every core decoding.
 			seg := ts.segs[g[0]]
+			if len(ts.widths) > 0 {
+				tasks = append(tasks, ts.rollupTasks(g[0])...)
+				continue
+			}
 			n := seg.NumRowGroups()
 			parts := min(n, runtime.GOMAXPROCS(0))
 			for p := range parts {
@@ -239,8 +281,14 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 }
 
 // clipBatches drops rows before minT (expired by retention, not yet
-// removed by compaction) from the batches passed to fn, through Sel.
+// removed by compaction) from the batches passed to fn.
 func clipBatches(minT int64, fn func(*columnar.ColumnBatch) error) func(*columnar.ColumnBatch) error {
+	return filterBatches(func(t int64) bool { return t >= minT }, fn)
+}
+
+// filterBatches passes fn only the rows whose time keep accepts, through
+// the batches' Sel.
+func filterBatches(keep func(t int64) bool, fn func(*columnar.ColumnBatch) error) func(*columnar.ColumnBatch) error {
 	var sel []int32
 	return func(b *columnar.ColumnBatch) error {
 		sel = sel[:0]
@@ -248,13 +296,13 @@ func clipBatches(minT int64, fn func(*columnar.ColumnBatch) error) func(*columna
 		if b.Sel != nil {
 			rows = len(b.Sel)
 			for _, r := range b.Sel {
-				if b.Time[r] >= minT {
+				if keep(b.Time[r]) {
 					sel = append(sel, r)
 				}
 			}
 		} else {
 			for r := range int32(b.Len) {
-				if b.Time[r] >= minT {
+				if keep(b.Time[r]) {
 					sel = append(sel, r)
 				}
 			}
@@ -276,33 +324,66 @@ func clipBatches(minT int64, fn func(*columnar.ColumnBatch) error) func(*columna
 }
 
 // overlapGroups partitions the scan's sources (segments by position, then
-// heads after them) into groups whose time ranges chain into each other;
-// a group's members are in source order, oldest first.
+// heads after them) into groups that may share a point: two sources are
+// linked when their time ranges overlap and so do their series ranges (a
+// head's series are unknown: it spans all), and a group is a connected
+// set. A group's members are in source order, oldest first.
 func (ts *TableScan) overlapGroups() [][]int {
-	type span struct {
-		lo, hi int64
-		i      int
+	type box struct {
+		lo, hi      int64
+		first, last []columnar.TagValue // nil: unknown (all series)
+		i           int
 	}
-	var spans []span
+	var boxes []box
 	for i, s := range ts.segs {
-		spans = append(spans, span{s.Info.MinTime, s.Info.MaxTime, i})
+		b := box{lo: s.Info.MinTime, hi: s.Info.MaxTime, i: i}
+		if i < len(ts.metas) && ts.metas[i].SeriesKnown() {
+			b.first, b.last = ts.metas[i].FirstSeries, ts.metas[i].LastSeries
+		}
+		boxes = append(boxes, b)
 	}
 	for i, h := range ts.heads {
 		if lo, hi := h.TimeRange(); lo <= hi { // an empty head has lo > hi
-			spans = append(spans, span{lo, hi, len(ts.segs) + i})
+			boxes = append(boxes, box{lo: lo, hi: hi, i: len(ts.segs) + i})
 		}
 	}
-	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
-	var groups [][]int
-	var hi int64
-	for k, s := range spans {
-		if k == 0 || s.lo > hi {
-			groups = append(groups, nil)
-			hi = s.hi
+	slices.SortFunc(boxes, func(a, b box) int { return cmp.Compare(a.lo, b.lo) })
+	parent := make([]int, len(boxes))
+	for k := range parent {
+		parent[k] = k
+	}
+	var find func(int) int
+	find = func(k int) int {
+		for parent[k] != k {
+			parent[k] = parent[parent[k]]
+			k = parent[k]
 		}
-		g := &groups[len(groups)-1]
-		*g = append(*g, s.i)
-		hi = max(hi, s.hi)
+		return k
+	}
+	disjointSeries := func(a, b *box) bool {
+		if a.first == nil || b.first == nil {
+			return false
+		}
+		return columnar.CompareSeries(a.last, b.first, ts.tagOrder) < 0 || columnar.CompareSeries(b.last, a.first, ts.tagOrder) < 0
+	}
+	for a := range boxes {
+		for b := a + 1; b < len(boxes) && boxes[b].lo <= boxes[a].hi; b++ {
+			if !disjointSeries(&boxes[a], &boxes[b]) {
+				parent[find(b)] = find(a)
+			}
+		}
+	}
+	byRoot := map[int]int{}
+	var groups [][]int
+	for k, b := range boxes {
+		r := find(k)
+		g, ok := byRoot[r]
+		if !ok {
+			g = len(groups)
+			byRoot[r] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], b.i)
 	}
 	for _, g := range groups {
 		slices.Sort(g)

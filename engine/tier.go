@@ -275,8 +275,13 @@ func (e *Engine) tierCandidates(now time.Time) []columnar.SegmentMeta {
 	e.flushMu.Unlock()
 	limit := now.Add(-e.tier.cfg.After).UnixNano()
 	byWin := map[windowKey][]columnar.SegmentMeta{}
+	rolls := map[windowKey][]columnar.SegmentMeta{} // tiered with their window
 	for _, s := range m.Segments {
 		k := windowKey{s.DB, s.Table, s.Window}
+		if s.IsRollup() {
+			rolls[k] = append(rolls[k], s)
+			continue
+		}
 		byWin[k] = append(byWin[k], s)
 	}
 	pol := e.cfg.Compaction.Policy
@@ -298,7 +303,7 @@ func (e *Engine) tierCandidates(now time.Time) []columnar.SegmentMeta {
 				continue // a merge is still due: tier its output instead
 			}
 		}
-		for _, s := range segs {
+		for _, s := range append(segs, rolls[k]...) {
 			if !s.Cold() && s.MaxTime >= cutoff {
 				out = append(out, s)
 			}

@@ -43,6 +43,11 @@ type Stats struct {
 	SegmentsPruned  int     `json:"segments_pruned"`
 	BytesRead       int64   `json:"bytes_read"`
 	RowsScanned     int64   `json:"rows_scanned"`
+	// Resolution says what answered a query over a table: "raw" rows, a
+	// rollup width ("1h"), or several joined by "+" ("1h+1m+raw": the
+	// coarsest rollup for the bulk, finer ones and raw rows at the ends of
+	// the time range and for data not rolled up yet).
+	Resolution string `json:"resolution,omitempty"`
 }
 
 // Result is a query's answer. Row values are nil (NULL), time.Time (UTC) for

@@ -47,6 +47,17 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, fasthttp.StatusBadRequest, "missing-query", "no SQL: pass q= or a POST body")
 		return
 	}
+	// resolution=raw answers from raw rows even where rollups apply (to
+	// compare, or to measure); the default lets the planner choose.
+	raw := false
+	switch string(args.Peek("resolution")) {
+	case "", "auto":
+	case "raw":
+		raw = true
+	default:
+		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-resolution", "resolution must be auto or raw")
+		return
+	}
 	format := string(args.Peek("format"))
 	switch format {
 	case "", "json", "csv", "arrow":
@@ -73,7 +84,7 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 	}
 	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
-	res, err := exec.RunLimited(qctx, q, exec.EngineSource{Engine: s.eng, DB: db}, names, exec.Limits{MaxMemoryBytes: s.cfg.QueryMaxMemory})
+	res, err := exec.RunLimited(qctx, q, exec.EngineSource{Engine: s.eng, DB: db, Raw: raw}, names, exec.Limits{MaxMemoryBytes: s.cfg.QueryMaxMemory})
 	switch {
 	case errors.Is(context.Cause(qctx), errClientGone):
 		s.log.Debug("query canceled: client gone", "db", db)

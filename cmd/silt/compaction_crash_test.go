@@ -41,6 +41,9 @@ func readDiskState(t *testing.T, data string) diskState {
 	named := map[string]bool{}
 	for _, s := range m.Segments {
 		named[s.Path] = true
+		if s.IsRollup() {
+			continue
+		}
 		st.perWindow[s.DB+"/"+s.Table+"/"+s.Window]++
 	}
 	seen := map[string]bool{}

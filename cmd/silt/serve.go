@@ -92,6 +92,7 @@ func runServe(args []string) int {
 		compactEvery = fs.Duration("compaction.interval", time.Second, "how often the compactor looks for windows to merge and retention to apply")
 		compactMax   = fs.Int("compaction.max-window-segments", 64, "hard bound on segments per table day window: above it writes get 429 compaction-behind until merges catch up")
 		compactOff   = fs.Bool("compaction.disabled", false, "do not merge segments or apply retention (segments then accumulate one per flush per window)")
+		rollupsFlag  = fs.String("rollups", "1m,1h", "rollup window widths kept for every segment (each divides a day), comma-separated, or off: aggregate queries over whole windows read them instead of raw rows (docs/rollups.md)")
 		tierCfg      = tiering.DefaultConfig()
 		tierAfter    = fs.Duration("tier.after", 24*time.Hour, "move a day window to the object store once it ended this long ago and compaction is done with it (needs --s3.endpoint)")
 		tierEvery    = fs.Duration("tier.interval", time.Minute, "how often tiering looks for windows to move (a read-only node: reloads the bucket's manifest)")
@@ -142,6 +143,11 @@ Flags:
 	}
 	if *ackLevel != "wal" && *ackLevel != "none" {
 		fmt.Fprintf(os.Stderr, "silt serve: bad --ack %q (want wal or none)\n", *ackLevel)
+		return 2
+	}
+	rollups, err := engine.ParseRollups(*rollupsFlag)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "silt serve: --rollups: %v\n", err)
 		return 2
 	}
 	ret, err := engine.ParseRetention(*retention)
@@ -200,6 +206,7 @@ Flags:
 		Compaction: engine.CompactionConfig{Disabled: *compactOff, Interval: *compactEvery, MemoryBytes: int64(compactMem),
 			MaxWindowSegments: *compactMax},
 		Tiering: tierEng,
+		Rollups: rollups,
 		Sources: streamCfg.sourceHooks(*dataDir, log), // streams.go
 	})
 	if err != nil {

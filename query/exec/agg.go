@@ -61,7 +61,11 @@ func group(ctx context.Context, q *sql.Query, rc *evalCtx) (*evalCtx, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		v, err := aggregate(rc, a, gids, ng)
+		agg := aggregate
+		if rc.tbl != nil && rc.tbl.partial {
+			agg = partialAggregate
+		}
+		v, err := agg(rc, a, gids, ng)
 		if err != nil {
 			return nil, err
 		}

@@ -73,7 +73,7 @@ func BenchmarkTSBS(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				var ps BatchSource = EngineSource{eng, testDB}
+				var ps BatchSource = EngineSource{Engine: eng, DB: testDB}
 				if src == "mem" {
 					ps = mem
 				}

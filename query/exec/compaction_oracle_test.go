@@ -6,10 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/compaction"
 	"github.com/siltdb/silt/engine"
-	"github.com/siltdb/silt/ingest/lineprotocol"
 	"github.com/siltdb/silt/query/pgoracle"
 )
 
@@ -31,7 +29,7 @@ func TestAgainstPostgresCompacted(t *testing.T) {
 	for i := 0; i < 80; i++ {
 		check(t, o, eng, randomCase(r), &tl)
 	}
-	t.Logf("oracle after compaction: %d queries run, %d passed, %d rejected by the front end, %d errors on both sides", tl.run, tl.passed, tl.rejected, tl.errorsAgreed)
+	t.Logf("oracle after compaction: %d queries run, %d passed, %d rejected by the front end, %d errors on both sides, %d answered from rollups", tl.run, tl.passed, tl.rejected, tl.errorsAgreed, tl.fromRollups)
 }
 
 func loadEngineCompacted(t testing.TB, table string, points []pgoracle.Point) *engine.Engine {
@@ -49,20 +47,7 @@ func loadEngineCompacted(t testing.TB, table string, points []pgoracle.Point) *e
 	flushed := 0
 	for lo := 0; lo < len(points); lo += chunk {
 		hi := min(lo+chunk, len(points))
-		var body []byte
-		for _, p := range points[lo:hi] {
-			body = p.AppendLineProtocol(body, table)
-			body = append(body, '\n')
-		}
-		var b columnar.Batch
-		var lerr []columnar.LineError
-		lineprotocol.Decode(body, &b, lineprotocol.Options{}, func(e columnar.LineError) { lerr = append(lerr, e) })
-		if len(lerr) > 0 {
-			t.Fatalf("line protocol: %v", lerr[0])
-		}
-		if _, err := eng.Write(testDB, &b); err != nil {
-			t.Fatal(err)
-		}
+		writeLP(t, eng, table, points[lo:hi])
 		if hi < len(points) { // the last chunk stays in the head
 			if err := eng.Flush(); err != nil {
 				t.Fatal(err)
@@ -73,7 +58,7 @@ func loadEngineCompacted(t testing.TB, table string, points []pgoracle.Point) *e
 	if err := eng.Compact(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	out := len(eng.Manifest().Segments)
+	out := len(eng.Manifest().Raw())
 	if out >= flushed {
 		t.Fatalf("compaction left %d segments of %d flushed", out, flushed)
 	}

@@ -56,6 +56,12 @@ type ScanSpec struct {
 	// largest time (in Time) with a value of each field of Columns; a
 	// source may deliver just those (see lastOnly).
 	LastOnly bool
+	// Rollups, when set, lets the source deliver rollup rows of these
+	// widths (largest useful first; see rollup.go) holding RollupColumns,
+	// for windows wholly inside Time where its rollups are exact; other
+	// rows come raw, holding Columns.
+	Rollups       []int64
+	RollupColumns []string
 }
 
 // BatchSource streams one table's rows, deduplicated, in any order, as

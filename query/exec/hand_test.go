@@ -135,7 +135,7 @@ func TestHandAgainstPostgres(t *testing.T) {
 	for _, q := range handQueries {
 		check(t, o, eng, oracleCase{silt: q}, &tl)
 	}
-	t.Logf("hand oracle: %d queries run, %d passed, %d rejected, %d errors on both sides", tl.run, tl.passed, tl.rejected, tl.errorsAgreed)
+	t.Logf("hand oracle: %d queries run, %d passed, %d rejected, %d errors on both sides, %d answered from rollups", tl.run, tl.passed, tl.rejected, tl.errorsAgreed, tl.fromRollups)
 }
 
 // handSource converts hand points to columnar points, for tests without
@@ -385,7 +385,7 @@ func TestHandRandomAgainstPostgres(t *testing.T) {
 	for i := 0; i < n; i++ {
 		check(t, o, eng, oracleCase{silt: handRandomCase(r)}, &tl)
 	}
-	t.Logf("hand random oracle: %d queries run, %d passed, %d rejected, %d errors on both sides", tl.run, tl.passed, tl.rejected, tl.errorsAgreed)
+	t.Logf("hand random oracle: %d queries run, %d passed, %d rejected, %d errors on both sides, %d answered from rollups", tl.run, tl.passed, tl.rejected, tl.errorsAgreed, tl.fromRollups)
 	if tl.rejected > 3 {
 		t.Errorf("%d queries rejected by the front end", tl.rejected)
 	}

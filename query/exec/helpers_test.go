@@ -64,24 +64,7 @@ func loadEngine(t testing.TB, table string, points []pgoracle.Point) *engine.Eng
 	const chunk = 5000
 	for lo := 0; lo < len(points); lo += chunk {
 		hi := min(lo+chunk, len(points))
-		var body []byte
-		for _, p := range points[lo:hi] {
-			body = p.AppendLineProtocol(body, table)
-			body = append(body, '\n')
-		}
-		var b columnar.Batch
-		var lerr []columnar.LineError
-		lineprotocol.Decode(body, &b, lineprotocol.Options{}, func(e columnar.LineError) { lerr = append(lerr, e) })
-		if len(lerr) > 0 {
-			t.Fatalf("line protocol: %v", lerr[0])
-		}
-		res, err := eng.Write(testDB, &b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(res.Rejected) > 0 {
-			t.Fatalf("rejected: %v", res.Rejected[0])
-		}
+		writeLP(t, eng, table, points[lo:hi])
 		if lo < len(points)/2 && hi >= len(points)/2 {
 			if err := eng.Flush(); err != nil {
 				t.Fatal(err)
@@ -91,15 +74,44 @@ func loadEngine(t testing.TB, table string, points []pgoracle.Point) *engine.Eng
 	return eng
 }
 
-// runSQL compiles and runs text against the engine.
+// writeLP writes points into table through line protocol, in one batch.
+func writeLP(t testing.TB, eng *engine.Engine, table string, points []pgoracle.Point) {
+	t.Helper()
+	var body []byte
+	for _, p := range points {
+		body = p.AppendLineProtocol(body, table)
+		body = append(body, '\n')
+	}
+	var b columnar.Batch
+	var lerr []columnar.LineError
+	lineprotocol.Decode(body, &b, lineprotocol.Options{}, func(e columnar.LineError) { lerr = append(lerr, e) })
+	if len(lerr) > 0 {
+		t.Fatalf("line protocol: %v", lerr[0])
+	}
+	res, err := eng.Write(testDB, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rejected) > 0 {
+		t.Fatalf("rejected: %v", res.Rejected[0])
+	}
+}
+
+// runSQL compiles and runs text against the engine (from rollups where
+// they apply).
 func runSQL(eng *engine.Engine, text string) (*query.Result, error) {
+	return runSQLAt(eng, text, false)
+}
+
+// runSQLAt is runSQL; raw answers from raw rows only.
+func runSQLAt(eng *engine.Engine, text string, raw bool) (*query.Result, error) {
 	schemas, _ := eng.Tables(testDB)
 	cat, names := Catalog(schemas)
 	q, err := sql.Compile(text, cat, time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		return nil, &compileError{err}
 	}
-	return Run(context.Background(), q, EngineSource{eng, testDB}, names)
+	return Run(context.Background(), q, EngineSource{Engine: eng, DB: testDB, Raw: raw}, names)
 }
 
 type compileError struct{ err error }
@@ -184,9 +196,13 @@ type oracleCase struct {
 	silt, pg string
 }
 
-type tally struct{ run, passed, rejected, errorsAgreed int }
+type tally struct {
+	run, passed, rejected, errorsAgreed int
+	fromRollups                         int // queries answered (at least partly) from rollups
+}
 
-// check runs one case on both sides and reports a mismatch.
+// check runs one case on both sides — Silt twice, from rollups where they
+// apply and from raw rows only — and reports a mismatch.
 func check(t *testing.T, o *pgoracle.Oracle, eng *engine.Engine, c oracleCase, tl *tally) {
 	t.Helper()
 	tl.run++
@@ -194,34 +210,48 @@ func check(t *testing.T, o *pgoracle.Oracle, eng *engine.Engine, c oracleCase, t
 	if pgText == "" {
 		pgText = c.silt
 	}
-	res, err := runSQL(eng, c.silt)
-	if ce, ok := err.(*compileError); ok {
-		tl.rejected++
-		t.Logf("REJECTED by front end: %s\n  %v", c.silt, ce.err)
-		return
-	}
 	cols, rows, pgErr := o.Query(pgText)
-	switch {
-	case err != nil && pgErr != nil:
-		tl.errorsAgreed++
-		tl.passed++
-		if strings.Contains(pgErr.Error(), "division by zero") != strings.Contains(err.Error(), "division by zero") {
-			t.Errorf("%s\n  different errors: silt %v, postgres %v", c.silt, err, pgErr)
-			tl.passed--
+	ok := true
+	for _, raw := range []bool{false, true} {
+		res, err := runSQLAt(eng, c.silt, raw)
+		if ce, isCE := err.(*compileError); isCE {
+			tl.rejected++
+			t.Logf("REJECTED by front end: %s\n  %v", c.silt, ce.err)
+			return
 		}
-		return
-	case err != nil:
-		t.Errorf("%s\n  silt error: %v", c.silt, err)
-		return
-	case pgErr != nil:
-		t.Errorf("%s\n  postgres error: %v (pg text %s)", c.silt, pgErr, pgText)
-		return
+		mode := "from rollups where they apply"
+		if raw {
+			mode = "from raw rows"
+		} else if err == nil && res.Stats.Resolution != "raw" {
+			tl.fromRollups++
+			mode = "from " + res.Stats.Resolution
+		}
+		switch {
+		case err != nil && pgErr != nil:
+			if strings.Contains(pgErr.Error(), "division by zero") != strings.Contains(err.Error(), "division by zero") {
+				t.Errorf("%s (%s)\n  different errors: silt %v, postgres %v", c.silt, mode, err, pgErr)
+				ok = false
+			} else if !raw {
+				tl.errorsAgreed++
+			}
+			continue
+		case err != nil:
+			t.Errorf("%s (%s)\n  silt error: %v", c.silt, mode, err)
+			ok = false
+			continue
+		case pgErr != nil:
+			t.Errorf("%s (%s)\n  postgres error: %v (pg text %s)", c.silt, mode, pgErr, pgText)
+			ok = false
+			continue
+		}
+		if d := diff(res, cols, rows); d != "" {
+			t.Errorf("MISMATCH %s (%s)\n  pg: %s\n  %s\n silt result:\n%s postgres result:\n%s", c.silt, mode, pgText, d, formatRows(res.Rows, 20), formatRows(rows, 20))
+			ok = false
+		}
 	}
-	if d := diff(res, cols, rows); d != "" {
-		t.Errorf("MISMATCH %s\n  pg: %s\n  %s\n silt result:\n%s postgres result:\n%s", c.silt, pgText, d, formatRows(res.Rows, 20), formatRows(rows, 20))
-		return
+	if ok {
+		tl.passed++
 	}
-	tl.passed++
 }
 
 // loadOracle loads points into PostgreSQL with the engine's column order

@@ -235,7 +235,7 @@ func againstPostgres(t *testing.T, opts pgoracle.DatasetOptions, n int) {
 	for i := 0; i < n; i++ {
 		check(t, o, eng, randomCase(r), &tl)
 	}
-	t.Logf("oracle: %d queries run, %d passed, %d rejected by the front end, %d errors on both sides", tl.run, tl.passed, tl.rejected, tl.errorsAgreed)
+	t.Logf("oracle: %d queries run, %d passed, %d rejected by the front end, %d errors on both sides, %d answered from rollups", tl.run, tl.passed, tl.rejected, tl.errorsAgreed, tl.fromRollups)
 	if tl.rejected > 3 {
 		t.Errorf("%d queries rejected by the front end", tl.rejected)
 	}

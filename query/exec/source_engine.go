@@ -7,6 +7,7 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/query"
+	"github.com/siltdb/silt/query/sql"
 )
 
 // EngineSource reads one database of an engine: the head, frozen heads and
@@ -14,15 +15,25 @@ import (
 type EngineSource struct {
 	Engine *engine.Engine
 	DB     string
+	// Raw answers from raw rows only, never from rollups.
+	Raw bool
+}
+
+// RollupWidths implements RollupSource.
+func (s EngineSource) RollupWidths(table string, tr sql.TimeRange) []int64 {
+	if s.Raw {
+		return nil
+	}
+	return s.Engine.RollupWidthsIn(s.DB, table, tr.Min, tr.Max)
 }
 
 // ScanBatches implements BatchSource.
 func (s EngineSource) ScanBatches(ctx context.Context, spec ScanSpec, stats *query.Stats, fn func(*columnar.ColumnBatch) error) error {
-	ts, err := s.Engine.OpenScanRange(s.DB, spec.Table, spec.Time.Min, spec.Time.Max)
+	ts, err := s.Engine.OpenScanRollups(s.DB, spec.Table, spec.Time.Min, spec.Time.Max, spec.Rollups)
 	if err != nil {
 		return err
 	}
-	ts.Columns, ts.Tags, ts.LastOnly = spec.Columns, spec.Tags, spec.LastOnly
+	ts.Columns, ts.Tags, ts.LastOnly, ts.RollupColumns = spec.Columns, spec.Tags, spec.LastOnly, spec.RollupColumns
 	if ts.Columns == nil {
 		ts.Columns = []string{}
 	}

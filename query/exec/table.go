@@ -20,6 +20,9 @@ type table struct {
 	tags  map[int]*tagCol   // by Column.Index
 	flds  map[int]*fieldCol // by Column.Index
 	stats int64             // points scanned
+	// partial: the rows are partial aggregates (rollup.go), in flds under
+	// partColumn indexes; fields are not scanned as such.
+	partial bool
 }
 
 type tagCol struct {
@@ -63,6 +66,14 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 	t := &table{tags: map[int]*tagCol{}, flds: map[int]*fieldCol{}}
 	var tags []*tagSlot
 	var fields []*fieldSlot
+	var parts []*partSlot
+	var widths []int64
+	if rs, ok := src.(RollupSource); ok {
+		if q.Table != nil && !q.TimeRange.IsEmpty() {
+			widths = rollupWidths(q, rs.RollupWidths(q.Table.Name, q.TimeRange))
+		}
+	}
+	t.partial = len(widths) > 0
 	for _, c := range q.Scan {
 		switch c.Kind {
 		case sql.KindTag:
@@ -70,10 +81,16 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 			t.tags[c.Index] = tc
 			tags = append(tags, &tagSlot{name: c.Name, col: tc})
 		case sql.KindField:
+			if t.partial {
+				continue // read as partials
+			}
 			fc := &fieldCol{typ: c.Type}
 			t.flds[c.Index] = fc
 			fields = append(fields, &fieldSlot{name: c.Name, col: fc, typ: fieldType(c.Type)})
 		}
+	}
+	if t.partial {
+		parts = partSlots(q, t)
 	}
 	if q.TimeRange.IsEmpty() {
 		return t, nil
@@ -83,6 +100,7 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 	// Bytes a materialized row takes: time, a dictionary id and null flag
 	// per tag, a value and null flag per field (strings: header only).
 	rowBytes := int64(8 + 5*len(tags))
+	rowBytes += int64(9 * len(parts))
 	for _, f := range fields {
 		if f.col.typ == sql.TypeString {
 			rowBytes += 17
@@ -94,6 +112,17 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 	for i, c := range q.Scan {
 		spec.Columns[i] = c.Name
 	}
+	if t.partial {
+		slices.Reverse(widths) // coarsest first
+		spec.Rollups = widths
+		for _, ts := range tags {
+			spec.RollupColumns = append(spec.RollupColumns, ts.name)
+		}
+		for _, ps := range parts {
+			spec.RollupColumns = append(spec.RollupColumns, ps.name)
+		}
+	}
+	resolutions := map[int64]bool{}
 	var sel []int32
 	var pass [][]int8 // per filter: per batch dictionary id
 	err := src.ScanBatches(ctx, spec, stats, func(b *columnar.ColumnBatch) error {
@@ -166,11 +195,18 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 		for _, fs := range fields {
 			fs.appendBatch(batchField(b, fs.name, fs.typ), sel, all)
 		}
+		for _, ps := range parts {
+			ps.appendPart(b, sel, all)
+		}
+		resolutions[b.Rollup] = true
 		t.n += len(sel)
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if stats != nil {
+		stats.Resolution = resolutionName(resolutions)
 	}
 	return t, nil
 }

@@ -1,0 +1,465 @@
+package columnar
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+)
+
+// A rollup summarizes a segment's rows per series and window of a fixed
+// width: for each numeric field, the partial aggregates every decomposable
+// aggregate can be finished from (count, sum, min, max, first, last with
+// their times, and the sum of squared deviations from the window's mean for
+// variance). A rollup row's time is its window's start. Rollups are
+// segments themselves (same Parquet format, tag index and footer), named by
+// the manifest with SegmentMeta.Rollup and .Of; the engine builds them
+// whenever it writes a raw segment — a flush or a compaction output — so
+// late and duplicate points, which compaction merges, rebuild the windows
+// they touch.
+//
+// A rollup is exact for the rows of its own segment, which are already
+// deduplicated; it answers queries only where no other source can hold a
+// row of the same series and time.
+
+// Partial aggregate kinds: a rollup column is RollupColumn(field, kind).
+const (
+	PartCount     = "n"     // int64: non-NULL values
+	PartSum       = "sum"   // the field's type
+	PartMin       = "min"   // the field's type (floats: NaN above all, as PostgreSQL)
+	PartMax       = "max"   // the field's type
+	PartFirst     = "first" // the value at the smallest time
+	PartLast      = "last"  // the value at the largest time
+	PartFirstTime = "ft"    // int64
+	PartLastTime  = "lt"    // int64
+	PartM2        = "m2"    // float64: sum of squared deviations from the window mean
+)
+
+// RollupRows is the rollup column counting the window's rows (count(*)).
+const RollupRows = ":rows"
+
+// RollupColumn names the rollup column holding part of field. Field names
+// are never empty and kinds hold no ':', so names cannot collide.
+func RollupColumn(field, part string) string { return field + ":" + part }
+
+// RollupParts lists the kinds of a numeric field, in column order.
+var RollupParts = []string{PartCount, PartSum, PartMin, PartMax, PartFirst, PartLast, PartFirstTime, PartLastTime, PartM2}
+
+// Rollable reports whether a field of type t gets rollup columns.
+func Rollable(t FieldType) bool { return t == FieldFloat || t == FieldInt || t == FieldUint }
+
+// RollupPartType is the type of part of a field of type t.
+func RollupPartType(t FieldType, part string) FieldType {
+	switch part {
+	case PartCount, PartFirstTime, PartLastTime:
+		return FieldInt
+	case PartM2:
+		return FieldFloat
+	}
+	return t
+}
+
+// RollupSchema is the schema of the rollups of a segment with these tags
+// and fields: the same tags (so the same series order), the row count, and
+// the parts of every numeric field.
+func RollupSchema(tags []string, fields []FieldSchema) *TableSchema {
+	s := NewTableSchema()
+	for _, t := range tags {
+		s.AddTag(t)
+	}
+	s.AddField(RollupRows, FieldInt)
+	for _, f := range fields {
+		if !Rollable(f.Type) {
+			continue
+		}
+		for _, p := range RollupParts {
+			s.AddField(RollupColumn(f.Name, p), RollupPartType(f.Type, p))
+		}
+	}
+	return s
+}
+
+// ErrRollupOverflow: an integer field's sum over one window leaves int64
+// or uint64; the segment gets no rollup (queries read its raw rows, which
+// report the overflow as PostgreSQL would).
+var ErrRollupOverflow = errors.New("rollup: an integer sum overflows within one window")
+
+// RollupWriter receives one rollup's rows; *SegmentWriter is one.
+type RollupWriter interface {
+	Append(p *Point) error
+}
+
+// BuildRollups reads seg once, in file order (series, then time, no
+// duplicates), and appends its rollup rows for every width to outs[i]
+// (the points are in the order a SegmentWriter needs). It returns the
+// number of windows written per width.
+//
+// The work is column at a time: a pass over time and tag ids finds the
+// runs of rows sharing series and window, then each field folds its runs
+// in a typed loop. No map is touched per row.
+func BuildRollups(seg *Segment, widths []int64, outs []RollupWriter) ([]int64, error) {
+	if len(widths) != len(outs) {
+		return nil, fmt.Errorf("rollup: %d widths, %d writers", len(widths), len(outs))
+	}
+	for _, w := range widths {
+		if w <= 0 {
+			return nil, fmt.Errorf("rollup: width %d", w)
+		}
+	}
+	var fields []FieldSchema
+	for _, f := range seg.Info.Fields {
+		if Rollable(f.Type) {
+			fields = append(fields, f)
+		}
+	}
+	cols := append(slices.Clone(seg.Info.Tags), TimeColumn)
+	for _, f := range fields {
+		cols = append(cols, f.Name)
+	}
+	bs := make([]*rollupBuilder, len(widths))
+	for i, w := range widths {
+		bs[i] = newRollupBuilder(w, seg.Info.Tags, fields, outs[i])
+	}
+	var prev []string // the last row's tag values (nil: none yet)
+	var prevHas []bool
+	var newSeries []bool
+	err := seg.ScanBatches(cols, nil, func(b *ColumnBatch) error {
+		if b.Sel != nil {
+			return errors.New("rollup: segment scan selected rows")
+		}
+		n := b.Len
+		newSeries = slices.Grow(newSeries[:0], n)[:n]
+		clear(newSeries)
+		tagVec := make([]*TagVector, len(seg.Info.Tags))
+		for i, t := range seg.Info.Tags {
+			for j := range b.Tags {
+				if b.Tags[j].Name == t {
+					tagVec[i] = &b.Tags[j]
+				}
+			}
+		}
+		// Series boundaries: within the batch by dictionary id, at its
+		// start by value against the previous batch's last row.
+		if n > 0 {
+			newSeries[0] = prev == nil || !sameSeries(tagVec, 0, prev, prevHas)
+		}
+		for _, tv := range tagVec {
+			if tv == nil {
+				continue
+			}
+			ids := tv.IDs
+			for r := 1; r < n; r++ {
+				if ids[r] != ids[r-1] {
+					newSeries[r] = true
+				}
+			}
+		}
+		fvs := make([]*FieldVector, len(fields))
+		for i, f := range fields {
+			for j := range b.Fields {
+				if b.Fields[j].Name == f.Name && b.Fields[j].Type == f.Type {
+					fvs[i] = &b.Fields[j]
+				}
+			}
+		}
+		for _, rb := range bs {
+			if err := rb.add(b, tagVec, newSeries, fvs); err != nil {
+				return err
+			}
+		}
+		if n > 0 {
+			prev, prevHas = seriesOf(tagVec, n-1, prev, prevHas)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	windows := make([]int64, len(bs))
+	for i, rb := range bs {
+		if err := rb.finish(); err != nil {
+			return nil, err
+		}
+		windows[i] = rb.windows
+	}
+	return windows, nil
+}
+
+func sameSeries(tagVec []*TagVector, r int, vals []string, has []bool) bool {
+	for i, tv := range tagVec {
+		h := tv != nil && tv.IDs[r] >= 0
+		if h != has[i] || h && tv.Dict[tv.IDs[r]] != vals[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func seriesOf(tagVec []*TagVector, r int, vals []string, has []bool) ([]string, []bool) {
+	vals = slices.Grow(vals[:0], len(tagVec))[:len(tagVec)]
+	has = slices.Grow(has[:0], len(tagVec))[:len(tagVec)]
+	for i, tv := range tagVec {
+		has[i] = tv != nil && tv.IDs[r] >= 0
+		vals[i] = ""
+		if has[i] {
+			vals[i] = string([]byte(tv.Dict[tv.IDs[r]])) // dictionaries alias decode buffers
+		}
+	}
+	return vals, has
+}
+
+// partial is one field's partial aggregate over one window of one series.
+// Integer sums are exact in i or u; floats fold in f.
+type partial struct {
+	n             int64
+	sum, min, max uint64 // the field's encoding (Float64bits for floats)
+	first, last   uint64
+	ft, lt        int64
+	mean, m2      float64
+	overflow      bool // an integer sum left its type
+}
+
+// rollupBuilder accumulates the rollup of one width.
+type rollupBuilder struct {
+	width   int64
+	tags    []string
+	fields  []FieldSchema
+	out     RollupWriter
+	windows int64
+
+	open    bool // a window is open (carried over between batches)
+	start   int64
+	rows    int64
+	tagVals []string
+	tagHas  []bool
+	acc     []partial // per field, of the open window
+
+	runs  []int32 // scratch: first row of each run in a batch
+	parts []partial
+	p     Point
+}
+
+func newRollupBuilder(width int64, tags []string, fields []FieldSchema, out RollupWriter) *rollupBuilder {
+	return &rollupBuilder{width: width, tags: tags, fields: fields, out: out, acc: make([]partial, len(fields))}
+}
+
+func floorTo(t, w int64) int64 {
+	s := t - t%w
+	if t%w < 0 {
+		s -= w
+	}
+	return s
+}
+
+// add folds a batch. Runs are maximal row ranges sharing series and
+// window; the batch's first run continues the open window when neither
+// changed.
+func (rb *rollupBuilder) add(b *ColumnBatch, tagVec []*TagVector, newSeries []bool, fvs []*FieldVector) error {
+	n := b.Len
+	if n == 0 {
+		return nil
+	}
+	w := rb.width
+	rb.runs = rb.runs[:0]
+	cur := floorTo(b.Time[0], w)
+	continues := rb.open && !newSeries[0] && cur == rb.start
+	rb.runs = append(rb.runs, 0)
+	for r := 1; r < n; r++ {
+		t := b.Time[r]
+		if newSeries[r] || t < cur || t >= cur+w {
+			rb.runs = append(rb.runs, int32(r))
+			cur = floorTo(t, w)
+		}
+	}
+	nr := len(rb.runs)
+	nf := len(rb.fields)
+	rb.parts = slices.Grow(rb.parts[:0], nr*nf)[:nr*nf]
+	clear(rb.parts)
+	if continues {
+		copy(rb.parts[:nf], rb.acc)
+	} else if rb.open {
+		if err := rb.emit(rb.acc); err != nil {
+			return err
+		}
+	}
+	// Field by field, run by run: typed loops over contiguous rows.
+	for k, fv := range fvs {
+		for ri, lo := range rb.runs {
+			hi := int32(n)
+			if ri+1 < nr {
+				hi = rb.runs[ri+1]
+			}
+			p := &rb.parts[ri*nf+k]
+			if fv == nil {
+				continue
+			}
+			foldRun(p, fv, b.Time, int(lo), int(hi))
+		}
+	}
+	// Emit every run but the last, which may continue in the next batch.
+	for ri := range nr - 1 {
+		lo, hi := rb.runs[ri], rb.runs[ri+1]
+		rows := int64(hi - lo)
+		if ri == 0 && continues {
+			rows += rb.rows
+		}
+		rb.setSeries(tagVec, int(lo))
+		rb.start, rb.rows = floorTo(b.Time[lo], w), rows
+		if err := rb.emit(rb.parts[ri*nf : (ri+1)*nf]); err != nil {
+			return err
+		}
+	}
+	last := rb.runs[nr-1]
+	rows := int64(int32(n) - last)
+	if nr == 1 && continues {
+		rows += rb.rows
+	}
+	rb.setSeries(tagVec, int(last))
+	rb.open, rb.start, rb.rows = true, floorTo(b.Time[last], w), rows
+	copy(rb.acc, rb.parts[(nr-1)*nf:])
+	return nil
+}
+
+func (rb *rollupBuilder) setSeries(tagVec []*TagVector, r int) {
+	rb.tagVals, rb.tagHas = seriesOf(tagVec, r, rb.tagVals, rb.tagHas)
+}
+
+// finish emits the open window.
+func (rb *rollupBuilder) finish() error {
+	if !rb.open {
+		return nil
+	}
+	rb.open = false
+	return rb.emit(rb.acc)
+}
+
+// emit appends the open window's row (series in tagVals, start, rows)
+// with the partials ps.
+func (rb *rollupBuilder) emit(ps []partial) error {
+	p := &rb.p
+	p.Time = rb.start
+	p.Tags = p.Tags[:0]
+	for i, t := range rb.tags {
+		if rb.tagHas[i] {
+			p.Tags = append(p.Tags, TagValue{Key: t, Value: rb.tagVals[i]})
+		}
+	}
+	sort.Slice(p.Tags, func(i, j int) bool { return p.Tags[i].Key < p.Tags[j].Key })
+	p.Fields = p.Fields[:0]
+	p.Fields = append(p.Fields, FieldValue{Key: RollupRows, Type: FieldInt, Num: uint64(rb.rows)})
+	for k, f := range rb.fields {
+		pt := &ps[k]
+		if pt.overflow {
+			return fmt.Errorf("%w (field %s)", ErrRollupOverflow, f.Name)
+		}
+		p.Fields = append(p.Fields, FieldValue{Key: RollupColumn(f.Name, PartCount), Type: FieldInt, Num: uint64(pt.n)})
+		if pt.n == 0 {
+			continue
+		}
+		p.Fields = append(p.Fields,
+			FieldValue{Key: RollupColumn(f.Name, PartSum), Type: f.Type, Num: pt.sum},
+			FieldValue{Key: RollupColumn(f.Name, PartMin), Type: f.Type, Num: pt.min},
+			FieldValue{Key: RollupColumn(f.Name, PartMax), Type: f.Type, Num: pt.max},
+			FieldValue{Key: RollupColumn(f.Name, PartFirst), Type: f.Type, Num: pt.first},
+			FieldValue{Key: RollupColumn(f.Name, PartLast), Type: f.Type, Num: pt.last},
+			FieldValue{Key: RollupColumn(f.Name, PartFirstTime), Type: FieldInt, Num: uint64(pt.ft)},
+			FieldValue{Key: RollupColumn(f.Name, PartLastTime), Type: FieldInt, Num: uint64(pt.lt)},
+			FieldValue{Key: RollupColumn(f.Name, PartM2), Type: FieldFloat, Num: math.Float64bits(pt.m2)},
+		)
+	}
+	sort.Slice(p.Fields, func(i, j int) bool { return p.Fields[i].Key < p.Fields[j].Key })
+	rb.windows++
+	return rb.out.Append(p)
+}
+
+// FloatLess orders floats as PostgreSQL does: NaN above every number.
+func FloatLess(a, b float64) bool {
+	return !math.IsNaN(a) && (math.IsNaN(b) || a < b)
+}
+
+// foldRun folds rows [lo, hi) of fv (times t) into p: Welford's update for
+// the mean and squared deviations, exact integer sums.
+func foldRun(p *partial, fv *FieldVector, t []int64, lo, hi int) {
+	null := fv.Null
+	switch fv.Type {
+	case FieldFloat:
+		x := fv.F
+		sum, mn, mx := math.Float64frombits(p.sum), math.Float64frombits(p.min), math.Float64frombits(p.max)
+		for r := lo; r < hi; r++ {
+			if null != nil && null[r] {
+				continue
+			}
+			v := x[r]
+			if p.n == 0 {
+				mn, mx, p.first, p.ft = v, v, math.Float64bits(v), t[r]
+			} else {
+				if FloatLess(v, mn) {
+					mn = v
+				}
+				if FloatLess(mx, v) {
+					mx = v
+				}
+			}
+			sum += v
+			p.last, p.lt = math.Float64bits(v), t[r]
+			p.n++
+			d := v - p.mean
+			p.mean += d / float64(p.n)
+			p.m2 += d * (v - p.mean)
+		}
+		p.sum, p.min, p.max = math.Float64bits(sum), math.Float64bits(mn), math.Float64bits(mx)
+	case FieldInt:
+		x := fv.I
+		sum, mn, mx := int64(p.sum), int64(p.min), int64(p.max)
+		for r := lo; r < hi; r++ {
+			if null != nil && null[r] {
+				continue
+			}
+			v := x[r]
+			if p.n == 0 {
+				mn, mx, p.first, p.ft = v, v, uint64(v), t[r]
+			} else {
+				mn, mx = min(mn, v), max(mx, v)
+			}
+			s := sum + v
+			if (v > 0 && s < sum) || (v < 0 && s > sum) {
+				p.overflow = true
+			}
+			sum = s
+			p.last, p.lt = uint64(v), t[r]
+			p.n++
+			f := float64(v)
+			d := f - p.mean
+			p.mean += d / float64(p.n)
+			p.m2 += d * (f - p.mean)
+		}
+		p.sum, p.min, p.max = uint64(sum), uint64(mn), uint64(mx)
+	case FieldUint:
+		x := fv.U
+		sum, mn, mx := p.sum, p.min, p.max
+		for r := lo; r < hi; r++ {
+			if null != nil && null[r] {
+				continue
+			}
+			v := x[r]
+			if p.n == 0 {
+				mn, mx, p.first, p.ft = v, v, v, t[r]
+			} else {
+				mn, mx = min(mn, v), max(mx, v)
+			}
+			s := sum + v
+			if s < sum {
+				p.overflow = true
+			}
+			sum = s
+			p.last, p.lt = v, t[r]
+			p.n++
+			f := float64(v)
+			d := f - p.mean
+			p.mean += d / float64(p.n)
+			p.m2 += d * (f - p.mean)
+		}
+		p.sum, p.min, p.max = sum, mn, mx
+	}
+}

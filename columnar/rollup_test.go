@@ -1,0 +1,286 @@
+package columnar
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+type rollupCollector struct{ rows []Point }
+
+func (c *rollupCollector) Append(p *Point) error {
+	q := Point{Time: p.Time, Tags: slices.Clone(p.Tags), Fields: slices.Clone(p.Fields)}
+	c.rows = append(c.rows, q)
+	return nil
+}
+
+// BuildRollups against a model that groups points by (series, window) in
+// a map: series with their own time spans (a series may start in the
+// window where the previous one ends), NULLs, ints and floats, NaN, and
+// more rows than a batch holds so that windows continue across batches.
+func TestBuildRollupsAgainstModel(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	schema := NewTableSchema()
+	schema.AddTag("host")
+	schema.AddTag("dc")
+	schema.AddField("f", FieldFloat)
+	schema.AddField("i", FieldInt)
+	schema.AddField("u", FieldUint)
+	schema.AddField("s", FieldString)
+	path := filepath.Join(t.TempDir(), "seg.parquet")
+	sw, err := NewSegmentWriter(path, "db", "t", schema, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var points []Point
+	base := int64(1_767_225_600_000_000_000)
+	for h := range 40 {
+		tags := []TagValue{{"host", fmt.Sprintf("h%03d", h)}}
+		if h%3 != 0 {
+			tags = []TagValue{{"dc", fmt.Sprintf("d%d", h%4)}, {"host", fmt.Sprintf("h%03d", h)}}
+		}
+		start := base + int64(r.IntN(7200))*1e9
+		n := 1 + r.IntN(2500)
+		t0 := start
+		for range n {
+			t0 += int64(1+r.IntN(20)) * 1e9
+			p := Point{Time: t0, Tags: tags}
+			if r.IntN(5) != 0 {
+				v := r.NormFloat64()*1000 + 1e6
+				if r.IntN(500) == 0 {
+					v = math.NaN()
+				}
+				p.Fields = append(p.Fields, FieldValue{Key: "f", Type: FieldFloat, Num: math.Float64bits(v)})
+			}
+			if r.IntN(4) != 0 {
+				p.Fields = append(p.Fields, FieldValue{Key: "i", Type: FieldInt, Num: uint64(int64(r.IntN(2000) - 1000))})
+			}
+			if r.IntN(3) != 0 {
+				p.Fields = append(p.Fields, FieldValue{Key: "u", Type: FieldUint, Num: uint64(r.IntN(1 << 20))})
+			}
+			p.Fields = append(p.Fields, FieldValue{Key: "s", Type: FieldString, Str: "x"})
+			points = append(points, p)
+		}
+	}
+	// Segment order: series by tags in schema order (host, dc; absent
+	// first), then time.
+	slices.SortStableFunc(points, func(a, b Point) int {
+		if c := CompareSeries(a.Tags, b.Tags, schema.Tags); c != 0 {
+			return c
+		}
+		return int(a.Time - b.Time)
+	})
+	for i := range points {
+		if err := sw.Append(&points[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seg, err := OpenSegment(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	if seg.NumRowGroups() < 2 {
+		t.Fatalf("%d row groups: want windows continued across batches", seg.NumRowGroups())
+	}
+	widths := []int64{60e9, 3600e9}
+	outs := []*rollupCollector{{}, {}}
+	windows, err := BuildRollups(seg, widths, []RollupWriter{outs[0], outs[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for wi, w := range widths {
+		model := rollupModel(points, w, []FieldSchema{{"f", FieldFloat}, {"i", FieldInt}, {"u", FieldUint}})
+		got := outs[wi].rows
+		if int64(len(got)) != windows[wi] || len(got) != len(model) {
+			t.Fatalf("width %d: %d rows (reported %d), model %d", w, len(got), windows[wi], len(model))
+		}
+		for k := range got {
+			if d := diffPoint(got[k], model[k]); d != "" {
+				t.Fatalf("width %d row %d (%v %d): %s", w, k, got[k].Tags, got[k].Time, d)
+			}
+		}
+	}
+}
+
+// rollupModel computes the rollup rows of sorted points naively.
+func rollupModel(points []Point, w int64, fields []FieldSchema) []Point {
+	var out []Point
+	for i := 0; i < len(points); {
+		j := i
+		win := floorTo(points[i].Time, w)
+		for j < len(points) && CompareSeries(points[j].Tags, points[i].Tags, []string{"host", "dc"}) == 0 && floorTo(points[j].Time, w) == win {
+			j++
+		}
+		group := points[i:j]
+		p := Point{Time: win, Tags: slices.Clone(points[i].Tags)}
+		slices.SortFunc(p.Tags, func(a, b TagValue) int { return cmpStr(a.Key, b.Key) })
+		p.Fields = append(p.Fields, FieldValue{Key: RollupRows, Type: FieldInt, Num: uint64(len(group))})
+		for _, f := range fields {
+			var vals []FieldValue
+			var times []int64
+			for _, q := range group {
+				for _, fv := range q.Fields {
+					if fv.Key == f.Name {
+						vals = append(vals, fv)
+						times = append(times, q.Time)
+					}
+				}
+			}
+			p.Fields = append(p.Fields, FieldValue{Key: RollupColumn(f.Name, PartCount), Type: FieldInt, Num: uint64(len(vals))})
+			if len(vals) == 0 {
+				continue
+			}
+			num := func(fv FieldValue) float64 {
+				switch f.Type {
+				case FieldFloat:
+					return math.Float64frombits(fv.Num)
+				case FieldInt:
+					return float64(int64(fv.Num))
+				}
+				return float64(fv.Num)
+			}
+			less := func(a, b FieldValue) bool {
+				switch f.Type {
+				case FieldFloat:
+					return FloatLess(math.Float64frombits(a.Num), math.Float64frombits(b.Num))
+				case FieldInt:
+					return int64(a.Num) < int64(b.Num)
+				}
+				return a.Num < b.Num
+			}
+			mn, mx := vals[0], vals[0]
+			var sumF float64
+			var sumI uint64
+			for _, v := range vals {
+				if less(v, mn) {
+					mn = v
+				}
+				if less(mx, v) {
+					mx = v
+				}
+				sumF += num(v)
+				sumI += v.Num
+			}
+			sum := sumI
+			if f.Type == FieldFloat {
+				sum = math.Float64bits(sumF)
+			}
+			mean := sumF / float64(len(vals))
+			var m2 float64
+			for _, v := range vals {
+				d := num(v) - mean
+				m2 += d * d
+			}
+			p.Fields = append(p.Fields,
+				FieldValue{Key: RollupColumn(f.Name, PartSum), Type: f.Type, Num: sum},
+				FieldValue{Key: RollupColumn(f.Name, PartMin), Type: f.Type, Num: mn.Num},
+				FieldValue{Key: RollupColumn(f.Name, PartMax), Type: f.Type, Num: mx.Num},
+				FieldValue{Key: RollupColumn(f.Name, PartFirst), Type: f.Type, Num: vals[0].Num},
+				FieldValue{Key: RollupColumn(f.Name, PartLast), Type: f.Type, Num: vals[len(vals)-1].Num},
+				FieldValue{Key: RollupColumn(f.Name, PartFirstTime), Type: FieldInt, Num: uint64(times[0])},
+				FieldValue{Key: RollupColumn(f.Name, PartLastTime), Type: FieldInt, Num: uint64(times[len(times)-1])},
+				FieldValue{Key: RollupColumn(f.Name, PartM2), Type: FieldFloat, Num: math.Float64bits(m2)},
+			)
+		}
+		slices.SortFunc(p.Fields, func(a, b FieldValue) int { return cmpStr(a.Key, b.Key) })
+		out = append(out, p)
+		i = j
+	}
+	return out
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// diffPoint compares rollup rows; float sums and m2 within 1e-9 relative
+// (the orders of summation differ), NaN equal to NaN.
+func diffPoint(a, b Point) string {
+	if a.Time != b.Time || !slices.Equal(a.Tags, b.Tags) || len(a.Fields) != len(b.Fields) {
+		return fmt.Sprintf("got %v, want %v", a, b)
+	}
+	for i := range a.Fields {
+		x, y := a.Fields[i], b.Fields[i]
+		if x.Key != y.Key || x.Type != y.Type {
+			return fmt.Sprintf("field %d: %s/%s vs %s/%s", i, x.Key, x.Type, y.Key, y.Type)
+		}
+		if x.Num == y.Num {
+			continue
+		}
+		if x.Type == FieldFloat {
+			fx, fy := math.Float64frombits(x.Num), math.Float64frombits(y.Num)
+			if math.IsNaN(fx) && math.IsNaN(fy) || math.Abs(fx-fy) <= 1e-9*math.Max(1, math.Max(math.Abs(fx), math.Abs(fy))) {
+				continue
+			}
+			return fmt.Sprintf("%s: %v, want %v", x.Key, fx, fy)
+		}
+		return fmt.Sprintf("%s: %d, want %d", x.Key, x.Num, y.Num)
+	}
+	return ""
+}
+
+// A series that ends exactly at a row-group (batch) boundary, in the same
+// window as the next series starts: the window must not continue.
+func TestBuildRollupsSeriesAtBatchBoundary(t *testing.T) {
+	schema := NewTableSchema()
+	schema.AddTag("host")
+	schema.AddField("f", FieldFloat)
+	path := filepath.Join(t.TempDir(), "seg.parquet")
+	sw, err := NewSegmentWriter(path, "db", "t", schema, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := int64(1_767_225_600_000_000_000)
+	var points []Point
+	for i := range RowGroupRows {
+		points = append(points, Point{Time: base + int64(i)*1e9, Tags: []TagValue{{"host", "a"}},
+			Fields: []FieldValue{{Key: "f", Type: FieldFloat, Num: math.Float64bits(float64(i))}}})
+	}
+	last := points[len(points)-1].Time
+	for i := range 10 {
+		points = append(points, Point{Time: last + int64(i+1)*1e9, Tags: []TagValue{{"host", "b"}},
+			Fields: []FieldValue{{Key: "f", Type: FieldFloat, Num: math.Float64bits(-1)}}})
+	}
+	for i := range points {
+		if err := sw.Append(&points[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seg, err := OpenSegment(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	if seg.NumRowGroups() != 2 {
+		t.Fatalf("%d row groups, want 2 (series a fills the first)", seg.NumRowGroups())
+	}
+	var out rollupCollector
+	if _, err := BuildRollups(seg, []int64{3600e9}, []RollupWriter{&out}); err != nil {
+		t.Fatal(err)
+	}
+	model := rollupModel(points, 3600e9, []FieldSchema{{"f", FieldFloat}})
+	if len(out.rows) != len(model) {
+		t.Fatalf("%d rows, model %d", len(out.rows), len(model))
+	}
+	for k := range model {
+		if d := diffPoint(out.rows[k], model[k]); d != "" {
+			t.Fatalf("row %d: %s", k, d)
+		}
+	}
+}

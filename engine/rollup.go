@@ -1,0 +1,225 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/siltdb/silt/columnar"
+)
+
+// RollupConfig says which rollups the engine keeps (columnar/rollup.go):
+// one rollup segment per width for every raw segment it writes.
+type RollupConfig struct {
+	// Widths are the window widths, each dividing a day (so windows never
+	// straddle a segment's day window). Nil means DefaultRollups.
+	Widths []time.Duration
+	// Disabled keeps no rollups (--rollups=off).
+	Disabled bool
+}
+
+// DefaultRollups are the widths kept unless configured: a minute for
+// dashboards over hours, an hour for dashboards over weeks.
+var DefaultRollups = []time.Duration{time.Minute, time.Hour}
+
+func (c *RollupConfig) defaults() {
+	if c.Widths == nil {
+		c.Widths = DefaultRollups
+	}
+}
+
+// ParseRollups reads --rollups: comma-separated durations ("1m,1h"), or
+// "off" (or "") for none.
+func ParseRollups(s string) (RollupConfig, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.EqualFold(s, "off") || strings.EqualFold(s, "none") {
+		return RollupConfig{Disabled: true}, nil
+	}
+	var c RollupConfig
+	for _, part := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil {
+			return c, fmt.Errorf("bad --rollups width %q: %w", part, err)
+		}
+		if err := checkRollupWidth(d); err != nil {
+			return c, err
+		}
+		c.Widths = append(c.Widths, d)
+	}
+	slices.Sort(c.Widths)
+	c.Widths = slices.Compact(c.Widths)
+	return c, nil
+}
+
+func checkRollupWidth(d time.Duration) error {
+	if d < time.Second || columnar.WindowDuration%d != 0 {
+		return fmt.Errorf("bad rollup width %s: it must be at least 1s and divide %s", d, columnar.WindowDuration)
+	}
+	return nil
+}
+
+// RollupWidths returns the widths of the rollups kept, in nanoseconds,
+// smallest first; nil when rollups are off.
+func (e *Engine) RollupWidths() []int64 {
+	if e.cfg.Rollups.Disabled {
+		return nil
+	}
+	out := make([]int64, 0, len(e.cfg.Rollups.Widths))
+	for _, w := range e.cfg.Rollups.Widths {
+		out = append(out, int64(w))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// RollupWidthsIn returns the widths of which db.table has rollup segments
+// overlapping [minT, maxT) (maxT == MaxInt64: unbounded), smallest first:
+// what a scan of that range could read. A query over rows still in heads
+// then skips the rollup machinery altogether.
+func (e *Engine) RollupWidthsIn(db, table string, minT, maxT int64) []int64 {
+	if e.cfg.Rollups.Disabled {
+		return nil
+	}
+	span := timeSpan{minT, maxT}
+	var out []int64
+	for _, s := range e.Manifest().Segments {
+		if s.IsRollup() && s.DB == db && s.Table == table && !slices.Contains(out, s.Rollup) &&
+			span.overlaps(s.MinTime, s.MaxTime+s.Rollup-1) {
+			out = append(out, s.Rollup)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// rollupMetrics count rollup work.
+type rollupMetrics struct {
+	Windows  *prometheus.CounterVec // windows written, by cause: flush (new rows), compaction (rebuilt)
+	Segments prometheus.Counter
+	Bytes    prometheus.Counter
+	Failures prometheus.Counter
+}
+
+func newRollupMetrics(r prometheus.Registerer) *rollupMetrics {
+	m := &rollupMetrics{
+		Windows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "silt_rollup_windows_written_total",
+			Help: "Rollup windows written, by cause: flush (windows of new rows) or compaction (windows rebuilt after merging late and duplicate points)."},
+			[]string{"cause"}),
+		Segments: prometheus.NewCounter(prometheus.CounterOpts{Name: "silt_rollup_segments_written_total",
+			Help: "Rollup segments written."}),
+		Bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "silt_rollup_bytes_written_total",
+			Help: "Bytes of rollup segments written."}),
+		Failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "silt_rollup_failures_total",
+			Help: "Raw segments left without rollups because building them failed (queries read their rows instead)."}),
+	}
+	r.MustRegister(m.Windows, m.Segments, m.Bytes, m.Failures)
+	m.Windows.WithLabelValues("flush")
+	m.Windows.WithLabelValues("compaction")
+	return m
+}
+
+// buildRollups writes the rollups of raws, local raw segments just
+// written and not yet named by the manifest, and returns their metas (to
+// commit with raws). A raw segment whose rollups fail is logged and left
+// without: its rows still answer every query.
+func (e *Engine) buildRollups(raws []columnar.SegmentMeta, newID func() uint64, cause string) []columnar.SegmentMeta {
+	widths := e.RollupWidths()
+	if len(widths) == 0 {
+		return nil
+	}
+	var out []columnar.SegmentMeta
+	for _, raw := range raws {
+		ms, windows, err := e.rollupSegment(raw, widths, newID)
+		if err != nil {
+			e.rollupM.Failures.Inc()
+			e.log.Warn("segment left without rollups; queries read its rows", "segment", raw.Path, "err", err)
+			continue
+		}
+		for _, m := range ms {
+			e.rollupM.Segments.Inc()
+			e.rollupM.Bytes.Add(float64(m.Bytes))
+		}
+		e.rollupM.Windows.WithLabelValues(cause).Add(float64(windows))
+		out = append(out, ms...)
+	}
+	return out
+}
+
+// rollupSegment writes raw's rollups, one segment per width.
+func (e *Engine) rollupSegment(raw columnar.SegmentMeta, widths []int64, newID func() uint64) (metas []columnar.SegmentMeta, windows int64, err error) {
+	seg, err := columnar.OpenSegment(filepath.Join(e.cfg.DataDir, filepath.FromSlash(raw.Path)))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer seg.Close()
+	schema := columnar.RollupSchema(seg.Info.Tags, seg.Info.Fields)
+	sws := make([]*columnar.SegmentWriter, len(widths))
+	outs := make([]columnar.RollupWriter, len(widths))
+	ids := make([]uint64, len(widths))
+	defer func() {
+		if err != nil {
+			for _, sw := range sws {
+				if sw != nil {
+					_ = sw.Abort()
+				}
+			}
+			for _, m := range metas {
+				_ = os.Remove(filepath.Join(e.cfg.DataDir, filepath.FromSlash(m.Path)))
+			}
+			metas = nil
+		}
+	}()
+	for i := range widths {
+		ids[i] = newID()
+		path := columnar.RollupPath(raw.DB, raw.Table, raw.Window, ids[i])
+		sw, err := columnar.NewSegmentWriter(filepath.Join(e.cfg.DataDir, filepath.FromSlash(path)), raw.DB, raw.Table, schema, columnar.RowGroupRows)
+		if err != nil {
+			return nil, 0, err
+		}
+		sws[i], outs[i] = sw, sw
+	}
+	counts, err := columnar.BuildRollups(seg, widths, outs)
+	if err != nil {
+		return nil, 0, err
+	}
+	for i, sw := range sws {
+		sws[i] = nil
+		if sw.Rows() == 0 {
+			if err := sw.Abort(); err != nil {
+				return nil, 0, err
+			}
+			continue
+		}
+		m, err := sw.Close()
+		if err != nil {
+			return nil, 0, err
+		}
+		m.ID, m.Window, m.Rollup, m.Of = ids[i], raw.Window, widths[i], raw.ID
+		m.Path = columnar.RollupPath(raw.DB, raw.Table, raw.Window, ids[i])
+		metas = append(metas, m)
+		windows += counts[i]
+	}
+	return metas, windows, nil
+}
+
+// withRollupsOf returns segs and the rollups of segs in m.
+func withRollupsOf(m *columnar.Manifest, segs []columnar.SegmentMeta) []columnar.SegmentMeta {
+	ids := map[uint64]bool{}
+	for _, s := range segs {
+		if !s.IsRollup() {
+			ids[s.ID] = true
+		}
+	}
+	out := slices.Clone(segs)
+	for _, s := range m.Segments {
+		if s.IsRollup() && ids[s.Of] && !slices.ContainsFunc(segs, func(x columnar.SegmentMeta) bool { return x.ID == s.ID }) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

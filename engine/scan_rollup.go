@@ -1,0 +1,126 @@
+package engine
+
+import (
+	"math"
+	"runtime"
+
+	"github.com/siltdb/silt/columnar"
+)
+
+// timeSpan is [lo, hi) of nanoseconds; hi == math.MaxInt64 is unbounded
+// (the instant MaxInt64 included, as in OpenScanRange).
+type timeSpan struct{ lo, hi int64 }
+
+func (s timeSpan) contains(t int64) bool { return t >= s.lo && (t < s.hi || s.hi == math.MaxInt64) }
+
+func (s timeSpan) empty() bool { return s.lo >= s.hi && s.hi != math.MaxInt64 }
+
+// overlaps reports whether any t in [lo, hi] is in s.
+func (s timeSpan) overlaps(lo, hi int64) bool {
+	return !s.empty() && hi >= s.lo && (lo < s.hi || s.hi == math.MaxInt64)
+}
+
+// piece is a stretch of a scan's range answered at one resolution: rollup
+// windows of width w wholly inside it, or raw rows (w == 0).
+type piece struct {
+	timeSpan
+	w int64
+}
+
+// rollupPieces splits r into pieces: the coarsest width takes the longest
+// aligned stretch, finer widths the ragged ends, and raw rows what no
+// window fits.
+func rollupPieces(r timeSpan, widths []int64) []piece {
+	if r.empty() {
+		return nil
+	}
+	if len(widths) == 0 {
+		return []piece{{r, 0}}
+	}
+	w := widths[0]
+	a, b := r.lo, r.hi
+	if a != math.MinInt64 {
+		a = ceilTo(a, w)
+	}
+	if b != math.MaxInt64 {
+		b = floorTo(b, w)
+	}
+	if b != math.MaxInt64 && a >= b {
+		return rollupPieces(r, widths[1:])
+	}
+	out := rollupPieces(timeSpan{r.lo, a}, widths[1:])
+	out = append(out, piece{timeSpan{a, b}, w})
+	if b != math.MaxInt64 {
+		out = append(out, rollupPieces(timeSpan{b, r.hi}, widths[1:])...)
+	}
+	return out
+}
+
+func floorTo(t, w int64) int64 {
+	s := t - t%w
+	if t%w < 0 {
+		s -= w
+	}
+	return s
+}
+
+func ceilTo(t, w int64) int64 {
+	f := floorTo(t, w)
+	if f == t || f > math.MaxInt64-w {
+		return f
+	}
+	return f + w
+}
+
+// rollupTasks reads segment i, alone in its overlap group, at the scan's
+// resolutions: each rollup piece from its rollup (all of the piece's
+// windows lie in this segment's rows, which no other source duplicates),
+// the rest — raw pieces, and rollup pieces of a width it lacks — from its
+// rows.
+func (ts *TableScan) rollupTasks(i int) []func(emit func(*columnar.ColumnBatch) error) error {
+	seg := ts.segs[i]
+	lo, hi := seg.Info.MinTime, seg.Info.MaxTime
+	var tasks []func(emit func(*columnar.ColumnBatch) error) error
+	var raw []timeSpan
+	for _, p := range rollupPieces(timeSpan{ts.minT, ts.maxT}, ts.widths) {
+		if !p.overlaps(lo, hi) {
+			continue
+		}
+		r := ts.rollups[i][p.w]
+		if p.w == 0 || r == nil {
+			raw = append(raw, p.timeSpan)
+			continue
+		}
+		tasks = append(tasks, splitRowGroups(r, ts.RollupColumns, ts.Tags, []timeSpan{p.timeSpan}, p.w)...)
+	}
+	if len(raw) > 0 {
+		tasks = append(tasks, splitRowGroups(seg, ts.Columns, ts.Tags, raw, 0)...)
+	}
+	return tasks
+}
+
+// splitRowGroups reads seg's row groups in a part per core, keeping rows
+// whose time is in spans and marking batches with rollup.
+func splitRowGroups(seg *columnar.Segment, cols []string, tags map[string][]string, spans []timeSpan, rollup int64) []func(emit func(*columnar.ColumnBatch) error) error {
+	n := seg.NumRowGroups()
+	parts := min(n, runtime.GOMAXPROCS(0))
+	var tasks []func(emit func(*columnar.ColumnBatch) error) error
+	for p := range parts {
+		first, end := p*n/parts, (p+1)*n/parts
+		tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
+			keep := filterBatches(func(t int64) bool {
+				for _, s := range spans {
+					if s.contains(t) {
+						return true
+					}
+				}
+				return false
+			}, emit)
+			return seg.ScanRowGroups(cols, tags, first, end, func(b *columnar.ColumnBatch) error {
+				b.Rollup = rollup
+				return keep(b)
+			})
+		})
+	}
+	return tasks
+}

@@ -1,0 +1,471 @@
+package exec
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/query/sql"
+)
+
+// Rollups (columnar/rollup.go) hold per series and window the partial
+// aggregates of every numeric field. A query whose aggregates all
+// decompose into those partials, grouped by tags and by time buckets made
+// of whole windows, can read a window's one partial row instead of its raw
+// rows. The executor then works on a table of partials: raw rows a source
+// still delivers (heads, overlapping segments, the ragged ends of the time
+// range) become partials of one row each, so one query mixes resolutions
+// freely, and the aggregates are finished from the partials.
+
+// RollupSource is a BatchSource that can deliver rollup rows: the widths
+// it holds rollups of for table within tr, in nanoseconds, ascending
+// (none: nil — the query then reads raw rows as such).
+type RollupSource interface {
+	RollupWidths(table string, tr sql.TimeRange) []int64
+}
+
+// rollupParts maps each aggregate to the partial kinds it reads.
+var rollupParts = map[sql.AggFunc][]string{
+	sql.AggCount:      {columnar.PartCount},
+	sql.AggSum:        {columnar.PartCount, columnar.PartSum},
+	sql.AggMin:        {columnar.PartCount, columnar.PartMin},
+	sql.AggMax:        {columnar.PartCount, columnar.PartMax},
+	sql.AggAvg:        {columnar.PartCount, columnar.PartSum},
+	sql.AggStddevSamp: {columnar.PartCount, columnar.PartSum, columnar.PartM2},
+	sql.AggStddevPop:  {columnar.PartCount, columnar.PartSum, columnar.PartM2},
+	sql.AggVarSamp:    {columnar.PartCount, columnar.PartSum, columnar.PartM2},
+	sql.AggVarPop:     {columnar.PartCount, columnar.PartSum, columnar.PartM2},
+	sql.AggFirst:      {columnar.PartCount, columnar.PartFirst, columnar.PartFirstTime},
+	sql.AggLast:       {columnar.PartCount, columnar.PartLast, columnar.PartLastTime},
+}
+
+// rollupWidths returns the widths of avail (ascending) whose windows q can
+// be answered from: every group key is a tag or a time bucket made of
+// whole windows (width a multiple, origin on a window boundary), WHERE
+// beyond the time range tests tags only, and every aggregate is count(*),
+// count(DISTINCT tag), or one of rollupParts over a numeric field. The
+// time range need not be aligned: sources deliver raw rows for its ragged
+// ends. Nil when q cannot use rollups.
+func rollupWidths(q *sql.Query, avail []int64) []int64 {
+	if len(avail) == 0 || q.Table == nil || !q.Aggregated || len(q.Aggregates) == 0 || lastOnly(q) {
+		return nil
+	}
+	var bucket *sql.Bucket
+	for _, k := range q.GroupBy {
+		switch {
+		case k.Column.Kind == sql.KindTag:
+		case k.IsTime():
+			b := k.Bucket
+			bucket = &b
+		default:
+			return nil
+		}
+	}
+	for _, a := range q.Aggregates {
+		switch a.Func {
+		case sql.AggCountStar:
+			continue
+		case sql.AggCountDistinct:
+			if ref, ok := a.Arg.(*sql.ColumnRef); ok && ref.Column.Kind == sql.KindTag {
+				continue
+			}
+			return nil
+		}
+		if _, ok := rollupParts[a.Func]; !ok {
+			return nil
+		}
+		ref, ok := a.Arg.(*sql.ColumnRef)
+		if !ok || ref.Column.Kind != sql.KindField || !columnar.Rollable(fieldType(ref.Column.Type)) {
+			return nil
+		}
+	}
+	if !tagsOnly(q.Residual) {
+		return nil
+	}
+	var out []int64
+	for _, w := range avail {
+		if bucket != nil && (bucket.Width%w != 0 || ((bucket.Origin%w)+w)%w != 0) {
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// tagsOnly reports whether e (nil: true) reads no column but tags.
+func tagsOnly(e sql.Expr) bool {
+	ok := true
+	if e != nil {
+		sql.Walk(e, func(x sql.Expr) bool {
+			if ref, isRef := x.(*sql.ColumnRef); isRef && ref.Column.Kind != sql.KindTag {
+				ok = false
+			}
+			return ok
+		})
+	}
+	return ok
+}
+
+// Partial columns live in the table under synthetic indexes, below every
+// real column's.
+const partRowsIndex = -1
+
+func partIndex(field int, part string) int {
+	return -2 - field*len(columnar.RollupParts) - slices.Index(columnar.RollupParts, part)
+}
+
+// partColumn is the table column holding part of field.
+func partColumn(field sql.Column, part string) sql.Column {
+	return sql.Column{Name: columnar.RollupColumn(field.Name, part), Kind: sql.KindField,
+		Type: sqlPartType(field.Type, part), Index: partIndex(field.Index, part)}
+}
+
+var partRowsColumn = sql.Column{Name: columnar.RollupRows, Kind: sql.KindField, Type: sql.TypeInt64, Index: partRowsIndex}
+
+func sqlPartType(t sql.Type, part string) sql.Type {
+	switch columnar.RollupPartType(fieldType(t), part) {
+	case columnar.FieldInt:
+		return sql.TypeInt64
+	case columnar.FieldFloat:
+		return sql.TypeFloat64
+	}
+	return t
+}
+
+// partSlot is a partial column being materialized: from rollup batches it
+// is read as is; from raw batches it is made from the raw field (raw, of
+// type rawTyp): a count of 1 where the value is not NULL, the value itself
+// for sum/min/max/first/last, the row's time for the times, 0 for m2.
+type partSlot struct {
+	fieldSlot
+	raw    string
+	rawTyp columnar.FieldType
+	part   string
+}
+
+// partColumns returns the partial columns q's aggregates read.
+func partColumns(q *sql.Query) []sql.Column {
+	cols := []sql.Column{partRowsColumn}
+	seen := map[int]bool{partRowsIndex: true}
+	for _, a := range q.Aggregates {
+		ref, ok := a.Arg.(*sql.ColumnRef)
+		if !ok || ref.Column.Kind != sql.KindField {
+			continue
+		}
+		for _, p := range rollupParts[a.Func] {
+			c := partColumn(ref.Column, p)
+			if !seen[c.Index] {
+				seen[c.Index] = true
+				cols = append(cols, c)
+			}
+		}
+	}
+	return cols
+}
+
+// appendPart appends the selected rows of batch b to the partial column.
+func (ps *partSlot) appendPart(b *columnar.ColumnBatch, sel []int32, all bool) {
+	if b.Rollup != 0 {
+		ps.appendBatch(batchField(b, ps.name, ps.typ), sel, all)
+		return
+	}
+	fc := ps.col
+	n := len(sel)
+	if ps.raw == "" { // rows: one per raw row
+		for range n {
+			fc.i = append(fc.i, 1)
+		}
+		fc.null = append(fc.null, make([]bool, n)...)
+		return
+	}
+	fv := batchField(b, ps.raw, ps.rawTyp)
+	switch ps.part {
+	case columnar.PartSum, columnar.PartMin, columnar.PartMax, columnar.PartFirst, columnar.PartLast:
+		ps.appendBatch(fv, sel, all)
+		return
+	}
+	fc.null = append(fc.null, make([]bool, n)...)
+	switch ps.part {
+	case columnar.PartCount:
+		for _, r := range sel {
+			c := int64(1)
+			if fv == nil || fv.IsNull(int(r)) {
+				c = 0
+			}
+			fc.i = append(fc.i, c)
+		}
+	case columnar.PartFirstTime, columnar.PartLastTime:
+		fc.i = gather(fc.i, b.Time, sel, all)
+	case columnar.PartM2:
+		fc.f = append(fc.f, make([]float64, n)...)
+	}
+}
+
+// resolutionName describes the resolutions that answered: "raw", a width
+// ("1h"), or several joined by "+" (coarsest first, raw last).
+func resolutionName(widths map[int64]bool) string {
+	var ws []int64
+	raw := false
+	for w := range widths {
+		if w == 0 {
+			raw = true
+			continue
+		}
+		ws = append(ws, w)
+	}
+	slices.Sort(ws)
+	slices.Reverse(ws)
+	var parts []string
+	for _, w := range ws {
+		parts = append(parts, shortDuration(time.Duration(w)))
+	}
+	if raw || len(parts) == 0 {
+		parts = append(parts, "raw")
+	}
+	return strings.Join(parts, "+")
+}
+
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	s = strings.TrimSuffix(s, "0m")
+	if s == "" {
+		return "0s"
+	}
+	return s
+}
+
+// partialAggregate finishes aggregate a over the partial rows of rc with
+// group ids gids (nil: one group).
+func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error) {
+	if a.Func == sql.AggCountDistinct {
+		return aggregate(rc, a, gids, ng)
+	}
+	if gids == nil {
+		gids = make([]int32, rc.n)
+	}
+	col := func(c sql.Column) (*vec, error) { return rc.column(c) }
+	if a.Func == sql.AggCountStar {
+		rows, err := col(partRowsColumn)
+		if err != nil {
+			return nil, err
+		}
+		out := newVec(sql.TypeInt64, ng)
+		for k, g := range gids {
+			out.i[g] += rows.i[k]
+		}
+		return out, nil
+	}
+	field := a.Arg.(*sql.ColumnRef).Column
+	nv, err := col(partColumn(field, columnar.PartCount))
+	if err != nil {
+		return nil, err
+	}
+	cnt := nv.i
+	counts := make([]int64, ng)
+	for k, g := range gids {
+		counts[g] += cnt[k]
+	}
+	nullEmpty := func(out *vec) *vec {
+		for g, c := range counts {
+			if c == 0 {
+				out.setNull(g)
+			}
+		}
+		return out
+	}
+	part := func(p string) (*vec, error) { return col(partColumn(field, p)) }
+	switch a.Func {
+	case sql.AggCount:
+		return &vec{typ: sql.TypeInt64, n: ng, i: counts}, nil
+	case sql.AggSum:
+		x, err := part(columnar.PartSum)
+		if err != nil {
+			return nil, err
+		}
+		out := newVec(a.Type, ng)
+		switch x.typ {
+		case sql.TypeFloat64:
+			for k, g := range gids {
+				if cnt[k] > 0 {
+					out.f[g] += x.f[k]
+				}
+			}
+		case sql.TypeInt64:
+			for k, g := range gids {
+				if cnt[k] == 0 {
+					continue
+				}
+				s, b := out.i[g], x.i[k]
+				r := s + b
+				if (b > 0 && r < s) || (b < 0 && r > s) {
+					return nil, errBigintRange
+				}
+				out.i[g] = r
+			}
+		case sql.TypeUint64:
+			for k, g := range gids {
+				if cnt[k] == 0 {
+					continue
+				}
+				r := out.u[g] + x.u[k]
+				if r < out.u[g] {
+					return nil, errUintRange
+				}
+				out.u[g] = r
+			}
+		default:
+			return nil, fmt.Errorf("exec: sum of %s", x.typ)
+		}
+		return nullEmpty(out), nil
+	case sql.AggMin, sql.AggMax:
+		p, want := columnar.PartMin, -1
+		if a.Func == sql.AggMax {
+			p, want = columnar.PartMax, 1
+		}
+		x, err := part(p)
+		if err != nil {
+			return nil, err
+		}
+		best := make([]int, ng)
+		for g := range best {
+			best[g] = -1
+		}
+		for k, g := range gids {
+			if cnt[k] == 0 {
+				continue
+			}
+			if b := best[g]; b < 0 || compareAt(x, k, x, b) == want {
+				best[g] = k
+			}
+		}
+		return pick(x, best), nil
+	case sql.AggAvg, sql.AggStddevSamp, sql.AggStddevPop, sql.AggVarSamp, sql.AggVarPop:
+		x, err := part(columnar.PartSum)
+		if err != nil {
+			return nil, err
+		}
+		sums, err := cast(x, sql.TypeFloat64)
+		if err != nil {
+			return nil, err
+		}
+		out := newVec(sql.TypeFloat64, ng)
+		if a.Func == sql.AggAvg {
+			sum := out.f
+			for k, g := range gids {
+				if cnt[k] > 0 {
+					sum[g] += sums.f[k]
+				}
+			}
+			for g := range sum {
+				sum[g] /= float64(counts[g])
+			}
+			return nullEmpty(out), nil
+		}
+		m2v, err := part(columnar.PartM2)
+		if err != nil {
+			return nil, err
+		}
+		// Chan et al.'s pairwise combination of (count, mean, M2): stable
+		// where summing squares would cancel catastrophically.
+		n := make([]float64, ng)
+		mean := make([]float64, ng)
+		m2 := out.f
+		for k, g := range gids {
+			c := cnt[k]
+			if c == 0 {
+				continue
+			}
+			nb := float64(c)
+			mb := sums.f[k] / nb
+			na := n[g]
+			if na == 0 {
+				n[g], mean[g], m2[g] = nb, mb, m2v.f[k]
+				continue
+			}
+			nt := na + nb
+			d := mb - mean[g]
+			mean[g] += d * nb / nt
+			m2[g] += m2v.f[k] + d*d*na*nb/nt
+			n[g] = nt
+		}
+		samp := a.Func == sql.AggStddevSamp || a.Func == sql.AggVarSamp
+		for g, c := range counts {
+			switch {
+			case c == 0 || samp && c < 2:
+				out.setNull(g)
+				continue
+			case samp:
+				m2[g] /= float64(c - 1)
+			default:
+				m2[g] /= float64(c)
+			}
+			if math.IsInf(mean[g], 0) || math.IsNaN(mean[g]) {
+				m2[g] = math.NaN()
+			}
+			if m2[g] < 0 { // rounding of a zero variance
+				m2[g] = 0
+			}
+			if a.Func == sql.AggStddevSamp || a.Func == sql.AggStddevPop {
+				m2[g] = math.Sqrt(m2[g])
+			}
+		}
+		return out, nil
+	case sql.AggFirst, sql.AggLast:
+		vp, tp := columnar.PartFirst, columnar.PartFirstTime
+		if a.Func == sql.AggLast {
+			vp, tp = columnar.PartLast, columnar.PartLastTime
+		}
+		x, err := part(vp)
+		if err != nil {
+			return nil, err
+		}
+		tv, err := part(tp)
+		if err != nil {
+			return nil, err
+		}
+		best := make([]int, ng)
+		for g := range best {
+			best[g] = -1
+		}
+		first := a.Func == sql.AggFirst
+		for k, g := range gids {
+			if cnt[k] == 0 {
+				continue
+			}
+			b := best[g]
+			if b < 0 || (first && tv.i[k] < tv.i[b]) || (!first && tv.i[k] > tv.i[b]) {
+				best[g] = k
+			}
+		}
+		return pick(x, best), nil
+	}
+	return nil, fmt.Errorf("exec: aggregate %s over rollups", a.Func)
+}
+
+// partSlots creates t's partial columns for q's aggregates.
+func partSlots(q *sql.Query, t *table) []*partSlot {
+	var parts []*partSlot
+	fieldOf := map[int]sql.Column{}
+	for _, a := range q.Aggregates {
+		if ref, ok := a.Arg.(*sql.ColumnRef); ok && ref.Column.Kind == sql.KindField {
+			for _, p := range rollupParts[a.Func] {
+				fieldOf[partColumn(ref.Column, p).Index] = ref.Column
+			}
+		}
+	}
+	for _, c := range partColumns(q) {
+		fc := &fieldCol{typ: c.Type}
+		t.flds[c.Index] = fc
+		ps := &partSlot{fieldSlot: fieldSlot{name: c.Name, col: fc, typ: fieldType(c.Type)}}
+		if f, ok := fieldOf[c.Index]; ok {
+			ps.raw, ps.rawTyp = f.Name, fieldType(f.Type)
+			ps.part = c.Name[len(f.Name)+1:]
+		}
+		parts = append(parts, ps)
+	}
+	return parts
+}
