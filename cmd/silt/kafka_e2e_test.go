@@ -392,7 +392,7 @@ func TestKafkaRebalanceTwoInstances(t *testing.T) {
 				for i, l := range h.logs {
 					raw, _ := os.ReadFile(l)
 					for _, line := range strings.Split(string(raw), "\n") {
-						for _, w := range []string{"assigned", "revoked", "lost", "dropped", "confirmed", "level=WARN", "level=ERROR"} {
+						for _, w := range []string{"kafka", "wal", "flushed heads", "level=WARN", "level=ERROR"} {
 							if strings.Contains(line, w) {
 								t.Logf("log %d: %s", i, line)
 								break

@@ -522,6 +522,9 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 	if len(offs) > 0 {
 		c.mu.Lock()
 		for tp := range hws {
+			// A partition without state (not expected: rebalances wait
+			// for the poll) gets no tenure, and replay keeps its rows.
+			gens[tp] = -1
 			if st := c.parts[tp]; st != nil {
 				gens[tp] = st.gen
 			}
