@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -354,12 +355,14 @@ func TestKafkaRebalanceTwoInstances(t *testing.T) {
 		}
 		union := map[pointKey]string{}
 		both := 0
+		var bothIdx []int // record numbers on both, for the failure report
 		for k, v := range pa {
 			union[k] = v
 		}
 		for k, v := range pb {
 			if w, ok := union[k]; ok {
 				both++
+				bothIdx = append(bothIdx, int((k.Time-streamBase)/1000))
 				if w != v {
 					t.Fatalf("point %v differs between instances: %s vs %s", k, w, v)
 				}
@@ -388,7 +391,8 @@ func TestKafkaRebalanceTwoInstances(t *testing.T) {
 			// must lie within them.
 			zombie := lostUnconfirmed(h.logs)
 			if both > zombie {
-				t.Errorf("%d of %d points are on both instances after %d kill -9 hand-overs (%d announced by lost-session warnings); want every record on exactly one", both, n, rounds, zombie)
+				slices.Sort(bothIdx)
+				t.Errorf("%d of %d points are on both instances after %d kill -9 hand-overs (%d announced by lost-session warnings); want every record on exactly one; records %v", both, n, rounds, zombie, bothIdx[:min(len(bothIdx), 40)])
 				for i, l := range h.logs {
 					raw, _ := os.ReadFile(l)
 					for _, line := range strings.Split(string(raw), "\n") {
