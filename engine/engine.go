@@ -43,6 +43,7 @@ type Config struct {
 	Compaction    CompactionConfig // see compact.go
 	Tiering       TierConfig       // see tier.go; off without a store
 	Rollups       RollupConfig     // see rollup.go
+	Sources       SourceHooks      // see source.go: stream hand-over reconciliation; optional
 }
 
 // Defaults fills unset fields.
@@ -239,6 +240,12 @@ func (e *Engine) Write(db string, b *columnar.Batch) (WriteResult, error) {
 
 // write is Write and, with offs, WriteFrom.
 func (e *Engine) write(db string, b *columnar.Batch, offs SourceOffsets) (WriteResult, error) {
+	return e.writeRecord(db, b, offs, nil)
+}
+
+// writeRecord is write with an optional encoder of the WAL record (for
+// WriteParts); nil encodes a type 1 or type 2 record.
+func (e *Engine) writeRecord(db string, b *columnar.Batch, offs SourceOffsets, encode func(dst []byte) []byte) (WriteResult, error) {
 	var res WriteResult
 	if !e.ready.Load() {
 		return res, ErrNotReady
@@ -277,12 +284,15 @@ func (e *Engine) write(db string, b *columnar.Batch, offs SourceOffsets) (WriteR
 		e.mu.Unlock()
 		return res, nil
 	}
-	if len(offs) > 0 {
-		if len(b.Rows) == 0 {
-			e.undoLocked(&undo) // only offsets are written
-		}
+	if len(b.Rows) == 0 {
+		e.undoLocked(&undo) // only offsets are written
+	}
+	switch {
+	case encode != nil:
+		e.walBuf = encode(e.walBuf[:0])
+	case len(offs) > 0:
 		e.walBuf = appendOffsetsRecord(e.walBuf[:0], db, b, offs)
-	} else {
+	default:
 		e.walBuf = appendRecord(e.walBuf[:0], db, b)
 	}
 	pos, err := e.wal.Append(e.walBuf)

@@ -134,6 +134,7 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 		}
 	}
 	metas = append(metas, e.buildRollups(metas, newID, "flush")...)
+	e.awaitSourcesCommitted(fs.sources) // source.go: upstream confirms before the manifest names the rows
 	e.mu.Lock()
 	m := e.manifest.Load().Clone()
 	e.mu.Unlock()

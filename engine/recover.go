@@ -43,6 +43,9 @@ func (e *Engine) recover() error {
 	var b columnar.Batch
 	var replayed, skipped int
 	var drops dropReplay // drop.go
+	var parts []SourcePart
+	capped := map[string]int64{}
+	dropped := 0
 	st, err := wal.Replay(walDir, func(seq uint64, payload []byte) error {
 		if seq < m.WALSeq {
 			return nil // already in segments
@@ -50,7 +53,18 @@ func (e *Engine) recover() error {
 		if isDropRecord(payload) {
 			return drops.apply(e, payload)
 		}
-		db, err := decodeAnyRecord(payload, &b, offs)
+		var db string
+		var err error
+		if len(payload) > 0 && payload[0] == recSourceParts {
+			// source.go: rows a later owner of their partition consumed
+			// again are dropped, positions capped at the hand-over.
+			clear(offs)
+			if db, err = decodeParts(payload, &b, &parts); err == nil {
+				dropped += e.replayLimits(&b, parts, offs, capped)
+			}
+		} else {
+			db, err = decodeAnyRecord(payload, &b, offs)
+		}
 		if err != nil {
 			// The checksum held, so this is a bug or a foreign file, not a
 			// torn write: refuse to guess.
@@ -75,6 +89,7 @@ func (e *Engine) recover() error {
 	if err := drops.commit(e); err != nil {
 		return err
 	}
+	e.logReplayLimits(m.Sources, capped, dropped) // source.go
 	for _, c := range st.Corrupted {
 		e.metrics.WALCorrupt.Inc()
 		e.log.Error("wal corruption skipped during replay: the rows in this stretch are lost",

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
+	"sort"
 
 	"github.com/siltdb/silt/columnar"
 )
@@ -115,4 +116,211 @@ func cloneOffsets(offs map[string]int64) map[string]int64 {
 	out := make(map[string]int64, len(offs))
 	maps.Copy(out, offs)
 	return out
+}
+
+// SourcePart describes, in a write from a stream source, the rows of one
+// source partition and the tenure under which they were consumed. It lets a
+// node that crashed drop at replay the rows that a later owner of the
+// partition consumed again (see SourceHooks and docs/scaling.md).
+type SourcePart struct {
+	Key string // source key, e.g. "kafka/metrics/3"
+	// Tenure identifies the ownership period of the partition in which the
+	// rows were consumed (for Kafka: the consumer-group generation).
+	Tenure int64
+	// Next is the position the write brings the partition to, or -1 when
+	// this record does not move it (a poll spanning several databases
+	// moves the positions in its last record only).
+	Next int64
+	// The rows whose Line is in [FirstLine, FirstLine+len(Offsets)) came
+	// from the messages at Offsets (increasing), in order.
+	FirstLine int
+	Offsets   []int64
+}
+
+// SourceHooks let a stream source reconcile the engine's WAL with the
+// positions its upstream (a Kafka consumer group) recorded. Both methods may
+// block on the network; both are optional in effect (a nil Config.Sources
+// keeps every row and never waits).
+type SourceHooks interface {
+	// ReplayLimit returns, for rows of source key consumed under tenure,
+	// the offset from which a later owner of the partition consumes (or
+	// will consume) them again: replay drops those rows and does not let
+	// the key's position pass the limit. ok false keeps every row.
+	ReplayLimit(key string, tenure int64) (limit int64, ok bool)
+	// AwaitCommitted is called by a flush before its manifest names
+	// segments holding the rows up to offs: it returns once upstream has
+	// confirmed those positions (so replay never needs to drop flushed
+	// rows), or gives up after a bounded wait.
+	AwaitCommitted(offs SourceOffsets)
+}
+
+// recSourceParts is a WAL record carrying, besides the batch, which rows
+// came from which source partition under which tenure:
+//
+//	type = 4 (byte) | uvarint nParts | part* | uvarint len(db) | db | batch
+//	part = uvarint len(key) | key | varint next | varint tenure |
+//	       uvarint firstLine | uvarint nLines | uvarint offsetDelta*
+//
+// next is -1 when the record does not move the position; offsetDelta is
+// each line's message offset minus the previous one's (the first minus 0).
+const recSourceParts byte = 4
+
+// WriteParts is WriteFrom with per-partition row spans: the positions are
+// the parts' Next values (those >= 0), logged atomically with the rows and
+// the spans in one WAL record.
+func (e *Engine) WriteParts(db string, b *columnar.Batch, parts []SourcePart) (WriteResult, error) {
+	offs := SourceOffsets{}
+	for _, p := range parts {
+		if p.Next >= 0 {
+			offs[p.Key] = p.Next
+		}
+	}
+	return e.writeRecord(db, b, offs, func(dst []byte) []byte { return appendPartsRecord(dst, db, b, parts) })
+}
+
+func appendPartsRecord(dst []byte, db string, b *columnar.Batch, parts []SourcePart) []byte {
+	dst = append(dst, recSourceParts)
+	dst = binary.AppendUvarint(dst, uint64(len(parts)))
+	for _, p := range parts {
+		dst = binary.AppendUvarint(dst, uint64(len(p.Key)))
+		dst = append(dst, p.Key...)
+		dst = binary.AppendVarint(dst, p.Next)
+		dst = binary.AppendVarint(dst, p.Tenure)
+		dst = binary.AppendUvarint(dst, uint64(p.FirstLine))
+		dst = binary.AppendUvarint(dst, uint64(len(p.Offsets)))
+		prev := int64(0)
+		for _, o := range p.Offsets {
+			dst = binary.AppendUvarint(dst, uint64(o-prev))
+			prev = o
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(db)))
+	dst = append(dst, db...)
+	return b.AppendBinary(dst)
+}
+
+// decodeParts decodes a type 4 record into parts (reusing its memory) and
+// b, returning the database.
+func decodeParts(p []byte, b *columnar.Batch, parts *[]SourcePart) (string, error) {
+	p = p[1:]
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > uint64(len(p)) {
+		return "", fmt.Errorf("bad wal record part count")
+	}
+	p = p[k:]
+	*parts = (*parts)[:0]
+	for range n {
+		var sp SourcePart
+		l, k := binary.Uvarint(p)
+		if k <= 0 || uint64(len(p)-k) < l {
+			return "", fmt.Errorf("bad wal record part key")
+		}
+		sp.Key = string(p[k : k+int(l)])
+		p = p[k+int(l):]
+		var vals [2]int64
+		for i := range vals {
+			v, k := binary.Varint(p)
+			if k <= 0 {
+				return "", fmt.Errorf("bad wal record part position")
+			}
+			vals[i] = v
+			p = p[k:]
+		}
+		sp.Next, sp.Tenure = vals[0], vals[1]
+		first, k := binary.Uvarint(p)
+		if k <= 0 {
+			return "", fmt.Errorf("bad wal record part lines")
+		}
+		p = p[k:]
+		nl, k := binary.Uvarint(p)
+		if k <= 0 || nl > uint64(len(p)) {
+			return "", fmt.Errorf("bad wal record part lines")
+		}
+		p = p[k:]
+		sp.FirstLine = int(first)
+		sp.Offsets = make([]int64, nl)
+		prev := int64(0)
+		for i := range sp.Offsets {
+			d, k := binary.Uvarint(p)
+			if k <= 0 {
+				return "", fmt.Errorf("bad wal record part offsets")
+			}
+			p = p[k:]
+			prev += int64(d)
+			sp.Offsets[i] = prev
+		}
+		*parts = append(*parts, sp)
+	}
+	l, k := binary.Uvarint(p)
+	if k <= 0 || uint64(len(p)-k) < l {
+		return "", fmt.Errorf("bad wal record database name")
+	}
+	return string(p[k : k+int(l)]), b.UnmarshalBinary(p[k+int(l):])
+}
+
+// replayLimits applies the source hooks to a decoded type 4 record: rows at
+// or past their partition's limit are removed from b, and offs receives the
+// parts' positions, each capped at its limit. It returns the rows removed;
+// capped records the lowest limit that cut each key's position.
+func (e *Engine) replayLimits(b *columnar.Batch, parts []SourcePart, offs SourceOffsets, capped map[string]int64) int {
+	limits := make([]int64, len(parts))
+	for i, p := range parts {
+		limits[i] = -1 // no limit
+		if e.cfg.Sources != nil {
+			if l, ok := e.cfg.Sources.ReplayLimit(p.Key, p.Tenure); ok {
+				limits[i] = l
+			}
+		}
+		if p.Next < 0 {
+			continue
+		}
+		next := p.Next
+		if limits[i] >= 0 && next > limits[i] {
+			next = limits[i]
+			if c, ok := capped[p.Key]; !ok || next < c {
+				capped[p.Key] = next
+			}
+		}
+		if cur, ok := offs[p.Key]; !ok || next > cur {
+			offs[p.Key] = next
+		}
+	}
+	// Parts are in line order (the consumer writes them so): a binary
+	// search finds each row's message.
+	kept, dropped := b.Rows[:0], 0
+	for _, r := range b.Rows {
+		line := int(r.Line)
+		pi := sort.Search(len(parts), func(i int) bool { return parts[i].FirstLine+len(parts[i].Offsets) > line })
+		if pi < len(parts) && line >= parts[pi].FirstLine && limits[pi] >= 0 &&
+			parts[pi].Offsets[line-parts[pi].FirstLine] >= limits[pi] {
+			dropped++
+			continue
+		}
+		kept = append(kept, r)
+	}
+	b.Rows = kept
+	return dropped
+}
+
+// awaitSourcesCommitted is the flush's call of SourceHooks.AwaitCommitted.
+func (e *Engine) awaitSourcesCommitted(offs map[string]int64) {
+	if e.cfg.Sources != nil && len(offs) > 0 {
+		e.cfg.Sources.AwaitCommitted(offs)
+	}
+}
+
+// logReplayLimits reports what the replay limits removed, and the one case
+// they cannot repair: rows already in segments (the manifest's positions)
+// past the point where a later owner took the partition over.
+func (e *Engine) logReplayLimits(flushed map[string]int64, capped map[string]int64, dropped int) {
+	if dropped > 0 || len(capped) > 0 {
+		e.log.Info("wal replay dropped rows that a later owner of their partition consumed again",
+			"rows", dropped, "positions_capped", capped)
+	}
+	for k, limit := range capped {
+		if f, ok := flushed[k]; ok && f > limit {
+			e.log.Error("rows already in segments lie past the point where a later owner took the partition over: they are on both nodes",
+				"source", k, "flushed_to", f, "handed_over_at", limit)
+		}
+	}
 }

@@ -88,10 +88,19 @@ func BenchmarkStreamIngest(b *testing.B) {
 		}
 		wg.Wait()
 		cl.Close()
-		e := benchEngine(b)
-		c, err := kafka.New(kafka.Config{Brokers: cluster.ListenAddrs(), Topics: []string{"bench"}, Group: "bench",
-			Format: stream.FormatLine, DB: "bench", DeadLetter: "file:" + b.TempDir() + "/dead"}, e, nil,
-			slog.New(slog.NewTextHandler(io.Discard, nil)))
+		// As silt serve runs it: the hand-over hooks make the final flush
+		// wait for the group to confirm the positions.
+		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+		dir := b.TempDir()
+		cfg := kafka.Config{Brokers: cluster.ListenAddrs(), Topics: []string{"bench"}, Group: "bench",
+			Format: stream.FormatLine, DB: "bench", DeadLetter: "file:" + b.TempDir() + "/dead"}
+		cfg.Handover = kafka.NewHandover(cfg, dir, 0, quiet)
+		e, err := engine.Open(engine.Config{DataDir: dir, FlushInterval: time.Hour, Logger: quiet, Sources: cfg.Handover})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer e.Close()
+		c, err := kafka.New(cfg, e, nil, quiet)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -119,6 +120,20 @@ func kafkaFlags(brokers, dataDir string) []string {
 		"--flush-bytes", "64KiB"}
 }
 
+// widenCommitGap makes every poll's group commit wait after its WAL fsync
+// (SILT_TEST_KAFKA_COMMIT_DELAY, default 150ms), so that most kill -9s land
+// between the two: the window in which the group's offsets are behind the
+// WAL and the partitions' next owner consumes again what the killed node
+// already holds. Without the hand-over reconciliation the rebalance test
+// then finds records on both nodes in nearly every run.
+func widenCommitGap(t *testing.T) {
+	d := os.Getenv("SILT_TEST_KAFKA_COMMIT_DELAY")
+	if d == "" {
+		d = "150ms"
+	}
+	t.Setenv("SILT_TEST_KAFKA_COMMIT_DELAY", d)
+}
+
 // TestKafkaExactlyOnceKill9 consumes a kfake cluster's records with the
 // real binary, kill -9s it at random moments while producers keep going,
 // restarts it, and checks through SQL that every record is there exactly
@@ -129,6 +144,7 @@ func TestKafkaExactlyOnceKill9(t *testing.T) {
 	rounds := int(envInt(t, "SILT_KAFKA_CRASH_ROUNDS", 5))
 	n := int(envInt(t, "SILT_KAFKA_RECORDS", 30000))
 	rng := rand.New(rand.NewPCG(testSeed(t), 7))
+	widenCommitGap(t)
 	brokers := startKfake(t, 4)
 	h := newHarness(t)
 	data := filepath.Join(h.dir, "data")
@@ -247,13 +263,15 @@ func waitAssigned(t *testing.T, p *siltProc) {
 // instance joins, leaves on SIGTERM and rejoins: every record is in exactly
 // one of the two. Then one instance is kill -9'd while the other takes its
 // partitions over, in rounds (SILT_KAFKA_REBALANCE_ROUNDS, default 3): each
-// instance stays exactly-once by itself, the union of both is every record,
-// and records written by both are bounded by the dead instance's polls not
-// yet committed to the group (docs/scaling.md), the same points on both
-// sides.
+// instance stays exactly-once by itself, and the union of both is every
+// record exactly once: no record is on both nodes, although the kills land
+// between WAL fsyncs and group commits (widenCommitGap) and the surviving
+// instance consumes those records again (docs/scaling.md, "Hand-over of a
+// partition").
 func TestKafkaRebalanceTwoInstances(t *testing.T) {
 	skipShort(t)
 	kcat := requireTool(t, "kcat", "kcat")
+	widenCommitGap(t)
 	const partitions = 6
 	n := int(envInt(t, "SILT_KAFKA_RECORDS", 30000))
 	brokers := startKfake(t, partitions)
@@ -287,20 +305,36 @@ func TestKafkaRebalanceTwoInstances(t *testing.T) {
 	// Phase 2: rounds in which one instance, chosen at random, dies with
 	// kill -9 and the other takes its partitions over before it comes back.
 	rounds := int(envInt(t, "SILT_KAFKA_REBALANCE_ROUNDS", 3))
+	dropped := 0 // rows the restarted instances dropped at replay
+	quick := envInt(t, "SILT_KAFKA_QUICK_RESTARTS", 0) != 0
 	rng := rand.New(rand.NewPCG(testSeed(t), 13))
 	rest := n - half
 	produced2 := prod.run2(half, n, 1000, time.Duration(rounds)*5*time.Second/time.Duration(max(rest/1000, 1)))
 	for round := range rounds {
 		time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
+		// The other instance takes the partitions over and commits
+		// before the killed one is back (3 s > the session timeout).
+		// With SILT_KAFKA_QUICK_RESTARTS=1 a third of the rounds bring
+		// the killed one back at once, so that its replay runs before
+		// anyone else consumed its partitions; those rounds also make
+		// the survivor's JoinGroup time out now and then (kfake waits
+		// for the dead member), the lost-session limit below.
+		down := 3 * time.Second
+		if quick && rng.IntN(3) == 0 {
+			down = 200 * time.Millisecond
+		}
 		if rng.IntN(2) == 0 {
 			a.kill()
-			time.Sleep(3 * time.Second) // > session timeout: B owns everything
+			time.Sleep(down)
 			a = h.start(dataA, kafkaFlags(brokers, dataA)...)
+			dropped += replayDropped(a.log())
 		} else {
 			b.kill()
-			time.Sleep(3 * time.Second)
+			time.Sleep(down)
 			b = h.start(dataB, kafkaFlags(brokers, dataB)...)
+			dropped += replayDropped(b.log())
 		}
+		t.Logf("round %d: down for %v", round, down)
 		t.Logf("round %d done", round)
 	}
 	if err := <-produced2; err != nil {
@@ -321,12 +355,14 @@ func TestKafkaRebalanceTwoInstances(t *testing.T) {
 		}
 		union := map[pointKey]string{}
 		both := 0
+		var bothIdx []int // record numbers on both, for the failure report
 		for k, v := range pa {
 			union[k] = v
 		}
 		for k, v := range pb {
 			if w, ok := union[k]; ok {
 				both++
+				bothIdx = append(bothIdx, int((k.Time-streamBase)/1000))
 				if w != v {
 					t.Fatalf("point %v differs between instances: %s vs %s", k, w, v)
 				}
@@ -347,13 +383,32 @@ func TestKafkaRebalanceTwoInstances(t *testing.T) {
 			if got.String() != want.String() {
 				t.Fatalf("union of both instances:\n got %v\nwant %v", got, want)
 			}
-			// Bound: the killed instance's polls whose group commit had
-			// not landed, a poll (--kafka.max-poll-records 300) or two per
-			// kill.
-			if both > rounds*2*300 {
-				t.Errorf("%d points written by both instances after %d kills, more than two polls per kill", both, rounds)
+			// The one case the hand-over cannot repair is a node that
+			// loses its group session while alive and goes on consuming
+			// partitions the group gave to the other (seen when a killed
+			// node rejoins before its old member expired: the survivor's
+			// JoinGroup times out). It logs the ranges; records on both
+			// must lie within them.
+			zombie := lostUnconfirmed(h.logs)
+			if both > zombie {
+				slices.Sort(bothIdx)
+				t.Errorf("%d of %d points are on both instances after %d kill -9 hand-overs (%d announced by lost-session warnings); want every record on exactly one; records %v", both, n, rounds, zombie, bothIdx[:min(len(bothIdx), 40)])
+				for i, l := range h.logs {
+					raw, _ := os.ReadFile(l)
+					for _, line := range strings.Split(string(raw), "\n") {
+						for _, w := range []string{"kafka", "wal", "flushed heads", "level=WARN", "level=ERROR"} {
+							if strings.Contains(line, w) {
+								t.Logf("log %d: %s", i, line)
+								break
+							}
+						}
+					}
+				}
 			}
-			t.Logf("records written by both instances after the kill -9 hand-over: %d of %d", both, n)
+			if zombie > 0 {
+				t.Logf("an instance lost its group session while alive; it announced %d records the other consumes again (docs/scaling.md, limits)", zombie)
+			}
+			t.Logf("rows the restarted instances dropped at replay (consumed again by the other): %d; records on both: %d of %d", dropped, both, n)
 			break
 		}
 		if time.Now().After(deadline) {
@@ -366,6 +421,49 @@ func TestKafkaRebalanceTwoInstances(t *testing.T) {
 			t.Errorf("exit code %d", code)
 		}
 	}
+}
+
+// lostUnconfirmed sums the ranges of the "kafka partition lost with
+// positions the group has not confirmed" warnings in the logs.
+func lostUnconfirmed(logs []string) int {
+	n := 0
+	for _, l := range logs {
+		raw, _ := os.ReadFile(l)
+		for _, line := range strings.Split(string(raw), "\n") {
+			if !strings.Contains(line, "lost with positions the group has not confirmed") {
+				continue
+			}
+			var from, to int
+			for _, f := range strings.Fields(line) {
+				if v, ok := strings.CutPrefix(f, "from="); ok {
+					from, _ = strconv.Atoi(v)
+				}
+				if v, ok := strings.CutPrefix(f, "to="); ok {
+					to, _ = strconv.Atoi(v)
+				}
+			}
+			n += max(to-from, 0)
+		}
+	}
+	return n
+}
+
+// replayDropped returns the rows a started instance's WAL replay dropped
+// because the partition's later owner consumed them again.
+func replayDropped(log string) int {
+	n := 0
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, "wal replay dropped rows") {
+			continue
+		}
+		if _, rest, ok := strings.Cut(l, " rows="); ok {
+			v, _, _ := strings.Cut(rest, " ")
+			if x, err := strconv.Atoi(v); err == nil {
+				n += x
+			}
+		}
+	}
+	return n
 }
 
 // Mistakes in the stream flags are usage errors (exit 2) that name the

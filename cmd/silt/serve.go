@@ -207,6 +207,7 @@ Flags:
 			MaxWindowSegments: *compactMax},
 		Tiering: tierEng,
 		Rollups: rollups,
+		Sources: streamCfg.sourceHooks(*dataDir, log), // streams.go
 	})
 	if err != nil {
 		log.Error("open data directory", "dir", *dataDir, "err", err)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -30,6 +31,8 @@ type streamFlags struct {
 		sessionTimeout, rebalanceTimeout                                 time.Duration
 	}
 	nats natsFlags
+
+	handover *kafka.Handover // the Kafka source's engine hooks (sourceHooks)
 }
 
 func addStreamFlags(fs *flag.FlagSet) *streamFlags {
@@ -108,13 +111,37 @@ func (s *streamFlags) kafkaConfig(dataDir string) (kafka.Config, error) {
 	if dl == "" {
 		dl = "file:" + filepath.Join(dataDir, "kafka-dead-letter.ndjson")
 	}
-	return kafka.Config{Brokers: splitList(k.brokers), Topics: splitList(k.topics), Group: k.group,
+	// Tests only: a delay between a poll's WAL fsync and its group commit,
+	// so that kill -9 rounds hit the window the hand-over must cover.
+	var commitDelay time.Duration
+	if v := os.Getenv("SILT_TEST_KAFKA_COMMIT_DELAY"); v != "" {
+		if commitDelay, err = time.ParseDuration(v); err != nil {
+			return kafka.Config{}, fmt.Errorf("SILT_TEST_KAFKA_COMMIT_DELAY: %w", err)
+		}
+	}
+	return kafka.Config{CommitDelay: commitDelay, Brokers: splitList(k.brokers), Topics: splitList(k.topics), Group: k.group,
 		Format: stream.Format(k.format), DB: k.db, Table: k.table, Precision: prec, DeadLetter: dl,
 		TLS: k.tls, TLSCA: k.tlsCA, TLSCert: k.tlsCert, TLSKey: k.tlsKey, TLSInsecure: k.tlsInsecure,
 		SASLMechanism: k.saslMech, SASLUser: k.saslUser, SASLPassword: k.saslPass,
 		ClientID: k.clientID, MaxPollRecords: k.maxPoll, FetchMaxBytes: int32(min(int64(k.fetchMaxBytes), 1<<30)),
 		Extra: []kgo.Opt{kgo.SessionTimeout(k.sessionTimeout), kgo.RebalanceTimeout(k.rebalanceTimeout),
 			kgo.HeartbeatInterval(min(3*time.Second, k.sessionTimeout/5))}}, nil
+}
+
+// sourceHooks returns the engine hooks of the stream sources: with Kafka,
+// the reconciliation of the WAL with the partitions' later owners at replay
+// and the flush's wait for group commits (docs/scaling.md). Call it before
+// the engine recovers; startStreams hands the same hooks to the consumer.
+func (s *streamFlags) sourceHooks(dataDir string, log *slog.Logger) engine.SourceHooks {
+	if s.kafka.brokers == "" {
+		return nil
+	}
+	cfg, err := s.kafkaConfig(dataDir)
+	if err != nil {
+		return nil // check reported it before
+	}
+	s.handover = kafka.NewHandover(cfg, dataDir, 0, log)
+	return s.handover
 }
 
 // runningStreams are the started stream consumers.
@@ -144,6 +171,7 @@ func startStreams(s *streamFlags, eng *engine.Engine, dataDir string, log *slog.
 		if err != nil {
 			return r, err
 		}
+		cfg.Handover = s.handover
 		c, err := kafka.New(cfg, eng, eng.Metrics().Registry, log)
 		if err != nil {
 			return r, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -43,6 +44,15 @@ type Config struct {
 	ClientID       string
 	// Extra options for tests (e.g. shorter session timeouts).
 	Extra []kgo.Opt
+
+	// Handover, when set, names this node (its data directory's node id)
+	// and makes flushes wait for group commits; see NewHandover. Without
+	// it the node has a random id for the process's life.
+	Handover *Handover
+	// CommitDelay (tests only) delays each poll's group commit after its
+	// WAL fsync, widening the window a kill -9 must hit to leave the group
+	// behind the WAL.
+	CommitDelay time.Duration
 }
 
 // deadLetterTopic returns the topic named by DeadLetter, or "".

@@ -38,15 +38,25 @@ const (
 	maxBackoff = time.Second
 )
 
+// partsSink is a sink that logs which rows came from which partition
+// (engine.Engine); without it the restart cannot drop rows another node
+// consumed again.
+type partsSink interface {
+	WriteParts(db string, b *columnar.Batch, parts []engine.SourcePart) (engine.WriteResult, error)
+}
+
 type topicPart struct {
 	topic string
 	part  int32
 }
 
 type partState struct {
-	next   int64 // durable position: the next offset to consume
-	hw     int64 // last known high watermark
-	paused bool
+	next      int64 // durable position: the next offset to consume
+	hw        int64 // last known high watermark
+	paused    bool
+	gen       int32  // group generation of this node's tenure (tenure.go)
+	meta      string // commit metadata: the tenure history ending with this node's
+	confirmed int64  // highest position the group confirmed in this tenure
 }
 
 // dbBatch collects one poll's rows for one database.
@@ -73,6 +83,10 @@ type Consumer struct {
 	// noCommit (tests) suppresses group commits, as a crash or a slow
 	// coordinator leaves the group's offsets behind Silt's.
 	noCommit atomic.Bool
+
+	node   string                     // this node's id in tenure histories
+	clp    atomic.Pointer[kgo.Client] // c.cl for the group callbacks
+	closed bool                       // guarded by mu: Close has run
 
 	// Scratch of process, used by Run's goroutine only.
 	batches map[string]*dbBatch
@@ -120,9 +134,20 @@ func New(cfg Config, sink stream.Sink, reg prometheus.Registerer, log *slog.Logg
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
 	)
 	opts = append(opts, cfg.Extra...)
+	if cfg.Handover != nil {
+		if c.node, err = cfg.Handover.NodeID(); err != nil {
+			return nil, err
+		}
+	} else if c.node, err = randomNodeID(); err != nil {
+		return nil, err
+	}
 	c.cl, err = kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: create client: %w", err)
+	}
+	c.clp.Store(c.cl)
+	if cfg.Handover != nil {
+		cfg.Handover.attach(c)
 	}
 	if t := cfg.deadLetterTopic(); t != "" {
 		c.dl = &topicDeadLetter{cl: c.cl, topic: t}
@@ -140,8 +165,24 @@ func New(cfg Config, sink stream.Sink, reg prometheus.Registerer, log *slog.Logg
 // committed offsets are fetched: each partition starts at Silt's own
 // recorded position, or at the group's if that is further (another Silt
 // instance consumed the partition meanwhile and committed on hand-over).
-func (c *Consumer) adjustOffsets(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+//
+// Each assignment starts a tenure (tenure.go): the history the group's
+// commit carries is read with the offsets and extended with this node's,
+// and every commit of the tenure carries it on.
+func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	own := c.sink.SourceOffsets("kafka/")
+	cl := c.client(ctx)
+	gen := int32(-1)
+	var hist map[string]groupOffset
+	if cl != nil {
+		_, gen = cl.GroupMetadata()
+		var err error
+		if hist, err = fetchGroup(ctx, cl, c.cfg.Group, 10*time.Second); err != nil {
+			// The history restarts with this tenure: a crashed earlier
+			// owner then finds the hand-over by generation order.
+			c.log.Warn("read tenure histories of the assigned partitions", "err", err)
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for topic, ps := range offsets {
@@ -154,14 +195,119 @@ func (c *Consumer) adjustOffsets(_ context.Context, offsets map[string]map[int32
 			if start >= 0 {
 				ps[p] = kgo.NewOffset().At(start)
 			}
-			st := &partState{next: max(start, 0), hw: -1}
+			h := append(hist[Key(topic, p)].hist, tenure{node: c.node, gen: gen, start: max(start, 0)})
+			st := &partState{next: max(start, 0), hw: -1, gen: gen, meta: formatHistory(h), confirmed: group}
 			c.parts[topicPart{topic, p}] = st
 			c.m.observe(topic, p, st)
 			c.log.Info("kafka partition assigned", "topic", topic, "partition", p,
-				"start", start, "from", from, "group_committed", group)
+				"start", start, "from", from, "group_committed", group, "node", c.node, "generation", gen)
 		}
 	}
 	return offsets, nil
+}
+
+// client returns the client once New has stored it (the group may call
+// back before NewClient has returned to New).
+func (c *Consumer) client(ctx context.Context) *kgo.Client {
+	for {
+		if cl := c.clp.Load(); cl != nil {
+			return cl
+		}
+		if sleep(ctx, time.Millisecond) != nil {
+			return nil
+		}
+	}
+}
+
+// commitCtx attaches the partitions' tenure histories to a group commit.
+func commitCtx(ctx context.Context, metas map[topicPart]string) context.Context {
+	return kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
+		for i := range req.Topics {
+			t := &req.Topics[i]
+			for j := range t.Partitions {
+				if m, ok := metas[topicPart{t.Topic, t.Partitions[j].Partition}]; ok {
+					t.Partitions[j].Metadata = &m
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// committed records the positions a commit response confirms, for the
+// partitions still in the tenure the commit was made in.
+func (c *Consumer) committed(gens map[topicPart]int32) func(*kgo.Client, *kmsg.OffsetCommitRequest, *kmsg.OffsetCommitResponse, error) {
+	return func(_ *kgo.Client, req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err == nil {
+			err = commitError(resp)
+		}
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				c.log.Debug("commit group offsets", "err", err)
+			}
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, t := range req.Topics {
+			for _, p := range t.Partitions {
+				tp := topicPart{t.Topic, p.Partition}
+				if st := c.parts[tp]; st != nil && st.gen == gens[tp] && p.Offset > st.confirmed {
+					st.confirmed = p.Offset
+				}
+			}
+		}
+	}
+}
+
+// awaitCommitted returns once the group has confirmed, for every partition
+// this node owns, at least the position offs records (committing the
+// current positions itself), or after wait. Partitions it no longer owns
+// were committed on revoke, or lost, and are not waited for.
+func (c *Consumer) awaitCommitted(offs engine.SourceOffsets, wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for {
+		commit := map[string]map[int32]kgo.EpochOffset{}
+		metas := map[topicPart]string{}
+		gens := map[topicPart]int32{}
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return
+		}
+		for key, v := range offs {
+			topic, p, ok := parseKey(key)
+			if !ok {
+				continue
+			}
+			tp := topicPart{topic, p}
+			st := c.parts[tp]
+			if st == nil || st.confirmed >= v {
+				continue
+			}
+			if commit[topic] == nil {
+				commit[topic] = map[int32]kgo.EpochOffset{}
+			}
+			// v is durable (the flush took it from the engine) even if
+			// process has not yet moved st.next to it.
+			commit[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: max(st.next, v)}
+			metas[tp], gens[tp] = st.meta, st.gen
+		}
+		c.mu.Unlock()
+		if len(metas) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.m.unconfirmedFlushes.Inc()
+			c.log.Warn("flushing rows whose positions the group has not confirmed: if this node is killed "+
+				"before its next commit, the partitions' next owner consumes them again", "partitions", commit)
+			return
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		c.cl.CommitOffsetsSync(commitCtx(ctx, metas), commit, c.committed(gens))
+		cancel()
+		_ = sleep(context.Background(), 20*time.Millisecond)
+	}
 }
 
 // revoked commits the durable positions of the partitions leaving this
@@ -170,6 +316,7 @@ func (c *Consumer) adjustOffsets(_ context.Context, offsets map[string]map[int32
 // final.
 func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
 	commit := map[string]map[int32]kgo.EpochOffset{}
+	metas := map[topicPart]string{}
 	c.mu.Lock()
 	for topic, ps := range revoked {
 		for _, p := range ps {
@@ -181,6 +328,7 @@ func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 				commit[topic] = map[int32]kgo.EpochOffset{}
 			}
 			commit[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: st.next}
+			metas[topicPart{topic, p}] = st.meta
 			delete(c.parts, topicPart{topic, p})
 			c.m.forget(topic, p)
 		}
@@ -190,7 +338,7 @@ func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 	if c.noCommit.Load() {
 		return
 	}
-	cl.CommitOffsetsSync(ctx, commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	cl.CommitOffsetsSync(commitCtx(ctx, metas), commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err == nil {
 			err = commitError(resp)
 		}
@@ -209,6 +357,13 @@ func (c *Consumer) lost(_ context.Context, cl *kgo.Client, lost map[string][]int
 	c.mu.Lock()
 	for topic, ps := range lost {
 		for _, p := range ps {
+			if st := c.parts[topicPart{topic, p}]; st != nil && st.confirmed < st.next {
+				// The next owner starts at the group's offset: these rows
+				// are on both nodes unless this node restarts before a
+				// flush takes them (its replay then drops them).
+				c.log.Warn("kafka partition lost with positions the group has not confirmed: the next owner consumes these records again",
+					"topic", topic, "partition", p, "from", max(st.confirmed, 0), "to", st.next)
+			}
 			delete(c.parts, topicPart{topic, p})
 			c.m.forget(topic, p)
 		}
@@ -265,15 +420,27 @@ func (c *Consumer) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	commit := map[string]map[int32]kgo.EpochOffset{}
+	metas := map[topicPart]string{}
 	c.mu.Lock()
 	for tp, st := range c.parts {
 		if commit[tp.topic] == nil {
 			commit[tp.topic] = map[int32]kgo.EpochOffset{}
 		}
 		commit[tp.topic][tp.part] = kgo.EpochOffset{Epoch: -1, Offset: st.next}
+		metas[tp] = st.meta
 	}
 	c.mu.Unlock()
-	c.cl.CommitOffsetsSync(ctx, commit, nil)
+	if !c.noCommit.Load() {
+		c.cl.CommitOffsetsSync(commitCtx(ctx, metas), commit, nil)
+	}
+	// Flushes from now on (the engine's last, at shutdown) no longer wait
+	// for the group: the positions above are all this node can commit.
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	if c.cfg.Handover != nil {
+		c.cfg.Handover.detach(c)
+	}
 	c.cl.Close()
 	return c.dl.Close()
 }
@@ -351,6 +518,19 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 		c.m.messages.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
 		offs[Key(p.Topic, p.Partition)] = p.Records[len(p.Records)-1].Offset + 1
 	})
+	gens := map[topicPart]int32{}
+	if len(offs) > 0 {
+		c.mu.Lock()
+		for tp := range hws {
+			// A partition without state (not expected: rebalances wait
+			// for the poll) gets no tenure, and replay keeps its rows.
+			gens[tp] = -1
+			if st := c.parts[tp]; st != nil {
+				gens[tp] = st.gen
+			}
+		}
+		c.mu.Unlock()
+	}
 	if len(offs) > 0 {
 		// Dead letters go first: a crash before the write below consumes
 		// these messages again and dead-letters them again (at least once).
@@ -366,7 +546,7 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 				o = offs
 			}
 			b := c.batches[db]
-			res, err := c.write(ctx, db, &b.b, o, polled)
+			res, err := c.write(ctx, db, &b.b, o, c.sourceParts(b, o, gens), polled)
 			if err != nil {
 				return err
 			}
@@ -379,6 +559,7 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 		}
 	}
 	commit := map[string]map[int32]kgo.EpochOffset{}
+	metas := map[topicPart]string{}
 	c.mu.Lock()
 	for tp, hw := range hws {
 		st := c.parts[tp]
@@ -391,24 +572,59 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 				commit[tp.topic] = map[int32]kgo.EpochOffset{}
 			}
 			commit[tp.topic][tp.part] = kgo.EpochOffset{Epoch: -1, Offset: next}
+			metas[tp] = st.meta
 		}
 		st.hw = hw
 		c.m.observe(tp.topic, tp.part, st)
 	}
 	c.mu.Unlock()
 	if len(commit) > 0 && !c.noCommit.Load() {
+		if c.cfg.CommitDelay > 0 {
+			_ = sleep(ctx, c.cfg.CommitDelay)
+		}
 		// For lag monitoring and hand-over; Silt's own offsets are the
 		// truth, so a failed commit only costs a retry at the next poll.
-		c.cl.CommitOffsets(ctx, commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-			if err == nil {
-				err = commitError(resp)
-			}
-			if err != nil && !errors.Is(err, context.Canceled) {
-				c.log.Debug("commit group offsets", "err", err)
-			}
-		})
+		// A kill -9 before it lands leaves the group behind the WAL: the
+		// tenure histories let the restarted node drop what the next
+		// owner consumes again (handover.go).
+		c.cl.CommitOffsets(commitCtx(ctx, metas), commit, c.committed(gens))
 	}
 	return nil
+}
+
+// sourceParts describes which rows of b came from which partition (b.msgs
+// holds each partition's messages contiguously: a poll is decoded partition
+// by partition), for the WAL record. offs are the positions this write
+// moves (the poll's last write), also for partitions without rows here.
+func (c *Consumer) sourceParts(b *dbBatch, offs engine.SourceOffsets, gens map[topicPart]int32) []engine.SourcePart {
+	var parts []engine.SourcePart
+	all := make([]int64, len(b.msgs))
+	seen := map[string]bool{}
+	for i := 0; i < len(b.msgs); {
+		r := b.msgs[i]
+		j := i
+		for j < len(b.msgs) && b.msgs[j].Partition == r.Partition && b.msgs[j].Topic == r.Topic {
+			all[j] = b.msgs[j].Offset
+			j++
+		}
+		key := Key(r.Topic, r.Partition)
+		next, ok := offs[key]
+		if !ok {
+			next = -1
+		}
+		seen[key] = true
+		parts = append(parts, engine.SourcePart{Key: key, Tenure: int64(gens[topicPart{r.Topic, r.Partition}]),
+			Next: next, FirstLine: i + 1, Offsets: all[i:j:j]})
+		i = j
+	}
+	for key, next := range offs {
+		if !seen[key] {
+			topic, p, _ := parseKey(key)
+			parts = append(parts, engine.SourcePart{Key: key, Tenure: int64(gens[topicPart{topic, p}]),
+				Next: next, FirstLine: len(b.msgs) + 1})
+		}
+	}
+	return parts
 }
 
 // rejected turns rows the schema refused into dead letters of their
@@ -451,7 +667,7 @@ func (c *Consumer) sendDead(ctx context.Context) error {
 // answers backpressure (or a full disk) and retrying until it takes the
 // rows. Other errors are returned: the WAL is broken and only a restart
 // (and replay) can go on.
-func (c *Consumer) write(ctx context.Context, db string, b *columnar.Batch, offs engine.SourceOffsets, polled map[string][]int32) (engine.WriteResult, error) {
+func (c *Consumer) write(ctx context.Context, db string, b *columnar.Batch, offs engine.SourceOffsets, parts []engine.SourcePart, polled map[string][]int32) (engine.WriteResult, error) {
 	paused := false
 	defer func() {
 		if paused {
@@ -460,7 +676,13 @@ func (c *Consumer) write(ctx context.Context, db string, b *columnar.Batch, offs
 		}
 	}()
 	for backoff := minBackoff; ; backoff = min(2*backoff, maxBackoff) {
-		res, err := c.sink.WriteFrom(db, b, offs)
+		var res engine.WriteResult
+		var err error
+		if ps, ok := c.sink.(partsSink); ok {
+			res, err = ps.WriteParts(db, b, parts)
+		} else {
+			res, err = c.sink.WriteFrom(db, b, offs)
+		}
 		if err == nil {
 			return res, nil
 		}

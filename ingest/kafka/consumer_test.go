@@ -63,6 +63,14 @@ type countingSink struct {
 }
 
 func (s *countingSink) WriteFrom(db string, b *columnar.Batch, offs engine.SourceOffsets) (engine.WriteResult, error) {
+	return s.count(b, func() (engine.WriteResult, error) { return s.Engine.WriteFrom(db, b, offs) })
+}
+
+func (s *countingSink) WriteParts(db string, b *columnar.Batch, parts []engine.SourcePart) (engine.WriteResult, error) {
+	return s.count(b, func() (engine.WriteResult, error) { return s.Engine.WriteParts(db, b, parts) })
+}
+
+func (s *countingSink) count(b *columnar.Batch, write func() (engine.WriteResult, error)) (engine.WriteResult, error) {
 	ids := make([]int64, 0, len(b.Rows))
 	for i := range b.Rows {
 		for _, f := range b.RowFields(&b.Rows[i]) {
@@ -71,7 +79,7 @@ func (s *countingSink) WriteFrom(db string, b *columnar.Batch, offs engine.Sourc
 			}
 		}
 	}
-	res, err := s.Engine.WriteFrom(db, b, offs)
+	res, err := write()
 	if err == nil {
 		s.mu.Lock()
 		for _, id := range ids {

@@ -10,6 +10,15 @@
 // that instance committed). Group offsets are committed after every durable
 // write, for lag monitoring with ordinary Kafka tools and for hand-over.
 //
+// Hand-over after a crash (handover.go, tenure.go): group commits are
+// asynchronous, so a node killed after a WAL fsync but before the commit
+// lands leaves records that the partition's next owner consumes again.
+// Every commit carries the partition's tenure history (node, generation,
+// start offset) as metadata, every WAL record names the tenure and offset
+// of each row, and at restart the replay drops the rows at or past the
+// start of the tenure that followed the node's own. Flushes wait for the
+// group to confirm their positions, so those rows are never in segments.
+//
 // One fetch is processed at a time and rebalances wait for it to finish
 // (kgo.BlockRebalanceOnPoll), so a revoked partition's last durable offsets
 // are committed synchronously before another member gets it.

@@ -14,6 +14,8 @@ type metrics struct {
 	lag         *prometheus.GaugeVec // by topic, partition
 	offset      *prometheus.GaugeVec
 	paused      *prometheus.GaugeVec
+
+	unconfirmedFlushes prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,9 +34,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "silt_kafka_partition_offset", Help: "Silt's durable position in the partition: the next offset to consume."}, []string{"topic", "partition"}),
 		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "silt_kafka_partition_paused", Help: "1 while the partition is paused by backpressure."}, []string{"topic", "partition"}),
+		unconfirmedFlushes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "silt_kafka_unconfirmed_flushes_total", Help: "Flushes that made rows permanent before the group confirmed their positions (a kill -9 before the next commit then leaves those rows on two nodes)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.deadLetters, m.fetchErrors, m.pauses, m.lag, m.offset, m.paused)
+		reg.MustRegister(m.messages, m.deadLetters, m.fetchErrors, m.pauses, m.lag, m.offset, m.paused, m.unconfirmedFlushes)
 	}
 	return m
 }
