@@ -272,6 +272,10 @@ type rollupCase struct {
 	name     string
 	sql      string
 	influxql string
+	// rawOK: the query may be answered from raw rows — 1m windows of
+	// 10 s data hold 6 rows, below engine.DefaultMinRowsPerWindow, so the
+	// engine keeps no 1m rollup for them (it does for denser data).
+	rawOK bool
 }
 
 func rollupCases(days int) []rollupCase {
@@ -283,13 +287,14 @@ func rollupCases(days int) []rollupCase {
 			`SELECT date_bin('1 hour', time, TIMESTAMP '2000-01-01') AS hour, hostname, avg(usage_user) FROM cpu WHERE time >= %s AND time < %s GROUP BY 1, 2`,
 			ts(rollBenchStart), ts(end))},
 		// Ragged ends: from 00:17:30 on the first day to 23:54:50 on the
-		// last, answered from 1h rollups, 1m rollups and raw rows.
+		// last, answered from 1h rollups and raw rows (1m rollups where
+		// the data is dense enough to keep them).
 		{name: "avg-1h-host-30d-unaligned", sql: fmt.Sprintf(
 			`SELECT date_bin('1 hour', time, TIMESTAMP '2000-01-01') AS hour, hostname, avg(usage_user) FROM cpu WHERE time >= %s AND time < %s GROUP BY 1, 2`,
 			ts(rollBenchStart.Add(17*time.Minute+30*time.Second)), ts(end.Add(-5*time.Minute-10*time.Second)))},
 		{name: "max-1m-host-1d", sql: fmt.Sprintf(
 			`SELECT date_bin('1 minute', time, TIMESTAMP '2000-01-01') AS minute, hostname, max(usage_user) FROM cpu WHERE time >= %s AND time < %s GROUP BY 1, 2`,
-			ts(day), ts(day.AddDate(0, 0, 1)))},
+			ts(day), ts(day.AddDate(0, 0, 1))), rawOK: true},
 		{name: "influxql-mean-1h-host-30d", influxql: fmt.Sprintf(
 			`SELECT mean(usage_user) FROM cpu WHERE time >= '%s' AND time < '%s' GROUP BY time(1h), hostname`,
 			rollBenchStart.Format(time.RFC3339), end.Format(time.RFC3339))},
@@ -448,7 +453,7 @@ func BenchmarkRollups(b *testing.B) {
 			if d := sameAnswer(rolled.rows, raw.rows); d != "" {
 				b.Fatalf("%s: the rollup answer (resolution %s) differs from the raw one: %s", c.name, rolled.stats.Resolution, d)
 			}
-			if rolled.stats.Resolution == "raw" || rolled.stats.Resolution == "" {
+			if !c.rawOK && (rolled.stats.Resolution == "raw" || rolled.stats.Resolution == "") {
 				b.Fatalf("%s: answered from %q, want rollups", c.name, rolled.stats.Resolution)
 			}
 			fmt.Printf("rollbench: %s: %d rows agree; rollups: resolution %s, %d rows scanned; raw: resolution %s, %d rows scanned\n",
