@@ -262,7 +262,9 @@ func newRollupBuilder(width int64, tags []string, fields []FieldSchema, out Roll
 	return rb
 }
 
-func floorTo(t, w int64) int64 {
+// WindowStart returns the start of the window of width w holding t
+// (windows are aligned on the Unix epoch; t before it floors downward).
+func WindowStart(t, w int64) int64 {
 	s := t - t%w
 	if t%w < 0 {
 		s -= w
@@ -280,14 +282,14 @@ func (rb *rollupBuilder) add(b *ColumnBatch, tagVec []*TagVector, newSeries []bo
 	}
 	w := rb.width
 	rb.runs = rb.runs[:0]
-	cur := floorTo(b.Time[0], w)
+	cur := WindowStart(b.Time[0], w)
 	continues := rb.open && !newSeries[0] && cur == rb.start
 	rb.runs = append(rb.runs, 0)
 	for r := 1; r < n; r++ {
 		t := b.Time[r]
 		if newSeries[r] || t < cur || t >= cur+w {
 			rb.runs = append(rb.runs, int32(r))
-			cur = floorTo(t, w)
+			cur = WindowStart(t, w)
 		}
 	}
 	nr := len(rb.runs)
@@ -323,7 +325,7 @@ func (rb *rollupBuilder) add(b *ColumnBatch, tagVec []*TagVector, newSeries []bo
 			rows += rb.rows
 		}
 		rb.setSeries(tagVec, int(lo))
-		rb.start, rb.rows = floorTo(b.Time[lo], w), rows
+		rb.start, rb.rows = WindowStart(b.Time[lo], w), rows
 		if err := rb.emit(rb.parts[ri*nf : (ri+1)*nf]); err != nil {
 			return err
 		}
@@ -334,7 +336,7 @@ func (rb *rollupBuilder) add(b *ColumnBatch, tagVec []*TagVector, newSeries []bo
 		rows += rb.rows
 	}
 	rb.setSeries(tagVec, int(last))
-	rb.open, rb.start, rb.rows = true, floorTo(b.Time[last], w), rows
+	rb.open, rb.start, rb.rows = true, WindowStart(b.Time[last], w), rows
 	copy(rb.acc, rb.parts[(nr-1)*nf:])
 	return nil
 }

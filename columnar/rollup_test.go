@@ -115,8 +115,8 @@ func rollupModel(points []Point, w int64, fields []FieldSchema) []Point {
 	var out []Point
 	for i := 0; i < len(points); {
 		j := i
-		win := floorTo(points[i].Time, w)
-		for j < len(points) && CompareSeries(points[j].Tags, points[i].Tags, []string{"host", "dc"}) == 0 && floorTo(points[j].Time, w) == win {
+		win := WindowStart(points[i].Time, w)
+		for j < len(points) && CompareSeries(points[j].Tags, points[i].Tags, []string{"host", "dc"}) == 0 && WindowStart(points[j].Time, w) == win {
 			j++
 		}
 		group := points[i:j]

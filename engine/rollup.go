@@ -53,7 +53,7 @@ func (c *RollupConfig) defaults() {
 func (c RollupConfig) denseWidths(raw columnar.SegmentMeta, widths []int64) []int64 {
 	var out []int64
 	for _, w := range widths {
-		windows := max(int64(raw.Series), 1) * (floorTo(raw.MaxTime, w)/w - floorTo(raw.MinTime, w)/w + 1)
+		windows := max(int64(raw.Series), 1) * (columnar.WindowStart(raw.MaxTime, w)/w - columnar.WindowStart(raw.MinTime, w)/w + 1)
 		if raw.Rows >= c.MinRowsPerWindow*windows {
 			out = append(out, w)
 		}

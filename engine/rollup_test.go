@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -29,6 +31,35 @@ func TestRollupDenseWidths(t *testing.T) {
 		raw := columnar.SegmentMeta{Rows: rows, Series: 100, MinTime: base, MaxTime: base + tc.span - int64(tc.interval)}
 		if got := c.denseWidths(raw, widths); len(got) != tc.want {
 			t.Errorf("%s: widths %v", tc.name, got)
+		}
+	}
+}
+
+// The coarsest width takes the longest aligned stretch, finer widths the
+// ragged ends, raw rows the rest; unbounded ends stay unbounded.
+func TestRollupPieces(t *testing.T) {
+	m, h := int64(time.Minute), int64(time.Hour)
+	base := int64(1_767_225_600_000_000_000)
+	at := func(d time.Duration) int64 { return base + int64(d) }
+	for _, tc := range []struct {
+		lo, hi int64
+		want   []piece
+	}{
+		{at(0), at(3 * time.Hour), []piece{{timeSpan{at(0), at(3 * time.Hour)}, h}}},
+		{at(17*time.Minute + 30*time.Second), at(2*time.Hour + 5*time.Minute + 10*time.Second), []piece{
+			{timeSpan{at(17*time.Minute + 30*time.Second), at(18 * time.Minute)}, 0},
+			{timeSpan{at(18 * time.Minute), at(time.Hour)}, m},
+			{timeSpan{at(time.Hour), at(2 * time.Hour)}, h},
+			{timeSpan{at(2 * time.Hour), at(2*time.Hour + 5*time.Minute)}, m},
+			{timeSpan{at(2*time.Hour + 5*time.Minute), at(2*time.Hour + 5*time.Minute + 10*time.Second)}, 0},
+		}},
+		{at(10 * time.Second), at(50 * time.Second), []piece{{timeSpan{at(10 * time.Second), at(50 * time.Second)}, 0}}},
+		{math.MinInt64, math.MaxInt64, []piece{{timeSpan{math.MinInt64, math.MaxInt64}, h}}},
+		{at(30 * time.Minute), math.MaxInt64, []piece{{timeSpan{at(30 * time.Minute), at(time.Hour)}, m}, {timeSpan{at(time.Hour), math.MaxInt64}, h}}},
+		{at(time.Hour), at(time.Hour), nil},
+	} {
+		if got := rollupPieces(timeSpan{tc.lo, tc.hi}, []int64{h, m}); !slices.Equal(got, tc.want) {
+			t.Errorf("[%d, %d): %v, want %v", tc.lo-base, tc.hi-base, got, tc.want)
 		}
 	}
 }

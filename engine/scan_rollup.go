@@ -43,7 +43,7 @@ func rollupPieces(r timeSpan, widths []int64) []piece {
 		a = ceilTo(a, w)
 	}
 	if b != math.MaxInt64 {
-		b = floorTo(b, w)
+		b = columnar.WindowStart(b, w)
 	}
 	if b != math.MaxInt64 && a >= b {
 		return rollupPieces(r, widths[1:])
@@ -56,16 +56,8 @@ func rollupPieces(r timeSpan, widths []int64) []piece {
 	return out
 }
 
-func floorTo(t, w int64) int64 {
-	s := t - t%w
-	if t%w < 0 {
-		s -= w
-	}
-	return s
-}
-
 func ceilTo(t, w int64) int64 {
-	f := floorTo(t, w)
+	f := columnar.WindowStart(t, w)
 	if f == t || f > math.MaxInt64-w {
 		return f
 	}

@@ -168,31 +168,10 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 					}
 				}
 			}
-		case sql.TypeInt64:
-			for k, g := range gids {
-				if !live(k) {
-					continue
-				}
-				s, b := out.i[g], x.i[k]
-				r := s + b
-				if (b > 0 && r < s) || (b < 0 && r > s) {
-					return nil, errBigintRange
-				}
-				out.i[g] = r
-			}
-		case sql.TypeUint64:
-			for k, g := range gids {
-				if !live(k) {
-					continue
-				}
-				r := out.u[g] + x.u[k]
-				if r < out.u[g] {
-					return nil, errUintRange
-				}
-				out.u[g] = r
-			}
 		default:
-			return nil, fmt.Errorf("exec: sum of %s", x.typ)
+			if err := sumGroups(out, x, gids, live); err != nil {
+				return nil, err
+			}
 		}
 		return nullEmpty(out), nil
 	case sql.AggMin, sql.AggMax:
@@ -338,6 +317,45 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 		return out, nil
 	}
 	return nil, fmt.Errorf("exec: unsupported aggregate %s", a.Func)
+}
+
+// sumGroups adds x[k] into out[gids[k]] for the rows live accepts, with
+// PostgreSQL's errors when an integer sum leaves its type.
+func sumGroups(out, x *vec, gids []int32, live func(k int) bool) error {
+	switch x.typ {
+	case sql.TypeFloat64:
+		for k, g := range gids {
+			if live(k) {
+				out.f[g] += x.f[k]
+			}
+		}
+	case sql.TypeInt64:
+		for k, g := range gids {
+			if !live(k) {
+				continue
+			}
+			s, b := out.i[g], x.i[k]
+			r := s + b
+			if (b > 0 && r < s) || (b < 0 && r > s) {
+				return errBigintRange
+			}
+			out.i[g] = r
+		}
+	case sql.TypeUint64:
+		for k, g := range gids {
+			if !live(k) {
+				continue
+			}
+			r := out.u[g] + x.u[k]
+			if r < out.u[g] {
+				return errUintRange
+			}
+			out.u[g] = r
+		}
+	default:
+		return fmt.Errorf("exec: sum of %s", x.typ)
+	}
+	return nil
 }
 
 // pick gathers x at rows best (-1: NULL).

@@ -287,38 +287,8 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 			return nil, err
 		}
 		out := newVec(a.Type, ng)
-		switch x.typ {
-		case sql.TypeFloat64:
-			for k, g := range gids {
-				if cnt[k] > 0 {
-					out.f[g] += x.f[k]
-				}
-			}
-		case sql.TypeInt64:
-			for k, g := range gids {
-				if cnt[k] == 0 {
-					continue
-				}
-				s, b := out.i[g], x.i[k]
-				r := s + b
-				if (b > 0 && r < s) || (b < 0 && r > s) {
-					return nil, errBigintRange
-				}
-				out.i[g] = r
-			}
-		case sql.TypeUint64:
-			for k, g := range gids {
-				if cnt[k] == 0 {
-					continue
-				}
-				r := out.u[g] + x.u[k]
-				if r < out.u[g] {
-					return nil, errUintRange
-				}
-				out.u[g] = r
-			}
-		default:
-			return nil, fmt.Errorf("exec: sum of %s", x.typ)
+		if err := sumGroups(out, x, gids, func(k int) bool { return cnt[k] > 0 }); err != nil {
+			return nil, err
 		}
 		return nullEmpty(out), nil
 	case sql.AggMin, sql.AggMax:
