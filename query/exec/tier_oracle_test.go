@@ -105,7 +105,7 @@ func TestAgainstPostgresTiered(t *testing.T) {
 		for range 80 {
 			check(t, o, e, randomCase(r), &tl)
 		}
-		t.Logf("oracle over cold segments, %s: %d queries run, %d passed, %d rejected by the front end, %d errors on both sides",
-			name, tl.run, tl.passed, tl.rejected, tl.errorsAgreed)
+		t.Logf("oracle over cold segments, %s: %d queries run, %d passed, %d rejected by the front end, %d errors on both sides, %d answered from rollups",
+			name, tl.run, tl.passed, tl.rejected, tl.errorsAgreed, tl.fromRollups)
 	}
 }
