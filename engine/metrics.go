@@ -64,7 +64,7 @@ func newMetrics(e *Engine) *Metrics {
 		Name: "silt_head_rows", Help: "Rows in heads not yet flushed."},
 		func() float64 { return float64(e.headRows.Load()) })
 	m.LiveSegments = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "silt_segments_live", Help: "Segments listed in the manifest."},
+		Name: "silt_segments_live", Help: "Segments listed in the manifest, rollup segments included."},
 		func() float64 { return float64(len(e.Manifest().Segments)) })
 	m.WALBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "silt_wal_bytes", Help: "Bytes in WAL files (data not yet in segments, plus the file being written)."},
