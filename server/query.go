@@ -22,7 +22,8 @@ import (
 // influxBackend serves the InfluxQL executor from the engine and the SQL
 // executor (the same path as /api/v1/sql).
 type influxBackend struct {
-	s *Server
+	s   *Server
+	raw bool // resolution=raw: no rollups
 }
 
 func (b influxBackend) Databases() []string { return b.s.eng.Databases() }
@@ -65,7 +66,7 @@ func (b influxBackend) Run(ctx context.Context, db string, q *sql.Query) (*query
 			names = append(names, n)
 		}
 	}
-	res, err := exec.RunLimited(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db}, names, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory})
+	res, err := exec.RunLimited(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db, Raw: b.raw}, names, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory})
 	if errors.Is(err, exec.ErrMemoryLimit) {
 		return nil, fmt.Errorf("%w: %d bytes (--query-max-memory); narrow the time range or aggregate", err, b.s.cfg.QueryMaxMemory)
 	}
@@ -125,6 +126,11 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error(), Code: "bad-epoch"})
 		return
 	}
+	raw, ok := rawResolution(param("resolution"))
+	if !ok {
+		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: errResolution, Code: "bad-resolution"})
+		return
+	}
 	req := influxql.Request{Query: text, Database: param("db"), RP: param("rp"), Epoch: epoch,
 		Now: time.Now(), MaxRows: s.cfg.QueryMaxRows, Timeout: s.cfg.QueryTimeout}
 	if tok != nil {
@@ -140,7 +146,7 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 	}
 	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
-	resp, err := influxql.Execute(qctx, influxBackend{s}, req)
+	resp, err := influxql.Execute(qctx, influxBackend{s, raw}, req)
 	if errors.Is(context.Cause(qctx), errClientGone) {
 		return // nobody is listening
 	}

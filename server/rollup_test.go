@@ -67,4 +67,14 @@ func TestSQLResolution(t *testing.T) {
 	if code, b := s.get(t, "/api/v1/sql?db=d&resolution=fine&q="+q); code != 400 || !strings.Contains(string(b), "bad-resolution") {
 		t.Fatalf("bad resolution: %d %s", code, b)
 	}
+	// InfluxQL: the same answer from rollups and from raw rows.
+	iq := url.QueryEscape("SELECT mean(v), max(v), count(v) FROM cpu WHERE time >= '2026-01-01T00:00:00Z' AND time < '2026-01-01T03:00:00Z' GROUP BY time(1h), host")
+	code1, fromRollups := s.get(t, "/query?db=d&q="+iq)
+	code2, fromRaw := s.get(t, "/query?db=d&resolution=raw&q="+iq)
+	if code1 != 200 || code2 != 200 || string(fromRollups) != string(fromRaw) || !strings.Contains(string(fromRaw), `"host":"b"`) {
+		t.Fatalf("InfluxQL from rollups %d %s\nfrom raw rows %d %s", code1, fromRollups, code2, fromRaw)
+	}
+	if code, b := s.get(t, "/query?db=d&resolution=fine&q="+iq); code != 400 || !strings.Contains(string(b), "bad-resolution") {
+		t.Fatalf("InfluxQL bad resolution: %d %s", code, b)
+	}
 }

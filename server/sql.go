@@ -47,15 +47,9 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, fasthttp.StatusBadRequest, "missing-query", "no SQL: pass q= or a POST body")
 		return
 	}
-	// resolution=raw answers from raw rows even where rollups apply (to
-	// compare, or to measure); the default lets the planner choose.
-	raw := false
-	switch string(args.Peek("resolution")) {
-	case "", "auto":
-	case "raw":
-		raw = true
-	default:
-		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-resolution", "resolution must be auto or raw")
+	raw, ok := rawResolution(string(args.Peek("resolution")))
+	if !ok {
+		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-resolution", errResolution)
 		return
 	}
 	format := string(args.Peek("format"))
@@ -127,3 +121,18 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 		s.log.Error("write sql result", "err", err)
 	}
 }
+
+// rawResolution reads the resolution parameter of the query endpoints:
+// "raw" answers from raw rows even where rollups apply (to compare, or to
+// measure); "" or "auto" lets the planner choose. ok is false otherwise.
+func rawResolution(v string) (raw, ok bool) {
+	switch v {
+	case "", "auto":
+		return false, true
+	case "raw":
+		return true, true
+	}
+	return false, false
+}
+
+const errResolution = "resolution must be auto or raw"
