@@ -236,3 +236,62 @@ func TestFlushWaitsForGroupCommit(t *testing.T) {
 	}
 	r.stop(t)
 }
+
+// A flush's commit that a rebalance overtakes must not set the group's
+// offset back. franz-go holds a CommitOffsetsSync while the group joins and
+// syncs, then sends it under the new generation, which the coordinator
+// accepts for any partition; if the partition's revoke committed a later
+// position meanwhile (a poll landed after the flush built its commit), the
+// stale commit would leave the group behind rows this node keeps, and the
+// next owner would consume them again without a warning. The hook puts the
+// poll and the revoke exactly between the build and the send.
+func TestFlushCommitAfterRevokeKeepsRevokePosition(t *testing.T) {
+	cluster := newCluster(t, 1)
+	brokers := cluster.ListenAddrs()
+	produce(t, brokers, 0, 1000)
+	dir := t.TempDir()
+	cfg := testConfig(brokers, dir)
+	cfg.CommitDelay = time.Hour // the polls' own commits never land
+	cfg.Handover = NewHandover(cfg, dir, 10*time.Second, quietLog())
+	e := openEngine(t, dir)
+	defer e.Close()
+	r := start(t, cfg, e, false)
+	key := Key(topic, 0)
+	waitFor(t, "a poll written", func() bool { return e.SourceOffsets("kafka/")[key] > 0 })
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Fatal(err)
+	}
+	defer r.c.cl.Close()
+	c := r.c
+	flushed := e.SourceOffsets("kafka/")[key]
+
+	var revokedAt int64
+	c.gateCommitHook = func() {
+		c.gateCommitHook = nil
+		c.mu.Lock()
+		st := c.parts[topicPart{topic, 0}]
+		st.next += 300 // a poll lands after the flush froze its heads
+		revokedAt = st.next
+		c.mu.Unlock()
+		c.revoked(context.Background(), c.cl, map[string][]int32{topic: {0}})
+	}
+	c.awaitCommitted(engine.SourceOffsets{key: flushed}, 10*time.Second)
+	if revokedAt == 0 {
+		t.Fatal("the flush committed nothing: the hook never ran")
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	group, err := fetchGroup(context.Background(), cl, "silt", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := group[key].committed; got != revokedAt {
+		t.Errorf("group offset %d after the revoke committed %d and the flush's commit (built at %d) came after: "+
+			"the next owner would consume [%d, %d) again", got, revokedAt, flushed, got, revokedAt)
+	}
+}
