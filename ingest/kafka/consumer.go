@@ -149,6 +149,9 @@ func New(cfg Config, sink stream.Sink, reg prometheus.Registerer, log *slog.Logg
 		return nil, fmt.Errorf("kafka: create client: %w", err)
 	}
 	c.clp.Store(c.cl)
+	if d := cfg.GateCommitDelay; d > 0 {
+		c.gateCommitHook = func() { time.Sleep(d) }
+	}
 	if cfg.Handover != nil {
 		cfg.Handover.attach(c)
 	}
@@ -252,7 +255,9 @@ func commitCtx(ctx context.Context, metas map[topicPart]string) context.Context 
 // offset back to a position this node has since passed, and the next owner
 // would consume again, without a warning, rows this node keeps. Once the
 // check passes, a revoke's commit queues behind this one (franz-go runs
-// commits one at a time, in order), so the group ends at the revoke's.
+// commits one at a time, in order), so the group ends at the revoke's. For
+// the same reason the positions are raised to the current ones when sent:
+// a poll's commit may have gone out while this one waited.
 func (c *Consumer) tenureCommitCtx(ctx context.Context, metas map[topicPart]string, gens map[topicPart]int32) context.Context {
 	return kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
 		var left []string
@@ -262,10 +267,16 @@ func (c *Consumer) tenureCommitCtx(ctx context.Context, metas map[topicPart]stri
 			for j := range t.Partitions {
 				tp := topicPart{t.Topic, t.Partitions[j].Partition}
 				gen, ok := gens[tp]
-				if st := c.parts[tp]; !ok || st == nil || st.gen != gen {
+				st := c.parts[tp]
+				if !ok || st == nil || st.gen != gen {
 					left = append(left, Key(tp.topic, tp.part))
 					continue
 				}
+				// Polls may have moved the position since the commit was
+				// built, and committed it: a send of the older position
+				// would set the group back behind rows a later flush takes
+				// as confirmed. st.next is durable, so it may go instead.
+				t.Partitions[j].Offset = max(t.Partitions[j].Offset, st.next)
 				if m, ok := metas[tp]; ok {
 					t.Partitions[j].Metadata = &m
 				}
