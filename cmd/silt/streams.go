@@ -119,7 +119,15 @@ func (s *streamFlags) kafkaConfig(dataDir string) (kafka.Config, error) {
 			return kafka.Config{}, fmt.Errorf("SILT_TEST_KAFKA_COMMIT_DELAY: %w", err)
 		}
 	}
-	return kafka.Config{CommitDelay: commitDelay, Brokers: splitList(k.brokers), Topics: splitList(k.topics), Group: k.group,
+	// Tests only: a delay between building a flush's group commit and
+	// sending it, as a rebalance's join and sync can hold it.
+	var gateDelay time.Duration
+	if v := os.Getenv("SILT_TEST_KAFKA_GATE_DELAY"); v != "" {
+		if gateDelay, err = time.ParseDuration(v); err != nil {
+			return kafka.Config{}, fmt.Errorf("SILT_TEST_KAFKA_GATE_DELAY: %w", err)
+		}
+	}
+	return kafka.Config{CommitDelay: commitDelay, GateCommitDelay: gateDelay, Brokers: splitList(k.brokers), Topics: splitList(k.topics), Group: k.group,
 		Format: stream.Format(k.format), DB: k.db, Table: k.table, Precision: prec, DeadLetter: dl,
 		TLS: k.tls, TLSCA: k.tlsCA, TLSCert: k.tlsCert, TLSKey: k.tlsKey, TLSInsecure: k.tlsInsecure,
 		SASLMechanism: k.saslMech, SASLUser: k.saslUser, SASLPassword: k.saslPass,

@@ -53,6 +53,10 @@ type Config struct {
 	// WAL fsync, widening the window a kill -9 must hit to leave the group
 	// behind the WAL.
 	CommitDelay time.Duration
+	// GateCommitDelay (tests only) delays a flush's group commit between
+	// building it and handing it to franz-go, as a rebalance's join and
+	// sync can: the window in which a revoke must not be overtaken by it.
+	GateCommitDelay time.Duration
 }
 
 // deadLetterTopic returns the topic named by DeadLetter, or "".

@@ -83,6 +83,9 @@ type Consumer struct {
 	// noCommit (tests) suppresses group commits, as a crash or a slow
 	// coordinator leaves the group's offsets behind Silt's.
 	noCommit atomic.Bool
+	// gateCommitHook (tests) runs between building a flush's commit and
+	// handing it to franz-go: where a rebalance can slip in.
+	gateCommitHook func()
 
 	node   string                     // this node's id in tenure histories
 	clp    atomic.Pointer[kgo.Client] // c.cl for the group callbacks
@@ -146,6 +149,9 @@ func New(cfg Config, sink stream.Sink, reg prometheus.Registerer, log *slog.Logg
 		return nil, fmt.Errorf("kafka: create client: %w", err)
 	}
 	c.clp.Store(c.cl)
+	if d := cfg.GateCommitDelay; d > 0 {
+		c.gateCommitHook = func() { time.Sleep(d) }
+	}
 	if cfg.Handover != nil {
 		cfg.Handover.attach(c)
 	}
@@ -189,7 +195,11 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 		for p, o := range ps {
 			group := o.EpochOffset().Offset // negative: nothing committed (the reset offset)
 			start, from := group, "group"
-			if mine, ok := own[Key(topic, p)]; ok && mine >= group {
+			mine, haveMine := own[Key(topic, p)]
+			if !haveMine {
+				mine = -1
+			}
+			if haveMine && mine >= group {
 				start, from = mine, "silt"
 			}
 			if start >= 0 {
@@ -200,7 +210,8 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 			c.parts[topicPart{topic, p}] = st
 			c.m.observe(topic, p, st)
 			c.log.Info("kafka partition assigned", "topic", topic, "partition", p,
-				"start", start, "from", from, "group_committed", group, "node", c.node, "generation", gen)
+				"start", start, "from", from, "group_committed", group, "silt_position", mine, "node", c.node, "generation", gen,
+				"history", st.meta)
 		}
 	}
 	return offsets, nil
@@ -234,6 +245,55 @@ func commitCtx(ctx context.Context, metas map[topicPart]string) context.Context 
 	})
 }
 
+// tenureCommitCtx is commitCtx for a commit built outside the poll loop
+// (a flush's, Close's): the request leaves only if each of its partitions
+// is still in the tenure (gens) it was built in, checked when franz-go is
+// about to send it. Such a commit can wait out a whole join and sync
+// (CommitOffsetsSync blocks while the group rebalances) and then go out
+// under the new generation, which the coordinator accepts for any
+// partition: landing after the revoke's commit, it would set the group's
+// offset back to a position this node has since passed, and the next owner
+// would consume again, without a warning, rows this node keeps. Once the
+// check passes, a revoke's commit queues behind this one (franz-go runs
+// commits one at a time, in order), so the group ends at the revoke's. For
+// the same reason the positions are raised to the current ones when sent:
+// a poll's commit may have gone out while this one waited.
+func (c *Consumer) tenureCommitCtx(ctx context.Context, metas map[topicPart]string, gens map[topicPart]int32) context.Context {
+	return kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
+		var left []string
+		c.mu.Lock()
+		for i := range req.Topics {
+			t := &req.Topics[i]
+			for j := range t.Partitions {
+				tp := topicPart{t.Topic, t.Partitions[j].Partition}
+				gen, ok := gens[tp]
+				st := c.parts[tp]
+				if !ok || st == nil || st.gen != gen {
+					left = append(left, Key(tp.topic, tp.part))
+					continue
+				}
+				// Polls may have moved the position since the commit was
+				// built, and committed it: a send of the older position
+				// would set the group back behind rows a later flush takes
+				// as confirmed. st.next is durable, so it may go instead.
+				t.Partitions[j].Offset = max(t.Partitions[j].Offset, st.next)
+				if m, ok := metas[tp]; ok {
+					t.Partitions[j].Metadata = &m
+				}
+			}
+		}
+		c.mu.Unlock()
+		if len(left) > 0 {
+			return fmt.Errorf("%w: %v", errTenureEnded, left)
+		}
+		return nil
+	})
+}
+
+// errTenureEnded refuses a commit whose partitions changed hands while it
+// waited; the committer rebuilds it from the current partitions.
+var errTenureEnded = errors.New("kafka: commit not sent: partitions left this node's tenure while it waited")
+
 // committed records the positions a commit response confirms, for the
 // partitions still in the tenure the commit was made in.
 func (c *Consumer) committed(gens map[topicPart]int32) func(*kgo.Client, *kmsg.OffsetCommitRequest, *kmsg.OffsetCommitResponse, error) {
@@ -243,7 +303,7 @@ func (c *Consumer) committed(gens map[topicPart]int32) func(*kgo.Client, *kmsg.O
 		}
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
-				c.log.Debug("commit group offsets", "err", err)
+				c.log.Info("commit group offsets failed (retried at the next poll or flush)", "err", err, "partitions", commitOffsets(req))
 			}
 			return
 		}
@@ -303,8 +363,11 @@ func (c *Consumer) awaitCommitted(offs engine.SourceOffsets, wait time.Duration)
 				"before its next commit, the partitions' next owner consumes them again", "partitions", commit)
 			return
 		}
+		if c.gateCommitHook != nil {
+			c.gateCommitHook()
+		}
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		c.cl.CommitOffsetsSync(commitCtx(ctx, metas), commit, c.committed(gens))
+		c.cl.CommitOffsetsSync(c.tenureCommitCtx(ctx, metas, gens), commit, c.committed(gens))
 		cancel()
 		_ = sleep(context.Background(), 20*time.Millisecond)
 	}
@@ -347,7 +410,7 @@ func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 		}
 	})
 	if len(commit) > 0 {
-		c.log.Info("kafka partitions revoked; their positions committed to the group", "partitions", revoked)
+		c.log.Info("kafka partitions revoked; their positions committed to the group", "partitions", revoked, "positions", commit)
 	}
 }
 
@@ -371,6 +434,20 @@ func (c *Consumer) lost(_ context.Context, cl *kgo.Client, lost map[string][]int
 	c.mu.Unlock()
 	cl.ResumeFetchPartitions(lost)
 	c.log.Warn("kafka partitions lost (group session expired)", "partitions", lost)
+}
+
+// commitOffsets lists a commit request's positions, for logs.
+func commitOffsets(req *kmsg.OffsetCommitRequest) map[string]int64 {
+	out := map[string]int64{}
+	if req == nil {
+		return out
+	}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			out[Key(t.Topic, p.Partition)] = p.Offset
+		}
+	}
+	return out
 }
 
 func commitError(resp *kmsg.OffsetCommitResponse) error {
@@ -421,17 +498,31 @@ func (c *Consumer) Close() error {
 	defer cancel()
 	commit := map[string]map[int32]kgo.EpochOffset{}
 	metas := map[topicPart]string{}
+	gens := map[topicPart]int32{}
 	c.mu.Lock()
 	for tp, st := range c.parts {
 		if commit[tp.topic] == nil {
 			commit[tp.topic] = map[int32]kgo.EpochOffset{}
 		}
 		commit[tp.topic][tp.part] = kgo.EpochOffset{Epoch: -1, Offset: st.next}
-		metas[tp] = st.meta
+		metas[tp], gens[tp] = st.meta, st.gen
 	}
 	c.mu.Unlock()
-	if !c.noCommit.Load() {
-		c.cl.CommitOffsetsSync(commitCtx(ctx, metas), commit, nil)
+	if !c.noCommit.Load() && len(commit) > 0 {
+		// A partition revoked meanwhile had these positions committed by
+		// the revoke (Run has returned: nothing moved them since).
+		c.cl.CommitOffsetsSync(c.tenureCommitCtx(ctx, metas, gens), commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			if err == nil {
+				err = commitError(resp)
+			}
+			if errors.Is(err, errTenureEnded) {
+				c.log.Info("kafka positions at shutdown not committed: committed by the revoke of their partitions", "err", err)
+			} else if err != nil {
+				c.log.Warn("commit offsets at shutdown", "err", err, "positions", commit)
+			} else {
+				c.log.Info("kafka positions committed at shutdown", "positions", commit)
+			}
+		})
 	}
 	// Flushes from now on (the engine's last, at shutdown) no longer wait
 	// for the group: the positions above are all this node can commit.
@@ -527,6 +618,9 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 			gens[tp] = -1
 			if st := c.parts[tp]; st != nil {
 				gens[tp] = st.gen
+			} else if _, ok := offs[Key(tp.topic, tp.part)]; ok {
+				c.log.Warn("kafka records of a partition this node does not own: written without a tenure, replay keeps them",
+					"topic", tp.topic, "partition", tp.part, "next", offs[Key(tp.topic, tp.part)])
 			}
 		}
 		c.mu.Unlock()

@@ -50,8 +50,25 @@ type Handover struct {
 	group     map[string]groupOffset // by source key
 	fetchErr  error
 
-	mu sync.Mutex
-	c  *Consumer // the running consumer, for flushes
+	mu     sync.Mutex
+	c      *Consumer       // the running consumer, for flushes
+	logged map[string]bool // replay limits logged, by key and tenure
+}
+
+// logLimit reports each replay limit once, with what it was derived from.
+func (h *Handover) logLimit(key string, gen, limit int64, g groupOffset) {
+	id := key + "@" + strconv.FormatInt(gen, 10)
+	h.mu.Lock()
+	if h.logged == nil {
+		h.logged = map[string]bool{}
+	}
+	seen := h.logged[id]
+	h.logged[id] = true
+	h.mu.Unlock()
+	if !seen {
+		h.log.Info("kafka replay limit", "source", key, "tenure", gen, "limit", limit,
+			"group_committed", g.committed, "history", formatHistory(g.hist))
+	}
 }
 
 type groupOffset struct {
@@ -114,6 +131,7 @@ func (h *Handover) ReplayLimit(key string, gen int64) (int64, bool) {
 		g.committed = -1
 	}
 	limit := handoverPoint(g.hist, g.committed, node, int32(gen))
+	h.logLimit(key, gen, limit, g)
 	return limit, true
 }
 

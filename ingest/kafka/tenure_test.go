@@ -236,3 +236,78 @@ func TestFlushWaitsForGroupCommit(t *testing.T) {
 	}
 	r.stop(t)
 }
+
+// A flush's commit that a rebalance overtakes must not set the group's
+// offset back. franz-go holds a CommitOffsetsSync while the group joins and
+// syncs, then sends it under the new generation, which the coordinator
+// accepts for any partition. Meanwhile a poll lands (the flush froze its
+// heads before it) and then either the partition is revoked, committing the
+// new position, or the poll commits it itself; the flush's commit, sent
+// after with the older position, would leave the group behind rows this
+// node keeps (revoked: the next owner consumes them again; kept: a later
+// flush takes them as confirmed), without a warning. The hook puts the poll
+// and the other commit exactly between the build and the send.
+func TestFlushCommitOvertakenKeepsLaterPosition(t *testing.T) {
+	for _, revoke := range []bool{true, false} {
+		name := map[bool]string{true: "revoked", false: "poll committed"}[revoke]
+		t.Run(name, func(t *testing.T) { testFlushCommitOvertaken(t, revoke) })
+	}
+}
+
+func testFlushCommitOvertaken(t *testing.T, revoke bool) {
+	cluster := newCluster(t, 1)
+	brokers := cluster.ListenAddrs()
+	produce(t, brokers, 0, 1000)
+	dir := t.TempDir()
+	cfg := testConfig(brokers, dir)
+	cfg.CommitDelay = time.Hour // the polls' own commits never land
+	cfg.Handover = NewHandover(cfg, dir, 10*time.Second, quietLog())
+	e := openEngine(t, dir)
+	defer e.Close()
+	r := start(t, cfg, e, false)
+	key := Key(topic, 0)
+	waitFor(t, "a poll written", func() bool { return e.SourceOffsets("kafka/")[key] > 0 })
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Fatal(err)
+	}
+	defer r.c.cl.Close()
+	c := r.c
+	flushed := e.SourceOffsets("kafka/")[key]
+
+	var later int64
+	c.gateCommitHook = func() {
+		c.gateCommitHook = nil
+		tp := topicPart{topic, 0}
+		c.mu.Lock()
+		st := c.parts[tp]
+		st.next += 300 // a poll lands after the flush froze its heads
+		later = st.next
+		meta, gens := map[topicPart]string{tp: st.meta}, map[topicPart]int32{tp: st.gen}
+		c.mu.Unlock()
+		if revoke {
+			c.revoked(context.Background(), c.cl, map[string][]int32{topic: {0}})
+			return
+		}
+		c.cl.CommitOffsetsSync(commitCtx(context.Background(), meta),
+			map[string]map[int32]kgo.EpochOffset{topic: {0: {Epoch: -1, Offset: later}}}, c.committed(gens))
+	}
+	c.awaitCommitted(engine.SourceOffsets{key: flushed}, 10*time.Second)
+	if later == 0 {
+		t.Fatal("the flush committed nothing: the hook never ran")
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	group, err := fetchGroup(context.Background(), cl, "silt", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := group[key].committed; got != later {
+		t.Errorf("group offset %d after %d was committed and the flush's commit (built at %d) came after: "+
+			"the group is behind rows this node keeps, [%d, %d)", got, later, flushed, got, later)
+	}
+}
