@@ -233,24 +233,7 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 				m2[g] += d * d
 			}
 		}
-		samp := a.Func == sql.AggStddevSamp || a.Func == sql.AggVarSamp
-		for g, c := range counts {
-			switch {
-			case c == 0 || samp && c < 2:
-				out.setNull(g)
-				continue
-			case samp:
-				m2[g] /= float64(c - 1)
-			default:
-				m2[g] /= float64(c)
-			}
-			if math.IsInf(mean[g], 0) || math.IsNaN(mean[g]) {
-				m2[g] = math.NaN()
-			}
-			if a.Func == sql.AggStddevSamp || a.Func == sql.AggStddevPop {
-				m2[g] = math.Sqrt(m2[g])
-			}
-		}
+		finishVariance(out, a.Func, m2, mean, counts)
 		return out, nil
 	case sql.AggFirst, sql.AggLast:
 		tv, err := rc.column(timeColumn)
@@ -356,6 +339,33 @@ func sumGroups(out, x *vec, gids []int32, live func(k int) bool) error {
 		return fmt.Errorf("exec: sum of %s", x.typ)
 	}
 	return nil
+}
+
+// finishVariance turns per-group sums of squared deviations m2 (in out.f)
+// into the variance or standard deviation f asks for: NULL for no value
+// (or one, for the sample forms), NaN where the mean is not finite.
+func finishVariance(out *vec, f sql.AggFunc, m2, mean []float64, counts []int64) {
+	samp := f == sql.AggStddevSamp || f == sql.AggVarSamp
+	for g, c := range counts {
+		switch {
+		case c == 0 || samp && c < 2:
+			out.setNull(g)
+			continue
+		case samp:
+			m2[g] /= float64(c - 1)
+		default:
+			m2[g] /= float64(c)
+		}
+		if math.IsInf(mean[g], 0) || math.IsNaN(mean[g]) {
+			m2[g] = math.NaN()
+		}
+		if m2[g] < 0 { // rounding of a zero variance (pairwise combination)
+			m2[g] = 0
+		}
+		if f == sql.AggStddevSamp || f == sql.AggStddevPop {
+			m2[g] = math.Sqrt(m2[g])
+		}
+	}
 }
 
 // pick gathers x at rows best (-1: NULL).

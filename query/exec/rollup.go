@@ -2,7 +2,6 @@ package exec
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -362,27 +361,7 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 			m2[g] += m2v.f[k] + d*d*na*nb/nt
 			n[g] = nt
 		}
-		samp := a.Func == sql.AggStddevSamp || a.Func == sql.AggVarSamp
-		for g, c := range counts {
-			switch {
-			case c == 0 || samp && c < 2:
-				out.setNull(g)
-				continue
-			case samp:
-				m2[g] /= float64(c - 1)
-			default:
-				m2[g] /= float64(c)
-			}
-			if math.IsInf(mean[g], 0) || math.IsNaN(mean[g]) {
-				m2[g] = math.NaN()
-			}
-			if m2[g] < 0 { // rounding of a zero variance
-				m2[g] = 0
-			}
-			if a.Func == sql.AggStddevSamp || a.Func == sql.AggStddevPop {
-				m2[g] = math.Sqrt(m2[g])
-			}
-		}
+		finishVariance(out, a.Func, m2, mean, counts)
 		return out, nil
 	case sql.AggFirst, sql.AggLast:
 		vp, tp := columnar.PartFirst, columnar.PartFirstTime
