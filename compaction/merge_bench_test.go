@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -69,29 +67,6 @@ func writeInputs(b *testing.B, dir string) ([]string, *columnar.TableSchema, int
 	return paths, schema, rows
 }
 
-// peakRSS returns VmHWM, the process's peak resident set, in bytes.
-func peakRSS() int64 {
-	raw, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-// resetPeakRSS returns freed memory to the OS and restarts VmHWM from the
-// current RSS (Linux: "5" in clear_refs), so the peak that follows is the
-// merge's, not the setup's.
-func resetPeakRSS() {
-	debug.FreeOSMemory()
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
-}
-
 // BenchmarkMerge merges 9 segments (830k TSBS cpu rows, 21 columns) into
 // one with the default memory bound (256 MiB) and reports rows/s of input
 // and the process's peak RSS during the merge (MiB, including the Go
@@ -114,12 +89,12 @@ func BenchmarkMerge(b *testing.B) {
 	b.ReportAllocs()
 	var peak int64
 	var fanIn int
-	base := peakRSS()
+	base := bench.PeakRSS()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		resetPeakRSS()
-		base = min(base, peakRSS())
+		bench.ResetPeakRSS()
+		base = min(base, bench.PeakRSS())
 		out := uint64(1000 + i*10)
 		job := compaction.Job{DB: "db", Table: "cpu", Inputs: paths, TagOrder: schema.Tags, Schema: schema,
 			DropBefore: -1 << 63,
@@ -135,7 +110,7 @@ func BenchmarkMerge(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		peak = max(peak, peakRSS())
+		peak = max(peak, bench.PeakRSS())
 		fanIn = st.FanIn
 		if st.RowsOut != rows-int64(benchHosts*benchIntervals/10) {
 			b.Fatalf("merged %d rows, want %d (inputs less the duplicates)", st.RowsOut, rows-int64(benchHosts*benchIntervals/10))

@@ -12,7 +12,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -577,14 +576,14 @@ func BenchmarkRollupCompaction(b *testing.B) {
 					b.Fatal(err)
 				}
 				before := rawSegments(eng.Manifest())
-				resetPeakRSS()
-				base = max(base, peakRSS())
+				bench.ResetPeakRSS()
+				base = max(base, bench.PeakRSS())
 				b.StartTimer()
 				if err := eng.Compact(context.Background()); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
-				peak = max(peak, peakRSS())
+				peak = max(peak, bench.PeakRSS())
 				if after := rawSegments(eng.Manifest()); after >= before {
 					b.Fatalf("compaction left %d raw segments of %d", after, before)
 				}
@@ -603,27 +602,4 @@ func BenchmarkRollupCompaction(b *testing.B) {
 func rawSegments(m *columnar.Manifest) int {
 	n, _, _, _ := segmentBytes(m)
 	return n
-}
-
-// peakRSS returns VmHWM, the process's peak resident set, in bytes.
-func peakRSS() int64 {
-	raw, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-// resetPeakRSS returns freed memory to the OS and restarts VmHWM from the
-// current resident set (Linux: "5" to clear_refs), so that the peak after
-// it is the compaction's, not the setup's.
-func resetPeakRSS() {
-	debug.FreeOSMemory()
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
