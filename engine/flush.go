@@ -134,7 +134,10 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 		}
 	}
 	metas = append(metas, e.buildRollups(metas, newID, "flush")...)
-	e.awaitSourcesCommitted(fs.sources) // source.go: upstream confirms before the manifest names the rows
+	// source.go: upstream confirms before the manifest names the rows.
+	if err := e.awaitSourcesCommitted(fs.sources); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	m := e.manifest.Load().Clone()
 	e.mu.Unlock()

@@ -24,10 +24,13 @@ type Metrics struct {
 	SegmentsFlushed prometheus.Counter
 	SegmentBytes    prometheus.Counter
 	FlushErrors     prometheus.Counter
-	FlushDuration   prometheus.Histogram
-	Backpressure    prometheus.Counter
-	LiveSegments    prometheus.GaugeFunc
-	WALBytes        prometheus.GaugeFunc
+	// FlushesRefusedBySource counts flushes a stream source stopped
+	// because their rows include some another node now owns.
+	FlushesRefusedBySource prometheus.Counter
+	FlushDuration          prometheus.Histogram
+	Backpressure           prometheus.Counter
+	LiveSegments           prometheus.GaugeFunc
+	WALBytes               prometheus.GaugeFunc
 }
 
 func newMetrics(e *Engine) *Metrics {
@@ -51,6 +54,9 @@ func newMetrics(e *Engine) *Metrics {
 			Name: "silt_segment_bytes_flushed_total", Help: "Bytes of segments written by head flushes."}),
 		FlushErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "silt_flush_errors_total", Help: "Head flushes that failed and will be retried."}),
+		FlushesRefusedBySource: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "silt_flushes_refused_by_source_total",
+			Help: "Flushes refused because a stream source lost partitions with rows the group had not confirmed (retried after the rows are dropped)."}),
 		FlushDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "silt_flush_seconds", Help: "Duration of head flushes.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
@@ -76,7 +82,7 @@ func newMetrics(e *Engine) *Metrics {
 		})
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.MustRegister(m.RowsWritten, m.BytesIngested, m.RowsRejected, m.WALFsync, m.WALCorrupt,
-		m.HeadBytes, m.HeadRows, m.SegmentsFlushed, m.SegmentBytes, m.FlushErrors, m.FlushDuration,
+		m.HeadBytes, m.HeadRows, m.SegmentsFlushed, m.SegmentBytes, m.FlushErrors, m.FlushesRefusedBySource, m.FlushDuration,
 		m.Backpressure, m.LiveSegments, m.WALBytes)
 	return m
 }

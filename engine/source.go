@@ -148,10 +148,12 @@ type SourceHooks interface {
 	// the key's position pass the limit. ok false keeps every row.
 	ReplayLimit(key string, tenure int64) (limit int64, ok bool)
 	// AwaitCommitted is called by a flush before its manifest names
-	// segments holding the rows up to offs: it returns once upstream has
-	// confirmed those positions (so replay never needs to drop flushed
-	// rows), or gives up after a bounded wait.
-	AwaitCommitted(offs SourceOffsets)
+	// segments holding the rows up to offs: it returns nil once upstream
+	// has confirmed those positions (so replay never needs to drop flushed
+	// rows), or after a bounded wait. An error refuses the flush: some of
+	// the rows belong to another node now and must be dropped first (the
+	// flush is retried; a restart's replay drops them).
+	AwaitCommitted(offs SourceOffsets) error
 }
 
 // recSourceParts is a WAL record carrying, besides the batch, which rows
@@ -303,10 +305,15 @@ func (e *Engine) replayLimits(b *columnar.Batch, parts []SourcePart, offs Source
 }
 
 // awaitSourcesCommitted is the flush's call of SourceHooks.AwaitCommitted.
-func (e *Engine) awaitSourcesCommitted(offs map[string]int64) {
-	if e.cfg.Sources != nil && len(offs) > 0 {
-		e.cfg.Sources.AwaitCommitted(offs)
+func (e *Engine) awaitSourcesCommitted(offs map[string]int64) error {
+	if e.cfg.Sources == nil || len(offs) == 0 {
+		return nil
 	}
+	if err := e.cfg.Sources.AwaitCommitted(offs); err != nil {
+		e.metrics.FlushesRefusedBySource.Inc()
+		return fmt.Errorf("stream source refused the flush: %w", err)
+	}
+	return nil
 }
 
 // logReplayLimits reports what the replay limits removed, and the one case

@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"errors"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -14,6 +17,7 @@ type stubHooks struct {
 	limits map[string]map[int64]int64 // key → tenure → limit
 	mu     sync.Mutex
 	awaits []SourceOffsets
+	refuse error // returned by AwaitCommitted
 }
 
 func (h *stubHooks) ReplayLimit(key string, tenure int64) (int64, bool) {
@@ -21,10 +25,11 @@ func (h *stubHooks) ReplayLimit(key string, tenure int64) (int64, bool) {
 	return l, ok
 }
 
-func (h *stubHooks) AwaitCommitted(offs SourceOffsets) {
+func (h *stubHooks) AwaitCommitted(offs SourceOffsets) error {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.awaits = append(h.awaits, cloneOffsets(offs))
-	h.mu.Unlock()
+	return h.refuse
 }
 
 // msg is one consumed message: partition key and offset; its row is the
@@ -143,6 +148,51 @@ func TestReplayDropsRowsHandedOver(t *testing.T) {
 	defer e.Close()
 	if got, want := dump(t, e, "db"), wantRows(msgs(p0, 100, 112), msgs(p1, 50, 53)); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after a clean close:\n got %v\nwant %v", got, want)
+	}
+}
+
+// A flush the source refuses (its node lost partitions with rows the group
+// had not confirmed) names nothing: no segment file is left, the manifest
+// and its positions stay, the rows stay readable in the head and in the
+// WAL, and a restart's replay drops the handed-over rows before any flush
+// can make them permanent.
+func TestFlushRefusedBySource(t *testing.T) {
+	dir := t.TempDir()
+	const p0 = "kafka/t/0"
+	hooks := &stubHooks{limits: map[string]map[int64]int64{}, refuse: errors.New("partition lost")}
+	cfg := testConfig(dir)
+	cfg.Sources = hooks
+	e := open(t, cfg)
+	writeParts(t, e, 5, SourceOffsets{p0: 110}, msgs(p0, 100, 110)...)
+	if err := e.Flush(); err == nil || !strings.Contains(err.Error(), "partition lost") {
+		t.Fatalf("flush = %v, want the source's refusal", err)
+	}
+	if n := len(e.Manifest().Segments); n != 0 {
+		t.Fatalf("manifest names %d segments after a refused flush", n)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "segments", "*", "*", "*", "*.parquet"))
+	if len(files) != 0 {
+		t.Fatalf("segment files left by a refused flush: %v", files)
+	}
+	if got, want := dump(t, e, "db"), wantRows(msgs(p0, 100, 110)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("rows after a refused flush:\n got %v\nwant %v", got, want)
+	}
+	if err := e.crash(); err != nil {
+		t.Fatal(err)
+	}
+	// The next owner started at 104.
+	hooks.limits[p0] = map[int64]int64{5: 104}
+	hooks.refuse = nil
+	e = open(t, cfg)
+	defer e.Close()
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := dump(t, e, "db"), wantRows(msgs(p0, 100, 104)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after replay:\n got %v\nwant %v", got, want)
+	}
+	if got := e.Manifest().Sources[p0]; got != 104 {
+		t.Fatalf("manifest position %d, want 104", got)
 	}
 }
 

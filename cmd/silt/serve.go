@@ -156,6 +156,7 @@ Flags:
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logRestart(log)
 	if *tokensFile != "" {
 		more, err := server.LoadTokens(*tokensFile)
 		if err != nil {

@@ -49,6 +49,17 @@ type Config struct {
 	// and makes flushes wait for group commits; see NewHandover. Without
 	// it the node has a random id for the process's life.
 	Handover *Handover
+	// OnFenced is called, once, when partitions leave this node with rows
+	// in its WAL that the group has not confirmed: the group session
+	// expired while the node was alive (a stall longer than the session
+	// timeout), or a revoke's commit failed. The partitions' next owner
+	// consumes those rows again, so from then on flushes are refused (they
+	// would make the rows permanent on both nodes) and OnFenced must get
+	// them dropped: cmd/silt re-executes the process, a kill -9 and a start
+	// in one, whose replay drops them (handover.go). It runs on a franz-go
+	// goroutine and is not expected to return. Nil keeps the rows on both
+	// nodes, logged with their offsets, and flushes go on.
+	OnFenced func(reason string)
 	// CommitDelay (tests only) delays each poll's group commit after its
 	// WAL fsync, widening the window a kill -9 must hit to leave the group
 	// behind the WAL.

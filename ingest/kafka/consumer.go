@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -90,6 +91,12 @@ type Consumer struct {
 	node   string                     // this node's id in tenure histories
 	clp    atomic.Pointer[kgo.Client] // c.cl for the group callbacks
 	closed bool                       // guarded by mu: Close has run
+	// fenced (guarded by mu) is set once partitions left with rows the
+	// group had not confirmed: flushes are refused from then on.
+	fenced string
+	// revoking (guarded by mu) counts revokes whose commit of unconfirmed
+	// positions is under way: flushes wait for them.
+	revoking int
 
 	// Scratch of process, used by Run's goroutine only.
 	batches map[string]*dbBatch
@@ -294,6 +301,33 @@ func (c *Consumer) tenureCommitCtx(ctx context.Context, metas map[topicPart]stri
 // waited; the committer rebuilds it from the current partitions.
 var errTenureEnded = errors.New("kafka: commit not sent: partitions left this node's tenure while it waited")
 
+// ErrFenced refuses flushes once partitions left this node with rows the
+// group had not confirmed (Config.OnFenced).
+var ErrFenced = errors.New("kafka: partitions left this node with rows their next owner consumes again; they must be dropped (restart) before a flush")
+
+// fenceLocked records, under mu, that partitions left with rows the group
+// had not confirmed (unconfirmed names them with their offsets), in the
+// same critical section that forgets the partitions: a flush checking them
+// sees either the partition or the fence. It returns the reason to hand to
+// fenced, or "" when there is nothing to do.
+func (c *Consumer) fenceLocked(how string, unconfirmed []string) string {
+	if len(unconfirmed) == 0 || c.cfg.OnFenced == nil || c.fenced != "" || c.closed {
+		return ""
+	}
+	c.fenced = how + ": " + strings.Join(unconfirmed, ", ")
+	return c.fenced
+}
+
+// fencedBy hands a fence over to Config.OnFenced. The caller does not hold mu.
+func (c *Consumer) fencedBy(reason string) {
+	if reason == "" {
+		return
+	}
+	c.log.Error("kafka partitions left this node with rows the group has not confirmed: their next owner consumes "+
+		"these rows again, so flushes are refused until a restart's replay drops them", "reason", reason)
+	c.cfg.OnFenced(reason)
+}
+
 // committed records the positions a commit response confirms, for the
 // partitions still in the tenure the commit was made in.
 func (c *Consumer) committed(gens map[topicPart]int32) func(*kgo.Client, *kmsg.OffsetCommitRequest, *kmsg.OffsetCommitResponse, error) {
@@ -320,20 +354,35 @@ func (c *Consumer) committed(gens map[topicPart]int32) func(*kgo.Client, *kmsg.O
 	}
 }
 
-// awaitCommitted returns once the group has confirmed, for every partition
-// this node owns, at least the position offs records (committing the
-// current positions itself), or after wait. Partitions it no longer owns
-// were committed on revoke, or lost, and are not waited for.
-func (c *Consumer) awaitCommitted(offs engine.SourceOffsets, wait time.Duration) {
+// awaitCommitted returns nil once the group has confirmed, for every
+// partition this node owns, at least the position offs records (committing
+// the current positions itself), or after wait. Partitions it no longer
+// owns were committed on revoke, or lost, and are not waited for. It
+// refuses (an error) once the node is fenced: some of the rows belong to
+// another node now.
+func (c *Consumer) awaitCommitted(offs engine.SourceOffsets, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	for {
 		commit := map[string]map[int32]kgo.EpochOffset{}
 		metas := map[topicPart]string{}
 		gens := map[topicPart]int32{}
 		c.mu.Lock()
+		if c.fenced != "" {
+			err := fmt.Errorf("%w: %s", ErrFenced, c.fenced)
+			c.mu.Unlock()
+			return err
+		}
 		if c.closed {
 			c.mu.Unlock()
-			return
+			return nil
+		}
+		if c.revoking > 0 {
+			c.mu.Unlock()
+			if time.Now().After(deadline) {
+				return errors.New("kafka: a revoke's commit is still under way")
+			}
+			_ = sleep(context.Background(), 20*time.Millisecond)
+			continue
 		}
 		for key, v := range offs {
 			topic, p, ok := parseKey(key)
@@ -355,22 +404,44 @@ func (c *Consumer) awaitCommitted(offs engine.SourceOffsets, wait time.Duration)
 		}
 		c.mu.Unlock()
 		if len(metas) == 0 {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
 			c.m.unconfirmedFlushes.Inc()
 			c.log.Warn("flushing rows whose positions the group has not confirmed: if this node is killed "+
 				"before its next commit, the partitions' next owner consumes them again", "partitions", commit)
-			return
+			return nil
 		}
 		if c.gateCommitHook != nil {
 			c.gateCommitHook()
 		}
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		c.cl.CommitOffsetsSync(c.tenureCommitCtx(ctx, metas, gens), commit, c.committed(gens))
+		var commitErr error
+		done := c.committed(gens)
+		c.cl.CommitOffsetsSync(c.tenureCommitCtx(ctx, metas, gens), commit, func(cl *kgo.Client, req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			done(cl, req, resp, err)
+			if err == nil {
+				err = commitError(resp)
+			}
+			commitErr = err
+		})
 		cancel()
+		if notMember(commitErr) {
+			// The coordinator no longer counts this node as the owner:
+			// the group will report the partitions lost or revoked. Try
+			// again after that, rather than flush rows that may be
+			// another node's by then.
+			return fmt.Errorf("kafka: the group refused this node's commit before a flush: %w", commitErr)
+		}
 		_ = sleep(context.Background(), 20*time.Millisecond)
 	}
+}
+
+// notMember reports a commit refused because the committing member is not
+// (or no longer) in the group's current generation.
+func notMember(err error) bool {
+	return errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.IllegalGeneration) ||
+		errors.Is(err, kerr.FencedInstanceID) || errors.Is(err, kerr.StaleMemberEpoch)
 }
 
 // revoked commits the durable positions of the partitions leaving this
@@ -380,12 +451,16 @@ func (c *Consumer) awaitCommitted(offs engine.SourceOffsets, wait time.Duration)
 func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
 	commit := map[string]map[int32]kgo.EpochOffset{}
 	metas := map[topicPart]string{}
+	var unconfirmed []string
 	c.mu.Lock()
 	for topic, ps := range revoked {
 		for _, p := range ps {
 			st := c.parts[topicPart{topic, p}]
 			if st == nil {
 				continue
+			}
+			if st.confirmed < st.next {
+				unconfirmed = append(unconfirmed, unconfirmedRange(topic, p, st))
 			}
 			if commit[topic] == nil {
 				commit[topic] = map[int32]kgo.EpochOffset{}
@@ -396,20 +471,38 @@ func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 			c.m.forget(topic, p)
 		}
 	}
+	committing := len(unconfirmed) > 0 && !c.noCommit.Load()
+	if committing {
+		// Flushes wait for this commit: until it is confirmed the rows
+		// past the group's offset may be the next owner's too.
+		c.revoking++
+	}
 	c.mu.Unlock()
 	cl.ResumeFetchPartitions(revoked)
 	if c.noCommit.Load() {
 		return
 	}
+	commitErr := errors.New("franz-go returned no commit response")
 	cl.CommitOffsetsSync(commitCtx(ctx, metas), commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err == nil {
 			err = commitError(resp)
 		}
-		if err != nil {
-			c.log.Warn("commit offsets of revoked partitions (the next owner may start earlier and consume those records again)", "err", err)
-		}
+		commitErr = err
 	})
-	if len(commit) > 0 {
+	if commitErr != nil && len(commit) > 0 {
+		c.log.Warn("commit offsets of revoked partitions failed", "err", commitErr)
+	}
+	if committing {
+		reason := ""
+		c.mu.Lock()
+		c.revoking--
+		if commitErr != nil {
+			reason = c.fenceLocked("the commit of revoked partitions failed ("+commitErr.Error()+")", unconfirmed)
+		}
+		c.mu.Unlock()
+		c.fencedBy(reason)
+	}
+	if len(commit) > 0 && commitErr == nil {
 		c.log.Info("kafka partitions revoked; their positions committed to the group", "partitions", revoked, "positions", commit)
 	}
 }
@@ -417,6 +510,7 @@ func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 // lost forgets partitions taken away without a clean revoke (the group
 // session expired): nothing can be committed for them any more.
 func (c *Consumer) lost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+	var unconfirmed []string
 	c.mu.Lock()
 	for topic, ps := range lost {
 		for _, p := range ps {
@@ -426,14 +520,23 @@ func (c *Consumer) lost(_ context.Context, cl *kgo.Client, lost map[string][]int
 				// flush takes them (its replay then drops them).
 				c.log.Warn("kafka partition lost with positions the group has not confirmed: the next owner consumes these records again",
 					"topic", topic, "partition", p, "from", max(st.confirmed, 0), "to", st.next)
+				unconfirmed = append(unconfirmed, unconfirmedRange(topic, p, st))
 			}
 			delete(c.parts, topicPart{topic, p})
 			c.m.forget(topic, p)
 		}
 	}
+	reason := c.fenceLocked("group session lost", unconfirmed)
 	c.mu.Unlock()
 	cl.ResumeFetchPartitions(lost)
 	c.log.Warn("kafka partitions lost (group session expired)", "partitions", lost)
+	c.fencedBy(reason)
+}
+
+// unconfirmedRange names a partition's rows past the group's offset, for
+// logs and the fencing reason.
+func unconfirmedRange(topic string, p int32, st *partState) string {
+	return fmt.Sprintf("%s [%d,%d)", Key(topic, p), max(st.confirmed, 0), st.next)
 }
 
 // commitOffsets lists a commit request's positions, for logs.

@@ -205,13 +205,14 @@ func fetchGroup(ctx context.Context, cl *kgo.Client, group string, timeout time.
 }
 
 // AwaitCommitted implements engine.SourceHooks.
-func (h *Handover) AwaitCommitted(offs engine.SourceOffsets) {
+func (h *Handover) AwaitCommitted(offs engine.SourceOffsets) error {
 	h.mu.Lock()
 	c := h.c
 	h.mu.Unlock()
-	if c != nil {
-		c.awaitCommitted(offs, flushCommitWait)
+	if c == nil {
+		return nil
 	}
+	return c.awaitCommitted(offs, flushCommitWait)
 }
 
 // parseKey splits a source key made by Key.
