@@ -28,7 +28,7 @@ type streamFlags struct {
 		tlsCA, tlsCert, tlsKey, saslMech, saslUser, saslPass, clientID   string
 		maxPoll                                                          int
 		fetchMaxBytes                                                    byteSize
-		sessionTimeout, rebalanceTimeout                                 time.Duration
+		sessionTimeout, rebalanceTimeout, replayWait                     time.Duration
 	}
 	nats natsFlags
 
@@ -60,6 +60,7 @@ func addStreamFlags(fs *flag.FlagSet) *streamFlags {
 	k.fetchMaxBytes = 16 << 20
 	fs.Var(&k.fetchMaxBytes, "kafka.fetch-max-bytes", "most bytes one fetch may buffer (memory held outside --max-head-bytes)")
 	fs.DurationVar(&k.rebalanceTimeout, "kafka.rebalance-timeout", time.Minute, "how long a group rebalance waits for members to rejoin (a member that died waits this long, or the session timeout, to be dropped)")
+	fs.DurationVar(&k.replayWait, "kafka.replay-wait", time.Minute, "at start, how long the WAL replay waits for the group's offsets when it holds Kafka rows (to drop those another node consumed again); after it, every row is kept and some may be on two nodes. 0 waits until the brokers answer (exactly-once over availability)")
 	addNATSFlags(fs, &s.nats)
 	return s
 }
@@ -148,7 +149,11 @@ func (s *streamFlags) sourceHooks(dataDir string, log *slog.Logger) engine.Sourc
 	if err != nil {
 		return nil // check reported it before
 	}
-	s.handover = kafka.NewHandover(cfg, dataDir, 0, log)
+	wait := s.kafka.replayWait
+	if wait == 0 {
+		wait = -1 // no limit
+	}
+	s.handover = kafka.NewHandover(cfg, dataDir, wait, log)
 	return s.handover
 }
 

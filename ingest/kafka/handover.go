@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -77,9 +78,10 @@ type groupOffset struct {
 }
 
 // NewHandover returns the hooks of the Kafka source configured by cfg for
-// the data directory dataDir. wait <= 0 means one minute.
+// the data directory dataDir. wait bounds the replay's wait for the group's
+// offsets: 0 means one minute, a negative wait no limit.
 func NewHandover(cfg Config, dataDir string, wait time.Duration, log *slog.Logger) *Handover {
-	if wait <= 0 {
+	if wait == 0 {
 		wait = defaultHandoverWait
 	}
 	if log == nil {
@@ -154,11 +156,23 @@ func (h *Handover) fetch() {
 		cl, err = kgo.NewClient(opts...)
 		if err == nil {
 			defer cl.Close()
-			deadline := time.Now().Add(h.wait)
+			start := time.Now()
+			logged := start
 			for {
-				h.group, err = fetchGroup(context.Background(), cl, h.cfg.Group, time.Until(deadline))
-				if err == nil || time.Now().After(deadline) {
+				// Attempts are short: franz-go retries a coordinator
+				// error inside one request until its context ends.
+				left := 5 * time.Second
+				if h.wait > 0 {
+					left = min(left, time.Until(start.Add(h.wait)))
+				}
+				h.group, err = fetchGroup(context.Background(), cl, h.cfg.Group, left)
+				if err == nil || (h.wait > 0 && time.Since(start) >= h.wait) {
 					break
+				}
+				if time.Since(logged) >= 30*time.Second {
+					logged = time.Now()
+					h.log.Warn("waiting for the group's committed offsets before replaying the wal (--kafka.replay-wait)",
+						"group", h.cfg.Group, "waited", time.Since(start).Round(time.Second), "err", err)
 				}
 				time.Sleep(250 * time.Millisecond)
 			}
@@ -183,10 +197,14 @@ func fetchGroup(ctx context.Context, cl *kgo.Client, group string, timeout time.
 	if err != nil {
 		return nil, fmt.Errorf("kafka: fetch offsets of group %s: %w", group, err)
 	}
+	out := map[string]groupOffset{}
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			// Nobody ever committed in this group: that is an answer.
+			return out, nil
+		}
 		return nil, fmt.Errorf("kafka: fetch offsets of group %s: %w", group, err)
 	}
-	out := map[string]groupOffset{}
 	for _, t := range resp.Topics {
 		for _, p := range t.Partitions {
 			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
