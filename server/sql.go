@@ -32,6 +32,21 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 				db = req.DB
 			}
 			text = req.SQL
+		} else if isForm(ctx) && ctx.PostArgs().Has("q") {
+			form := ctx.PostArgs()
+			// curl -d 'q=SELECT ...' and HTML forms: the parameters
+			// come form-encoded in the body, as InfluxDB's /query takes
+			// them. A raw SQL body sent with curl's default form type
+			// has no q= key and is read as text below.
+			text = string(form.Peek("q"))
+			if v := form.Peek("db"); len(v) > 0 {
+				db = string(v)
+			}
+			for _, k := range []string{"format", "resolution"} {
+				if v := form.Peek(k); len(v) > 0 && !args.Has(k) {
+					args.SetBytesV(k, v)
+				}
+			}
 		} else if len(body) > 0 {
 			text = string(body)
 		}

@@ -41,6 +41,17 @@ func TestSQLEndpoint(t *testing.T) {
 	if want := "time,v\n1970-01-01T00:00:01Z,1\n1970-01-01T00:00:03Z,5\n"; code != 200 || string(csv) != want {
 		t.Fatalf("csv %d %q", code, csv)
 	}
+	// POST form-encoded (curl -d 'q=...'), CSV.
+	form := url.Values{"db": {"d"}, "q": {"SELECT time, v FROM cpu WHERE host = 'a' ORDER BY time"}, "format": {"csv"}}
+	code, _, csv = s.post(t, "/api/v1/sql", form.Encode(), "Content-Type", "application/x-www-form-urlencoded")
+	if want := "time,v\n1970-01-01T00:00:01Z,1\n1970-01-01T00:00:03Z,5\n"; code != 200 || string(csv) != want {
+		t.Fatalf("form csv %d %q", code, csv)
+	}
+	// A raw SQL body under curl's default form type is SQL text.
+	code, _, csv = s.post(t, "/api/v1/sql?db=d&format=csv", "SELECT count(*) AS n FROM cpu WHERE v >= 1", "Content-Type", "application/x-www-form-urlencoded")
+	if want := "n\n3\n"; code != 200 || string(csv) != want {
+		t.Fatalf("raw body under the form type: %d %q", code, csv)
+	}
 	// POST JSON, Arrow.
 	code, _, arrow := s.post(t, "/api/v1/sql?format=arrow", `{"db":"d","sql":"SELECT count(*) FROM cpu"}`, "Content-Type", "application/json")
 	if code != 200 {
