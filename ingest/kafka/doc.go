@@ -19,6 +19,12 @@
 // start of the tenure that followed the node's own. Flushes wait for the
 // group to confirm their positions, so those rows are never in segments.
 //
+// Fencing (Config.OnFenced): a node that learns it lost partitions while
+// alive (its group session expired in a stall, or a revoke's commit
+// failed) and holds rows the group never confirmed refuses every flush
+// from then on and hands over to OnFenced; silt serve restarts itself, and
+// the replay drops those rows as after a crash.
+//
 // One fetch is processed at a time and rebalances wait for it to finish
 // (kgo.BlockRebalanceOnPoll), so a revoked partition's last durable offsets
 // are committed synchronously before another member gets it.
