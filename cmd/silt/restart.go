@@ -3,12 +3,32 @@ package main
 import (
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"syscall"
 )
 
 // restartEnv carries the reason of a self-restart to the new process image,
 // which logs it once at start.
 const restartEnv = "SILT_RESTART_REASON"
+
+// shuttingDown is set once silt serve has begun to stop: a fence then
+// must not restart the process (the new image would not know it was asked
+// to stop).
+var shuttingDown atomic.Bool
+
+// onFenced is the Kafka source's OnFenced: restart, unless the process is
+// stopping anyway. Then the refused flush leaves the rows in the WAL, and
+// the next start's replay drops those the partitions' next owner has.
+func onFenced(log *slog.Logger) func(string) {
+	return func(reason string) {
+		if shuttingDown.Load() {
+			log.Warn("kafka partitions lost with unconfirmed rows while shutting down: not restarting; "+
+				"the rows stay in the WAL and the next start drops those another node consumed again", "reason", reason)
+			return
+		}
+		restartSelf(log, reason)
+	}
+}
 
 // restartSelf replaces the process with a fresh start of the same binary and
 // arguments, without flushing or closing anything: to the data directory it

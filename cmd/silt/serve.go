@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/ingest/kafka"
 	"github.com/siltdb/silt/server"
 	"github.com/siltdb/silt/tiering"
 )
@@ -255,6 +256,7 @@ Flags:
 		log.Error("stream source stopped; shutting down", "err", err)
 		code = 1
 	}
+	shuttingDown.Store(true) // restart.go
 	// Stream sources stop first: their last writes finish before the engine
 	// flushes and closes.
 	if err := streams.stop(); err != nil {
@@ -270,7 +272,12 @@ Flags:
 	case <-time.After(*shutdownWait):
 		log.Warn("in-flight requests did not finish in time", "timeout", *shutdownWait)
 	}
-	if err := eng.Close(); err != nil {
+	if err := eng.Close(); errors.Is(err, kafka.ErrFenced) {
+		// Nothing is lost: the rows stay in the WAL for the next start,
+		// whose replay drops those another node consumed again.
+		log.Warn("stopped without a final flush: the Kafka source lost partitions with unconfirmed rows", "err", err)
+		return code
+	} else if err != nil {
 		log.Error("close engine: unflushed data stays in the WAL and is replayed at the next start", "err", err)
 		return 1
 	}

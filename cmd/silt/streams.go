@@ -185,7 +185,7 @@ func startStreams(s *streamFlags, eng *engine.Engine, dataDir string, log *slog.
 			return r, err
 		}
 		cfg.Handover = s.handover
-		cfg.OnFenced = func(reason string) { restartSelf(log, reason) }
+		cfg.OnFenced = onFenced(log)
 		c, err := kafka.New(cfg, eng, eng.Metrics().Registry, log)
 		if err != nil {
 			return r, err
