@@ -12,7 +12,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
@@ -139,7 +138,7 @@ func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, 
 	if len(groups) == 0 {
 		return nil
 	}
-	fr, err := pqarrow.NewFileReader(rdr, props, memory.DefaultAllocator)
+	fr, err := pqarrow.NewFileReader(rdr, props, segmentAlloc)
 	if err != nil {
 		return fmt.Errorf("arrow reader for segment: %w", err)
 	}

@@ -27,7 +27,8 @@ func OpenSegmentReader(r parquet.ReaderAtSeeker, name string, src io.Closer) (*S
 	if err != nil {
 		return fail(fmt.Errorf("size of segment %s: %w", name, err))
 	}
-	rdr, err := file.NewParquetReader(r)
+	// Column chunks are read through the scans' recycling allocator.
+	rdr, err := file.NewParquetReader(r, file.WithReadProps(parquet.NewReaderProperties(segmentAlloc)))
 	if err != nil {
 		return fail(fmt.Errorf("open parquet %s: %w", name, err))
 	}
