@@ -1,11 +1,12 @@
 package influxql
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -198,6 +199,9 @@ func (c *selectCompiler) aggregateSeries(ctx context.Context) ([]*seriesRows, er
 	all := map[string]*seriesRows{}
 	nk, nd := len(keys), len(c.dims)
 	tk := nk - nd // 1 with a time key
+	// The response rows are cut from one slab rather than made one by one.
+	width := 1 + len(outs)
+	slab := make([]any, 0, len(res.Rows)*width)
 	for _, r := range res.Rows {
 		last := r[len(r)-1]
 		if last == nil || last == int64(0) {
@@ -213,9 +217,10 @@ func (c *selectCompiler) aggregateSeries(ctx context.Context) ([]*seriesRows, er
 		case c.tmin != math.MinInt64:
 			t = c.tmin
 		}
-		row := make([]any, 0, 1+len(outs))
+		row := slab[len(slab) : len(slab) : len(slab)+width]
 		row = append(row, t)
 		row = append(row, r[nk:nk+len(outs)]...)
+		slab = slab[:len(slab)+width]
 		for i, f := range c.stmt.Fields {
 			if isCount(f.Expr) && row[1+i] == int64(0) {
 				// InfluxDB has no count point where the field has no values.
@@ -319,7 +324,7 @@ func valueLit(v any, t columnar.FieldType) (string, bool) {
 // fill lays a series' rows on every window from the start of the query's
 // range to its end, filling windows without points as fill() says.
 func (c *selectCompiler) fill(rows [][]any) ([][]any, error) {
-	sort.Slice(rows, func(i, j int) bool { return rows[i][0].(int64) < rows[j][0].(int64) })
+	slices.SortFunc(rows, func(a, b []any) int { return cmp.Compare(a[0].(int64), b[0].(int64)) })
 	if c.stmt.Fill == influxql.NoFill {
 		out := rows[:0]
 		for _, r := range rows {

@@ -147,6 +147,8 @@ type selectCompiler struct {
 	dims     []string // GROUP BY tags the measurement has, sorted
 	absent   []string // GROUP BY tags it lacks: "" in every series' tags
 	where    string   // SQL predicate: time bounds and condition
+
+	keyBuf []byte // seriesFor's scratch
 }
 
 func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) ([]*Series, error) {
@@ -319,7 +321,21 @@ type seriesRows struct {
 }
 
 func (c *selectCompiler) seriesFor(all map[string]*seriesRows, vals []any) *seriesRows {
-	var kb strings.Builder
+	// The key is built in a reused buffer and looked up without a string
+	// conversion: a result has many rows per series, and the tags map is
+	// made only for a series not seen yet.
+	kb := c.keyBuf[:0]
+	for i, d := range c.dims {
+		v, _ := vals[i].(string)
+		kb = append(kb, d...)
+		kb = append(kb, 0)
+		kb = append(kb, v...)
+		kb = append(kb, 0)
+	}
+	c.keyBuf = kb
+	if s, ok := all[string(kb)]; ok {
+		return s
+	}
 	tags := make(map[string]string, len(c.dims)+len(c.absent))
 	for _, d := range c.absent {
 		tags[d] = ""
@@ -327,16 +343,9 @@ func (c *selectCompiler) seriesFor(all map[string]*seriesRows, vals []any) *seri
 	for i, d := range c.dims {
 		v, _ := vals[i].(string)
 		tags[d] = v
-		kb.WriteString(d)
-		kb.WriteByte(0)
-		kb.WriteString(v)
-		kb.WriteByte(0)
 	}
-	s, ok := all[kb.String()]
-	if !ok {
-		s = &seriesRows{tags: tags, key: kb.String()}
-		all[kb.String()] = s
-	}
+	s := &seriesRows{tags: tags, key: string(kb)}
+	all[s.key] = s
 	return s
 }
 
