@@ -686,8 +686,29 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 	offs := engine.SourceOffsets{}
 	polled := map[string][]int32{}
 	hws := map[topicPart]int64{}
+	// The tenure of every partition in the poll. Rebalances wait for the
+	// poll (BlockRebalanceOnPoll), so ownership cannot change before the
+	// write; records of a partition without state (a fetch buffered before
+	// the partition left) are not this node's to write: its owner reads
+	// them from the group's offset.
+	gens := map[topicPart]int32{}
+	c.mu.Lock()
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
-		hws[topicPart{p.Topic, p.Partition}] = p.HighWatermark
+		if st := c.parts[topicPart{p.Topic, p.Partition}]; st != nil {
+			gens[topicPart{p.Topic, p.Partition}] = st.gen
+		}
+	})
+	c.mu.Unlock()
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		tp := topicPart{p.Topic, p.Partition}
+		if _, ok := gens[tp]; !ok {
+			if len(p.Records) > 0 {
+				c.log.Warn("kafka records of a partition this node does not own skipped",
+					"topic", p.Topic, "partition", p.Partition, "first", p.Records[0].Offset, "records", len(p.Records))
+			}
+			return
+		}
+		hws[tp] = p.HighWatermark
 		if len(p.Records) == 0 {
 			return
 		}
@@ -712,22 +733,6 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 		c.m.messages.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
 		offs[Key(p.Topic, p.Partition)] = p.Records[len(p.Records)-1].Offset + 1
 	})
-	gens := map[topicPart]int32{}
-	if len(offs) > 0 {
-		c.mu.Lock()
-		for tp := range hws {
-			// A partition without state (not expected: rebalances wait
-			// for the poll) gets no tenure, and replay keeps its rows.
-			gens[tp] = -1
-			if st := c.parts[tp]; st != nil {
-				gens[tp] = st.gen
-			} else if _, ok := offs[Key(tp.topic, tp.part)]; ok {
-				c.log.Warn("kafka records of a partition this node does not own: written without a tenure, replay keeps them",
-					"topic", tp.topic, "partition", tp.part, "next", offs[Key(tp.topic, tp.part)])
-			}
-		}
-		c.mu.Unlock()
-	}
 	if len(offs) > 0 {
 		// Dead letters go first: a crash before the write below consumes
 		// these messages again and dead-letters them again (at least once).
