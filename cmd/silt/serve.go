@@ -124,6 +124,7 @@ func runServe(args []string) int {
 		memLimit     = byteSize(0)
 		compactEvery = fs.Duration("compaction.interval", time.Second, "how often the compactor looks for windows to merge and retention to apply")
 		compactMax   = fs.Int("compaction.max-window-segments", 64, "hard bound on segments per table day window: above it writes get 429 compaction-behind until merges catch up")
+		maxOpenSegs  = fs.Int("max-open-segments", engine.DefaultMaxOpenSegments, "segment files kept open between queries, with their parsed footers and tag indexes (one file descriptor each); the least recently read beyond this are closed and reopened when read again")
 		compactOff   = fs.Bool("compaction.disabled", false, "do not merge segments or apply retention (segments then accumulate one per flush per window)")
 		rollupsFlag  = fs.String("rollups", "1m,1h", "rollup window widths kept for every segment (each divides a day), comma-separated, or off: aggregate queries over whole windows read them instead of raw rows (docs/rollups.md)")
 		tierCfg      = tiering.DefaultConfig()
@@ -250,9 +251,10 @@ Flags:
 		Retention: ret,
 		Compaction: engine.CompactionConfig{Disabled: *compactOff, Interval: *compactEvery, MemoryBytes: int64(compactMem),
 			MaxWindowSegments: *compactMax},
-		Tiering: tierEng,
-		Rollups: rollups,
-		Sources: streamCfg.sourceHooks(*dataDir, log), // streams.go
+		Tiering:         tierEng,
+		Rollups:         rollups,
+		MaxOpenSegments: *maxOpenSegs,
+		Sources:         streamCfg.sourceHooks(*dataDir, log), // streams.go
 	})
 	if err != nil {
 		log.Error("open data directory", "dir", *dataDir, "err", err)
