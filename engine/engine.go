@@ -44,6 +44,9 @@ type Config struct {
 	Tiering       TierConfig       // see tier.go; off without a store
 	Rollups       RollupConfig     // see rollup.go
 	Sources       SourceHooks      // see source.go: stream hand-over reconciliation; optional
+	// MaxOpenSegments bounds the segment handles kept open between scans
+	// (segref.go); 0 means DefaultMaxOpenSegments.
+	MaxOpenSegments int
 }
 
 // Defaults fills unset fields.
@@ -65,6 +68,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.MaxOpenSegments <= 0 {
+		c.MaxOpenSegments = DefaultMaxOpenSegments
 	}
 	c.Compaction.defaults()
 	c.Rollups.defaults()
@@ -174,7 +180,7 @@ func New(cfg Config) (*Engine, error) {
 	e.manifest.Store(columnar.NewManifest())
 	e.catalog = map[string]map[string]*columnar.TableSchema{}
 	e.metrics = newMetrics(e)
-	e.refs = newSegRefs(cfg.DataDir)
+	e.refs = newSegRefs(cfg.DataDir, cfg.MaxOpenSegments)
 	e.tier = newTierer(e)
 	e.comp = newCompactor(e)
 	e.rollupM = newRollupMetrics(e.metrics.Registry)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"container/list"
 	"errors"
 	"fmt"
 	"os"
@@ -22,7 +23,12 @@ type segRefs struct {
 	// openCold opens a segment held in the object store (tier.go); nil
 	// without tiering.
 	openCold func(columnar.SegmentMeta) (*columnar.Segment, error)
-	mu       struct {
+	// maxOpen bounds the open segments that no scan holds: past it, the
+	// least recently released are closed (reopened by the next scan that
+	// reads them). Without it the handles, their parsed footers and file
+	// descriptors would grow with every live segment a query ever read.
+	maxOpen int
+	mu      struct {
 		sync.Mutex
 		n       map[uint64]int
 		retired map[uint64]string // id → path relative to dataDir, delete at zero
@@ -30,6 +36,10 @@ type segRefs struct {
 		// index are parsed once, not per query. Closed when retired and
 		// unread, or at Close.
 		open map[uint64]*columnar.Segment
+		// idle lists the open segments no scan holds, most recently
+		// released first (values uint64 ids); idleAt finds an id's element.
+		idle   *list.List
+		idleAt map[uint64]*list.Element
 		// cold holds the cold metas of segments tiered after a scan took
 		// its snapshot, so that scan opens them from the store too.
 		cold map[uint64]columnar.SegmentMeta
@@ -44,8 +54,15 @@ type demotedCopy struct {
 	segs []*columnar.Segment
 }
 
-func newSegRefs(dataDir string) *segRefs {
-	r := &segRefs{dataDir: dataDir}
+// DefaultMaxOpenSegments is Config.MaxOpenSegments when unset: a segment
+// handle costs a file descriptor and its parsed footer and tag index
+// (about 15 KiB for a narrow table, more for wide ones).
+const DefaultMaxOpenSegments = 4096
+
+func newSegRefs(dataDir string, maxOpen int) *segRefs {
+	r := &segRefs{dataDir: dataDir, maxOpen: maxOpen}
+	r.mu.idle = list.New()
+	r.mu.idleAt = map[uint64]*list.Element{}
 	r.mu.n = map[uint64]int{}
 	r.mu.retired = map[uint64]string{}
 	r.mu.open = map[uint64]*columnar.Segment{}
@@ -96,7 +113,32 @@ func (r *segRefs) segment(m columnar.SegmentMeta) (*columnar.Segment, error) {
 	// Even if retired meanwhile, the caller's reference keeps the file;
 	// release closes the handle with the last reference.
 	r.mu.open[m.ID] = s
+	r.evictLocked()
 	return s, nil
+}
+
+// evictLocked closes the least recently released idle segments while more
+// than maxOpen are open. Segments a scan holds are never closed, so the
+// open set exceeds the bound only by what running scans read.
+func (r *segRefs) evictLocked() {
+	for len(r.mu.open) > r.maxOpen && r.mu.idle.Len() > 0 {
+		r.closeLocked(r.mu.idle.Back().Value.(uint64))
+	}
+}
+
+// busyLocked takes id off the idle list (a scan holds it again).
+func (r *segRefs) busyLocked(id uint64) {
+	if el, ok := r.mu.idleAt[id]; ok {
+		r.mu.idle.Remove(el)
+		delete(r.mu.idleAt, id)
+	}
+}
+
+// openCount returns how many segment handles are open (tests).
+func (r *segRefs) openCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.mu.open)
 }
 
 // demote switches segments that were just tiered (locals, now colds in the
@@ -113,6 +155,7 @@ func (r *segRefs) demote(locals, colds []columnar.SegmentMeta) {
 		if s := r.mu.open[m.ID]; s != nil {
 			d.segs = append(d.segs, s)
 			delete(r.mu.open, m.ID)
+			r.busyLocked(m.ID)
 		}
 		r.mu.demoted[m.ID] = d
 		if r.mu.n[m.ID] == 0 {
@@ -149,6 +192,8 @@ func (r *segRefs) closeAll() error {
 		err = errors.Join(err, s.Close())
 		delete(r.mu.open, id)
 	}
+	r.mu.idle.Init()
+	clear(r.mu.idleAt)
 	for id, d := range r.mu.demoted {
 		for _, s := range d.segs {
 			err = errors.Join(err, s.Close())
@@ -164,6 +209,7 @@ func (r *segRefs) closeLocked(id uint64) {
 		_ = s.Close()
 		delete(r.mu.open, id)
 	}
+	r.busyLocked(id)
 }
 
 // acquire adds a reference to each segment.
@@ -171,6 +217,7 @@ func (r *segRefs) acquire(metas []columnar.SegmentMeta) {
 	r.mu.Lock()
 	for _, m := range metas {
 		r.mu.n[m.ID]++
+		r.busyLocked(m.ID)
 	}
 	r.mu.Unlock()
 }
@@ -192,8 +239,11 @@ func (r *segRefs) release(metas []columnar.SegmentMeta) {
 			delete(r.mu.cold, m.ID)
 			r.closeLocked(m.ID)
 			del = append(del, p)
+		} else if _, open := r.mu.open[m.ID]; open && r.mu.idleAt[m.ID] == nil {
+			r.mu.idleAt[m.ID] = r.mu.idle.PushFront(m.ID)
 		}
 	}
+	r.evictLocked()
 	r.mu.Unlock()
 	r.remove(del)
 }

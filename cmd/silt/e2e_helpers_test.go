@@ -54,7 +54,7 @@ func skipShort(t *testing.T) {
 // unrelated -run patterns pay nothing) into a temporary directory that
 // TestMain removes. SILT_E2E_RACE=1 builds it with the race detector; the
 // tests then fail on any race report in a server log.
-func siltBinary(t *testing.T) string {
+func siltBinary(t testing.TB) string {
 	t.Helper()
 	e2eOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "silt-e2e-")
@@ -84,7 +84,7 @@ func siltBinary(t *testing.T) string {
 }
 
 // freePort returns a TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,6 +59,36 @@ func parseBytes(s string) (int64, error) {
 	return int64(n * float64(mult)), nil
 }
 
+// runtimeReserve is what a process holds besides heads and merges, in Go
+// memory: the runtime, the metrics and parsers (about 10 MiB idle) and
+// one flush's Parquet writers (zstd's 16 MiB history, page buffers).
+const runtimeReserve = 64 << 20
+
+// setMemoryLimit applies --memory-limit and returns the Go runtime's limit
+// in force. Heads, a compaction merge and a query are each bounded by
+// their own flag, but not the collector's slack above their live sets:
+// with GOGC=100 the heap grows to twice the live set between collections,
+// which is most of the RSS above the heads (docs/memory.md). A soft limit
+// caps that slack. Below the heads plus the reserve the collector would
+// run without pause, so such a limit is refused; below the heads plus a
+// merge's live half (compaction's own model) it is allowed with a warning.
+// 0 keeps the runtime's setting: GOMEMLIMIT, else no limit.
+func setMemoryLimit(limit, maxHead, compactMem int64, log *slog.Logger) (int64, error) {
+	if limit == 0 {
+		return debug.SetMemoryLimit(-1), nil
+	}
+	if floor := maxHead + runtimeReserve; limit < floor {
+		return 0, fmt.Errorf("--memory-limit %d is below --max-head-bytes %d + %d MiB for the runtime and a flush (%d): the collector would run without pause; raise it or lower --max-head-bytes",
+			limit, maxHead, runtimeReserve>>20, floor)
+	}
+	if want := maxHead + compactMem/2 + runtimeReserve; limit < want {
+		log.Warn("--memory-limit is below --max-head-bytes + half of --compaction.max-memory + 64 MiB: merges may keep the collector busy",
+			"limit", limit, "suggested_min", want)
+	}
+	debug.SetMemoryLimit(limit)
+	return limit, nil
+}
+
 // tokenList is the repeatable --auth-token flag.
 type tokenList []server.Token
 
@@ -90,8 +122,10 @@ func runServe(args []string) int {
 		queryMaxMem  = byteSize(1 << 30)
 		retention    = fs.String("retention", "inf", "default retention of databases that set none (POST /api/v1/databases): rows older than this are invisible and dropped, e.g. 30d, 2w, 720h; inf keeps everything")
 		compactMem   = byteSize(256 << 20)
+		memLimit     = byteSize(0)
 		compactEvery = fs.Duration("compaction.interval", time.Second, "how often the compactor looks for windows to merge and retention to apply")
 		compactMax   = fs.Int("compaction.max-window-segments", 64, "hard bound on segments per table day window: above it writes get 429 compaction-behind until merges catch up")
+		maxOpenSegs  = fs.Int("max-open-segments", engine.DefaultMaxOpenSegments, "segment files kept open between queries, with their parsed footers and tag indexes (one file descriptor each); the least recently read beyond this are closed and reopened when read again")
 		compactOff   = fs.Bool("compaction.disabled", false, "do not merge segments or apply retention (segments then accumulate one per flush per window)")
 		rollupsFlag  = fs.String("rollups", "1m,1h", "rollup window widths kept for every segment (each divides a day), comma-separated, or off: aggregate queries over whole windows read them instead of raw rows (docs/rollups.md)")
 		tierCfg      = tiering.DefaultConfig()
@@ -106,6 +140,7 @@ func runServe(args []string) int {
 	tierCfg.RegisterFlags(fs)
 	fs.Var(&compactMem, "compaction.max-memory", "memory one compaction merge may use for its read and write buffers; more inputs than fit are merged in passes (e.g. 256MiB)")
 	fs.Var(&queryMaxMem, "query-max-memory", "memory one SQL query may use for the columns it reads (e.g. 1GiB)")
+	fs.Var(&memLimit, "memory-limit", "soft limit of the Go runtime's memory, as GOMEMLIMIT (e.g. 512MiB): near it the collector runs more often and returns freed memory to the OS sooner, trading CPU for a lower peak RSS (RSS is about this plus 60 MiB of program text). 0: GOMEMLIMIT from the environment, else none. docs/memory.md")
 	fs.Var(&maxHead, "max-head-bytes", "memory bound of unflushed data; writes above it get 429 with Retry-After (e.g. 1GiB)")
 	fs.Var(&flushBytes, "flush-bytes", "flush the head once it holds this much (e.g. 256MiB)")
 	fs.Var(&maxBody, "max-body-bytes", "largest write request body, after gzip decompression; larger gets 413")
@@ -158,6 +193,16 @@ Flags:
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	logRestart(log)
+	compactShare := int64(compactMem)
+	if *compactOff {
+		compactShare = 0
+	}
+	if lim, err := setMemoryLimit(int64(memLimit), int64(maxHead), compactShare, log); err != nil {
+		fmt.Fprintln(os.Stderr, "silt serve:", err)
+		return 2
+	} else if lim != math.MaxInt64 {
+		log.Info("go memory limit", "bytes", lim)
+	}
 	if *tokensFile != "" {
 		more, err := server.LoadTokens(*tokensFile)
 		if err != nil {
@@ -207,9 +252,10 @@ Flags:
 		Retention: ret,
 		Compaction: engine.CompactionConfig{Disabled: *compactOff, Interval: *compactEvery, MemoryBytes: int64(compactMem),
 			MaxWindowSegments: *compactMax},
-		Tiering: tierEng,
-		Rollups: rollups,
-		Sources: streamCfg.sourceHooks(*dataDir, log), // streams.go
+		Tiering:         tierEng,
+		Rollups:         rollups,
+		MaxOpenSegments: *maxOpenSegs,
+		Sources:         streamCfg.sourceHooks(*dataDir, log), // streams.go
 	})
 	if err != nil {
 		log.Error("open data directory", "dir", *dataDir, "err", err)
