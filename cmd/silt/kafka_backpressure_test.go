@@ -38,8 +38,9 @@ func spreadLine(i int) string {
 // Backpressure margin: what a silt process holds besides its heads (Go
 // runtime and libraries, about 55 MiB idle; one Kafka fetch of
 // --kafka.fetch-max-bytes and the decoded poll in hand; the Parquet
-// writers of a flush; garbage the GC has not returned yet). Measured at
-// about 230 MiB peak on this workload; docs/streams.md states it.
+// writers of a flush; compaction's merges; garbage the GC has not
+// returned yet). It holds for this workload's narrow rows; wide rows need
+// more for compaction (docs/memory.md). docs/streams.md states both.
 const backpressureMargin = 256 << 20
 
 // TestKafkaBackpressure gives silt a backlog far larger than its head bound,
