@@ -74,18 +74,7 @@ func TestBuildRollupsAgainstModel(t *testing.T) {
 		}
 		return int(a.Time - b.Time)
 	})
-	for i := range points {
-		if err := sw.Append(&points[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := sw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	seg, err := OpenSegment(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	seg := writeAndOpen(t, sw, path, points)
 	defer seg.Close()
 	if seg.NumRowGroups() < 2 {
 		t.Fatalf("%d row groups: want windows continued across batches", seg.NumRowGroups())
@@ -255,18 +244,7 @@ func TestBuildRollupsSeriesAtBatchBoundary(t *testing.T) {
 		points = append(points, Point{Time: last + int64(i+1)*1e9, Tags: []TagValue{{"host", "b"}},
 			Fields: []FieldValue{{Key: "f", Type: FieldFloat, Num: math.Float64bits(-1)}}})
 	}
-	for i := range points {
-		if err := sw.Append(&points[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := sw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	seg, err := OpenSegment(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	seg := writeAndOpen(t, sw, path, points)
 	defer seg.Close()
 	if seg.NumRowGroups() != 2 {
 		t.Fatalf("%d row groups, want 2 (series a fills the first)", seg.NumRowGroups())
@@ -284,4 +262,22 @@ func TestBuildRollupsSeriesAtBatchBoundary(t *testing.T) {
 			t.Fatalf("row %d: %s", k, d)
 		}
 	}
+}
+
+// writeAndOpen appends points to sw, closes it and opens the segment at path.
+func writeAndOpen(t *testing.T, sw *SegmentWriter, path string, points []Point) *Segment {
+	t.Helper()
+	for i := range points {
+		if err := sw.Append(&points[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seg, err := OpenSegment(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seg
 }

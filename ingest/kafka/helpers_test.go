@@ -81,3 +81,19 @@ func readDead(t testing.TB, kind, dir string, brokers []string) []string {
 	}
 	return out
 }
+
+// readGroup returns the group "silt"'s committed offsets with their tenure
+// histories, by source key.
+func readGroup(t testing.TB, brokers []string) map[string]groupOffset {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	group, err := fetchGroup(context.Background(), cl, "silt", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return group
+}

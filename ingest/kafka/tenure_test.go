@@ -147,15 +147,7 @@ func TestTenureHistoryInGroupCommits(t *testing.T) {
 	b.stop(t)
 	checkExactlyOnce(t, seen, 2*per)
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	group, err := fetchGroup(context.Background(), cl, "silt", 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	group := readGroup(t, brokers)
 	moved := 0
 	for p := range int32(6) {
 		key := Key(topic, p)
@@ -217,15 +209,7 @@ func TestFlushWaitsForGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	flushed := e.Manifest().Sources
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	group, err := fetchGroup(context.Background(), cl, "silt", 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	group := readGroup(t, brokers)
 	if len(flushed) == 0 {
 		t.Fatal("the flush recorded no positions")
 	}
@@ -292,20 +276,14 @@ func testFlushCommitOvertaken(t *testing.T, revoke bool) {
 		c.cl.CommitOffsetsSync(commitCtx(context.Background(), meta),
 			map[string]map[int32]kgo.EpochOffset{topic: {0: {Epoch: -1, Offset: later}}}, c.committed(gens))
 	}
-	c.awaitCommitted(engine.SourceOffsets{key: flushed}, 10*time.Second)
+	if err := c.awaitCommitted(engine.SourceOffsets{key: flushed}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	if later == 0 {
 		t.Fatal("the flush committed nothing: the hook never ran")
 	}
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	group, err := fetchGroup(context.Background(), cl, "silt", 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	group := readGroup(t, brokers)
 	if got := group[key].committed; got != later {
 		t.Errorf("group offset %d after %d was committed and the flush's commit (built at %d) came after: "+
 			"the group is behind rows this node keeps, [%d, %d)", got, later, flushed, got, later)

@@ -175,10 +175,7 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 		}
 		return nullEmpty(out), nil
 	case sql.AggMin, sql.AggMax:
-		best := make([]int, ng)
-		for g := range best {
-			best[g] = -1
-		}
+		best := noRows(ng)
 		want := -1
 		if a.Func == sql.AggMax {
 			want = 1
@@ -240,10 +237,7 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 		if err != nil {
 			return nil, err
 		}
-		best := make([]int, ng)
-		for g := range best {
-			best[g] = -1
-		}
+		best := noRows(ng)
 		for k, g := range gids {
 			if !live(k) {
 				continue
@@ -595,4 +589,13 @@ func stringGroups(ctx context.Context, keyVecs []*vec, gids []int32) ([]int, err
 		gids[k] = g
 	}
 	return first, nil
+}
+
+// noRows returns n row indexes set to -1: no row chosen yet for any group.
+func noRows(n int) []int {
+	rows := make([]int, n)
+	for i := range rows {
+		rows[i] = -1
+	}
+	return rows
 }

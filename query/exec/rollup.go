@@ -299,10 +299,7 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 		if err != nil {
 			return nil, err
 		}
-		best := make([]int, ng)
-		for g := range best {
-			best[g] = -1
-		}
+		best := noRows(ng)
 		for k, g := range gids {
 			if cnt[k] == 0 {
 				continue
@@ -376,10 +373,7 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 		if err != nil {
 			return nil, err
 		}
-		best := make([]int, ng)
-		for g := range best {
-			best[g] = -1
-		}
+		best := noRows(ng)
 		first := a.Func == sql.AggFirst
 		for k, g := range gids {
 			if cnt[k] == 0 {
