@@ -11,17 +11,13 @@ import (
 // which logs it once at start.
 const restartEnv = "SILT_RESTART_REASON"
 
-// shuttingDown is set once silt serve has begun to stop: a fence then
-// must not restart the process (the new image would not know it was asked
-// to stop).
-var shuttingDown atomic.Bool
-
 // onFenced is the Kafka source's OnFenced: restart, unless the process is
-// stopping anyway. Then the refused flush leaves the rows in the WAL, and
-// the next start's replay drops those the partitions' next owner has.
-func onFenced(log *slog.Logger) func(string) {
+// stopping (stopping is set): the new image would not know it was asked to
+// stop. Then the refused flush leaves the rows in the WAL, and the next
+// start's replay drops those the partitions' next owner has.
+func onFenced(log *slog.Logger, stopping *atomic.Bool) func(string) {
 	return func(reason string) {
-		if shuttingDown.Load() {
+		if stopping.Load() {
 			log.Warn("kafka partitions lost with unconfirmed rows while shutting down: not restarting; "+
 				"the rows stay in the WAL and the next start drops those another node consumed again", "reason", reason)
 			return

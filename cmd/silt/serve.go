@@ -302,7 +302,6 @@ Flags:
 		log.Error("stream source stopped; shutting down", "err", err)
 		code = 1
 	}
-	shuttingDown.Store(true) // restart.go
 	// Stream sources stop first: their last writes finish before the engine
 	// flushes and closes.
 	if err := streams.stop(); err != nil {

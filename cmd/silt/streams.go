@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -163,6 +164,9 @@ type runningStreams struct {
 	wg     sync.WaitGroup
 	failed chan error // a consumer stopped with an error
 	closes []func() error
+	// stopping is set when stop begins: a fenced Kafka source then does
+	// not restart the process (restart.go).
+	stopping atomic.Bool
 }
 
 // startStreams starts the configured consumers on a recovered engine.
@@ -185,7 +189,7 @@ func startStreams(s *streamFlags, eng *engine.Engine, dataDir string, log *slog.
 			return r, err
 		}
 		cfg.Handover = s.handover
-		cfg.OnFenced = onFenced(log)
+		cfg.OnFenced = onFenced(log, &r.stopping)
 		c, err := kafka.New(cfg, eng, eng.Metrics().Registry, log)
 		if err != nil {
 			return r, err
@@ -205,6 +209,7 @@ func (r *runningStreams) stop() error {
 	if r == nil {
 		return nil
 	}
+	r.stopping.Store(true)
 	r.cancel()
 	r.wg.Wait()
 	var errs []error
