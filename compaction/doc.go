@@ -1,5 +1,5 @@
 // Package compaction merges a time window's small segments into fewer,
-// larger ones and trims rows that retention has expired (issue 5).
+// larger ones and trims rows that retention has expired.
 //
 // It has two halves, both free of engine state so they can be tested alone:
 //

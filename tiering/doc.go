@@ -1,5 +1,5 @@
 // Package tiering moves cold segments to S3-compatible object storage and
-// reads them back through a bounded local cache (issue 6, docs/tiering.md).
+// reads them back through a bounded local cache (docs/tiering.md).
 //
 // The parts, each usable on its own:
 //

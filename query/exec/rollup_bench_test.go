@@ -30,7 +30,7 @@ import (
 	"github.com/siltdb/silt/query/sql"
 )
 
-// The rollup benchmarks give the figures issue 5 asks for: queries over a
+// The rollup benchmarks measure what rollups buy: queries over a
 // 30-day, 100-host TSBS cpu dataset answered from rollups next to the same
 // queries over raw rows (BenchmarkRollups), and what rollups cost at flush
 // and in compaction (BenchmarkRollupFlush, BenchmarkRollupCompaction).
