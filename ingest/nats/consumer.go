@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/siltdb/silt/columnar"
-	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/ingest/sink"
 	"github.com/siltdb/silt/ingest/stream"
 )
 
@@ -62,8 +62,8 @@ func Key(streamName, consumer string) string { return "nats/" + streamName + "/"
 const (
 	defaultBatch   = 5000
 	defaultAckWait = 30 * time.Second
-	minBackoff     = 10 * time.Millisecond
-	maxBackoff     = time.Second
+	minBackoff     = sink.MinBackoff // of the retries of an ack
+	maxBackoff     = sink.MaxBackoff
 	infoEvery      = 2 * time.Second
 )
 
@@ -71,7 +71,7 @@ const (
 // one goroutine.
 type Consumer struct {
 	cfg  Config
-	sink stream.Sink
+	sink sink.Sink
 	log  *slog.Logger
 	nc   *nats.Conn
 	js   jetstream.JetStream
@@ -94,7 +94,7 @@ type Consumer struct {
 
 // New connects and (re)creates the durable consumer at Silt's recorded
 // position (or the consumer's own, if further; else the stream's start).
-func New(ctx context.Context, cfg Config, sink stream.Sink, reg prometheus.Registerer, log *slog.Logger) (*Consumer, error) {
+func New(ctx context.Context, cfg Config, sink sink.Sink, reg prometheus.Registerer, log *slog.Logger) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -244,7 +244,7 @@ func (c *Consumer) process(ctx context.Context) error {
 		if v := msg.Headers().Get("db"); v != "" {
 			db = v
 		}
-		if err := engine.ValidateName("database", db); err != nil {
+		if err := sink.ValidateName("database", db); err != nil {
 			c.dead = append(c.dead, deadOf(msg, md, c.key, "stream-bad-db", "header db: "+err.Error()))
 			continue
 		}
@@ -291,9 +291,9 @@ func (c *Consumer) process(ctx context.Context) error {
 			c.dbs[c.cfg.DB] = &columnar.Batch{}
 		}
 	}
-	offs := engine.SourceOffsets{c.key: top}
+	offs := sink.SourceOffsets{c.key: top}
 	for i, db := range order {
-		var o engine.SourceOffsets
+		var o sink.SourceOffsets
 		if i == len(order)-1 {
 			o = offs // logged last: never ahead of rows not yet durable
 		}
@@ -384,7 +384,7 @@ func (c *Consumer) inProgress() {
 
 // write retries while the engine answers backpressure (or a full disk);
 // fetching stops meanwhile, as Run does not fetch until process returns.
-func (c *Consumer) write(ctx context.Context, db string, b *columnar.Batch, offs engine.SourceOffsets) (engine.WriteResult, error) {
+func (c *Consumer) write(ctx context.Context, db string, b *columnar.Batch, offs sink.SourceOffsets) (sink.WriteResult, error) {
 	paused := false
 	defer func() {
 		if paused {
@@ -392,27 +392,23 @@ func (c *Consumer) write(ctx context.Context, db string, b *columnar.Batch, offs
 		}
 	}()
 	lastProgress := time.Now()
-	for backoff := minBackoff; ; backoff = min(2*backoff, maxBackoff) {
-		res, err := c.sink.WriteFrom(db, b, offs)
-		if err == nil {
-			return res, nil
-		}
-		if !errors.Is(err, engine.ErrBackpressure) && !engine.IsDiskFull(err) {
-			return res, fmt.Errorf("nats: write to database %s: %w", db, err)
-		}
-		if !paused {
-			paused = true
-			c.m.paused.Set(1)
-			c.m.pauses.Inc()
-		}
-		if time.Since(lastProgress) > c.cfg.AckWait/3 {
-			c.inProgress()
-			lastProgress = time.Now()
-		}
-		if err := sleep(ctx, backoff); err != nil {
-			return res, err
-		}
+	res, err := sink.Retry(ctx, func() (sink.WriteResult, error) { return c.sink.WriteFrom(db, b, offs) },
+		func(_ error, first bool) {
+			if first {
+				paused = true
+				c.m.paused.Set(1)
+				c.m.pauses.Inc()
+			}
+			// Held messages would be redelivered after AckWait.
+			if time.Since(lastProgress) > c.cfg.AckWait/3 {
+				c.inProgress()
+				lastProgress = time.Now()
+			}
+		})
+	if err != nil {
+		return res, fmt.Errorf("nats: write to database %s: %w", db, err)
 	}
+	return res, nil
 }
 
 // Close closes the dead letter and the connection (pending acks are
