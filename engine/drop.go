@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/engine/wal"
 	"github.com/siltdb/silt/ingest/sink"
-	"github.com/siltdb/silt/ingest/wal"
 )
 
 // Dropping a database or a table (InfluxQL DROP DATABASE / DROP

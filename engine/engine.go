@@ -26,8 +26,8 @@ import (
 	"time"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/engine/wal"
 	"github.com/siltdb/silt/ingest/sink"
-	"github.com/siltdb/silt/ingest/wal"
 )
 
 // Config configures an Engine.

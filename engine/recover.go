@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/engine/wal"
 	"github.com/siltdb/silt/ingest/sink"
-	"github.com/siltdb/silt/ingest/wal"
 )
 
 // recover loads the manifest, removes files it does not name, and replays

@@ -14,10 +14,10 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/engine/wal"
 	"github.com/siltdb/silt/ingest/lineprotocol"
 	"github.com/siltdb/silt/ingest/ndjson"
 	"github.com/siltdb/silt/ingest/sink"
-	"github.com/siltdb/silt/ingest/wal"
 )
 
 type bodyFormat int
