@@ -59,7 +59,19 @@ func (s *Server) handleWrite(ctx *fasthttp.RequestCtx, format bodyFormat, db str
 		s.writeError(ctx, fasthttp.StatusBadRequest, "missing-db", "the db parameter (bucket for /api/v2/write) is required")
 		return
 	}
+	// The engine checks names too; checking here refuses a bad one before
+	// the body is decoded.
+	if err := sink.ValidateName("database", db); err != nil {
+		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-db-name", err.Error())
+		return
+	}
 	args := ctx.QueryArgs()
+	if t := args.Peek("table"); format == formatNDJSON && len(t) > 0 {
+		if err := sink.ValidateName("table", string(t)); err != nil {
+			s.writeError(ctx, fasthttp.StatusBadRequest, "bad-table-name", err.Error())
+			return
+		}
+	}
 	prec, err := columnar.ParsePrecision(string(args.Peek("precision")))
 	if err != nil {
 		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-precision", err.Error())

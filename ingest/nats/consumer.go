@@ -50,6 +50,14 @@ func (c *Config) Validate() error {
 	if _, err := stream.ParseFormat(string(c.Format)); err != nil {
 		return fmt.Errorf("nats: --nats.format: %w", err)
 	}
+	if err := sink.ValidateName("database", c.DB); err != nil {
+		return fmt.Errorf("nats: db: %w", err)
+	}
+	if c.Table != "" {
+		if err := sink.ValidateName("table", c.Table); err != nil {
+			return fmt.Errorf("nats: table: %w", err)
+		}
+	}
 	return nil
 }
 
