@@ -99,13 +99,8 @@ func (c *Config) Validate() error {
 	if _, err := stream.ParseFormat(string(c.Format)); err != nil {
 		return fmt.Errorf("kafka: --kafka.format: %w", err)
 	}
-	if err := sink.ValidateName("database", c.DB); err != nil {
-		return fmt.Errorf("kafka: db: %w", err)
-	}
-	if c.Table != "" {
-		if err := sink.ValidateName("table", c.Table); err != nil {
-			return fmt.Errorf("kafka: table: %w", err)
-		}
+	if err := sink.ValidateDestination(c.DB, c.Table); err != nil {
+		return fmt.Errorf("kafka: %w", err)
 	}
 	for _, t := range c.Topics {
 		if t == c.deadLetterTopic() {

@@ -97,7 +97,7 @@ type Consumer struct {
 
 // New connects to the brokers and joins the group; consumption starts with
 // Run. reg receives the consumer's metrics.
-func New(cfg Config, sink sink.Sink, reg prometheus.Registerer, log *slog.Logger) (*Consumer, error) {
+func New(cfg Config, out sink.Sink, reg prometheus.Registerer, log *slog.Logger) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -110,7 +110,7 @@ func New(cfg Config, sink sink.Sink, reg prometheus.Registerer, log *slog.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Consumer{cfg: cfg, sink: sink, log: log.With("source", "kafka"),
+	c := &Consumer{cfg: cfg, sink: out, log: log.With("source", "kafka"),
 		parts: map[topicPart]*partState{}, batches: map[string]*dbBatch{},
 		dec: stream.Decoder{Format: cfg.Format, Table: cfg.Table, Precision: cfg.Precision}}
 	// Metrics first: the client joins the group as soon as it exists, and

@@ -50,13 +50,8 @@ func (c *Config) Validate() error {
 	if _, err := stream.ParseFormat(string(c.Format)); err != nil {
 		return fmt.Errorf("nats: --nats.format: %w", err)
 	}
-	if err := sink.ValidateName("database", c.DB); err != nil {
-		return fmt.Errorf("nats: db: %w", err)
-	}
-	if c.Table != "" {
-		if err := sink.ValidateName("table", c.Table); err != nil {
-			return fmt.Errorf("nats: table: %w", err)
-		}
+	if err := sink.ValidateDestination(c.DB, c.Table); err != nil {
+		return fmt.Errorf("nats: %w", err)
 	}
 	return nil
 }
@@ -102,7 +97,7 @@ type Consumer struct {
 
 // New connects and (re)creates the durable consumer at Silt's recorded
 // position (or the consumer's own, if further; else the stream's start).
-func New(ctx context.Context, cfg Config, sink sink.Sink, reg prometheus.Registerer, log *slog.Logger) (*Consumer, error) {
+func New(ctx context.Context, cfg Config, out sink.Sink, reg prometheus.Registerer, log *slog.Logger) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -115,7 +110,7 @@ func New(ctx context.Context, cfg Config, sink sink.Sink, reg prometheus.Registe
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Consumer{cfg: cfg, sink: sink, log: log.With("source", "nats"), key: Key(cfg.Stream, cfg.Consumer),
+	c := &Consumer{cfg: cfg, sink: out, log: log.With("source", "nats"), key: Key(cfg.Stream, cfg.Consumer),
 		dec: stream.Decoder{Format: cfg.Format, Table: cfg.Table, Precision: cfg.Precision},
 		dbs: map[string]*columnar.Batch{}}
 	opts := append([]nats.Option{nats.Name("silt"), nats.MaxReconnects(-1)}, cfg.Options...)
@@ -134,7 +129,7 @@ func New(ctx context.Context, cfg Config, sink sink.Sink, reg prometheus.Registe
 	// ones, below the recorded position, and look already written. The
 	// existing consumer's ack floor counts too (a new data directory takes
 	// over where the consumer was).
-	recorded := sink.SourceOffsets(c.key)[c.key]
+	recorded := out.SourceOffsets(c.key)[c.key]
 	start, from := recorded, "silt"
 	old, err := c.js.Consumer(ctx, cfg.Stream, cfg.Consumer)
 	switch {

@@ -58,3 +58,16 @@ func escapedLen(s string) int {
 	}
 	return n
 }
+
+// ValidateDestination checks the database and the optional default table
+// a source is configured to write to, so that a bad name stops it at
+// start-up instead of refusing every write.
+func ValidateDestination(db, table string) error {
+	if err := ValidateName("database", db); err != nil {
+		return err
+	}
+	if table != "" {
+		return ValidateName("table", table)
+	}
+	return nil
+}
