@@ -14,6 +14,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/compaction"
+	"github.com/siltdb/silt/ingest/sink"
 )
 
 // CompactionConfig configures the background compactor.
@@ -32,8 +33,8 @@ type CompactionConfig struct {
 }
 
 // ErrCompactionBehind: a window holds more than MaxWindowSegments segments;
-// writes resume once merges catch up. It is a kind of ErrBackpressure.
-var ErrCompactionBehind = fmt.Errorf("%w: compaction is behind (a day window holds more than --compaction.max-window-segments segments); retry shortly", ErrBackpressure)
+// writes resume once merges catch up. It is a kind of sink.ErrBackpressure.
+var ErrCompactionBehind = fmt.Errorf("%w: compaction is behind (a day window holds more than --compaction.max-window-segments segments); retry shortly", sink.ErrBackpressure)
 
 func (c *CompactionConfig) defaults() {
 	if c.Interval <= 0 {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/compaction"
+	"github.com/siltdb/silt/ingest/sink"
 )
 
 // noCompactConfig is testConfig without the background compactor, so tests
@@ -462,7 +463,7 @@ func TestRetentionDefault(t *testing.T) {
 	}
 }
 
-// Writes wait (ErrCompactionBehind, a kind of ErrBackpressure) while a
+// Writes wait (ErrCompactionBehind, a kind of sink.ErrBackpressure) while a
 // window holds more than MaxWindowSegments segments, and resume once
 // compaction has merged them.
 func TestCompactionBehindThrottlesWrites(t *testing.T) {
@@ -484,7 +485,7 @@ func TestCompactionBehindThrottlesWrites(t *testing.T) {
 	b.StartRow([]byte("cpu"), 1)
 	b.AddFloat([]byte("v"), 1)
 	b.EndRow(100)
-	if _, err := e.Write("db", &b); !errors.Is(err, ErrCompactionBehind) || !errors.Is(err, ErrBackpressure) {
+	if _, err := e.Write("db", &b); !errors.Is(err, ErrCompactionBehind) || !errors.Is(err, sink.ErrBackpressure) {
 		t.Fatalf("write with 5 segments in a window (bound 3): %v, want ErrCompactionBehind", err)
 	}
 	compact(t, e)

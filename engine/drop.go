@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/siltdb/silt/columnar"
-	"github.com/siltdb/silt/ingest/wal"
+	"github.com/siltdb/silt/engine/wal"
+	"github.com/siltdb/silt/ingest/sink"
 )
 
 // Dropping a database or a table (InfluxQL DROP DATABASE / DROP
@@ -56,7 +57,7 @@ func (e *Engine) DropDatabase(db string) error {
 // from scratch, with any field types. It returns an error wrapping
 // ErrTableNotFound when the table does not exist.
 func (e *Engine) DropTable(db, table string) error {
-	if err := ValidateName("table", table); err != nil {
+	if err := sink.ValidateName("table", table); err != nil {
 		return err
 	}
 	found, err := e.drop(db, table)
@@ -75,7 +76,7 @@ func (e *Engine) drop(db, table string) (bool, error) {
 	if e.tier != nil && e.tier.cfg.ReadOnly {
 		return false, ErrReadOnly
 	}
-	if err := ValidateName("database", db); err != nil {
+	if err := sink.ValidateName("database", db); err != nil {
 		return false, err
 	}
 	what := db

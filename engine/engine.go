@@ -20,20 +20,20 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/siltdb/silt/columnar"
-	"github.com/siltdb/silt/ingest/wal"
+	"github.com/siltdb/silt/engine/wal"
+	"github.com/siltdb/silt/ingest/sink"
 )
 
 // Config configures an Engine.
 type Config struct {
 	DataDir       string
-	MaxHeadBytes  int64         // memory bound of all heads; writes above it get ErrBackpressure
+	MaxHeadBytes  int64         // memory bound of all heads; writes above it get sink.ErrBackpressure
 	FlushBytes    int64         // flush when active heads hold this much
 	FlushInterval time.Duration // flush rows at the latest this long after the first unflushed write
 	WALSegment    int64         // WAL file size before rotation
@@ -43,7 +43,7 @@ type Config struct {
 	Compaction    CompactionConfig // see compact.go
 	Tiering       TierConfig       // see tier.go; off without a store
 	Rollups       RollupConfig     // see rollup.go
-	Sources       SourceHooks      // see source.go: stream hand-over reconciliation; optional
+	Sources       sink.SourceHooks // see source.go: stream hand-over reconciliation; optional
 	// MaxOpenSegments bounds the segment handles kept open between scans
 	// (segref.go); 0 means DefaultMaxOpenSegments.
 	MaxOpenSegments int
@@ -76,22 +76,17 @@ func (c *Config) Defaults() {
 	c.Rollups.defaults()
 }
 
-// Errors returned by Write, with stable codes in the HTTP layer.
+// Errors returned by Write, with stable codes in the HTTP layer (besides
+// sink.ErrBackpressure and sink.ErrBadName, which sources share).
 var (
-	// ErrBackpressure: heads are at their memory bound; retry after a flush.
-	ErrBackpressure = errors.New("head memory is full (--max-head-bytes); retry after the flush catches up")
 	// ErrNotReady: the engine is still replaying its WAL.
 	ErrNotReady = errors.New("engine is replaying its WAL")
 	// ErrClosed: the engine is shutting down.
 	ErrClosed = errors.New("engine is closed")
-	// ErrBadName: a database or table name is not acceptable.
-	ErrBadName = errors.New("bad name")
 )
 
-// IsDiskFull reports whether err comes from a full disk.
-func IsDiskFull(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
-}
+// The engine is the sink stream sources write to.
+var _ sink.Sink = (*Engine)(nil)
 
 // Engine is an open Silt storage engine; all methods are safe for
 // concurrent use.
@@ -115,7 +110,7 @@ type Engine struct {
 	walBuf      []byte
 	closed      bool
 
-	sources SourceOffsets // guarded by mu: positions covered by every durable write (see WriteFrom)
+	sources sink.SourceOffsets // guarded by mu: positions covered by every durable write (see WriteFrom)
 
 	// Scratch of admitLocked, guarded by mu.
 	shape, prevShape []byte
@@ -176,7 +171,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, log: cfg.Logger, lock: lock,
 		heads: map[string]map[string]*columnar.Head{},
 		stop:  make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
-	e.sources = SourceOffsets{}
+	e.sources = sink.SourceOffsets{}
 	e.manifest.Store(columnar.NewManifest())
 	e.catalog = map[string]map[string]*columnar.TableSchema{}
 	e.metrics = newMetrics(e)
@@ -228,44 +223,38 @@ func (e *Engine) HeadBytes() int64 {
 	return e.activeBytes.Load() + e.frozenBytes.Load()
 }
 
-// WriteResult reports the outcome of a Write.
-type WriteResult struct {
-	Written  int
-	Rejected []columnar.LineError
-}
-
 // WAL record types.
 const recBatch byte = 1
 
 // Write admits the rows of b into database db. Rows that conflict with the
-// schema are rejected individually (in WriteResult.Rejected); the rest are
+// schema are rejected individually (in sink.WriteResult.Rejected); the rest are
 // durable when Write returns nil. Write filters b.Rows in place.
-func (e *Engine) Write(db string, b *columnar.Batch) (WriteResult, error) {
+func (e *Engine) Write(db string, b *columnar.Batch) (sink.WriteResult, error) {
 	return e.write(db, b, nil)
 }
 
 // write is Write and, with offs, WriteFrom.
-func (e *Engine) write(db string, b *columnar.Batch, offs SourceOffsets) (WriteResult, error) {
+func (e *Engine) write(db string, b *columnar.Batch, offs sink.SourceOffsets) (sink.WriteResult, error) {
 	return e.writeRecord(db, b, offs, nil)
 }
 
 // writeRecord is write with an optional encoder of the WAL record (for
 // WriteParts); nil encodes a type 1 or type 2 record.
-func (e *Engine) writeRecord(db string, b *columnar.Batch, offs SourceOffsets, encode func(dst []byte) []byte) (WriteResult, error) {
-	var res WriteResult
+func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffsets, encode func(dst []byte) []byte) (sink.WriteResult, error) {
+	var res sink.WriteResult
 	if !e.ready.Load() {
 		return res, ErrNotReady
 	}
 	if e.tier != nil && e.tier.cfg.ReadOnly {
 		return res, ErrReadOnly
 	}
-	if err := ValidateName("database", db); err != nil {
+	if err := sink.ValidateName("database", db); err != nil {
 		return res, err
 	}
 	if e.HeadBytes() >= e.cfg.MaxHeadBytes {
 		e.metrics.Backpressure.Inc()
 		e.kickFlush()
-		return res, ErrBackpressure
+		return res, sink.ErrBackpressure
 	}
 	if e.comp.behind.Load() { // compact.go: flushes must not outrun merges
 		e.metrics.Backpressure.Inc()
@@ -308,7 +297,7 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs SourceOffsets, e
 		return res, fmt.Errorf("write wal: %w", err)
 	}
 	e.applyLocked(db, b)
-	e.sources.advance(offs)
+	e.sources.Advance(offs)
 	e.mu.Unlock()
 
 	if err := e.wal.Sync(pos); err != nil {
@@ -350,7 +339,7 @@ func (e *Engine) admitLocked(db string, b *columnar.Batch, undo *schemaUndo) []c
 			continue
 		}
 		name := b.Bytes(r.Table)
-		if err := ValidateName("table", string(name)); err != nil {
+		if err := sink.ValidateName("table", string(name)); err != nil {
 			rejected = append(rejected, columnar.LineError{Line: int(r.Line), Code: "bad-table-name", Reason: err.Error()})
 			prevOK = false
 			continue
@@ -464,19 +453,6 @@ func (e *Engine) kickFlush() {
 	case e.kick <- struct{}{}:
 	default:
 	}
-}
-
-// ValidateName checks a database or table name.
-func ValidateName(what, s string) error {
-	switch {
-	case s == "":
-		return fmt.Errorf("%w: %s name is empty", ErrBadName, what)
-	case len(s) > 255:
-		return fmt.Errorf("%w: %s name is longer than 255 bytes", ErrBadName, what)
-	case strings.IndexByte(s, 0) >= 0:
-		return fmt.Errorf("%w: %s name contains a NUL byte", ErrBadName, what)
-	}
-	return nil
 }
 
 // Databases returns the names of all databases, sorted.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/ingest/sink"
 )
 
 func testConfig(dir string) Config {
@@ -40,7 +41,7 @@ type point struct {
 	v           float64
 }
 
-func write(t *testing.T, e *Engine, db string, pts ...point) WriteResult {
+func write(t *testing.T, e *Engine, db string, pts ...point) sink.WriteResult {
 	t.Helper()
 	var b columnar.Batch
 	for i, p := range pts {
@@ -263,8 +264,8 @@ func TestBackpressure(t *testing.T) {
 		b.EndRow(int64(i))
 		_, err = e.Write("db", &b)
 	}
-	if !errors.Is(err, ErrBackpressure) {
-		t.Fatalf("got %v, want ErrBackpressure", err)
+	if !errors.Is(err, sink.ErrBackpressure) {
+		t.Fatalf("got %v, want sink.ErrBackpressure", err)
 	}
 	if hb := e.HeadBytes(); hb > cfg.MaxHeadBytes+4<<10 {
 		t.Errorf("head grew to %d bytes, bound %d", hb, cfg.MaxHeadBytes)
@@ -272,7 +273,7 @@ func TestBackpressure(t *testing.T) {
 	e.flushMu.Unlock()
 	// The flusher drains the head; writes are accepted again.
 	deadline := time.Now().Add(30 * time.Second)
-	for errors.Is(err, ErrBackpressure) && time.Now().Before(deadline) {
+	for errors.Is(err, sink.ErrBackpressure) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 		var b columnar.Batch
 		b.StartRow([]byte("cpu"), 1)

@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/siltdb/silt/ingest/wal"
+	"github.com/siltdb/silt/engine/wal"
 )
 
 // Metrics are the engine's Prometheus metrics, registered on one registry

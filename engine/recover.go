@@ -9,7 +9,8 @@ import (
 	"strings"
 
 	"github.com/siltdb/silt/columnar"
-	"github.com/siltdb/silt/ingest/wal"
+	"github.com/siltdb/silt/engine/wal"
+	"github.com/siltdb/silt/ingest/sink"
 )
 
 // recover loads the manifest, removes files it does not name, and replays
@@ -38,12 +39,12 @@ func (e *Engine) recover() error {
 	}
 
 	walDir := filepath.Join(e.cfg.DataDir, "wal")
-	e.sources = SourceOffsets(cloneOffsets(m.Sources))
-	offs := SourceOffsets{}
+	e.sources = sink.SourceOffsets(cloneOffsets(m.Sources))
+	offs := sink.SourceOffsets{}
 	var b columnar.Batch
 	var replayed, skipped int
 	var drops dropReplay // drop.go
-	var parts []SourcePart
+	var parts []sink.SourcePart
 	capped := map[string]int64{}
 	dropped := 0
 	st, err := wal.Replay(walDir, func(seq uint64, payload []byte) error {
@@ -72,7 +73,7 @@ func (e *Engine) recover() error {
 		}
 		// Offsets logged with rows advance the manifest's: after replay the
 		// engine's positions cover exactly the rows it holds.
-		e.sources.advance(offs)
+		e.sources.Advance(offs)
 		if len(b.Rows) == 0 {
 			return nil // a record of offsets only
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/ingest/sink"
 )
 
 // cutoff returns the first visible time of db under m's retention at now
@@ -82,7 +83,7 @@ func (e *Engine) setDatabase(db string, set func(*columnar.DatabaseMeta)) error 
 	if e.tier != nil && e.tier.cfg.ReadOnly {
 		return ErrReadOnly
 	}
-	if err := ValidateName("database", db); err != nil {
+	if err := sink.ValidateName("database", db); err != nil {
 		return err
 	}
 	e.flushMu.Lock()

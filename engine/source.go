@@ -7,28 +7,8 @@ import (
 	"sort"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/ingest/sink"
 )
-
-// SourceOffsets are stream positions that a write covers, keyed by source
-// partition ("kafka/<topic>/<partition>", "nats/<stream>/<consumer>"). The
-// value is the next position to consume: the last consumed offset + 1.
-//
-// Offsets are logged in the same WAL record as the rows they cover and are
-// written into the manifest together with the segments that hold those rows,
-// so the engine's offsets can never be ahead of, or behind, its data: that
-// is what makes stream ingestion exactly-once.
-type SourceOffsets map[string]int64
-
-// advance raises every position of dst to at least the one in src. A source
-// never moves backwards: a position below the recorded one would be a
-// re-consumed record, and the recorded position still covers it.
-func (dst SourceOffsets) advance(src SourceOffsets) {
-	for k, v := range src {
-		if cur, ok := dst[k]; !ok || v > cur {
-			dst[k] = v
-		}
-	}
-}
 
 // recBatchOffsets is a WAL record carrying source offsets and a batch:
 //
@@ -42,19 +22,19 @@ const recBatchOffsets byte = 2
 // WriteFrom is Write for rows that came from stream sources: offs, the
 // positions the rows bring the sources to, are logged atomically with the
 // rows. When WriteFrom returns nil the offsets are durable even if every row
-// was rejected. On ErrBackpressure nothing is written and the caller retries
+// was rejected. On sink.ErrBackpressure nothing is written and the caller retries
 // the same rows and offsets later.
-func (e *Engine) WriteFrom(db string, b *columnar.Batch, offs SourceOffsets) (WriteResult, error) {
+func (e *Engine) WriteFrom(db string, b *columnar.Batch, offs sink.SourceOffsets) (sink.WriteResult, error) {
 	return e.write(db, b, offs)
 }
 
 // SourceOffsets returns a copy of the positions covered by all durable
 // writes (the manifest's offsets advanced by the WAL records since), for the
 // keys starting with prefix.
-func (e *Engine) SourceOffsets(prefix string) SourceOffsets {
+func (e *Engine) SourceOffsets(prefix string) sink.SourceOffsets {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := SourceOffsets{}
+	out := sink.SourceOffsets{}
 	for k, v := range e.sources {
 		if len(k) >= len(prefix) && k[:len(prefix)] == prefix {
 			out[k] = v
@@ -63,7 +43,7 @@ func (e *Engine) SourceOffsets(prefix string) SourceOffsets {
 	return out
 }
 
-func appendOffsetsRecord(dst []byte, db string, b *columnar.Batch, offs SourceOffsets) []byte {
+func appendOffsetsRecord(dst []byte, db string, b *columnar.Batch, offs sink.SourceOffsets) []byte {
 	dst = append(dst, recBatchOffsets)
 	dst = binary.AppendUvarint(dst, uint64(len(offs)))
 	for k, v := range offs {
@@ -78,7 +58,7 @@ func appendOffsetsRecord(dst []byte, db string, b *columnar.Batch, offs SourceOf
 
 // decodeAnyRecord decodes a batch record of either type; offs is filled for
 // type 2 (and left empty for type 1, the records of plain writes).
-func decodeAnyRecord(p []byte, b *columnar.Batch, offs SourceOffsets) (string, error) {
+func decodeAnyRecord(p []byte, b *columnar.Batch, offs sink.SourceOffsets) (string, error) {
 	clear(offs)
 	if len(p) == 0 || p[0] != recBatchOffsets {
 		return decodeRecord(p, b)
@@ -118,44 +98,6 @@ func cloneOffsets(offs map[string]int64) map[string]int64 {
 	return out
 }
 
-// SourcePart describes, in a write from a stream source, the rows of one
-// source partition and the tenure under which they were consumed. It lets a
-// node that crashed drop at replay the rows that a later owner of the
-// partition consumed again (see SourceHooks and docs/scaling.md).
-type SourcePart struct {
-	Key string // source key, e.g. "kafka/metrics/3"
-	// Tenure identifies the ownership period of the partition in which the
-	// rows were consumed (for Kafka: the consumer-group generation).
-	Tenure int64
-	// Next is the position the write brings the partition to, or -1 when
-	// this record does not move it (a poll spanning several databases
-	// moves the positions in its last record only).
-	Next int64
-	// The rows whose Line is in [FirstLine, FirstLine+len(Offsets)) came
-	// from the messages at Offsets (increasing), in order.
-	FirstLine int
-	Offsets   []int64
-}
-
-// SourceHooks let a stream source reconcile the engine's WAL with the
-// positions its upstream (a Kafka consumer group) recorded. Both methods may
-// block on the network; both are optional in effect (a nil Config.Sources
-// keeps every row and never waits).
-type SourceHooks interface {
-	// ReplayLimit returns, for rows of source key consumed under tenure,
-	// the offset from which a later owner of the partition consumes (or
-	// will consume) them again: replay drops those rows and does not let
-	// the key's position pass the limit. ok false keeps every row.
-	ReplayLimit(key string, tenure int64) (limit int64, ok bool)
-	// AwaitCommitted is called by a flush before its manifest names
-	// segments holding the rows up to offs: it returns nil once upstream
-	// has confirmed those positions (so replay never needs to drop flushed
-	// rows), or after a bounded wait. An error refuses the flush: some of
-	// the rows belong to another node now and must be dropped first (the
-	// flush is retried; a restart's replay drops them).
-	AwaitCommitted(offs SourceOffsets) error
-}
-
 // recSourceParts is a WAL record carrying, besides the batch, which rows
 // came from which source partition under which tenure:
 //
@@ -170,8 +112,8 @@ const recSourceParts byte = 4
 // WriteParts is WriteFrom with per-partition row spans: the positions are
 // the parts' Next values (those >= 0), logged atomically with the rows and
 // the spans in one WAL record.
-func (e *Engine) WriteParts(db string, b *columnar.Batch, parts []SourcePart) (WriteResult, error) {
-	offs := SourceOffsets{}
+func (e *Engine) WriteParts(db string, b *columnar.Batch, parts []sink.SourcePart) (sink.WriteResult, error) {
+	offs := sink.SourceOffsets{}
 	for _, p := range parts {
 		if p.Next >= 0 {
 			offs[p.Key] = p.Next
@@ -180,7 +122,7 @@ func (e *Engine) WriteParts(db string, b *columnar.Batch, parts []SourcePart) (W
 	return e.writeRecord(db, b, offs, func(dst []byte) []byte { return appendPartsRecord(dst, db, b, parts) })
 }
 
-func appendPartsRecord(dst []byte, db string, b *columnar.Batch, parts []SourcePart) []byte {
+func appendPartsRecord(dst []byte, db string, b *columnar.Batch, parts []sink.SourcePart) []byte {
 	dst = append(dst, recSourceParts)
 	dst = binary.AppendUvarint(dst, uint64(len(parts)))
 	for _, p := range parts {
@@ -203,7 +145,7 @@ func appendPartsRecord(dst []byte, db string, b *columnar.Batch, parts []SourceP
 
 // decodeParts decodes a type 4 record into parts (reusing its memory) and
 // b, returning the database.
-func decodeParts(p []byte, b *columnar.Batch, parts *[]SourcePart) (string, error) {
+func decodeParts(p []byte, b *columnar.Batch, parts *[]sink.SourcePart) (string, error) {
 	p = p[1:]
 	n, k := binary.Uvarint(p)
 	if k <= 0 || n > uint64(len(p)) {
@@ -212,7 +154,7 @@ func decodeParts(p []byte, b *columnar.Batch, parts *[]SourcePart) (string, erro
 	p = p[k:]
 	*parts = (*parts)[:0]
 	for range n {
-		var sp SourcePart
+		var sp sink.SourcePart
 		l, k := binary.Uvarint(p)
 		if k <= 0 || uint64(len(p)-k) < l {
 			return "", fmt.Errorf("bad wal record part key")
@@ -264,7 +206,7 @@ func decodeParts(p []byte, b *columnar.Batch, parts *[]SourcePart) (string, erro
 // or past their partition's limit are removed from b, and offs receives the
 // parts' positions, each capped at its limit. It returns the rows removed;
 // capped records the lowest limit that cut each key's position.
-func (e *Engine) replayLimits(b *columnar.Batch, parts []SourcePart, offs SourceOffsets, capped map[string]int64) int {
+func (e *Engine) replayLimits(b *columnar.Batch, parts []sink.SourcePart, offs sink.SourceOffsets, capped map[string]int64) int {
 	limits := make([]int64, len(parts))
 	for i, p := range parts {
 		limits[i] = -1 // no limit
@@ -304,7 +246,7 @@ func (e *Engine) replayLimits(b *columnar.Batch, parts []SourcePart, offs Source
 	return dropped
 }
 
-// awaitSourcesCommitted is the flush's call of SourceHooks.AwaitCommitted.
+// awaitSourcesCommitted is the flush's call of sink.SourceHooks.AwaitCommitted.
 func (e *Engine) awaitSourcesCommitted(offs map[string]int64) error {
 	if e.cfg.Sources == nil || len(offs) == 0 {
 		return nil

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/ingest/sink"
 )
 
 // stubHooks answers replay limits from a table (what a Kafka group's tenure
@@ -16,7 +17,7 @@ import (
 type stubHooks struct {
 	limits map[string]map[int64]int64 // key → tenure → limit
 	mu     sync.Mutex
-	awaits []SourceOffsets
+	awaits []sink.SourceOffsets
 	refuse error // returned by AwaitCommitted
 }
 
@@ -25,7 +26,7 @@ func (h *stubHooks) ReplayLimit(key string, tenure int64) (int64, bool) {
 	return l, ok
 }
 
-func (h *stubHooks) AwaitCommitted(offs SourceOffsets) error {
+func (h *stubHooks) AwaitCommitted(offs sink.SourceOffsets) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.awaits = append(h.awaits, cloneOffsets(offs))
@@ -41,17 +42,17 @@ type msg struct {
 
 // writeParts writes msgs (grouped by partition in order) in one record
 // under tenure, moving the positions in next.
-func writeParts(t *testing.T, e *Engine, tenure int64, next SourceOffsets, msgs ...msg) {
+func writeParts(t *testing.T, e *Engine, tenure int64, next sink.SourceOffsets, msgs ...msg) {
 	t.Helper()
 	var b columnar.Batch
-	var parts []SourcePart
+	var parts []sink.SourcePart
 	for i, m := range msgs {
 		b.StartRow([]byte("cpu"), i+1)
 		b.AddTag([]byte("host"), []byte(m.key))
 		b.AddFloat([]byte("v"), float64(m.off))
 		b.EndRow(m.off * 1e9)
 		if len(parts) == 0 || parts[len(parts)-1].Key != m.key {
-			parts = append(parts, SourcePart{Key: m.key, Tenure: tenure, Next: -1, FirstLine: i + 1})
+			parts = append(parts, sink.SourcePart{Key: m.key, Tenure: tenure, Next: -1, FirstLine: i + 1})
 		}
 		parts[len(parts)-1].Offsets = append(parts[len(parts)-1].Offsets, m.off)
 	}
@@ -64,7 +65,7 @@ func writeParts(t *testing.T, e *Engine, tenure int64, next SourceOffsets, msgs 
 	}
 	for k, n := range next {
 		if !seen[k] {
-			parts = append(parts, SourcePart{Key: k, Tenure: tenure, Next: n, FirstLine: len(msgs) + 1})
+			parts = append(parts, sink.SourcePart{Key: k, Tenure: tenure, Next: n, FirstLine: len(msgs) + 1})
 		}
 	}
 	if _, err := e.WriteParts("db", &b, parts); err != nil {
@@ -104,7 +105,7 @@ func TestReplayDropsRowsHandedOver(t *testing.T) {
 	cfg.Sources = hooks
 	e := open(t, cfg)
 	// Tenure 5: p0 [100,105) flushed, then p0 [105,110) and p1 [50,53).
-	writeParts(t, e, 5, SourceOffsets{p0: 105}, msgs(p0, 100, 105)...)
+	writeParts(t, e, 5, sink.SourceOffsets{p0: 105}, msgs(p0, 100, 105)...)
 	if err := e.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestReplayDropsRowsHandedOver(t *testing.T) {
 		t.Fatalf("flush waited for %v, want one wait for %s at 105", hooks.awaits, p0)
 	}
 	writeParts(t, e, 5, nil, msgs(p0, 105, 108)...) // a poll's first database: no positions
-	writeParts(t, e, 5, SourceOffsets{p0: 110, p1: 53}, append(msgs(p0, 108, 110), msgs(p1, 50, 53)...)...)
+	writeParts(t, e, 5, sink.SourceOffsets{p0: 110, p1: 53}, append(msgs(p0, 108, 110), msgs(p1, 50, 53)...)...)
 	if err := e.crash(); err != nil {
 		t.Fatal(err)
 	}
@@ -123,11 +124,11 @@ func TestReplayDropsRowsHandedOver(t *testing.T) {
 	if got, want := dump(t, e, "db"), wantRows(msgs(p0, 100, 107), msgs(p1, 50, 53)); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after replay with p0 handed over at 107:\n got %v\nwant %v", got, want)
 	}
-	if got, want := e.SourceOffsets("kafka/"), (SourceOffsets{p0: 107, p1: 53}); !reflect.DeepEqual(got, want) {
+	if got, want := e.SourceOffsets("kafka/"), (sink.SourceOffsets{p0: 107, p1: 53}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("positions = %v, want %v", got, want)
 	}
 	// This node gets p0 back in tenure 8 at 107 and consumes again.
-	writeParts(t, e, 8, SourceOffsets{p0: 112}, msgs(p0, 107, 112)...)
+	writeParts(t, e, 8, sink.SourceOffsets{p0: 112}, msgs(p0, 107, 112)...)
 	if err := e.crash(); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestReplayDropsRowsHandedOver(t *testing.T) {
 	if got, want := dump(t, e, "db"), wantRows(msgs(p0, 100, 112), msgs(p1, 50, 53)); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after the second replay:\n got %v\nwant %v", got, want)
 	}
-	if got, want := e.SourceOffsets("kafka/"), (SourceOffsets{p0: 112, p1: 53}); !reflect.DeepEqual(got, want) {
+	if got, want := e.SourceOffsets("kafka/"), (sink.SourceOffsets{p0: 112, p1: 53}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("positions = %v, want %v", got, want)
 	}
 	if err := e.Close(); err != nil {
@@ -163,7 +164,7 @@ func TestFlushRefusedBySource(t *testing.T) {
 	cfg := testConfig(dir)
 	cfg.Sources = hooks
 	e := open(t, cfg)
-	writeParts(t, e, 5, SourceOffsets{p0: 110}, msgs(p0, 100, 110)...)
+	writeParts(t, e, 5, sink.SourceOffsets{p0: 110}, msgs(p0, 100, 110)...)
 	if err := e.Flush(); err == nil || !strings.Contains(err.Error(), "partition lost") {
 		t.Fatalf("flush = %v, want the source's refusal", err)
 	}
@@ -201,8 +202,8 @@ func TestFlushRefusedBySource(t *testing.T) {
 func TestReplayPartsWithoutHooks(t *testing.T) {
 	dir := t.TempDir()
 	e := open(t, testConfig(dir))
-	writeParts(t, e, 3, SourceOffsets{"kafka/t/0": 20}, msgs("kafka/t/0", 10, 20)...)
-	writeFrom(t, e, "db", SourceOffsets{"nats/s/c": 7}, point{"cpu", "n", 1e9, 1})
+	writeParts(t, e, 3, sink.SourceOffsets{"kafka/t/0": 20}, msgs("kafka/t/0", 10, 20)...)
+	writeFrom(t, e, "db", sink.SourceOffsets{"nats/s/c": 7}, point{"cpu", "n", 1e9, 1})
 	write(t, e, "db", point{"cpu", "w", 2e9, 2})
 	if err := e.crash(); err != nil {
 		t.Fatal(err)
@@ -217,7 +218,7 @@ func TestReplayPartsWithoutHooks(t *testing.T) {
 	if got := dump(t, e, "db"); !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v\nwant %v", got, want)
 	}
-	if got, want := e.SourceOffsets(""), (SourceOffsets{"kafka/t/0": 20, "nats/s/c": 7}); !reflect.DeepEqual(got, want) {
+	if got, want := e.SourceOffsets(""), (sink.SourceOffsets{"kafka/t/0": 20, "nats/s/c": 7}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("positions = %v, want %v", got, want)
 	}
 }
@@ -229,13 +230,13 @@ func TestPartsRecordRoundTrip(t *testing.T) {
 		b.AddFloat([]byte("v"), float64(i))
 		b.EndRow(int64(i))
 	}
-	parts := []SourcePart{
+	parts := []sink.SourcePart{
 		{Key: "kafka/a/0", Tenure: 4, Next: -1, FirstLine: 1, Offsets: []int64{7, 9}},
 		{Key: "kafka/b/12", Tenure: 1 << 40, Next: 301, FirstLine: 3, Offsets: []int64{300}},
 		{Key: "kafka/c/1", Tenure: 0, Next: 5, FirstLine: 4, Offsets: []int64{}},
 	}
 	rec := appendPartsRecord(nil, "d", &b, parts)
-	var got []SourcePart
+	var got []sink.SourcePart
 	var b2 columnar.Batch
 	db, err := decodeParts(rec, &b2, &got)
 	if err != nil || db != "d" || len(b2.Rows) != 3 || !reflect.DeepEqual(got, parts) {

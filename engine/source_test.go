@@ -9,9 +9,10 @@ import (
 	"testing"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/ingest/sink"
 )
 
-func writeFrom(t *testing.T, e *Engine, db string, offs SourceOffsets, pts ...point) {
+func writeFrom(t *testing.T, e *Engine, db string, offs sink.SourceOffsets, pts ...point) {
 	t.Helper()
 	var b columnar.Batch
 	for i, p := range pts {
@@ -30,7 +31,7 @@ func writeFrom(t *testing.T, e *Engine, db string, offs SourceOffsets, pts ...po
 func TestSourceOffsetsFollowData(t *testing.T) {
 	dir := t.TempDir()
 	e := open(t, testConfig(dir))
-	writeFrom(t, e, "db", SourceOffsets{"kafka/t/0": 10, "kafka/t/1": 5}, gen("cpu", 100, 0)...)
+	writeFrom(t, e, "db", sink.SourceOffsets{"kafka/t/0": 10, "kafka/t/1": 5}, gen("cpu", 100, 0)...)
 	if err := e.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -38,12 +39,12 @@ func TestSourceOffsetsFollowData(t *testing.T) {
 		t.Fatalf("manifest sources after flush = %v", got)
 	}
 	// Head only (WAL), an offsets-only record, and a plain write in between.
-	writeFrom(t, e, "db", SourceOffsets{"kafka/t/0": 20}, gen("cpu", 200, 0)[100:]...)
+	writeFrom(t, e, "db", sink.SourceOffsets{"kafka/t/0": 20}, gen("cpu", 200, 0)[100:]...)
 	write(t, e, "db", gen("mem", 10, 0)...)
-	writeFrom(t, e, "db", SourceOffsets{"kafka/t/1": 9, "nats/s/c": 3})
+	writeFrom(t, e, "db", sink.SourceOffsets{"kafka/t/1": 9, "nats/s/c": 3})
 	// A stale position never moves a source back.
-	writeFrom(t, e, "db", SourceOffsets{"kafka/t/0": 15})
-	want := SourceOffsets{"kafka/t/0": 20, "kafka/t/1": 9, "nats/s/c": 3}
+	writeFrom(t, e, "db", sink.SourceOffsets{"kafka/t/0": 15})
+	want := sink.SourceOffsets{"kafka/t/0": 20, "kafka/t/1": 9, "nats/s/c": 3}
 	if got := e.SourceOffsets(""); !reflect.DeepEqual(got, want) {
 		t.Fatalf("live offsets = %v, want %v", got, want)
 	}
@@ -77,7 +78,7 @@ func TestSourceOffsetsFollowData(t *testing.T) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(SourceOffsets(m.Sources), want) {
+	if !reflect.DeepEqual(sink.SourceOffsets(m.Sources), want) {
 		t.Fatalf("manifest sources after close = %v, want %v", m.Sources, want)
 	}
 	e = open(t, testConfig(dir))
@@ -91,7 +92,7 @@ func TestSourceOffsetsFollowData(t *testing.T) {
 func TestOffsetsOnlyWriteLeavesNoSchema(t *testing.T) {
 	e := open(t, testConfig(t.TempDir()))
 	defer e.Close()
-	writeFrom(t, e, "fresh", SourceOffsets{"kafka/t/0": 1})
+	writeFrom(t, e, "fresh", sink.SourceOffsets{"kafka/t/0": 1})
 	if dbs := e.Databases(); len(dbs) != 0 {
 		t.Fatalf("databases = %v", dbs)
 	}
@@ -103,14 +104,14 @@ func TestDecodeRecordTypes(t *testing.T) {
 	b.StartRow([]byte("cpu"), 1)
 	b.AddFloat([]byte("v"), 1)
 	b.EndRow(5)
-	offs := SourceOffsets{"stale": 1}
+	offs := sink.SourceOffsets{"stale": 1}
 	db, err := decodeAnyRecord(appendRecord(nil, "d1", &b), &b, offs)
 	if err != nil || db != "d1" || len(offs) != 0 || len(b.Rows) != 1 {
 		t.Fatalf("type 1: db=%q offs=%v rows=%d err=%v", db, offs, len(b.Rows), err)
 	}
-	rec := appendOffsetsRecord(nil, "d2", &b, SourceOffsets{"kafka/x/3": 42, "neg": -1})
+	rec := appendOffsetsRecord(nil, "d2", &b, sink.SourceOffsets{"kafka/x/3": 42, "neg": -1})
 	db, err = decodeAnyRecord(rec, &b, offs)
-	if err != nil || db != "d2" || !reflect.DeepEqual(offs, SourceOffsets{"kafka/x/3": 42, "neg": -1}) || len(b.Rows) != 1 {
+	if err != nil || db != "d2" || !reflect.DeepEqual(offs, sink.SourceOffsets{"kafka/x/3": 42, "neg": -1}) || len(b.Rows) != 1 {
 		t.Fatalf("type 2: db=%q offs=%v rows=%d err=%v", db, offs, len(b.Rows), err)
 	}
 	for i := 1; i < len(rec)-1; i++ {
@@ -126,7 +127,7 @@ func TestOffsetsRecordFormat(t *testing.T) {
 	b.StartRow([]byte("m"), 1)
 	b.AddFloat([]byte("v"), 1)
 	b.EndRow(2)
-	got := fmt.Sprintf("%x", appendOffsetsRecord(nil, "d", &b, SourceOffsets{"k/t/0": 300}))
+	got := fmt.Sprintf("%x", appendOffsetsRecord(nil, "d", &b, sink.SourceOffsets{"k/t/0": 300}))
 	// 02 | 01 offset | 05 "k/t/0" | varint(300)=d804 | 01 "d" | batch v1
 	want := "0201056b2f742f30d80401640102" + "6d76" + "01" + "0001" + "0200000000000000" + "01" + "00" + "01" + "0101" + "01" + "000000000000f03f"
 	if got != want {

@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/ingest/sink"
 )
 
 // DatabaseInfo is the answer of POST /api/v1/databases.
@@ -53,7 +54,7 @@ func (s *Server) handleCreateDatabase(ctx *fasthttp.RequestCtx) {
 		err = s.eng.SetRetention(req.Name, d)
 	}
 	switch {
-	case errors.Is(err, engine.ErrBadName):
+	case errors.Is(err, sink.ErrBadName):
 		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-db-name", err.Error())
 		return
 	case errors.Is(err, engine.ErrReadOnly):

@@ -6,6 +6,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/ingest/sink"
 )
 
 // handleDrop serves DELETE /api/v1/databases?db=D[&table=T]: drops the
@@ -34,7 +35,7 @@ func (s *Server) handleDrop(ctx *fasthttp.RequestCtx) {
 	switch {
 	case errors.Is(err, engine.ErrTableNotFound):
 		s.writeError(ctx, fasthttp.StatusNotFound, "table-not-found", "table not found: "+db+"."+table)
-	case errors.Is(err, engine.ErrBadName):
+	case errors.Is(err, sink.ErrBadName):
 		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-name", err.Error())
 	case errors.Is(err, engine.ErrReadOnly):
 		s.writeError(ctx, fasthttp.StatusForbidden, "read-only", err.Error())

@@ -14,9 +14,10 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/engine/wal"
 	"github.com/siltdb/silt/ingest/lineprotocol"
 	"github.com/siltdb/silt/ingest/ndjson"
-	"github.com/siltdb/silt/ingest/wal"
+	"github.com/siltdb/silt/ingest/sink"
 )
 
 type bodyFormat int
@@ -58,7 +59,19 @@ func (s *Server) handleWrite(ctx *fasthttp.RequestCtx, format bodyFormat, db str
 		s.writeError(ctx, fasthttp.StatusBadRequest, "missing-db", "the db parameter (bucket for /api/v2/write) is required")
 		return
 	}
+	// The engine checks names too; checking here refuses a bad one before
+	// the body is decoded.
+	if err := sink.ValidateName("database", db); err != nil {
+		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-db-name", err.Error())
+		return
+	}
 	args := ctx.QueryArgs()
+	if t := args.Peek("table"); format == formatNDJSON && len(t) > 0 {
+		if err := sink.ValidateName("table", string(t)); err != nil {
+			s.writeError(ctx, fasthttp.StatusBadRequest, "bad-table-name", err.Error())
+			return
+		}
+	}
 	prec, err := columnar.ParsePrecision(string(args.Peek("precision")))
 	if err != nil {
 		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-precision", err.Error())
@@ -153,13 +166,13 @@ func (s *Server) writeEngineError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.Is(err, engine.ErrCompactionBehind):
 		ctx.Response.Header.Set("Retry-After", "1")
 		s.writeError(ctx, fasthttp.StatusTooManyRequests, "compaction-behind", err.Error())
-	case errors.Is(err, engine.ErrBackpressure):
+	case errors.Is(err, sink.ErrBackpressure):
 		ctx.Response.Header.Set("Retry-After", "1")
 		s.writeError(ctx, fasthttp.StatusTooManyRequests, "head-full", err.Error())
 	case errors.Is(err, engine.ErrNotReady):
 		ctx.Response.Header.Set("Retry-After", "1")
 		s.writeError(ctx, fasthttp.StatusServiceUnavailable, "not-ready", err.Error())
-	case engine.IsDiskFull(err):
+	case sink.IsDiskFull(err):
 		s.writeError(ctx, fasthttp.StatusInsufficientStorage, "disk-full",
 			"nothing from this request was written: "+err.Error()+"; free space in the data directory")
 	case errors.Is(err, wal.ErrBroken):
@@ -167,7 +180,7 @@ func (s *Server) writeEngineError(ctx *fasthttp.RequestCtx, err error) {
 			"the WAL could not be made durable; nothing from this request is acknowledged; restart silt: "+err.Error())
 	case errors.Is(err, engine.ErrClosed):
 		s.writeError(ctx, fasthttp.StatusServiceUnavailable, "shutting-down", err.Error())
-	case errors.Is(err, engine.ErrBadName):
+	case errors.Is(err, sink.ErrBadName):
 		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-db-name", err.Error())
 	case errors.Is(err, engine.ErrReadOnly):
 		s.writeError(ctx, fasthttp.StatusForbidden, "read-only", err.Error())

@@ -18,6 +18,7 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/ingest/kafka"
+	"github.com/siltdb/silt/ingest/sink"
 	"github.com/siltdb/silt/ingest/stream"
 )
 
@@ -142,7 +143,7 @@ func (s *streamFlags) kafkaConfig(dataDir string) (kafka.Config, error) {
 // the reconciliation of the WAL with the partitions' later owners at replay
 // and the flush's wait for group commits (docs/scaling.md). Call it before
 // the engine recovers; startStreams hands the same hooks to the consumer.
-func (s *streamFlags) sourceHooks(dataDir string, log *slog.Logger) engine.SourceHooks {
+func (s *streamFlags) sourceHooks(dataDir string, log *slog.Logger) sink.SourceHooks {
 	if s.kafka.brokers == "" {
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/ingest/sink"
 	"github.com/siltdb/silt/ingest/stream"
 )
 
@@ -97,6 +98,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := stream.ParseFormat(string(c.Format)); err != nil {
 		return fmt.Errorf("kafka: --kafka.format: %w", err)
+	}
+	if err := sink.ValidateDestination(c.DB, c.Table); err != nil {
+		return fmt.Errorf("kafka: %w", err)
 	}
 	for _, t := range c.Topics {
 		if t == c.deadLetterTopic() {

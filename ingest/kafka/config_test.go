@@ -46,6 +46,9 @@ func TestValidate(t *testing.T) {
 	f(func(c *Config) { c.Format = "xml" }, "--kafka.format")
 	f(func(c *Config) { c.DeadLetter = "t" }, "also consumed")
 	f(func(c *Config) { c.DeadLetter = "" }, "--kafka.dead-letter")
+	f(func(c *Config) { c.DB = "\xff\xfe" }, "not valid UTF-8")
+	f(func(c *Config) { c.DB = strings.Repeat("/", 100) }, "once escaped")
+	f(func(c *Config) { c.Table = strings.Repeat("/", 100) }, "table name")
 	c := ok
 	c.SASLMechanism = "gssapi"
 	if _, err := c.clientOpts(); err == nil || !strings.Contains(err.Error(), "--kafka.sasl-mechanism") {

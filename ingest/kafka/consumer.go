@@ -17,7 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/siltdb/silt/columnar"
-	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/ingest/sink"
 	"github.com/siltdb/silt/ingest/stream"
 )
 
@@ -32,19 +32,10 @@ func Key(topic string, partition int32) string {
 const (
 	defaultMaxPollRecords = 10_000
 	defaultFetchMaxBytes  = 16 << 20
-	// Backoff of a write refused by backpressure: short at first, since a
-	// flush usually frees the head within a second, capped so a long flush
-	// does not leave the consumer asleep after it ends.
-	minBackoff = 10 * time.Millisecond
-	maxBackoff = time.Second
+	// Backoff of the retries of a commit.
+	minBackoff = sink.MinBackoff
+	maxBackoff = sink.MaxBackoff
 )
-
-// partsSink is a sink that logs which rows came from which partition
-// (engine.Engine); without it the restart cannot drop rows another node
-// consumed again.
-type partsSink interface {
-	WriteParts(db string, b *columnar.Batch, parts []engine.SourcePart) (engine.WriteResult, error)
-}
 
 type topicPart struct {
 	topic string
@@ -71,7 +62,7 @@ type dbBatch struct {
 // under mu.
 type Consumer struct {
 	cfg  Config
-	sink stream.Sink
+	sink sink.Sink
 	log  *slog.Logger
 	cl   *kgo.Client
 	dl   stream.DeadLetter
@@ -106,7 +97,7 @@ type Consumer struct {
 
 // New connects to the brokers and joins the group; consumption starts with
 // Run. reg receives the consumer's metrics.
-func New(cfg Config, sink stream.Sink, reg prometheus.Registerer, log *slog.Logger) (*Consumer, error) {
+func New(cfg Config, out sink.Sink, reg prometheus.Registerer, log *slog.Logger) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -119,7 +110,7 @@ func New(cfg Config, sink stream.Sink, reg prometheus.Registerer, log *slog.Logg
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Consumer{cfg: cfg, sink: sink, log: log.With("source", "kafka"),
+	c := &Consumer{cfg: cfg, sink: out, log: log.With("source", "kafka"),
 		parts: map[topicPart]*partState{}, batches: map[string]*dbBatch{},
 		dec: stream.Decoder{Format: cfg.Format, Table: cfg.Table, Precision: cfg.Precision}}
 	// Metrics first: the client joins the group as soon as it exists, and
@@ -360,7 +351,7 @@ func (c *Consumer) committed(gens map[topicPart]int32) func(*kgo.Client, *kmsg.O
 // owns were committed on revoke, or lost, and are not waited for. It
 // refuses (an error) once the node is fenced: some of the rows belong to
 // another node now.
-func (c *Consumer) awaitCommitted(offs engine.SourceOffsets, wait time.Duration) error {
+func (c *Consumer) awaitCommitted(offs sink.SourceOffsets, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	for {
 		commit := map[string]map[int32]kgo.EpochOffset{}
@@ -683,7 +674,7 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 	}
 	c.order = c.order[:0]
 	c.dead = c.dead[:0]
-	offs := engine.SourceOffsets{}
+	offs := sink.SourceOffsets{}
 	polled := map[string][]int32{}
 	hws := map[topicPart]int64{}
 	// The tenure of every partition in the poll. Rebalances wait for the
@@ -715,7 +706,7 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 		polled[p.Topic] = append(polled[p.Topic], p.Partition)
 		for _, r := range p.Records {
 			db := dbOf(r, c.cfg.DB)
-			if err := engine.ValidateName("database", db); err != nil {
+			if err := sink.ValidateName("database", db); err != nil {
 				c.dead = append(c.dead, deadOf(r, "stream-bad-db", "header db: "+err.Error()))
 				continue
 			}
@@ -743,12 +734,12 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 			c.batch(c.cfg.DB) // all dead: a write of offsets only
 		}
 		for i, db := range c.order {
-			var o engine.SourceOffsets
+			var o sink.SourceOffsets
 			if i == len(c.order)-1 {
 				o = offs
 			}
 			b := c.batches[db]
-			res, err := c.write(ctx, db, &b.b, o, c.sourceParts(b, o, gens), polled)
+			res, err := c.write(ctx, db, &b.b, c.sourceParts(b, o, gens), polled)
 			if err != nil {
 				return err
 			}
@@ -798,8 +789,8 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 // holds each partition's messages contiguously: a poll is decoded partition
 // by partition), for the WAL record. offs are the positions this write
 // moves (the poll's last write), also for partitions without rows here.
-func (c *Consumer) sourceParts(b *dbBatch, offs engine.SourceOffsets, gens map[topicPart]int32) []engine.SourcePart {
-	var parts []engine.SourcePart
+func (c *Consumer) sourceParts(b *dbBatch, offs sink.SourceOffsets, gens map[topicPart]int32) []sink.SourcePart {
+	var parts []sink.SourcePart
 	all := make([]int64, len(b.msgs))
 	seen := map[string]bool{}
 	for i := 0; i < len(b.msgs); {
@@ -815,14 +806,14 @@ func (c *Consumer) sourceParts(b *dbBatch, offs engine.SourceOffsets, gens map[t
 			next = -1
 		}
 		seen[key] = true
-		parts = append(parts, engine.SourcePart{Key: key, Tenure: int64(gens[topicPart{r.Topic, r.Partition}]),
+		parts = append(parts, sink.SourcePart{Key: key, Tenure: int64(gens[topicPart{r.Topic, r.Partition}]),
 			Next: next, FirstLine: i + 1, Offsets: all[i:j:j]})
 		i = j
 	}
 	for key, next := range offs {
 		if !seen[key] {
 			topic, p, _ := parseKey(key)
-			parts = append(parts, engine.SourcePart{Key: key, Tenure: int64(gens[topicPart{topic, p}]),
+			parts = append(parts, sink.SourcePart{Key: key, Tenure: int64(gens[topicPart{topic, p}]),
 				Next: next, FirstLine: len(b.msgs) + 1})
 		}
 	}
@@ -869,7 +860,7 @@ func (c *Consumer) sendDead(ctx context.Context) error {
 // answers backpressure (or a full disk) and retrying until it takes the
 // rows. Other errors are returned: the WAL is broken and only a restart
 // (and replay) can go on.
-func (c *Consumer) write(ctx context.Context, db string, b *columnar.Batch, offs engine.SourceOffsets, parts []engine.SourcePart, polled map[string][]int32) (engine.WriteResult, error) {
+func (c *Consumer) write(ctx context.Context, db string, b *columnar.Batch, parts []sink.SourcePart, polled map[string][]int32) (sink.WriteResult, error) {
 	paused := false
 	defer func() {
 		if paused {
@@ -877,33 +868,23 @@ func (c *Consumer) write(ctx context.Context, db string, b *columnar.Batch, offs
 			c.setPaused(polled, false)
 		}
 	}()
-	for backoff := minBackoff; ; backoff = min(2*backoff, maxBackoff) {
-		var res engine.WriteResult
-		var err error
-		if ps, ok := c.sink.(partsSink); ok {
-			res, err = ps.WriteParts(db, b, parts)
-		} else {
-			res, err = c.sink.WriteFrom(db, b, offs)
-		}
-		if err == nil {
-			return res, nil
-		}
-		if !errors.Is(err, engine.ErrBackpressure) && !engine.IsDiskFull(err) {
-			return res, fmt.Errorf("kafka: write to database %s: %w", db, err)
-		}
-		if !paused {
+	res, err := sink.Retry(ctx, func() (sink.WriteResult, error) { return c.sink.WriteParts(db, b, parts) },
+		func(err error, first bool) {
+			if !first {
+				return
+			}
 			paused = true
 			c.cl.PauseFetchPartitions(polled)
 			c.setPaused(polled, true)
 			c.m.pauses.Inc()
-			if engine.IsDiskFull(err) {
+			if sink.IsDiskFull(err) {
 				c.log.Error("disk full: kafka partitions paused until writes succeed", "err", err)
 			}
-		}
-		if err := sleep(ctx, backoff); err != nil {
-			return res, err
-		}
+		})
+	if err != nil {
+		return res, fmt.Errorf("kafka: write to database %s: %w", db, err)
 	}
+	return res, nil
 }
 
 func (c *Consumer) setPaused(parts map[string][]int32, paused bool) {

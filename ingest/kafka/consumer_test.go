@@ -16,6 +16,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/ingest/sink"
 	"github.com/siltdb/silt/ingest/stream"
 )
 
@@ -62,15 +63,15 @@ type countingSink struct {
 	seen map[int64]int
 }
 
-func (s *countingSink) WriteFrom(db string, b *columnar.Batch, offs engine.SourceOffsets) (engine.WriteResult, error) {
-	return s.count(b, func() (engine.WriteResult, error) { return s.Engine.WriteFrom(db, b, offs) })
+func (s *countingSink) WriteFrom(db string, b *columnar.Batch, offs sink.SourceOffsets) (sink.WriteResult, error) {
+	return s.count(b, func() (sink.WriteResult, error) { return s.Engine.WriteFrom(db, b, offs) })
 }
 
-func (s *countingSink) WriteParts(db string, b *columnar.Batch, parts []engine.SourcePart) (engine.WriteResult, error) {
-	return s.count(b, func() (engine.WriteResult, error) { return s.Engine.WriteParts(db, b, parts) })
+func (s *countingSink) WriteParts(db string, b *columnar.Batch, parts []sink.SourcePart) (sink.WriteResult, error) {
+	return s.count(b, func() (sink.WriteResult, error) { return s.Engine.WriteParts(db, b, parts) })
 }
 
-func (s *countingSink) count(b *columnar.Batch, write func() (engine.WriteResult, error)) (engine.WriteResult, error) {
+func (s *countingSink) count(b *columnar.Batch, write func() (sink.WriteResult, error)) (sink.WriteResult, error) {
 	ids := make([]int64, 0, len(b.Rows))
 	for i := range b.Rows {
 		for _, f := range b.RowFields(&b.Rows[i]) {
@@ -105,7 +106,7 @@ type runner struct {
 	done   chan error
 }
 
-func start(t testing.TB, cfg Config, sink stream.Sink, noCommit bool) *runner {
+func start(t testing.TB, cfg Config, sink sink.Sink, noCommit bool) *runner {
 	t.Helper()
 	c, err := New(cfg, sink, nil, quietLog())
 	if err != nil {

@@ -2,7 +2,7 @@
 // into segments, using franz-go.
 //
 // Exactly-once: each write carries the offsets its rows bring their
-// partitions to (engine.WriteFrom), in the same WAL record as the rows and
+// partitions to (sink.Sink.WriteParts), in the same WAL record as the rows and
 // later in the same manifest commit as the segments holding them. When the
 // group assigns a partition, the consumer starts it at Silt's own recorded
 // offset, not at the group's committed one (it takes the larger of the two,

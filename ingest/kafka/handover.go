@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/ingest/sink"
 )
 
 // defaultHandoverWait bounds how long a restart waits for the group's
@@ -28,7 +28,7 @@ const defaultHandoverWait = time.Minute
 const flushCommitWait = 10 * time.Second
 
 // Handover reconciles a node's WAL with the other owners of its partitions;
-// it is the engine's SourceHooks (engine.Config.Sources) for the Kafka
+// it is the engine's sink.SourceHooks (engine.Config.Sources) for the Kafka
 // source. Create it before the engine recovers, and pass it to New in
 // Config.Handover so that flushes wait for group commits.
 //
@@ -110,7 +110,7 @@ func (h *Handover) detach(c *Consumer) {
 	h.mu.Unlock()
 }
 
-// ReplayLimit implements engine.SourceHooks.
+// ReplayLimit implements sink.SourceHooks.
 func (h *Handover) ReplayLimit(key string, gen int64) (int64, bool) {
 	topic, _, ok := parseKey(key)
 	if !ok || !h.consumes(topic) {
@@ -222,8 +222,8 @@ func fetchGroup(ctx context.Context, cl *kgo.Client, group string, timeout time.
 	return out, nil
 }
 
-// AwaitCommitted implements engine.SourceHooks.
-func (h *Handover) AwaitCommitted(offs engine.SourceOffsets) error {
+// AwaitCommitted implements sink.SourceHooks.
+func (h *Handover) AwaitCommitted(offs sink.SourceOffsets) error {
 	h.mu.Lock()
 	c := h.c
 	h.mu.Unlock()

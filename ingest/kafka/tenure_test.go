@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/ingest/sink"
 )
 
 func TestHistoryCodec(t *testing.T) {
@@ -276,7 +277,7 @@ func testFlushCommitOvertaken(t *testing.T, revoke bool) {
 		c.cl.CommitOffsetsSync(commitCtx(context.Background(), meta),
 			map[string]map[int32]kgo.EpochOffset{topic: {0: {Epoch: -1, Offset: later}}}, c.committed(gens))
 	}
-	if err := c.awaitCommitted(engine.SourceOffsets{key: flushed}, 10*time.Second); err != nil {
+	if err := c.awaitCommitted(sink.SourceOffsets{key: flushed}, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if later == 0 {

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/siltdb/silt/columnar"
-	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/ingest/sink"
 	"github.com/siltdb/silt/ingest/stream"
 )
 
@@ -50,6 +50,9 @@ func (c *Config) Validate() error {
 	if _, err := stream.ParseFormat(string(c.Format)); err != nil {
 		return fmt.Errorf("nats: --nats.format: %w", err)
 	}
+	if err := sink.ValidateDestination(c.DB, c.Table); err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
 	return nil
 }
 
@@ -62,8 +65,8 @@ func Key(streamName, consumer string) string { return "nats/" + streamName + "/"
 const (
 	defaultBatch   = 5000
 	defaultAckWait = 30 * time.Second
-	minBackoff     = 10 * time.Millisecond
-	maxBackoff     = time.Second
+	minBackoff     = sink.MinBackoff // of the retries of an ack
+	maxBackoff     = sink.MaxBackoff
 	infoEvery      = 2 * time.Second
 )
 
@@ -71,7 +74,7 @@ const (
 // one goroutine.
 type Consumer struct {
 	cfg  Config
-	sink stream.Sink
+	sink sink.Sink
 	log  *slog.Logger
 	nc   *nats.Conn
 	js   jetstream.JetStream
@@ -94,7 +97,7 @@ type Consumer struct {
 
 // New connects and (re)creates the durable consumer at Silt's recorded
 // position (or the consumer's own, if further; else the stream's start).
-func New(ctx context.Context, cfg Config, sink stream.Sink, reg prometheus.Registerer, log *slog.Logger) (*Consumer, error) {
+func New(ctx context.Context, cfg Config, out sink.Sink, reg prometheus.Registerer, log *slog.Logger) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -107,7 +110,7 @@ func New(ctx context.Context, cfg Config, sink stream.Sink, reg prometheus.Regis
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Consumer{cfg: cfg, sink: sink, log: log.With("source", "nats"), key: Key(cfg.Stream, cfg.Consumer),
+	c := &Consumer{cfg: cfg, sink: out, log: log.With("source", "nats"), key: Key(cfg.Stream, cfg.Consumer),
 		dec: stream.Decoder{Format: cfg.Format, Table: cfg.Table, Precision: cfg.Precision},
 		dbs: map[string]*columnar.Batch{}}
 	opts := append([]nats.Option{nats.Name("silt"), nats.MaxReconnects(-1)}, cfg.Options...)
@@ -126,7 +129,7 @@ func New(ctx context.Context, cfg Config, sink stream.Sink, reg prometheus.Regis
 	// ones, below the recorded position, and look already written. The
 	// existing consumer's ack floor counts too (a new data directory takes
 	// over where the consumer was).
-	recorded := sink.SourceOffsets(c.key)[c.key]
+	recorded := out.SourceOffsets(c.key)[c.key]
 	start, from := recorded, "silt"
 	old, err := c.js.Consumer(ctx, cfg.Stream, cfg.Consumer)
 	switch {
@@ -244,7 +247,7 @@ func (c *Consumer) process(ctx context.Context) error {
 		if v := msg.Headers().Get("db"); v != "" {
 			db = v
 		}
-		if err := engine.ValidateName("database", db); err != nil {
+		if err := sink.ValidateName("database", db); err != nil {
 			c.dead = append(c.dead, deadOf(msg, md, c.key, "stream-bad-db", "header db: "+err.Error()))
 			continue
 		}
@@ -291,9 +294,9 @@ func (c *Consumer) process(ctx context.Context) error {
 			c.dbs[c.cfg.DB] = &columnar.Batch{}
 		}
 	}
-	offs := engine.SourceOffsets{c.key: top}
+	offs := sink.SourceOffsets{c.key: top}
 	for i, db := range order {
-		var o engine.SourceOffsets
+		var o sink.SourceOffsets
 		if i == len(order)-1 {
 			o = offs // logged last: never ahead of rows not yet durable
 		}
@@ -384,7 +387,7 @@ func (c *Consumer) inProgress() {
 
 // write retries while the engine answers backpressure (or a full disk);
 // fetching stops meanwhile, as Run does not fetch until process returns.
-func (c *Consumer) write(ctx context.Context, db string, b *columnar.Batch, offs engine.SourceOffsets) (engine.WriteResult, error) {
+func (c *Consumer) write(ctx context.Context, db string, b *columnar.Batch, offs sink.SourceOffsets) (sink.WriteResult, error) {
 	paused := false
 	defer func() {
 		if paused {
@@ -392,27 +395,23 @@ func (c *Consumer) write(ctx context.Context, db string, b *columnar.Batch, offs
 		}
 	}()
 	lastProgress := time.Now()
-	for backoff := minBackoff; ; backoff = min(2*backoff, maxBackoff) {
-		res, err := c.sink.WriteFrom(db, b, offs)
-		if err == nil {
-			return res, nil
-		}
-		if !errors.Is(err, engine.ErrBackpressure) && !engine.IsDiskFull(err) {
-			return res, fmt.Errorf("nats: write to database %s: %w", db, err)
-		}
-		if !paused {
-			paused = true
-			c.m.paused.Set(1)
-			c.m.pauses.Inc()
-		}
-		if time.Since(lastProgress) > c.cfg.AckWait/3 {
-			c.inProgress()
-			lastProgress = time.Now()
-		}
-		if err := sleep(ctx, backoff); err != nil {
-			return res, err
-		}
+	res, err := sink.Retry(ctx, func() (sink.WriteResult, error) { return c.sink.WriteFrom(db, b, offs) },
+		func(_ error, first bool) {
+			if first {
+				paused = true
+				c.m.paused.Set(1)
+				c.m.pauses.Inc()
+			}
+			// Held messages would be redelivered after AckWait.
+			if time.Since(lastProgress) > c.cfg.AckWait/3 {
+				c.inProgress()
+				lastProgress = time.Now()
+			}
+		})
+	if err != nil {
+		return res, fmt.Errorf("nats: write to database %s: %w", db, err)
 	}
+	return res, nil
 }
 
 // Close closes the dead letter and the connection (pending acks are

@@ -17,6 +17,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/ingest/sink"
 	"github.com/siltdb/silt/ingest/stream"
 )
 
@@ -81,7 +82,7 @@ type countingSink struct {
 	seen map[int64]int
 }
 
-func (s *countingSink) WriteFrom(db string, b *columnar.Batch, offs engine.SourceOffsets) (engine.WriteResult, error) {
+func (s *countingSink) WriteFrom(db string, b *columnar.Batch, offs sink.SourceOffsets) (sink.WriteResult, error) {
 	var ids []int64
 	for i := range b.Rows {
 		for _, f := range b.RowFields(&b.Rows[i]) {
@@ -281,10 +282,10 @@ type refusingSink struct {
 	refusals int
 }
 
-func (s *refusingSink) WriteFrom(db string, b *columnar.Batch, offs engine.SourceOffsets) (engine.WriteResult, error) {
+func (s *refusingSink) WriteFrom(db string, b *columnar.Batch, offs sink.SourceOffsets) (sink.WriteResult, error) {
 	if s.refusals > 0 {
 		s.refusals--
-		return engine.WriteResult{}, engine.ErrBackpressure
+		return sink.WriteResult{}, sink.ErrBackpressure
 	}
 	return s.countingSink.WriteFrom(db, b, offs)
 }

@@ -1,7 +1,7 @@
 // Package nats consumes a NATS JetStream stream into Silt through a durable
 // pull consumer.
 //
-// A fetched batch is written with engine.WriteFrom, which logs the highest
+// A fetched batch is written with sink.Sink.WriteFrom (the engine), which logs the highest
 // stream sequence of the batch (+1) with the rows; messages are acknowledged
 // only after that WAL record is fsynced. A message redelivered because its
 // acknowledgement was lost (a crash between the fsync and the ack, or an ack

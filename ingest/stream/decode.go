@@ -5,22 +5,9 @@ import (
 	"strings"
 
 	"github.com/siltdb/silt/columnar"
-	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/ingest/lineprotocol"
 	"github.com/siltdb/silt/ingest/ndjson"
 )
-
-// Sink is the part of the engine a stream source writes to.
-type Sink interface {
-	// WriteFrom admits b's rows and logs offs with them in one WAL record;
-	// see engine.Engine.WriteFrom. Safe for concurrent use.
-	WriteFrom(db string, b *columnar.Batch, offs engine.SourceOffsets) (engine.WriteResult, error)
-	// SourceOffsets returns the durable positions of the sources whose keys
-	// start with prefix.
-	SourceOffsets(prefix string) engine.SourceOffsets
-}
-
-var _ Sink = (*engine.Engine)(nil)
 
 // Format is the encoding of message values.
 type Format string

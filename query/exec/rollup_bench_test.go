@@ -90,7 +90,7 @@ var rollBench struct {
 // storage code is never read by newer code.
 func storageKey() (string, error) {
 	h := sha256.New()
-	for _, dir := range []string{"../../columnar", "../../engine", "../../compaction", "../../ingest/wal"} {
+	for _, dir := range []string{"../../columnar", "../../engine", "../../compaction", "../../engine/wal"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil {
 			return "", err

@@ -1,0 +1,55 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestRetry(t *testing.T) {
+	// Backpressure twice, then a full disk, then success.
+	refusals := []error{ErrBackpressure, fmt.Errorf("%w: compaction is behind", ErrBackpressure), fmt.Errorf("write: %w", syscall.ENOSPC)}
+	calls := 0
+	var waits []bool
+	res, err := Retry(context.Background(), func() (WriteResult, error) {
+		calls++
+		if calls <= len(refusals) {
+			return WriteResult{}, refusals[calls-1]
+		}
+		return WriteResult{Written: 7}, nil
+	}, func(err error, first bool) {
+		if !IsRetryable(err) {
+			t.Errorf("wait called with %v", err)
+		}
+		waits = append(waits, first)
+	})
+	if err != nil || res.Written != 7 || calls != 4 {
+		t.Fatalf("Retry = %+v, %v after %d calls", res, err, calls)
+	}
+	if len(waits) != 3 || !waits[0] || waits[1] || waits[2] {
+		t.Fatalf("waits = %v, want first only on the first", waits)
+	}
+
+	// Another error is returned at once.
+	broken := errors.New("wal broken")
+	calls = 0
+	_, err = Retry(context.Background(), func() (WriteResult, error) { calls++; return WriteResult{}, broken }, nil)
+	if !errors.Is(err, broken) || calls != 1 {
+		t.Fatalf("Retry = %v after %d calls, want the write's error after 1", err, calls)
+	}
+
+	// The context ends the wait.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = Retry(ctx, func() (WriteResult, error) { return WriteResult{}, ErrBackpressure }, nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Retry = %v, want the context's error", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Retry returned %v after its context ended", d)
+	}
+}
