@@ -1,17 +1,15 @@
 package compaction
 
 import (
-	"cmp"
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/merge"
 )
 
 // Memory model of a merge, which turns Config.MemoryBytes into a fan-in.
@@ -226,94 +224,6 @@ func Merge(ctx context.Context, c Config, job Job) (outs []Output, st Stats, err
 	return outs, st, closeOut()
 }
 
-// cursor is one input's position in the merge.
-type cursor struct {
-	path string
-	seg  *columnar.Segment
-	rows *columnar.RowReader
-	cur  columnar.Point
-	prio int // input index: higher is newer
-	// The current series as tag values in the table's tag order, rebuilt
-	// only when the tags change (rows come sorted by series, and the
-	// reader hands out the same strings while a series lasts).
-	key      []string
-	has      []bool
-	lastTags []columnar.TagValue
-}
-
-// rekey updates c.key after c.cur changed.
-func (c *cursor) rekey(tagOrder []string) {
-	if len(c.lastTags) == len(c.cur.Tags) && c.key != nil {
-		same := true
-		for i, t := range c.cur.Tags {
-			if t != c.lastTags[i] {
-				same = false
-				break
-			}
-		}
-		if same {
-			return
-		}
-	}
-	c.lastTags = append(c.lastTags[:0], c.cur.Tags...)
-	if c.key == nil {
-		c.key, c.has = make([]string, len(tagOrder)), make([]bool, len(tagOrder))
-	}
-	for i, k := range tagOrder {
-		c.key[i], c.has[i] = tagValue(c.cur.Tags, k)
-	}
-}
-
-// compareKeys orders (series key, time) as segments are sorted: tag values
-// in the table's tag order (absent first), then time. (The engine's scan
-// also orders by window first; a merge stays within one window.)
-func compareKeys(ak []string, ah []bool, at int64, bk []string, bh []bool, bt int64) int {
-	for i := range ak {
-		switch {
-		case ah[i] != bh[i]:
-			if !ah[i] {
-				return -1
-			}
-			return 1
-		case ah[i]:
-			if c := strings.Compare(ak[i], bk[i]); c != 0 {
-				return c
-			}
-		}
-	}
-	return cmp.Compare(at, bt)
-}
-
-func compareCursors(a, b *cursor) int {
-	return compareKeys(a.key, a.has, a.cur.Time, b.key, b.has, b.cur.Time)
-}
-
-type cursorHeap struct{ c []*cursor }
-
-func (h *cursorHeap) Len() int { return len(h.c) }
-func (h *cursorHeap) Less(i, j int) bool {
-	if c := compareCursors(h.c[i], h.c[j]); c != 0 {
-		return c < 0
-	}
-	return h.c[i].prio < h.c[j].prio
-}
-func (h *cursorHeap) Swap(i, j int) { h.c[i], h.c[j] = h.c[j], h.c[i] }
-func (h *cursorHeap) Push(x any)    { h.c = append(h.c, x.(*cursor)) }
-func (h *cursorHeap) Pop() any {
-	x := h.c[len(h.c)-1]
-	h.c = h.c[:len(h.c)-1]
-	return x
-}
-
-func tagValue(tags []columnar.TagValue, k string) (string, bool) {
-	for _, t := range tags {
-		if t.Key == k {
-			return t.Value, true
-		}
-	}
-	return "", false
-}
-
 // readErr sorts an input read error: I/O is retried, anything else (a
 // missing file the manifest names, an undecodable page) halts.
 func readErr(path string, err error) error {
@@ -324,28 +234,33 @@ func readErr(path string, err error) error {
 	return Halt(fmt.Errorf("%w: read %s: %w", ErrCorrupt, path, err))
 }
 
+// rowSource reads one input for the merge.
+type rowSource struct {
+	rows *columnar.RowReader
+	p    columnar.Point
+}
+
+func (s *rowSource) Next() (*columnar.Point, error) {
+	ok, err := s.rows.Next(&s.p)
+	if !ok {
+		return nil, err
+	}
+	return &s.p, nil
+}
+
 // mergeInto merges inputs (oldest first) into sink in segment order, one
 // point per series and time, the newest input's value of each field
 // winning.
 func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columnar.Point) error) (err error) {
-	h := &cursorHeap{}
-	var all []*cursor
+	var segs []*columnar.Segment
+	var rows []*columnar.RowReader
 	defer func() {
-		for _, c := range all {
-			c.rows.Close()
-			err = errors.Join(err, c.seg.Close())
+		for i, s := range segs {
+			rows[i].Close()
+			err = errors.Join(err, s.Close())
 		}
 	}()
-	advance := func(c *cursor) (bool, error) {
-		ok, err := c.rows.Next(&c.cur)
-		if err != nil {
-			return false, readErr(c.path, err)
-		}
-		if ok {
-			c.rekey(job.TagOrder)
-		}
-		return ok, nil
-	}
+	sources := make([]merge.Source, len(inputs))
 	for i, path := range inputs {
 		seg, err := columnar.OpenSegment(path)
 		if err != nil {
@@ -355,68 +270,31 @@ func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columna
 		if err != nil {
 			return errors.Join(readErr(path, err), seg.Close())
 		}
-		c := &cursor{path: path, seg: seg, rows: rr, prio: i}
-		all = append(all, c)
-		ok, err := advance(c)
-		if err != nil {
-			return err
-		}
-		if ok {
-			h.c = append(h.c, c)
-		}
+		segs, rows = append(segs, seg), append(rows, rr)
+		sources[i] = &rowSource{rows: rr}
 	}
-	heap.Init(h)
-	var out columnar.Point
-	var prevKey []string
-	var prevHas []bool
-	var prevTime int64
-	havePrev := false
-	var same []*cursor
-	for n := 0; h.Len() > 0; n++ {
+	m := merge.New(job.TagOrder, true, sources...)
+	n := 0
+	for p := m.Next(); p != nil; p = m.Next() {
 		if n%BatchRows == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		same = append(same[:0], heap.Pop(h).(*cursor))
-		for h.Len() > 0 && compareCursors(h.c[0], same[0]) == 0 {
-			same = append(same, heap.Pop(h).(*cursor))
-		}
-		slices.SortFunc(same, func(a, b *cursor) int { return cmp.Compare(a.prio, b.prio) })
-		first := &same[0].cur
-		out.Time = first.Time
-		out.Tags = append(out.Tags[:0], first.Tags...)
-		out.Fields = out.Fields[:0]
-		for _, c := range same {
-			for _, f := range c.cur.Fields {
-				i := slices.IndexFunc(out.Fields, func(g columnar.FieldValue) bool { return g.Key == f.Key })
-				if i < 0 {
-					out.Fields = append(out.Fields, f)
-				} else {
-					out.Fields[i] = f // newer input wins
-				}
-			}
-		}
-		k := same[0]
-		if havePrev && compareKeys(prevKey, prevHas, prevTime, k.key, k.has, k.cur.Time) >= 0 {
-			return Haltf("%s.%s: rows out of order after %d merged rows (an input is not sorted by series and time)", job.DB, job.Table, n)
-		}
-		prevKey = append(prevKey[:0], k.key...)
-		prevHas = append(prevHas[:0], k.has...)
-		prevTime = k.cur.Time
-		havePrev = true
-		if out.Time >= job.DropBefore {
-			if err := sink(&out); err != nil {
+		n++
+		if p.Time >= job.DropBefore {
+			if err := sink(p); err != nil {
 				return err
-			}
-		}
-		for _, c := range same {
-			ok, err := advance(c)
-			if err != nil {
-				return err
-			}
-			if ok {
-				heap.Push(h, c)
 			}
 		}
 	}
-	return nil
+	var se *merge.SourceError
+	switch err := m.Err(); {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		return readErr(inputs[se.Source], se.Err)
+	case errors.Is(err, merge.ErrOutOfOrder):
+		return Haltf("%s.%s: rows out of order after %d merged rows (an input is not sorted by series and time)", job.DB, job.Table, n)
+	default:
+		return err
+	}
 }

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"cmp"
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -10,10 +9,10 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/merge"
 )
 
 // Scan calls fn with every point of db.table in (day window, series, time)
@@ -492,72 +491,24 @@ func pushSeq(scan func(func(*columnar.Point) error) error) iter.Seq2[*columnar.P
 	}
 }
 
-type cursor struct {
+// pullSource is a pulled sequence as a merge source.
+type pullSource struct {
 	next func() (*columnar.Point, error, bool)
-	stop func()
-	cur  *columnar.Point
-	prio int // source index: higher is newer
 }
 
-type cursorHeap struct {
-	c    []*cursor
-	less func(a, b *columnar.Point) int
-}
-
-func (h *cursorHeap) Len() int { return len(h.c) }
-func (h *cursorHeap) Less(i, j int) bool {
-	if c := h.less(h.c[i].cur, h.c[j].cur); c != 0 {
-		return c < 0
+func (s pullSource) Next() (*columnar.Point, error) {
+	p, err, ok := s.next()
+	if !ok {
+		return nil, nil
 	}
-	return h.c[i].prio < h.c[j].prio
-}
-func (h *cursorHeap) Swap(i, j int) { h.c[i], h.c[j] = h.c[j], h.c[i] }
-func (h *cursorHeap) Push(x any)    { h.c = append(h.c, x.(*cursor)) }
-func (h *cursorHeap) Pop() any {
-	x := h.c[len(h.c)-1]
-	h.c = h.c[:len(h.c)-1]
-	return x
+	return p, err
 }
 
-// comparePoints orders points as segments are sorted: day window, then tag
-// values in the table's tag order (absent first), then time.
-func comparePoints(tagOrder []string) func(a, b *columnar.Point) int {
-	return func(a, b *columnar.Point) int {
-		if c := cmp.Compare(columnar.WindowOf(a.Time), columnar.WindowOf(b.Time)); c != 0 {
-			return c
-		}
-		for _, k := range tagOrder {
-			va, oka := tagValue(a.Tags, k)
-			vb, okb := tagValue(b.Tags, k)
-			switch {
-			case oka != okb:
-				if !oka {
-					return -1
-				}
-				return 1
-			case oka:
-				if c := strings.Compare(va, vb); c != 0 {
-					return c
-				}
-			}
-		}
-		return cmp.Compare(a.Time, b.Time)
-	}
-}
-
-func tagValue(tags []columnar.TagValue, k string) (string, bool) {
-	for _, t := range tags {
-		if t.Key == k {
-			return t.Value, true
-		}
-	}
-	return "", false
-}
-
-// mergeSources merges sorted sources, oldest first, into fn.
+// mergeSources merges sorted sources, oldest first, into fn (see
+// merge.Merger), each point's fields sorted by key.
 func mergeSources(sources []iter.Seq2[*columnar.Point, error], tagOrder []string, fn func(*columnar.Point) error) error {
 	if len(sources) == 1 {
-		// Nothing to merge: skip the heap and the coroutine switch per point.
+		// Nothing to merge: skip the coroutine switch per point.
 		for p, err := range sources[0] {
 			if err != nil {
 				return err
@@ -569,76 +520,21 @@ func mergeSources(sources []iter.Seq2[*columnar.Point, error], tagOrder []string
 		}
 		return nil
 	}
-	h := &cursorHeap{less: comparePoints(tagOrder)}
-	var all []*cursor
-	defer func() {
-		for _, c := range all { // stopping twice is fine
-			c.stop()
-		}
-	}()
-	advance := func(c *cursor) (bool, error) {
-		p, err, ok := c.next()
-		if !ok {
-			c.stop()
-			return false, nil
-		}
-		if err != nil {
-			c.stop()
-			return false, err
-		}
-		c.cur = p
-		return true, nil
-	}
+	pulled := make([]merge.Source, len(sources))
 	for i, src := range sources {
 		next, stop := iter.Pull2(src)
-		c := &cursor{next: func() (*columnar.Point, error, bool) { p, err, ok := next(); return p, err, ok }, stop: stop, prio: i}
-		all = append(all, c)
-		ok, err := advance(c)
-		if err != nil {
+		defer stop()
+		pulled[i] = pullSource{next}
+	}
+	m := merge.New(tagOrder, false, pulled...)
+	for p := m.Next(); p != nil; p = m.Next() {
+		sortFields(p.Fields)
+		if err := fn(p); err != nil {
 			return err
-		}
-		if ok {
-			h.c = append(h.c, c)
 		}
 	}
-	heap.Init(h)
-	var out columnar.Point
-	var same []*cursor
-	for h.Len() > 0 {
-		// Pop every cursor positioned on the smallest point: they hold
-		// versions of one point, oldest source first.
-		same = append(same[:0], heap.Pop(h).(*cursor))
-		for h.Len() > 0 && h.less(h.c[0].cur, same[0].cur) == 0 {
-			same = append(same, heap.Pop(h).(*cursor))
-		}
-		slices.SortFunc(same, func(a, b *cursor) int { return cmp.Compare(a.prio, b.prio) })
-		first := same[0].cur
-		out.Time = first.Time
-		out.Tags = append(out.Tags[:0], first.Tags...)
-		out.Fields = out.Fields[:0]
-		for _, c := range same {
-			for _, f := range c.cur.Fields {
-				i := slices.IndexFunc(out.Fields, func(g columnar.FieldValue) bool { return g.Key == f.Key })
-				if i < 0 {
-					out.Fields = append(out.Fields, f)
-				} else {
-					out.Fields[i] = f // newer source wins
-				}
-			}
-		}
-		sortFields(out.Fields)
-		if err := fn(&out); err != nil {
-			return err
-		}
-		for _, c := range same {
-			ok, err := advance(c)
-			if err != nil {
-				return fmt.Errorf("scan: %w", err)
-			}
-			if ok {
-				heap.Push(h, c)
-			}
-		}
+	if err := m.Err(); err != nil {
+		return fmt.Errorf("scan: %w", err)
 	}
 	return nil
 }
