@@ -47,6 +47,9 @@ type Config struct {
 	// MaxOpenSegments bounds the segment handles kept open between scans
 	// (segref.go); 0 means DefaultMaxOpenSegments.
 	MaxOpenSegments int
+	// MemoryLimit is the Go runtime's soft memory limit a server runs
+	// under (ApplyMemoryLimit, config.go); 0 leaves the runtime's own.
+	MemoryLimit int64
 }
 
 // Defaults fills unset fields.
@@ -55,16 +58,16 @@ func (c *Config) Defaults() {
 		c.DataDir = "silt-data"
 	}
 	if c.MaxHeadBytes <= 0 {
-		c.MaxHeadBytes = 1 << 30
+		c.MaxHeadBytes = DefaultMaxHeadBytes
 	}
 	if c.FlushBytes <= 0 {
-		c.FlushBytes = min(256<<20, c.MaxHeadBytes/2)
+		c.FlushBytes = min(DefaultFlushBytes, c.MaxHeadBytes/2)
 	}
 	if c.FlushInterval <= 0 {
-		c.FlushInterval = 10 * time.Minute
+		c.FlushInterval = DefaultFlushInterval
 	}
 	if c.WALSegment <= 0 {
-		c.WALSegment = 64 << 20
+		c.WALSegment = DefaultWALSegment
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -161,6 +164,9 @@ func Open(cfg Config) (*Engine, error) {
 // server can listen — and report /ready — while a long replay runs.
 func New(cfg Config) (*Engine, error) {
 	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("engine settings: %w", err)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
 	}

@@ -61,7 +61,7 @@ func (c RollupConfig) denseWidths(raw columnar.SegmentMeta, widths []int64) []in
 	return out
 }
 
-// ParseRollups reads --rollups: comma-separated durations ("1m,1h"), or
+// ParseRollups reads rollup widths: comma-separated durations ("1m,1h"), or
 // "off" (or "") for none.
 func ParseRollups(s string) (RollupConfig, error) {
 	s = strings.TrimSpace(s)
@@ -72,7 +72,7 @@ func ParseRollups(s string) (RollupConfig, error) {
 	for _, part := range strings.Split(s, ",") {
 		d, err := time.ParseDuration(strings.TrimSpace(part))
 		if err != nil {
-			return c, fmt.Errorf("bad --rollups width %q: %w", part, err)
+			return c, fmt.Errorf("bad rollup width %q: %w", part, err)
 		}
 		if err := checkRollupWidth(d); err != nil {
 			return c, err

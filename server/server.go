@@ -36,6 +36,9 @@ type Config struct {
 	// Tokens turn auth on: every endpoint but /health and /ping then needs
 	// one (see auth.go). None: auth is off.
 	Tokens []Token
+	// TokensFile names a file of more tokens, one a line, that
+	// LoadTokensFile adds to Tokens; New does not read it.
+	TokensFile string
 }
 
 // Server serves the HTTP API for one engine.

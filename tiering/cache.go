@@ -71,13 +71,13 @@ type cacheEntry struct {
 // Blocks left by an earlier run are kept, oldest first in line for eviction.
 func OpenBlockCache(dir string, maxBytes, blockSize int64) (*BlockCache, error) {
 	if maxBytes <= 0 {
-		return nil, fmt.Errorf("%w: --cache.max-bytes must be positive, got %d", ErrInvalid, maxBytes)
+		return nil, fmt.Errorf("%w: cache max bytes must be positive, got %d", ErrInvalid, maxBytes)
 	}
 	if blockSize <= 0 {
 		blockSize = DefaultBlockSize
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create cache directory %s (--cache.dir): %w", dir, err)
+		return nil, fmt.Errorf("create cache directory %s: %w", dir, err)
 	}
 	c := &BlockCache{dir: dir, maxBytes: maxBytes, blockSize: blockSize}
 	c.mu.lru = list.New()

@@ -62,28 +62,16 @@ var _ ObjectStore = (*S3Store)(nil)
 // NewS3Store builds a client for o. It does not contact the endpoint: the
 // first call that does reports ErrUnavailable if it is down.
 func NewS3Store(o S3Options) (*S3Store, error) {
-	if o.Endpoint == "" || strings.Contains(o.Endpoint, "://") {
-		return nil, fmt.Errorf("%w: --s3.endpoint must be host:port without a scheme, got %q", ErrInvalid, o.Endpoint)
+	if err := o.validate(); err != nil {
+		return nil, err
 	}
-	if o.Bucket == "" {
-		return nil, fmt.Errorf("%w: --s3.bucket is empty", ErrInvalid)
-	}
-	access, secret, token := o.AccessKey, o.SecretKey, ""
-	if access == "" && secret == "" {
-		access, secret, token = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")
-	}
-	if access == "" || secret == "" {
-		return nil, fmt.Errorf("%w: no S3 credentials: set --s3.access-key and --s3.secret-key or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", ErrInvalid)
-	}
+	access, secret, token := o.credentials()
 	lookup := minio.BucketLookupAuto
 	switch o.Addressing {
-	case "", "auto":
 	case "path":
 		lookup = minio.BucketLookupPath
 	case "virtual":
 		lookup = minio.BucketLookupDNS
-	default:
-		return nil, fmt.Errorf("%w: --s3.addressing must be path, virtual or auto, got %q", ErrInvalid, o.Addressing)
 	}
 	region := o.Region
 	if region == "" {
@@ -108,11 +96,45 @@ func NewS3Store(o S3Options) (*S3Store, error) {
 	prefix := strings.Trim(o.Prefix, "/")
 	if prefix != "" {
 		if err := checkKey(prefix); err != nil {
-			return nil, fmt.Errorf("--s3.prefix: %w", err)
+			return nil, fmt.Errorf("s3 prefix: %w", err)
 		}
 		prefix += "/"
 	}
 	return &S3Store{client: c, core: minio.Core{Client: c}, bucket: o.Bucket, prefix: prefix}, nil
+}
+
+// credentials returns the keys of o, or the AWS_* environment's when o
+// names neither.
+func (o *S3Options) credentials() (access, secret, token string) {
+	access, secret = o.AccessKey, o.SecretKey
+	if access == "" && secret == "" {
+		access, secret, token = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")
+	}
+	return access, secret, token
+}
+
+// validate checks what NewS3Store needs, without a network call.
+func (o *S3Options) validate() error {
+	if o.Endpoint == "" || strings.Contains(o.Endpoint, "://") {
+		return fmt.Errorf("%w: s3 endpoint must be host:port without a scheme, got %q", ErrInvalid, o.Endpoint)
+	}
+	if o.Bucket == "" {
+		return fmt.Errorf("%w: s3 bucket is empty", ErrInvalid)
+	}
+	if access, secret, _ := o.credentials(); access == "" || secret == "" {
+		return fmt.Errorf("%w: no S3 credentials: set the access and secret keys or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", ErrInvalid)
+	}
+	switch o.Addressing {
+	case "", "auto", "path", "virtual":
+	default:
+		return fmt.Errorf("%w: s3 addressing must be path, virtual or auto, got %q", ErrInvalid, o.Addressing)
+	}
+	if p := strings.Trim(o.Prefix, "/"); p != "" {
+		if err := checkKey(p); err != nil {
+			return fmt.Errorf("%w: s3 prefix: %w", ErrInvalid, err)
+		}
+	}
+	return nil
 }
 
 // Client returns the minio-go client (bucket administration in tools and

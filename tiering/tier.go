@@ -4,10 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/siltdb/silt/internal/flagutil"
 )
 
 // Config holds the tiering settings a server is started with.
@@ -24,6 +24,9 @@ type Config struct {
 	FooterCacheBytes int64
 	// UploadConcurrency (--tier.upload-concurrency) bounds parallel uploads.
 	UploadConcurrency int
+	// CreateBucket (--s3.create-bucket) makes the bucket at start if it
+	// is missing: a convenience for a local MinIO.
+	CreateBucket bool
 }
 
 // DefaultConfig returns the defaults the flags start from.
@@ -48,33 +51,31 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.S3.SecretKey, "s3.secret-key", c.S3.SecretKey, "secret key (default $AWS_SECRET_ACCESS_KEY)")
 	fs.StringVar(&c.S3.Addressing, "s3.addressing", c.S3.Addressing, "bucket addressing: path, virtual or auto")
 	fs.StringVar(&c.CacheDir, "cache.dir", c.CacheDir, "directory of the local cache of cold data (empty: no cache)")
-	fs.Var((*byteFlag)(&c.CacheMaxBytes), "cache.max-bytes", "size bound of the cache directory (e.g. 10GiB)")
-	fs.Var((*byteFlag)(&c.CacheBlockBytes), "cache.block-bytes", "unit the cache fetches and stores (e.g. 1MiB)")
-	fs.Var((*byteFlag)(&c.FooterCacheBytes), "cache.footer-bytes", "memory for cached segment footers (e.g. 64MiB)")
+	flagutil.BytesVar(fs, &c.CacheMaxBytes, "cache.max-bytes", c.CacheMaxBytes, "size bound of the cache directory (e.g. 10GiB)")
+	flagutil.BytesVar(fs, &c.CacheBlockBytes, "cache.block-bytes", c.CacheBlockBytes, "unit the cache fetches and stores (e.g. 1MiB)")
+	flagutil.BytesVar(fs, &c.FooterCacheBytes, "cache.footer-bytes", c.FooterCacheBytes, "memory for cached segment footers (e.g. 64MiB)")
 	fs.IntVar(&c.UploadConcurrency, "tier.upload-concurrency", c.UploadConcurrency, "parallel segment uploads")
+	fs.BoolVar(&c.CreateBucket, "s3.create-bucket", c.CreateBucket, "create --s3.bucket at start if it does not exist (local MinIO: make dev)")
 }
 
-// byteFlag is a flag.Value for sizes: 1048576, 512KiB, 64MiB, 10GiB.
-type byteFlag int64
+// Enabled reports whether tiering is configured (an endpoint is set).
+func (c *Config) Enabled() bool { return c.S3.Endpoint != "" }
 
-func (b *byteFlag) String() string { return strconv.FormatInt(int64(*b), 10) }
-
-func (b *byteFlag) Set(s string) error {
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
-			break
-		}
+// Validate checks the settings without contacting the bucket. Tiering off
+// (no endpoint) is valid whatever the rest says.
+func (c *Config) Validate() error {
+	if !c.Enabled() {
+		return nil
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n < 0 {
-		return fmt.Errorf("bad size %q (want e.g. 10GiB or a byte count)", s)
+	if err := c.S3.validate(); err != nil {
+		return err
 	}
-	*b = byteFlag(n * mult)
+	if c.CacheDir != "" && c.CacheMaxBytes <= 0 {
+		return fmt.Errorf("%w: cache max bytes must be positive, got %d", ErrInvalid, c.CacheMaxBytes)
+	}
+	if c.UploadConcurrency < 0 {
+		return fmt.Errorf("%w: upload concurrency must not be negative, got %d", ErrInvalid, c.UploadConcurrency)
+	}
 	return nil
 }
 

@@ -53,7 +53,9 @@ func skipShort(t *testing.T) {
 // siltBinary builds ./cmd/silt once per test process (lazily, so -short and
 // unrelated -run patterns pay nothing) into a temporary directory that
 // TestMain removes. SILT_E2E_RACE=1 builds it with the race detector; the
-// tests then fail on any race report in a server log.
+// tests then fail on any race report in a server log. The silttest tag
+// compiles in the test knobs the SILT_TEST_* variables set (crash tests
+// widen race windows with them); production builds leave them out.
 func siltBinary(t testing.TB) string {
 	t.Helper()
 	e2eOnce.Do(func() {
@@ -64,7 +66,7 @@ func siltBinary(t testing.TB) string {
 		}
 		e2eTmp = dir
 		bin := filepath.Join(dir, "silt")
-		args := []string{"build", "-o", bin}
+		args := []string{"build", "-tags", "silttest", "-o", bin}
 		if os.Getenv("SILT_E2E_RACE") != "" {
 			args = append(args, "-race")
 		}

@@ -400,7 +400,9 @@ func TestStreamFlagErrors(t *testing.T) {
 	f("--kafka.topics", "--kafka.brokers", "127.0.0.1:1", "--kafka.db", "d")
 	f("--kafka.db", "--kafka.brokers", "127.0.0.1:1", "--kafka.topics", "t")
 	f("--kafka.format", "--kafka.brokers", "127.0.0.1:1", "--kafka.topics", "t", "--kafka.db", "d", "--kafka.format", "avro")
-	f("--kafka.precision", "--kafka.brokers", "127.0.0.1:1", "--kafka.topics", "t", "--kafka.db", "d", "--kafka.precision", "fortnight")
+	// A value no flag can hold is the flag package's parse error, which
+	// names the flag with one dash.
+	f("-kafka.precision", "--kafka.brokers", "127.0.0.1:1", "--kafka.topics", "t", "--kafka.db", "d", "--kafka.precision", "fortnight")
 	f("--nats.stream", "--nats.url", "nats://127.0.0.1:1", "--nats.db", "d")
 	f("--nats.dead-letter", "--nats.url", "nats://127.0.0.1:1", "--nats.db", "d", "--nats.stream", "S", "--nats.dead-letter", "somewhere")
 }

@@ -3,9 +3,10 @@ package kafka
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/ingest/sink"
 	"github.com/siltdb/silt/ingest/stream"
+	"github.com/siltdb/silt/internal/flagutil"
 )
 
 // Config configures a Consumer.
@@ -41,8 +43,16 @@ type Config struct {
 	// MaxPollRecords bounds one fetch taken into one write; together with
 	// FetchMaxBytes it bounds the memory held outside the engine.
 	MaxPollRecords int
-	FetchMaxBytes  int32
+	FetchMaxBytes  int64 // capped at 1 GiB, franz-go's int32 bound with room
 	ClientID       string
+	// SessionTimeout is how long a silent member keeps its partitions and
+	// RebalanceTimeout how long a rebalance waits for members to rejoin;
+	// 0 keeps franz-go's defaults.
+	SessionTimeout   time.Duration
+	RebalanceTimeout time.Duration
+	// ReplayWait bounds how long the WAL replay waits for the group's
+	// offsets (HandoverWait); 0 waits until the brokers answer.
+	ReplayWait time.Duration
 	// Extra options for tests (e.g. shorter session timeouts).
 	Extra []kgo.Opt
 
@@ -61,14 +71,55 @@ type Config struct {
 	// goroutine and is not expected to return. Nil keeps the rows on both
 	// nodes, logged with their offsets, and flushes go on.
 	OnFenced func(reason string)
-	// CommitDelay (tests only) delays each poll's group commit after its
-	// WAL fsync, widening the window a kill -9 must hit to leave the group
-	// behind the WAL.
-	CommitDelay time.Duration
-	// GateCommitDelay (tests only) delays a flush's group commit between
-	// building it and handing it to franz-go, as a rebalance's join and
-	// sync can: the window in which a revoke must not be overtaken by it.
-	GateCommitDelay time.Duration
+
+	// knobs are delays tests set (knobs.go); zero in production.
+	knobs testKnobs
+}
+
+// RegisterFlags adds the --kafka.* settings of silt serve to fs, with
+// their defaults, writing into c. Brokers enable the source.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	flagutil.ListVar(fs, &c.Brokers, "kafka.brokers", "Kafka seed brokers, comma separated (host:port); enables the Kafka source")
+	flagutil.ListVar(fs, &c.Topics, "kafka.topics", "Kafka topics to consume, comma separated")
+	fs.StringVar(&c.Group, "kafka.group", "silt", "Kafka consumer group; Silt instances in one group split the partitions")
+	fs.StringVar((*string)(&c.Format), "kafka.format", string(stream.FormatLine), "message format: line (InfluxDB line protocol) or json (NDJSON rows as /api/v1/ingest)")
+	fs.StringVar(&c.DB, "kafka.db", "", "database for the rows, unless a message header 'db' names another")
+	fs.StringVar(&c.Table, "kafka.table", "", "table of JSON rows that name none")
+	stream.PrecisionVar(fs, &c.Precision, "kafka.precision", "unit of timestamps in the messages: ns, us, ms, s")
+	fs.StringVar(&c.DeadLetter, "kafka.dead-letter", "", "where undecodable messages go: a topic name, or file:PATH (default file:<data-dir>/kafka-dead-letter.ndjson)")
+	fs.BoolVar(&c.TLS, "kafka.tls", false, "connect to the brokers with TLS")
+	fs.StringVar(&c.TLSCA, "kafka.tls-ca", "", "PEM file of CA certificates to trust (default: the system's); implies --kafka.tls")
+	fs.StringVar(&c.TLSCert, "kafka.tls-cert", "", "client certificate (PEM) for mutual TLS, with --kafka.tls-key")
+	fs.StringVar(&c.TLSKey, "kafka.tls-key", "", "client key (PEM) for mutual TLS")
+	fs.BoolVar(&c.TLSInsecure, "kafka.tls-insecure", false, "do not verify the brokers' certificates (testing only)")
+	fs.StringVar(&c.SASLMechanism, "kafka.sasl-mechanism", "", "SASL mechanism: plain, scram-sha-256 or scram-sha-512")
+	fs.StringVar(&c.SASLUser, "kafka.sasl-user", "", "SASL user")
+	fs.StringVar(&c.SASLPassword, "kafka.sasl-password", "", "SASL password")
+	fs.StringVar(&c.ClientID, "kafka.client-id", "silt", "Kafka client id")
+	fs.IntVar(&c.MaxPollRecords, "kafka.max-poll-records", defaultMaxPollRecords, "most records taken into one write (one WAL record per database)")
+	fs.DurationVar(&c.SessionTimeout, "kafka.session-timeout", 45*time.Second, "group session timeout: how long a silent member keeps its partitions")
+	flagutil.BytesVar(fs, &c.FetchMaxBytes, "kafka.fetch-max-bytes", defaultFetchMaxBytes, "most bytes one fetch may buffer (memory held outside --max-head-bytes)")
+	fs.DurationVar(&c.RebalanceTimeout, "kafka.rebalance-timeout", time.Minute, "how long a group rebalance waits for members to rejoin (a member that died waits this long, or the session timeout, to be dropped)")
+	fs.DurationVar(&c.ReplayWait, "kafka.replay-wait", time.Minute, "at start, how long the WAL replay waits for the group's offsets when it holds Kafka rows (to drop those another node consumed again); after it, every row is kept and some may be on two nodes. 0 waits until the brokers answer (exactly-once over availability)")
+}
+
+// Enabled reports whether the source is configured (brokers are named).
+func (c *Config) Enabled() bool { return len(c.Brokers) > 0 }
+
+// DefaultDeadLetter sets DeadLetter, if unset, to a file in dataDir.
+func (c *Config) DefaultDeadLetter(dataDir string) {
+	if c.DeadLetter == "" {
+		c.DeadLetter = "file:" + filepath.Join(dataDir, "kafka-dead-letter.ndjson")
+	}
+}
+
+// HandoverWait is the wait NewHandover takes for ReplayWait: 0 (wait
+// until the brokers answer) is a negative wait there, no limit.
+func (c *Config) HandoverWait() time.Duration {
+	if c.ReplayWait == 0 {
+		return -1
+	}
+	return c.ReplayWait
 }
 
 // deadLetterTopic returns the topic named by DeadLetter, or "".
@@ -86,25 +137,34 @@ func (c *Config) deadLetterTopic() string {
 func (c *Config) Validate() error {
 	switch {
 	case len(c.Brokers) == 0:
-		return errors.New("kafka: no brokers (--kafka.brokers)")
+		return flagutil.Invalid("kafka.brokers", "kafka: no brokers")
 	case len(c.Topics) == 0:
-		return errors.New("kafka: no topics (--kafka.topics)")
+		return flagutil.Invalid("kafka.topics", "kafka: no topics")
 	case c.Group == "":
-		return errors.New("kafka: no consumer group (--kafka.group)")
+		return flagutil.Invalid("kafka.group", "kafka: no consumer group")
 	case c.DB == "":
-		return errors.New("kafka: no database (--kafka.db)")
+		return flagutil.Invalid("kafka.db", "kafka: no database")
 	case c.DeadLetter == "":
-		return errors.New("kafka: no dead letter (--kafka.dead-letter file:PATH or a topic)")
+		return flagutil.Invalid("kafka.dead-letter", "kafka: no dead letter (file:PATH or a topic)")
+	case c.MaxPollRecords < 0, c.FetchMaxBytes < 0:
+		return fmt.Errorf("kafka: max poll records and fetch max bytes must not be negative (%d, %d)", c.MaxPollRecords, c.FetchMaxBytes)
+	case c.SessionTimeout < 0, c.RebalanceTimeout < 0, c.ReplayWait < 0:
+		return fmt.Errorf("kafka: session, rebalance and replay timeouts must not be negative (%s, %s, %s)", c.SessionTimeout, c.RebalanceTimeout, c.ReplayWait)
 	}
 	if _, err := stream.ParseFormat(string(c.Format)); err != nil {
-		return fmt.Errorf("kafka: --kafka.format: %w", err)
+		return &flagutil.SettingError{Key: "kafka.format", Err: fmt.Errorf("kafka: format: %w", err)}
+	}
+	switch strings.ToLower(c.SASLMechanism) {
+	case "", "plain", "scram-sha-256", "scram-sha-512":
+	default:
+		return flagutil.Invalid("kafka.sasl-mechanism", "kafka: unknown SASL mechanism %q (want plain, scram-sha-256 or scram-sha-512)", c.SASLMechanism)
 	}
 	if err := sink.ValidateDestination(c.DB, c.Table); err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
 	for _, t := range c.Topics {
 		if t == c.deadLetterTopic() {
-			return fmt.Errorf("kafka: the dead-letter topic %q is also consumed", t)
+			return flagutil.Invalid("kafka.dead-letter", "kafka: the dead-letter topic %q is also consumed", t)
 		}
 	}
 	return nil
@@ -116,22 +176,30 @@ func (c *Config) clientOpts() ([]kgo.Opt, error) {
 	if c.ClientID != "" {
 		opts = append(opts, kgo.ClientID(c.ClientID))
 	}
+	if c.SessionTimeout > 0 {
+		// A fifth of the session, as franz-go's defaults (45s, 3s) keep it
+		// well under: a few lost heartbeats do not cost the partitions.
+		opts = append(opts, kgo.SessionTimeout(c.SessionTimeout), kgo.HeartbeatInterval(min(3*time.Second, c.SessionTimeout/5)))
+	}
+	if c.RebalanceTimeout > 0 {
+		opts = append(opts, kgo.RebalanceTimeout(c.RebalanceTimeout))
+	}
 	if c.TLS || c.TLSCA != "" || c.TLSCert != "" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.TLSInsecure} //nolint:gosec // opt-in flag
 		if c.TLSCA != "" {
 			pem, err := os.ReadFile(c.TLSCA)
 			if err != nil {
-				return nil, fmt.Errorf("kafka: read --kafka.tls-ca: %w", err)
+				return nil, fmt.Errorf("kafka: read TLS CA file: %w", err)
 			}
 			tc.RootCAs = x509.NewCertPool()
 			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("kafka: --kafka.tls-ca %s holds no PEM certificate", c.TLSCA)
+				return nil, fmt.Errorf("kafka: TLS CA file %s holds no PEM certificate", c.TLSCA)
 			}
 		}
 		if c.TLSCert != "" || c.TLSKey != "" {
 			cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
 			if err != nil {
-				return nil, fmt.Errorf("kafka: load --kafka.tls-cert/--kafka.tls-key: %w", err)
+				return nil, fmt.Errorf("kafka: load TLS client certificate and key: %w", err)
 			}
 			tc.Certificates = []tls.Certificate{cert}
 		}
@@ -146,7 +214,7 @@ func (c *Config) clientOpts() ([]kgo.Opt, error) {
 	case "scram-sha-512":
 		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsSha512Mechanism()))
 	default:
-		return nil, fmt.Errorf("kafka: unknown --kafka.sasl-mechanism %q (want plain, scram-sha-256 or scram-sha-512)", c.SASLMechanism)
+		return nil, fmt.Errorf("kafka: unknown SASL mechanism %q (want plain, scram-sha-256 or scram-sha-512)", c.SASLMechanism)
 	}
 	return opts, nil
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"flag"
 	"math/big"
 	"net"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/ingest/stream"
 )
 
@@ -39,25 +41,59 @@ func TestValidate(t *testing.T) {
 			t.Errorf("got %v, want an error naming %q", err, want)
 		}
 	}
-	f(func(c *Config) { c.Brokers = nil }, "--kafka.brokers")
-	f(func(c *Config) { c.Topics = nil }, "--kafka.topics")
-	f(func(c *Config) { c.Group = "" }, "--kafka.group")
-	f(func(c *Config) { c.DB = "" }, "--kafka.db")
-	f(func(c *Config) { c.Format = "xml" }, "--kafka.format")
+	f(func(c *Config) { c.Brokers = nil }, "no brokers")
+	f(func(c *Config) { c.Topics = nil }, "no topics")
+	f(func(c *Config) { c.Group = "" }, "no consumer group")
+	f(func(c *Config) { c.DB = "" }, "no database")
+	f(func(c *Config) { c.Format = "xml" }, "format")
 	f(func(c *Config) { c.DeadLetter = "t" }, "also consumed")
-	f(func(c *Config) { c.DeadLetter = "" }, "--kafka.dead-letter")
 	f(func(c *Config) { c.DB = "\xff\xfe" }, "not valid UTF-8")
 	f(func(c *Config) { c.DB = strings.Repeat("/", 100) }, "once escaped")
 	f(func(c *Config) { c.Table = strings.Repeat("/", 100) }, "table name")
+	f(func(c *Config) { c.DeadLetter = "" }, "no dead letter")
+	f(func(c *Config) { c.SASLMechanism = "gssapi" }, "SASL mechanism")
+	f(func(c *Config) { c.SessionTimeout = -time.Second }, "must not be negative")
 	c := ok
 	c.SASLMechanism = "gssapi"
-	if _, err := c.clientOpts(); err == nil || !strings.Contains(err.Error(), "--kafka.sasl-mechanism") {
+	if _, err := c.clientOpts(); err == nil || !strings.Contains(err.Error(), "SASL mechanism") {
 		t.Errorf("unknown SASL mechanism: %v", err)
 	}
 	c = ok
 	c.TLSCA = "/nonexistent/ca.pem"
-	if _, err := c.clientOpts(); err == nil || !strings.Contains(err.Error(), "--kafka.tls-ca") {
+	if _, err := c.clientOpts(); err == nil || !strings.Contains(err.Error(), "TLS CA file") {
 		t.Errorf("missing CA file: %v", err)
+	}
+	// A library's errors name its settings, not the flags of a CLI.
+	for _, bad := range []Config{{}, {Brokers: ok.Brokers}, {Brokers: ok.Brokers, Topics: ok.Topics, Group: "g", DB: "d", DeadLetter: "file:/x", Format: "xml"}} {
+		if err := bad.Validate(); err == nil || strings.Contains(err.Error(), "--") {
+			t.Errorf("Validate(%+v) = %v, want an error naming no flag", bad, err)
+		}
+	}
+}
+
+// RegisterFlags fills the defaults silt serve documents and parses the
+// flags into the Config.
+func TestRegisterFlags(t *testing.T) {
+	var c Config
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	if c.Group != "silt" || c.ClientID != "silt" || c.Format != stream.FormatLine || c.Precision != columnar.Nanosecond ||
+		c.MaxPollRecords != 10000 || c.FetchMaxBytes != 16<<20 || c.SessionTimeout != 45*time.Second ||
+		c.RebalanceTimeout != time.Minute || c.ReplayWait != time.Minute || c.Enabled() {
+		t.Fatalf("defaults: %+v", c)
+	}
+	err := fs.Parse([]string{"--kafka.brokers", "a:9092, b:9092", "--kafka.topics", "t1,t2", "--kafka.db", "d",
+		"--kafka.precision", "ms", "--kafka.fetch-max-bytes", "1MiB", "--kafka.replay-wait", "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DefaultDeadLetter("/data")
+	if !c.Enabled() || len(c.Brokers) != 2 || c.Brokers[1] != "b:9092" || len(c.Topics) != 2 || c.Precision != columnar.Millisecond ||
+		c.FetchMaxBytes != 1<<20 || c.DeadLetter != "file:/data/kafka-dead-letter.ndjson" || c.HandoverWait() >= 0 {
+		t.Fatalf("parsed: %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -101,6 +101,9 @@ func New(cfg Config, out sink.Sink, reg prometheus.Registerer, log *slog.Logger)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.knobs.fromEnv(); err != nil {
+		return nil, err
+	}
 	if cfg.MaxPollRecords <= 0 {
 		cfg.MaxPollRecords = defaultMaxPollRecords
 	}
@@ -132,7 +135,7 @@ func New(cfg Config, out sink.Sink, reg prometheus.Registerer, log *slog.Logger)
 		// start: a sink should not skip what was produced before it began.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
+		kgo.FetchMaxBytes(int32(min(cfg.FetchMaxBytes, 1<<30))),
 	)
 	opts = append(opts, cfg.Extra...)
 	if cfg.Handover != nil {
@@ -147,7 +150,7 @@ func New(cfg Config, out sink.Sink, reg prometheus.Registerer, log *slog.Logger)
 		return nil, fmt.Errorf("kafka: create client: %w", err)
 	}
 	c.clp.Store(c.cl)
-	if d := cfg.GateCommitDelay; d > 0 {
+	if d := cfg.knobs.gateCommitDelay; d > 0 {
 		c.gateCommitHook = func() { time.Sleep(d) }
 	}
 	if cfg.Handover != nil {
@@ -772,8 +775,8 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 	}
 	c.mu.Unlock()
 	if len(commit) > 0 && !c.noCommit.Load() {
-		if c.cfg.CommitDelay > 0 {
-			_ = sleep(ctx, c.cfg.CommitDelay)
+		if c.cfg.knobs.commitDelay > 0 {
+			_ = sleep(ctx, c.cfg.knobs.commitDelay)
 		}
 		// For lag monitoring and hand-over; Silt's own offsets are the
 		// truth, so a failed commit only costs a retry at the next poll.

@@ -188,7 +188,7 @@ func TestTenureHistoryInGroupCommits(t *testing.T) {
 }
 
 // A flush makes rows permanent only once the group has confirmed their
-// positions: here every poll's own commit is held back (CommitDelay), as a
+// positions: here every poll's own commit is held back (the commitDelay knob), as a
 // kill -9 right after the fsync would lose it, and the flush commits the
 // positions itself before naming the segments in the manifest.
 func TestFlushWaitsForGroupCommit(t *testing.T) {
@@ -197,7 +197,7 @@ func TestFlushWaitsForGroupCommit(t *testing.T) {
 	produce(t, brokers, 0, 2000)
 	dir := t.TempDir()
 	cfg := testConfig(brokers, dir)
-	cfg.CommitDelay = time.Hour
+	cfg.knobs.commitDelay = time.Hour
 	cfg.Handover = NewHandover(cfg, dir, 10*time.Second, quietLog())
 	e, err := engine.Open(engine.Config{DataDir: dir, Logger: quietLog(), FlushInterval: time.Hour, Sources: cfg.Handover})
 	if err != nil {
@@ -245,7 +245,7 @@ func testFlushCommitOvertaken(t *testing.T, revoke bool) {
 	produce(t, brokers, 0, 1000)
 	dir := t.TempDir()
 	cfg := testConfig(brokers, dir)
-	cfg.CommitDelay = time.Hour // the polls' own commits never land
+	cfg.knobs.commitDelay = time.Hour // the polls' own commits never land
 	cfg.Handover = NewHandover(cfg, dir, 10*time.Second, quietLog())
 	e := openEngine(t, dir)
 	defer e.Close()
