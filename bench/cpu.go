@@ -152,7 +152,7 @@ func NewCPU(hosts int, start time.Time, interval time.Duration, seed uint64) *CP
 }
 
 // AppendInterval appends one line protocol row per host for the next
-// interval and returns the extended buffer (about 250 bytes a row).
+// interval and returns the extended buffer (about 345 bytes a row).
 func (g *CPU) AppendInterval(dst []byte) []byte {
 	return g.AppendIntervalAs(dst, LineProtocol)
 }

@@ -25,10 +25,15 @@ func TestCPUDeterministicAndShaped(t *testing.T) {
 			t.Fatalf("line has %d commas, want 10 tags + 10 fields: %s", n, l)
 		}
 	}
-	// TSBS's cpu-only influx rows: 10 tags, 10 integer fields, ns time,
-	// about 250 bytes.
 	avg := len(a) / len(lines)
-	if avg < 200 || avg > 300 {
-		t.Errorf("average line %d bytes, TSBS cpu rows are about 250", avg)
+	if avg < 280 || avg > 400 {
+		t.Errorf("average line %d bytes, TSBS cpu rows are about 345", avg)
+	}
+	for _, l := range lines {
+		_, fields, _ := bytes.Cut(l, []byte(" "))
+		fields, _, _ = bytes.Cut(fields, []byte(" "))
+		if n := bytes.Count(fields, []byte("i,")) + bytes.Count(fields[len(fields)-1:], []byte("i")); n != 10 {
+			t.Fatalf("%d integer fields, want TSBS's 10 (usage_user=58i): %s", n, fields)
+		}
 	}
 }
