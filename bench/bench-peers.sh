@@ -136,7 +136,7 @@ echo "Parquet segments (zstd) plus the WAL directory; restarted after loading so
 echo "TSM data plus WAL of the database after the cache snapshot and full compaction (cold durations lowered to 5 s / 10 s for this); default durability (WAL fsync per write)" > "$res/notes-influxdb.txt"
 echo "MergeTree, one flat table, PARTITION BY toDate(created_at) ORDER BY (hostname, created_at), default LZ4; after OPTIMIZE TABLE ... FINAL, active parts' bytes_on_disk; inserts are not fsynced (ClickHouse's default); queries: TSBS's ClickHouse SQL, with hostname in the table instead of TSBS's joined tags table" > "$res/notes-clickhouse.txt"
 echo "Silt's /query endpoint (InfluxQL, as Grafana queries it), TSBS's InfluxQL for InfluxDB; the same server as Silt SQL, so the same load and disk" > "$res/notes-silt-influxql.txt"
-echo "single node, Debian's package, -retentionPeriod=100y, otherwise defaults; loaded once (influx line protocol at /write: metrics cpu_usage_user ...); storage directory after force_flush and force_merge; queries: TSBS's PromQL through /api/v1/query_range (TSBS has none for lastpoint, high-cpu, groupby-orderby-limit)" > "$res/notes-victoriametrics.txt"
+echo "single node, Debian's package, -retentionPeriod=100y -search.disableCache (no rollup-result cache: the other systems cache no results), otherwise defaults; loaded once (influx line protocol at /write: metrics cpu_usage_user ...); storage directory after force_flush and force_merge; queries: TSBS's PromQL through /api/v1/query_range (TSBS has none for lastpoint, high-cpu, groupby-orderby-limit)" > "$res/notes-victoriametrics.txt"
 
 echo "== queries"
 # Type by type, the systems one after another, so a busy minute on a shared

@@ -83,9 +83,11 @@ CONF
 
 # start_victoriametrics PORT: single-node VictoriaMetrics (Debian's 1.79) on
 # PORT, data under $work/vm; sets vm_pid. Retention of 100 years: the
-# dataset's time stamps may lie further back than the default one month.
+# dataset's time stamps may lie further back than the default one month. No
+# rollup-result cache: every instance runs four times and the other systems
+# cache no results.
 start_victoriametrics() {
-  victoria-metrics -storageDataPath="$work/vm" -httpListenAddr="127.0.0.1:$1" -retentionPeriod=100y \
+  victoria-metrics -storageDataPath="$work/vm" -httpListenAddr="127.0.0.1:$1" -retentionPeriod=100y -search.disableCache \
     -loggerLevel=ERROR >"$work/vm.log" 2>&1 & pids+=($!)
   vm_pid=$!
   wait_http "http://127.0.0.1:$1/health"

@@ -23,7 +23,7 @@ query at a time, and prints min / median / p95 / max milliseconds per type.
 Time is wall clock from sending a request to having read its whole answer.
 
   --dialect sql         Silt: URL/api/v1/sql
-  --dialect influxql    InfluxDB 1.x: URL/query
+  --dialect influxql    Silt or InfluxDB 1.x: URL/query
   --dialect clickhouse  ClickHouse HTTP interface: URL/?database=DB (FORMAT JSONCompact)
   --dialect promql      Prometheus API (VictoriaMetrics): URL/api/v1/query_range
 
