@@ -54,5 +54,5 @@ bench-rollups: ## rollups vs raw rows on 30 days x 100 hosts (data cached in $TM
 clean: ## remove build output (not ./silt-data)
 	rm -rf bin
 
-bench-peers: ## Silt next to InfluxDB 1.6 and ClickHouse 18.16, same data and queries; writes bench/results/<date>.md
+bench-peers: ## Silt next to InfluxDB 1.6, ClickHouse 18.16 and VictoriaMetrics 1.79 on TSBS cpu-only, TSBS query shapes; writes bench/results/<date>.md
 	bench/bench-peers.sh

@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
-# make bench-peers: Silt next to InfluxDB 1.6 and ClickHouse 18.16 on this
-# machine, in one run, on the same TSBS cpu-only data and the same queries.
+# make bench-peers: Silt next to InfluxDB 1.6, ClickHouse 18.16 and
+# VictoriaMetrics 1.79 on this machine, in one run, on the same TSBS cpu-only
+# data (TSBS's integer fields) and the 15 TSBS cpu-only query types, each
+# system asked in the shape TSBS's query generator writes for it.
 #
-# Installs the peers from Debian if missing, starts all three on 127.0.0.1
+# Installs the peers from Debian if missing, starts all four on 127.0.0.1
 # with private config and data under a temporary directory, loads the same
-# dataset into each (silt bench load: InfluxDB v1 /write for Silt and
-# InfluxDB, HTTP INSERT ... FORMAT TabSeparated for ClickHouse), lets each
-# settle its storage (Silt: restart, which flushes to Parquet; InfluxDB:
-# snapshot and full compaction; ClickHouse: OPTIMIZE ... FINAL), measures
-# on-disk bytes, runs the same queries against each (silt bench query), stops
+# dataset into each (silt bench load: InfluxDB v1 /write for Silt, InfluxDB
+# and VictoriaMetrics, HTTP INSERT ... FORMAT TabSeparated for ClickHouse),
+# lets each settle its storage (Silt: restart, which flushes to Parquet;
+# InfluxDB: snapshot and full compaction; ClickHouse: OPTIMIZE ... FINAL;
+# VictoriaMetrics: force flush and merge), measures on-disk bytes, runs the
+# queries (silt bench query) type by type: Silt through /api/v1/sql (SQL)
+# and /query (TSBS's InfluxQL, Grafana's path), InfluxDB through /query, ClickHouse
+# in TSBS's ClickHouse SQL, VictoriaMetrics in TSBS's PromQL (no PromQL for
+# lastpoint, high-cpu-*, groupby-orderby-limit: n/a). Each server's peak RSS
+# is reset before each of its query runs and read after it. Then it stops
 # them and writes bench/results/<date>.md (silt bench report).
 #
 #   make bench-peers                       # 100 hosts x 1 day at 10 s = 864k rows
 #   SCALE=1000 END=2026-01-01T03:00:00Z make bench-peers
+#   LOAD_RUNS=1 make bench-peers           # shorter: one load per system (~10 min
+#                                          # less on 2 cores); the queries unchanged
 #
 # Settings (environment): SCALE, START, END, INTERVAL, SEED, OUT_OF_ORDER
 # (rows shuffled within blocks of that many intervals), WORKERS, BATCH,
@@ -28,6 +37,7 @@ OUT=${OUT:-bench/results/$(date -u +%Y-%m-%d).md} NOTE=${NOTE:-}
 need=()
 command -v influxd >/dev/null || need+=(influxdb)
 command -v clickhouse-server >/dev/null || need+=(clickhouse-server clickhouse-client)
+command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
 if ((${#need[@]})); then
   echo "== installing ${need[*]} from Debian"
   sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
@@ -52,42 +62,47 @@ S="$work/silt"
 . bench/peers.sh
 SILT_PORT=$(free_port 20001); INFLUX_PORT=$(free_port $((SILT_PORT + 2)))
 CH_HTTP=$(free_port $((INFLUX_PORT + 2))); CH_TCP=$((CH_HTTP + 1))
+VM_PORT=$(free_port $((CH_HTTP + 2)))
 
-echo "== start Silt :$SILT_PORT, InfluxDB :$INFLUX_PORT, ClickHouse :$CH_HTTP (data under $work)"
+echo "== start Silt :$SILT_PORT, InfluxDB :$INFLUX_PORT, ClickHouse :$CH_HTTP, VictoriaMetrics :$VM_PORT (data under $work)"
 # Snapshot the cache and fully compact a shard soon after writes stop (the
 # defaults wait 10 min and 4 h), so its on-disk size is its settled size.
 start_influxdb "$INFLUX_PORT" '  cache-snapshot-write-cold-duration = "5s"
   compact-full-write-cold-duration = "10s"'
 start_silt "$SILT_PORT"
 start_clickhouse "$CH_HTTP" "$CH_TCP"
+start_victoriametrics "$VM_PORT"
 
 influx_q() { curl -sf -XPOST "http://127.0.0.1:$INFLUX_PORT/query" --data-urlencode "q=$1" >/dev/null; }
 ch_q() { curl -sf "http://127.0.0.1:$CH_HTTP/" --data-binary "$1"; }
 ch_table() { # database
   ch_q "CREATE DATABASE IF NOT EXISTS $1"
   # A flat table like Silt's (TSBS's ClickHouse loader splits tags into a
-  # second table; one table keeps the three systems' queries alike). Sorted
-  # by host then time, like Silt's segments and InfluxDB's series.
-  ch_q "CREATE TABLE $1.cpu (time DateTime, hostname String, region String, datacenter String,
+  # second table; one table keeps the systems' data alike), its time column
+  # named created_at as TSBS's, so TSBS's ClickHouse queries run as written.
+  # Sorted by host then time, like Silt's segments and InfluxDB's series.
+  ch_q "CREATE TABLE $1.cpu (created_at DateTime, hostname String, region String, datacenter String,
     rack String, os String, arch String, team String, service String, service_version String,
     service_environment String, usage_user Float64, usage_system Float64, usage_idle Float64,
     usage_nice Float64, usage_iowait Float64, usage_irq Float64, usage_softirq Float64,
     usage_steal Float64, usage_guest Float64, usage_guest_nice Float64)
-    ENGINE = MergeTree() PARTITION BY toDate(time) ORDER BY (hostname, time)"
+    ENGINE = MergeTree() PARTITION BY toDate(created_at) ORDER BY (hostname, created_at)"
 }
 influx_version=$(curl -sI "http://127.0.0.1:$INFLUX_PORT/ping" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-influxdb-version" {print $2}')
 ch_version=$(ch_q "SELECT version()")
 silt_version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
-NAME_SILT="Silt $silt_version" NAME_INFLUX="InfluxDB $influx_version" NAME_CH="ClickHouse $ch_version"
+vm_version=$(curl -s "http://127.0.0.1:$VM_PORT/metrics" | sed -n 's/^vm_app_version{version="victoria-metrics-\([^"]*\)".*/\1/p' | head -1)
+NAME_SILT="Silt $silt_version" NAME_INFLUX="InfluxDB $influx_version" NAME_CH="ClickHouse $ch_version" NAME_VM="VictoriaMetrics ${vm_version:-1.79}"
 
 data=(--scale "$SCALE" --start "$START" --end "$END" --interval "$INTERVAL" --seed "$SEED" --out-of-order "$OUT_OF_ORDER")
-echo "== load (${LOAD_RUNS} runs each, alternating; run 1 into 'benchmark', the others into scratch databases)"
+echo "== load (${LOAD_RUNS} runs each, alternating; run 1 into 'benchmark', the others into scratch databases; VictoriaMetrics once: it cannot drop a database)"
 for i in $(seq "$LOAD_RUNS"); do
   db=benchmark; [ "$i" = 1 ] || db="scratch$i"
   influx_q "CREATE DATABASE $db"; ch_table "$db"
   "$S" bench load "${data[@]}" --url "http://127.0.0.1:$SILT_PORT" --db "$db" --workers "$WORKERS" --batch-size "$BATCH" --name "$NAME_SILT" --json "$res/load-silt-$i.json"
   "$S" bench load "${data[@]}" --url "http://127.0.0.1:$INFLUX_PORT" --db "$db" --workers "$WORKERS" --batch-size "$BATCH" --name "$NAME_INFLUX" --json "$res/load-influxdb-$i.json"
   "$S" bench load "${data[@]}" --url "http://127.0.0.1:$CH_HTTP" --protocol clickhouse --db "$db" --workers "$WORKERS" --batch-size "$BATCH" --name "$NAME_CH" --json "$res/load-clickhouse-$i.json"
+  [ "$i" = 1 ] && "$S" bench load "${data[@]}" --url "http://127.0.0.1:$VM_PORT" --db "$db" --workers "$WORKERS" --batch-size "$BATCH" --name "$NAME_VM" --json "$res/load-victoriametrics-$i.json"
   # Scratch data would otherwise be compacted and merged during the queries.
   [ "$db" = benchmark ] || { influx_q "DROP DATABASE $db"; ch_q "DROP TABLE $db.cpu"; ch_q "DROP DATABASE $db"; }
 done
@@ -97,6 +112,8 @@ echo "== settle storage"
 kill -TERM "$silt_pid"; wait "$silt_pid" || true
 start_silt "$SILT_PORT"
 ch_q "OPTIMIZE TABLE benchmark.cpu FINAL"
+curl -sf "http://127.0.0.1:$VM_PORT/internal/force_flush" >/dev/null || true
+curl -sf "http://127.0.0.1:$VM_PORT/internal/force_merge" >/dev/null || true
 # InfluxDB: wait until the WAL is snapshotted and the shard sizes stop changing.
 prev=-1 stable=0
 for _ in $(seq 90); do
@@ -113,19 +130,31 @@ du -s -B1 "$work/silt-data/segments/benchmark" "$work/silt-data/wal" | awk '{s +
 du -s -B1 "$work/influx/data/benchmark" "$work/influx/wal/benchmark" | awk '{s += $1} END {print s}' > "$res/disk-influxdb.txt"
 # ClickHouse keeps merged-away parts for 8 minutes: count the active parts only.
 ch_q "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = 'benchmark' AND table = 'cpu'" > "$res/disk-clickhouse.txt"
+sleep 5 # the forced merge runs in the background
+du -s -B1 "$work/vm" | cut -f1 > "$res/disk-victoriametrics.txt"
 echo "Parquet segments (zstd) plus the WAL directory; restarted after loading so the heads are flushed" > "$res/notes-silt.txt"
 echo "TSM data plus WAL of the database after the cache snapshot and full compaction (cold durations lowered to 5 s / 10 s for this); default durability (WAL fsync per write)" > "$res/notes-influxdb.txt"
-echo "MergeTree, one flat table, PARTITION BY toDate(time) ORDER BY (hostname, time), default LZ4; after OPTIMIZE TABLE ... FINAL, active parts' bytes_on_disk; inserts are not fsynced (ClickHouse's default)" > "$res/notes-clickhouse.txt"
+echo "MergeTree, one flat table, PARTITION BY toDate(created_at) ORDER BY (hostname, created_at), default LZ4; after OPTIMIZE TABLE ... FINAL, active parts' bytes_on_disk; inserts are not fsynced (ClickHouse's default); queries: TSBS's ClickHouse SQL, with hostname in the table instead of TSBS's joined tags table" > "$res/notes-clickhouse.txt"
+echo "Silt's /query endpoint (InfluxQL, as Grafana queries it), TSBS's InfluxQL for InfluxDB; the same server as Silt SQL, so the same load and disk" > "$res/notes-silt-influxql.txt"
+echo "single node, Debian's package, -retentionPeriod=100y -search.disableCache (no rollup-result cache: the other systems cache no results), otherwise defaults; loaded once (influx line protocol at /write: metrics cpu_usage_user ...); storage directory after force_flush and force_merge; queries: TSBS's PromQL through /api/v1/query_range (TSBS has none for lastpoint, high-cpu, groupby-orderby-limit)" > "$res/notes-victoriametrics.txt"
 
 echo "== queries"
-# Type by type, the three systems one after another, so a busy minute on a
-# shared machine hits all three rather than one.
+# Type by type, the systems one after another, so a busy minute on a shared
+# machine hits all of them rather than one. Each server's peak RSS restarts
+# before each of its runs; the report shows the largest peak.
 q=("${data[@]}" --db benchmark --per-type "$PER_TYPE" --runs "$RUNS")
 types=${TYPES:-$("$S" bench query --list-types)}
+run_q() { # key pid url dialect name type
+  rss_reset "$2"
+  "$S" bench query "${q[@]}" --types "$6" --url "$3" --dialect "$4" --name "$5" --json "$res/query-$1.$6.json" || true
+  rss_peak "$2" >> "$res/rss-$1.txt"
+}
 for t in ${types//,/ }; do
-  "$S" bench query "${q[@]}" --types "$t" --url "http://127.0.0.1:$SILT_PORT" --dialect sql --name "$NAME_SILT" --json "$res/query-silt.$t.json" || true
-  "$S" bench query "${q[@]}" --types "$t" --url "http://127.0.0.1:$INFLUX_PORT" --dialect influxql --name "$NAME_INFLUX" --json "$res/query-influxdb.$t.json" || true
-  "$S" bench query "${q[@]}" --types "$t" --url "http://127.0.0.1:$CH_HTTP" --dialect clickhouse --name "$NAME_CH" --json "$res/query-clickhouse.$t.json" || true
+  run_q silt "$silt_pid" "http://127.0.0.1:$SILT_PORT" sql "$NAME_SILT" "$t"
+  run_q silt-influxql "$silt_pid" "http://127.0.0.1:$SILT_PORT" influxql "$NAME_SILT /query" "$t"
+  run_q influxdb "$influx_pid" "http://127.0.0.1:$INFLUX_PORT" influxql "$NAME_INFLUX" "$t"
+  run_q clickhouse "$ch_pid" "http://127.0.0.1:$CH_HTTP" clickhouse "$NAME_CH" "$t"
+  run_q victoriametrics "$vm_pid" "http://127.0.0.1:$VM_PORT" promql "$NAME_VM" "$t"
 done
 
 echo "== stop"
@@ -135,7 +164,7 @@ pids=()
 
 mkdir -p "$(dirname "$OUT")"
 rm -rf "${OUT%.md}" # an earlier run of the same day: its files would mix with these
-notes=(--note "Run took $(( $(date +%s) - t0 )) s. Client and servers share this machine's $(nproc) cores; one system works at a time (loads alternate; queries go type by type, each type on the three systems in turn).")
+notes=(--note "Run took $(( $(date +%s) - t0 )) s. Client and servers share this machine's $(nproc) cores; one system works at a time (loads alternate; queries go type by type, each type on the systems in turn). Peak RSS: VmHWM of each server process, reset before each query type it answered (Linux clear_refs), the largest over the types.")
 [ -n "$NOTE" ] && notes+=(--note "$NOTE")
 "$S" bench report --dir "$res" --out "$OUT" --archive "${OUT%.md}" "${notes[@]}" \
   --command "make bench-peers    # or: bench/bench-peers.sh; settings: SCALE=$SCALE END=$END OUT_OF_ORDER=$OUT_OF_ORDER LOAD_RUNS=$LOAD_RUNS PER_TYPE=$PER_TYPE RUNS=$RUNS WORKERS=$WORKERS BATCH=$BATCH"

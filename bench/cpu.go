@@ -2,10 +2,13 @@
 // benchmarks, loads them into Silt and its peers, and times the queries.
 //
 // The cpu-only DevOps use case of TSBS: table cpu, ten tags describing a
-// host, ten float fields usage_user ... usage_guest_nice following bounded
-// random walks, one row per host per interval. Same seed, same bytes, in
-// every output format: the values do not depend on the format, so Silt
-// (line protocol) and ClickHouse (TSV) load the same data.
+// host, ten fields usage_user ... usage_guest_nice, one row per host per
+// interval. As in TSBS, each field is a random walk clamped to [0, 100]
+// (normal steps of deviation 1 from a uniform start) written as the
+// truncated integer: TSBS's influx format has "usage_user=58i", so a
+// loaded database holds integer fields. Same seed, same bytes, in every
+// output format: the values do not depend on the format, so Silt and
+// InfluxDB (line protocol) and ClickHouse (TSV) load the same data.
 package bench
 
 import (
@@ -23,9 +26,23 @@ var CPUFields = []string{"usage_user", "usage_system", "usage_idle", "usage_nice
 var CPUTags = []string{"hostname", "region", "datacenter", "rack", "os", "arch", "team",
 	"service", "service_version", "service_environment"}
 
+// regions and their datacenters, as TSBS names them.
+var regions = []struct {
+	name        string
+	datacenters []string
+}{
+	{"us-east-1", []string{"us-east-1a", "us-east-1b", "us-east-1c", "us-east-1e"}},
+	{"us-west-1", []string{"us-west-1a", "us-west-1b"}},
+	{"us-west-2", []string{"us-west-2a", "us-west-2b", "us-west-2c"}},
+	{"eu-west-1", []string{"eu-west-1a", "eu-west-1b", "eu-west-1c"}},
+	{"eu-central-1", []string{"eu-central-1a", "eu-central-1b"}},
+	{"ap-southeast-1", []string{"ap-southeast-1a", "ap-southeast-1b"}},
+	{"ap-southeast-2", []string{"ap-southeast-2a", "ap-southeast-2b"}},
+	{"ap-northeast-1", []string{"ap-northeast-1a", "ap-northeast-1c"}},
+	{"sa-east-1", []string{"sa-east-1a", "sa-east-1b", "sa-east-1c"}},
+}
+
 var (
-	regions = []string{"us-east-1", "us-west-1", "us-west-2", "eu-west-1", "eu-central-1",
-		"ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "sa-east-1"}
 	oses     = []string{"Ubuntu16.10", "Ubuntu16.04LTS", "Ubuntu15.10"}
 	arches   = []string{"x64", "x86"}
 	teams    = []string{"SF", "NYC", "LON", "CHI"}
@@ -38,7 +55,9 @@ var (
 type Format int
 
 const (
-	// LineProtocol is InfluxDB line protocol with nanosecond timestamps.
+	// LineProtocol is InfluxDB line protocol with nanosecond timestamps and
+	// integer fields ("usage_user=58i"), byte for byte the shape of TSBS's
+	// influx format.
 	LineProtocol Format = iota
 	// CSV is RFC 4180 CSV with a header line: time, the ten tags, the ten
 	// fields; time as "2006-01-02 15:04:05" (UTC, whole seconds), which
@@ -100,8 +119,8 @@ func NewCPU(hosts int, start time.Time, interval time.Duration, seed uint64) *CP
 	for h := 0; h < hosts; h++ {
 		region := regions[g.rng.IntN(len(regions))]
 		vals := []string{"host_" + strconv.Itoa(h),
-			region,
-			region + string(rune('a'+g.rng.IntN(3))),
+			region.name,
+			region.datacenters[g.rng.IntN(len(region.datacenters))],
 			strconv.Itoa(g.rng.IntN(100)),
 			oses[g.rng.IntN(len(oses))],
 			arches[g.rng.IntN(len(arches))],
@@ -162,8 +181,8 @@ func (g *CPU) AppendIntervalAs(dst []byte, f Format) []byte {
 			}
 		}
 		for i, v := range g.vals[h] {
-			// Bounded random walk, as TSBS does for cpu usage.
-			v += (g.rng.Float64() - 0.5) * 2
+			// TSBS's clamped random walk: a standard normal step.
+			v += g.rng.NormFloat64()
 			v = min(max(v, 0), 100)
 			g.vals[h][i] = v
 			switch {
@@ -175,7 +194,10 @@ func (g *CPU) AppendIntervalAs(dst []byte, f Format) []byte {
 			if f == LineProtocol {
 				dst = append(dst, g.field[i]...)
 			}
-			dst = strconv.AppendFloat(dst, float64(int64(v*1e4))/1e4, 'f', -1, 64)
+			dst = strconv.AppendInt(dst, int64(v), 10)
+			if f == LineProtocol {
+				dst = append(dst, 'i')
+			}
 		}
 		if f == LineProtocol {
 			dst = append(dst, ' ')

@@ -29,4 +29,11 @@ func TestCPUDeterministicAndShaped(t *testing.T) {
 	if avg < 280 || avg > 400 {
 		t.Errorf("average line %d bytes, TSBS cpu rows are about 345", avg)
 	}
+	for _, l := range lines {
+		_, fields, _ := bytes.Cut(l, []byte(" "))
+		fields, _, _ = bytes.Cut(fields, []byte(" "))
+		if n := bytes.Count(fields, []byte("i,")) + bytes.Count(fields[len(fields)-1:], []byte("i")); n != 10 {
+			t.Fatalf("%d integer fields, want TSBS's 10 (usage_user=58i): %s", n, fields)
+		}
+	}
 }

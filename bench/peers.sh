@@ -40,6 +40,7 @@ ${2:-}
   max-body-size = 0
 CONF
   influxd -config "$work/influxdb.conf" >"$work/influxd.log" 2>&1 & pids+=($!)
+  influx_pid=$!
   wait_http "http://127.0.0.1:$1/ping"
 }
 
@@ -76,8 +77,26 @@ start_clickhouse() {
 </yandex>
 CONF
   clickhouse-server --config-file="$d/config.xml" >"$d/stdout.log" 2>&1 & pids+=($!)
+  ch_pid=$!
   wait_http "http://127.0.0.1:$1/ping"
 }
+
+# start_victoriametrics PORT: single-node VictoriaMetrics (Debian's 1.79) on
+# PORT, data under $work/vm; sets vm_pid. Retention of 100 years: the
+# dataset's time stamps may lie further back than the default one month. No
+# rollup-result cache: every instance runs four times and the other systems
+# cache no results.
+start_victoriametrics() {
+  victoria-metrics -storageDataPath="$work/vm" -httpListenAddr="127.0.0.1:$1" -retentionPeriod=100y -search.disableCache \
+    -loggerLevel=ERROR >"$work/vm.log" 2>&1 & pids+=($!)
+  vm_pid=$!
+  wait_http "http://127.0.0.1:$1/health"
+}
+
+# rss_reset PID: restart the process's peak RSS (VmHWM) from its current
+# resident set; rss_peak PID: print that peak in bytes.
+rss_reset() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
+rss_peak() { awk '/^VmHWM:/ {print $2 * 1024}' "/proc/$1/status"; }
 
 # start_peers: Silt and InfluxDB, for the *-vs-influxdb.sh scripts.
 start_peers() {

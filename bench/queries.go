@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -18,11 +20,8 @@ var QueryTypes = []string{
 	"lastpoint", "groupby-orderby-limit",
 }
 
-// DefaultQueryTypes are the types `make bench-peers` runs.
-var DefaultQueryTypes = []string{
-	"single-groupby-1-1-1", "single-groupby-5-1-12", "double-groupby-1", "double-groupby-all",
-	"cpu-max-all-8", "high-cpu-1", "high-cpu-all", "lastpoint", "groupby-orderby-limit",
-}
+// DefaultQueryTypes are the types `make bench-peers` runs: all of them.
+var DefaultQueryTypes = QueryTypes
 
 // Time ranges of the TSBS query types (the same as TSBS's, so figures are
 // comparable with published TSBS runs).
@@ -34,18 +33,26 @@ const (
 	highCPUThreshold = 90.0
 )
 
-// Query is one query instance in the three dialects. All three ask the same
-// question and return the same rows (in a dialect's own shape: InfluxQL
-// splits grouped rows into series).
+// Query is one query instance in every dialect, each in the shape TSBS's
+// own query generator writes for that system (cmd/tsbs_generate_queries):
+// InfluxQL as TSBS writes it for InfluxDB (Silt's /query and InfluxDB), Silt
+// SQL as the same question with the same predicates (hosts as OR-chains),
+// ClickHouse SQL as TSBS writes it for ClickHouse, and PromQL as TSBS
+// writes it for VictoriaMetrics (empty for the three types TSBS has no
+// PromQL for).
 type Query struct {
 	Type       string
 	Seq        int // instance number within its type
 	SQL        string
 	InfluxQL   string
 	ClickHouse string
+	// PromQL is the URL query of a Prometheus query_range request:
+	// query, start, end (Unix seconds) and step.
+	PromQL string `json:",omitempty"`
 }
 
-// Text returns the query in dialect "sql", "influxql" or "clickhouse".
+// Text returns the query in dialect "sql", "influxql", "clickhouse" or
+// "promql"; "" when the dialect has no such query.
 func (q Query) Text(dialect string) string {
 	switch dialect {
 	case "sql":
@@ -54,6 +61,8 @@ func (q Query) Text(dialect string) string {
 		return q.InfluxQL
 	case "clickhouse":
 		return q.ClickHouse
+	case "promql":
+		return q.PromQL
 	}
 	return ""
 }
@@ -168,33 +177,37 @@ func (g *QueryGen) metrics(n int) ([]string, error) {
 	return CPUFields[:n], nil
 }
 
-// Dialect helpers. Time literals: RFC 3339 for Silt and InfluxDB, the
-// server-time-zone DateTime text for ClickHouse (its config sets UTC).
+// Dialect helpers. Time literals: RFC 3339 for Silt and InfluxDB (TSBS's
+// InfluxQL), "2006-01-02 15:04:05" text for ClickHouse (TSBS's; the server's
+// time zone is UTC), Unix seconds for PromQL.
 func rfc(t time.Time) string { return "'" + t.Format(time.RFC3339) + "'" }
 func chTime(t time.Time) string {
-	return "toDateTime('" + t.Format(time.DateTime) + "', 'UTC')"
+	return "'" + t.Format(time.DateTime) + "'"
 }
 
-// sqlHosts: one host is "=", which Silt and ClickHouse both serve from an index.
-func sqlHosts(hosts []string) string {
-	if len(hosts) == 1 {
-		return "hostname = '" + hosts[0] + "'"
-	}
-	return "hostname IN ('" + strings.Join(hosts, "', '") + "')"
-}
-
-func influxHosts(hosts []string) string {
+// orHosts is TSBS's host selection: (hostname = 'a' or hostname = 'b' ...),
+// with the "or" spelled as the dialect's generator spells it.
+func orHosts(hosts []string, or string) string {
 	parts := make([]string, len(hosts))
 	for i, h := range hosts {
 		parts[i] = "hostname = '" + h + "'"
 	}
-	return "(" + strings.Join(parts, " OR ") + ")"
+	return "(" + strings.Join(parts, " "+or+" ") + ")"
 }
 
-func aggList(fn string, metrics []string) string {
+func aggList(fn string, metrics []string, sep string) string {
 	parts := make([]string, len(metrics))
 	for i, m := range metrics {
 		parts[i] = fn + "(" + m + ")"
+	}
+	return strings.Join(parts, sep)
+}
+
+// chAggList is TSBS's ClickHouse select list: max(usage_user) AS max_usage_user.
+func chAggList(fn string, metrics []string) string {
+	parts := make([]string, len(metrics))
+	for i, m := range metrics {
+		parts[i] = fn + "(" + m + ") AS " + fn + "_" + m
 	}
 	return strings.Join(parts, ", ")
 }
@@ -202,6 +215,32 @@ func aggList(fn string, metrics []string) string {
 // sqlBin is Silt's minute / hour bucket (origin on a whole hour, so buckets
 // are the same as InfluxDB's epoch-aligned ones and ClickHouse's toStartOf*).
 func sqlBin(d string) string { return "date_bin('" + d + "', time, TIMESTAMP '2000-01-01')" }
+
+// promSelector is TSBS's VictoriaMetrics series selector: the influx
+// measurement and field joined by "_" as metric name, one host by "=",
+// several by a regex alternation.
+func promSelector(metrics, hosts []string) string {
+	hc := ""
+	switch len(hosts) {
+	case 0:
+	case 1:
+		hc = "hostname='" + hosts[0] + "'"
+	default:
+		hc = "hostname=~'" + strings.Join(hosts, "|") + "'"
+	}
+	if len(metrics) == 1 {
+		return "cpu_" + metrics[0] + "{" + hc + "}"
+	}
+	if hc != "" {
+		return "{__name__=~'cpu_(" + strings.Join(metrics, "|") + ")', " + hc + "}"
+	}
+	return "{__name__=~'cpu_(" + strings.Join(metrics, "|") + ")'}"
+}
+
+func promRange(query string, from, to time.Time, step time.Duration) string {
+	return url.Values{"query": {query}, "start": {strconv.FormatInt(from.Unix(), 10)},
+		"end": {strconv.FormatInt(to.Unix(), 10)}, "step": {strconv.Itoa(int(step.Seconds()))}}.Encode()
+}
 
 // singleGroupBy: max of the first m metrics per minute for h hosts over d.
 func (g *QueryGen) singleGroupBy(m, h int, d time.Duration) (Query, error) {
@@ -218,12 +257,13 @@ func (g *QueryGen) singleGroupBy(m, h int, d time.Duration) (Query, error) {
 		return Query{}, err
 	}
 	return Query{
-		SQL: fmt.Sprintf("SELECT %s AS minute, %s FROM cpu WHERE %s AND time >= %s AND time < %s GROUP BY 1 ORDER BY 1",
-			sqlBin("1 minute"), aggList("max", ms), sqlHosts(hosts), rfc(from), rfc(to)),
-		InfluxQL: fmt.Sprintf("SELECT %s FROM cpu WHERE %s AND time >= %s AND time < %s GROUP BY time(1m) fill(none)",
-			aggList("max", ms), influxHosts(hosts), rfc(from), rfc(to)),
-		ClickHouse: fmt.Sprintf("SELECT toStartOfMinute(time) AS minute, %s FROM cpu WHERE %s AND time >= %s AND time < %s GROUP BY minute ORDER BY minute",
-			aggList("max", ms), sqlHosts(hosts), chTime(from), chTime(to)),
+		SQL: fmt.Sprintf("SELECT %s AS minute, %s FROM cpu WHERE %s AND time >= %s AND time < %s GROUP BY minute ORDER BY minute ASC",
+			sqlBin("1 minute"), aggList("max", ms, ", "), orHosts(hosts, "OR"), rfc(from), rfc(to)),
+		InfluxQL: fmt.Sprintf("SELECT %s from cpu where %s and time >= %s and time < %s group by time(1m)",
+			aggList("max", ms, ", "), orHosts(hosts, "or"), rfc(from), rfc(to)),
+		ClickHouse: fmt.Sprintf("SELECT toStartOfMinute(created_at) AS minute, %s FROM cpu WHERE %s AND (created_at >= %s) AND (created_at < %s) GROUP BY minute ORDER BY minute ASC",
+			chAggList("max", ms), orHosts(hosts, "OR"), chTime(from), chTime(to)),
+		PromQL: promRange(fmt.Sprintf("max(max_over_time(%s[1m])) by (__name__)", promSelector(ms, hosts)), from, to, time.Minute),
 	}, nil
 }
 
@@ -238,16 +278,21 @@ func (g *QueryGen) maxAll(h int) (Query, error) {
 		return Query{}, err
 	}
 	return Query{
-		SQL: fmt.Sprintf("SELECT %s AS hour, %s FROM cpu WHERE %s AND time >= %s AND time < %s GROUP BY 1 ORDER BY 1",
-			sqlBin("1 hour"), aggList("max", CPUFields), sqlHosts(hosts), rfc(from), rfc(to)),
-		InfluxQL: fmt.Sprintf("SELECT %s FROM cpu WHERE %s AND time >= %s AND time < %s GROUP BY time(1h) fill(none)",
-			aggList("max", CPUFields), influxHosts(hosts), rfc(from), rfc(to)),
-		ClickHouse: fmt.Sprintf("SELECT toStartOfHour(time) AS hour, %s FROM cpu WHERE %s AND time >= %s AND time < %s GROUP BY hour ORDER BY hour",
-			aggList("max", CPUFields), sqlHosts(hosts), chTime(from), chTime(to)),
+		SQL: fmt.Sprintf("SELECT %s AS hour, %s FROM cpu WHERE %s AND time >= %s AND time < %s GROUP BY hour ORDER BY hour",
+			sqlBin("1 hour"), aggList("max", CPUFields, ", "), orHosts(hosts, "OR"), rfc(from), rfc(to)),
+		// TSBS joins this one's select list with "," alone.
+		InfluxQL: fmt.Sprintf("SELECT %s from cpu where %s and time >= %s and time < %s group by time(1h)",
+			aggList("max", CPUFields, ","), orHosts(hosts, "or"), rfc(from), rfc(to)),
+		ClickHouse: fmt.Sprintf("SELECT toStartOfHour(created_at) AS hour, %s FROM cpu WHERE %s AND (created_at >= %s) AND (created_at < %s) GROUP BY hour ORDER BY hour",
+			chAggList("max", CPUFields), orHosts(hosts, "OR"), chTime(from), chTime(to)),
+		PromQL: promRange(fmt.Sprintf("max(max_over_time(%s[1h])) by (__name__)", promSelector(CPUFields, hosts)), from, to, time.Hour),
 	}, nil
 }
 
 // doubleGroupBy: mean of the first m metrics per host per hour over 12 hours.
+// TSBS's ClickHouse query averages per hour and host in a subquery and
+// orders outside it; TSBS joins a tags table there, ours has the tags in
+// the table, so the subquery groups by hostname itself.
 func (g *QueryGen) doubleGroupBy(m int) (Query, error) {
 	ms, err := g.metrics(m)
 	if err != nil {
@@ -257,71 +302,85 @@ func (g *QueryGen) doubleGroupBy(m int) (Query, error) {
 	if err != nil {
 		return Query{}, err
 	}
+	means := make([]string, len(ms))
+	for i, f := range ms {
+		means[i] = "mean_" + f
+	}
+	chAvg := make([]string, len(ms))
+	for i, f := range ms {
+		chAvg[i] = "avg(" + f + ") AS mean_" + f
+	}
 	return Query{
-		SQL: fmt.Sprintf("SELECT %s AS hour, hostname, %s FROM cpu WHERE time >= %s AND time < %s GROUP BY 1, 2 ORDER BY 1, 2",
-			sqlBin("1 hour"), aggList("avg", ms), rfc(from), rfc(to)),
-		InfluxQL: fmt.Sprintf("SELECT %s FROM cpu WHERE time >= %s AND time < %s GROUP BY time(1h), hostname fill(none)",
-			aggList("mean", ms), rfc(from), rfc(to)),
-		ClickHouse: fmt.Sprintf("SELECT toStartOfHour(time) AS hour, hostname, %s FROM cpu WHERE time >= %s AND time < %s GROUP BY hour, hostname ORDER BY hour, hostname",
-			aggList("avg", ms), chTime(from), chTime(to)),
+		SQL: fmt.Sprintf("SELECT %s AS hour, hostname, %s FROM cpu WHERE time >= %s AND time < %s GROUP BY hour, hostname ORDER BY hour, hostname",
+			sqlBin("1 hour"), aggList("avg", ms, ", "), rfc(from), rfc(to)),
+		InfluxQL: fmt.Sprintf("SELECT %s from cpu where time >= %s and time < %s group by time(1h),hostname",
+			aggList("mean", ms, ", "), rfc(from), rfc(to)),
+		ClickHouse: fmt.Sprintf("SELECT hour, hostname, %s FROM (SELECT toStartOfHour(created_at) AS hour, hostname, %s FROM cpu WHERE (created_at >= %s) AND (created_at < %s) GROUP BY hour, hostname) AS cpu_avg ORDER BY hour ASC, hostname",
+			strings.Join(means, ", "), strings.Join(chAvg, ", "), chTime(from), chTime(to)),
+		PromQL: promRange(fmt.Sprintf("avg(avg_over_time(%s[1h])) by (__name__, hostname)", promSelector(ms, nil)), from, to, time.Hour),
 	}, nil
 }
 
 // highCPU: every row with usage_user above 90 over 12 hours, for h hosts
-// (0: all hosts).
+// (0: all hosts). TSBS has no PromQL for it.
 func (g *QueryGen) highCPU(h int) (Query, error) {
-	var sqlWhere, influxWhere string
+	var sqlHosts, influxHosts, chHosts string
 	if h > 0 {
 		hosts, err := g.randomHosts(h)
 		if err != nil {
 			return Query{}, err
 		}
-		sqlWhere, influxWhere = " AND "+sqlHosts(hosts), " AND "+influxHosts(hosts)
+		sqlHosts = " AND " + orHosts(hosts, "OR")
+		influxHosts = "and " + orHosts(hosts, "or")
+		chHosts = "AND (" + orHosts(hosts, "OR") + ")"
 	}
 	from, to, err := g.window(highCPURange)
 	if err != nil {
 		return Query{}, err
 	}
 	return Query{
-		SQL: fmt.Sprintf("SELECT * FROM cpu WHERE usage_user > %.1f%s AND time >= %s AND time < %s ORDER BY time",
-			highCPUThreshold, sqlWhere, rfc(from), rfc(to)),
-		InfluxQL: fmt.Sprintf("SELECT * FROM cpu WHERE usage_user > %.1f%s AND time >= %s AND time < %s",
-			highCPUThreshold, influxWhere, rfc(from), rfc(to)),
-		ClickHouse: fmt.Sprintf("SELECT * FROM cpu WHERE usage_user > %.1f%s AND time >= %s AND time < %s ORDER BY time",
-			highCPUThreshold, sqlWhere, chTime(from), chTime(to)),
+		SQL: fmt.Sprintf("SELECT * FROM cpu WHERE usage_user > 90.0%s AND time >= %s AND time < %s",
+			sqlHosts, rfc(from), rfc(to)),
+		// Two spaces before "and time" when all hosts: TSBS's text.
+		InfluxQL: fmt.Sprintf("SELECT * from cpu where usage_user > 90.0 %s and time >= %s and time < %s",
+			influxHosts, rfc(from), rfc(to)),
+		ClickHouse: fmt.Sprintf("SELECT * FROM cpu PREWHERE (usage_user > 90.0) AND (created_at >= %s) AND (created_at <  %s) %s",
+			chTime(from), chTime(to), chHosts),
 	}, nil
 }
 
-// lastpoint: the latest value of every metric for every host.
+// lastpoint: the latest row of every host. TSBS's InfluxQL asks for it as
+// the first row of each host's series in descending time order; Silt SQL
+// as last(field, time) per host; ClickHouse as the rows whose time is their
+// host's latest (TSBS's shape, with the tags in the table instead of a
+// joined tags table). TSBS has no PromQL for it.
 func (g *QueryGen) lastpoint() Query {
 	sqlLast := make([]string, len(CPUFields))
-	chLast := make([]string, len(CPUFields))
 	for i, f := range CPUFields {
-		sqlLast[i] = "last(" + f + ", time)"
-		chLast[i] = "argMax(" + f + ", time)"
+		sqlLast[i] = "last(" + f + ", time) AS " + f
 	}
 	return Query{
 		SQL:        "SELECT hostname, " + strings.Join(sqlLast, ", ") + " FROM cpu GROUP BY hostname ORDER BY hostname",
-		InfluxQL:   "SELECT last(*) FROM cpu GROUP BY hostname",
-		ClickHouse: "SELECT hostname, " + strings.Join(chLast, ", ") + " FROM cpu GROUP BY hostname ORDER BY hostname",
+		InfluxQL:   `SELECT * from cpu group by "hostname" order by time desc limit 1`,
+		ClickHouse: "SELECT * FROM cpu WHERE (hostname, created_at) IN (SELECT hostname, max(created_at) FROM cpu GROUP BY hostname) ORDER BY hostname ASC, created_at DESC",
 	}
 }
 
-// groupByOrderByLimit: the five latest minutes before a random time, with
-// the max usage_user of each. Unlike TSBS's InfluxQL (timescale/tsbs#114),
-// ours orders by time descending, so it returns the latest five minutes and
-// not the first five.
+// groupByOrderByLimit: max usage_user per minute before a random time, five
+// minutes. TSBS's InfluxQL has no ORDER BY (so InfluxDB answers the first
+// five minutes of the data, timescale/tsbs#114); the SQL dialects order by
+// minute descending and answer the last five. Both are what TSBS sends.
+// TSBS has no PromQL for it.
 func (g *QueryGen) groupByOrderByLimit() (Query, error) {
 	_, to, err := g.window(time.Hour)
 	if err != nil {
 		return Query{}, err
 	}
 	return Query{
-		SQL: fmt.Sprintf("SELECT %s AS minute, max(usage_user) FROM cpu WHERE time < %s GROUP BY 1 ORDER BY 1 DESC LIMIT 5",
+		SQL: fmt.Sprintf("SELECT %s AS minute, max(usage_user) FROM cpu WHERE time < %s GROUP BY minute ORDER BY minute DESC LIMIT 5",
 			sqlBin("1 minute"), rfc(to)),
-		InfluxQL: fmt.Sprintf("SELECT max(usage_user) FROM cpu WHERE time < %s GROUP BY time(1m) fill(none) ORDER BY time DESC LIMIT 5",
-			rfc(to)),
-		ClickHouse: fmt.Sprintf("SELECT toStartOfMinute(time) AS minute, max(usage_user) FROM cpu WHERE time < %s GROUP BY minute ORDER BY minute DESC LIMIT 5",
+		InfluxQL: fmt.Sprintf("SELECT max(usage_user) from cpu WHERE time < %s group by time(1m) limit 5", rfc(to)),
+		ClickHouse: fmt.Sprintf("SELECT toStartOfMinute(created_at) AS minute, max(usage_user) FROM cpu WHERE created_at < %s GROUP BY minute ORDER BY minute DESC LIMIT 5",
 			chTime(to)),
 	}, nil
 }

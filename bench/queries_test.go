@@ -1,11 +1,15 @@
 package bench
 
 import (
+	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/influxdata/influxql"
 
 	"github.com/siltdb/silt/query/sql"
 )
@@ -13,7 +17,7 @@ import (
 var cpuCatalog = func() sql.MapCatalog {
 	ti := sql.TableInfo{Tags: CPUTags}
 	for _, f := range CPUFields {
-		ti.Fields = append(ti.Fields, sql.Field{Name: f, Type: sql.TypeFloat64})
+		ti.Fields = append(ti.Fields, sql.Field{Name: f, Type: sql.TypeInt64})
 	}
 	return sql.MapCatalog{"cpu": ti}
 }()
@@ -39,7 +43,7 @@ var (
 	hostRE = regexp.MustCompile(`host_\d+`)
 	// RFC 3339 in Silt SQL and InfluxQL, DateTime text in ClickHouse SQL.
 	rfcRE = regexp.MustCompile(`'(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)'`)
-	chRE  = regexp.MustCompile(`toDateTime\('(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)', 'UTC'\)`)
+	chRE  = regexp.MustCompile(`'(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'`)
 )
 
 func times(t *testing.T, re *regexp.Regexp, layout, text string) []time.Time {
@@ -96,7 +100,15 @@ func TestQueryShapes(t *testing.T) {
 		if len(slices.Compact(slices.Clone(hosts))) != len(hosts) || len(hosts) != w.hosts {
 			t.Errorf("%s #%d: hosts %v, want %d distinct", q.Type, q.Seq, hosts, w.hosts)
 		}
-		for _, other := range []string{q.InfluxQL, q.ClickHouse} {
+		prom, err := url.ParseQuery(q.PromQL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		others := []string{q.InfluxQL, q.ClickHouse}
+		if q.PromQL != "" {
+			others = append(others, prom.Get("query"))
+		}
+		for _, other := range others {
 			oh := hostRE.FindAllString(other, -1)
 			slices.Sort(oh)
 			if !slices.Equal(oh, hosts) {
@@ -109,6 +121,9 @@ func TestQueryShapes(t *testing.T) {
 		}
 		if ct := times(t, chRE, time.DateTime, q.ClickHouse); !slices.Equal(st, ct) {
 			t.Errorf("%s #%d: time bounds %v in SQL, %v in ClickHouse", q.Type, q.Seq, st, ct)
+		}
+		if q.PromQL != "" && len(st) == 2 && (prom.Get("start") != fmt.Sprint(st[0].Unix()) || prom.Get("end") != fmt.Sprint(st[1].Unix())) {
+			t.Errorf("%s #%d: time bounds %v in SQL, %s..%s in PromQL", q.Type, q.Seq, st, prom.Get("start"), prom.Get("end"))
 		}
 		switch {
 		case w.upper:
@@ -130,22 +145,145 @@ func TestQueryShapes(t *testing.T) {
 	}
 }
 
-// TSBS's InfluxQL groupby-orderby-limit has no ORDER BY and returns the
-// first five minutes (timescale/tsbs#114); every dialect of ours asks for
-// the latest five.
-func TestGroupByOrderByLimitOrdersDescending(t *testing.T) {
-	q, err := NewQueryGen(10, day, day.Add(24*time.Hour), 1).Next("groupby-orderby-limit")
+// The InfluxQL of every type is TSBS's: it parses, selects from cpu, and
+// names its hosts as TSBS does, a parenthesized OR-chain of hostname
+// equalities ANDed with the time bounds (never an IN list or a regex); the
+// Silt SQL and ClickHouse SQL select hosts with the same OR-chain.
+func TestInfluxQLIsTSBSShaped(t *testing.T) {
+	qs, err := NewQueryGen(100, day, day.Add(24*time.Hour), 3).Generate(QueryTypes, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, text := range []string{q.SQL, q.InfluxQL, q.ClickHouse} {
-		if !strings.Contains(text, " DESC LIMIT 5") {
-			t.Errorf("no ORDER BY ... DESC LIMIT 5 in %q", text)
+	for _, q := range qs {
+		st, err := influxql.ParseStatement(q.InfluxQL)
+		if err != nil {
+			t.Fatalf("%s: %q does not parse: %v", q.Type, q.InfluxQL, err)
+		}
+		sel, ok := st.(*influxql.SelectStatement)
+		if !ok || len(sel.Sources) != 1 || sel.Sources[0].(*influxql.Measurement).Name != "cpu" {
+			t.Fatalf("%s: %q is not a SELECT from cpu", q.Type, q.InfluxQL)
+		}
+		var chains [][]string
+		for _, c := range conjuncts(sel.Condition) {
+			if p, ok := c.(*influxql.ParenExpr); ok {
+				hosts, ok := orChain(p.Expr)
+				if !ok {
+					t.Fatalf("%s: %s is not an OR-chain of hostname equalities", q.Type, p)
+				}
+				chains = append(chains, hosts)
+			}
+		}
+		want := hostRE.FindAllString(q.InfluxQL, -1)
+		switch {
+		case len(want) == 0 && len(chains) != 0:
+			t.Errorf("%s: host predicates %v with no host", q.Type, chains)
+		case len(want) > 0 && (len(chains) != 1 || !slices.Equal(chains[0], want)):
+			t.Errorf("%s: host predicates %v, want one OR-chain of %v", q.Type, chains, want)
+		}
+		if len(want) > 0 {
+			sqlChain := "(hostname = '" + strings.Join(want, "' OR hostname = '") + "')"
+			if !strings.Contains(q.SQL, sqlChain) || !strings.Contains(q.ClickHouse, sqlChain) {
+				t.Errorf("%s: SQL %q or ClickHouse %q lacks the OR-chain %s", q.Type, q.SQL, q.ClickHouse, sqlChain)
+			}
+		}
+		for _, text := range []string{q.SQL, q.InfluxQL, q.ClickHouse} {
+			if strings.Contains(text, " IN ('") || strings.Contains(text, "=~") {
+				t.Errorf("%s: hosts by IN list or regex in %q", q.Type, text)
+			}
+		}
+		// Per type, what TSBS's InfluxQL selects and groups by.
+		fields := sel.Fields.String()
+		dims := sel.Dimensions.String()
+		switch {
+		case strings.HasPrefix(q.Type, "high-cpu"):
+			if fields != "*" || dims != "" || !strings.Contains(q.SQL, "SELECT * FROM cpu") || !strings.Contains(q.ClickHouse, "SELECT * FROM cpu PREWHERE") {
+				t.Errorf("%s: TSBS selects * and groups by nothing: %q / %q / %q", q.Type, q.InfluxQL, q.SQL, q.ClickHouse)
+			}
+		case q.Type == "lastpoint":
+			if fields != "*" || dims != "hostname" || sel.Limit != 1 || len(sel.SortFields) != 1 || sel.SortFields[0].Ascending {
+				t.Errorf("lastpoint: %q is not TSBS's SELECT * ... GROUP BY hostname ORDER BY time DESC LIMIT 1", q.InfluxQL)
+			}
+		case q.Type == "groupby-orderby-limit":
+			if fields != "max(usage_user)" || dims != "time(1m)" || sel.Limit != 5 || len(sel.SortFields) != 0 {
+				t.Errorf("groupby-orderby-limit: %q is not TSBS's (no ORDER BY, LIMIT 5)", q.InfluxQL)
+			}
+			if !strings.Contains(q.SQL, "ORDER BY minute DESC LIMIT 5") || !strings.Contains(q.ClickHouse, "ORDER BY minute DESC LIMIT 5") {
+				t.Errorf("groupby-orderby-limit: the SQL dialects order by minute descending: %q, %q", q.SQL, q.ClickHouse)
+			}
+		case strings.HasPrefix(q.Type, "double-groupby"):
+			if !strings.HasPrefix(fields, "mean(usage_user)") || dims != "time(1h), hostname" {
+				t.Errorf("%s: fields %s grouped by %s", q.Type, fields, dims)
+			}
+		case strings.HasPrefix(q.Type, "cpu-max-all"):
+			if strings.Count(fields, "max(") != 10 || dims != "time(1h)" {
+				t.Errorf("%s: fields %s grouped by %s", q.Type, fields, dims)
+			}
+		default: // single-groupby
+			if !strings.HasPrefix(fields, "max(usage_user)") || dims != "time(1m)" || sel.Fill != influxql.NullFill {
+				t.Errorf("%s: fields %s grouped by %s, fill %v; TSBS groups by time(1m) with the default fill", q.Type, fields, dims, sel.Fill)
+			}
 		}
 	}
-	if !strings.Contains(q.InfluxQL, "ORDER BY time DESC") {
-		t.Errorf("InfluxQL must order by time: %q", q.InfluxQL)
+}
+
+// Texts TSBS writes verbatim, spacing included (TSBS builds them with
+// fmt.Sprintf; a reader comparing with a TSBS query file sees the same).
+func TestTSBSVerbatim(t *testing.T) {
+	g := NewQueryGen(100, day, day.Add(24*time.Hour), 1)
+	lp, _ := g.Next("lastpoint")
+	if lp.InfluxQL != `SELECT * from cpu group by "hostname" order by time desc limit 1` {
+		t.Errorf("lastpoint: %q", lp.InfluxQL)
 	}
+	hc, _ := g.Next("high-cpu-all")
+	if !regexp.MustCompile(`^SELECT \* from cpu where usage_user > 90\.0  and time >= '[^']+' and time < '[^']+'$`).MatchString(hc.InfluxQL) {
+		t.Errorf("high-cpu-all: %q", hc.InfluxQL)
+	}
+	h1, _ := g.Next("high-cpu-1")
+	if !regexp.MustCompile(`^SELECT \* FROM cpu PREWHERE \(usage_user > 90\.0\) AND \(created_at >= '[^']+'\) AND \(created_at <  '[^']+'\) AND \(\(hostname = 'host_\d+'\)\)$`).MatchString(h1.ClickHouse) {
+		t.Errorf("high-cpu-1 ClickHouse: %q", h1.ClickHouse)
+	}
+	sg, _ := g.Next("single-groupby-1-8-1")
+	if !regexp.MustCompile(`^SELECT max\(usage_user\) from cpu where \(hostname = 'host_\d+'( or hostname = 'host_\d+'){7}\) and time >= '[^']+' and time < '[^']+' group by time\(1m\)$`).MatchString(sg.InfluxQL) {
+		t.Errorf("single-groupby-1-8-1: %q", sg.InfluxQL)
+	}
+	pq, _ := url.ParseQuery(sg.PromQL)
+	if !regexp.MustCompile(`^max\(max_over_time\(cpu_usage_user\{hostname=~'host_\d+(\|host_\d+){7}'\}\[1m\]\)\) by \(__name__\)$`).MatchString(pq.Get("query")) || pq.Get("step") != "60" {
+		t.Errorf("single-groupby-1-8-1 PromQL: %v", pq)
+	}
+	for _, typ := range []string{"lastpoint", "high-cpu-1", "high-cpu-all", "groupby-orderby-limit"} {
+		if q, _ := g.Next(typ); q.PromQL != "" {
+			t.Errorf("%s: TSBS has no PromQL for it, we wrote %q", typ, q.PromQL)
+		}
+	}
+}
+
+func conjuncts(e influxql.Expr) []influxql.Expr {
+	if b, ok := e.(*influxql.BinaryExpr); ok && b.Op == influxql.AND {
+		return append(conjuncts(b.LHS), conjuncts(b.RHS)...)
+	}
+	if e == nil {
+		return nil
+	}
+	return []influxql.Expr{e}
+}
+
+// orChain returns the hosts of hostname = 'a' OR hostname = 'b' ..., in order.
+func orChain(e influxql.Expr) ([]string, bool) {
+	b, ok := e.(*influxql.BinaryExpr)
+	if !ok {
+		return nil, false
+	}
+	if b.Op == influxql.OR {
+		l, ok1 := orChain(b.LHS)
+		r, ok2 := orChain(b.RHS)
+		return append(l, r...), ok1 && ok2
+	}
+	ref, ok1 := b.LHS.(*influxql.VarRef)
+	lit, ok2 := b.RHS.(*influxql.StringLiteral)
+	if b.Op != influxql.EQ || !ok1 || !ok2 || ref.Val != "hostname" {
+		return nil, false
+	}
+	return []string{lit.Val}, true
 }
 
 func TestQueryGenErrors(t *testing.T) {

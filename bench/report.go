@@ -12,7 +12,7 @@ import (
 
 // SystemResult is everything measured for one system in a comparison run.
 type SystemResult struct {
-	Key       string       // file key: "silt", "influxdb", "clickhouse"
+	Key       string       // file key: "silt", "silt-influxql", "influxdb", "clickhouse", "victoriametrics"
 	Name      string       // with version, e.g. "InfluxDB 1.6.7"
 	Load      *LoadResult  // the median of Loads by rows/s; nil when not loaded
 	Loads     []LoadResult // every load run
@@ -20,9 +20,22 @@ type SystemResult struct {
 	DiskBytes int64        // on-disk bytes of the loaded database; 0: not measured
 	Dialect   string       // the query dialect used
 	Notes     []string     // anything a reader must know about this system's setup
+	// PeakRSS is the server's peak resident set while it answered queries
+	// (VmHWM reset before each query type, the largest peak over all
+	// types), in bytes; 0: not measured.
+	PeakRSS int64
 }
 
-// Comparison is a whole `make bench-peers` run: Silt first, then its peers.
+// IsSilt tells Silt's entries (one per query endpoint) from its peers'.
+func (s *SystemResult) IsSilt() bool { return strings.HasPrefix(s.Key, "silt") }
+
+// answersComparable: PromQL's range functions look back over a window
+// ending at each step rather than filling buckets that start there, so a
+// Prometheus-style answer holds other numbers than the SQL ones.
+func (s *SystemResult) answersComparable() bool { return s.Dialect != "promql" }
+
+// Comparison is a whole `make bench-peers` run: Silt first (Systems[0],
+// through SQL; then through its other endpoints), then its peers.
 type Comparison struct {
 	Date     time.Time
 	Dataset  Dataset
@@ -52,7 +65,7 @@ func (c *Comparison) CheckAnswers() []Mismatch {
 	for _, tr := range silt.Queries {
 		for _, peer := range c.Systems[1:] {
 			pt := peer.queryType(tr.Type)
-			if pt == nil {
+			if pt == nil || pt.Unsupported || !peer.answersComparable() {
 				continue
 			}
 			for i, a := range tr.Answers {
@@ -101,7 +114,14 @@ func (c *Comparison) BytesPerValue(s *SystemResult) float64 {
 func (c *Comparison) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	silt := c.Systems[0]
-	peers := c.Systems[1:]
+	var silts, peers []*SystemResult
+	for _, s := range c.Systems {
+		if s.IsSilt() {
+			silts = append(silts, s)
+		} else {
+			peers = append(peers, s)
+		}
+	}
 	d := c.Dataset
 	fmt.Fprintf(&b, "# Silt and its peers, %s\n\n", c.Date.UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "TSBS cpu-only: %d hosts × %v at %v = %s rows, %s values (seed %d). ",
@@ -190,16 +210,38 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, " %s | ≤ InfluxDB | %s |\n", strings.Join(ratios, " · "), met)
 	}
 
-	// Queries: median ms, lower is better.
+	// Peak RSS while answering queries: lower is better.
+	if silt.PeakRSS > 0 {
+		b.WriteString("| peak RSS during queries, MB |")
+		for _, s := range c.Systems {
+			fmt.Fprintf(&b, " %s |", mb(s.PeakRSS))
+		}
+		var largest int64
+		for _, p := range peers {
+			largest = max(largest, p.PeakRSS)
+		}
+		var worst int64
+		for _, s := range silts {
+			worst = max(worst, s.PeakRSS)
+		}
+		r := float64(worst) / float64(largest)
+		fmt.Fprintf(&b, " %.2f× the largest peer's | ≤ largest peer's | %s |\n", r, yesNo(largest > 0 && r <= 1))
+	}
+
+	// Queries: median ms, lower is better; every Silt endpoint against the
+	// best peer.
 	met, missed := c.storageTargets()
 	for _, tr := range silt.Queries {
 		fmt.Fprintf(&b, "| %s, median ms |", tr.Type)
-		_, sm, _, _ := tr.Stats()
 		best, bestName := math.Inf(1), ""
 		for _, s := range c.Systems {
 			t := s.queryType(tr.Type)
-			if t == nil {
+			switch {
+			case t == nil:
 				b.WriteString(" – |")
+				continue
+			case t.Unsupported:
+				b.WriteString(" n/a |")
 				continue
 			}
 			_, m, _, _ := t.Stats()
@@ -208,13 +250,25 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 				mark = " (errors)"
 			}
 			fmt.Fprintf(&b, " %s%s |", num(m, 1), mark)
-			if s != silt && m < best {
+			if !s.IsSilt() && m < best {
 				best, bestName = m, shortName(s.Name)
 			}
 		}
-		r := sm / best
-		fmt.Fprintf(&b, " %s best peer (%s) | ≤ best peer | %s |\n", ratioText(r), bestName, yesNo(r <= 1))
-		if r <= 1 {
+		var ratios []string
+		ok := true
+		for _, s := range silts {
+			t := s.queryType(tr.Type)
+			if t == nil {
+				ok = false
+				continue
+			}
+			_, m, _, _ := t.Stats()
+			r := m / best
+			ratios = append(ratios, fmt.Sprintf("%s %s", s.Dialect, ratioText(r)))
+			ok = ok && r <= 1 && len(t.Errors) == 0
+		}
+		fmt.Fprintf(&b, " %s best peer (%s) | ≤ best peer | %s |\n", strings.Join(ratios, " · "), bestName, yesNo(ok))
+		if ok {
 			met = append(met, tr.Type)
 		} else {
 			missed = append(missed, tr.Type)
@@ -236,8 +290,12 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "| %s |", tr.Type)
 		for _, s := range c.Systems {
 			t := s.queryType(tr.Type)
-			if t == nil {
+			switch {
+			case t == nil:
 				b.WriteString(" – |")
+				continue
+			case t.Unsupported:
+				b.WriteString(" n/a |")
 				continue
 			}
 			lo, m, p, hi := t.Stats()
@@ -258,10 +316,10 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 		n += len(tr.Answers)
 	}
 	if len(mm) == 0 {
-		fmt.Fprintf(&b, "Every peer returned the same number of result rows as Silt for all %d query instances, and the same numbers (sorted; compared one by one within 1e-9 relative where an answer has at most %d, by count and sum otherwise).\n",
+		fmt.Fprintf(&b, "Every other endpoint returned the same number of result rows as Silt's SQL for all %d query instances, and the same numbers (sorted; compared one by one within 1e-9 relative where an answer has at most %d, by count and sum otherwise).\n",
 			n, maxKeptNumbers)
 	} else {
-		fmt.Fprintf(&b, "%d differences from Silt's answers:\n\n", len(mm))
+		fmt.Fprintf(&b, "%d differences from the answers of Silt's SQL (where TSBS asks each system a different question, e.g. its InfluxQL groupby-orderby-limit has no ORDER BY, they differ by design):\n\n", len(mm))
 		for _, m := range mm {
 			fmt.Fprintf(&b, "* %s #%d, %s: %v\n", m.Type, m.Seq, m.System, m.Err)
 		}
@@ -271,6 +329,12 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 			for _, e := range tr.Errors {
 				fmt.Fprintf(&b, "* %s error on %s %s\n", s.Name, tr.Type, e)
 			}
+		}
+	}
+
+	for _, s := range c.Systems {
+		if !s.answersComparable() {
+			fmt.Fprintf(&b, "* %s's answers (%s) are not compared: its range functions look back over the window before each step instead of bucketing forward, so the numbers differ by design.\n", s.Name, s.Dialect)
 		}
 	}
 
@@ -327,6 +391,13 @@ func (c *Comparison) storageTargets() (met, missed []string) {
 		}
 	}
 	return met, missed
+}
+
+func mb(b int64) string {
+	if b <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", float64(b)/(1<<20))
 }
 
 func listOrNone(s []string) string {

@@ -15,9 +15,10 @@ import (
 )
 
 // Dialects are the query languages `silt bench query` speaks, with the
-// endpoint each goes to: Silt's /api/v1/sql, InfluxDB's /query, ClickHouse's
-// HTTP interface.
-var Dialects = []string{"sql", "influxql", "clickhouse"}
+// endpoint each goes to: Silt's /api/v1/sql, /query (Silt's and InfluxDB's
+// InfluxQL), ClickHouse's HTTP interface, and a Prometheus-compatible
+// /api/v1/query_range (VictoriaMetrics).
+var Dialects = []string{"sql", "influxql", "clickhouse", "promql"}
 
 // Answer is what one query returned, reduced to what can be compared across
 // systems whose answers differ in shape: the number of result rows and the
@@ -59,6 +60,10 @@ func (c *Client) Do(ctx context.Context, text string) ([]byte, time.Duration, er
 	case "influxql":
 		u.Path = joinPath(u.Path, "/query")
 		u.RawQuery = url.Values{"db": {c.DB}, "q": {text}}.Encode()
+		req, err = http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	case "promql":
+		u.Path = joinPath(u.Path, "/api/v1/query_range")
+		u.RawQuery = text
 		req, err = http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	case "clickhouse":
 		u.RawQuery = url.Values{"database": {c.DB}}.Encode()
@@ -133,6 +138,34 @@ func ParseAnswer(dialect string, body []byte) (Answer, error) {
 				rows = append(rows, s.Values...)
 			}
 		}
+	case "promql":
+		// A range query's matrix: one row per point of every series, its
+		// value a decimal string.
+		var r struct {
+			Status string `json:"status"`
+			Error  string `json:"error"`
+			Data   struct {
+				Result []struct {
+					Values [][]any `json:"values"`
+				} `json:"result"`
+			} `json:"data"`
+		}
+		if err := dec.Decode(&r); err != nil {
+			return Answer{}, fmt.Errorf("decode Prometheus answer: %w", err)
+		}
+		if r.Status != "success" {
+			return Answer{}, fmt.Errorf("query_range: %s %s", r.Status, r.Error)
+		}
+		for _, s := range r.Data.Result {
+			for _, p := range s.Values {
+				if len(p) == 2 {
+					if v, ok := p[1].(string); ok {
+						p[1] = json.Number(v)
+					}
+					rows = append(rows, p[1:])
+				}
+			}
+		}
 	case "clickhouse":
 		var r struct {
 			Data [][]any `json:"data"`
@@ -196,10 +229,12 @@ func near(x, y float64) bool {
 
 // TypeResult is the timings and answers of one query type on one system.
 type TypeResult struct {
-	Type    string    `json:"type"`
-	Runs    []float64 `json:"runs_ms"` // every timed run, in run order
-	Answers []Answer  `json:"answers"` // per instance, from its first run
-	Errors  []string  `json:"errors,omitempty"`
+	Type string `json:"type"`
+	// Unsupported: the dialect has no such query (TSBS writes none for it).
+	Unsupported bool      `json:"unsupported,omitempty"`
+	Runs        []float64 `json:"runs_ms"` // every timed run, in run order
+	Answers     []Answer  `json:"answers"` // per instance, from its first run
+	Errors      []string  `json:"errors,omitempty"`
 }
 
 // Stats returns min, median, p95 and max of the runs in milliseconds.
@@ -235,6 +270,13 @@ func RunQueries(ctx context.Context, c *Client, qs []Query, runs int, progress f
 			j++
 		}
 		tr := TypeResult{Type: qs[i].Type}
+		if qs[i].Text(c.Dialect) == "" {
+			tr.Unsupported = true
+			done += (j - i) * (runs + 1)
+			out = append(out, tr)
+			i = j
+			continue
+		}
 		for _, q := range qs[i:j] {
 			body, _, err := c.Do(ctx, q.Text(c.Dialect))
 			var a Answer

@@ -27,7 +27,12 @@ func TestAnswersAcrossDialects(t *testing.T) {
 	if a.Rows != 3 || a.Count != 3 || a.Sum != 103.75 {
 		t.Fatalf("Silt answer reduced to %+v", a)
 	}
-	for _, o := range []Answer{parse("influxql", influx), parse("clickhouse", ch)} {
+	// Prometheus matrix: time stamps are numbers there, values strings; only
+	// the values count.
+	prom := `{"status":"success","data":{"resultType":"matrix","result":[
+	  {"metric":{"hostname":"host_0"},"values":[[1767225600,"1.5"],[1767229200,"100"]]},
+	  {"metric":{"hostname":"host_1"},"values":[[1767225600,"2.25"]]}]}}`
+	for _, o := range []Answer{parse("influxql", influx), parse("clickhouse", ch), parse("promql", prom)} {
 		if err := a.Agrees(o); err != nil {
 			t.Errorf("same answers disagree: %v", err)
 		}
@@ -37,6 +42,9 @@ func TestAnswersAcrossDialects(t *testing.T) {
 	}
 	if err := a.Agrees(parse("clickhouse", strings.Replace(ch, `,["2026-01-01 01:00:00","host_0",100]`, "", 1))); err == nil {
 		t.Error("a missing row agrees")
+	}
+	if _, err := ParseAnswer("promql", []byte(`{"status":"error","error":"bad"}`)); err == nil || !strings.Contains(err.Error(), "bad") {
+		t.Errorf("Prometheus error answer: %v", err)
 	}
 	if _, err := ParseAnswer("influxql", []byte(`{"results":[{"statement_id":0,"error":"boom"}]}`)); err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Errorf("InfluxDB error answer: %v", err)

@@ -16,7 +16,7 @@ import (
 
 const benchUsage = `Usage: silt bench COMMAND [flags]
 
-The TSBS cpu-only workload (table cpu, 10 tags per host, 10 float fields, one
+The TSBS cpu-only workload (table cpu, 10 tags per host, 10 integer fields, one
 row per host per interval) and its queries, for Silt and its peers. The same
 flags and seed give the same bytes and the same queries.
 

@@ -30,6 +30,11 @@ others are its peers):
   query-KEY.json   silt bench query --json (or query-KEY.TYPE.json, one per type)
   disk-KEY.txt     on-disk bytes of the loaded database (a number)
   notes-KEY.txt    optional: one note a line about the system's setup
+  rss-KEY.txt      optional: the server's peak RSS in bytes while it answered
+                   queries, one number a line (e.g. one per query type; the
+                   largest counts)
+
+Keys starting with "silt" are Silt through its endpoints (silt: SQL first).
 
 Flags:
 `
@@ -137,17 +142,18 @@ func readComparison(dir string) (*bench.Comparison, error) {
 			keys = append(keys, k)
 		}
 	}
-	// Silt first, then the peers in name order.
-	slices.SortFunc(keys, func(a, b string) int {
+	// Silt's SQL first, then its other endpoints, then the peers in name order.
+	rank := func(k string) int {
 		switch {
-		case a == b:
+		case k == "silt":
 			return 0
-		case a == "silt":
-			return -1
-		case b == "silt":
+		case strings.HasPrefix(k, "silt"):
 			return 1
 		}
-		return strings.Compare(a, b)
+		return 2
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), strings.Compare(a, b))
 	})
 	if keys[0] != "silt" {
 		return nil, fmt.Errorf("no query-silt.json in %s", dir)
@@ -197,6 +203,15 @@ func readComparison(dir string) (*bench.Comparison, error) {
 			s.DiskBytes, err = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 			if err != nil {
 				return nil, fmt.Errorf("disk-%s.txt: %w", k, err)
+			}
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "rss-"+k+".txt")); err == nil {
+			for _, l := range strings.Fields(string(b)) {
+				n, err := strconv.ParseInt(l, 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("rss-%s.txt: %w", k, err)
+				}
+				s.PeakRSS = max(s.PeakRSS, n)
 			}
 		}
 		if b, err := os.ReadFile(filepath.Join(dir, "notes-"+k+".txt")); err == nil {
