@@ -77,7 +77,7 @@ func (e *Engine) recover() error {
 			return nil // a record of offsets only
 		}
 		var undo schemaUndo
-		rejected := e.admitLocked(db, &b, &undo)
+		rejected := e.admitLocked(db, &b, &undo, false)
 		skipped += len(rejected)
 		e.applyLocked(db, &b)
 		replayed += len(b.Rows)

@@ -145,6 +145,14 @@ func runServe(args []string) int {
 	fs.Var(&flushBytes, "flush-bytes", "flush the head once it holds this much (e.g. 256MiB)")
 	fs.Var(&maxBody, "max-body-bytes", "largest write request body, after gzip decompression; larger gets 413")
 	fs.Var(&walSegment, "wal-segment-bytes", "size of one WAL file before the next is started")
+	var limits engine.Limits
+	fs.IntVar(&limits.MaxTagsPerLine, "max-tags-per-line", engine.DefaultMaxTagsPerLine, "most tags one line (row) may have; more gets 400 too-many-tags")
+	fs.IntVar(&limits.MaxFieldsPerLine, "max-fields-per-line", engine.DefaultMaxFieldsPerLine, "most fields one line (row) may have; more gets 400 too-many-fields")
+	fs.IntVar(&limits.MaxColumnsPerTable, "max-columns-per-table", engine.DefaultMaxColumnsPerTable,
+		fmt.Sprintf("most tags plus fields one table may have (at most %d, what a Parquet segment holds with margin); a line adding more gets 400 too-many-columns", engine.HardMaxColumnsPerTable))
+	fs.IntVar(&limits.MaxNewSeriesPerWrite, "max-new-series-per-write", engine.DefaultMaxNewSeriesPerWrite, "most series one write (request or stream batch) may add to the unflushed data; lines beyond get 400 too-many-new-series")
+	lineBytes := byteSize(engine.DefaultMaxLineBytes)
+	fs.Var(&lineBytes, "max-line-bytes", "longest line of line protocol or NDJSON (e.g. 1MiB); longer lines get 400 lp-line-too-long / json-line-too-long")
 	streamCfg := addStreamFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: silt serve [flags]
@@ -179,6 +187,11 @@ Flags:
 	}
 	if *ackLevel != "wal" && *ackLevel != "none" {
 		fmt.Fprintf(os.Stderr, "silt serve: bad --ack %q (want wal or none)\n", *ackLevel)
+		return 2
+	}
+	limits.MaxLineBytes = int(lineBytes)
+	if limits.MaxColumnsPerTable > engine.HardMaxColumnsPerTable {
+		fmt.Fprintf(os.Stderr, "silt serve: --max-columns-per-table %d is above %d, the most a segment holds with margin\n", limits.MaxColumnsPerTable, engine.HardMaxColumnsPerTable)
 		return 2
 	}
 	rollups, err := engine.ParseRollups(*rollupsFlag)
@@ -255,6 +268,7 @@ Flags:
 		Tiering:         tierEng,
 		Rollups:         rollups,
 		MaxOpenSegments: *maxOpenSegs,
+		Limits:          limits,
 		Sources:         streamCfg.sourceHooks(*dataDir, log), // streams.go
 	})
 	if err != nil {

@@ -189,6 +189,7 @@ func startStreams(s *streamFlags, eng *engine.Engine, dataDir string, log *slog.
 			return r, err
 		}
 		cfg.Handover = s.handover
+		cfg.MaxLineBytes = eng.Config().Limits.MaxLineBytes
 		cfg.OnFenced = onFenced(log, &r.stopping)
 		c, err := kafka.New(cfg, eng, eng.Metrics().Registry, log)
 		if err != nil {

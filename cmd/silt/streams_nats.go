@@ -78,6 +78,7 @@ func startNATS(n *natsFlags, eng *engine.Engine, dataDir string, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	cfg.MaxLineBytes = eng.Config().Limits.MaxLineBytes
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := siltnats.New(ctx, cfg, eng, eng.Metrics().Registry, log)

@@ -121,7 +121,7 @@ func New(cfg Config, sink stream.Sink, reg prometheus.Registerer, log *slog.Logg
 	}
 	c := &Consumer{cfg: cfg, sink: sink, log: log.With("source", "kafka"),
 		parts: map[topicPart]*partState{}, batches: map[string]*dbBatch{},
-		dec: stream.Decoder{Format: cfg.Format, Table: cfg.Table, Precision: cfg.Precision}}
+		dec: stream.Decoder{Format: cfg.Format, Table: cfg.Table, Precision: cfg.Precision, MaxLineBytes: cfg.MaxLineBytes}}
 	// Metrics first: the client joins the group as soon as it exists, and
 	// the group callbacks update them.
 	c.m = newMetrics(reg)

@@ -28,9 +28,12 @@ type Config struct {
 	Table      string // table of JSON rows that name none
 	Precision  columnar.Precision
 	DeadLetter string // "file:PATH" or "subject:NAME" (a subject bound to a stream)
-	Batch      int    // messages per fetch (and per WAL record)
-	AckWait    time.Duration
-	Options    []nats.Option // credentials, TLS
+	// MaxLineBytes bounds one line of a message (0: the decoders' default);
+	// a message with a longer line is dead-lettered.
+	MaxLineBytes int
+	Batch        int // messages per fetch (and per WAL record)
+	AckWait      time.Duration
+	Options      []nats.Option // credentials, TLS
 }
 
 // Validate checks the configuration.
@@ -108,7 +111,7 @@ func New(ctx context.Context, cfg Config, sink stream.Sink, reg prometheus.Regis
 		log = slog.Default()
 	}
 	c := &Consumer{cfg: cfg, sink: sink, log: log.With("source", "nats"), key: Key(cfg.Stream, cfg.Consumer),
-		dec: stream.Decoder{Format: cfg.Format, Table: cfg.Table, Precision: cfg.Precision},
+		dec: stream.Decoder{Format: cfg.Format, Table: cfg.Table, Precision: cfg.Precision, MaxLineBytes: cfg.MaxLineBytes},
 		dbs: map[string]*columnar.Batch{}}
 	opts := append([]nats.Option{nats.Name("silt"), nats.MaxReconnects(-1)}, cfg.Options...)
 	nc, err := nats.Connect(cfg.URL, opts...)

@@ -1,0 +1,119 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/siltdb/silt/columnar"
+)
+
+// Limits bound what one line, one table and one write may add. They are
+// checked when rows are admitted, before the WAL write, so a row above them
+// is rejected with a line error (a 400 over HTTP, a dead letter for stream
+// sources) instead of being acknowledged and then failing every flush.
+// Rows replayed from the WAL were acknowledged already and are not checked.
+type Limits struct {
+	// MaxTagsPerLine and MaxFieldsPerLine bound one row (one line of line
+	// protocol or NDJSON).
+	MaxTagsPerLine   int
+	MaxFieldsPerLine int
+	// MaxColumnsPerTable bounds a table's tags plus fields (time excluded).
+	// A Parquet segment cannot hold more than HardMaxColumnsPerTable.
+	MaxColumnsPerTable int
+	// MaxNewSeriesPerWrite bounds the series one write adds to a table's
+	// head: a head's memory grows with its series, and one request must not
+	// grow it by more than the flusher can catch up with.
+	MaxNewSeriesPerWrite int
+	// MaxLineBytes bounds one input line; the decoders enforce it (the
+	// engine never sees lines), the engine only carries the setting.
+	MaxLineBytes int
+}
+
+// Default limits. A table of 1,024 columns flushes and answers SELECT *
+// in milliseconds; the Parquet writer fails outright near 65,535.
+const (
+	DefaultMaxTagsPerLine       = 256
+	DefaultMaxFieldsPerLine     = 1024
+	DefaultMaxColumnsPerTable   = 1024
+	DefaultMaxNewSeriesPerWrite = 100_000
+	DefaultMaxLineBytes         = 1 << 20
+	// HardMaxColumnsPerTable is the most columns a table may be configured
+	// to hold: the Parquet writer indexes columns with 16 bits (time is one
+	// of them), and a margin is kept below that.
+	HardMaxColumnsPerTable = 60_000
+)
+
+// Codes of rows rejected by the limits, stable: clients match on them.
+const (
+	CodeTooManyTags      = "too-many-tags"
+	CodeTooManyFields    = "too-many-fields"
+	CodeTooManyColumns   = "too-many-columns"
+	CodeTooManyNewSeries = "too-many-new-series"
+)
+
+func (l *Limits) defaults() {
+	if l.MaxTagsPerLine <= 0 {
+		l.MaxTagsPerLine = DefaultMaxTagsPerLine
+	}
+	if l.MaxFieldsPerLine <= 0 {
+		l.MaxFieldsPerLine = DefaultMaxFieldsPerLine
+	}
+	if l.MaxColumnsPerTable <= 0 {
+		l.MaxColumnsPerTable = DefaultMaxColumnsPerTable
+	}
+	l.MaxColumnsPerTable = min(l.MaxColumnsPerTable, HardMaxColumnsPerTable)
+	if l.MaxNewSeriesPerWrite <= 0 {
+		l.MaxNewSeriesPerWrite = DefaultMaxNewSeriesPerWrite
+	}
+	if l.MaxLineBytes <= 0 {
+		l.MaxLineBytes = DefaultMaxLineBytes
+	}
+}
+
+// checkRow rejects a row with more tags or fields than a line may have, or
+// one whose new columns would take table s above its column limit.
+func (l *Limits) checkRow(b *columnar.Batch, r *columnar.Row, s *columnar.TableSchema) *columnar.LineError {
+	if n := int(r.TagEnd - r.TagStart); n > l.MaxTagsPerLine {
+		return &columnar.LineError{Line: int(r.Line), Code: CodeTooManyTags,
+			Reason: fmt.Sprintf("%d tags on one line, the limit is %d (--max-tags-per-line)", n, l.MaxTagsPerLine)}
+	}
+	if n := int(r.FieldEnd - r.FieldStart); n > l.MaxFieldsPerLine {
+		return &columnar.LineError{Line: int(r.Line), Code: CodeTooManyFields,
+			Reason: fmt.Sprintf("%d fields on one line, the limit is %d (--max-fields-per-line)", n, l.MaxFieldsPerLine)}
+	}
+	have := len(s.Tags) + len(s.Fields)
+	if add := s.NewColumns(b, r); add > 0 && have+add > l.MaxColumnsPerTable {
+		return &columnar.LineError{Line: int(r.Line), Code: CodeTooManyColumns,
+			Reason: fmt.Sprintf("table %q has %d columns and this line adds %d, the limit is %d (--max-columns-per-table)",
+				b.Bytes(r.Table), have, add, l.MaxColumnsPerTable)}
+	}
+	return nil
+}
+
+// seriesCounter counts the series a write adds to the active heads. It is
+// used only for writes with more rows than MaxNewSeriesPerWrite (no smaller
+// write can exceed it), so small writes pay nothing.
+type seriesCounter struct {
+	max  int
+	n    int
+	seen map[string]bool // series new to the heads → admitted
+	key  []byte
+}
+
+// admit reports whether row r of b may be written: its series is in the
+// active head h (nil: the table has none), or it is one of the first max
+// series this write adds.
+func (c *seriesCounter) admit(h *columnar.Head, b *columnar.Batch, r *columnar.Row) bool {
+	if h != nil && h.HasSeries(b, r) {
+		return true
+	}
+	c.key = columnar.SeriesKey(c.key[:0], b, r)
+	if ok, seen := c.seen[string(c.key)]; seen {
+		return ok
+	}
+	ok := c.n < c.max
+	if ok {
+		c.n++
+	}
+	c.seen[string(c.key)] = ok
+	return ok
+}
