@@ -148,6 +148,10 @@ type frozenSet struct {
 	rows    int64
 	schemas map[string]map[string]*columnar.TableSchema
 	sources map[string]int64 // source positions covered by this set and all before it
+	// quarantined names the heads ("db\x00table") moved to the quarantine
+	// by a failed flush of this set, so a retry does not write them again.
+	// Only the flusher (under flushMu) uses it.
+	quarantined map[string]bool
 }
 
 // Open opens (creating if needed) the data directory, replays the WAL and

@@ -33,13 +33,13 @@ func TestLimitsRejectWideLinesBeforeTheWAL(t *testing.T) {
 	cfg.Limits = Limits{MaxTagsPerLine: 4, MaxFieldsPerLine: 5, MaxColumnsPerTable: 8}
 	e := open(t, cfg)
 	var b columnar.Batch
-	wideRow(&b, "m", 1, 4, 2, 1)  // 6 columns: admitted
-	wideRow(&b, "m", 2, 5, 1, 2)  // 5 tags: too many
-	wideRow(&b, "m", 3, 0, 6, 3)  // 6 fields: too many
-	wideRow(&b, "m", 4, 4, 5, 4)  // 3 new fields: 9 columns, above 8
-	wideRow(&b, "m", 5, 4, 4, 5)  // 2 new fields: exactly 8
-	wideRow(&b, "n", 6, 0, 5, 6)  // another table counts its own columns
-	wideRow(&b, "m", 7, 1, 4, 7)  // existing columns only
+	wideRow(&b, "m", 1, 4, 2, 1) // 6 columns: admitted
+	wideRow(&b, "m", 2, 5, 1, 2) // 5 tags: too many
+	wideRow(&b, "m", 3, 0, 6, 3) // 6 fields: too many
+	wideRow(&b, "m", 4, 4, 5, 4) // 3 new fields: 9 columns, above 8
+	wideRow(&b, "m", 5, 4, 4, 5) // 2 new fields: exactly 8
+	wideRow(&b, "n", 6, 0, 5, 6) // another table counts its own columns
+	wideRow(&b, "m", 7, 1, 4, 7) // existing columns only
 	walBefore := e.wal.Size()
 	res, err := e.Write("db", &b)
 	if err != nil {
