@@ -28,8 +28,10 @@ type Limits struct {
 	MaxLineBytes int
 }
 
-// Default limits. A table of 1,024 columns flushes and answers SELECT *
-// in milliseconds; the Parquet writer fails outright near 65,535.
+// Default limits. Flushing a segment costs about half a millisecond per
+// column whatever its rows (10 rows: 0.5 s at 1,024 columns, 5 s at 8,192,
+// 8-18 s from 32,768 up), and the Parquet writer panics at 65,536 columns
+// (time included).
 const (
 	DefaultMaxTagsPerLine       = 256
 	DefaultMaxFieldsPerLine     = 1024
@@ -37,8 +39,8 @@ const (
 	DefaultMaxNewSeriesPerWrite = 100_000
 	DefaultMaxLineBytes         = 1 << 20
 	// HardMaxColumnsPerTable is the most columns a table may be configured
-	// to hold: the Parquet writer indexes columns with 16 bits (time is one
-	// of them), and a margin is kept below that.
+	// to hold: the Parquet writer indexes columns with 16 bits (65,535 with
+	// time work, one more panics), and a margin is kept below that.
 	HardMaxColumnsPerTable = 60_000
 )
 
