@@ -323,3 +323,50 @@ func (h *Head) View() *Head {
 	}
 	return v
 }
+
+// HasSeries reports whether the head holds the series of row r of b (its
+// table's tags, by value). It neither changes the head nor needs r admitted.
+func (h *Head) HasSeries(b *Batch, r *Row) bool {
+	s := h.Schema
+	ids := h.idScratch[:0]
+	for range s.Tags {
+		ids = append(ids, -1)
+	}
+	defer func() { h.idScratch = ids }()
+	for _, t := range b.RowTags(r) {
+		col, ok := s.Tag(b.Bytes(t.Key))
+		if !ok || col >= len(h.dicts) {
+			return false
+		}
+		id, ok := h.dicts[col].ids[string(b.Bytes(t.Value))]
+		if !ok {
+			return false
+		}
+		ids[col] = id
+	}
+	end := len(ids)
+	for end > 0 && ids[end-1] < 0 {
+		end--
+	}
+	key := h.keyScratch[:0]
+	for _, id := range ids[:end] {
+		key = binary.LittleEndian.AppendUint32(key, uint32(id))
+	}
+	h.keyScratch = key
+	_, ok := h.seriesMap[string(key)]
+	return ok
+}
+
+// SeriesKey appends an identity of row r's series to dst: its table and its
+// tags in row order (so two rows naming the same tags in another order get
+// different keys).
+func SeriesKey(dst []byte, b *Batch, r *Row) []byte {
+	dst = append(dst, b.Bytes(r.Table)...)
+	for _, t := range b.RowTags(r) {
+		dst = append(dst, 0)
+		dst = append(dst, b.Bytes(t.Key)...)
+		dst = append(dst, 0)
+		dst = append(dst, b.Bytes(t.Value)...)
+	}
+	return dst
+}

@@ -123,6 +123,23 @@ func RowShape(dst []byte, b *Batch, r *Row) []byte {
 // TimeColumn is the name of the time column; no tag or field may use it.
 const TimeColumn = "time"
 
+// NewColumns returns how many columns admitting row r of b would add to the
+// schema (a key repeated within the row counts each time).
+func (s *TableSchema) NewColumns(b *Batch, r *Row) int {
+	n := 0
+	for _, t := range b.RowTags(r) {
+		if _, ok := s.tagIdx[string(b.Bytes(t.Key))]; !ok {
+			n++
+		}
+	}
+	for _, f := range b.RowFields(r) {
+		if _, ok := s.fieldIdx[string(b.Bytes(f.Key))]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
 // Admit checks row r of b against the schema and, if it fits, extends the
 // schema with the row's new tags and fields. A row that does not fit leaves
 // the schema untouched and gets a LineError naming the column.

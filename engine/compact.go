@@ -145,8 +145,10 @@ func (e *Engine) compactLoop() {
 
 // Compact applies retention and merges segments until the policy has
 // nothing left to do (or ctx ends). A window whose merge fails with a halt
-// error is skipped from then on (logged and counted); a retry error is
-// returned at once. Safe to call while the background loop runs.
+// error is skipped from then on (logged and counted); a window failing with
+// a retry error is skipped for the rest of the call, the other windows are
+// merged, and the first such error is returned. Safe to call while the
+// background loop runs.
 func (e *Engine) Compact(ctx context.Context) error {
 	if !e.ready.Load() {
 		return ErrNotReady
@@ -158,6 +160,11 @@ func (e *Engine) Compact(ctx context.Context) error {
 		return err
 	}
 	defer e.checkBehindLocked()
+	// A window whose merge fails with a retry error is left for the next
+	// call, and the other windows are merged meanwhile: one table's failure
+	// must not stop every other table's compaction.
+	var failed map[windowKey]bool
+	var firstErr error
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -165,10 +172,18 @@ func (e *Engine) Compact(ctx context.Context) error {
 		did := false
 		for _, k := range e.windowsByCount() {
 			e.checkBehindLocked()
-			if _, ok := e.comp.halted[k]; ok {
+			if _, ok := e.comp.halted[k]; ok || failed[k] {
 				continue
 			}
-			merged, err := e.compactWindow(ctx, k)
+			var merged bool
+			err := catch(func() (err error) {
+				merged, err = e.compactWindow(ctx, k)
+				return err
+			})
+			if p := (*errPanic)(nil); errors.As(err, &p) {
+				e.log.Error("compaction panicked", "db", k.db, "table", k.table, "window", k.window, "stack", string(p.stack))
+				err = compaction.Halt(err)
+			}
 			if err != nil {
 				if errors.Is(err, context.Canceled) {
 					return err
@@ -182,12 +197,19 @@ func (e *Engine) Compact(ctx context.Context) error {
 						"db", k.db, "table", k.table, "window", k.window, "err", err)
 					continue
 				}
-				return err
+				if failed == nil {
+					failed = map[windowKey]bool{}
+				}
+				failed[k] = true
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
 			}
 			did = did || merged
 		}
 		if !did {
-			return nil
+			return firstErr
 		}
 	}
 }

@@ -47,6 +47,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(rollupsFlag{&c.Rollups}, "rollups", "rollup window widths kept for every segment (each divides a day), comma-separated, or off: aggregate queries over whole windows read them instead of raw rows (docs/rollups.md)")
 	fs.IntVar(&c.MaxOpenSegments, "max-open-segments", DefaultMaxOpenSegments, "segment files kept open between queries, with their parsed footers and tag indexes (one file descriptor each); the least recently read beyond this are closed and reopened when read again")
 	flagutil.BytesVar(fs, &c.MemoryLimit, "memory-limit", 0, "soft limit of the Go runtime's memory, as GOMEMLIMIT (e.g. 512MiB): near it the collector runs more often and returns freed memory to the OS sooner, trading CPU for a lower peak RSS (RSS is about this plus 60 MiB of program text). 0: GOMEMLIMIT from the environment, else none. docs/memory.md")
+	c.Limits.RegisterFlags(fs)
 	c.Compaction.RegisterFlags(fs)
 	c.Tiering.RegisterFlags(fs)
 }
@@ -98,6 +99,9 @@ func (c *Config) Validate() error {
 			c.Compaction.Interval, c.Compaction.MemoryBytes, c.Compaction.MaxWindowSegments)
 	case c.Tiering.After < 0, c.Tiering.Interval < 0:
 		return fmt.Errorf("tier after and interval must not be negative (%s, %s)", c.Tiering.After, c.Tiering.Interval)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return err
 	}
 	if !c.Rollups.Disabled {
 		for _, w := range c.Rollups.Widths {

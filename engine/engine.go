@@ -50,6 +50,9 @@ type Config struct {
 	// MemoryLimit is the Go runtime's soft memory limit a server runs
 	// under (ApplyMemoryLimit, config.go); 0 leaves the runtime's own.
 	MemoryLimit int64
+	// Limits bound lines, tables and writes (limits.go); zero fields take
+	// the defaults.
+	Limits Limits
 }
 
 // Defaults fills unset fields.
@@ -77,6 +80,7 @@ func (c *Config) Defaults() {
 	}
 	c.Compaction.defaults()
 	c.Rollups.defaults()
+	c.Limits.defaults()
 }
 
 // Errors returned by Write, with stable codes in the HTTP layer (besides
@@ -144,6 +148,10 @@ type frozenSet struct {
 	rows    int64
 	schemas map[string]map[string]*columnar.TableSchema
 	sources map[string]int64 // source positions covered by this set and all before it
+	// quarantined names the heads ("db\x00table") moved to the quarantine
+	// by a failed flush of this set, so a retry does not write them again.
+	// Only the flusher (under flushMu) uses it.
+	quarantined map[string]bool
 }
 
 // Open opens (creating if needed) the data directory, replays the WAL and
@@ -276,7 +284,7 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 		return res, ErrNotReady
 	}
 	var undo schemaUndo
-	res.Rejected = e.admitLocked(db, b, &undo)
+	res.Rejected = e.admitLocked(db, b, &undo, true)
 	for _, r := range res.Rejected {
 		e.metrics.RowsRejected.WithLabelValues(r.Code).Inc()
 	}
@@ -321,7 +329,9 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 //
 // undo records the schema as it was, so that a batch that ends up not
 // written (every row rejected, or the WAL append failed) leaves no trace.
-func (e *Engine) admitLocked(db string, b *columnar.Batch, undo *schemaUndo) []columnar.LineError {
+// limit applies the Limits (new writes); replayed rows were acknowledged
+// already and are admitted whatever the limits are now.
+func (e *Engine) admitLocked(db string, b *columnar.Batch, undo *schemaUndo, limit bool) []columnar.LineError {
 	tables := e.catalog[db]
 	undo.db = db
 	if tables == nil {
@@ -333,8 +343,18 @@ func (e *Engine) admitLocked(db string, b *columnar.Batch, undo *schemaUndo) []c
 	kept := b.Rows[:0]
 	e.sameShape = e.sameShape[:0]
 	prevOK := false
+	var series *seriesCounter
+	if limit && len(b.Rows) > e.cfg.Limits.MaxNewSeriesPerWrite {
+		series = &seriesCounter{max: e.cfg.Limits.MaxNewSeriesPerWrite, seen: map[string]bool{}}
+	}
 	for i := range b.Rows {
 		r := b.Rows[i]
+		if series != nil && !series.admit(e.heads[db][string(b.Bytes(r.Table))], b, &r) {
+			rejected = append(rejected, columnar.LineError{Line: int(r.Line), Code: CodeTooManyNewSeries,
+				Reason: fmt.Sprintf("this write adds more than %d new series (--max-new-series-per-write); split it", series.max)})
+			prevOK = false
+			continue
+		}
 		e.shape = columnar.RowShape(e.shape[:0], b, &r)
 		same := i > 0 && string(e.shape) == string(e.prevShape)
 		e.shape, e.prevShape = e.prevShape, e.shape
@@ -354,6 +374,16 @@ func (e *Engine) admitLocked(db string, b *columnar.Batch, undo *schemaUndo) []c
 		if s == nil {
 			s = columnar.NewTableSchema()
 			tables[string(name)] = s
+		}
+		if limit {
+			if lerr := e.cfg.Limits.checkRow(b, &r, s); lerr != nil {
+				rejected = append(rejected, *lerr)
+				prevOK = false
+				if len(s.Tags)+len(s.Fields) == 0 && e.heads[db][string(name)] == nil {
+					delete(tables, string(name)) // created above for this row only
+				}
+				continue
+			}
 		}
 		undo.note(string(name), s)
 		if lerr := s.Admit(b, &r); lerr != nil {

@@ -119,18 +119,41 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 		if err != nil {
 			// Segments not named by a manifest do not exist; remove them
 			// now rather than at the next start.
-			for _, m := range metas {
-				_ = os.Remove(filepath.Join(e.cfg.DataDir, filepath.FromSlash(m.Path)))
-			}
+			e.removeSegmentFiles(metas)
 		}
 	}()
 	for db, tables := range fs.heads {
 		for table, h := range tables {
-			ms, err := columnar.WriteSegments(e.cfg.DataDir, db, table, h, newID)
-			metas = append(metas, ms...)
-			if err != nil {
-				return fmt.Errorf("flush %s.%s: %w", db, table, err)
+			key := db + "\x00" + table
+			if fs.quarantined[key] {
+				continue
 			}
+			var ms []columnar.SegmentMeta
+			err := catch(func() (err error) {
+				ms, err = columnar.WriteSegments(e.cfg.DataDir, db, table, h, newID)
+				return err
+			})
+			if err == nil {
+				metas = append(metas, ms...)
+				continue
+			}
+			e.removeSegmentFiles(ms)
+			err = fmt.Errorf("flush %s.%s: %w", db, table, err)
+			if transientFlushError(err) {
+				return err // the disk's fault, not the rows': retry them all
+			}
+			// These rows cannot be written: move them aside so that the
+			// other tables' rows are flushed and the WAL moves on.
+			if qerr := e.quarantineHead(db, table, h, err); qerr != nil {
+				return fmt.Errorf("%w; and the rows could not be quarantined: %w", err, qerr)
+			}
+			if p := (*errPanic)(nil); errors.As(err, &p) {
+				e.log.Error("flush panicked", "db", db, "table", table, "stack", string(p.stack))
+			}
+			if fs.quarantined == nil {
+				fs.quarantined = map[string]bool{}
+			}
+			fs.quarantined[key] = true
 		}
 	}
 	metas = append(metas, e.buildRollups(metas, newID, "flush")...)
@@ -176,4 +199,11 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 		e.log.Warn("remove flushed wal files", "err", err)
 	}
 	return nil
+}
+
+// removeSegmentFiles deletes the files of segments no manifest names.
+func (e *Engine) removeSegmentFiles(metas []columnar.SegmentMeta) {
+	for _, m := range metas {
+		_ = os.Remove(filepath.Join(e.cfg.DataDir, filepath.FromSlash(m.Path)))
+	}
 }

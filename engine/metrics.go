@@ -24,6 +24,11 @@ type Metrics struct {
 	SegmentsFlushed prometheus.Counter
 	SegmentBytes    prometheus.Counter
 	FlushErrors     prometheus.Counter
+	// Quarantine (quarantine.go): batches moved aside because they could
+	// not be flushed or replayed, and the entries present in the data dir.
+	QuarantinedBatches prometheus.Counter
+	QuarantinedRows    prometheus.Counter
+	QuarantineEntries  prometheus.Gauge
 	// FlushesRefusedBySource counts flushes a stream source stopped
 	// because their rows include some another node now owns.
 	FlushesRefusedBySource prometheus.Counter
@@ -54,6 +59,12 @@ func newMetrics(e *Engine) *Metrics {
 			Name: "silt_segment_bytes_flushed_total", Help: "Bytes of segments written by head flushes."}),
 		FlushErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "silt_flush_errors_total", Help: "Head flushes that failed and will be retried."}),
+		QuarantinedBatches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "silt_quarantined_batches_total", Help: "Batches of rows moved to the quarantine because they could not be flushed or replayed ('silt check' lists them)."}),
+		QuarantinedRows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "silt_quarantined_rows_total", Help: "Rows moved to the quarantine."}),
+		QuarantineEntries: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "silt_quarantine_entries", Help: "Quarantined batches present in the data directory's quarantine."}),
 		FlushesRefusedBySource: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "silt_flushes_refused_by_source_total",
 			Help: "Flushes refused because a stream source lost partitions with rows the group had not confirmed (retried after the rows are dropped)."}),
@@ -82,7 +93,7 @@ func newMetrics(e *Engine) *Metrics {
 		})
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.MustRegister(m.RowsWritten, m.BytesIngested, m.RowsRejected, m.WALFsync, m.WALCorrupt,
-		m.HeadBytes, m.HeadRows, m.SegmentsFlushed, m.SegmentBytes, m.FlushErrors, m.FlushesRefusedBySource, m.FlushDuration,
+		m.HeadBytes, m.HeadRows, m.SegmentsFlushed, m.SegmentBytes, m.FlushErrors, m.QuarantinedBatches, m.QuarantinedRows, m.QuarantineEntries, m.FlushesRefusedBySource, m.FlushDuration,
 		m.Backpressure, m.LiveSegments, m.WALBytes)
 	return m
 }

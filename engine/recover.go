@@ -68,8 +68,9 @@ func (e *Engine) recover() error {
 		}
 		if err != nil {
 			// The checksum held, so this is a bug or a foreign file, not a
-			// torn write: refuse to guess.
-			return fmt.Errorf("decode wal record: %w", err)
+			// torn write: keep the record aside rather than guess, and go on.
+			return e.quarantineRecords(QuarantineEntry{Stage: "replay", WALFile: seq,
+				Reason: fmt.Sprintf("decode wal record: %v", err)}, [][]byte{payload})
 		}
 		// Offsets logged with rows advance the manifest's: after replay the
 		// engine's positions cover exactly the rows it holds.
@@ -77,11 +78,25 @@ func (e *Engine) recover() error {
 		if len(b.Rows) == 0 {
 			return nil // a record of offsets only
 		}
-		var undo schemaUndo
-		rejected := e.admitLocked(db, &b, &undo)
-		skipped += len(rejected)
-		e.applyLocked(db, &b)
-		replayed += len(b.Rows)
+		rows := len(b.Rows)
+		err = catch(func() error {
+			var undo schemaUndo
+			rejected := e.admitLocked(db, &b, &undo, false)
+			skipped += len(rejected)
+			e.applyLocked(db, &b)
+			replayed += len(b.Rows)
+			return nil
+		})
+		if err != nil {
+			// A record that cannot be applied must not stop every start:
+			// keep it aside (its rows already applied stay; replaying it
+			// again would be last-write-wins idempotent).
+			if p := (*errPanic)(nil); errors.As(err, &p) {
+				e.log.Error("wal record panicked at replay", "stack", string(p.stack))
+			}
+			return e.quarantineRecords(QuarantineEntry{Stage: "replay", DB: db, WALFile: seq, Rows: rows,
+				Reason: fmt.Sprintf("apply wal record: %v", err)}, [][]byte{payload})
+		}
 		return nil
 	})
 	if err != nil {
@@ -91,6 +106,12 @@ func (e *Engine) recover() error {
 		return err
 	}
 	e.logReplayLimits(m.Sources, capped, dropped) // source.go
+	if q, err := ListQuarantine(e.cfg.DataDir); err == nil {
+		e.metrics.QuarantineEntries.Set(float64(len(q)))
+		if len(q) > 0 {
+			e.log.Warn("the quarantine holds batches that could not be stored ('silt check' lists them)", "batches", len(q))
+		}
+	}
 	for _, c := range st.Corrupted {
 		e.metrics.WALCorrupt.Inc()
 		e.log.Error("wal corruption skipped during replay: the rows in this stretch are lost",

@@ -166,7 +166,12 @@ func (e *Engine) buildRollups(raws []columnar.SegmentMeta, newID func() uint64, 
 		if len(ws) == 0 {
 			continue
 		}
-		ms, windows, err := e.rollupSegment(raw, ws, newID)
+		var ms []columnar.SegmentMeta
+		var windows int64
+		err := catch(func() (err error) {
+			ms, windows, err = e.rollupSegment(raw, ws, newID)
+			return err
+		})
 		if err != nil {
 			e.rollupM.Failures.Inc()
 			e.log.Warn("segment left without rollups; queries read its rows", "segment", raw.Path, "err", err)

@@ -48,6 +48,7 @@ type Server struct {
 	log     *slog.Logger
 	srv     *fasthttp.Server
 	metrics httpMetrics
+	maxLine int // the engine's Limits.MaxLineBytes, for the decoders
 }
 
 type httpMetrics struct {
@@ -72,7 +73,7 @@ func New(eng *engine.Engine, cfg Config) *Server {
 	if cfg.QueryMaxMemory <= 0 {
 		cfg.QueryMaxMemory = 1 << 30
 	}
-	s := &Server{cfg: cfg, eng: eng, log: cfg.Logger}
+	s := &Server{cfg: cfg, eng: eng, log: cfg.Logger, maxLine: eng.Config().Limits.MaxLineBytes}
 	s.metrics.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "silt_http_requests_total", Help: "HTTP requests by endpoint and status code."}, []string{"path", "code"})
 	s.metrics.queriesCanceled = prometheus.NewCounterVec(prometheus.CounterOpts{

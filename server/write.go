@@ -92,9 +92,9 @@ func (s *Server) handleWrite(ctx *fasthttp.RequestCtx, format bodyFormat, db str
 	now := time.Now().UnixNano()
 	switch format {
 	case formatLineProtocol:
-		lineprotocol.Decode(body, &sc.batch, lineprotocol.Options{Precision: prec, Now: now}, onErr)
+		lineprotocol.Decode(body, &sc.batch, lineprotocol.Options{Precision: prec, Now: now, MaxLineBytes: s.maxLine}, onErr)
 	case formatNDJSON:
-		opt := ndjson.Options{Table: string(args.Peek("table")), Precision: prec, Now: now}
+		opt := ndjson.Options{Table: string(args.Peek("table")), Precision: prec, Now: now, MaxLineBytes: s.maxLine}
 		if tags := string(args.Peek("tags")); tags != "" {
 			opt.TagKeys = strings.Split(tags, ",")
 		}

@@ -21,6 +21,7 @@ Usage:
   silt bench gen|load|query|report|membw
                              TSBS cpu-only workload: generate, load into Silt, InfluxDB or
                              ClickHouse, run the query types, compare (see 'silt bench help')
+  silt check   [flags]       list what needs an operator in a data directory (the quarantine)
   silt version               print version and build information
 
 Quick start:
@@ -45,6 +46,8 @@ func main() {
 		os.Exit(runBench(args))
 	case "query":
 		os.Exit(runQuery(args))
+	case "check":
+		os.Exit(runCheck(args))
 	case "version", "--version", "-v":
 		printVersion()
 	case "help", "--help", "-h":

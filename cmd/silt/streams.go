@@ -44,6 +44,7 @@ func startStreams(cfg *serveConfig, handover *kafka.Handover, eng *engine.Engine
 	if k := cfg.kafka; k.Enabled() {
 		k.Handover = handover
 		k.OnFenced = onFenced(log, &r.stopping)
+		k.MaxLineBytes = eng.Config().Limits.MaxLineBytes
 		c, err := kafka.New(k, eng, eng.Metrics().Registry, log)
 		if err != nil {
 			return r, err
@@ -53,6 +54,7 @@ func startStreams(cfg *serveConfig, handover *kafka.Handover, eng *engine.Engine
 			"group", k.Group, "db", k.DB, "dead_letter", k.DeadLetter)
 	}
 	if n := cfg.nats; n.Enabled() {
+		n.MaxLineBytes = eng.Config().Limits.MaxLineBytes
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		c, err := siltnats.New(ctx, n, eng, eng.Metrics().Registry, log)

@@ -30,6 +30,9 @@ type Config struct {
 	Table      string // table of JSON rows that name none
 	Precision  columnar.Precision
 	DeadLetter string // "file:PATH" or a topic name ("topic:NAME" also accepted)
+	// MaxLineBytes bounds one line of a message (0: the decoders' default);
+	// a message with a longer line is dead-lettered.
+	MaxLineBytes int
 
 	TLS           bool
 	TLSCA         string // PEM file of CAs to trust (default: system roots)

@@ -115,7 +115,7 @@ func New(cfg Config, out sink.Sink, reg prometheus.Registerer, log *slog.Logger)
 	}
 	c := &Consumer{cfg: cfg, sink: out, log: log.With("source", "kafka"),
 		parts: map[topicPart]*partState{}, batches: map[string]*dbBatch{},
-		dec: stream.Decoder{Format: cfg.Format, Table: cfg.Table, Precision: cfg.Precision}}
+		dec: stream.Decoder{Format: cfg.Format, Table: cfg.Table, Precision: cfg.Precision, MaxLineBytes: cfg.MaxLineBytes}}
 	// Metrics first: the client joins the group as soon as it exists, and
 	// the group callbacks update them.
 	c.m = newMetrics(reg)

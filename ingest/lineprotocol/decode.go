@@ -26,12 +26,21 @@ const (
 	CodeUnterminatedString = "lp-unterminated-string"
 	CodeBadTimestamp       = "lp-bad-timestamp"
 	CodeTimestampOverflow  = "lp-timestamp-overflow"
+	CodeLineTooLong        = "lp-line-too-long"
 )
+
+// DefaultMaxLineBytes is the longest entry Decode accepts when
+// Options.MaxLineBytes is zero.
+const DefaultMaxLineBytes = 1 << 20
 
 // Options for Decode.
 type Options struct {
 	Precision columnar.Precision // unit of timestamps in the input; zero means nanoseconds
 	Now       int64              // ns since epoch, used for lines without a timestamp
+	// MaxLineBytes bounds one entry (a string field's newlines included);
+	// zero means DefaultMaxLineBytes. Longer entries are rejected with
+	// CodeLineTooLong as soon as the decoder passes the bound.
+	MaxLineBytes int
 }
 
 // Byte classes of the token scanners (scanTok).
@@ -328,6 +337,7 @@ type decoder struct {
 	line  int // line number at p
 	prec  columnar.Precision
 	now   int64
+	max   int // Options.MaxLineBytes
 }
 
 // Decode parses body (one request or file chunk), appends each valid line as
@@ -343,7 +353,11 @@ func Decode(body []byte, b *columnar.Batch, opt Options, onErr func(columnar.Lin
 	if prec <= 0 {
 		prec = columnar.Nanosecond
 	}
-	d := decoder{s: body, b: b, onErr: onErr, line: 1, prec: prec, now: truncate(opt.Now, prec)}
+	maxLine := opt.MaxLineBytes
+	if maxLine <= 0 {
+		maxLine = DefaultMaxLineBytes
+	}
+	d := decoder{s: body, b: b, onErr: onErr, line: 1, prec: prec, now: truncate(opt.Now, prec), max: maxLine}
 	rows := 0
 	for d.skipBlank() {
 		if d.entry() {
@@ -474,6 +488,9 @@ func (d *decoder) entry() bool {
 		afterMeas = false
 	}
 	for {
+		if i-d.p > d.max {
+			return d.tooLong(line, i)
+		}
 		if i >= n {
 			return d.abort(line, CodeMissingFields, "missing fields", i)
 		}
@@ -555,6 +572,9 @@ func (d *decoder) entry() bool {
 	// Fields.
 	first := true
 	for {
+		if i-d.p > d.max {
+			return d.tooLong(line, i)
+		}
 		ks := i
 		// Inlined fast path of scanTok: plain bytes up to a stop.
 		ke := i
@@ -787,6 +807,9 @@ func (d *decoder) entry() bool {
 		case more:
 			continue
 		case done:
+			if i-d.p > d.max {
+				return d.tooLongAt(line, i)
+			}
 			d.p = i
 			b.EndRow(d.now)
 			return true
@@ -830,6 +853,9 @@ func (d *decoder) entry() bool {
 	if i > 0 && s[i-1] == '\n' {
 		tsLine--
 	}
+	if i-d.p > d.max {
+		return d.tooLongAt(line, i)
+	}
 	d.p = i
 	t := d.now
 	if len(tok) > 0 {
@@ -852,6 +878,24 @@ func (d *decoder) entry() bool {
 	}
 	b.EndRow(t)
 	return true
+}
+
+// tooLong rejects the entry starting at d.p, which passed the line length
+// bound at i (between tokens), and resumes at the next line.
+func (d *decoder) tooLong(line, i int) bool {
+	return d.abort(line, CodeLineTooLong, d.tooLongReason(i), i)
+}
+
+// tooLongAt rejects the complete entry ending at i, where decoding resumes.
+func (d *decoder) tooLongAt(line, i int) bool {
+	d.b.AbortRow()
+	d.report(line, CodeLineTooLong, d.tooLongReason(i))
+	d.p = i
+	return false
+}
+
+func (d *decoder) tooLongReason(i int) string {
+	return fmt.Sprintf("line is longer than %d bytes (%d read so far; --max-line-bytes)", d.max, i-d.p)
 }
 
 // failValue reports an invalid field value. When the value ended the entry

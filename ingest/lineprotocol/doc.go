@@ -90,6 +90,7 @@
 //	lp-unterminated-string  a string field value has no closing quote
 //	lp-bad-timestamp        the timestamp is not an integer, or is followed by something other than the end of the line
 //	lp-timestamp-overflow   the timestamp does not fit in int64 nanoseconds
+//	lp-line-too-long        the entry is longer than Options.MaxLineBytes (default 1 MiB)
 //
 // Reasons are human-readable and name what was wrong, e.g.
 // `field "usage" value "12x": invalid float`.

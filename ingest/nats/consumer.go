@@ -31,8 +31,11 @@ type Config struct {
 	Table      string // table of JSON rows that name none
 	Precision  columnar.Precision
 	DeadLetter string // "file:PATH" or "subject:NAME" (a subject bound to a stream)
-	Batch      int    // messages per fetch (and per WAL record)
-	AckWait    time.Duration
+	// MaxLineBytes bounds one line of a message (0: the decoders' default);
+	// a message with a longer line is dead-lettered.
+	MaxLineBytes int
+	Batch        int // messages per fetch (and per WAL record)
+	AckWait      time.Duration
 
 	// Credentials and TLS, each optional.
 	User, Password string

@@ -110,4 +110,5 @@
 //	                  array, a number is out of float64 range, or a field key
 //	                  is empty
 //	json-no-fields    the row has no field (after skipping nulls)
+//	json-line-too-long the line is longer than Options.MaxLineBytes (default 1 MiB)
 package ndjson

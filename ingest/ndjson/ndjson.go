@@ -23,20 +23,28 @@ type Options struct {
 	Precision columnar.Precision // unit of integer timestamps
 	Now       int64              // ns since epoch, used for rows without a time
 	TagKeys   []string           // optional: for flat rows, the keys that are tags (nil = every string value is a tag)
+	// MaxLineBytes bounds one line; zero means DefaultMaxLineBytes. Longer
+	// lines are rejected with CodeLineTooLong without being parsed.
+	MaxLineBytes int
 }
+
+// DefaultMaxLineBytes is the longest line Decode accepts when
+// Options.MaxLineBytes is zero.
+const DefaultMaxLineBytes = 1 << 20
 
 // Error codes reported in columnar.LineError.Code. See the package
 // documentation for their meaning.
 const (
-	CodeSyntax     = "json-syntax"
-	CodeDupKey     = "json-dup-key"
-	CodeUnknownKey = "json-unknown-key"
-	CodeBadTable   = "json-bad-table"
-	CodeNoTable    = "json-no-table"
-	CodeBadTime    = "json-bad-time"
-	CodeBadTag     = "json-bad-tag"
-	CodeBadField   = "json-bad-field"
-	CodeNoFields   = "json-no-fields"
+	CodeSyntax      = "json-syntax"
+	CodeDupKey      = "json-dup-key"
+	CodeUnknownKey  = "json-unknown-key"
+	CodeBadTable    = "json-bad-table"
+	CodeNoTable     = "json-no-table"
+	CodeBadTime     = "json-bad-time"
+	CodeBadTag      = "json-bad-tag"
+	CodeBadField    = "json-bad-field"
+	CodeNoFields    = "json-no-fields"
+	CodeLineTooLong = "json-line-too-long"
 )
 
 // Decode parses body, appends each valid row to b, calls onErr for each invalid line
@@ -46,6 +54,10 @@ const (
 func Decode(body []byte, b *columnar.Batch, opt Options, onErr func(columnar.LineError)) int {
 	if opt.Precision <= 0 {
 		opt.Precision = columnar.Nanosecond
+	}
+	maxLine := opt.MaxLineBytes
+	if maxLine <= 0 {
+		maxLine = DefaultMaxLineBytes
 	}
 	d := pool.Get().(*decoder)
 	d.opt = opt
@@ -61,6 +73,13 @@ func Decode(body []byte, b *columnar.Batch, opt Options, onErr func(columnar.Lin
 			line = line[:len(line)-1]
 		}
 		if blank(line) {
+			continue
+		}
+		if len(line) > maxLine {
+			if onErr != nil {
+				onErr(columnar.LineError{Line: n, Code: CodeLineTooLong,
+					Reason: fmt.Sprintf("line is %d bytes, the limit is %d (--max-line-bytes)", len(line), maxLine)})
+			}
 			continue
 		}
 		if len(line) > d.maxLine {

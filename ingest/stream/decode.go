@@ -32,7 +32,9 @@ type Decoder struct {
 	Format    Format
 	Table     string             // default table for JSON rows
 	Precision columnar.Precision // unit of timestamps in the messages
-	errs      []columnar.LineError
+	// MaxLineBytes bounds one line of a message; zero: the decoders' default.
+	MaxLineBytes int
+	errs         []columnar.LineError
 }
 
 // Decode appends the rows of one message to b, every row tagged with line
@@ -46,9 +48,9 @@ func (d *Decoder) Decode(b *columnar.Batch, value []byte, msg int, now int64) er
 	onErr := func(e columnar.LineError) { d.errs = append(d.errs, e) }
 	switch d.Format {
 	case FormatJSON:
-		ndjson.Decode(value, b, ndjson.Options{Table: d.Table, Precision: d.Precision, Now: now}, onErr)
+		ndjson.Decode(value, b, ndjson.Options{Table: d.Table, Precision: d.Precision, Now: now, MaxLineBytes: d.MaxLineBytes}, onErr)
 	default:
-		lineprotocol.Decode(value, b, lineprotocol.Options{Precision: d.Precision, Now: now}, onErr)
+		lineprotocol.Decode(value, b, lineprotocol.Options{Precision: d.Precision, Now: now, MaxLineBytes: d.MaxLineBytes}, onErr)
 	}
 	if len(d.errs) == 0 && len(b.Rows) == mRows && len(value) > 0 {
 		d.errs = append(d.errs, columnar.LineError{Line: 1, Code: "stream-no-rows", Reason: "message holds no rows"})
