@@ -89,6 +89,20 @@ func setMemoryLimit(limit, maxHead, compactMem int64, log *slog.Logger) (int64, 
 	return limit, nil
 }
 
+// stringList is a repeatable flag whose values may also be comma-separated.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
 // tokenList is the repeatable --auth-token flag.
 type tokenList []server.Token
 
@@ -135,7 +149,10 @@ func runServe(args []string) int {
 		s3ReadOnly   = fs.Bool("s3.read-only", false, "serve the bucket's tiered segments read-only from its manifest, on a fresh --data-dir; writes get 403 read-only")
 	)
 	var tokens tokenList
-	fs.Var(&tokens, "auth-token", "an API token NAME:SECRET:SCOPES (SCOPES: read, write or read,write); repeat for more. With any token, every endpoint but /health and /ping needs one")
+	fs.Var(&tokens, "auth-token", "an API token NAME:SECRET:SCOPES (SCOPES: read, write, admin, comma-separated; admin, or all, grants all three and is needed to drop, delete or set retention); repeat for more. With any token, every endpoint but /health and /ping needs one. Prefer --auth-tokens-file: a command line is visible to other local users")
+	debugPprof := fs.Bool("debug.pprof", false, "serve Go's profiles at /debug/pprof (admin scope with auth on; never the command line; profiles capped at 30 s)")
+	var allowedOrigins stringList
+	fs.Var(&allowedOrigins, "http-allowed-origins", "a browser origin (scheme://host[:port]) allowed to change state cross-site and answered CORS headers; repeat or comma-separate for more. None: CORS is off and cross-site writes from web pages are refused")
 	tokensFile := fs.String("auth-tokens-file", "", "file of API tokens, one NAME:SECRET:SCOPES a line (# comments); adds to --auth-token")
 	tierCfg.RegisterFlags(fs)
 	fs.Var(&compactMem, "compaction.max-memory", "memory one compaction merge may use for its read and write buffers; more inputs than fit are merged in passes (e.g. 256MiB)")
@@ -266,7 +283,7 @@ Flags:
 	}
 	srv := server.New(eng, server.Config{Addr: *httpAddr, MaxBodyBytes: int(maxBody), Logger: log,
 		QueryTimeout: *queryTimeout, QueryMaxRows: *queryMaxRows, QueryMaxMemory: int64(queryMaxMem),
-		Tokens: tokens})
+		Tokens: tokens, DebugPprof: *debugPprof, AllowedOrigins: allowedOrigins})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("silt listening; replaying the WAL (/ready answers 503 until done)", "version", version, "http", ln.Addr().String(), "data", *dataDir)
