@@ -176,4 +176,3 @@ func printTable(w io.Writer, header []string, cells [][]string) {
 		line(row)
 	}
 }
-
