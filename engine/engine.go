@@ -318,7 +318,7 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 		return res, fmt.Errorf("sync wal: %w", err)
 	}
 	res.Written = len(b.Rows)
-	e.metrics.RowsWritten.WithLabelValues(db).Add(float64(res.Written))
+	e.metrics.RowsWritten.WithLabelValues(LabelValue(db)).Add(float64(res.Written))
 	return res, nil
 }
 

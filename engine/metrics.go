@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -111,4 +113,16 @@ func (e *Engine) walForMetrics() *wal.WAL {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.wal
+}
+
+// LabelValue makes s safe as a Prometheus label value: the client library
+// panics on invalid UTF-8, and label values often come from requests (a
+// database name), so one hostile name must not take the process down after
+// its write was made durable. Invalid bytes become U+FFFD; a valid s is
+// returned as is, without allocating.
+func LabelValue(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }

@@ -398,12 +398,20 @@ func (ts *TableScan) overlapGroups() [][]int {
 // copying batches; the first error stops everything.
 func runTasks(ctx context.Context, tasks []func(emit func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
 	if len(tasks) == 1 || runtime.GOMAXPROCS(0) == 1 {
+		// No workers to stop: the deadline or a disconnect is noticed
+		// between batches (BatchRows rows at most).
+		emit := func(b *columnar.ColumnBatch) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return fn(b)
+		}
 		for _, t := range tasks {
-			if err := t(fn); err != nil {
+			if err := t(emit); err != nil {
 				return err
 			}
 		}
-		return nil
+		return ctx.Err()
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

@@ -18,14 +18,19 @@ type Token struct {
 	Secret string
 	Read   bool
 	Write  bool
+	// Admin allows what destroys data or changes how long it is kept
+	// (DROP DATABASE, DROP MEASUREMENT, DELETE, retention) and the
+	// profiling endpoints; an admin token may also read and write.
+	Admin bool
 }
 
-// ParseToken reads NAME:SECRET:SCOPES, SCOPES being read, write or
-// read,write (also "rw" and "all").
+// ParseToken reads NAME:SECRET:SCOPES, SCOPES being a comma-separated list
+// of read, write and admin ("rw" is read,write; "all" and "admin" are all
+// three).
 func ParseToken(s string) (Token, error) {
 	parts := strings.SplitN(s, ":", 3)
 	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
-		return Token{}, fmt.Errorf("bad token %q: want NAME:SECRET:read|write|read,write", redact(s))
+		return Token{}, fmt.Errorf("bad token %q: want NAME:SECRET:SCOPES (read, write, admin, comma-separated)", redact(s))
 	}
 	t := Token{Name: parts[0], Secret: parts[1]}
 	for _, sc := range strings.FieldsFunc(parts[2], func(r rune) bool { return r == ',' || r == '+' || r == ' ' }) {
@@ -34,14 +39,16 @@ func ParseToken(s string) (Token, error) {
 			t.Read = true
 		case "write":
 			t.Write = true
-		case "rw", "all", "read-write":
+		case "rw", "read-write":
 			t.Read, t.Write = true, true
+		case "admin", "all":
+			t.Read, t.Write, t.Admin = true, true, true
 		default:
-			return Token{}, fmt.Errorf("token %s: unknown scope %q (want read, write or read,write)", t.Name, sc)
+			return Token{}, fmt.Errorf("token %s: unknown scope %q (want read, write or admin)", t.Name, sc)
 		}
 	}
 	if !t.Read && !t.Write {
-		return Token{}, fmt.Errorf("token %s: no scope (want read, write or read,write)", t.Name)
+		return Token{}, fmt.Errorf("token %s: no scope (want read, write or admin)", t.Name)
 	}
 	return t, nil
 }
@@ -86,13 +93,44 @@ const (
 	scopeAny               // any valid token; the handler checks more (/query)
 	scopeRead
 	scopeWrite
+	scopeAdmin
 )
 
-func pathScope(ctx *fasthttp.RequestCtx, path string) scope {
+func (sc scope) String() string {
+	switch sc {
+	case scopeRead:
+		return "read"
+	case scopeWrite:
+		return "write"
+	case scopeAdmin:
+		return "admin"
+	}
+	return "any"
+}
+
+// has reports whether t grants sc.
+func (t *Token) has(sc scope) bool {
+	switch sc {
+	case scopeRead:
+		return t.Read || t.Admin
+	case scopeWrite:
+		return t.Write || t.Admin
+	case scopeAdmin:
+		return t.Admin
+	}
+	return true
+}
+
+// pathScope is what a request for path with method needs, known from the
+// request line alone so that it can be checked before the body is read.
+func pathScope(method []byte, path string) scope {
 	switch path {
 	case "/api/v1/databases":
-		if ctx.IsPost() || ctx.IsDelete() {
-			return scopeWrite // creates or drops a database, sets retention
+		switch string(method) {
+		case fasthttp.MethodDelete:
+			return scopeAdmin // drops a database or a table
+		case fasthttp.MethodPost:
+			return scopeWrite // creates a database; setting retention needs admin (handleCreateDatabase)
 		}
 		return scopeRead
 	case "/health", "/ping":
@@ -100,89 +138,165 @@ func pathScope(ctx *fasthttp.RequestCtx, path string) scope {
 	case "/write", "/api/v2/write", "/api/v1/ingest":
 		return scopeWrite
 	case "/query":
-		return scopeAny
+		return scopeAny // each statement is checked by its kind (handleQuery)
 	}
-	// /query checks write statements itself (CREATE DATABASE).
+	if strings.HasPrefix(path, "/debug/pprof") {
+		return scopeAdmin
+	}
 	return scopeRead
 }
 
-// authenticate finds the request's token: Authorization Token/Bearer,
-// Basic with the token as the password, or the u/p parameters of InfluxDB
-// v1 clients (in the URL or a form body). It answers 401 and returns nil
-// when auth is on and no configured token matches.
-func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (*Token, bool) {
+// findToken returns the configured token whose secret is secret, or nil.
+func (s *Server) findToken(secret []byte) *Token {
+	if len(secret) == 0 {
+		return nil
+	}
+	for i := range s.cfg.Tokens {
+		t := &s.cfg.Tokens[i]
+		if subtle.ConstantTimeCompare([]byte(t.Secret), secret) == 1 {
+			return t
+		}
+	}
+	return nil
+}
+
+// denial is why a request may not go on: a status, a stable code and a
+// message. The zero denial lets it go on.
+type denial struct {
+	status    int
+	code, msg string
+}
+
+const msgAuthRequired = "authentication required: send Authorization: Token <token> (or Bearer, or Basic with the token as password, or the u/p parameters)"
+
+// check decides from a request's credentials whether it may use path.
+func (s *Server) check(need scope, path string, secret []byte, how string) (*Token, denial) {
+	if need == scopeNone || len(s.cfg.Tokens) == 0 {
+		return nil, denial{}
+	}
+	t := s.findToken(secret)
+	if t == nil {
+		msg := msgAuthRequired
+		if how != "" {
+			msg = "invalid token (from " + how + ")"
+		}
+		return nil, denial{fasthttp.StatusUnauthorized, "unauthorized", msg}
+	}
+	if !t.has(need) {
+		return nil, denial{fasthttp.StatusForbidden, "insufficient-scope", "token " + t.Name + " lacks the " + need.String() + " scope for " + path}
+	}
+	return t, denial{}
+}
+
+func (s *Server) deny(ctx *fasthttp.RequestCtx, d denial) {
+	if d.status == fasthttp.StatusUnauthorized {
+		ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="silt"`)
+	}
+	s.writeError(ctx, d.status, d.code, d.msg)
+}
+
+// headerCheck decides from the request line and headers alone, before any
+// of the body is read, whether the request may go on. Credentials sent in
+// a form body (InfluxDB v1 clients' p parameter) are not seen here: such a
+// request is let through to the handler with a small body budget.
+func (s *Server) headerCheck(h *fasthttp.RequestHeader) denial {
 	if len(s.cfg.Tokens) == 0 {
-		return nil, true
+		return denial{}
 	}
-	secret, how := credentials(ctx)
-	if secret != "" {
-		for i := range s.cfg.Tokens {
-			t := &s.cfg.Tokens[i]
-			if subtle.ConstantTimeCompare([]byte(t.Secret), []byte(secret)) == 1 {
-				return t, true
-			}
-		}
+	u := fasthttp.AcquireURI()
+	defer fasthttp.ReleaseURI(u)
+	if err := u.Parse(nil, h.RequestURI()); err != nil {
+		return denial{fasthttp.StatusBadRequest, "bad-request", "the request URI does not parse"}
 	}
-	msg := "authentication required: send Authorization: Token <token> (or Bearer, or Basic with the token as password, or the u/p parameters)"
-	if how != "" {
-		msg = "invalid token (from " + how + ")"
-	}
-	ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="silt"`)
-	s.writeError(ctx, fasthttp.StatusUnauthorized, "unauthorized", msg)
-	return nil, false
+	secret, how := credentials(h.Peek("Authorization"), u.QueryArgs(), nil)
+	_, d := s.check(pathScope(h.Method(), string(u.Path())), string(u.Path()), secret, how)
+	return d
 }
 
-func credentials(ctx *fasthttp.RequestCtx) (secret, how string) {
-	h := ctx.Request.Header.Peek("Authorization")
-	if len(h) > 0 {
-		scheme, rest, _ := bytes.Cut(bytes.TrimSpace(h), []byte(" "))
-		rest = bytes.TrimSpace(rest)
-		switch strings.ToLower(string(scheme)) {
-		case "token", "bearer":
-			return string(rest), "the Authorization header"
-		case "basic":
-			raw, err := base64.StdEncoding.DecodeString(string(rest))
-			if err != nil {
-				return "", "the Authorization header (bad Basic encoding)"
-			}
-			_, pass, _ := bytes.Cut(raw, []byte(":"))
-			return string(pass), "the Authorization header"
-		}
-		return "", "the Authorization header (unknown scheme)"
+// formAuthBodyBytes is the body a request may send before its credentials
+// are known when they may be in the body itself (a form's p parameter).
+const formAuthBodyBytes = 1 << 20
+
+// headerReceived runs after the headers are read and before the body is:
+// a request that may not go on gets a body budget of one byte, so that
+// fasthttp refuses its body without buffering it and transportError
+// answers 401/403 instead of 413.
+func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	d := s.headerCheck(h)
+	if d.status == 0 {
+		return fasthttp.RequestConfig{}
 	}
-	if p := ctx.QueryArgs().Peek("p"); len(p) > 0 {
-		return string(p), "the p parameter"
+	if d.status == fasthttp.StatusUnauthorized && isFormType(h) {
+		return fasthttp.RequestConfig{MaxRequestBodySize: min(formAuthBodyBytes, s.cfg.MaxBodyBytes)}
 	}
-	if isForm(ctx) {
-		if p := ctx.PostArgs().Peek("p"); len(p) > 0 {
-			return string(p), "the p parameter"
-		}
-	}
-	return "", ""
+	return fasthttp.RequestConfig{MaxRequestBodySize: 1}
 }
 
-func isForm(ctx *fasthttp.RequestCtx) bool {
-	return ctx.IsPost() && bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("application/x-www-form-urlencoded"))
+// expect answers Expect: 100-continue requests that may not go on without
+// asking for their body.
+func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
+	d := s.headerCheck(&ctx.Request.Header)
+	if d.status == 0 || (d.status == fasthttp.StatusUnauthorized && isFormType(&ctx.Request.Header)) {
+		return fasthttp.StatusContinue
+	}
+	return d.status
 }
 
 // authorize answers 401/403 unless the request may use path; it returns
 // the token (nil when auth is off) for endpoints that check more.
 func (s *Server) authorize(ctx *fasthttp.RequestCtx, path string) (*Token, bool) {
-	need := pathScope(ctx, path)
+	need := pathScope(ctx.Method(), path)
 	if need == scopeNone || len(s.cfg.Tokens) == 0 {
 		return nil, true
 	}
-	t, ok := s.authenticate(ctx)
-	if !ok {
-		return nil, false
+	var form *fasthttp.Args
+	if isForm(ctx) {
+		form = ctx.PostArgs()
 	}
-	if (need == scopeRead && !t.Read) || (need == scopeWrite && !t.Write) {
-		what := "read"
-		if need == scopeWrite {
-			what = "write"
-		}
-		s.writeError(ctx, fasthttp.StatusForbidden, "insufficient-scope", "token "+t.Name+" lacks the "+what+" scope for "+path)
+	secret, how := credentials(ctx.Request.Header.Peek("Authorization"), ctx.QueryArgs(), form)
+	t, d := s.check(need, path, secret, how)
+	if d.status != 0 {
+		s.deny(ctx, d)
 		return nil, false
 	}
 	return t, true
+}
+
+// credentials finds a request's secret: Authorization Token/Bearer, Basic
+// with the token as the password, or the p parameter of InfluxDB v1
+// clients (in the URL, or in form, a form body's parameters).
+func credentials(authz []byte, query, form *fasthttp.Args) (secret []byte, how string) {
+	if len(authz) > 0 {
+		scheme, rest, _ := bytes.Cut(bytes.TrimSpace(authz), []byte(" "))
+		rest = bytes.TrimSpace(rest)
+		switch strings.ToLower(string(scheme)) {
+		case "token", "bearer":
+			return rest, "the Authorization header"
+		case "basic":
+			raw, err := base64.StdEncoding.DecodeString(string(rest))
+			if err != nil {
+				return nil, "the Authorization header (bad Basic encoding)"
+			}
+			_, pass, _ := bytes.Cut(raw, []byte(":"))
+			return pass, "the Authorization header"
+		}
+		return nil, "the Authorization header (unknown scheme)"
+	}
+	if p := query.Peek("p"); len(p) > 0 {
+		return p, "the p parameter"
+	}
+	if form != nil {
+		if p := form.Peek("p"); len(p) > 0 {
+			return p, "the p parameter"
+		}
+	}
+	return nil, ""
+}
+
+func isForm(ctx *fasthttp.RequestCtx) bool {
+	return ctx.IsPost() && isFormType(&ctx.Request.Header)
+}
+
+func isFormType(h *fasthttp.RequestHeader) bool {
+	return h.IsPost() && bytes.HasPrefix(h.ContentType(), []byte("application/x-www-form-urlencoded"))
 }

@@ -15,7 +15,8 @@ import (
 var testTokens = []Token{
 	{Name: "reader", Secret: "r-secret", Read: true},
 	{Name: "writer", Secret: "w-secret", Write: true},
-	{Name: "admin", Secret: "a-secret", Read: true, Write: true},
+	{Name: "admin", Secret: "a-secret", Read: true, Write: true, Admin: true},
+	{Name: "rw", Secret: "rw-secret", Read: true, Write: true},
 }
 
 // authReq is one request with credentials in one of the accepted forms.
@@ -179,7 +180,10 @@ func TestAuthRejectsWithoutLeakingOrWriting(t *testing.T) {
 		{"writer selects", authReq{method: "GET", path: "/query?db=d&q=" + q, header: map[string]string{"Authorization": "Token w-secret"}}, 403},
 		{"writer uses sql", authReq{method: "GET", path: "/api/v1/sql?db=d&q=" + url.QueryEscape("SELECT * FROM m"), header: map[string]string{"Authorization": "Token w-secret"}}, 403},
 		{"reader creates a db", authReq{method: "POST", path: "/query", body: "q=" + url.QueryEscape(`CREATE DATABASE "x"`), ctype: "application/x-www-form-urlencoded", header: map[string]string{"Authorization": "Token r-secret"}}, 403},
-		{"reader selects then creates", authReq{method: "GET", path: "/query?db=d&q=" + url.QueryEscape(`SELECT v FROM m; CREATE DATABASE "x"`), header: map[string]string{"Authorization": "Token r-secret"}}, 403},
+		{"reader selects then creates", authReq{method: "POST", path: "/query?db=d&q=" + url.QueryEscape(`SELECT v FROM m; CREATE DATABASE "x"`), header: map[string]string{"Authorization": "Token r-secret"}}, 403},
+		{"admin creates over GET", authReq{method: "GET", path: "/query?db=d&q=" + url.QueryEscape(`SELECT v FROM m; CREATE DATABASE "x"`), header: map[string]string{"Authorization": "Token a-secret"}}, 405},
+		{"read-write token sets a retention", authReq{method: "POST", path: "/api/v1/databases", body: `{"name":"y","retention":"1d"}`, header: map[string]string{"Authorization": "Token rw-secret"}}, 403},
+		{"read-write token drops", authReq{method: "POST", path: "/query?db=d", body: "q=" + url.QueryEscape(`DROP MEASUREMENT m`), ctype: "application/x-www-form-urlencoded", header: map[string]string{"Authorization": "Token rw-secret"}}, 403},
 		{"reader creates a db via the API", authReq{method: "POST", path: "/api/v1/databases", body: `{"name":"y","retention":"1d"}`, header: map[string]string{"Authorization": "Token r-secret"}}, 403},
 		{"reader sets a retention", authReq{method: "POST", path: "/query?db=d", body: "q=" + url.QueryEscape(`ALTER RETENTION POLICY "autogen" ON "d" DURATION 1d`), ctype: "application/x-www-form-urlencoded", header: map[string]string{"Authorization": "Token r-secret"}}, 403},
 		{"writer lists databases", authReq{method: "GET", path: "/api/v1/databases", header: map[string]string{"Authorization": "Token w-secret"}}, 403},
@@ -211,7 +215,7 @@ func TestAuthRejectsWithoutLeakingOrWriting(t *testing.T) {
 }
 
 func TestParseAndLoadTokens(t *testing.T) {
-	for _, bad := range []string{"", "name", "name:secret", ":s:read", "n::read", "n:s:", "n:s:admin"} {
+	for _, bad := range []string{"", "name", "name:secret", ":s:read", "n::read", "n:s:", "n:s:root"} {
 		if _, err := ParseToken(bad); err == nil {
 			t.Errorf("ParseToken(%q) accepted", bad)
 		} else if strings.Contains(err.Error(), "secret") && bad != "name:secret" && strings.Contains(bad, "secret") {

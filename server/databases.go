@@ -22,8 +22,9 @@ type DatabaseInfo struct {
 // {"name": "db", "retention": "30d"} (or name= and retention= parameters)
 // creates the database if needed and sets its retention: a duration such as
 // 30d, 2w or 720h, "inf" to keep data forever, or nothing to leave the
-// database on the server default. Idempotent.
-func (s *Server) handleCreateDatabase(ctx *fasthttp.RequestCtx) {
+// database on the server default. Idempotent. Setting retention deletes
+// data, so with auth on it needs the admin scope.
+func (s *Server) handleCreateDatabase(ctx *fasthttp.RequestCtx, tok *Token) {
 	req := struct {
 		Name      string  `json:"name"`
 		Retention *string `json:"retention"`
@@ -40,6 +41,10 @@ func (s *Server) handleCreateDatabase(ctx *fasthttp.RequestCtx) {
 	}
 	if req.Name == "" {
 		s.writeError(ctx, fasthttp.StatusBadRequest, "missing-name", `the database name is required: {"name": "db", "retention": "30d"}`)
+		return
+	}
+	if req.Retention != nil && tok != nil && !tok.has(scopeAdmin) {
+		s.writeError(ctx, fasthttp.StatusForbidden, "insufficient-scope", "token "+tok.Name+" lacks the admin scope to set retention")
 		return
 	}
 	var err error

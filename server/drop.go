@@ -11,7 +11,7 @@ import (
 
 // handleDrop serves DELETE /api/v1/databases?db=D[&table=T]: drops the
 // database, or one of its tables, durably (engine.DropDatabase/DropTable);
-// needs the write scope. 404 when the database or table does not exist.
+// needs the admin scope. 404 when the database or table does not exist.
 func (s *Server) handleDrop(ctx *fasthttp.RequestCtx) {
 	db := string(ctx.QueryArgs().Peek("db"))
 	table := string(ctx.QueryArgs().Peek("table"))

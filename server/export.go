@@ -18,6 +18,10 @@ import (
 // deduplicated: GET /api/v1/export?db=D[&table=T].
 func (s *Server) handleExport(ctx *fasthttp.RequestCtx) {
 	db := string(ctx.QueryArgs().Peek("db"))
+	if db == "" {
+		s.writeError(ctx, fasthttp.StatusBadRequest, "missing-db", "missing db: the db parameter is required: GET /api/v1/export?db=D[&table=T]")
+		return
+	}
 	tables, ok := s.eng.Tables(db)
 	if !ok {
 		s.writeError(ctx, fasthttp.StatusNotFound, "db-not-found", "database "+db+" does not exist")

@@ -154,11 +154,15 @@ func TestInfluxQLDropAuth(t *testing.T) {
 	if n := countRows(t, s, "d", "m"); n != 2 {
 		t.Fatalf("after refused drops m has %v rows, want 2", n)
 	}
-	// The write-only token may drop.
+	// Dropping needs the admin scope: the write-only token may not.
 	code, b := s.do(t, authReq{method: "POST", path: "/query?db=d", ctype: form, body: url.Values{"q": {`DROP MEASUREMENT m`}}.Encode(),
 		header: map[string]string{"Authorization": "Token w-secret"}})
-	if code != 200 || strings.Contains(string(b), "error") {
+	if code != http.StatusForbidden || !strings.Contains(string(b), "admin scope") {
 		t.Fatalf("drop by the writer: %d %s", code, b)
+	}
+	code, b = s.do(t, authReq{method: "POST", path: "/query?db=d", ctype: form, body: url.Values{"q": {`DROP MEASUREMENT m`}}.Encode(), header: admin})
+	if code != 200 || strings.Contains(string(b), "error") {
+		t.Fatalf("drop by the admin: %d %s", code, b)
 	}
 	if n := countRows(t, s, "d", "m"); n != 0 {
 		t.Fatalf("after the drop m has %v rows", n)
@@ -180,7 +184,7 @@ func TestInfluxQLDropAuth(t *testing.T) {
 }
 
 // TestDropHTTP: DELETE /api/v1/databases drops a table or a database;
-// a read-only token gets 403 and nothing goes.
+// read-only and write-only tokens get 403 and nothing goes; admin drops.
 func TestDropHTTP(t *testing.T) {
 	s := startServerWith(t, Config{Tokens: testTokens})
 	if code, _, b := s.post(t, "/write?db=d", "m v=1 1\nm v=2 2\nn v=3 3", "Authorization", "Token w-secret"); code != 204 {
@@ -191,8 +195,10 @@ func TestDropHTTP(t *testing.T) {
 		return code, string(b)
 	}
 	for _, p := range []string{"/api/v1/databases?db=d&table=m", "/api/v1/databases?db=d"} {
-		if code, b := del(p, "r-secret"); code != http.StatusForbidden || !strings.Contains(b, "insufficient-scope") {
-			t.Fatalf("DELETE %s as reader: %d %s", p, code, b)
+		for _, tok := range []string{"r-secret", "w-secret", "rw-secret"} {
+			if code, b := del(p, tok); code != http.StatusForbidden || !strings.Contains(b, "insufficient-scope") {
+				t.Fatalf("DELETE %s as %s: %d %s", p, tok, code, b)
+			}
 		}
 	}
 	if n := countRows(t, s, "d", "m"); n != 2 {
@@ -209,7 +215,7 @@ func TestDropHTTP(t *testing.T) {
 		{"/api/v1/databases?db=d&table=m", 200, `"dropped_table":"m"`},
 		{"/api/v1/databases?db=d&table=m", 404, "table-not-found"},
 	} {
-		if code, b := del(c.path, "w-secret"); code != c.code || !strings.Contains(b, c.want) {
+		if code, b := del(c.path, "a-secret"); code != c.code || !strings.Contains(b, c.want) {
 			t.Fatalf("DELETE %s: %d %s, want %d %s", c.path, code, b, c.code, c.want)
 		}
 	}

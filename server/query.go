@@ -133,17 +133,7 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 	}
 	req := influxql.Request{Query: text, Database: param("db"), RP: param("rp"), Epoch: epoch,
 		Now: time.Now(), MaxRows: s.cfg.QueryMaxRows, Timeout: s.cfg.QueryTimeout}
-	if tok != nil {
-		req.Allow = func(write bool) error {
-			if write && !tok.Write {
-				return fmt.Errorf("token %s lacks the write scope", tok.Name)
-			}
-			if !write && !tok.Read {
-				return fmt.Errorf("token %s lacks the read scope", tok.Name)
-			}
-			return nil
-		}
-	}
+	req.Allow = s.allowStatement(ctx.IsGet(), tok)
 	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
 	resp, err := influxql.Execute(qctx, influxBackend{s, raw}, req)
@@ -152,6 +142,10 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 	}
 	var authErr *influxql.AuthError
 	switch {
+	case errors.As(err, &authErr) && errors.Is(authErr.Err, errStateChangeOverGet):
+		ctx.Response.Header.Set("Allow", "POST")
+		s.writeInflux(ctx, fasthttp.StatusMethodNotAllowed, &influxql.Response{Error: authErr.Error(), Code: "get-changes-state"})
+		return
 	case errors.As(err, &authErr):
 		s.writeInflux(ctx, fasthttp.StatusForbidden, &influxql.Response{Error: "error authorizing query: " + authErr.Error(), Code: "insufficient-scope"})
 		return
@@ -167,6 +161,35 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 		return
 	}
 	s.writeInflux(ctx, fasthttp.StatusOK, resp)
+}
+
+// errStateChangeOverGet refuses, over GET, a statement that changes data or
+// schema: as InfluxDB documents, GET /query is for SELECT and SHOW only, so
+// that a link or an <img> on any web page cannot drop a database.
+var errStateChangeOverGet = errors.New("this statement changes data or schema: send it with POST (GET /query runs only SELECT and SHOW)")
+
+// allowStatement is the check of every /query statement before any runs:
+// over GET only reads, and with auth on only what tok's scopes grant.
+func (s *Server) allowStatement(isGet bool, tok *Token) func(influxql.Privilege) error {
+	return func(p influxql.Privilege) error {
+		if isGet && p != influxql.PrivRead {
+			return errStateChangeOverGet
+		}
+		if tok == nil {
+			return nil
+		}
+		need := scopeRead
+		switch p {
+		case influxql.PrivWrite:
+			need = scopeWrite
+		case influxql.PrivAdmin:
+			need = scopeAdmin
+		}
+		if !tok.has(need) {
+			return fmt.Errorf("token %s lacks the %s scope", tok.Name, need)
+		}
+		return nil
+	}
 }
 
 // writeInfluxCSV answers Accept: application/csv as InfluxDB does.

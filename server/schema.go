@@ -21,9 +21,9 @@ type FieldInfo struct {
 	Type string `json:"type"`
 }
 
-func (s *Server) handleDatabases(ctx *fasthttp.RequestCtx) {
+func (s *Server) handleDatabases(ctx *fasthttp.RequestCtx, tok *Token) {
 	if ctx.IsPost() {
-		s.handleCreateDatabase(ctx) // databases.go
+		s.handleCreateDatabase(ctx, tok) // databases.go
 		return
 	}
 	if ctx.IsDelete() {

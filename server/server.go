@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
-	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/siltdb/silt/engine"
 )
@@ -39,7 +39,20 @@ type Config struct {
 	// TokensFile names a file of more tokens, one a line, that
 	// LoadTokensFile adds to Tokens; New does not read it.
 	TokensFile string
+
+	// DebugPprof serves /debug/pprof (--debug.pprof); off, the path is
+	// 404. With auth on it needs the admin scope.
+	DebugPprof bool
+	// AllowedOrigins are the browser origins (scheme://host[:port]) that
+	// may change state cross-site (--http-allowed-origins); none: only
+	// same-origin pages and non-browser clients may.
+	AllowedOrigins []string
 }
+
+// maxHeaderBytes bounds a request's line and headers: fasthttp's read
+// buffer, which must hold them whole. Grafana's GET mode puts whole
+// queries in the URL, often beyond fasthttp's default of 4 KiB.
+const maxHeaderBytes = 64 << 10
 
 // Server serves the HTTP API for one engine.
 type Server struct {
@@ -91,6 +104,12 @@ func New(eng *engine.Engine, cfg Config) *Server {
 		ReduceMemoryUsage: false,
 		Logger:            fasthttpLogger{s.log},
 		ErrorHandler:      s.transportError,
+		ReadBufferSize:    maxHeaderBytes,
+		// Credentials and scopes are checked from the headers before any
+		// body is read (auth.go), so an unauthenticated client cannot make
+		// the server buffer its body.
+		HeaderReceived: s.headerReceived,
+		ExpectHandler:  s.expect,
 	}
 	return s
 }
@@ -104,7 +123,13 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		path := string(ctx.Path())
-		tok, ok := s.authorize(ctx, path)
+		// The browser check comes first: a CORS preflight carries no
+		// credentials.
+		ok := s.sameSiteOrSafe(ctx, path)
+		var tok *Token
+		if ok {
+			tok, ok = s.authorize(ctx, path)
+		}
 		if !ok {
 			s.metrics.requests.WithLabelValues(knownPath(path), statusLabel(ctx.Response.StatusCode())).Inc()
 			return
@@ -136,7 +161,7 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 			metrics(ctx)
 		case "/api/v1/databases":
 			if s.requireReady(ctx) {
-				s.handleDatabases(ctx)
+				s.handleDatabases(ctx, tok)
 			}
 		case "/api/v1/tables":
 			if s.requireReady(ctx) {
@@ -151,8 +176,8 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 				s.handleExport(ctx)
 			}
 		default:
-			if strings.HasPrefix(path, "/debug/pprof/") {
-				pprofhandler.PprofHandler(ctx)
+			if s.cfg.DebugPprof && (path == "/debug/pprof" || strings.HasPrefix(path, "/debug/pprof/")) {
+				s.handlePprof(ctx, path)
 				return
 			}
 			s.writeError(ctx, fasthttp.StatusNotFound, "not-found", "no endpoint "+path)
@@ -170,8 +195,10 @@ func knownPath(p string) string {
 	return "other"
 }
 
+// statusLabel is the code label of silt_http_requests_total: the number,
+// as Prometheus' own HTTP metrics and every dashboard expect.
 func statusLabel(code int) string {
-	return fasthttp.StatusMessage(code)
+	return strconv.Itoa(code)
 }
 
 // ErrorBody is the JSON of every error response.
@@ -203,14 +230,31 @@ func (s *Server) requireReady(ctx *fasthttp.RequestCtx) bool {
 	return false
 }
 
-// transportError answers requests fasthttp could not read.
+// transportError answers requests fasthttp could not read. Its message
+// never includes fasthttp's error text, which quotes the request's own
+// bytes (headers included, Authorization too).
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		// A body refused because the headers did not authorize it
+		// (headerReceived) gets the reason, not 413.
+		if d := s.headerCheck(&ctx.Request.Header); d.status != 0 {
+			s.deny(ctx, d)
+			return
+		}
 		s.writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "body-too-large",
 			fmt.Sprintf("request body exceeds %d bytes (--max-body-bytes); split the write", s.cfg.MaxBodyBytes))
-		return
+	case errors.As(err, &small):
+		s.writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "request-too-large",
+			fmt.Sprintf("the request line and headers exceed %d bytes; send long queries in a POST body", maxHeaderBytes))
+	case errors.As(err, &netErr) && netErr.Timeout():
+		s.writeError(ctx, fasthttp.StatusRequestTimeout, "request-timeout", "the request was not received in time")
+	default:
+		s.log.Debug("unreadable request", "remote", ctx.RemoteAddr().String(), "err_type", fmt.Sprintf("%T", err))
+		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-request", "the request is not valid HTTP/1.1")
 	}
-	s.writeError(ctx, fasthttp.StatusBadRequest, "bad-request", "read request: "+err.Error())
 }
 
 // Serve listens on cfg.Addr until Shutdown.

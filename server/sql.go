@@ -112,6 +112,9 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set("Retry-After", "30")
 		s.writeError(ctx, fasthttp.StatusServiceUnavailable, "cold-unavailable", err.Error())
 		return
+	case errors.Is(err, sql.ErrDivisionByZero):
+		s.writeError(ctx, fasthttp.StatusBadRequest, sql.CodeDivisionByZero, err.Error())
+		return
 	case err != nil:
 		s.writeError(ctx, fasthttp.StatusBadRequest, "query-failed", err.Error())
 		return

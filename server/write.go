@@ -141,8 +141,14 @@ func sortLineErrors(e []columnar.LineError) {
 // expand without limit).
 func (s *Server) requestBody(ctx *fasthttp.RequestCtx, sc *writeScratch) ([]byte, int, string, error) {
 	body := ctx.PostBody()
-	if !bytes.EqualFold(ctx.Request.Header.ContentEncoding(), []byte("gzip")) {
+	switch enc := ctx.Request.Header.ContentEncoding(); {
+	case len(enc) == 0, bytes.EqualFold(enc, []byte("identity")):
 		return body, 0, "", nil
+	case !bytes.EqualFold(enc, []byte("gzip")):
+		// Read as plain text, a compressed body would be rejected line
+		// by line, or worse, partly stored.
+		return nil, fasthttp.StatusUnsupportedMediaType, "unsupported-encoding",
+			fmt.Errorf("Content-Encoding %q is not supported: send gzip or an uncompressed body", truncate(enc, 32))
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
@@ -159,6 +165,14 @@ func (s *Server) requestBody(ctx *fasthttp.RequestCtx, sc *writeScratch) ([]byte
 			fmt.Errorf("decompressed body exceeds %d bytes (--max-body-bytes); split the write", limit)
 	}
 	return sc.gz.Bytes(), 0, "", nil
+}
+
+// truncate bounds a request value quoted in an error.
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
 }
 
 func (s *Server) writeEngineError(ctx *fasthttp.RequestCtx, err error) {

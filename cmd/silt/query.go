@@ -36,18 +36,28 @@ func runQuery(args []string) int {
 	token := fs.String("token", "", "API token (default $SILT_TOKEN)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), queryUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterspersed(fs, args) // "SQL" --db x works too
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if fs.NArg() != 1 || *db == "" {
-		fmt.Fprintln(os.Stderr, "silt query: need --db and one SQL argument ('-' reads it from stdin)")
+	var problem string
+	switch {
+	case len(pos) == 0:
+		problem = "need one SQL argument ('-' reads it from stdin)"
+	case len(pos) > 1:
+		problem = fmt.Sprintf("got %d arguments, want one SQL argument: quote the whole statement", len(pos))
+	case *db == "":
+		problem = "need --db"
+	}
+	if problem != "" {
+		fmt.Fprintln(os.Stderr, "silt query: "+problem)
 		fs.Usage()
 		return 2
 	}
-	text := fs.Arg(0)
+	text := pos[0]
 	if text == "-" {
 		b, err := io.ReadAll(os.Stdin)
 		if err != nil {

@@ -10,7 +10,7 @@ import (
 )
 
 var (
-	errDivZero     = errors.New("division by zero")
+	errDivZero     = sql.ErrDivisionByZero
 	errBigintRange = errors.New("bigint out of range")
 	errUintRange   = errors.New("uint64 out of range")
 )

@@ -56,8 +56,8 @@ func TestDropStatements(t *testing.T) {
 }
 
 func TestDropNeedsWriteScope(t *testing.T) {
-	readOnly := func(write bool) error {
-		if write {
+	readOnly := func(p Privilege) error {
+		if p != PrivRead {
 			return errors.New("token r lacks the write scope")
 		}
 		return nil

@@ -56,9 +56,33 @@ type Request struct {
 	// Timeout is the caller's time limit, named in the error of a
 	// statement that runs out of it.
 	Timeout time.Duration
-	// Allow is asked about every statement before any runs (write: it
-	// changes data or schema); an error fails the request with AuthError.
-	Allow func(write bool) error
+	// Allow is asked about every statement before any runs, with what
+	// the statement needs; an error fails the request with AuthError.
+	Allow func(p Privilege) error
+}
+
+// Privilege is what a statement needs of its caller.
+type Privilege uint8
+
+const (
+	// PrivRead: reads (SELECT without INTO, SHOW).
+	PrivRead Privilege = iota
+	// PrivWrite: adds data or schema (CREATE DATABASE, SELECT INTO).
+	PrivWrite
+	// PrivAdmin: destroys data or changes how long it is kept (DROP,
+	// DELETE, retention policies, CREATE DATABASE ... WITH DURATION),
+	// and every statement Silt does not know to be milder.
+	PrivAdmin
+)
+
+func (p Privilege) String() string {
+	switch p {
+	case PrivRead:
+		return "read"
+	case PrivWrite:
+		return "write"
+	}
+	return "admin"
 }
 
 // ErrNotExecuted is the error of the statements after a failed one, as
@@ -94,7 +118,7 @@ func Execute(ctx context.Context, b Backend, req Request) (*Response, error) {
 	if req.Allow != nil {
 		// Like InfluxDB, authorize every statement before running any.
 		for _, st := range q.Statements {
-			if err := req.Allow(isWrite(st)); err != nil {
+			if err := req.Allow(StatementPrivilege(st)); err != nil {
 				return nil, &AuthError{err}
 			}
 		}
@@ -130,18 +154,29 @@ func Execute(ctx context.Context, b Backend, req Request) (*Response, error) {
 	return resp, nil
 }
 
-// isWrite reports whether st changes data or schema.
-func isWrite(st influxql.Statement) bool {
-	switch st.(type) {
-	case *influxql.SelectStatement, *influxql.ShowDatabasesStatement, *influxql.ShowMeasurementsStatement,
+// StatementPrivilege is what st needs: read for SELECT (without INTO) and
+// SHOW, write for what only adds, admin for the rest.
+func StatementPrivilege(st influxql.Statement) Privilege {
+	switch st := st.(type) {
+	case *influxql.SelectStatement:
+		if st.Target != nil {
+			return PrivWrite
+		}
+		return PrivRead
+	case *influxql.ShowDatabasesStatement, *influxql.ShowMeasurementsStatement,
 		*influxql.ShowTagKeysStatement, *influxql.ShowTagValuesStatement, *influxql.ShowFieldKeysStatement,
 		*influxql.ShowSeriesStatement, *influxql.ShowRetentionPoliciesStatement,
 		*influxql.ShowMeasurementCardinalityStatement, *influxql.ShowSeriesCardinalityStatement,
 		*influxql.ShowTagKeyCardinalityStatement, *influxql.ShowTagValuesCardinalityStatement,
 		*influxql.ShowFieldKeyCardinalityStatement:
-		return false
+		return PrivRead
+	case *influxql.CreateDatabaseStatement:
+		if st.RetentionPolicyCreate && st.RetentionPolicyDuration != nil {
+			return PrivAdmin // sets the retention of a database that may exist
+		}
+		return PrivWrite
 	}
-	return true
+	return PrivAdmin
 }
 
 func execStatement(ctx context.Context, b Backend, req Request, st influxql.Statement) (series []*Series, err error) {

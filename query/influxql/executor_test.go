@@ -119,8 +119,8 @@ func TestExecuteErrors(t *testing.T) {
 
 func TestExecuteAuthorizesEveryStatementFirst(t *testing.T) {
 	b := &failingBackend{}
-	readOnly := func(write bool) error {
-		if write {
+	readOnly := func(p Privilege) error {
+		if p != PrivRead {
 			return errors.New("token r lacks the write scope")
 		}
 		return nil
@@ -130,7 +130,7 @@ func TestExecuteAuthorizesEveryStatementFirst(t *testing.T) {
 	if !errors.As(err, &ae) || len(b.created) != 0 {
 		t.Fatalf("read-only CREATE DATABASE: %v, created %v", err, b.created)
 	}
-	resp, err := Execute(context.Background(), b, Request{Query: `CREATE DATABASE "x"`, Allow: func(bool) error { return nil }})
+	resp, err := Execute(context.Background(), b, Request{Query: `CREATE DATABASE "x"`, Allow: func(Privilege) error { return nil }})
 	if err != nil || resp.Results[0].Error != "" || len(b.created) != 1 || b.created[0] != "x" {
 		t.Fatalf("CREATE DATABASE: %v %+v %v", err, resp, b.created)
 	}

@@ -336,7 +336,7 @@ func evalArith(op BinaryOp, l, r Value) (Value, error) {
 		return NullValue(l.Type), nil
 	}
 	errRange := fmt.Errorf("%s out of range", map[Type]string{TypeInt64: "bigint", TypeUint64: "uint64"}[l.Type])
-	errDiv := fmt.Errorf("division by zero")
+	errDiv := ErrDivisionByZero
 	switch l.Type {
 	case TypeInt64:
 		a, b := l.Int, r.Int

@@ -1,6 +1,9 @@
 package sql
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Error codes: the stable identifiers carried by Error.Code. The HTTP API
 // reports them as {"code": ...}.
@@ -14,7 +17,13 @@ const (
 	CodeGrouping          = "grouping"           // ungrouped column, misplaced or nested aggregate
 	CodeType              = "type"               // operand or argument types do not fit
 	CodeInvalid           = "invalid"            // any other semantic error (bad literal, negative LIMIT, ...)
+	CodeDivisionByZero    = "division_by_zero"   // x/0 or x%0, at compile time or on a row (SQLSTATE 22012)
 )
+
+// ErrDivisionByZero is the error of x/0 and x%0, whether the planner folds
+// constants or the executor meets a zero divisor on a row; its text is
+// PostgreSQL's.
+var ErrDivisionByZero = errors.New("division by zero")
 
 // Error is the error type of Parse and Plan. Its message follows
 // PostgreSQL's wording where PostgreSQL has one.

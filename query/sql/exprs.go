@@ -1,6 +1,7 @@
 package sql
 
 import (
+	"errors"
 	"regexp"
 	"strconv"
 	"strings"
@@ -462,6 +463,9 @@ func (p *planner) arith(opName string, l, r Expr, loc int32) (Expr, error) {
 	if lc, ok := l.(*Const); ok {
 		if rc, ok := r.(*Const); ok {
 			v, err := evalArith(op, lc.Value, rc.Value)
+			if errors.Is(err, ErrDivisionByZero) {
+				return nil, errAt(loc, CodeDivisionByZero, "22012", "%s", err.Error())
+			}
 			if err != nil {
 				return nil, invalid(loc, "22003", "%s", err.Error())
 			}

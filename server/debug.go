@@ -1,0 +1,59 @@
+package server
+
+import (
+	"net/http/pprof"
+	"strconv"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+)
+
+// maxProfileSeconds caps the seconds parameter of /debug/pprof/profile and
+// /debug/pprof/trace: a profile keeps a core busy sampling for as long as
+// it is asked to.
+const maxProfileSeconds = 30
+
+var (
+	pprofIndex   = fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Index)
+	pprofProfile = fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Profile)
+	pprofTrace   = fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Trace)
+	pprofSymbol  = fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Symbol)
+)
+
+// handlePprof serves Go's profiles when --debug.pprof is on (admin scope
+// with auth on). There is no cmdline endpoint: the command line holds
+// --auth-token secrets.
+func (s *Server) handlePprof(ctx *fasthttp.RequestCtx, path string) {
+	name := strings.TrimPrefix(strings.TrimPrefix(path, "/debug/pprof"), "/")
+	switch name {
+	case "":
+		pprofIndex(ctx)
+	case "profile", "trace":
+		args := ctx.QueryArgs()
+		if v := args.Peek("seconds"); len(v) > 0 {
+			n, err := strconv.Atoi(string(v))
+			if err != nil || n <= 0 {
+				s.writeError(ctx, fasthttp.StatusBadRequest, "bad-seconds", "seconds must be a positive whole number")
+				return
+			}
+			if n > maxProfileSeconds {
+				// The adaptor reads the request line, not the parsed
+				// arguments: rewrite the line.
+				args.Set("seconds", strconv.Itoa(maxProfileSeconds))
+				ctx.Request.Header.SetRequestURI("/debug/pprof/" + name + "?" + args.String())
+			}
+		}
+		if name == "profile" {
+			pprofProfile(ctx)
+		} else {
+			pprofTrace(ctx)
+		}
+	case "symbol":
+		pprofSymbol(ctx)
+	case "allocs", "block", "goroutine", "heap", "mutex", "threadcreate":
+		fasthttpadaptor.NewFastHTTPHandler(pprof.Handler(name))(ctx)
+	default:
+		s.writeError(ctx, fasthttp.StatusNotFound, "not-found", "no profile "+name+" (the command line is never served)")
+	}
+}
