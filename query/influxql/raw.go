@@ -74,6 +74,19 @@ func (c *selectCompiler) rawFetch(ctx context.Context, exprs, present []string, 
 	}
 	pushed := len(c.dims) == 0 && c.stmt.Limit > 0
 	text := sel("")
+	if len(c.dims) > 0 && c.stmt.Limit == 1 && c.stmt.Offset == 0 && !c.stmt.TimeAscending() {
+		// The newest point of each group (TSBS lastpoint, Grafana's current
+		// values): find each group's newest time from the series' last
+		// values, then read only the points at those times.
+		at, err := c.newestPerGroup(ctx, present)
+		if err != nil {
+			return nil, false, err
+		}
+		if at == "" {
+			return nil, false, nil
+		}
+		text = sel(" AND (" + at + ")")
+	}
 	if pushed {
 		// One series: the executor can cut it, newest or oldest first.
 		dir := ""
@@ -220,4 +233,38 @@ func isZero(e influxql.Expr) bool {
 		return isZero(e.Expr)
 	}
 	return false
+}
+
+// newestPerGroup returns a predicate selecting, per GROUP BY group, the
+// points at the group's newest time among those with a value in present
+// ("" when no group has one).
+func (c *selectCompiler) newestPerGroup(ctx context.Context, present []string) (string, error) {
+	dims := make([]string, len(c.dims))
+	for i, d := range c.dims {
+		dims[i] = quoteIdent(d)
+	}
+	text := fmt.Sprintf("SELECT %s, max(time) FROM %s WHERE %s AND (%s) GROUP BY %s",
+		strings.Join(dims, ", "), quoteIdent(c.m), c.where, strings.Join(present, " OR "), strings.Join(dims, ", "))
+	res, err := runSQL(ctx, c.b, c.db, c.tables, text, c.req.Now)
+	if err != nil {
+		return "", err
+	}
+	var groups []string
+	for _, r := range res.Rows {
+		t, ok := r[len(dims)].(time.Time)
+		if !ok {
+			continue
+		}
+		conds := make([]string, 0, len(dims)+1)
+		for i, d := range dims {
+			if v, ok := r[i].(string); ok {
+				conds = append(conds, d+" = "+quoteString(v))
+			} else {
+				conds = append(conds, d+" IS NULL")
+			}
+		}
+		conds = append(conds, "time = "+intLit(t.UnixNano()))
+		groups = append(groups, "("+strings.Join(conds, " AND ")+")")
+	}
+	return strings.Join(groups, " OR "), nil
 }
