@@ -39,6 +39,12 @@ func (c *selectCompiler) rawSeries(ctx context.Context) ([]*seriesRows, error) {
 		}
 		return nil, nil // only unknown names: no points
 	}
+	if c.manySeriesPerGroup() {
+		// Points of one time from several series are the rule here
+		// (high-cpu-all): read the tags at once rather than scan twice.
+		list, _, err := c.rawFetch(ctx, exprs, present, true)
+		return list, err
+	}
 	list, ties, err := c.rawFetch(ctx, exprs, present, false)
 	if err != nil || !ties {
 		return list, err
@@ -267,4 +273,14 @@ func (c *selectCompiler) newestPerGroup(ctx context.Context, present []string) (
 		groups = append(groups, "("+strings.Join(conds, " AND ")+")")
 	}
 	return strings.Join(groups, " OR "), nil
+}
+
+// manySeriesPerGroup reports whether an answer's series (GROUP BY groups)
+// likely hold several series of the measurement: the query groups by no
+// tag and its condition does not pin a tag to one value.
+func (c *selectCompiler) manySeriesPerGroup() bool {
+	if len(c.dims) > 0 || len(c.schema.Tags) == 0 {
+		return false
+	}
+	return !strings.Contains(c.where, " = '")
 }
