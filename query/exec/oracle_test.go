@@ -70,6 +70,21 @@ func tsbsCases() []oracleCase {
 	// groupby-orderby-limit
 	add(fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS minute, max(usage_user) FROM cpu
 		WHERE time < %s GROUP BY 1 ORDER BY 1 DESC LIMIT 5`, origin, ts(time.Hour)), "")
+	// Host selections written as OR-chains (TSBS, Grafana), mixed with time
+	// bounds, IN lists, regexes, NOT and other tags: normalized into tag
+	// sets the index answers, with the same rows as PostgreSQL.
+	add(fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS minute, max(usage_user) FROM cpu
+		WHERE (hostname = 'host_1' OR hostname = 'host_2' OR hostname = 'host_5' OR hostname = 'host_21') AND time >= %s AND time < %s GROUP BY 1 ORDER BY 1`, origin, ts(10*time.Minute), ts(70*time.Minute)), "")
+	add(fmt.Sprintf(`SELECT time, hostname, usage_user FROM cpu
+		WHERE time >= %s AND time < %s AND (hostname = 'host_3' OR hostname IN ('host_4', 'host_3') OR hostname = 'host_11') ORDER BY time, hostname`, ts(20*time.Minute), ts(40*time.Minute)), "")
+	add(fmt.Sprintf(`SELECT hostname, count(*), sum(usage_idle) FROM cpu
+		WHERE (time >= %s AND hostname = 'host_6') OR (time >= %s AND hostname = 'host_7') OR (hostname = 'host_8' AND time >= %s) GROUP BY 1 ORDER BY 1`, ts(time.Hour), ts(time.Hour), ts(time.Hour)), "")
+	add(`SELECT hostname, count(*) FROM cpu WHERE hostname ~ '^(host_1|host_12|host_3)$' GROUP BY 1 ORDER BY 1`, "")
+	add(`SELECT hostname, count(*) FROM cpu WHERE hostname ~ '^host_1[0-4]$' OR hostname = 'host_2' GROUP BY 1 ORDER BY 1`, "")
+	add(`SELECT hostname, count(*) FROM cpu WHERE NOT (hostname = 'host_1' OR hostname = 'host_2') AND (region = 'us-east-1' OR region = 'eu-west-1') GROUP BY 1 ORDER BY 1`, "")
+	add(`SELECT hostname, count(*) FROM cpu WHERE hostname = 'host_1' OR region = 'us-west-2' OR hostname = 'host_9' GROUP BY 1 ORDER BY 1`, "")
+	add(`SELECT hostname, count(*) FROM cpu WHERE hostname = 'host_1' OR hostname = 'host_2' OR usage_user > 95 GROUP BY 1 ORDER BY 1`, "")
+	add(`SELECT hostname, count(*) FROM cpu WHERE hostname = 'host_1' OR hostname = 'nope' OR hostname = NULL GROUP BY 1 ORDER BY 1`, "")
 	// a few more fixed shapes
 	add(`SELECT count(*), count(usage_user), sum(usage_user), min(usage_user), max(usage_user), avg(usage_user), stddev(usage_user) FROM cpu`, "")
 	add(`SELECT count(*) FROM cpu WHERE hostname = 'nope'`, "")

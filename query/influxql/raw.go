@@ -39,6 +39,12 @@ func (c *selectCompiler) rawSeries(ctx context.Context) ([]*seriesRows, error) {
 		}
 		return nil, nil // only unknown names: no points
 	}
+	if c.manySeriesPerGroup() {
+		// Points of one time from several series are the rule here
+		// (high-cpu-all): read the tags at once rather than scan twice.
+		list, _, err := c.rawFetch(ctx, exprs, present, true)
+		return list, err
+	}
 	list, ties, err := c.rawFetch(ctx, exprs, present, false)
 	if err != nil || !ties {
 		return list, err
@@ -74,6 +80,19 @@ func (c *selectCompiler) rawFetch(ctx context.Context, exprs, present []string, 
 	}
 	pushed := len(c.dims) == 0 && c.stmt.Limit > 0
 	text := sel("")
+	if len(c.dims) > 0 && c.stmt.Limit == 1 && c.stmt.Offset == 0 && !c.stmt.TimeAscending() {
+		// The newest point of each group (TSBS lastpoint, Grafana's current
+		// values): find each group's newest time from the series' last
+		// values, then read only the points at those times.
+		at, err := c.newestPerGroup(ctx, present)
+		if err != nil {
+			return nil, false, err
+		}
+		if at == "" {
+			return nil, false, nil
+		}
+		text = sel(" AND (" + at + ")")
+	}
 	if pushed {
 		// One series: the executor can cut it, newest or oldest first.
 		dir := ""
@@ -220,4 +239,48 @@ func isZero(e influxql.Expr) bool {
 		return isZero(e.Expr)
 	}
 	return false
+}
+
+// newestPerGroup returns a predicate selecting, per GROUP BY group, the
+// points at the group's newest time among those with a value in present
+// ("" when no group has one).
+func (c *selectCompiler) newestPerGroup(ctx context.Context, present []string) (string, error) {
+	dims := make([]string, len(c.dims))
+	for i, d := range c.dims {
+		dims[i] = quoteIdent(d)
+	}
+	text := fmt.Sprintf("SELECT %s, max(time) FROM %s WHERE %s AND (%s) GROUP BY %s",
+		strings.Join(dims, ", "), quoteIdent(c.m), c.where, strings.Join(present, " OR "), strings.Join(dims, ", "))
+	res, err := runSQL(ctx, c.b, c.db, c.tables, text, c.req.Now)
+	if err != nil {
+		return "", err
+	}
+	var groups []string
+	for _, r := range res.Rows {
+		t, ok := r[len(dims)].(time.Time)
+		if !ok {
+			continue
+		}
+		conds := make([]string, 0, len(dims)+1)
+		for i, d := range dims {
+			if v, ok := r[i].(string); ok {
+				conds = append(conds, d+" = "+quoteString(v))
+			} else {
+				conds = append(conds, d+" IS NULL")
+			}
+		}
+		conds = append(conds, "time = "+intLit(t.UnixNano()))
+		groups = append(groups, "("+strings.Join(conds, " AND ")+")")
+	}
+	return strings.Join(groups, " OR "), nil
+}
+
+// manySeriesPerGroup reports whether an answer's series (GROUP BY groups)
+// likely hold several series of the measurement: the query groups by no
+// tag and its condition does not pin a tag to one value.
+func (c *selectCompiler) manySeriesPerGroup() bool {
+	if len(c.dims) > 0 || len(c.schema.Tags) == 0 {
+		return false
+	}
+	return !strings.Contains(c.where, " = '")
 }

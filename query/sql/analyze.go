@@ -282,7 +282,7 @@ func (p *planner) planSelect(s *pg_query.SelectStmt) (*Query, error) {
 	}
 
 	// Time range and residual predicate.
-	q.TimeRange, q.Residual = timeRange(q.Where)
+	q.TimeRange, q.Residual = timeRange(normalize(q.Where))
 
 	// Columns read.
 	used := map[int]Column{}
