@@ -28,7 +28,7 @@ test: ## vet and run every test (crash tests included; -short skips them)
 	$(GO) test -count=1 ./...
 	# The oracle suites again with freed Arrow buffers poisoned, not
 	# recycled: a scan result kept past its batch reads garbage and fails
-	# (columnar/arrow_pool.go).
+	# (segment/arrow_pool.go).
 	SILT_DEBUG_POISON_FREED=1 $(GO) test -count=1 -run 'AgainstPostgres|Oracle' ./query/exec ./server
 
 test-race: ## run the tests under the race detector

@@ -1,6 +1,7 @@
-// Package columnar holds Silt's data model and its in-memory and on-disk
-// columnar forms: the decoded Batch that travels from decoders through the WAL
-// into the head, the Arrow head itself, Parquet segments and the manifest.
+// Package columnar holds Silt's data model: the decoded Batch that travels
+// from decoders through the WAL into the head, the table schema, the row
+// form (Point) and the column form (ColumnBatch) that scans produce. It
+// imports no storage format, so decoders stay light.
 package columnar
 
 import (

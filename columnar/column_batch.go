@@ -207,5 +207,5 @@ func (b *ColumnBatch) RowPoint(i int, p *Point, dicts [][]string) {
 		}
 		p.Fields = append(p.Fields, fv)
 	}
-	sortTags(p.Tags)
+	SortTags(p.Tags)
 }

@@ -197,3 +197,15 @@ func (s *TableSchema) Admit(b *Batch, r *Row) *LineError {
 	}
 	return nil
 }
+
+// TagCol returns the column of tag name, as Tag does for a byte key.
+func (s *TableSchema) TagCol(name string) (int, bool) {
+	i, ok := s.tagIdx[name]
+	return i, ok
+}
+
+// FieldCol returns the column of field name, as Field does for a byte key.
+func (s *TableSchema) FieldCol(name string) (int, bool) {
+	i, ok := s.fieldIdx[name]
+	return i, ok
+}

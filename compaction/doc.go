@@ -8,7 +8,7 @@
 //     window bounded (docs/compaction.md derives the bound).
 //   - Merge (merge.go) is a streaming k-way merge over segment row readers
 //     with last-write-wins deduplication, writing output segments through
-//     columnar.SegmentWriter. Memory is bounded by Config.MemoryBytes: it
+//     segment.SegmentWriter. Memory is bounded by Config.MemoryBytes: it
 //     sets the decode batch and the fan-in, and more inputs than the fan-in
 //     are merged in passes through intermediate run files.
 //

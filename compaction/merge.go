@@ -10,6 +10,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/merge"
+	"github.com/siltdb/silt/segment"
 )
 
 // Memory model of a merge, which turns Config.MemoryBytes into a fan-in.
@@ -44,8 +45,8 @@ type Config struct {
 // columns with the given file size and rows.
 func inputBytes(ncols int, size, rows int64) int64 {
 	chunk := size
-	if rows > columnar.RowGroupRows {
-		chunk = size * columnar.RowGroupRows / rows
+	if rows > segment.RowGroupRows {
+		chunk = size * segment.RowGroupRows / rows
 	}
 	return min(3*chunk, int64(ncols)*pageBytes) + int64(BatchRows*ncols*48)
 }
@@ -59,7 +60,7 @@ func (c Config) FanIn(per int64) int {
 // Output is a segment a merge wrote.
 type Output struct {
 	ID   uint64
-	Meta columnar.SegmentMeta
+	Meta segment.SegmentMeta
 }
 
 // Job is one merge: Inputs (absolute paths, oldest first) into outputs of
@@ -151,7 +152,7 @@ func Merge(ctx context.Context, c Config, job Job) (outs []Output, st Stats, err
 			path := job.RunPath(k)
 			k++
 			runs = append(runs, path)
-			w, err := columnar.NewSegmentWriter(path, job.DB, job.Table, job.Schema, BatchRows)
+			w, err := segment.NewSegmentWriter(path, job.DB, job.Table, job.Schema, BatchRows)
 			if err != nil {
 				return nil, st, err
 			}
@@ -170,7 +171,7 @@ func Merge(ctx context.Context, c Config, job Job) (outs []Output, st Stats, err
 		fan = fanIn(inputs)
 	}
 	// Final pass into size-bounded outputs.
-	var w *columnar.SegmentWriter
+	var w *segment.SegmentWriter
 	var id uint64
 	var path string
 	closeOut := func() error {
@@ -208,7 +209,7 @@ func Merge(ctx context.Context, c Config, job Job) (outs []Output, st Stats, err
 		if w == nil {
 			id, path = job.NewOutput()
 			var err error
-			if w, err = columnar.NewSegmentWriter(path, job.DB, job.Table, job.Schema, BatchRows); err != nil {
+			if w, err = segment.NewSegmentWriter(path, job.DB, job.Table, job.Schema, BatchRows); err != nil {
 				return err
 			}
 		}
@@ -236,7 +237,7 @@ func readErr(path string, err error) error {
 
 // rowSource reads one input for the merge.
 type rowSource struct {
-	rows *columnar.RowReader
+	rows *segment.RowReader
 	p    columnar.Point
 }
 
@@ -252,8 +253,8 @@ func (s *rowSource) Next() (*columnar.Point, error) {
 // point per series and time, the newest input's value of each field
 // winning.
 func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columnar.Point) error) (err error) {
-	var segs []*columnar.Segment
-	var rows []*columnar.RowReader
+	var segs []*segment.Segment
+	var rows []*segment.RowReader
 	defer func() {
 		for i, s := range segs {
 			rows[i].Close()
@@ -262,7 +263,7 @@ func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columna
 	}()
 	sources := make([]merge.Source, len(inputs))
 	for i, path := range inputs {
-		seg, err := columnar.OpenSegment(path)
+		seg, err := segment.OpenSegment(path)
 		if err != nil {
 			return readErr(path, err)
 		}

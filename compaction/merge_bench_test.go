@@ -13,6 +13,7 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/compaction"
 	"github.com/siltdb/silt/ingest/lineprotocol"
+	"github.com/siltdb/silt/segment"
 )
 
 const (
@@ -36,14 +37,14 @@ func writeInputs(b *testing.B, dir string) ([]string, *columnar.TableSchema, int
 	write := func(body []byte) {
 		var batch columnar.Batch
 		lineprotocol.Decode(body, &batch, lineprotocol.Options{}, nil)
-		h := columnar.NewHead(schema)
+		h := segment.NewHead(schema)
 		for r := range batch.Rows {
 			if err := schema.Admit(&batch, &batch.Rows[r]); err != nil {
 				b.Fatal(err)
 			}
 			h.Append(&batch, &batch.Rows[r], false)
 		}
-		ms, err := columnar.WriteSegments(dir, "db", "cpu", h, func() uint64 { id++; return id })
+		ms, err := segment.WriteSegments(dir, "db", "cpu", h, func() uint64 { id++; return id })
 		if err != nil {
 			b.Fatal(err)
 		}

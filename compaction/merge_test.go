@@ -9,11 +9,12 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/compaction"
+	"github.com/siltdb/silt/segment"
 )
 
 func writeSeg(t *testing.T, path string, s *columnar.TableSchema, pts []columnar.Point) {
 	t.Helper()
-	w, err := columnar.NewSegmentWriter(path, "db", "m", s, 2)
+	w, err := segment.NewSegmentWriter(path, "db", "m", s, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestMergeNewerWins(t *testing.T) {
 	if len(outs) != 1 || st.RowsOut != 4 {
 		t.Fatalf("outputs %v, %d rows; want 1 output of 4 rows", outs, st.RowsOut)
 	}
-	seg, err := columnar.OpenSegment(outs[0].Meta.Path)
+	seg, err := segment.OpenSegment(outs[0].Meta.Path)
 	if err != nil {
 		t.Fatal(err)
 	}

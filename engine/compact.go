@@ -15,6 +15,8 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/compaction"
 	"github.com/siltdb/silt/ingest/sink"
+	"github.com/siltdb/silt/manifest"
+	"github.com/siltdb/silt/segment"
 )
 
 // CompactionConfig configures the background compactor.
@@ -258,14 +260,14 @@ func (e *Engine) windowsByCount() []windowKey {
 }
 
 // windowSegments returns k's segments in m, in write (id) order.
-func windowSegments(m *columnar.Manifest, k windowKey) []columnar.SegmentMeta {
-	var segs []columnar.SegmentMeta
+func windowSegments(m *manifest.Manifest, k windowKey) []segment.SegmentMeta {
+	var segs []segment.SegmentMeta
 	for _, s := range m.Segments {
 		if s.DB == k.db && s.Table == k.table && s.Window == k.window && !s.IsRollup() {
 			segs = append(segs, s)
 		}
 	}
-	slices.SortFunc(segs, func(a, b columnar.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(segs, func(a, b segment.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
 	return segs
 }
 
@@ -283,7 +285,7 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 	e.flushMu.Lock()
 	m := e.manifest.Load()
 	segs := windowSegments(m, k)
-	if slices.ContainsFunc(segs, columnar.SegmentMeta.Cold) {
+	if slices.ContainsFunc(segs, segment.SegmentMeta.Cold) {
 		// Windows in the object store are not merged: their segments stay
 		// as tiered (late writes into them are tiered alongside), and
 		// expired ones go whole (retention).
@@ -298,8 +300,8 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 	cutoff := e.cutoff(m, k.db, time.Now().UnixNano())
 	trim := false
 	if len(segs) > 0 {
-		start := columnar.WindowOf(segs[0].MinTime)
-		if compaction.TrimDue(plan, start, int64(columnar.WindowDuration), cutoff) {
+		start := segment.WindowOf(segs[0].MinTime)
+		if compaction.TrimDue(plan, start, int64(segment.WindowDuration), cutoff) {
 			from, trim = 0, true
 		}
 	}
@@ -333,7 +335,7 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	dir := filepath.Dir(columnar.SegmentPath(k.db, k.table, k.window, base))
+	dir := filepath.Dir(segment.SegmentPath(k.db, k.table, k.window, base))
 	job := compaction.Job{DB: k.db, Table: k.table, TagOrder: tagOrder, Schema: schema,
 		DropBefore: math.MinInt64,
 		RunPath: func(i int) string {
@@ -352,7 +354,7 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 		}
 		id := next
 		next++
-		return id, filepath.Join(e.cfg.DataDir, filepath.FromSlash(columnar.SegmentPath(k.db, k.table, k.window, id)))
+		return id, filepath.Join(e.cfg.DataDir, filepath.FromSlash(segment.SegmentPath(k.db, k.table, k.window, id)))
 	}
 	for _, s := range inputs {
 		job.Inputs = append(job.Inputs, filepath.Join(e.cfg.DataDir, filepath.FromSlash(s.Path)))
@@ -362,11 +364,11 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("compact %s.%s window %s (%d segments): %w", k.db, k.table, k.window, len(inputs), err)
 	}
-	var metas []columnar.SegmentMeta
+	var metas []segment.SegmentMeta
 	for _, o := range outs {
 		mt := o.Meta
 		mt.ID, mt.Window = o.ID, k.window
-		mt.Path = columnar.SegmentPath(k.db, k.table, k.window, o.ID)
+		mt.Path = segment.SegmentPath(k.db, k.table, k.window, o.ID)
 		metas = append(metas, mt)
 	}
 	// The outputs' rollups replace the inputs': windows with late or
@@ -405,11 +407,11 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 // merged whole, once, so that scans read it without merging and its
 // rollups — rebuilt from the merged rows — answer for it again. (InfluxDB's
 // TSM engine makes the same full compaction of shards gone cold.)
-func (e *Engine) coldOverlap(m *columnar.Manifest, k windowKey, segs []columnar.SegmentMeta) bool {
+func (e *Engine) coldOverlap(m *manifest.Manifest, k windowKey, segs []segment.SegmentMeta) bool {
 	if len(segs) < 2 {
 		return false
 	}
-	end := columnar.WindowOf(segs[0].MinTime) + int64(columnar.WindowDuration)
+	end := segment.WindowOf(segs[0].MinTime) + int64(segment.WindowDuration)
 	if time.Now().UnixNano() < end+int64(e.cfg.Compaction.ColdAfter) {
 		return false
 	}
@@ -429,23 +431,23 @@ func (e *Engine) coldOverlap(m *columnar.Manifest, k windowKey, segs []columnar.
 
 // segmentsMayShare reports whether a and b may hold the same point: their
 // times overlap and so do their series ranges (unknown ranges overlap).
-func segmentsMayShare(a, b columnar.SegmentMeta, tagOrder []string) bool {
+func segmentsMayShare(a, b segment.SegmentMeta, tagOrder []string) bool {
 	if a.MaxTime < b.MinTime || b.MaxTime < a.MinTime {
 		return false
 	}
 	if !a.SeriesKnown() || !b.SeriesKnown() {
 		return true
 	}
-	return columnar.CompareSeries(a.LastSeries, b.FirstSeries, tagOrder) >= 0 &&
-		columnar.CompareSeries(b.LastSeries, a.FirstSeries, tagOrder) >= 0
+	return segment.CompareSeries(a.LastSeries, b.FirstSeries, tagOrder) >= 0 &&
+		segment.CompareSeries(b.LastSeries, a.FirstSeries, tagOrder) >= 0
 }
 
 // unionSchema is full restricted to the columns the inputs have, in full's
 // order: the output has no column none of its inputs had.
-func (e *Engine) unionSchema(full *columnar.TableSchema, inputs []columnar.SegmentMeta) (*columnar.TableSchema, error) {
+func (e *Engine) unionSchema(full *columnar.TableSchema, inputs []segment.SegmentMeta) (*columnar.TableSchema, error) {
 	have := map[string]bool{}
 	for _, s := range inputs {
-		seg, err := columnar.OpenSegment(filepath.Join(e.cfg.DataDir, filepath.FromSlash(s.Path)))
+		seg, err := segment.OpenSegment(filepath.Join(e.cfg.DataDir, filepath.FromSlash(s.Path)))
 		if err != nil {
 			return nil, compaction.Halt(fmt.Errorf("%w: open %s: %w", compaction.ErrCorrupt, s.Path, err))
 		}
@@ -479,7 +481,7 @@ func (e *Engine) unionSchema(full *columnar.TableSchema, inputs []columnar.Segme
 
 // swapSegments commits a manifest without olds (and their rollups) and
 // with news, then retires olds (deleted once no scan reads them).
-func (e *Engine) swapSegments(olds, news []columnar.SegmentMeta) error {
+func (e *Engine) swapSegments(olds, news []segment.SegmentMeta) error {
 	e.flushMu.Lock()
 	m := e.manifest.Load().Clone()
 	olds = withRollupsOf(m, olds)

@@ -17,6 +17,7 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/compaction"
 	"github.com/siltdb/silt/ingest/sink"
+	"github.com/siltdb/silt/segment"
 )
 
 // noCompactConfig is testConfig without the background compactor, so tests
@@ -335,7 +336,7 @@ func TestCompactTrickleBound(t *testing.T) {
 		var pts []point
 		for j := 0; j < 3; j++ {
 			// Three windows, times in random order, some points rewritten.
-			p := point{"cpu", fmt.Sprintf("h%d", rng.IntN(hosts)), int64(rng.IntN(3))*int64(columnar.WindowDuration) + int64(rng.IntN(2000))*1e9, float64(i*10 + j)}
+			p := point{"cpu", fmt.Sprintf("h%d", rng.IntN(hosts)), int64(rng.IntN(3))*int64(segment.WindowDuration) + int64(rng.IntN(2000))*1e9, float64(i*10 + j)}
 			pts = append(pts, p)
 			last[fmt.Sprintf("%s@%d", p.host, p.t)] = p.v
 		}
@@ -374,9 +375,9 @@ func TestCompactTrickleBound(t *testing.T) {
 func TestRetention(t *testing.T) {
 	dir := t.TempDir()
 	e := open(t, noCompactConfig(dir))
-	day := int64(columnar.WindowDuration)
+	day := int64(segment.WindowDuration)
 	now := time.Now().UnixNano()
-	today := columnar.WindowOf(now)
+	today := segment.WindowOf(now)
 	var pts []point
 	for d := int64(0); d < 5; d++ {
 		for h := int64(0); h < 24; h += 2 {
@@ -416,8 +417,8 @@ func TestRetention(t *testing.T) {
 		// A window is trimmed once a quarter of it has expired
 		// (compaction.TrimDue); until then its expired rows stay on disk,
 		// invisible. So which windows must be clean depends on the hour.
-		start := columnar.WindowOf(s.MinTime)
-		if s.MinTime < cut-int64(time.Minute) && cut-start >= int64(columnar.WindowDuration)/4 {
+		start := segment.WindowOf(s.MinTime)
+		if s.MinTime < cut-int64(time.Minute) && cut-start >= int64(segment.WindowDuration)/4 {
 			t.Errorf("segment %s still holds expired rows from %d (cutoff %d)", s.Path, s.MinTime, cut)
 		}
 	}

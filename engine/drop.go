@@ -11,6 +11,8 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine/wal"
 	"github.com/siltdb/silt/ingest/sink"
+	"github.com/siltdb/silt/manifest"
+	"github.com/siltdb/silt/segment"
 )
 
 // Dropping a database or a table (InfluxQL DROP DATABASE / DROP
@@ -111,7 +113,7 @@ func (e *Engine) drop(db, table string) (bool, error) {
 // dropApply is step 1: the WAL record and every in-memory removal, in one
 // critical section of Engine.mu. It returns the WAL position to sync and
 // the segments the manifest no longer names.
-func (e *Engine) dropApply(db, table string) (pos wal.Pos, gone []columnar.SegmentMeta, found bool, err error) {
+func (e *Engine) dropApply(db, table string) (pos wal.Pos, gone []segment.SegmentMeta, found bool, err error) {
 	// Every manifest change holds flushMu, as the caller does: the new
 	// manifest can be made before taking the lock writes wait for.
 	m := e.manifest.Load()
@@ -147,9 +149,9 @@ func (e *Engine) dropApply(db, table string) (pos wal.Pos, gone []columnar.Segme
 // whole database) and the segments it no longer names. A database whose
 // DatabaseMeta was created after at (CREATE DATABASE after the drop, seen
 // when replaying the drop) keeps that entry and loses only its data.
-func dropFromManifest(m *columnar.Manifest, db, table string, at int64) (*columnar.Manifest, []columnar.SegmentMeta) {
+func dropFromManifest(m *manifest.Manifest, db, table string, at int64) (*manifest.Manifest, []segment.SegmentMeta) {
 	nm := m.Clone()
-	var gone []columnar.SegmentMeta
+	var gone []segment.SegmentMeta
 	kept := nm.Segments[:0]
 	for _, s := range nm.Segments {
 		if s.DB == db && (table == "" || s.Table == table) {
@@ -263,7 +265,7 @@ func decodeDropRecord(p []byte) (db, table string, at int64, err error) {
 // dropReplay applies the drop records met while replaying the WAL, then
 // commits the manifest once (recover.go).
 type dropReplay struct {
-	gone []columnar.SegmentMeta
+	gone []segment.SegmentMeta
 	n    int
 }
 
@@ -308,7 +310,7 @@ func (d *dropReplay) commit(e *Engine) error {
 }
 
 // segmentPaths returns the paths (relative to the data directory) of metas.
-func segmentPaths(metas []columnar.SegmentMeta) []string {
+func segmentPaths(metas []segment.SegmentMeta) []string {
 	out := make([]string, len(metas))
 	for i, m := range metas {
 		out[i] = m.Path

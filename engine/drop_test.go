@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/manifest"
+	"github.com/siltdb/silt/segment"
 )
 
 // segmentFiles lists the .parquet files under dir's segments/<db>/.
@@ -40,7 +42,7 @@ func dbSegmentFiles(t *testing.T, dir, db string) []string {
 	return out
 }
 
-func manifestNames(m *columnar.Manifest, db, table string) int {
+func manifestNames(m *manifest.Manifest, db, table string) int {
 	n := 0
 	for _, s := range m.Segments {
 		if s.DB == db && (table == "" || s.Table == table) {
@@ -374,7 +376,7 @@ func TestDropDuringMerge(t *testing.T) {
 	e := open(t, testConfig(dir))
 	defer e.Close()
 	mem := setup(t, e)
-	var inputs []columnar.SegmentMeta
+	var inputs []segment.SegmentMeta
 	for _, s := range e.Manifest().Segments {
 		if s.Table == "cpu" {
 			inputs = append(inputs, s)
@@ -386,7 +388,7 @@ func TestDropDuringMerge(t *testing.T) {
 	// A merge output, written before the drop.
 	out := inputs[0]
 	out.ID = e.nextID.Add(1) - 1
-	out.Path = columnar.SegmentPath("db", "cpu", out.Window, out.ID)
+	out.Path = segment.SegmentPath("db", "cpu", out.Window, out.ID)
 	src, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(inputs[0].Path)))
 	if err != nil {
 		t.Fatal(err)
@@ -398,7 +400,7 @@ func TestDropDuringMerge(t *testing.T) {
 	if err := e.DropTable("db", "cpu"); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.swapSegments(inputs, []columnar.SegmentMeta{out}); err == nil {
+	if err := e.swapSegments(inputs, []segment.SegmentMeta{out}); err == nil {
 		t.Fatal("the merge committed over a dropped table")
 	}
 	if _, err := os.Stat(outFile); !errors.Is(err, os.ErrNotExist) {

@@ -28,6 +28,8 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine/wal"
 	"github.com/siltdb/silt/ingest/sink"
+	"github.com/siltdb/silt/manifest"
+	"github.com/siltdb/silt/segment"
 )
 
 // Config configures an Engine.
@@ -107,10 +109,10 @@ type Engine struct {
 
 	mu          sync.Mutex
 	wal         *wal.WAL
-	manifest    atomic.Pointer[columnar.Manifest] // replaced under mu
+	manifest    atomic.Pointer[manifest.Manifest] // replaced under mu
 	ready       atomic.Bool                       // WAL replayed, accepting writes
 	catalog     map[string]map[string]*columnar.TableSchema
-	heads       map[string]map[string]*columnar.Head
+	heads       map[string]map[string]*segment.Head
 	frozen      []*frozenSet
 	activeBytes atomic.Int64 // written under mu; read anywhere (metrics, backpressure)
 	firstWrite  time.Time    // of the oldest unflushed row in the active heads
@@ -142,7 +144,7 @@ type Engine struct {
 // frozenSet is a set of heads that no longer take writes and are being
 // flushed; walSeq is the first WAL file not covered by them.
 type frozenSet struct {
-	heads   map[string]map[string]*columnar.Head
+	heads   map[string]map[string]*segment.Head
 	walSeq  uint64
 	bytes   int64
 	rows    int64
@@ -183,10 +185,10 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, lock: lock,
-		heads: map[string]map[string]*columnar.Head{},
+		heads: map[string]map[string]*segment.Head{},
 		stop:  make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	e.sources = sink.SourceOffsets{}
-	e.manifest.Store(columnar.NewManifest())
+	e.manifest.Store(manifest.NewManifest())
 	e.catalog = map[string]map[string]*columnar.TableSchema{}
 	e.metrics = newMetrics(e)
 	e.refs = newSegRefs(cfg.DataDir, cfg.MaxOpenSegments)
@@ -230,7 +232,7 @@ func (e *Engine) Metrics() *Metrics { return e.metrics }
 func (e *Engine) Config() Config { return e.cfg }
 
 // Manifest returns the current manifest; callers must not modify it.
-func (e *Engine) Manifest() *columnar.Manifest { return e.manifest.Load() }
+func (e *Engine) Manifest() *manifest.Manifest { return e.manifest.Load() }
 
 // HeadBytes returns the memory held by active and frozen heads.
 func (e *Engine) HeadBytes() int64 {
@@ -460,7 +462,7 @@ func decodeRecord(p []byte, b *columnar.Batch) (string, error) {
 func (e *Engine) applyLocked(db string, b *columnar.Batch) {
 	heads := e.heads[db]
 	if heads == nil {
-		heads = map[string]*columnar.Head{}
+		heads = map[string]*segment.Head{}
 		e.heads[db] = heads
 	}
 	if e.activeBytes.Load() == 0 {
@@ -471,7 +473,7 @@ func (e *Engine) applyLocked(db string, b *columnar.Batch) {
 		name := b.Bytes(r.Table)
 		h := heads[string(name)]
 		if h == nil {
-			h = columnar.NewHead(e.catalog[db][string(name)])
+			h = segment.NewHead(e.catalog[db][string(name)])
 			heads[string(name)] = h
 		}
 		before := h.Bytes()

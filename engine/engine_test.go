@@ -19,6 +19,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/ingest/sink"
+	"github.com/siltdb/silt/segment"
 )
 
 func testConfig(dir string) Config {
@@ -536,7 +537,7 @@ func TestHostileNamesStayInsideDataDir(t *testing.T) {
 func TestOpenScanRangePrunes(t *testing.T) {
 	e := open(t, testConfig(t.TempDir()))
 	defer e.Close()
-	day := int64(columnar.WindowDuration)
+	day := int64(segment.WindowDuration)
 	for d := int64(0); d < 3; d++ {
 		write(t, e, "db", point{"m", "a", d*day + 5, float64(d)}, point{"m", "b", d*day + 6, float64(d)})
 		if err := e.Flush(); err != nil {
@@ -659,7 +660,7 @@ func writeRounds(t *testing.T, e *Engine) {
 		if round == 0 {
 			// Enough rows in day 0 for several row groups, which a scan
 			// decodes in parallel parts.
-			for i := range 3 * columnar.RowGroupRows {
+			for i := range 3 * segment.RowGroupRows {
 				pts = append(pts, point{"m", hosts[i%len(hosts)], 60*int64(time.Minute) + int64(i/len(hosts))*int64(time.Second), float64(i)})
 			}
 		}
@@ -818,7 +819,7 @@ func modelBatch(rng *rand.Rand, model map[string]map[string]float64, keys []stri
 			}
 		}
 		sort.Strings(tags)
-		ts := int64(rng.IntN(nw))*int64(columnar.WindowDuration) + int64(rng.IntN(span))
+		ts := int64(rng.IntN(nw))*int64(segment.WindowDuration) + int64(rng.IntN(span))
 		k := fmt.Sprint(tags, "@", ts)
 		if model[k] == nil {
 			model[k] = map[string]float64{}

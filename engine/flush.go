@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/manifest"
+	"github.com/siltdb/silt/segment"
 )
 
 // flushLoop flushes when the active heads are large or old enough, and
@@ -104,7 +106,7 @@ func (e *Engine) freeze() error {
 	}
 	e.frozen = append(e.frozen, fs)
 	e.frozenBytes.Add(fs.bytes)
-	e.heads = map[string]map[string]*columnar.Head{}
+	e.heads = map[string]map[string]*segment.Head{}
 	e.activeBytes.Store(0)
 	return nil
 }
@@ -114,7 +116,7 @@ func (e *Engine) freeze() error {
 func (e *Engine) flushSet(fs *frozenSet) (err error) {
 	start := time.Now()
 	newID := func() uint64 { return e.nextID.Add(1) - 1 }
-	var metas []columnar.SegmentMeta
+	var metas []segment.SegmentMeta
 	defer func() {
 		if err != nil {
 			// Segments not named by a manifest do not exist; remove them
@@ -128,9 +130,9 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 			if fs.quarantined[key] {
 				continue
 			}
-			var ms []columnar.SegmentMeta
+			var ms []segment.SegmentMeta
 			err := catch(func() (err error) {
-				ms, err = columnar.WriteSegments(e.cfg.DataDir, db, table, h, newID)
+				ms, err = segment.WriteSegments(e.cfg.DataDir, db, table, h, newID)
 				return err
 			})
 			if err == nil {
@@ -172,7 +174,7 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 	m.NextSegmentID = e.nextID.Load()
 	for db, tables := range fs.schemas {
 		if m.Databases[db] == nil {
-			m.Databases[db] = &columnar.DatabaseMeta{Created: time.Now().UnixNano()}
+			m.Databases[db] = &manifest.DatabaseMeta{Created: time.Now().UnixNano()}
 		}
 		m.Schemas[db] = tables
 	}
@@ -202,7 +204,7 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 }
 
 // removeSegmentFiles deletes the files of segments no manifest names.
-func (e *Engine) removeSegmentFiles(metas []columnar.SegmentMeta) {
+func (e *Engine) removeSegmentFiles(metas []segment.SegmentMeta) {
 	for _, m := range metas {
 		_ = os.Remove(filepath.Join(e.cfg.DataDir, filepath.FromSlash(m.Path)))
 	}

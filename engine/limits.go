@@ -6,6 +6,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/internal/flagutil"
+	"github.com/siltdb/silt/segment"
 )
 
 // Limits bound what one line, one table and one write may add. They are
@@ -134,11 +135,11 @@ type seriesCounter struct {
 // admit reports whether row r of b may be written: its series is in the
 // active head h (nil: the table has none), or it is one of the first max
 // series this write adds.
-func (c *seriesCounter) admit(h *columnar.Head, b *columnar.Batch, r *columnar.Row) bool {
+func (c *seriesCounter) admit(h *segment.Head, b *columnar.Batch, r *columnar.Row) bool {
 	if h != nil && h.HasSeries(b, r) {
 		return true
 	}
-	c.key = columnar.SeriesKey(c.key[:0], b, r)
+	c.key = segment.SeriesKey(c.key[:0], b, r)
 	if ok, seen := c.seen[string(c.key)]; seen {
 		return ok
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine/wal"
+	"github.com/siltdb/silt/segment"
 )
 
 // Quarantine: rows that cannot be flushed (or a WAL record that cannot be
@@ -130,7 +131,7 @@ func (e *Engine) quarantineRecords(ent QuarantineEntry, records [][]byte) error 
 
 // quarantineHead moves the rows of a frozen head that failed to flush into
 // the quarantine, as WAL records of at most 64Ki rows each.
-func (e *Engine) quarantineHead(db, table string, h *columnar.Head, cause error) error {
+func (e *Engine) quarantineHead(db, table string, h *segment.Head, cause error) error {
 	var records [][]byte
 	err := catch(func() error {
 		var b columnar.Batch

@@ -11,6 +11,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine/wal"
+	"github.com/siltdb/silt/segment"
 )
 
 // quarantinedRows reads an entry's rows back from its WAL records.
@@ -47,7 +48,7 @@ func TestFlushFailureQuarantinesOnlyThatTable(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "segments"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "segments", columnar.PathName("bad")), []byte("in the way"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "segments", segment.PathName("bad")), []byte("in the way"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	good := gen("cpu", 300, 0)

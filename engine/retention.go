@@ -9,11 +9,13 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/ingest/sink"
+	"github.com/siltdb/silt/manifest"
+	"github.com/siltdb/silt/segment"
 )
 
 // cutoff returns the first visible time of db under m's retention at now
 // (ns), or math.MinInt64 when db keeps everything.
-func (e *Engine) cutoff(m *columnar.Manifest, db string, now int64) int64 {
+func (e *Engine) cutoff(m *manifest.Manifest, db string, now int64) int64 {
 	r := int64(e.cfg.Retention)
 	if d := m.Databases[db]; d != nil && d.Retention != 0 {
 		r = d.Retention
@@ -49,7 +51,7 @@ func (e *Engine) Retention(db string) (d time.Duration, isDefault, ok bool) {
 	switch {
 	case dm == nil || dm.Retention == 0:
 		return e.cfg.Retention, true, true
-	case dm.Retention == columnar.RetentionInfinite:
+	case dm.Retention == manifest.RetentionInfinite:
 		return 0, false, true
 	}
 	return time.Duration(dm.Retention), false, true
@@ -62,10 +64,10 @@ func (e *Engine) Retention(db string) (d time.Duration, isDefault, ok bool) {
 // pass and queries stop seeing expired rows at once. For InfluxQL's CREATE
 // RETENTION POLICY ... DEFAULT and POST /api/v1/databases.
 func (e *Engine) SetRetention(db string, d time.Duration) error {
-	return e.setDatabase(db, func(dm *columnar.DatabaseMeta) {
+	return e.setDatabase(db, func(dm *manifest.DatabaseMeta) {
 		dm.Retention = int64(d)
 		if d <= 0 {
-			dm.Retention = columnar.RetentionInfinite
+			dm.Retention = manifest.RetentionInfinite
 		}
 	})
 }
@@ -73,10 +75,10 @@ func (e *Engine) SetRetention(db string, d time.Duration) error {
 // CreateDatabase creates db (with the server's default retention) if it
 // does not exist; it is durable when CreateDatabase returns.
 func (e *Engine) CreateDatabase(db string) error {
-	return e.setDatabase(db, func(*columnar.DatabaseMeta) {})
+	return e.setDatabase(db, func(*manifest.DatabaseMeta) {})
 }
 
-func (e *Engine) setDatabase(db string, set func(*columnar.DatabaseMeta)) error {
+func (e *Engine) setDatabase(db string, set func(*manifest.DatabaseMeta)) error {
 	if !e.ready.Load() {
 		return ErrNotReady
 	}
@@ -91,7 +93,7 @@ func (e *Engine) setDatabase(db string, set func(*columnar.DatabaseMeta)) error 
 	m := e.manifest.Load().Clone()
 	dm := m.Databases[db]
 	if dm == nil {
-		dm = &columnar.DatabaseMeta{Created: time.Now().UnixNano()}
+		dm = &manifest.DatabaseMeta{Created: time.Now().UnixNano()}
 		m.Databases[db] = dm
 	}
 	set(dm)
@@ -117,7 +119,7 @@ func (e *Engine) applyRetention() error {
 	now := time.Now().UnixNano()
 	e.flushMu.Lock()
 	m := e.manifest.Load()
-	var drop []columnar.SegmentMeta
+	var drop []segment.SegmentMeta
 	for _, s := range m.Segments {
 		if s.MaxTime < e.cutoff(m, s.DB, now) {
 			drop = append(drop, s)

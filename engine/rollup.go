@@ -10,10 +10,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/manifest"
+	"github.com/siltdb/silt/segment"
 )
 
-// RollupConfig says which rollups the engine keeps (columnar/rollup.go):
+// RollupConfig says which rollups the engine keeps (segment/rollup.go):
 // one rollup segment per width for every raw segment it writes.
 type RollupConfig struct {
 	// Widths are the window widths, each dividing a day (so windows never
@@ -50,10 +51,10 @@ func (c *RollupConfig) defaults() {
 // least MinRowsPerWindow rows on average (counting every series in every
 // window the segment spans: an overestimate of the windows, so sparse
 // data errs toward no rollup).
-func (c RollupConfig) denseWidths(raw columnar.SegmentMeta, widths []int64) []int64 {
+func (c RollupConfig) denseWidths(raw segment.SegmentMeta, widths []int64) []int64 {
 	var out []int64
 	for _, w := range widths {
-		windows := max(int64(raw.Series), 1) * (columnar.WindowStart(raw.MaxTime, w)/w - columnar.WindowStart(raw.MinTime, w)/w + 1)
+		windows := max(int64(raw.Series), 1) * (segment.WindowStart(raw.MaxTime, w)/w - segment.WindowStart(raw.MinTime, w)/w + 1)
 		if raw.Rows >= c.MinRowsPerWindow*windows {
 			out = append(out, w)
 		}
@@ -85,8 +86,8 @@ func ParseRollups(s string) (RollupConfig, error) {
 }
 
 func checkRollupWidth(d time.Duration) error {
-	if d < time.Second || columnar.WindowDuration%d != 0 {
-		return fmt.Errorf("bad rollup width %s: it must be at least 1s and divide %s", d, columnar.WindowDuration)
+	if d < time.Second || segment.WindowDuration%d != 0 {
+		return fmt.Errorf("bad rollup width %s: it must be at least 1s and divide %s", d, segment.WindowDuration)
 	}
 	return nil
 }
@@ -155,18 +156,18 @@ func newRollupMetrics(r prometheus.Registerer) *rollupMetrics {
 // written and not yet named by the manifest, and returns their metas (to
 // commit with raws). A raw segment whose rollups fail is logged and left
 // without: its rows still answer every query.
-func (e *Engine) buildRollups(raws []columnar.SegmentMeta, newID func() uint64, cause string) []columnar.SegmentMeta {
+func (e *Engine) buildRollups(raws []segment.SegmentMeta, newID func() uint64, cause string) []segment.SegmentMeta {
 	widths := e.RollupWidths()
 	if len(widths) == 0 {
 		return nil
 	}
-	var out []columnar.SegmentMeta
+	var out []segment.SegmentMeta
 	for _, raw := range raws {
 		ws := e.cfg.Rollups.denseWidths(raw, widths)
 		if len(ws) == 0 {
 			continue
 		}
-		var ms []columnar.SegmentMeta
+		var ms []segment.SegmentMeta
 		var windows int64
 		err := catch(func() (err error) {
 			ms, windows, err = e.rollupSegment(raw, ws, newID)
@@ -188,15 +189,15 @@ func (e *Engine) buildRollups(raws []columnar.SegmentMeta, newID func() uint64, 
 }
 
 // rollupSegment writes raw's rollups, one segment per width.
-func (e *Engine) rollupSegment(raw columnar.SegmentMeta, widths []int64, newID func() uint64) (metas []columnar.SegmentMeta, windows int64, err error) {
-	seg, err := columnar.OpenSegment(filepath.Join(e.cfg.DataDir, filepath.FromSlash(raw.Path)))
+func (e *Engine) rollupSegment(raw segment.SegmentMeta, widths []int64, newID func() uint64) (metas []segment.SegmentMeta, windows int64, err error) {
+	seg, err := segment.OpenSegment(filepath.Join(e.cfg.DataDir, filepath.FromSlash(raw.Path)))
 	if err != nil {
 		return nil, 0, err
 	}
 	defer seg.Close()
-	schema := columnar.RollupSchema(seg.Info.Tags, seg.Info.Fields)
-	sws := make([]*columnar.SegmentWriter, len(widths))
-	outs := make([]columnar.RollupWriter, len(widths))
+	schema := segment.RollupSchema(seg.Info.Tags, seg.Info.Fields)
+	sws := make([]*segment.SegmentWriter, len(widths))
+	outs := make([]segment.RollupWriter, len(widths))
 	ids := make([]uint64, len(widths))
 	defer func() {
 		if err != nil {
@@ -213,14 +214,14 @@ func (e *Engine) rollupSegment(raw columnar.SegmentMeta, widths []int64, newID f
 	}()
 	for i := range widths {
 		ids[i] = newID()
-		path := columnar.RollupPath(raw.DB, raw.Table, raw.Window, ids[i])
-		sw, err := columnar.NewSegmentWriter(filepath.Join(e.cfg.DataDir, filepath.FromSlash(path)), raw.DB, raw.Table, schema, columnar.RowGroupRows)
+		path := segment.RollupPath(raw.DB, raw.Table, raw.Window, ids[i])
+		sw, err := segment.NewSegmentWriter(filepath.Join(e.cfg.DataDir, filepath.FromSlash(path)), raw.DB, raw.Table, schema, segment.RowGroupRows)
 		if err != nil {
 			return nil, 0, err
 		}
 		sws[i], outs[i] = sw, sw
 	}
-	counts, err := columnar.BuildRollups(seg, widths, outs)
+	counts, err := segment.BuildRollups(seg, widths, outs)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -237,7 +238,7 @@ func (e *Engine) rollupSegment(raw columnar.SegmentMeta, widths []int64, newID f
 			return nil, 0, err
 		}
 		m.ID, m.Window, m.Rollup, m.Of = ids[i], raw.Window, widths[i], raw.ID
-		m.Path = columnar.RollupPath(raw.DB, raw.Table, raw.Window, ids[i])
+		m.Path = segment.RollupPath(raw.DB, raw.Table, raw.Window, ids[i])
 		metas = append(metas, m)
 		windows += counts[i]
 	}
@@ -245,7 +246,7 @@ func (e *Engine) rollupSegment(raw columnar.SegmentMeta, widths []int64, newID f
 }
 
 // withRollupsOf returns segs and the rollups of segs in m.
-func withRollupsOf(m *columnar.Manifest, segs []columnar.SegmentMeta) []columnar.SegmentMeta {
+func withRollupsOf(m *manifest.Manifest, segs []segment.SegmentMeta) []segment.SegmentMeta {
 	ids := map[uint64]bool{}
 	for _, s := range segs {
 		if !s.IsRollup() {
@@ -254,7 +255,7 @@ func withRollupsOf(m *columnar.Manifest, segs []columnar.SegmentMeta) []columnar
 	}
 	out := slices.Clone(segs)
 	for _, s := range m.Segments {
-		if s.IsRollup() && ids[s.Of] && !slices.ContainsFunc(segs, func(x columnar.SegmentMeta) bool { return x.ID == s.ID }) {
+		if s.IsRollup() && ids[s.Of] && !slices.ContainsFunc(segs, func(x segment.SegmentMeta) bool { return x.ID == s.ID }) {
 			out = append(out, s)
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/segment"
 )
 
 // Rollups are kept only where their windows are dense enough to pay.
@@ -28,7 +28,7 @@ func TestRollupDenseWidths(t *testing.T) {
 		{"10 s data, 10 minutes: the hour", 10 * time.Second, int64(10 * time.Minute), 1},
 	} {
 		rows := 100 * tc.span / int64(tc.interval)
-		raw := columnar.SegmentMeta{Rows: rows, Series: 100, MinTime: base, MaxTime: base + tc.span - int64(tc.interval)}
+		raw := segment.SegmentMeta{Rows: rows, Series: 100, MinTime: base, MaxTime: base + tc.span - int64(tc.interval)}
 		if got := c.denseWidths(raw, widths); len(got) != tc.want {
 			t.Errorf("%s: widths %v", tc.name, got)
 		}

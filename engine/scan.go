@@ -13,6 +13,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/merge"
+	"github.com/siltdb/silt/segment"
 )
 
 // Scan calls fn with every point of db.table in (day window, series, time)
@@ -32,9 +33,9 @@ func (e *Engine) Scan(db, table string, fn func(p *columnar.Point) error) error 
 // OpenScan: errors opening any segment surface before a single point is
 // produced, so callers can still answer with an error status.
 type TableScan struct {
-	segs     []*columnar.Segment
-	metas    []columnar.SegmentMeta // of segs
-	heads    []*columnar.Head
+	segs     []*segment.Segment
+	metas    []segment.SegmentMeta // of segs
+	heads    []*segment.Head
 	tagOrder []string
 	fields   []columnar.FieldSchema // the table's, when the scan was opened
 	minT     int64                  // the range of OpenScanRange
@@ -101,8 +102,8 @@ func (e *Engine) OpenScanRollups(db, table string, minT, maxT int64, widths []in
 	visible := e.VisibleMin(db)
 	minT = max(minT, visible)
 	e.mu.Lock()
-	var metas []columnar.SegmentMeta
-	var rolls []columnar.SegmentMeta
+	var metas []segment.SegmentMeta
+	var rolls []segment.SegmentMeta
 	for _, s := range e.manifest.Load().Segments {
 		switch {
 		case s.DB != db || s.Table != table:
@@ -132,7 +133,7 @@ func (e *Engine) OpenScanRollups(db, table string, minT, maxT int64, widths []in
 		ts.fields = append(ts.fields, s.Fields...)
 	}
 	e.mu.Unlock()
-	slices.SortFunc(metas, func(a, b columnar.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(metas, func(a, b segment.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
 	for _, m := range metas {
 		if !overlaps(m.MinTime, m.MaxTime) {
 			ts.SegmentsPruned++
@@ -365,7 +366,7 @@ func (ts *TableScan) overlapGroups() [][]int {
 		if a.first == nil || b.first == nil {
 			return false
 		}
-		return columnar.CompareSeries(a.last, b.first, ts.tagOrder) < 0 || columnar.CompareSeries(b.last, a.first, ts.tagOrder) < 0
+		return segment.CompareSeries(a.last, b.first, ts.tagOrder) < 0 || segment.CompareSeries(b.last, a.first, ts.tagOrder) < 0
 	}
 	for a := range boxes {
 		for b := a + 1; b < len(boxes) && boxes[b].lo <= boxes[a].hi; b++ {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/segment"
 )
 
 // Last-value scans answer "the latest value of each field per series"
@@ -258,7 +259,7 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 
 // segment returns seg's summary over all its fields, computing and (for
 // segments of moderate cardinality) caching it.
-func (c *lastCache) segment(seg *columnar.Segment) (*lastSet, error) {
+func (c *lastCache) segment(seg *segment.Segment) (*lastSet, error) {
 	if v, ok := c.m.Load(seg.Path()); ok {
 		return v.(*lastSet), nil
 	}

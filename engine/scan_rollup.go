@@ -5,6 +5,7 @@ import (
 	"runtime"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/segment"
 )
 
 // timeSpan is [lo, hi) of nanoseconds; hi == math.MaxInt64 is unbounded
@@ -43,7 +44,7 @@ func rollupPieces(r timeSpan, widths []int64) []piece {
 		a = ceilTo(a, w)
 	}
 	if b != math.MaxInt64 {
-		b = columnar.WindowStart(b, w)
+		b = segment.WindowStart(b, w)
 	}
 	if b != math.MaxInt64 && a >= b {
 		return rollupPieces(r, widths[1:])
@@ -57,7 +58,7 @@ func rollupPieces(r timeSpan, widths []int64) []piece {
 }
 
 func ceilTo(t, w int64) int64 {
-	f := columnar.WindowStart(t, w)
+	f := segment.WindowStart(t, w)
 	if f == t || f > math.MaxInt64-w {
 		return f
 	}
@@ -101,13 +102,13 @@ func (ts *TableScan) rollupTasks(i int) []func(emit func(*columnar.ColumnBatch) 
 
 // rollupRef is an open rollup segment and its size.
 type rollupRef struct {
-	seg   *columnar.Segment
+	seg   *segment.Segment
 	bytes int64
 }
 
 // splitRowGroups reads seg's row groups in a part per core, keeping rows
 // whose time is in spans and marking batches with rollup.
-func splitRowGroups(seg *columnar.Segment, cols []string, tags map[string][]string, spans []timeSpan, rollup int64) []func(emit func(*columnar.ColumnBatch) error) error {
+func splitRowGroups(seg *segment.Segment, cols []string, tags map[string][]string, spans []timeSpan, rollup int64) []func(emit func(*columnar.ColumnBatch) error) error {
 	n := seg.NumRowGroups()
 	parts := min(n, runtime.GOMAXPROCS(0))
 	var tasks []func(emit func(*columnar.ColumnBatch) error) error

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/segment"
 )
 
 // segRefs counts the running scans that read each segment, so that a
@@ -22,7 +22,7 @@ type segRefs struct {
 	dataDir string
 	// openCold opens a segment held in the object store (tier.go); nil
 	// without tiering.
-	openCold func(columnar.SegmentMeta) (*columnar.Segment, error)
+	openCold func(segment.SegmentMeta) (*segment.Segment, error)
 	// maxOpen bounds the open segments that no scan holds: past it, the
 	// least recently released are closed (reopened by the next scan that
 	// reads them). Without it the handles, their parsed footers and file
@@ -35,14 +35,14 @@ type segRefs struct {
 		// open keeps segments open between scans: the footer and tag
 		// index are parsed once, not per query. Closed when retired and
 		// unread, or at Close.
-		open map[uint64]*columnar.Segment
+		open map[uint64]*segment.Segment
 		// idle lists the open segments no scan holds, most recently
 		// released first (values uint64 ids); idleAt finds an id's element.
 		idle   *list.List
 		idleAt map[uint64]*list.Element
 		// cold holds the cold metas of segments tiered after a scan took
 		// its snapshot, so that scan opens them from the store too.
-		cold map[uint64]columnar.SegmentMeta
+		cold map[uint64]segment.SegmentMeta
 		// demoted are the local copies of tiered segments: open handles
 		// and the file, closed and deleted once no scan holds the id.
 		demoted map[uint64]demotedCopy
@@ -51,7 +51,7 @@ type segRefs struct {
 
 type demotedCopy struct {
 	path string
-	segs []*columnar.Segment
+	segs []*segment.Segment
 }
 
 // DefaultMaxOpenSegments is Config.MaxOpenSegments when unset: a segment
@@ -65,8 +65,8 @@ func newSegRefs(dataDir string, maxOpen int) *segRefs {
 	r.mu.idleAt = map[uint64]*list.Element{}
 	r.mu.n = map[uint64]int{}
 	r.mu.retired = map[uint64]string{}
-	r.mu.open = map[uint64]*columnar.Segment{}
-	r.mu.cold = map[uint64]columnar.SegmentMeta{}
+	r.mu.open = map[uint64]*segment.Segment{}
+	r.mu.cold = map[uint64]segment.SegmentMeta{}
 	r.mu.demoted = map[uint64]demotedCopy{}
 	return r
 }
@@ -74,7 +74,7 @@ func newSegRefs(dataDir string, maxOpen int) *segRefs {
 // segment returns m's open segment, opening it on first use. The caller
 // must hold a reference (acquire) so that it is not closed meanwhile, and
 // must not close it.
-func (r *segRefs) segment(m columnar.SegmentMeta) (*columnar.Segment, error) {
+func (r *segRefs) segment(m segment.SegmentMeta) (*segment.Segment, error) {
 	r.mu.Lock()
 	if c, ok := r.mu.cold[m.ID]; ok {
 		m = c // tiered since the caller's snapshot
@@ -91,7 +91,7 @@ func (r *segRefs) segment(m columnar.SegmentMeta) (*columnar.Segment, error) {
 		}
 		s, err = r.openCold(m)
 	} else {
-		s, err = columnar.OpenSegment(filepath.Join(r.dataDir, filepath.FromSlash(m.Path)))
+		s, err = segment.OpenSegment(filepath.Join(r.dataDir, filepath.FromSlash(m.Path)))
 	}
 	if err != nil {
 		return nil, err // not kept: the next scan tries again
@@ -145,7 +145,7 @@ func (r *segRefs) openCount() int {
 // manifest) to their cold copies: later opens read the object store, and
 // the local handle and file go once no scan holds the id (at once if none
 // does). Scans running meanwhile keep reading the local file.
-func (r *segRefs) demote(locals, colds []columnar.SegmentMeta) {
+func (r *segRefs) demote(locals, colds []segment.SegmentMeta) {
 	var del []string
 	r.mu.Lock()
 	for i, m := range locals {
@@ -213,7 +213,7 @@ func (r *segRefs) closeLocked(id uint64) {
 }
 
 // acquire adds a reference to each segment.
-func (r *segRefs) acquire(metas []columnar.SegmentMeta) {
+func (r *segRefs) acquire(metas []segment.SegmentMeta) {
 	r.mu.Lock()
 	for _, m := range metas {
 		r.mu.n[m.ID]++
@@ -224,7 +224,7 @@ func (r *segRefs) acquire(metas []columnar.SegmentMeta) {
 
 // release drops a reference to each segment and deletes retired segments
 // that nothing reads any more.
-func (r *segRefs) release(metas []columnar.SegmentMeta) {
+func (r *segRefs) release(metas []segment.SegmentMeta) {
 	var del []string
 	r.mu.Lock()
 	for _, m := range metas {
@@ -251,7 +251,7 @@ func (r *segRefs) release(metas []columnar.SegmentMeta) {
 // retire marks segments no longer named by the manifest: each is deleted now
 // if no scan reads it, else when the last one releases it. A crash before
 // the deletion leaves orphans that recovery removes.
-func (r *segRefs) retire(metas []columnar.SegmentMeta) {
+func (r *segRefs) retire(metas []segment.SegmentMeta) {
 	var del []string
 	r.mu.Lock()
 	for _, m := range metas {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/segment"
 )
 
 // TestOpenSegmentsBounded: segment handles kept between scans stay within
@@ -18,7 +19,7 @@ func TestOpenSegmentsBounded(t *testing.T) {
 	var pts []point
 	for w := range windows { // one segment per day window
 		for i := range 20 {
-			pts = append(pts, point{"cpu", "h" + string(rune('a'+i%5)), int64(w)*int64(columnar.WindowDuration) + int64(i)*1e9, float64(w*100 + i)})
+			pts = append(pts, point{"cpu", "h" + string(rune('a'+i%5)), int64(w)*int64(segment.WindowDuration) + int64(i)*1e9, float64(w*100 + i)})
 		}
 	}
 	for _, c := range []struct {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/ingest/sink"
+	"github.com/siltdb/silt/manifest"
 )
 
 func writeFrom(t *testing.T, e *Engine, db string, offs sink.SourceOffsets, pts ...point) {
@@ -68,7 +69,7 @@ func TestSourceOffsetsFollowData(t *testing.T) {
 		t.Fatal(err)
 	}
 	// After a clean close everything is in the manifest, on disk.
-	raw, err := os.ReadFile(filepath.Join(dir, columnar.ManifestFile))
+	raw, err := os.ReadFile(filepath.Join(dir, manifest.ManifestFile))
 	if err != nil {
 		t.Fatal(err)
 	}

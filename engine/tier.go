@@ -18,6 +18,8 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/compaction"
+	"github.com/siltdb/silt/manifest"
+	"github.com/siltdb/silt/segment"
 	"github.com/siltdb/silt/tiering"
 )
 
@@ -41,7 +43,7 @@ type TierConfig struct {
 }
 
 // BucketManifestKey is the bucket manifest's key under --s3.prefix.
-const BucketManifestKey = columnar.ManifestFile
+const BucketManifestKey = manifest.ManifestFile
 
 // Errors of tiered operation, with stable codes in the HTTP layer.
 var (
@@ -217,9 +219,9 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 		t.m.Failures.WithLabelValues(failureClass(err)).Inc()
 		return st, fmt.Errorf("tier %d segments: %w", len(cands), err)
 	}
-	cold := make([]columnar.SegmentMeta, len(cands))
+	cold := make([]segment.SegmentMeta, len(cands))
 	for i, s := range cands {
-		s.Tier, s.Checksum, s.Bytes = columnar.TierS3, res[i].Checksum, res[i].Size
+		s.Tier, s.Checksum, s.Bytes = segment.TierS3, res[i].Checksum, res[i].Size
 		cold[i] = s
 		if res[i].Resumed {
 			st.Resumed++
@@ -269,13 +271,13 @@ func failureClass(err error) string {
 // rows, and compaction has nothing left to do in the window (the same plan
 // the compactor makes; compaction leaves windows with cold segments alone,
 // so a late write into a cold window is tiered as it is).
-func (e *Engine) tierCandidates(now time.Time) []columnar.SegmentMeta {
+func (e *Engine) tierCandidates(now time.Time) []segment.SegmentMeta {
 	e.flushMu.Lock()
 	m := e.manifest.Load()
 	e.flushMu.Unlock()
 	limit := now.Add(-e.tier.cfg.After).UnixNano()
-	byWin := map[windowKey][]columnar.SegmentMeta{}
-	rolls := map[windowKey][]columnar.SegmentMeta{} // tiered with their window
+	byWin := map[windowKey][]segment.SegmentMeta{}
+	rolls := map[windowKey][]segment.SegmentMeta{} // tiered with their window
 	for _, s := range m.Segments {
 		k := windowKey{s.DB, s.Table, s.Window}
 		if s.IsRollup() {
@@ -285,21 +287,21 @@ func (e *Engine) tierCandidates(now time.Time) []columnar.SegmentMeta {
 		byWin[k] = append(byWin[k], s)
 	}
 	pol := e.cfg.Compaction.Policy
-	var out []columnar.SegmentMeta
+	var out []segment.SegmentMeta
 	for k, segs := range byWin {
-		start := columnar.WindowOf(segs[0].MinTime)
-		if start+int64(columnar.WindowDuration) > limit {
+		start := segment.WindowOf(segs[0].MinTime)
+		if start+int64(segment.WindowDuration) > limit {
 			continue
 		}
 		cutoff := e.cutoff(m, k.db, now.UnixNano())
-		hasCold := slices.ContainsFunc(segs, columnar.SegmentMeta.Cold)
+		hasCold := slices.ContainsFunc(segs, segment.SegmentMeta.Cold)
 		if !hasCold && !e.cfg.Compaction.Disabled {
-			slices.SortFunc(segs, func(a, b columnar.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
+			slices.SortFunc(segs, func(a, b segment.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
 			plan := make([]compaction.Seg, len(segs))
 			for i, s := range segs {
 				plan[i] = compaction.Seg{Rows: s.Rows, MinTime: s.MinTime, MaxTime: s.MaxTime}
 			}
-			if pol.Plan(plan) < len(segs) || compaction.TrimDue(plan, start, int64(columnar.WindowDuration), cutoff) {
+			if pol.Plan(plan) < len(segs) || compaction.TrimDue(plan, start, int64(segment.WindowDuration), cutoff) {
 				continue // a merge is still due: tier its output instead
 			}
 		}
@@ -309,7 +311,7 @@ func (e *Engine) tierCandidates(now time.Time) []columnar.SegmentMeta {
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b columnar.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b segment.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
 	if len(out) > e.tier.cfg.MaxSegmentsPerPass {
 		out = out[:e.tier.cfg.MaxSegmentsPerPass]
 	}
@@ -319,12 +321,12 @@ func (e *Engine) tierCandidates(now time.Time) []columnar.SegmentMeta {
 // bucketManifest encodes the manifest the bucket gets: the local one's
 // databases and schemas, and its cold segments plus extra (about to be
 // marked cold). WAL state is local and left out. It returns the ids named.
-func (e *Engine) bucketManifest(extra []columnar.SegmentMeta) ([]byte, map[uint64]bool, error) {
+func (e *Engine) bucketManifest(extra []segment.SegmentMeta) ([]byte, map[uint64]bool, error) {
 	e.flushMu.Lock()
 	m := e.manifest.Load().Clone()
 	e.flushMu.Unlock()
 	ids := map[uint64]bool{}
-	var segs []columnar.SegmentMeta
+	var segs []segment.SegmentMeta
 	for _, s := range m.Segments {
 		if s.Cold() {
 			segs = append(segs, s)
@@ -337,7 +339,7 @@ func (e *Engine) bucketManifest(extra []columnar.SegmentMeta) ([]byte, map[uint6
 			ids[s.ID] = true
 		}
 	}
-	slices.SortFunc(segs, func(a, b columnar.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(segs, func(a, b segment.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
 	m.Segments, m.WALSeq = segs, 0
 	raw, err := json.MarshalIndent(m, "", " ")
 	if err != nil {
@@ -350,8 +352,8 @@ func (e *Engine) bucketManifest(extra []columnar.SegmentMeta) ([]byte, map[uint6
 // (those still there: compaction or retention may have replaced some
 // meanwhile; their objects are then orphans the next pass deletes). It
 // returns the local metas replaced and their cold versions.
-func (e *Engine) markCold(cold []columnar.SegmentMeta) (locals, colds []columnar.SegmentMeta, err error) {
-	byID := map[uint64]columnar.SegmentMeta{}
+func (e *Engine) markCold(cold []segment.SegmentMeta) (locals, colds []segment.SegmentMeta, err error) {
+	byID := map[uint64]segment.SegmentMeta{}
 	for _, s := range cold {
 		byID[s.ID] = s
 	}
@@ -452,7 +454,7 @@ func (e *Engine) syncBucket(ctx context.Context) (int, error) {
 // another node's bucket, or this node's after it lost its disk while the
 // bucket was unreachable at start. Republishing or deleting there would
 // destroy that data.
-func (e *Engine) checkBucketOwner(ctx context.Context, m *columnar.Manifest) error {
+func (e *Engine) checkBucketOwner(ctx context.Context, m *manifest.Manifest) error {
 	bm, err := e.fetchBucketManifest(ctx)
 	if errors.Is(err, tiering.ErrNotFound) {
 		return nil
@@ -487,13 +489,13 @@ func segmentID(key string) (uint64, bool) {
 // ranged GET of the footer (none when the footer cache has it); columns are
 // fetched when scanned. The name is the local path, so per-segment caches
 // (last values) survive the move.
-func (e *Engine) openColdSegment(m columnar.SegmentMeta) (*columnar.Segment, error) {
+func (e *Engine) openColdSegment(m segment.SegmentMeta) (*segment.Segment, error) {
 	t := e.tier
 	rf, err := t.cfg.Tier.OpenSegment(t.ctx, m.Path, &tiering.ObjectInfo{Size: m.Bytes, Checksum: m.Checksum})
 	if err != nil {
 		return nil, coldError(m, err)
 	}
-	seg, err := columnar.OpenSegmentReader(rf, filepath.Join(e.cfg.DataDir, filepath.FromSlash(m.Path)), rf)
+	seg, err := segment.OpenSegmentReader(rf, filepath.Join(e.cfg.DataDir, filepath.FromSlash(m.Path)), rf)
 	if err != nil {
 		return nil, coldError(m, err)
 	}
@@ -501,7 +503,7 @@ func (e *Engine) openColdSegment(m columnar.SegmentMeta) (*columnar.Segment, err
 	return seg, nil
 }
 
-func coldError(m columnar.SegmentMeta, err error) error {
+func coldError(m segment.SegmentMeta, err error) error {
 	if errors.Is(err, tiering.ErrUnavailable) {
 		return fmt.Errorf("%w: segment %s: %w", ErrColdUnavailable, m.Path, err)
 	}
@@ -510,14 +512,14 @@ func coldError(m columnar.SegmentMeta, err error) error {
 
 // loadManifest returns the manifest recovery starts from: the data
 // directory's, or on a read-only node the bucket's.
-func (e *Engine) loadManifest() (*columnar.Manifest, error) {
+func (e *Engine) loadManifest() (*manifest.Manifest, error) {
 	if e.tier == nil {
-		return columnar.LoadManifest(e.cfg.DataDir)
+		return manifest.LoadManifest(e.cfg.DataDir)
 	}
-	_, statErr := os.Stat(filepath.Join(e.cfg.DataDir, columnar.ManifestFile))
+	_, statErr := os.Stat(filepath.Join(e.cfg.DataDir, manifest.ManifestFile))
 	if !e.tier.cfg.ReadOnly {
 		if !errors.Is(statErr, os.ErrNotExist) {
-			return columnar.LoadManifest(e.cfg.DataDir)
+			return manifest.LoadManifest(e.cfg.DataDir)
 		}
 		return e.adoptBucketManifest()
 	}
@@ -531,20 +533,20 @@ func (e *Engine) loadManifest() (*columnar.Manifest, error) {
 // bucket's, if it has one: a node that lost its disk serves every tiered
 // segment again (and replays the WAL it kept on top). The adopted manifest
 // is committed locally at once.
-func (e *Engine) adoptBucketManifest() (*columnar.Manifest, error) {
+func (e *Engine) adoptBucketManifest() (*manifest.Manifest, error) {
 	ctx, cancel := context.WithTimeout(e.tier.ctx, 30*time.Second)
 	defer cancel()
 	bm, err := e.fetchBucketManifest(ctx)
 	switch {
 	case errors.Is(err, tiering.ErrNotFound):
-		return columnar.NewManifest(), nil
+		return manifest.NewManifest(), nil
 	case err != nil:
 		// Start anyway: local ingest must not depend on the store. The
 		// first tiering pass checks the bucket before touching it.
 		e.log.Warn("could not read the bucket manifest for a new data directory; starting empty", "err", err)
-		return columnar.NewManifest(), nil
+		return manifest.NewManifest(), nil
 	case len(bm.Segments) == 0:
-		return columnar.NewManifest(), nil
+		return manifest.NewManifest(), nil
 	}
 	if err := bm.Commit(e.cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("adopt bucket manifest: %w", err)
@@ -555,7 +557,7 @@ func (e *Engine) adoptBucketManifest() (*columnar.Manifest, error) {
 }
 
 // fetchBucketManifest reads and parses the bucket's manifest.
-func (e *Engine) fetchBucketManifest(ctx context.Context) (*columnar.Manifest, error) {
+func (e *Engine) fetchBucketManifest(ctx context.Context) (*manifest.Manifest, error) {
 	store := e.tier.cfg.Tier.Store
 	info, err := store.Stat(ctx, BucketManifestKey)
 	if err != nil {
@@ -570,7 +572,7 @@ func (e *Engine) fetchBucketManifest(ctx context.Context) (*columnar.Manifest, e
 	if err != nil {
 		return nil, fmt.Errorf("bucket manifest: %w", err)
 	}
-	m := columnar.NewManifest()
+	m := manifest.NewManifest()
 	if err := json.Unmarshal(raw, m); err != nil {
 		return nil, fmt.Errorf("parse bucket manifest: %w", err)
 	}
@@ -609,7 +611,7 @@ func (e *Engine) ReloadBucketManifest(ctx context.Context) error {
 	for _, s := range m.Segments {
 		live[s.ID] = true
 	}
-	var gone []columnar.SegmentMeta
+	var gone []segment.SegmentMeta
 	for _, s := range old.Segments {
 		if !live[s.ID] {
 			gone = append(gone, s)

@@ -12,6 +12,7 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/ingest/lineprotocol"
+	"github.com/siltdb/silt/segment"
 	"github.com/siltdb/silt/tiering"
 )
 
@@ -25,7 +26,7 @@ import (
 func BenchmarkTierQueries(b *testing.B) {
 	f := newTierFixture(b)
 	dir := b.TempDir()
-	start := time.Unix(0, f.today-3*int64(columnar.WindowDuration)).UTC()
+	start := time.Unix(0, f.today-3*int64(segment.WindowDuration)).UTC()
 	tierOf := func() *tiering.Tier {
 		tr := f.tier(b)
 		return tr

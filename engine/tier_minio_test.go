@@ -1,6 +1,6 @@
 package engine_test
 
-// Tiering end to end against a real MinIO server (tiering/miniotest: the
+// Tiering end to end against a real MinIO server (internal/testutil/miniotest: the
 // test skips without the binary, or fails under CI=true). The oracle is
 // the engine itself before tiering: every query must answer the same after
 // its windows moved to the bucket, on a restarted node and on a fresh
@@ -24,10 +24,12 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/ingest/lineprotocol"
+	"github.com/siltdb/silt/internal/testutil/miniotest"
+	"github.com/siltdb/silt/manifest"
 	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/sql"
+	"github.com/siltdb/silt/segment"
 	"github.com/siltdb/silt/tiering"
-	"github.com/siltdb/silt/tiering/miniotest"
 )
 
 const tierDB = "db"
@@ -43,7 +45,7 @@ type tierFixture struct {
 func newTierFixture(t testing.TB) *tierFixture {
 	srv := miniotest.Start(t)
 	now := time.Now()
-	return &tierFixture{srv: srv, prefix: "silt-test", now: now, today: columnar.WindowOf(now.UnixNano())}
+	return &tierFixture{srv: srv, prefix: "silt-test", now: now, today: segment.WindowOf(now.UnixNano())}
 }
 
 // tier opens the tiering layer on the fixture's bucket with its own cache.
@@ -88,7 +90,7 @@ func openEngine(t testing.TB, cfg engine.Config) *engine.Engine {
 // several segments, some points overwritten), then compacts.
 func (f *tierFixture) writeDays(t *testing.T, e *engine.Engine) {
 	t.Helper()
-	start := f.today - 6*int64(columnar.WindowDuration)
+	start := f.today - 6*int64(segment.WindowDuration)
 	end := f.now.Add(-time.Hour).UnixNano()
 	step := int64(20 * time.Minute)
 	for round := range 2 {
@@ -124,7 +126,7 @@ func (f *tierFixture) writeDays(t *testing.T, e *engine.Engine) {
 // tag-filtered raw rows in a cold window, and ranges within the cold and
 // the local part.
 func (f *tierFixture) tierQueries() map[string]string {
-	day := int64(columnar.WindowDuration)
+	day := int64(segment.WindowDuration)
 	coldEnd := f.today - 2*day // windows before it are tiered (--tier.after 48h)
 	return map[string]string{
 		"count":   "SELECT count(*) FROM cpu",
@@ -243,7 +245,7 @@ func TestTierMinIO(t *testing.T) {
 	var cold, local int
 	for _, s := range e.Manifest().Segments {
 		// Due: the window ended more than --tier.after (48h) ago.
-		due := columnar.WindowOf(s.MinTime)+int64(columnar.WindowDuration) <= f.now.Add(-48*time.Hour).UnixNano()
+		due := segment.WindowOf(s.MinTime)+int64(segment.WindowDuration) <= f.now.Add(-48*time.Hour).UnixNano()
 		_, statErr := os.Stat(filepath.Join(dir, filepath.FromSlash(s.Path)))
 		switch {
 		case due && !s.Cold():
@@ -317,7 +319,7 @@ func TestTierMinIO(t *testing.T) {
 
 	// Retention of four days drops the two oldest cold windows (rows
 	// older than now-4d); the next pass deletes their objects.
-	var oldest []columnar.SegmentMeta
+	var oldest []segment.SegmentMeta
 	for _, s := range e.Manifest().Segments {
 		if s.MaxTime < f.now.Add(-4*24*time.Hour).UnixNano() {
 			oldest = append(oldest, s)
@@ -601,7 +603,7 @@ func TestTierMinIOLostDisk(t *testing.T) {
 	}
 
 	// The disk is lost (manifest and segments; the WAL was empty).
-	if err := os.Remove(filepath.Join(dir, columnar.ManifestFile)); err != nil {
+	if err := os.Remove(filepath.Join(dir, manifest.ManifestFile)); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.RemoveAll(filepath.Join(dir, "segments")); err != nil {
@@ -640,7 +642,7 @@ func TestTierMinIOColdReadFails(t *testing.T) {
 	defer e.Close()
 	// One day of 20 hosts every 10 s, three days ago: a segment well
 	// beyond the 64 KiB tail a cold open reads.
-	g := bench.NewCPU(20, time.Unix(0, f.today-3*int64(columnar.WindowDuration)).UTC(), 10*time.Second, 1)
+	g := bench.NewCPU(20, time.Unix(0, f.today-3*int64(segment.WindowDuration)).UTC(), 10*time.Second, 1)
 	var body []byte
 	for range 8640 {
 		body = g.AppendInterval(body)

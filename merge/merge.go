@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/segment"
 )
 
 // Source is one sorted input of a Merger.
@@ -91,7 +92,7 @@ func (k *key) setSeries(tags []columnar.TagValue, tagOrder []string) {
 
 // setTime sets k's time and window.
 func (k *key) setTime(t int64) {
-	k.time, k.window = t, columnar.WindowOf(t)
+	k.time, k.window = t, segment.WindowOf(t)
 }
 
 // Compare orders two points as the merge does (see the package comment).

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/siltdb/silt/bench"
-	"github.com/siltdb/silt/query/influxql/influxoracle"
+	"github.com/siltdb/silt/internal/testutil/influxoracle"
 )
 
 // BenchmarkInfluxQL times /query on Silt and on InfluxDB 1.6 with the same

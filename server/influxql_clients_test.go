@@ -13,7 +13,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
-	"github.com/siltdb/silt/query/influxql/influxoracle"
+	"github.com/siltdb/silt/internal/testutil/influxoracle"
 )
 
 // peer is one server a client replay talks to.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siltdb/silt/query/influxql/influxoracle"
+	"github.com/siltdb/silt/internal/testutil/influxoracle"
 )
 
 // sendQuery sends q to base's /query, by POST (form-encoded, as clients

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/siltdb/silt/bench"
-	"github.com/siltdb/silt/query/influxql/influxoracle"
+	"github.com/siltdb/silt/internal/testutil/influxoracle"
 )
 
 // oracleCase is one /query request sent to InfluxDB 1.6 and to Silt.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siltdb/silt/tiering/miniotest"
+	"github.com/siltdb/silt/internal/testutil/miniotest"
 )
 
 // TestS3CredentialsFromEnv: with no keys in the options, the AWS_* variables

@@ -20,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/segment"
 )
 
 // writeTestSegment writes a real Silt segment (columnar's writer): 8 hosts
@@ -40,7 +41,7 @@ func writeTestSegment(t testing.TB, dir string, rows int) string {
 		b.EndRow(int64(i/8) * 1e9)
 	}
 	s := columnar.NewTableSchema()
-	h := columnar.NewHead(s)
+	h := segment.NewHead(s)
 	for i := range b.Rows {
 		if err := s.Admit(b, &b.Rows[i]); err != nil {
 			t.Fatal(err)
@@ -48,7 +49,7 @@ func writeTestSegment(t testing.TB, dir string, rows int) string {
 		h.Append(b, &b.Rows[i], false)
 	}
 	var id uint64
-	metas, err := columnar.WriteSegments(dir, "db", "cpu", h, func() uint64 { id++; return id })
+	metas, err := segment.WriteSegments(dir, "db", "cpu", h, func() uint64 { id++; return id })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,17 +202,17 @@ func TestColdSegmentReadMinIO(t *testing.T) {
 			t.Fatalf("%s: open parquet over RemoteFile: %v", name, err)
 		}
 		// The segment's own metadata is in the footer.
-		raw := rdr.MetaData().KeyValueMetadata().FindValue(columnar.MetaKeyInfo)
-		var info columnar.SegmentInfo
+		raw := rdr.MetaData().KeyValueMetadata().FindValue(segment.MetaKeyInfo)
+		var info segment.SegmentInfo
 		if raw == nil || json.Unmarshal([]byte(*raw), &info) != nil || info.Rows != 300_000 {
 			t.Fatalf("%s: segment info from the remote footer: %v", name, raw)
 		}
 		// So is its tag index: pruning by tag needs no GET beyond the footer.
-		rawIdx := rdr.MetaData().KeyValueMetadata().FindValue(columnar.MetaKeyIndex)
+		rawIdx := rdr.MetaData().KeyValueMetadata().FindValue(segment.MetaKeyIndex)
 		if rawIdx == nil {
 			t.Fatalf("%s: no tag index in the remote footer", name)
 		}
-		idx, err := columnar.DecodeTagIndex(*rawIdx)
+		idx, err := segment.DecodeTagIndex(*rawIdx)
 		if err != nil || len(idx["host"]) != 8 || idx["host"]["host_3"].GetCardinality() != 300_000/8 {
 			t.Fatalf("%s: tag index from the remote footer: %v", name, err)
 		}
@@ -277,7 +278,7 @@ func TestColdSegmentAllColumnsMinIO(t *testing.T) {
 	s3, _ := newMinIOStore(t, "p")
 	dir := t.TempDir()
 	b := &columnar.Batch{}
-	day := int64(columnar.WindowDuration)
+	day := int64(segment.WindowDuration)
 	for i := range 50_000 {
 		b.StartRow([]byte("mixed"), i+1)
 		b.AddTag([]byte("host"), fmt.Appendf(nil, "h%d", i%13))
@@ -293,7 +294,7 @@ func TestColdSegmentAllColumnsMinIO(t *testing.T) {
 		b.EndRow(int64(i%20_000)*1e9 + int64(i%2)*day)
 	}
 	s := columnar.NewTableSchema()
-	h := columnar.NewHead(s)
+	h := segment.NewHead(s)
 	for i := range b.Rows {
 		if err := s.Admit(b, &b.Rows[i]); err != nil {
 			t.Fatal(err)
@@ -301,7 +302,7 @@ func TestColdSegmentAllColumnsMinIO(t *testing.T) {
 		h.Append(b, &b.Rows[i], false)
 	}
 	var id uint64
-	metas, err := columnar.WriteSegments(dir, "db", "mixed", h, func() uint64 { id++; return id })
+	metas, err := segment.WriteSegments(dir, "db", "mixed", h, func() uint64 { id++; return id })
 	if err != nil || len(metas) != 2 {
 		t.Fatalf("%d segments, %v", len(metas), err)
 	}

@@ -8,7 +8,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/siltdb/silt/tiering/miniotest"
+	"github.com/siltdb/silt/internal/testutil/miniotest"
 )
 
 // newMinIOStore starts a real MinIO server and returns a store on a fresh

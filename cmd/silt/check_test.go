@@ -12,6 +12,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/segment"
 )
 
 func TestCheckListsQuarantine(t *testing.T) {
@@ -31,7 +32,7 @@ func TestCheckListsQuarantine(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "segments"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "segments", columnar.PathName("bad")), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "segments", segment.PathName("bad")), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, db := range []string{"bad", "good"} {

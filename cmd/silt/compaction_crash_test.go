@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/compaction"
+	"github.com/siltdb/silt/manifest"
 )
 
 // diskState compares the files under data/segments with the manifest.
@@ -33,7 +33,7 @@ type diskState struct {
 
 func readDiskState(t *testing.T, data string) diskState {
 	t.Helper()
-	m, err := columnar.LoadManifest(data)
+	m, err := manifest.LoadManifest(data)
 	if err != nil {
 		t.Fatal(err)
 	}

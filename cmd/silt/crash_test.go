@@ -26,7 +26,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/manifest"
 )
 
 func envInt(t *testing.T, name string, def int64) int64 {
@@ -519,7 +519,7 @@ func TestCleanRestart(t *testing.T) {
 	t.Logf("%d points written before SIGTERM; during shutdown %d requests acknowledged, %d not", len(m.points), nAck, nUnack)
 
 	// On disk: the manifest names every row, the WAL holds nothing.
-	man, err := columnar.LoadManifest(data)
+	man, err := manifest.LoadManifest(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -955,7 +955,7 @@ func TestExportDamagedSegment(t *testing.T) {
 	if code := p.term(); code != 0 { // flushes everything to segments
 		t.Fatalf("SIGTERM: exit code %d", code)
 	}
-	man, err := columnar.LoadManifest(data)
+	man, err := manifest.LoadManifest(data)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/ingest/lineprotocol"
+	"github.com/siltdb/silt/segment"
 )
 
 // ---- DuckDB -------------------------------------------------------------
@@ -648,7 +649,7 @@ type duckRow struct {
 // column.
 func duckCheck(t *testing.T, d *duckDB, dataDir, db, table string, model *dtable, exp map[dkey]*dpoint, phase string) string {
 	t.Helper()
-	glob := filepath.Join(dataDir, "segments", columnar.PathName(db), columnar.PathName(table), "*", "*.parquet")
+	glob := filepath.Join(dataDir, "segments", segment.PathName(db), segment.PathName(table), "*", "*.parquet")
 	files, _ := filepath.Glob(glob)
 	src := "read_parquet(" + sqlString(glob) + ", union_by_name = true, filename = true, file_row_number = true)"
 
@@ -765,36 +766,36 @@ func duckCheck(t *testing.T, d *duckDB, dataDir, db, table string, model *dtable
 		expByMicros[mk] = append(expByMicros[mk], k.time)
 	}
 	kv := d.query("SELECT file_name, decode(key) AS k, decode(value) AS v FROM parquet_kv_metadata(" + sqlString(glob) + ")")
-	infos := map[string]columnar.SegmentInfo{}
+	infos := map[string]segment.SegmentInfo{}
 	sawIndex := map[string]bool{}
 	for _, r := range kv {
 		file := jsonString(t, r["file_name"], "file_name")
 		switch jsonString(t, r["k"], "key") {
-		case columnar.MetaKeyInfo:
-			var info columnar.SegmentInfo
+		case segment.MetaKeyInfo:
+			var info segment.SegmentInfo
 			if err := json.Unmarshal([]byte(jsonString(t, r["v"], "value")), &info); err != nil {
-				t.Errorf("%s: %s does not parse as JSON: %v", file, columnar.MetaKeyInfo, err)
+				t.Errorf("%s: %s does not parse as JSON: %v", file, segment.MetaKeyInfo, err)
 			}
 			infos[file] = info
-		case columnar.MetaKeyIndex:
+		case segment.MetaKeyIndex:
 			idx, err := base64.StdEncoding.DecodeString(jsonString(t, r["v"], "value"))
 			if err != nil || len(idx) == 0 || idx[0] != 1 {
-				t.Errorf("%s: %s is not a version-1 base64 tag index (err %v)", file, columnar.MetaKeyIndex, err)
+				t.Errorf("%s: %s is not a version-1 base64 tag index (err %v)", file, segment.MetaKeyIndex, err)
 			}
 			sawIndex[file] = true
 		}
 	}
 	if len(infos) != len(files) || len(byFile) != len(files) {
-		t.Errorf("%s %s: %d segment files, %d with %s metadata, %d with rows in DuckDB", phase, table, len(files), len(infos), columnar.MetaKeyInfo, len(byFile))
+		t.Errorf("%s %s: %d segment files, %d with %s metadata, %d with rows in DuckDB", phase, table, len(files), len(infos), segment.MetaKeyInfo, len(byFile))
 	}
 	for file, frows := range byFile {
 		info, ok := infos[file]
 		if !ok {
-			t.Errorf("%s: no %s key-value metadata", file, columnar.MetaKeyInfo)
+			t.Errorf("%s: no %s key-value metadata", file, segment.MetaKeyInfo)
 			continue
 		}
 		if !sawIndex[file] {
-			t.Errorf("%s: no %s key-value metadata", file, columnar.MetaKeyIndex)
+			t.Errorf("%s: no %s key-value metadata", file, segment.MetaKeyIndex)
 		}
 		slices.SortFunc(frows, func(a, b duckRow) int { return int(a.rn - b.rn) })
 		minT, maxT := int64(math.MaxInt64), int64(math.MinInt64)
@@ -831,13 +832,13 @@ func duckCheck(t *testing.T, d *duckDB, dataDir, db, table string, model *dtable
 		gotTags := slices.Sorted(slices.Values(info.Tags))
 		switch {
 		case info.Version != 1 || info.DB != db || info.Table != table:
-			t.Errorf("%s: %s says version %d db %q table %q", file, columnar.MetaKeyInfo, info.Version, info.DB, info.Table)
+			t.Errorf("%s: %s says version %d db %q table %q", file, segment.MetaKeyInfo, info.Version, info.DB, info.Table)
 		case info.Rows != int64(len(frows)):
-			t.Errorf("%s: %s says %d rows; DuckDB reads %d", file, columnar.MetaKeyInfo, info.Rows, len(frows))
+			t.Errorf("%s: %s says %d rows; DuckDB reads %d", file, segment.MetaKeyInfo, info.Rows, len(frows))
 		case info.Series != len(series):
-			t.Errorf("%s: %s says %d series; DuckDB reads %d", file, columnar.MetaKeyInfo, info.Series, len(series))
+			t.Errorf("%s: %s says %d series; DuckDB reads %d", file, segment.MetaKeyInfo, info.Series, len(series))
 		case info.MinTime != minT || info.MaxTime != maxT:
-			t.Errorf("%s: %s says times [%d, %d]; the export's points of this file span [%d, %d]", file, columnar.MetaKeyInfo, info.MinTime, info.MaxTime, minT, maxT)
+			t.Errorf("%s: %s says times [%d, %d]; the export's points of this file span [%d, %d]", file, segment.MetaKeyInfo, info.MinTime, info.MaxTime, minT, maxT)
 		case time.Unix(0, info.MinTime).UTC().Format("2006-01-02") != window || time.Unix(0, info.MaxTime).UTC().Format("2006-01-02") != window:
 			t.Errorf("%s: times [%d, %d] outside window %s", file, info.MinTime, info.MaxTime, window)
 		case !slices.Equal(info.Sorting, append(slices.Clone(info.Tags), columnar.TimeColumn)):
@@ -847,7 +848,7 @@ func duckCheck(t *testing.T, d *duckDB, dataDir, db, table string, model *dtable
 		}
 		for f, ty := range fields {
 			if model.fields[f] != ty {
-				t.Errorf("%s: %s field %s has type %d; want %d", file, columnar.MetaKeyInfo, f, ty, model.fields[f])
+				t.Errorf("%s: %s field %s has type %d; want %d", file, segment.MetaKeyInfo, f, ty, model.fields[f])
 			}
 		}
 	}
@@ -878,14 +879,14 @@ func duckCheck(t *testing.T, d *duckDB, dataDir, db, table string, model *dtable
 		var sum int64
 		for rg, n := range groups {
 			sum += n
-			if n > columnar.RowGroupRows {
-				t.Errorf("%s: row group %d has %d rows; at most %d", file, rg, n, columnar.RowGroupRows)
+			if n > segment.RowGroupRows {
+				t.Errorf("%s: row group %d has %d rows; at most %d", file, rg, n, segment.RowGroupRows)
 			}
 		}
 		if info, ok := infos[file]; ok && sum != info.Rows {
 			t.Errorf("%s: row groups hold %d rows; footer says %d", file, sum, info.Rows)
 		}
-		if sum > columnar.RowGroupRows && len(groups) < 2 {
+		if sum > segment.RowGroupRows && len(groups) < 2 {
 			t.Errorf("%s: %d rows in %d row group", file, sum, len(groups))
 		}
 	}

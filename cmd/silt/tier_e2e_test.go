@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/internal/testutil/miniotest"
+	"github.com/siltdb/silt/segment"
 	"github.com/siltdb/silt/tiering"
-	"github.com/siltdb/silt/tiering/miniotest"
 )
 
 // sqlRows runs a query over HTTP and returns the status, the rows (JSON
@@ -71,8 +71,8 @@ func TestTierE2E(t *testing.T) {
 	// Six days of data every 20 seconds for three hosts, plus the last
 	// hours, with hashed values.
 	now := time.Now()
-	today := columnar.WindowOf(now.UnixNano())
-	day := int64(columnar.WindowDuration)
+	today := segment.WindowOf(now.UnixNano())
+	day := int64(segment.WindowDuration)
 	coldEnd := today - 2*day // windows before it are due under --tier.after 48h
 	type agg struct {
 		count int

@@ -41,7 +41,7 @@ import (
 
 	"github.com/klauspost/compress/s2"
 
-	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/internal/fileutil"
 )
 
 const (
@@ -194,7 +194,7 @@ func (w *WAL) createFile(seq uint64) (*os.File, error) {
 }
 
 // syncDir makes creations and removals in dir durable.
-var syncDir = columnar.SyncDir
+var syncDir = fileutil.SyncDir
 
 // Append compresses payload into one record and writes it to the current
 // file. The record is not durable until Sync(pos) returns nil. Records are

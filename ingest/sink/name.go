@@ -36,7 +36,7 @@ func ValidateName(what, s string) error {
 	return nil
 }
 
-// escapedLen is the length of columnar.PathName(s), counted without
+// escapedLen is the length of segment.PathName(s), counted without
 // building it: safe bytes are kept, others become "%XX", and a name of dots
 // only ("." or "..", which must not be a path component) is written as "%"
 // and the hex of every byte. A test holds the two together.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/segment"
 )
 
 func TestValidateName(t *testing.T) {
@@ -55,12 +55,12 @@ func TestEscapedLenMatchesPathName(t *testing.T) {
 			}
 		}
 		s := string(b)
-		if got, want := escapedLen(s), len(columnar.PathName(s)); got != want {
+		if got, want := escapedLen(s), len(segment.PathName(s)); got != want {
 			t.Fatalf("escapedLen(%q) = %d, len(PathName) = %d", s, got, want)
 		}
 	}
 	for _, s := range []string{".", "..", "...", strings.Repeat("/", 100)} {
-		if got, want := escapedLen(s), len(columnar.PathName(s)); got != want {
+		if got, want := escapedLen(s), len(segment.PathName(s)); got != want {
 			t.Fatalf("escapedLen(%q) = %d, len(PathName) = %d", s, got, want)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/siltdb/silt/columnar"
-	"github.com/siltdb/silt/query/pgoracle"
+	"github.com/siltdb/silt/internal/testutil/pgoracle"
 	"github.com/siltdb/silt/query/sql"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/siltdb/silt/compaction"
 	"github.com/siltdb/silt/engine"
-	"github.com/siltdb/silt/query/pgoracle"
+	"github.com/siltdb/silt/internal/testutil/pgoracle"
 )
 
 // The PostgreSQL oracle over an engine whose data went through compaction:

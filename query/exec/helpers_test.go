@@ -12,8 +12,8 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/ingest/lineprotocol"
+	"github.com/siltdb/silt/internal/testutil/pgoracle"
 	"github.com/siltdb/silt/query"
-	"github.com/siltdb/silt/query/pgoracle"
 	"github.com/siltdb/silt/query/sql"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siltdb/silt/query/pgoracle"
+	"github.com/siltdb/silt/internal/testutil/pgoracle"
 )
 
 var cpuStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

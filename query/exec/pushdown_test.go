@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siltdb/silt/query/pgoracle"
+	"github.com/siltdb/silt/internal/testutil/pgoracle"
 )
 
 // TestTagPredicatesReachIndex checks that host selections written as

@@ -8,9 +8,10 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/query/sql"
+	"github.com/siltdb/silt/segment"
 )
 
-// Rollups (columnar/rollup.go) hold per series and window the partial
+// Rollups (segment/rollup.go) hold per series and window the partial
 // aggregates of every numeric field. A query whose aggregates all
 // decompose into those partials, grouped by tags and by time buckets made
 // of whole windows, can read a window's one partial row instead of its raw
@@ -28,17 +29,17 @@ type RollupSource interface {
 
 // rollupParts maps each aggregate to the partial kinds it reads.
 var rollupParts = map[sql.AggFunc][]string{
-	sql.AggCount:      {columnar.PartCount},
-	sql.AggSum:        {columnar.PartCount, columnar.PartSum},
-	sql.AggMin:        {columnar.PartCount, columnar.PartMin},
-	sql.AggMax:        {columnar.PartCount, columnar.PartMax},
-	sql.AggAvg:        {columnar.PartCount, columnar.PartSum},
-	sql.AggStddevSamp: {columnar.PartCount, columnar.PartSum, columnar.PartM2},
-	sql.AggStddevPop:  {columnar.PartCount, columnar.PartSum, columnar.PartM2},
-	sql.AggVarSamp:    {columnar.PartCount, columnar.PartSum, columnar.PartM2},
-	sql.AggVarPop:     {columnar.PartCount, columnar.PartSum, columnar.PartM2},
-	sql.AggFirst:      {columnar.PartCount, columnar.PartFirst, columnar.PartFirstTime},
-	sql.AggLast:       {columnar.PartCount, columnar.PartLast, columnar.PartLastTime},
+	sql.AggCount:      {segment.PartCount},
+	sql.AggSum:        {segment.PartCount, segment.PartSum},
+	sql.AggMin:        {segment.PartCount, segment.PartMin},
+	sql.AggMax:        {segment.PartCount, segment.PartMax},
+	sql.AggAvg:        {segment.PartCount, segment.PartSum},
+	sql.AggStddevSamp: {segment.PartCount, segment.PartSum, segment.PartM2},
+	sql.AggStddevPop:  {segment.PartCount, segment.PartSum, segment.PartM2},
+	sql.AggVarSamp:    {segment.PartCount, segment.PartSum, segment.PartM2},
+	sql.AggVarPop:     {segment.PartCount, segment.PartSum, segment.PartM2},
+	sql.AggFirst:      {segment.PartCount, segment.PartFirst, segment.PartFirstTime},
+	sql.AggLast:       {segment.PartCount, segment.PartLast, segment.PartLastTime},
 }
 
 // rollupWidths returns the widths of avail (ascending) whose windows q can
@@ -77,7 +78,7 @@ func rollupWidths(q *sql.Query, avail []int64) []int64 {
 			return nil
 		}
 		ref, ok := a.Arg.(*sql.ColumnRef)
-		if !ok || ref.Column.Kind != sql.KindField || !columnar.Rollable(fieldType(ref.Column.Type)) {
+		if !ok || ref.Column.Kind != sql.KindField || !segment.Rollable(fieldType(ref.Column.Type)) {
 			return nil
 		}
 	}
@@ -113,19 +114,19 @@ func tagsOnly(e sql.Expr) bool {
 const partRowsIndex = -1
 
 func partIndex(field int, part string) int {
-	return -2 - field*len(columnar.RollupParts) - slices.Index(columnar.RollupParts, part)
+	return -2 - field*len(segment.RollupParts) - slices.Index(segment.RollupParts, part)
 }
 
 // partColumn is the table column holding part of field.
 func partColumn(field sql.Column, part string) sql.Column {
-	return sql.Column{Name: columnar.RollupColumn(field.Name, part), Kind: sql.KindField,
+	return sql.Column{Name: segment.RollupColumn(field.Name, part), Kind: sql.KindField,
 		Type: sqlPartType(field.Type, part), Index: partIndex(field.Index, part)}
 }
 
-var partRowsColumn = sql.Column{Name: columnar.RollupRows, Kind: sql.KindField, Type: sql.TypeInt64, Index: partRowsIndex}
+var partRowsColumn = sql.Column{Name: segment.RollupRows, Kind: sql.KindField, Type: sql.TypeInt64, Index: partRowsIndex}
 
 func sqlPartType(t sql.Type, part string) sql.Type {
-	switch columnar.RollupPartType(fieldType(t), part) {
+	switch segment.RollupPartType(fieldType(t), part) {
 	case columnar.FieldInt:
 		return sql.TypeInt64
 	case columnar.FieldFloat:
@@ -182,13 +183,13 @@ func (ps *partSlot) appendPart(b *columnar.ColumnBatch, sel []int32, all bool) {
 	}
 	fv := batchField(b, ps.raw, ps.rawTyp)
 	switch ps.part {
-	case columnar.PartSum, columnar.PartMin, columnar.PartMax, columnar.PartFirst, columnar.PartLast:
+	case segment.PartSum, segment.PartMin, segment.PartMax, segment.PartFirst, segment.PartLast:
 		ps.appendBatch(fv, sel, all)
 		return
 	}
 	fc.null = append(fc.null, make([]bool, n)...)
 	switch ps.part {
-	case columnar.PartCount:
+	case segment.PartCount:
 		for _, r := range sel {
 			c := int64(1)
 			if fv == nil || fv.IsNull(int(r)) {
@@ -196,9 +197,9 @@ func (ps *partSlot) appendPart(b *columnar.ColumnBatch, sel []int32, all bool) {
 			}
 			fc.i = append(fc.i, c)
 		}
-	case columnar.PartFirstTime, columnar.PartLastTime:
+	case segment.PartFirstTime, segment.PartLastTime:
 		fc.i = gather(fc.i, b.Time, sel, all)
-	case columnar.PartM2:
+	case segment.PartM2:
 		fc.f = append(fc.f, make([]float64, n)...)
 	}
 }
@@ -259,7 +260,7 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 		return out, nil
 	}
 	field := a.Arg.(*sql.ColumnRef).Column
-	nv, err := col(partColumn(field, columnar.PartCount))
+	nv, err := col(partColumn(field, segment.PartCount))
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +282,7 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 	case sql.AggCount:
 		return &vec{typ: sql.TypeInt64, n: ng, i: counts}, nil
 	case sql.AggSum:
-		x, err := part(columnar.PartSum)
+		x, err := part(segment.PartSum)
 		if err != nil {
 			return nil, err
 		}
@@ -291,9 +292,9 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 		}
 		return nullEmpty(out), nil
 	case sql.AggMin, sql.AggMax:
-		p, want := columnar.PartMin, -1
+		p, want := segment.PartMin, -1
 		if a.Func == sql.AggMax {
-			p, want = columnar.PartMax, 1
+			p, want = segment.PartMax, 1
 		}
 		x, err := part(p)
 		if err != nil {
@@ -310,7 +311,7 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 		}
 		return pick(x, best), nil
 	case sql.AggAvg, sql.AggStddevSamp, sql.AggStddevPop, sql.AggVarSamp, sql.AggVarPop:
-		x, err := part(columnar.PartSum)
+		x, err := part(segment.PartSum)
 		if err != nil {
 			return nil, err
 		}
@@ -331,7 +332,7 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 			}
 			return nullEmpty(out), nil
 		}
-		m2v, err := part(columnar.PartM2)
+		m2v, err := part(segment.PartM2)
 		if err != nil {
 			return nil, err
 		}
@@ -361,9 +362,9 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 		finishVariance(out, a.Func, m2, mean, counts)
 		return out, nil
 	case sql.AggFirst, sql.AggLast:
-		vp, tp := columnar.PartFirst, columnar.PartFirstTime
+		vp, tp := segment.PartFirst, segment.PartFirstTime
 		if a.Func == sql.AggLast {
-			vp, tp = columnar.PartLast, columnar.PartLastTime
+			vp, tp = segment.PartLast, segment.PartLastTime
 		}
 		x, err := part(vp)
 		if err != nil {

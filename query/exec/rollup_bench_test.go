@@ -24,6 +24,7 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/ingest/lineprotocol"
+	"github.com/siltdb/silt/manifest"
 	"github.com/siltdb/silt/query"
 	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/influxql"
@@ -222,7 +223,7 @@ func loadRollBench(dir string, days int, interval time.Duration) (loadStats, err
 }
 
 // segmentBytes sums the manifest's raw and rollup segments.
-func segmentBytes(m *columnar.Manifest) (rawSegs int, rawBytes int64, rollSegs int, rollBytes int64) {
+func segmentBytes(m *manifest.Manifest) (rawSegs int, rawBytes int64, rollSegs int, rollBytes int64) {
 	for _, s := range m.Segments {
 		if s.IsRollup() {
 			rollSegs++
@@ -237,7 +238,7 @@ func segmentBytes(m *columnar.Manifest) (rawSegs int, rawBytes int64, rollSegs i
 
 // storageSummary describes m's raw and rollup segments: counts, rows and
 // bytes, rollups per width and as a share of the raw bytes.
-func storageSummary(m *columnar.Manifest) string {
+func storageSummary(m *manifest.Manifest) string {
 	type sum struct {
 		segs        int
 		rows, bytes int64
@@ -528,7 +529,7 @@ func BenchmarkRollupFlush(b *testing.B) {
 	for _, mode := range []string{"on", "off"} {
 		b.Run("rollups="+mode, func(b *testing.B) {
 			var rows int64
-			var m *columnar.Manifest
+			var m *manifest.Manifest
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				eng := benchEngine(b, mode == "on")
@@ -599,7 +600,7 @@ func BenchmarkRollupCompaction(b *testing.B) {
 	}
 }
 
-func rawSegments(m *columnar.Manifest) int {
+func rawSegments(m *manifest.Manifest) int {
 	n, _, _, _ := segmentBytes(m)
 	return n
 }

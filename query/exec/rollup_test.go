@@ -12,7 +12,7 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/compaction"
 	"github.com/siltdb/silt/engine"
-	"github.com/siltdb/silt/query/pgoracle"
+	"github.com/siltdb/silt/internal/testutil/pgoracle"
 	"github.com/siltdb/silt/query/sql"
 )
 

@@ -13,9 +13,9 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/ingest/lineprotocol"
-	"github.com/siltdb/silt/query/pgoracle"
+	"github.com/siltdb/silt/internal/testutil/miniotest"
+	"github.com/siltdb/silt/internal/testutil/pgoracle"
 	"github.com/siltdb/silt/tiering"
-	"github.com/siltdb/silt/tiering/miniotest"
 )
 
 // The PostgreSQL oracle over cold data: the cpu dataset (out-of-order and

@@ -1,4 +1,4 @@
-package columnar
+package segment
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/siltdb/silt/columnar"
 )
 
 // sortedRows must return a permutation ordered by (window, series rank,
@@ -22,9 +24,9 @@ func TestSortedRows(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(c.rows), 9))
-			s := NewTableSchema()
+			s := columnar.NewTableSchema()
 			h := NewHead(s)
-			var b Batch
+			var b columnar.Batch
 			for i := 0; i < c.rows; i++ {
 				b.StartRow([]byte("m"), i+1)
 				b.AddTag([]byte("k"), []byte(fmt.Sprint(rng.IntN(c.series))))
@@ -75,11 +77,11 @@ func less4(a, b [4]int64) bool {
 // A View keeps showing exactly the rows of its moment while the head takes
 // more rows, new columns and new series concurrently (run with -race).
 func TestViewIsStableUnderAppends(t *testing.T) {
-	s := NewTableSchema()
+	s := columnar.NewTableSchema()
 	h := NewHead(s)
 	var mu sync.Mutex // stands in for the engine lock
 	add := func(i int) {
-		var b Batch
+		var b columnar.Batch
 		b.StartRow([]byte("m"), 1)
 		b.AddTag([]byte("k"), []byte(fmt.Sprint(i%5)))
 		if i%3 == 0 {
@@ -105,7 +107,7 @@ func TestViewIsStableUnderAppends(t *testing.T) {
 	mu.Unlock()
 	dump := func() string {
 		var out []string
-		_ = v.ScanOrdered(func(p *Point) error {
+		_ = v.ScanOrdered(func(p *columnar.Point) error {
 			out = append(out, fmt.Sprint(p.Time, p.Tags, p.Fields))
 			return nil
 		})

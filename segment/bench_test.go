@@ -1,4 +1,4 @@
-package columnar_test
+package segment_test
 
 import (
 	"testing"
@@ -7,6 +7,7 @@ import (
 	"github.com/siltdb/silt/bench"
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/ingest/lineprotocol"
+	"github.com/siltdb/silt/segment"
 )
 
 const hosts, intervals = 1000, 200
@@ -34,7 +35,7 @@ func BenchmarkFlush(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		s := columnar.NewTableSchema()
-		h := columnar.NewHead(s)
+		h := segment.NewHead(s)
 		for r := range batch.Rows {
 			if err := s.Admit(batch, &batch.Rows[r]); err != nil {
 				b.Fatal(err)
@@ -42,7 +43,7 @@ func BenchmarkFlush(b *testing.B) {
 			h.Append(batch, &batch.Rows[r], r > 0)
 		}
 		b.StartTimer()
-		if _, err := columnar.WriteSegments(dir, "db", "cpu", h, func() uint64 { id++; return id }); err != nil {
+		if _, err := segment.WriteSegments(dir, "db", "cpu", h, func() uint64 { id++; return id }); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -52,12 +53,12 @@ func BenchmarkFlush(b *testing.B) {
 func BenchmarkFlushBytes(b *testing.B) {
 	batch := cpuBatch()
 	s := columnar.NewTableSchema()
-	h := columnar.NewHead(s)
+	h := segment.NewHead(s)
 	for r := range batch.Rows {
 		_ = s.Admit(batch, &batch.Rows[r])
 		h.Append(batch, &batch.Rows[r], r > 0)
 	}
-	ms, err := columnar.WriteSegments(b.TempDir(), "db", "cpu", h, func() uint64 { return 1 })
+	ms, err := segment.WriteSegments(b.TempDir(), "db", "cpu", h, func() uint64 { return 1 })
 	if err != nil {
 		b.Fatal(err)
 	}

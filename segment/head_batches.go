@@ -1,9 +1,11 @@
-package columnar
+package segment
 
 import (
 	"math"
 	"slices"
 	"unsafe"
+
+	"github.com/siltdb/silt/columnar"
 )
 
 // ScanArrival passes the head's rows to fn as ColumnBatches of up to max
@@ -13,7 +15,7 @@ import (
 // may list values none of its rows use). keep, if not nil, says which
 // series to deliver (MatchSeries): only their rows are gathered. A frozen
 // head or a View only.
-func (h *Head) ScanArrival(cols []string, keep []bool, max int, fn func(*ColumnBatch) error) error {
+func (h *Head) ScanArrival(cols []string, keep []bool, max int, fn func(*columnar.ColumnBatch) error) error {
 	b, tagCols, fieldCols := h.batchFor(cols)
 	if keep != nil {
 		return h.scanKept(&b, tagCols, fieldCols, keep, max, fn)
@@ -41,22 +43,22 @@ func (h *Head) ScanArrival(cols []string, keep []bool, max int, fn func(*ColumnB
 
 // batchFor returns an empty batch of the named columns the head has, and
 // their tag and field column indexes.
-func (h *Head) batchFor(cols []string) (b ColumnBatch, tagCols, fieldCols []int) {
+func (h *Head) batchFor(cols []string) (b columnar.ColumnBatch, tagCols, fieldCols []int) {
 	for _, name := range cols {
-		if c, ok := h.Schema.tagIdx[name]; ok && c < len(h.dicts) && !slices.Contains(tagCols, c) {
+		if c, ok := h.Schema.TagCol(name); ok && c < len(h.dicts) && !slices.Contains(tagCols, c) {
 			tagCols = append(tagCols, c)
-			b.Tags = append(b.Tags, TagVector{Name: name, Dict: h.dicts[c].vals})
+			b.Tags = append(b.Tags, columnar.TagVector{Name: name, Dict: h.dicts[c].vals})
 		}
-		if c, ok := h.Schema.fieldIdx[name]; ok && c < len(h.fields) && !slices.Contains(fieldCols, c) {
+		if c, ok := h.Schema.FieldCol(name); ok && c < len(h.fields) && !slices.Contains(fieldCols, c) {
 			fieldCols = append(fieldCols, c)
-			b.Fields = append(b.Fields, FieldVector{Name: name, Type: h.fields[c].typ})
+			b.Fields = append(b.Fields, columnar.FieldVector{Name: name, Type: h.fields[c].typ})
 		}
 	}
 	return b, tagCols, fieldCols
 }
 
 // scanKept is ScanArrival of the rows whose series keep holds, gathered.
-func (h *Head) scanKept(b *ColumnBatch, tagCols, fieldCols []int, keep []bool, max int, fn func(*ColumnBatch) error) error {
+func (h *Head) scanKept(b *columnar.ColumnBatch, tagCols, fieldCols []int, keep []bool, max int, fn func(*columnar.ColumnBatch) error) error {
 	rows := make([]int32, 0, max)
 	flush := func() error {
 		if len(rows) == 0 {
@@ -83,7 +85,7 @@ func (h *Head) scanKept(b *ColumnBatch, tagCols, fieldCols []int, keep []bool, m
 // gatherBatch sets b to the head's rows: time and tags of rows, each field
 // column's value from src (rows, or for merged points the row whose value
 // wins).
-func (h *Head) gatherBatch(b *ColumnBatch, tagCols, fieldCols []int, rows, src []int32) {
+func (h *Head) gatherBatch(b *columnar.ColumnBatch, tagCols, fieldCols []int, rows, src []int32) {
 	n := len(rows)
 	b.Len, b.Sel = n, nil
 	b.Time = slices.Grow(b.Time[:0], n)[:n]
@@ -114,7 +116,7 @@ func (h *Head) MatchSeries(tags map[string][]string) []bool {
 		keep[i] = true
 	}
 	for k, vals := range tags {
-		c, ok := h.Schema.tagIdx[k]
+		c, ok := h.Schema.TagCol(k)
 		if !ok || c >= len(h.dicts) {
 			clear(keep)
 			return keep
@@ -136,7 +138,7 @@ func (h *Head) MatchSeries(tags map[string][]string) []bool {
 
 // batchVector sets fv to rows [lo, hi) of the column; rows past the
 // column's end (a View's unpadded tail) have no value.
-func (c *fieldColumn) batchVector(fv *FieldVector, lo, hi int) {
+func (c *fieldColumn) batchVector(fv *columnar.FieldVector, lo, hi int) {
 	n := hi - lo
 	fv.Null = slices.Grow(fv.Null[:0], n)[:n]
 	any := false
@@ -147,7 +149,7 @@ func (c *fieldColumn) batchVector(fv *FieldVector, lo, hi int) {
 	if !any {
 		fv.Null = nil
 	}
-	if c.typ == FieldString {
+	if c.typ == columnar.FieldString {
 		fv.S = slices.Grow(fv.S[:0], n)[:n]
 		for i := lo; i < hi; i++ {
 			fv.S[i-lo] = ""
@@ -163,13 +165,13 @@ func (c *fieldColumn) batchVector(fv *FieldVector, lo, hi int) {
 		num = append(slices.Clone(num), make([]uint64, n-len(num))...)
 	}
 	switch c.typ {
-	case FieldFloat:
+	case columnar.FieldFloat:
 		fv.F = unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(num))), n)
-	case FieldInt:
+	case columnar.FieldInt:
 		fv.I = unsafe.Slice((*int64)(unsafe.Pointer(unsafe.SliceData(num))), n)
-	case FieldUint:
+	case columnar.FieldUint:
 		fv.U = num
-	case FieldBool:
+	case columnar.FieldBool:
 		fv.B = slices.Grow(fv.B[:0], n)[:n]
 		for i := range num {
 			fv.B[i] = num[i] != 0
@@ -182,7 +184,7 @@ func (c *fieldColumn) batchVector(fv *FieldVector, lo, hi int) {
 // writes them (field by field, the last written value wins) — the columnar
 // form of ScanOrdered, for heads that are not NoDuplicates. Rows come in
 // segment order. A frozen head or a View only.
-func (h *Head) ScanDeduped(cols []string, keep []bool, max int, fn func(*ColumnBatch) error) error {
+func (h *Head) ScanDeduped(cols []string, keep []bool, max int, fn func(*columnar.ColumnBatch) error) error {
 	h.Finish()
 	b, tagCols, fieldCols := h.batchFor(cols)
 	src := make([]int32, 0, max) // per batch row: the row a column's value comes from
@@ -229,7 +231,7 @@ func (h *Head) ScanDeduped(cols []string, keep []bool, max int, fn func(*ColumnB
 }
 
 // gatherVector sets fv to the column's values at rows.
-func (c *fieldColumn) gatherVector(fv *FieldVector, rows []int32) {
+func (c *fieldColumn) gatherVector(fv *columnar.FieldVector, rows []int32) {
 	n := len(rows)
 	fv.Null = slices.Grow(fv.Null[:0], n)[:n]
 	any := false
@@ -241,33 +243,33 @@ func (c *fieldColumn) gatherVector(fv *FieldVector, rows []int32) {
 		fv.Null = nil
 	}
 	switch c.typ {
-	case FieldFloat:
+	case columnar.FieldFloat:
 		fv.F = slices.Grow(fv.F[:0], n)[:n]
 		for i, r := range rows {
 			if int(r) < len(c.num) {
 				fv.F[i] = math.Float64frombits(c.num[r])
 			}
 		}
-	case FieldInt:
+	case columnar.FieldInt:
 		fv.I = slices.Grow(fv.I[:0], n)[:n]
 		for i, r := range rows {
 			if int(r) < len(c.num) {
 				fv.I[i] = int64(c.num[r])
 			}
 		}
-	case FieldUint:
+	case columnar.FieldUint:
 		fv.U = slices.Grow(fv.U[:0], n)[:n]
 		for i, r := range rows {
 			if int(r) < len(c.num) {
 				fv.U[i] = c.num[r]
 			}
 		}
-	case FieldBool:
+	case columnar.FieldBool:
 		fv.B = slices.Grow(fv.B[:0], n)[:n]
 		for i, r := range rows {
 			fv.B[i] = int(r) < len(c.num) && c.num[r] != 0
 		}
-	case FieldString:
+	case columnar.FieldString:
 		fv.S = slices.Grow(fv.S[:0], n)[:n]
 		for i, r := range rows {
 			fv.S[i] = ""

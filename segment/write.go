@@ -1,4 +1,4 @@
-package columnar
+package segment
 
 import (
 	"bufio"
@@ -13,6 +13,9 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/internal/fileutil"
 )
 
 // SegmentMeta describes one segment file; the manifest holds a list of them.
@@ -45,8 +48,8 @@ type SegmentMeta struct {
 	// series ranges are disjoint hold no common point even when their
 	// times overlap — compaction splits a window's merge by series — so
 	// scans read them without merging.
-	FirstSeries []TagValue `json:"first_series,omitempty"`
-	LastSeries  []TagValue `json:"last_series,omitempty"`
+	FirstSeries []columnar.TagValue `json:"first_series,omitempty"`
+	LastSeries  []columnar.TagValue `json:"last_series,omitempty"`
 }
 
 // SeriesKnown reports whether m records its series range.
@@ -54,7 +57,7 @@ func (m SegmentMeta) SeriesKnown() bool { return m.FirstSeries != nil && m.LastS
 
 // CompareSeries orders two series (tags sorted by key or not) as segments
 // sort them: tag values in tagOrder, a series lacking a tag first.
-func CompareSeries(a, b []TagValue, tagOrder []string) int {
+func CompareSeries(a, b []columnar.TagValue, tagOrder []string) int {
 	for _, k := range tagOrder {
 		av, ah := tagValueOf(a, k)
 		bv, bh := tagValueOf(b, k)
@@ -74,11 +77,11 @@ func CompareSeries(a, b []TagValue, tagOrder []string) int {
 }
 
 // seriesTagsOf returns the tags of head series sid (never nil).
-func (h *Head) seriesTagsOf(sid uint32) []TagValue {
-	out := []TagValue{}
+func (h *Head) seriesTagsOf(sid uint32) []columnar.TagValue {
+	out := []columnar.TagValue{}
 	for col, d := range h.dicts {
 		if id := h.tagID(sid, col); id >= 0 {
-			out = append(out, TagValue{Key: h.Schema.Tags[col], Value: d.vals[id]})
+			out = append(out, columnar.TagValue{Key: h.Schema.Tags[col], Value: d.vals[id]})
 		}
 	}
 	return out
@@ -101,17 +104,17 @@ const (
 
 // SegmentInfo is the JSON stored under MetaKeyInfo.
 type SegmentInfo struct {
-	Version int             `json:"version"`
-	DB      string          `json:"db"`
-	Table   string          `json:"table"`
-	MinTime int64           `json:"min_time"`
-	MaxTime int64           `json:"max_time"`
-	Rows    int64           `json:"rows"`
-	Series  int             `json:"series"`
-	Tags    []string        `json:"tags"`
-	Fields  []FieldSchema   `json:"fields"`
-	Sorting []string        `json:"sorted_by"`
-	Extra   json.RawMessage `json:"extra,omitempty"`
+	Version int                    `json:"version"`
+	DB      string                 `json:"db"`
+	Table   string                 `json:"table"`
+	MinTime int64                  `json:"min_time"`
+	MaxTime int64                  `json:"max_time"`
+	Rows    int64                  `json:"rows"`
+	Series  int                    `json:"series"`
+	Tags    []string               `json:"tags"`
+	Fields  []columnar.FieldSchema `json:"fields"`
+	Sorting []string               `json:"sorted_by"`
+	Extra   json.RawMessage        `json:"extra,omitempty"`
 }
 
 // RowGroupRows bounds the rows of one Parquet row group; smaller groups prune
@@ -153,7 +156,7 @@ func WriteSegments(dataDir, db, table string, h *Head, newID func() uint64) ([]S
 
 func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta, err error) {
 	dir := filepath.Dir(path)
-	if err := MkdirAllSync(dir); err != nil {
+	if err := fileutil.MkdirAllSync(dir); err != nil {
 		return m, err
 	}
 	tmp := path + ".tmp"
@@ -180,7 +183,7 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 
 	info := SegmentInfo{Version: 1, DB: db, Table: table, MinTime: math.MaxInt64, MaxTime: math.MinInt64,
 		Rows: int64(len(run.Rows)), Tags: h.Schema.Tags, Fields: h.Schema.Fields,
-		Sorting: append(append([]string{}, h.Schema.Tags...), TimeColumn)}
+		Sorting: append(append([]string{}, h.Schema.Tags...), columnar.TimeColumn)}
 	for _, src := range run.Rows {
 		t := h.times[src]
 		info.MinTime = min(info.MinTime, t)
@@ -234,7 +237,7 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 	if err := os.Rename(tmp, path); err != nil {
 		return m, fmt.Errorf("rename segment %s: %w", path, err)
 	}
-	if err := SyncDir(dir); err != nil {
+	if err := fileutil.SyncDir(dir); err != nil {
 		return m, err
 	}
 	return SegmentMeta{DB: db, Table: table, Rows: info.Rows, Series: info.Series,
@@ -245,28 +248,28 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 // segmentSchema maps a table schema to Parquet: time is a required
 // timestamp[ns] (UTC values) with delta encoding, tags optional dictionary-encoded
 // strings, fields optional columns of their type. All zstd.
-func segmentSchema(s *TableSchema) *parquet.Schema {
+func segmentSchema(s *columnar.TableSchema) *parquet.Schema {
 	g := parquet.Group{}
 	// Not flagged isAdjustedToUTC although the values are UTC: DuckDB maps
 	// a UTC-adjusted nanosecond timestamp to TIMESTAMPTZ, which holds only
 	// microseconds, and silently drops the last three digits; unflagged it
 	// reads TIMESTAMP_NS exactly (cmd/silt/duckdb_test.go).
-	g[TimeColumn] = parquet.Encoded(parquet.TimestampAdjusted(parquet.Nanosecond, false), &parquet.DeltaBinaryPacked)
+	g[columnar.TimeColumn] = parquet.Encoded(parquet.TimestampAdjusted(parquet.Nanosecond, false), &parquet.DeltaBinaryPacked)
 	for _, t := range s.Tags {
 		g[t] = parquet.Optional(parquet.Encoded(parquet.String(), &parquet.RLEDictionary))
 	}
 	for _, f := range s.Fields {
 		var n parquet.Node
 		switch f.Type {
-		case FieldFloat:
+		case columnar.FieldFloat:
 			n = parquet.Leaf(parquet.DoubleType)
-		case FieldInt:
+		case columnar.FieldInt:
 			n = parquet.Int(64)
-		case FieldUint:
+		case columnar.FieldUint:
 			n = parquet.Uint(64)
-		case FieldBool:
+		case columnar.FieldBool:
 			n = parquet.Leaf(parquet.BooleanType)
-		case FieldString:
+		case columnar.FieldString:
 			n = parquet.String()
 		}
 		g[f.Name] = parquet.Optional(n)
@@ -281,7 +284,7 @@ type segmentColumn struct {
 	index int  // tag or field column of the head
 }
 
-func segmentColumns(sch *parquet.Schema, s *TableSchema) []segmentColumn {
+func segmentColumns(sch *parquet.Schema, s *columnar.TableSchema) []segmentColumn {
 	leaf := func(name string) int {
 		l, ok := sch.Lookup(name)
 		if !ok {
@@ -289,7 +292,7 @@ func segmentColumns(sch *parquet.Schema, s *TableSchema) []segmentColumn {
 		}
 		return l.ColumnIndex
 	}
-	cols := []segmentColumn{{name: TimeColumn, leaf: leaf(TimeColumn), kind: 't'}}
+	cols := []segmentColumn{{name: columnar.TimeColumn, leaf: leaf(columnar.TimeColumn), kind: 't'}}
 	for i, t := range s.Tags {
 		cols = append(cols, segmentColumn{name: t, leaf: leaf(t), kind: 'g', index: i})
 	}
@@ -338,13 +341,13 @@ func (h *Head) columnValues(dst []parquet.Value, c segmentColumn, run *flushRun,
 			}
 			var v parquet.Value
 			switch col.typ {
-			case FieldFloat:
+			case columnar.FieldFloat:
 				v = parquet.DoubleValue(math.Float64frombits(col.num[src]))
-			case FieldInt, FieldUint:
+			case columnar.FieldInt, columnar.FieldUint:
 				v = parquet.Int64Value(int64(col.num[src]))
-			case FieldBool:
+			case columnar.FieldBool:
 				v = parquet.BooleanValue(col.num[src] != 0)
-			case FieldString:
+			case columnar.FieldString:
 				v = parquet.ByteArrayValue(col.strAt(src))
 			}
 			dst = append(dst, v.Level(0, 1, c.leaf))
@@ -399,38 +402,4 @@ func newTagIndex(h *Head, run *flushRun) *tagIndex {
 		}
 	}
 	return ti
-}
-
-// MkdirAllSync creates dir and its missing parents, fsyncing each parent of a
-// directory it created so that the new entries survive a crash.
-func MkdirAllSync(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	parent := filepath.Dir(dir)
-	if parent != dir {
-		if err := MkdirAllSync(parent); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("create dir %s: %w", dir, err)
-	}
-	return SyncDir(parent)
-}
-
-// SyncDir fsyncs a directory, making renames and creations in it durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir %s for fsync: %w", dir, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync dir %s: %w", dir, err)
-	}
-	return nil
 }

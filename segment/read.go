@@ -1,4 +1,4 @@
-package columnar
+package segment
 
 import (
 	"cmp"
@@ -9,27 +9,9 @@ import (
 	"slices"
 
 	"github.com/apache/arrow-go/v18/parquet/file"
+
+	"github.com/siltdb/silt/columnar"
 )
-
-// Point is one row in row form: the slow, simple shape used by export and
-// tests (the query engine reads columns instead).
-type Point struct {
-	Time   int64
-	Tags   []TagValue // sorted by key
-	Fields []FieldValue
-}
-
-// TagValue is a tag of a Point.
-type TagValue struct{ Key, Value string }
-
-// FieldValue is a field of a Point. Num holds numeric and boolean values as
-// in Field; Str holds strings.
-type FieldValue struct {
-	Key  string
-	Type FieldType
-	Num  uint64
-	Str  string
-}
 
 // Segment is an open segment file, read with Apache Arrow's Parquet reader
 // (segments are written with parquet-go; both are tested against each
@@ -76,7 +58,7 @@ func (s *Segment) Close() error {
 
 // Scan calls fn with every row of the segment in file order (sorted by
 // series, then time). The Point is reused between calls.
-func (s *Segment) Scan(fn func(p *Point) error) error {
+func (s *Segment) Scan(fn func(p *columnar.Point) error) error {
 	cols := slices.Clone(s.Info.Tags)
 	for _, f := range s.Info.Fields {
 		cols = append(cols, f.Name)
@@ -86,9 +68,9 @@ func (s *Segment) Scan(fn func(p *Point) error) error {
 
 // Scan calls fn with every row of the frozen head in arrival order (no
 // deduplication). The Point is reused between calls.
-func (h *Head) Scan(fn func(p *Point) error) error {
+func (h *Head) Scan(fn func(p *columnar.Point) error) error {
 	h.Finish()
-	var p Point
+	var p columnar.Point
 	for i := range h.times {
 		h.fillPoint(&p, i, nil)
 		if err := fn(&p); err != nil {
@@ -101,9 +83,9 @@ func (h *Head) Scan(fn func(p *Point) error) error {
 // ScanOrdered calls fn with the frozen head's points in segment order —
 // window, series, time — with duplicates merged as a flush would write
 // them. The Point is reused between calls.
-func (h *Head) ScanOrdered(fn func(p *Point) error) error {
+func (h *Head) ScanOrdered(fn func(p *columnar.Point) error) error {
 	h.Finish()
-	var p Point
+	var p columnar.Point
 	for _, run := range h.flushOrder() {
 		k := 0 // next override in byOut, sorted by (Out, Col)
 		byOut := run.Overrides
@@ -138,13 +120,13 @@ func sortOverridesByOut(o []override) {
 
 // fillPoint sets p to row i of the head. fieldRow, if not nil, names the
 // row each field column's value comes from (merged duplicates).
-func (h *Head) fillPoint(p *Point, i int, fieldRow func(col, row int) int) {
+func (h *Head) fillPoint(p *columnar.Point, i int, fieldRow func(col, row int) int) {
 	p.Time = h.times[i]
 	p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]
 	sid := h.series[i]
 	for c, d := range h.dicts {
 		if id := h.tagID(sid, c); id >= 0 {
-			p.Tags = append(p.Tags, TagValue{Key: h.Schema.Tags[c], Value: d.vals[id]})
+			p.Tags = append(p.Tags, columnar.TagValue{Key: h.Schema.Tags[c], Value: d.vals[id]})
 		}
 	}
 	for c, col := range h.fields {
@@ -155,20 +137,13 @@ func (h *Head) fillPoint(p *Point, i int, fieldRow func(col, row int) int) {
 		if !col.isValid(row) {
 			continue
 		}
-		fv := FieldValue{Key: h.Schema.Fields[c].Name, Type: col.typ}
-		if col.typ == FieldString {
+		fv := columnar.FieldValue{Key: h.Schema.Fields[c].Name, Type: col.typ}
+		if col.typ == columnar.FieldString {
 			fv.Str = string(col.strAt(row))
 		} else {
 			fv.Num = col.num[row]
 		}
 		p.Fields = append(p.Fields, fv)
 	}
-	sortTags(p.Tags)
-}
-func sortTags(t []TagValue) {
-	for i := 1; i < len(t); i++ {
-		for j := i; j > 0 && t[j].Key < t[j-1].Key; j-- {
-			t[j], t[j-1] = t[j-1], t[j]
-		}
-	}
+	columnar.SortTags(p.Tags)
 }

@@ -1,4 +1,4 @@
-package columnar
+package segment
 
 import (
 	"fmt"
@@ -7,13 +7,15 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/siltdb/silt/columnar"
 )
 
-type rollupCollector struct{ rows []Point }
+type rollupCollector struct{ rows []columnar.Point }
 
-func (c *rollupCollector) Append(p *Point) error {
-	q := Point{Time: p.Time, Tags: slices.Clone(p.Tags), Fields: slices.Clone(p.Fields)}
-	slices.SortFunc(q.Fields, func(a, b FieldValue) int { return cmpStr(a.Key, b.Key) })
+func (c *rollupCollector) Append(p *columnar.Point) error {
+	q := columnar.Point{Time: p.Time, Tags: slices.Clone(p.Tags), Fields: slices.Clone(p.Fields)}
+	slices.SortFunc(q.Fields, func(a, b columnar.FieldValue) int { return cmpStr(a.Key, b.Key) })
 	c.rows = append(c.rows, q)
 	return nil
 }
@@ -24,51 +26,51 @@ func (c *rollupCollector) Append(p *Point) error {
 // more rows than a batch holds so that windows continue across batches.
 func TestBuildRollupsAgainstModel(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	schema := NewTableSchema()
+	schema := columnar.NewTableSchema()
 	schema.AddTag("host")
 	schema.AddTag("dc")
-	schema.AddField("f", FieldFloat)
-	schema.AddField("i", FieldInt)
-	schema.AddField("u", FieldUint)
-	schema.AddField("s", FieldString)
+	schema.AddField("f", columnar.FieldFloat)
+	schema.AddField("i", columnar.FieldInt)
+	schema.AddField("u", columnar.FieldUint)
+	schema.AddField("s", columnar.FieldString)
 	path := filepath.Join(t.TempDir(), "seg.parquet")
 	sw, err := NewSegmentWriter(path, "db", "t", schema, 4096)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var points []Point
+	var points []columnar.Point
 	base := int64(1_767_225_600_000_000_000)
 	for h := range 40 {
-		tags := []TagValue{{"host", fmt.Sprintf("h%03d", h)}}
+		tags := []columnar.TagValue{{Key: "host", Value: fmt.Sprintf("h%03d", h)}}
 		if h%3 != 0 {
-			tags = []TagValue{{"dc", fmt.Sprintf("d%d", h%4)}, {"host", fmt.Sprintf("h%03d", h)}}
+			tags = []columnar.TagValue{{Key: "dc", Value: fmt.Sprintf("d%d", h%4)}, {Key: "host", Value: fmt.Sprintf("h%03d", h)}}
 		}
 		start := base + int64(r.IntN(7200))*1e9
 		n := 1 + r.IntN(2500)
 		t0 := start
 		for range n {
 			t0 += int64(1+r.IntN(20)) * 1e9
-			p := Point{Time: t0, Tags: tags}
+			p := columnar.Point{Time: t0, Tags: tags}
 			if r.IntN(5) != 0 {
 				v := r.NormFloat64()*1000 + 1e6
 				if r.IntN(500) == 0 {
 					v = math.NaN()
 				}
-				p.Fields = append(p.Fields, FieldValue{Key: "f", Type: FieldFloat, Num: math.Float64bits(v)})
+				p.Fields = append(p.Fields, columnar.FieldValue{Key: "f", Type: columnar.FieldFloat, Num: math.Float64bits(v)})
 			}
 			if r.IntN(4) != 0 {
-				p.Fields = append(p.Fields, FieldValue{Key: "i", Type: FieldInt, Num: uint64(int64(r.IntN(2000) - 1000))})
+				p.Fields = append(p.Fields, columnar.FieldValue{Key: "i", Type: columnar.FieldInt, Num: uint64(int64(r.IntN(2000) - 1000))})
 			}
 			if r.IntN(3) != 0 {
-				p.Fields = append(p.Fields, FieldValue{Key: "u", Type: FieldUint, Num: uint64(r.IntN(1 << 20))})
+				p.Fields = append(p.Fields, columnar.FieldValue{Key: "u", Type: columnar.FieldUint, Num: uint64(r.IntN(1 << 20))})
 			}
-			p.Fields = append(p.Fields, FieldValue{Key: "s", Type: FieldString, Str: "x"})
+			p.Fields = append(p.Fields, columnar.FieldValue{Key: "s", Type: columnar.FieldString, Str: "x"})
 			points = append(points, p)
 		}
 	}
 	// Segment order: series by tags in schema order (host, dc; absent
 	// first), then time.
-	slices.SortStableFunc(points, func(a, b Point) int {
+	slices.SortStableFunc(points, func(a, b columnar.Point) int {
 		if c := CompareSeries(a.Tags, b.Tags, schema.Tags); c != 0 {
 			return c
 		}
@@ -86,7 +88,7 @@ func TestBuildRollupsAgainstModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	for wi, w := range widths {
-		model := rollupModel(points, w, []FieldSchema{{"f", FieldFloat}, {"i", FieldInt}, {"u", FieldUint}})
+		model := rollupModel(points, w, []columnar.FieldSchema{{Name: "f", Type: columnar.FieldFloat}, {Name: "i", Type: columnar.FieldInt}, {Name: "u", Type: columnar.FieldUint}})
 		got := outs[wi].rows
 		if int64(len(got)) != windows[wi] || len(got) != len(model) {
 			t.Fatalf("width %d: %d rows (reported %d), model %d", w, len(got), windows[wi], len(model))
@@ -100,8 +102,8 @@ func TestBuildRollupsAgainstModel(t *testing.T) {
 }
 
 // rollupModel computes the rollup rows of sorted points naively.
-func rollupModel(points []Point, w int64, fields []FieldSchema) []Point {
-	var out []Point
+func rollupModel(points []columnar.Point, w int64, fields []columnar.FieldSchema) []columnar.Point {
+	var out []columnar.Point
 	for i := 0; i < len(points); {
 		j := i
 		win := WindowStart(points[i].Time, w)
@@ -109,11 +111,11 @@ func rollupModel(points []Point, w int64, fields []FieldSchema) []Point {
 			j++
 		}
 		group := points[i:j]
-		p := Point{Time: win, Tags: slices.Clone(points[i].Tags)}
-		slices.SortFunc(p.Tags, func(a, b TagValue) int { return cmpStr(a.Key, b.Key) })
-		p.Fields = append(p.Fields, FieldValue{Key: RollupRows, Type: FieldInt, Num: uint64(len(group))})
+		p := columnar.Point{Time: win, Tags: slices.Clone(points[i].Tags)}
+		slices.SortFunc(p.Tags, func(a, b columnar.TagValue) int { return cmpStr(a.Key, b.Key) })
+		p.Fields = append(p.Fields, columnar.FieldValue{Key: RollupRows, Type: columnar.FieldInt, Num: uint64(len(group))})
 		for _, f := range fields {
-			var vals []FieldValue
+			var vals []columnar.FieldValue
 			var times []int64
 			for _, q := range group {
 				for _, fv := range q.Fields {
@@ -123,24 +125,24 @@ func rollupModel(points []Point, w int64, fields []FieldSchema) []Point {
 					}
 				}
 			}
-			p.Fields = append(p.Fields, FieldValue{Key: RollupColumn(f.Name, PartCount), Type: FieldInt, Num: uint64(len(vals))})
+			p.Fields = append(p.Fields, columnar.FieldValue{Key: RollupColumn(f.Name, PartCount), Type: columnar.FieldInt, Num: uint64(len(vals))})
 			if len(vals) == 0 {
 				continue
 			}
-			num := func(fv FieldValue) float64 {
+			num := func(fv columnar.FieldValue) float64 {
 				switch f.Type {
-				case FieldFloat:
+				case columnar.FieldFloat:
 					return math.Float64frombits(fv.Num)
-				case FieldInt:
+				case columnar.FieldInt:
 					return float64(int64(fv.Num))
 				}
 				return float64(fv.Num)
 			}
-			less := func(a, b FieldValue) bool {
+			less := func(a, b columnar.FieldValue) bool {
 				switch f.Type {
-				case FieldFloat:
+				case columnar.FieldFloat:
 					return FloatLess(math.Float64frombits(a.Num), math.Float64frombits(b.Num))
-				case FieldInt:
+				case columnar.FieldInt:
 					return int64(a.Num) < int64(b.Num)
 				}
 				return a.Num < b.Num
@@ -159,7 +161,7 @@ func rollupModel(points []Point, w int64, fields []FieldSchema) []Point {
 				sumI += v.Num
 			}
 			sum := sumI
-			if f.Type == FieldFloat {
+			if f.Type == columnar.FieldFloat {
 				sum = math.Float64bits(sumF)
 			}
 			mean := sumF / float64(len(vals))
@@ -169,17 +171,17 @@ func rollupModel(points []Point, w int64, fields []FieldSchema) []Point {
 				m2 += d * d
 			}
 			p.Fields = append(p.Fields,
-				FieldValue{Key: RollupColumn(f.Name, PartSum), Type: f.Type, Num: sum},
-				FieldValue{Key: RollupColumn(f.Name, PartMin), Type: f.Type, Num: mn.Num},
-				FieldValue{Key: RollupColumn(f.Name, PartMax), Type: f.Type, Num: mx.Num},
-				FieldValue{Key: RollupColumn(f.Name, PartFirst), Type: f.Type, Num: vals[0].Num},
-				FieldValue{Key: RollupColumn(f.Name, PartLast), Type: f.Type, Num: vals[len(vals)-1].Num},
-				FieldValue{Key: RollupColumn(f.Name, PartFirstTime), Type: FieldInt, Num: uint64(times[0])},
-				FieldValue{Key: RollupColumn(f.Name, PartLastTime), Type: FieldInt, Num: uint64(times[len(times)-1])},
-				FieldValue{Key: RollupColumn(f.Name, PartM2), Type: FieldFloat, Num: math.Float64bits(m2)},
+				columnar.FieldValue{Key: RollupColumn(f.Name, PartSum), Type: f.Type, Num: sum},
+				columnar.FieldValue{Key: RollupColumn(f.Name, PartMin), Type: f.Type, Num: mn.Num},
+				columnar.FieldValue{Key: RollupColumn(f.Name, PartMax), Type: f.Type, Num: mx.Num},
+				columnar.FieldValue{Key: RollupColumn(f.Name, PartFirst), Type: f.Type, Num: vals[0].Num},
+				columnar.FieldValue{Key: RollupColumn(f.Name, PartLast), Type: f.Type, Num: vals[len(vals)-1].Num},
+				columnar.FieldValue{Key: RollupColumn(f.Name, PartFirstTime), Type: columnar.FieldInt, Num: uint64(times[0])},
+				columnar.FieldValue{Key: RollupColumn(f.Name, PartLastTime), Type: columnar.FieldInt, Num: uint64(times[len(times)-1])},
+				columnar.FieldValue{Key: RollupColumn(f.Name, PartM2), Type: columnar.FieldFloat, Num: math.Float64bits(m2)},
 			)
 		}
-		slices.SortFunc(p.Fields, func(a, b FieldValue) int { return cmpStr(a.Key, b.Key) })
+		slices.SortFunc(p.Fields, func(a, b columnar.FieldValue) int { return cmpStr(a.Key, b.Key) })
 		out = append(out, p)
 		i = j
 	}
@@ -198,7 +200,7 @@ func cmpStr(a, b string) int {
 
 // diffPoint compares rollup rows; float sums and m2 within 1e-9 relative
 // (the orders of summation differ), NaN equal to NaN.
-func diffPoint(a, b Point) string {
+func diffPoint(a, b columnar.Point) string {
 	if a.Time != b.Time || !slices.Equal(a.Tags, b.Tags) || len(a.Fields) != len(b.Fields) {
 		return fmt.Sprintf("got %v, want %v", a, b)
 	}
@@ -210,7 +212,7 @@ func diffPoint(a, b Point) string {
 		if x.Num == y.Num {
 			continue
 		}
-		if x.Type == FieldFloat {
+		if x.Type == columnar.FieldFloat {
 			fx, fy := math.Float64frombits(x.Num), math.Float64frombits(y.Num)
 			if math.IsNaN(fx) && math.IsNaN(fy) || math.Abs(fx-fy) <= 1e-9*math.Max(1, math.Max(math.Abs(fx), math.Abs(fy))) {
 				continue
@@ -225,24 +227,24 @@ func diffPoint(a, b Point) string {
 // A series that ends exactly at a row-group (batch) boundary, in the same
 // window as the next series starts: the window must not continue.
 func TestBuildRollupsSeriesAtBatchBoundary(t *testing.T) {
-	schema := NewTableSchema()
+	schema := columnar.NewTableSchema()
 	schema.AddTag("host")
-	schema.AddField("f", FieldFloat)
+	schema.AddField("f", columnar.FieldFloat)
 	path := filepath.Join(t.TempDir(), "seg.parquet")
 	sw, err := NewSegmentWriter(path, "db", "t", schema, 4096)
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := int64(1_767_225_600_000_000_000)
-	var points []Point
+	var points []columnar.Point
 	for i := range RowGroupRows {
-		points = append(points, Point{Time: base + int64(i)*1e9, Tags: []TagValue{{"host", "a"}},
-			Fields: []FieldValue{{Key: "f", Type: FieldFloat, Num: math.Float64bits(float64(i))}}})
+		points = append(points, columnar.Point{Time: base + int64(i)*1e9, Tags: []columnar.TagValue{{Key: "host", Value: "a"}},
+			Fields: []columnar.FieldValue{{Key: "f", Type: columnar.FieldFloat, Num: math.Float64bits(float64(i))}}})
 	}
 	last := points[len(points)-1].Time
 	for i := range 10 {
-		points = append(points, Point{Time: last + int64(i+1)*1e9, Tags: []TagValue{{"host", "b"}},
-			Fields: []FieldValue{{Key: "f", Type: FieldFloat, Num: math.Float64bits(-1)}}})
+		points = append(points, columnar.Point{Time: last + int64(i+1)*1e9, Tags: []columnar.TagValue{{Key: "host", Value: "b"}},
+			Fields: []columnar.FieldValue{{Key: "f", Type: columnar.FieldFloat, Num: math.Float64bits(-1)}}})
 	}
 	seg := writeAndOpen(t, sw, path, points)
 	defer seg.Close()
@@ -253,7 +255,7 @@ func TestBuildRollupsSeriesAtBatchBoundary(t *testing.T) {
 	if _, err := BuildRollups(seg, []int64{3600e9}, []RollupWriter{&out}); err != nil {
 		t.Fatal(err)
 	}
-	model := rollupModel(points, 3600e9, []FieldSchema{{"f", FieldFloat}})
+	model := rollupModel(points, 3600e9, []columnar.FieldSchema{{Name: "f", Type: columnar.FieldFloat}})
 	if len(out.rows) != len(model) {
 		t.Fatalf("%d rows, model %d", len(out.rows), len(model))
 	}
@@ -265,7 +267,7 @@ func TestBuildRollupsSeriesAtBatchBoundary(t *testing.T) {
 }
 
 // writeAndOpen appends points to sw, closes it and opens the segment at path.
-func writeAndOpen(t *testing.T, sw *SegmentWriter, path string, points []Point) *Segment {
+func writeAndOpen(t *testing.T, sw *SegmentWriter, path string, points []columnar.Point) *Segment {
 	t.Helper()
 	for i := range points {
 		if err := sw.Append(&points[i]); err != nil {

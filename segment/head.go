@@ -1,9 +1,11 @@
-package columnar
+package segment
 
 import (
 	"encoding/binary"
 	"math"
 	"slices"
+
+	"github.com/siltdb/silt/columnar"
 )
 
 // Head is the in-memory, append-only columnar buffer of one table between
@@ -18,12 +20,12 @@ import (
 //	fields  []*fieldColumn   values + validity bitmap, padded lazily to the row count
 //
 // Arrow views of these columns are built by Record (head_arrow.go); flushing
-// sorts them into a segment (segment_write.go).
+// sorts them into a segment (write.go).
 //
 // A Head is not safe for concurrent use: the engine appends under its lock and
 // freezes a head (no more appends) before flushing or reading it unlocked.
 type Head struct {
-	Schema *TableSchema // shared with the engine's catalog; grows
+	Schema *columnar.TableSchema // shared with the engine's catalog; grows
 
 	times      []int64
 	series     []uint32
@@ -58,7 +60,7 @@ type tagDict struct {
 }
 
 type fieldColumn struct {
-	typ   FieldType
+	typ   columnar.FieldType
 	n     int      // rows covered (absent values at the end are not yet padded)
 	num   []uint64 // float64 bits, int64, uint64, bool 0/1
 	off   []uint32 // strings: end offsets into str, one per row
@@ -67,7 +69,7 @@ type fieldColumn struct {
 }
 
 // NewHead returns an empty head for a table with schema s.
-func NewHead(s *TableSchema) *Head {
+func NewHead(s *columnar.TableSchema) *Head {
 	return &Head{Schema: s, seriesMap: map[string]uint32{}, minTime: math.MaxInt64, maxTime: math.MinInt64}
 }
 
@@ -96,7 +98,7 @@ const (
 // sameShape promises that r has the same table, tag keys and field keys in
 // the same order as the row appended before it, which saves the column
 // lookups.
-func (h *Head) Append(b *Batch, r *Row, sameShape bool) {
+func (h *Head) Append(b *columnar.Batch, r *columnar.Row, sameShape bool) {
 	s := h.Schema
 	for len(h.dicts) < len(s.Tags) {
 		h.dicts = append(h.dicts, &tagDict{ids: map[string]int32{}})
@@ -187,7 +189,7 @@ func (h *Head) Append(b *Batch, r *Row, sameShape bool) {
 func (c *fieldColumn) pad(n int) int64 {
 	var grown int64
 	for c.n < n {
-		if c.typ == FieldString {
+		if c.typ == columnar.FieldString {
 			c.off = append(c.off, uint32(len(c.str)))
 			grown += 4
 		} else {
@@ -203,9 +205,9 @@ func (c *fieldColumn) pad(n int) int64 {
 	return grown
 }
 
-func (c *fieldColumn) append(b *Batch, f *Field) int64 {
+func (c *fieldColumn) append(b *columnar.Batch, f *columnar.Field) int64 {
 	var grown int64
-	if c.typ == FieldString {
+	if c.typ == columnar.FieldString {
 		c.str = append(c.str, b.Bytes(f.Str)...)
 		c.off = append(c.off, uint32(len(c.str)))
 		grown = 4 + int64(f.Str.Len)
@@ -223,8 +225,8 @@ func (c *fieldColumn) append(b *Batch, f *Field) int64 {
 }
 
 // setLast overwrites the value of the last row (same key twice in a line).
-func (c *fieldColumn) setLast(b *Batch, f *Field) {
-	if c.typ == FieldString {
+func (c *fieldColumn) setLast(b *columnar.Batch, f *columnar.Field) {
+	if c.typ == columnar.FieldString {
 		// Strings are append-only; rewrite the tail.
 		start := uint32(0)
 		if c.n > 1 {
@@ -326,7 +328,7 @@ func (h *Head) View() *Head {
 
 // HasSeries reports whether the head holds the series of row r of b (its
 // table's tags, by value). It neither changes the head nor needs r admitted.
-func (h *Head) HasSeries(b *Batch, r *Row) bool {
+func (h *Head) HasSeries(b *columnar.Batch, r *columnar.Row) bool {
 	s := h.Schema
 	ids := h.idScratch[:0]
 	for range s.Tags {
@@ -360,7 +362,7 @@ func (h *Head) HasSeries(b *Batch, r *Row) bool {
 // SeriesKey appends an identity of row r's series to dst: its table and its
 // tags in row order (so two rows naming the same tags in another order get
 // different keys).
-func SeriesKey(dst []byte, b *Batch, r *Row) []byte {
+func SeriesKey(dst []byte, b *columnar.Batch, r *columnar.Row) []byte {
 	dst = append(dst, b.Bytes(r.Table)...)
 	for _, t := range b.RowTags(r) {
 		dst = append(dst, 0)

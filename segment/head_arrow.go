@@ -1,4 +1,4 @@
-package columnar
+package segment
 
 import (
 	"math/bits"
@@ -7,12 +7,14 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/siltdb/silt/columnar"
 )
 
 // ArrowSchema returns the Arrow schema of a table: time timestamp[ns, UTC],
 // tags dictionary<int32, utf8>, fields by type, all nullable but time.
-func ArrowSchema(s *TableSchema) *arrow.Schema {
-	fs := []arrow.Field{{Name: TimeColumn, Type: &arrow.TimestampType{Unit: arrow.Nanosecond, TimeZone: "UTC"}}}
+func ArrowSchema(s *columnar.TableSchema) *arrow.Schema {
+	fs := []arrow.Field{{Name: columnar.TimeColumn, Type: &arrow.TimestampType{Unit: arrow.Nanosecond, TimeZone: "UTC"}}}
 	for _, t := range s.Tags {
 		fs = append(fs, arrow.Field{Name: t, Nullable: true,
 			Type: &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}})
@@ -24,15 +26,15 @@ func ArrowSchema(s *TableSchema) *arrow.Schema {
 }
 
 // ArrowType maps a field type to its Arrow type.
-func ArrowType(t FieldType) arrow.DataType {
+func ArrowType(t columnar.FieldType) arrow.DataType {
 	switch t {
-	case FieldFloat:
+	case columnar.FieldFloat:
 		return arrow.PrimitiveTypes.Float64
-	case FieldInt:
+	case columnar.FieldInt:
 		return arrow.PrimitiveTypes.Int64
-	case FieldUint:
+	case columnar.FieldUint:
 		return arrow.PrimitiveTypes.Uint64
-	case FieldBool:
+	case columnar.FieldBool:
 		return arrow.FixedWidthTypes.Boolean
 	}
 	return arrow.BinaryTypes.String
@@ -91,7 +93,7 @@ func (h *Head) Record(mem memory.Allocator) arrow.RecordBatch {
 		typ := ArrowType(col.typ)
 		var data arrow.ArrayData
 		switch col.typ {
-		case FieldBool:
+		case columnar.FieldBool:
 			vals := make([]uint64, (n+63)/64)
 			for i := 0; i < n; i++ {
 				if col.num[i] != 0 {
@@ -99,7 +101,7 @@ func (h *Head) Record(mem memory.Allocator) arrow.RecordBatch {
 				}
 			}
 			data = array.NewData(typ, n, []*memory.Buffer{validBuf, memory.NewBufferBytes(sliceBytes(vals))}, nil, nulls, 0)
-		case FieldString:
+		case columnar.FieldString:
 			offs := make([]int32, n+1)
 			for i := 0; i < n; i++ {
 				offs[i+1] = int32(col.off[i])

@@ -1,4 +1,4 @@
-package columnar
+package segment
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/siltdb/silt/columnar"
 )
 
 // ScanColumns is Scan restricted to the named columns (time is always
@@ -24,10 +26,10 @@ import (
 // (for every k) are wanted: the segment's tag index then picks the rows, and
 // only the row groups holding them are read. Other rows may be skipped but
 // callers must still filter (a tag the index lacks disables the shortcut).
-func (s *Segment) ScanColumns(cols []string, tags map[string][]string, fn func(p *Point) error) error {
-	var p Point
+func (s *Segment) ScanColumns(cols []string, tags map[string][]string, fn func(p *columnar.Point) error) error {
+	var p columnar.Point
 	var owned [][]string // per tag vector: Dict cloned, since Points outlive the batch
-	return s.ScanBatches(cols, tags, func(b *ColumnBatch) error {
+	return s.ScanBatches(cols, tags, func(b *columnar.ColumnBatch) error {
 		owned = owned[:0]
 		for _, tv := range b.Tags {
 			c := make([]string, len(tv.Dict))
@@ -61,7 +63,7 @@ func (s *Segment) ScanColumns(cols []string, tags map[string][]string, fn func(p
 type batchColumn struct {
 	name string
 	kind byte // 't' time, 'g' tag, 'f' field
-	typ  FieldType
+	typ  columnar.FieldType
 	slot int // index into the batch's Tags or Fields
 }
 
@@ -71,7 +73,7 @@ type batchColumn struct {
 // stores them, numeric fields are the decoded Arrow buffers themselves.
 // Rows come in file order. tags prunes as in ScanColumns, through the
 // batches' Sel. The batch and its slices are reused after fn returns.
-func (s *Segment) ScanBatches(cols []string, tags map[string][]string, fn func(*ColumnBatch) error) error {
+func (s *Segment) ScanBatches(cols []string, tags map[string][]string, fn func(*columnar.ColumnBatch) error) error {
 	return s.ScanRowGroups(cols, tags, 0, s.rdr.NumRowGroups(), fn)
 }
 
@@ -80,7 +82,7 @@ func (s *Segment) NumRowGroups() int { return s.rdr.NumRowGroups() }
 
 // ScanRowGroups is ScanBatches over row groups [first, end) only: disjoint
 // ranges of one segment can be decoded concurrently.
-func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, end int, fn func(*ColumnBatch) error) error {
+func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, end int, fn func(*columnar.ColumnBatch) error) error {
 	want, indexed := s.matchingRows(tags)
 	if indexed && want.IsEmpty() {
 		return nil
@@ -91,11 +93,11 @@ func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, 
 	for _, t := range s.Info.Tags {
 		isTag[t] = true
 	}
-	fieldType := map[string]FieldType{}
+	fieldType := map[string]columnar.FieldType{}
 	for _, f := range s.Info.Fields {
 		fieldType[f.Name] = f.Type
 	}
-	var b ColumnBatch
+	var b columnar.ColumnBatch
 	var idx []int
 	var reads []batchColumn
 	props := pqarrow.ArrowReadProperties{BatchSize: RowGroupRows} // a batch per row group: no buffer larger than one
@@ -105,21 +107,21 @@ func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, 
 			return
 		}
 		switch {
-		case name == TimeColumn:
+		case name == columnar.TimeColumn:
 			reads = append(reads, batchColumn{name: name, kind: 't'})
 		case isTag[name]:
 			// Read tags as dictionaries: Parquet stores them so, and
 			// consumers then work once per distinct value.
 			props.SetReadDict(i, true)
 			reads = append(reads, batchColumn{name: name, kind: 'g', slot: len(b.Tags)})
-			b.Tags = append(b.Tags, TagVector{Name: name})
+			b.Tags = append(b.Tags, columnar.TagVector{Name: name})
 		default:
 			reads = append(reads, batchColumn{name: name, kind: 'f', typ: fieldType[name], slot: len(b.Fields)})
-			b.Fields = append(b.Fields, FieldVector{Name: name, Type: fieldType[name]})
+			b.Fields = append(b.Fields, columnar.FieldVector{Name: name, Type: fieldType[name]})
 		}
 		idx = append(idx, i)
 	}
-	add(TimeColumn)
+	add(columnar.TimeColumn)
 	for _, c := range cols {
 		add(c)
 	}
@@ -214,7 +216,7 @@ func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, 
 // decodeTags sets tv from a tag column: dictionary indices as they are,
 // plain strings dictionary-encoded here (rows are sorted by series, so a
 // value mostly repeats the previous row's).
-func decodeTags(tv *TagVector, a arrow.Array) error {
+func decodeTags(tv *columnar.TagVector, a arrow.Array) error {
 	n := a.Len()
 	tv.IDs = slices.Grow(tv.IDs[:0], n)[:n]
 	tv.Dict = tv.Dict[:0]
@@ -272,7 +274,7 @@ func decodeTags(tv *TagVector, a arrow.Array) error {
 
 // decodeField sets fc from a field column. Numeric values are the Arrow
 // buffers themselves; booleans and strings are unpacked.
-func decodeField(fc *FieldVector, a arrow.Array) error {
+func decodeField(fc *columnar.FieldVector, a arrow.Array) error {
 	n := a.Len()
 	fc.Null = fc.Null[:0]
 	if a.NullN() > 0 {

@@ -1,4 +1,4 @@
-package columnar
+package segment
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/siltdb/silt/columnar"
 )
 
 // Segments are written with parquet-go; reading them with Apache Arrow's own
@@ -31,7 +33,7 @@ func TestSegmentsReadableByArrowParquet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := scanRef(ref[m.Window], func(p *Point) error {
+		if err := scanRef(ref[m.Window], func(p *columnar.Point) error {
 			tags := map[string]string{}
 			for _, tg := range p.Tags {
 				tags[tg.Key] = tg.Value
@@ -97,15 +99,15 @@ func TestSegmentsReadableByArrowParquet(t *testing.T) {
 	}
 }
 
-func fieldAny(f FieldValue) any {
+func fieldAny(f columnar.FieldValue) any {
 	switch f.Type {
-	case FieldFloat:
+	case columnar.FieldFloat:
 		return math.Float64frombits(f.Num)
-	case FieldInt:
+	case columnar.FieldInt:
 		return int64(f.Num)
-	case FieldUint:
+	case columnar.FieldUint:
 		return f.Num
-	case FieldBool:
+	case columnar.FieldBool:
 		return f.Num != 0
 	}
 	return f.Str
@@ -166,7 +168,7 @@ func arrowRows(t *testing.T, tbl arrow.Table) map[string]string {
 func TestScanColumnsMatchesScan(t *testing.T) {
 	dir, metas, ref := writeTestSegments(t)
 	for _, cols := range [][]string{nil, {"host", "region", "usage", "n", "msg", "ok"}, {"usage"}, {"region", "nope"}} {
-		keep := map[string]bool{TimeColumn: true}
+		keep := map[string]bool{columnar.TimeColumn: true}
 		for _, c := range cols {
 			keep[c] = true
 		}
@@ -176,8 +178,8 @@ func TestScanColumnsMatchesScan(t *testing.T) {
 				t.Fatal(err)
 			}
 			var want, got []string
-			if err := scanRef(ref[m.Window], func(p *Point) error {
-				q := Point{Time: p.Time}
+			if err := scanRef(ref[m.Window], func(p *columnar.Point) error {
+				q := columnar.Point{Time: p.Time}
 				for _, tg := range p.Tags {
 					if keep[tg.Key] {
 						q.Tags = append(q.Tags, tg)
@@ -194,8 +196,8 @@ func TestScanColumnsMatchesScan(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			if err := seg.ScanColumns(cols, nil, func(p *Point) error {
-				q := Point{Time: p.Time, Tags: append([]TagValue(nil), p.Tags...), Fields: append([]FieldValue(nil), p.Fields...)}
+			if err := seg.ScanColumns(cols, nil, func(p *columnar.Point) error {
+				q := columnar.Point{Time: p.Time, Tags: append([]columnar.TagValue(nil), p.Tags...), Fields: append([]columnar.FieldValue(nil), p.Fields...)}
 				sortFieldValues(q.Fields)
 				got = append(got, fmt.Sprint(q))
 				return nil
@@ -205,7 +207,7 @@ func TestScanColumnsMatchesScan(t *testing.T) {
 			if cols == nil {
 				// No columns named: only time.
 				for i := range want {
-					want[i] = fmt.Sprint(Point{Time: parseTime(want[i])})
+					want[i] = fmt.Sprint(columnar.Point{Time: parseTime(want[i])})
 				}
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -218,7 +220,7 @@ func TestScanColumnsMatchesScan(t *testing.T) {
 	}
 }
 
-func sortFieldValues(f []FieldValue) {
+func sortFieldValues(f []columnar.FieldValue) {
 	for i := 1; i < len(f); i++ {
 		for j := i; j > 0 && f[j].Key < f[j-1].Key; j-- {
 			f[j], f[j-1] = f[j-1], f[j]
@@ -248,7 +250,7 @@ func TestScanColumnsTagIndex(t *testing.T) {
 				t.Fatal(err)
 			}
 			var want, got []string
-			_ = scanRef(ref[m.Window], func(p *Point) error {
+			_ = scanRef(ref[m.Window], func(p *columnar.Point) error {
 				for k, vals := range tags {
 					v, ok := "", false
 					for _, tg := range p.Tags {
@@ -263,7 +265,7 @@ func TestScanColumnsTagIndex(t *testing.T) {
 				want = append(want, fmt.Sprint(p.Time, p.Tags))
 				return nil
 			})
-			if err := seg.ScanColumns(append(slices.Clone(seg.Info.Tags), "usage"), tags, func(p *Point) error {
+			if err := seg.ScanColumns(append(slices.Clone(seg.Info.Tags), "usage"), tags, func(p *columnar.Point) error {
 				got = append(got, fmt.Sprint(p.Time, p.Tags))
 				return nil
 			}); err != nil {
@@ -280,16 +282,16 @@ func TestScanColumnsTagIndex(t *testing.T) {
 // writeTestSegments writes testBatch's head as segments and returns the
 // directory, the segments, and per window the head's points in segment
 // order: the reference segment readers are checked against.
-func writeTestSegments(t *testing.T) (string, []SegmentMeta, map[string][]Point) {
+func writeTestSegments(t *testing.T) (string, []SegmentMeta, map[string][]columnar.Point) {
 	t.Helper()
 	dir := t.TempDir()
-	s := NewTableSchema()
+	s := columnar.NewTableSchema()
 	h := NewHead(s)
 	admitAll(t, s, h, testBatch())
-	ref := map[string][]Point{}
-	if err := h.ScanOrdered(func(p *Point) error {
+	ref := map[string][]columnar.Point{}
+	if err := h.ScanOrdered(func(p *columnar.Point) error {
 		w := WindowName(WindowOf(p.Time))
-		ref[w] = append(ref[w], Point{Time: p.Time, Tags: slices.Clone(p.Tags), Fields: slices.Clone(p.Fields)})
+		ref[w] = append(ref[w], columnar.Point{Time: p.Time, Tags: slices.Clone(p.Tags), Fields: slices.Clone(p.Fields)})
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -302,7 +304,7 @@ func writeTestSegments(t *testing.T) (string, []SegmentMeta, map[string][]Point)
 	return dir, metas, ref
 }
 
-func scanRef(points []Point, fn func(*Point) error) error {
+func scanRef(points []columnar.Point, fn func(*columnar.Point) error) error {
 	for i := range points {
 		if err := fn(&points[i]); err != nil {
 			return err

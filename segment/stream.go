@@ -1,4 +1,4 @@
-package columnar
+package segment
 
 import (
 	"bufio"
@@ -21,6 +21,9 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/internal/fileutil"
 )
 
 // This file holds the streaming forms of segment I/O that compaction uses:
@@ -39,7 +42,7 @@ type RowReader struct {
 	arrs  []arrow.Array
 	kinds []byte // per column: 't' time, 'g' tag, 'f' field
 	names []string
-	types []FieldType
+	types []columnar.FieldType
 	i, n  int
 	last  []string // previous tag value per column: repeated values share a string
 }
@@ -66,7 +69,7 @@ func (s *Segment) Rows(batchRows int) (*RowReader, error) {
 	r := &RowReader{seg: s, pr: pr}
 	sch := pr.MetaData().Schema
 	var idx []int
-	add := func(name string, kind byte, typ FieldType) {
+	add := func(name string, kind byte, typ columnar.FieldType) {
 		if i := sch.ColumnIndexByName(name); i >= 0 {
 			idx = append(idx, i)
 			r.names = append(r.names, name)
@@ -74,7 +77,7 @@ func (s *Segment) Rows(batchRows int) (*RowReader, error) {
 			r.types = append(r.types, typ)
 		}
 	}
-	add(TimeColumn, 't', 0)
+	add(columnar.TimeColumn, 't', 0)
 	for _, t := range s.Info.Tags {
 		add(t, 'g', 0)
 	}
@@ -97,7 +100,7 @@ func (s *Segment) Rows(batchRows int) (*RowReader, error) {
 
 // Next fills p with the next row and reports false at the end. p's strings
 // stay valid after later calls; its slices are reused.
-func (r *RowReader) Next(p *Point) (bool, error) {
+func (r *RowReader) Next(p *columnar.Point) (bool, error) {
 	for r.i >= r.n {
 		if r.rr == nil || !r.rr.Next() {
 			if r.rr != nil {
@@ -140,9 +143,9 @@ func (r *RowReader) Next(p *Point) (bool, error) {
 			if r.last[j] != v {
 				r.last[j] = strings.Clone(v)
 			}
-			p.Tags = append(p.Tags, TagValue{Key: r.names[j], Value: r.last[j]})
+			p.Tags = append(p.Tags, columnar.TagValue{Key: r.names[j], Value: r.last[j]})
 		case 'f':
-			fv := FieldValue{Key: r.names[j], Type: r.types[j]}
+			fv := columnar.FieldValue{Key: r.names[j], Type: r.types[j]}
 			switch x := a.(type) {
 			case *array.Float64:
 				fv.Num = math.Float64bits(x.Value(i))
@@ -164,7 +167,7 @@ func (r *RowReader) Next(p *Point) (bool, error) {
 			p.Fields = append(p.Fields, fv)
 		}
 	}
-	sortTags(p.Tags)
+	columnar.SortTags(p.Tags)
 	return true, nil
 }
 
@@ -188,7 +191,7 @@ type SegmentWriter struct {
 	f         *os.File
 	bw        *bufio.Writer
 	w         *parquet.Writer
-	schema    *TableSchema
+	schema    *columnar.TableSchema
 	cols      []segmentColumn
 	vals      [][]parquet.Value // per cols entry, the pending batch
 	pending   int
@@ -196,20 +199,20 @@ type SegmentWriter struct {
 	rgRows    int // rows in the open row group
 	info      SegmentInfo
 	idx       *tagIndex
-	idxPos    []map[string]int // per tag column: value → position in idx.vals
-	seriesBeg int64            // first row of the current series
-	curTags   []string         // current series' tag values
-	curHas    []bool           // and whether it has each tag
-	lastTags  []TagValue       // the previous point's tags
-	firstTags []TagValue       // the first point's tags
+	idxPos    []map[string]int    // per tag column: value → position in idx.vals
+	seriesBeg int64               // first row of the current series
+	curTags   []string            // current series' tag values
+	curHas    []bool              // and whether it has each tag
+	lastTags  []columnar.TagValue // the previous point's tags
+	firstTags []columnar.TagValue // the first point's tags
 	rows      int64
 }
 
 // NewSegmentWriter starts the segment at path (written as path+".tmp" and
 // renamed by Close) for db.table with the given schema: the points'
 // tags and fields must be in it.
-func NewSegmentWriter(path, db, table string, schema *TableSchema, batchRows int) (*SegmentWriter, error) {
-	if err := MkdirAllSync(filepath.Dir(path)); err != nil {
+func NewSegmentWriter(path, db, table string, schema *columnar.TableSchema, batchRows int) (*SegmentWriter, error) {
+	if err := fileutil.MkdirAllSync(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
 	tmp := path + ".tmp"
@@ -234,7 +237,7 @@ func NewSegmentWriter(path, db, table string, schema *TableSchema, batchRows int
 		),
 		cols: segmentColumns(sch, schema),
 		info: SegmentInfo{Version: 1, DB: db, Table: table, MinTime: math.MaxInt64, MaxTime: math.MinInt64,
-			Tags: schema.Tags, Fields: schema.Fields, Sorting: append(append([]string{}, schema.Tags...), TimeColumn)},
+			Tags: schema.Tags, Fields: schema.Fields, Sorting: append(append([]string{}, schema.Tags...), columnar.TimeColumn)},
 		idx:     &tagIndex{cols: schema.Tags, vals: make([][]string, len(schema.Tags)), bms: make([][]*roaring.Bitmap, len(schema.Tags))},
 		curTags: make([]string, len(schema.Tags)),
 		curHas:  make([]bool, len(schema.Tags)),
@@ -251,7 +254,7 @@ func NewSegmentWriter(path, db, table string, schema *TableSchema, batchRows int
 func (sw *SegmentWriter) Rows() int64 { return sw.rows }
 
 // Append adds p, which must sort after the previous point.
-func (sw *SegmentWriter) Append(p *Point) error {
+func (sw *SegmentWriter) Append(p *columnar.Point) error {
 	// Series change: close the previous series' index ranges. Points of
 	// one series usually carry the same tags slice contents: compare those
 	// first, then by schema tag.
@@ -315,13 +318,13 @@ func (sw *SegmentWriter) Append(p *Point) error {
 					continue
 				}
 				switch f.Type {
-				case FieldFloat:
+				case columnar.FieldFloat:
 					v = parquet.DoubleValue(math.Float64frombits(f.Num))
-				case FieldInt, FieldUint:
+				case columnar.FieldInt, columnar.FieldUint:
 					v = parquet.Int64Value(int64(f.Num))
-				case FieldBool:
+				case columnar.FieldBool:
 					v = parquet.BooleanValue(f.Num != 0)
-				case FieldString:
+				case columnar.FieldString:
 					// Copied: the point's string may be reused.
 					v = parquet.ByteArrayValue([]byte(f.Str))
 				}
@@ -339,7 +342,7 @@ func (sw *SegmentWriter) Append(p *Point) error {
 	return nil
 }
 
-func tagValueOf(tags []TagValue, k string) (string, bool) {
+func tagValueOf(tags []columnar.TagValue, k string) (string, bool) {
 	for _, t := range tags {
 		if t.Key == k {
 			return t.Value, true
@@ -438,7 +441,7 @@ func (sw *SegmentWriter) Close() (m SegmentMeta, err error) {
 	if err := os.Rename(sw.tmp, sw.path); err != nil {
 		return m, fmt.Errorf("rename segment %s: %w", sw.path, err)
 	}
-	if err := SyncDir(filepath.Dir(sw.path)); err != nil {
+	if err := fileutil.SyncDir(filepath.Dir(sw.path)); err != nil {
 		return m, err
 	}
 	return SegmentMeta{DB: sw.info.DB, Table: sw.info.Table, Rows: sw.info.Rows, Series: sw.info.Series,
@@ -452,10 +455,10 @@ func (sw *SegmentWriter) Abort() error {
 }
 
 // cloneTags copies tags, strings included (never nil).
-func cloneTags(tags []TagValue) []TagValue {
-	out := make([]TagValue, len(tags))
+func cloneTags(tags []columnar.TagValue) []columnar.TagValue {
+	out := make([]columnar.TagValue, len(tags))
 	for i, t := range tags {
-		out[i] = TagValue{Key: strings.Clone(t.Key), Value: strings.Clone(t.Value)}
+		out[i] = columnar.TagValue{Key: strings.Clone(t.Key), Value: strings.Clone(t.Value)}
 	}
 	return out
 }

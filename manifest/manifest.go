@@ -1,4 +1,4 @@
-package columnar
+package manifest
 
 import (
 	"encoding/json"
@@ -7,6 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/internal/fileutil"
+	"github.com/siltdb/silt/segment"
 )
 
 // ManifestFile is the manifest's name in the data directory.
@@ -17,13 +21,13 @@ const ManifestFile = "manifest.json"
 // file not listed here does not exist for queries. A Manifest value is
 // immutable once published; changes make a copy (Clone) and Commit it.
 type Manifest struct {
-	Version       int                                `json:"version"`
-	Generation    uint64                             `json:"generation"`
-	NextSegmentID uint64                             `json:"next_segment_id"`
-	WALSeq        uint64                             `json:"wal_seq"` // WAL files numbered below this are covered by the segments
-	Databases     map[string]*DatabaseMeta           `json:"databases"`
-	Schemas       map[string]map[string]*TableSchema `json:"schemas"`
-	Segments      []SegmentMeta                      `json:"segments"`
+	Version       int                                         `json:"version"`
+	Generation    uint64                                      `json:"generation"`
+	NextSegmentID uint64                                      `json:"next_segment_id"`
+	WALSeq        uint64                                      `json:"wal_seq"` // WAL files numbered below this are covered by the segments
+	Databases     map[string]*DatabaseMeta                    `json:"databases"`
+	Schemas       map[string]map[string]*columnar.TableSchema `json:"schemas"`
+	Segments      []segment.SegmentMeta                       `json:"segments"`
 	// Sources holds the stream positions (next offset to consume, keyed by
 	// source partition) covered by the segments: committed with them, so a
 	// stream consumer resumes exactly after the rows that are durable here.
@@ -45,7 +49,7 @@ const RetentionInfinite = -1
 // NewManifest returns the manifest of an empty data directory.
 func NewManifest() *Manifest {
 	return &Manifest{Version: 1, NextSegmentID: 1, WALSeq: 0,
-		Databases: map[string]*DatabaseMeta{}, Schemas: map[string]map[string]*TableSchema{}}
+		Databases: map[string]*DatabaseMeta{}, Schemas: map[string]map[string]*columnar.TableSchema{}}
 }
 
 // Clone returns a deep copy for modification.
@@ -56,15 +60,15 @@ func (m *Manifest) Clone() *Manifest {
 		d := *v
 		c.Databases[k] = &d
 	}
-	c.Schemas = make(map[string]map[string]*TableSchema, len(m.Schemas))
+	c.Schemas = make(map[string]map[string]*columnar.TableSchema, len(m.Schemas))
 	for db, tables := range m.Schemas {
-		ts := make(map[string]*TableSchema, len(tables))
+		ts := make(map[string]*columnar.TableSchema, len(tables))
 		for t, s := range tables {
 			ts[t] = s.Clone()
 		}
 		c.Schemas[db] = ts
 	}
-	c.Segments = append([]SegmentMeta(nil), m.Segments...)
+	c.Segments = append([]segment.SegmentMeta(nil), m.Segments...)
 	if m.Sources != nil {
 		c.Sources = make(map[string]int64, len(m.Sources))
 		for k, v := range m.Sources {
@@ -110,40 +114,12 @@ func (m *Manifest) Commit(dataDir string) error {
 	if err != nil {
 		return fmt.Errorf("encode manifest: %w", err)
 	}
-	return WriteFileAtomic(filepath.Join(dataDir, ManifestFile), raw)
-}
-
-// WriteFileAtomic replaces path with data so that after a crash it holds
-// either the old or the new content, never a mix.
-func WriteFileAtomic(path string, data []byte) (err error) {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return errors.Join(fmt.Errorf("write %s: %w", tmp, err), f.Close())
-	}
-	if err := f.Sync(); err != nil {
-		return errors.Join(fmt.Errorf("fsync %s: %w", tmp, err), f.Close())
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", path, err)
-	}
-	return SyncDir(filepath.Dir(path))
+	return fileutil.WriteFileAtomic(filepath.Join(dataDir, ManifestFile), raw)
 }
 
 // Raw returns the segments of raw rows, leaving out rollups.
-func (m *Manifest) Raw() []SegmentMeta {
-	out := make([]SegmentMeta, 0, len(m.Segments))
+func (m *Manifest) Raw() []segment.SegmentMeta {
+	out := make([]segment.SegmentMeta, 0, len(m.Segments))
 	for _, s := range m.Segments {
 		if !s.IsRollup() {
 			out = append(out, s)

@@ -1,4 +1,4 @@
-package columnar
+package segment
 
 import (
 	"fmt"
@@ -10,12 +10,14 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/siltdb/silt/columnar"
 )
 
 // testBatch builds rows for table cpu with varying tag and field sets, over
 // two windows, with series' times out of order (but no point twice).
-func testBatch() *Batch {
-	b := &Batch{}
+func testBatch() *columnar.Batch {
+	b := &columnar.Batch{}
 	day := int64(WindowDuration)
 	for i := 0; i < 1000; i++ {
 		b.StartRow([]byte("cpu"), i+1)
@@ -25,9 +27,9 @@ func testBatch() *Batch {
 		}
 		b.AddFloat([]byte("usage"), float64(i)/3)
 		if i%5 == 0 {
-			b.AddNum([]byte("n"), FieldInt, uint64(int64(-i)))
+			b.AddNum([]byte("n"), columnar.FieldInt, uint64(int64(-i)))
 			b.AddString([]byte("msg"), []byte(fmt.Sprintf("m%d", i)))
-			b.AddNum([]byte("ok"), FieldBool, uint64(i%2))
+			b.AddNum([]byte("ok"), columnar.FieldBool, uint64(i%2))
 		}
 		// Two windows; a series repeats its times only every 5250 rows, so
 		// no two of these rows are the same point (tests add duplicates).
@@ -36,7 +38,7 @@ func testBatch() *Batch {
 	return b
 }
 
-func admitAll(t *testing.T, s *TableSchema, h *Head, b *Batch) {
+func admitAll(t *testing.T, s *columnar.TableSchema, h *Head, b *columnar.Batch) {
 	for i := range b.Rows {
 		if err := s.Admit(b, &b.Rows[i]); err != nil {
 			t.Fatal(err)
@@ -46,15 +48,15 @@ func admitAll(t *testing.T, s *TableSchema, h *Head, b *Batch) {
 }
 
 // mergeKey identifies a point.
-func mergeKey(p *Point) string { return fmt.Sprint(p.Time, p.Tags) }
+func mergeKey(p *columnar.Point) string { return fmt.Sprint(p.Time, p.Tags) }
 
 // expected merges points field by field, later writes winning.
-func mergedPoints(t *testing.T, scan func(func(*Point) error) error) map[string]map[string]FieldValue {
-	out := map[string]map[string]FieldValue{}
-	if err := scan(func(p *Point) error {
+func mergedPoints(t *testing.T, scan func(func(*columnar.Point) error) error) map[string]map[string]columnar.FieldValue {
+	out := map[string]map[string]columnar.FieldValue{}
+	if err := scan(func(p *columnar.Point) error {
 		k := mergeKey(p)
 		if out[k] == nil {
-			out[k] = map[string]FieldValue{}
+			out[k] = map[string]columnar.FieldValue{}
 		}
 		for _, f := range p.Fields {
 			out[k][f.Key] = f
@@ -68,7 +70,7 @@ func mergedPoints(t *testing.T, scan func(func(*Point) error) error) map[string]
 
 func TestSegmentRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	s := NewTableSchema()
+	s := columnar.NewTableSchema()
 	h := NewHead(s)
 	admitAll(t, s, h, testBatch())
 	want := mergedPoints(t, h.Scan)
@@ -81,7 +83,7 @@ func TestSegmentRoundTrip(t *testing.T) {
 	if len(metas) != 2 {
 		t.Fatalf("want 2 windows, got %d", len(metas))
 	}
-	got := map[string]map[string]FieldValue{}
+	got := map[string]map[string]columnar.FieldValue{}
 	var rows int64
 	for _, m := range metas {
 		seg, err := OpenSegment(filepath.Join(dir, m.Path))
@@ -89,8 +91,8 @@ func TestSegmentRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		var prev string
-		part := mergedPoints(t, func(fn func(*Point) error) error {
-			return seg.Scan(func(p *Point) error {
+		part := mergedPoints(t, func(fn func(*columnar.Point) error) error {
+			return seg.Scan(func(p *columnar.Point) error {
 				rows++
 				// Sorted by series then time: tags never go backwards.
 				// Series order: tag values in column order, absent first.
@@ -120,7 +122,7 @@ func TestSegmentRoundTrip(t *testing.T) {
 		// The index must name exactly the rows holding each host.
 		for v, bm := range seg.Index["host"] {
 			n := 0
-			_ = seg.Scan(func(p *Point) error {
+			_ = seg.Scan(func(p *columnar.Point) error {
 				for _, tg := range p.Tags {
 					if tg.Key == "host" && tg.Value == v {
 						if !bm.Contains(uint32(n)) {
@@ -152,7 +154,7 @@ func TestSegmentRoundTrip(t *testing.T) {
 }
 
 func TestHeadArrowRecord(t *testing.T) {
-	s := NewTableSchema()
+	s := columnar.NewTableSchema()
 	h := NewHead(s)
 	b := testBatch()
 	admitAll(t, s, h, b)
@@ -163,7 +165,7 @@ func TestHeadArrowRecord(t *testing.T) {
 		t.Fatalf("rows %d", rec.NumRows())
 	}
 	i := 0
-	_ = h.Scan(func(p *Point) error {
+	_ = h.Scan(func(p *columnar.Point) error {
 		if got := rec.Column(0).(*array.Timestamp).Value(i); int64(got) != p.Time {
 			t.Fatalf("row %d time %d want %d", i, got, p.Time)
 		}

@@ -1,4 +1,4 @@
-package columnar
+package segment
 
 import (
 	"bytes"
@@ -57,14 +57,14 @@ func DecodeTagIndex(s string) (TagIndex, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode tag index: %w", err)
 	}
-	r := batchReader{p: raw}
+	r := indexReader{p: raw}
 	if v := r.byte1(); r.err == nil && v != indexVersion {
 		return nil, fmt.Errorf("tag index version %d unsupported", v)
 	}
 	str := func() string {
 		n := r.uvarint()
 		if r.err != nil || n > uint64(len(r.p)) {
-			r.err = ErrBadBatch
+			r.err = errBadIndex
 			return ""
 		}
 		s := string(r.p[:n])

@@ -1,4 +1,4 @@
-package columnar
+package segment
 
 import "slices"
 
@@ -33,7 +33,7 @@ func (s *Segment) TagValues(key string, filter map[string][]string) (vals []stri
 // match filter (MatchSeries; nil: all), from its dictionaries: no row is
 // read. A frozen head or a View only.
 func (h *Head) TagValues(key string, filter map[string][]string) []string {
-	c, ok := h.Schema.tagIdx[key]
+	c, ok := h.Schema.TagCol(key)
 	if !ok || c >= len(h.dicts) {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package columnar
+package segment
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"sort"
+
+	"github.com/siltdb/silt/columnar"
 )
 
 // A rollup summarizes a segment's rows per series and window of a fixed
@@ -47,15 +49,17 @@ func RollupColumn(field, part string) string { return field + ":" + part }
 var RollupParts = []string{PartCount, PartSum, PartMin, PartMax, PartFirst, PartLast, PartFirstTime, PartLastTime, PartM2}
 
 // Rollable reports whether a field of type t gets rollup columns.
-func Rollable(t FieldType) bool { return t == FieldFloat || t == FieldInt || t == FieldUint }
+func Rollable(t columnar.FieldType) bool {
+	return t == columnar.FieldFloat || t == columnar.FieldInt || t == columnar.FieldUint
+}
 
 // RollupPartType is the type of part of a field of type t.
-func RollupPartType(t FieldType, part string) FieldType {
+func RollupPartType(t columnar.FieldType, part string) columnar.FieldType {
 	switch part {
 	case PartCount, PartFirstTime, PartLastTime:
-		return FieldInt
+		return columnar.FieldInt
 	case PartM2:
-		return FieldFloat
+		return columnar.FieldFloat
 	}
 	return t
 }
@@ -63,12 +67,12 @@ func RollupPartType(t FieldType, part string) FieldType {
 // RollupSchema is the schema of the rollups of a segment with these tags
 // and fields: the same tags (so the same series order), the row count, and
 // the parts of every numeric field.
-func RollupSchema(tags []string, fields []FieldSchema) *TableSchema {
-	s := NewTableSchema()
+func RollupSchema(tags []string, fields []columnar.FieldSchema) *columnar.TableSchema {
+	s := columnar.NewTableSchema()
 	for _, t := range tags {
 		s.AddTag(t)
 	}
-	s.AddField(RollupRows, FieldInt)
+	s.AddField(RollupRows, columnar.FieldInt)
 	for _, f := range fields {
 		if !Rollable(f.Type) {
 			continue
@@ -87,7 +91,7 @@ var ErrRollupOverflow = errors.New("rollup: an integer sum overflows within one 
 
 // RollupWriter receives one rollup's rows; *SegmentWriter is one.
 type RollupWriter interface {
-	Append(p *Point) error
+	Append(p *columnar.Point) error
 }
 
 // BuildRollups reads seg once, in file order (series, then time, no
@@ -107,13 +111,13 @@ func BuildRollups(seg *Segment, widths []int64, outs []RollupWriter) ([]int64, e
 			return nil, fmt.Errorf("rollup: width %d", w)
 		}
 	}
-	var fields []FieldSchema
+	var fields []columnar.FieldSchema
 	for _, f := range seg.Info.Fields {
 		if Rollable(f.Type) {
 			fields = append(fields, f)
 		}
 	}
-	cols := append(slices.Clone(seg.Info.Tags), TimeColumn)
+	cols := append(slices.Clone(seg.Info.Tags), columnar.TimeColumn)
 	for _, f := range fields {
 		cols = append(cols, f.Name)
 	}
@@ -124,14 +128,14 @@ func BuildRollups(seg *Segment, widths []int64, outs []RollupWriter) ([]int64, e
 	var prev []string // the last row's tag values (nil: none yet)
 	var prevHas []bool
 	var newSeries []bool
-	err := seg.ScanBatches(cols, nil, func(b *ColumnBatch) error {
+	err := seg.ScanBatches(cols, nil, func(b *columnar.ColumnBatch) error {
 		if b.Sel != nil {
 			return errors.New("rollup: segment scan selected rows")
 		}
 		n := b.Len
 		newSeries = slices.Grow(newSeries[:0], n)[:n]
 		clear(newSeries)
-		tagVec := make([]*TagVector, len(seg.Info.Tags))
+		tagVec := make([]*columnar.TagVector, len(seg.Info.Tags))
 		for i, t := range seg.Info.Tags {
 			for j := range b.Tags {
 				if b.Tags[j].Name == t {
@@ -155,7 +159,7 @@ func BuildRollups(seg *Segment, widths []int64, outs []RollupWriter) ([]int64, e
 				}
 			}
 		}
-		fvs := make([]*FieldVector, len(fields))
+		fvs := make([]*columnar.FieldVector, len(fields))
 		for i, f := range fields {
 			for j := range b.Fields {
 				if b.Fields[j].Name == f.Name && b.Fields[j].Type == f.Type {
@@ -186,7 +190,7 @@ func BuildRollups(seg *Segment, widths []int64, outs []RollupWriter) ([]int64, e
 	return windows, nil
 }
 
-func sameSeries(tagVec []*TagVector, r int, vals []string, has []bool) bool {
+func sameSeries(tagVec []*columnar.TagVector, r int, vals []string, has []bool) bool {
 	for i, tv := range tagVec {
 		h := tv != nil && tv.IDs[r] >= 0
 		if h != has[i] || h && tv.Dict[tv.IDs[r]] != vals[i] {
@@ -196,7 +200,7 @@ func sameSeries(tagVec []*TagVector, r int, vals []string, has []bool) bool {
 	return true
 }
 
-func seriesOf(tagVec []*TagVector, r int, vals []string, has []bool) ([]string, []bool) {
+func seriesOf(tagVec []*columnar.TagVector, r int, vals []string, has []bool) ([]string, []bool) {
 	vals = slices.Grow(vals[:0], len(tagVec))[:len(tagVec)]
 	has = slices.Grow(has[:0], len(tagVec))[:len(tagVec)]
 	for i, tv := range tagVec {
@@ -224,7 +228,7 @@ type partial struct {
 type rollupBuilder struct {
 	width   int64
 	tags    []string
-	fields  []FieldSchema
+	fields  []columnar.FieldSchema
 	out     RollupWriter
 	windows int64
 
@@ -237,7 +241,7 @@ type rollupBuilder struct {
 
 	runs  []int32 // scratch: first row of each run in a batch
 	parts []partial
-	p     Point
+	p     columnar.Point
 
 	// Computed once: the rollup column names per field (in RollupParts
 	// order) and the tags in key order, so emitting a row builds no
@@ -246,7 +250,7 @@ type rollupBuilder struct {
 	tagSort []int
 }
 
-func newRollupBuilder(width int64, tags []string, fields []FieldSchema, out RollupWriter) *rollupBuilder {
+func newRollupBuilder(width int64, tags []string, fields []columnar.FieldSchema, out RollupWriter) *rollupBuilder {
 	rb := &rollupBuilder{width: width, tags: tags, fields: fields, out: out, acc: make([]partial, len(fields))}
 	for _, f := range fields {
 		names := make([]string, len(RollupParts))
@@ -275,7 +279,7 @@ func WindowStart(t, w int64) int64 {
 // add folds a batch. Runs are maximal row ranges sharing series and
 // window; the batch's first run continues the open window when neither
 // changed.
-func (rb *rollupBuilder) add(b *ColumnBatch, tagVec []*TagVector, newSeries []bool, fvs []*FieldVector) error {
+func (rb *rollupBuilder) add(b *columnar.ColumnBatch, tagVec []*columnar.TagVector, newSeries []bool, fvs []*columnar.FieldVector) error {
 	n := b.Len
 	if n == 0 {
 		return nil
@@ -341,7 +345,7 @@ func (rb *rollupBuilder) add(b *ColumnBatch, tagVec []*TagVector, newSeries []bo
 	return nil
 }
 
-func (rb *rollupBuilder) setSeries(tagVec []*TagVector, r int) {
+func (rb *rollupBuilder) setSeries(tagVec []*columnar.TagVector, r int) {
 	rb.tagVals, rb.tagHas = seriesOf(tagVec, r, rb.tagVals, rb.tagHas)
 }
 
@@ -362,32 +366,32 @@ func (rb *rollupBuilder) emit(ps []partial) error {
 	p.Tags = p.Tags[:0]
 	for _, i := range rb.tagSort {
 		if rb.tagHas[i] {
-			p.Tags = append(p.Tags, TagValue{Key: rb.tags[i], Value: rb.tagVals[i]})
+			p.Tags = append(p.Tags, columnar.TagValue{Key: rb.tags[i], Value: rb.tagVals[i]})
 		}
 	}
 	// Fields in the rollup schema's order (RollupSchema), which is what a
 	// SegmentWriter looks for first.
 	p.Fields = p.Fields[:0]
-	p.Fields = append(p.Fields, FieldValue{Key: RollupRows, Type: FieldInt, Num: uint64(rb.rows)})
+	p.Fields = append(p.Fields, columnar.FieldValue{Key: RollupRows, Type: columnar.FieldInt, Num: uint64(rb.rows)})
 	for k, f := range rb.fields {
 		pt := &ps[k]
 		if pt.overflow {
 			return fmt.Errorf("%w (field %s)", ErrRollupOverflow, f.Name)
 		}
 		names := rb.names[k] // in RollupParts order
-		p.Fields = append(p.Fields, FieldValue{Key: names[0], Type: FieldInt, Num: uint64(pt.n)})
+		p.Fields = append(p.Fields, columnar.FieldValue{Key: names[0], Type: columnar.FieldInt, Num: uint64(pt.n)})
 		if pt.n == 0 {
 			continue
 		}
 		p.Fields = append(p.Fields,
-			FieldValue{Key: names[1], Type: f.Type, Num: pt.sum},
-			FieldValue{Key: names[2], Type: f.Type, Num: pt.min},
-			FieldValue{Key: names[3], Type: f.Type, Num: pt.max},
-			FieldValue{Key: names[4], Type: f.Type, Num: pt.first},
-			FieldValue{Key: names[5], Type: f.Type, Num: pt.last},
-			FieldValue{Key: names[6], Type: FieldInt, Num: uint64(pt.ft)},
-			FieldValue{Key: names[7], Type: FieldInt, Num: uint64(pt.lt)},
-			FieldValue{Key: names[8], Type: FieldFloat, Num: math.Float64bits(pt.m2)},
+			columnar.FieldValue{Key: names[1], Type: f.Type, Num: pt.sum},
+			columnar.FieldValue{Key: names[2], Type: f.Type, Num: pt.min},
+			columnar.FieldValue{Key: names[3], Type: f.Type, Num: pt.max},
+			columnar.FieldValue{Key: names[4], Type: f.Type, Num: pt.first},
+			columnar.FieldValue{Key: names[5], Type: f.Type, Num: pt.last},
+			columnar.FieldValue{Key: names[6], Type: columnar.FieldInt, Num: uint64(pt.ft)},
+			columnar.FieldValue{Key: names[7], Type: columnar.FieldInt, Num: uint64(pt.lt)},
+			columnar.FieldValue{Key: names[8], Type: columnar.FieldFloat, Num: math.Float64bits(pt.m2)},
 		)
 	}
 	rb.windows++
@@ -401,10 +405,10 @@ func FloatLess(a, b float64) bool {
 
 // foldRun folds rows [lo, hi) of fv (times t) into p: Welford's update for
 // the mean and squared deviations, exact integer sums.
-func foldRun(p *partial, fv *FieldVector, t []int64, lo, hi int) {
+func foldRun(p *partial, fv *columnar.FieldVector, t []int64, lo, hi int) {
 	null := fv.Null
 	switch fv.Type {
-	case FieldFloat:
+	case columnar.FieldFloat:
 		x := fv.F
 		sum, mn, mx := math.Float64frombits(p.sum), math.Float64frombits(p.min), math.Float64frombits(p.max)
 		for r := lo; r < hi; r++ {
@@ -430,7 +434,7 @@ func foldRun(p *partial, fv *FieldVector, t []int64, lo, hi int) {
 			p.m2 += d * (v - p.mean)
 		}
 		p.sum, p.min, p.max = math.Float64bits(sum), math.Float64bits(mn), math.Float64bits(mx)
-	case FieldInt:
+	case columnar.FieldInt:
 		x := fv.I
 		sum, mn, mx := int64(p.sum), int64(p.min), int64(p.max)
 		for r := lo; r < hi; r++ {
@@ -456,7 +460,7 @@ func foldRun(p *partial, fv *FieldVector, t []int64, lo, hi int) {
 			p.m2 += d * (f - p.mean)
 		}
 		p.sum, p.min, p.max = uint64(sum), uint64(mn), uint64(mx)
-	case FieldUint:
+	case columnar.FieldUint:
 		x := fv.U
 		sum, mn, mx := p.sum, p.min, p.max
 		for r := lo; r < hi; r++ {

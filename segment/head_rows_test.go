@@ -1,13 +1,15 @@
-package columnar
+package segment
 
 import (
 	"reflect"
 	"testing"
+
+	"github.com/siltdb/silt/columnar"
 )
 
 func TestAppendRowsRoundTrips(t *testing.T) {
-	s := NewTableSchema()
-	var in Batch
+	s := columnar.NewTableSchema()
+	var in columnar.Batch
 	in.StartRow([]byte("m"), 1)
 	in.AddTag([]byte("host"), []byte("a"))
 	in.AddFloat([]byte("v"), 1.5)
@@ -15,11 +17,11 @@ func TestAppendRowsRoundTrips(t *testing.T) {
 	in.StartRow([]byte("m"), 2)
 	in.AddTag([]byte("dc"), []byte("x"))
 	in.AddString([]byte("s"), []byte("hi"))
-	in.AddNum([]byte("n"), FieldInt, 7)
+	in.AddNum([]byte("n"), columnar.FieldInt, 7)
 	in.EndRow(5)
 	in.StartRow([]byte("m"), 3)
 	in.AddTag([]byte("host"), []byte("a"))
-	in.AddNum([]byte("b"), FieldBool, 1)
+	in.AddNum([]byte("b"), columnar.FieldBool, 1)
 	in.EndRow(10)
 	h := NewHead(s)
 	for i := range in.Rows {
@@ -29,9 +31,9 @@ func TestAppendRowsRoundTrips(t *testing.T) {
 		h.Append(&in, &in.Rows[i], false)
 	}
 	h.Finish()
-	var out Batch
+	var out columnar.Batch
 	h.AppendRows(&out, "m")
-	render := func(b *Batch) []map[string]any {
+	render := func(b *columnar.Batch) []map[string]any {
 		var rows []map[string]any
 		for _, r := range b.Rows {
 			m := map[string]any{"table": b.Str(r.Table), "time": r.Time}
@@ -39,7 +41,7 @@ func TestAppendRowsRoundTrips(t *testing.T) {
 				m["t:"+b.Str(t.Key)] = b.Str(t.Value)
 			}
 			for _, f := range b.RowFields(&r) {
-				if f.Type == FieldString {
+				if f.Type == columnar.FieldString {
 					m["f:"+b.Str(f.Key)] = b.Str(f.Str)
 				} else {
 					m["f:"+b.Str(f.Key)] = [2]uint64{uint64(f.Type), f.Num}

@@ -1,4 +1,4 @@
-package columnar
+package segment
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/siltdb/silt/columnar"
 )
 
 // NoDuplicates holds while each series' rows come in strictly increasing
@@ -13,9 +15,9 @@ import (
 // points ScanOrdered gives; a repeated or earlier time clears it.
 func TestHeadNoDuplicates(t *testing.T) {
 	build := func(times map[string][]int64, order []string) *Head {
-		s := NewTableSchema()
+		s := columnar.NewTableSchema()
 		h := NewHead(s)
-		var b Batch
+		var b columnar.Batch
 		next := map[string]int{}
 		for i, host := range order {
 			b.StartRow([]byte("m"), i+1)
@@ -34,9 +36,9 @@ func TestHeadNoDuplicates(t *testing.T) {
 	}
 	want := mergedPoints(t, inOrder.ScanOrdered)
 	got := map[string]bool{}
-	if err := inOrder.ScanArrival([]string{"host", "v"}, nil, 2, func(b *ColumnBatch) error {
+	if err := inOrder.ScanArrival([]string{"host", "v"}, nil, 2, func(b *columnar.ColumnBatch) error {
 		for i := range b.Len {
-			k := fmt.Sprint(b.Time[i], []TagValue{{"host", b.Tags[0].Dict[b.Tags[0].IDs[i]]}})
+			k := fmt.Sprint(b.Time[i], []columnar.TagValue{{Key: "host", Value: b.Tags[0].Dict[b.Tags[0].IDs[i]]}})
 			if got[k] {
 				t.Errorf("point %s twice", k)
 			}
@@ -54,7 +56,7 @@ func TestHeadNoDuplicates(t *testing.T) {
 	}
 	// Restricted to host b: its rows only, gathered.
 	var onlyB []int64
-	if err := inOrder.ScanArrival([]string{"host"}, inOrder.MatchSeries(map[string][]string{"host": {"b"}}), 2, func(b *ColumnBatch) error {
+	if err := inOrder.ScanArrival([]string{"host"}, inOrder.MatchSeries(map[string][]string{"host": {"b"}}), 2, func(b *columnar.ColumnBatch) error {
 		for i := range b.Len {
 			if host := b.Tags[0].Dict[b.Tags[0].IDs[i]]; host != "b" {
 				t.Errorf("row of host %s delivered", host)
@@ -82,13 +84,13 @@ func TestHeadNoDuplicates(t *testing.T) {
 // by field, every type, rows lacking fields — for a head and for a View of
 // it, in batches that cut through runs.
 func TestHeadScanDeduped(t *testing.T) {
-	s := NewTableSchema()
+	s := columnar.NewTableSchema()
 	h := NewHead(s)
 	b := testBatch()
 	admitAll(t, s, h, b)
 	// Rewrite every 10th point with a new usage only: the merged point
 	// keeps n, msg and ok from the first write (overrides).
-	var dup Batch
+	var dup columnar.Batch
 	for i := range b.Rows {
 		if i%10 != 0 {
 			continue
@@ -114,8 +116,8 @@ func TestHeadScanDeduped(t *testing.T) {
 
 // checkDeduped compares ScanDeduped, restricted to the series matching
 // tags, with ScanOrdered filtered the same way.
-func checkDeduped(t *testing.T, name string, head *Head, s *TableSchema, tags map[string][]string) {
-	match := func(p *Point) bool {
+func checkDeduped(t *testing.T, name string, head *Head, s *columnar.TableSchema, tags map[string][]string) {
+	match := func(p *columnar.Point) bool {
 		for k, vals := range tags {
 			v, ok := "", false
 			for _, tv := range p.Tags {
@@ -129,8 +131,8 @@ func checkDeduped(t *testing.T, name string, head *Head, s *TableSchema, tags ma
 		}
 		return true
 	}
-	want := mergedPoints(t, func(fn func(*Point) error) error {
-		return head.ScanOrdered(func(p *Point) error {
+	want := mergedPoints(t, func(fn func(*columnar.Point) error) error {
+		return head.ScanOrdered(func(p *columnar.Point) error {
 			if !match(p) {
 				return nil
 			}
@@ -144,8 +146,8 @@ func checkDeduped(t *testing.T, name string, head *Head, s *TableSchema, tags ma
 	for _, f := range s.Fields {
 		cols = append(cols, f.Name)
 	}
-	got := mergedPoints(t, func(fn func(*Point) error) error {
-		return head.ScanDeduped(cols, head.MatchSeries(tags), 97, func(b *ColumnBatch) error {
+	got := mergedPoints(t, func(fn func(*columnar.Point) error) error {
+		return head.ScanDeduped(cols, head.MatchSeries(tags), 97, func(b *columnar.ColumnBatch) error {
 			dicts := make([][]string, len(b.Tags))
 			for j := range b.Tags {
 				dicts[j] = b.Tags[j].Dict
@@ -159,7 +161,7 @@ func checkDeduped(t *testing.T, name string, head *Head, s *TableSchema, tags ma
 			}
 			for _, r := range rows {
 				i := int(r)
-				p := &Point{}
+				p := &columnar.Point{}
 				b.RowPoint(i, p, dicts)
 				if err := fn(p); err != nil {
 					return err
