@@ -8,6 +8,9 @@ LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
+# staticcheck, pinned; `make lint` installs it with `go install` when missing.
+STATICCHECK_VERSION ?= v0.7.0
+GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 
 .PHONY: help build run dev test test-race lint fuzz bench bench-rollups clean bench-peers
 
@@ -34,9 +37,12 @@ test: ## vet and run every test (crash tests included; -short skips them)
 test-race: ## run the tests under the race detector
 	$(GO) test -count=1 -race ./...
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, staticcheck (pinned) and the package map check (docs/architecture.md)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@[ -x "$(GOBIN_DIR)/staticcheck" ] && "$(GOBIN_DIR)/staticcheck" -version | grep -q "$(STATICCHECK_VERSION)" || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	"$(GOBIN_DIR)/staticcheck" ./...
+	$(GO) test -count=1 ./internal/archtest
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run=NONE -fuzz='^FuzzDecodeDifferential$$' -fuzztime=$(FUZZTIME) ./ingest/lineprotocol/

@@ -29,8 +29,6 @@ const (
 	doubleGroupByRange = 12 * time.Hour
 	highCPURange       = 12 * time.Hour
 	maxAllRange        = 8 * time.Hour
-	// highCPUThreshold is TSBS's "high" usage_user.
-	highCPUThreshold = 90.0
 )
 
 // Query is one query instance in every dialect, each in the shape TSBS's

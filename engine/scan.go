@@ -354,6 +354,7 @@ func (ts *TableScan) overlapGroups() [][]int {
 	for k := range parent {
 		parent[k] = k
 	}
+	//lint:ignore S1021 the closure calls itself, so it is declared first
 	var find func(int) int
 	find = func(k int) int {
 		for parent[k] != k {

@@ -190,6 +190,7 @@ type SegmentWriter struct {
 	path, tmp string
 	f         *os.File
 	bw        *bufio.Writer
+	//lint:ignore SA1019 the generic writer needs a Go type per schema; a segment's columns are known only at run time
 	w         *parquet.Writer
 	schema    *columnar.TableSchema
 	cols      []segmentColumn

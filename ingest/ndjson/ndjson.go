@@ -438,7 +438,7 @@ func (d *decoder) time(v *fastjson.Value) (t int64, code, reason string) {
 		}
 		i, ok := parseInt(d.num)
 		if !ok {
-			if bytes.IndexAny(d.num, ".eE") >= 0 {
+			if bytes.ContainsAny(d.num, ".eE") {
 				return 0, CodeBadTime, fmt.Sprintf(`"time" must be an integer, got %s`, trunc(d.num))
 			}
 			return 0, CodeBadTime, fmt.Sprintf(`"time" %s does not fit in 64 bits`, trunc(d.num))

@@ -62,7 +62,7 @@ var allowed = map[string][]string{
 
 	// Test support: imported only by tests (checked below).
 	"internal/testutil/...": {"internal/testutil/..."},
-	"internal/archtest":      {},
+	"internal/archtest":     {},
 
 	// The binary wires everything.
 	"cmd/silt": {"..."},

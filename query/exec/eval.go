@@ -184,11 +184,9 @@ func (c *evalCtx) logic(x *sql.Logic) (*vec, error) {
 			}
 		}
 	}
-	if null != nil {
-		for k := range null {
-			if null[k] && out.b[k] == and { // undecided: NULL
-				out.setNull(k)
-			}
+	for k := range null {
+		if null[k] && out.b[k] == and { // undecided: NULL
+			out.setNull(k)
 		}
 	}
 	return out, nil

@@ -358,14 +358,6 @@ func sortedSeries(all map[string]*seriesRows) []*seriesRows {
 	return out
 }
 
-func (c *selectCompiler) dimList() string {
-	cols := make([]string, len(c.dims))
-	for i, d := range c.dims {
-		cols[i] = quoteIdent(d)
-	}
-	return strings.Join(cols, ", ")
-}
-
 // finish turns per-series rows into the response's series: ORDER BY time
 // DESC, LIMIT and OFFSET per series, times rendered for the epoch.
 func (c *selectCompiler) finish(list []*seriesRows) []*Series {

@@ -136,6 +136,7 @@ func TestTimeRangeIsConservative(t *testing.T) {
 // evalBool is a tiny reference evaluator for predicates over time and n
 // (no NULLs), for TestTimeRangeIsConservative.
 func evalBool(t *testing.T, e Expr, tm, n int64) bool {
+	//lint:ignore S1021 the closure calls itself, so it is declared first
 	var val func(Expr) int64
 	val = func(e Expr) int64 {
 		switch x := e.(type) {
