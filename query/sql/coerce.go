@@ -507,3 +507,21 @@ func flip(op BinaryOp) BinaryOp {
 	}
 	return op
 }
+
+// forceTo converts a numeric operand to the common type t.
+func (p *planner) forceTo(e Expr, t Type, loc int32) (Expr, error) {
+	if e.Type() == t {
+		if c, ok := e.(*Const); ok && c.lit == litString {
+			return &Const{Value: c.Value}, nil
+		}
+		return e, nil
+	}
+	if c, ok := e.(*Const); ok {
+		v, err := convertValue(c.Value, t, p.now)
+		if err != nil {
+			return nil, invalid(loc, "22003", "%s", err.Error())
+		}
+		return &Const{Value: v, lit: c.lit}, nil
+	}
+	return &Cast{X: e, To: t}, nil
+}
