@@ -252,13 +252,4 @@ func (c *Consumer) Close() error {
 	return c.dl.Close()
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+var sleep = sink.Sleep

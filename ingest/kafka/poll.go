@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -220,15 +221,11 @@ func (c *Consumer) sendDead(ctx context.Context) error {
 	if len(c.dead) == 0 {
 		return nil
 	}
-	for backoff := minBackoff; ; backoff = min(2*backoff, 10*maxBackoff) {
-		err := c.dl.Send(c.dead)
-		if err == nil {
-			break
-		}
-		c.log.Error("store dead letters; retrying (the partitions wait)", "err", err, "retry_in", backoff)
-		if err := sleep(ctx, backoff); err != nil {
-			return err
-		}
+	err := sink.Persist(ctx, func() error { return c.dl.Send(c.dead) }, 10*maxBackoff, func(err error, retryIn time.Duration) {
+		c.log.Error("store dead letters; retrying (the partitions wait)", "err", err, "retry_in", retryIn)
+	})
+	if err != nil {
+		return err
 	}
 	for _, d := range c.dead {
 		topic, _, _ := strings.Cut(strings.TrimPrefix(d.Source, "kafka/"), "/")

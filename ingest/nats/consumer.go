@@ -320,16 +320,12 @@ func (c *Consumer) sendDead(ctx context.Context) error {
 	if len(c.dead) == 0 {
 		return nil
 	}
-	for backoff := minBackoff; ; backoff = min(2*backoff, 10*maxBackoff) {
-		err := c.dl.Send(c.dead)
-		if err == nil {
-			break
-		}
-		c.log.Error("store dead letters; retrying", "err", err, "retry_in", backoff)
+	err := sink.Persist(ctx, func() error { return c.dl.Send(c.dead) }, 10*maxBackoff, func(err error, retryIn time.Duration) {
+		c.log.Error("store dead letters; retrying", "err", err, "retry_in", retryIn)
 		c.inProgress()
-		if err := sleep(ctx, backoff); err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
 	for _, d := range c.dead {
 		c.m.deadLetters.WithLabelValues(d.Code).Inc()
@@ -382,13 +378,4 @@ func (c *Consumer) Close() error {
 	return errors.Join(err, c.dl.Close())
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+var sleep = sink.Sleep

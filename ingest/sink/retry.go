@@ -38,3 +38,36 @@ func Retry(ctx context.Context, write func() (WriteResult, error), wait func(err
 		}
 	}
 }
+
+// Persist calls op until it succeeds or ctx ends (ctx.Err() is returned),
+// backing off from MinBackoff to maxBackoff and telling onErr, if not nil,
+// of each failure and the wait before the next try. Sources use it for what
+// must not be dropped and has no other way out, such as storing dead
+// letters before their offsets are committed.
+func Persist(ctx context.Context, op func() error, maxBackoff time.Duration, onErr func(err error, retryIn time.Duration)) error {
+	for backoff := MinBackoff; ; backoff = min(2*backoff, maxBackoff) {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		if onErr != nil {
+			onErr(err, backoff)
+		}
+		if err := Sleep(ctx, backoff); err != nil {
+			return err
+		}
+	}
+}
+
+// Sleep waits d or until ctx ends, whichever is first; it returns ctx.Err()
+// if ctx ended.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -51,5 +52,28 @@ func TestRetry(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("Retry returned %v after its context ended", d)
+	}
+}
+
+func TestPersist(t *testing.T) {
+	calls := 0
+	var waits []time.Duration
+	err := Persist(context.Background(), func() error {
+		calls++
+		if calls < 4 {
+			return errors.New("store down")
+		}
+		return nil
+	}, 40*time.Millisecond, func(err error, retryIn time.Duration) { waits = append(waits, retryIn) })
+	if err != nil || calls != 4 {
+		t.Fatalf("Persist: err %v after %d calls, want nil after 4", err, calls)
+	}
+	if want := []time.Duration{MinBackoff, 2 * MinBackoff, 40 * time.Millisecond}; !slices.Equal(waits, want) {
+		t.Fatalf("waits %v, want %v (doubling, capped)", waits, want)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Persist(ctx, func() error { return errors.New("down") }, time.Second, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Persist with a cancelled context: %v, want context.Canceled", err)
 	}
 }
