@@ -45,7 +45,8 @@ func TestBadNamesRefused(t *testing.T) {
 		}
 	}
 	// InfluxQL answers a statement's error inside the results, as InfluxDB.
-	code, b := s.get(t, "/query?q="+url.QueryEscape(`CREATE DATABASE "`+strings.Repeat("/", 100)+`"`))
+	// (POST: GET /query runs only SELECT and SHOW.)
+	code, _, b := s.post(t, "/query?q="+url.QueryEscape(`CREATE DATABASE "`+strings.Repeat("/", 100)+`"`), "")
 	if code != 200 || !strings.Contains(string(b), "bad name") {
 		t.Errorf("CREATE DATABASE of 100 '/': %d %s, want a statement error naming the bad name", code, b)
 	}
