@@ -12,7 +12,9 @@ BENCHCOUNT ?= 5
 STATICCHECK_VERSION ?= v0.7.0
 GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: help build run dev test test-race lint fuzz bench bench-rollups clean bench-peers
+HOSTILE_REQUESTS ?= 100000
+
+.PHONY: help build run dev test test-race test-hostile lint fuzz bench bench-rollups clean bench-peers
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -36,6 +38,9 @@ test: ## vet and run every test (crash tests included; -short skips them)
 
 test-race: ## run the tests under the race detector
 	$(GO) test -count=1 -race ./...
+
+test-hostile: ## the HTTP fuzzer's long mode: HOSTILE_REQUESTS (100000) hostile requests at a real silt serve (SILT_HOSTILE_SEED=N replays a run)
+	SILT_HOSTILE_REQUESTS=$(HOSTILE_REQUESTS) $(GO) test -count=1 -v -timeout=90m -run '^TestHostileHTTP$$' ./test/hostile/
 
 lint: ## gofmt, go vet, staticcheck (pinned) and the package map check (docs/architecture.md)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
