@@ -23,7 +23,7 @@
 // arrives, may differ from run to run.
 //
 // The default run takes under a minute on a loaded 2-core machine; the long
-// mode needs a generous timeout (100000 requests took about 15 minutes
+// mode needs a generous timeout (20000 requests took about 3 minutes
 // there): go test -timeout 90m ./test/hostile/, as make test-hostile does.
 package hostile
 
