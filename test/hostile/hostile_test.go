@@ -584,6 +584,9 @@ func genRequest(r *rand.Rand) request {
 	if r.IntN(10) == 0 {
 		q.method = pick(r, []string{"PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "FOO"})
 	}
+	if path == "/api/v1/databases" && r.IntN(4) == 0 {
+		q.method = "DELETE" // drops fuzzed databases and tables while they flush and compact
+	}
 	q.target = path + genQuery(r, path)
 	q.headers = genHeaders(r)
 	if q.method != "GET" && q.method != "HEAD" || r.IntN(10) == 0 {
