@@ -63,6 +63,7 @@ var allowed = map[string][]string{
 	// Test support: imported only by tests (checked below).
 	"internal/testutil/...": {"internal/testutil/..."},
 	"internal/archtest":     {},
+
 	// Black-box suites: test files only, they run the built binary.
 	"test/...": {},
 
