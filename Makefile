@@ -8,13 +8,14 @@ LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
+CRASH_ROUNDS ?= 100
 # staticcheck, pinned; `make lint` installs it with `go install` when missing.
 STATICCHECK_VERSION ?= v0.7.0
 GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 
 HOSTILE_REQUESTS ?= 100000
 
-.PHONY: help build run dev test test-race test-hostile lint fuzz bench bench-rollups clean bench-peers
+.PHONY: help build run dev test test-race test-hostile test-crash lint fuzz bench bench-rollups clean bench-peers
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -41,6 +42,10 @@ test-race: ## run the tests under the race detector
 
 test-hostile: ## the HTTP fuzzer's long mode: HOSTILE_REQUESTS (100000) hostile requests at a real silt serve (SILT_HOSTILE_SEED=N replays a run)
 	SILT_HOSTILE_REQUESTS=$(HOSTILE_REQUESTS) $(GO) test -count=1 -v -timeout=90m -run '^TestHostileHTTP$$' ./test/hostile/
+
+test-crash: ## the kill -9 suites' long mode: CRASH_ROUNDS (100) rounds of ingest, compaction, Kafka and NATS crashes, each checked against the acknowledged rows
+	SILT_CRASH_ROUNDS=$(CRASH_ROUNDS) SILT_COMPACT_CRASH_ROUNDS=$(CRASH_ROUNDS) SILT_KAFKA_CRASH_ROUNDS=$(CRASH_ROUNDS) SILT_NATS_CRASH_ROUNDS=$(CRASH_ROUNDS) \
+		$(GO) test -count=1 -v -timeout=180m -run 'Crash' ./cmd/silt/
 
 lint: ## gofmt, go vet, staticcheck (pinned) and the package map check (docs/architecture.md)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
