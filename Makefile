@@ -45,7 +45,7 @@ test-hostile: ## the HTTP fuzzer's long mode: HOSTILE_REQUESTS (100000) hostile 
 
 test-crash: ## the kill -9 suites' long mode: CRASH_ROUNDS (100) rounds of ingest, compaction, Kafka and NATS crashes, each checked against the acknowledged rows
 	SILT_CRASH_ROUNDS=$(CRASH_ROUNDS) SILT_COMPACT_CRASH_ROUNDS=$(CRASH_ROUNDS) SILT_KAFKA_CRASH_ROUNDS=$(CRASH_ROUNDS) SILT_NATS_CRASH_ROUNDS=$(CRASH_ROUNDS) \
-		$(GO) test -count=1 -v -timeout=180m -run 'Crash' ./cmd/silt/
+		$(GO) test -count=1 -v -timeout=180m -run 'Kill9' ./cmd/silt/
 
 lint: ## gofmt, go vet, staticcheck (pinned) and the package map check (docs/architecture.md)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
