@@ -39,6 +39,15 @@ type lastSet struct {
 	// values the batch replaces.
 	vecs    []*columnar.FieldVector
 	touched []*lastSeries
+	// byIDs finds a batch row's series by a hash of its tag ids (checked
+	// against a row of that series), sparing the key of every row when
+	// the series of a batch interleave, as in arrival order.
+	byIDs map[uint64]idSeries
+}
+
+type idSeries struct {
+	e   *lastSeries
+	row int // a row of the batch in e
 }
 
 type lastSeries struct {
@@ -78,6 +87,10 @@ func (s *lastSet) addBatch(b *columnar.ColumnBatch, minT, maxT int64) {
 		}
 	}
 	s.touched = s.touched[:0]
+	if s.byIDs == nil {
+		s.byIDs = map[uint64]idSeries{}
+	}
+	clear(s.byIDs) // ids are the batch's own
 	var cur *lastSeries
 	prev := -1
 	for r := 0; r < b.Len; r++ {
@@ -86,7 +99,15 @@ func (s *lastSet) addBatch(b *columnar.ColumnBatch, minT, maxT int64) {
 			continue
 		}
 		if prev < 0 || !sameSeries(b, prev, r) {
-			cur = s.seriesOf(b, r)
+			h := idsHash(b, r)
+			if m, ok := s.byIDs[h]; ok && sameSeries(b, m.row, r) {
+				cur = m.e
+			} else {
+				cur = s.seriesOf(b, r)
+				if !ok {
+					s.byIDs[h] = idSeries{cur, r}
+				}
+			}
 			if !cur.touched {
 				cur.touched = true
 				s.touched = append(s.touched, cur)
@@ -110,6 +131,15 @@ func (s *lastSet) addBatch(b *columnar.ColumnBatch, minT, maxT int64) {
 		}
 		e.touched = false
 	}
+}
+
+// idsHash mixes row r's tag ids (FNV-1a over the ids).
+func idsHash(b *columnar.ColumnBatch, r int) uint64 {
+	h := uint64(14695981039346656037)
+	for i := range b.Tags {
+		h = (h ^ uint64(uint32(b.Tags[i].IDs[r]))) * 1099511628211
+	}
+	return h
 }
 
 func sameSeries(b *columnar.ColumnBatch, r1, r2 int) bool {
