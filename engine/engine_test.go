@@ -841,3 +841,72 @@ func modelBatch(rng *rand.Rand, model map[string]map[string]float64, keys []stri
 	}
 	return &b
 }
+
+// A LastOnly scan of the head spans many batches: a field's last value
+// may lie in an earlier batch than the series' newest row, and a later
+// duplicate of a time replaces only the fields it writes.
+func TestRunBatchesLastOnlyHeadBatches(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	rng := rand.New(rand.NewPCG(3, 5))
+	type last struct {
+		t int64
+		v float64
+	}
+	want := map[[2]string]last{} // host, field → last
+	var b columnar.Batch
+	n := 3*BatchRows + 100
+	for i := range n {
+		host := fmt.Sprint("h", rng.IntN(3))
+		ts := int64(i / 2) // pairs of rows share a time: duplicates when the host repeats
+		b.StartRow([]byte("m"), i+1)
+		b.AddTag([]byte("host"), []byte(host))
+		for _, f := range []string{"x", "y"} {
+			if f == "x" && i > BatchRows/2 && host == "h1" {
+				continue // h1's x ends in the first batch
+			}
+			if rng.IntN(2) == 0 {
+				continue
+			}
+			v := float64(rng.IntN(1000))
+			b.AddFloat([]byte(f), v)
+			if w, ok := want[[2]string{host, f}]; !ok || ts >= w.t {
+				want[[2]string{host, f}] = last{ts, v}
+			}
+		}
+		b.AddFloat([]byte("z"), 1) // every row has a value
+		b.EndRow(ts)
+	}
+	if _, err := e.Write("db", &b); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := e.OpenScanRange("db", "m", math.MinInt64, math.MaxInt64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	ts.Columns, ts.LastOnly = []string{"host", "x", "y"}, true
+	got := map[[2]string]last{}
+	err = ts.RunBatches(context.Background(), func(cb *columnar.ColumnBatch) error {
+		for i := range cb.Len {
+			host := cb.Tags[0].Dict[cb.Tags[0].IDs[i]]
+			for _, fv := range cb.Fields {
+				if fv.IsNull(i) {
+					continue
+				}
+				k := [2]string{host, fv.Name}
+				if _, dup := got[k]; dup {
+					t.Errorf("%v twice", k)
+				}
+				got[k] = last{cb.Time[i], fv.F[i]}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %v\nwant %v", got, want)
+	}
+}

@@ -35,12 +35,30 @@ type lastSet struct {
 	order   []*lastSeries // insertion order, for deterministic output
 	key     []byte
 	tagIdx  []int // scratch: a batch's tag vectors sorted by name
+	// Scratch of addBatch: per field, the batch's vector; the series whose
+	// values the batch replaces.
+	vecs    []*columnar.FieldVector
+	touched []*lastSeries
+	// byIDs finds a batch row's series by a hash of its tag ids (checked
+	// against a row of that series), sparing the key of every row when
+	// the series of a batch interleave, as in arrival order.
+	byIDs map[uint64]idSeries
+}
+
+type idSeries struct {
+	e   *lastSeries
+	row int // a row of the batch in e
 }
 
 type lastSeries struct {
 	tags []columnar.TagValue // sorted by key
 	t    []int64             // per field; math.MinInt64: no value yet
 	v    []columnar.FieldValue
+	// at is, during addBatch, per field the row of the batch holding the
+	// new last value (-1: none); values are copied once per batch, not
+	// once per newer row.
+	at      []int32
+	touched bool
 }
 
 func newLastSet(fields []columnar.FieldSchema) *lastSet {
@@ -59,16 +77,20 @@ func (s *lastSet) addBatch(b *columnar.ColumnBatch, minT, maxT int64) {
 		s.tagIdx = append(s.tagIdx, i)
 	}
 	slices.SortFunc(s.tagIdx, func(x, y int) int { return strings.Compare(b.Tags[x].Name, b.Tags[y].Name) })
-	type col struct {
-		fv *columnar.FieldVector
-		k  int
+	s.vecs = s.vecs[:0]
+	for range s.fields {
+		s.vecs = append(s.vecs, nil)
 	}
-	var cols []col
 	for j := range b.Fields {
 		if k, ok := s.fieldAt[b.Fields[j].Name]; ok && s.fields[k].Type == b.Fields[j].Type {
-			cols = append(cols, col{&b.Fields[j], k})
+			s.vecs[k] = &b.Fields[j]
 		}
 	}
+	s.touched = s.touched[:0]
+	if s.byIDs == nil {
+		s.byIDs = map[uint64]idSeries{}
+	}
+	clear(s.byIDs) // ids are the batch's own
 	var cur *lastSeries
 	prev := -1
 	for r := 0; r < b.Len; r++ {
@@ -77,17 +99,47 @@ func (s *lastSet) addBatch(b *columnar.ColumnBatch, minT, maxT int64) {
 			continue
 		}
 		if prev < 0 || !sameSeries(b, prev, r) {
-			cur = s.seriesOf(b, r)
+			h := idsHash(b, r)
+			if m, ok := s.byIDs[h]; ok && sameSeries(b, m.row, r) {
+				cur = m.e
+			} else {
+				cur = s.seriesOf(b, r)
+				if !ok {
+					s.byIDs[h] = idSeries{cur, r}
+				}
+			}
+			if !cur.touched {
+				cur.touched = true
+				s.touched = append(s.touched, cur)
+			}
 		}
 		prev = r
-		for _, c := range cols {
-			if c.fv.IsNull(r) || t < cur.t[c.k] {
+		for k, fv := range s.vecs {
+			if fv == nil || fv.IsNull(r) || t < cur.t[k] {
 				continue
 			}
-			cur.t[c.k] = t
-			cur.v[c.k] = fieldValue(c.fv, r)
+			cur.t[k] = t
+			cur.at[k] = int32(r)
 		}
 	}
+	for _, e := range s.touched {
+		for k, r := range e.at {
+			if r >= 0 {
+				e.v[k] = fieldValue(s.vecs[k], int(r))
+				e.at[k] = -1
+			}
+		}
+		e.touched = false
+	}
+}
+
+// idsHash mixes row r's tag ids (FNV-1a over the ids).
+func idsHash(b *columnar.ColumnBatch, r int) uint64 {
+	h := uint64(14695981039346656037)
+	for i := range b.Tags {
+		h = (h ^ uint64(uint32(b.Tags[i].IDs[r]))) * 1099511628211
+	}
+	return h
 }
 
 func sameSeries(b *columnar.ColumnBatch, r1, r2 int) bool {
@@ -124,9 +176,9 @@ func (s *lastSet) seriesOf(b *columnar.ColumnBatch, r int) *lastSeries {
 // add creates the entry of a series (key as seriesOf builds it) with no
 // values yet.
 func (s *lastSet) add(key string, tags []columnar.TagValue) *lastSeries {
-	e := &lastSeries{tags: tags, t: make([]int64, len(s.fields)), v: make([]columnar.FieldValue, len(s.fields))}
+	e := &lastSeries{tags: tags, t: make([]int64, len(s.fields)), v: make([]columnar.FieldValue, len(s.fields)), at: make([]int32, len(s.fields))}
 	for k := range e.t {
-		e.t[k] = math.MinInt64
+		e.t[k], e.at[k] = math.MinInt64, -1
 	}
 	s.series[key] = e
 	s.order = append(s.order, e)
@@ -196,8 +248,8 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 		live[filepath.Join(ts.eng.cfg.DataDir, filepath.FromSlash(m.Path))] = true
 	}
 	cache.prune(live)
-	cols := slices.Clone(ts.tagOrder)
-	for _, f := range ts.fields {
+	cols := slices.Clone(ts.tagOrder) // every tag: series identity
+	for _, f := range fields {
 		cols = append(cols, f.Name)
 	}
 	for _, seg := range ts.segs { // oldest first

@@ -129,6 +129,7 @@ func integerFields(lp []byte) []byte {
 		out = append(out, ' ')
 		for i, kv := range bytes.Split(parts[1], []byte{','}) {
 			k, v, _ := bytes.Cut(kv, []byte{'='})
+			v = bytes.TrimSuffix(v, []byte{'i'}) // already an integer
 			f, err := strconv.ParseFloat(string(v), 64)
 			if err != nil {
 				panic(err)

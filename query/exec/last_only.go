@@ -1,6 +1,10 @@
 package exec
 
-import "github.com/siltdb/silt/query/sql"
+import (
+	"context"
+
+	"github.com/siltdb/silt/query/sql"
+)
 
 // lastOnly reports whether q can be answered from each series' latest row
 // with a value of each field it reads: it groups by tags only, every
@@ -60,6 +64,36 @@ func presence(e sql.Expr) bool {
 			return false
 		}
 		if ref, ok := n.X.(*sql.ColumnRef); !ok || ref.Column.Kind != sql.KindField {
+			return false
+		}
+	}
+	return true
+}
+
+type latestKey struct{}
+
+// WithLatestRows asks the queries run under ctx for only each series'
+// latest rows: per series and field read, the row at that field's largest
+// time in the range (a row carries every field read with a value at its
+// time). It is honoured by a query without aggregates whose WHERE, beyond
+// the time range, constrains tags and field presence only; any other
+// query reads every row. The caller reduces the rows itself: the rows are
+// enough for the newest point of each series (the row at its largest
+// time) and for each field's last value, not for anything else. InfluxQL
+// answers its per-group newest points and last() this way, from the
+// per-series summaries instead of a scan.
+func WithLatestRows(ctx context.Context) context.Context {
+	return context.WithValue(ctx, latestKey{}, true)
+}
+
+// latestRows reports whether q runs under WithLatestRows and may read
+// only the series' latest rows.
+func latestRows(ctx context.Context, q *sql.Query) bool {
+	if on, _ := ctx.Value(latestKey{}).(bool); !on || q.Table == nil || q.Aggregated {
+		return false
+	}
+	for _, c := range sql.Conjuncts(q.Residual) {
+		if !tagsOnly(c) && !presence(c) {
 			return false
 		}
 	}

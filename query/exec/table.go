@@ -108,7 +108,7 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 			rowBytes += 9
 		}
 	}
-	spec := ScanSpec{Table: q.Table.Name, Time: tr, Columns: make([]string, len(q.Scan)), Tags: tagSets(q.Residual), LastOnly: lastOnly(q)}
+	spec := ScanSpec{Table: q.Table.Name, Time: tr, Columns: make([]string, len(q.Scan)), Tags: tagSets(q.Residual), LastOnly: lastOnly(q) || latestRows(ctx, q)}
 	for i, c := range q.Scan {
 		spec.Columns[i] = c.Name
 	}

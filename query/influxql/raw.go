@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/influxdata/influxql"
+
+	"github.com/siltdb/silt/query/exec"
 )
 
 // runRaw answers a SELECT without aggregates: every point where at least
@@ -38,6 +41,13 @@ func (c *selectCompiler) rawSeries(ctx context.Context) ([]*seriesRows, error) {
 			return nil, errors.New("statement must have at least one field in select clause")
 		}
 		return nil, nil // only unknown names: no points
+	}
+	if c.newestPerSeries() {
+		// The newest point of each group (TSBS lastpoint, Grafana's current
+		// values) from the series' latest rows, with every tag to order
+		// points of one time by series key.
+		list, _, err := c.rawFetch(ctx, exprs, present, true)
+		return list, err
 	}
 	if c.manySeriesPerGroup() {
 		// Points of one time from several series are the rule here
@@ -80,7 +90,12 @@ func (c *selectCompiler) rawFetch(ctx context.Context, exprs, present []string, 
 	}
 	pushed := len(c.dims) == 0 && c.stmt.Limit > 0
 	text := sel("")
-	if len(c.dims) > 0 && c.stmt.Limit == 1 && c.stmt.Offset == 0 && !c.stmt.TimeAscending() {
+	newest := c.newestPerSeries()
+	if newest {
+		// Each series' latest rows hold its newest point, and a group's
+		// newest points are those of its series at the group's newest time.
+		ctx = exec.WithLatestRows(ctx)
+	} else if len(c.dims) > 0 && c.stmt.Limit == 1 && c.stmt.Offset == 0 && !c.stmt.TimeAscending() {
 		// The newest point of each group (TSBS lastpoint, Grafana's current
 		// values): find each group's newest time from the series' last
 		// values, then read only the points at those times.
@@ -142,6 +157,11 @@ func (c *selectCompiler) rawFetch(ctx context.Context, exprs, present []string, 
 		}
 	}
 	list = sortedSeries(all)
+	if newest {
+		for _, s := range list {
+			s.rows, keys[s] = newestRows(s.rows, keys[s])
+		}
+	}
 	for _, s := range list {
 		k := keys[s]
 		idx := make([]int, len(s.rows))
@@ -165,6 +185,36 @@ func (c *selectCompiler) rawFetch(ctx context.Context, exprs, present []string, 
 		s.rows = sorted
 	}
 	return list, ties, nil
+}
+
+// newestPerSeries reports whether a raw query asks for the newest point
+// of each group and its condition allows reading only the series' latest
+// rows (exec.WithLatestRows).
+func (c *selectCompiler) newestPerSeries() bool {
+	return len(c.dims) > 0 && c.stmt.Limit == 1 && c.stmt.Offset == 0 && !c.stmt.TimeAscending() && c.tagCond
+}
+
+// newestRows keeps the rows (and their series keys, when given) at the
+// largest time among rows.
+func newestRows(rows [][]any, keys []string) ([][]any, []string) {
+	newest := int64(math.MinInt64)
+	for _, r := range rows {
+		newest = max(newest, r[0].(int64))
+	}
+	n := 0
+	for i, r := range rows {
+		if r[0].(int64) == newest {
+			rows[n] = r
+			if keys != nil {
+				keys[n] = keys[i]
+			}
+			n++
+		}
+	}
+	if keys != nil {
+		keys = keys[:n]
+	}
+	return rows[:n], keys
 }
 
 // rowExpr renders a field expression of a raw query in row context.

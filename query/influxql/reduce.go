@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/influxdata/influxql"
+
+	"github.com/siltdb/silt/query/exec"
 )
 
 // Some selectors cannot be SQL aggregates with InfluxDB's exact answer:
@@ -50,6 +52,16 @@ func reducible(fields influxql.Fields) ([]*influxql.Call, bool) {
 		calls = append(calls, call)
 	}
 	return calls, need
+}
+
+// allLast reports whether every call is last().
+func allLast(calls []*influxql.Call) bool {
+	for _, call := range calls {
+		if call.Name != "last" {
+			return false
+		}
+	}
+	return true
 }
 
 // isCountDistinct reports whether call is count(distinct(field)).
@@ -171,6 +183,11 @@ func (c *selectCompiler) reduceSeries(ctx context.Context, calls []*influxql.Cal
 		b.WriteString(", " + col)
 	}
 	fmt.Fprintf(&b, " FROM %s WHERE %s AND (%s)", quoteIdent(c.m), c.where, strings.Join(present, " OR "))
+	if c.interval == 0 && c.tagCond && allLast(calls) {
+		// A group's last value of a field is its series' last values' last
+		// (ties by the larger value): each series' latest rows suffice.
+		ctx = exec.WithLatestRows(ctx)
+	}
 	res, err := runSQL(ctx, c.b, c.db, c.tables, b.String(), c.req.Now)
 	if err != nil {
 		return nil, err

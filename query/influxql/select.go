@@ -147,6 +147,9 @@ type selectCompiler struct {
 	dims     []string // GROUP BY tags the measurement has, sorted
 	absent   []string // GROUP BY tags it lacks: "" in every series' tags
 	where    string   // SQL predicate: time bounds and condition
+	// tagCond: the condition (beyond time) names no field, so each
+	// series' latest rows answer the newest point and last() per group.
+	tagCond bool
 
 	keyBuf []byte // seriesFor's scratch
 }
@@ -230,6 +233,14 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 		}
 	}
 	c.dims = known
+	c.tagCond = true
+	influxql.WalkFunc(cond, func(n influxql.Node) {
+		if ref, ok := n.(*influxql.VarRef); ok {
+			if k, _ := resolve(c.schema, ref); k != colTag {
+				c.tagCond = false
+			}
+		}
+	})
 	condText, err := condSQL(cond, c.schema)
 	if err != nil {
 		return nil, err
