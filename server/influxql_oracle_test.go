@@ -356,6 +356,15 @@ func oracleCases(base time.Time) []oracleCase {
 		}
 		add([]string{"ms", "s", ""}[i%3], fmt.Sprintf(`SELECT %s("%s") FROM "cpu" WHERE %s%s GROUP BY time(%s)%s fill(%s)`, a, fd, f, tfi, iv, gb, fl))
 	}
+	// fill(100.5) of every aggregate of an integer field: InfluxDB fills
+	// each call in its output type (100 where the call answers an integer).
+	for _, a := range append(aggs, "mode", "percentile") {
+		arg := ""
+		if a == "percentile" {
+			arg = ", 90"
+		}
+		add("ms", fmt.Sprintf(`SELECT %s("usage_user"%s) FROM "cpu" WHERE ("hostname" = 'host_1') AND %s GROUP BY time(1h) fill(100.5)`, a, arg, tf))
+	}
 	return cs
 }
 
