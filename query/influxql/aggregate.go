@@ -389,10 +389,14 @@ func (c *selectCompiler) fill(rows [][]any) ([][]any, error) {
 			}
 		}
 	case influxql.NumberFill:
+		vals := make([]any, width)
+		for i, f := range c.stmt.Fields {
+			vals[i] = c.fillValue(f.Expr)
+		}
 		for _, r := range out {
 			for i := 1; i < len(r); i++ {
 				if r[i] == nil {
-					r[i] = c.stmt.FillValue
+					r[i] = vals[i-1]
 				}
 			}
 		}
@@ -420,6 +424,51 @@ func (c *selectCompiler) fill(rows [][]any) ([][]any, error) {
 		}
 	}
 	return out, nil
+}
+
+// fillValue is fill(N)'s value for field expression e. InfluxDB fills the
+// output of each call in the call's type, so a call that answers an integer
+// (count, or sum, min, max, first, last, spread, mode, percentile of an
+// integer field) is filled with N truncated toward zero: fill(100.5) is 100
+// there, while mean, median and stddev answer floats and keep 100.5.
+func (c *selectCompiler) fillValue(e influxql.Expr) any {
+	v := c.stmt.FillValue
+	fv, ok := v.(float64)
+	if !ok {
+		return v
+	}
+	for {
+		p, ok := e.(*influxql.ParenExpr)
+		if !ok {
+			break
+		}
+		e = p.Expr
+	}
+	call, ok := e.(*influxql.Call)
+	if !ok || len(call.Args) == 0 {
+		return v
+	}
+	if call.Name == "count" {
+		return int64(fv)
+	}
+	switch call.Name {
+	case "sum", "min", "max", "first", "last", "spread", "mode", "percentile":
+	default:
+		return v
+	}
+	ref, ok := call.Args[0].(*influxql.VarRef)
+	if !ok {
+		return v
+	}
+	if k, t := resolve(c.schema, ref); k == colField {
+		switch t {
+		case columnar.FieldInt:
+			return int64(fv)
+		case columnar.FieldUint:
+			return uint64(fv)
+		}
+	}
+	return v
 }
 
 // linear interpolates column i between the points around each gap.
