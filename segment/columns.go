@@ -62,9 +62,21 @@ func (s *Segment) ScanColumns(cols []string, tags map[string][]string, fn func(p
 // batchColumn is one column ScanBatches decodes.
 type batchColumn struct {
 	name string
-	kind byte // 't' time, 'g' tag, 'f' field
+	kind byte // 't' time, 'g' tag, 'f' field, 'x' tag rebuilt from the index
 	typ  columnar.FieldType
 	slot int // index into the batch's Tags or Fields
+
+	// For 'x': the constrained values present in the segment and their
+	// row bitmaps, in Dict order.
+	vals []string
+	bms  []*roaring.Bitmap
+}
+
+// span is a run of a record's rows that are consecutive segment rows.
+type span struct {
+	off int   // first record row
+	row int64 // its segment row
+	n   int
 }
 
 // ScanBatches decodes the named columns (time always; names the segment
@@ -109,6 +121,20 @@ func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, 
 		switch {
 		case name == columnar.TimeColumn:
 			reads = append(reads, batchColumn{name: name, kind: 't'})
+		case isTag[name] && indexed && len(tags[name]) > 0:
+			// Every wanted row has one of the few values tags[name] asks
+			// for, and the index says which: the column need not be
+			// decoded at all (decoding it dominates a scan of a few series).
+			x := batchColumn{name: name, kind: 'x', slot: len(b.Tags)}
+			for _, v := range tags[name] {
+				if bm, ok := s.Index[name][v]; ok && !slices.Contains(x.vals, v) {
+					x.vals = append(x.vals, v)
+					x.bms = append(x.bms, bm)
+				}
+			}
+			reads = append(reads, x)
+			b.Tags = append(b.Tags, columnar.TagVector{Name: name})
+			return
 		case isTag[name]:
 			// Read tags as dictionaries: Parquet stores them so, and
 			// consumers then work once per distinct value.
@@ -152,23 +178,40 @@ func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, 
 	// row tracks the segment row number of the next record row: records
 	// run through the chosen row groups in order.
 	gi, row, left := 0, starts[0], rdr.MetaData().RowGroup(groups[0]).NumRows()
+	var spans []span
+	var sel []int32
 	for rr.Next() {
 		rec := rr.RecordBatch()
 		n := int(rec.NumRows())
 		b.Len = n
 		b.Sel = nil
 		if indexed {
-			sel := b.Sel[:0]
-			for i := 0; i < n; i++ {
+			// The record's rows as runs of segment rows (a record may
+			// cross from one chosen row group into the next).
+			spans = spans[:0]
+			for off := 0; off < n; {
 				for left == 0 {
 					gi++
 					row, left = starts[gi], rdr.MetaData().RowGroup(groups[gi]).NumRows()
 				}
-				if want.Contains(uint32(row)) {
-					sel = append(sel, int32(i))
+				k := int(min(int64(n-off), left))
+				spans = append(spans, span{off: off, row: row, n: k})
+				off += k
+				row += int64(k)
+				left -= int64(k)
+			}
+			sel = sel[:0]
+			for _, sp := range spans {
+				it := want.Iterator()
+				it.AdvanceIfNeeded(uint32(sp.row))
+				for it.HasNext() {
+					r := int64(it.PeekNext())
+					if r >= sp.row+int64(sp.n) {
+						break
+					}
+					sel = append(sel, int32(sp.off+int(r-sp.row)))
+					it.Next()
 				}
-				row++
-				left--
 			}
 			if len(sel) == 0 {
 				continue
@@ -178,6 +221,10 @@ func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, 
 			}
 		}
 		for _, r := range reads {
+			if r.kind == 'x' {
+				rebuildTags(&b.Tags[r.slot], r, n, spans)
+				continue
+			}
 			// The record's columns follow idx's order; find each by name
 			// to be safe against reordering.
 			ci := rec.Schema().FieldIndices(r.name)
@@ -211,6 +258,30 @@ func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, 
 		return fmt.Errorf("read segment columns: %w", err)
 	}
 	return nil
+}
+
+// rebuildTags sets tv for the n rows of a record from the tag index of a
+// constrained tag: rows holding none of r.vals (never selected) get -1.
+func rebuildTags(tv *columnar.TagVector, r batchColumn, n int, spans []span) {
+	tv.Dict = append(tv.Dict[:0], r.vals...)
+	tv.IDs = slices.Grow(tv.IDs[:0], n)[:n]
+	for i := range tv.IDs {
+		tv.IDs[i] = -1
+	}
+	for id, bm := range r.bms {
+		for _, sp := range spans {
+			it := bm.Iterator()
+			it.AdvanceIfNeeded(uint32(sp.row))
+			for it.HasNext() {
+				row := int64(it.PeekNext())
+				if row >= sp.row+int64(sp.n) {
+					break
+				}
+				tv.IDs[sp.off+int(row-sp.row)] = int32(id)
+				it.Next()
+			}
+		}
+	}
 }
 
 // decodeTags sets tv from a tag column: dictionary indices as they are,

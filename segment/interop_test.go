@@ -312,3 +312,120 @@ func scanRef(points []columnar.Point, fn func(*columnar.Point) error) error {
 	}
 	return nil
 }
+
+// A constrained tag is rebuilt from the index instead of decoded: across
+// several row groups, and over any range of them, the rows delivered and
+// every column of them match the unconstrained scan filtered by the tags.
+func TestScanRowGroupsConstrainedTagsFromIndex(t *testing.T) {
+	s := columnar.NewTableSchema()
+	h := NewHead(s)
+	b := &columnar.Batch{}
+	const hosts, perHost = 9, 9000 // 81,000 rows: three row groups
+	for i := 0; i < hosts*perHost; i++ {
+		host := i % hosts
+		b.StartRow([]byte("cpu"), i+1)
+		b.AddTag([]byte("host"), []byte(fmt.Sprintf("h%d", host)))
+		if host%2 == 0 {
+			b.AddTag([]byte("region"), []byte(fmt.Sprintf("r%d", host%4)))
+		}
+		b.AddNum([]byte("n"), columnar.FieldInt, uint64(int64(i)))
+		b.EndRow(int64(i/hosts) * 1e9)
+	}
+	admitAll(t, s, h, b)
+	dir := t.TempDir()
+	var id uint64
+	metas, err := WriteSegments(dir, "db", "cpu", h, func() uint64 { id++; return id })
+	if err != nil || len(metas) != 1 {
+		t.Fatalf("write: %v, %d segments", err, len(metas))
+	}
+	seg, err := OpenSegment(filepath.Join(dir, metas[0].Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	if seg.NumRowGroups() < 3 {
+		t.Fatalf("want several row groups, got %d", seg.NumRowGroups())
+	}
+	cols := []string{"host", "region", "n"}
+	rows := func(tags map[string][]string, first, end int) []string {
+		var out []string
+		err := seg.ScanRowGroups(cols, tags, first, end, func(cb *columnar.ColumnBatch) error {
+			var p columnar.Point
+			owned := make([][]string, len(cb.Tags))
+			for i, tv := range cb.Tags {
+				owned[i] = slices.Clone(tv.Dict)
+			}
+			emit := func(i int) {
+				cb.RowPoint(i, &p, owned)
+				out = append(out, fmt.Sprint(p.Time, p.Tags, p.Fields))
+			}
+			if cb.Sel != nil {
+				for _, i := range cb.Sel {
+					emit(int(i))
+				}
+			} else {
+				for i := 0; i < cb.Len; i++ {
+					emit(i)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	n := seg.NumRowGroups()
+	for _, tags := range []map[string][]string{
+		{"host": {"h1", "h4", "h4", "h8"}},
+		{"host": {"h0", "h2", "h6", "h3"}, "region": {"r2"}},
+		{"host": {"h5", "nope"}},
+	} {
+		for _, rg := range [][2]int{{0, n}, {1, n}, {0, 1}, {1, 2}} {
+			want := rowsFiltered(t, seg, cols, tags, rg[0], rg[1])
+			got := rows(tags, rg[0], rg[1]) // the index is exact: no filtering
+
+			if len(want) == 0 && rg == [2]int{0, n} {
+				t.Fatalf("tags %v: reference has no rows", tags)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("tags %v groups %v: got %d rows, want %d\n got %.200v\nwant %.200v", tags, rg, len(got), len(want), got, want)
+			}
+		}
+	}
+}
+
+// rowsFiltered scans row groups [first, end) of seg without tag
+// constraints and keeps the rows whose tags match tags.
+func rowsFiltered(t *testing.T, seg *Segment, cols []string, tags map[string][]string, first, end int) []string {
+	t.Helper()
+	var out []string
+	err := seg.ScanRowGroups(cols, nil, first, end, func(cb *columnar.ColumnBatch) error {
+		var p columnar.Point
+		owned := make([][]string, len(cb.Tags))
+		for i, tv := range cb.Tags {
+			owned[i] = slices.Clone(tv.Dict)
+		}
+	rows:
+		for i := 0; i < cb.Len; i++ {
+			cb.RowPoint(i, &p, owned)
+			for k, vals := range tags {
+				v := ""
+				for _, tg := range p.Tags {
+					if tg.Key == k {
+						v = tg.Value
+					}
+				}
+				if !slices.Contains(vals, v) {
+					continue rows
+				}
+			}
+			out = append(out, fmt.Sprint(p.Time, p.Tags, p.Fields))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
