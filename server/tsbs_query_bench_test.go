@@ -66,9 +66,12 @@ func BenchmarkTSBSQueries(b *testing.B) {
 	}
 	or8 := "(" + strings.Join(hosts8, " or ") + ")"
 	hour := fmt.Sprintf("time >= %d AND time < %d", ns(2*time.Hour), ns(3*time.Hour))
+	eight := fmt.Sprintf("time >= %d AND time < %d", ns(0), ns(time.Duration(min(hours, 8))*time.Hour))
 	half := fmt.Sprintf("time >= %d AND time < %d", ns(4*time.Hour), ns(time.Duration(min(hours, 16))*time.Hour))
 	influx := []struct{ name, q string }{
 		{"single-groupby-1-8-1/influxql", `SELECT max(usage_user) FROM cpu WHERE ` + or8 + ` AND ` + hour + ` GROUP BY time(1m)`},
+		{"single-groupby-5-8-1/influxql", `SELECT max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait) FROM cpu WHERE ` + or8 + ` AND ` + hour + ` GROUP BY time(1m)`},
+		{"cpu-max-all-8/influxql", `SELECT max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait),max(usage_irq),max(usage_softirq),max(usage_steal),max(usage_guest),max(usage_guest_nice) FROM cpu WHERE ` + or8 + ` AND ` + eight + ` GROUP BY time(1h)`},
 		{"high-cpu-all/influxql", `SELECT * FROM cpu WHERE usage_user > 90 AND ` + half},
 		{"lastpoint/influxql", `SELECT * FROM cpu GROUP BY "hostname" ORDER BY time DESC LIMIT 1`},
 		{"last-star/influxql", `SELECT last(*) FROM cpu GROUP BY "hostname"`},
