@@ -910,3 +910,65 @@ func TestRunBatchesLastOnlyHeadBatches(t *testing.T) {
 		t.Errorf("got  %v\nwant %v", got, want)
 	}
 }
+
+// A segment alone that reaches past the scan's range has its rows narrowed
+// to the range (row groups hold whole days of a few series): RunBatches
+// delivers exactly the range's rows, with and without a tag constraint.
+func TestRunBatchesClipsLoneSegmentToRange(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	hosts := []string{"a", "b", "c", "d"}
+	var pts []point
+	for i := range 2 * segment.RowGroupRows {
+		pts = append(pts, point{"m", hosts[i%len(hosts)], int64(i/len(hosts)) * int64(time.Second), float64(i)})
+	}
+	write(t, e, "db", pts...)
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := int64(time.Hour), int64(2*time.Hour)
+	for _, tags := range []map[string][]string{nil, {"host": {"b", "d"}}} {
+		want := 0
+		for _, p := range pts {
+			if p.t >= lo && p.t < hi && (tags == nil || slices.Contains(tags["host"], p.host)) {
+				want++
+			}
+		}
+		ts, err := e.OpenScanRange("db", "m", lo, hi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ts.segs) != 1 || len(ts.heads) != 0 {
+			t.Fatalf("want one segment alone, got %d segments %d heads", len(ts.segs), len(ts.heads))
+		}
+		ts.Columns, ts.Tags = []string{"host", "v"}, tags
+		got := 0
+		err = ts.RunBatches(context.Background(), func(b *columnar.ColumnBatch) error {
+			take := func(i int) {
+				if b.Time[i] < lo || b.Time[i] >= hi {
+					t.Errorf("row at %d outside [%d, %d)", b.Time[i], lo, hi)
+				}
+				got++
+			}
+			if b.Sel != nil {
+				for _, i := range b.Sel {
+					take(int(i))
+				}
+				return nil
+			}
+			for i := range b.Len {
+				take(i)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("tags %v: %d rows, want %d", tags, got, want)
+		}
+	}
+}

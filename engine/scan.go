@@ -239,9 +239,17 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 			}
 			n := seg.NumRowGroups()
 			parts := min(n, runtime.GOMAXPROCS(0))
+			// Row groups hold whole days of a few series: a segment
+			// reaching past the scan's range has its batches' rows
+			// narrowed to the range here, so consumers never copy the rest.
+			clip := seg.Info.MinTime < ts.minT || (ts.maxT != math.MaxInt64 && seg.Info.MaxTime >= ts.maxT)
+			lo, hi := ts.minT, ts.maxT
 			for p := range parts {
 				first, end := p*n/parts, (p+1)*n/parts
 				tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
+					if clip {
+						emit = filterBatches(func(t int64) bool { return t >= lo && (t < hi || hi == math.MaxInt64) }, emit)
+					}
 					return seg.ScanRowGroups(ts.Columns, ts.Tags, first, end, emit)
 				})
 			}
