@@ -267,3 +267,27 @@ func TestErrorsDoNotLeakOrMislead(t *testing.T) {
 		}
 	}
 }
+
+// An answer to HEAD carries no body, also the 413 that fasthttp's error
+// path gives a HEAD announcing a body above the limit.
+func TestHeadErrorHasNoBody(t *testing.T) {
+	s := startServer(t, 1<<20)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := fmt.Fprintf(conn, "HEAD /write?db=a HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 2<<20); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var got bytes.Buffer
+	_, _ = got.ReadFrom(conn) // the server closes after the answer
+	head, body, ok := strings.Cut(got.String(), "\r\n\r\n")
+	if !ok || !strings.HasPrefix(head, "HTTP/1.1 413") {
+		t.Fatalf("answer %q, want a 413 status and headers", got.String())
+	}
+	if body != "" {
+		t.Fatalf("HEAD answer has a body: %q", body)
+	}
+}

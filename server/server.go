@@ -234,6 +234,9 @@ func (s *Server) requireReady(ctx *fasthttp.RequestCtx) bool {
 // never includes fasthttp's error text, which quotes the request's own
 // bytes (headers included, Authorization too).
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
+	// An answer to HEAD has no body, also when fasthttp gave up reading
+	// the request (a HEAD with a body too large, say).
+	ctx.Response.SkipBody = ctx.IsHead()
 	var small *fasthttp.ErrSmallBuffer
 	var netErr net.Error
 	switch {
