@@ -317,18 +317,22 @@ func TestTierMinIO(t *testing.T) {
 		t.Fatalf("write to a read-only node: %v, want ErrReadOnly", err)
 	}
 
-	// Retention of four days drops the two oldest cold windows (rows
-	// older than now-4d); the next pass deletes their objects.
+	// Retention drops the two oldest cold windows; the next pass deletes
+	// their objects. It is set so that its cutoff falls ten minutes into
+	// the window four days back whatever the time of day: a plain four
+	// days would expire most of the raw-cold window late in the day (the
+	// test failed from about 23:40 UTC on).
+	keep := f.now.Sub(time.Unix(0, f.today-4*int64(segment.WindowDuration))) - 10*time.Minute
 	var oldest []segment.SegmentMeta
 	for _, s := range e.Manifest().Segments {
-		if s.MaxTime < f.now.Add(-4*24*time.Hour).UnixNano() {
+		if s.MaxTime < f.now.Add(-keep).UnixNano() {
 			oldest = append(oldest, s)
 		}
 	}
 	if len(oldest) == 0 {
 		t.Fatal("no segment old enough for the retention test")
 	}
-	if err := e.SetRetention(tierDB, 4*24*time.Hour); err != nil {
+	if err := e.SetRetention(tierDB, keep); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Compact(context.Background()); err != nil {
