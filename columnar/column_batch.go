@@ -1,6 +1,7 @@
 package columnar
 
 import (
+	"iter"
 	"math"
 	"slices"
 	"strings"
@@ -177,6 +178,25 @@ func (bb *BatchBuilder) Flush(emit func(*ColumnBatch) error) error {
 
 // RowPoint sets p to row i of the batch: tags through dicts (one per tag
 // vector, b's own or copies that outlive the batch), field strings cloned.
+// Rows yields the rows a consumer should take: those of Sel, or all Len.
+func (b *ColumnBatch) Rows() iter.Seq[int] {
+	return func(yield func(int) bool) {
+		if b.Sel != nil {
+			for _, i := range b.Sel {
+				if !yield(int(i)) {
+					return
+				}
+			}
+			return
+		}
+		for i := range b.Len {
+			if !yield(i) {
+				return
+			}
+		}
+	}
+}
+
 func (b *ColumnBatch) RowPoint(i int, p *Point, dicts [][]string) {
 	p.Time = b.Time[i]
 	p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]

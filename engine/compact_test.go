@@ -508,13 +508,7 @@ func dumpBatches(t *testing.T, e *Engine, db, table string) map[string]float64 {
 		take := func(i int) {
 			got[fmt.Sprintf("%s@%d", b.Tags[0].Dict[b.Tags[0].IDs[i]], b.Time[i])] = b.Fields[0].F[i]
 		}
-		if b.Sel != nil {
-			for _, i := range b.Sel {
-				take(int(i))
-			}
-			return nil
-		}
-		for i := range b.Len {
+		for i := range b.Rows() {
 			take(i)
 		}
 		return nil

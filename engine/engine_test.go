@@ -718,13 +718,7 @@ func TestRunBatchesMatchesMerge(t *testing.T) {
 				}
 				got[k] = b.Fields[0].F[i]
 			}
-			if b.Sel != nil {
-				for _, i := range b.Sel {
-					take(int(i))
-				}
-				return nil
-			}
-			for i := range b.Len {
+			for i := range b.Rows() {
 				take(i)
 			}
 			return nil
@@ -950,13 +944,7 @@ func TestRunBatchesClipsLoneSegmentToRange(t *testing.T) {
 				}
 				got++
 			}
-			if b.Sel != nil {
-				for _, i := range b.Sel {
-					take(int(i))
-				}
-				return nil
-			}
-			for i := range b.Len {
+			for i := range b.Rows() {
 				take(i)
 			}
 			return nil
