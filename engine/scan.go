@@ -259,13 +259,16 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 			// A head alone: whose series all came in time order holds no
 			// point twice, so its columns go out as they are; otherwise
 			// its rows are sorted and duplicates merged, still columnar.
+			// Either way its block index narrows the read to the scan's
+			// series and range.
 			h := ts.heads[g[0]-len(ts.segs)]
+			lo, hi := ts.minT, ts.maxT
 			tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
 				keep := h.MatchSeries(ts.Tags) // the head's tag index
 				if h.NoDuplicates() {
-					return h.ScanArrival(ts.Columns, keep, headBatchRows, emit)
+					return h.ScanRange(ts.Columns, keep, lo, hi, headBatchRows, emit)
 				}
-				return h.ScanDeduped(ts.Columns, keep, headBatchRows, emit)
+				return h.ScanDeduped(ts.Columns, keep, lo, hi, headBatchRows, emit)
 			})
 			continue
 		}

@@ -15,8 +15,8 @@ import (
 // Last-value scans answer "the latest value of each field per series"
 // (last(x, time) grouped by tags) without reading every row: a segment is
 // immutable, so its per-series last values are computed once and kept in
-// memory (lastCache); heads are summarized at query time in one pass over
-// their arrival-ordered columns. Sources are folded oldest first and a
+// memory (lastCache); heads answer from their block index, a few rows per
+// series and block (Head.LatestRows). Sources are folded oldest first and a
 // value at an equal time replaces the older one, which is exactly the
 // merge's "last written wins" for duplicates.
 
@@ -278,7 +278,9 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := h.ScanArrival(cols, nil, BatchRows, func(b *columnar.ColumnBatch) error {
+		// The head's index gives a few candidate rows per series and block.
+		rows := h.LatestRows(nil, ts.minT, ts.maxT, h.FieldCols(ts.Columns))
+		if err := h.ScanRows(cols, rows, BatchRows, func(b *columnar.ColumnBatch) error {
 			acc.addBatch(b, ts.minT, ts.maxT)
 			return nil
 		}); err != nil {

@@ -43,6 +43,15 @@ type Head struct {
 	seriesLast []int64
 	unordered  bool
 
+	// The read index (head_blocks.go): sealed blocks cover rows
+	// [0, sealed); sealStamp and sealLocal are the writer's per-series
+	// scratch for sealing, sealGen its generation.
+	blocks    []*headBlock
+	sealed    int
+	sealGen   uint32
+	sealStamp []uint32
+	sealLocal []int32
+
 	keyScratch []byte
 	idScratch  []int32
 	// Column indices of the previous row's tags and fields, reused when
@@ -66,6 +75,11 @@ type fieldColumn struct {
 	off   []uint32 // strings: end offsets into str, one per row
 	str   []byte
 	valid []uint64 // bitmap, bit i set when row i has a value
+	// In a View, the last word of the bitmap, which the head may still
+	// set bits in: the view shares the words before it and keeps its own
+	// copy of this one.
+	tail    uint64
+	hasTail bool
 }
 
 // NewHead returns an empty head for a table with schema s.
@@ -89,7 +103,7 @@ func (h *Head) Series() int { return len(h.seriesTags) }
 // slice growth slack and map entries approximately.
 const (
 	rowOverhead    = 8 + 4
-	seriesOverhead = 64
+	seriesOverhead = 72
 	dictOverhead   = 48
 )
 
@@ -183,6 +197,7 @@ func (h *Head) Append(b *columnar.Batch, r *columnar.Row, sameShape bool) {
 		h.bytes += c.pad(row)
 		h.bytes += c.append(b, &f)
 	}
+	h.sealBlocks()
 }
 
 // pad appends absent values until the column covers rows [0, n).
@@ -262,15 +277,28 @@ func (h *Head) Finish() {
 
 // isValid reports whether row i has a value; rows past the column's end
 // (only in views, which are not padded) have none.
-func (c *fieldColumn) isValid(i int) bool { return i < c.n && c.valid[i/64]&(1<<(i%64)) != 0 }
+func (c *fieldColumn) isValid(i int) bool {
+	if i >= c.n {
+		return false
+	}
+	w := i / 64
+	if w < len(c.valid) {
+		return c.valid[w]&(1<<(i%64)) != 0
+	}
+	return c.tail&(1<<(i%64)) != 0 // a View's last word
+}
 
 // padded returns c, or a padded copy if it covers fewer than n rows.
 func (c *fieldColumn) padded(n int) *fieldColumn {
-	if c.n >= n {
+	if c.n >= n && !c.hasTail {
 		return c
 	}
+	valid := slices.Clone(c.valid)
+	if c.hasTail {
+		valid = append(valid, c.tail)
+	}
 	p := &fieldColumn{typ: c.typ, n: c.n, num: slices.Clone(c.num), off: slices.Clone(c.off),
-		str: c.str, valid: slices.Clone(c.valid)}
+		str: c.str, valid: valid}
 	p.pad(n)
 	return p
 }
@@ -295,7 +323,7 @@ func (h *Head) tagID(sid uint32, col int) int32 {
 
 // NoDuplicates reports whether every series' rows came in strictly
 // increasing time, so that no two rows of the head are the same point and
-// its rows need no merging (ScanArrival gives what ScanOrdered would, in
+// its rows need no merging (ScanRange gives what ScanOrdered would, in
 // another order). The common case: each writer sends its series in time
 // order.
 func (h *Head) NoDuplicates() bool { return !h.unordered }
@@ -306,12 +334,13 @@ func (h *Head) NoDuplicates() bool { return !h.unordered }
 // lock while the head takes more rows. This is safe because Append only
 // writes past the view's lengths (the slices are capped, so nothing appends
 // into them) with one exception, the validity word of the last rows, which
-// the view copies.
+// the view copies (fieldColumn.tail); sealed blocks are immutable.
 func (h *Head) View() *Head {
 	n := len(h.times)
 	v := &Head{Schema: h.Schema.Clone(), view: true, minTime: h.minTime, maxTime: h.maxTime, unordered: h.unordered,
 		times: h.times[:n:n], series: h.series[:n:n],
-		seriesTags: h.seriesTags[:len(h.seriesTags):len(h.seriesTags)]}
+		seriesTags: h.seriesTags[:len(h.seriesTags):len(h.seriesTags)],
+		blocks:     h.blocks[:len(h.blocks):len(h.blocks)], sealed: h.sealed}
 	for _, d := range h.dicts {
 		v.dicts = append(v.dicts, &tagDict{vals: d.vals[:len(d.vals):len(d.vals)]})
 	}
@@ -319,7 +348,7 @@ func (h *Head) View() *Head {
 		fc := &fieldColumn{typ: c.typ, n: c.n, num: c.num[:len(c.num):len(c.num)],
 			off: c.off[:len(c.off):len(c.off)], str: c.str[:len(c.str):len(c.str)]}
 		if w := len(c.valid); w > 0 {
-			fc.valid = append(c.valid[:w-1:w-1], c.valid[w-1])
+			fc.valid, fc.tail, fc.hasTail = c.valid[:w-1:w-1], c.valid[w-1], true
 		}
 		v.fields = append(v.fields, fc)
 	}

@@ -1,45 +1,13 @@
 package segment
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"unsafe"
 
 	"github.com/siltdb/silt/columnar"
 )
-
-// ScanArrival passes the head's rows to fn as ColumnBatches of up to max
-// rows holding the named tags and fields (others are ignored), in arrival
-// order and without merging duplicates: a later row for the same series
-// and time is a later write. Tag dictionaries are the head's own (a batch
-// may list values none of its rows use). keep, if not nil, says which
-// series to deliver (MatchSeries): only their rows are gathered. A frozen
-// head or a View only.
-func (h *Head) ScanArrival(cols []string, keep []bool, max int, fn func(*columnar.ColumnBatch) error) error {
-	b, tagCols, fieldCols := h.batchFor(cols)
-	if keep != nil {
-		return h.scanKept(&b, tagCols, fieldCols, keep, max, fn)
-	}
-	n := len(h.times)
-	for lo := 0; lo < n; lo += max {
-		hi := min(lo+max, n)
-		b.Len, b.Time = hi-lo, h.times[lo:hi]
-		for j, c := range tagCols {
-			tv := &b.Tags[j]
-			tv.IDs = slices.Grow(tv.IDs[:0], hi-lo)[:hi-lo]
-			for i := lo; i < hi; i++ {
-				tv.IDs[i-lo] = h.tagID(h.series[i], c)
-			}
-		}
-		for j, c := range fieldCols {
-			h.fields[c].batchVector(&b.Fields[j], lo, hi)
-		}
-		if err := fn(&b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // batchFor returns an empty batch of the named columns the head has, and
 // their tag and field column indexes.
@@ -55,31 +23,6 @@ func (h *Head) batchFor(cols []string) (b columnar.ColumnBatch, tagCols, fieldCo
 		}
 	}
 	return b, tagCols, fieldCols
-}
-
-// scanKept is ScanArrival of the rows whose series keep holds, gathered.
-func (h *Head) scanKept(b *columnar.ColumnBatch, tagCols, fieldCols []int, keep []bool, max int, fn func(*columnar.ColumnBatch) error) error {
-	rows := make([]int32, 0, max)
-	flush := func() error {
-		if len(rows) == 0 {
-			return nil
-		}
-		h.gatherBatch(b, tagCols, fieldCols, rows, rows)
-		err := fn(b)
-		rows = rows[:0]
-		return err
-	}
-	for i, sid := range h.series {
-		if int(sid) < len(keep) && keep[sid] {
-			rows = append(rows, int32(i))
-			if len(rows) == max {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return flush()
 }
 
 // gatherBatch sets b to the head's rows: time and tags of rows, each field
@@ -179,55 +122,79 @@ func (c *fieldColumn) batchVector(fv *columnar.FieldVector, lo, hi int) {
 	}
 }
 
-// ScanDeduped passes the head's points to fn as ColumnBatches of up to max
-// rows holding the named tags and fields, with duplicates merged as a flush
-// writes them (field by field, the last written value wins) — the columnar
-// form of ScanOrdered, for heads that are not NoDuplicates. Rows come in
-// segment order. A frozen head or a View only.
-func (h *Head) ScanDeduped(cols []string, keep []bool, max int, fn func(*columnar.ColumnBatch) error) error {
+// ScanDeduped is ScanRange for a head that may hold a point twice: the
+// selected rows are sorted by (series, time, arrival) and duplicates merged
+// as a flush writes them (field by field, the last written value wins).
+// Only the rows in range are sorted, so a short query over a large head
+// stays short. Rows come grouped by series. A frozen head or a View only.
+func (h *Head) ScanDeduped(cols []string, keep []bool, minT, maxT int64, max int, fn func(*columnar.ColumnBatch) error) error {
 	h.Finish()
+	var sel []int32
+	add := func(g []int32) error { sel = append(sel, g...); return nil }
+	whole := func(lo, hi int) error {
+		for r := lo; r < hi; r++ {
+			sel = append(sel, int32(r))
+		}
+		return nil
+	}
+	if err := h.selectRows(keep, minT, maxT, add, whole); err != nil {
+		return err
+	}
+	slices.SortFunc(sel, func(a, b int32) int {
+		if c := cmp.Compare(h.series[a], h.series[b]); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(h.times[a], h.times[b]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
 	b, tagCols, fieldCols := h.batchFor(cols)
-	src := make([]int32, 0, max) // per batch row: the row a column's value comes from
-	for _, run := range h.flushOrder() {
-		for lo := 0; lo < len(run.Rows); lo += max {
-			rows := run.Rows[lo:min(lo+max, len(run.Rows))]
-			n := len(rows)
-			if keep != nil && !slices.ContainsFunc(rows, func(r int32) bool { return keep[h.series[r]] }) {
-				continue
-			}
-			h.gatherBatch(&b, tagCols, nil, rows, rows)
-			for j, c := range fieldCols {
-				// Overrides are sorted by (Col, Out): this column's, in
-				// output order, replace the source row of merged points.
-				src = append(src[:0], rows...)
-				k, _ := slices.BinarySearchFunc(run.Overrides, [2]int32{int32(c), int32(lo)}, func(o override, key [2]int32) int {
-					if o.Col != key[0] {
-						return int(o.Col - key[0])
+	rows := make([]int32, 0, max)          // per output point: its last write
+	src := make([][]int32, len(fieldCols)) // per field: the row its value comes from
+	for j := range src {
+		src[j] = make([]int32, 0, max)
+	}
+	flush := func() error {
+		if len(rows) == 0 {
+			return nil
+		}
+		h.gatherBatch(&b, tagCols, nil, rows, rows)
+		for j, c := range fieldCols {
+			h.fields[c].gatherVector(&b.Fields[j], src[j])
+			src[j] = src[j][:0]
+		}
+		rows = rows[:0]
+		return fn(&b)
+	}
+	for i := 0; i < len(sel); {
+		j := i + 1
+		for j < len(sel) && h.series[sel[j]] == h.series[sel[i]] && h.times[sel[j]] == h.times[sel[i]] {
+			j++
+		}
+		last := sel[j-1]
+		rows = append(rows, last)
+		for k, c := range fieldCols {
+			from := last
+			if col := h.fields[c]; j-i > 1 && !col.isValid(int(last)) {
+				// Field by field, the last duplicate that has a value wins.
+				for d := j - 2; d >= i; d-- {
+					if col.isValid(int(sel[d])) {
+						from = sel[d]
+						break
 					}
-					return int(o.Out - key[1])
-				})
-				for ; k < len(run.Overrides) && run.Overrides[k].Col == int32(c) && int(run.Overrides[k].Out) < lo+n; k++ {
-					src[int(run.Overrides[k].Out)-lo] = run.Overrides[k].Src
-				}
-				h.fields[c].gatherVector(&b.Fields[j], src)
-			}
-			if keep != nil {
-				sel := make([]int32, 0, n)
-				for i, r := range rows {
-					if keep[h.series[r]] {
-						sel = append(sel, int32(i))
-					}
-				}
-				if len(sel) < n {
-					b.Sel = sel
 				}
 			}
-			if err := fn(&b); err != nil {
+			src[k] = append(src[k], from)
+		}
+		if len(rows) == max {
+			if err := flush(); err != nil {
 				return err
 			}
 		}
+		i = j
 	}
-	return nil
+	return flush()
 }
 
 // gatherVector sets fv to the column's values at rows.

@@ -11,7 +11,7 @@ import (
 )
 
 // NoDuplicates holds while each series' rows come in strictly increasing
-// time (series may interleave), and ScanArrival then gives exactly the
+// time (series may interleave), and ScanRange then gives exactly the
 // points ScanOrdered gives; a repeated or earlier time clears it.
 func TestHeadNoDuplicates(t *testing.T) {
 	build := func(times map[string][]int64, order []string) *Head {
@@ -36,7 +36,7 @@ func TestHeadNoDuplicates(t *testing.T) {
 	}
 	want := mergedPoints(t, inOrder.ScanOrdered)
 	got := map[string]bool{}
-	if err := inOrder.ScanArrival([]string{"host", "v"}, nil, 2, func(b *columnar.ColumnBatch) error {
+	if err := inOrder.ScanRange([]string{"host", "v"}, nil, math.MinInt64, math.MaxInt64, 2, func(b *columnar.ColumnBatch) error {
 		for i := range b.Len {
 			k := fmt.Sprint(b.Time[i], []columnar.TagValue{{Key: "host", Value: b.Tags[0].Dict[b.Tags[0].IDs[i]]}})
 			if got[k] {
@@ -56,7 +56,7 @@ func TestHeadNoDuplicates(t *testing.T) {
 	}
 	// Restricted to host b: its rows only, gathered.
 	var onlyB []int64
-	if err := inOrder.ScanArrival([]string{"host"}, inOrder.MatchSeries(map[string][]string{"host": {"b"}}), 2, func(b *columnar.ColumnBatch) error {
+	if err := inOrder.ScanRange([]string{"host"}, inOrder.MatchSeries(map[string][]string{"host": {"b"}}), math.MinInt64, math.MaxInt64, 2, func(b *columnar.ColumnBatch) error {
 		for i := range b.Len {
 			if host := b.Tags[0].Dict[b.Tags[0].IDs[i]]; host != "b" {
 				t.Errorf("row of host %s delivered", host)
@@ -147,7 +147,7 @@ func checkDeduped(t *testing.T, name string, head *Head, s *columnar.TableSchema
 		cols = append(cols, f.Name)
 	}
 	got := mergedPoints(t, func(fn func(*columnar.Point) error) error {
-		return head.ScanDeduped(cols, head.MatchSeries(tags), 97, func(b *columnar.ColumnBatch) error {
+		return head.ScanDeduped(cols, head.MatchSeries(tags), math.MinInt64, math.MaxInt64, 97, func(b *columnar.ColumnBatch) error {
 			dicts := make([][]string, len(b.Tags))
 			for j := range b.Tags {
 				dicts[j] = b.Tags[j].Dict

@@ -1,0 +1,344 @@
+package segment
+
+import (
+	"cmp"
+	"math"
+	"slices"
+
+	"github.com/siltdb/silt/columnar"
+)
+
+// The head's read index. Rows stay in arrival order in the column slices
+// (appends are cheap and a View shares them), but every blockRows rows the
+// writer seals a block: an immutable index of those rows grouped by series,
+// each series' rows in (time, arrival) order, with the block's time range.
+// A query for a few series over a short range then touches only those
+// series' rows of the blocks whose time overlaps it — live data arrives
+// roughly in time order, so a one-hour query on a day-long head visits an
+// hour's worth of blocks — instead of every row of the head. The rows after
+// the last sealed block (fewer than blockRows) are scanned as they are.
+//
+// Sealed blocks are never written again, so a View shares them without a
+// copy and reads them without a lock while the writer seals more.
+
+// blockRows is the number of arrival-ordered rows a sealed block indexes:
+// small enough that a query's range cuts off most of a head, large enough
+// that per-block work (its series directory) is small next to its rows.
+const blockRows = 8 << 10
+
+// headBlock indexes the head's rows [lo, hi).
+type headBlock struct {
+	lo, hi     int32
+	minT, maxT int64
+	// sids are the series with rows in the block, ascending; the rows of
+	// sids[i] are rows[start[i]:start[i+1]], in (time, arrival) order.
+	sids  []uint32
+	start []int32
+	rows  []int32
+}
+
+// blockBytes is what a sealed block adds to the head's memory.
+func blockBytes(b *headBlock) int64 {
+	return int64(4*len(b.rows)+8*len(b.sids)) + 64
+}
+
+// sealBlocks indexes every complete block of blockRows rows not yet sealed.
+// Called by Append after each row: it does its work once per blockRows rows.
+func (h *Head) sealBlocks() {
+	for len(h.times)-h.sealed >= blockRows {
+		h.sealBlock(h.sealed, h.sealed+blockRows)
+	}
+}
+
+// sealBlock builds the block of rows [lo, hi) with a counting sort by
+// series (rows of one series mostly arrive in time order, so the per-series
+// sort is mostly a check).
+func (h *Head) sealBlock(lo, hi int) {
+	h.sealGen++
+	if h.sealGen == 0 { // wrapped: old stamps could collide
+		clear(h.sealStamp)
+		h.sealGen = 1
+	}
+	for len(h.sealStamp) < len(h.seriesTags) {
+		h.sealStamp = append(h.sealStamp, 0)
+		h.sealLocal = append(h.sealLocal, 0)
+	}
+	blk := &headBlock{lo: int32(lo), hi: int32(hi), minT: math.MaxInt64, maxT: math.MinInt64}
+	for i := lo; i < hi; i++ {
+		sid := h.series[i]
+		if h.sealStamp[sid] != h.sealGen {
+			h.sealStamp[sid] = h.sealGen
+			h.sealLocal[sid] = 0
+			blk.sids = append(blk.sids, sid)
+		}
+		h.sealLocal[sid]++ // count, turned into an offset below
+		t := h.times[i]
+		blk.minT = min(blk.minT, t)
+		blk.maxT = max(blk.maxT, t)
+	}
+	slices.Sort(blk.sids)
+	blk.start = make([]int32, len(blk.sids)+1)
+	for i, sid := range blk.sids {
+		blk.start[i+1] = blk.start[i] + h.sealLocal[sid]
+		h.sealLocal[sid] = blk.start[i] // next free slot of sid
+	}
+	blk.rows = make([]int32, hi-lo)
+	for i := lo; i < hi; i++ {
+		sid := h.series[i]
+		blk.rows[h.sealLocal[sid]] = int32(i)
+		h.sealLocal[sid]++
+	}
+	for k := range blk.sids {
+		g := blk.rows[blk.start[k]:blk.start[k+1]]
+		if !slices.IsSortedFunc(g, h.byTime) {
+			slices.SortStableFunc(g, h.byTime) // equal times keep arrival order
+		}
+	}
+	h.blocks = append(h.blocks, blk)
+	h.sealed = hi
+	h.bytes += blockBytes(blk)
+}
+
+func (h *Head) byTime(a, b int32) int { return cmp.Compare(h.times[a], h.times[b]) }
+
+// inSpan reports whether t is in [minT, maxT), maxT == math.MaxInt64
+// meaning no upper bound (the instant MaxInt64 included), as the engine's
+// scan ranges are.
+func inSpan(t, minT, maxT int64) bool { return t >= minT && (t < maxT || maxT == math.MaxInt64) }
+
+// overlapsSpan reports whether any instant of [lo, hi] is in [minT, maxT).
+func overlapsSpan(lo, hi, minT, maxT int64) bool {
+	return hi >= minT && (lo < maxT || maxT == math.MaxInt64)
+}
+
+// timeRun returns the part of g (rows in time order) with time in
+// [minT, maxT).
+func (h *Head) timeRun(g []int32, minT, maxT int64) []int32 {
+	i, _ := slices.BinarySearchFunc(g, minT, func(r int32, t int64) int { return cmp.Compare(h.times[r], t) })
+	j := len(g)
+	if maxT != math.MaxInt64 {
+		j, _ = slices.BinarySearchFunc(g, maxT, func(r int32, t int64) int { return cmp.Compare(h.times[r], t) })
+	}
+	if j < i {
+		return nil
+	}
+	return g[i:j]
+}
+
+// selectRows calls add with the rows whose series keep holds (nil: all)
+// and whose time is in [minT, maxT), block by block; whole calls
+// whole(lo, hi) instead for a block wholly wanted, so its rows can be read
+// as contiguous columns. Rows of one block come grouped by series.
+func (h *Head) selectRows(keep []bool, minT, maxT int64, add func(rows []int32) error, whole func(lo, hi int) error) error {
+	for _, blk := range h.blocks {
+		if !overlapsSpan(blk.minT, blk.maxT, minT, maxT) {
+			continue
+		}
+		inside := blk.minT >= minT && (blk.maxT < maxT || maxT == math.MaxInt64)
+		if keep == nil && inside {
+			if err := whole(int(blk.lo), int(blk.hi)); err != nil {
+				return err
+			}
+			continue
+		}
+		for k, sid := range blk.sids {
+			if keep != nil && (int(sid) >= len(keep) || !keep[sid]) {
+				continue
+			}
+			g := blk.rows[blk.start[k]:blk.start[k+1]]
+			if !inside {
+				g = h.timeRun(g, minT, maxT)
+			}
+			if len(g) == 0 {
+				continue
+			}
+			if err := add(g); err != nil {
+				return err
+			}
+		}
+	}
+	// The unsealed tail, row by row.
+	var one [1]int32
+	for i := h.sealed; i < len(h.times); i++ {
+		sid := h.series[i]
+		if keep != nil && (int(sid) >= len(keep) || !keep[sid]) {
+			continue
+		}
+		if !inSpan(h.times[i], minT, maxT) {
+			continue
+		}
+		one[0] = int32(i)
+		if err := add(one[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ScanRange passes fn, as ColumnBatches of up to max rows holding the
+// named tags and fields, the head's rows whose series keep holds (nil: all;
+// see MatchSeries) and whose time is in [minT, maxT) (maxT ==
+// math.MaxInt64: unbounded), in no particular order and without merging
+// duplicates: for a NoDuplicates head, which has none. A frozen head or a
+// View only.
+func (h *Head) ScanRange(cols []string, keep []bool, minT, maxT int64, max int, fn func(*columnar.ColumnBatch) error) error {
+	b, tagCols, fieldCols := h.batchFor(cols)
+	rows := make([]int32, 0, max)
+	flush := func() error {
+		if len(rows) == 0 {
+			return nil
+		}
+		h.gatherBatch(&b, tagCols, fieldCols, rows, rows)
+		rows = rows[:0]
+		return fn(&b)
+	}
+	add := func(g []int32) error {
+		for len(g) > 0 {
+			n := min(len(g), max-len(rows))
+			rows = append(rows, g[:n]...)
+			g = g[n:]
+			if len(rows) == max {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	// Contiguous batches alias the head's columns, so they get their own
+	// batch: gathering into it would write into the head.
+	wb, _, _ := h.batchFor(cols)
+	whole := func(lo, hi int) error {
+		return h.scanContiguous(&wb, tagCols, fieldCols, lo, hi, max, fn)
+	}
+	if err := h.selectRows(keep, minT, maxT, add, whole); err != nil {
+		return err
+	}
+	return flush()
+}
+
+// scanContiguous passes fn rows [lo, hi) straight from the columns: the
+// numeric values are not copied.
+func (h *Head) scanContiguous(b *columnar.ColumnBatch, tagCols, fieldCols []int, lo, hi, max int, fn func(*columnar.ColumnBatch) error) error {
+	for s := lo; s < hi; s += max {
+		e := min(s+max, hi)
+		b.Len, b.Sel, b.Time = e-s, nil, h.times[s:e:e]
+		for j, c := range tagCols {
+			tv := &b.Tags[j]
+			tv.IDs = slices.Grow(tv.IDs[:0], e-s)[:e-s]
+			for i := s; i < e; i++ {
+				tv.IDs[i-s] = h.tagID(h.series[i], c)
+			}
+		}
+		for j, c := range fieldCols {
+			h.fields[c].batchVector(&b.Fields[j], s, e)
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LatestRows returns, in arrival order, rows that hold every kept series'
+// last value of each of the field columns fieldCols within [minT, maxT):
+// folding them oldest first, a later or equal time replacing the value
+// before (as the last-value scans do), gives the same last values as
+// folding every row. Blocks are visited newest first; per block it takes a
+// series' last row in range and, for a field that row lacks, the series'
+// last earlier row that has it. Once a series has a row with every field at
+// time T, older blocks can only matter where they hold that series past T
+// (late data), so a head of live data answers "latest per series" from
+// about one row per series.
+func (h *Head) LatestRows(keep []bool, minT, maxT int64, fieldCols []int) []int32 {
+	var out []int32
+	ns := len(h.seriesTags)
+	done := make([]int64, ns) // per series: a complete row's time, or MinInt64
+	for i := range done {
+		done[i] = math.MinInt64
+	}
+	complete := func(r int32) bool {
+		for _, c := range fieldCols {
+			if !h.fields[c].isValid(int(r)) {
+				return false
+			}
+		}
+		return true
+	}
+	kept := func(sid uint32) bool { return keep == nil || (int(sid) < len(keep) && keep[sid]) }
+	// Newest first: a row that arrived before a complete row of its series
+	// at a later or equal time loses every field to it.
+	for i := len(h.times) - 1; i >= h.sealed; i-- {
+		sid := h.series[i]
+		if t := h.times[i]; kept(sid) && inSpan(t, minT, maxT) && t > done[sid] {
+			out = append(out, int32(i))
+			if complete(int32(i)) {
+				done[sid] = t
+			}
+		}
+	}
+	for bi := len(h.blocks) - 1; bi >= 0; bi-- {
+		blk := h.blocks[bi]
+		if !overlapsSpan(blk.minT, blk.maxT, minT, maxT) {
+			continue
+		}
+		for k, sid := range blk.sids {
+			if !kept(sid) {
+				continue
+			}
+			g := blk.rows[blk.start[k]:blk.start[k+1]]
+			if h.times[g[len(g)-1]] <= done[sid] {
+				continue // a newer block has this series complete at or after it
+			}
+			g = h.timeRun(g, minT, maxT)
+			if len(g) == 0 {
+				continue
+			}
+			last := g[len(g)-1]
+			out = append(out, last)
+			if complete(last) {
+				done[sid] = max(done[sid], h.times[last])
+				continue
+			}
+			for _, c := range fieldCols {
+				col := h.fields[c]
+				if col.isValid(int(last)) {
+					continue
+				}
+				for i := len(g) - 2; i >= 0; i-- {
+					if col.isValid(int(g[i])) {
+						out = append(out, g[i])
+						break
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// ScanRows passes fn the given rows (ascending), as ColumnBatches of up to
+// max rows holding the named tags and fields.
+func (h *Head) ScanRows(cols []string, rows []int32, max int, fn func(*columnar.ColumnBatch) error) error {
+	b, tagCols, fieldCols := h.batchFor(cols)
+	for lo := 0; lo < len(rows); lo += max {
+		part := rows[lo:min(lo+max, len(rows))]
+		h.gatherBatch(&b, tagCols, fieldCols, part, part)
+		if err := fn(&b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FieldCols returns the head's column indexes of the named fields it has.
+func (h *Head) FieldCols(names []string) []int {
+	var out []int
+	for _, n := range names {
+		if c, ok := h.Schema.FieldCol(n); ok && c < len(h.fields) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
