@@ -163,6 +163,9 @@ type DashboardConfig struct {
 	Interval  time.Duration // time between two backfill rows of a host
 	Seed      uint64
 	Filter    TimeFilter
+	// Recheck adds a third phase, ingest alone again after the panels, so
+	// a rate that drifts as the data grows is told from the panels' cost.
+	Recheck bool
 	// ServerPID, when not 0, is the server's process: its peak RSS is
 	// reset before and read after each phase.
 	ServerPID int
@@ -242,17 +245,31 @@ type DashboardResult struct {
 	BackfillElapsed time.Duration `json:"backfill_elapsed_ns"`
 	Alone           PhaseResult   `json:"ingest_alone"`
 	WithPanels      PhaseResult   `json:"ingest_with_panels"`
+	AloneAfter      *PhaseResult  `json:"ingest_alone_after,omitempty"` // with Recheck
 	Panels          []PanelResult `json:"panels"`
 }
 
 // TotalRows is every row the loaders had acknowledged.
 func (r DashboardResult) TotalRows() int64 {
-	return r.BackfillRows + r.Alone.Rows + r.WithPanels.Rows
+	n := r.BackfillRows + r.Alone.Rows + r.WithPanels.Rows
+	if r.AloneAfter != nil {
+		n += r.AloneAfter.Rows
+	}
+	return n
+}
+
+// AloneRowsPerSec is the ingest rate without panels: of the first phase,
+// or of both phases alone (their rows over their time) with Recheck.
+func (r DashboardResult) AloneRowsPerSec() float64 {
+	if a := r.AloneAfter; a != nil {
+		return PhaseResult{Rows: r.Alone.Rows + a.Rows, Elapsed: r.Alone.Elapsed + a.Elapsed}.RowsPerSec()
+	}
+	return r.Alone.RowsPerSec()
 }
 
 // Ratio is the ingest rate with panels over the rate alone.
 func (r DashboardResult) Ratio() float64 {
-	return r.WithPanels.RowsPerSec() / r.Alone.RowsPerSec()
+	return r.WithPanels.RowsPerSec() / r.AloneRowsPerSec()
 }
 
 // AllLatencies is every panel's latencies together.
@@ -264,8 +281,8 @@ func (r DashboardResult) AllLatencies() []float64 {
 	return all
 }
 
-// RunDashboard writes the backfill, then runs the two phases: ingest alone,
-// then ingest with the panels refreshing.
+// RunDashboard writes the backfill, then runs the phases: ingest alone,
+// ingest with the panels refreshing, and with Recheck ingest alone again.
 func RunDashboard(ctx context.Context, cfg DashboardConfig) (DashboardResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return DashboardResult{}, err
@@ -327,6 +344,15 @@ func RunDashboard(ctx context.Context, cfg DashboardConfig) (DashboardResult, er
 		return res, fmt.Errorf("ingest with panels: %w", err)
 	}
 	logf("phase 2: %.0f rows/s", res.WithPanels.RowsPerSec())
+	if cfg.Recheck {
+		logf("phase 3: ingest alone again for %s", cfg.Duration)
+		after, err := runPhase(ctx, cfg, w, loaders, nil)
+		res.AloneAfter = &after
+		if err != nil {
+			return res, fmt.Errorf("ingest alone after the panels: %w", err)
+		}
+		logf("phase 3: %.0f rows/s", after.RowsPerSec())
+	}
 	return res, nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"net/url"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +23,7 @@ func TestBenchDashboardAgainstSilt(t *testing.T) {
 	bin := siltBinary(t)
 	out := filepath.Join(t.TempDir(), "dash.json")
 	args := []string{"bench", "dashboard", "--url", p.base, "--db", "d", "--scale", "8", "--loaders", "4",
-		"--batch-size", "1000", "--duration", "2s", "--backfill", "10m", "--json", out}
+		"--batch-size", "1000", "--duration", "2s", "--backfill", "10m", "--recheck", "--json", out}
 	started := time.Now()
 	stdout, err := exec.Command(bin, args...).CombinedOutput()
 	if err != nil {
@@ -43,7 +44,8 @@ func TestBenchDashboardAgainstSilt(t *testing.T) {
 	for name, ph := range map[string]struct {
 		rows, reqs int64
 		rate       float64
-	}{"alone": {r.Alone.Rows, r.Alone.Requests, f.RowsPerS[0]}, "with panels": {r.WithPanels.Rows, r.WithPanels.Requests, f.RowsPerS[1]}} {
+	}{"alone": {r.Alone.Rows, r.Alone.Requests, r.Alone.RowsPerSec()}, "with panels": {r.WithPanels.Rows, r.WithPanels.Requests, f.RowsPerS[1]},
+		"alone again": {r.AloneAfter.Rows, r.AloneAfter.Requests, r.AloneAfter.RowsPerSec()}} {
 		if ph.rows <= 0 || ph.reqs <= 0 || ph.rate <= 0 {
 			t.Errorf("ingest %s: %d rows in %d requests, %.0f rows/s", name, ph.rows, ph.reqs, ph.rate)
 		}
@@ -93,14 +95,19 @@ func TestBenchDashboardAgainstSilt(t *testing.T) {
 		}
 		return a.Results[0].Series[0].Values
 	}
-	if n := q(`SELECT count("usage_user") FROM "cpu"`)[0][1].(float64); int64(n) != f.TotalRows || f.TotalRows != r.BackfillRows+r.Alone.Rows+r.WithPanels.Rows {
-		t.Errorf("server holds %v rows; the loaders acknowledged %d (%d + %d + %d)",
-			n, f.TotalRows, r.BackfillRows, r.Alone.Rows, r.WithPanels.Rows)
+	if n := q(`SELECT count("usage_user") FROM "cpu"`)[0][1].(float64); int64(n) != f.TotalRows || f.TotalRows != r.BackfillRows+r.Alone.Rows+r.WithPanels.Rows+r.AloneAfter.Rows {
+		t.Errorf("server holds %v rows; the loaders acknowledged %d (%d + %d + %d + %d)",
+			n, f.TotalRows, r.BackfillRows, r.Alone.Rows, r.WithPanels.Rows, r.AloneAfter.Rows)
 	}
 	// The newest row is from this run's live phases, stamped with the wall clock.
 	last := time.UnixMilli(int64(q(`SELECT last("usage_user") FROM "cpu"`)[0][0].(float64)))
 	if last.Before(started) || last.After(time.Now()) {
 		t.Errorf("newest row at %s; the run went from %s to %s", last, started, time.Now())
+	}
+	// With --recheck the rate alone is both alone phases' rows over their time.
+	both := float64(r.Alone.Rows+r.AloneAfter.Rows) / (r.Alone.Elapsed + r.AloneAfter.Elapsed).Seconds()
+	if math.Abs(f.RowsPerS[0]-both) > 1e-6*both || math.Abs(f.Ratio-f.RowsPerS[1]/both) > 1e-9 {
+		t.Errorf("rate alone %g, ratio %g; both alone phases give %g", f.RowsPerS[0], f.Ratio, both)
 	}
 	if f.ServerPID != p.cmd.Process.Pid || r.Alone.ServerPeakRSS <= 0 || r.WithPanels.ServerPeakRSS <= 0 {
 		t.Errorf("server pid %d (want %d), peak RSS %d and %d bytes", f.ServerPID, p.cmd.Process.Pid,
