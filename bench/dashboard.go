@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -204,6 +205,10 @@ type PhaseResult struct {
 	// they waited out backpressure: never stored, never counted.
 	Dropped       int64 `json:"dropped_rows"`
 	ServerPeakRSS int64 `json:"server_peak_rss_bytes,omitempty"`
+	// ClientCPU is this process's CPU time (user + system) in the phase:
+	// generating rows, sending them, decoding the panels' answers. On a
+	// machine shared with the server it is CPU the server did not get.
+	ClientCPU time.Duration `json:"client_cpu_ns"`
 }
 
 // RowsPerSec is acknowledged rows per second of the phase.
@@ -363,6 +368,7 @@ func runPhase(ctx context.Context, cfg DashboardConfig, w *dashWriter, loaders [
 	if cfg.ServerPID != 0 {
 		ResetPeakRSSOf(cfg.ServerPID)
 	}
+	cpu0 := processCPU()
 	start := time.Now()
 	deadline := start.Add(cfg.Duration)
 	stop := make(chan struct{})
@@ -393,6 +399,7 @@ func runPhase(ctx context.Context, cfg DashboardConfig, w *dashWriter, loaders [
 	r.Elapsed = time.Since(start)
 	close(stop)
 	<-sideDone
+	r.ClientCPU = processCPU() - cpu0
 	for _, x := range results {
 		r.Rows += x.Rows
 		r.Requests += x.Requests
@@ -692,4 +699,14 @@ func countInfluxAnswer(body []byte) (series, values int, err error) {
 		}
 	}
 	return series, values, nil
+}
+
+// processCPU is this process's user plus system CPU time so far (0 where
+// getrusage fails).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

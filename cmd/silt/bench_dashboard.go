@@ -175,7 +175,7 @@ func printDashboard(w io.Writer, cfg bench.DashboardConfig, res bench.DashboardR
 		if r.Dropped > 0 {
 			fmt.Fprintf(w, ", %d rows dropped at the end", r.Dropped)
 		}
-		fmt.Fprintln(w, ")")
+		fmt.Fprintf(w, "); this client used %.1f CPU-s\n", r.ClientCPU.Seconds())
 	}
 	phase("ingest alone", res.Alone)
 	phase("ingest + panels", res.WithPanels)
