@@ -26,6 +26,10 @@ Commands:
           or ClickHouse's HTTP interface; rows/s and values/s
   query   run the TSBS query types against a server in Silt SQL, InfluxQL or
           ClickHouse SQL; min/median/p95/max per type
+  dashboard
+          the real-time dashboard benchmark: ingest as fast as the server
+          takes it, alone and while Grafana-like panels refresh every
+          second; panel p50/p99/max and the two ingest rates
   report  turn load and query results of several systems into one table
   membw   measure memory copy bandwidth
 
@@ -35,6 +39,7 @@ Examples:
   silt bench load --url http://127.0.0.1:8086 --db benchmark --workers 4 --batch-size 5000
   silt bench query --url http://127.0.0.1:8086 --db benchmark --dialect sql
   silt bench query --dialect influxql --print      # the queries, not run
+  silt bench dashboard --url http://127.0.0.1:8086 --duration 30s
 
 'silt bench COMMAND --help' lists a command's flags. make bench-peers runs the
 whole comparison (docs/benchmarks.md).
@@ -52,6 +57,8 @@ func runBench(args []string) int {
 		return runBenchLoad(args[1:])
 	case "query":
 		return runBenchQuery(args[1:])
+	case "dashboard":
+		return runBenchDashboard(args[1:])
 	case "report":
 		return runBenchReport(args[1:])
 	case "membw":
