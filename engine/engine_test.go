@@ -690,18 +690,28 @@ func TestRunBatchesMatchesMerge(t *testing.T) {
 	writeRounds(t, e)
 	key := func(host string, tm int64) string { return fmt.Sprint(host, "@", tm) }
 	want := map[string]float64{}
+	wantTime := map[string]int64{}
 	if err := e.Scan("db", "m", func(p *columnar.Point) error {
 		want[key(p.Tags[0].Value, p.Time)] = math.Float64frombits(p.Fields[0].Num)
+		wantTime[key(p.Tags[0].Value, p.Time)] = p.Time
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for _, tags := range []map[string][]string{nil, {"host": {"b", "d"}}} {
-		ts, err := e.OpenScan("db", "m")
+	day := int64(24 * time.Hour)
+	// Ranges that cut through the overlapping sources, whose groups are
+	// sliced where each source starts and ends.
+	ranges := [][2]int64{{math.MinInt64, math.MaxInt64}, {day + int64(10*time.Minute), 3*day + int64(20*time.Minute)}, {3 * day, math.MaxInt64}}
+	for _, c := range []struct {
+		tags map[string][]string
+		r    [2]int64
+	}{{nil, ranges[0]}, {map[string][]string{"host": {"b", "d"}}, ranges[0]}, {nil, ranges[1]}, {nil, ranges[2]}, {map[string][]string{"host": {"b", "d"}}, ranges[1]}} {
+		tags := c.tags
+		ts, err := e.OpenScanRange("db", "m", c.r[0], c.r[1])
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ts.overlapGroups()) < 2 || len(ts.overlapGroups()) == len(ts.segs)+len(ts.heads) {
+		if c.r == ranges[0] && (len(ts.overlapGroups()) < 2 || len(ts.overlapGroups()) == len(ts.segs)+len(ts.heads)) {
 			t.Fatalf("want both lone and merged sources, got groups %v", ts.overlapGroups())
 		}
 		ts.Columns, ts.Tags = []string{"host", "v"}, tags
@@ -711,6 +721,9 @@ func TestRunBatchesMatchesMerge(t *testing.T) {
 				host := b.Tags[0].Dict[b.Tags[0].IDs[i]]
 				if tags != nil && !slices.Contains(tags["host"], host) {
 					return // a hint, not a filter: callers filter
+				}
+				if tm := b.Time[i]; tm < c.r[0] || (tm >= c.r[1] && c.r[1] != math.MaxInt64) {
+					return // outside the range: callers filter
 				}
 				k := key(host, b.Time[i])
 				if _, dup := got[k]; dup {
@@ -732,13 +745,16 @@ func TestRunBatchesMatchesMerge(t *testing.T) {
 			if tags != nil && !strings.HasPrefix(k, "b@") && !strings.HasPrefix(k, "d@") {
 				continue
 			}
+			if tm := wantTime[k]; tm < c.r[0] || (tm >= c.r[1] && c.r[1] != math.MaxInt64) {
+				continue
+			}
 			n++
 			if g, ok := got[k]; !ok || g != v {
-				t.Errorf("tags %v: point %s = %v (present %v), want %v", tags, k, g, ok, v)
+				t.Errorf("tags %v range %v: point %s = %v (present %v), want %v", tags, c.r, k, g, ok, v)
 			}
 		}
 		if len(got) != n {
-			t.Errorf("tags %v: %d points, want %d", tags, len(got), n)
+			t.Errorf("tags %v range %v: %d points, want %d", tags, c.r, len(got), n)
 		}
 	}
 }

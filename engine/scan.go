@@ -272,25 +272,117 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 			})
 			continue
 		}
-		var sources []iter.Seq2[*columnar.Point, error]
-		for _, i := range g { // ascending: older sources first
-			if i < len(ts.segs) {
-				seg := ts.segs[i]
-				sources = append(sources, pushSeq(func(fn func(*columnar.Point) error) error { return seg.ScanColumns(cols, ts.Tags, fn) }))
-			} else {
-				sources = append(sources, pushSeq(ts.heads[i-len(ts.segs)].ScanOrdered))
-			}
+		// Overlapping sources usually overlap only at their edges (a flush
+		// cuts through a round of writes): the group's range is cut where
+		// its sources start and end, and only the slices two or more
+		// sources cover are merged point by point.
+		for _, sl := range ts.groupSlices(g) {
+			tasks = append(tasks, ts.sliceTasks(sl, cols, fields)...)
 		}
-		tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
-			bb := columnar.NewBatchBuilder(ts.tagOrder, fields, BatchRows)
-			err := mergeSources(sources, ts.tagOrder, func(p *columnar.Point) error { return bb.Add(p, emit) })
-			if err != nil {
-				return err
-			}
-			return bb.Flush(emit)
-		})
 	}
 	return runTasks(ctx, tasks, fn)
+}
+
+// groupSlice is a stretch of time and the sources of a group that have
+// rows in it.
+type groupSlice struct {
+	timeSpan
+	srcs []int // ascending: older sources first
+}
+
+// groupSlices cuts the scan's range within the group g of overlapping
+// sources at every source's first time and just past its last, and returns
+// the non-empty stretches with the sources covering each (adjacent
+// stretches with the same sources joined).
+func (ts *TableScan) groupSlices(g []int) []groupSlice {
+	span := func(i int) timeSpan {
+		lo, hi := ts.sourceRange(i)
+		if hi == math.MaxInt64 {
+			return timeSpan{lo, math.MaxInt64}
+		}
+		return timeSpan{lo, hi + 1}
+	}
+	cuts := []int64{ts.minT}
+	for _, i := range g {
+		sp := span(i)
+		cuts = append(cuts, sp.lo, sp.hi)
+	}
+	slices.Sort(cuts)
+	cuts = slices.Compact(cuts)
+	var out []groupSlice
+	for k, lo := range cuts {
+		if lo == math.MaxInt64 || lo < ts.minT || (ts.maxT != math.MaxInt64 && lo >= ts.maxT) {
+			continue
+		}
+		hi := int64(math.MaxInt64)
+		if k+1 < len(cuts) {
+			hi = cuts[k+1]
+		}
+		if ts.maxT != math.MaxInt64 && (hi > ts.maxT || hi == math.MaxInt64) {
+			hi = ts.maxT
+		}
+		var srcs []int
+		for _, i := range g {
+			if sp := span(i); sp.contains(lo) {
+				srcs = append(srcs, i)
+			}
+		}
+		if len(srcs) == 0 {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].hi == lo && slices.Equal(out[n-1].srcs, srcs) {
+			out[n-1].hi = hi
+			continue
+		}
+		out = append(out, groupSlice{timeSpan{lo, hi}, srcs})
+	}
+	return out
+}
+
+// sourceRange is the first and last time of source i (segments, then
+// heads).
+func (ts *TableScan) sourceRange(i int) (int64, int64) {
+	if i < len(ts.segs) {
+		return ts.segs[i].Info.MinTime, ts.segs[i].Info.MaxTime
+	}
+	return ts.heads[i-len(ts.segs)].TimeRange()
+}
+
+// sliceTasks reads one slice of a group: a lone source's rows in it as
+// batches, several sources' through the merge.
+func (ts *TableScan) sliceTasks(sl groupSlice, cols []string, fields []columnar.FieldSchema) []func(emit func(*columnar.ColumnBatch) error) error {
+	lo, hi := sl.lo, sl.hi
+	if len(sl.srcs) == 1 {
+		i := sl.srcs[0]
+		if i < len(ts.segs) {
+			return splitRowGroups(ts.segs[i], ts.Columns, ts.Tags, []timeSpan{sl.timeSpan}, 0)
+		}
+		h := ts.heads[i-len(ts.segs)]
+		return []func(emit func(*columnar.ColumnBatch) error) error{func(emit func(*columnar.ColumnBatch) error) error {
+			keep := h.MatchSeries(ts.Tags)
+			if h.NoDuplicates() {
+				return h.ScanRange(ts.Columns, keep, lo, hi, headBatchRows, emit)
+			}
+			return h.ScanDeduped(ts.Columns, keep, lo, hi, headBatchRows, emit)
+		}}
+	}
+	var sources []iter.Seq2[*columnar.Point, error]
+	for _, i := range sl.srcs {
+		if i < len(ts.segs) {
+			seg := ts.segs[i]
+			sources = append(sources, pushSeq(func(fn func(*columnar.Point) error) error { return seg.ScanColumnsRange(cols, ts.Tags, lo, hi, fn) }))
+		} else {
+			h := ts.heads[i-len(ts.segs)]
+			sources = append(sources, pushSeq(func(fn func(*columnar.Point) error) error { return h.ScanOrderedRange(lo, hi, fn) }))
+		}
+	}
+	return []func(emit func(*columnar.ColumnBatch) error) error{func(emit func(*columnar.ColumnBatch) error) error {
+		bb := columnar.NewBatchBuilder(ts.tagOrder, fields, BatchRows)
+		if err := mergeSources(sources, ts.tagOrder, func(p *columnar.Point) error { return bb.Add(p, emit) }); err != nil {
+			return err
+		}
+		return bb.Flush(emit)
+	}}
 }
 
 // clipBatches drops rows before minT (expired by retention, not yet

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"unsafe"
@@ -27,6 +28,13 @@ import (
 // only the row groups holding them are read. Other rows may be skipped but
 // callers must still filter (a tag the index lacks disables the shortcut).
 func (s *Segment) ScanColumns(cols []string, tags map[string][]string, fn func(p *columnar.Point) error) error {
+	return s.ScanColumnsRange(cols, tags, math.MinInt64, math.MaxInt64, fn)
+}
+
+// ScanColumnsRange is ScanColumns of the rows with time in [minT, maxT)
+// (maxT == math.MaxInt64: unbounded): rows outside are not made into
+// points.
+func (s *Segment) ScanColumnsRange(cols []string, tags map[string][]string, minT, maxT int64, fn func(p *columnar.Point) error) error {
 	var p columnar.Point
 	var owned [][]string // per tag vector: Dict cloned, since Points outlive the batch
 	return s.ScanBatches(cols, tags, func(b *columnar.ColumnBatch) error {
@@ -39,6 +47,9 @@ func (s *Segment) ScanColumns(cols []string, tags map[string][]string, fn func(p
 			owned = append(owned, c)
 		}
 		emit := func(i int) error {
+			if t := b.Time[i]; t < minT || (t >= maxT && maxT != math.MaxInt64) {
+				return nil
+			}
 			b.RowPoint(i, &p, owned)
 			return fn(&p)
 		}

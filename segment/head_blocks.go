@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/siltdb/silt/columnar"
 )
@@ -341,4 +342,98 @@ func (h *Head) FieldCols(names []string) []int {
 		}
 	}
 	return out
+}
+
+// ScanOrderedRange is ScanOrdered restricted to the rows with time in
+// [minT, maxT): points in segment order (window, series, time), duplicates
+// merged field by field. Only the rows in range are sorted, and only the
+// series they hold are ranked, so merging a head with a segment it overlaps
+// at the edge — the usual case after a flush cut through a round of writes
+// — costs the rows of the overlap, not the head.
+func (h *Head) ScanOrderedRange(minT, maxT int64, fn func(p *columnar.Point) error) error {
+	h.Finish()
+	var sel []int32
+	add := func(g []int32) error { sel = append(sel, g...); return nil }
+	whole := func(lo, hi int) error {
+		for r := lo; r < hi; r++ {
+			sel = append(sel, int32(r))
+		}
+		return nil
+	}
+	if err := h.selectRows(nil, minT, maxT, add, whole); err != nil {
+		return err
+	}
+	rank := h.ranksOf(sel)
+	slices.SortFunc(sel, func(a, b int32) int {
+		if c := cmp.Compare(WindowOf(h.times[a]), WindowOf(h.times[b])); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(rank[h.series[a]], rank[h.series[b]]); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(h.times[a], h.times[b]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	var p columnar.Point
+	for i := 0; i < len(sel); {
+		j := i + 1
+		for j < len(sel) && h.series[sel[j]] == h.series[sel[i]] && h.times[sel[j]] == h.times[sel[i]] {
+			j++
+		}
+		dups := sel[i:j]
+		h.fillPoint(&p, int(dups[len(dups)-1]), func(c, row int) int {
+			// Field by field, the last duplicate that has a value wins.
+			col := h.fields[c]
+			for d := len(dups) - 1; d >= 0; d-- {
+				if col.isValid(int(dups[d])) {
+					return int(dups[d])
+				}
+			}
+			return row
+		})
+		if err := fn(&p); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// ranksOf returns, for the series of rows, their positions in segment
+// series order (lexicographic over tag values in column order, absent tags
+// first), keyed by series id.
+func (h *Head) ranksOf(rows []int32) map[uint32]int32 {
+	rank := map[uint32]int32{}
+	var sids []uint32
+	for _, r := range rows {
+		if _, ok := rank[h.series[r]]; !ok {
+			rank[h.series[r]] = 0
+			sids = append(sids, h.series[r])
+		}
+	}
+	slices.SortFunc(sids, func(a, b uint32) int { return h.compareSeries(a, b) })
+	for i, sid := range sids {
+		rank[sid] = int32(i)
+	}
+	return rank
+}
+
+// compareSeries orders two series as segments do.
+func (h *Head) compareSeries(a, b uint32) int {
+	for col := range h.dicts {
+		ia, ib := h.tagID(a, col), h.tagID(b, col)
+		if ia == ib {
+			continue
+		}
+		if ia < 0 {
+			return -1
+		}
+		if ib < 0 {
+			return 1
+		}
+		return strings.Compare(h.dicts[col].vals[ia], h.dicts[col].vals[ib])
+	}
+	return 0
 }

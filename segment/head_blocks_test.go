@@ -225,3 +225,31 @@ func foldLast(h *Head, rows []int32, keep []bool, minT, maxT int64) map[uint32][
 	}
 	return out
 }
+
+// ScanOrderedRange gives exactly ScanOrdered's points in range, in the
+// same order.
+func TestHeadScanOrderedRange(t *testing.T) {
+	for _, late := range []bool{false, true} {
+		h := blockedHead(t, late)
+		for _, r := range scanRanges {
+			var want, got []string
+			if err := h.ScanOrdered(func(p *columnar.Point) error {
+				if inSpan(p.Time, r[0], r[1]) {
+					want = append(want, fmt.Sprint(*p))
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.ScanOrderedRange(r[0], r[1], func(p *columnar.Point) error {
+				got = append(got, fmt.Sprint(*p))
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("late=%v range=%v: %d points, want %d (or order/values differ)", late, r, len(got), len(want))
+			}
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"math"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -182,22 +181,7 @@ func (h *Head) seriesRanks() []int32 {
 	for i := range order {
 		order[i] = int32(i)
 	}
-	slices.SortFunc(order, func(a, b int32) int {
-		for col := range h.dicts {
-			ia, ib := h.tagID(uint32(a), col), h.tagID(uint32(b), col)
-			if ia == ib {
-				continue
-			}
-			if ia < 0 {
-				return -1
-			}
-			if ib < 0 {
-				return 1
-			}
-			return strings.Compare(h.dicts[col].vals[ia], h.dicts[col].vals[ib])
-		}
-		return 0
-	})
+	slices.SortFunc(order, func(a, b int32) int { return h.compareSeries(uint32(a), uint32(b)) })
 	rank := make([]int32, ns)
 	for r, sid := range order {
 		rank[sid] = int32(r)
