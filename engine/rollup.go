@@ -108,13 +108,17 @@ func (e *Engine) RollupWidths() []int64 {
 
 // RollupWidthsIn returns the widths of which db.table has rollup segments
 // overlapping [minT, maxT) (maxT == MaxInt64: unbounded), smallest first:
-// what a scan of that range could read. A query over rows still in heads
-// then skips the rollup machinery altogether.
+// what a scan of that range could read. Heads fold partials of any width
+// as they are read (Head.ScanRollup), so a head in the range offers every
+// configured width.
 func (e *Engine) RollupWidthsIn(db, table string, minT, maxT int64) []int64 {
 	if e.cfg.Rollups.Disabled {
 		return nil
 	}
 	span := timeSpan{minT, maxT}
+	if e.headOverlaps(db, table, span) {
+		return e.RollupWidths()
+	}
 	var out []int64
 	for _, s := range e.Manifest().Segments {
 		if s.IsRollup() && s.DB == db && s.Table == table && !slices.Contains(out, s.Rollup) &&
@@ -260,4 +264,20 @@ func withRollupsOf(m *manifest.Manifest, segs []segment.SegmentMeta) []segment.S
 		}
 	}
 	return out
+}
+
+// headOverlaps reports whether an active or frozen head of db.table holds
+// rows in span.
+func (e *Engine) headOverlaps(db, table string, span timeSpan) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if h := e.heads[db][table]; h != nil && h.Len() > 0 && span.overlaps(h.TimeRange()) {
+		return true
+	}
+	for _, fs := range e.frozen {
+		if h := fs.heads[db][table]; h != nil && h.Len() > 0 && span.overlaps(h.TimeRange()) {
+			return true
+		}
+	}
+	return false
 }

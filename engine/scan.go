@@ -261,15 +261,7 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 			// its rows are sorted and duplicates merged, still columnar.
 			// Either way its block index narrows the read to the scan's
 			// series and range.
-			h := ts.heads[g[0]-len(ts.segs)]
-			lo, hi := ts.minT, ts.maxT
-			tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
-				keep := h.MatchSeries(ts.Tags) // the head's tag index
-				if h.NoDuplicates() {
-					return h.ScanRange(ts.Columns, keep, lo, hi, headBatchRows, emit)
-				}
-				return h.ScanDeduped(ts.Columns, keep, lo, hi, headBatchRows, emit)
-			})
+			tasks = append(tasks, ts.headTasks(ts.heads[g[0]-len(ts.segs)], timeSpan{ts.minT, ts.maxT})...)
 			continue
 		}
 		// Overlapping sources usually overlap only at their edges (a flush
@@ -281,6 +273,36 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 		}
 	}
 	return runTasks(ctx, tasks, fn)
+}
+
+// headTasks read head h alone over span: through its block index, the
+// scan's series only; when the scan takes rollups, the windows wholly in
+// span as partials folded while reading (Head.ScanRollup), so the reader
+// holds a row per series and window rather than every row.
+func (ts *TableScan) headTasks(h *segment.Head, span timeSpan) []func(emit func(*columnar.ColumnBatch) error) error {
+	var keep []bool
+	var once sync.Once
+	match := func() []bool { // the head's tag index, once for all pieces
+		once.Do(func() { keep = h.MatchSeries(ts.Tags) })
+		return keep
+	}
+	var tasks []func(emit func(*columnar.ColumnBatch) error) error
+	for _, p := range rollupPieces(span, ts.widths) {
+		lo, hi, w := p.lo, p.hi, p.w
+		if w > 0 {
+			tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
+				return h.ScanRollup(ts.Columns, match(), lo, hi, w, BatchRows, emit)
+			})
+			continue
+		}
+		tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
+			if h.NoDuplicates() {
+				return h.ScanRange(ts.Columns, match(), lo, hi, headBatchRows, emit)
+			}
+			return h.ScanDeduped(ts.Columns, match(), lo, hi, headBatchRows, emit)
+		})
+	}
+	return tasks
 }
 
 // groupSlice is a stretch of time and the sources of a group that have
@@ -357,14 +379,7 @@ func (ts *TableScan) sliceTasks(sl groupSlice, cols []string, fields []columnar.
 		if i < len(ts.segs) {
 			return splitRowGroups(ts.segs[i], ts.Columns, ts.Tags, []timeSpan{sl.timeSpan}, 0)
 		}
-		h := ts.heads[i-len(ts.segs)]
-		return []func(emit func(*columnar.ColumnBatch) error) error{func(emit func(*columnar.ColumnBatch) error) error {
-			keep := h.MatchSeries(ts.Tags)
-			if h.NoDuplicates() {
-				return h.ScanRange(ts.Columns, keep, lo, hi, headBatchRows, emit)
-			}
-			return h.ScanDeduped(ts.Columns, keep, lo, hi, headBatchRows, emit)
-		}}
+		return ts.headTasks(ts.heads[i-len(ts.segs)], sl.timeSpan)
 	}
 	var sources []iter.Seq2[*columnar.Point, error]
 	for _, i := range sl.srcs {

@@ -127,16 +127,18 @@ func (h *Head) timeRun(g []int32, minT, maxT int64) []int32 {
 }
 
 // selectRows calls add with the rows whose series keep holds (nil: all)
-// and whose time is in [minT, maxT), block by block; whole calls
-// whole(lo, hi) instead for a block wholly wanted, so its rows can be read
-// as contiguous columns. Rows of one block come grouped by series.
+// and whose time is in [minT, maxT), block by block; whole, if not nil, is
+// called instead as whole(lo, hi) for a block wholly wanted, so its rows
+// can be read as contiguous columns. Otherwise rows of one block come
+// grouped by series, each series' in (time, arrival) order, and so do
+// those of the unsealed tail.
 func (h *Head) selectRows(keep []bool, minT, maxT int64, add func(rows []int32) error, whole func(lo, hi int) error) error {
 	for _, blk := range h.blocks {
 		if !overlapsSpan(blk.minT, blk.maxT, minT, maxT) {
 			continue
 		}
 		inside := blk.minT >= minT && (blk.maxT < maxT || maxT == math.MaxInt64)
-		if keep == nil && inside {
+		if keep == nil && inside && whole != nil {
 			if err := whole(int(blk.lo), int(blk.hi)); err != nil {
 				return err
 			}
@@ -158,22 +160,29 @@ func (h *Head) selectRows(keep []bool, minT, maxT int64, add func(rows []int32) 
 			}
 		}
 	}
-	// The unsealed tail, row by row.
-	var one [1]int32
+	// The unsealed tail (fewer than blockRows rows).
+	var tail []int32
 	for i := h.sealed; i < len(h.times); i++ {
 		sid := h.series[i]
 		if keep != nil && (int(sid) >= len(keep) || !keep[sid]) {
 			continue
 		}
-		if !inSpan(h.times[i], minT, maxT) {
-			continue
-		}
-		one[0] = int32(i)
-		if err := add(one[:]); err != nil {
-			return err
+		if inSpan(h.times[i], minT, maxT) {
+			tail = append(tail, int32(i))
 		}
 	}
-	return nil
+	if whole == nil {
+		slices.SortStableFunc(tail, func(a, b int32) int {
+			if c := cmp.Compare(h.series[a], h.series[b]); c != 0 {
+				return c
+			}
+			return h.byTime(a, b)
+		})
+	}
+	if len(tail) == 0 {
+		return nil
+	}
+	return add(tail)
 }
 
 // ScanRange passes fn, as ColumnBatches of up to max rows holding the
@@ -183,6 +192,12 @@ func (h *Head) selectRows(keep []bool, minT, maxT int64, add func(rows []int32) 
 // duplicates: for a NoDuplicates head, which has none. A frozen head or a
 // View only.
 func (h *Head) ScanRange(cols []string, keep []bool, minT, maxT int64, max int, fn func(*columnar.ColumnBatch) error) error {
+	return h.scanRange(cols, keep, minT, maxT, max, false, fn)
+}
+
+// scanRange is ScanRange; grouped asks for rows grouped by series within
+// each block and the tail (selectRows), never contiguous columns.
+func (h *Head) scanRange(cols []string, keep []bool, minT, maxT int64, max int, grouped bool, fn func(*columnar.ColumnBatch) error) error {
 	b, tagCols, fieldCols := h.batchFor(cols)
 	rows := make([]int32, 0, max)
 	flush := func() error {
@@ -211,6 +226,9 @@ func (h *Head) ScanRange(cols []string, keep []bool, minT, maxT int64, max int, 
 	wb, _, _ := h.batchFor(cols)
 	whole := func(lo, hi int) error {
 		return h.scanContiguous(&wb, tagCols, fieldCols, lo, hi, max, fn)
+	}
+	if grouped {
+		whole = nil
 	}
 	if err := h.selectRows(keep, minT, maxT, add, whole); err != nil {
 		return err

@@ -125,18 +125,38 @@ func BuildRollups(seg *Segment, widths []int64, outs []RollupWriter) ([]int64, e
 	for i, w := range widths {
 		bs[i] = newRollupBuilder(w, seg.Info.Tags, fields, outs[i])
 	}
+	if err := seg.ScanBatches(cols, nil, rollupFeeder(seg.Info.Tags, fields, bs)); err != nil {
+		return nil, err
+	}
+	windows := make([]int64, len(bs))
+	for i, rb := range bs {
+		if err := rb.finish(); err != nil {
+			return nil, err
+		}
+		windows[i] = rb.windows
+	}
+	return windows, nil
+}
+
+// rollupFeeder returns the batch callback that folds batches of rows in
+// (series, time) order into the builders bs. A series may continue from
+// one batch into the next; a series that comes again later (a head's next
+// block) starts new windows, whose partials the reader combines.
+func rollupFeeder(tags []string, fields []columnar.FieldSchema, bs []*rollupBuilder) func(b *columnar.ColumnBatch) error {
 	var prev []string // the last row's tag values (nil: none yet)
 	var prevHas []bool
 	var newSeries []bool
-	err := seg.ScanBatches(cols, nil, func(b *columnar.ColumnBatch) error {
+	tagVec := make([]*columnar.TagVector, len(tags))
+	fvs := make([]*columnar.FieldVector, len(fields))
+	return func(b *columnar.ColumnBatch) error {
 		if b.Sel != nil {
-			return errors.New("rollup: segment scan selected rows")
+			return errors.New("rollup: scan selected rows")
 		}
 		n := b.Len
 		newSeries = slices.Grow(newSeries[:0], n)[:n]
 		clear(newSeries)
-		tagVec := make([]*columnar.TagVector, len(seg.Info.Tags))
-		for i, t := range seg.Info.Tags {
+		for i, t := range tags {
+			tagVec[i] = nil
 			for j := range b.Tags {
 				if b.Tags[j].Name == t {
 					tagVec[i] = &b.Tags[j]
@@ -159,8 +179,8 @@ func BuildRollups(seg *Segment, widths []int64, outs []RollupWriter) ([]int64, e
 				}
 			}
 		}
-		fvs := make([]*columnar.FieldVector, len(fields))
 		for i, f := range fields {
+			fvs[i] = nil
 			for j := range b.Fields {
 				if b.Fields[j].Name == f.Name && b.Fields[j].Type == f.Type {
 					fvs[i] = &b.Fields[j]
@@ -176,18 +196,7 @@ func BuildRollups(seg *Segment, widths []int64, outs []RollupWriter) ([]int64, e
 			prev, prevHas = seriesOf(tagVec, n-1, prev, prevHas)
 		}
 		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	windows := make([]int64, len(bs))
-	for i, rb := range bs {
-		if err := rb.finish(); err != nil {
-			return nil, err
-		}
-		windows[i] = rb.windows
-	}
-	return windows, nil
 }
 
 func sameSeries(tagVec []*columnar.TagVector, r int, vals []string, has []bool) bool {
