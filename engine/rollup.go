@@ -117,7 +117,9 @@ func (e *Engine) RollupWidthsIn(db, table string, minT, maxT int64) []int64 {
 	}
 	span := timeSpan{minT, maxT}
 	if e.headOverlaps(db, table, span) {
-		return e.RollupWidths()
+		out := append(e.RollupWidths(), headRollupWidths...)
+		slices.Sort(out)
+		return slices.Compact(out)
 	}
 	var out []int64
 	for _, s := range e.Manifest().Segments {
@@ -265,6 +267,13 @@ func withRollupsOf(m *manifest.Manifest, segs []segment.SegmentMeta) []segment.S
 	}
 	return out
 }
+
+// headRollupWidths are the widths a head offers besides the configured
+// ones: its partials cost nothing to keep, so every common dashboard
+// interval (Grafana's $__interval steps) can read them.
+var headRollupWidths = []int64{int64(time.Second), int64(5 * time.Second), int64(10 * time.Second), int64(15 * time.Second),
+	int64(30 * time.Second), int64(time.Minute), int64(5 * time.Minute), int64(10 * time.Minute), int64(15 * time.Minute),
+	int64(30 * time.Minute), int64(time.Hour)}
 
 // headOverlaps reports whether an active or frozen head of db.table holds
 // rows in span.

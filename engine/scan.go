@@ -275,6 +275,11 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 	return runTasks(ctx, tasks, fn)
 }
 
+// minHeadRollupRows is how many rows a series must have per window, on
+// average, for a head to fold them into partials: below it, partial rows
+// would be about as many as raw rows and cost more to make.
+const minHeadRollupRows = 4
+
 // headTasks read head h alone over span: through its block index, the
 // scan's series only; when the scan takes rollups, the windows wholly in
 // span as partials folded while reading (Head.ScanRollup), so the reader
@@ -289,7 +294,7 @@ func (ts *TableScan) headTasks(h *segment.Head, span timeSpan) []func(emit func(
 	var tasks []func(emit func(*columnar.ColumnBatch) error) error
 	for _, p := range rollupPieces(span, ts.widths) {
 		lo, hi, w := p.lo, p.hi, p.w
-		if w > 0 {
+		if w > 0 && h.RowsPerWindow(w) >= minHeadRollupRows {
 			tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
 				return h.ScanRollup(ts.Columns, match(), lo, hi, w, BatchRows, emit)
 			})

@@ -1,28 +1,37 @@
 package segment
 
 import (
+	"slices"
+
 	"github.com/siltdb/silt/columnar"
 )
 
 // ScanRollup passes fn, as rollup batches (ColumnBatch.Rollup = width)
-// holding every tag, the row count and the parts of the named fields (see
-// RollupSchema), the partial aggregates of the head's rows whose series
-// keep holds (nil: all) and whose time is in [minT, maxT), per series and
-// window of width. It is the head's answer to a query that reads rollups:
+// holding the named tags, the row count and the parts of the named fields
+// (see RollupSchema), the partial aggregates of the head's rows whose series
+// keep holds (nil: all) and whose time is in [minT, maxT), per series (or
+// group of series sharing the named tags) and window of width. It is the head's answer to a query that reads rollups:
 // the partials are folded from the block index as the rows are read, so
 // the reader holds one row per series and window instead of every row,
 // and duplicates are merged first (ScanDeduped), so they are exact. A
 // series whose rows span several blocks gets a partial row per block for
 // the same window; readers combine partials of one window, as they do
 // across segments. Fields that are absent or not numeric are left out.
-func (h *Head) ScanRollup(fields []string, keep []bool, minT, maxT, width int64, max int, fn func(*columnar.ColumnBatch) error) error {
-	tags := h.Schema.Tags
+func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, max int, fn func(*columnar.ColumnBatch) error) error {
+	// Only the named tags are kept: rows of series that share them fold
+	// into the same partials, which is all a reader grouping by those
+	// tags needs, and spares gathering every tag of every row.
+	var tags []string
 	var fs []columnar.FieldSchema
-	cols := append([]string(nil), tags...)
-	for _, name := range fields {
+	var read []string
+	for _, name := range cols {
+		if c, ok := h.Schema.TagCol(name); ok && c < len(h.dicts) && !slices.Contains(tags, name) {
+			tags = append(tags, name)
+			read = append(read, name)
+		}
 		if c, ok := h.Schema.FieldCol(name); ok && c < len(h.fields) && Rollable(h.fields[c].typ) {
 			fs = append(fs, columnar.FieldSchema{Name: name, Type: h.fields[c].typ})
-			cols = append(cols, name)
+			read = append(read, name)
 		}
 	}
 	bb := columnar.NewBatchBuilder(tags, RollupSchema(tags, fs).Fields, max)
@@ -34,9 +43,9 @@ func (h *Head) ScanRollup(fields []string, keep []bool, minT, maxT, width int64,
 	feed := rollupFeeder(tags, fs, []*rollupBuilder{rb})
 	var err error
 	if h.NoDuplicates() {
-		err = h.scanRange(cols, keep, minT, maxT, max, true, feed)
+		err = h.scanRange(read, keep, minT, maxT, max, true, feed)
 	} else {
-		err = h.ScanDeduped(cols, keep, minT, maxT, max, feed)
+		err = h.ScanDeduped(read, keep, minT, maxT, max, feed)
 	}
 	if err != nil {
 		return err
@@ -54,3 +63,14 @@ type batchWriter struct {
 }
 
 func (w batchWriter) Append(p *columnar.Point) error { return w.bb.Add(p, w.emit) }
+
+// RowsPerWindow estimates how many rows a series has per window of width:
+// the head's rows spread evenly over its series and time range.
+func (h *Head) RowsPerWindow(width int64) float64 {
+	if len(h.times) == 0 || len(h.seriesTags) == 0 {
+		return 0
+	}
+	span := float64(h.maxTime-h.minTime) + 1
+	windows := max(span/float64(width), 1)
+	return float64(len(h.times)) / float64(len(h.seriesTags)) / windows
+}

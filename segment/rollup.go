@@ -243,6 +243,7 @@ type rollupBuilder struct {
 
 	open    bool // a window is open (carried over between batches)
 	start   int64
+	lastT   int64 // the time of the open window's last row
 	rows    int64
 	tagVals []string
 	tagHas  []bool
@@ -296,11 +297,14 @@ func (rb *rollupBuilder) add(b *columnar.ColumnBatch, tagVec []*columnar.TagVect
 	w := rb.width
 	rb.runs = rb.runs[:0]
 	cur := WindowStart(b.Time[0], w)
-	continues := rb.open && !newSeries[0] && cur == rb.start
+	continues := rb.open && !newSeries[0] && cur == rb.start && b.Time[0] >= rb.lastT
 	rb.runs = append(rb.runs, 0)
 	for r := 1; r < n; r++ {
 		t := b.Time[r]
-		if newSeries[r] || t < cur || t >= cur+w {
+		// A run is in time order (first and last are its ends): rows
+		// of several series that share the tags kept (a head's rollup
+		// of some tags) start a new run where time goes back.
+		if newSeries[r] || t < cur || t >= cur+w || t < b.Time[r-1] {
 			rb.runs = append(rb.runs, int32(r))
 			cur = WindowStart(t, w)
 		}
@@ -350,6 +354,7 @@ func (rb *rollupBuilder) add(b *columnar.ColumnBatch, tagVec []*columnar.TagVect
 	}
 	rb.setSeries(tagVec, int(last))
 	rb.open, rb.start, rb.rows = true, WindowStart(b.Time[last], w), rows
+	rb.lastT = b.Time[n-1]
 	copy(rb.acc, rb.parts[(nr-1)*nf:])
 	return nil
 }
