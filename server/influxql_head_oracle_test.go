@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -140,7 +141,7 @@ func headOracleLateCases(base time.Time) []oracleCase {
 // headOracleKnown marks cases of the head stages where Silt is known to
 // give a wrong answer today (each is a bug, not a deliberate difference).
 func headOracleKnown(stage, q string) (string, bool) {
-	if !strings.HasPrefix(stage, "late") {
+	if !strings.HasPrefix(stage, "late") || os.Getenv("SILT_ORACLE_NO_KNOWN") != "" {
 		return "", false
 	}
 	if strings.HasPrefix(q, `SELECT count("mean_used"), count("mean_usage_user") FROM (SELECT mean(*) FROM /disk|cpu/`) ||
@@ -152,11 +153,11 @@ func headOracleKnown(stage, q string) (string, bool) {
 			"count(\"mean_usage_user\") answers no cpu series at all); Silt drops the row by its time. Not " +
 			"specific to the head: flushed, the same data answers the same", true
 	}
-	if strings.HasPrefix(q, `SELECT stddev("usage_user") FROM "cpu" WHERE `) && strings.Contains(q, "GROUP BY time(1h) fill(") &&
-		!strings.Contains(q, "fill(null)") && !strings.Contains(q, "fill(none)") {
-		return "stddev() of a window holding exactly one point, with fill(<number>): InfluxDB 1.6 answers NaN for it " +
-			"(shown as null, and not filled); Silt's stddev_samp is NULL there, which fill() then replaces with the " +
-			"number (the late points at base-3m and at base+60m50s are alone in their hour). Not specific to the head", true
+	if strings.HasPrefix(q, `SELECT stddev("usage_user") FROM "cpu" WHERE ("hostname" = 'host_1') AND `) && strings.HasSuffix(q, "fill(100.5)") {
+		return "stddev() of a window holding exactly one point, with fill(<number>): host_1's hour before base holds " +
+			"only its late point at base-3m; InfluxDB 1.6 answers NaN there (written as null, and not filled), Silt's " +
+			"stddev_samp is NULL, which fill(100.5) then replaces: InfluxDB [base-1h, null], Silt [base-1h, 100.5]. " +
+			"Not specific to the head", true
 	}
 	return "", false
 }
