@@ -56,6 +56,40 @@ func lineTime(t *testing.T, line []byte) int64 {
 	return ts
 }
 
+// headOracleNewest rewrites the newest point of some series with changed
+// values (some fields: the others stay).
+func headOracleNewest(t *testing.T, data []byte) []byte {
+	t.Helper()
+	last := map[string][]byte{} // series key -> its newest line
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if sp := bytes.IndexByte(line, ' '); sp > 0 {
+			k := string(line[:sp])
+			if l, ok := last[k]; !ok || lineTime(t, line) > lineTime(t, l) {
+				last[k] = line
+			}
+		}
+	}
+	var b bytes.Buffer
+	for _, s := range []struct{ prefix, fields string }{
+		{"cpu,hostname=host_4,", "usage_user=3i,usage_guest=97i"},
+		{"cpu,hostname=host_6,", "usage_user=96i"},
+		{"disk,host=host_1,path=/var ", "free=2i"},
+		{"disk,host=host_0,path=/ ", `status="re",used=3i`},
+	} {
+		n := 0
+		for k, line := range last {
+			if strings.HasPrefix(k+" ", s.prefix) {
+				fmt.Fprintf(&b, "%s %s %d\n", k, s.fields, lineTime(t, line))
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d series match %q", n, s.prefix)
+		}
+	}
+	return b.Bytes()
+}
+
 // headOracleLate returns late points (older than their series' newest
 // point, at times between the existing ones) and rewrites of existing
 // points with changed values (all fields, or some: the others are kept),

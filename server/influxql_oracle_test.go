@@ -496,13 +496,15 @@ func TestInfluxQLOracle(t *testing.T) {
 	// Rows in the head, then flushed into segments, whose rollups answer
 	// the aggregates over whole windows (docs/rollups.md); then the split
 	// server, whose windows straddle its segments and its head.
+	// Then the split server's newest points rewritten (its head is
+	// otherwise in order).
 	// Then newer points in the head over the segments: per-series latest
 	// values come from both (sparse fields, an overwrite merging fields).
 	// Then late points and rewrites landing in windows that already hold
 	// rows, in the split server's head and segment parts, before and
 	// after they are flushed too.
 	lateCases := slices.Concat(cases, headOracleLateCases(base))
-	for _, stage := range []string{"head", "segments", "split", "mixed", "late", "late-flushed"} {
+	for _, stage := range []string{"head", "segments", "split", "newest-rewritten", "mixed", "late", "late-flushed"} {
 		siltURL, cs, onlyLast := silt.url, cases, false
 		switch stage {
 		case "segments":
@@ -510,6 +512,11 @@ func TestInfluxQLOracle(t *testing.T) {
 				t.Fatal(err)
 			}
 		case "split":
+			siltURL = split.url
+		case "newest-rewritten":
+			for _, u := range []string{infl.URL, silt.url, split.url} {
+				oracleWrite(t, u, headOracleNewest(t, data))
+			}
 			siltURL = split.url
 		case "mixed":
 			end := base.Add(59*time.Minute + 50*time.Second).UnixNano() // the last cpu time

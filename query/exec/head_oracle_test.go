@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -97,6 +98,11 @@ func TestAgainstPostgresHead(t *testing.T) {
 			later = append(later, p)
 		}
 	}
+	// In time order, so that the head sees each series in order until
+	// the stages below write into the past.
+	byTime := func(a, b pgoracle.Point) int { return cmp.Compare(a.Time, b.Time) }
+	slices.SortStableFunc(early, byTime)
+	slices.SortStableFunc(later, byTime)
 	writeLP(t, split, pgoracle.CPUTable, early)
 	if err := split.Flush(); err != nil {
 		t.Fatal(err)
@@ -105,9 +111,16 @@ func TestAgainstPostgresHead(t *testing.T) {
 	reload(split, base)
 	suite("split between a segment and the head", split, cases, true)
 
+	// The newest point of every series written again with new values
+	// (some fields): the head is otherwise still in order.
+	newest := headNewestRewrites(base)
+	writeLP(t, split, pgoracle.CPUTable, newest)
+	reload(split, slices.Concat(base, newest))
+	suite("newest points rewritten", split, cases, false)
+
 	// Late points and rewrites over both parts, then flushed.
-	late := slices.Concat(rewrites, headLatePoints(base))
-	writeLP(t, split, pgoracle.CPUTable, late)
+	late := slices.Concat(newest, rewrites, headLatePoints(base))
+	writeLP(t, split, pgoracle.CPUTable, late[len(newest):])
 	final := slices.Concat(base, late)
 	reload(split, final)
 	cases = append(cases, headLateCases()...)
@@ -198,6 +211,29 @@ func headLatePoints(base []pgoracle.Point) []pgoracle.Point {
 			p := m[h]
 			out = append(out, pgoracle.Point{Time: p.Time, Tags: p.Tags, Fields: map[string]any{"usage_user": r.Float64() * 100, "usage_nice": r.Float64() * 100}})
 		}
+	}
+	return out
+}
+
+// headNewestRewrites rewrites the newest point of every series: usage_user
+// and usage_nice change, the other fields stay.
+func headNewestRewrites(base []pgoracle.Point) []pgoracle.Point {
+	last := map[string]pgoracle.Point{}
+	for _, p := range base {
+		if l, ok := last[p.Tags["hostname"]]; !ok || p.Time > l.Time {
+			last[p.Tags["hostname"]] = p
+		}
+	}
+	hosts := make([]string, 0, len(last))
+	for h := range last {
+		hosts = append(hosts, h)
+	}
+	slices.Sort(hosts)
+	out := make([]pgoracle.Point, 0, len(hosts))
+	for i, h := range hosts {
+		p := last[h]
+		out = append(out, pgoracle.Point{Time: p.Time, Tags: p.Tags, Fields: map[string]any{
+			"usage_user": 100 - p.Fields["usage_user"].(float64), "usage_nice": float64(i)}})
 	}
 	return out
 }
