@@ -468,9 +468,11 @@ func TestInfluxQLOracle(t *testing.T) {
 	// The same data with its first part flushed (with 1m and 1h rollups)
 	// and the rest in the head: see headOracleLoad.
 	split := startServerEngine(t, Config{}, engine.Config{Rollups: engine.RollupConfig{MinRowsPerWindow: 1}})
+	// All of it, with the later writes, in the head only ("late-head").
+	whole := startServer(t, 0)
 	base := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
 	data := oracleData(base)
-	for _, u := range []string{infl.URL, silt.url, split.url} {
+	for _, u := range []string{infl.URL, silt.url, split.url, whole.url} {
 		postQuery(t, u, "", `CREATE DATABASE "benchmark"`)
 		// Retention: Silt's one policy per database is InfluxDB's autogen.
 		for _, q := range []string{`CREATE DATABASE "ret30" WITH DURATION 30d`, `CREATE DATABASE "ret1h" WITH DURATION 1h`,
@@ -502,9 +504,11 @@ func TestInfluxQLOracle(t *testing.T) {
 	// values come from both (sparse fields, an overwrite merging fields).
 	// Then late points and rewrites landing in windows that already hold
 	// rows, in the split server's head and segment parts, before and
-	// after they are flushed too.
+	// after they are flushed too; and all the same writes, in the same
+	// order, in the head of a server that never flushed.
 	lateCases := slices.Concat(cases, headOracleLateCases(base))
-	for _, stage := range []string{"head", "segments", "split", "newest-rewritten", "mixed", "late", "late-flushed"} {
+	later := slices.Clone(data) // what whole gets in the late-head stage
+	for _, stage := range []string{"head", "segments", "split", "newest-rewritten", "mixed", "late", "late-head", "late-flushed"} {
 		siltURL, cs, onlyLast := silt.url, cases, false
 		switch stage {
 		case "segments":
@@ -514,9 +518,11 @@ func TestInfluxQLOracle(t *testing.T) {
 		case "split":
 			siltURL = split.url
 		case "newest-rewritten":
+			newest := headOracleNewest(t, data)
 			for _, u := range []string{infl.URL, silt.url, split.url} {
-				oracleWrite(t, u, headOracleNewest(t, data))
+				oracleWrite(t, u, newest)
 			}
+			later = append(later, newest...)
 			siltURL = split.url
 		case "mixed":
 			end := base.Add(59*time.Minute + 50*time.Second).UnixNano() // the last cpu time
@@ -526,6 +532,7 @@ func TestInfluxQLOracle(t *testing.T) {
 			for _, u := range []string{infl.URL, silt.url, split.url} {
 				oracleWrite(t, u, []byte(more))
 			}
+			later = append(later, more...)
 			onlyLast = true
 		case "late", "late-flushed":
 			siltURL, cs = split.url, lateCases
@@ -534,9 +541,13 @@ func TestInfluxQLOracle(t *testing.T) {
 				for _, u := range []string{infl.URL, split.url} {
 					oracleWrite(t, u, late)
 				}
+				later = append(later, late...)
 			} else if err := split.eng.Flush(); err != nil {
 				t.Fatal(err)
 			}
+		case "late-head":
+			oracleWrite(t, whole.url, later)
+			siltURL, cs = whole.url, lateCases
 		}
 		oracleStage(t, stage, infl.URL, siltURL, cs, onlyLast)
 	}
