@@ -207,6 +207,11 @@ func oracleCases(base time.Time) []oracleCase {
 		`SELECT last("status"), first("ro") FROM "disk" WHERE `+tf+` GROUP BY "path"`,
 		`SELECT count(distinct("used")) FROM "disk" WHERE `+tf+` GROUP BY time(15m), "path" fill(null)`,
 		`SELECT count(distinct("status")), first("used") FROM "disk" WHERE `+tf+` GROUP BY time(30m) fill(none)`,
+		// fill(N) with math: in a window without points each call is filled,
+		// then the math is evaluated over them.
+		`SELECT mean("usage_user") * 2 + 1 FROM "cpu" WHERE ("hostname" = 'host_1') AND `+tf+` GROUP BY time(10m) fill(7)`,
+		`SELECT sum("used") / 3, max("free") - 1, count("used") * 2 FROM "disk" WHERE `+tf+` GROUP BY time(5m), "path" fill(7.5)`,
+		`SELECT (mean("used") + 1) * 2, -min("free") FROM "disk" WHERE `+tf+` GROUP BY time(10m) fill(-3)`,
 	)
 	// TSBS query shapes (cmd/tsbs_generate_queries, InfluxQL dialect).
 	add("",
