@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/siltdb/silt/bench"
+	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/internal/testutil/influxoracle"
 )
 
@@ -205,6 +207,11 @@ func oracleCases(base time.Time) []oracleCase {
 		`SELECT last("status"), first("ro") FROM "disk" WHERE `+tf+` GROUP BY "path"`,
 		`SELECT count(distinct("used")) FROM "disk" WHERE `+tf+` GROUP BY time(15m), "path" fill(null)`,
 		`SELECT count(distinct("status")), first("used") FROM "disk" WHERE `+tf+` GROUP BY time(30m) fill(none)`,
+		// fill(N) with math: in a window without points each call is filled,
+		// then the math is evaluated over them.
+		`SELECT mean("usage_user") * 2 + 1 FROM "cpu" WHERE ("hostname" = 'host_1') AND `+tf+` GROUP BY time(10m) fill(7)`,
+		`SELECT sum("used") / 3, max("free") - 1, count("used") * 2 FROM "disk" WHERE `+tf+` GROUP BY time(5m), "path" fill(7.5)`,
+		`SELECT (mean("used") + 1) * 2, -min("free") FROM "disk" WHERE `+tf+` GROUP BY time(10m) fill(-3)`,
 	)
 	// TSBS query shapes (cmd/tsbs_generate_queries, InfluxQL dialect).
 	add("",
@@ -246,6 +253,38 @@ func oracleCases(base time.Time) []oracleCase {
 		`SELECT max(usage_user) from cpu where time < `+t1+` group by time(1m) limit 5`,
 		`SELECT mean(usage_user) from cpu where time >= `+t0+` and time < `+t1+` group by time(10m) tz('America/Chicago')`,
 		`SELECT mean(usage_user) from cpu where time >= `+t0+` and time < `+t1+` group by time(1d) tz('Asia/Kolkata')`,
+	)
+	// Per-series newest points beyond the first, first() and last() per
+	// series over ranges that cut the series in the middle, and windows
+	// that start before the data.
+	mid1, mid2 := ms(base.Add(17*time.Minute+35*time.Second)), ms(base.Add(41*time.Minute+12*time.Second))
+	add("ns",
+		`SELECT "usage_user", "usage_system" FROM "cpu" WHERE `+tf+` GROUP BY "hostname" ORDER BY time DESC LIMIT 3`,
+		`SELECT * FROM "cpu" GROUP BY "hostname" ORDER BY time DESC LIMIT 3`,
+		`SELECT usage_user FROM cpu WHERE time >= `+mid1+` AND time <= `+mid2+` GROUP BY "hostname" ORDER BY time DESC LIMIT 3`,
+		`SELECT usage_user FROM cpu WHERE time > `+mid1+` AND time < `+mid2+` GROUP BY "hostname" LIMIT 3`,
+		`SELECT usage_idle FROM cpu WHERE hostname = 'host_4' AND time < `+mid2+` GROUP BY "hostname" ORDER BY time DESC LIMIT 4 OFFSET 2`,
+		`SELECT * FROM "disk" WHERE `+tf+` GROUP BY "path" ORDER BY time DESC LIMIT 3`,
+		`SELECT "used" FROM "disk" GROUP BY * ORDER BY time DESC LIMIT 4`,
+		`SELECT status, used FROM disk WHERE time < `+ms(base.Add(26*time.Minute))+` GROUP BY "host" ORDER BY time DESC LIMIT 2`,
+		`SELECT last(usage_user), first(usage_user) FROM cpu WHERE time >= `+mid1+` AND time <= `+mid2+` GROUP BY "hostname"`,
+		`SELECT last(usage_user) FROM cpu WHERE time >= `+mid1+` AND time <= `+mid2+` GROUP BY "hostname"`,
+		`SELECT first(usage_system) FROM cpu WHERE time > `+mid1+` GROUP BY "hostname"`,
+		`SELECT first(*) FROM cpu WHERE time > `+ms(base.Add(29*time.Minute+55*time.Second))+` GROUP BY "hostname"`,
+		`SELECT last(*) FROM cpu WHERE time >= `+mid1+` AND time < `+mid2+` GROUP BY "region"`,
+		`SELECT last(*) FROM disk WHERE time >= `+ms(base.Add(12*time.Minute+30*time.Second))+` AND time < `+ms(base.Add(33*time.Minute))+` GROUP BY "path"`,
+		`SELECT last(used), first(used) FROM disk WHERE time > `+mid1+` AND time < `+mid2+` GROUP BY "host"`,
+		`SELECT first(status), last(status) FROM disk WHERE time >= `+ms(base.Add(22*time.Minute))+` AND time <= `+ms(base.Add(27*time.Minute))+` GROUP BY "path"`,
+		`SELECT first(used), last(free) FROM disk WHERE time >= `+ms(base.Add(3*time.Minute))+` AND time <= `+ms(base.Add(33*time.Minute+30*time.Second))+` GROUP BY "path"`,
+	)
+	add("ms",
+		`SELECT mean("usage_user") FROM "cpu" WHERE time >= `+ms(base.Add(-37*time.Minute))+` AND time < `+ms(base.Add(20*time.Minute))+` GROUP BY time(15m) fill(null)`,
+		`SELECT count("used"), max("free") FROM "disk" WHERE time >= `+ms(base.Add(-2*time.Hour))+` AND time < `+ms(base.Add(10*time.Minute))+` GROUP BY time(30m), "path" fill(0)`,
+		`SELECT sum("usage_idle") FROM "cpu" WHERE time >= `+ms(base.Add(-time.Hour))+` AND time <= `+ms(base.Add(time.Hour))+` GROUP BY time(1h) fill(none)`,
+		`SELECT last("usage_user") FROM "cpu" WHERE ("hostname" = 'host_3') AND time >= `+ms(base.Add(-20*time.Minute))+` AND time < `+ms(base.Add(15*time.Minute))+` GROUP BY time(7m) fill(previous)`,
+		`SELECT first("usage_user") FROM "cpu" WHERE ("hostname" = 'host_3') AND time >= `+ms(base.Add(-12*time.Minute))+` AND time < `+ms(base.Add(30*time.Minute))+` GROUP BY time(10m) fill(linear)`,
+		`SELECT min("usage_user"), max("usage_user") FROM "cpu" WHERE time >= `+ms(base.Add(-3*time.Minute))+` AND time < `+ms(base.Add(5*time.Minute))+` GROUP BY time(1m), "hostname" fill(none)`,
+		`SELECT spread("used"), stddev("free") FROM "disk" WHERE time >= `+ms(base.Add(-90*time.Minute))+` AND time < `+ms(base.Add(40*time.Minute))+` GROUP BY time(20m) fill(null)`,
 	)
 	for _, q := range []string{
 		`SELECT integral("used") FROM "disk" WHERE ` + tf + ` GROUP BY "path"`,
@@ -431,9 +470,14 @@ func oracleDiffQuery(q string) (string, bool) {
 func TestInfluxQLOracle(t *testing.T) {
 	infl := influxoracle.Start(t)
 	silt := startServer(t, 0)
+	// The same data with its first part flushed (with 1m and 1h rollups)
+	// and the rest in the head: see headOracleLoad.
+	split := startServerEngine(t, Config{}, engine.Config{Rollups: engine.RollupConfig{MinRowsPerWindow: 1}})
+	// All of it, with the later writes, in the head only ("late-head").
+	whole := startServer(t, 0)
 	base := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
 	data := oracleData(base)
-	for _, u := range []string{infl.URL, silt.url} {
+	for _, u := range []string{infl.URL, silt.url, split.url, whole.url} {
 		postQuery(t, u, "", `CREATE DATABASE "benchmark"`)
 		// Retention: Silt's one policy per database is InfluxDB's autogen.
 		for _, q := range []string{`CREATE DATABASE "ret30" WITH DURATION 30d`, `CREATE DATABASE "ret1h" WITH DURATION 1h`,
@@ -444,16 +488,11 @@ func TestInfluxQLOracle(t *testing.T) {
 				t.Fatalf("%s on %s: %s", q, u, b)
 			}
 		}
-		resp, err := http.Post(u+"/write?db=benchmark&precision=ns", "text/plain", bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("write to %s: %s %s", u, resp.Status, b)
-		}
 	}
+	for _, u := range []string{infl.URL, silt.url} {
+		oracleWrite(t, u, data)
+	}
+	headOracleLoad(t, split, data, base)
 	cases := oracleCases(base)
 	if len(cases) < 60 {
 		t.Fatalf("only %d oracle cases", len(cases))
@@ -461,61 +500,118 @@ func TestInfluxQLOracle(t *testing.T) {
 	oracleRequests(t, infl.URL, silt.url, "time >= "+strconv.FormatInt(base.UnixMilli(), 10)+"ms")
 	checkUnknownEpoch(t, infl.URL, silt.url)
 	oracleCSV(t, infl.URL, silt.url, "time >= "+strconv.FormatInt(base.Add(-5*time.Minute).UnixMilli(), 10)+"ms")
-	// Twice: rows in the head, then flushed into segments, whose rollups
-	// answer the aggregates over whole windows (docs/rollups.md).
+	// Rows in the head, then flushed into segments, whose rollups answer
+	// the aggregates over whole windows (docs/rollups.md); then the split
+	// server, whose windows straddle its segments and its head.
+	// Then the split server's newest points rewritten (its head is
+	// otherwise in order).
 	// Then newer points in the head over the segments: per-series latest
 	// values come from both (sparse fields, an overwrite merging fields).
-	for _, stage := range []string{"head", "segments", "mixed"} {
-		if stage == "segments" {
+	// Then late points and rewrites landing in windows that already hold
+	// rows, in the split server's head and segment parts, before and
+	// after they are flushed too; and all the same writes, in the same
+	// order, in the head of a server that never flushed.
+	lateCases := slices.Concat(cases, headOracleLateCases(base))
+	later := slices.Clone(data) // what whole gets in the late-head stage
+	for _, stage := range []string{"head", "segments", "split", "newest-rewritten", "mixed", "late", "late-head", "late-flushed"} {
+		siltURL, cs, onlyLast := silt.url, cases, false
+		switch stage {
+		case "segments":
 			if err := silt.eng.Flush(); err != nil {
 				t.Fatal(err)
 			}
-		}
-		if stage == "mixed" {
+		case "split":
+			siltURL = split.url
+		case "newest-rewritten":
+			newest := headOracleNewest(t, data)
+			for _, u := range []string{infl.URL, silt.url, split.url} {
+				oracleWrite(t, u, newest)
+			}
+			later = append(later, newest...)
+			siltURL = split.url
+		case "mixed":
 			end := base.Add(59*time.Minute + 50*time.Second).UnixNano() // the last cpu time
 			more := fmt.Sprintf("cpu,hostname=host_1,region=eu-central-1,datacenter=eu-central-1a,rack=6,os=Ubuntu16.10,arch=x86,team=SF,service=19,service_version=1,service_environment=test usage_user=7i %d\n", end+int64(time.Minute))
 			more += fmt.Sprintf("disk,host=host_0,path=/ used=1i %d\n", base.Add(59*time.Minute).UnixNano())
 			more += fmt.Sprintf("disk,host=host_0,path=/ status=\"new\" %d\n", base.Add(58*time.Minute).UnixNano())
-			for _, u := range []string{infl.URL, silt.url} {
-				resp, err := http.Post(u+"/write?db=benchmark&precision=ns", "text/plain", strings.NewReader(more))
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusNoContent {
-					t.Fatalf("write to %s: %s %s", u, resp.Status, b)
-				}
+			for _, u := range []string{infl.URL, silt.url, split.url} {
+				oracleWrite(t, u, []byte(more))
 			}
-		}
-		for i, c := range cases {
-			if stage == "mixed" && !strings.Contains(c.q, "last(") && !strings.Contains(c.q, "desc limit 1") {
-				continue
+			later = append(later, more...)
+			onlyLast = true
+		case "late", "late-flushed":
+			siltURL, cs = split.url, lateCases
+			if stage == "late" {
+				late := headOracleLate(t, data, base)
+				for _, u := range []string{infl.URL, split.url} {
+					oracleWrite(t, u, late)
+				}
+				later = append(later, late...)
+			} else if err := split.eng.Flush(); err != nil {
+				t.Fatal(err)
 			}
-			t.Run(fmt.Sprintf("%s/%03d", stage, i), func(t *testing.T) {
-				if why, ok := oracleDiff[c.epoch]; ok {
-					t.Skip("deliberate difference: " + why)
-				}
-				if why, ok := oracleDiffQuery(c.q); ok {
-					t.Skip("deliberate difference: " + why)
-				}
-				params := url.Values{"db": {"benchmark"}}
-				if c.epoch != "" {
-					params.Set("epoch", c.epoch)
-				}
-				wantCode, want := getQuery(t, infl.URL, params, c.q)
-				gotCode, got := getQuery(t, silt.url, params, c.q)
-				if wantCode != gotCode {
-					t.Fatalf("%s\nstatus: InfluxDB %d, Silt %d\ninflux: %s\nsilt:   %s", c.q, wantCode, gotCode, want, got)
-				}
-				if c.looseSeries {
-					want, got = loosenSeries(t, want), loosenSeries(t, got)
-				}
-				if err := sameJSON(want, got, c.unordered); err != nil {
-					t.Fatalf("%s (epoch %q)\n%v\ninflux: %s\nsilt:   %s", c.q, c.epoch, err, trunc(want), trunc(got))
-				}
-			})
+		case "late-head":
+			// The data twice more first, with the same values (so the
+			// answers stay InfluxDB's): over 10,000 cpu rows, so that the
+			// head holds a sealed block (8192 rows in segment's head today)
+			// whose rows are all written again after it.
+			for range 2 {
+				oracleWrite(t, whole.url, data)
+			}
+			oracleWrite(t, whole.url, later)
+			siltURL, cs = whole.url, lateCases
 		}
+		oracleStage(t, stage, infl.URL, siltURL, cs, onlyLast)
+	}
+}
+
+// oracleWrite writes line protocol to the benchmark database.
+func oracleWrite(t *testing.T, u string, data []byte) {
+	t.Helper()
+	resp, err := http.Post(u+"/write?db=benchmark&precision=ns", "text/plain", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("write to %s: %s %s", u, resp.Status, b)
+	}
+}
+
+// oracleStage runs the cases against InfluxDB and Silt as subtests
+// stage/NNN; onlyLast keeps the last() and newest-point cases.
+func oracleStage(t *testing.T, stage, influxURL, siltURL string, cases []oracleCase, onlyLast bool) {
+	for i, c := range cases {
+		if onlyLast && !strings.Contains(c.q, "last(") && !strings.Contains(c.q, "desc limit 1") {
+			continue
+		}
+		t.Run(fmt.Sprintf("%s/%03d", stage, i), func(t *testing.T) {
+			if why, ok := oracleDiff[c.epoch]; ok {
+				t.Skip("deliberate difference: " + why)
+			}
+			if why, ok := oracleDiffQuery(c.q); ok {
+				t.Skip("deliberate difference: " + why)
+			}
+			if why, ok := headOracleKnown(stage, c.q); ok {
+				t.Skip("known: " + why)
+			}
+			params := url.Values{"db": {"benchmark"}}
+			if c.epoch != "" {
+				params.Set("epoch", c.epoch)
+			}
+			wantCode, want := getQuery(t, influxURL, params, c.q)
+			gotCode, got := getQuery(t, siltURL, params, c.q)
+			if wantCode != gotCode {
+				t.Fatalf("%s\nstatus: InfluxDB %d, Silt %d\ninflux: %s\nsilt:   %s", c.q, wantCode, gotCode, want, got)
+			}
+			if c.looseSeries {
+				want, got = loosenSeries(t, want), loosenSeries(t, got)
+			}
+			if err := sameJSON(want, got, c.unordered); err != nil {
+				t.Fatalf("%s (epoch %q)\n%v\ninflux: %s\nsilt:   %s", c.q, c.epoch, err, trunc(want), trunc(got))
+			}
+		})
 	}
 }
 

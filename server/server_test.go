@@ -28,9 +28,17 @@ func startServer(t testing.TB, maxBody int) *testServer {
 
 func startServerWith(t testing.TB, cfg Config) *testServer {
 	t.Helper()
+	return startServerEngine(t, cfg, engine.Config{})
+}
+
+// startServerEngine is startServerWith with engine settings beyond the
+// defaults (its data directory, flush interval and logger are set here).
+func startServerEngine(t testing.TB, cfg Config, ecfg engine.Config) *testServer {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg.Logger = log
-	eng, err := engine.Open(engine.Config{DataDir: t.TempDir(), FlushInterval: time.Hour, Logger: log})
+	ecfg.DataDir, ecfg.FlushInterval, ecfg.Logger = t.TempDir(), time.Hour, log
+	eng, err := engine.Open(ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}

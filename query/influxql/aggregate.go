@@ -359,6 +359,7 @@ func (c *selectCompiler) fill(rows [][]any) ([][]any, error) {
 	}
 	width := len(c.stmt.Fields)
 	var out [][]any
+	var unfilled []bool // per row of out: a window without points
 	k := 0
 	for t := start; t <= end; t += c.interval {
 		for k < len(rows) && rows[k][0].(int64) < t {
@@ -366,11 +367,13 @@ func (c *selectCompiler) fill(rows [][]any) ([][]any, error) {
 		}
 		if k < len(rows) && rows[k][0].(int64) == t {
 			out = append(out, rows[k])
+			unfilled = append(unfilled, false)
 			k++
 		} else {
 			row := make([]any, 1+width)
 			row[0] = t
 			out = append(out, row)
+			unfilled = append(unfilled, true)
 		}
 		if t > math.MaxInt64-c.interval {
 			break
@@ -389,14 +392,22 @@ func (c *selectCompiler) fill(rows [][]any) ([][]any, error) {
 			}
 		}
 	case influxql.NumberFill:
-		vals := make([]any, width)
+		// In a window without points InfluxDB fills each call and then
+		// evaluates the field's math over the filled calls (mean(x) * 2
+		// with fill(7) is 14).
+		vals, emptyVals := make([]any, width), make([]any, width)
 		for i, f := range c.stmt.Fields {
 			vals[i] = c.fillValue(f.Expr)
+			emptyVals[i] = c.filledExpr(f.Expr)
 		}
-		for _, r := range out {
+		for k, r := range out {
+			fill := vals
+			if unfilled[k] {
+				fill = emptyVals
+			}
 			for i := 1; i < len(r); i++ {
 				if r[i] == nil {
-					r[i] = vals[i-1]
+					r[i] = fill[i-1]
 				}
 			}
 		}
@@ -469,6 +480,33 @@ func (c *selectCompiler) fillValue(e influxql.Expr) any {
 		}
 	}
 	return v
+}
+
+// filledExpr is field expression e's value where every aggregate call in
+// it is fill(N)'s value for that call.
+func (c *selectCompiler) filledExpr(e influxql.Expr) any {
+	switch x := e.(type) {
+	case *influxql.ParenExpr:
+		return c.filledExpr(x.Expr)
+	case *influxql.BinaryExpr:
+		return arithValue(x.Op, c.filledExpr(x.LHS), c.filledExpr(x.RHS))
+	case *influxql.Call:
+		if mathFuncs[x.Name] == 0 {
+			return c.fillValue(x)
+		}
+		args := make([]any, len(x.Args))
+		for i, a := range x.Args {
+			args[i] = c.filledExpr(a)
+		}
+		return callMath(x.Name, args)
+	case *influxql.IntegerLiteral:
+		return x.Val
+	case *influxql.UnsignedLiteral:
+		return x.Val
+	case *influxql.NumberLiteral:
+		return x.Val
+	}
+	return c.fillValue(e)
 }
 
 // linear interpolates column i between the points around each gap.
