@@ -97,6 +97,8 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 	}
 	tr := q.TimeRange
 	filters := tagFilters(q.Residual)
+	ffilters := fieldFilters(q.Residual)
+	ffv := make([]*columnar.FieldVector, len(ffilters))
 	// Bytes a materialized row takes: time, a dictionary id and null flag
 	// per tag, a value and null flag per field (strings: header only).
 	rowBytes := int64(8 + 5*len(tags))
@@ -146,10 +148,22 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 			filterIDs = append(filterIDs, tv.IDs)
 			filterDicts = append(filterDicts, tv.Dict)
 		}
+		nff := 0 // field filters that apply: raw rows only
+		if b.Rollup == 0 {
+			nff = len(ffilters)
+			for k := range ffilters {
+				ffv[k] = batchField(b, ffilters[k].name, ffilters[k].typ)
+			}
+		}
 		sel = sel[:0]
 		consider := func(r int32) {
 			if !tr.Contains(b.Time[r]) {
 				return
+			}
+			for k := range nff {
+				if !ffilters[k].pass(ffv[k], r) {
+					return
+				}
 			}
 			for k, ids := range filterIDs {
 				id := ids[r]

@@ -1,0 +1,98 @@
+package exec
+
+import (
+	"cmp"
+	"math"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/query/sql"
+)
+
+// fieldFilter is a top-level conjunct `field op constant` over a numeric
+// field, tested on each scanned batch before its rows are materialized: a
+// query like `SELECT * … WHERE usage_user > 90` then keeps the rows that
+// pass, not every row of its time range. The conjunct stays in the
+// residual (Filter re-evaluates it), so the test only has to never reject
+// a row PostgreSQL would keep.
+type fieldFilter struct {
+	name string
+	typ  columnar.FieldType
+	op   sql.BinaryOp
+	i    int64
+	f    float64
+}
+
+// fieldFilters extracts the conjuncts of residual it can test on raw
+// batches: a bigint field against a bigint constant, a double field
+// against a double constant.
+func fieldFilters(residual sql.Expr) []fieldFilter {
+	if residual == nil {
+		return nil
+	}
+	conj := []sql.Expr{residual}
+	if l, ok := residual.(*sql.Logic); ok && l.Op == sql.OpAnd {
+		conj = l.Args
+	}
+	var out []fieldFilter
+	for _, e := range conj {
+		b, ok := e.(*sql.Binary)
+		if !ok || !b.Op.Comparison() {
+			continue
+		}
+		ref, isRef := b.L.(*sql.ColumnRef)
+		c, isConst := b.R.(*sql.Const)
+		if !isRef || !isConst || ref.Column.Kind != sql.KindField || c.Value.Null {
+			continue
+		}
+		switch {
+		case ref.Column.Type == sql.TypeInt64 && c.Value.Type == sql.TypeInt64:
+			out = append(out, fieldFilter{name: ref.Column.Name, typ: columnar.FieldInt, op: b.Op, i: c.Value.Int})
+		case ref.Column.Type == sql.TypeFloat64 && c.Value.Type == sql.TypeFloat64:
+			out = append(out, fieldFilter{name: ref.Column.Name, typ: columnar.FieldFloat, op: b.Op, f: c.Value.Float})
+		}
+	}
+	return out
+}
+
+// pass reports whether row r of fv (nil: the batch lacks the field, so
+// the row is NULL there) can satisfy the comparison.
+func (f *fieldFilter) pass(fv *columnar.FieldVector, r int32) bool {
+	if fv == nil || fv.IsNull(int(r)) {
+		return false // NULL compared is NULL, which WHERE rejects
+	}
+	var c int
+	if f.typ == columnar.FieldInt {
+		c = cmp.Compare(fv.I[r], f.i)
+	} else {
+		c = compareFloatPG(fv.F[r], f.f)
+	}
+	switch f.op {
+	case sql.OpEq:
+		return c == 0
+	case sql.OpNe:
+		return c != 0
+	case sql.OpLt:
+		return c < 0
+	case sql.OpLe:
+		return c <= 0
+	case sql.OpGt:
+		return c > 0
+	case sql.OpGe:
+		return c >= 0
+	}
+	return true
+}
+
+// compareFloatPG orders doubles as PostgreSQL does: NaN equals NaN and is
+// above every other value.
+func compareFloatPG(a, b float64) int {
+	switch an, bn := math.IsNaN(a), math.IsNaN(b); {
+	case an && bn:
+		return 0
+	case an:
+		return 1
+	case bn:
+		return -1
+	}
+	return cmp.Compare(a, b)
+}
