@@ -2,6 +2,7 @@ package segment
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -99,25 +100,36 @@ func TestViewIsStableUnderAppends(t *testing.T) {
 		h.Append(&b, &b.Rows[0], false)
 		mu.Unlock()
 	}
-	for i := 0; i < 100; i++ {
+	// More than a block before the view, more blocks sealed while it is
+	// read.
+	const first = blockRows + 100
+	for i := 0; i < first; i++ {
 		add(i)
 	}
 	mu.Lock()
 	v := h.View()
 	mu.Unlock()
+	cols := []string{"k", "t0", "f0", "f1", "s"}
 	dump := func() string {
 		var out []string
 		_ = v.ScanOrdered(func(p *columnar.Point) error {
 			out = append(out, fmt.Sprint(p.Time, p.Tags, p.Fields))
 			return nil
 		})
-		return fmt.Sprint(len(out), out)
+		// The block index's readers too: rows in range, latest rows,
+		// folded partials.
+		n := 0
+		_ = v.ScanRange(cols, nil, 50, math.MaxInt64, 1000, func(b *columnar.ColumnBatch) error { n += b.Len; return nil })
+		rows := v.LatestRows(nil, math.MinInt64, math.MaxInt64, v.FieldCols(cols))
+		parts := 0
+		_ = v.ScanRollup(cols, nil, math.MinInt64, math.MaxInt64, 1000, 1000, func(b *columnar.ColumnBatch) error { parts += b.Len; return nil })
+		return fmt.Sprint(len(out), n, rows, parts, out)
 	}
 	before := dump()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for i := 100; i < 3000; i++ {
+		for i := first; i < 3*blockRows; i++ {
 			add(i)
 		}
 	}()
@@ -130,7 +142,7 @@ func TestViewIsStableUnderAppends(t *testing.T) {
 	if got := dump(); got != before {
 		t.Fatalf("view changed after appends")
 	}
-	if !strings.HasPrefix(before, "100 ") {
+	if !strings.HasPrefix(before, fmt.Sprint(first, " ")) {
 		t.Fatalf("view holds %s", before[:10])
 	}
 }
