@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"context"
 	"math"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/segment"
 )
 
@@ -60,6 +62,63 @@ func TestRollupPieces(t *testing.T) {
 	} {
 		if got := rollupPieces(timeSpan{tc.lo, tc.hi}, []int64{h, m}); !slices.Equal(got, tc.want) {
 			t.Errorf("[%d, %d): %v, want %v", tc.lo-base, tc.hi-base, got, tc.want)
+		}
+	}
+}
+
+// A head whose integer sum overflows within a window answers that rollup
+// piece with its raw rows (which report the overflow as the query engine
+// does); a range without the overflowing window still gets partials.
+func TestHeadRollupOverflowReadsRaw(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	var b columnar.Batch
+	row := 0
+	for w := range 3 { // three minutes, 10 rows each
+		for i := range 10 {
+			v := int64(i)
+			if w == 1 {
+				v = math.MaxInt64 / 4 // ten of them overflow the minute's sum
+			}
+			row++
+			b.StartRow([]byte("m"), row)
+			b.AddTag([]byte("host"), []byte("a"))
+			b.AddNum([]byte("n"), columnar.FieldInt, uint64(v))
+			b.EndRow(int64(w)*int64(time.Minute) + int64(i)*int64(time.Second))
+		}
+	}
+	if _, err := e.Write("db", &b); err != nil {
+		t.Fatal(err)
+	}
+	for _, overflow := range []bool{true, false} {
+		lo, hi := int64(0), int64(3*time.Minute)
+		if !overflow {
+			lo, hi = int64(2*time.Minute), int64(3*time.Minute) // the third minute only
+		}
+		ts, err := e.OpenScanRollups("db", "m", lo, hi, []int64{int64(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.Columns = []string{"host", "n"}
+		ts.RollupColumns = []string{"host", segment.RollupRows, segment.RollupColumn("n", segment.PartCount), segment.RollupColumn("n", segment.PartSum)}
+		raw, partial := 0, 0
+		err = ts.RunBatches(context.Background(), func(b *columnar.ColumnBatch) error {
+			if b.Rollup != 0 {
+				partial += b.Len
+			} else {
+				raw += b.Len
+			}
+			return nil
+		})
+		_ = ts.Close()
+		if err != nil {
+			t.Fatalf("overflow %v: %v", overflow, err)
+		}
+		if overflow && (raw != 30 || partial != 0) {
+			t.Errorf("overflowing range: %d raw rows and %d partials, want 30 raw", raw, partial)
+		}
+		if !overflow && (raw != 0 || partial != 1) {
+			t.Errorf("one clean minute: %d raw rows and %d partials, want one partial", raw, partial)
 		}
 	}
 }

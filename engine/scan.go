@@ -294,18 +294,25 @@ func (ts *TableScan) headTasks(h *segment.Head, span timeSpan) []func(emit func(
 	var tasks []func(emit func(*columnar.ColumnBatch) error) error
 	for _, p := range rollupPieces(span, ts.widths) {
 		lo, hi, w := p.lo, p.hi, p.w
-		if w > 0 && h.RowsPerWindow(w) >= minHeadRollupRows {
-			tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
-				return h.ScanRollup(ts.Columns, match(), lo, hi, w, BatchRows, emit)
-			})
-			continue
-		}
-		tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
+		raw := func(emit func(*columnar.ColumnBatch) error) error {
 			if h.NoDuplicates() {
 				return h.ScanRange(ts.Columns, match(), lo, hi, headBatchRows, emit)
 			}
 			return h.ScanDeduped(ts.Columns, match(), lo, hi, headBatchRows, emit)
-		})
+		}
+		if w > 0 && h.RowsPerWindow(w) >= minHeadRollupRows {
+			tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
+				err := h.ScanRollup(ts.Columns, match(), lo, hi, w, BatchRows, emit)
+				if errors.Is(err, segment.ErrRollupOverflow) {
+					// Nothing was emitted: the raw rows report the
+					// overflow as the query engine does.
+					return raw(emit)
+				}
+				return err
+			})
+			continue
+		}
+		tasks = append(tasks, raw)
 	}
 	return tasks
 }

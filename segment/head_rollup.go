@@ -17,6 +17,8 @@ import (
 // series whose rows span several blocks gets a partial row per block for
 // the same window; readers combine partials of one window, as they do
 // across segments. Fields that are absent or not numeric are left out.
+// An integer sum leaving its type within a window fails the call with
+// ErrRollupOverflow before fn saw any batch.
 func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, max int, fn func(*columnar.ColumnBatch) error) error {
 	// Only the named tags are kept: rows of series that share them fold
 	// into the same partials, which is all a reader grouping by those
@@ -34,12 +36,11 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 			read = append(read, name)
 		}
 	}
-	bb := columnar.NewBatchBuilder(tags, RollupSchema(tags, fs).Fields, max)
-	emit := func(b *columnar.ColumnBatch) error {
-		b.Rollup = width
-		return fn(b)
-	}
-	rb := newRollupBuilder(width, tags, fs, batchWriter{bb, emit})
+	// Partials are held until every window folded: an integer sum that
+	// overflows fails the whole call before anything reached fn, so the
+	// caller can read the range raw instead (ErrRollupOverflow).
+	var held pointBuffer
+	rb := newRollupBuilder(width, tags, fs, &held)
 	feed := rollupFeeder(tags, fs, []*rollupBuilder{rb})
 	var err error
 	if h.NoDuplicates() {
@@ -53,16 +54,26 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 	if err := rb.finish(); err != nil {
 		return err
 	}
+	bb := columnar.NewBatchBuilder(tags, RollupSchema(tags, fs).Fields, max)
+	emit := func(b *columnar.ColumnBatch) error {
+		b.Rollup = width
+		return fn(b)
+	}
+	for i := range held.pts {
+		if err := bb.Add(&held.pts[i], emit); err != nil {
+			return err
+		}
+	}
 	return bb.Flush(emit)
 }
 
-// batchWriter is a RollupWriter that builds column batches.
-type batchWriter struct {
-	bb   *columnar.BatchBuilder
-	emit func(*columnar.ColumnBatch) error
-}
+// pointBuffer is a RollupWriter that keeps copies of the points.
+type pointBuffer struct{ pts []columnar.Point }
 
-func (w batchWriter) Append(p *columnar.Point) error { return w.bb.Add(p, w.emit) }
+func (w *pointBuffer) Append(p *columnar.Point) error {
+	w.pts = append(w.pts, columnar.Point{Time: p.Time, Tags: slices.Clone(p.Tags), Fields: slices.Clone(p.Fields)})
+	return nil
+}
 
 // RowsPerWindow estimates how many rows a series has per window of width:
 // the head's rows spread evenly over its series and time range.
