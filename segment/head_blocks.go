@@ -36,6 +36,7 @@ type headBlock struct {
 	sids  []uint32
 	start []int32
 	rows  []int32
+	roll  *blockRollup // partials of dense blocks (head_block_rollup.go)
 }
 
 // blockBytes is what a sealed block adds to the head's memory.
@@ -95,6 +96,7 @@ func (h *Head) sealBlock(lo, hi int) {
 			slices.SortStableFunc(g, h.byTime) // equal times keep arrival order
 		}
 	}
+	h.rollBlock(blk)
 	h.blocks = append(h.blocks, blk)
 	h.sealed = hi
 	h.bytes += blockBytes(blk)
@@ -133,8 +135,14 @@ func (h *Head) timeRun(g []int32, minT, maxT int64) []int32 {
 // grouped by series, each series' in (time, arrival) order, and so do
 // those of the unsealed tail.
 func (h *Head) selectRows(keep []bool, minT, maxT int64, add func(rows []int32) error, whole func(lo, hi int) error) error {
+	return h.selectRowsSkipping(keep, minT, maxT, add, whole, nil)
+}
+
+// selectRowsSkipping is selectRows leaving out the blocks skip reports
+// (nil: none).
+func (h *Head) selectRowsSkipping(keep []bool, minT, maxT int64, add func(rows []int32) error, whole func(lo, hi int) error, skip func(*headBlock) bool) error {
 	for _, blk := range h.blocks {
-		if !overlapsSpan(blk.minT, blk.maxT, minT, maxT) {
+		if !overlapsSpan(blk.minT, blk.maxT, minT, maxT) || (skip != nil && skip(blk)) {
 			continue
 		}
 		inside := blk.minT >= minT && (blk.maxT < maxT || maxT == math.MaxInt64)
@@ -192,12 +200,12 @@ func (h *Head) selectRows(keep []bool, minT, maxT int64, add func(rows []int32) 
 // duplicates: for a NoDuplicates head, which has none. A frozen head or a
 // View only.
 func (h *Head) ScanRange(cols []string, keep []bool, minT, maxT int64, max int, fn func(*columnar.ColumnBatch) error) error {
-	return h.scanRange(cols, keep, minT, maxT, max, false, fn)
+	return h.scanRange(cols, keep, minT, maxT, max, false, nil, fn)
 }
 
 // scanRange is ScanRange; grouped asks for rows grouped by series within
 // each block and the tail (selectRows), never contiguous columns.
-func (h *Head) scanRange(cols []string, keep []bool, minT, maxT int64, max int, grouped bool, fn func(*columnar.ColumnBatch) error) error {
+func (h *Head) scanRange(cols []string, keep []bool, minT, maxT int64, max int, grouped bool, skip func(*headBlock) bool, fn func(*columnar.ColumnBatch) error) error {
 	b, tagCols, fieldCols := h.batchFor(cols)
 	rows := make([]int32, 0, max)
 	flush := func() error {
@@ -230,7 +238,7 @@ func (h *Head) scanRange(cols []string, keep []bool, minT, maxT int64, max int, 
 	if grouped {
 		whole = nil
 	}
-	if err := h.selectRows(keep, minT, maxT, add, whole); err != nil {
+	if err := h.selectRowsSkipping(keep, minT, maxT, add, whole, skip); err != nil {
 		return err
 	}
 	return flush()

@@ -44,7 +44,25 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 	feed := rollupFeeder(tags, fs, []*rollupBuilder{rb})
 	var err error
 	if h.NoDuplicates() {
-		err = h.scanRange(read, keep, minT, maxT, max, true, feed)
+		// Dense sealed blocks give their partials; the other rows fold.
+		var tagCols, fieldCols []int
+		for _, t := range tags {
+			c, _ := h.Schema.TagCol(t)
+			tagCols = append(tagCols, c)
+		}
+		for _, f := range fs {
+			c, _ := h.Schema.FieldCol(f.Name)
+			fieldCols = append(fieldCols, c)
+		}
+		usable := func(blk *headBlock) bool { return h.usableRollup(blk, width) }
+		for _, blk := range h.blocks {
+			if overlapsSpan(blk.minT, blk.maxT, minT, maxT) && usable(blk) {
+				if err := h.scanBlockRollup(blk, keep, minT, maxT, tagCols, fieldCols, rb); err != nil {
+					return err
+				}
+			}
+		}
+		err = h.scanRange(read, keep, minT, maxT, max, true, usable, feed)
 	} else {
 		err = h.ScanDeduped(read, keep, minT, maxT, max, feed)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/siltdb/silt/columnar"
@@ -11,123 +12,190 @@ import (
 
 // ScanRollup's partials, combined per series and window, equal the
 // aggregates of the merged points in range — with and without late and
-// duplicate points, for all series and a tag subset, ranges cutting blocks.
+// duplicate points, for all series and a tag subset, ranges cutting blocks
+// (on minute boundaries, as a reader's rollup pieces are aligned).
 func TestHeadScanRollup(t *testing.T) {
-	const width = int64(60e9)
+	ranges := [][2]int64{{math.MinInt64, math.MaxInt64}, {120e9, 360e9}, {0, 60e9}, {180e9, math.MaxInt64},
+		{math.MinInt64, 240e9}, {720e9, 780e9}, {120e9, 120e9}}
+	for _, late := range []bool{false, true} {
+		h := blockedHead(t, late)
+		for _, tags := range []map[string][]string{nil, {"host": {"h03", "h30"}}} {
+			for _, perSeries := range []bool{true, false} {
+				for _, r := range ranges {
+					name := fmt.Sprintf("late=%v tags=%v perSeries=%v range=%v", late, tags, perSeries, r)
+					checkRollup(t, name, h, tags, perSeries, r[0], r[1], 60e9)
+				}
+			}
+		}
+	}
+}
+
+// Dense sealed blocks keep partials from the seal (live rollups), and a
+// read of any width they nest in gives the same aggregates as folding the
+// rows; a rewrite makes the head read its rows again, still exactly.
+func TestHeadBlockRollups(t *testing.T) {
+	s := columnar.NewTableSchema()
+	h := NewHead(s)
+	var b columnar.Batch
+	n := 3*blockRows + 500
+	for i := range n { // 4 hosts, a row each every 10 ms
+		b.StartRow([]byte("cpu"), i+1)
+		b.AddTag([]byte("host"), fmt.Appendf(nil, "h%d", i%4))
+		b.AddFloat([]byte("usage"), float64(i%1000)/7)
+		if i%3 == 0 {
+			b.AddNum([]byte("n"), columnar.FieldInt, uint64(int64(i)))
+		}
+		b.EndRow(int64(i/4) * 1e7)
+	}
+	admitAll(t, s, h, &b)
+	if !slices.ContainsFunc(h.blocks, func(blk *headBlock) bool { return blk.roll != nil && blk.roll.width == 1e9 }) {
+		t.Fatal("dense blocks kept no 1 s partials")
+	}
+	check := func(stage string) {
+		for _, width := range []int64{1e9, 10e9, 60e9} {
+			for _, r := range [][2]int64{{math.MinInt64, math.MaxInt64}, {10e9, 50e9}, {0, 60e9}, {20e9, math.MaxInt64}} {
+				for _, tags := range []map[string][]string{nil, {"host": {"h1", "h2"}}} {
+					for _, perSeries := range []bool{true, false} {
+						name := fmt.Sprintf("%s width=%d range=%v tags=%v perSeries=%v", stage, width, r, tags, perSeries)
+						checkRollup(t, name, h, tags, perSeries, r[0], r[1], width)
+					}
+				}
+			}
+		}
+	}
+	check("in order")
+	// Rewrite one point of the first block: its partials are stale now.
+	var dup columnar.Batch
+	dup.StartRow([]byte("cpu"), 1)
+	dup.AddTag([]byte("host"), []byte("h1"))
+	dup.AddFloat([]byte("usage"), 1e6)
+	dup.EndRow(5e7)
+	admitAll(t, s, h, &dup)
+	check("rewritten")
+}
+
+// checkRollup compares ScanRollup over [minT, maxT) (aligned on width or
+// unbounded, as a reader's rollup pieces are) with the aggregates of the
+// merged points, per series (perSeries) or per window over all series.
+func checkRollup(t *testing.T, name string, h *Head, tags map[string][]string, perSeries bool, minT, maxT, width int64) {
+	t.Helper()
 	type agg struct {
 		n             int64
 		sum, min, max float64
 		ft, lt        int64
 		first, last   float64
 	}
-	for _, late := range []bool{false, true} {
-		h := blockedHead(t, late)
-		for _, tags := range []map[string][]string{nil, {"host": {"h03", "h30"}}} {
-			for _, perSeries := range []bool{true, false} {
-				for _, r := range scanRanges {
-					want := map[string]*agg{}
-					if err := h.ScanOrdered(func(p *columnar.Point) error {
-						if !inSpan(p.Time, r[0], r[1]) || (tags != nil && p.Tags[0].Value != "h03" && p.Tags[0].Value != "h30") {
-							return nil
-						}
-						for _, f := range p.Fields {
-							if f.Key != "usage" {
-								continue
-							}
-							v := math.Float64frombits(f.Num)
-							k := fmt.Sprint(WindowStart(p.Time, width))
-							if perSeries {
-								k = fmt.Sprint(p.Tags, WindowStart(p.Time, width))
-							}
-							a := want[k]
-							if a == nil {
-								a = &agg{min: v, max: v, ft: p.Time, first: v, lt: p.Time, last: v}
-								want[k] = a
-							}
-							a.n++
-							a.sum += v
-							a.min, a.max = min(a.min, v), max(a.max, v)
-							if p.Time < a.ft {
-								a.ft, a.first = p.Time, v
-							}
-							if p.Time >= a.lt { // points of one series come in time order
-								a.lt, a.last = p.Time, v
-							}
-						}
-						return nil
-					}); err != nil {
-						t.Fatal(err)
-					}
-					got := map[string]*agg{}
-					cols := []string{"usage", "msg"}
-					if perSeries {
-						cols = append(cols, "host", "region")
-					}
-					err := h.ScanRollup(cols, h.MatchSeries(tags), r[0], r[1], width, 500, func(b *columnar.ColumnBatch) error {
-						if b.Rollup != width {
-							t.Fatalf("batch marked rollup %d, want %d", b.Rollup, width)
-						}
-						dicts := make([][]string, len(b.Tags))
-						for j := range b.Tags {
-							dicts[j] = b.Tags[j].Dict
-						}
-						for i := range b.Rows() {
-							var p columnar.Point
-							b.RowPoint(int(i), &p, dicts)
-							part := map[string]uint64{}
-							for _, f := range p.Fields {
-								part[f.Key] = f.Num
-							}
-							n := int64(part[RollupColumn("usage", PartCount)])
-							if n == 0 {
-								continue
-							}
-							f := func(k string) float64 { return math.Float64frombits(part[RollupColumn("usage", k)]) }
-							k := fmt.Sprint(p.Time)
-							if perSeries {
-								k = fmt.Sprint(p.Tags, p.Time)
-							}
-							a := got[k]
-							ft, lt := int64(part[RollupColumn("usage", PartFirstTime)]), int64(part[RollupColumn("usage", PartLastTime)])
-							if a == nil {
-								a = &agg{min: f(PartMin), max: f(PartMax), ft: ft, first: f(PartFirst), lt: lt, last: f(PartLast)}
-								got[k] = a
-							}
-							a.n += n
-							a.sum += f(PartSum)
-							a.min, a.max = min(a.min, f(PartMin)), max(a.max, f(PartMax))
-							if ft < a.ft {
-								a.ft, a.first = ft, f(PartFirst)
-							}
-							if lt > a.lt {
-								a.lt, a.last = lt, f(PartLast)
-							}
-						}
-						return nil
-					})
-					if err != nil {
-						t.Fatal(err)
-					}
-					// Across series, first and last at a shared time are any of the
-					// tied values: only their times are compared.
-					if !perSeries {
-						for _, m := range []map[string]*agg{got, want} {
-							for _, a := range m {
-								a.first, a.last = 0, 0
-							}
-						}
-					}
-					// Sums of partials may round differently from one sum.
-					for k, a := range got {
-						if w := want[k]; w != nil && math.Abs(a.sum-w.sum) <= 1e-9*math.Abs(w.sum) {
-							a.sum = w.sum
-						}
-					}
-					if !reflect.DeepEqual(got, want) {
-						t.Errorf("late=%v tags=%v perSeries=%v range=%v: %d windows, want %d (or partials differ)", late, tags, perSeries, r, len(got), len(want))
-					}
-				}
+	matches := func(p *columnar.Point) bool {
+		for k, vals := range tags {
+			found := false
+			for _, tv := range p.Tags {
+				found = found || (tv.Key == k && slices.Contains(vals, tv.Value))
+			}
+			if !found {
+				return false
 			}
 		}
+		return true
+	}
+	want := map[string]*agg{}
+	if err := h.ScanOrdered(func(p *columnar.Point) error {
+		if !inSpan(p.Time, minT, maxT) || !matches(p) {
+			return nil
+		}
+		for _, f := range p.Fields {
+			if f.Key != "usage" {
+				continue
+			}
+			v := math.Float64frombits(f.Num)
+			k := fmt.Sprint(WindowStart(p.Time, width))
+			if perSeries {
+				k = fmt.Sprint(p.Tags, WindowStart(p.Time, width))
+			}
+			a := want[k]
+			if a == nil {
+				a = &agg{min: v, max: v, ft: p.Time, first: v, lt: p.Time, last: v}
+				want[k] = a
+			}
+			a.n++
+			a.sum += v
+			a.min, a.max = min(a.min, v), max(a.max, v)
+			if p.Time < a.ft {
+				a.ft, a.first = p.Time, v
+			}
+			if p.Time >= a.lt { // points of one series come in time order
+				a.lt, a.last = p.Time, v
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*agg{}
+	cols := []string{"usage", "msg"}
+	if perSeries {
+		cols = append(cols, h.Schema.Tags...)
+	}
+	err := h.ScanRollup(cols, h.MatchSeries(tags), minT, maxT, width, 500, func(b *columnar.ColumnBatch) error {
+		if b.Rollup != width {
+			t.Fatalf("batch marked rollup %d, want %d", b.Rollup, width)
+		}
+		dicts := make([][]string, len(b.Tags))
+		for j := range b.Tags {
+			dicts[j] = b.Tags[j].Dict
+		}
+		for i := range b.Rows() {
+			var p columnar.Point
+			b.RowPoint(int(i), &p, dicts)
+			part := map[string]uint64{}
+			for _, f := range p.Fields {
+				part[f.Key] = f.Num
+			}
+			n := int64(part[RollupColumn("usage", PartCount)])
+			if n == 0 {
+				continue
+			}
+			f := func(k string) float64 { return math.Float64frombits(part[RollupColumn("usage", k)]) }
+			k := fmt.Sprint(p.Time)
+			if perSeries {
+				k = fmt.Sprint(p.Tags, p.Time)
+			}
+			a := got[k]
+			ft, lt := int64(part[RollupColumn("usage", PartFirstTime)]), int64(part[RollupColumn("usage", PartLastTime)])
+			if a == nil {
+				a = &agg{min: f(PartMin), max: f(PartMax), ft: ft, first: f(PartFirst), lt: lt, last: f(PartLast)}
+				got[k] = a
+			}
+			a.n += n
+			a.sum += f(PartSum)
+			a.min, a.max = min(a.min, f(PartMin)), max(a.max, f(PartMax))
+			if ft < a.ft {
+				a.ft, a.first = ft, f(PartFirst)
+			}
+			if lt > a.lt {
+				a.lt, a.last = lt, f(PartLast)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Across series, first and last at a shared time are any of the tied
+	// values: only their times are compared.
+	if !perSeries {
+		for _, m := range []map[string]*agg{got, want} {
+			for _, a := range m {
+				a.first, a.last = 0, 0
+			}
+		}
+	}
+	// Sums of partials may round differently from one sum.
+	for k, a := range got {
+		if w := want[k]; w != nil && math.Abs(a.sum-w.sum) <= 1e-9*math.Abs(w.sum) {
+			a.sum = w.sum
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: %d windows, want %d (or partials differ)", name, len(got), len(want))
 	}
 }

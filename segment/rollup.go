@@ -363,6 +363,17 @@ func (rb *rollupBuilder) setSeries(tagVec []*columnar.TagVector, r int) {
 	rb.tagVals, rb.tagHas = seriesOf(tagVec, r, rb.tagVals, rb.tagHas)
 }
 
+// emitWindow emits a partial computed elsewhere (a head block's) for the
+// window starting at start of the series with tag values vals (has: which
+// are present), without touching the open window.
+func (rb *rollupBuilder) emitWindow(start, rows int64, vals []string, has []bool, ps []partial) error {
+	saveStart, saveRows, saveVals, saveHas := rb.start, rb.rows, rb.tagVals, rb.tagHas
+	rb.start, rb.rows, rb.tagVals, rb.tagHas = start, rows, vals, has
+	err := rb.emit(ps)
+	rb.start, rb.rows, rb.tagVals, rb.tagHas = saveStart, saveRows, saveVals, saveHas
+	return err
+}
+
 // finish emits the open window.
 func (rb *rollupBuilder) finish() error {
 	if !rb.open {

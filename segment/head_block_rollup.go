@@ -1,0 +1,155 @@
+package segment
+
+import (
+	"math"
+	"time"
+
+	"github.com/siltdb/silt/columnar"
+)
+
+// Live rollups. When a block is sealed and its series are dense — many
+// rows per series in a short time, as under a heavy live load — the
+// writer also folds the block's rows into per-series partials of a small
+// window (blockRollup), once, in typed loops over each series' rows. A
+// query reading partials (ScanRollup) then takes a dense block's partials
+// instead of gathering and folding its rows again on every dashboard
+// refresh. Sparse blocks (a row per series every few seconds, as TSBS
+// writes) get none: there the partials would cost as much memory as the
+// rows, and folding at query time is cheap.
+//
+// A block's partials cover its own rows only, so they are exact while the
+// head holds no point twice (NoDuplicates); a head with an overwrite reads
+// its rows instead.
+
+// blockRollupWidths are the window widths a block may fold into, finest
+// first: the first with at least minBlockRollupRows rows per series and
+// window on average is taken.
+var blockRollupWidths = []int64{int64(time.Second), int64(10 * time.Second), int64(time.Minute)}
+
+// minBlockRollupRows is the density, in rows per series and window, from
+// which a block keeps partials: they then take a small fraction of the
+// rows' memory.
+const minBlockRollupRows = 32
+
+// blockRollup is a sealed block's partials: windows[i] (of width) of the
+// series blk.sids[series[i]] with rows[i] rows, and per field column c
+// parts[c][i] (n == 0: the field has no value there).
+type blockRollup struct {
+	width   int64
+	series  []int32
+	windows []int64
+	rows    []int64
+	parts   [][]partial
+}
+
+// blockRollupBytes is what a block's partials add to the head's memory.
+func blockRollupBytes(r *blockRollup) int64 {
+	if r == nil {
+		return 0
+	}
+	n := int64(len(r.windows))
+	return n*(4+8+8) + n*int64(len(r.parts))*int64(unsafeSizeofPartial) + 64
+}
+
+// unsafeSizeofPartial is the size of a partial (n, sum, min, max, first,
+// last, ft, lt, mean, m2 and a flag).
+const unsafeSizeofPartial = 10*8 + 8
+
+// rollBlock computes blk's partials if its series are dense enough.
+func (h *Head) rollBlock(blk *headBlock) {
+	span := blk.maxT - blk.minT + 1
+	perSeries := float64(blk.hi-blk.lo) / float64(len(blk.sids))
+	width := int64(0)
+	for _, w := range blockRollupWidths {
+		if perSeries/math.Max(float64(span)/float64(w), 1) >= minBlockRollupRows {
+			width = w
+			break
+		}
+	}
+	if width == 0 {
+		return
+	}
+	r := &blockRollup{width: width, parts: make([][]partial, len(h.fields))}
+	// Windows of each series: runs of its rows (in time order) sharing one.
+	var runs []int32 // first row index (into blk.rows) of each window, and the end
+	for k := range blk.sids {
+		lo, hi := int(blk.start[k]), int(blk.start[k+1])
+		for i := lo; i < hi; {
+			w := WindowStart(h.times[blk.rows[i]], width)
+			j := i + 1
+			for j < hi && h.times[blk.rows[j]] < w+width {
+				j++
+			}
+			r.series = append(r.series, int32(k))
+			r.windows = append(r.windows, w)
+			r.rows = append(r.rows, int64(j-i))
+			runs = append(runs, int32(i))
+			i = j
+		}
+	}
+	runs = append(runs, int32(len(blk.rows)))
+	var fv columnar.FieldVector
+	times := make([]int64, len(blk.rows))
+	for i, row := range blk.rows {
+		times[i] = h.times[row]
+	}
+	for c, col := range h.fields {
+		if !Rollable(col.typ) {
+			continue
+		}
+		fv.Type = col.typ
+		col.gatherVector(&fv, blk.rows)
+		ps := make([]partial, len(r.windows))
+		for i := range ps {
+			foldRun(&ps[i], &fv, times, int(runs[i]), int(runs[i+1]))
+		}
+		r.parts[c] = ps
+	}
+	blk.roll = r
+	h.bytes += blockRollupBytes(r)
+}
+
+// scanBlockRollup passes rb the partials of blk's windows that start in
+// [minT, maxT) for the series keep holds, each with the tags of tagCols.
+// Windows of blk.roll.width nest in the reader's (a multiple, both aligned
+// on the epoch), and the reader's range is aligned on its width, so each
+// window is wholly in or out of the range.
+func (h *Head) scanBlockRollup(blk *headBlock, keep []bool, minT, maxT int64, tagCols, fieldCols []int, rb *rollupBuilder) error {
+	r := blk.roll
+	ps := make([]partial, len(fieldCols))
+	vals := make([]string, len(tagCols))
+	has := make([]bool, len(tagCols))
+	for i, w := range r.windows {
+		if !inSpan(w, minT, maxT) {
+			continue
+		}
+		sid := blk.sids[r.series[i]]
+		if keep != nil && (int(sid) >= len(keep) || !keep[sid]) {
+			continue
+		}
+		for j, c := range tagCols {
+			id := h.tagID(sid, c)
+			has[j], vals[j] = id >= 0, ""
+			if id >= 0 {
+				vals[j] = h.dicts[c].vals[id]
+			}
+		}
+		for j, c := range fieldCols {
+			ps[j] = partial{} // a field added after the seal: no values here
+			if c < len(r.parts) && r.parts[c] != nil {
+				ps[j] = r.parts[c][i]
+			}
+		}
+		if err := rb.emitWindow(WindowStart(w, rb.width), r.rows[i], vals, has, ps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// usableRollup reports whether blk's partials can answer a read of width
+// over [minT, maxT): they exist, nest in width, and the block's rows need
+// no merging with other blocks'.
+func (h *Head) usableRollup(blk *headBlock, width int64) bool {
+	return blk.roll != nil && width%blk.roll.width == 0 && !h.unordered
+}
