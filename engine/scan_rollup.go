@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"errors"
 	"math"
 	"runtime"
+	"slices"
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/segment"
@@ -81,8 +83,16 @@ func (ts *TableScan) rollupTasks(i int) []func(emit func(*columnar.ColumnBatch) 
 			continue
 		}
 		r, ok := ts.rollups[i][p.w]
-		if p.w == 0 || !ok {
+		if p.w == 0 {
 			spans = append(spans, p.timeSpan)
+			continue
+		}
+		if !ok {
+			// No rollup of this width (a dashboard interval finer
+			// than the kept ones): the piece's rows fold into partials
+			// as they are read, so the reader holds a row per window.
+			raw = true
+			tasks = append(tasks, ts.foldTasks(seg, p)...)
 			continue
 		}
 		ts.SegmentsScanned++
@@ -127,6 +137,42 @@ func splitRowGroups(seg *segment.Segment, cols []string, tags map[string][]strin
 				b.Rollup = rollup
 				return keep(b)
 			})
+		})
+	}
+	return tasks
+}
+
+// foldTasks read segment seg's rows in piece p (of a rollup width) and
+// fold them into partials of that width, in a part per core; a part whose
+// integer sum overflows a window reads its rows raw instead.
+func (ts *TableScan) foldTasks(seg *segment.Segment, p piece) []func(emit func(*columnar.ColumnBatch) error) error {
+	var tags []string
+	for _, t := range seg.Info.Tags {
+		if slices.Contains(ts.Columns, t) {
+			tags = append(tags, t)
+		}
+	}
+	var fields []columnar.FieldSchema
+	for _, f := range seg.Info.Fields {
+		if slices.Contains(ts.Columns, f.Name) {
+			fields = append(fields, f)
+		}
+	}
+	n := seg.NumRowGroups()
+	parts := min(n, runtime.GOMAXPROCS(0))
+	span := p.timeSpan
+	var tasks []func(emit func(*columnar.ColumnBatch) error) error
+	for k := range parts {
+		first, end := k*n/parts, (k+1)*n/parts
+		read := func(emit func(*columnar.ColumnBatch) error) error {
+			return seg.ScanRowGroups(ts.Columns, ts.Tags, first, end, filterBatches(span.contains, emit))
+		}
+		tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
+			err := segment.FoldRollup(tags, fields, p.w, BatchRows, read, emit)
+			if errors.Is(err, segment.ErrRollupOverflow) {
+				return read(emit) // nothing was emitted
+			}
+			return err
 		})
 	}
 	return tasks

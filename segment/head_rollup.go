@@ -36,14 +36,10 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 			read = append(read, name)
 		}
 	}
-	// Partials are held until every window folded: an integer sum that
-	// overflows fails the whole call before anything reached fn, so the
-	// caller can read the range raw instead (ErrRollupOverflow).
-	var held pointBuffer
-	rb := newRollupBuilder(width, tags, fs, &held)
-	feed := rollupFeeder(tags, fs, []*rollupBuilder{rb})
-	var err error
-	if h.NoDuplicates() {
+	return foldPartials(tags, fs, width, max, func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
+		if !h.NoDuplicates() {
+			return h.ScanDeduped(read, keep, minT, maxT, max, feed)
+		}
 		// Dense sealed blocks give their partials; the other rows fold.
 		var tagCols, fieldCols []int
 		for _, t := range tags {
@@ -62,11 +58,41 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 				}
 			}
 		}
-		err = h.scanRange(read, keep, minT, maxT, max, true, usable, feed)
-	} else {
-		err = h.ScanDeduped(read, keep, minT, maxT, max, feed)
+		return h.scanRange(read, keep, minT, maxT, max, true, usable, feed)
+	}, fn)
+}
+
+// FoldRollup folds the rows scan delivers into partials of width, per
+// window and distinct values of tags, and passes them to fn as rollup
+// batches (ColumnBatch.Rollup = width) holding tags, the row count and the
+// parts of fields (RollupSchema). scan must deliver, through feed, batches
+// holding tags and fields whose rows come run by run in time order — a
+// segment's rows, sorted by series and time, do — and only rows in a
+// range aligned on width. It is how a segment without a rollup of the
+// width a query reads answers it without handing every row to the reader.
+// As with ScanRollup, an integer sum overflowing a window fails the call
+// with ErrRollupOverflow before fn saw any batch.
+func FoldRollup(tags []string, fields []columnar.FieldSchema, width int64, max int, scan func(feed func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
+	var fs []columnar.FieldSchema
+	for _, f := range fields {
+		if Rollable(f.Type) {
+			fs = append(fs, f)
+		}
 	}
-	if err != nil {
+	return foldPartials(tags, fs, width, max, func(_ *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
+		return scan(feed)
+	}, fn)
+}
+
+// foldPartials runs body with a rollup builder and the feed folding
+// batches into it, then passes the partials to fn. They are held until
+// every window folded: an integer sum that overflows fails the whole call
+// before anything reached fn, so the caller can read the range raw
+// instead (ErrRollupOverflow).
+func foldPartials(tags []string, fs []columnar.FieldSchema, width int64, max int, body func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
+	var held pointBuffer
+	rb := newRollupBuilder(width, tags, fs, &held)
+	if err := body(rb, rollupFeeder(tags, fs, []*rollupBuilder{rb})); err != nil {
 		return err
 	}
 	if err := rb.finish(); err != nil {

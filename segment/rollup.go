@@ -148,9 +148,13 @@ func rollupFeeder(tags []string, fields []columnar.FieldSchema, bs []*rollupBuil
 	var newSeries []bool
 	tagVec := make([]*columnar.TagVector, len(tags))
 	fvs := make([]*columnar.FieldVector, len(fields))
+	var dense columnar.ColumnBatch
 	return func(b *columnar.ColumnBatch) error {
 		if b.Sel != nil {
-			return errors.New("rollup: scan selected rows")
+			// Selected rows (a tag index or time filter): folded from a
+			// dense copy of them.
+			compactSel(&dense, b)
+			b = &dense
 		}
 		n := b.Len
 		newSeries = slices.Grow(newSeries[:0], n)[:n]
@@ -197,6 +201,55 @@ func rollupFeeder(tags []string, fields []columnar.FieldSchema, bs []*rollupBuil
 		}
 		return nil
 	}
+}
+
+// compactSel sets dst to the rows src.Sel selects, in order, without Sel.
+func compactSel(dst, src *columnar.ColumnBatch) {
+	n := len(src.Sel)
+	dst.Len, dst.Sel, dst.Rollup = n, nil, src.Rollup
+	dst.Time = slices.Grow(dst.Time[:0], n)[:n]
+	for i, r := range src.Sel {
+		dst.Time[i] = src.Time[r]
+	}
+	dst.Tags = slices.Grow(dst.Tags[:0], len(src.Tags))[:len(src.Tags)]
+	for j := range src.Tags {
+		st, dt := &src.Tags[j], &dst.Tags[j]
+		dt.Name, dt.Dict = st.Name, st.Dict
+		dt.IDs = slices.Grow(dt.IDs[:0], n)[:n]
+		for i, r := range src.Sel {
+			dt.IDs[i] = st.IDs[r]
+		}
+	}
+	dst.Fields = slices.Grow(dst.Fields[:0], len(src.Fields))[:len(src.Fields)]
+	for j := range src.Fields {
+		sf, df := &src.Fields[j], &dst.Fields[j]
+		df.Name, df.Type = sf.Name, sf.Type
+		df.Null = df.Null[:0]
+		if sf.Null != nil {
+			df.Null = gatherSel(df.Null, sf.Null, src.Sel)
+		} else {
+			df.Null = nil
+		}
+		switch sf.Type {
+		case columnar.FieldFloat:
+			df.F = gatherSel(df.F[:0], sf.F, src.Sel)
+		case columnar.FieldInt:
+			df.I = gatherSel(df.I[:0], sf.I, src.Sel)
+		case columnar.FieldUint:
+			df.U = gatherSel(df.U[:0], sf.U, src.Sel)
+		case columnar.FieldBool:
+			df.B = gatherSel(df.B[:0], sf.B, src.Sel)
+		case columnar.FieldString:
+			df.S = gatherSel(df.S[:0], sf.S, src.Sel)
+		}
+	}
+}
+
+func gatherSel[T any](dst, src []T, sel []int32) []T {
+	for _, r := range sel {
+		dst = append(dst, src[r])
+	}
+	return dst
 }
 
 func sameSeries(tagVec []*columnar.TagVector, r int, vals []string, has []bool) bool {
