@@ -1,0 +1,227 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// heldRequest is a request whose headers and part of whose body were
+// sent over its own connection; the server holds it until finish sends
+// the rest.
+type heldRequest struct {
+	conn net.Conn
+	rest []byte
+}
+
+// holdRequest sends a POST of body to path with hdr, all but its last
+// 100 bytes.
+func holdRequest(t *testing.T, s *testServer, path, hdr string, body []byte) *heldRequest {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n", path, hdr, len(body))
+	cut := len(body) - 100
+	if _, err := conn.Write(append([]byte(head), body[:cut]...)); err != nil {
+		t.Fatal(err)
+	}
+	return &heldRequest{conn: conn, rest: body[cut:]}
+}
+
+// finish sends the rest of the body and reads the answer.
+func (r *heldRequest) finish(t *testing.T) (int, http.Header, []byte) {
+	t.Helper()
+	if _, err := r.conn.Write(r.rest); err != nil {
+		t.Fatal(err)
+	}
+	return readAnswer(t, r.conn)
+}
+
+func readAnswer(t *testing.T, conn net.Conn) (int, http.Header, []byte) {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b
+}
+
+// sendRaw sends head and body over a new connection and reads the answer,
+// which must come before the body is complete when the body is refused.
+func sendRaw(t *testing.T, s *testServer, head string, body []byte) (int, http.Header, []byte) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(append([]byte(head), body...)); err != nil {
+		t.Fatal(err)
+	}
+	return readAnswer(t, conn)
+}
+
+// metricValue reads one sample of /metrics (the line starting with
+// series), fetched with authz.
+func metricValue(t *testing.T, s *testServer, authz, series string) float64 {
+	t.Helper()
+	code, b := s.doGet(t, "/metrics", authz)
+	if code != 200 {
+		t.Fatalf("/metrics: %d %s", code, b)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(rest, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return v
+		}
+	}
+	return 0 // a counter with no sample yet
+}
+
+// waitMetric polls series until it is want: the server has read the
+// headers of requests sent on other connections.
+func waitMetric(t *testing.T, s *testServer, authz, series string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := metricValue(t, s, authz, series)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is %v, want %v", series, got, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func checkRefusal(t *testing.T, what string, code int, hdr http.Header, body []byte, wantStatus int, wantCode string) {
+	t.Helper()
+	var e ErrorBody
+	if code != wantStatus || hdr.Get("Retry-After") != "1" || json.Unmarshal(body, &e) != nil || e.Code != wantCode || e.Error == "" {
+		t.Fatalf("%s: %d Retry-After %q %s, want %d %q with Retry-After", what, code, hdr.Get("Retry-After"), body, wantStatus, wantCode)
+	}
+}
+
+// A client (a token, with auth on) with --max-requests-per-client requests
+// in flight gets 429 with Retry-After for one more, before its body is
+// read, while another client still gets through; once its requests end,
+// it gets through again.
+func TestPerClientRequestLimit(t *testing.T) {
+	s := startServerWith(t, Config{Tokens: testTokens, MaxRequestsPerClient: 2})
+	const admin = "Token a-secret" // reads /metrics: a third client
+	rows := func(from int) []byte {
+		var b bytes.Buffer
+		for i := range 1000 {
+			fmt.Fprintf(&b, "m,host=h v=1 %d\n", from+i)
+		}
+		return b.Bytes()
+	}
+	body := rows(10)
+	held := []*heldRequest{
+		holdRequest(t, s, "/write?db=d", "Authorization: Token w-secret\r\n", body),
+		holdRequest(t, s, "/api/v2/write?bucket=d", "Authorization: Token w-secret\r\n", rows(2000)),
+	}
+	// Two held and the /metrics request reading the gauge.
+	waitMetric(t, s, admin, "silt_http_inflight_requests_limited", 3)
+
+	// The writer's third request, announcing a body it never sends: the
+	// 429 comes from its headers alone.
+	code, hdr, b := sendRaw(t, s, "POST /write?db=d HTTP/1.1\r\nHost: x\r\nAuthorization: Token w-secret\r\nContent-Length: 5000000\r\n\r\n", body[:100])
+	checkRefusal(t, "writer over its limit", code, hdr, b, 429, "too-many-requests")
+	if bytes.Contains(b, []byte("w-secret")) || !bytes.Contains(b, []byte("token writer")) {
+		t.Fatalf("the refusal names the client by its token's name, not its secret: %s", b)
+	}
+	// Another client writes meanwhile.
+	if code, _, b := s.post(t, "/write?db=d", "m,host=b v=2 2", "Authorization", "Token rw-secret"); code != 204 {
+		t.Fatalf("another client while the writer is at its limit: %d %s", code, b)
+	}
+	for i, r := range held {
+		if code, _, b := r.finish(t); code != 204 {
+			t.Fatalf("held request %d: %d %s", i, code, b)
+		}
+	}
+	waitMetric(t, s, admin, "silt_http_inflight_requests_limited", 1)
+	if code, _, b := s.post(t, "/write?db=d", "m,host=a v=3 3", "Authorization", "Token w-secret"); code != 204 {
+		t.Fatalf("writer after its requests ended: %d %s", code, b)
+	}
+	if got := metricValue(t, s, admin, `silt_http_requests_refused_total{reason="client-limit"}`); got != 1 {
+		t.Fatalf("refused for client-limit: %v, want 1", got)
+	}
+	if n := countRows(t, s, "d", "m"); n != 2002 {
+		t.Fatalf("rows written: %v, want 2002 (two held bodies of 1000 and two single rows)", n)
+	}
+}
+
+// The bodies all clients have in flight stay within
+// --max-inflight-body-bytes: a request that would go over gets 503 with
+// Retry-After before its body is read (Content-Length, chunked and
+// Expect: 100-continue alike), small requests still fit, and the bytes
+// accounted (silt_http_inflight_body_bytes) are exactly the held bodies.
+func TestInflightBodyBudget(t *testing.T) {
+	const (
+		maxBody = 512 << 10
+		budget  = 1 << 20
+		size    = 400_000
+	)
+	s := startServerWith(t, Config{MaxBodyBytes: maxBody, MaxInflightBodyBytes: budget})
+	line := []byte("m,host=a v=1 1\n")
+	body := bytes.Repeat(line, size/len(line))
+	held := []*heldRequest{
+		holdRequest(t, s, "/write?db=d", "", body),
+		holdRequest(t, s, "/api/v1/ingest?db=e", "", bytes.Repeat([]byte(`{"table":"j","fields":{"v":1}}`+"\n"), len(body)/31)),
+	}
+	inflight := float64(len(body) + len(body)/31*31)
+	waitMetric(t, s, "", "silt_http_inflight_body_bytes", inflight)
+
+	for _, c := range []struct{ name, head string }{
+		{"content-length", fmt.Sprintf("POST /write?db=d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(body))},
+		{"chunked (counted as --max-body-bytes)", "POST /write?db=d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n"},
+	} {
+		code, hdr, b := sendRaw(t, s, c.head, body[:4096])
+		checkRefusal(t, c.name, code, hdr, b, 503, "server-busy")
+	}
+	// Refused before the client sends its body: the status alone.
+	if code, _, _ := sendRaw(t, s, fmt.Sprintf("POST /write?db=d HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(body)), nil); code != 503 {
+		t.Fatalf("expect 100-continue over the budget: %d", code)
+	}
+	if got := metricValue(t, s, "", "silt_http_inflight_body_bytes"); got != inflight {
+		t.Fatalf("after the refusals %v bytes are accounted, want %v", got, inflight)
+	}
+	// A small body fits in what is left.
+	if code, _, b := s.post(t, "/write?db=d", "m,host=small v=1 1"); code != 204 {
+		t.Fatalf("small write under the budget: %d %s", code, b)
+	}
+	if code, _, b := held[0].finish(t); code != 204 {
+		t.Fatalf("held write: %d %s", code, b)
+	}
+	waitMetric(t, s, "", "silt_http_inflight_body_bytes", inflight-float64(len(body)))
+	// Room again for a big body.
+	if code, _, b := s.post(t, "/write?db=d", string(body)); code != 204 {
+		t.Fatalf("big write once room was made: %d %s", code, b)
+	}
+	if code, _, b := held[1].finish(t); code != 204 {
+		t.Fatalf("held ingest: %d %s", code, b)
+	}
+	waitMetric(t, s, "", "silt_http_inflight_body_bytes", 0)
+	if got := metricValue(t, s, "", `silt_http_requests_refused_total{reason="body-budget"}`); got != 3 {
+		t.Fatalf("refused for body-budget: %v, want 3", got)
+	}
+}
