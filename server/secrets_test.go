@@ -160,19 +160,19 @@ func TestSecretsNotInLogsOrMetrics(t *testing.T) {
 	var logs syncBuffer
 	cfg := Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		MaxRequestsPerClient: 4, MaxInflightBodyBytes: 64 << 20}
-	if err := cfg.LoadSecrets(envOf(TokensEnv, "ops:Zq-admin-7731:admin;graf:Zq-read-7731:read")); err != nil {
+	if err := cfg.LoadSecrets(envOf(TokensEnv, "ops:Zq-admin-QzSek:admin;graf:Zq-read-QzSek:read")); err != nil {
 		t.Fatal(err)
 	}
 	s := startServerWith(t, cfg)
 	reqs := []authReq{
-		{method: "POST", path: "/write?db=d", body: "m v=1 1", header: map[string]string{"Authorization": "Token Zq-admin-7731"}},
-		{method: "POST", path: "/write?db=d", body: "m v=1 1", header: map[string]string{"Authorization": "Token Zq-read-7731"}},
-		{method: "GET", path: "/query?db=d&u=x&p=Zq-read-7731&q=" + url.QueryEscape("SELECT * FROM nope")},
-		{method: "GET", path: "/query?db=d&q=" + url.QueryEscape("SELEC broken"), header: map[string]string{"Authorization": basic("x", "Zq-admin-7731")}},
-		{method: "GET", path: "/api/v1/sql?db=d&q=" + url.QueryEscape("SELECT nope FROM m"), header: map[string]string{"Authorization": "Bearer Zq-read-7731"}},
-		{method: "GET", path: "/api/v1/export?db=nope", header: map[string]string{"Authorization": "Token Zq-read-7731x"}},
-		{method: "GET", path: "/debug/pprof/cmdline", header: map[string]string{"Authorization": "Token Zq-admin-7731"}},
-		{method: "GET", path: "/query?q=" + strings.Repeat("x", 70<<10), header: map[string]string{"Authorization": "Token Zq-admin-7731"}},
+		{method: "POST", path: "/write?db=d", body: "m v=1 1", header: map[string]string{"Authorization": "Token Zq-admin-QzSek"}},
+		{method: "POST", path: "/write?db=d", body: "m v=1 1", header: map[string]string{"Authorization": "Token Zq-read-QzSek"}},
+		{method: "GET", path: "/query?db=d&u=x&p=Zq-read-QzSek&q=" + url.QueryEscape("SELECT * FROM nope")},
+		{method: "GET", path: "/query?db=d&q=" + url.QueryEscape("SELEC broken"), header: map[string]string{"Authorization": basic("x", "Zq-admin-QzSek")}},
+		{method: "GET", path: "/api/v1/sql?db=d&q=" + url.QueryEscape("SELECT nope FROM m"), header: map[string]string{"Authorization": "Bearer Zq-read-QzSek"}},
+		{method: "GET", path: "/api/v1/export?db=nope", header: map[string]string{"Authorization": "Token Zq-read-QzSekx"}},
+		{method: "GET", path: "/debug/pprof/cmdline", header: map[string]string{"Authorization": "Token Zq-admin-QzSek"}},
+		{method: "GET", path: "/query?q=" + strings.Repeat("x", 70<<10), header: map[string]string{"Authorization": "Token Zq-admin-QzSek"}},
 	}
 	for _, r := range reqs {
 		req, err := http.NewRequest(r.method, s.url+r.path, strings.NewReader(r.body))
@@ -185,20 +185,20 @@ func TestSecretsNotInLogsOrMetrics(t *testing.T) {
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if bytes.Contains(b, []byte("7731")) {
+			if bytes.Contains(b, []byte("QzSek")) {
 				t.Errorf("%s %.60s: the answer holds a secret: %s", r.method, r.path, b)
 			}
 		}
 	}
-	code, metrics := s.doGet(t, "/metrics", "Token Zq-read-7731")
+	code, metrics := s.doGet(t, "/metrics", "Token Zq-read-QzSek")
 	if code != 200 || !bytes.Contains(metrics, []byte("silt_http_requests_total")) {
 		t.Fatalf("/metrics: %d %.200s", code, metrics)
 	}
-	if bytes.Contains(metrics, []byte("7731")) {
-		t.Errorf("/metrics holds a secret: %s", grepLines(metrics, "7731"))
+	if bytes.Contains(metrics, []byte("QzSek")) {
+		t.Errorf("/metrics holds a secret: %s", grepLines(metrics, "QzSek"))
 	}
-	if l := logs.String(); strings.Contains(l, "7731") {
-		t.Errorf("the log holds a secret: %s", grepLines([]byte(l), "7731"))
+	if l := logs.String(); strings.Contains(l, "QzSek") {
+		t.Errorf("the log holds a secret: %s", grepLines([]byte(l), "QzSek"))
 	} else if !strings.Contains(l, "level=") {
 		t.Logf("the server logged nothing; the check is of its error paths only")
 	}
