@@ -284,6 +284,7 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	}
 	_, d := s.headerCheck(h)
 	if d.status == 0 || (d.status == fasthttp.StatusUnauthorized && isFormType(h)) {
+		s.budget.watchConn(h, ctx.Conn())
 		return fasthttp.StatusContinue
 	}
 	s.budget.release(h)

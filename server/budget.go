@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 
@@ -26,7 +27,10 @@ import (
 // Holds are keyed by the request's header, which fasthttp keeps in the
 // connection's RequestCtx for one request at a time; a hold left by a
 // request that fasthttp dropped without calling back is given back when
-// the next request on that context arrives.
+// the next request on that context arrives. The one such drop a client can
+// cause, an Expect: 100-continue request whose connection fails as the
+// 100 Continue is sent, is caught when the connection closes (connClosed):
+// the hold notes the connection its expect step saw.
 type budget struct {
 	perClient int   // 0: no limit
 	bodyMax   int64 // 0: no limit
@@ -36,6 +40,9 @@ type budget struct {
 		clients map[string]int // requests in flight by client
 		body    int64          // body bytes held
 		holds   map[*fasthttp.RequestHeader]hold
+		// expecting maps a connection to the header of the Expect
+		// request it carries, for connClosed.
+		expecting map[net.Conn]*fasthttp.RequestHeader
 	}
 	refused *prometheus.CounterVec // by reason: client-limit, body-budget
 }
@@ -45,12 +52,14 @@ type hold struct {
 	client  string // "" when no slot was taken
 	body    int64
 	refused denial
+	conn    net.Conn // set by watchConn
 }
 
 func newBudget(perClient int, bodyMax int64) *budget {
 	b := &budget{perClient: perClient, bodyMax: bodyMax}
 	b.mu.clients = map[string]int{}
 	b.mu.holds = map[*fasthttp.RequestHeader]hold{}
+	b.mu.expecting = map[net.Conn]*fasthttp.RequestHeader{}
 	b.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "silt_http_requests_refused_total",
 		Help: "Requests refused for the server's load before they were handled, by reason: client-limit (--max-requests-per-client), body-budget (--max-inflight-body-bytes)."},
@@ -154,12 +163,47 @@ func (b *budget) release(h *fasthttp.RequestHeader) {
 	b.mu.Unlock()
 }
 
+// watchConn notes that the request of h, which holds a share, will have
+// its body read on c after a 100 Continue: if fasthttp then drops it
+// without a callback (the 100 Continue could not be sent), connClosed
+// gives its share back.
+func (b *budget) watchConn(h *fasthttp.RequestHeader, c net.Conn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	hl, ok := b.mu.holds[h]
+	if !ok || c == nil {
+		return
+	}
+	hl.conn = c
+	b.mu.holds[h] = hl
+	b.mu.expecting[c] = h
+}
+
+// connClosed gives back what a request watched on c still holds. The
+// header may belong to a later request by then (fasthttp reuses contexts):
+// its hold names another connection, or none, and is left alone.
+func (b *budget) connClosed(c net.Conn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h, ok := b.mu.expecting[c]
+	if !ok {
+		return
+	}
+	delete(b.mu.expecting, c)
+	if b.mu.holds[h].conn == c {
+		b.releaseLocked(h)
+	}
+}
+
 func (b *budget) releaseLocked(h *fasthttp.RequestHeader) {
 	hl, ok := b.mu.holds[h]
 	if !ok {
 		return
 	}
 	delete(b.mu.holds, h)
+	if hl.conn != nil && b.mu.expecting[hl.conn] == h {
+		delete(b.mu.expecting, hl.conn)
+	}
 	if hl.client != "" {
 		if n := b.mu.clients[hl.client] - 1; n > 0 {
 			b.mu.clients[hl.client] = n

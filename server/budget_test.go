@@ -225,3 +225,47 @@ func TestInflightBodyBudget(t *testing.T) {
 		t.Fatalf("refused for body-budget: %v, want 3", got)
 	}
 }
+
+// Whatever a client does to its connection mid-request (closes it or
+// resets it after the headers, after 100 Continue, mid-body, mid-chunk),
+// every share it took is given back: the accounted bytes and slots return
+// to zero and a full-size body still fits.
+func TestBudgetReturnedWhenClientsVanish(t *testing.T) {
+	s := startServerWith(t, Config{Tokens: testTokens, MaxRequestsPerClient: 4, MaxBodyBytes: 1 << 20, MaxInflightBodyBytes: 1 << 20})
+	addr := strings.TrimPrefix(s.url, "http://")
+	heads := []string{
+		"POST /write?db=d HTTP/1.1\r\nHost: x\r\nAuthorization: Token w-secret\r\nContent-Length: 900000\r\n\r\nm v=1 1\n",
+		"POST /write?db=d HTTP/1.1\r\nHost: x\r\nAuthorization: Token w-secret\r\nExpect: 100-continue\r\nContent-Length: 900000\r\n\r\n",
+		"POST /write?db=d HTTP/1.1\r\nHost: x\r\nAuthorization: Token w-secret\r\nTransfer-Encoding: chunked\r\n\r\n100\r\nm v=1 1\n",
+		"POST /query HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 900000\r\n\r\nq=SHOW",
+	}
+	for round := range 40 {
+		for i, head := range heads {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := conn.Write([]byte(head)); err != nil {
+				t.Fatal(err)
+			}
+			switch (round + i) % 3 {
+			case 0: // reset at once
+				_ = conn.(*net.TCPConn).SetLinger(0)
+			case 1: // wait for an answer or a 100 Continue, then reset
+				_ = conn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+				_, _ = conn.Read(make([]byte, 64))
+				_ = conn.(*net.TCPConn).SetLinger(0)
+			case 2: // a plain close
+			}
+			conn.Close()
+		}
+	}
+	waitMetric(t, s, "Token a-secret", "silt_http_inflight_body_bytes", 0)
+	waitMetric(t, s, "Token a-secret", "silt_http_inflight_requests_limited", 1) // this /metrics request
+	big := strings.Repeat("m v=1 1\n", 900_000/8)
+	for range 5 { // more than --max-requests-per-client: no slot was kept
+		if code, _, b := s.post(t, "/write?db=d", big, "Authorization", "Token w-secret"); code != 204 {
+			t.Fatalf("a full-size write after the vanished clients: %d %s", code, b)
+		}
+	}
+}

@@ -124,6 +124,11 @@ func New(eng *engine.Engine, cfg Config) *Server {
 		// the server buffer its body.
 		HeaderReceived: s.headerReceived,
 		ExpectHandler:  s.expect,
+		ConnState: func(c net.Conn, st fasthttp.ConnState) {
+			if st == fasthttp.StateClosed {
+				s.budget.connClosed(c)
+			}
+		},
 	}
 	return s
 }
