@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -268,4 +269,84 @@ func TestBudgetReturnedWhenClientsVanish(t *testing.T) {
 			t.Fatalf("a full-size write after the vanished clients: %d %s", code, b)
 		}
 	}
+}
+
+// clientFrom is an HTTP client whose connections come from the loopback
+// address ip (all of 127.0.0.0/8 is local on Linux): another client to a
+// server that tells clients apart by address.
+func clientFrom(t *testing.T, ip string) *http.Client {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+func getFrom(t *testing.T, c *http.Client, url string) (int, http.Header, []byte) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b
+}
+
+// With auth off a client is its IP address: while one address has its
+// --max-requests-per-client queries running, its next request gets 429 and
+// another address's gets through. A running query holds the slot (the
+// check is when the handler starts), so the test catches one running and
+// tries again if it ended first.
+func TestPerAddressRequestLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads 300k rows")
+	}
+	s := startServerWith(t, Config{MaxRequestsPerClient: 1})
+	loadRows(t, s, "d", 300_000)
+	a, b := clientFrom(t, "127.0.0.1"), clientFrom(t, "127.0.0.2")
+	if code, _, body := getFrom(t, b, s.url+"/ready"); code != 200 {
+		t.Skipf("cannot connect from 127.0.0.2: %d %s", code, body)
+	}
+	slow := s.url + "/api/v1/sql?db=d&q=" + url.QueryEscape("SELECT * FROM m ORDER BY w, v")
+	for try := range 10 {
+		done := make(chan int, 1)
+		go func() {
+			resp, err := a.Get(slow)
+			if err != nil {
+				done <- 0
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		// Until the query holds its slot; the /metrics request from b
+		// holds one of its own.
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			_, _, m := getFrom(t, b, s.url+"/metrics")
+			if bytes.Contains(m, []byte("\nsilt_http_inflight_requests_limited 2\n")) {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		codeA, hdrA, bodyA := getFrom(t, a, s.url+"/api/v1/tables?db=d")
+		codeB, _, bodyB := getFrom(t, b, s.url+"/api/v1/tables?db=d")
+		slowCode := <-done
+		if slowCode != 200 {
+			t.Fatalf("the slow query: %d", slowCode)
+		}
+		if codeA == 200 {
+			t.Logf("try %d: the query ended before the second request", try)
+			continue
+		}
+		checkRefusal(t, "127.0.0.1 over its limit", codeA, hdrA, bodyA, 429, "too-many-requests")
+		if !bytes.Contains(bodyA, []byte("client 127.0.0.1 ")) {
+			t.Fatalf("the refusal names the address: %s", bodyA)
+		}
+		if codeB != 200 {
+			t.Fatalf("127.0.0.2 while 127.0.0.1 is at its limit: %d %s", codeB, bodyB)
+		}
+		return
+	}
+	t.Fatal("the slow query never ran long enough to overlap another request")
 }
