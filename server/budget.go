@@ -104,7 +104,9 @@ func (b *budget) admitHeaders(h *fasthttp.RequestHeader, client string, body int
 		b.mu.holds[h] = hold{refused: d}
 		return d
 	}
-	if body > 0 && b.mu.body+body > b.bodyMax {
+	// A body larger than the whole budget (--max-body-bytes above it) is
+	// read when no other is: the total stays within the larger of the two.
+	if body > 0 && b.mu.body > 0 && b.mu.body+body > b.bodyMax {
 		b.refused.WithLabelValues("body-budget").Inc()
 		d := denial{fasthttp.StatusServiceUnavailable, "server-busy", fmt.Sprintf(
 			"the server is reading or handling %d bytes of request bodies and this one (%d bytes) would go over --max-inflight-body-bytes %d; retry shortly",

@@ -225,6 +225,21 @@ func TestInflightBodyBudget(t *testing.T) {
 	if got := metricValue(t, s, "", `silt_http_requests_refused_total{reason="body-budget"}`); got != 3 {
 		t.Fatalf("refused for body-budget: %v, want 3", got)
 	}
+
+	// A body larger than the whole budget is read when no other is, and
+	// only then.
+	s = startServerWith(t, Config{MaxBodyBytes: maxBody, MaxInflightBodyBytes: 100_000})
+	if code, _, b := s.post(t, "/write?db=d", string(body)); code != 204 {
+		t.Fatalf("a body over the budget, alone: %d %s", code, b)
+	}
+	small := body[:len(line)*66]
+	h := holdRequest(t, s, "/write?db=d", "", small)
+	waitMetric(t, s, "", "silt_http_inflight_body_bytes", float64(len(small)))
+	code, hdr, b := sendRaw(t, s, fmt.Sprintf("POST /write?db=d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(body)), nil)
+	checkRefusal(t, "a body over the budget, not alone", code, hdr, b, 503, "server-busy")
+	if code, _, b := h.finish(t); code != 204 {
+		t.Fatalf("held write: %d %s", code, b)
+	}
 }
 
 // Whatever a client does to its connection mid-request (closes it or

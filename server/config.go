@@ -37,8 +37,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max in-flight body bytes must not be negative, got %d", c.MaxInflightBodyBytes)
 	case c.MaxBodyBytes <= 0:
 		return fmt.Errorf("max body bytes must be > 0, got %d", c.MaxBodyBytes)
-	case c.MaxInflightBodyBytes > 0 && c.MaxInflightBodyBytes < int64(c.MaxBodyBytes):
-		return fmt.Errorf("max in-flight body bytes (%d) must be at least max body bytes (%d), or a largest body could never be read", c.MaxInflightBodyBytes, c.MaxBodyBytes)
 	case c.QueryTimeout <= 0:
 		return fmt.Errorf("query timeout must be > 0, got %s", c.QueryTimeout)
 	case c.QueryMaxRows <= 0:
