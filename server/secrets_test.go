@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // envOf is a getenv over a fixed environment.
@@ -188,6 +190,27 @@ func TestSecretsNotInLogsOrMetrics(t *testing.T) {
 			if bytes.Contains(b, []byte("QzSek")) {
 				t.Errorf("%s %.60s: the answer holds a secret: %s", r.method, r.path, b)
 			}
+		}
+	}
+	// Requests fasthttp cannot parse, whose errors would quote the bytes
+	// read, Authorization included.
+	for _, raw := range []string{
+		"GET /query HTTP/1.1\r\nHost: x\r\nAuthorization: Token Zq-admin-QzSek\r\nno colon here\r\n\r\n",
+		"GET /query HTTP/1.1\r\nHost: x\r\nAuthorization: Token Zq-admin-QzSek\r\nContent-Length: -5\r\n\r\n",
+		"POST /write?db=d HTTP/1.1\r\nHost: x\r\nAuthorization: Token Zq-admin-QzSek\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nQzSek\r\n",
+		"GET /query HTTP/1.1\r\nHost: x\r\nAuthorization: Token Zq-admin-QzSek\r\n" + strings.Repeat("X-Pad: "+strings.Repeat("p", 1000)+"\r\n", 70) + "\r\n",
+		"GET /query?p=Zq-admin-QzSek HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+	} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = conn.Write([]byte(raw))
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(conn)
+		conn.Close()
+		if bytes.Contains(b, []byte("QzSek")) {
+			t.Errorf("answer to %.60q holds a secret: %s", raw, b)
 		}
 	}
 	code, metrics := s.doGet(t, "/metrics", "Token Zq-read-QzSek")

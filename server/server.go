@@ -117,8 +117,11 @@ func New(eng *engine.Engine, cfg Config) *Server {
 		// Bodies are read whole; fasthttp answers 413 above the limit.
 		ReduceMemoryUsage: false,
 		Logger:            fasthttpLogger{s.log},
-		ErrorHandler:      s.transportError,
-		ReadBufferSize:    maxHeaderBytes,
+		// fasthttp's errors otherwise quote the bytes it read, headers
+		// included: Authorization or a p parameter would reach the log.
+		SecureErrorLogMessage: true,
+		ErrorHandler:          s.transportError,
+		ReadBufferSize:        maxHeaderBytes,
 		// Credentials and scopes are checked from the headers before any
 		// body is read (auth.go), so an unauthenticated client cannot make
 		// the server buffer its body.
