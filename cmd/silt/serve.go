@@ -110,9 +110,9 @@ Flags:
 var secretFlags = map[string]string{
 	"auth-token":          "--auth-tokens-file or $" + server.TokensEnv,
 	"s3.secret-key":       "--s3.secret-key-file or $AWS_SECRET_ACCESS_KEY",
-	"kafka.sasl-password": "a --config file only its user can read",
-	"nats.password":       "a --config file only its user can read",
-	"nats.token":          "a --config file only its user can read",
+	"kafka.sasl-password": "--kafka.sasl-password-file",
+	"nats.password":       "--nats.password-file",
+	"nats.token":          "--nats.token-file",
 }
 
 // loadSecrets reads the secrets given as files or environment variables,

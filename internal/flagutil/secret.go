@@ -1,6 +1,7 @@
 package flagutil
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -57,4 +58,35 @@ func ReadSecret(path string) (string, error) {
 		return "", fmt.Errorf("secrets file %s is empty", path)
 	}
 	return s, nil
+}
+
+// secretFile is a flag naming a file whose content (ReadSecret) is the
+// value of a secret setting; it shows the path, never the secret.
+type secretFile struct {
+	dst  *string
+	path string
+}
+
+// SecretFileVar defines a flag name whose value is the path of a file
+// holding the secret that goes into dst (the same setting as a plain
+// secret flag, which the file's content replaces). The file is read, and
+// its mode checked, when the flag is set.
+func SecretFileVar(fs *flag.FlagSet, dst *string, name, usage string) {
+	fs.Var(&secretFile{dst: dst}, name, usage)
+}
+
+func (f *secretFile) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.path
+}
+
+func (f *secretFile) Set(path string) error {
+	s, err := ReadSecret(path)
+	if err != nil {
+		return err
+	}
+	*f.dst, f.path = s, path
+	return nil
 }
