@@ -299,6 +299,21 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 	if err := yaml.Unmarshal(raw, &kv); err != nil {
 		return fmt.Errorf("parse config %s: %w", path, err)
 	}
+	// A config file holding a secret is a secrets file: private to its
+	// owner, as --auth-tokens-file must be.
+	for k := range kv {
+		if _, ok := secretFlags[k]; !ok {
+			continue
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("stat config: %w", err)
+		}
+		if perm := st.Mode().Perm(); perm&0o077 != 0 {
+			return fmt.Errorf("config %s sets %s but has permissions %04o, too open: other users may read it; run chmod 600 %s, or use %s",
+				path, k, perm, path, secretFlags[k])
+		}
+	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	for k, v := range kv {
