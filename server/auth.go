@@ -255,6 +255,11 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 		limit = min(formAuthBodyBytes, s.cfg.MaxBodyBytes)
 		d = denial{}
 	}
+	if d.status != 0 && s.budget.on() {
+		// Refused for its credentials: nothing of an earlier request on
+		// this connection (one fasthttp dropped) may stay held.
+		s.budget.release(h)
+	}
 	if d.status == 0 && s.budget.on() {
 		client := ""
 		if tok != nil {
