@@ -1,15 +1,15 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/siltdb/silt/internal/flagutil"
 )
 
 // Token is one API token. With no tokens configured, auth is off.
@@ -62,27 +62,50 @@ func redact(s string) string {
 }
 
 // LoadTokens reads a tokens file: one NAME:SECRET:SCOPES a line; blank
-// lines and lines starting with # are skipped.
+// lines and lines starting with # are skipped. The file must be private to
+// its owner (flagutil.ReadSecretFile): a tokens file others can read is
+// refused.
 func LoadTokens(path string) ([]Token, error) {
-	f, err := os.Open(path)
+	b, err := flagutil.ReadSecretFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read tokens file: %w", err)
+		return nil, err
 	}
-	defer f.Close()
+	return parseTokens(path, string(b), false)
+}
+
+// ParseTokens reads tokens from the value of an environment variable: the
+// tokens file's syntax, where a semicolon may also separate tokens (an
+// environment variable is awkward to give on several lines).
+func ParseTokens(name, value string) ([]Token, error) {
+	return parseTokens(name, value, true)
+}
+
+// parseTokens reads NAME:SECRET:SCOPES lines of text from src (a file or
+// a variable, named in errors with the line number), skipping blank lines
+// and # comments; with semis, ';' also ends a token.
+func parseTokens(src, text string, semis bool) ([]Token, error) {
 	var out []Token
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
+	for n, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
 			continue
 		}
-		t, err := ParseToken(line)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		items := []string{line}
+		if semis {
+			items = strings.Split(line, ";")
 		}
-		out = append(out, t)
+		for _, item := range items {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			t, err := ParseToken(item)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: %w", src, n+1, err)
+			}
+			out = append(out, t)
+		}
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // scope is what an endpoint needs.
@@ -189,8 +212,12 @@ func (s *Server) check(need scope, path string, secret []byte, how string) (*Tok
 }
 
 func (s *Server) deny(ctx *fasthttp.RequestCtx, d denial) {
-	if d.status == fasthttp.StatusUnauthorized {
+	switch d.status {
+	case fasthttp.StatusUnauthorized:
 		ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="silt"`)
+	case fasthttp.StatusTooManyRequests, fasthttp.StatusServiceUnavailable:
+		// Load refusals (budget.go) pass within a request's time.
+		ctx.Response.Header.Set("Retry-After", "1")
 	}
 	s.writeError(ctx, d.status, d.code, d.msg)
 }
@@ -199,18 +226,17 @@ func (s *Server) deny(ctx *fasthttp.RequestCtx, d denial) {
 // of the body is read, whether the request may go on. Credentials sent in
 // a form body (InfluxDB v1 clients' p parameter) are not seen here: such a
 // request is let through to the handler with a small body budget.
-func (s *Server) headerCheck(h *fasthttp.RequestHeader) denial {
+func (s *Server) headerCheck(h *fasthttp.RequestHeader) (*Token, denial) {
 	if len(s.cfg.Tokens) == 0 {
-		return denial{}
+		return nil, denial{}
 	}
 	u := fasthttp.AcquireURI()
 	defer fasthttp.ReleaseURI(u)
 	if err := u.Parse(nil, h.RequestURI()); err != nil {
-		return denial{fasthttp.StatusBadRequest, "bad-request", "the request URI does not parse"}
+		return nil, denial{fasthttp.StatusBadRequest, "bad-request", "the request URI does not parse"}
 	}
 	secret, how := credentials(h.Peek("Authorization"), u.QueryArgs(), nil)
-	_, d := s.check(pathScope(h.Method(), string(u.Path())), string(u.Path()), secret, how)
-	return d
+	return s.check(pathScope(h.Method(), string(u.Path())), string(u.Path()), secret, how)
 }
 
 // formAuthBodyBytes is the body a request may send before its credentials
@@ -222,23 +248,51 @@ const formAuthBodyBytes = 1 << 20
 // fasthttp refuses its body without buffering it and transportError
 // answers 401/403 instead of 413.
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-	d := s.headerCheck(h)
-	if d.status == 0 {
-		return fasthttp.RequestConfig{}
-	}
+	tok, d := s.headerCheck(h)
+	limit := s.cfg.MaxBodyBytes
 	if d.status == fasthttp.StatusUnauthorized && isFormType(h) {
-		return fasthttp.RequestConfig{MaxRequestBodySize: min(formAuthBodyBytes, s.cfg.MaxBodyBytes)}
+		// The credentials may be in the body: a small budget for it.
+		limit = min(formAuthBodyBytes, s.cfg.MaxBodyBytes)
+		d = denial{}
 	}
-	return fasthttp.RequestConfig{MaxRequestBodySize: 1}
+	if d.status != 0 && s.budget.on() {
+		// Refused for its credentials: nothing of an earlier request on
+		// this connection (one fasthttp dropped) may stay held.
+		s.budget.release(h)
+	}
+	if d.status == 0 && s.budget.on() {
+		client := ""
+		if tok != nil {
+			client = tokenClient(tok)
+		}
+		// Refused for the server's load: the body is refused unread, and
+		// transportError (or the handler, for a body of a byte or none)
+		// answers the refusal.
+		d = s.budget.admitHeaders(h, client, bodyReserve(h, limit))
+	}
+	switch {
+	case d.status != 0:
+		return fasthttp.RequestConfig{MaxRequestBodySize: 1}
+	case limit != s.cfg.MaxBodyBytes:
+		return fasthttp.RequestConfig{MaxRequestBodySize: limit}
+	}
+	return fasthttp.RequestConfig{}
 }
 
 // expect answers Expect: 100-continue requests that may not go on without
 // asking for their body.
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
-	d := s.headerCheck(&ctx.Request.Header)
-	if d.status == 0 || (d.status == fasthttp.StatusUnauthorized && isFormType(&ctx.Request.Header)) {
+	h := &ctx.Request.Header
+	if d := s.budget.refusal(h); d.status != 0 {
+		s.budget.release(h) // no handler runs to give it back
+		return d.status
+	}
+	_, d := s.headerCheck(h)
+	if d.status == 0 || (d.status == fasthttp.StatusUnauthorized && isFormType(h)) {
+		s.budget.watchConn(h, ctx.Conn())
 		return fasthttp.StatusContinue
 	}
+	s.budget.release(h)
 	return d.status
 }
 

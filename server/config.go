@@ -17,8 +17,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", time.Minute, "longest a SQL query may run")
 	fs.IntVar(&c.QueryMaxRows, "query-max-rows", 1_000_000, "most rows a SQL result may have")
 	flagutil.BytesVar(fs, &c.QueryMaxMemory, "query-max-memory", 1<<30, "memory one SQL query may use for the columns it reads (e.g. 1GiB)")
-	fs.Var((*tokenList)(&c.Tokens), "auth-token", "an API token NAME:SECRET:SCOPES (SCOPES: read, write, admin, comma-separated; admin, or all, grants all three and is needed to drop, delete or set retention); repeat for more. With any token, every endpoint but /health and /ping needs one. Prefer --auth-tokens-file: a command line is visible to other local users")
-	fs.StringVar(&c.TokensFile, "auth-tokens-file", "", "file of API tokens, one NAME:SECRET:SCOPES a line (# comments); adds to --auth-token")
+	fs.Var(&tokenList{toks: &c.Tokens, err: &c.tokenErr}, "auth-token", "an API token NAME:SECRET:SCOPES (SCOPES: read, write, admin, comma-separated; admin, or all, grants all three and is needed to drop, delete or set retention); repeat for more. With any token, every endpoint but /health and /ping needs one. Visible to other local users in ps: prefer --auth-tokens-file or $"+TokensEnv)
+	fs.StringVar(&c.TokensFile, "auth-tokens-file", "", "file of API tokens, one NAME:SECRET:SCOPES a line (# comments); must not be readable by group or others (chmod 600); adds to --auth-token")
+	fs.StringVar(&c.TokensFile, "auth-token-file", "", "alias of --auth-tokens-file")
+	fs.IntVar(&c.MaxRequestsPerClient, "max-requests-per-client", 32, "requests one client (a token with auth on, else an IP address) may have in flight; more get 429 with Retry-After (0: no limit)")
+	flagutil.BytesVar(fs, &c.MaxInflightBodyBytes, "max-inflight-body-bytes", 256<<20, "request body bytes all clients together may have the server read or hold at once (e.g. 256MiB); a request that would go over gets 503 with Retry-After before its body is read (0: no limit)")
 	fs.BoolVar(&c.DebugPprof, "debug.pprof", false, "serve Go's profiles at /debug/pprof (admin scope with auth on; never the command line; profiles capped at 30 s)")
 	flagutil.ListVar(fs, &c.AllowedOrigins, "http-allowed-origins", "a browser origin (scheme://host[:port]) allowed to change state cross-site and answered CORS headers; repeat or comma-separate for more. None: CORS is off and cross-site writes from web pages are refused")
 }
@@ -26,6 +29,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 // Validate checks the settings as a server is started with them.
 func (c *Config) Validate() error {
 	switch {
+	case c.tokenErr != nil:
+		return c.tokenErr
+	case c.MaxRequestsPerClient < 0:
+		return fmt.Errorf("max requests per client must not be negative, got %d", c.MaxRequestsPerClient)
+	case c.MaxInflightBodyBytes < 0:
+		return fmt.Errorf("max in-flight body bytes must not be negative, got %d", c.MaxInflightBodyBytes)
 	case c.MaxBodyBytes <= 0:
 		return fmt.Errorf("max body bytes must be > 0, got %d", c.MaxBodyBytes)
 	case c.QueryTimeout <= 0:
@@ -38,36 +47,56 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// LoadTokensFile adds the tokens of TokensFile (if set) to Tokens; it is
-// the one setting that reads a file, so it runs when the server opens, not
-// in Validate.
-func (c *Config) LoadTokensFile() error {
-	if c.TokensFile == "" {
-		return nil
+// TokensEnv is the environment variable silt serve reads API tokens from
+// (NAME:SECRET:SCOPES, separated by newlines or semicolons), in addition to
+// --auth-token and --auth-tokens-file: the way to pass secrets to a
+// container without a file or the command line.
+const TokensEnv = "SILT_AUTH_TOKENS"
+
+// LoadSecrets adds the tokens of TokensFile (if set) and of the TokensEnv
+// variable (looked up with getenv) to Tokens. It reads a file, so it runs
+// when the server opens, not in Validate. Errors never hold a secret.
+func (c *Config) LoadSecrets(getenv func(string) string) error {
+	if c.TokensFile != "" {
+		more, err := LoadTokens(c.TokensFile)
+		if err != nil {
+			return fmt.Errorf("--auth-tokens-file: %w", err)
+		}
+		c.Tokens = append(c.Tokens, more...)
 	}
-	more, err := LoadTokens(c.TokensFile)
-	if err != nil {
-		return err
+	if v := getenv(TokensEnv); v != "" {
+		more, err := ParseTokens("$"+TokensEnv, v)
+		if err != nil {
+			return err
+		}
+		c.Tokens = append(c.Tokens, more...)
 	}
-	c.Tokens = append(c.Tokens, more...)
 	return nil
 }
 
-// tokenList is the repeatable token flag: each use adds one.
-type tokenList []Token
+// tokenList is the repeatable token flag: each use adds one. A bad token
+// is kept in err for Validate rather than returned, because the flag
+// package quotes the value of a flag it refuses, secret included.
+type tokenList struct {
+	toks *[]Token
+	err  *error
+}
 
 func (l *tokenList) String() string {
-	if l == nil {
+	if l == nil || l.toks == nil {
 		return "0 tokens"
 	}
-	return strconv.Itoa(len(*l)) + " tokens"
+	return strconv.Itoa(len(*l.toks)) + " tokens"
 }
 
 func (l *tokenList) Set(s string) error {
 	t, err := ParseToken(s)
 	if err != nil {
-		return err
+		if *l.err == nil {
+			*l.err = fmt.Errorf("--auth-token: %w", err)
+		}
+		return nil
 	}
-	*l = append(*l, t)
+	*l.toks = append(*l.toks, t)
 	return nil
 }

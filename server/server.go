@@ -37,8 +37,19 @@ type Config struct {
 	// one (see auth.go). None: auth is off.
 	Tokens []Token
 	// TokensFile names a file of more tokens, one a line, that
-	// LoadTokensFile adds to Tokens; New does not read it.
+	// LoadSecrets adds to Tokens; New does not read it.
 	TokensFile string
+	// tokenErr is the first bad --auth-token, reported by Validate.
+	tokenErr error
+
+	// MaxRequestsPerClient bounds the requests one client (its token with
+	// auth on, else its IP address) has in flight; more get 429. 0: no
+	// limit. See budget.go.
+	MaxRequestsPerClient int
+	// MaxInflightBodyBytes bounds the request bodies all clients together
+	// have the server read or hold at once; a request that would go over
+	// gets 503 before its body is read. 0: no limit.
+	MaxInflightBodyBytes int64
 
 	// DebugPprof serves /debug/pprof (--debug.pprof); off, the path is
 	// 404. With auth on it needs the admin scope.
@@ -61,6 +72,7 @@ type Server struct {
 	log     *slog.Logger
 	srv     *fasthttp.Server
 	metrics httpMetrics
+	budget  *budget
 	maxLine int // the engine's Limits.MaxLineBytes, for the decoders
 }
 
@@ -86,12 +98,14 @@ func New(eng *engine.Engine, cfg Config) *Server {
 	if cfg.QueryMaxMemory <= 0 {
 		cfg.QueryMaxMemory = 1 << 30
 	}
-	s := &Server{cfg: cfg, eng: eng, log: cfg.Logger, maxLine: eng.Config().Limits.MaxLineBytes}
+	s := &Server{cfg: cfg, eng: eng, log: cfg.Logger, maxLine: eng.Config().Limits.MaxLineBytes,
+		budget: newBudget(cfg.MaxRequestsPerClient, cfg.MaxInflightBodyBytes)}
 	s.metrics.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "silt_http_requests_total", Help: "HTTP requests by endpoint and status code."}, []string{"path", "code"})
 	s.metrics.queriesCanceled = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "silt_queries_canceled_total", Help: "Queries stopped before they finished, by reason (client-gone, timeout)."}, []string{"reason"})
 	eng.Metrics().Registry.MustRegister(s.metrics.requests, s.metrics.queriesCanceled)
+	eng.Metrics().Registry.MustRegister(s.budget.collectors()...)
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(eng.Metrics().Registry, promhttp.HandlerOpts{}))
 	s.srv = &fasthttp.Server{
 		Handler:            s.route(metricsHandler),
@@ -103,13 +117,21 @@ func New(eng *engine.Engine, cfg Config) *Server {
 		// Bodies are read whole; fasthttp answers 413 above the limit.
 		ReduceMemoryUsage: false,
 		Logger:            fasthttpLogger{s.log},
-		ErrorHandler:      s.transportError,
-		ReadBufferSize:    maxHeaderBytes,
+		// fasthttp's errors otherwise quote the bytes it read, headers
+		// included: Authorization or a p parameter would reach the log.
+		SecureErrorLogMessage: true,
+		ErrorHandler:          s.transportError,
+		ReadBufferSize:        maxHeaderBytes,
 		// Credentials and scopes are checked from the headers before any
 		// body is read (auth.go), so an unauthenticated client cannot make
 		// the server buffer its body.
 		HeaderReceived: s.headerReceived,
 		ExpectHandler:  s.expect,
+		ConnState: func(c net.Conn, st fasthttp.ConnState) {
+			if st == fasthttp.StateClosed {
+				s.budget.connClosed(c)
+			}
+		},
 	}
 	return s
 }
@@ -123,12 +145,20 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		path := string(ctx.Path())
+		if s.budget.on() {
+			// Whatever the request took at its headers, it holds until
+			// its handler returns.
+			defer s.budget.release(&ctx.Request.Header)
+		}
 		// The browser check comes first: a CORS preflight carries no
 		// credentials.
 		ok := s.sameSiteOrSafe(ctx, path)
 		var tok *Token
 		if ok {
 			tok, ok = s.authorize(ctx, path)
+		}
+		if ok && s.budget.on() {
+			ok = s.admit(ctx, path, tok)
 		}
 		if !ok {
 			s.metrics.requests.WithLabelValues(knownPath(path), statusLabel(ctx.Response.StatusCode())).Inc()
@@ -186,6 +216,28 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 	}
 }
 
+// admit takes the request's client slot if its headers did not (auth off,
+// or credentials in a form body) and answers 429 or 503 when it, or the
+// refusal recorded at its headers, says so. /health and /ping, open
+// without auth, are never limited: a busy client must not make the
+// server look dead to its supervisor.
+func (s *Server) admit(ctx *fasthttp.RequestCtx, path string, tok *Token) bool {
+	client := ""
+	switch {
+	case pathScope(ctx.Method(), path) == scopeNone:
+	case tok != nil:
+		client = tokenClient(tok)
+	default:
+		client = ctx.RemoteIP().String()
+	}
+	d := s.budget.admitHandler(&ctx.Request.Header, client)
+	if d.status == 0 {
+		return true
+	}
+	s.deny(ctx, d)
+	return false
+}
+
 func knownPath(p string) string {
 	switch p {
 	case "/write", "/api/v2/write", "/api/v1/ingest", "/ping", "/health", "/query", "/ready", "/metrics",
@@ -237,13 +289,20 @@ func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
 	// An answer to HEAD has no body, also when fasthttp gave up reading
 	// the request (a HEAD with a body too large, say).
 	ctx.Response.SkipBody = ctx.IsHead()
+	// What the request took at its headers is given back: no handler runs.
+	refused := s.budget.refusal(&ctx.Request.Header)
+	s.budget.release(&ctx.Request.Header)
 	var small *fasthttp.ErrSmallBuffer
 	var netErr net.Error
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		// A body refused because the headers did not authorize it
-		// (headerReceived) gets the reason, not 413.
-		if d := s.headerCheck(&ctx.Request.Header); d.status != 0 {
+		// A body refused because the headers did not authorize it, or
+		// for the server's load (headerReceived), gets the reason, not 413.
+		if refused.status != 0 {
+			s.deny(ctx, refused)
+			return
+		}
+		if _, d := s.headerCheck(&ctx.Request.Header); d.status != 0 {
 			s.deny(ctx, d)
 			return
 		}

@@ -36,7 +36,9 @@ func startServerWith(t testing.TB, cfg Config) *testServer {
 func startServerEngine(t testing.TB, cfg Config, ecfg engine.Config) *testServer {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg.Logger = log
+	if cfg.Logger == nil {
+		cfg.Logger = log
+	}
 	ecfg.DataDir, ecfg.FlushInterval, ecfg.Logger = t.TempDir(), time.Hour, log
 	eng, err := engine.Open(ecfg)
 	if err != nil {

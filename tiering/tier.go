@@ -24,6 +24,9 @@ type Config struct {
 	FooterCacheBytes int64
 	// UploadConcurrency (--tier.upload-concurrency) bounds parallel uploads.
 	UploadConcurrency int
+	// SecretKeyFile (--s3.secret-key-file) holds the secret key;
+	// LoadSecrets reads it into S3.SecretKey.
+	SecretKeyFile string
 	// CreateBucket (--s3.create-bucket) makes the bucket at start if it
 	// is missing: a convenience for a local MinIO.
 	CreateBucket bool
@@ -48,7 +51,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.S3.Region, "s3.region", c.S3.Region, "bucket region")
 	fs.BoolVar(&c.S3.Insecure, "s3.insecure", c.S3.Insecure, "plain HTTP instead of HTTPS")
 	fs.StringVar(&c.S3.AccessKey, "s3.access-key", c.S3.AccessKey, "access key (default $AWS_ACCESS_KEY_ID)")
-	fs.StringVar(&c.S3.SecretKey, "s3.secret-key", c.S3.SecretKey, "secret key (default $AWS_SECRET_ACCESS_KEY)")
+	fs.StringVar(&c.S3.SecretKey, "s3.secret-key", c.S3.SecretKey, "secret key (default $AWS_SECRET_ACCESS_KEY); visible to other local users in ps: prefer --s3.secret-key-file or the variable")
+	fs.StringVar(&c.SecretKeyFile, "s3.secret-key-file", c.SecretKeyFile, "file holding the secret key (must not be readable by group or others: chmod 600)")
 	fs.StringVar(&c.S3.Addressing, "s3.addressing", c.S3.Addressing, "bucket addressing: path, virtual or auto")
 	fs.StringVar(&c.CacheDir, "cache.dir", c.CacheDir, "directory of the local cache of cold data (empty: no cache)")
 	flagutil.BytesVar(fs, &c.CacheMaxBytes, "cache.max-bytes", c.CacheMaxBytes, "size bound of the cache directory (e.g. 10GiB)")
@@ -56,6 +60,24 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	flagutil.BytesVar(fs, &c.FooterCacheBytes, "cache.footer-bytes", c.FooterCacheBytes, "memory for cached segment footers (e.g. 64MiB)")
 	fs.IntVar(&c.UploadConcurrency, "tier.upload-concurrency", c.UploadConcurrency, "parallel segment uploads")
 	fs.BoolVar(&c.CreateBucket, "s3.create-bucket", c.CreateBucket, "create --s3.bucket at start if it does not exist (local MinIO: make dev)")
+}
+
+// LoadSecrets reads the secret key of SecretKeyFile (if set) into
+// S3.SecretKey. It reads a file, so it runs when the server opens, not in
+// Validate.
+func (c *Config) LoadSecrets() error {
+	if c.SecretKeyFile == "" {
+		return nil
+	}
+	if c.S3.SecretKey != "" {
+		return fmt.Errorf("%w: --s3.secret-key and --s3.secret-key-file both given: keep one", ErrInvalid)
+	}
+	k, err := flagutil.ReadSecret(c.SecretKeyFile)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	c.S3.SecretKey = k
+	return nil
 }
 
 // Enabled reports whether tiering is configured (an endpoint is set).

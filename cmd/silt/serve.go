@@ -67,7 +67,7 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("storage flags (--data-dir, --max-head-bytes, --flush-*, --wal-segment-bytes, --retention, --rollups, --compaction.*, --tier.*): %w", err)
 	}
 	if err := c.server.Validate(); err != nil {
-		return fmt.Errorf("HTTP and query flags (--max-body-bytes, --query-*): %w", err)
+		return fmt.Errorf("HTTP, auth and query flags (--max-body-bytes, --max-requests-per-client, --max-inflight-body-bytes, --auth-token, --query-*): %w", err)
 	}
 	if err := c.tiering.Validate(); err != nil {
 		return fmt.Errorf("tiering flags (--s3.*, --cache.*): %w", err)
@@ -105,6 +105,28 @@ Examples:
 Flags:
 `
 
+// secretFlags are the flags that take a secret, each with where to give it
+// instead of the command line.
+var secretFlags = map[string]string{
+	"auth-token":          "--auth-tokens-file or $" + server.TokensEnv,
+	"s3.secret-key":       "--s3.secret-key-file or $AWS_SECRET_ACCESS_KEY",
+	"kafka.sasl-password": "--kafka.sasl-password-file",
+	"nats.password":       "--nats.password-file",
+	"nats.token":          "--nats.token-file",
+}
+
+// loadSecrets reads the secrets given as files or environment variables,
+// before validate checks that the settings that need them have them.
+func (c *serveConfig) loadSecrets(getenv func(string) string) error {
+	if err := c.server.LoadSecrets(getenv); err != nil {
+		return fmt.Errorf("auth tokens: %w", err)
+	}
+	if err := c.tiering.LoadSecrets(); err != nil {
+		return fmt.Errorf("tiering flags (--s3.*): %w", err)
+	}
+	return nil
+}
+
 // runServe parses and validates the settings, opens the parts and runs
 // until a signal or a failure.
 func runServe(args []string) int {
@@ -121,11 +143,23 @@ func runServe(args []string) int {
 		}
 		return 2
 	}
+	// Secrets on the command line are readable by every local user (ps,
+	// /proc/PID/cmdline): said once the logger exists.
+	var visible []string
+	fs.Visit(func(f *flag.Flag) {
+		if _, ok := secretFlags[f.Name]; ok {
+			visible = append(visible, f.Name)
+		}
+	})
 	if cfg.file != "" {
 		if err := applyConfigFile(fs, cfg.file); err != nil {
 			fmt.Fprintln(os.Stderr, "silt serve:", err)
 			return 2
 		}
+	}
+	if err := cfg.loadSecrets(os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "silt serve:", err)
+		return 2
 	}
 	if err := cfg.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "silt serve:", err)
@@ -139,9 +173,8 @@ func runServe(args []string) int {
 	} else if lim != math.MaxInt64 {
 		log.Info("go memory limit", "bytes", lim)
 	}
-	if err := cfg.server.LoadTokensFile(); err != nil {
-		log.Error("auth tokens (--auth-tokens-file)", "err", err)
-		return 2
+	for _, name := range visible {
+		log.Warn("a secret is on the command line, where other local users can read it (ps): use "+secretFlags[name]+" instead", "flag", "--"+name)
 	}
 	return serve(&cfg, log)
 }
@@ -265,6 +298,21 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 	var kv map[string]any
 	if err := yaml.Unmarshal(raw, &kv); err != nil {
 		return fmt.Errorf("parse config %s: %w", path, err)
+	}
+	// A config file holding a secret is a secrets file: private to its
+	// owner, as --auth-tokens-file must be.
+	for k := range kv {
+		if _, ok := secretFlags[k]; !ok {
+			continue
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("stat config: %w", err)
+		}
+		if perm := st.Mode().Perm(); perm&0o077 != 0 {
+			return fmt.Errorf("config %s sets %s but has permissions %04o, too open: other users may read it; run chmod 600 %s, or use %s",
+				path, k, perm, path, secretFlags[k])
+		}
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })

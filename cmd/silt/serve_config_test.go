@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,4 +65,40 @@ func TestServeConfig(t *testing.T) {
 	bad([]string{"--s3.read-only"}, "--s3.read-only")
 	bad([]string{"--log-level"}, "--log-level", "loud")
 	bad([]string{"--s3.*", "bucket"}, "--s3.endpoint", "s3:9000")
+}
+
+// A config file that sets a secret must be private to its owner; one that
+// names a secrets file need not be. Errors never show the secret.
+func TestServeConfigFileWithSecrets(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		yaml string
+		mode os.FileMode
+		want string // "" for accepted
+	}{
+		{"auth-token: graf:Cf-Secret-Kq:read\n", 0o644, "chmod 600"},
+		{"s3.secret-key: Cf-Secret-Kq\n", 0o640, "too open"},
+		{"nats.token: Cf-Secret-Kq\n", 0o604, "--nats.token-file"},
+		{"auth-token: graf:Cf-Secret-Kq:read\n", 0o600, ""},
+		{"auth-tokens-file: /etc/silt/tokens\nhttp-addr: 127.0.0.1:9\n", 0o644, ""},
+	} {
+		path := filepath.Join(dir, "silt.yaml")
+		if err := os.WriteFile(path, []byte(c.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, c.mode); err != nil {
+			t.Fatal(err)
+		}
+		var cfg serveConfig
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		cfg.registerFlags(fs)
+		err := applyConfigFile(fs, path)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q mode %04o: %v", c.yaml, c.mode, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "Kq")):
+			t.Errorf("%q mode %04o: %v, want an error with %q and no secret", c.yaml, c.mode, err, c.want)
+		}
+	}
 }
