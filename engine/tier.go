@@ -73,6 +73,13 @@ type tierer struct {
 	// published is the set of cold segment ids the bucket manifest names;
 	// unknown (nil) after a start, so the first pass republishes it.
 	published map[uint64]bool
+	// strays: a pass failed after it began uploading, so the bucket may
+	// hold objects no manifest names. The next pass resumes them if their
+	// segments are still due, but compaction or retention may replace
+	// those segments first, and nothing else would ever delete the
+	// objects: the next pass lists the bucket and deletes what no segment
+	// names.
+	strays bool
 }
 
 func newTierer(e *Engine) *tierer {
@@ -216,6 +223,7 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 	}
 	res, err := u.UploadSegments(ctx, uploads...)
 	if err != nil {
+		t.strays = true
 		t.m.Failures.WithLabelValues(failureClass(err)).Inc()
 		return st, fmt.Errorf("tier %d segments: %w", len(cands), err)
 	}
@@ -232,6 +240,7 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 		return st, err
 	}
 	if r := u.PutManifest(ctx, BucketManifestKey, bm, res); r.Err != nil {
+		t.strays = true
 		t.m.Failures.WithLabelValues(failureClass(r.Err)).Inc()
 		return st, fmt.Errorf("tier: bucket manifest: %w", r.Err)
 	}
@@ -383,7 +392,7 @@ func (e *Engine) markCold(cold []segment.SegmentMeta) (locals, colds []segment.S
 // bucket manifest when the cold set changed (always after a start), then
 // deletes objects under segments/ that no segment of the local manifest
 // names — cold segments retention or compaction retired, and uploads of a
-// pass that crashed before its local commit. The manifest goes first, so
+// pass that crashed or failed before its local commit. The manifest goes first, so
 // the bucket's manifest never names a deleted object.
 func (e *Engine) syncBucket(ctx context.Context) (int, error) {
 	t := e.tier
@@ -406,18 +415,17 @@ func (e *Engine) syncBucket(ctx context.Context) (int, error) {
 			shrank = true
 		}
 	}
-	if !first && !shrank && len(cur) == len(t.published) {
-		return 0, nil
+	if first || shrank || len(cur) != len(t.published) {
+		raw, ids, err := e.bucketManifest(nil)
+		if err != nil {
+			return 0, err
+		}
+		if r := t.cfg.Tier.Uploader.PutManifest(ctx, BucketManifestKey, raw, nil); r.Err != nil {
+			return 0, fmt.Errorf("publish bucket manifest: %w", r.Err)
+		}
+		t.published = ids
 	}
-	raw, ids, err := e.bucketManifest(nil)
-	if err != nil {
-		return 0, err
-	}
-	if r := t.cfg.Tier.Uploader.PutManifest(ctx, BucketManifestKey, raw, nil); r.Err != nil {
-		return 0, fmt.Errorf("publish bucket manifest: %w", r.Err)
-	}
-	t.published = ids
-	if !first && !shrank {
+	if !first && !shrank && !t.strays {
 		return 0, nil
 	}
 	objs, err := t.cfg.Tier.Store.List(ctx, "segments/")
@@ -438,12 +446,14 @@ func (e *Engine) syncBucket(ctx context.Context) (int, error) {
 		}
 	}
 	if len(del) == 0 {
+		t.strays = false
 		return 0, nil
 	}
 	if err := t.cfg.Tier.Uploader.Delete(ctx, del...); err != nil {
 		t.published = nil // list and delete again next pass
 		return 0, fmt.Errorf("delete %d retired objects in the bucket: %w", len(del), err)
 	}
+	t.strays = false
 	t.m.Deletes.Add(float64(len(del)))
 	e.log.Info("deleted retired segments in the bucket", "objects", len(del))
 	return len(del), nil
