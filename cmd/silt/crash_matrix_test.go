@@ -90,16 +90,19 @@ func siltCheck(t *testing.T, data, when string) {
 }
 
 // newPointsWriter posts batches of 50-300 new points (no overwrites, no
-// duplicates) to db until stop is set, pausing once budget lines were sent
-// so a round's data stays bounded. key makes the n-th point. Every write
+// duplicates) to db until stop is set, slowing down once budget lines were
+// sent (and more at twice that) so a round's data stays bounded. key makes the n-th point. Every write
 // before kill must succeed.
 func newPointsWriter(t *testing.T, p *siltProc, db string, seed uint64, label string, budget int64,
 	next *atomic.Int64, sent *atomic.Int64, nextVal *atomic.Int64, key func(n int64) pointKey, stop, killed *atomic.Bool) []*sentBatch {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	var out []*sentBatch
 	for b := 0; !stop.Load(); b++ {
-		if sent.Load() > budget {
-			time.Sleep(time.Duration(10+rng.IntN(30)) * time.Millisecond)
+		switch s := sent.Load(); {
+		case s > 2*budget:
+			time.Sleep(time.Duration(300+rng.IntN(400)) * time.Millisecond)
+		case s > budget:
+			time.Sleep(time.Duration(50+rng.IntN(100)) * time.Millisecond)
 		}
 		size := 50 + rng.IntN(251)
 		keys := make([]pointKey, size)

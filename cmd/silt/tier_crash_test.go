@@ -7,8 +7,8 @@ package main
 // every acknowledged row is exported once, the bucket and the local
 // manifest agree, and `silt check` is clean.
 //
-//	SILT_TIER_CRASH_ROUNDS=n     kill -9 rounds of TestCrashKill9Tier (default 4)
-//	SILT_MINIO_OUTAGE_ROUNDS=n   MinIO kills of TestCrashKill9TierMinIOOutage (default 4)
+//	SILT_TIER_CRASH_ROUNDS=n     kill -9 rounds of TestCrashKill9Tier (default 3)
+//	SILT_MINIO_OUTAGE_ROUNDS=n   MinIO kills of TestCrashKill9TierMinIOOutage (default 3)
 //	SILT_CRASH_SEED=n            seed of the random choices
 
 import (
@@ -199,7 +199,7 @@ func (env *tierEnv) waitTiered(t *testing.T, data string, points int, when strin
 // the first pass has run, both manifests agreeing, `silt check` clean.
 func TestCrashKill9Tier(t *testing.T) {
 	skipShort(t)
-	rounds := int(envInt(t, "SILT_TIER_CRASH_ROUNDS", 4))
+	rounds := int(envInt(t, "SILT_TIER_CRASH_ROUNDS", 3))
 	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 0x71e5))
 	env := newTierEnv(t)
@@ -250,31 +250,31 @@ func TestCrashKill9Tier(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results[w] = newPointsWriter(t, p, "crash", s, fmt.Sprintf("r%dw%d", round, w), 15000,
+				results[w] = newPointsWriter(t, p, "crash", s, fmt.Sprintf("r%dw%d", round, w), 6000,
 					&nextPoint, &sent, &nextVal, newKey, &stop, &killed)
 			}()
 		}
 		puts := func() (float64, error) { return metricSum(p, "silt_objstore_operations_total", `op="put"`) }
-		var moved bool
+		how := "at a random moment"
 		if rng.IntN(4) == 0 {
 			// A plain random moment now and then: the kill may also land
 			// between passes, in a flush or a merge.
 			time.Sleep(time.Duration(100+rng.IntN(1200)) * time.Millisecond)
 			killed.Store(true)
 			p.kill()
+		} else if timedKill(p, rng, time.Duration(100+rng.IntN(600))*time.Millisecond, 3*time.Second, 25*time.Millisecond, puts, &killed) {
+			how = "just after a put"
+			timed++
 		} else {
-			moved = timedKill(p, rng, time.Duration(100+rng.IntN(600))*time.Millisecond, 3*time.Second, 25*time.Millisecond, puts, &killed)
+			how = "after 3s without a put"
 		}
 		stop.Store(true)
 		wg.Wait()
-		if moved {
-			timed++
-		}
 		nAck, nUnack, rows := countOutcomes(m, results)
 		totalAck += nAck
 		totalRows += rows
-		t.Logf("round %d: %d writers; SIGKILL (timed by a put: %v); %d requests acknowledged (%d rows), %d not; %d cold segments before",
-			round, writers, moved, nAck, rows, nUnack, st.cold)
+		t.Logf("round %d: %d writers; SIGKILL %s; %d requests acknowledged (%d rows), %d not; %d cold segments before",
+			round, writers, how, nAck, rows, nUnack, st.cold)
 	}
 }
 
@@ -286,7 +286,7 @@ func TestCrashKill9Tier(t *testing.T) {
 // back the same.
 func TestCrashKill9TierMinIOOutage(t *testing.T) {
 	skipShort(t)
-	outages := int(envInt(t, "SILT_MINIO_OUTAGE_ROUNDS", 4))
+	outages := int(envInt(t, "SILT_MINIO_OUTAGE_ROUNDS", 3))
 	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 0x0a7e))
 	env := newTierEnv(t)
@@ -307,7 +307,7 @@ func TestCrashKill9TierMinIOOutage(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[w] = newPointsWriter(t, p, "crash", s, fmt.Sprintf("w%d", w), int64(20000*(outages+1)),
+			results[w] = newPointsWriter(t, p, "crash", s, fmt.Sprintf("w%d", w), int64(8000*(outages+1)),
 				&nextPoint, &sent, &nextVal, newKey, &stop, &killed)
 		}()
 	}
@@ -370,7 +370,7 @@ func TestCrashKill9TierMinIOOutage(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[w] = newPointsWriter(t, p, "crash", s, fmt.Sprintf("k%d", w), sent.Load()+20000,
+			results[w] = newPointsWriter(t, p, "crash", s, fmt.Sprintf("k%d", w), sent.Load()+8000,
 				&nextPoint, &sent, &nextVal, newKey, &stop, &killed)
 		}()
 	}
