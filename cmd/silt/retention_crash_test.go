@@ -179,7 +179,7 @@ func TestCrashKill9Retention(t *testing.T) {
 	r := time.Duration(now.UnixNano()-(segment.WindowOf(now.UnixNano())-int64(12*time.Hour))).Truncate(time.Second) + 30*time.Second
 	retM, keepM := newModel(), newModel()
 	var nextPoint, nextVal atomic.Int64
-	var totalAck, totalRows, timed, expiredSeen int
+	var totalAck, totalRows, keepAck, keepRows, timed, expiredSeen int
 	start := time.Now()
 	for round := 0; ; round++ {
 		p := h.start(data, args...)
@@ -215,8 +215,8 @@ func TestCrashKill9Retention(t *testing.T) {
 			if code := p.term(); code != 0 {
 				t.Fatalf("SIGTERM: exit code %d", code)
 			}
-			t.Logf("final: %d rounds, %d requests (%d rows) acknowledged per database; ret: %d points visible, %d expired; keep: %d points, rows lost 0; %d kills timed by a retention drop or trim; %s",
-				rounds, totalAck, totalRows, len(got), expiredSeen, len(kept), timed, time.Since(start).Round(time.Second))
+			t.Logf("final: %d rounds; ret: %d requests (%d rows) acknowledged, %d points visible, %d expired; keep: %d requests (%d rows) acknowledged, %d points stored; rows lost 0; %d kills timed by a retention drop or trim; %s",
+				rounds, totalAck, totalRows, len(got), expiredSeen, keepAck, keepRows, len(kept), timed, time.Since(start).Round(time.Second))
 			break
 		}
 		retMetric := func() (float64, error) {
@@ -254,9 +254,11 @@ func TestCrashKill9Retention(t *testing.T) {
 		stop.Store(true)
 		wg.Wait()
 		nAck, nUnack, rows := countOutcomes(retM, rets)
-		kAck, kUnack, _ := countOutcomes(keepM, keeps)
+		kAck, kUnack, kRows := countOutcomes(keepM, keeps)
 		totalAck += nAck
 		totalRows += rows
+		keepAck += kAck
+		keepRows += kRows
 		t.Logf("round %d: %d writers; SIGKILL %s; ret: %d requests acknowledged (%d rows), %d not; keep: %d acknowledged, %d not; %d ret segments before",
 			round, writers, how, nAck, rows, nUnack, kAck, kUnack, retSegs)
 	}
