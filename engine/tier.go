@@ -240,7 +240,10 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 		return st, err
 	}
 	if r := u.PutManifest(ctx, BucketManifestKey, bm, res); r.Err != nil {
-		t.strays = true
+		// The put may have reached the store (the answer was lost), so
+		// the bucket manifest may name these uploads: republish it from
+		// the local manifest before deleting any of them as strays.
+		t.published, t.strays = nil, true
 		t.m.Failures.WithLabelValues(failureClass(r.Err)).Inc()
 		return st, fmt.Errorf("tier: bucket manifest: %w", r.Err)
 	}
