@@ -18,9 +18,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,8 +65,91 @@ func newTierEnv(t *testing.T) *tierEnv {
 	flags := []string{"--s3.endpoint", srv.Endpoint, "--s3.bucket", "silt", "--s3.prefix", strings.TrimSuffix(tierPrefix, "/"),
 		"--s3.insecure", "--s3.access-key", srv.AccessKey, "--s3.secret-key", srv.SecretKey, "--s3.addressing", "path",
 		"--tier.after", "1h", "--tier.interval", "50ms",
-		"--flush-bytes", "256KiB", "--flush-interval", "200ms", "--wal-segment-bytes", "1MiB", "--compaction.interval", "50ms"}
+		"--flush-bytes", "256KiB", "--flush-interval", "200ms", "--wal-segment-bytes", "1MiB", "--compaction.interval", "50ms",
+		// Every flush into a tiered window adds a cold segment that no merge
+		// will ever take (compaction leaves windows with cold segments
+		// alone), and the compaction-behind bound counts them: past it every
+		// write gets 429 for good. That is a known bug of its own
+		// (TestTierColdWindowSegmentsBlockWrites); raised here so the long
+		// modes test what they are for, crash safety.
+		"--compaction.max-window-segments", "1000000"}
 	return &tierEnv{srv: srv, store: store, flags: flags}
+}
+
+// TestTierColdWindowSegmentsBlockWrites: late writes into a window that is
+// already tiered each become a segment of their own, tiered as it is (the
+// documented design); compaction never merges a window with cold
+// segments, yet the compaction-behind check counts cold segments against
+// --compaction.max-window-segments. Once one window holds more than that,
+// every write to every database gets 429 compaction-behind, across
+// restarts, and nothing the operator can do short of raising the flag
+// clears it. Found by TestCrashKill9TierMinIOOutage at 100 rounds (about
+// 65 flushes into one tiered window). SILT_RUN_KNOWN=1 runs it.
+func TestTierColdWindowSegmentsBlockWrites(t *testing.T) {
+	skipShort(t)
+	if os.Getenv("SILT_RUN_KNOWN") == "" {
+		t.Skip("known: cold segments count toward --compaction.max-window-segments (engine/compact.go checkBehindLocked), " +
+			"but compaction never merges a window with cold segments: after enough late writes into a tiered window every write gets 429 compaction-behind for good")
+	}
+	env := newTierEnv(t)
+	h := newHarness(t)
+	data := filepath.Join(h.dir, "data")
+	const bound = 4
+	flags := append(slices.Clone(env.flags), "--compaction.max-window-segments", strconv.Itoa(bound))
+	p := h.start(data, flags...)
+	var nextPoint, nextVal atomic.Int64
+	m := newModel()
+	for i := range bound + 3 {
+		// One flush's worth of late rows into the 2024-01-01 window, then
+		// wait until it is tiered.
+		keys := make([]pointKey, 50)
+		vals := make([]string, 50)
+		for j := range keys {
+			n := nextPoint.Add(1) * 3 // window 0 of newKey
+			keys[j] = newKey(n)
+			vals[j] = fieldsText(nextVal.Add(1), fmt.Sprintf("late%d", i))
+		}
+		code, body, _, err := p.write("crash", lineProtocol(keys, vals))
+		if err != nil || code != http.StatusNoContent {
+			t.Fatalf("late write %d into a tiered window (%d cold segments there): %d %s %v", i, i, code, body, err)
+		}
+		sb := newSentBatch(fmt.Sprintf("late%d", i), keys, vals)
+		sb.outcome = acked
+		m.record(sb)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			man, err := manifest.LoadManifest(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cold, local := 0, 0
+			for _, s := range man.Segments {
+				if s.IsRollup() {
+					continue
+				}
+				if s.Cold() {
+					cold++
+				} else {
+					local++
+				}
+			}
+			if cold == i+1 && local == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("late write %d not tiered within 30s: %d cold, %d local segments", i, cold, local)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	got, err := p.export("crash", "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reportProblems(t, "after the late writes", m.check(got))
+	if code := p.term(); code != 0 {
+		t.Errorf("SIGTERM: exit code %d", code)
+	}
 }
 
 // tierState is what the local manifest and the bucket hold.
