@@ -224,8 +224,14 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 	res, err := u.UploadSegments(ctx, uploads...)
 	if err != nil {
 		t.strays = true
-		t.m.Failures.WithLabelValues(failureClass(err)).Inc()
-		return st, fmt.Errorf("tier %d segments: %w", len(cands), err)
+		cands, res, err = e.dropReplaced(cands, res)
+		if err != nil {
+			t.m.Failures.WithLabelValues(failureClass(err)).Inc()
+			return st, fmt.Errorf("tier %d segments: %w", len(cands), err)
+		}
+		if len(cands) == 0 {
+			return st, nil
+		}
 	}
 	cold := make([]segment.SegmentMeta, len(cands))
 	for i, s := range cands {
@@ -262,6 +268,35 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 	t.m.Bytes.Add(float64(st.Bytes))
 	e.log.Info("tiered segments to the object store", "segments", st.Segments, "bytes", st.Bytes, "resumed", st.Resumed)
 	return st, nil
+}
+
+// dropReplaced takes out of a pass the uploads that failed because
+// compaction or retention replaced their segment meanwhile (its file is
+// gone and the manifest no longer names it): with writes arriving in a
+// window that is not cold yet, merges replace segments while a slow pass
+// uploads them, and failing the whole pass for that would back off and
+// try again with the same race, never tiering the window. Any other
+// failure fails the pass.
+func (e *Engine) dropReplaced(cands []segment.SegmentMeta, res []tiering.UploadResult) ([]segment.SegmentMeta, []tiering.UploadResult, error) {
+	live := map[uint64]bool{}
+	for _, s := range e.Manifest().Segments {
+		live[s.ID] = true
+	}
+	var keptC []segment.SegmentMeta
+	var keptR []tiering.UploadResult
+	var errs []error
+	for i, r := range res {
+		switch {
+		case r.Err == nil:
+			keptC, keptR = append(keptC, cands[i]), append(keptR, r)
+		case live[cands[i].ID]:
+			errs = append(errs, r.Err)
+		}
+	}
+	if len(errs) > 0 {
+		return cands, res, errors.Join(errs...)
+	}
+	return keptC, keptR, nil
 }
 
 func failureClass(err error) string {
