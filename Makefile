@@ -43,8 +43,9 @@ test-race: ## run the tests under the race detector
 test-hostile: ## the HTTP fuzzer's long mode: HOSTILE_REQUESTS (100000) hostile requests at a real silt serve (SILT_HOSTILE_SEED=N replays a run)
 	SILT_HOSTILE_REQUESTS=$(HOSTILE_REQUESTS) $(GO) test -count=1 -v -timeout=90m -run '^TestHostileHTTP$$' ./test/hostile/
 
-test-crash: ## the kill -9 suites' long mode: CRASH_ROUNDS (100) rounds of ingest, compaction, Kafka and NATS crashes, each checked against the acknowledged rows
+test-crash: ## the kill -9 suites' long mode: CRASH_ROUNDS (100) rounds of ingest, compaction, tiering (and MinIO outages), retention, drop, Kafka and NATS crashes, each checked against the acknowledged rows
 	SILT_CRASH_ROUNDS=$(CRASH_ROUNDS) SILT_COMPACT_CRASH_ROUNDS=$(CRASH_ROUNDS) SILT_KAFKA_CRASH_ROUNDS=$(CRASH_ROUNDS) SILT_NATS_CRASH_ROUNDS=$(CRASH_ROUNDS) \
+	SILT_TIER_CRASH_ROUNDS=$(CRASH_ROUNDS) SILT_MINIO_OUTAGE_ROUNDS=$(CRASH_ROUNDS) SILT_RETENTION_CRASH_ROUNDS=$(CRASH_ROUNDS) SILT_DROP_CRASH_ROUNDS=$(CRASH_ROUNDS) \
 		$(GO) test -count=1 -v -timeout=180m -run 'Kill9' ./cmd/silt/
 
 lint: ## gofmt, go vet, staticcheck (pinned) and the package map check (docs/architecture.md)

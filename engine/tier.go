@@ -73,6 +73,13 @@ type tierer struct {
 	// published is the set of cold segment ids the bucket manifest names;
 	// unknown (nil) after a start, so the first pass republishes it.
 	published map[uint64]bool
+	// strays: a pass failed after it began uploading, so the bucket may
+	// hold objects no manifest names. The next pass resumes them if their
+	// segments are still due, but compaction or retention may replace
+	// those segments first, and nothing else would ever delete the
+	// objects: the next pass lists the bucket and deletes what no segment
+	// names.
+	strays bool
 }
 
 func newTierer(e *Engine) *tierer {
@@ -216,8 +223,15 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 	}
 	res, err := u.UploadSegments(ctx, uploads...)
 	if err != nil {
-		t.m.Failures.WithLabelValues(failureClass(err)).Inc()
-		return st, fmt.Errorf("tier %d segments: %w", len(cands), err)
+		t.strays = true
+		cands, res, err = e.dropReplaced(cands, res)
+		if err != nil {
+			t.m.Failures.WithLabelValues(failureClass(err)).Inc()
+			return st, fmt.Errorf("tier %d segments: %w", len(cands), err)
+		}
+		if len(cands) == 0 {
+			return st, nil
+		}
 	}
 	cold := make([]segment.SegmentMeta, len(cands))
 	for i, s := range cands {
@@ -232,6 +246,10 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 		return st, err
 	}
 	if r := u.PutManifest(ctx, BucketManifestKey, bm, res); r.Err != nil {
+		// The put may have reached the store (the answer was lost), so
+		// the bucket manifest may name these uploads: republish it from
+		// the local manifest before deleting any of them as strays.
+		t.published, t.strays = nil, true
 		t.m.Failures.WithLabelValues(failureClass(r.Err)).Inc()
 		return st, fmt.Errorf("tier: bucket manifest: %w", r.Err)
 	}
@@ -250,6 +268,35 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 	t.m.Bytes.Add(float64(st.Bytes))
 	e.log.Info("tiered segments to the object store", "segments", st.Segments, "bytes", st.Bytes, "resumed", st.Resumed)
 	return st, nil
+}
+
+// dropReplaced takes out of a pass the uploads that failed because
+// compaction or retention replaced their segment meanwhile (its file is
+// gone and the manifest no longer names it): with writes arriving in a
+// window that is not cold yet, merges replace segments while a slow pass
+// uploads them, and failing the whole pass for that would back off and
+// try again with the same race, never tiering the window. Any other
+// failure fails the pass.
+func (e *Engine) dropReplaced(cands []segment.SegmentMeta, res []tiering.UploadResult) ([]segment.SegmentMeta, []tiering.UploadResult, error) {
+	live := map[uint64]bool{}
+	for _, s := range e.Manifest().Segments {
+		live[s.ID] = true
+	}
+	var keptC []segment.SegmentMeta
+	var keptR []tiering.UploadResult
+	var errs []error
+	for i, r := range res {
+		switch {
+		case r.Err == nil:
+			keptC, keptR = append(keptC, cands[i]), append(keptR, r)
+		case live[cands[i].ID]:
+			errs = append(errs, r.Err)
+		}
+	}
+	if len(errs) > 0 {
+		return cands, res, errors.Join(errs...)
+	}
+	return keptC, keptR, nil
 }
 
 func failureClass(err error) string {
@@ -383,7 +430,7 @@ func (e *Engine) markCold(cold []segment.SegmentMeta) (locals, colds []segment.S
 // bucket manifest when the cold set changed (always after a start), then
 // deletes objects under segments/ that no segment of the local manifest
 // names — cold segments retention or compaction retired, and uploads of a
-// pass that crashed before its local commit. The manifest goes first, so
+// pass that crashed or failed before its local commit. The manifest goes first, so
 // the bucket's manifest never names a deleted object.
 func (e *Engine) syncBucket(ctx context.Context) (int, error) {
 	t := e.tier
@@ -406,18 +453,17 @@ func (e *Engine) syncBucket(ctx context.Context) (int, error) {
 			shrank = true
 		}
 	}
-	if !first && !shrank && len(cur) == len(t.published) {
-		return 0, nil
+	if first || shrank || len(cur) != len(t.published) {
+		raw, ids, err := e.bucketManifest(nil)
+		if err != nil {
+			return 0, err
+		}
+		if r := t.cfg.Tier.Uploader.PutManifest(ctx, BucketManifestKey, raw, nil); r.Err != nil {
+			return 0, fmt.Errorf("publish bucket manifest: %w", r.Err)
+		}
+		t.published = ids
 	}
-	raw, ids, err := e.bucketManifest(nil)
-	if err != nil {
-		return 0, err
-	}
-	if r := t.cfg.Tier.Uploader.PutManifest(ctx, BucketManifestKey, raw, nil); r.Err != nil {
-		return 0, fmt.Errorf("publish bucket manifest: %w", r.Err)
-	}
-	t.published = ids
-	if !first && !shrank {
+	if !first && !shrank && !t.strays {
 		return 0, nil
 	}
 	objs, err := t.cfg.Tier.Store.List(ctx, "segments/")
@@ -438,12 +484,14 @@ func (e *Engine) syncBucket(ctx context.Context) (int, error) {
 		}
 	}
 	if len(del) == 0 {
+		t.strays = false
 		return 0, nil
 	}
 	if err := t.cfg.Tier.Uploader.Delete(ctx, del...); err != nil {
 		t.published = nil // list and delete again next pass
 		return 0, fmt.Errorf("delete %d retired objects in the bucket: %w", len(del), err)
 	}
+	t.strays = false
 	t.m.Deletes.Add(float64(len(del)))
 	e.log.Info("deleted retired segments in the bucket", "objects", len(del))
 	return len(del), nil

@@ -685,3 +685,65 @@ func TestTierMinIOColdReadFails(t *testing.T) {
 		t.Fatalf("after the store recovered: %v, %v", err, got)
 	}
 }
+
+// TestTierMinIOFailedPassStrays: a pass uploads every due segment, then
+// fails to publish the bucket manifest; before the next pass retention
+// drops the oldest windows, whose objects are then named by nothing. The
+// next pass deletes them: the bucket holds exactly the cold segments
+// without waiting for a restart.
+func TestTierMinIOFailedPassStrays(t *testing.T) {
+	f := newTierFixture(t)
+	dir := t.TempDir()
+	tr := f.tier(t)
+	faults := tiering.NewFaultStore(tr.Store)
+	tr.Store, tr.Uploader.Store = faults, faults
+	e := openEngine(t, f.config(t, dir, tr, false))
+	defer e.Close()
+	ctx := context.Background()
+	// A pass with nothing due publishes the empty bucket manifest, so the
+	// next pass's only manifest put is the one after its uploads.
+	if _, err := e.TierNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.writeDays(t, e)
+	faults.Add(tiering.Fault{Op: "put", Key: engine.BucketManifestKey, Err: tiering.ErrUnavailable})
+	if _, err := e.TierNow(ctx); err == nil {
+		t.Fatal("pass with the bucket manifest put failing succeeded")
+	}
+	faults.Clear()
+	objs, err := tr.Store.List(ctx, "segments/")
+	if err != nil || len(objs) == 0 {
+		t.Fatalf("the failed pass left %d objects (%v); want its uploads there", len(objs), err)
+	}
+	// Retention drops the windows six and five days back.
+	if err := e.SetRetention(tierDB, time.Duration(f.now.UnixNano()-(f.today-4*int64(segment.WindowDuration)))); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.TierNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	objs, err = tr.Store.List(ctx, "segments/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold := map[string]bool{}
+	for _, s := range e.Manifest().Segments {
+		if s.Cold() {
+			cold[s.Path] = true
+		}
+	}
+	if len(cold) == 0 {
+		t.Fatal("nothing tiered after the failed pass")
+	}
+	for _, o := range objs {
+		if !cold[o.Key] {
+			t.Errorf("object %s is named by no segment after the next pass", o.Key)
+		}
+	}
+	if len(objs) != len(cold) {
+		t.Errorf("bucket holds %d segment objects, the manifest %d cold segments", len(objs), len(cold))
+	}
+}
