@@ -18,7 +18,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -65,32 +64,20 @@ func newTierEnv(t *testing.T) *tierEnv {
 	flags := []string{"--s3.endpoint", srv.Endpoint, "--s3.bucket", "silt", "--s3.prefix", strings.TrimSuffix(tierPrefix, "/"),
 		"--s3.insecure", "--s3.access-key", srv.AccessKey, "--s3.secret-key", srv.SecretKey, "--s3.addressing", "path",
 		"--tier.after", "1h", "--tier.interval", "50ms",
-		"--flush-bytes", "256KiB", "--flush-interval", "200ms", "--wal-segment-bytes", "1MiB", "--compaction.interval", "50ms",
-		// Every flush into a tiered window adds a cold segment that no merge
-		// will ever take (compaction leaves windows with cold segments
-		// alone), and the compaction-behind bound counts them: past it every
-		// write gets 429 for good. That is a known bug of its own
-		// (TestTierColdWindowSegmentsBlockWrites); raised here so the long
-		// modes test what they are for, crash safety.
-		"--compaction.max-window-segments", "1000000"}
+		"--flush-bytes", "256KiB", "--flush-interval", "200ms", "--wal-segment-bytes", "1MiB", "--compaction.interval", "50ms"}
 	return &tierEnv{srv: srv, store: store, flags: flags}
 }
 
 // TestTierColdWindowSegmentsBlockWrites: late writes into a window that is
 // already tiered each become a segment of their own, tiered as it is (the
-// documented design); compaction never merges a window with cold
-// segments, yet the compaction-behind check counts cold segments against
-// --compaction.max-window-segments. Once one window holds more than that,
-// every write to every database gets 429 compaction-behind, across
-// restarts, and nothing the operator can do short of raising the flag
-// clears it. Found by TestCrashKill9TierMinIOOutage at 100 rounds (about
-// 65 flushes into one tiered window). SILT_RUN_KNOWN=1 runs it.
+// documented design), and compaction never merges a window with cold
+// segments. Those segments must not count toward
+// --compaction.max-window-segments: they did once, and past the bound every
+// write to every database got 429 compaction-behind for good, across
+// restarts (found by TestCrashKill9TierMinIOOutage at 100 rounds, about 65
+// flushes into one tiered window).
 func TestTierColdWindowSegmentsBlockWrites(t *testing.T) {
 	skipShort(t)
-	if os.Getenv("SILT_RUN_KNOWN") == "" {
-		t.Skip("known: cold segments count toward --compaction.max-window-segments (engine/compact.go checkBehindLocked), " +
-			"but compaction never merges a window with cold segments: after enough late writes into a tiered window every write gets 429 compaction-behind for good")
-	}
 	env := newTierEnv(t)
 	h := newHarness(t)
 	data := filepath.Join(h.dir, "data")
