@@ -389,6 +389,10 @@ func (ts *TableScan) sliceTasks(sl groupSlice, cols []string, fields []columnar.
 	if len(sl.srcs) == 1 {
 		i := sl.srcs[0]
 		if i < len(ts.segs) {
+			if len(ts.widths) > 0 { // its rollups, or its rows folded
+				tasks, _ := ts.rollupTasksIn(i, sl.timeSpan)
+				return tasks
+			}
 			return splitRowGroups(ts.segs[i], ts.Columns, ts.Tags, []timeSpan{sl.timeSpan}, 0)
 		}
 		return ts.headTasks(ts.heads[i-len(ts.segs)], sl.timeSpan)

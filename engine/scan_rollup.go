@@ -73,12 +73,22 @@ func ceilTo(t, w int64) int64 {
 // the rest — raw pieces, and rollup pieces of a width it lacks — from its
 // rows.
 func (ts *TableScan) rollupTasks(i int) []func(emit func(*columnar.ColumnBatch) error) error {
+	tasks, raw := ts.rollupTasksIn(i, timeSpan{ts.minT, ts.maxT})
+	if !raw { // counted when the scan opened it
+		ts.SegmentsScanned--
+		ts.BytesRead -= ts.metas[i].Bytes
+	}
+	return tasks
+}
+
+// rollupTasksIn is rollupTasks over span only (a stretch of the scan's
+// range where the segment is the one source); raw reports whether the
+// segment's own rows are read.
+func (ts *TableScan) rollupTasksIn(i int, span timeSpan) (tasks []func(emit func(*columnar.ColumnBatch) error) error, raw bool) {
 	seg := ts.segs[i]
-	raw := false // the segment's rows are read
 	lo, hi := seg.Info.MinTime, seg.Info.MaxTime
-	var tasks []func(emit func(*columnar.ColumnBatch) error) error
 	var spans []timeSpan // answered from the segment's rows
-	for _, p := range rollupPieces(timeSpan{ts.minT, ts.maxT}, ts.widths) {
+	for _, p := range rollupPieces(span, ts.widths) {
 		if !p.overlaps(lo, hi) {
 			continue
 		}
@@ -103,11 +113,7 @@ func (ts *TableScan) rollupTasks(i int) []func(emit func(*columnar.ColumnBatch) 
 		raw = true
 		tasks = append(tasks, splitRowGroups(seg, ts.Columns, ts.Tags, spans, 0)...)
 	}
-	if !raw { // counted when the scan opened it
-		ts.SegmentsScanned--
-		ts.BytesRead -= ts.metas[i].Bytes
-	}
-	return tasks
+	return tasks, raw
 }
 
 // rollupRef is an open rollup segment and its size.
