@@ -976,3 +976,62 @@ func TestRunBatchesClipsLoneSegmentToRange(t *testing.T) {
 		}
 	}
 }
+
+// The last-value summary a flush caches for each new segment, computed
+// from the frozen head's block index, equals the one read back from the
+// segment's file: sparse fields, duplicates, late rows, several windows and
+// enough rows to seal blocks.
+func TestFlushCachesSegmentLastValues(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	rng := rand.New(rand.NewPCG(7, 8))
+	model := map[string]map[string]float64{}
+	for range 6 {
+		write := modelBatch(rng, model, []string{"a", "b", "c"}, 5000, 5, 3, 4000)
+		if _, err := e.Write("db", write); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	summary := func(s *lastSet) map[string]string {
+		out := map[string]string{}
+		for _, se := range s.order {
+			for k, f := range s.fields {
+				if se.t[k] != math.MinInt64 {
+					out[fmt.Sprint(se.tags, f.Name)] = fmt.Sprint(se.t[k], se.v[k])
+				}
+			}
+		}
+		return out
+	}
+	n := 0
+	for _, m := range e.Manifest().Segments {
+		if m.IsRollup() {
+			continue
+		}
+		path := filepath.Join(e.cfg.DataDir, filepath.FromSlash(m.Path))
+		cached, ok := e.lastCache.m.Load(path)
+		if !ok {
+			t.Fatalf("no summary cached for %s", m.Path)
+		}
+		seg, err := e.refs.segment(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fresh lastCache
+		read, err := fresh.segment(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want := summary(cached.(*lastSet)), summary(read)
+		if len(want) == 0 || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: cached summary of %d values differs from the file's %d", m.Path, len(got), len(want))
+		}
+		n++
+	}
+	if n < 3 {
+		t.Fatalf("%d segments, want one per window", n)
+	}
+}

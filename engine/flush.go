@@ -137,6 +137,7 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 			})
 			if err == nil {
 				metas = append(metas, ms...)
+				e.lastCache.fromHead(e.cfg.DataDir, ms, h)
 				continue
 			}
 			e.removeSegmentFiles(ms)

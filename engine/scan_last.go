@@ -334,6 +334,35 @@ func (c *lastCache) segment(seg *segment.Segment) (*lastSet, error) {
 	return sum, nil
 }
 
+// fromHead caches the summaries of segments metas just written from the
+// frozen head h, computed from the head's block index (a few rows per
+// series, Head.LatestRows) rather than by reading the new files back on the
+// next lastpoint query — under a heavy load a flush lands every few
+// seconds, and each new segment's summary would otherwise be a full read
+// of it on some dashboard refresh.
+func (c *lastCache) fromHead(dataDir string, metas []segment.SegmentMeta, h *segment.Head) {
+	fields := slices.Clone(h.Schema.Fields)
+	cols := slices.Clone(h.Schema.Tags)
+	for _, f := range fields {
+		cols = append(cols, f.Name)
+	}
+	fieldCols := h.FieldCols(cols)
+	for _, m := range metas {
+		hi := m.MaxTime
+		if hi != math.MaxInt64 {
+			hi++
+		}
+		sum := newLastSet(fields)
+		err := h.ScanRows(cols, h.LatestRows(nil, m.MinTime, hi, fieldCols), BatchRows, func(b *columnar.ColumnBatch) error {
+			sum.addBatch(b, math.MinInt64, math.MaxInt64)
+			return nil
+		})
+		if err == nil && len(sum.order) <= maxCachedSeries {
+			c.m.Store(filepath.Join(dataDir, filepath.FromSlash(m.Path)), sum)
+		}
+	}
+}
+
 // prune drops the summaries of segments not in live (removed by
 // compaction or retention).
 func (c *lastCache) prune(live map[string]bool) {
