@@ -34,9 +34,13 @@ type RollupConfig struct {
 // fewer rows than the raw data.
 const DefaultMinRowsPerWindow = 10
 
-// DefaultRollups are the widths kept unless configured: a minute for
-// dashboards over hours, an hour for dashboards over weeks.
-var DefaultRollups = []time.Duration{time.Minute, time.Hour}
+// DefaultRollups are the widths kept unless configured: ten seconds for
+// live dashboards over dense data (Grafana's 10 s and 30 s intervals over
+// the last minutes, which otherwise fold every recent row on each
+// refresh), a minute for dashboards over hours, an hour for dashboards
+// over weeks. Each is kept only where its windows are dense
+// (MinRowsPerWindow): data written every 10 s gets none of 10 s.
+var DefaultRollups = []time.Duration{10 * time.Second, time.Minute, time.Hour}
 
 func (c *RollupConfig) defaults() {
 	if c.Widths == nil {

@@ -5,9 +5,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/siltdb/silt/engine"
 )
 
 // parseServe parses args as silt serve does and validates them.
@@ -32,7 +35,7 @@ func TestServeConfig(t *testing.T) {
 	}
 	e, s := cfg.engine, cfg.server
 	if e.DataDir != "silt-data" || e.MaxHeadBytes != 1<<30 || e.FlushBytes != 256<<20 || e.NoSync || e.Retention != 0 ||
-		e.Rollups.Disabled || len(e.Rollups.Widths) != 2 || e.Compaction.MemoryBytes != 256<<20 || e.Tiering.After != 24*time.Hour ||
+		e.Rollups.Disabled || !slices.Equal(e.Rollups.Widths, engine.DefaultRollups) || e.Compaction.MemoryBytes != 256<<20 || e.Tiering.After != 24*time.Hour ||
 		s.Addr != "127.0.0.1:8086" || s.MaxBodyBytes != 64<<20 || s.QueryMaxRows != 1_000_000 ||
 		cfg.kafka.Enabled() || cfg.nats.Enabled() || cfg.tiering.Enabled() {
 		t.Fatalf("defaults: %+v", cfg)
