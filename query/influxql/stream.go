@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/influxdata/influxql"
+
+	"github.com/siltdb/silt/columnar"
 )
 
 // top(), bottom() and integral() look at a series' points as one stream
@@ -252,12 +254,23 @@ func (c *selectCompiler) integralSeries(ctx context.Context, call *influxql.Call
 				pv = v // the later point at one time replaces the earlier
 				continue
 			}
+			end := v // the value the next area ends at
 			if c.interval > 0 && tm >= wend {
 				// Close the window: the area up to its end, the value there
 				// interpolated between the points on either side.
 				if pt != wend {
 					iv := pv + (v-pv)*float64(wend-pt)/float64(tm-pt)
 					sum += 0.5 * (iv + pv) * float64(wend-pt) / unit
+					// The next window's first area, as InfluxDB 1.x
+					// computes it: for floats from the interpolated
+					// value to the point's; for integers the previous
+					// value stays and the interpolated one takes the
+					// point's place.
+					if t == columnar.FieldFloat {
+						pv = iv
+					} else {
+						end = iv
+					}
 					pt = wend
 				}
 				out = append(out, []any{wstart, sum})
@@ -265,7 +278,7 @@ func (c *selectCompiler) integralSeries(ctx context.Context, call *influxql.Call
 				wend = wstart + c.interval
 				sum = 0
 			}
-			sum += 0.5 * (v + pv) * float64(tm-pt) / unit
+			sum += 0.5 * (end + pv) * float64(tm-pt) / unit
 			pt, pv = tm, v
 		}
 		if havePrev {
