@@ -129,17 +129,7 @@ func (c *fieldColumn) batchVector(fv *columnar.FieldVector, lo, hi int) {
 // stays short. Rows come grouped by series. A frozen head or a View only.
 func (h *Head) ScanDeduped(cols []string, keep []bool, minT, maxT int64, max int, fn func(*columnar.ColumnBatch) error) error {
 	h.Finish()
-	var sel []int32
-	add := func(g []int32) error { sel = append(sel, g...); return nil }
-	whole := func(lo, hi int) error {
-		for r := lo; r < hi; r++ {
-			sel = append(sel, int32(r))
-		}
-		return nil
-	}
-	if err := h.selectRows(keep, minT, maxT, add, whole); err != nil {
-		return err
-	}
+	sel := h.collectRows(keep, minT, maxT)
 	slices.SortFunc(sel, func(a, b int32) int {
 		if c := cmp.Compare(h.series[a], h.series[b]); c != 0 {
 			return c

@@ -370,14 +370,8 @@ func (h *Head) FieldCols(names []string) []int {
 	return out
 }
 
-// ScanOrderedRange is ScanOrdered restricted to the rows with time in
-// [minT, maxT): points in segment order (window, series, time), duplicates
-// merged field by field. Only the rows in range are sorted, and only the
-// series they hold are ranked, so merging a head with a segment it overlaps
-// at the edge — the usual case after a flush cut through a round of writes
-// — costs the rows of the overlap, not the head.
-func (h *Head) ScanOrderedRange(minT, maxT int64, fn func(p *columnar.Point) error) error {
-	h.Finish()
+// collectRows returns the rows selectRows would pass, in one slice.
+func (h *Head) collectRows(keep []bool, minT, maxT int64) []int32 {
 	var sel []int32
 	add := func(g []int32) error { sel = append(sel, g...); return nil }
 	whole := func(lo, hi int) error {
@@ -386,9 +380,19 @@ func (h *Head) ScanOrderedRange(minT, maxT int64, fn func(p *columnar.Point) err
 		}
 		return nil
 	}
-	if err := h.selectRows(nil, minT, maxT, add, whole); err != nil {
-		return err
-	}
+	_ = h.selectRows(keep, minT, maxT, add, whole) // add and whole never fail
+	return sel
+}
+
+// ScanOrderedRange is ScanOrdered restricted to the rows with time in
+// [minT, maxT): points in segment order (window, series, time), duplicates
+// merged field by field. Only the rows in range are sorted, and only the
+// series they hold are ranked, so merging a head with a segment it overlaps
+// at the edge — the usual case after a flush cut through a round of writes
+// — costs the rows of the overlap, not the head.
+func (h *Head) ScanOrderedRange(minT, maxT int64, fn func(p *columnar.Point) error) error {
+	h.Finish()
+	sel := h.collectRows(nil, minT, maxT)
 	rank := h.ranksOf(sel)
 	slices.SortFunc(sel, func(a, b int32) int {
 		if c := cmp.Compare(WindowOf(h.times[a]), WindowOf(h.times[b])); c != 0 {

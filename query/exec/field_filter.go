@@ -2,7 +2,6 @@ package exec
 
 import (
 	"cmp"
-	"math"
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/query/sql"
@@ -60,39 +59,8 @@ func (f *fieldFilter) pass(fv *columnar.FieldVector, r int32) bool {
 	if fv == nil || fv.IsNull(int(r)) {
 		return false // NULL compared is NULL, which WHERE rejects
 	}
-	var c int
 	if f.typ == columnar.FieldInt {
-		c = cmp.Compare(fv.I[r], f.i)
-	} else {
-		c = compareFloatPG(fv.F[r], f.f)
+		return opHolds(f.op, cmp.Compare(fv.I[r], f.i))
 	}
-	switch f.op {
-	case sql.OpEq:
-		return c == 0
-	case sql.OpNe:
-		return c != 0
-	case sql.OpLt:
-		return c < 0
-	case sql.OpLe:
-		return c <= 0
-	case sql.OpGt:
-		return c > 0
-	case sql.OpGe:
-		return c >= 0
-	}
-	return true
-}
-
-// compareFloatPG orders doubles as PostgreSQL does: NaN equals NaN and is
-// above every other value.
-func compareFloatPG(a, b float64) int {
-	switch an, bn := math.IsNaN(a), math.IsNaN(b); {
-	case an && bn:
-		return 0
-	case an:
-		return 1
-	case bn:
-		return -1
-	}
-	return cmp.Compare(a, b)
+	return opHolds(f.op, cmpFloat(fv.F[r], f.f))
 }
