@@ -303,9 +303,10 @@ func (ts *TableScan) headTasks(h *segment.Head, span timeSpan) []func(emit func(
 		if w > 0 && h.RowsPerWindow(w) >= minHeadRollupRows {
 			tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
 				err := h.ScanRollup(ts.Columns, match(), lo, hi, w, BatchRows, emit)
-				if errors.Is(err, segment.ErrRollupOverflow) {
-					// Nothing was emitted: the raw rows report the
-					// overflow as the query engine does.
+				if segment.FoldAbandoned(err) {
+					// Nothing was emitted: the raw rows report an
+					// overflow as the query engine does, and count
+					// against its memory limit.
 					return raw(emit)
 				}
 				return err

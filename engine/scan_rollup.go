@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"errors"
 	"math"
 	"runtime"
 	"slices"
@@ -175,7 +174,7 @@ func (ts *TableScan) foldTasks(seg *segment.Segment, p piece) []func(emit func(*
 		}
 		tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
 			err := segment.FoldRollup(tags, fields, p.w, BatchRows, read, emit)
-			if errors.Is(err, segment.ErrRollupOverflow) {
+			if segment.FoldAbandoned(err) {
 				return read(emit) // nothing was emitted
 			}
 			return err

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"errors"
 	"slices"
 
 	"github.com/siltdb/silt/columnar"
@@ -17,8 +18,8 @@ import (
 // series whose rows span several blocks gets a partial row per block for
 // the same window; readers combine partials of one window, as they do
 // across segments. Fields that are absent or not numeric are left out.
-// An integer sum leaving its type within a window fails the call with
-// ErrRollupOverflow before fn saw any batch.
+// An integer sum leaving its type within a window, or more partials than
+// maxHeldPartials, fail the call before fn saw any batch (FoldAbandoned).
 func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, max int, fn func(*columnar.ColumnBatch) error) error {
 	// Only the named tags are kept: rows of series that share them fold
 	// into the same partials, which is all a reader grouping by those
@@ -70,8 +71,8 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 // segment's rows, sorted by series and time, do — and only rows in a
 // range aligned on width. It is how a segment without a rollup of the
 // width a query reads answers it without handing every row to the reader.
-// As with ScanRollup, an integer sum overflowing a window fails the call
-// with ErrRollupOverflow before fn saw any batch.
+// As with ScanRollup, a fold that overflows or would hold too many partials
+// fails before fn saw any batch (FoldAbandoned).
 func FoldRollup(tags []string, fields []columnar.FieldSchema, width int64, max int, scan func(feed func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
 	var fs []columnar.FieldSchema
 	for _, f := range fields {
@@ -111,10 +112,30 @@ func foldPartials(tags []string, fs []columnar.FieldSchema, width int64, max int
 	return bb.Flush(emit)
 }
 
-// pointBuffer is a RollupWriter that keeps copies of the points.
+// maxHeldPartials bounds the partials one fold holds before passing them
+// on (a few KiB each with ten fields): past it the fold gives up with
+// ErrTooManyPartials and the caller reads the rows raw, through the
+// reader's own memory accounting. Folding pays when windows are dense,
+// and then a range holds few of them.
+var maxHeldPartials = 16 << 10
+
+// ErrTooManyPartials: a fold would hold more than maxHeldPartials partials.
+var ErrTooManyPartials = errors.New("rollup: too many partials to fold at read")
+
+// FoldAbandoned reports whether a fold (ScanRollup, FoldRollup) gave up
+// before passing anything on, so that its range can be read raw instead.
+func FoldAbandoned(err error) bool {
+	return errors.Is(err, ErrRollupOverflow) || errors.Is(err, ErrTooManyPartials)
+}
+
+// pointBuffer is a RollupWriter that keeps copies of the points, up to
+// maxHeldPartials.
 type pointBuffer struct{ pts []columnar.Point }
 
 func (w *pointBuffer) Append(p *columnar.Point) error {
+	if len(w.pts) >= maxHeldPartials {
+		return ErrTooManyPartials
+	}
 	w.pts = append(w.pts, columnar.Point{Time: p.Time, Tags: slices.Clone(p.Tags), Fields: slices.Clone(p.Fields)})
 	return nil
 }

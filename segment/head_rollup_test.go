@@ -199,3 +199,26 @@ func checkRollup(t *testing.T, name string, h *Head, tags map[string][]string, p
 		t.Errorf("%s: %d windows, want %d (or partials differ)", name, len(got), len(want))
 	}
 }
+
+// A fold that would hold more partials than maxHeldPartials gives up
+// before passing any on, so the caller can read the rows raw instead.
+func TestHeadScanRollupBounded(t *testing.T) {
+	h := blockedHead(t, false)
+	defer func(n int) { maxHeldPartials = n }(maxHeldPartials)
+	maxHeldPartials = 5
+	emitted := 0
+	err := h.ScanRollup([]string{"host", "usage"}, nil, math.MinInt64, math.MaxInt64, 60e9, 500, func(b *columnar.ColumnBatch) error {
+		emitted += b.Len
+		return nil
+	})
+	if !FoldAbandoned(err) || emitted != 0 {
+		t.Fatalf("fold of many windows under a bound of 5: err %v, %d partials emitted; want ErrTooManyPartials and none", err, emitted)
+	}
+	maxHeldPartials = 1 << 20
+	if err := h.ScanRollup([]string{"host", "usage"}, nil, math.MinInt64, math.MaxInt64, 60e9, 500, func(b *columnar.ColumnBatch) error {
+		emitted += b.Len
+		return nil
+	}); err != nil || emitted == 0 {
+		t.Fatalf("unbounded fold: err %v, %d partials", err, emitted)
+	}
+}
