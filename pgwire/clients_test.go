@@ -2,6 +2,7 @@ package pgwire
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -179,6 +180,31 @@ func TestPsql(t *testing.T) {
 	}
 	if out, err := e.psql(t, bin, "", "-c", `\d nosuch`); err == nil || !strings.Contains(out, "Did not find any relation") {
 		t.Errorf(`\d nosuch: %q %v`, out, err)
+	}
+	// \copy of a query to stdout as CSV with a header (COPY ... TO
+	// STDOUT): the rows of /api/v1/sql.
+	q := `SELECT time, hostname, usage_iowait, state FROM cpu WHERE hostname = 'host_1' ORDER BY time`
+	out, err = e.psql(t, bin, "", "-c", `\copy (`+q+`) to stdout with csv header`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatalf("\\copy output %q: %v", out, err)
+	}
+	api := e.sqlAPI(t, q, "")
+	if len(recs) != len(api.Rows)+1 || strings.Join(recs[0], ",") != "time,hostname,usage_iowait,state" {
+		t.Fatalf("\\copy: %d records (header %v), /api/v1/sql %d rows", len(recs), recs[0], len(api.Rows))
+	}
+	for r, rec := range recs[1:] {
+		for c, s := range rec {
+			if s == "" {
+				s = "<NULL>"
+			}
+			if got := parsePsqlValue(t, api.Columns[c].Type, s); !sameValue(got, api.Rows[r][c]) {
+				t.Errorf("\\copy row %d column %d: %q, /api/v1/sql %v", r, c, s, api.Rows[r][c])
+			}
+		}
 	}
 	// \l lists the databases.
 	if out, err := e.psql(t, bin, "", "-A", "-t", "-c", `\l`); err != nil || !strings.HasPrefix(out, testDB+"|") {

@@ -18,6 +18,7 @@ type answer struct {
 	cols []column // nil: a command without rows (SET, BEGIN); NoData
 	rows [][]any  // values as query.Result holds them
 	tag  string   // CommandComplete tag; "" is "SELECT <rows>"
+	copy *copySpec // set for COPY ... TO STDOUT: rows go as CopyData
 }
 
 func (a *answer) commandTag() string {
@@ -58,10 +59,13 @@ func (c *conn) simpleQuery(text string) {
 			c.sendError(toPGError(err))
 			break
 		}
-		if ans.cols != nil {
+		switch {
+		case ans.copy != nil:
+			c.sendCopy(ans)
+		case ans.cols != nil:
 			c.send(rowDescription(ans.cols, nil))
+			c.sendRows(ans, nil, 0, len(ans.rows))
 		}
-		c.sendRows(ans, nil, 0, len(ans.rows))
 		c.send(&pgproto3.CommandComplete{CommandTag: []byte(ans.commandTag())})
 		if c.werr != nil {
 			return
@@ -133,6 +137,9 @@ func causeCode(cause error) string {
 // describeText returns the columns a statement will answer with, without
 // running it (parameters, if any, as NULL).
 func (c *conn) describeText(text string) ([]column, error) {
+	if _, _, err, ok := copyStatement(text); ok {
+		return nil, err // COPY answers CopyOutResponse, not rows
+	}
 	if ans, err, ok := c.session(text); ok {
 		if err != nil {
 			return nil, err
@@ -377,6 +384,11 @@ func (c *conn) execute(m *pgproto3.Execute) {
 			ans.cols = p.cols
 		}
 		p.ans = ans
+		if ans.copy != nil {
+			c.sendCopy(ans)
+			c.send(&pgproto3.CommandComplete{CommandTag: []byte(ans.commandTag())})
+			return
+		}
 	}
 	to := len(p.ans.rows)
 	if m.MaxRows > 0 && uint64(p.sent)+uint64(m.MaxRows) < uint64(to) {

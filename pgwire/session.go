@@ -128,6 +128,7 @@ func (c *conn) session(text string) (ans *answer, err error, ok bool) {
 			if ans, err, ok := c.copyOut(text); ok {
 				return ans, err, true
 			}
+			w = "COPY FROM (only COPY ... TO STDOUT is)"
 		}
 		return nil, &pgError{code: "0A000", msg: w + " is not supported over the PostgreSQL protocol: Silt takes writes over HTTP (line protocol at /write or /api/v2/write, NDJSON at /api/v1/ingest) and Kafka/NATS; this listener only reads"}, true
 	}
