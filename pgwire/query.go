@@ -15,9 +15,9 @@ import (
 
 // answer is what one statement returns.
 type answer struct {
-	cols []column // nil: a command without rows (SET, BEGIN); NoData
-	rows [][]any  // values as query.Result holds them
-	tag  string   // CommandComplete tag; "" is "SELECT <rows>"
+	cols []column  // nil: a command without rows (SET, BEGIN); NoData
+	rows [][]any   // values as query.Result holds them
+	tag  string    // CommandComplete tag; "" is "SELECT <rows>"
 	copy *copySpec // set for COPY ... TO STDOUT: rows go as CopyData
 }
 
