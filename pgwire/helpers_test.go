@@ -26,6 +26,7 @@ type testEnv struct {
 	http string // http://127.0.0.1:port
 	pg   string // 127.0.0.1:port
 	srv  *server.Server
+	eng  *engine.Engine
 	l    *Listener
 }
 
@@ -65,7 +66,7 @@ func startEnv(t testing.TB, scfg server.Config, wrap func(Backend) Backend) *tes
 			t.Error(err)
 		}
 	})
-	return &testEnv{http: "http://" + hln.Addr().String(), pg: pln.Addr().String(), srv: srv, l: l}
+	return &testEnv{http: "http://" + hln.Addr().String(), pg: pln.Addr().String(), srv: srv, eng: eng, l: l}
 }
 
 // dsn is a connection string for pgx and psycopg2.
