@@ -109,4 +109,3 @@ func BenchmarkTSBSQueries(b *testing.B) {
 		}
 	}
 }
-
