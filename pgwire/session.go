@@ -41,6 +41,7 @@ var moreSettings = map[string]string{
 	"extra_float_digits":            "1",
 	"bytea_output":                  "hex",
 	"max_index_keys":                "32",
+	"server_version_num":            "150000",
 }
 
 func setting(name string) (string, bool) {
