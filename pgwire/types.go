@@ -187,6 +187,10 @@ func appendBinary(dst []byte, oid uint32, v any) ([]byte, bool) {
 		}
 	case float64:
 		if oid == oidFloat8 {
+			if x != x {
+				// PostgreSQL's one NaN (Go's math.NaN has another payload).
+				return binary.BigEndian.AppendUint64(dst, 0x7ff8000000000000), true
+			}
 			return binary.BigEndian.AppendUint64(dst, math.Float64bits(x)), true
 		}
 	case bool:
