@@ -31,10 +31,12 @@ const outFlushBytes = 64 << 10
 // so that a client that goes away is noticed while a query runs.
 type conn struct {
 	l      *Listener
-	nc     net.Conn
+	nc     net.Conn // raw, or the TLS session over it
+	raw    net.Conn // the accepted connection: Close closes it from any goroutine
 	br     *bufio.Reader
 	pid    uint32
 	secret [4]byte
+	tls    bool // the session is encrypted
 
 	db, user string
 	tx       byte // transaction status for ReadyForQuery: 'I' or 'T'

@@ -8,7 +8,8 @@
 // A connection's life:
 //
 //	client                               server
-//	  SSLRequest ───────────────────────►  'N' (no TLS)
+//	  SSLRequest ───────────────────────►  'S' and a TLS handshake with a
+//	                                      key pair configured, else 'N'
 //	  StartupMessage (user, database) ──►  AuthenticationCleartextPassword
 //	  PasswordMessage (a token) ────────►  (only with tokens configured)
 //	                                 ◄──  AuthenticationOk, ParameterStatus…,

@@ -35,6 +35,12 @@ const testDB = "bench"
 
 func startEnv(t testing.TB, scfg server.Config, wrap func(Backend) Backend) *testEnv {
 	t.Helper()
+	return startEnvPG(t, scfg, Config{}, wrap)
+}
+
+// startEnvPG is startEnv with listener settings (TLS).
+func startEnvPG(t testing.TB, scfg server.Config, pcfg Config, wrap func(Backend) Backend) *testEnv {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	scfg.Logger = log
 	eng, err := engine.Open(engine.Config{DataDir: t.TempDir(), FlushInterval: time.Hour, Logger: log})
@@ -55,7 +61,14 @@ func startEnv(t testing.TB, scfg server.Config, wrap func(Backend) Backend) *tes
 	if wrap != nil {
 		be = wrap(srv)
 	}
-	l := New(be, Config{Logger: log, MaxMessageBytes: 1 << 20})
+	pcfg.Logger = log
+	if pcfg.MaxMessageBytes == 0 {
+		pcfg.MaxMessageBytes = 1 << 20
+	}
+	l, err := New(be, pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() { _ = l.Serve(pln) }()
 	t.Cleanup(func() {
 		if err := l.Close(); err != nil {

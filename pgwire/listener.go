@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -42,6 +43,7 @@ type Listener struct {
 	cfg Config
 	be  Backend
 	log *slog.Logger
+	tls *tls.Config // nil: no TLS
 
 	mu struct {
 		sync.Mutex
@@ -53,17 +55,22 @@ type Listener struct {
 	wg sync.WaitGroup
 }
 
-// New returns a listener that runs queries on be.
-func New(be Backend, cfg Config) *Listener {
+// New returns a listener that runs queries on be. It fails only when the
+// TLS key pair cannot be loaded.
+func New(be Backend, cfg Config) (*Listener, error) {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = 16 << 20
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	l := &Listener{cfg: cfg, be: be, log: cfg.Logger}
+	tc, err := cfg.LoadTLS()
+	if err != nil {
+		return nil, err
+	}
+	l := &Listener{cfg: cfg, be: be, log: cfg.Logger, tls: tc}
 	l.mu.conns = map[uint32]*conn{}
-	return l
+	return l, nil
 }
 
 // Serve accepts connections on ln until Close. It returns nil after Close.
@@ -113,7 +120,7 @@ func (l *Listener) Serve(ln net.Listener) error {
 // newConn registers a connection under a fresh process ID and secret, or
 // returns nil once the listener is closed.
 func (l *Listener) newConn(nc net.Conn) *conn {
-	c := &conn{l: l, nc: nc, stmts: map[string]*statement{}, portals: map[string]*portal{}, tx: 'I'}
+	c := &conn{l: l, nc: nc, raw: nc, stmts: map[string]*statement{}, portals: map[string]*portal{}, tx: 'I'}
 	if _, err := rand.Read(c.secret[:]); err != nil {
 		// crypto/rand does not fail on Linux; without a secret no
 		// cancel request could be trusted.
@@ -167,7 +174,7 @@ func (l *Listener) Close() error {
 	}
 	for _, c := range l.mu.conns {
 		c.cancelQuery(errShutdown)
-		_ = c.nc.Close()
+		_ = c.raw.Close()
 	}
 	l.mu.Unlock()
 	l.wg.Wait()

@@ -1,6 +1,7 @@
 package pgwire
 
 import (
+	"crypto/tls"
 	"slices"
 	"time"
 
@@ -33,9 +34,34 @@ func (c *conn) startup() bool {
 			return false
 		}
 		switch m := msg.(type) {
-		case *pgproto3.SSLRequest, *pgproto3.GSSEncRequest:
-			// No TLS here: the client goes on in plain text, or gives
-			// up if it requires encryption (sslmode=require).
+		case *pgproto3.SSLRequest:
+			if c.l.tls == nil || c.tls {
+				// No TLS: the client goes on in plain text, or gives up
+				// if it requires encryption (sslmode=require).
+				if _, err := c.nc.Write([]byte{'N'}); err != nil {
+					return false
+				}
+				continue
+			}
+			if c.br.Buffered() > 0 {
+				// Bytes sent after the request, before the handshake,
+				// would be taken as if they came encrypted (the
+				// injection PostgreSQL fixed as CVE-2021-23214).
+				return false
+			}
+			if _, err := c.nc.Write([]byte{'S'}); err != nil {
+				return false
+			}
+			tc := tls.Server(c.nc, c.l.tls)
+			if err := tc.Handshake(); err != nil {
+				c.l.log.Debug("pgwire: TLS handshake", "remote", c.nc.RemoteAddr().String(), "err", err)
+				return false
+			}
+			c.nc, c.tls = tc, true
+			c.br.Reset(tc)
+		case *pgproto3.GSSEncRequest:
+			// No GSSAPI encryption: the client goes on as it would
+			// without it (plain, or after an SSLRequest).
 			if _, err := c.nc.Write([]byte{'N'}); err != nil {
 				return false
 			}

@@ -254,13 +254,20 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	var pgl *pgwire.Listener
 	if pgLn != nil {
 		cfg.pg.Logger = log
-		pgl = pgwire.New(srv, cfg.pg)
+		pgl, err = pgwire.New(srv, cfg.pg)
+		if err != nil { // checked by listenPG: the files changed since
+			log.Error("PostgreSQL listener", "err", err)
+			_ = pgLn.Close()
+			pgl = nil
+		}
+	}
+	if pgl != nil {
 		go func() {
 			if err := pgl.Serve(pgLn); err != nil {
 				log.Error("PostgreSQL listener stopped", "err", err)
 			}
 		}()
-		log.Info("PostgreSQL wire protocol listening", "addr", pgLn.Addr().String())
+		log.Info("PostgreSQL wire protocol listening", "addr", pgLn.Addr().String(), "tls", cfg.pg.TLSCertFile != "")
 	}
 	stopPG := func() {
 		if pgl != nil {
@@ -342,6 +349,10 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 func listenPG(cfg *serveConfig, log *slog.Logger) (ln net.Listener, ok bool) {
 	if cfg.pg.Addr == "" {
 		return nil, true
+	}
+	if _, err := cfg.pg.LoadTLS(); err != nil {
+		log.Error("PostgreSQL listener TLS", "err", err)
+		return nil, false
 	}
 	ln, err := net.Listen("tcp", cfg.pg.Addr)
 	if err == nil {
