@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -25,6 +26,10 @@ var (
 // it out: large results stream in writes of about this size, small ones
 // go in one write with their ReadyForQuery.
 const outFlushBytes = 64 << 10
+
+// writeTimeout bounds one write to a client, as the HTTP listener's
+// WriteTimeout does.
+const writeTimeout = 5 * time.Minute
 
 // conn is one client connection. Its messages are handled in order on
 // its own goroutine (serve); a second goroutine (readLoop) reads ahead
@@ -218,6 +223,9 @@ func (c *conn) flush() {
 		c.out = c.out[:0]
 		return
 	}
+	// A client that stops reading must not hold a connection and its
+	// result forever: the HTTP listener's write timeout.
+	_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := c.nc.Write(c.out)
 	if err != nil {
 		c.werr = err

@@ -111,6 +111,9 @@ func (c *conn) run(text string) (*answer, error) {
 	if ans, ok := c.catalog(text); ok {
 		return ans, nil
 	}
+	if !c.l.be.Ready() {
+		return nil, &pgError{code: "57P03", msg: "the database system is starting up (replaying the WAL); retry shortly"}
+	}
 	q, err := c.l.be.CompileSQL(c.db, text, time.Now())
 	if err != nil {
 		return nil, err
