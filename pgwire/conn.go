@@ -194,7 +194,8 @@ func (c *conn) handle(msg pgproto3.FrontendMessage) bool {
 		// Leftovers of a COPY FROM that was refused: ignored, as
 		// PostgreSQL does outside COPY IN.
 	case *pgproto3.FunctionCall:
-		c.extendedError(&pgError{code: "0A000", msg: "the function call protocol is not supported"})
+		// Answered like a simple query: an error, then ReadyForQuery.
+		c.sendError(&pgError{code: "0A000", msg: "the function call protocol is not supported"})
 		c.readyForQuery()
 	default:
 		c.sendError(&pgError{severity: "FATAL", code: "08P01", msg: fmt.Sprintf("unexpected message %T", msg)})
