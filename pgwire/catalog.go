@@ -13,8 +13,9 @@ import (
 // The catalog queries of psql's \l, \dt and \d (PostgreSQL 15's psql,
 // Debian's) use regular expression operators, joins, subqueries and
 // pg_catalog functions that Silt's SQL does not run. They are recognised
-// by their shape and answered from Silt's own catalog; another query of
-// the system catalogs gets an empty answer, which psql and GUIs read as
+// by their shape and answered from Silt's own catalog, as are queries of
+// information_schema.tables and .columns (catalog_info.go); another query
+// of the system catalogs gets an empty answer, which psql and GUIs read as
 // "nothing of that kind" (no indexes, no policies, no inheritance).
 //
 // Each table has an OID, 16384 (PostgreSQL's first user OID) plus its
@@ -35,7 +36,6 @@ var (
 	reTableInfo  = regexp.MustCompile(`(?is)^\s*SELECT\s+c\.relchecks\s*,\s*c\.relkind\b`)
 	reColumns    = regexp.MustCompile(`(?is)^\s*SELECT\s+a\.attname\s*,.*FROM\s+pg_catalog\.pg_attribute\s+a\b`)
 	reDatabases  = regexp.MustCompile(`(?is)d\.datname\s+as\s+"Name".*FROM\s+pg_catalog\.pg_database\s+d\b`)
-	reInfoTables = regexp.MustCompile(`(?is)^\s*SELECT\s+.*\btable_name\b.*FROM\s+information_schema\.tables\b`)
 )
 
 // catalog answers a query of the system catalogs; ok is false for any
@@ -62,12 +62,9 @@ func (c *conn) catalog(text string) (*answer, bool) {
 		return attributes(text, names, tables), true
 	case reListTables.MatchString(text):
 		return c.listTables(text, names), true
-	case reInfoTables.MatchString(text):
-		rows := make([][]any, len(names))
-		for i, n := range names {
-			rows[i] = []any{n}
-		}
-		return &answer{cols: []column{{"table_name", oidName}}, rows: rows}, true
+	}
+	if ans, ok := c.infoSchema(text, names, tables); ok {
+		return ans, true
 	}
 	return &answer{cols: []column{}}, true
 }

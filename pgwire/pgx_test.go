@@ -3,6 +3,7 @@ package pgwire
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"strings"
@@ -311,5 +312,66 @@ func TestPgxCancel(t *testing.T) {
 	var n int64
 	if err := conn2.QueryRow(context.Background(), `SELECT count(*) FROM cpu`).Scan(&n); err != nil || n == 0 {
 		t.Errorf("after the cancel: %d %v", n, err)
+	}
+}
+
+// TestInformationSchema asks information_schema.tables and .columns what
+// Grafana's query builder and GUIs ask, and compares with SHOW TABLES and
+// DESCRIBE.
+func TestInformationSchema(t *testing.T) {
+	e := startEnv(t, server.Config{}, nil)
+	loadCPU(t, e, "")
+	conn, err := pgx.Connect(context.Background(), e.dsn(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	strs := func(q string) []string {
+		t.Helper()
+		rows, err := conn.Query(context.Background(), q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			vals, err := rows.Values()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var parts []string
+			for _, v := range vals {
+				parts = append(parts, fmt.Sprint(v))
+			}
+			out = append(out, strings.Join(parts, "|"))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	var tables []string
+	for _, r := range e.sqlAPI(t, "SHOW TABLES", "").Rows {
+		tables = append(tables, r[0].(string))
+	}
+	got := strs(`SELECT quote_ident(table_name) AS "table" FROM information_schema.tables
+		WHERE quote_ident(table_schema) NOT IN ('information_schema', 'pg_catalog') AND table_type = 'BASE TABLE'
+		AND quote_ident(table_schema) IN (SELECT current_schema()) ORDER BY 1`)
+	if strings.Join(got, ",") != strings.Join(tables, ",") {
+		t.Errorf("information_schema.tables: %v, SHOW TABLES %v", got, tables)
+	}
+	if got := strs(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'pg_catalog'`); len(got) != 0 {
+		t.Errorf("tables in pg_catalog: %v", got)
+	}
+	pgType := map[string]string{"timestamp": "timestamp with time zone", "string": "text", "float64": "double precision",
+		"int64": "bigint", "uint64": "numeric", "bool": "boolean"}
+	var want []string
+	for i, r := range e.sqlAPI(t, "DESCRIBE cpu", "").Rows {
+		want = append(want, fmt.Sprintf("%s|%s|%d", r[0], pgType[r[1].(string)], i+1))
+	}
+	got = strs(`SELECT quote_ident(column_name) AS "column", data_type AS "type", ordinal_position FROM information_schema.columns
+		WHERE quote_ident(table_name) = 'cpu' ORDER BY ordinal_position`)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("information_schema.columns of cpu:\n%v\nDESCRIBE cpu:\n%v", got, want)
 	}
 }
