@@ -61,7 +61,9 @@ func startEnvPG(t testing.TB, scfg server.Config, pcfg Config, wrap func(Backend
 	if wrap != nil {
 		be = wrap(srv)
 	}
-	pcfg.Logger = log
+	if pcfg.Logger == nil {
+		pcfg.Logger = log
+	}
 	if pcfg.MaxMessageBytes == 0 {
 		pcfg.MaxMessageBytes = 1 << 20
 	}
