@@ -8,8 +8,8 @@ import (
 	"io"
 	"net"
 	"runtime/debug"
-	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -149,7 +149,7 @@ func (c *conn) readLoop() {
 
 func isDisconnect(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
-		strings.Contains(err.Error(), "connection reset")
+		errors.Is(err, syscall.ECONNRESET)
 }
 
 // handle answers one message; false ends the connection.
