@@ -24,6 +24,9 @@ type Config struct {
 	// a dashboard writes many times over, while bounding what a client
 	// can make the server hold per connection.
 	MaxMessageBytes int
+	// MaxConnections bounds the sessions open at once; one more is
+	// answered SQLSTATE 53300 and closed, as PostgreSQL's max_connections.
+	MaxConnections int
 	// TLSCertFile and TLSKeyFile, both set, turn TLS on: an SSLRequest
 	// is answered 'S' and the session continues encrypted. Clients that
 	// do not ask for TLS are still served in plain text (libpq's
@@ -37,6 +40,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "pg-addr", DefaultAddr, "PostgreSQL wire protocol listen address (psql, pgx, psycopg2, Grafana's PostgreSQL data source); empty turns it off. If the default port is taken (a local PostgreSQL) a warning is logged and the rest is served; an address given explicitly that cannot be bound stops the start")
 	fs.StringVar(&c.TLSCertFile, "pg-tls-cert", "", "PEM certificate (chain) for TLS on the PostgreSQL listener; with --pg-tls-key, clients that ask for TLS (sslmode=prefer, require, verify-full) get it")
 	fs.StringVar(&c.TLSKeyFile, "pg-tls-key", "", "PEM private key of --pg-tls-cert")
+	fs.IntVar(&c.MaxConnections, "pg-max-connections", 256, "PostgreSQL sessions open at once; one more gets 'too many connections' (SQLSTATE 53300). Each holds a goroutine and, while a query runs, its result")
 	flagutil.IntBytesVar(fs, &c.MaxMessageBytes, "pg-max-message-bytes", 16<<20, "largest PostgreSQL protocol message a client may send (a query and its parameters, e.g. 16MiB); larger gets a protocol error")
 }
 
@@ -44,6 +48,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 func (c *Config) Validate() error {
 	if c.MaxMessageBytes <= 0 {
 		return fmt.Errorf("max message bytes must be > 0, got %d", c.MaxMessageBytes)
+	}
+	if c.MaxConnections <= 0 {
+		return fmt.Errorf("max connections must be > 0, got %d", c.MaxConnections)
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("TLS needs both a certificate and a key (--pg-tls-cert, --pg-tls-key)")

@@ -42,6 +42,8 @@ type conn struct {
 	pid    uint32
 	secret [4]byte
 	tls    bool // the session is encrypted
+	// refused is set past MaxConnections: the startup is answered 53300.
+	refused bool
 
 	db, user string
 	tx       byte // transaction status for ReadyForQuery: 'I' or 'T'

@@ -49,6 +49,7 @@ type Listener struct {
 		sync.Mutex
 		ln     net.Listener
 		conns  map[uint32]*conn // by process ID, for cancel requests
+		open   int              // sessions counted against MaxConnections
 		closed bool
 		nextID uint32
 	}
@@ -60,6 +61,9 @@ type Listener struct {
 func New(be Backend, cfg Config) (*Listener, error) {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = 16 << 20
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = 256
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -118,7 +122,9 @@ func (l *Listener) Serve(ln net.Listener) error {
 }
 
 // newConn registers a connection under a fresh process ID and secret, or
-// returns nil once the listener is closed.
+// returns nil once the listener is closed. Past MaxConnections the
+// connection is marked refused: its handshake is answered (SSL requests
+// included, so that libpq reads the refusal) with SQLSTATE 53300.
 func (l *Listener) newConn(nc net.Conn) *conn {
 	c := &conn{l: l, nc: nc, raw: nc, stmts: map[string]*statement{}, portals: map[string]*portal{}, tx: 'I'}
 	if _, err := rand.Read(c.secret[:]); err != nil {
@@ -131,6 +137,12 @@ func (l *Listener) newConn(nc net.Conn) *conn {
 	if l.mu.closed {
 		return nil
 	}
+	l.wg.Add(1)
+	if l.mu.open >= l.cfg.MaxConnections {
+		c.refused = true
+	} else {
+		l.mu.open++
+	}
 	for {
 		l.mu.nextID++
 		if _, taken := l.mu.conns[l.mu.nextID]; !taken && l.mu.nextID != 0 {
@@ -139,12 +151,14 @@ func (l *Listener) newConn(nc net.Conn) *conn {
 	}
 	c.pid = l.mu.nextID
 	l.mu.conns[c.pid] = c
-	l.wg.Add(1)
 	return c
 }
 
 func (l *Listener) forget(c *conn) {
 	l.mu.Lock()
+	if !c.refused {
+		l.mu.open--
+	}
 	delete(l.mu.conns, c.pid)
 	l.mu.Unlock()
 }

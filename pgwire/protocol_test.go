@@ -1,6 +1,7 @@
 package pgwire
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/siltdb/silt/server"
@@ -237,4 +240,41 @@ func TestClientGoneCancelsQuery(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the query was not canceled when its client left")
 	}
+}
+
+// TestMaxConnections: past --pg-max-connections a session is refused
+// with 53300 (after its SSL request, which libpq sends first); when one
+// closes, the next is let in.
+func TestMaxConnections(t *testing.T) {
+	e := startEnvPG(t, server.Config{}, Config{MaxConnections: 2}, nil)
+	e.write(t, cpuLines(1, 2), "")
+	ctx := context.Background()
+	dsn := strings.Replace(e.dsn(""), "sslmode=disable", "sslmode=prefer", 1)
+	var open []*pgx.Conn
+	for i := 0; i < 2; i++ {
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+	}
+	_, err := pgx.Connect(ctx, dsn)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "53300" {
+		t.Fatalf("third session: %v, want SQLSTATE 53300", err)
+	}
+	open[0].Close(ctx)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := pgx.Connect(ctx, dsn)
+		if err == nil {
+			c.Close(ctx)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a session after one closed: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond) // the server notices the close
+	}
+	open[1].Close(ctx)
 }

@@ -77,6 +77,12 @@ func (c *conn) startup() bool {
 // login authenticates a startup message and sends the session's
 // parameters, its cancel key and the first ReadyForQuery.
 func (c *conn) login(m *pgproto3.StartupMessage) bool {
+	if c.refused {
+		c.sendError(&pgError{severity: "FATAL", code: "53300", msg: "sorry, too many clients already",
+			hint: "more sessions than --pg-max-connections are open"})
+		c.flush()
+		return false
+	}
 	if m.ProtocolVersion != pgproto3.ProtocolVersion30 {
 		// 3.2 clients (PostgreSQL 18's libpq) fall back to 3.0 when told
 		// so; Silt's cancel keys are 3.0's four bytes.
