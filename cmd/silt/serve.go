@@ -106,7 +106,8 @@ func (c *serveConfig) validate() error {
 const serveUsage = `Usage: silt serve [flags]
 
 Runs the Silt server. With no flags it keeps data in ./silt-data and listens on
-127.0.0.1:8086 with the InfluxDB v1/v2 write API, NDJSON ingest and schema endpoints.
+127.0.0.1:8086 with the InfluxDB v1/v2 write API, NDJSON ingest and schema endpoints,
+and on 127.0.0.1:5432 for PostgreSQL clients (psql, pgx, psycopg2; --pg-addr).
 
 Examples:
   silt serve --data-dir /var/lib/silt --http-addr 0.0.0.0:8086
