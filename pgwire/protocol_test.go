@@ -249,7 +249,7 @@ func TestMaxConnections(t *testing.T) {
 	e := startEnvPG(t, server.Config{}, Config{MaxConnections: 2}, nil)
 	e.write(t, cpuLines(1, 2), "")
 	ctx := context.Background()
-	dsn := strings.Replace(e.dsn(""), "sslmode=disable", "sslmode=prefer", 1)
+	dsn := e.dsn("")
 	var open []*pgx.Conn
 	for i := 0; i < 2; i++ {
 		c, err := pgx.Connect(ctx, dsn)
@@ -262,6 +262,20 @@ func TestMaxConnections(t *testing.T) {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "53300" {
 		t.Fatalf("third session: %v, want SQLSTATE 53300", err)
+	}
+	// As libpq sends it: an SSL request first, answered 'N', then the
+	// startup, answered with the refusal.
+	cl := dialRaw(t, e, false)
+	if _, err := cl.nc.Write([]byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}); err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	if _, err := io.ReadFull(cl.nc, b[:]); err != nil || b[0] != 'N' {
+		t.Fatalf("SSL request answered %q %v", b[0], err)
+	}
+	cl.send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "u", "database": testDB}})
+	if code := cl.expectError(); code != "53300" {
+		t.Errorf("after the SSL request: SQLSTATE %s, want 53300", code)
 	}
 	open[0].Close(ctx)
 	deadline := time.Now().Add(5 * time.Second)
