@@ -31,10 +31,13 @@ type compactLast struct {
 	inputs   []*lastSet // oldest first; nil: fold the written rows
 
 	// Folding the written rows (inputs nil): per output id its summary;
-	// the output and series the last point went to.
+	// the output and series the last point went to. cur is nil while an
+	// output past maxCachedSeries series is written: its summary would not
+	// be cached, so none is kept.
 	byOut    map[uint64]*lastSet
 	cur      *lastSet
 	curID    uint64
+	started  bool
 	e        *lastSeries
 	tags     []columnar.TagValue // e's tags as the merge gave them
 	sorted   []columnar.TagValue // scratch: tags sorted by key
@@ -71,11 +74,19 @@ func (c *lastCache) forCompaction(inputs []string, fields []columnar.FieldSchema
 // it changes. Strings are kept, not copied: the segment reader gives each
 // point strings of its own.
 func (cl *compactLast) written(id uint64, p *columnar.Point) {
-	if cl.cur == nil || id != cl.curID {
-		cl.cur, cl.curID, cl.e = newLastSet(cl.fields), id, nil
+	if !cl.started || id != cl.curID {
+		cl.cur, cl.curID, cl.e, cl.started = newLastSet(cl.fields), id, nil, true
 		cl.byOut[id] = cl.cur
 	}
+	if cl.cur == nil {
+		return
+	}
 	if cl.e == nil || !slices.Equal(p.Tags, cl.tags) {
+		if len(cl.cur.order) >= maxCachedSeries {
+			delete(cl.byOut, id)
+			cl.cur = nil
+			return
+		}
 		cl.tags = append(cl.tags[:0], p.Tags...)
 		cl.e = cl.seriesOf(p.Tags)
 	}
@@ -142,8 +153,14 @@ func (cl *compactLast) result(outs []segment.SegmentMeta) map[uint64]*lastSet {
 			return nil
 		}
 	}
+	// The merged summary holds at most what the cache would hold of the
+	// outputs (each of them up to maxCachedSeries series), give or take
+	// one input's.
 	all := newLastSet(cl.fields)
 	for _, s := range cl.inputs {
+		if len(all.order) > maxCachedSeries*len(outs) {
+			return nil
+		}
 		all.merge(s, math.MinInt64, math.MaxInt64)
 	}
 	// Outputs are split between series, in series order: each series

@@ -334,3 +334,25 @@ func TestCompactCachesLastValues(t *testing.T) {
 		})
 	}
 }
+
+// Summaries folded from written rows stop at maxCachedSeries series per
+// output (such a summary would not be cached): the memory a merge holds for
+// them is what the cache would.
+func TestCompactLastBoundsSeries(t *testing.T) {
+	var c lastCache
+	cl, written := c.forCompaction(nil, []columnar.FieldSchema{{Name: "x", Type: columnar.FieldFloat}}, []string{"host"}, false)
+	p := columnar.Point{Tags: []columnar.TagValue{{Key: "host"}}, Fields: []columnar.FieldValue{{Key: "x", Type: columnar.FieldFloat}}}
+	for out, n := range []int{maxCachedSeries + 1, 3} {
+		for i := range n {
+			p.Tags[0].Value = fmt.Sprintf("h%07d", i)
+			p.Time = int64(i)
+			written(uint64(out), &p)
+		}
+	}
+	if _, ok := cl.byOut[0]; ok {
+		t.Error("kept a summary of an output past maxCachedSeries series")
+	}
+	if s := cl.byOut[1]; s == nil || len(s.order) != 3 {
+		t.Errorf("the next output's summary: %v, want 3 series", s)
+	}
+}
