@@ -121,6 +121,13 @@ type SegmentInfo struct {
 // better, larger ones compress better.
 const RowGroupRows = 32 << 10
 
+// PageRows is the most rows a data page holds. A query of a few series
+// over hours decodes only the pages holding them (pages.go): at 4096 a
+// series' day at 10 s intervals is about two pages. Smaller pages cost
+// bytes (TSBS cpu rows, zstd: 0.81 bytes/value in one page per row group,
+// 0.77 at 8192 rows, 0.80 at 4096, 0.87 at 2048, 1.00 at 1024).
+const PageRows = 4096
+
 // RollupPath returns the path of rollup segment id relative to the data
 // directory: beside its window's raw segments, one directory down, so
 // that a glob over a table's segments (segments/db/table/*/*.parquet, as
@@ -204,8 +211,17 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 		writers := rg.ColumnWriters()
 		for _, c := range cols {
 			vals = h.columnValues(vals[:0], c, run, start, end)
-			if _, err := writers[c.leaf].WriteRowValues(vals); err != nil {
-				return m, fmt.Errorf("write column %s of %s: %w", c.name, path, err)
+			// A page every PageRows rows: the pages the reader can
+			// skip (pages.go).
+			for rest := vals; len(rest) > 0; {
+				k := min(len(rest), PageRows)
+				if _, err := writers[c.leaf].WriteRowValues(rest[:k]); err != nil {
+					return m, fmt.Errorf("write column %s of %s: %w", c.name, path, err)
+				}
+				if err := writers[c.leaf].Flush(); err != nil {
+					return m, fmt.Errorf("write page of column %s of %s: %w", c.name, path, err)
+				}
+				rest = rest[k:]
 			}
 		}
 		if _, err := rg.Commit(); err != nil {
