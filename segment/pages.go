@@ -261,7 +261,7 @@ func readRows(cr file.ColumnChunkReader, r batchColumn, b *columnar.ColumnBatch,
 			return 0, fmt.Errorf("tag column read by %T", cr)
 		}
 		sc.bytes = slices.Grow(sc.bytes[:0], n)[:n]
-		total, vals, err = c.ReadBatch(int64(n), sc.bytes, defs, nil)
+		total, vals, err = c.ReadBatchInPage(int64(n), sc.bytes, defs, nil) // values alias the page
 		if err == nil {
 			tagIDs(&b.Tags[r.slot], off, int(total), sc.bytes[:vals], defs, maxDef, sc)
 		}
@@ -331,8 +331,10 @@ func readPacked[T int64 | float64 | bool | parquet.ByteArray](cr file.ColumnChun
 			return c.ReadBatch(n, v, defs, nil)
 		}
 	case *file.ByteArrayColumnChunkReader:
+		// Within the page: the values alias the page (ReadBatch would
+		// copy every one), and the callers copy what they keep.
 		if v, ok := any(vals).([]parquet.ByteArray); ok {
-			return c.ReadBatch(n, v, defs, nil)
+			return c.ReadBatchInPage(n, v, defs, nil)
 		}
 	}
 	return 0, 0, fmt.Errorf("column of type %T read by %T", vals, cr)
