@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -467,10 +468,12 @@ func TestTierMinIOKilledMidPass(t *testing.T) {
 	f := newTierFixture(t)
 	dir := t.TempDir()
 	tr := f.tier(t)
-	// Slow every segment put down so the kill lands mid-pass: with four
-	// uploads at a time, the first few finish before it, the rest after.
+	// Slow every segment put down so the kill lands mid-pass: with two
+	// uploads at a time, a third put starts only once one has finished,
+	// and the kill comes then, while the third is still in its delay.
+	inner := tr.Store
 	faults := tiering.NewFaultStore(tr.Store)
-	faults.Add(tiering.Fault{Op: "put", Key: "segments/", Delay: 150 * time.Millisecond})
+	faults.Add(tiering.Fault{Op: "put", Key: "segments/", Delay: 500 * time.Millisecond})
 	tr.Store, tr.Uploader.Store = faults, faults
 	tr.Uploader.Concurrency = 2
 	e := openEngine(t, f.config(t, dir, tr, false))
@@ -481,7 +484,22 @@ func TestTierMinIOKilledMidPass(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { _, err := e.TierNow(context.Background()); done <- err }()
-	time.Sleep(250 * time.Millisecond)
+	// Polled, not slept: on a busy machine a fixed sleep could end before
+	// the first upload did (and nothing would be left to resume). The
+	// kill comes once the bucket holds a segment, while the next two
+	// puts are in their delay.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Millisecond) {
+		objs, err := inner.List(context.Background(), "")
+		if err != nil {
+			t.Fatalf("list the bucket during the pass: %v", err)
+		}
+		if slices.ContainsFunc(objs, func(o tiering.ObjectInfo) bool { return strings.Contains(o.Key, "segments/") }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no segment in the bucket a minute into the pass")
+		}
+	}
 	f.srv.Kill()
 	if err := <-done; !errors.Is(err, tiering.ErrUnavailable) {
 		t.Fatalf("pass cut by the kill: %v, want ErrUnavailable", err)
