@@ -20,6 +20,7 @@ type table struct {
 	tags  map[int]*tagCol   // by Column.Index
 	flds  map[int]*fieldCol // by Column.Index
 	stats int64             // points scanned
+	bytes int64             // the columns' estimated size, as charged to the query's memory limit
 	// partial: the rows are partial aggregates (rollup.go), in flds under
 	// partColumn indexes; fields are not scanned as such.
 	partial bool
@@ -214,6 +215,7 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 		}
 		resolutions[b.Rollup] = true
 		t.n += len(sel)
+		t.bytes = int64(t.n) * rowBytes
 		return nil
 	})
 	if err != nil {
