@@ -208,9 +208,14 @@ func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxq
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set("X-Influxdb-Version", "1.8.10-silt-"+Version)
 	ctx.Response.Header.Set("X-Influxdb-Build", "OSS")
+	pretty := string(ctx.QueryArgs().Peek("pretty")) == "true"
+	if !pretty && influxValues(resp) >= streamRows {
+		s.streamInflux(ctx, resp)
+		return
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	if v := ctx.QueryArgs().Peek("pretty"); string(v) == "true" {
+	if pretty {
 		enc.SetIndent("", "    ")
 	}
 	if err := enc.Encode(resp); err != nil {
