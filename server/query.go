@@ -66,11 +66,8 @@ func (b influxBackend) Run(ctx context.Context, db string, q *sql.Query) (*query
 			names = append(names, n)
 		}
 	}
-	res, err := exec.RunLimited(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db, Raw: b.raw}, names, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory})
-	if errors.Is(err, exec.ErrMemoryLimit) {
-		return nil, fmt.Errorf("%w: %d bytes (--query-max-memory); narrow the time range or aggregate", err, b.s.cfg.QueryMaxMemory)
-	}
-	return res, err
+	// A memory-limit error already names --query-max-memory and its bytes.
+	return exec.RunLimited(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db, Raw: b.raw}, names, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory})
 }
 
 func (b influxBackend) RunRows(ctx context.Context, q *sql.Query, rows *columnar.ColumnBatch) (*query.Result, error) {
