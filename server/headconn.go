@@ -41,6 +41,7 @@ func (c *headConn) Read(p []byte) (int, error) {
 	if c.fresh.Load() && n > 0 {
 		c.fresh.Store(false)
 		c.n = 0
+		c.head.Store(false)
 	}
 	if c.n < len(c.prefix) {
 		for _, b := range p[:n] {
