@@ -54,8 +54,8 @@ func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
 	// The slices are truncated for reuse, but cleared first: a record left
 	// in a slot past the length keeps its fetch's whole decompressed batch
 	// reachable (franz-go's records point into it), and slots of a large
-	// poll that later small polls never overwrite would pin many old
-	// batches for good, an RSS that creeps with the consumer's lifetime.
+	// poll that later small polls never overwrite would keep old batches
+	// alive (up to the poll size times a batch's size).
 	for _, db := range c.order {
 		b := c.batches[db]
 		b.b.Reset()

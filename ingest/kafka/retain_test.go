@@ -7,8 +7,8 @@ import (
 // TestPollsDoNotPinOldRecords: after polls of 500 records and then a poll
 // of 3, the slots of the consumer's record list past its length hold
 // nothing. A record left there keeps its fetch's decompressed batch
-// reachable, and such slots, refilled by polls of every size, pinned ever
-// more old batches: the consumer's RSS crept with its lifetime.
+// reachable, and such slots, refilled by polls of every size, kept many
+// old batches alive.
 func TestPollsDoNotPinOldRecords(t *testing.T) {
 	cluster := newCluster(t, 1)
 	brokers := cluster.ListenAddrs()
