@@ -31,7 +31,7 @@ func BenchmarkSumFloat(b *testing.B) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for b.Loop() {
-		rows, _, err := execute(ctx, q, tbl, Limits{})
+		rows, _, err := execute(ctx, q, tbl)
 		if err != nil || len(rows) != 1 {
 			b.Fatal(err)
 		}

@@ -135,11 +135,12 @@ func runSelect(ctx context.Context, q *sql.Query, src BatchSource, stats *query.
 			return nil, 0, err
 		}
 	}
-	return execute(ctx, q, tbl, lim)
+	return execute(ctx, q, tbl)
 }
 
-// execute runs q over the materialized table (nil: SELECT without FROM).
-func execute(ctx context.Context, q *sql.Query, tbl *table, lim Limits) ([][]any, int64, error) {
+// execute runs q over the materialized table (nil: SELECT without FROM),
+// within the memory limit the table was materialized under.
+func execute(ctx context.Context, q *sql.Query, tbl *table) ([][]any, int64, error) {
 	n := 1 // SELECT without FROM: one row
 	if tbl != nil {
 		n = tbl.n
@@ -243,18 +244,14 @@ func execute(ctx context.Context, q *sql.Query, tbl *table, lim Limits) ([][]any
 	if q.Limit >= 0 && q.Limit < int64(len(perm)) {
 		perm = perm[:q.Limit]
 	}
-	if lim.MaxMemoryBytes > 0 {
+	if tbl != nil && tbl.maxBytes > 0 {
 		// The answer's rows as Go values come on top of the columns they
 		// are read from, and for a wide SELECT * they are the larger part:
 		// charge both, so that the limit bounds what the query holds.
-		var held int64
-		if tbl != nil {
-			held = tbl.bytes
-		}
 		per := rowValueBytes(outs)
-		if need := held + int64(len(perm))*per; need > lim.MaxMemoryBytes {
+		if need := tbl.bytes + int64(len(perm))*per; need > tbl.maxBytes {
 			return nil, 0, fmt.Errorf("%w: %d result rows of about %d bytes each as values, on %d bytes of columns, passed %d bytes (--query-max-memory); narrow the time range, the columns, or add LIMIT",
-				ErrMemoryLimit, len(perm), per, held, lim.MaxMemoryBytes)
+				ErrMemoryLimit, len(perm), per, tbl.bytes, tbl.maxBytes)
 		}
 	}
 	rows := make([][]any, len(perm))

@@ -21,6 +21,9 @@ type table struct {
 	flds  map[int]*fieldCol // by Column.Index
 	stats int64             // points scanned
 	bytes int64             // heldBytes, as charged to the query's memory limit
+	// maxBytes is the query's Limits.MaxMemoryBytes (0: none), which the
+	// answer's rows are charged against too (execute).
+	maxBytes int64
 	// partial: the rows are partial aggregates (rollup.go), in flds under
 	// partColumn indexes; fields are not scanned as such.
 	partial bool
@@ -79,7 +82,7 @@ type fieldSlot struct {
 // materialize scans q.Table, keeping rows inside q.TimeRange and the q.Scan
 // columns.
 func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *query.Stats, lim Limits) (*table, error) {
-	t := &table{tags: map[int]*tagCol{}, flds: map[int]*fieldCol{}}
+	t := &table{tags: map[int]*tagCol{}, flds: map[int]*fieldCol{}, maxBytes: lim.MaxMemoryBytes}
 	var tags []*tagSlot
 	var fields []*fieldSlot
 	var parts []*partSlot
