@@ -61,6 +61,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run=NONE -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./ingest/ndjson/
 	$(GO) test -run=NONE -fuzz='^FuzzPlan$$' -fuzztime=$(FUZZTIME) ./query/sql/
 	$(GO) test -run=NONE -fuzz='^FuzzExecute$$' -fuzztime=$(FUZZTIME) ./query/influxql/
+	$(GO) test -run=NONE -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./pgwire/
 
 bench: ## run the Go benchmarks (BENCHCOUNT runs each; compare with benchstat)
 	$(GO) test -run=NONE -bench=. -benchmem -count=$(BENCHCOUNT) -benchtime=$(BENCHTIME) ./...

@@ -77,6 +77,11 @@ type Job struct {
 	// RunPath names intermediate run file k (when inputs exceed the fan-in);
 	// it must be a path a crash leaves as an orphan the engine removes.
 	RunPath func(k int) string
+	// Written, if set, sees every point written to a final output (id as
+	// NewOutput gave it), in order, once appended: the caller can derive
+	// what it needs of an output while its rows pass, instead of reading
+	// the file back. The point's slices are valid only during the call.
+	Written func(id uint64, p *columnar.Point)
 }
 
 // Stats describes a finished merge.
@@ -213,7 +218,13 @@ func Merge(ctx context.Context, c Config, job Job) (outs []Output, st Stats, err
 				return err
 			}
 		}
-		return w.Append(p)
+		if err := w.Append(p); err != nil {
+			return err
+		}
+		if job.Written != nil {
+			job.Written(id, p)
+		}
+		return nil
 	})
 	st.Passes++
 	if err != nil {

@@ -364,6 +364,8 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 		job.Inputs = append(job.Inputs, filepath.Join(e.cfg.DataDir, filepath.FromSlash(s.Path)))
 		job.InputRows = append(job.InputRows, s.Rows)
 	}
+	last, written := e.lastCache.forCompaction(job.Inputs, slices.Clone(schema.Fields), tagOrder, !trim)
+	job.Written = written
 	outs, st, err := compaction.Merge(ctx, compaction.Config{MemoryBytes: e.cfg.Compaction.MemoryBytes, TargetRows: pol.TargetRows}, job)
 	if err != nil {
 		return false, fmt.Errorf("compact %s.%s window %s (%d segments): %w", k.db, k.table, k.window, len(inputs), err)
@@ -375,6 +377,7 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 		mt.Path = segment.SegmentPath(k.db, k.table, k.window, o.ID)
 		metas = append(metas, mt)
 	}
+	lastSums := last.result(metas)
 	// The outputs' rollups replace the inputs': windows with late or
 	// duplicate points are rebuilt from the merged rows.
 	metas = append(metas, e.buildRollups(metas, func() uint64 { return e.nextID.Add(1) - 1 }, "compaction")...)
@@ -383,6 +386,9 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 		// are live after a restart, else they are orphans recovery removes.
 		return false, fmt.Errorf("compact %s.%s window %s: %w", k.db, k.table, k.window, err)
 	}
+	// Once the outputs are live: a summary cached before would be dropped
+	// by the next query's prune.
+	e.lastCache.install(e.cfg.DataDir, metas[:len(outs)], lastSums)
 	var rowsIn int64
 	for _, s := range inputs {
 		rowsIn += s.Rows

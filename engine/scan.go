@@ -250,7 +250,7 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 					if clip {
 						emit = filterBatches(func(t int64) bool { return t >= lo && (t < hi || hi == math.MaxInt64) }, emit)
 					}
-					return seg.ScanRowGroups(ts.Columns, ts.Tags, first, end, emit)
+					return seg.ScanRowGroupsRange(ts.Columns, ts.Tags, lo, hi, first, end, emit)
 				})
 			}
 			continue

@@ -126,6 +126,10 @@ type rollupRef struct {
 func splitRowGroups(seg *segment.Segment, cols []string, tags map[string][]string, spans []timeSpan, rollup int64) []func(emit func(*columnar.ColumnBatch) error) error {
 	n := seg.NumRowGroups()
 	parts := min(n, runtime.GOMAXPROCS(0))
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, s := range spans {
+		lo, hi = min(lo, s.lo), max(hi, s.hi)
+	}
 	var tasks []func(emit func(*columnar.ColumnBatch) error) error
 	for p := range parts {
 		first, end := p*n/parts, (p+1)*n/parts
@@ -138,7 +142,7 @@ func splitRowGroups(seg *segment.Segment, cols []string, tags map[string][]strin
 				}
 				return false
 			}, emit)
-			return seg.ScanRowGroups(cols, tags, first, end, func(b *columnar.ColumnBatch) error {
+			return seg.ScanRowGroupsRange(cols, tags, lo, hi, first, end, func(b *columnar.ColumnBatch) error {
 				b.Rollup = rollup
 				return keep(b)
 			})
@@ -170,7 +174,7 @@ func (ts *TableScan) foldTasks(seg *segment.Segment, p piece) []func(emit func(*
 	for k := range parts {
 		first, end := k*n/parts, (k+1)*n/parts
 		read := func(emit func(*columnar.ColumnBatch) error) error {
-			return seg.ScanRowGroups(ts.Columns, ts.Tags, first, end, filterBatches(span.contains, emit))
+			return seg.ScanRowGroupsRange(ts.Columns, ts.Tags, span.lo, span.hi, first, end, filterBatches(span.contains, emit))
 		}
 		tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
 			err := segment.FoldRollup(tags, fields, p.w, BatchRows, read, emit)

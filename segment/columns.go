@@ -1,19 +1,15 @@
 package segment
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
-	"unsafe"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/siltdb/silt/columnar"
 )
@@ -76,6 +72,7 @@ type batchColumn struct {
 	kind byte // 't' time, 'g' tag, 'f' field, 'x' tag rebuilt from the index
 	typ  columnar.FieldType
 	slot int // index into the batch's Tags or Fields
+	col  int // the Parquet column
 
 	// For 'x': the constrained values present in the segment and their
 	// row bitmaps, in Dict order.
@@ -106,9 +103,21 @@ func (s *Segment) NumRowGroups() int { return s.rdr.NumRowGroups() }
 // ScanRowGroups is ScanBatches over row groups [first, end) only: disjoint
 // ranges of one segment can be decoded concurrently.
 func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, end int, fn func(*columnar.ColumnBatch) error) error {
+	return s.ScanRowGroupsRange(cols, tags, math.MinInt64, math.MaxInt64, first, end, fn)
+}
+
+// ScanRowGroupsRange is ScanRowGroups reading only the pages that may hold
+// rows with time in [minT, maxT) (maxT == math.MaxInt64: unbounded) and
+// the rows tags selects (pages.go). Batches hold just the rows read, a
+// batch per row group; rows of a page outside the range may be among
+// them, so callers still filter by time.
+func (s *Segment) ScanRowGroupsRange(cols []string, tags map[string][]string, minT, maxT int64, first, end int, fn func(*columnar.ColumnBatch) error) error {
 	want, indexed := s.matchingRows(tags)
 	if indexed && want.IsEmpty() {
 		return nil
+	}
+	if !indexed {
+		want = nil
 	}
 	rdr := s.rdr
 	sch := rdr.MetaData().Schema
@@ -121,9 +130,7 @@ func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, 
 		fieldType[f.Name] = f.Type
 	}
 	var b columnar.ColumnBatch
-	var idx []int
 	var reads []batchColumn
-	props := pqarrow.ArrowReadProperties{BatchSize: RowGroupRows} // a batch per row group: no buffer larger than one
 	add := func(name string) {
 		i := sch.ColumnIndexByName(name)
 		if i < 0 || slices.ContainsFunc(reads, func(r batchColumn) bool { return r.name == name }) {
@@ -131,12 +138,12 @@ func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, 
 		}
 		switch {
 		case name == columnar.TimeColumn:
-			reads = append(reads, batchColumn{name: name, kind: 't'})
+			reads = append(reads, batchColumn{name: name, kind: 't', col: i})
 		case isTag[name] && indexed && len(tags[name]) > 0:
 			// Every wanted row has one of the few values tags[name] asks
 			// for, and the index says which: the column need not be
 			// decoded at all (decoding it dominates a scan of a few series).
-			x := batchColumn{name: name, kind: 'x', slot: len(b.Tags)}
+			x := batchColumn{name: name, kind: 'x', slot: len(b.Tags), col: i}
 			for _, v := range tags[name] {
 				if bm, ok := s.Index[name][v]; ok && !slices.Contains(x.vals, v) {
 					x.vals = append(x.vals, v)
@@ -145,128 +152,58 @@ func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, 
 			}
 			reads = append(reads, x)
 			b.Tags = append(b.Tags, columnar.TagVector{Name: name})
-			return
 		case isTag[name]:
-			// Read tags as dictionaries: Parquet stores them so, and
-			// consumers then work once per distinct value.
-			props.SetReadDict(i, true)
-			reads = append(reads, batchColumn{name: name, kind: 'g', slot: len(b.Tags)})
+			reads = append(reads, batchColumn{name: name, kind: 'g', slot: len(b.Tags), col: i})
 			b.Tags = append(b.Tags, columnar.TagVector{Name: name})
 		default:
-			reads = append(reads, batchColumn{name: name, kind: 'f', typ: fieldType[name], slot: len(b.Fields)})
+			reads = append(reads, batchColumn{name: name, kind: 'f', typ: fieldType[name], slot: len(b.Fields), col: i})
 			b.Fields = append(b.Fields, columnar.FieldVector{Name: name, Type: fieldType[name]})
 		}
-		idx = append(idx, i)
 	}
 	add(columnar.TimeColumn)
 	for _, c := range cols {
 		add(c)
 	}
-	// Row groups to read, and where each starts in the segment's rows.
-	var groups []int
-	var starts []int64
-	var start int64
+	var runs []rowRun
+	var spans []span
+	var sc pageScratch
+	var start int64 // segment row of row group g's first row
 	for g := 0; g < end; g++ {
 		n := rdr.MetaData().RowGroup(g).NumRows()
-		if g >= first && (!indexed || want.IntersectsWithInterval(uint64(start), uint64(start+n))) {
-			groups = append(groups, g)
-			starts = append(starts, start)
-		}
+		rgStart := start
 		start += n
-	}
-	if len(groups) == 0 {
-		return nil
-	}
-	fr, err := pqarrow.NewFileReader(rdr, props, segmentAlloc)
-	if err != nil {
-		return fmt.Errorf("arrow reader for segment: %w", err)
-	}
-	rr, err := fr.GetRecordReader(context.Background(), idx, groups)
-	if err != nil {
-		return fmt.Errorf("read segment columns: %w", err)
-	}
-	defer rr.Release()
-	// row tracks the segment row number of the next record row: records
-	// run through the chosen row groups in order.
-	gi, row, left := 0, starts[0], rdr.MetaData().RowGroup(groups[0]).NumRows()
-	var spans []span
-	var sel []int32
-	for rr.Next() {
-		rec := rr.RecordBatch()
-		n := int(rec.NumRows())
-		b.Len = n
-		b.Sel = nil
-		if indexed {
-			// The record's rows as runs of segment rows (a record may
-			// cross from one chosen row group into the next).
-			spans = spans[:0]
-			for off := 0; off < n; {
-				for left == 0 {
-					gi++
-					row, left = starts[gi], rdr.MetaData().RowGroup(groups[gi]).NumRows()
-				}
-				k := int(min(int64(n-off), left))
-				spans = append(spans, span{off: off, row: row, n: k})
-				off += k
-				row += int64(k)
-				left -= int64(k)
-			}
-			sel = sel[:0]
-			for _, sp := range spans {
-				it := want.Iterator()
-				it.AdvanceIfNeeded(uint32(sp.row))
-				for it.HasNext() {
-					r := int64(it.PeekNext())
-					if r >= sp.row+int64(sp.n) {
-						break
-					}
-					sel = append(sel, int32(sp.off+int(r-sp.row)))
-					it.Next()
-				}
-			}
-			if len(sel) == 0 {
-				continue
-			}
-			if len(sel) < n {
-				b.Sel = sel
-			}
+		if g < first || (want != nil && !want.IntersectsWithInterval(uint64(rgStart), uint64(rgStart+n))) {
+			continue
 		}
+		runs = s.rowRuns(runs, g, rgStart, n, want, minT, maxT)
+		total := 0
+		spans = spans[:0]
+		for _, r := range runs {
+			spans = append(spans, span{off: total, row: rgStart + r.start, n: int(r.n)})
+			total += int(r.n)
+		}
+		if total == 0 {
+			continue
+		}
+		rgr := rdr.RowGroup(g)
+		pages := s.rowGroupPages(g)
 		for _, r := range reads {
 			if r.kind == 'x' {
-				rebuildTags(&b.Tags[r.slot], r, n, spans)
+				rebuildTags(&b.Tags[r.slot], r, total, spans)
 				continue
 			}
-			// The record's columns follow idx's order; find each by name
-			// to be safe against reordering.
-			ci := rec.Schema().FieldIndices(r.name)
-			if len(ci) == 0 {
-				return fmt.Errorf("segment column %s missing from the arrow record", r.name)
-			}
-			a := rec.Column(ci[0])
-			var err error
-			switch r.kind {
-			case 't':
-				ts, ok := a.(*array.Timestamp)
-				if !ok || ts.NullN() > 0 {
-					return fmt.Errorf("segment time column is %s with %d nulls", a.DataType(), a.NullN())
-				}
-				v := ts.TimestampValues()
-				b.Time = unsafe.Slice((*int64)(unsafe.Pointer(unsafe.SliceData(v))), len(v))
-			case 'g':
-				err = decodeTags(&b.Tags[r.slot], a)
-			case 'f':
-				err = decodeField(&b.Fields[r.slot], a)
-			}
+			cr, err := rgr.Column(r.col)
 			if err != nil {
-				return fmt.Errorf("segment column %s: %w", r.name, err)
+				return fmt.Errorf("read segment column %s: %w", r.name, err)
+			}
+			if err := readRuns(cr, r, &b, runs, total, pages.first[r.col], &sc); err != nil {
+				return fmt.Errorf("segment %s, row group %d: %w", s.name, g, err)
 			}
 		}
+		b.Len, b.Sel = total, nil
 		if err := fn(&b); err != nil {
 			return err
 		}
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("read segment columns: %w", err)
 	}
 	return nil
 }

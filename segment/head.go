@@ -64,8 +64,12 @@ type Head struct {
 }
 
 type tagDict struct {
-	ids  map[string]int32
+	ids  map[string]int32 // the appender's alone
 	vals []string
+	// The series index (head_index.go): the lookup of values' ids, shared
+	// with Views, and per id the series with that value.
+	lookup *valueLookup
+	post   []posting
 }
 
 type fieldColumn struct {
@@ -154,7 +158,7 @@ func (h *Head) Append(b *columnar.Batch, r *columnar.Row, sameShape bool) {
 			str := string(v)
 			d.ids[str] = id
 			d.vals = append(d.vals, str)
-			h.bytes += int64(2*len(v)) + dictOverhead
+			h.bytes += int64(2*len(v)) + dictOverhead + d.indexValue(id)
 		}
 		ids[col] = id
 	}
@@ -173,6 +177,11 @@ func (h *Head) Append(b *columnar.Batch, r *columnar.Row, sameShape bool) {
 		h.seriesTags = append(h.seriesTags, append([]int32(nil), ids[:end]...))
 		h.seriesLast = append(h.seriesLast, r.Time)
 		h.bytes += int64(len(key)*2) + seriesOverhead
+		for col, id := range ids[:end] {
+			if id >= 0 {
+				h.bytes += h.dicts[col].addPosting(id, sid)
+			}
+		}
 	} else if r.Time > h.seriesLast[sid] {
 		h.seriesLast[sid] = r.Time
 	} else {
@@ -347,7 +356,8 @@ func (h *Head) View() *Head {
 		seriesTags: h.seriesTags[:len(h.seriesTags):len(h.seriesTags)],
 		blocks:     h.blocks[:len(h.blocks):len(h.blocks)], sealed: h.sealed}
 	for _, d := range h.dicts {
-		v.dicts = append(v.dicts, &tagDict{vals: d.vals[:len(d.vals):len(d.vals)]})
+		n := len(d.vals)
+		v.dicts = append(v.dicts, &tagDict{vals: d.vals[:n:n], lookup: d.lookup, post: d.post[:n:n]})
 	}
 	for _, c := range h.fields {
 		fc := &fieldColumn{typ: c.typ, n: c.n, num: c.num[:len(c.num):len(c.num)],

@@ -49,31 +49,18 @@ func (h *Head) gatherBatch(b *columnar.ColumnBatch, tagCols, fieldCols []int, ro
 
 // MatchSeries returns which series have, for every key of tags, one of its
 // values (nil when tags is empty: all do). A tag the head lacks matches no
-// series.
+// series. It reads the series index: the cost is that of the values'
+// postings and of the vector returned, not of every series' tags.
 func (h *Head) MatchSeries(tags map[string][]string) []bool {
 	if len(tags) == 0 {
 		return nil
 	}
 	keep := make([]bool, len(h.seriesTags))
-	for i := range keep {
-		keep[i] = true
-	}
-	for k, vals := range tags {
-		c, ok := h.Schema.TagCol(k)
-		if !ok || c >= len(h.dicts) {
-			clear(keep)
-			return keep
-		}
-		allowed := map[int32]bool{}
-		for id, v := range h.dicts[c].vals {
-			if slices.Contains(vals, v) {
-				allowed[int32(id)] = true
-			}
-		}
-		for sid := range keep {
-			if keep[sid] && !allowed[h.tagID(uint32(sid), c)] {
-				keep[sid] = false
-			}
+	it := h.matchBitmap(tags).ManyIterator()
+	var buf [256]uint32
+	for n := it.NextMany(buf[:]); n > 0; n = it.NextMany(buf[:]) {
+		for _, sid := range buf[:n] {
+			keep[sid] = true
 		}
 	}
 	return keep

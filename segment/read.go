@@ -26,6 +26,7 @@ type Segment struct {
 	rdr   *file.Reader
 	Info  SegmentInfo
 	Index TagIndex
+	pages pageBounds // the time column's page bounds, read on first use
 }
 
 // OpenSegment opens the segment at path and reads its footer and tag index.

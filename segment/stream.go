@@ -376,15 +376,23 @@ func (sw *SegmentWriter) endSeries() {
 // flushBatch hands the pending values to the Parquet writer, opening and
 // committing row groups of RowGroupRows rows.
 func (sw *SegmentWriter) flushBatch() error {
+	done := 0
 	for sw.pending > 0 {
-		n := min(sw.pending, RowGroupRows-sw.rgRows)
+		// Up to the next page boundary: a page every PageRows rows of
+		// the row group, as a flush writes them (pages.go reads them).
+		n := min(sw.pending, PageRows-sw.rgRows%PageRows)
 		writers := sw.w.ColumnWriters()
 		for i, c := range sw.cols {
-			if _, err := writers[c.leaf].WriteRowValues(sw.vals[i][:n]); err != nil {
+			if _, err := writers[c.leaf].WriteRowValues(sw.vals[i][done : done+n]); err != nil {
 				return fmt.Errorf("write column %s of %s: %w", c.name, sw.tmp, err)
 			}
-			sw.vals[i] = append(sw.vals[i][:0], sw.vals[i][n:]...)
+			if (sw.rgRows+n)%PageRows == 0 {
+				if err := writers[c.leaf].Flush(); err != nil {
+					return fmt.Errorf("write page of column %s of %s: %w", c.name, sw.tmp, err)
+				}
+			}
 		}
+		done += n
 		sw.pending -= n
 		sw.rgRows += n
 		if sw.rgRows == RowGroupRows {
@@ -393,6 +401,9 @@ func (sw *SegmentWriter) flushBatch() error {
 			}
 			sw.rgRows = 0
 		}
+	}
+	for i := range sw.vals {
+		sw.vals[i] = sw.vals[i][:copy(sw.vals[i], sw.vals[i][done:])]
 	}
 	return nil
 }

@@ -121,6 +121,13 @@ type SegmentInfo struct {
 // better, larger ones compress better.
 const RowGroupRows = 32 << 10
 
+// PageRows is the most rows a data page holds. A query of a few series
+// over hours decodes only the pages holding them (pages.go): at 4096 a
+// series' day at 10 s intervals is about two pages. Smaller pages cost
+// bytes (TSBS cpu rows, zstd: 0.81 bytes/value in one page per row group,
+// 0.77 at 8192 rows, 0.80 at 4096, 0.87 at 2048, 1.00 at 1024).
+const PageRows = 4096
+
 // RollupPath returns the path of rollup segment id relative to the data
 // directory: beside its window's raw segments, one directory down, so
 // that a glob over a table's segments (segments/db/table/*/*.parquet, as
@@ -204,8 +211,17 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 		writers := rg.ColumnWriters()
 		for _, c := range cols {
 			vals = h.columnValues(vals[:0], c, run, start, end)
-			if _, err := writers[c.leaf].WriteRowValues(vals); err != nil {
-				return m, fmt.Errorf("write column %s of %s: %w", c.name, path, err)
+			// A page every PageRows rows: the pages the reader can
+			// skip (pages.go).
+			for rest := vals; len(rest) > 0; {
+				k := min(len(rest), PageRows)
+				if _, err := writers[c.leaf].WriteRowValues(rest[:k]); err != nil {
+					return m, fmt.Errorf("write column %s of %s: %w", c.name, path, err)
+				}
+				if err := writers[c.leaf].Flush(); err != nil {
+					return m, fmt.Errorf("write page of column %s of %s: %w", c.name, path, err)
+				}
+				rest = rest[k:]
 			}
 		}
 		if _, err := rg.Commit(); err != nil {
@@ -247,7 +263,8 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 
 // segmentSchema maps a table schema to Parquet: time is a required
 // timestamp[ns] (UTC values) with delta encoding, tags optional dictionary-encoded
-// strings, fields optional columns of their type. All zstd.
+// strings, fields optional columns of their type (integers delta-encoded).
+// All zstd.
 func segmentSchema(s *columnar.TableSchema) *parquet.Schema {
 	g := parquet.Group{}
 	// Not flagged isAdjustedToUTC although the values are UTC: DuckDB maps
@@ -264,9 +281,14 @@ func segmentSchema(s *columnar.TableSchema) *parquet.Schema {
 		case columnar.FieldFloat:
 			n = parquet.Leaf(parquet.DoubleType)
 		case columnar.FieldInt:
-			n = parquet.Int(64)
+			// Delta-encoded and bit-packed, as time is: metrics are small
+			// or slowly changing integers, so zstd gets a byte or two a
+			// value instead of eight. TSBS cpu rows (integer fields):
+			// 0.52 bytes/value against 0.72 plain, and a full scan of the
+			// fields 35-40 ms against 62-97 ms.
+			n = parquet.Encoded(parquet.Int(64), &parquet.DeltaBinaryPacked)
 		case columnar.FieldUint:
-			n = parquet.Uint(64)
+			n = parquet.Encoded(parquet.Uint(64), &parquet.DeltaBinaryPacked)
 		case columnar.FieldBool:
 			n = parquet.Leaf(parquet.BooleanType)
 		case columnar.FieldString:

@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/query"
 	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/sql"
 )
@@ -76,53 +77,28 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-format", "format must be json, csv or arrow")
 		return
 	}
-	tables, ok := s.eng.Tables(db)
-	if !ok {
-		s.writeError(ctx, fasthttp.StatusNotFound, "db-not-found", "database "+db+" does not exist")
-		return
-	}
 	start := time.Now()
-	cat, names := exec.Catalog(tables)
-	q, err := sql.Compile(text, cat, start)
+	q, err := s.CompileSQL(db, text, start)
 	if err != nil {
-		code := "bad-query"
-		var se *sql.Error
-		if errors.As(err, &se) && se.Code != "" {
-			code = se.Code
-		}
-		s.writeError(ctx, fasthttp.StatusBadRequest, code, err.Error())
+		var qe *QueryError
+		errors.As(err, &qe)
+		s.writeError(ctx, qe.Status, qe.Code, err.Error())
 		return
 	}
 	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
-	res, err := exec.RunLimited(qctx, q, exec.EngineSource{Engine: s.eng, DB: db, Raw: raw}, names, exec.Limits{MaxMemoryBytes: s.cfg.QueryMaxMemory})
-	switch {
-	case errors.Is(context.Cause(qctx), errClientGone):
+	res, err := s.RunSQL(qctx, db, q, raw)
+	if errors.Is(context.Cause(qctx), errClientGone) {
 		s.log.Debug("query canceled: client gone", "db", db)
 		return // nobody is listening
-	case errors.Is(err, context.DeadlineExceeded):
-		s.metrics.queriesCanceled.WithLabelValues("timeout").Inc()
-		s.writeError(ctx, fasthttp.StatusServiceUnavailable, "query-timeout",
-			fmt.Sprintf("query ran longer than %s (--query-timeout)", s.cfg.QueryTimeout))
-		return
-	case errors.Is(err, exec.ErrMemoryLimit):
-		s.writeError(ctx, fasthttp.StatusUnprocessableEntity, "query-memory-limit", err.Error())
-		return
-	case engine.IsColdUnavailable(err):
-		// The query needs tiered segments and the object store is down;
-		// queries over local data still work (docs/tiering.md).
-		ctx.Response.Header.Set("Retry-After", "30")
-		s.writeError(ctx, fasthttp.StatusServiceUnavailable, "cold-unavailable", err.Error())
-		return
-	case errors.Is(err, sql.ErrDivisionByZero):
-		s.writeError(ctx, fasthttp.StatusBadRequest, sql.CodeDivisionByZero, err.Error())
-		return
-	case err != nil:
-		s.writeError(ctx, fasthttp.StatusBadRequest, "query-failed", err.Error())
-		return
-	case len(res.Rows) > s.cfg.QueryMaxRows:
-		s.writeError(ctx, fasthttp.StatusUnprocessableEntity, "too-many-rows",
-			fmt.Sprintf("result has %d rows, more than %d (--query-max-rows); add LIMIT or aggregate", len(res.Rows), s.cfg.QueryMaxRows))
+	}
+	if err != nil {
+		var qe *QueryError
+		errors.As(err, &qe)
+		if qe.Code == "cold-unavailable" {
+			ctx.Response.Header.Set("Retry-After", "30")
+		}
+		s.writeError(ctx, qe.Status, qe.Code, err.Error())
 		return
 	}
 	res.Stats.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
@@ -158,6 +134,94 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 // whole body: below it the body is at most a few hundred KiB, and one
 // write is cheaper than a stream.
 const streamRows = 4096
+
+// QueryError is why a SQL query was refused or failed: the HTTP status and
+// stable code of /api/v1/sql and the PostgreSQL SQLSTATE of the same
+// condition, for the PostgreSQL listener.
+type QueryError struct {
+	Status int    // HTTP status
+	Code   string // Silt's stable code, as {"code": ...}
+	State  string // PostgreSQL SQLSTATE
+	Err    error
+}
+
+func (e *QueryError) Error() string { return e.Err.Error() }
+func (e *QueryError) Unwrap() error { return e.Err }
+
+// SQLState is the PostgreSQL error code of the condition.
+func (e *QueryError) SQLState() string { return e.State }
+
+// CompileSQL plans text over db's tables as of now: the first half of
+// what /api/v1/sql and the PostgreSQL listener share. Its errors are
+// *QueryError.
+func (s *Server) CompileSQL(db, text string, now time.Time) (*sql.Query, error) {
+	tables, ok := s.eng.Tables(db)
+	if !ok {
+		return nil, &QueryError{fasthttp.StatusNotFound, "db-not-found", "3D000",
+			errors.New("database " + db + " does not exist")}
+	}
+	cat, _ := exec.Catalog(tables)
+	q, err := sql.Compile(text, cat, now)
+	if err != nil {
+		code, state := "bad-query", "42601"
+		var se *sql.Error
+		if errors.As(err, &se) {
+			if se.Code != "" {
+				code = se.Code
+			}
+			if se.SQLState != "" {
+				state = se.SQLState
+			}
+		}
+		return nil, &QueryError{fasthttp.StatusBadRequest, code, state, err}
+	}
+	return q, nil
+}
+
+// RunSQL runs a compiled query on db within the server's query limits
+// (--query-timeout, --query-max-memory, --query-max-rows): the second
+// half of what /api/v1/sql and the PostgreSQL listener share. raw answers
+// from raw rows where rollups would apply. Its errors are *QueryError; a
+// query canceled by ctx (not by the timeout) has State 57014 and wraps
+// context.Canceled.
+func (s *Server) RunSQL(ctx context.Context, db string, q *sql.Query, raw bool) (*query.Result, error) {
+	tables, _ := s.eng.Tables(db)
+	names := make([]string, 0, len(tables))
+	for n := range tables {
+		names = append(names, n)
+	}
+	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
+	defer cancel()
+	res, err := exec.RunLimited(qctx, q, exec.EngineSource{Engine: s.eng, DB: db, Raw: raw}, names, exec.Limits{MaxMemoryBytes: s.cfg.QueryMaxMemory})
+	switch {
+	case err == nil && len(res.Rows) > s.cfg.QueryMaxRows:
+		return nil, &QueryError{fasthttp.StatusUnprocessableEntity, "too-many-rows", "54000",
+			fmt.Errorf("result has %d rows, more than %d (--query-max-rows); add LIMIT or aggregate", len(res.Rows), s.cfg.QueryMaxRows)}
+	case err == nil:
+		return res, nil
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		s.metrics.queriesCanceled.WithLabelValues("timeout").Inc()
+		return nil, &QueryError{fasthttp.StatusServiceUnavailable, "query-timeout", "57014",
+			fmt.Errorf("query ran longer than %s (--query-timeout)", s.cfg.QueryTimeout)}
+	case ctx.Err() != nil:
+		return nil, &QueryError{fasthttp.StatusServiceUnavailable, "query-canceled", "57014",
+			fmt.Errorf("canceling statement due to user request: %w", context.Cause(ctx))}
+	case errors.Is(err, exec.ErrMemoryLimit):
+		return nil, &QueryError{fasthttp.StatusUnprocessableEntity, "query-memory-limit", "53200", err}
+	case engine.IsColdUnavailable(err):
+		// The query needs tiered segments and the object store is down;
+		// queries over local data still work (docs/tiering.md).
+		return nil, &QueryError{fasthttp.StatusServiceUnavailable, "cold-unavailable", "58030", err}
+	case errors.Is(err, sql.ErrDivisionByZero):
+		return nil, &QueryError{fasthttp.StatusBadRequest, sql.CodeDivisionByZero, "22012", err}
+	}
+	state := "XX000"
+	var se *sql.Error
+	if errors.As(err, &se) && se.SQLState != "" {
+		state = se.SQLState
+	}
+	return nil, &QueryError{fasthttp.StatusBadRequest, "query-failed", state, err}
+}
 
 // rawResolution reads the resolution parameter of the query endpoints:
 // "raw" answers from raw rows even where rollups apply (to compare, or to

@@ -19,6 +19,7 @@ import (
 	"github.com/siltdb/silt/ingest/kafka"
 	siltnats "github.com/siltdb/silt/ingest/nats"
 	"github.com/siltdb/silt/internal/flagutil"
+	"github.com/siltdb/silt/pgwire"
 	"github.com/siltdb/silt/server"
 	"github.com/siltdb/silt/tiering"
 )
@@ -37,6 +38,11 @@ type serveConfig struct {
 	tiering tiering.Config
 	kafka   kafka.Config
 	nats    siltnats.Config
+	pg      pgwire.Config
+	// pgExplicit is set when --pg-addr was given (flag or config file):
+	// then failing to bind it stops the start, where the default only
+	// warns (a local PostgreSQL may hold 5432).
+	pgExplicit bool
 }
 
 func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
@@ -49,6 +55,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	c.tiering.RegisterFlags(fs)
 	c.kafka.RegisterFlags(fs)
 	c.nats.RegisterFlags(fs)
+	c.pg.RegisterFlags(fs)
 }
 
 // validate checks every setting before anything is opened, so that a
@@ -68,6 +75,9 @@ func (c *serveConfig) validate() error {
 	}
 	if err := c.server.Validate(); err != nil {
 		return fmt.Errorf("HTTP, auth and query flags (--max-body-bytes, --max-requests-per-client, --max-inflight-body-bytes, --auth-token, --query-*): %w", err)
+	}
+	if err := c.pg.Validate(); err != nil {
+		return fmt.Errorf("PostgreSQL listener flags (--pg-*): %w", err)
 	}
 	if err := c.tiering.Validate(); err != nil {
 		return fmt.Errorf("tiering flags (--s3.*, --cache.*): %w", err)
@@ -96,7 +106,8 @@ func (c *serveConfig) validate() error {
 const serveUsage = `Usage: silt serve [flags]
 
 Runs the Silt server. With no flags it keeps data in ./silt-data and listens on
-127.0.0.1:8086 with the InfluxDB v1/v2 write API, NDJSON ingest and schema endpoints.
+127.0.0.1:8086 with the InfluxDB v1/v2 write API, NDJSON ingest and schema endpoints,
+and on 127.0.0.1:5432 for PostgreSQL clients (psql, pgx, psycopg2; --pg-addr).
 
 Examples:
   silt serve --data-dir /var/lib/silt --http-addr 0.0.0.0:8086
@@ -157,6 +168,7 @@ func runServe(args []string) int {
 			return 2
 		}
 	}
+	fs.Visit(func(f *flag.Flag) { cfg.pgExplicit = cfg.pgExplicit || f.Name == "pg-addr" })
 	if err := cfg.loadSecrets(os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "silt serve:", err)
 		return 2
@@ -188,10 +200,21 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 		log.Error("listen (is another server on this address? set --http-addr)", "addr", cfg.server.Addr, "err", err)
 		return 1
 	}
+	pgLn, ok := listenPG(cfg, log)
+	if !ok {
+		_ = ln.Close()
+		return 1
+	}
+	closePG := func() {
+		if pgLn != nil {
+			_ = pgLn.Close()
+		}
+	}
 	if cfg.tiering.Enabled() {
 		t, err := tiering.Open(cfg.tiering, nil)
 		if err != nil {
 			log.Error("tiering settings (--s3.*, --cache.*)", "err", err)
+			closePG()
 			return 2
 		}
 		if cfg.tiering.CreateBucket {
@@ -200,6 +223,7 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 			cancel()
 			if err != nil {
 				log.Error("create bucket (--s3.create-bucket)", "bucket", cfg.tiering.S3.Bucket, "err", err)
+				closePG()
 				return 1
 			}
 		}
@@ -219,6 +243,7 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	eng, err := engine.New(cfg.engine)
 	if err != nil {
 		log.Error("open data directory", "dir", dataDir, "err", err)
+		closePG()
 		return 1
 	}
 	if t := cfg.engine.Tiering.Tier; t != nil {
@@ -227,9 +252,35 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	srv := server.New(eng, cfg.server)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	var pgl *pgwire.Listener
+	if pgLn != nil {
+		cfg.pg.Logger = log
+		pgl, err = pgwire.New(srv, cfg.pg)
+		if err != nil { // checked by listenPG: the files changed since
+			log.Error("PostgreSQL listener", "err", err)
+			_ = pgLn.Close()
+			pgl = nil
+		}
+	}
+	if pgl != nil {
+		go func() {
+			if err := pgl.Serve(pgLn); err != nil {
+				log.Error("PostgreSQL listener stopped", "err", err)
+			}
+		}()
+		log.Info("PostgreSQL wire protocol listening", "addr", pgLn.Addr().String(), "tls", cfg.pg.TLSCertFile != "")
+	}
+	stopPG := func() {
+		if pgl != nil {
+			if err := pgl.Close(); err != nil {
+				log.Warn("close PostgreSQL listener", "err", err)
+			}
+		}
+	}
 	log.Info("silt listening; replaying the WAL (/ready answers 503 until done)", "version", version, "http", ln.Addr().String(), "data", dataDir)
 	if err := eng.Recover(); err != nil {
 		log.Error("recover data directory", "dir", dataDir, "err", err)
+		stopPG()
 		_ = srv.Shutdown()
 		return 1
 	}
@@ -240,6 +291,7 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 		if serr := streams.stop(); serr != nil {
 			log.Warn("stop stream sources", "err", serr)
 		}
+		stopPG()
 		_ = srv.Shutdown()
 		if err := eng.Close(); err != nil {
 			log.Error("close engine", "err", err)
@@ -265,6 +317,9 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	if err := streams.stop(); err != nil {
 		log.Warn("stop stream sources", "err", err)
 	}
+	// PostgreSQL sessions end first (their running queries canceled):
+	// a client reconnects, and a query must not outlive the engine.
+	stopPG()
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown() }()
 	select {
@@ -286,6 +341,30 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	}
 	log.Info("stopped cleanly")
 	return code
+}
+
+// listenPG binds the PostgreSQL listener's address: nil when it is off
+// (--pg-addr ""), or when the default address is taken, which is logged
+// and leaves the rest served. ok is false when an address given explicitly
+// cannot be bound: a start-up error.
+func listenPG(cfg *serveConfig, log *slog.Logger) (ln net.Listener, ok bool) {
+	if cfg.pg.Addr == "" {
+		return nil, true
+	}
+	if _, err := cfg.pg.LoadTLS(); err != nil {
+		log.Error("PostgreSQL listener TLS", "err", err)
+		return nil, false
+	}
+	ln, err := net.Listen("tcp", cfg.pg.Addr)
+	if err == nil {
+		return ln, true
+	}
+	if cfg.pgExplicit {
+		log.Error("listen for PostgreSQL clients (is another server on this address? set --pg-addr, or --pg-addr '' to turn it off)", "addr", cfg.pg.Addr, "err", err)
+		return nil, false
+	}
+	log.Warn("PostgreSQL wire protocol not served: the default address is taken (a local PostgreSQL?); set --pg-addr to another address, or --pg-addr '' to turn it off", "addr", cfg.pg.Addr, "err", err)
+	return nil, true
 }
 
 // applyConfigFile sets every flag named in the YAML file that was not given

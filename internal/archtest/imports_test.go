@@ -58,7 +58,10 @@ var allowed = map[string][]string{
 
 	"server": {"columnar", "segment", "manifest", "engine", "engine/wal", "ingest/sink",
 		"ingest/lineprotocol", "ingest/ndjson", "query", "query/exec", "query/influxql", "query/sql"},
-	"bench": {},
+	// The PostgreSQL listener runs queries through the server's executor,
+	// seen as its Backend interface: it imports no server and no engine.
+	"pgwire": {"columnar", "query", "query/sql"},
+	"bench":  {},
 
 	// Test support: imported only by tests (checked below).
 	"internal/testutil/...": {"internal/testutil/..."},

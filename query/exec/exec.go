@@ -128,6 +128,9 @@ func RunLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []str
 }
 
 func runSelect(ctx context.Context, q *sql.Query, src BatchSource, stats *query.Stats, lim Limits) ([][]any, int64, error) {
+	if b, desc, need, ok := bucketLimit(q); ok {
+		return runBucketLimited(ctx, q, src, stats, lim, b, desc, need)
+	}
 	var tbl *table
 	if q.Table != nil {
 		var err error

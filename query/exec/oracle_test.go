@@ -70,6 +70,26 @@ func tsbsCases() []oracleCase {
 	// groupby-orderby-limit
 	add(fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS minute, max(usage_user) FROM cpu
 		WHERE time < %s GROUP BY 1 ORDER BY 1 DESC LIMIT 5`, origin, ts(time.Hour)), "")
+	// Limited bucket orders, answered over stretches at the ordered end
+	// first (bucket_limit.go): sparse buckets that make the stretch grow,
+	// OFFSET, ascending from a lower bound, a bound past the data, and a
+	// range holding fewer buckets than asked for.
+	add(fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS minute, count(*), max(usage_user) FROM cpu
+		WHERE usage_user > 97 AND time < %s GROUP BY 1 ORDER BY 1 DESC LIMIT 6 OFFSET 2`, origin, ts(100*time.Minute)), "")
+	add(fmt.Sprintf(`SELECT date_bin('30 seconds', time, %s) AS b, min(usage_idle) FROM cpu
+		WHERE hostname = 'host_3' AND usage_user > 80 AND time >= %s GROUP BY b ORDER BY b LIMIT 7`, origin, ts(7*time.Minute+5*time.Second)), "")
+	add(fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS minute, avg(usage_system) FROM cpu
+		WHERE time < %s GROUP BY 1 ORDER BY minute DESC LIMIT 3`, origin, ts(5*time.Hour)), "")
+	add(fmt.Sprintf(`SELECT date_bin('10 minutes', time, %s) AS m, sum(usage_nice) FROM cpu
+		WHERE time >= %s AND time < %s GROUP BY 1 ORDER BY 1 DESC LIMIT 50`, origin, ts(20*time.Minute), ts(90*time.Minute)), "")
+	add(fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS minute, count(*), sum(usage_user) FROM cpu
+		WHERE time < %s GROUP BY 1 ORDER BY 1 DESC LIMIT 4`, origin, ts(75*time.Minute+20*time.Second)), "")
+	add(fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS minute, count(*), sum(usage_user) FROM cpu
+		WHERE time >= %s GROUP BY 1 ORDER BY 1 LIMIT 3`, origin, ts(10*time.Minute+20*time.Second)), "")
+	add(fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS minute, count(*) FROM cpu
+		WHERE time < %s AND (time < %s OR time >= %s) GROUP BY 1 ORDER BY 1 DESC LIMIT 5`, origin, ts(60*time.Minute), ts(58*time.Minute), ts(59*time.Minute)), "")
+	add(fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS minute, count(*) FROM cpu
+		WHERE hostname = 'host_5' AND usage_user > 99 AND time < %s GROUP BY 1 ORDER BY 1 DESC LIMIT 4`, origin, ts(2*time.Hour)), "")
 	// Host selections written as OR-chains (TSBS, Grafana), mixed with time
 	// bounds, IN lists, regexes, NOT and other tags: normalized into tag
 	// sets the index answers, with the same rows as PostgreSQL.

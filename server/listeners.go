@@ -1,0 +1,47 @@
+package server
+
+import (
+	"errors"
+
+	"github.com/siltdb/silt/columnar"
+)
+
+// What the other listeners (the PostgreSQL wire protocol) use of the
+// server, so that they run queries on the same executor, under the same
+// limits and with the same tokens as the HTTP API. CompileSQL and RunSQL
+// are in sql.go.
+
+// Databases lists the databases.
+func (s *Server) Databases() []string { return s.eng.Databases() }
+
+// Tables returns db's table schemas; false when db does not exist.
+func (s *Server) Tables(db string) (map[string]*columnar.TableSchema, bool) {
+	return s.eng.Tables(db)
+}
+
+// Ready reports whether the engine has replayed its WAL and answers
+// queries.
+func (s *Server) Ready() bool { return s.eng.Ready() }
+
+// AuthRequired reports whether tokens are configured.
+func (s *Server) AuthRequired() bool { return len(s.cfg.Tokens) > 0 }
+
+// ErrBadToken is Authenticate's answer to a secret that is no token.
+var ErrBadToken = errors.New("invalid token")
+
+// Authenticate checks secret as a token with the read scope, the scope
+// SQL queries need, and returns the token's name. With auth off any secret
+// passes. Its errors never hold the secret.
+func (s *Server) Authenticate(secret string) (string, error) {
+	if !s.AuthRequired() {
+		return "", nil
+	}
+	t := s.findToken([]byte(secret))
+	if t == nil {
+		return "", ErrBadToken
+	}
+	if !t.has(scopeRead) {
+		return t.Name, errors.New("token " + t.Name + " lacks the read scope")
+	}
+	return t.Name, nil
+}
