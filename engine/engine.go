@@ -307,6 +307,11 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 		e.walBuf = appendRecord(e.walBuf[:0], db, b)
 	}
 	pos, err := e.wal.Append(e.walBuf)
+	if cap(e.walBuf) > walBufKeep {
+		// One large write would otherwise keep a record buffer of its
+		// size (about 1.5 times its body) for the life of the process.
+		e.walBuf = nil
+	}
 	if err != nil {
 		e.undoLocked(&undo)
 		e.mu.Unlock()
@@ -438,6 +443,11 @@ func (e *Engine) undoLocked(u *schemaUndo) {
 		delete(e.catalog, u.db)
 	}
 }
+
+// walBufKeep is the largest WAL record buffer the engine keeps between
+// writes: the records of Telegraf-sized batches (5000 lines, about 1 MiB)
+// fit, a 64 MiB request's does not stay.
+const walBufKeep = 4 << 20
 
 func appendRecord(dst []byte, db string, b *columnar.Batch) []byte {
 	dst = append(dst, recBatch)

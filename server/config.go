@@ -16,7 +16,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	flagutil.IntBytesVar(fs, &c.MaxBodyBytes, "max-body-bytes", 64<<20, "largest write request body, after gzip decompression; larger gets 413")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", time.Minute, "longest a SQL query may run")
 	fs.IntVar(&c.QueryMaxRows, "query-max-rows", 1_000_000, "most rows a SQL result may have")
-	flagutil.BytesVar(fs, &c.QueryMaxMemory, "query-max-memory", 1<<30, "memory one SQL query may use for the columns it reads (e.g. 1GiB)")
+	flagutil.BytesVar(fs, &c.QueryMaxMemory, "query-max-memory", 1<<30, "memory one query may hold: the columns it reads and its answer's rows (e.g. 1GiB)")
 	fs.Var(&tokenList{toks: &c.Tokens, err: &c.tokenErr}, "auth-token", "an API token NAME:SECRET:SCOPES (SCOPES: read, write, admin, comma-separated; admin, or all, grants all three and is needed to drop, delete or set retention); repeat for more. With any token, every endpoint but /health and /ping needs one. Visible to other local users in ps: prefer --auth-tokens-file or $"+TokensEnv)
 	fs.StringVar(&c.TokensFile, "auth-tokens-file", "", "file of API tokens, one NAME:SECRET:SCOPES a line (# comments); must not be readable by group or others (chmod 600); adds to --auth-token")
 	fs.StringVar(&c.TokensFile, "auth-token-file", "", "alias of --auth-tokens-file")

@@ -66,11 +66,8 @@ func (b influxBackend) Run(ctx context.Context, db string, q *sql.Query) (*query
 			names = append(names, n)
 		}
 	}
-	res, err := exec.RunLimited(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db, Raw: b.raw}, names, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory})
-	if errors.Is(err, exec.ErrMemoryLimit) {
-		return nil, fmt.Errorf("%w: %d bytes (--query-max-memory); narrow the time range or aggregate", err, b.s.cfg.QueryMaxMemory)
-	}
-	return res, err
+	// A memory-limit error already names --query-max-memory and its bytes.
+	return exec.RunLimited(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db, Raw: b.raw}, names, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory})
 }
 
 func (b influxBackend) RunRows(ctx context.Context, q *sql.Query, rows *columnar.ColumnBatch) (*query.Result, error) {
@@ -93,8 +90,20 @@ func (m memorySource) ScanBatches(_ context.Context, _ exec.ScanSpec, _ *query.S
 // does; a missing q, a bad epoch or a syntax error is a top-level error
 // with status 400.
 func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
+	// Accept: application/csv gets its errors in CSV too (an "error"
+	// header and the message, as InfluxDB writes them): a CSV client need
+	// not parse JSON. The status and the message say what happened; the
+	// code is only in JSON.
+	wantCSV := strings.Contains(string(ctx.Request.Header.Peek("Accept")), "application/csv")
+	fail := func(status int, resp *influxql.Response) {
+		if wantCSV {
+			s.writeInfluxCSV(ctx, status, &influxql.Response{Error: resp.Error})
+			return
+		}
+		s.writeInflux(ctx, status, resp)
+	}
 	if !ctx.IsGet() && !ctx.IsPost() {
-		s.writeInflux(ctx, fasthttp.StatusMethodNotAllowed, &influxql.Response{Error: "use GET or POST", Code: "method-not-allowed"})
+		fail(fasthttp.StatusMethodNotAllowed, &influxql.Response{Error: "use GET or POST", Code: "method-not-allowed"})
 		return
 	}
 	args := ctx.QueryArgs()
@@ -113,22 +122,21 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 		text = string(ctx.PostBody())
 	}
 	if text == "" {
-		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: `missing required parameter "q"`, Code: "missing-query"})
+		fail(fasthttp.StatusBadRequest, &influxql.Response{Error: `missing required parameter "q"`, Code: "missing-query"})
 		return
 	}
-	wantCSV := strings.Contains(string(ctx.Request.Header.Peek("Accept")), "application/csv")
 	epochParam := param("epoch")
 	if wantCSV && epochParam == "" {
 		epochParam = "ns" // InfluxDB's CSV has integer times
 	}
 	epoch, err := influxql.ParseEpoch(epochParam)
 	if err != nil {
-		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error(), Code: "bad-epoch"})
+		fail(fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error(), Code: "bad-epoch"})
 		return
 	}
 	raw, ok := rawResolution(param("resolution"))
 	if !ok {
-		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: errResolution, Code: "bad-resolution"})
+		fail(fasthttp.StatusBadRequest, &influxql.Response{Error: errResolution, Code: "bad-resolution"})
 		return
 	}
 	req := influxql.Request{Query: text, Database: param("db"), RP: param("rp"), Epoch: epoch,
@@ -144,16 +152,13 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 	switch {
 	case errors.As(err, &authErr) && errors.Is(authErr.Err, errStateChangeOverGet):
 		ctx.Response.Header.Set("Allow", "POST")
-		s.writeInflux(ctx, fasthttp.StatusMethodNotAllowed, &influxql.Response{Error: authErr.Error(), Code: "get-changes-state"})
+		fail(fasthttp.StatusMethodNotAllowed, &influxql.Response{Error: authErr.Error(), Code: "get-changes-state"})
 		return
 	case errors.As(err, &authErr):
-		s.writeInflux(ctx, fasthttp.StatusForbidden, &influxql.Response{Error: "error authorizing query: " + authErr.Error(), Code: "insufficient-scope"})
-		return
-	case err != nil && wantCSV:
-		s.writeInfluxCSV(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error()})
+		fail(fasthttp.StatusForbidden, &influxql.Response{Error: "error authorizing query: " + authErr.Error(), Code: "insufficient-scope"})
 		return
 	case err != nil:
-		s.writeInflux(ctx, fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error(), Code: "influxql-syntax"})
+		fail(fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error(), Code: "influxql-syntax"})
 		return
 	}
 	if wantCSV {
@@ -208,9 +213,14 @@ func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxq
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set("X-Influxdb-Version", "1.8.10-silt-"+Version)
 	ctx.Response.Header.Set("X-Influxdb-Build", "OSS")
+	pretty := string(ctx.QueryArgs().Peek("pretty")) == "true"
+	if !pretty && influxValues(resp) >= streamRows {
+		s.streamInflux(ctx, resp)
+		return
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	if v := ctx.QueryArgs().Peek("pretty"); string(v) == "true" {
+	if pretty {
 		enc.SetIndent("", "    ")
 	}
 	if err := enc.Encode(resp); err != nil {

@@ -288,7 +288,7 @@ func (s *Server) requireReady(ctx *fasthttp.RequestCtx) bool {
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
 	// An answer to HEAD has no body, also when fasthttp gave up reading
 	// the request (a HEAD with a body too large, say).
-	ctx.Response.SkipBody = ctx.IsHead()
+	ctx.Response.SkipBody = ctx.IsHead() || requestWasHead(ctx.Conn())
 	// What the request took at its headers is given back: no handler runs.
 	refused := s.budget.refusal(&ctx.Request.Header)
 	s.budget.release(&ctx.Request.Header)
@@ -321,7 +321,7 @@ func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
 
 // Serve listens on cfg.Addr until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(ln)
+	err := s.srv.Serve(headListener{ln})
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}

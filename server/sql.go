@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -100,21 +102,38 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	res.Stats.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
+	var encode func(w io.Writer) error
 	switch format {
 	case "csv":
 		ctx.SetContentType("text/csv; charset=utf-8")
-		err = res.WriteCSV(ctx)
+		encode = res.WriteCSV
 	case "arrow":
 		ctx.SetContentType("application/vnd.apache.arrow.stream")
-		err = res.WriteArrow(ctx)
+		encode = res.WriteArrow
 	default:
 		ctx.SetContentType("application/json")
-		err = res.WriteJSON(ctx)
+		encode = res.WriteJSON
 	}
-	if err != nil {
-		s.log.Error("write sql result", "err", err)
+	if len(res.Rows) < streamRows {
+		if err := encode(ctx); err != nil {
+			s.log.Error("write sql result", "err", err)
+		}
+		return
 	}
+	// A large answer is encoded as it is sent, not into a body buffer as
+	// large as itself on top of the rows it is encoded from.
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		if err := encode(w); err != nil {
+			s.log.Warn("send sql result", "err", err)
+		}
+	})
 }
+
+// streamRows is the size of an answer, in rows, from which the query
+// endpoints send it as it is encoded (chunked) instead of buffering the
+// whole body: below it the body is at most a few hundred KiB, and one
+// write is cheaper than a stream.
+const streamRows = 4096
 
 // QueryError is why a SQL query was refused or failed: the HTTP status and
 // stable code of /api/v1/sql and the PostgreSQL SQLSTATE of the same

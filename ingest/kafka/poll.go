@@ -51,12 +51,19 @@ func deadOf(r *kgo.Record, code, reason string) stream.DeadMessage {
 // offsets logged with the last write so that they never run ahead of rows
 // that are not durable yet.
 func (c *Consumer) process(ctx context.Context, fs kgo.Fetches) error {
+	// The slices are truncated for reuse, but cleared first: a record left
+	// in a slot past the length keeps its fetch's whole decompressed batch
+	// reachable (franz-go's records point into it), and slots of a large
+	// poll that later small polls never overwrite would keep old batches
+	// alive (up to the poll size times a batch's size).
 	for _, db := range c.order {
 		b := c.batches[db]
 		b.b.Reset()
+		clear(b.msgs)
 		b.msgs = b.msgs[:0]
 	}
 	c.order = c.order[:0]
+	clear(c.dead)
 	c.dead = c.dead[:0]
 	offs := sink.SourceOffsets{}
 	polled := map[string][]int32{}
@@ -232,6 +239,7 @@ func (c *Consumer) sendDead(ctx context.Context) error {
 		c.m.deadLetters.WithLabelValues(topic, d.Code).Inc()
 		c.log.Warn("kafka message dead-lettered", "source", d.Source, "offset", d.Offset, "code", d.Code, "reason", d.Reason)
 	}
+	clear(c.dead) // their values alias fetched batches, as in process
 	c.dead = c.dead[:0]
 	return nil
 }

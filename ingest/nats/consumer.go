@@ -140,6 +140,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		clear(c.msgs) // a message left past the length would stay reachable
 		c.msgs = c.msgs[:0]
 		for msg := range batch.Messages() {
 			c.msgs = append(c.msgs, msg)
@@ -180,6 +181,8 @@ func (c *Consumer) process(ctx context.Context) error {
 	for _, b := range c.dbs {
 		b.Reset()
 	}
+	clear(c.dead) // as c.msgs: no old message stays reachable from a spare slot
+	clear(c.held)
 	c.dead = c.dead[:0]
 	c.held = c.held[:0]
 	var order []string
@@ -331,6 +334,7 @@ func (c *Consumer) sendDead(ctx context.Context) error {
 		c.m.deadLetters.WithLabelValues(d.Code).Inc()
 		c.log.Warn("nats message dead-lettered", "source", d.Source, "sequence", d.Offset, "code", d.Code, "reason", d.Reason)
 	}
+	clear(c.dead)
 	c.dead = c.dead[:0]
 	return nil
 }

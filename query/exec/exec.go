@@ -141,7 +141,8 @@ func runSelect(ctx context.Context, q *sql.Query, src BatchSource, stats *query.
 	return execute(ctx, q, tbl)
 }
 
-// execute runs q over the materialized table (nil: SELECT without FROM).
+// execute runs q over the materialized table (nil: SELECT without FROM),
+// within the memory limit the table was materialized under.
 func execute(ctx context.Context, q *sql.Query, tbl *table) ([][]any, int64, error) {
 	n := 1 // SELECT without FROM: one row
 	if tbl != nil {
@@ -232,8 +233,7 @@ func execute(ctx context.Context, q *sql.Query, tbl *table) ([][]any, int64, err
 		}
 	}
 	if len(keys) > 0 {
-		sortRows(perm, keys, q.OrderBy)
-		if err := ctx.Err(); err != nil {
+		if err := sortRows(ctx, perm, keys, q.OrderBy); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -246,6 +246,16 @@ func execute(ctx context.Context, q *sql.Query, tbl *table) ([][]any, int64, err
 	}
 	if q.Limit >= 0 && q.Limit < int64(len(perm)) {
 		perm = perm[:q.Limit]
+	}
+	if tbl != nil && tbl.maxBytes > 0 {
+		// The answer's rows as Go values come on top of the columns they
+		// are read from, and for a wide SELECT * they are the larger part:
+		// charge both, so that the limit bounds what the query holds.
+		per := rowValueBytes(outs)
+		if need := tbl.bytes + int64(len(perm))*per; need > tbl.maxBytes {
+			return nil, 0, fmt.Errorf("%w: %d result rows of about %d bytes each as values, on %d bytes of columns, passed %d bytes (--query-max-memory); narrow the time range, the columns, or add LIMIT",
+				ErrMemoryLimit, len(perm), per, tbl.bytes, tbl.maxBytes)
+		}
 	}
 	rows := make([][]any, len(perm))
 	cells := make([]any, len(perm)*len(outs))
@@ -262,6 +272,25 @@ func execute(ctx context.Context, q *sql.Query, tbl *table) ([][]any, int64, err
 		rows[r] = row
 	}
 	return rows, scanned, nil
+}
+
+// rowValueBytes estimates what one result row of outs takes as Go values:
+// its slice header, an interface per cell, and the value boxed behind it
+// (a time.Time 24 bytes, a number 8, a string's header 16; string bytes are
+// shared with the columns).
+func rowValueBytes(outs []*vec) int64 {
+	n := int64(24 + 16*len(outs))
+	for _, v := range outs {
+		switch v.typ {
+		case sql.TypeTimestamp:
+			n += 24
+		case sql.TypeString:
+			n += 16
+		case sql.TypeInt64, sql.TypeUint64, sql.TypeFloat64:
+			n += 8
+		}
+	}
+	return n
 }
 
 // ctxCheckRows is how many rows a row-at-a-time loop handles between
@@ -361,9 +390,12 @@ func appendKey(buf []byte, v *vec, k int) []byte {
 }
 
 // sortRows sorts perm stably by the ORDER BY keys with PostgreSQL's NULL
-// placement.
-func sortRows(perm []int, keys []*vec, spec []sql.SortKey) {
-	slices.SortStableFunc(perm, func(a, b int) int {
+// placement. It sorts runs of sortRun rows, then merges them pairwise,
+// checking ctx between runs and every ctxCheckRows rows of a merge, so a
+// query whose deadline passes or whose client leaves stops sorting within
+// milliseconds (a stable sort of millions of rows takes seconds).
+func sortRows(ctx context.Context, perm []int, keys []*vec, spec []sql.SortKey) error {
+	cmp := func(a, b int) int {
 		for i, v := range keys {
 			an, bn := v.isNull(a) || v.typ == sql.TypeNull, v.isNull(b) || v.typ == sql.TypeNull
 			var c int
@@ -391,5 +423,49 @@ func sortRows(perm []int, keys []*vec, spec []sql.SortKey) {
 			}
 		}
 		return 0
-	})
+	}
+	n := len(perm)
+	for lo := 0; lo < n; lo += sortRun {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		slices.SortStableFunc(perm[lo:min(lo+sortRun, n)], cmp)
+	}
+	if n <= sortRun {
+		return nil
+	}
+	src, dst := perm, make([]int, n)
+	for width := sortRun; width < n; width *= 2 {
+		for lo := 0; lo < n; lo += 2 * width {
+			mid, hi := min(lo+width, n), min(lo+2*width, n)
+			i, j, k := lo, mid, lo
+			for i < mid && j < hi {
+				if k%ctxCheckRows == 0 {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+				}
+				// Ties take the left run's row first: the merge is stable.
+				if cmp(src[j], src[i]) < 0 {
+					dst[k] = src[j]
+					j++
+				} else {
+					dst[k] = src[i]
+					i++
+				}
+				k++
+			}
+			k += copy(dst[k:], src[i:mid])
+			copy(dst[k:], src[j:hi])
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &perm[0] {
+		copy(perm, src)
+	}
+	return nil
 }
+
+// sortRun is how many rows sortRows sorts between context checks: 16k
+// rows take a few milliseconds with a multi-key comparison.
+const sortRun = 1 << 14

@@ -20,9 +20,28 @@ type table struct {
 	tags  map[int]*tagCol   // by Column.Index
 	flds  map[int]*fieldCol // by Column.Index
 	stats int64             // points scanned
+	bytes int64             // heldBytes, as charged to the query's memory limit
+	// maxBytes is the query's Limits.MaxMemoryBytes (0: none), which the
+	// answer's rows are charged against too (execute).
+	maxBytes int64
 	// partial: the rows are partial aggregates (rollup.go), in flds under
 	// partColumn indexes; fields are not scanned as such.
 	partial bool
+}
+
+// heldBytes is what the columns' arrays take, spare capacity included:
+// appends double an array as it grows, so up to half of it may be spare.
+func (t *table) heldBytes() int64 {
+	n := int64(cap(t.time)) * 8
+	for _, tc := range t.tags {
+		n += int64(cap(tc.ids))*4 + int64(cap(tc.null))
+	}
+	for _, fc := range t.flds {
+		n += int64(cap(fc.null)) + int64(cap(fc.b))
+		n += int64(cap(fc.f)+cap(fc.i)+cap(fc.u)) * 8
+		n += int64(cap(fc.s)) * 16
+	}
+	return n
 }
 
 type tagCol struct {
@@ -63,7 +82,7 @@ type fieldSlot struct {
 // materialize scans q.Table, keeping rows inside q.TimeRange and the q.Scan
 // columns.
 func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *query.Stats, lim Limits) (*table, error) {
-	t := &table{tags: map[int]*tagCol{}, flds: map[int]*fieldCol{}}
+	t := &table{tags: map[int]*tagCol{}, flds: map[int]*fieldCol{}, maxBytes: lim.MaxMemoryBytes}
 	var tags []*tagSlot
 	var fields []*fieldSlot
 	var parts []*partSlot
@@ -214,6 +233,10 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 		}
 		resolutions[b.Rollup] = true
 		t.n += len(sel)
+		if t.bytes = t.heldBytes(); lim.MaxMemoryBytes > 0 && t.bytes > lim.MaxMemoryBytes {
+			return fmt.Errorf("%w: %d rows held %d bytes of columns, passed %d bytes (--query-max-memory); narrow the time range or the columns",
+				ErrMemoryLimit, t.n, t.bytes, lim.MaxMemoryBytes)
+		}
 		return nil
 	})
 	if err != nil {

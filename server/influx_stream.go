@@ -1,0 +1,136 @@
+package server
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/siltdb/silt/query/influxql"
+)
+
+// influxValues counts the rows of values in resp.
+func influxValues(resp *influxql.Response) int {
+	n := 0
+	for _, r := range resp.Results {
+		for _, s := range r.Series {
+			n += len(s.Values)
+		}
+	}
+	return n
+}
+
+// streamInflux sends a large /query answer as it is encoded, gzipped when
+// the client accepts it: encoding/json would build the whole body in one
+// buffer, and the gzip and the response each copy it again, three bodies
+// on top of the values they are encoded from.
+func (s *Server) streamInflux(ctx *fasthttp.RequestCtx, resp *influxql.Response) {
+	gz := ctx.Request.Header.HasAcceptEncoding("gzip")
+	if gz {
+		ctx.Response.Header.Set("Content-Encoding", "gzip")
+	}
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		var out io.Writer = w
+		var zw *gzip.Writer
+		if gz {
+			zw, _ = gzip.NewWriterLevel(w, gzip.BestSpeed) // a valid level: no error
+			out = zw
+		}
+		err := writeInfluxJSON(out, resp)
+		if zw != nil {
+			if cerr := zw.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			s.log.Warn("send /query response", "err", err)
+		}
+	})
+}
+
+// writeInfluxJSON writes resp exactly as json.Encoder.Encode does (keys in
+// the structs' order, a final newline), one row of values at a time.
+func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
+	bw := bufio.NewWriter(w)
+	put := func(v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = bw.Write(b)
+		return err
+	}
+	bw.WriteByte('{')
+	sep := ""
+	if len(resp.Results) > 0 {
+		bw.WriteString(`"results":[`)
+		for i, r := range resp.Results {
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			bw.WriteString(`{"statement_id":` + strconv.Itoa(r.StatementID))
+			if len(r.Series) > 0 {
+				bw.WriteString(`,"series":[`)
+				for j, se := range r.Series {
+					if j > 0 {
+						bw.WriteByte(',')
+					}
+					head, err := json.Marshal(influxql.Series{Name: se.Name, Tags: se.Tags, Columns: se.Columns})
+					if err != nil {
+						return err
+					}
+					bw.Write(head[:len(head)-1]) // without its closing brace
+					if len(se.Values) > 0 {
+						bw.WriteString(`,"values":[`)
+						for k, row := range se.Values {
+							if k > 0 {
+								bw.WriteByte(',')
+							}
+							if err := put(row); err != nil {
+								return err
+							}
+						}
+						bw.WriteByte(']')
+					}
+					if se.Partial {
+						bw.WriteString(`,"partial":true`)
+					}
+					bw.WriteByte('}')
+				}
+				bw.WriteByte(']')
+			}
+			if len(r.Messages) > 0 {
+				bw.WriteString(`,"messages":`)
+				if err := put(r.Messages); err != nil {
+					return err
+				}
+			}
+			if r.Partial {
+				bw.WriteString(`,"partial":true`)
+			}
+			if r.Error != "" {
+				bw.WriteString(`,"error":`)
+				if err := put(r.Error); err != nil {
+					return err
+				}
+			}
+			bw.WriteByte('}')
+		}
+		bw.WriteByte(']')
+		sep = ","
+	}
+	if resp.Error != "" {
+		bw.WriteString(sep + `"error":`)
+		_ = put(resp.Error)
+		sep = ","
+	}
+	if resp.Code != "" {
+		bw.WriteString(sep + `"code":`)
+		_ = put(resp.Code)
+	}
+	bw.WriteString("}\n")
+	return bw.Flush()
+}
