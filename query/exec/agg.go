@@ -65,7 +65,25 @@ func group(ctx context.Context, q *sql.Query, rc *evalCtx) (*evalCtx, error) {
 		if rc.tbl != nil && rc.tbl.partial {
 			agg = partialAggregate
 		}
-		v, err := agg(rc, a, gids, ng)
+		arc, agids := rc, gids
+		if a.Filter != nil { // FILTER (WHERE ...): aggregate the rows it keeps
+			fv, err := rc.eval(a.Filter)
+			if err != nil {
+				return nil, err
+			}
+			keep := keepTrue(identity(rc.n), fv)
+			if len(keep) < rc.n {
+				arc = rc.subset(keep)
+				if gids != nil {
+					agids = make([]int32, len(keep))
+					for j, k := range keep {
+						agids[j] = gids[k]
+					}
+				}
+			}
+			a.Filter = nil
+		}
+		v, err := agg(arc, a, agids, ng)
 		if err != nil {
 			return nil, err
 		}

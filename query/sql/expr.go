@@ -340,6 +340,17 @@ func children(e Expr) []Expr {
 		return []Expr{e.X}
 	case *DateBin:
 		return []Expr{e.X}
+	case *Func:
+		return e.Args
+	case *Case:
+		out := make([]Expr, 0, 2*len(e.Whens)+1)
+		for _, w := range e.Whens {
+			out = append(out, w.Cond, w.Then)
+		}
+		if e.Else != nil {
+			out = append(out, e.Else)
+		}
+		return out
 	case *aggCall:
 		if e.agg.Arg != nil {
 			return []Expr{e.agg.Arg}

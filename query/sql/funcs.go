@@ -3,6 +3,7 @@ package sql
 import (
 	"math"
 	"strings"
+	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
@@ -17,8 +18,7 @@ var aggFuncs = map[string]bool{
 // sqlSyntaxFuncs names functions PostgreSQL's grammar produces from SQL
 // syntax, for error messages.
 var sqlSyntaxFuncs = map[string]string{
-	"extract": "EXTRACT", "timezone": "AT TIME ZONE", "overlay": "OVERLAY", "position": "POSITION",
-	"substring": "SUBSTRING", "btrim": "TRIM", "ltrim": "TRIM", "rtrim": "TRIM", "normalize": "NORMALIZE",
+	"overlay": "OVERLAY", "position": "POSITION", "normalize": "NORMALIZE",
 	"is_normalized": "IS NORMALIZED", "collation_for": "COLLATION FOR", "overlaps": "OVERLAPS",
 	"similar_to_escape": "SIMILAR TO", "xmlexists": "XMLEXISTS", "merge_action": "merge_action",
 }
@@ -46,8 +46,8 @@ func (p *planner) funcCall(fc *pg_query.FuncCall, c clause, depth int) (Expr, er
 	if fc.Over != nil {
 		return nil, unsupported(loc, "window function", name+"() OVER (...)")
 	}
-	if fc.AggFilter != nil {
-		return nil, unsupported(loc, "FILTER", "aggregate "+name+"() with FILTER (WHERE ...)")
+	if fc.AggFilter != nil && !aggFuncs[name] {
+		return nil, invalid(loc, "42809", "FILTER specified, but %s is not an aggregate function", name).withCode(CodeUndefinedFunction)
 	}
 	if fc.FuncVariadic {
 		return nil, unsupported(loc, "VARIADIC", "")
@@ -55,7 +55,7 @@ func (p *planner) funcCall(fc *pg_query.FuncCall, c clause, depth int) (Expr, er
 	if aggFuncs[name] {
 		return p.aggregate(fc, name, c, depth)
 	}
-	if !scalarFuncs[name] {
+	if !scalarFuncs[name] && !dialectFuncs[name] {
 		return nil, unsupported(loc, "function "+name+"()", "")
 	}
 	switch {
@@ -89,7 +89,20 @@ func (p *planner) funcCall(fc *pg_query.FuncCall, c clause, depth int) (Expr, er
 	case "to_timestamp":
 		return p.toTimestamp(args, loc)
 	}
+	if e, ok, err := p.scalarFunc(name, fc, args); ok {
+		return e, err
+	}
 	return nil, unsupported(loc, "function "+name+"()", "")
+}
+
+// dialectFuncs are the scalar functions of scalar_plan.go.
+var dialectFuncs = map[string]bool{
+	"abs": true, "round": true, "ceil": true, "ceiling": true, "floor": true, "trunc": true, "ln": true,
+	"log": true, "log10": true, "power": true, "pow": true, "sqrt": true, "cbrt": true, "exp": true, "sign": true,
+	"mod": true, "lower": true, "upper": true, "length": true, "char_length": true, "character_length": true,
+	"substr": true, "substring": true, "left": true, "right": true, "concat": true, "replace": true,
+	"split_part": true, "starts_with": true, "strpos": true, "btrim": true, "ltrim": true, "rtrim": true,
+	"regexp_replace": true, "extract": true, "date_part": true, "timezone": true,
 }
 
 var scalarFuncs = map[string]bool{
@@ -188,10 +201,7 @@ func (p *planner) dateBin(name string, args []Expr, loc int32) (Expr, error) {
 // dateTrunc maps date_trunc(unit, ts) onto a bucket for fixed-width
 // units (microseconds through week, in UTC).
 func (p *planner) dateTrunc(args []Expr, loc int32) (Expr, error) {
-	if len(args) == 3 {
-		return nil, unsupported(loc, "date_trunc with a time zone", "")
-	}
-	if len(args) != 2 {
+	if len(args) != 2 && len(args) != 3 {
 		return nil, noFunc(loc, "date_trunc", args)
 	}
 	uc, ok := args[0].(*Const)
@@ -216,13 +226,26 @@ func (p *planner) dateTrunc(args []Expr, loc int32) (Expr, error) {
 	}
 	unitName := strings.ToLower(strings.TrimSpace(uc.Value.Str))
 	u, ok := units[unitName]
-	if !ok {
+	canon, okc := canonicalUnit(unitName)
+	if !ok || (okc && !truncUnits[canon]) {
 		return nil, invalid(loc, "22023", "unit %q not recognized for type timestamp with time zone", uc.Value.Str)
+	}
+	if len(args) == 3 {
+		z, null, err := zoneArg(args[2], loc)
+		if err != nil {
+			return nil, err
+		}
+		if null {
+			return &Const{Value: NullValue(TypeTimestamp)}, nil
+		}
+		if z != time.UTC {
+			return p.dateTruncCalendar(canon, src, z), nil
+		}
 	}
 	var b Bucket
 	switch {
 	case u.months != 0:
-		return nil, unsupported(loc, "date_trunc('"+unitName+"')", "calendar units (month, quarter, year, ...) are not fixed-width buckets")
+		return p.dateTruncCalendar(canon, src, nil), nil
 	case u.days == 7:
 		b = Bucket{Width: 7 * 86400e9, Origin: 4 * 86400e9} // weeks start on Monday; 1970-01-05 was one
 	case u.days == 1:
@@ -250,7 +273,7 @@ func (p *planner) toTimestamp(args []Expr, loc int32) (Expr, error) {
 	c, ok := a.(*Const)
 	if !ok {
 		if a.Type().numeric() {
-			return nil, unsupported(loc, "to_timestamp of a column", "")
+			return toTimestampExpr(a), nil
 		}
 		return nil, noFunc(loc, "to_timestamp", args)
 	}
@@ -275,6 +298,33 @@ func (p *planner) toTimestamp(args []Expr, loc int32) (Expr, error) {
 }
 
 func (p *planner) aggregate(fc *pg_query.FuncCall, name string, c clause, depth int) (Expr, error) {
+	e, err := p.aggregateCall(fc, name, c, depth)
+	if err != nil || fc.AggFilter == nil {
+		return e, err
+	}
+	ac, ok := e.(*aggCall)
+	if !ok {
+		return e, nil
+	}
+	f, err := p.exprDepth(fc.AggFilter, clause{name: "FILTER"}, depth+1)
+	if err != nil {
+		return nil, err
+	}
+	if f, err = p.requireBool(f, "FILTER", nodeLoc(fc.AggFilter)); err != nil {
+		return nil, err
+	}
+	if k, ok := f.(*Const); ok && !k.Value.Null && k.Value.Bool {
+		return ac, nil // FILTER (WHERE true)
+	}
+	out := *ac
+	out.agg.Filter = f
+	if p.numeric[ac] {
+		p.markNumeric(&out)
+	}
+	return &out, nil
+}
+
+func (p *planner) aggregateCall(fc *pg_query.FuncCall, name string, c clause, depth int) (Expr, error) {
 	loc := fc.Location
 	if !c.allowAgg {
 		return nil, errAt(loc, CodeGrouping, "42803", "aggregate functions are not allowed in %s", c.name)
@@ -293,7 +343,7 @@ func (p *planner) aggregate(fc *pg_query.FuncCall, name string, c clause, depth 
 	case fc.AggStar && name != "count":
 		return nil, invalid(loc, "42809", "%s(*) must be used to call a parameterless aggregate function", name).withCode(CodeUndefinedFunction)
 	case fc.AggDistinct && name != "count":
-		return nil, unsupported(loc, name+"(DISTINCT ...)", "only count(DISTINCT tag) is")
+		return nil, unsupported(loc, name+"(DISTINCT ...)", "only count(DISTINCT x) is")
 	case len(fc.AggOrder) > 0 && !ordered && name != "first" && name != "last":
 		return nil, unsupported(loc, "ORDER BY inside an aggregate", name+"(... ORDER BY ...)")
 	}
@@ -330,9 +380,8 @@ func (p *planner) aggregate(fc *pg_query.FuncCall, name string, c clause, depth 
 	switch name {
 	case "count":
 		if fc.AggDistinct {
-			cr, ok := x.(*ColumnRef)
-			if !ok || cr.Column.Kind != KindTag {
-				return nil, unsupported(loc, "count(DISTINCT) of a non-tag", "only count(DISTINCT tag) is")
+			if isNullConst(x) || t == TypeInterval {
+				return nil, unsupported(loc, "count(DISTINCT) of a NULL or interval", "")
 			}
 			return call(Aggregate{Func: AggCountDistinct, Arg: x, Type: TypeInt64})
 		}
@@ -344,14 +393,22 @@ func (p *planner) aggregate(fc *pg_query.FuncCall, name string, c clause, depth 
 		if !t.numeric() {
 			return nil, noFunc(loc, name, args)
 		}
-		return call(Aggregate{Func: AggSum, Arg: x, Type: t})
+		e, err := call(Aggregate{Func: AggSum, Arg: x, Type: t})
+		if err == nil && (t.integer() || p.isNumeric(x)) {
+			p.markNumeric(e) // sum(bigint) is numeric in PostgreSQL
+		}
+		return e, err
 	case "avg", "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp", "var_pop":
 		if !t.numeric() {
 			return nil, noFunc(loc, name, args)
 		}
 		f := map[string]AggFunc{"avg": AggAvg, "stddev": AggStddevSamp, "stddev_samp": AggStddevSamp, "stddev_pop": AggStddevPop,
 			"variance": AggVarSamp, "var_samp": AggVarSamp, "var_pop": AggVarPop}[name]
-		return call(Aggregate{Func: f, Arg: x, Type: TypeFloat64})
+		e, err := call(Aggregate{Func: f, Arg: x, Type: TypeFloat64})
+		if err == nil && t != TypeFloat64 {
+			p.markNumeric(e) // avg(bigint) and the like are numeric
+		}
+		return e, err
 	case "min", "max":
 		if !(t.numeric() || t == TypeString || t == TypeTimestamp) {
 			return nil, noFunc(loc, name, args)
@@ -523,6 +580,11 @@ func figureColnameInternal(n *pg_query.Node) (string, int) {
 		return name, strength
 	case *pg_query.Node_CoalesceExpr:
 		return "coalesce", 2
+	case *pg_query.Node_MinMaxExpr:
+		if x.MinMaxExpr.Op == pg_query.MinMaxOp_IS_LEAST {
+			return "least", 2
+		}
+		return "greatest", 2
 	case *pg_query.Node_SqlvalueFunction:
 		s := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(x.SqlvalueFunction.Op.String(), "SVFOP_"), "_N"))
 		return s, 2

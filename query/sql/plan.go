@@ -68,9 +68,12 @@ type Query struct {
 	Offset   int64
 }
 
-// GroupKey is one GROUP BY key: a tag, or the time column bucketed.
+// GroupKey is one GROUP BY key: a tag, the time column bucketed, a field,
+// or any other row expression.
 type GroupKey struct {
-	// Column is the tag (Kind KindTag) or the time column (KindTime).
+	// Column is the tag (Kind KindTag), the time column (KindTime), the
+	// field (KindField), or, for another expression, a Column of Kind
+	// KindExpr (no column).
 	Column Column
 	// Bucket applies to a time key: the key is Bucket.Start(time). GROUP
 	// BY time itself is a bucket of Width 1.
@@ -80,10 +83,10 @@ type GroupKey struct {
 	Expr Expr
 }
 
-// IsTime reports whether the key buckets time (else it is a tag).
+// IsTime reports whether the key buckets time.
 func (k GroupKey) IsTime() bool { return k.Column.Kind == KindTime }
 
-// Type is the key's type: TypeTimestamp or TypeString.
+// Type is the key's type.
 func (k GroupKey) Type() Type { return k.Expr.Type() }
 
 // AggFunc is an aggregate function.
@@ -130,9 +133,20 @@ type Aggregate struct {
 	// Fraction is the percentile, in [0, 1] (percentiles only).
 	Fraction float64
 	Type     Type
+	// Filter is FILTER (WHERE Filter), row context: only rows where it is
+	// TRUE are aggregated; nil when there is none.
+	Filter Expr
 }
 
 func (a Aggregate) String() string {
+	s := a.string()
+	if a.Filter != nil {
+		s += " FILTER (WHERE " + a.Filter.String() + ")"
+	}
+	return s
+}
+
+func (a Aggregate) string() string {
 	switch a.Func {
 	case AggCountStar:
 		return "count(*)"

@@ -59,6 +59,9 @@ func (t Type) PGName() string {
 }
 
 func (t Type) numeric() bool { return t == TypeInt64 || t == TypeUint64 || t == TypeFloat64 }
+
+// Numeric reports whether t is a number type (int64, uint64, float64).
+func (t Type) Numeric() bool { return t.numeric() }
 func (t Type) integer() bool { return t == TypeInt64 || t == TypeUint64 }
 
 // Interval is a PostgreSQL interval: months, days and nanoseconds kept
@@ -212,6 +215,8 @@ const (
 	KindTime ColumnKind = iota
 	KindTag
 	KindField
+	// KindExpr marks a GroupKey over an expression that is not a column.
+	KindExpr
 )
 
 func (k ColumnKind) String() string {
@@ -222,6 +227,8 @@ func (k ColumnKind) String() string {
 		return "tag"
 	case KindField:
 		return "field"
+	case KindExpr:
+		return "expression"
 	}
 	return "?"
 }
