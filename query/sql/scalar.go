@@ -113,10 +113,10 @@ type Case struct {
 	T     Type
 }
 
-func (*Func) exprNode()       {}
-func (*Case) exprNode()       {}
-func (e *Func) Type() Type    { return e.T }
-func (e *Case) Type() Type    { return e.T }
+func (*Func) exprNode()    {}
+func (*Case) exprNode()    {}
+func (e *Func) Type() Type { return e.T }
+func (e *Case) Type() Type { return e.T }
 func (e *Func) String() string {
 	parts := make([]string, 0, len(e.Args)+2)
 	if e.Unit != "" {
