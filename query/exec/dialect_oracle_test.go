@@ -1,11 +1,14 @@
 package exec
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
 
+	"github.com/siltdb/silt/compaction"
+	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/internal/testutil/pgoracle"
 )
 
@@ -256,18 +259,50 @@ func dialectCases() []oracleCase {
 	return cs
 }
 
+// TestDialectAgainstPostgres runs the dialect cases over an engine with
+// a segment and a head (late points merged at read), then over one with
+// compacted segments and rollups, where the plain aggregates are answered
+// from rollups.
 func TestDialectAgainstPostgres(t *testing.T) {
 	o := pgoracle.Start(t)
 	points := dialectDataset()
 	eng := loadEngine(t, dialectTable, points)
 	loadOracle(t, o, eng, dialectTable, points)
-	var tl tally
-	for _, c := range dialectCases() {
-		check(t, o, eng, c, &tl)
+	run := func(stage string, eng *engine.Engine) tally {
+		var tl tally
+		for _, c := range dialectCases() {
+			check(t, o, eng, c, &tl)
+		}
+		t.Logf("dialect oracle, %s: %d queries run, %d passed, %d rejected by the front end, %d errors on both sides, %d answered from rollups",
+			stage, tl.run, tl.passed, tl.rejected, tl.errorsAgreed, tl.fromRollups)
+		if tl.rejected > 0 {
+			t.Errorf("%s: %d queries rejected by the front end", stage, tl.rejected)
+		}
+		return tl
 	}
-	t.Logf("dialect oracle: %d queries run, %d passed, %d rejected by the front end, %d errors on both sides, %d answered from rollups",
-		tl.run, tl.passed, tl.rejected, tl.errorsAgreed, tl.fromRollups)
-	if tl.rejected > 0 {
-		t.Errorf("%d queries rejected by the front end", tl.rejected)
+	run("segment and head", eng)
+
+	cfg := engine.Config{DataDir: t.TempDir(), FlushInterval: time.Hour, NoSync: true}
+	cfg.Compaction.Disabled = true
+	cfg.Compaction.Policy = compaction.Policy{Ratio: 2, FloorRows: 256, TargetRows: 5000, L0Max: 2, MaxTail: 3}
+	cfg.Compaction.ColdAfter = time.Nanosecond
+	cfg.Rollups.MinRowsPerWindow = 1
+	reng, err := engine.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reng.Close() })
+	const chunks = 4
+	for c := range chunks {
+		writeLP(t, reng, dialectTable, points[c*len(points)/chunks:(c+1)*len(points)/chunks])
+		if err := reng.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := reng.Compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if tl := run("compacted, with rollups", reng); tl.fromRollups == 0 {
+		t.Errorf("no query was answered from rollups")
 	}
 }
