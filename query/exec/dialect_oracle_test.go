@@ -4,6 +4,9 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,6 +248,10 @@ func dialectCases() []oracleCase {
 	add("SELECT host, b, count(*) FROM m GROUP BY host, b ORDER BY host, b")
 	add("SELECT round(f / 10) AS bucket, count(*) FROM m GROUP BY 1 ORDER BY 1")
 	add("SELECT f > 50 AS hi, count(*) FROM m GROUP BY f > 50 ORDER BY 1")
+	add("SELECT 'all' AS k, count(*), sum(i) FROM m GROUP BY 1")
+	add("SELECT count(*) FROM m WHERE host = 'nope' GROUP BY 1 + 1")
+	add("SELECT count(*) FROM m WHERE host = 'nope'")
+	add("SELECT host, round(35.25 - f) AS a, round(f * 1.5) AS b, round(i * 1.5) AS c FROM m ORDER BY time, host, dc")
 	add("SELECT count(DISTINCT i) AS a, count(DISTINCT s) AS b, count(DISTINCT b) AS c, count(DISTINCT f) AS d FROM m")
 	add("SELECT host, count(DISTINCT s) AS a, count(DISTINCT i % 10) AS b FROM m GROUP BY host ORDER BY host")
 	add("SELECT count(DISTINCT host || dc) AS a, count(DISTINCT date_trunc('month', time)) AS b FROM m")
@@ -268,9 +275,21 @@ func TestDialectAgainstPostgres(t *testing.T) {
 	points := dialectDataset()
 	eng := loadEngine(t, dialectTable, points)
 	loadOracle(t, o, eng, dialectTable, points)
+	cases := dialectCases()
+	n, seed := 80, uint64(16)
+	if v, err := strconv.Atoi(os.Getenv("SILT_ORACLE_QUERIES")); err == nil {
+		n = v
+	}
+	if v, err := strconv.ParseUint(os.Getenv("SILT_ORACLE_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	r := rand.New(rand.NewPCG(seed, 16))
+	for range n {
+		cases = append(cases, randomDialectCase(r))
+	}
 	run := func(stage string, eng *engine.Engine) tally {
 		var tl tally
-		for _, c := range dialectCases() {
+		for _, c := range cases {
 			check(t, o, eng, c, &tl)
 		}
 		t.Logf("dialect oracle, %s: %d queries run, %d passed, %d rejected by the front end, %d errors on both sides, %d answered from rollups",
@@ -305,4 +324,167 @@ func TestDialectAgainstPostgres(t *testing.T) {
 	if tl := run("compacted, with rollups", reng); tl.fromRollups == 0 {
 		t.Errorf("no query was answered from rollups")
 	}
+}
+
+// exprGen builds random typed expressions over the dialect table's
+// columns, for randomDialectCase.
+type exprGen struct{ r *rand.Rand }
+
+func (g exprGen) pick(opts ...func() string) string { return opts[g.r.IntN(len(opts))]() }
+
+func (g exprGen) lit(n int) string { return strconv.Itoa(g.r.IntN(n) - n/4) }
+
+func (g exprGen) intE(d int) string {
+	leaf := func() string { return g.pick(func() string { return "i" }, func() string { return g.lit(20) }, func() string { return "length(s)" }) }
+	if d <= 0 {
+		return leaf()
+	}
+	return g.pick(leaf,
+		func() string { return "abs(" + g.intE(d-1) + ")" },
+		func() string { return "(" + g.intE(d-1) + " % 7)" },
+		func() string { return "(" + g.intE(d-1) + " + " + g.intE(d-1) + ")" },
+		func() string { return "(" + g.intE(d-1) + " * 3)" },
+		func() string { return "(" + g.intE(d-1) + " / nullif(" + g.intE(d-1) + ", 0))" },
+		func() string { return "coalesce(" + g.intE(d-1) + ", " + g.lit(9) + ")" },
+		func() string { return "nullif(" + g.intE(d-1) + ", " + g.lit(9) + ")" },
+		func() string { return "greatest(" + g.intE(d-1) + ", " + g.intE(d-1) + ")" },
+		func() string { return "least(" + g.intE(d-1) + ", " + g.lit(50) + ")" },
+		func() string {
+			return "CASE WHEN " + g.boolE(d-1) + " THEN " + g.intE(d-1) + " ELSE " + g.intE(d-1) + " END"
+		},
+		func() string { return "strpos(" + g.textE(d-1) + ", 'a')" },
+		func() string { return "length(" + g.textE(d-1) + ")" },
+		func() string { return "b::int" },
+		func() string { return "extract(" + g.pick(func() string { return "hour" }, func() string { return "dow" }, func() string { return "month" }) + " FROM " + g.timeE(d-1) + ")::int" },
+	)
+}
+
+func (g exprGen) floatE(d int) string {
+	leaf := func() string { return g.pick(func() string { return "f" }, func() string { return "f" }, func() string { return g.lit(100) + ".25" }) }
+	if d <= 0 {
+		return leaf()
+	}
+	return g.pick(leaf,
+		func() string { return "abs(" + g.floatE(d-1) + ")" },
+		func() string { return "round(" + g.floatE(d-1) + ")" },
+		func() string { return "ceil(" + g.floatE(d-1) + ")" },
+		func() string { return "floor(" + g.floatE(d-1) + ")" },
+		func() string { return "sign(" + g.floatE(d-1) + ")" },
+		func() string { return "(" + g.floatE(d-1) + " * " + g.intE(d-1) + ")" },
+		func() string { return "(" + g.floatE(d-1) + " - " + g.floatE(d-1) + ")" },
+		func() string { return "coalesce(" + g.floatE(d-1) + ", " + g.intE(d-1) + ")" },
+		func() string { return "sqrt(abs(" + g.floatE(d-1) + "))" },
+		func() string { return g.intE(d-1) + "::float8" },
+		func() string { return "greatest(" + g.floatE(d-1) + ", " + g.intE(d-1) + ")" },
+		func() string {
+			return "CASE " + g.textE(0) + " WHEN 'Alpha' THEN " + g.floatE(d-1) + " WHEN 'true' THEN 1 END"
+		},
+		func() string { return "extract(epoch FROM " + g.timeE(d-1) + " - TIMESTAMPTZ '2025-12-01 00:00:00+00')" },
+	)
+}
+
+func (g exprGen) textE(d int) string {
+	leaf := func() string {
+		return g.pick(func() string { return "s" }, func() string { return "host" }, func() string { return "dc" }, func() string { return "'Ab,c d'" })
+	}
+	if d <= 0 {
+		return leaf()
+	}
+	return g.pick(leaf,
+		func() string { return "lower(" + g.textE(d-1) + ")" },
+		func() string { return "upper(" + g.textE(d-1) + ")" },
+		func() string { return "substr(" + g.textE(d-1) + ", " + g.lit(6) + ", " + strconv.Itoa(g.r.IntN(5)) + ")" },
+		func() string { return "concat(" + g.textE(d-1) + ", '-', " + g.intE(d-1) + ")" },
+		func() string { return "(" + g.textE(d-1) + " || " + g.textE(d-1) + ")" },
+		func() string { return "replace(" + g.textE(d-1) + ", 'a', 'xy')" },
+		func() string { return "split_part(" + g.textE(d-1) + ", ',', " + []string{"-2", "-1", "1", "2", "3"}[g.r.IntN(5)] + ")" },
+		func() string { return "trim(" + g.textE(d-1) + ")" },
+		func() string { return "rtrim(" + g.textE(d-1) + ", 'a ')" },
+		func() string { return "left(" + g.textE(d-1) + ", " + g.lit(8) + ")" },
+		func() string { return "right(" + g.textE(d-1) + ", " + g.lit(8) + ")" },
+		func() string { return "coalesce(" + g.textE(d-1) + ", " + g.textE(d-1) + ", '~')" },
+		func() string { return "nullif(" + g.textE(d-1) + ", 'a')" },
+		func() string { return "regexp_replace(" + g.textE(d-1) + ", '[abc_]', '.', 'g')" },
+		func() string { return "i::text" },
+		func() string { return "f::text" },
+		func() string {
+			return "CASE WHEN " + g.boolE(d-1) + " THEN " + g.textE(d-1) + " END"
+		},
+	)
+}
+
+func (g exprGen) boolE(d int) string {
+	leaf := func() string { return g.pick(func() string { return "b" }, func() string { return "i > " + g.lit(100) }) }
+	if d <= 0 {
+		return leaf()
+	}
+	return g.pick(leaf,
+		func() string { return g.intE(d-1) + " > " + g.intE(d-1) },
+		func() string { return g.floatE(d-1) + " <= " + g.lit(60) },
+		func() string { return g.textE(d-1) + " < " + g.textE(d-1) },
+		func() string { return g.textE(d-1) + " LIKE '%a%'" },
+		func() string { return "starts_with(" + g.textE(d-1) + ", 'h')" },
+		func() string { return g.textE(d-1) + " IS DISTINCT FROM " + g.textE(d-1) },
+		func() string { return g.intE(d-1) + " IS NOT DISTINCT FROM " + g.intE(d-1) },
+		func() string { return "NOT (" + g.boolE(d-1) + ")" },
+		func() string { return "(" + g.boolE(d-1) + " AND " + g.boolE(d-1) + ")" },
+		func() string { return "(" + g.boolE(d-1) + " OR " + g.boolE(d-1) + ")" },
+		func() string { return "coalesce(" + g.boolE(d-1) + ", false)" },
+		func() string { return g.textE(d-1) + " IS NULL" },
+		func() string { return g.timeE(d-1) + " < TIMESTAMPTZ '2026-01-20 00:00:00+00'" },
+	)
+}
+
+func (g exprGen) timeE(d int) string {
+	if d <= 0 {
+		return "time"
+	}
+	units := []string{"hour", "day", "week", "month", "quarter", "year"}
+	ivUnits := []string{"hour", "day", "week", "month", "year", "minutes"} // PostgreSQL's interval input has no quarter
+	return g.pick(func() string { return "time" },
+		func() string { return "date_trunc('" + units[g.r.IntN(len(units))] + "', " + g.timeE(d-1) + ")" },
+		func() string {
+			return "(" + g.timeE(d-1) + " + interval '" + strconv.Itoa(g.r.IntN(40)) + " " + ivUnits[g.r.IntN(len(ivUnits))] + "')"
+		},
+		func() string { return "(" + g.timeE(d-1) + " AT TIME ZONE 'Europe/Berlin')" },
+	)
+}
+
+// hasColumn reports whether an expression's text names a column (a
+// GROUP BY key must not be constant).
+func hasColumn(e string) bool {
+	for _, w := range strings.FieldsFunc(e, func(r rune) bool { return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') }) {
+		switch w {
+		case "i", "f", "s", "b", "host", "dc", "time":
+			return true
+		}
+	}
+	return false
+}
+
+// randomDialectCase is a row query or a grouped query over random
+// expressions of every type.
+func randomDialectCase(r *rand.Rand) oracleCase {
+	g := exprGen{r}
+	d := 1 + r.IntN(3)
+	if r.IntN(3) > 0 {
+		sel := []string{g.intE(d) + " AS a", g.floatE(d) + " AS b", g.textE(d) + " AS c", g.boolE(d) + " AS d", g.timeE(d) + " AS e"}
+		q := "SELECT time, host, dc, " + strings.Join(sel, ", ") + " FROM m"
+		if r.IntN(2) == 0 {
+			q += " WHERE " + g.boolE(d)
+		}
+		return oracleCase{silt: q + " ORDER BY time, host, dc LIMIT " + strconv.Itoa(20+r.IntN(200))}
+	}
+	var key string
+	for !hasColumn(key) {
+		key = g.pick(func() string { return g.textE(d) }, func() string { return g.intE(d) }, func() string { return g.timeE(d) }, func() string { return g.boolE(d) })
+	}
+	aggs := []string{"count(*)", "sum(" + g.intE(d) + ")", "avg(" + g.floatE(d) + ")", "max(" + g.textE(d) + ")",
+		"count(DISTINCT " + g.textE(d) + ")", "count(*) FILTER (WHERE " + g.boolE(d) + ")", "sum(" + g.intE(d) + ") / count(*)"}
+	r.Shuffle(len(aggs), func(i, j int) { aggs[i], aggs[j] = aggs[j], aggs[i] })
+	q := "SELECT " + key + " AS k, " + strings.Join(aggs[:2+r.IntN(3)], ", ") + " FROM m"
+	if r.IntN(3) == 0 {
+		q += " WHERE " + g.boolE(d)
+	}
+	return oracleCase{silt: q + " GROUP BY 1 ORDER BY 1 NULLS FIRST"}
 }

@@ -59,6 +59,7 @@ type planner struct {
 
 	numeric map[Expr]bool // expressions of PostgreSQL type numeric (see markNumeric)
 	naive   map[Expr]bool // timestamps without time zone (see markNaive)
+	int4    map[Expr]bool // PostgreSQL integer (int4) expressions (see markInt4)
 }
 
 // target is one select-list item before binding: a row-context
@@ -490,8 +491,9 @@ func (p *planner) addKey(e Expr, loc int32) error {
 	switch x := e.(type) {
 	case *Const:
 		// PostgreSQL makes one group of all rows, but none (no output row)
-		// when there is no row: unlike GROUP BY () or no GROUP BY.
-		return unsupported(loc, "GROUP BY a constant expression", "")
+		// when there is no row, unlike GROUP BY () or no GROUP BY: a key
+		// evaluated over the rows does the same.
+		key = GroupKey{Column: Column{Kind: KindExpr, Index: -1}, Expr: x}
 	case *ColumnRef:
 		switch x.Column.Kind {
 		case KindTime:

@@ -394,8 +394,8 @@ func (p *planner) aggregateCall(fc *pg_query.FuncCall, name string, c clause, de
 			return nil, noFunc(loc, name, args)
 		}
 		e, err := call(Aggregate{Func: AggSum, Arg: x, Type: t})
-		if err == nil && (t.integer() || p.isNumeric(x)) {
-			p.markNumeric(e) // sum(bigint) is numeric in PostgreSQL
+		if err == nil && (t == TypeUint64 || t == TypeInt64 && !p.isInt4(x) || p.isNumeric(x)) {
+			p.markNumeric(e) // sum(bigint) is numeric in PostgreSQL (sum(integer) is bigint)
 		}
 		return e, err
 	case "avg", "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp", "var_pop":

@@ -216,7 +216,7 @@ func (p *planner) arith(opName string, l, r Expr, loc int32) (Expr, error) {
 		return noOp()
 	}
 	t := numericCommon(l, r, false)
-	numericOperand := p.isNumeric(l) || p.isNumeric(r)
+	numericOperand := (p.isNumeric(l) || p.isNumeric(r)) && !p.isFloat8(l) && !p.isFloat8(r)
 	if numericOperand {
 		t = TypeFloat64 // PostgreSQL computes in numeric: no integer division
 	}
@@ -260,6 +260,9 @@ func (p *planner) arith(opName string, l, r Expr, loc int32) (Expr, error) {
 	b := &Binary{Op: op, L: l, R: r, T: t}
 	if numericOperand {
 		p.markNumeric(b)
+	}
+	if p.isInt4(l) && p.isInt4(r) {
+		p.markInt4(b)
 	}
 	return b, nil
 }

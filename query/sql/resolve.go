@@ -309,6 +309,8 @@ func (p *planner) typeCast(tc *pg_query.TypeCast, sub func(*pg_query.Node) (Expr
 		}
 	case "timestamp":
 		p.markNaive(out)
+	case "int", "int4", "integer", "int2", "smallint":
+		p.markInt4(out)
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package sql
 
 import (
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -30,6 +31,43 @@ func (p *planner) isNumeric(e Expr) bool {
 		return true
 	}
 	return e.Type() == TypeUint64 || p.numeric[e]
+}
+
+// markInt4 records that e is a PostgreSQL integer (int4) rather than a
+// bigint: sum of it is a bigint, not a numeric. Silt computes both in
+// int64.
+func (p *planner) markInt4(e Expr) Expr {
+	if e.Type() != TypeInt64 {
+		return e
+	}
+	if p.int4 == nil {
+		p.int4 = map[Expr]bool{}
+	}
+	p.int4[e] = true
+	return e
+}
+
+// isInt4 reports whether e is a PostgreSQL integer: an integer literal in
+// its range, a cast to int/int4/smallint, length() and the like, or
+// arithmetic and conditionals over those only.
+func (p *planner) isInt4(e Expr) bool {
+	if c, ok := e.(*Const); ok && c.lit == litInt {
+		return c.Value.Int >= math.MinInt32 && c.Value.Int <= math.MaxInt32
+	}
+	return p.int4[e]
+}
+
+// int4IfAll marks e int4 when every non-NULL one of args is.
+func (p *planner) int4IfAll(e Expr, args []Expr) Expr {
+	if e.Type() != TypeInt64 {
+		return e
+	}
+	for _, a := range args {
+		if !isNullConst(a) && !p.isInt4(a) {
+			return e
+		}
+	}
+	return p.markInt4(e)
 }
 
 // markNaive records that e is a timestamp without time zone (a TIMESTAMP
@@ -158,20 +196,33 @@ func (p *planner) caseExpr(ce *pg_query.CaseExpr, sub func(*pg_query.Node) (Expr
 	if isNullConst(out.Else) {
 		out.Else = nil
 	}
+	p.int4IfAll(out, results)
 	return p.numericIfAny(out, results), nil
 }
 
-// numericIfAny marks e numeric when one of args is.
+// numericIfAny marks e numeric when one of args is and none is a double
+// precision (PostgreSQL resolves numeric with float8 to float8).
 func (p *planner) numericIfAny(e Expr, args []Expr) Expr {
 	if e.Type() != TypeFloat64 {
 		return e
 	}
+	any := false
 	for _, a := range args {
-		if p.isNumeric(a) {
-			return p.markNumeric(e)
+		if p.isFloat8(a) {
+			return e
 		}
+		any = any || p.isNumeric(a)
+	}
+	if any {
+		return p.markNumeric(e)
 	}
 	return e
+}
+
+// isFloat8 reports whether e is a PostgreSQL double precision: a float64
+// that is not numeric (nor a NULL or unknown literal).
+func (p *planner) isFloat8(e Expr) bool {
+	return e.Type() == TypeFloat64 && !p.isNumeric(e) && !isUnknownLit(e)
 }
 
 func (p *planner) coalesce(args []Expr, loc int32) (Expr, error) {
@@ -195,7 +246,7 @@ func (p *planner) coalesce(args []Expr, loc int32) (Expr, error) {
 	case 1:
 		return keep[0], nil
 	}
-	return p.numericIfAny(&Func{Fn: FnCoalesce, Args: keep, T: t}, keep), nil
+	return p.int4IfAll(p.numericIfAny(&Func{Fn: FnCoalesce, Args: keep, T: t}, keep), keep), nil
 }
 
 func (p *planner) minMax(mm *pg_query.MinMaxExpr, sub func(*pg_query.Node) (Expr, error)) (Expr, error) {
@@ -242,7 +293,7 @@ func (p *planner) minMax(mm *pg_query.MinMaxExpr, sub func(*pg_query.Node) (Expr
 		}
 		return &Const{Value: best}, nil
 	}
-	return p.numericIfAny(&Func{Fn: fn, Args: keep, T: t}, keep), nil
+	return p.int4IfAll(p.numericIfAny(&Func{Fn: fn, Args: keep, T: t}, keep), keep), nil
 }
 
 // comparable coerces l and r for = as compare does, without folding.
@@ -298,7 +349,7 @@ func (p *planner) nullIf(l, r Expr, loc int32) (Expr, error) {
 			return a, nil
 		}
 	}
-	return p.numericIfAny(&Func{Fn: FnNullIf, Args: []Expr{cl, cr}, T: cl.Type()}, []Expr{l}), nil
+	return p.int4IfAll(p.numericIfAny(&Func{Fn: FnNullIf, Args: []Expr{cl, cr}, T: cl.Type()}, []Expr{l}), []Expr{l}), nil
 }
 
 func (p *planner) distinctFrom(l, r Expr, not bool, loc int32) (Expr, error) {
@@ -457,6 +508,9 @@ func (p *planner) scalarFunc(name string, fc *pg_query.FuncCall, args []Expr) (E
 		if e != nil && p.isNumeric(args[0]) {
 			p.markNumeric(e)
 		}
+		if e != nil && p.isInt4(x) {
+			p.markInt4(e)
+		}
 		return e, ok, err
 	case "round":
 		if len(args) == 2 {
@@ -539,7 +593,11 @@ func (p *planner) scalarFunc(name string, fc *pg_query.FuncCall, args []Expr) (E
 		case "upper":
 			return mk(FnUpper, TypeString, s)
 		}
-		return mk(FnLength, TypeInt64, s)
+		e, ok, err := mk(FnLength, TypeInt64, s)
+		if e != nil {
+			p.markInt4(e)
+		}
+		return e, ok, err
 	case "substr", "substring":
 		if len(args) != 2 && len(args) != 3 {
 			return bad()
@@ -620,7 +678,11 @@ func (p *planner) scalarFunc(name string, fc *pg_query.FuncCall, args []Expr) (E
 			}
 			return mk(FnSplitPart, TypeString, a...)
 		case "strpos":
-			return mk(FnStrpos, TypeInt64, a...)
+			e, ok, err := mk(FnStrpos, TypeInt64, a...)
+			if e != nil {
+				p.markInt4(e)
+			}
+			return e, ok, err
 		}
 		return mk(FnStartsWith, TypeBool, a...)
 	case "btrim", "ltrim", "rtrim", "trim":
