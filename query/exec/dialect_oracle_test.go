@@ -212,6 +212,8 @@ func dialectCases() []oracleCase {
 	row("time AT TIME ZONE 'America/Los_Angeles' AS a, time AT TIME ZONE 'UTC' AS b")
 	row("date_trunc('day', time AT TIME ZONE 'Asia/Tokyo') AS d")
 	row("(time AT TIME ZONE 'Europe/Paris') AT TIME ZONE 'Asia/Tokyo' AS x")
+	row("date_trunc('week', time AT TIME ZONE 'Europe/Berlin') AT TIME ZONE 'Europe/Berlin' AS a, date_trunc('month', time AT TIME ZONE 'America/New_York') AT TIME ZONE 'America/New_York' AS b")
+	row("date_bin('1 hour', time AT TIME ZONE 'Asia/Kolkata', TIMESTAMP '2000-01-01') AT TIME ZONE 'Asia/Kolkata' AS a, coalesce(time AT TIME ZONE 'Asia/Tokyo', TIMESTAMP '2026-01-01') AT TIME ZONE 'Asia/Tokyo' AS b")
 	add("SELECT TIMESTAMP '2026-01-01 12:00' AT TIME ZONE 'Europe/Paris' AS x, TIMESTAMPTZ '2026-01-01 12:00Z' AT TIME ZONE 'Europe/Paris' AS y FROM m LIMIT 1")
 	// timestamp ± interval, timestamp − timestamp
 	row("time + interval '1 month' AS a, time - interval '1 day 2 hours' AS b, time + interval '90 minutes' AS c")
@@ -335,7 +337,9 @@ func (g exprGen) pick(opts ...func() string) string { return opts[g.r.IntN(len(o
 func (g exprGen) lit(n int) string { return strconv.Itoa(g.r.IntN(n) - n/4) }
 
 func (g exprGen) intE(d int) string {
-	leaf := func() string { return g.pick(func() string { return "i" }, func() string { return g.lit(20) }, func() string { return "length(s)" }) }
+	leaf := func() string {
+		return g.pick(func() string { return "i" }, func() string { return g.lit(20) }, func() string { return "length(s)" })
+	}
 	if d <= 0 {
 		return leaf()
 	}
@@ -355,12 +359,16 @@ func (g exprGen) intE(d int) string {
 		func() string { return "strpos(" + g.textE(d-1) + ", 'a')" },
 		func() string { return "length(" + g.textE(d-1) + ")" },
 		func() string { return "b::int" },
-		func() string { return "extract(" + g.pick(func() string { return "hour" }, func() string { return "dow" }, func() string { return "month" }) + " FROM " + g.timeE(d-1) + ")::int" },
+		func() string {
+			return "extract(" + g.pick(func() string { return "hour" }, func() string { return "dow" }, func() string { return "month" }) + " FROM " + g.timeE(d-1) + ")::int"
+		},
 	)
 }
 
 func (g exprGen) floatE(d int) string {
-	leaf := func() string { return g.pick(func() string { return "f" }, func() string { return "f" }, func() string { return g.lit(100) + ".25" }) }
+	leaf := func() string {
+		return g.pick(func() string { return "f" }, func() string { return "f" }, func() string { return g.lit(100) + ".25" })
+	}
 	if d <= 0 {
 		return leaf()
 	}
@@ -379,7 +387,9 @@ func (g exprGen) floatE(d int) string {
 		func() string {
 			return "CASE " + g.textE(0) + " WHEN 'Alpha' THEN " + g.floatE(d-1) + " WHEN 'true' THEN 1 END"
 		},
-		func() string { return "extract(epoch FROM " + g.timeE(d-1) + " - TIMESTAMPTZ '2025-12-01 00:00:00+00')" },
+		func() string {
+			return "extract(epoch FROM " + g.timeE(d-1) + " - TIMESTAMPTZ '2025-12-01 00:00:00+00')"
+		},
 	)
 }
 
@@ -393,11 +403,15 @@ func (g exprGen) textE(d int) string {
 	return g.pick(leaf,
 		func() string { return "lower(" + g.textE(d-1) + ")" },
 		func() string { return "upper(" + g.textE(d-1) + ")" },
-		func() string { return "substr(" + g.textE(d-1) + ", " + g.lit(6) + ", " + strconv.Itoa(g.r.IntN(5)) + ")" },
+		func() string {
+			return "substr(" + g.textE(d-1) + ", " + g.lit(6) + ", " + strconv.Itoa(g.r.IntN(5)) + ")"
+		},
 		func() string { return "concat(" + g.textE(d-1) + ", '-', " + g.intE(d-1) + ")" },
 		func() string { return "(" + g.textE(d-1) + " || " + g.textE(d-1) + ")" },
 		func() string { return "replace(" + g.textE(d-1) + ", 'a', 'xy')" },
-		func() string { return "split_part(" + g.textE(d-1) + ", ',', " + []string{"-2", "-1", "1", "2", "3"}[g.r.IntN(5)] + ")" },
+		func() string {
+			return "split_part(" + g.textE(d-1) + ", ',', " + []string{"-2", "-1", "1", "2", "3"}[g.r.IntN(5)] + ")"
+		},
 		func() string { return "trim(" + g.textE(d-1) + ")" },
 		func() string { return "rtrim(" + g.textE(d-1) + ", 'a ')" },
 		func() string { return "left(" + g.textE(d-1) + ", " + g.lit(8) + ")" },
@@ -414,7 +428,9 @@ func (g exprGen) textE(d int) string {
 }
 
 func (g exprGen) boolE(d int) string {
-	leaf := func() string { return g.pick(func() string { return "b" }, func() string { return "i > " + g.lit(100) }) }
+	leaf := func() string {
+		return g.pick(func() string { return "b" }, func() string { return "i > " + g.lit(100) })
+	}
 	if d <= 0 {
 		return leaf()
 	}

@@ -78,9 +78,11 @@ func (p *planner) funcCall(fc *pg_query.FuncCall, c clause, depth int) (Expr, er
 	}
 	switch name {
 	case "date_bin", "time_bucket":
-		return p.dateBin(name, args, loc)
+		e, err := p.dateBin(name, args, loc)
+		return p.naiveIf(e, err, len(args) > 1 && p.naive[args[1]])
 	case "date_trunc":
-		return p.dateTrunc(args, loc)
+		e, err := p.dateTrunc(args, loc)
+		return p.naiveIf(e, err, len(args) == 2 && p.naive[args[1]])
 	case "now", "transaction_timestamp", "statement_timestamp":
 		if len(args) != 0 {
 			return nil, noFunc(loc, name, args)

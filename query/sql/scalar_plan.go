@@ -80,6 +80,32 @@ func (p *planner) markNaive(e Expr) Expr {
 	return e
 }
 
+// naiveIf marks a bucketing of a timestamp without time zone as one too
+// (date_trunc and date_bin of a timestamp give a timestamp).
+func (p *planner) naiveIf(e Expr, err error, naive bool) (Expr, error) {
+	if err == nil && naive {
+		if c, ok := e.(*Const); ok {
+			e = &Const{Value: c.Value} // constants may be shared
+		}
+		p.markNaive(e)
+	}
+	return e, err
+}
+
+// naiveIfAll marks e a timestamp without time zone when every non-NULL
+// one of args is.
+func (p *planner) naiveIfAll(e Expr, args []Expr) Expr {
+	if e.Type() != TypeTimestamp {
+		return e
+	}
+	for _, a := range args {
+		if !isNullConst(a) && !p.naive[a] {
+			return e
+		}
+	}
+	return p.markNaive(e)
+}
+
 // commonType brings args to one type as PostgreSQL's CASE, COALESCE,
 // GREATEST/LEAST do: unknown literals take the others' type (text when all
 // are unknown), numbers widen to float64; other mixes are an error.
@@ -197,6 +223,7 @@ func (p *planner) caseExpr(ce *pg_query.CaseExpr, sub func(*pg_query.Node) (Expr
 		out.Else = nil
 	}
 	p.int4IfAll(out, results)
+	p.naiveIfAll(out, results)
 	return p.numericIfAny(out, results), nil
 }
 
@@ -246,7 +273,7 @@ func (p *planner) coalesce(args []Expr, loc int32) (Expr, error) {
 	case 1:
 		return keep[0], nil
 	}
-	return p.int4IfAll(p.numericIfAny(&Func{Fn: FnCoalesce, Args: keep, T: t}, keep), keep), nil
+	return p.naiveIfAll(p.int4IfAll(p.numericIfAny(&Func{Fn: FnCoalesce, Args: keep, T: t}, keep), keep), keep), nil
 }
 
 func (p *planner) minMax(mm *pg_query.MinMaxExpr, sub func(*pg_query.Node) (Expr, error)) (Expr, error) {
@@ -293,7 +320,7 @@ func (p *planner) minMax(mm *pg_query.MinMaxExpr, sub func(*pg_query.Node) (Expr
 		}
 		return &Const{Value: best}, nil
 	}
-	return p.int4IfAll(p.numericIfAny(&Func{Fn: fn, Args: keep, T: t}, keep), keep), nil
+	return p.naiveIfAll(p.int4IfAll(p.numericIfAny(&Func{Fn: fn, Args: keep, T: t}, keep), keep), keep), nil
 }
 
 // comparable coerces l and r for = as compare does, without folding.
