@@ -524,6 +524,47 @@ func localCodes(ctx context.Context, v *vec, width int64, local []uint32) (uint6
 		}
 		return uint64(len(v.dict)) + 1, nil
 	}
+	if v.b != nil { // a boolean key: NULL, false, true
+		for k, b := range v.b {
+			switch {
+			case v.isNull(k):
+				local[k] = 0
+			case b:
+				local[k] = 2
+			default:
+				local[k] = 1
+			}
+		}
+		return 3, nil
+	}
+	if v.f != nil { // a float key: an id per distinct value (-0 is 0, NaNs one value)
+		m := map[uint64]uint32{}
+		for k, f := range v.f {
+			if k%checkEvery == 0 {
+				if err := ctx.Err(); err != nil {
+					return 0, err
+				}
+			}
+			if v.isNull(k) {
+				local[k] = 0
+				continue
+			}
+			bits := math.Float64bits(f)
+			switch {
+			case f == 0:
+				bits = 0
+			case f != f:
+				bits = math.Float64bits(math.NaN())
+			}
+			c, ok := m[bits]
+			if !ok {
+				c = uint32(len(m)) + 1
+				m[bits] = c
+			}
+			local[k] = c
+		}
+		return uint64(len(m)) + 1, nil
+	}
 	if v.i == nil {
 		return 0, errNotDense
 	}

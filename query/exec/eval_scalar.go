@@ -88,7 +88,12 @@ func (c *evalCtx) caseExpr(x *sql.Case) (*vec, error) {
 				miss = append(miss, rows[j])
 			}
 		}
-		if len(hit) > 0 {
+		if k, ok := w.Then.(*sql.Const); ok && len(hit) > 0 {
+			cv := constVec(k.Value, 1)
+			for _, j := range hit {
+				setAt(out, rows[j], cv, 0)
+			}
+		} else if len(hit) > 0 {
 			tc := sub
 			if len(hit) < sub.n {
 				tc = sub.subset(hit)
@@ -103,7 +108,12 @@ func (c *evalCtx) caseExpr(x *sql.Case) (*vec, error) {
 		}
 		rows, miss = miss, rows
 	}
-	if x.Else != nil && len(rows) > 0 {
+	if k, ok := x.Else.(*sql.Const); ok && len(rows) > 0 {
+		cv := constVec(k.Value, 1)
+		for _, r := range rows {
+			setAt(out, r, cv, 0)
+		}
+	} else if x.Else != nil && len(rows) > 0 {
 		sub := c
 		if len(rows) < c.n {
 			sub = c.subset(rows)
@@ -230,6 +240,38 @@ func perEntry(v *vec, f func(d *vec) (*vec, error)) (*vec, error) {
 	}
 	if r.n == 0 {
 		return allNull(r.typ, v.n), nil
+	}
+	if r.typ == sql.TypeString {
+		// Text results stay dictionary-encoded (deduplicated, so that
+		// equal results are one id: grouping by them stays a slot table).
+		remap := make([]int32, r.n)
+		seen := map[string]int32{}
+		var dict []string
+		for j := 0; j < r.n; j++ {
+			if r.isNull(j) {
+				remap[j] = -1
+				continue
+			}
+			s := r.str(j)
+			id, ok := seen[s]
+			if !ok {
+				id = int32(len(dict))
+				seen[s] = id
+				dict = append(dict, s)
+			}
+			remap[j] = id
+		}
+		out := &vec{typ: sql.TypeString, n: v.n, ids: make([]int32, v.n), dict: dict}
+		for k, id := range v.ids {
+			out.ids[k] = -1
+			if id >= 0 {
+				out.ids[k] = remap[pos[id]]
+			}
+			if out.ids[k] < 0 {
+				out.setNull(k)
+			}
+		}
+		return out, nil
 	}
 	out := r.gather(idx)
 	if null != nil {
@@ -559,6 +601,42 @@ func applyFunc(x *sql.Func, args []*vec, n int) (*vec, error) {
 			for k, v := range a.i {
 				out.f[k] = sql.ExtractTime(v, "epoch")
 			}
+		} else if x.Unit == "hour" || x.Unit == "minute" {
+			w := int64(3600e9)
+			if x.Unit == "minute" {
+				w = 60e9
+			}
+			for k, v := range a.i {
+				if !live(k) {
+					continue
+				}
+				if v == math.MinInt64 || v == math.MaxInt64 {
+					out.f[k] = math.NaN()
+					continue
+				}
+				if x.Unit == "hour" {
+					out.f[k] = float64(floorMod64(v, 86400e9) / w)
+				} else {
+					out.f[k] = float64(floorMod64(v, 3600e9) / w)
+				}
+			}
+		} else if x.Unit != "second" && x.Unit != "milliseconds" && x.Unit != "microseconds" {
+			// The other fields hold for a whole UTC day.
+			lastDay, lastRes := int64(math.MinInt64), 0.0
+			for k, v := range a.i {
+				if !live(k) {
+					continue
+				}
+				if v == math.MinInt64 || v == math.MaxInt64 {
+					out.f[k] = sql.ExtractTime(v, x.Unit)
+					continue
+				}
+				d := floorDiv64(v, 86400e9)
+				if d != lastDay {
+					lastDay, lastRes = d, sql.ExtractTime(v, x.Unit)
+				}
+				out.f[k] = lastRes
+			}
 		} else {
 			for k, v := range a.i {
 				if live(k) {
@@ -567,9 +645,26 @@ func applyFunc(x *sql.Func, args []*vec, n int) (*vec, error) {
 			}
 		}
 	case sql.FnDateTrunc:
-		for k, v := range args[0].i {
-			if live(k) {
-				out.i[k] = sql.TruncTime(v, x.Unit, x.Zone)
+		switch {
+		case x.Zone == nil && (x.Unit == "month" || x.Unit == "quarter" || x.Unit == "year" || x.Unit == "decade" ||
+			x.Unit == "century" || x.Unit == "millennium"):
+			// Calendar units hold whole UTC days: one computation per day.
+			lastDay, lastRes := int64(math.MinInt64), int64(0)
+			for k, v := range args[0].i {
+				if !live(k) {
+					continue
+				}
+				d := floorDiv64(v, 86400e9)
+				if d != lastDay {
+					lastDay, lastRes = d, sql.TruncTime(v, x.Unit, nil)
+				}
+				out.i[k] = lastRes
+			}
+		default:
+			for k, v := range args[0].i {
+				if live(k) {
+					out.i[k] = sql.TruncTime(v, x.Unit, x.Zone)
+				}
 			}
 		}
 	case sql.FnAddInterval:
@@ -654,6 +749,16 @@ func roundDecimal(f float64, digits int64) float64 {
 	if math.IsNaN(f) || math.IsInf(f, 0) || f == 0 {
 		return f
 	}
+	if digits >= 0 && digits <= 15 {
+		// Away from a tie the binary value rounds as its decimal one does.
+		p := pow10[digits]
+		x := math.Abs(f) * p
+		if x < 1<<50 {
+			if fr := x - math.Floor(x); math.Abs(fr-0.5) > 1e-6 {
+				return math.Copysign(math.Round(x)/p, f)
+			}
+		}
+	}
 	e := strconv.FormatFloat(f, 'e', 14, 64) // [-]d.dddddddddddddde±xx
 	neg := e[0] == '-'
 	if neg {
@@ -701,6 +806,18 @@ func roundDecimal(f float64, digits int64) float64 {
 	}
 	return r
 }
+
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+func floorDiv64(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func floorMod64(a, b int64) int64 { return a - floorDiv64(a, b)*b }
 
 // asciiCase maps ASCII letters to upper or lower case (PostgreSQL under
 // the "C" locale), without allocating when nothing changes.
