@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/siltdb/silt/query/sql"
 )
@@ -266,6 +267,51 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 			}
 		}
 		return pick(x, best), nil
+	case sql.AggBoolAnd, sql.AggBoolOr:
+		out := newVec(sql.TypeBool, ng)
+		and := a.Func == sql.AggBoolAnd
+		if and {
+			for g := range out.b {
+				out.b[g] = true
+			}
+		}
+		for k, g := range gids {
+			if live(k) && x.b[k] != and {
+				out.b[g] = !and
+			}
+		}
+		return nullEmpty(out), nil
+	case sql.AggStringAgg:
+		return stringAgg(rc, a, x, gids, ng, live)
+	case sql.AggMode:
+		rows := make([][]int, ng)
+		for k, g := range gids {
+			if live(k) {
+				rows[g] = append(rows[g], k)
+			}
+		}
+		best := noRows(ng)
+		for g, rs := range rows {
+			slices.SortStableFunc(rs, func(p, q int) int {
+				if a.Desc {
+					return compareAt(x, q, x, p)
+				}
+				return compareAt(x, p, x, q)
+			})
+			// The longest run of equal values; the first in order wins ties.
+			bestLen := 0
+			for start := 0; start < len(rs); {
+				end := start + 1
+				for end < len(rs) && compareAt(x, rs[end], x, rs[start]) == 0 {
+					end++
+				}
+				if end-start > bestLen {
+					best[g], bestLen = rs[start], end-start
+				}
+				start = end
+			}
+		}
+		return pick(x, best), nil
 	case sql.AggPercentileCont, sql.AggPercentileDisc:
 		rows := make([][]int, ng)
 		for k, g := range gids {
@@ -312,6 +358,60 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 		return out, nil
 	}
 	return nil, fmt.Errorf("exec: unsupported aggregate %s", a.Func)
+}
+
+// stringAgg joins each group's non-NULL texts with a.Sep, in a.Order's
+// order when there is one (stable: ties keep row order).
+func stringAgg(rc *evalCtx, a sql.Aggregate, x *vec, gids []int32, ng int, live func(int) bool) (*vec, error) {
+	var ord *vec
+	if a.Order != nil {
+		var err error
+		if ord, err = rc.eval(a.Order); err != nil {
+			return nil, err
+		}
+	}
+	rows := make([][]int, ng)
+	for k, g := range gids {
+		if live(k) {
+			rows[g] = append(rows[g], k)
+		}
+	}
+	out := newVec(sql.TypeString, ng)
+	var b strings.Builder
+	for g, rs := range rows {
+		if len(rs) == 0 {
+			out.setNull(g)
+			continue
+		}
+		if ord != nil {
+			slices.SortStableFunc(rs, func(p, q int) int {
+				pn, qn := ord.isNull(p) || ord.typ == sql.TypeNull, ord.isNull(q) || ord.typ == sql.TypeNull
+				var c int
+				switch { // NULLs last ascending, first descending, as PostgreSQL
+				case pn && qn:
+				case pn:
+					c = 1
+				case qn:
+					c = -1
+				default:
+					c = compareAt(ord, p, ord, q)
+				}
+				if a.Desc {
+					c = -c
+				}
+				return c
+			})
+		}
+		b.Reset()
+		for j, k := range rs {
+			if j > 0 {
+				b.WriteString(a.Sep)
+			}
+			b.WriteString(x.str(k))
+		}
+		out.s[g] = b.String()
+	}
+	return out, nil
 }
 
 // sumGroups adds x[k] into out[gids[k]] for the rows live accepts, with

@@ -265,6 +265,16 @@ func dialectCases() []oracleCase {
 	add("SELECT date_trunc('month', time) AS mo, count(*) FILTER (WHERE host IS NULL) AS nohost, count(*) FILTER (WHERE dc IS NULL) AS nodc FROM m GROUP BY 1 ORDER BY 1")
 	add("SELECT host, sum(i) FILTER (WHERE i > 0) / count(*) FILTER (WHERE i > 0) AS a FROM m GROUP BY host ORDER BY host")
 	add("SELECT count(*) FILTER (WHERE time >= TIMESTAMPTZ '2026-01-01 00:00:00+00') AS a, percentile_cont(0.5) WITHIN GROUP (ORDER BY f) FILTER (WHERE b) AS p FROM m")
+
+	// bool_and, bool_or, every, string_agg, mode()
+	add("SELECT host, bool_and(b), bool_or(b), every(i > -50) FROM m GROUP BY host ORDER BY host")
+	add("SELECT dc, bool_or(f > 100) AS a, bool_and(s IS NOT NULL) AS b FROM m GROUP BY dc ORDER BY dc")
+	add("SELECT bool_and(b) FILTER (WHERE i > 150) AS a, bool_or(b) FILTER (WHERE host IS NULL) AS b FROM m")
+	add("SELECT host, string_agg(s, ',' ORDER BY s) AS x FROM m WHERE time < TIMESTAMPTZ '2025-11-25 00:00:00+00' GROUP BY host ORDER BY host")
+	add("SELECT dc, string_agg(upper(left(s, 3)), ' | ' ORDER BY upper(left(s, 3)) DESC) AS x FROM m WHERE i > 150 GROUP BY dc ORDER BY dc")
+	add("SELECT date_trunc('month', time) AS mo, string_agg(host, '' ORDER BY host) FILTER (WHERE i > 190) AS x FROM m GROUP BY 1 ORDER BY 1")
+	add("SELECT host, mode() WITHIN GROUP (ORDER BY s) AS a, mode() WITHIN GROUP (ORDER BY i DESC) AS b, mode() WITHIN GROUP (ORDER BY b) AS c FROM m GROUP BY host ORDER BY host")
+	add("SELECT mode() WITHIN GROUP (ORDER BY extract(dow FROM time)) AS a, mode() WITHIN GROUP (ORDER BY lower(s)) FILTER (WHERE b) AS b FROM m")
 	return cs
 }
 

@@ -304,6 +304,7 @@ func (p *planner) planSelect(s *pg_query.SelectStmt) (*Query, error) {
 	for _, a := range q.Aggregates {
 		collect(a.Arg)
 		collect(a.Filter)
+		collect(a.Order)
 		if a.Func == AggFirst || a.Func == AggLast {
 			used[0] = q.Table.Columns[0] // they order by time
 		}

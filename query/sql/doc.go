@@ -164,8 +164,10 @@
 // count(*), count(x), count(DISTINCT x), sum, min, max, avg, stddev
 // (= stddev_samp), stddev_samp, stddev_pop, variance (= var_samp),
 // var_samp, var_pop, percentile_cont(f) WITHIN GROUP (ORDER BY x [DESC]),
-// percentile_disc(f) WITHIN GROUP (ORDER BY x), first(x, time),
-// last(x, time).
+// percentile_disc(f) WITHIN GROUP (ORDER BY x), mode() WITHIN GROUP
+// (ORDER BY x [DESC]), bool_and, every, bool_or, string_agg(text,
+// constant delimiter [ORDER BY expr [DESC]]) (without ORDER BY in no
+// particular order), first(x, time), last(x, time).
 //
 //   - Every aggregate takes FILTER (WHERE predicate).
 //   - NULLs are skipped; an empty group gives count 0 and NULL otherwise.

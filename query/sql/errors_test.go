@@ -72,7 +72,8 @@ func TestUnsupported(t *testing.T) {
 		{"SELECT percentile_cont(n) WITHIN GROUP (ORDER BY n) FROM cpu", "non-constant percentile fraction"},
 		{"SELECT percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY n) FROM cpu", "ARRAY"},
 		{"SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY n DESC) FROM cpu", "percentile_disc with ORDER BY ... DESC"},
-		{"SELECT mode() WITHIN GROUP (ORDER BY n) FROM cpu", "function mode()"},
+		{"SELECT string_agg(DISTINCT msg, ',') FROM cpu", "string_agg(DISTINCT ...)"},
+		{"SELECT rank(1) WITHIN GROUP (ORDER BY n) FROM cpu", "function rank()"},
 		{"SELECT array_agg(n) FROM cpu", "function array_agg()"},
 		{"SELECT count(*)", "aggregate without FROM"},
 		// expressions

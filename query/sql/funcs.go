@@ -13,6 +13,7 @@ var aggFuncs = map[string]bool{
 	"stddev": true, "stddev_samp": true, "stddev_pop": true,
 	"variance": true, "var_samp": true, "var_pop": true,
 	"first": true, "last": true, "percentile_cont": true, "percentile_disc": true,
+	"bool_and": true, "bool_or": true, "every": true, "string_agg": true, "mode": true,
 }
 
 // sqlSyntaxFuncs names functions PostgreSQL's grammar produces from SQL
@@ -336,7 +337,7 @@ func (p *planner) aggregateCall(fc *pg_query.FuncCall, name string, c clause, de
 	}
 	inner := clause{name: c.name, allowAgg: true, inAgg: true}
 	sub := func(n *pg_query.Node) (Expr, error) { return p.exprDepth(n, inner, depth+1) }
-	ordered := name == "percentile_cont" || name == "percentile_disc"
+	ordered := name == "percentile_cont" || name == "percentile_disc" || name == "mode"
 	switch {
 	case ordered && !fc.AggWithinGroup:
 		return nil, invalid(loc, "42809", "WITHIN GROUP is required for ordered-set aggregate %s", name).withCode(CodeUndefinedFunction)
@@ -346,12 +347,18 @@ func (p *planner) aggregateCall(fc *pg_query.FuncCall, name string, c clause, de
 		return nil, invalid(loc, "42809", "%s(*) must be used to call a parameterless aggregate function", name).withCode(CodeUndefinedFunction)
 	case fc.AggDistinct && name != "count":
 		return nil, unsupported(loc, name+"(DISTINCT ...)", "only count(DISTINCT x) is")
-	case len(fc.AggOrder) > 0 && !ordered && name != "first" && name != "last":
+	case len(fc.AggOrder) > 0 && !ordered && name != "first" && name != "last" && name != "string_agg":
 		return nil, unsupported(loc, "ORDER BY inside an aggregate", name+"(... ORDER BY ...)")
 	}
 	call := func(a Aggregate) (Expr, error) { return &aggCall{agg: a, loc: loc}, nil }
+	if name == "mode" {
+		return p.mode(fc, sub)
+	}
 	if ordered {
 		return p.percentile(fc, name, sub)
+	}
+	if name == "string_agg" {
+		return p.stringAgg(fc, sub)
 	}
 	if name == "count" && fc.AggStar {
 		return call(Aggregate{Func: AggCountStar, Type: TypeInt64})
@@ -411,6 +418,19 @@ func (p *planner) aggregateCall(fc *pg_query.FuncCall, name string, c clause, de
 			p.markNumeric(e) // avg(bigint) and the like are numeric
 		}
 		return e, err
+	case "bool_and", "every", "bool_or":
+		if isUnknownLit(x) {
+			x, _ = p.cast(x, TypeBool, loc)
+			t = x.Type()
+		}
+		if t != TypeBool {
+			return nil, noFunc(loc, name, args)
+		}
+		f := AggBoolAnd
+		if name == "bool_or" {
+			f = AggBoolOr
+		}
+		return call(Aggregate{Func: f, Arg: x, Type: TypeBool})
 	case "min", "max":
 		if !(t.numeric() || t == TypeString || t == TypeTimestamp) {
 			return nil, noFunc(loc, name, args)
@@ -451,6 +471,82 @@ func (p *planner) aggregateCall(fc *pg_query.FuncCall, name string, c clause, de
 		return call(Aggregate{Func: f, Arg: x, Type: t})
 	}
 	return nil, unsupported(loc, "function "+name+"()", "")
+}
+
+// orderKey resolves one ORDER BY item inside an aggregate.
+func orderKey(fc *pg_query.FuncCall, sub func(*pg_query.Node) (Expr, error)) (Expr, bool, error) {
+	sb := fc.AggOrder[0].GetSortBy()
+	if sb == nil || sb.SortbyDir == pg_query.SortByDir_SORTBY_USING {
+		return nil, false, unsupported(fc.Location, "ORDER BY ... USING", "")
+	}
+	if sb.SortbyNulls != pg_query.SortByNulls_SORTBY_NULLS_DEFAULT {
+		return nil, false, unsupported(fc.Location, "NULLS FIRST/LAST inside an aggregate", "")
+	}
+	x, err := sub(sb.Node)
+	return x, sb.SortbyDir == pg_query.SortByDir_SORTBY_DESC, err
+}
+
+// stringAgg resolves string_agg(x, delimiter [ORDER BY y [DESC]]).
+func (p *planner) stringAgg(fc *pg_query.FuncCall, sub func(*pg_query.Node) (Expr, error)) (Expr, error) {
+	loc := fc.Location
+	var args []Expr
+	for _, n := range fc.Args {
+		a, err := sub(n)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, a)
+	}
+	if len(args) != 2 || len(fc.AggOrder) > 1 {
+		return nil, noFunc(loc, "string_agg", args)
+	}
+	x, ok := p.textArg(args[0], loc)
+	if !ok && !isNullConst(args[0]) {
+		return nil, noFunc(loc, "string_agg", args)
+	}
+	if x == nil {
+		x = &Const{Value: NullValue(TypeString)}
+	}
+	dc, ok := args[1].(*Const)
+	if !ok {
+		return nil, unsupported(loc, "string_agg with a non-constant delimiter", "")
+	}
+	if !dc.Value.Null && dc.Value.Type != TypeString {
+		return nil, noFunc(loc, "string_agg", args)
+	}
+	a := Aggregate{Func: AggStringAgg, Arg: x, Sep: dc.Value.Str, Type: TypeString}
+	if len(fc.AggOrder) == 1 {
+		o, desc, err := orderKey(fc, sub)
+		if err != nil {
+			return nil, err
+		}
+		if _, isConst := o.(*Const); !isConst {
+			a.Order, a.Desc = o, desc
+		}
+		if o.Type() == TypeInterval {
+			return nil, unsupported(loc, "ordering by an interval inside an aggregate", "")
+		}
+	}
+	return &aggCall{agg: a, loc: loc}, nil
+}
+
+// mode resolves mode() WITHIN GROUP (ORDER BY x [DESC]).
+func (p *planner) mode(fc *pg_query.FuncCall, sub func(*pg_query.Node) (Expr, error)) (Expr, error) {
+	loc := fc.Location
+	if len(fc.Args) != 0 || len(fc.AggOrder) != 1 {
+		return nil, errAt(loc, CodeUndefinedFunction, "42883", "function mode takes no argument and one ORDER BY expression")
+	}
+	x, desc, err := orderKey(fc, sub)
+	if err != nil {
+		return nil, err
+	}
+	if isUnknownLit(x) && !isNullConst(x) {
+		x, _ = p.cast(x, TypeString, loc)
+	}
+	if t := x.Type(); t == TypeNull || t == TypeInterval {
+		return nil, errAt(loc, CodeUndefinedFunction, "42883", "function mode(%s) does not exist", pgTypeName(x))
+	}
+	return &aggCall{agg: Aggregate{Func: AggMode, Arg: x, Desc: desc, Type: x.Type()}, loc: loc}, nil
 }
 
 // percentile resolves percentile_cont/percentile_disc(fraction) WITHIN

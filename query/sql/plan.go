@@ -110,10 +110,14 @@ const (
 	AggLast                              // last(x, time): x of the row with the largest time among rows with non-NULL x
 	AggPercentileCont                    // percentile_cont(Fraction) WITHIN GROUP (ORDER BY x): float64, linear interpolation
 	AggPercentileDisc                    // percentile_disc(Fraction) WITHIN GROUP (ORDER BY x): type of x, first value whose cumulative share >= Fraction
+	AggBoolAnd                           // bool_and, every: bool, TRUE when every non-NULL x is
+	AggBoolOr                            // bool_or: bool, TRUE when any non-NULL x is
+	AggStringAgg                         // string_agg(x, Sep [ORDER BY Order [DESC]]): the non-NULL x joined by Sep
+	AggMode                              // mode() WITHIN GROUP (ORDER BY x [DESC]): the most frequent x, the first in that order among ties
 )
 
 var aggNames = [...]string{"", "count", "count", "count", "sum", "min", "max", "avg", "stddev_samp", "stddev_pop",
-	"var_samp", "var_pop", "first", "last", "percentile_cont", "percentile_disc"}
+	"var_samp", "var_pop", "first", "last", "percentile_cont", "percentile_disc", "bool_and", "bool_or", "string_agg", "mode"}
 
 func (f AggFunc) String() string {
 	if int(f) < len(aggNames) {
@@ -136,6 +140,12 @@ type Aggregate struct {
 	// Filter is FILTER (WHERE Filter), row context: only rows where it is
 	// TRUE are aggregated; nil when there is none.
 	Filter Expr
+	// Sep is string_agg's delimiter. Order (row context; nil: the order
+	// rows come in, which is unspecified) and Desc order string_agg's
+	// values; Desc also orders mode's.
+	Sep   string
+	Order Expr
+	Desc  bool
 }
 
 func (a Aggregate) String() string {
@@ -154,6 +164,21 @@ func (a Aggregate) string() string {
 		return "count(DISTINCT " + a.Arg.String() + ")"
 	case AggPercentileCont, AggPercentileDisc:
 		return a.Func.String() + "(" + formatFloat(a.Fraction) + ", " + a.Arg.String() + ")"
+	case AggStringAgg:
+		s := "string_agg(" + a.Arg.String() + ", " + quoteString(a.Sep)
+		if a.Order != nil {
+			s += " ORDER BY " + a.Order.String()
+			if a.Desc {
+				s += " DESC"
+			}
+		}
+		return s + ")"
+	case AggMode:
+		s := "mode(" + a.Arg.String()
+		if a.Desc {
+			s += " DESC"
+		}
+		return s + ")"
 	}
 	return a.Func.String() + "(" + a.Arg.String() + ")"
 }
