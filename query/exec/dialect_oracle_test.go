@@ -266,6 +266,14 @@ func dialectCases() []oracleCase {
 	add("SELECT host, sum(i) FILTER (WHERE i > 0) / count(*) FILTER (WHERE i > 0) AS a FROM m GROUP BY host ORDER BY host")
 	add("SELECT count(*) FILTER (WHERE time >= TIMESTAMPTZ '2026-01-01 00:00:00+00') AS a, percentile_cont(0.5) WITHIN GROUP (ORDER BY f) FILTER (WHERE b) AS p FROM m")
 
+	// constants, without FROM
+	add("SELECT lower('ABC') AS a, concat('a', 1, true, NULL) AS b, CASE WHEN 1 > 0 THEN 'y' END AS c, greatest(1, 2.5) AS d, coalesce(NULL, 3) AS e")
+	add("SELECT (TIMESTAMPTZ '2026-01-02' - TIMESTAMPTZ '2026-01-01 01:00:00+00')::text AS a, extract(dow FROM TIMESTAMPTZ '2026-01-04') AS b, date_trunc('quarter', TIMESTAMPTZ '2026-05-17 10:00:00+00') AS c")
+	add("SELECT round(2.5) AS a, round(2.5::float8) AS b, round(-2.5) AS c, round(2.675, 2) AS d, split_part('a,b,c', ',', 2) AS e, 'x' || 1.5 AS f, 1.5::text AS g")
+	add("SELECT TIMESTAMPTZ '2026-01-31 12:00:00+00' + interval '1 month' AS a, TIMESTAMPTZ '2026-03-31 00:00:00+00' - interval '1 month' AS b, TIMESTAMP '2026-07-01 12:00' AT TIME ZONE 'America/New_York' AS c")
+	addPG("SELECT interval '1 day 2 hours' AS a, interval '-90 minutes' AS b, interval '1 year 2 months 3 days 04:05:06.5' AS c",
+		"SELECT interval '1 day 2 hours'::text AS a, interval '-90 minutes'::text AS b, interval '1 year 2 months 3 days 04:05:06.5'::text AS c")
+
 	// bool_and, bool_or, every, string_agg, mode()
 	add("SELECT host, bool_and(b), bool_or(b), every(i > -50) FROM m GROUP BY host ORDER BY host")
 	add("SELECT dc, bool_or(f > 100) AS a, bool_and(s IS NOT NULL) AS b FROM m GROUP BY dc ORDER BY dc")
