@@ -21,8 +21,12 @@ const (
 	TypeString
 	// TypeTimestamp is nanoseconds since the Unix epoch, UTC (int64).
 	TypeTimestamp
-	// TypeInterval only exists while planning (interval literals are
-	// folded into timestamps and bucket widths); no Query holds it.
+	// TypeInterval is a constant interval while planning (folded into
+	// timestamps and bucket widths), and at run time the result of
+	// timestamp − timestamp: nanoseconds in an int64, output as
+	// PostgreSQL's interval text. A Query holds it only there, in
+	// comparisons of those with constant intervals without months, and in
+	// EXTRACT from them.
 	TypeInterval
 )
 
@@ -215,7 +219,8 @@ const (
 	KindTime ColumnKind = iota
 	KindTag
 	KindField
-	// KindExpr marks a GroupKey over an expression that is not a column.
+	// KindExpr marks a GroupKey over an expression that is not a column
+	// (its Column has no name and Index -1).
 	KindExpr
 )
 
