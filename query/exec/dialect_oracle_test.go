@@ -228,6 +228,10 @@ func dialectCases() []oracleCase {
 		"SELECT host, (max(time) - min(time))::text AS span FROM m GROUP BY host ORDER BY host")
 	add("SELECT host, extract(epoch FROM max(time) - min(time)) AS span FROM m GROUP BY host ORDER BY host")
 	rowW("i", "time + interval '1 month' < TIMESTAMPTZ '2026-01-01 00:00:00+00'")
+	rowW("i", "time >= TIMESTAMPTZ '2026-02-01 00:00:00+00' - interval '1 day' * 7 AND time < TIMESTAMPTZ '2026-02-01 00:00:00+00' - interval '90 minutes' / 2")
+	row("time + (interval '1 month' + interval '2 days') AS a, time - 3 * interval '1 hour 10 minutes' AS b, time + interval '1 hour' * 1.5 AS c")
+	addPG("SELECT interval '1 day' * 3 - interval '2 hours' AS a, interval '10 minutes' / 4 AS b FROM m LIMIT 1",
+		"SELECT (interval '1 day' * 3 - interval '2 hours')::text AS a, (interval '10 minutes' / 4)::text AS b FROM m LIMIT 1")
 	// to_timestamp
 	row("to_timestamp(i * 100000) AS a, to_timestamp(f) AS b")
 	add("SELECT to_timestamp(1767225600.5) AS t FROM m LIMIT 1")

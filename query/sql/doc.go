@@ -101,7 +101,8 @@
 // ago', ISO 8601 'PT1H'; units us/ms/s/m/h/d/w/mon/y and their long forms
 // ('ns', nanoseconds, is a Silt extension). now() and CURRENT_TIMESTAMP are
 // the Plan's now argument; timestamp ± interval folds when both are
-// constant (months clamp to the month's end, as PostgreSQL). Over columns:
+// constant (months clamp to the month's end, as PostgreSQL), as do
+// interval ± interval and interval * or / a number. Over columns:
 // timestamp ± a constant interval, and timestamp − timestamp, an interval
 // (nanoseconds at run time, output as PostgreSQL's text '2 days
 // 01:00:00'); intervals compare with constant intervals without months.

@@ -190,7 +190,10 @@ func (p *planner) arith(opName string, l, r Expr, loc int32) (Expr, error) {
 			}
 		}
 		if lt == TypeInterval && rt == TypeInterval || lt == TypeInterval && rt.numeric() || rt == TypeInterval && lt.numeric() {
-			return nil, unsupported(loc, "interval arithmetic", "")
+			if e, ok, err := foldInterval(op, l, r, loc); ok || err != nil {
+				return e, err
+			}
+			return nil, unsupported(loc, "interval arithmetic", "on constant intervals only: interval ± interval, interval * or / a number")
 		}
 		return noOp()
 	}

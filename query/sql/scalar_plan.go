@@ -964,6 +964,77 @@ func (p *planner) atTimeZone(args []Expr, loc int32) (Expr, bool, error) {
 	return out, true, nil
 }
 
+// foldInterval computes constant interval arithmetic: interval ±
+// interval (field by field, as PostgreSQL), interval * integer, and
+// interval * or / a number when the interval has neither months nor days
+// (the result rounded to microseconds, as PostgreSQL keeps them).
+func foldInterval(op BinaryOp, l, r Expr, loc int32) (Expr, bool, error) {
+	lc, ok1 := l.(*Const)
+	rc, ok2 := r.(*Const)
+	if !ok1 || !ok2 {
+		return nil, false, nil
+	}
+	if lc.Value.Null || rc.Value.Null {
+		return &Const{Value: NullValue(TypeInterval)}, true, nil
+	}
+	rangeErr := invalid(loc, "22008", "interval out of range")
+	if l.Type() == TypeInterval && r.Type() == TypeInterval {
+		if op != OpAdd && op != OpSub {
+			return nil, false, nil
+		}
+		a, b := lc.Value.Interval, rc.Value.Interval
+		sign := int64(1)
+		if op == OpSub {
+			sign = -1
+		}
+		out := Interval{Months: a.Months + sign*b.Months, Days: a.Days + sign*b.Days, Nanos: a.Nanos + sign*b.Nanos}
+		if (sign*b.Nanos > 0) != (out.Nanos > a.Nanos) && b.Nanos != 0 {
+			return nil, true, rangeErr
+		}
+		return &Const{Value: IntervalValue(out)}, true, nil
+	}
+	iv, num := lc, rc
+	if l.Type() != TypeInterval {
+		if op != OpMul {
+			return nil, false, nil
+		}
+		iv, num = rc, lc
+	}
+	if op != OpMul && op != OpDiv {
+		return nil, false, nil
+	}
+	v := iv.Value.Interval
+	if num.Value.Type == TypeInt64 && op == OpMul {
+		n := num.Value.Int
+		m, ok1 := mulAdd(v.Months, n, 0)
+		d, ok2 := mulAdd(v.Days, n, 0)
+		ns, ok3 := mulAdd(v.Nanos, n, 0)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, true, rangeErr
+		}
+		return &Const{Value: IntervalValue(Interval{Months: m, Days: d, Nanos: ns})}, true, nil
+	}
+	if v.Months != 0 || v.Days != 0 {
+		return nil, false, nil
+	}
+	f, err := convertValue(num.Value, TypeFloat64, time.Time{})
+	if err != nil {
+		return nil, false, nil
+	}
+	x := f.Float
+	if op == OpDiv {
+		if x == 0 {
+			return nil, true, errAt(loc, CodeDivisionByZero, "22012", "division by zero")
+		}
+		x = 1 / x
+	}
+	us := math.Round(float64(v.Nanos) / 1e3 * x)
+	if math.IsNaN(us) || math.Abs(us) >= 9e15 {
+		return nil, true, rangeErr
+	}
+	return &Const{Value: IntervalValue(Interval{Nanos: int64(us) * 1e3})}, true, nil
+}
+
 // timestampArith plans timestamp ± interval and timestamp − timestamp over
 // non-constant operands.
 func (p *planner) timestampArith(op BinaryOp, ts, iv Expr, sign int64, loc int32) (Expr, error) {
