@@ -51,6 +51,39 @@ func setAt(out *vec, k int, v *vec, j int) {
 	}
 }
 
+// fillConst sets rows ks of out (initially all NULL) to the constant v,
+// in one typed loop.
+func fillConst(out *vec, ks []int, v sql.Value) {
+	if v.Null {
+		return
+	}
+	for _, k := range ks {
+		out.null[k] = false
+	}
+	switch out.typ {
+	case sql.TypeInt64, sql.TypeTimestamp:
+		for _, k := range ks {
+			out.i[k] = v.Int
+		}
+	case sql.TypeUint64:
+		for _, k := range ks {
+			out.u[k] = v.Uint
+		}
+	case sql.TypeFloat64:
+		for _, k := range ks {
+			out.f[k] = v.Float
+		}
+	case sql.TypeBool:
+		for _, k := range ks {
+			out.b[k] = v.Bool
+		}
+	case sql.TypeString:
+		for _, k := range ks {
+			out.s[k] = v.Str
+		}
+	}
+}
+
 // allNull returns a vector of type t, n rows, every one NULL.
 func allNull(t sql.Type, n int) *vec {
 	out := newVec(t, n)
@@ -89,10 +122,10 @@ func (c *evalCtx) caseExpr(x *sql.Case) (*vec, error) {
 			}
 		}
 		if k, ok := w.Then.(*sql.Const); ok && len(hit) > 0 {
-			cv := constVec(k.Value, 1)
-			for _, j := range hit {
-				setAt(out, rows[j], cv, 0)
+			for i, j := range hit {
+				hit[i] = rows[j] // output rows now
 			}
+			fillConst(out, hit, k.Value)
 		} else if len(hit) > 0 {
 			tc := sub
 			if len(hit) < sub.n {
@@ -109,10 +142,7 @@ func (c *evalCtx) caseExpr(x *sql.Case) (*vec, error) {
 		rows, miss = miss, rows
 	}
 	if k, ok := x.Else.(*sql.Const); ok && len(rows) > 0 {
-		cv := constVec(k.Value, 1)
-		for _, r := range rows {
-			setAt(out, r, cv, 0)
-		}
+		fillConst(out, rows, k.Value)
 	} else if x.Else != nil && len(rows) > 0 {
 		sub := c
 		if len(rows) < c.n {
