@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/siltdb/silt/query/sql"
 )
@@ -65,7 +66,25 @@ func group(ctx context.Context, q *sql.Query, rc *evalCtx) (*evalCtx, error) {
 		if rc.tbl != nil && rc.tbl.partial {
 			agg = partialAggregate
 		}
-		v, err := agg(rc, a, gids, ng)
+		arc, agids := rc, gids
+		if a.Filter != nil { // FILTER (WHERE ...): aggregate the rows it keeps
+			fv, err := rc.eval(a.Filter)
+			if err != nil {
+				return nil, err
+			}
+			keep := keepTrue(identity(rc.n), fv)
+			if len(keep) < rc.n {
+				arc = rc.subset(keep)
+				if gids != nil {
+					agids = make([]int32, len(keep))
+					for j, k := range keep {
+						agids[j] = gids[k]
+					}
+				}
+			}
+			a.Filter = nil
+		}
+		v, err := agg(arc, a, agids, ng)
 		if err != nil {
 			return nil, err
 		}
@@ -248,6 +267,51 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 			}
 		}
 		return pick(x, best), nil
+	case sql.AggBoolAnd, sql.AggBoolOr:
+		out := newVec(sql.TypeBool, ng)
+		and := a.Func == sql.AggBoolAnd
+		if and {
+			for g := range out.b {
+				out.b[g] = true
+			}
+		}
+		for k, g := range gids {
+			if live(k) && x.b[k] != and {
+				out.b[g] = !and
+			}
+		}
+		return nullEmpty(out), nil
+	case sql.AggStringAgg:
+		return stringAgg(rc, a, x, gids, ng, live)
+	case sql.AggMode:
+		rows := make([][]int, ng)
+		for k, g := range gids {
+			if live(k) {
+				rows[g] = append(rows[g], k)
+			}
+		}
+		best := noRows(ng)
+		for g, rs := range rows {
+			slices.SortStableFunc(rs, func(p, q int) int {
+				if a.Desc {
+					return compareAt(x, q, x, p)
+				}
+				return compareAt(x, p, x, q)
+			})
+			// The longest run of equal values; the first in order wins ties.
+			bestLen := 0
+			for start := 0; start < len(rs); {
+				end := start + 1
+				for end < len(rs) && compareAt(x, rs[end], x, rs[start]) == 0 {
+					end++
+				}
+				if end-start > bestLen {
+					best[g], bestLen = rs[start], end-start
+				}
+				start = end
+			}
+		}
+		return pick(x, best), nil
 	case sql.AggPercentileCont, sql.AggPercentileDisc:
 		rows := make([][]int, ng)
 		for k, g := range gids {
@@ -294,6 +358,60 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 		return out, nil
 	}
 	return nil, fmt.Errorf("exec: unsupported aggregate %s", a.Func)
+}
+
+// stringAgg joins each group's non-NULL texts with a.Sep, in a.Order's
+// order when there is one (stable: ties keep row order).
+func stringAgg(rc *evalCtx, a sql.Aggregate, x *vec, gids []int32, ng int, live func(int) bool) (*vec, error) {
+	var ord *vec
+	if a.Order != nil {
+		var err error
+		if ord, err = rc.eval(a.Order); err != nil {
+			return nil, err
+		}
+	}
+	rows := make([][]int, ng)
+	for k, g := range gids {
+		if live(k) {
+			rows[g] = append(rows[g], k)
+		}
+	}
+	out := newVec(sql.TypeString, ng)
+	var b strings.Builder
+	for g, rs := range rows {
+		if len(rs) == 0 {
+			out.setNull(g)
+			continue
+		}
+		if ord != nil {
+			slices.SortStableFunc(rs, func(p, q int) int {
+				pn, qn := ord.isNull(p) || ord.typ == sql.TypeNull, ord.isNull(q) || ord.typ == sql.TypeNull
+				var c int
+				switch { // NULLs last ascending, first descending, as PostgreSQL
+				case pn && qn:
+				case pn:
+					c = 1
+				case qn:
+					c = -1
+				default:
+					c = compareAt(ord, p, ord, q)
+				}
+				if a.Desc {
+					c = -c
+				}
+				return c
+			})
+		}
+		b.Reset()
+		for j, k := range rs {
+			if j > 0 {
+				b.WriteString(a.Sep)
+			}
+			b.WriteString(x.str(k))
+		}
+		out.s[g] = b.String()
+	}
+	return out, nil
 }
 
 // sumGroups adds x[k] into out[gids[k]] for the rows live accepts, with
@@ -505,6 +623,47 @@ func localCodes(ctx context.Context, v *vec, width int64, local []uint32) (uint6
 			local[k] = uint32(id + 1)
 		}
 		return uint64(len(v.dict)) + 1, nil
+	}
+	if v.b != nil { // a boolean key: NULL, false, true
+		for k, b := range v.b {
+			switch {
+			case v.isNull(k):
+				local[k] = 0
+			case b:
+				local[k] = 2
+			default:
+				local[k] = 1
+			}
+		}
+		return 3, nil
+	}
+	if v.f != nil { // a float key: an id per distinct value (-0 is 0, NaNs one value)
+		m := map[uint64]uint32{}
+		for k, f := range v.f {
+			if k%checkEvery == 0 {
+				if err := ctx.Err(); err != nil {
+					return 0, err
+				}
+			}
+			if v.isNull(k) {
+				local[k] = 0
+				continue
+			}
+			bits := math.Float64bits(f)
+			switch {
+			case f == 0:
+				bits = 0
+			case f != f:
+				bits = math.Float64bits(math.NaN())
+			}
+			c, ok := m[bits]
+			if !ok {
+				c = uint32(len(m)) + 1
+				m[bits] = c
+			}
+			local[k] = c
+		}
+		return uint64(len(m)) + 1, nil
 	}
 	if v.i == nil {
 		return 0, errNotDense

@@ -122,6 +122,10 @@ func (c *evalCtx) eval(e sql.Expr) (*vec, error) {
 			out.b[k] = v.isNull(k) != x.Not
 		}
 		return out, nil
+	case *sql.Func:
+		return c.evalFunc(x)
+	case *sql.Case:
+		return c.caseExpr(x)
 	case *sql.DateBin:
 		v, err := c.eval(x.X)
 		if err != nil {
@@ -254,7 +258,7 @@ func compare(op sql.BinaryOp, l, r *vec) *vec {
 	n := l.n
 	out := &vec{typ: sql.TypeBool, n: n, b: make([]bool, n), null: orNull(l.null, r.null, n)}
 	switch l.typ {
-	case sql.TypeInt64, sql.TypeTimestamp:
+	case sql.TypeInt64, sql.TypeTimestamp, sql.TypeInterval:
 		cmpLoop(op, out.b, l.i, r.i, cmpOrdered[int64])
 	case sql.TypeUint64:
 		cmpLoop(op, out.b, l.u, r.u, cmpOrdered[uint64])
@@ -282,6 +286,9 @@ func compareConst(op sql.BinaryOp, l *vec, c sql.Value) *vec {
 		cmpConstLoop(op, out.b, l.f, c.Float, cmpFloat)
 	case l.typ == sql.TypeInt64 || l.typ == sql.TypeTimestamp:
 		cmpConstLoop(op, out.b, l.i, c.Int, cmpOrdered[int64])
+	case l.typ == sql.TypeInterval:
+		d, _ := c.Interval.Fixed()
+		cmpConstLoop(op, out.b, l.i, d, cmpOrdered[int64])
 	case l.typ == sql.TypeUint64:
 		cmpConstLoop(op, out.b, l.u, c.Uint, cmpOrdered[uint64])
 	case l.ids != nil:
@@ -502,6 +509,9 @@ func arith(op sql.BinaryOp, t sql.Type, l, r *vec) (*vec, error) {
 func cast(v *vec, to sql.Type) (*vec, error) {
 	if v.typ == to {
 		return v, nil
+	}
+	if !(v.typ.Numeric() && to.Numeric()) {
+		return castOther(v, to)
 	}
 	out := newVec(to, v.n)
 	out.null = v.null

@@ -361,7 +361,7 @@ func appendKey(buf []byte, v *vec, k int) []byte {
 	}
 	buf = append(buf, 1)
 	switch v.typ {
-	case sql.TypeInt64, sql.TypeTimestamp:
+	case sql.TypeInt64, sql.TypeTimestamp, sql.TypeInterval:
 		buf = binary.LittleEndian.AppendUint64(buf, uint64(v.i[k]))
 	case sql.TypeUint64:
 		buf = binary.LittleEndian.AppendUint64(buf, v.u[k])

@@ -26,7 +26,7 @@ func lastOnly(q *sql.Query) bool {
 	for _, a := range q.Aggregates {
 		ref, ok := a.Arg.(*sql.ColumnRef)
 		switch {
-		case !ok:
+		case !ok || a.Filter != nil:
 			return false
 		case a.Func == sql.AggMax && ref.Column.Kind == sql.KindTime:
 		case a.Func == sql.AggLast && ref.Column.Kind == sql.KindField:

@@ -65,6 +65,9 @@ func rollupWidths(q *sql.Query, avail []int64) []int64 {
 		}
 	}
 	for _, a := range q.Aggregates {
+		if a.Filter != nil {
+			return nil
+		}
 		switch a.Func {
 		case sql.AggCountStar:
 			continue

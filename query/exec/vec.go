@@ -43,7 +43,7 @@ func (v *vec) str(k int) string {
 func newVec(t sql.Type, n int) *vec {
 	v := &vec{typ: t, n: n}
 	switch t {
-	case sql.TypeInt64, sql.TypeTimestamp:
+	case sql.TypeInt64, sql.TypeTimestamp, sql.TypeInterval:
 		v.i = make([]int64, n)
 	case sql.TypeUint64:
 		v.u = make([]uint64, n)
@@ -69,6 +69,13 @@ func constVec(c sql.Value, n int) *vec {
 		v.null = make([]bool, n)
 		for k := range v.null {
 			v.null[k] = true
+		}
+		return v
+	}
+	if c.Type == sql.TypeInterval {
+		d, _ := c.Interval.Fixed() // the planner keeps months out of run-time intervals
+		for k := range v.i {
+			v.i[k] = d
 		}
 		return v
 	}
@@ -149,6 +156,8 @@ func (v *vec) value(k int) any {
 		return v.b[k]
 	case sql.TypeString:
 		return v.str(k)
+	case sql.TypeInterval:
+		return formatNanosInterval(v.i[k])
 	}
 	return nil
 }
@@ -157,7 +166,7 @@ func (v *vec) value(k int) any {
 // above every other float as in PostgreSQL and strings by bytes.
 func compareAt(v *vec, a int, w *vec, b int) int {
 	switch v.typ {
-	case sql.TypeInt64, sql.TypeTimestamp:
+	case sql.TypeInt64, sql.TypeTimestamp, sql.TypeInterval:
 		return cmpOrdered(v.i[a], w.i[b])
 	case sql.TypeUint64:
 		return cmpOrdered(v.u[a], w.u[b])

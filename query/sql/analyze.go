@@ -3,7 +3,6 @@ package sql
 import (
 	"math"
 	"sort"
-	"strconv"
 	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -57,6 +56,10 @@ type planner struct {
 	keyIndex map[string]int // GroupKey.Expr.String() → index
 	aggs     []Aggregate
 	aggIndex map[string]int // Aggregate.String() → index
+
+	numeric map[Expr]bool // expressions of PostgreSQL type numeric (see markNumeric)
+	naive   map[Expr]bool // timestamps without time zone (see markNaive)
+	int4    map[Expr]bool // PostgreSQL integer (int4) expressions (see markInt4)
 }
 
 // target is one select-list item before binding: a row-context
@@ -300,6 +303,8 @@ func (p *planner) planSelect(s *pg_query.SelectStmt) (*Query, error) {
 	}
 	for _, a := range q.Aggregates {
 		collect(a.Arg)
+		collect(a.Filter)
+		collect(a.Order)
 		if a.Func == AggFirst || a.Func == AggLast {
 			used[0] = q.Table.Columns[0] // they order by time
 		}
@@ -407,8 +412,13 @@ func (p *planner) targetList(list []*pg_query.Node) error {
 		if err != nil {
 			return err
 		}
-		if e.Type() == TypeInterval {
-			return unsupported(rt.Location, "interval values in the output", "")
+		if c, ok := e.(*Const); ok && e.Type() == TypeInterval {
+			// Intervals are output as PostgreSQL's text for them.
+			s, _ := constText(c.Value)
+			e = &Const{Value: StringValue(s)}
+			if c.Value.Null {
+				e = &Const{Value: NullValue(TypeString)}
+			}
 		}
 		if c, ok := e.(*Const); ok && c.Value.Type == TypeNull {
 			e = &Const{Value: NullValue(TypeString)} // PostgreSQL outputs an untyped NULL as text
@@ -482,25 +492,27 @@ func (p *planner) addKey(e Expr, loc int32) error {
 	switch x := e.(type) {
 	case *Const:
 		// PostgreSQL makes one group of all rows, but none (no output row)
-		// when there is no row: unlike GROUP BY () or no GROUP BY.
-		return unsupported(loc, "GROUP BY a constant expression", "")
+		// when there is no row, unlike GROUP BY () or no GROUP BY: a key
+		// evaluated over the rows does the same.
+		key = GroupKey{Column: Column{Kind: KindExpr, Index: -1}, Expr: x}
 	case *ColumnRef:
 		switch x.Column.Kind {
-		case KindTag:
-			key = GroupKey{Column: x.Column, Expr: x}
 		case KindTime:
 			key = GroupKey{Column: x.Column, Bucket: Bucket{Width: 1}, Expr: x}
-		default:
-			return unsupported(loc, "GROUP BY a field", "group by tags and date_bin(..., time); field "+strconv.Quote(x.Column.Name)+" is not a tag")
+		default: // a tag or a field
+			key = GroupKey{Column: x.Column, Expr: x}
 		}
 	case *DateBin:
-		c, ok := x.X.(*ColumnRef)
-		if !ok || c.Column.Kind != KindTime {
-			return unsupported(loc, "GROUP BY expression", "date_bin must bin the time column")
+		if c, ok := x.X.(*ColumnRef); ok && c.Column.Kind == KindTime {
+			key = GroupKey{Column: c.Column, Bucket: x.Bucket, Expr: x}
+		} else {
+			key = GroupKey{Column: Column{Kind: KindExpr, Index: -1}, Expr: x}
 		}
-		key = GroupKey{Column: c.Column, Bucket: x.Bucket, Expr: x}
 	default:
-		return unsupported(loc, "GROUP BY expression", e.String()+"; group by tags and date_bin(..., time)")
+		if hasAgg(e) {
+			return errAt(loc, CodeGrouping, "42803", "aggregate functions are not allowed in GROUP BY")
+		}
+		key = GroupKey{Column: Column{Kind: KindExpr, Index: -1}, Expr: e}
 	}
 	s := key.Expr.String()
 	if _, dup := p.keyIndex[s]; dup {
@@ -716,6 +728,31 @@ func mapChildren(e Expr, f func(Expr) (Expr, error)) (Expr, error) {
 		y := *x
 		y.X, err = f(x.X)
 		return &y, err
+	case *Func:
+		y := *x
+		y.Args = make([]Expr, len(x.Args))
+		for i, a := range x.Args {
+			if y.Args[i], err = f(a); err != nil {
+				return nil, err
+			}
+		}
+		return &y, nil
+	case *Case:
+		y := &Case{T: x.T, Whens: make([]When, len(x.Whens))}
+		for i, w := range x.Whens {
+			if y.Whens[i].Cond, err = f(w.Cond); err != nil {
+				return nil, err
+			}
+			if y.Whens[i].Then, err = f(w.Then); err != nil {
+				return nil, err
+			}
+		}
+		if x.Else != nil {
+			if y.Else, err = f(x.Else); err != nil {
+				return nil, err
+			}
+		}
+		return y, nil
 	}
 	return e, nil
 }

@@ -127,6 +127,8 @@ func convertValue(v Value, to Type, now time.Time) (Value, error) {
 			return UintValue(uint64(v.Int)), nil
 		case TypeTimestamp: // epoch nanoseconds (Silt extension)
 			return TimestampValue(v.Int), nil
+		case TypeBool:
+			return BoolValue(v.Int != 0), nil
 		case TypeString:
 			return StringValue(strconv.FormatInt(v.Int, 10)), nil
 		}
@@ -157,11 +159,25 @@ func convertValue(v Value, to Type, now time.Time) (Value, error) {
 			}
 			return UintValue(uint64(r)), nil
 		case TypeString:
-			return StringValue(strconv.FormatFloat(v.Float, 'g', -1, 64)), nil
+			return StringValue(FormatFloat8(v.Float)), nil
 		}
 	case TypeBool:
-		if to == TypeString {
+		switch to {
+		case TypeString:
 			return StringValue(strconv.FormatBool(v.Bool)), nil
+		case TypeInt64:
+			if v.Bool {
+				return IntValue(1), nil
+			}
+			return IntValue(0), nil
+		}
+	case TypeTimestamp:
+		if to == TypeString {
+			return StringValue(FormatTimestamptz(v.Int)), nil
+		}
+	case TypeInterval:
+		if to == TypeString {
+			return StringValue(FormatInterval(v.Interval.Months, v.Interval.Days, v.Interval.Nanos)), nil
 		}
 	}
 	return bad()
@@ -241,10 +257,19 @@ func typeByName(name string) (Type, bool) {
 // castable reports whether a non-constant expression of type from can be
 // cast to type to at run time (see Cast).
 func castable(from, to Type) bool {
-	if from == to {
+	switch {
+	case from == to:
 		return true
+	case from.numeric() && to.numeric():
+		return true
+	case to == TypeString:
+		return from != TypeNull
+	case from == TypeString:
+		return to.numeric() || to == TypeBool || to == TypeTimestamp
+	case from == TypeBool:
+		return to == TypeInt64
 	}
-	return from.numeric() && to.numeric()
+	return false
 }
 
 // cast converts e to type to: constants now, other expressions through a

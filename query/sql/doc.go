@@ -63,12 +63,11 @@
 // Not supported (each an "unsupported" error naming it): JOIN and
 // comma joins, subqueries anywhere, LATERAL, CTEs (WITH), UNION /
 // INTERSECT / EXCEPT, VALUES, DISTINCT ON, window functions and the
-// WINDOW clause, GROUPING SETS / ROLLUP / CUBE, FILTER, aggregate ORDER BY
-// (except in first/last), DISTINCT in aggregates other than count, CASE,
-// COALESCE, NULLIF, GREATEST/LEAST, IS [NOT] DISTINCT FROM, ANY/ALL,
-// SIMILAR TO, LIKE ... ESCAPE, COLLATE, arrays, row constructors,
+// WINDOW clause, GROUPING SETS / ROLLUP / CUBE, aggregate ORDER BY
+// (except in first/last), DISTINCT in aggregates other than count,
+// ANY/ALL, SIMILAR TO, LIKE ... ESCAPE, COLLATE, arrays, row constructors,
 // parameters ($1), FOR UPDATE, TABLESAMPLE, ONLY, FETCH ... WITH TIES,
-// EXTRACT, AT TIME ZONE, and any function not listed here.
+// and any function not listed here.
 //
 // # Expressions
 //
@@ -79,7 +78,17 @@
 // '...', and casts x::type / CAST(x AS type) to timestamp[tz], date,
 // interval, float8/float4/real/numeric/decimal (all float64),
 // int8/int4/int2/bigint/integer/smallint (all int64), text/varchar/char,
-// bool. A column can be cast between numeric types only.
+// bool. At run time: among numbers; anything to text (PostgreSQL's text
+// output: shortest float8 form, '2026-01-02 03:04:05.5+00', true/false);
+// text to numbers, bool and timestamps (PostgreSQL's input rules and
+// errors); bool to int/int4; timestamptz to date (midnight UTC). Casts
+// PostgreSQL lacks (bigint::bool, timestamptz::bigint) are its error.
+//
+// Numeric typing: a decimal literal, a ::numeric cast, sum and avg of
+// integers, and arithmetic on any of them are PostgreSQL numeric. Silt
+// computes them in float64 (sum of integers exactly in int64), so that
+// sum(i) / count(*) is 7.69 as in PostgreSQL, not 7; round(x) of a
+// numeric rounds half away from zero, of a float half to even.
 //
 // A quoted literal without a type takes its type from the other operand,
 // as in PostgreSQL: time >= '2026-01-01T00:00:00Z', usage > '90',
@@ -92,8 +101,11 @@
 // ago', ISO 8601 'PT1H'; units us/ms/s/m/h/d/w/mon/y and their long forms
 // ('ns', nanoseconds, is a Silt extension). now() and CURRENT_TIMESTAMP are
 // the Plan's now argument; timestamp ± interval folds when both are
-// constant (months clamp to the month's end, as PostgreSQL). Arithmetic on
-// the time column itself is not supported.
+// constant (months clamp to the month's end, as PostgreSQL), as do
+// interval ± interval and interval * or / a number. Over columns:
+// timestamp ± a constant interval, and timestamp − timestamp, an interval
+// (nanoseconds at run time, output as PostgreSQL's text '2 days
+// 01:00:00'); intervals compare with constant intervals without months.
 //
 // Arithmetic: + - * / % and unary minus on numbers. int64 op int64 is
 // int64 (division truncates; overflow is an error); with a float64 operand
@@ -107,8 +119,8 @@
 // a negative literal, as float64.
 //
 // Predicates: AND, OR, NOT; = <> != < <= > >= on numbers, strings,
-// booleans and timestamps; [NOT] BETWEEN [SYMMETRIC]; [NOT] IN (constant,
-// ...); ~ ~* !~ !~* (Go RE2 regular expressions, which match anywhere like
+// booleans and timestamps; IS [NOT] DISTINCT FROM; [NOT] BETWEEN
+// [SYMMETRIC]; [NOT] IN (constant, ...); ~ ~* !~ !~* (Go RE2 regular expressions, which match anywhere like
 // PostgreSQL's; RE2 lacks backreferences and a few POSIX classes); [NOT]
 // LIKE / ILIKE (% and _, backslash escapes); IS [NOT] NULL; IS [NOT]
 // TRUE/FALSE/UNKNOWN. Comparing time with an integer literal reads it as
@@ -127,23 +139,43 @@
 //     TimescaleDB's name. Its default origin here is the Unix epoch too
 //     (TimescaleDB's is 2000-01-03, which only differs for widths that do
 //     not divide a day, e.g. weeks).
-//   - date_trunc(unit, time) for microseconds through week (weeks start on
-//     Monday): a fixed-width bucket. Calendar units (month, year, ...) are
-//     not supported.
-//   - now(), CURRENT_TIMESTAMP, to_timestamp(constant seconds).
+//   - date_trunc(unit, time [, zone]) for microseconds through week
+//     (weeks start on Monday) in UTC is a fixed-width bucket; month,
+//     quarter, year, decade, century, millennium, and any unit in another
+//     zone, are calendar truncations (Func).
+//   - now(), CURRENT_TIMESTAMP, to_timestamp(seconds).
+//   - EXTRACT(field FROM ts|interval), date_part: epoch, year, month, day,
+//     hour, minute, second, milliseconds, microseconds, dow, isodow, doy,
+//     week, isoyear, quarter, decade, century, millennium (of an interval:
+//     epoch, day, hour, minute, second, milliseconds, microseconds).
+//   - ts AT TIME ZONE 'Zone/Name': a timestamptz gives the wall-clock time
+//     there; a timestamp without time zone (TIMESTAMP literal, x::timestamp,
+//     or a former AT TIME ZONE) the instant. Zone names only.
+//   - CASE (searched and simple), COALESCE, NULLIF, GREATEST, LEAST, with
+//     PostgreSQL's common-type rules; arms evaluated only where reached.
+//   - math: abs, round(x [, digits]), ceil, ceiling, floor, trunc, ln, log,
+//     log10, log(b, x), exp, power, pow, sqrt, cbrt, sign, mod.
+//   - strings: lower, upper (ASCII, the "C" locale), length, char_length,
+//     substr, substring(s FROM n FOR m), left, right, concat, ||, replace,
+//     split_part, starts_with, strpos, trim/btrim/ltrim/rtrim,
+//     regexp_replace (constant pattern; flags g, i).
 //
 // # Aggregates
 //
-// count(*), count(x), count(DISTINCT tag), sum, min, max, avg, stddev
+// count(*), count(x), count(DISTINCT x), sum, min, max, avg, stddev
 // (= stddev_samp), stddev_samp, stddev_pop, variance (= var_samp),
 // var_samp, var_pop, percentile_cont(f) WITHIN GROUP (ORDER BY x [DESC]),
-// percentile_disc(f) WITHIN GROUP (ORDER BY x), first(x, time),
-// last(x, time).
+// percentile_disc(f) WITHIN GROUP (ORDER BY x), mode() WITHIN GROUP
+// (ORDER BY x [DESC]), bool_and, every, bool_or, string_agg(text,
+// constant delimiter [ORDER BY expr [DESC]]) (without ORDER BY in no
+// particular order), first(x, time), last(x, time).
 //
+//   - Every aggregate takes FILTER (WHERE predicate).
 //   - NULLs are skipped; an empty group gives count 0 and NULL otherwise.
 //   - sum keeps the argument's type (PostgreSQL's sum(bigint) is numeric;
-//     Silt's is int64 and overflow is an error); avg, stddev and variance
-//     are float64 (PostgreSQL: numeric for integer input).
+//     Silt's is int64, numeric in further arithmetic, and overflow is an
+//     error); avg, stddev and variance are float64 (PostgreSQL: numeric for
+//     integer input).
 //   - min/max take numbers, strings and timestamps (not booleans, as in
 //     PostgreSQL).
 //   - first/last are Silt's (TimescaleDB's spelling): the x of the row with
@@ -157,10 +189,10 @@
 //
 // # Grouping
 //
-// GROUP BY keys are tags and at most one time key: date_bin / time_bucket /
-// date_trunc over time, or time itself. GROUP BY () adds no key (one
-// group, as without GROUP BY). Grouping by a field, a constant expression
-// or another expression is not supported. A row without a tag has NULL there, and
+// GROUP BY keys are tags, fields, at most one time key (date_bin /
+// time_bucket / fixed-width date_trunc over time, or time itself), and any
+// other row expression (KindExpr keys). GROUP BY () adds no key (one
+// group, as without GROUP BY); a constant key is not supported. A row without a tag has NULL there, and
 // NULL is a group of its own, as in PostgreSQL. A GROUP BY item is resolved as PostgreSQL
 // does: an integer is a select-list position, a bare name is first a
 // column of the table and only then a select-list alias (so "SELECT

@@ -9,8 +9,8 @@ import (
 
 // Expr is a resolved, typed expression. The concrete types are the
 // pointers *ColumnRef, *Const, *KeyRef, *AggRef, *Unary, *Binary, *Logic,
-// *Cast, *InList, *Match, *IsNull and *DateBin; an executor switches on
-// them.
+// *Cast, *InList, *Match, *IsNull, *DateBin, *Func and *Case; an executor
+// switches on them.
 //
 // Expressions are evaluated in one of two contexts:
 //   - row context (WHERE, aggregate arguments, group key expressions, and
@@ -145,7 +145,9 @@ type Logic struct {
 // float64 (implicit, for mixed operands); and, from explicit casts only,
 // float64 → int64 (rounded half to even, as PostgreSQL's rint; an error
 // when out of range, "bigint out of range") and uint64 → int64 (an error
-// above MaxInt64).
+// above MaxInt64). Also any type → string (PostgreSQL's text output),
+// string → int64, uint64, float64, bool, timestamp (its input rules; bad
+// text is an error) and bool → int64.
 type Cast struct {
 	X  Expr
 	To Type
@@ -340,6 +342,17 @@ func children(e Expr) []Expr {
 		return []Expr{e.X}
 	case *DateBin:
 		return []Expr{e.X}
+	case *Func:
+		return e.Args
+	case *Case:
+		out := make([]Expr, 0, 2*len(e.Whens)+1)
+		for _, w := range e.Whens {
+			out = append(out, w.Cond, w.Then)
+		}
+		if e.Else != nil {
+			out = append(out, e.Else)
+		}
+		return out
 	case *aggCall:
 		if e.agg.Arg != nil {
 			return []Expr{e.agg.Arg}

@@ -3,6 +3,7 @@ package sql
 import (
 	"math"
 	"strings"
+	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
@@ -12,13 +13,13 @@ var aggFuncs = map[string]bool{
 	"stddev": true, "stddev_samp": true, "stddev_pop": true,
 	"variance": true, "var_samp": true, "var_pop": true,
 	"first": true, "last": true, "percentile_cont": true, "percentile_disc": true,
+	"bool_and": true, "bool_or": true, "every": true, "string_agg": true, "mode": true,
 }
 
 // sqlSyntaxFuncs names functions PostgreSQL's grammar produces from SQL
 // syntax, for error messages.
 var sqlSyntaxFuncs = map[string]string{
-	"extract": "EXTRACT", "timezone": "AT TIME ZONE", "overlay": "OVERLAY", "position": "POSITION",
-	"substring": "SUBSTRING", "btrim": "TRIM", "ltrim": "TRIM", "rtrim": "TRIM", "normalize": "NORMALIZE",
+	"overlay": "OVERLAY", "position": "POSITION", "normalize": "NORMALIZE",
 	"is_normalized": "IS NORMALIZED", "collation_for": "COLLATION FOR", "overlaps": "OVERLAPS",
 	"similar_to_escape": "SIMILAR TO", "xmlexists": "XMLEXISTS", "merge_action": "merge_action",
 }
@@ -46,8 +47,8 @@ func (p *planner) funcCall(fc *pg_query.FuncCall, c clause, depth int) (Expr, er
 	if fc.Over != nil {
 		return nil, unsupported(loc, "window function", name+"() OVER (...)")
 	}
-	if fc.AggFilter != nil {
-		return nil, unsupported(loc, "FILTER", "aggregate "+name+"() with FILTER (WHERE ...)")
+	if fc.AggFilter != nil && !aggFuncs[name] {
+		return nil, invalid(loc, "42809", "FILTER specified, but %s is not an aggregate function", name).withCode(CodeUndefinedFunction)
 	}
 	if fc.FuncVariadic {
 		return nil, unsupported(loc, "VARIADIC", "")
@@ -55,7 +56,7 @@ func (p *planner) funcCall(fc *pg_query.FuncCall, c clause, depth int) (Expr, er
 	if aggFuncs[name] {
 		return p.aggregate(fc, name, c, depth)
 	}
-	if !scalarFuncs[name] {
+	if !scalarFuncs[name] && !dialectFuncs[name] {
 		return nil, unsupported(loc, "function "+name+"()", "")
 	}
 	switch {
@@ -78,9 +79,11 @@ func (p *planner) funcCall(fc *pg_query.FuncCall, c clause, depth int) (Expr, er
 	}
 	switch name {
 	case "date_bin", "time_bucket":
-		return p.dateBin(name, args, loc)
+		e, err := p.dateBin(name, args, loc)
+		return p.naiveIf(e, err, len(args) > 1 && p.naive[args[1]])
 	case "date_trunc":
-		return p.dateTrunc(args, loc)
+		e, err := p.dateTrunc(args, loc)
+		return p.naiveIf(e, err, len(args) == 2 && p.naive[args[1]])
 	case "now", "transaction_timestamp", "statement_timestamp":
 		if len(args) != 0 {
 			return nil, noFunc(loc, name, args)
@@ -89,7 +92,20 @@ func (p *planner) funcCall(fc *pg_query.FuncCall, c clause, depth int) (Expr, er
 	case "to_timestamp":
 		return p.toTimestamp(args, loc)
 	}
+	if e, ok, err := p.scalarFunc(name, fc, args); ok {
+		return e, err
+	}
 	return nil, unsupported(loc, "function "+name+"()", "")
+}
+
+// dialectFuncs are the scalar functions of scalar_plan.go.
+var dialectFuncs = map[string]bool{
+	"abs": true, "round": true, "ceil": true, "ceiling": true, "floor": true, "trunc": true, "ln": true,
+	"log": true, "log10": true, "power": true, "pow": true, "sqrt": true, "cbrt": true, "exp": true, "sign": true,
+	"mod": true, "lower": true, "upper": true, "length": true, "char_length": true, "character_length": true,
+	"substr": true, "substring": true, "left": true, "right": true, "concat": true, "replace": true,
+	"split_part": true, "starts_with": true, "strpos": true, "btrim": true, "ltrim": true, "rtrim": true,
+	"regexp_replace": true, "extract": true, "date_part": true, "timezone": true,
 }
 
 var scalarFuncs = map[string]bool{
@@ -188,10 +204,7 @@ func (p *planner) dateBin(name string, args []Expr, loc int32) (Expr, error) {
 // dateTrunc maps date_trunc(unit, ts) onto a bucket for fixed-width
 // units (microseconds through week, in UTC).
 func (p *planner) dateTrunc(args []Expr, loc int32) (Expr, error) {
-	if len(args) == 3 {
-		return nil, unsupported(loc, "date_trunc with a time zone", "")
-	}
-	if len(args) != 2 {
+	if len(args) != 2 && len(args) != 3 {
 		return nil, noFunc(loc, "date_trunc", args)
 	}
 	uc, ok := args[0].(*Const)
@@ -216,13 +229,26 @@ func (p *planner) dateTrunc(args []Expr, loc int32) (Expr, error) {
 	}
 	unitName := strings.ToLower(strings.TrimSpace(uc.Value.Str))
 	u, ok := units[unitName]
-	if !ok {
+	canon, okc := canonicalUnit(unitName)
+	if !ok || (okc && !truncUnits[canon]) {
 		return nil, invalid(loc, "22023", "unit %q not recognized for type timestamp with time zone", uc.Value.Str)
+	}
+	if len(args) == 3 {
+		z, null, err := zoneArg(args[2], loc)
+		if err != nil {
+			return nil, err
+		}
+		if null {
+			return &Const{Value: NullValue(TypeTimestamp)}, nil
+		}
+		if z != time.UTC {
+			return p.dateTruncCalendar(canon, src, z), nil
+		}
 	}
 	var b Bucket
 	switch {
 	case u.months != 0:
-		return nil, unsupported(loc, "date_trunc('"+unitName+"')", "calendar units (month, quarter, year, ...) are not fixed-width buckets")
+		return p.dateTruncCalendar(canon, src, nil), nil
 	case u.days == 7:
 		b = Bucket{Width: 7 * 86400e9, Origin: 4 * 86400e9} // weeks start on Monday; 1970-01-05 was one
 	case u.days == 1:
@@ -250,7 +276,7 @@ func (p *planner) toTimestamp(args []Expr, loc int32) (Expr, error) {
 	c, ok := a.(*Const)
 	if !ok {
 		if a.Type().numeric() {
-			return nil, unsupported(loc, "to_timestamp of a column", "")
+			return toTimestampExpr(a), nil
 		}
 		return nil, noFunc(loc, "to_timestamp", args)
 	}
@@ -275,6 +301,33 @@ func (p *planner) toTimestamp(args []Expr, loc int32) (Expr, error) {
 }
 
 func (p *planner) aggregate(fc *pg_query.FuncCall, name string, c clause, depth int) (Expr, error) {
+	e, err := p.aggregateCall(fc, name, c, depth)
+	if err != nil || fc.AggFilter == nil {
+		return e, err
+	}
+	ac, ok := e.(*aggCall)
+	if !ok {
+		return e, nil
+	}
+	f, err := p.exprDepth(fc.AggFilter, clause{name: "FILTER"}, depth+1)
+	if err != nil {
+		return nil, err
+	}
+	if f, err = p.requireBool(f, "FILTER", nodeLoc(fc.AggFilter)); err != nil {
+		return nil, err
+	}
+	if k, ok := f.(*Const); ok && !k.Value.Null && k.Value.Bool {
+		return ac, nil // FILTER (WHERE true)
+	}
+	out := *ac
+	out.agg.Filter = f
+	if p.numeric[ac] {
+		p.markNumeric(&out)
+	}
+	return &out, nil
+}
+
+func (p *planner) aggregateCall(fc *pg_query.FuncCall, name string, c clause, depth int) (Expr, error) {
 	loc := fc.Location
 	if !c.allowAgg {
 		return nil, errAt(loc, CodeGrouping, "42803", "aggregate functions are not allowed in %s", c.name)
@@ -284,7 +337,7 @@ func (p *planner) aggregate(fc *pg_query.FuncCall, name string, c clause, depth 
 	}
 	inner := clause{name: c.name, allowAgg: true, inAgg: true}
 	sub := func(n *pg_query.Node) (Expr, error) { return p.exprDepth(n, inner, depth+1) }
-	ordered := name == "percentile_cont" || name == "percentile_disc"
+	ordered := name == "percentile_cont" || name == "percentile_disc" || name == "mode"
 	switch {
 	case ordered && !fc.AggWithinGroup:
 		return nil, invalid(loc, "42809", "WITHIN GROUP is required for ordered-set aggregate %s", name).withCode(CodeUndefinedFunction)
@@ -293,13 +346,19 @@ func (p *planner) aggregate(fc *pg_query.FuncCall, name string, c clause, depth 
 	case fc.AggStar && name != "count":
 		return nil, invalid(loc, "42809", "%s(*) must be used to call a parameterless aggregate function", name).withCode(CodeUndefinedFunction)
 	case fc.AggDistinct && name != "count":
-		return nil, unsupported(loc, name+"(DISTINCT ...)", "only count(DISTINCT tag) is")
-	case len(fc.AggOrder) > 0 && !ordered && name != "first" && name != "last":
+		return nil, unsupported(loc, name+"(DISTINCT ...)", "only count(DISTINCT x) is")
+	case len(fc.AggOrder) > 0 && !ordered && name != "first" && name != "last" && name != "string_agg":
 		return nil, unsupported(loc, "ORDER BY inside an aggregate", name+"(... ORDER BY ...)")
 	}
 	call := func(a Aggregate) (Expr, error) { return &aggCall{agg: a, loc: loc}, nil }
+	if name == "mode" {
+		return p.mode(fc, sub)
+	}
 	if ordered {
 		return p.percentile(fc, name, sub)
+	}
+	if name == "string_agg" {
+		return p.stringAgg(fc, sub)
 	}
 	if name == "count" && fc.AggStar {
 		return call(Aggregate{Func: AggCountStar, Type: TypeInt64})
@@ -330,9 +389,8 @@ func (p *planner) aggregate(fc *pg_query.FuncCall, name string, c clause, depth 
 	switch name {
 	case "count":
 		if fc.AggDistinct {
-			cr, ok := x.(*ColumnRef)
-			if !ok || cr.Column.Kind != KindTag {
-				return nil, unsupported(loc, "count(DISTINCT) of a non-tag", "only count(DISTINCT tag) is")
+			if isNullConst(x) || t == TypeInterval {
+				return nil, unsupported(loc, "count(DISTINCT) of a NULL or interval", "")
 			}
 			return call(Aggregate{Func: AggCountDistinct, Arg: x, Type: TypeInt64})
 		}
@@ -344,14 +402,35 @@ func (p *planner) aggregate(fc *pg_query.FuncCall, name string, c clause, depth 
 		if !t.numeric() {
 			return nil, noFunc(loc, name, args)
 		}
-		return call(Aggregate{Func: AggSum, Arg: x, Type: t})
+		e, err := call(Aggregate{Func: AggSum, Arg: x, Type: t})
+		if err == nil && (t == TypeUint64 || t == TypeInt64 && !p.isInt4(x) || p.isNumeric(x)) {
+			p.markNumeric(e) // sum(bigint) is numeric in PostgreSQL (sum(integer) is bigint)
+		}
+		return e, err
 	case "avg", "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp", "var_pop":
 		if !t.numeric() {
 			return nil, noFunc(loc, name, args)
 		}
 		f := map[string]AggFunc{"avg": AggAvg, "stddev": AggStddevSamp, "stddev_samp": AggStddevSamp, "stddev_pop": AggStddevPop,
 			"variance": AggVarSamp, "var_samp": AggVarSamp, "var_pop": AggVarPop}[name]
-		return call(Aggregate{Func: f, Arg: x, Type: TypeFloat64})
+		e, err := call(Aggregate{Func: f, Arg: x, Type: TypeFloat64})
+		if err == nil && t != TypeFloat64 {
+			p.markNumeric(e) // avg(bigint) and the like are numeric
+		}
+		return e, err
+	case "bool_and", "every", "bool_or":
+		if isUnknownLit(x) {
+			x, _ = p.cast(x, TypeBool, loc)
+			t = x.Type()
+		}
+		if t != TypeBool {
+			return nil, noFunc(loc, name, args)
+		}
+		f := AggBoolAnd
+		if name == "bool_or" {
+			f = AggBoolOr
+		}
+		return call(Aggregate{Func: f, Arg: x, Type: TypeBool})
 	case "min", "max":
 		if !(t.numeric() || t == TypeString || t == TypeTimestamp) {
 			return nil, noFunc(loc, name, args)
@@ -392,6 +471,82 @@ func (p *planner) aggregate(fc *pg_query.FuncCall, name string, c clause, depth 
 		return call(Aggregate{Func: f, Arg: x, Type: t})
 	}
 	return nil, unsupported(loc, "function "+name+"()", "")
+}
+
+// orderKey resolves one ORDER BY item inside an aggregate.
+func orderKey(fc *pg_query.FuncCall, sub func(*pg_query.Node) (Expr, error)) (Expr, bool, error) {
+	sb := fc.AggOrder[0].GetSortBy()
+	if sb == nil || sb.SortbyDir == pg_query.SortByDir_SORTBY_USING {
+		return nil, false, unsupported(fc.Location, "ORDER BY ... USING", "")
+	}
+	if sb.SortbyNulls != pg_query.SortByNulls_SORTBY_NULLS_DEFAULT {
+		return nil, false, unsupported(fc.Location, "NULLS FIRST/LAST inside an aggregate", "")
+	}
+	x, err := sub(sb.Node)
+	return x, sb.SortbyDir == pg_query.SortByDir_SORTBY_DESC, err
+}
+
+// stringAgg resolves string_agg(x, delimiter [ORDER BY y [DESC]]).
+func (p *planner) stringAgg(fc *pg_query.FuncCall, sub func(*pg_query.Node) (Expr, error)) (Expr, error) {
+	loc := fc.Location
+	var args []Expr
+	for _, n := range fc.Args {
+		a, err := sub(n)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, a)
+	}
+	if len(args) != 2 || len(fc.AggOrder) > 1 {
+		return nil, noFunc(loc, "string_agg", args)
+	}
+	x, ok := p.textArg(args[0], loc)
+	if !ok && !isNullConst(args[0]) {
+		return nil, noFunc(loc, "string_agg", args)
+	}
+	if x == nil {
+		x = &Const{Value: NullValue(TypeString)}
+	}
+	dc, ok := args[1].(*Const)
+	if !ok {
+		return nil, unsupported(loc, "string_agg with a non-constant delimiter", "")
+	}
+	if !dc.Value.Null && dc.Value.Type != TypeString {
+		return nil, noFunc(loc, "string_agg", args)
+	}
+	a := Aggregate{Func: AggStringAgg, Arg: x, Sep: dc.Value.Str, Type: TypeString}
+	if len(fc.AggOrder) == 1 {
+		o, desc, err := orderKey(fc, sub)
+		if err != nil {
+			return nil, err
+		}
+		if _, isConst := o.(*Const); !isConst {
+			a.Order, a.Desc = o, desc
+		}
+		if o.Type() == TypeInterval {
+			return nil, unsupported(loc, "ordering by an interval inside an aggregate", "")
+		}
+	}
+	return &aggCall{agg: a, loc: loc}, nil
+}
+
+// mode resolves mode() WITHIN GROUP (ORDER BY x [DESC]).
+func (p *planner) mode(fc *pg_query.FuncCall, sub func(*pg_query.Node) (Expr, error)) (Expr, error) {
+	loc := fc.Location
+	if len(fc.Args) != 0 || len(fc.AggOrder) != 1 {
+		return nil, errAt(loc, CodeUndefinedFunction, "42883", "function mode takes no argument and one ORDER BY expression")
+	}
+	x, desc, err := orderKey(fc, sub)
+	if err != nil {
+		return nil, err
+	}
+	if isUnknownLit(x) && !isNullConst(x) {
+		x, _ = p.cast(x, TypeString, loc)
+	}
+	if t := x.Type(); t == TypeNull || t == TypeInterval {
+		return nil, errAt(loc, CodeUndefinedFunction, "42883", "function mode(%s) does not exist", pgTypeName(x))
+	}
+	return &aggCall{agg: Aggregate{Func: AggMode, Arg: x, Desc: desc, Type: x.Type()}, loc: loc}, nil
 }
 
 // percentile resolves percentile_cont/percentile_disc(fraction) WITHIN
@@ -523,6 +678,11 @@ func figureColnameInternal(n *pg_query.Node) (string, int) {
 		return name, strength
 	case *pg_query.Node_CoalesceExpr:
 		return "coalesce", 2
+	case *pg_query.Node_MinMaxExpr:
+		if x.MinMaxExpr.Op == pg_query.MinMaxOp_IS_LEAST {
+			return "least", 2
+		}
+		return "greatest", 2
 	case *pg_query.Node_SqlvalueFunction:
 		s := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(x.SqlvalueFunction.Op.String(), "SVFOP_"), "_N"))
 		return s, 2

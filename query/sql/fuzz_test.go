@@ -23,6 +23,10 @@ func FuzzPlan(f *testing.F) {
 		"SELECT time_bucket('5m', time), first(n ORDER BY time DESC) FROM cpu GROUP BY 1",
 		"SELECT date_trunc('week', time), sum(u) FROM cpu GROUP BY 1",
 		"WITH x AS (SELECT 1) SELECT * FROM x",
+		"SELECT CASE WHEN n > 1 THEN 'a' WHEN ok THEN msg ELSE NULL END, coalesce(u, n, 0), nullif(hostname, 'x'), greatest(n, usage_user) FROM cpu",
+		"SELECT lower(hostname) || '/' || substr(msg, 2, 3), split_part(msg, ',', -1), regexp_replace(msg, '(a)', '\\1\\&', 'gi') FROM cpu WHERE n IS DISTINCT FROM 3",
+		"SELECT extract(dow FROM time), date_trunc('month', time, 'Europe/Paris'), time AT TIME ZONE 'Asia/Tokyo', time - interval '1 month', now() - time FROM cpu",
+		"SELECT round(sum(n) / count(*), 2), count(DISTINCT msg) FILTER (WHERE ok), n::text FROM cpu GROUP BY n::text, date_trunc('year', time)",
 		"",
 	}
 	for _, s := range seeds {
@@ -56,7 +60,8 @@ func checkPlan(t *testing.T, sql string, q *Query) {
 		return
 	}
 	for i, o := range q.Outputs {
-		if o.Expr == nil || o.Type != o.Expr.Type() || o.Type == TypeInterval {
+		_, isConst := o.Expr.(*Const)
+		if o.Expr == nil || o.Type != o.Expr.Type() || o.Type == TypeInterval && isConst {
 			t.Fatalf("%q: output %d %+v", sql, i, o)
 		}
 	}
@@ -98,6 +103,10 @@ func checkPlan(t *testing.T, sql string, q *Query) {
 	}
 	for _, a := range q.Aggregates {
 		rowOnly(a.Arg)
+		rowOnly(a.Filter)
+		if a.Filter != nil && a.Filter.Type() != TypeBool {
+			t.Fatalf("%q: filter %s", sql, a.Filter)
+		}
 		if (a.Arg == nil) != (a.Func == AggCountStar) {
 			t.Fatalf("%q: aggregate %v", sql, a)
 		}
@@ -160,9 +169,44 @@ func checkNode(t *testing.T, sql string, x Expr) {
 		if y.Bucket.Width <= 0 || y.X.Type() != TypeTimestamp {
 			t.Fatalf("%q: date_bin %s", sql, y)
 		}
+	case *Func:
+		for _, a := range y.Args {
+			if a == nil {
+				t.Fatalf("%q: nil argument in %s", sql, y)
+			}
+		}
+		if y.Fn == FnRegexpReplace && y.Re == nil || y.Fn == FnExtract && y.Unit == "" {
+			t.Fatalf("%q: function parameters in %s", sql, y)
+		}
+	case *Case:
+		if len(y.Whens) == 0 {
+			t.Fatalf("%q: CASE without arms", sql)
+		}
+		for _, w := range y.Whens {
+			if w.Cond.Type() != TypeBool || w.Then.Type() != y.T {
+				t.Fatalf("%q: CASE arm %s THEN %s of %s", sql, w.Cond, w.Then, y.T)
+			}
+		}
+		if y.Else != nil && y.Else.Type() != y.T {
+			t.Fatalf("%q: CASE ELSE %s of %s", sql, y.Else, y.T)
+		}
 	}
+	// Run-time intervals are timestamp differences; constants compared with
+	// them have no months.
 	if x.Type() == TypeInterval {
-		t.Fatalf("%q: interval in a plan: %s", sql, x)
+		switch y := x.(type) {
+		case *Func:
+			if y.Fn != FnTsDiff {
+				t.Fatalf("%q: interval from %s", sql, x)
+			}
+		case *Const:
+			if y.Value.Interval.Months != 0 {
+				t.Fatalf("%q: interval with months in a plan: %s", sql, x)
+			}
+		case *KeyRef:
+		default:
+			t.Fatalf("%q: interval in a plan: %s", sql, x)
+		}
 	}
 }
 
@@ -174,6 +218,9 @@ func TestPlanInvariants(t *testing.T) {
 		"SELECT date_bin('1 minute', time, TIMESTAMP '2000-01-01') AS time, count(*) FROM cpu GROUP BY time",
 		"SELECT * FROM cpu WHERE n IN (1, 2.5) AND u > -1 AND ok IS NOT FALSE ORDER BY usage_user + n",
 		"SELECT 1, now()",
+		"SELECT CASE WHEN n > 1 THEN 'a' WHEN ok THEN msg END, coalesce(u, n, 0), greatest(n, usage_user), now() - time FROM cpu",
+		"SELECT lower(hostname), count(*) FILTER (WHERE ok), sum(n) / count(*) FROM cpu GROUP BY 1 HAVING max(time) - min(time) > interval '1 day'",
+		"SELECT extract(epoch FROM time - TIMESTAMPTZ '2026-01-01'), date_trunc('quarter', time) FROM cpu WHERE time - now() < '1 hour'",
 	} {
 		checkPlan(t, sql, compile(t, sql))
 	}

@@ -42,6 +42,8 @@ func (p *planner) aExpr(a *pg_query.A_Expr, sub func(*pg_query.Node) (Expr, erro
 			return p.regexMatch(l, r, op[0] == '!', strings.HasSuffix(op, "*"), false, loc)
 		case "~~", "!~~", "~~*", "!~~*":
 			return p.regexMatch(l, r, op[0] == '!', strings.HasSuffix(op, "*"), true, loc)
+		case "||":
+			return p.concatOp(l, r, loc)
 		}
 		return nil, unsupported(loc, "operator "+op, "")
 	case pg_query.A_Expr_Kind_AEXPR_IN:
@@ -68,12 +70,19 @@ func (p *planner) aExpr(a *pg_query.A_Expr, sub func(*pg_query.Node) (Expr, erro
 		return nil, unsupported(loc, "ANY", "use IN (...)")
 	case pg_query.A_Expr_Kind_AEXPR_OP_ALL:
 		return nil, unsupported(loc, "ALL", "")
-	case pg_query.A_Expr_Kind_AEXPR_DISTINCT:
-		return nil, unsupported(loc, "IS DISTINCT FROM", "")
-	case pg_query.A_Expr_Kind_AEXPR_NOT_DISTINCT:
-		return nil, unsupported(loc, "IS NOT DISTINCT FROM", "")
-	case pg_query.A_Expr_Kind_AEXPR_NULLIF:
-		return nil, unsupported(loc, "NULLIF", "")
+	case pg_query.A_Expr_Kind_AEXPR_DISTINCT, pg_query.A_Expr_Kind_AEXPR_NOT_DISTINCT, pg_query.A_Expr_Kind_AEXPR_NULLIF:
+		l, err := sub(a.Lexpr)
+		if err != nil {
+			return nil, err
+		}
+		r, err := sub(a.Rexpr)
+		if err != nil {
+			return nil, err
+		}
+		if a.Kind == pg_query.A_Expr_Kind_AEXPR_NULLIF {
+			return p.nullIf(l, r, loc)
+		}
+		return p.distinctFrom(l, r, a.Kind == pg_query.A_Expr_Kind_AEXPR_NOT_DISTINCT, loc)
 	}
 	return nil, unsupported(loc, "operator "+op, "")
 }
@@ -150,7 +159,7 @@ func (p *planner) arith(opName string, l, r Expr, loc int32) (Expr, error) {
 				tc, ok1 := ts.(*Const)
 				ic, ok2 := iv.(*Const)
 				if !ok1 || !ok2 {
-					return nil, unsupported(loc, "arithmetic on the time column", "compare time with constant bounds instead")
+					return p.timestampArith(op, ts, iv, sign, loc)
 				}
 				if tc.Value.Null || ic.Value.Null {
 					return &Const{Value: NullValue(TypeTimestamp)}, nil
@@ -161,12 +170,30 @@ func (p *planner) arith(opName string, l, r Expr, loc int32) (Expr, error) {
 				}
 				return &Const{Value: TimestampValue(t)}, nil
 			}
-			if iv.Type() == TypeTimestamp && op == OpSub {
-				return nil, unsupported(loc, "timestamp subtraction", "")
+			if isUnknownLit(iv) && op == OpSub {
+				var err error
+				if iv, err = p.cast(iv, TypeTimestamp, loc); err != nil {
+					return nil, err
+				}
+			}
+			if iv.Type() == TypeTimestamp && op == OpSub && ts == l {
+				if tc, ok := ts.(*Const); ok {
+					if ic, ok := iv.(*Const); ok {
+						if tc.Value.Null || ic.Value.Null {
+							return &Const{Value: NullValue(TypeInterval)}, nil
+						}
+						d := tc.Value.Int - ic.Value.Int
+						return &Const{Value: IntervalValue(Interval{Days: d / 86400e9, Nanos: d % 86400e9})}, nil
+					}
+				}
+				return p.timestampArith(op, ts, iv, sign, loc)
 			}
 		}
 		if lt == TypeInterval && rt == TypeInterval || lt == TypeInterval && rt.numeric() || rt == TypeInterval && lt.numeric() {
-			return nil, unsupported(loc, "interval arithmetic", "")
+			if e, ok, err := foldInterval(op, l, r, loc); ok || err != nil {
+				return e, err
+			}
+			return nil, unsupported(loc, "interval arithmetic", "on constant intervals only: interval ± interval, interval * or / a number")
 		}
 		return noOp()
 	}
@@ -192,13 +219,14 @@ func (p *planner) arith(opName string, l, r Expr, loc int32) (Expr, error) {
 		return noOp()
 	}
 	t := numericCommon(l, r, false)
+	numericOperand := (p.isNumeric(l) || p.isNumeric(r)) && !p.isFloat8(l) && !p.isFloat8(r)
+	if numericOperand {
+		t = TypeFloat64 // PostgreSQL computes in numeric: no integer division
+	}
 	if op == OpMod && t == TypeFloat64 {
 		// PostgreSQL has % for integers and numeric (decimal literals,
 		// uint64 columns) but not for double precision.
-		numeric := func(e Expr) bool {
-			c, ok := e.(*Const)
-			return ok && c.lit == litDecimal || e.Type() == TypeUint64
-		}
+		numeric := p.isNumeric
 		if l.Type() == TypeFloat64 && !numeric(l) || r.Type() == TypeFloat64 && !numeric(r) {
 			return noOp()
 		}
@@ -232,7 +260,39 @@ func (p *planner) arith(opName string, l, r Expr, loc int32) (Expr, error) {
 	if isNullConst(l) || isNullConst(r) {
 		return &Const{Value: NullValue(t)}, nil
 	}
-	return &Binary{Op: op, L: l, R: r, T: t}, nil
+	b := &Binary{Op: op, L: l, R: r, T: t}
+	if numericOperand {
+		p.markNumeric(b)
+	}
+	if p.isInt4(l) && p.isInt4(r) {
+		p.markInt4(b)
+	}
+	return b, nil
+}
+
+// concatOp plans a || b: text concatenation, a non-text operand converted
+// to text (NULL if either is NULL).
+func (p *planner) concatOp(l, r Expr, loc int32) (Expr, error) {
+	if l.Type() != TypeString && r.Type() != TypeString && !(isUnknownLit(l) || isUnknownLit(r)) {
+		return nil, typeErr(loc, "operator does not exist: %s || %s", pgTypeName(l), pgTypeName(r))
+	}
+	if isNullConst(l) || isNullConst(r) {
+		return &Const{Value: NullValue(TypeString)}, nil
+	}
+	a, err := p.toText(l, loc)
+	if err != nil {
+		return nil, err
+	}
+	b, err := p.toText(r, loc)
+	if err != nil {
+		return nil, err
+	}
+	if ac, ok := a.(*Const); ok {
+		if bc, ok := b.(*Const); ok {
+			return &Const{Value: StringValue(ac.Value.Str + bc.Value.Str)}, nil
+		}
+	}
+	return &Func{Fn: FnConcatOp, Args: []Expr{a, b}, T: TypeString}, nil
 }
 
 // compare builds a comparison, constant on the right when there is one.
@@ -259,21 +319,13 @@ func (p *planner) compare(op BinaryOp, l, r Expr, loc int32) (Expr, error) {
 			return nil, err
 		}
 	case isUnknownLit(r):
-		if lt == TypeInterval {
-			return nil, unsupported(loc, "interval comparison", "")
-		}
 		if r, err = p.cast(r, lt, loc); err != nil {
 			return nil, err
 		}
 	case isUnknownLit(l):
-		if rt == TypeInterval {
-			return nil, unsupported(loc, "interval comparison", "")
-		}
 		if l, err = p.cast(l, rt, loc); err != nil {
 			return nil, err
 		}
-	case lt == TypeInterval || rt == TypeInterval:
-		return nil, unsupported(loc, "interval comparison", "")
 	case lt.numeric() && rt.numeric():
 		t := numericCommon(l, r, true)
 		if l, err = p.forceTo(l, t, loc); err != nil {
@@ -308,6 +360,20 @@ func (p *planner) compare(op BinaryOp, l, r Expr, loc int32) (Expr, error) {
 	}
 	lc, lok := l.(*Const)
 	rc, rok := r.(*Const)
+	if l.Type() == TypeInterval {
+		// Run-time intervals are timestamp differences: compare them with
+		// constants of fixed length only.
+		for _, c := range []*Const{lc, rc} {
+			if c != nil && !c.Value.Null && c.Value.Interval.Months != 0 {
+				return nil, unsupported(loc, "interval comparison with months or years", "")
+			}
+		}
+		if lok && rok {
+			a, _ := lc.Value.Interval.Fixed()
+			b, _ := rc.Value.Interval.Fixed()
+			return &Const{Value: evalCompare(op, IntValue(a), IntValue(b))}, nil
+		}
+	}
 	if lok && rok {
 		return &Const{Value: evalCompare(op, lc.Value, rc.Value)}, nil
 	}

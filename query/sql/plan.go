@@ -68,9 +68,12 @@ type Query struct {
 	Offset   int64
 }
 
-// GroupKey is one GROUP BY key: a tag, or the time column bucketed.
+// GroupKey is one GROUP BY key: a tag, the time column bucketed, a field,
+// or any other row expression.
 type GroupKey struct {
-	// Column is the tag (Kind KindTag) or the time column (KindTime).
+	// Column is the tag (Kind KindTag), the time column (KindTime), the
+	// field (KindField), or, for another expression, a Column of Kind
+	// KindExpr (no column).
 	Column Column
 	// Bucket applies to a time key: the key is Bucket.Start(time). GROUP
 	// BY time itself is a bucket of Width 1.
@@ -80,10 +83,10 @@ type GroupKey struct {
 	Expr Expr
 }
 
-// IsTime reports whether the key buckets time (else it is a tag).
+// IsTime reports whether the key buckets time.
 func (k GroupKey) IsTime() bool { return k.Column.Kind == KindTime }
 
-// Type is the key's type: TypeTimestamp or TypeString.
+// Type is the key's type.
 func (k GroupKey) Type() Type { return k.Expr.Type() }
 
 // AggFunc is an aggregate function.
@@ -107,10 +110,14 @@ const (
 	AggLast                              // last(x, time): x of the row with the largest time among rows with non-NULL x
 	AggPercentileCont                    // percentile_cont(Fraction) WITHIN GROUP (ORDER BY x): float64, linear interpolation
 	AggPercentileDisc                    // percentile_disc(Fraction) WITHIN GROUP (ORDER BY x): type of x, first value whose cumulative share >= Fraction
+	AggBoolAnd                           // bool_and, every: bool, TRUE when every non-NULL x is
+	AggBoolOr                            // bool_or: bool, TRUE when any non-NULL x is
+	AggStringAgg                         // string_agg(x, Sep [ORDER BY Order [DESC]]): the non-NULL x joined by Sep
+	AggMode                              // mode() WITHIN GROUP (ORDER BY x [DESC]): the most frequent x, the first in that order among ties
 )
 
 var aggNames = [...]string{"", "count", "count", "count", "sum", "min", "max", "avg", "stddev_samp", "stddev_pop",
-	"var_samp", "var_pop", "first", "last", "percentile_cont", "percentile_disc"}
+	"var_samp", "var_pop", "first", "last", "percentile_cont", "percentile_disc", "bool_and", "bool_or", "string_agg", "mode"}
 
 func (f AggFunc) String() string {
 	if int(f) < len(aggNames) {
@@ -130,9 +137,26 @@ type Aggregate struct {
 	// Fraction is the percentile, in [0, 1] (percentiles only).
 	Fraction float64
 	Type     Type
+	// Filter is FILTER (WHERE Filter), row context: only rows where it is
+	// TRUE are aggregated; nil when there is none.
+	Filter Expr
+	// Sep is string_agg's delimiter. Order (row context; nil: the order
+	// rows come in, which is unspecified) and Desc order string_agg's
+	// values; Desc also orders mode's.
+	Sep   string
+	Order Expr
+	Desc  bool
 }
 
 func (a Aggregate) String() string {
+	s := a.string()
+	if a.Filter != nil {
+		s += " FILTER (WHERE " + a.Filter.String() + ")"
+	}
+	return s
+}
+
+func (a Aggregate) string() string {
 	switch a.Func {
 	case AggCountStar:
 		return "count(*)"
@@ -140,6 +164,21 @@ func (a Aggregate) String() string {
 		return "count(DISTINCT " + a.Arg.String() + ")"
 	case AggPercentileCont, AggPercentileDisc:
 		return a.Func.String() + "(" + formatFloat(a.Fraction) + ", " + a.Arg.String() + ")"
+	case AggStringAgg:
+		s := "string_agg(" + a.Arg.String() + ", " + quoteString(a.Sep)
+		if a.Order != nil {
+			s += " ORDER BY " + a.Order.String()
+			if a.Desc {
+				s += " DESC"
+			}
+		}
+		return s + ")"
+	case AggMode:
+		s := "mode(" + a.Arg.String()
+		if a.Desc {
+			s += " DESC"
+		}
+		return s + ")"
 	}
 	return a.Func.String() + "(" + a.Arg.String() + ")"
 }

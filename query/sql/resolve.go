@@ -54,11 +54,18 @@ func (p *planner) exprDepth(n *pg_query.Node, c clause, depth int) (Expr, error)
 	case *pg_query.Node_SubLink:
 		return nil, unsupported(x.SubLink.Location, "subquery", "")
 	case *pg_query.Node_CaseExpr:
-		return nil, unsupported(x.CaseExpr.Location, "CASE", "")
+		return p.caseExpr(x.CaseExpr, sub)
 	case *pg_query.Node_CoalesceExpr:
-		return nil, unsupported(x.CoalesceExpr.Location, "COALESCE", "")
+		args := make([]Expr, len(x.CoalesceExpr.Args))
+		for i, a := range x.CoalesceExpr.Args {
+			var err error
+			if args[i], err = sub(a); err != nil {
+				return nil, err
+			}
+		}
+		return p.coalesce(args, x.CoalesceExpr.Location)
 	case *pg_query.Node_MinMaxExpr:
-		return nil, unsupported(x.MinMaxExpr.Location, "GREATEST/LEAST", "")
+		return p.minMax(x.MinMaxExpr, sub)
 	case *pg_query.Node_ParamRef:
 		return nil, unsupported(x.ParamRef.Location, "parameter $"+strconv.Itoa(int(x.ParamRef.Number)), "")
 	case *pg_query.Node_CollateClause:
@@ -240,13 +247,93 @@ func (p *planner) typeCast(tc *pg_query.TypeCast, sub func(*pg_query.Node) (Expr
 			}
 			return &Const{Value: TimestampValue(Bucket{Width: 86400e9}.Start(v.Int))}, nil
 		}
-		return nil, unsupported(loc, "cast to date", "only date 'YYYY-MM-DD' literals are")
+		if arg.Type() == TypeTimestamp {
+			if c, ok := arg.(*Const); ok {
+				if c.Value.Null {
+					return c, nil
+				}
+				return &Const{Value: TimestampValue(TruncTime(c.Value.Int, "day", nil))}, nil
+			}
+			return &DateBin{X: arg, Bucket: Bucket{Width: 86400e9}}, nil
+		}
+		return nil, unsupported(loc, "cast to date", "only date 'YYYY-MM-DD' literals and timestamps are")
 	}
 	if arg.Type() == TypeTimestamp && to == TypeTimestamp {
+		// The session is in UTC: timestamptz and timestamp have the same
+		// value; only AT TIME ZONE tells them apart.
+		if name == "timestamp" && !p.naive[arg] {
+			if c, ok := arg.(*Const); ok {
+				return p.markNaive(&Const{Value: c.Value}), nil
+			}
+			return p.markNaive(arg), nil
+		}
+		if name == "timestamptz" && p.naive[arg] {
+			if c, ok := arg.(*Const); ok {
+				return &Const{Value: c.Value}, nil
+			}
+			return &Cast{X: arg, To: TypeTimestamp}, nil // a fresh node, not naive
+		}
 		return arg, nil
+	}
+	from := arg.Type()
+	intName := name == "int" || name == "int4" || name == "integer"
+	switch {
+	case from == TypeBool && to == TypeInt64 && !intName,
+		from.integer() && to == TypeBool,
+		from == TypeFloat64 && to == TypeBool,
+		from == TypeBool && (to == TypeFloat64 || to == TypeUint64 || to == TypeTimestamp),
+		from == TypeTimestamp && to != TypeString,
+		from.numeric() && to == TypeTimestamp && !isUnknownLit(arg):
+		if c, ok := arg.(*Const); ok && c.lit == litInt && to == TypeBool {
+			return p.cast(arg, to, loc) // 1::bool: an int4 literal
+		}
+		if c, ok := arg.(*Const); ok && c.lit == litInt && to == TypeTimestamp {
+			break // epoch nanoseconds (Silt extension), as before
+		}
+		return nil, errAt(loc, CodeType, "42846", "cannot cast type %s to %s", pgTypeName(arg), castTypeName(name))
 	}
 	if _, isConst := arg.(*Const); !isConst && arg.Type() != to && !castable(arg.Type(), to) {
 		return nil, unsupported(loc, "cast from "+arg.Type().PGName()+" to "+name, "")
 	}
-	return p.cast(arg, to, loc)
+	out, err := p.cast(arg, to, loc)
+	if err != nil {
+		return nil, err
+	}
+	switch name {
+	case "numeric", "decimal":
+		if out.Type() == TypeFloat64 {
+			if c, ok := out.(*Const); ok && c == arg {
+				out = &Const{Value: c.Value}
+			}
+			p.markNumeric(out)
+		}
+	case "timestamp":
+		p.markNaive(out)
+	case "int", "int4", "integer", "int2", "smallint":
+		p.markInt4(out)
+	}
+	return out, nil
+}
+
+// castTypeName is PostgreSQL's name of a cast target, for messages.
+func castTypeName(name string) string {
+	switch name {
+	case "int", "int4", "integer":
+		return "integer"
+	case "int8", "bigint":
+		return "bigint"
+	case "int2", "smallint":
+		return "smallint"
+	case "float8":
+		return "double precision"
+	case "float4", "real":
+		return "real"
+	case "bool":
+		return "boolean"
+	case "timestamptz":
+		return "timestamp with time zone"
+	case "timestamp":
+		return "timestamp without time zone"
+	}
+	return name
 }

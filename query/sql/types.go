@@ -21,8 +21,12 @@ const (
 	TypeString
 	// TypeTimestamp is nanoseconds since the Unix epoch, UTC (int64).
 	TypeTimestamp
-	// TypeInterval only exists while planning (interval literals are
-	// folded into timestamps and bucket widths); no Query holds it.
+	// TypeInterval is a constant interval while planning (folded into
+	// timestamps and bucket widths), and at run time the result of
+	// timestamp − timestamp: nanoseconds in an int64, output as
+	// PostgreSQL's interval text. A Query holds it only there, in
+	// comparisons of those with constant intervals without months, and in
+	// EXTRACT from them.
 	TypeInterval
 )
 
@@ -59,6 +63,9 @@ func (t Type) PGName() string {
 }
 
 func (t Type) numeric() bool { return t == TypeInt64 || t == TypeUint64 || t == TypeFloat64 }
+
+// Numeric reports whether t is a number type (int64, uint64, float64).
+func (t Type) Numeric() bool { return t.numeric() }
 func (t Type) integer() bool { return t == TypeInt64 || t == TypeUint64 }
 
 // Interval is a PostgreSQL interval: months, days and nanoseconds kept
@@ -212,6 +219,9 @@ const (
 	KindTime ColumnKind = iota
 	KindTag
 	KindField
+	// KindExpr marks a GroupKey over an expression that is not a column
+	// (its Column has no name and Index -1).
+	KindExpr
 )
 
 func (k ColumnKind) String() string {
@@ -222,6 +232,8 @@ func (k ColumnKind) String() string {
 		return "tag"
 	case KindField:
 		return "field"
+	case KindExpr:
+		return "expression"
 	}
 	return "?"
 }
