@@ -33,7 +33,9 @@ func (s *Segment) ScanColumns(cols []string, tags map[string][]string, fn func(p
 func (s *Segment) ScanColumnsRange(cols []string, tags map[string][]string, minT, maxT int64, fn func(p *columnar.Point) error) error {
 	var p columnar.Point
 	var owned [][]string // per tag vector: Dict cloned, since Points outlive the batch
-	return s.ScanBatches(cols, tags, func(b *columnar.ColumnBatch) error {
+	// Only the pages that may hold [minT, maxT): an overlap stretch is
+	// usually a few minutes at a segment's edge.
+	return s.ScanRowGroupsRange(cols, tags, minT, maxT, 0, s.NumRowGroups(), func(b *columnar.ColumnBatch) error {
 		owned = owned[:0]
 		for _, tv := range b.Tags {
 			c := make([]string, len(tv.Dict))
