@@ -380,7 +380,7 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 	lastSums := last.result(metas)
 	// The outputs' rollups replace the inputs': windows with late or
 	// duplicate points are rebuilt from the merged rows.
-	metas = append(metas, e.buildRollups(metas, func() uint64 { return e.nextID.Add(1) - 1 }, "compaction")...)
+	metas = append(metas, e.buildRollups(metas, func() uint64 { return e.nextID.Add(1) - 1 }, "compaction", nil)...)
 	if err := e.swapSegments(inputs, metas); err != nil {
 		// The outputs stay on disk: if the manifest did reach the disk they
 		// are live after a restart, else they are orphans recovery removes.

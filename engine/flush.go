@@ -117,6 +117,7 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 	start := time.Now()
 	newID := func() uint64 { return e.nextID.Add(1) - 1 }
 	var metas []segment.SegmentMeta
+	flushed := map[uint64]flushedSegment{} // rollups are built from the heads
 	defer func() {
 		if err != nil {
 			// Segments not named by a manifest do not exist; remove them
@@ -138,6 +139,9 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 			if err == nil {
 				metas = append(metas, ms...)
 				e.lastCache.fromHead(e.cfg.DataDir, ms, h)
+				for i, m := range ms {
+					flushed[m.ID] = flushedSegment{h, i}
+				}
 				continue
 			}
 			e.removeSegmentFiles(ms)
@@ -159,7 +163,7 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 			fs.quarantined[key] = true
 		}
 	}
-	metas = append(metas, e.buildRollups(metas, newID, "flush")...)
+	metas = append(metas, e.buildRollups(metas, newID, "flush", flushed)...)
 	// source.go: upstream confirms before the manifest names the rows.
 	if err := e.awaitSourcesCommitted(fs.sources); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/manifest"
 	"github.com/siltdb/silt/segment"
 )
@@ -166,7 +167,11 @@ func newRollupMetrics(r prometheus.Registerer) *rollupMetrics {
 // written and not yet named by the manifest, and returns their metas (to
 // commit with raws). A raw segment whose rollups fail is logged and left
 // without: its rows still answer every query.
-func (e *Engine) buildRollups(raws []segment.SegmentMeta, newID func() uint64, cause string) []segment.SegmentMeta {
+//
+// flushed, if not nil, names for a segment ID the head whose flush wrote
+// it and which of its segments it was: those rollups are built from the
+// head's rows instead of reading the file back.
+func (e *Engine) buildRollups(raws []segment.SegmentMeta, newID func() uint64, cause string, flushed map[uint64]flushedSegment) []segment.SegmentMeta {
 	widths := e.RollupWidths()
 	if len(widths) == 0 {
 		return nil
@@ -180,7 +185,7 @@ func (e *Engine) buildRollups(raws []segment.SegmentMeta, newID func() uint64, c
 		var ms []segment.SegmentMeta
 		var windows int64
 		err := catch(func() (err error) {
-			ms, windows, err = e.rollupSegment(raw, ws, newID)
+			ms, windows, err = e.rollupSegment(raw, ws, newID, flushed[raw.ID])
 			return err
 		})
 		if err != nil {
@@ -198,14 +203,33 @@ func (e *Engine) buildRollups(raws []segment.SegmentMeta, newID func() uint64, c
 	return out
 }
 
-// rollupSegment writes raw's rollups, one segment per width.
-func (e *Engine) rollupSegment(raw segment.SegmentMeta, widths []int64, newID func() uint64) (metas []segment.SegmentMeta, windows int64, err error) {
-	seg, err := segment.OpenSegment(filepath.Join(e.cfg.DataDir, filepath.FromSlash(raw.Path)))
-	if err != nil {
-		return nil, 0, err
+// flushedSegment is a segment a flush just wrote: the i-th of head h's.
+type flushedSegment struct {
+	h *segment.Head
+	i int
+}
+
+// rollupSegment writes raw's rollups, one segment per width, from the
+// head that wrote it (from.h not nil) or by reading it.
+func (e *Engine) rollupSegment(raw segment.SegmentMeta, widths []int64, newID func() uint64, from flushedSegment) (metas []segment.SegmentMeta, windows int64, err error) {
+	var build func(outs []segment.RollupWriter) ([]int64, error)
+	var schema *columnar.TableSchema
+	if from.h != nil {
+		schema = segment.RollupSchema(from.h.FlushedSchema())
+		build = func(outs []segment.RollupWriter) ([]int64, error) {
+			return segment.BuildFlushedRollups(from.h, from.i, widths, outs)
+		}
+	} else {
+		seg, err := segment.OpenSegment(filepath.Join(e.cfg.DataDir, filepath.FromSlash(raw.Path)))
+		if err != nil {
+			return nil, 0, err
+		}
+		defer seg.Close()
+		schema = segment.RollupSchema(seg.Info.Tags, seg.Info.Fields)
+		build = func(outs []segment.RollupWriter) ([]int64, error) {
+			return segment.BuildRollups(seg, widths, outs)
+		}
 	}
-	defer seg.Close()
-	schema := segment.RollupSchema(seg.Info.Tags, seg.Info.Fields)
 	sws := make([]*segment.SegmentWriter, len(widths))
 	outs := make([]segment.RollupWriter, len(widths))
 	ids := make([]uint64, len(widths))
@@ -231,7 +255,7 @@ func (e *Engine) rollupSegment(raw segment.SegmentMeta, widths []int64, newID fu
 		}
 		sws[i], outs[i] = sw, sw
 	}
-	counts, err := segment.BuildRollups(seg, widths, outs)
+	counts, err := build(outs)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -27,6 +27,12 @@ import (
 type Head struct {
 	Schema *columnar.TableSchema // shared with the engine's catalog; grows
 
+	// flushed is what the last WriteSegments wrote, a run per segment,
+	// and the schema it wrote them with, kept for BuildFlushedRollups.
+	flushed       []flushRun
+	flushedTags   []string
+	flushedFields []columnar.FieldSchema
+
 	times      []int64
 	series     []uint32
 	seriesMap  map[string]uint32

@@ -2,9 +2,12 @@ package segment
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"slices"
 	"time"
+
+	"github.com/siltdb/silt/columnar"
 )
 
 // WindowDuration is the time partition of segments: one file set per table
@@ -187,4 +190,113 @@ func (h *Head) seriesRanks() []int32 {
 		rank[sid] = int32(r)
 	}
 	return rank
+}
+
+// flushedBatches passes run's rows, in segment order, as batches of at
+// most RowGroupRows rows holding time, every tag (dictionaries are the
+// head's, shared) and fields, with the merged values a duplicate point
+// got (run.Overrides) as the segment holds them.
+func (h *Head) flushedBatches(run *flushRun, fields []columnar.FieldSchema, fn func(*columnar.ColumnBatch) error) error {
+	var b columnar.ColumnBatch
+	for c, name := range h.flushedTags {
+		b.Tags = append(b.Tags, columnar.TagVector{Name: name, Dict: h.dicts[c].vals})
+	}
+	cols := make([]int, len(fields)) // head field column of each
+	for i, f := range fields {
+		cols[i] = slices.IndexFunc(h.flushedFields, func(s columnar.FieldSchema) bool { return s.Name == f.Name && s.Type == f.Type })
+		if cols[i] < 0 || cols[i] >= len(h.fields) {
+			return fmt.Errorf("flushed rollups: the head has no column for field %s", f.Name)
+		}
+		b.Fields = append(b.Fields, columnar.FieldVector{Name: f.Name, Type: f.Type})
+	}
+	srcs := make([]int32, 0, min(len(run.Rows), RowGroupRows))
+	for start := 0; start < len(run.Rows); start += RowGroupRows {
+		end := min(start+RowGroupRows, len(run.Rows))
+		n := end - start
+		b.Len, b.Sel = n, nil
+		b.Time = slices.Grow(b.Time[:0], n)[:n]
+		for k, src := range run.Rows[start:end] {
+			b.Time[k] = h.times[src]
+		}
+		for c := range b.Tags {
+			ids := slices.Grow(b.Tags[c].IDs[:0], n)[:n]
+			for k, src := range run.Rows[start:end] {
+				ids[k] = h.tagID(h.series[src], c)
+			}
+			b.Tags[c].IDs = ids
+		}
+		for i := range b.Fields {
+			srcs = overriddenRows(srcs[:0], run, cols[i], start, end)
+			fillField(&b.Fields[i], h.fields[cols[i]], srcs)
+		}
+		if err := fn(&b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// overriddenRows appends the source row of each output row in [start,
+// end) of run for field column col: the row itself, or the earlier write
+// whose value a duplicate point kept (as columnValues writes it).
+func overriddenRows(dst []int32, run *flushRun, col, start, end int) []int32 {
+	ov := run.Overrides
+	k, _ := slices.BinarySearchFunc(ov, [2]int{col, start}, func(o override, t [2]int) int {
+		if int(o.Col) != t[0] {
+			return int(o.Col) - t[0]
+		}
+		return int(o.Out) - t[1]
+	})
+	for out := start; out < end; out++ {
+		src := run.Rows[out]
+		if k < len(ov) && int(ov[k].Col) == col && int(ov[k].Out) == out {
+			src = ov[k].Src
+			k++
+		}
+		dst = append(dst, src)
+	}
+	return dst
+}
+
+// fillField sets fv (a numeric field) to col's values at srcs.
+func fillField(fv *columnar.FieldVector, col *fieldColumn, srcs []int32) {
+	n := len(srcs)
+	fv.Null = slices.Grow(fv.Null[:0], n)[:n]
+	var nulls bool
+	for k, src := range srcs {
+		fv.Null[k] = !col.isValid(int(src))
+		nulls = nulls || fv.Null[k]
+	}
+	if !nulls {
+		fv.Null = nil
+	}
+	switch fv.Type {
+	case columnar.FieldFloat:
+		fv.F = slices.Grow(fv.F[:0], n)[:n]
+		for k, src := range srcs {
+			if col.isValid(int(src)) {
+				fv.F[k] = math.Float64frombits(col.num[src])
+			} else {
+				fv.F[k] = 0
+			}
+		}
+	case columnar.FieldInt:
+		fv.I = slices.Grow(fv.I[:0], n)[:n]
+		for k, src := range srcs {
+			if col.isValid(int(src)) {
+				fv.I[k] = int64(col.num[src])
+			} else {
+				fv.I[k] = 0
+			}
+		}
+	case columnar.FieldUint:
+		fv.U = slices.Grow(fv.U[:0], n)[:n]
+		for k, src := range srcs {
+			if col.isValid(int(src)) {
+				fv.U[k] = col.num[src]
+			} else {
+				fv.U[k] = 0
+			}
+		}
+	}
 }

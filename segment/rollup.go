@@ -103,6 +103,48 @@ type RollupWriter interface {
 // runs of rows sharing series and window, then each field folds its runs
 // in a typed loop. No map is touched per row.
 func BuildRollups(seg *Segment, widths []int64, outs []RollupWriter) ([]int64, error) {
+	fields := rollableFields(seg.Info.Fields)
+	cols := append(slices.Clone(seg.Info.Tags), columnar.TimeColumn)
+	for _, f := range fields {
+		cols = append(cols, f.Name)
+	}
+	return buildRollups(seg.Info.Tags, fields, func(fn func(*columnar.ColumnBatch) error) error {
+		return seg.ScanBatches(cols, nil, fn)
+	}, widths, outs)
+}
+
+// BuildFlushedRollups is BuildRollups of the i-th segment h's last flush
+// wrote (WriteSegments), from the head's rows rather than the file: the
+// flush has them in memory, sorted, so nothing is read back.
+func BuildFlushedRollups(h *Head, i int, widths []int64, outs []RollupWriter) ([]int64, error) {
+	if i < 0 || i >= len(h.flushed) {
+		return nil, fmt.Errorf("rollup: the head's last flush wrote %d segments, not %d", len(h.flushed), i+1)
+	}
+	fields := rollableFields(h.flushedFields)
+	return buildRollups(h.flushedTags, fields, func(fn func(*columnar.ColumnBatch) error) error {
+		return h.flushedBatches(&h.flushed[i], fields, fn)
+	}, widths, outs)
+}
+
+// FlushedSchema returns the tags and fields h's last flush wrote its
+// segments with.
+func (h *Head) FlushedSchema() ([]string, []columnar.FieldSchema) {
+	return h.flushedTags, h.flushedFields
+}
+
+func rollableFields(all []columnar.FieldSchema) []columnar.FieldSchema {
+	var fields []columnar.FieldSchema
+	for _, f := range all {
+		if Rollable(f.Type) {
+			fields = append(fields, f)
+		}
+	}
+	return fields
+}
+
+// buildRollups folds the batches scan passes, in (series, time) order,
+// into rollup rows of every width.
+func buildRollups(tags []string, fields []columnar.FieldSchema, scan func(func(*columnar.ColumnBatch) error) error, widths []int64, outs []RollupWriter) ([]int64, error) {
 	if len(widths) != len(outs) {
 		return nil, fmt.Errorf("rollup: %d widths, %d writers", len(widths), len(outs))
 	}
@@ -111,21 +153,11 @@ func BuildRollups(seg *Segment, widths []int64, outs []RollupWriter) ([]int64, e
 			return nil, fmt.Errorf("rollup: width %d", w)
 		}
 	}
-	var fields []columnar.FieldSchema
-	for _, f := range seg.Info.Fields {
-		if Rollable(f.Type) {
-			fields = append(fields, f)
-		}
-	}
-	cols := append(slices.Clone(seg.Info.Tags), columnar.TimeColumn)
-	for _, f := range fields {
-		cols = append(cols, f.Name)
-	}
 	bs := make([]*rollupBuilder, len(widths))
 	for i, w := range widths {
-		bs[i] = newRollupBuilder(w, seg.Info.Tags, fields, outs[i])
+		bs[i] = newRollupBuilder(w, tags, fields, outs[i])
 	}
-	if err := seg.ScanBatches(cols, nil, rollupFeeder(seg.Info.Tags, fields, bs)); err != nil {
+	if err := scan(rollupFeeder(tags, fields, bs)); err != nil {
 		return nil, err
 	}
 	windows := make([]int64, len(bs))

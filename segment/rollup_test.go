@@ -283,3 +283,87 @@ func writeAndOpen(t *testing.T, sw *SegmentWriter, path string, points []columna
 	}
 	return seg
 }
+
+// BuildFlushedRollups, from the head's rows, gives the rollup rows
+// BuildRollups gives from the segments the flush wrote: across windows,
+// batches, series some tags lack, sparse fields, late points and
+// duplicate points whose fields merge (the flush's overrides).
+func TestBuildFlushedRollupsMatchesSegments(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	s := columnar.NewTableSchema()
+	h := NewHead(s)
+	b := &columnar.Batch{}
+	day := int64(WindowDuration)
+	base := int64(1_767_225_600_000_000_000)
+	var written []int64
+	for i := range 90000 {
+		host := r.IntN(37)
+		t0 := base + int64(i/37)*10e9 + int64(i%2)*day
+		if i%11 == 0 && len(written) > 0 {
+			t0 = written[r.IntN(len(written))] // a duplicate, or a late point
+		}
+		written = append(written, t0)
+		b.StartRow([]byte("cpu"), 1)
+		b.AddTag([]byte("host"), []byte(fmt.Sprintf("h%02d", host)))
+		if host%3 != 0 {
+			b.AddTag([]byte("dc"), []byte(fmt.Sprintf("d%d", host%4)))
+		}
+		if r.IntN(4) != 0 {
+			b.AddFloat([]byte("f"), r.NormFloat64()*100)
+		}
+		if r.IntN(3) != 0 {
+			b.AddNum([]byte("i"), columnar.FieldInt, uint64(int64(r.IntN(2000)-1000)))
+		}
+		if r.IntN(2) != 0 {
+			b.AddNum([]byte("u"), columnar.FieldUint, uint64(r.IntN(1<<20)))
+		}
+		if i%5 == 0 {
+			b.AddString([]byte("s"), []byte("x"))
+		}
+		b.EndRow(t0)
+	}
+	admitAll(t, s, h, b)
+	dir := t.TempDir()
+	var id uint64
+	metas, err := WriteSegments(dir, "db", "cpu", h, func() uint64 { id++; return id })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(metas) < 2 {
+		t.Fatalf("%d segments: want a window each for two days", len(metas))
+	}
+	widths := []int64{10e9, 60e9, 3600e9}
+	for i, m := range metas {
+		seg, err := OpenSegment(filepath.Join(dir, m.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seg.NumRowGroups() < 2 {
+			t.Fatalf("segment %d: %d row groups, want batches to continue windows", i, seg.NumRowGroups())
+		}
+		want := []*rollupCollector{{}, {}, {}}
+		wantN, err := BuildRollups(seg, widths, []RollupWriter{want[0], want[1], want[2]})
+		seg.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []*rollupCollector{{}, {}, {}}
+		gotN, err := BuildFlushedRollups(h, i, widths, []RollupWriter{got[0], got[1], got[2]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(gotN, wantN) {
+			t.Fatalf("segment %d: windows %v from the head, %v from the file", i, gotN, wantN)
+		}
+		for w := range widths {
+			if len(got[w].rows) != len(want[w].rows) || len(want[w].rows) == 0 {
+				t.Fatalf("segment %d width %d: %d rows from the head, %d from the file", i, widths[w], len(got[w].rows), len(want[w].rows))
+			}
+			for k := range want[w].rows {
+				if g, x := fmt.Sprint(got[w].rows[k]), fmt.Sprint(want[w].rows[k]); g != x {
+					t.Fatalf("segment %d width %d row %d:\n head %s\n file %s", i, widths[w], k, g, x)
+				}
+			}
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -148,7 +149,9 @@ func SegmentPath(db, table, window string, id uint64) string {
 func WriteSegments(dataDir, db, table string, h *Head, newID func() uint64) ([]SegmentMeta, error) {
 	h.Finish()
 	var metas []SegmentMeta
-	for _, run := range h.flushOrder() {
+	h.flushed = h.flushOrder()
+	h.flushedTags, h.flushedFields = slices.Clone(h.Schema.Tags), slices.Clone(h.Schema.Fields)
+	for _, run := range h.flushed {
 		id := newID()
 		rel := SegmentPath(db, table, WindowName(run.Window), id)
 		m, err := writeSegment(filepath.Join(dataDir, filepath.FromSlash(rel)), db, table, h, &run)
