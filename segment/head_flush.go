@@ -227,7 +227,7 @@ func (h *Head) flushedBatches(run *flushRun, fields []columnar.FieldSchema, fn f
 		}
 		for i := range b.Fields {
 			srcs = overriddenRows(srcs[:0], run, cols[i], start, end)
-			fillField(&b.Fields[i], h.fields[cols[i]], srcs)
+			h.fields[cols[i]].gatherVector(&b.Fields[i], srcs)
 		}
 		if err := fn(&b); err != nil {
 			return err
@@ -238,7 +238,8 @@ func (h *Head) flushedBatches(run *flushRun, fields []columnar.FieldSchema, fn f
 
 // overriddenRows appends the source row of each output row in [start,
 // end) of run for field column col: the row itself, or the earlier write
-// whose value a duplicate point kept (as columnValues writes it).
+// whose value a duplicate point kept. The segment writer and the
+// flush-time rollups both read field values through it.
 func overriddenRows(dst []int32, run *flushRun, col, start, end int) []int32 {
 	ov := run.Overrides
 	k, _ := slices.BinarySearchFunc(ov, [2]int{col, start}, func(o override, t [2]int) int {
@@ -256,47 +257,4 @@ func overriddenRows(dst []int32, run *flushRun, col, start, end int) []int32 {
 		dst = append(dst, src)
 	}
 	return dst
-}
-
-// fillField sets fv (a numeric field) to col's values at srcs.
-func fillField(fv *columnar.FieldVector, col *fieldColumn, srcs []int32) {
-	n := len(srcs)
-	fv.Null = slices.Grow(fv.Null[:0], n)[:n]
-	var nulls bool
-	for k, src := range srcs {
-		fv.Null[k] = !col.isValid(int(src))
-		nulls = nulls || fv.Null[k]
-	}
-	if !nulls {
-		fv.Null = nil
-	}
-	switch fv.Type {
-	case columnar.FieldFloat:
-		fv.F = slices.Grow(fv.F[:0], n)[:n]
-		for k, src := range srcs {
-			if col.isValid(int(src)) {
-				fv.F[k] = math.Float64frombits(col.num[src])
-			} else {
-				fv.F[k] = 0
-			}
-		}
-	case columnar.FieldInt:
-		fv.I = slices.Grow(fv.I[:0], n)[:n]
-		for k, src := range srcs {
-			if col.isValid(int(src)) {
-				fv.I[k] = int64(col.num[src])
-			} else {
-				fv.I[k] = 0
-			}
-		}
-	case columnar.FieldUint:
-		fv.U = slices.Grow(fv.U[:0], n)[:n]
-		for k, src := range srcs {
-			if col.isValid(int(src)) {
-				fv.U[k] = col.num[src]
-			} else {
-				fv.U[k] = 0
-			}
-		}
-	}
 }

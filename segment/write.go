@@ -208,12 +208,13 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 
 	cols := segmentColumns(sch, h.Schema)
 	var vals []parquet.Value
+	var srcs []int32
 	for start := 0; start < len(run.Rows); start += RowGroupRows {
 		end := min(start+RowGroupRows, len(run.Rows))
 		rg := w.BeginRowGroup()
 		writers := rg.ColumnWriters()
 		for _, c := range cols {
-			vals = h.columnValues(vals[:0], c, run, start, end)
+			vals = h.columnValues(vals[:0], &srcs, c, run, start, end)
 			// A page every PageRows rows: the pages the reader can
 			// skip (pages.go).
 			for rest := vals; len(rest) > 0; {
@@ -329,7 +330,9 @@ func segmentColumns(sch *parquet.Schema, s *columnar.TableSchema) []segmentColum
 
 // columnValues appends the Parquet values of column c for output rows
 // [start, end) of run.
-func (h *Head) columnValues(dst []parquet.Value, c segmentColumn, run *flushRun, start, end int) []parquet.Value {
+//
+// srcs is scratch for a field column's source rows.
+func (h *Head) columnValues(dst []parquet.Value, srcs *[]int32, c segmentColumn, run *flushRun, start, end int) []parquet.Value {
 	switch c.kind {
 	case 't':
 		for _, src := range run.Rows[start:end] {
@@ -347,19 +350,9 @@ func (h *Head) columnValues(dst []parquet.Value, c segmentColumn, run *flushRun,
 		}
 	case 'f':
 		col := h.fields[c.index]
-		ov := run.Overrides
-		// Overrides are sorted by (Col, Out): find this column's first one at
-		// or after start.
-		k := 0
-		for k < len(ov) && (int(ov[k].Col) < c.index || (int(ov[k].Col) == c.index && int(ov[k].Out) < start)) {
-			k++
-		}
-		for out := start; out < end; out++ {
-			src := int(run.Rows[out])
-			if k < len(ov) && int(ov[k].Col) == c.index && int(ov[k].Out) == out {
-				src = int(ov[k].Src)
-				k++
-			}
+		*srcs = overriddenRows((*srcs)[:0], run, c.index, start, end)
+		for _, s := range *srcs {
+			src := int(s)
 			if !col.isValid(src) {
 				dst = append(dst, parquet.Value{}.Level(0, 0, c.leaf))
 				continue
