@@ -300,7 +300,7 @@ func (ts *TableScan) headTasks(h *segment.Head, span timeSpan) []func(emit func(
 			}
 			return h.ScanDeduped(ts.Columns, match(), lo, hi, headBatchRows, emit)
 		}
-		if w > 0 && h.RowsPerWindow(w) >= minHeadRollupRows {
+		if w > 0 && h.RowsPerWindow(lo, hi, w) >= minHeadRollupRows {
 			tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
 				err := h.ScanRollup(ts.Columns, match(), lo, hi, w, BatchRows, emit)
 				if segment.FoldAbandoned(err) {

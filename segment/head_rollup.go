@@ -2,6 +2,7 @@ package segment
 
 import (
 	"errors"
+	"math"
 	"slices"
 
 	"github.com/siltdb/silt/columnar"
@@ -14,10 +15,10 @@ import (
 // group of series sharing the named tags) and window of width. It is the head's answer to a query that reads rollups:
 // the partials are folded from the block index as the rows are read, so
 // the reader holds one row per series and window instead of every row,
-// and duplicates are merged first (ScanDeduped), so they are exact. A
-// series whose rows span several blocks gets a partial row per block for
-// the same window; readers combine partials of one window, as they do
-// across segments. Fields that are absent or not numeric are left out.
+// and duplicates are merged first (ScanDeduped), so they are exact. The
+// partials of one window and group are combined (a live series has rows
+// in every block), so the reader gets at most one per window and group.
+// Fields that are absent or not numeric are left out.
 // An integer sum leaving its type within a window, or more partials than
 // maxHeldPartials, fail the call before fn saw any batch (FoldAbandoned).
 func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, max int, fn func(*columnar.ColumnBatch) error) error {
@@ -86,13 +87,16 @@ func FoldRollup(tags []string, fields []columnar.FieldSchema, width int64, max i
 }
 
 // foldPartials runs body with a rollup builder and the feed folding
-// batches into it, then passes the partials to fn. They are held until
-// every window folded: an integer sum that overflows fails the whole call
-// before anything reached fn, so the caller can read the range raw
-// instead (ErrRollupOverflow).
+// batches into it, then passes the partials to fn, one per window and
+// group: partials of the same window and tag values (a series' rows in
+// several head blocks, or series sharing the tags kept) are combined as
+// they come (partialTable). They are held until every window folded: an
+// integer sum that overflows fails the whole call before anything reached
+// fn, so the caller can read the range raw instead (ErrRollupOverflow), as
+// does a fold that would hold more than its bound (ErrTooManyPartials).
 func foldPartials(tags []string, fs []columnar.FieldSchema, width int64, max int, body func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
-	var held pointBuffer
-	rb := newRollupBuilder(width, tags, fs, &held)
+	rb := newRollupBuilder(width, tags, fs, nil)
+	rb.comb = newPartialTable(tags, fs)
 	if err := body(rb, rollupFeeder(tags, fs, []*rollupBuilder{rb})); err != nil {
 		return err
 	}
@@ -104,22 +108,26 @@ func foldPartials(tags []string, fs []columnar.FieldSchema, width int64, max int
 		b.Rollup = width
 		return fn(b)
 	}
-	for i := range held.pts {
-		if err := bb.Add(&held.pts[i], emit); err != nil {
+	t := rb.comb
+	var p columnar.Point
+	for s := range t.len() {
+		rb.fillPoint(&p, t.starts[s], t.rows[s], t.vals[s], t.has[s], t.parts[s*t.nf:(s+1)*t.nf])
+		if err := bb.Add(&p, emit); err != nil {
 			return err
 		}
 	}
 	return bb.Flush(emit)
 }
 
-// maxHeldPartials bounds the partials one fold holds before passing them
-// on (a few KiB each with ten fields): past it the fold gives up with
+// maxHeldPartials bounds the windows (partials of every field of one
+// window and group) one fold holds before passing them on, next to
+// maxHeldPartialBytes: past either the fold gives up with
 // ErrTooManyPartials and the caller reads the rows raw, through the
-// reader's own memory accounting. Folding pays when windows are dense,
-// and then a range holds few of them.
-var maxHeldPartials = 16 << 10
+// reader's own memory accounting. Folding pays when windows are dense, and
+// then a range holds few of them.
+var maxHeldPartials = 1 << 20
 
-// ErrTooManyPartials: a fold would hold more than maxHeldPartials partials.
+// ErrTooManyPartials: a fold would hold more than its bound of partials.
 var ErrTooManyPartials = errors.New("rollup: too many partials to fold at read")
 
 // FoldAbandoned reports whether a fold (ScanRollup, FoldRollup) gave up
@@ -128,25 +136,39 @@ func FoldAbandoned(err error) bool {
 	return errors.Is(err, ErrRollupOverflow) || errors.Is(err, ErrTooManyPartials)
 }
 
-// pointBuffer is a RollupWriter that keeps copies of the points, up to
-// maxHeldPartials.
-type pointBuffer struct{ pts []columnar.Point }
-
-func (w *pointBuffer) Append(p *columnar.Point) error {
-	if len(w.pts) >= maxHeldPartials {
-		return ErrTooManyPartials
-	}
-	w.pts = append(w.pts, columnar.Point{Time: p.Time, Tags: slices.Clone(p.Tags), Fields: slices.Clone(p.Fields)})
-	return nil
-}
-
-// RowsPerWindow estimates how many rows a series has per window of width:
-// the head's rows spread evenly over its series and time range.
-func (h *Head) RowsPerWindow(width int64) float64 {
+// RowsPerWindow estimates how many rows a series has per window of width
+// within [minT, maxT): the rows of the sealed blocks overlapping it (each
+// block's rows spread evenly over its time range) and of the unsealed tail,
+// spread over the head's series and the windows of the part of the range
+// the head covers. A head of a sparse backfill and a dense live stream is
+// dense where the stream is, which is where dashboards read.
+func (h *Head) RowsPerWindow(minT, maxT, width int64) float64 {
 	if len(h.times) == 0 || len(h.seriesTags) == 0 {
 		return 0
 	}
-	span := float64(h.maxTime-h.minTime) + 1
-	windows := max(span/float64(width), 1)
-	return float64(len(h.times)) / float64(len(h.seriesTags)) / windows
+	lo, hi := max(minT, h.minTime), h.maxTime
+	if maxT != math.MaxInt64 {
+		hi = min(hi, maxT-1)
+	}
+	if hi < lo {
+		return 0
+	}
+	rows := 0.0
+	for _, b := range h.blocks {
+		if !overlapsSpan(b.minT, b.maxT, minT, maxT) {
+			continue
+		}
+		n := float64(b.hi - b.lo)
+		if b.minT < lo || b.maxT > hi {
+			n *= (float64(min(b.maxT, hi)-max(b.minT, lo)) + 1) / (float64(b.maxT-b.minT) + 1)
+		}
+		rows += n
+	}
+	for _, t := range h.times[h.sealed:] {
+		if inSpan(t, minT, maxT) {
+			rows++
+		}
+	}
+	windows := max((float64(hi-lo)+1)/float64(width), 1)
+	return rows / float64(len(h.seriesTags)) / windows
 }

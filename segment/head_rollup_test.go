@@ -131,6 +131,7 @@ func checkRollup(t *testing.T, name string, h *Head, tags map[string][]string, p
 		t.Fatal(err)
 	}
 	got := map[string]*agg{}
+	seen := map[string]bool{}
 	cols := []string{"usage", "msg"}
 	if perSeries {
 		cols = append(cols, h.Schema.Tags...)
@@ -159,6 +160,10 @@ func checkRollup(t *testing.T, name string, h *Head, tags map[string][]string, p
 			if perSeries {
 				k = fmt.Sprint(p.Tags, p.Time)
 			}
+			if seen[k] {
+				t.Fatalf("%s: two partials of window and group %s: a fold passes one", name, k)
+			}
+			seen[k] = true
 			a := got[k]
 			ft, lt := int64(part[RollupColumn("usage", PartFirstTime)]), int64(part[RollupColumn("usage", PartLastTime)])
 			if a == nil {
@@ -220,5 +225,92 @@ func TestHeadScanRollupBounded(t *testing.T) {
 		return nil
 	}); err != nil || emitted == 0 {
 		t.Fatalf("unbounded fold: err %v, %d partials", err, emitted)
+	}
+}
+
+// Partials of one window folded piece by piece and merged equal the
+// partial of the whole run: counts, exact integer sums, extremes, first
+// and last by time, and the squared deviations (to rounding).
+func TestMergePartial(t *testing.T) {
+	const n = 1000
+	times := make([]int64, n)
+	for i := range times {
+		times[i] = int64(i) * 1e6
+	}
+	vecs := []*columnar.FieldVector{
+		{Type: columnar.FieldFloat, F: make([]float64, n), Null: make([]bool, n)},
+		{Type: columnar.FieldInt, I: make([]int64, n)},
+		{Type: columnar.FieldUint, U: make([]uint64, n)},
+	}
+	for i := range n {
+		x := math.Sin(float64(i)) * 1e3
+		vecs[0].F[i], vecs[0].Null[i] = x+1e6, i%7 == 0
+		vecs[1].I[i] = int64(x)
+		vecs[2].U[i] = uint64(i * i)
+	}
+	for _, fv := range vecs {
+		var whole partial
+		foldRun(&whole, fv, times, 0, n)
+		for _, cuts := range [][]int{{0, 1, n}, {0, 500, n}, {0, 3, 10, 600, 999, n}} {
+			var merged partial
+			// Merged out of order: last piece first.
+			for c := len(cuts) - 2; c >= 0; c-- {
+				var p partial
+				foldRun(&p, fv, times, cuts[c], cuts[c+1])
+				if mergePartial(&merged, &p, fv.Type) {
+					t.Fatalf("%v cuts %v: overflow", fv.Type, cuts)
+				}
+			}
+			m2, wm2 := merged.m2, whole.m2
+			merged.m2, merged.mean, whole.m2, whole.mean = 0, 0, 0, 0
+			if fv.Type == columnar.FieldFloat {
+				ms, ws := math.Float64frombits(merged.sum), math.Float64frombits(whole.sum)
+				if math.Abs(ms-ws) > 1e-9*math.Abs(ws) {
+					t.Errorf("%v cuts %v: sum %v, want %v", fv.Type, cuts, ms, ws)
+				}
+				merged.sum = whole.sum
+			}
+			if merged != whole {
+				t.Errorf("%v cuts %v: merged %+v, want %+v", fv.Type, cuts, merged, whole)
+			}
+			if math.Abs(m2-wm2) > 1e-9*wm2 {
+				t.Errorf("%v cuts %v: m2 %v, want %v", fv.Type, cuts, m2, wm2)
+			}
+			merged.m2, whole.m2 = m2, wm2
+		}
+	}
+	big := partial{n: 1, sum: uint64(math.MaxInt64), min: 1, max: 1, ft: 1, lt: 1}
+	one := partial{n: 1, sum: 1, min: 1, max: 1, ft: 2, lt: 2}
+	if !mergePartial(&big, &one, columnar.FieldInt) {
+		t.Error("an int64 sum past MaxInt64 merged without overflow")
+	}
+}
+
+// A live head's series have rows in every block, so one window arrives as
+// a partial per block; combined, a fold holds one per window and group,
+// and a bound of exactly the windows read is enough.
+func TestHeadScanRollupCombinesBlocks(t *testing.T) {
+	s := columnar.NewTableSchema()
+	h := NewHead(s)
+	var b columnar.Batch
+	n := 6 * blockRows
+	for i := range n { // 4 hosts, a row each every 10 ms: a minute spans several blocks
+		b.StartRow([]byte("cpu"), i+1)
+		b.AddTag([]byte("host"), fmt.Appendf(nil, "h%d", i%4))
+		b.AddFloat([]byte("usage"), float64(i%1000)/7)
+		b.EndRow(int64(i/4) * 1e7)
+	}
+	admitAll(t, s, h, &b)
+	windows := 4 * int((int64(n/4-1)*1e7)/60e9+1)
+	if len(h.blocks) < 2*windows/4 {
+		t.Fatalf("%d blocks for %d windows: the test needs windows spanning blocks", len(h.blocks), windows)
+	}
+	defer func(n int) { maxHeldPartials = n }(maxHeldPartials)
+	maxHeldPartials = windows
+	checkRollup(t, "bound of the windows read", h, nil, true, math.MinInt64, math.MaxInt64, 60e9)
+	maxHeldPartials = windows - 1
+	err := h.ScanRollup([]string{"host", "usage"}, nil, math.MinInt64, math.MaxInt64, 60e9, 500, func(*columnar.ColumnBatch) error { return nil })
+	if !FoldAbandoned(err) {
+		t.Fatalf("fold of %d windows under a bound of %d: err %v, want ErrTooManyPartials", windows, windows-1, err)
 	}
 }

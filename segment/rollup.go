@@ -324,6 +324,7 @@ type rollupBuilder struct {
 	tags    []string
 	fields  []columnar.FieldSchema
 	out     RollupWriter
+	comb    *partialTable // instead of out: partials combined per window and group (read-time folds)
 	windows int64
 
 	open    bool // a window is open (carried over between batches)
@@ -471,23 +472,35 @@ func (rb *rollupBuilder) finish() error {
 // emit appends the open window's row (series in tagVals, start, rows)
 // with the partials ps.
 func (rb *rollupBuilder) emit(ps []partial) error {
-	p := &rb.p
-	p.Time = rb.start
-	p.Tags = p.Tags[:0]
-	for _, i := range rb.tagSort {
-		if rb.tagHas[i] {
-			p.Tags = append(p.Tags, columnar.TagValue{Key: rb.tags[i], Value: rb.tagVals[i]})
-		}
-	}
-	// Fields in the rollup schema's order (RollupSchema), which is what a
-	// SegmentWriter looks for first.
-	p.Fields = p.Fields[:0]
-	p.Fields = append(p.Fields, columnar.FieldValue{Key: RollupRows, Type: columnar.FieldInt, Num: uint64(rb.rows)})
 	for k, f := range rb.fields {
-		pt := &ps[k]
-		if pt.overflow {
+		if ps[k].overflow {
 			return fmt.Errorf("%w (field %s)", ErrRollupOverflow, f.Name)
 		}
+	}
+	rb.windows++
+	if rb.comb != nil {
+		return rb.comb.add(rb.start, rb.rows, rb.tagVals, rb.tagHas, ps)
+	}
+	rb.fillPoint(&rb.p, rb.start, rb.rows, rb.tagVals, rb.tagHas, ps)
+	return rb.out.Append(&rb.p)
+}
+
+// fillPoint sets p to the rollup row of the window at start (rows rows)
+// of the series with tag values vals (has: which are present) and the
+// partials ps, its fields in the rollup schema's order (RollupSchema),
+// which is what a SegmentWriter looks for first.
+func (rb *rollupBuilder) fillPoint(p *columnar.Point, start, rows int64, vals []string, has []bool, ps []partial) {
+	p.Time = start
+	p.Tags = p.Tags[:0]
+	for _, i := range rb.tagSort {
+		if has[i] {
+			p.Tags = append(p.Tags, columnar.TagValue{Key: rb.tags[i], Value: vals[i]})
+		}
+	}
+	p.Fields = p.Fields[:0]
+	p.Fields = append(p.Fields, columnar.FieldValue{Key: RollupRows, Type: columnar.FieldInt, Num: uint64(rows)})
+	for k, f := range rb.fields {
+		pt := &ps[k]
 		names := rb.names[k] // in RollupParts order
 		p.Fields = append(p.Fields, columnar.FieldValue{Key: names[0], Type: columnar.FieldInt, Num: uint64(pt.n)})
 		if pt.n == 0 {
@@ -504,8 +517,6 @@ func (rb *rollupBuilder) emit(ps []partial) error {
 			columnar.FieldValue{Key: names[8], Type: columnar.FieldFloat, Num: math.Float64bits(pt.m2)},
 		)
 	}
-	rb.windows++
-	return rb.out.Append(p)
 }
 
 // FloatLess orders floats as PostgreSQL does: NaN above every number.

@@ -232,11 +232,13 @@ func resolutionName(widths map[int64]bool) string {
 }
 
 func shortDuration(d time.Duration) string {
+	// "1h0m0s" reads "1h", "1m0s" "1m"; "10s" stays.
 	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	s = strings.TrimSuffix(s, "0m")
-	if s == "" {
-		return "0s"
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
 	}
 	return s
 }
