@@ -354,4 +354,3 @@ func templateMatches(tmpl, p string) bool {
 	}
 	return true
 }
-

@@ -1,10 +1,10 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
 	"log/slog"
 	"strconv"
 	"sync/atomic"
@@ -87,12 +87,12 @@ func (s *Server) withRequestLog(next fasthttp.RequestHandler) fasthttp.RequestHa
 		if !s.cfg.AccessLog {
 			return
 		}
-		if body := ctx.Response.BodyStream(); body != nil {
-			// A streamed answer (export, large results) is written after
-			// the handler returns: logged when the stream closes, with
-			// what was sent.
-			ctx.Response.SetBodyStream(&countedStream{r: body, done: func(n int64) { s.logAccess(ctx, n) }},
-				ctx.Response.Header.ContentLength())
+		if ctx.Response.IsBodyStream() {
+			if ctx.UserValue(streamCountedKey) == nil {
+				// Set by a handler that did not go through
+				// setBodyStreamWriter: its size is not known here.
+				s.log.LogAttrs(context.Background(), slog.LevelInfo, "request", s.accessAttrs(ctx, -1)...)
+			}
 			return
 		}
 		s.logAccess(ctx, int64(len(ctx.Response.Body())))
@@ -100,11 +100,17 @@ func (s *Server) withRequestLog(next fasthttp.RequestHandler) fasthttp.RequestHa
 }
 
 func (s *Server) logAccess(ctx *fasthttp.RequestCtx, bytes int64) {
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "request", s.accessAttrs(ctx, bytes)...)
+}
+
+// accessAttrs are the fields of an access log line; bytes is the body's
+// size, -1 when unknown.
+func (s *Server) accessAttrs(ctx *fasthttp.RequestCtx, bytes int64) []slog.Attr {
 	db := ctx.QueryArgs().Peek("db")
 	if len(db) == 0 {
 		db = ctx.QueryArgs().Peek("bucket")
 	}
-	s.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+	return []slog.Attr{
 		slog.String("method", string(ctx.Method())),
 		slog.String("path", string(ctx.Path())),
 		slog.Int("status", ctx.Response.StatusCode()),
@@ -112,28 +118,48 @@ func (s *Server) logAccess(ctx *fasthttp.RequestCtx, bytes int64) {
 		slog.Float64("duration_ms", float64(time.Since(ctx.Time()).Microseconds())/1000),
 		slog.String("client", ctx.RemoteIP().String()),
 		slog.String("db", string(db)),
-		slog.String("request_id", string(ctx.Response.Header.Peek(RequestIDHeader))))
-}
-
-// countedStream counts the bytes read from a streamed answer and reports
-// them when fasthttp closes it (after the last byte, or on a failed write).
-type countedStream struct {
-	r    io.Reader
-	n    int64
-	done func(n int64)
-}
-
-func (c *countedStream) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func (c *countedStream) Close() error {
-	var err error
-	if cl, ok := c.r.(io.Closer); ok {
-		err = cl.Close()
+		slog.String("request_id", string(ctx.Response.Header.Peek(RequestIDHeader))),
 	}
-	c.done(c.n)
-	return err
+}
+
+// streamCountedKey marks a request whose streamed answer logs its own
+// access line (setBodyStreamWriter).
+const streamCountedKey = "silt.access-log-stream"
+
+// setBodyStreamWriter is ctx.SetBodyStreamWriter for the handlers that
+// stream large answers (export, big SQL and InfluxQL results). With
+// --access-log it counts what sw writes and logs the request's line when
+// sw is done, with the bytes sent and the time to send them: the
+// middleware cannot, the answer being written after the handler returns.
+func (s *Server) setBodyStreamWriter(ctx *fasthttp.RequestCtx, sw fasthttp.StreamWriter) {
+	if !s.cfg.AccessLog {
+		ctx.SetBodyStreamWriter(sw)
+		return
+	}
+	ctx.SetUserValue(streamCountedKey, true)
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		c := &countingWriter{w: w}
+		bw := bufio.NewWriterSize(c, w.Size())
+		sw(bw)
+		_ = bw.Flush() // an error is the client's going: counted as sent so far
+		// ctx stays valid while its answer is written, which waits for
+		// this function; the request's fields are only read.
+		s.logAccess(ctx, c.n)
+	})
+}
+
+// countingWriter counts the bytes a streamed answer wrote and passes each
+// write on at once, so a handler's Flush still reaches the client.
+type countingWriter struct {
+	w *bufio.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	if err == nil {
+		err = c.w.Flush()
+	}
+	return n, err
 }
