@@ -26,6 +26,7 @@ Usage:
                              TSBS cpu-only workload: generate, load into Silt, InfluxDB or
                              ClickHouse, run the query types, compare (see 'silt bench help')
   silt check   [flags]       list what needs an operator in a data directory (the quarantine)
+  silt ready   [--url URL]   exit 0 once a server is ready (a container health check)
   silt config example        print a config file of every serve setting with its default
   silt version               print version, git revision and build information
 
@@ -54,6 +55,8 @@ func main() {
 		os.Exit(runQuery(args))
 	case "check":
 		os.Exit(runCheck(args))
+	case "ready":
+		os.Exit(runReady(args))
 	case "config":
 		os.Exit(runConfig(args))
 	case "version", "--version", "-v":
