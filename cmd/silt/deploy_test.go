@@ -461,3 +461,21 @@ func TestComposeAndGrafana(t *testing.T) {
 	}
 
 }
+
+// silt ready, the image's health check, exits 0 against a ready server and
+// 1 when nothing answers.
+func TestReadyCommand(t *testing.T) {
+	base := startSilt(t)
+	if code := runReady([]string{"--url", base + "/ready"}); code != 0 {
+		t.Fatalf("silt ready against a ready server: exit %d", code)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String() + "/ready"
+	_ = ln.Close()
+	if code := runReady([]string{"--url", closed}); code != 1 {
+		t.Fatalf("silt ready with nothing listening: exit %d, want 1", code)
+	}
+}
