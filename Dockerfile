@@ -16,7 +16,7 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 ARG REVISION=
-RUN make build-static BIN=/out/silt VERSION="$VERSION" REVISION="$REVISION" \
+RUN mkdir -p /out && make build-static BIN=/out/silt VERSION="$VERSION" REVISION="$REVISION" \
  && /out/silt version \
  && mkdir -p /out/data
 
