@@ -24,6 +24,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	flagutil.BytesVar(fs, &c.MaxInflightBodyBytes, "max-inflight-body-bytes", 256<<20, "request body bytes all clients together may have the server read or hold at once (e.g. 256MiB); a request that would go over gets 503 with Retry-After before its body is read (0: no limit)")
 	fs.BoolVar(&c.DebugPprof, "debug.pprof", false, "serve Go's profiles at /debug/pprof (admin scope with auth on; never the command line; profiles capped at 30 s)")
 	flagutil.ListVar(fs, &c.AllowedOrigins, "http-allowed-origins", "a browser origin (scheme://host[:port]) allowed to change state cross-site and answered CORS headers; repeat or comma-separate for more. None: CORS is off and cross-site writes from web pages are refused")
+	fs.BoolVar(&c.AccessLog, "access-log", false, "log one line per HTTP request: method, path, status, bytes, duration, client address, db and request id (never query strings, headers, tokens or bodies)")
 }
 
 // Validate checks the settings as a server is started with them.

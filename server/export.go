@@ -56,7 +56,7 @@ func (s *Server) handleExport(ctx *fasthttp.RequestCtx) {
 		scans = append(scans, ts)
 	}
 	ctx.SetContentType("text/plain; charset=utf-8")
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+	s.setBodyStreamWriter(ctx, func(w *bufio.Writer) { // requestlog.go
 		var line []byte
 		var err error
 		for i, ts := range scans {

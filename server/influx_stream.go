@@ -32,7 +32,7 @@ func (s *Server) streamInflux(ctx *fasthttp.RequestCtx, resp *influxql.Response)
 	if gz {
 		ctx.Response.Header.Set("Content-Encoding", "gzip")
 	}
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+	s.setBodyStreamWriter(ctx, func(w *bufio.Writer) { // requestlog.go
 		var out io.Writer = w
 		var zw *gzip.Writer
 		if gz {

@@ -58,6 +58,8 @@ type Config struct {
 	// may change state cross-site (--http-allowed-origins); none: only
 	// same-origin pages and non-browser clients may.
 	AllowedOrigins []string
+	// AccessLog logs one line per request (--access-log; requestlog.go).
+	AccessLog bool
 }
 
 // maxHeaderBytes bounds a request's line and headers: fasthttp's read
@@ -74,6 +76,7 @@ type Server struct {
 	metrics httpMetrics
 	budget  *budget
 	maxLine int // the engine's Limits.MaxLineBytes, for the decoders
+	ids     *requestIDs
 }
 
 type httpMetrics struct {
@@ -99,7 +102,7 @@ func New(eng *engine.Engine, cfg Config) *Server {
 		cfg.QueryMaxMemory = 1 << 30
 	}
 	s := &Server{cfg: cfg, eng: eng, log: cfg.Logger, maxLine: eng.Config().Limits.MaxLineBytes,
-		budget: newBudget(cfg.MaxRequestsPerClient, cfg.MaxInflightBodyBytes)}
+		budget: newBudget(cfg.MaxRequestsPerClient, cfg.MaxInflightBodyBytes), ids: newRequestIDs()}
 	s.metrics.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "silt_http_requests_total", Help: "HTTP requests by endpoint and status code."}, []string{"path", "code"})
 	s.metrics.queriesCanceled = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -108,7 +111,7 @@ func New(eng *engine.Engine, cfg Config) *Server {
 	eng.Metrics().Registry.MustRegister(s.budget.collectors()...)
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(eng.Metrics().Registry, promhttp.HandlerOpts{}))
 	s.srv = &fasthttp.Server{
-		Handler:            s.route(metricsHandler),
+		Handler:            s.withRequestLog(s.route(metricsHandler)),
 		Name:               "silt",
 		MaxRequestBodySize: cfg.MaxBodyBytes,
 		ReadTimeout:        5 * time.Minute,
@@ -205,6 +208,8 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 			if s.requireReady(ctx) {
 				s.handleExport(ctx)
 			}
+		case "/api/openapi.yaml":
+			s.handleOpenAPI(ctx) // openapi.go
 		default:
 			if s.cfg.DebugPprof && (path == "/debug/pprof" || strings.HasPrefix(path, "/debug/pprof/")) {
 				s.handlePprof(ctx, path)
@@ -241,7 +246,8 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, path string, tok *Token) bool {
 func knownPath(p string) string {
 	switch p {
 	case "/write", "/api/v2/write", "/api/v1/ingest", "/ping", "/health", "/query", "/ready", "/metrics",
-		"/api/v1/databases", "/api/v1/tables", "/api/v1/export", "/api/v1/sql":
+		"/api/v1/databases", "/api/v1/tables", "/api/v1/export", "/api/v1/sql",
+		"/api/openapi.yaml":
 		return p
 	}
 	return "other"
@@ -255,8 +261,9 @@ func statusLabel(code int) string {
 
 // ErrorBody is the JSON of every error response.
 type ErrorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
+	Error     string `json:"error"`
+	Code      string `json:"code"`
+	RequestID string `json:"request_id,omitempty"` // as in the X-Request-Id header
 }
 
 func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
@@ -269,7 +276,7 @@ func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 }
 
 func (s *Server) writeError(ctx *fasthttp.RequestCtx, status int, code, msg string) {
-	s.writeJSON(ctx, status, ErrorBody{Error: msg, Code: code})
+	s.writeJSON(ctx, status, ErrorBody{Error: msg, Code: code, RequestID: string(s.requestID(ctx))})
 }
 
 // requireReady answers 503 while the engine replays its WAL.

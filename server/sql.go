@@ -122,7 +122,7 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 	}
 	// A large answer is encoded as it is sent, not into a body buffer as
 	// large as itself on top of the rows it is encoded from.
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+	s.setBodyStreamWriter(ctx, func(w *bufio.Writer) { // requestlog.go
 		if err := encode(w); err != nil {
 			s.log.Warn("send sql result", "err", err)
 		}

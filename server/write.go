@@ -40,6 +40,8 @@ type WriteResponse struct {
 	Written  int                  `json:"written"`
 	Rejected int                  `json:"rejected"`
 	Errors   []columnar.LineError `json:"errors,omitempty"`
+	// RequestID is the request's X-Request-Id, for finding it in the log.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 type writeScratch struct {
@@ -145,6 +147,7 @@ func (s *Server) handleWrite(ctx *fasthttp.RequestCtx, format bodyFormat, db str
 		Rejected: len(rejected),
 		Errors:   rejected[:min(len(rejected), maxReportedErrors)],
 	}
+	resp.RequestID = string(s.requestID(ctx))
 	s.writeJSON(ctx, fasthttp.StatusBadRequest, resp)
 }
 

@@ -4,13 +4,17 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime/debug"
 
 	"github.com/siltdb/silt/server"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and revision are set at build time with -ldflags "-X
+// main.version=... -X main.revision=..." (make build, the Dockerfile); a
+// plain go build reads them from the build information (version.go).
+var (
+	version  = "dev"
+	revision = ""
+)
 
 const usage = `silt — a columnar time-series store with InfluxDB-compatible ingest.
 
@@ -22,7 +26,9 @@ Usage:
                              TSBS cpu-only workload: generate, load into Silt, InfluxDB or
                              ClickHouse, run the query types, compare (see 'silt bench help')
   silt check   [flags]       list what needs an operator in a data directory (the quarantine)
-  silt version               print version and build information
+  silt ready   [--url URL]   exit 0 once a server is ready (a container health check)
+  silt config example        print a config file of every serve setting with its default
+  silt version               print version, git revision and build information
 
 Quick start:
   silt serve                                   # data in ./silt-data, HTTP on 127.0.0.1:8086
@@ -31,6 +37,7 @@ Quick start:
 `
 
 func main() {
+	version, revision = buildVersion(version, revision)
 	server.Version = version
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
@@ -48,25 +55,16 @@ func main() {
 		os.Exit(runQuery(args))
 	case "check":
 		os.Exit(runCheck(args))
+	case "ready":
+		os.Exit(runReady(args))
+	case "config":
+		os.Exit(runConfig(args))
 	case "version", "--version", "-v":
-		printVersion()
+		printVersion(os.Stdout)
 	case "help", "--help", "-h":
 		fmt.Print(usage)
 	default:
 		fmt.Fprintf(os.Stderr, "silt: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)
-	}
-}
-
-func printVersion() {
-	fmt.Printf("silt %s\n", version)
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		fmt.Printf("go: %s\n", bi.GoVersion)
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision", "vcs.time", "vcs.modified", "GOOS", "GOARCH":
-				fmt.Printf("%s: %s\n", s.Key, s.Value)
-			}
-		}
 	}
 }

@@ -30,6 +30,7 @@ import (
 type serveConfig struct {
 	file         string
 	logLevel     string
+	logFormat    string     // text or json (logging.go)
 	level        slog.Level // parsed logLevel
 	shutdownWait time.Duration
 
@@ -48,6 +49,7 @@ type serveConfig struct {
 func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.file, "config", "", "YAML file with the same keys as these flags (e.g. 'http-addr: 127.0.0.1:9000'); flags given on the command line win")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text (key=value lines) or json (one JSON object a line, for log shippers)")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", time.Minute, "how long to wait for in-flight requests on SIGTERM")
 	c.engine.RegisterFlags(fs)
 	c.server.RegisterFlags(fs)
@@ -64,6 +66,9 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 func (c *serveConfig) validate() error {
 	if err := c.level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return fmt.Errorf("bad --log-level %q", c.logLevel)
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return fmt.Errorf("bad --log-format %q: text or json", c.logFormat)
 	}
 	if c.shutdownWait < 0 {
 		return fmt.Errorf("--shutdown-timeout must not be negative, got %s", c.shutdownWait)
@@ -177,7 +182,7 @@ func runServe(args []string) int {
 		fmt.Fprintln(os.Stderr, "silt serve:", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.level}))
+	log := newLogger(os.Stderr, cfg.logFormat, cfg.level)
 	logRestart(log)
 	if lim, err := engine.ApplyMemoryLimit(cfg.engine, log); err != nil {
 		fmt.Fprintln(os.Stderr, "silt serve: --memory-limit:", err)

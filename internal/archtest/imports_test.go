@@ -27,6 +27,7 @@ var allowed = map[string][]string{
 	"internal/flagutil": {},
 	"ingest/sink":       {"columnar"},
 	"query":             {},
+	"docs":              {}, // the embedded OpenAPI description
 
 	// Decoders and the WAL sit on the data model only.
 	"ingest/lineprotocol": {"columnar"},
@@ -57,7 +58,8 @@ var allowed = map[string][]string{
 	"query/influxql": {"columnar", "query", "query/exec", "query/sql"},
 
 	"server": {"columnar", "segment", "manifest", "engine", "engine/wal", "ingest/sink",
-		"ingest/lineprotocol", "ingest/ndjson", "query", "query/exec", "query/influxql", "query/sql"},
+		"ingest/lineprotocol", "ingest/ndjson", "query", "query/exec", "query/influxql", "query/sql",
+		"docs"},
 	// The PostgreSQL listener runs queries through the server's executor,
 	// seen as its Backend interface: it imports no server and no engine.
 	"pgwire": {"columnar", "query", "query/sql"},
