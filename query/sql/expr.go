@@ -244,9 +244,9 @@ func (e *ColumnRef) String() string {
 	}
 	return quoteIdent(e.Column.Name)
 }
-func (e *Const) String() string     { return e.Value.String() }
-func (e *KeyRef) String() string    { return "$key" + strconv.Itoa(e.Key) }
-func (e *AggRef) String() string    { return "$agg" + strconv.Itoa(e.Agg) }
+func (e *Const) String() string  { return e.Value.String() }
+func (e *KeyRef) String() string { return "$key" + strconv.Itoa(e.Key) }
+func (e *AggRef) String() string { return "$agg" + strconv.Itoa(e.Agg) }
 
 func (e *Unary) String() string {
 	if e.Op == OpNot {

@@ -7,9 +7,10 @@ import (
 // joined is a FROM clause (or part of one) as a relation with the scope
 // of its columns.
 type joined struct {
-	rel   *Rel
-	attrs []colAttr
-	scope *rangeScope
+	rel     *Rel
+	attrs   []colAttr
+	scope   *rangeScope
+	origins []colOrigin
 }
 
 // fromItems resolves a FROM clause of several items or joins: the items
@@ -31,6 +32,7 @@ func (p *planner) fromItems(items []*pg_query.Node) error {
 	}
 	p.table = derivedTable("", cur.rel, cur.attrs)
 	p.table.scope = cur.scope
+	p.table.origins = cur.origins
 	p.tableName, p.alias, p.input = "", "", cur.rel
 	return nil
 }
@@ -48,7 +50,11 @@ func (p *planner) joinTree(n *pg_query.Node) (*joined, error) {
 			s.quals = append(s.quals, e.name)
 			s.hidden = append(s.hidden, false)
 		}
-		return &joined{rel: e.rel, attrs: e.attrs, scope: s}, nil
+		origins := e.origins
+		if origins == nil {
+			origins = make([]colOrigin, len(e.rel.Cols))
+		}
+		return &joined{rel: e.rel, attrs: e.attrs, scope: s, origins: origins}, nil
 	}
 	loc := nodeLoc(je.Larg)
 	if je.Alias != nil {
@@ -162,6 +168,7 @@ func (p *planner) join(l, r *joined, kind JoinKind, using []string, on *pg_query
 		rel.Merged = append(rel.Merged, [2]int{li, ri})
 		rel.Cols = append(rel.Cols, Output{Name: name, Type: t})
 		out.attrs = append(out.attrs, l.attrs[li])
+		out.origins = append(out.origins, colOrigin{})
 		out.scope.quals = append(out.scope.quals, "")
 		out.scope.hidden = append(out.scope.hidden, false)
 	}
@@ -170,12 +177,18 @@ func (p *planner) join(l, r *joined, kind JoinKind, using []string, on *pg_query
 	for i, c := range l.rel.Cols {
 		rel.Cols = append(rel.Cols, c)
 		out.attrs = append(out.attrs, l.attrs[i])
+		o := l.origins[i]
+		o.nullable = o.nullable || kind == JoinRight || kind == JoinFull
+		out.origins = append(out.origins, o)
 		out.scope.quals = append(out.scope.quals, l.scope.quals[i])
 		out.scope.hidden = append(out.scope.hidden, l.scope.hidden[i] || usedL[i])
 	}
 	for i, c := range r.rel.Cols {
 		rel.Cols = append(rel.Cols, c)
 		out.attrs = append(out.attrs, r.attrs[i])
+		o := r.origins[i]
+		o.nullable = o.nullable || kind == JoinLeft || kind == JoinFull
+		out.origins = append(out.origins, o)
 		out.scope.quals = append(out.scope.quals, r.scope.quals[i])
 		out.scope.hidden = append(out.scope.hidden, r.scope.hidden[i] || usedR[i])
 	}
@@ -184,7 +197,7 @@ func (p *planner) join(l, r *joined, kind JoinKind, using []string, on *pg_query
 		return &ColumnRef{Column: Column{Name: c.Name, Kind: KindField, Type: c.Type, Index: i, Ord: i, dup: true}}
 	}
 	for k, pair := range rel.Merged {
-		var lk, rk Expr = col(m+pair[0]), col(m+nl+pair[1])
+		var lk, rk Expr = col(m + pair[0]), col(m + nl + pair[1])
 		if t := rel.Cols[k].Type; lk.Type() != t {
 			lk = &Cast{X: lk, To: t}
 		} else if rk.Type() != t {

@@ -307,6 +307,7 @@ func (p *planner) planStatement(s *pg_query.SelectStmt, loc int32) (*Query, erro
 	if err != nil {
 		return nil, err
 	}
+	pushDown(q)
 	if p.hasWindows(q) || p.distinctOn != nil {
 		return p.splitWindows(q)
 	}
@@ -535,10 +536,21 @@ func (p *planner) fromDerived(n *pg_query.Node) (bool, error) {
 
 // rangeEntry is one FROM item as a relation.
 type rangeEntry struct {
-	name  string
-	rel   *Rel
-	attrs []colAttr
-	scope *rangeScope // a join's
+	name    string
+	rel     *Rel
+	attrs   []colAttr
+	scope   *rangeScope // a join's
+	origins []colOrigin // a stored table's: its columns
+}
+
+// colOrigin is the stored table column a join's column reads, for
+// pushing WHERE conjuncts down to that table's scan.
+type colOrigin struct {
+	q   *Query // the table's scan; nil: not a stored table's column
+	col Column
+	// nullable: an outer join may make the column NULL, so a condition
+	// on it cannot filter the table before the join.
+	nullable bool
 }
 
 // rangeItem resolves a FROM item other than a join into a relation: a
@@ -582,7 +594,11 @@ func (p *planner) rangeItem(n *pg_query.Node) (*rangeEntry, error) {
 				return nil, err
 			}
 		}
-		return &rangeEntry{name: name, rel: rel, attrs: make([]colAttr, len(rel.Cols))}, nil
+		e := &rangeEntry{name: name, rel: rel, attrs: make([]colAttr, len(rel.Cols))}
+		for _, c := range t.Columns {
+			e.origins = append(e.origins, colOrigin{q: q, col: c})
+		}
+		return e, nil
 	case *pg_query.Node_RangeSubselect:
 		rs := x.RangeSubselect
 		if rs.Lateral {
@@ -1051,4 +1067,59 @@ func ambiguityHint(t *Table) string {
 		return "qualify it with the table name"
 	}
 	return "the table has a tag and a field of that name"
+}
+
+// pushDown copies each WHERE conjunct of a query over joined tables that
+// reads the columns of one stored table only (not on the NULL side of an
+// outer join) into that table's scan, so that its time range and tag
+// filters prune what is read. The conjunct stays in q too.
+func pushDown(q *Query) {
+	if q.Table == nil || q.Table.origins == nil || q.Where == nil {
+		return
+	}
+	conj := []Expr{q.Where}
+	if l, ok := q.Where.(*Logic); ok && l.Op == OpAnd {
+		conj = l.Args
+	}
+	for _, c := range conj {
+		var base *Query
+		ok := true
+		Walk(c, func(x Expr) bool {
+			switch y := x.(type) {
+			case *Subquery:
+				ok = false // runs with the query that holds it
+			case *ColumnRef:
+				if y.Column.Index >= len(q.Table.origins) {
+					ok = false
+					break
+				}
+				o := q.Table.origins[y.Column.Index]
+				if o.q == nil || o.nullable || base != nil && base != o.q {
+					ok = false
+				}
+				base = o.q
+			}
+			return ok
+		})
+		if !ok || base == nil {
+			continue
+		}
+		var remap func(Expr) (Expr, error)
+		remap = func(e Expr) (Expr, error) {
+			if r, isRef := e.(*ColumnRef); isRef {
+				return &ColumnRef{Column: q.Table.origins[r.Column.Index].col, loc: r.loc}, nil
+			}
+			return mapChildren(e, remap)
+		}
+		e, err := remap(c)
+		if err != nil {
+			continue
+		}
+		if base.Where == nil {
+			base.Where = e
+		} else {
+			base.Where = &Logic{Op: OpAnd, Args: []Expr{base.Where, e}}
+		}
+		base.TimeRange, base.Residual = timeRange(normalize(base.Where))
+	}
 }

@@ -260,6 +260,7 @@ type Table struct {
 	derived bool        // the columns of a Rel (Query.Input)
 	attrs   []colAttr   // derived: typing details per column
 	scope   *rangeScope // a join's: where each column comes from
+	origins []colOrigin // a join's: the stored table column each reads
 }
 
 // TimeColumn is the name of every table's time column.
