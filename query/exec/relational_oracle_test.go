@@ -79,6 +79,7 @@ func relationalCases() []oracleCase {
 	add("SELECT host, max(f) FROM m GROUP BY host HAVING max(f) > (SELECT avg(f) FROM m) ORDER BY host")
 	add("SELECT (SELECT f FROM m WHERE f > 1000) AS none")
 	add("SELECT (SELECT i FROM m WHERE i IS NOT NULL ORDER BY time, host, dc LIMIT 1) AS first_i")
+	add("SELECT (SELECT host FROM m GROUP BY host) AS more_than_one_row")
 	// IN, NOT IN, EXISTS
 	add("SELECT time, host, v FROM ev WHERE host IN (SELECT host FROM m WHERE i > 195) ORDER BY time, host")
 	add("SELECT time, host, k FROM ev WHERE k NOT IN (SELECT i FROM m WHERE i BETWEEN 0 AND 4) ORDER BY time, host, dc")

@@ -539,7 +539,6 @@ type rangeEntry struct {
 	name    string
 	rel     *Rel
 	attrs   []colAttr
-	scope   *rangeScope // a join's
 	origins []colOrigin // a stored table's: its columns
 }
 
