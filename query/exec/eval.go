@@ -553,6 +553,10 @@ func cast(v *vec, to sql.Type) (*vec, error) {
 	return out, nil
 }
 
+// inListHashed is the list length above which IN looks values up in a
+// hash set rather than comparing with each.
+const inListHashed = 16
+
 // inList evaluates x [NOT] IN (values). For a dictionary-encoded tag it
 // tests each dictionary entry once.
 func inList(x *sql.InList, v *vec) *vec {
@@ -569,10 +573,34 @@ func inList(x *sql.InList, v *vec) *vec {
 		}
 		return false
 	}
+	if len(cvs) > inListHashed {
+		// A long list (IN (SELECT ...)) is looked up by encoded value.
+		set := make(map[string]struct{}, len(cvs))
+		var buf []byte
+		for _, cv := range cvs {
+			buf = appendKey(buf[:0], cv, 0)
+			set[string(buf)] = struct{}{}
+		}
+		in := func(w *vec, k int) bool {
+			buf = appendKey(buf[:0], w, k)
+			_, ok := set[string(buf)]
+			return ok
+		}
+		one = func(k int) bool { return in(v, k) }
+		if v.ids != nil {
+			one = func(k int) bool { // k: a dictionary entry
+				return in(&vec{typ: sql.TypeString, n: 1, s: v.dict[k : k+1]}, 0)
+			}
+		}
+	}
 	var hit []bool
 	if v.ids != nil {
 		hit = make([]bool, len(v.dict))
 		for j, s := range v.dict {
+			if len(cvs) > inListHashed {
+				hit[j] = one(j)
+				continue
+			}
 			for _, c := range x.Values {
 				if c.Str == s {
 					hit[j] = true

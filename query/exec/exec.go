@@ -128,6 +128,9 @@ func RunLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []str
 }
 
 func runSelect(ctx context.Context, q *sql.Query, src BatchSource, stats *query.Stats, lim Limits) ([][]any, int64, error) {
+	if q.Input != nil || q.HasSubqueries() {
+		return runComposite(ctx, q, src, stats, lim) // rel.go
+	}
 	if b, desc, need, ok := bucketLimit(q); ok {
 		return runBucketLimited(ctx, q, src, stats, lim, b, desc, need)
 	}
@@ -144,12 +147,27 @@ func runSelect(ctx context.Context, q *sql.Query, src BatchSource, stats *query.
 // execute runs q over the materialized table (nil: SELECT without FROM),
 // within the memory limit the table was materialized under.
 func execute(ctx context.Context, q *sql.Query, tbl *table) ([][]any, int64, error) {
+	outs, perm, scanned, err := executeVecs(ctx, q, tbl)
+	if err != nil {
+		return nil, 0, err
+	}
+	var held, limit int64
+	if tbl != nil {
+		held, limit = tbl.bytes, tbl.maxBytes
+	}
+	rows, err := toRows(ctx, outs, perm, held, limit)
+	return rows, scanned, err
+}
+
+// executeVecs runs q over tbl up to the answer's column vectors: the
+// answer is rows perm of outs.
+func executeVecs(ctx context.Context, q *sql.Query, tbl *table) ([]*vec, []int, int64, error) {
 	n := 1 // SELECT without FROM: one row
 	if tbl != nil {
 		n = tbl.n
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	// sel lists the rows that passed WHERE; while all rows pass (all),
 	// it is not built and columns are used without a gather.
@@ -170,7 +188,7 @@ func execute(ctx context.Context, q *sql.Query, tbl *table) ([][]any, int64, err
 			c := &evalCtx{n: cnt, tbl: tbl, sel: sel, all: all}
 			v, err := c.eval(e)
 			if err != nil {
-				return nil, 0, err
+				return nil, nil, 0, err
 			}
 			if all {
 				sel = identity(n)
@@ -178,7 +196,7 @@ func execute(ctx context.Context, q *sql.Query, tbl *table) ([][]any, int64, err
 			sel = keepTrue(sel, v)
 			all, cnt = len(sel) == n, len(sel)
 			if err := ctx.Err(); err != nil {
-				return nil, 0, err
+				return nil, nil, 0, err
 			}
 		}
 	}
@@ -186,13 +204,13 @@ func execute(ctx context.Context, q *sql.Query, tbl *table) ([][]any, int64, err
 	if q.Aggregated {
 		g, err := group(ctx, q, &evalCtx{n: cnt, tbl: tbl, sel: sel, all: all})
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
 		out = g
 		if q.Having != nil {
 			v, err := out.eval(q.Having)
 			if err != nil {
-				return nil, 0, err
+				return nil, nil, 0, err
 			}
 			idx := keepTrue(identity(out.n), v)
 			if len(idx) != out.n {
@@ -206,7 +224,7 @@ func execute(ctx context.Context, q *sql.Query, tbl *table) ([][]any, int64, err
 	for i, o := range q.Outputs {
 		v, err := out.eval(o.Expr)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
 		outs[i] = v
 	}
@@ -218,23 +236,23 @@ func execute(ctx context.Context, q *sql.Query, tbl *table) ([][]any, int64, err
 		}
 		v, err := out.eval(k.Expr)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
 		keys[i] = v
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	perm := identity(out.n)
 	if q.Distinct {
 		var err error
 		if perm, err = distinct(ctx, outs, out.n); err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
 	}
 	if len(keys) > 0 {
 		if err := sortRows(ctx, perm, keys, q.OrderBy); err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
 	}
 	if q.Offset > 0 {
@@ -247,14 +265,20 @@ func execute(ctx context.Context, q *sql.Query, tbl *table) ([][]any, int64, err
 	if q.Limit >= 0 && q.Limit < int64(len(perm)) {
 		perm = perm[:q.Limit]
 	}
-	if tbl != nil && tbl.maxBytes > 0 {
+	return outs, perm, scanned, nil
+}
+
+// toRows converts rows perm of outs into Go values, charging them on top
+// of held bytes against limit (0: none).
+func toRows(ctx context.Context, outs []*vec, perm []int, held, limit int64) ([][]any, error) {
+	if limit > 0 {
 		// The answer's rows as Go values come on top of the columns they
 		// are read from, and for a wide SELECT * they are the larger part:
 		// charge both, so that the limit bounds what the query holds.
 		per := rowValueBytes(outs)
-		if need := tbl.bytes + int64(len(perm))*per; need > tbl.maxBytes {
-			return nil, 0, fmt.Errorf("%w: %d result rows of about %d bytes each as values, on %d bytes of columns, passed %d bytes (--query-max-memory); narrow the time range, the columns, or add LIMIT",
-				ErrMemoryLimit, len(perm), per, tbl.bytes, tbl.maxBytes)
+		if need := held + int64(len(perm))*per; need > limit {
+			return nil, fmt.Errorf("%w: %d result rows of about %d bytes each as values, on %d bytes of columns, passed %d bytes (--query-max-memory); narrow the time range, the columns, or add LIMIT",
+				ErrMemoryLimit, len(perm), per, held, limit)
 		}
 	}
 	rows := make([][]any, len(perm))
@@ -262,7 +286,7 @@ func execute(ctx context.Context, q *sql.Query, tbl *table) ([][]any, int64, err
 	for r, k := range perm {
 		if r%ctxCheckRows == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, 0, err
+				return nil, err
 			}
 		}
 		row := cells[r*len(outs) : (r+1)*len(outs) : (r+1)*len(outs)]
@@ -271,7 +295,7 @@ func execute(ctx context.Context, q *sql.Query, tbl *table) ([][]any, int64, err
 		}
 		rows[r] = row
 	}
-	return rows, scanned, nil
+	return rows, nil
 }
 
 // rowValueBytes estimates what one result row of outs takes as Go values:

@@ -27,6 +27,9 @@ type table struct {
 	// partial: the rows are partial aggregates (rollup.go), in flds under
 	// partColumn indexes; fields are not scanned as such.
 	partial bool
+	// derived holds the columns of a relation (a query's Input), by
+	// Column.Index, in place of scanned ones (rel.go).
+	derived map[int]*vec
 }
 
 // heldBytes is what the columns' arrays take, spare capacity included:
@@ -401,6 +404,9 @@ func fieldType(t sql.Type) columnar.FieldType {
 
 // vector returns the whole column as a vec (not copied).
 func (t *table) vector(c sql.Column) (*vec, error) {
+	if t.derived != nil {
+		return t.derivedVector(c)
+	}
 	switch c.Kind {
 	case sql.KindTime:
 		return &vec{typ: sql.TypeTimestamp, n: t.n, i: t.time}, nil

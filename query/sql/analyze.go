@@ -39,7 +39,7 @@ func Plan(st *Statement, cat Catalog, now time.Time) (*Query, error) {
 	if st.sel == nil {
 		return nil, &Error{Code: CodeInvalid, Message: "statement was not produced by Parse"}
 	}
-	return p.planSelect(st.sel)
+	return p.planStatement(st.sel, st.loc)
 }
 
 type planner struct {
@@ -60,6 +60,13 @@ type planner struct {
 	numeric map[Expr]bool // expressions of PostgreSQL type numeric (see markNumeric)
 	naive   map[Expr]bool // timestamps without time zone (see markNaive)
 	int4    map[Expr]bool // PostgreSQL integer (int4) expressions (see markInt4)
+
+	ctes       map[string]*cte // WITH queries in scope
+	outer      *planner        // the enclosing query's, in a subquery
+	input      *Rel            // what FROM reads when it is not a stored table
+	fromDone   bool            // FROM was resolved by the caller (set operations)
+	outAttrs   []colAttr       // the select list's typing details (recordAttrs)
+	distinctOn []Expr          // DISTINCT ON expressions, bound
 }
 
 // target is one select-list item before binding: a row-context
@@ -123,17 +130,20 @@ func (p *planner) planSelect(s *pg_query.SelectStmt) (*Query, error) {
 	q := &Query{Kind: QuerySelect, Limit: -1, TimeKey: -1, TimeRange: FullRange}
 
 	// FROM
-	switch len(s.FromClause) {
-	case 0:
+	switch {
+	case p.fromDone:
+	case len(s.FromClause) == 0:
 		return p.planNoFrom(s)
-	case 1:
+	case len(s.FromClause) == 1:
+		if err := p.from(s.FromClause[0]); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, unsupported(nodeLoc(s.FromClause[1]), "JOIN", "FROM takes exactly one table")
+		if err := p.fromItems(s.FromClause); err != nil {
+			return nil, err
+		}
 	}
-	if err := p.from(s.FromClause[0]); err != nil {
-		return nil, err
-	}
-	q.Table = p.table
+	q.Table, q.Input = p.table, p.input
 
 	// SELECT list
 	if len(s.TargetList) == 0 {
@@ -239,7 +249,12 @@ func (p *planner) planSelect(s *pg_query.SelectStmt) (*Query, error) {
 			q.Having = h
 		}
 	}
-	q.Distinct = len(s.DistinctClause) > 0
+	q.Distinct = len(s.DistinctClause) > 0 && !isDistinctOn(s)
+	if isDistinctOn(s) {
+		if err := p.resolveDistinctOn(s, q, bind); err != nil {
+			return nil, err
+		}
+	}
 	for _, it := range sorts {
 		k := SortKey{Output: it.target, Desc: it.desc, NullsFirst: it.nulls}
 		if it.target >= 0 {
@@ -321,6 +336,12 @@ func (p *planner) planSelect(s *pg_query.SelectStmt) (*Query, error) {
 		q.Scan = append(q.Scan, c)
 	}
 	sort.Slice(q.Scan, func(i, j int) bool { return q.Scan[i].Index < q.Scan[j].Index })
+	if p.distinctOn != nil {
+		if err := p.checkDistinctOn(q); err != nil {
+			return nil, err
+		}
+	}
+	p.recordAttrs()
 	return q, nil
 }
 
@@ -338,6 +359,7 @@ func (p *planner) planNoFrom(s *pg_query.SelectStmt) (*Query, error) {
 		return nil, err
 	}
 	q := &Query{Kind: QuerySelect, Limit: -1, TimeKey: -1, TimeRange: FullRange}
+	p.recordAttrs()
 	for _, t := range p.targets {
 		if hasAgg(t.expr) {
 			return nil, unsupported(t.loc, "aggregate without FROM", "")
@@ -349,6 +371,9 @@ func (p *planner) planNoFrom(s *pg_query.SelectStmt) (*Query, error) {
 
 // from resolves the single FROM item.
 func (p *planner) from(n *pg_query.Node) error {
+	if ok, err := p.fromDerived(n); ok || err != nil {
+		return err
+	}
 	switch x := n.GetNode().(type) {
 	case *pg_query.Node_RangeVar:
 		rv := x.RangeVar
@@ -403,7 +428,11 @@ func (p *planner) targetList(list []*pg_query.Node) error {
 			if err := p.checkQualifier(cr.Fields[:len(cr.Fields)-1], cr.Location); err != nil {
 				return err
 			}
-			for _, c := range p.table.Columns {
+			qual := ""
+			if len(cr.Fields) > 1 {
+				qual = cr.Fields[len(cr.Fields)-2].GetString_().GetSval()
+			}
+			for _, c := range p.table.starColumns(qual) {
 				p.targets = append(p.targets, target{name: c.Name, expr: &ColumnRef{Column: c, loc: cr.Location}, loc: cr.Location})
 			}
 			continue
@@ -737,6 +766,15 @@ func mapChildren(e Expr, f func(Expr) (Expr, error)) (Expr, error) {
 			}
 		}
 		return &y, nil
+	case *windowCall:
+		return x.mapExprs(f)
+	case *Subquery:
+		if x.X == nil {
+			return x, nil
+		}
+		y := *x
+		y.X, err = f(x.X)
+		return &y, err
 	case *Case:
 		y := &Case{T: x.T, Whens: make([]When, len(x.Whens))}
 		for i, w := range x.Whens {

@@ -49,7 +49,8 @@
 //	[ORDER BY expr [ASC|DESC] [NULLS FIRST|LAST], ...]
 //	[LIMIT n|ALL] [OFFSET n] | [OFFSET n] [FETCH FIRST n ROWS ONLY]
 //
-// FROM names exactly one table; the schema may be omitted or "public". A
+// FROM names a table (or, below, a subquery, a WITH query or joins); the
+// schema may be omitted or "public". A
 // table has the column time (timestamp), tag columns (strings) and field
 // columns (float64, int64, uint64, bool, string). Names follow PostgreSQL:
 // unquoted identifiers are folded to lower case, so a mixed-case column
@@ -60,10 +61,20 @@
 // literals, arithmetic, comparisons, the functions and aggregates below,
 // and expressions over aggregates (max(a) - min(a)).
 //
-// Not supported (each an "unsupported" error naming it): JOIN and
-// comma joins, subqueries anywhere, LATERAL, CTEs (WITH), UNION /
-// INTERSECT / EXCEPT, VALUES, DISTINCT ON, window functions and the
-// WINDOW clause, GROUPING SETS / ROLLUP / CUBE, aggregate ORDER BY
+// Relational forms (rel.go, join_plan.go, window_plan.go): WITH
+// (non-recursive), subqueries in FROM, uncorrelated scalar, IN and
+// EXISTS subqueries, UNION / INTERSECT / EXCEPT [ALL], DISTINCT ON,
+// window functions (row_number, rank, dense_rank, percent_rank,
+// cume_dist, ntile, lag, lead, first_value, last_value, sum, avg, min,
+// max, count over ROWS frames and RANGE frames without offsets), and
+// joins (INNER, LEFT, RIGHT, FULL, CROSS, NATURAL, ON, USING, FROM
+// lists). Such a statement plans into Rels that a Query reads through
+// Query.Input; see Rel.
+//
+// Not supported (each an "unsupported" error naming it): WITH
+// RECURSIVE, correlated subqueries, LATERAL, ANY/ALL (subquery) other
+// than IN, VALUES, the WINDOW clause, RANGE frames with offsets, GROUPS
+// frames, GROUPING SETS / ROLLUP / CUBE, aggregate ORDER BY
 // (except in first/last), DISTINCT in aggregates other than count,
 // ANY/ALL, SIMILAR TO, LIKE ... ESCAPE, COLLATE, arrays, row constructors,
 // parameters ($1), FOR UPDATE, TABLESAMPLE, ONLY, FETCH ... WITH TIES,

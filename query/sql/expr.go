@@ -236,10 +236,17 @@ func (e *Match) Type() Type     { return TypeBool }
 func (e *IsNull) Type() Type    { return TypeBool }
 func (e *DateBin) Type() Type   { return TypeTimestamp }
 
-func (e *ColumnRef) String() string { return quoteIdent(e.Column.Name) }
-func (e *Const) String() string     { return e.Value.String() }
-func (e *KeyRef) String() string    { return "$key" + strconv.Itoa(e.Key) }
-func (e *AggRef) String() string    { return "$agg" + strconv.Itoa(e.Agg) }
+func (e *ColumnRef) String() string {
+	if e.Column.dup {
+		// A derived table's columns may share a name (a.host, b.host):
+		// the position tells them apart where plans compare strings.
+		return quoteIdent(e.Column.Name) + "#" + strconv.Itoa(e.Column.Index)
+	}
+	return quoteIdent(e.Column.Name)
+}
+func (e *Const) String() string  { return e.Value.String() }
+func (e *KeyRef) String() string { return "$key" + strconv.Itoa(e.Key) }
+func (e *AggRef) String() string { return "$agg" + strconv.Itoa(e.Agg) }
 
 func (e *Unary) String() string {
 	if e.Op == OpNot {
@@ -356,6 +363,12 @@ func children(e Expr) []Expr {
 	case *aggCall:
 		if e.agg.Arg != nil {
 			return []Expr{e.agg.Arg}
+		}
+	case *windowCall:
+		return e.children()
+	case *Subquery:
+		if e.X != nil {
+			return []Expr{e.X}
 		}
 	}
 	return nil

@@ -45,7 +45,7 @@ func (p *planner) funcCall(fc *pg_query.FuncCall, c clause, depth int) (Expr, er
 		return nil, unsupported(loc, "function "+strings.Join(parts, ".")+"()", "")
 	}
 	if fc.Over != nil {
-		return nil, unsupported(loc, "window function", name+"() OVER (...)")
+		return p.windowFunc(fc, name, c, depth)
 	}
 	if fc.AggFilter != nil && !aggFuncs[name] {
 		return nil, invalid(loc, "42809", "FILTER specified, but %s is not an aggregate function", name).withCode(CodeUndefinedFunction)

@@ -31,6 +31,7 @@ type Statement struct {
 	Schema, Table string
 
 	sel *pg_query.SelectStmt
+	loc int32
 }
 
 const identPattern = `[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+"`
@@ -77,10 +78,7 @@ func Parse(sql string) (*Statement, error) {
 	loc := raw.StmtLocation
 	switch n := raw.Stmt.GetNode().(type) {
 	case *pg_query.Node_SelectStmt:
-		if err := checkSelectShape(n.SelectStmt, loc); err != nil {
-			return nil, err
-		}
-		return &Statement{Kind: StmtSelect, SQL: sql, sel: n.SelectStmt}, nil
+		return &Statement{Kind: StmtSelect, SQL: sql, sel: n.SelectStmt, loc: loc}, nil
 	case *pg_query.Node_VariableShowStmt:
 		if strings.EqualFold(n.VariableShowStmt.Name, "tables") {
 			return &Statement{Kind: StmtShowTables, SQL: sql}, nil
@@ -105,17 +103,7 @@ func identName(s string) string {
 // checkSelectShape rejects the statement-level SELECT forms Silt does not
 // run.
 func checkSelectShape(s *pg_query.SelectStmt, loc int32) error {
-	switch s.Op {
-	case pg_query.SetOperation_SETOP_UNION:
-		return unsupported(loc, "UNION", "")
-	case pg_query.SetOperation_SETOP_INTERSECT:
-		return unsupported(loc, "INTERSECT", "")
-	case pg_query.SetOperation_SETOP_EXCEPT:
-		return unsupported(loc, "EXCEPT", "")
-	}
 	switch {
-	case s.WithClause != nil:
-		return unsupported(s.WithClause.Location, "WITH (common table expression)", "")
 	case len(s.ValuesLists) > 0:
 		return unsupported(loc, "VALUES", "")
 	case s.IntoClause != nil:
@@ -128,8 +116,6 @@ func checkSelectShape(s *pg_query.SelectStmt, loc int32) error {
 		return unsupported(loc, "GROUP BY DISTINCT", "")
 	case s.LimitOption == pg_query.LimitOption_LIMIT_OPTION_WITH_TIES:
 		return unsupported(loc, "FETCH ... WITH TIES", "")
-	case len(s.DistinctClause) > 1 || len(s.DistinctClause) == 1 && s.DistinctClause[0].GetNode() != nil:
-		return unsupported(nodeLoc(s.DistinctClause[0]), "DISTINCT ON", "")
 	}
 	return nil
 }

@@ -66,6 +66,13 @@ type Query struct {
 	OrderBy  []SortKey
 	Limit    int64 // -1: no limit
 	Offset   int64
+
+	// Input, when set, is what the query reads instead of a stored table
+	// (a CTE, a subquery in FROM, a join, a set operation, or the window
+	// functions of the select list): Table is then a derived table with a
+	// column (of Kind KindField, any Type) per column of Input, Scan lists
+	// them all, and TimeRange is full.
+	Input *Rel
 }
 
 // GroupKey is one GROUP BY key: a tag, the time column bucketed, a field,

@@ -52,7 +52,7 @@ func (p *planner) exprDepth(n *pg_query.Node, c clause, depth int) (Expr, error)
 		name = strings.TrimSuffix(name, "_N")
 		return nil, unsupported(f.Location, strings.ReplaceAll(name, "_", " "), "")
 	case *pg_query.Node_SubLink:
-		return nil, unsupported(x.SubLink.Location, "subquery", "")
+		return p.subLink(x.SubLink, c, sub)
 	case *pg_query.Node_CaseExpr:
 		return p.caseExpr(x.CaseExpr, sub)
 	case *pg_query.Node_CoalesceExpr:
@@ -139,6 +139,9 @@ func (p *planner) checkQualifier(quals []*pg_query.Node, loc int32) error {
 		return unsupported(loc, "database-qualified column reference", "")
 	}
 	tbl := names[len(names)-1]
+	if p.table != nil && p.table.scope != nil && len(names) == 1 && p.table.hasQual(tbl) {
+		return nil
+	}
 	if len(names) == 2 && (names[0] != "public" || p.alias != "") {
 		return errAt(loc, CodeUndefinedTable, "42P01", "missing FROM-clause entry for table %q", names[0]+"."+tbl)
 	}
@@ -182,6 +185,12 @@ func (p *planner) columnRef(cr *pg_query.ColumnRef, c clause) (Expr, error) {
 		return nil, errAt(cr.Location, CodeUndefinedColumn, "42703", "column %q does not exist", shown)
 	}
 	cols := p.table.lookup(name)
+	if p.table.scope != nil && n > 1 {
+		cols = p.table.lookupQual(cr.Fields[n-2].GetString_().GetSval(), name)
+	}
+	if len(cols) == 0 && p.outer != nil && p.outer.resolvable(cr) {
+		return nil, unsupported(cr.Location, "correlated subquery", "a subquery may not refer to the columns of the query around it")
+	}
 	switch len(cols) {
 	case 0:
 		e := errAt(cr.Location, CodeUndefinedColumn, "42703", "column %q does not exist", shown)
@@ -193,10 +202,12 @@ func (p *planner) columnRef(cr *pg_query.ColumnRef, c clause) (Expr, error) {
 		}
 		return nil, e
 	case 1:
-		return &ColumnRef{Column: cols[0], loc: cr.Location}, nil
+		ref := &ColumnRef{Column: cols[0], loc: cr.Location}
+		p.markColumn(ref)
+		return ref, nil
 	}
 	return nil, errAt(cr.Location, CodeAmbiguous, "42702", "column reference %q is ambiguous", name).
-		withHint("the table has a tag and a field of that name")
+		withHint(ambiguityHint(p.table))
 }
 
 // typeCast resolves expr::type, CAST(expr AS type) and type 'literal'.

@@ -247,6 +247,8 @@ type Column struct {
 	// Ord is the position among columns of its kind: 0 for time, the
 	// index in TableInfo.Tags for a tag, in TableInfo.Fields for a field.
 	Ord int
+
+	dup bool // a derived table's column whose name another column has too
 }
 
 // Table is a resolved table: Columns holds time, the tags, then the
@@ -254,6 +256,11 @@ type Column struct {
 type Table struct {
 	Name    string
 	Columns []Column
+
+	derived bool        // the columns of a Rel (Query.Input)
+	attrs   []colAttr   // derived: typing details per column
+	scope   *rangeScope // a join's: where each column comes from
+	origins []colOrigin // a join's: the stored table column each reads
 }
 
 // TimeColumn is the name of every table's time column.
@@ -275,7 +282,10 @@ func newTable(name string, info TableInfo) *Table {
 // catalog has a tag and a field of the same name.
 func (t *Table) lookup(name string) []Column {
 	var out []Column
-	for _, c := range t.Columns {
+	for i, c := range t.Columns {
+		if t.scope != nil && t.scope.hidden[i] {
+			continue
+		}
 		if c.Name == name {
 			out = append(out, c)
 		}
