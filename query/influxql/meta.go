@@ -184,7 +184,7 @@ func hasRows(ctx context.Context, b Backend, db string, tables map[string]*colum
 	return len(res.Rows) == 1 && res.Rows[0][0] != int64(0), nil
 }
 
-func limitRows(vals [][]any, limit, offset int) [][]any {
+func limitRows[T any](vals []T, limit, offset int) []T {
 	if offset > 0 {
 		if offset >= len(vals) {
 			return nil
