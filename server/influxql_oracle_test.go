@@ -430,6 +430,7 @@ func oracleCases(base time.Time) []oracleCase {
 		add("ms", fmt.Sprintf(`SELECT %s("usage_user"%s) FROM "cpu" WHERE ("hostname" = 'host_1') AND %s GROUP BY time(1h) fill(100.5)`, a, arg, tf))
 	}
 	cs = append(cs, transformOracleCases(base)...)
+	cs = append(cs, selectorOracleCases(base)...)
 	return cs
 }
 

@@ -144,6 +144,9 @@ func (c *selectCompiler) aggregateSeries(ctx context.Context) ([]*seriesRows, er
 	if calls, ok := reducible(c.stmt.Fields); ok {
 		return c.reduceSeries(ctx, calls)
 	}
+	if red, other, ok := splitMixed(c.stmt.Fields); ok {
+		return c.mixedSeries(ctx, red, other)
+	}
 	var selector *influxql.Call
 	if len(c.stmt.Fields) == 1 {
 		if call, ok := c.stmt.Fields[0].Expr.(*influxql.Call); ok {

@@ -309,6 +309,13 @@ func (c *selectCompiler) selectSeries(ctx context.Context) ([]*seriesRows, error
 			return nil, err
 		}
 	default:
+		call, aux, err := auxSelector(c.stmt.Fields)
+		if err != nil {
+			return nil, err
+		}
+		if aux {
+			return c.auxSeries(ctx, call)
+		}
 		if list, err = c.aggregateSeries(ctx); err != nil {
 			return nil, err
 		}
