@@ -429,6 +429,8 @@ func oracleCases(base time.Time) []oracleCase {
 		}
 		add("ms", fmt.Sprintf(`SELECT %s("usage_user"%s) FROM "cpu" WHERE ("hostname" = 'host_1') AND %s GROUP BY time(1h) fill(100.5)`, a, arg, tf))
 	}
+	cs = append(cs, transformOracleCases(base)...)
+	cs = append(cs, selectorOracleCases(base)...)
 	return cs
 }
 
@@ -498,6 +500,8 @@ func TestInfluxQLOracle(t *testing.T) {
 		t.Fatalf("only %d oracle cases", len(cases))
 	}
 	oracleRequests(t, infl.URL, silt.url, "time >= "+strconv.FormatInt(base.UnixMilli(), 10)+"ms")
+	extra := oracleParamsChunks(t, infl.URL, silt.url, base)
+	t.Logf("%d oracle cases per stage, %d parameter, chunked and SHOW SERIES cases", len(cases), extra)
 	checkUnknownEpoch(t, infl.URL, silt.url)
 	oracleCSV(t, infl.URL, silt.url, "time >= "+strconv.FormatInt(base.Add(-5*time.Minute).UnixMilli(), 10)+"ms")
 	// Rows in the head, then flushed into segments, whose rollups answer

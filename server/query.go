@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -141,6 +142,14 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 	}
 	req := influxql.Request{Query: text, Database: param("db"), RP: param("rp"), Epoch: epoch,
 		Now: time.Now(), MaxRows: s.cfg.QueryMaxRows, Timeout: s.cfg.QueryTimeout}
+	if raw := param("params"); raw != "" {
+		// Bound parameters ($name in q), as python's bind_params and Go's
+		// NewQueryWithParameters send them.
+		if req.Params, err = influxql.ParseParams(raw); err != nil {
+			fail(fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error(), Code: "bad-params"})
+			return
+		}
+	}
 	req.Allow = s.allowStatement(ctx.IsGet(), tok)
 	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
@@ -163,6 +172,11 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 	}
 	if wantCSV {
 		s.writeInfluxCSV(ctx, fasthttp.StatusOK, resp)
+		return
+	}
+	if param("chunked") == "true" {
+		size, _ := strconv.Atoi(param("chunk_size")) // InfluxDB: unusable sizes mean the default
+		s.writeInfluxChunks(ctx, resp, size)
 		return
 	}
 	s.writeInflux(ctx, fasthttp.StatusOK, resp)

@@ -144,6 +144,9 @@ func (c *selectCompiler) aggregateSeries(ctx context.Context) ([]*seriesRows, er
 	if calls, ok := reducible(c.stmt.Fields); ok {
 		return c.reduceSeries(ctx, calls)
 	}
+	if red, other, ok := splitMixed(c.stmt.Fields); ok {
+		return c.mixedSeries(ctx, red, other)
+	}
 	var selector *influxql.Call
 	if len(c.stmt.Fields) == 1 {
 		if call, ok := c.stmt.Fields[0].Expr.(*influxql.Call); ok {
@@ -431,7 +434,7 @@ func (c *selectCompiler) fill(rows [][]any) ([][]any, error) {
 		}
 	case influxql.LinearFill:
 		for i := 1; i <= width; i++ {
-			linear(out, i)
+			linear(out, i, !c.stmt.TimeAscending(), c.interval)
 		}
 	}
 	return out, nil
@@ -445,6 +448,12 @@ func (c *selectCompiler) fill(rows [][]any) ([][]any, error) {
 func (c *selectCompiler) fillValue(e influxql.Expr) any {
 	v := c.stmt.FillValue
 	fv, ok := v.(float64)
+	if iv, isInt := v.(int64); isInt {
+		// fill(0): a call that answers a float is filled with 0.0, so
+		// that a transformation over it sees one type.
+		fv, ok = float64(iv), true
+		v = fv
+	}
 	if !ok {
 		return v
 	}
@@ -509,33 +518,42 @@ func (c *selectCompiler) filledExpr(e influxql.Expr) any {
 	return c.fillValue(e)
 }
 
-// linear interpolates column i between the points around each gap.
-func linear(rows [][]any, i int) {
+// linear interpolates column i between the rows around each gap, in
+// output order as InfluxDB does (descending, the later window is the
+// line's start), in units of the interval, an integer truncated.
+func linear(rows [][]any, i int, desc bool, interval int64) {
+	at := func(k int) []any {
+		if desc {
+			return rows[len(rows)-1-k]
+		}
+		return rows[k]
+	}
 	prev := -1
 	for k := range rows {
-		if rows[k][i] == nil {
+		if at(k)[i] == nil {
 			continue
 		}
 		if prev >= 0 && k-prev > 1 {
-			t0, t1 := rows[prev][0].(int64), rows[k][0].(int64)
-			switch v0 := rows[prev][i].(type) {
+			p, n := at(prev), at(k)
+			t0, t1 := p[0].(int64)/interval, n[0].(int64)/interval
+			switch v0 := p[i].(type) {
 			case float64:
-				v1, ok := rows[k][i].(float64)
+				v1, ok := n[i].(float64)
 				if !ok {
 					break
 				}
+				m := (v1 - v0) / float64(t1-t0)
 				for g := prev + 1; g < k; g++ {
-					t := rows[g][0].(int64)
-					rows[g][i] = v0 + (v1-v0)*float64(t-t0)/float64(t1-t0)
+					at(g)[i] = m*float64(at(g)[0].(int64)/interval-t0) + v0
 				}
 			case int64:
-				v1, ok := rows[k][i].(int64)
+				v1, ok := n[i].(int64)
 				if !ok {
 					break
 				}
+				m := float64(v1-v0) / float64(t1-t0)
 				for g := prev + 1; g < k; g++ {
-					t := rows[g][0].(int64)
-					rows[g][i] = v0 + int64(float64(v1-v0)*float64(t-t0)/float64(t1-t0))
+					at(g)[i] = int64(m*float64(at(g)[0].(int64)/interval-t0) + float64(v0))
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package influxql
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -46,7 +47,10 @@ type Backend interface {
 
 // Request is one /query call.
 type Request struct {
-	Query    string
+	Query string
+	// Params are the values of the query's $name parameters (the params
+	// form value, JSON), as InfluxDB binds them.
+	Params   map[string]any
 	Database string // db parameter; FROM db.rp.m overrides it per statement
 	RP       string
 	Epoch    Epoch
@@ -97,6 +101,34 @@ func (e *ParseError) Error() string {
 	return "error parsing query: " + strings.TrimPrefix(e.Err.Error(), "error parsing query: ")
 }
 
+// ParseParams reads the params form value of /query: a JSON object of
+// parameter values, numbers with a '.' as floats and others as integers,
+// as InfluxDB 1.x reads them.
+func ParseParams(raw string) (map[string]any, error) {
+	var params map[string]any
+	d := json.NewDecoder(strings.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&params); err != nil {
+		return nil, fmt.Errorf("error parsing query parameters: %w", err)
+	}
+	for k, v := range params {
+		n, ok := v.(json.Number)
+		if !ok {
+			continue
+		}
+		var err error
+		if strings.Contains(string(n), ".") {
+			params[k], err = n.Float64()
+		} else {
+			params[k], err = n.Int64()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("error parsing json value: %w", err)
+		}
+	}
+	return params, nil
+}
+
 // AuthError is a statement the caller may not run; /query answers 403
 // and runs none of the request's statements.
 type AuthError struct{ Err error }
@@ -108,6 +140,9 @@ func (e *AuthError) Error() string { return e.Err.Error() }
 // Result and the statements after it are not executed.
 func Execute(ctx context.Context, b Backend, req Request) (*Response, error) {
 	p := influxql.NewParser(strings.NewReader(req.Query))
+	if req.Params != nil {
+		p.SetParams(req.Params)
+	}
 	q, err := p.ParseQuery()
 	if err != nil {
 		return nil, &ParseError{err}
@@ -150,6 +185,12 @@ func Execute(ctx context.Context, b Backend, req Request) (*Response, error) {
 			continue
 		}
 		r.Series = series
+		switch st.(type) {
+		case *influxql.SelectStatement, *influxql.ShowSeriesStatement, *influxql.ShowFieldKeysStatement:
+			r.chunking = chunkRows
+		case *influxql.ShowTagKeysStatement, *influxql.ShowTagValuesStatement:
+			r.chunking = chunkPerSeries
+		}
 	}
 	return resp, nil
 }

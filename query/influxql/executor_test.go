@@ -103,7 +103,7 @@ func TestExecuteErrors(t *testing.T) {
 		`SELECT v FROM d..m GROUP BY time(1m)`:           "aggregate",
 		`SELECT mean(v), v FROM d..m`:                    "mixing aggregate and non-aggregate",
 		`SELECT derivative(v), v FROM d..m`:              "combined with other fields",
-		`SELECT percentile(v, 5) * 2 FROM d..m`:          "percentile()",
+		`SELECT distinct(v), mean(v) FROM d..m`:          "distinct()",
 		`SELECT host FROM d..m`:                          "at least one field",
 	} {
 		resp, err := Execute(ctx, b, Request{Query: q})

@@ -20,14 +20,20 @@ var mathFuncs = map[string]int{ // name → number of arguments
 	"floor": 1, "ceil": 1, "round": 1,
 }
 
-// isMath reports whether e is evaluated here: a math function, or / and %
-// by something other than a number literal (InfluxQL divides by zero to 0
-// and takes % of floats, which SQL does not).
+// isMath reports whether e is evaluated here: a math function, arithmetic
+// on mode(), percentile() or count(distinct()), or / and % by something
+// other than a number literal (InfluxQL divides by zero to 0 and takes % of
+// floats, which SQL does not).
 func isMath(e influxql.Expr) bool {
 	switch x := e.(type) {
 	case *influxql.Call:
 		return mathFuncs[x.Name] > 0
 	case *influxql.BinaryExpr:
+		for _, side := range []influxql.Expr{x.LHS, x.RHS} {
+			if call, ok := side.(*influxql.Call); ok && reducerOnly(call) {
+				return true // mode(x) * 2: the call is not SQL's
+			}
+		}
 		if x.Op != influxql.DIV && x.Op != influxql.MOD {
 			return false
 		}

@@ -184,7 +184,7 @@ func hasRows(ctx context.Context, b Backend, db string, tables map[string]*colum
 	return len(res.Rows) == 1 && res.Rows[0][0] != int64(0), nil
 }
 
-func limitRows(vals [][]any, limit, offset int) [][]any {
+func limitRows[T any](vals []T, limit, offset int) []T {
 	if offset > 0 {
 		if offset >= len(vals) {
 			return nil
@@ -399,7 +399,10 @@ func showSeries(ctx context.Context, b Backend, req Request, st *influxql.ShowSe
 	if err != nil {
 		return nil, err
 	}
-	var keys []string
+	// keys are the escaped series keys; order holds each one's sort key:
+	// InfluxDB orders series by measurement, then tag keys and values,
+	// compared unescaped, a name before a longer one it starts.
+	var keys, order []string
 	for _, m := range sourceTables(st.Sources, tables) {
 		s := tables[m]
 		where, err := metaCondition(st.Condition, s, req.Now)
@@ -413,6 +416,7 @@ func showSeries(ctx context.Context, b Backend, req Request, st *influxql.ShowSe
 			}
 			if ok {
 				keys = append(keys, escapeMeasurement(m))
+				order = append(order, m)
 			}
 			continue
 		}
@@ -433,12 +437,17 @@ func showSeries(ctx context.Context, b Backend, req Request, st *influxql.ShowSe
 				}
 			}
 			keys = append(keys, seriesKey(m, tags))
+			order = append(order, seriesOrder(m, tags))
 		}
 	}
-	sort.Strings(keys)
+	idx := make([]int, len(keys))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return order[idx[a]] < order[idx[b]] })
 	vals := make([][]any, 0, len(keys))
-	for _, k := range keys {
-		vals = append(vals, []any{k})
+	for _, i := range idx {
+		vals = append(vals, []any{keys[i]})
 	}
 	vals = limitRows(vals, st.Limit, st.Offset)
 	if len(vals) == 0 {
@@ -462,6 +471,25 @@ func seriesKey(m string, tags map[string]string) string {
 		b.WriteString(escapeTag(k))
 		b.WriteByte('=')
 		b.WriteString(escapeTag(tags[k]))
+	}
+	return b.String()
+}
+
+// seriesOrder is a series' sort key for SHOW SERIES: the measurement and
+// the tags in key order, unescaped, each ended by a byte below any other.
+func seriesOrder(m string, tags map[string]string) string {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(m)
+	for _, k := range keys {
+		b.WriteByte(0)
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(tags[k])
 	}
 	return b.String()
 }

@@ -309,8 +309,9 @@ func (c *selectCompiler) reduceSeries(ctx context.Context, calls []*influxql.Cal
 			if !found {
 				continue
 			}
-			if c.interval == 0 && len(calls) == 1 {
-				// A lone selector reports its point's time.
+			if c.interval == 0 && len(calls) == 1 && selectors[calls[0].Name] {
+				// A lone selector reports its point's time; count(distinct())
+				// and mode() are stamped with the range start, as aggregates.
 				row[0] = win.pick[0].t
 			}
 			s.rows = append(s.rows, row)

@@ -22,7 +22,18 @@ type Result struct {
 	Messages    []Message `json:"messages,omitempty"`
 	Partial     bool      `json:"partial,omitempty"`
 	Error       string    `json:"error,omitempty"`
+	// chunking is how a chunked answer sends the result.
+	chunking chunking
 }
+
+// chunking is how InfluxDB 1.x cuts a statement's result into chunks.
+type chunking uint8
+
+const (
+	chunkWhole     chunking = iota // one chunk
+	chunkRows                      // each series cut every chunk_size rows (SELECT, SHOW SERIES, SHOW FIELD KEYS)
+	chunkPerSeries                 // one chunk per series, uncut (SHOW TAG KEYS, SHOW TAG VALUES)
+)
 
 // Message is an informational note attached to a result.
 type Message struct {

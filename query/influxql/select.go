@@ -147,9 +147,13 @@ type selectCompiler struct {
 	dims     []string // GROUP BY tags the measurement has, sorted
 	absent   []string // GROUP BY tags it lacks: "" in every series' tags
 	where    string   // SQL predicate: time bounds and condition
+	cond     string   // SQL predicate of the condition beyond time
 	// tagCond: the condition (beyond time) names no field, so each
 	// series' latest rows answer the newest point and last() per group.
 	tagCond bool
+	// limited: LIMIT and OFFSET were applied per field already (by
+	// transformations), not to be applied again to the rows.
+	limited bool
 
 	keyBuf []byte // seriesFor's scratch
 }
@@ -241,24 +245,10 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 			}
 		}
 	})
-	condText, err := condSQL(cond, c.schema)
-	if err != nil {
+	if c.cond, err = condSQL(cond, c.schema); err != nil {
 		return nil, err
 	}
-	var w []string
-	if c.tmin != math.MinInt64 {
-		w = append(w, "time >= "+intLit(c.tmin))
-	}
-	if c.tmax != math.MaxInt64 {
-		w = append(w, "time <= "+intLit(c.tmax))
-	}
-	if condText != "TRUE" {
-		w = append(w, condText)
-	}
-	c.where = strings.Join(w, " AND ")
-	if c.where == "" {
-		c.where = "TRUE"
-	}
+	c.setWhere()
 	if c.tmin > c.tmax {
 		return nil, nil
 	}
@@ -268,6 +258,24 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 		return nil, err
 	}
 	return c.finish(list), nil
+}
+
+// setWhere sets c.where from the time bounds and the condition.
+func (c *selectCompiler) setWhere() {
+	var w []string
+	if c.tmin != math.MinInt64 {
+		w = append(w, "time >= "+intLit(c.tmin))
+	}
+	if c.tmax != math.MaxInt64 {
+		w = append(w, "time <= "+intLit(c.tmax))
+	}
+	if c.cond != "TRUE" {
+		w = append(w, c.cond)
+	}
+	c.where = strings.Join(w, " AND ")
+	if c.where == "" {
+		c.where = "TRUE"
+	}
 }
 
 // selectSeries runs c.stmt's fields: math functions around them, then
@@ -301,6 +309,13 @@ func (c *selectCompiler) selectSeries(ctx context.Context) ([]*seriesRows, error
 			return nil, err
 		}
 	default:
+		call, aux, err := auxSelector(c.stmt.Fields)
+		if err != nil {
+			return nil, err
+		}
+		if aux {
+			return c.auxSeries(ctx, call)
+		}
 		if list, err = c.aggregateSeries(ctx); err != nil {
 			return nil, err
 		}
@@ -382,7 +397,9 @@ func (c *selectCompiler) finish(list []*seriesRows) []*Series {
 				rows[i], rows[j] = rows[j], rows[i]
 			}
 		}
-		rows = limitRows(rows, c.stmt.Limit, c.stmt.Offset)
+		if !c.limited {
+			rows = limitRows(rows, c.stmt.Limit, c.stmt.Offset)
+		}
 		if len(rows) == 0 {
 			continue
 		}
