@@ -74,6 +74,7 @@ type Server struct {
 	metrics httpMetrics
 	budget  *budget
 	maxLine int // the engine's Limits.MaxLineBytes, for the decoders
+	prom    *promState
 }
 
 type httpMetrics struct {
@@ -106,6 +107,7 @@ func New(eng *engine.Engine, cfg Config) *Server {
 		Name: "silt_queries_canceled_total", Help: "Queries stopped before they finished, by reason (client-gone, timeout)."}, []string{"reason"})
 	eng.Metrics().Registry.MustRegister(s.metrics.requests, s.metrics.queriesCanceled)
 	eng.Metrics().Registry.MustRegister(s.budget.collectors()...)
+	s.prom = newPromState(s)
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(eng.Metrics().Registry, promhttp.HandlerOpts{}))
 	s.srv = &fasthttp.Server{
 		Handler:            s.route(metricsHandler),
@@ -205,7 +207,19 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 			if s.requireReady(ctx) {
 				s.handleExport(ctx)
 			}
+		// Prometheus: remote write and read, and the query API.
+		case "/api/v1/write":
+			s.handlePromWrite(ctx)
+		case "/api/v1/read":
+			s.handlePromRead(ctx)
+		case "/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels",
+			"/api/v1/metadata", "/api/v1/status/buildinfo":
+			s.handlePromAPI(ctx, path)
 		default:
+			if strings.HasPrefix(path, "/api/v1/label/") {
+				s.handlePromAPI(ctx, path)
+				break
+			}
 			if s.cfg.DebugPprof && (path == "/debug/pprof" || strings.HasPrefix(path, "/debug/pprof/")) {
 				s.handlePprof(ctx, path)
 				return
@@ -241,7 +255,9 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, path string, tok *Token) bool {
 func knownPath(p string) string {
 	switch p {
 	case "/write", "/api/v2/write", "/api/v1/ingest", "/ping", "/health", "/query", "/ready", "/metrics",
-		"/api/v1/databases", "/api/v1/tables", "/api/v1/export", "/api/v1/sql":
+		"/api/v1/databases", "/api/v1/tables", "/api/v1/export", "/api/v1/sql",
+		"/api/v1/write", "/api/v1/read", "/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels",
+		"/api/v1/metadata", "/api/v1/status/buildinfo":
 		return p
 	}
 	return "other"
