@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -213,6 +214,15 @@ func (s *Server) handlePromAPI(ctx *fasthttp.RequestCtx, path string) {
 		return
 	}
 	api := s.prom.api
+	defer func() {
+		// A panic in the engine or the adapter fails the query, not the
+		// server (fasthttp does not recover handlers).
+		if e := recover(); e != nil {
+			s.log.Error("PromQL query panicked", "path", path, "panic", e, "stack", string(debug.Stack()))
+			s.writeJSON(ctx, fasthttp.StatusInternalServerError, &prom.Response{Status: "error", ErrorType: prom.ErrInternal,
+				Error: fmt.Sprintf("internal error: %v", e)})
+		}
+	}()
 	if path == "/api/v1/status/buildinfo" {
 		st, r := api.BuildInfo()
 		s.writeJSON(ctx, st, r)

@@ -88,16 +88,22 @@ type API struct {
 }
 
 // NewEngine returns a promql engine configured as Prometheus 2.x is by
-// default (the @ modifier and negative offsets on, as since 2.33).
+// default (the @ modifier and negative offsets on, as since 2.33). A
+// subquery without a step takes DefaultSubqueryStep, what Prometheus takes
+// from its default evaluation_interval.
 func NewEngine(maxSamples int, timeout time.Duration) *promql.Engine {
 	return promql.NewEngine(promql.EngineOpts{
-		MaxSamples:           maxSamples,
-		Timeout:              timeout,
-		LookbackDelta:        5 * time.Minute,
-		EnableAtModifier:     true,
-		EnableNegativeOffset: true,
+		MaxSamples:               maxSamples,
+		Timeout:                  timeout,
+		LookbackDelta:            5 * time.Minute,
+		EnableAtModifier:         true,
+		EnableNegativeOffset:     true,
+		NoStepSubqueryIntervalFn: func(int64) int64 { return DefaultSubqueryStep.Milliseconds() },
 	})
 }
+
+// DefaultSubqueryStep is the step of a subquery that gives none.
+const DefaultSubqueryStep = time.Minute
 
 // queryData is the data of /api/v1/query and /api/v1/query_range.
 type queryData struct {
