@@ -376,4 +376,3 @@ func readQuery(ctx context.Context, q storage.Queryable, rq *prompb.Query) (*pro
 	}
 	return res, ss.Err()
 }
-
