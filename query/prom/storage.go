@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -58,14 +59,14 @@ func (*querier) Close() error { return nil }
 // matchers accept and that hold a numeric value field, with their schemas.
 func (q *querier) metricTables(ms []*labels.Matcher) ([]string, map[string]*columnar.TableSchema) {
 	for _, m := range ms {
-		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+		if m.Name == metricLabel && m.Type == labels.MatchEqual {
 			// One table: no copy of every schema.
 			tabs, ok := q.q.Eng.Tables(q.q.DB)
 			if !ok {
 				return nil, nil
 			}
 			s := tabs[m.Value]
-			if s == nil || !hasValue(s) || !matchAll(ms, labels.MetricName, m.Value) {
+			if s == nil || !hasValue(s) || !matchAll(ms, metricLabel, m.Value) {
 				return nil, nil
 			}
 			return []string{m.Value}, map[string]*columnar.TableSchema{m.Value: s}
@@ -77,7 +78,7 @@ func (q *querier) metricTables(ms []*labels.Matcher) ([]string, map[string]*colu
 	}
 	var names []string
 	for name, s := range tabs {
-		if hasValue(s) && matchAll(ms, labels.MetricName, name) {
+		if hasValue(s) && matchAll(ms, metricLabel, name) {
 			names = append(names, name)
 		}
 	}
@@ -155,7 +156,7 @@ func (q *querier) scanTable(ctx context.Context, table string, s *columnar.Table
 	var rowMs []*labels.Matcher
 	push := map[string][]string{}
 	for _, m := range ms {
-		if m.Name == labels.MetricName {
+		if m.Name == metricLabel {
 			continue
 		}
 		if !slices.Contains(s.Tags, m.Name) {
@@ -263,7 +264,7 @@ func (q *querier) scanTable(ctx context.Context, table string, s *columnar.Table
 			if sr == nil {
 				vals = vals[:0]
 				sb := labels.NewScratchBuilder(len(b.Tags) + 1)
-				sb.Add(labels.MetricName, table)
+				sb.Add(metricLabel, table)
 				for i := range b.Tags {
 					if id := b.Tags[i].IDs[r]; id >= 0 && b.Tags[i].Dict[id] != "" {
 						sb.Add(strings.Clone(b.Tags[i].Name), strings.Clone(b.Tags[i].Dict[id]))
@@ -317,7 +318,7 @@ func (q *querier) LabelValues(ctx context.Context, name string, hints *storage.L
 	set := map[string]struct{}{}
 	if len(ms) == 0 {
 		names, _ := q.metricTables(nil)
-		if name == labels.MetricName {
+		if name == metricLabel {
 			return limit(names, hints), nil, nil
 		}
 		exact := true
@@ -357,7 +358,7 @@ func (q *querier) LabelNames(ctx context.Context, hints *storage.LabelHints, ms 
 	if len(ms) == 0 {
 		names, schemas := q.metricTables(nil)
 		for _, table := range names {
-			set[labels.MetricName] = struct{}{}
+			set[metricLabel] = struct{}{}
 			for _, t := range schemas[table].Tags {
 				set[t] = struct{}{}
 			}
@@ -425,3 +426,6 @@ type fsamples []fsample
 
 func (s fsamples) Get(i int) chunks.Sample { return &s[i] }
 func (s fsamples) Len() int                { return len(s) }
+
+// metricLabel is the label that names a series' metric: the table.
+const metricLabel = model.MetricNameLabel
