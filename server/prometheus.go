@@ -114,7 +114,11 @@ func (s *Server) handlePromWrite(ctx *fasthttp.RequestCtx) {
 	sc.batch.Reset()
 	sc.errs = sc.errs[:0]
 	dec := promDecoders.Get().(*promremote.Decoder)
-	defer promDecoders.Put(dec)
+	defer func() {
+		if dec.Retained() <= scratchKeepBytes { // see putScratch
+			promDecoders.Put(dec)
+		}
+	}()
 	p := s.prom
 	lim := s.eng.Config().Limits
 	st, err := dec.Decode(body, &sc.batch, promremote.Options{

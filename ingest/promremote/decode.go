@@ -87,6 +87,11 @@ type Decoder struct {
 	req prompb.WriteRequest
 }
 
+// Retained is the memory the decoder keeps between requests, in bytes of
+// its decompression buffer: a pool may drop a decoder that one large
+// request grew.
+func (d *Decoder) Retained() int { return cap(d.buf) }
+
 // Decode decodes the snappy-compressed WriteRequest body into b, one row
 // per float sample. A series that cannot be stored (no metric name, labels
 // that are not valid UTF-8, a label named like the time or value column, a
