@@ -158,7 +158,7 @@ func pathScope(method []byte, path string) scope {
 		return scopeRead
 	case "/health", "/ping":
 		return scopeNone
-	case "/write", "/api/v2/write", "/api/v1/ingest":
+	case "/write", "/api/v2/write", "/api/v1/ingest", "/api/v1/write":
 		return scopeWrite
 	case "/query":
 		return scopeAny // each statement is checked by its kind (handleQuery)

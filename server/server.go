@@ -77,6 +77,7 @@ type Server struct {
 	budget  *budget
 	maxLine int // the engine's Limits.MaxLineBytes, for the decoders
 	ids     *requestIDs
+	prom    *promState
 }
 
 type httpMetrics struct {
@@ -109,6 +110,7 @@ func New(eng *engine.Engine, cfg Config) *Server {
 		Name: "silt_queries_canceled_total", Help: "Queries stopped before they finished, by reason (client-gone, timeout)."}, []string{"reason"})
 	eng.Metrics().Registry.MustRegister(s.metrics.requests, s.metrics.queriesCanceled)
 	eng.Metrics().Registry.MustRegister(s.budget.collectors()...)
+	s.prom = newPromState(s)
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(eng.Metrics().Registry, promhttp.HandlerOpts{}))
 	s.srv = &fasthttp.Server{
 		Handler:            s.withRequestLog(s.route(metricsHandler)),
@@ -210,7 +212,19 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 			}
 		case "/api/openapi.yaml":
 			s.handleOpenAPI(ctx) // openapi.go
+		// Prometheus: remote write and read, and the query API.
+		case "/api/v1/write":
+			s.handlePromWrite(ctx)
+		case "/api/v1/read":
+			s.handlePromRead(ctx)
+		case "/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels",
+			"/api/v1/metadata", "/api/v1/status/buildinfo":
+			s.handlePromAPI(ctx, path)
 		default:
+			if strings.HasPrefix(path, "/api/v1/label/") {
+				s.handlePromAPI(ctx, path)
+				break
+			}
 			if s.cfg.DebugPprof && (path == "/debug/pprof" || strings.HasPrefix(path, "/debug/pprof/")) {
 				s.handlePprof(ctx, path)
 				return
@@ -247,7 +261,9 @@ func knownPath(p string) string {
 	switch p {
 	case "/write", "/api/v2/write", "/api/v1/ingest", "/ping", "/health", "/query", "/ready", "/metrics",
 		"/api/v1/databases", "/api/v1/tables", "/api/v1/export", "/api/v1/sql",
-		"/api/openapi.yaml":
+		"/api/openapi.yaml",
+		"/api/v1/write", "/api/v1/read", "/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels",
+		"/api/v1/metadata", "/api/v1/status/buildinfo":
 		return p
 	}
 	return "other"

@@ -32,6 +32,7 @@ var allowed = map[string][]string{
 	// Decoders and the WAL sit on the data model only.
 	"ingest/lineprotocol": {"columnar"},
 	"ingest/ndjson":       {"columnar"},
+	"ingest/promremote":   {"columnar"},
 	"engine/wal":          {"columnar", "internal/fileutil"},
 
 	// Storage building blocks, free of engine state.
@@ -56,10 +57,12 @@ var allowed = map[string][]string{
 	"query/sql":      {},
 	"query/exec":     {"columnar", "segment", "engine", "query", "query/sql"},
 	"query/influxql": {"columnar", "query", "query/exec", "query/sql"},
+	// PromQL runs on Prometheus' own engine over an adapter on the scans.
+	"query/prom": {"columnar", "engine"},
 
 	"server": {"columnar", "segment", "manifest", "engine", "engine/wal", "ingest/sink",
 		"ingest/lineprotocol", "ingest/ndjson", "query", "query/exec", "query/influxql", "query/sql",
-		"docs"},
+		"docs", "ingest/promremote", "query/prom"},
 	// The PostgreSQL listener runs queries through the server's executor,
 	// seen as its Backend interface: it imports no server and no engine.
 	"pgwire": {"columnar", "query", "query/sql"},
@@ -85,6 +88,7 @@ var everywhere = []string{"internal/flagutil"}
 var forbiddenDeps = map[string][]string{
 	"ingest/lineprotocol": {"github.com/parquet-go/", "github.com/apache/arrow-go/"},
 	"ingest/ndjson":       {"github.com/parquet-go/", "github.com/apache/arrow-go/"},
+	"ingest/promremote":   {"github.com/parquet-go/", "github.com/apache/arrow-go/"},
 	"engine/wal":          {"github.com/parquet-go/", "github.com/apache/arrow-go/"},
 	"ingest/sink":         {"github.com/parquet-go/", "github.com/apache/arrow-go/"},
 }

@@ -1,0 +1,382 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/snappy"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/valyala/fasthttp"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/ingest/promremote"
+	"github.com/siltdb/silt/ingest/sink"
+	"github.com/siltdb/silt/query/prom"
+)
+
+// DefaultPrometheusDB is the database Prometheus' remote write and query
+// API use when the request names none (?db=).
+const DefaultPrometheusDB = "prometheus"
+
+// promMaxSamples bounds the samples one PromQL query holds at once, as
+// Prometheus' --query.max-samples does by default.
+const promMaxSamples = 50_000_000
+
+// promState is what the Prometheus endpoints share.
+type promState struct {
+	api  *prom.API
+	meta prom.MetadataStore
+
+	samples    prometheus.Counter
+	stale      prometheus.Counter
+	exemplars  prometheus.Counter
+	histograms prometheus.Counter
+	rejected   *prometheus.CounterVec
+}
+
+func newPromState(s *Server) *promState {
+	p := &promState{
+		samples: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "silt_prometheus_samples_written_total", Help: "Float samples written by Prometheus remote write."}),
+		stale: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "silt_prometheus_stale_markers_total", Help: "Of the written samples, stale markers."}),
+		exemplars: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "silt_prometheus_exemplars_ignored_total", Help: "Exemplars received by remote write and not stored."}),
+		histograms: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "silt_prometheus_histograms_rejected_total", Help: "Native histogram samples received by remote write and refused (not stored)."}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "silt_prometheus_samples_rejected_total", Help: "Remote-write samples refused, by code."}, []string{"code"}),
+	}
+	s.eng.Metrics().Registry.MustRegister(p.samples, p.stale, p.exemplars, p.histograms, p.rejected)
+	p.api = &prom.API{
+		Engine:  prom.NewEngine(promMaxSamples, s.cfg.QueryTimeout),
+		Meta:    &p.meta,
+		Version: "2.42.0-silt-" + Version,
+		Timeout: s.cfg.QueryTimeout,
+	}
+	return p
+}
+
+var promDecoders = sync.Pool{New: func() any { return new(promremote.Decoder) }}
+
+// promDB is the request's database: ?db=, else DefaultPrometheusDB.
+func promDB(ctx *fasthttp.RequestCtx) string {
+	if db := ctx.QueryArgs().Peek("db"); len(db) > 0 {
+		return string(db)
+	}
+	if ctx.IsPost() && isForm(ctx) {
+		if db := ctx.PostArgs().Peek("db"); len(db) > 0 {
+			return string(db)
+		}
+	}
+	return DefaultPrometheusDB
+}
+
+// handlePromWrite serves POST /api/v1/write: Prometheus remote write 1.0.
+// Statuses follow what Prometheus does with them: 204 when every sample is
+// durable; 4xx (dropped, not retried) for a request that can never be
+// stored; 429 and 5xx (retried, with backoff) when Silt cannot take it now:
+// a full head, a replaying WAL, a full disk. Nothing is acknowledged before
+// the WAL's fsync.
+func (s *Server) handlePromWrite(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsPost() {
+		ctx.Response.Header.Set("Allow", "POST")
+		s.writeError(ctx, fasthttp.StatusMethodNotAllowed, "method-not-allowed", "use POST to remote-write")
+		return
+	}
+	db := promDB(ctx)
+	if err := sink.ValidateName("database", db); err != nil {
+		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-db-name", err.Error())
+		return
+	}
+	if ct := ctx.Request.Header.ContentType(); bytes.Contains(ct, []byte("io.prometheus.write.v2")) {
+		s.writeError(ctx, fasthttp.StatusUnsupportedMediaType, "prom-unsupported-protocol",
+			"remote write 2.0 is not supported: set protobuf_message: prometheus.WriteRequest (remote write 1.0)")
+		return
+	}
+	if enc := ctx.Request.Header.ContentEncoding(); len(enc) > 0 && !bytes.EqualFold(enc, []byte("snappy")) {
+		s.writeError(ctx, fasthttp.StatusUnsupportedMediaType, "unsupported-encoding",
+			fmt.Sprintf("Content-Encoding %q is not supported by remote write: send snappy", truncate(enc, 32)))
+		return
+	}
+	body := ctx.PostBody()
+	s.eng.Metrics().BytesIngested.Add(float64(len(body)))
+	sc := scratchPool.Get().(*writeScratch)
+	defer putScratch(sc)
+	sc.batch.Reset()
+	sc.errs = sc.errs[:0]
+	dec := promDecoders.Get().(*promremote.Decoder)
+	defer func() {
+		if dec.Retained() <= scratchKeepBytes { // see putScratch
+			promDecoders.Put(dec)
+		}
+	}()
+	p := s.prom
+	lim := s.eng.Config().Limits
+	st, err := dec.Decode(body, &sc.batch, promremote.Options{
+		MaxDecodedBytes: s.cfg.MaxBodyBytes,
+		MaxLabelBytes:   lim.MaxLineBytes,
+		MaxLabels:       lim.MaxTagsPerLine + 1,
+	}, func(e columnar.LineError) { sc.errs = append(sc.errs, e) }, func(m promremote.Metadata) {
+		p.meta.Put(m.Metric, prom.MetricMeta{Type: m.Type, Help: m.Help, Unit: m.Unit})
+	})
+	p.exemplars.Add(float64(st.Exemplars))
+	switch {
+	case errors.Is(err, promremote.ErrTooLarge):
+		s.writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "body-too-large", err.Error())
+		return
+	case errors.Is(err, promremote.ErrSnappy):
+		s.writeError(ctx, fasthttp.StatusBadRequest, "prom-bad-snappy", err.Error())
+		return
+	case err != nil:
+		s.writeError(ctx, fasthttp.StatusBadRequest, "prom-bad-protobuf", err.Error())
+		return
+	}
+	var res sink.WriteResult
+	if len(sc.batch.Rows) > 0 {
+		res, err = s.eng.Write(db, &sc.batch)
+		if err != nil {
+			s.writeEngineError(ctx, err)
+			return
+		}
+	}
+	p.samples.Add(float64(res.Written))
+	p.stale.Add(float64(st.StaleMarkers))
+	rejected := append(sc.errs, res.Rejected...)
+	for _, e := range rejected {
+		p.rejected.WithLabelValues(e.Code).Inc()
+	}
+	if st.Histograms > 0 {
+		p.histograms.Add(float64(st.Histograms))
+		// 400: resending would not help, and the float samples
+		// of the request are stored already.
+		s.writeJSON(ctx, fasthttp.StatusBadRequest, WriteResponse{
+			Error: fmt.Sprintf("native histograms are not supported: %d histogram samples were dropped; the request's %d float samples were written (scrape classic histograms: scrape_classic_histograms, or leave native histograms off)",
+				st.Histograms, res.Written),
+			Code: "prom-native-histogram", Written: res.Written, Rejected: st.Histograms + len(rejected),
+			Errors: rejected[:min(len(rejected), maxReportedErrors)],
+		})
+		return
+	}
+	if len(rejected) == 0 {
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return
+	}
+	sortLineErrors(rejected)
+	first := rejected[0]
+	s.writeJSON(ctx, fasthttp.StatusBadRequest, WriteResponse{
+		Error:    fmt.Sprintf("series %d of the request: %s", first.Line, first.Reason),
+		Code:     first.Code,
+		Line:     first.Line,
+		Written:  res.Written,
+		Rejected: len(rejected),
+		Errors:   rejected[:min(len(rejected), maxReportedErrors)],
+	})
+}
+
+// promParams reads a query API request's parameters from its URL and, for
+// a form POST, its body (Grafana sends POST forms by default).
+type promParams struct{ ctx *fasthttp.RequestCtx }
+
+func (p promParams) Get(name string) string {
+	if v := p.ctx.QueryArgs().Peek(name); len(v) > 0 {
+		return string(v)
+	}
+	if p.ctx.IsPost() && isForm(p.ctx) {
+		return string(p.ctx.PostArgs().Peek(name))
+	}
+	return ""
+}
+
+func (p promParams) List(name string) []string {
+	var out []string
+	for _, v := range p.ctx.QueryArgs().PeekMulti(name) {
+		out = append(out, string(v))
+	}
+	if p.ctx.IsPost() && isForm(p.ctx) {
+		for _, v := range p.ctx.PostArgs().PeekMulti(name) {
+			out = append(out, string(v))
+		}
+	}
+	return out
+}
+
+// handlePromAPI serves the query endpoints of Prometheus' HTTP API under
+// /api/v1, GET and POST, with Prometheus' envelope and error types.
+func (s *Server) handlePromAPI(ctx *fasthttp.RequestCtx, path string) {
+	if !ctx.IsGet() && !ctx.IsPost() {
+		ctx.Response.Header.Set("Allow", "GET, POST")
+		s.writeJSON(ctx, fasthttp.StatusMethodNotAllowed, &prom.Response{Status: "error", ErrorType: prom.ErrBadData, Error: "use GET or POST"})
+		return
+	}
+	api := s.prom.api
+	defer func() {
+		// A panic in the engine or the adapter fails the query, not the
+		// server (fasthttp does not recover handlers).
+		if e := recover(); e != nil {
+			s.log.Error("PromQL query panicked", "path", path, "panic", e, "stack", string(debug.Stack()))
+			s.writeJSON(ctx, fasthttp.StatusInternalServerError, &prom.Response{Status: "error", ErrorType: prom.ErrInternal,
+				Error: fmt.Sprintf("internal error: %v", e)})
+		}
+	}()
+	if path == "/api/v1/status/buildinfo" {
+		st, r := api.BuildInfo()
+		s.writeJSON(ctx, st, r)
+		return
+	}
+	if path == "/api/v1/metadata" {
+		st, r := api.Metadata(promParams{ctx})
+		s.writeJSON(ctx, st, r)
+		return
+	}
+	if !s.eng.Ready() {
+		ctx.Response.Header.Set("Retry-After", "1")
+		s.writeJSON(ctx, fasthttp.StatusServiceUnavailable, &prom.Response{Status: "error", ErrorType: prom.ErrUnavailable, Error: "replaying the WAL; retry shortly"})
+		return
+	}
+	db := promDB(ctx)
+	q := &prom.Queryable{Eng: s.eng, DB: db, MaxSamples: promMaxSamples}
+	qctx, cancel := s.queryContext(ctx)
+	defer cancel()
+	p := promParams{ctx}
+	var st int
+	var r *prom.Response
+	switch {
+	case path == "/api/v1/query":
+		st, r = api.Query(qctx, q, p)
+	case path == "/api/v1/query_range":
+		st, r = api.QueryRange(qctx, q, p)
+	case path == "/api/v1/series":
+		st, r = api.Series(qctx, q, p)
+	case path == "/api/v1/labels":
+		st, r = api.Labels(qctx, q, p)
+	case strings.HasPrefix(path, "/api/v1/label/") && strings.HasSuffix(path, "/values"):
+		name := strings.TrimSuffix(strings.TrimPrefix(path, "/api/v1/label/"), "/values")
+		st, r = api.LabelValues(qctx, q, name, p)
+	default:
+		st, r = prom.StatusOf(prom.ErrNotFound), &prom.Response{Status: "error", ErrorType: prom.ErrNotFound, Error: "no endpoint " + path}
+	}
+	s.writeJSON(ctx, st, r)
+}
+
+// handlePromRead serves POST /api/v1/read: Prometheus remote read, with
+// the samples response type.
+func (s *Server) handlePromRead(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsPost() {
+		ctx.Response.Header.Set("Allow", "POST")
+		s.writeError(ctx, fasthttp.StatusMethodNotAllowed, "method-not-allowed", "use POST to remote-read")
+		return
+	}
+	if !s.requireReady(ctx) {
+		return
+	}
+	body := ctx.PostBody()
+	n, err := snappy.DecodedLen(body)
+	if err != nil || n > s.cfg.MaxBodyBytes {
+		s.writeError(ctx, fasthttp.StatusBadRequest, "prom-bad-snappy", "the body is not a snappy-compressed ReadRequest of at most --max-body-bytes")
+		return
+	}
+	raw, err := snappy.Decode(nil, body)
+	if err != nil {
+		s.writeError(ctx, fasthttp.StatusBadRequest, "prom-bad-snappy", "the body is not valid snappy data: "+err.Error())
+		return
+	}
+	var req prompb.ReadRequest
+	if err := req.Unmarshal(raw); err != nil {
+		s.writeError(ctx, fasthttp.StatusBadRequest, "prom-bad-protobuf", "the body is not a remote-read ReadRequest: "+err.Error())
+		return
+	}
+	if t := req.AcceptedResponseTypes; len(t) > 0 && !containsType(t, prompb.ReadRequest_SAMPLES) {
+		s.writeError(ctx, fasthttp.StatusBadRequest, "prom-unsupported-response-type",
+			"remote read answers with the samples response type only; the request does not accept it")
+		return
+	}
+	q := &prom.Queryable{Eng: s.eng, DB: promDB(ctx), MaxSamples: promMaxSamples}
+	qctx, cancel := s.queryContext(ctx)
+	defer cancel()
+	resp := prompb.ReadResponse{Results: make([]*prompb.QueryResult, len(req.Queries))}
+	for i, rq := range req.Queries {
+		res, err := readQuery(qctx, q, rq)
+		if err != nil {
+			s.writeError(ctx, fasthttp.StatusBadRequest, "prom-read-failed", fmt.Sprintf("query %d: %v", i, err))
+			return
+		}
+		resp.Results[i] = res
+	}
+	out, err := resp.Marshal()
+	if err != nil {
+		s.writeError(ctx, fasthttp.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	ctx.Response.Header.Set("Content-Encoding", "snappy")
+	ctx.SetContentType("application/x-protobuf")
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetBody(snappy.Encode(nil, out))
+}
+
+func containsType(ts []prompb.ReadRequest_ResponseType, t prompb.ReadRequest_ResponseType) bool {
+	for _, x := range ts {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// readQuery answers one remote-read query.
+func readQuery(ctx context.Context, q storage.Queryable, rq *prompb.Query) (*prompb.QueryResult, error) {
+	ms := make([]*labels.Matcher, 0, len(rq.Matchers))
+	for _, m := range rq.Matchers {
+		var t labels.MatchType
+		switch m.Type {
+		case prompb.LabelMatcher_EQ:
+			t = labels.MatchEqual
+		case prompb.LabelMatcher_NEQ:
+			t = labels.MatchNotEqual
+		case prompb.LabelMatcher_RE:
+			t = labels.MatchRegexp
+		case prompb.LabelMatcher_NRE:
+			t = labels.MatchNotRegexp
+		default:
+			return nil, fmt.Errorf("unknown matcher type %d", m.Type)
+		}
+		lm, err := labels.NewMatcher(t, m.Name, m.Value)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, lm)
+	}
+	qr, err := q.Querier(rq.StartTimestampMs, rq.EndTimestampMs)
+	if err != nil {
+		return nil, err
+	}
+	defer qr.Close()
+	var hints *storage.SelectHints
+	if h := rq.Hints; h != nil {
+		hints = &storage.SelectHints{Start: h.StartMs, End: h.EndMs, Step: h.StepMs, Func: h.Func, Grouping: h.Grouping, By: h.By, Range: h.RangeMs}
+	}
+	ss := qr.Select(ctx, true, hints, ms...)
+	res := &prompb.QueryResult{}
+	for ss.Next() {
+		sr := ss.At()
+		ts := &prompb.TimeSeries{}
+		sr.Labels().Range(func(l labels.Label) {
+			ts.Labels = append(ts.Labels, prompb.Label{Name: l.Name, Value: l.Value})
+		})
+		it := sr.Iterator(nil)
+		for it.Next() != 0 {
+			t, v := it.At()
+			ts.Samples = append(ts.Samples, prompb.Sample{Timestamp: t, Value: v})
+		}
+		res.Timeseries = append(res.Timeseries, ts)
+	}
+	return res, ss.Err()
+}
