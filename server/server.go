@@ -205,6 +205,10 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 			if s.requireReady(ctx) {
 				s.handleExport(ctx)
 			}
+		case backupPath:
+			s.handleBackup(ctx)
+		case backupFilePath:
+			s.handleBackupFile(ctx)
 		default:
 			if s.cfg.DebugPprof && (path == "/debug/pprof" || strings.HasPrefix(path, "/debug/pprof/")) {
 				s.handlePprof(ctx, path)

@@ -22,6 +22,10 @@ Usage:
                              TSBS cpu-only workload: generate, load into Silt, InfluxDB or
                              ClickHouse, run the query types, compare (see 'silt bench help')
   silt check   [flags]       list what needs an operator in a data directory (the quarantine)
+  silt backup  --to DIR|s3://bucket/prefix
+                             copy a consistent snapshot of a running server (incremental)
+  silt restore --from DIR|s3://bucket/prefix --data-dir NEW
+                             write a backup into a new data directory
   silt version               print version and build information
 
 Quick start:
@@ -48,6 +52,10 @@ func main() {
 		os.Exit(runQuery(args))
 	case "check":
 		os.Exit(runCheck(args))
+	case "backup":
+		os.Exit(runBackup(args))
+	case "restore":
+		os.Exit(runRestore(args))
 	case "version", "--version", "-v":
 		printVersion()
 	case "help", "--help", "-h":
