@@ -63,8 +63,8 @@ type backupManifest struct {
 	Server  string    `json:"server"`
 	Version string    `json:"silt_version"`
 	// Generation and WALSeq are the data manifest's.
-	Generation uint64 `json:"manifest_generation"`
-	WALSeq     uint64 `json:"wal_seq"`
+	Generation uint64       `json:"manifest_generation"`
+	WALSeq     uint64       `json:"wal_seq"`
 	Files      []backupFile `json:"files"`
 	// Cold are the segments held in the server's tiering bucket,
 	// referenced by key (under the server's --s3.prefix) and checksum.
