@@ -14,7 +14,18 @@ import (
 // (CRC-32 of each page, written by the segment writer) checked. It
 // returns the segment's info, or an error saying where the file is damaged.
 // Scans never pay for this: they read only the pages they need.
-func Verify(r io.ReaderAt, size int64, name string) (SegmentInfo, error) {
+func Verify(r io.ReaderAt, size int64, name string) (info SegmentInfo, err error) {
+	// The Parquet readers trust lengths in page headers: damage there can
+	// make them index out of range. A panic is damage, reported as such.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("unreadable (the Parquet reader failed: %v)", p)
+		}
+	}()
+	return verify(r, size, name)
+}
+
+func verify(r io.ReaderAt, size int64, name string) (SegmentInfo, error) {
 	seg, err := OpenSegmentReader(io.NewSectionReader(r, 0, size), name, nil)
 	if err != nil {
 		return SegmentInfo{}, fmt.Errorf("footer: %w", err)

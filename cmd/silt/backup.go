@@ -253,7 +253,10 @@ func (c *backupClient) backup(ctx context.Context, store tiering.ObjectStore, pr
 		bf := backupFile{Path: f.Path, Kind: f.Kind, Size: f.Size}
 		if f.Kind == "segment" {
 			bf.Key = backupSegmentsPrefix + f.Path
-			if prev, ok := have[bf.Key]; ok && prev.Size == f.Size && prev.Checksum != "" {
+			// Segment names never repeat, and the manifest's checksum
+			// (when recorded) must match the copy's too.
+			if prev, ok := have[bf.Key]; ok && prev.Size == f.Size && prev.Checksum != "" &&
+				(f.Segment == nil || f.Segment.Checksum == "" || f.Segment.Checksum == prev.Checksum) {
 				bf.Checksum, bf.Reused = prev.Checksum, true
 				bm.Files = append(bm.Files, bf)
 				continue
@@ -264,6 +267,10 @@ func (c *backupClient) backup(ctx context.Context, store tiering.ObjectStore, pr
 		sum, err := c.copyFile(ctx, store, snap.ID, f, bf.Key)
 		if err != nil {
 			return nil, err
+		}
+		if f.Segment != nil && f.Segment.Checksum != "" && f.Segment.Checksum != sum {
+			return nil, fmt.Errorf("segment %s: copied bytes have CRC-64/NVME %s, the manifest recorded %s: the server's file is damaged (run silt check)",
+				f.Path, sum, f.Segment.Checksum)
 		}
 		bf.Checksum = sum
 		bm.Files = append(bm.Files, bf)

@@ -206,9 +206,24 @@ func (c *checker) checkSegment(s segment.SegmentMeta) error {
 	if s.Bytes > 0 && st.Size() != s.Bytes {
 		return fmt.Errorf("the file has %d bytes, the manifest recorded %d (truncated or replaced)", st.Size(), s.Bytes)
 	}
-	info, err := segment.Verify(f, st.Size(), p)
-	if err != nil {
-		return fmt.Errorf("damaged: %w", err)
+	info, verr := segment.Verify(f, st.Size(), p)
+	if s.Checksum != "" {
+		// The whole file's checksum covers what page CRCs do not: page
+		// headers, statistics, the page index and the footer.
+		sum, err := segment.FileChecksum(io.NewSectionReader(f, 0, st.Size()))
+		if err != nil {
+			return err
+		}
+		if sum != s.Checksum {
+			where := "the pages themselves read clean, so the damage is in page headers, statistics, the page index or the footer"
+			if verr != nil {
+				where = verr.Error()
+			}
+			return fmt.Errorf("damaged: the file's CRC-64/NVME is %s, the manifest recorded %s when it was written; %s", sum, s.Checksum, where)
+		}
+	}
+	if verr != nil {
+		return fmt.Errorf("damaged: %w", verr)
 	}
 	return metaAgrees(s, info)
 }

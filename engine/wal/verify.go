@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -39,6 +40,9 @@ func Verify(dir string, from uint64) (VerifyStats, error) {
 		}
 		name := fileName(dir, seq)
 		data, err := os.ReadFile(name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // removed by a live log's flush since the listing
+		}
 		if err != nil {
 			return st, fmt.Errorf("read wal file %s: %w", name, err)
 		}
