@@ -130,7 +130,8 @@ func TestCheckFindsDamage(t *testing.T) {
 		t.Errorf("exit %d, want 1", code)
 	}
 	want := []string{
-		fmt.Sprintf("PROBLEM segment %d (db.cpu, %s): damaged: row group", seg.ID, seg.Path),
+		fmt.Sprintf("PROBLEM segment %d (db.cpu, %s): damaged: the file's CRC-64/NVME is ", seg.ID, seg.Path),
+		"the manifest recorded " + seg.Checksum + " when it was written; row group 0, column",
 		"crc32 checksum mismatch in page",
 		fmt.Sprintf("PROBLEM wal wal/%s: truncated: the file ends inside a record", filepath.Base(walFile)),
 		fmt.Sprintf("PROBLEM segment %d (db.cpu, %s): object %s is missing from the bucket", gone.ID, gone.Path, gone.Path),
