@@ -184,6 +184,9 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := removeSnapshots(cfg.DataDir); err != nil {
+		return nil, errors.Join(fmt.Errorf("remove stale backup snapshots: %w", err), lock.Close())
+	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, lock: lock,
 		heads: map[string]map[string]*segment.Head{},
 		stop:  make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}

@@ -189,6 +189,7 @@ func (r *RowReader) Close() {
 type SegmentWriter struct {
 	path, tmp string
 	f         *os.File
+	hf        *hashingFile // f, checksummed
 	bw        *bufio.Writer
 	//lint:ignore SA1019 the generic writer needs a Go type per schema; a segment's columns are known only at run time
 	w         *parquet.Writer
@@ -222,8 +223,9 @@ func NewSegmentWriter(path, db, table string, schema *columnar.TableSchema, batc
 		return nil, fmt.Errorf("create segment %s: %w", tmp, err)
 	}
 	sch := segmentSchema(schema)
-	bw := bufio.NewWriterSize(f, 1<<20)
-	sw := &SegmentWriter{path: path, tmp: tmp, f: f, bw: bw, schema: schema,
+	hf := newHashingFile(f)
+	bw := bufio.NewWriterSize(hf, 1<<20)
+	sw := &SegmentWriter{path: path, tmp: tmp, f: f, hf: hf, bw: bw, schema: schema,
 		batchRows: max(batchRows, 1),
 		// The flush's fastest zstd level: the default level's larger
 		// history cost 16 MiB more per writer (BenchmarkMerge heap profile)
@@ -457,7 +459,7 @@ func (sw *SegmentWriter) Close() (m SegmentMeta, err error) {
 		return m, err
 	}
 	return SegmentMeta{DB: sw.info.DB, Table: sw.info.Table, Rows: sw.info.Rows, Series: sw.info.Series,
-		MinTime: sw.info.MinTime, MaxTime: sw.info.MaxTime, Bytes: st.Size(),
+		MinTime: sw.info.MinTime, MaxTime: sw.info.MaxTime, Bytes: st.Size(), Checksum: sw.hf.sum(),
 		FirstSeries: sw.firstTags, LastSeries: cloneTags(sw.lastTags)}, nil
 }
 

@@ -32,9 +32,11 @@ type SegmentMeta struct {
 	MaxTime int64  `json:"max_time"`
 	Bytes   int64  `json:"bytes"`
 	// Tier is "" for a segment on local disk and TierS3 for one moved to
-	// the object store (key = Path under --s3.prefix); Checksum is then the
-	// object's CRC-64/NVME as tiering.ObjectInfo.Checksum. Both are omitted
-	// for local segments, so older manifests load unchanged.
+	// the object store (key = Path under --s3.prefix). Checksum is the
+	// file's CRC-64/NVME (checksum.go), the same value as the object's
+	// tiering.ObjectInfo.Checksum once tiered; segments written before it
+	// was recorded locally have it only once tiered. Both are omitted when
+	// empty, so older manifests load unchanged.
 	Tier     string `json:"tier,omitempty"`
 	Checksum string `json:"checksum,omitempty"`
 	// Rollup is the window width (ns) of a rollup segment (rollup.go), 0
@@ -179,7 +181,8 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 			err = errors.Join(err, f.Close(), os.Remove(tmp))
 		}
 	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
+	hf := newHashingFile(f)
+	bw := bufio.NewWriterSize(hf, 1<<20)
 	sch := segmentSchema(h.Schema)
 	// zstd's fastest level: BenchmarkFlush is 18% faster than the default
 	// level for 5% more bytes (4.25 vs 4.04 bytes/value on TSBS cpu rows),
@@ -261,7 +264,7 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 		return m, err
 	}
 	return SegmentMeta{DB: db, Table: table, Rows: info.Rows, Series: info.Series,
-		MinTime: info.MinTime, MaxTime: info.MaxTime, Bytes: st.Size(),
+		MinTime: info.MinTime, MaxTime: info.MaxTime, Bytes: st.Size(), Checksum: hf.sum(),
 		FirstSeries: m.FirstSeries, LastSeries: m.LastSeries}, nil
 }
 

@@ -163,6 +163,9 @@ func pathScope(method []byte, path string) scope {
 	case "/query":
 		return scopeAny // each statement is checked by its kind (handleQuery)
 	}
+	if path == backupPath || path == backupFilePath {
+		return scopeAdmin // a snapshot holds every database's data
+	}
 	if strings.HasPrefix(path, "/debug/pprof") {
 		return scopeAdmin
 	}

@@ -220,6 +220,10 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 		case "/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels",
 			"/api/v1/metadata", "/api/v1/status/buildinfo":
 			s.handlePromAPI(ctx, path)
+		case backupPath:
+			s.handleBackup(ctx)
+		case backupFilePath:
+			s.handleBackupFile(ctx)
 		default:
 			if strings.HasPrefix(path, "/api/v1/label/") {
 				s.handlePromAPI(ctx, path)

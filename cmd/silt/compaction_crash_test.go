@@ -124,6 +124,7 @@ func TestCompactionCrashKill9(t *testing.T) {
 			t.Fatalf("round %d: export after restart: %v", round, err)
 		}
 		reportProblems(t, fmt.Sprintf("after the restart following round %d", round-1), m.check(got))
+		checkDataDir(t, data, fmt.Sprintf("after the restart following round %d", round-1))
 		m.settle(got)
 		if t.Failed() {
 			t.FailNow()

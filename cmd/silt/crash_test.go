@@ -135,6 +135,7 @@ func TestCrashKill9(t *testing.T) {
 			t.Fatalf("round %d: export after restart: %v", round, err)
 		}
 		reportProblems(t, fmt.Sprintf("after the restart following round %d", round-1), m.check(got))
+		checkDataDir(t, data, fmt.Sprintf("after the restart following round %d", round-1))
 		// A request is one WAL record: after a crash it is there whole or
 		// not at all.
 		for _, b := range prevUnacked {

@@ -344,6 +344,7 @@ func TestCrashKill9Drop(t *testing.T) {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		reportProblems(t, fmt.Sprintf("after the restart following round %d", round-1), d.check(got))
+		checkDataDir(t, data, fmt.Sprintf("after the restart following round %d", round-1))
 		if t.Failed() {
 			t.Logf("the sequences of round %d:\n%s", round-1, lastOps)
 			t.FailNow()

@@ -25,7 +25,11 @@ Usage:
   silt bench gen|load|query|report|membw
                              TSBS cpu-only workload: generate, load into Silt, InfluxDB or
                              ClickHouse, run the query types, compare (see 'silt bench help')
-  silt check   [flags]       list what needs an operator in a data directory (the quarantine)
+  silt check   [flags]       verify a data directory (manifest, segments, WAL, bucket); --repair
+  silt backup  --to DIR|s3://bucket/prefix
+                             copy a consistent snapshot of a running server (incremental)
+  silt restore --from DIR|s3://bucket/prefix --data-dir NEW
+                             write a backup into a new data directory
   silt ready   [--url URL]   exit 0 once a server is ready (a container health check)
   silt config example        print a config file of every serve setting with its default
   silt version               print version, git revision and build information
@@ -59,6 +63,10 @@ func main() {
 		os.Exit(runReady(args))
 	case "config":
 		os.Exit(runConfig(args))
+	case "backup":
+		os.Exit(runBackup(args))
+	case "restore":
+		os.Exit(runRestore(args))
 	case "version", "--version", "-v":
 		printVersion(os.Stdout)
 	case "help", "--help", "-h":

@@ -205,6 +205,7 @@ func TestCrashKill9Retention(t *testing.T) {
 			t.Fatalf("round %d: export keep: %v", round, err)
 		}
 		reportProblems(t, fmt.Sprintf("keep after the restart following round %d", round-1), keepM.check(kept))
+		checkDataDir(t, data, fmt.Sprintf("after the restart following round %d", round-1))
 		keepM.settle(kept)
 		if t.Failed() {
 			t.FailNow()

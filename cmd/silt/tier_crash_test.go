@@ -296,6 +296,7 @@ func TestCrashKill9Tier(t *testing.T) {
 			t.Fatalf("round %d: export after restart: %v", round, err)
 		}
 		reportProblems(t, fmt.Sprintf("after the restart following round %d", round-1), m.check(got))
+		checkDataDir(t, data, fmt.Sprintf("after the restart following round %d", round-1), append([]string{"--bucket"}, s3Only(env.flags)...)...)
 		m.settle(got)
 		if t.Failed() {
 			t.FailNow()
