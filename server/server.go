@@ -150,6 +150,10 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 			// its handler returns.
 			defer s.budget.release(&ctx.Request.Header)
 		}
+		if strings.HasPrefix(path, "/api/v2/") {
+			// v2 clients read an error's message key (api_v2.go).
+			defer s.addV2Message(ctx)
+		}
 		// The browser check comes first: a CORS preflight carries no
 		// credentials.
 		ok := s.sameSiteOrSafe(ctx, path)
@@ -180,7 +184,7 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 			ctx.Response.Header.Set("X-Influxdb-Build", "OSS")
 			ctx.SetStatusCode(fasthttp.StatusNoContent)
 		case "/health":
-			s.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "pass", "version": Version})
+			s.handleHealth(ctx)
 		case "/ready":
 			if s.eng.Ready() {
 				s.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready"})
@@ -204,6 +208,25 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 		case "/api/v1/export":
 			if s.requireReady(ctx) {
 				s.handleExport(ctx)
+			}
+		// The InfluxDB v2 and v3 APIs beyond writes (api_v2.go, api_v3.go).
+		case "/api/v2/query":
+			s.handleV2Query(ctx)
+		case "/api/v2/buckets":
+			if s.requireReady(ctx) {
+				s.handleBuckets(ctx, tok)
+			}
+		case "/api/v2/orgs":
+			s.handleOrgs(ctx)
+		case "/api/v3/write_lp":
+			s.handleWriteLP(ctx)
+		case "/api/v3/query_sql", "/api/v3/query_influxql":
+			if s.requireReady(ctx) {
+				s.handleQueryV3(ctx, path == "/api/v3/query_influxql")
+			}
+		case "/api/v3/configure/database":
+			if s.requireReady(ctx) {
+				s.handleConfigureDatabase(ctx)
 			}
 		default:
 			if s.cfg.DebugPprof && (path == "/debug/pprof" || strings.HasPrefix(path, "/debug/pprof/")) {
@@ -241,7 +264,9 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, path string, tok *Token) bool {
 func knownPath(p string) string {
 	switch p {
 	case "/write", "/api/v2/write", "/api/v1/ingest", "/ping", "/health", "/query", "/ready", "/metrics",
-		"/api/v1/databases", "/api/v1/tables", "/api/v1/export", "/api/v1/sql":
+		"/api/v1/databases", "/api/v1/tables", "/api/v1/export", "/api/v1/sql",
+		"/api/v2/query", "/api/v2/buckets", "/api/v2/orgs", "/api/v3/write_lp", "/api/v3/query_sql",
+		"/api/v3/query_influxql", "/api/v3/configure/database":
 		return p
 	}
 	return "other"

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/siltdb/silt/flightsql"
 	"github.com/siltdb/silt/server"
 )
 
@@ -32,6 +33,7 @@ Quick start:
 
 func main() {
 	server.Version = version
+	flightsql.Version = version
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
