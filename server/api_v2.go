@@ -26,8 +26,9 @@ const defaultOrg = "silt"
 // addV2Message gives an error answer of an /api/v2 endpoint the message
 // key v2 clients read (influxdb-client-go, Telegraf's influxdb_v2 output
 // print it, and without it only the status), holding the same text as
-// Silt's error key. It runs after the handler, so it covers every error
-// of those paths: the handlers', the auth and load refusals'.
+// Silt's error key. writeError adds it to the errors it writes; this
+// runs after the handler for the answers written otherwise (a write's
+// rejected lines).
 func (s *Server) addV2Message(ctx *fasthttp.RequestCtx) {
 	if ctx.Response.StatusCode() < 400 || !bytes.HasPrefix(ctx.Response.Header.ContentType(), []byte("application/json")) {
 		return
@@ -51,6 +52,21 @@ func (s *Server) addV2Message(ctx *fasthttp.RequestCtx) {
 	out = append(out, msg...)
 	out = append(out, body[end:]...)
 	ctx.Response.SetBody(out)
+}
+
+// v2ErrorBody is the error answer of the /api/v2 paths: Silt's shape
+// with message, where v2 clients look for the reason.
+type v2ErrorBody struct {
+	Error   string `json:"error"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// isV2Path reports whether ctx is a request for an InfluxDB v2 path.
+// The refusals made before a handler runs (transportError) have a path
+// too: it is read with the headers.
+func isV2Path(ctx *fasthttp.RequestCtx) bool {
+	return bytes.HasPrefix(ctx.Path(), []byte("/api/v2/"))
 }
 
 // handleHealth answers /health in InfluxDB v2's shape (name, message,

@@ -294,6 +294,10 @@ func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 }
 
 func (s *Server) writeError(ctx *fasthttp.RequestCtx, status int, code, msg string) {
+	if isV2Path(ctx) {
+		s.writeJSON(ctx, status, v2ErrorBody{Error: msg, Code: code, Message: msg})
+		return
+	}
 	s.writeJSON(ctx, status, ErrorBody{Error: msg, Code: code})
 }
 
