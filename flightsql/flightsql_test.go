@@ -332,4 +332,3 @@ func TestFlightPortServesHTTP(t *testing.T) {
 		t.Fatalf("HTTP on the Flight port: %v", rows)
 	}
 }
-

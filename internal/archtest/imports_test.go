@@ -63,6 +63,9 @@ var allowed = map[string][]string{
 	"pgwire": {"columnar", "query", "query/sql"},
 	"bench":  {},
 
+	// The Flight SQL listener likewise, through its own Backend.
+	"flightsql": {"columnar", "query", "query/sql"},
+
 	// Test support: imported only by tests (checked below).
 	"internal/testutil/...": {"internal/testutil/..."},
 	"internal/archtest":     {},
