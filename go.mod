@@ -29,6 +29,7 @@ require (
 )
 
 require (
+	github.com/InfluxCommunity/influxdb3-go/v2 v2.17.0 // indirect
 	github.com/andybalholm/brotli v1.2.3 // indirect
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/apache/thrift v0.24.0 // indirect
