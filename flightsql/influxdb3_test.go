@@ -65,6 +65,19 @@ func TestInfluxDB3Client(t *testing.T) {
 		t.Fatalf("SQL over Flight %v\n/api/v1/sql %v", got, want)
 	}
 
+	// The column-type metadata lets the client tell tags from fields.
+	pv, err := c.QueryPointValue(ctx, "SELECT time, host, usage FROM cpu WHERE host = 'b'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	point, err := pv.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host, ok := point.GetTag("host"); !ok || host != "b" || point.GetDoubleField("usage") == nil || *point.GetDoubleField("usage") != 2.5 || point.Timestamp.Unix() != 1700000001 {
+		t.Fatalf("point values: %+v %v", point, err)
+	}
+
 	// InfluxQL over Flight: a row a point, with its measurement.
 	it, err = c.Query(ctx, "SELECT free FROM mem GROUP BY host", influxdb3.WithQueryType(influxdb3.InfluxQL))
 	if err != nil {

@@ -92,9 +92,9 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	if err != nil {
 		return err
 	}
-	sch := res.ArrowSchema()
+	sch := s.sql.ioxSchema(db, res.ArrowSchema())
 	w := flight.NewRecordWriter(stream, ipc.WithSchema(sch), ipc.WithAllocator(s.sql.mem))
-	err = res.ArrowBatches(s.sql.mem, s.sql.l.cfg.BatchRows, func(rec arrow.RecordBatch) error {
+	err = res.ArrowBatches(s.sql.mem, sch, s.sql.l.cfg.BatchRows, func(rec arrow.RecordBatch) error {
 		if ctx.Err() != nil {
 			return status.FromContextError(ctx.Err()).Err()
 		}
@@ -167,7 +167,7 @@ func (s *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.St
 	return &flight.FlightInfo{
 		FlightDescriptor: desc,
 		Endpoint:         []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: tkt}}},
-		Schema:           flight.SerializeSchema(planSchema(q), s.mem),
+		Schema:           flight.SerializeSchema(s.ioxSchema(db, planSchema(q)), s.mem),
 		TotalRecords:     -1,
 		TotalBytes:       -1,
 	}, nil
@@ -183,7 +183,7 @@ func (s *sqlServer) GetSchemaStatement(ctx context.Context, cmd flightsql.Statem
 	if err != nil {
 		return nil, queryStatus(ctx, err)
 	}
-	return &flight.SchemaResult{Schema: flight.SerializeSchema(planSchema(q), s.mem)}, nil
+	return &flight.SchemaResult{Schema: flight.SerializeSchema(s.ioxSchema(db, planSchema(q)), s.mem)}, nil
 }
 
 // DoGetStatement runs the query of a GetFlightInfoStatement ticket and
@@ -197,16 +197,58 @@ func (s *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.StatementQ
 	if err != nil {
 		return nil, nil, err
 	}
-	return res.ArrowSchema(), s.stream(ctx, res), nil
+	sch := s.ioxSchema(h.DB, res.ArrowSchema())
+	return sch, s.stream(ctx, res, sch), nil
+}
+
+// ioxSchema is sch with InfluxDB 3's column-type metadata on each field
+// (iox::column::type: timestamp, tag, or field with its type), by which
+// the InfluxDB 3 clients tell tags from fields and read times as times.
+// A column is a tag when some table of db has a tag of its name.
+func (s *sqlServer) ioxSchema(db string, sch *arrow.Schema) *arrow.Schema {
+	tables, _ := s.l.be.Tables(db)
+	tag := func(name string) bool {
+		for _, t := range tables {
+			for _, k := range t.Tags {
+				if k == name {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	fs := sch.Fields()
+	for i, f := range fs {
+		typ := ""
+		switch f.Type.ID() {
+		case arrow.TIMESTAMP:
+			typ = "iox::column_type::timestamp"
+		case arrow.FLOAT64:
+			typ = "iox::column_type::field::float"
+		case arrow.INT64:
+			typ = "iox::column_type::field::integer"
+		case arrow.UINT64:
+			typ = "iox::column_type::field::uinteger"
+		case arrow.BOOL:
+			typ = "iox::column_type::field::boolean"
+		default:
+			typ = "iox::column_type::field::string"
+			if tag(f.Name) {
+				typ = "iox::column_type::tag"
+			}
+		}
+		fs[i].Metadata = arrow.NewMetadata([]string{"iox::column::type"}, []string{typ})
+	}
+	return arrow.NewSchema(fs, nil)
 }
 
 // stream sends res's record batches on the channel Flight SQL writes
 // from, one batch built at a time; it stops when the client goes.
-func (s *sqlServer) stream(ctx context.Context, res *query.Result) <-chan flight.StreamChunk {
+func (s *sqlServer) stream(ctx context.Context, res *query.Result, sch *arrow.Schema) <-chan flight.StreamChunk {
 	ch := make(chan flight.StreamChunk)
 	go func() {
 		defer close(ch)
-		_ = res.ArrowBatches(s.mem, s.l.cfg.BatchRows, func(rec arrow.RecordBatch) error {
+		_ = res.ArrowBatches(s.mem, sch, s.l.cfg.BatchRows, func(rec arrow.RecordBatch) error {
 			rec.Retain() // released by the writer
 			select {
 			case ch <- flight.StreamChunk{Data: rec}:

@@ -9,16 +9,19 @@ import (
 )
 
 // ArrowBatches hands fn the rows of r as Arrow record batches of at most
-// batchRows rows each, in the schema of ArrowSchema, so that a stream
-// (Flight, Parquet) holds one batch at a time on top of the rows. A
+// batchRows rows each, so that a stream (Flight, Parquet) holds one batch
+// at a time on top of the rows. Their schema is sch, which must have the
+// types of ArrowSchema (it may add metadata); nil is ArrowSchema. A
 // result with no rows gives one empty batch: the schema still reaches
 // the reader. fn must not keep the batch past its return unless it
 // retains it.
-func (r *Result) ArrowBatches(mem memory.Allocator, batchRows int, fn func(arrow.RecordBatch) error) error {
+func (r *Result) ArrowBatches(mem memory.Allocator, sch *arrow.Schema, batchRows int, fn func(arrow.RecordBatch) error) error {
 	if batchRows <= 0 {
 		batchRows = 64 << 10
 	}
-	sch := r.ArrowSchema()
+	if sch == nil {
+		sch = r.ArrowSchema()
+	}
 	b := array.NewRecordBuilder(mem, sch)
 	defer b.Release()
 	emit := func() error {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -109,7 +110,7 @@ func lineErrors(body []byte, errs []columnar.LineError) []v3LineError {
 	for i, e := range errs {
 		// errs are in line order: one pass over the body finds them.
 		for line < e.Line && start < len(body) {
-			nl := strings.IndexByte(string(body[start:]), '\n')
+			nl := bytes.IndexByte(body[start:], '\n')
 			if nl < 0 {
 				start = len(body)
 				break
@@ -118,12 +119,12 @@ func lineErrors(body []byte, errs []columnar.LineError) []v3LineError {
 			line++
 		}
 		end := len(body)
-		if nl := strings.IndexByte(string(body[start:]), '\n'); nl >= 0 {
+		if nl := bytes.IndexByte(body[start:], '\n'); nl >= 0 {
 			end = start + nl
 		}
 		text := ""
 		if line == e.Line {
-			text = truncate([]byte(strings.TrimRight(string(body[start:end]), "\r")), 256)
+			text = truncate(bytes.TrimRight(body[start:end], "\r"), 256)
 		}
 		out[i] = v3LineError{OriginalLine: text, LineNumber: e.Line, ErrorMessage: e.Reason, Code: e.Code}
 	}
@@ -342,8 +343,7 @@ func (s *Server) handleQueryV3(ctx *fasthttp.RequestCtx, influx bool) {
 	if influx {
 		res, err = s.RunInfluxQL(qctx, req.DB, req.Q, time.Now())
 	} else {
-		var q = req.Q
-		cq, cerr := s.CompileSQL(req.DB, q, time.Now())
+		cq, cerr := s.CompileSQL(req.DB, req.Q, time.Now())
 		if cerr != nil {
 			err = cerr
 		} else {

@@ -148,12 +148,7 @@ func writeV3Parquet(w io.Writer, res *query.Result) error {
 	if err != nil {
 		return fmt.Errorf("parquet writer: %w", err)
 	}
-	err = res.ArrowBatches(mem, 64<<10, func(rec arrow.RecordBatch) error {
-		if rec.NumRows() == 0 && len(res.Rows) > 0 {
-			return nil
-		}
-		return fw.Write(rec)
-	})
+	err = res.ArrowBatches(mem, nil, 64<<10, func(rec arrow.RecordBatch) error { return fw.Write(rec) })
 	return errors.Join(err, fw.Close())
 }
 
