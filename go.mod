@@ -3,6 +3,7 @@ module github.com/siltdb/silt
 go 1.26.8
 
 require (
+	github.com/InfluxCommunity/influxdb3-go/v2 v2.17.0
 	github.com/RoaringBitmap/roaring/v2 v2.30.0
 	github.com/apache/arrow-go/v18 v18.8.0
 	github.com/influxdata/influxdb-client-go/v2 v2.14.0
@@ -29,7 +30,6 @@ require (
 )
 
 require (
-	github.com/InfluxCommunity/influxdb3-go/v2 v2.17.0 // indirect
 	github.com/andybalholm/brotli v1.2.3 // indirect
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/apache/thrift v0.24.0 // indirect

@@ -85,7 +85,7 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("PostgreSQL listener flags (--pg-*): %w", err)
 	}
 	if err := c.flight.Validate(); err != nil {
-		return fmt.Errorf("Arrow Flight SQL listener flags (--flight-*): %w", err)
+		return fmt.Errorf("--flight-* flags (the Arrow Flight SQL listener): %w", err)
 	}
 	if err := c.tiering.Validate(); err != nil {
 		return fmt.Errorf("tiering flags (--s3.*, --cache.*): %w", err)
