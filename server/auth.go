@@ -156,6 +156,18 @@ func pathScope(method []byte, path string) scope {
 			return scopeWrite // creates a database; setting retention needs admin (handleCreateDatabase)
 		}
 		return scopeRead
+	case "/api/v2/buckets", "/api/v3/configure/database":
+		switch string(method) {
+		case fasthttp.MethodDelete:
+			return scopeAdmin // drops a database
+		case fasthttp.MethodPost:
+			return scopeWrite // creates a database; setting retention needs admin (handleBuckets)
+		}
+		return scopeRead
+	case "/api/v3/write_lp":
+		return scopeWrite
+	case "/api/v2/query", "/api/v2/orgs":
+		return scopeAny // Flux's refusal; organizations, which hold nothing
 	case "/health", "/ping":
 		return scopeNone
 	case "/write", "/api/v2/write", "/api/v1/ingest", "/api/v1/write":

@@ -155,6 +155,10 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 			// its handler returns.
 			defer s.budget.release(&ctx.Request.Header)
 		}
+		if strings.HasPrefix(path, "/api/v2/") {
+			// v2 clients read an error's message key (api_v2.go).
+			defer s.addV2Message(ctx)
+		}
 		// The browser check comes first: a CORS preflight carries no
 		// credentials.
 		ok := s.sameSiteOrSafe(ctx, path)
@@ -185,7 +189,7 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 			ctx.Response.Header.Set("X-Influxdb-Build", "OSS")
 			ctx.SetStatusCode(fasthttp.StatusNoContent)
 		case "/health":
-			s.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "pass", "version": Version})
+			s.handleHealth(ctx)
 		case "/ready":
 			if s.eng.Ready() {
 				s.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready"})
@@ -224,6 +228,25 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 			s.handleBackup(ctx)
 		case backupFilePath:
 			s.handleBackupFile(ctx)
+		// The InfluxDB v2 and v3 APIs beyond writes (api_v2.go, api_v3.go).
+		case "/api/v2/query":
+			s.handleV2Query(ctx)
+		case "/api/v2/buckets":
+			if s.requireReady(ctx) {
+				s.handleBuckets(ctx, tok)
+			}
+		case "/api/v2/orgs":
+			s.handleOrgs(ctx)
+		case "/api/v3/write_lp":
+			s.handleWriteLP(ctx)
+		case "/api/v3/query_sql", "/api/v3/query_influxql":
+			if s.requireReady(ctx) {
+				s.handleQueryV3(ctx, path == "/api/v3/query_influxql")
+			}
+		case "/api/v3/configure/database":
+			if s.requireReady(ctx) {
+				s.handleConfigureDatabase(ctx)
+			}
 		default:
 			if strings.HasPrefix(path, "/api/v1/label/") {
 				s.handlePromAPI(ctx, path)
@@ -267,7 +290,9 @@ func knownPath(p string) string {
 		"/api/v1/databases", "/api/v1/tables", "/api/v1/export", "/api/v1/sql",
 		"/api/openapi.yaml",
 		"/api/v1/write", "/api/v1/read", "/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels",
-		"/api/v1/metadata", "/api/v1/status/buildinfo":
+		"/api/v1/metadata", "/api/v1/status/buildinfo",
+		"/api/v2/query", "/api/v2/buckets", "/api/v2/orgs", "/api/v3/write_lp", "/api/v3/query_sql",
+		"/api/v3/query_influxql", "/api/v3/configure/database":
 		return p
 	}
 	return "other"
@@ -296,6 +321,10 @@ func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 }
 
 func (s *Server) writeError(ctx *fasthttp.RequestCtx, status int, code, msg string) {
+	if isV2Path(ctx) {
+		s.writeJSON(ctx, status, v2ErrorBody{Error: msg, Code: code, Message: msg, RequestID: string(s.requestID(ctx))})
+		return
+	}
 	s.writeJSON(ctx, status, ErrorBody{Error: msg, Code: code, RequestID: string(s.requestID(ctx))})
 }
 

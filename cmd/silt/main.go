@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/siltdb/silt/flightsql"
 	"github.com/siltdb/silt/server"
 )
 
@@ -43,6 +44,7 @@ Quick start:
 func main() {
 	version, revision = buildVersion(version, revision)
 	server.Version = version
+	flightsql.Version = version
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)

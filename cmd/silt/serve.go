@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/flightsql"
 	"github.com/siltdb/silt/ingest/kafka"
 	siltnats "github.com/siltdb/silt/ingest/nats"
 	"github.com/siltdb/silt/internal/flagutil"
@@ -44,6 +45,9 @@ type serveConfig struct {
 	// then failing to bind it stops the start, where the default only
 	// warns (a local PostgreSQL may hold 5432).
 	pgExplicit bool
+	// flight and flightExplicit: the Arrow Flight SQL listener, as pg.
+	flight         flightsql.Config
+	flightExplicit bool
 }
 
 func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
@@ -58,6 +62,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	c.kafka.RegisterFlags(fs)
 	c.nats.RegisterFlags(fs)
 	c.pg.RegisterFlags(fs)
+	c.flight.RegisterFlags(fs)
 }
 
 // validate checks every setting before anything is opened, so that a
@@ -83,6 +88,9 @@ func (c *serveConfig) validate() error {
 	}
 	if err := c.pg.Validate(); err != nil {
 		return fmt.Errorf("PostgreSQL listener flags (--pg-*): %w", err)
+	}
+	if err := c.flight.Validate(); err != nil {
+		return fmt.Errorf("--flight-* flags (the Arrow Flight SQL listener): %w", err)
 	}
 	if err := c.tiering.Validate(); err != nil {
 		return fmt.Errorf("tiering flags (--s3.*, --cache.*): %w", err)
@@ -112,7 +120,8 @@ const serveUsage = `Usage: silt serve [flags]
 
 Runs the Silt server. With no flags it keeps data in ./silt-data and listens on
 127.0.0.1:8086 with the InfluxDB v1/v2 write API, NDJSON ingest and schema endpoints,
-and on 127.0.0.1:5432 for PostgreSQL clients (psql, pgx, psycopg2; --pg-addr).
+on 127.0.0.1:5432 for PostgreSQL clients (psql, pgx, psycopg2; --pg-addr), and on
+127.0.0.1:8082 for Arrow Flight SQL and InfluxDB 3 clients (--flight-addr).
 
 Examples:
   silt serve --data-dir /var/lib/silt --http-addr 0.0.0.0:8086
@@ -174,6 +183,7 @@ func runServe(args []string) int {
 		}
 	}
 	fs.Visit(func(f *flag.Flag) { cfg.pgExplicit = cfg.pgExplicit || f.Name == "pg-addr" })
+	fs.Visit(func(f *flag.Flag) { cfg.flightExplicit = cfg.flightExplicit || f.Name == "flight-addr" })
 	if err := cfg.loadSecrets(os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "silt serve:", err)
 		return 2
@@ -210,9 +220,20 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 		_ = ln.Close()
 		return 1
 	}
+	flightLn, ok := listenFlight(cfg, log)
+	if !ok {
+		_ = ln.Close()
+		if pgLn != nil {
+			_ = pgLn.Close()
+		}
+		return 1
+	}
 	closePG := func() {
 		if pgLn != nil {
 			_ = pgLn.Close()
+		}
+		if flightLn != nil {
+			_ = flightLn.Close()
 		}
 	}
 	if cfg.tiering.Enabled() {
@@ -275,10 +296,26 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 		}()
 		log.Info("PostgreSQL wire protocol listening", "addr", pgLn.Addr().String(), "tls", cfg.pg.TLSCertFile != "")
 	}
+	var fl *flightsql.Listener
+	if flightLn != nil {
+		cfg.flight.Logger = log
+		fl = flightsql.New(srv, cfg.flight, srv.Serve)
+		go func() {
+			if err := fl.Serve(flightLn); err != nil {
+				log.Error("Arrow Flight SQL listener stopped", "err", err)
+			}
+		}()
+		log.Info("Arrow Flight SQL (and the HTTP API) listening", "addr", flightLn.Addr().String())
+	}
 	stopPG := func() {
 		if pgl != nil {
 			if err := pgl.Close(); err != nil {
 				log.Warn("close PostgreSQL listener", "err", err)
+			}
+		}
+		if fl != nil {
+			if err := fl.Close(); err != nil {
+				log.Warn("close Arrow Flight SQL listener", "err", err)
 			}
 		}
 	}
@@ -369,6 +406,26 @@ func listenPG(cfg *serveConfig, log *slog.Logger) (ln net.Listener, ok bool) {
 		return nil, false
 	}
 	log.Warn("PostgreSQL wire protocol not served: the default address is taken (a local PostgreSQL?); set --pg-addr to another address, or --pg-addr '' to turn it off", "addr", cfg.pg.Addr, "err", err)
+	return nil, true
+}
+
+// listenFlight binds the Arrow Flight SQL listener's address, as
+// listenPG does the PostgreSQL one's: nil when it is off (--flight-addr
+// "") or when the default address is taken (logged); ok is false when an
+// address given explicitly cannot be bound.
+func listenFlight(cfg *serveConfig, log *slog.Logger) (ln net.Listener, ok bool) {
+	if cfg.flight.Addr == "" {
+		return nil, true
+	}
+	ln, err := net.Listen("tcp", cfg.flight.Addr)
+	if err == nil {
+		return ln, true
+	}
+	if cfg.flightExplicit {
+		log.Error("listen for Arrow Flight SQL clients (is another server on this address? set --flight-addr, or --flight-addr '' to turn it off)", "addr", cfg.flight.Addr, "err", err)
+		return nil, false
+	}
+	log.Warn("Arrow Flight SQL not served: the default address is taken; set --flight-addr to another address, or --flight-addr '' to turn it off", "addr", cfg.flight.Addr, "err", err)
 	return nil, true
 }
 

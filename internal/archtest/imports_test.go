@@ -68,6 +68,10 @@ var allowed = map[string][]string{
 	"pgwire": {"columnar", "query", "query/sql"},
 	"bench":  {},
 
+	// The Flight SQL listener, as pgwire, runs queries through its own
+	// Backend interface: it imports no server and no engine.
+	"flightsql": {"columnar", "query", "query/sql"},
+
 	// Test support: imported only by tests (checked below).
 	"internal/testutil/...": {"internal/testutil/..."},
 	"internal/archtest":     {},
