@@ -206,6 +206,11 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 				s.handleExport(ctx)
 			}
 		default:
+			// The web console: its page at / and assets under /console/.
+			if isConsolePath(path) {
+				s.handleConsole(ctx, path)
+				break
+			}
 			if s.cfg.DebugPprof && (path == "/debug/pprof" || strings.HasPrefix(path, "/debug/pprof/")) {
 				s.handlePprof(ctx, path)
 				return
