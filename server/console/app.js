@@ -342,6 +342,21 @@
     return { columns, types, rows, stats: body.stats || null, timeCol, epochMs: false };
   }
 
+  // parseRFC3339 reads the server's UTC timestamps (2026-01-02T03:04:05.678Z)
+  // in ms, by their digits: Date.parse costs more than the rest of a
+  // 100k-point chart. Other forms go to Date.parse.
+  function parseRFC3339(v) {
+    if (typeof v !== "string" || v.length < 20 || v.charCodeAt(v.length - 1) !== 90 /* Z */ || v[10] !== "T") return Date.parse(v);
+    const d = (i) => v.charCodeAt(i) - 48;
+    let ms = 0;
+    if (v.length > 20 && v[19] === ".") {
+      let scale = 100;
+      for (let i = 20; i < v.length - 1 && scale >= 1; i++, scale /= 10) ms += d(i) * scale;
+    }
+    return Date.UTC(d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3), d(5) * 10 + d(6) - 1, d(8) * 10 + d(9),
+      d(11) * 10 + d(12), d(14) * 10 + d(15), d(17) * 10 + d(18), ms);
+  }
+
   // seriesOf turns a table with a time column into chart series: one per
   // numeric column and combination of the string columns' values.
   function seriesOf(res) {
@@ -372,7 +387,7 @@
     for (let r = 0; r < n; r++) {
       const row = res.rows[r];
       const tv = row[t];
-      const x = typeof tv === "number" ? tv : Date.parse(tv);
+      const x = typeof tv === "number" ? tv : parseRFC3339(tv);
       if (isNaN(x)) continue;
       let key = "";
       for (const li of labels) { const v = row[li]; if (v !== "" && v !== null) key += (key ? "," : "") + res.columns[li] + "=" + v; }
