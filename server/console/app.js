@@ -724,8 +724,6 @@
     { id: "segments", title: "Live segments", get: (m) => sum(m, "silt_segments_live") },
     { id: "window-max", title: "Segments in the fullest window", get: (m) => sum(m, "silt_window_segments_max") },
     { id: "queries", title: "Queries (/s)", rate: true, get: (m) => sum(m, "silt_http_requests_total", (l) => QUERY_PATHS.has(l.path)) },
-    { id: "query-latency", title: "Query latency (ms, mean)", latency: true,
-      get: (m) => [sum(m, "silt_query_seconds_sum"), sum(m, "silt_query_seconds_count")] },
     { id: "kafka-lag", title: "Kafka lag (messages)", optional: true, get: (m) => sum(m, "silt_kafka_partition_lag") },
     { id: "nats-lag", title: "NATS pending (messages)", optional: true, get: (m) => sum(m, "silt_nats_pending") },
     { id: "tier-cold", title: "Cold segments", optional: true, get: (m) => sum(m, "silt_tier_cold_segments") },
@@ -753,10 +751,7 @@
       const raw = c.get(ms);
       state.lastMetrics.values[c.id] = raw;
       let v = null;
-      if (c.latency) {
-        const p = prev && prev.values[c.id];
-        if (raw[0] !== null && p && p[0] !== null) { const dn = raw[1] - p[1]; v = dn > 0 ? (raw[0] - p[0]) / dn * 1000 : 0; }
-      } else if (c.rate) {
+      if (c.rate) {
         const p = prev && prev.values[c.id];
         if (raw !== null && p !== null && p !== undefined) v = Math.max(0, (raw - p) / ((now - prev.at) / 1000));
       } else v = raw;

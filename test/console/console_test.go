@@ -298,7 +298,7 @@ func (b *browser) screenshot(name string) {
 		return
 	}
 	var buf []byte
-	b.run("screenshot "+name, chromedp.FullScreenshot(&buf, 90))
+	b.run("screenshot "+name, chromedp.CaptureScreenshot(&buf))
 	path := filepath.Join(repoRoot(), "docs", "img", name)
 	if err := os.WriteFile(path, buf, 0o644); err != nil {
 		b.t.Fatal(err)
