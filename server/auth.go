@@ -112,7 +112,7 @@ func parseTokens(src, text string, semis bool) ([]Token, error) {
 type scope uint8
 
 const (
-	scopeNone scope = iota // open: /health, /ping, the console's page and assets
+	scopeNone scope = iota // open: /health, /ping
 	scopeAny               // any valid token; the handler checks more (/query)
 	scopeRead
 	scopeWrite
@@ -165,9 +165,6 @@ func pathScope(method []byte, path string) scope {
 	}
 	if strings.HasPrefix(path, "/debug/pprof") {
 		return scopeAdmin
-	}
-	if isConsolePath(path) {
-		return scopeNone // the console's page and assets hold no data; it asks for a token itself
 	}
 	return scopeRead
 }

@@ -150,6 +150,13 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 			// its handler returns.
 			defer s.budget.release(&ctx.Request.Header)
 		}
+		// The web console's page and assets hold no data: they are read
+		// without a token (the page asks for one for its calls).
+		if isConsolePath(path) && (ctx.IsGet() || ctx.IsHead()) {
+			s.handleConsole(ctx, path)
+			s.metrics.requests.WithLabelValues(knownPath(path), statusLabel(ctx.Response.StatusCode())).Inc()
+			return
+		}
 		// The browser check comes first: a CORS preflight carries no
 		// credentials.
 		ok := s.sameSiteOrSafe(ctx, path)
@@ -206,7 +213,8 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 				s.handleExport(ctx)
 			}
 		default:
-			// The web console: its page at / and assets under /console/.
+			// The web console's page and assets, asked for with another
+			// method than GET: refused by its handler.
 			if isConsolePath(path) {
 				s.handleConsole(ctx, path)
 				break
