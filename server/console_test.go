@@ -46,9 +46,9 @@ func TestConsoleRoutes(t *testing.T) {
 			t.Fatalf("GET %s: CSP %q", path, csp)
 		}
 	}
-	resp, body := req("GET", "/")
-	if !strings.Contains(string(body), `<script src="/console/app.js"`) {
-		t.Fatalf("the page does not load its script: %.200s", body)
+	_, page := req("GET", "/")
+	if !strings.Contains(string(page), `<script src="/console/app.js"`) {
+		t.Fatalf("the page does not load its script: %.200s", page)
 	}
 	if resp, body := req("HEAD", "/"); resp.StatusCode != 200 || len(body) != 0 {
 		t.Fatalf("HEAD /: %d, %d bytes", resp.StatusCode, len(body))
@@ -69,7 +69,7 @@ func TestConsoleRoutes(t *testing.T) {
 	}
 	// The API needs a token; the console's calls get a Bearer challenge
 	// (no browser password dialog), other clients Basic as before.
-	resp, _ = req("GET", "/api/v1/databases", "X-Requested-With", "XMLHttpRequest")
+	resp, _ := req("GET", "/api/v1/databases", "X-Requested-With", "XMLHttpRequest")
 	if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer ") {
 		t.Fatalf("console call without a token: %d, WWW-Authenticate %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
