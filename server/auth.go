@@ -229,7 +229,14 @@ func (s *Server) check(need scope, path string, secret []byte, how string) (*Tok
 func (s *Server) deny(ctx *fasthttp.RequestCtx, d denial) {
 	switch d.status {
 	case fasthttp.StatusUnauthorized:
-		ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="silt"`)
+		// A script in a browser (the console) marks its calls: a Basic
+		// challenge would make the browser open its own password dialog
+		// over the page's login, and block the call until it is closed.
+		if string(ctx.Request.Header.Peek("X-Requested-With")) == "XMLHttpRequest" {
+			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="silt"`)
+		} else {
+			ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="silt"`)
+		}
 	case fasthttp.StatusTooManyRequests, fasthttp.StatusServiceUnavailable:
 		// Load refusals (budget.go) pass within a request's time.
 		ctx.Response.Header.Set("Retry-After", "1")

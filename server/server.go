@@ -159,6 +159,13 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 			// v2 clients read an error's message key (api_v2.go).
 			defer s.addV2Message(ctx)
 		}
+		// The web console's page and assets hold no data: they are read
+		// without a token (the page asks for one for its calls).
+		if isConsolePath(path) && (ctx.IsGet() || ctx.IsHead()) {
+			s.handleConsole(ctx, path)
+			s.metrics.requests.WithLabelValues(knownPath(path), statusLabel(ctx.Response.StatusCode())).Inc()
+			return
+		}
 		// The browser check comes first: a CORS preflight carries no
 		// credentials.
 		ok := s.sameSiteOrSafe(ctx, path)
@@ -250,6 +257,12 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 		default:
 			if strings.HasPrefix(path, "/api/v1/label/") {
 				s.handlePromAPI(ctx, path)
+				break
+			}
+			// The web console's page and assets, asked for with another
+			// method than GET: refused by its handler.
+			if isConsolePath(path) {
+				s.handleConsole(ctx, path)
 				break
 			}
 			if s.cfg.DebugPprof && (path == "/debug/pprof" || strings.HasPrefix(path, "/debug/pprof/")) {

@@ -82,7 +82,12 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 	if err != nil {
 		var qe *QueryError
 		errors.As(err, &qe)
-		s.writeError(ctx, qe.Status, qe.Code, err.Error())
+		body := sqlErrorBody{Error: err.Error(), Code: qe.Code}
+		var se *sql.Error
+		if errors.As(err, &se) {
+			body.Position = se.Position
+		}
+		s.writeJSON(ctx, qe.Status, body)
 		return
 	}
 	qctx, cancel := s.queryContext(ctx)
@@ -127,6 +132,16 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 			s.log.Warn("send sql result", "err", err)
 		}
 	})
+}
+
+// sqlErrorBody is the error of a query that does not compile: ErrorBody
+// and, when the parser knows it, the 1-based byte offset in the SQL text
+// where the error is (as PostgreSQL's error position), for an editor to
+// point at.
+type sqlErrorBody struct {
+	Error    string `json:"error"`
+	Code     string `json:"code"`
+	Position int    `json:"position,omitempty"`
 }
 
 // streamRows is the size of an answer, in rows, from which the query

@@ -1,0 +1,948 @@
+// Silt console: query, chart, explore, status and write, over Silt's own
+// HTTP API. Everything that comes from the server is put in the page as
+// text (textContent, option.text), never as markup.
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+
+  // el builds an element; children are nodes or strings (as text).
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    if (attrs) {
+      for (const [k, v] of Object.entries(attrs)) {
+        if (k === "text") e.textContent = v;
+        else if (k === "class") e.className = v;
+        else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+        else e.setAttribute(k, v);
+      }
+    }
+    for (const c of children) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c));
+    return e;
+  }
+
+  // ---- storage, theme ----
+
+  const TOKEN_KEY = "silt.token", HISTORY_KEY = "silt.history", THEME_KEY = "silt.theme";
+  function store(kind) { try { return window[kind]; } catch (e) { return null; } }
+  const session = store("sessionStorage"), local = store("localStorage");
+  function getItem(s, k) { try { return s ? s.getItem(k) : null; } catch (e) { return null; } }
+  function setItem(s, k, v) { try { if (s) { if (v === null) s.removeItem(k); else s.setItem(k, v); } } catch (e) { /* private mode: not kept */ } }
+
+  function applyTheme(t) {
+    document.documentElement.dataset.theme = t;
+    if (state.chart) state.chart.draw();
+    for (const c of Object.values(state.statusCharts)) c.chart.draw();
+  }
+  function initialTheme() {
+    const t = getItem(local, THEME_KEY);
+    if (t === "light" || t === "dark") return t;
+    return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+  }
+
+  const state = {
+    token: getItem(session, TOKEN_KEY),
+    authOn: false,
+    dbs: [],
+    view: "query",
+    chart: null,
+    chartData: null,     // the series last drawn in the query chart
+    result: null,        // {columns, rows, stats}
+    page: 0,
+    running: false,
+    refreshTimer: 0,
+    lastSent: "",
+    metricsTimer: 0,
+    statusCharts: {},
+    lastMetrics: null,
+  };
+
+  // ---- API ----
+
+  class APIError extends Error {
+    constructor(status, body, text) {
+      super((body && body.error) || text || ("HTTP " + status));
+      this.status = status;
+      this.body = body;
+    }
+  }
+
+  // api fetches path with the token; a 401 shows the login.
+  async function api(path, opts) {
+    opts = Object.assign({ method: "GET", headers: {} }, opts || {});
+    // Asks the server for a Bearer challenge: a Basic one makes the
+    // browser open its own password dialog.
+    opts.headers["X-Requested-With"] = "XMLHttpRequest";
+    if (state.token) opts.headers.Authorization = "Bearer " + state.token;
+    const resp = await fetch(path, opts);
+    if (resp.status === 401) {
+      showLogin(state.token ? "The token was refused; log in again." : "");
+      throw new APIError(401, null, "authentication required");
+    }
+    return resp;
+  }
+
+  async function apiJSON(path, opts) {
+    const resp = await api(path, opts);
+    const text = await resp.text();
+    let body = null;
+    try { body = text ? JSON.parse(text) : null; } catch (e) { /* not JSON */ }
+    if (!resp.ok) throw new APIError(resp.status, body, text);
+    return body;
+  }
+
+  function influx(db, q) {
+    const form = new URLSearchParams({ q: q, epoch: "ms" });
+    if (db) form.set("db", db);
+    return apiJSON("/query", { method: "POST", body: form });
+  }
+
+  // ---- login ----
+
+  function showLogin(msg) {
+    state.authOn = true;
+    $("login").hidden = false;
+    for (const v of document.querySelectorAll(".view")) v.hidden = true;
+    document.querySelector("nav").hidden = true;
+    $("logout").hidden = true;
+    $("login-error").textContent = msg || "";
+    $("login-token").focus();
+  }
+
+  function hideLogin() {
+    $("login").hidden = true;
+    document.querySelector("nav").hidden = false;
+    $("logout").hidden = !state.token;
+    showView(state.view);
+  }
+
+  async function login(ev) {
+    ev.preventDefault();
+    const tok = $("login-token").value.trim();
+    if (!tok) return;
+    state.token = tok;
+    try {
+      const r = await fetch("/api/v1/databases", { headers: { Authorization: "Bearer " + tok, "X-Requested-With": "XMLHttpRequest" } });
+      if (r.status === 401) {
+        state.token = null;
+        $("login-error").textContent = "That token was refused.";
+        return;
+      }
+      setItem(session, TOKEN_KEY, tok);
+      $("login-token").value = "";
+      hideLogin();
+      await loadDatabases();
+    } catch (e) {
+      $("login-error").textContent = "Could not reach the server: " + e.message;
+    }
+  }
+
+  function logout() {
+    state.token = null;
+    setItem(session, TOKEN_KEY, null);
+    stopTimers();
+    showLogin("");
+  }
+
+  // ---- views ----
+
+  const VIEWS = ["query", "explore", "status", "write"];
+
+  function showView(name) {
+    if (!VIEWS.includes(name)) name = "query";
+    state.view = name;
+    for (const v of VIEWS) {
+      $("view-" + v).hidden = v !== name;
+      const tab = $("tab-" + v);
+      tab.setAttribute("aria-selected", String(v === name));
+      tab.tabIndex = v === name ? 0 : -1;
+    }
+    if (location.hash !== "#" + name) history.replaceState(null, "", "#" + name);
+    if (name === "status") startStatus(); else stopStatus();
+    if (name === "explore") renderDbList();
+    if (name === "query" && state.chart) state.chart.draw();
+  }
+
+  function stopTimers() {
+    stopStatus();
+    clearInterval(state.refreshTimer);
+    state.refreshTimer = 0;
+  }
+
+  async function loadDatabases() {
+    const body = await apiJSON("/api/v1/databases");
+    state.dbs = (body && body.databases) || [];
+    const sel = $("q-db"), prev = sel.value || getItem(local, "silt.db");
+    sel.replaceChildren(...state.dbs.map((d) => new Option(d, d)));
+    if (prev && state.dbs.includes(prev)) sel.value = prev;
+    $("w-dbs").replaceChildren(...state.dbs.map((d) => new Option(d, d)));
+    if (!$("w-db").value && state.dbs.length) $("w-db").value = sel.value;
+    if (state.view === "explore") renderDbList();
+  }
+
+  // ---- editor: highlighting ----
+
+  const KEYWORDS = new Set(("select from where group by order limit offset and or not as asc desc having with on in is null " +
+    "true false between like distinct case when then else end show databases measurements tag keys values field key " +
+    "fill time create drop database measurement retention policy policies delete into interval timestamp date_bin " +
+    "explain analyze join union all tz slimit soffset series now count mean sum min max first last").split(" "));
+
+  // highlight fills the editor's backdrop with the text as colored spans;
+  // errAt (0-based, UTF-16) underlines the word there.
+  function highlight(errAt) {
+    const text = $("q-text").value;
+    const pre = $("q-highlight");
+    const out = [];
+    const re = /(--[^\n]*|\/\*[\s\S]*?\*\/)|('(?:[^'\\]|''|\\.)*'?)|("(?:[^"\\]|""|\\.)*"?)|(\b\d+(?:\.\d+)?(?:[a-zµ]+)?\b)|([A-Za-z_][A-Za-z_0-9]*)/g;
+    let last = 0, m;
+    while ((m = re.exec(text)) !== null) {
+      if (m.index > last) out.push(document.createTextNode(text.slice(last, m.index)));
+      let cls = "";
+      if (m[1]) cls = "hl-com";
+      else if (m[2]) cls = "hl-str";
+      else if (m[4]) cls = "hl-num";
+      else if (m[5] && KEYWORDS.has(m[5].toLowerCase())) cls = "hl-kw";
+      out.push(cls ? el("span", { class: cls, text: m[0] }) : document.createTextNode(m[0]));
+      last = m.index + m[0].length;
+    }
+    if (last < text.length) out.push(document.createTextNode(text.slice(last)));
+    out.push(document.createTextNode("\n"));
+    pre.replaceChildren(...out);
+    if (errAt !== undefined && errAt >= 0) markError(pre, errAt);
+    pre.scrollTop = $("q-text").scrollTop;
+  }
+
+  // markError wraps the character at pos (and the word it starts) in the
+  // highlighted copy of the query.
+  function markError(pre, pos) {
+    let seen = 0;
+    const walker = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+    let node;
+    while ((node = walker.nextNode())) {
+      const len = node.data.length;
+      if (pos < seen + len) {
+        const off = pos - seen;
+        const rest = node.data.slice(off);
+        const word = (rest.match(/^[A-Za-z_0-9]+|^./) || [" "])[0];
+        const after = node.splitText(off);
+        after.splitText(word.length);
+        const mark = el("span", { class: "hl-err", text: word });
+        after.replaceWith(mark);
+        return;
+      }
+      seen += len;
+    }
+  }
+
+  // ---- time range and macros ----
+
+  const DUR = { s: 1e3, m: 6e4, h: 36e5, d: 864e5 };
+  function parseDur(s) { const m = /^(\d+)([smhd])$/.exec(s); return m ? Number(m[1]) * DUR[m[2]] : 0; }
+
+  function parseTime(s) {
+    s = s.trim();
+    if (/^\d+$/.test(s)) return Number(s);
+    const t = Date.parse(s);
+    return isNaN(t) ? NaN : t;
+  }
+
+  // range is the chosen time range, [from, to) in ms.
+  function range() {
+    const v = $("q-range").value;
+    if (v === "abs") {
+      const from = parseTime($("q-from").value), to = parseTime($("q-to").value);
+      if (isNaN(from) || isNaN(to) || to <= from) throw new Error("the absolute range needs From < To (RFC 3339 times or epoch ms)");
+      return [from, to];
+    }
+    const now = Date.now();
+    return [now - parseDur(v), now];
+  }
+
+  function setAbsoluteRange(from, to) {
+    $("q-range").value = "abs";
+    $("q-abs").hidden = false;
+    $("q-from").value = new Date(from).toISOString();
+    $("q-to").value = new Date(to).toISOString();
+  }
+
+  // interval is a bucket of about 1/600 of the range, rounded to seconds.
+  function intervalSeconds(from, to) { return Math.max(1, Math.round((to - from) / 600 / 1000)); }
+
+  // expand replaces $timeFilter and $interval in the query as its
+  // language writes them.
+  function expand(text, lang) {
+    if (!/\$timeFilter|\$interval/.test(text)) return text;
+    const [from, to] = range();
+    const a = new Date(from).toISOString(), b = new Date(to).toISOString();
+    const secs = intervalSeconds(from, to);
+    const filter = lang === "sql"
+      ? "time >= TIMESTAMP '" + a + "' AND time < TIMESTAMP '" + b + "'"
+      : "time >= '" + a + "' AND time < '" + b + "'";
+    const iv = lang === "sql" ? secs + " seconds" : secs + "s";
+    return text.replace(/\$timeFilter/g, filter).replace(/\$interval/g, iv);
+  }
+
+  // ---- history ----
+
+  function loadHistory() {
+    try { return JSON.parse(getItem(local, HISTORY_KEY) || "[]"); } catch (e) { return []; }
+  }
+  function pushHistory(entry) {
+    const h = loadHistory().filter((e) => !(e.q === entry.q && e.lang === entry.lang && e.db === entry.db));
+    h.unshift(entry);
+    setItem(local, HISTORY_KEY, JSON.stringify(h.slice(0, 50)));
+    renderHistory();
+  }
+  function renderHistory() {
+    const sel = $("q-history");
+    const opts = [new Option("—", "")];
+    loadHistory().forEach((e, i) => {
+      const label = "[" + (e.lang === "sql" ? "SQL" : "InfluxQL") + "] " + e.q.replace(/\s+/g, " ").slice(0, 80);
+      opts.push(new Option(label, String(i)));
+    });
+    sel.replaceChildren(...opts);
+  }
+
+  // ---- running a query ----
+
+  function isTimeString(v) { return typeof v === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(v); }
+
+  // fromInflux flattens /query's series into one table: name and tags
+  // first, then the series' columns.
+  function fromInflux(body) {
+    const results = (body && body.results) || [];
+    for (const r of results) {
+      if (r.error) throw new APIError(200, { error: r.error }, r.error);
+    }
+    const series = [];
+    for (const r of results) for (const s of (r.series || [])) series.push(s);
+    if (series.length === 0) return { columns: [], rows: [], stats: null, timeCol: -1 };
+    const tagKeys = [];
+    for (const s of series) for (const k of Object.keys(s.tags || {})) if (!tagKeys.includes(k)) tagKeys.push(k);
+    const cols = series[0].columns || [];
+    const columns = ["name", ...tagKeys, ...cols];
+    const rows = [];
+    for (const s of series) {
+      const prefix = [s.name === undefined ? "" : s.name, ...tagKeys.map((k) => (s.tags && k in s.tags) ? s.tags[k] : "")];
+      for (const v of (s.values || [])) rows.push(prefix.concat(v));
+    }
+    const ti = cols.indexOf("time");
+    return { columns, rows, stats: null, timeCol: ti < 0 ? -1 : ti + 1 + tagKeys.length, epochMs: true };
+  }
+
+  // fromSQL reads /api/v1/sql's answer: columns are {name, type}; the
+  // first timestamp column is the chart's time axis.
+  function fromSQL(body) {
+    const cols = body.columns || [], rows = body.rows || [];
+    const columns = cols.map((c) => (typeof c === "string" ? c : c.name));
+    const types = cols.map((c) => (typeof c === "string" ? "" : c.type));
+    let timeCol = types.indexOf("timestamp");
+    if (timeCol < 0) timeCol = columns.indexOf("time");
+    if (timeCol < 0 && rows.length) timeCol = rows[0].findIndex(isTimeString);
+    return { columns, types, rows, stats: body.stats || null, timeCol, epochMs: false };
+  }
+
+  // parseRFC3339 reads the server's UTC timestamps (2026-01-02T03:04:05.678Z)
+  // in ms, by their digits: Date.parse costs more than the rest of a
+  // 100k-point chart. Other forms go to Date.parse.
+  function parseRFC3339(v) {
+    if (typeof v !== "string" || v.length < 20 || v.charCodeAt(v.length - 1) !== 90 /* Z */ || v[10] !== "T") return Date.parse(v);
+    const d = (i) => v.charCodeAt(i) - 48;
+    let ms = 0;
+    if (v.length > 20 && v[19] === ".") {
+      let scale = 100;
+      for (let i = 20; i < v.length - 1 && scale >= 1; i++, scale /= 10) ms += d(i) * scale;
+    }
+    return Date.UTC(d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3), d(5) * 10 + d(6) - 1, d(8) * 10 + d(9),
+      d(11) * 10 + d(12), d(14) * 10 + d(15), d(17) * 10 + d(18), ms);
+  }
+
+  // seriesOf turns a table with a time column into chart series: one per
+  // numeric column and combination of the string columns' values.
+  function seriesOf(res) {
+    const t = res.timeCol;
+    if (t < 0 || res.rows.length === 0) return [];
+    const numeric = [], labels = [];
+    res.columns.forEach((c, i) => {
+      if (i === t) return;
+      let kind = "";
+      for (const r of res.rows) {
+        const v = r[i];
+        if (v === null || v === undefined) continue;
+        kind = typeof v === "number" ? "num" : (typeof v === "string" && !isTimeString(v)) ? "str" : "";
+        break;
+      }
+      if (kind === "num") numeric.push(i);
+      else if (kind === "str" || (res.epochMs && i < t)) labels.push(i);
+    });
+    if (numeric.length === 0) return [];
+    // A label that is the same on every row (the measurement of a
+    // one-measurement answer) names no series apart.
+    for (let k = labels.length - 1; k >= 0; k--) {
+      const i = labels[k], v0 = res.rows[0][i];
+      if (res.rows.every((r) => r[i] === v0)) labels.splice(k, 1);
+    }
+    const groups = new Map();
+    const n = res.rows.length;
+    for (let r = 0; r < n; r++) {
+      const row = res.rows[r];
+      const tv = row[t];
+      const x = typeof tv === "number" ? tv : parseRFC3339(tv);
+      if (isNaN(x)) continue;
+      let key = "";
+      for (const li of labels) { const v = row[li]; if (v !== "" && v !== null) key += (key ? "," : "") + res.columns[li] + "=" + v; }
+      let g = groups.get(key);
+      if (!g) { g = { key, xs: [], cols: numeric.map(() => []) }; groups.set(key, g); }
+      g.xs.push(x);
+      for (let k = 0; k < numeric.length; k++) {
+        const v = row[numeric[k]];
+        g.cols[k].push(typeof v === "number" ? v : NaN);
+      }
+    }
+    const out = [];
+    for (const g of groups.values()) {
+      // Sort by time when the answer is not.
+      let sorted = true;
+      for (let i = 1; i < g.xs.length; i++) if (g.xs[i] < g.xs[i - 1]) { sorted = false; break; }
+      let order = null;
+      if (!sorted) { order = g.xs.map((_, i) => i); order.sort((a, b) => g.xs[a] - g.xs[b]); }
+      const xs = Float64Array.from(order ? order.map((i) => g.xs[i]) : g.xs);
+      numeric.forEach((ci, k) => {
+        const col = g.cols[k];
+        const ys = Float64Array.from(order ? order.map((i) => col[i]) : col);
+        const name = (g.key ? g.key + " " : "") + res.columns[ci];
+        out.push({ name, xs, ys });
+      });
+    }
+    return out;
+  }
+
+  async function runQuery(opts) {
+    opts = opts || {};
+    if (state.running) return;
+    const lang = $("q-lang").value, db = $("q-db").value, text = $("q-text").value;
+    if (!text.trim()) return;
+    hideError();
+    let sent;
+    try { sent = expand(text, lang); } catch (e) { showError(e.message); return; }
+    state.running = true;
+    state.lastSent = sent;
+    $("q-status").textContent = "running…";
+    const t0 = performance.now();
+    try {
+      let res;
+      if (lang === "sql") {
+        res = fromSQL(await apiJSON("/api/v1/sql", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ db, sql: sent }) }));
+      } else {
+        res = fromInflux(await influx(db, sent));
+      }
+      const ms = performance.now() - t0;
+      state.result = res;
+      if (!opts.keepPage) state.page = 0;
+      if (!opts.auto) pushHistory({ lang, db, q: text });
+      setItem(local, "silt.db", db);
+      $("q-status").textContent = res.rows.length + " rows in " + ms.toFixed(0) + " ms";
+      renderStats(res, sent, ms);
+      renderTable();
+      renderChart();
+    } catch (e) {
+      if (e.status === 401) return;
+      $("q-status").textContent = "";
+      showQueryError(e, sent, text, lang);
+    } finally {
+      state.running = false;
+    }
+  }
+
+  function hideError() { $("q-error").hidden = true; $("q-error").replaceChildren(); highlight(); }
+  function showError(msg) {
+    const box = $("q-error");
+    box.replaceChildren(el("div", { text: msg }));
+    box.hidden = false;
+  }
+
+  // errorPosition is where (0-based, in UTF-16 units of sent) the server
+  // says the error is: SQL's 1-based byte offset, or InfluxQL's "at line
+  // L, char C".
+  function errorPosition(e, sent) {
+    const b = e.body || {};
+    if (typeof b.position === "number" && b.position > 0) {
+      const bytes = new TextEncoder().encode(sent);
+      return new TextDecoder().decode(bytes.slice(0, b.position - 1)).length;
+    }
+    const m = /at line (\d+), char (\d+)/.exec(e.message);
+    if (m) {
+      const lines = sent.split("\n");
+      let pos = 0;
+      for (let i = 0; i < Number(m[1]) - 1 && i < lines.length; i++) pos += lines[i].length + 1;
+      return pos + Number(m[2]) - 1;
+    }
+    return -1;
+  }
+
+  function showQueryError(e, sent, text, lang) {
+    const pos = errorPosition(e, sent);
+    const box = $("q-error");
+    const parts = [el("div", { class: "msg", text: e.message })];
+    if (e.body && e.body.code) parts.push(el("div", { class: "muted", text: "code: " + e.body.code + (e.status ? " (HTTP " + e.status + ")" : "") }));
+    if (pos >= 0) {
+      const lineStart = sent.lastIndexOf("\n", pos - 1) + 1;
+      let lineEnd = sent.indexOf("\n", pos);
+      if (lineEnd < 0) lineEnd = sent.length;
+      const lineNo = sent.slice(0, lineStart).split("\n").length;
+      const col = pos - lineStart + 1;
+      parts.push(el("div", { class: "where", text: "at line " + lineNo + ", column " + col }));
+      parts.push(el("pre", { class: "caret", text: sent.slice(lineStart, lineEnd) + "\n" + " ".repeat(pos - lineStart) + "^" }));
+      box.dataset.position = String(pos);
+      if (sent === text) {
+        highlight(pos);
+        const ta = $("q-text");
+        ta.setSelectionRange(pos, Math.min(pos + 1, text.length));
+      }
+    } else {
+      delete box.dataset.position;
+    }
+    box.replaceChildren(...parts);
+    box.hidden = false;
+  }
+
+  function renderStats(res, sent, ms) {
+    $("q-sent").textContent = sent;
+    const dl = $("q-stats");
+    const items = [["round trip (ms)", ms.toFixed(1)], ["rows", res.rows.length], ["columns", res.columns.length]];
+    if (res.stats) for (const [k, v] of Object.entries(res.stats)) items.push([k, typeof v === "object" ? JSON.stringify(v) : v]);
+    dl.replaceChildren(...items.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: String(v) })]));
+  }
+
+  const PAGE = 100;
+
+  function cellText(v, isTime, epochMs) {
+    if (v === null || v === undefined) return "";
+    if (isTime && epochMs && typeof v === "number") return new Date(v).toISOString();
+    return typeof v === "object" ? JSON.stringify(v) : String(v);
+  }
+
+  function renderTable() {
+    const res = state.result, host = $("q-table");
+    if (!res || res.columns.length === 0) { host.replaceChildren(el("p", { class: "muted", text: "No rows." })); return; }
+    const pages = Math.max(1, Math.ceil(res.rows.length / PAGE));
+    state.page = Math.min(state.page, pages - 1);
+    const first = state.page * PAGE, rows = res.rows.slice(first, first + PAGE);
+    const thead = el("thead", null, el("tr", null, ...res.columns.map((c) => el("th", { scope: "col", text: c }))));
+    const tbody = el("tbody");
+    for (const r of rows) {
+      const tr = el("tr");
+      r.forEach((v, i) => tr.append(el("td", { class: typeof v === "number" && i !== res.timeCol ? "num" : "", text: cellText(v, i === res.timeCol, res.epochMs) })));
+      tbody.append(tr);
+    }
+    const pager = el("div", { class: "pager" },
+      el("button", { type: "button", id: "q-prev", onclick: () => { state.page--; renderTable(); } }, "Previous"),
+      el("span", { id: "q-page", text: "rows " + (first + 1) + "–" + (first + rows.length) + " of " + res.rows.length + " (page " + (state.page + 1) + " of " + pages + ")" }),
+      el("button", { type: "button", id: "q-next", onclick: () => { state.page++; renderTable(); } }, "Next"));
+    pager.children[0].disabled = state.page === 0;
+    pager.children[2].disabled = state.page >= pages - 1;
+    host.replaceChildren(pages > 1 ? pager : el("span"), el("table", { id: "q-results" }, thead, tbody));
+  }
+
+  function renderChart(series) {
+    const res = state.result;
+    series = series || seriesOf(res);
+    const host = $("q-chart");
+    if (series.length === 0) { host.hidden = true; state.chartData = null; return; }
+    host.hidden = false;
+    if (!state.chart) state.chart = new window.SiltChart(host, { onZoom: zoom });
+    state.chartData = series;
+    state.chart.setData(series, $("q-log").checked);
+  }
+
+  // zoom takes the range dragged on the chart: it becomes the absolute
+  // range, and a query written with $timeFilter runs again over it; any
+  // other query's chart shows that part of its answer.
+  function zoom(from, to) {
+    setAbsoluteRange(from, to);
+    if (/\$timeFilter/.test($("q-text").value)) { runQuery({ auto: true }); return; }
+    const cut = (state.chartData || seriesOf(state.result)).map((s) => {
+      let a = 0, b = s.xs.length;
+      while (a < b && s.xs[a] < from) a++;
+      while (b > a && s.xs[b - 1] > to) b--;
+      return { name: s.name, xs: s.xs.subarray(a, b), ys: s.ys.subarray(a, b) };
+    });
+    state.chart.setData(cut);
+  }
+
+  async function exportAs(format) {
+    const lang = $("q-lang").value, db = $("q-db").value;
+    let sent;
+    try { sent = expand($("q-text").value, lang); } catch (e) { showError(e.message); return; }
+    let resp, name;
+    try {
+      if (lang === "sql") {
+        resp = await api("/api/v1/sql?format=" + format, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ db, sql: sent }) });
+        name = "silt-query." + format;
+      } else {
+        if (format !== "csv") { showError("InfluxQL answers export as CSV only"); return; }
+        resp = await api("/query", { method: "POST", headers: { Accept: "application/csv" }, body: new URLSearchParams({ q: sent, db }) });
+        name = "silt-query.csv";
+      }
+    } catch (e) { if (e.status !== 401) showError(e.message); return; }
+    const blob = await resp.blob();
+    if (!resp.ok) { showError(await blob.text()); return; }
+    window.silt.lastExport = { name, bytes: blob.size, type: blob.type, head: (await blob.slice(0, 200).text()) };
+    const url = URL.createObjectURL(blob);
+    const a = el("a", { href: url, download: name });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
+  function setRefresh() {
+    clearInterval(state.refreshTimer);
+    const s = Number($("q-refresh").value);
+    state.refreshTimer = s > 0 ? setInterval(() => {
+      if (state.view === "query" && !document.hidden && $("q-text").value.trim()) runQuery({ auto: true, keepPage: true });
+    }, s * 1000) : 0;
+  }
+
+  // ---- explore ----
+
+  function quoteSQL(name) { return '"' + name.replace(/"/g, '""') + '"'; }
+  function quoteInflux(name) { return '"' + name.replace(/\\/g, "\\\\").replace(/"/g, '\\"') + '"'; }
+
+  const explore = { db: "", table: "" };
+
+  function renderDbList() {
+    const ul = $("x-dbs");
+    ul.replaceChildren(...state.dbs.map((d) => el("li", null,
+      el("button", { type: "button", "aria-current": String(d === explore.db), onclick: () => openDb(d) }, d))));
+    if (state.dbs.length === 0) ul.append(el("li", { class: "muted", text: "No databases yet: write some data." }));
+  }
+
+  async function openDb(db) {
+    explore.db = db;
+    renderDbList();
+    $("x-detail").replaceChildren();
+    try {
+      const body = await apiJSON("/api/v1/tables?db=" + encodeURIComponent(db));
+      explore.tables = body.tables || [];
+      $("x-tables").replaceChildren(...explore.tables.map((t) => el("li", null,
+        el("button", { type: "button", "data-table": t.name, onclick: () => openTable(t) }, t.name))));
+    } catch (e) { $("x-tables").replaceChildren(el("li", { class: "error", text: e.message })); }
+  }
+
+  async function openTable(t) {
+    explore.table = t.name;
+    for (const b of $("x-tables").querySelectorAll("button")) b.setAttribute("aria-current", String(b.dataset.table === t.name));
+    const d = $("x-detail");
+    const numeric = (ty) => ["float", "integer", "unsigned", "int64", "uint64", "float64"].includes(String(ty).toLowerCase());
+    const fields = el("table", null,
+      el("thead", null, el("tr", null, el("th", { text: "field" }), el("th", { text: "type" }), el("th", { text: "" }))),
+      el("tbody", null, ...t.fields.map((f) => el("tr", null, el("td", { text: f.name }), el("td", { text: f.type }),
+        el("td", null, numeric(f.type) ? el("button", { type: "button", class: "chart-field", "data-field": f.name, onclick: () => chartField(t, f.name) }, "Chart") : "")))));
+    const tags = el("table", { id: "x-tags" },
+      el("thead", null, el("tr", null, el("th", { text: "tag" }), el("th", { text: "values" }), el("th", { text: "first values" }))),
+      el("tbody"));
+    d.replaceChildren(
+      el("h2", { text: t.name }),
+      el("div", { class: "toolbar" },
+        el("button", { type: "button", id: "x-last", onclick: () => lastPoints(t) }, "Last 100 points")),
+      el("h3", { text: "Fields" }), fields,
+      el("h3", { text: "Tags" }), t.tags.length ? tags : el("p", { class: "muted", text: "No tags." }));
+    for (const k of t.tags) {
+      const row = el("tr", null, el("td", { text: k }), el("td", { class: "num", text: "…" }), el("td", { text: "" }));
+      tags.tBodies[0].append(row);
+      influx(explore.db, "SHOW TAG VALUES FROM " + quoteInflux(t.name) + " WITH KEY = " + quoteInflux(k)).then((body) => {
+        const vals = [];
+        for (const r of body.results || []) for (const s of r.series || []) for (const v of s.values || []) vals.push(v[1]);
+        row.cells[1].textContent = String(vals.length);
+        row.cells[2].textContent = vals.slice(0, 10).join(", ") + (vals.length > 10 ? ", …" : "");
+      }).catch((e) => { row.cells[2].textContent = e.message; });
+    }
+  }
+
+  function openQuery(lang, db, text) {
+    $("q-lang").value = lang;
+    $("q-db").value = db;
+    $("q-text").value = text;
+    highlight();
+    showView("query");
+  }
+
+  function lastPoints(t) {
+    openQuery("sql", explore.db, "SELECT * FROM " + quoteSQL(t.name) + " ORDER BY time DESC LIMIT 100");
+    return runQuery();
+  }
+
+  // chartField opens a chart of a field's mean per interval, one series
+  // per value of the table's first tag, over the last hour of its data.
+  async function chartField(t, field) {
+    const db = explore.db;
+    const by = t.tags.length ? ", " + quoteInflux(t.tags[0]) : "";
+    openQuery("influxql", db, "SELECT mean(" + quoteInflux(field) + ") FROM " + quoteInflux(t.name) +
+      " WHERE $timeFilter GROUP BY time($interval)" + by + " fill(none)");
+    try {
+      const body = await apiJSON("/api/v1/sql", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ db, sql: "SELECT max(time) AS last FROM " + quoteSQL(t.name) }) });
+      const last = Date.parse(body.rows && body.rows[0] && body.rows[0][0]);
+      if (!isNaN(last) && last < Date.now() - 36e5) setAbsoluteRange(last - 36e5 + 1, last + 1);
+    } catch (e) { /* the relative range stays */ }
+    return runQuery();
+  }
+
+  // ---- status ----
+
+  // parseMetrics reads Prometheus' text format into [name, labels, value].
+  function parseMetrics(text) {
+    const out = [];
+    for (const line of text.split("\n")) {
+      if (!line || line[0] === "#") continue;
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
+      if (!m) continue;
+      const labels = {};
+      if (m[3]) for (const lm of m[3].matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[lm[1]] = lm[2];
+      out.push([m[1], labels, Number(m[4])]);
+    }
+    return out;
+  }
+
+  function sum(ms, name, pred) {
+    let s = 0, found = false;
+    for (const [n, l, v] of ms) if (n === name && (!pred || pred(l))) { s += v; found = true; }
+    return found ? s : null;
+  }
+
+  const QUERY_PATHS = new Set(["/query", "/api/v1/sql"]);
+
+  // CARDS are the status charts: a value from each scrape (rate: per
+  // second since the last one).
+  const CARDS = [
+    { id: "ingest", title: "Ingest (rows/s)", rate: true, get: (m) => sum(m, "silt_rows_written_total") },
+    { id: "ingest-bytes", title: "Ingest (bytes/s)", rate: true, get: (m) => sum(m, "silt_ingest_bytes_total") },
+    { id: "head", title: "Head (bytes)", get: (m) => sum(m, "silt_head_bytes") },
+    { id: "wal", title: "WAL (bytes)", get: (m) => sum(m, "silt_wal_bytes") },
+    { id: "flushes", title: "Flushes (segments/s)", rate: true, get: (m) => sum(m, "silt_segments_flushed_total") },
+    { id: "segments", title: "Live segments", get: (m) => sum(m, "silt_segments_live") },
+    { id: "window-max", title: "Segments in the fullest window", get: (m) => sum(m, "silt_window_segments_max") },
+    { id: "queries", title: "Queries (/s)", rate: true, get: (m) => sum(m, "silt_http_requests_total", (l) => QUERY_PATHS.has(l.path)) },
+    { id: "kafka-lag", title: "Kafka lag (messages)", optional: true, get: (m) => sum(m, "silt_kafka_partition_lag") },
+    { id: "nats-lag", title: "NATS pending (messages)", optional: true, get: (m) => sum(m, "silt_nats_pending") },
+    { id: "tier-cold", title: "Cold segments", optional: true, get: (m) => sum(m, "silt_tier_cold_segments") },
+  ];
+  const STATUS_POINTS = 150;
+
+  function formatNum(v) {
+    if (v === null || isNaN(v)) return "–";
+    const a = Math.abs(v);
+    if (a >= 1e9) return (v / 1e9).toFixed(2) + " G";
+    if (a >= 1e6) return (v / 1e6).toFixed(2) + " M";
+    if (a >= 1e4) return (v / 1e3).toFixed(1) + " k";
+    return String(Math.round(v * 100) / 100);
+  }
+
+  async function scrape() {
+    let text;
+    try {
+      const r = await api("/metrics");
+      text = await r.text();
+    } catch (e) { return; }
+    const ms = parseMetrics(text), now = Date.now(), prev = state.lastMetrics;
+    state.lastMetrics = { at: now, values: {} };
+    for (const c of CARDS) {
+      const raw = c.get(ms);
+      state.lastMetrics.values[c.id] = raw;
+      let v = null;
+      if (c.rate) {
+        const p = prev && prev.values[c.id];
+        if (raw !== null && p !== null && p !== undefined) v = Math.max(0, (raw - p) / ((now - prev.at) / 1000));
+      } else v = raw;
+      let card = state.statusCharts[c.id];
+      if (!card) {
+        if (c.optional && raw === null) continue;
+        const host = el("div", { class: "chart-host" });
+        const nowEl = el("div", { class: "now", text: "–" });
+        const box = el("div", { class: "card", "data-card": c.id }, el("h3", { text: c.title }), nowEl, host);
+        $("s-cards").append(box);
+        card = state.statusCharts[c.id] = { xs: [], ys: [], nowEl, chart: new window.SiltChart(host, { compact: true }) };
+      }
+      if (v === null) continue;
+      card.xs.push(now); card.ys.push(v);
+      if (card.xs.length > STATUS_POINTS) { card.xs.shift(); card.ys.shift(); }
+      card.nowEl.textContent = formatNum(v);
+      card.chart.setData([{ name: c.title, xs: Float64Array.from(card.xs), ys: Float64Array.from(card.ys) }]);
+    }
+  }
+
+  async function renderStatusDbs() {
+    const rows = [];
+    for (const db of state.dbs) {
+      let tables = "", retention = "";
+      try { tables = String(((await apiJSON("/api/v1/tables?db=" + encodeURIComponent(db))).tables || []).length); } catch (e) { tables = e.message; }
+      try {
+        const b = await influx(db, "SHOW RETENTION POLICIES ON " + quoteInflux(db));
+        const s = b.results && b.results[0] && b.results[0].series && b.results[0].series[0];
+        if (s) { const i = s.columns.indexOf("duration"); retention = s.values.map((v) => v[i]).join(", "); }
+      } catch (e) { retention = e.message; }
+      rows.push(el("tr", null, el("td", { text: db }), el("td", { class: "num", text: tables }), el("td", { text: retention === "0s" ? "forever" : retention })));
+    }
+    $("s-dbs").replaceChildren(el("table", null,
+      el("thead", null, el("tr", null, el("th", { text: "database" }), el("th", { text: "tables" }), el("th", { text: "retention" }))),
+      el("tbody", null, ...rows)));
+  }
+
+  function startStatus() {
+    if (state.metricsTimer) return;
+    scrape();
+    renderStatusDbs();
+    state.metricsTimer = setInterval(() => { if (!document.hidden) scrape(); }, 2000);
+  }
+  function stopStatus() { clearInterval(state.metricsTimer); state.metricsTimer = 0; }
+
+  // ---- write ----
+
+  async function sendWrite() {
+    const db = $("w-db").value.trim(), body = $("w-text").value;
+    const status = $("w-status"), out = $("w-errors");
+    out.replaceChildren();
+    if (!db) { status.textContent = "Name a database."; status.className = "error"; return; }
+    const fmt = $("w-format").value;
+    const q = new URLSearchParams({ db, precision: $("w-precision").value });
+    const path = (fmt === "ndjson" ? "/api/v1/ingest?" : "/write?") + q;
+    status.className = "";
+    status.textContent = "writing…";
+    let resp, text;
+    try {
+      resp = await api(path, { method: "POST", headers: { "Content-Type": "text/plain; charset=utf-8" }, body });
+      text = await resp.text();
+    } catch (e) { if (e.status !== 401) { status.textContent = e.message; status.className = "error"; } return; }
+    const lines = body.split("\n").length - (body.endsWith("\n") ? 1 : 0);
+    if (resp.ok) {
+      status.textContent = "Wrote " + lines + " lines to " + db + ".";
+      status.className = "ok";
+      loadDatabases().catch(() => {});
+      return;
+    }
+    let r = null;
+    try { r = JSON.parse(text); } catch (e) { /* not JSON */ }
+    status.className = "error";
+    if (!r) { status.textContent = "HTTP " + resp.status + ": " + text; return; }
+    if (typeof r.rejected === "number") {
+      status.textContent = "Wrote " + r.written + " rows; rejected " + r.rejected + " lines.";
+      const src = body.split("\n");
+      const errs = r.errors && r.errors.length ? r.errors : [{ line: r.line, code: r.code, error: r.error }];
+      out.replaceChildren(el("table", { id: "w-error-table" },
+        el("thead", null, el("tr", null, el("th", { text: "line" }), el("th", { text: "code" }), el("th", { text: "error" }), el("th", { text: "text" }))),
+        el("tbody", null, ...errs.map((e) => el("tr", null, el("td", { class: "num", text: String(e.line) }), el("td", { text: e.code || "" }),
+          el("td", { text: e.error || "" }), el("td", { class: "mono", text: (src[e.line - 1] || "").slice(0, 200) }))))));
+      if (r.rejected > errs.length) out.append(el("p", { class: "muted", text: "(the first " + errs.length + " are listed)" }));
+      loadDatabases().catch(() => {});
+    } else {
+      status.textContent = r.error + (r.code ? " (" + r.code + ")" : "");
+    }
+  }
+
+  async function loadFile() {
+    const f = $("w-file").files[0];
+    if (!f) return;
+    $("w-text").value = await f.text();
+    if (/\.(nd)?json$/i.test(f.name)) $("w-format").value = "ndjson";
+    $("w-status").textContent = f.name + ": " + f.size + " bytes loaded; press Write to send.";
+    $("w-status").className = "";
+  }
+
+  // ---- wiring ----
+
+  function wire() {
+    for (const v of VIEWS) $("tab-" + v).addEventListener("click", () => showView(v));
+    document.querySelector("nav").addEventListener("keydown", (e) => {
+      const i = VIEWS.indexOf(state.view);
+      let j = -1;
+      if (e.key === "ArrowRight") j = (i + 1) % VIEWS.length;
+      if (e.key === "ArrowLeft") j = (i + VIEWS.length - 1) % VIEWS.length;
+      if (e.key === "Home") j = 0;
+      if (e.key === "End") j = VIEWS.length - 1;
+      if (j >= 0) { e.preventDefault(); showView(VIEWS[j]); $("tab-" + VIEWS[j]).focus(); }
+    });
+    $("theme").addEventListener("click", () => {
+      const t = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
+      setItem(local, THEME_KEY, t);
+      applyTheme(t);
+    });
+    $("logout").addEventListener("click", logout);
+    $("login-form").addEventListener("submit", login);
+    const ta = $("q-text");
+    ta.addEventListener("input", () => highlight());
+    ta.addEventListener("scroll", () => { $("q-highlight").scrollTop = ta.scrollTop; });
+    ta.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); runQuery(); }
+    });
+    $("q-run").addEventListener("click", () => runQuery());
+    $("q-csv").addEventListener("click", () => exportAs("csv"));
+    $("q-arrow").addEventListener("click", () => exportAs("arrow"));
+    $("q-log").addEventListener("change", () => { if (state.chart) state.chart.setLog($("q-log").checked); });
+    $("q-range").addEventListener("change", () => {
+      const abs = $("q-range").value === "abs";
+      $("q-abs").hidden = !abs;
+      if (abs && !$("q-from").value) { const now = Date.now(); setAbsoluteRange(now - 36e5, now); }
+      if (/\$timeFilter/.test(ta.value) && state.result) runQuery({ auto: true });
+    });
+    $("q-refresh").addEventListener("change", setRefresh);
+    $("q-lang").addEventListener("change", () => {
+      if (!ta.value.trim() || ta.value === defaultQuery("sql") || ta.value === defaultQuery("influxql")) { ta.value = defaultQuery($("q-lang").value); highlight(); }
+    });
+    $("q-history").addEventListener("change", () => {
+      const i = $("q-history").value;
+      if (i === "") return;
+      const e = loadHistory()[Number(i)];
+      if (e) {
+        $("q-lang").value = e.lang;
+        if (state.dbs.includes(e.db)) $("q-db").value = e.db;
+        ta.value = e.q;
+        highlight();
+      }
+      $("q-history").value = "";
+      ta.focus();
+    });
+    $("w-send").addEventListener("click", sendWrite);
+    $("w-file").addEventListener("change", loadFile);
+    window.addEventListener("hashchange", () => showView(location.hash.slice(1)));
+  }
+
+  function defaultQuery(lang) {
+    return lang === "sql" ? "SHOW TABLES" : "SHOW MEASUREMENTS";
+  }
+
+  async function start() {
+    applyTheme(initialTheme());
+    wire();
+    renderHistory();
+    $("q-text").value = defaultQuery("sql");
+    highlight();
+    state.view = location.hash.slice(1) || "query";
+    try {
+      await loadDatabases();
+      hideLogin();
+    } catch (e) {
+      if (e.status !== 401) showView(state.view);
+    }
+  }
+
+  // For tests and the curious: the state and the chart's last drawing.
+  window.silt = {
+    state,
+    chartInfo: () => (state.chart ? state.chart.info : null),
+    chartData: () => (state.chartData || []).map((s) => ({ name: s.name, points: s.xs.length, xMin: s.xs[0], xMax: s.xs[s.xs.length - 1] })),
+    run: runQuery,
+    // renderTiming turns the last answer into series and draws them, as
+    // a query does, and says how long each part took (ms).
+    renderTiming: () => {
+      const t0 = performance.now();
+      const series = seriesOf(state.result);
+      const t1 = performance.now();
+      renderChart(series);
+      const t2 = performance.now();
+      return { points: series.reduce((n, s) => n + s.xs.length, 0), seriesMs: t1 - t0, drawMs: t2 - t1, chartMs: state.chart.info.renderMs };
+    },
+    zoom: zoom,
+  };
+  document.addEventListener("DOMContentLoaded", start);
+})();
