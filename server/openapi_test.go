@@ -31,6 +31,12 @@ func init() {
 	openapi3filter.RegisterBodyDecoder("application/x-ndjson", openapi3filter.PlainBodyDecoder)
 	openapi3filter.RegisterBodyDecoder("application/vnd.apache.arrow.stream", openapi3filter.FileBodyDecoder)
 	openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("text/javascript", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("text/css", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("image/svg+xml", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("application/jsonl", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("application/x-protobuf", openapi3filter.FileBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("application/vnd.apache.parquet", openapi3filter.FileBodyDecoder)
 }
 
 // loadSpec parses and validates docs/openapi.yaml (as embedded in the
@@ -204,7 +210,10 @@ func TestOpenAPIContract(t *testing.T) {
 		{method: "GET", path: "/debug/pprof/goroutine", status: 200},
 		{method: "GET", path: "/debug/pprof/cmdline", status: 404},
 	}
-	for _, c := range calls {
+	calls = append(calls, promContractCalls(t)...)  // openapi_calls_test.go
+	calls = append(calls, influxContractCalls()...) // openapi_calls_test.go
+	do := func(c apiCall) []byte {
+		t.Helper()
 		check.expectBadRequest = c.badRequest
 		var body io.Reader
 		if c.body != "" {
@@ -226,7 +235,12 @@ func TestOpenAPIContract(t *testing.T) {
 		if resp.StatusCode != c.status {
 			t.Errorf("%s %s: status %d, want %d: %.300s", c.method, c.path, resp.StatusCode, c.status, raw)
 		}
+		return raw
 	}
+	for _, c := range calls {
+		do(c)
+	}
+	backupContractCalls(t, do) // openapi_calls_test.go
 
 	// Every operation the description promises was exercised.
 	var missed []string
