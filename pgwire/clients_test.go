@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,12 +213,30 @@ func TestPsql(t *testing.T) {
 	}
 }
 
+// scramCounter counts the logins checked by SCRAM and by cleartext.
+type scramCounter struct {
+	Backend
+	scram, cleartext atomic.Int32
+}
+
+func (b *scramCounter) AuthenticateMatch(match func(string) bool) (string, error) {
+	b.scram.Add(1)
+	return b.Backend.AuthenticateMatch(match)
+}
+
+func (b *scramCounter) Authenticate(secret string) (string, error) {
+	b.cleartext.Add(1)
+	return b.Backend.Authenticate(secret)
+}
+
 // TestPsqlAuth checks that with tokens configured the password is a
-// token with the read scope.
+// token with the read scope, checked by SCRAM-SHA-256 (no TLS here).
 func TestPsqlAuth(t *testing.T) {
 	bin := needClient(t, "psql", "--version")
+	var counter *scramCounter
 	e := startEnv(t, server.Config{Tokens: []server.Token{
-		{Name: "reader", Secret: "r-secret", Read: true}, {Name: "writer", Secret: "w-secret", Write: true}}}, nil)
+		{Name: "reader", Secret: "r-secret", Read: true}, {Name: "writer", Secret: "w-secret", Write: true}}},
+		func(be Backend) Backend { counter = &scramCounter{Backend: be}; return counter })
 	e.write(t, cpuLines(1, 3), "w-secret")
 	want := e.sqlAPI(t, "SELECT count(*) FROM cpu", "r-secret").Rows[0][0]
 	out, err := e.psql(t, bin, "r-secret", "-A", "-t", "-c", "SELECT count(*) FROM cpu")
@@ -229,6 +248,11 @@ func TestPsqlAuth(t *testing.T) {
 		if err == nil || !strings.Contains(out, "password authentication failed") && !strings.Contains(out, "no password supplied") {
 			t.Errorf("password %q: %q %v", pw, out, err)
 		}
+	}
+	// Three SCRAM exchanges reached the proof ("-w" with no password
+	// stops before it); no token crossed the wire in cleartext.
+	if n, c := counter.scram.Load(), counter.cleartext.Load(); n != 3 || c != 0 {
+		t.Errorf("SCRAM checks %d (want 3), cleartext %d (want 0)", n, c)
 	}
 }
 

@@ -36,14 +36,19 @@ type Backend interface {
 	// checks a token for the read scope and returns its name.
 	AuthRequired() bool
 	Authenticate(secret string) (string, error)
+	// AuthenticateMatch is Authenticate for SCRAM, where the client sends
+	// a proof rather than the token: match reports whether the proof was
+	// made from a token's secret.
+	AuthenticateMatch(match func(secret string) bool) (string, error)
 }
 
 // Listener serves the PostgreSQL wire protocol on one address.
 type Listener struct {
-	cfg Config
-	be  Backend
-	log *slog.Logger
-	tls *tls.Config // nil: no TLS
+	cfg   Config
+	be    Backend
+	log   *slog.Logger
+	tls   *tls.Config // nil: no TLS
+	scram *scramState
 
 	mu struct {
 		sync.Mutex
@@ -56,8 +61,8 @@ type Listener struct {
 	wg sync.WaitGroup
 }
 
-// New returns a listener that runs queries on be. It fails only when the
-// TLS key pair cannot be loaded.
+// New returns a listener that runs queries on be. It fails when the TLS
+// key pair cannot be loaded (or no random salt can be drawn).
 func New(be Backend, cfg Config) (*Listener, error) {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = 16 << 20
@@ -72,7 +77,11 @@ func New(be Backend, cfg Config) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Listener{cfg: cfg, be: be, log: cfg.Logger, tls: tc}
+	ss, err := newSCRAMState()
+	if err != nil {
+		return nil, err
+	}
+	l := &Listener{cfg: cfg, be: be, log: cfg.Logger, tls: tc, scram: ss}
 	l.mu.conns = map[uint32]*conn{}
 	return l, nil
 }

@@ -2,7 +2,9 @@ package pgwire
 
 import (
 	"crypto/tls"
+	"errors"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -93,30 +95,8 @@ func (c *conn) login(m *pgproto3.StartupMessage) bool {
 	if c.db == "" {
 		c.db = c.user // libpq's default, as PostgreSQL's
 	}
-	if c.l.be.AuthRequired() {
-		c.send(&pgproto3.AuthenticationCleartextPassword{})
-		c.flush()
-		f, err := readFrame(c.br, maxStartupBytes)
-		if err != nil || f.typ != 'p' {
-			if err == nil {
-				c.sendError(&pgError{severity: "FATAL", code: "08P01", msg: "expected a password message"})
-				c.flush()
-			}
-			return false
-		}
-		var pw pgproto3.PasswordMessage
-		if err := pw.Decode(f.body); err != nil {
-			c.sendError(&pgError{severity: "FATAL", code: "08P01", msg: "invalid password message: " + err.Error()})
-			c.flush()
-			return false
-		}
-		if _, err := c.l.be.Authenticate(pw.Password); err != nil {
-			c.sendError(&pgError{severity: "FATAL", code: "28P01",
-				msg:  "password authentication failed for user \"" + c.user + "\": " + err.Error(),
-				hint: "the password is a Silt API token with the read scope"})
-			c.flush()
-			return false
-		}
+	if c.l.be.AuthRequired() && !c.authenticate() {
+		return false
 	}
 	if !c.l.be.Ready() {
 		c.sendError(&pgError{severity: "FATAL", code: "57P03", msg: "the database system is starting up (replaying the WAL)"})
@@ -153,4 +133,95 @@ var sessionParams = [][2]string{
 	{"standard_conforming_strings", "on"},
 	{"is_superuser", "off"},
 	{"application_name", ""},
+}
+
+// authenticate asks for the password, a Silt token with the read scope:
+// in cleartext under TLS, by SCRAM-SHA-256 otherwise, so that a token
+// never crosses an unencrypted connection. It answers a failure itself.
+func (c *conn) authenticate() bool {
+	if c.tls {
+		c.send(&pgproto3.AuthenticationCleartextPassword{})
+		c.flush()
+		body, ok := c.readPassword()
+		if !ok {
+			return false
+		}
+		var pw pgproto3.PasswordMessage
+		if err := pw.Decode(body); err != nil {
+			return c.authProtocolError("invalid password message: " + err.Error())
+		}
+		_, err := c.l.be.Authenticate(pw.Password)
+		return c.authResult(err)
+	}
+	c.send(&pgproto3.AuthenticationSASL{AuthMechanisms: []string{scramMechanism}})
+	c.flush()
+	body, ok := c.readPassword()
+	if !ok {
+		return false
+	}
+	var first pgproto3.SASLInitialResponse
+	if err := first.Decode(body); err != nil {
+		return c.authProtocolError("invalid SASL initial response: " + err.Error())
+	}
+	if first.AuthMechanism != scramMechanism {
+		return c.authProtocolError("SASL mechanism " + strconv.Quote(first.AuthMechanism) + " is not offered (only " + scramMechanism + ")")
+	}
+	x, serverFirst, err := c.l.scram.clientFirst(string(first.Data))
+	if err != nil {
+		return c.authProtocolError(err.Error())
+	}
+	c.send(&pgproto3.AuthenticationSASLContinue{Data: []byte(serverFirst)})
+	c.flush()
+	if body, ok = c.readPassword(); !ok {
+		return false
+	}
+	var final pgproto3.SASLResponse
+	if err := final.Decode(body); err != nil {
+		return c.authProtocolError("invalid SASL response: " + err.Error())
+	}
+	serverFinal, err := c.l.scram.clientFinal(x, string(final.Data), func(match func(string) bool) error {
+		_, err := c.l.be.AuthenticateMatch(match)
+		return err
+	})
+	if errors.Is(err, errSCRAMProtocol) {
+		return c.authProtocolError(err.Error())
+	}
+	if !c.authResult(err) {
+		return false
+	}
+	c.send(&pgproto3.AuthenticationSASLFinal{Data: []byte(serverFinal)})
+	return true
+}
+
+// readPassword reads the client's next authentication message (type
+// 'p', whatever the exchange) and returns its body.
+func (c *conn) readPassword() ([]byte, bool) {
+	f, err := readFrame(c.br, maxStartupBytes)
+	if err != nil {
+		return nil, false
+	}
+	if f.typ != 'p' {
+		return nil, c.authProtocolError("expected a password message")
+	}
+	return f.body, true
+}
+
+// authProtocolError answers a malformed authentication exchange.
+func (c *conn) authProtocolError(msg string) bool {
+	c.sendError(&pgError{severity: "FATAL", code: "08P01", msg: msg})
+	c.flush()
+	return false
+}
+
+// authResult answers a failed check of the password with SQLSTATE 28P01,
+// as PostgreSQL does, and reports whether it passed.
+func (c *conn) authResult(err error) bool {
+	if err == nil {
+		return true
+	}
+	c.sendError(&pgError{severity: "FATAL", code: "28P01",
+		msg:  "password authentication failed for user \"" + c.user + "\": " + err.Error(),
+		hint: "the password is a Silt API token with the read scope"})
+	c.flush()
+	return false
 }

@@ -45,3 +45,24 @@ func (s *Server) Authenticate(secret string) (string, error) {
 	}
 	return t.Name, nil
 }
+
+// AuthenticateMatch is Authenticate for a challenge-response login
+// (SCRAM), where the secret never crosses the wire: match is asked of each
+// token's secret until it answers true, and that token is checked for the
+// read scope. With no token matching it returns ErrBadToken.
+func (s *Server) AuthenticateMatch(match func(secret string) bool) (string, error) {
+	if !s.AuthRequired() {
+		return "", nil
+	}
+	for i := range s.cfg.Tokens {
+		t := &s.cfg.Tokens[i]
+		if t.Secret == "" || !match(t.Secret) {
+			continue
+		}
+		if !t.has(scopeRead) {
+			return t.Name, errors.New("token " + t.Name + " lacks the read scope")
+		}
+		return t.Name, nil
+	}
+	return "", ErrBadToken
+}

@@ -105,7 +105,11 @@ func (r *relRun) windowColumn(tbl *table, n int, w sql.WindowFunc) (*vec, error)
 			}
 			j = e
 		}
-		if err := fillWindow(out, w, args, x, perm, ps, pe, peerStart, peerEnd, setNull); err != nil {
+		var rf *rangeFrame
+		if w.Frame.RangeOffset() {
+			rf = newRangeFrame(ords[0], w.Order[0].Desc, w.Frame, perm, ps, pe)
+		}
+		if err := fillWindow(out, w, args, x, perm, ps, pe, peerStart, peerEnd, rf, setNull); err != nil {
 			return nil, err
 		}
 		ps = pe
@@ -129,7 +133,8 @@ func sameRow(keys []*vec, a, b int) bool {
 }
 
 // fillWindow computes w for the partition at positions [ps, pe) of perm.
-func fillWindow(out *vec, w sql.WindowFunc, args []*vec, x *vec, perm []int, ps, pe int, peerStart, peerEnd []int, setNull func(int)) error {
+// rf finds the bounds of a RANGE frame with an offset (nil otherwise).
+func fillWindow(out *vec, w sql.WindowFunc, args []*vec, x *vec, perm []int, ps, pe int, peerStart, peerEnd []int, rf *rangeFrame, setNull func(int)) error {
 	rows := pe - ps
 	switch w.Name {
 	case "row_number":
@@ -218,10 +223,17 @@ func fillWindow(out *vec, w sql.WindowFunc, args []*vec, x *vec, perm []int, ps,
 			if !f.Rows {
 				lo = peerStart[j-ps]
 			}
-		case sql.BoundPreceding:
-			lo = satInt(j, -f.StartN)
-		case sql.BoundFollowing:
-			lo = satInt(j, f.StartN)
+		case sql.BoundPreceding, sql.BoundFollowing:
+			switch {
+			case f.Rows && f.Start == sql.BoundPreceding:
+				lo = satInt(j, -f.StartN)
+			case f.Rows:
+				lo = satInt(j, f.StartN)
+			case rf.null(j):
+				lo = peerStart[j-ps] // a NULL key's frame is its NULL peers
+			default:
+				lo = rf.lo[j-ps]
+			}
 		}
 		switch f.End {
 		case sql.BoundUnboundedFollowing:
@@ -231,10 +243,17 @@ func fillWindow(out *vec, w sql.WindowFunc, args []*vec, x *vec, perm []int, ps,
 			if !f.Rows {
 				hi = peerEnd[j-ps]
 			}
-		case sql.BoundPreceding:
-			hi = satInt(j, -f.EndN) + 1
-		case sql.BoundFollowing:
-			hi = satInt(j, f.EndN) + 1
+		case sql.BoundPreceding, sql.BoundFollowing:
+			switch {
+			case f.Rows && f.End == sql.BoundPreceding:
+				hi = satInt(j, -f.EndN) + 1
+			case f.Rows:
+				hi = satInt(j, f.EndN) + 1
+			case rf.null(j):
+				hi = peerEnd[j-ps]
+			default:
+				hi = rf.hi[j-ps]
+			}
 		}
 		lo, hi = max(lo, ps), min(hi, pe)
 		if hi < lo {

@@ -59,7 +59,7 @@ func TestUnsupported(t *testing.T) {
 		{"SELECT count(*) FROM cpu GROUP BY date_bin('1m', time, '2000-01-01'), date_bin('1h', time, '2000-01-01')", "more than one time key in GROUP BY"},
 		{"SELECT count(*) FROM cpu GROUP BY time, date_trunc('hour', time)", "more than one time key in GROUP BY"},
 		// aggregates
-		{"SELECT sum(n) OVER (ORDER BY time RANGE BETWEEN interval '1 hour' PRECEDING AND CURRENT ROW) FROM cpu", "RANGE frame with an offset"},
+		{"SELECT sum(n) OVER (ORDER BY u RANGE BETWEEN 0.5 PRECEDING AND CURRENT ROW) FROM cpu", "RANGE frame over an unsigned integer with a fractional offset"},
 		{"SELECT sum(n) OVER (ORDER BY time GROUPS 2 PRECEDING) FROM cpu", "GROUPS frame"},
 		{"SELECT nth_value(n, 2) OVER (ORDER BY time) FROM cpu", "window function nth_value()"},
 		{"SELECT stddev(n) OVER (ORDER BY time) FROM cpu", "stddev() as a window function"},

@@ -122,21 +122,31 @@ type FrameBoundKind uint8
 
 const (
 	BoundUnboundedPreceding FrameBoundKind = iota + 1
-	BoundPreceding                         // Offset rows (ROWS) before the current row
+	BoundPreceding                         // Offset rows (ROWS) or an offset in value (RANGE) before the current row
 	BoundCurrentRow                        // the current row (ROWS) or its last/first peer (RANGE)
-	BoundFollowing                         // Offset rows after the current row
+	BoundFollowing                         // Offset rows or value after the current row
 	BoundUnboundedFollowing
 )
 
-// Frame is a window frame. Rows false is RANGE mode, which Silt supports
-// only with unbounded and CURRENT ROW bounds (peers count as the current
-// row). The default, with ORDER BY, is RANGE BETWEEN UNBOUNDED PRECEDING
-// AND CURRENT ROW; without, every row of the partition (all are peers).
+// Frame is a window frame. Rows false is RANGE mode: peers count as the
+// current row, and an offset bound (StartOff, EndOff) is a distance in
+// the value of the single ORDER BY key (an int64 for an int64 or uint64
+// key, a float64 for a float64 key, an interval for a timestamp). The
+// default, with ORDER BY, is RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT
+// ROW; without, every row of the partition (all are peers).
 type Frame struct {
 	Rows       bool
 	Start, End FrameBoundKind
-	StartN     int64
+	StartN     int64 // ROWS offsets
 	EndN       int64
+	StartOff   Value // RANGE offsets
+	EndOff     Value
+}
+
+// RangeOffset reports whether f is a RANGE frame with an offset bound.
+func (f Frame) RangeOffset() bool {
+	off := func(b FrameBoundKind) bool { return b == BoundPreceding || b == BoundFollowing }
+	return !f.Rows && (off(f.Start) || off(f.End))
 }
 
 // windowCall is a window function call while planning; the window

@@ -1,6 +1,8 @@
 package sql
 
 import (
+	"math"
+
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
 
@@ -80,7 +82,7 @@ func (p *planner) windowFunc(fc *pg_query.FuncCall, name string, c clause, depth
 			fn.Order = append(fn.Order, k)
 		}
 	}
-	f, err := p.frame(w, len(w.OrderClause) > 0, loc)
+	f, err := p.frame(w, fn.Order, loc)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +229,7 @@ func (p *planner) windowFunc(fc *pg_query.FuncCall, name string, c clause, depth
 }
 
 // frame resolves a window's frame clause.
-func (p *planner) frame(w *pg_query.WindowDef, ordered bool, loc int32) (Frame, error) {
+func (p *planner) frame(w *pg_query.WindowDef, order []SortKey, loc int32) (Frame, error) {
 	o := w.FrameOptions
 	if o&frameNonDefault == 0 {
 		return Frame{Start: BoundUnboundedPreceding, End: BoundCurrentRow}, nil
@@ -244,9 +246,18 @@ func (p *planner) frame(w *pg_query.WindowDef, ordered bool, loc int32) (Frame, 
 		if err != nil {
 			return 0, err
 		}
+		if !f.Rows {
+			v, err := p.rangeOffset(e, w, order, what, loc)
+			if what == "starting" {
+				f.StartOff = v
+			} else {
+				f.EndOff = v
+			}
+			return 0, err
+		}
 		k, ok := e.(*Const)
-		if !ok || !f.Rows || k.Value.Type != TypeInt64 && !k.Value.Null {
-			return 0, unsupported(loc, "RANGE frame with an offset", "use ROWS, or RANGE with UNBOUNDED and CURRENT ROW")
+		if !ok || k.Value.Type != TypeInt64 && !k.Value.Null {
+			return 0, unsupported(loc, "ROWS frame offset that is not an integer constant", "")
 		}
 		if k.Value.Null {
 			return 0, invalid(loc, "22004", "frame %s offset must not be null", what)
@@ -293,6 +304,61 @@ func (p *planner) frame(w *pg_query.WindowDef, ordered bool, loc int32) (Frame, 
 	if err != nil {
 		return Frame{}, err
 	}
-	_ = ordered
 	return f, nil
+}
+
+// rangeOffset checks the offset of a RANGE frame bound, as PostgreSQL's
+// in_range support functions allow it: a single ORDER BY key, numeric
+// with a numeric offset (an integer key takes an integer offset) or a
+// timestamp with an interval; constant, not null and not negative.
+func (p *planner) rangeOffset(e Expr, w *pg_query.WindowDef, order []SortKey, what string, loc int32) (Value, error) {
+	if len(w.OrderClause) != 1 {
+		return Value{}, errAt(loc, CodeInvalid, "42P20", "RANGE with offset PRECEDING/FOLLOWING requires exactly one ORDER BY column")
+	}
+	if len(order) != 1 {
+		return Value{}, unsupported(loc, "RANGE frame with an offset over a constant ORDER BY", "")
+	}
+	key := order[0].Expr.Type()
+	if k, ok := e.(*Const); ok && k.lit == litString && key == TypeTimestamp {
+		c, err := p.cast(e, TypeInterval, loc)
+		if err != nil {
+			return Value{}, err
+		}
+		e = c
+	}
+	k, ok := e.(*Const)
+	if !ok {
+		return Value{}, unsupported(loc, "RANGE frame offset that is not a constant", "")
+	}
+	v := k.Value
+	switch {
+	case v.Null:
+		return Value{}, invalid(loc, "22004", "frame %s offset must not be null", what)
+	case key == TypeTimestamp && v.Type == TypeInterval:
+		iv := v.Interval
+		// PostgreSQL compares intervals counting a month as 30 days.
+		if float64(iv.Months)*30*864e11+float64(iv.Days)*864e11+float64(iv.Nanos) < 0 {
+			return Value{}, invalid(loc, "22013", "invalid preceding or following size in window function")
+		}
+		return v, nil
+	case key == TypeInt64 && v.Type == TypeInt64, key == TypeUint64 && v.Type == TypeInt64:
+		if v.Int < 0 {
+			return Value{}, invalid(loc, "22013", "invalid preceding or following size in window function")
+		}
+		return v, nil
+	case key == TypeFloat64 && (v.Type == TypeInt64 || v.Type == TypeFloat64):
+		f := v.Float
+		if v.Type == TypeInt64 {
+			f = float64(v.Int)
+		}
+		if f < 0 || math.IsNaN(f) {
+			return Value{}, invalid(loc, "22013", "invalid preceding or following size in window function")
+		}
+		return FloatValue(f), nil
+	case key == TypeUint64 && v.Type == TypeFloat64:
+		return Value{}, unsupported(loc, "RANGE frame over an unsigned integer with a fractional offset", "")
+	case !key.numeric() && key != TypeTimestamp:
+		return Value{}, unsupported(loc, "RANGE with offset PRECEDING/FOLLOWING for column type "+key.PGName(), "")
+	}
+	return Value{}, unsupported(loc, "RANGE with offset PRECEDING/FOLLOWING for column type "+key.PGName()+" and offset type "+pgTypeName(e), "")
 }
