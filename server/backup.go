@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
 	"github.com/valyala/fasthttp"
@@ -36,8 +37,12 @@ func (s *Server) handleBackup(ctx *fasthttp.RequestCtx) {
 			s.writeJSON(ctx, fasthttp.StatusOK, snap)
 		}
 	case ctx.IsDelete():
-		if err := s.eng.DropSnapshot(string(ctx.QueryArgs().Peek("id"))); err != nil {
-			s.writeError(ctx, fasthttp.StatusNotFound, "snapshot-not-found", err.Error())
+		id := string(ctx.QueryArgs().Peek("id"))
+		if err := s.eng.DropSnapshot(id); err != nil {
+			// The engine's error names the data directory's path: the
+			// answer names only what the client asked for.
+			s.log.Warn("release backup snapshot", "id", id, "err", err)
+			s.writeError(ctx, fasthttp.StatusNotFound, "snapshot-not-found", fmt.Sprintf("no backup snapshot %q to release", id))
 			return
 		}
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
@@ -53,20 +58,26 @@ func (s *Server) handleBackupFile(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, fasthttp.StatusMethodNotAllowed, "method-not-allowed", "GET "+backupFilePath+"?id=ID&path=P")
 		return
 	}
-	p, err := s.eng.SnapshotPath(string(ctx.QueryArgs().Peek("id")), string(ctx.QueryArgs().Peek("path")))
+	id, rel := string(ctx.QueryArgs().Peek("id")), string(ctx.QueryArgs().Peek("path"))
+	// Errors name what the client asked for, never the data directory's
+	// path on this machine.
+	notFound := fmt.Sprintf("backup snapshot %q has no file %q", id, rel)
+	p, err := s.eng.SnapshotPath(id, rel)
 	if err != nil {
-		s.writeError(ctx, fasthttp.StatusNotFound, "snapshot-file-not-found", err.Error())
+		s.log.Warn("backup snapshot file", "id", id, "path", rel, "err", err)
+		s.writeError(ctx, fasthttp.StatusNotFound, "snapshot-file-not-found", notFound)
 		return
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		s.writeError(ctx, fasthttp.StatusNotFound, "snapshot-file-not-found", "open snapshot file: "+err.Error())
+		s.log.Warn("backup snapshot file", "id", id, "path", rel, "err", err)
+		s.writeError(ctx, fasthttp.StatusNotFound, "snapshot-file-not-found", notFound)
 		return
 	}
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() {
 		f.Close()
-		s.writeError(ctx, fasthttp.StatusNotFound, "snapshot-file-not-found", "not a snapshot file: "+string(ctx.QueryArgs().Peek("path")))
+		s.writeError(ctx, fasthttp.StatusNotFound, "snapshot-file-not-found", notFound)
 		return
 	}
 	ctx.SetContentType("application/octet-stream")
