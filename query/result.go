@@ -201,27 +201,7 @@ func (r *Result) WriteArrow(w io.Writer) error {
 	b := array.NewRecordBuilder(mem, sch)
 	defer b.Release()
 	for _, row := range r.Rows {
-		for i, v := range row {
-			fb := b.Field(i)
-			if v == nil {
-				fb.AppendNull()
-				continue
-			}
-			switch x := fb.(type) {
-			case *array.TimestampBuilder:
-				x.Append(arrow.Timestamp(v.(time.Time).UnixNano()))
-			case *array.Float64Builder:
-				x.Append(v.(float64))
-			case *array.Int64Builder:
-				x.Append(v.(int64))
-			case *array.Uint64Builder:
-				x.Append(v.(uint64))
-			case *array.BooleanBuilder:
-				x.Append(v.(bool))
-			case *array.StringBuilder:
-				x.Append(FormatValue(v))
-			}
-		}
+		appendArrowRow(b, row)
 	}
 	rec := b.NewRecordBatch()
 	defer rec.Release()
