@@ -114,22 +114,7 @@ func (c *selectCompiler) auxSeries(ctx context.Context, call *influxql.Call) ([]
 	windows := map[*seriesRows]map[int64]*window{}
 	nd := len(c.dims)
 	for _, r := range res.Rows {
-		s := c.seriesFor(all, r[1:1+nd])
-		tm := r[0].(time.Time).UnixNano()
-		w := int64(0)
-		if c.interval > 0 {
-			w = c.bucketStart(tm)
-		}
-		ws := windows[s]
-		if ws == nil {
-			ws = map[int64]*window{}
-			windows[s] = ws
-		}
-		win := ws[w]
-		if win == nil {
-			win = &window{}
-			ws[w] = win
-		}
+		tm, win := rowWindow(c, all, windows, r, nd, func() *window { return &window{} })
 		row := append([]any{tm}, r[1+nd:]...)
 		if call.Name == "percentile" {
 			win.pts = append(win.pts, row)

@@ -203,24 +203,12 @@ func (c *selectCompiler) reduceSeries(ctx context.Context, calls []*influxql.Cal
 	all := map[string]*seriesRows{}
 	windows := map[*seriesRows]map[int64]*window{}
 	nd := len(c.dims)
+	newWindow := func() *window {
+		return &window{pick: make([]point, len(calls)), has: make([]bool, len(calls)), pts: make([][]point, len(calls)),
+			seen: make([]map[any]int, len(calls))}
+	}
 	for _, r := range res.Rows {
-		s := c.seriesFor(all, r[1:1+nd])
-		tm := r[0].(time.Time).UnixNano()
-		w := int64(0)
-		if c.interval > 0 {
-			w = c.bucketStart(tm)
-		}
-		ws := windows[s]
-		if ws == nil {
-			ws = map[int64]*window{}
-			windows[s] = ws
-		}
-		win := ws[w]
-		if win == nil {
-			win = &window{pick: make([]point, len(calls)), has: make([]bool, len(calls)), pts: make([][]point, len(calls)),
-				seen: make([]map[any]int, len(calls))}
-			ws[w] = win
-		}
+		tm, win := rowWindow(c, all, windows, r, nd, newWindow)
 		for i, call := range calls {
 			if args[i].skip {
 				continue
@@ -376,4 +364,27 @@ func modeOf(pts []point) (any, bool) {
 		i = j
 	}
 	return pts[best].v, true
+}
+
+// rowWindow returns the time of result row r (time, nd dimensions, then
+// values) and the state of its series and window in windows, made by mk
+// the first time; series are found or added in all.
+func rowWindow[W any](c *selectCompiler, all map[string]*seriesRows, windows map[*seriesRows]map[int64]*W, r []any, nd int, mk func() *W) (int64, *W) {
+	s := c.seriesFor(all, r[1:1+nd])
+	tm := r[0].(time.Time).UnixNano()
+	w := int64(0)
+	if c.interval > 0 {
+		w = c.bucketStart(tm)
+	}
+	ws := windows[s]
+	if ws == nil {
+		ws = map[int64]*W{}
+		windows[s] = ws
+	}
+	win := ws[w]
+	if win == nil {
+		win = mk()
+		ws[w] = win
+	}
+	return tm, win
 }
