@@ -220,16 +220,13 @@ func rebuildTags(tv *columnar.TagVector, r batchColumn, n int, spans []span) {
 	}
 	for id, bm := range r.bms {
 		for _, sp := range spans {
-			it := bm.Iterator()
-			it.AdvanceIfNeeded(uint32(sp.row))
-			for it.HasNext() {
-				row := int64(it.PeekNext())
-				if row >= sp.row+int64(sp.n) {
-					break
+			bitmapRuns(bm, uint64(sp.row), uint64(sp.row)+uint64(sp.n), func(a, b uint64) {
+				off := sp.off + int(int64(a)-sp.row)
+				ids := tv.IDs[off : off+int(b-a)]
+				for i := range ids {
+					ids[i] = int32(id)
 				}
-				tv.IDs[sp.off+int(row-sp.row)] = int32(id)
-				it.Next()
-			}
+			})
 		}
 	}
 }
