@@ -45,3 +45,8 @@ func (s EngineSource) ScanBatches(ctx context.Context, spec ScanSpec, stats *que
 	}
 	return errors.Join(err, ts.Close())
 }
+
+// TimeBounds implements TimeBounder.
+func (s EngineSource) TimeBounds(table string) (lo, hi int64, ok bool) {
+	return s.Engine.TimeBounds(s.DB, table)
+}
