@@ -42,11 +42,11 @@ var seenOnce = &shape{}
 
 // shape is the parse tree of one shape, with where its literals go.
 type shape struct {
-	sel   *pg_query.SelectStmt // pristine; only ever cloned
-	loc   int32
-	locs  []int32 // per literal, in text order: its constant's location
-	neg   []bool  // per literal: the parser folded the minus before it in
-	pool  sync.Pool // of *shapeTree
+	sel  *pg_query.SelectStmt // pristine; only ever cloned
+	loc  int32
+	locs []int32   // per literal, in text order: its constant's location
+	neg  []bool    // per literal: the parser folded the minus before it in
+	pool sync.Pool // of *shapeTree
 }
 
 // shapeTree is one copy of a shape's tree and its literals' constants.
