@@ -29,7 +29,12 @@ import (
 // first seen.
 
 // maxShapes bounds the shapes kept; past it, new shapes are not kept.
-const maxShapes = 1024
+// Texts longer than maxShapeText are not kept either, so the cache holds
+// at most a few tens of MB.
+const (
+	maxShapes    = 1024
+	maxShapeText = 16 << 10
+)
 
 var shapes = struct {
 	sync.Mutex
@@ -66,6 +71,9 @@ type literal struct {
 // shapeKey returns the shape of sql and its literals, or false when the
 // text holds something the shape cache does not handle.
 func shapeKey(sql string) (string, []literal, bool) {
+	if len(sql) > maxShapeText {
+		return "", nil, false
+	}
 	key := make([]byte, 0, len(sql))
 	var lits []literal
 	lastTok := -1 // offset of the last token that is not whitespace
