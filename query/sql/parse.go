@@ -59,14 +59,16 @@ func Parse(sql string) (*Statement, error) {
 		}
 		return st, nil
 	}
-	if err := checkNesting(sql); err != nil {
-		return nil, err
-	}
+	// A shape seen before passed checkNesting then: its tokens are the
+	// same but for the literals' values.
 	key, lits, keyed := shapeKey(sql)
 	if keyed {
 		if sel, loc, release, ok := cachedParse(key, lits); ok {
 			return &Statement{Kind: StmtSelect, SQL: sql, sel: sel, loc: loc, release: release}, nil
 		}
+	}
+	if err := checkNesting(sql); err != nil {
+		return nil, err
 	}
 	tree, err := pg_query.Parse(sql)
 	if err != nil {
