@@ -207,7 +207,7 @@ func (s *Server) RunSQL(ctx context.Context, db string, q *sql.Query, raw bool) 
 	}
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
-	res, err := exec.RunLimited(qctx, q, exec.EngineSource{Engine: s.eng, DB: db, Raw: raw}, names, exec.Limits{MaxMemoryBytes: s.cfg.QueryMaxMemory})
+	res, err := exec.RunLimited(qctx, q, exec.EngineSource{Engine: s.eng, DB: db, Raw: raw}, names, exec.Limits{MaxMemoryBytes: s.cfg.QueryMaxMemory, Shared: s.queryMem})
 	switch {
 	case err == nil && len(res.Rows) > s.cfg.QueryMaxRows:
 		return nil, &QueryError{fasthttp.StatusUnprocessableEntity, "too-many-rows", "54000",
