@@ -78,7 +78,7 @@ func TestAgainstPostgresCluster(t *testing.T) {
 		dir := t.TempDir()
 		eng, err := engine.Open(engine.Config{DataDir: dir, FlushInterval: time.Hour, NoSync: true, Logger: quiet,
 			Compaction: engine.CompactionConfig{Interval: time.Hour}, // compacted below
-			Tiering: engine.TierConfig{Tier: openTier(cluster.WriterPrefix(root, id)), After: time.Hour, Interval: time.Hour}})
+			Tiering:    engine.TierConfig{Tier: openTier(cluster.WriterPrefix(root, id)), After: time.Hour, Interval: time.Hour}})
 		if err != nil {
 			t.Fatal(err)
 		}
