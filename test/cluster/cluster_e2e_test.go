@@ -332,24 +332,8 @@ func TestClusterQueryNodeE2E(t *testing.T) {
 		t.Fatalf("write to a query node: %d %s, want 403", code, body)
 	}
 	// Wait until every writer has flushed and tiered everything and the
-	// query node has reloaded (a hang guard, not a timing assertion).
-	deadline := time.Now().Add(3 * time.Minute)
-	var got float64
-	for time.Now().Before(deadline) {
-		if code, body := q.get("/api/v1/sql?db=db&q=" + url.QueryEscape("SELECT count(*) FROM cpu")); code == http.StatusOK {
-			var res struct{ Rows [][]any }
-			if json.Unmarshal(body, &res) == nil && len(res.Rows) == 1 {
-				got = res.Rows[0][0].(float64)
-				if got >= float64(len(want)) {
-					break
-				}
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if got != float64(len(want)) {
-		t.Fatalf("query node counts %v points, want %d (records sent to writers: %d)", got, len(want), len(held[0])+len(held[1])+len(held[2]))
-	}
+	// query node has reloaded.
+	waitCount(t, q, len(want))
 
 	// Per host, against the model.
 	type agg struct {
@@ -420,6 +404,96 @@ func TestClusterQueryNodeE2E(t *testing.T) {
 	if a, b := q.influxql(iq), single.influxql(iq); fmt.Sprint(a) != fmt.Sprint(b) {
 		t.Errorf("influxql: query node and standalone node differ:\n%v\n%v", a, b)
 	}
+
+	// The cost of the union: the standalone node's bucket served by a
+	// single-prefix read-only node (the same data, cold, in one compacted
+	// prefix) against the query node (three prefixes whose overlapping
+	// segments are merged). Server CPU time, logged, not asserted.
+	ro := c.start("read-only", "--s3.prefix", "standalone", "--s3.read-only")
+	waitCount(t, ro, len(want))
+	queries := []string{sqlText,
+		"SELECT date_bin('1 hour', time, TIMESTAMP '2000-01-01') AS h, host, avg(usage) FROM cpu GROUP BY 1, 2 ORDER BY 1, 2",
+		"SELECT time, usage, n FROM cpu WHERE host = 'h05' ORDER BY time"}
+	for _, text := range queries {
+		if a, b := q.sql(text), ro.sql(text); !sameRows(a, b) {
+			t.Errorf("%s: query node and read-only node differ", text)
+		}
+		const runs = 20
+		var cpu [2]time.Duration
+		for i, p := range []*proc{ro, q} {
+			before := cpuTime(t, p)
+			for range runs {
+				p.sql(text)
+			}
+			cpu[i] = (cpuTime(t, p) - before) / runs
+		}
+		t.Logf("server CPU per query, one prefix (read-only node) %v, three writers (query node) %v: %s", cpu[0], cpu[1], text)
+	}
+}
+
+// waitCount polls count(*) on p until it reaches n (a hang guard, not a
+// timing assertion) and fails if it never does.
+func waitCount(t *testing.T, p *proc, n int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	var got float64
+	for time.Now().Before(deadline) {
+		if code, body := p.get("/api/v1/sql?db=db&q=" + url.QueryEscape("SELECT count(*) FROM cpu")); code == http.StatusOK {
+			var res struct{ Rows [][]any }
+			if json.Unmarshal(body, &res) == nil && len(res.Rows) == 1 {
+				if got = res.Rows[0][0].(float64); got >= float64(n) {
+					break
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got != float64(n) {
+		t.Fatalf("%s counts %v points, want %d", p.name, got, n)
+	}
+}
+
+// sameRows compares results, floats to 1e-9 relative (float sums depend
+// on the order batches arrive in).
+func sameRows(a, b [][]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if len(a[i]) != len(b[i]) {
+			return false
+		}
+		for j := range a[i] {
+			x, xok := a[i][j].(float64)
+			y, yok := b[i][j].(float64)
+			if xok && yok {
+				if math.Abs(x-y) > 1e-9*max(math.Abs(x), math.Abs(y)) {
+					return false
+				}
+				continue
+			}
+			if fmt.Sprint(a[i][j]) != fmt.Sprint(b[i][j]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// cpuTime is the process's user and system CPU time so far
+// (/proc/<pid>/stat, in clock ticks of 10 ms).
+func cpuTime(t *testing.T, p *proc) time.Duration {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
+	var u, s int64
+	fmt.Sscan(f[11], &u)
+	fmt.Sscan(f[12], &s)
+	return time.Duration(u+s) * 10 * time.Millisecond
 }
 
 // TestClusterNodeIDFencingE2E: a second process with a live writer's
