@@ -20,6 +20,14 @@ type Config struct {
 	// Advertise (--cluster.advertise) is the HTTP address other nodes reach
 	// this one at; empty: the address the HTTP listener is bound to.
 	Advertise string
+	// Addr (--cluster.addr) is where a writer serves its internal API to
+	// query nodes (the rows it holds outside the bucket); the address it
+	// binds is what query nodes are told, so bind a reachable one.
+	Addr string
+	// WriterDown (--cluster.writer-down) is what a query node does when a
+	// writer's rows outside the bucket cannot be had: WriterDownError or
+	// WriterDownPartial.
+	WriterDown string
 }
 
 // RegisterFlags adds --role, --node-id and the --cluster.* flags.
@@ -30,6 +38,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Role, "role", c.Role, "scale-out role: writer (ingests, tiers into nodes/<node-id>/ under --s3.prefix) or query (no ingest: answers over every writer's tiered data); empty: a standalone node")
 	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's id in the bucket (with --role): held by one live process at a time")
 	fs.DurationVar(&c.Lease, "cluster.lease", c.Lease, "node id lease: renewed every third of it; a restarted node may wait this long before it holds its id again")
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:0"
+	}
+	if c.WriterDown == "" {
+		c.WriterDown = WriterDownError
+	}
+	fs.StringVar(&c.Addr, "cluster.addr", c.Addr, "a writer's internal API for query nodes (its rows not yet in the bucket, as Arrow); port 0 picks a free one. Not authenticated: bind an address only cluster nodes reach")
+	fs.StringVar(&c.WriterDown, "cluster.writer-down", c.WriterDown, "a query node's answer when a writer's rows outside the bucket cannot be read: error (503) or partial (answer without them; stats.missing_nodes names the writers)")
 	fs.StringVar(&c.Advertise, "cluster.advertise", c.Advertise, "HTTP address other nodes reach this one at (default: the --http-addr listener's)")
 }
 
@@ -53,6 +69,9 @@ func (c *Config) Validate() error {
 	}
 	if err := ValidNodeID(c.NodeID); err != nil {
 		return fmt.Errorf("--node-id: %w", err)
+	}
+	if c.WriterDown != WriterDownError && c.WriterDown != WriterDownPartial {
+		return fmt.Errorf("--cluster.writer-down must be error or partial, got %q", c.WriterDown)
 	}
 	if c.Lease < 300*time.Millisecond {
 		return fmt.Errorf("--cluster.lease must be at least 300ms, got %s", c.Lease)

@@ -28,6 +28,7 @@ type Store interface {
 	PutIfMatch(ctx context.Context, key string, data []byte, etag string) (string, error)
 	GetWithETag(ctx context.Context, key string) ([]byte, string, error)
 	ListDir(ctx context.Context, prefix string) ([]tiering.ObjectInfo, []string, error)
+	Stat(ctx context.Context, key string) (tiering.ObjectInfo, error)
 }
 
 var _ Store = (*tiering.S3Store)(nil)
@@ -38,6 +39,9 @@ type Record struct {
 	Role   string `json:"role"`
 	// Address is the node's HTTP API address as other nodes reach it.
 	Address string `json:"address,omitempty"`
+	// InternalAddress serves a writer's internal API (RowsPath,
+	// SchemasPath) to query nodes.
+	InternalAddress string `json:"internal_address,omitempty"`
 	// ManifestGeneration is the generation of the writer's local manifest
 	// at the last heartbeat (0 for a query node).
 	ManifestGeneration uint64    `json:"manifest_generation"`
@@ -111,9 +115,10 @@ var (
 
 // LeaseConfig configures Acquire.
 type LeaseConfig struct {
-	NodeID  string
-	Role    string
-	Address string
+	NodeID          string
+	Role            string
+	Address         string
+	InternalAddress string
 	// TTL is the lease (--cluster.lease): renewed every TTL/3; a holder
 	// stops writing to the bucket 2/3 of TTL after its last renewal was
 	// sent, and another process takes an id over only after it has seen
@@ -167,7 +172,7 @@ func Acquire(ctx context.Context, store Store, cfg LeaseConfig) (*Lease, error) 
 	host, _ := os.Hostname()
 	now := time.Now()
 	l := &Lease{cfg: cfg, store: store, key: RecordKey(cfg.NodeID),
-		rec: Record{NodeID: cfg.NodeID, Role: cfg.Role, Address: cfg.Address, Started: now.UTC(),
+		rec: Record{NodeID: cfg.NodeID, Role: cfg.Role, Address: cfg.Address, InternalAddress: cfg.InternalAddress, Started: now.UTC(),
 			LeaseMillis: cfg.TTL.Milliseconds(), Instance: hex.EncodeToString(inst[:]), Host: host, PID: os.Getpid()},
 		fenced: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	if err := l.claim(ctx); err != nil {

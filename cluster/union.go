@@ -36,6 +36,11 @@ const slotBits = 40
 type Union struct {
 	store Store
 	log   *slog.Logger
+	// Live, if set, returns schemas of tables and columns that exist so
+	// far only outside the bucket (the live writers' catalogs, Overlay):
+	// merged into the union's catalog after the bucket's.
+	Live func(context.Context) (map[string]map[string]*columnar.TableSchema, error)
+	live []byte // the last Live answer, encoded
 
 	mu    sync.Mutex
 	nodes map[string]*unionNode
@@ -86,6 +91,14 @@ func (u *Union) Load(ctx context.Context) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list writers: %w", err)
 	}
+	// Read before the lock: Live orders writers by slot.
+	var live map[string]map[string]*columnar.TableSchema
+	if u.Live != nil {
+		if live, err = u.Live(ctx); err != nil {
+			u.log.Warn("could not read the live writers' catalogs", "err", err)
+			live = nil
+		}
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	changed := false
@@ -97,6 +110,16 @@ func (u *Union) Load(ctx context.Context) (*manifest.Manifest, error) {
 			continue
 		}
 		key := NodesDir + id + "/" + manifest.ManifestFile
+		n := u.nodes[id]
+		if n != nil {
+			// A HEAD, not a GET, while the manifest is unchanged: query
+			// nodes reload before every scan.
+			info, err := u.store.Stat(ctx, key)
+			if err == nil && strings.Trim(info.ETag, `"`) == n.etag {
+				seen[id] = true
+				continue
+			}
+		}
 		raw, etag, err := u.store.GetWithETag(ctx, key)
 		if errors.Is(err, tiering.ErrNotFound) {
 			continue // a writer that has not published yet
@@ -105,7 +128,6 @@ func (u *Union) Load(ctx context.Context) (*manifest.Manifest, error) {
 			return nil, fmt.Errorf("writer %s: %w", id, err)
 		}
 		seen[id] = true
-		n := u.nodes[id]
 		if n != nil && n.etag == etag {
 			continue
 		}
@@ -135,6 +157,12 @@ func (u *Union) Load(ctx context.Context) (*manifest.Manifest, error) {
 			changed = true
 		}
 	}
+	if u.Live != nil {
+		raw, _ := json.Marshal(live)
+		if string(raw) != string(u.live) {
+			changed, u.live = true, raw
+		}
+	}
 	if !changed && u.last != nil {
 		return u.last, nil
 	}
@@ -142,10 +170,36 @@ func (u *Union) Load(ctx context.Context) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	for db, tables := range live {
+		if m.Schemas[db] == nil {
+			m.Schemas[db] = map[string]*columnar.TableSchema{}
+		}
+		if m.Databases[db] == nil {
+			m.Databases[db] = &manifest.DatabaseMeta{}
+		}
+		for name, s := range tables {
+			if cur := m.Schemas[db][name]; cur != nil {
+				mergeSchema(cur, s)
+			} else {
+				m.Schemas[db][name] = s.Clone()
+			}
+		}
+	}
 	u.gen++
 	m.Generation = u.gen
 	u.last = m
 	return m, nil
+}
+
+// slot returns the writer's slot, or one past the last for a writer
+// whose manifest has not been read yet (its copy of a point wins last).
+func (u *Union) slot(id string) uint64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if n := u.nodes[id]; n != nil {
+		return n.slot
+	}
+	return u.next
 }
 
 // build composes the union of the nodes' manifests (u.mu held).

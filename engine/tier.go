@@ -49,6 +49,16 @@ type TierConfig struct {
 	// the manifest upload, deletes); an error stops the write (a writer
 	// that lost its node id's lease to another process, package cluster).
 	Guard func(context.Context) error
+	// Overlay, if set on a read-only node, adds to every scan the rows
+	// other nodes hold outside the bucket (a query node's live writers'
+	// heads and local segments, package cluster), as heads built on a copy
+	// of the table's schema, latest last; missing names the nodes whose
+	// rows could not be had (the scan's Missing). It runs before the scan
+	// reads the manifest, and must reload the manifest after fetching:
+	// a writer publishes a segment in the bucket before it stops counting
+	// it as local, so rows are then in one or the other (or both: the
+	// merge keeps one).
+	Overlay func(db, table string, minT, maxT int64, schema *columnar.TableSchema) (heads []*segment.Head, missing []string, err error)
 }
 
 // BucketManifestKey is the bucket manifest's key under --s3.prefix.
@@ -79,6 +89,9 @@ type tierer struct {
 	m      *tierMetrics
 
 	mu sync.Mutex // serializes passes (loop and TierNow)
+	// reload serializes ReloadBucketManifest, so that of two concurrent
+	// reloads the later fetch is the one left in place.
+	reload sync.Mutex
 	// published is the set of cold segment ids the bucket manifest names;
 	// unknown (nil) after a start, so the first pass republishes it.
 	published map[uint64]bool
@@ -688,6 +701,8 @@ func (e *Engine) ReloadBucketManifest(ctx context.Context) error {
 	if e.tier == nil || !e.tier.cfg.ReadOnly {
 		return errors.New("not a read-only node")
 	}
+	e.tier.reload.Lock()
+	defer e.tier.reload.Unlock()
 	m, err := e.readOnlyManifest(ctx)
 	if err != nil {
 		return err

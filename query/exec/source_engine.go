@@ -3,6 +3,7 @@ package exec
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
@@ -42,6 +43,11 @@ func (s EngineSource) ScanBatches(ctx context.Context, spec ScanSpec, stats *que
 		stats.SegmentsScanned += ts.SegmentsScanned
 		stats.SegmentsPruned += ts.SegmentsPruned
 		stats.BytesRead += ts.BytesRead
+		for _, n := range ts.Missing {
+			if !slices.Contains(stats.MissingNodes, n) {
+				stats.MissingNodes = append(stats.MissingNodes, n)
+			}
+		}
 	}
 	return errors.Join(err, ts.Close())
 }

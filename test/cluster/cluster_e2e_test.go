@@ -251,11 +251,13 @@ func (p point) line() string {
 }
 
 // stream generates partition p's records: its hosts every 5 minutes over
-// two days ending three days ago, then a tenth of them sent again with new
+// a span (two days ending three days ago for stream), then a tenth of them sent again with new
 // values (in stream order, so the rewrite is the last write).
-func stream(p, hosts int, end int64) []point {
+func stream(p, hosts int, end int64) []point { return streamSpan(p, hosts, end, 48*time.Hour) }
+
+func streamSpan(p, hosts int, end int64, span time.Duration) []point {
 	var out []point
-	start := end - int64(48*time.Hour)
+	start := end - int64(span)
 	step := int64(5 * time.Minute)
 	k := 0
 	for ts := start; ts < end; ts += step {
@@ -537,5 +539,108 @@ func TestClusterNodeIDFencingE2E(t *testing.T) {
 	}
 	if code, _ := w1b.get("/ready"); code != http.StatusOK || w1b.exited() {
 		t.Fatal("the successor stopped")
+	}
+}
+
+// sqlStats runs a query and returns its status, rows, stats and error code.
+func (p *proc) sqlStats(q string) (int, [][]any, map[string]any, string) {
+	p.t.Helper()
+	code, body := p.get("/api/v1/sql?db=db&q=" + url.QueryEscape(q))
+	var res struct {
+		Rows  [][]any
+		Stats map[string]any
+		Code  string
+		Error string
+	}
+	if err := json.Unmarshal(body, &res); err != nil {
+		p.t.Fatalf("%s: sql %q: %d %v in %s", p.name, q, code, err, body)
+	}
+	if code != http.StatusOK {
+		return code, nil, nil, res.Code + ": " + res.Error
+	}
+	return code, res.Rows, res.Stats, ""
+}
+
+// TestClusterLiveWritersE2E: rows the writers hold only in their heads and
+// local segments (today's window, never tiered here) are read by query
+// nodes over the writers' internal API, once each despite the poll
+// consumed twice. With a writer killed, a query node with
+// --cluster.writer-down error answers 503 naming it, one with partial
+// answers without its rows and names it in stats.missing_nodes; once it
+// restarts, both answer everything again.
+func TestClusterLiveWritersE2E(t *testing.T) {
+	c := newCluster(t)
+	const hosts = 9
+	// Tomorrow's window: it has not ended, so nothing is tiered and every
+	// row stays with its writer.
+	tomorrow := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	var parts [3][]point
+	for p := range 3 {
+		parts[p] = streamSpan(p, hosts, tomorrow.Add(8*time.Hour).UnixNano(), 8*time.Hour)
+		for _, pt := range parts[p] {
+			if pt.time < tomorrow.UnixNano() {
+				t.Fatal("stream reaches before tomorrow's window")
+			}
+		}
+	}
+	var held [3][]point
+	for p := range 2 {
+		cut := len(parts[p]) * 6 / 10
+		held[p] = append(held[p], parts[p][:cut]...)
+		held[p+1] = append(held[p+1], parts[p][cut-100:]...)
+	}
+	held[2] = append(held[2], parts[2]...)
+	want := model{}
+	for p := range 3 {
+		want.add(parts[p])
+	}
+	without2 := model{}
+	without2.add(held[0])
+	without2.add(held[2])
+
+	writers := make([]*proc, 3)
+	for i := range writers {
+		writers[i] = c.start(fmt.Sprintf("w%d", i+1), "--role", "writer", "--node-id", fmt.Sprintf("w%d", i+1))
+	}
+	for i, w := range writers {
+		// Half flushed to local segments, half left in the head.
+		half := len(held[i]) / 2
+		for _, part := range [][]point{held[i][:half], held[i][half:]} {
+			var lines []string
+			for _, p := range part {
+				lines = append(lines, p.line())
+			}
+			w.write(lines)
+			time.Sleep(1500 * time.Millisecond) // past --flush-interval 1s: the first half is in a segment
+		}
+	}
+	strict := c.start("q-error", "--role", "query", "--node-id", "q-error")
+	partial := c.start("q-partial", "--role", "query", "--node-id", "q-partial", "--cluster.writer-down", "partial")
+	waitCount(t, strict, len(want))
+	waitCount(t, partial, len(want))
+	text := "SELECT host, count(*), sum(n), max(usage) FROM cpu GROUP BY host ORDER BY host"
+	if a, b := strict.sql(text), partial.sql(text); fmt.Sprint(a) != fmt.Sprint(b) || len(a) != hosts {
+		t.Fatalf("query nodes differ or miss hosts:\n%v\n%v", a, b)
+	}
+
+	writers[1].cmd.Process.Kill()
+	<-writers[1].done
+	code, _, _, msg := strict.sqlStats("SELECT count(*) FROM cpu")
+	if code != http.StatusServiceUnavailable || !strings.Contains(msg, "cold-unavailable") || !strings.Contains(msg, "w2") {
+		t.Fatalf("strict query node with w2 down: %d %s, want 503 cold-unavailable naming w2", code, msg)
+	}
+	code, rows, stats, msg := partial.sqlStats("SELECT count(*) FROM cpu")
+	if code != http.StatusOK {
+		t.Fatalf("partial query node with w2 down: %d %s", code, msg)
+	}
+	if rows[0][0].(float64) != float64(len(without2)) || fmt.Sprint(stats["missing_nodes"]) != "[w2]" {
+		t.Fatalf("partial answer: count %v (want %d without w2's rows), stats %v", rows[0][0], len(without2), stats)
+	}
+
+	// w2 restarts on its data directory (it waits out its own lease).
+	writers[1] = c.start("w2", "--role", "writer", "--node-id", "w2")
+	waitCount(t, strict, len(want))
+	if code, rows, stats, msg := partial.sqlStats("SELECT count(*) FROM cpu"); code != http.StatusOK || rows[0][0].(float64) != float64(len(want)) || stats["missing_nodes"] != nil {
+		t.Fatalf("partial query node after w2's restart: %d %v %v %s", code, rows, stats, msg)
 	}
 }
