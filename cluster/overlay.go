@@ -92,10 +92,14 @@ func (o *Overlay) writers(ctx context.Context, fresh bool) ([]Record, error) {
 // Heads implements engine.TierConfig.Overlay: one head per live writer
 // with rows of db.table in [minT, maxT) outside the bucket. A writer whose
 // registration is not live (stopped, or its lease ran out) or that does
-// not answer is missing: an error under WriterDownError.
-func (o *Overlay) Heads(db, table string, minT, maxT int64, schema *columnar.TableSchema) ([]*segment.Head, []string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+// not answer is missing: an error under WriterDownError. policy, if not
+// empty, replaces the node's for this call (a per-query choice).
+func (o *Overlay) Heads(ctx context.Context, policy, db, table string, minT, maxT int64, schema *columnar.TableSchema) ([]*segment.Head, []string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	if policy == "" {
+		policy = o.policy
+	}
 	heads, missing, err := o.heads(ctx, db, table, minT, maxT, schema, false)
 	if err == nil && len(missing) > 0 {
 		// The registrations read may predate a writer's restart (a new
@@ -105,8 +109,8 @@ func (o *Overlay) Heads(db, table string, minT, maxT int64, schema *columnar.Tab
 	if err != nil || len(missing) == 0 {
 		return heads, missing, err
 	}
-	if o.policy != WriterDownPartial {
-		return nil, missing, fmt.Errorf("%w: %s (--cluster.writer-down %s)", ErrWritersDown, strings.Join(missing, ", "), WriterDownError)
+	if policy != WriterDownPartial {
+		return nil, missing, fmt.Errorf("%w: %s (--cluster.writer-down %s, or partial=true)", ErrWritersDown, strings.Join(missing, ", "), WriterDownError)
 	}
 	o.log.Warn("answering without writers that are down: rows they hold outside the bucket are missing",
 		"db", db, "table", table, "writers", missing)

@@ -98,17 +98,39 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 // that no other source overlaps, rollup rows (ColumnBatch.Rollup) for the
 // windows wholly inside the range, and raw rows elsewhere.
 func (e *Engine) OpenScanRollups(db, table string, minT, maxT int64, widths []int64) (*TableScan, error) {
-	return e.openScan(db, table, minT, maxT, widths, false)
+	return e.openScan(context.Background(), db, table, minT, maxT, widths, false)
+}
+
+// OpenScanContext is OpenScanRollups for a query run with ctx: a query
+// node's fetch of other nodes' rows (TierConfig.Overlay) ends with it and
+// follows its WithPartial.
+func (e *Engine) OpenScanContext(ctx context.Context, db, table string, minT, maxT int64, widths []int64) (*TableScan, error) {
+	return e.openScan(ctx, db, table, minT, maxT, widths, false)
+}
+
+type partialKey struct{}
+
+// WithPartial says, for the queries run with the returned context,
+// whether a query node answers without writers that are down (partial) or
+// fails, overriding its --cluster.writer-down.
+func WithPartial(ctx context.Context, partial bool) context.Context {
+	return context.WithValue(ctx, partialKey{}, partial)
+}
+
+// PartialFrom returns the choice WithPartial put in ctx, if any.
+func PartialFrom(ctx context.Context) (partial, set bool) {
+	partial, set = ctx.Value(partialKey{}).(bool)
+	return partial, set
 }
 
 // OpenLocalScan is OpenScanRange over the rows this node holds outside
 // the object store: its heads and local segments, without the cold
 // segments (what a cluster's query node cannot read from the bucket).
 func (e *Engine) OpenLocalScan(db, table string, minT, maxT int64) (*TableScan, error) {
-	return e.openScan(db, table, minT, maxT, nil, true)
+	return e.openScan(context.Background(), db, table, minT, maxT, nil, true)
 }
 
-func (e *Engine) openScan(db, table string, minT, maxT int64, widths []int64, localOnly bool) (*TableScan, error) {
+func (e *Engine) openScan(ctx context.Context, db, table string, minT, maxT int64, widths []int64, localOnly bool) (*TableScan, error) {
 	if !e.ready.Load() {
 		return nil, ErrNotReady
 	}
@@ -126,7 +148,7 @@ func (e *Engine) openScan(db, table string, minT, maxT int64, widths []int64, lo
 		e.mu.Unlock()
 		if s != nil {
 			var err error
-			if overlay, missing, err = f(db, table, minT, maxT, s); err != nil {
+			if overlay, missing, err = f(ctx, db, table, minT, maxT, s); err != nil {
 				return nil, fmt.Errorf("scan %s.%s: %w", db, table, err)
 			}
 		}

@@ -58,7 +58,7 @@ type TierConfig struct {
 	// a writer publishes a segment in the bucket before it stops counting
 	// it as local, so rows are then in one or the other (or both: the
 	// merge keeps one).
-	Overlay func(db, table string, minT, maxT int64, schema *columnar.TableSchema) (heads []*segment.Head, missing []string, err error)
+	Overlay func(ctx context.Context, db, table string, minT, maxT int64, schema *columnar.TableSchema) (heads []*segment.Head, missing []string, err error)
 }
 
 // BucketManifestKey is the bucket manifest's key under --s3.prefix.

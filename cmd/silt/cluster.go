@@ -98,8 +98,15 @@ func joinCluster(cfg *serveConfig, httpAddr string, log *slog.Logger) (*clusterN
 		n.union.Live = overlay.Schemas
 		cfg.engine.Tiering.ReadOnly = true
 		cfg.engine.Tiering.Manifests = n.union.Load
-		cfg.engine.Tiering.Overlay = func(db, table string, minT, maxT int64, s *columnar.TableSchema) ([]*segment.Head, []string, error) {
-			hs, missing, err := overlay.Heads(db, table, minT, maxT, s)
+		cfg.engine.Tiering.Overlay = func(ctx context.Context, db, table string, minT, maxT int64, s *columnar.TableSchema) ([]*segment.Head, []string, error) {
+			policy := "" // the node's --cluster.writer-down
+			if partial, set := engine.PartialFrom(ctx); set {
+				policy = cluster.WriterDownError
+				if partial {
+					policy = cluster.WriterDownPartial
+				}
+			}
+			hs, missing, err := overlay.Heads(ctx, policy, db, table, minT, maxT, s)
 			if errors.Is(err, cluster.ErrWritersDown) {
 				// Answered as cold data the store cannot serve: 503
 				// cold-unavailable, naming the writers.
@@ -111,7 +118,7 @@ func joinCluster(cfg *serveConfig, httpAddr string, log *slog.Logger) (*clusterN
 			// After the fetch, so that a segment a writer moved to the
 			// bucket meanwhile is read from there (TierConfig.Overlay).
 			if e := n.eng.Load(); e != nil {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				ctx, cancel := context.WithTimeout(ctx, time.Minute)
 				defer cancel()
 				if err := e.ReloadBucketManifest(ctx); err != nil {
 					return nil, missing, fmt.Errorf("%w: reload the writers' manifests: %w", engine.ErrColdUnavailable, err)

@@ -30,7 +30,7 @@ func (s EngineSource) RollupWidths(table string, tr sql.TimeRange) []int64 {
 
 // ScanBatches implements BatchSource.
 func (s EngineSource) ScanBatches(ctx context.Context, spec ScanSpec, stats *query.Stats, fn func(*columnar.ColumnBatch) error) error {
-	ts, err := s.Engine.OpenScanRollups(s.DB, spec.Table, spec.Time.Min, spec.Time.Max, spec.Rollups)
+	ts, err := s.Engine.OpenScanContext(ctx, s.DB, spec.Table, spec.Time.Min, spec.Time.Max, spec.Rollups)
 	if err != nil {
 		return err
 	}

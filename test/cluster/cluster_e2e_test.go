@@ -542,10 +542,11 @@ func TestClusterNodeIDFencingE2E(t *testing.T) {
 	}
 }
 
-// sqlStats runs a query and returns its status, rows, stats and error code.
-func (p *proc) sqlStats(q string) (int, [][]any, map[string]any, string) {
+// sqlStats runs a query (extra: more URL parameters, "&partial=true") and
+// returns its status, rows, stats and error code.
+func (p *proc) sqlStats(q string, extra ...string) (int, [][]any, map[string]any, string) {
 	p.t.Helper()
-	code, body := p.get("/api/v1/sql?db=db&q=" + url.QueryEscape(q))
+	code, body := p.get("/api/v1/sql?db=db&q=" + url.QueryEscape(q) + strings.Join(extra, ""))
 	var res struct {
 		Rows  [][]any
 		Stats map[string]any
@@ -635,6 +636,14 @@ func TestClusterLiveWritersE2E(t *testing.T) {
 	}
 	if rows[0][0].(float64) != float64(len(without2)) || fmt.Sprint(stats["missing_nodes"]) != "[w2]" {
 		t.Fatalf("partial answer: count %v (want %d without w2's rows), stats %v", rows[0][0], len(without2), stats)
+	}
+	// The per-query option overrides each node's setting.
+	code, rows, stats, msg = strict.sqlStats("SELECT count(*) FROM cpu", "&partial=true")
+	if code != http.StatusOK || rows[0][0].(float64) != float64(len(without2)) || fmt.Sprint(stats["missing_nodes"]) != "[w2]" {
+		t.Fatalf("strict query node with partial=true: %d %v %v %s", code, rows, stats, msg)
+	}
+	if code, _, _, msg := partial.sqlStats("SELECT count(*) FROM cpu", "&partial=false"); code != http.StatusServiceUnavailable || !strings.Contains(msg, "w2") {
+		t.Fatalf("partial query node with partial=false: %d %s, want 503 naming w2", code, msg)
 	}
 
 	// w2 restarts on its data directory (it waits out its own lease).
