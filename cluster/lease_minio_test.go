@@ -63,7 +63,9 @@ func TestLeaseSecondHolderRefusedMinIO(t *testing.T) {
 	srv := miniotest.Start(t)
 	s := minioStore(t, srv, "root")
 	ctx := context.Background()
-	cfg := LeaseConfig{NodeID: "w1", Role: RoleWriter, Address: "127.0.0.1:1", TTL: time.Second}
+	// A lease of 3s: the holder renews every second, so the claimant,
+	// watching for 3s, sees a renewal even on a loaded machine.
+	cfg := LeaseConfig{NodeID: "w1", Role: RoleWriter, Address: "127.0.0.1:1", TTL: 3 * time.Second}
 	a, err := Acquire(ctx, s, cfg)
 	if err != nil {
 		t.Fatal(err)
