@@ -137,7 +137,7 @@ func (c *cluster) spawn(name string, args ...string) *proc {
 	full := append([]string{"serve", "--data-dir", filepath.Join(c.dir, name+"-data"), "--http-addr", addr,
 		"--pg-addr", "", "--flight-addr", "", "--log-level", "debug",
 		"--s3.endpoint", c.srv.Endpoint, "--s3.bucket", "silt", "--s3.create-bucket", "--s3.insecure",
-		"--s3.addressing", "path", "--s3.prefix", "prod", "--cluster.lease", "2s",
+		"--s3.addressing", "path", "--s3.prefix", "prod", "--cluster.lease", "5s",
 		"--tier.after", "1h", "--tier.interval", "500ms", "--flush-interval", "1s"}, args...)
 	logPath := filepath.Join(c.dir, name+".log")
 	lf, err := os.Create(logPath)
