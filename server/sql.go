@@ -92,6 +92,16 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 	}
 	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
+	// partial: a cluster query node's answer when writers are down
+	// (docs/scaling.md), overriding its --cluster.writer-down.
+	switch v := string(args.Peek("partial")); v {
+	case "":
+	case "true", "false":
+		qctx = engine.WithPartial(qctx, v == "true")
+	default:
+		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-partial", "partial must be true or false")
+		return
+	}
 	res, err := s.RunSQL(qctx, db, q, raw)
 	if errors.Is(context.Cause(qctx), errClientGone) {
 		s.log.Debug("query canceled: client gone", "db", db)
