@@ -28,7 +28,12 @@ type segRefs struct {
 	// reads them). Without it the handles, their parsed footers and file
 	// descriptors would grow with every live segment a query ever read.
 	maxOpen int
-	mu      struct {
+	// forget drops what is cached about segments that leave the
+	// manifest (retired, or replaced by their cold copies), so that
+	// caches keyed by segment do not grow with every segment ever
+	// written; nil: nothing to drop.
+	forget func([]segment.SegmentMeta)
+	mu     struct {
 		sync.Mutex
 		n       map[uint64]int
 		retired map[uint64]string // id → path relative to dataDir, delete at zero
@@ -146,6 +151,9 @@ func (r *segRefs) openCount() int {
 // the local handle and file go once no scan holds the id (at once if none
 // does). Scans running meanwhile keep reading the local file.
 func (r *segRefs) demote(locals, colds []segment.SegmentMeta) {
+	if r.forget != nil {
+		r.forget(locals)
+	}
 	var del []string
 	r.mu.Lock()
 	for i, m := range locals {
@@ -252,6 +260,9 @@ func (r *segRefs) release(metas []segment.SegmentMeta) {
 // if no scan reads it, else when the last one releases it. A crash before
 // the deletion leaves orphans that recovery removes.
 func (r *segRefs) retire(metas []segment.SegmentMeta) {
+	if r.forget != nil {
+		r.forget(metas)
+	}
 	var del []string
 	r.mu.Lock()
 	for _, m := range metas {
