@@ -20,7 +20,6 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/ingest/promremote"
 	"github.com/siltdb/silt/ingest/sink"
-	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/prom"
 )
 
@@ -305,7 +304,7 @@ func (s *Server) handlePromRead(ctx *fasthttp.RequestCtx) {
 	resp := prompb.ReadResponse{Results: make([]*prompb.QueryResult, len(req.Queries))}
 	for i, rq := range req.Queries {
 		res, err := readQuery(qctx, q, rq)
-		if errors.Is(err, exec.ErrMemoryLimit) {
+		if errors.Is(err, prom.ErrMemoryLimit) {
 			s.writeError(ctx, fasthttp.StatusUnprocessableEntity, prom.CodeMemoryLimit, fmt.Sprintf("query %d: %v", i, err))
 			return
 		}

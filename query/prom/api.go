@@ -17,8 +17,6 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
-
-	"github.com/siltdb/silt/query/exec"
 )
 
 // Params are a request's parameters, from its URL and its form body.
@@ -235,7 +233,7 @@ func execError(err error) (int, *Response) {
 	var es promql.ErrStorage
 	var ets promql.ErrTooManySamples
 	switch {
-	case errors.Is(err, exec.ErrMemoryLimit):
+	case errors.Is(err, ErrMemoryLimit):
 		st, r := fail(ErrExecution, "%v", err)
 		r.Code = CodeMemoryLimit
 		return st, r

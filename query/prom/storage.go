@@ -12,6 +12,7 @@ package prom
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -29,7 +30,6 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
-	"github.com/siltdb/silt/query/exec"
 )
 
 // ValueField is the field that holds a sample's value.
@@ -50,14 +50,18 @@ type Queryable struct {
 	used atomic.Int64 // bytes charged so far
 }
 
+// ErrMemoryLimit is returned when a query would hold more than
+// Queryable.MaxMemoryBytes, with the same text as the SQL executor's.
+var ErrMemoryLimit = errors.New("query needs more memory than its limit")
+
 // Charge adds n bytes to what the request holds and fails, wrapping
-// exec.ErrMemoryLimit, when that passes MaxMemoryBytes. what names the
+// ErrMemoryLimit, when that passes MaxMemoryBytes. what names the
 // holder in the error: a constant, so that charging allocates nothing.
 func (q *Queryable) Charge(n int64, what string) error {
 	used := q.used.Add(n)
 	if q.MaxMemoryBytes > 0 && used > q.MaxMemoryBytes {
 		return fmt.Errorf("%w: %s bring what the query holds to %d bytes, past %d bytes (--query-max-memory); narrow its time range or its selectors",
-			exec.ErrMemoryLimit, what, used, q.MaxMemoryBytes)
+			ErrMemoryLimit, what, used, q.MaxMemoryBytes)
 	}
 	return nil
 }
