@@ -74,7 +74,7 @@ const DefaultMaxOpenSegments = 4096
 // maxOpenFooterBytes bounds the footers of the open segments no scan
 // holds: 4096 narrow segments' footers come to a few MiB, and this leaves
 // room for hundreds of wide ones (about 2× this in memory once parsed).
-const maxOpenFooterBytes = 32 << 20
+const maxOpenFooterBytes = 16 << 20
 
 func newSegRefs(dataDir string, maxOpen int) *segRefs {
 	r := &segRefs{dataDir: dataDir, maxOpen: maxOpen, maxOpenFooter: maxOpenFooterBytes}
