@@ -302,6 +302,22 @@ loop:
 	}
 	first, last := peak(after[:third]), peak(after[len(after)-third:])
 	bound := first + first/10 + 32<<20
+	// The trend, for the log: a least-squares line through the samples
+	// after the warm-up. Growth up to a bound (compaction's merges read
+	// larger segments as a window fills, up to --compaction.max-memory)
+	// shows here too, so it informs rather than decides.
+	var mt, ma float64
+	for _, pt := range after {
+		mt += pt.at.Seconds()
+		ma += float64(pt.anon)
+	}
+	mt, ma = mt/float64(len(after)), ma/float64(len(after))
+	var num, den float64
+	for _, pt := range after {
+		num += (pt.at.Seconds() - mt) * (float64(pt.anon) - ma)
+		den += (pt.at.Seconds() - mt) * (pt.at.Seconds() - mt)
+	}
+	t.Logf("RssAnon trend after the warm-up: %+.2f MiB/min", num/den*60/(1<<20))
 	t.Logf("RssAnon after the warm-up: first third's peak %d MiB, last third's %d MiB (bound %d MiB); %d rows written, %d records produced, %d queries, %d writes refused",
 		first>>20, last>>20, bound>>20, written.Load(), produced.Load(), queries.Load(), refused.Load())
 	if last > bound {
