@@ -195,6 +195,7 @@ func New(cfg Config) (*Engine, error) {
 	e.catalog = map[string]map[string]*columnar.TableSchema{}
 	e.metrics = newMetrics(e)
 	e.refs = newSegRefs(cfg.DataDir, cfg.MaxOpenSegments)
+	e.refs.forget = func(ms []segment.SegmentMeta) { e.lastCache.forget(cfg.DataDir, ms) }
 	e.tier = newTierer(e)
 	e.comp = newCompactor(e)
 	e.rollupM = newRollupMetrics(e.metrics.Registry)
