@@ -62,7 +62,9 @@ func (p *planWriter) detail(depth int, key, value string) {
 	p.lines = append(p.lines, strings.Repeat("      ", depth)+"  "+key+": "+value)
 }
 
-func ms(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64) }
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64)
+}
 
 func (p *planWriter) run(r *explainRun) {
 	q := r.q
