@@ -234,7 +234,8 @@ func (p *planWriter) scanDetails(depth int, r *explainRun, s *scanRecord) {
 		for i, w := range spec.Rollups {
 			ws[i] = shortDuration(time.Duration(w))
 		}
-		p.detail(depth, "Rollups", strings.Join(ws, ", ")+" (coarsest first) for the windows wholly in the range; heads fold their rows into partials of those widths; raw rows elsewhere")
+		p.detail(depth, "Rollups", strings.Join(ws, ", ")+" (coarsest first)")
+		p.detail(depth, "Rollup Use", "windows wholly in the range; heads fold rows into partials as they read; raw rows elsewhere")
 	default:
 		p.detail(depth, "Rollups", "none (raw rows)")
 	}
@@ -245,7 +246,7 @@ func (p *planWriter) scanDetails(depth int, r *explainRun, s *scanRecord) {
 		}
 		p.detail(depth, "Segments", fmt.Sprintf("%d %s, %d pruned by time", s.stats.SegmentsScanned, verb, s.stats.SegmentsPruned))
 		if s.opened {
-			p.detail(depth, "Row Groups", fmt.Sprintf("%d in the segments %s (pages outside the time range and rows outside the tag index are skipped within them)", s.groups, verb))
+			p.detail(depth, "Row Groups", fmt.Sprintf("%d in the segments %s", s.groups, verb))
 			if s.rollups > 0 {
 				p.detail(depth, "Rollup Segments", strconv.Itoa(s.rollups))
 			}
