@@ -62,6 +62,9 @@ type TableScan struct {
 	// Tags[k] are wanted: segments use their tag index to skip the rest.
 	// Other points may still be delivered; callers filter.
 	Tags map[string][]string
+	// Read, when set before RunBatches, counts what the segment reads
+	// did (EXPLAIN ANALYZE).
+	Read *segment.ReadStats
 
 	// RollupColumns, when set before RunBatches of a scan opened with
 	// rollup widths (OpenScanRollups), are what rollup rows hold.
@@ -250,7 +253,7 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 					if clip {
 						emit = filterBatches(func(t int64) bool { return t >= lo && (t < hi || hi == math.MaxInt64) }, emit)
 					}
-					return seg.ScanRowGroupsRange(ts.Columns, ts.Tags, lo, hi, first, end, emit)
+					return seg.ScanRowGroupsCounted(ts.Columns, ts.Tags, lo, hi, first, end, ts.Read, emit)
 				})
 			}
 			continue
@@ -394,7 +397,7 @@ func (ts *TableScan) sliceTasks(sl groupSlice, cols []string, fields []columnar.
 				tasks, _ := ts.rollupTasksIn(i, sl.timeSpan)
 				return tasks
 			}
-			return splitRowGroups(ts.segs[i], ts.Columns, ts.Tags, []timeSpan{sl.timeSpan}, 0)
+			return splitRowGroups(ts.segs[i], ts.Columns, ts.Tags, []timeSpan{sl.timeSpan}, 0, ts.Read)
 		}
 		return ts.headTasks(ts.heads[i-len(ts.segs)], sl.timeSpan)
 	}

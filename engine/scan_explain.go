@@ -25,3 +25,15 @@ func (ts *TableScan) RollupSegments() int {
 	}
 	return n
 }
+
+// HeadBlocks returns how many sealed blocks the scan's heads hold and how
+// many of them meet the scan's time range: a read skips the others. (The
+// unsealed tail of each head is always read.)
+func (ts *TableScan) HeadBlocks() (blocks, meeting int) {
+	for _, h := range ts.heads {
+		b, m := h.BlocksIn(ts.minT, ts.maxT)
+		blocks += b
+		meeting += m
+	}
+	return blocks, meeting
+}

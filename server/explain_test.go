@@ -125,6 +125,11 @@ func TestSQLExplainAnalyze(t *testing.T) {
 	if got := planInt(t, lines, "Bytes Read"); got != plain.Stats.BytesRead {
 		t.Errorf("Bytes Read %d, the query's stats %d", got, plain.Stats.BytesRead)
 	}
+	// The segments decode only the two hosts' rows (the head holds one
+	// more of h1); the other six hosts' rows are skipped unread.
+	if v, _ := planValue(lines, "Segment Rows"); v != fmt.Sprintf("%d decoded, %d skipped unread", 2*3*1440, 6*3*1440) {
+		t.Errorf("Segment Rows %q:\n%s", v, strings.Join(lines, "\n"))
+	}
 	if got := planInt(t, lines, "Rows Returned"); got != 2 {
 		t.Errorf("Rows Returned %d, want 2", got)
 	}
@@ -173,6 +178,31 @@ func TestSQLExplainAnalyze(t *testing.T) {
 	}
 	if v, _ := planValue(lines, "Rows Read"); !strings.HasPrefix(v, "0 raw, ") || strings.HasPrefix(v, "0 raw, 0 rollup") {
 		t.Errorf("Rows Read %q, want rollup rows only", v)
+	}
+
+	// A host no segment holds: the index rules out every row group.
+	lines = planLines(t, runSQLAnswer(t, s, "EXPLAIN ANALYZE SELECT count(v) FROM cpu WHERE host = 'nosuch' AND time < '2026-01-04T00:00:00Z'"))
+	if v, _ := planValue(lines, "Row Groups"); !strings.HasPrefix(v, "0 read, 3 skipped") {
+		t.Errorf("Row Groups %q, want the 3 segments' row groups skipped:\n%s", v, strings.Join(lines, "\n"))
+	}
+	// An hour of a series' day: the pages (segment.PageRows rows) outside
+	// it are not decoded.
+	var fine strings.Builder
+	for i := range 17280 { // a day every 5 s
+		fmt.Fprintf(&fine, "fine v=%d %d\n", i, (1_767_312_000+5*i)*1_000_000_000) // from 2026-01-02
+	}
+	if code, _, b := s.post(t, "/write?db=d", fine.String()); code != 204 {
+		t.Fatalf("%d %s", code, b)
+	}
+	if err := s.eng.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lines = planLines(t, runSQLAnswer(t, s, "EXPLAIN ANALYZE SELECT count(v) FROM fine WHERE time >= '2026-01-02T12:00:00Z' AND time < '2026-01-02T13:00:00Z' AND v >= 0"))
+	seg, _ := planValue(lines, "Segment Rows")
+	var decoded, skipped int
+	if _, err := fmt.Sscanf(seg, "%d decoded, %d skipped", &decoded, &skipped); err != nil || decoded >= 17280/2 || decoded < 720 || decoded+skipped != 17280 ||
+		planInt(t, lines, "Rows Scanned") != 720 {
+		t.Errorf("an hour: Segment Rows %q, want the hour's pages decoded, not the day's 17280 rows:\n%s", seg, strings.Join(lines, "\n"))
 	}
 
 	// Without ANALYZE nothing is read: no actual figures, zero stats, but

@@ -9,6 +9,7 @@ import (
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/query"
 	"github.com/siltdb/silt/query/sql"
+	"github.com/siltdb/silt/segment"
 )
 
 // EXPLAIN runs a query through the executor it describes, so the plan it
@@ -63,6 +64,10 @@ type scanRecord struct {
 	heads   int
 	groups  int // row groups in the segments read
 	rollups int // rollup segments opened
+	// headBlocks are the sealed blocks of the heads read, meeting those
+	// the time range meets (the others are skipped).
+	headBlocks, headMeeting int
+	read                    segment.ReadStats // the segment reads' counts
 
 	batches, rows, rollupRows int64
 	wall, consume             time.Duration
@@ -142,6 +147,8 @@ func (s *recordingSource) ScanBatches(ctx context.Context, spec ScanSpec, stats 
 func (rec *scanRecord) shape(ts *engine.TableScan) {
 	rec.opened = true
 	rec.heads, rec.groups, rec.rollups = ts.Heads(), ts.RowGroups(), ts.RollupSegments()
+	rec.headBlocks, rec.headMeeting = ts.HeadBlocks()
+	ts.Read = &rec.read
 }
 
 // planEngine opens the engine scan spec asks for — which prunes segments

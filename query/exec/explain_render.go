@@ -246,11 +246,18 @@ func (p *planWriter) scanDetails(depth int, r *explainRun, s *scanRecord) {
 		}
 		p.detail(depth, "Segments", fmt.Sprintf("%d %s, %d pruned by time", s.stats.SegmentsScanned, verb, s.stats.SegmentsPruned))
 		if s.opened {
-			p.detail(depth, "Row Groups", fmt.Sprintf("%d in the segments %s", s.groups, verb))
+			if s.planOnly {
+				p.detail(depth, "Row Groups", fmt.Sprintf("%d in the segments to read", s.groups))
+			} else {
+				p.detail(depth, "Row Groups", fmt.Sprintf("%d read, %d skipped whole by the tag index or page time bounds (%d in the segments read)",
+					s.read.RowGroupsRead.Load(), s.read.RowGroupsSkipped.Load(), s.groups))
+				p.detail(depth, "Segment Rows", fmt.Sprintf("%d decoded, %d skipped unread", s.read.RowsRead.Load(), s.read.RowsSkipped.Load()))
+			}
 			if s.rollups > 0 {
 				p.detail(depth, "Rollup Segments", strconv.Itoa(s.rollups))
 			}
 			p.detail(depth, "Heads", fmt.Sprintf("%d %s", s.heads, verb))
+			p.detail(depth, "Head Blocks", fmt.Sprintf("%d %s, %d outside the time range skipped (and each head's unsealed tail)", s.headMeeting, verb, s.headBlocks-s.headMeeting))
 		}
 		p.detail(depth, "Bytes", fmt.Sprintf("%d in the segment files %s", s.stats.BytesRead, verb))
 	}
