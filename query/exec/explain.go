@@ -45,6 +45,7 @@ func WithExplain(ctx context.Context, ex *Explain) context.Context {
 // explainRun is one query as the executor ran it.
 type explainRun struct {
 	q     *sql.Query
+	mu    sync.Mutex // guards scans
 	scans []*scanRecord
 	prof  profile
 	stats query.Stats
@@ -101,7 +102,9 @@ func wrapForExplain(src BatchSource, run *explainRun, planOnly bool) BatchSource
 
 func (s *recordingSource) ScanBatches(ctx context.Context, spec ScanSpec, stats *query.Stats, fn func(*columnar.ColumnBatch) error) error {
 	rec := &scanRecord{spec: spec, planOnly: s.planOnly}
+	s.run.mu.Lock()
 	s.run.scans = append(s.run.scans, rec)
+	s.run.mu.Unlock()
 	es, isEngine := s.src.(EngineSource)
 	rec.derived = !isEngine
 	if s.planOnly {

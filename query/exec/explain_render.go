@@ -24,6 +24,8 @@ func (ex *Explain) Lines() []string {
 	ex.mu.Unlock()
 	var out []string
 	for i, r := range runs {
+		r.mu.Lock() // the run is over; its scans are all there
+		defer r.mu.Unlock()
 		if len(runs) > 1 {
 			out = append(out, fmt.Sprintf("Query %d of %d", i+1, len(runs)))
 		}
