@@ -137,7 +137,6 @@ func (p *planWriter) run(r *explainRun) {
 	}
 	if q.Table == nil {
 		p.node(depth, "Result", nil)
-		p.detail(depth, "Output", outputsText(q))
 	} else {
 		p.scans(depth, r)
 	}
@@ -165,7 +164,7 @@ func (p *planWriter) statIf(top bool, prof *profile, op int) *opStat {
 func (p *planWriter) scans(depth int, r *explainRun) {
 	q := r.q
 	if q.Input != nil {
-		p.node(depth, "Derived Table "+q.Table.Name, nil)
+		p.node(depth, strings.TrimSpace("Derived Table "+q.Table.Name), nil)
 		p.detail(depth, "Source", "a subquery, CTE, join, set operation or window functions, evaluated first")
 		depth++
 	}

@@ -427,6 +427,7 @@
     try { sent = expand(text, lang); } catch (e) { showError(e.message); return; }
     state.running = true;
     state.lastSent = sent;
+    if (!opts.auto) $("q-plan-box").hidden = true; // the plan shown was of another query
     $("q-status").textContent = "running…";
     const t0 = performance.now();
     try {

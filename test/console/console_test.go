@@ -502,6 +502,13 @@ func TestConsole(t *testing.T) {
 			}
 		}
 		b.screenshot("console-explain.png")
+		// Running a query puts the plan away: it was another query's.
+		b.query("sql", q)
+		var shown bool
+		b.eval(`!document.getElementById("q-plan-box").hidden`, &shown)
+		if shown {
+			t.Fatal("the plan stays shown after another query ran")
+		}
 	})
 
 	step("sql-paging", func(t *testing.T) {
