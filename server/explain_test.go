@@ -13,6 +13,12 @@ import (
 // flushes it into segments (a day window each), and writes a few more
 // points that stay in the head. It returns the rows written.
 func explainData(t *testing.T, s *testServer) int {
+	return writeExplainData(t, s, true)
+}
+
+// writeExplainData is explainData; without flush every row stays in the
+// head.
+func writeExplainData(t *testing.T, s *testServer, flush bool) int {
 	t.Helper()
 	const base = 1_767_225_600 // 2026-01-01T00:00:00Z, seconds
 	n := 0
@@ -28,6 +34,9 @@ func explainData(t *testing.T, s *testServer) int {
 		if code, _, b := s.post(t, "/write?db=d", body.String()); code != 204 {
 			t.Fatalf("%d %s", code, b)
 		}
+	}
+	if !flush {
+		return n
 	}
 	if err := s.eng.Flush(); err != nil {
 		t.Fatal(err)
@@ -278,5 +287,22 @@ func TestInfluxQLExplainAnalyze(t *testing.T) {
 				t.Errorf("%s: Rows Scanned %d, SQL's stats %d, want 2×3×1440", c.q, got, sqlScanned)
 			}
 		}
+	}
+}
+
+// A head's blocks outside the time range are skipped, and EXPLAIN ANALYZE
+// counts them.
+func TestExplainHeadBlocks(t *testing.T) {
+	s := startServer(t, 0)
+	n := writeExplainData(t, s, false)
+	const q = "SELECT count(v) FROM cpu WHERE time >= '2026-01-03T12:00:00Z' AND time < '2026-01-03T13:00:00Z' AND v >= 0"
+	lines := planLines(t, runSQLAnswer(t, s, "EXPLAIN ANALYZE "+q))
+	v, _ := planValue(lines, "Head Blocks")
+	var read, skipped int
+	if _, err := fmt.Sscanf(v, "%d read, %d outside", &read, &skipped); err != nil || read < 1 || skipped < 1 {
+		t.Errorf("Head Blocks %q, want the hour's block read and others skipped (%d rows in the head):\n%s", v, n, strings.Join(lines, "\n"))
+	}
+	if got := planInt(t, lines, "Rows Scanned"); got != runSQLAnswer(t, s, q).Stats.RowsScanned || got >= int64(n)/2 {
+		t.Errorf("Rows Scanned %d of %d in the head", got, n)
 	}
 }
