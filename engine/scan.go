@@ -49,6 +49,8 @@ type TableScan struct {
 	// rollups instead.
 	SegmentsScanned, SegmentsPruned int
 	BytesRead                       int64
+	// BytesPruned is the size of the segment files pruned by time.
+	BytesPruned int64
 
 	// Columns, when set before Run, limits what segments decode to these
 	// columns plus time and every tag (tags identify series for the
@@ -140,6 +142,7 @@ func (e *Engine) OpenScanRollups(db, table string, minT, maxT int64, widths []in
 	for _, m := range metas {
 		if !overlaps(m.MinTime, m.MaxTime) {
 			ts.SegmentsPruned++
+			ts.BytesPruned += m.Bytes
 			continue
 		}
 		ts.SegmentsScanned++

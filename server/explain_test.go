@@ -168,6 +168,13 @@ func TestSQLExplainAnalyze(t *testing.T) {
 		t.Errorf("one day: pruned %d (stats %d), rows scanned %d, want 8×1440:\n%s", pruned, plain.Stats.SegmentsPruned,
 			planInt(t, lines, "Rows Scanned"), strings.Join(lines, "\n"))
 	}
+	var bytesRead, bytesPruned int64
+	if v, _ := planValue(lines, "Bytes"); func() bool {
+		_, err := fmt.Sscanf(v, "%d in the segment files read, %d in those pruned", &bytesRead, &bytesPruned)
+		return err != nil
+	}() || bytesRead != plain.Stats.BytesRead || bytesPruned <= 0 {
+		t.Errorf("Bytes %q, want the query's %d read and the pruned segments' bytes", v, plain.Stats.BytesRead)
+	}
 	if v, _ := planValue(lines, "Time Range"); v != "[2026-01-02T00:00:00Z, 2026-01-03T00:00:00Z)" {
 		t.Errorf("Time Range %q", v)
 	}

@@ -60,11 +60,12 @@ type scanRecord struct {
 	planOnly bool
 	derived  bool // the source is not the engine: rows in memory (a subquery's)
 
-	stats   query.Stats // segments, bytes: the source's own counts
-	opened  bool        // the engine scan was opened: heads, rowGroups known
-	heads   int
-	groups  int // row groups in the segments read
-	rollups int // rollup segments opened
+	stats       query.Stats // segments, bytes: the source's own counts
+	opened      bool        // the engine scan was opened: heads, rowGroups known
+	heads       int
+	bytesPruned int64 // of the segment files pruned by time
+	groups      int   // row groups in the segments read
+	rollups     int   // rollup segments opened
 	// headBlocks are the sealed blocks of the heads read, meeting those
 	// the time range meets (the others are skipped).
 	headBlocks, headMeeting int
@@ -150,6 +151,7 @@ func (s *recordingSource) ScanBatches(ctx context.Context, spec ScanSpec, stats 
 func (rec *scanRecord) shape(ts *engine.TableScan) {
 	rec.opened = true
 	rec.heads, rec.groups, rec.rollups = ts.Heads(), ts.RowGroups(), ts.RollupSegments()
+	rec.bytesPruned = ts.BytesPruned
 	rec.headBlocks, rec.headMeeting = ts.HeadBlocks()
 	ts.Read = &rec.read
 }

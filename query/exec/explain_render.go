@@ -260,7 +260,7 @@ func (p *planWriter) scanDetails(depth int, r *explainRun, s *scanRecord) {
 			p.detail(depth, "Heads", fmt.Sprintf("%d %s", s.heads, verb))
 			p.detail(depth, "Head Blocks", fmt.Sprintf("%d %s, %d outside the time range skipped (and each head's unsealed tail)", s.headMeeting, verb, s.headBlocks-s.headMeeting))
 		}
-		p.detail(depth, "Bytes", fmt.Sprintf("%d in the segment files %s", s.stats.BytesRead, verb))
+		p.detail(depth, "Bytes", fmt.Sprintf("%d in the segment files %s, %d in those pruned", s.stats.BytesRead, verb, s.bytesPruned))
 	}
 	if p.analyze && !s.planOnly {
 		p.detail(depth, "Rows Read", fmt.Sprintf("%d raw, %d rollup, in %d batches", s.rows, s.rollupRows, s.batches))
