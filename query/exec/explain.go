@@ -132,18 +132,22 @@ func (s *recordingSource) ScanBatches(ctx context.Context, spec ScanSpec, stats 
 		consume += time.Since(t0)
 		return err
 	}
+	// The source counts into the query's stats as it always does (every
+	// field it keeps); this scan's share is what they grew by.
+	if stats == nil {
+		stats = &query.Stats{}
+	}
+	before := *stats
 	var err error
 	if isEngine {
-		err = es.scanBatches(ctx, spec, &rec.stats, rec.shape, count)
+		err = es.scanBatches(ctx, spec, stats, rec.shape, count)
 	} else {
-		err = s.src.ScanBatches(ctx, spec, &rec.stats, count)
+		err = s.src.ScanBatches(ctx, spec, stats, count)
 	}
 	rec.wall, rec.consume = time.Since(start), consume
-	if stats != nil {
-		stats.SegmentsScanned += rec.stats.SegmentsScanned
-		stats.SegmentsPruned += rec.stats.SegmentsPruned
-		stats.BytesRead += rec.stats.BytesRead
-	}
+	rec.stats.SegmentsScanned = stats.SegmentsScanned - before.SegmentsScanned
+	rec.stats.SegmentsPruned = stats.SegmentsPruned - before.SegmentsPruned
+	rec.stats.BytesRead = stats.BytesRead - before.BytesRead
 	return err
 }
 
