@@ -52,6 +52,8 @@ type TableScan struct {
 	// Missing names the nodes whose rows outside the bucket the scan
 	// lacks (TierConfig.Overlay: a query node's writers that are down).
 	Missing []string
+	// BytesPruned is the size of the segment files pruned by time.
+	BytesPruned int64
 
 	// Columns, when set before Run, limits what segments decode to these
 	// columns plus time and every tag (tags identify series for the
@@ -65,6 +67,9 @@ type TableScan struct {
 	// Tags[k] are wanted: segments use their tag index to skip the rest.
 	// Other points may still be delivered; callers filter.
 	Tags map[string][]string
+	// Read, when set before RunBatches, counts what the segment reads
+	// did (EXPLAIN ANALYZE).
+	Read *segment.ReadStats
 
 	// RollupColumns, when set before RunBatches of a scan opened with
 	// rollup widths (OpenScanRollups), are what rollup rows hold.
@@ -197,6 +202,7 @@ func (e *Engine) openScan(ctx context.Context, db, table string, minT, maxT int6
 	for _, m := range metas {
 		if !overlaps(m.MinTime, m.MaxTime) {
 			ts.SegmentsPruned++
+			ts.BytesPruned += m.Bytes
 			continue
 		}
 		ts.SegmentsScanned++
@@ -310,7 +316,7 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 					if clip {
 						emit = filterBatches(func(t int64) bool { return t >= lo && (t < hi || hi == math.MaxInt64) }, emit)
 					}
-					return seg.ScanRowGroupsRange(ts.Columns, ts.Tags, lo, hi, first, end, emit)
+					return seg.ScanRowGroupsCounted(ts.Columns, ts.Tags, lo, hi, first, end, ts.Read, emit)
 				})
 			}
 			continue
@@ -454,7 +460,7 @@ func (ts *TableScan) sliceTasks(sl groupSlice, cols []string, fields []columnar.
 				tasks, _ := ts.rollupTasksIn(i, sl.timeSpan)
 				return tasks
 			}
-			return splitRowGroups(ts.segs[i], ts.Columns, ts.Tags, []timeSpan{sl.timeSpan}, 0)
+			return splitRowGroups(ts.segs[i], ts.Columns, ts.Tags, []timeSpan{sl.timeSpan}, 0, ts.Read)
 		}
 		return ts.headTasks(ts.heads[i-len(ts.segs)], sl.timeSpan)
 	}

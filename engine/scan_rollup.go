@@ -106,11 +106,11 @@ func (ts *TableScan) rollupTasksIn(i int, span timeSpan) (tasks []func(emit func
 		}
 		ts.SegmentsScanned++
 		ts.BytesRead += r.bytes
-		tasks = append(tasks, splitRowGroups(r.seg, ts.RollupColumns, ts.Tags, []timeSpan{p.timeSpan}, p.w)...)
+		tasks = append(tasks, splitRowGroups(r.seg, ts.RollupColumns, ts.Tags, []timeSpan{p.timeSpan}, p.w, ts.Read)...)
 	}
 	if len(spans) > 0 {
 		raw = true
-		tasks = append(tasks, splitRowGroups(seg, ts.Columns, ts.Tags, spans, 0)...)
+		tasks = append(tasks, splitRowGroups(seg, ts.Columns, ts.Tags, spans, 0, ts.Read)...)
 	}
 	return tasks, raw
 }
@@ -122,8 +122,9 @@ type rollupRef struct {
 }
 
 // splitRowGroups reads seg's row groups in a part per core, keeping rows
-// whose time is in spans and marking batches with rollup.
-func splitRowGroups(seg *segment.Segment, cols []string, tags map[string][]string, spans []timeSpan, rollup int64) []func(emit func(*columnar.ColumnBatch) error) error {
+// whose time is in spans and marking batches with rollup, counting into
+// rs (nil: nowhere).
+func splitRowGroups(seg *segment.Segment, cols []string, tags map[string][]string, spans []timeSpan, rollup int64, rs *segment.ReadStats) []func(emit func(*columnar.ColumnBatch) error) error {
 	n := seg.NumRowGroups()
 	parts := min(n, runtime.GOMAXPROCS(0))
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
@@ -142,7 +143,7 @@ func splitRowGroups(seg *segment.Segment, cols []string, tags map[string][]strin
 				}
 				return false
 			}, emit)
-			return seg.ScanRowGroupsRange(cols, tags, lo, hi, first, end, func(b *columnar.ColumnBatch) error {
+			return seg.ScanRowGroupsCounted(cols, tags, lo, hi, first, end, rs, func(b *columnar.ColumnBatch) error {
 				b.Rollup = rollup
 				return keep(b)
 			})
@@ -174,7 +175,7 @@ func (ts *TableScan) foldTasks(seg *segment.Segment, p piece) []func(emit func(*
 	for k := range parts {
 		first, end := k*n/parts, (k+1)*n/parts
 		read := func(emit func(*columnar.ColumnBatch) error) error {
-			return seg.ScanRowGroupsRange(ts.Columns, ts.Tags, span.lo, span.hi, first, end, filterBatches(span.contains, emit))
+			return seg.ScanRowGroupsCounted(ts.Columns, ts.Tags, span.lo, span.hi, first, end, ts.Read, filterBatches(span.contains, emit))
 		}
 		tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
 			err := segment.FoldRollup(tags, fields, p.w, BatchRows, read, emit)

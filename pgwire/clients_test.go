@@ -367,3 +367,28 @@ func pythonValue(t *testing.T, typ string, v any) any {
 	}
 	return v
 }
+
+// psql shows EXPLAIN ANALYZE as PostgreSQL's: one QUERY PLAN column, a
+// row per line, with the counters /api/v1/sql reports for the query.
+func TestPsqlExplain(t *testing.T) {
+	bin := needClient(t, "psql", "--version")
+	e := startEnv(t, server.Config{}, nil)
+	loadCPU(t, e, "")
+	const q = "SELECT hostname, percentile_disc(0.5) WITHIN GROUP (ORDER BY usage_user) FROM cpu WHERE hostname = 'host_1' OR hostname = 'host_2' GROUP BY hostname"
+	api := e.sqlAPI(t, q, "")
+	out, err := e.psql(t, bin, "", "-c", "EXPLAIN ANALYZE "+q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(out, "\n")
+	if strings.TrimSpace(lines[0]) != "QUERY PLAN" {
+		t.Fatalf("psql's header is %q, want QUERY PLAN:\n%s", lines[0], out)
+	}
+	if !strings.Contains(out, "Tag Index: hostname IN ('host_1', 'host_2')") {
+		t.Errorf("no tag index line:\n%s", out)
+	}
+	want := fmt.Sprintf("Rows Scanned: %d", api.Stats.RowsScanned)
+	if api.Stats.RowsScanned == 0 || !strings.Contains(out, want) {
+		t.Errorf("want %q (the query's stats):\n%s", want, out)
+	}
+}

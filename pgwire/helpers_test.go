@@ -116,6 +116,7 @@ func (e *testEnv) write(t testing.TB, lines string, token string) {
 type apiResult struct {
 	Columns []query.Column
 	Rows    [][]any
+	Stats   query.Stats
 }
 
 // sqlAPI runs q on /api/v1/sql: the answers the listener must match.
@@ -137,11 +138,12 @@ func (e *testEnv) sqlAPI(t testing.TB, q, token string) apiResult {
 	var raw struct {
 		Columns []query.Column
 		Rows    [][]json.RawMessage
+		Stats   query.Stats
 	}
 	if err := json.Unmarshal(body, &raw); err != nil {
 		t.Fatal(err)
 	}
-	out := apiResult{Columns: raw.Columns}
+	out := apiResult{Columns: raw.Columns, Stats: raw.Stats}
 	for _, r := range raw.Rows {
 		row := make([]any, len(r))
 		for i, v := range r {

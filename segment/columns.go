@@ -114,8 +114,18 @@ func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, 
 // batch per row group; rows of a page outside the range may be among
 // them, so callers still filter by time.
 func (s *Segment) ScanRowGroupsRange(cols []string, tags map[string][]string, minT, maxT int64, first, end int, fn func(*columnar.ColumnBatch) error) error {
+	return s.scanRowGroups(cols, tags, minT, maxT, first, end, nil, fn)
+}
+
+// scanRowGroups is ScanRowGroupsRange counting into rs (read_stats.go).
+func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, maxT int64, first, end int, rs *ReadStats, fn func(*columnar.ColumnBatch) error) error {
 	want, indexed := s.matchingRows(tags)
 	if indexed && want.IsEmpty() {
+		if rs != nil {
+			for g := first; g < end; g++ {
+				rs.skipped(s.rdr.MetaData().RowGroup(g).NumRows())
+			}
+		}
 		return nil
 	}
 	if !indexed {
@@ -174,7 +184,11 @@ func (s *Segment) ScanRowGroupsRange(cols []string, tags map[string][]string, mi
 		n := rdr.MetaData().RowGroup(g).NumRows()
 		rgStart := start
 		start += n
-		if g < first || (want != nil && !want.IntersectsWithInterval(uint64(rgStart), uint64(rgStart+n))) {
+		if g < first {
+			continue
+		}
+		if want != nil && !want.IntersectsWithInterval(uint64(rgStart), uint64(rgStart+n)) {
+			rs.skipped(n)
 			continue
 		}
 		runs = s.rowRuns(runs, g, rgStart, n, want, minT, maxT)
@@ -185,8 +199,10 @@ func (s *Segment) ScanRowGroupsRange(cols []string, tags map[string][]string, mi
 			total += int(r.n)
 		}
 		if total == 0 {
+			rs.skipped(n)
 			continue
 		}
+		rs.read(int64(total), n)
 		rgr := rdr.RowGroup(g)
 		pages := s.rowGroupPages(g)
 		for _, r := range reads {

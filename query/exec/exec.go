@@ -96,6 +96,16 @@ func Run(ctx context.Context, q *sql.Query, src BatchSource, tables []string) (*
 
 // RunLimited executes q within lim.
 func RunLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []string, lim Limits) (*query.Result, error) {
+	if q.Kind == sql.QueryExplain {
+		return runExplain(ctx, q, src, tables, lim) // explain.go
+	}
+	if ex, _ := ctx.Value(explainKey{}).(*Explain); ex != nil && q.Kind == sql.QuerySelect {
+		return ex.run(ctx, q, src, tables, lim)
+	}
+	return runLimited(ctx, q, src, tables, lim)
+}
+
+func runLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []string, lim Limits) (*query.Result, error) {
 	start := time.Now()
 	if lim.Shared != nil && lim.res == nil {
 		lim.res = &reservation{b: lim.Shared}
@@ -186,6 +196,8 @@ func executeVecs(ctx context.Context, q *sql.Query, tbl *table) ([]*vec, []int, 
 	if tbl != nil {
 		scanned = tbl.stats
 	}
+	prof := profileOf(ctx) // EXPLAIN ANALYZE's; nil otherwise
+	prof.begin()
 	// WHERE: refine the selection conjunct by conjunct, so later conjuncts
 	// only see rows the earlier ones kept.
 	if q.Residual != nil {
@@ -208,6 +220,7 @@ func executeVecs(ctx context.Context, q *sql.Query, tbl *table) ([]*vec, []int, 
 				return nil, nil, 0, err
 			}
 		}
+		prof.mark(opFilter, cnt)
 	}
 	var out *evalCtx
 	if q.Aggregated {
@@ -226,6 +239,7 @@ func executeVecs(ctx context.Context, q *sql.Query, tbl *table) ([]*vec, []int, 
 				out = gatherCtx(out, idx)
 			}
 		}
+		prof.mark(opAggregate, out.n)
 	} else {
 		out = &evalCtx{n: cnt, tbl: tbl, sel: sel, all: all}
 	}
@@ -252,6 +266,7 @@ func executeVecs(ctx context.Context, q *sql.Query, tbl *table) ([]*vec, []int, 
 	if err := ctx.Err(); err != nil {
 		return nil, nil, 0, err
 	}
+	prof.mark(opProject, out.n)
 	perm := identity(out.n)
 	if q.Distinct {
 		var err error
@@ -273,6 +288,9 @@ func executeVecs(ctx context.Context, q *sql.Query, tbl *table) ([]*vec, []int, 
 	}
 	if q.Limit >= 0 && q.Limit < int64(len(perm)) {
 		perm = perm[:q.Limit]
+	}
+	if q.Distinct || len(keys) > 0 || q.Offset > 0 || q.Limit >= 0 {
+		prof.mark(opSort, len(perm))
 	}
 	return outs, perm, scanned, nil
 }
@@ -303,6 +321,10 @@ func toRows(ctx context.Context, outs []*vec, perm []int, held, limit int64) ([]
 			row[i] = v.value(k)
 		}
 		rows[r] = row
+	}
+	if p := profileOf(ctx); p != nil {
+		p.mark(opOutput, len(rows))
+		p.charged(held + int64(len(perm))*rowValueBytes(outs))
 	}
 	return rows, nil
 }

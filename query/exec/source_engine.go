@@ -30,9 +30,18 @@ func (s EngineSource) RollupWidths(table string, tr sql.TimeRange) []int64 {
 
 // ScanBatches implements BatchSource.
 func (s EngineSource) ScanBatches(ctx context.Context, spec ScanSpec, stats *query.Stats, fn func(*columnar.ColumnBatch) error) error {
+	return s.scanBatches(ctx, spec, stats, nil, fn)
+}
+
+// scanBatches is ScanBatches that shows the opened scan to opened (nil:
+// nobody) before running it: EXPLAIN counts its heads and row groups.
+func (s EngineSource) scanBatches(ctx context.Context, spec ScanSpec, stats *query.Stats, opened func(*engine.TableScan), fn func(*columnar.ColumnBatch) error) error {
 	ts, err := s.Engine.OpenScanContext(ctx, s.DB, spec.Table, spec.Time.Min, spec.Time.Max, spec.Rollups)
 	if err != nil {
 		return err
+	}
+	if opened != nil {
+		opened(ts)
 	}
 	ts.Columns, ts.Tags, ts.LastOnly, ts.RollupColumns = spec.Columns, spec.Tags, spec.LastOnly, spec.RollupColumns
 	if ts.Columns == nil {

@@ -252,6 +252,7 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 	if stats != nil {
 		stats.Resolution = resolutionName(resolutions)
 	}
+	profileOf(ctx).table(t) // EXPLAIN ANALYZE's; nil otherwise
 	return t, nil
 }
 

@@ -212,6 +212,11 @@ func StatementPrivilege(st influxql.Statement) Privilege {
 			return PrivWrite
 		}
 		return PrivRead
+	case *influxql.ExplainStatement:
+		if st.Statement.Target != nil {
+			return PrivWrite // ANALYZE would run the INTO
+		}
+		return PrivRead
 	case *influxql.ShowDatabasesStatement, *influxql.ShowMeasurementsStatement,
 		*influxql.ShowTagKeysStatement, *influxql.ShowTagValuesStatement, *influxql.ShowFieldKeysStatement,
 		*influxql.ShowSeriesStatement, *influxql.ShowRetentionPoliciesStatement,
@@ -238,6 +243,8 @@ func execStatement(ctx context.Context, b Backend, req Request, st influxql.Stat
 	switch st := st.(type) {
 	case *influxql.SelectStatement:
 		return execSelect(ctx, b, req, st)
+	case *influxql.ExplainStatement:
+		return execExplain(ctx, b, req, st) // explain.go
 	case *influxql.ShowDatabasesStatement:
 		return showDatabases(b), nil
 	case *influxql.CreateDatabaseStatement:

@@ -46,6 +46,8 @@ func Plan(st *Statement, cat Catalog, now time.Time) (*Query, error) {
 		}
 		return &Query{Kind: QueryDescribe, Table: t, Limit: -1, TimeKey: -1, TimeRange: FullRange,
 			Outputs: []Output{{Name: "column_name", Type: TypeString}, {Name: "data_type", Type: TypeString}, {Name: "column_kind", Type: TypeString}}}, nil
+	case StmtExplain:
+		return planExplain(st, cat, now) // explain.go
 	}
 	if st.sel == nil {
 		return nil, &Error{Code: CodeInvalid, Message: "statement was not produced by Parse"}

@@ -35,9 +35,13 @@
 //     columns column_name, data_type, column_kind. Recognised textually
 //     before the PostgreSQL parser (they are not PostgreSQL grammar), so
 //     they take no comments.
+//   - EXPLAIN [ANALYZE] [VERBOSE] select, EXPLAIN (ANALYZE, ...) select:
+//     one column "QUERY PLAN" (Kind QueryExplain; query/exec renders the
+//     plan). FORMAT must be TEXT; PostgreSQL's other options are taken
+//     and change nothing.
 //
-// Anything else (INSERT, UPDATE, DELETE, DDL, SET, EXPLAIN, several
-// statements at once, ...) is unsupported.
+// Anything else (INSERT, UPDATE, DELETE, DDL, SET, several statements at
+// once, ...) is unsupported.
 //
 // # SELECT
 //

@@ -19,6 +19,7 @@ const (
 	StmtSelect     StatementKind = iota // a SELECT (PostgreSQL grammar)
 	StmtShowTables                      // SHOW TABLES
 	StmtDescribe                        // DESCRIBE t, DESC t
+	StmtExplain                         // EXPLAIN [ANALYZE] of a SELECT (Explained)
 )
 
 // Statement is one parsed statement, ready for Plan. It holds the
@@ -29,6 +30,10 @@ type Statement struct {
 	// Schema and Table name DESCRIBE's table (Schema empty unless
 	// qualified).
 	Schema, Table string
+	// Explained is the statement an EXPLAIN describes, and Analyze says
+	// whether it is run too (StmtExplain only).
+	Explained *Statement
+	Analyze   bool
 
 	sel *pg_query.SelectStmt
 	loc int32
@@ -93,6 +98,8 @@ func Parse(sql string) (*Statement, error) {
 			rememberShape(key, lits, n.SelectStmt, loc)
 		}
 		return &Statement{Kind: StmtSelect, SQL: sql, sel: n.SelectStmt, loc: loc}, nil
+	case *pg_query.Node_ExplainStmt:
+		return parseExplain(sql, n.ExplainStmt, loc) // explain.go
 	case *pg_query.Node_VariableShowStmt:
 		if strings.EqualFold(n.VariableShowStmt.Name, "tables") {
 			return &Statement{Kind: StmtShowTables, SQL: sql}, nil
@@ -101,7 +108,7 @@ func Parse(sql string) (*Statement, error) {
 	case nil:
 		return nil, &Error{Code: CodeSyntax, SQLState: "42601", Message: "empty query"}
 	default:
-		return nil, unsupported(loc, statementName(raw.Stmt), "only SELECT, SHOW TABLES and DESCRIBE are")
+		return nil, unsupported(loc, statementName(raw.Stmt), "only SELECT, EXPLAIN, SHOW TABLES and DESCRIBE are")
 	}
 }
 

@@ -20,6 +20,10 @@ const (
 	// QueryDescribe lists Table's columns: outputs "column_name",
 	// "data_type", "column_kind" (strings); the rows are DescribeRows().
 	QueryDescribe
+	// QueryExplain describes Explained, the plan of a SELECT, and with
+	// Analyze runs it too: one output column "QUERY PLAN" (string), a row
+	// per line (query/exec renders it).
+	QueryExplain
 )
 
 // Query is a resolved logical plan. Evaluation order for QuerySelect:
@@ -73,6 +77,11 @@ type Query struct {
 	// column (of Kind KindField, any Type) per column of Input, Scan lists
 	// them all, and TimeRange is full.
 	Input *Rel
+
+	// Explained and Analyze are a QueryExplain's query and whether it is
+	// run.
+	Explained *Query
+	Analyze   bool
 }
 
 // GroupKey is one GROUP BY key: a tag, the time column bucketed, a field,
@@ -274,6 +283,11 @@ func (q *Query) String() string {
 		return "show tables\n"
 	case QueryDescribe:
 		return "describe " + quoteIdent(q.Table.Name) + "\n"
+	case QueryExplain:
+		if q.Analyze {
+			return "explain analyze\n" + q.Explained.String()
+		}
+		return "explain\n" + q.Explained.String()
 	}
 	if q.Table != nil {
 		fmt.Fprintf(&b, "select from %s\n", quoteIdent(q.Table.Name))

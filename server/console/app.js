@@ -427,6 +427,7 @@
     try { sent = expand(text, lang); } catch (e) { showError(e.message); return; }
     state.running = true;
     state.lastSent = sent;
+    if (!opts.auto) $("q-plan-box").hidden = true; // the plan shown was of another query
     $("q-status").textContent = "running…";
     const t0 = performance.now();
     try {
@@ -449,6 +450,47 @@
       if (e.status === 401) return;
       $("q-status").textContent = "";
       showQueryError(e, sent, text, lang);
+    } finally {
+      state.running = false;
+    }
+  }
+
+  // explainQuery runs the editor's query under EXPLAIN ANALYZE (both
+  // languages take the prefix) and shows the plan's lines as text; the
+  // results table keeps the last answer.
+  async function explainQuery() {
+    if (state.running) return;
+    const lang = $("q-lang").value, db = $("q-db").value, text = $("q-text").value;
+    if (!text.trim()) return;
+    hideError();
+    let sent;
+    try { sent = expand(text, lang); } catch (e) { showError(e.message); return; }
+    const q = "EXPLAIN ANALYZE " + sent.trim().replace(/;\s*$/, "");
+    state.running = true;
+    $("q-status").textContent = "explaining…";
+    const t0 = performance.now();
+    try {
+      let lines = [];
+      if (lang === "sql") {
+        const body = await apiJSON("/api/v1/sql", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ db, sql: q }) });
+        lines = ((body && body.rows) || []).map((r) => String(r[0]));
+      } else {
+        const body = await influx(db, q);
+        for (const r of (body && body.results) || []) {
+          if (r.error) throw new APIError(200, { error: r.error }, r.error);
+          for (const s of r.series || []) for (const v of s.values || []) lines.push(String(v[v.length - 1]));
+        }
+      }
+      const ms = performance.now() - t0;
+      $("q-plan").textContent = lines.join("\n");
+      const box = $("q-plan-box");
+      box.hidden = false;
+      box.open = true;
+      $("q-status").textContent = "plan of " + lines.length + " lines in " + ms.toFixed(0) + " ms";
+    } catch (e) {
+      if (e.status === 401) return;
+      $("q-status").textContent = "";
+      showQueryError(e, q, text, lang);
     } finally {
       state.running = false;
     }
@@ -876,6 +918,7 @@
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); runQuery(); }
     });
     $("q-run").addEventListener("click", () => runQuery());
+    $("q-explain").addEventListener("click", () => explainQuery());
     $("q-csv").addEventListener("click", () => exportAs("csv"));
     $("q-arrow").addEventListener("click", () => exportAs("arrow"));
     $("q-log").addEventListener("change", () => { if (state.chart) state.chart.setLog($("q-log").checked); });

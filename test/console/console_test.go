@@ -464,6 +464,53 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
+	step("explain", func(t *testing.T) {
+		const q = "SELECT host, count(*) FROM cpu WHERE host = 'a' OR host = 'zz' GROUP BY host"
+		code, body := s.do(t, "GET", "/api/v1/sql?db=demo&q="+url.QueryEscape(q), "", true)
+		var api struct {
+			Stats struct {
+				RowsScanned int64 `json:"rows_scanned"`
+			}
+		}
+		if err := json.Unmarshal([]byte(body), &api); code != 200 || err != nil || api.Stats.RowsScanned == 0 {
+			t.Fatalf("the query over the API: %d %v %s", code, err, tail(body, 300))
+		}
+		for _, lang := range []string{"sql", "influxql"} {
+			text := q
+			if lang == "influxql" {
+				text = `SELECT count(n) FROM cpu WHERE host = 'a' OR host = 'zz'`
+			}
+			b.run("explain "+lang,
+				setValue("q-lang", lang),
+				chromedp.Evaluate(`document.getElementById("q-status").textContent = ""; document.getElementById("q-plan").textContent = ""`, nil),
+				setValue("q-text", text),
+				chromedp.Click("#q-explain", chromedp.ByID))
+			b.waitJS("the plan", `/plan of/.test(document.getElementById("q-status").textContent) || !document.getElementById("q-error").hidden`)
+			if e := b.errorText(); e != "" {
+				t.Fatalf("%s: explain failed: %s", lang, e)
+			}
+			var plan string
+			b.eval(`document.getElementById("q-plan-box").open ? document.getElementById("q-plan").textContent : ""`, &plan)
+			if !strings.Contains(plan, "Tag Index: host IN ('a', 'zz')") {
+				t.Fatalf("%s: the plan shows no tag index:\n%s", lang, plan)
+			}
+			if lang == "sql" && !strings.Contains(plan, fmt.Sprintf("Rows Scanned: %d\n", api.Stats.RowsScanned)) {
+				t.Fatalf("the plan's rows scanned differ from the query's %d:\n%s", api.Stats.RowsScanned, plan)
+			}
+			if !strings.Contains(plan, "actual time=") {
+				t.Fatalf("%s: the plan has no actual times:\n%s", lang, plan)
+			}
+		}
+		b.screenshot("console-explain.png")
+		// Running a query puts the plan away: it was another query's.
+		b.query("sql", q)
+		var shown bool
+		b.eval(`!document.getElementById("q-plan-box").hidden`, &shown)
+		if shown {
+			t.Fatal("the plan stays shown after another query ran")
+		}
+	})
+
 	step("sql-paging", func(t *testing.T) {
 		b.query("sql", "SELECT time, host, n FROM cpu WHERE host = 'a' ORDER BY time")
 		var page string
