@@ -109,7 +109,9 @@ func (e *Engine) OpenScanRollups(db, table string, minT, maxT int64, widths []in
 		case s.DB != db || s.Table != table:
 		case !s.IsRollup():
 			metas = append(metas, s)
-		case slices.Contains(widths, s.Rollup):
+		case slices.ContainsFunc(widths, func(w int64) bool { return w%s.Rollup == 0 }):
+			// Also finer rollups dividing a width: they answer its
+			// pieces where a segment lacks that width (rollupTasksIn).
 			rolls = append(rolls, s)
 		}
 	}
