@@ -122,3 +122,177 @@ func TestHeadRollupOverflowReadsRaw(t *testing.T) {
 		}
 	}
 }
+
+// A segment's ragged range ends, split at widths it has no rollup of (the
+// dashboard intervals a head offers), fold in one pass per end at the
+// greatest width dividing theirs, and the answer per output window is the
+// raw rows' answer.
+func TestSegmentRaggedEndsFoldOnce(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Rollups = RollupConfig{Widths: []time.Duration{time.Minute}}
+	e := open(t, cfg)
+	defer e.Close()
+	base := int64(1_767_225_600_000_000_000) // midnight
+	half := int64(500 * time.Millisecond)
+	var b columnar.Batch
+	type agg struct{ n, sum int64 }
+	var rows []struct{ t, v int64 }
+	for i := range 2 * 60 * 6 { // six minutes, two rows a second, two hosts
+		for h, host := range []string{"a", "b"} {
+			v := int64(i*2 + h)
+			b.StartRow([]byte("m"), len(rows)+1)
+			b.AddTag([]byte("host"), []byte(host))
+			b.AddFloat([]byte("v"), float64(v))
+			b.EndRow(base + int64(i)*half)
+			rows = append(rows, struct{ t, v int64 }{base + int64(i)*half, v})
+		}
+	}
+	if _, err := e.Write("db", &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(e.RollupWidthsIn("db", "m", math.MinInt64, math.MaxInt64), int64(time.Minute)) {
+		t.Fatal("the flush wrote no 1m rollup")
+	}
+	m := int64(time.Minute)
+	lo := base + int64(17300*time.Millisecond)
+	hi := base + 4*m + int64(41700*time.Millisecond)
+	want := map[int64]agg{}
+	for _, r := range rows {
+		if r.t >= lo && r.t < hi {
+			a := want[segment.WindowStart(r.t, m)]
+			want[segment.WindowStart(r.t, m)] = agg{a.n + 1, a.sum + r.v}
+		}
+	}
+	s := int64(time.Second)
+	widths := []int64{m, 30 * s, 15 * s, 10 * s, 5 * s, s}
+	ts, err := e.OpenScanRollups("db", "m", lo, hi, widths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	ts.Columns = []string{"host", "v"}
+	ts.RollupColumns = []string{"host", segment.RollupRows, segment.RollupColumn("v", segment.PartSum)}
+	got := map[int64]agg{}
+	resolutions := map[int64]int{}
+	field := func(b *columnar.ColumnBatch, name string) *columnar.FieldVector {
+		for k := range b.Fields {
+			if b.Fields[k].Name == name {
+				return &b.Fields[k]
+			}
+		}
+		t.Fatalf("batch of width %d lacks %s", b.Rollup, name)
+		return nil
+	}
+	err = ts.RunBatches(context.Background(), func(b *columnar.ColumnBatch) error {
+		resolutions[b.Rollup]++
+		sel := b.Sel
+		if sel == nil {
+			for i := range int32(b.Len) {
+				sel = append(sel, i)
+			}
+		}
+		for _, i := range sel {
+			tm := b.Time[i]
+			if tm < lo || tm >= hi || (b.Rollup != 0 && tm+b.Rollup > hi) {
+				t.Errorf("a row of width %d at %d is outside [%d, %d)", b.Rollup, tm-base, lo-base, hi-base)
+			}
+			a := got[segment.WindowStart(tm, m)]
+			if b.Rollup == 0 {
+				a = agg{a.n + 1, a.sum + int64(field(b, "v").F[i])}
+			} else {
+				a = agg{a.n + field(b, segment.RollupRows).I[i], a.sum + int64(field(b, segment.RollupColumn("v", segment.PartSum)).F[i])}
+			}
+			got[segment.WindowStart(tm, m)] = a
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d output windows, want %d", len(got), len(want))
+	}
+	for w, a := range want {
+		if got[w] != a {
+			t.Errorf("window at %ds: %+v, want %+v", (w-base)/s, got[w], a)
+		}
+	}
+	// The start [17.3 s, 1 m) is raw, then 1 s, 10 s and 30 s pieces; the
+	// end [4 m, 4 m 41.7 s) 30 s, 10 s, 1 s pieces, then raw: each end's
+	// pieces fold at 1 s (no finer rollup divides theirs), the bulk comes
+	// from the 1m rollup.
+	for w := range resolutions {
+		if w != 0 && w != s && w != m {
+			t.Errorf("partials of width %ds: the ends' pieces were folded apart", w/s)
+		}
+	}
+	if resolutions[m] == 0 || resolutions[s] == 0 || resolutions[0] == 0 {
+		t.Errorf("resolutions %v, want raw, 1s and 1m", resolutions)
+	}
+}
+
+// A piece of a width the segment lacks is answered from a finer rollup
+// it has whose width divides the piece's (30 s from 10 s), exactly.
+func TestSegmentPieceFromFinerRollup(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Rollups = RollupConfig{Widths: []time.Duration{10 * time.Second}}
+	e := open(t, cfg)
+	defer e.Close()
+	base := int64(1_767_225_600_000_000_000) // midnight
+	var b columnar.Batch
+	var want int64
+	s := int64(time.Second)
+	lo, hi := base+30*s, base+90*s
+	for i := range 240 { // two minutes, two rows a second
+		tm := base + int64(i)*s/2
+		b.StartRow([]byte("m"), i+1)
+		b.AddTag([]byte("host"), []byte("a"))
+		b.AddFloat([]byte("v"), float64(i))
+		b.EndRow(tm)
+		if tm >= lo && tm < hi {
+			want += int64(i)
+		}
+	}
+	if _, err := e.Write("db", &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := e.OpenScanRollups("db", "m", lo, hi, []int64{30 * s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	ts.Columns = []string{"host", "v"}
+	ts.RollupColumns = []string{"host", segment.RollupRows, segment.RollupColumn("v", segment.PartSum)}
+	var got int64
+	err = ts.RunBatches(context.Background(), func(b *columnar.ColumnBatch) error {
+		if b.Rollup != 10*s {
+			t.Fatalf("a batch of width %d, want the 10s rollup's", b.Rollup)
+		}
+		sel := b.Sel
+		if sel == nil {
+			for i := range int32(b.Len) {
+				sel = append(sel, i)
+			}
+		}
+		for k := range b.Fields {
+			if b.Fields[k].Name == segment.RollupColumn("v", segment.PartSum) {
+				for _, i := range sel {
+					got += int64(b.Fields[k].F[i])
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("sum %d, want %d", got, want)
+	}
+}

@@ -64,3 +64,32 @@ func BenchmarkFlushBytes(b *testing.B) {
 	}
 	b.ReportMetric(float64(ms[0].Bytes)/float64(hosts*intervals*10), "bytes/value")
 }
+
+// BenchmarkHeadAppend measures ingest into the head: TSBS cpu rows (1000
+// hosts, ten float fields) appended to a head that grows to a million rows
+// an op, the size at which re-growing whole columns would copy tens of
+// megabytes. ns/row is the append cost per row.
+func BenchmarkHeadAppend(b *testing.B) {
+	batch := cpuBatch()
+	const rows = 1_000_000
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s := columnar.NewTableSchema()
+		h := segment.NewHead(s)
+		for n := 0; n < rows; n += len(batch.Rows) {
+			for r := range batch.Rows {
+				row := batch.Rows[r]
+				row.Time += int64(n) * int64(time.Second) // later rounds stay in time order
+				if err := s.Admit(batch, &row); err != nil {
+					b.Fatal(err)
+				}
+				h.Append(batch, &row, r > 0)
+			}
+		}
+		if i == b.N-1 {
+			b.ReportMetric(float64(h.Bytes())/float64(h.Len()), "headbytes/row")
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
+}

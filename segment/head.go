@@ -3,7 +3,6 @@ package segment
 import (
 	"encoding/binary"
 	"math"
-	"slices"
 
 	"github.com/siltdb/silt/columnar"
 )
@@ -17,7 +16,8 @@ import (
 //
 //	times   []int64          timestamp[ns]
 //	series  []uint32         series id → seriesTags[id][tagCol] = dictionary id (-1 absent)
-//	fields  []*fieldColumn   values + validity bitmap, padded lazily to the row count
+//	fields  []*fieldColumn   values + validity bitmap, padded lazily to the row count,
+//	                         in fixed-size chunks (head_column.go)
 //
 // Arrow views of these columns are built by Record (head_arrow.go); flushing
 // sorts them into a segment (write.go).
@@ -76,20 +76,6 @@ type tagDict struct {
 	// with Views, and per id the series with that value.
 	lookup *valueLookup
 	post   []posting
-}
-
-type fieldColumn struct {
-	typ   columnar.FieldType
-	n     int      // rows covered (absent values at the end are not yet padded)
-	num   []uint64 // float64 bits, int64, uint64, bool 0/1
-	off   []uint32 // strings: end offsets into str, one per row
-	str   []byte
-	valid []uint64 // bitmap, bit i set when row i has a value
-	// In a View, the last word of the bitmap, which the head may still
-	// set bits in: the view shares the words before it and keeps its own
-	// copy of this one.
-	tail    uint64
-	hasTail bool
 }
 
 // NewHead returns an empty head for a table with schema s.
@@ -211,67 +197,13 @@ func (h *Head) Append(b *columnar.Batch, r *columnar.Row, sameShape bool) {
 		if c.n > row {
 			// Duplicate key within one line: the later value wins, as in
 			// InfluxDB.
-			c.setLast(b, &f)
+			h.bytes += c.setLast(b, &f)
 			continue
 		}
 		h.bytes += c.pad(row)
 		h.bytes += c.append(b, &f)
 	}
 	h.sealBlocks()
-}
-
-// pad appends absent values until the column covers rows [0, n).
-func (c *fieldColumn) pad(n int) int64 {
-	var grown int64
-	for c.n < n {
-		if c.typ == columnar.FieldString {
-			c.off = append(c.off, uint32(len(c.str)))
-			grown += 4
-		} else {
-			c.num = append(c.num, 0)
-			grown += 8
-		}
-		if c.n%64 == 0 {
-			c.valid = append(c.valid, 0)
-			grown += 8
-		}
-		c.n++
-	}
-	return grown
-}
-
-func (c *fieldColumn) append(b *columnar.Batch, f *columnar.Field) int64 {
-	var grown int64
-	if c.typ == columnar.FieldString {
-		c.str = append(c.str, b.Bytes(f.Str)...)
-		c.off = append(c.off, uint32(len(c.str)))
-		grown = 4 + int64(f.Str.Len)
-	} else {
-		c.num = append(c.num, f.Num)
-		grown = 8
-	}
-	if c.n%64 == 0 {
-		c.valid = append(c.valid, 0)
-		grown += 8
-	}
-	c.valid[c.n/64] |= 1 << (c.n % 64)
-	c.n++
-	return grown
-}
-
-// setLast overwrites the value of the last row (same key twice in a line).
-func (c *fieldColumn) setLast(b *columnar.Batch, f *columnar.Field) {
-	if c.typ == columnar.FieldString {
-		// Strings are append-only; rewrite the tail.
-		start := uint32(0)
-		if c.n > 1 {
-			start = c.off[c.n-2]
-		}
-		c.str = append(c.str[:start], b.Bytes(f.Str)...)
-		c.off[c.n-1] = uint32(len(c.str))
-		return
-	}
-	c.num[c.n-1] = f.Num
 }
 
 // Finish pads every field column to the row count. Call it before reading
@@ -293,43 +225,6 @@ func (h *Head) Finish() {
 			h.bytes += c.pad(len(h.times))
 		}
 	}
-}
-
-// isValid reports whether row i has a value; rows past the column's end
-// (only in views, which are not padded) have none.
-func (c *fieldColumn) isValid(i int) bool {
-	if i >= c.n {
-		return false
-	}
-	w := i / 64
-	if w < len(c.valid) {
-		return c.valid[w]&(1<<(i%64)) != 0
-	}
-	return c.tail&(1<<(i%64)) != 0 // a View's last word
-}
-
-// padded returns c, or a padded copy if it covers fewer than n rows.
-func (c *fieldColumn) padded(n int) *fieldColumn {
-	if c.n >= n && !c.hasTail {
-		return c
-	}
-	valid := slices.Clone(c.valid)
-	if c.hasTail {
-		valid = append(valid, c.tail)
-	}
-	p := &fieldColumn{typ: c.typ, n: c.n, num: slices.Clone(c.num), off: slices.Clone(c.off),
-		str: c.str, valid: valid}
-	p.pad(n)
-	return p
-}
-
-// strAt returns the string value of row i.
-func (c *fieldColumn) strAt(i int) []byte {
-	start := uint32(0)
-	if i > 0 {
-		start = c.off[i-1]
-	}
-	return c.str[start:c.off[i]]
 }
 
 // tagID returns the dictionary id of tag column col for series sid, or -1.
@@ -354,7 +249,8 @@ func (h *Head) NoDuplicates() bool { return !h.unordered }
 // lock while the head takes more rows. This is safe because Append only
 // writes past the view's lengths (the slices are capped, so nothing appends
 // into them) with one exception, the validity word of the last rows, which
-// the view copies (fieldColumn.tail); sealed blocks are immutable.
+// the view copies (fieldColumn.tail); full column chunks and sealed blocks
+// are immutable.
 func (h *Head) View() *Head {
 	n := len(h.times)
 	v := &Head{Schema: h.Schema.Clone(), view: true, minTime: h.minTime, maxTime: h.maxTime, unordered: h.unordered,
@@ -366,12 +262,7 @@ func (h *Head) View() *Head {
 		v.dicts = append(v.dicts, &tagDict{vals: d.vals[:n:n], lookup: d.lookup, post: d.post[:n:n]})
 	}
 	for _, c := range h.fields {
-		fc := &fieldColumn{typ: c.typ, n: c.n, num: c.num[:len(c.num):len(c.num)],
-			off: c.off[:len(c.off):len(c.off)], str: c.str[:len(c.str):len(c.str)]}
-		if w := len(c.valid); w > 0 {
-			fc.valid, fc.tail, fc.hasTail = c.valid[:w-1:w-1], c.valid[w-1], true
-		}
-		v.fields = append(v.fields, fc)
+		v.fields = append(v.fields, c.view())
 	}
 	return v
 }

@@ -1,7 +1,6 @@
 package segment
 
 import (
-	"math/bits"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -41,8 +40,9 @@ func ArrowType(t columnar.FieldType) arrow.DataType {
 }
 
 // Record returns the frozen head as one Arrow record in arrival order. Time
-// and numeric field columns share the head's memory (no copy); tag columns
-// are dictionary arrays whose indices are gathered from the series table.
+// shares the head's memory (no copy); field columns are copied out of their
+// chunks; tag columns are dictionary arrays whose indices are gathered from
+// the series table.
 // The head must not be appended to while the record is in use.
 func (h *Head) Record(mem memory.Allocator) arrow.RecordBatch {
 	h.Finish()
@@ -84,11 +84,19 @@ func (h *Head) Record(mem memory.Allocator) arrow.RecordBatch {
 	}
 
 	for _, col := range h.fields {
-		col = col.padded(n)
-		nulls := n - popcount(col.valid, n)
+		// The column's chunks are concatenated: Arrow wants one buffer.
+		valid := make([]uint64, (n+63)/64)
+		nulls := 0
+		for i := 0; i < n; i++ {
+			if col.isValid(i) {
+				valid[i/64] |= 1 << (i % 64)
+			} else {
+				nulls++
+			}
+		}
 		var validBuf *memory.Buffer
 		if nulls > 0 {
-			validBuf = memory.NewBufferBytes(sliceBytes(col.valid))
+			validBuf = memory.NewBufferBytes(sliceBytes(valid))
 		}
 		typ := ArrowType(col.typ)
 		var data arrow.ArrayData
@@ -96,34 +104,31 @@ func (h *Head) Record(mem memory.Allocator) arrow.RecordBatch {
 		case columnar.FieldBool:
 			vals := make([]uint64, (n+63)/64)
 			for i := 0; i < n; i++ {
-				if col.num[i] != 0 {
+				if col.numAt(i) != 0 {
 					vals[i/64] |= 1 << (i % 64)
 				}
 			}
 			data = array.NewData(typ, n, []*memory.Buffer{validBuf, memory.NewBufferBytes(sliceBytes(vals))}, nil, nulls, 0)
 		case columnar.FieldString:
 			offs := make([]int32, n+1)
+			var str []byte
 			for i := 0; i < n; i++ {
-				offs[i+1] = int32(col.off[i])
+				if col.isValid(i) {
+					str = append(str, col.strAt(i)...)
+				}
+				offs[i+1] = int32(len(str))
 			}
-			data = array.NewData(typ, n, []*memory.Buffer{validBuf, memory.NewBufferBytes(sliceBytes(offs)), memory.NewBufferBytes(col.str)}, nil, nulls, 0)
+			data = array.NewData(typ, n, []*memory.Buffer{validBuf, memory.NewBufferBytes(sliceBytes(offs)), memory.NewBufferBytes(str)}, nil, nulls, 0)
 		default:
-			data = array.NewData(typ, n, []*memory.Buffer{validBuf, memory.NewBufferBytes(sliceBytes(col.num[:n]))}, nil, nulls, 0)
+			vals := make([]uint64, n)
+			for i := range vals {
+				vals[i] = col.numAt(i)
+			}
+			data = array.NewData(typ, n, []*memory.Buffer{validBuf, memory.NewBufferBytes(sliceBytes(vals))}, nil, nulls, 0)
 		}
 		cols = append(cols, array.MakeFromData(data))
 	}
 	return array.NewRecordBatch(sch, cols, int64(n))
-}
-
-func popcount(words []uint64, n int) int {
-	c := 0
-	for i, w := range words {
-		if (i+1)*64 > n {
-			w &= (1 << (n - i*64)) - 1
-		}
-		c += bits.OnesCount64(w)
-	}
-	return c
 }
 
 // sliceBytes views a slice of fixed-size values as bytes without copying.

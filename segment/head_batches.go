@@ -2,9 +2,7 @@ package segment
 
 import (
 	"cmp"
-	"math"
 	"slices"
-	"unsafe"
 
 	"github.com/siltdb/silt/columnar"
 )
@@ -64,49 +62,6 @@ func (h *Head) MatchSeries(tags map[string][]string) []bool {
 		}
 	}
 	return keep
-}
-
-// batchVector sets fv to rows [lo, hi) of the column; rows past the
-// column's end (a View's unpadded tail) have no value.
-func (c *fieldColumn) batchVector(fv *columnar.FieldVector, lo, hi int) {
-	n := hi - lo
-	fv.Null = slices.Grow(fv.Null[:0], n)[:n]
-	any := false
-	for i := lo; i < hi; i++ {
-		fv.Null[i-lo] = !c.isValid(i)
-		any = any || fv.Null[i-lo]
-	}
-	if !any {
-		fv.Null = nil
-	}
-	if c.typ == columnar.FieldString {
-		fv.S = slices.Grow(fv.S[:0], n)[:n]
-		for i := lo; i < hi; i++ {
-			fv.S[i-lo] = ""
-			if c.isValid(i) {
-				fv.S[i-lo] = string(c.strAt(i))
-			}
-		}
-		return
-	}
-	// num reaches only c.n: a View may have fewer values than rows.
-	num := c.num[min(lo, len(c.num)):min(hi, len(c.num))]
-	if len(num) < n {
-		num = append(slices.Clone(num), make([]uint64, n-len(num))...)
-	}
-	switch c.typ {
-	case columnar.FieldFloat:
-		fv.F = unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(num))), n)
-	case columnar.FieldInt:
-		fv.I = unsafe.Slice((*int64)(unsafe.Pointer(unsafe.SliceData(num))), n)
-	case columnar.FieldUint:
-		fv.U = num
-	case columnar.FieldBool:
-		fv.B = slices.Grow(fv.B[:0], n)[:n]
-		for i := range num {
-			fv.B[i] = num[i] != 0
-		}
-	}
 }
 
 // ScanDeduped is ScanRange for a head that may hold a point twice: the
@@ -172,54 +127,4 @@ func (h *Head) ScanDeduped(cols []string, keep []bool, minT, maxT int64, max int
 		i = j
 	}
 	return flush()
-}
-
-// gatherVector sets fv to the column's values at rows.
-func (c *fieldColumn) gatherVector(fv *columnar.FieldVector, rows []int32) {
-	n := len(rows)
-	fv.Null = slices.Grow(fv.Null[:0], n)[:n]
-	any := false
-	for i, r := range rows {
-		fv.Null[i] = !c.isValid(int(r))
-		any = any || fv.Null[i]
-	}
-	if !any {
-		fv.Null = nil
-	}
-	switch c.typ {
-	case columnar.FieldFloat:
-		fv.F = slices.Grow(fv.F[:0], n)[:n]
-		for i, r := range rows {
-			if int(r) < len(c.num) {
-				fv.F[i] = math.Float64frombits(c.num[r])
-			}
-		}
-	case columnar.FieldInt:
-		fv.I = slices.Grow(fv.I[:0], n)[:n]
-		for i, r := range rows {
-			if int(r) < len(c.num) {
-				fv.I[i] = int64(c.num[r])
-			}
-		}
-	case columnar.FieldUint:
-		fv.U = slices.Grow(fv.U[:0], n)[:n]
-		for i, r := range rows {
-			if int(r) < len(c.num) {
-				fv.U[i] = c.num[r]
-			}
-		}
-	case columnar.FieldBool:
-		fv.B = slices.Grow(fv.B[:0], n)[:n]
-		for i, r := range rows {
-			fv.B[i] = int(r) < len(c.num) && c.num[r] != 0
-		}
-	case columnar.FieldString:
-		fv.S = slices.Grow(fv.S[:0], n)[:n]
-		for i, r := range rows {
-			fv.S[i] = ""
-			if c.isValid(int(r)) {
-				fv.S[i] = string(c.strAt(int(r)))
-			}
-		}
-	}
 }

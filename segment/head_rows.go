@@ -26,7 +26,7 @@ func (h *Head) AppendRows(b *columnar.Batch, table string) {
 			if c.typ == columnar.FieldString {
 				b.AddString(key, c.strAt(i))
 			} else {
-				b.AddNum(key, c.typ, c.num[i])
+				b.AddNum(key, c.typ, c.numAt(i))
 			}
 		}
 		b.EndRow(t)

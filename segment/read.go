@@ -148,7 +148,7 @@ func (h *Head) fillPoint(p *columnar.Point, i int, fieldRow func(col, row int) i
 		if col.typ == columnar.FieldString {
 			fv.Str = string(col.strAt(row))
 		} else {
-			fv.Num = col.num[row]
+			fv.Num = col.numAt(row)
 		}
 		p.Fields = append(p.Fields, fv)
 	}

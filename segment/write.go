@@ -363,11 +363,11 @@ func (h *Head) columnValues(dst []parquet.Value, srcs *[]int32, c segmentColumn,
 			var v parquet.Value
 			switch col.typ {
 			case columnar.FieldFloat:
-				v = parquet.DoubleValue(math.Float64frombits(col.num[src]))
+				v = parquet.DoubleValue(math.Float64frombits(col.numAt(src)))
 			case columnar.FieldInt, columnar.FieldUint:
-				v = parquet.Int64Value(int64(col.num[src]))
+				v = parquet.Int64Value(int64(col.numAt(src)))
 			case columnar.FieldBool:
-				v = parquet.BooleanValue(col.num[src] != 0)
+				v = parquet.BooleanValue(col.numAt(src) != 0)
 			case columnar.FieldString:
 				v = parquet.ByteArrayValue(col.strAt(src))
 			}
