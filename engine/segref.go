@@ -28,7 +28,9 @@ type segRefs struct {
 	// reads them). Without it the handles, their parsed footers and file
 	// descriptors would grow with every live segment a query ever read.
 	maxOpen int
-	mu      struct {
+	// cache holds decoded pages of the segments opened here (nil: none).
+	cache *segment.PageCache
+	mu    struct {
 		sync.Mutex
 		n       map[uint64]int
 		retired map[uint64]string // id → path relative to dataDir, delete at zero
@@ -96,6 +98,7 @@ func (r *segRefs) segment(m segment.SegmentMeta) (*segment.Segment, error) {
 	if err != nil {
 		return nil, err // not kept: the next scan tries again
 	}
+	s.SetPageCache(r.cache)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if other := r.mu.open[m.ID]; other != nil { // opened concurrently

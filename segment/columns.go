@@ -194,6 +194,12 @@ func (s *Segment) ScanRowGroupsRange(cols []string, tags map[string][]string, mi
 				rebuildTags(&b.Tags[r.slot], r, total, spans)
 				continue
 			}
+			if s.cache != nil {
+				if err := s.readRunsCached(rgr, g, n, r, &b, runs, total, pages.first[r.col], &sc); err != nil {
+					return fmt.Errorf("segment %s, row group %d: %w", s.name, g, err)
+				}
+				continue
+			}
 			cr, err := rgr.Column(r.col)
 			if err != nil {
 				return fmt.Errorf("read segment column %s: %w", r.name, err)
