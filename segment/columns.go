@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -154,6 +155,16 @@ func (s *Segment) ScanRowGroupsRange(cols []string, tags map[string][]string, mi
 			}
 			reads = append(reads, x)
 			b.Tags = append(b.Tags, columnar.TagVector{Name: name})
+		case isTag[name] && len(s.Index[name]) > 0 && len(s.Index[name]) <= maxRebuiltValues:
+			// Rows are sorted by series, so each value's rows are a few
+			// runs the index holds: filling ids run by run is far cheaper
+			// than decoding the column (TSBS's ten tags were most of a
+			// SELECT *'s decoding). The index lists every row that has
+			// the tag, so rows it leaves out lack it.
+			x := batchColumn{name: name, kind: 'x', slot: len(b.Tags), col: i}
+			x.vals, x.bms = s.indexValues(name)
+			reads = append(reads, x)
+			b.Tags = append(b.Tags, columnar.TagVector{Name: name})
 		case isTag[name]:
 			reads = append(reads, batchColumn{name: name, kind: 'g', slot: len(b.Tags), col: i})
 			b.Tags = append(b.Tags, columnar.TagVector{Name: name})
@@ -216,28 +227,94 @@ func (s *Segment) ScanRowGroupsRange(cols []string, tags map[string][]string, mi
 	return nil
 }
 
-// rebuildTags sets tv for the n rows of a record from the tag index of a
-// constrained tag: rows holding none of r.vals (never selected) get -1.
+// maxRebuiltValues bounds the values of a tag whose column is rebuilt
+// from the index rather than decoded: each batch looks at every value.
+const maxRebuiltValues = 4096
+
+// indexValues returns the values of tag name in the segment's index and
+// their row bitmaps, in order of first row.
+func (s *Segment) indexValues(name string) ([]string, []*roaring.Bitmap) {
+	byVal := s.Index[name]
+	vals := make([]string, 0, len(byVal))
+	for v := range byVal {
+		vals = append(vals, v)
+	}
+	slices.SortFunc(vals, func(a, b string) int { return cmp.Compare(byVal[a].Minimum(), byVal[b].Minimum()) })
+	bms := make([]*roaring.Bitmap, len(vals))
+	for i, v := range vals {
+		bms[i] = byVal[v]
+	}
+	return vals, bms
+}
+
+// rebuildTags sets tv for the n rows of a batch from the tag index: the
+// rows of spans each value's bitmap holds get the value, the others -1
+// (rows lacking the tag, or holding a value r leaves out). The batch's
+// dictionary holds the values found, in r's order. Series are contiguous
+// rows, so each bitmap meets a span in a few runs, filled whole.
 func rebuildTags(tv *columnar.TagVector, r batchColumn, n int, spans []span) {
-	tv.Dict = append(tv.Dict[:0], r.vals...)
+	tv.Dict = tv.Dict[:0]
 	tv.IDs = slices.Grow(tv.IDs[:0], n)[:n]
 	for i := range tv.IDs {
 		tv.IDs[i] = -1
 	}
-	for id, bm := range r.bms {
+	if len(spans) == 0 {
+		return
+	}
+	lo := uint64(spans[0].row)
+	last := spans[len(spans)-1]
+	hi := uint64(last.row) + uint64(last.n)
+	for v, bm := range r.bms {
+		if !bm.IntersectsWithInterval(lo, hi) {
+			continue
+		}
+		id := int32(-1)
+		it := bm.Iterator()
 		for _, sp := range spans {
-			it := bm.Iterator()
-			it.AdvanceIfNeeded(uint32(sp.row))
-			for it.HasNext() {
-				row := int64(it.PeekNext())
-				if row >= sp.row+int64(sp.n) {
+			pos, end := uint32(sp.row), uint32(sp.row+int64(sp.n))
+			for pos < end {
+				it.AdvanceIfNeeded(pos)
+				if !it.HasNext() || it.PeekNext() >= end {
 					break
 				}
-				tv.IDs[sp.off+int(row-sp.row)] = int32(id)
-				it.Next()
+				first := it.PeekNext()
+				stop := runEnd(bm, first, end)
+				if id < 0 {
+					id = int32(len(tv.Dict))
+					tv.Dict = append(tv.Dict, r.vals[v])
+				}
+				ids := tv.IDs[sp.off+int(int64(first)-sp.row) : sp.off+int(int64(stop)-sp.row)]
+				for i := range ids {
+					ids[i] = id
+				}
+				pos = stop
 			}
 		}
 	}
+}
+
+// runEnd returns the end of the run of consecutive rows of bm that starts
+// at first (which bm holds), at most end: the largest e with every row of
+// [first, e) in bm, found by binary search on the bitmap's rank.
+func runEnd(bm *roaring.Bitmap, first, end uint32) uint32 {
+	before := uint64(0) // rows of bm below first
+	if first > 0 {
+		before = bm.Rank(first - 1)
+	}
+	full := func(e uint32) bool { return bm.Rank(e-1)-before == uint64(e-first) }
+	if full(end) {
+		return end
+	}
+	lo, hi := first+1, end // full(lo) holds, full(hi) does not
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if full(mid) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }
 
 // matchingRows returns the rows whose tags satisfy tags according to the
