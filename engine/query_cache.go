@@ -15,12 +15,12 @@ import (
 // re-read the same hours every few seconds, and decoding the pages was
 // most of such a query's time.
 
-// registerQueryCacheFlag adds --query.cache-bytes, writing into c. On the
+// registerQueryCacheFlag adds --query-cache-bytes, writing into c. On the
 // command line 0 turns the cache off; in Config that is a negative value,
 // since a library caller's zero takes the default.
 func (c *Config) registerQueryCacheFlag(fs *flag.FlagSet) {
 	c.QueryCacheBytes = segment.DefaultPageCacheBytes
-	fs.Var(cacheBytesFlag{&c.QueryCacheBytes}, "query.cache-bytes", "memory for decoded column pages of recently read segments, so repeated queries (dashboards) skip decoding them; least recently used pages are evicted past it (e.g. 128MiB); 0 turns the cache off")
+	fs.Var(cacheBytesFlag{&c.QueryCacheBytes}, "query-cache-bytes", "memory for decoded column pages of recently read segments, so repeated queries (dashboards) skip decoding them; least recently used pages are evicted past it (e.g. 128MiB); 0 turns the cache off")
 }
 
 // queryCacheBytes is the cache's bound in force: 0 when off.
@@ -34,13 +34,25 @@ func (c *Config) queryCacheBytes() int64 {
 	return c.QueryCacheBytes
 }
 
-// cacheBytesFlag is --query.cache-bytes: a size, 0 meaning off (stored as
+// cacheBytesFlag is --query-cache-bytes: a size, 0 meaning off (stored as
 // -1).
 type cacheBytesFlag struct{ p *int64 }
 
+// String writes the size in the largest binary unit that divides it, as
+// the config example shows sizes (128MiB).
 func (f cacheBytesFlag) String() string {
-	if f.p == nil || *f.p < 0 {
+	if f.p == nil || *f.p <= 0 {
 		return "0"
+	}
+	n := *f.p
+	for _, u := range []string{"B", "KiB", "MiB", "GiB"} {
+		if n%1024 != 0 || u == "GiB" {
+			if u == "B" {
+				return strconv.FormatInt(n, 10)
+			}
+			return strconv.FormatInt(n, 10) + u
+		}
+		n /= 1024
 	}
 	return strconv.FormatInt(*f.p, 10)
 }
@@ -72,11 +84,11 @@ func registerQueryCacheMetrics(reg *prometheus.Registry, c *segment.PageCache) {
 			func(s segment.PageCacheStats) uint64 { return s.Hits }),
 		counter("silt_query_cache_misses_total", "Column pages segment scans decoded because the query cache lacked them.",
 			func(s segment.PageCacheStats) uint64 { return s.Misses }),
-		counter("silt_query_cache_evictions_total", "Column pages evicted from the query cache to stay within --query.cache-bytes.",
+		counter("silt_query_cache_evictions_total", "Column pages evicted from the query cache to stay within --query-cache-bytes.",
 			func(s segment.PageCacheStats) uint64 { return s.Evictions }),
 		gauge("silt_query_cache_bytes", "Memory held by decoded column pages in the query cache.",
 			func(s segment.PageCacheStats) int64 { return s.Bytes }),
-		gauge("silt_query_cache_max_bytes", "The query cache's bound (--query.cache-bytes; 0: off).",
+		gauge("silt_query_cache_max_bytes", "The query cache's bound (--query-cache-bytes; 0: off).",
 			func(s segment.PageCacheStats) int64 { return s.MaxBytes }),
 		gauge("silt_query_cache_pages", "Column pages in the query cache.",
 			func(s segment.PageCacheStats) int64 { return int64(s.Pages) }),

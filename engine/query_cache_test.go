@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -154,4 +155,31 @@ func keyTime(k string) int64 {
 	_, tm, _ := strings.Cut(k, "@")
 	n, _ := strconv.ParseInt(tm, 10, 64)
 	return n
+}
+
+// TestQueryCacheFlag: --query-cache-bytes takes sizes, 0 turns the cache
+// off, and its default reads back as a size.
+func TestQueryCacheFlag(t *testing.T) {
+	for _, c := range []struct {
+		arg  string
+		want int64 // queryCacheBytes
+		str  string
+	}{{"", segment.DefaultPageCacheBytes, "128MiB"}, {"0", 0, "0"}, {"64MiB", 64 << 20, "64MiB"}, {"1000", 1000, "1000"}, {"3GiB", 3 << 30, "3GiB"}} {
+		var cfg Config
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		cfg.RegisterFlags(fs)
+		var args []string
+		if c.arg != "" {
+			args = []string{"--query-cache-bytes", c.arg}
+		}
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.queryCacheBytes(); got != c.want {
+			t.Errorf("%q: cache bytes %d, want %d", c.arg, got, c.want)
+		}
+		if got := fs.Lookup("query-cache-bytes").Value.String(); got != c.str {
+			t.Errorf("%q: flag reads back %q, want %q", c.arg, got, c.str)
+		}
+	}
 }
