@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+
+	"github.com/siltdb/silt/query"
 )
 
 // appendJSONRow appends row as encoding/json's Marshal writes a []any,
@@ -39,14 +41,7 @@ func appendJSONValue(b []byte, v any) ([]byte, bool) {
 	case nil:
 		return append(b, "null"...), true
 	case string:
-		for i := 0; i < len(x); i++ {
-			if c := x[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-				return b, false
-			}
-		}
-		b = append(b, '"')
-		b = append(b, x...)
-		return append(b, '"'), true
+		return query.AppendJSONString(b, x), true
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return b, false
