@@ -147,9 +147,18 @@ func (c *selectCompiler) rawFetch(ctx context.Context, exprs, present []string, 
 	var kb []byte
 	for _, r := range rows {
 		s := c.seriesFor(all, r[1:1+nd])
-		row := make([]any, 0, 1+ne)
-		row = append(row, r[0].(time.Time).UnixNano())
-		row = append(row, r[1+nd:1+nd+ne]...)
+		var row []any
+		if nd == 0 {
+			// The SQL row already holds time and the values in order:
+			// it becomes the point (its tag cells are read below, past
+			// the point's capacity).
+			row = r[: 1+ne : 1+ne]
+			row[0] = r[0].(time.Time).UnixNano()
+		} else {
+			row = make([]any, 0, 1+ne)
+			row = append(row, r[0].(time.Time).UnixNano())
+			row = append(row, r[1+nd:1+nd+ne]...)
+		}
 		s.rows = append(s.rows, row)
 		if withTags {
 			kb = kb[:0]
