@@ -21,7 +21,7 @@ GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 
 HOSTILE_REQUESTS ?= 100000
 
-.PHONY: help build build-static run dev test test-race test-hostile test-crash lint fuzz bench bench-rollups clean bench-peers
+.PHONY: help build build-static run dev test test-cluster test-race test-hostile test-crash lint fuzz bench bench-rollups clean bench-peers
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ test: ## vet and run every test (crash tests included; -short skips them)
 	# recycled: a scan result kept past its batch reads garbage and fails
 	# (segment/arrow_pool.go).
 	SILT_DEBUG_POISON_FREED=1 $(GO) test -count=1 -run 'AgainstPostgres|Oracle' ./query/exec ./server
+
+test-cluster: ## the scale-out end-to-end suite alone: writers, a query node and node-id fencing as real processes over a real MinIO
+	$(GO) test -count=1 -v -timeout=10m ./test/cluster/
 
 test-race: ## run the tests under the race detector
 	$(GO) test -count=1 -race ./...

@@ -49,6 +49,9 @@ type TableScan struct {
 	// rollups instead.
 	SegmentsScanned, SegmentsPruned int
 	BytesRead                       int64
+	// Missing names the nodes whose rows outside the bucket the scan
+	// lacks (TierConfig.Overlay: a query node's writers that are down).
+	Missing []string
 
 	// Columns, when set before Run, limits what segments decode to these
 	// columns plus time and every tag (tags identify series for the
@@ -95,8 +98,60 @@ func (e *Engine) OpenScanRange(db, table string, minT, maxT int64) (*TableScan, 
 // that no other source overlaps, rollup rows (ColumnBatch.Rollup) for the
 // windows wholly inside the range, and raw rows elsewhere.
 func (e *Engine) OpenScanRollups(db, table string, minT, maxT int64, widths []int64) (*TableScan, error) {
+	return e.openScan(context.Background(), db, table, minT, maxT, widths, false)
+}
+
+// OpenScanContext is OpenScanRollups for a query run with ctx: a query
+// node's fetch of other nodes' rows (TierConfig.Overlay) ends with it and
+// follows its WithPartial.
+func (e *Engine) OpenScanContext(ctx context.Context, db, table string, minT, maxT int64, widths []int64) (*TableScan, error) {
+	return e.openScan(ctx, db, table, minT, maxT, widths, false)
+}
+
+type partialKey struct{}
+
+// WithPartial says, for the queries run with the returned context,
+// whether a query node answers without writers that are down (partial) or
+// fails, overriding its --cluster.writer-down.
+func WithPartial(ctx context.Context, partial bool) context.Context {
+	return context.WithValue(ctx, partialKey{}, partial)
+}
+
+// PartialFrom returns the choice WithPartial put in ctx, if any.
+func PartialFrom(ctx context.Context) (partial, set bool) {
+	partial, set = ctx.Value(partialKey{}).(bool)
+	return partial, set
+}
+
+// OpenLocalScan is OpenScanRange over the rows this node holds outside
+// the object store: its heads and local segments, without the cold
+// segments (what a cluster's query node cannot read from the bucket).
+func (e *Engine) OpenLocalScan(db, table string, minT, maxT int64) (*TableScan, error) {
+	return e.openScan(context.Background(), db, table, minT, maxT, nil, true)
+}
+
+func (e *Engine) openScan(ctx context.Context, db, table string, minT, maxT int64, widths []int64, localOnly bool) (*TableScan, error) {
 	if !e.ready.Load() {
 		return nil, ErrNotReady
+	}
+	var overlay []*segment.Head
+	var missing []string
+	if f := e.cfg.Tiering.Overlay; f != nil && !localOnly {
+		// Fetched before the manifest is read below: a segment the other
+		// node moved to the bucket after the fetch is in the manifest the
+		// hook reloads (TierConfig.Overlay).
+		e.mu.Lock()
+		s := e.catalog[db][table]
+		if s != nil {
+			s = s.Clone()
+		}
+		e.mu.Unlock()
+		if s != nil {
+			var err error
+			if overlay, missing, err = f(ctx, db, table, minT, maxT, s); err != nil {
+				return nil, fmt.Errorf("scan %s.%s: %w", db, table, err)
+			}
+		}
 	}
 	// Retention: expired rows are invisible before compaction removes them.
 	visible := e.VisibleMin(db)
@@ -107,6 +162,7 @@ func (e *Engine) OpenScanRollups(db, table string, minT, maxT int64, widths []in
 	for _, s := range e.manifest.Load().Segments {
 		switch {
 		case s.DB != db || s.Table != table:
+		case localOnly && s.Cold():
 		case !s.IsRollup():
 			metas = append(metas, s)
 		case slices.Contains(widths, s.Rollup):
@@ -133,6 +189,10 @@ func (e *Engine) OpenScanRollups(db, table string, minT, maxT int64, widths []in
 		ts.fields = append(ts.fields, s.Fields...)
 	}
 	e.mu.Unlock()
+	// Rows other nodes hold outside the bucket, as heads after this
+	// node's own: they win over the cold segments as later writes do.
+	ts.heads = append(ts.heads, overlay...)
+	ts.Missing = missing
 	slices.SortFunc(metas, func(a, b segment.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
 	for _, m := range metas {
 		if !overlaps(m.MinTime, m.MaxTime) {

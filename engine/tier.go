@@ -40,6 +40,25 @@ type TierConfig struct {
 	// local segments, no compaction, retention or uploads. The data
 	// directory must not hold a manifest of its own.
 	ReadOnly bool
+	// Manifests, if set on a read-only node, replaces the bucket's
+	// manifest with the one it returns, at open and at every reload (a
+	// query node's union of every writer's manifest, package cluster).
+	// Its segment paths are keys in Tier's store.
+	Manifests func(context.Context) (*manifest.Manifest, error)
+	// Guard, if set, is called before every write to the bucket (a pass,
+	// the manifest upload, deletes); an error stops the write (a writer
+	// that lost its node id's lease to another process, package cluster).
+	Guard func(context.Context) error
+	// Overlay, if set on a read-only node, adds to every scan the rows
+	// other nodes hold outside the bucket (a query node's live writers'
+	// heads and local segments, package cluster), as heads built on a copy
+	// of the table's schema, latest last; missing names the nodes whose
+	// rows could not be had (the scan's Missing). It runs before the scan
+	// reads the manifest, and must reload the manifest after fetching:
+	// a writer publishes a segment in the bucket before it stops counting
+	// it as local, so rows are then in one or the other (or both: the
+	// merge keeps one).
+	Overlay func(ctx context.Context, db, table string, minT, maxT int64, schema *columnar.TableSchema) (heads []*segment.Head, missing []string, err error)
 }
 
 // BucketManifestKey is the bucket manifest's key under --s3.prefix.
@@ -70,6 +89,9 @@ type tierer struct {
 	m      *tierMetrics
 
 	mu sync.Mutex // serializes passes (loop and TierNow)
+	// reload serializes ReloadBucketManifest, so that of two concurrent
+	// reloads the later fetch is the one left in place.
+	reload sync.Mutex
 	// published is the set of cold segment ids the bucket manifest names;
 	// unknown (nil) after a start, so the first pass republishes it.
 	published map[uint64]bool
@@ -206,6 +228,10 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err := t.guard(ctx); err != nil {
+		t.m.Failures.WithLabelValues("fenced").Inc()
+		return st, err
+	}
 	n, err := e.syncBucket(ctx)
 	st.BucketDeletes = n
 	if err != nil {
@@ -243,6 +269,11 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 	}
 	bm, ids, err := e.bucketManifest(cold)
 	if err != nil {
+		return st, err
+	}
+	if err := t.guard(ctx); err != nil {
+		t.strays = true // the uploads stay unnamed until a pass may write again
+		t.m.Failures.WithLabelValues("fenced").Inc()
 		return st, err
 	}
 	if r := u.PutManifest(ctx, BucketManifestKey, bm, res); r.Err != nil {
@@ -297,6 +328,17 @@ func (e *Engine) dropReplaced(cands []segment.SegmentMeta, res []tiering.UploadR
 		return cands, res, errors.Join(errs...)
 	}
 	return keptC, keptR, nil
+}
+
+// guard runs the configured Guard, if any.
+func (t *tierer) guard(ctx context.Context) error {
+	if t.cfg.Guard == nil {
+		return nil
+	}
+	if err := t.cfg.Guard(ctx); err != nil {
+		return fmt.Errorf("tier: bucket writes refused: %w", err)
+	}
+	return nil
 }
 
 func failureClass(err error) string {
@@ -487,6 +529,9 @@ func (e *Engine) syncBucket(ctx context.Context) (int, error) {
 		t.strays = false
 		return 0, nil
 	}
+	if err := t.guard(ctx); err != nil {
+		return 0, err
+	}
 	if err := t.cfg.Tier.Uploader.Delete(ctx, del...); err != nil {
 		t.published = nil // list and delete again next pass
 		return 0, fmt.Errorf("delete %d retired objects in the bucket: %w", len(del), err)
@@ -574,7 +619,16 @@ func (e *Engine) loadManifest() (*manifest.Manifest, error) {
 	if statErr == nil {
 		return nil, fmt.Errorf("read-only node: data directory %s holds a manifest of its own; give --s3.read-only a fresh --data-dir", e.cfg.DataDir)
 	}
-	return e.fetchBucketManifest(e.tier.ctx)
+	return e.readOnlyManifest(e.tier.ctx)
+}
+
+// readOnlyManifest is the manifest a read-only node serves: the bucket's,
+// or the one TierConfig.Manifests composes.
+func (e *Engine) readOnlyManifest(ctx context.Context) (*manifest.Manifest, error) {
+	if f := e.tier.cfg.Manifests; f != nil {
+		return f(ctx)
+	}
+	return e.fetchBucketManifest(ctx)
 }
 
 // adoptBucketManifest starts a data directory without a manifest from the
@@ -647,7 +701,9 @@ func (e *Engine) ReloadBucketManifest(ctx context.Context) error {
 	if e.tier == nil || !e.tier.cfg.ReadOnly {
 		return errors.New("not a read-only node")
 	}
-	m, err := e.fetchBucketManifest(ctx)
+	e.tier.reload.Lock()
+	defer e.tier.reload.Unlock()
+	m, err := e.readOnlyManifest(ctx)
 	if err != nil {
 		return err
 	}

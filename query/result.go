@@ -48,6 +48,10 @@ type Stats struct {
 	// coarsest rollup for the bulk, finer ones and raw rows at the ends of
 	// the time range and for data not rolled up yet).
 	Resolution string `json:"resolution,omitempty"`
+	// MissingNodes, on a cluster's query node answering with
+	// --cluster.writer-down partial, names the writers whose rows not yet
+	// in the bucket the answer lacks: the answer is partial.
+	MissingNodes []string `json:"missing_nodes,omitempty"`
 }
 
 // Result is a query's answer. Row values are nil (NULL), time.Time (UTC) for

@@ -269,52 +269,20 @@ func rebuildTags(tv *columnar.TagVector, r batchColumn, n int, spans []span) {
 			continue
 		}
 		id := int32(-1)
-		it := bm.Iterator()
 		for _, sp := range spans {
-			pos, end := uint32(sp.row), uint32(sp.row+int64(sp.n))
-			for pos < end {
-				it.AdvanceIfNeeded(pos)
-				if !it.HasNext() || it.PeekNext() >= end {
-					break
-				}
-				first := it.PeekNext()
-				stop := runEnd(bm, first, end)
+			bitmapRuns(bm, uint64(sp.row), uint64(sp.row)+uint64(sp.n), func(a, b uint64) {
 				if id < 0 {
 					id = int32(len(tv.Dict))
 					tv.Dict = append(tv.Dict, r.vals[v])
 				}
-				ids := tv.IDs[sp.off+int(int64(first)-sp.row) : sp.off+int(int64(stop)-sp.row)]
+				off := sp.off + int(int64(a)-sp.row)
+				ids := tv.IDs[off : off+int(b-a)]
 				for i := range ids {
 					ids[i] = id
 				}
-				pos = stop
-			}
+			})
 		}
 	}
-}
-
-// runEnd returns the end of the run of consecutive rows of bm that starts
-// at first (which bm holds), at most end: the largest e with every row of
-// [first, e) in bm, found by binary search on the bitmap's rank.
-func runEnd(bm *roaring.Bitmap, first, end uint32) uint32 {
-	before := uint64(0) // rows of bm below first
-	if first > 0 {
-		before = bm.Rank(first - 1)
-	}
-	full := func(e uint32) bool { return bm.Rank(e-1)-before == uint64(e-first) }
-	if full(end) {
-		return end
-	}
-	lo, hi := first+1, end // full(lo) holds, full(hi) does not
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		if full(mid) {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return lo
 }
 
 // matchingRows returns the rows whose tags satisfy tags according to the

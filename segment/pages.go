@@ -115,20 +115,14 @@ func (s *Segment) rowRuns(dst []rowRun, g int, start, n int64, want *roaring.Bit
 			dst = append(dst, r)
 			continue
 		}
-		it := want.Iterator()
-		it.AdvanceIfNeeded(uint32(start + r.start))
-		for it.HasNext() {
-			row := int64(it.PeekNext()) - start
-			if row >= r.start+r.n {
-				break
-			}
+		bitmapRuns(want, uint64(start+r.start), uint64(start+r.start+r.n), func(a, b uint64) {
+			row := int64(a) - start
 			if k := len(dst); k > 0 && dst[k-1].start+dst[k-1].n == row {
-				dst[k-1].n++
+				dst[k-1].n += int64(b - a)
 			} else {
-				dst = append(dst, rowRun{row, 1})
+				dst = append(dst, rowRun{row, int64(b - a)})
 			}
-			it.Next()
-		}
+		})
 	}
 	return dst
 }

@@ -251,6 +251,16 @@ func oracleCases(base time.Time) []oracleCase {
 		`SELECT count(usage_user) from cpu where ((hostname = 'host_1' and time >= `+t0+`) or (hostname = 'host_6' and time >= `+t0+`)) and time < `+t1+` group by hostname`,
 		`SELECT max(usage_user) from cpu where time >= `+t0+` and time < `+t1+` group by time(1m) limit 5`,
 		`SELECT max(usage_user) from cpu where time < `+t1+` group by time(1m) limit 5`,
+		// A LIMIT on GROUP BY time of one series stops at the first
+		// windows holding rows: gaps, fills, both orders, OFFSET, and
+		// ranges open below.
+		`SELECT mean("used") FROM "disk" WHERE ("path" = '/data') AND `+tf+` GROUP BY time(1m) fill(linear) LIMIT 5`,
+		`SELECT mean("used") FROM "disk" WHERE ("path" = '/data') AND `+tf+` GROUP BY time(1m) fill(previous) ORDER BY time DESC LIMIT 4 OFFSET 1`,
+		`SELECT mean("used") FROM "disk" WHERE ("host" = 'host_0') AND time >= `+ms(base.Add(18*time.Minute))+` AND time < `+t1+` GROUP BY time(1m) fill(null) LIMIT 7 OFFSET 2`,
+		`SELECT mean("used") FROM "disk" WHERE ("host" = 'host_0') AND time >= `+ms(base.Add(18*time.Minute))+` AND time < `+t1+` GROUP BY time(1m) fill(none) LIMIT 7`,
+		`SELECT max("used"), count("status") FROM "disk" WHERE ("path" = '/data') AND time < `+t1+` GROUP BY time(1m) LIMIT 6`,
+		`SELECT count("used") FROM "disk" WHERE time < `+t1+` GROUP BY time(3m) ORDER BY time DESC LIMIT 4`,
+		`SELECT last("status") FROM "disk" WHERE time < `+t1+` GROUP BY time(2m) fill(linear) ORDER BY time DESC LIMIT 3 OFFSET 20`,
 		`SELECT mean(usage_user) from cpu where time >= `+t0+` and time < `+t1+` group by time(10m) tz('America/Chicago')`,
 		`SELECT mean(usage_user) from cpu where time >= `+t0+` and time < `+t1+` group by time(1d) tz('Asia/Kolkata')`,
 	)

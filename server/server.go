@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/query/exec"
 )
 
 // Version is reported by /ping and /health; set by cmd/silt.
@@ -32,6 +33,9 @@ type Config struct {
 	QueryTimeout   time.Duration // per SQL query; 0 means 1 minute
 	QueryMaxRows   int           // result rows; 0 means 1,000,000
 	QueryMaxMemory int64         // materialized columns per query; 0 means 1 GiB
+	// QueryMaxMemoryTotal is what all running queries may hold together
+	// (0: no shared bound).
+	QueryMaxMemoryTotal int64
 
 	// Tokens turn auth on: every endpoint but /health and /ping then needs
 	// one (see auth.go). None: auth is off.
@@ -78,6 +82,8 @@ type Server struct {
 	maxLine int // the engine's Limits.MaxLineBytes, for the decoders
 	ids     *requestIDs
 	prom    *promState
+	// queryMem is the memory running SQL and InfluxQL queries share.
+	queryMem *exec.Budget
 }
 
 type httpMetrics struct {
@@ -110,6 +116,10 @@ func New(eng *engine.Engine, cfg Config) *Server {
 		Name: "silt_queries_canceled_total", Help: "Queries stopped before they finished, by reason (client-gone, timeout)."}, []string{"reason"})
 	eng.Metrics().Registry.MustRegister(s.metrics.requests, s.metrics.queriesCanceled)
 	eng.Metrics().Registry.MustRegister(s.budget.collectors()...)
+	s.queryMem = exec.NewBudget(cfg.QueryMaxMemoryTotal)
+	eng.Metrics().Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "silt_query_memory_reserved_bytes", Help: "Memory running queries have reserved of --query-max-memory-total."},
+		func() float64 { return float64(s.queryMem.Used()) }))
 	s.prom = newPromState(s)
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(eng.Metrics().Registry, promhttp.HandlerOpts{}))
 	s.srv = &fasthttp.Server{

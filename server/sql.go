@@ -92,6 +92,16 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 	}
 	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
+	// partial: a cluster query node's answer when writers are down
+	// (docs/scaling.md), overriding its --cluster.writer-down.
+	switch v := string(args.Peek("partial")); v {
+	case "":
+	case "true", "false":
+		qctx = engine.WithPartial(qctx, v == "true")
+	default:
+		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-partial", "partial must be true or false")
+		return
+	}
 	res, err := s.RunSQL(qctx, db, q, raw)
 	if errors.Is(context.Cause(qctx), errClientGone) {
 		s.log.Debug("query canceled: client gone", "db", db)
@@ -207,7 +217,7 @@ func (s *Server) RunSQL(ctx context.Context, db string, q *sql.Query, raw bool) 
 	}
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
-	res, err := exec.RunLimited(qctx, q, exec.EngineSource{Engine: s.eng, DB: db, Raw: raw}, names, exec.Limits{MaxMemoryBytes: s.cfg.QueryMaxMemory})
+	res, err := exec.RunLimited(qctx, q, exec.EngineSource{Engine: s.eng, DB: db, Raw: raw}, names, exec.Limits{MaxMemoryBytes: s.cfg.QueryMaxMemory, Shared: s.queryMem})
 	switch {
 	case err == nil && len(res.Rows) > s.cfg.QueryMaxRows:
 		return nil, &QueryError{fasthttp.StatusUnprocessableEntity, "too-many-rows", "54000",

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/siltdb/silt/cluster"
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/flightsql"
 	"github.com/siltdb/silt/ingest/kafka"
@@ -48,6 +49,8 @@ type serveConfig struct {
 	// flight and flightExplicit: the Arrow Flight SQL listener, as pg.
 	flight         flightsql.Config
 	flightExplicit bool
+	// cluster: --role, --node-id and --cluster.* (cluster.go).
+	cluster cluster.Config
 }
 
 func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
@@ -63,6 +66,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	c.nats.RegisterFlags(fs)
 	c.pg.RegisterFlags(fs)
 	c.flight.RegisterFlags(fs)
+	c.cluster.RegisterFlags(fs)
 }
 
 // validate checks every setting before anything is opened, so that a
@@ -100,6 +104,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.engine.Tiering.ReadOnly && (c.kafka.Enabled() || c.nats.Enabled()) {
 		return errors.New("a --s3.read-only node takes no writes: drop the --kafka.* / --nats.* sources")
+	}
+	if err := c.validateCluster(); err != nil {
+		return err
 	}
 	if c.kafka.Enabled() {
 		c.kafka.DefaultDeadLetter(c.engine.DataDir)
@@ -236,6 +243,14 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 			_ = flightLn.Close()
 		}
 	}
+	node, err := joinCluster(cfg, ln.Addr().String(), log)
+	if err != nil {
+		log.Error("join the cluster (--role, --node-id)", "err", err)
+		_ = ln.Close()
+		closePG()
+		return 1
+	}
+	defer node.leave(log)
 	if cfg.tiering.Enabled() {
 		t, err := tiering.Open(cfg.tiering, nil)
 		if err != nil {
@@ -275,6 +290,7 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	if t := cfg.engine.Tiering.Tier; t != nil {
 		t.Register(eng.Metrics().Registry)
 	}
+	node.setEngine(eng)
 	srv := server.New(eng, cfg.server)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -352,6 +368,9 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 		code = 1
 	case err := <-streams.failed:
 		log.Error("stream source stopped; shutting down", "err", err)
+		code = 1
+	case <-node.fenced():
+		log.Error("another process holds this --node-id now; shutting down (acknowledged writes stay in the WAL)")
 		code = 1
 	}
 	// Stream sources stop first: their last writes finish before the engine

@@ -46,6 +46,10 @@ var allowed = map[string][]string{
 	"engine": {"columnar", "segment", "manifest", "merge", "compaction", "tiering",
 		"engine/wal", "ingest/sink", "internal/fileutil"},
 
+	// Membership and the query node's union of writers' manifests: the
+	// bucket and manifests only; the binary hands them to the engine.
+	"cluster": {"columnar", "segment", "manifest", "tiering"},
+
 	// Stream sources write through ingest/sink, never through the engine.
 	"ingest/stream": {"columnar", "ingest/sink", "ingest/lineprotocol", "ingest/ndjson"},
 	"ingest/kafka":  {"columnar", "ingest/sink", "ingest/stream"},

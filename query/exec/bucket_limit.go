@@ -50,30 +50,64 @@ func bucketLimit(q *sql.Query) (b sql.Bucket, desc bool, need int64, ok bool) {
 	if b.Width <= 0 {
 		return b, false, 0, false
 	}
-	tr := q.TimeRange
-	if k.Desc && tr.Max == math.MaxInt64 || !k.Desc && tr.Min == math.MinInt64 {
-		return b, false, 0, false // the end to start from is unbounded
-	}
 	return b, k.Desc, need, true
+}
+
+// TimeBounder is a BatchSource that knows, from metadata, bounds on the
+// times of a table's rows: a limited bucket order from an unbounded end of
+// its range (InfluxQL's GROUP BY time LIMIT with only an upper bound)
+// starts from the data's end instead. ok is false for an empty table.
+type TimeBounder interface {
+	TimeBounds(table string) (lo, hi int64, ok bool)
+}
+
+// orderedEnd returns the end of q's range the buckets are counted from:
+// the range's own end, moved in to where the data ends when the source
+// can tell (a range ending at now() over data that stopped an hour ago,
+// or an unbounded end); false when neither bounds it.
+func orderedEnd(q *sql.Query, src BatchSource, desc bool) (int64, bool) {
+	tr := q.TimeRange
+	end, bounded := tr.Min, tr.Min != math.MinInt64
+	if desc {
+		end, bounded = tr.Max, tr.Max != math.MaxInt64
+	}
+	tb, ok := src.(TimeBounder)
+	if !ok {
+		return end, bounded
+	}
+	lo, hi, ok := tb.TimeBounds(q.Table.Name)
+	switch {
+	case !ok:
+		return end, bounded
+	case desc && hi < math.MaxInt64 && (!bounded || hi+1 < end):
+		return hi + 1, true // exclusive, as tr.Max
+	case !desc && (!bounded || lo > end):
+		return lo, true
+	}
+	return end, bounded
 }
 
 // runBucketLimited runs q over growing stretches at the ordered end of its
 // range until one yields need buckets, then over the whole range.
 func runBucketLimited(ctx context.Context, q *sql.Query, src BatchSource, stats *query.Stats, lim Limits, b sql.Bucket, desc bool, need int64) ([][]any, int64, error) {
 	tr := q.TimeRange
+	end, bounded := orderedEnd(q, src, desc)
 	span := need
 	for range bucketTries {
+		if !bounded {
+			break
+		}
 		narrow := *q
 		if desc {
-			hi := b.Start(tr.Max - 1) // the last bucket's start
+			hi := b.Start(end - 1) // the last bucket's start
 			lo, ok := subBuckets(hi, span-1, b.Width)
 			if !ok || lo <= tr.Min {
 				break
 			}
 			narrow.TimeRange = sql.TimeRange{Min: lo, Max: tr.Max}
 		} else {
-			lo := b.Start(tr.Min)
-			if lo < tr.Min {
+			lo := b.Start(end)
+			if lo < end {
 				lo += b.Width // the first whole bucket after the range's start
 			}
 			hi, ok := addBuckets(lo, span, b.Width)

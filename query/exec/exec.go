@@ -77,6 +77,11 @@ type Limits struct {
 	// MaxMemoryBytes bounds the columns a query materializes (estimated
 	// per row from the scanned columns' widths).
 	MaxMemoryBytes int64
+	// Shared, if not nil, is the memory all queries share: what this one
+	// charges against MaxMemoryBytes is also reserved from it.
+	Shared *Budget
+
+	res *reservation // this query's part of Shared, set by RunLimited
 }
 
 // ErrMemoryLimit is returned when a query would materialize more than
@@ -92,6 +97,10 @@ func Run(ctx context.Context, q *sql.Query, src BatchSource, tables []string) (*
 // RunLimited executes q within lim.
 func RunLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []string, lim Limits) (*query.Result, error) {
 	start := time.Now()
+	if lim.Shared != nil && lim.res == nil {
+		lim.res = &reservation{b: lim.Shared}
+		defer lim.res.release()
+	}
 	res := &query.Result{}
 	for _, o := range q.Outputs {
 		res.Columns = append(res.Columns, query.Column{Name: o.Name, Type: resultType(o.Type)})

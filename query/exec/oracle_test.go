@@ -90,6 +90,18 @@ func tsbsCases() []oracleCase {
 		WHERE time < %s AND (time < %s OR time >= %s) GROUP BY 1 ORDER BY 1 DESC LIMIT 5`, origin, ts(60*time.Minute), ts(58*time.Minute), ts(59*time.Minute)), "")
 	add(fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS minute, count(*) FROM cpu
 		WHERE hostname = 'host_5' AND usage_user > 99 AND time < %s GROUP BY 1 ORDER BY 1 DESC LIMIT 4`, origin, ts(2*time.Hour)), "")
+	// Limited bucket orders from an unbounded end, or from a bound far
+	// past the data: the search starts where the data's time bounds say.
+	add(fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS minute, max(usage_user) FROM cpu
+		WHERE time < %s GROUP BY 1 ORDER BY 1 LIMIT 5`, origin, ts(time.Hour)), "")
+	add(fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS minute, count(*), min(usage_idle) FROM cpu
+		WHERE hostname = 'host_7' AND usage_user > 60 GROUP BY 1 ORDER BY 1 LIMIT 4 OFFSET 3`, origin), "")
+	add(fmt.Sprintf(`SELECT date_bin('5 minutes', time, %s) AS m, sum(usage_nice) FROM cpu
+		WHERE usage_user < 30 GROUP BY 1 ORDER BY 1 DESC LIMIT 6`, origin), "")
+	add(fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS minute, avg(usage_steal) FROM cpu
+		WHERE time >= %s GROUP BY 1 ORDER BY 1 DESC LIMIT 3 OFFSET 1`, origin, ts(-48*time.Hour)), "")
+	add(fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS minute, count(*) FROM cpu
+		WHERE time >= %s AND time < %s GROUP BY 1 ORDER BY 1 LIMIT 5`, origin, ts(-72*time.Hour), ts(72*time.Hour)), "")
 	// Host selections written as OR-chains (TSBS, Grafana), mixed with time
 	// bounds, IN lists, regexes, NOT and other tags: normalized into tag
 	// sets the index answers, with the same rows as PostgreSQL.

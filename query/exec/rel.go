@@ -43,6 +43,9 @@ func runComposite(ctx context.Context, q *sql.Query, src BatchSource, stats *que
 // charge adds b bytes held for what to the statement's total.
 func (r *relRun) charge(b int64, what string) error {
 	r.used += b
+	if err := r.lim.res.grow(b); err != nil {
+		return err
+	}
 	if r.lim.MaxMemoryBytes > 0 && r.used > r.lim.MaxMemoryBytes {
 		return fmt.Errorf("%w: %s brings the rows held for the statement to %d bytes, past %d bytes (--query-max-memory); narrow the time range or the columns, or filter inside the subqueries",
 			ErrMemoryLimit, what, r.used, r.lim.MaxMemoryBytes)
@@ -56,7 +59,9 @@ func (r *relRun) remaining() Limits {
 	if r.lim.MaxMemoryBytes <= 0 {
 		return r.lim
 	}
-	return Limits{MaxMemoryBytes: max(1, r.lim.MaxMemoryBytes-r.used)}
+	l := r.lim
+	l.MaxMemoryBytes = max(1, r.lim.MaxMemoryBytes-r.used)
+	return l
 }
 
 // query runs q (its subqueries first) and returns its answer as rows perm

@@ -3,6 +3,7 @@ package exec
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
@@ -29,7 +30,7 @@ func (s EngineSource) RollupWidths(table string, tr sql.TimeRange) []int64 {
 
 // ScanBatches implements BatchSource.
 func (s EngineSource) ScanBatches(ctx context.Context, spec ScanSpec, stats *query.Stats, fn func(*columnar.ColumnBatch) error) error {
-	ts, err := s.Engine.OpenScanRollups(s.DB, spec.Table, spec.Time.Min, spec.Time.Max, spec.Rollups)
+	ts, err := s.Engine.OpenScanContext(ctx, s.DB, spec.Table, spec.Time.Min, spec.Time.Max, spec.Rollups)
 	if err != nil {
 		return err
 	}
@@ -42,6 +43,16 @@ func (s EngineSource) ScanBatches(ctx context.Context, spec ScanSpec, stats *que
 		stats.SegmentsScanned += ts.SegmentsScanned
 		stats.SegmentsPruned += ts.SegmentsPruned
 		stats.BytesRead += ts.BytesRead
+		for _, n := range ts.Missing {
+			if !slices.Contains(stats.MissingNodes, n) {
+				stats.MissingNodes = append(stats.MissingNodes, n)
+			}
+		}
 	}
 	return errors.Join(err, ts.Close())
+}
+
+// TimeBounds implements TimeBounder.
+func (s EngineSource) TimeBounds(table string) (lo, hi int64, ok bool) {
+	return s.Engine.TimeBounds(s.DB, table)
 }

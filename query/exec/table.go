@@ -236,7 +236,11 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 		}
 		resolutions[b.Rollup] = true
 		t.n += len(sel)
-		if t.bytes = t.heldBytes(); lim.MaxMemoryBytes > 0 && t.bytes > lim.MaxMemoryBytes {
+		held := t.heldBytes()
+		if err := lim.res.grow(held - t.bytes); err != nil {
+			return err
+		}
+		if t.bytes = held; lim.MaxMemoryBytes > 0 && t.bytes > lim.MaxMemoryBytes {
 			return fmt.Errorf("%w: %d rows held %d bytes of columns, passed %d bytes (--query-max-memory); narrow the time range or the columns",
 				ErrMemoryLimit, t.n, t.bytes, lim.MaxMemoryBytes)
 		}

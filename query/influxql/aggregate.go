@@ -195,6 +195,16 @@ func (c *selectCompiler) aggregateSeries(ctx context.Context) ([]*seriesRows, er
 		}
 		b.WriteString(" GROUP BY " + strings.Join(pos, ", "))
 	}
+	if n, ok := c.windowLimit(); ok {
+		// One series, windows in output order, LIMIT: only the first n
+		// windows holding rows can be among the first n output windows
+		// (filled or not), so the SQL executor may stop there.
+		dir := ""
+		if !c.stmt.TimeAscending() {
+			dir = " DESC"
+		}
+		fmt.Fprintf(&b, " ORDER BY 1%s LIMIT %d", dir, n)
+	}
 	res, err := runSQL(ctx, c.b, c.db, c.tables, b.String(), c.req.Now)
 	if err != nil {
 		return nil, err
@@ -250,6 +260,22 @@ func (c *selectCompiler) aggregateSeries(ctx context.Context) ([]*seriesRows, er
 		}
 	}
 	return list, nil
+}
+
+// windowLimit returns how many windows holding rows a GROUP BY time
+// query of one series needs when it has a LIMIT: LIMIT + OFFSET. The
+// first k output windows lie within the first k windows that hold rows
+// (each of those is at least one window further), and a window's value,
+// filled or not, depends only on windows before it in output order —
+// or, for fill(linear), on the next window holding rows, which is among
+// them too. fill(none) is left out: a window whose rows have no value
+// for any field is dropped, so k windows holding rows may give fewer.
+func (c *selectCompiler) windowLimit() (int, bool) {
+	if c.interval <= 0 || c.stmt.Limit <= 0 || len(c.dims)+len(c.absent) > 0 || c.limited ||
+		c.stmt.Fill == influxql.NoFill || c.stmt.Limit > math.MaxInt32-c.stmt.Offset {
+		return 0, false
+	}
+	return c.stmt.Limit + c.stmt.Offset, true
 }
 
 func isCount(e influxql.Expr) bool {

@@ -14,7 +14,18 @@ func Compile(sql string, cat Catalog, now time.Time) (*Query, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Plan(st, cat, now)
+	if st.release == nil {
+		return Plan(st, cat, now)
+	}
+	// A tree from the shape cache: the plan holds nothing of it, so it
+	// goes back once planned. Errors come from a fresh parse, whose
+	// positions are this text's.
+	q, err := Plan(st, cat, now)
+	st.release()
+	if err != nil {
+		return compileUncached(sql, cat, now)
+	}
+	return q, nil
 }
 
 // Plan resolves a parsed statement against the catalog into a Query. now

@@ -32,6 +32,9 @@ type Statement struct {
 
 	sel *pg_query.SelectStmt
 	loc int32
+	// release returns a tree borrowed from the shape cache
+	// (parse_cache.go) once Compile has planned it; nil otherwise.
+	release func()
 }
 
 const identPattern = `[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+"`
@@ -56,6 +59,14 @@ func Parse(sql string) (*Statement, error) {
 		}
 		return st, nil
 	}
+	// A shape seen before passed checkNesting then: its tokens are the
+	// same but for the literals' values.
+	key, lits, keyed := shapeKey(sql)
+	if keyed {
+		if sel, loc, release, ok := cachedParse(key, lits); ok {
+			return &Statement{Kind: StmtSelect, SQL: sql, sel: sel, loc: loc, release: release}, nil
+		}
+	}
 	if err := checkNesting(sql); err != nil {
 		return nil, err
 	}
@@ -78,6 +89,9 @@ func Parse(sql string) (*Statement, error) {
 	loc := raw.StmtLocation
 	switch n := raw.Stmt.GetNode().(type) {
 	case *pg_query.Node_SelectStmt:
+		if keyed {
+			rememberShape(key, lits, n.SelectStmt, loc)
+		}
 		return &Statement{Kind: StmtSelect, SQL: sql, sel: n.SelectStmt, loc: loc}, nil
 	case *pg_query.Node_VariableShowStmt:
 		if strings.EqualFold(n.VariableShowStmt.Name, "tables") {

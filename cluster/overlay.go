@@ -1,0 +1,241 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/segment"
+)
+
+// Internal API of a writer, served on its --cluster.addr for query nodes.
+const (
+	// RowsPath answers the rows of db.table in [min, max) that the
+	// writer holds outside the bucket (heads and local segments), merged,
+	// as an Arrow IPC stream (RowWriter).
+	RowsPath = "/internal/v1/rows"
+	// SchemasPath answers the writer's catalog: {db: {table: schema}}.
+	SchemasPath = "/internal/v1/schemas"
+)
+
+// What a query does when a writer's rows outside the bucket cannot be had
+// (--cluster.writer-down).
+const (
+	WriterDownError   = "error"   // the query fails
+	WriterDownPartial = "partial" // the query answers without them; stats name the writers
+)
+
+// ErrWritersDown: a query needs rows that writers hold outside the bucket
+// and some of them cannot be reached.
+var ErrWritersDown = errors.New("writers down: rows they hold outside the bucket cannot be read")
+
+// Overlay fetches, for a query node's scans, the rows every writer holds
+// outside the bucket (not tiered yet: its heads and local segments), from
+// the writers registered live in the bucket.
+type Overlay struct {
+	store  Store
+	union  *Union
+	policy string
+	client *http.Client
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	members []Record
+	at      time.Time
+}
+
+// NewOverlay reads membership through store (the cluster's root) and
+// orders writers as union does; policy is WriterDownError or
+// WriterDownPartial.
+func NewOverlay(store Store, union *Union, policy string, log *slog.Logger) *Overlay {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Overlay{store: store, union: union, policy: policy, log: log,
+		client: &http.Client{Timeout: time.Minute}}
+}
+
+// writers returns the writer registrations, re-read at most every 500ms
+// unless fresh is set.
+func (o *Overlay) writers(ctx context.Context, fresh bool) ([]Record, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !fresh && o.members != nil && time.Since(o.at) < 500*time.Millisecond {
+		return o.members, nil
+	}
+	all, err := Members(ctx, o.store)
+	if err != nil {
+		return nil, err
+	}
+	var ws []Record
+	for _, r := range all {
+		if r.Role == RoleWriter {
+			ws = append(ws, r)
+		}
+	}
+	// The union's order: a later writer's copy of a point wins.
+	slices.SortFunc(ws, func(a, b Record) int { return cmpUint(o.union.slot(a.NodeID), o.union.slot(b.NodeID)) })
+	o.members, o.at = ws, time.Now()
+	return ws, nil
+}
+
+// Heads implements engine.TierConfig.Overlay: one head per live writer
+// with rows of db.table in [minT, maxT) outside the bucket. A writer whose
+// registration is not live (stopped, or its lease ran out) or that does
+// not answer is missing: an error under WriterDownError. policy, if not
+// empty, replaces the node's for this call (a per-query choice).
+func (o *Overlay) Heads(ctx context.Context, policy, db, table string, minT, maxT int64, schema *columnar.TableSchema) ([]*segment.Head, []string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if policy == "" {
+		policy = o.policy
+	}
+	heads, missing, err := o.heads(ctx, db, table, minT, maxT, schema, false)
+	if err == nil && len(missing) > 0 {
+		// The registrations read may predate a writer's restart (a new
+		// address): read them again before answering without it.
+		heads, missing, err = o.heads(ctx, db, table, minT, maxT, schema, true)
+	}
+	if err != nil || len(missing) == 0 {
+		return heads, missing, err
+	}
+	if policy != WriterDownPartial {
+		return nil, missing, fmt.Errorf("%w: %s (--cluster.writer-down %s, or partial=true)", ErrWritersDown, strings.Join(missing, ", "), WriterDownError)
+	}
+	o.log.Warn("answering without writers that are down: rows they hold outside the bucket are missing",
+		"db", db, "table", table, "writers", missing)
+	return heads, missing, nil
+}
+
+// heads fetches from every registered writer; missing names those whose
+// rows could not be had (each logged).
+func (o *Overlay) heads(ctx context.Context, db, table string, minT, maxT int64, schema *columnar.TableSchema, fresh bool) ([]*segment.Head, []string, error) {
+	ws, err := o.writers(ctx, fresh)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the cluster's writers: %w", err)
+	}
+	heads := make([]*segment.Head, len(ws))
+	errs := make([]error, len(ws))
+	var wg sync.WaitGroup
+	now := time.Now()
+	for i, w := range ws {
+		if !w.Live(now) || w.InternalAddress == "" {
+			errs[i] = fmt.Errorf("writer %s: not live (stopped %v, last heartbeat %s)", w.NodeID, w.Stopped, w.Heartbeat.Format(time.RFC3339))
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			heads[i], errs[i] = o.fetch(ctx, w, db, table, minT, maxT, schema)
+		}()
+	}
+	wg.Wait()
+	var out []*segment.Head
+	var missing []string
+	for i, w := range ws {
+		if errs[i] != nil {
+			missing = append(missing, w.NodeID)
+			if fresh {
+				o.log.Warn("writer's rows outside the bucket not read", "writer", w.NodeID, "err", errs[i])
+			}
+			continue
+		}
+		if heads[i] != nil && heads[i].Len() > 0 {
+			out = append(out, heads[i])
+		}
+	}
+	return out, missing, nil
+}
+
+func (o *Overlay) fetch(ctx context.Context, w Record, db, table string, minT, maxT int64, schema *columnar.TableSchema) (*segment.Head, error) {
+	q := url.Values{"db": {db}, "table": {table}, "min": {strconv.FormatInt(minT, 10)}, "max": {strconv.FormatInt(maxT, 10)}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.InternalAddress+RowsPath+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("writer %s at %s: %w", w.NodeID, w.InternalAddress, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, nil // the writer has no such table
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("writer %s at %s: rows of %s.%s: %s", w.NodeID, w.InternalAddress, db, table, resp.Status)
+	}
+	h, err := ReadHead(resp.Body, table, schema)
+	if err != nil {
+		return nil, fmt.Errorf("writer %s at %s: %w", w.NodeID, w.InternalAddress, err)
+	}
+	return h, nil
+}
+
+// Schemas reads the catalogs of the live writers, merged in the union's
+// order: a query node compiles queries against tables and columns that
+// exist so far only outside the bucket. Writers that do not answer are
+// left out (their tables appear once tiered).
+func (o *Overlay) Schemas(ctx context.Context) (map[string]map[string]*columnar.TableSchema, error) {
+	ws, err := o.writers(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]*columnar.TableSchema{}
+	now := time.Now()
+	for _, w := range ws {
+		if !w.Live(now) || w.InternalAddress == "" {
+			continue
+		}
+		cat, err := o.fetchSchemas(ctx, w)
+		if err != nil {
+			o.log.Debug("writer's catalog not read", "writer", w.NodeID, "err", err)
+			continue
+		}
+		for db, tables := range cat {
+			if out[db] == nil {
+				out[db] = map[string]*columnar.TableSchema{}
+			}
+			for name, s := range tables {
+				s.Reindex()
+				if cur := out[db][name]; cur != nil {
+					mergeSchema(cur, s)
+				} else {
+					out[db][name] = s.Clone()
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func (o *Overlay) fetchSchemas(ctx context.Context, w Record) (map[string]map[string]*columnar.TableSchema, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.InternalAddress+SchemasPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", SchemasPath, resp.Status)
+	}
+	var cat map[string]map[string]*columnar.TableSchema
+	if err := json.NewDecoder(resp.Body).Decode(&cat); err != nil {
+		return nil, fmt.Errorf("%s: %w", SchemasPath, err)
+	}
+	return cat, nil
+}

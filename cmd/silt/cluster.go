@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/siltdb/silt/cluster"
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/segment"
+	"github.com/siltdb/silt/tiering"
+)
+
+// validateCluster checks --role and --node-id against the other settings.
+func (c *serveConfig) validateCluster() error {
+	if err := c.cluster.Validate(); err != nil {
+		return err
+	}
+	if !c.cluster.Enabled() {
+		return nil
+	}
+	if !c.tiering.Enabled() {
+		return fmt.Errorf("--role %s needs the shared bucket: set --s3.endpoint and --s3.bucket", c.cluster.Role)
+	}
+	if c.engine.Tiering.ReadOnly {
+		return errors.New("--s3.read-only serves one prefix; --role query serves every writer's: give one of them")
+	}
+	if c.cluster.Role == cluster.RoleQuery && (c.kafka.Enabled() || c.nats.Enabled()) {
+		return errors.New("a --role query node takes no writes: drop the --kafka.* / --nats.* sources")
+	}
+	return nil
+}
+
+// clusterNode is this process's membership: the node id's lease (writers
+// and query nodes both register) and, on a query node, the union of the
+// writers' manifests its engine serves. A nil *clusterNode is a
+// standalone node.
+type clusterNode struct {
+	lease    *cluster.Lease
+	union    *cluster.Union
+	eng      atomic.Pointer[engine.Engine]
+	internal *http.Server // a writer's internal API
+}
+
+// joinCluster registers the node in the bucket under --node-id, waiting
+// out the lease of a previous holder that stopped renewing, and prepares
+// cfg for its role before the tiering layer and the engine open: a
+// writer tiers into nodes/<node-id>/ under --s3.prefix and writes to the
+// bucket only while it holds its lease; a query node serves the union of
+// every writer's manifest, read-only.
+func joinCluster(cfg *serveConfig, httpAddr string, log *slog.Logger) (*clusterNode, error) {
+	if !cfg.cluster.Enabled() {
+		return nil, nil
+	}
+	rootOpts := cfg.tiering.S3
+	rootOpts.Prefix = strings.Trim(rootOpts.Prefix, "/")
+	store, err := tiering.NewS3Store(rootOpts)
+	if err != nil {
+		return nil, err
+	}
+	ttl := cfg.cluster.Lease
+	ctx, cancel := context.WithTimeout(context.Background(), 3*ttl+30*time.Second)
+	defer cancel()
+	if cfg.tiering.CreateBucket {
+		if err := store.EnsureBucket(ctx); err != nil {
+			return nil, fmt.Errorf("create bucket (--s3.create-bucket): %w", err)
+		}
+	}
+	n := &clusterNode{}
+	var internalAddr string
+	switch cfg.cluster.Role {
+	case cluster.RoleWriter:
+		cfg.tiering.S3.Prefix = cluster.WriterPrefix(rootOpts.Prefix, cfg.cluster.NodeID)
+		ln, err := net.Listen("tcp", cfg.cluster.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen for the internal API (--cluster.addr): %w", err)
+		}
+		internalAddr = ln.Addr().String()
+		n.internal = &http.Server{Handler: n.internalAPI(log), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := n.internal.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("internal API stopped", "err", err)
+			}
+		}()
+	case cluster.RoleQuery:
+		n.union = cluster.NewUnion(store, log)
+		overlay := cluster.NewOverlay(store, n.union, cfg.cluster.WriterDown, log)
+		n.union.Live = overlay.Schemas
+		cfg.engine.Tiering.ReadOnly = true
+		cfg.engine.Tiering.Manifests = n.union.Load
+		cfg.engine.Tiering.Overlay = func(ctx context.Context, db, table string, minT, maxT int64, s *columnar.TableSchema) ([]*segment.Head, []string, error) {
+			policy := "" // the node's --cluster.writer-down
+			if partial, set := engine.PartialFrom(ctx); set {
+				policy = cluster.WriterDownError
+				if partial {
+					policy = cluster.WriterDownPartial
+				}
+			}
+			hs, missing, err := overlay.Heads(ctx, policy, db, table, minT, maxT, s)
+			if errors.Is(err, cluster.ErrWritersDown) {
+				// Answered as cold data the store cannot serve: 503
+				// cold-unavailable, naming the writers.
+				return nil, missing, fmt.Errorf("%w: %w", engine.ErrColdUnavailable, err)
+			}
+			if err != nil {
+				return nil, missing, err
+			}
+			// After the fetch, so that a segment a writer moved to the
+			// bucket meanwhile is read from there (TierConfig.Overlay).
+			if e := n.eng.Load(); e != nil {
+				ctx, cancel := context.WithTimeout(ctx, time.Minute)
+				defer cancel()
+				if err := e.ReloadBucketManifest(ctx); err != nil {
+					return nil, missing, fmt.Errorf("%w: reload the writers' manifests: %w", engine.ErrColdUnavailable, err)
+				}
+			}
+			return hs, missing, nil
+		}
+	}
+	addr := cfg.cluster.Advertise
+	if addr == "" {
+		addr = httpAddr
+	}
+	n.lease, err = cluster.Acquire(ctx, store, cluster.LeaseConfig{NodeID: cfg.cluster.NodeID, Role: cfg.cluster.Role,
+		Address: addr, InternalAddress: internalAddr, TTL: ttl, Generation: n.generation, Logger: log})
+	if err != nil {
+		if n.internal != nil {
+			_ = n.internal.Close()
+		}
+		return nil, err
+	}
+	if cfg.cluster.Role == cluster.RoleWriter {
+		cfg.engine.Tiering.Guard = n.lease.Guard
+	}
+	log.Info("registered in the cluster", "node_id", cfg.cluster.NodeID, "role", cfg.cluster.Role,
+		"address", addr, "internal_address", internalAddr, "tier_prefix", cfg.tiering.S3.Prefix)
+	return n, nil
+}
+
+// generation is the manifest generation heartbeats report.
+func (n *clusterNode) generation() uint64 {
+	if e := n.eng.Load(); e != nil {
+		return e.Manifest().Generation
+	}
+	return 0
+}
+
+func (n *clusterNode) setEngine(e *engine.Engine) {
+	if n != nil {
+		n.eng.Store(e)
+	}
+}
+
+// fenced is closed when another process took the node id over (nil, so
+// never ready, for a standalone node).
+func (n *clusterNode) fenced() <-chan struct{} {
+	if n == nil {
+		return nil
+	}
+	return n.lease.Fenced()
+}
+
+// leave marks the registration stopped, so that a successor holds the id
+// at once.
+func (n *clusterNode) leave(log *slog.Logger) {
+	if n == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n.internal != nil {
+		_ = n.internal.Shutdown(ctx)
+	}
+	if err := n.lease.Release(ctx); err != nil {
+		log.Warn("could not mark the node stopped in the bucket; a successor waits one lease", "err", err)
+	}
+}
+
+// internalAPI serves a writer's rows outside the bucket and its catalog
+// to query nodes (cluster.RowsPath, cluster.SchemasPath).
+func (n *clusterNode) internalAPI(log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(cluster.RowsPath, func(w http.ResponseWriter, r *http.Request) {
+		e := n.eng.Load()
+		if e == nil || !e.Ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		q := r.URL.Query()
+		db, table := q.Get("db"), q.Get("table")
+		minT, err1 := strconv.ParseInt(q.Get("min"), 10, 64)
+		maxT, err2 := strconv.ParseInt(q.Get("max"), 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			http.Error(w, "bad time range: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		ts, err := e.OpenLocalScan(db, table, minT, maxT)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		defer ts.Close()
+		// The schema after the scan opened: it names every column the
+		// scan's rows can have.
+		tables, _ := e.Tables(db)
+		s := tables[table]
+		if s == nil {
+			http.Error(w, "no such table", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.apache.arrow.stream")
+		rw := cluster.NewRowWriter(w, s.Tags, s.Fields)
+		err = ts.Run(func(p *columnar.Point) error {
+			if p.Time < minT || (p.Time >= maxT && maxT != math.MaxInt64) {
+				return nil
+			}
+			return rw.Add(p)
+		})
+		if err = errors.Join(err, rw.Close()); err != nil {
+			// The status is sent: cut the stream so the reader fails
+			// rather than take a part for the whole.
+			log.Warn("internal API: rows", "db", db, "table", table, "err", err)
+			panic(http.ErrAbortHandler)
+		}
+	})
+	mux.HandleFunc(cluster.SchemasPath, func(w http.ResponseWriter, r *http.Request) {
+		e := n.eng.Load()
+		if e == nil || !e.Ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		cat := map[string]map[string]*columnar.TableSchema{}
+		for _, db := range e.Databases() {
+			cat[db], _ = e.Tables(db)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(cat)
+	})
+	return mux
+}
