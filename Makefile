@@ -60,6 +60,10 @@ test-crash: ## the kill -9 suites' long mode: CRASH_ROUNDS (100) rounds of inges
 	SILT_TIER_CRASH_ROUNDS=$(CRASH_ROUNDS) SILT_MINIO_OUTAGE_ROUNDS=$(CRASH_ROUNDS) SILT_RETENTION_CRASH_ROUNDS=$(CRASH_ROUNDS) SILT_DROP_CRASH_ROUNDS=$(CRASH_ROUNDS) \
 		$(GO) test -count=1 -v -timeout=180m -run 'Kill9' ./cmd/silt/
 
+.PHONY: soak
+soak: ## SOAK (30m) of mixed HTTP writes, SQL/InfluxQL/PromQL queries and Kafka consumption at a real silt serve; fails if its RSS keeps climbing (SOAK_DIR keeps the RSS samples and heap profiles)
+	SILT_SOAK=$(or $(SOAK),30m) SILT_SOAK_DIR=$(SOAK_DIR) $(GO) test -count=1 -v -timeout=0 -run '^TestSoak$$' ./cmd/silt/
+
 lint: ## gofmt, go vet, staticcheck (pinned) and the package map check (docs/architecture.md)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...

@@ -199,6 +199,7 @@ func New(cfg Config) (*Engine, error) {
 	e.catalog = map[string]map[string]*columnar.TableSchema{}
 	e.metrics = newMetrics(e)
 	e.refs = newSegRefs(cfg.DataDir, cfg.MaxOpenSegments)
+	e.refs.forget = func(ms []segment.SegmentMeta) { e.lastCache.forget(cfg.DataDir, ms) }
 	e.refs.cache = segment.NewPageCache(cfg.queryCacheBytes())
 	registerQueryCacheMetrics(e.metrics.Registry, e.refs.cache)
 	e.tier = newTierer(e)

@@ -363,6 +363,17 @@ func (c *lastCache) fromHead(dataDir string, metas []segment.SegmentMeta, h *seg
 	}
 }
 
+// forget drops the summaries of segments that left the manifest. Flushes
+// and compactions add a summary per segment they write, and nothing else
+// takes them out but prune, which only last-value queries run: without
+// forget, a server that ingests and is never asked for last values keeps
+// the summary of every segment it ever flushed or merged.
+func (c *lastCache) forget(dataDir string, metas []segment.SegmentMeta) {
+	for _, m := range metas {
+		c.m.Delete(filepath.Join(dataDir, filepath.FromSlash(m.Path)))
+	}
+}
+
 // prune drops the summaries of segments not in live (removed by
 // compaction or retention).
 func (c *lastCache) prune(live map[string]bool) {

@@ -52,6 +52,12 @@ func OpenSegment(path string) (*Segment, error) {
 // the name given to OpenSegmentReader.
 func (s *Segment) Path() string { return s.name }
 
+// FooterBytes is the size of the segment's Parquet footer in the file. Its
+// parsed form, which an open segment holds, is about twice that: per row
+// group and column, its offsets, sizes and statistics, so it grows with
+// a table's width.
+func (s *Segment) FooterBytes() int64 { return int64(s.rdr.MetaData().Size()) }
+
 // Close closes the Parquet reader and the source.
 func (s *Segment) Close() error {
 	s.cache.dropSegment(s.gen)

@@ -17,6 +17,7 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/ingest/lineprotocol"
 	"github.com/siltdb/silt/query"
+	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/influxql"
 )
 
@@ -384,7 +385,7 @@ func (s *Server) handleQueryV3(ctx *fasthttp.RequestCtx, influx bool) {
 		}
 		return
 	}
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+	s.setBodyStreamWriter(ctx, func(w *bufio.Writer) { // requestlog.go
 		if err := encode(w); err != nil {
 			s.log.Warn("send v3 query result", "err", err)
 		}
@@ -408,7 +409,7 @@ const MeasurementColumn = "iox::measurement"
 // are *QueryError.
 func (s *Server) RunInfluxQL(ctx context.Context, db, text string, now time.Time) (*query.Result, error) {
 	req := influxql.Request{Query: text, Database: db, Epoch: influxql.Epoch{Unit: time.Nanosecond},
-		Now: now, MaxRows: s.cfg.QueryMaxRows, Timeout: s.cfg.QueryTimeout,
+		Now: now, MaxRows: s.cfg.QueryMaxRows, Timeout: s.cfg.QueryTimeout, MaxMemoryBytes: s.cfg.QueryMaxMemory,
 		Allow: func(p influxql.Privilege) error {
 			if p != influxql.PrivRead {
 				return errInfluxQLWrites
@@ -434,6 +435,9 @@ func (s *Server) RunInfluxQL(ctx context.Context, db, text string, now time.Time
 		if ctx.Err() != nil {
 			return nil, &QueryError{fasthttp.StatusServiceUnavailable, "query-canceled", "57014",
 				fmt.Errorf("canceling statement due to user request: %w", context.Cause(ctx))}
+		}
+		if strings.HasPrefix(r.Error, exec.ErrMemoryLimit.Error()) {
+			return nil, &QueryError{fasthttp.StatusUnprocessableEntity, "query-memory-limit", "53200", errors.New(r.Error)}
 		}
 		if strings.Contains(r.Error, "database not found") {
 			return nil, &QueryError{fasthttp.StatusNotFound, "db-not-found", "3D000", errors.New(r.Error)}

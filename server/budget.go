@@ -22,7 +22,11 @@ import (
 // address, which fasthttp shows only to the handler: such a request takes
 // its slot when the handler starts, its body already bounded by the body
 // budget. Everything a request took is given back when its handler
-// returns, or when fasthttp gives up reading it (transportError, expect).
+// returns, or when fasthttp gives up reading it (transportError, expect);
+// a request whose answer is streamed (setBodyStreamWriter) keeps it until
+// the answer is sent or its client is gone (detach): a client holding
+// --max-requests-per-client slow downloads has that many requests in
+// flight.
 //
 // Holds are keyed by the request's header, which fasthttp keeps in the
 // connection's RequestCtx for one request at a time; a hold left by a
@@ -197,15 +201,47 @@ func (b *budget) connClosed(c net.Conn) {
 	}
 }
 
+// detach takes what the request of h holds off its header, which
+// fasthttp reuses for another request once the handler returns, and
+// returns the function that gives it back, once, however often called.
+// A request that holds nothing gets a function that does nothing.
+func (b *budget) detach(h *fasthttp.RequestHeader) func() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	hl, ok := b.mu.holds[h]
+	if !ok {
+		return func() {}
+	}
+	b.unkeyLocked(h, hl)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			b.mu.Lock()
+			b.giveBackLocked(hl)
+			b.mu.Unlock()
+		})
+	}
+}
+
 func (b *budget) releaseLocked(h *fasthttp.RequestHeader) {
 	hl, ok := b.mu.holds[h]
 	if !ok {
 		return
 	}
+	b.unkeyLocked(h, hl)
+	b.giveBackLocked(hl)
+}
+
+// unkeyLocked forgets that the request of h holds hl.
+func (b *budget) unkeyLocked(h *fasthttp.RequestHeader, hl hold) {
 	delete(b.mu.holds, h)
 	if hl.conn != nil && b.mu.expecting[hl.conn] == h {
 		delete(b.mu.expecting, hl.conn)
 	}
+}
+
+// giveBackLocked returns the slot and body bytes of hl.
+func (b *budget) giveBackLocked(hl hold) {
 	if hl.client != "" {
 		if n := b.mu.clients[hl.client] - 1; n > 0 {
 			b.mu.clients[hl.client] = n

@@ -4,6 +4,7 @@ import (
 	"net/http/pprof"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
@@ -20,6 +21,11 @@ var (
 	pprofTrace   = fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Trace)
 	pprofSymbol  = fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Symbol)
 )
+
+// The runtime takes one CPU profile and one execution trace at a time;
+// net/http/pprof answers a second one with a 500. These locks answer it
+// with 409 instead, before the runtime is asked.
+var cpuProfiling, tracing sync.Mutex
 
 // handlePprof serves Go's profiles when --debug.pprof is on (admin scope
 // with auth on). There is no cmdline endpoint: the command line holds
@@ -44,11 +50,16 @@ func (s *Server) handlePprof(ctx *fasthttp.RequestCtx, path string) {
 				ctx.Request.Header.SetRequestURI("/debug/pprof/" + name + "?" + args.String())
 			}
 		}
-		if name == "profile" {
-			pprofProfile(ctx)
-		} else {
-			pprofTrace(ctx)
+		lock, serve := &cpuProfiling, pprofProfile
+		if name == "trace" {
+			lock, serve = &tracing, pprofTrace
 		}
+		if !lock.TryLock() {
+			s.writeError(ctx, fasthttp.StatusConflict, "profile-busy", "a "+name+" is being taken already: the runtime takes one at a time; retry when it ends")
+			return
+		}
+		defer lock.Unlock()
+		serve(ctx)
 	case "symbol":
 		pprofSymbol(ctx)
 	case "allocs", "block", "goroutine", "heap", "mutex", "threadcreate":

@@ -17,7 +17,7 @@ func (s *Server) writeInfluxChunks(ctx *fasthttp.RequestCtx, resp *influxql.Resp
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set("X-Influxdb-Version", "1.8.10-silt-"+Version)
 	ctx.Response.Header.Set("X-Influxdb-Build", "OSS")
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+	s.setBodyStreamWriter(ctx, func(w *bufio.Writer) { // requestlog.go
 		enc := json.NewEncoder(w)
 		err := influxql.Chunks(resp, size, func(chunk *influxql.Response) error {
 			if err := enc.Encode(chunk); err != nil {

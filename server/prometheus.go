@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,10 +26,6 @@ import (
 // DefaultPrometheusDB is the database Prometheus' remote write and query
 // API use when the request names none (?db=).
 const DefaultPrometheusDB = "prometheus"
-
-// promMaxSamples bounds the samples one PromQL query holds at once, as
-// Prometheus' --query.max-samples does by default.
-const promMaxSamples = 50_000_000
 
 // promState is what the Prometheus endpoints share.
 type promState struct {
@@ -57,7 +54,9 @@ func newPromState(s *Server) *promState {
 	}
 	s.eng.Metrics().Registry.MustRegister(p.samples, p.stale, p.exemplars, p.histograms, p.rejected)
 	p.api = &prom.API{
-		Engine:  prom.NewEngine(promMaxSamples, s.cfg.QueryTimeout),
+		// What the engine evaluates is bounded by --query-max-memory, as
+		// what the Queryable loads is (prom.Queryable.MaxMemoryBytes).
+		Engine:  prom.NewEngine(prom.EngineMaxSamples(s.cfg.QueryMaxMemory), s.cfg.QueryTimeout),
 		Meta:    &p.meta,
 		Version: "2.42.0-silt-" + Version,
 		Timeout: s.cfg.QueryTimeout,
@@ -243,7 +242,7 @@ func (s *Server) handlePromAPI(ctx *fasthttp.RequestCtx, path string) {
 		return
 	}
 	db := promDB(ctx)
-	q := &prom.Queryable{Eng: s.eng, DB: db, MaxSamples: promMaxSamples}
+	q := &prom.Queryable{Eng: s.eng, DB: db, MaxMemoryBytes: s.cfg.QueryMaxMemory}
 	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
 	p := promParams{ctx}
@@ -299,17 +298,27 @@ func (s *Server) handlePromRead(ctx *fasthttp.RequestCtx) {
 			"remote read answers with the samples response type only; the request does not accept it")
 		return
 	}
-	q := &prom.Queryable{Eng: s.eng, DB: promDB(ctx), MaxSamples: promMaxSamples}
+	q := &prom.Queryable{Eng: s.eng, DB: promDB(ctx), MaxMemoryBytes: s.cfg.QueryMaxMemory}
 	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
 	resp := prompb.ReadResponse{Results: make([]*prompb.QueryResult, len(req.Queries))}
 	for i, rq := range req.Queries {
 		res, err := readQuery(qctx, q, rq)
+		if errors.Is(err, prom.ErrMemoryLimit) {
+			s.writeError(ctx, fasthttp.StatusUnprocessableEntity, prom.CodeMemoryLimit, fmt.Sprintf("query %d: %v", i, err))
+			return
+		}
 		if err != nil {
 			s.writeError(ctx, fasthttp.StatusBadRequest, "prom-read-failed", fmt.Sprintf("query %d: %v", i, err))
 			return
 		}
 		resp.Results[i] = res
+	}
+	// The answer is encoded whole, then compressed: both copies count.
+	size := resp.Size()
+	if err := q.Charge(int64(size+snappy.MaxEncodedLen(size)), "the encoded answer"); err != nil {
+		s.writeError(ctx, fasthttp.StatusUnprocessableEntity, prom.CodeMemoryLimit, err.Error())
+		return
 	}
 	out, err := resp.Marshal()
 	if err != nil {
@@ -331,8 +340,13 @@ func containsType(ts []prompb.ReadRequest_ResponseType, t prompb.ReadRequest_Res
 	return false
 }
 
-// readQuery answers one remote-read query.
-func readQuery(ctx context.Context, q storage.Queryable, rq *prompb.Query) (*prompb.QueryResult, error) {
+// promSampleBytes is what a prompb.Sample takes (its value, time and the
+// protobuf library's bookkeeping fields).
+const promSampleBytes = int64(unsafe.Sizeof(prompb.Sample{}))
+
+// readQuery answers one remote-read query. Its copy of the samples is
+// charged to q, as what q's Selects load is.
+func readQuery(ctx context.Context, q *prom.Queryable, rq *prompb.Query) (*prompb.QueryResult, error) {
 	ms := make([]*labels.Matcher, 0, len(rq.Matchers))
 	for _, m := range rq.Matchers {
 		var t labels.MatchType
@@ -374,7 +388,13 @@ func readQuery(ctx context.Context, q storage.Queryable, rq *prompb.Query) (*pro
 		it := sr.Iterator(nil)
 		for it.Next() != 0 {
 			t, v := it.At()
+			c := cap(ts.Samples)
 			ts.Samples = append(ts.Samples, prompb.Sample{Timestamp: t, Value: v})
+			if grown := cap(ts.Samples) - c; grown > 0 {
+				if err := q.Charge(int64(grown)*promSampleBytes, "the samples copied for the answer"); err != nil {
+					return nil, err
+				}
+			}
 		}
 		res.Timeseries = append(res.Timeseries, ts)
 	}

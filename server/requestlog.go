@@ -127,11 +127,22 @@ func (s *Server) accessAttrs(ctx *fasthttp.RequestCtx, bytes int64) []slog.Attr 
 const streamCountedKey = "silt.access-log-stream"
 
 // setBodyStreamWriter is ctx.SetBodyStreamWriter for the handlers that
-// stream large answers (export, big SQL and InfluxQL results). With
+// stream large answers (export, big SQL and InfluxQL results): what the
+// request holds of the server's budget it holds until sw returns. With
 // --access-log it counts what sw writes and logs the request's line when
 // sw is done, with the bytes sent and the time to send them: the
 // middleware cannot, the answer being written after the handler returns.
 func (s *Server) setBodyStreamWriter(ctx *fasthttp.RequestCtx, sw fasthttp.StreamWriter) {
+	if s.budget.on() {
+		// The request keeps its client slot and body bytes while its
+		// answer is sent, after the handler returns (budget.go).
+		release := s.budget.detach(&ctx.Request.Header)
+		send := sw
+		sw = func(w *bufio.Writer) {
+			defer release()
+			send(w)
+		}
+	}
 	if !s.cfg.AccessLog {
 		ctx.SetBodyStreamWriter(sw)
 		return

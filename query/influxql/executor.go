@@ -63,6 +63,13 @@ type Request struct {
 	// Allow is asked about every statement before any runs, with what
 	// the statement needs; an error fails the request with AuthError.
 	Allow func(p Privilege) error
+	// MaxMemoryBytes bounds the rows of the request's answer, every
+	// statement's together, as the statements' series hold them, and
+	// each SELECT's copy of the rows its SQL queries answer while both
+	// are alive (0: unbounded). The backend bounds each SQL query.
+	MaxMemoryBytes int64
+
+	mem *memAccount // set by Execute
 }
 
 // Privilege is what a statement needs of its caller.
@@ -161,6 +168,7 @@ func Execute(ctx context.Context, b Backend, req Request) (*Response, error) {
 	if req.Now.IsZero() {
 		req.Now = time.Now()
 	}
+	req.mem = &memAccount{limit: req.MaxMemoryBytes}
 	resp := &Response{Results: make([]*Result, 0, len(q.Statements))}
 	failed := false
 	for i, st := range q.Statements {

@@ -138,8 +138,18 @@ func (c *selectCompiler) rawFetch(ctx context.Context, exprs, present []string, 
 		}
 		rows = append(kept, more.Rows...)
 	}
-	all := map[string]*seriesRows{}
 	nd, ne := len(c.dims), len(exprs)
+	// The SQL answer's rows and this copy of them are alive together:
+	// refuse before copying what would not fit.
+	per := resultRowBytes(res) + copyRowBytes(1+ne, c.req.Epoch)
+	if withTags {
+		// Each row's series key and the tags it is built from.
+		per += 64 + 48*int64(len(tagCols))
+	}
+	if err := c.req.mem.check(int64(len(rows))*per, fmt.Sprintf("%d rows of %s, as the SQL query answered them and as series", len(rows), c.m)); err != nil {
+		return nil, false, err
+	}
+	all := map[string]*seriesRows{}
 	keys := map[*seriesRows][]string{} // per row: its series key
 	// Series keys by the rows' tag values (joined in kb): a key is built
 	// once per series, not per row — high-cpu-all has 48k rows of 100.

@@ -257,6 +257,10 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 	if err != nil {
 		return nil, err
 	}
+	// The rows stay until the response is sent.
+	if err := c.req.mem.charge(seriesBytes(list, c.req.Epoch), "the rows of "+c.m); err != nil {
+		return nil, err
+	}
 	return c.finish(list), nil
 }
 

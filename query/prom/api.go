@@ -27,12 +27,16 @@ type Params interface {
 
 // Response is Prometheus' JSON envelope.
 type Response struct {
-	Status    string   `json:"status"`
-	Data      any      `json:"data,omitempty"`
-	ErrorType string   `json:"errorType,omitempty"`
-	Error     string   `json:"error,omitempty"`
-	Warnings  []string `json:"warnings,omitempty"`
-	Infos     []string `json:"infos,omitempty"`
+	Status    string `json:"status"`
+	Data      any    `json:"data,omitempty"`
+	ErrorType string `json:"errorType,omitempty"`
+	Error     string `json:"error,omitempty"`
+	// Code is Silt's stable code of an error where it has one
+	// (query-memory-limit), as in Silt's other error bodies; Prometheus
+	// clients read errorType and ignore it.
+	Code     string   `json:"code,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	Infos    []string `json:"infos,omitempty"`
 }
 
 // Error types and their HTTP statuses, as Prometheus answers them (clients
@@ -46,6 +50,10 @@ const (
 	ErrUnavailable = "unavailable"
 	ErrNotFound    = "not_found"
 )
+
+// CodeMemoryLimit is the code of a query refused for --query-max-memory,
+// as SQL and InfluxQL name it.
+const CodeMemoryLimit = "query-memory-limit"
 
 // StatusOf is the HTTP status of an error type.
 func StatusOf(errorType string) int {
@@ -223,7 +231,17 @@ func execError(err error) (int, *Response) {
 	var eqc promql.ErrQueryCanceled
 	var eqt promql.ErrQueryTimeout
 	var es promql.ErrStorage
+	var ets promql.ErrTooManySamples
 	switch {
+	case errors.Is(err, ErrMemoryLimit):
+		st, r := fail(ErrExecution, "%v", err)
+		r.Code = CodeMemoryLimit
+		return st, r
+	case errors.As(err, &ets):
+		// The engine's MaxSamples is derived from --query-max-memory.
+		st, r := fail(ErrExecution, "%v: the samples its evaluation holds at once would pass --query-max-memory; narrow its time range, raise its step or aggregate sooner", err)
+		r.Code = CodeMemoryLimit
+		return st, r
 	case errors.As(err, &eqc), errors.Is(err, context.Canceled):
 		return fail(ErrCanceled, "%v", err)
 	case errors.As(err, &eqt), errors.Is(err, context.DeadlineExceeded):

@@ -12,11 +12,13 @@ package prom
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
@@ -33,13 +35,54 @@ import (
 // ValueField is the field that holds a sample's value.
 const ValueField = "value"
 
-// Queryable is a storage.Queryable over the tables of one database.
+// Queryable is a storage.Queryable over the tables of one database. One
+// Queryable serves one request: what its Selects load is charged to it.
 type Queryable struct {
 	Eng *engine.Engine
 	DB  string
-	// MaxSamples bounds the samples one Select loads; 0: no bound (the
-	// promql engine's own MaxSamples bounds what a query holds at once).
-	MaxSamples int
+	// MaxMemoryBytes bounds what the series its Selects load hold, all
+	// Selects of the request together: their samples' arrays (by
+	// capacity) and their labels (--query-max-memory); 0: no bound.
+	// The promql engine holds the samples it evaluates on top, bounded
+	// by its own MaxSamples (EngineMaxSamples).
+	MaxMemoryBytes int64
+
+	used atomic.Int64 // bytes charged so far
+}
+
+// ErrMemoryLimit is returned when a query would hold more than
+// Queryable.MaxMemoryBytes, with the same text as the SQL executor's.
+var ErrMemoryLimit = errors.New("query needs more memory than its limit")
+
+// Charge adds n bytes to what the request holds and fails, wrapping
+// ErrMemoryLimit, when that passes MaxMemoryBytes. what names the
+// holder in the error: a constant, so that charging allocates nothing.
+func (q *Queryable) Charge(n int64, what string) error {
+	used := q.used.Add(n)
+	if q.MaxMemoryBytes > 0 && used > q.MaxMemoryBytes {
+		return fmt.Errorf("%w: %s bring what the query holds to %d bytes, past %d bytes (--query-max-memory); narrow its time range or its selectors",
+			ErrMemoryLimit, what, used, q.MaxMemoryBytes)
+	}
+	return nil
+}
+
+// Used is what the request's Selects hold, in bytes.
+func (q *Queryable) Used() int64 { return q.used.Load() }
+
+// Per-item costs charged to MaxMemoryBytes: a float sample in a series'
+// array, and what a series holds besides its samples and label bytes
+// (its struct, its entry in the scan's map, the labels' string header).
+const (
+	sampleBytes         = 16
+	seriesOverheadBytes = 96
+)
+
+// EngineMaxSamples is the promql engine's MaxSamples for a query memory
+// budget of maxBytes: the engine counts the samples its evaluation holds
+// at once, 16 bytes each in its arrays, which grow by doubling, so twice
+// that is charged.
+func EngineMaxSamples(maxBytes int64) int {
+	return int(max(1, maxBytes/(2*sampleBytes)))
 }
 
 // Querier implements storage.Queryable. mint and maxt are inclusive, in
@@ -133,13 +176,11 @@ func (q *querier) selectSeries(ctx context.Context, mint, maxt int64, ms []*labe
 	}
 	names, schemas := q.metricTables(ms)
 	var out []*series
-	loaded := 0
 	for _, table := range names {
-		got, n, err := q.scanTable(ctx, table, schemas[table], mint, maxt, ms, q.q.MaxSamples-loaded)
+		got, err := q.scanTable(ctx, table, schemas[table], mint, maxt, ms)
 		if err != nil {
 			return nil, err
 		}
-		loaded += n
 		out = append(out, got...)
 	}
 	slices.SortFunc(out, func(a, b *series) int { return labels.Compare(a.lset, b.lset) })
@@ -150,7 +191,7 @@ func (q *querier) selectSeries(ctx context.Context, mint, maxt int64, ms []*labe
 const nsPerMs = 1_000_000
 
 // scanTable selects the series of one table.
-func (q *querier) scanTable(ctx context.Context, table string, s *columnar.TableSchema, mint, maxt int64, ms []*labels.Matcher, budget int) ([]*series, int, error) {
+func (q *querier) scanTable(ctx context.Context, table string, s *columnar.TableSchema, mint, maxt int64, ms []*labels.Matcher) ([]*series, error) {
 	// Matchers on labels the table lacks see "" on every row: they either
 	// rule the table out or hold for all of it.
 	var rowMs []*labels.Matcher
@@ -161,7 +202,7 @@ func (q *querier) scanTable(ctx context.Context, table string, s *columnar.Table
 		}
 		if !slices.Contains(s.Tags, m.Name) {
 			if !m.Matches("") {
-				return nil, 0, nil
+				return nil, nil
 			}
 			continue
 		}
@@ -188,7 +229,7 @@ func (q *querier) scanTable(ctx context.Context, table string, s *columnar.Table
 	}
 	ts, err := q.q.Eng.OpenScanRange(q.q.DB, table, lo, hi)
 	if err != nil {
-		return nil, 0, fmt.Errorf("scan %s: %w", table, err)
+		return nil, fmt.Errorf("scan %s: %w", table, err)
 	}
 	defer ts.Close()
 	// Tags identify series: every one is read, with the value.
@@ -201,7 +242,6 @@ func (q *querier) scanTable(ctx context.Context, table string, s *columnar.Table
 	var ok [][]int8 // per row matcher, per dictionary entry: 0 unknown, 1 match, 2 not
 	var tagOf []int // per row matcher: its tag vector
 	var vals []string
-	n := 0
 	err = ts.RunBatches(ctx, func(b *columnar.ColumnBatch) error {
 		var fv *columnar.FieldVector
 		for i := range b.Fields {
@@ -273,6 +313,9 @@ func (q *querier) scanTable(ctx context.Context, table string, s *columnar.Table
 				sb.Sort()
 				sr = &series{lset: sb.Labels()}
 				byKey[string(key)] = sr
+				if err := q.q.Charge(int64(len(key))+int64(sr.lset.ByteSize())+seriesOverheadBytes, "the selected series"); err != nil {
+					return err
+				}
 			}
 			var v float64
 			switch fv.Type {
@@ -285,23 +328,28 @@ func (q *querier) scanTable(ctx context.Context, table string, s *columnar.Table
 			default:
 				continue
 			}
+			c := cap(sr.s)
 			sr.s = append(sr.s, fsample{t: t / nsPerMs, f: v})
-			n++
-			if q.q.MaxSamples > 0 && n > budget {
-				return fmt.Errorf("the query selects more than %d samples; narrow its time range or its selectors", q.q.MaxSamples)
+			if grown := cap(sr.s) - c; grown > 0 {
+				// The array grew: what it added is charged, so the
+				// series is charged its capacity (the old array is
+				// garbage the collector takes back).
+				if err := q.q.Charge(int64(grown)*sampleBytes, "the selected samples"); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, n, err
+		return nil, err
 	}
 	out := make([]*series, 0, len(byKey))
 	for _, sr := range byKey {
 		sortSamples(sr)
 		out = append(out, sr)
 	}
-	return out, n, nil
+	return out, nil
 }
 
 // sortSamples orders a series' samples by time: batches come in no

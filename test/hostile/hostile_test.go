@@ -16,6 +16,10 @@
 //	SILT_HOSTILE_REQUESTS  requests to send (default 3000; make test-hostile sends 100000)
 //	SILT_HOSTILE_WORKERS   concurrent clients (default 4; 1 replays a run in order)
 //	SILT_HOSTILE_KEEP      keep the data directory and server log in this directory
+//	SILT_HOSTILE_HEAP      a directory: run the server with --debug.pprof and save its
+//	                       heap profile (heap-<requests>.pb.gz) at each progress line,
+//	                       to see what grows (go tool pprof -diff_base); for diagnosis,
+//	                       as the fuzzer then also reaches the profiling endpoints
 //
 // Request i of a run is generated from (seed, i) alone, so the request a
 // failure names is reproduced exactly by the same seed; with more than one
@@ -98,7 +102,12 @@ func TestHostileHTTP(t *testing.T) {
 	}
 	bin := buildSilt(t)
 	dataDir := filepath.Join(dir, "data")
-	srv := startSilt(t, bin, dataDir, filepath.Join(dir, "server-1.log"))
+	heapDir := os.Getenv("SILT_HOSTILE_HEAP")
+	var extra []string
+	if heapDir != "" {
+		extra = append(extra, "--debug.pprof")
+	}
+	srv := startSilt(t, bin, dataDir, filepath.Join(dir, "server-1.log"), extra...)
 
 	// Control rows: unique (series, time), so a count finds each exactly
 	// once whatever the order of flushes and restarts.
@@ -144,6 +153,9 @@ func TestHostileHTTP(t *testing.T) {
 		work <- i
 		if i > 0 && i%(max(requests/10, 1000)) == 0 {
 			t.Logf("%d requests sent; server RSS %s", i, procStatus(srv.cmd.Process.Pid, "VmRSS"))
+			if heapDir != "" {
+				saveHeap(t, srv.base, filepath.Join(heapDir, fmt.Sprintf("heap-%d.pb.gz", i)))
+			}
 		}
 	}
 	close(work)
@@ -263,7 +275,7 @@ type proc struct {
 // 413 within cheap reach; a short flush interval makes the fuzzed rows
 // flush (and compact) while the fuzzer runs, so a row that cannot be
 // flushed shows; a short query timeout bounds what a fuzzed query costs.
-func startSilt(t *testing.T, bin, dataDir, logPath string) *proc {
+func startSilt(t *testing.T, bin, dataDir, logPath string, extra ...string) *proc {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
 		lf, err := os.Create(logPath)
@@ -271,8 +283,9 @@ func startSilt(t *testing.T, bin, dataDir, logPath string) *proc {
 			t.Fatal(err)
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		cmd := exec.Command(bin, "serve", "--data-dir", dataDir, "--http-addr", addr,
-			"--max-body-bytes", strconv.Itoa(maxBody), "--flush-interval", "2s", "--query-timeout", "10s")
+		args := append([]string{"serve", "--data-dir", dataDir, "--http-addr", addr,
+			"--max-body-bytes", strconv.Itoa(maxBody), "--flush-interval", "2s", "--query-timeout", "10s"}, extra...)
+		cmd := exec.Command(bin, args...)
 		cmd.Stdout, cmd.Stderr = lf, lf
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start silt: %v", err)
@@ -373,6 +386,18 @@ func procStatus(pid int, key string) string {
 		}
 	}
 	return "unknown"
+}
+
+// saveHeap writes the server's heap profile, taken after a collection.
+func saveHeap(t *testing.T, base, path string) {
+	code, body, err := get(base + "/debug/pprof/heap?gc=1")
+	if err != nil || code != 200 {
+		t.Errorf("heap profile: %d %v", code, err)
+		return
+	}
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		t.Error(err)
+	}
 }
 
 func get(url string) (int, []byte, error) {

@@ -1,0 +1,43 @@
+package server
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestInfluxQLCopyOfRowsIsCharged: a raw InfluxQL SELECT holds the SQL
+// answer's rows and its own copy of them as series at once; both are
+// charged to --query-max-memory. The limit here holds the SQL answer
+// alone (the same rows through /api/v1/sql answer) but not the two
+// together, so the statement fails naming the flag, and a narrower one
+// answers.
+func TestInfluxQLCopyOfRowsIsCharged(t *testing.T) {
+	s := startServerWith(t, Config{QueryMaxMemory: 4 << 20})
+	const rows = 20_000
+	var lp strings.Builder
+	for i := range rows {
+		lp.WriteString("m,h=a f1=" + strconv.Itoa(i) + ",f2=" + strconv.Itoa(2*i) + " " + strconv.Itoa(1_000_000_000+i) + "\n")
+	}
+	if code, _, b := s.post(t, "/write?db=d", lp.String()); code != 204 {
+		t.Fatalf("write: %d %s", code, b)
+	}
+	code, b := s.get(t, "/api/v1/sql?db=d&q="+url.QueryEscape("SELECT time, f1, f2 FROM m WHERE f1 IS NOT NULL OR f2 IS NOT NULL"))
+	if code != 200 || !strings.Contains(string(b), `"rows":20000`) {
+		t.Fatalf("the SQL answer alone fits the limit: %d %.300s", code, b)
+	}
+	code, b = s.get(t, "/query?db=d&q="+url.QueryEscape("SELECT f1, f2 FROM m"))
+	if code != 200 || !strings.Contains(string(b), "--query-max-memory") || strings.Contains(string(b), `"values"`) {
+		t.Fatalf("the SQL answer and InfluxQL's copy together: want a statement error naming --query-max-memory, got %d %.300s", code, b)
+	}
+	// Through /api/v3/query_influxql, the same error is a 422.
+	code, b = s.get(t, "/api/v3/query_influxql?db=d&q="+url.QueryEscape("SELECT f1, f2 FROM m"))
+	if code != 422 || !strings.Contains(string(b), `"query-memory-limit"`) {
+		t.Fatalf("v3: want 422 query-memory-limit, got %d %.300s", code, b)
+	}
+	code, b = s.get(t, "/query?db=d&epoch=ns&q="+url.QueryEscape("SELECT f1, f2 FROM m WHERE time < 1000005000"))
+	if code != 200 || strings.Count(string(b), "],[") != 4999 {
+		t.Fatalf("a fifth of the rows: %d %.300s", code, b)
+	}
+}
