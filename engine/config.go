@@ -47,6 +47,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(rollupsFlag{&c.Rollups}, "rollups", "rollup window widths kept for every segment (each divides a day), comma-separated, or off: aggregate queries over whole windows read them instead of raw rows (docs/rollups.md)")
 	fs.IntVar(&c.MaxOpenSegments, "max-open-segments", DefaultMaxOpenSegments, "segment files kept open between queries, with their parsed footers and tag indexes (one file descriptor each); the least recently read beyond this are closed and reopened when read again")
 	flagutil.BytesVar(fs, &c.MemoryLimit, "memory-limit", 0, "soft limit of the Go runtime's memory, as GOMEMLIMIT (e.g. 512MiB): near it the collector runs more often and returns freed memory to the OS sooner, trading CPU for a lower peak RSS (RSS is about this plus 60 MiB of program text). 0: GOMEMLIMIT from the environment, else none. docs/memory.md")
+	c.registerQueryCacheFlag(fs)
 	c.Limits.RegisterFlags(fs)
 	c.Compaction.RegisterFlags(fs)
 	c.Tiering.RegisterFlags(fs)
@@ -140,7 +141,7 @@ func (c *Config) memoryModel() (limit, suggested int64, err error) {
 	if c.Compaction.Disabled {
 		compactShare = 0
 	}
-	if want := c.MaxHeadBytes + compactShare/2 + runtimeReserve; c.MemoryLimit < want {
+	if want := c.MaxHeadBytes + compactShare/2 + c.queryCacheBytes() + runtimeReserve; c.MemoryLimit < want {
 		suggested = want
 	}
 	return c.MemoryLimit, suggested, nil
@@ -160,7 +161,7 @@ func ApplyMemoryLimit(c Config, log *slog.Logger) (int64, error) {
 		return debug.SetMemoryLimit(-1), nil
 	}
 	if suggested > 0 {
-		log.Warn("the memory limit is below the max head bytes + half of the compaction memory + 64 MiB: merges may keep the collector busy",
+		log.Warn("the memory limit is below the max head bytes + half of the compaction memory + the query cache + 64 MiB: merges and queries may keep the collector busy",
 			"limit", limit, "suggested_min", suggested)
 	}
 	debug.SetMemoryLimit(limit)

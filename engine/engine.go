@@ -55,6 +55,10 @@ type Config struct {
 	// Limits bound lines, tables and writes (limits.go); zero fields take
 	// the defaults.
 	Limits Limits
+	// QueryCacheBytes bounds the cache of decoded segment pages
+	// (query_cache.go); 0 means segment.DefaultPageCacheBytes, negative
+	// turns it off.
+	QueryCacheBytes int64
 }
 
 // Defaults fills unset fields.
@@ -196,6 +200,8 @@ func New(cfg Config) (*Engine, error) {
 	e.metrics = newMetrics(e)
 	e.refs = newSegRefs(cfg.DataDir, cfg.MaxOpenSegments)
 	e.refs.forget = func(ms []segment.SegmentMeta) { e.lastCache.forget(cfg.DataDir, ms) }
+	e.refs.cache = segment.NewPageCache(cfg.queryCacheBytes())
+	registerQueryCacheMetrics(e.metrics.Registry, e.refs.cache)
 	e.tier = newTierer(e)
 	e.comp = newCompactor(e)
 	e.rollupM = newRollupMetrics(e.metrics.Registry)

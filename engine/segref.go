@@ -38,7 +38,9 @@ type segRefs struct {
 	// caches keyed by segment do not grow with every segment ever
 	// written; nil: nothing to drop.
 	forget func([]segment.SegmentMeta)
-	mu     struct {
+	// cache holds decoded pages of the segments opened here (nil: none).
+	cache *segment.PageCache
+	mu    struct {
 		sync.Mutex
 		n       map[uint64]int
 		retired map[uint64]string // id → path relative to dataDir, delete at zero
@@ -115,6 +117,7 @@ func (r *segRefs) segment(m segment.SegmentMeta) (*segment.Segment, error) {
 	if err != nil {
 		return nil, err // not kept: the next scan tries again
 	}
+	s.SetPageCache(r.cache)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if other := r.mu.open[m.ID]; other != nil { // opened concurrently

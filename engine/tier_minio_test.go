@@ -660,7 +660,11 @@ func TestTierMinIOColdReadFails(t *testing.T) {
 	}
 	faults := tiering.NewFaultStore(tr.Store)
 	tr.Store, tr.Uploader.Store = faults, faults
-	e := openEngine(t, f.config(t, t.TempDir(), tr, false))
+	// Nor a cache of decoded pages: the pages the first cold query
+	// reads would answer the second without a GET.
+	ecfg := f.config(t, t.TempDir(), tr, false)
+	ecfg.QueryCacheBytes = -1
+	e := openEngine(t, ecfg)
 	defer e.Close()
 	// One day of 20 hosts every 10 s, three days ago: a segment well
 	// beyond the 64 KiB tail a cold open reads.

@@ -106,10 +106,13 @@ func appendJSONValue(dst []byte, v any) []byte {
 	case nil:
 		return append(dst, "null"...)
 	case time.Time:
-		return strconv.AppendQuote(dst, x.UTC().Format(time.RFC3339Nano))
+		// RFC 3339 text needs no escaping: quoted as is, without the
+		// string Format would allocate.
+		dst = append(dst, '"')
+		dst = x.UTC().AppendFormat(dst, time.RFC3339Nano)
+		return append(dst, '"')
 	case string:
-		b, _ := json.Marshal(x)
-		return append(dst, b...)
+		return AppendJSONString(dst, x)
 	case float64:
 		switch {
 		case math.IsNaN(x):

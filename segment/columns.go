@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -164,6 +165,16 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 			}
 			reads = append(reads, x)
 			b.Tags = append(b.Tags, columnar.TagVector{Name: name})
+		case isTag[name] && len(s.Index[name]) > 0 && len(s.Index[name]) <= maxRebuiltValues:
+			// Rows are sorted by series, so each value's rows are a few
+			// runs the index holds: filling ids run by run is far cheaper
+			// than decoding the column (TSBS's ten tags were most of a
+			// SELECT *'s decoding). The index lists every row that has
+			// the tag, so rows it leaves out lack it.
+			x := batchColumn{name: name, kind: 'x', slot: len(b.Tags), col: i}
+			x.vals, x.bms = s.indexValues(name)
+			reads = append(reads, x)
+			b.Tags = append(b.Tags, columnar.TagVector{Name: name})
 		case isTag[name]:
 			reads = append(reads, batchColumn{name: name, kind: 'g', slot: len(b.Tags), col: i})
 			b.Tags = append(b.Tags, columnar.TagVector{Name: name})
@@ -210,6 +221,12 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 				rebuildTags(&b.Tags[r.slot], r, total, spans)
 				continue
 			}
+			if s.cache != nil {
+				if err := s.readRunsCached(rgr, g, n, r, &b, runs, total, pages.first[r.col], &sc); err != nil {
+					return fmt.Errorf("segment %s, row group %d: %w", s.name, g, err)
+				}
+				continue
+			}
 			cr, err := rgr.Column(r.col)
 			if err != nil {
 				return fmt.Errorf("read segment column %s: %w", r.name, err)
@@ -226,21 +243,58 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 	return nil
 }
 
-// rebuildTags sets tv for the n rows of a record from the tag index of a
-// constrained tag: rows holding none of r.vals (never selected) get -1.
+// maxRebuiltValues bounds the values of a tag whose column is rebuilt
+// from the index rather than decoded: each batch looks at every value.
+const maxRebuiltValues = 4096
+
+// indexValues returns the values of tag name in the segment's index and
+// their row bitmaps, in order of first row.
+func (s *Segment) indexValues(name string) ([]string, []*roaring.Bitmap) {
+	byVal := s.Index[name]
+	vals := make([]string, 0, len(byVal))
+	for v := range byVal {
+		vals = append(vals, v)
+	}
+	slices.SortFunc(vals, func(a, b string) int { return cmp.Compare(byVal[a].Minimum(), byVal[b].Minimum()) })
+	bms := make([]*roaring.Bitmap, len(vals))
+	for i, v := range vals {
+		bms[i] = byVal[v]
+	}
+	return vals, bms
+}
+
+// rebuildTags sets tv for the n rows of a batch from the tag index: the
+// rows of spans each value's bitmap holds get the value, the others -1
+// (rows lacking the tag, or holding a value r leaves out). The batch's
+// dictionary holds the values found, in r's order. Series are contiguous
+// rows, so each bitmap meets a span in a few runs, filled whole.
 func rebuildTags(tv *columnar.TagVector, r batchColumn, n int, spans []span) {
-	tv.Dict = append(tv.Dict[:0], r.vals...)
+	tv.Dict = tv.Dict[:0]
 	tv.IDs = slices.Grow(tv.IDs[:0], n)[:n]
 	for i := range tv.IDs {
 		tv.IDs[i] = -1
 	}
-	for id, bm := range r.bms {
+	if len(spans) == 0 {
+		return
+	}
+	lo := uint64(spans[0].row)
+	last := spans[len(spans)-1]
+	hi := uint64(last.row) + uint64(last.n)
+	for v, bm := range r.bms {
+		if !bm.IntersectsWithInterval(lo, hi) {
+			continue
+		}
+		id := int32(-1)
 		for _, sp := range spans {
 			bitmapRuns(bm, uint64(sp.row), uint64(sp.row)+uint64(sp.n), func(a, b uint64) {
+				if id < 0 {
+					id = int32(len(tv.Dict))
+					tv.Dict = append(tv.Dict, r.vals[v])
+				}
 				off := sp.off + int(int64(a)-sp.row)
 				ids := tv.IDs[off : off+int(b-a)]
 				for i := range ids {
-					ids[i] = int32(id)
+					ids[i] = id
 				}
 			})
 		}

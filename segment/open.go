@@ -34,7 +34,7 @@ func OpenSegmentReader(r parquet.ReaderAtSeeker, name string, src io.Closer) (*S
 	}
 	// ra and size let other readers (compaction's streaming one) share
 	// the source.
-	s := &Segment{src: src, ra: r, size: size, name: name, rdr: rdr}
+	s := &Segment{src: src, ra: r, size: size, name: name, rdr: rdr, gen: segmentGen.Add(1)}
 	kv := rdr.MetaData().KeyValueMetadata()
 	raw := kv.FindValue(MetaKeyInfo)
 	if raw == nil {

@@ -134,6 +134,11 @@ type pageScratch struct {
 	dict  map[string]int32
 	// sawNull says a row of the column being read lacks its value.
 	sawNull bool
+	// For reads through the page cache (page_cache_read.go): the scratch
+	// a page is decoded with, and a page's tag ids mapped to the batch's.
+	dec   *pageScratch
+	tmp   *columnar.ColumnBatch
+	remap []int32
 }
 
 // readRuns decodes runs of column chunk cr into batch column r of b, rows
@@ -144,32 +149,7 @@ func readRuns(cr file.ColumnChunkReader, r batchColumn, b *columnar.ColumnBatch,
 	maxDef := cr.Descriptor().MaxDefinitionLevel()
 	var pos int64 // next row cr returns
 	off := 0
-	if r.kind == 'g' {
-		tv := &b.Tags[r.slot]
-		tv.Dict = tv.Dict[:0]
-		tv.IDs = slices.Grow(tv.IDs[:0], total)[:total]
-		clear(sc.dict)
-	}
-	if r.kind == 't' {
-		b.Time = slices.Grow(b.Time[:0], total)[:total]
-	}
-	sc.sawNull = false
-	if r.kind == 'f' {
-		fc := &b.Fields[r.slot]
-		fc.Null = slices.Grow(fc.Null[:0], total)[:total]
-		switch fc.Type {
-		case columnar.FieldFloat:
-			fc.F = slices.Grow(fc.F[:0], total)[:total]
-		case columnar.FieldInt:
-			fc.I = slices.Grow(fc.I[:0], total)[:total]
-		case columnar.FieldUint:
-			fc.U = slices.Grow(fc.U[:0], total)[:total]
-		case columnar.FieldBool:
-			fc.B = slices.Grow(fc.B[:0], total)[:total]
-		default:
-			fc.S = slices.Grow(fc.S[:0], total)[:total]
-		}
-	}
+	sizeColumn(r, b, total, sc)
 	for _, run := range runs {
 		if run.start != pos {
 			if run.start > pos && samePage(pageFirst, pos, run.start) {
@@ -197,6 +177,37 @@ func readRuns(cr file.ColumnChunkReader, r batchColumn, b *columnar.ColumnBatch,
 		b.Fields[r.slot].Null = nil
 	}
 	return nil
+}
+
+// sizeColumn makes batch column r of b total rows long, ready to be
+// filled from row 0 (a tag column with an empty dictionary).
+func sizeColumn(r batchColumn, b *columnar.ColumnBatch, total int, sc *pageScratch) {
+	if r.kind == 'g' {
+		tv := &b.Tags[r.slot]
+		tv.Dict = tv.Dict[:0]
+		tv.IDs = slices.Grow(tv.IDs[:0], total)[:total]
+		clear(sc.dict)
+	}
+	if r.kind == 't' {
+		b.Time = slices.Grow(b.Time[:0], total)[:total]
+	}
+	sc.sawNull = false
+	if r.kind == 'f' {
+		fc := &b.Fields[r.slot]
+		fc.Null = slices.Grow(fc.Null[:0], total)[:total]
+		switch fc.Type {
+		case columnar.FieldFloat:
+			fc.F = slices.Grow(fc.F[:0], total)[:total]
+		case columnar.FieldInt:
+			fc.I = slices.Grow(fc.I[:0], total)[:total]
+		case columnar.FieldUint:
+			fc.U = slices.Grow(fc.U[:0], total)[:total]
+		case columnar.FieldBool:
+			fc.B = slices.Grow(fc.B[:0], total)[:total]
+		default:
+			fc.S = slices.Grow(fc.S[:0], total)[:total]
+		}
+	}
 }
 
 // samePage reports whether rows a < b lie in the same page (or, without

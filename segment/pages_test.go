@@ -152,7 +152,28 @@ func TestScanRowGroupsRangeMatchesHead(t *testing.T) {
 		{"n", "msg"},
 		{"host", "u", "ok"},
 	}
+	// Without a page cache; through one that keeps everything, read cold
+	// then warm; through one so small that pages are evicted while read.
+	caches := []*PageCache{nil, NewPageCache(1 << 30), NewPageCache(256 << 10)}
 	for _, r := range ranges {
+		scanRangesMatchHead(t, h, seg, r, tagSets, colSets, caches)
+	}
+	for _, cache := range caches {
+		if st := cache.Stats(); cache != nil && (st.Bytes > st.MaxBytes || st.Hits == 0 || st.Misses == 0) {
+			t.Fatalf("cache %d: %+v: over its bound, or never hit or missed", st.MaxBytes, st)
+		}
+	}
+	if st := caches[2].Stats(); st.Evictions == 0 {
+		t.Fatalf("the small cache evicted nothing: %+v", st)
+	}
+}
+
+// scanRangesMatchHead checks the segment's reads of range r against the
+// head, for every tag set and column set, through each of caches (a
+// cache's second read is answered from its pages).
+func scanRangesMatchHead(t *testing.T, h *Head, seg *Segment, r [2]int64, tagSets []map[string][]string, colSets [][]string, caches []*PageCache) {
+	t.Helper()
+	{
 		for _, tags := range tagSets {
 			for _, cols := range colSets {
 				name := fmt.Sprintf("%v %v %v", r, tags, cols)
@@ -200,8 +221,15 @@ func TestScanRowGroupsRangeMatchesHead(t *testing.T) {
 						}
 					}
 				}
-				check("whole", read(0, n))
-				check("in two parts", append(read(0, 1), read(1, n)...))
+				for _, cache := range caches {
+					seg.SetPageCache(cache)
+					check("whole", read(0, n))
+					check("in two parts", append(read(0, 1), read(1, n)...))
+					if cache != nil {
+						check("whole again", read(0, n))
+					}
+				}
+				seg.SetPageCache(nil)
 			}
 		}
 	}

@@ -27,6 +27,10 @@ type Segment struct {
 	Info  SegmentInfo
 	Index TagIndex
 	pages pageBounds // the time column's page bounds, read on first use
+	// gen identifies this open handle in the page cache (page_cache.go);
+	// cache, when set, holds decoded pages of its scans.
+	gen   uint64
+	cache *PageCache
 }
 
 // OpenSegment opens the segment at path and reads its footer and tag index.
@@ -56,6 +60,7 @@ func (s *Segment) FooterBytes() int64 { return int64(s.rdr.MetaData().Size()) }
 
 // Close closes the Parquet reader and the source.
 func (s *Segment) Close() error {
+	s.cache.dropSegment(s.gen)
 	err := s.rdr.Close()
 	if s.src != nil {
 		err = errors.Join(err, s.src.Close())

@@ -65,6 +65,7 @@ func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
 	}
 	bw.WriteByte('{')
 	sep := ""
+	var rowBuf []byte // one row of values, reused
 	if len(resp.Results) > 0 {
 		bw.WriteString(`"results":[`)
 		for i, r := range resp.Results {
@@ -89,9 +90,11 @@ func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
 							if k > 0 {
 								bw.WriteByte(',')
 							}
-							if err := put(row); err != nil {
+							var err error
+							if rowBuf, err = appendJSONRow(rowBuf[:0], row); err != nil {
 								return err
 							}
+							bw.Write(rowBuf)
 						}
 						bw.WriteByte(']')
 					}

@@ -89,7 +89,10 @@ func BenchmarkTSBSQueries(b *testing.B) {
 	}
 	run := func(b *testing.B, u string, scanned bool) {
 		var rows float64
+		var cpu time.Duration
 		peak := measurePeak(b, func() {
+			cpu0 := processCPU()
+			defer func() { cpu = processCPU() - cpu0 }()
 			for i := 0; i < b.N; i++ {
 				body := get(b, u)
 				if scanned && i == 0 {
@@ -108,6 +111,7 @@ func BenchmarkTSBSQueries(b *testing.B) {
 		if scanned {
 			b.ReportMetric(rows, "rows-scanned")
 		}
+		b.ReportMetric(float64(cpu.Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 		if peak > 0 {
 			b.ReportMetric(peak, "peak-RSS-MB")
 		}

@@ -310,6 +310,18 @@ func toRows(ctx context.Context, outs []*vec, perm []int, held, limit int64) ([]
 	}
 	rows := make([][]any, len(perm))
 	cells := make([]any, len(perm)*len(outs))
+	// Dictionary-encoded strings (tags) are boxed once per dictionary
+	// entry, not once per cell: a SELECT * row holds a tag per column.
+	boxed := make([][]any, len(outs))
+	for i, v := range outs {
+		if v.typ == sql.TypeString && v.ids != nil && len(v.dict) < len(perm) {
+			boxed[i] = make([]any, len(v.dict)+1) // the last: absent ("")
+			for j, s := range v.dict {
+				boxed[i][j] = s
+			}
+			boxed[i][len(v.dict)] = ""
+		}
+	}
 	for r, k := range perm {
 		if r%ctxCheckRows == 0 {
 			if err := ctx.Err(); err != nil {
@@ -318,6 +330,14 @@ func toRows(ctx context.Context, outs []*vec, perm []int, held, limit int64) ([]
 		}
 		row := cells[r*len(outs) : (r+1)*len(outs) : (r+1)*len(outs)]
 		for i, v := range outs {
+			if b := boxed[i]; b != nil && !v.isNull(k) {
+				id := v.ids[k]
+				if id < 0 {
+					id = int32(len(b) - 1)
+				}
+				row[i] = b[id]
+				continue
+			}
 			row[i] = v.value(k)
 		}
 		rows[r] = row
