@@ -222,8 +222,7 @@ func TestSegmentRaggedEndsFoldOnce(t *testing.T) {
 	}
 	// The start [17.3 s, 1 m) is raw, then 1 s, 10 s and 30 s pieces; the
 	// end [4 m, 4 m 41.7 s) 30 s, 10 s, 1 s pieces, then raw: each end's
-	// pieces fold at 1 s (no finer rollup divides theirs), the bulk comes
-	// from the 1m rollup.
+	// pieces fold at 1 s, the bulk comes from the 1m rollup.
 	for w := range resolutions {
 		if w != 0 && w != s && w != m {
 			t.Errorf("partials of width %ds: the ends' pieces were folded apart", w/s)
@@ -231,68 +230,5 @@ func TestSegmentRaggedEndsFoldOnce(t *testing.T) {
 	}
 	if resolutions[m] == 0 || resolutions[s] == 0 || resolutions[0] == 0 {
 		t.Errorf("resolutions %v, want raw, 1s and 1m", resolutions)
-	}
-}
-
-// A piece of a width the segment lacks is answered from a finer rollup
-// it has whose width divides the piece's (30 s from 10 s), exactly.
-func TestSegmentPieceFromFinerRollup(t *testing.T) {
-	cfg := testConfig(t.TempDir())
-	cfg.Rollups = RollupConfig{Widths: []time.Duration{10 * time.Second}}
-	e := open(t, cfg)
-	defer e.Close()
-	base := int64(1_767_225_600_000_000_000) // midnight
-	var b columnar.Batch
-	var want int64
-	s := int64(time.Second)
-	lo, hi := base+30*s, base+90*s
-	for i := range 240 { // two minutes, two rows a second
-		tm := base + int64(i)*s/2
-		b.StartRow([]byte("m"), i+1)
-		b.AddTag([]byte("host"), []byte("a"))
-		b.AddFloat([]byte("v"), float64(i))
-		b.EndRow(tm)
-		if tm >= lo && tm < hi {
-			want += int64(i)
-		}
-	}
-	if _, err := e.Write("db", &b); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	ts, err := e.OpenScanRollups("db", "m", lo, hi, []int64{30 * s})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ts.Close()
-	ts.Columns = []string{"host", "v"}
-	ts.RollupColumns = []string{"host", segment.RollupRows, segment.RollupColumn("v", segment.PartSum)}
-	var got int64
-	err = ts.RunBatches(context.Background(), func(b *columnar.ColumnBatch) error {
-		if b.Rollup != 10*s {
-			t.Fatalf("a batch of width %d, want the 10s rollup's", b.Rollup)
-		}
-		sel := b.Sel
-		if sel == nil {
-			for i := range int32(b.Len) {
-				sel = append(sel, i)
-			}
-		}
-		for k := range b.Fields {
-			if b.Fields[k].Name == segment.RollupColumn("v", segment.PartSum) {
-				for _, i := range sel {
-					got += int64(b.Fields[k].F[i])
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != want {
-		t.Errorf("sum %d, want %d", got, want)
 	}
 }

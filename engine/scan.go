@@ -170,9 +170,7 @@ func (e *Engine) openScan(ctx context.Context, db, table string, minT, maxT int6
 		case localOnly && s.Cold():
 		case !s.IsRollup():
 			metas = append(metas, s)
-		case slices.ContainsFunc(widths, func(w int64) bool { return w%s.Rollup == 0 }):
-			// Also finer rollups dividing a width: they answer its
-			// pieces where a segment lacks that width (rollupTasksIn).
+		case slices.Contains(widths, s.Rollup):
 			rolls = append(rolls, s)
 		}
 	}

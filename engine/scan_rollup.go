@@ -117,21 +117,6 @@ func (ts *TableScan) rollupTasksIn(i int, span timeSpan) (tasks []func(emit func
 			continue
 		}
 		r, ok := ts.rollups[i][p.w]
-		if p.w != 0 && !ok {
-			// A finer rollup whose width divides the piece's answers it
-			// exactly: the piece is aligned on it, so its windows lie
-			// wholly inside, and they nest in the reader's.
-			var finer int64
-			for w := range ts.rollups[i] {
-				if w < p.w && p.w%w == 0 && w > finer {
-					finer = w
-				}
-			}
-			if finer != 0 {
-				r, ok = ts.rollups[i][finer]
-				p.w = finer
-			}
-		}
 		if p.w == 0 {
 			flushFold()
 			spans = append(spans, p.timeSpan)
