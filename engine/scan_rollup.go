@@ -58,13 +58,6 @@ func rollupPieces(r timeSpan, widths []int64) []piece {
 	return out
 }
 
-func gcd(a, b int64) int64 {
-	for b != 0 {
-		a, b = b, a%b
-	}
-	return a
-}
-
 func ceilTo(t, w int64) int64 {
 	f := segment.WindowStart(t, w)
 	if f == t || f > math.MaxInt64-w {
@@ -94,31 +87,12 @@ func (ts *TableScan) rollupTasksIn(i int, span timeSpan) (tasks []func(emit func
 	seg := ts.segs[i]
 	lo, hi := seg.Info.MinTime, seg.Info.MaxTime
 	var spans []timeSpan // answered from the segment's rows
-	// Adjacent pieces of widths the segment has no rollup of — the ragged
-	// ends of a dashboard's range, split at the widths a head offers (30
-	// s, 15 s, 5 s, 1 s) — fold in one pass at the greatest width dividing
-	// theirs: each of its windows lies in one piece, so in the range, and
-	// nests in the reader's windows. A pass per piece read the segment's
-	// rows once per piece.
-	var fold []piece
-	flushFold := func() {
-		if len(fold) == 0 {
-			return
-		}
-		w := fold[0].w
-		for _, p := range fold[1:] {
-			w = gcd(w, p.w)
-		}
-		tasks = append(tasks, ts.foldTasks(seg, piece{timeSpan{fold[0].lo, fold[len(fold)-1].hi}, w})...)
-		fold = fold[:0]
-	}
 	for _, p := range rollupPieces(span, ts.widths) {
 		if !p.overlaps(lo, hi) {
 			continue
 		}
 		r, ok := ts.rollups[i][p.w]
 		if p.w == 0 {
-			flushFold()
 			spans = append(spans, p.timeSpan)
 			continue
 		}
@@ -127,18 +101,13 @@ func (ts *TableScan) rollupTasksIn(i int, span timeSpan) (tasks []func(emit func
 			// than the kept ones): the piece's rows fold into partials
 			// as they are read, so the reader holds a row per window.
 			raw = true
-			if len(fold) > 0 && fold[len(fold)-1].hi != p.lo {
-				flushFold()
-			}
-			fold = append(fold, p)
+			tasks = append(tasks, ts.foldTasks(seg, p)...)
 			continue
 		}
-		flushFold()
 		ts.SegmentsScanned++
 		ts.BytesRead += r.bytes
 		tasks = append(tasks, splitRowGroups(r.seg, ts.RollupColumns, ts.Tags, []timeSpan{p.timeSpan}, p.w, ts.Read)...)
 	}
-	flushFold()
 	if len(spans) > 0 {
 		raw = true
 		tasks = append(tasks, splitRowGroups(seg, ts.Columns, ts.Tags, spans, 0, ts.Read)...)
@@ -154,27 +123,30 @@ type rollupRef struct {
 
 // splitRowGroups reads seg's row groups in a part per core, keeping rows
 // whose time is in spans and marking batches with rollup, counting into
-// rs (nil: nowhere). Each span is read on its own (spans are disjoint):
-// the ragged ends of a long range then read only their own pages, not
-// every page between them.
+// rs (nil: nowhere).
 func splitRowGroups(seg *segment.Segment, cols []string, tags map[string][]string, spans []timeSpan, rollup int64, rs *segment.ReadStats) []func(emit func(*columnar.ColumnBatch) error) error {
 	n := seg.NumRowGroups()
 	parts := min(n, runtime.GOMAXPROCS(0))
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, s := range spans {
+		lo, hi = min(lo, s.lo), max(hi, s.hi)
+	}
 	var tasks []func(emit func(*columnar.ColumnBatch) error) error
 	for p := range parts {
 		first, end := p*n/parts, (p+1)*n/parts
 		tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
-			for _, s := range spans {
-				keep := filterBatches(s.contains, emit)
-				err := seg.ScanRowGroupsCounted(cols, tags, s.lo, s.hi, first, end, rs, func(b *columnar.ColumnBatch) error {
-					b.Rollup = rollup
-					return keep(b)
-				})
-				if err != nil {
-					return err
+			keep := filterBatches(func(t int64) bool {
+				for _, s := range spans {
+					if s.contains(t) {
+						return true
+					}
 				}
-			}
-			return nil
+				return false
+			}, emit)
+			return seg.ScanRowGroupsCounted(cols, tags, lo, hi, first, end, rs, func(b *columnar.ColumnBatch) error {
+				b.Rollup = rollup
+				return keep(b)
+			})
 		})
 	}
 	return tasks
