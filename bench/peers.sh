@@ -45,8 +45,10 @@ CONF
 }
 
 # start_silt PORT: Silt on PORT, data in $work/silt-data; sets silt_pid.
+# SILT_ARGS adds flags (e.g. SILT_ARGS='--query-cache-bytes 0').
 start_silt() {
-  "$work/silt" serve --data-dir "$work/silt-data" --http-addr "127.0.0.1:$1" --log-level warn >>"$work/silt.log" 2>&1 & pids+=($!)
+  # shellcheck disable=SC2086 # SILT_ARGS is a list of flags
+  "$work/silt" serve --data-dir "$work/silt-data" --http-addr "127.0.0.1:$1" --log-level warn ${SILT_ARGS:-} >>"$work/silt.log" 2>&1 & pids+=($!)
   silt_pid=$!
   wait_http "http://127.0.0.1:$1/ready"
 }
