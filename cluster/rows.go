@@ -27,20 +27,6 @@ const (
 	rowsBatch = 8 << 10
 )
 
-func arrowType(t columnar.FieldType) arrow.DataType {
-	switch t {
-	case columnar.FieldFloat:
-		return arrow.PrimitiveTypes.Float64
-	case columnar.FieldInt:
-		return arrow.PrimitiveTypes.Int64
-	case columnar.FieldUint:
-		return arrow.PrimitiveTypes.Uint64
-	case columnar.FieldBool:
-		return arrow.FixedWidthTypes.Boolean
-	}
-	return arrow.BinaryTypes.String
-}
-
 // RowWriter encodes points of one table as an Arrow IPC stream.
 type RowWriter struct {
 	tags   []string
@@ -70,7 +56,7 @@ func NewRowWriter(out io.Writer, tags []string, fields []columnar.FieldSchema) *
 	}
 	for i, f := range fields {
 		rw.fldIdx[f.Name] = i
-		cols = append(cols, arrow.Field{Name: f.Name, Type: arrowType(f.Type), Nullable: true,
+		cols = append(cols, arrow.Field{Name: f.Name, Type: segment.ArrowType(f.Type), Nullable: true,
 			Metadata: arrow.NewMetadata([]string{kindKey}, []string{kindField})})
 	}
 	schema := arrow.NewSchema(cols, nil)
