@@ -411,6 +411,9 @@ func TestClusterQueryNodeE2E(t *testing.T) {
 	// single-prefix read-only node (the same data, cold, in one compacted
 	// prefix) against the query node (three prefixes whose overlapping
 	// segments are merged). Server CPU time, logged, not asserted.
+	// A read-only node needs the prefix's manifest: the standalone node
+	// writes it with its first tiering pass, which may not have run yet.
+	waitTiered(t, single)
 	ro := c.start("read-only", "--s3.prefix", "standalone", "--s3.read-only")
 	waitCount(t, ro, len(want))
 	queries := []string{sqlText,
@@ -435,6 +438,24 @@ func TestClusterQueryNodeE2E(t *testing.T) {
 
 // waitCount polls count(*) on p until it reaches n (a hang guard, not a
 // timing assertion) and fails if it never does.
+// waitTiered waits until p holds segments in the bucket
+// (silt_tier_cold_segments above 0).
+func waitTiered(t *testing.T, p *proc) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		if code, body := p.get("/metrics"); code == http.StatusOK {
+			for _, line := range strings.Split(string(body), "\n") {
+				if v, ok := strings.CutPrefix(line, "silt_tier_cold_segments "); ok && v != "0" {
+					return
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s tiered nothing within 3 minutes", p.name)
+}
+
 func waitCount(t *testing.T, p *proc, n int) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
