@@ -284,9 +284,12 @@ func readErr(r *flight.Reader) (int, error) {
 // on answering.
 func TestFlightCanceledStream(t *testing.T) {
 	e := startEnv(t, server.Config{}, Config{BatchRows: 100})
+	// More than gRPC's largest flow-control window (16 MiB) holds, so
+	// the answer cannot all be in the client's buffers when it cancels.
 	var lp strings.Builder
-	for i := range 20000 {
-		fmt.Fprintf(&lp, "big,k=%d v=%d %d\n", i%10, i, 1700000000000000000+int64(i))
+	pad := strings.Repeat("x", 100)
+	for i := range 200_000 {
+		fmt.Fprintf(&lp, "big,k=%d v=%di,s=\"%s\" %d\n", i%10, i, pad, 1700000000000000000+int64(i))
 	}
 	e.write(t, testDB, lp.String())
 	c := e.flightClient(t)
@@ -319,7 +322,7 @@ func TestFlightCanceledStream(t *testing.T) {
 		}
 	}
 	_, rows, err := runQuery(t, withDB(context.Background(), testDB), c, "SELECT count(*) FROM big")
-	if err != nil || rows[0][0] != "20000" {
+	if err != nil || rows[0][0] != "200000" {
 		t.Fatalf("after canceled streams: %v %v", rows, err)
 	}
 }
