@@ -24,6 +24,7 @@ func FuzzTicket(f *testing.F) {
 		`{"database":"flight","sql_query":"SELECT * FROM cpu","query_type":"sql"}`,
 		`{"database":"flight","sql_query":"SELECT usage FROM cpu GROUP BY host","query_type":"influxql"}`,
 		`{"sql_query":"SHOW DATABASES","query_type":"InfluxQL"}`,
+		`{"sql_query":"SELECT 0 FROM A","query_type":"influxql"}`,
 		`{"database":"flight","sql_query":"SELECT 1","params":{"x":1}}`,
 		`{"database":"flight","sql_query":""}`,
 		`{"database":1}`,

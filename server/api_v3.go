@@ -396,6 +396,10 @@ func (s *Server) handleQueryV3(ctx *fasthttp.RequestCtx, influx bool) {
 // query endpoints, which only read (as in InfluxDB 3).
 var errInfluxQLWrites = errors.New("this endpoint runs only SELECT and SHOW: send statements that change data or schema to POST /query")
 
+// errDatabaseRequired is the InfluxQL executor's (and InfluxDB's) answer
+// to a statement that needs a database when none was given.
+const errDatabaseRequired = "database name required"
+
 // MeasurementColumn is the column naming each row's measurement in an
 // InfluxQL answer as a table, as InfluxDB 3 names it.
 const MeasurementColumn = "iox::measurement"
@@ -438,6 +442,11 @@ func (s *Server) RunInfluxQL(ctx context.Context, db, text string, now time.Time
 		}
 		if strings.HasPrefix(r.Error, exec.ErrMemoryLimit.Error()) {
 			return nil, &QueryError{fasthttp.StatusUnprocessableEntity, "query-memory-limit", "53200", errors.New(r.Error)}
+		}
+		if r.Error == errDatabaseRequired {
+			// A statement that reads a database was sent without one: the
+			// client's mistake, the same as /query's missing db.
+			return nil, &QueryError{fasthttp.StatusBadRequest, "missing-db", "22023", errors.New(r.Error)}
 		}
 		if strings.Contains(r.Error, "database not found") {
 			return nil, &QueryError{fasthttp.StatusNotFound, "db-not-found", "3D000", errors.New(r.Error)}
