@@ -133,6 +133,8 @@ const streamCountedKey = "silt.access-log-stream"
 // sw is done, with the bytes sent and the time to send them: the
 // middleware cannot, the answer being written after the handler returns.
 func (s *Server) setBodyStreamWriter(ctx *fasthttp.RequestCtx, sw fasthttp.StreamWriter) {
+	// A query's duration runs to its answer's last byte (query_metrics.go).
+	sw = s.timeQueryStream(ctx, sw)
 	if s.budget.on() {
 		// The request keeps its client slot and body bytes while its
 		// answer is sent, after the handler returns (budget.go).

@@ -84,6 +84,8 @@ type Server struct {
 	prom    *promState
 	// queryMem is the memory running SQL and InfluxQL queries share.
 	queryMem *exec.Budget
+	// queryDuration is silt_query_duration_seconds (query_metrics.go).
+	queryDuration *prometheus.HistogramVec
 }
 
 type httpMetrics struct {
@@ -120,6 +122,7 @@ func New(eng *engine.Engine, cfg Config) *Server {
 	eng.Metrics().Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "silt_query_memory_reserved_bytes", Help: "Memory running queries have reserved of --query-max-memory-total."},
 		func() float64 { return float64(s.queryMem.Used()) }))
+	s.queryDuration = newQueryDuration(eng.Metrics().Registry) // query_metrics.go
 	s.prom = newPromState(s)
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(eng.Metrics().Registry, promhttp.HandlerOpts{}))
 	s.srv = &fasthttp.Server{
@@ -281,6 +284,7 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 			}
 			s.writeError(ctx, fasthttp.StatusNotFound, "not-found", "no endpoint "+path)
 		}
+		s.observeHTTPQuery(ctx, path) // query_metrics.go
 		s.metrics.requests.WithLabelValues(knownPath(path), statusLabel(ctx.Response.StatusCode())).Inc()
 	}
 }

@@ -297,7 +297,7 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	var pgl *pgwire.Listener
 	if pgLn != nil {
 		cfg.pg.Logger = log
-		pgl, err = pgwire.New(srv, cfg.pg)
+		pgl, err = pgwire.New(srv.Frontend("pgwire"), cfg.pg) // timed: silt_query_duration_seconds
 		if err != nil { // checked by listenPG: the files changed since
 			log.Error("PostgreSQL listener", "err", err)
 			_ = pgLn.Close()
@@ -315,7 +315,7 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	var fl *flightsql.Listener
 	if flightLn != nil {
 		cfg.flight.Logger = log
-		fl = flightsql.New(srv, cfg.flight, srv.Serve)
+		fl = flightsql.New(srv.Frontend("flight"), cfg.flight, srv.Serve)
 		go func() {
 			if err := fl.Serve(flightLn); err != nil {
 				log.Error("Arrow Flight SQL listener stopped", "err", err)
