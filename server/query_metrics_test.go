@@ -60,11 +60,15 @@ func TestQueryDurationPerFrontend(t *testing.T) {
 		front string
 		do    func() (int, []byte)
 	}{
-		{"sql", func() (int, []byte) { return s.get(t, "/api/v1/sql?db=d&q="+url.QueryEscape("SELECT count(*) FROM cpu")) }},
+		{"sql", func() (int, []byte) {
+			return s.get(t, "/api/v1/sql?db=d&q="+url.QueryEscape("SELECT count(*) FROM cpu"))
+		}},
 		// Streamed: more rows than streamRows.
 		{"sql", func() (int, []byte) { return s.get(t, "/api/v1/sql?db=d&q="+url.QueryEscape("SELECT * FROM cpu")) }},
 		{"sql", func() (int, []byte) { return s.get(t, "/api/v1/sql?db=d&q="+url.QueryEscape("SELEC nope")) }},
-		{"influxql", func() (int, []byte) { return s.get(t, "/query?db=d&q="+url.QueryEscape("SELECT count(usage) FROM cpu")) }},
+		{"influxql", func() (int, []byte) {
+			return s.get(t, "/query?db=d&q="+url.QueryEscape("SELECT count(usage) FROM cpu"))
+		}},
 		{"influxql", func() (int, []byte) { return s.get(t, "/query?db=d&q="+url.QueryEscape("SELECT usage FROM cpu")) }},
 		{"promql", func() (int, []byte) {
 			return s.get(t, "/api/v1/query?db=d&query="+url.QueryEscape("count(cpu_usage)")+"&time=1700000100")

@@ -297,7 +297,8 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	var pgl *pgwire.Listener
 	if pgLn != nil {
 		cfg.pg.Logger = log
-		pgl, err = pgwire.New(srv.Frontend("pgwire"), cfg.pg) // timed: silt_query_duration_seconds
+		// The listeners get the server's timed view (silt_query_duration_seconds).
+		pgl, err = pgwire.New(srv.Frontend("pgwire"), cfg.pg)
 		if err != nil { // checked by listenPG: the files changed since
 			log.Error("PostgreSQL listener", "err", err)
 			_ = pgLn.Close()
