@@ -24,6 +24,7 @@
   // ---- storage, theme ----
 
   const TOKEN_KEY = "silt.token", HISTORY_KEY = "silt.history", THEME_KEY = "silt.theme";
+  const CHART_MODE_KEY = "silt.chart.mode", CHART_UNIT_KEY = "silt.chart.unit";
   function store(kind) { try { return window[kind]; } catch (e) { return null; } }
   const session = store("sessionStorage"), local = store("localStorage");
   function getItem(s, k) { try { return s ? s.getItem(k) : null; } catch (e) { return null; } }
@@ -592,7 +593,7 @@
     const host = $("q-chart");
     if (series.length === 0) { host.hidden = true; state.chartData = null; return; }
     host.hidden = false;
-    if (!state.chart) state.chart = new window.SiltChart(host, { onZoom: zoom });
+    if (!state.chart) state.chart = new window.SiltChart(host, { onZoom: zoom, mode: $("q-mode").value, unit: $("q-unit").value });
     state.chartData = series;
     state.chart.setData(series, $("q-log").checked);
   }
@@ -922,6 +923,15 @@
     $("q-csv").addEventListener("click", () => exportAs("csv"));
     $("q-arrow").addEventListener("click", () => exportAs("arrow"));
     $("q-log").addEventListener("change", () => { if (state.chart) state.chart.setLog($("q-log").checked); });
+    // The chart's mode and unit are kept in the browser, as the theme.
+    for (const [id, key, set] of [["q-mode", CHART_MODE_KEY, "setMode"], ["q-unit", CHART_UNIT_KEY, "setUnit"]]) {
+      const v = getItem(local, key);
+      if (v !== null && Array.from($(id).options).some((o) => o.value === v)) $(id).value = v;
+      $(id).addEventListener("change", () => {
+        setItem(local, key, $(id).value);
+        if (state.chart) state.chart[set]($(id).value);
+      });
+    }
     $("q-range").addEventListener("change", () => {
       const abs = $("q-range").value === "abs";
       $("q-abs").hidden = !abs;

@@ -1,4 +1,4 @@
-// Silt console: a small line chart on a canvas.
+// Silt console: a small line, area and bar chart on a canvas.
 //
 // Each series is drawn by pixel column: the points that fall in one column
 // of pixels become one vertical stroke from their least to their greatest
@@ -28,11 +28,51 @@
     return hm + ":" + pad2(d.getUTCSeconds()) + "." + String(d.getUTCMilliseconds()).padStart(3, "0");
   }
 
-  function formatValue(v) {
+  function plain(v) {
     if (!isFinite(v)) return String(v);
     const a = Math.abs(v);
     if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(2);
     return String(Math.round(v * 1000) / 1000);
+  }
+
+  // Units of the y axis. A value is scaled to the unit's largest
+  // multiple that keeps it at 1 or more: 1536 bytes is "1.5 KiB".
+  const IEC = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  const UNITS = {
+    "": { label: "" },
+    percent: { label: "%", fmt: (v) => plain(v) + "%" },
+    bytes: { label: "bytes", base: 1024, fmt: (v) => scaled(v, 1024, IEC, "") },
+    bps: { label: "bytes/s", base: 1024, fmt: (v) => scaled(v, 1024, IEC, "/s") },
+    s: { label: "seconds", fmt: (v) => duration(v) },
+    ms: { label: "milliseconds", fmt: (v) => duration(v / 1000) },
+    ops: { label: "per second", fmt: (v) => scaled(v, 1000, ["", " k", " M", " G", " T", " P"], "/s") },
+  };
+
+  function scaled(v, base, names, suffix) {
+    if (!isFinite(v)) return String(v);
+    let a = Math.abs(v), i = 0;
+    while (a >= base && i < names.length - 1) { a /= base; i++; }
+    const r = a >= 100 ? Math.round(a) : a >= 10 ? Math.round(a * 10) / 10 : Math.round(a * 100) / 100;
+    const sep = names === IEC ? " " : "";
+    return (v < 0 ? "-" : "") + r + sep + names[i] + suffix;
+  }
+
+  function duration(sec) {
+    if (!isFinite(sec)) return String(sec);
+    const a = Math.abs(sec);
+    const r = (x) => String(Math.round(x * 100) / 100);
+    if (a === 0) return "0 s";
+    if (a < 1e-3) return r(sec * 1e6) + " µs";
+    if (a < 1) return r(sec * 1e3) + " ms";
+    if (a < 60) return r(sec) + " s";
+    if (a < 3600) return r(sec / 60) + " min";
+    return r(sec / 3600) + " h";
+  }
+
+  // formatValue writes v in unit (a key of UNITS; "" is a plain number).
+  function formatValue(v, unit) {
+    const u = UNITS[unit || ""];
+    return u && u.fmt ? u.fmt(v) : plain(v);
   }
 
   // niceStep is a 1, 2 or 5 times a power of ten near span/count.
@@ -43,6 +83,19 @@
     return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
   }
 
+  // unitStep is niceStep in the unit's own multiples (KiB, MiB for bytes),
+  // so that ticks fall on round numbers of what their labels say.
+  function unitStep(span, count, unit) {
+    const u = UNITS[unit || ""];
+    if (!u || !u.base) return niceStep(span, count);
+    let scale = 1;
+    while (span / scale >= u.base * count && scale < Math.pow(u.base, 5)) scale *= u.base;
+    return niceStep(span / scale, count) * scale;
+  }
+
+  // MODES are the ways a series is drawn.
+  const MODES = ["line", "area", "bar"];
+
   class Chart {
     // opts: onZoom(fromMs, toMs) after a drag; compact: no legend, fewer ticks.
     constructor(host, opts) {
@@ -50,7 +103,9 @@
       this.host = host;
       this.series = [];
       this.log = false;
-      this.info = { series: [], renderMs: 0, xMin: 0, xMax: 0, width: 0, height: 0 };
+      this.mode = MODES.includes(this.opts.mode) ? this.opts.mode : "line";
+      this.unit = UNITS[this.opts.unit] ? this.opts.unit : "";
+      this.info = { series: [], renderMs: 0, xMin: 0, xMax: 0, width: 0, height: 0, mode: this.mode, unit: this.unit, yTicks: [] };
       this.root = document.createElement("div");
       this.root.className = "chart";
       this.canvas = document.createElement("canvas");
@@ -85,6 +140,13 @@
     }
 
     setLog(log) { this.log = log; this.draw(); }
+
+    // setMode draws the series as lines, areas (filled down to zero, or
+    // to the axis' bottom on a log scale) or bars.
+    setMode(mode) { if (MODES.includes(mode)) { this.mode = mode; this.draw(); } }
+
+    // setUnit labels the y axis and the tooltip in a unit of UNITS.
+    setUnit(unit) { if (UNITS[unit || ""]) { this.unit = unit || ""; this.draw(); } }
 
     renderLegend() {
       this.legend.replaceChildren();
@@ -126,15 +188,29 @@
         }
       }
       if (!isFinite(x0)) { x0 = 0; x1 = 1; }
+      // Bars are centred on their points: half a gap more on each side
+      // keeps the first and last whole.
+      if (this.mode === "bar") {
+        let gap = Infinity;
+        for (const s of this.series) {
+          if (s.hidden) continue;
+          for (let i = 1; i < s.xs.length; i++) { const g = s.xs[i] - s.xs[i - 1]; if (g > 0 && g < gap) gap = g; }
+        }
+        if (isFinite(gap) && gap < (x1 - x0) / 2) { x0 -= gap / 2; x1 += gap / 2; }
+      }
       if (x0 === x1) { x0 -= 500; x1 += 500; }
       if (!isFinite(y0)) { y0 = this.log ? 1 : 0; y1 = this.log ? 10 : 1; }
+      // Areas and bars stand on zero: it is in the range.
+      if (!this.log && this.mode !== "line") { y0 = Math.min(y0, 0); y1 = Math.max(y1, 0); }
       if (this.log) {
         y0 = Math.log10(y0); y1 = Math.log10(y1);
         if (y0 === y1) { y0 -= 1; y1 += 1; }
       } else {
         if (y0 === y1) { y0 -= 1; y1 += 1; }
         const m = (y1 - y0) * 0.05;
-        y0 -= m; y1 += m;
+        // No margin below a zero that bars and areas stand on.
+        if (!(this.mode !== "line" && y0 === 0)) y0 -= m;
+        y1 += m;
       }
       return { x0, x1, y0, y1 };
     }
@@ -169,14 +245,18 @@
       ctx.beginPath();
       // On a log scale the ticks are whole powers of ten, fewer when
       // the range spans many.
-      const ty = this.log ? Math.max(1, Math.ceil((d.y1 - d.y0) / Math.max(2, ph / 40))) : niceStep(d.y1 - d.y0, Math.max(2, ph / 40));
+      const ty = this.log ? Math.max(1, Math.ceil((d.y1 - d.y0) / Math.max(2, ph / 40))) : unitStep(d.y1 - d.y0, Math.max(2, ph / 40), this.unit);
       ctx.textAlign = "right";
       ctx.textBaseline = "middle";
-      for (let y = Math.ceil(d.y0 / ty) * ty; y <= d.y1; y += ty) {
+      const yTicks = [];
+      for (let k = Math.ceil(d.y0 / ty); k * ty <= d.y1; k++) {
+        const y = k * ty; // a multiple, not a running sum: no drift in the labels
         const py = Math.round(ys(y)) + 0.5;
         ctx.moveTo(PAD.left, py);
         ctx.lineTo(PAD.left + pw, py);
-        ctx.fillText(formatValue(this.log ? Math.pow(10, y) : y), PAD.left - 4, py);
+        const label = formatValue(this.log ? Math.pow(10, y) : y, this.unit);
+        yTicks.push(label);
+        ctx.fillText(label, PAD.left - 4, py);
       }
       const span = d.x1 - d.x0;
       const maxTicks = Math.max(2, pw / (this.opts.compact ? 120 : 90));
@@ -201,46 +281,146 @@
       ctx.lineJoin = "round";
       const info = [];
       const kx = pw / (d.x1 - d.x0), ky = ph / (d.y1 - d.y0);
-      const log = this.log;
+      const log = this.log, mode = this.mode;
+      // The baseline bars and areas stand on: zero, or the bottom on a
+      // log scale (where zero is not).
+      const base = log ? d.y0 : Math.min(Math.max(0, d.y0), d.y1);
+      const baseY = PAD.top + ph - (base - d.y0) * ky;
+      const visible = this.series.filter((s) => !s.hidden);
+      const bar = mode === "bar" ? this.barLayout(visible, kx, pw) : null;
       for (const s of this.series) {
-        let drawn = 0;
+        let drawn = 0, bars = 0;
         if (!s.hidden) {
-          ctx.strokeStyle = s.color;
-          ctx.beginPath();
-          const X = s.xs, Y = s.ys, n = X.length;
-          let col = NaN, lo = 0, hi = 0, last = 0, pen = false;
-          const flush = () => {
-            const px = PAD.left + col + 0.5;
-            if (hi !== lo) { ctx.lineTo(px, PAD.top + ph - (lo - d.y0) * ky); ctx.lineTo(px, PAD.top + ph - (hi - d.y0) * ky); }
-            ctx.lineTo(px, PAD.top + ph - (last - d.y0) * ky);
-          };
-          for (let i = 0; i < n; i++) {
-            let v = Y[i];
-            if (v !== v || (log && v <= 0)) { if (!isNaN(col)) flush(); col = NaN; pen = false; continue; }
-            if (log) v = Math.log10(v);
-            const c = Math.floor((X[i] - d.x0) * kx);
-            if (c !== col) {
-              if (!isNaN(col)) flush();
-              const py = PAD.top + ph - (v - d.y0) * ky;
-              if (!pen) { ctx.moveTo(PAD.left + c + 0.5, py); pen = true; } else ctx.lineTo(PAD.left + c + 0.5, py);
-              col = c; lo = hi = v;
-            } else {
-              if (v < lo) lo = v;
-              if (v > hi) hi = v;
-            }
-            last = v;
-            drawn++;
+          if (bar) {
+            [drawn, bars] = this.drawBars(ctx, s, bar, visible.indexOf(s), d, kx, ky, ph, baseY);
+          } else {
+            drawn = this.drawLine(ctx, s, d, kx, ky, ph, mode === "area" ? baseY : NaN);
           }
-          if (!isNaN(col)) flush();
-          ctx.stroke();
         }
-        info.push({ name: s.name, points: s.xs.length, drawn: drawn, color: s.color, hidden: s.hidden });
+        info.push({ name: s.name, points: s.xs.length, drawn: drawn, bars: bars, color: s.color, hidden: s.hidden });
       }
       ctx.restore();
       this.info = { series: info, renderMs: performance.now() - t0, xMin: d.x0, xMax: d.x1, log: this.log,
-        area: this.area, width: w, height: h };
-      this.canvas.setAttribute("aria-label", "line chart of " + info.length + " series from " +
+        area: this.area, width: w, height: h, mode: this.mode, unit: this.unit, yTicks: yTicks };
+      this.canvas.setAttribute("aria-label", this.mode + " chart of " + info.length + " series" +
+        (this.unit ? " in " + UNITS[this.unit].label : "") + " from " +
         new Date(d.x0).toISOString() + " to " + new Date(d.x1).toISOString());
+    }
+
+    // drawLine strokes a series by pixel column, and with a baseline
+    // (area mode) fills between it and the column's value farthest from
+    // it, half transparent so that series behind stay visible. It
+    // returns the points drawn.
+    drawLine(ctx, s, d, kx, ky, ph, baseY) {
+      const area = !isNaN(baseY);
+      const top = PAD.top + ph;
+      const X = s.xs, Y = s.ys, n = X.length, log = this.log;
+      const fill = area ? new Path2D() : null;
+      let fillOpen = false, fillX = 0;
+      ctx.strokeStyle = s.color;
+      ctx.beginPath();
+      let col = NaN, lo = 0, hi = 0, last = 0, pen = false, drawn = 0;
+      const flush = () => {
+        const px = PAD.left + col + 0.5;
+        if (hi !== lo) { ctx.lineTo(px, top - (lo - d.y0) * ky); ctx.lineTo(px, top - (hi - d.y0) * ky); }
+        ctx.lineTo(px, top - (last - d.y0) * ky);
+        if (area) {
+          const far = Math.abs(top - (hi - d.y0) * ky - baseY) >= Math.abs(top - (lo - d.y0) * ky - baseY) ? hi : lo;
+          if (!fillOpen) { fill.moveTo(px, baseY); fillOpen = true; }
+          fill.lineTo(px, top - (far - d.y0) * ky);
+          fillX = px;
+        }
+      };
+      const closeFill = () => {
+        if (fillOpen) { fill.lineTo(fillX, baseY); fill.closePath(); fillOpen = false; }
+      };
+      for (let i = 0; i < n; i++) {
+        let v = Y[i];
+        if (v !== v || (log && v <= 0)) { if (!isNaN(col)) flush(); closeFill(); col = NaN; pen = false; continue; }
+        if (log) v = Math.log10(v);
+        const c = Math.floor((X[i] - d.x0) * kx);
+        if (c !== col) {
+          if (!isNaN(col)) flush();
+          const py = top - (v - d.y0) * ky;
+          if (!pen) { ctx.moveTo(PAD.left + c + 0.5, py); pen = true; } else ctx.lineTo(PAD.left + c + 0.5, py);
+          col = c; lo = hi = v;
+        } else {
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
+        last = v;
+        drawn++;
+      }
+      if (!isNaN(col)) flush();
+      closeFill();
+      if (area) {
+        ctx.save();
+        ctx.globalAlpha = 0.3;
+        ctx.fillStyle = s.color;
+        ctx.fill(fill);
+        ctx.restore();
+      }
+      ctx.stroke();
+      return drawn;
+    }
+
+    // barLayout sizes the bars: one per point, side by side per series
+    // in the smallest gap between two points, when the points are at
+    // least 3 px apart; else one bar per pixel column (too many points
+    // for bars of their own).
+    barLayout(visible, kx, pw) {
+      let gap = Infinity, most = 0;
+      for (const s of visible) {
+        const X = s.xs;
+        most = Math.max(most, X.length);
+        for (let i = 1; i < X.length; i++) { const g = X[i] - X[i - 1]; if (g > 0 && g < gap) gap = g; }
+      }
+      const gapPx = isFinite(gap) ? gap * kx : pw / Math.max(1, most);
+      if (gapPx < 3) return { perColumn: true, width: 1, slots: 1 };
+      const slots = Math.max(1, visible.length);
+      const width = Math.max(1, Math.floor(gapPx * 0.8 / slots));
+      return { perColumn: false, width, slots, span: width * slots };
+    }
+
+    // drawBars draws a series' bars (the slot'th of the visible ones)
+    // and returns [points drawn, bars drawn].
+    drawBars(ctx, s, lay, slot, d, kx, ky, ph, baseY) {
+      const top = PAD.top + ph;
+      const X = s.xs, Y = s.ys, n = X.length, log = this.log;
+      ctx.fillStyle = s.color;
+      ctx.beginPath();
+      let drawn = 0, bars = 0;
+      const rect = (x, v) => {
+        const py = top - (v - d.y0) * ky;
+        ctx.rect(x, Math.min(py, baseY), lay.width, Math.max(1, Math.abs(baseY - py)));
+        bars++;
+      };
+      if (lay.perColumn) {
+        let col = NaN, far = 0;
+        for (let i = 0; i < n; i++) {
+          let v = Y[i];
+          if (v !== v || (log && v <= 0)) continue;
+          if (log) v = Math.log10(v);
+          const c = Math.floor((X[i] - d.x0) * kx);
+          if (c !== col) {
+            if (!isNaN(col)) rect(PAD.left + col, far);
+            col = c; far = v;
+          } else if (Math.abs(v - (log ? d.y0 : 0)) > Math.abs(far - (log ? d.y0 : 0))) far = v;
+          drawn++;
+        }
+        if (!isNaN(col)) rect(PAD.left + col, far);
+      } else {
+        const off = -lay.span / 2 + slot * lay.width;
+        for (let i = 0; i < n; i++) {
+          let v = Y[i];
+          if (v !== v || (log && v <= 0)) continue;
+          if (log) v = Math.log10(v);
+          rect(Math.round(PAD.left + (X[i] - d.x0) * kx + off), v);
+          drawn++;
+        }
+      }
+      ctx.fill();
+      return [drawn, bars];
     }
 
     // pxToTime turns a canvas x (CSS px) into ms.
@@ -309,7 +489,7 @@
         sw.className = "swatch";
         sw.style.background = color;
         const txt = document.createElement("span");
-        txt.textContent = name + ": " + formatValue(v);
+        txt.textContent = name + ": " + formatValue(v, this.unit);
         row.append(sw, txt);
         this.tip.append(row);
       }
@@ -320,5 +500,8 @@
     }
   }
 
+  Chart.UNITS = Object.keys(UNITS);
+  Chart.MODES = MODES;
+  Chart.formatValue = formatValue;
   window.SiltChart = Chart;
 })();

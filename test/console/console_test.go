@@ -327,11 +327,15 @@ type chartInfo struct {
 		Name   string
 		Points int
 		Drawn  int
+		Bars   int
 		Color  string
 	}
 	RenderMs   float64
 	XMin, XMax float64
 	Log        bool
+	Mode       string
+	Unit       string
+	YTicks     []string
 	Area       struct{ Left, Top, Width, Height float64 }
 }
 
@@ -352,6 +356,33 @@ func (b *browser) colorPixels(colors [][3]uint8) []int {
 		b.t.Fatalf("decode the chart's screenshot: %v", err)
 	}
 	return countColors(img, colors)
+}
+
+// tintPixels counts the chart's pixels of color c laid with alpha over
+// the page's background (read from the canvas' top-left corner, outside
+// the plot): an area's fill.
+func (b *browser) tintPixels(c [3]uint8, alpha float64) int {
+	b.t.Helper()
+	var buf []byte
+	b.run("screenshot the chart", chromedp.Screenshot("#q-chart canvas", &buf, chromedp.ByQuery))
+	img, err := png.Decode(bytes.NewReader(buf))
+	if err != nil {
+		b.t.Fatalf("decode the chart's screenshot: %v", err)
+	}
+	r0 := img.Bounds().Min
+	br, bg, bb, _ := img.At(r0.X+1, r0.Y+1).RGBA()
+	mix := func(fg uint8, bgc uint32) uint8 { return uint8(math.Round(alpha*float64(fg) + (1-alpha)*float64(bgc>>8))) }
+	tint := [3]uint8{mix(c[0], br), mix(c[1], bg), mix(c[2], bb)}
+	return countColors(img, [][3]uint8{tint})[0]
+}
+
+func slicesContain(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 func countColors(img image.Image, colors [][3]uint8) []int {
@@ -628,6 +659,95 @@ func TestConsole(t *testing.T) {
 			t.Fatal("the log scale box did not make the chart's scale logarithmic")
 		}
 		b.run("linear scale again", chromedp.Click("#q-log", chromedp.ByID))
+	})
+
+	step("chart-modes-units", func(t *testing.T) {
+		b.run("last 15 minutes", setValue("q-range", "15m"))
+		b.query("influxql", `SELECT mean(usage) FROM cpu WHERE $timeFilter GROUP BY time(1m), host fill(none)`)
+		if e := b.errorText(); e != "" {
+			t.Fatalf("query failed: %s", e)
+		}
+		line := b.colorPixels(seriesColors)
+		// Bars: one per point, side by side, filled in the series' colors.
+		b.run("bars", setValue("q-mode", "bar"))
+		bi := b.chart()
+		if bi.Mode != "bar" || len(bi.Series) != 2 {
+			t.Fatalf("chart after choosing bars: mode %q, %d series", bi.Mode, len(bi.Series))
+		}
+		for _, sr := range bi.Series {
+			if sr.Points < 10 || sr.Bars != sr.Points || sr.Drawn != sr.Points {
+				t.Fatalf("series %s: %d points, %d drawn, %d bars, want a bar per point", sr.Name, sr.Points, sr.Drawn, sr.Bars)
+			}
+		}
+		bars := b.colorPixels(seriesColors)
+		if bars[0] < 3*line[0] || bars[1] < 3*line[1] {
+			t.Fatalf("pixels in the series' colors: %v as lines, %v as bars; bars should fill much more", line, bars)
+		}
+		if !slicesContain(bi.YTicks, "0") {
+			t.Fatalf("bars stand on zero, but the axis ticks are %v", bi.YTicks)
+		}
+		b.screenshot("console-bars.png")
+
+		// An area: one series, filled half-transparent down to zero.
+		b.query("influxql", `SELECT mean(usage) FROM cpu WHERE $timeFilter AND host = 'a' GROUP BY time(10s) fill(none)`)
+		b.run("lines", setValue("q-mode", "line"))
+		li := b.chart()
+		tintLine := b.tintPixels(seriesColors[0], 0.3)
+		b.run("areas", setValue("q-mode", "area"))
+		ai := b.chart()
+		tintArea := b.tintPixels(seriesColors[0], 0.3)
+		plot := ai.Area.Width * ai.Area.Height
+		if ai.Mode != "area" || len(ai.Series) != 1 || ai.Series[0].Drawn != li.Series[0].Drawn {
+			t.Fatalf("area chart %+v", ai)
+		}
+		// usage of host a is 5..15: from zero, the fill covers a third
+		// of the plot or more.
+		if float64(tintArea) < 0.25*plot || float64(tintLine) > 0.02*plot {
+			t.Fatalf("tinted pixels: %d as an area, %d as a line, of a %v px plot", tintArea, tintLine, plot)
+		}
+		if !slicesContain(ai.YTicks, "0") || slicesContain(li.YTicks, "0") {
+			t.Fatalf("ticks as area %v (want 0 in them), as line %v (usage 5..15: no 0)", ai.YTicks, li.YTicks)
+		}
+
+		// Units label the axis and the tooltip.
+		b.run("percent", setValue("q-unit", "percent"))
+		for _, l := range b.chart().YTicks {
+			if !strings.HasSuffix(l, "%") {
+				t.Fatalf("tick %q in percent", l)
+			}
+		}
+		b.run("lines", setValue("q-mode", "line"))
+		b.query("sql", "SELECT time, n * 1024 AS b FROM cpu WHERE host = 'a'")
+		b.run("bytes", setValue("q-unit", "bytes"))
+		bt := b.chart()
+		kib := 0
+		for _, l := range bt.YTicks {
+			num, unit, ok := strings.Cut(l, " ")
+			if _, err := strconv.Atoi(num); err != nil || !ok || (unit != "B" && unit != "KiB") {
+				t.Fatalf("ticks %v: want whole B or KiB (n*1024 is 0..599 KiB, ticks on round KiB)", bt.YTicks)
+			}
+			if unit == "KiB" {
+				kib++
+			}
+		}
+		if kib < 3 {
+			t.Fatalf("ticks %v: want several in KiB", bt.YTicks)
+		}
+		var box struct{ X, Y float64 }
+		b.eval(`(() => { const r = document.querySelector("#q-chart canvas").getBoundingClientRect(); return {x: r.left, y: r.top}; })()`, &box)
+		b.run("hover", chromedp.MouseEvent(input.MouseMoved, box.X+bt.Area.Left+bt.Area.Width-2, box.Y+bt.Area.Top+bt.Area.Height/2))
+		var tip string
+		b.eval(`document.querySelector("#q-chart .chart-tip").textContent`, &tip)
+		if !strings.Contains(tip, " KiB") {
+			t.Fatalf("tooltip %q, want the value in KiB", tip)
+		}
+		// The choice is kept in the browser; back to plain numbers.
+		var kept string
+		b.eval(`localStorage.getItem("silt.chart.unit")`, &kept)
+		if kept != "bytes" {
+			t.Fatalf("unit kept as %q", kept)
+		}
+		b.run("no unit", setValue("q-unit", ""))
 	})
 
 	step("export-csv", func(t *testing.T) {
