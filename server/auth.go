@@ -170,7 +170,7 @@ func pathScope(method []byte, path string) scope {
 		return scopeAny // Flux's refusal; organizations, which hold nothing
 	case "/health", "/ping":
 		return scopeNone
-	case "/write", "/api/v2/write", "/api/v1/ingest", "/api/v1/write":
+	case "/write", "/api/v2/write", "/api/v1/ingest", "/api/v1/write", "/api/v1/import/csv":
 		return scopeWrite
 	case "/query":
 		return scopeAny // each statement is checked by its kind (handleQuery)

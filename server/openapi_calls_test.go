@@ -141,3 +141,18 @@ func backupContractCalls(t *testing.T, do func(apiCall) []byte) {
 	do(apiCall{method: "DELETE", path: "/api/v1/backup?id=" + id, status: 204})
 	do(apiCall{method: "DELETE", path: "/api/v1/backup?id=" + id, status: 404})
 }
+
+// consoleContractCalls are the calls of the console's export and upload:
+// a SQL answer as Parquet, and CSV uploads (good, with a bad record, and
+// refused).
+func consoleContractCalls() []apiCall {
+	const csvType = "text/csv"
+	q := url.QueryEscape
+	return []apiCall{
+		{method: "GET", path: "/api/v1/sql?db=oa&format=parquet&q=" + q("SELECT * FROM cpu"), status: 200},
+		{method: "POST", path: "/api/v1/import/csv?db=oacsv&table=m&tags=host", body: "time,host,v\n1700000000,a,1.5\n", hdr: []string{"Content-Type", csvType}, status: 204},
+		{method: "POST", path: "/api/v1/import/csv?db=oacsv&table=m&precision=s", body: "time,host,v\n1700000001,a,2\nsoon,a,3\n", hdr: []string{"Content-Type", csvType}, status: 400},
+		{method: "POST", path: "/api/v1/import/csv?db=oacsv&table=m", body: "when,v\n1,2\n", hdr: []string{"Content-Type", csvType}, status: 400},
+		{method: "POST", path: "/api/v1/import/csv?db=oacsv", body: "time,v\n1,2\n", hdr: []string{"Content-Type", csvType}, status: 400, badRequest: true},
+	}
+}

@@ -212,6 +212,7 @@ func TestOpenAPIContract(t *testing.T) {
 	}
 	calls = append(calls, promContractCalls(t)...)  // openapi_calls_test.go
 	calls = append(calls, influxContractCalls()...) // openapi_calls_test.go
+	calls = append(calls, consoleContractCalls()...) // openapi_calls_test.go
 	do := func(c apiCall) []byte {
 		t.Helper()
 		check.expectBadRequest = c.badRequest

@@ -234,6 +234,8 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 			if s.requireReady(ctx) {
 				s.handleExport(ctx)
 			}
+		case "/api/v1/import/csv":
+			s.handleCSVImport(ctx) // upload_csv.go
 		case "/api/openapi.yaml":
 			s.handleOpenAPI(ctx) // openapi.go
 		// Prometheus: remote write and read, and the query API.
@@ -319,7 +321,8 @@ func knownPath(p string) string {
 		"/api/v1/write", "/api/v1/read", "/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels",
 		"/api/v1/metadata", "/api/v1/status/buildinfo",
 		"/api/v2/query", "/api/v2/buckets", "/api/v2/orgs", "/api/v3/write_lp", "/api/v3/query_sql",
-		"/api/v3/query_influxql", "/api/v3/configure/database":
+		"/api/v3/query_influxql", "/api/v3/configure/database",
+		"/api/v1/import/csv":
 		return p
 	}
 	return "other"

@@ -18,7 +18,7 @@ import (
 	"github.com/siltdb/silt/query/sql"
 )
 
-// handleSQL serves GET/POST /api/v1/sql?db=D&q=SQL&format=json|csv|arrow.
+// handleSQL serves GET/POST /api/v1/sql?db=D&q=SQL&format=json|csv|arrow|parquet.
 // A POST body is the SQL text, or JSON {"db": ..., "sql": ...}.
 func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 	args := ctx.QueryArgs()
@@ -72,9 +72,9 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 	}
 	format := string(args.Peek("format"))
 	switch format {
-	case "", "json", "csv", "arrow":
+	case "", "json", "csv", "arrow", "parquet":
 	default:
-		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-format", "format must be json, csv or arrow")
+		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-format", "format must be json, csv, arrow or parquet")
 		return
 	}
 	start := time.Now()
@@ -125,6 +125,11 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 	case "arrow":
 		ctx.SetContentType("application/vnd.apache.arrow.stream")
 		encode = res.WriteArrow
+	case "parquet":
+		// One Parquet file (export_parquet.go).
+		ctx.SetContentType(parquetContentType)
+		ctx.Response.Header.Set("Content-Disposition", `attachment; filename="silt-query.parquet"`)
+		encode = func(w io.Writer) error { return writeResultParquet(w, res) }
 	default:
 		ctx.SetContentType("application/json")
 		encode = res.WriteJSON
