@@ -623,14 +623,15 @@
         resp = await api("/api/v1/sql?format=" + format, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ db, sql: sent }) });
         name = "silt-query." + format;
       } else {
-        if (format !== "csv") { showError("InfluxQL answers export as CSV only"); return; }
+        if (format !== "csv") { showError("InfluxQL answers export as CSV only; Arrow and Parquet are for SQL"); return; }
         resp = await api("/query", { method: "POST", headers: { Accept: "application/csv" }, body: new URLSearchParams({ q: sent, db }) });
         name = "silt-query.csv";
       }
     } catch (e) { if (e.status !== 401) showError(e.message); return; }
     const blob = await resp.blob();
     if (!resp.ok) { showError(await blob.text()); return; }
-    window.silt.lastExport = { name, bytes: blob.size, type: blob.type, head: (await blob.slice(0, 200).text()) };
+    window.silt.lastExport = { name, bytes: blob.size, type: blob.type, head: (await blob.slice(0, 200).text()),
+      tail: (await blob.slice(Math.max(0, blob.size - 4)).text()) };
     const url = URL.createObjectURL(blob);
     const a = el("a", { href: url, download: name });
     document.body.append(a);
@@ -849,17 +850,27 @@
     if (!db) { status.textContent = "Name a database."; status.className = "error"; return; }
     const fmt = $("w-format").value;
     const q = new URLSearchParams({ db, precision: $("w-precision").value });
-    const path = (fmt === "ndjson" ? "/api/v1/ingest?" : "/write?") + q;
+    let path = (fmt === "ndjson" ? "/api/v1/ingest?" : "/write?") + q;
+    let ctype = "text/plain; charset=utf-8";
+    if (fmt === "csv") {
+      const table = $("w-table").value.trim();
+      if (!table) { status.textContent = "Name the table the CSV rows go to."; status.className = "error"; return; }
+      q.set("table", table);
+      if ($("w-tags").value.trim()) q.set("tags", $("w-tags").value.replace(/\s+/g, ""));
+      if ($("w-time").value.trim() && $("w-time").value.trim() !== "time") q.set("time", $("w-time").value.trim());
+      path = "/api/v1/import/csv?" + q;
+      ctype = "text/csv; charset=utf-8";
+    }
     status.className = "";
     status.textContent = "writing…";
     let resp, text;
     try {
-      resp = await api(path, { method: "POST", headers: { "Content-Type": "text/plain; charset=utf-8" }, body });
+      resp = await api(path, { method: "POST", headers: { "Content-Type": ctype }, body });
       text = await resp.text();
     } catch (e) { if (e.status !== 401) { status.textContent = e.message; status.className = "error"; } return; }
     const lines = body.split("\n").length - (body.endsWith("\n") ? 1 : 0);
     if (resp.ok) {
-      status.textContent = "Wrote " + lines + " lines to " + db + ".";
+      status.textContent = fmt === "csv" ? "Wrote the CSV's rows to " + db + "." : "Wrote " + lines + " lines to " + db + ".";
       status.className = "ok";
       loadDatabases().catch(() => {});
       return;
@@ -888,9 +899,18 @@
     if (!f) return;
     $("w-text").value = await f.text();
     if (/\.(nd)?json$/i.test(f.name)) $("w-format").value = "ndjson";
+    if (/\.csv$/i.test(f.name)) {
+      $("w-format").value = "csv";
+      if (!$("w-table").value) $("w-table").value = f.name.replace(/\.csv$/i, "").replace(/[^A-Za-z0-9_.-]/g, "_");
+    }
+    csvOptions();
     $("w-status").textContent = f.name + ": " + f.size + " bytes loaded; press Write to send.";
     $("w-status").className = "";
   }
+
+  // csvOptions shows the CSV upload's table and column settings when CSV
+  // is the format.
+  function csvOptions() { $("w-csv-opts").hidden = $("w-format").value !== "csv"; }
 
   // ---- wiring ----
 
@@ -922,6 +942,7 @@
     $("q-explain").addEventListener("click", () => explainQuery());
     $("q-csv").addEventListener("click", () => exportAs("csv"));
     $("q-arrow").addEventListener("click", () => exportAs("arrow"));
+    $("q-parquet").addEventListener("click", () => exportAs("parquet"));
     $("q-log").addEventListener("change", () => { if (state.chart) state.chart.setLog($("q-log").checked); });
     // The chart's mode and unit are kept in the browser, as the theme.
     for (const [id, key, set] of [["q-mode", CHART_MODE_KEY, "setMode"], ["q-unit", CHART_UNIT_KEY, "setUnit"]]) {
@@ -957,6 +978,7 @@
     });
     $("w-send").addEventListener("click", sendWrite);
     $("w-file").addEventListener("change", loadFile);
+    $("w-format").addEventListener("change", csvOptions);
     window.addEventListener("hashchange", () => showView(location.hash.slice(1)));
   }
 

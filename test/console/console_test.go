@@ -763,6 +763,18 @@ func TestConsole(t *testing.T) {
 		if exp.Name != "silt-query.csv" || !strings.HasPrefix(exp.Head, "host,n\n") || !strings.Contains(exp.Head, "a,600") {
 			t.Fatalf("export %+v", exp)
 		}
+		// Parquet: a whole file (its magic at both ends), of the SQL
+		// answer (server/upload tests and DuckDB check its contents).
+		b.run("export parquet", chromedp.Evaluate(`window.silt.lastExport = undefined`, nil), chromedp.Click("#q-parquet", chromedp.ByID))
+		b.waitJS("the parquet export", `window.silt.lastExport !== undefined`)
+		var pq struct {
+			Name, Head, Tail, Type string
+			Bytes                  int
+		}
+		b.eval(`window.silt.lastExport`, &pq)
+		if pq.Name != "silt-query.parquet" || pq.Type != "application/vnd.apache.parquet" || !strings.HasPrefix(pq.Head, "PAR1") || pq.Tail != "PAR1" || pq.Bytes < 100 {
+			t.Fatalf("parquet export %+v", pq)
+		}
 	})
 
 	step("xss", func(t *testing.T) {
@@ -840,6 +852,44 @@ func TestConsole(t *testing.T) {
 		_ = json.Unmarshal([]byte(body), &ans)
 		if code != 200 || fmt.Sprint(ans.Rows) != "[[<i>c</i>] [a]]" {
 			t.Fatalf("uploaded rows: %d %s", code, body)
+		}
+
+		// CSV: the table and tag column named in the form, one bad record.
+		csvFile := filepath.Join(t.TempDir(), "meters.csv")
+		at := now.Format(time.RFC3339Nano)
+		csvText := fmt.Sprintf("time,site,kwh\n%s,north,1.5\n%s,south,lots\n%s,<b>east</b>,2.5\n", at, at, at)
+		if err := os.WriteFile(csvFile, []byte(csvText), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b.run("upload csv", chromedp.Evaluate(`document.getElementById("w-errors").replaceChildren()`, nil),
+			chromedp.SetUploadFiles("#w-file", []string{csvFile}, chromedp.ByID))
+		b.waitJS("the CSV file", `document.getElementById("w-text").value.startsWith("time,site,kwh")`)
+		var form struct {
+			Format, Table string
+			Hidden        bool
+		}
+		b.eval(`({format: document.getElementById("w-format").value, table: document.getElementById("w-table").value, hidden: document.getElementById("w-csv-opts").hidden})`, &form)
+		if form.Format != "csv" || form.Table != "meters" || form.Hidden {
+			t.Fatalf("after choosing meters.csv the form is %+v, want CSV into table meters", form)
+		}
+		b.run("tags, send", setValue("w-tags", "site"), chromedp.Click("#w-send", chromedp.ByID))
+		b.waitJS("the CSV error table", `document.getElementById("w-error-table") !== null`)
+		b.eval(`({status: document.getElementById("w-status").textContent,
+			rows: Array.from(document.querySelectorAll("#w-error-table tbody tr")).map(tr => Array.from(tr.cells).map(c => c.textContent))})`, &res)
+		if res.Status != "Wrote 2 rows; rejected 1 lines." || len(res.Rows) != 1 || res.Rows[0][0] != "3" || res.Rows[0][1] != "csv-bad-value" ||
+			!strings.Contains(res.Rows[0][2], `"lots"`) || !strings.HasPrefix(res.Rows[0][3], at+",south,lots") {
+			t.Fatalf("CSV upload answer %+v", res)
+		}
+		code, body = s.do(t, "GET", "/api/v1/sql?db=uploads&q="+url.QueryEscape("SELECT site, kwh FROM meters ORDER BY site"), "", true)
+		var meters struct{ Rows [][]any }
+		_ = json.Unmarshal([]byte(body), &meters)
+		if code != 200 || fmt.Sprint(meters.Rows) != "[[<b>east</b> 2.5] [north 1.5]]" {
+			t.Fatalf("uploaded CSV rows: %d %s", code, body)
+		}
+		var injected int
+		b.eval(`document.querySelectorAll("main b").length`, &injected)
+		if injected != 0 {
+			t.Fatalf("a CSV cell became markup: %d <b> nodes", injected)
 		}
 	})
 
