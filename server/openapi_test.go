@@ -212,7 +212,9 @@ func TestOpenAPIContract(t *testing.T) {
 	}
 	calls = append(calls, promContractCalls(t)...)  // openapi_calls_test.go
 	calls = append(calls, influxContractCalls()...) // openapi_calls_test.go
-	calls = append(calls, consoleContractCalls()...) // openapi_calls_test.go
+
+	// The console's export and upload (openapi_calls_test.go).
+	calls = append(calls, consoleContractCalls()...)
 	do := func(c apiCall) []byte {
 		t.Helper()
 		check.expectBadRequest = c.badRequest

@@ -123,6 +123,7 @@ func New(eng *engine.Engine, cfg Config) *Server {
 		Name: "silt_query_memory_reserved_bytes", Help: "Memory running queries have reserved of --query-max-memory-total."},
 		func() float64 { return float64(s.queryMem.Used()) }))
 	s.queryDuration = newQueryDuration(eng.Metrics().Registry) // query_metrics.go
+	registerStatusMetrics(eng)                                 // status_metrics.go
 	s.prom = newPromState(s)
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(eng.Metrics().Registry, promhttp.HandlerOpts{}))
 	s.srv = &fasthttp.Server{
