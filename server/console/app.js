@@ -755,21 +755,71 @@
     return found ? s : null;
   }
 
-  const QUERY_PATHS = new Set(["/query", "/api/v1/sql"]);
+  // byLabel sums a metric's samples per value of one label.
+  function byLabel(ms, name, label) {
+    const out = {};
+    let found = false;
+    for (const [n, l, v] of ms) if (n === name) { const k = l[label] || ""; out[k] = (out[k] || 0) + v; found = true; }
+    return found ? out : null;
+  }
 
-  // CARDS are the status charts: a value from each scrape (rate: per
-  // second since the last one).
+  // quantile estimates the q-quantile of a histogram's observations from
+  // cumulative bucket counts [{le, n}] (sorted by le), interpolating
+  // within the bucket as Prometheus' histogram_quantile does.
+  function quantile(q, buckets) {
+    const total = buckets.length ? buckets[buckets.length - 1].n : 0;
+    if (!(total > 0)) return null;
+    const rank = q * total;
+    let prevLe = 0, prevN = 0;
+    for (const b of buckets) {
+      if (b.n >= rank) {
+        if (!isFinite(b.le)) return prevLe; // past the last bound: its lower edge
+        return prevLe + (b.le - prevLe) * (b.n > prevN ? (rank - prevN) / (b.n - prevN) : 1);
+      }
+      prevLe = b.le; prevN = b.n;
+    }
+    return prevLe;
+  }
+
+  // latencyBuckets are silt_query_duration_seconds' buckets over every
+  // front end, cumulative by le.
+  function latencyBuckets(ms) {
+    const byLe = new Map();
+    for (const [n, l, v] of ms) if (n === "silt_query_duration_seconds_bucket") {
+      const le = l.le === "+Inf" ? Infinity : Number(l.le);
+      byLe.set(le, (byLe.get(le) || 0) + v);
+    }
+    return Array.from(byLe, ([le, n]) => ({ le, n })).sort((a, b) => a.le - b.le);
+  }
+
+  // CARDS are the status charts. get reads a value, or an object of
+  // values (one series each), from a scrape; rate turns it into a rate
+  // per second since the last scrape; derive computes the values from
+  // this scrape and the last one. unit is the chart's (chart.js UNITS).
   const CARDS = [
-    { id: "ingest", title: "Ingest (rows/s)", rate: true, get: (m) => sum(m, "silt_rows_written_total") },
-    { id: "ingest-bytes", title: "Ingest (bytes/s)", rate: true, get: (m) => sum(m, "silt_ingest_bytes_total") },
-    { id: "head", title: "Head (bytes)", get: (m) => sum(m, "silt_head_bytes") },
-    { id: "wal", title: "WAL (bytes)", get: (m) => sum(m, "silt_wal_bytes") },
-    { id: "flushes", title: "Flushes (segments/s)", rate: true, get: (m) => sum(m, "silt_segments_flushed_total") },
+    { id: "ingest", title: "Ingest (rows/s)", rate: true, unit: "ops", get: (m) => sum(m, "silt_rows_written_total") },
+    { id: "ingest-bytes", title: "Ingest (bytes/s)", rate: true, unit: "bps", get: (m) => sum(m, "silt_ingest_bytes_total") },
+    { id: "head", title: "Head against its bound (--max-head-bytes)", unit: "bytes", bound: "bound",
+      get: (m) => { const h = sum(m, "silt_head_bytes"); return h === null ? null : { head: h, bound: sum(m, "silt_head_max_bytes") }; } },
+    { id: "wal", title: "WAL (bytes)", unit: "bytes", get: (m) => sum(m, "silt_wal_bytes") },
+    { id: "flushes", title: "Flushes (segments/s)", rate: true, unit: "ops", get: (m) => sum(m, "silt_segments_flushed_total") },
     { id: "segments", title: "Live segments", get: (m) => sum(m, "silt_segments_live") },
     { id: "window-max", title: "Segments in the fullest window", get: (m) => sum(m, "silt_window_segments_max") },
-    { id: "queries", title: "Queries (/s)", rate: true, get: (m) => sum(m, "silt_http_requests_total", (l) => QUERY_PATHS.has(l.path)) },
+    { id: "compaction-backlog", title: "Compaction backlog (windows, segments)",
+      get: (m) => { const w = sum(m, "silt_compaction_backlog_windows"); return w === null ? null : { windows: w, segments: sum(m, "silt_compaction_backlog_segments") }; } },
+    { id: "queries", title: "Queries (/s) by front end", rate: true, unit: "ops", get: (m) => byLabel(m, "silt_query_duration_seconds_count", "frontend") },
+    { id: "latency", title: "Query latency, all front ends (p50, p99)", unit: "s",
+      derive: (m, prev) => {
+        const cur = latencyBuckets(m);
+        if (!prev) return null;
+        const before = new Map(latencyBuckets(prev).map((b) => [b.le, b.n]));
+        const d = cur.map((b) => ({ le: b.le, n: b.n - (before.get(b.le) || 0) }));
+        const p50 = quantile(0.5, d), p99 = quantile(0.99, d);
+        return p50 === null ? null : { p50, p99 };
+      } },
     { id: "kafka-lag", title: "Kafka lag (messages)", optional: true, get: (m) => sum(m, "silt_kafka_partition_lag") },
     { id: "nats-lag", title: "NATS pending (messages)", optional: true, get: (m) => sum(m, "silt_nats_pending") },
+    { id: "tier-backlog", title: "Tiering backlog (segments)", optional: true, get: (m) => sum(m, "silt_tier_backlog_segments") },
     { id: "tier-cold", title: "Cold segments", optional: true, get: (m) => sum(m, "silt_tier_cold_segments") },
   ];
   const STATUS_POINTS = 150;
@@ -783,6 +833,17 @@
     return String(Math.round(v * 100) / 100);
   }
 
+  // cardText is a card's latest values as text, in its unit.
+  function cardText(c, vals) {
+    const f = (v) => (c.unit && v !== null ? window.SiltChart.formatValue(v, c.unit) : formatNum(v));
+    const keys = Object.keys(vals);
+    if (keys.length === 1 && keys[0] === "") return f(vals[""]);
+    if (c.bound && vals.head !== undefined && vals[c.bound]) {
+      return f(vals.head) + " of " + f(vals[c.bound]) + " (" + Math.round(100 * vals.head / vals[c.bound]) + "%)";
+    }
+    return keys.map((k) => k + " " + f(vals[k])).join(" · ");
+  }
+
   async function scrape() {
     let text;
     try {
@@ -790,15 +851,25 @@
       text = await r.text();
     } catch (e) { return; }
     const ms = parseMetrics(text), now = Date.now(), prev = state.lastMetrics;
-    state.lastMetrics = { at: now, values: {} };
+    state.lastMetrics = { at: now, values: {}, ms };
     for (const c of CARDS) {
-      const raw = c.get(ms);
-      state.lastMetrics.values[c.id] = raw;
-      let v = null;
-      if (c.rate) {
-        const p = prev && prev.values[c.id];
-        if (raw !== null && p !== null && p !== undefined) v = Math.max(0, (raw - p) / ((now - prev.at) / 1000));
-      } else v = raw;
+      let vals = null, raw = null;
+      if (c.derive) {
+        vals = c.derive(ms, prev && prev.ms);
+        raw = vals;
+      } else {
+        raw = c.get(ms);
+        state.lastMetrics.values[c.id] = raw;
+        const one = raw !== null && typeof raw !== "object";
+        const cur = raw === null ? null : (one ? { "": raw } : raw);
+        if (!c.rate) vals = cur;
+        else if (cur && prev && prev.values[c.id] !== null && prev.values[c.id] !== undefined) {
+          const p = typeof prev.values[c.id] === "object" ? prev.values[c.id] : { "": prev.values[c.id] };
+          const dt = (now - prev.at) / 1000;
+          vals = {};
+          for (const k of Object.keys(cur)) if (k in p) vals[k] = Math.max(0, (cur[k] - p[k]) / dt);
+        }
+      }
       let card = state.statusCharts[c.id];
       if (!card) {
         if (c.optional && raw === null) continue;
@@ -806,18 +877,36 @@
         const nowEl = el("div", { class: "now", text: "–" });
         const box = el("div", { class: "card", "data-card": c.id }, el("h3", { text: c.title }), nowEl, host);
         $("s-cards").append(box);
-        card = state.statusCharts[c.id] = { xs: [], ys: [], nowEl, chart: new window.SiltChart(host, { compact: true }) };
+        card = state.statusCharts[c.id] = { xs: [], series: {}, nowEl, chart: new window.SiltChart(host, { compact: true, unit: c.unit || "" }) };
       }
-      if (v === null) continue;
-      card.xs.push(now); card.ys.push(v);
-      if (card.xs.length > STATUS_POINTS) { card.xs.shift(); card.ys.shift(); }
-      card.nowEl.textContent = formatNum(v);
-      card.chart.setData([{ name: c.title, xs: Float64Array.from(card.xs), ys: Float64Array.from(card.ys) }]);
+      if (vals === null) continue;
+      // One point per scrape in every series of the card, NaN where a
+      // series had no value (a gap).
+      card.xs.push(now);
+      for (const k of Object.keys(vals)) if (!card.series[k]) card.series[k] = card.xs.slice(0, -1).map(() => NaN);
+      for (const [k, ys] of Object.entries(card.series)) ys.push(k in vals && vals[k] !== null ? vals[k] : NaN);
+      if (card.xs.length > STATUS_POINTS) { card.xs.shift(); for (const ys of Object.values(card.series)) ys.shift(); }
+      card.nowEl.textContent = cardText(c, vals);
+      card.values = vals;
+      const xs = Float64Array.from(card.xs);
+      card.chart.setData(Object.entries(card.series).map(([k, ys]) => ({ name: k || c.title, xs, ys: Float64Array.from(ys) })));
     }
+  }
+
+  // rollupWidths are the server's rollup widths (silt_rollup_width_seconds)
+  // as text: "10s, 1m, 1h".
+  async function rollupWidths() {
+    try {
+      const ms = parseMetrics(await (await api("/metrics")).text());
+      const secs = ms.filter(([n]) => n === "silt_rollup_width_seconds").map(([, , v]) => v).sort((a, b) => a - b);
+      if (secs.length === 0) return "off";
+      return secs.map((v) => (v % 3600 === 0 ? v / 3600 + "h" : v % 60 === 0 ? v / 60 + "m" : v + "s")).join(", ");
+    } catch (e) { return e.message; }
   }
 
   async function renderStatusDbs() {
     const rows = [];
+    const rollups = await rollupWidths();
     for (const db of state.dbs) {
       let tables = "", retention = "";
       try { tables = String(((await apiJSON("/api/v1/tables?db=" + encodeURIComponent(db))).tables || []).length); } catch (e) { tables = e.message; }
@@ -826,10 +915,12 @@
         const s = b.results && b.results[0] && b.results[0].series && b.results[0].series[0];
         if (s) { const i = s.columns.indexOf("duration"); retention = s.values.map((v) => v[i]).join(", "); }
       } catch (e) { retention = e.message; }
-      rows.push(el("tr", null, el("td", { text: db }), el("td", { class: "num", text: tables }), el("td", { text: retention === "0s" ? "forever" : retention })));
+      rows.push(el("tr", null, el("td", { text: db }), el("td", { class: "num", text: tables }), el("td", { text: retention === "0s" ? "forever" : retention }),
+        el("td", { text: rollups })));
     }
     $("s-dbs").replaceChildren(el("table", null,
-      el("thead", null, el("tr", null, el("th", { text: "database" }), el("th", { text: "tables" }), el("th", { text: "retention" }))),
+      el("thead", null, el("tr", null, el("th", { text: "database" }), el("th", { text: "tables" }), el("th", { text: "retention" }),
+        el("th", { text: "rollups (--rollups, every database)" }))),
       el("tbody", null, ...rows)));
   }
 

@@ -900,8 +900,39 @@ func TestConsole(t *testing.T) {
 		b.waitJS("the databases", `document.querySelectorAll("#s-dbs tbody tr").length >= 2`)
 		var head string
 		b.eval(`document.querySelector('[data-card="head"] .now').textContent`, &head)
-		if head == "–" || head == "0" {
-			t.Fatalf("head bytes shown as %q", head)
+		if !strings.Contains(head, " of 1 GiB (") {
+			t.Fatalf("head shown as %q, want its bytes of the 1 GiB bound", head)
+		}
+		var hv struct{ Head, Bound float64 }
+		b.eval(`window.silt.state.statusCharts.head.values`, &hv)
+		if hv.Head <= 0 || hv.Bound != 1<<30 {
+			t.Fatalf("head card values %+v", hv)
+		}
+		// Queries over HTTP between two scrapes: their rate under sql,
+		// and a latency from the histogram's buckets.
+		for i := 0; i < 5; i++ {
+			if code, body := s.do(t, "GET", "/api/v1/sql?db=demo&q="+url.QueryEscape("SELECT count(*) FROM cpu"), "", true); code != 200 {
+				t.Fatalf("query: %d %s", code, body)
+			}
+		}
+		b.waitJS("the query rate and latency", `(() => { const c = window.silt.state.statusCharts;
+			return c.queries && c.queries.values && c.queries.values.sql > 0 && c.latency && c.latency.values && c.latency.values.p50 > 0; })()`)
+		var lat struct{ P50, P99 float64 }
+		var latText string
+		b.eval(`window.silt.state.statusCharts.latency.values`, &lat)
+		b.eval(`document.querySelector('[data-card="latency"] .now').textContent`, &latText)
+		if lat.P99 < lat.P50 || lat.P99 > 60 || !strings.Contains(latText, "p50 ") || !strings.Contains(latText, "p99 ") {
+			t.Fatalf("latency card %+v %q", lat, latText)
+		}
+		var backlog string
+		b.eval(`document.querySelector('[data-card="compaction-backlog"] .now').textContent`, &backlog)
+		if !strings.HasPrefix(backlog, "windows ") {
+			t.Fatalf("compaction backlog shown as %q", backlog)
+		}
+		var dbRow []string
+		b.eval(`Array.from(document.querySelectorAll("#s-dbs tbody tr")).map(tr => tr.cells[0].textContent + "|" + tr.cells[3].textContent)`, &dbRow)
+		if !slicesContain(dbRow, "demo|10s, 1m, 1h") {
+			t.Fatalf("databases table %v, want demo with the default rollups", dbRow)
 		}
 		b.screenshot("console-status.png")
 	})
