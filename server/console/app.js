@@ -886,10 +886,21 @@
       for (const k of Object.keys(vals)) if (!card.series[k]) card.series[k] = card.xs.slice(0, -1).map(() => NaN);
       for (const [k, ys] of Object.entries(card.series)) ys.push(k in vals && vals[k] !== null ? vals[k] : NaN);
       if (card.xs.length > STATUS_POINTS) { card.xs.shift(); for (const ys of Object.values(card.series)) ys.shift(); }
-      card.nowEl.textContent = cardText(c, vals);
       card.values = vals;
       const xs = Float64Array.from(card.xs);
       card.chart.setData(Object.entries(card.series).map(([k, ys]) => ({ name: k || c.title, xs, ys: Float64Array.from(ys) })));
+      if (card.chart.series.length > 1 && !c.bound) {
+        // The compact chart has no legend: each value is shown after its
+        // series' color.
+        card.nowEl.replaceChildren(...card.chart.series.flatMap((sr, i) => {
+          const sw = el("span", { class: "swatch" });
+          sw.style.background = sr.color; // CSSOM: the page's CSP refuses style attributes
+          const v = vals[sr.name] === undefined ? null : vals[sr.name];
+          return [i ? " · " : "", sw, cardText(c, { [sr.name]: v })];
+        }));
+      } else {
+        card.nowEl.textContent = cardText(c, vals);
+      }
     }
   }
 

@@ -89,7 +89,7 @@
     const u = UNITS[unit || ""];
     if (!u || !u.base) return niceStep(span, count);
     let scale = 1;
-    while (span / scale >= u.base * count && scale < Math.pow(u.base, 5)) scale *= u.base;
+    while (span / scale >= u.base && scale < Math.pow(u.base, 5)) scale *= u.base;
     return niceStep(span / scale, count) * scale;
   }
 

@@ -968,6 +968,22 @@ func TestConsole(t *testing.T) {
 		}
 		t.Logf("%d points: series from the answer %.1f ms, chart %.1f ms (canvas drawing %.1f ms); first draw after the query %.1f ms",
 			best.Points, best.SeriesMs, best.DrawMs, best.ChartMs, ci.RenderMs)
+		// The same points as areas and as bars (one per pixel column at
+		// this density): their canvas time, best of five, logged too.
+		for _, mode := range []string{"area", "bar"} {
+			var ms []float64
+			b.eval(fmt.Sprintf(`(() => { const c = window.silt.state.chart; const out = [];
+				for (let i = 0; i < 5; i++) { c.setMode(%q); out.push(c.info.renderMs); }
+				const bars = c.info.series[0].bars; c.setMode("line"); return out.concat([bars]); })()`, mode), &ms)
+			bestMs := ms[0]
+			for _, v := range ms[:5] {
+				bestMs = math.Min(bestMs, v)
+			}
+			if mode == "bar" && (ms[5] < 100 || ms[5] > ci.Area.Width+1) {
+				t.Fatalf("100k points as bars: %v bars, want one per pixel column of a %v px plot", ms[5], ci.Area.Width)
+			}
+			t.Logf("%d points as %s: canvas drawing %.1f ms", best.Points, mode, bestMs)
+		}
 	})
 
 	step("dark-theme", func(t *testing.T) {
