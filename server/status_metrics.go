@@ -1,14 +1,11 @@
 package server
 
 import (
-	"cmp"
-	"slices"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/siltdb/silt/compaction"
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/segment"
 )
@@ -17,9 +14,6 @@ import (
 // the head, the work compaction and tiering have before them, and the
 // rollup widths. They are read from the engine's configuration and its
 // in-memory manifest at each scrape: nothing is kept between scrapes.
-
-// statusWindow is one table's day window of raw segments.
-type statusWindow struct{ db, table, window string }
 
 // registerStatusMetrics adds the gauges to eng's registry.
 func registerStatusMetrics(eng *engine.Engine) {
@@ -31,22 +25,7 @@ func registerStatusMetrics(eng *engine.Engine) {
 
 	// With --compaction.disabled nothing runs the merges: the backlog
 	// shows what piles up.
-	backlog := func() (windows, segments int) {
-		for _, segs := range rawWindows(eng) {
-			if slices.ContainsFunc(segs, segment.SegmentMeta.Cold) {
-				continue // tiered windows are not merged
-			}
-			plan := make([]compaction.Seg, len(segs))
-			for i, s := range segs {
-				plan[i] = compaction.Seg{Rows: s.Rows, MinTime: s.MinTime, MaxTime: s.MaxTime}
-			}
-			if from := cfg.Compaction.Policy.Plan(plan); from < len(segs) {
-				windows++
-				segments += len(segs) - from
-			}
-		}
-		return windows, segments
-	}
+	backlog := eng.CompactionBacklog
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "silt_compaction_backlog_windows",
 			Help: "Table windows whose segments compaction's policy would merge now (its backlog)."},
@@ -81,21 +60,4 @@ func registerStatusMetrics(eng *engine.Engine) {
 		widths.WithLabelValues(strconv.FormatFloat(sec, 'f', -1, 64) + "s").Set(sec)
 	}
 	reg.MustRegister(widths)
-}
-
-// rawWindows groups the manifest's raw (not rollup) segments by window,
-// each in write (id) order, as compaction plans them.
-func rawWindows(eng *engine.Engine) map[statusWindow][]segment.SegmentMeta {
-	out := map[statusWindow][]segment.SegmentMeta{}
-	for _, s := range eng.Manifest().Segments {
-		if s.IsRollup() {
-			continue
-		}
-		k := statusWindow{s.DB, s.Table, s.Window}
-		out[k] = append(out[k], s)
-	}
-	for _, segs := range out {
-		slices.SortFunc(segs, func(a, b segment.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
-	}
-	return out
 }

@@ -371,7 +371,9 @@ func (b *browser) tintPixels(c [3]uint8, alpha float64) int {
 	}
 	r0 := img.Bounds().Min
 	br, bg, bb, _ := img.At(r0.X+1, r0.Y+1).RGBA()
-	mix := func(fg uint8, bgc uint32) uint8 { return uint8(math.Round(alpha*float64(fg) + (1-alpha)*float64(bgc>>8))) }
+	mix := func(fg uint8, bgc uint32) uint8 {
+		return uint8(math.Round(alpha*float64(fg) + (1-alpha)*float64(bgc>>8)))
+	}
 	tint := [3]uint8{mix(c[0], br), mix(c[1], bg), mix(c[2], bb)}
 	return countColors(img, [][3]uint8{tint})[0]
 }
