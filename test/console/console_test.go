@@ -882,6 +882,7 @@ func TestConsole(t *testing.T) {
 			!strings.Contains(res.Rows[0][2], `"lots"`) || !strings.HasPrefix(res.Rows[0][3], at+",south,lots") {
 			t.Fatalf("CSV upload answer %+v", res)
 		}
+		b.screenshot("console-write-csv.png")
 		code, body = s.do(t, "GET", "/api/v1/sql?db=uploads&q="+url.QueryEscape("SELECT site, kwh FROM meters ORDER BY site"), "", true)
 		var meters struct{ Rows [][]any }
 		_ = json.Unmarshal([]byte(body), &meters)
