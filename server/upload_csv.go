@@ -234,16 +234,18 @@ func decodeCSV(body []byte, table string, cols []csvColumn, prec columnar.Precis
 		if err == io.EOF {
 			return
 		}
-		line, _ := r.FieldPos(0)
 		if err != nil {
+			// FieldPos is not to be asked after an error: the record may
+			// have no field to place (a bad quote in its first).
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				onErr(columnar.LineError{Line: pe.StartLine, Code: codeCSVSyntax, Reason: pe.Err.Error() + fmt.Sprintf(" (line %d, column %d)", pe.Line, pe.Column)})
 				continue
 			}
-			onErr(columnar.LineError{Line: line, Code: codeCSVSyntax, Reason: err.Error()})
+			onErr(columnar.LineError{Code: codeCSVSyntax, Reason: err.Error()})
 			return
 		}
+		line, _ := r.FieldPos(0)
 		if first {
 			first = false
 			continue

@@ -37,7 +37,9 @@ func TestCSVImportBadLines(t *testing.T) {
 		"1700000004000000000,a,,,\n" + // 8: csv-no-fields
 		"1700000005000000000,\"a\"b,5,true,z\n" + // 9: csv-syntax (a quote in an unquoted field)
 		"1700000006000000000,,6,maybe,w\n" + // 10: csv-bad-value (ok is a boolean)
-		"1700000007000000000,,7,,\n" // 11: good, no tag, only usage
+		"1700000007000000000,,7,,\n" + // 11: good, no tag, only usage
+		"\"17\"00,a,8,true,v\n" + // 12: csv-syntax in the first field
+		"1700000009000000000,a,9,true,\"unterminated\n" // 13: csv-syntax, to the end of the body
 	code, _, raw := s.post(t, "/api/v1/import/csv?db=up&table=m&tags=host", body, "Content-Type", "text/csv")
 	if code != 400 {
 		t.Fatalf("status %d, want 400: %s", code, raw)
@@ -53,10 +55,11 @@ func TestCSVImportBadLines(t *testing.T) {
 			t.Errorf("line %d: no reason", e.Line)
 		}
 	}
-	want := []string{"3 csv-bad-time", "4 csv-field-count", "7 csv-bad-value", "8 csv-no-fields", "9 csv-syntax", "10 csv-bad-value"}
-	if strings.Join(got, "; ") != strings.Join(want, "; ") || resp.Written != 3 || resp.Rejected != 6 ||
+	want := []string{"3 csv-bad-time", "4 csv-field-count", "7 csv-bad-value", "8 csv-no-fields", "9 csv-syntax", "10 csv-bad-value",
+		"12 csv-syntax", "13 csv-syntax"}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") || resp.Written != 3 || resp.Rejected != 8 ||
 		resp.Line != 3 || resp.Code != "csv-bad-time" || !strings.HasPrefix(resp.Error, "line 3: ") {
-		t.Fatalf("answer %s\nerrors %v, want %v, 3 written, 6 rejected", raw, got, want)
+		t.Fatalf("answer %s\nerrors %v, want %v, 3 written, 8 rejected", raw, got, want)
 	}
 	if !strings.Contains(resp.Errors[2].Reason, `usage is float, and "12x" is not`) {
 		t.Errorf("the bad value's reason: %q", resp.Errors[2].Reason)
