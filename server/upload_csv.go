@@ -234,6 +234,12 @@ func decodeCSV(body []byte, table string, cols []csvColumn, prec columnar.Precis
 		if err == io.EOF {
 			return
 		}
+		if err != nil && first {
+			// The header's own errors refuse the request (csvHeader)
+			// before any record is decoded.
+			first = false
+			continue
+		}
 		if err != nil {
 			// FieldPos is not to be asked after an error: the record may
 			// have no field to place (a bad quote in its first).
