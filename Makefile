@@ -49,8 +49,8 @@ test: ## vet and run every test (crash tests included; -short skips them)
 	# (segment/arrow_pool.go).
 	SILT_DEBUG_POISON_FREED=1 $(GO) test -count=1 -run 'AgainstPostgres|Oracle' ./query/exec ./server
 
-test-cluster: ## the scale-out end-to-end suite alone: writers, a query node and node-id fencing as real processes over a real MinIO
-	$(GO) test -count=1 -v -timeout=10m ./test/cluster/
+test-cluster: ## the scale-out end-to-end suite alone, long mode: writers, a query node and node-id fencing as real processes over a real MinIO; 300k Kafka records through 10 kill -9s
+	SILT_CLUSTER_KAFKA_RECORDS=300000 SILT_CLUSTER_KAFKA_KILLS=10 $(GO) test -count=1 -v -timeout=30m ./test/cluster/
 
 test-race: ## run the tests under the race detector
 	$(GO) test -count=1 -race ./...
