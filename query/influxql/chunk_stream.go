@@ -211,8 +211,13 @@ func streamSelect(ctx context.Context, tb TimeBounder, k *chunker, cs []*selectC
 		}
 		for _, g := range groups {
 			// A group's points are at most all points: a window that
-			// held about target rows of all groups is a safe start.
-			if err := c.streamGroup(ctx, k, g, lo, hi, w, target, desc); err != nil {
+			// held about target rows of all groups is a safe start. A
+			// group with no more rows than a window holds is read at once.
+			gw := w
+			if g.rows <= target {
+				gw = hi - lo + 1
+			}
+			if err := c.streamGroup(ctx, k, g, lo, hi, gw, target, desc); err != nil {
 				return err
 			}
 		}
@@ -226,12 +231,13 @@ func streamSelect(ctx context.Context, tb TimeBounder, k *chunker, cs []*selectC
 type group struct {
 	key  string
 	vals []any
+	rows int64 // rows of the group in the range, those without the selected fields too
 }
 
 // listGroups lists the GROUP BY tag sets with points in lo..hi, sorted by
-// series key, from a count of rows per tag set in each window (which
-// holds one int per group, not the rows). w is the width the windows
-// settled at.
+// series key, and their rows, from a count of rows per tag set in each
+// window (which holds one int per group, not the rows). w is the width
+// the windows settled at.
 func (c *selectCompiler) listGroups(ctx context.Context, lo, hi, target int64) ([]*group, int64, error) {
 	found := map[string]*group{}
 	cb := &scanCounter{Backend: c.b}
@@ -252,9 +258,16 @@ func (c *selectCompiler) listGroups(ctx context.Context, lo, hi, target int64) (
 		for _, r := range res.Rows {
 			vals := r[:len(c.dims)]
 			s := c.seriesFor(all, vals)
-			if found[s.key] == nil {
-				found[s.key] = &group{key: s.key, vals: slices.Clone(vals)}
+			g := found[s.key]
+			if g == nil {
+				g = &group{key: s.key, vals: slices.Clone(vals)}
+				found[s.key] = g
 			}
+			n, ok := r[len(c.dims)].(int64)
+			if !ok {
+				n = math.MaxInt64 / 2 // unknown: never read at once
+			}
+			g.rows = min(g.rows+n, math.MaxInt64/2)
 		}
 		return cb.rows, nil
 	})

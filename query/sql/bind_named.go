@@ -108,7 +108,7 @@ func jsonLiteral(raw json.RawMessage) (string, error) {
 		if err := json.Unmarshal(raw, &n); err != nil {
 			return "", err
 		}
-		lit := string(n)
+		var lit string
 		if i, err := n.Int64(); err == nil {
 			lit = strconv.FormatInt(i, 10)
 		} else {
