@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,9 @@ func TestInfluxQLChunkedStreaming(t *testing.T) {
 		{`SELECT "v" FROM "pts" WHERE time > now(); SELECT "s" FROM "pts" GROUP BY "host"; SELECT "v" FROM "nosuch"`, "1200", "ms", false},
 		{`SELECT "v" FROM "pts" WHERE "host" = 'h2' LIMIT 3000`, "1000", "ms", false}, // not streamed: computed whole
 		{`SELECT "v", "s" FROM "pts" WHERE "region" = 'r1' OR "host" = 'h0'`, "1", "ms", false},
+		// Groups small enough to be read together in one query.
+		{fmt.Sprintf(`SELECT "v" FROM "pts" WHERE time >= %dms AND time < %dms GROUP BY "host"`, mid, mid+1_800_000), "250", "ms", false},
+		{fmt.Sprintf(`SELECT "v", "s" FROM "pts" WHERE time >= %dms AND time < %dms GROUP BY "region", "host" ORDER BY time DESC`, mid, mid+2_400_000), "700", "ms", false},
 	}
 	for _, c := range cases {
 		t.Run(c.size+"/"+c.q, func(t *testing.T) {
@@ -220,8 +224,16 @@ func TestInfluxQLChunkedMemoryBound(t *testing.T) {
 		postQuery(t, s.url, "", `CREATE DATABASE "benchmark"`)
 		oracleWrite(t, s.url, data)
 	}
-	for _, q := range []string{`SELECT * FROM "pts"`, `SELECT "v", "s" FROM "pts" GROUP BY "host" ORDER BY time DESC`} {
-		t.Run(q, func(t *testing.T) {
+	for _, c := range []struct{ q, size string }{
+		{`SELECT * FROM "pts"`, "1000"},
+		{`SELECT "v", "s" FROM "pts" GROUP BY "host" ORDER BY time DESC`, "1000"},
+		// Each host's 6,000 points fit the 20,000 rows of a window, so
+		// hosts are read three at a time, which passes the limit: then
+		// one at a time.
+		{`SELECT "v", "s" FROM "pts" GROUP BY "host"`, "20000"},
+	} {
+		q := c.q
+		t.Run(q+"/"+c.size, func(t *testing.T) {
 			p := url.Values{"db": {"benchmark"}, "epoch": {"ms"}}
 			_, refused := getQuery(t, small.url, p, q)
 			if !bytes.Contains(refused, []byte("--query-max-memory")) {
@@ -229,13 +241,13 @@ func TestInfluxQLChunkedMemoryBound(t *testing.T) {
 			}
 			_, whole := getQuery(t, big.url, p, q)
 			p.Set("chunked", "true")
-			p.Set("chunk_size", "1000")
+			p.Set("chunk_size", c.size)
 			got := chunks(t, small.url, p, q)
 			if err := sameJSON(whole, reassemble(t, got), false); err != nil {
 				t.Fatalf("reassembled chunks differ from the whole answer: %v\nwhole: %s\nchunks: %s", err, trunc(whole), trunc(bytes.Join(got, nil)))
 			}
-			if len(got) < 30 {
-				t.Fatalf("%d chunks of at most 1000 rows for 30,000 points", len(got))
+			if size, _ := strconv.Atoi(c.size); len(got) < 30000/size {
+				t.Fatalf("%d chunks of at most %d rows for 30,000 points", len(got), size)
 			}
 		})
 	}

@@ -197,7 +197,7 @@ func streamSelect(ctx context.Context, tb TimeBounder, k *chunker, cs []*selectC
 			continue
 		}
 		if len(c.dims) == 0 {
-			if err := c.streamGroup(ctx, k, nil, lo, hi, firstWindow, target, desc); err != nil {
+			if err := c.streamGroups(ctx, k, nil, lo, hi, firstWindow, target, desc); err != nil {
 				return err
 			}
 			continue
@@ -209,17 +209,28 @@ func streamSelect(ctx context.Context, tb TimeBounder, k *chunker, cs []*selectC
 		if desc {
 			slices.Reverse(groups)
 		}
-		for _, g := range groups {
-			// A group's points are at most all points: a window that
-			// held about target rows of all groups is a safe start. A
-			// group with no more rows than a window holds is read at once.
-			gw := w
-			if g.rows <= target {
-				gw = hi - lo + 1
+		for i := 0; i < len(groups); {
+			g := groups[i]
+			if g.rows > target {
+				// A group's points are at most all points: a window that
+				// held about target rows of all groups is a safe start.
+				if err := c.streamGroups(ctx, k, groups[i:i+1], lo, hi, w, target, desc); err != nil {
+					return err
+				}
+				i++
+				continue
 			}
-			if err := c.streamGroup(ctx, k, g, lo, hi, gw, target, desc); err != nil {
+			// Consecutive groups that together have no more rows than a
+			// window holds are read at once, in one query.
+			j, sum := i, int64(0)
+			for j < len(groups) && sum+groups[j].rows <= target {
+				sum += groups[j].rows
+				j++
+			}
+			if err := c.streamGroups(ctx, k, groups[i:j], lo, hi, hi-lo+1, target, desc); err != nil {
 				return err
 			}
+			i = j
 		}
 	}
 	return nil
@@ -281,33 +292,49 @@ func (c *selectCompiler) listGroups(ctx context.Context, lo, hi, target int64) (
 	return out, w, nil
 }
 
-// streamGroup sends the points of group g (nil: the whole measurement)
-// in lo..hi to k, a window at a time, starting with windows w wide.
-func (c *selectCompiler) streamGroup(ctx context.Context, k *chunker, g *group, lo, hi, w, target int64, desc bool) error {
+// streamGroups sends the points of groups gs (nil: the whole
+// measurement), in order, in lo..hi to k, a window at a time, starting
+// with windows w wide. Several groups are read together only in one
+// window over the whole range.
+func (c *selectCompiler) streamGroups(ctx context.Context, k *chunker, gs []*group, lo, hi, w, target int64, desc bool) error {
 	cc := *c
 	cc.keyBuf = nil
 	cb := &scanCounter{Backend: c.b}
 	cc.b = cb
 	base := c.where
-	if g != nil {
+	if len(gs) > 0 {
 		var b strings.Builder
-		b.WriteString(base)
-		for i, d := range c.dims {
-			if v, ok := g.vals[i].(string); ok {
-				b.WriteString(" AND " + quoteIdent(d) + " = " + quoteString(v))
-			} else {
-				b.WriteString(" AND " + quoteIdent(d) + " IS NULL")
+		b.WriteString(base + " AND (")
+		for n, g := range gs {
+			if n > 0 {
+				b.WriteString(" OR ")
 			}
+			b.WriteString("(")
+			for i, d := range c.dims {
+				if i > 0 {
+					b.WriteString(" AND ")
+				}
+				if v, ok := g.vals[i].(string); ok {
+					b.WriteString(quoteIdent(d) + " = " + quoteString(v))
+				} else {
+					b.WriteString(quoteIdent(d) + " IS NULL")
+				}
+			}
+			b.WriteString(")")
 		}
+		b.WriteString(")")
 		base = b.String()
 	}
 	one := make([]*seriesRows, 1)
-	_, err := walkWindows(lo, hi, w, target, desc, func(a, b int64) (int64, error) {
+	read := func(a, b int64) (int64, error) {
 		cb.rows = 0
 		cc.where = base + " AND time >= " + intLit(a) + " AND time <= " + intLit(b)
 		list, err := cc.rawSeries(ctx)
 		if err != nil {
 			return 0, err
+		}
+		if desc {
+			slices.Reverse(list) // groups in the answer's (reversed) order
 		}
 		var n int64
 		for _, sr := range list {
@@ -320,7 +347,22 @@ func (c *selectCompiler) streamGroup(ctx context.Context, k *chunker, g *group, 
 			}
 		}
 		return max(n, cb.rows), nil
-	})
+	}
+	if len(gs) > 1 {
+		// Groups read together must come whole, one after the other: in
+		// one window, or, when it passes a memory limit, one at a time.
+		_, err := read(lo, hi)
+		if !errors.Is(err, exec.ErrMemoryLimit) {
+			return err
+		}
+		for _, g := range gs {
+			if err := c.streamGroups(ctx, k, []*group{g}, lo, hi, w, target, desc); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	_, err := walkWindows(lo, hi, w, target, desc, read)
 	return err
 }
 
