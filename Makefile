@@ -21,7 +21,7 @@ GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 
 HOSTILE_REQUESTS ?= 100000
 
-.PHONY: help build build-static run dev test test-cluster test-race test-hostile test-crash lint fuzz bench bench-rollups clean bench-peers
+.PHONY: help build build-static run dev cluster test test-cluster test-race test-hostile test-crash lint fuzz bench bench-rollups clean bench-peers
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ run: build ## run Silt on its defaults: data in ./silt-data, HTTP on 127.0.0.1:8
 dev: ## run Silt with a local MinIO as object store, all under ./silt-dev; seeds yesterday's rows, tiered within a minute
 	tiering/dev.sh
 
+cluster: ## a cluster in a box under ./silt-cluster: MinIO, an in-memory Kafka (6 partitions, seeded), 3 writers in one group, a query node on 127.0.0.1:8086
+	cluster/dev.sh
+
 test: ## vet and run every test (crash tests included; -short skips them)
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
@@ -46,8 +49,8 @@ test: ## vet and run every test (crash tests included; -short skips them)
 	# (segment/arrow_pool.go).
 	SILT_DEBUG_POISON_FREED=1 $(GO) test -count=1 -run 'AgainstPostgres|Oracle' ./query/exec ./server
 
-test-cluster: ## the scale-out end-to-end suite alone: writers, a query node and node-id fencing as real processes over a real MinIO
-	$(GO) test -count=1 -v -timeout=10m ./test/cluster/
+test-cluster: ## the scale-out end-to-end suite alone, long mode: writers, a query node and node-id fencing as real processes over a real MinIO; 300k Kafka records through 10 kill -9s
+	SILT_CLUSTER_KAFKA_RECORDS=300000 SILT_CLUSTER_KAFKA_KILLS=10 $(GO) test -count=1 -v -timeout=30m ./test/cluster/
 
 test-race: ## run the tests under the race detector
 	$(GO) test -count=1 -race ./...

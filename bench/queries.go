@@ -53,7 +53,7 @@ type Query struct {
 // "promql"; "" when the dialect has no such query.
 func (q Query) Text(dialect string) string {
 	switch dialect {
-	case "sql":
+	case "sql", "pgwire":
 		return q.SQL
 	case "influxql":
 		return q.InfluxQL

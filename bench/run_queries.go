@@ -12,13 +12,16 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Dialects are the query languages `silt bench query` speaks, with the
-// endpoint each goes to: Silt's /api/v1/sql, /query (Silt's and InfluxDB's
+// endpoint each goes to: Silt's /api/v1/sql, its PostgreSQL listener
+// (pgwire: the same SQL, --url a connection string), /query (Silt's and InfluxDB's
 // InfluxQL), ClickHouse's HTTP interface, and a Prometheus-compatible
 // /api/v1/query_range (VictoriaMetrics).
-var Dialects = []string{"sql", "influxql", "clickhouse", "promql"}
+var Dialects = []string{"sql", "pgwire", "influxql", "clickhouse", "promql"}
 
 // Answer is what one query returned, reduced to what can be compared across
 // systems whose answers differ in shape: the number of result rows and the
@@ -41,6 +44,8 @@ type Client struct {
 	DB      string
 	Dialect string
 	HTTP    *http.Client
+
+	pg *pgx.Conn // the pgwire dialect's connection (pgwire_client.go)
 }
 
 // Do runs text and returns the raw response body and the wall time from
@@ -53,6 +58,8 @@ func (c *Client) Do(ctx context.Context, text string) ([]byte, time.Duration, er
 		return nil, 0, fmt.Errorf("parse --url %q: %w", c.URL, err)
 	}
 	switch c.Dialect {
+	case "pgwire": // URL is a PostgreSQL connection string
+		return c.doPG(ctx, text)
 	case "sql":
 		u.Path = joinPath(u.Path, "/api/v1/sql")
 		u.RawQuery = url.Values{"db": {c.DB}, "q": {text}}.Encode()
@@ -110,7 +117,7 @@ func ParseAnswer(dialect string, body []byte) (Answer, error) {
 	dec.UseNumber()
 	var rows [][]any
 	switch dialect {
-	case "sql":
+	case "sql", "pgwire":
 		var r struct {
 			Rows [][]any `json:"rows"`
 		}

@@ -170,10 +170,11 @@ func (e *Engine) openScan(ctx context.Context, db, table string, minT, maxT int6
 		case localOnly && s.Cold():
 		case !s.IsRollup():
 			metas = append(metas, s)
-		case slices.Contains(widths, s.Rollup):
+		case slices.ContainsFunc(widths, func(w int64) bool { return w%s.Rollup == 0 }):
 			rolls = append(rolls, s)
 		}
 	}
+	rolls = wantedRollups(rolls, widths)
 	// Held until Close: compaction deletes replaced segments only after.
 	e.refs.acquire(metas)
 	e.refs.acquire(rolls)
@@ -230,6 +231,32 @@ func (e *Engine) openScan(ctx context.Context, db, table string, minT, maxT int6
 		ts.rollups = append(ts.rollups, byWidth)
 	}
 	return ts, nil
+}
+
+// wantedRollups keeps, of the rollups rolls (each of a width dividing one
+// of widths), those a scan at widths reads: a segment's rollup of a width
+// in widths, and where a segment has none of a width, its coarsest rollup
+// dividing it (rollupTasksIn answers that width's pieces from it). Other
+// finer rollups are left unopened.
+func wantedRollups(rolls []segment.SegmentMeta, widths []int64) []segment.SegmentMeta {
+	have := map[uint64]map[int64]bool{} // by raw segment: its rollups' widths
+	for _, r := range rolls {
+		if have[r.Of] == nil {
+			have[r.Of] = map[int64]bool{}
+		}
+		have[r.Of][r.Rollup] = true
+	}
+	return slices.DeleteFunc(rolls, func(r segment.SegmentMeta) bool {
+		if slices.Contains(widths, r.Rollup) {
+			return false
+		}
+		for _, w := range widths {
+			if !have[r.Of][w] && finerRollup(have[r.Of], w) == r.Rollup {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // Run streams the merged points into fn; see Scan.

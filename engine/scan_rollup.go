@@ -87,32 +87,67 @@ func (ts *TableScan) rollupTasksIn(i int, span timeSpan) (tasks []func(emit func
 	seg := ts.segs[i]
 	lo, hi := seg.Info.MinTime, seg.Info.MaxTime
 	var spans []timeSpan // answered from the segment's rows
+	// Adjacent pieces of widths the segment has no rollup of (a dashboard
+	// interval finer than the kept ones, and the ragged ends of its range
+	// at the widths dividing it) fold in one read of their rows, each at
+	// its own width: a read per piece decoded the pages around the range's
+	// end once per width.
+	var fold []piece
+	flushFold := func() {
+		if len(fold) > 0 {
+			tasks = append(tasks, ts.foldTasks(seg, fold)...)
+			fold = nil
+		}
+	}
 	for _, p := range rollupPieces(span, ts.widths) {
 		if !p.overlaps(lo, hi) {
 			continue
 		}
-		r, ok := ts.rollups[i][p.w]
 		if p.w == 0 {
+			flushFold()
 			spans = append(spans, p.timeSpan)
 			continue
 		}
+		r, ok := ts.rollups[i][p.w]
 		if !ok {
-			// No rollup of this width (a dashboard interval finer
-			// than the kept ones): the piece's rows fold into partials
-			// as they are read, so the reader holds a row per window.
+			// A finer rollup whose width divides the piece's answers it
+			// exactly: the piece is aligned on that width too, so its
+			// windows lie wholly inside, and they nest in the reader's.
+			if f := finerRollup(ts.rollups[i], p.w); f != 0 {
+				r, ok, p.w = ts.rollups[i][f], true, f
+			}
+		}
+		if !ok {
+			// No rollup of this width: the piece's rows fold into
+			// partials as they are read, so the reader holds a row per
+			// window.
 			raw = true
-			tasks = append(tasks, ts.foldTasks(seg, p)...)
+			fold = append(fold, p)
 			continue
 		}
+		flushFold()
 		ts.SegmentsScanned++
 		ts.BytesRead += r.bytes
 		tasks = append(tasks, splitRowGroups(r.seg, ts.RollupColumns, ts.Tags, []timeSpan{p.timeSpan}, p.w, ts.Read)...)
 	}
+	flushFold()
 	if len(spans) > 0 {
 		raw = true
 		tasks = append(tasks, splitRowGroups(seg, ts.Columns, ts.Tags, spans, 0, ts.Read)...)
 	}
 	return tasks, raw
+}
+
+// finerRollup returns the coarsest width of byWidth below w that divides
+// it (0: none).
+func finerRollup[V any](byWidth map[int64]V, w int64) int64 {
+	var f int64
+	for x := range byWidth {
+		if x < w && w%x == 0 && x > f {
+			f = x
+		}
+	}
+	return f
 }
 
 // rollupRef is an open rollup segment and its size.
@@ -152,10 +187,12 @@ func splitRowGroups(seg *segment.Segment, cols []string, tags map[string][]strin
 	return tasks
 }
 
-// foldTasks read segment seg's rows in piece p (of a rollup width) and
-// fold them into partials of that width, in a part per core; a part whose
-// integer sum overflows a window reads its rows raw instead.
-func (ts *TableScan) foldTasks(seg *segment.Segment, p piece) []func(emit func(*columnar.ColumnBatch) error) error {
+// foldTasks read segment seg's rows in the adjacent pieces ps (of rollup
+// widths, in time order) and fold each piece's rows into partials of its
+// width, in one read per part, a part per core; a part whose integer sum
+// overflows a window, or that would hold too many partials, reads its rows
+// raw instead.
+func (ts *TableScan) foldTasks(seg *segment.Segment, ps []piece) []func(emit func(*columnar.ColumnBatch) error) error {
 	var tags []string
 	for _, t := range seg.Info.Tags {
 		if slices.Contains(ts.Columns, t) {
@@ -168,19 +205,57 @@ func (ts *TableScan) foldTasks(seg *segment.Segment, p piece) []func(emit func(*
 			fields = append(fields, f)
 		}
 	}
+	// The pieces by width: each width folds the rows of its own pieces.
+	var widths []int64
+	var spans [][]timeSpan
+	for _, p := range ps {
+		k := slices.Index(widths, p.w)
+		if k < 0 {
+			k = len(widths)
+			widths = append(widths, p.w)
+			spans = append(spans, nil)
+		}
+		spans[k] = append(spans[k], p.timeSpan)
+	}
+	all := timeSpan{ps[0].lo, ps[len(ps)-1].hi}
 	n := seg.NumRowGroups()
 	parts := min(n, runtime.GOMAXPROCS(0))
-	span := p.timeSpan
 	var tasks []func(emit func(*columnar.ColumnBatch) error) error
 	for k := range parts {
 		first, end := k*n/parts, (k+1)*n/parts
 		read := func(emit func(*columnar.ColumnBatch) error) error {
-			return seg.ScanRowGroupsCounted(ts.Columns, ts.Tags, span.lo, span.hi, first, end, ts.Read, filterBatches(span.contains, emit))
+			return seg.ScanRowGroupsCounted(ts.Columns, ts.Tags, all.lo, all.hi, first, end, ts.Read, emit)
+		}
+		fold := func(feeds []func(*columnar.ColumnBatch) error) error {
+			keep := make([]func(*columnar.ColumnBatch) error, len(feeds))
+			for w, feed := range feeds {
+				in := spans[w]
+				if len(in) == 1 {
+					keep[w] = filterBatches(in[0].contains, feed)
+					continue
+				}
+				keep[w] = filterBatches(func(t int64) bool {
+					for _, s := range in {
+						if s.contains(t) {
+							return true
+						}
+					}
+					return false
+				}, feed)
+			}
+			return read(func(b *columnar.ColumnBatch) error {
+				for _, f := range keep {
+					if err := f(b); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
 		}
 		tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
-			err := segment.FoldRollup(tags, fields, p.w, BatchRows, read, emit)
+			err := segment.FoldRollups(tags, fields, widths, BatchRows, fold, emit)
 			if segment.FoldAbandoned(err) {
-				return read(emit) // nothing was emitted
+				return read(filterBatches(all.contains, emit)) // nothing was emitted
 			}
 			return err
 		})

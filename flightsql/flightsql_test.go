@@ -250,7 +250,10 @@ func TestFlightBadInput(t *testing.T) {
 		[]byte("{"),
 		[]byte(`{"database":"flight"}`),
 		[]byte(`{"database":"flight","sql_query":"SELECT 1","query_type":"flux"}`),
-		[]byte(`{"database":"flight","sql_query":"SELECT 1","params":{"a":1}}`),
+		[]byte(`{"database":"flight","sql_query":"SELECT $b","params":{"a":1}}`),
+		[]byte(`{"database":"flight","sql_query":"SELECT $a","params":[1]}`),
+		[]byte(`{"database":"flight","sql_query":"SELECT $a","params":{"a":{"b":1}}}`),
+		[]byte(`{"database":"flight","sql_query":"SELECT usage FROM cpu WHERE host = $h","query_type":"influxql","params":{"a":1}}`),
 		[]byte(`{"database":"flight","sql_query":"SELECT 1"} trailing`),
 		[]byte(`{"sql_query":"SELECT * FROM cpu"}`), // no database anywhere
 		stmt,

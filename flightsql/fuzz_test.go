@@ -38,7 +38,7 @@ func FuzzTicket(f *testing.F) {
 	e.write(f, testDB, testData)
 	c := e.flightClient(f)
 	f.Fuzz(func(t *testing.T, tkt []byte) {
-		if db, text, lang, err := decodeInfluxTicket(tkt); err == nil {
+		if db, text, lang, _, err := decodeInfluxTicket(tkt); err == nil {
 			if strings.TrimSpace(text) == "" || (lang != langSQL && lang != langInfluxQL) {
 				t.Fatalf("accepted %q: db %q query %q lang %q", tkt, db, text, lang)
 			}

@@ -92,6 +92,54 @@ func TestInfluxDB3Client(t *testing.T) {
 		t.Fatalf("InfluxQL over Flight: %v %v", rows, it.Err())
 	}
 
+	// Parameters, as the client sends them in its ticket ("params"):
+	// each answer is that of the query with the values written in.
+	rowsOf := func(it *influxdb3.QueryIterator, err error, cols []string) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for it.Next() {
+			v := it.Value()
+			for _, k := range cols {
+				out = append(out, fmt.Sprint(v[k]))
+			}
+			out = append(out, ";")
+		}
+		if it.Err() != nil {
+			t.Fatal(it.Err())
+		}
+		return strings.Join(out, " ")
+	}
+	for _, pc := range []struct {
+		q, lit string
+		params influxdb3.QueryParameters
+		lang   influxdb3.QueryType
+		cols   []string
+	}{
+		{"SELECT time, host, usage FROM cpu WHERE host = $host AND usage > $min ORDER BY time",
+			"SELECT time, host, usage FROM cpu WHERE host = 'a' AND usage > 2 ORDER BY time",
+			influxdb3.QueryParameters{"host": "a", "min": 2}, influxdb3.SQL, []string{"time", "host", "usage"}},
+		{"SELECT host, n FROM cpu WHERE ok = $ok AND usage < $max AND note <> $note ORDER BY host",
+			"SELECT host, n FROM cpu WHERE ok = true AND usage < 3.25 AND note <> 'it''s' ORDER BY host",
+			influxdb3.QueryParameters{"ok": true, "max": 3.25, "note": "it's"}, influxdb3.SQL, []string{"host", "n"}},
+		{"SELECT usage FROM cpu WHERE host = $host AND usage >= $min",
+			"SELECT usage FROM cpu WHERE host = 'a' AND usage >= 1.5",
+			influxdb3.QueryParameters{"host": "a", "min": 1.5}, influxdb3.InfluxQL, []string{"iox::measurement", "time", "usage"}},
+	} {
+		it, err := c.QueryWithParameters(ctx, pc.q, pc.params, influxdb3.WithQueryType(pc.lang))
+		got := rowsOf(it, err, pc.cols)
+		it, err = c.Query(ctx, pc.lit, influxdb3.WithQueryType(pc.lang))
+		want := rowsOf(it, err, pc.cols)
+		if got != want || want == "" {
+			t.Errorf("%s with %v: %s\nwritten in: %s", pc.q, pc.params, got, want)
+		}
+	}
+	if _, err := c.QueryWithParameters(ctx, "SELECT * FROM cpu WHERE host = $nosuch", influxdb3.QueryParameters{"host": "a"}); err == nil || !strings.Contains(err.Error(), "$nosuch") {
+		t.Fatalf("a parameter without a value: %v", err)
+	}
+
 	// Errors reach the client with their reason.
 	if _, err := c.Query(ctx, "SELEC nonsense"); err == nil || !strings.Contains(err.Error(), "syntax") {
 		t.Fatalf("bad SQL: %v", err)

@@ -3,6 +3,7 @@ package flightsql
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -33,8 +34,10 @@ type Backend interface {
 	CompileSQL(db, text string, now time.Time) (*sql.Query, error)
 	RunSQL(ctx context.Context, db string, q *sql.Query, raw bool) (*query.Result, error)
 	// RunInfluxQL runs InfluxQL reads and answers them as one table
-	// (a first column iox::measurement), as InfluxDB 3 does.
-	RunInfluxQL(ctx context.Context, db, text string, now time.Time) (*query.Result, error)
+	// (a first column iox::measurement), as InfluxDB 3 does; params is
+	// the JSON object of the values of text's $name parameters (empty:
+	// none).
+	RunInfluxQL(ctx context.Context, db, text string, params json.RawMessage, now time.Time) (*query.Result, error)
 	Databases() []string
 	Tables(db string) (map[string]*columnar.TableSchema, bool)
 	// Ready is false while the engine replays its WAL.

@@ -2,6 +2,7 @@ package flightsql
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -78,7 +79,7 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 		return s.FlightServer.DoGet(t, stream)
 	}
 	ctx := stream.Context()
-	db, text, lang, err := decodeInfluxTicket(t.GetTicket())
+	db, text, lang, params, err := decodeInfluxTicket(t.GetTicket())
 	if err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
@@ -88,7 +89,7 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	if db == "" && lang == langSQL {
 		return status.Error(codes.InvalidArgument, errNoDatabase)
 	}
-	res, err := s.sql.run(ctx, db, text, lang)
+	res, err := s.sql.run(ctx, db, text, lang, params)
 	if err != nil {
 		return err
 	}
@@ -105,13 +106,18 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 
 const errNoDatabase = "no database: send it as the gRPC metadata database (or bucket), as Grafana and the influxdb3 clients do"
 
-// run runs a query in lang on db and maps its errors to gRPC's codes.
-func (s *sqlServer) run(ctx context.Context, db, text, lang string) (*query.Result, error) {
+// run runs a query in lang on db, with the values of its $name
+// parameters in params (a JSON object; empty: none), and maps its errors
+// to gRPC's codes.
+func (s *sqlServer) run(ctx context.Context, db, text, lang string, params json.RawMessage) (*query.Result, error) {
 	var res *query.Result
 	var err error
 	if lang == langInfluxQL {
-		res, err = s.l.be.RunInfluxQL(ctx, db, text, time.Now())
+		res, err = s.l.be.RunInfluxQL(ctx, db, text, params, time.Now())
 	} else {
+		if text, err = bindParams(text, params); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
 		var q *sql.Query
 		if q, err = s.l.be.CompileSQL(db, text, time.Now()); err == nil {
 			res, err = s.l.be.RunSQL(ctx, db, q, false)
@@ -193,7 +199,7 @@ func (s *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.StatementQ
 	if err != nil {
 		return nil, nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	res, err := s.run(ctx, h.DB, h.Query, langSQL)
+	res, err := s.run(ctx, h.DB, h.Query, langSQL, nil)
 	if err != nil {
 		return nil, nil, err
 	}

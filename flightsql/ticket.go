@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/siltdb/silt/query/sql"
 )
 
 // The tickets this server reads: the JSON ticket of the InfluxDB 3
@@ -42,33 +44,46 @@ func isJSONTicket(t []byte) bool {
 
 // decodeInfluxTicket reads an InfluxDB 3 client's ticket. The database
 // may be empty (then the request's metadata names it); the query may
-// not.
-func decodeInfluxTicket(t []byte) (db, text, lang string, err error) {
+// not. params is the ticket's params, a JSON object or nothing.
+func decodeInfluxTicket(t []byte) (db, text, lang string, params json.RawMessage, err error) {
 	if len(t) > maxTicketBytes {
-		return "", "", "", fmt.Errorf("ticket of %d bytes is larger than %d", len(t), maxTicketBytes)
+		return "", "", "", nil, fmt.Errorf("ticket of %d bytes is larger than %d", len(t), maxTicketBytes)
 	}
 	var tk influxTicket
 	dec := json.NewDecoder(bytes.NewReader(t))
 	if err := dec.Decode(&tk); err != nil {
-		return "", "", "", fmt.Errorf(`ticket is not JSON {"database": ..., "sql_query": ..., "query_type": "sql" or "influxql"}: %w`, err)
+		return "", "", "", nil, fmt.Errorf(`ticket is not JSON {"database": ..., "sql_query": ..., "query_type": "sql" or "influxql"}: %w`, err)
 	}
 	if dec.More() {
-		return "", "", "", errors.New("ticket has data after its JSON object")
+		return "", "", "", nil, errors.New("ticket has data after its JSON object")
 	}
 	switch lang = strings.ToLower(tk.QueryType); lang {
 	case "":
 		lang = langSQL
 	case langSQL, langInfluxQL:
 	default:
-		return "", "", "", fmt.Errorf("ticket query_type %q: want sql or influxql", truncate(tk.QueryType, 32))
+		return "", "", "", nil, fmt.Errorf("ticket query_type %q: want sql or influxql", truncate(tk.QueryType, 32))
 	}
 	if strings.TrimSpace(tk.Query) == "" {
-		return "", "", "", errors.New("ticket has no sql_query: the query to run")
+		return "", "", "", nil, errors.New("ticket has no sql_query: the query to run")
 	}
-	if p := strings.TrimSpace(string(tk.Params)); p != "" && p != "null" && p != "{}" {
-		return "", "", "", errors.New("query parameters (params) are not supported: write the values into the query")
+	if p := strings.TrimSpace(string(tk.Params)); p != "" && p != "null" && !strings.HasPrefix(p, "{") {
+		return "", "", "", nil, errors.New(`ticket params must be a JSON object of values, as {"host": "a"}`)
 	}
-	return tk.Database, tk.Query, lang, nil
+	return tk.Database, tk.Query, lang, tk.Params, nil
+}
+
+// bindParams writes the values of a ticket's params into the $name
+// parameters of its SQL query (sql.BindNamed), as InfluxDB 3 binds them.
+func bindParams(text string, params json.RawMessage) (string, error) {
+	if p := strings.TrimSpace(string(params)); p == "" || p == "null" || p == "{}" {
+		return text, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(params, &m); err != nil {
+		return "", fmt.Errorf(`ticket params must be a JSON object of values, as {"host": "a"}: %w`, err)
+	}
+	return sql.BindNamed(text, m)
 }
 
 // statementHandle is what a Flight SQL statement's ticket carries from

@@ -19,9 +19,24 @@ import (
 
 // infoColumns are the columns of the two views Silt answers, in order.
 var infoColumns = map[string][]string{
-	"tables":  {"table_catalog", "table_schema", "table_name", "table_type"},
-	"columns": {"table_catalog", "table_schema", "table_name", "column_name", "ordinal_position", "data_type", "udt_name", "is_nullable", "column_default"},
+	"tables":   {"table_catalog", "table_schema", "table_name", "table_type"},
+	"columns":  {"table_catalog", "table_schema", "table_name", "column_name", "ordinal_position", "data_type", "udt_name", "is_nullable", "column_default"},
+	"schemata": {"catalog_name", "schema_name", "schema_owner"},
 }
+
+// infoOIDs are the types of the views' columns as PostgreSQL describes
+// them (its domains reported as their base types): sql_identifier is
+// name, character_data and yes_or_no varchar, cardinal_number int4.
+var infoOIDs = map[string]uint32{
+	"table_catalog": oidName, "table_schema": oidName, "table_name": oidName, "column_name": oidName, "udt_name": oidName,
+	"catalog_name": oidName, "schema_name": oidName, "schema_owner": oidName,
+	"table_type": oidVarchar, "data_type": oidVarchar, "is_nullable": oidVarchar, "column_default": oidVarchar,
+	"ordinal_position": oidInt4,
+}
+
+// infoSchemas are the schemas information_schema.schemata lists: Silt's
+// tables are all in public.
+var infoSchemas = []string{"information_schema", "pg_catalog", "pg_toast", "public"}
 
 // infoSchema answers a SELECT from information_schema.tables or .columns;
 // ok is false for any other query.
@@ -45,6 +60,12 @@ func (c *conn) infoSchema(text string, names []string, tables map[string]*column
 	}
 	// The view's rows.
 	var rows []map[string]any
+	if view == "schemata" {
+		for _, sch := range infoSchemas {
+			rows = append(rows, map[string]any{"catalog_name": c.db, "schema_name": sch, "schema_owner": "silt"})
+		}
+		names = nil
+	}
 	for _, name := range names {
 		if view == "tables" {
 			rows = append(rows, map[string]any{"table_catalog": c.db, "table_schema": "public", "table_name": name, "table_type": "BASE TABLE"})
@@ -57,7 +78,7 @@ func (c *conn) infoSchema(text string, names []string, tables map[string]*column
 				nullable = "NO"
 			}
 			rows = append(rows, map[string]any{"table_catalog": c.db, "table_schema": "public", "table_name": name,
-				"column_name": col, "ordinal_position": int64(len(rows) + 1), "data_type": dataType, "udt_name": udt,
+				"column_name": col, "ordinal_position": int32(len(rows) + 1), "data_type": dataType, "udt_name": udt,
 				"is_nullable": nullable, "column_default": nil})
 		}
 		first := len(rows)
@@ -69,17 +90,25 @@ func (c *conn) infoSchema(text string, names []string, tables map[string]*column
 			add(f.Name, fieldTypeName(f.Type), fieldUDT(f.Type), false)
 		}
 		for i := first; i < len(rows); i++ {
-			rows[i]["ordinal_position"] = int64(i - first + 1)
+			rows[i]["ordinal_position"] = int32(i - first + 1)
 		}
 	}
-	rows = slices.DeleteFunc(rows, func(r map[string]any) bool { return !infoMatch(sel.WhereClause, r) })
+	// Grafana's schema test: a subquery of the search_path.
+	searchPath := strings.Contains(strings.ToLower(text), "search_path")
+	rows = slices.DeleteFunc(rows, func(r map[string]any) bool {
+		if v, known := c.infoEval(sel.WhereClause, r, searchPath); known {
+			return v != true
+		}
+		return !infoMatch(sel.WhereClause, r)
+	})
 
 	// The select list.
 	type out struct {
 		name  string
-		col   string // view column, or "" for a constant
-		fn    string // quote_ident, lower, upper or ""
-		value any    // constant
+		col   string         // view column, or "" for a constant
+		fn    string         // quote_ident, lower, upper or ""
+		value any            // constant
+		expr  *pg_query.Node // an expression infoEval evaluates, for each row
 	}
 	var outs []out
 	for _, t := range sel.TargetList {
@@ -98,14 +127,23 @@ func (c *conn) infoSchema(text string, names []string, tables map[string]*column
 		switch {
 		case ok && !slices.Contains(cols, col):
 			return nil, false // a column Silt does not have: the empty answer of other catalog queries
-		case !ok:
-			ac := rt.Val.GetAConst()
-			if ac == nil {
-				return nil, false
-			}
-			o.value = constValue(ac)
+		case !ok && rt.Val.GetAConst() != nil:
+			o.value = constValue(rt.Val.GetAConst())
 			if o.name == "" {
 				o.name = "?column?"
+			}
+		case !ok:
+			for _, r := range rows {
+				if _, known := c.infoEval(rt.Val, r, searchPath); !known {
+					return nil, false
+				}
+			}
+			o.expr = rt.Val
+			if o.name == "" {
+				o.name = "?column?"
+				if rt.Val.GetCaseExpr() != nil {
+					o.name = "case"
+				}
 			}
 		case o.name == "" && fn != "":
 			o.name = fn
@@ -114,46 +152,75 @@ func (c *conn) infoSchema(text string, names []string, tables map[string]*column
 		}
 		outs = append(outs, o)
 	}
-	// ORDER BY output names or view columns (table and column order by
-	// default, as the views list them).
+	// ORDER BY output names, positions or view columns (table and column
+	// order by default, as the views list them), or expressions.
+	value := func(o out, r map[string]any) any {
+		switch {
+		case o.expr != nil:
+			v, _ := c.infoEval(o.expr, r, searchPath)
+			return v
+		case o.col == "":
+			return o.value
+		}
+		return applyFn(o.fn, r[o.col])
+	}
 	for i := len(sel.SortClause) - 1; i >= 0; i-- {
 		sb := sel.SortClause[i].GetSortBy()
-		col, _, ok := infoColumnOf(sb.GetNode())
-		if !ok {
-			continue
-		}
-		for _, o := range outs {
-			if o.name == col && o.col != "" {
-				col = o.col
+		var key func(r map[string]any) any
+		if ac := sb.GetNode().GetAConst(); ac != nil && ac.GetIval() != nil {
+			if k := int(ac.GetIval().Ival); k >= 1 && k <= len(outs) {
+				o := outs[k-1]
+				key = func(r map[string]any) any { return value(o, r) }
 			}
+		} else if col, _, ok := infoColumnOf(sb.GetNode()); ok {
+			for _, o := range outs {
+				if o.name == col && o.col != "" {
+					col = o.col
+				}
+			}
+			key = func(r map[string]any) any { return r[col] }
+		} else {
+			known := true
+			for _, r := range rows {
+				if _, ok := c.infoEval(sb.GetNode(), r, searchPath); !ok {
+					known = false
+				}
+			}
+			if known {
+				node := sb.GetNode()
+				key = func(r map[string]any) any { v, _ := c.infoEval(node, r, searchPath); return v }
+			}
+		}
+		if key == nil {
+			continue
 		}
 		desc := sb.SortbyDir == pg_query.SortByDir_SORTBY_DESC
 		sort.SliceStable(rows, func(a, b int) bool {
-			less := lessValue(rows[a][col], rows[b][col])
 			if desc {
-				return lessValue(rows[b][col], rows[a][col])
+				return lessValue(key(rows[b]), key(rows[a]))
 			}
-			return less
+			return lessValue(key(rows[a]), key(rows[b]))
 		})
 	}
 	ans := &answer{cols: make([]column, len(outs))}
-	for i, o := range outs {
-		oid := uint32(oidText)
-		if o.col == "ordinal_position" && o.fn == "" {
-			oid = oidInt8
-		}
-		ans.cols[i] = column{o.name, oid}
-	}
 	for _, r := range rows {
 		row := make([]any, len(outs))
 		for i, o := range outs {
-			if o.col == "" {
-				row[i] = o.value
-				continue
-			}
-			row[i] = applyFn(o.fn, r[o.col])
+			row[i] = value(o, r)
 		}
 		ans.rows = append(ans.rows, row)
+	}
+	for i, o := range outs {
+		oid := uint32(oidText) // functions of columns, text constants
+		switch {
+		case o.col != "" && o.fn == "":
+			oid = infoOIDs[o.col]
+		case o.col == "" && o.expr == nil:
+			if _, isInt := o.value.(int64); isInt {
+				oid = oidInt8
+			}
+		}
+		ans.cols[i] = column{o.name, oid}
 	}
 	return ans, true
 }
@@ -196,12 +263,23 @@ func applyFn(fn string, v any) any {
 	case "quote_ident":
 		if s != "" && strings.IndexFunc(s, func(r rune) bool {
 			return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_')
-		}) < 0 && !(s[0] >= '0' && s[0] <= '9') {
+		}) < 0 && !(s[0] >= '0' && s[0] <= '9') && !reservedWord(s) {
 			return s
 		}
 		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 	}
 	return s
+}
+
+// reservedWord reports whether quote_ident quotes s as a keyword: any
+// but PostgreSQL's unreserved ones (time, user, order...).
+func reservedWord(s string) bool {
+	sr, err := pg_query.Scan(s)
+	if err != nil || len(sr.Tokens) != 1 {
+		return false
+	}
+	k := sr.Tokens[0].KeywordKind
+	return k != pg_query.KeywordKind_NO_KEYWORD && k != pg_query.KeywordKind_UNRESERVED_KEYWORD
 }
 
 func constValue(ac *pg_query.A_Const) any {
@@ -277,12 +355,18 @@ func infoMatch(where *pg_query.Node, r map[string]any) bool {
 }
 
 func lessValue(a, b any) bool {
+	if a == nil || b == nil {
+		return a != nil // NULLs last, as PostgreSQL sorts ascending
+	}
 	switch x := a.(type) {
 	case string:
 		y, _ := b.(string)
 		return x < y
 	case int64:
 		y, _ := b.(int64)
+		return x < y
+	case int32:
+		y, _ := b.(int32)
 		return x < y
 	}
 	return false

@@ -367,7 +367,11 @@ func TestInformationSchema(t *testing.T) {
 		"int64": "bigint", "uint64": "numeric", "bool": "boolean"}
 	var want []string
 	for i, r := range e.sqlAPI(t, "DESCRIBE cpu", "").Rows {
-		want = append(want, fmt.Sprintf("%s|%s|%d", r[0], pgType[r[1].(string)], i+1))
+		name := r[0].(string)
+		if name == "time" {
+			name = `"time"` // a keyword: PostgreSQL's quote_ident quotes it
+		}
+		want = append(want, fmt.Sprintf("%s|%s|%d", name, pgType[r[1].(string)], i+1))
 	}
 	got = strs(`SELECT quote_ident(column_name) AS "column", data_type AS "type", ordinal_position FROM information_schema.columns
 		WHERE quote_ident(table_name) = 'cpu' ORDER BY ordinal_position`)

@@ -114,7 +114,7 @@ func (c *conn) run(text string) (*answer, error) {
 	if !c.l.be.Ready() {
 		return nil, &pgError{code: "57P03", msg: "the database system is starting up (replaying the WAL); retry shortly"}
 	}
-	q, err := c.l.be.CompileSQL(c.db, text, time.Now())
+	q, err := c.l.be.CompileSQL(c.db, c.sessionLiterals(text), time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +152,7 @@ func (c *conn) describeText(text string) ([]column, error) {
 	if ans, ok := c.catalog(text); ok {
 		return ans.cols, nil
 	}
-	q, err := c.l.be.CompileSQL(c.db, text, time.Now())
+	q, err := c.l.be.CompileSQL(c.db, c.sessionLiterals(text), time.Now())
 	if err != nil {
 		return nil, err
 	}

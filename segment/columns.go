@@ -142,7 +142,13 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 	for _, f := range s.Info.Fields {
 		fieldType[f.Name] = f.Type
 	}
-	var b columnar.ColumnBatch
+	// The batch and the decoding scratch come from a pool: a dashboard
+	// refresh runs many short reads (a part per core, per piece and
+	// segment), and each sized its columns afresh to its rows.
+	bufs := scanBufPool.Get().(*scanBuffers)
+	defer scanBufPool.Put(bufs)
+	b := bufs.start()
+	sc := &bufs.sc
 	var reads []batchColumn
 	add := func(name string) {
 		i := sch.ColumnIndexByName(name)
@@ -164,7 +170,7 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 				}
 			}
 			reads = append(reads, x)
-			b.Tags = append(b.Tags, columnar.TagVector{Name: name})
+			bufs.addTag(name)
 		case isTag[name] && len(s.Index[name]) > 0 && len(s.Index[name]) <= maxRebuiltValues:
 			// Rows are sorted by series, so each value's rows are a few
 			// runs the index holds: filling ids run by run is far cheaper
@@ -174,13 +180,13 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 			x := batchColumn{name: name, kind: 'x', slot: len(b.Tags), col: i}
 			x.vals, x.bms = s.indexValues(name)
 			reads = append(reads, x)
-			b.Tags = append(b.Tags, columnar.TagVector{Name: name})
+			bufs.addTag(name)
 		case isTag[name]:
 			reads = append(reads, batchColumn{name: name, kind: 'g', slot: len(b.Tags), col: i})
-			b.Tags = append(b.Tags, columnar.TagVector{Name: name})
+			bufs.addTag(name)
 		default:
 			reads = append(reads, batchColumn{name: name, kind: 'f', typ: fieldType[name], slot: len(b.Fields), col: i})
-			b.Fields = append(b.Fields, columnar.FieldVector{Name: name, Type: fieldType[name]})
+			bufs.addField(name, fieldType[name])
 		}
 	}
 	add(columnar.TimeColumn)
@@ -189,7 +195,6 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 	}
 	var runs []rowRun
 	var spans []span
-	var sc pageScratch
 	var start int64 // segment row of row group g's first row
 	for g := 0; g < end; g++ {
 		n := rdr.MetaData().RowGroup(g).NumRows()
@@ -222,7 +227,7 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 				continue
 			}
 			if s.cache != nil {
-				if err := s.readRunsCached(rgr, g, n, r, &b, runs, total, pages.first[r.col], &sc); err != nil {
+				if err := s.readRunsCached(rgr, g, n, r, b, runs, total, pages.first[r.col], sc); err != nil {
 					return fmt.Errorf("segment %s, row group %d: %w", s.name, g, err)
 				}
 				continue
@@ -231,12 +236,12 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 			if err != nil {
 				return fmt.Errorf("read segment column %s: %w", r.name, err)
 			}
-			if err := readRuns(cr, r, &b, runs, total, pages.first[r.col], &sc); err != nil {
+			if err := readRuns(cr, r, b, runs, total, pages.first[r.col], sc); err != nil {
 				return fmt.Errorf("segment %s, row group %d: %w", s.name, g, err)
 			}
 		}
 		b.Len, b.Sel = total, nil
-		if err := fn(&b); err != nil {
+		if err := fn(b); err != nil {
 			return err
 		}
 	}

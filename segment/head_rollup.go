@@ -64,28 +64,6 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 	}, fn)
 }
 
-// FoldRollup folds the rows scan delivers into partials of width, per
-// window and distinct values of tags, and passes them to fn as rollup
-// batches (ColumnBatch.Rollup = width) holding tags, the row count and the
-// parts of fields (RollupSchema). scan must deliver, through feed, batches
-// holding tags and fields whose rows come run by run in time order — a
-// segment's rows, sorted by series and time, do — and only rows in a
-// range aligned on width. It is how a segment without a rollup of the
-// width a query reads answers it without handing every row to the reader.
-// As with ScanRollup, a fold that overflows or would hold too many partials
-// fails before fn saw any batch (FoldAbandoned).
-func FoldRollup(tags []string, fields []columnar.FieldSchema, width int64, max int, scan func(feed func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
-	var fs []columnar.FieldSchema
-	for _, f := range fields {
-		if Rollable(f.Type) {
-			fs = append(fs, f)
-		}
-	}
-	return foldPartials(tags, fs, width, max, func(_ *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
-		return scan(feed)
-	}, fn)
-}
-
 // foldPartials runs body with a rollup builder and the feed folding
 // batches into it, then passes the partials to fn, one per window and
 // group: partials of the same window and tag values (a series' rows in
@@ -103,9 +81,15 @@ func foldPartials(tags []string, fs []columnar.FieldSchema, width int64, max int
 	if err := rb.finish(); err != nil {
 		return err
 	}
+	return emitPartials(rb, tags, fs, max, fn)
+}
+
+// emitPartials passes fn the partials rb combined (rb.comb), as rollup
+// batches of rb's width.
+func emitPartials(rb *rollupBuilder, tags []string, fs []columnar.FieldSchema, max int, fn func(*columnar.ColumnBatch) error) error {
 	bb := columnar.NewBatchBuilder(tags, RollupSchema(tags, fs).Fields, max)
 	emit := func(b *columnar.ColumnBatch) error {
-		b.Rollup = width
+		b.Rollup = rb.width
 		return fn(b)
 	}
 	t := rb.comb
@@ -119,6 +103,51 @@ func foldPartials(tags []string, fs []columnar.FieldSchema, width int64, max int
 	return bb.Flush(emit)
 }
 
+// FoldRollups folds the rows scan delivers into partials, per window and
+// distinct values of tags, of several widths in one read of the rows, and
+// passes them to fn as rollup batches (ColumnBatch.Rollup = the width)
+// holding tags, the row count and the parts of fields (RollupSchema). scan
+// gets a feed per width (in the order of widths) and must pass each
+// batches holding tags and fields whose rows come run by run in time
+// order — a segment's rows, sorted by series and time, do — and only rows
+// in ranges aligned on that width. It is how a segment without a rollup
+// of the width a query reads answers it without handing every row to the
+// reader; a range cut into pieces of different widths (a dashboard range's
+// ragged ends, at the widths dividing its interval) decodes its rows once
+// instead of once per piece. The widths share one bound of held partials,
+// and, as with ScanRollup, a fold that overflows or would hold too many
+// partials fails before fn saw any batch (FoldAbandoned).
+func FoldRollups(tags []string, fields []columnar.FieldSchema, widths []int64, batchRows int, scan func(feeds []func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
+	var fs []columnar.FieldSchema
+	for _, f := range fields {
+		if Rollable(f.Type) {
+			fs = append(fs, f)
+		}
+	}
+	rbs := make([]*rollupBuilder, len(widths))
+	feeds := make([]func(*columnar.ColumnBatch) error, len(widths))
+	for k, w := range widths {
+		rbs[k] = newRollupBuilder(w, tags, fs, nil)
+		rbs[k].comb = newPartialTable(tags, fs)
+		rbs[k].comb.limit = max(rbs[k].comb.limit/len(widths), 1)
+		feeds[k] = rollupFeeder(tags, fs, rbs[k:k+1])
+	}
+	if err := scan(feeds); err != nil {
+		return err
+	}
+	for _, rb := range rbs {
+		if err := rb.finish(); err != nil {
+			return err
+		}
+	}
+	for _, rb := range rbs {
+		if err := emitPartials(rb, tags, fs, batchRows, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // maxHeldPartials bounds the windows (partials of every field of one
 // window and group) one fold holds before passing them on, next to
 // maxHeldPartialBytes: past either the fold gives up with
@@ -130,7 +159,7 @@ var maxHeldPartials = 1 << 20
 // ErrTooManyPartials: a fold would hold more than its bound of partials.
 var ErrTooManyPartials = errors.New("rollup: too many partials to fold at read")
 
-// FoldAbandoned reports whether a fold (ScanRollup, FoldRollup) gave up
+// FoldAbandoned reports whether a fold (ScanRollup, FoldRollups) gave up
 // before passing anything on, so that its range can be read raw instead.
 func FoldAbandoned(err error) bool {
 	return errors.Is(err, ErrRollupOverflow) || errors.Is(err, ErrTooManyPartials)

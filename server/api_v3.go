@@ -332,19 +332,22 @@ func (s *Server) handleQueryV3(ctx *fasthttp.RequestCtx, influx bool) {
 		s.writeError(ctx, fasthttp.StatusBadRequest, "missing-db", "the db parameter is required")
 		return
 	}
-	if p := strings.TrimSpace(string(req.Params)); p != "" && p != "null" && p != "{}" {
-		s.writeError(ctx, fasthttp.StatusBadRequest, "params-not-supported",
-			"query parameters (params) are not supported on this endpoint: write the values into the query")
-		return
+	// Bound parameters ($name in q), as InfluxDB 3 takes them.
+	sqlText := req.Q
+	var err error
+	if !influx {
+		if sqlText, err = BindSQLParams(req.Q, req.Params); err != nil {
+			s.writeError(ctx, fasthttp.StatusBadRequest, "bad-params", err.Error())
+			return
+		}
 	}
 	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
 	var res *query.Result
-	var err error
 	if influx {
-		res, err = s.RunInfluxQL(qctx, req.DB, req.Q, time.Now())
+		res, err = s.RunInfluxQL(qctx, req.DB, req.Q, req.Params, time.Now())
 	} else {
-		cq, cerr := s.CompileSQL(req.DB, req.Q, time.Now())
+		cq, cerr := s.CompileSQL(req.DB, sqlText, time.Now())
 		if cerr != nil {
 			err = cerr
 		} else {
@@ -408,10 +411,11 @@ const MeasurementColumn = "iox::measurement"
 // and SHOW) on db within the server's query limits and answers them as
 // one table, as InfluxDB 3 does: a first column iox::measurement with
 // each row's series name, time, the tags of every series, then the
-// other columns in their order of appearance. It is what
+// other columns in their order of appearance. params are the values of
+// text's $name parameters, a JSON object (empty: none). It is what
 // /api/v3/query_influxql and the Flight SQL listener share. Its errors
 // are *QueryError.
-func (s *Server) RunInfluxQL(ctx context.Context, db, text string, now time.Time) (*query.Result, error) {
+func (s *Server) RunInfluxQL(ctx context.Context, db, text string, params json.RawMessage, now time.Time) (*query.Result, error) {
 	req := influxql.Request{Query: text, Database: db, Epoch: influxql.Epoch{Unit: time.Nanosecond},
 		Now: now, MaxRows: s.cfg.QueryMaxRows, Timeout: s.cfg.QueryTimeout, MaxMemoryBytes: s.cfg.QueryMaxMemory,
 		Allow: func(p influxql.Privilege) error {
@@ -420,6 +424,12 @@ func (s *Server) RunInfluxQL(ctx context.Context, db, text string, now time.Time
 			}
 			return nil
 		}}
+	if hasParams(params) {
+		var err error
+		if req.Params, err = influxql.ParseParams(string(params)); err != nil {
+			return nil, &QueryError{fasthttp.StatusBadRequest, "bad-params", "22023", err}
+		}
+	}
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
 	resp, err := influxql.Execute(qctx, influxBackend{s: s}, req)

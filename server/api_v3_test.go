@@ -252,7 +252,10 @@ func TestV3QuerySQLFormats(t *testing.T) {
 		{"GET", "/api/v3/query_sql?db=nope&q=SELECT+1", "", 404, "does not exist"},
 		{"GET", "/api/v3/query_sql?db=q&q=SELEC", "", 400, "syntax"},
 		{"GET", "/api/v3/query_sql?db=q&q=SELECT+*+FROM+cpu&format=xml", "", 400, "format must be"},
-		{"GET", `/api/v3/query_sql?db=q&q=SELECT+*+FROM+cpu&params={"a":1}`, "", 400, "params"},
+		{"GET", `/api/v3/query_sql?db=q&q=SELECT+*+FROM+cpu+WHERE+host=$h&params={"a":1}`, "", 400, "no value for parameter $h"},
+		{"GET", `/api/v3/query_sql?db=q&q=SELECT+*+FROM+cpu&params=[1]`, "", 400, "params must be a JSON object"},
+		{"POST", "/api/v3/query_sql", `{"db": "q", "q": "SELECT $a", "params": {"a": [1]}}`, 400, "not a string, number"},
+		{"POST", "/api/v3/query_influxql", `{"db": "q", "q": "SELECT usage FROM cpu WHERE host = $h", "params": {"x": 1}}`, 400, "missing parameter: h"},
 		{"POST", "/api/v3/query_sql", `{"db": "q", "q": `, 400, "request body"},
 		{"DELETE", "/api/v3/query_sql?db=q&q=SELECT+1", "", 405, "GET or POST"},
 	} {

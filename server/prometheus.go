@@ -293,12 +293,19 @@ func (s *Server) handlePromRead(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, fasthttp.StatusBadRequest, "prom-bad-protobuf", "the body is not a remote-read ReadRequest: "+err.Error())
 		return
 	}
-	if t := req.AcceptedResponseTypes; len(t) > 0 && !containsType(t, prompb.ReadRequest_SAMPLES) {
+	// The first type the client lists that Silt speaks, as Prometheus
+	// itself chooses (no list means samples).
+	rt, ok := promResponseType(req.AcceptedResponseTypes) // prom_read_stream.go
+	if !ok {
 		s.writeError(ctx, fasthttp.StatusBadRequest, "prom-unsupported-response-type",
-			"remote read answers with the samples response type only; the request does not accept it")
+			"remote read answers with samples or streamed XOR chunks; the request accepts neither")
 		return
 	}
 	q := &prom.Queryable{Eng: s.eng, DB: promDB(ctx), MaxMemoryBytes: s.cfg.QueryMaxMemory}
+	if rt == prompb.ReadRequest_STREAMED_XOR_CHUNKS {
+		s.streamPromRead(ctx, q, req.Queries) // prom_read_stream.go
+		return
+	}
 	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
 	resp := prompb.ReadResponse{Results: make([]*prompb.QueryResult, len(req.Queries))}
@@ -331,15 +338,6 @@ func (s *Server) handlePromRead(ctx *fasthttp.RequestCtx) {
 	ctx.SetBody(snappy.Encode(nil, out))
 }
 
-func containsType(ts []prompb.ReadRequest_ResponseType, t prompb.ReadRequest_ResponseType) bool {
-	for _, x := range ts {
-		if x == t {
-			return true
-		}
-	}
-	return false
-}
-
 // promSampleBytes is what a prompb.Sample takes (its value, time and the
 // protobuf library's bookkeeping fields).
 const promSampleBytes = int64(unsafe.Sizeof(prompb.Sample{}))
@@ -347,37 +345,11 @@ const promSampleBytes = int64(unsafe.Sizeof(prompb.Sample{}))
 // readQuery answers one remote-read query. Its copy of the samples is
 // charged to q, as what q's Selects load is.
 func readQuery(ctx context.Context, q *prom.Queryable, rq *prompb.Query) (*prompb.QueryResult, error) {
-	ms := make([]*labels.Matcher, 0, len(rq.Matchers))
-	for _, m := range rq.Matchers {
-		var t labels.MatchType
-		switch m.Type {
-		case prompb.LabelMatcher_EQ:
-			t = labels.MatchEqual
-		case prompb.LabelMatcher_NEQ:
-			t = labels.MatchNotEqual
-		case prompb.LabelMatcher_RE:
-			t = labels.MatchRegexp
-		case prompb.LabelMatcher_NRE:
-			t = labels.MatchNotRegexp
-		default:
-			return nil, fmt.Errorf("unknown matcher type %d", m.Type)
-		}
-		lm, err := labels.NewMatcher(t, m.Name, m.Value)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, lm)
-	}
-	qr, err := q.Querier(rq.StartTimestampMs, rq.EndTimestampMs)
+	ss, closer, err := readSelect(ctx, q, rq)
 	if err != nil {
 		return nil, err
 	}
-	defer qr.Close()
-	var hints *storage.SelectHints
-	if h := rq.Hints; h != nil {
-		hints = &storage.SelectHints{Start: h.StartMs, End: h.EndMs, Step: h.StepMs, Func: h.Func, Grouping: h.Grouping, By: h.By, Range: h.RangeMs}
-	}
-	ss := qr.Select(ctx, true, hints, ms...)
+	defer closer()
 	res := &prompb.QueryResult{}
 	for ss.Next() {
 		sr := ss.At()
@@ -399,4 +371,39 @@ func readQuery(ctx context.Context, q *prom.Queryable, rq *prompb.Query) (*promp
 		res.Timeseries = append(res.Timeseries, ts)
 	}
 	return res, ss.Err()
+}
+
+// readSelect selects the series of one remote-read query, sorted by their
+// labels; closer releases the querier once they have been read.
+func readSelect(ctx context.Context, q *prom.Queryable, rq *prompb.Query) (storage.SeriesSet, func(), error) {
+	ms := make([]*labels.Matcher, 0, len(rq.Matchers))
+	for _, m := range rq.Matchers {
+		var t labels.MatchType
+		switch m.Type {
+		case prompb.LabelMatcher_EQ:
+			t = labels.MatchEqual
+		case prompb.LabelMatcher_NEQ:
+			t = labels.MatchNotEqual
+		case prompb.LabelMatcher_RE:
+			t = labels.MatchRegexp
+		case prompb.LabelMatcher_NRE:
+			t = labels.MatchNotRegexp
+		default:
+			return nil, nil, fmt.Errorf("unknown matcher type %d", m.Type)
+		}
+		lm, err := labels.NewMatcher(t, m.Name, m.Value)
+		if err != nil {
+			return nil, nil, err
+		}
+		ms = append(ms, lm)
+	}
+	qr, err := q.Querier(rq.StartTimestampMs, rq.EndTimestampMs)
+	if err != nil {
+		return nil, nil, err
+	}
+	var hints *storage.SelectHints
+	if h := rq.Hints; h != nil {
+		hints = &storage.SelectHints{Start: h.StartMs, End: h.EndMs, Step: h.StepMs, Func: h.Func, Grouping: h.Grouping, By: h.By, Range: h.RangeMs}
+	}
+	return qr.Select(ctx, true, hints, ms...), func() { _ = qr.Close() }, nil
 }

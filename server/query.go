@@ -151,11 +151,19 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 		}
 	}
 	req.Allow = s.allowStatement(ctx.IsGet(), tok)
-	qctx, cancel := s.queryContext(ctx)
-	defer cancel()
-	resp, err := influxql.Execute(qctx, influxBackend{s, raw}, req)
-	if errors.Is(context.Cause(qctx), errClientGone) {
-		return // nobody is listening
+	chunked := param("chunked") == "true" && !wantCSV
+	var resp *influxql.Response
+	var prep *influxql.Prepared
+	if chunked {
+		// Parsed and authorized now, run as it is sent (influx_chunks.go).
+		prep, err = influxql.Prepare(req)
+	} else {
+		qctx, cancel := s.queryContext(ctx)
+		defer cancel()
+		resp, err = influxql.Execute(qctx, influxBackend{s, raw}, req)
+		if errors.Is(context.Cause(qctx), errClientGone) {
+			return // nobody is listening
+		}
 	}
 	var authErr *influxql.AuthError
 	switch {
@@ -170,13 +178,13 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 		fail(fasthttp.StatusBadRequest, &influxql.Response{Error: err.Error(), Code: "influxql-syntax"})
 		return
 	}
-	if wantCSV {
-		s.writeInfluxCSV(ctx, fasthttp.StatusOK, resp)
+	if chunked {
+		size, _ := strconv.Atoi(param("chunk_size")) // InfluxDB: unusable sizes mean the default
+		s.writeInfluxChunks(ctx, prep, influxBackend{s, raw}, size)
 		return
 	}
-	if param("chunked") == "true" {
-		size, _ := strconv.Atoi(param("chunk_size")) // InfluxDB: unusable sizes mean the default
-		s.writeInfluxChunks(ctx, resp, size)
+	if wantCSV {
+		s.writeInfluxCSV(ctx, fasthttp.StatusOK, resp)
 		return
 	}
 	s.writeInflux(ctx, fasthttp.StatusOK, resp)

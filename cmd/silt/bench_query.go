@@ -13,7 +13,7 @@ import (
 	"github.com/siltdb/silt/bench"
 )
 
-const benchQueryUsage = `Usage: silt bench query --url URL --dialect sql|influxql|clickhouse|promql [flags]
+const benchQueryUsage = `Usage: silt bench query --url URL --dialect sql|pgwire|influxql|clickhouse|promql [flags]
 
 Generates --per-type instances of each TSBS query type (random hosts and time
 windows inside the dataset given by --scale/--start/--end, from --seed: the
@@ -23,6 +23,8 @@ query at a time, and prints min / median / p95 / max milliseconds per type.
 Time is wall clock from sending a request to having read its whole answer.
 
   --dialect sql         Silt: URL/api/v1/sql
+  --dialect pgwire      Silt's PostgreSQL listener, the same SQL on one connection
+                        (pgx, extended protocol): --url postgres://silt:TOKEN@HOST:5432/DB
   --dialect influxql    Silt or InfluxDB 1.x: URL/query
   --dialect clickhouse  ClickHouse HTTP interface: URL/?database=DB (FORMAT JSONCompact)
   --dialect promql      Prometheus API (VictoriaMetrics): URL/api/v1/query_range
@@ -36,6 +38,7 @@ Types: %s
 
 Example:
   silt bench query --url http://127.0.0.1:8086 --db benchmark --dialect sql
+  silt bench query --url postgres://silt@127.0.0.1:5432/benchmark --dialect pgwire
   silt bench query --dialect clickhouse --types lastpoint --print
 
 Flags:
@@ -57,7 +60,7 @@ func runBenchQuery(args []string) int {
 	df := addDatasetFlags(fs)
 	url := fs.String("url", "http://127.0.0.1:8086", "server base URL")
 	db := fs.String("db", "benchmark", "database")
-	dialect := fs.String("dialect", "sql", "sql (Silt), influxql (Silt or InfluxDB 1.x), clickhouse or promql")
+	dialect := fs.String("dialect", "sql", "sql, pgwire, influxql, clickhouse or promql (see above)")
 	types := fs.String("types", strings.Join(bench.DefaultQueryTypes, ","), "comma-separated query types")
 	perType := fs.Int("per-type", 5, "query instances per type (random hosts and windows)")
 	runs := fs.Int("runs", 3, "timed runs of each instance")
@@ -101,6 +104,7 @@ func runBenchQuery(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	c := &bench.Client{URL: *url, DB: *db, Dialect: *dialect, HTTP: &http.Client{}}
+	defer c.Close()
 	bar := bench.NewProgress("query "+*name, int64(len(qs)*(*runs+1)), "queries", false)
 	res := bench.RunQueries(ctx, c, qs, *runs, func(done, _ int) { bar.Set(int64(done)) })
 	bar.Done()

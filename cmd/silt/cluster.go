@@ -108,9 +108,9 @@ func joinCluster(cfg *serveConfig, httpAddr string, log *slog.Logger) (*clusterN
 			}
 			hs, missing, err := overlay.Heads(ctx, policy, db, table, minT, maxT, s)
 			if errors.Is(err, cluster.ErrWritersDown) {
-				// Answered as cold data the store cannot serve: 503
-				// cold-unavailable, naming the writers.
-				return nil, missing, fmt.Errorf("%w: %w", engine.ErrColdUnavailable, err)
+				// Answered as cold data that cannot be served: 503
+				// cold-unavailable, naming the writers (not the store).
+				return nil, missing, writersDown{err}
 			}
 			if err != nil {
 				return nil, missing, err
@@ -248,3 +248,13 @@ func (n *clusterNode) internalAPI(log *slog.Logger) http.Handler {
 	})
 	return mux
 }
+
+// writersDown is a query node's failure to read rows that writers hold
+// outside the bucket. It is engine.ErrColdUnavailable to the HTTP layer
+// (503 cold-unavailable), but says that writers are down, not that the
+// object store cannot be reached.
+type writersDown struct{ err error }
+
+func (w writersDown) Error() string        { return w.err.Error() }
+func (w writersDown) Unwrap() error        { return w.err }
+func (w writersDown) Is(target error) bool { return target == engine.ErrColdUnavailable }

@@ -79,6 +79,8 @@ var allowed = map[string][]string{
 	// Test support: imported only by tests (checked below).
 	"internal/testutil/...": {"internal/testutil/..."},
 	"internal/archtest":     {},
+	// A development tool (make cluster): an in-memory Kafka broker.
+	"internal/devkafka": {},
 
 	// Black-box suites: test files only, they run the built binary.
 	"test/...": {},

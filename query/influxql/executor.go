@@ -146,6 +146,23 @@ func (e *AuthError) Error() string { return e.Err.Error() }
 // fails the whole request; a statement that fails gets its error in its
 // Result and the statements after it are not executed.
 func Execute(ctx context.Context, b Backend, req Request) (*Response, error) {
+	p, err := Prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	return p.run(ctx, b), nil
+}
+
+// Prepared is a request parsed and authorized, ready to run.
+type Prepared struct {
+	q   *influxql.Query
+	req Request
+}
+
+// Prepare parses req.Query and asks req.Allow about every statement: its
+// errors are *ParseError and *AuthError, which fail the whole request
+// before any statement runs.
+func Prepare(req Request) (*Prepared, error) {
 	p := influxql.NewParser(strings.NewReader(req.Query))
 	if req.Params != nil {
 		p.SetParams(req.Params)
@@ -169,9 +186,13 @@ func Execute(ctx context.Context, b Backend, req Request) (*Response, error) {
 		req.Now = time.Now()
 	}
 	req.mem = &memAccount{limit: req.MaxMemoryBytes}
-	resp := &Response{Results: make([]*Result, 0, len(q.Statements))}
+	return &Prepared{q: q, req: req}, nil
+}
+
+func (p *Prepared) run(ctx context.Context, b Backend) *Response {
+	resp := &Response{Results: make([]*Result, 0, len(p.q.Statements))}
 	failed := false
-	for i, st := range q.Statements {
+	for i, st := range p.q.Statements {
 		r := &Result{StatementID: i}
 		resp.Results = append(resp.Results, r)
 		if failed {
@@ -183,24 +204,35 @@ func Execute(ctx context.Context, b Backend, req Request) (*Response, error) {
 			failed = true
 			continue
 		}
-		series, err := execStatement(ctx, b, req, st)
+		series, err := execStatement(ctx, b, p.req, st)
 		if err != nil {
-			r.Error = err.Error()
-			if errors.Is(err, context.DeadlineExceeded) {
-				r.Error = fmt.Sprintf("query timeout: the statement ran longer than %s (--query-timeout)", req.Timeout)
-			}
+			r.Error = statementError(err, p.req)
 			failed = true
 			continue
 		}
 		r.Series = series
-		switch st.(type) {
-		case *influxql.SelectStatement, *influxql.ShowSeriesStatement, *influxql.ShowFieldKeysStatement:
-			r.chunking = chunkRows
-		case *influxql.ShowTagKeysStatement, *influxql.ShowTagValuesStatement:
-			r.chunking = chunkPerSeries
-		}
+		r.chunking = chunkingOf(st)
 	}
-	return resp, nil
+	return resp
+}
+
+// statementError is the message of a statement's failure.
+func statementError(err error, req Request) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Sprintf("query timeout: the statement ran longer than %s (--query-timeout)", req.Timeout)
+	}
+	return err.Error()
+}
+
+// chunkingOf is how a chunked answer sends st's result.
+func chunkingOf(st influxql.Statement) chunking {
+	switch st.(type) {
+	case *influxql.SelectStatement, *influxql.ShowSeriesStatement, *influxql.ShowFieldKeysStatement:
+		return chunkRows
+	case *influxql.ShowTagKeysStatement, *influxql.ShowTagValuesStatement:
+		return chunkPerSeries
+	}
+	return chunkWhole
 }
 
 // StatementPrivilege is what st needs: read for SELECT (without INTO) and

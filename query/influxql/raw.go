@@ -18,30 +18,9 @@ import (
 // runRaw answers a SELECT without aggregates: every point where at least
 // one selected field has a value, in time order, split by GROUP BY tags.
 func (c *selectCompiler) rawSeries(ctx context.Context) ([]*seriesRows, error) {
-	var exprs, present []string
-	tagRefs := 0
-	for _, f := range c.stmt.Fields {
-		e, err := c.rowExpr(f.Expr)
-		if err != nil {
-			return nil, err
-		}
-		exprs = append(exprs, e)
-		influxql.WalkFunc(f.Expr, func(n influxql.Node) {
-			if ref, ok := n.(*influxql.VarRef); ok {
-				switch k, _ := resolve(c.schema, ref); k {
-				case colField:
-					present = append(present, quoteIdent(ref.Val)+" IS NOT NULL")
-				case colTag:
-					tagRefs++
-				}
-			}
-		})
-	}
-	if len(present) == 0 {
-		if tagRefs > 0 {
-			return nil, errors.New("statement must have at least one field in select clause")
-		}
-		return nil, nil // only unknown names: no points
+	exprs, present, err := c.rawExprs()
+	if err != nil || len(present) == 0 {
+		return nil, err // no present: only unknown names, no points
 	}
 	if c.newestPerSeries() {
 		// The newest point of each group (TSBS lastpoint, Grafana's current
@@ -64,6 +43,34 @@ func (c *selectCompiler) rawSeries(ctx context.Context) ([]*seriesRows, error) {
 	// read again with every tag to know the keys.
 	list, _, err = c.rawFetch(ctx, exprs, present, true)
 	return list, err
+}
+
+// rawExprs renders a raw query's fields as SQL (exprs) and the test that
+// a row has a value of a field they read (present, OR-ed). present is
+// empty when they name only unknown names: the query has no points.
+func (c *selectCompiler) rawExprs() (exprs, present []string, err error) {
+	tagRefs := 0
+	for _, f := range c.stmt.Fields {
+		e, err := c.rowExpr(f.Expr)
+		if err != nil {
+			return nil, nil, err
+		}
+		exprs = append(exprs, e)
+		influxql.WalkFunc(f.Expr, func(n influxql.Node) {
+			if ref, ok := n.(*influxql.VarRef); ok {
+				switch k, _ := resolve(c.schema, ref); k {
+				case colField:
+					present = append(present, quoteIdent(ref.Val)+" IS NOT NULL")
+				case colTag:
+					tagRefs++
+				}
+			}
+		})
+	}
+	if len(present) == 0 && tagRefs > 0 {
+		return nil, nil, errors.New("statement must have at least one field in select clause")
+	}
+	return exprs, present, nil
 }
 
 // rawFetch reads the points of a raw query, sorted by time and, with

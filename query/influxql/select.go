@@ -159,9 +159,27 @@ type selectCompiler struct {
 }
 
 func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) ([]*Series, error) {
-	stmt, err := st.RewriteFields(schemaMapper{c.m, c.union})
+	if empty, err := c.prepare(st); err != nil || empty {
+		return nil, err
+	}
+	list, err := c.selectSeries(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// The rows stay until the response is sent.
+	if err := c.req.mem.charge(seriesBytes(list, c.req.Epoch), "the rows of "+c.m); err != nil {
+		return nil, err
+	}
+	return c.finish(list), nil
+}
+
+// prepare compiles st for c's measurement: its fields, time range,
+// windows, dimensions and condition. empty reports a time range that
+// holds no time.
+func (c *selectCompiler) prepare(st *influxql.SelectStatement) (empty bool, err error) {
+	stmt, err := st.RewriteFields(schemaMapper{c.m, c.union})
+	if err != nil {
+		return false, err
 	}
 	for _, f := range stmt.Fields {
 		// Fold constants as InfluxQL does (1/0 is 0, 2*3 is 6).
@@ -172,7 +190,7 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 	valuer := &influxql.NowValuer{Now: c.req.Now, Location: c.loc}
 	cond, tr, err := influxql.ConditionExpr(stmt.Condition, valuer)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	c.tmin, c.tmax = math.MinInt64, math.MaxInt64
 	if !tr.Min.IsZero() {
@@ -183,17 +201,17 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 	}
 	iv, err := stmt.GroupByInterval()
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	var off time.Duration
 	for _, d := range stmt.Dimensions {
 		if call, ok := d.Expr.(*influxql.Call); ok && call.Name == "time" && iv <= 0 {
-			return nil, errors.New("GROUP BY time() needs a positive interval")
+			return false, errors.New("GROUP BY time() needs a positive interval")
 		}
 	}
 	if iv > 0 {
 		if off, err = stmt.GroupByOffset(); err != nil {
-			return nil, err
+			return false, err
 		}
 	}
 	c.interval, c.offset = int64(iv), int64(off)
@@ -207,7 +225,7 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 		_, z0 := time.Unix(0, c.tmin).In(c.loc).Zone()
 		_, z1 := time.Unix(0, c.tmax).In(c.loc).Zone()
 		if d := int64(z1-z0) * int64(time.Second); d != 0 && max(d, -d) < c.interval {
-			return nil, fmt.Errorf("tz(%q): the time range spans a change of the zone's UTC offset, which Silt does not re-align %s windows across yet; split the range or use a shorter interval",
+			return false, fmt.Errorf("tz(%q): the time range spans a change of the zone's UTC offset, which Silt does not re-align %s windows across yet; split the range or use a shorter interval",
 				c.loc.String(), time.Duration(c.interval))
 		}
 	}
@@ -224,7 +242,7 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 				}
 			}
 		default:
-			return nil, fmt.Errorf("unsupported GROUP BY %s", d)
+			return false, fmt.Errorf("unsupported GROUP BY %s", d)
 		}
 	}
 	c.dims = dedupeSorted(c.dims)
@@ -246,22 +264,10 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 		}
 	})
 	if c.cond, err = condSQL(cond, c.schema); err != nil {
-		return nil, err
+		return false, err
 	}
 	c.setWhere()
-	if c.tmin > c.tmax {
-		return nil, nil
-	}
-
-	list, err := c.selectSeries(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// The rows stay until the response is sent.
-	if err := c.req.mem.charge(seriesBytes(list, c.req.Epoch), "the rows of "+c.m); err != nil {
-		return nil, err
-	}
-	return c.finish(list), nil
+	return c.tmin > c.tmax, nil
 }
 
 // setWhere sets c.where from the time bounds and the condition.

@@ -616,6 +616,10 @@ remote_write:
 		}
 	})
 
+	t.Run("GrafanaRequests", func(t *testing.T) {
+		grafanaRequests(t, promP.base, silt.base, rangeStart, rangeEnd)
+	})
+
 	t.Run("LabelsAndSeries", func(t *testing.T) {
 		p := url.Values{"match[]": {`up`}, "start": {fmtTime(rangeStart)}, "end": {fmtTime(rangeEnd)}}
 		for _, path := range []string{"/api/v1/series", "/api/v1/label/job/values", "/api/v1/labels"} {

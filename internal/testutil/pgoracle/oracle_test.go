@@ -116,9 +116,6 @@ func testCPU(t *testing.T, o *Oracle) {
 	}
 	load := time.Since(t0)
 	t.Logf("%d points (%d after merging) generated in %v, loaded in %v", len(pts), hosts*n, gen.Round(time.Millisecond), load.Round(time.Millisecond))
-	if load > 30*time.Second {
-		t.Errorf("loading took %v", load)
-	}
 	merged := MergeLastWriteWins(pts)
 
 	_, rows := mustQuery(t, o, `SELECT count(*), count(DISTINCT hostname), min(time), max(time), sum(usage_user), sum(usage_idle) FROM cpu`)
@@ -402,7 +399,6 @@ func TestLoadTSBSDay(t *testing.T) {
 	if rows[0][0] != int64(864000) {
 		t.Errorf("count %v", rows[0][0])
 	}
-	if load > time.Minute {
-		t.Errorf("loading took %v", load)
-	}
+	// How long the load takes is a figure for the log, not a check: a
+	// busy machine would fail a time bound without anything being wrong.
 }
