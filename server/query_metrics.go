@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,8 +126,8 @@ func (f *Frontend) RunSQL(ctx context.Context, db string, q *sql.Query, raw bool
 }
 
 // RunInfluxQL is Server.RunInfluxQL, timed.
-func (f *Frontend) RunInfluxQL(ctx context.Context, db, text string, now time.Time) (*query.Result, error) {
+func (f *Frontend) RunInfluxQL(ctx context.Context, db, text string, params json.RawMessage, now time.Time) (*query.Result, error) {
 	start := time.Now()
 	defer func() { f.obs.Observe(time.Since(start).Seconds()) }()
-	return f.Server.RunInfluxQL(ctx, db, text, now)
+	return f.Server.RunInfluxQL(ctx, db, text, params, now)
 }

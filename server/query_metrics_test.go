@@ -135,7 +135,7 @@ func TestFrontendTimesExecution(t *testing.T) {
 	if _, err := pg.RunSQL(t.Context(), "d", q, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fl.RunInfluxQL(t.Context(), "d", "SELECT sum(usage) FROM cpu", time.Now()); err != nil {
+	if _, err := fl.RunInfluxQL(t.Context(), "d", "SELECT sum(usage) FROM cpu", nil, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := fl.RunSQL(t.Context(), "d", q, false); err != nil {
