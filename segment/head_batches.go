@@ -1,7 +1,6 @@
 package segment
 
 import (
-	"cmp"
 	"slices"
 
 	"github.com/siltdb/silt/columnar"
@@ -72,15 +71,7 @@ func (h *Head) MatchSeries(tags map[string][]string) []bool {
 func (h *Head) ScanDeduped(cols []string, keep []bool, minT, maxT int64, max int, fn func(*columnar.ColumnBatch) error) error {
 	h.Finish()
 	sel := h.collectRows(keep, minT, maxT)
-	slices.SortFunc(sel, func(a, b int32) int {
-		if c := cmp.Compare(h.series[a], h.series[b]); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(h.times[a], h.times[b]); c != 0 {
-			return c
-		}
-		return cmp.Compare(a, b)
-	})
+	sel = h.sortBySeriesTime(sel) // head_sort.go
 	b, tagCols, fieldCols := h.batchFor(cols)
 	rows := make([]int32, 0, max)          // per output point: its last write
 	src := make([][]int32, len(fieldCols)) // per field: the row its value comes from
