@@ -19,6 +19,10 @@ type fieldFilter struct {
 	op   sql.BinaryOp
 	i    int64
 	f    float64
+	// intAsFloat: a bigint field compared as double precision with a
+	// double constant (`usage_user > 90.0`, the implicit cast PostgreSQL
+	// applies): its values are converted, exactly as the cast does.
+	intAsFloat bool
 }
 
 // fieldFilters extracts the conjuncts of residual it can test on raw
@@ -38,12 +42,20 @@ func fieldFilters(residual sql.Expr) []fieldFilter {
 		if !ok || !b.Op.Comparison() {
 			continue
 		}
-		ref, isRef := b.L.(*sql.ColumnRef)
+		l, intAsFloat := b.L, false
+		if cast, ok := l.(*sql.Cast); ok && cast.To == sql.TypeFloat64 {
+			l, intAsFloat = cast.X, true
+		}
+		ref, isRef := l.(*sql.ColumnRef)
 		c, isConst := b.R.(*sql.Const)
 		if !isRef || !isConst || ref.Column.Kind != sql.KindField || c.Value.Null {
 			continue
 		}
 		switch {
+		case intAsFloat:
+			if ref.Column.Type == sql.TypeInt64 && c.Value.Type == sql.TypeFloat64 {
+				out = append(out, fieldFilter{name: ref.Column.Name, typ: columnar.FieldInt, op: b.Op, f: c.Value.Float, intAsFloat: true})
+			}
 		case ref.Column.Type == sql.TypeInt64 && c.Value.Type == sql.TypeInt64:
 			out = append(out, fieldFilter{name: ref.Column.Name, typ: columnar.FieldInt, op: b.Op, i: c.Value.Int})
 		case ref.Column.Type == sql.TypeFloat64 && c.Value.Type == sql.TypeFloat64:
@@ -58,6 +70,9 @@ func fieldFilters(residual sql.Expr) []fieldFilter {
 func (f *fieldFilter) pass(fv *columnar.FieldVector, r int32) bool {
 	if fv == nil || fv.IsNull(int(r)) {
 		return false // NULL compared is NULL, which WHERE rejects
+	}
+	if f.intAsFloat {
+		return opHolds(f.op, cmpFloat(float64(fv.I[r]), f.f))
 	}
 	if f.typ == columnar.FieldInt {
 		return opHolds(f.op, cmp.Compare(fv.I[r], f.i))
