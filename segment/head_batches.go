@@ -69,6 +69,12 @@ func (h *Head) MatchSeries(tags map[string][]string) []bool {
 // Only the rows in range are sorted, so a short query over a large head
 // stays short. Rows come grouped by series. A frozen head or a View only.
 func (h *Head) ScanDeduped(cols []string, keep []bool, minT, maxT int64, max int, fn func(*columnar.ColumnBatch) error) error {
+	return h.scanDeduped(cols, keep, minT, maxT, max, nil, fn)
+}
+
+// scanDeduped is ScanDeduped; f, if not nil, drops rows before the
+// columns it does not read are gathered (head_filter.go).
+func (h *Head) scanDeduped(cols []string, keep []bool, minT, maxT int64, max int, f *RowFilter, fn func(*columnar.ColumnBatch) error) error {
 	h.Finish()
 	sel := h.collectRows(keep, minT, maxT)
 	sel = h.sortBySeriesTime(sel) // head_sort.go
@@ -78,9 +84,15 @@ func (h *Head) ScanDeduped(cols []string, keep []bool, minT, maxT int64, max int
 	for j := range src {
 		src[j] = make([]int32, 0, max)
 	}
+	pre := f.prepare(h, fieldCols)
 	flush := func() error {
 		if len(rows) == 0 {
 			return nil
+		}
+		if pre != nil {
+			if rows = pre.keep(h, rows, src); len(rows) == 0 {
+				return nil
+			}
 		}
 		h.gatherBatch(&b, tagCols, nil, rows, rows)
 		for j, c := range fieldCols {

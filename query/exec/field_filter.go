@@ -5,6 +5,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/query/sql"
+	"github.com/siltdb/silt/segment"
 )
 
 // fieldFilter is a top-level conjunct `field op constant` over a numeric
@@ -78,4 +79,36 @@ func (f *fieldFilter) pass(fv *columnar.FieldVector, r int32) bool {
 		return opHolds(f.op, cmp.Compare(fv.I[r], f.i))
 	}
 	return opHolds(f.op, cmpFloat(fv.F[r], f.f))
+}
+
+// rowFilter lets a source test raw rows on ff before it reads their other
+// columns (nil when ff is empty).
+func rowFilter(ff []fieldFilter) *segment.RowFilter {
+	if len(ff) == 0 {
+		return nil
+	}
+	rf := &segment.RowFilter{}
+	for _, f := range ff {
+		rf.Fields = append(rf.Fields, f.name)
+	}
+	rf.Keep = func(b *columnar.ColumnBatch, out []int32) []int32 {
+		// Called from several scan tasks at once: nothing shared is
+		// written.
+		var local [4]*columnar.FieldVector
+		fv := local[:0]
+		for k := range ff {
+			fv = append(fv, batchField(b, ff[k].name, ff[k].typ))
+		}
+	rows:
+		for r := range int32(b.Len) {
+			for k := range ff {
+				if !ff[k].pass(fv[k], r) {
+					continue rows
+				}
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	return rf
 }
