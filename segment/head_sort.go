@@ -14,19 +14,16 @@ import (
 // SELECT over a large head cost more than the rest of the scan. Runs out
 // of order, and small selections, are sorted by comparison.
 func (h *Head) sortBySeriesTime(sel []int32) []int32 {
-	byTime := func(a, b int32) int {
-		if c := cmp.Compare(h.times[a], h.times[b]); c != 0 {
-			return c
-		}
-		return cmp.Compare(a, b)
-	}
 	nSeries := len(h.seriesTags)
 	if len(sel) < 64 || len(sel) < nSeries {
 		slices.SortFunc(sel, func(a, b int32) int {
 			if c := cmp.Compare(h.series[a], h.series[b]); c != 0 {
 				return c
 			}
-			return byTime(a, b)
+			if c := cmp.Compare(h.times[a], h.times[b]); c != 0 {
+				return c
+			}
+			return cmp.Compare(a, b)
 		})
 		return sel
 	}
@@ -46,17 +43,74 @@ func (h *Head) sortBySeriesTime(sel []int32) []int32 {
 	}
 	// next[s] is now the end of series s's run, and its start the end of
 	// the run before it.
+	var tmp []int32
 	lo := int32(0)
 	for s := 0; s < nSeries; s++ {
 		hi := next[s]
-		run := out[lo:hi]
-		for i := 1; i < len(run); i++ {
-			if byTime(run[i-1], run[i]) > 0 {
-				slices.SortFunc(run, byTime)
-				break
-			}
-		}
+		tmp = h.mergeTimeRuns(out[lo:hi], tmp)
 		lo = hi
 	}
 	return out
+}
+
+// timeBefore reports whether row a sorts before row b: by time, then
+// arrival.
+func (h *Head) timeBefore(a, b int32) bool {
+	ta, tb := h.times[a], h.times[b]
+	return ta < tb || ta == tb && a < b
+}
+
+// mergeTimeRuns sorts one series' rows by (time, row) in place. Its rows
+// are made of ascending stretches (each write request's points are in
+// order; concurrent requests interleave): they are merged pairwise, bottom
+// up, through tmp (returned, for reuse), in O(n log stretches).
+func (h *Head) mergeTimeRuns(run, tmp []int32) []int32 {
+	n := len(run)
+	// Stretch ends, found once.
+	var ends []int
+	for i := 1; i < n; i++ {
+		if h.timeBefore(run[i], run[i-1]) {
+			ends = append(ends, i)
+		}
+	}
+	if len(ends) == 0 {
+		return tmp // already in order: the usual case
+	}
+	ends = append(ends, n)
+	tmp = slices.Grow(tmp[:0], n)[:n]
+	src, dst := run, tmp
+	for len(ends) > 1 {
+		lo, k := 0, 0
+		for i := 0; i < len(ends); i += 2 {
+			if i+1 == len(ends) { // odd one out: copied over
+				copy(dst[lo:ends[i]], src[lo:ends[i]])
+				ends[k] = ends[i]
+				k++
+				break
+			}
+			mid, hi := ends[i], ends[i+1]
+			a, b, o := lo, mid, lo
+			for a < mid && b < hi {
+				if h.timeBefore(src[b], src[a]) {
+					dst[o] = src[b]
+					b++
+				} else {
+					dst[o] = src[a]
+					a++
+				}
+				o++
+			}
+			o += copy(dst[o:], src[a:mid])
+			copy(dst[o:], src[b:hi])
+			ends[k] = hi
+			k++
+			lo = hi
+		}
+		ends = ends[:k]
+		src, dst = dst, src
+	}
+	if &src[0] != &run[0] {
+		copy(run, src)
+	}
+	return tmp
 }
