@@ -27,6 +27,11 @@ func (h *Head) sortBySeriesTime(sel []int32) []int32 {
 		})
 		return sel
 	}
+	if one := h.series[sel[0]]; !slices.ContainsFunc(sel, func(r int32) bool { return h.series[r] != one }) {
+		// One series (a one-host query): only its time order to check.
+		h.mergeTimeRuns(sel, nil)
+		return sel
+	}
 	start := make([]int32, nSeries+1)
 	for _, r := range sel {
 		start[h.series[r]+1]++
