@@ -59,6 +59,10 @@ type TableScan struct {
 	// columns plus time and every tag (tags identify series for the
 	// merge). Points may still carry other columns (heads deliver all).
 	Columns []string
+	// Filter, when set before RunBatches, drops raw head rows it rejects
+	// before their other columns are gathered (a hint: the reader still
+	// filters what it gets).
+	Filter *segment.RowFilter
 	// LastOnly, when set before RunBatches, asks only for each series'
 	// last value of each field of Columns in the scan's time range (see
 	// runLast): enough for last(x, time) grouped by tags.
@@ -390,6 +394,9 @@ func (ts *TableScan) headTasks(h *segment.Head, span timeSpan) []func(emit func(
 		raw := func(emit func(*columnar.ColumnBatch) error) error {
 			if h.NoDuplicates() {
 				return h.ScanRange(ts.Columns, match(), lo, hi, headBatchRows, emit)
+			}
+			if ts.Filter != nil {
+				return h.ScanDedupedFiltered(ts.Columns, match(), lo, hi, headBatchRows, ts.Filter, emit)
 			}
 			return h.ScanDeduped(ts.Columns, match(), lo, hi, headBatchRows, emit)
 		}

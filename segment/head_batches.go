@@ -1,7 +1,6 @@
 package segment
 
 import (
-	"cmp"
 	"slices"
 
 	"github.com/siltdb/silt/columnar"
@@ -70,26 +69,30 @@ func (h *Head) MatchSeries(tags map[string][]string) []bool {
 // Only the rows in range are sorted, so a short query over a large head
 // stays short. Rows come grouped by series. A frozen head or a View only.
 func (h *Head) ScanDeduped(cols []string, keep []bool, minT, maxT int64, max int, fn func(*columnar.ColumnBatch) error) error {
+	return h.scanDeduped(cols, keep, minT, maxT, max, nil, fn)
+}
+
+// scanDeduped is ScanDeduped; f, if not nil, drops rows before the
+// columns it does not read are gathered (head_filter.go).
+func (h *Head) scanDeduped(cols []string, keep []bool, minT, maxT int64, max int, f *RowFilter, fn func(*columnar.ColumnBatch) error) error {
 	h.Finish()
 	sel := h.collectRows(keep, minT, maxT)
-	slices.SortFunc(sel, func(a, b int32) int {
-		if c := cmp.Compare(h.series[a], h.series[b]); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(h.times[a], h.times[b]); c != 0 {
-			return c
-		}
-		return cmp.Compare(a, b)
-	})
+	sel = h.sortBySeriesTime(sel) // head_sort.go
 	b, tagCols, fieldCols := h.batchFor(cols)
 	rows := make([]int32, 0, max)          // per output point: its last write
 	src := make([][]int32, len(fieldCols)) // per field: the row its value comes from
 	for j := range src {
 		src[j] = make([]int32, 0, max)
 	}
+	pre := f.prepare(h, fieldCols)
 	flush := func() error {
 		if len(rows) == 0 {
 			return nil
+		}
+		if pre != nil {
+			if rows = pre.keep(h, rows, src); len(rows) == 0 {
+				return nil
+			}
 		}
 		h.gatherBatch(&b, tagCols, nil, rows, rows)
 		for j, c := range fieldCols {

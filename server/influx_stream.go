@@ -23,6 +23,17 @@ func influxValues(resp *influxql.Response) int {
 	return n
 }
 
+// influxCells counts the values in resp.
+func influxCells(resp *influxql.Response) int {
+	n := 0
+	for _, r := range resp.Results {
+		for _, s := range r.Series {
+			n += len(s.Values) * len(s.Columns)
+		}
+	}
+	return n
+}
+
 // streamInflux sends a large /query answer as it is encoded, gzipped when
 // the client accepts it: encoding/json would build the whole body in one
 // buffer, and the gzip and the response each copy it again, three bodies

@@ -517,7 +517,13 @@ func scalarAggregate(rc *evalCtx, a sql.Aggregate) (*vec, bool, error) {
 		out := newVec(sql.TypeInt64, 1)
 		out.i[0] = int64(rc.n)
 		return out, true, nil
-	case sql.AggSum, sql.AggAvg, sql.AggCount:
+	case sql.AggMin, sql.AggMax:
+		return scalarMinMax(rc, a) // agg_scalar.go
+	case sql.AggSum:
+		if a.Arg.Type() == sql.TypeInt64 && a.Type == sql.TypeInt64 {
+			return scalarSumInt(rc, a) // agg_scalar.go
+		}
+	case sql.AggAvg, sql.AggCount:
 	default:
 		return nil, false, nil
 	}

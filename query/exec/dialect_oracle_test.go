@@ -99,6 +99,16 @@ func dialectCases() []oracleCase {
 	row := func(sel string) { add("SELECT time, host, dc, " + sel + " FROM m" + order) }
 	rowW := func(sel, where string) { add("SELECT time, host, dc, " + sel + " FROM m WHERE " + where + order) }
 
+	// A bigint field compared with a double constant (TSBS's usage_user >
+	// 90.0): tested on raw rows in the scan through the implicit cast.
+	add("SELECT * FROM m WHERE i > 150.0" + order)
+	add("SELECT * FROM m WHERE i >= 150.5 AND f > 10" + order + " LIMIT 9")
+	add("SELECT * FROM m WHERE i < -0.5 OR i IS NULL" + order)
+	add("SELECT time, host, i, s, b FROM m WHERE i = 42.0" + order)
+	add("SELECT time, host, i FROM m WHERE i <> 7.0 AND i <= 3.25" + order)
+	add("SELECT count(*), sum(i) FROM m WHERE i > 1e9")
+	add("SELECT host, count(*) FROM m WHERE i > 99.999 GROUP BY host ORDER BY host")
+
 	// CASE, searched and simple
 	row("CASE WHEN i > 100 THEN 'high' WHEN i > 0 THEN 'mid' ELSE 'low' END AS c")
 	row("CASE dc WHEN 'a' THEN 1 WHEN 'b' THEN 2 END AS c")

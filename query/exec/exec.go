@@ -42,6 +42,7 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/query"
 	"github.com/siltdb/silt/query/sql"
+	"github.com/siltdb/silt/segment"
 )
 
 // ScanSpec describes what a query reads. Everything but Table is a hint: a
@@ -62,6 +63,10 @@ type ScanSpec struct {
 	// rows come raw, holding Columns.
 	Rollups       []int64
 	RollupColumns []string
+	// Filter, if not nil, tests raw rows on some of their fields; a
+	// source may drop the rows it rejects before reading their other
+	// columns (the engine does for its heads). Run filters again.
+	Filter *segment.RowFilter
 }
 
 // BatchSource streams one table's rows, deduplicated, in any order, as

@@ -327,6 +327,9 @@ func sortKeyText(q *sql.Query, k sql.SortKey) string {
 
 func fieldFilterText(f fieldFilter) string {
 	v := strconv.FormatFloat(f.f, 'g', -1, 64)
+	if f.intAsFloat {
+		return "float64(" + f.name + ") " + f.op.String() + " " + v
+	}
 	if f.typ == columnar.FieldInt {
 		v = strconv.FormatInt(f.i, 10)
 	}

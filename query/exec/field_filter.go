@@ -5,6 +5,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/query/sql"
+	"github.com/siltdb/silt/segment"
 )
 
 // fieldFilter is a top-level conjunct `field op constant` over a numeric
@@ -19,6 +20,10 @@ type fieldFilter struct {
 	op   sql.BinaryOp
 	i    int64
 	f    float64
+	// intAsFloat: a bigint field compared as double precision with a
+	// double constant (`usage_user > 90.0`, the implicit cast PostgreSQL
+	// applies): its values are converted, exactly as the cast does.
+	intAsFloat bool
 }
 
 // fieldFilters extracts the conjuncts of residual it can test on raw
@@ -38,12 +43,20 @@ func fieldFilters(residual sql.Expr) []fieldFilter {
 		if !ok || !b.Op.Comparison() {
 			continue
 		}
-		ref, isRef := b.L.(*sql.ColumnRef)
+		l, intAsFloat := b.L, false
+		if cast, ok := l.(*sql.Cast); ok && cast.To == sql.TypeFloat64 {
+			l, intAsFloat = cast.X, true
+		}
+		ref, isRef := l.(*sql.ColumnRef)
 		c, isConst := b.R.(*sql.Const)
 		if !isRef || !isConst || ref.Column.Kind != sql.KindField || c.Value.Null {
 			continue
 		}
 		switch {
+		case intAsFloat:
+			if ref.Column.Type == sql.TypeInt64 && c.Value.Type == sql.TypeFloat64 {
+				out = append(out, fieldFilter{name: ref.Column.Name, typ: columnar.FieldInt, op: b.Op, f: c.Value.Float, intAsFloat: true})
+			}
 		case ref.Column.Type == sql.TypeInt64 && c.Value.Type == sql.TypeInt64:
 			out = append(out, fieldFilter{name: ref.Column.Name, typ: columnar.FieldInt, op: b.Op, i: c.Value.Int})
 		case ref.Column.Type == sql.TypeFloat64 && c.Value.Type == sql.TypeFloat64:
@@ -59,8 +72,43 @@ func (f *fieldFilter) pass(fv *columnar.FieldVector, r int32) bool {
 	if fv == nil || fv.IsNull(int(r)) {
 		return false // NULL compared is NULL, which WHERE rejects
 	}
+	if f.intAsFloat {
+		return opHolds(f.op, cmpFloat(float64(fv.I[r]), f.f))
+	}
 	if f.typ == columnar.FieldInt {
 		return opHolds(f.op, cmp.Compare(fv.I[r], f.i))
 	}
 	return opHolds(f.op, cmpFloat(fv.F[r], f.f))
+}
+
+// rowFilter lets a source test raw rows on ff before it reads their other
+// columns (nil when ff is empty).
+func rowFilter(ff []fieldFilter) *segment.RowFilter {
+	if len(ff) == 0 {
+		return nil
+	}
+	rf := &segment.RowFilter{}
+	for _, f := range ff {
+		rf.Fields = append(rf.Fields, f.name)
+	}
+	rf.Keep = func(b *columnar.ColumnBatch, out []int32) []int32 {
+		// Called from several scan tasks at once: nothing shared is
+		// written.
+		var local [4]*columnar.FieldVector
+		fv := local[:0]
+		for k := range ff {
+			fv = append(fv, batchField(b, ff[k].name, ff[k].typ))
+		}
+	rows:
+		for r := range int32(b.Len) {
+			for k := range ff {
+				if !ff[k].pass(fv[k], r) {
+					continue rows
+				}
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	return rf
 }

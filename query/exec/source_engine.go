@@ -44,6 +44,7 @@ func (s EngineSource) scanBatches(ctx context.Context, spec ScanSpec, stats *que
 		opened(ts)
 	}
 	ts.Columns, ts.Tags, ts.LastOnly, ts.RollupColumns = spec.Columns, spec.Tags, spec.LastOnly, spec.RollupColumns
+	ts.Filter = spec.Filter
 	if ts.Columns == nil {
 		ts.Columns = []string{}
 	}

@@ -136,6 +136,7 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 	for i, c := range q.Scan {
 		spec.Columns[i] = c.Name
 	}
+	spec.Filter = rowFilter(ffilters) // field_filter.go
 	if t.partial {
 		slices.Reverse(widths) // coarsest first
 		spec.Rollups = widths
