@@ -100,6 +100,12 @@ func (p Privilege) String() string {
 // in InfluxDB.
 var ErrNotExecuted = errors.New("not executed")
 
+// ErrInternal marks a statement error that is Silt's fault, not the
+// query's: a panic while running it, or SQL it wrote that its own planner
+// refuses. Every other error the executor writes itself is about the
+// query; errors of the Backend are passed through as they are.
+var ErrInternal = errors.New("internal error")
+
 // ParseError is a request whose text does not parse; /query answers it
 // with 400 and a top-level error.
 type ParseError struct{ Err error }
@@ -169,7 +175,7 @@ func Execute(ctx context.Context, b Backend, req Request) (*Response, error) {
 		req.Now = time.Now()
 	}
 	req.mem = &memAccount{limit: req.MaxMemoryBytes}
-	resp := &Response{Results: make([]*Result, 0, len(q.Statements))}
+	resp := &Response{Results: make([]*Result, 0, len(q.Statements)), mem: req.mem}
 	failed := false
 	for i, st := range q.Statements {
 		r := &Result{StatementID: i}
@@ -179,13 +185,13 @@ func Execute(ctx context.Context, b Backend, req Request) (*Response, error) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			r.Error = err.Error()
+			r.Error, r.err = err.Error(), err
 			failed = true
 			continue
 		}
 		series, err := execStatement(ctx, b, req, st)
 		if err != nil {
-			r.Error = err.Error()
+			r.Error, r.err = err.Error(), err
 			if errors.Is(err, context.DeadlineExceeded) {
 				r.Error = fmt.Sprintf("query timeout: the statement ran longer than %s (--query-timeout)", req.Timeout)
 			}
@@ -237,7 +243,7 @@ func execStatement(ctx context.Context, b Backend, req Request, st influxql.Stat
 	defer func() {
 		// A bug here must fail one statement, not the server.
 		if r := recover(); r != nil {
-			series, err = nil, fmt.Errorf("internal error running %s: %v", statementName(st), r)
+			series, err = nil, fmt.Errorf("%w running %s: %v", ErrInternal, statementName(st), r)
 		}
 	}()
 	switch st := st.(type) {
