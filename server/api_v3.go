@@ -17,7 +17,6 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/ingest/lineprotocol"
 	"github.com/siltdb/silt/query"
-	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/influxql"
 )
 
@@ -399,10 +398,6 @@ func (s *Server) handleQueryV3(ctx *fasthttp.RequestCtx, influx bool) {
 // query endpoints, which only read (as in InfluxDB 3).
 var errInfluxQLWrites = errors.New("this endpoint runs only SELECT and SHOW: send statements that change data or schema to POST /query")
 
-// errDatabaseRequired is the InfluxQL executor's (and InfluxDB's) answer
-// to a statement that needs a database when none was given.
-const errDatabaseRequired = "database name required"
-
 // MeasurementColumn is the column naming each row's measurement in an
 // InfluxQL answer as a table, as InfluxDB 3 names it.
 const MeasurementColumn = "iox::measurement"
@@ -443,31 +438,24 @@ func (s *Server) RunInfluxQL(ctx context.Context, db, text string, params json.R
 		return nil, &QueryError{fasthttp.StatusBadRequest, "query-failed", "XX000", errors.New(resp.Error)}
 	}
 	for _, r := range resp.Results {
-		if r.Error == "" {
-			continue
+		// The first failed statement is the request's error; those after
+		// it were not executed.
+		if err := r.Err(); err != nil {
+			return nil, s.influxStatementError(ctx, err)
 		}
-		if ctx.Err() != nil {
-			return nil, &QueryError{fasthttp.StatusServiceUnavailable, "query-canceled", "57014",
-				fmt.Errorf("canceling statement due to user request: %w", context.Cause(ctx))}
-		}
-		if strings.HasPrefix(r.Error, exec.ErrMemoryLimit.Error()) {
-			return nil, &QueryError{fasthttp.StatusUnprocessableEntity, "query-memory-limit", "53200", errors.New(r.Error)}
-		}
-		if r.Error == errDatabaseRequired {
-			// A statement that reads a database was sent without one: the
-			// client's mistake, the same as /query's missing db.
-			return nil, &QueryError{fasthttp.StatusBadRequest, "missing-db", "22023", errors.New(r.Error)}
-		}
-		if strings.Contains(r.Error, "database not found") {
-			return nil, &QueryError{fasthttp.StatusNotFound, "db-not-found", "3D000", errors.New(r.Error)}
-		}
-		return nil, &QueryError{fasthttp.StatusBadRequest, "query-failed", "XX000", errors.New(r.Error)}
 	}
-	return influxTable(resp), nil
+	res, err := influxTable(resp)
+	if err != nil {
+		return nil, s.influxStatementError(ctx, err)
+	}
+	return res, nil
 }
 
 // influxTable lays the series of resp out as one table (RunInfluxQL).
-func influxTable(resp *influxql.Response) *query.Result {
+// The table is a second copy of the answer's rows, alive with the first
+// while it is built: it is charged to the request's memory account, and
+// an answer too big to copy fails with the memory-limit error.
+func influxTable(resp *influxql.Response) (*query.Result, error) {
 	var tagKeys []string
 	seenTag := map[string]bool{}
 	var cols []string
@@ -519,6 +507,19 @@ func influxTable(resp *influxql.Response) *query.Result {
 	}
 	for i, k := range tagKeys {
 		pos[k] = tagAt + i
+	}
+	nrows := 0
+	for _, r := range resp.Results {
+		for _, sr := range r.Series {
+			nrows += len(sr.Values)
+		}
+	}
+	if err := resp.Charge(int64(nrows)*tableRowBytes(len(out.Columns), len(tagKeys), hasTime),
+		fmt.Sprintf("%d rows laid out as one table", nrows)); err != nil {
+		return nil, err
+	}
+	if nrows > 0 {
+		out.Rows = make([][]any, 0, nrows)
 	}
 	for _, r := range resp.Results {
 		for _, sr := range r.Series {
@@ -577,7 +578,20 @@ func influxTable(resp *influxql.Response) *query.Result {
 		}
 	}
 	out.Stats.Rows = len(out.Rows)
-	return out
+	return out, nil
+}
+
+// tableRowBytes estimates what one row of influxTable's copy takes: its
+// place in the rows (a slice header), an interface per cell, and the
+// values boxed anew for it: the measurement's name and each tag (string
+// headers, 16 bytes) and the time (a time.Time, 24). The field values
+// are the answer's own boxes, shared.
+func tableRowBytes(cols, tags int, hasTime bool) int64 {
+	n := int64(24 + 16*cols + 16 + 16*tags)
+	if hasTime {
+		n += 24
+	}
+	return n
 }
 
 func valueType(v any) string {

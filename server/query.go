@@ -68,11 +68,13 @@ func (b influxBackend) Run(ctx context.Context, db string, q *sql.Query) (*query
 		}
 	}
 	// A memory-limit error already names --query-max-memory and its bytes.
-	return exec.RunLimited(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db, Raw: b.raw}, names, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory, Shared: b.s.queryMem})
+	res, err := exec.RunLimited(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db, Raw: b.raw}, names, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory, Shared: b.s.queryMem})
+	return res, wrapExecutorError(err) // influxql_errors.go
 }
 
 func (b influxBackend) RunRows(ctx context.Context, q *sql.Query, rows *columnar.ColumnBatch) (*query.Result, error) {
-	return exec.RunLimited(ctx, q, memorySource{rows}, nil, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory, Shared: b.s.queryMem})
+	res, err := exec.RunLimited(ctx, q, memorySource{rows}, nil, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory, Shared: b.s.queryMem})
+	return res, wrapExecutorError(err)
 }
 
 // memorySource is a table held in memory: a subquery's inner results.

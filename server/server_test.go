@@ -19,6 +19,7 @@ import (
 type testServer struct {
 	url string
 	eng *engine.Engine
+	srv *Server
 }
 
 func startServer(t testing.TB, maxBody int) *testServer {
@@ -56,7 +57,7 @@ func startServerEngine(t testing.TB, cfg Config, ecfg engine.Config) *testServer
 			t.Error(err)
 		}
 	})
-	return &testServer{url: "http://" + ln.Addr().String(), eng: eng}
+	return &testServer{url: "http://" + ln.Addr().String(), eng: eng, srv: srv}
 }
 
 func (s *testServer) post(t *testing.T, path, body string, hdr ...string) (int, http.Header, []byte) {

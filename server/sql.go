@@ -229,28 +229,37 @@ func (s *Server) RunSQL(ctx context.Context, db string, q *sql.Query, raw bool) 
 			fmt.Errorf("result has %d rows, more than %d (--query-max-rows); add LIMIT or aggregate", len(res.Rows), s.cfg.QueryMaxRows)}
 	case err == nil:
 		return res, nil
+	}
+	return nil, s.runError(ctx, err)
+}
+
+// runError is the *QueryError of err, the failure of a query run by the
+// executor (whose caller's context is ctx): the SQL endpoints' answer,
+// and the InfluxQL ones' when the executor fails under a statement.
+func (s *Server) runError(ctx context.Context, err error) *QueryError {
+	switch {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		s.metrics.queriesCanceled.WithLabelValues("timeout").Inc()
-		return nil, &QueryError{fasthttp.StatusServiceUnavailable, "query-timeout", "57014",
+		return &QueryError{fasthttp.StatusServiceUnavailable, "query-timeout", "57014",
 			fmt.Errorf("query ran longer than %s (--query-timeout)", s.cfg.QueryTimeout)}
 	case ctx.Err() != nil:
-		return nil, &QueryError{fasthttp.StatusServiceUnavailable, "query-canceled", "57014",
+		return &QueryError{fasthttp.StatusServiceUnavailable, "query-canceled", "57014",
 			fmt.Errorf("canceling statement due to user request: %w", context.Cause(ctx))}
 	case errors.Is(err, exec.ErrMemoryLimit):
-		return nil, &QueryError{fasthttp.StatusUnprocessableEntity, "query-memory-limit", "53200", err}
+		return &QueryError{fasthttp.StatusUnprocessableEntity, "query-memory-limit", "53200", err}
 	case engine.IsColdUnavailable(err):
 		// The query needs tiered segments and the object store is down;
 		// queries over local data still work (docs/tiering.md).
-		return nil, &QueryError{fasthttp.StatusServiceUnavailable, "cold-unavailable", "58030", err}
+		return &QueryError{fasthttp.StatusServiceUnavailable, "cold-unavailable", "58030", err}
 	case errors.Is(err, sql.ErrDivisionByZero):
-		return nil, &QueryError{fasthttp.StatusBadRequest, sql.CodeDivisionByZero, "22012", err}
+		return &QueryError{fasthttp.StatusBadRequest, sql.CodeDivisionByZero, "22012", err}
 	}
 	state := "XX000"
 	var se *sql.Error
 	if errors.As(err, &se) && se.SQLState != "" {
 		state = se.SQLState
 	}
-	return nil, &QueryError{fasthttp.StatusBadRequest, "query-failed", state, err}
+	return &QueryError{fasthttp.StatusBadRequest, "query-failed", state, err}
 }
 
 // rawResolution reads the resolution parameter of the query endpoints:

@@ -1,7 +1,6 @@
 package exec
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -11,9 +10,17 @@ import (
 
 var (
 	errDivZero     = sql.ErrDivisionByZero
-	errBigintRange = errors.New("bigint out of range")
-	errUintRange   = errors.New("uint64 out of range")
+	errBigintRange = dataError("22003", "bigint out of range")
+	errUintRange   = dataError("22003", "uint64 out of range")
 )
+
+// dataError is an error a query meets in the values it computes (an
+// overflow, a logarithm of zero): the query's, not Silt's, so it carries
+// PostgreSQL's SQLSTATE for the condition, as the planner's errors do,
+// and the endpoints answer it as a client error.
+func dataError(state, msg string) *sql.Error {
+	return &sql.Error{Code: sql.CodeInvalid, SQLState: state, Message: msg}
+}
 
 // evalCtx is where expressions are evaluated: row context (the table's
 // rows at sel) or group context (n groups with their key and aggregate

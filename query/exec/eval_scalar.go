@@ -1,7 +1,6 @@
 package exec
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -15,17 +14,17 @@ import (
 // functions of one tag and constants run once per dictionary entry.
 
 var (
-	errLogZero    = errors.New("cannot take logarithm of zero")
-	errLogNeg     = errors.New("cannot take logarithm of a negative number")
-	errSqrtNeg    = errors.New("cannot take square root of a negative number")
-	errPowZero    = errors.New("zero raised to a negative power is undefined")
-	errPowComplex = errors.New("a negative number raised to a non-integer power yields a complex result")
-	errOverflow   = errors.New("value out of range: overflow")
-	errTsRange    = errors.New("timestamp out of range")
-	errIvRange    = errors.New("interval out of range")
-	errInfSub     = errors.New("cannot subtract infinite timestamps")
-	errNegSubstr  = errors.New("negative substring length not allowed")
-	errFieldZero  = errors.New("field position must not be zero")
+	errLogZero    = dataError("2201E", "cannot take logarithm of zero")
+	errLogNeg     = dataError("2201E", "cannot take logarithm of a negative number")
+	errSqrtNeg    = dataError("2201F", "cannot take square root of a negative number")
+	errPowZero    = dataError("2201F", "zero raised to a negative power is undefined")
+	errPowComplex = dataError("2201F", "a negative number raised to a non-integer power yields a complex result")
+	errOverflow   = dataError("22003", "value out of range: overflow")
+	errTsRange    = dataError("22008", "timestamp out of range")
+	errIvRange    = dataError("22015", "interval out of range")
+	errInfSub     = dataError("22008", "cannot subtract infinite timestamps")
+	errNegSubstr  = dataError("22011", "negative substring length not allowed")
+	errFieldZero  = dataError("22023", "field position must not be zero")
 )
 
 // setAt copies row j of v into row k of out (same type; NULL included).
@@ -750,7 +749,7 @@ func applyFunc(x *sql.Func, args []*vec, n int) (*vec, error) {
 			case math.IsInf(f, -1):
 				out.i[k] = math.MinInt64
 			case math.IsNaN(f) || math.Abs(f) > 9.2e9:
-				return nil, fmt.Errorf("timestamp out of range: %q", sql.FormatFloat8(f))
+				return nil, dataError("22008", fmt.Sprintf("timestamp out of range: %q", sql.FormatFloat8(f)))
 			default:
 				out.i[k] = int64(math.Round(f*1e6)) * 1000
 			}
@@ -989,9 +988,17 @@ func castString(out *vec, k int, s string, to sql.Type) error {
 			err = fmt.Errorf("invalid input syntax for type numeric: %q", s)
 		}
 	default:
-		err = fmt.Errorf("exec: cannot cast text to %s", to)
+		return fmt.Errorf("exec: cannot cast text to %s", to)
 	}
-	return err
+	if err != nil {
+		// A value of the data that is not of the type: the query's.
+		state := "22P02"
+		if strings.Contains(err.Error(), "out of range") {
+			state = "22003"
+		}
+		return dataError(state, err.Error())
+	}
+	return nil
 }
 
 // castOther converts between types other than the numeric ones: to text,

@@ -102,7 +102,7 @@ func (p *Prepared) Chunks(ctx context.Context, b Backend, size int, emit func(*R
 		r := &Result{StatementID: i}
 		series, err := execStatement(ctx, b, p.req, st)
 		if err != nil {
-			r.Error, failed = statementError(err, p.req), true
+			r.Error, r.err, failed = statementError(err, p.req), err, true
 		} else {
 			r.Series, r.chunking = series, chunkingOf(st)
 		}

@@ -100,6 +100,12 @@ func (p Privilege) String() string {
 // in InfluxDB.
 var ErrNotExecuted = errors.New("not executed")
 
+// ErrInternal marks a statement error that is Silt's fault, not the
+// query's: a panic while running it, or SQL it wrote that its own planner
+// refuses. Every other error the executor writes itself is about the
+// query; errors of the Backend are passed through as they are.
+var ErrInternal = errors.New("internal error")
+
 // ParseError is a request whose text does not parse; /query answers it
 // with 400 and a top-level error.
 type ParseError struct{ Err error }
@@ -190,7 +196,7 @@ func Prepare(req Request) (*Prepared, error) {
 }
 
 func (p *Prepared) run(ctx context.Context, b Backend) *Response {
-	resp := &Response{Results: make([]*Result, 0, len(p.q.Statements))}
+	resp := &Response{Results: make([]*Result, 0, len(p.q.Statements)), mem: p.req.mem}
 	failed := false
 	for i, st := range p.q.Statements {
 		r := &Result{StatementID: i}
@@ -200,13 +206,13 @@ func (p *Prepared) run(ctx context.Context, b Backend) *Response {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			r.Error = err.Error()
+			r.Error, r.err = err.Error(), err
 			failed = true
 			continue
 		}
 		series, err := execStatement(ctx, b, p.req, st)
 		if err != nil {
-			r.Error = statementError(err, p.req)
+			r.Error, r.err = statementError(err, p.req), err
 			failed = true
 			continue
 		}
@@ -269,7 +275,7 @@ func execStatement(ctx context.Context, b Backend, req Request, st influxql.Stat
 	defer func() {
 		// A bug here must fail one statement, not the server.
 		if r := recover(); r != nil {
-			series, err = nil, fmt.Errorf("internal error running %s: %v", statementName(st), r)
+			series, err = nil, fmt.Errorf("%w running %s: %v", ErrInternal, statementName(st), r)
 		}
 	}()
 	switch st := st.(type) {

@@ -2,6 +2,7 @@ package influxql
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,7 @@ func FuzzExecute(f *testing.F) {
 			return // not InfluxQL
 		}
 		for _, r := range resp.Results {
-			if strings.Contains(r.Error, "internal error") {
+			if errors.Is(r.Err(), ErrInternal) || strings.Contains(r.Error, "internal error") {
 				t.Fatalf("%s\n%s", q, r.Error)
 			}
 		}

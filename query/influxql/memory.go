@@ -39,6 +39,21 @@ func (m *memAccount) charge(n int64, what string) error {
 	return nil
 }
 
+// release gives back n bytes of rows the request no longer holds.
+func (m *memAccount) release(n int64) {
+	if m != nil {
+		m.held -= n
+	}
+}
+
+// heldBytes is what the request holds now.
+func (m *memAccount) heldBytes() int64 {
+	if m == nil {
+		return 0
+	}
+	return m.held
+}
+
 // resultRowBytes estimates what one row of res takes as Go values, as
 // the executor counts its answer's rows: the row's slice header, an
 // interface per cell and the value boxed behind it (a time.Time 24

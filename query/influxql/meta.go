@@ -31,7 +31,7 @@ func runSQL(ctx context.Context, b Backend, db string, tables map[string]*column
 		return nil, fmt.Errorf("type error: %s", se.Message)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("internal error compiling %q: %w", text, err)
+		return nil, fmt.Errorf("%w compiling %q: %w", ErrInternal, text, err)
 	}
 	return b.Run(ctx, db, q)
 }

@@ -13,6 +13,16 @@ type Response struct {
 	// Code is Silt's stable id of a request-level error (InfluxDB sends
 	// only error; clients ignore the extra key).
 	Code string `json:"code,omitempty"`
+
+	mem *memAccount // the request's memory account (Execute)
+}
+
+// Charge counts n more bytes a caller holds of this answer, such as a
+// copy of its rows in another layout, against the request's
+// MaxMemoryBytes, on top of what the statements' series hold; what says
+// what the bytes are. Its error wraps exec.ErrMemoryLimit.
+func (r *Response) Charge(n int64, what string) error {
+	return r.mem.charge(n, what)
 }
 
 // Result is one statement's answer.
@@ -24,7 +34,15 @@ type Result struct {
 	Error       string    `json:"error,omitempty"`
 	// chunking is how a chunked answer sends the result.
 	chunking chunking
+	// err is the statement's error, whose text is Error (nil for a
+	// statement that was not executed).
+	err error
 }
+
+// Err is the error the statement failed with, for a caller that answers
+// by its kind (errors.Is, errors.As): nil when it succeeded or was not
+// executed after an earlier statement failed.
+func (r *Result) Err() error { return r.err }
 
 // chunking is how InfluxDB 1.x cuts a statement's result into chunks.
 type chunking uint8

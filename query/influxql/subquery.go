@@ -2,7 +2,6 @@ package influxql
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -38,7 +37,12 @@ func execSubquery(ctx context.Context, b Backend, req Request, st *influxql.Sele
 	}
 	innerReq := req
 	innerReq.Epoch = Epoch{Unit: time.Nanosecond}
+	before := req.mem.heldBytes()
 	series, err := execSelect(ctx, b, innerReq, inner)
+	// The inner series (and the tables made of them) are garbage once the
+	// outer statement is answered: only its own rows stay until the
+	// response is sent, so the inner rows stop counting then.
+	defer req.mem.release(req.mem.heldBytes() - before)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +195,7 @@ func tableOf(series []*Series) (*columnar.TableSchema, *columnar.ColumnBatch, er
 		for _, r := range s.Values {
 			t, ok := r[0].(int64)
 			if !ok {
-				return nil, nil, errors.New("inner times are not epoch integers")
+				return nil, nil, fmt.Errorf("%w: inner times are not epoch integers", ErrInternal)
 			}
 			batch.Time = append(batch.Time, t)
 			for i, tg := range tags {
