@@ -41,7 +41,7 @@ func TestInfluxQLStatementErrorsAreTheClients(t *testing.T) {
 		{"nope", "SELECT usage FROM cpu", "3D000"},
 		{"", "SELECT usage FROM cpu", "22023"},
 	} {
-		_, err := srv.RunInfluxQL(context.Background(), tc.db, tc.q, time.Now())
+		_, err := srv.RunInfluxQL(context.Background(), tc.db, tc.q, nil, time.Now())
 		var qe *QueryError
 		if !errors.As(err, &qe) {
 			t.Errorf("%q on %q: want a *QueryError, got %v", tc.q, tc.db, err)
