@@ -99,30 +99,7 @@ func (s *Server) handleCSVImport(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	decodeCSV(body, table, cols, prec, time.Now().UnixNano(), &sc.batch, func(e columnar.LineError) { sc.errs = append(sc.errs, e) })
-	for _, e := range sc.errs {
-		s.eng.Metrics().RowsRejected.WithLabelValues(e.Code).Inc()
-	}
-	res, err := s.eng.Write(db, &sc.batch)
-	if err != nil {
-		s.writeEngineError(ctx, err)
-		return
-	}
-	rejected := append(sc.errs, res.Rejected...)
-	if len(rejected) == 0 {
-		ctx.SetStatusCode(fasthttp.StatusNoContent)
-		return
-	}
-	sortLineErrors(rejected)
-	first := rejected[0]
-	s.writeJSON(ctx, fasthttp.StatusBadRequest, WriteResponse{
-		Error:     fmt.Sprintf("line %d: %s", first.Line, first.Reason),
-		Code:      first.Code,
-		Line:      first.Line,
-		Written:   res.Written,
-		Rejected:  len(rejected),
-		Errors:    rejected[:min(len(rejected), maxReportedErrors)],
-		RequestID: string(s.requestID(ctx)),
-	})
+	s.writeDecoded(ctx, db, sc) // write.go: the same answer as /write's
 }
 
 // csvHeader reads the header and decides each column's role and, where

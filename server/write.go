@@ -122,10 +122,18 @@ func (s *Server) handleWrite(ctx *fasthttp.RequestCtx, format bodyFormat, db str
 		}
 		ndjson.Decode(body, &sc.batch, opt, onErr)
 	}
+	s.writeDecoded(ctx, db, sc)
+}
+
+// writeDecoded writes the rows decoded into sc.batch to db, durably, and
+// answers: 204 when every line was stored, else 400 naming the first
+// rejected line, with the lines the decoder refused (sc.errs) and those
+// the engine refused counted and listed in line order. The rows that
+// were accepted are written either way.
+func (s *Server) writeDecoded(ctx *fasthttp.RequestCtx, db string, sc *writeScratch) {
 	for _, e := range sc.errs {
 		s.eng.Metrics().RowsRejected.WithLabelValues(e.Code).Inc()
 	}
-
 	res, err := s.eng.Write(db, &sc.batch)
 	if err != nil {
 		s.writeEngineError(ctx, err)
