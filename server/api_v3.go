@@ -163,16 +163,11 @@ func (s *Server) handleWriteLP(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-parameter", "no_sync must be true or false")
 		return
 	}
-	sc := scratchPool.Get().(*writeScratch)
-	defer putScratch(sc)
-	sc.batch.Reset()
-	sc.errs = sc.errs[:0]
-	body, status, code, err := s.requestBody(ctx, sc)
-	if err != nil {
-		s.writeError(ctx, status, code, err.Error())
+	sc, body, ok := s.writeBody(ctx)
+	if !ok {
 		return
 	}
-	s.eng.Metrics().BytesIngested.Add(float64(len(body)))
+	defer putScratch(sc)
 	onErr := func(e columnar.LineError) { sc.errs = append(sc.errs, e) }
 	lineprotocol.Decode(body, &sc.batch, lineprotocol.Options{Precision: prec, Now: time.Now().UnixNano(), MaxLineBytes: s.maxLine}, onErr)
 	if auto {

@@ -82,16 +82,11 @@ func (s *Server) handleCSVImport(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-precision", err.Error())
 		return
 	}
-	sc := scratchPool.Get().(*writeScratch)
-	defer putScratch(sc)
-	sc.batch.Reset()
-	sc.errs = sc.errs[:0]
-	body, status, code, err := s.requestBody(ctx, sc)
-	if err != nil {
-		s.writeError(ctx, status, code, err.Error())
+	sc, body, ok := s.writeBody(ctx)
+	if !ok {
 		return
 	}
-	s.eng.Metrics().BytesIngested.Add(float64(len(body)))
+	defer putScratch(sc)
 
 	cols, code, err := s.csvHeader(body, db, table, args)
 	if err != nil {

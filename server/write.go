@@ -99,17 +99,11 @@ func (s *Server) handleWrite(ctx *fasthttp.RequestCtx, format bodyFormat, db str
 		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-precision", err.Error())
 		return
 	}
-	sc := scratchPool.Get().(*writeScratch)
-	defer putScratch(sc)
-	sc.batch.Reset()
-	sc.errs = sc.errs[:0]
-
-	body, status, code, err := s.requestBody(ctx, sc)
-	if err != nil {
-		s.writeError(ctx, status, code, err.Error())
+	sc, body, ok := s.writeBody(ctx)
+	if !ok {
 		return
 	}
-	s.eng.Metrics().BytesIngested.Add(float64(len(body)))
+	defer putScratch(sc)
 	onErr := func(e columnar.LineError) { sc.errs = append(sc.errs, e) }
 	now := time.Now().UnixNano()
 	switch format {
@@ -123,6 +117,24 @@ func (s *Server) handleWrite(ctx *fasthttp.RequestCtx, format bodyFormat, db str
 		ndjson.Decode(body, &sc.batch, opt, onErr)
 	}
 	s.writeDecoded(ctx, db, sc)
+}
+
+// writeBody reads a write request's body (requestBody) into a pooled
+// scratch, reset for decoding, and counts its bytes. On failure it has
+// answered and returns ok false; else the caller puts sc back
+// (putScratch) when done with body, which may live in sc.
+func (s *Server) writeBody(ctx *fasthttp.RequestCtx) (sc *writeScratch, body []byte, ok bool) {
+	sc = scratchPool.Get().(*writeScratch)
+	sc.batch.Reset()
+	sc.errs = sc.errs[:0]
+	body, status, code, err := s.requestBody(ctx, sc)
+	if err != nil {
+		putScratch(sc)
+		s.writeError(ctx, status, code, err.Error())
+		return nil, nil, false
+	}
+	s.eng.Metrics().BytesIngested.Add(float64(len(body)))
+	return sc, body, true
 }
 
 // writeDecoded writes the rows decoded into sc.batch to db, durably, and
