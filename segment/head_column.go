@@ -170,6 +170,12 @@ func (c *fieldColumn) chunk(i int) (*colChunk, int) {
 	return &c.cur, i & chunkMask
 }
 
+// chunkList returns the column's chunks in row order, the current one
+// last, for loops that read many rows: chunks[i>>chunkShift] holds row i.
+func (c *fieldColumn) chunkList() []*colChunk {
+	return append(c.full[:len(c.full):len(c.full)], &c.cur)
+}
+
 // isValid reports whether row i has a value; rows past the column's end
 // (only in views, which are not padded) have none.
 func (c *fieldColumn) isValid(i int) bool {

@@ -236,6 +236,14 @@ func (h *Head) flushedBatches(run *flushRun, fields []columnar.FieldSchema, fn f
 	return nil
 }
 
+// hasOverrides reports whether a duplicate point of run kept an earlier
+// write's value of field column col.
+func hasOverrides(run *flushRun, col int) bool {
+	ov := run.Overrides
+	k, _ := slices.BinarySearchFunc(ov, col, func(o override, c int) int { return int(o.Col) - c })
+	return k < len(ov) && int(ov[k].Col) == col
+}
+
 // overriddenRows appends the source row of each output row in [start,
 // end) of run for field column col: the row itself, or the earlier write
 // whose value a duplicate point kept. The segment writer and the

@@ -211,13 +211,14 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 
 	cols := segmentColumns(sch, h.Schema)
 	var vals []parquet.Value
-	var srcs []int32
+	var srcs, seriesRuns []int32
 	for start := 0; start < len(run.Rows); start += RowGroupRows {
 		end := min(start+RowGroupRows, len(run.Rows))
 		rg := w.BeginRowGroup()
 		writers := rg.ColumnWriters()
+		seriesRuns = h.seriesRunEnds(seriesRuns, run, start, end)
 		for _, c := range cols {
-			vals = h.columnValues(vals[:0], &srcs, c, run, start, end)
+			vals = h.columnValues(vals, &srcs, c, run, start, end, seriesRuns)
 			// A page every PageRows rows: the pages the reader can
 			// skip (pages.go).
 			for rest := vals; len(rest) > 0; {
@@ -331,48 +332,102 @@ func segmentColumns(sch *parquet.Schema, s *columnar.TableSchema) []segmentColum
 	return cols
 }
 
-// columnValues appends the Parquet values of column c for output rows
-// [start, end) of run.
+// columnValues sets dst to the Parquet values of column c for output rows
+// [start, end) of run. seriesRuns are the ends of those rows' runs of one
+// series, relative to start (seriesRunEnds).
 //
-// srcs is scratch for a field column's source rows.
-func (h *Head) columnValues(dst []parquet.Value, srcs *[]int32, c segmentColumn, run *flushRun, start, end int) []parquet.Value {
+// It runs for every value a flush writes, so each kind has its own loop:
+// a tag's value is made once per series run and copied along it, and a
+// field's values are read from the chunk that holds them, its source rows
+// remapped only when a duplicate point overrode some of them. srcs is
+// scratch for those rows.
+func (h *Head) columnValues(dst []parquet.Value, srcs *[]int32, c segmentColumn, run *flushRun, start, end int, seriesRuns []int32) []parquet.Value {
+	rows := run.Rows[start:end]
+	n := len(rows)
+	dst = slices.Grow(dst[:0], n)[:n]
+	leaf := c.leaf
+	null := parquet.Value{}.Level(0, 0, leaf)
 	switch c.kind {
 	case 't':
-		for _, src := range run.Rows[start:end] {
-			dst = append(dst, parquet.Int64Value(h.times[src]).Level(0, 0, c.leaf))
+		times := h.times
+		for i, src := range rows {
+			dst[i] = parquet.Int64Value(times[src]).Level(0, 0, leaf)
 		}
 	case 'g':
 		d := h.dicts[c.index]
-		for _, src := range run.Rows[start:end] {
-			id := h.tagID(h.series[src], c.index)
-			if id < 0 {
-				dst = append(dst, parquet.Value{}.Level(0, 0, c.leaf))
-				continue
+		i := 0
+		for _, e := range seriesRuns {
+			v := null
+			if id := h.tagID(h.series[rows[i]], c.index); id >= 0 {
+				v = parquet.ByteArrayValue(unsafeBytes(d.vals[id])).Level(0, 1, leaf)
 			}
-			dst = append(dst, parquet.ByteArrayValue(unsafeBytes(d.vals[id])).Level(0, 1, c.leaf))
+			run := dst[i:e]
+			for k := range run {
+				run[k] = v
+			}
+			i = int(e)
 		}
 	case 'f':
 		col := h.fields[c.index]
-		*srcs = overriddenRows((*srcs)[:0], run, c.index, start, end)
-		for _, s := range *srcs {
-			src := int(s)
-			if !col.isValid(src) {
-				dst = append(dst, parquet.Value{}.Level(0, 0, c.leaf))
-				continue
-			}
-			var v parquet.Value
-			switch col.typ {
-			case columnar.FieldFloat:
-				v = parquet.DoubleValue(math.Float64frombits(col.numAt(src)))
-			case columnar.FieldInt, columnar.FieldUint:
-				v = parquet.Int64Value(int64(col.numAt(src)))
-			case columnar.FieldBool:
-				v = parquet.BooleanValue(col.numAt(src) != 0)
-			case columnar.FieldString:
-				v = parquet.ByteArrayValue(col.strAt(src))
-			}
-			dst = append(dst, v.Level(0, 1, c.leaf))
+		if hasOverrides(run, c.index) {
+			*srcs = overriddenRows((*srcs)[:0], run, c.index, start, end)
+			rows = *srcs
 		}
+		chunks := col.chunkList()
+		switch col.typ {
+		case columnar.FieldFloat:
+			for i, r := range rows {
+				ch, j := chunks[r>>chunkShift], r&chunkMask
+				if ch.valid[j>>6]&(1<<(j&63)) == 0 {
+					dst[i] = null
+					continue
+				}
+				dst[i] = parquet.DoubleValue(math.Float64frombits(ch.num[j])).Level(0, 1, leaf)
+			}
+		case columnar.FieldInt, columnar.FieldUint:
+			for i, r := range rows {
+				ch, j := chunks[r>>chunkShift], r&chunkMask
+				if ch.valid[j>>6]&(1<<(j&63)) == 0 {
+					dst[i] = null
+					continue
+				}
+				dst[i] = parquet.Int64Value(int64(ch.num[j])).Level(0, 1, leaf)
+			}
+		case columnar.FieldBool:
+			for i, r := range rows {
+				ch, j := chunks[r>>chunkShift], r&chunkMask
+				if ch.valid[j>>6]&(1<<(j&63)) == 0 {
+					dst[i] = null
+					continue
+				}
+				dst[i] = parquet.BooleanValue(ch.num[j] != 0).Level(0, 1, leaf)
+			}
+		case columnar.FieldString:
+			for i, r := range rows {
+				if !col.isValid(int(r)) {
+					dst[i] = null
+					continue
+				}
+				dst[i] = parquet.ByteArrayValue(col.strAt(int(r))).Level(0, 1, leaf)
+			}
+		}
+	}
+	return dst
+}
+
+// seriesRunEnds sets dst to the ends, relative to start, of the runs of
+// one series among output rows [start, end) of run.
+func (h *Head) seriesRunEnds(dst []int32, run *flushRun, start, end int) []int32 {
+	dst = dst[:0]
+	rows := run.Rows[start:end]
+	for i := 0; i < len(rows); {
+		sid := h.series[rows[i]]
+		j := i + 1
+		for j < len(rows) && h.series[rows[j]] == sid {
+			j++
+		}
+		dst = append(dst, int32(j))
+		i = j
 	}
 	return dst
 }
