@@ -7,15 +7,19 @@ import (
 	"github.com/siltdb/silt/columnar"
 )
 
-// Live rollups. When a block is sealed and its series are dense — many
-// rows per series in a short time, as under a heavy live load — the
-// writer also folds the block's rows into per-series partials of a small
-// window (blockRollup), once, in typed loops over each series' rows. A
-// query reading partials (ScanRollup) then takes a dense block's partials
-// instead of gathering and folding its rows again on every dashboard
-// refresh. Sparse blocks (a row per series every few seconds, as TSBS
-// writes) get none: there the partials would cost as much memory as the
-// rows, and folding at query time is cheap.
+// Live rollups. When a block is sealed the writer also folds its rows
+// into per-series partials of a window (blockRollup), once, in typed loops
+// over each series' rows. A query reading partials (ScanRollup) then takes
+// a block's partials instead of gathering and folding its rows again on
+// every dashboard refresh. The width is the finest at which the block's
+// series have many rows per window, so that the partials take a small
+// fraction of the rows' memory: under a heavy live load (many rows per
+// series in a short time) a second or ten; for a block of sparse series
+// (a row per series every few seconds, as TSBS writes) ten minutes or an
+// hour, which still answer the hourly and daily aggregates of a day-long
+// head (TSBS's double-groupby and cpu-max-all types, a dashboard's 6 h
+// and 24 h panels) from about one partial per series and block rather
+// than every row.
 //
 // A block's partials cover its own rows only, so they are exact while the
 // head holds no point twice (NoDuplicates); a head with an overwrite reads
@@ -23,8 +27,10 @@ import (
 
 // blockRollupWidths are the window widths a block may fold into, finest
 // first: the first with at least minBlockRollupRows rows per series and
-// window on average is taken.
-var blockRollupWidths = []int64{int64(time.Second), int64(10 * time.Second), int64(time.Minute)}
+// window on average is taken. Each divides the next, and an hour, so a
+// reader at any multiple of the width taken (1m, 1h, 1d) can use it.
+var blockRollupWidths = []int64{int64(time.Second), int64(10 * time.Second), int64(time.Minute),
+	int64(10 * time.Minute), int64(time.Hour)}
 
 // minBlockRollupRows is the density, in rows per series and window, from
 // which a block keeps partials: they then take a small fraction of the

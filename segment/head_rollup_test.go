@@ -74,6 +74,49 @@ func TestHeadBlockRollups(t *testing.T) {
 	check("rewritten")
 }
 
+// Sealed blocks of sparse series (50 hosts, a row each every 10 s, as
+// TSBS writes) keep coarse partials (ten minutes), and reads at widths
+// they nest in (10 m, 1 h, a day) or not (1 m: the rows are folded) give
+// the aggregates of the rows, with and without a rewrite.
+func TestHeadSparseBlockRollups(t *testing.T) {
+	s := columnar.NewTableSchema()
+	h := NewHead(s)
+	var b columnar.Batch
+	const hosts = 50
+	n := 4*blockRows + 300
+	for i := range n {
+		b.StartRow([]byte("cpu"), i+1)
+		b.AddTag([]byte("host"), fmt.Appendf(nil, "h%02d", i%hosts))
+		b.AddFloat([]byte("usage"), float64(i%997)/3)
+		b.EndRow(int64(i/hosts) * 10e9)
+	}
+	admitAll(t, s, h, &b)
+	const tenMin = int64(600e9)
+	if !slices.ContainsFunc(h.blocks, func(blk *headBlock) bool { return blk.roll != nil && blk.roll.width == tenMin }) {
+		t.Fatal("sparse blocks kept no 10 m partials")
+	}
+	check := func(stage string) {
+		for _, width := range []int64{60e9, tenMin, 3600e9, 86400e9} {
+			for _, r := range [][2]int64{{math.MinInt64, math.MaxInt64}, {width, 3 * width}, {0, width}, {2 * width, math.MaxInt64}} {
+				for _, tags := range []map[string][]string{nil, {"host": {"h01", "h17"}}} {
+					for _, perSeries := range []bool{true, false} {
+						name := fmt.Sprintf("%s width=%d range=%v tags=%v perSeries=%v", stage, width, r, tags, perSeries)
+						checkRollup(t, name, h, tags, perSeries, r[0], r[1], width)
+					}
+				}
+			}
+		}
+	}
+	check("in order")
+	var dup columnar.Batch
+	dup.StartRow([]byte("cpu"), 1)
+	dup.AddTag([]byte("host"), []byte("h01"))
+	dup.AddFloat([]byte("usage"), 1e6)
+	dup.EndRow(10e9)
+	admitAll(t, s, h, &dup)
+	check("rewritten")
+}
+
 // checkRollup compares ScanRollup over [minT, maxT) (aligned on width or
 // unbounded, as a reader's rollup pieces are) with the aggregates of the
 // merged points, per series (perSeries) or per window over all series.

@@ -76,7 +76,10 @@ func BenchmarkTSBSQueries(b *testing.B) {
 		{"single-groupby-1-8-1/influxql", `SELECT max(usage_user) FROM cpu WHERE ` + or8 + ` AND ` + hour + ` GROUP BY time(1m)`},
 		{"single-groupby-5-8-1/influxql", `SELECT max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait) FROM cpu WHERE ` + or8 + ` AND ` + hour + ` GROUP BY time(1m)`},
 		{"cpu-max-all-8/influxql", `SELECT max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait),max(usage_irq),max(usage_softirq),max(usage_steal),max(usage_guest),max(usage_guest_nice) FROM cpu WHERE ` + or8 + ` AND ` + eight + ` GROUP BY time(1h)`},
+		{"high-cpu-1/influxql", `SELECT * FROM cpu WHERE usage_user > 90 AND ` + one + ` AND ` + half},
 		{"high-cpu-all/influxql", `SELECT * FROM cpu WHERE usage_user > 90 AND ` + half},
+		{"double-groupby-1/influxql", `SELECT mean(usage_user) FROM cpu WHERE ` + half + ` GROUP BY time(1h),hostname`},
+		{"double-groupby-all/influxql", `SELECT mean(usage_user),mean(usage_system),mean(usage_idle),mean(usage_nice),mean(usage_iowait),mean(usage_irq),mean(usage_softirq),mean(usage_steal),mean(usage_guest),mean(usage_guest_nice) FROM cpu WHERE ` + half + ` GROUP BY time(1h),hostname`},
 		{"lastpoint/influxql", `SELECT * FROM cpu GROUP BY "hostname" ORDER BY time DESC LIMIT 1`},
 		{"last-star/influxql", `SELECT last(*) FROM cpu GROUP BY "hostname"`},
 	}
