@@ -15,11 +15,10 @@ import (
 // series have many rows per window, so that the partials take a small
 // fraction of the rows' memory: under a heavy live load (many rows per
 // series in a short time) a second or ten; for a block of sparse series
-// (a row per series every few seconds, as TSBS writes) ten minutes or an
-// hour, which still answer the hourly and daily aggregates of a day-long
-// head (TSBS's double-groupby and cpu-max-all types, a dashboard's 6 h
-// and 24 h panels) from about one partial per series and block rather
-// than every row.
+// (a row per series every few seconds, as TSBS writes) an hour, which
+// still answers the hourly and daily aggregates of a day-long head
+// (TSBS's double-groupby and cpu-max-all types) from a partial or two per
+// series and block rather than every row.
 //
 // A block's partials cover its own rows only, so they are exact while the
 // head holds no point twice (NoDuplicates); a head with an overwrite reads
@@ -27,10 +26,11 @@ import (
 
 // blockRollupWidths are the window widths a block may fold into, finest
 // first: the first with at least minBlockRollupRows rows per series and
-// window on average is taken. Each divides the next, and an hour, so a
-// reader at any multiple of the width taken (1m, 1h, 1d) can use it.
-var blockRollupWidths = []int64{int64(time.Second), int64(10 * time.Second), int64(time.Minute),
-	int64(10 * time.Minute), int64(time.Hour)}
+// window on average is taken. Each divides the next, so a reader at any
+// multiple of the width taken (1m, 1h, 1d) can use it. A sparse block
+// spans minutes, so its series have a partial or two of an hour each:
+// fewer than of ten minutes, which no common dashboard interval needs.
+var blockRollupWidths = []int64{int64(time.Second), int64(10 * time.Second), int64(time.Minute), int64(time.Hour)}
 
 // minBlockRollupRows is the density, in rows per series and window, from
 // which a block keeps partials: they then take a small fraction of the

@@ -75,8 +75,8 @@ func TestHeadBlockRollups(t *testing.T) {
 }
 
 // Sealed blocks of sparse series (50 hosts, a row each every 10 s, as
-// TSBS writes) keep coarse partials (ten minutes), and reads at widths
-// they nest in (10 m, 1 h, a day) or not (1 m: the rows are folded) give
+// TSBS writes) keep coarse partials (an hour), and reads at widths they
+// nest in (1 h, a day) or not (1 m, 10 m: the rows are folded) give
 // the aggregates of the rows, with and without a rewrite.
 func TestHeadSparseBlockRollups(t *testing.T) {
 	s := columnar.NewTableSchema()
@@ -91,12 +91,11 @@ func TestHeadSparseBlockRollups(t *testing.T) {
 		b.EndRow(int64(i/hosts) * 10e9)
 	}
 	admitAll(t, s, h, &b)
-	const tenMin = int64(600e9)
-	if !slices.ContainsFunc(h.blocks, func(blk *headBlock) bool { return blk.roll != nil && blk.roll.width == tenMin }) {
-		t.Fatal("sparse blocks kept no 10 m partials")
+	if !slices.ContainsFunc(h.blocks, func(blk *headBlock) bool { return blk.roll != nil && blk.roll.width == 3600e9 }) {
+		t.Fatal("sparse blocks kept no 1 h partials")
 	}
 	check := func(stage string) {
-		for _, width := range []int64{60e9, tenMin, 3600e9, 86400e9} {
+		for _, width := range []int64{60e9, 600e9, 3600e9, 86400e9} {
 			for _, r := range [][2]int64{{math.MinInt64, math.MaxInt64}, {width, 3 * width}, {0, width}, {2 * width, math.MaxInt64}} {
 				for _, tags := range []map[string][]string{nil, {"host": {"h01", "h17"}}} {
 					for _, perSeries := range []bool{true, false} {
