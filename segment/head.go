@@ -53,6 +53,7 @@ type Head struct {
 	// [0, sealed); sealStamp and sealLocal are the writer's per-series
 	// scratch for sealing, sealGen its generation.
 	blocks    []*headBlock
+	spans     []*headBlock // span rollups (head_span_rollup.go), nil entries included
 	sealed    int
 	sealGen   uint32
 	sealStamp []uint32
@@ -256,7 +257,8 @@ func (h *Head) View() *Head {
 	v := &Head{Schema: h.Schema.Clone(), view: true, minTime: h.minTime, maxTime: h.maxTime, unordered: h.unordered,
 		times: h.times[:n:n], series: h.series[:n:n],
 		seriesTags: h.seriesTags[:len(h.seriesTags):len(h.seriesTags)],
-		blocks:     h.blocks[:len(h.blocks):len(h.blocks)], sealed: h.sealed}
+		blocks:     h.blocks[:len(h.blocks):len(h.blocks)], sealed: h.sealed,
+		spans: h.spans[:len(h.spans):len(h.spans)]}
 	for _, d := range h.dicts {
 		n := len(d.vals)
 		v.dicts = append(v.dicts, &tagDict{vals: d.vals[:n:n], lookup: d.lookup, post: d.post[:n:n]})

@@ -100,6 +100,7 @@ func (h *Head) sealBlock(lo, hi int) {
 	h.blocks = append(h.blocks, blk)
 	h.sealed = hi
 	h.bytes += blockBytes(blk)
+	h.rollSpan()
 }
 
 func (h *Head) byTime(a, b int32) int { return cmp.Compare(h.times[a], h.times[b]) }

@@ -42,7 +42,8 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 		if !h.NoDuplicates() {
 			return h.ScanDeduped(read, keep, minT, maxT, max, feed)
 		}
-		// Dense sealed blocks give their partials; the other rows fold.
+		// Spans and sealed blocks with partials give them; the other
+		// rows fold.
 		var tagCols, fieldCols []int
 		for _, t := range tags {
 			c, _ := h.Schema.TagCol(t)
@@ -53,7 +54,27 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 			fieldCols = append(fieldCols, c)
 		}
 		usable := func(blk *headBlock) bool { return h.usableRollup(blk, width) }
-		for _, blk := range h.blocks {
+		// A span's partials stand for its blocks' where the width nests
+		// in them (then it nests in the blocks' too).
+		var covered []bool // blocks whose span answered, nil: none
+		for k, sp := range h.spans {
+			if sp == nil || !overlapsSpan(sp.minT, sp.maxT, minT, maxT) || !usable(sp) {
+				continue
+			}
+			if err := h.scanBlockRollup(sp, keep, minT, maxT, tagCols, fieldCols, rb); err != nil {
+				return err
+			}
+			if covered == nil {
+				covered = make([]bool, len(h.blocks))
+			}
+			for b := k * spanBlocks; b < (k+1)*spanBlocks; b++ {
+				covered[b] = true
+			}
+		}
+		for b, blk := range h.blocks {
+			if covered != nil && covered[b] {
+				continue
+			}
 			if overlapsSpan(blk.minT, blk.maxT, minT, maxT) && usable(blk) {
 				if err := h.scanBlockRollup(blk, keep, minT, maxT, tagCols, fieldCols, rb); err != nil {
 					return err

@@ -38,7 +38,7 @@ func testBatch() *columnar.Batch {
 	return b
 }
 
-func admitAll(t *testing.T, s *columnar.TableSchema, h *Head, b *columnar.Batch) {
+func admitAll(t testing.TB, s *columnar.TableSchema, h *Head, b *columnar.Batch) {
 	for i := range b.Rows {
 		if err := s.Admit(b, &b.Rows[i]); err != nil {
 			t.Fatal(err)
