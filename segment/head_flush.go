@@ -55,6 +55,11 @@ func (h *Head) flushOrder() []flushRun {
 	perm := h.sortedRows()
 	var runs []flushRun
 	var cur *flushRun
+	// The runs' rows are written into perm itself: each group of
+	// duplicates yields one row, written at or before the group's first
+	// position after the group was read, so the flush holds one array of
+	// row numbers rather than two.
+	written := 0
 	for i := 0; i < n; {
 		first := perm[i]
 		j := i + 1
@@ -63,12 +68,11 @@ func (h *Head) flushOrder() []flushRun {
 		}
 		w := WindowOf(h.times[first])
 		if cur == nil || cur.Window != w {
-			runs = append(runs, flushRun{Window: w})
+			runs = append(runs, flushRun{Window: w, Rows: perm[written:written:n]})
 			cur = &runs[len(runs)-1]
 		}
 		last := perm[j-1]
 		out := int32(len(cur.Rows))
-		cur.Rows = append(cur.Rows, last)
 		if j-i > 1 {
 			// Field by field, the last duplicate that has a value wins.
 			for c, col := range h.fields {
@@ -83,9 +87,12 @@ func (h *Head) flushOrder() []flushRun {
 				}
 			}
 		}
+		cur.Rows = append(cur.Rows, last) // perm[written], written <= i
+		written++
 		i = j
 	}
 	for r := range runs {
+		runs[r].Rows = slices.Clip(runs[r].Rows)
 		slices.SortFunc(runs[r].Overrides, func(a, b override) int {
 			if c := cmp.Compare(a.Col, b.Col); c != 0 {
 				return c
