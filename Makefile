@@ -83,6 +83,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run=NONE -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./pgwire/
 	$(GO) test -run=NONE -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./ingest/promremote/
 	$(GO) test -run=NONE -fuzz='^FuzzTicket$$' -fuzztime=$(FUZZTIME) ./flightsql/
+	$(GO) test -run=NONE -fuzz='^FuzzCSVImport$$' -fuzztime=$(FUZZTIME) ./server/
 
 bench: ## run the Go benchmarks (BENCHCOUNT runs each; compare with benchstat)
 	$(GO) test -run=NONE -bench=. -benchmem -count=$(BENCHCOUNT) -benchtime=$(BENCHTIME) ./...
