@@ -64,6 +64,9 @@ type Table struct {
 	DB, Name string
 	Schema   *columnar.TableSchema
 	Files    []DataFile
+	// Withheld names the windows with data in the bucket that are not
+	// published: a late write put a point there twice (Tables).
+	Withheld []string
 }
 
 // DataFile is one published segment.
@@ -76,15 +79,15 @@ type DataFile struct {
 
 // Result reports one table's publication.
 type Result struct {
-	Version         int // metadata version now current (0: no table)
-	Committed       bool
-	Added, Removed  int // data files
-	SnapshotID      int64
-	MetadataKey     string
-	PublishedFiles  int
-	PublishedRows   int64
-	SchemaChanged   bool
-	PreviousVersion int
+	Version        int  // metadata version now current (0: no table)
+	Committed      bool // a new version was committed
+	Added, Removed int  // data files, against the previous version
+	SnapshotID     int64
+	MetadataKey    string // the current version's key
+	PublishedFiles int
+	PublishedRows  int64
+	SchemaChanged  bool
+	Withheld       int // windows in the bucket not published (Table.Withheld)
 }
 
 // Identifier fields of the schema.
@@ -177,7 +180,7 @@ func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	res.Version, res.PreviousVersion, res.MetadataKey = ver, ver, key
+	res.Version, res.MetadataKey, res.Withheld = ver, key, len(t.Withheld)
 	var cur *tableMetadata
 	if ver > 0 {
 		raw, err := readAll(ctx, p.Store, key)
@@ -659,6 +662,11 @@ func fingerprint(t Table) string {
 	b.WriteByte(1)
 	for _, f := range t.Files {
 		b.WriteString(f.Key)
+		b.WriteByte(0)
+	}
+	b.WriteByte(1)
+	for _, w := range t.Withheld {
+		b.WriteString(w)
 		b.WriteByte(0)
 	}
 	return b.String()

@@ -37,7 +37,13 @@ func Tables(m *manifest.Manifest) []Table {
 	}
 	for k, segs := range byWin {
 		t := byTable[[2]string{k.db, k.table}]
-		if t == nil || !Publishable(segs, t.Schema.Tags) {
+		if t == nil {
+			continue
+		}
+		if !Publishable(segs, t.Schema.Tags) {
+			if slices.ContainsFunc(segs, segment.SegmentMeta.Cold) {
+				t.Withheld = append(t.Withheld, k.window)
+			}
 			continue
 		}
 		for _, s := range segs {
@@ -51,6 +57,7 @@ func Tables(m *manifest.Manifest) []Table {
 	res := make([]Table, len(out))
 	for i, t := range out {
 		slices.SortFunc(t.Files, func(a, b DataFile) int { return cmp.Compare(a.Key, b.Key) })
+		slices.Sort(t.Withheld)
 		res[i] = *t
 	}
 	return res
