@@ -477,8 +477,21 @@ func (f *fixture) checkPublished(t *testing.T, wins ...int64) int {
 	m := f.e.Manifest()
 	tbl, v := f.loadTable(t)
 	got, files := icebergRows(t, tbl)
-	if _, err := table.ParseMetadataBytes(mustJSON(t, tbl.Metadata())); err != nil {
-		t.Fatalf("metadata does not validate: %v", err)
+	// The bytes the publisher wrote, through iceberg-go's parser, which
+	// checks them against the spec (required fields, ids, references).
+	_, key, err := f.pub.Current(context.Background(), db, "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := readObject(f.tr.S3, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := table.ParseMetadataBytes(raw); err != nil {
+		t.Fatalf("metadata %s does not validate: %v", key, err)
+	}
+	if fv := tbl.Metadata().Version(); fv != iceberg.FormatVersion {
+		t.Fatalf("format version %d", fv)
 	}
 	live := map[string]segment.SegmentMeta{}
 	for _, s := range m.Segments {
@@ -514,14 +527,6 @@ func (f *fixture) checkPublished(t *testing.T, wins ...int64) int {
 		sameRows(t, "DuckDB over the listed files", want, d)
 	}
 	return v
-}
-
-func mustJSON(t *testing.T, v any) []byte {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
 }
 
 func TestIcebergMinIO(t *testing.T) {
@@ -612,6 +617,74 @@ func TestIcebergMinIO(t *testing.T) {
 	if v3 := f.checkPublished(t, append([]int64{f.today - 8*day}, wins(f.today-6*day, coldEnd, late)...)...); v3 != v2+1 {
 		t.Fatalf("version after the retry %d, want %d", v3, v2+1)
 	}
+}
+
+// TestIcebergMinIOCommits checks the commit protocol alone: a version
+// hint left behind by a crash after a commit, and two publishers racing
+// for the same version.
+func TestIcebergMinIOCommits(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	day := int64(segment.WindowDuration)
+	f.write(t, f.today-5*day, f.today-3*day)
+	if _, err := f.e.TierNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := f.e.Manifest()
+	tables := iceberg.Tables(m)
+	if len(tables) != 1 || len(tables[0].Files) == 0 {
+		t.Fatalf("tables %+v", tables)
+	}
+	tb := tables[0]
+	v1, _, err := f.pub.Current(ctx, db, "cpu")
+	if err != nil || v1 == 0 {
+		t.Fatalf("current version %d, %v", v1, err)
+	}
+
+	// Two publishers build the next version; the second to put it loses
+	// and commits nothing.
+	a := &iceberg.Publisher{Store: f.tr.S3, Location: f.pub.Location}
+	b := &iceberg.Publisher{Store: f.tr.S3, Location: f.pub.Location}
+	one := tb
+	one.Files = tb.Files[:1]
+	var bRes iceberg.Result
+	var bErr error
+	a.BeforeCommit = func(string, string, int) error {
+		bRes, bErr = b.Publish(ctx, one)
+		return nil
+	}
+	two := tb
+	two.Files = tb.Files[1:]
+	_, aErr := a.Publish(ctx, two)
+	if bErr != nil || !bRes.Committed || bRes.Version != v1+1 {
+		t.Fatalf("first committer: %+v, %v", bRes, bErr)
+	}
+	if !errors.Is(aErr, tiering.ErrPrecondition) {
+		t.Fatalf("second committer of version %d: %v, want a failed precondition", v1+1, aErr)
+	}
+	tbl, v := f.loadTable(t)
+	if v != v1+1 {
+		t.Fatalf("current version %d, want %d", v, v1+1)
+	}
+	_, files := icebergRows(t, tbl)
+	if len(files) != 1 || files[0] != f.pub.Location+"/"+one.Files[0].Key {
+		t.Fatalf("the table lists %v, want the first committer's file", files)
+	}
+
+	// A crash after a commit, before its hint: the hint names an older
+	// version, and readers (and the next commit) still find the newest.
+	r, err := a.Publish(ctx, tb)
+	if err != nil || !r.Committed {
+		t.Fatalf("publish all files: %+v, %v", r, err)
+	}
+	hint := f.pub.TableKey(db, "cpu") + "/metadata/version-hint.text"
+	if _, err := f.tr.S3.Put(ctx, hint, strings.NewReader(strconv.Itoa(v1)), int64(len(strconv.Itoa(v1)))); err != nil {
+		t.Fatal(err)
+	}
+	if _, v := f.loadTable(t); v != r.Version {
+		t.Fatalf("with a stale hint the current version reads as %d, want %d", v, r.Version)
+	}
+	f.checkPublished(t, f.today-5*day, f.today-4*day)
 }
 
 func must[T any](v T, _ int) T { return v }
