@@ -1,0 +1,95 @@
+package iceberg
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/segment"
+	"github.com/siltdb/silt/tiering"
+)
+
+// memStore adds create-only puts to the in-memory store.
+type memStore struct {
+	*tiering.MemStore
+	mu sync.Mutex
+}
+
+func (m *memStore) PutIfAbsent(ctx context.Context, key string, data []byte) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.Stat(ctx, key); err == nil {
+		return "", tiering.ErrPrecondition
+	} else if !errors.Is(err, tiering.ErrNotFound) {
+		return "", err
+	}
+	info, err := m.Put(ctx, key, bytes.NewReader(data), int64(len(data)))
+	return info.ETag, err
+}
+
+// BenchmarkPublishCommit measures one commit of a table of n data files
+// (a year of days with n/365 segments each) that adds one file: the cost
+// of a tiering pass's publication as the table grows. It reports the
+// bytes of the manifest, the manifest list and the metadata file written.
+func BenchmarkPublishCommit(b *testing.B) {
+	for _, n := range []int{365, 3650, 36500} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			st := &memStore{MemStore: tiering.NewMemStore()}
+			p := &Publisher{Store: st, Location: "s3://bucket/node"}
+			sch := columnar.NewTableSchema()
+			sch.AddTag("host")
+			sch.AddTag("region")
+			sch.AddField("usage", columnar.FieldFloat)
+			sch.AddField("n", columnar.FieldInt)
+			start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+			file := func(i int) DataFile {
+				w := start + int64(i%365)*int64(segment.WindowDuration)
+				return DataFile{Key: fmt.Sprintf("segments/db/cpu/%s/%020d.parquet", segment.WindowName(w), i),
+					Window: segment.WindowName(w), Rows: 1 << 20, Bytes: 8 << 20, MinTime: w, MaxTime: w + 1000}
+			}
+			t := Table{DB: "db", Name: "cpu", Schema: sch}
+			for i := range n {
+				t.Files = append(t.Files, file(i))
+			}
+			ctx := context.Background()
+			if _, err := p.Publish(ctx, t); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				t.Files = append(t.Files, file(n+i))
+				r, err := p.Publish(ctx, t)
+				if err != nil || !r.Committed {
+					b.Fatal(r, err)
+				}
+			}
+			b.StopTimer()
+			objs, err := st.List(ctx, "iceberg/db/cpu/metadata/")
+			if err != nil {
+				b.Fatal(err)
+			}
+			var last = map[string]int64{}
+			for _, o := range objs {
+				kind := "metadata"
+				switch {
+				case strings.Contains(o.Key, "/snap-"):
+					kind = "list"
+				case strings.HasSuffix(o.Key, "-m0.avro"):
+					kind = "manifest"
+				case strings.HasSuffix(o.Key, ".text"):
+					continue
+				}
+				last[kind] = max(last[kind], o.Size)
+			}
+			b.ReportMetric(float64(last["manifest"]), "manifest-bytes")
+			b.ReportMetric(float64(last["list"]), "list-bytes")
+			b.ReportMetric(float64(last["metadata"]), "metadata-bytes")
+		})
+	}
+}
