@@ -22,7 +22,6 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/manifest"
-	"github.com/siltdb/silt/segment"
 	"github.com/siltdb/silt/tiering"
 )
 
@@ -32,6 +31,9 @@ import (
 type Store interface {
 	tiering.ObjectStore
 	PutIfAbsent(ctx context.Context, key string, data []byte) (string, error)
+	// ListDir lists one level under prefix: objects, and sub-directories
+	// ending in "/" (finding the tables of dropped Silt tables).
+	ListDir(ctx context.Context, prefix string) (objects []tiering.ObjectInfo, dirs []string, err error)
 }
 
 // Publisher commits Silt tables as Iceberg tables in a store.
@@ -52,7 +54,10 @@ type Publisher struct {
 	BeforeCommit func(db, table string, version int) error
 
 	mu   sync.Mutex
-	last map[string]string // table → fingerprint of what is current
+	last map[string]string // "db.table" → fingerprint of what is current
+	// known holds the tables in the store ("db" → "table"), listed once;
+	// nil until then.
+	known map[[2]string]bool
 }
 
 // DefaultRoot is where the tables go under the store's prefix.
@@ -366,6 +371,13 @@ func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
 // optional except time. It returns the schema (with its id), the table's
 // last column id, and whether the schema differs from the current one.
 func (p *Publisher) schemaFor(cur *tableMetadata, s *columnar.TableSchema) (*ig.Schema, int, bool, error) {
+	if s == nil { // a dropped table: its schema stays
+		if cur == nil {
+			return nil, 0, false, errors.New("no schema")
+		}
+		old, err := cur.schema(cur.CurrentSchemaID)
+		return old, cur.LastColumnID, false, err
+	}
 	ids := map[string]int{}
 	types := map[string]ig.Type{}
 	last, curID := TimeFieldID, -1
@@ -381,30 +393,26 @@ func (p *Publisher) schemaFor(cur *tableMetadata, s *columnar.TableSchema) (*ig.
 		last, curID = cur.LastColumnID, cur.CurrentSchemaID
 	}
 	fields := []ig.NestedField{{ID: TimeFieldID, Name: columnar.TimeColumn, Type: ig.PrimitiveTypes.TimestampNs, Required: true}}
-	add := func(name string, typ ig.Type) error {
+	add := func(name string, typ ig.Type) {
 		id, ok := ids[name]
-		if !ok {
+		if !ok || !types[name].Equals(typ) {
+			// A new column, or one whose type changed (the Silt table
+			// was dropped and written again): a new id, as Iceberg
+			// drops a column and adds another of the same name.
 			last++
 			id = last
-		} else if !types[name].Equals(typ) {
-			return fmt.Errorf("column %q changed type from %s to %s", name, types[name], typ)
 		}
 		fields = append(fields, ig.NestedField{ID: id, Name: name, Type: typ})
-		return nil
 	}
 	for _, tag := range s.Tags {
-		if err := add(tag, ig.PrimitiveTypes.String); err != nil {
-			return nil, 0, false, err
-		}
+		add(tag, ig.PrimitiveTypes.String)
 	}
 	for _, f := range s.Fields {
 		typ, err := fieldType(f.Type)
 		if err != nil {
 			return nil, 0, false, fmt.Errorf("column %q: %w", f.Name, err)
 		}
-		if err := add(f.Name, typ); err != nil {
-			return nil, 0, false, err
-		}
+		add(f.Name, typ)
 	}
 	sch := ig.NewSchema(max(curID, 0), fields...)
 	if old != nil && old.Equals(sch) {
@@ -487,9 +495,6 @@ func dataFile(spec ig.PartitionSpec, path string, f DataFile) (ig.DataFile, erro
 		return nil, fmt.Errorf("segment %s: window %q: %w", f.Key, f.Window, err)
 	}
 	day := int32(start.Unix() / 86400)
-	if segment.WindowOf(f.MinTime) != start.UnixNano() {
-		return nil, fmt.Errorf("segment %s: rows from %d lie outside its window %s", f.Key, f.MinTime, f.Window)
-	}
 	b, err := ig.NewDataFileBuilder(spec, ig.EntryContentData, path, ig.ParquetFile,
 		map[int]any{DayPartitionID: day}, map[int]string{DayPartitionID: "date"}, nil, f.Rows, f.Bytes)
 	if err != nil {
@@ -627,8 +632,27 @@ func (p *Publisher) PublishAll(ctx context.Context, m *manifest.Manifest) ([]Res
 	if p.last == nil {
 		p.last = map[string]string{}
 	}
+	if p.known == nil {
+		known, err := p.listTables(ctx)
+		if err != nil {
+			return nil, err
+		}
+		p.known = known
+	}
+	tables := Tables(m)
+	live := map[[2]string]bool{}
+	for _, t := range tables {
+		live[[2]string{t.DB, t.Name}] = true
+	}
+	// Tables Silt no longer has (dropped): emptied, since Silt deletes
+	// their segments next.
+	for k := range p.known {
+		if !live[k] {
+			tables = append(tables, Table{DB: k[0], Name: k[1]})
+		}
+	}
 	var out []Result
-	for _, t := range Tables(m) {
+	for _, t := range tables {
 		id := t.DB + "." + t.Name
 		fp := fingerprint(t)
 		if p.last[id] == fp {
@@ -640,6 +664,9 @@ func (p *Publisher) PublishAll(ctx context.Context, m *manifest.Manifest) ([]Res
 			return out, err
 		}
 		p.last[id] = fp
+		if r.Version > 0 {
+			p.known[[2]string{t.DB, t.Name}] = true
+		}
 		if r.Committed {
 			out = append(out, r)
 		}
@@ -647,8 +674,31 @@ func (p *Publisher) PublishAll(ctx context.Context, m *manifest.Manifest) ([]Res
 	return out, nil
 }
 
+// listTables lists the tables under the root: <root>/<db>/<table>/.
+func (p *Publisher) listTables(ctx context.Context) (map[[2]string]bool, error) {
+	out := map[[2]string]bool{}
+	_, dbs, err := p.Store.ListDir(ctx, p.root()+"/")
+	if err != nil {
+		return nil, fmt.Errorf("list Iceberg databases: %w", err)
+	}
+	for _, d := range dbs {
+		_, tables, err := p.Store.ListDir(ctx, d)
+		if err != nil {
+			return nil, fmt.Errorf("list Iceberg tables of %s: %w", d, err)
+		}
+		db := strings.TrimSuffix(strings.TrimPrefix(d, p.root()+"/"), "/")
+		for _, t := range tables {
+			out[[2]string{db, strings.TrimSuffix(strings.TrimPrefix(t, d), "/")}] = true
+		}
+	}
+	return out, nil
+}
+
 // fingerprint sums up what a table's publication depends on.
 func fingerprint(t Table) string {
+	if t.Schema == nil {
+		return "dropped"
+	}
 	var b strings.Builder
 	for _, tag := range t.Schema.Tags {
 		b.WriteString(tag)

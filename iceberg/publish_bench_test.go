@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,26 @@ func (m *memStore) PutIfAbsent(ctx context.Context, key string, data []byte) (st
 	}
 	info, err := m.Put(ctx, key, bytes.NewReader(data), int64(len(data)))
 	return info.ETag, err
+}
+
+func (m *memStore) ListDir(ctx context.Context, prefix string) ([]tiering.ObjectInfo, []string, error) {
+	all, err := m.List(ctx, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	var objs []tiering.ObjectInfo
+	var dirs []string
+	for _, o := range all {
+		rest := strings.TrimPrefix(o.Key, prefix)
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			if d := prefix + rest[:i+1]; !slices.Contains(dirs, d) {
+				dirs = append(dirs, d)
+			}
+			continue
+		}
+		objs = append(objs, o)
+	}
+	return objs, dirs, nil
 }
 
 // BenchmarkPublishCommit measures one commit of a table of n data files

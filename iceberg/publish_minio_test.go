@@ -685,6 +685,25 @@ func TestIcebergMinIOCommits(t *testing.T) {
 		t.Fatalf("with a stale hint the current version reads as %d, want %d", v, r.Version)
 	}
 	f.checkPublished(t, f.today-5*day, f.today-4*day)
+
+	// Dropping the Silt table empties the Iceberg table before the pass
+	// deletes the segments it named; a restarted publisher finds it.
+	f.pub = &iceberg.Publisher{Store: f.tr.S3, Location: f.pub.Location}
+	if err := f.e.DropTable(db, "cpu"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.e.TierNow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.BucketDeletes == 0 {
+		t.Fatal("the pass deleted no segment of the dropped table")
+	}
+	tbl, v = f.loadTable(t)
+	rows, files := icebergRows(t, tbl)
+	if len(rows) != 0 || len(files) != 0 {
+		t.Fatalf("version %d of the dropped table lists %d files, %d rows", v, len(files), len(rows))
+	}
 }
 
 func must[T any](v T, _ int) T { return v }

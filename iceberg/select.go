@@ -67,7 +67,10 @@ func Tables(m *manifest.Manifest) []Table {
 // all cold, with no point in two of them.
 func Publishable(segs []segment.SegmentMeta, tagOrder []string) bool {
 	for i, a := range segs {
-		if !a.Cold() {
+		// The partition value is the window: a segment whose rows are
+		// not in it would be pruned wrongly.
+		if !a.Cold() || segment.WindowName(segment.WindowOf(a.MinTime)) != a.Window ||
+			segment.WindowOf(a.MaxTime) != segment.WindowOf(a.MinTime) {
 			return false
 		}
 		for _, b := range segs[i+1:] {
