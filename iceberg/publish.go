@@ -207,12 +207,12 @@ func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
 	spec := ig.NewPartitionSpecID(0, ig.PartitionField{SourceIDs: []int{TimeFieldID}, FieldID: DayPartitionID,
 		Name: DayPartitionName, Transform: ig.DayTransform{}})
 
-	// The files of the current snapshot.
-	var prev []ig.ManifestEntry
+	// The files of the current snapshot, by manifest.
+	var prev []prevManifest
 	var parent *snapshot
 	if cur != nil {
 		if parent = cur.currentSnapshot(); parent != nil {
-			if prev, err = p.liveEntries(ctx, parent.ManifestList); err != nil {
+			if prev, err = p.readManifests(ctx, parent.ManifestList); err != nil {
 				return res, fmt.Errorf("read current snapshot of table %s.%s: %w", t.DB, t.Name, err)
 			}
 		}
@@ -221,16 +221,20 @@ func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
 	for _, f := range t.Files {
 		want[p.url(f.Key)] = f
 	}
-	had := make(map[string]bool, len(prev))
+	had := map[string]bool{}
 	var kept, removed []ig.ManifestEntry
-	for _, e := range prev {
-		path := e.DataFile().FilePath()
-		had[path] = true
-		if _, ok := want[path]; ok {
-			kept = append(kept, e)
-		} else {
-			removed = append(removed, e)
+	for i := range prev {
+		pm := &prev[i]
+		for _, e := range pm.entries {
+			path := e.DataFile().FilePath()
+			had[path] = true
+			if _, ok := want[path]; ok {
+				pm.kept = append(pm.kept, e)
+			} else {
+				pm.removed = append(pm.removed, e)
+			}
 		}
+		kept, removed = append(kept, pm.kept...), append(removed, pm.removed...)
 	}
 	var added []DataFile
 	for _, f := range t.Files {
@@ -259,46 +263,44 @@ func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
 	}
 	uid := randomHex(16)
 
-	// One manifest: the files kept (as existing), the ones removed (as
-	// deleted) and the new ones (as added). An empty table has none.
+	// The manifests: a manifest of the current snapshot none of whose
+	// files is removed is kept as it is, one that loses files is
+	// rewritten (the rest as existing, those as deleted), and the new
+	// files get a manifest of their own; so a commit writes what changed,
+	// not the whole table. Past MaxManifests they are merged into one.
 	var manifests []ig.ManifestFile
-	if len(kept)+len(removed)+len(added) > 0 {
-		var buf bytes.Buffer
-		w, err := ig.NewManifestWriter(FormatVersion, &buf, spec, sch, snapID)
+	n := 0
+	write := func(kept, removed []ig.ManifestEntry, added []DataFile) error {
+		if len(kept)+len(removed)+len(added) == 0 {
+			return nil
+		}
+		mkey := dir + "/metadata/" + uid + "-m" + strconv.Itoa(n) + ".avro"
+		n++
+		mf, err := p.writeManifest(ctx, mkey, spec, sch, snapID, kept, removed, added)
 		if err != nil {
-			return res, fmt.Errorf("start manifest of table %s.%s: %w", t.DB, t.Name, err)
-		}
-		for _, e := range kept {
-			if err := w.Existing(e); err != nil {
-				return res, fmt.Errorf("manifest of table %s.%s: keep %s: %w", t.DB, t.Name, e.DataFile().FilePath(), err)
-			}
-		}
-		for _, e := range removed {
-			if err := w.Delete(e); err != nil {
-				return res, fmt.Errorf("manifest of table %s.%s: remove %s: %w", t.DB, t.Name, e.DataFile().FilePath(), err)
-			}
-		}
-		for _, f := range added {
-			df, err := dataFile(spec, p.url(f.Key), f)
-			if err != nil {
-				return res, fmt.Errorf("manifest of table %s.%s: %w", t.DB, t.Name, err)
-			}
-			if err := w.Add(ig.NewManifestEntry(ig.EntryStatusADDED, &snapID, nil, nil, df)); err != nil {
-				return res, fmt.Errorf("manifest of table %s.%s: add %s: %w", t.DB, t.Name, f.Key, err)
-			}
-		}
-		if err := w.Close(); err != nil {
-			return res, fmt.Errorf("close manifest of table %s.%s: %w", t.DB, t.Name, err)
-		}
-		mkey := dir + "/metadata/" + uid + "-m0.avro"
-		mf, err := w.ToManifestFile(p.url(mkey), int64(buf.Len()))
-		if err != nil {
-			return res, fmt.Errorf("manifest of table %s.%s: %w", t.DB, t.Name, err)
-		}
-		if err := p.put(ctx, mkey, buf.Bytes()); err != nil {
-			return res, err
+			return fmt.Errorf("manifest of table %s.%s: %w", t.DB, t.Name, err)
 		}
 		manifests = append(manifests, mf)
+		return nil
+	}
+	if len(prev)+1 > MaxManifests {
+		if err := write(kept, removed, added); err != nil {
+			return res, err
+		}
+	} else {
+		for _, pm := range prev {
+			switch {
+			case len(pm.removed) > 0:
+				if err := write(pm.kept, pm.removed, nil); err != nil {
+					return res, err
+				}
+			case len(pm.kept) > 0:
+				manifests = append(manifests, pm.file)
+			}
+		}
+		if err := write(nil, nil, added); err != nil {
+			return res, err
+		}
 	}
 
 	var parentID *int64
@@ -536,8 +538,21 @@ func summary(kept, removed []ig.ManifestEntry, added []DataFile) map[string]stri
 	}
 }
 
-// liveEntries returns the data files a snapshot's manifest list names.
-func (p *Publisher) liveEntries(ctx context.Context, listURL string) ([]ig.ManifestEntry, error) {
+// MaxManifests bounds the manifests of a snapshot: past it a commit
+// merges them into one.
+const MaxManifests = 32
+
+// prevManifest is a manifest of the current snapshot: its live entries,
+// split by the commit into those kept and those removed.
+type prevManifest struct {
+	file          ig.ManifestFile
+	entries       []ig.ManifestEntry
+	kept, removed []ig.ManifestEntry
+}
+
+// readManifests returns the manifests a snapshot's manifest list names,
+// with their live (added or existing) entries.
+func (p *Publisher) readManifests(ctx context.Context, listURL string) ([]prevManifest, error) {
 	raw, err := readAll(ctx, p.Store, p.keyOf(listURL))
 	if err != nil {
 		return nil, err
@@ -546,7 +561,7 @@ func (p *Publisher) liveEntries(ctx context.Context, listURL string) ([]ig.Manif
 	if err != nil {
 		return nil, fmt.Errorf("decode manifest list %s: %w", listURL, err)
 	}
-	var out []ig.ManifestEntry
+	out := make([]prevManifest, 0, len(mfs))
 	for _, mf := range mfs {
 		raw, err := readAll(ctx, p.Store, p.keyOf(mf.FilePath()))
 		if err != nil {
@@ -556,9 +571,49 @@ func (p *Publisher) liveEntries(ctx context.Context, listURL string) ([]ig.Manif
 		if err != nil {
 			return nil, fmt.Errorf("decode manifest %s: %w", mf.FilePath(), err)
 		}
-		out = append(out, es...)
+		out = append(out, prevManifest{file: mf, entries: es})
 	}
 	return out, nil
+}
+
+// writeManifest writes one manifest of snapshot snapID under key.
+func (p *Publisher) writeManifest(ctx context.Context, key string, spec ig.PartitionSpec, sch *ig.Schema, snapID int64,
+	kept, removed []ig.ManifestEntry, added []DataFile) (ig.ManifestFile, error) {
+	var buf bytes.Buffer
+	w, err := ig.NewManifestWriter(FormatVersion, &buf, spec, sch, snapID)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range kept {
+		if err := w.Existing(e); err != nil {
+			return nil, fmt.Errorf("keep %s: %w", e.DataFile().FilePath(), err)
+		}
+	}
+	for _, e := range removed {
+		if err := w.Delete(e); err != nil {
+			return nil, fmt.Errorf("remove %s: %w", e.DataFile().FilePath(), err)
+		}
+	}
+	for _, f := range added {
+		df, err := dataFile(spec, p.url(f.Key), f)
+		if err != nil {
+			return nil, err
+		}
+		if err := w.Add(ig.NewManifestEntry(ig.EntryStatusADDED, &snapID, nil, nil, df)); err != nil {
+			return nil, fmt.Errorf("add %s: %w", f.Key, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("close: %w", err)
+	}
+	mf, err := w.ToManifestFile(p.url(key), int64(buf.Len()))
+	if err != nil {
+		return nil, err
+	}
+	if err := p.put(ctx, key, buf.Bytes()); err != nil {
+		return nil, err
+	}
+	return mf, nil
 }
 
 // keyOf turns a URL this publisher wrote back into a key.
