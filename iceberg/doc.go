@@ -4,9 +4,10 @@
 //
 // One Iceberg table per Silt table, at <table-root>/<db>/<table>/ in the
 // tiering store. Its data files are the tiered segments themselves (they
-// are Parquet already); only the metadata is written here: one manifest
-// (Avro) and one manifest list per snapshot, written with iceberg-go, and
-// the table metadata JSON, written by this package. A table holds only
+// are Parquet already); only the metadata is written here: manifests (Avro:
+// one for each commit's new files, kept until files leave them) and a
+// manifest list per snapshot, written with iceberg-go, and the table
+// metadata JSON, written by this package. A table holds only
 // published windows: day windows whose segments are all in the bucket and
 // hold no point twice, so the rows outside engines read are the rows Silt
 // answers.
