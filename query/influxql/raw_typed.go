@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siltdb/silt/query"
 	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/sql"
 )
@@ -26,6 +27,7 @@ type ColumnBackend interface {
 // cols.Cols[first:first+n] at column row rows[r].
 type typedRows struct {
 	cols  *exec.Columns
+	ans   *typedAnswer
 	first int
 	n     int
 	rows  []int
@@ -89,8 +91,9 @@ func (c *selectCompiler) rawFetchTyped(ctx context.Context, text string, ne int,
 	}
 	times := res.Cols[0].Int64s()
 	all := map[string]*seriesRows{}
+	ans := &typedAnswer{cols: res}
 	newSeries := func(s *seriesRows) {
-		s.typed = &typedRows{cols: res, first: 1 + nd, n: ne}
+		s.typed = &typedRows{cols: res, ans: ans, first: 1 + nd, n: ne}
 	}
 	if nd == 0 {
 		if len(res.Rows) > 0 {
@@ -165,7 +168,18 @@ func (c *selectCompiler) seriesKeyRanks(res *exec.Columns, first int, tagCols []
 	for _, r := range res.Rows {
 		kb = kb[:0]
 		for k := range tagCols {
-			v := cellString(res.Cols[first+k], r)
+			col := res.Cols[first+k]
+			if tagIDs, _ := col.Dict(); tagIDs != nil {
+				// The value's id (equal values, equal ids): shorter to
+				// hash than the value.
+				id := tagIDs[r]
+				if col.IsNull(r) {
+					id = -1
+				}
+				kb = binary.LittleEndian.AppendUint32(kb, uint32(id))
+				continue
+			}
+			v := cellString(col, r)
 			kb = binary.AppendUvarint(kb, uint64(len(v)))
 			kb = append(kb, v...)
 		}
@@ -208,6 +222,7 @@ func (c *selectCompiler) seriesKeyRanks(res *exec.Columns, first int, tagCols []
 // (Request.TypedValues), encoded straight from them.
 type typedValues struct {
 	cols     *exec.Columns
+	ans      *typedAnswer
 	first, n int
 	rows     []int
 	epoch    Epoch
@@ -257,6 +272,16 @@ func (s *Series) AppendRowJSON(b []byte, k int) ([]byte, error) {
 			b = append(b, "null"...)
 			continue
 		}
+		if enc := t.ans.dictJSON(t.first + j); enc != nil {
+			// A tag: its values' JSON was written once per value.
+			ids, _ := col.Dict()
+			if id := ids[r]; id >= 0 {
+				b = append(b, enc[id]...)
+			} else {
+				b = append(b, `""`...)
+			}
+			continue
+		}
 		var ok bool
 		switch col.Type() {
 		case sql.TypeInt64:
@@ -300,7 +325,7 @@ func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool) *
 		s.Tags = sr.tags
 	}
 	if c.req.TypedValues {
-		s.typed = &typedValues{cols: t.cols, first: t.first, n: t.n, rows: rows,
+		s.typed = &typedValues{cols: t.cols, ans: t.ans, first: t.first, n: t.n, rows: rows,
 			epoch: c.req.Epoch, loc: c.loc, omitTime: c.stmt.OmitTime}
 		return s
 	}
@@ -314,4 +339,34 @@ func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool) *
 	}
 	s.Values = vals
 	return s
+}
+
+// typedAnswer is the executor's answer the series of one raw SELECT
+// share, with what their encoding learns of it.
+type typedAnswer struct {
+	cols *exec.Columns
+	// dicts holds, per dictionary-encoded string column (tags), the JSON
+	// of each dictionary value, written once instead of once per cell;
+	// nil until the first row is encoded.
+	dicts [][][]byte
+}
+
+// dictJSON returns the JSON of column i's dictionary values, or nil
+// when it is not dictionary-encoded.
+func (a *typedAnswer) dictJSON(i int) [][]byte {
+	if a.dicts == nil {
+		a.dicts = make([][][]byte, len(a.cols.Cols))
+		for k, col := range a.cols.Cols {
+			ids, dict := col.Dict()
+			if ids == nil || col.Type() != sql.TypeString || len(dict) > len(a.cols.Rows) {
+				continue // not a tag, or more values than cells
+			}
+			enc := make([][]byte, len(dict))
+			for d, v := range dict {
+				enc[d] = query.AppendJSONString(nil, v)
+			}
+			a.dicts[k] = enc
+		}
+	}
+	return a.dicts[i]
 }
