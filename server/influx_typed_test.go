@@ -24,7 +24,9 @@ func TestInfluxQLTypedAnswerIsByteIdentical(t *testing.T) {
 	hosts := []string{"a", "b", `c\ d`, "é<&>", "z"}
 	for i := range 300 {
 		h := hosts[i%len(hosts)]
-		ts := base + int64(i/3)*int64(time.Second) // three points per time: ties among series
+		// Three points per time (ties among series); fractions of a
+		// second of every length.
+		ts := base + int64(i/3)*int64(time.Second) + []int64{0, 120_000_000, 123_456_789, 5, 100_000_001, 999_999_999}[i/3%6]
 		switch i % 4 {
 		case 0:
 			fmt.Fprintf(&lp, "cpu,host=%s,dc=east usr=%d.25,sy=%di,ok=true,label=\"n%d\" %d\n", h, i, i, i, ts)

@@ -253,13 +253,9 @@ func (s *Series) AppendRowJSON(b []byte, k int) ([]byte, error) {
 		if t.epoch.Unit > 0 {
 			b = appendJSONInt(b, ns/int64(t.epoch.Unit))
 		} else {
-			tm := time.Unix(0, ns).UTC()
-			if t.loc != nil {
-				tm = tm.In(t.loc)
-			}
 			// RFC 3339 holds no byte JSON escapes.
 			b = append(b, '"')
-			b = tm.AppendFormat(b, time.RFC3339Nano)
+			b = t.ans.appendRFC3339(b, ns, t.loc)
 			b = append(b, '"')
 		}
 	}
@@ -349,6 +345,45 @@ type typedAnswer struct {
 	// of each dictionary value, written once instead of once per cell;
 	// nil until the first row is encoded.
 	dicts [][][]byte
+	// sec and secText: the last whole UTC second appendRFC3339 wrote
+	// and its text up to the seconds; rows of one second are common
+	// (many series, one time).
+	sec     int64
+	secText []byte
+}
+
+// appendRFC3339 appends the time ns (UTC, or in loc) as
+// time.RFC3339Nano formats it: for UTC times from 1970 on, from the
+// text of the second, written once per second, and the
+// fraction without trailing zeros.
+func (a *typedAnswer) appendRFC3339(b []byte, ns int64, loc *time.Location) []byte {
+	if loc != nil || ns < 0 { // (an int64 of nanoseconds ends in 2262)
+		tm := time.Unix(0, ns).UTC()
+		if loc != nil {
+			tm = tm.In(loc)
+		}
+		return tm.AppendFormat(b, time.RFC3339Nano)
+	}
+	sec, frac := ns/1e9, ns%1e9
+	if a.secText == nil || sec != a.sec {
+		a.sec = sec
+		a.secText = time.Unix(sec, 0).UTC().AppendFormat(a.secText[:0], "2006-01-02T15:04:05")
+	}
+	b = append(b, a.secText...)
+	if frac != 0 {
+		var digits [10]byte
+		digits[0] = '.'
+		for i := 9; i >= 1; i-- {
+			digits[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		n := 10
+		for digits[n-1] == '0' {
+			n--
+		}
+		b = append(b, digits[:n]...)
+	}
+	return append(b, 'Z')
 }
 
 // dictJSON returns the JSON of column i's dictionary values, or nil
