@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -283,13 +284,13 @@ func (s *Series) AppendRowJSON(b []byte, k int) ([]byte, error) {
 		case sql.TypeInt64:
 			b, ok = appendJSONInt(b, col.Int64s()[r]), true
 		case sql.TypeUint64:
-			b, ok = appendJSONValue(b, col.Uint64s()[r])
+			b, ok = strconv.AppendUint(b, col.Uint64s()[r], 10), true
 		case sql.TypeFloat64:
 			b, ok = appendJSONFloat(b, col.Float64s()[r])
 		case sql.TypeBool:
-			b, ok = appendJSONValue(b, col.Bools()[r])
+			b, ok = strconv.AppendBool(b, col.Bools()[r]), true
 		case sql.TypeString:
-			b, ok = appendJSONValue(b, col.Str(r))
+			b, ok = query.AppendJSONString(b, col.Str(r)), true
 		}
 		if !ok {
 			var err error
