@@ -77,6 +77,13 @@ func (b influxBackend) RunRows(ctx context.Context, q *sql.Query, rows *columnar
 	return res, wrapExecutorError(err)
 }
 
+// RunColumns answers a plan as the executor's typed columns, when its
+// shape allows (exec.RunColumns).
+func (b influxBackend) RunColumns(ctx context.Context, db string, q *sql.Query) (*exec.Columns, bool, error) {
+	res, ok, err := exec.RunColumns(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db, Raw: b.raw}, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory, Shared: b.s.queryMem})
+	return res, ok, wrapExecutorError(err)
+}
+
 // memorySource is a table held in memory: a subquery's inner results.
 type memorySource struct{ rows *columnar.ColumnBatch }
 
@@ -154,6 +161,9 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 	}
 	req.Allow = s.allowStatement(ctx.IsGet(), tok)
 	chunked := param("chunked") == "true" && !wantCSV
+	// The JSON encoder (writeInfluxJSON) reads raw SELECTs' rows from the
+	// executor's typed columns; CSV, pretty JSON and chunks read Values.
+	req.TypedValues = !wantCSV && !chunked && string(args.Peek("pretty")) != "true"
 	var resp *influxql.Response
 	var prep *influxql.Prepared
 	if chunked {

@@ -68,6 +68,11 @@ type Request struct {
 	// each SELECT's copy of the rows its SQL queries answer while both
 	// are alive (0: unbounded). The backend bounds each SQL query.
 	MaxMemoryBytes int64
+	// TypedValues lets a raw SELECT's series keep their rows as the
+	// executor's typed columns, leaving Values empty: read them with
+	// Series.Len and Series.AppendRowJSON. A caller that encodes the
+	// answer itself as JSON sets it; one that reads Values must not.
+	TypedValues bool
 
 	mem *memAccount // set by Execute
 }

@@ -19,6 +19,16 @@ import (
 
 // runSQL compiles text against db's tables and runs it.
 func runSQL(ctx context.Context, b Backend, db string, tables map[string]*columnar.TableSchema, text string, now time.Time) (*query.Result, error) {
+	q, err := compileSQL(tables, text, now)
+	if err != nil {
+		return nil, err
+	}
+	return b.Run(ctx, db, q)
+}
+
+// compileSQL compiles text against tables, with errors in InfluxQL's
+// terms.
+func compileSQL(tables map[string]*columnar.TableSchema, text string, now time.Time) (*sql.Query, error) {
 	q, err := sql.Compile(text, sqlCatalog(tables), now)
 	var se *sql.Error
 	if errors.As(err, &se) && se.Code == sql.CodeAmbiguous {
@@ -33,7 +43,7 @@ func runSQL(ctx context.Context, b Backend, db string, tables map[string]*column
 	if err != nil {
 		return nil, fmt.Errorf("%w compiling %q: %w", ErrInternal, text, err)
 	}
-	return b.Run(ctx, db, q)
+	return q, nil
 }
 
 func showDatabases(b Backend) []*Series {
