@@ -59,9 +59,9 @@ type TableScan struct {
 	// columns plus time and every tag (tags identify series for the
 	// merge). Points may still carry other columns (heads deliver all).
 	Columns []string
-	// Filter, when set before RunBatches, drops raw head rows it rejects
-	// before their other columns are gathered (a hint: the reader still
-	// filters what it gets).
+	// Filter, when set before RunBatches, drops raw rows it rejects before
+	// their other columns are gathered (heads) or decoded (segments: late
+	// materialization). A hint: the reader still filters what it gets.
 	Filter *segment.RowFilter
 	// LastOnly, when set before RunBatches, asks only for each series'
 	// last value of each field of Columns in the scan's time range (see
@@ -347,7 +347,7 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 					if clip {
 						emit = filterBatches(func(t int64) bool { return t >= lo && (t < hi || hi == math.MaxInt64) }, emit)
 					}
-					return seg.ScanRowGroupsCounted(ts.Columns, ts.Tags, lo, hi, first, end, ts.Read, emit)
+					return seg.ScanRowGroupsFiltered(ts.Columns, ts.Tags, lo, hi, first, end, ts.Read, ts.Filter, emit)
 				})
 			}
 			continue
@@ -494,7 +494,7 @@ func (ts *TableScan) sliceTasks(sl groupSlice, cols []string, fields []columnar.
 				tasks, _ := ts.rollupTasksIn(i, sl.timeSpan)
 				return tasks
 			}
-			return splitRowGroups(ts.segs[i], ts.Columns, ts.Tags, []timeSpan{sl.timeSpan}, 0, ts.Read)
+			return splitRowGroups(ts.segs[i], ts.Columns, ts.Tags, []timeSpan{sl.timeSpan}, 0, ts.Read, ts.Filter)
 		}
 		return ts.headTasks(ts.heads[i-len(ts.segs)], sl.timeSpan)
 	}
