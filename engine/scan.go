@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/merge"
@@ -369,7 +370,31 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 			tasks = append(tasks, ts.sliceTasks(sl, cols, fields)...)
 		}
 	}
+	if ts.Read != nil {
+		for i, t := range tasks {
+			tasks[i] = timedTask(t, ts.Read)
+		}
+	}
 	return runTasks(ctx, tasks, fn)
+}
+
+// timedTask is task t counting into rs its own running time: from its
+// start to its end, less the time it waited for the consumer to take its
+// batches (two clock reads a batch).
+func timedTask(t func(emit func(*columnar.ColumnBatch) error) error, rs *segment.ReadStats) func(emit func(*columnar.ColumnBatch) error) error {
+	return func(emit func(*columnar.ColumnBatch) error) error {
+		start := time.Now()
+		var waited time.Duration
+		err := t(func(b *columnar.ColumnBatch) error {
+			t0 := time.Now()
+			err := emit(b)
+			waited += time.Since(t0)
+			return err
+		})
+		rs.Tasks.Add(1)
+		rs.TaskNanos.Add(int64(time.Since(start) - waited))
+		return err
+	}
 }
 
 // minHeadRollupRows is how many rows a series must have per window, on

@@ -23,6 +23,11 @@ type ReadStats struct {
 	// ValuesRead the column values decoded or copied from cached pages
 	// (tags rebuilt from the index are not counted).
 	RowsFiltered, ValuesRead atomic.Int64
+	// Tasks counts the reading tasks of a scan (a part of a segment, a
+	// head, a merged stretch; they run in parallel) and TaskNanos their
+	// running time summed, without the time they waited for the consumer
+	// to take a batch: counted by the engine's scan, heads included.
+	Tasks, TaskNanos atomic.Int64
 }
 
 func (rs *ReadStats) filtered(rows int64) {
