@@ -117,6 +117,7 @@ func BenchmarkTSBS(b *testing.B) {
 		"single-groupby-5-1-12": fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS minute, max(usage_user), max(usage_system), max(usage_idle), max(usage_nice), max(usage_iowait) FROM cpu WHERE hostname = 'host_7' AND time >= %s AND time < %s GROUP BY 1 ORDER BY 1`, origin, at(3), at(15)),
 		"double-groupby-1":      fmt.Sprintf(`SELECT date_bin('1 hour', time, %s) AS hour, hostname, avg(usage_user) FROM cpu WHERE time >= %s AND time < %s GROUP BY 1, 2 ORDER BY 1, 2`, origin, at(0), at(12)),
 		"high-cpu-1":            fmt.Sprintf(`SELECT * FROM cpu WHERE usage_user > 90 AND hostname = 'host_7' AND time >= %s AND time < %s ORDER BY time`, at(0), at(12)),
+		"high-cpu-all":          fmt.Sprintf(`SELECT * FROM cpu WHERE usage_user > 90 AND time >= %s AND time < %s`, at(4), at(16)),
 		"lastpoint":             `SELECT hostname, last(usage_user, time) FROM cpu GROUP BY hostname ORDER BY hostname`,
 		"groupby-orderby-limit": fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS minute, max(usage_user) FROM cpu WHERE time < %s GROUP BY 1 ORDER BY 1 DESC LIMIT 5`, origin, at(12)),
 	}
@@ -133,7 +134,7 @@ func BenchmarkTSBS(b *testing.B) {
 	schemas, _ := eng.Tables(testDB)
 	cat, names := Catalog(schemas)
 	for _, src := range []string{"engine", "mem"} {
-		for _, name := range []string{"single-groupby-1-1-1", "single-groupby-5-1-12", "double-groupby-1", "high-cpu-1", "lastpoint", "groupby-orderby-limit"} {
+		for _, name := range []string{"single-groupby-1-1-1", "single-groupby-5-1-12", "double-groupby-1", "high-cpu-1", "high-cpu-all", "lastpoint", "groupby-orderby-limit"} {
 			b.Run(src+"/"+name, func(b *testing.B) {
 				q, err := sql.Compile(cases[name], cat, time.Now())
 				if err != nil {
