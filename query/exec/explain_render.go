@@ -274,8 +274,8 @@ func (p *planWriter) scanDetails(depth int, r *explainRun, s *scanRecord) {
 		// said to be a sum (it may exceed the wall time).
 		p.detail(depth, "Scan Time", fmt.Sprintf("%s ms wall, of which %s ms materializing the rows read", ms(s.wall), ms(s.consume)))
 		if n := s.read.Tasks.Load(); n > 0 {
-			p.detail(depth, "Read Tasks", fmt.Sprintf("%d, %s ms summed over them (each one's own work, not its wait for the consumer; they run up to %d at once)",
-				n, ms(time.Duration(s.read.TaskNanos.Load())), runtime.GOMAXPROCS(0)))
+			p.detail(depth, "Read Tasks", fmt.Sprintf("%d run up to %d at once, %s ms of their own work summed (not their waits for the consumer)",
+				n, runtime.GOMAXPROCS(0), ms(time.Duration(s.read.TaskNanos.Load()))))
 		}
 	}
 }
