@@ -19,6 +19,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/query"
+	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/sql"
 )
 
@@ -38,6 +39,10 @@ type Backend interface {
 	// the JSON object of the values of text's $name parameters (empty:
 	// none).
 	RunInfluxQL(ctx context.Context, db, text string, params json.RawMessage, now time.Time) (*query.Result, error)
+	// QueryBudget is the memory all running queries share
+	// (--query-max-memory-total): an answer's rows and the record
+	// batches built from them are charged to it while they are sent.
+	QueryBudget() *exec.Budget
 	Databases() []string
 	Tables(db string) (map[string]*columnar.TableSchema, bool)
 	// Ready is false while the engine replays its WAL.
@@ -83,8 +88,8 @@ func New(be Backend, cfg Config, http func(net.Listener) error) *Listener {
 	l := &Listener{cfg: cfg, be: be, log: cfg.Logger, http: http}
 	l.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(l.unaryAuth),
-		grpc.ChainStreamInterceptor(l.streamAuth),
+		grpc.ChainUnaryInterceptor(l.unaryAuth, l.unaryErrors),
+		grpc.ChainStreamInterceptor(l.streamAuth, l.streamErrors),
 	)
 	flight.RegisterFlightServiceServer(l.grpc, newService(l))
 	return l

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/query/exec"
 )
 
 // What the other listeners (the PostgreSQL wire protocol) use of the
@@ -18,6 +19,11 @@ func (s *Server) Databases() []string { return s.eng.Databases() }
 func (s *Server) Tables(db string) (map[string]*columnar.TableSchema, bool) {
 	return s.eng.Tables(db)
 }
+
+// QueryBudget is the memory all running queries share
+// (--query-max-memory-total), which a listener charges what it builds
+// from an answer to.
+func (s *Server) QueryBudget() *exec.Budget { return s.queryMem }
 
 // Ready reports whether the engine has replayed its WAL and answers
 // queries.

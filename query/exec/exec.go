@@ -113,7 +113,7 @@ func RunLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []str
 func runLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []string, lim Limits) (*query.Result, error) {
 	start := time.Now()
 	if lim.Shared != nil && lim.res == nil {
-		lim.res = &reservation{b: lim.Shared}
+		lim.res = lim.Shared.Reserve()
 		defer lim.res.release()
 	}
 	res := &query.Result{}
@@ -148,6 +148,18 @@ func runLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []str
 	}
 	res.Stats.Rows = len(res.Rows)
 	res.Stats.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
+	if lim.res != nil {
+		// The answer's rows came on top of what the run holds; they
+		// outlive it, held by the caller's reservation if it keeps them
+		// reserved while they are sent (HoldAnswer).
+		n := answerBytes(res)
+		if err := lim.res.grow(n); err != nil {
+			return nil, err
+		}
+		if h := answerHold(ctx); h != nil {
+			lim.res.moveTo(h, n)
+		}
+	}
 	return res, nil
 }
 
