@@ -41,8 +41,9 @@ func (b *Budget) Reserve() *Reservation { return &Reservation{b: b} }
 // Budget. Its methods are safe for concurrent use once it is bound to a
 // budget; a nil Reservation, or one of no Budget, counts nothing.
 type Reservation struct {
-	b    *Budget
-	held atomic.Int64
+	b      *Budget
+	held   atomic.Int64
+	answer atomic.Int64 // of held, for the answer's rows (growAnswer)
 }
 
 // reservation is the executor's name for its part of a Budget.
@@ -96,13 +97,25 @@ func (r *Reservation) release() {
 	if r == nil || r.b == nil {
 		return
 	}
+	r.answer.Store(0)
 	r.b.used.Add(-r.held.Swap(0))
 }
 
-// moveTo hands n of r's bytes to to, without giving them back in
-// between. to must be of r's budget or of none, and is then bound to r's.
-func (r *Reservation) moveTo(to *Reservation, n int64) {
-	if r == nil || r.b == nil || to == nil || n <= 0 {
+// growAnswer is grow for the rows of the query's answer, which
+// moveAnswerTo hands on.
+func (r *Reservation) growAnswer(n int64) error {
+	if err := r.grow(n); err != nil || r == nil || r.b == nil {
+		return err
+	}
+	r.answer.Add(n)
+	return nil
+}
+
+// moveAnswerTo hands the bytes reserved for the answer's rows to to
+// without giving them back in between. to must be of r's budget or of
+// none, and is then bound to r's.
+func (r *Reservation) moveAnswerTo(to *Reservation) {
+	if r == nil || r.b == nil || to == nil {
 		return
 	}
 	if to.b == nil {
@@ -111,6 +124,7 @@ func (r *Reservation) moveTo(to *Reservation, n int64) {
 	if to.b != r.b {
 		return
 	}
+	n := r.answer.Swap(0)
 	r.held.Add(-n)
 	to.held.Add(n)
 }
