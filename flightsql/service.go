@@ -98,6 +98,9 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	}
 	sch := s.sql.ioxSchema(db, res.ArrowSchema())
 	w := flight.NewRecordWriter(stream, ipc.WithSchema(sch), ipc.WithAllocator(s.sql.mem))
+	// Each batch stays charged until the next is: what gRPC has of it
+	// may not be sent yet.
+	var sent int64
 	err = res.ArrowBatches(s.sql.mem, sch, s.sql.l.cfg.BatchRows, func(rec arrow.RecordBatch) error {
 		if ctx.Err() != nil {
 			return status.FromContextError(ctx.Err()).Err()
@@ -106,7 +109,8 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 		if err != nil {
 			return err
 		}
-		defer hold.Shrink(n)
+		hold.Shrink(sent)
+		sent = n
 		return w.Write(rec)
 	})
 	return grpcError(ctx, errors.Join(err, w.Close()))
