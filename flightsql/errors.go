@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/siltdb/silt/query/exec"
+	"github.com/siltdb/silt/query"
 )
 
 // grpcError is err as the gRPC status a client gets, for the errors that
@@ -31,7 +31,7 @@ func grpcError(ctx context.Context, err error) error {
 		return status.Error(status.FromContextError(ctx.Err()).Code(), err.Error())
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return status.Error(status.FromContextError(err).Code(), err.Error())
-	case errors.Is(err, exec.ErrMemoryLimit):
+	case errors.Is(err, query.ErrMemoryLimit):
 		return status.Error(codes.ResourceExhausted, err.Error())
 	}
 	return status.Error(codes.Internal, err.Error())

@@ -19,7 +19,6 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/query"
-	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/sql"
 )
 
@@ -39,10 +38,12 @@ type Backend interface {
 	// the JSON object of the values of text's $name parameters (empty:
 	// none).
 	RunInfluxQL(ctx context.Context, db, text string, params json.RawMessage, now time.Time) (*query.Result, error)
-	// QueryBudget is the memory all running queries share
-	// (--query-max-memory-total): an answer's rows and the record
-	// batches built from them are charged to it while they are sent.
-	QueryBudget() *exec.Budget
+	// HoldAnswer returns ctx under which a query run keeps its answer
+	// reserved of the memory all running queries share
+	// (--query-max-memory-total), in the returned hold, to which the
+	// record batches built from it are charged too; the caller
+	// releases the hold once the answer is sent.
+	HoldAnswer(ctx context.Context) (context.Context, query.Hold)
 	Databases() []string
 	Tables(db string) (map[string]*columnar.TableSchema, bool)
 	// Ready is false while the engine replays its WAL.

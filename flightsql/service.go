@@ -21,7 +21,6 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/query"
-	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/sql"
 )
 
@@ -90,9 +89,9 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	if db == "" && lang == langSQL {
 		return status.Error(codes.InvalidArgument, errNoDatabase)
 	}
-	hold := s.sql.l.be.QueryBudget().Reserve()
+	hctx, hold := s.sql.l.be.HoldAnswer(ctx)
 	defer hold.Release()
-	res, err := s.sql.run(exec.HoldAnswer(ctx, hold), db, text, lang, params)
+	res, err := s.sql.run(hctx, db, text, lang, params)
 	if err != nil {
 		return err
 	}
@@ -136,7 +135,7 @@ func arrayBytes(d arrow.ArrayData) int64 {
 // returns the bytes charged; it fails with ResourceExhausted when the
 // budget has not room. The batch is built before it is charged: the
 // budget can be passed by one batch of --flight-batch-rows rows a query.
-func holdBatch(hold *exec.Reservation, rec arrow.RecordBatch) (int64, error) {
+func holdBatch(hold query.Hold, rec arrow.RecordBatch) (int64, error) {
 	var n int64
 	for _, c := range rec.Columns() {
 		n += arrayBytes(c.Data())
@@ -242,8 +241,8 @@ func (s *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.StatementQ
 	if err != nil {
 		return nil, nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	hold := s.l.be.QueryBudget().Reserve()
-	res, err := s.run(exec.HoldAnswer(ctx, hold), h.DB, h.Query, langSQL, nil)
+	hctx, hold := s.l.be.HoldAnswer(ctx)
+	res, err := s.run(hctx, h.DB, h.Query, langSQL, nil)
 	if err != nil {
 		hold.Release()
 		return nil, nil, err
@@ -300,7 +299,7 @@ func (s *sqlServer) ioxSchema(db string, sch *arrow.Schema) *arrow.Schema {
 // until the next one is (the writer sends one while the next is built);
 // hold is released at the end. A failure is sent as the stream's error,
 // with its gRPC code.
-func (s *sqlServer) stream(ctx context.Context, res *query.Result, sch *arrow.Schema, hold *exec.Reservation) <-chan flight.StreamChunk {
+func (s *sqlServer) stream(ctx context.Context, res *query.Result, sch *arrow.Schema, hold query.Hold) <-chan flight.StreamChunk {
 	ch := make(chan flight.StreamChunk)
 	go func() {
 		defer close(ch)

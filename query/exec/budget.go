@@ -46,6 +46,10 @@ type Reservation struct {
 	answer atomic.Int64 // of held, for the answer's rows (growAnswer)
 }
 
+// A Reservation is what protocols and the other query languages charge
+// what they hold to.
+var _ query.Hold = (*Reservation)(nil)
+
 // reservation is the executor's name for its part of a Budget.
 type reservation = Reservation
 

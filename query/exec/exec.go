@@ -32,7 +32,6 @@ package exec
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -90,8 +89,9 @@ type Limits struct {
 }
 
 // ErrMemoryLimit is returned when a query would materialize more than
-// Limits.MaxMemoryBytes.
-var ErrMemoryLimit = errors.New("query needs more memory than its limit")
+// Limits.MaxMemoryBytes, or more than Limits.Shared has left: every query
+// language's memory-limit error (query.ErrMemoryLimit).
+var ErrMemoryLimit = query.ErrMemoryLimit
 
 // Run executes q without limits. tables lists the database's tables for
 // SHOW TABLES.

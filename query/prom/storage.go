@@ -29,7 +29,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
-	"github.com/siltdb/silt/query/exec"
+	"github.com/siltdb/silt/query"
 )
 
 // ValueField is the field that holds a sample's value.
@@ -50,16 +50,16 @@ type Queryable struct {
 	// running queries share (--query-max-memory-total): what is charged
 	// is reserved from it too, and the request's caller releases it once
 	// the answer is sent.
-	Shared *exec.Reservation
+	Shared query.Hold
 
 	used atomic.Int64 // bytes charged so far
 }
 
 // ErrMemoryLimit is returned when a query would hold more than
 // Queryable.MaxMemoryBytes, or more than the shared budget has left: it
-// is the SQL executor's error, so that every language's memory limit is
-// told by one test.
-var ErrMemoryLimit = exec.ErrMemoryLimit
+// is every query language's error (query.ErrMemoryLimit), so that one
+// test tells them all.
+var ErrMemoryLimit = query.ErrMemoryLimit
 
 // Charge adds n bytes to what the request holds and fails, wrapping
 // ErrMemoryLimit, when that passes MaxMemoryBytes or the shared budget.
@@ -70,6 +70,9 @@ func (q *Queryable) Charge(n int64, what string) error {
 	if q.MaxMemoryBytes > 0 && used > q.MaxMemoryBytes {
 		return fmt.Errorf("%w: %s bring what the query holds to %d bytes, past %d bytes (--query-max-memory); narrow its time range or its selectors",
 			ErrMemoryLimit, what, used, q.MaxMemoryBytes)
+	}
+	if q.Shared == nil {
+		return nil
 	}
 	if err := q.Shared.Grow(n); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
