@@ -68,12 +68,15 @@ func (b influxBackend) Run(ctx context.Context, db string, q *sql.Query) (*query
 		}
 	}
 	// A memory-limit error already names --query-max-memory and its bytes.
+	// The executor reads the answer into its own (accounted) series: the
+	// rows are not held for the request's caller (exec.HoldAnswer).
+	ctx = exec.HoldAnswer(ctx, nil)
 	res, err := exec.RunLimited(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db, Raw: b.raw}, names, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory, Shared: b.s.queryMem})
 	return res, wrapExecutorError(err) // influxql_errors.go
 }
 
 func (b influxBackend) RunRows(ctx context.Context, q *sql.Query, rows *columnar.ColumnBatch) (*query.Result, error) {
-	res, err := exec.RunLimited(ctx, q, memorySource{rows}, nil, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory, Shared: b.s.queryMem})
+	res, err := exec.RunLimited(exec.HoldAnswer(ctx, nil), q, memorySource{rows}, nil, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory, Shared: b.s.queryMem})
 	return res, wrapExecutorError(err)
 }
 

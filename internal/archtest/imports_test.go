@@ -66,7 +66,7 @@ var allowed = map[string][]string{
 	"query/exec":     {"columnar", "segment", "engine", "query", "query/sql"},
 	"query/influxql": {"columnar", "query", "query/exec", "query/sql"},
 	// PromQL runs on Prometheus' own engine over an adapter on the scans.
-	"query/prom": {"columnar", "engine"},
+	"query/prom": {"columnar", "engine", "query"},
 
 	"server": {"columnar", "segment", "manifest", "engine", "engine/wal", "ingest/sink",
 		"ingest/lineprotocol", "ingest/ndjson", "query", "query/exec", "query/influxql", "query/sql",

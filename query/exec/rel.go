@@ -36,7 +36,7 @@ func runComposite(ctx context.Context, q *sql.Query, src BatchSource, stats *que
 	if err != nil {
 		return nil, 0, err
 	}
-	rows, err := toRows(ctx, outs, perm, r.used, lim.MaxMemoryBytes)
+	rows, err := toRows(ctx, outs, perm, r.used, lim.MaxMemoryBytes, lim.res)
 	return rows, r.scanned, err
 }
 

@@ -60,11 +60,11 @@ const policyName = "autogen"
 
 func showRetentionPolicies(b Backend, db string) ([]*Series, error) {
 	if db == "" {
-		return nil, errors.New("database name required")
+		return nil, ErrDatabaseRequired
 	}
 	d, ok := b.Retention(db)
 	if !ok {
-		return nil, fmt.Errorf("database not found: %s", db)
+		return nil, databaseNotFound(db)
 	}
 	return []*Series{{Columns: []string{"name", "duration", "shardGroupDuration", "replicaN", "default"},
 		Values: [][]any{{policyName, d.String(), shardGroupDuration(d).String(), 1, true}}}}, nil
@@ -87,10 +87,10 @@ func shardGroupDuration(d time.Duration) time.Duration {
 // be set.
 func setPolicy(b Backend, db, name string, d *time.Duration, isDefault bool) error {
 	if db == "" {
-		return errors.New("database name required")
+		return ErrDatabaseRequired
 	}
 	if _, ok := b.Retention(db); !ok {
-		return fmt.Errorf("database not found: %s", db)
+		return databaseNotFound(db)
 	}
 	if name != policyName && !isDefault {
 		return fmt.Errorf("retention policy %q: Silt has one retention policy per database, %q; set it, or add DEFAULT", name, policyName)

@@ -115,7 +115,7 @@ func execSelect(ctx context.Context, b Backend, req Request, st *influxql.Select
 			rows += s.Len()
 		}
 		if req.MaxRows > 0 && rows > req.MaxRows {
-			return nil, fmt.Errorf("max-select-point limit exceeded: the result has more than %d rows (--query-max-rows); narrow the time range or aggregate", req.MaxRows)
+			return nil, tooManyRowsf("max-select-point limit exceeded: the result has more than %d rows (--query-max-rows); narrow the time range or aggregate", req.MaxRows)
 		}
 		out = append(out, series...)
 	}
