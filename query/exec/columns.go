@@ -79,7 +79,7 @@ func RunColumns(ctx context.Context, q *sql.Query, src BatchSource, lim Limits) 
 	}
 	start := time.Now()
 	if lim.Shared != nil && lim.res == nil {
-		lim.res = &reservation{b: lim.Shared}
+		lim.res = lim.Shared.Reserve()
 		defer lim.res.release()
 	}
 	res := &Columns{}
@@ -103,6 +103,13 @@ func RunColumns(ctx context.Context, q *sql.Query, src BatchSource, lim Limits) 
 				ErrMemoryLimit, len(perm), res.Bytes(), tbl.bytes, limit)
 		}
 	}
+	// The answer's columns count against the shared budget like a row
+	// answer's rows (toRows): reserved before they are handed on, and held
+	// past the run when the caller asked (HoldAnswer).
+	if err := lim.res.growAnswer(res.Bytes()); err != nil {
+		return nil, true, err
+	}
+	lim.res.moveAnswerTo(answerHold(ctx))
 	res.Stats.RowsScanned = scanned
 	res.Stats.Rows = len(perm)
 	res.Stats.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
