@@ -133,6 +133,11 @@ func (c *evalCtx) eval(e sql.Expr) (*vec, error) {
 		return c.evalFunc(x)
 	case *sql.Case:
 		return c.caseExpr(x)
+	case *sql.Subquery:
+		if c.tbl == nil || c.tbl.corr == nil || !x.Correlated() {
+			return nil, fmt.Errorf("exec: subquery %s outside a query's rows", x)
+		}
+		return c.tbl.corr.correlated(x, c) // correlated.go
 	case *sql.DateBin:
 		v, err := c.eval(x.X)
 		if err != nil {
