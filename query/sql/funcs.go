@@ -106,6 +106,9 @@ var dialectFuncs = map[string]bool{
 	"substr": true, "substring": true, "left": true, "right": true, "concat": true, "replace": true,
 	"split_part": true, "starts_with": true, "strpos": true, "btrim": true, "ltrim": true, "rtrim": true,
 	"regexp_replace": true, "extract": true, "date_part": true, "timezone": true,
+	// datepart is InfluxDB 3's (DataFusion's) name of date_part, which
+	// Grafana's InfluxDB data source writes in SQL mode ($__timeGroup).
+	"datepart": true,
 }
 
 var scalarFuncs = map[string]bool{
