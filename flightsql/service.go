@@ -135,7 +135,7 @@ func (s *sqlServer) compile(db, text string) (*sql.Query, error) {
 	tables, _ := s.l.be.Tables(db)
 	text, err := withInfoSchema(text, db, tables)
 	if err != nil {
-		return nil, status.Error(codes.Internal, "information_schema: "+err.Error())
+		return nil, status.Error(codes.InvalidArgument, "information_schema: "+err.Error())
 	}
 	return s.l.be.CompileSQL(db, text, time.Now())
 }

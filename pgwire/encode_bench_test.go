@@ -13,7 +13,7 @@ import (
 // times the encoding alone.
 type discardConn struct{ net.Conn }
 
-func (discardConn) Write(b []byte) (int, error)        { return len(b), nil }
+func (discardConn) Write(b []byte) (int, error)      { return len(b), nil }
 func (discardConn) SetWriteDeadline(time.Time) error { return nil }
 
 // highCPUResult is an answer shaped as TSBS high-cpu-all's: time, ten
