@@ -53,6 +53,12 @@ func correlatedCases() []oracleCase {
 	add("SELECT time, host, i IN (SELECT k FROM ev WHERE ev.dc = m.dc AND ev.time < m.time) AS hit FROM m WHERE host = 'host_3' AND time < TIMESTAMPTZ '2025-11-28 00:00:00+00' ORDER BY time")
 	add("SELECT count(*) FROM m WHERE host IN (SELECT host FROM ev WHERE ev.dc = m.dc)")
 	add("SELECT time, host, f FROM m WHERE f IN (SELECT v FROM ev WHERE ev.host = m.host UNION SELECT f FROM m x WHERE x.dc = m.dc AND x.i > 195) ORDER BY time, host, dc")
+	// in an aggregated query: over the group keys, in the select list,
+	// HAVING and ORDER BY
+	add("SELECT host, count(*) AS n, (SELECT count(*) FROM ev WHERE ev.host = m.host) AS evn FROM m GROUP BY host ORDER BY host")
+	add("SELECT dc, max(i) AS mi, (SELECT max(k) FROM ev WHERE ev.dc = m.dc) AS mk FROM m GROUP BY dc ORDER BY dc")
+	add("SELECT host, dc, avg(f) FROM m GROUP BY host, dc HAVING avg(f) > (SELECT avg(v) / 5 FROM ev WHERE ev.host = m.host) ORDER BY host, dc")
+	add("SELECT host, count(*) FROM m GROUP BY host ORDER BY (SELECT count(*) FROM ev WHERE ev.host = m.host) DESC, host")
 	// correlated subqueries over joins, CTEs and set operations
 	add("WITH h AS (SELECT host, dc, max(i) AS mi FROM m GROUP BY host, dc) SELECT host, dc, mi, (SELECT count(*) FROM ev WHERE ev.host = h.host AND ev.k * 25 < h.mi) AS n FROM h ORDER BY host, dc")
 	add("SELECT m.time, m.host, ev.v FROM m JOIN ev ON m.host = ev.host AND m.time = ev.time WHERE ev.v > (SELECT avg(v) FROM ev e2 WHERE e2.host = m.host) ORDER BY 1, 2")

@@ -66,31 +66,28 @@ func (p *planner) outerColumn(cr *pg_query.ColumnRef, c clause, local error) (Ex
 	return &OuterRef{Index: len(root.outerArgs) - 1, T: e.Type(), loc: cr.Location}, nil
 }
 
-// checkCorrelatedPlacement refuses a correlated subquery where the
-// executor would evaluate it per group rather than per row: the select
-// list, HAVING and ORDER BY of an aggregated query.
-func checkCorrelatedPlacement(q *Query) error {
-	if !q.Aggregated {
+// outerAggregate refuses, in a subquery, an aggregate whose argument
+// reads the enclosing query's columns and none of the subquery's: in
+// PostgreSQL it aggregates over the enclosing query's rows, which Silt
+// does not do (an aggregate over both, or over the subquery's columns
+// only, aggregates the subquery's rows, as there).
+func outerAggregate(e Expr, loc int32) error {
+	ac, ok := e.(*aggCall)
+	if !ok || ac.agg.Arg == nil {
 		return nil
 	}
-	var bad *Subquery
-	look := func(e Expr) {
-		Walk(e, func(x Expr) bool {
-			if s, ok := x.(*Subquery); ok && s.Correlated() && bad == nil {
-				bad = s
-			}
-			return bad == nil
-		})
-	}
-	look(q.Having)
-	for _, o := range q.Outputs {
-		look(o.Expr)
-	}
-	for _, k := range q.OrderBy {
-		look(k.Expr)
-	}
-	if bad != nil {
-		return unsupported(bad.loc, "correlated subquery in the select list, HAVING or ORDER BY of an aggregated query", "correlate it in WHERE, or join the grouped query with the subquery's grouped answer")
+	outer, local := false, false
+	Walk(ac.agg.Arg, func(x Expr) bool {
+		switch x.(type) {
+		case *OuterRef:
+			outer = true
+		case *ColumnRef:
+			local = true
+		}
+		return true
+	})
+	if outer && !local {
+		return unsupported(loc, "aggregate of the enclosing query's columns in a subquery", "aggregate in the enclosing query, and compare the result in it")
 	}
 	return nil
 }

@@ -77,8 +77,8 @@
 // Query.Input; see Rel.
 //
 // Not supported (each an "unsupported" error naming it): correlated
-// subqueries in an aggregated query's select list or two levels deep,
-// LATERAL, ANY/ALL (subquery) other
+// subqueries two levels deep or aggregating the enclosing query's
+// columns, LATERAL, ANY/ALL (subquery) other
 // than IN, VALUES, the WINDOW clause, RANGE frames with offsets, GROUPS
 // frames, GROUPING SETS / ROLLUP / CUBE, aggregate ORDER BY
 // (except in first/last), DISTINCT in aggregates other than count,

@@ -305,6 +305,9 @@ func (p *planner) toTimestamp(args []Expr, loc int32) (Expr, error) {
 
 func (p *planner) aggregate(fc *pg_query.FuncCall, name string, c clause, depth int) (Expr, error) {
 	e, err := p.aggregateCall(fc, name, c, depth)
+	if err == nil {
+		err = outerAggregate(e, fc.Location)
+	}
 	if err != nil || fc.AggFilter == nil {
 		return e, err
 	}

@@ -336,9 +336,6 @@ func (p *planner) planStatement(s *pg_query.SelectStmt, loc int32) (*Query, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := checkCorrelatedPlacement(q); err != nil {
-		return nil, err
-	}
 	pushDown(q)
 	if p.hasWindows(q) || p.distinctOn != nil {
 		return p.splitWindows(q)
