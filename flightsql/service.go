@@ -161,7 +161,7 @@ func (s *sqlServer) run(ctx context.Context, db, text, lang string, params json.
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 		var q *sql.Query
-		if q, err = s.l.be.CompileSQL(db, text, time.Now()); err == nil {
+		if q, err = s.compile(db, text); err == nil {
 			res, err = s.l.be.RunSQL(ctx, db, q, false)
 		}
 	}
@@ -169,6 +169,17 @@ func (s *sqlServer) run(ctx context.Context, db, text, lang string, params json.
 		return nil, queryStatus(ctx, err)
 	}
 	return res, nil
+}
+
+// compile plans a SQL query over db, with the information_schema views
+// InfluxDB 3 has (info_schema.go).
+func (s *sqlServer) compile(db, text string) (*sql.Query, error) {
+	tables, _ := s.l.be.Tables(db)
+	text, err := withInfoSchema(text, db, tables)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, "information_schema: "+err.Error())
+	}
+	return s.l.be.CompileSQL(db, text, time.Now())
 }
 
 // queryStatus maps a query error to a gRPC status by its HTTP status.
@@ -204,7 +215,7 @@ func (s *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.St
 	if db == "" {
 		return nil, status.Error(codes.InvalidArgument, errNoDatabase)
 	}
-	q, err := s.l.be.CompileSQL(db, cmd.GetQuery(), time.Now())
+	q, err := s.compile(db, cmd.GetQuery())
 	if err != nil {
 		return nil, queryStatus(ctx, err)
 	}
@@ -227,7 +238,7 @@ func (s *sqlServer) GetSchemaStatement(ctx context.Context, cmd flightsql.Statem
 	if db == "" {
 		return nil, status.Error(codes.InvalidArgument, errNoDatabase)
 	}
-	q, err := s.l.be.CompileSQL(db, cmd.GetQuery(), time.Now())
+	q, err := s.compile(db, cmd.GetQuery())
 	if err != nil {
 		return nil, queryStatus(ctx, err)
 	}

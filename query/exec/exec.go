@@ -238,6 +238,9 @@ func executeVecs(ctx context.Context, q *sql.Query, tbl *table) ([]*vec, []int, 
 		if err != nil {
 			return nil, nil, 0, err
 		}
+		if tbl != nil {
+			g.run = tbl.corr // correlated subqueries over the groups
+		}
 		out = g
 		if q.Having != nil {
 			v, err := out.eval(q.Having)
@@ -406,7 +409,7 @@ func keepTrue(sel []int, v *vec) []int {
 }
 
 func gatherCtx(c *evalCtx, idx []int) *evalCtx {
-	g := &evalCtx{n: len(idx)}
+	g := &evalCtx{n: len(idx), run: c.run}
 	for _, k := range c.keys {
 		g.keys = append(g.keys, k.gather(idx))
 	}

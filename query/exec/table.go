@@ -33,6 +33,9 @@ type table struct {
 	// derived holds the columns of a relation (a query's Input), by
 	// Column.Index, in place of scanned ones (rel.go).
 	derived map[int]*vec
+	// corr runs the correlated subqueries of the query over the table
+	// (set for a query run by a relRun).
+	corr *relRun
 }
 
 // heldBytes is what the columns' arrays take, spare capacity included:
