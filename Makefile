@@ -21,7 +21,7 @@ GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 
 HOSTILE_REQUESTS ?= 100000
 
-.PHONY: help build build-static run dev cluster test test-cluster test-race test-hostile test-crash lint fuzz bench bench-rollups clean bench-peers
+.PHONY: help build build-static run dev cluster test test-cluster test-race test-hostile test-crash lint fuzz bench bench-rollups bench-prom clean bench-peers
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -83,12 +83,16 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run=NONE -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./pgwire/
 	$(GO) test -run=NONE -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./ingest/promremote/
 	$(GO) test -run=NONE -fuzz='^FuzzTicket$$' -fuzztime=$(FUZZTIME) ./flightsql/
+	$(GO) test -run=NONE -fuzz='^FuzzCSVImport$$' -fuzztime=$(FUZZTIME) ./server/
 
 bench: ## run the Go benchmarks (BENCHCOUNT runs each; compare with benchstat)
 	$(GO) test -run=NONE -bench=. -benchmem -count=$(BENCHCOUNT) -benchtime=$(BENCHTIME) ./...
 
 bench-rollups: ## rollups vs raw rows on 30 days x 100 hosts (data cached in $TMPDIR; the first run loads it, ~6 min), flush and compaction cost
 	$(GO) test -run=NONE -bench='^BenchmarkRollup' -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) -timeout=90m ./query/exec/
+
+bench-prom: ## Silt next to Prometheus 2.42 (Debian) on one hour of remote-written node scrapes: ingest, bytes per sample, range-query latency, peak RSS (~3 min)
+	$(GO) test -run=NONE -bench='^BenchmarkAgainstPrometheus$$' -benchtime=1x -timeout=30m ./test/prometheus/
 
 clean: ## remove build output (not ./silt-data)
 	rm -rf bin

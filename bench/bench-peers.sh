@@ -11,7 +11,8 @@
 # lets each settle its storage (Silt: restart, which flushes to Parquet;
 # InfluxDB: snapshot and full compaction; ClickHouse: OPTIMIZE ... FINAL;
 # VictoriaMetrics: force flush and merge), measures on-disk bytes, runs the
-# queries (silt bench query) type by type: Silt through /api/v1/sql (SQL)
+# queries (silt bench query) type by type (Silt's also before the restart,
+# over its in-memory head): Silt through /api/v1/sql (SQL)
 # and /query (TSBS's InfluxQL, Grafana's path), InfluxDB through /query, ClickHouse
 # in TSBS's ClickHouse SQL, VictoriaMetrics in TSBS's PromQL (no PromQL for
 # lastpoint, high-cpu-*, groupby-orderby-limit: n/a). Each server's peak RSS
@@ -26,12 +27,13 @@
 # Settings (environment): SCALE, START, END, INTERVAL, SEED, OUT_OF_ORDER
 # (rows shuffled within blocks of that many intervals), WORKERS, BATCH,
 # LOAD_RUNS (loads per system, median reported), PER_TYPE (query instances per
-# type), RUNS (timed runs per instance), TYPES, OUT (the results file), NOTE.
+# type), RUNS (timed runs per instance), TYPES, OUT (the results file), NOTE,
+# HEAD (1: also query Silt's in-memory head before its restart; 0: skip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${SCALE:-100} START=${START:-2026-01-01T00:00:00Z} END=${END:-2026-01-02T00:00:00Z}
 INTERVAL=${INTERVAL:-10s} SEED=${SEED:-123} OUT_OF_ORDER=${OUT_OF_ORDER:-0} WORKERS=${WORKERS:-4} BATCH=${BATCH:-5000}
-LOAD_RUNS=${LOAD_RUNS:-3} PER_TYPE=${PER_TYPE:-5} RUNS=${RUNS:-3} TYPES=${TYPES:-}
+LOAD_RUNS=${LOAD_RUNS:-3} PER_TYPE=${PER_TYPE:-5} RUNS=${RUNS:-3} TYPES=${TYPES:-} HEAD=${HEAD:-1}
 OUT=${OUT:-bench/results/$(date -u +%Y-%m-%d).md} NOTE=${NOTE:-}
 
 need=()
@@ -107,6 +109,29 @@ for i in $(seq "$LOAD_RUNS"); do
   [ "$db" = benchmark ] || { influx_q "DROP DATABASE $db"; ch_q "DROP TABLE $db.cpu"; ch_q "DROP DATABASE $db"; }
 done
 
+q=("${data[@]}" --db benchmark --per-type "$PER_TYPE" --runs "$RUNS")
+types=${TYPES:-$("$S" bench query --list-types)}
+run_q() { # key pid url dialect name type
+  rss_reset "$2"
+  "$S" bench query "${q[@]}" --types "$6" --url "$3" --dialect "$4" --name "$5" --json "$res/query-$1.$6.json" || true
+  rss_peak "$2" >> "$res/rss-$1.txt"
+}
+
+# What live dashboards read: the data still in Silt's in-memory head, before
+# the restart below flushes it (HEAD=0 skips this). Its answers are checked
+# against the segments' like every other system's.
+if [ "$HEAD" = 1 ]; then
+  echo "== Silt queries over the head"
+  flushed=$(curl -s "http://127.0.0.1:$SILT_PORT/metrics" | awk '$1 == "silt_segments_flushed_total" {print $2}')
+  for t in ${types//,/ }; do
+    run_q silt-head "$silt_pid" "http://127.0.0.1:$SILT_PORT" sql "$NAME_SILT head" "$t"
+    run_q silt-head-influxql "$silt_pid" "http://127.0.0.1:$SILT_PORT" influxql "$NAME_SILT head /query" "$t"
+  done
+  flushed_after=$(curl -s "http://127.0.0.1:$SILT_PORT/metrics" | awk '$1 == "silt_segments_flushed_total" {print $2}')
+  echo "the loaded data still in the in-memory head, queried before the restart (segments flushed since the start: ${flushed:-?} before these queries, ${flushed_after:-?} after), through /api/v1/sql" > "$res/notes-silt-head.txt"
+  echo "the same head through /query (InfluxQL)" > "$res/notes-silt-head-influxql.txt"
+fi
+
 echo "== settle storage"
 # Silt: a restart flushes every head to Parquet segments (as a steady state would).
 kill -TERM "$silt_pid"; wait "$silt_pid" || true
@@ -142,13 +167,6 @@ echo "== queries"
 # Type by type, the systems one after another, so a busy minute on a shared
 # machine hits all of them rather than one. Each server's peak RSS restarts
 # before each of its runs; the report shows the largest peak.
-q=("${data[@]}" --db benchmark --per-type "$PER_TYPE" --runs "$RUNS")
-types=${TYPES:-$("$S" bench query --list-types)}
-run_q() { # key pid url dialect name type
-  rss_reset "$2"
-  "$S" bench query "${q[@]}" --types "$6" --url "$3" --dialect "$4" --name "$5" --json "$res/query-$1.$6.json" || true
-  rss_peak "$2" >> "$res/rss-$1.txt"
-}
 for t in ${types//,/ }; do
   run_q silt "$silt_pid" "http://127.0.0.1:$SILT_PORT" sql "$NAME_SILT" "$t"
   run_q silt-influxql "$silt_pid" "http://127.0.0.1:$SILT_PORT" influxql "$NAME_SILT /query" "$t"

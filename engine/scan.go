@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/merge"
@@ -59,9 +60,9 @@ type TableScan struct {
 	// columns plus time and every tag (tags identify series for the
 	// merge). Points may still carry other columns (heads deliver all).
 	Columns []string
-	// Filter, when set before RunBatches, drops raw head rows it rejects
-	// before their other columns are gathered (a hint: the reader still
-	// filters what it gets).
+	// Filter, when set before RunBatches, drops raw rows it rejects before
+	// their other columns are gathered (heads) or decoded (segments: late
+	// materialization). A hint: the reader still filters what it gets.
 	Filter *segment.RowFilter
 	// LastOnly, when set before RunBatches, asks only for each series'
 	// last value of each field of Columns in the scan's time range (see
@@ -347,7 +348,7 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 					if clip {
 						emit = filterBatches(func(t int64) bool { return t >= lo && (t < hi || hi == math.MaxInt64) }, emit)
 					}
-					return seg.ScanRowGroupsCounted(ts.Columns, ts.Tags, lo, hi, first, end, ts.Read, emit)
+					return seg.ScanRowGroupsFiltered(ts.Columns, ts.Tags, lo, hi, first, end, ts.Read, ts.Filter, emit)
 				})
 			}
 			continue
@@ -369,7 +370,31 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 			tasks = append(tasks, ts.sliceTasks(sl, cols, fields)...)
 		}
 	}
+	if ts.Read != nil {
+		for i, t := range tasks {
+			tasks[i] = timedTask(t, ts.Read)
+		}
+	}
 	return runTasks(ctx, tasks, fn)
+}
+
+// timedTask is task t counting into rs its own running time: from its
+// start to its end, less the time it waited for the consumer to take its
+// batches (two clock reads a batch).
+func timedTask(t func(emit func(*columnar.ColumnBatch) error) error, rs *segment.ReadStats) func(emit func(*columnar.ColumnBatch) error) error {
+	return func(emit func(*columnar.ColumnBatch) error) error {
+		start := time.Now()
+		var waited time.Duration
+		err := t(func(b *columnar.ColumnBatch) error {
+			t0 := time.Now()
+			err := emit(b)
+			waited += time.Since(t0)
+			return err
+		})
+		rs.Tasks.Add(1)
+		rs.TaskNanos.Add(int64(time.Since(start) - waited))
+		return err
+	}
 }
 
 // minHeadRollupRows is how many rows a series must have per window, on
@@ -494,7 +519,7 @@ func (ts *TableScan) sliceTasks(sl groupSlice, cols []string, fields []columnar.
 				tasks, _ := ts.rollupTasksIn(i, sl.timeSpan)
 				return tasks
 			}
-			return splitRowGroups(ts.segs[i], ts.Columns, ts.Tags, []timeSpan{sl.timeSpan}, 0, ts.Read)
+			return splitRowGroups(ts.segs[i], ts.Columns, ts.Tags, []timeSpan{sl.timeSpan}, 0, ts.Read, ts.Filter)
 		}
 		return ts.headTasks(ts.heads[i-len(ts.segs)], sl.timeSpan)
 	}

@@ -128,12 +128,12 @@ func (ts *TableScan) rollupTasksIn(i int, span timeSpan) (tasks []func(emit func
 		flushFold()
 		ts.SegmentsScanned++
 		ts.BytesRead += r.bytes
-		tasks = append(tasks, splitRowGroups(r.seg, ts.RollupColumns, ts.Tags, []timeSpan{p.timeSpan}, p.w, ts.Read)...)
+		tasks = append(tasks, splitRowGroups(r.seg, ts.RollupColumns, ts.Tags, []timeSpan{p.timeSpan}, p.w, ts.Read, nil)...)
 	}
 	flushFold()
 	if len(spans) > 0 {
 		raw = true
-		tasks = append(tasks, splitRowGroups(seg, ts.Columns, ts.Tags, spans, 0, ts.Read)...)
+		tasks = append(tasks, splitRowGroups(seg, ts.Columns, ts.Tags, spans, 0, ts.Read, ts.Filter)...)
 	}
 	return tasks, raw
 }
@@ -159,7 +159,7 @@ type rollupRef struct {
 // splitRowGroups reads seg's row groups in a part per core, keeping rows
 // whose time is in spans and marking batches with rollup, counting into
 // rs (nil: nowhere).
-func splitRowGroups(seg *segment.Segment, cols []string, tags map[string][]string, spans []timeSpan, rollup int64, rs *segment.ReadStats) []func(emit func(*columnar.ColumnBatch) error) error {
+func splitRowGroups(seg *segment.Segment, cols []string, tags map[string][]string, spans []timeSpan, rollup int64, rs *segment.ReadStats, f *segment.RowFilter) []func(emit func(*columnar.ColumnBatch) error) error {
 	n := seg.NumRowGroups()
 	parts := min(n, runtime.GOMAXPROCS(0))
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
@@ -178,7 +178,7 @@ func splitRowGroups(seg *segment.Segment, cols []string, tags map[string][]strin
 				}
 				return false
 			}, emit)
-			return seg.ScanRowGroupsCounted(cols, tags, lo, hi, first, end, rs, func(b *columnar.ColumnBatch) error {
+			return seg.ScanRowGroupsFiltered(cols, tags, lo, hi, first, end, rs, f, func(b *columnar.ColumnBatch) error {
 				b.Rollup = rollup
 				return keep(b)
 			})

@@ -59,6 +59,11 @@ type TierConfig struct {
 	// it as local, so rows are then in one or the other (or both: the
 	// merge keeps one).
 	Overlay func(ctx context.Context, db, table string, minT, maxT int64, schema *columnar.TableSchema) (heads []*segment.Head, missing []string, err error)
+	// Publish, if set, is called with the manifest at the end of every
+	// pass and before retired objects are deleted from the bucket (the
+	// Iceberg tables, package iceberg): while it fails, nothing is
+	// deleted, so what it published stays readable.
+	Publish func(ctx context.Context, m *manifest.Manifest) error
 }
 
 // BucketManifestKey is the bucket manifest's key under --s3.prefix.
@@ -240,7 +245,7 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 	}
 	cands := e.tierCandidates(time.Now())
 	if len(cands) == 0 {
-		return st, nil
+		return st, e.publishTables(ctx)
 	}
 	u := t.cfg.Tier.Uploader
 	uploads := make([]tiering.Upload, len(cands))
@@ -298,7 +303,23 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 	t.m.Segments.Add(float64(st.Segments))
 	t.m.Bytes.Add(float64(st.Bytes))
 	e.log.Info("tiered segments to the object store", "segments", st.Segments, "bytes", st.Bytes, "resumed", st.Resumed)
-	return st, nil
+	return st, e.publishTables(ctx)
+}
+
+// publishTables runs the Publish hook on the current manifest.
+func (e *Engine) publishTables(ctx context.Context) error {
+	t := e.tier
+	if t.cfg.Publish == nil {
+		return nil
+	}
+	if err := t.guard(ctx); err != nil {
+		return err
+	}
+	if err := t.cfg.Publish(ctx, e.Manifest()); err != nil {
+		t.m.Failures.WithLabelValues("publish").Inc()
+		return fmt.Errorf("tier: publish tables: %w", err)
+	}
+	return nil
 }
 
 // dropReplaced takes out of a pass the uploads that failed because
@@ -528,6 +549,10 @@ func (e *Engine) syncBucket(ctx context.Context) (int, error) {
 	if len(del) == 0 {
 		t.strays = false
 		return 0, nil
+	}
+	// Outside readers' tables must stop naming the retired objects first.
+	if err := e.publishTables(ctx); err != nil {
+		return 0, err
 	}
 	if err := t.guard(ctx); err != nil {
 		return 0, err

@@ -31,6 +31,7 @@ type testEnv struct {
 	addr string // the Flight (and HTTP) port: 127.0.0.1:port
 	http string // http://127.0.0.1:port of that port
 	eng  *engine.Engine
+	srv  *server.Server
 	l    *Listener
 }
 
@@ -69,7 +70,7 @@ func startEnv(t testing.TB, scfg server.Config, fcfg Config) *testEnv {
 			t.Error(err)
 		}
 	})
-	return &testEnv{addr: ln.Addr().String(), http: "http://" + ln.Addr().String(), eng: eng, l: l}
+	return &testEnv{addr: ln.Addr().String(), http: "http://" + ln.Addr().String(), eng: eng, srv: srv, l: l}
 }
 
 // write sends line protocol over HTTP to the Flight port.

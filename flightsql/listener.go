@@ -38,6 +38,12 @@ type Backend interface {
 	// the JSON object of the values of text's $name parameters (empty:
 	// none).
 	RunInfluxQL(ctx context.Context, db, text string, params json.RawMessage, now time.Time) (*query.Result, error)
+	// HoldAnswer returns ctx under which a query run keeps its answer
+	// reserved of the memory all running queries share
+	// (--query-max-memory-total), in the returned hold, to which the
+	// record batches built from it are charged too; the caller
+	// releases the hold once the answer is sent.
+	HoldAnswer(ctx context.Context) (context.Context, query.Hold)
 	Databases() []string
 	Tables(db string) (map[string]*columnar.TableSchema, bool)
 	// Ready is false while the engine replays its WAL.
@@ -83,8 +89,8 @@ func New(be Backend, cfg Config, http func(net.Listener) error) *Listener {
 	l := &Listener{cfg: cfg, be: be, log: cfg.Logger, http: http}
 	l.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(l.unaryAuth),
-		grpc.ChainStreamInterceptor(l.streamAuth),
+		grpc.ChainUnaryInterceptor(l.unaryAuth, l.unaryErrors),
+		grpc.ChainStreamInterceptor(l.streamAuth, l.streamErrors),
 	)
 	flight.RegisterFlightServiceServer(l.grpc, newService(l))
 	return l

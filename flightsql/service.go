@@ -89,19 +89,61 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	if db == "" && lang == langSQL {
 		return status.Error(codes.InvalidArgument, errNoDatabase)
 	}
-	res, err := s.sql.run(ctx, db, text, lang, params)
+	hctx, hold := s.sql.l.be.HoldAnswer(ctx)
+	defer hold.Release()
+	res, err := s.sql.run(hctx, db, text, lang, params)
 	if err != nil {
 		return err
 	}
 	sch := s.sql.ioxSchema(db, res.ArrowSchema())
 	w := flight.NewRecordWriter(stream, ipc.WithSchema(sch), ipc.WithAllocator(s.sql.mem))
+	// Each batch stays charged until the next is: what gRPC has of it
+	// may not be sent yet.
+	var sent int64
 	err = res.ArrowBatches(s.sql.mem, sch, s.sql.l.cfg.BatchRows, func(rec arrow.RecordBatch) error {
 		if ctx.Err() != nil {
 			return status.FromContextError(ctx.Err()).Err()
 		}
+		n, err := holdBatch(hold, rec)
+		if err != nil {
+			return err
+		}
+		hold.Shrink(sent)
+		sent = n
 		return w.Write(rec)
 	})
-	return errors.Join(err, w.Close())
+	return grpcError(ctx, errors.Join(err, w.Close()))
+}
+
+// arrayBytes is what the buffers of an array's data hold, its
+// children's included.
+func arrayBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += arrayBytes(c)
+	}
+	return n
+}
+
+// holdBatch charges the buffers of rec, a record batch of an answer
+// being sent, to the answer's hold of --query-max-memory-total, and
+// returns the bytes charged; it fails with ResourceExhausted when the
+// budget has not room. The batch is built before it is charged: the
+// budget can be passed by one batch of --flight-batch-rows rows a query.
+func holdBatch(hold query.Hold, rec arrow.RecordBatch) (int64, error) {
+	var n int64
+	for _, c := range rec.Columns() {
+		n += arrayBytes(c.Data())
+	}
+	if err := hold.Grow(n); err != nil {
+		return 0, status.Error(codes.ResourceExhausted, fmt.Sprintf("record batch of %d rows: %v", rec.NumRows(), err))
+	}
+	return n, nil
 }
 
 const errNoDatabase = "no database: send it as the gRPC metadata database (or bucket), as Grafana and the influxdb3 clients do"
@@ -119,7 +161,7 @@ func (s *sqlServer) run(ctx context.Context, db, text, lang string, params json.
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 		var q *sql.Query
-		if q, err = s.l.be.CompileSQL(db, text, time.Now()); err == nil {
+		if q, err = s.compile(db, text); err == nil {
 			res, err = s.l.be.RunSQL(ctx, db, q, false)
 		}
 	}
@@ -127,6 +169,17 @@ func (s *sqlServer) run(ctx context.Context, db, text, lang string, params json.
 		return nil, queryStatus(ctx, err)
 	}
 	return res, nil
+}
+
+// compile plans a SQL query over db, with the information_schema views
+// InfluxDB 3 has (info_schema.go).
+func (s *sqlServer) compile(db, text string) (*sql.Query, error) {
+	tables, _ := s.l.be.Tables(db)
+	text, err := withInfoSchema(text, db, tables)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, "information_schema: "+err.Error())
+	}
+	return s.l.be.CompileSQL(db, text, time.Now())
 }
 
 // queryStatus maps a query error to a gRPC status by its HTTP status.
@@ -162,7 +215,7 @@ func (s *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.St
 	if db == "" {
 		return nil, status.Error(codes.InvalidArgument, errNoDatabase)
 	}
-	q, err := s.l.be.CompileSQL(db, cmd.GetQuery(), time.Now())
+	q, err := s.compile(db, cmd.GetQuery())
 	if err != nil {
 		return nil, queryStatus(ctx, err)
 	}
@@ -185,7 +238,7 @@ func (s *sqlServer) GetSchemaStatement(ctx context.Context, cmd flightsql.Statem
 	if db == "" {
 		return nil, status.Error(codes.InvalidArgument, errNoDatabase)
 	}
-	q, err := s.l.be.CompileSQL(db, cmd.GetQuery(), time.Now())
+	q, err := s.compile(db, cmd.GetQuery())
 	if err != nil {
 		return nil, queryStatus(ctx, err)
 	}
@@ -199,12 +252,14 @@ func (s *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.StatementQ
 	if err != nil {
 		return nil, nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	res, err := s.run(ctx, h.DB, h.Query, langSQL, nil)
+	hctx, hold := s.l.be.HoldAnswer(ctx)
+	res, err := s.run(hctx, h.DB, h.Query, langSQL, nil)
 	if err != nil {
+		hold.Release()
 		return nil, nil, err
 	}
 	sch := s.ioxSchema(h.DB, res.ArrowSchema())
-	return sch, s.stream(ctx, res, sch), nil
+	return sch, s.stream(ctx, res, sch, hold), nil
 }
 
 // ioxSchema is sch with InfluxDB 3's column-type metadata on each field
@@ -249,12 +304,38 @@ func (s *sqlServer) ioxSchema(db string, sch *arrow.Schema) *arrow.Schema {
 }
 
 // stream sends res's record batches on the channel Flight SQL writes
-// from, one batch built at a time; it stops when the client goes.
-func (s *sqlServer) stream(ctx context.Context, res *query.Result, sch *arrow.Schema) <-chan flight.StreamChunk {
+// from, one batch built at a time; it stops when the client goes. The
+// answer's rows stay charged to hold (of --query-max-memory-total) until
+// the last batch is handed over, and each batch from when it is built
+// until the next one is (the writer sends one while the next is built);
+// hold is released at the end. A failure is sent as the stream's error,
+// with its gRPC code.
+func (s *sqlServer) stream(ctx context.Context, res *query.Result, sch *arrow.Schema, hold query.Hold) <-chan flight.StreamChunk {
 	ch := make(chan flight.StreamChunk)
 	go func() {
 		defer close(ch)
-		_ = res.ArrowBatches(s.mem, sch, s.l.cfg.BatchRows, func(rec arrow.RecordBatch) error {
+		defer hold.Release()
+		var err error
+		defer func() {
+			if v := recover(); v != nil {
+				err = s.l.panicError("DoGetStatement's stream", v)
+			}
+			if err == nil || ctx.Err() != nil {
+				return // nobody to tell
+			}
+			select {
+			case ch <- flight.StreamChunk{Err: grpcError(ctx, err)}:
+			case <-ctx.Done():
+			}
+		}()
+		var sent int64 // the previous batch's charge
+		err = res.ArrowBatches(s.mem, sch, s.l.cfg.BatchRows, func(rec arrow.RecordBatch) error {
+			n, err := holdBatch(hold, rec)
+			if err != nil {
+				return err
+			}
+			hold.Shrink(sent)
+			sent = n
 			rec.Retain() // released by the writer
 			select {
 			case ch <- flight.StreamChunk{Data: rec}:

@@ -61,6 +61,7 @@ func BenchmarkTSBSQueries(b *testing.B) {
 		{"cpu-max-all-8", `SELECT date_bin(INTERVAL '1 hour', time, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS h, max(usage_user), max(usage_system), max(usage_idle), max(usage_nice), max(usage_iowait), max(usage_irq), max(usage_softirq), max(usage_steal), max(usage_guest), max(usage_guest_nice) FROM cpu WHERE ` + hosts + ` AND ` + all + ` GROUP BY h ORDER BY h`},
 		{"double-groupby-1", `SELECT date_bin(INTERVAL '1 hour', time, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS h, hostname, avg(usage_user) FROM cpu WHERE ` + all + ` GROUP BY h, hostname ORDER BY h, hostname`},
 		{"high-cpu-1", `SELECT * FROM cpu WHERE usage_user > 90 AND hostname = 'host_7' AND ` + all},
+		{"high-cpu-all", `SELECT * FROM cpu WHERE usage_user > 90 AND ` + all},
 		{"lastpoint", `SELECT hostname, last(usage_user, time) FROM cpu GROUP BY hostname ORDER BY hostname`},
 		{"groupby-orderby-limit", `SELECT ` + minute + ` AS m, max(usage_user) FROM cpu WHERE time < ` + ts(time.Duration(hours)*time.Hour) + ` GROUP BY m ORDER BY m DESC LIMIT 5`},
 	}

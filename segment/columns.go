@@ -115,11 +115,12 @@ func (s *Segment) ScanRowGroups(cols []string, tags map[string][]string, first, 
 // batch per row group; rows of a page outside the range may be among
 // them, so callers still filter by time.
 func (s *Segment) ScanRowGroupsRange(cols []string, tags map[string][]string, minT, maxT int64, first, end int, fn func(*columnar.ColumnBatch) error) error {
-	return s.scanRowGroups(cols, tags, minT, maxT, first, end, nil, fn)
+	return s.scanRowGroups(cols, tags, minT, maxT, first, end, nil, nil, fn)
 }
 
-// scanRowGroups is ScanRowGroupsRange counting into rs (read_stats.go).
-func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, maxT int64, first, end int, rs *ReadStats, fn func(*columnar.ColumnBatch) error) error {
+// scanRowGroups is ScanRowGroupsRange counting into rs (read_stats.go),
+// reading late the columns f does not test (late.go; nil f: none).
+func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, maxT int64, first, end int, rs *ReadStats, f *RowFilter, fn func(*columnar.ColumnBatch) error) error {
 	want, indexed := s.matchingRows(tags)
 	if indexed && want.IsEmpty() {
 		if rs != nil {
@@ -193,6 +194,8 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 	for _, c := range cols {
 		add(c)
 	}
+	late := prepareLate(f, cols, reads)
+	ls := &bufs.late
 	var runs []rowRun
 	var spans []span
 	var start int64 // segment row of row group g's first row
@@ -221,16 +224,14 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 		rs.read(int64(total), n)
 		rgr := rdr.RowGroup(g)
 		pages := s.rowGroupPages(g)
-		for _, r := range reads {
-			if r.kind == 'x' {
-				rebuildTags(&b.Tags[r.slot], r, total, spans)
-				continue
-			}
+		var values int64 // column values decoded or copied from cached pages
+		read := func(r batchColumn, runs []rowRun, total int) error {
+			values += int64(total)
 			if s.cache != nil {
 				if err := s.readRunsCached(rgr, g, n, r, b, runs, total, pages.first[r.col], sc); err != nil {
 					return fmt.Errorf("segment %s, row group %d: %w", s.name, g, err)
 				}
-				continue
+				return nil
 			}
 			cr, err := rgr.Column(r.col)
 			if err != nil {
@@ -239,8 +240,64 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 			if err := readRuns(cr, r, b, runs, total, pages.first[r.col], sc); err != nil {
 				return fmt.Errorf("segment %s, row group %d: %w", s.name, g, err)
 			}
+			return nil
 		}
-		b.Len, b.Sel = total, nil
+		rest := reads
+		var pos []int32 // with a filter: the positions kept, of total
+		kept := total
+		if late != nil {
+			for _, r := range reads[:late.early] {
+				if err := read(r, runs, total); err != nil {
+					return err
+				}
+			}
+			rest = reads[late.early:]
+			pos = late.selectRows(b, reads, total, minT, maxT, ls)
+			kept = len(pos)
+			rs.filtered(int64(total - kept))
+			if kept == 0 {
+				rs.values(values)
+				continue
+			}
+			if kept < total {
+				for _, r := range reads[:late.early] {
+					compactColumn(r, b, pos)
+				}
+				ls.sel = selectedRuns(ls.sel, runs, pos)
+				ls.built = false
+			}
+		}
+		for _, r := range rest {
+			switch {
+			case r.kind == 'x':
+				// From the index, run by run: cheap for every row read,
+				// so the selection is taken afterwards.
+				rebuildTags(&b.Tags[r.slot], r, total, spans)
+				if kept < total {
+					compactColumn(r, b, pos)
+				}
+			case kept == total:
+				if err := read(r, runs, total); err != nil {
+					return err
+				}
+			default:
+				// Columns share page boundaries as a rule (pages are
+				// PageRows rows): the runs built for one serve the next.
+				first := pages.first[r.col]
+				if !ls.built || !slices.Equal(ls.first, first) {
+					ls.runs, ls.idx, ls.decoded = coalesceRuns(ls.runs, ls.idx, ls.sel, first)
+					ls.first, ls.built = first, true
+				}
+				if err := read(r, ls.runs, ls.decoded); err != nil {
+					return err
+				}
+				if ls.decoded > kept {
+					compactColumn(r, b, ls.idx)
+				}
+			}
+		}
+		rs.values(values)
+		b.Len, b.Sel = kept, nil
 		if err := fn(b); err != nil {
 			return err
 		}

@@ -6,10 +6,11 @@ import (
 	"github.com/siltdb/silt/columnar"
 )
 
-// RowFilter is a test on some field columns of raw head rows that a scan
-// applies before it gathers the other columns: a wide SELECT whose WHERE
-// keeps few rows (`SELECT * … WHERE usage_user > 90`) then copies every
-// column of the rows that pass, and only the tested columns of the rest.
+// RowFilter is a test on some field columns of raw rows that a scan
+// applies before it gathers (heads) or decodes (segments, late.go) the
+// other columns: a wide SELECT whose WHERE keeps few rows (`SELECT * …
+// WHERE usage_user > 90`) then reads every column of the rows that pass,
+// and only the tested columns of the rest.
 // It is a hint: rows it keeps are still filtered by the reader, so Keep
 // may keep more than pass, never fewer.
 type RowFilter struct {
@@ -17,7 +18,7 @@ type RowFilter struct {
 	Fields []string
 	// Keep appends to out the positions in b (0 to b.Len-1) of the rows
 	// that may pass, in increasing order, and returns it. b holds time and
-	// the head's columns of Fields (a field the head lacks is absent).
+	// the source's columns of Fields (a field the source lacks is absent).
 	// Keep may be called from several goroutines at once.
 	Keep func(b *columnar.ColumnBatch, out []int32) []int32
 }

@@ -10,8 +10,9 @@ import (
 // kept between reads (scanBufPool): a batch is valid only until the
 // reader's callback returns, so once a read ends nothing holds them.
 type scanBuffers struct {
-	b  columnar.ColumnBatch
-	sc pageScratch
+	b    columnar.ColumnBatch
+	sc   pageScratch
+	late lateScratch
 }
 
 var scanBufPool = sync.Pool{New: func() any { return &scanBuffers{} }}

@@ -17,6 +17,7 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/ingest/lineprotocol"
 	"github.com/siltdb/silt/query"
+	"github.com/siltdb/silt/query/exec"
 	"github.com/siltdb/silt/query/influxql"
 )
 
@@ -337,15 +338,21 @@ func (s *Server) handleQueryV3(ctx *fasthttp.RequestCtx, influx bool) {
 	}
 	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
+	// The answer's rows stay charged to --query-max-memory-total until
+	// they are sent.
+	hold := s.queryMem.Reserve()
+	sent := hold.Release
+	defer func() { sent() }()
+	hctx := exec.HoldAnswer(qctx, hold)
 	var res *query.Result
 	if influx {
-		res, err = s.RunInfluxQL(qctx, req.DB, req.Q, req.Params, time.Now())
+		res, err = s.RunInfluxQL(hctx, req.DB, req.Q, req.Params, time.Now())
 	} else {
 		cq, cerr := s.CompileSQL(req.DB, sqlText, time.Now())
 		if cerr != nil {
 			err = cerr
 		} else {
-			res, err = s.RunSQL(qctx, req.DB, cq, false)
+			res, err = s.RunSQL(hctx, req.DB, cq, false)
 		}
 	}
 	if errors.Is(context.Cause(qctx), errClientGone) {
@@ -382,7 +389,10 @@ func (s *Server) handleQueryV3(ctx *fasthttp.RequestCtx, influx bool) {
 		}
 		return
 	}
+	sent = func() {} // the stream writer releases it once written
+
 	s.setBodyStreamWriter(ctx, func(w *bufio.Writer) { // requestlog.go
+		defer hold.Release()
 		if err := encode(w); err != nil {
 			s.log.Warn("send v3 query result", "err", err)
 		}
@@ -440,6 +450,10 @@ func (s *Server) RunInfluxQL(ctx context.Context, db, text string, params json.R
 		}
 	}
 	res, err := influxTable(resp)
+	if err == nil {
+		// Held while the caller sends it, as a SQL answer is.
+		err = exec.HoldRows(ctx, res)
+	}
 	if err != nil {
 		return nil, s.influxStatementError(ctx, err)
 	}

@@ -3,8 +3,6 @@ package server
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"math"
 	"strconv"
@@ -12,11 +10,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/valyala/fasthttp"
 
 	"github.com/siltdb/silt/query"
@@ -139,17 +132,12 @@ func writeV3Pretty(w io.Writer, res *query.Result) error {
 	return bw.Flush()
 }
 
-// writeV3Parquet writes res as one Parquet file, a row group per Arrow
-// batch of the result.
+// writeV3Parquet writes res as one Parquet file, as /api/v1/sql's Parquet
+// format does (writeResultParquet): time is Arrow's Timestamp(ns)
+// without a zone, as InfluxDB 3 types it, which Parquet readers keep to
+// the nanosecond.
 func writeV3Parquet(w io.Writer, res *query.Result) error {
-	mem := memory.NewGoAllocator()
-	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithAllocator(mem))
-	fw, err := pqarrow.NewFileWriter(res.ArrowSchema(), w, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
-	if err != nil {
-		return fmt.Errorf("parquet writer: %w", err)
-	}
-	err = res.ArrowBatches(mem, nil, 64<<10, func(rec arrow.RecordBatch) error { return fw.Write(rec) })
-	return errors.Join(err, fw.Close())
+	return writeResultParquet(w, res)
 }
 
 // handleConfigureDatabase serves /api/v3/configure/database: GET lists

@@ -17,7 +17,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", time.Minute, "longest a SQL query may run")
 	fs.IntVar(&c.QueryMaxRows, "query-max-rows", 1_000_000, "most rows a SQL result may have")
 	flagutil.BytesVar(fs, &c.QueryMaxMemory, "query-max-memory", 1<<30, "memory one query may hold: the columns it reads and its answer's rows (e.g. 1GiB)")
-	flagutil.BytesVar(fs, &c.QueryMaxMemoryTotal, "query-max-memory-total", 4<<30, "memory all running SQL and InfluxQL queries may hold together, counted as --query-max-memory counts it; a query that would pass it gets 422 query-memory-limit (0: no shared bound)")
+	flagutil.BytesVar(fs, &c.QueryMaxMemoryTotal, "query-max-memory-total", 4<<30, "memory all running queries (SQL, InfluxQL, PromQL, Flight SQL) may hold together, counted as --query-max-memory counts it, answers until they are sent; a query that would pass it gets 422 query-memory-limit (0: no shared bound)")
 	fs.Var(&tokenList{toks: &c.Tokens, err: &c.tokenErr}, "auth-token", "an API token NAME:SECRET:SCOPES (SCOPES: read, write, admin, comma-separated; admin, or all, grants all three and is needed to drop, delete or set retention); repeat for more. With any token, every endpoint but /health and /ping needs one. Visible to other local users in ps: prefer --auth-tokens-file or $"+TokensEnv)
 	fs.StringVar(&c.TokensFile, "auth-tokens-file", "", "file of API tokens, one NAME:SECRET:SCOPES a line (# comments); must not be readable by group or others (chmod 600); adds to --auth-token")
 	fs.StringVar(&c.TokensFile, "auth-token-file", "", "alias of --auth-tokens-file")

@@ -313,3 +313,29 @@ func TestExplainHeadBlocks(t *testing.T) {
 		t.Errorf("Rows Scanned %d of %d in the head", got, n)
 	}
 }
+
+// EXPLAIN ANALYZE of a field filter over segments counts the rows the
+// filter dropped before their other columns were read (late
+// materialization): every segment row decoded but those answered.
+func TestSQLExplainLateMaterialization(t *testing.T) {
+	s := startServer(t, 0)
+	explainData(t, s)
+	const q = "SELECT time, host, v FROM cpu WHERE v > 95"
+	plain := runSQLAnswer(t, s, q)
+	lines := planLines(t, runSQLAnswer(t, s, "EXPLAIN ANALYZE "+q))
+	decoded := planInt(t, lines, "Segment Rows")
+	if decoded != 3*1440*8 {
+		t.Errorf("Segment Rows: %d decoded, want every segment row:\n%s", decoded, strings.Join(lines, "\n"))
+	}
+	// The head's one row (v=1) fails the filter: every answered row
+	// comes from a segment.
+	if got, want := planInt(t, lines, "Late Materialization"), decoded-int64(len(plain.Rows)); got != want || len(plain.Rows) == 0 {
+		t.Errorf("Late Materialization: %d dropped, want %d (%d answered):\n%s", got, want, len(plain.Rows), strings.Join(lines, "\n"))
+	}
+	if v, _ := planValue(lines, "Scan Time"); !strings.Contains(v, "ms wall") {
+		t.Errorf("Scan Time %q does not say it is wall time", v)
+	}
+	if got := planInt(t, lines, "Read Tasks"); got <= 0 {
+		t.Errorf("Read Tasks %d", got)
+	}
+}

@@ -2,11 +2,11 @@ package server
 
 import (
 	"bufio"
-	"compress/gzip"
 	"encoding/json"
 	"io"
 	"strconv"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/valyala/fasthttp"
 
 	"github.com/siltdb/silt/query/influxql"
@@ -17,7 +17,7 @@ func influxValues(resp *influxql.Response) int {
 	n := 0
 	for _, r := range resp.Results {
 		for _, s := range r.Series {
-			n += len(s.Values)
+			n += s.Len()
 		}
 	}
 	return n
@@ -28,7 +28,7 @@ func influxCells(resp *influxql.Response) int {
 	n := 0
 	for _, r := range resp.Results {
 		for _, s := range r.Series {
-			n += len(s.Values) * len(s.Columns)
+			n += s.Len() * len(s.Columns)
 		}
 	}
 	return n
@@ -95,14 +95,14 @@ func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
 						return err
 					}
 					bw.Write(head[:len(head)-1]) // without its closing brace
-					if len(se.Values) > 0 {
+					if n := se.Len(); n > 0 {
 						bw.WriteString(`,"values":[`)
-						for k, row := range se.Values {
+						for k := range n {
 							if k > 0 {
 								bw.WriteByte(',')
 							}
 							var err error
-							if rowBuf, err = appendJSONRow(rowBuf[:0], row); err != nil {
+							if rowBuf, err = se.AppendRowJSON(rowBuf[:0], k); err != nil {
 								return err
 							}
 							bw.Write(rowBuf)

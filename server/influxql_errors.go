@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -27,10 +26,6 @@ func wrapExecutorError(err error) error {
 	return &executorError{err}
 }
 
-// errDatabaseRequired is the InfluxQL executor's (and InfluxDB's) answer
-// to a statement that needs a database when none was given.
-const errDatabaseRequired = "database name required"
-
 // influxStatementError is the *QueryError of a failed InfluxQL statement
 // on the endpoints that answer with a status of their own (InfluxDB 3's
 // query_influxql and Flight SQL; /query answers 200 with the error in the
@@ -43,7 +38,6 @@ const errDatabaseRequired = "database name required"
 // the executor's failures are what SQL gets for them.
 func (s *Server) influxStatementError(ctx context.Context, err error) *QueryError {
 	var ee *executorError
-	msg := err.Error()
 	switch {
 	case ctx.Err() != nil:
 		return &QueryError{fasthttp.StatusServiceUnavailable, "query-canceled", "57014",
@@ -60,13 +54,13 @@ func (s *Server) influxStatementError(ctx context.Context, err error) *QueryErro
 		return &QueryError{fasthttp.StatusUnprocessableEntity, "query-memory-limit", "53200", err}
 	case errors.As(err, &ee):
 		return s.runError(ctx, err)
-	case msg == errDatabaseRequired:
+	case errors.Is(err, influxql.ErrDatabaseRequired):
 		// A statement that reads a database was sent without one: the
 		// client's mistake, the same as /query's missing db.
 		return &QueryError{fasthttp.StatusBadRequest, "missing-db", "22023", err}
-	case strings.HasPrefix(msg, "database not found"):
+	case errors.Is(err, influxql.ErrDatabaseNotFound):
 		return &QueryError{fasthttp.StatusNotFound, "db-not-found", "3D000", err}
-	case strings.Contains(msg, "(--query-max-rows)"):
+	case errors.Is(err, influxql.ErrTooManyRows):
 		// max-select-point, or GROUP BY time() making too many windows.
 		return &QueryError{fasthttp.StatusUnprocessableEntity, "too-many-rows", "54000", err}
 	}

@@ -40,6 +40,8 @@ func TestInfluxQLStatementErrorsAreTheClients(t *testing.T) {
 		{"d", "SHOW RETENTION POLICIES ON nope", "3D000"},
 		{"nope", "SELECT usage FROM cpu", "3D000"},
 		{"", "SELECT usage FROM cpu", "22023"},
+		// GROUP BY time() making more windows than --query-max-rows.
+		{"d", "SELECT mean(usage) FROM cpu WHERE time >= 0 AND time < 1000000000000 GROUP BY time(1ns)", "54000"},
 	} {
 		_, err := srv.RunInfluxQL(context.Background(), tc.db, tc.q, nil, time.Now())
 		var qe *QueryError
@@ -78,7 +80,9 @@ func TestInfluxStatementErrorKinds(t *testing.T) {
 		{wrapExecutorError(context.DeadlineExceeded), 503, "57014"},
 		// The InfluxQL executor's own errors are about the query.
 		{errors.New("unsupported expression s = 1"), 400, "42000"},
-		{errors.New("max-select-point limit exceeded: the result has more than 5 rows (--query-max-rows); narrow the time range or aggregate"), 422, "54000"},
+		{fmt.Errorf("%w: max-select-point limit exceeded", influxql.ErrTooManyRows), 422, "54000"},
+		{influxql.ErrDatabaseRequired, 400, "22023"},
+		{fmt.Errorf("%w: nope", influxql.ErrDatabaseNotFound), 404, "3D000"},
 	} {
 		qe := srv.influxStatementError(ctx, tc.err)
 		if qe.Status != tc.status || qe.State != tc.state || qe.Error() != tc.err.Error() && tc.state != "57014" {

@@ -7,14 +7,16 @@ import (
 	"testing"
 )
 
-// TestInfluxQLCopyOfRowsIsCharged: a raw InfluxQL SELECT holds the SQL
-// answer's rows and its own copy of them as series at once; both are
+// TestInfluxQLCopyOfRowsIsCharged: a raw InfluxQL SELECT whose answer is
+// read as Go values (pretty JSON, InfluxDB 3's query_influxql) holds the
+// executor's columns and its copy of them as series at once; both are
 // charged to --query-max-memory. The limit here holds the SQL answer
-// alone (the same rows through /api/v1/sql answer) but not the two
-// together, so the statement fails naming the flag, and a narrower one
+// alone (the same rows through /api/v1/sql answer), and /query's JSON,
+// encoded straight from the columns, but not the columns and the copy
+// together, so those statements fail naming the flag, and a narrower one
 // answers.
 func TestInfluxQLCopyOfRowsIsCharged(t *testing.T) {
-	s := startServerWith(t, Config{QueryMaxMemory: 4 << 20})
+	s := startServerWith(t, Config{QueryMaxMemory: 3_300_000})
 	const rows = 20_000
 	var lp strings.Builder
 	for i := range rows {
@@ -27,9 +29,13 @@ func TestInfluxQLCopyOfRowsIsCharged(t *testing.T) {
 	if code != 200 || !strings.Contains(string(b), `"rows":20000`) {
 		t.Fatalf("the SQL answer alone fits the limit: %d %.300s", code, b)
 	}
-	code, b = s.get(t, "/query?db=d&q="+url.QueryEscape("SELECT f1, f2 FROM m"))
+	code, b = s.get(t, "/query?db=d&epoch=ns&q="+url.QueryEscape("SELECT f1, f2 FROM m"))
+	if code != 200 || strings.Count(string(b), "],[") != rows-1 {
+		t.Fatalf("the rows as columns fit: %d %.300s", code, b)
+	}
+	code, b = s.get(t, "/query?db=d&pretty=true&q="+url.QueryEscape("SELECT f1, f2 FROM m"))
 	if code != 200 || !strings.Contains(string(b), "--query-max-memory") || strings.Contains(string(b), `"values"`) {
-		t.Fatalf("the SQL answer and InfluxQL's copy together: want a statement error naming --query-max-memory, got %d %.300s", code, b)
+		t.Fatalf("the columns and InfluxQL's copy together: want a statement error naming --query-max-memory, got %d %.300s", code, b)
 	}
 	// Through /api/v3/query_influxql, the same error is a 422.
 	code, b = s.get(t, "/api/v3/query_influxql?db=d&q="+url.QueryEscape("SELECT f1, f2 FROM m"))

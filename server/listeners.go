@@ -1,9 +1,12 @@
 package server
 
 import (
+	"context"
 	"errors"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/query"
+	"github.com/siltdb/silt/query/exec"
 )
 
 // What the other listeners (the PostgreSQL wire protocol) use of the
@@ -17,6 +20,19 @@ func (s *Server) Databases() []string { return s.eng.Databases() }
 // Tables returns db's table schemas; false when db does not exist.
 func (s *Server) Tables(db string) (map[string]*columnar.TableSchema, bool) {
 	return s.eng.Tables(db)
+}
+
+// QueryBudget is the memory all running queries share
+// (--query-max-memory-total).
+func (s *Server) QueryBudget() *exec.Budget { return s.queryMem }
+
+// HoldAnswer returns ctx under which a query run (RunSQL, RunInfluxQL)
+// keeps its answer reserved of QueryBudget in the returned hold, for a
+// listener that sends the answer after the run: it charges what it
+// builds from the answer to the hold too, and releases it once sent.
+func (s *Server) HoldAnswer(ctx context.Context) (context.Context, query.Hold) {
+	r := s.queryMem.Reserve()
+	return exec.HoldAnswer(ctx, r), r
 }
 
 // Ready reports whether the engine has replayed its WAL and answers

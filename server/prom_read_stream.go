@@ -54,6 +54,7 @@ func (s *Server) streamPromRead(ctx *fasthttp.RequestCtx, q *prom.Queryable, que
 			c()
 		}
 		cancel()
+		q.Shared.Release() // the series selected are sent or dropped
 	}
 	for i, rq := range queries {
 		ss, closer, err := readSelect(qctx, q, rq)

@@ -242,7 +242,8 @@ func (s *Server) handlePromAPI(ctx *fasthttp.RequestCtx, path string) {
 		return
 	}
 	db := promDB(ctx)
-	q := &prom.Queryable{Eng: s.eng, DB: db, MaxMemoryBytes: s.cfg.QueryMaxMemory}
+	q := &prom.Queryable{Eng: s.eng, DB: db, MaxMemoryBytes: s.cfg.QueryMaxMemory, Shared: s.queryMem.Reserve()}
+	defer q.Shared.Release() // the answer is encoded by then
 	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
 	p := promParams{ctx}
@@ -301,11 +302,12 @@ func (s *Server) handlePromRead(ctx *fasthttp.RequestCtx) {
 			"remote read answers with samples or streamed XOR chunks; the request accepts neither")
 		return
 	}
-	q := &prom.Queryable{Eng: s.eng, DB: promDB(ctx), MaxMemoryBytes: s.cfg.QueryMaxMemory}
+	q := &prom.Queryable{Eng: s.eng, DB: promDB(ctx), MaxMemoryBytes: s.cfg.QueryMaxMemory, Shared: s.queryMem.Reserve()}
 	if rt == prompb.ReadRequest_STREAMED_XOR_CHUNKS {
-		s.streamPromRead(ctx, q, req.Queries) // prom_read_stream.go
+		s.streamPromRead(ctx, q, req.Queries) // prom_read_stream.go; releases q.Shared
 		return
 	}
+	defer q.Shared.Release() // the answer is encoded by then
 	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
 	resp := prompb.ReadResponse{Results: make([]*prompb.QueryResult, len(req.Queries))}

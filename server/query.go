@@ -68,13 +68,23 @@ func (b influxBackend) Run(ctx context.Context, db string, q *sql.Query) (*query
 		}
 	}
 	// A memory-limit error already names --query-max-memory and its bytes.
+	// The executor reads the answer into its own (accounted) series: the
+	// rows are not held for the request's caller (exec.HoldAnswer).
+	ctx = exec.HoldAnswer(ctx, nil)
 	res, err := exec.RunLimited(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db, Raw: b.raw}, names, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory, Shared: b.s.queryMem})
 	return res, wrapExecutorError(err) // influxql_errors.go
 }
 
 func (b influxBackend) RunRows(ctx context.Context, q *sql.Query, rows *columnar.ColumnBatch) (*query.Result, error) {
-	res, err := exec.RunLimited(ctx, q, memorySource{rows}, nil, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory, Shared: b.s.queryMem})
+	res, err := exec.RunLimited(exec.HoldAnswer(ctx, nil), q, memorySource{rows}, nil, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory, Shared: b.s.queryMem})
 	return res, wrapExecutorError(err)
+}
+
+// RunColumns answers a plan as the executor's typed columns, when its
+// shape allows (exec.RunColumns).
+func (b influxBackend) RunColumns(ctx context.Context, db string, q *sql.Query) (*exec.Columns, bool, error) {
+	res, ok, err := exec.RunColumns(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db, Raw: b.raw}, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory, Shared: b.s.queryMem})
+	return res, ok, wrapExecutorError(err)
 }
 
 // memorySource is a table held in memory: a subquery's inner results.
@@ -154,6 +164,9 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 	}
 	req.Allow = s.allowStatement(ctx.IsGet(), tok)
 	chunked := param("chunked") == "true" && !wantCSV
+	// The JSON encoder (writeInfluxJSON) reads raw SELECTs' rows from the
+	// executor's typed columns; CSV, pretty JSON and chunks read Values.
+	req.TypedValues = !wantCSV && !chunked && string(args.Peek("pretty")) != "true"
 	var resp *influxql.Response
 	var prep *influxql.Prepared
 	if chunked {

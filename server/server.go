@@ -82,7 +82,7 @@ type Server struct {
 	maxLine int // the engine's Limits.MaxLineBytes, for the decoders
 	ids     *requestIDs
 	prom    *promState
-	// queryMem is the memory running SQL and InfluxQL queries share.
+	// queryMem is the memory running queries share, over every protocol.
 	queryMem *exec.Budget
 	// queryDuration is silt_query_duration_seconds (query_metrics.go).
 	queryDuration *prometheus.HistogramVec

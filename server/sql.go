@@ -102,7 +102,12 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-partial", "partial must be true or false")
 		return
 	}
-	res, err := s.RunSQL(qctx, db, q, raw)
+	// The answer's rows stay charged to --query-max-memory-total until
+	// they are sent.
+	hold := s.queryMem.Reserve()
+	sent := hold.Release
+	defer func() { sent() }()
+	res, err := s.RunSQL(exec.HoldAnswer(qctx, hold), db, q, raw)
 	if errors.Is(context.Cause(qctx), errClientGone) {
 		s.log.Debug("query canceled: client gone", "db", db)
 		return // nobody is listening
@@ -142,7 +147,10 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 	}
 	// A large answer is encoded as it is sent, not into a body buffer as
 	// large as itself on top of the rows it is encoded from.
+	sent = func() {} // the stream writer releases it once written
+
 	s.setBodyStreamWriter(ctx, func(w *bufio.Writer) { // requestlog.go
+		defer hold.Release()
 		if err := encode(w); err != nil {
 			s.log.Warn("send sql result", "err", err)
 		}

@@ -39,9 +39,9 @@ m,host=a f=-0.1,s="only s" %d
 		}
 	}
 	dir := t.TempDir()
-	fetch := func(q, format string) []byte {
+	fetchAt := func(path, q, format string) []byte {
 		t.Helper()
-		code, body, hdr, err := p.do("GET", "/api/v1/sql?db=db&format="+format+"&q="+url.QueryEscape(q), nil)
+		code, body, hdr, err := p.do("GET", path+"?db=db&format="+format+"&q="+url.QueryEscape(q), nil)
 		if err != nil || code != 200 {
 			t.Fatalf("%s as %s: %d %.300s %v", q, format, code, body, err)
 		}
@@ -50,6 +50,7 @@ m,host=a f=-0.1,s="only s" %d
 		}
 		return body
 	}
+	fetch := func(q, format string) []byte { return fetchAt("/api/v1/sql", q, format) }
 	save := func(name string, b []byte) string {
 		f := filepath.Join(dir, name)
 		if err := os.WriteFile(f, b, 0o644); err != nil {
@@ -113,6 +114,23 @@ m,host=a f=-0.1,s="only s" %d
 	}
 	if ns := jsonInt(t, got[1]["t"], "t"); ns != t0+1 {
 		t.Errorf("second row at %d ns, want %d: nanoseconds lost", ns, t0+1)
+	}
+
+	// InfluxDB 3's /api/v3/query_sql?format=parquet writes the same
+	// file: time as TIMESTAMP_NS (Arrow's Timestamp(ns) without a zone,
+	// as InfluxDB 3 types it), every nanosecond kept.
+	v3 := save("v3.parquet", fetchAt("/api/v3/query_sql", q, "parquet"))
+	for _, r := range d.query("DESCRIBE SELECT time FROM read_parquet(" + v3 + ")") {
+		if typ := jsonString(t, r["column_type"], "type"); typ != "TIMESTAMP_NS" {
+			t.Errorf("/api/v3/query_sql Parquet: time is %s in DuckDB, want TIMESTAMP_NS", typ)
+		}
+	}
+	var v3ns []string
+	for _, r := range d.query("SELECT epoch_ns(time)::VARCHAR AS t FROM read_parquet(" + v3 + ") ORDER BY time") {
+		v3ns = append(v3ns, cell(r["t"]))
+	}
+	if want := []string{strconv.FormatInt(t0, 10), strconv.FormatInt(t0+1, 10), strconv.FormatInt(t0+2, 10)}; strings.Join(v3ns, ",") != strings.Join(want, ",") {
+		t.Errorf("/api/v3/query_sql Parquet times in DuckDB: %v, want %v", v3ns, want)
 	}
 
 	// A streamed answer in several row groups: nothing lost or doubled.

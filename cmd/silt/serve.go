@@ -18,6 +18,7 @@ import (
 	"github.com/siltdb/silt/cluster"
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/flightsql"
+	"github.com/siltdb/silt/iceberg"
 	"github.com/siltdb/silt/ingest/kafka"
 	siltnats "github.com/siltdb/silt/ingest/nats"
 	"github.com/siltdb/silt/internal/flagutil"
@@ -51,6 +52,8 @@ type serveConfig struct {
 	flightExplicit bool
 	// cluster: --role, --node-id and --cluster.* (cluster.go).
 	cluster cluster.Config
+	// iceberg: --iceberg.publish (iceberg.go).
+	iceberg iceberg.Config
 }
 
 func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
@@ -67,6 +70,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	c.pg.RegisterFlags(fs)
 	c.flight.RegisterFlags(fs)
 	c.cluster.RegisterFlags(fs)
+	c.iceberg.RegisterFlags(fs)
 }
 
 // validate checks every setting before anything is opened, so that a
@@ -104,6 +108,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.engine.Tiering.ReadOnly && (c.kafka.Enabled() || c.nats.Enabled()) {
 		return errors.New("a --s3.read-only node takes no writes: drop the --kafka.* / --nats.* sources")
+	}
+	if err := c.iceberg.Validate(c.tiering.Enabled(), c.engine.Tiering.ReadOnly); err != nil {
+		return fmt.Errorf("--iceberg.publish: %w", err)
 	}
 	if err := c.validateCluster(); err != nil {
 		return err
@@ -269,6 +276,9 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 			}
 		}
 		cfg.engine.Tiering.Tier = t
+		if cfg.iceberg.Publish {
+			cfg.engine.Tiering.Publish = icebergHook(cfg, t, log)
+		}
 	}
 	var handover *kafka.Handover
 	if cfg.kafka.Enabled() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siltdb/silt/iceberg"
 	"github.com/siltdb/silt/internal/testutil/miniotest"
 	"github.com/siltdb/silt/segment"
 	"github.com/siltdb/silt/tiering"
@@ -66,7 +68,7 @@ func TestTierE2E(t *testing.T) {
 		return f
 	}
 	p := h.start(filepath.Join(h.dir, "data"), append(s3Flags(filepath.Join(h.dir, "cache1")),
-		"--tier.after", "48h", "--flush-interval", "1s", "--compaction.interval", "200ms")...)
+		"--tier.after", "48h", "--flush-interval", "1s", "--compaction.interval", "200ms", "--iceberg.publish")...)
 
 	// Six days of data every 20 seconds for three hosts, plus the last
 	// hours, with hashed values.
@@ -114,6 +116,34 @@ func TestTierE2E(t *testing.T) {
 	objs, err := store.List(context.Background(), "e2e/segments/")
 	if err != nil || len(objs) < 4 {
 		t.Fatalf("bucket holds %d segment objects (%v), want at least 4", len(objs), err)
+	}
+
+	// --iceberg.publish: the writer commits an Iceberg table of the
+	// tiered windows (docs/iceberg.md; iceberg/ tests read it back); its
+	// snapshot counts every cold row.
+	coldRows := 0
+	for _, a := range cold {
+		coldRows += a.count
+	}
+	pub := &iceberg.Publisher{Store: store, Location: "s3://silt", Root: "e2e/iceberg"}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		got := ""
+		if _, key, err := pub.Current(context.Background(), "db", "cpu"); err == nil && key != "" {
+			var md struct {
+				Snapshots []struct {
+					Summary map[string]string `json:"summary"`
+				} `json:"snapshots"`
+			}
+			if raw, err := readObjectE2E(store, key); err == nil && json.Unmarshal(raw, &md) == nil && len(md.Snapshots) == 1 {
+				got = md.Snapshots[0].Summary["total-records"]
+			}
+		}
+		if got == fmt.Sprint(coldRows) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Iceberg snapshot of the %d cold rows within a minute (last: %q)", coldRows, got)
+		}
 	}
 
 	coldQ := fmt.Sprintf("SELECT host, count(*), sum(n) FROM cpu WHERE time < %d GROUP BY host ORDER BY host", coldEnd)
@@ -166,4 +196,18 @@ func TestTierE2E(t *testing.T) {
 	if p.term() != 0 {
 		t.Fatal("silt did not stop cleanly")
 	}
+}
+
+// readObjectE2E reads a whole object from the bucket.
+func readObjectE2E(s *tiering.S3Store, key string) ([]byte, error) {
+	info, err := s.Stat(context.Background(), key)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := s.GetRange(context.Background(), key, 0, info.Size)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
 }

@@ -50,6 +50,10 @@ var allowed = map[string][]string{
 	// bucket and manifests only; the binary hands them to the engine.
 	"cluster": {"columnar", "segment", "manifest", "tiering"},
 
+	// Iceberg tables of the published windows: the manifest and the
+	// bucket only; the binary hooks it into the engine's tiering pass.
+	"iceberg": {"columnar", "segment", "manifest", "tiering"},
+
 	// Stream sources write through ingest/sink, never through the engine.
 	"ingest/stream": {"columnar", "ingest/sink", "ingest/lineprotocol", "ingest/ndjson"},
 	"ingest/kafka":  {"columnar", "ingest/sink", "ingest/stream"},
@@ -62,7 +66,7 @@ var allowed = map[string][]string{
 	"query/exec":     {"columnar", "segment", "engine", "query", "query/sql"},
 	"query/influxql": {"columnar", "query", "query/exec", "query/sql"},
 	// PromQL runs on Prometheus' own engine over an adapter on the scans.
-	"query/prom": {"columnar", "engine"},
+	"query/prom": {"columnar", "engine", "query"},
 
 	"server": {"columnar", "segment", "manifest", "engine", "engine/wal", "ingest/sink",
 		"ingest/lineprotocol", "ingest/ndjson", "query", "query/exec", "query/influxql", "query/sql",

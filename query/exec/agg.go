@@ -199,7 +199,8 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 		if a.Func == sql.AggMax {
 			want = 1
 		}
-		if x.typ == sql.TypeFloat64 {
+		switch x.typ {
+		case sql.TypeFloat64:
 			for k, g := range gids {
 				if !live(k) {
 					continue
@@ -208,7 +209,9 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 					best[g] = k
 				}
 			}
-		} else {
+		case sql.TypeInt64, sql.TypeTimestamp, sql.TypeInterval: // compared as compareAt does
+			bestInt64Rows(best, x.i, x.null, gids, want == 1) // agg_kernels.go
+		default:
 			for k, g := range gids {
 				if !live(k) {
 					continue

@@ -63,15 +63,11 @@ func scalarMinMax(rc *evalCtx, a sql.Aggregate) (*vec, bool, error) {
 	case sql.TypeInt64:
 		var best int64
 		if x.null == nil && len(x.i) > 0 {
-			best, found = x.i[0], true
+			found = true
 			if isMax {
-				for _, v := range x.i {
-					best = max(best, v)
-				}
+				best = maxInt64s(x.i)
 			} else {
-				for _, v := range x.i {
-					best = min(best, v)
-				}
+				best = minInt64s(x.i)
 			}
 		} else {
 			for k, v := range x.i {

@@ -34,6 +34,20 @@ type evalCtx struct {
 
 	keys []*vec
 	aggs []*vec
+	// run computes correlated subqueries in group context (in row
+	// context, tbl.corr does).
+	run *relRun
+}
+
+// runner is what computes the context's correlated subqueries.
+func (c *evalCtx) runner() *relRun {
+	if c.run != nil {
+		return c.run
+	}
+	if c.tbl != nil {
+		return c.tbl.corr
+	}
+	return nil
 }
 
 func (c *evalCtx) column(col sql.Column) (*vec, error) {
@@ -133,6 +147,12 @@ func (c *evalCtx) eval(e sql.Expr) (*vec, error) {
 		return c.evalFunc(x)
 	case *sql.Case:
 		return c.caseExpr(x)
+	case *sql.Subquery:
+		r := c.runner()
+		if r == nil || !x.Correlated() {
+			return nil, fmt.Errorf("exec: subquery %s outside a query's rows", x)
+		}
+		return r.correlated(x, c) // correlated.go
 	case *sql.DateBin:
 		v, err := c.eval(x.X)
 		if err != nil {

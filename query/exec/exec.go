@@ -32,7 +32,6 @@ package exec
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -90,8 +89,9 @@ type Limits struct {
 }
 
 // ErrMemoryLimit is returned when a query would materialize more than
-// Limits.MaxMemoryBytes.
-var ErrMemoryLimit = errors.New("query needs more memory than its limit")
+// Limits.MaxMemoryBytes, or more than Limits.Shared has left: every query
+// language's memory-limit error (query.ErrMemoryLimit).
+var ErrMemoryLimit = query.ErrMemoryLimit
 
 // Run executes q without limits. tables lists the database's tables for
 // SHOW TABLES.
@@ -113,7 +113,7 @@ func RunLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []str
 func runLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []string, lim Limits) (*query.Result, error) {
 	start := time.Now()
 	if lim.Shared != nil && lim.res == nil {
-		lim.res = &reservation{b: lim.Shared}
+		lim.res = lim.Shared.Reserve()
 		defer lim.res.release()
 	}
 	res := &query.Result{}
@@ -148,6 +148,10 @@ func runLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []str
 	}
 	res.Stats.Rows = len(res.Rows)
 	res.Stats.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
+	// The answer's rows, reserved as they were built (toRows), outlive
+	// the run: the caller's reservation keeps them reserved while they are
+	// sent, if it asked to (HoldAnswer).
+	lim.res.moveAnswerTo(answerHold(ctx))
 	return res, nil
 }
 
@@ -176,10 +180,11 @@ func execute(ctx context.Context, q *sql.Query, tbl *table) ([][]any, int64, err
 		return nil, 0, err
 	}
 	var held, limit int64
+	var res *reservation
 	if tbl != nil {
-		held, limit = tbl.bytes, tbl.maxBytes
+		held, limit, res = tbl.bytes, tbl.maxBytes, tbl.res
 	}
-	rows, err := toRows(ctx, outs, perm, held, limit)
+	rows, err := toRows(ctx, outs, perm, held, limit, res)
 	return rows, scanned, err
 }
 
@@ -232,6 +237,9 @@ func executeVecs(ctx context.Context, q *sql.Query, tbl *table) ([]*vec, []int, 
 		g, err := group(ctx, q, &evalCtx{n: cnt, tbl: tbl, sel: sel, all: all})
 		if err != nil {
 			return nil, nil, 0, err
+		}
+		if tbl != nil {
+			g.run = tbl.corr // correlated subqueries over the groups
 		}
 		out = g
 		if q.Having != nil {
@@ -301,17 +309,19 @@ func executeVecs(ctx context.Context, q *sql.Query, tbl *table) ([]*vec, []int, 
 }
 
 // toRows converts rows perm of outs into Go values, charging them on top
-// of held bytes against limit (0: none).
-func toRows(ctx context.Context, outs []*vec, perm []int, held, limit int64) ([][]any, error) {
-	if limit > 0 {
-		// The answer's rows as Go values come on top of the columns they
-		// are read from, and for a wide SELECT * they are the larger part:
-		// charge both, so that the limit bounds what the query holds.
-		per := rowValueBytes(outs)
-		if need := held + int64(len(perm))*per; need > limit {
-			return nil, fmt.Errorf("%w: %d result rows of about %d bytes each as values, on %d bytes of columns, passed %d bytes (--query-max-memory); narrow the time range, the columns, or add LIMIT",
-				ErrMemoryLimit, len(perm), per, held, limit)
-		}
+// of held bytes against limit (0: none), and reserving them from res
+// before they are built.
+func toRows(ctx context.Context, outs []*vec, perm []int, held, limit int64, res *reservation) ([][]any, error) {
+	// The answer's rows as Go values come on top of the columns they are
+	// read from, and for a wide SELECT * they are the larger part: charge
+	// both, so that the limit bounds what the query holds.
+	per := rowValueBytes(outs)
+	if need := held + int64(len(perm))*per; limit > 0 && need > limit {
+		return nil, fmt.Errorf("%w: %d result rows of about %d bytes each as values, on %d bytes of columns, passed %d bytes (--query-max-memory); narrow the time range, the columns, or add LIMIT",
+			ErrMemoryLimit, len(perm), per, held, limit)
+	}
+	if err := res.growAnswer(int64(len(perm)) * per); err != nil {
+		return nil, err
 	}
 	rows := make([][]any, len(perm))
 	cells := make([]any, len(perm)*len(outs))
@@ -399,7 +409,7 @@ func keepTrue(sel []int, v *vec) []int {
 }
 
 func gatherCtx(c *evalCtx, idx []int) *evalCtx {
-	g := &evalCtx{n: len(idx)}
+	g := &evalCtx{n: len(idx), run: c.run}
 	for _, k := range c.keys {
 		g.keys = append(g.keys, k.gather(idx))
 	}

@@ -3,6 +3,7 @@ package exec
 import (
 	"fmt"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -253,6 +254,10 @@ func (p *planWriter) scanDetails(depth int, r *explainRun, s *scanRecord) {
 				p.detail(depth, "Row Groups", fmt.Sprintf("%d read, %d skipped whole by the tag index or page time bounds (%d in the segments read)",
 					s.read.RowGroupsRead.Load(), s.read.RowGroupsSkipped.Load(), s.groups))
 				p.detail(depth, "Segment Rows", fmt.Sprintf("%d decoded, %d skipped unread", s.read.RowsRead.Load(), s.read.RowsSkipped.Load()))
+				if n := s.read.RowsFiltered.Load(); n > 0 {
+					p.detail(depth, "Late Materialization", fmt.Sprintf("%d of the rows decoded dropped by the field filter before their other columns were read", n))
+				}
+				p.detail(depth, "Column Values", fmt.Sprintf("%d decoded or copied from cached pages (tags rebuilt from the index not counted)", s.read.ValuesRead.Load()))
 			}
 			if s.rollups > 0 {
 				p.detail(depth, "Rollup Segments", strconv.Itoa(s.rollups))
@@ -264,7 +269,14 @@ func (p *planWriter) scanDetails(depth int, r *explainRun, s *scanRecord) {
 	}
 	if p.analyze && !s.planOnly {
 		p.detail(depth, "Rows Read", fmt.Sprintf("%d raw, %d rollup, in %d batches", s.rows, s.rollupRows, s.batches))
-		p.detail(depth, "Scan Time", fmt.Sprintf("%s ms, of which %s ms materializing the rows read", ms(s.wall), ms(s.consume)))
+		// Wall time of the operator, as every other node shows; the
+		// tasks run in parallel, so their summed time is shown apart and
+		// said to be a sum (it may exceed the wall time).
+		p.detail(depth, "Scan Time", fmt.Sprintf("%s ms wall, of which %s ms materializing the rows read", ms(s.wall), ms(s.consume)))
+		if n := s.read.Tasks.Load(); n > 0 {
+			p.detail(depth, "Read Tasks", fmt.Sprintf("%d run up to %d at once, %s ms of their own work summed (not their waits for the consumer)",
+				n, runtime.GOMAXPROCS(0), ms(time.Duration(s.read.TaskNanos.Load()))))
+		}
 	}
 }
 

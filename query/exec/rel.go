@@ -26,6 +26,13 @@ type relRun struct {
 	used    int64 // bytes of relations held
 	scanned int64 // points scanned by every query
 	cache   map[*sql.Rel]*relation
+	// parent is the run this one is a part of (a correlated subquery's
+	// or a recursive round's, correlated.go): relations computed there
+	// are reused, relations computed here are dropped with this run.
+	parent *relRun
+	// corr holds the answers of correlated subqueries, per subquery and
+	// per encoded combination of outer values (correlated.go).
+	corr map[*sql.Subquery]map[string]*corrAnswer
 }
 
 // runComposite runs a query that reads a relation (Input) or holds
@@ -36,7 +43,7 @@ func runComposite(ctx context.Context, q *sql.Query, src BatchSource, stats *que
 	if err != nil {
 		return nil, 0, err
 	}
-	rows, err := toRows(ctx, outs, perm, r.used, lim.MaxMemoryBytes)
+	rows, err := toRows(ctx, outs, perm, r.used, lim.MaxMemoryBytes, lim.res)
 	return rows, r.scanned, err
 }
 
@@ -85,6 +92,9 @@ func (r *relRun) query(q *sql.Query) ([]*vec, []int, error) {
 			return nil, nil, err
 		}
 	}
+	if tbl != nil {
+		tbl.corr = r
+	}
 	outs, perm, scanned, err := executeVecs(r.ctx, q, tbl)
 	if err != nil {
 		return nil, nil, err
@@ -113,8 +123,10 @@ func (t *table) derivedVector(c sql.Column) (*vec, error) {
 
 // rel materializes rel, once per statement.
 func (r *relRun) rel(rel *sql.Rel) (*relation, error) {
-	if m, ok := r.cache[rel]; ok {
-		return m, nil
+	for p := r; p != nil; p = p.parent {
+		if m, ok := p.cache[rel]; ok {
+			return m, nil
+		}
 	}
 	if err := r.ctx.Err(); err != nil {
 		return nil, err
@@ -130,6 +142,10 @@ func (r *relRun) rel(rel *sql.Rel) (*relation, error) {
 		m, err = r.join(rel)
 	case sql.RelWindow:
 		m, err = r.window(rel)
+	case sql.RelRecursive:
+		m, err = r.recursive(rel) // recursive.go
+	case sql.RelWorkTable:
+		err = fmt.Errorf("exec: recursive reference to %q outside its recursive term", rel.Name)
 	default:
 		err = fmt.Errorf("exec: relation kind %d", rel.Kind)
 	}

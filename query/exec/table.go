@@ -24,12 +24,18 @@ type table struct {
 	// maxBytes is the query's Limits.MaxMemoryBytes (0: none), which the
 	// answer's rows are charged against too (execute).
 	maxBytes int64
+	// res is the query's part of Limits.Shared, which the answer's rows
+	// are reserved from too (execute).
+	res *reservation
 	// partial: the rows are partial aggregates (rollup.go), in flds under
 	// partColumn indexes; fields are not scanned as such.
 	partial bool
 	// derived holds the columns of a relation (a query's Input), by
 	// Column.Index, in place of scanned ones (rel.go).
 	derived map[int]*vec
+	// corr runs the correlated subqueries of the query over the table
+	// (set for a query run by a relRun).
+	corr *relRun
 }
 
 // heldBytes is what the columns' arrays take, spare capacity included:
@@ -85,7 +91,7 @@ type fieldSlot struct {
 // materialize scans q.Table, keeping rows inside q.TimeRange and the q.Scan
 // columns.
 func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *query.Stats, lim Limits) (*table, error) {
-	t := &table{tags: map[int]*tagCol{}, flds: map[int]*fieldCol{}, maxBytes: lim.MaxMemoryBytes}
+	t := &table{tags: map[int]*tagCol{}, flds: map[int]*fieldCol{}, maxBytes: lim.MaxMemoryBytes, res: lim.res}
 	var tags []*tagSlot
 	var fields []*fieldSlot
 	var parts []*partSlot

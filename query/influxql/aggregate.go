@@ -383,7 +383,7 @@ func (c *selectCompiler) fill(rows [][]any) ([][]any, error) {
 	}
 	end := c.bucketStart(c.tmax)
 	if n := uint64(end-start)/uint64(c.interval) + 1; c.req.MaxRows > 0 && n > uint64(c.req.MaxRows) {
-		return nil, fmt.Errorf("GROUP BY time(%s) from %s to %s makes %d windows per series, more than %d (--query-max-rows); widen the interval or narrow the time range",
+		return nil, tooManyRowsf("GROUP BY time(%s) from %s to %s makes %d windows per series, more than %d (--query-max-rows); widen the interval or narrow the time range",
 			time.Duration(c.interval), time.Unix(0, start).UTC().Format(time.RFC3339), time.Unix(0, end).UTC().Format(time.RFC3339), n, c.req.MaxRows)
 	}
 	width := len(c.stmt.Fields)

@@ -18,7 +18,7 @@ import (
 // is not an error.
 func dropDatabase(b Backend, st *influxql.DropDatabaseStatement) error {
 	if st.Name == "" {
-		return fmt.Errorf("database name required")
+		return ErrDatabaseRequired
 	}
 	return b.DropDatabase(st.Name)
 }
@@ -28,7 +28,7 @@ func dropDatabase(b Backend, st *influxql.DropDatabaseStatement) error {
 // not an error, a database that does not exist is.
 func dropMeasurement(b Backend, req Request, st *influxql.DropMeasurementStatement) error {
 	if _, ok := b.Tables(req.Database); !ok {
-		return fmt.Errorf("database not found: %s", req.Database)
+		return databaseNotFound(req.Database)
 	}
 	return b.DropMeasurement(req.Database, st.Name)
 }
@@ -45,7 +45,7 @@ func dropSeries(b Backend, req Request, stmt string, sources influxql.Sources, c
 	}
 	tables, ok := b.Tables(req.Database)
 	if !ok {
-		return fmt.Errorf("database not found: %s", req.Database)
+		return databaseNotFound(req.Database)
 	}
 	var names []string
 	for _, src := range sources {

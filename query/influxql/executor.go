@@ -68,6 +68,11 @@ type Request struct {
 	// each SELECT's copy of the rows its SQL queries answer while both
 	// are alive (0: unbounded). The backend bounds each SQL query.
 	MaxMemoryBytes int64
+	// TypedValues lets a raw SELECT's series keep their rows as the
+	// executor's typed columns, leaving Values empty: read them with
+	// Series.Len and Series.AppendRowJSON. A caller that encodes the
+	// answer itself as JSON sets it; one that reads Values must not.
+	TypedValues bool
 
 	mem *memAccount // set by Execute
 }
@@ -287,7 +292,7 @@ func execStatement(ctx context.Context, b Backend, req Request, st influxql.Stat
 		return showDatabases(b), nil
 	case *influxql.CreateDatabaseStatement:
 		if st.Name == "" {
-			return nil, errors.New("database name required")
+			return nil, ErrDatabaseRequired
 		}
 		if st.RetentionPolicyCreate && st.RetentionPolicyDuration != nil {
 			return nil, b.SetRetention(st.Name, *st.RetentionPolicyDuration)
@@ -346,11 +351,11 @@ func pick(a, b string) string {
 // "database not found" are InfluxDB's errors.
 func tablesOf(b Backend, db string) (map[string]*columnar.TableSchema, error) {
 	if db == "" {
-		return nil, errors.New("database name required")
+		return nil, ErrDatabaseRequired
 	}
 	tables, ok := b.Tables(db)
 	if !ok {
-		return nil, fmt.Errorf("database not found: %s", db)
+		return nil, databaseNotFound(db)
 	}
 	return tables, nil
 }

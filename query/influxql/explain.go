@@ -34,7 +34,7 @@ func execExplain(ctx context.Context, b Backend, req Request, st *influxql.Expla
 	if st.Analyze {
 		rows := 0
 		for _, s := range series {
-			rows += len(s.Values)
+			rows += s.Len()
 		}
 		out.Values = append(out.Values,
 			[]any{fmt.Sprintf("Statement: %d series, %d rows", len(series), rows)},

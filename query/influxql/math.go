@@ -135,6 +135,7 @@ func (c *selectCompiler) mathSeries(ctx context.Context) ([]*seriesRows, error) 
 	if err != nil {
 		return nil, err
 	}
+	untype(list) // evaluated here row by row
 	for _, s := range list {
 		for k, r := range s.rows {
 			out := make([]any, 1+len(plans))

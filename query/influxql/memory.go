@@ -86,10 +86,23 @@ func copyRowBytes(cells int, epoch Epoch) int64 {
 	return n
 }
 
-// seriesBytes estimates what list's rows hold.
-func seriesBytes(list []*seriesRows, epoch Epoch) int64 {
+// seriesBytes estimates what list's rows hold. Typed rows hold the
+// executor's columns, and, unless kept typed (typedValues), their copy
+// as Values.
+func seriesBytes(list []*seriesRows, epoch Epoch, typedValues bool) int64 {
 	var n int64
+	var cols *exec.Columns // the series of one answer share its columns
 	for _, s := range list {
+		if t := s.typed; t != nil {
+			if t.cols != cols {
+				cols = t.cols
+				n += cols.Bytes()
+			}
+			n += 8 * int64(len(t.rows))
+			if !typedValues {
+				n += int64(len(t.rows)) * copyRowBytes(1+t.n, epoch)
+			}
+		}
 		for _, r := range s.rows {
 			n += copyRowBytes(len(r), epoch)
 		}

@@ -19,6 +19,16 @@ import (
 
 // runSQL compiles text against db's tables and runs it.
 func runSQL(ctx context.Context, b Backend, db string, tables map[string]*columnar.TableSchema, text string, now time.Time) (*query.Result, error) {
+	q, err := compileSQL(tables, text, now)
+	if err != nil {
+		return nil, err
+	}
+	return b.Run(ctx, db, q)
+}
+
+// compileSQL compiles text against tables, with errors in InfluxQL's
+// terms.
+func compileSQL(tables map[string]*columnar.TableSchema, text string, now time.Time) (*sql.Query, error) {
 	q, err := sql.Compile(text, sqlCatalog(tables), now)
 	var se *sql.Error
 	if errors.As(err, &se) && se.Code == sql.CodeAmbiguous {
@@ -33,7 +43,7 @@ func runSQL(ctx context.Context, b Backend, db string, tables map[string]*column
 	if err != nil {
 		return nil, fmt.Errorf("%w compiling %q: %w", ErrInternal, text, err)
 	}
-	return b.Run(ctx, db, q)
+	return q, nil
 }
 
 func showDatabases(b Backend) []*Series {
@@ -50,11 +60,11 @@ const policyName = "autogen"
 
 func showRetentionPolicies(b Backend, db string) ([]*Series, error) {
 	if db == "" {
-		return nil, errors.New("database name required")
+		return nil, ErrDatabaseRequired
 	}
 	d, ok := b.Retention(db)
 	if !ok {
-		return nil, fmt.Errorf("database not found: %s", db)
+		return nil, databaseNotFound(db)
 	}
 	return []*Series{{Columns: []string{"name", "duration", "shardGroupDuration", "replicaN", "default"},
 		Values: [][]any{{policyName, d.String(), shardGroupDuration(d).String(), 1, true}}}}, nil
@@ -77,10 +87,10 @@ func shardGroupDuration(d time.Duration) time.Duration {
 // be set.
 func setPolicy(b Backend, db, name string, d *time.Duration, isDefault bool) error {
 	if db == "" {
-		return errors.New("database name required")
+		return ErrDatabaseRequired
 	}
 	if _, ok := b.Retention(db); !ok {
-		return fmt.Errorf("database not found: %s", db)
+		return databaseNotFound(db)
 	}
 	if name != policyName && !isDefault {
 		return fmt.Errorf("retention policy %q: Silt has one retention policy per database, %q; set it, or add DEFAULT", name, policyName)

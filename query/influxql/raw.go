@@ -15,9 +15,18 @@ import (
 	"github.com/siltdb/silt/query/exec"
 )
 
-// runRaw answers a SELECT without aggregates: every point where at least
-// one selected field has a value, in time order, split by GROUP BY tags.
+// rawSeries answers a SELECT without aggregates: every point where at
+// least one selected field has a value, in time order, split by GROUP BY
+// tags. The series' points are typed rows only while c.keepTyped.
 func (c *selectCompiler) rawSeries(ctx context.Context) ([]*seriesRows, error) {
+	list, err := c.rawSeriesOf(ctx)
+	if !c.keepTyped {
+		untype(list)
+	}
+	return list, err
+}
+
+func (c *selectCompiler) rawSeriesOf(ctx context.Context) ([]*seriesRows, error) {
 	exprs, present, err := c.rawExprs()
 	if err != nil || len(present) == 0 {
 		return nil, err // no present: only unknown names, no points
@@ -123,6 +132,14 @@ func (c *selectCompiler) rawFetch(ctx context.Context, exprs, present []string, 
 			dir = " DESC"
 		}
 		text = sel(fmt.Sprintf(" ORDER BY time%s LIMIT %d", dir, c.stmt.Limit+c.stmt.Offset))
+	}
+	if !pushed && !newest {
+		// No cut to fix up and no newest rows to pick: group and order
+		// the executor's columns without a Go value per cell.
+		list, ties, ok, err := c.rawFetchTyped(ctx, text, len(exprs), tagCols)
+		if ok || err != nil {
+			return list, ties, err
+		}
 	}
 	res, err := runSQL(ctx, c.b, c.db, c.tables, text, c.req.Now)
 	if err != nil {

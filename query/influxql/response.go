@@ -66,6 +66,9 @@ type Series struct {
 	Columns []string          `json:"columns"`
 	Values  [][]any           `json:"values,omitempty"`
 	Partial bool              `json:"partial,omitempty"`
+
+	// typed holds the rows instead of Values (Request.TypedValues).
+	typed *typedValues
 }
 
 // Epoch says how times are written: RFC 3339 (Unit 0) or integers of

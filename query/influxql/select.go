@@ -112,10 +112,10 @@ func execSelect(ctx context.Context, b Backend, req Request, st *influxql.Select
 			return nil, err
 		}
 		for _, s := range series {
-			rows += len(s.Values)
+			rows += s.Len()
 		}
 		if req.MaxRows > 0 && rows > req.MaxRows {
-			return nil, fmt.Errorf("max-select-point limit exceeded: the result has more than %d rows (--query-max-rows); narrow the time range or aggregate", req.MaxRows)
+			return nil, tooManyRowsf("max-select-point limit exceeded: the result has more than %d rows (--query-max-rows); narrow the time range or aggregate", req.MaxRows)
 		}
 		out = append(out, series...)
 	}
@@ -156,6 +156,9 @@ type selectCompiler struct {
 	limited bool
 
 	keyBuf []byte // seriesFor's scratch
+	// keepTyped lets rawSeries return typed rows (for finish) instead of
+	// Go values (for the code that works on rows).
+	keepTyped bool
 }
 
 func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) ([]*Series, error) {
@@ -167,7 +170,7 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 		return nil, err
 	}
 	// The rows stay until the response is sent.
-	if err := c.req.mem.charge(seriesBytes(list, c.req.Epoch), "the rows of "+c.m); err != nil {
+	if err := c.req.mem.charge(seriesBytes(list, c.req.Epoch, c.req.TypedValues), "the rows of "+c.m); err != nil {
 		return nil, err
 	}
 	return c.finish(list), nil
@@ -315,7 +318,10 @@ func (c *selectCompiler) selectSeries(ctx context.Context) ([]*seriesRows, error
 		if c.interval > 0 {
 			return nil, errors.New("GROUP BY requires at least one aggregate function")
 		}
-		if list, err = c.rawSeries(ctx); err != nil {
+		c.keepTyped = true // finish takes them typed
+		list, err = c.rawSeries(ctx)
+		c.keepTyped = false
+		if err != nil {
 			return nil, err
 		}
 	default:
@@ -354,6 +360,8 @@ type seriesRows struct {
 	tags map[string]string
 	key  string
 	rows [][]any // time (ns, int64) first, then the output values
+	// typed, when not nil, holds the rows instead (rawFetchTyped).
+	typed *typedRows
 }
 
 func (c *selectCompiler) seriesFor(all map[string]*seriesRows, vals []any) *seriesRows {
@@ -401,6 +409,12 @@ func (c *selectCompiler) finish(list []*seriesRows) []*Series {
 	desc := !c.stmt.TimeAscending()
 	out := make([]*Series, 0, len(list))
 	for _, sr := range list {
+		if sr.typed != nil {
+			if s := c.finishTyped(sr, cols, desc); s != nil {
+				out = append(out, s)
+			}
+			continue
+		}
 		rows := sr.rows
 		if desc {
 			for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {

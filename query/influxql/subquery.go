@@ -38,6 +38,7 @@ func execSubquery(ctx context.Context, b Backend, req Request, st *influxql.Sele
 	innerReq := req
 	innerReq.Epoch = Epoch{Unit: time.Nanosecond}
 	before := req.mem.heldBytes()
+	innerReq.TypedValues = false // the outer query reads their Values
 	series, err := execSelect(ctx, b, innerReq, inner)
 	// The inner series (and the tables made of them) are garbage once the
 	// outer statement is answered: only its own rows stay until the

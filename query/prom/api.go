@@ -142,7 +142,7 @@ func (a *API) Query(ctx context.Context, q storage.Queryable, p Params) (int, *R
 	if err != nil {
 		return fail(ErrBadData, "invalid parameter \"query\": %v", err)
 	}
-	return a.run(ctx, qry)
+	return a.run(ctx, q, qry)
 }
 
 // QueryRange answers /api/v1/query_range.
@@ -182,7 +182,7 @@ func (a *API) QueryRange(ctx context.Context, q storage.Queryable, p Params) (in
 	if err != nil {
 		return fail(ErrBadData, "invalid parameter \"query\": %v", err)
 	}
-	return a.run(ctx, qry)
+	return a.run(ctx, q, qry)
 }
 
 func (a *API) queryOpts(p Params) (promql.QueryOpts, int, *Response) {
@@ -218,13 +218,51 @@ func (a *API) withTimeout(ctx context.Context, p Params) (context.Context, conte
 	return c, cancel, 0, nil
 }
 
-func (a *API) run(ctx context.Context, qry promql.Query) (int, *Response) {
+func (a *API) run(ctx context.Context, q storage.Queryable, qry promql.Query) (int, *Response) {
 	defer qry.Close()
 	res := qry.Exec(ctx)
 	if res.Err != nil {
 		return execError(res.Err)
 	}
+	// The answer is held, then encoded, while the request's caller sends
+	// it: charged as what the Selects loaded is (to --query-max-memory and
+	// the shared --query-max-memory-total).
+	if c, ok := q.(interface{ Charge(int64, string) error }); ok {
+		if err := c.Charge(answerBytes(res.Value), "the answer's samples"); err != nil {
+			return execError(err)
+		}
+	}
 	return success(queryData{ResultType: res.Value.Type(), Result: res.Value}, res.Warnings)
+}
+
+// Per-item costs of an answer: a point as the engine holds it in a
+// series (a float sample, or a histogram's pointer and its struct) plus
+// its JSON in the response body, and a vector sample's struct.
+const (
+	pointJSONBytes    = 32
+	histogramBytes    = 256
+	vectorSampleBytes = 64
+)
+
+// answerBytes is what an evaluated answer holds, with its JSON.
+func answerBytes(v parser.Value) int64 {
+	var n int64
+	switch v := v.(type) {
+	case promql.Matrix:
+		for _, s := range v {
+			n += seriesOverheadBytes + int64(s.Metric.ByteSize()) +
+				int64(len(s.Floats))*(sampleBytes+pointJSONBytes) +
+				int64(len(s.Histograms))*(histogramBytes+pointJSONBytes)
+		}
+	case promql.Vector:
+		for _, s := range v {
+			n += vectorSampleBytes + int64(s.Metric.ByteSize()) + pointJSONBytes
+			if s.H != nil {
+				n += histogramBytes
+			}
+		}
+	}
+	return n
 }
 
 func execError(err error) (int, *Response) {

@@ -12,7 +12,6 @@ package prom
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
+	"github.com/siltdb/silt/query"
 )
 
 // ValueField is the field that holds a sample's value.
@@ -46,22 +46,36 @@ type Queryable struct {
 	// The promql engine holds the samples it evaluates on top, bounded
 	// by its own MaxSamples (EngineMaxSamples).
 	MaxMemoryBytes int64
+	// Shared, if not nil, is the request's part of the memory all
+	// running queries share (--query-max-memory-total): what is charged
+	// is reserved from it too, and the request's caller releases it once
+	// the answer is sent.
+	Shared query.Hold
 
 	used atomic.Int64 // bytes charged so far
 }
 
 // ErrMemoryLimit is returned when a query would hold more than
-// Queryable.MaxMemoryBytes, with the same text as the SQL executor's.
-var ErrMemoryLimit = errors.New("query needs more memory than its limit")
+// Queryable.MaxMemoryBytes, or more than the shared budget has left: it
+// is every query language's error (query.ErrMemoryLimit), so that one
+// test tells them all.
+var ErrMemoryLimit = query.ErrMemoryLimit
 
 // Charge adds n bytes to what the request holds and fails, wrapping
-// ErrMemoryLimit, when that passes MaxMemoryBytes. what names the
-// holder in the error: a constant, so that charging allocates nothing.
+// ErrMemoryLimit, when that passes MaxMemoryBytes or the shared budget.
+// what names the holder in the error: a constant, so that charging
+// allocates nothing.
 func (q *Queryable) Charge(n int64, what string) error {
 	used := q.used.Add(n)
 	if q.MaxMemoryBytes > 0 && used > q.MaxMemoryBytes {
 		return fmt.Errorf("%w: %s bring what the query holds to %d bytes, past %d bytes (--query-max-memory); narrow its time range or its selectors",
 			ErrMemoryLimit, what, used, q.MaxMemoryBytes)
+	}
+	if q.Shared == nil {
+		return nil
+	}
+	if err := q.Shared.Grow(n); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

@@ -76,6 +76,8 @@ type planner struct {
 
 	ctes       map[string]*cte // WITH queries in scope
 	outer      *planner        // the enclosing query's, in a subquery
+	sublink    bool            // a subquery in an expression: may correlate with outer
+	outerArgs  []Expr          // its correlated references, in outer's context (OuterRef.Index)
 	input      *Rel            // what FROM reads when it is not a stored table
 	fromDone   bool            // FROM was resolved by the caller (set operations)
 	outAttrs   []colAttr       // the select list's typing details (recordAttrs)
@@ -782,12 +784,24 @@ func mapChildren(e Expr, f func(Expr) (Expr, error)) (Expr, error) {
 	case *windowCall:
 		return x.mapExprs(f)
 	case *Subquery:
-		if x.X == nil {
+		if x.X == nil && len(x.Outer) == 0 {
 			return x, nil
 		}
 		y := *x
-		y.X, err = f(x.X)
-		return &y, err
+		if x.X != nil {
+			if y.X, err = f(x.X); err != nil {
+				return nil, err
+			}
+		}
+		if len(x.Outer) > 0 {
+			y.Outer = make([]Expr, len(x.Outer))
+			for i, o := range x.Outer {
+				if y.Outer[i], err = f(o); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return &y, nil
 	case *Case:
 		y := &Case{T: x.T, Whens: make([]When, len(x.Whens))}
 		for i, w := range x.Whens {

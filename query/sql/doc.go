@@ -65,9 +65,10 @@
 // literals, arithmetic, comparisons, the functions and aggregates below,
 // and expressions over aggregates (max(a) - min(a)).
 //
-// Relational forms (rel.go, join_plan.go, window_plan.go): WITH
-// (non-recursive), subqueries in FROM, uncorrelated scalar, IN and
-// EXISTS subqueries, UNION / INTERSECT / EXCEPT [ALL], DISTINCT ON,
+// Relational forms (rel.go, join_plan.go, window_plan.go,
+// correlated.go, recursive.go): WITH and WITH RECURSIVE, subqueries in
+// FROM, scalar, IN and EXISTS subqueries (correlated with the query
+// directly around them too: Subquery.Outer and OuterRef), UNION / INTERSECT / EXCEPT [ALL], DISTINCT ON,
 // window functions (row_number, rank, dense_rank, percent_rank,
 // cume_dist, ntile, lag, lead, first_value, last_value, sum, avg, min,
 // max, count over ROWS frames and RANGE frames without offsets), and
@@ -75,8 +76,9 @@
 // lists). Such a statement plans into Rels that a Query reads through
 // Query.Input; see Rel.
 //
-// Not supported (each an "unsupported" error naming it): WITH
-// RECURSIVE, correlated subqueries, LATERAL, ANY/ALL (subquery) other
+// Not supported (each an "unsupported" error naming it): correlated
+// subqueries two levels deep or aggregating the enclosing query's
+// columns, LATERAL, ANY/ALL (subquery) other
 // than IN, VALUES, the WINDOW clause, RANGE frames with offsets, GROUPS
 // frames, GROUPING SETS / ROLLUP / CUBE, aggregate ORDER BY
 // (except in first/last), DISTINCT in aggregates other than count,

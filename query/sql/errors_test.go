@@ -12,8 +12,8 @@ func TestUnsupported(t *testing.T) {
 		// FROM
 		{"SELECT * FROM (cpu JOIN mem USING (hostname)) AS j", "alias on a JOIN"},
 		{"SELECT * FROM cpu JOIN mem USING (hostname) AS j", "USING ... AS alias"},
-		{"SELECT n FROM cpu WHERE n IN (SELECT n FROM mem WHERE mem.hostname = cpu.hostname)", "correlated subquery"},
-		{"SELECT n FROM cpu WHERE EXISTS (SELECT 1 FROM mem WHERE mem.n = cpu.n)", "correlated subquery"},
+		{"SELECT n FROM cpu WHERE EXISTS (SELECT 1 FROM mem HAVING max(cpu.n) > 0)", "aggregate of the enclosing query's columns in a subquery"},
+		{"SELECT n FROM cpu WHERE EXISTS (SELECT 1 FROM mem WHERE EXISTS (SELECT 1 FROM mem m2 WHERE m2.used = cpu.n))", "subquery referring to a query two levels out"},
 		{"SELECT * FROM LATERAL (SELECT 1) s", "LATERAL"},
 		{"SELECT * FROM cpu, LATERAL (SELECT 1) x", "LATERAL"},
 		{"SELECT * FROM generate_series(1, 3)", "function in FROM"},
@@ -22,7 +22,7 @@ func TestUnsupported(t *testing.T) {
 		{"SELECT * FROM cpu AS c(a, b)", "column aliases in FROM"},
 		{"SELECT * FROM db.public.cpu", "database-qualified table name"},
 		// statement level
-		{"WITH RECURSIVE x AS (SELECT 1) SELECT * FROM cpu", "WITH RECURSIVE"},
+		{"WITH RECURSIVE x(a) AS (SELECT 1 UNION ALL SELECT a + 1 FROM x WHERE a < 3 LIMIT 2) SELECT * FROM x", "ORDER BY, LIMIT, OFFSET or WITH on a recursive query"},
 		{"SELECT n FROM cpu WHERE n > ALL (SELECT n FROM mem)", "ALL (subquery)"},
 		{"SELECT n FROM cpu WHERE n < ANY (SELECT n FROM mem)", "ANY/SOME with an operator other than ="},
 		{"VALUES (1), (2)", "VALUES"},

@@ -367,9 +367,11 @@ func children(e Expr) []Expr {
 	case *windowCall:
 		return e.children()
 	case *Subquery:
+		out := make([]Expr, 0, 1+len(e.Outer))
 		if e.X != nil {
-			return []Expr{e.X}
+			out = append(out, e.X)
 		}
+		return append(out, e.Outer...)
 	}
 	return nil
 }

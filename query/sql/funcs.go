@@ -106,6 +106,9 @@ var dialectFuncs = map[string]bool{
 	"substr": true, "substring": true, "left": true, "right": true, "concat": true, "replace": true,
 	"split_part": true, "starts_with": true, "strpos": true, "btrim": true, "ltrim": true, "rtrim": true,
 	"regexp_replace": true, "extract": true, "date_part": true, "timezone": true,
+	// datepart is InfluxDB 3's (DataFusion's) name of date_part, which
+	// Grafana's InfluxDB data source writes in SQL mode ($__timeGroup).
+	"datepart": true,
 }
 
 var scalarFuncs = map[string]bool{
@@ -302,6 +305,9 @@ func (p *planner) toTimestamp(args []Expr, loc int32) (Expr, error) {
 
 func (p *planner) aggregate(fc *pg_query.FuncCall, name string, c clause, depth int) (Expr, error) {
 	e, err := p.aggregateCall(fc, name, c, depth)
+	if err == nil {
+		err = outerAggregate(e, fc.Location)
+	}
 	if err != nil || fc.AggFilter == nil {
 		return e, err
 	}

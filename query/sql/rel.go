@@ -21,6 +21,14 @@ const (
 	RelJoin
 	// RelWindow appends to Input's columns one column per window function.
 	RelWindow
+	// RelRecursive is a WITH RECURSIVE query: Init's rows, then Step's
+	// computed over the rows the previous round added (Work), round after
+	// round until a round adds none. All keeps duplicates (UNION ALL);
+	// otherwise a round adds only rows not seen before (UNION).
+	RelRecursive
+	// RelWorkTable is the recursive reference inside a RelRecursive's
+	// Step: the rows the previous round added.
+	RelWorkTable
 )
 
 // SetOpKind is a set operation.
@@ -98,6 +106,12 @@ type Rel struct {
 	// RelWindow.
 	Input   *Rel
 	Windows []WindowFunc
+
+	// RelRecursive: the non-recursive term, the recursive one, and the
+	// work table Step reads (All as for RelSetOp).
+	Init, Step, Work *Rel
+	// Name is the recursive query's name, for messages.
+	Name string
 }
 
 // WindowFunc is one window function call over a RelWindow's Input: its
@@ -241,17 +255,21 @@ const (
 	SubIn                             // X IN (SELECT x ...)
 )
 
-// Subquery is an uncorrelated subquery in an expression. The executor
-// runs Rel once and replaces the expression by a constant (SubScalar,
-// SubExists) or an InList (SubIn) before it runs the query that holds it
-// (BindSubqueries).
+// Subquery is a subquery in an expression. Uncorrelated (Outer empty),
+// the executor runs Rel once and replaces the expression by a constant
+// (SubScalar, SubExists) or an InList (SubIn) before it runs the query
+// that holds it (BindSubqueries). Correlated, Rel holds OuterRefs to the
+// row-context expressions Outer of the query around it: the executor
+// evaluates Outer per row and runs Rel.BindOuter once per distinct
+// combination of their values.
 type Subquery struct {
-	Mode SubqueryMode
-	Rel  *Rel
-	X    Expr // SubIn: the tested value, already of type Elem
-	Elem Type // SubIn: the type values are compared in
-	T    Type
-	loc  int32
+	Mode  SubqueryMode
+	Rel   *Rel
+	Outer []Expr
+	X     Expr // SubIn: the tested value, already of type Elem
+	Elem  Type // SubIn: the type values are compared in
+	T     Type
+	loc   int32
 }
 
 func (*Subquery) exprNode()    {}
@@ -288,6 +306,7 @@ type rangeScope struct {
 type cte struct {
 	rel   *Rel
 	attrs []colAttr
+	used  bool // referenced (to tell a recursive WITH query from one that is not)
 }
 
 // child returns a planner for a nested SELECT (a subquery or a CTE): it
@@ -326,9 +345,6 @@ func (p *planner) planStatement(s *pg_query.SelectStmt, loc int32) (*Query, erro
 
 // with brings the WITH queries into scope, each seeing those before it.
 func (p *planner) with(w *pg_query.WithClause) error {
-	if w.Recursive {
-		return unsupported(w.Location, "WITH RECURSIVE", "")
-	}
 	scope := map[string]*cte{}
 	for name, c := range p.ctes {
 		scope[name] = c
@@ -349,6 +365,16 @@ func (p *planner) with(w *pg_query.WithClause) error {
 		}
 		if _, dup := scope[c.Ctename]; dup && p.ctes[c.Ctename] != scope[c.Ctename] {
 			return invalid(c.Location, "42712", "WITH query name %q specified more than once", c.Ctename)
+		}
+		if w.Recursive {
+			rec, err := p.recursiveCTE(c, sel, scope)
+			if err != nil {
+				return err
+			}
+			if rec != nil {
+				scope[c.Ctename] = rec
+				continue
+			}
 		}
 		sub := p.child()
 		sub.ctes = scope
@@ -573,6 +599,7 @@ func (p *planner) rangeItem(n *pg_query.Node) (*rangeEntry, error) {
 			name = rv.Alias.Aliasname
 		}
 		if c := p.ctes[rv.Relname]; c != nil && rv.Schemaname == "" {
+			c.used = true
 			rel := c.rel
 			if rv.Alias != nil && len(rv.Alias.Colnames) > 0 {
 				cp := *rel
@@ -821,11 +848,13 @@ func (p *planner) subLink(sl *pg_query.SubLink, c clause, sub func(*pg_query.Nod
 	default:
 		return nil, unsupported(loc, "subquery form", "")
 	}
-	rel, _, err := p.child().planRel(sel, loc)
+	cp := p.child()
+	cp.sublink = true
+	rel, _, err := cp.planRel(sel, loc)
 	if err != nil {
 		return nil, err
 	}
-	sq := &Subquery{Mode: mode, Rel: rel, loc: loc}
+	sq := &Subquery{Mode: mode, Rel: rel, Outer: cp.outerArgs, loc: loc}
 	switch mode {
 	case SubExists:
 		sq.T = TypeBool
@@ -890,7 +919,9 @@ func (q *Query) BindSubqueries(run func(*Rel) ([][]Value, error)) (*Query, error
 				return nil, nil
 			}
 			s, ok := e.(*Subquery)
-			if !ok {
+			if !ok || s.Correlated() {
+				// A correlated subquery is computed per row, as
+				// the query runs.
 				return mapChildren(e, f)
 			}
 			rows, err := run(s.Rel)
@@ -1050,24 +1081,6 @@ func (p *planner) checkDistinctOn(q *Query) error {
 		}
 	}
 	return nil
-}
-
-// resolvable reports whether the column reference names a column of this
-// planner's FROM (for the error on correlated subqueries).
-func (p *planner) resolvable(cr *pg_query.ColumnRef) bool {
-	if p.table == nil || len(cr.Fields) == 0 {
-		return false
-	}
-	s := cr.Fields[len(cr.Fields)-1].GetString_()
-	if s == nil {
-		return false
-	}
-	for _, c := range p.table.Columns {
-		if c.Name == s.Sval {
-			return true
-		}
-	}
-	return p.outer != nil && p.outer.resolvable(cr)
 }
 
 // ambiguityHint explains why a column name is ambiguous.

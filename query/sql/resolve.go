@@ -158,7 +158,17 @@ func (p *planner) checkQualifier(quals []*pg_query.Node, loc int32) error {
 	return errAt(loc, CodeUndefinedTable, "42P01", "missing FROM-clause entry for table %q", tbl)
 }
 
+// columnRef resolves a column reference in this query's FROM or, in a
+// subquery, in the query around it (a correlated reference).
 func (p *planner) columnRef(cr *pg_query.ColumnRef, c clause) (Expr, error) {
+	e, err := p.localColumnRef(cr, c)
+	if err != nil && p.outer != nil && !c.noVars {
+		return p.outerColumn(cr, c, err)
+	}
+	return e, err
+}
+
+func (p *planner) localColumnRef(cr *pg_query.ColumnRef, c clause) (Expr, error) {
 	n := len(cr.Fields)
 	if n == 0 {
 		return nil, unsupported(cr.Location, "empty column reference", "")
@@ -187,9 +197,6 @@ func (p *planner) columnRef(cr *pg_query.ColumnRef, c clause) (Expr, error) {
 	cols := p.table.lookup(name)
 	if p.table.scope != nil && n > 1 {
 		cols = p.table.lookupQual(cr.Fields[n-2].GetString_().GetSval(), name)
-	}
-	if len(cols) == 0 && p.outer != nil && p.outer.resolvable(cr) {
-		return nil, unsupported(cr.Location, "correlated subquery", "a subquery may not refer to the columns of the query around it")
 	}
 	switch len(cols) {
 	case 0:

@@ -733,6 +733,8 @@ func (p *planner) scalarFunc(name string, fc *pg_query.FuncCall, args []Expr) (E
 		return p.regexpReplace(args, loc)
 	case "extract", "date_part":
 		return p.extract(name, args, loc)
+	case "datepart":
+		return p.extract("date_part", args, loc)
 	case "timezone":
 		return p.atTimeZone(args, loc)
 	}

@@ -39,7 +39,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-func findPrometheus(t *testing.T) string {
+func findPrometheus(t testing.TB) string {
 	path, err := exec.LookPath("prometheus")
 	if err != nil {
 		for _, p := range []string{"/usr/bin/prometheus"} {
@@ -56,7 +56,7 @@ func findPrometheus(t *testing.T) string {
 	return path
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func (p *proc) tail(n int) string {
 
 // start runs bin with args (a free address is substituted for {addr}, or
 // fixed is used) and waits until readyPath answers 200.
-func start(t *testing.T, name, bin string, args []string, fixed, readyPath string) *proc {
+func start(t testing.TB, name, bin string, args []string, fixed, readyPath string) *proc {
 	t.Helper()
 	dir := os.Getenv("SILT_PROM_KEEP") // keeps the logs
 	if dir == "" {
@@ -145,7 +145,7 @@ func start(t *testing.T, name, bin string, args []string, fixed, readyPath strin
 	}
 }
 
-func buildSilt(t *testing.T) string {
+func buildSilt(t testing.TB) string {
 	bin := filepath.Join(t.TempDir(), "silt")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/siltdb/silt/cmd/silt").CombinedOutput()
 	if err != nil {
@@ -250,7 +250,7 @@ type apiResult struct {
 	} `json:"data"`
 }
 
-func query(t *testing.T, base, path string, params url.Values) apiResult {
+func query(t testing.TB, base, path string, params url.Values) apiResult {
 	t.Helper()
 	resp, err := http.PostForm(base+path, params)
 	if err != nil {
@@ -271,7 +271,7 @@ type point struct {
 }
 
 // normalize turns any result into series keyed by their labels.
-func normalize(t *testing.T, r apiResult) map[string][]point {
+func normalize(t testing.TB, r apiResult) map[string][]point {
 	t.Helper()
 	out := map[string][]point{}
 	parsePoint := func(raw []any) point {

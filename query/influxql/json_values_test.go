@@ -1,4 +1,4 @@
-package server
+package influxql
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package server
+package influxql
 
 import (
 	"encoding/json"
@@ -24,11 +24,10 @@ func appendJSONRow(b []byte, row []any) ([]byte, error) {
 		var ok bool
 		b, ok = appendJSONValue(b, v)
 		if !ok {
-			enc, err := json.Marshal(v)
-			if err != nil {
+			var err error
+			if b, err = appendMarshal(b, v); err != nil {
 				return b, err
 			}
-			b = append(b, enc...)
 		}
 	}
 	return append(b, ']'), nil
@@ -43,30 +42,48 @@ func appendJSONValue(b []byte, v any) ([]byte, bool) {
 	case string:
 		return query.AppendJSONString(b, x), true
 	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return b, false
-		}
-		// encoding/json's float format: shortest 'f', or 'e' for very
-		// small and very large magnitudes, with a one-digit exponent
-		// left unpadded (1e-07 → 1e-7).
-		format := byte('f')
-		if a := math.Abs(x); a != 0 && (a < 1e-6 || a >= 1e21) {
-			format = 'e'
-		}
-		b = strconv.AppendFloat(b, x, format, -1, 64)
-		if format == 'e' {
-			if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-				b[n-2] = b[n-1]
-				b = b[:n-1]
-			}
-		}
-		return b, true
+		return appendJSONFloat(b, x)
 	case int64:
-		return strconv.AppendInt(b, x, 10), true
+		return appendJSONInt(b, x), true
 	case uint64:
 		return strconv.AppendUint(b, x, 10), true
 	case bool:
 		return strconv.AppendBool(b, x), true
 	}
 	return b, false
+}
+
+func appendJSONInt(b []byte, x int64) []byte { return strconv.AppendInt(b, x, 10) }
+
+// appendJSONFloat appends x as Marshal would, or reports false (b
+// unchanged) for NaN and infinities, which Marshal refuses.
+func appendJSONFloat(b []byte, x float64) ([]byte, bool) {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return b, false
+	}
+	// encoding/json's float format: shortest 'f', or 'e' for very
+	// small and very large magnitudes, with a one-digit exponent
+	// left unpadded (1e-07 → 1e-7).
+	format := byte('f')
+	if a := math.Abs(x); a != 0 && (a < 1e-6 || a >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, x, format, -1, 64)
+	if format == 'e' {
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, true
+}
+
+// appendMarshal appends v as Marshal writes it, with its error for a
+// value Marshal refuses.
+func appendMarshal(b []byte, v any) ([]byte, error) {
+	enc, err := json.Marshal(v)
+	if err != nil {
+		return b, err
+	}
+	return append(b, enc...), nil
 }

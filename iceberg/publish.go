@@ -1,0 +1,778 @@
+package iceberg
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	ig "github.com/apache/iceberg-go"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/manifest"
+	"github.com/siltdb/silt/tiering"
+)
+
+// Store is what publishing needs of the bucket: the tiering store plus
+// create-only puts (S3 If-None-Match: *), which make a metadata version
+// appear exactly once. *tiering.S3Store implements it.
+type Store interface {
+	tiering.ObjectStore
+	PutIfAbsent(ctx context.Context, key string, data []byte) (string, error)
+	// ListDir lists one level under prefix: objects, and sub-directories
+	// ending in "/" (finding the tables of dropped Silt tables).
+	ListDir(ctx context.Context, prefix string) (objects []tiering.ObjectInfo, dirs []string, err error)
+}
+
+// Publisher commits Silt tables as Iceberg tables in a store.
+type Publisher struct {
+	Store Store
+	// Location is the URL outside readers address the store's root with,
+	// s3://<bucket>/<prefix>: data file paths and table locations in the
+	// metadata are Location + "/" + key.
+	Location string
+	// Root is the key prefix of the tables (DefaultRoot if empty): table
+	// db.t lives under <Root>/db/t/.
+	Root string
+	// Now is the commit clock (time.Now if nil).
+	Now func() time.Time
+	// BeforeCommit, if set, runs after a version's manifest and manifest
+	// list are written and before the version itself is: the point a
+	// crash test stops at. An error abandons the commit.
+	BeforeCommit func(db, table string, version int) error
+
+	mu   sync.Mutex
+	last map[string]string // "db.table" → fingerprint of what is current
+	// known holds the tables in the store ("db" → "table"), listed once;
+	// nil until then.
+	known map[[2]string]bool
+}
+
+// DefaultRoot is where the tables go under the store's prefix.
+const DefaultRoot = "iceberg"
+
+// Table is one Silt table to publish: its current schema and the data
+// files of its published windows.
+type Table struct {
+	DB, Name string
+	Schema   *columnar.TableSchema
+	Files    []DataFile
+	// Withheld names the windows with data in the bucket that are not
+	// published: a late write put a point there twice (Tables).
+	Withheld []string
+}
+
+// DataFile is one published segment.
+type DataFile struct {
+	Key              string // object key in the store
+	Window           string // the day window, YYYY-MM-DD
+	Rows, Bytes      int64
+	MinTime, MaxTime int64 // ns
+}
+
+// Result reports one table's publication.
+type Result struct {
+	Version        int  // metadata version now current (0: no table)
+	Committed      bool // a new version was committed
+	Added, Removed int  // data files, against the previous version
+	SnapshotID     int64
+	MetadataKey    string // the current version's key
+	PublishedFiles int
+	PublishedRows  int64
+	SchemaChanged  bool
+	Withheld       int // windows in the bucket not published (Table.Withheld)
+}
+
+// Identifier fields of the schema.
+const (
+	TimeFieldID      = 1    // the time column's Iceberg field id in every table
+	DayPartitionID   = 1000 // the partition field day(time)
+	DayPartitionName = "time_day"
+	nameMappingKey   = "schema.name-mapping.default"
+	versionHintName  = "version-hint.text"
+)
+
+func (p *Publisher) root() string {
+	if p.Root == "" {
+		return DefaultRoot
+	}
+	return strings.Trim(p.Root, "/")
+}
+
+// TableKey returns the key prefix of table db.name (no trailing slash).
+func (p *Publisher) TableKey(db, name string) string {
+	return p.root() + "/" + db + "/" + name
+}
+
+func (p *Publisher) url(key string) string { return strings.TrimRight(p.Location, "/") + "/" + key }
+
+func (p *Publisher) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func metadataKey(dir string, v int) string {
+	return dir + "/metadata/v" + strconv.Itoa(v) + ".metadata.json"
+}
+
+// Current returns the current metadata version of table db.name and its
+// key: 0 and "" when the table does not exist yet. The version hint is
+// only a hint (a crash after a commit leaves it one behind): the versions
+// after it are probed until one is missing.
+func (p *Publisher) Current(ctx context.Context, db, name string) (int, string, error) {
+	dir := p.TableKey(db, name)
+	v := 0
+	raw, err := readAll(ctx, p.Store, dir+"/metadata/"+versionHintName)
+	switch {
+	case err == nil:
+		n, perr := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if perr != nil || n < 1 {
+			return 0, "", fmt.Errorf("read version hint of table %s.%s: %q is not a version", db, name, raw)
+		}
+		v = n
+	case errors.Is(err, tiering.ErrNotFound):
+		// No hint: a table never committed, or a crash before its
+		// first hint. List its metadata versions.
+		objs, lerr := p.Store.List(ctx, dir+"/metadata/v")
+		if lerr != nil {
+			return 0, "", fmt.Errorf("list metadata versions of table %s.%s: %w", db, name, lerr)
+		}
+		for _, o := range objs {
+			s := strings.TrimPrefix(o.Key, dir+"/metadata/v")
+			if n, perr := strconv.Atoi(strings.TrimSuffix(s, ".metadata.json")); perr == nil && strings.HasSuffix(s, ".metadata.json") {
+				v = max(v, n)
+			}
+		}
+	default:
+		return 0, "", fmt.Errorf("read version hint of table %s.%s: %w", db, name, err)
+	}
+	for {
+		_, err := p.Store.Stat(ctx, metadataKey(dir, v+1))
+		if errors.Is(err, tiering.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return 0, "", fmt.Errorf("probe metadata version %d of table %s.%s: %w", v+1, db, name, err)
+		}
+		v++
+	}
+	if v == 0 {
+		return 0, "", nil
+	}
+	return v, metadataKey(dir, v), nil
+}
+
+// Publish makes the Iceberg table of t hold exactly t.Files under t's
+// schema, in one new snapshot, unless it does already.
+func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
+	var res Result
+	dir := p.TableKey(t.DB, t.Name)
+	ver, key, err := p.Current(ctx, t.DB, t.Name)
+	if err != nil {
+		return res, err
+	}
+	res.Version, res.MetadataKey, res.Withheld = ver, key, len(t.Withheld)
+	var cur *tableMetadata
+	if ver > 0 {
+		raw, err := readAll(ctx, p.Store, key)
+		if err != nil {
+			return res, fmt.Errorf("read metadata of table %s.%s: %w", t.DB, t.Name, err)
+		}
+		cur = new(tableMetadata)
+		if err := json.Unmarshal(raw, cur); err != nil {
+			return res, fmt.Errorf("parse metadata %s: %w", key, err)
+		}
+	} else if len(t.Files) == 0 {
+		return res, nil // nothing published, nothing to say
+	}
+
+	sch, lastCol, schemaChanged, err := p.schemaFor(cur, t.Schema)
+	if err != nil {
+		return res, fmt.Errorf("schema of table %s.%s: %w", t.DB, t.Name, err)
+	}
+	spec := ig.NewPartitionSpecID(0, ig.PartitionField{SourceIDs: []int{TimeFieldID}, FieldID: DayPartitionID,
+		Name: DayPartitionName, Transform: ig.DayTransform{}})
+
+	// The files of the current snapshot, by manifest.
+	var prev []prevManifest
+	var parent *snapshot
+	if cur != nil {
+		if parent = cur.currentSnapshot(); parent != nil {
+			if prev, err = p.readManifests(ctx, parent.ManifestList); err != nil {
+				return res, fmt.Errorf("read current snapshot of table %s.%s: %w", t.DB, t.Name, err)
+			}
+		}
+	}
+	want := make(map[string]DataFile, len(t.Files))
+	for _, f := range t.Files {
+		want[p.url(f.Key)] = f
+	}
+	had := map[string]bool{}
+	var kept, removed []ig.ManifestEntry
+	for i := range prev {
+		pm := &prev[i]
+		for _, e := range pm.entries {
+			path := e.DataFile().FilePath()
+			had[path] = true
+			if _, ok := want[path]; ok {
+				pm.kept = append(pm.kept, e)
+			} else {
+				pm.removed = append(pm.removed, e)
+			}
+		}
+		kept, removed = append(kept, pm.kept...), append(removed, pm.removed...)
+	}
+	var added []DataFile
+	for _, f := range t.Files {
+		if !had[p.url(f.Key)] {
+			added = append(added, f)
+		}
+	}
+	slices.SortFunc(added, func(a, b DataFile) int { return strings.Compare(a.Key, b.Key) })
+	res.PublishedFiles = len(t.Files)
+	for _, f := range t.Files {
+		res.PublishedRows += f.Rows
+	}
+	res.SchemaChanged = schemaChanged
+	if cur != nil && len(added) == 0 && len(removed) == 0 && !schemaChanged {
+		return res, nil
+	}
+
+	now := p.now()
+	snapID, err := newSnapshotID(cur)
+	if err != nil {
+		return res, err
+	}
+	var seq, firstRow int64 = 1, 0
+	if cur != nil {
+		seq, firstRow = cur.LastSequenceNumber+1, cur.NextRowID
+	}
+	uid := randomHex(16)
+
+	// The manifests: a manifest of the current snapshot none of whose
+	// files is removed is kept as it is, one that loses files is
+	// rewritten (the rest as existing, those as deleted), and the new
+	// files get a manifest of their own; so a commit writes what changed,
+	// not the whole table. Past MaxManifests they are merged into one.
+	var manifests []ig.ManifestFile
+	n := 0
+	write := func(kept, removed []ig.ManifestEntry, added []DataFile) error {
+		if len(kept)+len(removed)+len(added) == 0 {
+			return nil
+		}
+		mkey := dir + "/metadata/" + uid + "-m" + strconv.Itoa(n) + ".avro"
+		n++
+		mf, err := p.writeManifest(ctx, mkey, spec, sch, snapID, kept, removed, added)
+		if err != nil {
+			return fmt.Errorf("manifest of table %s.%s: %w", t.DB, t.Name, err)
+		}
+		manifests = append(manifests, mf)
+		return nil
+	}
+	if len(prev)+1 > MaxManifests {
+		if err := write(kept, removed, added); err != nil {
+			return res, err
+		}
+	} else {
+		for _, pm := range prev {
+			switch {
+			case len(pm.removed) > 0:
+				if err := write(pm.kept, pm.removed, nil); err != nil {
+					return res, err
+				}
+			case len(pm.kept) > 0:
+				manifests = append(manifests, pm.file)
+			}
+		}
+		if err := write(nil, nil, added); err != nil {
+			return res, err
+		}
+	}
+
+	var parentID *int64
+	if parent != nil {
+		parentID = &parent.SnapshotID
+	}
+	var lbuf bytes.Buffer
+	lw, err := ig.NewManifestListWriterV3(&lbuf, snapID, seq, firstRow, parentID)
+	if err != nil {
+		return res, fmt.Errorf("start manifest list of table %s.%s: %w", t.DB, t.Name, err)
+	}
+	if err := lw.AddManifests(manifests); err != nil {
+		return res, fmt.Errorf("manifest list of table %s.%s: %w", t.DB, t.Name, err)
+	}
+	if err := lw.Close(); err != nil {
+		return res, fmt.Errorf("close manifest list of table %s.%s: %w", t.DB, t.Name, err)
+	}
+	nextRow := firstRow
+	if n := lw.NextRowID(); n != nil {
+		nextRow = *n
+	}
+	lkey := dir + "/metadata/snap-" + strconv.FormatInt(snapID, 10) + "-" + uid + ".avro"
+	if err := p.put(ctx, lkey, lbuf.Bytes()); err != nil {
+		return res, err
+	}
+
+	next, err := p.nextMetadata(cur, key, t, sch, lastCol, spec, now)
+	if err != nil {
+		return res, err
+	}
+	snap := snapshot{SnapshotID: snapID, ParentSnapshotID: parentID, SequenceNumber: seq,
+		TimestampMS: now.UnixMilli(), ManifestList: p.url(lkey), SchemaID: sch.ID,
+		FirstRowID: firstRow, AddedRows: nextRow - firstRow,
+		Summary: summary(kept, removed, added)}
+	// Older snapshots are expired at once: their data files are segments
+	// Silt deletes once compaction or retention retires them, so time
+	// travel to them could not be promised.
+	next.Snapshots = []snapshot{snap}
+	next.CurrentSnapshotID = &snap.SnapshotID
+	next.SnapshotLog = []snapshotLog{{SnapshotID: snapID, TimestampMS: snap.TimestampMS}}
+	next.Refs = map[string]ref{"main": {SnapshotID: snapID, Type: "branch"}}
+	next.LastSequenceNumber, next.NextRowID = seq, nextRow
+	raw, err := json.MarshalIndent(next, "", " ")
+	if err != nil {
+		return res, fmt.Errorf("encode metadata of table %s.%s: %w", t.DB, t.Name, err)
+	}
+	if p.BeforeCommit != nil {
+		if err := p.BeforeCommit(t.DB, t.Name, ver+1); err != nil {
+			return res, err
+		}
+	}
+	vkey := metadataKey(dir, ver+1)
+	if _, err := p.Store.PutIfAbsent(ctx, vkey, raw); err != nil {
+		if errors.Is(err, tiering.ErrPrecondition) {
+			return res, fmt.Errorf("commit version %d of table %s.%s: another writer committed it first: %w", ver+1, t.DB, t.Name, err)
+		}
+		return res, fmt.Errorf("commit version %d of table %s.%s: %w", ver+1, t.DB, t.Name, err)
+	}
+	res.Version, res.MetadataKey, res.Committed, res.SnapshotID = ver+1, vkey, true, snapID
+	res.Added, res.Removed = len(added), len(removed)
+	// The hint is for readers; Current does not trust it.
+	if err := p.put(ctx, dir+"/metadata/"+versionHintName, []byte(strconv.Itoa(ver+1))); err != nil {
+		return res, fmt.Errorf("committed version %d of table %s.%s, but its version hint: %w", ver+1, t.DB, t.Name, err)
+	}
+	return res, nil
+}
+
+// schemaFor maps a Silt schema to an Iceberg schema, keeping the field ids
+// of the current one by name: time, then the tags, then the fields, each
+// optional except time. It returns the schema (with its id), the table's
+// last column id, and whether the schema differs from the current one.
+func (p *Publisher) schemaFor(cur *tableMetadata, s *columnar.TableSchema) (*ig.Schema, int, bool, error) {
+	if s == nil { // a dropped table: its schema stays
+		if cur == nil {
+			return nil, 0, false, errors.New("no schema")
+		}
+		old, err := cur.schema(cur.CurrentSchemaID)
+		return old, cur.LastColumnID, false, err
+	}
+	ids := map[string]int{}
+	types := map[string]ig.Type{}
+	last, curID := TimeFieldID, -1
+	var old *ig.Schema
+	if cur != nil {
+		var err error
+		if old, err = cur.schema(cur.CurrentSchemaID); err != nil {
+			return nil, 0, false, err
+		}
+		for _, f := range old.Fields() {
+			ids[f.Name], types[f.Name] = f.ID, f.Type
+		}
+		last, curID = cur.LastColumnID, cur.CurrentSchemaID
+	}
+	fields := []ig.NestedField{{ID: TimeFieldID, Name: columnar.TimeColumn, Type: ig.PrimitiveTypes.TimestampNs, Required: true}}
+	add := func(name string, typ ig.Type) {
+		id, ok := ids[name]
+		if !ok || !types[name].Equals(typ) {
+			// A new column, or one whose type changed (the Silt table
+			// was dropped and written again): a new id, as Iceberg
+			// drops a column and adds another of the same name.
+			last++
+			id = last
+		}
+		fields = append(fields, ig.NestedField{ID: id, Name: name, Type: typ})
+	}
+	for _, tag := range s.Tags {
+		add(tag, ig.PrimitiveTypes.String)
+	}
+	for _, f := range s.Fields {
+		typ, err := fieldType(f.Type)
+		if err != nil {
+			return nil, 0, false, fmt.Errorf("column %q: %w", f.Name, err)
+		}
+		add(f.Name, typ)
+	}
+	sch := ig.NewSchema(max(curID, 0), fields...)
+	if old != nil && old.Equals(sch) {
+		return old, last, false, nil
+	}
+	sch = ig.NewSchema(curID+1, fields...)
+	return sch, last, true, nil
+}
+
+// fieldType is the Iceberg type of a Silt field. Unsigned integers become
+// long: Iceberg has no unsigned type, and the Parquet files hold them as
+// UINT_64, which readers widen or reinterpret (values past 2^63-1 read
+// negative in engines that take the physical int64): docs/iceberg.md.
+func fieldType(t columnar.FieldType) (ig.Type, error) {
+	switch t {
+	case columnar.FieldFloat:
+		return ig.PrimitiveTypes.Float64, nil
+	case columnar.FieldInt, columnar.FieldUint:
+		return ig.PrimitiveTypes.Int64, nil
+	case columnar.FieldBool:
+		return ig.PrimitiveTypes.Bool, nil
+	case columnar.FieldString:
+		return ig.PrimitiveTypes.String, nil
+	}
+	return nil, fmt.Errorf("no Iceberg type for Silt field type %d", t)
+}
+
+// nextMetadata builds the metadata of the next version from cur (nil for a
+// new table): schemas, spec, properties and the metadata log.
+func (p *Publisher) nextMetadata(cur *tableMetadata, curKey string, t Table, sch *ig.Schema, lastCol int, spec ig.PartitionSpec, now time.Time) (*tableMetadata, error) {
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("encode partition spec: %w", err)
+	}
+	schJSON, err := json.Marshal(sch)
+	if err != nil {
+		return nil, fmt.Errorf("encode schema: %w", err)
+	}
+	// Silt's segments carry no Parquet field ids: readers find columns by
+	// name through this mapping (the spec's column projection rules).
+	mapping, err := json.Marshal(sch.NameMapping())
+	if err != nil {
+		return nil, fmt.Errorf("encode name mapping: %w", err)
+	}
+	var m tableMetadata
+	if cur != nil {
+		m = *cur
+		m.Properties = make(map[string]string, len(cur.Properties))
+		for k, v := range cur.Properties {
+			m.Properties[k] = v
+		}
+		m.MetadataLog = append(slices.Clone(cur.MetadataLog), metadataLog{MetadataFile: p.url(curKey), TimestampMS: cur.LastUpdatedMS})
+		if n := len(m.MetadataLog); n > maxMetadataLog {
+			m.MetadataLog = m.MetadataLog[n-maxMetadataLog:]
+		}
+		if sch.ID != cur.CurrentSchemaID {
+			m.Schemas = append(slices.Clone(cur.Schemas), schJSON)
+		}
+	} else {
+		m = tableMetadata{FormatVersion: FormatVersion, TableUUID: newUUID(),
+			Location: p.url(p.TableKey(t.DB, t.Name)), Schemas: []json.RawMessage{schJSON},
+			PartitionSpecs: []json.RawMessage{specJSON}, DefaultSpecID: 0, LastPartitionID: DayPartitionID,
+			SortOrders: []sortOrder{{OrderID: 0, Fields: []any{}}}, Properties: map[string]string{},
+			MetadataLog: []metadataLog{}}
+	}
+	m.CurrentSchemaID, m.LastColumnID, m.LastUpdatedMS = sch.ID, lastCol, now.UnixMilli()
+	m.Properties[nameMappingKey] = string(mapping)
+	m.Properties["silt.table"] = t.DB + "." + t.Name
+	return &m, nil
+}
+
+// maxMetadataLog bounds the metadata log kept in each version.
+const maxMetadataLog = 20
+
+// dataFile describes a segment as an Iceberg data file: its day partition
+// and its time bounds (single-value serialization: 8 bytes little endian).
+func dataFile(spec ig.PartitionSpec, path string, f DataFile) (ig.DataFile, error) {
+	start, err := time.Parse("2006-01-02", f.Window)
+	if err != nil {
+		return nil, fmt.Errorf("segment %s: window %q: %w", f.Key, f.Window, err)
+	}
+	day := int32(start.Unix() / 86400)
+	b, err := ig.NewDataFileBuilder(spec, ig.EntryContentData, path, ig.ParquetFile,
+		map[int]any{DayPartitionID: day}, map[int]string{DayPartitionID: "date"}, nil, f.Rows, f.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("segment %s: %w", f.Key, err)
+	}
+	lo, hi := make([]byte, 8), make([]byte, 8)
+	binary.LittleEndian.PutUint64(lo, uint64(f.MinTime))
+	binary.LittleEndian.PutUint64(hi, uint64(f.MaxTime))
+	return b.LowerBoundValues(map[int][]byte{TimeFieldID: lo}).UpperBoundValues(map[int][]byte{TimeFieldID: hi}).Build(), nil
+}
+
+func summary(kept, removed []ig.ManifestEntry, added []DataFile) map[string]string {
+	var addRows, delRows, total int64
+	for _, f := range added {
+		addRows += f.Rows
+	}
+	for _, e := range removed {
+		delRows += e.DataFile().Count()
+	}
+	for _, e := range kept {
+		total += e.DataFile().Count()
+	}
+	op := "overwrite"
+	switch {
+	case len(removed) == 0:
+		op = "append"
+	case len(added) == 0:
+		op = "delete"
+	}
+	return map[string]string{
+		"operation":          op,
+		"added-data-files":   strconv.Itoa(len(added)),
+		"deleted-data-files": strconv.Itoa(len(removed)),
+		"added-records":      strconv.FormatInt(addRows, 10),
+		"deleted-records":    strconv.FormatInt(delRows, 10),
+		"total-data-files":   strconv.Itoa(len(kept) + len(added)),
+		"total-records":      strconv.FormatInt(total+addRows, 10),
+		"total-delete-files": "0",
+	}
+}
+
+// MaxManifests bounds the manifests of a snapshot: past it a commit
+// merges them into one.
+const MaxManifests = 32
+
+// prevManifest is a manifest of the current snapshot: its live entries,
+// split by the commit into those kept and those removed.
+type prevManifest struct {
+	file          ig.ManifestFile
+	entries       []ig.ManifestEntry
+	kept, removed []ig.ManifestEntry
+}
+
+// readManifests returns the manifests a snapshot's manifest list names,
+// with their live (added or existing) entries.
+func (p *Publisher) readManifests(ctx context.Context, listURL string) ([]prevManifest, error) {
+	raw, err := readAll(ctx, p.Store, p.keyOf(listURL))
+	if err != nil {
+		return nil, err
+	}
+	mfs, err := ig.ReadManifestList(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("decode manifest list %s: %w", listURL, err)
+	}
+	out := make([]prevManifest, 0, len(mfs))
+	for _, mf := range mfs {
+		raw, err := readAll(ctx, p.Store, p.keyOf(mf.FilePath()))
+		if err != nil {
+			return nil, err
+		}
+		es, err := ig.ReadManifest(mf, bytes.NewReader(raw), true)
+		if err != nil {
+			return nil, fmt.Errorf("decode manifest %s: %w", mf.FilePath(), err)
+		}
+		out = append(out, prevManifest{file: mf, entries: es})
+	}
+	return out, nil
+}
+
+// writeManifest writes one manifest of snapshot snapID under key.
+func (p *Publisher) writeManifest(ctx context.Context, key string, spec ig.PartitionSpec, sch *ig.Schema, snapID int64,
+	kept, removed []ig.ManifestEntry, added []DataFile) (ig.ManifestFile, error) {
+	var buf bytes.Buffer
+	w, err := ig.NewManifestWriter(FormatVersion, &buf, spec, sch, snapID)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range kept {
+		if err := w.Existing(e); err != nil {
+			return nil, fmt.Errorf("keep %s: %w", e.DataFile().FilePath(), err)
+		}
+	}
+	for _, e := range removed {
+		if err := w.Delete(e); err != nil {
+			return nil, fmt.Errorf("remove %s: %w", e.DataFile().FilePath(), err)
+		}
+	}
+	for _, f := range added {
+		df, err := dataFile(spec, p.url(f.Key), f)
+		if err != nil {
+			return nil, err
+		}
+		if err := w.Add(ig.NewManifestEntry(ig.EntryStatusADDED, &snapID, nil, nil, df)); err != nil {
+			return nil, fmt.Errorf("add %s: %w", f.Key, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("close: %w", err)
+	}
+	mf, err := w.ToManifestFile(p.url(key), int64(buf.Len()))
+	if err != nil {
+		return nil, err
+	}
+	if err := p.put(ctx, key, buf.Bytes()); err != nil {
+		return nil, err
+	}
+	return mf, nil
+}
+
+// keyOf turns a URL this publisher wrote back into a key.
+func (p *Publisher) keyOf(url string) string {
+	return strings.TrimPrefix(url, strings.TrimRight(p.Location, "/")+"/")
+}
+
+func (p *Publisher) put(ctx context.Context, key string, data []byte) error {
+	if _, err := p.Store.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}
+
+// readAll reads a whole (small) object.
+func readAll(ctx context.Context, s tiering.ObjectStore, key string) ([]byte, error) {
+	info, err := s.Stat(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := s.GetRange(ctx, key, 0, info.Size)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// newSnapshotID picks a positive snapshot id not used by cur.
+func newSnapshotID(cur *tableMetadata) (int64, error) {
+	for {
+		n, err := rand.Int(rand.Reader, big.NewInt(math.MaxInt64))
+		if err != nil {
+			return 0, fmt.Errorf("snapshot id: %w", err)
+		}
+		id := n.Int64()
+		if id == 0 {
+			continue
+		}
+		if cur != nil && slices.ContainsFunc(cur.Snapshots, func(s snapshot) bool { return s.SnapshotID == id }) {
+			continue
+		}
+		return id, nil
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// PublishAll publishes every table of the manifest (Tables), skipping the
+// tables whose published files and schema are those this publisher last
+// committed or found current. It stops at the first failure: a caller
+// that deletes retired segments afterwards must not, since the Iceberg
+// table may still name them.
+func (p *Publisher) PublishAll(ctx context.Context, m *manifest.Manifest) ([]Result, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.last == nil {
+		p.last = map[string]string{}
+	}
+	if p.known == nil {
+		known, err := p.listTables(ctx)
+		if err != nil {
+			return nil, err
+		}
+		p.known = known
+	}
+	tables := Tables(m)
+	live := map[[2]string]bool{}
+	for _, t := range tables {
+		live[[2]string{t.DB, t.Name}] = true
+	}
+	// Tables Silt no longer has (dropped): emptied, since Silt deletes
+	// their segments next.
+	for k := range p.known {
+		if !live[k] {
+			tables = append(tables, Table{DB: k[0], Name: k[1]})
+		}
+	}
+	var out []Result
+	for _, t := range tables {
+		id := t.DB + "." + t.Name
+		fp := fingerprint(t)
+		if p.last[id] == fp {
+			continue
+		}
+		r, err := p.Publish(ctx, t)
+		if err != nil {
+			delete(p.last, id)
+			return out, err
+		}
+		p.last[id] = fp
+		if r.Version > 0 {
+			p.known[[2]string{t.DB, t.Name}] = true
+		}
+		if r.Committed {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// listTables lists the tables under the root: <root>/<db>/<table>/.
+func (p *Publisher) listTables(ctx context.Context) (map[[2]string]bool, error) {
+	out := map[[2]string]bool{}
+	_, dbs, err := p.Store.ListDir(ctx, p.root()+"/")
+	if err != nil {
+		return nil, fmt.Errorf("list Iceberg databases: %w", err)
+	}
+	for _, d := range dbs {
+		_, tables, err := p.Store.ListDir(ctx, d)
+		if err != nil {
+			return nil, fmt.Errorf("list Iceberg tables of %s: %w", d, err)
+		}
+		db := strings.TrimSuffix(strings.TrimPrefix(d, p.root()+"/"), "/")
+		for _, t := range tables {
+			out[[2]string{db, strings.TrimSuffix(strings.TrimPrefix(t, d), "/")}] = true
+		}
+	}
+	return out, nil
+}
+
+// fingerprint sums up what a table's publication depends on.
+func fingerprint(t Table) string {
+	if t.Schema == nil {
+		return "dropped"
+	}
+	var b strings.Builder
+	for _, tag := range t.Schema.Tags {
+		b.WriteString(tag)
+		b.WriteByte(0)
+	}
+	b.WriteByte(1)
+	for _, f := range t.Schema.Fields {
+		b.WriteString(f.Name)
+		b.WriteByte(byte(f.Type))
+	}
+	b.WriteByte(1)
+	for _, f := range t.Files {
+		b.WriteString(f.Key)
+		b.WriteByte(0)
+	}
+	b.WriteByte(1)
+	for _, w := range t.Withheld {
+		b.WriteString(w)
+		b.WriteByte(0)
+	}
+	return b.String()
+}

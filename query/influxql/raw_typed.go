@@ -1,0 +1,408 @@
+package influxql
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/siltdb/silt/query"
+	"github.com/siltdb/silt/query/exec"
+	"github.com/siltdb/silt/query/sql"
+)
+
+// ColumnBackend is a Backend that can also answer a plan as the
+// executor's typed columns (exec.RunColumns): a raw SELECT's points are
+// then grouped, ordered and encoded from them, without a Go value per
+// cell. ok is false for a plan it answers only as rows.
+type ColumnBackend interface {
+	RunColumns(ctx context.Context, db string, q *sql.Query) (cols *exec.Columns, ok bool, err error)
+}
+
+// typedRows are a series' points while they are still the executor's
+// columns: row r of the answer is time cols.Cols[0] and values
+// cols.Cols[first:first+n] at column row rows[r].
+type typedRows struct {
+	cols  *exec.Columns
+	ans   *typedAnswer
+	first int
+	n     int
+	rows  []int
+}
+
+// values converts the points into rows as rawFetch's SQL rows give them:
+// time in nanoseconds, then the values.
+func (t *typedRows) values() [][]any {
+	times := t.cols.Cols[0].Int64s()
+	out := make([][]any, len(t.rows))
+	cells := make([]any, len(t.rows)*(1+t.n))
+	for i, r := range t.rows {
+		row := cells[i*(1+t.n) : (i+1)*(1+t.n) : (i+1)*(1+t.n)]
+		row[0] = times[r]
+		for j := range t.n {
+			row[1+j] = t.cols.Cols[t.first+j].Value(r)
+		}
+		out[i] = row
+	}
+	return out
+}
+
+// untype converts the typed points of list into rows, for the callers
+// that work on rows (transformations, math, chunks).
+func untype(list []*seriesRows) {
+	for _, s := range list {
+		if s.typed != nil {
+			s.rows, s.typed = s.typed.values(), nil
+		}
+	}
+}
+
+// rawFetchTyped is rawFetch over the executor's columns, when the backend
+// gives them: the same series, points and order, as typed rows. ok is
+// false when the backend answers only rows; nothing was run then.
+func (c *selectCompiler) rawFetchTyped(ctx context.Context, text string, ne int, tagCols []string) (list []*seriesRows, ties, ok bool, err error) {
+	cb, isCol := c.b.(ColumnBackend)
+	if !isCol {
+		return nil, false, false, nil
+	}
+	q, err := compileSQL(c.tables, text, c.req.Now)
+	if err != nil {
+		return nil, false, true, err
+	}
+	res, ok, err := cb.RunColumns(ctx, c.db, q)
+	if !ok || err != nil {
+		return nil, false, ok, err
+	}
+	nd := len(c.dims)
+	if len(res.Cols) != 1+nd+ne+len(tagCols) || res.Cols[0].Type() != sql.TypeTimestamp {
+		return nil, false, true, fmt.Errorf("%w: the plan of %q answered %d columns, want time and %d more", ErrInternal, text, len(res.Cols), nd+ne+len(tagCols))
+	}
+	// What this re-shaping holds on top of the columns: each point's row
+	// number in its series, and a sort key per row when tags order points.
+	per := int64(16)
+	if len(tagCols) > 0 {
+		per += 4
+	}
+	if err := c.req.mem.check(res.Bytes()+int64(len(res.Rows))*per, fmt.Sprintf("%d rows of %s, as the executor's columns and as series", len(res.Rows), c.m)); err != nil {
+		return nil, false, true, err
+	}
+	times := res.Cols[0].Int64s()
+	all := map[string]*seriesRows{}
+	ans := &typedAnswer{cols: res}
+	newSeries := func(s *seriesRows) {
+		s.typed = &typedRows{cols: res, ans: ans, first: 1 + nd, n: ne}
+	}
+	if nd == 0 {
+		if len(res.Rows) > 0 {
+			s := c.seriesFor(all, nil)
+			newSeries(s)
+			s.typed.rows = slices.Clone(res.Rows)
+		}
+	} else {
+		// Series by their GROUP BY tag values, looked up by a key built in
+		// a reused buffer: a series per distinct key, not per row.
+		bySeries := map[string]*seriesRows{}
+		var kb []byte
+		vals := make([]any, nd)
+		for _, r := range res.Rows {
+			kb = kb[:0]
+			for d := range nd {
+				v := cellString(res.Cols[1+d], r)
+				kb = binary.AppendUvarint(kb, uint64(len(v)))
+				kb = append(kb, v...)
+			}
+			s, ok := bySeries[string(kb)]
+			if !ok {
+				for d := range nd {
+					vals[d] = cellString(res.Cols[1+d], r)
+				}
+				s = c.seriesFor(all, vals)
+				if s.typed == nil {
+					newSeries(s)
+				}
+				bySeries[string(kb)] = s
+			}
+			s.typed.rows = append(s.typed.rows, r)
+		}
+	}
+	var rank []int32 // per column row: its series key's rank among the answer's
+	if len(tagCols) > 0 {
+		rank = c.seriesKeyRanks(res, 1+nd+ne, tagCols, len(times))
+	}
+	list = sortedSeries(all)
+	for _, s := range list {
+		rows := s.typed.rows
+		slices.SortStableFunc(rows, func(a, b int) int {
+			if c := cmp.Compare(times[a], times[b]); c != 0 || rank == nil {
+				return c
+			}
+			return cmp.Compare(rank[a], rank[b])
+		})
+		for i := 1; i < len(rows) && !ties; i++ {
+			ties = times[rows[i]] == times[rows[i-1]]
+		}
+	}
+	return list, ties, true, nil
+}
+
+// cellString is row r of a tag column, "" when NULL.
+func cellString(col exec.Column, r int) string {
+	if col.IsNull(r) {
+		return ""
+	}
+	return col.Str(r)
+}
+
+// seriesKeyRanks orders the answer's rows by series key: for each column
+// row, the rank of its key (from the tag columns from first on) among
+// the answer's distinct keys. A key is built once per distinct tag
+// tuple, not per row.
+func (c *selectCompiler) seriesKeyRanks(res *exec.Columns, first int, tagCols []string, n int) []int32 {
+	rank := make([]int32, n)
+	ids := map[string]int32{} // tag tuple → index in keys
+	var keys []string
+	var kb []byte
+	for _, r := range res.Rows {
+		kb = kb[:0]
+		for k := range tagCols {
+			col := res.Cols[first+k]
+			if tagIDs, _ := col.Dict(); tagIDs != nil {
+				// The value's id (equal values, equal ids): shorter to
+				// hash than the value.
+				id := tagIDs[r]
+				if col.IsNull(r) {
+					id = -1
+				}
+				kb = binary.LittleEndian.AppendUint32(kb, uint32(id))
+				continue
+			}
+			v := cellString(col, r)
+			kb = binary.AppendUvarint(kb, uint64(len(v)))
+			kb = append(kb, v...)
+		}
+		id, ok := ids[string(kb)]
+		if !ok {
+			tags := map[string]string{}
+			for k, t := range tagCols {
+				if v := cellString(res.Cols[first+k], r); v != "" {
+					tags[t] = v
+				}
+			}
+			id = int32(len(keys))
+			keys = append(keys, seriesKey(c.m, tags))
+			ids[string(kb)] = id
+		}
+		rank[r] = id
+	}
+	// Ids become ranks: equal keys (tag tuples differing only in absent
+	// tags) get equal ranks.
+	order := make([]int32, len(keys))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(keys[a], keys[b]) })
+	byID := make([]int32, len(keys))
+	next := int32(0)
+	for i, id := range order {
+		if i > 0 && keys[id] != keys[order[i-1]] {
+			next++
+		}
+		byID[id] = next
+	}
+	for _, r := range res.Rows {
+		rank[r] = byID[rank[r]]
+	}
+	return rank
+}
+
+// typedValues are a Series' rows kept as the executor's columns
+// (Request.TypedValues), encoded straight from them.
+type typedValues struct {
+	cols     *exec.Columns
+	ans      *typedAnswer
+	first, n int
+	rows     []int
+	epoch    Epoch
+	loc      *time.Location
+	omitTime bool
+}
+
+// Len is the number of rows of values of s.
+func (s *Series) Len() int {
+	if s.typed != nil {
+		return len(s.typed.rows)
+	}
+	return len(s.Values)
+}
+
+// AppendRowJSON appends row k of s's values as encoding/json's Marshal
+// writes it (a JSON array), whether s holds them as Values or as the
+// executor's columns.
+func (s *Series) AppendRowJSON(b []byte, k int) ([]byte, error) {
+	t := s.typed
+	if t == nil {
+		return appendJSONRow(b, s.Values[k])
+	}
+	r := t.rows[k]
+	b = append(b, '[')
+	if !t.omitTime {
+		ns := t.cols.Cols[0].Int64s()[r]
+		if t.epoch.Unit > 0 {
+			b = appendJSONInt(b, ns/int64(t.epoch.Unit))
+		} else {
+			// RFC 3339 holds no byte JSON escapes.
+			b = append(b, '"')
+			b = t.ans.appendRFC3339(b, ns, t.loc)
+			b = append(b, '"')
+		}
+	}
+	for j := range t.n {
+		if j > 0 || !t.omitTime {
+			b = append(b, ',')
+		}
+		col := t.cols.Cols[t.first+j]
+		if col.IsNull(r) {
+			b = append(b, "null"...)
+			continue
+		}
+		if enc := t.ans.dictJSON(t.first + j); enc != nil {
+			// A tag: its values' JSON was written once per value.
+			ids, _ := col.Dict()
+			if id := ids[r]; id >= 0 {
+				b = append(b, enc[id]...)
+			} else {
+				b = append(b, `""`...)
+			}
+			continue
+		}
+		var ok bool
+		switch col.Type() {
+		case sql.TypeInt64:
+			b, ok = appendJSONInt(b, col.Int64s()[r]), true
+		case sql.TypeUint64:
+			b, ok = strconv.AppendUint(b, col.Uint64s()[r], 10), true
+		case sql.TypeFloat64:
+			b, ok = appendJSONFloat(b, col.Float64s()[r])
+		case sql.TypeBool:
+			b, ok = strconv.AppendBool(b, col.Bools()[r]), true
+		case sql.TypeString:
+			b, ok = query.AppendJSONString(b, col.Str(r)), true
+		}
+		if !ok {
+			var err error
+			if b, err = appendMarshal(b, col.Value(r)); err != nil {
+				return b, err
+			}
+		}
+	}
+	return append(b, ']'), nil
+}
+
+// finishTyped is finish for a series of typed rows: ORDER BY time DESC,
+// LIMIT and OFFSET, then the rows kept typed (Request.TypedValues) or
+// converted into Values. nil when no row is left.
+func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool) *Series {
+	t := sr.typed
+	rows := t.rows
+	if desc {
+		slices.Reverse(rows)
+	}
+	if !c.limited {
+		rows = limitRows(rows, c.stmt.Limit, c.stmt.Offset)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	s := &Series{Name: c.m, Columns: cols}
+	if len(c.dims)+len(c.absent) > 0 {
+		s.Tags = sr.tags
+	}
+	if c.req.TypedValues {
+		s.typed = &typedValues{cols: t.cols, ans: t.ans, first: t.first, n: t.n, rows: rows,
+			epoch: c.req.Epoch, loc: c.loc, omitTime: c.stmt.OmitTime}
+		return s
+	}
+	t.rows = rows
+	vals := t.values()
+	for i, r := range vals {
+		r[0] = c.req.Epoch.timeValue(r[0].(int64), c.loc)
+		if c.stmt.OmitTime {
+			vals[i] = r[1:]
+		}
+	}
+	s.Values = vals
+	return s
+}
+
+// typedAnswer is the executor's answer the series of one raw SELECT
+// share, with what their encoding learns of it.
+type typedAnswer struct {
+	cols *exec.Columns
+	// dicts holds, per dictionary-encoded string column (tags), the JSON
+	// of each dictionary value, written once instead of once per cell;
+	// nil until the first row is encoded.
+	dicts [][][]byte
+	// sec and secText: the last whole UTC second appendRFC3339 wrote
+	// and its text up to the seconds; rows of one second are common
+	// (many series, one time).
+	sec     int64
+	secText []byte
+}
+
+// appendRFC3339 appends the time ns (UTC, or in loc) as
+// time.RFC3339Nano formats it: for UTC times from 1970 on, from the
+// text of the second, written once per second, and the
+// fraction without trailing zeros.
+func (a *typedAnswer) appendRFC3339(b []byte, ns int64, loc *time.Location) []byte {
+	if loc != nil || ns < 0 { // (an int64 of nanoseconds ends in 2262)
+		tm := time.Unix(0, ns).UTC()
+		if loc != nil {
+			tm = tm.In(loc)
+		}
+		return tm.AppendFormat(b, time.RFC3339Nano)
+	}
+	sec, frac := ns/1e9, ns%1e9
+	if a.secText == nil || sec != a.sec {
+		a.sec = sec
+		a.secText = time.Unix(sec, 0).UTC().AppendFormat(a.secText[:0], "2006-01-02T15:04:05")
+	}
+	b = append(b, a.secText...)
+	if frac != 0 {
+		var digits [10]byte
+		digits[0] = '.'
+		for i := 9; i >= 1; i-- {
+			digits[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		n := 10
+		for digits[n-1] == '0' {
+			n--
+		}
+		b = append(b, digits[:n]...)
+	}
+	return append(b, 'Z')
+}
+
+// dictJSON returns the JSON of column i's dictionary values, or nil
+// when it is not dictionary-encoded.
+func (a *typedAnswer) dictJSON(i int) [][]byte {
+	if a.dicts == nil {
+		a.dicts = make([][][]byte, len(a.cols.Cols))
+		for k, col := range a.cols.Cols {
+			ids, dict := col.Dict()
+			if ids == nil || col.Type() != sql.TypeString || len(dict) > len(a.cols.Rows) {
+				continue // not a tag, or more values than cells
+			}
+			enc := make([][]byte, len(dict))
+			for d, v := range dict {
+				enc[d] = query.AppendJSONString(nil, v)
+			}
+			a.dicts[k] = enc
+		}
+	}
+	return a.dicts[i]
+}
