@@ -168,7 +168,10 @@ func AnswerBytes(res *query.Result) int64 { return answerBytes(res) }
 // rowValueBytes estimates it from the answer's vectors: the row's slice
 // and its cells' interfaces, and the value boxed behind each (a string's
 // header, not its bytes, which the columns' dictionaries share).
-func answerBytes(res *query.Result) int64 {
+func answerBytes(res *query.Result) int64 { return AnswerRowBytes(res) * int64(len(res.Rows)) }
+
+// AnswerRowBytes is what one row of res holds as Go values (answerBytes).
+func AnswerRowBytes(res *query.Result) int64 {
 	per := int64(24 + 16*len(res.Columns))
 	for _, c := range res.Columns {
 		switch c.Type {
@@ -180,5 +183,5 @@ func answerBytes(res *query.Result) int64 {
 			per += 8
 		}
 	}
-	return per * int64(len(res.Rows))
+	return per
 }

@@ -55,23 +55,8 @@ func (m *memAccount) heldBytes() int64 {
 }
 
 // resultRowBytes estimates what one row of res takes as Go values, as
-// the executor counts its answer's rows: the row's slice header, an
-// interface per cell and the value boxed behind it (a time.Time 24
-// bytes, a number 8, a string's header 16).
-func resultRowBytes(res *query.Result) int64 {
-	n := int64(24 + 16*len(res.Columns))
-	for _, c := range res.Columns {
-		switch c.Type {
-		case query.TypeTimestamp:
-			n += 24
-		case query.TypeString:
-			n += 16
-		case query.TypeFloat, query.TypeInteger, query.TypeUnsigned:
-			n += 8
-		}
-	}
-	return n
-}
+// the executor counts its answer's rows.
+func resultRowBytes(res *query.Result) int64 { return exec.AnswerRowBytes(res) }
 
 // copyRowBytes estimates what one row of a statement's series takes with
 // cells values: the row's cells, its time boxed as an int64 (8 bytes),
