@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siltdb/silt/internal/testutil/pgoracle"
 	"github.com/siltdb/silt/query/sql"
 )
 
@@ -90,17 +89,7 @@ func correlatedCases() []oracleCase {
 // recursive cases over an engine whose tables are half in segments, half
 // in the head.
 func TestCorrelatedAgainstPostgres(t *testing.T) {
-	o := pgoracle.Start(t)
-	points := dialectDataset()
-	eng := loadEngine(t, dialectTable, points)
-	events := eventsDataset()
-	writeLP(t, eng, "ev", events[:len(events)/2])
-	if err := eng.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	writeLP(t, eng, "ev", events[len(events)/2:])
-	loadOracle(t, o, eng, dialectTable, points)
-	loadOracle(t, o, eng, "ev", events)
+	o, eng := relationalFixture(t)
 	var tl tally
 	for _, c := range correlatedCases() {
 		check(t, o, eng, c, &tl)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/internal/testutil/pgoracle"
 	"github.com/siltdb/silt/query/sql"
 )
@@ -177,17 +178,7 @@ func relationalCases() []oracleCase {
 // TestRelationalAgainstPostgres runs the relational cases over an
 // engine whose tables are half in segments, half in the head.
 func TestRelationalAgainstPostgres(t *testing.T) {
-	o := pgoracle.Start(t)
-	points := dialectDataset()
-	eng := loadEngine(t, dialectTable, points)
-	events := eventsDataset()
-	writeLP(t, eng, "ev", events[:len(events)/2])
-	if err := eng.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	writeLP(t, eng, "ev", events[len(events)/2:])
-	loadOracle(t, o, eng, dialectTable, points)
-	loadOracle(t, o, eng, "ev", events)
+	o, eng := relationalFixture(t)
 	var tl tally
 	for _, c := range relationalCases() {
 		check(t, o, eng, c, &tl)
@@ -338,4 +329,22 @@ func TestGrafanaMacrosAgainstPostgres(t *testing.T) {
 	if tl.rejected > 0 {
 		t.Errorf("%d queries rejected by the front end", tl.rejected)
 	}
+}
+
+// relationalFixture starts PostgreSQL and an engine holding the dialect
+// table m and the events table ev, ev half in segments and half in the
+// head, and loads both tables into PostgreSQL too.
+func relationalFixture(t *testing.T) (*pgoracle.Oracle, *engine.Engine) {
+	o := pgoracle.Start(t)
+	points := dialectDataset()
+	eng := loadEngine(t, dialectTable, points)
+	events := eventsDataset()
+	writeLP(t, eng, "ev", events[:len(events)/2])
+	if err := eng.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	writeLP(t, eng, "ev", events[len(events)/2:])
+	loadOracle(t, o, eng, dialectTable, points)
+	loadOracle(t, o, eng, "ev", events)
+	return o, eng
 }
