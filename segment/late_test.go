@@ -3,7 +3,6 @@ package segment
 import (
 	"fmt"
 	"math"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -18,17 +17,7 @@ import (
 // the filter is ignored when its field is not read, and that a field the
 // segment lacks keeps no row.
 func TestScanRowGroupsFilteredMatchesHead(t *testing.T) {
-	h := pagedHead(t)
-	dir := t.TempDir()
-	ms, err := WriteSegments(dir, "db", "cpu", h, func() uint64 { return 1 })
-	if err != nil {
-		t.Fatal(err)
-	}
-	seg, err := OpenSegment(filepath.Join(dir, ms[0].Path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seg.Close()
+	h, seg := pagedSegment(t)
 
 	cols := []string{"host", "region", "usage", "n", "msg", "ok", "u"}
 	// pointField returns p's value of a numeric field, or false.

@@ -108,11 +108,9 @@ func pointText(p *columnar.Point, cols []string) string {
 	return sb.String()
 }
 
-// TestScanRowGroupsRangeMatchesHead reads a many-page segment by series
-// and time range, whole and split across row groups, and checks every
-// row against the head it was flushed from: page skipping, seeks within
-// and across pages, sparse columns of every type and tags some rows lack.
-func TestScanRowGroupsRangeMatchesHead(t *testing.T) {
+// pagedSegment flushes pagedHead to one segment and opens it; the
+// segment is closed when the test ends.
+func pagedSegment(t *testing.T) (*Head, *Segment) {
 	h := pagedHead(t)
 	dir := t.TempDir()
 	ms, err := WriteSegments(dir, "db", "cpu", h, func() uint64 { return 1 })
@@ -123,7 +121,16 @@ func TestScanRowGroupsRangeMatchesHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer seg.Close()
+	t.Cleanup(func() { seg.Close() })
+	return h, seg
+}
+
+// TestScanRowGroupsRangeMatchesHead reads a many-page segment by series
+// and time range, whole and split across row groups, and checks every
+// row against the head it was flushed from: page skipping, seeks within
+// and across pages, sparse columns of every type and tags some rows lack.
+func TestScanRowGroupsRangeMatchesHead(t *testing.T) {
+	h, seg := pagedSegment(t)
 	if seg.NumRowGroups() < 3 {
 		t.Fatalf("%d row groups: the test needs several", seg.NumRowGroups())
 	}
