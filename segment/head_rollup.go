@@ -15,7 +15,8 @@ import (
 // group of series sharing the named tags) and window of width. It is the head's answer to a query that reads rollups:
 // the partials are folded from the block index as the rows are read, so
 // the reader holds one row per series and window instead of every row,
-// and duplicates are merged first (ScanDeduped), so they are exact. The
+// and the rows of windows where the head may hold a point twice are merged
+// first (ScanDeduped), so they are exact. The
 // partials of one window and group are combined (a live series has rows
 // in every block), so the reader gets at most one per window and group.
 // Fields that are absent or not numeric are left out.
@@ -39,50 +40,69 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 		}
 	}
 	return foldPartials(tags, fs, width, max, func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
-		if !h.NoDuplicates() {
-			return h.ScanDeduped(read, keep, minT, maxT, max, feed)
-		}
-		// Spans and sealed blocks with partials give them; the other
-		// rows fold.
-		var tagCols, fieldCols []int
-		for _, t := range tags {
-			c, _ := h.Schema.TagCol(t)
-			tagCols = append(tagCols, c)
-		}
-		for _, f := range fs {
-			c, _ := h.Schema.FieldCol(f.Name)
-			fieldCols = append(fieldCols, c)
-		}
-		usable := func(blk *headBlock) bool { return h.usableRollup(blk, width) }
-		// A span's partials stand for its blocks' where the width nests
-		// in them (then it nests in the blocks' too).
-		var covered []bool // blocks whose span answered, nil: none
-		for k, sp := range h.spans {
-			if sp == nil || !overlapsSpan(sp.minT, sp.maxT, minT, maxT) || !usable(sp) {
-				continue
-			}
-			if err := h.scanBlockRollup(sp, keep, minT, maxT, tagCols, fieldCols, rb); err != nil {
-				return err
-			}
-			if covered == nil {
-				covered = make([]bool, len(h.blocks))
-			}
-			for b := k * spanBlocks; b < (k+1)*spanBlocks; b++ {
-				covered[b] = true
-			}
-		}
-		for b, blk := range h.blocks {
-			if covered != nil && covered[b] {
-				continue
-			}
-			if overlapsSpan(blk.minT, blk.maxT, minT, maxT) && usable(blk) {
-				if err := h.scanBlockRollup(blk, keep, minT, maxT, tagCols, fieldCols, rb); err != nil {
+		// Windows where the head may hold a point twice fold its merged
+		// rows; the ranges between them take partials and plain rows.
+		lo := minT
+		for _, d := range h.dirtyWindows(minT, maxT, width) {
+			if lo < d[0] {
+				if err := h.foldClean(read, keep, lo, d[0], width, max, tags, fs, rb, feed); err != nil {
 					return err
 				}
 			}
+			if err := h.ScanDeduped(read, keep, d[0], d[1], max, feed); err != nil {
+				return err
+			}
+			lo = d[1]
 		}
-		return h.scanRange(read, keep, minT, maxT, max, true, usable, feed)
+		if lo == math.MaxInt64 || (maxT != math.MaxInt64 && lo >= maxT) {
+			return nil
+		}
+		return h.foldClean(read, keep, lo, maxT, width, max, tags, fs, rb, feed)
 	}, fn)
+}
+
+// foldClean folds into rb the head's rows in [minT, maxT), a range aligned
+// on width where no two rows are the same point: spans' and sealed
+// blocks' partials where they nest in width, the other rows through feed.
+func (h *Head) foldClean(read []string, keep []bool, minT, maxT, width int64, max int, tags []string, fs []columnar.FieldSchema, rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
+	var tagCols, fieldCols []int
+	for _, t := range tags {
+		c, _ := h.Schema.TagCol(t)
+		tagCols = append(tagCols, c)
+	}
+	for _, f := range fs {
+		c, _ := h.Schema.FieldCol(f.Name)
+		fieldCols = append(fieldCols, c)
+	}
+	usable := func(blk *headBlock) bool { return usableRollup(blk, width) }
+	// A span's partials stand for its blocks' where the width nests
+	// in them (then it nests in the blocks' too).
+	var covered []bool // blocks whose span answered, nil: none
+	for k, sp := range h.spans {
+		if sp == nil || !overlapsSpan(sp.minT, sp.maxT, minT, maxT) || !usable(sp) {
+			continue
+		}
+		if err := h.scanBlockRollup(sp, keep, minT, maxT, tagCols, fieldCols, rb); err != nil {
+			return err
+		}
+		if covered == nil {
+			covered = make([]bool, len(h.blocks))
+		}
+		for b := k * spanBlocks; b < (k+1)*spanBlocks; b++ {
+			covered[b] = true
+		}
+	}
+	for b, blk := range h.blocks {
+		if covered != nil && covered[b] {
+			continue
+		}
+		if overlapsSpan(blk.minT, blk.maxT, minT, maxT) && usable(blk) {
+			if err := h.scanBlockRollup(blk, keep, minT, maxT, tagCols, fieldCols, rb); err != nil {
+				return err
+			}
+		}
+	}
+	return h.scanRange(read, keep, minT, maxT, max, true, usable, nil, feed)
 }
 
 // foldPartials runs body with a rollup builder and the feed folding
