@@ -39,7 +39,7 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 			read = append(read, name)
 		}
 	}
-	return foldPartials(tags, fs, width, max, func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
+	return foldPartials(tags, fs, width, max, h.partialsHint(keep, len(tags), minT, maxT, width), func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
 		// Windows where the head may hold a point twice fold its merged
 		// rows; the ranges between them take partials and plain rows.
 		lo := minT
@@ -59,6 +59,34 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 		}
 		return h.foldClean(read, keep, lo, maxT, width, max, tags, fs, rb, feed)
 	}, fn)
+}
+
+// partialsHint is how many partials a fold of the head's series keep
+// holds (nil: all) over [minT, maxT) at width, keeping ntags tags: a
+// partial per window of the head's rows in range and group, the groups
+// at most the series (one when no tag is kept).
+func (h *Head) partialsHint(keep []bool, ntags int, minT, maxT, width int64) int {
+	lo, hi := max(minT, h.minTime), min(maxT-1, h.maxTime)
+	if maxT == math.MaxInt64 {
+		hi = h.maxTime
+	}
+	if lo > hi {
+		return 0
+	}
+	windows := (WindowStart(hi, width)-WindowStart(lo, width))/width + 1
+	groups := 1
+	if ntags > 0 {
+		groups = len(h.seriesTags)
+		if keep != nil {
+			groups = 0
+			for _, k := range keep {
+				if k {
+					groups++
+				}
+			}
+		}
+	}
+	return int(min(windows, maxPartialHint) * int64(min(groups, maxPartialHint)))
 }
 
 // foldClean folds into rb the head's rows in [minT, maxT), a range aligned
@@ -105,7 +133,7 @@ func (h *Head) foldClean(read []string, keep []bool, minT, maxT, width int64, ma
 	return h.scanRange(read, keep, minT, maxT, max, true, usable, nil, feed)
 }
 
-// foldPartials runs body with a rollup builder and the feed folding
+// foldPartials (hint: the partials expected, see newPartialTable) runs body with a rollup builder and the feed folding
 // batches into it, then passes the partials to fn, one per window and
 // group: partials of the same window and tag values (a series' rows in
 // several head blocks, or series sharing the tags kept) are combined as
@@ -113,35 +141,16 @@ func (h *Head) foldClean(read []string, keep []bool, minT, maxT, width int64, ma
 // integer sum that overflows fails the whole call before anything reached
 // fn, so the caller can read the range raw instead (ErrRollupOverflow), as
 // does a fold that would hold more than its bound (ErrTooManyPartials).
-func foldPartials(tags []string, fs []columnar.FieldSchema, width int64, max int, body func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
+func foldPartials(tags []string, fs []columnar.FieldSchema, width int64, max, hint int, body func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
 	rb := newRollupBuilder(width, tags, fs, nil)
-	rb.comb = newPartialTable(tags, fs)
+	rb.comb = newPartialTable(tags, fs, hint)
 	if err := body(rb, rollupFeeder(tags, fs, []*rollupBuilder{rb})); err != nil {
 		return err
 	}
 	if err := rb.finish(); err != nil {
 		return err
 	}
-	return emitPartials(rb, tags, fs, max, fn)
-}
-
-// emitPartials passes fn the partials rb combined (rb.comb), as rollup
-// batches of rb's width.
-func emitPartials(rb *rollupBuilder, tags []string, fs []columnar.FieldSchema, max int, fn func(*columnar.ColumnBatch) error) error {
-	bb := columnar.NewBatchBuilder(tags, RollupSchema(tags, fs).Fields, max)
-	emit := func(b *columnar.ColumnBatch) error {
-		b.Rollup = rb.width
-		return fn(b)
-	}
-	t := rb.comb
-	var p columnar.Point
-	for s := range t.len() {
-		rb.fillPoint(&p, t.starts[s], t.rows[s], t.vals[s], t.has[s], t.parts[s*t.nf:(s+1)*t.nf])
-		if err := bb.Add(&p, emit); err != nil {
-			return err
-		}
-	}
-	return bb.Flush(emit)
+	return rb.comb.emit(tags, rb.width, max, fn)
 }
 
 // FoldRollups folds the rows scan delivers into partials, per window and
@@ -169,7 +178,7 @@ func FoldRollups(tags []string, fields []columnar.FieldSchema, widths []int64, b
 	feeds := make([]func(*columnar.ColumnBatch) error, len(widths))
 	for k, w := range widths {
 		rbs[k] = newRollupBuilder(w, tags, fs, nil)
-		rbs[k].comb = newPartialTable(tags, fs)
+		rbs[k].comb = newPartialTable(tags, fs, 0)
 		rbs[k].comb.limit = max(rbs[k].comb.limit/len(widths), 1)
 		feeds[k] = rollupFeeder(tags, fs, rbs[k:k+1])
 	}
@@ -182,7 +191,7 @@ func FoldRollups(tags []string, fields []columnar.FieldSchema, widths []int64, b
 		}
 	}
 	for _, rb := range rbs {
-		if err := emitPartials(rb, tags, fs, batchRows, fn); err != nil {
+		if err := rb.comb.emit(tags, rb.width, batchRows, fn); err != nil {
 			return err
 		}
 	}
