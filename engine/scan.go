@@ -417,7 +417,10 @@ func (ts *TableScan) headTasks(h *segment.Head, span timeSpan) []func(emit func(
 	for _, p := range rollupPieces(span, ts.widths) {
 		lo, hi, w := p.lo, p.hi, p.w
 		raw := func(emit func(*columnar.ColumnBatch) error) error {
-			if h.NoDuplicates() {
+			if h.NoDuplicatesIn(lo, hi) {
+				if ts.Filter != nil {
+					return h.ScanRangeFiltered(ts.Columns, match(), lo, hi, headBatchRows, ts.Filter, emit)
+				}
 				return h.ScanRange(ts.Columns, match(), lo, hi, headBatchRows, emit)
 			}
 			if ts.Filter != nil {

@@ -1,7 +1,6 @@
 package segment_test
 
 import (
-	"syscall"
 	"testing"
 	"time"
 
@@ -58,13 +57,7 @@ func BenchmarkFlush(b *testing.B) {
 }
 
 // processCPU returns the user and system CPU time the process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+var processCPU = segment.ProcessCPU
 
 func BenchmarkFlushBytes(b *testing.B) {
 	batch := cpuBatch()

@@ -43,11 +43,11 @@ type Head struct {
 	minTime, maxTime int64
 	bytes            int64
 
-	// seriesLast is the latest time of each series; unordered is set once
-	// a row comes at or before its series' latest time. While it is not
-	// set, no two rows are the same point (see NoDuplicates).
+	// seriesLast is the latest time of each series. A row at or before it
+	// is late, and only a late row can repeat a point: where the head
+	// holds a point twice is tracked from them (head_dups.go).
 	seriesLast []int64
-	unordered  bool
+	late       lateRows
 
 	// The read index (head_blocks.go): sealed blocks cover rows
 	// [0, sealed); sealStamp and sealLocal are the writer's per-series
@@ -58,6 +58,9 @@ type Head struct {
 	sealGen   uint32
 	sealStamp []uint32
 	sealLocal []int32
+	// sealedLast is each series' latest time in the sealed blocks: a late
+	// row after it cannot repeat a sealed point (head_dups.go).
+	sealedLast []int64
 
 	keyScratch []byte
 	idScratch  []int32
@@ -100,12 +103,12 @@ func (h *Head) Series() int { return len(h.seriesTags) }
 // with heap profiles of a head of 1M new series (two tags, one of 1M
 // values): a series takes its seriesMap entry (key string, slot, and the
 // map's growth slack: about 56 bytes), its seriesTags slice (header with
-// append slack, and the ids: about 35), seriesLast and the sealing scratch
-// (16); a dictionary value its string, map entry (about 54) and vals entry
+// append slack, and the ids: about 35), seriesLast, sealedLast and the
+// sealing scratch (24); a dictionary value its string, map entry (about 54) and vals entry
 // (about 17). TestHeadBytesTrackHeap checks the estimate against the heap.
 const (
 	rowOverhead    = 8 + 4
-	seriesOverhead = 104
+	seriesOverhead = 112
 	dictOverhead   = 64
 )
 
@@ -178,7 +181,7 @@ func (h *Head) Append(b *columnar.Batch, r *columnar.Row, sameShape bool) {
 	} else if r.Time > h.seriesLast[sid] {
 		h.seriesLast[sid] = r.Time
 	} else {
-		h.unordered = true
+		h.late.add(int32(len(h.times)), r.Time)
 	}
 	h.keyScratch, h.idScratch = key, ids
 
@@ -237,12 +240,12 @@ func (h *Head) tagID(sid uint32, col int) int32 {
 	return -1
 }
 
-// NoDuplicates reports whether every series' rows came in strictly
-// increasing time, so that no two rows of the head are the same point and
-// its rows need no merging (ScanRange gives what ScanOrdered would, in
-// another order). The common case: each writer sends its series in time
-// order.
-func (h *Head) NoDuplicates() bool { return !h.unordered }
+// NoDuplicates reports whether no two rows of the head are the same point,
+// so that its rows need no merging (ScanRange gives what ScanOrdered
+// would, in another order). The common case: each writer sends its series
+// in time order, or several writers' rows interleave without repeating a
+// point. NoDuplicatesIn asks the same of a time range.
+func (h *Head) NoDuplicates() bool { return h.NoDuplicatesIn(math.MinInt64, math.MaxInt64) }
 
 // View returns a read-only snapshot of the head's rows so far, cheap enough
 // for every query: it shares the head's column memory. Call it under the
@@ -254,7 +257,7 @@ func (h *Head) NoDuplicates() bool { return !h.unordered }
 // are immutable.
 func (h *Head) View() *Head {
 	n := len(h.times)
-	v := &Head{Schema: h.Schema.Clone(), view: true, minTime: h.minTime, maxTime: h.maxTime, unordered: h.unordered,
+	v := &Head{Schema: h.Schema.Clone(), view: true, minTime: h.minTime, maxTime: h.maxTime, late: h.late.view(),
 		times: h.times[:n:n], series: h.series[:n:n],
 		seriesTags: h.seriesTags[:len(h.seriesTags):len(h.seriesTags)],
 		blocks:     h.blocks[:len(h.blocks):len(h.blocks)], sealed: h.sealed,

@@ -20,9 +20,9 @@ import (
 // (TSBS's double-groupby and cpu-max-all types) from a partial or two per
 // series and block rather than every row.
 //
-// A block's partials cover its own rows only, so they are exact while the
-// head holds no point twice (NoDuplicates); a head with an overwrite reads
-// its rows instead.
+// A block's partials cover its own rows only, so they are exact where the
+// head holds no point twice: a read merges the rows of the windows where
+// it may (head_dups.go) and takes partials elsewhere.
 
 // blockRollupWidths are the window widths a block may fold into, finest
 // first: the first with at least minBlockRollupRows rows per series and
@@ -154,8 +154,7 @@ func (h *Head) scanBlockRollup(blk *headBlock, keep []bool, minT, maxT int64, ta
 }
 
 // usableRollup reports whether blk's partials can answer a read of width
-// over [minT, maxT): they exist, nest in width, and the block's rows need
-// no merging with other blocks'.
-func (h *Head) usableRollup(blk *headBlock, width int64) bool {
-	return blk.roll != nil && width%blk.roll.width == 0 && !h.unordered
+// over a range without duplicates: they exist and nest in width.
+func usableRollup(blk *headBlock, width int64) bool {
+	return blk.roll != nil && width%blk.roll.width == 0
 }

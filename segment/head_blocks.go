@@ -37,6 +37,10 @@ type headBlock struct {
 	start []int32
 	rows  []int32
 	roll  *blockRollup // partials of dense blocks (head_block_rollup.go)
+	// dupLo..dupHi spans the times of the block's rows that repeat a
+	// point of it or of an earlier block (head_dups.go); dupLo > dupHi:
+	// none.
+	dupLo, dupHi int64
 }
 
 // blockBytes is what a sealed block adds to the head's memory.
@@ -96,6 +100,7 @@ func (h *Head) sealBlock(lo, hi int) {
 			slices.SortStableFunc(g, h.byTime) // equal times keep arrival order
 		}
 	}
+	h.sealDups(blk)
 	h.rollBlock(blk)
 	h.blocks = append(h.blocks, blk)
 	h.sealed = hi
@@ -201,17 +206,25 @@ func (h *Head) selectRowsSkipping(keep []bool, minT, maxT int64, add func(rows [
 // duplicates: for a NoDuplicates head, which has none. A frozen head or a
 // View only.
 func (h *Head) ScanRange(cols []string, keep []bool, minT, maxT int64, max int, fn func(*columnar.ColumnBatch) error) error {
-	return h.scanRange(cols, keep, minT, maxT, max, false, nil, fn)
+	return h.scanRange(cols, keep, minT, maxT, max, false, nil, nil, fn)
 }
 
 // scanRange is ScanRange; grouped asks for rows grouped by series within
-// each block and the tail (selectRows), never contiguous columns.
-func (h *Head) scanRange(cols []string, keep []bool, minT, maxT int64, max int, grouped bool, skip func(*headBlock) bool, fn func(*columnar.ColumnBatch) error) error {
+// each block and the tail (selectRows), never contiguous columns; blocks
+// skip reports are left out; f, if not nil, drops rows before the columns
+// it does not test are gathered (head_filter.go).
+func (h *Head) scanRange(cols []string, keep []bool, minT, maxT int64, max int, grouped bool, skip func(*headBlock) bool, f *RowFilter, fn func(*columnar.ColumnBatch) error) error {
 	b, tagCols, fieldCols := h.batchFor(cols)
+	pre := f.prepare(h, fieldCols)
 	rows := make([]int32, 0, max)
 	flush := func() error {
 		if len(rows) == 0 {
 			return nil
+		}
+		if pre != nil {
+			if rows = pre.keep(h, rows, nil); len(rows) == 0 {
+				return nil
+			}
 		}
 		h.gatherBatch(&b, tagCols, fieldCols, rows, rows)
 		rows = rows[:0]
@@ -236,7 +249,7 @@ func (h *Head) scanRange(cols []string, keep []bool, minT, maxT int64, max int, 
 	whole := func(lo, hi int) error {
 		return h.scanContiguous(&wb, tagCols, fieldCols, lo, hi, max, fn)
 	}
-	if grouped {
+	if grouped || pre != nil {
 		whole = nil
 	}
 	if err := h.selectRowsSkipping(keep, minT, maxT, add, whole, skip); err != nil {

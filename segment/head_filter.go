@@ -29,6 +29,13 @@ func (h *Head) ScanDedupedFiltered(cols []string, keep []bool, minT, maxT int64,
 	return h.scanDeduped(cols, keep, minT, maxT, max, f, fn)
 }
 
+// ScanRangeFiltered is ScanRange delivering only the rows f keeps (all of
+// them when f tests a field that cols lacks): the other columns are
+// gathered for those rows only.
+func (h *Head) ScanRangeFiltered(cols []string, keep []bool, minT, maxT int64, max int, f *RowFilter, fn func(*columnar.ColumnBatch) error) error {
+	return h.scanRange(cols, keep, minT, maxT, max, false, nil, f, fn)
+}
+
 // rowFilterState is one scan's use of a RowFilter.
 type rowFilterState struct {
 	f     *RowFilter
@@ -63,7 +70,8 @@ func (f *RowFilter) prepare(h *Head, fieldCols []int) *rowFilterState {
 }
 
 // keep tests the points rows (src: per scanned field, the row each value
-// comes from) and compacts rows and src to those kept, which it returns.
+// comes from; nil: the rows themselves) and compacts rows and src to those
+// kept, which it returns.
 func (st *rowFilterState) keep(h *Head, rows []int32, src [][]int32) []int32 {
 	b := &st.b
 	n := len(rows)
@@ -73,8 +81,11 @@ func (st *rowFilterState) keep(h *Head, rows []int32, src [][]int32) []int32 {
 		b.Time[i] = h.times[r]
 	}
 	for j, c := range st.cols {
-		// src: the merged point's value of the field.
-		h.fields[c].gatherVector(&b.Fields[j], src[st.which[j]])
+		from := rows
+		if src != nil { // the merged point's value of the field
+			from = src[st.which[j]]
+		}
+		h.fields[c].gatherVector(&b.Fields[j], from)
 	}
 	st.pos = st.f.Keep(b, st.pos[:0])
 	if len(st.pos) == n {

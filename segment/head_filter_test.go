@@ -2,8 +2,10 @@ package segment
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/siltdb/silt/columnar"
@@ -129,5 +131,74 @@ func TestScanDedupedFiltered(t *testing.T) {
 	})
 	if !reflect.DeepEqual(got, all) {
 		t.Fatalf("unscanned tested field: %d points, want all %d", len(got), len(all))
+	}
+}
+
+// ScanRangeFiltered delivers exactly the rows of ScanRange that pass the
+// test, on a head without duplicates spanning several sealed blocks (read
+// whole or cut by the range) and its tail, with NULLs in the tested field.
+func TestScanRangeFiltered(t *testing.T) {
+	s := columnar.NewTableSchema()
+	h := NewHead(s)
+	var b columnar.Batch
+	n := 3*blockRows + 321
+	for i := range n {
+		b.StartRow([]byte("cpu"), i+1)
+		b.AddTag([]byte("host"), fmt.Appendf(nil, "h%d", i%11))
+		if i%7 != 0 {
+			b.AddNum([]byte("u"), columnar.FieldInt, uint64(i*31%100))
+		}
+		b.AddFloat([]byte("f"), float64(i)/4)
+		b.EndRow(int64(i/11) * 1e9)
+	}
+	admitAll(t, s, h, &b)
+	h.Finish()
+	if !h.NoDuplicates() || len(h.blocks) != 3 {
+		t.Fatalf("want 3 sealed blocks without duplicates, have %d (no duplicates: %v)", len(h.blocks), h.NoDuplicates())
+	}
+	const limit = 80
+	keep := &RowFilter{Fields: []string{"u"}, Keep: func(b *columnar.ColumnBatch, out []int32) []int32 {
+		fv := &b.Fields[0]
+		for r := range int32(b.Len) {
+			if !fv.IsNull(int(r)) && fv.I[r] > limit {
+				out = append(out, r)
+			}
+		}
+		return out
+	}}
+	cols := []string{"host", "u", "f"}
+	rowsOf := func(scan func(fn func(*columnar.ColumnBatch) error) error, test bool) []string {
+		var out []string
+		if err := scan(func(b *columnar.ColumnBatch) error {
+			for r := range b.Len {
+				u := &b.Fields[0]
+				if test && (u.IsNull(r) || u.I[r] <= limit) {
+					continue
+				}
+				out = append(out, fmt.Sprint(b.Time[r], b.Tags[0].Dict[b.Tags[0].IDs[r]], u.IsNull(r), u.I[r], b.Fields[1].F[r]))
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, r := range [][2]int64{{math.MinInt64, math.MaxInt64}, {100e9, 1500e9}, {2000e9, math.MaxInt64}} {
+		for _, tags := range []map[string][]string{nil, {"host": {"h3", "h7"}}} {
+			match := h.MatchSeries(tags)
+			want := rowsOf(func(fn func(*columnar.ColumnBatch) error) error {
+				return h.ScanRange(cols, match, r[0], r[1], 1000, fn)
+			}, true)
+			got := rowsOf(func(fn func(*columnar.ColumnBatch) error) error {
+				return h.ScanRangeFiltered(cols, match, r[0], r[1], 1000, keep, fn)
+			}, false)
+			if len(want) == 0 {
+				t.Fatalf("range %v tags %v: no rows pass", r, tags)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("range %v tags %v: %d rows, want %d", r, tags, len(got), len(want))
+			}
+		}
 	}
 }

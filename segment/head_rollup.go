@@ -15,7 +15,8 @@ import (
 // group of series sharing the named tags) and window of width. It is the head's answer to a query that reads rollups:
 // the partials are folded from the block index as the rows are read, so
 // the reader holds one row per series and window instead of every row,
-// and duplicates are merged first (ScanDeduped), so they are exact. The
+// and the rows of windows where the head may hold a point twice are merged
+// first (ScanDeduped), so they are exact. The
 // partials of one window and group are combined (a live series has rows
 // in every block), so the reader gets at most one per window and group.
 // Fields that are absent or not numeric are left out.
@@ -38,54 +39,101 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 			read = append(read, name)
 		}
 	}
-	return foldPartials(tags, fs, width, max, func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
-		if !h.NoDuplicates() {
-			return h.ScanDeduped(read, keep, minT, maxT, max, feed)
-		}
-		// Spans and sealed blocks with partials give them; the other
-		// rows fold.
-		var tagCols, fieldCols []int
-		for _, t := range tags {
-			c, _ := h.Schema.TagCol(t)
-			tagCols = append(tagCols, c)
-		}
-		for _, f := range fs {
-			c, _ := h.Schema.FieldCol(f.Name)
-			fieldCols = append(fieldCols, c)
-		}
-		usable := func(blk *headBlock) bool { return h.usableRollup(blk, width) }
-		// A span's partials stand for its blocks' where the width nests
-		// in them (then it nests in the blocks' too).
-		var covered []bool // blocks whose span answered, nil: none
-		for k, sp := range h.spans {
-			if sp == nil || !overlapsSpan(sp.minT, sp.maxT, minT, maxT) || !usable(sp) {
-				continue
-			}
-			if err := h.scanBlockRollup(sp, keep, minT, maxT, tagCols, fieldCols, rb); err != nil {
-				return err
-			}
-			if covered == nil {
-				covered = make([]bool, len(h.blocks))
-			}
-			for b := k * spanBlocks; b < (k+1)*spanBlocks; b++ {
-				covered[b] = true
-			}
-		}
-		for b, blk := range h.blocks {
-			if covered != nil && covered[b] {
-				continue
-			}
-			if overlapsSpan(blk.minT, blk.maxT, minT, maxT) && usable(blk) {
-				if err := h.scanBlockRollup(blk, keep, minT, maxT, tagCols, fieldCols, rb); err != nil {
+	return foldPartials(tags, fs, width, max, h.partialsHint(keep, len(tags), minT, maxT, width), func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
+		// Windows where the head may hold a point twice fold its merged
+		// rows; the ranges between them take partials and plain rows.
+		lo := minT
+		for _, d := range h.dirtyWindows(minT, maxT, width) {
+			if lo < d[0] {
+				if err := h.foldClean(read, keep, lo, d[0], width, max, tags, fs, rb, feed); err != nil {
 					return err
 				}
 			}
+			if err := h.ScanDeduped(read, keep, d[0], d[1], max, feed); err != nil {
+				return err
+			}
+			lo = d[1]
 		}
-		return h.scanRange(read, keep, minT, maxT, max, true, usable, feed)
+		if lo == math.MaxInt64 || (maxT != math.MaxInt64 && lo >= maxT) {
+			return nil
+		}
+		return h.foldClean(read, keep, lo, maxT, width, max, tags, fs, rb, feed)
 	}, fn)
 }
 
-// foldPartials runs body with a rollup builder and the feed folding
+// partialsHint is how many partials a fold of the head's series keep
+// holds (nil: all) over [minT, maxT) at width, keeping ntags tags: a
+// partial per window of the head's rows in range and group, the groups
+// at most the series (one when no tag is kept).
+func (h *Head) partialsHint(keep []bool, ntags int, minT, maxT, width int64) int {
+	lo, hi := max(minT, h.minTime), min(maxT-1, h.maxTime)
+	if maxT == math.MaxInt64 {
+		hi = h.maxTime
+	}
+	if lo > hi {
+		return 0
+	}
+	windows := (WindowStart(hi, width)-WindowStart(lo, width))/width + 1
+	groups := 1
+	if ntags > 0 {
+		groups = len(h.seriesTags)
+		if keep != nil {
+			groups = 0
+			for _, k := range keep {
+				if k {
+					groups++
+				}
+			}
+		}
+	}
+	return int(min(windows, maxPartialHint) * int64(min(groups, maxPartialHint)))
+}
+
+// foldClean folds into rb the head's rows in [minT, maxT), a range aligned
+// on width where no two rows are the same point: spans' and sealed
+// blocks' partials where they nest in width, the other rows through feed.
+func (h *Head) foldClean(read []string, keep []bool, minT, maxT, width int64, max int, tags []string, fs []columnar.FieldSchema, rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
+	var tagCols, fieldCols []int
+	for _, t := range tags {
+		c, _ := h.Schema.TagCol(t)
+		tagCols = append(tagCols, c)
+	}
+	for _, f := range fs {
+		c, _ := h.Schema.FieldCol(f.Name)
+		fieldCols = append(fieldCols, c)
+	}
+	usable := func(blk *headBlock) bool { return usableRollup(blk, width) }
+	// A span's partials stand for its blocks' where the width nests
+	// in them (then it nests in the blocks' too).
+	var covered []bool // blocks whose span answered, nil: none
+	for k, sp := range h.spans {
+		if sp == nil || !overlapsSpan(sp.minT, sp.maxT, minT, maxT) || !usable(sp) {
+			continue
+		}
+		if err := h.scanBlockRollup(sp, keep, minT, maxT, tagCols, fieldCols, rb); err != nil {
+			return err
+		}
+		if covered == nil {
+			covered = make([]bool, len(h.blocks))
+		}
+		for b := k * spanBlocks; b < (k+1)*spanBlocks; b++ {
+			covered[b] = true
+		}
+	}
+	for b, blk := range h.blocks {
+		if covered != nil && covered[b] {
+			continue
+		}
+		if overlapsSpan(blk.minT, blk.maxT, minT, maxT) && usable(blk) {
+			if err := h.scanBlockRollup(blk, keep, minT, maxT, tagCols, fieldCols, rb); err != nil {
+				return err
+			}
+		}
+	}
+	return h.scanRange(read, keep, minT, maxT, max, true, usable, nil, feed)
+}
+
+// foldPartials (hint: the partials expected, see newPartialTable) runs body with a rollup builder and the feed folding
 // batches into it, then passes the partials to fn, one per window and
 // group: partials of the same window and tag values (a series' rows in
 // several head blocks, or series sharing the tags kept) are combined as
@@ -93,35 +141,16 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 // integer sum that overflows fails the whole call before anything reached
 // fn, so the caller can read the range raw instead (ErrRollupOverflow), as
 // does a fold that would hold more than its bound (ErrTooManyPartials).
-func foldPartials(tags []string, fs []columnar.FieldSchema, width int64, max int, body func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
+func foldPartials(tags []string, fs []columnar.FieldSchema, width int64, max, hint int, body func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
 	rb := newRollupBuilder(width, tags, fs, nil)
-	rb.comb = newPartialTable(tags, fs)
+	rb.comb = newPartialTable(tags, fs, hint)
 	if err := body(rb, rollupFeeder(tags, fs, []*rollupBuilder{rb})); err != nil {
 		return err
 	}
 	if err := rb.finish(); err != nil {
 		return err
 	}
-	return emitPartials(rb, tags, fs, max, fn)
-}
-
-// emitPartials passes fn the partials rb combined (rb.comb), as rollup
-// batches of rb's width.
-func emitPartials(rb *rollupBuilder, tags []string, fs []columnar.FieldSchema, max int, fn func(*columnar.ColumnBatch) error) error {
-	bb := columnar.NewBatchBuilder(tags, RollupSchema(tags, fs).Fields, max)
-	emit := func(b *columnar.ColumnBatch) error {
-		b.Rollup = rb.width
-		return fn(b)
-	}
-	t := rb.comb
-	var p columnar.Point
-	for s := range t.len() {
-		rb.fillPoint(&p, t.starts[s], t.rows[s], t.vals[s], t.has[s], t.parts[s*t.nf:(s+1)*t.nf])
-		if err := bb.Add(&p, emit); err != nil {
-			return err
-		}
-	}
-	return bb.Flush(emit)
+	return rb.comb.emit(tags, rb.width, max, fn)
 }
 
 // FoldRollups folds the rows scan delivers into partials, per window and
@@ -149,7 +178,7 @@ func FoldRollups(tags []string, fields []columnar.FieldSchema, widths []int64, b
 	feeds := make([]func(*columnar.ColumnBatch) error, len(widths))
 	for k, w := range widths {
 		rbs[k] = newRollupBuilder(w, tags, fs, nil)
-		rbs[k].comb = newPartialTable(tags, fs)
+		rbs[k].comb = newPartialTable(tags, fs, 0)
 		rbs[k].comb.limit = max(rbs[k].comb.limit/len(widths), 1)
 		feeds[k] = rollupFeeder(tags, fs, rbs[k:k+1])
 	}
@@ -162,7 +191,7 @@ func FoldRollups(tags []string, fields []columnar.FieldSchema, widths []int64, b
 		}
 	}
 	for _, rb := range rbs {
-		if err := emitPartials(rb, tags, fs, batchRows, fn); err != nil {
+		if err := rb.comb.emit(tags, rb.width, batchRows, fn); err != nil {
 			return err
 		}
 	}
