@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"slices"
 	"sort"
@@ -176,22 +175,7 @@ func TestIcebergMinIOCluster(t *testing.T) {
 	// A late write on w1 rewrites a point of a window both writers
 	// published: w1's files of it leave the table, w2's stay.
 	late := today - 5*day
-	var b columnar.Batch
-	b.StartRow([]byte("cpu"), 1)
-	b.AddTag([]byte("host"), []byte("h0"))
-	b.AddTag([]byte("region"), []byte("eu"))
-	b.AddFloat([]byte("usage"), math.Pi)
-	b.AddNum([]byte("n"), columnar.FieldInt, 7)
-	b.EndRow(late + int64(20*time.Minute))
-	if _, err := w1.e.Write(db, &b); err != nil {
-		t.Fatal(err)
-	}
-	if err := w1.e.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := w1.e.Compact(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w1.lateWrite(t, late)
 	// w2 writes a new window (nine days back) meanwhile; both pass at once.
 	w2.write(t, today-9*day, today-8*day)
 	for i, err := range tierAll(ws) {
@@ -220,9 +204,11 @@ func TestIcebergMinIOCluster(t *testing.T) {
 	}
 	checkCluster(t, ws, [][]int64{days(today-6*day, coldEnd, late), w2wins})
 
-	// w1 commits on (a new window ten days back), then w2 restarts (a
-	// fresh publisher) and commits its window on top: nothing of either
-	// is lost.
+	// w1 commits on: a new window ten days back, and the late window,
+	// back once compaction merged it; then w2 restarts (a fresh
+	// publisher) and commits its window on top: nothing of either is
+	// lost.
+	w1.compactTiered(t, late)
 	w1.write(t, today-10*day, today-9*day)
 	if _, err := w1.e.TierNow(ctx); err != nil {
 		t.Fatal(err)
@@ -231,7 +217,7 @@ func TestIcebergMinIOCluster(t *testing.T) {
 	if _, err := w2.e.TierNow(ctx); err != nil {
 		t.Fatal(err)
 	}
-	v4 := checkCluster(t, ws, [][]int64{append([]int64{today - 10*day}, days(today-6*day, coldEnd, late)...),
+	v4 := checkCluster(t, ws, [][]int64{append([]int64{today - 10*day}, days(today-6*day, coldEnd)...),
 		append([]int64{today - 9*day, today - 8*day}, days(today-5*day, coldEnd)...)})
 	if v4 != v2+2 {
 		t.Fatalf("version %d after two more commits on %d", v4, v2)

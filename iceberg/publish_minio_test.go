@@ -556,6 +556,76 @@ func (f *fixture) checkPublished(t *testing.T, wins ...int64) int {
 	return v
 }
 
+// lateWrite rewrites one point of window win (h0 at 00:20) and flushes:
+// the window then holds a segment that shares a point with another.
+func (f *fixture) lateWrite(t *testing.T, win int64) {
+	t.Helper()
+	var b columnar.Batch
+	b.StartRow([]byte("cpu"), 1)
+	b.AddTag([]byte("host"), []byte(fmt.Sprintf("h%d", f.hosts)))
+	b.AddTag([]byte("region"), []byte("eu"))
+	b.AddFloat([]byte("usage"), math.Pi)
+	b.AddNum([]byte("n"), columnar.FieldInt, 7)
+	b.EndRow(win + int64(20*time.Minute))
+	if _, err := f.e.Write(db, &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// windowKeys returns the bucket keys of window win's raw segments.
+func (f *fixture) windowKeys(win int64) []string {
+	var out []string
+	for _, s := range f.e.Manifest().Segments {
+		if s.Window == segment.WindowName(win) && !s.IsRollup() && s.Cold() {
+			out = append(out, s.Path)
+		}
+	}
+	return out
+}
+
+// compactTiered runs compaction and checks that it merged window win,
+// whose segments were all in the bucket, into local segments.
+func (f *fixture) compactTiered(t *testing.T, win int64) {
+	t.Helper()
+	before := f.windowKeys(win)
+	if len(before) < 2 {
+		t.Fatalf("window %s has %d segments in the bucket, want the duplicate's two or more", segment.WindowName(win), len(before))
+	}
+	if err := f.e.Compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range f.e.Manifest().Segments {
+		if s.Window == segment.WindowName(win) && !s.IsRollup() {
+			if s.Cold() {
+				t.Fatalf("compaction left segment %s of window %s in the bucket", s.Path, s.Window)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatalf("window %s has no segment after the merge", segment.WindowName(win))
+	}
+}
+
+// snapshotSummary returns the current snapshot's summary.
+func (f *fixture) snapshotSummary(t *testing.T) map[string]string {
+	t.Helper()
+	tbl, _ := f.loadTable(t)
+	snap := tbl.CurrentSnapshot()
+	if snap == nil || snap.Summary == nil {
+		t.Fatal("no current snapshot")
+	}
+	out := map[string]string{"operation": string(snap.Summary.Operation)}
+	for k, v := range snap.Summary.Properties {
+		out[k] = v
+	}
+	return out
+}
+
 func TestIcebergMinIO(t *testing.T) {
 	f := newFixture(t)
 	day := int64(segment.WindowDuration)
@@ -581,24 +651,10 @@ func TestIcebergMinIO(t *testing.T) {
 	// A late write into a published window overwrites a point there: the
 	// window then holds two segments that share it. Silt answers with the
 	// late value (last write wins); a reader of the raw files would see
-	// both. So the window leaves the table, and the others stay.
+	// both. So the window leaves the table, and the others stay. (The
+	// late segment is tiered before compaction sees it.)
 	late := f.today - 5*day
-	var b columnar.Batch
-	b.StartRow([]byte("cpu"), 1)
-	b.AddTag([]byte("host"), []byte("h0"))
-	b.AddTag([]byte("region"), []byte("eu"))
-	b.AddFloat([]byte("usage"), math.Pi)
-	b.AddNum([]byte("n"), columnar.FieldInt, 7)
-	b.EndRow(late + int64(20*time.Minute))
-	if _, err := f.e.Write(db, &b); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.e.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.e.Compact(ctx); err != nil {
-		t.Fatal(err)
-	}
+	f.lateWrite(t, late)
 	if _, err := f.e.TierNow(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -606,6 +662,26 @@ func TestIcebergMinIO(t *testing.T) {
 	if v2 != v1+1 {
 		t.Fatalf("withdrawing a window made version %d after %d", v2, v1)
 	}
+
+	// Compaction merges the window with the duplicate (downloading its
+	// segments), the next pass tiers the merged segment: the window is
+	// back, in a snapshot that adds the merged file, and the objects it
+	// replaced are deleted from the bucket once no snapshot names them.
+	withdrawn := f.windowKeys(late)
+	f.compactTiered(t, late)
+	if _, err := f.e.TierNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v2 = f.checkPublished(t, wins(f.today-6*day, coldEnd)...)
+	for _, k := range withdrawn {
+		if _, err := f.tr.S3.Stat(ctx, k); !errors.Is(err, tiering.ErrNotFound) {
+			t.Fatalf("segment %s, replaced by the merge, is still in the bucket (%v)", k, err)
+		}
+	}
+	if sum := f.snapshotSummary(t); sum["operation"] != "append" || sum["added-data-files"] == "0" {
+		t.Fatalf("the snapshot that brings the window back: %v", sum)
+	}
+	f.checkPublished(t, wins(f.today-6*day, coldEnd)...)
 
 	// A crash between the data upload and the Iceberg commit: a new
 	// window (eight days ago) is uploaded and marked cold, and the
@@ -634,14 +710,14 @@ func TestIcebergMinIO(t *testing.T) {
 	if !slices.Equal(before, after) {
 		t.Fatalf("after the crash the table reads %d rows, before %d", len(after), len(before))
 	}
-	f.checkPublished(t, wins(f.today-6*day, coldEnd, late)...)
+	f.checkPublished(t, wins(f.today-6*day, coldEnd)...)
 
 	// The restarted publisher (a fresh one: nothing remembered) commits.
 	f.pub = &iceberg.Publisher{Store: f.tr.S3, Location: f.pub.Location}
 	if _, err := f.e.TierNow(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if v3 := f.checkPublished(t, append([]int64{f.today - 8*day}, wins(f.today-6*day, coldEnd, late)...)...); v3 != v2+1 {
+	if v3 := f.checkPublished(t, append([]int64{f.today - 8*day}, wins(f.today-6*day, coldEnd)...)...); v3 != v2+1 {
 		t.Fatalf("version after the retry %d, want %d", v3, v2+1)
 	}
 }
