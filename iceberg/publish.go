@@ -244,13 +244,16 @@ func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
 		attempts = DefaultMaxAttempts
 	}
 	var lastErr error
+	var took time.Duration // the last attempt's
 	for i := range attempts {
 		if i > 0 {
-			if err := sleepJitter(ctx, i); err != nil {
+			if err := sleepJitter(ctx, i, took); err != nil {
 				return Result{}, fmt.Errorf("commit table %s.%s: %w (after %d attempts, last: %w)", t.DB, t.Name, err, i, lastErr)
 			}
 		}
+		start := time.Now()
 		res, written, err := p.commitOnce(ctx, t)
+		took = time.Since(start)
 		res.Attempts = i + 1
 		if err == nil {
 			return res, nil
@@ -274,10 +277,12 @@ func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
 // and tried again.
 func (p *Publisher) Retries() int64 { return p.retries.Load() }
 
-// sleepJitter waits before try i+1: a random time up to 25 ms × 2^i,
-// capped at 2 s, so that writers that collided spread out.
-func sleepJitter(ctx context.Context, i int) error {
-	ceiling := min(25*time.Millisecond<<min(i, 10), 2*time.Second)
+// sleepJitter waits before try i+1: a random time up to 2^(i-1) times
+// the time an attempt took (at least 25 ms, at most 5 s), so that writers
+// that collided spread out over about as many attempts' time as there are
+// of them: an attempt is lost when another commit lands while it is built.
+func sleepJitter(ctx context.Context, i int, took time.Duration) error {
+	ceiling := min(max(took, 25*time.Millisecond)<<min(i-1, 10), 5*time.Second)
 	n, err := rand.Int(rand.Reader, big.NewInt(int64(ceiling)))
 	if err != nil {
 		return err
