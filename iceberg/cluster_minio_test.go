@@ -162,10 +162,32 @@ func TestIcebergMinIOCluster(t *testing.T) {
 	// windows, in one table.
 	w1.write(t, today-6*day, time.Now().Add(-time.Hour).UnixNano())
 	w2.write(t, today-5*day, time.Now().Add(-time.Hour).UnixNano())
-	for i, err := range tierAll(ws) {
+	// Both pass at once, and w1's commit is held, after its manifests
+	// are written, until w2 has committed: w1 then loses version 1 to
+	// w2, reads it, and commits version 2 on top of it.
+	w2done := make(chan struct{})
+	held := false
+	w1.pub.BeforeCommit = func(string, string, int) error {
+		if !held {
+			held = true
+			<-w2done
+		}
+		return nil
+	}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _, errs[0] = w1.e.TierNow(ctx) }()
+	go func() { defer wg.Done(); defer close(w2done); _, errs[1] = w2.e.TierNow(ctx) }()
+	wg.Wait()
+	w1.pub.BeforeCommit = nil
+	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("w%d: tier pass: %v", i+1, err)
 		}
+	}
+	if !held || w1.pub.Retries() != 1 {
+		t.Fatalf("w1's commit was held %v and retried %d times, want once: the race did not happen", held, w1.pub.Retries())
 	}
 	v1 := checkCluster(t, ws, [][]int64{days(today-6*day, coldEnd), days(today-5*day, coldEnd)})
 	if v1 != 2 {
