@@ -594,8 +594,18 @@ func (f *fixture) compactTiered(t *testing.T, win int64) {
 	if len(before) < 2 {
 		t.Fatalf("window %s has %d segments in the bucket, want the duplicate's two or more", segment.WindowName(win), len(before))
 	}
+	// Silt's answer for the window, the late write's value winning.
+	rows := f.siltRows(t, win, win+int64(segment.WindowDuration))
+	late := canon(time.Unix(0, win+int64(20*time.Minute)), fmt.Sprintf("h%d", f.hosts), "eu", math.Pi)
+	if !slices.ContainsFunc(rows, func(r string) bool { return strings.HasPrefix(r, late+"|") }) {
+		t.Fatalf("Silt's answer for window %s lacks the late write %s", segment.WindowName(win), late)
+	}
 	if err := f.e.Compact(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	// The merge changes where the rows are, not what Silt answers.
+	if after := f.siltRows(t, win, win+int64(segment.WindowDuration)); !slices.Equal(rows, after) {
+		t.Fatalf("window %s: Silt answered %d rows before the merge, %d after", segment.WindowName(win), len(rows), len(after))
 	}
 	n := 0
 	for _, s := range f.e.Manifest().Segments {
