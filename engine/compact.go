@@ -223,10 +223,11 @@ func (e *Engine) checkBehindLocked() {
 	count := map[windowKey]int{}
 	behind := false
 	for _, s := range e.Manifest().Segments {
-		// Cold segments are not counted: compaction leaves tiered
-		// windows alone (late writes into one are tiered as segments of
-		// their own), so counting them could only ever grow past the
-		// bound and refuse every write for good.
+		// Cold segments are not counted: compaction merges a tiered
+		// window only when its segments may hold a point twice (late
+		// writes into one are tiered as segments of their own), so
+		// counting them could grow past the bound and refuse every
+		// write for good.
 		if s.IsRollup() || s.Cold() {
 			continue
 		}
