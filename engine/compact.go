@@ -223,10 +223,11 @@ func (e *Engine) checkBehindLocked() {
 	count := map[windowKey]int{}
 	behind := false
 	for _, s := range e.Manifest().Segments {
-		// Cold segments are not counted: compaction leaves tiered
-		// windows alone (late writes into one are tiered as segments of
-		// their own), so counting them could only ever grow past the
-		// bound and refuse every write for good.
+		// Cold segments are not counted: compaction merges a tiered
+		// window only when its segments may hold a point twice (late
+		// writes into one are tiered as segments of their own), so
+		// counting them could grow past the bound and refuse every
+		// write for good.
 		if s.IsRollup() || s.Cold() {
 			continue
 		}
@@ -289,9 +290,11 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 	e.flushMu.Lock()
 	m := e.manifest.Load()
 	segs := windowSegments(m, k)
-	if slices.ContainsFunc(segs, segment.SegmentMeta.Cold) {
-		// Windows in the object store are not merged: their segments stay
-		// as tiered (late writes into them are tiered alongside), and
+	tiered := slices.ContainsFunc(segs, segment.SegmentMeta.Cold)
+	if tiered && !e.tieredMergeDue(m, k, segs) {
+		// Windows in the object store are merged only to take out points
+		// held twice (tieredMergeDue): otherwise their segments stay as
+		// tiered (late writes into them are tiered alongside), and
 		// expired ones go whole (retention).
 		e.flushMu.Unlock()
 		return false, nil
@@ -309,7 +312,7 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 			from, trim = 0, true
 		}
 	}
-	if from >= len(segs) && e.coldOverlap(m, k, segs) {
+	if tiered || (from >= len(segs) && e.coldOverlap(m, k, segs)) {
 		from = 0
 	}
 	if from >= len(segs) {
@@ -335,7 +338,12 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 	defer e.refs.release(inputs)
 
 	start := time.Now()
-	schema, err := e.unionSchema(full, inputs)
+	paths, cleanup, err := e.mergeInputs(ctx, k, base, inputs)
+	if err != nil {
+		return false, err
+	}
+	defer cleanup()
+	schema, err := e.unionSchema(full, inputs, paths)
 	if err != nil {
 		return false, err
 	}
@@ -361,9 +369,9 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 		return id, filepath.Join(e.cfg.DataDir, filepath.FromSlash(segment.SegmentPath(k.db, k.table, k.window, id)))
 	}
 	for _, s := range inputs {
-		job.Inputs = append(job.Inputs, filepath.Join(e.cfg.DataDir, filepath.FromSlash(s.Path)))
 		job.InputRows = append(job.InputRows, s.Rows)
 	}
+	job.Inputs = paths
 	last, written := e.lastCache.forCompaction(job.Inputs, slices.Clone(schema.Fields), tagOrder, !trim)
 	job.Written = written
 	outs, st, err := compaction.Merge(ctx, compaction.Config{MemoryBytes: e.cfg.Compaction.MemoryBytes, TargetRows: pol.TargetRows}, job)
@@ -454,10 +462,10 @@ func segmentsMayShare(a, b segment.SegmentMeta, tagOrder []string) bool {
 
 // unionSchema is full restricted to the columns the inputs have, in full's
 // order: the output has no column none of its inputs had.
-func (e *Engine) unionSchema(full *columnar.TableSchema, inputs []segment.SegmentMeta) (*columnar.TableSchema, error) {
+func (e *Engine) unionSchema(full *columnar.TableSchema, inputs []segment.SegmentMeta, paths []string) (*columnar.TableSchema, error) {
 	have := map[string]bool{}
-	for _, s := range inputs {
-		seg, err := segment.OpenSegment(filepath.Join(e.cfg.DataDir, filepath.FromSlash(s.Path)))
+	for i, s := range inputs {
+		seg, err := segment.OpenSegment(paths[i])
 		if err != nil {
 			return nil, compaction.Halt(fmt.Errorf("%w: open %s: %w", compaction.ErrCorrupt, s.Path, err))
 		}

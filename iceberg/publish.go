@@ -2,6 +2,7 @@ package iceberg
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ig "github.com/apache/iceberg-go"
@@ -48,20 +50,68 @@ type Publisher struct {
 	Root string
 	// Now is the commit clock (time.Now if nil).
 	Now func() time.Time
+	// DataPrefix is the key prefix of this writer's data files in Store
+	// ("nodes/<id>/" in a cluster, "" for a node alone in its prefix). A
+	// commit adds and removes files under it only and keeps every other
+	// file the table lists, so writers sharing one table never drop each
+	// other's files. PublishAll prepends it to the manifest's segment
+	// paths.
+	DataPrefix string
+	// PreviousVersions is how many metadata versions before the current
+	// one are kept, listed in the metadata log; older ones are deleted
+	// after each commit (DefaultPreviousVersions if 0).
+	PreviousVersions int
+	// Legacy, if set, is the root of the per-writer tables an older Silt
+	// published under the writer's own prefix ("nodes/<id>/iceberg"):
+	// once the table here holds the writer's files, PublishAll empties
+	// them (a last snapshot with no files, pointing at the new table).
+	Legacy string
+	// MaxAttempts bounds the commits of one version after others took
+	// the version first (DefaultMaxAttempts if 0).
+	MaxAttempts int
 	// BeforeCommit, if set, runs after a version's manifest and manifest
 	// list are written and before the version itself is: the point a
 	// crash test stops at. An error abandons the commit.
 	BeforeCommit func(db, table string, version int) error
+
+	retries atomic.Int64 // commits lost to another writer, retried
+	// movedTo is set on the publisher of a legacy table: the location of
+	// the table that replaced it, written in its last version.
+	movedTo string
 
 	mu   sync.Mutex
 	last map[string]string // "db.table" → fingerprint of what is current
 	// known holds the tables in the store ("db" → "table"), listed once;
 	// nil until then.
 	known map[[2]string]bool
+	// legacyDone: the legacy tables were found empty or emptied.
+	legacyDone bool
 }
 
 // DefaultRoot is where the tables go under the store's prefix.
 const DefaultRoot = "iceberg"
+
+// DefaultMaxAttempts is how many times a commit is tried when other
+// writers keep taking the next version first.
+const DefaultMaxAttempts = 10
+
+// Layout is the version of the table layout and commit rules, recorded in
+// every version's properties (LayoutProperty). 1: one table per writer
+// under the writer's prefix, every file the writer's (it wrote no
+// property); 2: one table per Silt table at the cluster's root, shared by
+// every writer, each committing the files under its own DataPrefix. A
+// table of a later layout is not committed to: its rules are unknown.
+const Layout = 2
+
+// Table properties Silt writes.
+const (
+	LayoutProperty  = "silt.layout"
+	MovedToProperty = "silt.moved-to" // a legacy table's replacement
+	// The Iceberg properties of metadata expiry: after each commit, the
+	// metadata files that fell out of the metadata log are deleted.
+	DeleteAfterCommitProperty = "write.metadata.delete-after-commit.enabled"
+	PreviousVersionsProperty  = "write.metadata.previous-versions-max"
+)
 
 // Table is one Silt table to publish: its current schema and the data
 // files of its published windows.
@@ -86,6 +136,7 @@ type DataFile struct {
 type Result struct {
 	Version        int  // metadata version now current (0: no table)
 	Committed      bool // a new version was committed
+	Attempts       int  // versions tried: 1 unless another writer took one first
 	Added, Removed int  // data files, against the previous version
 	SnapshotID     int64
 	MetadataKey    string // the current version's key
@@ -176,33 +227,113 @@ func (p *Publisher) Current(ctx context.Context, db, name string) (int, string, 
 	return v, metadataKey(dir, v), nil
 }
 
-// Publish makes the Iceberg table of t hold exactly t.Files under t's
-// schema, in one new snapshot, unless it does already.
+// Publish makes this writer's files in the Iceberg table of t exactly
+// t.Files (the files under DataPrefix; other writers' stay as they are),
+// under a schema that holds t's columns, in one new snapshot, unless the
+// table does already. A version another writer committed first is read
+// and the commit built again on top of it, up to MaxAttempts times with a
+// growing random pause between tries.
 func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
-	var res Result
+	for _, f := range t.Files {
+		if !strings.HasPrefix(f.Key, p.DataPrefix) {
+			return Result{}, fmt.Errorf("publish table %s.%s: data file %s is outside this writer's prefix %q", t.DB, t.Name, f.Key, p.DataPrefix)
+		}
+	}
+	attempts := p.MaxAttempts
+	if attempts <= 0 {
+		attempts = DefaultMaxAttempts
+	}
+	var lastErr error
+	var took time.Duration // the last attempt's
+	for i := range attempts {
+		if i > 0 {
+			if err := sleepJitter(ctx, i, took); err != nil {
+				return Result{}, fmt.Errorf("commit table %s.%s: %w (after %d attempts, last: %w)", t.DB, t.Name, err, i, lastErr)
+			}
+		}
+		start := time.Now()
+		res, written, err := p.commitOnce(ctx, t)
+		took = time.Since(start)
+		res.Attempts = i + 1
+		if err == nil {
+			return res, nil
+		}
+		// What a lost or failed attempt wrote is named by no version:
+		// removed, best effort (a crash leaves it, unreferenced).
+		for _, k := range written {
+			_ = p.Store.Delete(ctx, k)
+		}
+		if !errors.Is(err, tiering.ErrPrecondition) {
+			return res, err
+		}
+		p.retries.Add(1)
+		lastErr = err
+	}
+	return Result{Attempts: attempts}, fmt.Errorf("commit table %s.%s: gave up after %d attempts, another writer committed the next version first each time: %w",
+		t.DB, t.Name, attempts, lastErr)
+}
+
+// Retries returns how many commits this publisher lost to another writer
+// and tried again.
+func (p *Publisher) Retries() int64 { return p.retries.Load() }
+
+// sleepJitter waits before try i+1: a random time up to 2^(i-1) times
+// the time an attempt took (at least 25 ms, at most 5 s), so that writers
+// that collided spread out over about as many attempts' time as there are
+// of them: an attempt is lost when another commit lands while it is built.
+func sleepJitter(ctx context.Context, i int, took time.Duration) error {
+	ceiling := min(max(took, 25*time.Millisecond)<<min(i-1, 10), 5*time.Second)
+	n, err := rand.Int(rand.Reader, big.NewInt(int64(ceiling)))
+	if err != nil {
+		return err
+	}
+	tm := time.NewTimer(time.Duration(n.Int64()) + time.Millisecond)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return nil
+	}
+}
+
+// mine reports whether a data file URL of the table is this writer's.
+func (p *Publisher) mine(url string) bool {
+	key, ok := strings.CutPrefix(url, strings.TrimRight(p.Location, "/")+"/")
+	return ok && strings.HasPrefix(key, p.DataPrefix)
+}
+
+// commitOnce builds the next version on the current one and commits it
+// with a create-only put. It returns the keys it wrote (for removal if
+// the commit fails); a version taken by another writer first is
+// tiering.ErrPrecondition.
+func (p *Publisher) commitOnce(ctx context.Context, t Table) (res Result, written []string, err error) {
 	dir := p.TableKey(t.DB, t.Name)
 	ver, key, err := p.Current(ctx, t.DB, t.Name)
 	if err != nil {
-		return res, err
+		return res, nil, err
 	}
 	res.Version, res.MetadataKey, res.Withheld = ver, key, len(t.Withheld)
 	var cur *tableMetadata
 	if ver > 0 {
 		raw, err := readAll(ctx, p.Store, key)
 		if err != nil {
-			return res, fmt.Errorf("read metadata of table %s.%s: %w", t.DB, t.Name, err)
+			return res, nil, fmt.Errorf("read metadata of table %s.%s: %w", t.DB, t.Name, err)
 		}
 		cur = new(tableMetadata)
 		if err := json.Unmarshal(raw, cur); err != nil {
-			return res, fmt.Errorf("parse metadata %s: %w", key, err)
+			return res, nil, fmt.Errorf("parse metadata %s: %w", key, err)
+		}
+		if l, _ := strconv.Atoi(cur.Properties[LayoutProperty]); l > Layout {
+			return res, nil, fmt.Errorf("table %s.%s (%s) has layout %d, written by a newer Silt; this one writes layout %d", t.DB, t.Name, key, l, Layout)
 		}
 	} else if len(t.Files) == 0 {
-		return res, nil // nothing published, nothing to say
+		return res, nil, nil // nothing published, nothing to say
 	}
 
 	sch, lastCol, schemaChanged, err := p.schemaFor(cur, t.Schema)
 	if err != nil {
-		return res, fmt.Errorf("schema of table %s.%s: %w", t.DB, t.Name, err)
+		return res, written, fmt.Errorf("schema of table %s.%s: %w", t.DB, t.Name, err)
 	}
 	spec := ig.NewPartitionSpecID(0, ig.PartitionField{SourceIDs: []int{TimeFieldID}, FieldID: DayPartitionID,
 		Name: DayPartitionName, Transform: ig.DayTransform{}})
@@ -213,7 +344,7 @@ func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
 	if cur != nil {
 		if parent = cur.currentSnapshot(); parent != nil {
 			if prev, err = p.readManifests(ctx, parent.ManifestList); err != nil {
-				return res, fmt.Errorf("read current snapshot of table %s.%s: %w", t.DB, t.Name, err)
+				return res, written, fmt.Errorf("read current snapshot of table %s.%s: %w", t.DB, t.Name, err)
 			}
 		}
 	}
@@ -228,7 +359,7 @@ func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
 		for _, e := range pm.entries {
 			path := e.DataFile().FilePath()
 			had[path] = true
-			if _, ok := want[path]; ok {
+			if _, ok := want[path]; ok || !p.mine(path) {
 				pm.kept = append(pm.kept, e)
 			} else {
 				pm.removed = append(pm.removed, e)
@@ -249,13 +380,13 @@ func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
 	}
 	res.SchemaChanged = schemaChanged
 	if cur != nil && len(added) == 0 && len(removed) == 0 && !schemaChanged {
-		return res, nil
+		return res, written, nil
 	}
 
 	now := p.now()
 	snapID, err := newSnapshotID(cur)
 	if err != nil {
-		return res, err
+		return res, written, err
 	}
 	var seq, firstRow int64 = 1, 0
 	if cur != nil {
@@ -276,6 +407,7 @@ func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
 		}
 		mkey := dir + "/metadata/" + uid + "-m" + strconv.Itoa(n) + ".avro"
 		n++
+		written = append(written, mkey)
 		mf, err := p.writeManifest(ctx, mkey, spec, sch, snapID, kept, removed, added)
 		if err != nil {
 			return fmt.Errorf("manifest of table %s.%s: %w", t.DB, t.Name, err)
@@ -285,21 +417,21 @@ func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
 	}
 	if len(prev)+1 > MaxManifests {
 		if err := write(kept, removed, added); err != nil {
-			return res, err
+			return res, written, err
 		}
 	} else {
 		for _, pm := range prev {
 			switch {
 			case len(pm.removed) > 0:
 				if err := write(pm.kept, pm.removed, nil); err != nil {
-					return res, err
+					return res, written, err
 				}
 			case len(pm.kept) > 0:
 				manifests = append(manifests, pm.file)
 			}
 		}
 		if err := write(nil, nil, added); err != nil {
-			return res, err
+			return res, written, err
 		}
 	}
 
@@ -310,26 +442,27 @@ func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
 	var lbuf bytes.Buffer
 	lw, err := ig.NewManifestListWriterV3(&lbuf, snapID, seq, firstRow, parentID)
 	if err != nil {
-		return res, fmt.Errorf("start manifest list of table %s.%s: %w", t.DB, t.Name, err)
+		return res, written, fmt.Errorf("start manifest list of table %s.%s: %w", t.DB, t.Name, err)
 	}
 	if err := lw.AddManifests(manifests); err != nil {
-		return res, fmt.Errorf("manifest list of table %s.%s: %w", t.DB, t.Name, err)
+		return res, written, fmt.Errorf("manifest list of table %s.%s: %w", t.DB, t.Name, err)
 	}
 	if err := lw.Close(); err != nil {
-		return res, fmt.Errorf("close manifest list of table %s.%s: %w", t.DB, t.Name, err)
+		return res, written, fmt.Errorf("close manifest list of table %s.%s: %w", t.DB, t.Name, err)
 	}
 	nextRow := firstRow
 	if n := lw.NextRowID(); n != nil {
 		nextRow = *n
 	}
 	lkey := dir + "/metadata/snap-" + strconv.FormatInt(snapID, 10) + "-" + uid + ".avro"
+	written = append(written, lkey)
 	if err := p.put(ctx, lkey, lbuf.Bytes()); err != nil {
-		return res, err
+		return res, written, err
 	}
 
 	next, err := p.nextMetadata(cur, key, t, sch, lastCol, spec, now)
 	if err != nil {
-		return res, err
+		return res, written, err
 	}
 	snap := snapshot{SnapshotID: snapID, ParentSnapshotID: parentID, SequenceNumber: seq,
 		TimestampMS: now.UnixMilli(), ManifestList: p.url(lkey), SchemaID: sch.ID,
@@ -345,32 +478,63 @@ func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
 	next.LastSequenceNumber, next.NextRowID = seq, nextRow
 	raw, err := json.MarshalIndent(next, "", " ")
 	if err != nil {
-		return res, fmt.Errorf("encode metadata of table %s.%s: %w", t.DB, t.Name, err)
+		return res, written, fmt.Errorf("encode metadata of table %s.%s: %w", t.DB, t.Name, err)
 	}
 	if p.BeforeCommit != nil {
 		if err := p.BeforeCommit(t.DB, t.Name, ver+1); err != nil {
-			return res, err
+			// A crash here leaves what was written: so does this.
+			return res, nil, err
 		}
 	}
 	vkey := metadataKey(dir, ver+1)
 	if _, err := p.Store.PutIfAbsent(ctx, vkey, raw); err != nil {
 		if errors.Is(err, tiering.ErrPrecondition) {
-			return res, fmt.Errorf("commit version %d of table %s.%s: another writer committed it first: %w", ver+1, t.DB, t.Name, err)
+			return res, written, fmt.Errorf("commit version %d of table %s.%s: another writer committed it first: %w", ver+1, t.DB, t.Name, err)
 		}
-		return res, fmt.Errorf("commit version %d of table %s.%s: %w", ver+1, t.DB, t.Name, err)
+		// The put may have reached the store with its answer lost: then
+		// the version names what this attempt wrote, which stays.
+		return res, nil, fmt.Errorf("commit version %d of table %s.%s: %w", ver+1, t.DB, t.Name, err)
 	}
 	res.Version, res.MetadataKey, res.Committed, res.SnapshotID = ver+1, vkey, true, snapID
 	res.Added, res.Removed = len(added), len(removed)
-	// The hint is for readers; Current does not trust it.
+	// The hint is for readers; Current does not trust it. Two writers
+	// may write theirs out of order, leaving it a version behind until
+	// the next commit: a reader that trusts it reads a whole older
+	// version.
 	if err := p.put(ctx, dir+"/metadata/"+versionHintName, []byte(strconv.Itoa(ver+1))); err != nil {
-		return res, fmt.Errorf("committed version %d of table %s.%s, but its version hint: %w", ver+1, t.DB, t.Name, err)
+		return res, nil, fmt.Errorf("committed version %d of table %s.%s, but its version hint: %w", ver+1, t.DB, t.Name, err)
 	}
-	return res, nil
+	p.expire(ctx, dir, ver+1, next.Properties)
+	return res, nil, nil
 }
 
-// schemaFor maps a Silt schema to an Iceberg schema, keeping the field ids
-// of the current one by name: time, then the tags, then the fields, each
-// optional except time. It returns the schema (with its id), the table's
+// DefaultPreviousVersions is how many metadata versions before the
+// current one a new table keeps (PreviousVersionsProperty), as its
+// metadata log lists them.
+const DefaultPreviousVersions = 20
+
+// expire deletes the metadata file that version v's commit pushed out of
+// the metadata log (v-max-1), when the table's properties ask for it
+// (DeleteAfterCommitProperty, PreviousVersionsProperty): every version is
+// committed by one writer, so each old file is deleted by one commit. A
+// failed delete leaves the file (unreferenced, harmless).
+func (p *Publisher) expire(ctx context.Context, dir string, v int, props map[string]string) {
+	if on, _ := strconv.ParseBool(props[DeleteAfterCommitProperty]); !on {
+		return
+	}
+	keep, err := strconv.Atoi(props[PreviousVersionsProperty])
+	if err != nil || keep < 1 {
+		keep = DefaultPreviousVersions
+	}
+	if old := v - keep - 1; old >= 1 {
+		_ = p.Store.Delete(ctx, metadataKey(dir, old))
+	}
+}
+
+// schemaFor maps a Silt schema to an Iceberg schema: time, the current
+// schema's columns (ids kept by name), then the columns of s it lacks (the
+// tags, then the fields), each optional except time. A column is never
+// dropped: other writers' files may hold it. It returns the schema (with its id), the table's
 // last column id, and whether the schema differs from the current one.
 func (p *Publisher) schemaFor(cur *tableMetadata, s *columnar.TableSchema) (*ig.Schema, int, bool, error) {
 	if s == nil { // a dropped table: its schema stays
@@ -380,41 +544,53 @@ func (p *Publisher) schemaFor(cur *tableMetadata, s *columnar.TableSchema) (*ig.
 		old, err := cur.schema(cur.CurrentSchemaID)
 		return old, cur.LastColumnID, false, err
 	}
-	ids := map[string]int{}
+	// This writer's columns: the tags, then the fields.
+	var names []string
 	types := map[string]ig.Type{}
-	last, curID := TimeFieldID, -1
-	var old *ig.Schema
-	if cur != nil {
-		var err error
-		if old, err = cur.schema(cur.CurrentSchemaID); err != nil {
-			return nil, 0, false, err
-		}
-		for _, f := range old.Fields() {
-			ids[f.Name], types[f.Name] = f.ID, f.Type
-		}
-		last, curID = cur.LastColumnID, cur.CurrentSchemaID
-	}
-	fields := []ig.NestedField{{ID: TimeFieldID, Name: columnar.TimeColumn, Type: ig.PrimitiveTypes.TimestampNs, Required: true}}
-	add := func(name string, typ ig.Type) {
-		id, ok := ids[name]
-		if !ok || !types[name].Equals(typ) {
-			// A new column, or one whose type changed (the Silt table
-			// was dropped and written again): a new id, as Iceberg
-			// drops a column and adds another of the same name.
-			last++
-			id = last
-		}
-		fields = append(fields, ig.NestedField{ID: id, Name: name, Type: typ})
-	}
 	for _, tag := range s.Tags {
-		add(tag, ig.PrimitiveTypes.String)
+		names, types[tag] = append(names, tag), ig.PrimitiveTypes.String
 	}
 	for _, f := range s.Fields {
 		typ, err := fieldType(f.Type)
 		if err != nil {
 			return nil, 0, false, fmt.Errorf("column %q: %w", f.Name, err)
 		}
-		add(f.Name, typ)
+		names, types[f.Name] = append(names, f.Name), typ
+	}
+	last, curID := TimeFieldID, -1
+	fields := []ig.NestedField{{ID: TimeFieldID, Name: columnar.TimeColumn, Type: ig.PrimitiveTypes.TimestampNs, Required: true}}
+	seen := map[string]bool{columnar.TimeColumn: true}
+	var old *ig.Schema
+	if cur != nil {
+		var err error
+		if old, err = cur.schema(cur.CurrentSchemaID); err != nil {
+			return nil, 0, false, err
+		}
+		last, curID = cur.LastColumnID, cur.CurrentSchemaID
+		// The current columns stay, in their order: the table is shared
+		// by writers whose Silt schemas differ (a field only some
+		// series have), and each writer's files need their columns.
+		for _, f := range old.Fields() {
+			if seen[f.Name] {
+				continue
+			}
+			seen[f.Name] = true
+			if typ, ok := types[f.Name]; ok && !typ.Equals(f.Type) {
+				// The type changed (the Silt table was dropped and
+				// written again): a new id, as Iceberg drops a column
+				// and adds another of the same name.
+				last++
+				f = ig.NestedField{ID: last, Name: f.Name, Type: typ}
+			}
+			fields = append(fields, f)
+		}
+	}
+	for _, name := range names {
+		if !seen[name] {
+			seen[name] = true
+			last++
+			fields = append(fields, ig.NestedField{ID: last, Name: name, Type: types[name]})
+		}
 	}
 	sch := ig.NewSchema(max(curID, 0), fields...)
 	if old != nil && old.Equals(sch) {
@@ -467,8 +643,8 @@ func (p *Publisher) nextMetadata(cur *tableMetadata, curKey string, t Table, sch
 			m.Properties[k] = v
 		}
 		m.MetadataLog = append(slices.Clone(cur.MetadataLog), metadataLog{MetadataFile: p.url(curKey), TimestampMS: cur.LastUpdatedMS})
-		if n := len(m.MetadataLog); n > maxMetadataLog {
-			m.MetadataLog = m.MetadataLog[n-maxMetadataLog:]
+		if n, keep := len(m.MetadataLog), p.previousVersions(); n > keep {
+			m.MetadataLog = m.MetadataLog[n-keep:]
 		}
 		if sch.ID != cur.CurrentSchemaID {
 			m.Schemas = append(slices.Clone(cur.Schemas), schJSON)
@@ -483,11 +659,21 @@ func (p *Publisher) nextMetadata(cur *tableMetadata, curKey string, t Table, sch
 	m.CurrentSchemaID, m.LastColumnID, m.LastUpdatedMS = sch.ID, lastCol, now.UnixMilli()
 	m.Properties[nameMappingKey] = string(mapping)
 	m.Properties["silt.table"] = t.DB + "." + t.Name
+	m.Properties[LayoutProperty] = strconv.Itoa(Layout)
+	m.Properties[DeleteAfterCommitProperty] = "true"
+	m.Properties[PreviousVersionsProperty] = strconv.Itoa(p.previousVersions())
+	if p.movedTo != "" {
+		m.Properties[MovedToProperty] = p.movedTo
+	}
 	return &m, nil
 }
 
-// maxMetadataLog bounds the metadata log kept in each version.
-const maxMetadataLog = 20
+func (p *Publisher) previousVersions() int {
+	if p.PreviousVersions > 0 {
+		return p.PreviousVersions
+	}
+	return DefaultPreviousVersions
+}
 
 // dataFile describes a segment as an Iceberg data file: its day partition
 // and its time bounds (single-value serialization: 8 bytes little endian).
@@ -676,11 +862,12 @@ func newUUID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// PublishAll publishes every table of the manifest (Tables), skipping the
-// tables whose published files and schema are those this publisher last
-// committed or found current. It stops at the first failure: a caller
-// that deletes retired segments afterwards must not, since the Iceberg
-// table may still name them.
+// PublishAll publishes every table of the manifest (Tables, with segment
+// paths under DataPrefix), skipping the tables whose published files and
+// schema are those this publisher last committed or found current, then
+// empties the legacy tables (Legacy) once. It stops at the first failure:
+// a caller that deletes retired segments afterwards must not, since an
+// Iceberg table may still name them.
 func (p *Publisher) PublishAll(ctx context.Context, m *manifest.Manifest) ([]Result, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -695,6 +882,11 @@ func (p *Publisher) PublishAll(ctx context.Context, m *manifest.Manifest) ([]Res
 		p.known = known
 	}
 	tables := Tables(m)
+	for i := range tables {
+		for j := range tables[i].Files {
+			tables[i].Files[j].Key = p.DataPrefix + tables[i].Files[j].Key
+		}
+	}
 	live := map[[2]string]bool{}
 	for _, t := range tables {
 		live[[2]string{t.DB, t.Name}] = true
@@ -726,6 +918,43 @@ func (p *Publisher) PublishAll(ctx context.Context, m *manifest.Manifest) ([]Res
 			out = append(out, r)
 		}
 	}
+	moved, err := p.retireLegacy(ctx)
+	return append(out, moved...), err
+}
+
+// retireLegacy empties, once per process, the per-writer tables under
+// Legacy: the tables at the root hold this writer's files now (PublishAll
+// commits them first), and the segments a legacy table names must not be
+// deleted while it names them. Each gets a last version with no files
+// whose MovedToProperty names the table that replaced it; an emptied one
+// commits nothing.
+func (p *Publisher) retireLegacy(ctx context.Context) ([]Result, error) {
+	if p.Legacy == "" || p.legacyDone {
+		return nil, nil
+	}
+	lp := &Publisher{Store: p.Store, Location: p.Location, Root: p.Legacy, Now: p.Now, BeforeCommit: p.BeforeCommit,
+		PreviousVersions: p.PreviousVersions}
+	tables, err := lp.listTables(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list the legacy per-writer tables: %w", err)
+	}
+	keys := make([][2]string, 0, len(tables))
+	for k := range tables {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [2]string) int { return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1])) })
+	var out []Result
+	for _, k := range keys {
+		lp.movedTo = p.url(p.TableKey(k[0], k[1]))
+		r, err := lp.Publish(ctx, Table{DB: k[0], Name: k[1]})
+		if err != nil {
+			return out, fmt.Errorf("empty the legacy table %s.%s under %s: %w", k[0], k[1], p.Legacy, err)
+		}
+		if r.Committed {
+			out = append(out, r)
+		}
+	}
+	p.legacyDone = true
 	return out, nil
 }
 

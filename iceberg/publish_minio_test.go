@@ -49,11 +49,15 @@ const (
 )
 
 type fixture struct {
-	srv   *miniotest.Server
-	tr    *tiering.Tier
+	srv *miniotest.Server
+	tr  *tiering.Tier
+	// root is the store at the publisher's Location: f.tr.S3 for a node
+	// alone in its prefix, the cluster's root for a cluster writer.
+	root  *tiering.S3Store
 	pub   *iceberg.Publisher
 	e     *engine.Engine
 	today int64
+	hosts int // the first host number write uses (writers hold different series)
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -61,9 +65,21 @@ func newFixture(t *testing.T) *fixture {
 		t.Skip("-short: starts MinIO and DuckDB")
 	}
 	srv := miniotest.Start(t)
-	cfg := tiering.DefaultConfig()
-	cfg.S3 = tiering.S3Options{Endpoint: srv.Endpoint, Bucket: bucket, Prefix: prefix, Insecure: true,
+	return newFixtureOn(t, srv, prefix, "")
+}
+
+// s3Options addresses the test bucket under a key prefix.
+func s3Options(srv *miniotest.Server, prefix string) tiering.S3Options {
+	return tiering.S3Options{Endpoint: srv.Endpoint, Bucket: bucket, Prefix: prefix, Insecure: true,
 		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Addressing: "path", MaxRetries: 1}
+}
+
+// newFixtureOn opens an engine tiering into srv. With root empty it is a
+// node alone in prefix, publishing there; else a cluster writer whose
+// prefix is root + "/" + dataPrefix, publishing into the tables at root.
+func newFixtureOn(t *testing.T, srv *miniotest.Server, prefix, root string) *fixture {
+	cfg := tiering.DefaultConfig()
+	cfg.S3 = s3Options(srv, prefix)
 	tr, err := tiering.Open(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -71,8 +87,16 @@ func newFixture(t *testing.T) *fixture {
 	if err := tr.S3.EnsureBucket(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{srv: srv, tr: tr, today: segment.WindowOf(time.Now().UnixNano())}
+	f := &fixture{srv: srv, tr: tr, root: tr.S3, today: segment.WindowOf(time.Now().UnixNano())}
 	f.pub = &iceberg.Publisher{Store: tr.S3, Location: "s3://" + bucket + "/" + prefix}
+	if root != "" {
+		if f.root, err = tiering.NewS3Store(s3Options(srv, root)); err != nil {
+			t.Fatal(err)
+		}
+		own := strings.TrimPrefix(prefix, root+"/") + "/"
+		f.pub = &iceberg.Publisher{Store: f.root, Location: "s3://" + bucket + "/" + root, DataPrefix: own,
+			Legacy: own + iceberg.DefaultRoot}
+	}
 	e, err := engine.Open(engine.Config{DataDir: t.TempDir(), FlushInterval: time.Hour, FlushBytes: 1 << 30, MaxHeadBytes: 1 << 30,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Compaction: engine.CompactionConfig{Interval: time.Hour},
@@ -105,7 +129,7 @@ func (f *fixture) write(t *testing.T, from, to int64) {
 			for h := range 3 {
 				line++
 				b.StartRow([]byte("cpu"), line)
-				b.AddTag([]byte("host"), []byte(fmt.Sprintf("h%d", h)))
+				b.AddTag([]byte("host"), []byte(fmt.Sprintf("h%d", f.hosts+h)))
 				if h != 2 { // a tag missing on some series: nulls
 					b.AddTag([]byte("region"), []byte([]string{"eu", "us"}[h%2]))
 				}
@@ -183,10 +207,13 @@ func canon(vals ...any) string {
 // s3IO is iceberg-go's file system interface over the test's bucket: it
 // turns s3://bucket/key into ranged GETs, nothing more, so every decision
 // about what to read is iceberg-go's.
-type s3IO struct{ s *tiering.S3Store }
+type s3IO struct {
+	s   *tiering.S3Store
+	loc string // the URL of s's prefix
+}
 
 func (o s3IO) key(name string) (string, error) {
-	k, ok := strings.CutPrefix(name, "s3://"+bucket+"/"+prefix+"/")
+	k, ok := strings.CutPrefix(name, o.loc+"/")
 	if !ok {
 		return "", &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
@@ -277,7 +304,7 @@ func (f *fixture) loadTable(t *testing.T) (*table.Table, int) {
 	}
 	loc := f.pub.Location + "/" + key
 	tbl, err := table.NewFromLocation(context.Background(), table.Identifier{db, "cpu"}, loc,
-		func(context.Context) (iceio.IO, error) { return s3IO{f.tr.S3}, nil }, nil)
+		func(context.Context) (iceio.IO, error) { return s3IO{f.root, f.pub.Location}, nil }, nil)
 	if err != nil {
 		t.Fatalf("iceberg-go cannot load %s: %v", loc, err)
 	}
@@ -392,11 +419,11 @@ func (f *fixture) duckRows(t *testing.T, files []string) []string {
 	tmp := t.TempDir()
 	var quoted []string
 	for i, u := range files {
-		k, err := s3IO{f.tr.S3}.key(u)
+		k, err := s3IO{f.root, f.pub.Location}.key(u)
 		if err != nil {
 			t.Fatalf("data file %s is not in the bucket's prefix", u)
 		}
-		raw, err := readObject(f.tr.S3, k)
+		raw, err := readObject(f.root, k)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -483,7 +510,7 @@ func (f *fixture) checkPublished(t *testing.T, wins ...int64) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := readObject(f.tr.S3, key)
+	raw, err := readObject(f.root, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +522,7 @@ func (f *fixture) checkPublished(t *testing.T, wins ...int64) int {
 	}
 	live := map[string]segment.SegmentMeta{}
 	for _, s := range m.Segments {
-		live[f.pub.Location+"/"+s.Path] = s
+		live[f.pub.Location+"/"+f.pub.DataPrefix+s.Path] = s
 	}
 	windows := map[string]bool{}
 	for _, p := range files {
@@ -512,7 +539,7 @@ func (f *fixture) checkPublished(t *testing.T, wins ...int64) int {
 			t.Fatalf("window %s is not published (published: %v)", name, windows)
 		}
 		for _, s := range m.Segments {
-			if s.Window == name && !s.IsRollup() && !slices.Contains(files, f.pub.Location+"/"+s.Path) {
+			if s.Window == name && !s.IsRollup() && !slices.Contains(files, f.pub.Location+"/"+f.pub.DataPrefix+s.Path) {
 				t.Fatalf("window %s is published without its segment %s", name, s.Path)
 			}
 		}
@@ -527,6 +554,86 @@ func (f *fixture) checkPublished(t *testing.T, wins ...int64) int {
 		sameRows(t, "DuckDB over the listed files", want, d)
 	}
 	return v
+}
+
+// lateWrite rewrites one point of window win (h0 at 00:20) and flushes:
+// the window then holds a segment that shares a point with another.
+func (f *fixture) lateWrite(t *testing.T, win int64) {
+	t.Helper()
+	var b columnar.Batch
+	b.StartRow([]byte("cpu"), 1)
+	b.AddTag([]byte("host"), []byte(fmt.Sprintf("h%d", f.hosts)))
+	b.AddTag([]byte("region"), []byte("eu"))
+	b.AddFloat([]byte("usage"), math.Pi)
+	b.AddNum([]byte("n"), columnar.FieldInt, 7)
+	b.EndRow(win + int64(20*time.Minute))
+	if _, err := f.e.Write(db, &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// windowKeys returns the bucket keys of window win's raw segments.
+func (f *fixture) windowKeys(win int64) []string {
+	var out []string
+	for _, s := range f.e.Manifest().Segments {
+		if s.Window == segment.WindowName(win) && !s.IsRollup() && s.Cold() {
+			out = append(out, s.Path)
+		}
+	}
+	return out
+}
+
+// compactTiered runs compaction and checks that it merged window win,
+// whose segments were all in the bucket, into local segments.
+func (f *fixture) compactTiered(t *testing.T, win int64) {
+	t.Helper()
+	before := f.windowKeys(win)
+	if len(before) < 2 {
+		t.Fatalf("window %s has %d segments in the bucket, want the duplicate's two or more", segment.WindowName(win), len(before))
+	}
+	// Silt's answer for the window, the late write's value winning.
+	rows := f.siltRows(t, win, win+int64(segment.WindowDuration))
+	late := canon(time.Unix(0, win+int64(20*time.Minute)), fmt.Sprintf("h%d", f.hosts), "eu", math.Pi)
+	if !slices.ContainsFunc(rows, func(r string) bool { return strings.HasPrefix(r, late+"|") }) {
+		t.Fatalf("Silt's answer for window %s lacks the late write %s", segment.WindowName(win), late)
+	}
+	if err := f.e.Compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The merge changes where the rows are, not what Silt answers.
+	if after := f.siltRows(t, win, win+int64(segment.WindowDuration)); !slices.Equal(rows, after) {
+		t.Fatalf("window %s: Silt answered %d rows before the merge, %d after", segment.WindowName(win), len(rows), len(after))
+	}
+	n := 0
+	for _, s := range f.e.Manifest().Segments {
+		if s.Window == segment.WindowName(win) && !s.IsRollup() {
+			if s.Cold() {
+				t.Fatalf("compaction left segment %s of window %s in the bucket", s.Path, s.Window)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatalf("window %s has no segment after the merge", segment.WindowName(win))
+	}
+}
+
+// snapshotSummary returns the current snapshot's summary.
+func (f *fixture) snapshotSummary(t *testing.T) map[string]string {
+	t.Helper()
+	tbl, _ := f.loadTable(t)
+	snap := tbl.CurrentSnapshot()
+	if snap == nil || snap.Summary == nil {
+		t.Fatal("no current snapshot")
+	}
+	out := map[string]string{"operation": string(snap.Summary.Operation)}
+	for k, v := range snap.Summary.Properties {
+		out[k] = v
+	}
+	return out
 }
 
 func TestIcebergMinIO(t *testing.T) {
@@ -554,24 +661,10 @@ func TestIcebergMinIO(t *testing.T) {
 	// A late write into a published window overwrites a point there: the
 	// window then holds two segments that share it. Silt answers with the
 	// late value (last write wins); a reader of the raw files would see
-	// both. So the window leaves the table, and the others stay.
+	// both. So the window leaves the table, and the others stay. (The
+	// late segment is tiered before compaction sees it.)
 	late := f.today - 5*day
-	var b columnar.Batch
-	b.StartRow([]byte("cpu"), 1)
-	b.AddTag([]byte("host"), []byte("h0"))
-	b.AddTag([]byte("region"), []byte("eu"))
-	b.AddFloat([]byte("usage"), math.Pi)
-	b.AddNum([]byte("n"), columnar.FieldInt, 7)
-	b.EndRow(late + int64(20*time.Minute))
-	if _, err := f.e.Write(db, &b); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.e.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.e.Compact(ctx); err != nil {
-		t.Fatal(err)
-	}
+	f.lateWrite(t, late)
 	if _, err := f.e.TierNow(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -579,6 +672,26 @@ func TestIcebergMinIO(t *testing.T) {
 	if v2 != v1+1 {
 		t.Fatalf("withdrawing a window made version %d after %d", v2, v1)
 	}
+
+	// Compaction merges the window with the duplicate (downloading its
+	// segments), the next pass tiers the merged segment: the window is
+	// back, in a snapshot that adds the merged file, and the objects it
+	// replaced are deleted from the bucket once no snapshot names them.
+	withdrawn := f.windowKeys(late)
+	f.compactTiered(t, late)
+	if _, err := f.e.TierNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v2 = f.checkPublished(t, wins(f.today-6*day, coldEnd)...)
+	for _, k := range withdrawn {
+		if _, err := f.tr.S3.Stat(ctx, k); !errors.Is(err, tiering.ErrNotFound) {
+			t.Fatalf("segment %s, replaced by the merge, is still in the bucket (%v)", k, err)
+		}
+	}
+	if sum := f.snapshotSummary(t); sum["operation"] != "append" || sum["added-data-files"] == "0" {
+		t.Fatalf("the snapshot that brings the window back: %v", sum)
+	}
+	f.checkPublished(t, wins(f.today-6*day, coldEnd)...)
 
 	// A crash between the data upload and the Iceberg commit: a new
 	// window (eight days ago) is uploaded and marked cold, and the
@@ -607,14 +720,14 @@ func TestIcebergMinIO(t *testing.T) {
 	if !slices.Equal(before, after) {
 		t.Fatalf("after the crash the table reads %d rows, before %d", len(after), len(before))
 	}
-	f.checkPublished(t, wins(f.today-6*day, coldEnd, late)...)
+	f.checkPublished(t, wins(f.today-6*day, coldEnd)...)
 
 	// The restarted publisher (a fresh one: nothing remembered) commits.
 	f.pub = &iceberg.Publisher{Store: f.tr.S3, Location: f.pub.Location}
 	if _, err := f.e.TierNow(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if v3 := f.checkPublished(t, append([]int64{f.today - 8*day}, wins(f.today-6*day, coldEnd, late)...)...); v3 != v2+1 {
+	if v3 := f.checkPublished(t, append([]int64{f.today - 8*day}, wins(f.today-6*day, coldEnd)...)...); v3 != v2+1 {
 		t.Fatalf("version after the retry %d, want %d", v3, v2+1)
 	}
 }
@@ -641,26 +754,34 @@ func TestIcebergMinIOCommits(t *testing.T) {
 		t.Fatalf("current version %d, %v", v1, err)
 	}
 
-	// Two publishers build the next version; the second to put it loses
-	// and commits nothing.
-	a := &iceberg.Publisher{Store: f.tr.S3, Location: f.pub.Location}
+	// Two publishers build the next version; the second to put it loses.
+	// Allowed one attempt, it commits nothing and says what it tried.
+	a := &iceberg.Publisher{Store: f.tr.S3, Location: f.pub.Location, MaxAttempts: 1}
 	b := &iceberg.Publisher{Store: f.tr.S3, Location: f.pub.Location}
 	one := tb
 	one.Files = tb.Files[:1]
 	var bRes iceberg.Result
 	var bErr error
-	a.BeforeCommit = func(string, string, int) error {
-		bRes, bErr = b.Publish(ctx, one)
-		return nil
+	raced := false
+	race := func(with iceberg.Table) func(string, string, int) error {
+		raced = false
+		return func(string, string, int) error {
+			if !raced {
+				raced = true
+				bRes, bErr = b.Publish(ctx, with)
+			}
+			return nil
+		}
 	}
+	a.BeforeCommit = race(one)
 	two := tb
 	two.Files = tb.Files[1:]
 	_, aErr := a.Publish(ctx, two)
 	if bErr != nil || !bRes.Committed || bRes.Version != v1+1 {
 		t.Fatalf("first committer: %+v, %v", bRes, bErr)
 	}
-	if !errors.Is(aErr, tiering.ErrPrecondition) {
-		t.Fatalf("second committer of version %d: %v, want a failed precondition", v1+1, aErr)
+	if !errors.Is(aErr, tiering.ErrPrecondition) || !strings.Contains(aErr.Error(), "gave up after 1 attempts") {
+		t.Fatalf("second committer of version %d: %v, want a failed precondition after one attempt", v1+1, aErr)
 	}
 	tbl, v := f.loadTable(t)
 	if v != v1+1 {
@@ -670,6 +791,23 @@ func TestIcebergMinIOCommits(t *testing.T) {
 	if len(files) != 1 || files[0] != f.pub.Location+"/"+one.Files[0].Key {
 		t.Fatalf("the table lists %v, want the first committer's file", files)
 	}
+	// Allowed to try again, the loser reads the winner's version and
+	// commits on top of it (both own every file here: the last commit
+	// decides; writers with their own prefixes keep each other's files,
+	// TestIcebergMinIOCluster).
+	a.MaxAttempts = 0
+	a.BeforeCommit = race(tb)
+	ra, err := a.Publish(ctx, two)
+	if bErr != nil || !bRes.Committed || bRes.Version != v1+2 {
+		t.Fatalf("first committer: %+v, %v", bRes, bErr)
+	}
+	if err != nil || !ra.Committed || ra.Version != v1+3 || ra.Attempts != 2 || a.Retries() != 2 {
+		t.Fatalf("second committer, retrying: %+v (retries %d), %v; want version %d in 2 attempts", ra, a.Retries(), err, v1+3)
+	}
+	if _, files := icebergRows(t, must(f.loadTable(t))); len(files) != len(two.Files) {
+		t.Fatalf("the table lists %v, want the retried commit's %d files", files, len(two.Files))
+	}
+	a.BeforeCommit = nil
 
 	// A crash after a commit, before its hint: the hint names an older
 	// version, and readers (and the next commit) still find the newest.

@@ -50,6 +50,9 @@ type clusterNode struct {
 	union    *cluster.Union
 	eng      atomic.Pointer[engine.Engine]
 	internal *http.Server // a writer's internal API
+	// root is the cluster's --s3.prefix, before a writer's is moved to
+	// its own nodes/<node-id>/ (the Iceberg tables live there).
+	root string
 }
 
 // joinCluster registers the node in the bucket under --node-id, waiting
@@ -76,7 +79,7 @@ func joinCluster(cfg *serveConfig, httpAddr string, log *slog.Logger) (*clusterN
 			return nil, fmt.Errorf("create bucket (--s3.create-bucket): %w", err)
 		}
 	}
-	n := &clusterNode{}
+	n := &clusterNode{root: rootOpts.Prefix}
 	var internalAddr string
 	switch cfg.cluster.Role {
 	case cluster.RoleWriter:

@@ -4,22 +4,38 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/siltdb/silt/cluster"
 	"github.com/siltdb/silt/iceberg"
 	"github.com/siltdb/silt/manifest"
 	"github.com/siltdb/silt/tiering"
 )
 
 // icebergHook returns the engine's Publish hook for --iceberg.publish: the
-// Iceberg tables of this node's prefix, committed after every tiering pass
-// (docs/iceberg.md).
-func icebergHook(cfg *serveConfig, t *tiering.Tier, log *slog.Logger) func(context.Context, *manifest.Manifest) error {
+// Iceberg tables, committed after every tiering pass (docs/iceberg.md). A
+// node alone in its prefix publishes under <s3.prefix>/iceberg/; a cluster
+// writer publishes its files into the one table per Silt table under the
+// cluster's <s3.prefix>/iceberg/, shared with the other writers, and
+// empties the per-writer tables an older Silt kept under its own prefix.
+func icebergHook(cfg *serveConfig, t *tiering.Tier, node *clusterNode, log *slog.Logger) (func(context.Context, *manifest.Manifest) error, error) {
 	pub := &iceberg.Publisher{Store: t.S3, Location: iceberg.Location(cfg.tiering.S3.Bucket, cfg.tiering.S3.Prefix)}
+	if node != nil && cfg.cluster.Role == cluster.RoleWriter {
+		opts := cfg.tiering.S3
+		opts.Prefix = node.root
+		store, err := tiering.NewS3Store(opts)
+		if err != nil {
+			return nil, err
+		}
+		own := cluster.WriterPrefix("", cfg.cluster.NodeID) + "/"
+		pub = &iceberg.Publisher{Store: store, Location: iceberg.Location(cfg.tiering.S3.Bucket, node.root),
+			DataPrefix: own, Legacy: own + iceberg.DefaultRoot}
+	}
 	return func(ctx context.Context, m *manifest.Manifest) error {
 		res, err := pub.PublishAll(ctx, m)
 		for _, r := range res {
 			log.Info("committed Iceberg table version", "metadata", r.MetadataKey, "files", r.PublishedFiles,
-				"rows", r.PublishedRows, "added", r.Added, "removed", r.Removed, "withheld_windows", r.Withheld)
+				"rows", r.PublishedRows, "added", r.Added, "removed", r.Removed, "withheld_windows", r.Withheld,
+				"attempts", r.Attempts)
 		}
 		return err
-	}
+	}, nil
 }

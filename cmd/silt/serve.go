@@ -277,7 +277,11 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 		}
 		cfg.engine.Tiering.Tier = t
 		if cfg.iceberg.Publish {
-			cfg.engine.Tiering.Publish = icebergHook(cfg, t, log)
+			if cfg.engine.Tiering.Publish, err = icebergHook(cfg, t, node, log); err != nil {
+				log.Error("Iceberg publishing (--iceberg.publish)", "err", err)
+				closePG()
+				return 2
+			}
 		}
 	}
 	var handover *kafka.Handover

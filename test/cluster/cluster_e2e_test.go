@@ -309,7 +309,7 @@ func TestClusterQueryNodeE2E(t *testing.T) {
 
 	writers := make([]*proc, 3)
 	for i := range writers {
-		writers[i] = c.start(fmt.Sprintf("w%d", i+1), "--role", "writer", "--node-id", fmt.Sprintf("w%d", i+1))
+		writers[i] = c.start(fmt.Sprintf("w%d", i+1), "--role", "writer", "--node-id", fmt.Sprintf("w%d", i+1), "--iceberg.publish")
 	}
 	for i, w := range writers {
 		var lines []string
@@ -336,6 +336,7 @@ func TestClusterQueryNodeE2E(t *testing.T) {
 	// Wait until every writer has flushed and tiered everything and the
 	// query node has reloaded.
 	waitCount(t, q, len(want))
+	waitIcebergShared(t, writers)
 
 	// Per host, against the model.
 	type agg struct {
@@ -454,6 +455,47 @@ func waitTiered(t *testing.T, p *proc) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("%s tiered nothing within 3 minutes", p.name)
+}
+
+// waitIcebergShared waits until every writer has committed to the one
+// Iceberg table of db.cpu at the cluster's root (docs/iceberg.md): the
+// versions the writers log are then distinct, where per-writer tables
+// would each start at 1.
+func waitIcebergShared(t *testing.T, writers []*proc) {
+	t.Helper()
+	const key = "iceberg/db/cpu/metadata/v"
+	var got map[string]string
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		got = map[string]string{}
+		dup := false
+		for _, w := range writers {
+			for _, line := range strings.Split(w.log(), "\n") {
+				if !strings.Contains(line, "committed Iceberg table version") {
+					continue
+				}
+				_, rest, ok := strings.Cut(line, key)
+				v, _, ok2 := strings.Cut(rest, ".metadata.json")
+				if !ok || !ok2 {
+					t.Fatalf("%s: commit log line without the shared table's key %s: %s", w.name, key, line)
+				}
+				if other, seen := got[v]; seen {
+					dup = dup || other != w.name
+				}
+				got[v] = w.name
+			}
+		}
+		if dup {
+			t.Fatalf("two writers logged the same Iceberg version: per-writer tables, not one shared table (%v)", got)
+		}
+		committed := map[string]bool{}
+		for _, name := range got {
+			committed[name] = true
+		}
+		if len(committed) == len(writers) {
+			return
+		}
+	}
+	t.Fatalf("not every writer committed to the shared Iceberg table within a minute: versions by writer %v", got)
 }
 
 func waitCount(t *testing.T, p *proc, n int) {
