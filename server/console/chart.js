@@ -218,7 +218,9 @@
     draw() {
       const t0 = performance.now();
       const dpr = window.devicePixelRatio || 1;
+      // Reading the plot's size lays the page out if it changed.
       const w = this.plot.clientWidth, h = this.plot.clientHeight;
+      const tLayout = performance.now();
       if (w === 0 || h === 0) return;
       if (this.canvas.width !== Math.round(w * dpr) || this.canvas.height !== Math.round(h * dpr)) {
         this.canvas.width = Math.round(w * dpr);
@@ -300,7 +302,8 @@
         info.push({ name: s.name, points: s.xs.length, drawn: drawn, bars: bars, color: s.color, hidden: s.hidden });
       }
       ctx.restore();
-      this.info = { series: info, renderMs: performance.now() - t0, xMin: d.x0, xMax: d.x1, log: this.log,
+      const t1 = performance.now();
+      this.info = { series: info, renderMs: t1 - t0, layoutMs: tLayout - t0, canvasMs: t1 - tLayout, xMin: d.x0, xMax: d.x1, log: this.log,
         area: this.area, width: w, height: h, mode: this.mode, unit: this.unit, yTicks: yTicks };
       this.canvas.setAttribute("aria-label", this.mode + " chart of " + info.length + " series" +
         (this.unit ? " in " + UNITS[this.unit].label : "") + " from " +
