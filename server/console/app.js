@@ -526,7 +526,7 @@
   }
 
   // renderMarks turns a query's marks into the durations (ms) of its
-  // parts: the answer's arrival (server and network), its JSON parse,
+  // parts: the answer's arrival (server and network), its decoding,
   // the table, the series, the chart (with the page's style and layout,
   // and the canvas alone), and the frame that shows it. render is from
   // the answer's last byte to the chart on screen.
@@ -1245,16 +1245,6 @@
     lastRender: () => state.lastRender || null,
     chartData: () => (state.chartData || []).map((s) => ({ name: s.name, points: s.xs.length, xMin: s.xs[0], xMax: s.xs[s.xs.length - 1] })),
     run: runQuery,
-    // renderTiming turns the last answer into series and draws them, as
-    // a query does, and says how long each part took (ms).
-    renderTiming: () => {
-      const t0 = performance.now();
-      const series = seriesOf(state.result);
-      const t1 = performance.now();
-      renderChart(series);
-      const t2 = performance.now();
-      return { points: series.reduce((n, s) => n + s.xs.length, 0), seriesMs: t1 - t0, drawMs: t2 - t1, chartMs: state.chart.info.renderMs };
-    },
     zoom: zoom,
   };
   document.addEventListener("DOMContentLoaded", start);

@@ -411,9 +411,10 @@ func near(v uint32, c uint8) bool {
 
 // renderMarks are the parts of a query's time in the page (ms), from
 // window.silt.lastRender(): the answer's arrival (server and network),
-// its JSON parse, the table, the chart's series, the chart's drawing
-// (layout, canvas), the frame that shows it, and render: from the
-// answer's last byte to the chart on screen.
+// its decoding (Arrow for SQL, JSON for InfluxQL), the table, the
+// chart's series, the chart's drawing (layout, canvas), the frame that
+// shows it, and render: from the answer's last byte to the chart on
+// screen.
 type renderMarks struct {
 	Rows, Points                                   int
 	AnswerMs, ParseMs, TableMs, SeriesMs, ChartMs  float64
@@ -1018,22 +1019,12 @@ func TestConsole(t *testing.T) {
 			b.run("reload", chromedp.Reload())
 			b.waitJS("the databases", `Array.from(document.getElementById("q-db").options).some(o => o.value === "demo")`)
 			b.run("choose demo", setValue("q-db", "demo"))
-			b.eval(`window.__loaf = []; new PerformanceObserver(l => { for (const e of l.getEntries()) window.__loaf.push({d: e.duration, start: e.startTime, render: e.renderStart, style: e.styleAndLayoutStart, scripts: e.scripts.map(s => ({inv: s.invoker, d: s.duration, fn: s.sourceFunctionName, forced: s.forcedStyleAndLayoutDuration, comp: s.executionStart - s.startTime}))}) }).observe({type: "long-animation-frame"}); true`, nil)
 			b.query("sql", q)
 			cold = append(cold, b.lastRender(bigPoints))
-			var loaf any
-			b.eval(`window.__loaf`, &loaf)
-			jb, _ := json.Marshal(loaf)
-			t.Logf("COLD marks %+v\nLOAF %s", cold[len(cold)-1], jb)
 		}
 		for i := 0; i < runs; i++ {
-			b.eval(`window.__loaf = []; new PerformanceObserver(l => { for (const e of l.getEntries()) window.__loaf.push({d: e.duration, start: e.startTime, render: e.renderStart, style: e.styleAndLayoutStart, scripts: e.scripts.map(s => ({inv: s.invoker, d: s.duration, fn: s.sourceFunctionName, forced: s.forcedStyleAndLayoutDuration}))}) }).observe({type: "long-animation-frame"}); true`, nil)
 			b.query("sql", q)
 			warm = append(warm, b.lastRender(bigPoints))
-			var loaf any
-			b.eval(`window.__loaf`, &loaf)
-			jb, _ := json.Marshal(loaf)
-			t.Logf("marks %+v\nLOAF %s", warm[len(warm)-1], jb)
 		}
 		logRenders(t, "cold (page reloaded)", cold)
 		logRenders(t, "warm (same page)", warm)
