@@ -80,7 +80,8 @@ func (s *Server) writeInfluxFile(ctx *fasthttp.RequestCtx, req influxql.Request,
 		}
 		return
 	}
-	sent = func() {}                                   // the stream writer releases it once written
+	sent = func() {} // the stream writer releases it once written
+
 	s.setBodyStreamWriter(ctx, func(w *bufio.Writer) { // requestlog.go
 		defer hold.Release()
 		if err := encode(w); err != nil {
