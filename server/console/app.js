@@ -757,9 +757,11 @@
         resp = await api("/api/v1/sql?format=" + format, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ db, sql: sent }) });
         name = "silt-query." + format;
       } else {
-        if (format !== "csv") { showError("InfluxQL answers export as CSV only; Arrow and Parquet are for SQL"); return; }
-        resp = await api("/query", { method: "POST", headers: { Accept: "application/csv" }, body: new URLSearchParams({ q: sent, db }) });
-        name = "silt-query.csv";
+        // CSV as InfluxDB writes it; Arrow and Parquet as one table
+        // (iox::measurement, time, tags, fields), as /api/v3 lays it out.
+        const headers = format === "csv" ? { Accept: "application/csv" } : {};
+        resp = await api("/query", { method: "POST", headers, body: new URLSearchParams({ q: sent, db, format }) });
+        name = "silt-query." + format;
       }
     } catch (e) { if (e.status !== 401) showError(e.message); return; }
     const blob = await resp.blob();

@@ -830,6 +830,50 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
+	step("export-influxql", func(t *testing.T) {
+		// The files the browser saves, read back: they hold the table
+		// the console shows.
+		dl := b.allowDownloads(t)
+		b.query("influxql", `SELECT mean(usage), max(n), first(n) FROM cpu WHERE $timeFilter GROUP BY time(1m), host fill(none)`)
+		if e := b.errorText(); e != "" {
+			t.Fatalf("query failed: %s", e)
+		}
+		shown := b.cells()
+		if len(shown) < 20 || fmt.Sprint(shown[0]) != "[name host time mean max first]" {
+			t.Fatalf("table %v", shown)
+		}
+		for _, format := range []string{"arrow", "parquet"} {
+			b.run("export "+format, chromedp.Evaluate(`window.silt.lastExport = undefined`, nil), chromedp.Click("#q-"+format, chromedp.ByID))
+			b.waitJS("the export", `window.silt.lastExport !== undefined || !document.getElementById("q-error").hidden`)
+			if e := b.errorText(); e != "" {
+				t.Fatalf("export %s failed: %s", format, e)
+			}
+			var exp struct{ Name, Type string }
+			b.eval(`window.silt.lastExport`, &exp)
+			data := dl.next(t)
+			if exp.Name != "silt-query."+format {
+				t.Fatalf("%s export named %q", format, exp.Name)
+			}
+			if format == "arrow" {
+				sameTable(t, "the Arrow export", shown, arrowStreamCells(t, data))
+			} else {
+				sameTable(t, "the Parquet export", shown, parquetCells(t, data))
+			}
+		}
+		// A SQL answer exported as Arrow, too.
+		b.query("sql", "SELECT time, host, usage, n FROM cpu ORDER BY time, host LIMIT 50")
+		shownSQL := b.cells()
+		b.run("export sql arrow", chromedp.Click("#q-arrow", chromedp.ByID))
+		got := arrowStreamCells(t, dl.next(t))
+		for r := 1; r < len(got); r++ {
+			// The console shows the server's RFC 3339 times, seconds here.
+			got[r][0] = strings.Replace(got[r][0], ".000Z", "Z", 1)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(shownSQL) {
+			t.Fatalf("the SQL Arrow export %v\nthe console shows %v", got, shownSQL)
+		}
+	})
+
 	step("xss", func(t *testing.T) {
 		b.query("sql", "SELECT who, msg FROM xss")
 		got := b.cells()
