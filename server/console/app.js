@@ -487,18 +487,30 @@
       }
     }
     const out = [];
+    const nc = numeric.length;
     for (const [key, rows] of groups) {
       // The rows with a time, by time: the rows themselves when they
-      // are in order (no copy when they are all of them).
+      // are in order (no copy when they are all of them). The same pass
+      // finds each series' range of values, which the chart would
+      // otherwise look for in one more pass over the points.
       let idx = rows;
       let sorted = true, gaps = false;
       const m = idx ? idx.length : n;
       let prev = -Infinity;
+      const lo = new Float64Array(nc).fill(Infinity), hi = new Float64Array(nc).fill(-Infinity), pos = new Float64Array(nc).fill(Infinity);
       for (let k = 0; k < m; k++) {
-        const x = xsAll[idx ? idx[k] : k];
+        const r = idx ? idx[k] : k;
+        const x = xsAll[r];
         if (x !== x) { gaps = true; continue; }
         if (x < prev) sorted = false;
         prev = x;
+        for (let j = 0; j < nc; j++) {
+          const y = ysAll[j][r];
+          if (y !== y) continue;
+          if (y < lo[j]) lo[j] = y;
+          if (y > hi[j]) hi[j] = y;
+          if (y > 0 && y < pos[j]) pos[j] = y;
+        }
       }
       if (gaps || !sorted) {
         idx = (idx || Array.from({ length: n }, (_, k) => k)).filter((r) => xsAll[r] === xsAll[r]);
@@ -512,7 +524,7 @@
       };
       const xs = pick(xsAll);
       numeric.forEach((ci, k) => {
-        out.push({ name: (key ? key + " " : "") + res.columns[ci], xs, ys: pick(ysAll[k]) });
+        out.push({ name: (key ? key + " " : "") + res.columns[ci], xs, ys: pick(ysAll[k]), yRange: { min: lo[k], max: hi[k], minPositive: pos[k] } });
       });
     }
     return out;

@@ -135,7 +135,9 @@
     }
 
     // setData takes series of {name, xs, ys} (xs in ms, ascending; ys
-    // numbers, NaN for none) and draws them.
+    // numbers, NaN for none) and draws them. A series may say its range
+    // of values, yRange {min, max, minPositive} (Infinity, -Infinity
+    // when it has none): the chart need not look for it.
     setData(series, log) {
       this.series = series.map((s, i) => Object.assign({ color: PALETTE[i % PALETTE.length], hidden: false }, s));
       if (log !== undefined) this.log = log;
@@ -183,6 +185,12 @@
         if (s.hidden || s.xs.length === 0) continue;
         x0 = Math.min(x0, s.xs[0]);
         x1 = Math.max(x1, s.xs[s.xs.length - 1]);
+        if (s.yRange) {
+          const r = s.yRange, low = this.log ? r.minPositive : r.min;
+          if (low < y0) y0 = low;
+          if (r.max > y1 && (!this.log || r.max > 0)) y1 = r.max;
+          continue;
+        }
         const ys = s.ys;
         for (let i = 0; i < ys.length; i++) {
           const v = ys[i];
