@@ -206,6 +206,13 @@ func (b *browser) logf(format string, args ...any) {
 
 func newBrowser(t *testing.T) *browser {
 	exe := findChromium(t)
+	// Not t.TempDir: Chromium's helper processes may still write into its
+	// profile for a moment after the browser is stopped, and TempDir's
+	// cleanup fails the test on a directory that is not empty yet.
+	profile, err := os.MkdirTemp("", "silt-console-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
 		chromedp.Flag("headless", true),
@@ -218,14 +225,29 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 900),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	// A hang guard, not a timing bound: the whole suite takes well under it.
 	ctx, cancelT := context.WithTimeout(ctx, 4*time.Minute)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	t.Cleanup(func() {
+		cancelT()
+		cancelC()
+		cancelA()
+		for i := 0; ; i++ {
+			err := os.RemoveAll(profile)
+			if err == nil {
+				return
+			}
+			if i == 50 {
+				t.Logf("remove the browser's profile: %v", err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	b := &browser{ctx: ctx, t: t}
 	// The page's errors and console output go to the test's log.
 	chromedp.ListenTarget(ctx, func(ev any) {
