@@ -33,8 +33,8 @@ type downloads struct {
 func (b *browser) allowDownloads(t *testing.T) *downloads {
 	t.Helper()
 	d := &downloads{dir: t.TempDir(), done: make(chan string, 8)}
-	// The events come to the browser's session (Chromium sends them
-	// where the behavior was set: the page's, with some versions).
+	// The events come to the session the behavior was set in: the
+	// browser's here (the page's, with some Chromium versions).
 	seen := map[string]bool{}
 	var mu sync.Mutex
 	listen := func(ev any) {
@@ -43,7 +43,10 @@ func (b *browser) allowDownloads(t *testing.T) *downloads {
 			defer mu.Unlock()
 			if !seen[e.GUID] {
 				seen[e.GUID] = true
-				d.done <- e.GUID
+				select {
+				case d.done <- e.GUID:
+				default: // never block the browser's event loop
+				}
 			}
 		}
 	}
