@@ -430,13 +430,24 @@ func (s *Server) RunInfluxQL(ctx context.Context, db, text string, params json.R
 			return nil, &QueryError{fasthttp.StatusBadRequest, "bad-params", "22023", err}
 		}
 	}
+	return s.influxQLTable(ctx, req, false)
+}
+
+// influxQLTable runs req (reads only, as its Allow says) and lays its
+// answer out as one table (RunInfluxQL), from rollups unless raw. Its
+// errors are *QueryError.
+func (s *Server) influxQLTable(ctx context.Context, req influxql.Request, raw bool) (*query.Result, error) {
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
-	resp, err := influxql.Execute(qctx, influxBackend{s: s}, req)
+	resp, err := influxql.Execute(qctx, influxBackend{s: s, raw: raw}, req)
 	var authErr *influxql.AuthError
 	switch {
-	case errors.As(err, &authErr):
+	case errors.As(err, &authErr) && errors.Is(authErr.Err, errInfluxQLWrites):
 		return nil, &QueryError{fasthttp.StatusBadRequest, "read-only-endpoint", "25006", authErr.Err}
+	case errors.As(err, &authErr) && errors.Is(authErr.Err, errInfluxQLFileReads): // influx_export.go
+		return nil, &QueryError{fasthttp.StatusBadRequest, "read-only-format", "25006", authErr.Err}
+	case errors.As(err, &authErr):
+		return nil, &QueryError{fasthttp.StatusForbidden, "insufficient-scope", "42501", authErr}
 	case err != nil:
 		return nil, &QueryError{fasthttp.StatusBadRequest, "influxql-syntax", "42601", err}
 	case resp.Error != "":

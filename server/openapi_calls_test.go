@@ -144,13 +144,19 @@ func backupContractCalls(t *testing.T, do func(apiCall) []byte) {
 }
 
 // consoleContractCalls are the calls of the console's export and upload:
-// a SQL answer as Parquet, and CSV uploads (good, with a bad record, and
-// refused).
+// a SQL and an InfluxQL answer as Parquet and Arrow (a statement that
+// changes data refused in them), and CSV uploads (good, with a bad
+// record, and refused).
 func consoleContractCalls() []apiCall {
 	const csvType = "text/csv"
 	q := url.QueryEscape
 	return []apiCall{
 		{method: "GET", path: "/api/v1/sql?db=oa&format=parquet&q=" + q("SELECT * FROM cpu"), status: 200},
+		{method: "GET", path: "/query?db=oa&format=parquet&q=" + q("SELECT * FROM cpu"), status: 200},
+		{method: "POST", path: "/query", body: "db=oa&format=arrow&q=" + q("SELECT mean(usage_user) FROM cpu WHERE time > 0 GROUP BY time(1h), hostname"), hdr: []string{"Content-Type", "application/x-www-form-urlencoded"}, status: 200},
+		{method: "POST", path: "/query?db=oa&format=csv", body: "SHOW MEASUREMENTS", hdr: []string{"Content-Type", "text/plain"}, status: 200},
+		{method: "POST", path: "/query?db=oa&format=arrow", body: "DROP MEASUREMENT cpu", hdr: []string{"Content-Type", "text/plain"}, status: 400},
+		{method: "GET", path: "/query?db=oa&format=xml&q=" + q("SELECT * FROM cpu"), status: 400, badRequest: true},
 		{method: "POST", path: "/api/v1/import/csv?db=oacsv&table=m&tags=host", body: "time,host,v\n1700000000,a,1.5\n", hdr: []string{"Content-Type", csvType}, status: 204},
 		{method: "POST", path: "/api/v1/import/csv?db=oacsv&table=m&precision=s", body: "time,host,v\n1700000001,a,2\nsoon,a,3\n", hdr: []string{"Content-Type", csvType}, status: 400},
 		{method: "POST", path: "/api/v1/import/csv?db=oacsv&table=m", body: "when,v\n1,2\n", hdr: []string{"Content-Type", csvType}, status: 400},

@@ -107,7 +107,20 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 	// header and the message, as InfluxDB writes them): a CSV client need
 	// not parse JSON. The status and the message say what happened; the
 	// code is only in JSON.
-	wantCSV := strings.Contains(string(ctx.Request.Header.Peek("Accept")), "application/csv")
+	args := ctx.QueryArgs()
+	param := func(name string) string {
+		if v := args.Peek(name); len(v) > 0 {
+			return string(v)
+		}
+		if isForm(ctx) {
+			return string(ctx.PostArgs().Peek(name))
+		}
+		return ""
+	}
+	// format: csv as Accept: application/csv; arrow and parquet answer
+	// one table as a file (influx_export.go).
+	format := param("format")
+	wantCSV := format == "csv" || strings.Contains(string(ctx.Request.Header.Peek("Accept")), "application/csv")
 	fail := func(status int, resp *influxql.Response) {
 		if wantCSV {
 			s.writeInfluxCSV(ctx, status, &influxql.Response{Error: resp.Error})
@@ -119,15 +132,11 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 		fail(fasthttp.StatusMethodNotAllowed, &influxql.Response{Error: "use GET or POST", Code: "method-not-allowed"})
 		return
 	}
-	args := ctx.QueryArgs()
-	param := func(name string) string {
-		if v := args.Peek(name); len(v) > 0 {
-			return string(v)
-		}
-		if isForm(ctx) {
-			return string(ctx.PostArgs().Peek(name))
-		}
-		return ""
+	switch format {
+	case "", "json", "csv", "arrow", "parquet":
+	default:
+		fail(fasthttp.StatusBadRequest, &influxql.Response{Error: "format must be json, csv, arrow or parquet", Code: "bad-format"})
+		return
 	}
 	text := param("q")
 	if ctx.IsPost() && !isForm(ctx) && text == "" && len(ctx.PostBody()) > 0 {
@@ -163,6 +172,10 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 		}
 	}
 	req.Allow = s.allowStatement(ctx.IsGet(), tok)
+	if influxFileFormats[format] {
+		s.writeInfluxFile(ctx, req, raw, format) // influx_export.go
+		return
+	}
 	chunked := param("chunked") == "true" && !wantCSV
 	// The JSON encoder (writeInfluxJSON) reads raw SELECTs' rows from the
 	// executor's typed columns; CSV, pretty JSON and chunks read Values.

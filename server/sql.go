@@ -122,6 +122,13 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	res.Stats.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
+	if format != "" && format != "json" {
+		// The JSON answer carries its stats; the others have no place
+		// for them but a header (the console reads its answers as Arrow).
+		if b, err := json.Marshal(res.Stats); err == nil {
+			ctx.Response.Header.SetBytesV(statsHeader, b)
+		}
+	}
 	var encode func(w io.Writer) error
 	switch format {
 	case "csv":
@@ -166,6 +173,10 @@ type sqlErrorBody struct {
 	Code     string `json:"code"`
 	Position int    `json:"position,omitempty"`
 }
+
+// statsHeader carries a SQL answer's stats (the JSON answer's "stats")
+// with the answers in CSV, Arrow and Parquet.
+const statsHeader = "Silt-Query-Stats"
 
 // streamRows is the size of an answer, in rows, from which the query
 // endpoints send it as it is encoded (chunked) instead of buffering the

@@ -83,19 +83,25 @@
     return resp;
   }
 
-  async function apiJSON(path, opts) {
+  // apiJSON fetches path and parses its JSON answer; marks, when given,
+  // gets the times (performance.now()) the headers and the body arrived
+  // and the body was parsed.
+  async function apiJSON(path, opts, marks) {
     const resp = await api(path, opts);
+    if (marks) marks.headers = performance.now();
     const text = await resp.text();
+    if (marks) marks.body = performance.now();
     let body = null;
     try { body = text ? JSON.parse(text) : null; } catch (e) { /* not JSON */ }
+    if (marks) marks.parsed = performance.now();
     if (!resp.ok) throw new APIError(resp.status, body, text);
     return body;
   }
 
-  function influx(db, q) {
+  function influx(db, q, marks) {
     const form = new URLSearchParams({ q: q, epoch: "ms" });
     if (db) form.set("db", db);
-    return apiJSON("/query", { method: "POST", body: form });
+    return apiJSON("/query", { method: "POST", body: form }, marks);
   }
 
   // ---- login ----
@@ -308,6 +314,58 @@
 
   function isTimeString(v) { return typeof v === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(v); }
 
+  // An answer is a table of columns: {columns (names), cols, length,
+  // stats, timeCol}. A column (arrow.js's Column, or RowsColumn over a
+  // JSON answer's rows) has a type ("timestamp", "float", "integer",
+  // "unsigned", "boolean", "string", or "" when the JSON does not say),
+  // and gives a row's value, its text, and the whole column as strings
+  // or as float64 numbers (times in ms), without an object per row.
+
+  // RowsColumn is column c of a JSON answer's rows.
+  class RowsColumn {
+    constructor(name, type, rows, c, epochMs) {
+      this.name = name;
+      this.type = type;
+      this.rows = rows;
+      this.c = c;
+      this.epochMs = epochMs; // times are epoch ms (InfluxQL), not RFC 3339 text
+      this.length = rows.length;
+    }
+    value(i) { const v = this.rows[i][this.c]; return v === undefined ? null : v; }
+    text(i) { return cellText(this.value(i), this.type === "timestamp", this.epochMs); }
+    strings() {
+      const out = new Array(this.length);
+      for (let i = 0; i < this.length; i++) { const v = this.rows[i][this.c]; out[i] = v === null || v === undefined ? null : String(v); }
+      return out;
+    }
+    numbers() {
+      const out = new Float64Array(this.length), time = this.type === "timestamp";
+      for (let i = 0; i < this.length; i++) {
+        const v = this.rows[i][this.c];
+        out[i] = typeof v === "number" ? v : time ? parseRFC3339(v) : NaN;
+      }
+      return out;
+    }
+  }
+
+  // kindOf says how a column charts: "num" (a series), "str" (a label
+  // naming series apart) or "" (neither): by its type, or for a JSON
+  // column without one, by its first value.
+  function kindOf(col) {
+    switch (col.type) {
+      case "float": case "integer": case "unsigned": return "num";
+      case "string": return "str";
+      case "": break;
+      default: return "";
+    }
+    for (let i = 0; i < col.length; i++) {
+      const v = col.value(i);
+      if (v === null) continue;
+      return typeof v === "number" ? "num" : (typeof v === "string" && !isTimeString(v)) ? "str" : "";
+    }
+    return "";
+  }
+
   // fromInflux flattens /query's series into one table: name and tags
   // first, then the series' columns.
   function fromInflux(body) {
@@ -317,7 +375,7 @@
     }
     const series = [];
     for (const r of results) for (const s of (r.series || [])) series.push(s);
-    if (series.length === 0) return { columns: [], rows: [], stats: null, timeCol: -1 };
+    if (series.length === 0) return { columns: [], cols: [], length: 0, stats: null, timeCol: -1 };
     const tagKeys = [];
     for (const s of series) for (const k of Object.keys(s.tags || {})) if (!tagKeys.includes(k)) tagKeys.push(k);
     const cols = series[0].columns || [];
@@ -328,19 +386,48 @@
       for (const v of (s.values || [])) rows.push(prefix.concat(v));
     }
     const ti = cols.indexOf("time");
-    return { columns, rows, stats: null, timeCol: ti < 0 ? -1 : ti + 1 + tagKeys.length, epochMs: true };
+    const timeCol = ti < 0 ? -1 : ti + 1 + tagKeys.length;
+    // The name and tags name series apart, whatever their values.
+    const out = columns.map((c, i) => new RowsColumn(c, i === timeCol ? "timestamp" : i <= tagKeys.length ? "string" : "", rows, i, true));
+    return { columns, cols: out, length: rows.length, stats: null, timeCol };
   }
 
-  // fromSQL reads /api/v1/sql's answer: columns are {name, type}; the
-  // first timestamp column is the chart's time axis.
-  function fromSQL(body) {
-    const cols = body.columns || [], rows = body.rows || [];
-    const columns = cols.map((c) => (typeof c === "string" ? c : c.name));
-    const types = cols.map((c) => (typeof c === "string" ? "" : c.type));
-    let timeCol = types.indexOf("timestamp");
-    if (timeCol < 0) timeCol = columns.indexOf("time");
-    if (timeCol < 0 && rows.length) timeCol = rows[0].findIndex(isTimeString);
-    return { columns, types, rows, stats: body.stats || null, timeCol, epochMs: false };
+  // timeColumn is the chart's time axis: the first timestamp column,
+  // else one named time, else (JSON) one whose first value reads as a
+  // time.
+  function timeColumn(cols) {
+    let t = cols.findIndex((c) => c.type === "timestamp");
+    if (t < 0) t = cols.findIndex((c) => c.name === "time");
+    if (t < 0 && cols.length && cols[0].length) t = cols.findIndex((c) => c.type === "" && isTimeString(c.value(0)));
+    return t;
+  }
+
+  // fromSQLArrow reads /api/v1/sql?format=arrow's answer (arrow.js), its
+  // stats from the Silt-Query-Stats header.
+  function fromSQLArrow(buf, statsHeader) {
+    const t = window.SiltArrow.read(buf);
+    let stats = null;
+    try { stats = statsHeader ? JSON.parse(statsHeader) : null; } catch (e) { /* not shown */ }
+    return { columns: t.columns.map((c) => c.name), cols: t.columns, length: t.length, stats, timeCol: timeColumn(t.columns) };
+  }
+
+  // sqlAnswer runs a SQL query and reads its answer as Arrow: its
+  // numbers and times come as typed arrays over the answer's bytes,
+  // not as a JSON value per cell (see marks at apiJSON).
+  async function sqlAnswer(db, sql, marks) {
+    const resp = await api("/api/v1/sql?format=arrow", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ db, sql }) });
+    if (marks) marks.headers = performance.now();
+    if (!resp.ok) {
+      const text = await resp.text();
+      let body = null;
+      try { body = text ? JSON.parse(text) : null; } catch (e) { /* not JSON */ }
+      throw new APIError(resp.status, body, text);
+    }
+    const buf = await resp.arrayBuffer();
+    if (marks) marks.body = performance.now();
+    const res = fromSQLArrow(buf, resp.headers.get("Silt-Query-Stats"));
+    if (marks) marks.parsed = performance.now();
+    return res;
   }
 
   // parseRFC3339 reads the server's UTC timestamps (2026-01-02T03:04:05.678Z)
@@ -359,63 +446,110 @@
   }
 
   // seriesOf turns a table with a time column into chart series: one per
-  // numeric column and combination of the string columns' values.
+  // numeric column and combination of the string columns' values. Each
+  // column is read once as a whole (strings or float64s); a series of
+  // an answer in time order with no labels is the columns themselves.
   function seriesOf(res) {
     const t = res.timeCol;
-    if (t < 0 || res.rows.length === 0) return [];
+    if (!res || t < 0 || res.length === 0) return [];
     const numeric = [], labels = [];
-    res.columns.forEach((c, i) => {
+    res.cols.forEach((c, i) => {
       if (i === t) return;
-      let kind = "";
-      for (const r of res.rows) {
-        const v = r[i];
-        if (v === null || v === undefined) continue;
-        kind = typeof v === "number" ? "num" : (typeof v === "string" && !isTimeString(v)) ? "str" : "";
-        break;
-      }
+      const kind = kindOf(c);
       if (kind === "num") numeric.push(i);
-      else if (kind === "str" || (res.epochMs && i < t)) labels.push(i);
+      else if (kind === "str") labels.push(i);
     });
     if (numeric.length === 0) return [];
+    const n = res.length;
     // A label that is the same on every row (the measurement of a
     // one-measurement answer) names no series apart.
-    for (let k = labels.length - 1; k >= 0; k--) {
-      const i = labels[k], v0 = res.rows[0][i];
-      if (res.rows.every((r) => r[i] === v0)) labels.splice(k, 1);
+    const labelVals = [];
+    for (const i of labels) {
+      const v = res.cols[i].strings();
+      let same = true;
+      for (let r = 1; r < n && same; r++) same = v[r] === v[0];
+      if (!same) labelVals.push([res.columns[i], v]);
     }
+    const tc = res.cols[t];
+    const xsAll = tc.type === "string" ? Float64Array.from(tc.strings(), parseRFC3339) : tc.numbers();
+    const ysAll = numeric.map((i) => res.cols[i].numbers());
+    // Rows of each series (null: every row), in order of first row.
     const groups = new Map();
-    const n = res.rows.length;
-    for (let r = 0; r < n; r++) {
-      const row = res.rows[r];
-      const tv = row[t];
-      const x = typeof tv === "number" ? tv : parseRFC3339(tv);
-      if (isNaN(x)) continue;
-      let key = "";
-      for (const li of labels) { const v = row[li]; if (v !== "" && v !== null) key += (key ? "," : "") + res.columns[li] + "=" + v; }
-      let g = groups.get(key);
-      if (!g) { g = { key, xs: [], cols: numeric.map(() => []) }; groups.set(key, g); }
-      g.xs.push(x);
-      for (let k = 0; k < numeric.length; k++) {
-        const v = row[numeric[k]];
-        g.cols[k].push(typeof v === "number" ? v : NaN);
+    if (labelVals.length === 0) {
+      groups.set("", null);
+    } else {
+      for (let r = 0; r < n; r++) {
+        let key = "";
+        for (const [name, v] of labelVals) { const x = v[r]; if (x !== "" && x !== null) key += (key ? "," : "") + name + "=" + x; }
+        let g = groups.get(key);
+        if (!g) { g = []; groups.set(key, g); }
+        g.push(r);
       }
     }
     const out = [];
-    for (const g of groups.values()) {
-      // Sort by time when the answer is not.
-      let sorted = true;
-      for (let i = 1; i < g.xs.length; i++) if (g.xs[i] < g.xs[i - 1]) { sorted = false; break; }
-      let order = null;
-      if (!sorted) { order = g.xs.map((_, i) => i); order.sort((a, b) => g.xs[a] - g.xs[b]); }
-      const xs = Float64Array.from(order ? order.map((i) => g.xs[i]) : g.xs);
+    const nc = numeric.length;
+    for (const [key, rows] of groups) {
+      // The rows with a time, by time: the rows themselves when they
+      // are in order (no copy when they are all of them). The same pass
+      // finds each series' range of values, which the chart would
+      // otherwise look for in one more pass over the points.
+      let idx = rows;
+      let sorted = true, gaps = false;
+      const m = idx ? idx.length : n;
+      let prev = -Infinity;
+      const lo = new Float64Array(nc).fill(Infinity), hi = new Float64Array(nc).fill(-Infinity), pos = new Float64Array(nc).fill(Infinity);
+      for (let k = 0; k < m; k++) {
+        const r = idx ? idx[k] : k;
+        const x = xsAll[r];
+        if (x !== x) { gaps = true; continue; }
+        if (x < prev) sorted = false;
+        prev = x;
+        for (let j = 0; j < nc; j++) {
+          const y = ysAll[j][r];
+          if (y !== y) continue;
+          if (y < lo[j]) lo[j] = y;
+          if (y > hi[j]) hi[j] = y;
+          if (y > 0 && y < pos[j]) pos[j] = y;
+        }
+      }
+      if (gaps || !sorted) {
+        idx = (idx || Array.from({ length: n }, (_, k) => k)).filter((r) => xsAll[r] === xsAll[r]);
+        if (!sorted) idx.sort((a, b) => xsAll[a] - xsAll[b]);
+      }
+      const pick = (all) => {
+        if (!idx) return all;
+        const v = new Float64Array(idx.length);
+        for (let k = 0; k < idx.length; k++) v[k] = all[idx[k]];
+        return v;
+      };
+      const xs = pick(xsAll);
       numeric.forEach((ci, k) => {
-        const col = g.cols[k];
-        const ys = Float64Array.from(order ? order.map((i) => col[i]) : col);
-        const name = (g.key ? g.key + " " : "") + res.columns[ci];
-        out.push({ name, xs, ys });
+        out.push({ name: (key ? key + " " : "") + res.columns[ci], xs, ys: pick(ysAll[k]), yRange: { min: lo[k], max: hi[k], minPositive: pos[k] } });
       });
     }
     return out;
+  }
+
+  // afterPaint calls f once the frame that shows what the page drew so
+  // far is painted: a requestAnimationFrame callback runs before the
+  // paint, a task posted from it after.
+  function afterPaint(f) {
+    requestAnimationFrame(() => { const ch = new MessageChannel(); ch.port1.onmessage = f; ch.port2.postMessage(null); });
+  }
+
+  // renderMarks turns a query's marks into the durations (ms) of its
+  // parts: the answer's arrival (server and network), its decoding,
+  // the table, the series, the chart (with the page's style and layout,
+  // and the canvas alone), and the frame that shows it. render is from
+  // the answer's last byte to the chart on screen.
+  function renderMarks(m, res, series) {
+    const ci = state.chart && series.length ? state.chart.info : {};
+    return {
+      rows: res.length, points: series.reduce((n, s) => n + s.xs.length, 0),
+      answerMs: m.body - m.start, parseMs: m.parsed - m.body, tableMs: m.series - m.parsed,
+      seriesMs: m.chart - m.series, chartMs: m.drawn - m.chart, layoutMs: ci.layoutMs || 0, canvasMs: ci.canvasMs || 0,
+      paintMs: m.painted - m.drawn, renderMs: m.painted - m.body, totalMs: m.painted - m.start,
+    };
   }
 
   async function runQuery(opts) {
@@ -428,25 +562,33 @@
     try { sent = expand(text, lang); } catch (e) { showError(e.message); return; }
     state.running = true;
     state.lastSent = sent;
+    state.lastRender = null;
     if (!opts.auto) $("q-plan-box").hidden = true; // the plan shown was of another query
     $("q-status").textContent = "running…";
     const t0 = performance.now();
+    const m = { start: t0 };
     try {
       let res;
       if (lang === "sql") {
-        res = fromSQL(await apiJSON("/api/v1/sql", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ db, sql: sent }) }));
+        res = await sqlAnswer(db, sent, m);
       } else {
-        res = fromInflux(await influx(db, sent));
+        res = fromInflux(await influx(db, sent, m));
       }
-      const ms = performance.now() - t0;
+      m.table = performance.now();
+      const ms = m.table - t0;
       state.result = res;
       if (!opts.keepPage) state.page = 0;
       if (!opts.auto) pushHistory({ lang, db, q: text });
       setItem(local, "silt.db", db);
-      $("q-status").textContent = res.rows.length + " rows in " + ms.toFixed(0) + " ms";
+      $("q-status").textContent = res.length + " rows in " + ms.toFixed(0) + " ms";
       renderStats(res, sent, ms);
       renderTable();
-      renderChart();
+      m.series = performance.now();
+      const series = seriesOf(res);
+      m.chart = performance.now();
+      renderChart(series);
+      m.drawn = performance.now();
+      afterPaint(() => { m.painted = performance.now(); state.lastRender = renderMarks(m, res, series); });
     } catch (e) {
       if (e.status === 401) return;
       $("q-status").textContent = "";
@@ -552,7 +694,7 @@
   function renderStats(res, sent, ms) {
     $("q-sent").textContent = sent;
     const dl = $("q-stats");
-    const items = [["round trip (ms)", ms.toFixed(1)], ["rows", res.rows.length], ["columns", res.columns.length]];
+    const items = [["round trip (ms)", ms.toFixed(1)], ["rows", res.length], ["columns", res.columns.length]];
     if (res.stats) for (const [k, v] of Object.entries(res.stats)) items.push([k, typeof v === "object" ? JSON.stringify(v) : v]);
     dl.replaceChildren(...items.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: String(v) })]));
   }
@@ -568,19 +710,23 @@
   function renderTable() {
     const res = state.result, host = $("q-table");
     if (!res || res.columns.length === 0) { host.replaceChildren(el("p", { class: "muted", text: "No rows." })); return; }
-    const pages = Math.max(1, Math.ceil(res.rows.length / PAGE));
+    const pages = Math.max(1, Math.ceil(res.length / PAGE));
     state.page = Math.min(state.page, pages - 1);
-    const first = state.page * PAGE, rows = res.rows.slice(first, first + PAGE);
+    const first = state.page * PAGE, last = Math.min(res.length, first + PAGE);
     const thead = el("thead", null, el("tr", null, ...res.columns.map((c) => el("th", { scope: "col", text: c }))));
     const tbody = el("tbody");
-    for (const r of rows) {
+    const numCols = res.cols.map((c, i) => i !== res.timeCol && (c.type === "" ? null : kindOf(c) === "num"));
+    for (let r = first; r < last; r++) {
       const tr = el("tr");
-      r.forEach((v, i) => tr.append(el("td", { class: typeof v === "number" && i !== res.timeCol ? "num" : "", text: cellText(v, i === res.timeCol, res.epochMs) })));
+      res.cols.forEach((c, i) => {
+        const num = numCols[i] === null ? typeof c.value(r) === "number" : numCols[i];
+        tr.append(el("td", { class: num ? "num" : "", text: c.text(r) }));
+      });
       tbody.append(tr);
     }
     const pager = el("div", { class: "pager" },
       el("button", { type: "button", id: "q-prev", onclick: () => { state.page--; renderTable(); } }, "Previous"),
-      el("span", { id: "q-page", text: "rows " + (first + 1) + "–" + (first + rows.length) + " of " + res.rows.length + " (page " + (state.page + 1) + " of " + pages + ")" }),
+      el("span", { id: "q-page", text: "rows " + (first + 1) + "–" + last + " of " + res.length + " (page " + (state.page + 1) + " of " + pages + ")" }),
       el("button", { type: "button", id: "q-next", onclick: () => { state.page++; renderTable(); } }, "Next"));
     pager.children[0].disabled = state.page === 0;
     pager.children[2].disabled = state.page >= pages - 1;
@@ -623,9 +769,11 @@
         resp = await api("/api/v1/sql?format=" + format, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ db, sql: sent }) });
         name = "silt-query." + format;
       } else {
-        if (format !== "csv") { showError("InfluxQL answers export as CSV only; Arrow and Parquet are for SQL"); return; }
-        resp = await api("/query", { method: "POST", headers: { Accept: "application/csv" }, body: new URLSearchParams({ q: sent, db }) });
-        name = "silt-query.csv";
+        // CSV as InfluxDB writes it; Arrow and Parquet as one table
+        // (iox::measurement, time, tags, fields), as /api/v3 lays it out.
+        const headers = format === "csv" ? { Accept: "application/csv" } : {};
+        resp = await api("/query", { method: "POST", headers, body: new URLSearchParams({ q: sent, db, format }) });
+        name = "silt-query." + format;
       }
     } catch (e) { if (e.status !== 401) showError(e.message); return; }
     const blob = await resp.blob();
@@ -1107,18 +1255,10 @@
   window.silt = {
     state,
     chartInfo: () => (state.chart ? state.chart.info : null),
+    // lastRender: renderMarks of the last query, once its frame is painted.
+    lastRender: () => state.lastRender || null,
     chartData: () => (state.chartData || []).map((s) => ({ name: s.name, points: s.xs.length, xMin: s.xs[0], xMax: s.xs[s.xs.length - 1] })),
     run: runQuery,
-    // renderTiming turns the last answer into series and draws them, as
-    // a query does, and says how long each part took (ms).
-    renderTiming: () => {
-      const t0 = performance.now();
-      const series = seriesOf(state.result);
-      const t1 = performance.now();
-      renderChart(series);
-      const t2 = performance.now();
-      return { points: series.reduce((n, s) => n + s.xs.length, 0), seriesMs: t1 - t0, drawMs: t2 - t1, chartMs: state.chart.info.renderMs };
-    },
     zoom: zoom,
   };
   document.addEventListener("DOMContentLoaded", start);

@@ -126,12 +126,18 @@
       host.append(this.root);
       this.plot = plot;
       this.bindMouse();
-      this.resizeObserver = new ResizeObserver(() => this.draw());
+      // A new size redraws; the observer's first call, for the size the
+      // chart was drawn at, does not.
+      this.resizeObserver = new ResizeObserver(() => {
+        if (this.plot.clientWidth !== this.info.width || this.plot.clientHeight !== this.info.height) this.draw();
+      });
       this.resizeObserver.observe(plot);
     }
 
     // setData takes series of {name, xs, ys} (xs in ms, ascending; ys
-    // numbers, NaN for none) and draws them.
+    // numbers, NaN for none) and draws them. A series may say its range
+    // of values, yRange {min, max, minPositive} (Infinity, -Infinity
+    // when it has none): the chart need not look for it.
     setData(series, log) {
       this.series = series.map((s, i) => Object.assign({ color: PALETTE[i % PALETTE.length], hidden: false }, s));
       if (log !== undefined) this.log = log;
@@ -179,6 +185,12 @@
         if (s.hidden || s.xs.length === 0) continue;
         x0 = Math.min(x0, s.xs[0]);
         x1 = Math.max(x1, s.xs[s.xs.length - 1]);
+        if (s.yRange) {
+          const r = s.yRange, low = this.log ? r.minPositive : r.min;
+          if (low < y0) y0 = low;
+          if (r.max > y1 && (!this.log || r.max > 0)) y1 = r.max;
+          continue;
+        }
         const ys = s.ys;
         for (let i = 0; i < ys.length; i++) {
           const v = ys[i];
@@ -218,7 +230,9 @@
     draw() {
       const t0 = performance.now();
       const dpr = window.devicePixelRatio || 1;
+      // Reading the plot's size lays the page out if it changed.
       const w = this.plot.clientWidth, h = this.plot.clientHeight;
+      const tLayout = performance.now();
       if (w === 0 || h === 0) return;
       if (this.canvas.width !== Math.round(w * dpr) || this.canvas.height !== Math.round(h * dpr)) {
         this.canvas.width = Math.round(w * dpr);
@@ -272,7 +286,7 @@
       }
       ctx.stroke();
 
-      // Series, one stroke per pixel column.
+      // Series, by pixel column.
       ctx.save();
       ctx.beginPath();
       ctx.rect(PAD.left, PAD.top, pw, ph);
@@ -300,7 +314,8 @@
         info.push({ name: s.name, points: s.xs.length, drawn: drawn, bars: bars, color: s.color, hidden: s.hidden });
       }
       ctx.restore();
-      this.info = { series: info, renderMs: performance.now() - t0, xMin: d.x0, xMax: d.x1, log: this.log,
+      const t1 = performance.now();
+      this.info = { series: info, renderMs: t1 - t0, layoutMs: tLayout - t0, canvasMs: t1 - tLayout, xMin: d.x0, xMax: d.x1, log: this.log,
         area: this.area, width: w, height: h, mode: this.mode, unit: this.unit, yTicks: yTicks };
       this.canvas.setAttribute("aria-label", this.mode + " chart of " + info.length + " series" +
         (this.unit ? " in " + UNITS[this.unit].label : "") + " from " +
@@ -317,13 +332,29 @@
       const X = s.xs, Y = s.ys, n = X.length, log = this.log;
       const fill = area ? new Path2D() : null;
       let fillOpen = false, fillX = 0;
+      // With two points or more a column on average, each column is a
+      // rectangle from its least to its greatest value (reaching to the
+      // column before's last value, which joins them), all filled at
+      // once: the same pixels as a stroke up and down each column, for
+      // a small part of the rasterizing (a stroke that turns back on
+      // itself at every column is the costliest path there is).
+      const dense = n >= 2 * (this.area ? this.area.width : 1);
       ctx.strokeStyle = s.color;
+      ctx.fillStyle = s.color;
       ctx.beginPath();
-      let col = NaN, lo = 0, hi = 0, last = 0, pen = false, drawn = 0;
+      let col = NaN, lo = 0, hi = 0, last = 0, pen = false, drawn = 0, prev = NaN;
       const flush = () => {
         const px = PAD.left + col + 0.5;
-        if (hi !== lo) { ctx.lineTo(px, top - (lo - d.y0) * ky); ctx.lineTo(px, top - (hi - d.y0) * ky); }
-        ctx.lineTo(px, top - (last - d.y0) * ky);
+        if (dense) {
+          let a = lo, b = hi;
+          if (prev === prev) { if (prev < a) a = prev; if (prev > b) b = prev; }
+          const y1 = top - (b - d.y0) * ky, y2 = top - (a - d.y0) * ky;
+          ctx.rect(px - 0.75, y1 - 0.75, 1.5, y2 - y1 + 1.5);
+          prev = last;
+        } else {
+          if (hi !== lo) { ctx.lineTo(px, top - (lo - d.y0) * ky); ctx.lineTo(px, top - (hi - d.y0) * ky); }
+          ctx.lineTo(px, top - (last - d.y0) * ky);
+        }
         if (area) {
           const far = Math.abs(top - (hi - d.y0) * ky - baseY) >= Math.abs(top - (lo - d.y0) * ky - baseY) ? hi : lo;
           if (!fillOpen) { fill.moveTo(px, baseY); fillOpen = true; }
@@ -336,13 +367,15 @@
       };
       for (let i = 0; i < n; i++) {
         let v = Y[i];
-        if (v !== v || (log && v <= 0)) { if (!isNaN(col)) flush(); closeFill(); col = NaN; pen = false; continue; }
+        if (v !== v || (log && v <= 0)) { if (!isNaN(col)) flush(); closeFill(); col = NaN; pen = false; prev = NaN; continue; }
         if (log) v = Math.log10(v);
         const c = Math.floor((X[i] - d.x0) * kx);
         if (c !== col) {
           if (!isNaN(col)) flush();
-          const py = top - (v - d.y0) * ky;
-          if (!pen) { ctx.moveTo(PAD.left + c + 0.5, py); pen = true; } else ctx.lineTo(PAD.left + c + 0.5, py);
+          if (!dense) {
+            const py = top - (v - d.y0) * ky;
+            if (!pen) { ctx.moveTo(PAD.left + c + 0.5, py); pen = true; } else ctx.lineTo(PAD.left + c + 0.5, py);
+          }
           col = c; lo = hi = v;
         } else {
           if (v < lo) lo = v;
@@ -360,7 +393,8 @@
         ctx.fill(fill);
         ctx.restore();
       }
-      ctx.stroke();
+      if (dense) ctx.fill();
+      else ctx.stroke();
       return drawn;
     }
 
