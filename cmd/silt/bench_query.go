@@ -113,8 +113,13 @@ func runBenchQuery(args []string) int {
 		}
 		return 0
 	}
+	pairName := *name
 	if *name == "" {
 		*name = *url
+		pairName = *pairURL
+		if pairName == "" {
+			pairName = *url
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -135,7 +140,7 @@ func runBenchQuery(args []string) int {
 	res := all[0]
 	failed := printQueryResults(*name, *dialect, *perType, *runs, res)
 	if len(cs) > 1 {
-		failed = printQueryResults(*name, *pairDialect, *perType, *runs, all[1]) || failed
+		failed = printQueryResults(pairName, *pairDialect, *perType, *runs, all[1]) || failed
 		fmt.Printf("%s over %s, median of the paired runs' ratios:\n", *pairDialect, *dialect)
 		for k, tr := range res {
 			if tr.Unsupported || all[1][k].Unsupported {
