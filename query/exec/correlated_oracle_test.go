@@ -80,6 +80,13 @@ func correlatedCases() []oracleCase {
 	add("SELECT host, EXISTS (SELECT 1 FROM ev WHERE ev.k = 8 AND EXISTS (SELECT 1 FROM m x WHERE x.host = d.host AND x.time = ev.time)) AS e FROM (SELECT DISTINCT host FROM m) d ORDER BY 1")
 	add("SELECT host, (SELECT max(v) FROM ev WHERE ev.host = d.host AND ev.v < (SELECT max(f) FROM m x WHERE x.host = d.host AND x.dc IS NOT DISTINCT FROM ev.dc)) AS mv FROM (SELECT DISTINCT host FROM m) d ORDER BY 1")
 	add("SELECT time, host, (SELECT count(*) FROM ev WHERE ev.host = m.host AND ev.time < m.time AND ev.k = (SELECT min(x.i) % 9 FROM m x WHERE x.host = m.host AND x.time = m.time)) AS n FROM m WHERE host = 'host_2' AND time < TIMESTAMPTZ '2025-12-01 00:00:00+00' ORDER BY time")
+	// a CTE of the outer subquery read in the nested one, which is
+	// correlated with it too; two levels out through a FROM subquery and
+	// a set operation's arm
+	add("SELECT host FROM (SELECT DISTINCT host FROM m) d WHERE EXISTS (WITH c AS (SELECT k, dc FROM ev WHERE ev.host = d.host) SELECT 1 FROM ev e2 WHERE e2.k > 6 AND EXISTS (SELECT 1 FROM c WHERE c.dc = e2.dc AND c.k = e2.k)) ORDER BY 1")
+	add("SELECT host, (SELECT count(*) FROM ev WHERE ev.k > 4 AND ev.v < (SELECT max(y.f) FROM (SELECT f FROM m x WHERE x.host = d.host AND x.dc IS NOT DISTINCT FROM ev.dc) y)) AS n FROM (SELECT DISTINCT host FROM m) d ORDER BY 1")
+	add("SELECT dc, (SELECT count(*) FROM ev WHERE ev.dc = d.dc AND ev.k IN (SELECT i % 9 FROM m x WHERE x.dc = d.dc AND x.host IS NOT DISTINCT FROM ev.host UNION SELECT 8)) AS n FROM (SELECT DISTINCT dc FROM m) d ORDER BY 1")
+	add("SELECT host FROM (SELECT DISTINCT host FROM m) d WHERE (SELECT count(*) FROM ev WHERE EXISTS (SELECT 1 FROM m x WHERE x.host = d.host AND x.time = ev.time)) > 2 ORDER BY 1")
 
 	// WITH RECURSIVE
 	add("WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 50) SELECT sum(n), count(*), max(n) FROM t")
