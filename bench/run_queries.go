@@ -269,50 +269,98 @@ func quantile(s []float64, q float64) float64 {
 // run per instance whose answer is kept. progress, when not nil, is called
 // after each query.
 func RunQueries(ctx context.Context, c *Client, qs []Query, runs int, progress func(done, total int)) []TypeResult {
-	var out []TypeResult
-	total, done := len(qs)*(runs+1), 0
+	res, _ := RunQueriesPaired(ctx, []*Client{c}, qs, runs, progress)
+	return res[0]
+}
+
+// RunQueriesPaired runs the queries as RunQueries does on each client in
+// turn, query by query: every run of an instance goes to all of them, one
+// after the other, the order reversed on every other run, so that the
+// drift of a busy machine weighs on all alike. res[i] is client i's;
+// ratios[type] holds, for each run that every client answered, client
+// 1's time over client 0's (nil with one client).
+func RunQueriesPaired(ctx context.Context, cs []*Client, qs []Query, runs int, progress func(done, total int)) (res [][]TypeResult, ratios map[string][]float64) {
+	res = make([][]TypeResult, len(cs))
+	if len(cs) > 1 {
+		ratios = map[string][]float64{}
+	}
+	total, done := len(cs)*len(qs)*(runs+1), 0
+	step := func() {
+		done++
+		if progress != nil {
+			progress(done, total)
+		}
+	}
 	for i := 0; i < len(qs); {
 		j := i
 		for j < len(qs) && qs[j].Type == qs[i].Type {
 			j++
 		}
-		tr := TypeResult{Type: qs[i].Type}
-		if qs[i].Text(c.Dialect) == "" {
-			tr.Unsupported = true
-			done += (j - i) * (runs + 1)
-			out = append(out, tr)
-			i = j
-			continue
+		trs := make([]TypeResult, len(cs))
+		for k, c := range cs {
+			trs[k].Type = qs[i].Type
+			trs[k].Unsupported = qs[i].Text(c.Dialect) == ""
 		}
 		for _, q := range qs[i:j] {
-			body, _, err := c.Do(ctx, q.Text(c.Dialect))
-			var a Answer
-			if err == nil {
-				a, err = ParseAnswer(c.Dialect, body)
-			}
-			if err != nil {
-				tr.Errors = append(tr.Errors, fmt.Sprintf("instance %d: %v", q.Seq, err))
-			}
-			tr.Answers = append(tr.Answers, a)
-			done++
-			if progress != nil {
-				progress(done, total)
+			for k, c := range cs {
+				if trs[k].Unsupported {
+					step()
+					continue
+				}
+				body, _, err := c.Do(ctx, q.Text(c.Dialect))
+				var a Answer
+				if err == nil {
+					a, err = ParseAnswer(c.Dialect, body)
+				}
+				if err != nil {
+					trs[k].Errors = append(trs[k].Errors, fmt.Sprintf("instance %d: %v", q.Seq, err))
+				}
+				trs[k].Answers = append(trs[k].Answers, a)
+				step()
 			}
 		}
+		took := make([]float64, len(cs))
 		for r := 0; r < runs; r++ {
 			for _, q := range qs[i:j] {
-				_, d, err := c.Do(ctx, q.Text(c.Dialect))
-				if err == nil {
-					tr.Runs = append(tr.Runs, float64(d)/float64(time.Millisecond))
+				ok := true
+				for n := range cs {
+					k := n
+					if r%2 == 1 {
+						k = len(cs) - 1 - n
+					}
+					c := cs[k]
+					ok = ok && !trs[k].Unsupported
+					if trs[k].Unsupported {
+						step()
+						continue
+					}
+					_, d, err := c.Do(ctx, q.Text(c.Dialect))
+					if err == nil {
+						took[k] = float64(d) / float64(time.Millisecond)
+						trs[k].Runs = append(trs[k].Runs, took[k])
+					}
+					ok = ok && err == nil
+					step()
 				}
-				done++
-				if progress != nil {
-					progress(done, total)
+				if ok && ratios != nil && took[0] > 0 {
+					ratios[qs[i].Type] = append(ratios[qs[i].Type], took[1]/took[0])
 				}
 			}
 		}
-		out = append(out, tr)
+		for k := range cs {
+			res[k] = append(res[k], trs[k])
+		}
 		i = j
 	}
-	return out
+	return res, ratios
+}
+
+// Median returns the median of v (NaN for none).
+func Median(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return quantile(s, 0.5)
 }

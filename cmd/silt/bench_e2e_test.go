@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,21 +16,24 @@ import (
 )
 
 // silt bench load and silt bench query against a real Silt: every row
-// arrives, every default query type runs in Silt's SQL, and lastpoint
-// returns the generator's last values (the oracle is the generator itself).
+// arrives, every default query type runs in Silt's SQL, lastpoint
+// returns the generator's last values (the oracle is the generator
+// itself), and paired runs over SQL and the PostgreSQL listener agree.
 func TestBenchLoadAndQueryAgainstSilt(t *testing.T) {
 	skipShort(t)
 	h := newHarness(t)
-	p := h.start(filepath.Join(h.dir, "data"))
+	pgAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := h.start(filepath.Join(h.dir, "data"), "--pg-addr", pgAddr)
 	bin := siltBinary(t)
 	dir := t.TempDir()
 	data := []string{"--scale", "8", "--start", "2026-01-01T00:00:00Z", "--end", "2026-01-02T00:00:00Z", "--seed", "11"}
-	run := func(args ...string) {
+	run := func(args ...string) string {
 		t.Helper()
 		out, err := exec.Command(bin, args...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("silt %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
+		return string(out)
 	}
 	run(append([]string{"bench", "load", "--url", p.base, "--db", "b", "--workers", "2", "--batch-size", "1000",
 		"--json", filepath.Join(dir, "load.json")}, data...)...)
@@ -87,4 +91,25 @@ func TestBenchLoadAndQueryAgainstSilt(t *testing.T) {
 		}
 	}
 	_ = os.Remove(filepath.Join(dir, "query.json"))
+
+	// Paired: each run goes to both dialects; the answers must agree
+	// (the command fails otherwise) and each type gets a ratio.
+	out := run(append([]string{"bench", "query", "--url", p.base, "--db", "b", "--dialect", "sql", "--per-type", "2", "--runs", "2",
+		"--types", "high-cpu-1,lastpoint", "--pair-dialect", "pgwire", "--pair-url", "postgres://silt@" + pgAddr + "/b?sslmode=disable"}, data...)...)
+	for _, want := range []string{"(sql), 2 instances x 2 runs", "(pgwire), 2 instances x 2 runs", "pgwire over sql, median of the paired runs' ratios"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("paired output lacks %q:\n%s", want, out)
+		}
+	}
+	ratios := out[strings.Index(out, "paired runs' ratios"):]
+	for _, typ := range []string{"high-cpu-1", "lastpoint"} {
+		i := strings.Index(ratios, typ)
+		if i < 0 {
+			t.Fatalf("no paired ratio for %s:\n%s", typ, out)
+		}
+		f := strings.Fields(ratios[i:])
+		if r, err := strconv.ParseFloat(f[1], 64); err != nil || !(r > 0) {
+			t.Errorf("%s: paired ratio %q", typ, f[1])
+		}
+	}
 }

@@ -22,6 +22,11 @@ same flags give the same queries in every dialect), runs each once untimed
 query at a time, and prints min / median / p95 / max milliseconds per type.
 Time is wall clock from sending a request to having read its whole answer.
 
+With --pair-dialect (and --pair-url), every run of an instance goes to both
+dialects, one after the other, the order reversed on every other run: on a
+busy machine both see the same drift, and the median of the paired ratios
+(pair over main) is the comparison to read. Answers must agree.
+
   --dialect sql         Silt: URL/api/v1/sql
   --dialect pgwire      Silt's PostgreSQL listener, the same SQL on one connection
                         (pgx, extended protocol): --url postgres://silt:TOKEN@HOST:5432/DB
@@ -39,6 +44,8 @@ Types: %s
 Example:
   silt bench query --url http://127.0.0.1:8086 --db benchmark --dialect sql
   silt bench query --url postgres://silt@127.0.0.1:5432/benchmark --dialect pgwire
+  silt bench query --url http://127.0.0.1:8086 --dialect sql \
+    --pair-url postgres://silt@127.0.0.1:5432/benchmark --pair-dialect pgwire
   silt bench query --dialect clickhouse --types lastpoint --print
 
 Flags:
@@ -69,6 +76,8 @@ func runBenchQuery(args []string) int {
 	listTypes := fs.Bool("list-types", false, "print the default query types (comma-separated) and run nothing")
 	name := fs.String("name", "", "system name for --json and the summary (default: the URL)")
 	jsonOut := fs.String("json", "", "also write timings and answers as JSON to this file (for silt bench report)")
+	pairURL := fs.String("pair-url", "", "with --pair-dialect: the second system's URL (default: --url)")
+	pairDialect := fs.String("pair-dialect", "", "run every query in this dialect too, paired run by run with --dialect (see above)")
 	usage := fmt.Sprintf(benchQueryUsage, strings.Join(bench.QueryTypes, ", "), strings.Join(bench.DefaultQueryTypes, ","))
 	if code, ok := parseFlags(fs, usage, args); !ok {
 		return code
@@ -84,6 +93,12 @@ func runBenchQuery(args []string) int {
 	if err == nil && !slices.Contains(bench.Dialects, *dialect) {
 		err = fmt.Errorf("unknown --dialect %q (want %s)", *dialect, strings.Join(bench.Dialects, ", "))
 	}
+	if err == nil && *pairDialect != "" && !slices.Contains(bench.Dialects, *pairDialect) {
+		err = fmt.Errorf("unknown --pair-dialect %q (want %s)", *pairDialect, strings.Join(bench.Dialects, ", "))
+	}
+	if err == nil && *pairURL != "" && *pairDialect == "" {
+		err = fmt.Errorf("--pair-url needs --pair-dialect")
+	}
 	var qs []bench.Query
 	if err == nil {
 		qs, err = bench.NewQueryGen(d.Hosts, d.Start, d.End, *qseed).Generate(strings.Split(*types, ","), *perType)
@@ -98,18 +113,67 @@ func runBenchQuery(args []string) int {
 		}
 		return 0
 	}
+	pairName := *name
 	if *name == "" {
 		*name = *url
+		pairName = *pairURL
+		if pairName == "" {
+			pairName = *url
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	c := &bench.Client{URL: *url, DB: *db, Dialect: *dialect, HTTP: &http.Client{}}
-	defer c.Close()
-	bar := bench.NewProgress("query "+*name, int64(len(qs)*(*runs+1)), "queries", false)
-	res := bench.RunQueries(ctx, c, qs, *runs, func(done, _ int) { bar.Set(int64(done)) })
+	cs := []*bench.Client{{URL: *url, DB: *db, Dialect: *dialect, HTTP: &http.Client{}}}
+	if *pairDialect != "" {
+		u := *pairURL
+		if u == "" {
+			u = *url
+		}
+		cs = append(cs, &bench.Client{URL: u, DB: *db, Dialect: *pairDialect, HTTP: &http.Client{}})
+	}
+	for _, c := range cs {
+		defer c.Close()
+	}
+	bar := bench.NewProgress("query "+*name, int64(len(cs)*len(qs)*(*runs+1)), "queries", false)
+	all, ratios := bench.RunQueriesPaired(ctx, cs, qs, *runs, func(done, _ int) { bar.Set(int64(done)) })
 	bar.Done()
+	res := all[0]
+	failed := printQueryResults(*name, *dialect, *perType, *runs, res)
+	if len(cs) > 1 {
+		failed = printQueryResults(pairName, *pairDialect, *perType, *runs, all[1]) || failed
+		fmt.Printf("%s over %s, median of the paired runs' ratios:\n", *pairDialect, *dialect)
+		for k, tr := range res {
+			if tr.Unsupported || all[1][k].Unsupported {
+				continue
+			}
+			fmt.Printf("%-24s %9.2f\n", tr.Type, bench.Median(ratios[tr.Type]))
+			for i, a := range tr.Answers {
+				if i < len(all[1][k].Answers) {
+					if err := a.Agrees(all[1][k].Answers[i]); err != nil {
+						failed = true
+						fmt.Fprintf(os.Stderr, "silt bench query: %s instance %d: %s and %s answers differ: %v\n", tr.Type, i, *dialect, *pairDialect, err)
+					}
+				}
+			}
+		}
+	}
+	if *jsonOut != "" {
+		qf := queryFile{System: *name, Dialect: *dialect, Seed: *qseed, PerType: *perType, Runs: *runs, Types: res, Queries: qs}
+		if err := writeJSON(*jsonOut, qf); err != nil {
+			fmt.Fprintln(os.Stderr, "silt bench query:", err)
+			return 1
+		}
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+// printQueryResults prints one dialect's table; true if a query failed.
+func printQueryResults(name, dialect string, perType, runs int, res []bench.TypeResult) bool {
 	failed := false
-	fmt.Printf("%s (%s), %d instances x %d runs per type, ms:\n", *name, *dialect, *perType, *runs)
+	fmt.Printf("%s (%s), %d instances x %d runs per type, ms:\n", name, dialect, perType, runs)
 	fmt.Printf("%-24s %9s %9s %9s %9s %8s\n", "type", "min", "median", "p95", "max", "rows")
 	for _, tr := range res {
 		lo, med, p95, hi := tr.Stats()
@@ -124,18 +188,8 @@ func runBenchQuery(args []string) int {
 		fmt.Printf("%-24s %9.1f %9.1f %9.1f %9.1f %8d\n", tr.Type, lo, med, p95, hi, rows)
 		for _, e := range tr.Errors {
 			failed = true
-			fmt.Fprintf(os.Stderr, "silt bench query: %s %s\n", tr.Type, e)
+			fmt.Fprintf(os.Stderr, "silt bench query: %s %s %s\n", dialect, tr.Type, e)
 		}
 	}
-	if *jsonOut != "" {
-		qf := queryFile{System: *name, Dialect: *dialect, Seed: *qseed, PerType: *perType, Runs: *runs, Types: res, Queries: qs}
-		if err := writeJSON(*jsonOut, qf); err != nil {
-			fmt.Fprintln(os.Stderr, "silt bench query:", err)
-			return 1
-		}
-	}
-	if failed {
-		return 1
-	}
-	return 0
+	return failed
 }

@@ -126,7 +126,7 @@ func (r *relRun) answer(x *sql.Subquery, vals []sql.Value) (*corrAnswer, error) 
 	if err := r.ctx.Err(); err != nil {
 		return nil, err
 	}
-	bound, err := x.Rel.BindOuter(vals)
+	bound, err := x.BindOuter(vals)
 	if err != nil {
 		return nil, err
 	}

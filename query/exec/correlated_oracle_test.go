@@ -65,6 +65,28 @@ func correlatedCases() []oracleCase {
 	add("SELECT host, n FROM (SELECT host, (SELECT count(*) FROM m WHERE m.host = ev.host) AS n FROM ev WHERE k = 8) t ORDER BY host, n")
 	add("SELECT time, host, i, sum(i) OVER (ORDER BY time) AS run FROM m WHERE EXISTS (SELECT 1 FROM ev WHERE ev.host = m.host AND ev.k = m.i % 9) AND host = 'host_1' ORDER BY time")
 	add("SELECT time, host FROM m WHERE EXISTS (SELECT 1 FROM ev WHERE ev.host = m.host AND ev.time = m.time AND EXISTS (SELECT 1 FROM m x WHERE x.host = ev.host AND x.time > ev.time AND x.i > 190)) ORDER BY time, host")
+	// subqueries nested in correlated ones: correlated with the one
+	// around them (on other columns than it is with its own outer query),
+	// and reading a query two and three levels out
+	add("SELECT host, dc, (SELECT count(*) FROM ev WHERE ev.host = d.host AND EXISTS (SELECT 1 FROM m x WHERE x.dc = ev.dc AND x.i > 190)) AS n FROM (SELECT DISTINCT host, dc FROM m) d ORDER BY 1, 2")
+	add("SELECT host, dc, (SELECT count(*) FROM ev WHERE EXISTS (SELECT 1 FROM m x WHERE x.host = d.host AND x.dc = ev.dc AND x.i > 190)) AS n FROM (SELECT DISTINCT host, dc FROM m) d ORDER BY 1, 2")
+	add("SELECT dc FROM (SELECT DISTINCT dc FROM m) d WHERE EXISTS (SELECT 1 FROM ev WHERE ev.k > 5 AND EXISTS (SELECT 1 FROM m x WHERE x.dc = d.dc AND x.host = ev.host AND x.time = ev.time)) ORDER BY 1")
+	add("SELECT host, dc FROM (SELECT DISTINCT host, dc FROM m) d WHERE NOT EXISTS (SELECT 1 FROM ev WHERE ev.dc = d.dc AND NOT EXISTS (SELECT 1 FROM m x WHERE x.host = ev.host AND x.dc = d.dc)) ORDER BY 1, 2")
+	add("SELECT time, host, i FROM m WHERE host = 'host_0' AND time < TIMESTAMPTZ '2025-12-20 00:00:00+00' AND EXISTS (SELECT 1 FROM ev WHERE ev.host = m.host AND ev.k IN (SELECT x.i % 9 FROM m x WHERE x.dc = ev.dc AND x.time >= m.time AND x.time < m.time + interval '2 days')) ORDER BY time")
+	add("SELECT host, (SELECT sum(k) FROM ev WHERE ev.k > (SELECT count(*) FROM m x WHERE x.host = d.host AND x.i > 180)) AS s FROM (SELECT DISTINCT host FROM m) d ORDER BY 1")
+	add("SELECT dc FROM (SELECT DISTINCT dc FROM m) d WHERE EXISTS (SELECT 1 FROM ev WHERE ev.dc = d.dc AND EXISTS (SELECT 1 FROM m x WHERE x.host = ev.host AND EXISTS (SELECT 1 FROM ev e2 WHERE e2.host = x.host AND e2.dc = d.dc AND e2.k = 8))) ORDER BY 1")
+	add("SELECT host FROM (SELECT DISTINCT host FROM m) d WHERE EXISTS (WITH c AS (SELECT k FROM ev WHERE ev.host = d.host) SELECT 1 FROM ev e2 WHERE e2.dc = 'b' AND e2.k IN (SELECT k FROM c)) ORDER BY 1")
+	add("SELECT dc, count(*) AS n FROM m GROUP BY dc HAVING EXISTS (SELECT 1 FROM ev WHERE ev.dc = m.dc AND EXISTS (SELECT 1 FROM m x WHERE x.dc = m.dc AND x.host = ev.host AND x.i > 195)) ORDER BY dc")
+	add("SELECT host, EXISTS (SELECT 1 FROM ev WHERE ev.k = 8 AND EXISTS (SELECT 1 FROM m x WHERE x.host = d.host AND x.time = ev.time)) AS e FROM (SELECT DISTINCT host FROM m) d ORDER BY 1")
+	add("SELECT host, (SELECT max(v) FROM ev WHERE ev.host = d.host AND ev.v < (SELECT max(f) FROM m x WHERE x.host = d.host AND x.dc IS NOT DISTINCT FROM ev.dc)) AS mv FROM (SELECT DISTINCT host FROM m) d ORDER BY 1")
+	add("SELECT time, host, (SELECT count(*) FROM ev WHERE ev.host = m.host AND ev.time < m.time AND ev.k = (SELECT min(x.i) % 9 FROM m x WHERE x.host = m.host AND x.time = m.time)) AS n FROM m WHERE host = 'host_2' AND time < TIMESTAMPTZ '2025-12-01 00:00:00+00' ORDER BY time")
+	// a CTE of the outer subquery read in the nested one, which is
+	// correlated with it too; two levels out through a FROM subquery and
+	// a set operation's arm
+	add("SELECT host FROM (SELECT DISTINCT host FROM m) d WHERE EXISTS (WITH c AS (SELECT k, dc FROM ev WHERE ev.host = d.host) SELECT 1 FROM ev e2 WHERE e2.k > 6 AND EXISTS (SELECT 1 FROM c WHERE c.dc = e2.dc AND c.k = e2.k)) ORDER BY 1")
+	add("SELECT host, (SELECT count(*) FROM ev WHERE ev.k > 4 AND ev.v < (SELECT max(y.f) FROM (SELECT f FROM m x WHERE x.host = d.host AND x.dc IS NOT DISTINCT FROM ev.dc) y)) AS n FROM (SELECT DISTINCT host FROM m) d ORDER BY 1")
+	add("SELECT dc, (SELECT count(*) FROM ev WHERE ev.dc = d.dc AND ev.k IN (SELECT i % 9 FROM m x WHERE x.dc = d.dc AND x.host IS NOT DISTINCT FROM ev.host UNION SELECT 8)) AS n FROM (SELECT DISTINCT dc FROM m) d ORDER BY 1")
+	add("SELECT host FROM (SELECT DISTINCT host FROM m) d WHERE (SELECT count(*) FROM ev WHERE EXISTS (SELECT 1 FROM m x WHERE x.host = d.host AND x.time = ev.time)) > 2 ORDER BY 1")
 
 	// WITH RECURSIVE
 	add("WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 50) SELECT sum(n), count(*), max(n) FROM t")

@@ -276,6 +276,17 @@ func fillWindow(out *vec, w sql.WindowFunc, args []*vec, x *vec, perm []int, ps,
 			}
 		}
 		return nil
+	case "nth_value":
+		src, nv := args[0], args[1]
+		for j := ps; j < pe; j++ {
+			lo, hi := frame(j)
+			if nv.isNull(0) || int64(hi-lo) < nv.i[0] {
+				setNull(perm[j])
+				continue
+			}
+			copyValue(out, perm[j], src, perm[lo+int(nv.i[0])-1])
+		}
+		return nil
 	}
 	if w.Agg == nil {
 		return fmt.Errorf("exec: window function %s", w.Name)

@@ -78,6 +78,7 @@ type planner struct {
 	outer      *planner        // the enclosing query's, in a subquery
 	sublink    bool            // a subquery in an expression: may correlate with outer
 	outerArgs  []Expr          // its correlated references, in outer's context (OuterRef.Index)
+	corr       *corrScope      // a sublink's identity in its OuterRefs (outerColumn)
 	input      *Rel            // what FROM reads when it is not a stored table
 	fromDone   bool            // FROM was resolved by the caller (set operations)
 	outAttrs   []colAttr       // the select list's typing details (recordAttrs)

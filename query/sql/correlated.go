@@ -14,8 +14,17 @@ import (
 type OuterRef struct {
 	Index int
 	T     Type
-	loc   int32
+	// corr is the subquery whose Outer Index is in: a subquery nested in
+	// a correlated one may hold OuterRefs of both (its own, and through a
+	// CTE planned in the enclosing subquery, the enclosing one's), and
+	// binding one must leave the other's alone.
+	corr *corrScope
+	loc  int32
 }
+
+// corrScope identifies one correlated subquery (not zero-sized: distinct
+// pointers must differ).
+type corrScope struct{ _ byte }
 
 func (*OuterRef) exprNode()        {}
 func (o *OuterRef) Type() Type     { return o.T }
@@ -42,28 +51,26 @@ func (p *planner) outerColumn(cr *pg_query.ColumnRef, c clause, local error) (Ex
 	if root == nil || root.outer == nil {
 		return nil, local
 	}
+	// A column of a query two or more levels out resolves, in the query
+	// around, to that query's own OuterRef: it becomes an outer value of
+	// this subquery like any column there, and binding the query around
+	// for a row of the one further out makes it a constant before this
+	// subquery runs.
 	e, err := root.outer.columnRef(cr, clause{name: c.name})
 	if err != nil {
 		return nil, local
 	}
-	nested := false
-	Walk(e, func(x Expr) bool {
-		if _, ok := x.(*OuterRef); ok {
-			nested = true
-		}
-		return !nested
-	})
-	if nested {
-		return nil, unsupported(cr.Location, "subquery referring to a query two levels out", "a correlated subquery may refer to the columns of the query directly around it only")
+	if root.corr == nil {
+		root.corr = &corrScope{}
 	}
 	key := e.String()
 	for i, o := range root.outerArgs {
 		if o.String() == key {
-			return &OuterRef{Index: i, T: e.Type(), loc: cr.Location}, nil
+			return &OuterRef{Index: i, T: e.Type(), corr: root.corr, loc: cr.Location}, nil
 		}
 	}
 	root.outerArgs = append(root.outerArgs, e)
-	return &OuterRef{Index: len(root.outerArgs) - 1, T: e.Type(), loc: cr.Location}, nil
+	return &OuterRef{Index: len(root.outerArgs) - 1, T: e.Type(), corr: root.corr, loc: cr.Location}, nil
 }
 
 // outerAggregate refuses, in a subquery, an aggregate whose argument
@@ -92,18 +99,22 @@ func outerAggregate(e Expr, loc int32) error {
 	return nil
 }
 
-// BindOuter returns rel with every OuterRef of its correlated subquery
-// replaced by vals[Index], and the time ranges and residual predicates of
-// the queries that held one derived again (so a correlation on a tag or
-// on time prunes the scan as a literal would). Parts of rel without an
-// OuterRef are shared with rel, so that the executor computes them once.
-func (rel *Rel) BindOuter(vals []Value) (*Rel, error) {
-	b := &outerBinder{vals: vals, rels: map[*Rel]*Rel{}}
-	return b.rel(rel)
+// BindOuter returns the subquery's plan with every OuterRef of the
+// subquery replaced by vals[Index], and the time ranges and residual
+// predicates of the queries that held one derived again (so a correlation
+// on a tag or on time prunes the scan as a literal would). The OuterRefs
+// of a subquery nested in it are its own and stay, but where they read
+// this subquery's outer values (a reference two levels out) those become
+// constants. Parts of the plan without an OuterRef of this subquery are
+// shared with it, so that the executor computes them once.
+func (s *Subquery) BindOuter(vals []Value) (*Rel, error) {
+	b := &outerBinder{vals: vals, corr: s.corr, rels: map[*Rel]*Rel{}}
+	return b.rel(s.Rel)
 }
 
 type outerBinder struct {
 	vals []Value
+	corr *corrScope    // the subquery whose OuterRefs are bound
 	rels map[*Rel]*Rel // bound copies, so a shared Rel stays shared
 }
 
@@ -182,7 +193,7 @@ func (b *outerBinder) expr(e Expr) (Expr, bool, error) {
 	Walk(e, func(x Expr) bool {
 		switch y := x.(type) {
 		case *OuterRef:
-			has = true
+			has = has || y.corr == b.corr
 		case *Subquery:
 			// A subquery nested in the correlated one may use its
 			// OuterRefs too (through a FROM subquery, a set operation's
@@ -202,6 +213,9 @@ func (b *outerBinder) expr(e Expr) (Expr, bool, error) {
 		case nil:
 			return nil, nil
 		case *OuterRef:
+			if y.corr != b.corr {
+				return e, nil // a nested subquery's own
+			}
 			if y.Index >= len(b.vals) {
 				return nil, errAt(y.loc, CodeInvalid, "XX000", "outer reference %d without a value", y.Index)
 			}
@@ -230,7 +244,7 @@ func (b *outerBinder) expr(e Expr) (Expr, bool, error) {
 // relHas reports whether r's plan holds an OuterRef (binding it would
 // change it).
 func (b *outerBinder) relHas(r *Rel) bool {
-	probe := &outerBinder{vals: b.vals, rels: map[*Rel]*Rel{}}
+	probe := &outerBinder{vals: b.vals, corr: b.corr, rels: map[*Rel]*Rel{}}
 	out, err := probe.rel(r)
 	return err != nil || out != r
 }

@@ -67,18 +67,17 @@
 //
 // Relational forms (rel.go, join_plan.go, window_plan.go,
 // correlated.go, recursive.go): WITH and WITH RECURSIVE, subqueries in
-// FROM, scalar, IN and EXISTS subqueries (correlated with the query
-// directly around them too: Subquery.Outer and OuterRef), UNION / INTERSECT / EXCEPT [ALL], DISTINCT ON,
+// FROM, scalar, IN and EXISTS subqueries (correlated with the queries
+// around them too, at any depth: Subquery.Outer and OuterRef), UNION / INTERSECT / EXCEPT [ALL], DISTINCT ON,
 // window functions (row_number, rank, dense_rank, percent_rank,
-// cume_dist, ntile, lag, lead, first_value, last_value, sum, avg, min,
+// cume_dist, ntile, lag, lead, first_value, last_value, nth_value, sum, avg, min,
 // max, count over ROWS frames and RANGE frames without offsets), and
 // joins (INNER, LEFT, RIGHT, FULL, CROSS, NATURAL, ON, USING, FROM
 // lists). Such a statement plans into Rels that a Query reads through
 // Query.Input; see Rel.
 //
 // Not supported (each an "unsupported" error naming it): correlated
-// subqueries two levels deep or aggregating the enclosing query's
-// columns, LATERAL, ANY/ALL (subquery) other
+// subqueries aggregating the enclosing query's columns, LATERAL, ANY/ALL (subquery) other
 // than IN, VALUES, the WINDOW clause, RANGE frames with offsets, GROUPS
 // frames, GROUPING SETS / ROLLUP / CUBE, aggregate ORDER BY
 // (except in first/last), DISTINCT in aggregates other than count,

@@ -13,7 +13,6 @@ func TestUnsupported(t *testing.T) {
 		{"SELECT * FROM (cpu JOIN mem USING (hostname)) AS j", "alias on a JOIN"},
 		{"SELECT * FROM cpu JOIN mem USING (hostname) AS j", "USING ... AS alias"},
 		{"SELECT n FROM cpu WHERE EXISTS (SELECT 1 FROM mem HAVING max(cpu.n) > 0)", "aggregate of the enclosing query's columns in a subquery"},
-		{"SELECT n FROM cpu WHERE EXISTS (SELECT 1 FROM mem WHERE EXISTS (SELECT 1 FROM mem m2 WHERE m2.used = cpu.n))", "subquery referring to a query two levels out"},
 		{"SELECT * FROM LATERAL (SELECT 1) s", "LATERAL"},
 		{"SELECT * FROM cpu, LATERAL (SELECT 1) x", "LATERAL"},
 		{"SELECT * FROM generate_series(1, 3)", "function in FROM"},
@@ -62,7 +61,7 @@ func TestUnsupported(t *testing.T) {
 		// aggregates
 		{"SELECT sum(n) OVER (ORDER BY u RANGE BETWEEN 0.5 PRECEDING AND CURRENT ROW) FROM cpu", "RANGE frame over an unsigned integer with a fractional offset"},
 		{"SELECT sum(n) OVER (ORDER BY time GROUPS 2 PRECEDING) FROM cpu", "GROUPS frame"},
-		{"SELECT nth_value(n, 2) OVER (ORDER BY time) FROM cpu", "window function nth_value()"},
+		{"SELECT nth_value(n, n) OVER (ORDER BY time) FROM cpu", "nth_value() with a non-constant or non-integer position"},
 		{"SELECT stddev(n) OVER (ORDER BY time) FROM cpu", "stddev() as a window function"},
 		{"SELECT sum(DISTINCT n) FROM cpu", "sum(DISTINCT ...)"},
 		{"SELECT sum(n ORDER BY time) FROM cpu", "ORDER BY inside an aggregate"},

@@ -260,7 +260,7 @@ const (
 // (SubScalar, SubExists) or an InList (SubIn) before it runs the query
 // that holds it (BindSubqueries). Correlated, Rel holds OuterRefs to the
 // row-context expressions Outer of the query around it: the executor
-// evaluates Outer per row and runs Rel.BindOuter once per distinct
+// evaluates Outer per row and runs BindOuter's plan once per distinct
 // combination of their values.
 type Subquery struct {
 	Mode  SubqueryMode
@@ -269,6 +269,7 @@ type Subquery struct {
 	X     Expr // SubIn: the tested value, already of type Elem
 	Elem  Type // SubIn: the type values are compared in
 	T     Type
+	corr  *corrScope // tags the OuterRefs that read Outer
 	loc   int32
 }
 
@@ -854,7 +855,7 @@ func (p *planner) subLink(sl *pg_query.SubLink, c clause, sub func(*pg_query.Nod
 	if err != nil {
 		return nil, err
 	}
-	sq := &Subquery{Mode: mode, Rel: rel, Outer: cp.outerArgs, loc: loc}
+	sq := &Subquery{Mode: mode, Rel: rel, Outer: cp.outerArgs, corr: cp.corr, loc: loc}
 	switch mode {
 	case SubExists:
 		sq.T = TypeBool

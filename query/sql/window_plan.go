@@ -172,6 +172,29 @@ func (p *planner) windowFunc(fc *pg_query.FuncCall, name string, c clause, depth
 			return nil, unsupported(loc, name+"() of this type", "")
 		}
 		fn.Args, fn.Type = []Expr{x}, x.Type()
+	case "nth_value":
+		if len(args) != 2 {
+			return nil, noFunc(loc, name, args)
+		}
+		x := args[0]
+		if isUnknownLit(x) {
+			x, _ = p.cast(x, TypeString, loc)
+		}
+		if x.Type() == TypeInterval || x.Type() == TypeNull {
+			return nil, unsupported(loc, name+"() of this type", "")
+		}
+		k, ok := args[1].(*Const)
+		if !ok || !(k.Value.Type.integer() || k.Value.Null) {
+			return nil, unsupported(loc, "nth_value() with a non-constant or non-integer position", "")
+		}
+		n, err := p.cast(k, TypeInt64, loc)
+		if err != nil {
+			return nil, err
+		}
+		if v := n.(*Const).Value; !v.Null && v.Int <= 0 {
+			return nil, invalid(loc, "22016", "argument of nth_value must be greater than zero")
+		}
+		fn.Args, fn.Type = []Expr{x, n}, x.Type()
 	case "sum", "avg", "min", "max", "count":
 		a := Aggregate{}
 		if fc.AggStar {
