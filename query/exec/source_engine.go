@@ -48,7 +48,10 @@ func (s EngineSource) scanBatches(ctx context.Context, spec ScanSpec, stats *que
 	if ts.Columns == nil {
 		ts.Columns = []string{}
 	}
+	// The readers' buffers are the query's while the scan runs.
+	fn, scanned := query.ChargeScan(scanHold(ctx), fn)
 	err = ts.RunBatches(ctx, fn)
+	scanned()
 	if stats != nil { // after the run, which counts what rollups replaced
 		stats.SegmentsScanned += ts.SegmentsScanned
 		stats.SegmentsPruned += ts.SegmentsPruned

@@ -258,7 +258,8 @@ func (q *querier) scanTable(ctx context.Context, table string, s *columnar.Table
 	var ok [][]int8 // per row matcher, per dictionary entry: 0 unknown, 1 match, 2 not
 	var tagOf []int // per row matcher: its tag vector
 	var vals []string
-	err = ts.RunBatches(ctx, func(b *columnar.ColumnBatch) error {
+	// The readers' buffers are the request's while the scan runs.
+	charged, scanned := query.ChargeScan(q.q.Shared, func(b *columnar.ColumnBatch) error {
 		var fv *columnar.FieldVector
 		for i := range b.Fields {
 			if b.Fields[i].Name == ValueField {
@@ -357,6 +358,8 @@ func (q *querier) scanTable(ctx context.Context, table string, s *columnar.Table
 		}
 		return nil
 	})
+	err = ts.RunBatches(ctx, charged)
+	scanned()
 	if err != nil {
 		return nil, err
 	}
