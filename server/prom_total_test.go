@@ -185,3 +185,43 @@ func TestPromQLAnswerHeldUntilSent(t *testing.T) {
 	}
 	waitQueryMemFree(t, s, "after the second answer")
 }
+
+// Concurrent PromQL queries answer what a query alone answers: an
+// answer's points are not handed back to the engine's pool, for another
+// query to overwrite, before they are encoded and sent.
+func TestPromQLConcurrentAnswersIntact(t *testing.T) {
+	s := startServerWith(t, Config{})
+	const series, samples = 100, 2000
+	if code, body := s.remoteWrite(t, "/api/v1/write", promMemoryRequest(series, samples)); code != 204 {
+		t.Fatalf("remote write: %d %s", code, body)
+	}
+	// 100 series at 3,332 steps: 333,200 points an answer.
+	form := url.Values{"query": {"m"}, "start": {"1000"}, "end": {fmt.Sprint(1000 + (samples-1)*15)}, "step": {"9"}}.Encode()
+	code, _, want := s.post(t, "/api/v1/query_range", form, "Content-Type", "application/x-www-form-urlencoded")
+	if code != 200 {
+		t.Fatalf("alone: %d %.300s", code, want)
+	}
+	const concurrent = 8
+	got := make([][]byte, concurrent)
+	codes := make([]int, concurrent)
+	var wg sync.WaitGroup
+	for i := range concurrent {
+		wg.Go(func() {
+			resp, err := http.Post(s.url+"/api/v1/query_range", "application/x-www-form-urlencoded", strings.NewReader(form))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			codes[i] = resp.StatusCode
+			got[i], _ = io.ReadAll(resp.Body)
+		})
+	}
+	wg.Wait()
+	for i := range concurrent {
+		if codes[i] != 200 || string(got[i]) != string(want) {
+			t.Errorf("query %d of %d at once: %d, %d bytes, differs from the %d bytes it answers alone", i, concurrent, codes[i], len(got[i]), len(want))
+		}
+	}
+	waitQueryMemFree(t, s, "after the queries")
+}
