@@ -73,9 +73,10 @@ func waitQueryMemFree(t *testing.T, s *testServer, what string) {
 func TestPromQLEvaluationChargesTotal(t *testing.T) {
 	s, rangeQuery := promTotalServer(t)
 
-	// 22 series at 9,996 steps: 220,000 samples held by the engine,
-	// more than the first level (4 MiB: 131,072 samples) allows, fewer
-	// than the second (16 MiB). Its selection is 0.6 MB.
+	// The engine's levels: 1, 4 and 16 MiB (half the total), 32,768,
+	// 131,072 and 524,288 samples. 22 series at 9,996 steps are 220,000
+	// samples held by the engine: more than the first two levels allow,
+	// fewer than the last. Its selection is 0.6 MB.
 	code, body := rangeQuery(`m{s=~"s1.?|s2.?"}`, 3)
 	var a promAnswer
 	if err := json.Unmarshal(body, &a); err != nil || code != 200 || len(a.Data.Result) != 22 || len(a.Data.Result[0].Values) != 9996 {
@@ -83,16 +84,21 @@ func TestPromQLEvaluationChargesTotal(t *testing.T) {
 	}
 	waitQueryMemFree(t, s, "after a query evaluated twice")
 
-	// Other queries hold 30 MiB of the 32: one series' few samples fit
-	// in what is left, the engine's first level does not.
+	// Other queries hold all but 512 KiB of the 32 MiB: one series'
+	// 2,000 samples (32 KB) fit in what is left, the engine's first
+	// level does not, and is reserved before anything is selected.
 	other := s.srv.queryMem.Reserve()
-	if err := other.Grow(30 << 20); err != nil {
+	const others = 32<<20 - 512<<10
+	if err := other.Grow(others); err != nil {
 		t.Fatal(err)
 	}
 	code, body = rangeQuery(`m{s="s1"}`, 60)
 	wantTotalRefusal(t, "evaluation while the total is taken", code, body)
-	if got := s.srv.queryMem.Used(); got != 30<<20 {
-		t.Fatalf("after the refusal %d bytes reserved, want the others' %d", got, 30<<20)
+	if !strings.Contains(string(body), "its evaluation may hold") {
+		t.Fatalf("refused for another reason than the evaluation's reservation: %.300s", body)
+	}
+	if got := s.srv.queryMem.Used(); got != others {
+		t.Fatalf("after the refusal %d bytes reserved, want the others' %d", got, others)
 	}
 	other.Release()
 	code, body = rangeQuery(`m{s="s1"}`, 60)
@@ -101,8 +107,8 @@ func TestPromQLEvaluationChargesTotal(t *testing.T) {
 	}
 	waitQueryMemFree(t, s, "after the queries")
 
-	// 8 at once, each holding up to 16 MiB for its evaluation and 10.6 MB
-	// for its answer: those that do not fit are refused with the
+	// 8 at once, each reserving up to 16 MiB for its evaluation, then
+	// 10.6 MB for its answer: those that do not fit are refused with the
 	// documented error, the server stays up, nothing stays reserved.
 	var wg sync.WaitGroup
 	errs := make(chan string, 8)

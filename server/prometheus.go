@@ -60,7 +60,7 @@ func newPromState(s *Server) *promState {
 		Engine: prom.NewEngine(prom.EngineMaxSamples(s.cfg.QueryMaxMemory), s.cfg.QueryTimeout),
 		// ... and reserved from --query-max-memory-total while it
 		// evaluates, a level at a time.
-		EvalLevels: prom.NewEvalLevels(s.cfg.QueryMaxMemory, s.cfg.QueryTimeout),
+		EvalLevels: prom.NewEvalLevels(s.cfg.QueryMaxMemory, s.cfg.QueryMaxMemoryTotal, s.cfg.QueryTimeout),
 		Meta:       &p.meta,
 		Version:    "2.42.0-silt-" + Version,
 		Timeout:    s.cfg.QueryTimeout,

@@ -237,18 +237,26 @@ type EvalLevel struct {
 }
 
 // NewEvalLevels returns the levels of API.EvalLevels for a query
-// memory limit of maxBytes (--query-max-memory): a sixteenth of it, a
-// quarter, all of it. Most queries evaluate within the first, so that
-// each reserves little of the budget all queries share; a query that
-// needs more is evaluated again with four times as much, at most twice.
-// maxBytes <= 0: none (API.Engine evaluates, reserving nothing).
-func NewEvalLevels(maxBytes int64, timeout time.Duration) []EvalLevel {
+// memory limit of maxBytes (--query-max-memory) and a budget all queries
+// share of totalBytes (--query-max-memory-total; 0: none): a sixteenth
+// of the top level, a quarter, all of it, the top being maxBytes or half
+// the total if that is less (a level the total cannot hold with the
+// query's selection beside it would refuse every query that reaches it).
+// Most queries evaluate within the first, so that each reserves little
+// of the budget; a query that needs more is evaluated again with four
+// times as much, at most twice. maxBytes <= 0: none (API.Engine
+// evaluates, reserving nothing).
+func NewEvalLevels(maxBytes, totalBytes int64, timeout time.Duration) []EvalLevel {
 	if maxBytes <= 0 {
 		return nil
 	}
+	top := maxBytes
+	if totalBytes > 0 {
+		top = max(1, min(top, totalBytes/2))
+	}
 	var ls []EvalLevel
-	for _, b := range [...]int64{maxBytes >> 4, maxBytes >> 2, maxBytes} {
-		if b < minEvalBytes && b < maxBytes || len(ls) > 0 && b <= ls[len(ls)-1].Bytes {
+	for _, b := range [...]int64{top >> 4, top >> 2, top} {
+		if b < minEvalBytes && b < top || len(ls) > 0 && b <= ls[len(ls)-1].Bytes {
 			continue
 		}
 		ls = append(ls, EvalLevel{Bytes: b, Engine: NewEngine(EngineMaxSamples(b), timeout)})
