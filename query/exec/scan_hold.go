@@ -10,7 +10,7 @@ type scanHoldKey struct{}
 
 // withScanHold returns ctx under which the engine's scans charge their
 // readers' buffers to res, the running query's part of the shared
-// budget (query.ChargeScan).
+// budget (query.ScanCharge).
 func withScanHold(ctx context.Context, res *Reservation) context.Context {
 	return context.WithValue(ctx, scanHoldKey{}, res)
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/ingest/lineprotocol"
-	"github.com/siltdb/silt/query"
 	"github.com/siltdb/silt/query/sql"
 )
 
@@ -44,7 +43,7 @@ func TestEngineScanChargesReaders(t *testing.T) {
 	var rows int
 	spec := ScanSpec{Table: "m", Time: sql.FullRange, Columns: []string{"v", "w"}}
 	err = EngineSource{Engine: eng, DB: testDB, Raw: true}.ScanBatches(ctx, spec, nil, func(b *columnar.ColumnBatch) error {
-		largest = max(largest, query.BatchBytes(b))
+		largest = max(largest, b.ArrayBytes())
 		heldDuring = max(heldDuring, res.Held())
 		rows += b.Len
 		return nil

@@ -49,9 +49,14 @@ func (s EngineSource) scanBatches(ctx context.Context, spec ScanSpec, stats *que
 		ts.Columns = []string{}
 	}
 	// The readers' buffers are the query's while the scan runs.
-	fn, scanned := query.ChargeScan(scanHold(ctx), fn)
-	err = ts.RunBatches(ctx, fn)
-	scanned()
+	readers := query.NewScanCharge(scanHold(ctx))
+	err = ts.RunBatches(ctx, func(b *columnar.ColumnBatch) error {
+		if err := readers.Batch(b.ArrayBytes()); err != nil {
+			return err
+		}
+		return fn(b)
+	})
+	readers.Done()
 	if stats != nil { // after the run, which counts what rollups replaced
 		stats.SegmentsScanned += ts.SegmentsScanned
 		stats.SegmentsPruned += ts.SegmentsPruned

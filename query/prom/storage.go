@@ -259,7 +259,11 @@ func (q *querier) scanTable(ctx context.Context, table string, s *columnar.Table
 	var tagOf []int // per row matcher: its tag vector
 	var vals []string
 	// The readers' buffers are the request's while the scan runs.
-	charged, scanned := query.ChargeScan(q.q.Shared, func(b *columnar.ColumnBatch) error {
+	readers := query.NewScanCharge(q.q.Shared)
+	err = ts.RunBatches(ctx, func(b *columnar.ColumnBatch) error {
+		if err := readers.Batch(b.ArrayBytes()); err != nil {
+			return err
+		}
 		var fv *columnar.FieldVector
 		for i := range b.Fields {
 			if b.Fields[i].Name == ValueField {
@@ -358,8 +362,7 @@ func (q *querier) scanTable(ctx context.Context, table string, s *columnar.Table
 		}
 		return nil
 	})
-	err = ts.RunBatches(ctx, charged)
-	scanned()
+	readers.Done()
 	if err != nil {
 		return nil, err
 	}
