@@ -84,6 +84,7 @@ func (c *conn) serve() {
 			c.flush()
 		}
 		_ = c.nc.Close()
+		c.dropPortals()
 	}()
 	c.br = bufio.NewReaderSize(c.nc, 8<<10)
 	if !c.startup() {
@@ -181,12 +182,12 @@ func (c *conn) handle(msg pgproto3.FrontendMessage) bool {
 		if m.ObjectType == 'S' {
 			delete(c.stmts, m.Name)
 		} else {
-			delete(c.portals, m.Name)
+			c.dropPortal(m.Name)
 		}
 		c.send(&pgproto3.CloseComplete{})
 	case *pgproto3.Sync:
 		// Unnamed portals end with the implicit transaction.
-		delete(c.portals, "")
+		c.dropPortal("")
 		c.readyForQuery()
 	case *pgproto3.Flush:
 		c.flush()

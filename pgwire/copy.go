@@ -72,6 +72,7 @@ func (c *conn) copyOut(text string) (*answer, error, bool) {
 		return nil, err, true
 	}
 	if ans.cols == nil || ans.copy != nil {
+		ans.sent()
 		return nil, &pgError{code: "0A000", msg: "COPY exports a query's rows: the statement in COPY (...) must be a query"}, true
 	}
 	ans.copy = spec

@@ -26,6 +26,10 @@ type Backend interface {
 	// RunSQL runs a compiled query within the server's query limits; it
 	// returns when ctx is canceled. The result is the caller's.
 	RunSQL(ctx context.Context, db string, q *sql.Query, raw bool) (*query.Result, error)
+	// HoldAnswer returns ctx under which RunSQL keeps its answer's rows
+	// reserved of the memory all running queries share, in the returned
+	// hold, which the caller releases once they are sent.
+	HoldAnswer(ctx context.Context) (context.Context, query.Hold)
 	// Databases lists the databases; Tables gives db's table schemas
 	// (false when db does not exist). The schemas must not be changed.
 	Databases() []string

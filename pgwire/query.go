@@ -15,10 +15,11 @@ import (
 
 // answer is what one statement returns.
 type answer struct {
-	cols []column  // nil: a command without rows (SET, BEGIN); NoData
-	rows [][]any   // values as query.Result holds them
-	tag  string    // CommandComplete tag; "" is "SELECT <rows>"
-	copy *copySpec // set for COPY ... TO STDOUT: rows go as CopyData
+	cols []column   // nil: a command without rows (SET, BEGIN); NoData
+	rows [][]any    // values as query.Result holds them
+	tag  string     // CommandComplete tag; "" is "SELECT <rows>"
+	copy *copySpec  // set for COPY ... TO STDOUT: rows go as CopyData
+	hold query.Hold // the rows' reservation until they are sent (sent)
 }
 
 func (a *answer) commandTag() string {
@@ -67,6 +68,7 @@ func (c *conn) simpleQuery(text string) {
 			c.sendRows(ans, nil, 0, len(ans.rows))
 		}
 		c.send(&pgproto3.CommandComplete{CommandTag: []byte(ans.commandTag())})
+		ans.sent()
 		if c.werr != nil {
 			return
 		}
@@ -120,14 +122,18 @@ func (c *conn) run(text string) (*answer, error) {
 	}
 	ctx, done := c.queryContext()
 	defer done()
+	ctx, hold := c.l.be.HoldAnswer(ctx)
 	res, err := c.l.be.RunSQL(ctx, c.db, q, false)
 	if err != nil {
+		hold.Release()
 		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
 			return nil, &pgError{code: causeCode(cause), msg: cause.Error()}
 		}
 		return nil, err
 	}
-	return resultAnswer(res), nil
+	ans := resultAnswer(res)
+	ans.hold = hold
+	return ans, nil
 }
 
 func causeCode(cause error) string {
@@ -304,6 +310,7 @@ func (c *conn) bind(m *pgproto3.Bind) {
 			return
 		}
 	}
+	c.dropPortal(m.DestinationPortal) // the unnamed one, replaced
 	c.portals[m.DestinationPortal] = &portal{text: text, formats: append([]int16(nil), m.ResultFormatCodes...)}
 	c.send(&pgproto3.BindComplete{})
 }
@@ -390,6 +397,7 @@ func (c *conn) execute(m *pgproto3.Execute) {
 		if ans.copy != nil {
 			c.sendCopy(ans)
 			c.send(&pgproto3.CommandComplete{CommandTag: []byte(ans.commandTag())})
+			ans.sent()
 			return
 		}
 	}
@@ -404,6 +412,7 @@ func (c *conn) execute(m *pgproto3.Execute) {
 		return
 	}
 	c.send(&pgproto3.CommandComplete{CommandTag: []byte(p.ans.commandTag())})
+	p.ans.sent()
 }
 
 func sameTypes(a, b []column) bool {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -56,10 +57,13 @@ func newPromState(s *Server) *promState {
 	p.api = &prom.API{
 		// What the engine evaluates is bounded by --query-max-memory, as
 		// what the Queryable loads is (prom.Queryable.MaxMemoryBytes).
-		Engine:  prom.NewEngine(prom.EngineMaxSamples(s.cfg.QueryMaxMemory), s.cfg.QueryTimeout),
-		Meta:    &p.meta,
-		Version: "2.42.0-silt-" + Version,
-		Timeout: s.cfg.QueryTimeout,
+		Engine: prom.NewEngine(prom.EngineMaxSamples(s.cfg.QueryMaxMemory), s.cfg.QueryTimeout),
+		// ... and reserved from --query-max-memory-total while it
+		// evaluates, a level at a time.
+		EvalLevels: prom.NewEvalLevels(s.cfg.QueryMaxMemory, s.cfg.QueryMaxMemoryTotal, s.cfg.QueryTimeout),
+		Meta:       &p.meta,
+		Version:    "2.42.0-silt-" + Version,
+		Timeout:    s.cfg.QueryTimeout,
 	}
 	return p
 }
@@ -242,8 +246,12 @@ func (s *Server) handlePromAPI(ctx *fasthttp.RequestCtx, path string) {
 		return
 	}
 	db := promDB(ctx)
-	q := &prom.Queryable{Eng: s.eng, DB: db, MaxMemoryBytes: s.cfg.QueryMaxMemory, Shared: s.queryMem.Reserve()}
-	defer q.Shared.Release() // the answer is encoded by then
+	// What the query selects, evaluates and answers is reserved of
+	// --query-max-memory-total in hold, its answer until it is sent.
+	hold := s.queryMem.Reserve()
+	sent := hold.Release
+	defer func() { sent() }()
+	q := &prom.Queryable{Eng: s.eng, DB: db, MaxMemoryBytes: s.cfg.QueryMaxMemory, Shared: hold}
 	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
 	p := promParams{ctx}
@@ -264,8 +272,29 @@ func (s *Server) handlePromAPI(ctx *fasthttp.RequestCtx, path string) {
 	default:
 		st, r = prom.StatusOf(prom.ErrNotFound), &prom.Response{Status: "error", ErrorType: prom.ErrNotFound, Error: "no endpoint " + path}
 	}
-	s.writeJSON(ctx, st, r)
+	if r.AnswerBytes() < promStreamBytes {
+		s.writeJSON(ctx, st, r)
+		r.Release()
+		return
+	}
+	// A large answer is encoded as it is sent, a series at a time, and
+	// stays reserved until its last byte is written or its client leaves.
+	sent = func() {}
+	ctx.SetStatusCode(st)
+	ctx.SetContentType("application/json")
+	s.setBodyStreamWriter(ctx, func(w *bufio.Writer) { // requestlog.go
+		defer hold.Release()
+		defer r.Release()
+		if err := r.WriteJSON(w); err != nil {
+			s.log.Warn("send PromQL answer", "err", err)
+		}
+	})
 }
+
+// promStreamBytes is the size of a PromQL answer, as charged, from which
+// it is sent as it is encoded: a smaller one is buffered whole, its
+// reservation given back when its handler returns.
+const promStreamBytes = 256 << 10
 
 // handlePromRead serves POST /api/v1/read: Prometheus remote read, with
 // the samples response type.

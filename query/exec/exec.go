@@ -116,6 +116,9 @@ func runLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []str
 		lim.res = lim.Shared.Reserve()
 		defer lim.res.release()
 	}
+	if lim.res != nil {
+		ctx = withScanHold(ctx, lim.res) // scan_hold.go
+	}
 	res := &query.Result{}
 	for _, o := range q.Outputs {
 		res.Columns = append(res.Columns, query.Column{Name: o.Name, Type: resultType(o.Type)})

@@ -48,7 +48,15 @@ func (s EngineSource) scanBatches(ctx context.Context, spec ScanSpec, stats *que
 	if ts.Columns == nil {
 		ts.Columns = []string{}
 	}
-	err = ts.RunBatches(ctx, fn)
+	// The readers' buffers are the query's while the scan runs.
+	readers := query.NewScanCharge(scanHold(ctx))
+	err = ts.RunBatches(ctx, func(b *columnar.ColumnBatch) error {
+		if err := readers.Batch(b.ArrayBytes()); err != nil {
+			return err
+		}
+		return fn(b)
+	})
+	readers.Done()
 	if stats != nil { // after the run, which counts what rollups replaced
 		stats.SegmentsScanned += ts.SegmentsScanned
 		stats.SegmentsPruned += ts.SegmentsPruned

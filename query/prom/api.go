@@ -2,8 +2,10 @@ package prom
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"runtime"
 	"sort"
@@ -37,6 +39,10 @@ type Response struct {
 	Code     string   `json:"code,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 	Infos    []string `json:"infos,omitempty"`
+
+	// release gives the engine back the answer's points (promql's
+	// Query.Close puts them in its pool): only once it is encoded.
+	release func()
 }
 
 // Error types and their HTTP statuses, as Prometheus answers them (clients
@@ -86,9 +92,18 @@ func success(data any, ws annotations.Annotations) (int, *Response) {
 
 // API answers the query endpoints of Prometheus' HTTP API.
 type API struct {
-	Engine  *promql.Engine
-	Meta    *MetadataStore
-	Version string
+	// Engine evaluates queries when EvalLevels is empty.
+	Engine *promql.Engine
+	// EvalLevels, if set, are the engines a query is evaluated by, each
+	// allowing more samples than the one before (NewEvalLevels). What
+	// a level's engine may hold is reserved from the query's shared
+	// budget (Queryable.Shared, --query-max-memory-total) before it
+	// evaluates, and given back once it has: a query evaluates on the
+	// first level, and again on the next only when it needs more
+	// samples than the level allows.
+	EvalLevels []EvalLevel
+	Meta       *MetadataStore
+	Version    string
 	// LookbackDelta is the staleness window; 0: Prometheus' 5 minutes.
 	LookbackDelta time.Duration
 	// Timeout bounds a query's evaluation.
@@ -138,11 +153,9 @@ func (a *API) Query(ctx context.Context, q storage.Queryable, p Params) (int, *R
 	if r != nil {
 		return st, r
 	}
-	qry, err := a.Engine.NewInstantQuery(ctx, q, opts, p.Get("query"), ts)
-	if err != nil {
-		return fail(ErrBadData, "invalid parameter \"query\": %v", err)
-	}
-	return a.run(ctx, q, qry)
+	return a.run(ctx, q, func(e *promql.Engine) (promql.Query, error) {
+		return e.NewInstantQuery(ctx, q, opts, p.Get("query"), ts)
+	})
 }
 
 // QueryRange answers /api/v1/query_range.
@@ -178,11 +191,9 @@ func (a *API) QueryRange(ctx context.Context, q storage.Queryable, p Params) (in
 	if r != nil {
 		return st, r
 	}
-	qry, err := a.Engine.NewRangeQuery(ctx, q, opts, p.Get("query"), start, end, step)
-	if err != nil {
-		return fail(ErrBadData, "invalid parameter \"query\": %v", err)
-	}
-	return a.run(ctx, q, qry)
+	return a.run(ctx, q, func(e *promql.Engine) (promql.Query, error) {
+		return e.NewRangeQuery(ctx, q, opts, p.Get("query"), start, end, step)
+	})
 }
 
 func (a *API) queryOpts(p Params) (promql.QueryOpts, int, *Response) {
@@ -218,21 +229,191 @@ func (a *API) withTimeout(ctx context.Context, p Params) (context.Context, conte
 	return c, cancel, 0, nil
 }
 
-func (a *API) run(ctx context.Context, q storage.Queryable, qry promql.Query) (int, *Response) {
-	defer qry.Close()
-	res := qry.Exec(ctx)
-	if res.Err != nil {
-		return execError(res.Err)
+// EvalLevel is an engine whose evaluation holds at most Bytes of
+// samples (EngineMaxSamples(Bytes) of them).
+type EvalLevel struct {
+	Bytes  int64
+	Engine *promql.Engine
+}
+
+// NewEvalLevels returns the levels of API.EvalLevels for a query
+// memory limit of maxBytes (--query-max-memory) and a budget all queries
+// share of totalBytes (--query-max-memory-total; 0: none): a sixteenth
+// of the top level, a quarter, all of it, the top being maxBytes or half
+// the total if that is less (a level the total cannot hold with the
+// query's selection beside it would refuse every query that reaches it).
+// Most queries evaluate within the first, so that each reserves little
+// of the budget; a query that needs more is evaluated again with four
+// times as much, at most twice. maxBytes <= 0: none (API.Engine
+// evaluates, reserving nothing).
+func NewEvalLevels(maxBytes, totalBytes int64, timeout time.Duration) []EvalLevel {
+	if maxBytes <= 0 {
+		return nil
 	}
-	// The answer is held, then encoded, while the request's caller sends
-	// it: charged as what the Selects loaded is (to --query-max-memory and
-	// the shared --query-max-memory-total).
-	if c, ok := q.(interface{ Charge(int64, string) error }); ok {
-		if err := c.Charge(answerBytes(res.Value), "the answer's samples"); err != nil {
+	top := maxBytes
+	if totalBytes > 0 {
+		top = max(1, min(top, totalBytes/2))
+	}
+	var ls []EvalLevel
+	for _, b := range [...]int64{top >> 4, top >> 2, top} {
+		if b < minEvalBytes && b < top || len(ls) > 0 && b <= ls[len(ls)-1].Bytes {
+			continue
+		}
+		ls = append(ls, EvalLevel{Bytes: b, Engine: NewEngine(EngineMaxSamples(b), timeout)})
+	}
+	return ls
+}
+
+// minEvalBytes is the smallest level below the last: less would make
+// small limits evaluate most queries more than once.
+const minEvalBytes = 1 << 20
+
+// run evaluates the query newQuery makes on an engine, level by level
+// (API.EvalLevels), and charges its answer.
+func (a *API) run(ctx context.Context, q storage.Queryable, newQuery func(*promql.Engine) (promql.Query, error)) (int, *Response) {
+	levels := a.EvalLevels
+	if len(levels) == 0 {
+		levels = []EvalLevel{{Engine: a.Engine}}
+	}
+	qa, _ := q.(*Queryable)
+	var held int64 // reserved for the evaluation
+	defer func() { qa.unreserve(held) }()
+	for i, l := range levels {
+		if err := qa.reserve(l.Bytes - held); err != nil {
 			return execError(err)
 		}
+		held = l.Bytes
+		qry, err := newQuery(l.Engine)
+		if err != nil {
+			return fail(ErrBadData, "invalid parameter \"query\": %v", err)
+		}
+		res := qry.Exec(ctx)
+		var ets promql.ErrTooManySamples
+		if res.Err != nil && i+1 < len(levels) && errors.As(res.Err, &ets) {
+			// Again on the next level, selecting again: what this
+			// run selected is garbage now, and no longer charged.
+			qry.Close()
+			qa.unchargeSelected()
+			continue
+		}
+		// The evaluation is over: what its engine held is garbage but
+		// the answer, charged below.
+		qa.unreserve(held)
+		held = 0
+		if res.Err != nil {
+			qry.Close()
+			return execError(res.Err)
+		}
+		// The answer is held, then encoded, while the request's caller
+		// sends it: charged as what the Selects loaded is (to
+		// --query-max-memory and the shared --query-max-memory-total).
+		if qa != nil {
+			if err := qa.Charge(answerBytes(res.Value), "the answer's samples"); err != nil {
+				qry.Close()
+				return execError(err)
+			}
+		}
+		st, r := success(queryData{ResultType: res.Value.Type(), Result: res.Value}, res.Warnings)
+		r.release = qry.Close
+		return st, r
 	}
-	return success(queryData{ResultType: res.Value.Type(), Result: res.Value}, res.Warnings)
+	panic("unreachable: the last level returns")
+}
+
+// Release gives back to the engine what the answer's points hold; r must
+// not be encoded after. Nil-safe, and a no-op for answers that are not
+// an evaluation's.
+func (r *Response) Release() {
+	if r != nil && r.release != nil {
+		r.release()
+		r.release = nil
+	}
+}
+
+// AnswerBytes is what the answer of a query holds with its JSON, as it
+// was charged; 0 for other responses.
+func (r *Response) AnswerBytes() int64 {
+	if d, ok := r.Data.(queryData); ok {
+		return answerBytes(d.Result)
+	}
+	return 0
+}
+
+// WriteJSON writes r as a json.Encoder does (a newline after it). A
+// matrix or vector answer is written a series at a time, so that besides
+// the answer itself it holds one series' JSON, not the whole body's.
+func (r *Response) WriteJSON(w io.Writer) error {
+	d, ok := r.Data.(queryData)
+	if !ok {
+		return json.NewEncoder(w).Encode(r)
+	}
+	switch v := d.Result.(type) {
+	case promql.Matrix:
+		if v == nil {
+			return json.NewEncoder(w).Encode(r)
+		}
+		return writeEnvelope(w, r, d.ResultType, len(v), func(i int) any { return v[i] })
+	case promql.Vector:
+		if v == nil {
+			return json.NewEncoder(w).Encode(r)
+		}
+		return writeEnvelope(w, r, d.ResultType, len(v), func(i int) any { return v[i] })
+	}
+	return json.NewEncoder(w).Encode(r)
+}
+
+// writeEnvelope writes r with its data's result as the n elements elem
+// returns, each marshaled on its own.
+func writeEnvelope(w io.Writer, r *Response, typ parser.ValueType, n int, elem func(int) any) error {
+	status, err := json.Marshal(r.Status)
+	if err != nil {
+		return err
+	}
+	rt, err := json.Marshal(typ)
+	if err != nil {
+		return err
+	}
+	// The fields after data, as Response encodes them.
+	tail, err := json.Marshal(struct {
+		ErrorType string   `json:"errorType,omitempty"`
+		Error     string   `json:"error,omitempty"`
+		Code      string   `json:"code,omitempty"`
+		Warnings  []string `json:"warnings,omitempty"`
+		Infos     []string `json:"infos,omitempty"`
+	}{r.ErrorType, r.Error, r.Code, r.Warnings, r.Infos})
+	if err != nil {
+		return err
+	}
+	b := make([]byte, 0, 256)
+	b = append(b, `{"status":`...)
+	b = append(b, status...)
+	b = append(b, `,"data":{"resultType":`...)
+	b = append(b, rt...)
+	b = append(b, `,"result":[`...)
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		e, err := json.Marshal(elem(i))
+		if err != nil {
+			return err
+		}
+		b = append(b, e...)
+		if len(b) >= 32<<10 {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+	}
+	b = append(b, "]}"...)
+	if len(tail) > 2 {
+		b = append(b, ',')
+		b = append(b, tail[1:len(tail)-1]...)
+	}
+	b = append(b, "}\n"...)
+	_, err = w.Write(b)
+	return err
 }
 
 // Per-item costs of an answer: a point as the engine holds it in a

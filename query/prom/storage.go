@@ -52,7 +52,8 @@ type Queryable struct {
 	// the answer is sent.
 	Shared query.Hold
 
-	used atomic.Int64 // bytes charged so far
+	used   atomic.Int64 // bytes charged so far
+	shared atomic.Int64 // of used, reserved of Shared
 }
 
 // ErrMemoryLimit is returned when a query would hold more than
@@ -77,6 +78,7 @@ func (q *Queryable) Charge(n int64, what string) error {
 	if err := q.Shared.Grow(n); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	q.shared.Add(n)
 	return nil
 }
 
@@ -256,7 +258,12 @@ func (q *querier) scanTable(ctx context.Context, table string, s *columnar.Table
 	var ok [][]int8 // per row matcher, per dictionary entry: 0 unknown, 1 match, 2 not
 	var tagOf []int // per row matcher: its tag vector
 	var vals []string
+	// The readers' buffers are the request's while the scan runs.
+	readers := query.NewScanCharge(q.q.Shared)
 	err = ts.RunBatches(ctx, func(b *columnar.ColumnBatch) error {
+		if err := readers.Batch(b.ArrayBytes()); err != nil {
+			return err
+		}
 		var fv *columnar.FieldVector
 		for i := range b.Fields {
 			if b.Fields[i].Name == ValueField {
@@ -355,6 +362,7 @@ func (q *querier) scanTable(ctx context.Context, table string, s *columnar.Table
 		}
 		return nil
 	})
+	readers.Done()
 	if err != nil {
 		return nil, err
 	}
@@ -491,3 +499,36 @@ func (s fsamples) Len() int                { return len(s) }
 
 // metricLabel is the label that names a series' metric: the table.
 const metricLabel = model.MetricNameLabel
+
+// reserve reserves n bytes of the shared budget for what the engine's
+// evaluation may hold: not what the request holds against
+// MaxMemoryBytes, which the engine bounds itself (EngineMaxSamples).
+func (q *Queryable) reserve(n int64) error {
+	if q == nil || q.Shared == nil || n <= 0 {
+		return nil
+	}
+	if err := q.Shared.Grow(n); err != nil {
+		return fmt.Errorf("the samples its evaluation may hold (%d bytes): %w", n, err)
+	}
+	return nil
+}
+
+// unreserve gives back n bytes reserve reserved.
+func (q *Queryable) unreserve(n int64) {
+	if q == nil || q.Shared == nil || n <= 0 {
+		return
+	}
+	q.Shared.Shrink(n)
+}
+
+// unchargeSelected gives back what the Selects charged, for a query
+// evaluated again, which selects again.
+func (q *Queryable) unchargeSelected() {
+	if q == nil {
+		return
+	}
+	q.used.Store(0)
+	if q.Shared != nil {
+		q.Shared.Shrink(q.shared.Swap(0))
+	}
+}
