@@ -163,6 +163,9 @@ func (c *serveConfig) loadSecrets(getenv func(string) string) error {
 	if err := c.tiering.LoadSecrets(); err != nil {
 		return fmt.Errorf("tiering flags (--s3.*): %w", err)
 	}
+	if err := c.cluster.LoadSecrets(getenv); err != nil {
+		return fmt.Errorf("cluster flags: %w", err)
+	}
 	return nil
 }
 
