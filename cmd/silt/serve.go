@@ -261,6 +261,7 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 		return 1
 	}
 	defer node.leave(log)
+	var icePub *iceberg.Publisher // its metrics join the engine's registry
 	if cfg.tiering.Enabled() {
 		t, err := tiering.Open(cfg.tiering, nil)
 		if err != nil {
@@ -280,7 +281,7 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 		}
 		cfg.engine.Tiering.Tier = t
 		if cfg.iceberg.Publish {
-			if cfg.engine.Tiering.Publish, err = icebergHook(cfg, t, node, log); err != nil {
+			if icePub, cfg.engine.Tiering.Publish, err = icebergHook(cfg, t, node, log); err != nil {
 				log.Error("Iceberg publishing (--iceberg.publish)", "err", err)
 				closePG()
 				return 2
@@ -306,6 +307,9 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	}
 	if t := cfg.engine.Tiering.Tier; t != nil {
 		t.Register(eng.Metrics().Registry)
+	}
+	if icePub != nil {
+		icePub.Register(eng.Metrics().Registry)
 	}
 	node.setEngine(eng)
 	srv := server.New(eng, cfg.server)
