@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siltdb/silt/columnar"
@@ -50,6 +51,8 @@ type Overlay struct {
 	log    *slog.Logger
 	// token is the secret presented to writers (SetToken); "" sends none.
 	token string
+	// refusedAt is when a writer's refusal of the token was last logged.
+	refusedAt atomic.Int64
 
 	mu      sync.Mutex
 	members []Record
@@ -91,10 +94,21 @@ func (o *Overlay) get(ctx context.Context, w Record, pathQuery string) (*http.Re
 		if o.token != "" {
 			given = "the one given was refused"
 		}
-		return nil, fmt.Errorf("%s: the writer runs with auth on and needs a token with the cluster scope (%s: set --cluster.token-file, $%s, or a cluster token in this node's --auth-tokens-file)",
-			resp.Status, given, TokenEnv)
+		return nil, fmt.Errorf("%s: %w: the writer runs with auth on and needs a token with the cluster scope (%s: set --cluster.token-file, $%s, or a cluster token in this node's --auth-tokens-file)",
+			resp.Status, errRefused, given, TokenEnv)
 	}
 	return resp, nil
+}
+
+// errRefused: a writer refused the query node's credential.
+var errRefused = errors.New("refused by the writer's internal API")
+
+// warnRefused reports whether a refusal should be logged at warn level:
+// at most once a minute.
+func (o *Overlay) warnRefused() bool {
+	now := time.Now().UnixNano()
+	last := o.refusedAt.Load()
+	return now-last >= int64(time.Minute) && o.refusedAt.CompareAndSwap(last, now)
 }
 
 // writers returns the writer registrations, re-read at most every 500ms
@@ -226,7 +240,13 @@ func (o *Overlay) Schemas(ctx context.Context) (map[string]map[string]*columnar.
 		}
 		cat, err := o.fetchSchemas(ctx, w)
 		if err != nil {
-			o.log.Debug("writer's catalog not read", "writer", w.NodeID, "err", err)
+			if errors.Is(err, errRefused) && o.warnRefused() {
+				// A configuration mistake, not a writer down: said at
+				// warn level, once a minute.
+				o.log.Warn("writer's catalog not read", "writer", w.NodeID, "err", err)
+			} else {
+				o.log.Debug("writer's catalog not read", "writer", w.NodeID, "err", err)
+			}
 			continue
 		}
 		for db, tables := range cat {
