@@ -146,7 +146,8 @@ func (sc scope) String() string {
 	case scopeAdmin:
 		return "admin"
 	}
-	return "any"
+	// scopeAny: refused only to a token of the cluster scope alone.
+	return "read or write"
 }
 
 // has reports whether t grants sc.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -39,8 +40,8 @@ func TestClusterScope(t *testing.T) {
 		{method: "GET", path: "/metrics", header: auth},
 		{method: "POST", path: "/write?db=d", body: "m v=1 1", header: auth},
 	} {
-		if code, b := s.do(t, r); code != 403 {
-			t.Errorf("%s %s with a cluster-only token: %d %s, want 403", r.method, r.path, code, b)
+		if code, b := s.do(t, r); code != 403 || !strings.Contains(string(b), `"insufficient-scope"`) {
+			t.Errorf("%s %s with a cluster-only token: %d %s, want 403 insufficient-scope", r.method, r.path, code, b)
 		}
 	}
 }
