@@ -4,7 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/siltdb/silt/internal/flagutil"
 )
 
 // Config holds the scale-out settings of silt serve (docs/scaling.md).
@@ -28,6 +31,11 @@ type Config struct {
 	// writer's rows outside the bucket cannot be had: WriterDownError or
 	// WriterDownPartial.
 	WriterDown string
+	// TokenFile (--cluster.token-file) holds the secret a query node
+	// presents to writers' internal API (a token with the cluster scope);
+	// Token is what LoadSecrets read from it or from $SILT_CLUSTER_TOKEN.
+	TokenFile string
+	Token     string
 }
 
 // RegisterFlags adds --role, --node-id and the --cluster.* flags.
@@ -44,9 +52,27 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	if c.WriterDown == "" {
 		c.WriterDown = WriterDownError
 	}
-	fs.StringVar(&c.Addr, "cluster.addr", c.Addr, "a writer's internal API for query nodes (its rows not yet in the bucket, as Arrow); port 0 picks a free one. Not authenticated: bind an address only cluster nodes reach")
+	fs.StringVar(&c.Addr, "cluster.addr", c.Addr, "a writer's internal API for query nodes (its rows not yet in the bucket, as Arrow); port 0 picks a free one. With auth on (--auth-*), calls need a token with the cluster scope")
 	fs.StringVar(&c.WriterDown, "cluster.writer-down", c.WriterDown, "a query node's answer when a writer's rows outside the bucket cannot be read: error (503) or partial (answer without them; stats.missing_nodes names the writers)")
+	fs.StringVar(&c.TokenFile, "cluster.token-file", c.TokenFile, "file holding the secret a query node presents to writers' internal API (a token with the cluster scope); must not be readable by group or others. Default: $"+TokenEnv+", else the first cluster-scoped token of --auth-tokens-file")
 	fs.StringVar(&c.Advertise, "cluster.advertise", c.Advertise, "HTTP address other nodes reach this one at (default: the --http-addr listener's)")
+}
+
+// LoadSecrets reads the query node's token from TokenFile, else from the
+// TokenEnv variable (looked up with getenv). Errors never hold the secret.
+func (c *Config) LoadSecrets(getenv func(string) string) error {
+	if c.TokenFile != "" {
+		b, err := flagutil.ReadSecretFile(c.TokenFile)
+		if err != nil {
+			return fmt.Errorf("--cluster.token-file: %w", err)
+		}
+		if c.Token = strings.TrimSpace(string(b)); c.Token == "" {
+			return fmt.Errorf("--cluster.token-file %s is empty", c.TokenFile)
+		}
+		return nil
+	}
+	c.Token = strings.TrimSpace(getenv(TokenEnv))
+	return nil
 }
 
 // Enabled reports whether the node runs in a cluster role.

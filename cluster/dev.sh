@@ -4,7 +4,9 @@
 # 6-partition topic seeded with cpu rows, three writers in one consumer
 # group (--role writer, w1..w3) and one query node (--role query) that
 # answers over all of them. Dev intervals: heads flush every 10 s and day
-# windows that ended 30 s ago tier every 5 s.
+# windows that ended 30 s ago tier every 5 s. The writers publish the
+# tiered windows to one Iceberg table per Silt table (--iceberg.publish)
+# under s3://silt/cluster/iceberg/.
 #
 #   make cluster                       # query node on 127.0.0.1:8086
 #   SEED=0 make cluster                # no seeded rows
@@ -55,7 +57,7 @@ s3=(--s3.endpoint "$MINIO_ADDR" --s3.bucket silt --s3.insecure --s3.create-bucke
   --flush-interval 10s --tier.after 30s --tier.interval 5s --pg-addr '' --flight-addr '')
 for i in 1 2 3; do
   ./bin/silt serve --role writer --node-id "w$i" --data-dir "$DIR/w$i" --http-addr "127.0.0.1:809$i" \
-    --cluster.addr "127.0.0.1:1809$i" "${s3[@]}" \
+    --cluster.addr "127.0.0.1:1809$i" "${s3[@]}" --iceberg.publish \
     --kafka.brokers "127.0.0.1:$KAFKA_PORT" --kafka.group silt --kafka.topics metrics --kafka.db cluster \
     >"$DIR/w$i.log" 2>&1 &
   pids+=($!)
@@ -72,6 +74,8 @@ writers w1..w3 on http://127.0.0.1:8091..8093 (consumer group silt, database clu
 query node q1 on http://$QUERY_ADDR, answering over every writer:
   ./bin/silt query --server http://$QUERY_ADDR --db cluster 'SELECT hostname, count(*) FROM cpu GROUP BY hostname ORDER BY 1'
   curl -s 'http://$QUERY_ADDR/query?db=cluster' --data-urlencode 'q=SELECT count(usage_user) FROM cpu GROUP BY hostname'
+the Iceberg table of cpu, once a day's window has ended and tiered (docs/scaling.md):
+  s3://silt/cluster/iceberg/cluster/cpu (metadata/v<N>.metadata.json)
 each writer's own share:
   for p in 8091 8092 8093; do ./bin/silt query --server http://127.0.0.1:\$p --db cluster 'SELECT count(*) FROM cpu'; done
 Ctrl-C stops the cluster.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siltdb/silt/columnar"
@@ -48,6 +49,10 @@ type Overlay struct {
 	policy string
 	client *http.Client
 	log    *slog.Logger
+	// token is the secret presented to writers (SetToken); "" sends none.
+	token string
+	// refusedAt is when a writer's refusal of the token was last logged.
+	refusedAt atomic.Int64
 
 	mu      sync.Mutex
 	members []Record
@@ -63,6 +68,47 @@ func NewOverlay(store Store, union *Union, policy string, log *slog.Logger) *Ove
 	}
 	return &Overlay{store: store, union: union, policy: policy, log: log,
 		client: &http.Client{Timeout: time.Minute}}
+}
+
+// SetToken sets the secret presented to writers' internal API, whose
+// calls need a token with the cluster scope when the writers run with
+// auth on (RequireToken). Call it before the overlay is used.
+func (o *Overlay) SetToken(secret string) { o.token = secret }
+
+// get calls a writer's internal API.
+func (o *Overlay) get(ctx context.Context, w Record, pathQuery string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.InternalAddress+pathQuery, nil)
+	if err != nil {
+		return nil, err
+	}
+	if o.token != "" {
+		req.Header.Set("Authorization", "Bearer "+o.token)
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		resp.Body.Close()
+		given := "none given"
+		if o.token != "" {
+			given = "the one given was refused"
+		}
+		return nil, fmt.Errorf("%s: %w: the writer runs with auth on and needs a token with the cluster scope (%s: set --cluster.token-file, $%s, or a cluster token in this node's --auth-tokens-file)",
+			resp.Status, errRefused, given, TokenEnv)
+	}
+	return resp, nil
+}
+
+// errRefused: a writer refused the query node's credential.
+var errRefused = errors.New("refused by the writer's internal API")
+
+// warnRefused reports whether a refusal should be logged at warn level:
+// at most once a minute.
+func (o *Overlay) warnRefused() bool {
+	now := time.Now().UnixNano()
+	last := o.refusedAt.Load()
+	return now-last >= int64(time.Minute) && o.refusedAt.CompareAndSwap(last, now)
 }
 
 // writers returns the writer registrations, re-read at most every 500ms
@@ -159,11 +205,7 @@ func (o *Overlay) heads(ctx context.Context, db, table string, minT, maxT int64,
 
 func (o *Overlay) fetch(ctx context.Context, w Record, db, table string, minT, maxT int64, schema *columnar.TableSchema) (*segment.Head, error) {
 	q := url.Values{"db": {db}, "table": {table}, "min": {strconv.FormatInt(minT, 10)}, "max": {strconv.FormatInt(maxT, 10)}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.InternalAddress+RowsPath+"?"+q.Encode(), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := o.client.Do(req)
+	resp, err := o.get(ctx, w, RowsPath+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("writer %s at %s: %w", w.NodeID, w.InternalAddress, err)
 	}
@@ -198,7 +240,13 @@ func (o *Overlay) Schemas(ctx context.Context) (map[string]map[string]*columnar.
 		}
 		cat, err := o.fetchSchemas(ctx, w)
 		if err != nil {
-			o.log.Debug("writer's catalog not read", "writer", w.NodeID, "err", err)
+			if errors.Is(err, errRefused) && o.warnRefused() {
+				// A configuration mistake, not a writer down: said at
+				// warn level, once a minute.
+				o.log.Warn("writer's catalog not read", "writer", w.NodeID, "err", err)
+			} else {
+				o.log.Debug("writer's catalog not read", "writer", w.NodeID, "err", err)
+			}
 			continue
 		}
 		for db, tables := range cat {
@@ -221,13 +269,9 @@ func (o *Overlay) Schemas(ctx context.Context) (map[string]map[string]*columnar.
 func (o *Overlay) fetchSchemas(ctx context.Context, w Record) (map[string]map[string]*columnar.TableSchema, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.InternalAddress+SchemasPath, nil)
+	resp, err := o.get(ctx, w, SchemasPath)
 	if err != nil {
-		return nil, err
-	}
-	resp, err := o.client.Do(req)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", SchemasPath, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -75,6 +75,8 @@ type Publisher struct {
 	BeforeCommit func(db, table string, version int) error
 
 	retries atomic.Int64 // commits lost to another writer, retried
+	commits atomic.Int64 // table versions committed
+	fails   atomic.Int64 // publications of a table that failed (Publish's errors)
 	// movedTo is set on the publisher of a legacy table: the location of
 	// the table that replaced it, written in its last version.
 	movedTo string
@@ -234,6 +236,17 @@ func (p *Publisher) Current(ctx context.Context, db, name string) (int, string, 
 // and the commit built again on top of it, up to MaxAttempts times with a
 // growing random pause between tries.
 func (p *Publisher) Publish(ctx context.Context, t Table) (Result, error) {
+	res, err := p.publish(ctx, t)
+	if err != nil {
+		p.fails.Add(1)
+	} else if res.Committed {
+		p.commits.Add(1)
+	}
+	return res, err
+}
+
+// publish is Publish without the counting.
+func (p *Publisher) publish(ctx context.Context, t Table) (Result, error) {
 	for _, f := range t.Files {
 		if !strings.HasPrefix(f.Key, p.DataPrefix) {
 			return Result{}, fmt.Errorf("publish table %s.%s: data file %s is outside this writer's prefix %q", t.DB, t.Name, f.Key, p.DataPrefix)
@@ -877,6 +890,7 @@ func (p *Publisher) PublishAll(ctx context.Context, m *manifest.Manifest) ([]Res
 	if p.known == nil {
 		known, err := p.listTables(ctx)
 		if err != nil {
+			p.fails.Add(1) // no table could be committed
 			return nil, err
 		}
 		p.known = known
@@ -943,6 +957,12 @@ func (p *Publisher) retireLegacy(ctx context.Context) ([]Result, error) {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b [2]string) int { return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1])) })
+	// The legacy tables' commits count as this publisher's.
+	defer func() {
+		p.commits.Add(lp.commits.Load())
+		p.retries.Add(lp.retries.Load())
+		p.fails.Add(lp.fails.Load())
+	}()
 	var out []Result
 	for _, k := range keys {
 		lp.movedTo = p.url(p.TableKey(k[0], k[1]))

@@ -22,11 +22,15 @@ type Token struct {
 	// (DROP DATABASE, DROP MEASUREMENT, DELETE, retention) and the
 	// profiling endpoints; an admin token may also read and write.
 	Admin bool
+	// Cluster allows a query node's calls to a writer's internal API
+	// (docs/scaling.md). No other scope grants it, admin and all
+	// included: a node's credential is given to nodes, not people.
+	Cluster bool
 }
 
 // ParseToken reads NAME:SECRET:SCOPES, SCOPES being a comma-separated list
-// of read, write and admin ("rw" is read,write; "all" and "admin" are all
-// three).
+// of read, write, admin and cluster ("rw" is read,write; "all" and "admin"
+// are the first three).
 func ParseToken(s string) (Token, error) {
 	parts := strings.SplitN(s, ":", 3)
 	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
@@ -43,12 +47,14 @@ func ParseToken(s string) (Token, error) {
 			t.Read, t.Write = true, true
 		case "admin", "all":
 			t.Read, t.Write, t.Admin = true, true, true
+		case "cluster":
+			t.Cluster = true
 		default:
-			return Token{}, fmt.Errorf("token %s: unknown scope %q (want read, write or admin)", t.Name, sc)
+			return Token{}, fmt.Errorf("token %s: unknown scope %q (want read, write, admin or cluster)", t.Name, sc)
 		}
 	}
-	if !t.Read && !t.Write {
-		return Token{}, fmt.Errorf("token %s: no scope (want read, write or admin)", t.Name)
+	if !t.Read && !t.Write && !t.Cluster {
+		return Token{}, fmt.Errorf("token %s: no scope (want read, write, admin or cluster)", t.Name)
 	}
 	return t, nil
 }
@@ -59,6 +65,18 @@ func redact(s string) string {
 		return s[:i] + ":***"
 	}
 	return "***"
+}
+
+// ClusterToken returns the first of tokens with the cluster scope, or nil:
+// the credential a query node presents to writers when it is given none
+// of its own (the nodes of a cluster usually share one tokens file).
+func ClusterToken(tokens []Token) *Token {
+	for i := range tokens {
+		if tokens[i].Cluster {
+			return &tokens[i]
+		}
+	}
+	return nil
 }
 
 // LoadTokens reads a tokens file: one NAME:SECRET:SCOPES a line; blank
@@ -128,7 +146,8 @@ func (sc scope) String() string {
 	case scopeAdmin:
 		return "admin"
 	}
-	return "any"
+	// scopeAny: refused only to a token of the cluster scope alone.
+	return "read or write"
 }
 
 // has reports whether t grants sc.
@@ -141,7 +160,9 @@ func (t *Token) has(sc scope) bool {
 	case scopeAdmin:
 		return t.Admin
 	}
-	return true
+	// Any scope of the public API: a token with only the cluster scope
+	// opens no endpoint here.
+	return t.Read || t.Write || t.Admin
 }
 
 // pathScope is what a request for path with method needs, known from the

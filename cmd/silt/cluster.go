@@ -89,7 +89,7 @@ func joinCluster(cfg *serveConfig, httpAddr string, log *slog.Logger) (*clusterN
 			return nil, fmt.Errorf("listen for the internal API (--cluster.addr): %w", err)
 		}
 		internalAddr = ln.Addr().String()
-		n.internal = &http.Server{Handler: n.internalAPI(log), ReadHeaderTimeout: 10 * time.Second}
+		n.internal = &http.Server{Handler: internalAuth(n.internalAPI(log), cfg.server.Tokens, log), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := n.internal.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("internal API stopped", "err", err)
@@ -98,6 +98,7 @@ func joinCluster(cfg *serveConfig, httpAddr string, log *slog.Logger) (*clusterN
 	case cluster.RoleQuery:
 		n.union = cluster.NewUnion(store, log)
 		overlay := cluster.NewOverlay(store, n.union, cfg.cluster.WriterDown, log)
+		overlay.SetToken(clusterSecret(cfg, log))
 		n.union.Live = overlay.Schemas
 		cfg.engine.Tiering.ReadOnly = true
 		cfg.engine.Tiering.Manifests = n.union.Load

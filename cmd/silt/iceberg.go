@@ -16,20 +16,21 @@ import (
 // writer publishes its files into the one table per Silt table under the
 // cluster's <s3.prefix>/iceberg/, shared with the other writers, and
 // empties the per-writer tables an older Silt kept under its own prefix.
-func icebergHook(cfg *serveConfig, t *tiering.Tier, node *clusterNode, log *slog.Logger) (func(context.Context, *manifest.Manifest) error, error) {
+// The publisher is returned for its metrics (Publisher.Register).
+func icebergHook(cfg *serveConfig, t *tiering.Tier, node *clusterNode, log *slog.Logger) (*iceberg.Publisher, func(context.Context, *manifest.Manifest) error, error) {
 	pub := &iceberg.Publisher{Store: t.S3, Location: iceberg.Location(cfg.tiering.S3.Bucket, cfg.tiering.S3.Prefix)}
 	if node != nil && cfg.cluster.Role == cluster.RoleWriter {
 		opts := cfg.tiering.S3
 		opts.Prefix = node.root
 		store, err := tiering.NewS3Store(opts)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		own := cluster.WriterPrefix("", cfg.cluster.NodeID) + "/"
 		pub = &iceberg.Publisher{Store: store, Location: iceberg.Location(cfg.tiering.S3.Bucket, node.root),
 			DataPrefix: own, Legacy: own + iceberg.DefaultRoot}
 	}
-	return func(ctx context.Context, m *manifest.Manifest) error {
+	return pub, func(ctx context.Context, m *manifest.Manifest) error {
 		res, err := pub.PublishAll(ctx, m)
 		for _, r := range res {
 			log.Info("committed Iceberg table version", "metadata", r.MetadataKey, "files", r.PublishedFiles,

@@ -22,6 +22,7 @@ func TestServeSecretsFromFileAndEnvNeverShown(t *testing.T) {
 	const mark = "XwSek" // in every secret, in no other string
 	t.Setenv("SILT_AUTH_TOKENS", "ops:Env-Admin-XwSek:admin; ci:Env-Write-XwSek:write")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "Aws-Env-XwSek")
+	t.Setenv("SILT_CLUSTER_TOKEN", "Cluster-Env-XwSek")
 	h := newHarness(t)
 	dir := t.TempDir()
 	tokens := filepath.Join(dir, "tokens")
@@ -102,6 +103,7 @@ func TestServeSecretsFromFileAndEnvNeverShown(t *testing.T) {
 		{[]string{"--auth-token", "graf:Flag-Bad-XwSek:sudo"}, "unknown scope"},
 		{[]string{"--auth-token", "graf:Flag-Bad-XwSek"}, "graf:***"},
 		{[]string{"--auth-tokens-file", open}, "chmod 600"},
+		{[]string{"--cluster.token-file", open}, "chmod 600"},
 	} {
 		cmd := exec.Command(siltBinary(t), append([]string{"serve", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0"}, c.args...)...)
 		out, err := cmd.CombinedOutput()

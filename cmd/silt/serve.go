@@ -163,6 +163,9 @@ func (c *serveConfig) loadSecrets(getenv func(string) string) error {
 	if err := c.tiering.LoadSecrets(); err != nil {
 		return fmt.Errorf("tiering flags (--s3.*): %w", err)
 	}
+	if err := c.cluster.LoadSecrets(getenv); err != nil {
+		return fmt.Errorf("cluster flags: %w", err)
+	}
 	return nil
 }
 
@@ -258,6 +261,7 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 		return 1
 	}
 	defer node.leave(log)
+	var icePub *iceberg.Publisher // its metrics join the engine's registry
 	if cfg.tiering.Enabled() {
 		t, err := tiering.Open(cfg.tiering, nil)
 		if err != nil {
@@ -277,7 +281,7 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 		}
 		cfg.engine.Tiering.Tier = t
 		if cfg.iceberg.Publish {
-			if cfg.engine.Tiering.Publish, err = icebergHook(cfg, t, node, log); err != nil {
+			if icePub, cfg.engine.Tiering.Publish, err = icebergHook(cfg, t, node, log); err != nil {
 				log.Error("Iceberg publishing (--iceberg.publish)", "err", err)
 				closePG()
 				return 2
@@ -303,6 +307,9 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	}
 	if t := cfg.engine.Tiering.Tier; t != nil {
 		t.Register(eng.Metrics().Registry)
+	}
+	if icePub != nil {
+		icePub.Register(eng.Metrics().Registry)
 	}
 	node.setEngine(eng)
 	srv := server.New(eng, cfg.server)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -144,6 +145,15 @@ func TestTierE2E(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no Iceberg snapshot of the %d cold rows within a minute (last: %q)", coldRows, got)
 		}
+	}
+	// Its counters: the commits it logged, none lost (it is alone), none
+	// failed. The log is read first: a commit after it only adds.
+	logged := float64(strings.Count(p.log(), "committed Iceberg table version"))
+	commits, err1 := metricValue(p, "silt_iceberg_commits_total")
+	retries, err2 := metricValue(p, "silt_iceberg_commit_retries_total")
+	failures, err3 := metricValue(p, "silt_iceberg_commit_failures_total")
+	if err := errors.Join(err1, err2, err3); err != nil || commits < 1 || commits < logged || retries != 0 || failures != 0 {
+		t.Fatalf("Iceberg metrics: commits %v (%v logged), retries %v, failures %v, %v", commits, logged, retries, failures, err)
 	}
 
 	coldQ := fmt.Sprintf("SELECT host, count(*), sum(n) FROM cpu WHERE time < %d GROUP BY host ORDER BY host", coldEnd)
