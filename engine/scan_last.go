@@ -43,7 +43,15 @@ type lastSet struct {
 	// against a row of that series), sparing the key of every row when
 	// the series of a batch interleave, as in arrival order.
 	byIDs map[uint64]idSeries
+	// slab and its per-field arrays: the next entries add hands out.
+	slab   []lastSeries
+	slabT  []int64
+	slabV  []columnar.FieldValue
+	slabAt []int32
 }
+
+// lastSlab is the number of series entries allocated at once.
+const lastSlab = 64
 
 type idSeries struct {
 	e   *lastSeries
@@ -163,20 +171,50 @@ func (s *lastSet) seriesOf(b *columnar.ColumnBatch, r int) *lastSeries {
 	if e, ok := s.series[string(s.key)]; ok {
 		return e
 	}
-	var tags []columnar.TagValue
+	// The key is one copy of the series' tags (name NUL value NUL …):
+	// the tags are slices of it, not a copy of each name and value.
+	key := string(s.key)
+	n := 0
+	for _, i := range s.tagIdx {
+		if b.Tags[i].IDs[r] >= 0 {
+			n++
+		}
+	}
+	tags := make([]columnar.TagValue, 0, n)
+	at := 0
 	for _, i := range s.tagIdx {
 		tv := &b.Tags[i]
 		if id := tv.IDs[r]; id >= 0 {
-			tags = append(tags, columnar.TagValue{Key: strings.Clone(tv.Name), Value: strings.Clone(tv.Dict[id])})
+			name := key[at : at+len(tv.Name)]
+			at += len(tv.Name) + 1
+			value := key[at : at+len(tv.Dict[id])]
+			at += len(tv.Dict[id]) + 1
+			tags = append(tags, columnar.TagValue{Key: name, Value: value})
 		}
 	}
-	return s.add(string(s.key), tags)
+	return s.add(key, tags)
 }
 
 // add creates the entry of a series (key as seriesOf builds it) with no
 // values yet.
 func (s *lastSet) add(key string, tags []columnar.TagValue) *lastSeries {
-	e := &lastSeries{tags: tags, t: make([]int64, len(s.fields)), v: make([]columnar.FieldValue, len(s.fields)), at: make([]int32, len(s.fields))}
+	if len(s.slab) == 0 {
+		// Entries and their per-field arrays are carved from chunks:
+		// a few allocations per chunk of series rather than four per
+		// series (a lastpoint query over a head makes them all anew).
+		s.slab = make([]lastSeries, lastSlab)
+		nf := len(s.fields)
+		s.slabT = make([]int64, lastSlab*nf)
+		s.slabV = make([]columnar.FieldValue, lastSlab*nf)
+		s.slabAt = make([]int32, lastSlab*nf)
+	}
+	nf := len(s.fields)
+	e := &s.slab[0]
+	s.slab = s.slab[1:]
+	e.tags = tags
+	e.t, s.slabT = s.slabT[:nf:nf], s.slabT[nf:]
+	e.v, s.slabV = s.slabV[:nf:nf], s.slabV[nf:]
+	e.at, s.slabAt = s.slabAt[:nf:nf], s.slabAt[nf:]
 	for k := range e.t {
 		e.t[k], e.at[k] = math.MinInt64, -1
 	}
@@ -289,9 +327,10 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 	}
 	bb := columnar.NewBatchBuilder(ts.tagOrder, fields, BatchRows)
 	var p columnar.Point
+	done := make([]bool, len(fields))
 	for _, e := range acc.order {
 		// One point per distinct time among the series' last values.
-		done := make([]bool, len(fields))
+		clear(done)
 		for k := range fields {
 			if done[k] || e.t[k] == math.MinInt64 {
 				continue
