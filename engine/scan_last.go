@@ -50,9 +50,6 @@ type lastSet struct {
 	slabAt []int32
 }
 
-// lastSlab is the number of series entries allocated at once.
-const lastSlab = 64
-
 type idSeries struct {
 	e   *lastSeries
 	row int // a row of the batch in e
@@ -202,11 +199,14 @@ func (s *lastSet) add(key string, tags []columnar.TagValue) *lastSeries {
 		// Entries and their per-field arrays are carved from chunks:
 		// a few allocations per chunk of series rather than four per
 		// series (a lastpoint query over a head makes them all anew).
-		s.slab = make([]lastSeries, lastSlab)
+		// Chunks grow with the set: small sets waste little, large
+		// ones allocate rarely.
+		n := min(max(len(s.order), 16), 1024)
+		s.slab = make([]lastSeries, n)
 		nf := len(s.fields)
-		s.slabT = make([]int64, lastSlab*nf)
-		s.slabV = make([]columnar.FieldValue, lastSlab*nf)
-		s.slabAt = make([]int32, lastSlab*nf)
+		s.slabT = make([]int64, n*nf)
+		s.slabV = make([]columnar.FieldValue, n*nf)
+		s.slabAt = make([]int32, n*nf)
 	}
 	nf := len(s.fields)
 	e := &s.slab[0]
@@ -316,8 +316,14 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// The head's index gives a few candidate rows per series and block.
-		rows := h.LatestRows(nil, ts.minT, ts.maxT, h.FieldCols(ts.Columns))
+		// The head's index gives a few candidate rows per series and block,
+		// of the series the scan's tags select (a stat panel's one host).
+		keep := h.MatchSeries(ts.Tags)
+		if len(acc.series) == 0 && keep == nil {
+			// Every series of the head gets an entry: size the map once.
+			acc.series = make(map[string]*lastSeries, min(h.Series(), 1<<16))
+		}
+		rows := h.LatestRows(keep, ts.minT, ts.maxT, h.FieldCols(ts.Columns))
 		if err := h.ScanRows(cols, rows, BatchRows, func(b *columnar.ColumnBatch) error {
 			acc.addBatch(b, ts.minT, ts.maxT)
 			return nil
