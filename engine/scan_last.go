@@ -331,29 +331,148 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 			return err
 		}
 	}
-	bb := columnar.NewBatchBuilder(ts.tagOrder, fields, BatchRows)
-	var p columnar.Point
-	done := make([]bool, len(fields))
-	for _, e := range acc.order {
-		// One point per distinct time among the series' last values.
+	return acc.emit(ts.tagOrder, BatchRows, fn)
+}
+
+// emit passes s's last values to fn as batches of up to max rows: per
+// series, a row per distinct time among its fields' last values, with the
+// values of the fields at that time. The columns are sized once for the
+// rows there are, where a BatchBuilder would grow each of them row by row.
+func (s *lastSet) emit(tagOrder []string, max int, fn func(*columnar.ColumnBatch) error) error {
+	nf := len(s.fields)
+	done := make([]bool, nf)
+	rows := 0
+	for _, e := range s.order {
 		clear(done)
-		for k := range fields {
+		for k := range nf {
 			if done[k] || e.t[k] == math.MinInt64 {
 				continue
 			}
-			p.Time, p.Tags, p.Fields = e.t[k], e.tags, p.Fields[:0]
-			for j := k; j < len(fields); j++ {
-				if !done[j] && e.t[j] == e.t[k] {
-					p.Fields = append(p.Fields, e.v[j])
+			for j := k; j < nf; j++ {
+				if e.t[j] == e.t[k] {
 					done[j] = true
 				}
 			}
-			if err := bb.Add(&p, fn); err != nil {
-				return err
+			rows++
+		}
+	}
+	if rows == 0 {
+		return nil
+	}
+	n := min(rows, max)
+	var b columnar.ColumnBatch
+	b.Time = make([]int64, 0, n)
+	tagAt := make(map[string]int, len(tagOrder))
+	for _, t := range tagOrder {
+		if _, dup := tagAt[t]; !dup {
+			tagAt[t] = len(b.Tags)
+			b.Tags = append(b.Tags, columnar.TagVector{Name: t, IDs: make([]int32, 0, n)})
+		}
+	}
+	dicts := make([]map[string]int32, len(b.Tags))
+	for i := range dicts {
+		dicts[i] = make(map[string]int32, min(n, 64))
+	}
+	b.Fields = make([]columnar.FieldVector, nf)
+	nulls := make([][]bool, nf)
+	for k, f := range s.fields {
+		fc := &b.Fields[k]
+		fc.Name, fc.Type = f.Name, f.Type
+		nulls[k] = make([]bool, 0, n)
+		switch f.Type {
+		case columnar.FieldFloat:
+			fc.F = make([]float64, 0, n)
+		case columnar.FieldInt:
+			fc.I = make([]int64, 0, n)
+		case columnar.FieldUint:
+			fc.U = make([]uint64, 0, n)
+		case columnar.FieldBool:
+			fc.B = make([]bool, 0, n)
+		case columnar.FieldString:
+			fc.S = make([]string, 0, n)
+		}
+	}
+	flush := func() error {
+		for k := range b.Fields {
+			fc := &b.Fields[k]
+			fc.Null = nulls[k]
+			if !slices.Contains(fc.Null, true) {
+				fc.Null = nil // consumers take a faster path without one
+			}
+		}
+		err := fn(&b)
+		b.Len, b.Time = 0, b.Time[:0]
+		for i := range b.Tags {
+			b.Tags[i].Dict, b.Tags[i].IDs = b.Tags[i].Dict[:0], b.Tags[i].IDs[:0]
+			clear(dicts[i])
+		}
+		for k := range b.Fields {
+			fc := &b.Fields[k]
+			nulls[k] = nulls[k][:0]
+			fc.F, fc.I, fc.U, fc.B, fc.S = fc.F[:0], fc.I[:0], fc.U[:0], fc.B[:0], fc.S[:0]
+		}
+		return err
+	}
+	for _, e := range s.order {
+		clear(done)
+		for k := range nf {
+			if done[k] || e.t[k] == math.MinInt64 {
+				continue
+			}
+			b.Len++
+			b.Time = append(b.Time, e.t[k])
+			for i := range b.Tags {
+				b.Tags[i].IDs = append(b.Tags[i].IDs, -1)
+			}
+			for _, tv := range e.tags {
+				i, ok := tagAt[tv.Key]
+				if !ok {
+					continue
+				}
+				tc := &b.Tags[i]
+				id, ok := dicts[i][tv.Value]
+				if !ok {
+					id = int32(len(tc.Dict))
+					tc.Dict = append(tc.Dict, tv.Value)
+					dicts[i][tv.Value] = id
+				}
+				tc.IDs[len(tc.IDs)-1] = id
+			}
+			for j := range nf {
+				has := !done[j] && e.t[j] == e.t[k]
+				if has {
+					done[j] = true
+				}
+				fc := &b.Fields[j]
+				nulls[j] = append(nulls[j], !has)
+				v := e.v[j]
+				if !has {
+					v = columnar.FieldValue{}
+				}
+				switch fc.Type {
+				case columnar.FieldFloat:
+					fc.F = append(fc.F, math.Float64frombits(v.Num))
+				case columnar.FieldInt:
+					fc.I = append(fc.I, int64(v.Num))
+				case columnar.FieldUint:
+					fc.U = append(fc.U, v.Num)
+				case columnar.FieldBool:
+					fc.B = append(fc.B, v.Num != 0)
+				case columnar.FieldString:
+					fc.S = append(fc.S, v.Str)
+				}
+			}
+			if b.Len >= max {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	return bb.Flush(fn)
+	if b.Len == 0 {
+		return nil
+	}
+	return flush()
 }
 
 // segment returns seg's summary over all its fields, computing and (for
