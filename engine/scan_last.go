@@ -48,6 +48,7 @@ type lastSet struct {
 	slabT  []int64
 	slabV  []columnar.FieldValue
 	slabAt []int32
+	hint   int // the series expected, when known: the first slab's size
 }
 
 type idSeries struct {
@@ -201,7 +202,7 @@ func (s *lastSet) add(key string, tags []columnar.TagValue) *lastSeries {
 		// series (a lastpoint query over a head makes them all anew).
 		// Chunks grow with the set: small sets waste little, large
 		// ones allocate rarely.
-		n := min(max(len(s.order), 16), 1024)
+		n := min(max(len(s.order), s.hint, 16), 1024)
 		s.slab = make([]lastSeries, n)
 		nf := len(s.fields)
 		s.slabT = make([]int64, n*nf)
@@ -244,6 +245,11 @@ func fieldValue(fv *columnar.FieldVector, r int) columnar.FieldValue {
 
 // merge folds o, a newer source, into s: values in [minT, maxT) only.
 func (s *lastSet) merge(o *lastSet, minT, maxT int64) {
+	if len(s.series) == 0 && s.hint == 0 {
+		// The first source's series are about all there are.
+		s.series = make(map[string]*lastSeries, len(o.order))
+		s.hint = len(o.order)
+	}
 	var key []byte
 	for _, oe := range o.order {
 		key = key[:0]
@@ -322,6 +328,7 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 		if len(acc.series) == 0 && keep == nil {
 			// Every series of the head gets an entry: size the map once.
 			acc.series = make(map[string]*lastSeries, min(h.Series(), 1<<16))
+			acc.hint = h.Series()
 		}
 		rows := h.LatestRows(keep, ts.minT, ts.maxT, h.FieldCols(ts.Columns))
 		if err := h.ScanRows(cols, rows, BatchRows, func(b *columnar.ColumnBatch) error {
