@@ -341,6 +341,10 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 	return acc.emit(ts.tagOrder, BatchRows, fn)
 }
 
+// shortDict is the number of values a tag's dictionary is searched
+// through before emit indexes it in a map.
+const shortDict = 8
+
 // emit passes s's last values to fn as batches of up to max rows: per
 // series, a row per distinct time among its fields' last values, with the
 // values of the fields at that time. The columns are sized once for the
@@ -376,9 +380,34 @@ func (s *lastSet) emit(tagOrder []string, max int, fn func(*columnar.ColumnBatch
 			b.Tags = append(b.Tags, columnar.TagVector{Name: t, IDs: make([]int32, 0, n)})
 		}
 	}
+	// Per tag, the ids of its values: looked up in the dictionary itself
+	// while it is short (most tags have a few values), in a map made
+	// once it is not.
 	dicts := make([]map[string]int32, len(b.Tags))
-	for i := range dicts {
-		dicts[i] = make(map[string]int32, min(n, 64))
+	idOf := func(i int, v string) int32 {
+		tc := &b.Tags[i]
+		if m := dicts[i]; m != nil {
+			id, ok := m[v]
+			if !ok {
+				id = int32(len(tc.Dict))
+				tc.Dict = append(tc.Dict, v)
+				m[v] = id
+			}
+			return id
+		}
+		for id, d := range tc.Dict {
+			if d == v {
+				return int32(id)
+			}
+		}
+		tc.Dict = append(tc.Dict, v)
+		if len(tc.Dict) > shortDict {
+			dicts[i] = make(map[string]int32, min(n, 2*len(tc.Dict)))
+			for id, d := range tc.Dict {
+				dicts[i][d] = int32(id)
+			}
+		}
+		return int32(len(tc.Dict) - 1)
 	}
 	b.Fields = make([]columnar.FieldVector, nf)
 	nulls := make([][]bool, nf)
@@ -411,7 +440,7 @@ func (s *lastSet) emit(tagOrder []string, max int, fn func(*columnar.ColumnBatch
 		b.Len, b.Time = 0, b.Time[:0]
 		for i := range b.Tags {
 			b.Tags[i].Dict, b.Tags[i].IDs = b.Tags[i].Dict[:0], b.Tags[i].IDs[:0]
-			clear(dicts[i])
+			dicts[i] = nil
 		}
 		for k := range b.Fields {
 			fc := &b.Fields[k]
@@ -437,13 +466,7 @@ func (s *lastSet) emit(tagOrder []string, max int, fn func(*columnar.ColumnBatch
 					continue
 				}
 				tc := &b.Tags[i]
-				id, ok := dicts[i][tv.Value]
-				if !ok {
-					id = int32(len(tc.Dict))
-					tc.Dict = append(tc.Dict, tv.Value)
-					dicts[i][tv.Value] = id
-				}
-				tc.IDs[len(tc.IDs)-1] = id
+				tc.IDs[len(tc.IDs)-1] = idOf(i, tv.Value)
 			}
 			for j := range nf {
 				has := !done[j] && e.t[j] == e.t[k]
