@@ -25,6 +25,25 @@ func influxValues(resp *influxql.Response) int {
 	return n
 }
 
+// influxHeadBytes estimates the JSON of resp's series heads (name, tags
+// and columns): a lastpoint answer is a series per host of one row, and
+// its heads weigh as much as its values.
+func influxHeadBytes(resp *influxql.Response) int {
+	n := 0
+	for _, r := range resp.Results {
+		for _, s := range r.Series {
+			n += 48 + len(s.Name)
+			for k, v := range s.Tags {
+				n += 6 + len(k) + len(v)
+			}
+			for _, c := range s.Columns {
+				n += 3 + len(c)
+			}
+		}
+	}
+	return n
+}
+
 // influxCells counts the values in resp.
 func influxCells(resp *influxql.Response) int {
 	n := 0
