@@ -43,6 +43,12 @@ type lastSet struct {
 	// against a row of that series), sparing the key of every row when
 	// the series of a batch interleave, as in arrival order.
 	byIDs map[uint64]idSeries
+	// slab and its per-field arrays: the next entries add hands out.
+	slab   []lastSeries
+	slabT  []int64
+	slabV  []columnar.FieldValue
+	slabAt []int32
+	hint   int // the series expected, when known: the first slab's size
 }
 
 type idSeries struct {
@@ -163,20 +169,53 @@ func (s *lastSet) seriesOf(b *columnar.ColumnBatch, r int) *lastSeries {
 	if e, ok := s.series[string(s.key)]; ok {
 		return e
 	}
-	var tags []columnar.TagValue
+	// The key is one copy of the series' tags (name NUL value NUL …):
+	// the tags are slices of it, not a copy of each name and value.
+	key := string(s.key)
+	n := 0
+	for _, i := range s.tagIdx {
+		if b.Tags[i].IDs[r] >= 0 {
+			n++
+		}
+	}
+	tags := make([]columnar.TagValue, 0, n)
+	at := 0
 	for _, i := range s.tagIdx {
 		tv := &b.Tags[i]
 		if id := tv.IDs[r]; id >= 0 {
-			tags = append(tags, columnar.TagValue{Key: strings.Clone(tv.Name), Value: strings.Clone(tv.Dict[id])})
+			name := key[at : at+len(tv.Name)]
+			at += len(tv.Name) + 1
+			value := key[at : at+len(tv.Dict[id])]
+			at += len(tv.Dict[id]) + 1
+			tags = append(tags, columnar.TagValue{Key: name, Value: value})
 		}
 	}
-	return s.add(string(s.key), tags)
+	return s.add(key, tags)
 }
 
 // add creates the entry of a series (key as seriesOf builds it) with no
 // values yet.
 func (s *lastSet) add(key string, tags []columnar.TagValue) *lastSeries {
-	e := &lastSeries{tags: tags, t: make([]int64, len(s.fields)), v: make([]columnar.FieldValue, len(s.fields)), at: make([]int32, len(s.fields))}
+	if len(s.slab) == 0 {
+		// Entries and their per-field arrays are carved from chunks:
+		// a few allocations per chunk of series rather than four per
+		// series (a lastpoint query over a head makes them all anew).
+		// Chunks grow with the set: small sets waste little, large
+		// ones allocate rarely.
+		n := min(max(len(s.order), s.hint, 16), 1024)
+		s.slab = make([]lastSeries, n)
+		nf := len(s.fields)
+		s.slabT = make([]int64, n*nf)
+		s.slabV = make([]columnar.FieldValue, n*nf)
+		s.slabAt = make([]int32, n*nf)
+	}
+	nf := len(s.fields)
+	e := &s.slab[0]
+	s.slab = s.slab[1:]
+	e.tags = tags
+	e.t, s.slabT = s.slabT[:nf:nf], s.slabT[nf:]
+	e.v, s.slabV = s.slabV[:nf:nf], s.slabV[nf:]
+	e.at, s.slabAt = s.slabAt[:nf:nf], s.slabAt[nf:]
 	for k := range e.t {
 		e.t[k], e.at[k] = math.MinInt64, -1
 	}
@@ -206,6 +245,11 @@ func fieldValue(fv *columnar.FieldVector, r int) columnar.FieldValue {
 
 // merge folds o, a newer source, into s: values in [minT, maxT) only.
 func (s *lastSet) merge(o *lastSet, minT, maxT int64) {
+	if len(s.series) == 0 && s.hint == 0 {
+		// The first source's series are about all there are.
+		s.series = make(map[string]*lastSeries, len(o.order))
+		s.hint = len(o.order)
+	}
 	var key []byte
 	for _, oe := range o.order {
 		key = key[:0]
@@ -278,8 +322,15 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// The head's index gives a few candidate rows per series and block.
-		rows := h.LatestRows(nil, ts.minT, ts.maxT, h.FieldCols(ts.Columns))
+		// The head's index gives a few candidate rows per series and block,
+		// of the series the scan's tags select (a stat panel's one host).
+		keep := h.MatchSeries(ts.Tags)
+		if len(acc.series) == 0 && keep == nil {
+			// Every series of the head gets an entry: size the map once.
+			acc.series = make(map[string]*lastSeries, min(h.Series(), 1<<16))
+			acc.hint = h.Series()
+		}
+		rows := h.LatestRows(keep, ts.minT, ts.maxT, h.FieldCols(ts.Columns))
 		if err := h.ScanRows(cols, rows, BatchRows, func(b *columnar.ColumnBatch) error {
 			acc.addBatch(b, ts.minT, ts.maxT)
 			return nil
@@ -287,28 +338,171 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 			return err
 		}
 	}
-	bb := columnar.NewBatchBuilder(ts.tagOrder, fields, BatchRows)
-	var p columnar.Point
-	for _, e := range acc.order {
-		// One point per distinct time among the series' last values.
-		done := make([]bool, len(fields))
-		for k := range fields {
+	return acc.emit(ts.tagOrder, BatchRows, fn)
+}
+
+// shortDict is the number of values a tag's dictionary is searched
+// through before emit indexes it in a map.
+const shortDict = 8
+
+// emit passes s's last values to fn as batches of up to max rows: per
+// series, a row per distinct time among its fields' last values, with the
+// values of the fields at that time. The columns are sized once for the
+// rows there are, where a BatchBuilder would grow each of them row by row.
+func (s *lastSet) emit(tagOrder []string, max int, fn func(*columnar.ColumnBatch) error) error {
+	nf := len(s.fields)
+	done := make([]bool, nf)
+	rows := 0
+	for _, e := range s.order {
+		clear(done)
+		for k := range nf {
 			if done[k] || e.t[k] == math.MinInt64 {
 				continue
 			}
-			p.Time, p.Tags, p.Fields = e.t[k], e.tags, p.Fields[:0]
-			for j := k; j < len(fields); j++ {
-				if !done[j] && e.t[j] == e.t[k] {
-					p.Fields = append(p.Fields, e.v[j])
+			for j := k; j < nf; j++ {
+				if e.t[j] == e.t[k] {
 					done[j] = true
 				}
 			}
-			if err := bb.Add(&p, fn); err != nil {
-				return err
+			rows++
+		}
+	}
+	if rows == 0 {
+		return nil
+	}
+	n := min(rows, max)
+	var b columnar.ColumnBatch
+	b.Time = make([]int64, 0, n)
+	tagAt := make(map[string]int, len(tagOrder))
+	for _, t := range tagOrder {
+		if _, dup := tagAt[t]; !dup {
+			tagAt[t] = len(b.Tags)
+			b.Tags = append(b.Tags, columnar.TagVector{Name: t, IDs: make([]int32, 0, n)})
+		}
+	}
+	// Per tag, the ids of its values: looked up in the dictionary itself
+	// while it is short (most tags have a few values), in a map made
+	// once it is not.
+	dicts := make([]map[string]int32, len(b.Tags))
+	idOf := func(i int, v string) int32 {
+		tc := &b.Tags[i]
+		if m := dicts[i]; m != nil {
+			id, ok := m[v]
+			if !ok {
+				id = int32(len(tc.Dict))
+				tc.Dict = append(tc.Dict, v)
+				m[v] = id
+			}
+			return id
+		}
+		for id, d := range tc.Dict {
+			if d == v {
+				return int32(id)
+			}
+		}
+		tc.Dict = append(tc.Dict, v)
+		if len(tc.Dict) > shortDict {
+			dicts[i] = make(map[string]int32, min(n, 2*len(tc.Dict)))
+			for id, d := range tc.Dict {
+				dicts[i][d] = int32(id)
+			}
+		}
+		return int32(len(tc.Dict) - 1)
+	}
+	b.Fields = make([]columnar.FieldVector, nf)
+	nulls := make([][]bool, nf)
+	for k, f := range s.fields {
+		fc := &b.Fields[k]
+		fc.Name, fc.Type = f.Name, f.Type
+		nulls[k] = make([]bool, 0, n)
+		switch f.Type {
+		case columnar.FieldFloat:
+			fc.F = make([]float64, 0, n)
+		case columnar.FieldInt:
+			fc.I = make([]int64, 0, n)
+		case columnar.FieldUint:
+			fc.U = make([]uint64, 0, n)
+		case columnar.FieldBool:
+			fc.B = make([]bool, 0, n)
+		case columnar.FieldString:
+			fc.S = make([]string, 0, n)
+		}
+	}
+	flush := func() error {
+		for k := range b.Fields {
+			fc := &b.Fields[k]
+			fc.Null = nulls[k]
+			if !slices.Contains(fc.Null, true) {
+				fc.Null = nil // consumers take a faster path without one
+			}
+		}
+		err := fn(&b)
+		b.Len, b.Time = 0, b.Time[:0]
+		for i := range b.Tags {
+			b.Tags[i].Dict, b.Tags[i].IDs = b.Tags[i].Dict[:0], b.Tags[i].IDs[:0]
+			dicts[i] = nil
+		}
+		for k := range b.Fields {
+			fc := &b.Fields[k]
+			nulls[k] = nulls[k][:0]
+			fc.F, fc.I, fc.U, fc.B, fc.S = fc.F[:0], fc.I[:0], fc.U[:0], fc.B[:0], fc.S[:0]
+		}
+		return err
+	}
+	for _, e := range s.order {
+		clear(done)
+		for k := range nf {
+			if done[k] || e.t[k] == math.MinInt64 {
+				continue
+			}
+			b.Len++
+			b.Time = append(b.Time, e.t[k])
+			for i := range b.Tags {
+				b.Tags[i].IDs = append(b.Tags[i].IDs, -1)
+			}
+			for _, tv := range e.tags {
+				i, ok := tagAt[tv.Key]
+				if !ok {
+					continue
+				}
+				tc := &b.Tags[i]
+				tc.IDs[len(tc.IDs)-1] = idOf(i, tv.Value)
+			}
+			for j := range nf {
+				has := !done[j] && e.t[j] == e.t[k]
+				if has {
+					done[j] = true
+				}
+				fc := &b.Fields[j]
+				nulls[j] = append(nulls[j], !has)
+				v := e.v[j]
+				if !has {
+					v = columnar.FieldValue{}
+				}
+				switch fc.Type {
+				case columnar.FieldFloat:
+					fc.F = append(fc.F, math.Float64frombits(v.Num))
+				case columnar.FieldInt:
+					fc.I = append(fc.I, int64(v.Num))
+				case columnar.FieldUint:
+					fc.U = append(fc.U, v.Num)
+				case columnar.FieldBool:
+					fc.B = append(fc.B, v.Num != 0)
+				case columnar.FieldString:
+					fc.S = append(fc.S, v.Str)
+				}
+			}
+			if b.Len >= max {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	return bb.Flush(fn)
+	if b.Len == 0 {
+		return nil
+	}
+	return flush()
 }
 
 // segment returns seg's summary over all its fields, computing and (for

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/valyala/fasthttp"
 
+	"github.com/siltdb/silt/query"
 	"github.com/siltdb/silt/query/influxql"
 )
 
@@ -18,6 +20,25 @@ func influxValues(resp *influxql.Response) int {
 	for _, r := range resp.Results {
 		for _, s := range r.Series {
 			n += s.Len()
+		}
+	}
+	return n
+}
+
+// influxHeadBytes estimates the JSON of resp's series heads (name, tags
+// and columns): a lastpoint answer is a series per host of one row, and
+// its heads weigh as much as its values.
+func influxHeadBytes(resp *influxql.Response) int {
+	n := 0
+	for _, r := range resp.Results {
+		for _, s := range r.Series {
+			n += 48 + len(s.Name)
+			for k, v := range s.Tags {
+				n += 6 + len(k) + len(v)
+			}
+			for _, c := range s.Columns {
+				n += 3 + len(c)
+			}
 		}
 	}
 	return n
@@ -76,7 +97,8 @@ func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
 	}
 	bw.WriteByte('{')
 	sep := ""
-	var rowBuf []byte // one row of values, reused
+	var rowBuf []byte  // one row of values, reused
+	var headBuf []byte // one series' name, tags and columns, reused
 	if len(resp.Results) > 0 {
 		bw.WriteString(`"results":[`)
 		for i, r := range resp.Results {
@@ -90,11 +112,8 @@ func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
 					if j > 0 {
 						bw.WriteByte(',')
 					}
-					head, err := json.Marshal(influxql.Series{Name: se.Name, Tags: se.Tags, Columns: se.Columns})
-					if err != nil {
-						return err
-					}
-					bw.Write(head[:len(head)-1]) // without its closing brace
+					headBuf = appendSeriesHead(headBuf[:0], se)
+					bw.Write(headBuf)
 					if n := se.Len(); n > 0 {
 						bw.WriteString(`,"values":[`)
 						for k := range n {
@@ -147,4 +166,47 @@ func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
 	}
 	bw.WriteString("}\n")
 	return bw.Flush()
+}
+
+// appendSeriesHead appends the JSON json.Marshal writes for a series'
+// name, tags and columns (influxql.Series without values), without its
+// closing brace: a lastpoint answer has a series per host, and Marshal
+// allocates for each (and sorts its tags through reflection).
+func appendSeriesHead(b []byte, se *influxql.Series) []byte {
+	b = append(b, '{')
+	if se.Name != "" {
+		b = append(b, `"name":`...)
+		b = query.AppendJSONString(b, se.Name)
+		b = append(b, ',')
+	}
+	if len(se.Tags) > 0 {
+		var keys [16]string
+		ks := keys[:0]
+		for k := range se.Tags {
+			ks = append(ks, k)
+		}
+		slices.Sort(ks)
+		b = append(b, `"tags":{`...)
+		for i, k := range ks {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = query.AppendJSONString(b, k)
+			b = append(b, ':')
+			b = query.AppendJSONString(b, se.Tags[k])
+		}
+		b = append(b, "},"...)
+	}
+	b = append(b, `"columns":`...)
+	if se.Columns == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, c := range se.Columns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = query.AppendJSONString(b, c)
+	}
+	return append(b, ']')
 }

@@ -31,6 +31,10 @@ func TestWriteInfluxJSONMatchesEncoder(t *testing.T) {
 			}, Partial: true},
 			{StatementID: 1, Messages: []influxql.Message{{Level: "warning", Text: "w"}}, Error: "database not found: x"},
 			{StatementID: 2, Series: []*influxql.Series{{Name: "é\u2028", Columns: []string{"a"}, Values: [][]any{{"\x00"}}}}},
+			{StatementID: 3, Series: []*influxql.Series{
+				{Name: "m", Tags: map[string]string{}, Columns: []string{}},
+				{Name: "m", Tags: manyTags(20), Columns: []string{"time", "<c>"}},
+			}},
 		}},
 	}
 	for i, resp := range cases {
@@ -46,6 +50,15 @@ func TestWriteInfluxJSONMatchesEncoder(t *testing.T) {
 			t.Errorf("case %d:\n got %s\nwant %s", i, got.String(), want.String())
 		}
 	}
+}
+
+// manyTags is n tags with keys and values that JSON escapes, in no order.
+func manyTags(n int) map[string]string {
+	m := map[string]string{}
+	for i := range n {
+		m[fmt.Sprintf("k%d\"&", (i*7)%n)] = fmt.Sprintf("v<%d>\t", i)
+	}
+	return m
 }
 
 // TestLargeAnswersStreamed: answers of streamRows rows or more come

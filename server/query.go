@@ -273,7 +273,7 @@ func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxq
 	// over every value (a dashboard's answer is hundreds of rows).
 	// Sized ahead from the cells (about 16 bytes each), so that the
 	// buffer is not grown by doubling.
-	buf.Grow(256 + 16*influxCells(resp))
+	buf.Grow(256 + 16*influxCells(resp) + influxHeadBytes(resp))
 	encode := func() error { return writeInfluxJSON(&buf, resp) } // influx_stream.go
 	if pretty {
 		enc := json.NewEncoder(&buf)

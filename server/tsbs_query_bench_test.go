@@ -71,6 +71,8 @@ func BenchmarkTSBSQueries(b *testing.B) {
 	eight := fmt.Sprintf("time >= %d AND time < %d", ns(0), ns(time.Duration(min(hours, 8))*time.Hour))
 	half := fmt.Sprintf("time >= %d AND time < %d", ns(4*time.Hour), ns(time.Duration(min(hours, 16))*time.Hour))
 	twelve := fmt.Sprintf("time >= %d AND time < %d", ns(0), ns(time.Duration(min(hours, 12))*time.Hour))
+	end := time.Duration(hours) * time.Hour
+	last15 := fmt.Sprintf("time >= %d AND time <= %d", ns(end-15*time.Minute), ns(end))
 	max5 := `max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait)`
 	one := "(hostname = 'host_42')"
 	influx := []struct{ name, q string }{
@@ -85,6 +87,10 @@ func BenchmarkTSBSQueries(b *testing.B) {
 		{"double-groupby-all/influxql", `SELECT mean(usage_user),mean(usage_system),mean(usage_idle),mean(usage_nice),mean(usage_iowait),mean(usage_irq),mean(usage_softirq),mean(usage_steal),mean(usage_guest),mean(usage_guest_nice) FROM cpu WHERE ` + half + ` GROUP BY time(1h),hostname`},
 		{"lastpoint/influxql", `SELECT * FROM cpu GROUP BY "hostname" ORDER BY time DESC LIMIT 1`},
 		{"last-star/influxql", `SELECT last(*) FROM cpu GROUP BY "hostname"`},
+		// Grafana's stat and table panels over the last 15 minutes of data
+		// (the panels say now() - 15m; the data ends at base + hours).
+		{"grafana-stat/influxql", `SELECT last("usage_user") FROM "cpu" WHERE ("hostname" = 'host_97') AND ` + last15},
+		{"grafana-table/influxql", `SELECT last("usage_user") AS "user", last("usage_system") AS "system", last("usage_idle") AS "idle" FROM "cpu" WHERE ` + last15 + ` GROUP BY "hostname"`},
 	}
 	cols := strings.Join(append([]string{"time"}, append(bench.CPUTags, bench.CPUFields...)...), ", ")
 	sqls := []struct{ name, q string }{

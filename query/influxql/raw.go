@@ -133,10 +133,11 @@ func (c *selectCompiler) rawFetch(ctx context.Context, exprs, present []string, 
 		}
 		text = sel(fmt.Sprintf(" ORDER BY time%s LIMIT %d", dir, c.stmt.Limit+c.stmt.Offset))
 	}
-	if !pushed && !newest {
-		// No cut to fix up and no newest rows to pick: group and order
-		// the executor's columns without a Go value per cell.
-		list, ties, ok, err := c.rawFetchTyped(ctx, text, len(exprs), tagCols)
+	if !pushed {
+		// No cut to fix up: group and order the executor's columns
+		// without a Go value per cell (and, for newest, keep each
+		// group's rows at its newest time).
+		list, ties, ok, err := c.rawFetchTyped(ctx, text, len(exprs), tagCols, newest)
 		if ok || err != nil {
 			return list, ties, err
 		}

@@ -63,8 +63,10 @@ func untype(list []*seriesRows) {
 
 // rawFetchTyped is rawFetch over the executor's columns, when the backend
 // gives them: the same series, points and order, as typed rows. ok is
-// false when the backend answers only rows; nothing was run then.
-func (c *selectCompiler) rawFetchTyped(ctx context.Context, text string, ne int, tagCols []string) (list []*seriesRows, ties, ok bool, err error) {
+// false when the backend answers only rows; nothing was run then. With
+// newest, each series keeps only its points at its largest time (the
+// answer holds the series' latest rows, exec.WithLatestRows).
+func (c *selectCompiler) rawFetchTyped(ctx context.Context, text string, ne int, tagCols []string, newest bool) (list []*seriesRows, ties, ok bool, err error) {
 	cb, isCol := c.b.(ColumnBackend)
 	if !isCol {
 		return nil, false, false, nil
@@ -129,24 +131,57 @@ func (c *selectCompiler) rawFetchTyped(ctx context.Context, text string, ne int,
 			s.typed.rows = append(s.typed.rows, r)
 		}
 	}
-	var rank []int32 // per column row: its series key's rank among the answer's
-	if len(tagCols) > 0 {
-		rank = c.seriesKeyRanks(res, 1+nd+ne, tagCols, len(times))
-	}
 	list = sortedSeries(all)
+	byTime := func(a, b int) int { return cmp.Compare(times[a], times[b]) }
+	var tied []*seriesRows // series with points of one time
 	for _, s := range list {
+		if newest {
+			s.typed.rows = newestTyped(s.typed.rows, times)
+		}
 		rows := s.typed.rows
-		slices.SortStableFunc(rows, func(a, b int) int {
-			if c := cmp.Compare(times[a], times[b]); c != 0 || rank == nil {
-				return c
+		slices.SortStableFunc(rows, byTime)
+		for i := 1; i < len(rows); i++ {
+			if times[rows[i]] == times[rows[i-1]] {
+				ties = true
+				tied = append(tied, s)
+				break
 			}
-			return cmp.Compare(rank[a], rank[b])
-		})
-		for i := 1; i < len(rows) && !ties; i++ {
-			ties = times[rows[i]] == times[rows[i-1]]
+		}
+	}
+	if len(tied) > 0 && len(tagCols) > 0 {
+		// Points of one time come in series-key order. The keys are
+		// built only when some series has such points: a newest point
+		// per host (lastpoint) has none.
+		rank := c.seriesKeyRanks(res, 1+nd+ne, tagCols, len(times))
+		for _, s := range tied {
+			slices.SortStableFunc(s.typed.rows, func(a, b int) int {
+				if c := cmp.Compare(times[a], times[b]); c != 0 {
+					return c
+				}
+				return cmp.Compare(rank[a], rank[b])
+			})
 		}
 	}
 	return list, ties, true, nil
+}
+
+// newestTyped keeps the rows at the largest time among rows (in place).
+func newestTyped(rows []int, times []int64) []int {
+	if len(rows) == 0 {
+		return rows
+	}
+	newest := times[rows[0]]
+	for _, r := range rows[1:] {
+		newest = max(newest, times[r])
+	}
+	n := 0
+	for _, r := range rows {
+		if times[r] == newest {
+			rows[n] = r
+			n++
+		}
+	}
+	return rows[:n]
 }
 
 // cellString is row r of a tag column, "" when NULL.
@@ -270,10 +305,10 @@ func (s *Series) AppendRowJSON(b []byte, k int) ([]byte, error) {
 			continue
 		}
 		if enc := t.ans.dictJSON(t.first + j); enc != nil {
-			// A tag: its values' JSON was written once per value.
+			// A tag: its values' JSON is written once per value.
 			ids, _ := col.Dict()
 			if id := ids[r]; id >= 0 {
-				b = append(b, enc[id]...)
+				b = append(b, enc.json(id)...)
 			} else {
 				b = append(b, `""`...)
 			}
@@ -345,7 +380,7 @@ type typedAnswer struct {
 	// dicts holds, per dictionary-encoded string column (tags), the JSON
 	// of each dictionary value, written once instead of once per cell;
 	// nil until the first row is encoded.
-	dicts [][][]byte
+	dicts []*dictJSON
 	// sec and secText: the last whole UTC second appendRFC3339 wrote
 	// and its text up to the seconds; rows of one second are common
 	// (many series, one time).
@@ -389,20 +424,35 @@ func (a *typedAnswer) appendRFC3339(b []byte, ns int64, loc *time.Location) []by
 
 // dictJSON returns the JSON of column i's dictionary values, or nil
 // when it is not dictionary-encoded.
-func (a *typedAnswer) dictJSON(i int) [][]byte {
+func (a *typedAnswer) dictJSON(i int) *dictJSON {
 	if a.dicts == nil {
-		a.dicts = make([][][]byte, len(a.cols.Cols))
+		a.dicts = make([]*dictJSON, len(a.cols.Cols))
 		for k, col := range a.cols.Cols {
 			ids, dict := col.Dict()
 			if ids == nil || col.Type() != sql.TypeString || len(dict) > len(a.cols.Rows) {
 				continue // not a tag, or more values than cells
 			}
-			enc := make([][]byte, len(dict))
-			for d, v := range dict {
-				enc[d] = query.AppendJSONString(nil, v)
-			}
-			a.dicts[k] = enc
+			a.dicts[k] = &dictJSON{dict: dict, start: make([]int32, len(dict)), end: make([]int32, len(dict))}
 		}
 	}
 	return a.dicts[i]
+}
+
+// dictJSON holds the JSON of a dictionary's values, each written the
+// first time a cell holds it, all in one buffer: a few allocations per
+// column rather than one per value.
+type dictJSON struct {
+	dict  []string
+	buf   []byte
+	start []int32 // per id: where its JSON starts
+	end   []int32 // per id: where its JSON ends, 0 until written
+}
+
+func (d *dictJSON) json(id int32) []byte {
+	if d.end[id] == 0 { // (a JSON string has at least its quotes)
+		d.start[id] = int32(len(d.buf))
+		d.buf = query.AppendJSONString(d.buf, d.dict[id])
+		d.end[id] = int32(len(d.buf))
+	}
+	return d.buf[d.start[id]:d.end[id]]
 }

@@ -188,6 +188,18 @@ func (c *selectCompiler) reduceSeries(ctx context.Context, calls []*influxql.Cal
 		// (ties by the larger value): each series' latest rows suffice.
 		ctx = exec.WithLatestRows(ctx)
 	}
+	if c.interval == 0 && allLast(calls) {
+		col := make([]int, len(calls))
+		for i := range calls {
+			col[i] = idx[i]
+			if args[i].skip {
+				col[i] = -1
+			}
+		}
+		if list, ok, err := c.reduceLastTyped(ctx, b.String(), len(cols), col); ok || err != nil {
+			return list, err
+		}
+	}
 	res, err := runSQL(ctx, c.b, c.db, c.tables, b.String(), c.req.Now)
 	if err != nil {
 		return nil, err
