@@ -202,3 +202,56 @@ func TestSegmentPieceFromFinerRollup(t *testing.T) {
 		}
 	}
 }
+
+// A range that ends past the head's newest row, inside a window (a live
+// dashboard's `time <= now()`), reads that last window from the head's
+// partials rather than its raw rows: the head has no row between the
+// range's end and the window's, so the answer per output window is the
+// raw rows' answer.
+func TestHeadLastWindowFromPartials(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	base := int64(1_767_225_600_000_000_000)
+	half := int64(500 * time.Millisecond)
+	var b columnar.Batch
+	n := 0
+	for i := range 2 * 60 * 6 { // two hosts, two rows a second for six minutes
+		for h, host := range []string{"a", "b"} {
+			n++
+			b.StartRow([]byte("m"), n)
+			b.AddTag([]byte("host"), []byte(host))
+			b.AddFloat([]byte("v"), float64(i*2+h))
+			b.EndRow(base + int64(i)*half)
+		}
+	}
+	if _, err := e.Write("db", &b); err != nil {
+		t.Fatal(err)
+	}
+	s, m := int64(time.Second), int64(time.Minute)
+	_, last := e.heads["db"]["m"].TimeRange()
+	for _, hi := range []int64{last + 1, last + 3*s + 1, base + 5*m + 7*s} {
+		lo := base + m
+		want := rawBy(t, e, lo, hi, 10*s)
+		ts, err := e.OpenScanRollups("db", "m", lo, hi, []int64{10 * s, 5 * s, s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.Columns = []string{"host", "v"}
+		ts.RollupColumns = []string{"host", segment.RollupRows, segment.RollupColumn("v", segment.PartSum)}
+		got, widths := foldRunBy(t, ts, lo, math.MaxInt64, 10*s)
+		ts.Close()
+		if len(got) != len(want) {
+			t.Fatalf("end %d: %d output windows, want %d", hi-base, len(got), len(want))
+		}
+		for w, a := range want {
+			if got[w] != a {
+				t.Errorf("end %d: window at %ds: %+v, want %+v", hi-base, (w-base)/s, got[w], a)
+			}
+		}
+		// Past the newest row the last window is whole: no raw rows; a
+		// range ending before it keeps its ragged end raw.
+		if pastLast := hi > last; pastLast != (widths[0] == 0) {
+			t.Errorf("end %d (newest row at %d): batches of widths %v", hi-base, last-base, widths)
+		}
+	}
+}

@@ -58,6 +58,23 @@ func rollupPieces(r timeSpan, widths []int64) []piece {
 	return out
 }
 
+// endWindowed returns span with its end moved up to the end of the window
+// of the coarsest width that holds it, when the source's last row (last)
+// is before that end: the source has no rows in between, so the span holds
+// the same rows, and its last window is whole — answered from partials
+// instead of raw rows. That window is a live dashboard's newest one: its
+// range ends at now(), past the newest row, inside a window still filling,
+// which holds every row of the last seconds.
+func endWindowed(span timeSpan, last int64, widths []int64) timeSpan {
+	if len(widths) == 0 || span.hi == math.MaxInt64 || last >= span.hi {
+		return span
+	}
+	if end := ceilTo(span.hi, widths[0]); end > span.hi {
+		span.hi = end
+	}
+	return span
+}
+
 func ceilTo(t, w int64) int64 {
 	f := segment.WindowStart(t, w)
 	if f == t || f > math.MaxInt64-w {
