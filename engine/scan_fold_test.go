@@ -18,6 +18,15 @@ type foldAgg struct{ n, sum int64 }
 // base, into db.m and flushes them to a segment.
 func writeFoldRows(t *testing.T, e *Engine, base int64) {
 	t.Helper()
+	writeFoldHead(t, e, base)
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeFoldHead writes writeFoldRows' rows into the head.
+func writeFoldHead(t *testing.T, e *Engine, base int64) {
+	t.Helper()
 	half := int64(500 * time.Millisecond)
 	var b columnar.Batch
 	n := 0
@@ -31,9 +40,6 @@ func writeFoldRows(t *testing.T, e *Engine, base int64) {
 		}
 	}
 	if _, err := e.Write("db", &b); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Flush(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -212,21 +218,7 @@ func TestHeadLastWindowFromPartials(t *testing.T) {
 	e := open(t, testConfig(t.TempDir()))
 	defer e.Close()
 	base := int64(1_767_225_600_000_000_000)
-	half := int64(500 * time.Millisecond)
-	var b columnar.Batch
-	n := 0
-	for i := range 2 * 60 * 6 { // two hosts, two rows a second for six minutes
-		for h, host := range []string{"a", "b"} {
-			n++
-			b.StartRow([]byte("m"), n)
-			b.AddTag([]byte("host"), []byte(host))
-			b.AddFloat([]byte("v"), float64(i*2+h))
-			b.EndRow(base + int64(i)*half)
-		}
-	}
-	if _, err := e.Write("db", &b); err != nil {
-		t.Fatal(err)
-	}
+	writeFoldHead(t, e, base)
 	s, m := int64(time.Second), int64(time.Minute)
 	_, last := e.heads["db"]["m"].TimeRange()
 	for _, hi := range []int64{last + 1, last + 3*s + 1, base + 5*m + 7*s} {

@@ -364,19 +364,7 @@ func TestHeadScanRollupCombinesBlocks(t *testing.T) {
 // cpu-ms/op is the process CPU time per read, steadier than ns/op on a
 // busy machine.
 func BenchmarkHeadScanRollupMinutes(b *testing.B) {
-	s := columnar.NewTableSchema()
-	h := NewHead(s)
-	var batch columnar.Batch
-	const hosts, steps = 100, 8640
-	for i := range hosts * steps {
-		batch.StartRow([]byte("cpu"), i+1)
-		batch.AddTag([]byte("hostname"), fmt.Appendf(nil, "host_%d", i%hosts))
-		for _, f := range []string{"a", "b", "c", "d", "e"} {
-			batch.AddFloat([]byte(f), float64(i%997)/3)
-		}
-		batch.EndRow(int64(i/hosts) * 10e9)
-	}
-	admitAll(b, s, h, &batch)
+	h := tsbsShapedHead(b, 100, "a", "b", "c", "d", "e")
 	v := h.View()
 	keep := v.MatchSeries(map[string][]string{"hostname": {"host_42"}})
 	b.ReportAllocs()

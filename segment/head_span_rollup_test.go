@@ -56,17 +56,8 @@ func TestHeadSpanRollups(t *testing.T) {
 // 10 s, a day): TSBS's double-groupby-1 over the head, from the span
 // rollups and, for comparison, from the blocks' alone.
 func BenchmarkHeadScanRollup(b *testing.B) {
-	s := columnar.NewTableSchema()
-	h := NewHead(s)
-	var batch columnar.Batch
-	const hosts, steps = 100, 8640
-	for i := range hosts * steps {
-		batch.StartRow([]byte("cpu"), i+1)
-		batch.AddTag([]byte("hostname"), fmt.Appendf(nil, "host_%d", i%hosts))
-		batch.AddFloat([]byte("usage_user"), float64(i%997)/3)
-		batch.EndRow(int64(i/hosts) * 10e9)
-	}
-	admitAll(b, s, h, &batch)
+	const hosts = 100
+	h := tsbsShapedHead(b, hosts, "usage_user")
 	for _, mode := range []string{"spans", "blocks"} {
 		b.Run(mode, func(b *testing.B) {
 			v := h.View()
@@ -85,4 +76,23 @@ func BenchmarkHeadScanRollup(b *testing.B) {
 			}
 		})
 	}
+}
+
+// tsbsShapedHead is a head of TSBS-shaped rows: hosts hosts, a row each
+// every 10 s for a day, with the float fields named.
+func tsbsShapedHead(b *testing.B, hosts int, fields ...string) *Head {
+	s := columnar.NewTableSchema()
+	h := NewHead(s)
+	var batch columnar.Batch
+	const steps = 8640
+	for i := range hosts * steps {
+		batch.StartRow([]byte("cpu"), i+1)
+		batch.AddTag([]byte("hostname"), fmt.Appendf(nil, "host_%d", i%hosts))
+		for _, f := range fields {
+			batch.AddFloat([]byte(f), float64(i%997)/3)
+		}
+		batch.EndRow(int64(i/hosts) * 10e9)
+	}
+	admitAll(b, s, h, &batch)
+	return h
 }
