@@ -359,14 +359,7 @@ func (s *Server) handleQueryV3(ctx *fasthttp.RequestCtx, influx bool) {
 		return // nobody is listening
 	}
 	if err != nil {
-		var qe *QueryError
-		if !errors.As(err, &qe) {
-			qe = &QueryError{Status: fasthttp.StatusBadRequest, Code: "query-failed", Err: err}
-		}
-		if qe.Code == "cold-unavailable" {
-			ctx.Response.Header.Set("Retry-After", "30")
-		}
-		s.writeError(ctx, qe.Status, qe.Code, err.Error())
+		s.writeQueryError(ctx, err)
 		return
 	}
 	ctx.SetContentType(v3Formats[format])
@@ -649,4 +642,18 @@ func convertValue(v any, typ string) any {
 		return query.FormatValue(v)
 	}
 	return v
+}
+
+// writeQueryError answers a failed query: its QueryError's status and
+// code (400 query-failed for any other error), with Retry-After when cold
+// data is unavailable for now.
+func (s *Server) writeQueryError(ctx *fasthttp.RequestCtx, err error) {
+	var qe *QueryError
+	if !errors.As(err, &qe) {
+		qe = &QueryError{Status: fasthttp.StatusBadRequest, Code: "query-failed", Err: err}
+	}
+	if qe.Code == "cold-unavailable" {
+		ctx.Response.Header.Set("Retry-After", "30")
+	}
+	s.writeError(ctx, qe.Status, qe.Code, err.Error())
 }

@@ -55,14 +55,7 @@ func (s *Server) writeInfluxFile(ctx *fasthttp.RequestCtx, req influxql.Request,
 		return // nobody is listening
 	}
 	if err != nil {
-		var qe *QueryError
-		if !errors.As(err, &qe) {
-			qe = &QueryError{Status: fasthttp.StatusBadRequest, Code: "query-failed", Err: err}
-		}
-		if qe.Code == "cold-unavailable" {
-			ctx.Response.Header.Set("Retry-After", "30")
-		}
-		s.writeError(ctx, qe.Status, qe.Code, err.Error())
+		s.writeQueryError(ctx, err)
 		return
 	}
 	var encode func(w io.Writer) error

@@ -113,12 +113,7 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 		return // nobody is listening
 	}
 	if err != nil {
-		var qe *QueryError
-		errors.As(err, &qe)
-		if qe.Code == "cold-unavailable" {
-			ctx.Response.Header.Set("Retry-After", "30")
-		}
-		s.writeError(ctx, qe.Status, qe.Code, err.Error())
+		s.writeQueryError(ctx, err)
 		return
 	}
 	res.Stats.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000

@@ -229,15 +229,7 @@ func (c *selectCompiler) reduceSeries(ctx context.Context, calls []*influxql.Cal
 			if v == nil {
 				continue
 			}
-			p := point{t: tm, v: v}
-			switch x := v.(type) {
-			case float64:
-				p.f = x
-			case int64:
-				p.f = float64(x)
-			case uint64:
-				p.f = float64(x)
-			}
+			p := pointOf(tm, v)
 			switch {
 			case call.Name == "percentile" || call.Name == "mode":
 				win.pts[i] = append(win.pts[i], p)

@@ -122,7 +122,11 @@ func (c *selectCompiler) reduceLastTyped(ctx context.Context, text string, ncols
 
 // cellPoint is row r of a value column as reduceSeries's points are.
 func cellPoint(col exec.Column, r int, t int64) point {
-	v := col.Value(r)
+	return pointOf(t, col.Value(r))
+}
+
+// pointOf is the point of value v at time t, its numeric value as a float.
+func pointOf(t int64, v any) point {
 	p := point{t: t, v: v}
 	switch x := v.(type) {
 	case float64:
