@@ -117,6 +117,24 @@ run_q() { # key pid url dialect name type
   rss_peak "$2" >> "$res/rss-$1.txt"
 }
 
+echo "== settle the peers' storage"
+# The peers settle before Silt's head is queried, so their background work
+# (InfluxDB's snapshots and compactions, ClickHouse's merges) does not share
+# the cores with those queries.
+ch_q "OPTIMIZE TABLE benchmark.cpu FINAL"
+curl -sf "http://127.0.0.1:$VM_PORT/internal/force_flush" >/dev/null || true
+curl -sf "http://127.0.0.1:$VM_PORT/internal/force_merge" >/dev/null || true
+# InfluxDB: wait until the WAL is snapshotted and the shard sizes stop changing.
+prev=-1 stable=0
+for _ in $(seq 90); do
+  wal=$(du -sb "$work/influx/wal/benchmark" | cut -f1)
+  cur=$(du -sb "$work/influx/data/benchmark" | cut -f1)
+  if [ "$wal" -lt 65536 ] && [ "$cur" = "$prev" ] && ! find "$work/influx/data/benchmark" -name '*.tmp' | grep -q .; then
+    stable=$((stable + 1)); [ "$stable" -ge 3 ] && break
+  else stable=0; fi
+  prev=$cur; sleep 2
+done
+
 # What live dashboards read: the data still in Silt's in-memory head, before
 # the restart below flushes it (HEAD=0 skips this). Its answers are checked
 # against the segments' like every other system's.
@@ -132,23 +150,10 @@ if [ "$HEAD" = 1 ]; then
   echo "the same head through /query (InfluxQL)" > "$res/notes-silt-head-influxql.txt"
 fi
 
-echo "== settle storage"
+echo "== settle Silt's storage"
 # Silt: a restart flushes every head to Parquet segments (as a steady state would).
 kill -TERM "$silt_pid"; wait "$silt_pid" || true
 start_silt "$SILT_PORT"
-ch_q "OPTIMIZE TABLE benchmark.cpu FINAL"
-curl -sf "http://127.0.0.1:$VM_PORT/internal/force_flush" >/dev/null || true
-curl -sf "http://127.0.0.1:$VM_PORT/internal/force_merge" >/dev/null || true
-# InfluxDB: wait until the WAL is snapshotted and the shard sizes stop changing.
-prev=-1 stable=0
-for _ in $(seq 90); do
-  wal=$(du -sb "$work/influx/wal/benchmark" | cut -f1)
-  cur=$(du -sb "$work/influx/data/benchmark" | cut -f1)
-  if [ "$wal" -lt 65536 ] && [ "$cur" = "$prev" ] && ! find "$work/influx/data/benchmark" -name '*.tmp' | grep -q .; then
-    stable=$((stable + 1)); [ "$stable" -ge 3 ] && break
-  else stable=0; fi
-  prev=$cur; sleep 2
-done
 # Allocated bytes (du without --apparent-size): InfluxDB preallocates sparse
 # series-file segments whose apparent size is mostly holes.
 du -s -B1 "$work/silt-data/segments/benchmark" "$work/silt-data/wal" | awk '{s += $1} END {print s}' > "$res/disk-silt.txt"
