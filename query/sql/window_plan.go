@@ -164,24 +164,18 @@ func (p *planner) windowFunc(fc *pg_query.FuncCall, name string, c clause, depth
 		if len(args) != 1 {
 			return nil, noFunc(loc, name, args)
 		}
-		x := args[0]
-		if isUnknownLit(x) {
-			x, _ = p.cast(x, TypeString, loc)
-		}
-		if x.Type() == TypeInterval || x.Type() == TypeNull {
-			return nil, unsupported(loc, name+"() of this type", "")
+		x, err := p.valueArg(args[0], name, loc)
+		if err != nil {
+			return nil, err
 		}
 		fn.Args, fn.Type = []Expr{x}, x.Type()
 	case "nth_value":
 		if len(args) != 2 {
 			return nil, noFunc(loc, name, args)
 		}
-		x := args[0]
-		if isUnknownLit(x) {
-			x, _ = p.cast(x, TypeString, loc)
-		}
-		if x.Type() == TypeInterval || x.Type() == TypeNull {
-			return nil, unsupported(loc, name+"() of this type", "")
+		x, err := p.valueArg(args[0], name, loc)
+		if err != nil {
+			return nil, err
 		}
 		k, ok := args[1].(*Const)
 		if !ok || !(k.Value.Type.integer() || k.Value.Null) {
@@ -384,4 +378,17 @@ func (p *planner) rangeOffset(e Expr, w *pg_query.WindowDef, order []SortKey, wh
 		return Value{}, unsupported(loc, "RANGE with offset PRECEDING/FOLLOWING for column type "+key.PGName(), "")
 	}
 	return Value{}, unsupported(loc, "RANGE with offset PRECEDING/FOLLOWING for column type "+key.PGName()+" and offset type "+pgTypeName(e), "")
+}
+
+// valueArg checks and types the value argument of first_value, last_value
+// and nth_value: an untyped literal reads as text, and intervals and NULL
+// are refused (the window executor does not carry them).
+func (p *planner) valueArg(x Expr, name string, loc int32) (Expr, error) {
+	if isUnknownLit(x) {
+		x, _ = p.cast(x, TypeString, loc)
+	}
+	if x.Type() == TypeInterval || x.Type() == TypeNull {
+		return nil, unsupported(loc, name+"() of this type", "")
+	}
+	return x, nil
 }
