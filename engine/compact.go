@@ -389,14 +389,16 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 	// The outputs' rollups replace the inputs': windows with late or
 	// duplicate points are rebuilt from the merged rows.
 	metas = append(metas, e.buildRollups(metas, func() uint64 { return e.nextID.Add(1) - 1 }, "compaction", nil)...)
+	// Cached before the outputs go live, so that no last-value query finds
+	// them live without a summary (it would read each output whole).
+	e.lastCache.install(e.cfg.DataDir, metas[:len(outs)], lastSums)
 	if err := e.swapSegments(inputs, metas); err != nil {
 		// The outputs stay on disk: if the manifest did reach the disk they
 		// are live after a restart, else they are orphans recovery removes.
+		// Their summaries go either way: a restart starts with none.
+		e.lastCache.forget(e.cfg.DataDir, metas)
 		return false, fmt.Errorf("compact %s.%s window %s: %w", k.db, k.table, k.window, err)
 	}
-	// Once the outputs are live: a summary cached before would be dropped
-	// by the next query's prune.
-	e.lastCache.install(e.cfg.DataDir, metas[:len(outs)], lastSums)
 	var rowsIn int64
 	for _, s := range inputs {
 		rowsIn += s.Rows

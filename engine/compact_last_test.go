@@ -280,7 +280,7 @@ func TestCompactCachesLastValues(t *testing.T) {
 				}
 			}
 			if c.uncache {
-				e.lastCache.prune(nil)
+				e.lastCache.m.Clear()
 			}
 			// The case takes the path it is named for.
 			if _, written := e.lastCache.forCompaction(inputs, nil, nil, !c.retention); (written == nil) != (c.name == "merged") {

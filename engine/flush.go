@@ -164,6 +164,9 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 		}
 	}
 	metas = append(metas, e.buildRollups(metas, newID, "flush", flushed)...)
+	if beforeFlushCommit != nil {
+		beforeFlushCommit()
+	}
 	// source.go: upstream confirms before the manifest names the rows.
 	if err := e.awaitSourcesCommitted(fs.sources); err != nil {
 		return err
@@ -212,8 +215,14 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 	return nil
 }
 
-// removeSegmentFiles deletes the files of segments no manifest names.
+// beforeFlushCommit, set by tests, runs once a flush has written its
+// segments and before a manifest names them.
+var beforeFlushCommit func()
+
+// removeSegmentFiles deletes the files of segments no manifest names, and
+// the last-value summaries cached for them.
 func (e *Engine) removeSegmentFiles(metas []segment.SegmentMeta) {
+	e.lastCache.forget(e.cfg.DataDir, metas)
 	for _, m := range metas {
 		_ = os.Remove(filepath.Join(e.cfg.DataDir, filepath.FromSlash(m.Path)))
 	}

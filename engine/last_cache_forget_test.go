@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"fmt"
+	"math"
 	"path/filepath"
 	"testing"
 	"time"
@@ -69,4 +71,52 @@ func TestLastCacheForgetsRetiredSegments(t *testing.T) {
 		t.Fatal(err)
 	}
 	cachedOnlyLive("after dropping a table")
+}
+
+// A last-value query that runs while a flush is between writing its
+// segments and committing them must not drop the summaries the flush has
+// cached: a stat panel refreshing every second lands there on most flushes
+// of a busy server, and the next one read the whole new segment back.
+func TestLastCacheKeepsSummariesOfAFlushInProgress(t *testing.T) {
+	e := open(t, noCompactConfig(t.TempDir()))
+	defer e.Close()
+	now := time.Now().UnixNano()
+	var b columnar.Batch
+	for h := range 5 {
+		b.StartRow([]byte("cpu"), h+1)
+		b.AddTag([]byte("host"), []byte(fmt.Sprint("h", h)))
+		b.AddFloat([]byte("x"), float64(h))
+		b.EndRow(now - int64(h)*int64(time.Second))
+	}
+	if _, err := e.Write("db", &b); err != nil {
+		t.Fatal(err)
+	}
+	queried := 0
+	beforeFlushCommit = func() {
+		queried++
+		ts, err := e.OpenScanRange("db", "cpu", math.MinInt64, math.MaxInt64)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer ts.Close()
+		ts.Columns, ts.LastOnly = []string{"host", "x"}, true
+		if err := ts.RunBatches(context.Background(), func(*columnar.ColumnBatch) error { return nil }); err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() { beforeFlushCommit = nil }()
+	flush(t, e)
+	if queried != 1 {
+		t.Fatalf("the last-value query ran %d times during the flush, want 1", queried)
+	}
+	raw := e.Manifest().Raw()
+	if len(raw) == 0 {
+		t.Fatal("the flush wrote no segment")
+	}
+	for _, m := range raw {
+		if _, ok := e.lastCache.m.Load(filepath.Join(e.cfg.DataDir, filepath.FromSlash(m.Path))); !ok {
+			t.Errorf("the summary of %s, cached by its flush, is gone after a query ran before the commit", m.Path)
+		}
+	}
 }

@@ -287,11 +287,6 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 	}
 	acc := newLastSet(fields)
 	cache := &ts.eng.lastCache
-	live := map[string]bool{}
-	for _, m := range ts.eng.manifest.Load().Segments {
-		live[filepath.Join(ts.eng.cfg.DataDir, filepath.FromSlash(m.Path))] = true
-	}
-	cache.prune(live)
 	cols := slices.Clone(ts.tagOrder) // every tag: series identity
 	for _, f := range fields {
 		cols = append(cols, f.Name)
@@ -557,24 +552,15 @@ func (c *lastCache) fromHead(dataDir string, metas []segment.SegmentMeta, h *seg
 	}
 }
 
-// forget drops the summaries of segments that left the manifest. Flushes
-// and compactions add a summary per segment they write, and nothing else
-// takes them out but prune, which only last-value queries run: without
-// forget, a server that ingests and is never asked for last values keeps
-// the summary of every segment it ever flushed or merged.
+// forget drops the summaries of segments that left the manifest (released
+// by the engine's segment references) or were never committed (a failed
+// flush removes its files: removeSegmentFiles). Those are the only ways a
+// summary goes: last-value queries used to prune the cache against their
+// own manifest snapshot, which dropped the summary a flush had just cached
+// for segments it had not committed yet — the next stat panel then read a
+// whole fresh segment back, 2.5M rows under the dashboard benchmark.
 func (c *lastCache) forget(dataDir string, metas []segment.SegmentMeta) {
 	for _, m := range metas {
 		c.m.Delete(filepath.Join(dataDir, filepath.FromSlash(m.Path)))
 	}
-}
-
-// prune drops the summaries of segments not in live (removed by
-// compaction or retention).
-func (c *lastCache) prune(live map[string]bool) {
-	c.m.Range(func(k, _ any) bool {
-		if !live[k.(string)] {
-			c.m.Delete(k)
-		}
-		return true
-	})
 }
