@@ -167,6 +167,10 @@ type DashboardConfig struct {
 	// Recheck adds a third phase, ingest alone again after the panels, so
 	// a rate that drifts as the data grows is told from the panels' cost.
 	Recheck bool
+	// Warmup is ingest alone before the first phase, not timed: a head
+	// filling from empty writes no segment until it holds --flush-bytes,
+	// so a first phase without it is cheaper than the ones after.
+	Warmup time.Duration
 	// ServerPID, when not 0, is the server's process: its peak RSS is
 	// reset before and read after each phase.
 	ServerPID int
@@ -181,6 +185,8 @@ func (c DashboardConfig) Validate() error {
 		return fmt.Errorf("need --scale >= --loaders >= 1 (got %d hosts, %d loaders)", c.Hosts, c.Loaders)
 	case c.BatchSize < 1:
 		return fmt.Errorf("need --batch-size >= 1")
+	case c.Warmup < 0:
+		return fmt.Errorf("need --warmup >= 0")
 	case c.Refresh <= 0 || c.Duration <= 0:
 		return fmt.Errorf("need --refresh > 0 and --duration > 0")
 	case c.Backfill < 0 || (c.Backfill > 0 && c.Interval <= 0):
@@ -209,6 +215,22 @@ type PhaseResult struct {
 	// generating rows, sending them, decoding the panels' answers. On a
 	// machine shared with the server it is CPU the server did not get.
 	ClientCPU time.Duration `json:"client_cpu_ns"`
+	// ServerCPU is the server's CPU time (user + system) in the phase,
+	// when it runs on this machine (ServerPID).
+	ServerCPU time.Duration `json:"server_cpu_ns,omitempty"`
+	// Flushes and FlushSeconds are the flushes the server finished in the
+	// phase and the time they took (Silt's /metrics; 0 for another server).
+	Flushes      int     `json:"flushes"`
+	FlushSeconds float64 `json:"flush_seconds"`
+}
+
+// ServerCPUPerMRow is the server's CPU seconds per million acknowledged
+// rows in the phase (0 when either is unknown).
+func (r PhaseResult) ServerCPUPerMRow() float64 {
+	if r.Rows == 0 {
+		return 0
+	}
+	return r.ServerCPU.Seconds() / (float64(r.Rows) / 1e6)
 }
 
 // RowsPerSec is acknowledged rows per second of the phase.
@@ -247,6 +269,7 @@ func LatencyStats(lat []float64) (p50, p99, hi float64) {
 // DashboardResult is a whole run.
 type DashboardResult struct {
 	BackfillRows    int64         `json:"backfill_rows"`
+	WarmupRows      int64         `json:"warmup_rows"`
 	BackfillElapsed time.Duration `json:"backfill_elapsed_ns"`
 	Alone           PhaseResult   `json:"ingest_alone"`
 	WithPanels      PhaseResult   `json:"ingest_with_panels"`
@@ -256,7 +279,7 @@ type DashboardResult struct {
 
 // TotalRows is every row the loaders had acknowledged.
 func (r DashboardResult) TotalRows() int64 {
-	n := r.BackfillRows + r.Alone.Rows + r.WithPanels.Rows
+	n := r.BackfillRows + r.WarmupRows + r.Alone.Rows + r.WithPanels.Rows
 	if r.AloneAfter != nil {
 		n += r.AloneAfter.Rows
 	}
@@ -333,6 +356,16 @@ func RunDashboard(ctx context.Context, cfg DashboardConfig) (DashboardResult, er
 			return res, fmt.Errorf("backfill: %w", err)
 		}
 	}
+	if cfg.Warmup > 0 {
+		logf("warmup: ingest alone for %s (not timed)", cfg.Warmup)
+		warm := cfg
+		warm.Duration, warm.ServerPID = cfg.Warmup, 0
+		wr, err := runPhase(ctx, warm, w, loaders, nil)
+		res.WarmupRows = wr.Rows
+		if err != nil {
+			return res, fmt.Errorf("warmup: %w", err)
+		}
+	}
 	logf("phase 1: ingest alone for %s", cfg.Duration)
 	res.Alone, err = runPhase(ctx, cfg, w, loaders, nil)
 	if err != nil {
@@ -369,6 +402,11 @@ func runPhase(ctx context.Context, cfg DashboardConfig, w *dashWriter, loaders [
 		ResetPeakRSSOf(cfg.ServerPID)
 	}
 	cpu0 := processCPU()
+	var srv0 time.Duration
+	if cfg.ServerPID != 0 {
+		srv0 = ServerCPUOf(cfg.ServerPID)
+	}
+	fl0 := scrapeFlushes(ctx, w.client, cfg.URL)
 	start := time.Now()
 	deadline := start.Add(cfg.Duration)
 	stop := make(chan struct{})
@@ -400,6 +438,11 @@ func runPhase(ctx context.Context, cfg DashboardConfig, w *dashWriter, loaders [
 	close(stop)
 	<-sideDone
 	r.ClientCPU = processCPU() - cpu0
+	if cfg.ServerPID != 0 {
+		r.ServerCPU = ServerCPUOf(cfg.ServerPID) - srv0
+	}
+	fl := scrapeFlushes(ctx, w.client, cfg.URL)
+	r.Flushes, r.FlushSeconds = int(fl.count-fl0.count), fl.seconds-fl0.seconds
 	for _, x := range results {
 		r.Rows += x.Rows
 		r.Requests += x.Requests

@@ -26,12 +26,17 @@ per series). A 429 answer is waited out (Retry-After) and counted.
 
   1. backfill: --backfill of history, one row per host every --interval,
      so the 6-hour panels have data (not timed)
-  2. ingest alone for --duration: rows/s
-  3. ingest for --duration while --panels Grafana-like panels refresh every
+  2. warmup: ingest alone for --warmup (not timed), so the phases measure a
+     server that flushes: a head filling from empty writes no segment
+  3. ingest alone for --duration: rows/s
+  4. ingest for --duration while --panels Grafana-like panels refresh every
      --refresh: rows/s, and per panel p50/p99/max latency, errors, misses
-  4. with --recheck, ingest alone again: the rate alone is then both alone
+  5. with --recheck, ingest alone again: the rate alone is then both alone
      phases together, so a rate that drifts as the data grows (the head
      fills, flushes start) is not blamed on the panels
+
+Each phase prints the flushes the server finished in it (Silt's /metrics)
+and, for a server on this machine, its CPU seconds per million rows.
 
 The panels are InfluxQL GETs on /query?db=DB&q=...&epoch=ms as Grafana's
 InfluxDB data source sends them: graphs of one host, a few hosts, every
@@ -86,6 +91,7 @@ func runBenchDashboard(args []string) int {
 	filter := fs.String("time-filter", "ms", "how $timeFilter is expanded: ms (Grafana 8+: time >= <from>ms and time <= <to>ms) or now (time >= now() - 15m and time <= now())")
 	pid := fs.Int("server-pid", 0, "the server's process id, for its peak RSS (default: found from --url when local)")
 	printOnly := fs.Bool("print", false, "print the panels' queries and run nothing")
+	warmup := fs.Duration("warmup", 30*time.Second, "ingest alone before the phases, not timed (0: none)")
 	recheck := fs.Bool("recheck", false, "after the panels, ingest alone again and compare with both alone phases")
 	jsonOut := fs.String("json", "", "also write the result as JSON to this file")
 	if code, ok := parseFlags(fs, benchDashboardUsage, args); !ok {
@@ -93,7 +99,8 @@ func runBenchDashboard(args []string) int {
 	}
 	cfg := bench.DashboardConfig{URL: *u, DB: *db, Hosts: *scale, Loaders: *loaders, BatchSize: *batch,
 		Panels: bench.DashboardPanels(*panels, *scale, *seed), Refresh: *refresh, Duration: *dur,
-		Backfill: *backfill, Interval: *interval, Seed: *seed, Filter: bench.TimeFilter(*filter), Recheck: *recheck}
+		Backfill: *backfill, Interval: *interval, Seed: *seed, Filter: bench.TimeFilter(*filter), Recheck: *recheck,
+		Warmup: *warmup}
 	err := cfg.Validate()
 	if err == nil && *panels < 0 {
 		err = fmt.Errorf("need --panels >= 0")
@@ -176,6 +183,11 @@ func printDashboard(w io.Writer, cfg bench.DashboardConfig, res bench.DashboardR
 			fmt.Fprintf(w, ", %d rows dropped at the end", r.Dropped)
 		}
 		fmt.Fprintf(w, "); this client used %.1f CPU-s\n", r.ClientCPU.Seconds())
+		fmt.Fprintf(w, "%-22s %10s  %d flushes (%.1fs)", "", "", r.Flushes, r.FlushSeconds)
+		if r.ServerCPU > 0 {
+			fmt.Fprintf(w, "; the server used %.1f CPU-s, %.2f CPU-s per million rows", r.ServerCPU.Seconds(), r.ServerCPUPerMRow())
+		}
+		fmt.Fprintln(w)
 	}
 	phase("ingest alone", res.Alone)
 	phase("ingest + panels", res.WithPanels)
@@ -218,7 +230,7 @@ func printDashboard(w io.Writer, cfg bench.DashboardConfig, res bench.DashboardR
 			fmt.Fprintf(w, "panel %d error: %s\n", i+1, e)
 		}
 	}
-	fmt.Fprintf(w, "\nrows acknowledged in all: %d (backfill %d + %d + %d", res.TotalRows(), res.BackfillRows, res.Alone.Rows, res.WithPanels.Rows)
+	fmt.Fprintf(w, "\nrows acknowledged in all: %d (backfill %d + warmup %d + %d + %d", res.TotalRows(), res.BackfillRows, res.WarmupRows, res.Alone.Rows, res.WithPanels.Rows)
 	if a := res.AloneAfter; a != nil {
 		fmt.Fprintf(w, " + %d", a.Rows)
 	}
