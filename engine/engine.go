@@ -114,6 +114,7 @@ type Engine struct {
 	mu          sync.Mutex
 	wal         *wal.WAL
 	manifest    atomic.Pointer[manifest.Manifest] // replaced under mu
+	maxTimes    tableMaxTimes                     // under mu: head_older.go
 	ready       atomic.Bool                       // WAL replayed, accepting writes
 	catalog     map[string]map[string]*columnar.TableSchema
 	heads       map[string]map[string]*segment.Head
@@ -493,7 +494,7 @@ func (e *Engine) applyLocked(db string, b *columnar.Batch) {
 		name := b.Bytes(r.Table)
 		h := heads[string(name)]
 		if h == nil {
-			h = segment.NewHead(e.catalog[db][string(name)])
+			h = e.newHeadLocked(db, string(name))
 			heads[string(name)] = h
 		}
 		before := h.Bytes()

@@ -194,6 +194,7 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 	// The popped slot is cleared: the backing array outlives the pop
 	// (until an append outgrows it), and through it a flushed set's heads
 	// — up to --max-head-bytes of them — would stay reachable.
+	e.forgetOlderLocked(fs)
 	e.frozen[0] = nil
 	e.frozen = e.frozen[1:]
 	e.mu.Unlock()

@@ -55,6 +55,9 @@ type TableScan struct {
 	Missing []string
 	// BytesPruned is the size of the segment files pruned by time.
 	BytesPruned int64
+	// SlicesMerged counts the stretches RunBatches merged point by point
+	// (sources that may share a point there).
+	SlicesMerged int
 
 	// Columns, when set before Run, limits what segments decode to these
 	// columns plus time and every tag (tags identify series for the
@@ -529,6 +532,20 @@ func (ts *TableScan) sliceTasks(sl groupSlice, cols []string, fields []columnar.
 		}
 		return ts.headTasks(ts.heads[i-len(ts.segs)], sl.timeSpan)
 	}
+	// The newest sources, heads that repeat no older point here, are read
+	// alone (head_older.go): the rest are merged without them.
+	alone := len(sl.srcs)
+	for alone > 1 && sl.srcs[alone-1] >= len(ts.segs) && !ts.heads[sl.srcs[alone-1]-len(ts.segs)].RepeatsOlderIn(lo, hi) {
+		alone--
+	}
+	if alone < len(sl.srcs) {
+		tasks := ts.sliceTasks(groupSlice{sl.timeSpan, sl.srcs[:alone]}, cols, fields)
+		for _, i := range sl.srcs[alone:] {
+			tasks = append(tasks, ts.headTasks(ts.heads[i-len(ts.segs)], sl.timeSpan)...)
+		}
+		return tasks
+	}
+	ts.SlicesMerged++
 	var sources []iter.Seq2[*columnar.Point, error]
 	for _, i := range sl.srcs {
 		if i < len(ts.segs) {

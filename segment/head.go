@@ -70,6 +70,9 @@ type Head struct {
 	shapeTags   []int
 	shapeFields []int
 
+	// older: which rows may repeat a point of an older source (head_older.go).
+	older olderBound
+
 	view bool // a read-only View: columns are not padded, readers check bounds
 }
 
@@ -104,11 +107,11 @@ func (h *Head) Series() int { return len(h.seriesTags) }
 // values): a series takes its seriesMap entry (key string, slot, and the
 // map's growth slack: about 56 bytes), its seriesTags slice (header with
 // append slack, and the ids: about 35), seriesLast, sealedLast and the
-// sealing scratch (24); a dictionary value its string, map entry (about 54) and vals entry
+// sealing scratch (24) and its floor for older sources (8); a dictionary value its string, map entry (about 54) and vals entry
 // (about 17). TestHeadBytesTrackHeap checks the estimate against the heap.
 const (
 	rowOverhead    = 8 + 4
-	seriesOverhead = 112
+	seriesOverhead = 120
 	dictOverhead   = 64
 )
 
@@ -172,6 +175,7 @@ func (h *Head) Append(b *columnar.Batch, r *columnar.Row, sameShape bool) {
 		h.seriesMap[string(key)] = sid
 		h.seriesTags = append(h.seriesTags, append([]int32(nil), ids[:end]...))
 		h.seriesLast = append(h.seriesLast, r.Time)
+		h.older.newSeriesFloor(h, ids[:end])
 		h.bytes += int64(len(key)*2) + seriesOverhead
 		for col, id := range ids[:end] {
 			if id >= 0 {
@@ -184,6 +188,7 @@ func (h *Head) Append(b *columnar.Batch, r *columnar.Row, sameShape bool) {
 		h.late.add(int32(len(h.times)), r.Time)
 	}
 	h.keyScratch, h.idScratch = key, ids
+	h.older.note(sid, r.Time)
 
 	row := len(h.times)
 	h.times = append(h.times, r.Time)
@@ -261,7 +266,7 @@ func (h *Head) View() *Head {
 		times: h.times[:n:n], series: h.series[:n:n],
 		seriesTags: h.seriesTags[:len(h.seriesTags):len(h.seriesTags)],
 		blocks:     h.blocks[:len(h.blocks):len(h.blocks)], sealed: h.sealed,
-		spans: h.spans[:len(h.spans):len(h.spans)]}
+		spans: h.spans[:len(h.spans):len(h.spans)], older: olderBound{known: h.older.known, lo: h.older.lo, hi: h.older.hi}}
 	for _, d := range h.dicts {
 		n := len(d.vals)
 		v.dicts = append(v.dicts, &tagDict{vals: d.vals[:n:n], lookup: d.lookup, post: d.post[:n:n]})

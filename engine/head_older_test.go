@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/siltdb/silt/columnar"
+)
+
+// A head whose rows repeat no flushed point is read alone where its time
+// range overlaps the flushed segments' (the writes in flight at a flush's
+// cut), and merged with them where it may repeat one; either way every
+// point is answered once, with its newest value.
+func TestScanReadsAHeadAloneWhereItRepeatsNothing(t *testing.T) {
+	e := open(t, noCompactConfig(t.TempDir()))
+	defer e.Close()
+	model := map[string]float64{}
+	put := func(pts ...point) {
+		t.Helper()
+		write(t, e, "db", pts...)
+		for _, p := range pts {
+			model[fmt.Sprintf("%s@%d", p.host, p.t)] = p.v
+		}
+	}
+	read := func() (map[string]float64, int) {
+		t.Helper()
+		ts, err := e.OpenScan("db", "m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ts.Close()
+		ts.Columns = []string{"host", "v"}
+		got := map[string]float64{}
+		if err := ts.RunBatches(context.Background(), func(b *columnar.ColumnBatch) error {
+			for i := range b.Rows() {
+				k := fmt.Sprintf("%s@%d", b.Tags[0].Dict[b.Tags[0].IDs[i]], b.Time[i])
+				if _, dup := got[k]; dup {
+					return fmt.Errorf("point %s twice", k)
+				}
+				got[k] = b.Fields[0].F[i]
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got, ts.SlicesMerged
+	}
+	base := time.Now().Add(-time.Hour).Truncate(time.Minute).UnixNano()
+	sec := int64(time.Second)
+	// h0's rows end at +90 s, h1's at +99 s: the flushed segment spans both.
+	var pts []point
+	for i := range 91 {
+		pts = append(pts, point{"m", "h0", base + int64(i)*sec, float64(i)})
+	}
+	for i := range 100 {
+		pts = append(pts, point{"m", "h1", base + int64(i)*sec, float64(1000 + i)})
+	}
+	put(pts...)
+	// Writes in flight at the cut land in the next head while the flush
+	// runs: h0 goes on after its own last row, at a time inside the
+	// segment's range.
+	beforeFlushCommit = func() {
+		put(point{"m", "h0", base + 95*sec, 95}, point{"m", "h1", base + 100*sec, 1100})
+	}
+	flush(t, e)
+	beforeFlushCommit = nil
+	got, merged := read()
+	checkModel(t, "head after the cut", got, model)
+	if merged != 0 {
+		t.Errorf("%d stretches merged point by point; the head repeats no flushed point", merged)
+	}
+
+	// A rewrite of a flushed point: that stretch is merged, the new value wins.
+	put(point{"m", "h1", base + 50*sec, -1})
+	got, merged = read()
+	checkModel(t, "head rewriting a flushed point", got, model)
+	if merged == 0 {
+		t.Error("a head rewriting a flushed point was read without merging")
+	}
+}
