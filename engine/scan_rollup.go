@@ -101,6 +101,64 @@ func (ts *TableScan) rollupTasks(i int) []func(emit func(*columnar.ColumnBatch) 
 // range where the segment is the one source); raw reports whether the
 // segment's own rows are read.
 func (ts *TableScan) rollupTasksIn(i int, span timeSpan) (tasks []func(emit func(*columnar.ColumnBatch) error) error, raw bool) {
+	ps := rollupPieces(span, ts.widths)
+	// The ragged ends (scan_ragged.go): the pieces before the first and
+	// after the last window of the segment's finest rollup the scan reads.
+	wr := int64(0)
+	for w := range ts.rollups[i] {
+		if slices.Contains(ts.widths, w) && (wr == 0 || w < wr) {
+			wr = w
+		}
+	}
+	if wr == 0 {
+		return ts.piecesTasks(i, ps)
+	}
+	a, b := span.lo, span.hi
+	if a != math.MinInt64 {
+		a = ceilTo(a, wr)
+	}
+	if b != math.MaxInt64 {
+		b = segment.WindowStart(b, wr)
+	}
+	if a >= b {
+		return ts.piecesTasks(i, ps)
+	}
+	var head, mid, tail []piece
+	for _, p := range ps {
+		switch {
+		case p.hi <= a:
+			head = append(head, p)
+		case p.lo >= b:
+			tail = append(tail, p)
+		default:
+			mid = append(mid, p)
+		}
+	}
+	ragged := func(ps []piece, ws int64) {
+		t, r := ts.piecesTasks(i, ps)
+		if !r {
+			tasks = append(tasks, t...)
+			return
+		}
+		if len(t) > 0 {
+			tasks = append(tasks, ts.raggedTask(ts.rollups[i][wr], wr, ws, ps[0].lo, ps[len(ps)-1].hi, t))
+			raw = true // the fallback may read the rows
+		}
+	}
+	if len(head) > 0 {
+		ragged(head, a-wr)
+	}
+	t, r := ts.piecesTasks(i, mid)
+	tasks, raw = append(tasks, t...), raw || r
+	if len(tail) > 0 {
+		ragged(tail, b)
+	}
+	return tasks, raw
+}
+
+// piecesTasks reads the pieces ps of segment i: each rollup piece from its
+// rollup, the rest from its rows; raw reports whether its rows are read.
+func (ts *TableScan) piecesTasks(i int, ps []piece) (tasks []func(emit func(*columnar.ColumnBatch) error) error, raw bool) {
 	seg := ts.segs[i]
 	lo, hi := seg.Info.MinTime, seg.Info.MaxTime
 	var spans []timeSpan // answered from the segment's rows
@@ -116,7 +174,7 @@ func (ts *TableScan) rollupTasksIn(i int, span timeSpan) (tasks []func(emit func
 			fold = nil
 		}
 	}
-	for _, p := range rollupPieces(span, ts.widths) {
+	for _, p := range ps {
 		if !p.overlaps(lo, hi) {
 			continue
 		}

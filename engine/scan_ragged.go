@@ -1,0 +1,170 @@
+package engine
+
+import (
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/segment"
+)
+
+// A range that starts or ends inside a rollup window (a dashboard's
+// now() - 15m, to the millisecond) leaves a ragged piece: rows of part of
+// a window, which a segment answered from its rows. Its rows are those of
+// every series in that stretch, and a segment keeps a series' day in a
+// few 4096-row pages: every panel refresh decoded a page of every series
+// and column to keep a few seconds of them — under ingest, most of the
+// queries' CPU.
+//
+// The window's rollup row says when its rows are: each field's first and
+// last time. A series whose rows in the window all lie inside the ragged
+// piece is answered by the partial, one whose rows all lie outside by
+// nothing; only when a series' rows straddle the piece's edge (dense data
+// at the edge) are the rows read, as before.
+
+// errStraddle stops the first pass: some series' rows straddle the piece.
+var errStraddle = errors.New("a series' rows straddle the ragged piece")
+
+// raggedTask answers the stretch [lo, hi) of segment i, which lies inside
+// the window [ws, ws+r's width) of its rollup r, from that window's
+// partials, or, when some series' rows straddle the stretch's edge, by
+// running fallback (the stretch's row tasks).
+func (ts *TableScan) raggedTask(r rollupRef, w, ws, lo, hi int64, fallback []func(emit func(*columnar.ColumnBatch) error) error) func(emit func(*columnar.ColumnBatch) error) error {
+	cols := slices.Clone(ts.RollupColumns)
+	var fields []string
+	for _, c := range ts.RollupColumns {
+		f := c[:max(strings.LastIndexByte(c, ':'), 0)]
+		if f == "" {
+			// The rows count covers rows whatever their fields: their
+			// times are not kept.
+			return runAll(fallback)
+		}
+		if !slices.Contains(fields, f) {
+			fields = append(fields, f)
+			cols = append(cols, segment.RollupColumn(f, segment.PartFirstTime), segment.RollupColumn(f, segment.PartLastTime))
+		}
+	}
+	cols = slices.Compact(cols)
+	n := r.seg.NumRowGroups()
+	scan := func(fn func(b *columnar.ColumnBatch) error) error {
+		return r.seg.ScanRowGroupsFiltered(cols, ts.Tags, ws, ws+w, 0, n, ts.Read, nil, fn)
+	}
+	// in classifies row i of b: 1 inside [lo, hi), 0 outside (or no value),
+	// -1 straddling.
+	var ft, lt []*columnar.FieldVector
+	in := func(b *columnar.ColumnBatch, i int) int {
+		if b.Time[i] != ws {
+			return 0
+		}
+		ins, outs := 0, 0
+		for k := range ft {
+			if ft[k] == nil || lt[k] == nil || ft[k].IsNull(i) || lt[k].IsNull(i) {
+				continue
+			}
+			first, last := ft[k].I[i], lt[k].I[i]
+			switch {
+			case first >= lo && last < hi:
+				ins++
+			case last < lo || first >= hi:
+				outs++
+			default:
+				return -1
+			}
+		}
+		switch {
+		case ins > 0 && outs > 0:
+			return -1 // some fields' rows inside, others' outside
+		case ins > 0:
+			return 1
+		}
+		return 0
+	}
+	vectors := func(b *columnar.ColumnBatch) {
+		ft, lt = ft[:0], lt[:0]
+		for _, f := range fields {
+			ft = append(ft, fieldNamed(b, segment.RollupColumn(f, segment.PartFirstTime)))
+			lt = append(lt, fieldNamed(b, segment.RollupColumn(f, segment.PartLastTime)))
+		}
+	}
+	rows := func(b *columnar.ColumnBatch, fn func(i int) bool) {
+		if b.Sel != nil {
+			for _, i := range b.Sel {
+				if !fn(int(i)) {
+					return
+				}
+			}
+			return
+		}
+		for i := range b.Len {
+			if !fn(i) {
+				return
+			}
+		}
+	}
+	return func(emit func(*columnar.ColumnBatch) error) error {
+		err := scan(func(b *columnar.ColumnBatch) error {
+			vectors(b)
+			straddle := false
+			rows(b, func(i int) bool { straddle = in(b, i) < 0; return !straddle })
+			if straddle {
+				return errStraddle
+			}
+			return nil
+		})
+		if errors.Is(err, errStraddle) {
+			return runAll(fallback)(emit)
+		}
+		if err != nil {
+			return err
+		}
+		var sel []int32
+		var times []int64
+		t := max(ws, lo) // the partial's rows lie in [lo, hi): its time must pass the range
+		return scan(func(b *columnar.ColumnBatch) error {
+			vectors(b)
+			sel = sel[:0]
+			rows(b, func(i int) bool {
+				if in(b, i) > 0 {
+					sel = append(sel, int32(i))
+				}
+				return true
+			})
+			if len(sel) == 0 {
+				return nil
+			}
+			// The batch's times may be a cached page's: copied, not changed.
+			times = append(times[:0], b.Time...)
+			for _, i := range sel {
+				times[i] = t
+			}
+			savedTime, savedSel, savedRollup := b.Time, b.Sel, b.Rollup
+			b.Time, b.Sel, b.Rollup = times, sel, w
+			err := emit(b)
+			b.Time, b.Sel, b.Rollup = savedTime, savedSel, savedRollup
+			return err
+		})
+	}
+}
+
+// runAll returns a task running tasks one after the other.
+func runAll(tasks []func(emit func(*columnar.ColumnBatch) error) error) func(emit func(*columnar.ColumnBatch) error) error {
+	return func(emit func(*columnar.ColumnBatch) error) error {
+		for _, t := range tasks {
+			if err := t(emit); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// fieldNamed returns b's field vector called name (nil: none).
+func fieldNamed(b *columnar.ColumnBatch, name string) *columnar.FieldVector {
+	for k := range b.Fields {
+		if b.Fields[k].Name == name {
+			return &b.Fields[k]
+		}
+	}
+	return nil
+}
