@@ -131,10 +131,15 @@ type flushPartials struct {
 	srcs  []*headBlock
 	refs  []partialRef
 	dirty [][2]int64
+	read  []bool // per sealed block: its rows are in a source's partials
 
-	ps   []partial // scratch: a window's combined partials
-	vals []string  // scratch: a series' tag values
-	has  []bool
+	ps    []partial // scratch: a window's combined partials
+	rest  []int32   // scratch: a window's rows no partial covers
+	times []int64   // and their times
+	fv    columnar.FieldVector
+	null  []bool // fv.Null's memory, which gatherVector drops when nothing is NULL
+	vals  []string // scratch: a series' tag values
+	has   []bool
 }
 
 // partialRef is one partial of a source: its series' rank, its window of
@@ -175,22 +180,21 @@ func (fp *flushPartials) collect(width int64) (covered int64) {
 		return b != nil && overlapsSpan(b.minT, b.maxT, lo, hi) && usableRollup(b, width)
 	}
 	// A span's partials stand for its blocks' (as in Head.ScanRollup).
-	var spanned []bool
+	fp.read = slices.Grow(fp.read[:0], len(h.blocks))[:len(h.blocks)]
+	clear(fp.read)
 	for k, sp := range h.spans {
 		if !flushPartialsCombine || !usable(sp) {
 			continue
 		}
 		fp.srcs = append(fp.srcs, sp)
-		if spanned == nil {
-			spanned = make([]bool, len(h.blocks))
-		}
 		for b := k * spanBlocks; b < (k+1)*spanBlocks; b++ {
-			spanned[b] = true
+			fp.read[b] = true
 		}
 	}
 	for b, blk := range h.blocks {
-		if (spanned == nil || !spanned[b]) && usable(blk) {
+		if !fp.read[b] && usable(blk) {
 			fp.srcs = append(fp.srcs, blk)
+			fp.read[b] = true
 		}
 	}
 	// Sources in row order, so that a window's partials combine oldest
@@ -219,8 +223,19 @@ func (fp *flushPartials) collect(width int64) (covered int64) {
 		}
 		return cmp.Compare(a.src, b.src)
 	})
+	if !flushPartialsCombine {
+		// Only windows of one partial are taken.
+		covered = 0
+		for k, rf := range fp.refs {
+			if (k == 0 || !sameWindow(fp.refs[k-1], rf)) && (k+1 == len(fp.refs) || !sameWindow(fp.refs[k+1], rf)) {
+				covered += fp.srcs[rf.src].roll.rows[rf.i]
+			}
+		}
+	}
 	return covered
 }
+
+func sameWindow(a, b partialRef) bool { return a.rank == b.rank && a.window == b.window }
 
 // dirtyAt reports whether the window starting at ws is in one of the
 // dirty ranges (ascending, disjoint, aligned on the width).
@@ -282,7 +297,21 @@ func (fp *flushPartials) build(width int64, out RollupWriter, st *flushRollupSta
 				got += fp.srcs[fp.refs[k2].src].roll.rows[fp.refs[k2].i]
 				k2++
 			}
-			whole := k2 > k && (k2-k == 1 || flushPartialsCombine) && got == int64(j-i) && fp.combine(fp.refs[k:k2])
+			whole := false
+			switch {
+			case k2 == k || got > int64(j-i):
+				// No partials (a dirty window, rows of blocks without
+				// partials of a nesting width or of the tail); or more
+				// rows than the segment's, which a clean window cannot
+				// have: the rows decide.
+			case got == int64(j-i):
+				whole = (k2-k == 1 || flushPartialsCombine) && fp.combine(fp.refs[k:k2])
+			case flushPartialsCombine:
+				// Partly covered (the tail, or blocks without partials,
+				// hold some rows): the partials and a fold of the rest.
+				whole = fp.combine(fp.refs[k:k2]) && fp.foldRest(rows[i:j], j-i-int(got))
+			}
+			got = int64(j - i)
 			k = k2
 			if !whole {
 				if pend < 0 {
@@ -336,6 +365,40 @@ func (fp *flushPartials) combine(refs []partialRef) bool {
 			if mergePartial(&fp.ps[f], &r.parts[c][rf.i], fp.fields[f].Type) {
 				return false
 			}
+		}
+	}
+	return true
+}
+
+// foldRest folds into fp.ps the rows of group (a clean window's, in time
+// order) that no source read covers, and reports whether they were the
+// want rows the partials lack and no integer sum overflowed. A clean
+// window holds no merged point, so its rows' own values are the
+// segment's.
+func (fp *flushPartials) foldRest(group []int32, want int) bool {
+	h := fp.h
+	fp.rest = fp.rest[:0]
+	for _, r := range group {
+		if int(r) >= h.sealed || !fp.read[int(r)/blockRows] {
+			fp.rest = append(fp.rest, r)
+		}
+	}
+	n := len(fp.rest)
+	if n != want {
+		return false
+	}
+	fp.times = slices.Grow(fp.times[:0], n)[:n]
+	for k, r := range fp.rest {
+		fp.times[k] = h.times[r]
+	}
+	for f, c := range fp.cols {
+		fp.null = slices.Grow(fp.null[:0], n)
+		fp.fv.Type, fp.fv.Null = fp.fields[f].Type, fp.null
+		h.fields[c].gatherVector(&fp.fv, fp.rest)
+		var p partial
+		foldRun(&p, &fp.fv, fp.times, 0, n)
+		if p.overflow || mergePartial(&fp.ps[f], &p, fp.fields[f].Type) {
+			return false
 		}
 	}
 	return true

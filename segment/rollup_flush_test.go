@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -266,4 +267,82 @@ func rollupRowDiff(got, want *columnar.Point) (msg string, inexact bool) {
 		inexact = true
 	}
 	return "", inexact
+}
+
+// discardRollups counts the rollup rows it is given.
+type discardRollups struct{ rows int }
+
+func (d *discardRollups) Append(*columnar.Point) error { d.rows++; return nil }
+
+// BenchmarkFlushedRollups measures building the rollups of a flushed head
+// from its rows (the fold every flush did) and from its live partials
+// (combined, and uncombined: only windows one block partial covers), at
+// the widths the engine keeps for it (DefaultRollups, dense enough): a
+// TSBS-shaped day (100 hosts, a row each every 10 s, ten fields: 1 h
+// partials and spans; 1 h rollups) and a dense live stream (100 hosts, ten
+// rows each a second for 15 minutes, five fields: 10 s partials; 10 s,
+// 1 m and 1 h rollups). cpu-ms/op is the process CPU per build.
+func BenchmarkFlushedRollups(b *testing.B) {
+	heads := []struct {
+		name   string
+		widths []int64
+		h      func() *Head
+	}{
+		{"tsbs", []int64{3600e9}, func() *Head {
+			return tsbsShapedHead(b, 100, "usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowait",
+				"usage_irq", "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice")
+		}},
+		{"live", []int64{10e9, 60e9, 3600e9}, func() *Head {
+			s := columnar.NewTableSchema()
+			h := NewHead(s)
+			var batch columnar.Batch
+			const hosts, perSec, secs = 100, 10, 900
+			for i := range hosts * perSec * secs {
+				batch.StartRow([]byte("cpu"), i+1)
+				batch.AddTag([]byte("hostname"), fmt.Appendf(nil, "host_%d", i%hosts))
+				for _, f := range []string{"a", "b", "c", "d", "e"} {
+					batch.AddFloat([]byte(f), float64(i%997)/3)
+				}
+				batch.EndRow(int64(i/hosts) * (1e9 / perSec))
+			}
+			admitAll(b, s, h, &batch)
+			return h
+		}},
+	}
+	for _, hc := range heads {
+		h := hc.h()
+		h.Finish()
+		h.flushed = h.flushOrder()
+		h.flushedTags, h.flushedFields = slices.Clone(h.Schema.Tags), slices.Clone(h.Schema.Fields)
+		for _, mode := range []string{"rows", "partials", "partials-uncombined"} {
+			b.Run(hc.name+"/"+mode, func(b *testing.B) {
+				defer func(c bool) { flushPartialsCombine = c }(flushPartialsCombine)
+				flushPartialsCombine = mode != "partials-uncombined"
+				outs := make([]RollupWriter, len(hc.widths))
+				for k := range outs {
+					outs[k] = &discardRollups{}
+				}
+				var st flushRollupStats
+				b.ReportAllocs()
+				cpu0 := processCPU(b)
+				for b.Loop() {
+					for i := range h.flushed {
+						var err error
+						if mode == "rows" {
+							_, err = buildFlushedRollupsFromRows(h, i, hc.widths, outs)
+						} else {
+							_, err = buildFlushedRollups(h, i, hc.widths, outs, &st)
+						}
+						if err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+				if mode != "rows" {
+					b.ReportMetric(float64(st.partialWindows)/float64(max(st.partialWindows+st.rowWindows, 1)), "from-partials")
+				}
+			})
+		}
+	}
 }
