@@ -170,7 +170,8 @@ func newRollupMetrics(r prometheus.Registerer) *rollupMetrics {
 //
 // flushed, if not nil, names for a segment ID the head whose flush wrote
 // it and which of its segments it was: those rollups are built from the
-// head's rows instead of reading the file back.
+// head's live partials, and its rows where no partial is exact, instead
+// of reading the file back.
 func (e *Engine) buildRollups(raws []segment.SegmentMeta, newID func() uint64, cause string, flushed map[uint64]flushedSegment) []segment.SegmentMeta {
 	widths := e.RollupWidths()
 	if len(widths) == 0 {

@@ -110,6 +110,7 @@ func (h *Head) flushOrder() []flushRun {
 func (h *Head) sortedRows() []int32 {
 	n := len(h.times)
 	rank := h.seriesRanks()
+	h.flushedRank = rank // the flushed rollups walk series in this order
 	ns := len(rank)
 	// Dense window numbers, in time order.
 	var wins []int64
