@@ -137,7 +137,7 @@ type flushPartials struct {
 	rest  []int32   // scratch: a window's rows no partial covers
 	times []int64   // and their times
 	fv    columnar.FieldVector
-	null  []bool // fv.Null's memory, which gatherVector drops when nothing is NULL
+	null  []bool   // fv.Null's memory, which gatherVector drops when nothing is NULL
 	vals  []string // scratch: a series' tag values
 	has   []bool
 }
