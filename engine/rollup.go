@@ -250,7 +250,11 @@ func (e *Engine) rollupSegment(raw segment.SegmentMeta, widths []int64, newID fu
 	for i := range widths {
 		ids[i] = newID()
 		path := segment.RollupPath(raw.DB, raw.Table, raw.Window, ids[i])
-		sw, err := segment.NewSegmentWriter(filepath.Join(e.cfg.DataDir, filepath.FromSlash(path)), raw.DB, raw.Table, schema, segment.RowGroupRows)
+		// Batches of a page: the writer cuts pages and row groups at the
+		// same rows whatever its batch, and a rollup row has nine columns
+		// per field, so a row group's worth of pending values grew tens of
+		// megabytes per writer on every flush.
+		sw, err := segment.NewSegmentWriter(filepath.Join(e.cfg.DataDir, filepath.FromSlash(path)), raw.DB, raw.Table, schema, segment.PageRows)
 		if err != nil {
 			return nil, 0, err
 		}
