@@ -33,7 +33,12 @@ import (
 // firsts, lasts, their times and integer sums, while its float sum and
 // squared deviations are those of another order of addition (Chan's
 // pairwise update rather than Welford's), equal up to rounding — as
-// when a reader combines the partials of several segments.
+// when a reader combines the partials of several segments. Two corners
+// differ the same way: a float minimum or maximum reached by both 0 and
+// -0 (or two NaNs) keeps the older partial's rather than the earlier
+// row's, and an integer sum that leaves its type only part way through
+// the window's rows in time order, not in the partials' totals, gets a
+// rollup where the row fold gave the segment none (ErrRollupOverflow).
 
 // flushPartialsMinCover is the share of a flushed segment's rows the
 // partials must cover at a width for the flush to take them: below it the
