@@ -170,7 +170,8 @@ func newRollupMetrics(r prometheus.Registerer) *rollupMetrics {
 //
 // flushed, if not nil, names for a segment ID the head whose flush wrote
 // it and which of its segments it was: those rollups are built from the
-// head's rows instead of reading the file back.
+// head's live partials, and its rows where no partial is exact, instead
+// of reading the file back.
 func (e *Engine) buildRollups(raws []segment.SegmentMeta, newID func() uint64, cause string, flushed map[uint64]flushedSegment) []segment.SegmentMeta {
 	widths := e.RollupWidths()
 	if len(widths) == 0 {
@@ -249,7 +250,11 @@ func (e *Engine) rollupSegment(raw segment.SegmentMeta, widths []int64, newID fu
 	for i := range widths {
 		ids[i] = newID()
 		path := segment.RollupPath(raw.DB, raw.Table, raw.Window, ids[i])
-		sw, err := segment.NewSegmentWriter(filepath.Join(e.cfg.DataDir, filepath.FromSlash(path)), raw.DB, raw.Table, schema, segment.RowGroupRows)
+		// Batches of a page: the writer cuts pages and row groups at the
+		// same rows whatever its batch, and a rollup row has nine columns
+		// per field, so a row group's worth of pending values grew tens of
+		// megabytes per writer on every flush.
+		sw, err := segment.NewSegmentWriter(filepath.Join(e.cfg.DataDir, filepath.FromSlash(path)), raw.DB, raw.Table, schema, segment.PageRows)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -32,6 +32,7 @@ type Head struct {
 	flushed       []flushRun
 	flushedTags   []string
 	flushedFields []columnar.FieldSchema
+	flushedRank   []int32 // per series, its rank in segment order (seriesRanks), for the flushed rollups
 
 	times      []int64
 	series     []uint32

@@ -110,6 +110,7 @@ func (h *Head) flushOrder() []flushRun {
 func (h *Head) sortedRows() []int32 {
 	n := len(h.times)
 	rank := h.seriesRanks()
+	h.flushedRank = rank // the flushed rollups walk series in this order
 	ns := len(rank)
 	// Dense window numbers, in time order.
 	var wins []int64
@@ -204,21 +205,42 @@ func (h *Head) seriesRanks() []int32 {
 // head's, shared) and fields, with the merged values a duplicate point
 // got (run.Overrides) as the segment holds them.
 func (h *Head) flushedBatches(run *flushRun, fields []columnar.FieldSchema, fn func(*columnar.ColumnBatch) error) error {
-	var b columnar.ColumnBatch
+	g, err := h.newFlushGather(fields)
+	if err != nil {
+		return err
+	}
+	return g.batches(h, run, 0, len(run.Rows), fn)
+}
+
+// flushGather gathers output rows of a flush run into one reused batch.
+type flushGather struct {
+	b    columnar.ColumnBatch
+	cols []int // head field column of each field
+	srcs []int32
+}
+
+func (h *Head) newFlushGather(fields []columnar.FieldSchema) (*flushGather, error) {
+	g := &flushGather{cols: make([]int, len(fields))}
 	for c, name := range h.flushedTags {
-		b.Tags = append(b.Tags, columnar.TagVector{Name: name, Dict: h.dicts[c].vals})
+		g.b.Tags = append(g.b.Tags, columnar.TagVector{Name: name, Dict: h.dicts[c].vals})
 	}
-	cols := make([]int, len(fields)) // head field column of each
 	for i, f := range fields {
-		cols[i] = slices.IndexFunc(h.flushedFields, func(s columnar.FieldSchema) bool { return s.Name == f.Name && s.Type == f.Type })
-		if cols[i] < 0 || cols[i] >= len(h.fields) {
-			return fmt.Errorf("flushed rollups: the head has no column for field %s", f.Name)
+		g.cols[i] = slices.IndexFunc(h.flushedFields, func(s columnar.FieldSchema) bool { return s.Name == f.Name && s.Type == f.Type })
+		if g.cols[i] < 0 || g.cols[i] >= len(h.fields) {
+			return nil, fmt.Errorf("flushed rollups: the head has no column for field %s", f.Name)
 		}
-		b.Fields = append(b.Fields, columnar.FieldVector{Name: f.Name, Type: f.Type})
+		g.b.Fields = append(g.b.Fields, columnar.FieldVector{Name: f.Name, Type: f.Type})
 	}
-	srcs := make([]int32, 0, min(len(run.Rows), RowGroupRows))
-	for start := 0; start < len(run.Rows); start += RowGroupRows {
-		end := min(start+RowGroupRows, len(run.Rows))
+	return g, nil
+}
+
+// batches passes fn output rows [lo, hi) of run as batches of at most
+// RowGroupRows rows, cut where a whole run's batches are cut (multiples
+// of RowGroupRows from lo).
+func (g *flushGather) batches(h *Head, run *flushRun, lo, hi int, fn func(*columnar.ColumnBatch) error) error {
+	b := &g.b
+	for start := lo; start < hi; start += RowGroupRows {
+		end := min(start+RowGroupRows, hi)
 		n := end - start
 		b.Len, b.Sel = n, nil
 		b.Time = slices.Grow(b.Time[:0], n)[:n]
@@ -233,10 +255,10 @@ func (h *Head) flushedBatches(run *flushRun, fields []columnar.FieldSchema, fn f
 			b.Tags[c].IDs = ids
 		}
 		for i := range b.Fields {
-			srcs = overriddenRows(srcs[:0], run, cols[i], start, end)
-			h.fields[cols[i]].gatherVector(&b.Fields[i], srcs)
+			g.srcs = overriddenRows(g.srcs[:0], run, g.cols[i], start, end)
+			h.fields[g.cols[i]].gatherVector(&b.Fields[i], g.srcs)
 		}
-		if err := fn(&b); err != nil {
+		if err := fn(b); err != nil {
 			return err
 		}
 	}

@@ -113,10 +113,12 @@ func BuildRollups(seg *Segment, widths []int64, outs []RollupWriter) ([]int64, e
 	}, widths, outs)
 }
 
-// BuildFlushedRollups is BuildRollups of the i-th segment h's last flush
-// wrote (WriteSegments), from the head's rows rather than the file: the
-// flush has them in memory, sorted, so nothing is read back.
-func BuildFlushedRollups(h *Head, i int, widths []int64, outs []RollupWriter) ([]int64, error) {
+// buildFlushedRollupsFromRows is BuildRollups of the i-th segment h's
+// last flush wrote (WriteSegments), from the head's rows rather than the
+// file: the flush has them in memory, sorted, so nothing is read back.
+// BuildFlushedRollups takes the head's live partials where they are exact
+// and falls back on this; it is also the reference its tests compare with.
+func buildFlushedRollupsFromRows(h *Head, i int, widths []int64, outs []RollupWriter) ([]int64, error) {
 	if i < 0 || i >= len(h.flushed) {
 		return nil, fmt.Errorf("rollup: the head's last flush wrote %d segments, not %d", len(h.flushed), i+1)
 	}
