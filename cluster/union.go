@@ -243,6 +243,9 @@ func (u *Union) build() (*manifest.Manifest, error) {
 				s.Of |= n.slot << slotBits
 			}
 			s.Path = NodesDir + id + "/" + s.Path
+			// Fresh holds against the writer's own older data only:
+			// another writer may hold the same point.
+			s.Fresh = false
 			maxID = max(maxID, s.ID)
 			out.Segments = append(out.Segments, s)
 		}

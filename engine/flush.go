@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -137,6 +138,12 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 				return err
 			})
 			if err == nil {
+				// Read alone by scans when the head repeats no older point.
+				if !h.RepeatsOlderIn(math.MinInt64, math.MaxInt64) {
+					for k := range ms {
+						ms[k].Fresh = true
+					}
+				}
 				metas = append(metas, ms...)
 				e.lastCache.fromHead(e.cfg.DataDir, ms, h)
 				for i, m := range ms {

@@ -72,11 +72,37 @@ func TestScanReadsAHeadAloneWhereItRepeatsNothing(t *testing.T) {
 		t.Errorf("%d stretches merged point by point; the head repeats no flushed point", merged)
 	}
 
-	// A rewrite of a flushed point: that stretch is merged, the new value wins.
+	// Flushed, the head's segment overlaps the first in time and is read
+	// alone too: it is marked fresh.
+	flush(t, e)
+	raw := e.Manifest().Raw()
+	if len(raw) != 2 || !raw[1].Fresh {
+		t.Fatalf("segments %+v: want two, the second fresh", raw)
+	}
+	if raw[1].MinTime > raw[0].MaxTime {
+		t.Fatal("the segments do not overlap in time: the case is not tested")
+	}
+	got, merged = read()
+	checkModel(t, "two segments overlapping at the cut", got, model)
+	if merged != 0 {
+		t.Errorf("%d stretches merged point by point; the second segment repeats no point of the first", merged)
+	}
+
+	// A rewrite of a flushed point: that stretch is merged, the new value
+	// wins, in the head and once flushed.
 	put(point{"m", "h1", base + 50*sec, -1})
 	got, merged = read()
 	checkModel(t, "head rewriting a flushed point", got, model)
 	if merged == 0 {
 		t.Error("a head rewriting a flushed point was read without merging")
+	}
+	flush(t, e)
+	if raw := e.Manifest().Raw(); raw[len(raw)-1].Fresh {
+		t.Error("the segment of a head rewriting a flushed point is marked fresh")
+	}
+	got, merged = read()
+	checkModel(t, "segment rewriting a flushed point", got, model)
+	if merged == 0 {
+		t.Error("a segment rewriting a flushed point was read without merging")
 	}
 }

@@ -618,6 +618,9 @@ func (ts *TableScan) overlapGroups() [][]int {
 		lo, hi      int64
 		first, last []columnar.TagValue // nil: unknown (all series)
 		i           int
+		// fresh: the source repeats no point of an older one in the
+		// scan's range (head_older.go), so it is linked to none of them.
+		fresh bool
 	}
 	var boxes []box
 	for i, s := range ts.segs {
@@ -625,11 +628,12 @@ func (ts *TableScan) overlapGroups() [][]int {
 		if i < len(ts.metas) && ts.metas[i].SeriesKnown() {
 			b.first, b.last = ts.metas[i].FirstSeries, ts.metas[i].LastSeries
 		}
+		b.fresh = i < len(ts.metas) && ts.metas[i].Fresh
 		boxes = append(boxes, b)
 	}
 	for i, h := range ts.heads {
 		if lo, hi := h.TimeRange(); lo <= hi { // an empty head has lo > hi
-			boxes = append(boxes, box{lo: lo, hi: hi, i: len(ts.segs) + i})
+			boxes = append(boxes, box{lo: lo, hi: hi, i: len(ts.segs) + i, fresh: !h.RepeatsOlderIn(ts.minT, ts.maxT)})
 		}
 	}
 	slices.SortFunc(boxes, func(a, b box) int { return cmp.Compare(a.lo, b.lo) })
@@ -654,7 +658,11 @@ func (ts *TableScan) overlapGroups() [][]int {
 	}
 	for a := range boxes {
 		for b := a + 1; b < len(boxes) && boxes[b].lo <= boxes[a].hi; b++ {
-			if !disjointSeries(&boxes[a], &boxes[b]) {
+			newer := &boxes[a]
+			if boxes[b].i > newer.i {
+				newer = &boxes[b]
+			}
+			if !newer.fresh && !disjointSeries(&boxes[a], &boxes[b]) {
 				parent[find(b)] = find(a)
 			}
 		}

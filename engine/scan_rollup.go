@@ -101,7 +101,7 @@ func (ts *TableScan) rollupTasks(i int) []func(emit func(*columnar.ColumnBatch) 
 // range where the segment is the one source); raw reports whether the
 // segment's own rows are read.
 func (ts *TableScan) rollupTasksIn(i int, span timeSpan) (tasks []func(emit func(*columnar.ColumnBatch) error) error, raw bool) {
-	ps := rollupPieces(span, ts.widths)
+	ps := rollupPieces(span, servedWidths(ts.widths, ts.rollups[i]))
 	// The ragged ends (scan_ragged.go): the pieces before the first and
 	// after the last window of the segment's finest rollup the scan reads.
 	wr := int64(0)
@@ -211,6 +211,31 @@ func (ts *TableScan) piecesTasks(i int, ps []piece) (tasks []func(emit func(*col
 		tasks = append(tasks, splitRowGroups(seg, ts.Columns, ts.Tags, spans, 0, ts.Read, ts.Filter)...)
 	}
 	return tasks, raw
+}
+
+// servedWidths returns the widths of a scan's pieces over a segment with
+// rollups byWidth: a width no rollup of the segment answers (not kept, and
+// no kept width divides it) is left out where it is coarser than the
+// finest kept one. Otherwise the ragged end of a GROUP BY time(30s) took a
+// 15 s piece, which the segment answers only by folding its rows, where a
+// 10 s piece answers from the rollup and only the remainder is folded.
+func servedWidths(widths []int64, byWidth map[int64]rollupRef) []int64 {
+	finest := int64(0)
+	for w := range byWidth {
+		if finest == 0 || w < finest {
+			finest = w
+		}
+	}
+	if finest == 0 {
+		return widths
+	}
+	var out []int64
+	for _, w := range widths {
+		if _, ok := byWidth[w]; ok || w < finest || finerRollup(byWidth, w) != 0 {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // finerRollup returns the coarsest width of byWidth below w that divides

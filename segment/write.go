@@ -53,6 +53,13 @@ type SegmentMeta struct {
 	// scans read them without merging.
 	FirstSeries []columnar.TagValue `json:"first_series,omitempty"`
 	LastSeries  []columnar.TagValue `json:"last_series,omitempty"`
+	// Fresh marks a segment flushed from a head none of whose points
+	// repeats one of an older source of its node (head_older.go): scans
+	// read it without merging it with the older segments it overlaps in
+	// time (the writes in flight at its flush's cut). Absent (false) in
+	// older manifests, from compaction, and across nodes: merged, as
+	// before.
+	Fresh bool `json:"fresh,omitempty"`
 }
 
 // SeriesKnown reports whether m records its series range.
