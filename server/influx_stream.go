@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"slices"
@@ -86,7 +87,12 @@ func (s *Server) streamInflux(ctx *fasthttp.RequestCtx, resp *influxql.Response)
 // writeInfluxJSON writes resp exactly as json.Encoder.Encode does (keys in
 // the structs' order, a final newline), one row of values at a time.
 func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
-	bw := bufio.NewWriter(w)
+	var bw jsonSink
+	if b, ok := w.(*bytes.Buffer); ok {
+		bw = bufferSink{b} // already a buffer: no second one to copy through
+	} else {
+		bw = bufio.NewWriter(w)
+	}
 	put := func(v any) error {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -167,6 +173,20 @@ func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
 	bw.WriteString("}\n")
 	return bw.Flush()
 }
+
+// jsonSink is what writeInfluxJSON writes to: a bufio.Writer over a
+// stream, or the buffer an answer is built in.
+type jsonSink interface {
+	io.Writer
+	io.ByteWriter
+	io.StringWriter
+	Flush() error
+}
+
+// bufferSink is a bytes.Buffer as a jsonSink.
+type bufferSink struct{ *bytes.Buffer }
+
+func (bufferSink) Flush() error { return nil }
 
 // appendSeriesHead appends the JSON json.Marshal writes for a series'
 // name, tags and columns (influxql.Series without values), without its

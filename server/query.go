@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -258,6 +259,17 @@ func (s *Server) writeInfluxCSV(ctx *fasthttp.RequestCtx, status int, resp *infl
 	}
 }
 
+// influxBufs are writeInflux's encoding buffers.
+var influxBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putInfluxBuf returns buf to influxBufs unless it grew past what a
+// dashboard answer needs (a large export would otherwise stay pinned).
+func putInfluxBuf(buf *bytes.Buffer) {
+	if buf.Cap() <= 1<<20 {
+		influxBufs.Put(buf)
+	}
+}
+
 func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxql.Response) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
@@ -268,15 +280,19 @@ func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxq
 		s.streamInflux(ctx, resp)
 		return
 	}
-	var buf bytes.Buffer
+	// The answer is encoded in a pooled buffer (SetBody copies it): a
+	// dashboard's answers are alike in size, refreshed every few seconds.
+	buf := influxBufs.Get().(*bytes.Buffer)
+	defer putInfluxBuf(buf)
+	buf.Reset()
 	// The hand encoder writes what encoding/json does without reflecting
 	// over every value (a dashboard's answer is hundreds of rows).
 	// Sized ahead from the cells (about 16 bytes each), so that the
 	// buffer is not grown by doubling.
 	buf.Grow(256 + 16*influxCells(resp) + influxHeadBytes(resp))
-	encode := func() error { return writeInfluxJSON(&buf, resp) } // influx_stream.go
+	encode := func() error { return writeInfluxJSON(buf, resp) } // influx_stream.go
 	if pretty {
-		enc := json.NewEncoder(&buf)
+		enc := json.NewEncoder(buf)
 		enc.SetIndent("", "    ")
 		encode = func() error { return enc.Encode(resp) }
 	}
@@ -287,7 +303,11 @@ func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxq
 	// accept gzip (Grafana's HTTP client does), and so does Silt.
 	if buf.Len() >= 1024 && ctx.Request.Header.HasAcceptEncoding("gzip") {
 		ctx.Response.Header.Set("Content-Encoding", "gzip")
-		ctx.SetBody(fasthttp.AppendGzipBytesLevel(nil, buf.Bytes(), fasthttp.CompressBestSpeed))
+		// Compressed straight into the response's body buffer.
+		ctx.Response.ResetBody()
+		if _, err := fasthttp.WriteGzipLevel(ctx.Response.BodyWriter(), buf.Bytes(), fasthttp.CompressBestSpeed); err != nil {
+			s.log.Warn("gzip /query response", "err", err)
+		}
 		return
 	}
 	ctx.SetBody(buf.Bytes())
