@@ -324,19 +324,27 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 		}
 		acc.merge(sum, ts.minT, ts.maxT)
 	}
-	for _, h := range ts.heads {
+	for i, h := range ts.heads {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		// The head's index gives a few candidate rows per series and block,
 		// of the series the scan's tags select (a stat panel's one host).
 		keep := h.MatchSeries(ts.Tags)
+		fieldCols := h.FieldCols(ts.Columns)
+		rows := h.LatestRows(keep, ts.minT, ts.maxT, fieldCols)
+		if len(ts.segs) == 0 && len(ts.heads) == 1 && i == 0 && h.OneCompleteRowEach(rows, fieldCols) {
+			// Everything in one head (a live dashboard's data before its
+			// first flush), and its latest rows a complete row per series:
+			// they are the answer as they stand, sent without folding
+			// them into a summary and rebuilding them from it.
+			return h.ScanRows(cols, rows, BatchRows, fn)
+		}
 		if len(acc.series) == 0 && keep == nil {
 			// Every series of the head gets an entry: size the map once.
 			acc.series = make(map[string]*lastSeries, min(h.Series(), 1<<16))
 			acc.hint = h.Series()
 		}
-		rows := h.LatestRows(keep, ts.minT, ts.maxT, h.FieldCols(ts.Columns))
 		if err := h.ScanRows(cols, rows, BatchRows, func(b *columnar.ColumnBatch) error {
 			acc.addBatch(b, ts.minT, ts.maxT)
 			return nil

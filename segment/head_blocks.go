@@ -385,6 +385,28 @@ func (h *Head) LatestRows(keep []bool, minT, maxT int64, fieldCols []int) []int3
 	return slices.Compact(out)
 }
 
+// OneCompleteRowEach reports whether rows (LatestRows' answer) hold one
+// row per series, each with a value of every field column of fieldCols:
+// those rows are then the series' last values as they stand, nothing to
+// fold. It is the common case of live data, every point carrying every
+// field.
+func (h *Head) OneCompleteRowEach(rows []int32, fieldCols []int) bool {
+	seen := make([]bool, len(h.seriesTags))
+	for _, r := range rows {
+		sid := h.series[r]
+		if seen[sid] {
+			return false
+		}
+		seen[sid] = true
+		for _, c := range fieldCols {
+			if !h.fields[c].isValid(int(r)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // ScanRows passes fn the given rows (ascending), as ColumnBatches of up to
 // max rows holding the named tags and fields.
 func (h *Head) ScanRows(cols []string, rows []int32, max int, fn func(*columnar.ColumnBatch) error) error {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/valyala/fasthttp"
 
 	"github.com/siltdb/silt/columnar"
@@ -262,6 +263,14 @@ func (s *Server) writeInfluxCSV(ctx *fasthttp.RequestCtx, status int, resp *infl
 // influxBufs are writeInflux's encoding buffers.
 var influxBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// influxGzips are writeInflux's gzip writers (fastest level, as the
+// streamed answers use): a writer's state is far larger than a
+// dashboard's answer.
+var influxGzips = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level: no error
+	return zw
+}}
+
 // putInfluxBuf returns buf to influxBufs unless it grew past what a
 // dashboard answer needs (a large export would otherwise stay pinned).
 func putInfluxBuf(buf *bytes.Buffer) {
@@ -303,9 +312,17 @@ func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxq
 	// accept gzip (Grafana's HTTP client does), and so does Silt.
 	if buf.Len() >= 1024 && ctx.Request.Header.HasAcceptEncoding("gzip") {
 		ctx.Response.Header.Set("Content-Encoding", "gzip")
-		// Compressed straight into the response's body buffer.
+		// Compressed straight into the response's body buffer, by a
+		// pooled writer on this goroutine.
 		ctx.Response.ResetBody()
-		if _, err := fasthttp.WriteGzipLevel(ctx.Response.BodyWriter(), buf.Bytes(), fasthttp.CompressBestSpeed); err != nil {
+		zw := influxGzips.Get().(*gzip.Writer)
+		zw.Reset(ctx.Response.BodyWriter())
+		_, err := zw.Write(buf.Bytes())
+		if cerr := zw.Close(); err == nil {
+			err = cerr
+		}
+		influxGzips.Put(zw)
+		if err != nil {
 			s.log.Warn("gzip /query response", "err", err)
 		}
 		return
