@@ -324,7 +324,7 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 		}
 		acc.merge(sum, ts.minT, ts.maxT)
 	}
-	for i, h := range ts.heads {
+	for _, h := range ts.heads {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -333,11 +333,13 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 		keep := h.MatchSeries(ts.Tags)
 		fieldCols := h.FieldCols(ts.Columns)
 		rows := h.LatestRows(keep, ts.minT, ts.maxT, fieldCols)
-		if len(ts.segs) == 0 && len(ts.heads) == 1 && i == 0 && h.OneCompleteRowEach(rows, fieldCols) {
+		if len(ts.segs) == 0 && len(ts.heads) == 1 && len(fieldCols) > 0 && h.OneCompleteRowEach(rows, fieldCols) {
 			// Everything in one head (a live dashboard's data before its
 			// first flush), and its latest rows a complete row per series:
 			// they are the answer as they stand, sent without folding
-			// them into a summary and rebuilding them from it.
+			// them into a summary and rebuilding them from it. (With no
+			// field of the head read there is no last value: the summary
+			// answers nothing.)
 			return h.ScanRows(cols, rows, BatchRows, fn)
 		}
 		if len(acc.series) == 0 && keep == nil {
