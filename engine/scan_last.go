@@ -48,7 +48,9 @@ type lastSet struct {
 	slabT  []int64
 	slabV  []columnar.FieldValue
 	slabAt []int32
-	hint   int // the series expected, when known: the first slab's size
+	// tagSlab: the next series' tags seriesOf hands out.
+	tagSlab []columnar.TagValue
+	hint    int // the series expected, when known: the first slab's size
 }
 
 type idSeries struct {
@@ -178,7 +180,11 @@ func (s *lastSet) seriesOf(b *columnar.ColumnBatch, r int) *lastSeries {
 			n++
 		}
 	}
-	tags := make([]columnar.TagValue, 0, n)
+	if len(s.tagSlab) < n {
+		s.tagSlab = make([]columnar.TagValue, max(n*min(max(len(s.order), s.hint, 16), 1024), n))
+	}
+	tags := s.tagSlab[:0:n]
+	s.tagSlab = s.tagSlab[n:]
 	at := 0
 	for _, i := range s.tagIdx {
 		tv := &b.Tags[i]
@@ -320,12 +326,22 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 		// The head's index gives a few candidate rows per series and block,
 		// of the series the scan's tags select (a stat panel's one host).
 		keep := h.MatchSeries(ts.Tags)
+		fieldCols := h.FieldCols(ts.Columns)
+		rows := h.LatestRows(keep, ts.minT, ts.maxT, fieldCols)
+		if len(ts.segs) == 0 && len(ts.heads) == 1 && len(fieldCols) > 0 && h.OneCompleteRowEach(rows, fieldCols) {
+			// Everything in one head (a live dashboard's data before its
+			// first flush), and its latest rows a complete row per series:
+			// they are the answer as they stand, sent without folding
+			// them into a summary and rebuilding them from it. (With no
+			// field of the head read there is no last value: the summary
+			// answers nothing.)
+			return h.ScanRows(cols, rows, BatchRows, fn)
+		}
 		if len(acc.series) == 0 && keep == nil {
 			// Every series of the head gets an entry: size the map once.
 			acc.series = make(map[string]*lastSeries, min(h.Series(), 1<<16))
 			acc.hint = h.Series()
 		}
-		rows := h.LatestRows(keep, ts.minT, ts.maxT, h.FieldCols(ts.Columns))
 		if err := h.ScanRows(cols, rows, BatchRows, func(b *columnar.ColumnBatch) error {
 			acc.addBatch(b, ts.minT, ts.maxT)
 			return nil
@@ -333,7 +349,15 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 			return err
 		}
 	}
-	return acc.emit(ts.tagOrder, BatchRows, fn)
+	// Only the tags the query reads go out (a lastpoint by host reads one
+	// of TSBS's ten): the series are told apart already.
+	var out []string
+	for _, t := range ts.tagOrder {
+		if slices.Contains(ts.Columns, t) {
+			out = append(out, t)
+		}
+	}
+	return acc.emit(out, BatchRows, fn)
 }
 
 // shortDict is the number of values a tag's dictionary is searched
@@ -368,12 +392,25 @@ func (s *lastSet) emit(tagOrder []string, max int, fn func(*columnar.ColumnBatch
 	n := min(rows, max)
 	var b columnar.ColumnBatch
 	b.Time = make([]int64, 0, n)
-	tagAt := make(map[string]int, len(tagOrder))
 	for _, t := range tagOrder {
-		if _, dup := tagAt[t]; !dup {
-			tagAt[t] = len(b.Tags)
+		if !slices.ContainsFunc(b.Tags, func(tv columnar.TagVector) bool { return tv.Name == t }) {
 			b.Tags = append(b.Tags, columnar.TagVector{Name: t, IDs: make([]int32, 0, n)})
 		}
+	}
+	// at[j] is the column of a series' j-th tag (-1: not emitted), worked
+	// out again only when a series' tag keys differ from the previous
+	// one's (series of a table mostly share theirs).
+	var at []int
+	var atKeys []columnar.TagValue
+	columnsOf := func(tags []columnar.TagValue) []int {
+		if len(tags) == len(atKeys) && slices.EqualFunc(tags, atKeys, func(x, y columnar.TagValue) bool { return x.Key == y.Key }) {
+			return at
+		}
+		at, atKeys = at[:0], tags
+		for _, tv := range tags {
+			at = append(at, slices.IndexFunc(b.Tags, func(c columnar.TagVector) bool { return c.Name == tv.Key }))
+		}
+		return at
 	}
 	// Per tag, the ids of its values: looked up in the dictionary itself
 	// while it is short (most tags have a few values), in a map made
@@ -397,7 +434,9 @@ func (s *lastSet) emit(tagOrder []string, max int, fn func(*columnar.ColumnBatch
 		}
 		tc.Dict = append(tc.Dict, v)
 		if len(tc.Dict) > shortDict {
-			dicts[i] = make(map[string]int32, min(n, 2*len(tc.Dict)))
+			// Sized for every row of the batch: a tag past shortDict
+			// values is mostly one per series (a host name).
+			dicts[i] = make(map[string]int32, n)
 			for id, d := range tc.Dict {
 				dicts[i][d] = int32(id)
 			}
@@ -455,13 +494,12 @@ func (s *lastSet) emit(tagOrder []string, max int, fn func(*columnar.ColumnBatch
 			for i := range b.Tags {
 				b.Tags[i].IDs = append(b.Tags[i].IDs, -1)
 			}
-			for _, tv := range e.tags {
-				i, ok := tagAt[tv.Key]
-				if !ok {
+			for j, i := range columnsOf(e.tags) {
+				if i < 0 {
 					continue
 				}
 				tc := &b.Tags[i]
-				tc.IDs[len(tc.IDs)-1] = idOf(i, tv.Value)
+				tc.IDs[len(tc.IDs)-1] = idOf(i, e.tags[j].Value)
 			}
 			for j := range nf {
 				has := !done[j] && e.t[j] == e.t[k]

@@ -307,6 +307,32 @@ func (h *Head) LatestRows(keep []bool, minT, maxT int64, fieldCols []int) []int3
 		return true
 	}
 	kept := func(sid uint32) bool { return keep == nil || (int(sid) < len(keep) && keep[sid]) }
+	// pending counts the kept series without a complete row yet. Once it
+	// is 0, floor is the earliest of their complete rows' times: a block
+	// whose rows all lie at or before it holds nothing newer for any of
+	// them, so it is passed over without visiting its series (a day-long
+	// head has a hundred blocks, each listing every series).
+	pending := 0
+	for sid := range ns {
+		if kept(uint32(sid)) {
+			pending++
+		}
+	}
+	floor := int64(math.MinInt64)
+	completed := func(sid uint32, t int64) {
+		first := done[sid] == math.MinInt64
+		done[sid] = max(done[sid], t)
+		if first {
+			if pending--; pending == 0 {
+				floor = math.MaxInt64
+				for s, d := range done {
+					if kept(uint32(s)) {
+						floor = min(floor, d)
+					}
+				}
+			}
+		}
+	}
 	// Newest first: a row that arrived before a complete row of its series
 	// at a later or equal time loses every field to it.
 	for i := len(h.times) - 1; i >= h.sealed; i-- {
@@ -314,13 +340,13 @@ func (h *Head) LatestRows(keep []bool, minT, maxT int64, fieldCols []int) []int3
 		if t := h.times[i]; kept(sid) && inSpan(t, minT, maxT) && t > done[sid] {
 			out = append(out, int32(i))
 			if complete(int32(i)) {
-				done[sid] = t
+				completed(sid, t)
 			}
 		}
 	}
 	for bi := len(h.blocks) - 1; bi >= 0; bi-- {
 		blk := h.blocks[bi]
-		if !overlapsSpan(blk.minT, blk.maxT, minT, maxT) {
+		if !overlapsSpan(blk.minT, blk.maxT, minT, maxT) || (pending == 0 && blk.maxT <= floor) {
 			continue
 		}
 		for k, sid := range blk.sids {
@@ -338,7 +364,7 @@ func (h *Head) LatestRows(keep []bool, minT, maxT int64, fieldCols []int) []int3
 			last := g[len(g)-1]
 			out = append(out, last)
 			if complete(last) {
-				done[sid] = max(done[sid], h.times[last])
+				completed(sid, h.times[last])
 				continue
 			}
 			for _, c := range fieldCols {
@@ -357,6 +383,28 @@ func (h *Head) LatestRows(keep []bool, minT, maxT int64, fieldCols []int) []int3
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// OneCompleteRowEach reports whether rows (LatestRows' answer) hold one
+// row per series, each with a value of every field column of fieldCols:
+// those rows are then the series' last values as they stand, nothing to
+// fold. It is the common case of live data, every point carrying every
+// field.
+func (h *Head) OneCompleteRowEach(rows []int32, fieldCols []int) bool {
+	seen := make([]bool, len(h.seriesTags))
+	for _, r := range rows {
+		sid := h.series[r]
+		if seen[sid] {
+			return false
+		}
+		seen[sid] = true
+		for _, c := range fieldCols {
+			if !h.fields[c].isValid(int(r)) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // ScanRows passes fn the given rows (ascending), as ColumnBatches of up to

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"slices"
@@ -86,7 +87,12 @@ func (s *Server) streamInflux(ctx *fasthttp.RequestCtx, resp *influxql.Response)
 // writeInfluxJSON writes resp exactly as json.Encoder.Encode does (keys in
 // the structs' order, a final newline), one row of values at a time.
 func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
-	bw := bufio.NewWriter(w)
+	var bw jsonSink
+	if b, ok := w.(*bytes.Buffer); ok {
+		bw = bufferSink{b} // already a buffer: no second one to copy through
+	} else {
+		bw = bufio.NewWriter(w)
+	}
 	put := func(v any) error {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -99,6 +105,7 @@ func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
 	sep := ""
 	var rowBuf []byte  // one row of values, reused
 	var headBuf []byte // one series' name, tags and columns, reused
+	var cols columnsJSON
 	if len(resp.Results) > 0 {
 		bw.WriteString(`"results":[`)
 		for i, r := range resp.Results {
@@ -112,7 +119,7 @@ func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
 					if j > 0 {
 						bw.WriteByte(',')
 					}
-					headBuf = appendSeriesHead(headBuf[:0], se)
+					headBuf = appendSeriesHead(headBuf[:0], se, &cols)
 					bw.Write(headBuf)
 					if n := se.Len(); n > 0 {
 						bw.WriteString(`,"values":[`)
@@ -168,11 +175,25 @@ func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
 	return bw.Flush()
 }
 
+// jsonSink is what writeInfluxJSON writes to: a bufio.Writer over a
+// stream, or the buffer an answer is built in.
+type jsonSink interface {
+	io.Writer
+	io.ByteWriter
+	io.StringWriter
+	Flush() error
+}
+
+// bufferSink is a bytes.Buffer as a jsonSink.
+type bufferSink struct{ *bytes.Buffer }
+
+func (bufferSink) Flush() error { return nil }
+
 // appendSeriesHead appends the JSON json.Marshal writes for a series'
 // name, tags and columns (influxql.Series without values), without its
 // closing brace: a lastpoint answer has a series per host, and Marshal
 // allocates for each (and sorts its tags through reflection).
-func appendSeriesHead(b []byte, se *influxql.Series) []byte {
+func appendSeriesHead(b []byte, se *influxql.Series, cols *columnsJSON) []byte {
 	b = append(b, '{')
 	if se.Name != "" {
 		b = append(b, `"name":`...)
@@ -201,6 +222,12 @@ func appendSeriesHead(b []byte, se *influxql.Series) []byte {
 	if se.Columns == nil {
 		return append(b, "null"...)
 	}
+	if len(se.Columns) > 0 && len(se.Columns) == cols.n && &se.Columns[0] == cols.first {
+		// The series of one answer share their columns' slice: encoded
+		// once, not once per series (a lastpoint has a series per host).
+		return append(b, cols.json...)
+	}
+	at := len(b)
 	b = append(b, '[')
 	for i, c := range se.Columns {
 		if i > 0 {
@@ -208,5 +235,18 @@ func appendSeriesHead(b []byte, se *influxql.Series) []byte {
 		}
 		b = query.AppendJSONString(b, c)
 	}
-	return append(b, ']')
+	b = append(b, ']')
+	if len(se.Columns) > 0 {
+		cols.first, cols.n = &se.Columns[0], len(se.Columns)
+		cols.json = append(cols.json[:0], b[at:]...)
+	}
+	return b
+}
+
+// columnsJSON is the JSON of the last columns appendSeriesHead wrote, and
+// the slice they came from (its first element and length).
+type columnsJSON struct {
+	first *string
+	n     int
+	json  []byte
 }

@@ -37,6 +37,16 @@ func TestWriteInfluxJSONMatchesEncoder(t *testing.T) {
 			}},
 		}},
 	}
+	// Series sharing one columns slice (as an answer's series do), with
+	// another slice between them: the shared columns are encoded once.
+	shared := []string{"time", "a", "b\"q"}
+	cases = append(cases, &influxql.Response{Results: []*influxql.Result{{Series: []*influxql.Series{
+		{Name: "m", Tags: map[string]string{"h": "1"}, Columns: shared, Values: [][]any{{int64(1), 1.0, "x"}}},
+		{Name: "m", Tags: map[string]string{"h": "2"}, Columns: shared, Values: [][]any{{int64(2), 2.0, "y"}}},
+		{Name: "m", Columns: shared[:2], Values: [][]any{{int64(3), 3.0}}},
+		{Name: "m", Columns: []string{"time", "c"}, Values: [][]any{{int64(4), 4.0}}},
+		{Name: "m", Tags: map[string]string{"h": "3"}, Columns: shared, Values: [][]any{{int64(5), 5.0, "z"}}},
+	}}}})
 	for i, resp := range cases {
 		var want bytes.Buffer
 		if err := json.NewEncoder(&want).Encode(resp); err != nil {

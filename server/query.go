@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/valyala/fasthttp"
 
 	"github.com/siltdb/silt/columnar"
@@ -258,6 +260,25 @@ func (s *Server) writeInfluxCSV(ctx *fasthttp.RequestCtx, status int, resp *infl
 	}
 }
 
+// influxBufs are writeInflux's encoding buffers.
+var influxBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// influxGzips are writeInflux's gzip writers (fastest level, as the
+// streamed answers use): a writer's state is far larger than a
+// dashboard's answer.
+var influxGzips = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level: no error
+	return zw
+}}
+
+// putInfluxBuf returns buf to influxBufs unless it grew past what a
+// dashboard answer needs (a large export would otherwise stay pinned).
+func putInfluxBuf(buf *bytes.Buffer) {
+	if buf.Cap() <= 1<<20 {
+		influxBufs.Put(buf)
+	}
+}
+
 func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxql.Response) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
@@ -268,15 +289,19 @@ func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxq
 		s.streamInflux(ctx, resp)
 		return
 	}
-	var buf bytes.Buffer
+	// The answer is encoded in a pooled buffer (SetBody copies it): a
+	// dashboard's answers are alike in size, refreshed every few seconds.
+	buf := influxBufs.Get().(*bytes.Buffer)
+	defer putInfluxBuf(buf)
+	buf.Reset()
 	// The hand encoder writes what encoding/json does without reflecting
 	// over every value (a dashboard's answer is hundreds of rows).
 	// Sized ahead from the cells (about 16 bytes each), so that the
 	// buffer is not grown by doubling.
 	buf.Grow(256 + 16*influxCells(resp) + influxHeadBytes(resp))
-	encode := func() error { return writeInfluxJSON(&buf, resp) } // influx_stream.go
+	encode := func() error { return writeInfluxJSON(buf, resp) } // influx_stream.go
 	if pretty {
-		enc := json.NewEncoder(&buf)
+		enc := json.NewEncoder(buf)
 		enc.SetIndent("", "    ")
 		encode = func() error { return enc.Encode(resp) }
 	}
@@ -287,7 +312,19 @@ func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxq
 	// accept gzip (Grafana's HTTP client does), and so does Silt.
 	if buf.Len() >= 1024 && ctx.Request.Header.HasAcceptEncoding("gzip") {
 		ctx.Response.Header.Set("Content-Encoding", "gzip")
-		ctx.SetBody(fasthttp.AppendGzipBytesLevel(nil, buf.Bytes(), fasthttp.CompressBestSpeed))
+		// Compressed straight into the response's body buffer, by a
+		// pooled writer on this goroutine.
+		ctx.Response.ResetBody()
+		zw := influxGzips.Get().(*gzip.Writer)
+		zw.Reset(ctx.Response.BodyWriter())
+		_, err := zw.Write(buf.Bytes())
+		if cerr := zw.Close(); err == nil {
+			err = cerr
+		}
+		influxGzips.Put(zw)
+		if err != nil {
+			s.log.Warn("gzip /query response", "err", err)
+		}
 		return
 	}
 	ctx.SetBody(buf.Bytes())

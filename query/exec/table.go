@@ -305,6 +305,16 @@ func (ts *tagSlot) appendBatch(tv *columnar.TagVector, sel []int32, all bool) {
 		tc.nulls += len(sel)
 		return
 	}
+	n := len(sel)
+	if all {
+		n = len(tv.IDs)
+	}
+	tc.ids, tc.null = slices.Grow(tc.ids, n), slices.Grow(tc.null, n)
+	if len(tc.dict) == 0 && len(tv.Dict) > 8 {
+		// Sized once for the values the rows may use, not grown by
+		// doubling from empty (a lastpoint's host names).
+		tc.idx = make(map[string]int32, min(len(tv.Dict), n))
+	}
 	// Batch ids map to table ids lazily: a batch may carry a dictionary
 	// far larger than the values its rows use (a head's whole dictionary).
 	ts.remap = slices.Grow(ts.remap[:0], len(tv.Dict))[:len(tv.Dict)]

@@ -33,9 +33,15 @@ func (c *selectCompiler) rawSeriesOf(ctx context.Context) ([]*seriesRows, error)
 	}
 	if c.newestPerSeries() {
 		// The newest point of each group (TSBS lastpoint, Grafana's current
-		// values) from the series' latest rows, with every tag to order
-		// points of one time by series key.
-		list, _, err := c.rawFetch(ctx, exprs, present, true)
+		// values) from the series' latest rows. Several series of a group
+		// at its newest time come in series-key order, which needs every
+		// tag: read them only when some group has such points (GROUP BY
+		// "hostname", a series per group, has none), not for every query.
+		list, ties, err := c.rawFetch(ctx, exprs, present, false)
+		if err != nil || !ties {
+			return list, err
+		}
+		list, _, err = c.rawFetch(ctx, exprs, present, true)
 		return list, err
 	}
 	if c.manySeriesPerGroup() {

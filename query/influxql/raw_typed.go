@@ -95,40 +95,39 @@ func (c *selectCompiler) rawFetchTyped(ctx context.Context, text string, ne int,
 	times := res.Cols[0].Int64s()
 	all := map[string]*seriesRows{}
 	ans := &typedAnswer{cols: res}
-	newSeries := func(s *seriesRows) {
-		s.typed = &typedRows{cols: res, ans: ans, first: 1 + nd, n: ne}
-	}
 	if nd == 0 {
 		if len(res.Rows) > 0 {
 			s := c.seriesFor(all, nil)
-			newSeries(s)
-			s.typed.rows = slices.Clone(res.Rows)
+			s.typed = &typedRows{cols: res, ans: ans, first: 1, n: ne, rows: slices.Clone(res.Rows)}
 		}
 	} else {
-		// Series by their GROUP BY tag values, looked up by a key built in
-		// a reused buffer: a series per distinct key, not per row.
-		bySeries := map[string]*seriesRows{}
-		var kb []byte
-		vals := make([]any, nd)
-		for _, r := range res.Rows {
-			kb = kb[:0]
-			for d := range nd {
-				v := cellString(res.Cols[1+d], r)
-				kb = binary.AppendUvarint(kb, uint64(len(v)))
-				kb = append(kb, v...)
+		// Series by their GROUP BY tag values: each row's series first,
+		// then the series' row numbers carved from one slice — a few
+		// allocations per answer rather than per series (a lastpoint
+		// answer is a series per host, a row each).
+		of := make([]int32, len(res.Rows))
+		var met []*seriesRows
+		var count []int
+		for i, r := range res.Rows {
+			s, isNew := c.seriesOfRow(all, res.Cols, r, len(met))
+			if isNew {
+				met = append(met, s)
+				count = append(count, 0)
 			}
-			s, ok := bySeries[string(kb)]
-			if !ok {
-				for d := range nd {
-					vals[d] = cellString(res.Cols[1+d], r)
-				}
-				s = c.seriesFor(all, vals)
-				if s.typed == nil {
-					newSeries(s)
-				}
-				bySeries[string(kb)] = s
-			}
-			s.typed.rows = append(s.typed.rows, r)
+			of[i] = int32(s.at)
+			count[s.at]++
+		}
+		typed := make([]typedRows, len(met))
+		rows := make([]int, len(res.Rows))
+		lo := 0
+		for k, s := range met {
+			typed[k] = typedRows{cols: res, ans: ans, first: 1 + nd, n: ne, rows: rows[lo : lo : lo+count[k]]}
+			s.typed = &typed[k]
+			lo += count[k]
+		}
+		for i, r := range res.Rows {
+			t := &typed[of[i]]
+			t.rows = append(t.rows, r)
 		}
 	}
 	list = sortedSeries(all)
@@ -340,7 +339,7 @@ func (s *Series) AppendRowJSON(b []byte, k int) ([]byte, error) {
 // finishTyped is finish for a series of typed rows: ORDER BY time DESC,
 // LIMIT and OFFSET, then the rows kept typed (Request.TypedValues) or
 // converted into Values. nil when no row is left.
-func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool) *Series {
+func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool, s *Series) bool {
 	t := sr.typed
 	rows := t.rows
 	if desc {
@@ -350,16 +349,21 @@ func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool) *
 		rows = limitRows(rows, c.stmt.Limit, c.stmt.Offset)
 	}
 	if len(rows) == 0 {
-		return nil
+		return false
 	}
-	s := &Series{Name: c.m, Columns: cols}
+	*s = Series{Name: c.m, Columns: cols}
 	if len(c.dims)+len(c.absent) > 0 {
 		s.Tags = sr.tags
 	}
 	if c.req.TypedValues {
-		s.typed = &typedValues{cols: t.cols, ans: t.ans, first: t.first, n: t.n, rows: rows,
+		if len(c.valSlab) > 0 {
+			s.typed, c.valSlab = &c.valSlab[0], c.valSlab[1:]
+		} else {
+			s.typed = new(typedValues)
+		}
+		*s.typed = typedValues{cols: t.cols, ans: t.ans, first: t.first, n: t.n, rows: rows,
 			epoch: c.req.Epoch, loc: c.loc, omitTime: c.stmt.OmitTime}
-		return s
+		return true
 	}
 	t.rows = rows
 	vals := t.values()
@@ -370,7 +374,7 @@ func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool) *
 		}
 	}
 	s.Values = vals
-	return s
+	return true
 }
 
 // typedAnswer is the executor's answer the series of one raw SELECT

@@ -2,7 +2,6 @@ package influxql
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math"
 
@@ -36,42 +35,22 @@ func (c *selectCompiler) reduceLastTyped(ctx context.Context, text string, ncols
 	}
 	times := res.Cols[0].Int64s()
 	all := map[string]*seriesRows{}
-	// Per series (in order of appearance): per call, the row of its pick
-	// (-1: none yet).
-	var picks [][]int
-	at := map[*seriesRows]int{}
-	bySeries := map[string]*seriesRows{}
-	var kb []byte
-	vals := make([]any, nd)
+	// Per series (in order of appearance, seriesRows.at): per call, the
+	// row of its pick (-1: none yet), len(col) entries a series.
+	var picks []int
+	n := 0 // series met
 	var s *seriesRows
 	for _, r := range res.Rows {
 		if nd > 0 || s == nil {
-			kb = kb[:0]
-			for d := range nd {
-				v := cellString(res.Cols[1+d], r)
-				kb = binary.AppendUvarint(kb, uint64(len(v)))
-				kb = append(kb, v...)
-			}
-			var seen bool
-			if s, seen = bySeries[string(kb)]; !seen {
-				for d := range nd {
-					vals[d] = cellString(res.Cols[1+d], r)
+			var isNew bool
+			if s, isNew = c.seriesOfRow(all, res.Cols, r, n); isNew {
+				n++
+				for range col {
+					picks = append(picks, -1)
 				}
-				s = c.seriesFor(all, vals)
-				bySeries[string(kb)] = s
 			}
 		}
-		k, seen := at[s]
-		if !seen {
-			k = len(picks)
-			at[s] = k
-			p := make([]int, len(col))
-			for i := range p {
-				p[i] = -1
-			}
-			picks = append(picks, p)
-		}
-		pick := picks[k]
+		pick := picks[s.at*len(col) : (s.at+1)*len(col)]
 		t := times[r]
 		for i, ci := range col {
 			if ci < 0 {
@@ -94,9 +73,11 @@ func (c *selectCompiler) reduceLastTyped(ctx context.Context, text string, ncols
 		}
 	}
 	list = sortedSeries(all)
+	cells := make([]any, len(list)*(1+len(col)))
 	for _, s := range list {
-		pick := picks[at[s]]
-		row := make([]any, 1+len(col))
+		pick := picks[s.at*len(col) : (s.at+1)*len(col)]
+		row := cells[: 1+len(col) : 1+len(col)]
+		cells = cells[1+len(col):]
 		row[0] = int64(0)
 		if c.tmin != math.MinInt64 {
 			row[0] = c.tmin

@@ -13,6 +13,7 @@ import (
 	"github.com/influxdata/influxql"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/query/exec"
 )
 
 // schemaMapper lets influxql expand wildcards. Like InfluxDB, a query over
@@ -156,6 +157,11 @@ type selectCompiler struct {
 	limited bool
 
 	keyBuf []byte // seriesFor's scratch
+	// slab hands out seriesOfRow's entries, a chunk at a time: a
+	// lastpoint answer is a series per host.
+	slab []seriesRows
+	// valSlab hands out finishTyped's typed values, one per series.
+	valSlab []typedValues
 	// keepTyped lets rawSeries return typed rows (for finish) instead of
 	// Go values (for the code that works on rows).
 	keepTyped bool
@@ -362,6 +368,42 @@ type seriesRows struct {
 	rows [][]any // time (ns, int64) first, then the output values
 	// typed, when not nil, holds the rows instead (rawFetchTyped).
 	typed *typedRows
+	// at is the series' place in the order seriesOfRow met the series:
+	// the index of its scratch in the typed paths.
+	at int
+}
+
+// seriesOfRow is seriesFor for row r of the executor's columns, whose
+// GROUP BY tags are cols[1:1+len(c.dims)]: the same series and key, built
+// from the cells without a Go value per cell. isNew reports a series met
+// for the first time (its at is then n, the series met before it).
+func (c *selectCompiler) seriesOfRow(all map[string]*seriesRows, cols []exec.Column, r, n int) (s *seriesRows, isNew bool) {
+	kb := c.keyBuf[:0]
+	for i, d := range c.dims {
+		kb = append(kb, d...)
+		kb = append(kb, 0)
+		kb = append(kb, cellString(cols[1+i], r)...)
+		kb = append(kb, 0)
+	}
+	c.keyBuf = kb
+	if s, ok := all[string(kb)]; ok {
+		return s, false
+	}
+	tags := make(map[string]string, len(c.dims)+len(c.absent))
+	for _, d := range c.absent {
+		tags[d] = ""
+	}
+	for i, d := range c.dims {
+		tags[d] = cellString(cols[1+i], r)
+	}
+	if len(c.slab) == 0 {
+		c.slab = make([]seriesRows, min(max(2*n, 8), 1024))
+	}
+	s = &c.slab[0]
+	c.slab = c.slab[1:]
+	*s = seriesRows{tags: tags, key: string(kb), at: n}
+	all[s.key] = s
+	return s, true
 }
 
 func (c *selectCompiler) seriesFor(all map[string]*seriesRows, vals []any) *seriesRows {
@@ -408,10 +450,18 @@ func (c *selectCompiler) finish(list []*seriesRows) []*Series {
 	cols := c.columns()
 	desc := !c.stmt.TimeAscending()
 	out := make([]*Series, 0, len(list))
+	var slab []Series // the typed series' entries, one allocation
 	for _, sr := range list {
 		if sr.typed != nil {
-			if s := c.finishTyped(sr, cols, desc); s != nil {
-				out = append(out, s)
+			if slab == nil {
+				slab = make([]Series, len(list))
+				if c.req.TypedValues {
+					c.valSlab = make([]typedValues, len(list))
+				}
+			}
+			if c.finishTyped(sr, cols, desc, &slab[0]) {
+				out = append(out, &slab[0])
+				slab = slab[1:]
 			}
 			continue
 		}

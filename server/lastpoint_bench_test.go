@@ -1,0 +1,87 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/siltdb/silt/bench"
+	"github.com/siltdb/silt/engine"
+)
+
+// BenchmarkLastpointHead times the latest-value InfluxQL queries — TSBS's
+// lastpoint, last(*) per host, Grafana's stat panel by host and overall —
+// over one TSBS day (100 hosts every 10 s, 864,000 rows, TSBS's integer
+// fields) kept entirely in the unflushed head, as a live dashboard reads
+// it. Each query runs through the server's request handler in process
+// (parse, plan, execute, encode the JSON answer) without a socket, so the
+// figure is the server's own cost per query. Run with
+//
+//	go test ./server -run '^$' -bench LastpointHead -benchmem -count 5
+//
+// SILT_BENCH_HOURS shortens the day (default 24).
+func BenchmarkLastpointHead(b *testing.B) {
+	hours := 24
+	if v, err := strconv.Atoi(os.Getenv("SILT_BENCH_HOURS")); err == nil && v > 0 {
+		hours = v
+	}
+	srv := startServerEngine(b, Config{}, engine.Config{MaxHeadBytes: 4 << 30})
+	base := time.Date(2016, 1, 1, 0, 0, 0, 0, time.UTC)
+	g := bench.NewCPU(100, base, 10*time.Second, 7)
+	post(b, srv.url+"/query", "q=CREATE+DATABASE+bench")
+	for done := 0; done < hours*360; done += 360 {
+		var buf []byte
+		for i := 0; i < 360; i++ {
+			buf = g.AppendInterval(buf)
+		}
+		post(b, srv.url+"/write?db=bench", string(integerFields(buf)))
+	}
+	end := base.Add(time.Duration(hours) * time.Hour)
+	last1h := fmt.Sprintf("time > %dms - 1h", end.UnixMilli())
+	queries := []struct{ name, q string }{
+		{"lastpoint", `SELECT * from cpu group by "hostname" order by time desc limit 1`},
+		{"last-star", `SELECT last(*) FROM "cpu" GROUP BY "hostname"`},
+		{"stat-by-host", `SELECT last("usage_user") FROM "cpu" WHERE ` + last1h + ` GROUP BY "hostname"`},
+		{"stat", `SELECT last("usage_user") FROM "cpu" WHERE ` + last1h},
+		{"stat-one-host", `SELECT last("usage_user") FROM "cpu" WHERE "hostname" = 'host_42' AND ` + last1h},
+	}
+	handler := srv.srv.srv.Handler
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
+	for _, q := range queries {
+		uri := "/query?" + url.Values{"db": {"bench"}, "q": {q.q}}.Encode()
+		b.Run(q.name, func(b *testing.B) {
+			var req fasthttp.Request
+			req.SetRequestURI(uri)
+			// Go's HTTP client (silt bench query, Grafana) asks for gzip.
+			req.Header.Set("Accept-Encoding", "gzip")
+			var ctx fasthttp.RequestCtx
+			run := func() {
+				ctx.Init(&req, remote, nil)
+				handler(&ctx)
+				if code := ctx.Response.StatusCode(); code != fasthttp.StatusOK {
+					b.Fatalf("%s: %d %s", q.q, code, ctx.Response.Body())
+				}
+			}
+			run() // the answer must be one: no error, some series
+			body, err := ctx.Response.BodyUncompressed()
+			if err != nil || len(body) < 100 {
+				b.Fatalf("%s: %s %v", q.q, body, err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := processCPU()
+			for i := 0; i < b.N; i++ {
+				run()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(len(body)), "json-B")
+		})
+	}
+}
