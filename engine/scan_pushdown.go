@@ -1,0 +1,228 @@
+package engine
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/siltdb/silt/columnar"
+)
+
+// Aggregation pushed down to other nodes. A query node's scan that reads
+// rollups (widths) can take another node's rows outside the bucket as the
+// batches that node's own scan of them delivers — partials per series and
+// window where its engine folds them, raw rows elsewhere — instead of
+// fetching every raw row and folding them here (TierConfig.Overlay).
+//
+// Partials cannot be deduplicated after the fact: where the same point is
+// in another node's rows and in the bucket, or in two nodes' rows, the
+// raw path's merge keeps one copy, while two partials would count it
+// twice. So a node's batches are taken only where its rows can share no
+// point with any other source of the scan: no bucket segment the scan
+// reads, no other node's rows (raw or pushed) and no head of this node
+// overlaps the time range of its rows. Otherwise the scan is opened again
+// with that node's rows fetched raw, through the merge.
+
+// Pushdown is what a query node's scan asks of TierConfig.Overlay, passed
+// in its context (PushdownFrom): the hook may answer a node's rows with a
+// PushedSource (AddSource) instead of a head.
+type Pushdown struct {
+	// The scan's range after retention, its rollup widths (coarsest
+	// first), and the columns and tag sets of TableScan.
+	Min, Max      int64
+	Widths        []int64
+	Columns       []string
+	RollupColumns []string
+	Tags          map[string][]string
+	// Refuse names the nodes whose rows must come raw: an earlier open
+	// found their batches could hold a point another source holds.
+	Refuse map[string]bool
+
+	mu      sync.Mutex
+	sources []PushedSource
+}
+
+// PushedSource is one node's rows of the scan's range as its own scan
+// delivers them.
+type PushedSource struct {
+	Node string
+	// Rows says whether the node holds any rows in range; Min and Max are
+	// then the first and last time of its sources there (inclusive).
+	Rows     bool
+	Min, Max int64
+	// Run passes the batches to emit, once; Close releases the source
+	// whether or not it ran.
+	Run   func(ctx context.Context, emit func(*columnar.ColumnBatch) error) error
+	Close func()
+}
+
+// AddSource records a node's pushed source; safe for concurrent use.
+func (p *Pushdown) AddSource(s PushedSource) {
+	p.mu.Lock()
+	p.sources = append(p.sources, s)
+	p.mu.Unlock()
+}
+
+type pushdownKey struct{}
+
+// PushdownFrom returns the pushdown a scan asks of TierConfig.Overlay
+// through ctx, or nil: then every node's rows come as heads.
+func PushdownFrom(ctx context.Context) *Pushdown {
+	p, _ := ctx.Value(pushdownKey{}).(*Pushdown)
+	return p
+}
+
+// PushdownScan is a TableScan plus the batches other nodes pushed for it.
+// Its RunBatches delivers both; Close releases both.
+type PushdownScan struct {
+	*TableScan
+	pushed []PushedSource
+	// Pushed names the nodes whose rows came as their own scan's batches.
+	Pushed []string
+}
+
+// maxPushdownOpens bounds the opens of one scan: each refuses the nodes
+// found inexact and tries again; the last takes every node raw.
+const maxPushdownOpens = 3
+
+// OpenScanPushdown is OpenScanContext for a scan whose Columns, Tags and
+// RollupColumns are given now: on a query node (TierConfig.Overlay), with
+// rollup widths and not lastOnly, other nodes' rows may come as their own
+// scan's batches (Pushdown) where that is exact, else as heads.
+func (e *Engine) OpenScanPushdown(ctx context.Context, db, table string, minT, maxT int64, widths []int64, cols, rollupCols []string, tags map[string][]string, lastOnly bool) (*PushdownScan, error) {
+	if e.cfg.Tiering.Overlay == nil || len(widths) == 0 || lastOnly {
+		ts, err := e.OpenScanContext(ctx, db, table, minT, maxT, widths)
+		if err != nil {
+			return nil, err
+		}
+		return &PushdownScan{TableScan: ts}, nil
+	}
+	refuse := map[string]bool{}
+	for open := 1; ; open++ {
+		p := &Pushdown{Min: max(minT, e.VisibleMin(db)), Max: maxT, Widths: widths,
+			Columns: cols, RollupColumns: rollupCols, Tags: tags, Refuse: refuse}
+		pctx := ctx
+		if open < maxPushdownOpens {
+			pctx = context.WithValue(ctx, pushdownKey{}, p)
+		}
+		ts, err := e.OpenScanContext(pctx, db, table, minT, maxT, widths)
+		if err != nil {
+			closeSources(p.sources)
+			return nil, err
+		}
+		ps := &PushdownScan{TableScan: ts}
+		inexact := false
+		for i, s := range p.sources {
+			if !s.Rows {
+				s.Close()
+				continue
+			}
+			if !ts.alone(s, p.sources, i) {
+				refuse[s.Node] = true
+				inexact = true
+			}
+		}
+		if !inexact {
+			for _, s := range p.sources {
+				if s.Rows {
+					ps.pushed = append(ps.pushed, s)
+					ps.Pushed = append(ps.Pushed, s.Node)
+				}
+			}
+			slices.Sort(ps.Pushed)
+			return ps, nil
+		}
+		closeSources(p.sources)
+		if err := ts.Close(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// alone reports whether pushed source s (index i of all) overlaps in time
+// no segment or head of ts and no other pushed source with rows: then no
+// point of s is anywhere else in the scan.
+func (ts *TableScan) alone(s PushedSource, all []PushedSource, i int) bool {
+	hit := func(lo, hi int64) bool { return hi >= s.Min && lo <= s.Max }
+	for _, m := range ts.metas {
+		if hit(m.MinTime, m.MaxTime) {
+			return false
+		}
+	}
+	for _, h := range ts.heads {
+		if h.Len() > 0 && hit(h.TimeRange()) {
+			return false
+		}
+	}
+	for j, o := range all {
+		if j != i && o.Rows && hit(o.Min, o.Max) {
+			return false
+		}
+	}
+	return true
+}
+
+func closeSources(ss []PushedSource) {
+	for _, s := range ss {
+		if s.Close != nil {
+			s.Close()
+		}
+	}
+}
+
+// RunBatches is TableScan.RunBatches followed by the pushed sources'
+// batches, all through fn (never concurrently).
+func (ps *PushdownScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBatch) error) error {
+	if err := ps.TableScan.RunBatches(ctx, fn); err != nil {
+		return err
+	}
+	for i, s := range ps.pushed {
+		err := s.Run(ctx, fn)
+		s.Close()
+		ps.pushed[i].Close = func() {}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close releases the scan and the pushed sources not run.
+func (ps *PushdownScan) Close() error {
+	closeSources(ps.pushed)
+	ps.pushed = nil
+	return ps.TableScan.Close()
+}
+
+// OpenLocalScanRollups is OpenLocalScan that also opens the local
+// segments' rollups of widths (coarsest first), as OpenScanRollups: how a
+// writer answers a query node's pushed-down scan of its rows.
+func (e *Engine) OpenLocalScanRollups(db, table string, minT, maxT int64, widths []int64) (*TableScan, error) {
+	return e.openScan(context.Background(), db, table, minT, maxT, widths, true)
+}
+
+// SourceRange returns the first and last time of the scan's sources
+// within its range (inclusive); ok is false when no source has rows
+// there. A source's rows may not fill its range: it is a bound.
+func (ts *TableScan) SourceRange() (lo, hi int64, ok bool) {
+	lo, hi = math.MaxInt64, math.MinInt64
+	add := func(a, b int64) {
+		a = max(a, ts.minT)
+		if ts.maxT != math.MaxInt64 {
+			b = min(b, ts.maxT-1)
+		}
+		if a <= b {
+			lo, hi, ok = min(lo, a), max(hi, b), true
+		}
+	}
+	for _, m := range ts.metas {
+		add(m.MinTime, m.MaxTime)
+	}
+	for _, h := range ts.heads {
+		if h.Len() > 0 {
+			add(h.TimeRange())
+		}
+	}
+	return lo, hi, ok
+}
