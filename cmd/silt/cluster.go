@@ -116,7 +116,7 @@ func joinCluster(cfg *serveConfig, httpAddr string, log *slog.Logger) (*clusterN
 			// scans' batches where that is exact (engine.Pushdown).
 			pd := engine.PushdownFrom(ctx)
 			var req *cluster.RollupRequest
-			if pd != nil {
+			if pd != nil && cfg.cluster.Pushdown {
 				req = &cluster.RollupRequest{Min: pd.Min, Max: pd.Max, Widths: pd.Widths, Columns: pd.Columns,
 					RollupColumns: pd.RollupColumns, Tags: pd.Tags, Refuse: pd.Refuse}
 				overlay.CountRefused(len(pd.Refuse))
