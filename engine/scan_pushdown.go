@@ -226,3 +226,30 @@ func (ts *TableScan) SourceRange() (lo, hi int64, ok bool) {
 	}
 	return lo, hi, ok
 }
+
+// RollupWidthsForScan is RollupWidthsIn on a query node that reads other
+// nodes' rows (TierConfig.Overlay): where the range reaches past the
+// newest row of db.table in the bucket, the rest is live writers' rows,
+// whose heads fold partials of any width as they are read (pushed down,
+// or here from their raw rows) — so every width a head offers, as on the
+// node holding them. A dashboard's last hours are all such rows, and
+// would otherwise be read raw for want of a rollup segment in range.
+func (e *Engine) RollupWidthsForScan(db, table string, minT, maxT int64) []int64 {
+	out := e.RollupWidthsIn(db, table, minT, maxT)
+	if e.cfg.Tiering.Overlay == nil || e.cfg.Rollups.Disabled {
+		return out
+	}
+	newest := int64(math.MinInt64)
+	for _, s := range e.Manifest().Segments {
+		if s.DB == db && s.Table == table && !s.IsRollup() {
+			newest = max(newest, s.MaxTime)
+		}
+	}
+	if maxT != math.MaxInt64 && newest != math.MinInt64 && maxT <= newest {
+		return out
+	}
+	out = append(out, e.RollupWidths()...)
+	out = append(out, headRollupWidths...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -25,7 +25,7 @@ func (s EngineSource) RollupWidths(table string, tr sql.TimeRange) []int64 {
 	if s.Raw {
 		return nil
 	}
-	return s.Engine.RollupWidthsIn(s.DB, table, tr.Min, tr.Max)
+	return s.Engine.RollupWidthsForScan(s.DB, table, tr.Min, tr.Max)
 }
 
 // ScanBatches implements BatchSource.
