@@ -30,7 +30,7 @@ const (
 	rollupKey = "silt.rollup"
 	// maxFrame bounds one frame a query node accepts: a batch is at most
 	// a head's batch of rows (64K) of the scan's columns.
-	maxFrame = 256 << 20
+	maxFrame = 64 << 20
 )
 
 // BatchWriter encodes column batches as frames (see above).

@@ -209,6 +209,33 @@ func TestClusterPushdownE2E(t *testing.T) {
 	if metric(t, q, "silt_cluster_overlay_pushed_refused_total") <= refused {
 		t.Errorf("no pushed-down answer refused with two writers holding rows in the same range")
 	}
+
+	// With w2 down the writer-down policy holds as on the raw path: 503
+	// naming it, or (partial=true) the answer without its rows, named in
+	// stats — w1's rows then overlap nothing read, and are pushed down.
+	_ = w2.cmd.Process.Kill()
+	<-w2.done
+	text := sqlQueries[3]
+	if code, _, _, msg := q.sqlStats(text); code != http.StatusServiceUnavailable || !strings.Contains(msg, "w2") {
+		t.Fatalf("w2 down: %d %s, want 503 naming w2", code, msg)
+	}
+	before := metric(t, q, "silt_cluster_overlay_pushed_fetches_total")
+	code, rows, stats, msg := q.sqlStats(text, "&partial=true")
+	if code != http.StatusOK || fmt.Sprint(stats["missing_nodes"]) != "[w2]" {
+		t.Fatalf("w2 down, partial=true: %d %s, stats %v", code, msg, stats)
+	}
+	var want [][]any
+	for _, r := range single.sql(text) {
+		if h := r[0].(string); len(h) == len("host_0") { // w1's hosts: host_0 to host_9
+			want = append(want, r)
+		}
+	}
+	if !sameRows(rows, want) {
+		t.Errorf("w2 down, partial=true: %v, want w1's hosts as the standalone node has them: %v", rows, want)
+	}
+	if metric(t, q, "silt_cluster_overlay_pushed_fetches_total") <= before {
+		t.Errorf("w2 down, partial=true: w1's rows were not pushed down")
+	}
 }
 
 func head(rows [][]any) [][]any {
