@@ -114,11 +114,7 @@ func (e *Engine) OpenScanPushdown(ctx context.Context, db, table string, minT, m
 		ps := &PushdownScan{TableScan: ts}
 		inexact := false
 		for i, s := range p.sources {
-			if !s.Rows {
-				s.Close()
-				continue
-			}
-			if !ts.alone(s, p.sources, i) {
+			if s.Rows && !ts.alone(s, p.sources, i) {
 				refuse[s.Node] = true
 				inexact = true
 			}
@@ -128,6 +124,8 @@ func (e *Engine) OpenScanPushdown(ctx context.Context, db, table string, minT, m
 				if s.Rows {
 					ps.pushed = append(ps.pushed, s)
 					ps.Pushed = append(ps.Pushed, s.Node)
+				} else {
+					s.Close() // nothing to read
 				}
 			}
 			slices.Sort(ps.Pushed)

@@ -1,0 +1,107 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/segment"
+)
+
+// A pushed source is taken only where its rows' time range overlaps no
+// other source of the scan: one that overlaps this node's head is refused
+// and the scan opened again with it in Refuse (its rows then come as
+// heads); a source without rows is closed; the kept one's batches follow
+// the scan's and it is closed once. A scan without widths, or reading
+// last values only, asks for no pushdown.
+func TestOpenScanPushdownTakesOnlyLoneSources(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	var opens []map[string]bool // Refuse at each open with a pushdown
+	plain := 0
+	runs, closes := map[string]int{}, map[string]int{}
+	src := func(node string, rows bool, lo, hi int64) PushedSource {
+		return PushedSource{Node: node, Rows: rows, Min: lo, Max: hi,
+			Run: func(_ context.Context, emit func(*columnar.ColumnBatch) error) error {
+				runs[node]++
+				return emit(&columnar.ColumnBatch{Len: 1, Time: []int64{lo}, Rollup: 10,
+					Tags: []columnar.TagVector{{Name: "host", Dict: []string{node}, IDs: []int32{0}}}})
+			},
+			Close: func() { closes[node]++ }}
+	}
+	cfg.Tiering.Overlay = func(ctx context.Context, db, table string, minT, maxT int64, s *columnar.TableSchema) ([]*segment.Head, []string, error) {
+		pd := PushdownFrom(ctx)
+		if pd == nil {
+			plain++
+			return nil, nil, nil
+		}
+		opens = append(opens, maps.Clone(pd.Refuse))
+		if !pd.Refuse["near"] {
+			pd.AddSource(src("near", true, 50, 60)) // inside the head's rows
+		}
+		pd.AddSource(src("far", true, 1000, 2000))
+		pd.AddSource(src("empty", false, 0, 0))
+		return nil, nil, nil
+	}
+	e := open(t, cfg)
+	defer e.Close()
+	var pts []point
+	for i := range 10 {
+		pts = append(pts, point{"cpu", "h", int64(i * 10), float64(i)})
+	}
+	write(t, e, "db", pts...)
+
+	ps, err := e.OpenScanPushdown(context.Background(), "db", "cpu", 0, 3000, []int64{10}, []string{"host", "v"}, nil, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(opens) != 2 || len(opens[0]) != 0 || !opens[1]["near"] || len(opens[1]) != 1 {
+		t.Fatalf("opens with Refuse %v, want none then near", opens)
+	}
+	if !slices.Equal(ps.Pushed, []string{"far"}) {
+		t.Fatalf("pushed %v, want [far]", ps.Pushed)
+	}
+	ps.Columns = []string{"host", "v"}
+	var fromFar, fromHead int
+	err = ps.RunBatches(context.Background(), func(b *columnar.ColumnBatch) error {
+		if len(b.Tags) > 0 && b.Tags[0].Name == "host" && len(b.Tags[0].Dict) == 1 && b.Tags[0].Dict[0] == "far" {
+			fromFar += b.Len
+		} else {
+			fromHead += b.Len
+		}
+		return nil
+	})
+	if err := ps.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromFar != 1 || fromHead == 0 {
+		t.Fatalf("rows from far %d, from the head %d", fromFar, fromHead)
+	}
+	// near: refused in the first open (closed), not asked in the second;
+	// far: closed in the first open, run and closed once from the second;
+	// empty: closed in both.
+	if fmt.Sprint(runs) != "map[far:1]" || fmt.Sprint(closes) != "map[empty:2 far:2 near:1]" {
+		t.Fatalf("runs %v closes %v", runs, closes)
+	}
+
+	for _, c := range []struct {
+		widths   []int64
+		lastOnly bool
+	}{{nil, false}, {[]int64{10}, true}} {
+		ps, err := e.OpenScanPushdown(context.Background(), "db", "cpu", 0, 3000, c.widths, []string{"v"}, nil, nil, c.lastOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ps.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if plain != 2 || len(opens) != 2 {
+		t.Fatalf("scans without widths or of last values: %d plain opens, %d with a pushdown", plain, len(opens)-2)
+	}
+}
