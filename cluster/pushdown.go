@@ -28,6 +28,14 @@ const (
 	RollupPath    = "/internal/v1/rollup"
 	RowsMinHeader = "Silt-Rows-Min"
 	RowsMaxHeader = "Silt-Rows-Max"
+	// KeyHeader names a tag every series of the writer's rows in range
+	// has, and KeyValuesHeader its values there (a JSON array): a source
+	// holding none of them shares no point with the writer's rows.
+	KeyHeader       = "Silt-Rows-Key"
+	KeyValuesHeader = "Silt-Rows-Key-Values"
+	// MaxKeyValuesHeader bounds KeyValuesHeader; past it the writer sends
+	// neither (its rows are then apart only in time).
+	MaxKeyValuesHeader = 256 << 10
 )
 
 // RollupRequest is a query node's scan that may take writers' rows as
@@ -48,10 +56,13 @@ type Pushed struct {
 	Node     string
 	Rows     bool  // the writer has rows in range
 	Min, Max int64 // their bound, inclusive
-	body     io.ReadCloser
-	cancel   context.CancelFunc
-	o        *Overlay
-	addr     string
+	// Key and Values: KeyHeader and KeyValuesHeader ("": not sent).
+	Key    string
+	Values []string
+	body   io.ReadCloser
+	cancel context.CancelFunc
+	o      *Overlay
+	addr   string
 }
 
 // Run passes the batches to emit (valid until it returns); a writer that
@@ -158,6 +169,12 @@ func (o *Overlay) fetchPushed(ctx context.Context, w Record, db, table string, r
 			return fail(fmt.Errorf("writer %s at %s: pushed-down scan: bad range %q..%q", w.NodeID, w.InternalAddress, lo, hi))
 		}
 		p.Rows = true
+	}
+	if key := resp.Header.Get(KeyHeader); key != "" {
+		if err := json.Unmarshal([]byte(resp.Header.Get(KeyValuesHeader)), &p.Values); err != nil {
+			return fail(fmt.Errorf("writer %s at %s: pushed-down scan: bad %s: %w", w.NodeID, w.InternalAddress, KeyValuesHeader, err))
+		}
+		p.Key = key
 	}
 	return p, true, nil
 }

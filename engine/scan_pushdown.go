@@ -51,6 +51,11 @@ type PushedSource struct {
 	// then the first and last time of its sources there (inclusive).
 	Rows     bool
 	Min, Max int64
+	// Key, if set, is a tag every series of the node's rows has, and
+	// Values its values there: a source whose series all have other
+	// values of Key shares no point with it, whatever its time range.
+	Key    string
+	Values []string
 	// Run passes the batches to emit, once; Close releases the source
 	// whether or not it ran.
 	Run   func(ctx context.Context, emit func(*columnar.ColumnBatch) error) error
@@ -138,27 +143,84 @@ func (e *Engine) OpenScanPushdown(ctx context.Context, db, table string, minT, m
 	}
 }
 
-// alone reports whether pushed source s (index i of all) overlaps in time
-// no segment or head of ts and no other pushed source with rows: then no
-// point of s is anywhere else in the scan.
+// alone reports whether pushed source s (index i of all) can share no
+// point with any other source of ts or other pushed source with rows:
+// none overlaps it in time, or those that do hold none of its series
+// (their values of s.Key, a tag all their series have, are not among
+// s.Values).
 func (ts *TableScan) alone(s PushedSource, all []PushedSource, i int) bool {
 	hit := func(lo, hi int64) bool { return hi >= s.Min && lo <= s.Max }
-	for _, m := range ts.metas {
-		if hit(m.MinTime, m.MaxTime) {
+	var mine map[string]bool
+	// apart reports whether a source with these values of s.Key (every
+	// series has one when every) holds none of s's series.
+	apart := func(vals []string, every, ok bool) bool {
+		if s.Key == "" || !ok || !every {
+			return false
+		}
+		if mine == nil {
+			mine = make(map[string]bool, len(s.Values))
+			for _, v := range s.Values {
+				mine[v] = true
+			}
+		}
+		for _, v := range vals {
+			if mine[v] {
+				return false
+			}
+		}
+		return true
+	}
+	for k, m := range ts.metas {
+		if hit(m.MinTime, m.MaxTime) && !apart(ts.segs[k].KeyValues(s.Key)) {
 			return false
 		}
 	}
 	for _, h := range ts.heads {
-		if h.Len() > 0 && hit(h.TimeRange()) {
+		if h.Len() == 0 || !hit(h.TimeRange()) {
+			continue
+		}
+		if vals, every := h.KeyValues(s.Key); !apart(vals, every, true) {
 			return false
 		}
 	}
 	for j, o := range all {
-		if j != i && o.Rows && hit(o.Min, o.Max) {
+		if j != i && o.Rows && hit(o.Min, o.Max) && !apart(o.Values, o.Key == s.Key, o.Key != "") {
 			return false
 		}
 	}
 	return true
+}
+
+// KeyValues returns the values of tag key among the series of the scan's
+// sources in its range; ok is false when a source cannot tell or has
+// series without the tag (see Head.KeyValues).
+func (ts *TableScan) KeyValues(key string) (vals []string, ok bool) {
+	seen := map[string]bool{}
+	add := func(vs []string, every, ok bool) bool {
+		for _, v := range vs {
+			if !seen[v] {
+				seen[v] = true
+				vals = append(vals, v)
+			}
+		}
+		return every && ok
+	}
+	overlaps := func(lo, hi int64) bool { return hi >= ts.minT && (lo < ts.maxT || ts.maxT == math.MaxInt64) }
+	for k, m := range ts.metas {
+		if overlaps(m.MinTime, m.MaxTime) && !add(ts.segs[k].KeyValues(key)) {
+			return nil, false
+		}
+	}
+	for _, h := range ts.heads {
+		if h.Len() == 0 || !overlaps(h.TimeRange()) {
+			continue
+		}
+		if vs, every := h.KeyValues(key); !add(vs, every, true) {
+			return nil, false
+		}
+	}
+	slices.Sort(vals)
+	return vals, true
 }
 
 func closeSources(ss []PushedSource) {

@@ -11,8 +11,10 @@ import (
 	"github.com/siltdb/silt/segment"
 )
 
-// A pushed source is taken only where its rows' time range overlaps no
-// other source of the scan: one that overlaps this node's head is refused
+// A pushed source is taken only where it can share no point with another
+// source of the scan — its rows' time range overlaps none, or those it
+// overlaps hold none of its values of a tag all their series have: one
+// that overlaps this node's head otherwise is refused
 // and the scan opened again with it in Refuse (its rows then come as
 // heads); a source without rows is closed; the kept one's batches follow
 // the scan's and it is closed once. A scan without widths, or reading
@@ -41,6 +43,15 @@ func TestOpenScanPushdownTakesOnlyLoneSources(t *testing.T) {
 		if !pd.Refuse["near"] {
 			pd.AddSource(src("near", true, 50, 60)) // inside the head's rows
 		}
+		// Inside the head's rows too, but of other hosts: kept.
+		apart := src("apart", true, 20, 40)
+		apart.Key, apart.Values = "host", []string{"i"}
+		pd.AddSource(apart)
+		if !pd.Refuse["same"] {
+			same := src("same", true, 20, 40) // and one of the head's hosts
+			same.Key, same.Values = "host", []string{"g", "h"}
+			pd.AddSource(same)
+		}
 		pd.AddSource(src("far", true, 1000, 2000))
 		pd.AddSource(src("empty", false, 0, 0))
 		return nil, nil, nil
@@ -57,17 +68,19 @@ func TestOpenScanPushdownTakesOnlyLoneSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(opens) != 2 || len(opens[0]) != 0 || !opens[1]["near"] || len(opens[1]) != 1 {
-		t.Fatalf("opens with Refuse %v, want none then near", opens)
+	if len(opens) != 2 || len(opens[0]) != 0 || !opens[1]["near"] || !opens[1]["same"] || len(opens[1]) != 2 {
+		t.Fatalf("opens with Refuse %v, want none then near and same", opens)
 	}
-	if !slices.Equal(ps.Pushed, []string{"far"}) {
-		t.Fatalf("pushed %v, want [far]", ps.Pushed)
+	if !slices.Equal(ps.Pushed, []string{"apart", "far"}) {
+		t.Fatalf("pushed %v, want [apart far]", ps.Pushed)
 	}
 	ps.Columns = []string{"host", "v"}
-	var fromFar, fromHead int
+	var fromFar, fromApart, fromHead int
 	err = ps.RunBatches(context.Background(), func(b *columnar.ColumnBatch) error {
 		if len(b.Tags) > 0 && b.Tags[0].Name == "host" && len(b.Tags[0].Dict) == 1 && b.Tags[0].Dict[0] == "far" {
 			fromFar += b.Len
+		} else if b.Rollup == 10 && len(b.Tags) > 0 && b.Tags[0].Dict[0] == "apart" {
+			fromApart += b.Len
 		} else {
 			fromHead += b.Len
 		}
@@ -79,13 +92,13 @@ func TestOpenScanPushdownTakesOnlyLoneSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fromFar != 1 || fromHead == 0 {
-		t.Fatalf("rows from far %d, from the head %d", fromFar, fromHead)
+	if fromFar != 1 || fromApart != 1 || fromHead == 0 {
+		t.Fatalf("rows from far %d, apart %d, the head %d", fromFar, fromApart, fromHead)
 	}
 	// near: refused in the first open (closed), not asked in the second;
 	// far: closed in the first open, run and closed once from the second;
 	// empty: closed in both.
-	if fmt.Sprint(runs) != "map[far:1]" || fmt.Sprint(closes) != "map[empty:2 far:2 near:1]" {
+	if fmt.Sprint(runs) != "map[apart:1 far:1]" || fmt.Sprint(closes) != "map[apart:2 empty:2 far:2 near:1 same:1]" {
 		t.Fatalf("runs %v closes %v", runs, closes)
 	}
 

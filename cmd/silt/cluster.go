@@ -123,7 +123,7 @@ func joinCluster(cfg *serveConfig, httpAddr string, log *slog.Logger) (*clusterN
 			}
 			hs, pushed, missing, err := overlay.Sources(ctx, policy, db, table, minT, maxT, s, req)
 			for _, p := range pushed {
-				pd.AddSource(engine.PushedSource{Node: p.Node, Rows: p.Rows, Min: p.Min, Max: p.Max, Run: p.Run, Close: p.Close})
+				pd.AddSource(engine.PushedSource{Node: p.Node, Rows: p.Rows, Min: p.Min, Max: p.Max, Key: p.Key, Values: p.Values, Run: p.Run, Close: p.Close})
 			}
 			if errors.Is(err, cluster.ErrWritersDown) {
 				// Answered as cold data that cannot be served: 503

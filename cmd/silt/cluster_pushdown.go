@@ -68,6 +68,18 @@ func servePushedScan(w http.ResponseWriter, r *http.Request, e *engine.Engine, l
 	if lo, hi, ok := ts.SourceRange(); ok {
 		w.Header().Set(cluster.RowsMinHeader, strconv.FormatInt(lo, 10))
 		w.Header().Set(cluster.RowsMaxHeader, strconv.FormatInt(hi, 10))
+		// The values of the table's first tag, if every series has it:
+		// writers that split series among them (Kafka partitions by
+		// host) hold rows of the same times but never the same point.
+		tables, _ := e.Tables(db)
+		if s := tables[table]; s != nil && len(s.Tags) > 0 {
+			if vals, ok := ts.KeyValues(s.Tags[0]); ok {
+				if raw, err := json.Marshal(vals); err == nil && len(raw) <= cluster.MaxKeyValuesHeader {
+					w.Header().Set(cluster.KeyHeader, s.Tags[0])
+					w.Header().Set(cluster.KeyValuesHeader, string(raw))
+				}
+			}
+		}
 	}
 	w.WriteHeader(http.StatusOK)
 	if f, ok := w.(http.Flusher); ok {

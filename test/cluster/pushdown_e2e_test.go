@@ -78,9 +78,11 @@ func (p *proc) influxRows(q string) [][]any {
 // tiered rows (in the bucket) and its live rows (heads and local
 // segments) by taking the live rows as the writer's own partials — equal
 // to a standalone node holding everything, with the pushdown counted in
-// the query node's metrics — and, once a second writer holds rows in the
-// same time range (which could be the same points), by fetching the raw
-// rows again, still equal. The bytes and server CPU per query of the
+// the query node's metrics; with a second writer holding other hosts in
+// the same time range, by taking both writers' partials; once the second
+// writer also holds some of the first one's points, by fetching both
+// writers' raw rows; and, the second writer killed, under the
+// writer-down policy as the raw path does. The bytes and server CPU per query of the
 // pushed-down and raw reads of the same data are logged.
 func TestClusterPushdownE2E(t *testing.T) {
 	c := newCluster(t)
@@ -186,13 +188,11 @@ func TestClusterPushdownE2E(t *testing.T) {
 		t.Logf("per query: pushed down %.0f bytes, %v CPU; raw %.0f bytes, %v CPU: %s", bytes[0], cpu[0], bytes[1], cpu[1], r.name)
 	}
 
-	// A second writer with rows in the live range: some of them the same
-	// points as w1's (a poll consumed twice), the rest other hosts'. Its
-	// rows could share points with w1's, so neither writer's partials
-	// are exact: the query node reads both raw, and still answers what
-	// the standalone node (given each point once) does.
+	// A second writer with rows in the live range, of other hosts (as
+	// writers of one Kafka group split partitions by host): its rows and
+	// w1's share times but no series, which the writers' host sets
+	// prove, so both are pushed down.
 	w2 := c.start("w2", "--role", "writer", "--node-id", "w2")
-	dup := live[len(live)-2000:]
 	extra := tsbsLines(hosts+3, today.Add(day+5*time.Hour), today.Add(day+6*time.Hour), 2_000_000)
 	var others []string
 	for _, l := range extra {
@@ -200,14 +200,23 @@ func TestClusterPushdownE2E(t *testing.T) {
 			others = append(others, l)
 		}
 	}
-	w2.write(dup)
 	w2.write(others)
 	single.write(others)
 	waitCount(t, q, total+len(others))
 	refused := metric(t, q, "silt_cluster_overlay_pushed_refused_total")
+	check("silt_cluster_overlay_pushed_fetches_total", "silt_cluster_overlay_raw_fetches_total")
+	if metric(t, q, "silt_cluster_overlay_pushed_refused_total") != refused {
+		t.Errorf("pushed-down answers refused with two writers of disjoint hosts")
+	}
+
+	// Then w2 gets some of w1's rows again (a poll consumed twice): the
+	// two could now hold the same points, so neither writer's partials
+	// are exact: the query node reads both raw, and still answers what
+	// the standalone node (given each point once) does.
+	w2.write(live[len(live)-2000:])
 	check("silt_cluster_overlay_raw_fetches_total", "silt_cluster_overlay_pushed_fetches_total")
 	if metric(t, q, "silt_cluster_overlay_pushed_refused_total") <= refused {
-		t.Errorf("no pushed-down answer refused with two writers holding rows in the same range")
+		t.Errorf("no pushed-down answer refused with two writers holding the same hosts in the same range")
 	}
 
 	// With w2 down the writer-down policy holds as on the raw path: 503
