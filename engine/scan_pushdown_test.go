@@ -118,3 +118,63 @@ func TestOpenScanPushdownTakesOnlyLoneSources(t *testing.T) {
 		t.Fatalf("scans without widths or of last values: %d plain opens, %d with a pushdown", plain, len(opens)-2)
 	}
 }
+
+// A writer answers a pushed-down scan of a table or database it does not
+// have (yet) with no rows, not an error: the query node would count it
+// as down.
+func TestOpenLocalScanRollupsOfNothing(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	write(t, e, "db", point{"cpu", "h", 10, 1})
+	for _, c := range [][2]string{{"db", "mem"}, {"nodb", "cpu"}} {
+		ts, err := e.OpenLocalScanRollups(c[0], c[1], 0, 100, []int64{10})
+		if err != nil {
+			t.Fatalf("%s.%s: %v", c[0], c[1], err)
+		}
+		if _, _, ok := ts.SourceRange(); ok {
+			t.Fatalf("%s.%s: a source range", c[0], c[1])
+		}
+		ts.Columns = []string{"v"}
+		n := 0
+		if err := ts.RunBatches(context.Background(), func(b *columnar.ColumnBatch) error { n += b.Len; return nil }); err != nil || n != 0 {
+			t.Fatalf("%s.%s: %d rows, %v", c[0], c[1], n, err)
+		}
+		if err := ts.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts, err := e.OpenLocalScanRollups("db", "cpu", 0, 100, []int64{10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	if lo, hi, ok := ts.SourceRange(); !ok || lo != 10 || hi != 10 {
+		t.Fatalf("source range %d..%d %v, want 10..10", lo, hi, ok)
+	}
+	if vals, ok := ts.KeyValues("host"); !ok || fmt.Sprint(vals) != "[h]" {
+		t.Fatalf("host values %v %v", vals, ok)
+	}
+}
+
+// A series without the tag makes the values no proof: it could be the
+// same series as another source's without it.
+func TestKeyValuesOfSeriesWithoutTheTag(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	write(t, e, "db", point{"cpu", "h", 10, 1})
+	var b columnar.Batch
+	b.StartRow([]byte("cpu"), 1)
+	b.AddFloat([]byte("v"), 2)
+	b.EndRow(20)
+	if _, err := e.Write("db", &b); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := e.OpenLocalScanRollups("db", "cpu", 0, 100, []int64{10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	if vals, ok := ts.KeyValues("host"); ok {
+		t.Fatalf("host values %v given as proof with a series lacking host", vals)
+	}
+}

@@ -170,22 +170,23 @@ func TestClusterPushdownE2E(t *testing.T) {
 		if a, b := r.do(q), r.do(qraw); !sameRows(a, b) {
 			t.Errorf("%s: pushed-down and raw answers differ", r.name)
 		}
-		const reps = 10
-		var cpu [2]time.Duration
+		const reps = 20
+		var cpu, wcpu [2]time.Duration
 		var bytes [2]float64
 		for i, p := range []*proc{q, qraw} {
 			m := "silt_cluster_overlay_pushed_bytes_total"
 			if p == qraw {
 				m = "silt_cluster_overlay_raw_bytes_total"
 			}
-			b0, c0 := metric(t, p, m), cpuTime(t, p)
+			b0, c0, w0 := metric(t, p, m), cpuTime(t, p), cpuTime(t, w1)
 			for range reps {
 				r.do(p)
 			}
-			cpu[i] = (cpuTime(t, p) - c0) / reps
+			cpu[i], wcpu[i] = (cpuTime(t, p)-c0)/reps, (cpuTime(t, w1)-w0)/reps
 			bytes[i] = (metric(t, p, m) - b0) / reps
 		}
-		t.Logf("per query: pushed down %.0f bytes, %v CPU; raw %.0f bytes, %v CPU: %s", bytes[0], cpu[0], bytes[1], cpu[1], r.name)
+		t.Logf("per query: pushed down %.0f bytes, query node CPU %v, writer CPU %v; raw %.0f bytes, query node CPU %v, writer CPU %v: %s",
+			bytes[0], cpu[0], wcpu[0], bytes[1], cpu[1], wcpu[1], r.name)
 	}
 
 	// A second writer with rows in the live range, of other hosts (as
