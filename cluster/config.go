@@ -31,6 +31,10 @@ type Config struct {
 	// writer's rows outside the bucket cannot be had: WriterDownError or
 	// WriterDownPartial.
 	WriterDown string
+	// Pushdown (--cluster.pushdown, default on): a query node's scans that
+	// read rollups take writers' rows as their own scans' partials where
+	// that is exact (RollupPath), instead of every raw row.
+	Pushdown bool
 	// TokenFile (--cluster.token-file) holds the secret a query node
 	// presents to writers' internal API (a token with the cluster scope);
 	// Token is what LoadSecrets read from it or from $SILT_CLUSTER_TOKEN.
@@ -54,6 +58,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	}
 	fs.StringVar(&c.Addr, "cluster.addr", c.Addr, "a writer's internal API for query nodes (its rows not yet in the bucket, as Arrow); port 0 picks a free one. With auth on (--auth-*), calls need a token with the cluster scope")
 	fs.StringVar(&c.WriterDown, "cluster.writer-down", c.WriterDown, "a query node's answer when a writer's rows outside the bucket cannot be read: error (503) or partial (answer without them; stats.missing_nodes names the writers)")
+	fs.BoolVar(&c.Pushdown, "cluster.pushdown", true, "a query node's aggregate scans take live writers' rows as partials their own scans fold (where no other source can hold the same points), instead of fetching every raw row; false: always raw")
 	fs.StringVar(&c.TokenFile, "cluster.token-file", c.TokenFile, "file holding the secret a query node presents to writers' internal API (a token with the cluster scope); must not be readable by group or others. Default: $"+TokenEnv+", else the first cluster-scoped token of --auth-tokens-file")
 	fs.StringVar(&c.Advertise, "cluster.advertise", c.Advertise, "HTTP address other nodes reach this one at (default: the --http-addr listener's)")
 }

@@ -48,11 +48,17 @@ type Overlay struct {
 	union  *Union
 	policy string
 	client *http.Client
+	// stream reads pushed-down answers, which the query reads as it runs:
+	// no overall timeout, the query's context ends them.
+	stream *http.Client
 	log    *slog.Logger
 	// token is the secret presented to writers (SetToken); "" sends none.
 	token string
 	// refusedAt is when a writer's refusal of the token was last logged.
 	refusedAt atomic.Int64
+
+	rawFetches, rawBytes                      atomic.Int64
+	pushedFetches, pushedBytes, pushedRefused atomic.Int64
 
 	mu      sync.Mutex
 	members []Record
@@ -67,7 +73,7 @@ func NewOverlay(store Store, union *Union, policy string, log *slog.Logger) *Ove
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Overlay{store: store, union: union, policy: policy, log: log,
-		client: &http.Client{Timeout: time.Minute}}
+		client: &http.Client{Timeout: time.Minute}, stream: &http.Client{}}
 }
 
 // SetToken sets the secret presented to writers' internal API, whose
@@ -77,6 +83,11 @@ func (o *Overlay) SetToken(secret string) { o.token = secret }
 
 // get calls a writer's internal API.
 func (o *Overlay) get(ctx context.Context, w Record, pathQuery string) (*http.Response, error) {
+	return o.getWith(ctx, o.client, w, pathQuery)
+}
+
+// getWith is get through client.
+func (o *Overlay) getWith(ctx context.Context, client *http.Client, w Record, pathQuery string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.InternalAddress+pathQuery, nil)
 	if err != nil {
 		return nil, err
@@ -84,7 +95,7 @@ func (o *Overlay) get(ctx context.Context, w Record, pathQuery string) (*http.Re
 	if o.token != "" {
 		req.Header.Set("Authorization", "Bearer "+o.token)
 	}
-	resp, err := o.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -141,36 +152,57 @@ func (o *Overlay) writers(ctx context.Context, fresh bool) ([]Record, error) {
 // not answer is missing: an error under WriterDownError. policy, if not
 // empty, replaces the node's for this call (a per-query choice).
 func (o *Overlay) Heads(ctx context.Context, policy, db, table string, minT, maxT int64, schema *columnar.TableSchema) ([]*segment.Head, []string, error) {
+	heads, _, missing, err := o.Sources(ctx, policy, db, table, minT, maxT, schema, nil)
+	return heads, missing, err
+}
+
+// Sources is Heads for a scan that reads rollups (req; nil: none): each
+// live writer not in req.Refuse is asked for its own scan's batches
+// (RollupPath) instead of its raw rows; one that does not serve them
+// answers raw. Which answers the scan may take is the engine's to decide
+// (engine.Pushdown): the caller must Close the pushed answers it drops.
+// A writer that does not answer is missing under the same policy as the
+// raw path's.
+func (o *Overlay) Sources(ctx context.Context, policy, db, table string, minT, maxT int64, schema *columnar.TableSchema, req *RollupRequest) ([]*segment.Head, []*Pushed, []string, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if policy == "" {
 		policy = o.policy
 	}
-	heads, missing, err := o.heads(ctx, db, table, minT, maxT, schema, false)
+	heads, pushed, missing, err := o.sources(ctx, db, table, minT, maxT, schema, req, false)
 	if err == nil && len(missing) > 0 {
 		// The registrations read may predate a writer's restart (a new
 		// address): read them again before answering without it.
-		heads, missing, err = o.heads(ctx, db, table, minT, maxT, schema, true)
+		closePushed(pushed)
+		heads, pushed, missing, err = o.sources(ctx, db, table, minT, maxT, schema, req, true)
 	}
 	if err != nil || len(missing) == 0 {
-		return heads, missing, err
+		return heads, pushed, missing, err
 	}
 	if policy != WriterDownPartial {
-		return nil, missing, fmt.Errorf("%w: %s (--cluster.writer-down %s, or partial=true)", ErrWritersDown, strings.Join(missing, ", "), WriterDownError)
+		closePushed(pushed)
+		return nil, nil, missing, fmt.Errorf("%w: %s (--cluster.writer-down %s, or partial=true)", ErrWritersDown, strings.Join(missing, ", "), WriterDownError)
 	}
 	o.log.Warn("answering without writers that are down: rows they hold outside the bucket are missing",
 		"db", db, "table", table, "writers", missing)
-	return heads, missing, nil
+	return heads, pushed, missing, nil
 }
 
-// heads fetches from every registered writer; missing names those whose
+func closePushed(ps []*Pushed) {
+	for _, p := range ps {
+		p.Close()
+	}
+}
+
+// sources fetches from every registered writer; missing names those whose
 // rows could not be had (each logged).
-func (o *Overlay) heads(ctx context.Context, db, table string, minT, maxT int64, schema *columnar.TableSchema, fresh bool) ([]*segment.Head, []string, error) {
+func (o *Overlay) sources(ctx context.Context, db, table string, minT, maxT int64, schema *columnar.TableSchema, req *RollupRequest, fresh bool) ([]*segment.Head, []*Pushed, []string, error) {
 	ws, err := o.writers(ctx, fresh)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the cluster's writers: %w", err)
+		return nil, nil, nil, fmt.Errorf("read the cluster's writers: %w", err)
 	}
 	heads := make([]*segment.Head, len(ws))
+	pushed := make([]*Pushed, len(ws))
 	errs := make([]error, len(ws))
 	var wg sync.WaitGroup
 	now := time.Now()
@@ -182,11 +214,19 @@ func (o *Overlay) heads(ctx context.Context, db, table string, minT, maxT int64,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if req != nil && !req.Refuse[w.NodeID] {
+				p, ok, err := o.fetchPushed(ctx, w, db, table, req)
+				if ok || err != nil {
+					pushed[i], errs[i] = p, err
+					return
+				}
+			}
 			heads[i], errs[i] = o.fetch(ctx, w, db, table, minT, maxT, schema)
 		}()
 	}
 	wg.Wait()
-	var out []*segment.Head
+	var outH []*segment.Head
+	var outP []*Pushed
 	var missing []string
 	for i, w := range ws {
 		if errs[i] != nil {
@@ -196,11 +236,14 @@ func (o *Overlay) heads(ctx context.Context, db, table string, minT, maxT int64,
 			}
 			continue
 		}
+		if pushed[i] != nil {
+			outP = append(outP, pushed[i])
+		}
 		if heads[i] != nil && heads[i].Len() > 0 {
-			out = append(out, heads[i])
+			outH = append(outH, heads[i])
 		}
 	}
-	return out, missing, nil
+	return outH, outP, missing, nil
 }
 
 func (o *Overlay) fetch(ctx context.Context, w Record, db, table string, minT, maxT int64, schema *columnar.TableSchema) (*segment.Head, error) {
@@ -216,7 +259,8 @@ func (o *Overlay) fetch(ctx context.Context, w Record, db, table string, minT, m
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("writer %s at %s: rows of %s.%s: %s", w.NodeID, w.InternalAddress, db, table, resp.Status)
 	}
-	h, err := ReadHead(resp.Body, table, schema)
+	o.rawFetches.Add(1)
+	h, err := ReadHead(countingReader{resp.Body, &o.rawBytes}, table, schema)
 	if err != nil {
 		return nil, fmt.Errorf("writer %s at %s: %w", w.NodeID, w.InternalAddress, err)
 	}

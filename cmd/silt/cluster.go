@@ -49,7 +49,8 @@ type clusterNode struct {
 	lease    *cluster.Lease
 	union    *cluster.Union
 	eng      atomic.Pointer[engine.Engine]
-	internal *http.Server // a writer's internal API
+	internal *http.Server     // a writer's internal API
+	overlay  *cluster.Overlay // a query node's fetch of writers' rows
 	// root is the cluster's --s3.prefix, before a writer's is moved to
 	// its own nodes/<node-id>/ (the Iceberg tables live there).
 	root string
@@ -99,6 +100,7 @@ func joinCluster(cfg *serveConfig, httpAddr string, log *slog.Logger) (*clusterN
 		n.union = cluster.NewUnion(store, log)
 		overlay := cluster.NewOverlay(store, n.union, cfg.cluster.WriterDown, log)
 		overlay.SetToken(clusterSecret(cfg, log))
+		n.overlay = overlay
 		n.union.Live = overlay.Schemas
 		cfg.engine.Tiering.ReadOnly = true
 		cfg.engine.Tiering.Manifests = n.union.Load
@@ -110,7 +112,19 @@ func joinCluster(cfg *serveConfig, httpAddr string, log *slog.Logger) (*clusterN
 					policy = cluster.WriterDownPartial
 				}
 			}
-			hs, missing, err := overlay.Heads(ctx, policy, db, table, minT, maxT, s)
+			// A scan reading rollups takes writers' rows as their own
+			// scans' batches where that is exact (engine.Pushdown).
+			pd := engine.PushdownFrom(ctx)
+			var req *cluster.RollupRequest
+			if pd != nil && cfg.cluster.Pushdown {
+				req = &cluster.RollupRequest{Min: pd.Min, Max: pd.Max, Widths: pd.Widths, Columns: pd.Columns,
+					RollupColumns: pd.RollupColumns, Tags: pd.Tags, Refuse: pd.Refuse}
+				overlay.CountRefused(len(pd.Refuse))
+			}
+			hs, pushed, missing, err := overlay.Sources(ctx, policy, db, table, minT, maxT, s, req)
+			for _, p := range pushed {
+				pd.AddSource(engine.PushedSource{Node: p.Node, Rows: p.Rows, Min: p.Min, Max: p.Max, Key: p.Key, Values: p.Values, Run: p.Run, Close: p.Close})
+			}
 			if errors.Is(err, cluster.ErrWritersDown) {
 				// Answered as cold data that cannot be served: 503
 				// cold-unavailable, naming the writers (not the store).
@@ -162,6 +176,9 @@ func (n *clusterNode) generation() uint64 {
 func (n *clusterNode) setEngine(e *engine.Engine) {
 	if n != nil {
 		n.eng.Store(e)
+		if n.overlay != nil {
+			registerOverlayMetrics(e.Metrics().Registry, n.overlay)
+		}
 	}
 }
 
@@ -191,7 +208,7 @@ func (n *clusterNode) leave(log *slog.Logger) {
 }
 
 // internalAPI serves a writer's rows outside the bucket and its catalog
-// to query nodes (cluster.RowsPath, cluster.SchemasPath).
+// to query nodes (cluster.RowsPath, cluster.RollupPath, cluster.SchemasPath).
 func (n *clusterNode) internalAPI(log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(cluster.RowsPath, func(w http.ResponseWriter, r *http.Request) {
@@ -236,6 +253,9 @@ func (n *clusterNode) internalAPI(log *slog.Logger) http.Handler {
 			log.Warn("internal API: rows", "db", db, "table", table, "err", err)
 			panic(http.ErrAbortHandler)
 		}
+	})
+	mux.HandleFunc(cluster.RollupPath, func(w http.ResponseWriter, r *http.Request) {
+		servePushedScan(w, r, n.eng.Load(), log)
 	})
 	mux.HandleFunc(cluster.SchemasPath, func(w http.ResponseWriter, r *http.Request) {
 		e := n.eng.Load()

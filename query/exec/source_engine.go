@@ -25,7 +25,7 @@ func (s EngineSource) RollupWidths(table string, tr sql.TimeRange) []int64 {
 	if s.Raw {
 		return nil
 	}
-	return s.Engine.RollupWidthsIn(s.DB, table, tr.Min, tr.Max)
+	return s.Engine.RollupWidthsForScan(s.DB, table, tr.Min, tr.Max)
 }
 
 // ScanBatches implements BatchSource.
@@ -36,12 +36,15 @@ func (s EngineSource) ScanBatches(ctx context.Context, spec ScanSpec, stats *que
 // scanBatches is ScanBatches that shows the opened scan to opened (nil:
 // nobody) before running it: EXPLAIN counts its heads and row groups.
 func (s EngineSource) scanBatches(ctx context.Context, spec ScanSpec, stats *query.Stats, opened func(*engine.TableScan), fn func(*columnar.ColumnBatch) error) error {
-	ts, err := s.Engine.OpenScanContext(ctx, s.DB, spec.Table, spec.Time.Min, spec.Time.Max, spec.Rollups)
+	// On a cluster's query node, a rollup scan may take writers' rows as
+	// their own scans' partials (engine.Pushdown).
+	ts, err := s.Engine.OpenScanPushdown(ctx, s.DB, spec.Table, spec.Time.Min, spec.Time.Max, spec.Rollups,
+		spec.Columns, spec.RollupColumns, spec.Tags, spec.LastOnly)
 	if err != nil {
 		return err
 	}
 	if opened != nil {
-		opened(ts)
+		opened(ts.TableScan)
 	}
 	ts.Columns, ts.Tags, ts.LastOnly, ts.RollupColumns = spec.Columns, spec.Tags, spec.LastOnly, spec.RollupColumns
 	ts.Filter = spec.Filter

@@ -121,6 +121,7 @@ func TestClusterInternalAuthE2E(t *testing.T) {
 	}
 	internal := "http://" + m[1]
 	rows := "/internal/v1/rows?db=db&table=cpu&min=0&max=" + url.QueryEscape("9223372036854775807")
+	rollup := "/internal/v1/rollup?db=db&table=cpu&min=0&max=" + url.QueryEscape("9223372036854775807") + "&widths=60000000000&columns=usage"
 	for _, tc := range []struct {
 		path, secret string
 		code         int
@@ -132,6 +133,9 @@ func TestClusterInternalAuthE2E(t *testing.T) {
 		{rows, opsSecret, http.StatusForbidden, "insufficient-scope"},
 		{"/internal/v1/schemas", opsSecret, http.StatusForbidden, "insufficient-scope"},
 		{rows, nodeSecret, http.StatusOK, ""},
+		{rollup, "", http.StatusUnauthorized, "unauthorized"},
+		{rollup, opsSecret, http.StatusForbidden, "insufficient-scope"},
+		{rollup, nodeSecret, http.StatusOK, ""},
 		{"/internal/v1/schemas", nodeSecret, http.StatusOK, ""},
 	} {
 		code, body := authGet(t, internal, tc.path, tc.secret)
