@@ -496,6 +496,7 @@ func (e *Engine) applyLocked(db string, b *columnar.Batch) {
 		if h == nil {
 			h = e.newHeadLocked(db, string(name))
 			heads[string(name)] = h
+			e.activeBytes.Add(h.Bytes()) // the room reserved for its rows
 		}
 		before := h.Bytes()
 		h.Append(b, r, e.sameShape[i])

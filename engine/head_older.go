@@ -35,6 +35,11 @@ func (e *Engine) newHeadLocked(db, table string) *segment.Head {
 		}
 	}
 	h.SetOlder(prev, all)
+	if prev != nil {
+		// The stream goes on at about the same rate: the next head holds
+		// about as many rows.
+		h.Reserve(prev.Len())
+	}
 	return h
 }
 

@@ -73,6 +73,8 @@ type Head struct {
 
 	// older: which rows may repeat a point of an older source (head_older.go).
 	older olderBound
+	// reserved rows of times and series were counted in bytes by Reserve.
+	reserved int
 
 	view bool // a read-only View: columns are not padded, readers check bounds
 }
@@ -194,7 +196,9 @@ func (h *Head) Append(b *columnar.Batch, r *columnar.Row, sameShape bool) {
 	row := len(h.times)
 	h.times = append(h.times, r.Time)
 	h.series = append(h.series, sid)
-	h.bytes += rowOverhead
+	if row >= h.reserved {
+		h.bytes += rowOverhead
+	}
 	if r.Time < h.minTime {
 		h.minTime = r.Time
 	}

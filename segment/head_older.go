@@ -41,6 +41,21 @@ func (h *Head) SetOlder(prev *Head, all int64) {
 	h.older = olderBound{known: true, all: all, prev: prev, lo: math.MaxInt64, hi: math.MinInt64}
 }
 
+// Reserve makes room for rows rows in the empty head h's time and series
+// columns, the two that grow by appending one value per row: a head of
+// millions of rows otherwise copies them at every doubling, about 5% of
+// the write path's CPU under a steady load. The engine passes the size of
+// the table's previous head.
+func (h *Head) Reserve(rows int) {
+	if len(h.times) == 0 && rows > 0 {
+		h.times = make([]int64, 0, rows)
+		h.series = make([]uint32, 0, rows)
+		// Counted now, rows or not: --max-head-bytes bounds what is held.
+		h.reserved = rows
+		h.bytes += int64(rows) * rowOverhead
+	}
+}
+
 // ForgetOlder drops h's reference to prev, a head the engine retires;
 // series h has not seen yet get the bound of all older sources instead.
 func (h *Head) ForgetOlder(prev *Head) {

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -80,5 +81,26 @@ func TestHeadRepeatsOlderIn(t *testing.T) {
 	appendAt(t, s, h3, "h0", 15)
 	if !h3.RepeatsOlderIn(15, 16) {
 		t.Error("h0 at 15 is before the older segments' latest (100) that prev's bound carried, yet counts as new")
+	}
+}
+
+// Reserve counts the room it makes at once, and the rows that fill it are
+// not counted again: the head's bytes stay what it holds.
+func TestHeadReserveCounted(t *testing.T) {
+	s := columnar.NewTableSchema()
+	plain, reserved := NewHead(s), NewHead(s)
+	reserved.Reserve(1000)
+	if got := reserved.Bytes(); got != 1000*rowOverhead {
+		t.Fatalf("a head reserving 1000 rows counts %d bytes, want %d", got, 1000*rowOverhead)
+	}
+	for i := range 1200 {
+		appendAt(t, s, plain, fmt.Sprint("h", i%7), int64(i))
+		appendAt(t, s, reserved, fmt.Sprint("h", i%7), int64(i))
+	}
+	if plain.Bytes() != reserved.Bytes() {
+		t.Errorf("past its reserve a head counts %d bytes, the same rows unreserved %d", reserved.Bytes(), plain.Bytes())
+	}
+	if cap(reserved.times) < 1000 {
+		t.Errorf("reserved room for %d rows, want 1000", cap(reserved.times))
 	}
 }
