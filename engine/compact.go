@@ -378,10 +378,14 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("compact %s.%s window %s (%d segments): %w", k.db, k.table, k.window, len(inputs), err)
 	}
+	var seq uint64 // the newest flushed rows the outputs hold
+	for _, s := range inputs {
+		seq = max(seq, s.DataSeq())
+	}
 	var metas []segment.SegmentMeta
 	for _, o := range outs {
 		mt := o.Meta
-		mt.ID, mt.Window = o.ID, k.window
+		mt.ID, mt.Window, mt.Seq = o.ID, k.window, seq
 		mt.Path = segment.SegmentPath(k.db, k.table, k.window, o.ID)
 		metas = append(metas, mt)
 	}

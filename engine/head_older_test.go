@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/segment"
 )
 
 // A head whose rows repeat no flushed point is read alone where its time
@@ -104,5 +105,33 @@ func TestScanReadsAHeadAloneWhereItRepeatsNothing(t *testing.T) {
 	checkModel(t, "segment rewriting a flushed point", got, model)
 	if merged == 0 {
 		t.Error("a segment rewriting a flushed point was read without merging")
+	}
+}
+
+// A compaction output comes after the segments flushed since its inputs
+// in the manifest, but holds older rows: a fresh segment flushed after its
+// inputs repeats none of its points and is not grouped with it, while one
+// flushed before them, or one not fresh, is.
+func TestOverlapGroupsFreshAgainstCompactionOutputs(t *testing.T) {
+	seg := func(lo, hi int64) *segment.Segment {
+		return &segment.Segment{Info: segment.SegmentInfo{MinTime: lo, MaxTime: hi}}
+	}
+	for _, c := range []struct {
+		name       string
+		fresh      segment.SegmentMeta // the later-flushed segment
+		outputSeq  uint64
+		wantGroups int
+	}{
+		{"fresh, flushed after the output's inputs", segment.SegmentMeta{ID: 7, Fresh: true}, 5, 2},
+		{"not fresh", segment.SegmentMeta{ID: 7}, 5, 1},
+		{"fresh, but the output holds newer rows", segment.SegmentMeta{ID: 7, Fresh: true}, 8, 1},
+	} {
+		// The output (id 9, rows up to 100) overlaps the later segment's
+		// first rows (from 95): it sits after it in the manifest.
+		output := segment.SegmentMeta{ID: 9, Seq: c.outputSeq}
+		ts := &TableScan{segs: []*segment.Segment{seg(95, 200), seg(0, 100)}, metas: []segment.SegmentMeta{c.fresh, output}}
+		if got := ts.overlapGroups(); len(got) != c.wantGroups {
+			t.Errorf("%s: groups %v, want %d", c.name, got, c.wantGroups)
+		}
 	}
 }

@@ -621,6 +621,9 @@ func (ts *TableScan) overlapGroups() [][]int {
 		// fresh: the source repeats no point of an older one in the
 		// scan's range (head_older.go), so it is linked to none of them.
 		fresh bool
+		// seq orders sources by the age of their rows: a segment's
+		// DataSeq, then the heads, newer than every segment.
+		seq uint64
 	}
 	var boxes []box
 	for i, s := range ts.segs {
@@ -628,12 +631,15 @@ func (ts *TableScan) overlapGroups() [][]int {
 		if i < len(ts.metas) && ts.metas[i].SeriesKnown() {
 			b.first, b.last = ts.metas[i].FirstSeries, ts.metas[i].LastSeries
 		}
-		b.fresh = i < len(ts.metas) && ts.metas[i].Fresh
+		if i < len(ts.metas) {
+			b.fresh, b.seq = ts.metas[i].Fresh, ts.metas[i].DataSeq()
+		}
 		boxes = append(boxes, b)
 	}
 	for i, h := range ts.heads {
 		if lo, hi := h.TimeRange(); lo <= hi { // an empty head has lo > hi
-			boxes = append(boxes, box{lo: lo, hi: hi, i: len(ts.segs) + i, fresh: !h.RepeatsOlderIn(ts.minT, ts.maxT)})
+			boxes = append(boxes, box{lo: lo, hi: hi, i: len(ts.segs) + i, fresh: !h.RepeatsOlderIn(ts.minT, ts.maxT),
+				seq: math.MaxUint64 - uint64(len(ts.heads)-i)})
 		}
 	}
 	slices.SortFunc(boxes, func(a, b box) int { return cmp.Compare(a.lo, b.lo) })
@@ -658,8 +664,11 @@ func (ts *TableScan) overlapGroups() [][]int {
 	}
 	for a := range boxes {
 		for b := a + 1; b < len(boxes) && boxes[b].lo <= boxes[a].hi; b++ {
+			// The source with the newer rows: a fresh one repeats no point
+			// of the other (a compaction output placed after it in the
+			// manifest holds only older rows).
 			newer := &boxes[a]
-			if boxes[b].i > newer.i {
+			if boxes[b].seq > newer.seq {
 				newer = &boxes[b]
 			}
 			if !newer.fresh && !disjointSeries(&boxes[a], &boxes[b]) {

@@ -60,6 +60,21 @@ type SegmentMeta struct {
 	// older manifests, from compaction, and across nodes: merged, as
 	// before.
 	Fresh bool `json:"fresh,omitempty"`
+	// Seq is the id of the newest flushed segment whose rows the segment
+	// holds: a compaction output's is its inputs' newest, so that a fresh
+	// segment flushed after them is known to be newer than all its rows.
+	// 0 (absent): the segment's own id.
+	Seq uint64 `json:"seq,omitempty"`
+}
+
+// DataSeq is m's Seq, or its id when it has none: segments are flushed
+// in id order, so a fresh segment with a larger DataSeq than another's
+// repeats none of its points.
+func (m SegmentMeta) DataSeq() uint64 {
+	if m.Seq != 0 {
+		return m.Seq
+	}
+	return m.ID
 }
 
 // SeriesKnown reports whether m records its series range.
