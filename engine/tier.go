@@ -286,7 +286,17 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 	if err := t.failpoint("pass.uploaded"); err != nil {
 		return st, err
 	}
-	bm, ids, err := e.bucketManifest(cold)
+	// Cold segments a merge or retention retired since the sync above are
+	// named by the bucket manifest now in place (published) and not by
+	// the one about to replace it: into the ledger first, from the very
+	// manifest the new bucket manifest is built from, or nothing would
+	// remember their objects.
+	m, err := e.recordRetired(t.published, nil)
+	if err != nil {
+		t.m.Failures.WithLabelValues("commit").Inc()
+		return st, err
+	}
+	bm, ids, err := bucketManifestOf(m, cold)
 	if err != nil {
 		return st, err
 	}
@@ -448,13 +458,12 @@ func (e *Engine) tierCandidates(now time.Time) []segment.SegmentMeta {
 	return out
 }
 
-// bucketManifest encodes the manifest the bucket gets: the local one's
+// bucketManifestOf encodes the manifest the bucket gets: local's
 // databases and schemas, and its cold segments plus extra (about to be
-// marked cold). WAL state is local and left out. It returns the ids named.
-func (e *Engine) bucketManifest(extra []segment.SegmentMeta) ([]byte, map[uint64]string, error) {
-	e.flushMu.Lock()
-	m := e.manifest.Load().Clone()
-	e.flushMu.Unlock()
+// marked cold). WAL state and the ledger are local and left out. It
+// returns the segments named (id → key).
+func bucketManifestOf(local *manifest.Manifest, extra []segment.SegmentMeta) ([]byte, map[uint64]string, error) {
+	m := local.Clone()
 	ids := map[uint64]string{}
 	var segs []segment.SegmentMeta
 	for _, s := range m.Segments {
@@ -550,14 +559,17 @@ func (e *Engine) syncBucket(ctx context.Context) (int, error) {
 			listed = append(listed, o.Key)
 		}
 	}
-	if err := e.recordRetired(prev, listed); err != nil {
+	// The bucket manifest is built from the manifest the ledger was
+	// checked against: a cold segment retired after it is still named by
+	// the new bucket manifest, and so found by the next pass.
+	m, err := e.recordRetired(prev, listed)
+	if err != nil {
 		t.m.Failures.WithLabelValues("commit").Inc()
 		return 0, err
 	}
 	if err := t.failpoint("sync.recorded"); err != nil {
 		return 0, err
 	}
-	m = e.Manifest()
 	cur := map[uint64]bool{}
 	for _, s := range m.Segments {
 		if s.Cold() {
@@ -574,7 +586,7 @@ func (e *Engine) syncBucket(ctx context.Context) (int, error) {
 		if err := t.guard(ctx); err != nil {
 			return 0, err
 		}
-		raw, ids, err := e.bucketManifest(nil)
+		raw, ids, err := bucketManifestOf(m, nil)
 		if err != nil {
 			return 0, err
 		}

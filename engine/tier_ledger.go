@@ -50,28 +50,30 @@ func (t *tierer) failpoint(step string) error {
 // otherwise). The latest manifest is cloned under flushMu, as every
 // committer does, so concurrent commits (flushes, merges) carry the ledger
 // along unchanged.
-func (e *Engine) commitLedger(what string, change func(m *manifest.Manifest, l *manifest.BucketLedger) bool) error {
+// It returns the manifest in place after it (committed or not).
+func (e *Engine) commitLedger(what string, change func(m *manifest.Manifest, l *manifest.BucketLedger) bool) (*manifest.Manifest, error) {
 	e.flushMu.Lock()
 	defer e.flushMu.Unlock()
-	m := e.manifest.Load().Clone()
+	cur := e.manifest.Load()
+	m := cur.Clone()
 	if m.Bucket == nil {
 		m.Bucket = &manifest.BucketLedger{}
 	}
 	if !change(m, m.Bucket) {
-		return nil
+		return cur, nil
 	}
 	if err := m.Commit(e.cfg.DataDir); err != nil {
-		return fmt.Errorf("tier: commit manifest (%s): %w", what, err)
+		return nil, fmt.Errorf("tier: commit manifest (%s): %w", what, err)
 	}
 	e.mu.Lock()
 	e.manifest.Store(m)
 	e.mu.Unlock()
-	return nil
+	return m, nil
 }
 
 // recordUploads records the keys a pass is about to put.
 func (e *Engine) recordUploads(keys []string) error {
-	return e.commitLedger("record uploads", func(_ *manifest.Manifest, l *manifest.BucketLedger) bool {
+	_, err := e.commitLedger("record uploads", func(_ *manifest.Manifest, l *manifest.BucketLedger) bool {
 		n := len(l.Uploads)
 		for _, k := range keys {
 			if !slices.Contains(l.Uploads, k) {
@@ -80,6 +82,7 @@ func (e *Engine) recordUploads(keys []string) error {
 		}
 		return len(l.Uploads) != n
 	})
+	return err
 }
 
 // settleUploads drops from l the uploads of segments m names as cold (the
@@ -104,8 +107,9 @@ func settleUploads(m *manifest.Manifest) {
 // start; only ids this directory handed out). A listed object that a
 // local segment names (an upload a crash cut off before its commit) is
 // recorded as an upload, so that it is deleted if its segment is replaced
-// before a pass resumes it.
-func (e *Engine) recordRetired(prev map[uint64]string, listed []string) error {
+// before a pass resumes it. It returns the manifest the ledger now
+// matches: a bucket manifest built from it forgets nothing unrecorded.
+func (e *Engine) recordRetired(prev map[uint64]string, listed []string) (*manifest.Manifest, error) {
 	now := time.Now().UnixNano()
 	return e.commitLedger("record retired objects", func(m *manifest.Manifest, l *manifest.BucketLedger) bool {
 		named := make(map[string]bool, len(m.Segments))
@@ -215,7 +219,7 @@ func (e *Engine) deleteRetired(ctx context.Context) (int, error) {
 	for _, k := range due {
 		done[k] = true
 	}
-	err := e.commitLedger("forget deleted objects", func(_ *manifest.Manifest, l *manifest.BucketLedger) bool {
+	_, err := e.commitLedger("forget deleted objects", func(_ *manifest.Manifest, l *manifest.BucketLedger) bool {
 		n := len(l.Deletes)
 		l.Deletes = slices.DeleteFunc(l.Deletes, func(d manifest.PendingDelete) bool { return done[d.Key] })
 		return len(l.Deletes) != n
