@@ -46,22 +46,24 @@ func (t *tierer) failpoint(step string) error {
 }
 
 // commitLedger commits the local manifest with its ledger changed by
-// change, which reports whether it changed anything (nothing is committed
-// otherwise). The latest manifest is cloned under flushMu, as every
-// committer does, so concurrent commits (flushes, merges) carry the ledger
-// along unchanged.
-// It returns the manifest in place after it (committed or not).
+// change, which reads the manifest, changes a copy of its ledger and
+// reports whether it changed anything (nothing is committed otherwise).
+// It runs under flushMu on the latest manifest, as every committer does,
+// so concurrent commits (flushes, merges) carry the ledger along
+// unchanged. It returns the manifest in place after it (committed or not).
 func (e *Engine) commitLedger(what string, change func(m *manifest.Manifest, l *manifest.BucketLedger) bool) (*manifest.Manifest, error) {
 	e.flushMu.Lock()
 	defer e.flushMu.Unlock()
 	cur := e.manifest.Load()
+	l := cur.Bucket.Clone()
+	if l == nil {
+		l = &manifest.BucketLedger{}
+	}
+	if !change(cur, l) {
+		return cur, nil // most passes: no clone of the manifest
+	}
 	m := cur.Clone()
-	if m.Bucket == nil {
-		m.Bucket = &manifest.BucketLedger{}
-	}
-	if !change(m, m.Bucket) {
-		return cur, nil
-	}
+	m.Bucket = l
 	if err := m.Commit(e.cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("tier: commit manifest (%s): %w", what, err)
 	}
