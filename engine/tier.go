@@ -583,9 +583,6 @@ func (e *Engine) syncBucket(ctx context.Context) (int, error) {
 		}
 	}
 	if changed {
-		if err := t.guard(ctx); err != nil {
-			return 0, err
-		}
 		raw, ids, err := bucketManifestOf(m, nil)
 		if err != nil {
 			return 0, err
