@@ -279,6 +279,12 @@ func (env *tierEnv) waitTiered(t *testing.T, data string, points int, when strin
 // the first pass has run, both manifests agreeing, `silt check` clean.
 func TestCrashKill9Tier(t *testing.T) {
 	skipShort(t)
+	tierCrashRounds(t, newKey)
+}
+
+// tierCrashRounds runs the rounds of TestCrashKill9Tier with the writers'
+// points given by key.
+func tierCrashRounds(t *testing.T, key func(n int64) pointKey) {
 	rounds := int(envInt(t, "SILT_TIER_CRASH_ROUNDS", 3))
 	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 0x71e5))
@@ -332,7 +338,7 @@ func TestCrashKill9Tier(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				results[w] = newPointsWriter(t, p, "crash", s, fmt.Sprintf("r%dw%d", round, w), 6000,
-					&nextPoint, &sent, &nextVal, newKey, &stop, &killed)
+					&nextPoint, &sent, &nextVal, key, &stop, &killed)
 			}()
 		}
 		puts := func() (float64, error) { return metricSum(p, "silt_objstore_operations_total", `op="put"`) }
