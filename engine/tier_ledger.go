@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/siltdb/silt/manifest"
@@ -163,15 +164,7 @@ func (e *Engine) recordRetired(prev map[uint64]string, listed []string) (*manife
 			}
 		}
 		// Keep the order stable: manifests are diffed by people.
-		slices.SortFunc(l.Deletes, func(a, b manifest.PendingDelete) int {
-			if a.Key < b.Key {
-				return -1
-			}
-			if a.Key > b.Key {
-				return 1
-			}
-			return 0
-		})
+		slices.SortFunc(l.Deletes, func(a, b manifest.PendingDelete) int { return strings.Compare(a.Key, b.Key) })
 		return changed
 	})
 }
