@@ -18,18 +18,15 @@ import (
 // outputs locally and retires the inputs; the next tiering pass uploads
 // the outputs and deletes the inputs' objects. So a window outside readers
 // stopped seeing (package iceberg publishes only windows without
-// duplicates) becomes publishable again. A read-only node merges nothing.
+// duplicates) becomes publishable again, and Silt's own scans of it read
+// each point once instead of merging. A read-only node merges nothing.
+//
+// Every node does it: a kill -9 at any step of the merge, the upload of
+// its outputs or the delete of the replaced objects leaves no object in
+// the bucket that nothing will delete, because each object is named by a
+// segment or by the manifest's tiering ledger throughout (tier_ledger.go).
 func (e *Engine) tieredMergeDue(m *manifest.Manifest, k windowKey, segs []segment.SegmentMeta) bool {
 	if e.tier == nil || e.tier.cfg.ReadOnly || e.tier.cfg.Tier == nil || e.tier.cfg.Tier.Uploader == nil {
-		return false
-	}
-	// Only for a node that publishes Iceberg tables, whose readers see a
-	// window again only once it holds no point twice; Silt's own reads
-	// merge such a window as they read it. A kill -9 during the merge's
-	// upload-then-delete can leave the replaced objects in the bucket,
-	// named by no segment (TestCrashKill9Tier caught it), so the merge
-	// stays off where nothing needs it until that is fixed.
-	if e.tier.cfg.Publish == nil {
 		return false
 	}
 	return e.coldOverlap(m, k, segs)
@@ -63,6 +60,12 @@ func (e *Engine) mergeInputs(ctx context.Context, k windowKey, base uint64, inpu
 		}
 		fetched = append(fetched, p)
 		paths = append(paths, p)
+	}
+	if len(fetched) > 0 {
+		if err := e.tier.failpoint("merge.downloaded"); err != nil {
+			cleanup()
+			return nil, nil, err
+		}
 	}
 	return paths, cleanup, nil
 }

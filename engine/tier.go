@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siltdb/silt/columnar"
@@ -97,16 +98,13 @@ type tierer struct {
 	// reload serializes ReloadBucketManifest, so that of two concurrent
 	// reloads the later fetch is the one left in place.
 	reload sync.Mutex
-	// published is the set of cold segment ids the bucket manifest names;
-	// unknown (nil) after a start, so the first pass republishes it.
-	published map[uint64]bool
-	// strays: a pass failed after it began uploading, so the bucket may
-	// hold objects no manifest names. The next pass resumes them if their
-	// segments are still due, but compaction or retention may replace
-	// those segments first, and nothing else would ever delete the
-	// objects: the next pass lists the bucket and deletes what no segment
-	// names.
-	strays bool
+	// published is the set of cold segments the bucket manifest names
+	// (id → key); unknown (nil) after a start, so the first pass reads the
+	// bucket's and republishes it. What leaves it goes to the ledger
+	// (tier_ledger.go) before the bucket manifest stops naming it.
+	published map[uint64]string
+	// failAt is the tests' crash hook (tierer.failpoint).
+	failAt atomic.Pointer[func(step string) error]
 }
 
 func newTierer(e *Engine) *tierer {
@@ -233,6 +231,9 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err := t.failpoint("pass.start"); err != nil {
+		return st, err
+	}
 	if err := t.guard(ctx); err != nil {
 		t.m.Failures.WithLabelValues("fenced").Inc()
 		return st, err
@@ -249,12 +250,22 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 	}
 	u := t.cfg.Tier.Uploader
 	uploads := make([]tiering.Upload, len(cands))
+	keys := make([]string, len(cands))
 	for i, s := range cands {
 		uploads[i] = tiering.Upload{Path: filepath.Join(e.cfg.DataDir, filepath.FromSlash(s.Path)), Key: s.Path}
+		keys[i] = s.Path
+	}
+	// The keys go to the ledger before a byte is sent: whatever happens
+	// to the pass or to its segments, the next pass finds the objects.
+	if err := e.recordUploads(keys); err != nil {
+		t.m.Failures.WithLabelValues("commit").Inc()
+		return st, err
+	}
+	if err := t.failpoint("pass.recorded"); err != nil {
+		return st, err
 	}
 	res, err := u.UploadSegments(ctx, uploads...)
 	if err != nil {
-		t.strays = true
 		cands, res, err = e.dropReplaced(cands, res)
 		if err != nil {
 			t.m.Failures.WithLabelValues(failureClass(err)).Inc()
@@ -272,30 +283,49 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 			st.Resumed++
 		}
 	}
-	bm, ids, err := e.bucketManifest(cold)
+	if err := t.failpoint("pass.uploaded"); err != nil {
+		return st, err
+	}
+	// Cold segments a merge or retention retired since the sync above are
+	// named by the bucket manifest now in place (published) and not by
+	// the one about to replace it: into the ledger first, from the very
+	// manifest the new bucket manifest is built from, or nothing would
+	// remember their objects.
+	m, err := e.recordRetired(t.published, nil)
+	if err != nil {
+		t.m.Failures.WithLabelValues("commit").Inc()
+		return st, err
+	}
+	bm, ids, err := bucketManifestOf(m, cold)
 	if err != nil {
 		return st, err
 	}
 	if err := t.guard(ctx); err != nil {
-		t.strays = true // the uploads stay unnamed until a pass may write again
+		// The uploads stay in the ledger until a pass may write again.
 		t.m.Failures.WithLabelValues("fenced").Inc()
 		return st, err
 	}
 	if r := u.PutManifest(ctx, BucketManifestKey, bm, res); r.Err != nil {
 		// The put may have reached the store (the answer was lost), so
-		// the bucket manifest may name these uploads: republish it from
-		// the local manifest before deleting any of them as strays.
-		t.published, t.strays = nil, true
+		// the bucket manifest may name these uploads: the next pass
+		// reads it back and republishes it from the local manifest.
+		t.published = nil
 		t.m.Failures.WithLabelValues(failureClass(r.Err)).Inc()
 		return st, fmt.Errorf("tier: bucket manifest: %w", r.Err)
 	}
 	t.published = ids
+	if err := t.failpoint("pass.manifest"); err != nil {
+		return st, err
+	}
 	locals, colds, err := e.markCold(cold)
 	if err != nil {
 		t.m.Failures.WithLabelValues("commit").Inc()
 		return st, err
 	}
 	e.refs.demote(locals, colds)
+	if err := t.failpoint("pass.committed"); err != nil {
+		return st, err
+	}
 	for _, s := range colds {
 		st.Segments++
 		st.Bytes += s.Bytes
@@ -428,29 +458,30 @@ func (e *Engine) tierCandidates(now time.Time) []segment.SegmentMeta {
 	return out
 }
 
-// bucketManifest encodes the manifest the bucket gets: the local one's
+// bucketManifestOf encodes the manifest the bucket gets: local's
 // databases and schemas, and its cold segments plus extra (about to be
-// marked cold). WAL state is local and left out. It returns the ids named.
-func (e *Engine) bucketManifest(extra []segment.SegmentMeta) ([]byte, map[uint64]bool, error) {
-	e.flushMu.Lock()
-	m := e.manifest.Load().Clone()
-	e.flushMu.Unlock()
-	ids := map[uint64]bool{}
+// marked cold). WAL state and the ledger are local and left out. It
+// returns the segments named (id → key).
+func bucketManifestOf(local *manifest.Manifest, extra []segment.SegmentMeta) ([]byte, map[uint64]string, error) {
+	m := local.Clone()
+	ids := map[uint64]string{}
 	var segs []segment.SegmentMeta
 	for _, s := range m.Segments {
 		if s.Cold() {
 			segs = append(segs, s)
-			ids[s.ID] = true
+			ids[s.ID] = s.Path
 		}
 	}
 	for _, s := range extra {
-		if !ids[s.ID] {
+		if _, ok := ids[s.ID]; !ok {
 			segs = append(segs, s)
-			ids[s.ID] = true
+			ids[s.ID] = s.Path
 		}
 	}
 	slices.SortFunc(segs, func(a, b segment.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
-	m.Segments, m.WALSeq = segs, 0
+	// The ledger is this directory's own state, and the bucket manifest
+	// stays in the version every reader (query nodes, older builds) reads.
+	m.Segments, m.WALSeq, m.Bucket, m.Version = segs, 0, nil, manifest.VersionBase
 	raw, err := json.MarshalIndent(m, "", " ")
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode bucket manifest: %w", err)
@@ -480,6 +511,7 @@ func (e *Engine) markCold(cold []segment.SegmentMeta) (locals, colds []segment.S
 	if len(colds) == 0 {
 		return nil, nil, nil
 	}
+	settleUploads(m) // in the same commit: a key is named by a segment or the ledger throughout
 	if err := m.Commit(e.cfg.DataDir); err != nil {
 		return nil, nil, fmt.Errorf("tier: commit manifest marking %d segments cold: %w", len(colds), err)
 	}
@@ -489,82 +521,82 @@ func (e *Engine) markCold(cold []segment.SegmentMeta) (locals, colds []segment.S
 	return locals, colds, nil
 }
 
-// syncBucket makes the bucket match the local manifest: it republishes the
-// bucket manifest when the cold set changed (always after a start), then
-// deletes objects under segments/ that no segment of the local manifest
-// names — cold segments retention or compaction retired, and uploads of a
-// pass that crashed or failed before its local commit. The manifest goes first, so
-// the bucket's manifest never names a deleted object.
+// syncBucket makes the bucket match the local manifest. In this order,
+// so that a crash between any two steps leaves every object named by the
+// local manifest, by its ledger, or by nothing the node wrote:
+//
+//  1. record in the ledger (one local commit) the objects no segment names
+//     any more: cold segments the bucket manifest names and the local one
+//     no longer does (compaction or retention replaced them), uploads whose
+//     segment left, and, once per start, objects a listing finds;
+//  2. republish the bucket manifest when the cold set changed (always
+//     after a start), so it never names a deleted object;
+//  3. publish the tables (Iceberg) without them, delete them, and commit
+//     the ledger without them.
 func (e *Engine) syncBucket(ctx context.Context) (int, error) {
 	t := e.tier
 	m := e.Manifest()
+	prev := t.published
+	first := prev == nil
+	var listed []string
+	if first {
+		bm, err := e.checkBucketOwner(ctx, m)
+		if err != nil {
+			return 0, err
+		}
+		prev = map[uint64]string{}
+		if bm != nil {
+			for _, s := range bm.Segments {
+				prev[s.ID] = s.Path
+			}
+		}
+		// The safety net: objects a build without the ledger left behind.
+		objs, err := t.cfg.Tier.Store.List(ctx, "segments/")
+		if err != nil {
+			return 0, fmt.Errorf("list bucket segments: %w", err)
+		}
+		for _, o := range objs {
+			listed = append(listed, o.Key)
+		}
+	}
+	// The bucket manifest is built from the manifest the ledger was
+	// checked against: a cold segment retired after it is still named by
+	// the new bucket manifest, and so found by the next pass.
+	m, err := e.recordRetired(prev, listed)
+	if err != nil {
+		t.m.Failures.WithLabelValues("commit").Inc()
+		return 0, err
+	}
+	if err := t.failpoint("sync.recorded"); err != nil {
+		return 0, err
+	}
 	cur := map[uint64]bool{}
 	for _, s := range m.Segments {
 		if s.Cold() {
 			cur[s.ID] = true
 		}
 	}
-	first := t.published == nil
-	if first {
-		if err := e.checkBucketOwner(ctx, m); err != nil {
-			return 0, err
-		}
-	}
-	shrank := false
-	for id := range t.published {
+	changed := first || len(cur) != len(prev)
+	for id := range prev {
 		if !cur[id] {
-			shrank = true
+			changed = true
 		}
 	}
-	if first || shrank || len(cur) != len(t.published) {
-		raw, ids, err := e.bucketManifest(nil)
+	if changed {
+		raw, ids, err := bucketManifestOf(m, nil)
 		if err != nil {
 			return 0, err
 		}
 		if r := t.cfg.Tier.Uploader.PutManifest(ctx, BucketManifestKey, raw, nil); r.Err != nil {
+			t.published = nil // read it back next pass
 			return 0, fmt.Errorf("publish bucket manifest: %w", r.Err)
 		}
 		t.published = ids
-	}
-	if !first && !shrank && !t.strays {
-		return 0, nil
-	}
-	objs, err := t.cfg.Tier.Store.List(ctx, "segments/")
-	if err != nil {
-		return 0, fmt.Errorf("list bucket segments: %w", err)
-	}
-	named := map[string]bool{}
-	m = e.Manifest()
-	for _, s := range m.Segments {
-		named[s.Path] = true
-	}
-	var del []string
-	for _, o := range objs {
-		// Only ids this data directory handed out: anything else is not
-		// ours to delete.
-		if id, ok := segmentID(o.Key); ok && id < m.NextSegmentID && !named[o.Key] {
-			del = append(del, o.Key)
+		if err := t.failpoint("sync.published"); err != nil {
+			return 0, err
 		}
 	}
-	if len(del) == 0 {
-		t.strays = false
-		return 0, nil
-	}
-	// Outside readers' tables must stop naming the retired objects first.
-	if err := e.publishTables(ctx); err != nil {
-		return 0, err
-	}
-	if err := t.guard(ctx); err != nil {
-		return 0, err
-	}
-	if err := t.cfg.Tier.Uploader.Delete(ctx, del...); err != nil {
-		t.published = nil // list and delete again next pass
-		return 0, fmt.Errorf("delete %d retired objects in the bucket: %w", len(del), err)
-	}
-	t.strays = false
-	t.m.Deletes.Add(float64(len(del)))
-	e.log.Info("deleted retired segments in the bucket", "objects", len(del))
-	return len(del), nil
+	return e.deleteRetired(ctx)
 }
 
 // checkBucketOwner refuses to manage a bucket whose manifest names
@@ -572,13 +604,15 @@ func (e *Engine) syncBucket(ctx context.Context) (int, error) {
 // another node's bucket, or this node's after it lost its disk while the
 // bucket was unreachable at start. Republishing or deleting there would
 // destroy that data.
-func (e *Engine) checkBucketOwner(ctx context.Context, m *manifest.Manifest) error {
+//
+// It returns the bucket's manifest (nil if there is none).
+func (e *Engine) checkBucketOwner(ctx context.Context, m *manifest.Manifest) (*manifest.Manifest, error) {
 	bm, err := e.fetchBucketManifest(ctx)
 	if errors.Is(err, tiering.ErrNotFound) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	known := map[uint64]bool{}
 	for _, s := range m.Segments {
@@ -586,11 +620,11 @@ func (e *Engine) checkBucketOwner(ctx context.Context, m *manifest.Manifest) err
 	}
 	for _, s := range bm.Segments {
 		if !known[s.ID] && s.ID >= m.NextSegmentID {
-			return fmt.Errorf("bucket manifest names segment %d (%s) this data directory never wrote: "+
+			return nil, fmt.Errorf("bucket manifest names segment %d (%s) this data directory never wrote: "+
 				"refusing to tier into another node's bucket (use another --s3.prefix, or --s3.read-only to serve it)", s.ID, s.Path)
 		}
 	}
-	return nil
+	return bm, nil
 }
 
 // segmentID parses the id out of a segment key (…/<id>.parquet).

@@ -32,7 +32,61 @@ type Manifest struct {
 	// source partition) covered by the segments: committed with them, so a
 	// stream consumer resumes exactly after the rows that are durable here.
 	Sources map[string]int64 `json:"sources,omitempty"`
+	// Bucket is the tiering ledger: objects this data directory may have
+	// put in its object store prefix that no segment names as cold yet,
+	// and objects it is to delete there. Local state, like WALSeq: the
+	// bucket's copy of the manifest leaves it out. A manifest that holds
+	// one is written as version 2 (a build reading version 1 only would
+	// drop it on its next commit and leave the objects in the bucket for
+	// good); without one it stays version 1.
+	Bucket *BucketLedger `json:"bucket,omitempty"`
 }
+
+// BucketLedger records, in the same atomic commits as the segments, what
+// tiering has in flight in the object store, so that a crash at any step
+// of an upload, a merge or a delete leaves nothing in the bucket that no
+// one will delete (docs/tiering.md, "Crash safety of the bucket").
+type BucketLedger struct {
+	// Uploads are the keys of segments a tiering pass is putting (or put)
+	// and has not yet marked cold. Recorded before the first byte is sent;
+	// a key leaves when its segment is committed cold, or moves to
+	// Deletes when its segment left the manifest first (compaction or
+	// retention replaced it).
+	Uploads []string `json:"uploads,omitempty"`
+	// Deletes are objects no segment names any more, to be deleted once
+	// neither the bucket manifest nor a published table names them and
+	// their grace period (readers of an older manifest) has passed. A key
+	// leaves in the commit after its delete succeeded; deleting it twice
+	// is harmless.
+	Deletes []PendingDelete `json:"deletes,omitempty"`
+}
+
+// PendingDelete is an object to delete from the bucket.
+type PendingDelete struct {
+	Key string `json:"key"`
+	// Since is when the key was recorded (Unix ns): the grace period
+	// counts from it.
+	Since int64 `json:"since"`
+}
+
+// Empty reports whether the ledger records nothing (nil included).
+func (l *BucketLedger) Empty() bool {
+	return l == nil || (len(l.Uploads) == 0 && len(l.Deletes) == 0)
+}
+
+// Clone returns a deep copy (nil for nil).
+func (l *BucketLedger) Clone() *BucketLedger {
+	if l == nil {
+		return nil
+	}
+	return &BucketLedger{Uploads: append([]string(nil), l.Uploads...), Deletes: append([]PendingDelete(nil), l.Deletes...)}
+}
+
+// Versions of the manifest format: VersionLedger adds Bucket.
+const (
+	VersionBase   = 1
+	VersionLedger = 2
+)
 
 // DatabaseMeta holds per-database settings.
 type DatabaseMeta struct {
@@ -69,6 +123,7 @@ func (m *Manifest) Clone() *Manifest {
 		c.Schemas[db] = ts
 	}
 	c.Segments = append([]segment.SegmentMeta(nil), m.Segments...)
+	c.Bucket = m.Bucket.Clone()
 	if m.Sources != nil {
 		c.Sources = make(map[string]int64, len(m.Sources))
 		for k, v := range m.Sources {
@@ -93,8 +148,8 @@ func LoadManifest(dataDir string) (*Manifest, error) {
 	if err := json.Unmarshal(raw, m); err != nil {
 		return nil, fmt.Errorf("parse manifest %s: %w", path, err)
 	}
-	if m.Version != 1 {
-		return nil, fmt.Errorf("manifest %s has version %d, this build reads 1", path, m.Version)
+	if m.Version != VersionBase && m.Version != VersionLedger {
+		return nil, fmt.Errorf("manifest %s has version %d, this build reads %d and %d", path, m.Version, VersionBase, VersionLedger)
 	}
 	for _, tables := range m.Schemas {
 		for _, s := range tables {
@@ -106,9 +161,16 @@ func LoadManifest(dataDir string) (*Manifest, error) {
 
 // Commit writes m as the manifest of dataDir atomically: temporary file,
 // fsync, rename over the old one, fsync of the directory. Generation is
-// incremented first.
+// incremented first; the version is the lowest that holds m (a ledger
+// needs VersionLedger), so a directory without tiering work in flight
+// still opens in a build that reads version 1.
 func (m *Manifest) Commit(dataDir string) error {
 	m.Generation++
+	if m.Bucket.Empty() {
+		m.Bucket, m.Version = nil, VersionBase
+	} else {
+		m.Version = VersionLedger
+	}
 	sort.Slice(m.Segments, func(i, j int) bool { return m.Segments[i].ID < m.Segments[j].ID })
 	raw, err := json.MarshalIndent(m, "", " ")
 	if err != nil {
