@@ -1,12 +1,10 @@
 package engine
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/segment"
 )
 
@@ -25,29 +23,7 @@ func TestScanReadsAHeadAloneWhereItRepeatsNothing(t *testing.T) {
 			model[fmt.Sprintf("%s@%d", p.host, p.t)] = p.v
 		}
 	}
-	read := func() (map[string]float64, int) {
-		t.Helper()
-		ts, err := e.OpenScan("db", "m")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ts.Close()
-		ts.Columns = []string{"host", "v"}
-		got := map[string]float64{}
-		if err := ts.RunBatches(context.Background(), func(b *columnar.ColumnBatch) error {
-			for i := range b.Rows() {
-				k := fmt.Sprintf("%s@%d", b.Tags[0].Dict[b.Tags[0].IDs[i]], b.Time[i])
-				if _, dup := got[k]; dup {
-					return fmt.Errorf("point %s twice", k)
-				}
-				got[k] = b.Fields[0].F[i]
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return got, ts.SlicesMerged
-	}
+	read := func() (map[string]float64, int) { t.Helper(); return scanBatchesMerged(t, e, "db") }
 	base := time.Now().Add(-time.Hour).Truncate(time.Minute).UnixNano()
 	sec := int64(time.Second)
 	// h0's rows end at +90 s, h1's at +99 s: the flushed segment spans both.

@@ -17,6 +17,14 @@ import (
 // query cache serves) as host@time → v.
 func scanBatches(t *testing.T, e *Engine, db string) map[string]float64 {
 	t.Helper()
+	got, _ := scanBatchesMerged(t, e, db)
+	return got
+}
+
+// scanBatchesMerged is scanBatches, also returning the stretches the scan
+// merged point by point (TableScan.SlicesMerged).
+func scanBatchesMerged(t *testing.T, e *Engine, db string) (map[string]float64, int) {
+	t.Helper()
 	ts, err := e.OpenScan(db, "m")
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +44,7 @@ func scanBatches(t *testing.T, e *Engine, db string) map[string]float64 {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return got
+	return got, ts.SlicesMerged
 }
 
 func checkModel(t *testing.T, what string, got map[string]float64, want map[string]float64) {
