@@ -378,14 +378,18 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("compact %s.%s window %s (%d segments): %w", k.db, k.table, k.window, len(inputs), err)
 	}
-	var seq uint64 // the newest flushed rows the outputs hold
+	// The age of the rows the outputs hold: the newest and oldest flushes
+	// they came from; fresh when every input was (head_older.go).
+	var seq uint64
+	seqMin, fresh := uint64(math.MaxUint64), true
 	for _, s := range inputs {
-		seq = max(seq, s.DataSeq())
+		seq, seqMin = max(seq, s.DataSeq()), min(seqMin, s.DataSeqMin())
+		fresh = fresh && s.Fresh
 	}
 	var metas []segment.SegmentMeta
 	for _, o := range outs {
 		mt := o.Meta
-		mt.ID, mt.Window, mt.Seq = o.ID, k.window, seq
+		mt.ID, mt.Window, mt.Seq, mt.SeqMin, mt.Fresh = o.ID, k.window, seq, seqMin, fresh
 		mt.Path = segment.SegmentPath(k.db, k.table, k.window, o.ID)
 		metas = append(metas, mt)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siltdb/silt/compaction"
 	"github.com/siltdb/silt/segment"
 )
 
@@ -13,7 +14,9 @@ import (
 // cut), and merged with them where it may repeat one; either way every
 // point is answered once, with its newest value.
 func TestScanReadsAHeadAloneWhereItRepeatsNothing(t *testing.T) {
-	e := open(t, noCompactConfig(t.TempDir()))
+	cfg := noCompactConfig(t.TempDir()) // compacted below, when the test asks
+	cfg.Compaction.Policy = compaction.Policy{Ratio: 2, FloorRows: 10, TargetRows: 100_000, L0Max: 2, MaxTail: 2}
+	e := open(t, cfg)
 	defer e.Close()
 	model := map[string]float64{}
 	put := func(pts ...point) {
@@ -24,7 +27,7 @@ func TestScanReadsAHeadAloneWhereItRepeatsNothing(t *testing.T) {
 		}
 	}
 	read := func() (map[string]float64, int) { t.Helper(); return scanBatchesMerged(t, e, "db") }
-	base := time.Now().Add(-time.Hour).Truncate(time.Minute).UnixNano()
+	base := time.Now().Add(-72 * time.Hour).Truncate(time.Minute).UnixNano() // a window compaction takes
 	sec := int64(time.Second)
 	// h0's rows end at +90 s, h1's at +99 s: the flushed segment spans both.
 	var pts []point
@@ -64,6 +67,15 @@ func TestScanReadsAHeadAloneWhereItRepeatsNothing(t *testing.T) {
 	if merged != 0 {
 		t.Errorf("%d stretches merged point by point; the second segment repeats no point of the first", merged)
 	}
+	// Merged by compaction, fresh segments make a fresh output holding the
+	// age of their rows.
+	compact(t, e)
+	raw = e.Manifest().Raw()
+	if len(raw) != 1 || !raw[0].Fresh || raw[0].DataSeqMin() >= raw[0].DataSeq() {
+		t.Fatalf("after compaction %+v: want one fresh output spanning its inputs' flushes", raw)
+	}
+	got, _ = read()
+	checkModel(t, "the compacted segment", got, model)
 
 	// A rewrite of a flushed point: that stretch is merged, the new value
 	// wins, in the head and once flushed.
@@ -106,6 +118,23 @@ func TestOverlapGroupsFreshAgainstCompactionOutputs(t *testing.T) {
 		// first rows (from 95): it sits after it in the manifest.
 		output := segment.SegmentMeta{ID: 9, Seq: c.outputSeq}
 		ts := &TableScan{segs: []*segment.Segment{seg(95, 200), seg(0, 100)}, metas: []segment.SegmentMeta{c.fresh, output}}
+		if got := ts.overlapGroups(); len(got) != c.wantGroups {
+			t.Errorf("%s: groups %v, want %d", c.name, got, c.wantGroups)
+		}
+	}
+	// Two compaction outputs overlapping at a flush cut: one merged only
+	// fresh segments, all flushed after the other's rows, is read alone.
+	for _, c := range []struct {
+		name       string
+		newer      segment.SegmentMeta
+		wantGroups int
+	}{
+		{"fresh output of flushes after the other's", segment.SegmentMeta{ID: 12, Seq: 8, SeqMin: 5, Fresh: true}, 2},
+		{"fresh output reaching back past the other's rows", segment.SegmentMeta{ID: 12, Seq: 8, SeqMin: 3, Fresh: true}, 1},
+		{"output of a segment not fresh", segment.SegmentMeta{ID: 12, Seq: 8, SeqMin: 5}, 1},
+	} {
+		older := segment.SegmentMeta{ID: 11, Seq: 4, SeqMin: 1}
+		ts := &TableScan{segs: []*segment.Segment{seg(0, 100), seg(95, 200)}, metas: []segment.SegmentMeta{older, c.newer}}
 		if got := ts.overlapGroups(); len(got) != c.wantGroups {
 			t.Errorf("%s: groups %v, want %d", c.name, got, c.wantGroups)
 		}

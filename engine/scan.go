@@ -623,7 +623,7 @@ func (ts *TableScan) overlapGroups() [][]int {
 		fresh bool
 		// seq orders sources by the age of their rows: a segment's
 		// DataSeq, then the heads, newer than every segment.
-		seq uint64
+		seq, seqMin uint64 // seqMin: the oldest rows' (a compaction output's oldest input)
 	}
 	var boxes []box
 	for i, s := range ts.segs {
@@ -632,14 +632,14 @@ func (ts *TableScan) overlapGroups() [][]int {
 			b.first, b.last = ts.metas[i].FirstSeries, ts.metas[i].LastSeries
 		}
 		if i < len(ts.metas) {
-			b.fresh, b.seq = ts.metas[i].Fresh, ts.metas[i].DataSeq()
+			b.fresh, b.seq, b.seqMin = ts.metas[i].Fresh, ts.metas[i].DataSeq(), ts.metas[i].DataSeqMin()
 		}
 		boxes = append(boxes, b)
 	}
 	for i, h := range ts.heads {
 		if lo, hi := h.TimeRange(); lo <= hi { // an empty head has lo > hi
 			boxes = append(boxes, box{lo: lo, hi: hi, i: len(ts.segs) + i, fresh: !h.RepeatsOlderIn(ts.minT, ts.maxT),
-				seq: math.MaxUint64 - uint64(len(ts.heads)-i)})
+				seq: math.MaxUint64 - uint64(len(ts.heads)-i), seqMin: math.MaxUint64 - uint64(len(ts.heads)-i)})
 		}
 	}
 	slices.SortFunc(boxes, func(a, b box) int { return cmp.Compare(a.lo, b.lo) })
@@ -667,11 +667,12 @@ func (ts *TableScan) overlapGroups() [][]int {
 			// The source with the newer rows: a fresh one repeats no point
 			// of the other (a compaction output placed after it in the
 			// manifest holds only older rows).
-			newer := &boxes[a]
+			newer, older := &boxes[a], &boxes[b]
 			if boxes[b].seq > newer.seq {
-				newer = &boxes[b]
+				newer, older = &boxes[b], &boxes[a]
 			}
-			if !newer.fresh && !disjointSeries(&boxes[a], &boxes[b]) {
+			apart := newer.fresh && newer.seqMin > older.seq
+			if !apart && !disjointSeries(&boxes[a], &boxes[b]) {
 				parent[find(b)] = find(a)
 			}
 		}

@@ -65,6 +65,19 @@ type SegmentMeta struct {
 	// segment flushed after them is known to be newer than all its rows.
 	// 0 (absent): the segment's own id.
 	Seq uint64 `json:"seq,omitempty"`
+	// SeqMin is the id of the oldest flushed segment whose rows it holds
+	// (0: DataSeq). A fresh compaction output merged only fresh segments:
+	// it repeats no point of a segment whose rows are all older than
+	// SeqMin.
+	SeqMin uint64 `json:"seq_min,omitempty"`
+}
+
+// DataSeqMin is m's SeqMin, or its DataSeq when it has none.
+func (m SegmentMeta) DataSeqMin() uint64 {
+	if m.SeqMin != 0 {
+		return m.SeqMin
+	}
+	return m.DataSeq()
 }
 
 // DataSeq is m's Seq, or its id when it has none: segments are flushed
