@@ -33,19 +33,34 @@ var errStraddle = errors.New("a series' rows straddle the ragged piece")
 func (ts *TableScan) raggedTask(r rollupRef, w, ws, lo, hi int64, fallback []func(emit func(*columnar.ColumnBatch) error) error) func(emit func(*columnar.ColumnBatch) error) error {
 	cols := slices.Clone(ts.RollupColumns)
 	var fields []string
-	for _, c := range ts.RollupColumns {
-		f := c[:max(strings.LastIndexByte(c, ':'), 0)]
-		if f == "" {
-			// The rows count covers rows whatever their fields: their
-			// times are not kept.
-			return runAll(fallback)
-		}
+	add := func(f string) {
 		if !slices.Contains(fields, f) {
 			fields = append(fields, f)
 			cols = append(cols, segment.RollupColumn(f, segment.PartFirstTime), segment.RollupColumn(f, segment.PartLastTime))
 		}
 	}
-	cols = slices.Compact(cols)
+	rows := false
+	for _, c := range ts.RollupColumns {
+		i := strings.LastIndexByte(c, ':')
+		switch {
+		case i < 0: // a tag
+		case i == 0: // the rows count (segment.RollupRows)
+			rows = true
+		default:
+			add(c[:i])
+		}
+	}
+	if rows {
+		// The rows count covers a window's rows whatever their fields:
+		// it is placed by every field's times, which cover every row only
+		// when every field has them (a row holds at least one field).
+		for _, f := range ts.fields {
+			if !segment.Rollable(f.Type) {
+				return runAll(fallback)
+			}
+			add(f.Name)
+		}
+	}
 	n := r.seg.NumRowGroups()
 	scan := func(fn func(b *columnar.ColumnBatch) error) error {
 		return r.seg.ScanRowGroupsFiltered(cols, ts.Tags, ws, ws+w, 0, n, ts.Read, nil, fn)
@@ -87,7 +102,7 @@ func (ts *TableScan) raggedTask(r rollupRef, w, ws, lo, hi int64, fallback []fun
 			lt = append(lt, fieldNamed(b, segment.RollupColumn(f, segment.PartLastTime)))
 		}
 	}
-	rows := func(b *columnar.ColumnBatch, fn func(i int) bool) {
+	eachRow := func(b *columnar.ColumnBatch, fn func(i int) bool) {
 		if b.Sel != nil {
 			for _, i := range b.Sel {
 				if !fn(int(i)) {
@@ -106,7 +121,7 @@ func (ts *TableScan) raggedTask(r rollupRef, w, ws, lo, hi int64, fallback []fun
 		err := scan(func(b *columnar.ColumnBatch) error {
 			vectors(b)
 			straddle := false
-			rows(b, func(i int) bool { straddle = in(b, i) < 0; return !straddle })
+			eachRow(b, func(i int) bool { straddle = in(b, i) < 0; return !straddle })
 			if straddle {
 				return errStraddle
 			}
@@ -124,7 +139,7 @@ func (ts *TableScan) raggedTask(r rollupRef, w, ws, lo, hi int64, fallback []fun
 		return scan(func(b *columnar.ColumnBatch) error {
 			vectors(b)
 			sel = sel[:0]
-			rows(b, func(i int) bool {
+			eachRow(b, func(i int) bool {
 				if in(b, i) > 0 {
 					sel = append(sel, int32(i))
 				}
