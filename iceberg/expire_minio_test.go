@@ -1,0 +1,191 @@
+package iceberg_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	iceio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/siltdb/silt/iceberg"
+	"github.com/siltdb/silt/segment"
+)
+
+// TestIcebergMinIOExpiry: an engine tiers four windows into MinIO and
+// publishes them; then three writers commit to the one table at once, over
+// and over (each commit withdrawing a window or bringing it back), with
+// snapshot expiry and a short metadata log, and one of them is stopped
+// once between its manifests and its version (a crash). Afterwards:
+//
+//   - the current version and every version of its metadata log load in
+//     iceberg-go, and every snapshot they hold has its manifest list and
+//     manifests (iceberg-go reads them all): no delete removed a file a
+//     version still names, whichever writer committed what;
+//   - the table's metadata/ holds nothing else (the crashed attempt's files
+//     are swept once old), far fewer objects than the commits wrote;
+//   - iceberg-go's scan and DuckDB over the listed files return Silt's rows.
+func TestIcebergMinIOExpiry(t *testing.T) {
+	f := newFixture(t)
+	day := int64(segment.WindowDuration)
+	ctx := context.Background()
+	f.write(t, f.today-6*day, time.Now().Add(-time.Hour).UnixNano())
+	if _, err := f.e.TierNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	coldEnd := f.today - 2*day
+	var wins []int64
+	for w := f.today - 6*day; w < coldEnd; w += day {
+		wins = append(wins, w)
+	}
+	f.checkPublished(t, wins...)
+	var full iceberg.Table
+	for _, tb := range iceberg.Tables(f.e.Manifest()) {
+		if tb.DB == db && tb.Name == "cpu" {
+			full = tb
+		}
+	}
+	if len(full.Files) < len(wins) {
+		t.Fatalf("table has %d files for %d windows", len(full.Files), len(wins))
+	}
+
+	// The commit clock: 20 s later at each reading, shared by the writers,
+	// so snapshots age as commits go by; a jump past OrphanAge at the end.
+	base := time.Now()
+	var ticks atomic.Int64
+	var jump atomic.Int64
+	clock := func() time.Time {
+		return base.Add(time.Duration(ticks.Add(1))*20*time.Second + time.Duration(jump.Load()))
+	}
+	const keep, writers, rounds = 3, 3, 12
+	pubs := make([]*iceberg.Publisher, writers)
+	for i := range pubs {
+		pubs[i] = &iceberg.Publisher{Store: f.root, Location: f.pub.Location, Now: clock, MaxAttempts: 100,
+			PreviousVersions: keep, MinSnapshots: 2, MaxSnapshotAge: time.Minute, OrphanAge: time.Hour}
+	}
+	var commits atomic.Int64
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for i, p := range pubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				tb := full
+				if (r+i)%2 == 0 {
+					drop := full.Files[(r+i)%len(full.Files)]
+					tb.Files = slices.DeleteFunc(slices.Clone(full.Files), func(d iceberg.DataFile) bool { return d.Key == drop.Key })
+				}
+				if i == 0 && r == rounds/2 {
+					p.BeforeCommit = func(string, string, int) error { return errors.New("killed before the version") }
+					if _, err := p.Publish(ctx, tb); err == nil {
+						errs[i] = errors.New("the stopped commit succeeded")
+						return
+					}
+					p.BeforeCommit = nil
+				}
+				res, err := p.Publish(ctx, tb)
+				if err != nil {
+					errs[i] = fmt.Errorf("round %d: %w", r, err)
+					return
+				}
+				if res.Committed {
+					commits.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("writer %d: %v", i, err)
+		}
+	}
+	// A commit two hours of the clock later sweeps the stopped attempt's
+	// files; the table ends with every window.
+	jump.Store(int64(2 * time.Hour))
+	if _, err := pubs[1].Publish(ctx, iceberg.Table{DB: db, Name: "cpu", Schema: full.Schema}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pubs[1].Publish(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	commits.Add(2)
+
+	// Every version a reader can reach, and every snapshot in it, is whole.
+	fsys := s3IO{f.root, f.pub.Location}
+	v, key, err := f.pub.Current(ctx, db, "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := table.NewFromLocation(ctx, table.Identifier{db, "cpu"}, f.pub.Location+"/"+key,
+		func(context.Context) (iceio.IO, error) { return fsys, nil }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	locs := []string{f.pub.Location + "/" + key}
+	for l := range cur.Metadata().PreviousFiles() {
+		locs = append(locs, l.MetadataFile)
+	}
+	if len(locs) != keep+1 {
+		t.Fatalf("version %d: %d versions reachable, want the current one and %d before it", v, len(locs), keep)
+	}
+	named := map[string]bool{"iceberg/db/cpu/metadata/version-hint.text": true}
+	key2 := func(loc string) string { return strings.TrimPrefix(loc, f.pub.Location+"/") }
+	snaps := 0
+	for _, loc := range locs {
+		tbl, err := table.NewFromLocation(ctx, table.Identifier{db, "cpu"}, loc,
+			func(context.Context) (iceio.IO, error) { return fsys, nil }, nil)
+		if err != nil {
+			t.Fatalf("iceberg-go cannot load %s: %v", loc, err)
+		}
+		named[key2(loc)] = true
+		for _, s := range tbl.Metadata().Snapshots() {
+			snaps++
+			mfs, err := s.Manifests(fsys)
+			if err != nil {
+				t.Fatalf("%s: snapshot %d: manifest list: %v", loc, s.SnapshotID, err)
+			}
+			named[key2(s.ManifestList)] = true
+			for _, mf := range mfs {
+				if _, err := mf.FetchEntries(fsys, false); err != nil {
+					t.Fatalf("%s: snapshot %d: manifest %s: %v", loc, s.SnapshotID, mf.FilePath(), err)
+				}
+				named[key2(mf.FilePath())] = true
+			}
+		}
+	}
+	objs, err := f.root.List(ctx, "iceberg/db/cpu/metadata/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if !named[o.Key] {
+			t.Errorf("object %s is named by no reachable version", o.Key)
+		}
+	}
+	// Without expiry each commit leaves a metadata file, a manifest list
+	// and one or two manifests.
+	n := commits.Load()
+	t.Logf("%d commits by %d writers; %d objects under metadata/ (%d snapshots in %d reachable versions); %d deleted",
+		n, writers, len(objs), snaps, len(locs), pubs[0].Deleted()+pubs[1].Deleted()+pubs[2].Deleted())
+	if n < 2*rounds || int64(len(objs)) > n {
+		t.Fatalf("%d objects under metadata/ after %d commits: expiry does not bound them", len(objs), n)
+	}
+	got, files := icebergRows(t, cur)
+	var want []string
+	for _, w := range wins {
+		want = append(want, f.siltRows(t, w, w+day)...)
+	}
+	slices.Sort(want)
+	sameRows(t, "iceberg-go scan after the expiring commits", want, got)
+	if d := f.duckRows(t, files); d != nil {
+		sameRows(t, "DuckDB over the listed files after the expiring commits", want, d)
+	}
+}
