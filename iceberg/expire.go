@@ -293,6 +293,15 @@ func (p *Publisher) sweep(ctx context.Context, dir string, v int, md *tableMetad
 			named[r] = true
 		}
 	}
+	// The cache keeps the lists still named (others were left there by a
+	// commit whose expiry failed).
+	p.cacheMu.Lock()
+	for k := range p.lists {
+		if strings.HasPrefix(k, dir+"/") && !named[k] {
+			delete(p.lists, k)
+		}
+	}
+	p.cacheMu.Unlock()
 	objs, err := p.Store.List(ctx, dir+"/metadata/")
 	if err != nil {
 		return 0, err
