@@ -20,10 +20,11 @@ import (
 // while a window there holds two segments with a point twice; the writer
 // merges the window and its next pass puts a bucket manifest without the
 // two objects — and is killed (its data directory copied) right after
-// that put, before it recorded the put. The read-only node, still on the
-// manifest it loaded, reads the replaced objects and answers as before.
-// The restarted writer (--tier.delete-grace long) tiers the merged window
-// and keeps the objects; a second kill during the grace changes nothing.
+// that put, before it recorded the put. The restarted writer
+// (--tier.delete-grace long) tiers the merged window and keeps the
+// objects: the read-only node, still on the manifest it loaded, reads the
+// replaced objects and answers as before. A second kill during the grace
+// changes nothing.
 // Once the grace (shortened) has passed since the put that dropped them,
 // a pass deletes them: nothing is left in the prefix that no segment
 // names, and a reloaded read-only node answers the same.
@@ -74,6 +75,9 @@ func TestTierMinIODeleteGrace(t *testing.T) {
 	}
 	qs := f.tierQueries()
 	before := runAll(t, e, qs)
+	// What the read-only node holds: the windows in the bucket.
+	coldQs := map[string]string{"cold-only": qs["cold-only"], "raw-cold": qs["raw-cold"]}
+	beforeCold := map[string][][]any{"cold-only": before["cold-only"], "raw-cold": before["raw-cold"]}
 	if !strings.Contains(fmt.Sprint(before["raw-cold"]), "3.141592653589793") {
 		t.Fatalf("the late value is not in the answer: %v", before["raw-cold"])
 	}
@@ -112,7 +116,9 @@ func TestTierMinIODeleteGrace(t *testing.T) {
 			t.Fatalf("object %s is gone right after the manifest stopped naming it", k)
 		}
 	}
-	sameResults(t, "the read-only node on the manifest before the merge", before, runAll(t, ro, qs))
+	// The read-only node reads nothing yet: its first reads of the
+	// replaced objects come after the restarted writer's pass below (its
+	// cache would hide a delete after a read).
 
 	// The restart: the ledger remembers the objects, not yet stamped (the
 	// kill came before); the first pass stamps them and keeps them.
@@ -151,7 +157,7 @@ func TestTierMinIODeleteGrace(t *testing.T) {
 			t.Fatalf("object %s deleted within its grace", k)
 		}
 	}
-	sameResults(t, "the read-only node during the grace", before, runAll(t, ro, qs))
+	sameResults(t, "the read-only node, on the manifest from before the merge, during the grace", beforeCold, runAll(t, ro, coldQs))
 
 	// A second kill during the grace: the copy keeps the stamps.
 	killed2 := filepath.Join(t.TempDir(), "data")
@@ -194,6 +200,6 @@ func TestTierMinIODeleteGrace(t *testing.T) {
 	if err := ro.ReloadBucketManifest(ctx); err != nil {
 		t.Fatal(err)
 	}
-	sameResults(t, "the read-only node reloaded after the deletes", before, runAll(t, ro, qs))
+	sameResults(t, "the read-only node reloaded after the deletes", beforeCold, runAll(t, ro, coldQs))
 	sameResults(t, "the writer after the deletes", before, runAll(t, e3, qs))
 }
