@@ -63,7 +63,7 @@ func TestIcebergMinIOExpiry(t *testing.T) {
 	clock := func() time.Time {
 		return base.Add(time.Duration(ticks.Add(1))*20*time.Second + time.Duration(jump.Load()))
 	}
-	const keep, writers, rounds = 3, 3, 12
+	const keep, writers, rounds = 3, 3, 30
 	pubs := make([]*iceberg.Publisher, writers)
 	for i := range pubs {
 		pubs[i] = &iceberg.Publisher{Store: f.root, Location: f.pub.Location, Now: clock, MaxAttempts: 100,
@@ -83,8 +83,10 @@ func TestIcebergMinIOExpiry(t *testing.T) {
 					tb.Files = slices.DeleteFunc(slices.Clone(full.Files), func(d iceberg.DataFile) bool { return d.Key == drop.Key })
 				}
 				if i == 0 && r == rounds/2 {
+					// A table no other writer commits (no files), so
+					// that the attempt writes a manifest and a list.
 					p.BeforeCommit = func(string, string, int) error { return errors.New("killed before the version") }
-					if _, err := p.Publish(ctx, tb); err == nil {
+					if _, err := p.Publish(ctx, iceberg.Table{DB: db, Name: "cpu", Schema: full.Schema}); err == nil {
 						errs[i] = errors.New("the stopped commit succeeded")
 						return
 					}
@@ -107,8 +109,85 @@ func TestIcebergMinIOExpiry(t *testing.T) {
 			t.Fatalf("writer %d: %v", i, err)
 		}
 	}
-	// A commit two hours of the clock later sweeps the stopped attempt's
-	// files; the table ends with every window.
+	// Every version a reader can reach, and every snapshot in it, is
+	// whole; it returns the current table and the objects under
+	// metadata/ that no reachable version names.
+	fsys := s3IO{f.root, f.pub.Location}
+	key2 := func(loc string) string { return strings.TrimPrefix(loc, f.pub.Location+"/") }
+	check := func(when string) (*table.Table, []string, int) {
+		t.Helper()
+		v, key, err := f.pub.Current(ctx, db, "cpu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur, err := table.NewFromLocation(ctx, table.Identifier{db, "cpu"}, f.pub.Location+"/"+key,
+			func(context.Context) (iceio.IO, error) { return fsys, nil }, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		locs := []string{f.pub.Location + "/" + key}
+		for l := range cur.Metadata().PreviousFiles() {
+			locs = append(locs, l.MetadataFile)
+		}
+		if len(locs) != keep+1 {
+			t.Fatalf("%s: version %d: %d versions reachable, want the current one and %d before it", when, v, len(locs), keep)
+		}
+		named := map[string]bool{"iceberg/db/cpu/metadata/version-hint.text": true}
+		snaps := 0
+		for _, loc := range locs {
+			tbl, err := table.NewFromLocation(ctx, table.Identifier{db, "cpu"}, loc,
+				func(context.Context) (iceio.IO, error) { return fsys, nil }, nil)
+			if err != nil {
+				t.Fatalf("%s: iceberg-go cannot load %s: %v", when, loc, err)
+			}
+			named[key2(loc)] = true
+			for _, s := range tbl.Metadata().Snapshots() {
+				snaps++
+				mfs, err := s.Manifests(fsys)
+				if err != nil {
+					t.Fatalf("%s: %s: snapshot %d: manifest list: %v", when, loc, s.SnapshotID, err)
+				}
+				named[key2(s.ManifestList)] = true
+				for _, mf := range mfs {
+					if _, err := mf.FetchEntries(fsys, false); err != nil {
+						t.Fatalf("%s: %s: snapshot %d: manifest %s: %v", when, loc, s.SnapshotID, mf.FilePath(), err)
+					}
+					named[key2(mf.FilePath())] = true
+				}
+			}
+		}
+		objs, err := f.root.List(ctx, "iceberg/db/cpu/metadata/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var unnamed []string
+		for _, o := range objs {
+			if !named[o.Key] {
+				unnamed = append(unnamed, o.Key)
+			}
+		}
+		t.Logf("%s: %d commits by %d writers; %d objects under metadata/ (%d snapshots in %d reachable versions, %d named by none); %d deleted",
+			when, commits.Load(), writers, len(objs), snaps, len(locs), len(unnamed), pubs[0].Deleted()+pubs[1].Deleted()+pubs[2].Deleted())
+		// Without expiry each commit leaves a metadata file, a manifest
+		// list and one or two manifests: 3 objects or more a commit.
+		if n := commits.Load(); n < rounds || int64(2*len(objs)) > n {
+			t.Fatalf("%s: %d objects under metadata/ after %d commits: expiry does not bound them", when, len(objs), n)
+		}
+		return cur, unnamed, len(objs)
+	}
+	// Before the sweep: only the stopped attempt's manifest and list are
+	// named by no version (the commits' own expiry deleted the rest).
+	_, unnamed, _ := check("after the concurrent commits")
+	if len(unnamed) < 2 || len(unnamed) > iceberg.MaxManifests+1 {
+		t.Fatalf("objects named by no version: %v; want the stopped attempt's manifests and list only", unnamed)
+	}
+	for _, k := range unnamed {
+		if !strings.HasSuffix(k, ".avro") {
+			t.Fatalf("object %s is named by no reachable version", k)
+		}
+	}
+	// A commit two hours of the clock later sweeps them; the table ends
+	// with every window.
 	jump.Store(int64(2 * time.Hour))
 	if _, err := pubs[1].Publish(ctx, iceberg.Table{DB: db, Name: "cpu", Schema: full.Schema}); err != nil {
 		t.Fatal(err)
@@ -117,66 +196,9 @@ func TestIcebergMinIOExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	commits.Add(2)
-
-	// Every version a reader can reach, and every snapshot in it, is whole.
-	fsys := s3IO{f.root, f.pub.Location}
-	v, key, err := f.pub.Current(ctx, db, "cpu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cur, err := table.NewFromLocation(ctx, table.Identifier{db, "cpu"}, f.pub.Location+"/"+key,
-		func(context.Context) (iceio.IO, error) { return fsys, nil }, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	locs := []string{f.pub.Location + "/" + key}
-	for l := range cur.Metadata().PreviousFiles() {
-		locs = append(locs, l.MetadataFile)
-	}
-	if len(locs) != keep+1 {
-		t.Fatalf("version %d: %d versions reachable, want the current one and %d before it", v, len(locs), keep)
-	}
-	named := map[string]bool{"iceberg/db/cpu/metadata/version-hint.text": true}
-	key2 := func(loc string) string { return strings.TrimPrefix(loc, f.pub.Location+"/") }
-	snaps := 0
-	for _, loc := range locs {
-		tbl, err := table.NewFromLocation(ctx, table.Identifier{db, "cpu"}, loc,
-			func(context.Context) (iceio.IO, error) { return fsys, nil }, nil)
-		if err != nil {
-			t.Fatalf("iceberg-go cannot load %s: %v", loc, err)
-		}
-		named[key2(loc)] = true
-		for _, s := range tbl.Metadata().Snapshots() {
-			snaps++
-			mfs, err := s.Manifests(fsys)
-			if err != nil {
-				t.Fatalf("%s: snapshot %d: manifest list: %v", loc, s.SnapshotID, err)
-			}
-			named[key2(s.ManifestList)] = true
-			for _, mf := range mfs {
-				if _, err := mf.FetchEntries(fsys, false); err != nil {
-					t.Fatalf("%s: snapshot %d: manifest %s: %v", loc, s.SnapshotID, mf.FilePath(), err)
-				}
-				named[key2(mf.FilePath())] = true
-			}
-		}
-	}
-	objs, err := f.root.List(ctx, "iceberg/db/cpu/metadata/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
-		if !named[o.Key] {
-			t.Errorf("object %s is named by no reachable version", o.Key)
-		}
-	}
-	// Without expiry each commit leaves a metadata file, a manifest list
-	// and one or two manifests.
-	n := commits.Load()
-	t.Logf("%d commits by %d writers; %d objects under metadata/ (%d snapshots in %d reachable versions); %d deleted",
-		n, writers, len(objs), snaps, len(locs), pubs[0].Deleted()+pubs[1].Deleted()+pubs[2].Deleted())
-	if n < 2*rounds || int64(len(objs)) > n {
-		t.Fatalf("%d objects under metadata/ after %d commits: expiry does not bound them", len(objs), n)
+	cur, unnamed, _ := check("after the sweep")
+	if len(unnamed) > 0 {
+		t.Fatalf("objects named by no reachable version after the sweep: %v", unnamed)
 	}
 	got, files := icebergRows(t, cur)
 	var want []string
