@@ -149,8 +149,10 @@ func TestIcebergMinIOExpiry(t *testing.T) {
 				}
 				named[key2(s.ManifestList)] = true
 				for _, mf := range mfs {
-					if _, err := mf.FetchEntries(fsys, false); err != nil {
-						t.Fatalf("%s: %s: snapshot %d: manifest %s: %v", when, loc, s.SnapshotID, mf.FilePath(), err)
+					for _, err := range mf.Entries(fsys, false) {
+						if err != nil {
+							t.Fatalf("%s: %s: snapshot %d: manifest %s: %v", when, loc, s.SnapshotID, mf.FilePath(), err)
+						}
 					}
 					named[key2(mf.FilePath())] = true
 				}
