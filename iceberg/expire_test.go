@@ -221,3 +221,30 @@ func TestSweepSparesYoungAndNewer(t *testing.T) {
 		t.Fatal("the sweep for v2 deleted v3")
 	}
 }
+
+// TestClockBehindKeepsLogsInOrder: a writer whose clock is ten minutes
+// behind commits after another: its version is dated no earlier than the
+// one before, so the snapshot and metadata logs stay in order and
+// iceberg-go (readMetadata) accepts the version.
+func TestClockBehindKeepsLogsInOrder(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	st := &memStore{MemStore: tiering.NewMemStore()}
+	ahead := &Publisher{Store: st, Location: "s3://b/cl", DataPrefix: "nodes/a/", Now: func() time.Time { return at }}
+	behind := &Publisher{Store: st, Location: "s3://b/cl", DataPrefix: "nodes/b/", Now: func() time.Time { return at.Add(-10 * time.Minute) },
+		MaxSnapshotAge: time.Hour}
+	ahead.MaxSnapshotAge = time.Hour
+	for i, p := range []*Publisher{ahead, behind, ahead, behind} {
+		r, err := p.Publish(ctx, Table{DB: "db", Name: "cpu", Schema: schemaWith("usage"), Files: []DataFile{fileOf(p.DataPrefix, i)}})
+		if err != nil || !r.Committed {
+			t.Fatalf("commit %d: %+v, %v", i, r, err)
+		}
+		md := readMetadata(t, p, r.MetadataKey)
+		if len(md.SnapshotLog) != i+1 {
+			t.Fatalf("commit %d: snapshot log %+v", i, md.SnapshotLog)
+		}
+		if got := md.LastUpdatedMS; got < at.UnixMilli() {
+			t.Fatalf("commit %d dated %d, before the version it follows (%d)", i, got, at.UnixMilli())
+		}
+	}
+}

@@ -416,6 +416,13 @@ func (p *Publisher) commitOnce(ctx context.Context, t Table) (res Result, writte
 	}
 
 	now := p.now()
+	if cur != nil && now.UnixMilli() < cur.LastUpdatedMS {
+		// A writer whose clock is behind the last committer's: readers
+		// (iceberg-go, Java) refuse snapshot and metadata logs that go
+		// back in time by more than a minute, so the version is dated
+		// no earlier than the one it follows.
+		now = time.UnixMilli(cur.LastUpdatedMS)
+	}
 	snapID, err := newSnapshotID(cur)
 	if err != nil {
 		return res, written, err
