@@ -159,6 +159,10 @@ func TestTierMinIODeleteGrace(t *testing.T) {
 	}
 	sameResults(t, "the read-only node, on the manifest from before the merge, during the grace", beforeCold, runAll(t, ro, coldQs))
 
+	if n := pendingGauge(t, e2); n != float64(len(old)) {
+		t.Fatalf("silt_tier_bucket_pending_deletes %v during the grace, want %d", n, len(old))
+	}
+
 	// A second kill during the grace: the copy keeps the stamps.
 	killed2 := filepath.Join(t.TempDir(), "data")
 	copyDir(t, killed, killed2)
@@ -197,9 +201,28 @@ func TestTierMinIODeleteGrace(t *testing.T) {
 		}
 	}
 	checkBucketMatches(t, tr2, e3.Manifest(), f.today-2*int64(segment.WindowDuration))
+	if n := pendingGauge(t, e3); n != 0 {
+		t.Fatalf("silt_tier_bucket_pending_deletes %v after the deletes, want 0", n)
+	}
 	if err := ro.ReloadBucketManifest(ctx); err != nil {
 		t.Fatal(err)
 	}
 	sameResults(t, "the read-only node reloaded after the deletes", beforeCold, runAll(t, ro, coldQs))
 	sameResults(t, "the writer after the deletes", before, runAll(t, e3, qs))
+}
+
+// pendingGauge reads silt_tier_bucket_pending_deletes from e's registry.
+func pendingGauge(t *testing.T, e *engine.Engine) float64 {
+	t.Helper()
+	mfs, err := e.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "silt_tier_bucket_pending_deletes" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("no silt_tier_bucket_pending_deletes")
+	return 0
 }
