@@ -36,12 +36,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 // Validate checks the settings against whether tiering is on and the node
 // writes to the bucket.
 func (c *Config) Validate(tiering, readOnly bool) error {
+	if !c.Publish {
+		return nil
+	}
 	if c.MaxSnapshotAge < 0 || c.MinSnapshots < 1 || c.PreviousVersions < 1 {
 		return fmt.Errorf("--iceberg.max-snapshot-age must not be negative (%s), --iceberg.min-snapshots-to-keep (%d) and --iceberg.previous-versions-max (%d) must be at least 1",
 			c.MaxSnapshotAge, c.MinSnapshots, c.PreviousVersions)
-	}
-	if !c.Publish {
-		return nil
 	}
 	if !tiering {
 		return errors.New("publishing Iceberg tables needs tiering (an S3 endpoint and bucket)")
