@@ -439,7 +439,7 @@ func (ts *TableScan) headTasks(h *segment.Head, span timeSpan) []func(emit func(
 			perWindow = h.RowsPerWindow(lo, hi, w)
 		}
 		if perWindow >= minHeadRollupRows {
-			for _, part := range headRollupParts(h, match(), len(h.FieldCols(ts.Columns)), p.timeSpan, w, perWindow) {
+			for _, part := range headRollupParts(h, match(), p.timeSpan, w, perWindow) {
 				tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
 					err := h.ScanRollup(ts.Columns, match(), part.lo, part.hi, w, BatchRows, emit)
 					if segment.FoldAbandoned(err) {
@@ -458,23 +458,21 @@ func (ts *TableScan) headTasks(h *segment.Head, span timeSpan) []func(emit func(
 	return tasks
 }
 
-// minHeadFoldValues is how many values (rows times fields read) a part
-// of a head's fold into partials (headRollupParts) must have, about:
-// below it, a task's start and its handoff cost more than folding them
-// on one core.
-const minHeadFoldValues = 8 << 10
+// minHeadFoldRows is how many rows a part of a head's fold into partials
+// (headRollupParts) must have, about: below it, a task's start and its
+// handoff cost more than folding the rows on one core.
+const minHeadFoldRows = 4 << 10
 
 // headRollupParts cuts span, a rollup piece of width w over head h whose
 // kept series (keep, nil: all) have about perWindow rows each per window,
-// reading fields fields into up to a part per core, cut on window
-// boundaries, each folding at least minHeadFoldValues values: the fold
-// reads its rows far apart in memory (a series' rows of a block are
-// scattered among the other series'), so it waits on memory, and two
-// cores wait in parallel — as a segment's
+// into up to a part per core, cut on window boundaries, each folding at
+// least minHeadFoldRows rows: the fold reads its rows far apart in memory
+// (a series' rows of a block are scattered among the other series'), so
+// it waits on memory, and two cores wait in parallel — as a segment's
 // fold reads its row groups in a part per core (foldTasks). Every window
 // lies in one part, so the reader still gets one partial per window and
 // group.
-func headRollupParts(h *segment.Head, keep []bool, fields int, span timeSpan, w int64, perWindow float64) []timeSpan {
+func headRollupParts(h *segment.Head, keep []bool, span timeSpan, w int64, perWindow float64) []timeSpan {
 	first, last := h.TimeRange()
 	lo, hi := max(span.lo, segment.WindowStart(first, w)), span.hi
 	if end := segment.WindowStart(last, w); end <= math.MaxInt64-w && (hi == math.MaxInt64 || end+w < hi) {
@@ -493,8 +491,8 @@ func headRollupParts(h *segment.Head, keep []bool, fields int, span timeSpan, w 
 		}
 	}
 	windows := (hi - lo) / w
-	values := perWindow * float64(windows) * float64(series) * float64(max(fields, 1))
-	parts := int64(min(float64(runtime.GOMAXPROCS(0)), values/minHeadFoldValues, float64(windows)))
+	rows := perWindow * float64(windows) * float64(series)
+	parts := int64(min(float64(runtime.GOMAXPROCS(0)), rows/minHeadFoldRows, float64(windows)))
 	if parts < 2 {
 		return []timeSpan{span}
 	}
