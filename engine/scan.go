@@ -422,7 +422,7 @@ func (ts *TableScan) headTasks(h *segment.Head, span timeSpan) []func(emit func(
 	_, last := h.TimeRange()
 	for _, p := range rollupPieces(endWindowed(span, last, ts.widths), ts.widths) {
 		lo, hi, w := p.lo, p.hi, p.w
-		rawIn := func(lo, hi int64, emit func(*columnar.ColumnBatch) error) error {
+		raw := func(emit func(*columnar.ColumnBatch) error) error {
 			if h.NoDuplicatesIn(lo, hi) {
 				if ts.Filter != nil {
 					return h.ScanRangeFiltered(ts.Columns, match(), lo, hi, headBatchRows, ts.Filter, emit)
@@ -434,74 +434,22 @@ func (ts *TableScan) headTasks(h *segment.Head, span timeSpan) []func(emit func(
 			}
 			return h.ScanDeduped(ts.Columns, match(), lo, hi, headBatchRows, emit)
 		}
-		perWindow := 0.0
-		if w > 0 {
-			perWindow = h.RowsPerWindow(lo, hi, w)
-		}
-		if perWindow >= minHeadRollupRows {
-			for _, part := range headRollupParts(h, match(), p.timeSpan, w, perWindow) {
-				tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
-					err := h.ScanRollup(ts.Columns, match(), part.lo, part.hi, w, BatchRows, emit)
-					if segment.FoldAbandoned(err) {
-						// Nothing was emitted: the raw rows report an
-						// overflow as the query engine does, and count
-						// against its memory limit.
-						return rawIn(part.lo, part.hi, emit)
-					}
-					return err
-				})
-			}
+		if w > 0 && h.RowsPerWindow(lo, hi, w) >= minHeadRollupRows {
+			tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
+				err := h.ScanRollup(ts.Columns, match(), lo, hi, w, BatchRows, emit)
+				if segment.FoldAbandoned(err) {
+					// Nothing was emitted: the raw rows report an
+					// overflow as the query engine does, and count
+					// against its memory limit.
+					return raw(emit)
+				}
+				return err
+			})
 			continue
 		}
-		tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error { return rawIn(lo, hi, emit) })
+		tasks = append(tasks, raw)
 	}
 	return tasks
-}
-
-// minHeadFoldRows is how many rows a part of a head's fold into partials
-// (headRollupParts) must have, about: below it, a task's start and its
-// handoff cost more than folding the rows on one core.
-const minHeadFoldRows = 4 << 10
-
-// headRollupParts cuts span, a rollup piece of width w over head h whose
-// kept series (keep, nil: all) have about perWindow rows each per window,
-// into up to a part per core, cut on window boundaries, each folding at
-// least minHeadFoldRows rows: the fold reads its rows far apart in memory
-// (a series' rows of a block are scattered among the other series'), so
-// it waits on memory, and two cores wait in parallel — as a segment's
-// fold reads its row groups in a part per core (foldTasks). Every window
-// lies in one part, so the reader still gets one partial per window and
-// group.
-func headRollupParts(h *segment.Head, keep []bool, span timeSpan, w int64, perWindow float64) []timeSpan {
-	first, last := h.TimeRange()
-	lo, hi := max(span.lo, segment.WindowStart(first, w)), span.hi
-	if end := segment.WindowStart(last, w); end <= math.MaxInt64-w && (hi == math.MaxInt64 || end+w < hi) {
-		hi = end + w
-	}
-	if hi == math.MaxInt64 || lo >= hi || (lo-span.lo)%w != 0 && span.lo != math.MinInt64 {
-		return []timeSpan{span}
-	}
-	series := h.Series()
-	if keep != nil {
-		series = 0
-		for _, k := range keep {
-			if k {
-				series++
-			}
-		}
-	}
-	windows := (hi - lo) / w
-	rows := perWindow * float64(windows) * float64(series)
-	parts := int64(min(float64(runtime.GOMAXPROCS(0)), rows/minHeadFoldRows, float64(windows)))
-	if parts < 2 {
-		return []timeSpan{span}
-	}
-	out := make([]timeSpan, parts)
-	for k := range parts {
-		out[k] = timeSpan{lo + k*windows/parts*w, lo + (k+1)*windows/parts*w}
-	}
-	out[0].lo, out[parts-1].hi = span.lo, span.hi
-	return out
 }
 
 // groupSlice is a stretch of time and the sources of a group that have
