@@ -39,7 +39,15 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 			read = append(read, name)
 		}
 	}
-	return foldPartials(tags, fs, width, max, h.partialsHint(keep, len(tags), minT, maxT, width), func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
+	lo, hi, groups := h.foldExtent(keep, len(tags), minT, maxT, width)
+	hint := 0
+	if groups > 0 {
+		hint = int(min((hi-lo)/width+1, maxPartialHint) * int64(min(groups, maxPartialHint)))
+	}
+	return foldPartials(tags, fs, width, max, hint, func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
+		if groups > 0 {
+			rb.comb.indexWindows(lo, hi, width, groups)
+		}
 		// Windows where the head may hold a point twice fold its merged
 		// rows; the ranges between them take partials and plain rows.
 		lo := minT
@@ -61,20 +69,20 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 	}, fn)
 }
 
-// partialsHint is how many partials a fold of the head's series keep
-// holds (nil: all) over [minT, maxT) at width, keeping ntags tags: a
-// partial per window of the head's rows in range and group, the groups
-// at most the series (one when no tag is kept).
-func (h *Head) partialsHint(keep []bool, ntags int, minT, maxT, width int64) int {
-	lo, hi := max(minT, h.minTime), min(maxT-1, h.maxTime)
+// foldExtent is what a fold of the head's series keep holds (nil: all)
+// over [minT, maxT) at width, keeping ntags tags, can hold: partials of
+// the windows from lo to hi (window starts, those of the head's rows in
+// range) of at most groups groups (the series, or one when no tag is
+// kept); groups is 0 when the head has no rows in range.
+func (h *Head) foldExtent(keep []bool, ntags int, minT, maxT, width int64) (lo, hi int64, groups int) {
+	first, last := max(minT, h.minTime), min(maxT-1, h.maxTime)
 	if maxT == math.MaxInt64 {
-		hi = h.maxTime
+		last = h.maxTime
 	}
-	if lo > hi {
-		return 0
+	if first > last {
+		return 0, 0, 0
 	}
-	windows := (WindowStart(hi, width)-WindowStart(lo, width))/width + 1
-	groups := 1
+	groups = 1
 	if ntags > 0 {
 		groups = len(h.seriesTags)
 		if keep != nil {
@@ -86,7 +94,7 @@ func (h *Head) partialsHint(keep []bool, ntags int, minT, maxT, width int64) int
 			}
 		}
 	}
-	return int(min(windows, maxPartialHint) * int64(min(groups, maxPartialHint)))
+	return WindowStart(first, width), WindowStart(last, width), groups
 }
 
 // foldClean folds into rb the head's rows in [minT, maxT), a range aligned
@@ -130,8 +138,18 @@ func (h *Head) foldClean(read []string, keep []bool, minT, maxT, width int64, ma
 			}
 		}
 	}
+	if foldFromChunks {
+		if ok, err := h.foldRows(keep, minT, maxT, width, tagCols, fieldCols, fs, usable, rb.comb); ok {
+			return err
+		}
+	}
 	return h.scanRange(read, keep, minT, maxT, max, true, usable, nil, feed)
 }
+
+// foldFromChunks: foldClean folds rows straight from the column chunks
+// (foldRows) rather than gathering them into batches for a rollup
+// builder. Tests turn it off to compare the two.
+var foldFromChunks = true
 
 // foldPartials (hint: the partials expected, see newPartialTable) runs body with a rollup builder and the feed folding
 // batches into it, then passes the partials to fn, one per window and

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
+	"unsafe"
 
 	"github.com/siltdb/silt/columnar"
 )
@@ -21,6 +22,7 @@ type partialTable struct {
 	limit  int // most slots held; past it add fails with ErrTooManyPartials
 
 	nt     int // tags kept
+	hint   int // slots expected, for the map made on first use
 	idx    map[string]int32
 	key    []byte // scratch
 	starts []int64
@@ -28,6 +30,20 @@ type partialTable struct {
 	vals   []string  // slot s's tag values are vals[s*nt:(s+1)*nt] (shared, never written)
 	has    []bool    // and whether it has them, has[s*nt:(s+1)*nt]
 	parts  []partial // slot s's partials are parts[s*nf:(s+1)*nf]
+
+	// The window index (indexWindows), for a fold over a known range
+	// of few groups: slot of group g and window k (of width, from base) is
+	// slotOf[g*nw+k], -1 none. A group (tag values kept) is looked up
+	// once per partial, or once per series (groupOf) by a fold that
+	// knows its series; then a partial finds its slot by arithmetic
+	// instead of hashing its window and tag values.
+	base, width int64
+	nw          int
+	maxGroups   int
+	groups      map[string]int32
+	groupVals   []string // group g's tag values are groupVals[g*nt:(g+1)*nt]
+	groupHas    []bool
+	slotOf      []int32
 }
 
 // maxHeldPartialBytes bounds the memory one fold's combined partials take:
@@ -46,7 +62,7 @@ func newPartialTable(tags []string, fields []columnar.FieldSchema, hint int) *pa
 	t := &partialTable{fields: fields, nf: len(fields), nt: len(tags),
 		limit: min(maxHeldPartials, maxHeldPartialBytes/slot)}
 	hint = min(hint, t.limit, maxPartialHintBytes/slot)
-	t.idx = make(map[string]int32, hint)
+	t.hint = hint
 	t.starts = make([]int64, 0, hint)
 	t.rows = make([]int64, 0, hint)
 	t.vals = make([]string, 0, hint*t.nt)
@@ -65,10 +81,107 @@ const maxPartialHint = 1 << 20
 
 func (t *partialTable) len() int { return len(t.starts) }
 
+// maxWindowIndex bounds the entries of a table's window index (groups
+// times windows): 4 bytes each.
+const maxWindowIndex = 1 << 18
+
+// indexWindows gives t a window index for partials of windows of width
+// starting in [lo, hi] (both window starts) of at most groups groups, if
+// it fits within maxWindowIndex; partials outside it, or of groups past
+// the bound, still go through the map. It reports whether it did.
+func (t *partialTable) indexWindows(lo, hi, width int64, groups int) bool {
+	if width <= 0 || hi < lo || groups <= 0 {
+		return false
+	}
+	nw := (hi-lo)/width + 1
+	if nw <= 0 || nw > maxWindowIndex/int64(groups) {
+		return false
+	}
+	t.base, t.width, t.nw, t.maxGroups = lo, width, int(nw), groups
+	t.groups = make(map[string]int32, groups)
+	return true
+}
+
+// groupOf returns the group of tag values vals/has in the window index
+// (adding it), or -1: no index, or more groups than it was made for.
+// vals and has are copied; their strings are kept.
+func (t *partialTable) groupOf(vals []string, has []bool) int32 {
+	if t.groups == nil {
+		return -1
+	}
+	k := t.key[:0]
+	for i, v := range vals {
+		if !has[i] {
+			k = append(k, 0)
+			continue
+		}
+		k = append(k, 1)
+		k = binary.AppendUvarint(k, uint64(len(v)))
+		k = append(k, v...)
+	}
+	t.key = k
+	if g, ok := t.groups[string(k)]; ok {
+		return g
+	}
+	g := int32(len(t.groups))
+	if int(g) >= t.maxGroups {
+		return -1
+	}
+	t.groups[string(k)] = g
+	t.groupVals = append(t.groupVals, vals...)
+	t.groupHas = append(t.groupHas, has...)
+	t.slotOf = slices.Grow(t.slotOf, t.nw)
+	for range t.nw {
+		t.slotOf = append(t.slotOf, -1)
+	}
+	return g
+}
+
+// addGroup is add for a partial of group g (groupOf) of the window at
+// start, which must be in the window index's range.
+func (t *partialTable) addGroup(g int32, start, rows int64, ps []partial) error {
+	i := int(g)*t.nw + int((start-t.base)/t.width)
+	if s := t.slotOf[i]; s >= 0 {
+		return t.combine(s, rows, ps)
+	}
+	if len(t.starts) >= t.limit {
+		return ErrTooManyPartials
+	}
+	t.slotOf[i] = int32(len(t.starts))
+	t.starts = append(t.starts, start)
+	t.rows = append(t.rows, rows)
+	t.vals = append(t.vals, t.groupVals[int(g)*t.nt:(int(g)+1)*t.nt]...)
+	t.has = append(t.has, t.groupHas[int(g)*t.nt:(int(g)+1)*t.nt]...)
+	t.parts = append(t.parts, ps...)
+	return nil
+}
+
+// indexed reports whether the window at start is in the window index.
+func (t *partialTable) indexed(start int64) bool {
+	return t.groups != nil && start >= t.base && (start-t.base)/t.width < int64(t.nw) && (start-t.base)%t.width == 0
+}
+
+// combine folds ps (rows rows) into slot s.
+func (t *partialTable) combine(s int32, rows int64, ps []partial) error {
+	t.rows[s] += rows
+	dst := t.parts[int(s)*t.nf : (int(s)+1)*t.nf]
+	for f := range dst {
+		if mergePartial(&dst[f], &ps[f], t.fields[f].Type) {
+			return ErrRollupOverflow
+		}
+	}
+	return nil
+}
+
 // add combines the partials ps of the window at start (rows rows) of the
 // group vals/has into the table. vals and has are copied when they start a
 // slot; their strings are kept (callers pass strings they do not reuse).
 func (t *partialTable) add(start, rows int64, vals []string, has []bool, ps []partial) error {
+	if t.indexed(start) {
+		if g := t.groupOf(vals, has); g >= 0 {
+			return t.addGroup(g, start, rows, ps)
+		}
+	}
 	k := binary.LittleEndian.AppendUint64(t.key[:0], uint64(start))
 	for i, v := range vals {
 		if !has[i] {
@@ -80,15 +193,11 @@ func (t *partialTable) add(start, rows int64, vals []string, has []bool, ps []pa
 		k = append(k, v...)
 	}
 	t.key = k
+	if t.idx == nil {
+		t.idx = make(map[string]int32, t.hint)
+	}
 	if s, ok := t.idx[string(k)]; ok {
-		t.rows[s] += rows
-		dst := t.parts[int(s)*t.nf : (int(s)+1)*t.nf]
-		for f := range dst {
-			if mergePartial(&dst[f], &ps[f], t.fields[f].Type) {
-				return ErrRollupOverflow
-			}
-		}
-		return nil
+		return t.combine(s, rows, ps)
 	}
 	if len(t.starts) >= t.limit {
 		return ErrTooManyPartials
@@ -215,18 +324,28 @@ func (t *partialTable) emit(tags []string, width int64, max int, fn func(*column
 			anyNull := false
 			count := &cols[0]
 			count.Null, count.I = nil, slices.Grow(count.I[:0], n)[:n]
+			// One pass over the slots fills every part column: the
+			// columns as words (a part's bits, as partial holds them).
+			var w [len(partWords)][]uint64
+			for p := range w {
+				w[p] = partColumn(&cols[1+p], n)
+			}
+			sum, mn, mx, first, last, ft, lt, m2 := w[0][:n], w[1][:n], w[2][:n], w[3][:n], w[4][:n], w[5][:n], w[6][:n], w[7][:n]
 			for i := range n {
-				c := t.parts[(lo+i)*t.nf+k].n
+				pt := &t.parts[(lo+i)*t.nf+k]
+				c := pt.n
 				count.I[i] = c
 				null[i] = c == 0
 				anyNull = anyNull || c == 0
+				sum[i], mn[i], mx[i], first[i], last[i] = pt.sum, pt.min, pt.max, pt.first, pt.last
+				ft[i], lt[i], m2[i] = uint64(pt.ft), uint64(pt.lt), math.Float64bits(pt.m2)
 			}
 			nulls[k] = null
 			if !anyNull {
 				null = nil
 			}
 			for p := 1; p < len(RollupParts); p++ {
-				t.fillPart(&cols[p], null, lo, n, k, p)
+				cols[p].Null = null
 			}
 		}
 		if err := fn(&b); err != nil {
@@ -236,45 +355,20 @@ func (t *partialTable) emit(tags []string, width int64, max int, fn func(*column
 	return nil
 }
 
-// fillPart fills column fv (of type RollupPartType) with part p
-// (RollupParts order) of field k of slots [lo, lo+n); null marks the
-// slots without a value.
-func (t *partialTable) fillPart(fv *columnar.FieldVector, null []bool, lo, n, k, p int) {
-	fv.Null = null
-	bits := func(pt *partial) uint64 {
-		switch p {
-		case 1:
-			return pt.sum
-		case 2:
-			return pt.min
-		case 3:
-			return pt.max
-		case 4:
-			return pt.first
-		case 5:
-			return pt.last
-		case 6:
-			return uint64(pt.ft)
-		case 7:
-			return uint64(pt.lt)
-		}
-		return math.Float64bits(pt.m2)
-	}
+// partWords are the parts after the count, in RollupParts order.
+var partWords = [...]string{PartSum, PartMin, PartMax, PartFirst, PartLast, PartFirstTime, PartLastTime, PartM2}
+
+// partColumn sizes fv (of its type, RollupPartType) to n values and
+// returns them as words: a float's bits, an integer's two's complement.
+func partColumn(fv *columnar.FieldVector, n int) []uint64 {
 	switch fv.Type {
 	case columnar.FieldFloat:
 		fv.F = slices.Grow(fv.F[:0], n)[:n]
-		for i := range n {
-			fv.F[i] = math.Float64frombits(bits(&t.parts[(lo+i)*t.nf+k]))
-		}
+		return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(fv.F))), n)
 	case columnar.FieldInt:
 		fv.I = slices.Grow(fv.I[:0], n)[:n]
-		for i := range n {
-			fv.I[i] = int64(bits(&t.parts[(lo+i)*t.nf+k]))
-		}
-	case columnar.FieldUint:
-		fv.U = slices.Grow(fv.U[:0], n)[:n]
-		for i := range n {
-			fv.U[i] = bits(&t.parts[(lo+i)*t.nf+k])
-		}
+		return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(fv.I))), n)
 	}
+	fv.U = slices.Grow(fv.U[:0], n)[:n]
+	return fv.U
 }
