@@ -28,11 +28,12 @@ const slotBits = 40
 // of their databases and schemas.
 //
 // Where two writers hold the same point (series and time) the engine's
-// merge keeps one, as it does for two segments of one writer: the one of
-// the writer with the later slot. Slots go to writers in the order of
-// their node ids as first seen (later writers after), so which copy wins
-// is fixed for a run; a point written twice with the same values (a
-// re-consumed Kafka poll) reads the same whichever wins.
+// merge keeps one, as it does for two segments of one writer: the copy
+// of the segment the union orders last (Order). Within a writer that is
+// its own order (ids); across writers, the segment with the later writes
+// (WriteOrder). Slots go to writers in the order of their node ids as
+// first seen (later writers after) and break ties, and decide alone
+// between segments written before stamps were recorded.
 type Union struct {
 	store Store
 	log   *slog.Logger
@@ -47,6 +48,8 @@ type Union struct {
 	next  uint64 // next slot
 	gen   uint64
 	last  *manifest.Manifest
+	// stamp is the newest write stamp of any segment of the last build.
+	stamp int64
 }
 
 type unionNode struct {
@@ -252,7 +255,93 @@ func (u *Union) build() (*manifest.Manifest, error) {
 	}
 	slices.SortFunc(out.Segments, func(a, b segment.SegmentMeta) int { return cmpUint(a.ID, b.ID) })
 	out.NextSegmentID = maxID + 1
+	u.stamp = 0
+	for _, s := range out.Segments {
+		u.stamp = max(u.stamp, s.WriteMax)
+	}
+	orderByWriteTime(out.Segments, slotBits)
 	return out, nil
+}
+
+// NewestWrite returns the newest write stamp of the segments the last
+// Load read: a writer moves its write clock past it, so that what it
+// writes next is ordered after everything in the bucket.
+func (u *Union) NewestWrite() int64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.stamp
+}
+
+// WriteOrder is segment.WriteOrder: how the union orders the copies of
+// a point two writers hold.
+func WriteOrder(aMin, aMax, bMin, bMax int64) int { return segment.WriteOrder(aMin, aMax, bMin, bMax) }
+
+// orderByWriteTime sets the Order of segs (union ids: the writer's slot
+// above bit slot): each window's raw segments are placed, oldest first,
+// by merging the writers' own sequences (a writer's segments keep their
+// id order, which is its order of writes within the window) and taking,
+// at each step, the writer's next segment whose writes are oldest
+// (WriteOrder; ties by slot). Segments of different windows hold no
+// common point, so their relative order does not matter. Rollups get
+// their raw segment's place.
+func orderByWriteTime(segs []segment.SegmentMeta, slot uint) {
+	type key struct{ db, table, window string }
+	byWin := map[key][]int{}
+	var keys []key
+	for i, s := range segs {
+		if s.IsRollup() {
+			continue
+		}
+		k := key{s.DB, s.Table, s.Window}
+		if byWin[k] == nil {
+			keys = append(keys, k)
+		}
+		byWin[k] = append(byWin[k], i) // segs is in id order: each writer's too
+	}
+	order := map[uint64]uint64{}
+	next := uint64(1)
+	var chains [][]int
+	for _, k := range keys {
+		idx := byWin[k]
+		chains = chains[:0]
+		for _, i := range idx {
+			w := segs[i].ID >> slot
+			if n := len(chains); n > 0 && segs[chains[n-1][0]].ID>>slot == w {
+				chains[n-1] = append(chains[n-1], i)
+				continue
+			}
+			chains = append(chains, []int{i})
+		}
+		for {
+			best := -1
+			for c, ch := range chains {
+				if len(ch) == 0 {
+					continue
+				}
+				if best < 0 {
+					best = c
+					continue
+				}
+				a, b := segs[ch[0]], segs[chains[best][0]]
+				if WriteOrder(a.WriteMin, a.WriteMax, b.WriteMin, b.WriteMax) < 0 {
+					best = c // chains are in slot order: ties keep the earlier slot first
+				}
+			}
+			if best < 0 {
+				break
+			}
+			i := chains[best][0]
+			chains[best] = chains[best][1:]
+			segs[i].Order = next
+			order[segs[i].ID] = next
+			next++
+		}
+	}
+	for i, s := range segs {
+		if s.IsRollup() {
+			segs[i].Order = order[s.Of]
+		}
+	}
 }
 
 // mergeSchema adds to cur the tags and fields of s it lacks. A field

@@ -386,10 +386,14 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 		seq, seqMin = max(seq, s.DataSeq()), min(seqMin, s.DataSeqMin())
 		fresh = fresh && s.Fresh
 	}
+	// Their write times: the inputs' (a cluster's query node orders
+	// writers' copies of a point by them).
+	wmin, wmax := segment.StampRange(inputs)
 	var metas []segment.SegmentMeta
 	for _, o := range outs {
 		mt := o.Meta
 		mt.ID, mt.Window, mt.Seq, mt.SeqMin, mt.Fresh = o.ID, k.window, seq, seqMin, fresh
+		mt.WriteMin, mt.WriteMax = wmin, wmax
 		mt.Path = segment.SegmentPath(k.db, k.table, k.window, o.ID)
 		metas = append(metas, mt)
 	}
@@ -397,6 +401,9 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 	// The outputs' rollups replace the inputs': windows with late or
 	// duplicate points are rebuilt from the merged rows.
 	metas = append(metas, e.buildRollups(metas, func() uint64 { return e.nextID.Add(1) - 1 }, "compaction", nil)...)
+	for k := range metas {
+		metas[k].WriteMin, metas[k].WriteMax = wmin, wmax
+	}
 	// Cached before the outputs go live, so that no last-value query finds
 	// them live without a summary (it would read each output whole).
 	e.lastCache.install(e.cfg.DataDir, metas[:len(outs)], lastSums)
