@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -285,44 +286,47 @@ func WriteOrder(aMin, aMax, bMin, bMax int64) int { return segment.WriteOrder(aM
 // common point, so their relative order does not matter. Rollups get
 // their raw segment's place.
 func orderByWriteTime(segs []segment.SegmentMeta, slot uint) {
-	type key struct{ db, table, window string }
-	byWin := map[key][]int{}
-	var keys []key
-	for i, s := range segs {
-		if s.IsRollup() {
-			continue
+	// Raw segments grouped by window, each group in id order (segs is):
+	// a writer's segments of a window are then one run, its chain.
+	idx := make([]int, 0, len(segs))
+	for i := range segs {
+		if !segs[i].IsRollup() {
+			idx = append(idx, i)
 		}
-		k := key{s.DB, s.Table, s.Window}
-		if byWin[k] == nil {
-			keys = append(keys, k)
-		}
-		byWin[k] = append(byWin[k], i) // segs is in id order: each writer's too
 	}
-	order := map[uint64]uint64{}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		x, y := &segs[a], &segs[b]
+		return cmp.Or(strings.Compare(x.DB, y.DB), strings.Compare(x.Table, y.Table), strings.Compare(x.Window, y.Window))
+	})
 	next := uint64(1)
-	var chains [][]int
-	for _, k := range keys {
-		idx := byWin[k]
-		chains = chains[:0]
-		for _, i := range idx {
-			w := segs[i].ID >> slot
-			if n := len(chains); n > 0 && segs[chains[n-1][0]].ID>>slot == w {
-				chains[n-1] = append(chains[n-1], i)
-				continue
-			}
-			chains = append(chains, []int{i})
+	var pos, end []int // each chain's next and end in idx
+	for lo := 0; lo < len(idx); {
+		hi := lo + 1
+		for hi < len(idx) && segs[idx[hi]].DB == segs[idx[lo]].DB && segs[idx[hi]].Table == segs[idx[lo]].Table &&
+			segs[idx[hi]].Window == segs[idx[lo]].Window {
+			hi++
 		}
+		pos, end = pos[:0], end[:0]
+		for k := lo; k < hi; k++ {
+			if k == lo || segs[idx[k]].ID>>slot != segs[idx[k-1]].ID>>slot {
+				if k > lo {
+					end = append(end, k)
+				}
+				pos = append(pos, k)
+			}
+		}
+		end = append(end, hi)
 		for {
 			best := -1
-			for c, ch := range chains {
-				if len(ch) == 0 {
+			for c := range pos {
+				if pos[c] == end[c] {
 					continue
 				}
 				if best < 0 {
 					best = c
 					continue
 				}
-				a, b := segs[ch[0]], segs[chains[best][0]]
+				a, b := &segs[idx[pos[c]]], &segs[idx[pos[best]]]
 				if WriteOrder(a.WriteMin, a.WriteMax, b.WriteMin, b.WriteMax) < 0 {
 					best = c // chains are in slot order: ties keep the earlier slot first
 				}
@@ -330,16 +334,18 @@ func orderByWriteTime(segs []segment.SegmentMeta, slot uint) {
 			if best < 0 {
 				break
 			}
-			i := chains[best][0]
-			chains[best] = chains[best][1:]
-			segs[i].Order = next
-			order[segs[i].ID] = next
+			segs[idx[pos[best]]].Order = next
+			pos[best]++
 			next++
 		}
+		lo = hi
 	}
-	for i, s := range segs {
-		if s.IsRollup() {
-			segs[i].Order = order[s.Of]
+	// A rollup takes its raw segment's place (segs is in id order).
+	for i := range segs {
+		if segs[i].IsRollup() {
+			if j, ok := slices.BinarySearchFunc(segs, segs[i].Of, func(s segment.SegmentMeta, id uint64) int { return cmpUint(s.ID, id) }); ok {
+				segs[i].Order = segs[j].Order
+			}
 		}
 	}
 }

@@ -211,7 +211,9 @@ func (e *Engine) Compact(ctx context.Context) error {
 			did = did || merged
 		}
 		if !did {
-			return firstErr
+			// Windows the merges left settled: rewritten without the
+			// points other writers hold newer copies of (peer_dedupe.go).
+			return errors.Join(firstErr, e.dedupePeers(ctx))
 		}
 	}
 }

@@ -59,6 +59,10 @@ type Config struct {
 	// (query_cache.go); 0 means segment.DefaultPageCacheBytes, negative
 	// turns it off.
 	QueryCacheBytes int64
+	// Peers, on a cluster writer, are the other writers' segments: a cold
+	// segment holding older copies of points one of them holds is
+	// rewritten without them (peer_dedupe.go). nil: a standalone node.
+	Peers Peers
 }
 
 // Defaults fills unset fields.

@@ -1,10 +1,23 @@
 package segment
 
-import "cmp"
+import (
+	"cmp"
+	"slices"
+)
 
 // A cluster's writers each hold their own segments; where two hold the
 // same point (series and time), a query node keeps the later write
-// (docs/scaling.md, "Last write wins across nodes").
+// (docs/scaling.md, "Last write wins across nodes"), and the writer whose
+// copy loses rewrites its segment without it, so that the shared Iceberg
+// table lists the point once (docs/iceberg.md). These are the rules both
+// sides apply.
+
+// Peer is a segment of another writer: Meta.Path is its key under the
+// cluster's root (nodes/<node>/segments/…).
+type Peer struct {
+	Node string
+	Meta SegmentMeta
+}
 
 // WriteOrder compares two sources that may hold the same point by the
 // write stamps of their rows (WriteMin, WriteMax): negative when a's copy
@@ -27,4 +40,30 @@ func MayShare(a, b SegmentMeta, tagOrder []string) bool {
 	}
 	return CompareSeries(a.LastSeries, b.FirstSeries, tagOrder) >= 0 &&
 		CompareSeries(b.LastSeries, a.FirstSeries, tagOrder) >= 0
+}
+
+// NewerPeers returns the raw segments of peers that may hold a point of
+// s (writer self's raw segment) with a newer copy, which s's copy loses
+// to, leaving out those s records as done (Deduped: s was rewritten
+// without their points, or found to share none). Newer is WriteOrder,
+// ties going to the writer whose node id sorts later. Without stamps on
+// either side there is no order a query node and the writers agree on:
+// such pairs are not returned (their common points stay on both).
+func NewerPeers(s SegmentMeta, self string, peers []Peer, tagOrder []string) []Peer {
+	if !s.Stamped() || s.IsRollup() {
+		return nil
+	}
+	var out []Peer
+	for _, p := range peers {
+		t := p.Meta
+		if p.Node == self || t.IsRollup() || !t.Stamped() || t.DB != s.DB || t.Table != s.Table ||
+			!MayShare(s, t, tagOrder) || slices.Contains(s.Deduped, t.Path) {
+			continue
+		}
+		c := WriteOrder(s.WriteMin, s.WriteMax, t.WriteMin, t.WriteMax)
+		if c < 0 || (c == 0 && p.Node > self) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

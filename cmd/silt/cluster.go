@@ -60,6 +60,10 @@ type clusterNode struct {
 	peers     *cluster.Union
 	peerEvery time.Duration
 	stopPeers chan struct{}
+	// peerSegs, on a writer, are the other writers' segments: its
+	// compaction rewrites its own older copies of their points, and its
+	// Iceberg publishing withholds windows until then.
+	peerSegs *cluster.PeerSegments
 }
 
 // joinCluster registers the node in the bucket under --node-id, waiting
@@ -99,6 +103,8 @@ func joinCluster(cfg *serveConfig, httpAddr string, log *slog.Logger) (*clusterN
 		n.peers = cluster.NewUnion(store, log)
 		n.peerEvery = max(cfg.engine.Tiering.Interval, time.Second)
 		n.stopPeers = make(chan struct{})
+		n.peerSegs = &cluster.PeerSegments{Node: cfg.cluster.NodeID, Union: n.peers, Store: store}
+		cfg.engine.Peers = n.peerSegs
 		n.internal = &http.Server{Handler: internalAuth(n.internalAPI(log), cfg.server.Tokens, log), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := n.internal.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
