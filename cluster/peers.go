@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/siltdb/silt/segment"
 	"github.com/siltdb/silt/tiering"
@@ -18,6 +20,14 @@ type PeerSegments struct {
 	Union *Union                // every writer's bucket manifest, under the cluster root
 	Store tiering.ObjectStore   // the cluster root, read with ranged GETs
 	Opts  tiering.RemoteOptions // caches for those reads (optional)
+	// Every, if set, is how long Segments answers from the last load:
+	// compaction asks every second, and the manifests change once a
+	// tiering pass at most.
+	Every time.Duration
+
+	mu     sync.Mutex
+	at     time.Time
+	cached []segment.Peer
 }
 
 // Self returns the writer's node id.
@@ -27,6 +37,11 @@ func (p *PeerSegments) Self() string { return p.Node }
 // nothing changed) and returns every segment of the others, its Path the
 // key under the cluster root.
 func (p *PeerSegments) Segments(ctx context.Context) ([]segment.Peer, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.Every > 0 && p.cached != nil && time.Since(p.at) < p.Every {
+		return p.cached, nil
+	}
 	m, err := p.Union.Load(ctx)
 	if err != nil {
 		return nil, err
@@ -39,6 +54,10 @@ func (p *PeerSegments) Segments(ctx context.Context) ([]segment.Peer, error) {
 		}
 		out = append(out, segment.Peer{Node: node, Meta: s})
 	}
+	if out == nil {
+		out = []segment.Peer{}
+	}
+	p.cached, p.at = out, time.Now()
 	return out, nil
 }
 

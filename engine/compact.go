@@ -72,6 +72,13 @@ type compactor struct {
 	ctx    context.Context
 	m      *compactionMetrics
 	behind atomic.Bool // a window exceeds MaxWindowSegments: writes wait
+	// peersDone: the peers list and manifest generation of the last peer
+	// dedupe pass that finished without error (peer_dedupe.go), so that
+	// passes with nothing new cost nothing.
+	peersDone struct {
+		peers []segment.Peer
+		gen   uint64
+	}
 }
 
 type windowKey struct{ db, table, window string }

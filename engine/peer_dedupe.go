@@ -52,6 +52,17 @@ func (e *Engine) dedupePeers(ctx context.Context) error {
 		return nil
 	}
 	m := e.manifest.Load()
+	last := &e.comp.peersDone // under e.comp.mu, as Compact holds it
+	if m.Generation == last.gen && len(peers) == len(last.peers) && &peers[0] == &last.peers[0] {
+		return nil // the same peers (Peers answered its cached list) and manifest
+	}
+	theirs := map[windowKey][]segment.Peer{}
+	for _, p := range peers {
+		if !p.Meta.IsRollup() {
+			k := windowKey{p.Meta.DB, p.Meta.Table, p.Meta.Window}
+			theirs[k] = append(theirs[k], p)
+		}
+	}
 	byWin := map[windowKey][]segment.SegmentMeta{}
 	var keys []windowKey
 	for _, s := range m.Segments {
@@ -67,6 +78,9 @@ func (e *Engine) dedupePeers(ctx context.Context) error {
 	var errs []error
 	for _, k := range keys {
 		segs := byWin[k]
+		if len(theirs[k]) == 0 {
+			continue
+		}
 		var tagOrder []string
 		if ts := m.Schemas[k.db][k.table]; ts != nil {
 			tagOrder = ts.Tags
@@ -75,11 +89,11 @@ func (e *Engine) dedupePeers(ctx context.Context) error {
 			continue
 		}
 		for _, s := range segs {
-			newer := segment.NewerPeers(s, p.Self(), peers, tagOrder)
+			newer := segment.NewerPeers(s, p.Self(), theirs[k], tagOrder)
 			if len(newer) == 0 {
 				continue
 			}
-			if err := e.dedupeSegment(ctx, k, s, newer, peers, tagOrder); err != nil {
+			if err := e.dedupeSegment(ctx, k, s, newer, theirs[k], tagOrder); err != nil {
 				if errors.Is(err, context.Canceled) {
 					return err
 				}
@@ -89,6 +103,9 @@ func (e *Engine) dedupePeers(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
+	}
+	if len(errs) == 0 {
+		last.peers, last.gen = peers, e.manifest.Load().Generation
 	}
 	return errors.Join(errs...)
 }

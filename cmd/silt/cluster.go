@@ -103,7 +103,7 @@ func joinCluster(cfg *serveConfig, httpAddr string, log *slog.Logger) (*clusterN
 		n.peers = cluster.NewUnion(store, log)
 		n.peerEvery = max(cfg.engine.Tiering.Interval, time.Second)
 		n.stopPeers = make(chan struct{})
-		n.peerSegs = &cluster.PeerSegments{Node: cfg.cluster.NodeID, Union: n.peers, Store: store}
+		n.peerSegs = &cluster.PeerSegments{Node: cfg.cluster.NodeID, Union: n.peers, Store: store, Every: n.peerEvery}
 		cfg.engine.Peers = n.peerSegs
 		n.internal = &http.Server{Handler: internalAuth(n.internalAPI(log), cfg.server.Tokens, log), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
