@@ -67,6 +67,7 @@ func (c *CompactionConfig) RegisterFlags(fs *flag.FlagSet) {
 func (c *TierConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.After, "tier.after", 24*time.Hour, "move a day window to the object store once it ended this long ago and compaction is done with it (needs --s3.endpoint)")
 	fs.DurationVar(&c.Interval, "tier.interval", time.Minute, "how often tiering looks for windows to move (a read-only node: reloads the bucket's manifest)")
+	fs.DurationVar(&c.DeleteGrace, "tier.delete-grace", DefaultDeleteGrace, "how long an object compaction, retention or a drop replaced stays in the bucket after the bucket manifest stopped naming it, so that query nodes and read-only nodes holding the previous manifest can still read it (0: deleted at the next pass)")
 	fs.BoolVar(&c.ReadOnly, "s3.read-only", false, "serve the bucket's tiered segments read-only from its manifest, on a fresh --data-dir; writes get 403 read-only")
 }
 
@@ -98,8 +99,8 @@ func (c *Config) Validate() error {
 	case c.Compaction.Interval < 0, c.Compaction.MemoryBytes < 0, c.Compaction.MaxWindowSegments < 0:
 		return fmt.Errorf("compaction interval, memory and max window segments must not be negative (%s, %d, %d)",
 			c.Compaction.Interval, c.Compaction.MemoryBytes, c.Compaction.MaxWindowSegments)
-	case c.Tiering.After < 0, c.Tiering.Interval < 0:
-		return fmt.Errorf("tier after and interval must not be negative (%s, %s)", c.Tiering.After, c.Tiering.Interval)
+	case c.Tiering.After < 0, c.Tiering.Interval < 0, c.Tiering.DeleteGrace < 0:
+		return fmt.Errorf("tier after, interval and delete grace must not be negative (%s, %s, %s)", c.Tiering.After, c.Tiering.Interval, c.Tiering.DeleteGrace)
 	}
 	if err := c.Limits.Validate(); err != nil {
 		return err

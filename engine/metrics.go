@@ -38,6 +38,10 @@ type Metrics struct {
 	Backpressure           prometheus.Counter
 	LiveSegments           prometheus.GaugeFunc
 	WALBytes               prometheus.GaugeFunc
+	// RaggedPieces counts the ragged ends of rollup scans (scan_ragged.go)
+	// by what answered them: "partials" (the window's rollup row) or
+	// "rows" (some series straddled the edge: read from rows).
+	RaggedPieces *prometheus.CounterVec
 }
 
 func newMetrics(e *Engine) *Metrics {
@@ -75,6 +79,9 @@ func newMetrics(e *Engine) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
 		Backpressure: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "silt_backpressure_rejections_total", Help: "Writes refused with 429 because the head was full."}),
+		RaggedPieces: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "silt_scan_ragged_pieces_total",
+			Help: "Pieces of a rollup window at the ends of a query's time range, by what answered them: partials (the window's rollup row) or rows (a series' rows straddled the edge)."}, []string{"answer"}),
 	}
 	m.HeadBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "silt_head_bytes", Help: "Estimated memory held by heads, including heads being flushed."},
@@ -96,7 +103,7 @@ func newMetrics(e *Engine) *Metrics {
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.MustRegister(m.RowsWritten, m.BytesIngested, m.RowsRejected, m.WALFsync, m.WALCorrupt,
 		m.HeadBytes, m.HeadRows, m.SegmentsFlushed, m.SegmentBytes, m.FlushErrors, m.QuarantinedBatches, m.QuarantinedRows, m.QuarantineEntries, m.FlushesRefusedBySource, m.FlushDuration,
-		m.Backpressure, m.LiveSegments, m.WALBytes)
+		m.Backpressure, m.LiveSegments, m.WALBytes, m.RaggedPieces)
 	return m
 }
 

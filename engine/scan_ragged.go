@@ -56,7 +56,7 @@ func (ts *TableScan) raggedTask(r rollupRef, w, ws, lo, hi int64, fallback []fun
 		// when every field has them (a row holds at least one field).
 		for _, f := range ts.fields {
 			if !segment.Rollable(f.Type) {
-				return runAll(fallback)
+				return ts.raggedRows(fallback)
 			}
 			add(f.Name)
 		}
@@ -128,11 +128,12 @@ func (ts *TableScan) raggedTask(r rollupRef, w, ws, lo, hi int64, fallback []fun
 			return nil
 		})
 		if errors.Is(err, errStraddle) {
-			return runAll(fallback)(emit)
+			return ts.raggedRows(fallback)(emit)
 		}
 		if err != nil {
 			return err
 		}
+		ts.countRagged("partials")
 		var sel []int32
 		var times []int64
 		t := max(ws, lo) // the partial's rows lie in [lo, hi): its time must pass the range
@@ -159,6 +160,21 @@ func (ts *TableScan) raggedTask(r rollupRef, w, ws, lo, hi int64, fallback []fun
 			b.Time, b.Sel, b.Rollup = savedTime, savedSel, savedRollup
 			return err
 		})
+	}
+}
+
+// raggedRows answers a ragged piece from its rows (fallback) and counts so.
+func (ts *TableScan) raggedRows(fallback []func(emit func(*columnar.ColumnBatch) error) error) func(emit func(*columnar.ColumnBatch) error) error {
+	return func(emit func(*columnar.ColumnBatch) error) error {
+		ts.countRagged("rows")
+		return runAll(fallback)(emit)
+	}
+}
+
+// countRagged counts a ragged piece answered by answer (RaggedPieces).
+func (ts *TableScan) countRagged(answer string) {
+	if ts.eng != nil && ts.eng.metrics != nil {
+		ts.eng.metrics.RaggedPieces.WithLabelValues(answer).Inc()
 	}
 }
 

@@ -34,6 +34,13 @@ type TierConfig struct {
 	// Interval (--tier.interval) is how often the background loop looks
 	// for work; 0 means a minute.
 	Interval time.Duration
+	// DeleteGrace (--tier.delete-grace) is how long an object that left
+	// the bucket manifest (compaction, retention or a drop retired its
+	// segment) stays in the bucket before a pass deletes it: a query node
+	// or read-only node that loaded the manifest before may still read
+	// it. 0 deletes at the first pass after the manifest stopped naming
+	// it.
+	DeleteGrace time.Duration
 	// MaxSegmentsPerPass bounds one pass (and so one bucket manifest
 	// upload and one local commit); 0 means 64.
 	MaxSegmentsPerPass int
@@ -66,6 +73,12 @@ type TierConfig struct {
 	// deleted, so what it published stays readable.
 	Publish func(ctx context.Context, m *manifest.Manifest) error
 }
+
+// DefaultDeleteGrace is --tier.delete-grace's default: five of the
+// default tiering intervals, which is how often a query node reloads the
+// manifests at the least (it also reloads before every scan), with room
+// for a scan that started on the previous manifest.
+const DefaultDeleteGrace = 5 * time.Minute
 
 // BucketManifestKey is the bucket manifest's key under --s3.prefix.
 const BucketManifestKey = manifest.ManifestFile
@@ -317,6 +330,10 @@ func (e *Engine) TierNow(ctx context.Context) (TierStats, error) {
 	if err := t.failpoint("pass.manifest"); err != nil {
 		return st, err
 	}
+	if err := e.stampUnlisted(); err != nil {
+		t.m.Failures.WithLabelValues("commit").Inc()
+		return st, err
+	}
 	locals, colds, err := e.markCold(cold)
 	if err != nil {
 		t.m.Failures.WithLabelValues("commit").Inc()
@@ -531,8 +548,10 @@ func (e *Engine) markCold(cold []segment.SegmentMeta) (locals, colds []segment.S
 //     segment left, and, once per start, objects a listing finds;
 //  2. republish the bucket manifest when the cold set changed (always
 //     after a start), so it never names a deleted object;
-//  3. publish the tables (Iceberg) without them, delete them, and commit
-//     the ledger without them.
+//  3. record when that manifest was put (PendingDelete.Unlisted);
+//  4. once --tier.delete-grace has passed since, publish the tables
+//     (Iceberg) without them, delete them, and commit the ledger without
+//     them.
 func (e *Engine) syncBucket(ctx context.Context) (int, error) {
 	t := e.tier
 	m := e.Manifest()
@@ -595,6 +614,15 @@ func (e *Engine) syncBucket(ctx context.Context) (int, error) {
 		if err := t.failpoint("sync.published"); err != nil {
 			return 0, err
 		}
+	}
+	// The bucket manifest in place (put now, or unchanged) names none of
+	// the ledger's deletes: the cold segments it names are all still
+	// cold here, and recordRetired keeps only keys no segment names. So
+	// the grace of those not stamped yet (an upload whose segment left
+	// before any manifest named it) starts now.
+	if err := e.stampUnlisted(); err != nil {
+		t.m.Failures.WithLabelValues("commit").Inc()
+		return 0, err
 	}
 	return e.deleteRetired(ctx)
 }

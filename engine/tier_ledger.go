@@ -169,11 +169,33 @@ func (e *Engine) recordRetired(prev map[uint64]string, listed []string) (*manife
 	})
 }
 
-// deleteRetired deletes the ledger's pending objects from the bucket,
-// after the published tables stopped naming them, and commits the ledger
-// without them. An object a scan of this node still reads (it acquired
-// the segment before it was replaced) waits for a later pass. A failure
-// keeps every key: the next pass deletes them again.
+// stampUnlisted records, right after a bucket manifest was put, that the
+// ledger's pending deletes not stamped yet are named by no manifest in
+// the bucket from now on: their grace period starts. The caller holds the
+// pass lock, so the ledger holds exactly what it held when the manifest
+// just put was built (only recordRetired adds to it, in a pass). A crash
+// before this commit leaves them unstamped, and the next start's pass,
+// which always puts the manifest again, stamps them later.
+func (e *Engine) stampUnlisted() error {
+	now := time.Now().UnixNano()
+	_, err := e.commitLedger("start the grace of retired objects", func(_ *manifest.Manifest, l *manifest.BucketLedger) bool {
+		changed := false
+		for i := range l.Deletes {
+			if l.Deletes[i].Unlisted == 0 {
+				l.Deletes[i].Unlisted, changed = now, true
+			}
+		}
+		return changed
+	})
+	return err
+}
+
+// deleteRetired deletes the ledger's pending objects from the bucket whose
+// grace period (TierConfig.DeleteGrace, from PendingDelete.Unlisted) has
+// passed, after the published tables stopped naming them, and commits the
+// ledger without them. An object a scan of this node still reads (it
+// acquired the segment before it was replaced) waits for a later pass. A
+// failure keeps every key: the next pass deletes them again.
 func (e *Engine) deleteRetired(ctx context.Context) (int, error) {
 	t := e.tier
 	m := e.Manifest()
@@ -184,10 +206,16 @@ func (e *Engine) deleteRetired(ctx context.Context) (int, error) {
 	for _, s := range m.Segments {
 		named[s.Path] = true
 	}
+	// Readers that loaded a bucket manifest put before the one that
+	// stopped naming an object may still read it until the grace ends.
+	ripe := time.Now().Add(-t.cfg.DeleteGrace).UnixNano()
 	var due []string
 	for _, d := range m.Bucket.Deletes {
 		if named[d.Key] {
 			continue // never delete what a segment names (ids are never reused: a bug if reached)
+		}
+		if d.Unlisted == 0 || d.Unlisted > ripe {
+			continue
 		}
 		if id, ok := segmentID(d.Key); ok && e.refs.inUse(id) {
 			continue

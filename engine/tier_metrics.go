@@ -37,6 +37,16 @@ func newTierMetrics(e *Engine) *tierMetrics {
 			}
 			return float64(n)
 		})
-	e.metrics.Registry.MustRegister(m.Segments, m.Bytes, m.Failures, m.Deletes, m.ColdOpens, cold)
+	// The deletes in the ledger: waiting for their --tier.delete-grace,
+	// for a scan that still reads them, or for a pass that can delete.
+	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "silt_tier_bucket_pending_deletes",
+		Help: "Objects in the bucket no segment names any more, not deleted yet (within --tier.delete-grace, still read, or deletes failing)."},
+		func() float64 {
+			if l := e.Manifest().Bucket; l != nil {
+				return float64(len(l.Deletes))
+			}
+			return 0
+		})
+	e.metrics.Registry.MustRegister(m.Segments, m.Bytes, m.Failures, m.Deletes, m.ColdOpens, cold, pending)
 	return m
 }

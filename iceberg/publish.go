@@ -61,6 +61,19 @@ type Publisher struct {
 	// one are kept, listed in the metadata log; older ones are deleted
 	// after each commit (DefaultPreviousVersions if 0).
 	PreviousVersions int
+	// MaxSnapshotAge and MinSnapshots are Iceberg's snapshot expiry: a
+	// version keeps the snapshots younger than MaxSnapshotAge
+	// (DefaultMaxSnapshotAge if 0, none if negative) and at least the MinSnapshots newest
+	// (DefaultMinSnapshots if 0); the manifests and manifest lists only
+	// expired snapshots named are deleted once the last version naming
+	// them leaves the metadata log (expire.go).
+	MaxSnapshotAge time.Duration
+	MinSnapshots   int
+	// OrphanAge is how old a manifest or manifest list that no version
+	// names must be before a sweep deletes it, and how often a table is
+	// swept (DefaultOrphanAge if 0). A commit attempt that took longer
+	// than half of it is abandoned before its put.
+	OrphanAge time.Duration
 	// Legacy, if set, is the root of the per-writer tables an older Silt
 	// published under the writer's own prefix ("nodes/<id>/iceberg"):
 	// once the table here holds the writer's files, PublishAll empties
@@ -77,6 +90,7 @@ type Publisher struct {
 	retries atomic.Int64 // commits lost to another writer, retried
 	commits atomic.Int64 // table versions committed
 	fails   atomic.Int64 // publications of a table that failed (Publish's errors)
+	deleted atomic.Int64 // metadata objects deleted (expire.go)
 	// movedTo is set on the publisher of a legacy table: the location of
 	// the table that replaced it, written in its last version.
 	movedTo string
@@ -88,6 +102,10 @@ type Publisher struct {
 	known map[[2]string]bool
 	// legacyDone: the legacy tables were found empty or emptied.
 	legacyDone bool
+
+	cacheMu sync.Mutex
+	lists   map[string][]string  // manifest list key → its manifests' keys (immutable objects)
+	swept   map[string]time.Time // table key → last sweep
 }
 
 // DefaultRoot is where the tables go under the store's prefix.
@@ -321,6 +339,7 @@ func (p *Publisher) mine(url string) bool {
 // the commit fails); a version taken by another writer first is
 // tiering.ErrPrecondition.
 func (p *Publisher) commitOnce(ctx context.Context, t Table) (res Result, written []string, err error) {
+	attemptStart := time.Now()
 	dir := p.TableKey(t.DB, t.Name)
 	ver, key, err := p.Current(ctx, t.DB, t.Name)
 	if err != nil {
@@ -397,6 +416,13 @@ func (p *Publisher) commitOnce(ctx context.Context, t Table) (res Result, writte
 	}
 
 	now := p.now()
+	if cur != nil && now.UnixMilli() < cur.LastUpdatedMS {
+		// A writer whose clock is behind the last committer's: readers
+		// (iceberg-go, Java) refuse snapshot and metadata logs that go
+		// back in time by more than a minute, so the version is dated
+		// no earlier than the one it follows.
+		now = time.UnixMilli(cur.LastUpdatedMS)
+	}
 	snapID, err := newSnapshotID(cur)
 	if err != nil {
 		return res, written, err
@@ -481,12 +507,13 @@ func (p *Publisher) commitOnce(ctx context.Context, t Table) (res Result, writte
 		TimestampMS: now.UnixMilli(), ManifestList: p.url(lkey), SchemaID: sch.ID,
 		FirstRowID: firstRow, AddedRows: nextRow - firstRow,
 		Summary: summary(kept, removed, added)}
-	// Older snapshots are expired at once: their data files are segments
-	// Silt deletes once compaction or retention retires them, so time
-	// travel to them could not be promised.
-	next.Snapshots = []snapshot{snap}
+	// Iceberg's expiry: the young snapshots and the newest few stay.
+	// Their data files are segments Silt deletes --tier.delete-grace
+	// after compaction or retention retired them, so an old snapshot
+	// may name deleted files: time travel is promised within that
+	// grace only (docs/iceberg.md).
+	next.Snapshots, next.SnapshotLog = p.keepSnapshots(cur, snap)
 	next.CurrentSnapshotID = &snap.SnapshotID
-	next.SnapshotLog = []snapshotLog{{SnapshotID: snapID, TimestampMS: snap.TimestampMS}}
 	next.Refs = map[string]ref{"main": {SnapshotID: snapID, Type: "branch"}}
 	next.LastSequenceNumber, next.NextRowID = seq, nextRow
 	raw, err := json.MarshalIndent(next, "", " ")
@@ -498,6 +525,13 @@ func (p *Publisher) commitOnce(ctx context.Context, t Table) (res Result, writte
 			// A crash here leaves what was written: so does this.
 			return res, nil, err
 		}
+	}
+	// A sweep by another writer spares unnamed manifests younger than
+	// OrphanAge: an attempt slower than half of it (a stalled process)
+	// must not name what may have been swept meanwhile.
+	if took := time.Since(attemptStart); took > p.orphanAge()/2 {
+		return res, written, fmt.Errorf("commit version %d of table %s.%s: the attempt took %s, more than half of the orphan age %s; abandoned so that it names no swept file",
+			ver+1, t.DB, t.Name, took.Round(time.Millisecond), p.orphanAge())
 	}
 	vkey := metadataKey(dir, ver+1)
 	if _, err := p.Store.PutIfAbsent(ctx, vkey, raw); err != nil {
@@ -518,6 +552,10 @@ func (p *Publisher) commitOnce(ctx context.Context, t Table) (res Result, writte
 		return res, nil, fmt.Errorf("committed version %d of table %s.%s, but its version hint: %w", ver+1, t.DB, t.Name, err)
 	}
 	p.expire(ctx, dir, ver+1, next.Properties)
+	if now := p.now(); p.sweepDue(dir, now) {
+		// Best effort: what it leaves, the next sweep deletes.
+		_, _ = p.sweep(ctx, dir, ver+1, next, now)
+	}
 	return res, nil, nil
 }
 
@@ -525,24 +563,6 @@ func (p *Publisher) commitOnce(ctx context.Context, t Table) (res Result, writte
 // current one a new table keeps (PreviousVersionsProperty), as its
 // metadata log lists them.
 const DefaultPreviousVersions = 20
-
-// expire deletes the metadata file that version v's commit pushed out of
-// the metadata log (v-max-1), when the table's properties ask for it
-// (DeleteAfterCommitProperty, PreviousVersionsProperty): every version is
-// committed by one writer, so each old file is deleted by one commit. A
-// failed delete leaves the file (unreferenced, harmless).
-func (p *Publisher) expire(ctx context.Context, dir string, v int, props map[string]string) {
-	if on, _ := strconv.ParseBool(props[DeleteAfterCommitProperty]); !on {
-		return
-	}
-	keep, err := strconv.Atoi(props[PreviousVersionsProperty])
-	if err != nil || keep < 1 {
-		keep = DefaultPreviousVersions
-	}
-	if old := v - keep - 1; old >= 1 {
-		_ = p.Store.Delete(ctx, metadataKey(dir, old))
-	}
-}
 
 // schemaFor maps a Silt schema to an Iceberg schema: time, the current
 // schema's columns (ids kept by name), then the columns of s it lacks (the
@@ -675,6 +695,8 @@ func (p *Publisher) nextMetadata(cur *tableMetadata, curKey string, t Table, sch
 	m.Properties[LayoutProperty] = strconv.Itoa(Layout)
 	m.Properties[DeleteAfterCommitProperty] = "true"
 	m.Properties[PreviousVersionsProperty] = strconv.Itoa(p.previousVersions())
+	m.Properties[MaxSnapshotAgeProperty] = strconv.FormatInt(p.maxSnapshotAge().Milliseconds(), 10)
+	m.Properties[MinSnapshotsProperty] = strconv.Itoa(p.minSnapshots())
 	if p.movedTo != "" {
 		m.Properties[MovedToProperty] = p.movedTo
 	}
@@ -947,7 +969,7 @@ func (p *Publisher) retireLegacy(ctx context.Context) ([]Result, error) {
 		return nil, nil
 	}
 	lp := &Publisher{Store: p.Store, Location: p.Location, Root: p.Legacy, Now: p.Now, BeforeCommit: p.BeforeCommit,
-		PreviousVersions: p.PreviousVersions}
+		PreviousVersions: p.PreviousVersions, MaxSnapshotAge: p.MaxSnapshotAge, MinSnapshots: p.MinSnapshots, OrphanAge: p.OrphanAge}
 	tables, err := lp.listTables(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list the legacy per-writer tables: %w", err)
@@ -962,6 +984,7 @@ func (p *Publisher) retireLegacy(ctx context.Context) ([]Result, error) {
 		p.commits.Add(lp.commits.Load())
 		p.retries.Add(lp.retries.Load())
 		p.fails.Add(lp.fails.Load())
+		p.deleted.Add(lp.deleted.Load())
 	}()
 	var out []Result
 	for _, k := range keys {

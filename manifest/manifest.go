@@ -69,9 +69,15 @@ type BucketLedger struct {
 // PendingDelete is an object to delete from the bucket.
 type PendingDelete struct {
 	Key string `json:"key"`
-	// Since is when the key was recorded (Unix ns): the grace period
-	// counts from it.
+	// Since is when the key was recorded (Unix ns).
 	Since int64 `json:"since"`
+	// Unlisted is when a bucket manifest that does not name the key was
+	// first put after it was recorded (Unix ns; 0: not yet known, as in
+	// ledgers of older builds): the grace period (--tier.delete-grace)
+	// counts from it, since a reader may hold the manifest put before.
+	// Set in a commit after that put, so a crash between the two leaves
+	// 0 and the next put sets a later time: the grace only grows.
+	Unlisted int64 `json:"unlisted,omitempty"`
 }
 
 // Empty reports whether the ledger records nothing (nil included).

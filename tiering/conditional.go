@@ -84,7 +84,7 @@ func (s *S3Store) ListDir(ctx context.Context, prefix string) (objects []ObjectI
 			dirs = append(dirs, key)
 			continue
 		}
-		objects = append(objects, ObjectInfo{Key: key, Size: oi.Size, ETag: strings.Trim(oi.ETag, `"`)})
+		objects = append(objects, ObjectInfo{Key: key, Size: oi.Size, ETag: strings.Trim(oi.ETag, `"`), Modified: oi.LastModified})
 	}
 	return objects, dirs, nil
 }

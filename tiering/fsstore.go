@@ -203,7 +203,7 @@ func (s *FSStore) List(ctx context.Context, prefix string) ([]ObjectInfo, error)
 			}
 			return err
 		}
-		out = append(out, ObjectInfo{Key: key, Size: st.Size(), ETag: fsETag(st)})
+		out = append(out, ObjectInfo{Key: key, Size: st.Size(), ETag: fsETag(st), Modified: st.ModTime()})
 		return nil
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // MemStore is an ObjectStore in memory, for unit tests.
@@ -17,13 +18,16 @@ type MemStore struct {
 	objects map[string][]byte
 	version int // bumped per Put, used as the ETag
 	etags   map[string]string
+	written map[string]time.Time
+	// Now is the clock of Modified (time.Now if nil).
+	Now func() time.Time
 }
 
 var _ ObjectStore = (*MemStore)(nil)
 
 // NewMemStore returns an empty MemStore.
 func NewMemStore() *MemStore {
-	return &MemStore{objects: map[string][]byte{}, etags: map[string]string{}}
+	return &MemStore{objects: map[string][]byte{}, etags: map[string]string{}, written: map[string]time.Time{}}
 }
 
 // Put implements ObjectStore.
@@ -47,12 +51,17 @@ func (m *MemStore) Put(ctx context.Context, key string, r io.Reader, size int64)
 	m.version++
 	m.objects[key] = buf.Bytes()
 	m.etags[key] = strconv.Itoa(m.version)
+	if m.Now != nil {
+		m.written[key] = m.Now()
+	} else {
+		m.written[key] = time.Now()
+	}
 	return m.infoLocked(key), nil
 }
 
 func (m *MemStore) infoLocked(key string) ObjectInfo {
 	b := m.objects[key]
-	return ObjectInfo{Key: key, Size: int64(len(b)), Checksum: ChecksumBytes(b), ETag: m.etags[key]}
+	return ObjectInfo{Key: key, Size: int64(len(b)), Checksum: ChecksumBytes(b), ETag: m.etags[key], Modified: m.written[key]}
 }
 
 // GetRange implements ObjectStore.
@@ -111,5 +120,6 @@ func (m *MemStore) Delete(ctx context.Context, key string) error {
 	defer m.mu.Unlock()
 	delete(m.objects, key)
 	delete(m.etags, key)
+	delete(m.written, key)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/minio/crc64nvme"
 )
@@ -43,6 +44,11 @@ type ObjectInfo struct {
 	// ETag is the store's version tag: it changes when the object is
 	// rewritten, so caches key on it.
 	ETag string
+	// Modified is when the object was last written, by the store's clock,
+	// as List reports it (zero where a store or call does not): sweeps of
+	// unreferenced objects spare the young ones, which a writer may be
+	// about to reference.
+	Modified time.Time
 }
 
 // ObjectStore is the object storage tiering needs. Keys are slash-separated

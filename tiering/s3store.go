@@ -277,7 +277,7 @@ func (s *S3Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error)
 		if oi.Err != nil {
 			return nil, s3Error("list", prefix, oi.Err)
 		}
-		out = append(out, ObjectInfo{Key: strings.TrimPrefix(oi.Key, s.prefix), Size: oi.Size, ETag: oi.ETag})
+		out = append(out, ObjectInfo{Key: strings.TrimPrefix(oi.Key, s.prefix), Size: oi.Size, ETag: oi.ETag, Modified: oi.LastModified})
 	}
 	return out, nil
 }

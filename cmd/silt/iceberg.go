@@ -31,6 +31,11 @@ func icebergHook(cfg *serveConfig, t *tiering.Tier, node *clusterNode, log *slog
 		pub = &iceberg.Publisher{Store: store, Location: iceberg.Location(cfg.tiering.S3.Bucket, node.root),
 			DataPrefix: own, Legacy: own + iceberg.DefaultRoot}
 	}
+	pub.MaxSnapshotAge, pub.MinSnapshots = cfg.iceberg.MaxSnapshotAge, cfg.iceberg.MinSnapshots
+	pub.PreviousVersions = cfg.iceberg.PreviousVersions
+	if cfg.iceberg.MaxSnapshotAge == 0 {
+		pub.MaxSnapshotAge = -1 // the flag's 0: no snapshot is kept for its age
+	}
 	return pub, func(ctx context.Context, m *manifest.Manifest) error {
 		if node != nil && node.peerSegs != nil {
 			// A point another writer holds a newer copy of is listed

@@ -68,6 +68,9 @@ func TestServeConfig(t *testing.T) {
 	bad([]string{"--s3.read-only"}, "--s3.read-only")
 	bad([]string{"--log-level"}, "--log-level", "loud")
 	bad([]string{"--s3.*", "bucket"}, "--s3.endpoint", "s3:9000")
+	bad([]string{"--iceberg.min-snapshots-to-keep"}, "--s3.endpoint", "s3:9000", "--s3.bucket", "b", "--s3.access-key", "k", "--s3.secret-key", "s", "--iceberg.publish",
+		"--iceberg.min-snapshots-to-keep", "0")
+	bad([]string{"delete grace must not be negative"}, "--tier.delete-grace", "-1s")
 }
 
 // A config file that sets a secret must be private to its owner; one that

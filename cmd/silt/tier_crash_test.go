@@ -64,7 +64,7 @@ func newTierEnv(t *testing.T) *tierEnv {
 	// pass runs every few hundred milliseconds while writers write.
 	flags := []string{"--s3.endpoint", srv.Endpoint, "--s3.bucket", "silt", "--s3.prefix", strings.TrimSuffix(tierPrefix, "/"),
 		"--s3.insecure", "--s3.access-key", srv.AccessKey, "--s3.secret-key", srv.SecretKey, "--s3.addressing", "path",
-		"--tier.after", "1h", "--tier.interval", "50ms",
+		"--tier.after", "1h", "--tier.interval", "50ms", "--tier.delete-grace", "1s", // kills land in the grace too; the rounds wait until nothing is left
 		"--flush-bytes", "256KiB", "--flush-interval", "200ms", "--wal-segment-bytes", "1MiB", "--compaction.interval", "50ms"}
 	return &tierEnv{srv: srv, store: store, flags: flags}
 }

@@ -130,13 +130,21 @@ func TestTierE2E(t *testing.T) {
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
 		got := ""
 		if _, key, err := pub.Current(context.Background(), "db", "cpu"); err == nil && key != "" {
+			// Older snapshots stay for --iceberg.max-snapshot-age: the
+			// current one counts.
 			var md struct {
+				Current   int64 `json:"current-snapshot-id"`
 				Snapshots []struct {
+					ID      int64             `json:"snapshot-id"`
 					Summary map[string]string `json:"summary"`
 				} `json:"snapshots"`
 			}
-			if raw, err := readObjectE2E(store, key); err == nil && json.Unmarshal(raw, &md) == nil && len(md.Snapshots) == 1 {
-				got = md.Snapshots[0].Summary["total-records"]
+			if raw, err := readObjectE2E(store, key); err == nil && json.Unmarshal(raw, &md) == nil {
+				for _, s := range md.Snapshots {
+					if s.ID == md.Current {
+						got = s.Summary["total-records"]
+					}
+				}
 			}
 		}
 		if got == fmt.Sprint(coldRows) {
