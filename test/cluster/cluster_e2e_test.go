@@ -518,7 +518,9 @@ func waitIcebergOnce(t *testing.T, writers []*proc, n int) {
 		return i, err == nil
 	}
 	var sums []string
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	// A guard against a hang, not a timing: each rewrite waits for its
+	// window to settle (merged, in the bucket) and for the next passes.
+	for deadline := time.Now().Add(4 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		total, withheld, all := 0, 0, true
 		sums = sums[:0]
 		for _, w := range writers {
@@ -542,7 +544,15 @@ func waitIcebergOnce(t *testing.T, writers []*proc, n int) {
 			return
 		}
 	}
-	t.Fatalf("the shared Iceberg table does not list each of the %d records once: %v", n, sums)
+	var errs []string
+	for _, w := range writers {
+		for _, line := range strings.Split(w.log(), "\n") {
+			if strings.Contains(line, "against other writers") || strings.Contains(line, "publish tables") {
+				errs = append(errs, w.name+": "+line)
+			}
+		}
+	}
+	t.Fatalf("the shared Iceberg table does not list each of the %d records once: %v\n%s", n, sums, tail(strings.Join(errs, "\n"), 20))
 }
 
 func waitCount(t *testing.T, p *proc, n int) {
