@@ -27,6 +27,13 @@ const (
 	RowsPath = "/internal/v1/rows"
 	// SchemasPath answers the writer's catalog: {db: {table: schema}}.
 	SchemasPath = "/internal/v1/schemas"
+
+	// WriteMinHeader and WriteMaxHeader, on a RowsPath answer, bound the
+	// write stamps of the rows it holds (segment.SegmentMeta.WriteMin):
+	// a query node orders writers' copies of a point by them. Absent
+	// (a writer of an older build): unknown, older than any stamp.
+	WriteMinHeader = "Silt-Write-Min"
+	WriteMaxHeader = "Silt-Write-Max"
 )
 
 // What a query does when a writer's rows outside the bucket cannot be had
@@ -140,7 +147,8 @@ func (o *Overlay) writers(ctx context.Context, fresh bool) ([]Record, error) {
 			ws = append(ws, r)
 		}
 	}
-	// The union's order: a later writer's copy of a point wins.
+	// The union's order (slots): ties of write stamps go to the later
+	// writer's copy.
 	slices.SortFunc(ws, func(a, b Record) int { return cmpUint(o.union.slot(a.NodeID), o.union.slot(b.NodeID)) })
 	o.members, o.at = ws, time.Now()
 	return ws, nil
@@ -202,6 +210,7 @@ func (o *Overlay) sources(ctx context.Context, db, table string, minT, maxT int6
 		return nil, nil, nil, fmt.Errorf("read the cluster's writers: %w", err)
 	}
 	heads := make([]*segment.Head, len(ws))
+	stamps := make([][2]int64, len(ws))
 	pushed := make([]*Pushed, len(ws))
 	errs := make([]error, len(ws))
 	var wg sync.WaitGroup
@@ -221,14 +230,25 @@ func (o *Overlay) sources(ctx context.Context, db, table string, minT, maxT int6
 					return
 				}
 			}
-			heads[i], errs[i] = o.fetch(ctx, w, db, table, minT, maxT, schema)
+			heads[i], stamps[i], errs[i] = o.fetch(ctx, w, db, table, minT, maxT, schema)
 		}()
 	}
 	wg.Wait()
+	// The engine keeps, of a point several heads hold, the last head's
+	// copy: writers' rows ordered by their write stamps, ties (and
+	// writers that send none) in slot order, as ws is.
+	order := make([]int, len(ws))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return WriteOrder(stamps[a][0], stamps[a][1], stamps[b][0], stamps[b][1])
+	})
 	var outH []*segment.Head
 	var outP []*Pushed
 	var missing []string
-	for i, w := range ws {
+	for _, i := range order {
+		w := ws[i]
 		if errs[i] != nil {
 			missing = append(missing, w.NodeID)
 			if fresh {
@@ -246,25 +266,33 @@ func (o *Overlay) sources(ctx context.Context, db, table string, minT, maxT int6
 	return outH, outP, missing, nil
 }
 
-func (o *Overlay) fetch(ctx context.Context, w Record, db, table string, minT, maxT int64, schema *columnar.TableSchema) (*segment.Head, error) {
+// fetch reads a writer's rows of db.table in [minT, maxT) and the range
+// of their write stamps (0, 0: not sent).
+func (o *Overlay) fetch(ctx context.Context, w Record, db, table string, minT, maxT int64, schema *columnar.TableSchema) (*segment.Head, [2]int64, error) {
+	var stamps [2]int64
 	q := url.Values{"db": {db}, "table": {table}, "min": {strconv.FormatInt(minT, 10)}, "max": {strconv.FormatInt(maxT, 10)}}
 	resp, err := o.get(ctx, w, RowsPath+"?"+q.Encode())
 	if err != nil {
-		return nil, fmt.Errorf("writer %s at %s: %w", w.NodeID, w.InternalAddress, err)
+		return nil, stamps, fmt.Errorf("writer %s at %s: %w", w.NodeID, w.InternalAddress, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {
-		return nil, nil // the writer has no such table
+		return nil, stamps, nil // the writer has no such table
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("writer %s at %s: rows of %s.%s: %s", w.NodeID, w.InternalAddress, db, table, resp.Status)
+		return nil, stamps, fmt.Errorf("writer %s at %s: rows of %s.%s: %s", w.NodeID, w.InternalAddress, db, table, resp.Status)
+	}
+	lo, err1 := strconv.ParseInt(resp.Header.Get(WriteMinHeader), 10, 64)
+	hi, err2 := strconv.ParseInt(resp.Header.Get(WriteMaxHeader), 10, 64)
+	if err1 == nil && err2 == nil && lo <= hi {
+		stamps = [2]int64{lo, hi}
 	}
 	o.rawFetches.Add(1)
 	h, err := ReadHead(countingReader{resp.Body, &o.rawBytes}, table, schema)
 	if err != nil {
-		return nil, fmt.Errorf("writer %s at %s: %w", w.NodeID, w.InternalAddress, err)
+		return nil, stamps, fmt.Errorf("writer %s at %s: %w", w.NodeID, w.InternalAddress, err)
 	}
-	return h, nil
+	return h, stamps, nil
 }
 
 // Schemas reads the catalogs of the live writers, merged in the union's

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,11 +29,12 @@ const slotBits = 40
 // of their databases and schemas.
 //
 // Where two writers hold the same point (series and time) the engine's
-// merge keeps one, as it does for two segments of one writer: the one of
-// the writer with the later slot. Slots go to writers in the order of
-// their node ids as first seen (later writers after), so which copy wins
-// is fixed for a run; a point written twice with the same values (a
-// re-consumed Kafka poll) reads the same whichever wins.
+// merge keeps one, as it does for two segments of one writer: the copy
+// of the segment the union orders last (Order). Within a writer that is
+// its own order (ids); across writers, the segment with the later writes
+// (WriteOrder). Slots go to writers in the order of their node ids as
+// first seen (later writers after) and break ties, and decide alone
+// between segments written before stamps were recorded.
 type Union struct {
 	store Store
 	log   *slog.Logger
@@ -47,6 +49,8 @@ type Union struct {
 	next  uint64 // next slot
 	gen   uint64
 	last  *manifest.Manifest
+	// stamp is the newest write stamp of any segment of the last build.
+	stamp int64
 }
 
 type unionNode struct {
@@ -252,7 +256,98 @@ func (u *Union) build() (*manifest.Manifest, error) {
 	}
 	slices.SortFunc(out.Segments, func(a, b segment.SegmentMeta) int { return cmpUint(a.ID, b.ID) })
 	out.NextSegmentID = maxID + 1
+	u.stamp = 0
+	for _, s := range out.Segments {
+		u.stamp = max(u.stamp, s.WriteMax)
+	}
+	orderByWriteTime(out.Segments, slotBits)
 	return out, nil
+}
+
+// NewestWrite returns the newest write stamp of the segments the last
+// Load read: a writer moves its write clock past it, so that what it
+// writes next is ordered after everything in the bucket.
+func (u *Union) NewestWrite() int64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.stamp
+}
+
+// WriteOrder is segment.WriteOrder: how the union orders the copies of
+// a point two writers hold.
+func WriteOrder(aMin, aMax, bMin, bMax int64) int { return segment.WriteOrder(aMin, aMax, bMin, bMax) }
+
+// orderByWriteTime sets the Order of segs (union ids: the writer's slot
+// above bit slot): each window's raw segments are placed, oldest first,
+// by merging the writers' own sequences (a writer's segments keep their
+// id order, which is its order of writes within the window) and taking,
+// at each step, the writer's next segment whose writes are oldest
+// (WriteOrder; ties by slot). Segments of different windows hold no
+// common point, so their relative order does not matter. Rollups get
+// their raw segment's place.
+func orderByWriteTime(segs []segment.SegmentMeta, slot uint) {
+	// Raw segments grouped by window, each group in id order (segs is):
+	// a writer's segments of a window are then one run, its chain.
+	idx := make([]int, 0, len(segs))
+	for i := range segs {
+		if !segs[i].IsRollup() {
+			idx = append(idx, i)
+		}
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		x, y := &segs[a], &segs[b]
+		return cmp.Or(strings.Compare(x.DB, y.DB), strings.Compare(x.Table, y.Table), strings.Compare(x.Window, y.Window))
+	})
+	next := uint64(1)
+	var pos, end []int // each chain's next and end in idx
+	for lo := 0; lo < len(idx); {
+		hi := lo + 1
+		for hi < len(idx) && segs[idx[hi]].DB == segs[idx[lo]].DB && segs[idx[hi]].Table == segs[idx[lo]].Table &&
+			segs[idx[hi]].Window == segs[idx[lo]].Window {
+			hi++
+		}
+		pos, end = pos[:0], end[:0]
+		for k := lo; k < hi; k++ {
+			if k == lo || segs[idx[k]].ID>>slot != segs[idx[k-1]].ID>>slot {
+				if k > lo {
+					end = append(end, k)
+				}
+				pos = append(pos, k)
+			}
+		}
+		end = append(end, hi)
+		for {
+			best := -1
+			for c := range pos {
+				if pos[c] == end[c] {
+					continue
+				}
+				if best < 0 {
+					best = c
+					continue
+				}
+				a, b := &segs[idx[pos[c]]], &segs[idx[pos[best]]]
+				if WriteOrder(a.WriteMin, a.WriteMax, b.WriteMin, b.WriteMax) < 0 {
+					best = c // chains are in slot order: ties keep the earlier slot first
+				}
+			}
+			if best < 0 {
+				break
+			}
+			segs[idx[pos[best]]].Order = next
+			pos[best]++
+			next++
+		}
+		lo = hi
+	}
+	// A rollup takes its raw segment's place (segs is in id order).
+	for i := range segs {
+		if segs[i].IsRollup() {
+			if j, ok := slices.BinarySearchFunc(segs, segs[i].Of, func(s segment.SegmentMeta, id uint64) int { return cmpUint(s.ID, id) }); ok {
+				segs[i].Order = segs[j].Order
+			}
+		}
+	}
 }
 
 // mergeSchema adds to cur the tags and fields of s it lacks. A field

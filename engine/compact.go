@@ -72,6 +72,13 @@ type compactor struct {
 	ctx    context.Context
 	m      *compactionMetrics
 	behind atomic.Bool // a window exceeds MaxWindowSegments: writes wait
+	// peersDone: the peers list and manifest generation of the last peer
+	// dedupe pass that finished without error (peer_dedupe.go), so that
+	// passes with nothing new cost nothing.
+	peersDone struct {
+		peers []segment.Peer
+		gen   uint64
+	}
 }
 
 type windowKey struct{ db, table, window string }
@@ -211,7 +218,9 @@ func (e *Engine) Compact(ctx context.Context) error {
 			did = did || merged
 		}
 		if !did {
-			return firstErr
+			// Windows the merges left settled: rewritten without the
+			// points other writers hold newer copies of (peer_dedupe.go).
+			return errors.Join(firstErr, e.dedupePeers(ctx))
 		}
 	}
 }
@@ -386,10 +395,14 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 		seq, seqMin = max(seq, s.DataSeq()), min(seqMin, s.DataSeqMin())
 		fresh = fresh && s.Fresh
 	}
+	// Their write times: the inputs' (a cluster's query node orders
+	// writers' copies of a point by them).
+	wmin, wmax := segment.StampRange(inputs)
 	var metas []segment.SegmentMeta
 	for _, o := range outs {
 		mt := o.Meta
 		mt.ID, mt.Window, mt.Seq, mt.SeqMin, mt.Fresh = o.ID, k.window, seq, seqMin, fresh
+		mt.WriteMin, mt.WriteMax = wmin, wmax
 		mt.Path = segment.SegmentPath(k.db, k.table, k.window, o.ID)
 		metas = append(metas, mt)
 	}
@@ -397,6 +410,9 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 	// The outputs' rollups replace the inputs': windows with late or
 	// duplicate points are rebuilt from the merged rows.
 	metas = append(metas, e.buildRollups(metas, func() uint64 { return e.nextID.Add(1) - 1 }, "compaction", nil)...)
+	for k := range metas {
+		metas[k].WriteMin, metas[k].WriteMax = wmin, wmax
+	}
 	// Cached before the outputs go live, so that no last-value query finds
 	// them live without a summary (it would read each output whole).
 	e.lastCache.install(e.cfg.DataDir, metas[:len(outs)], lastSums)

@@ -59,6 +59,10 @@ type Config struct {
 	// (query_cache.go); 0 means segment.DefaultPageCacheBytes, negative
 	// turns it off.
 	QueryCacheBytes int64
+	// Peers, on a cluster writer, are the other writers' segments: a cold
+	// segment holding older copies of points one of them holds is
+	// rewritten without them (peer_dedupe.go). nil: a standalone node.
+	Peers Peers
 }
 
 // Defaults fills unset fields.
@@ -121,8 +125,12 @@ type Engine struct {
 	frozen      []*frozenSet
 	activeBytes atomic.Int64 // written under mu; read anywhere (metrics, backpressure)
 	firstWrite  time.Time    // of the oldest unflushed row in the active heads
-	walBuf      []byte
-	closed      bool
+	// clock stamps writes (clock.go); stampMin and stampMax (under mu)
+	// bound the write stamps of the rows in the active heads.
+	clock              *writeClock
+	stampMin, stampMax int64
+	walBuf             []byte
+	closed             bool
 
 	sources sink.SourceOffsets // guarded by mu: positions covered by every durable write (see WriteFrom)
 
@@ -159,6 +167,9 @@ type frozenSet struct {
 	// by a failed flush of this set, so a retry does not write them again.
 	// Only the flusher (under flushMu) uses it.
 	quarantined map[string]bool
+	// stampMin and stampMax bound the write stamps of the set's rows: its
+	// segments record them (segment.SegmentMeta.WriteMin).
+	stampMin, stampMax int64
 }
 
 // Open opens (creating if needed) the data directory, replays the WAL and
@@ -193,8 +204,8 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.Join(fmt.Errorf("remove stale backup snapshots: %w", err), lock.Close())
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, lock: lock,
-		heads: map[string]map[string]*segment.Head{},
-		stop:  make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
+		heads: map[string]map[string]*segment.Head{}, clock: newWriteClock(),
+		stop: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	e.sources = sink.SourceOffsets{}
 	e.manifest.Store(manifest.NewManifest())
 	e.catalog = map[string]map[string]*columnar.TableSchema{}
@@ -486,9 +497,13 @@ func (e *Engine) applyLocked(db string, b *columnar.Batch) {
 		heads = map[string]*segment.Head{}
 		e.heads[db] = heads
 	}
+	// One stamp a batch: its rows are written at once.
+	st := e.clock.Now()
 	if e.activeBytes.Load() == 0 {
 		e.firstWrite = time.Now()
+		e.stampMin = st
 	}
+	e.stampMax = st
 	for i := range b.Rows {
 		r := &b.Rows[i]
 		name := b.Bytes(r.Table)

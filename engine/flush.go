@@ -89,7 +89,8 @@ func (e *Engine) freeze() error {
 		return fmt.Errorf("rotate wal for flush: %w", err)
 	}
 	fs := &frozenSet{heads: e.heads, walSeq: seq, bytes: e.activeBytes.Load(),
-		schemas: map[string]map[string]*columnar.TableSchema{}, sources: cloneOffsets(e.sources)}
+		schemas: map[string]map[string]*columnar.TableSchema{}, sources: cloneOffsets(e.sources),
+		stampMin: e.stampMin, stampMax: e.stampMax}
 	for db, tables := range e.catalog {
 		fs.schemas[db] = map[string]*columnar.TableSchema{}
 		for name, s := range tables {
@@ -171,6 +172,9 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 		}
 	}
 	metas = append(metas, e.buildRollups(metas, newID, "flush", flushed)...)
+	for k := range metas {
+		metas[k].WriteMin, metas[k].WriteMax = fs.stampMin, fs.stampMax
+	}
 	if beforeFlushCommit != nil {
 		beforeFlushCommit()
 	}
@@ -187,6 +191,7 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 	// rows they cover; the WAL files that logged them are deleted only after.
 	m.Sources = fs.sources
 	m.NextSegmentID = e.nextID.Load()
+	m.Clock = max(m.Clock, fs.stampMax)
 	for db, tables := range fs.schemas {
 		if m.Databases[db] == nil {
 			m.Databases[db] = &manifest.DatabaseMeta{Created: time.Now().UnixNano()}

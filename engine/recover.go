@@ -22,6 +22,12 @@ func (e *Engine) recover() error {
 	}
 	e.manifest.Store(m)
 	e.nextID.Store(max(m.NextSegmentID, 1))
+	// The write clock restarts past every stamp the node made durable,
+	// whatever the wall clock did meanwhile.
+	e.clock.Observe(m.Clock)
+	for _, s := range m.Segments {
+		e.clock.Observe(s.WriteMax)
+	}
 	e.catalog = map[string]map[string]*columnar.TableSchema{}
 	for db, tables := range m.Schemas {
 		e.catalog[db] = map[string]*columnar.TableSchema{}
@@ -104,6 +110,13 @@ func (e *Engine) recover() error {
 	}
 	if err := drops.commit(e); err != nil {
 		return err
+	}
+	if replayed > 0 {
+		// The replayed rows were written after the manifest's last flush
+		// (its Clock) and before now, not when they were replayed: their
+		// range starts there (1, the oldest stamp, when the manifest
+		// predates stamps).
+		e.stampMin = max(m.Clock, 1)
 	}
 	e.logReplayLimits(m.Sources, capped, dropped) // source.go
 	if q, err := ListQuarantine(e.cfg.DataDir); err == nil {

@@ -55,6 +55,11 @@ type TableScan struct {
 	Missing []string
 	// BytesPruned is the size of the segment files pruned by time.
 	BytesPruned int64
+	// WriteMin and WriteMax bound the write stamps of the rows of the
+	// scan's own sources (segments and heads; not a query node's overlay):
+	// a writer sends them with its rows (cluster.WriteMinHeader). 0, 0:
+	// no source; a WriteMin of 1 when a source predates stamps.
+	WriteMin, WriteMax int64
 	// SlicesMerged counts the stretches RunBatches merged point by point
 	// (sources that may share a point there).
 	SlicesMerged int
@@ -193,10 +198,12 @@ func (e *Engine) openScan(ctx context.Context, db, table string, minT, maxT int6
 	for _, fs := range e.frozen {
 		if h := fs.heads[db][table]; h != nil && overlaps(h.TimeRange()) {
 			ts.heads = append(ts.heads, h)
+			ts.addStamps(fs.stampMin, fs.stampMax)
 		}
 	}
 	if h := e.heads[db][table]; h != nil && overlaps(h.TimeRange()) {
 		ts.heads = append(ts.heads, h.View())
+		ts.addStamps(e.stampMin, e.stampMax)
 	}
 	if s := e.catalog[db][table]; s != nil {
 		ts.tagOrder = append(ts.tagOrder, s.Tags...)
@@ -207,7 +214,11 @@ func (e *Engine) openScan(ctx context.Context, db, table string, minT, maxT int6
 	// node's own: they win over the cold segments as later writes do.
 	ts.heads = append(ts.heads, overlay...)
 	ts.Missing = missing
-	slices.SortFunc(metas, func(a, b segment.SegmentMeta) int { return cmp.Compare(a.ID, b.ID) })
+	// Oldest first: by id (the node's write order), or on a cluster's
+	// query node by the union's order of the writers' segments (Order).
+	slices.SortFunc(metas, func(a, b segment.SegmentMeta) int {
+		return cmp.Or(cmp.Compare(a.Order, b.Order), cmp.Compare(a.ID, b.ID))
+	})
 	for _, m := range metas {
 		if !overlaps(m.MinTime, m.MaxTime) {
 			ts.SegmentsPruned++
@@ -222,6 +233,11 @@ func (e *Engine) openScan(ctx context.Context, db, table string, minT, maxT int6
 		}
 		ts.segs = append(ts.segs, seg)
 		ts.metas = append(ts.metas, m)
+		if m.Stamped() {
+			ts.addStamps(m.WriteMin, m.WriteMax)
+		} else {
+			ts.addStamps(1, 1) // written before stamps: at any time before
+		}
 		if len(widths) == 0 {
 			continue
 		}
@@ -239,6 +255,15 @@ func (e *Engine) openScan(ctx context.Context, db, table string, minT, maxT int6
 		ts.rollups = append(ts.rollups, byWidth)
 	}
 	return ts, nil
+}
+
+// addStamps widens the scan's write-time range to [lo, hi].
+func (ts *TableScan) addStamps(lo, hi int64) {
+	if ts.WriteMax == 0 {
+		ts.WriteMin, ts.WriteMax = lo, hi
+		return
+	}
+	ts.WriteMin, ts.WriteMax = min(ts.WriteMin, lo), max(ts.WriteMax, hi)
 }
 
 // wantedRollups keeps, of the rollups rolls (each of a width dividing one

@@ -9,9 +9,11 @@ import (
 )
 
 // Tables returns every table of m with the data files of its published
-// windows: the day windows whose raw segments are all in the object store
-// and pairwise hold no common point (disjoint times or disjoint series
-// ranges, as compaction leaves a window it has merged). A window that
+// windows: the day windows whose raw segments are all in the object store,
+// pairwise hold no common point (disjoint times or disjoint series
+// ranges, as compaction leaves a window it has merged) and hold no point
+// another writer of a cluster has a newer copy of (Shadowed: see
+// WithholdShadowed). A window that
 // still has a local segment, or two segments that may hold the same point,
 // waits: its rows would differ from what Silt answers (last write wins
 // across segments), so outside engines do not see it until tiering and
@@ -69,7 +71,7 @@ func Publishable(segs []segment.SegmentMeta, tagOrder []string) bool {
 	for i, a := range segs {
 		// The partition value is the window: a segment whose rows are
 		// not in it would be pruned wrongly.
-		if !a.Cold() || segment.WindowName(segment.WindowOf(a.MinTime)) != a.Window ||
+		if !a.Cold() || a.Shadowed || segment.WindowName(segment.WindowOf(a.MinTime)) != a.Window ||
 			segment.WindowOf(a.MaxTime) != segment.WindowOf(a.MinTime) {
 			return false
 		}
@@ -86,12 +88,35 @@ func Publishable(segs []segment.SegmentMeta, tagOrder []string) bool {
 // overlap and so do their series ranges (unknown ranges overlap). The same
 // rule compaction uses to decide a cold window needs a full merge.
 func mayShare(a, b segment.SegmentMeta, tagOrder []string) bool {
-	if a.MaxTime < b.MinTime || b.MaxTime < a.MinTime {
-		return false
+	return segment.MayShare(a, b, tagOrder)
+}
+
+// WithholdShadowed returns m for a cluster writer (node self) to publish
+// from, given the other writers' segments (peers, keys under the cluster
+// root): a copy in which every raw segment that another writer's newer
+// segment may share a point with (segment.NewerPeers) is Shadowed, so
+// Tables withholds its window. That writer's copy of the point is the one
+// a query node keeps (docs/scaling.md); this one is rewritten without it
+// (the engine's peer dedupe, which records the peer in Deduped) and then
+// published. So the shared table lists a point two writers hold once,
+// from the writer whose copy wins. Windows of segments without write
+// stamps are published as before (their common points listed twice).
+func WithholdShadowed(m *manifest.Manifest, self string, peers []segment.Peer) *manifest.Manifest {
+	if len(peers) == 0 {
+		return m
 	}
-	if !a.SeriesKnown() || !b.SeriesKnown() {
-		return true
+	c := m.Clone()
+	for i, s := range c.Segments {
+		if s.IsRollup() || !s.Cold() {
+			continue
+		}
+		var tagOrder []string
+		if ts := c.Schemas[s.DB][s.Table]; ts != nil {
+			tagOrder = ts.Tags
+		}
+		if len(segment.NewerPeers(s, self, peers, tagOrder)) > 0 {
+			c.Segments[i].Shadowed = true
+		}
 	}
-	return segment.CompareSeries(a.LastSeries, b.FirstSeries, tagOrder) >= 0 &&
-		segment.CompareSeries(b.LastSeries, a.FirstSeries, tagOrder) >= 0
+	return c
 }

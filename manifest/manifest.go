@@ -32,6 +32,11 @@ type Manifest struct {
 	// source partition) covered by the segments: committed with them, so a
 	// stream consumer resumes exactly after the rows that are durable here.
 	Sources map[string]int64 `json:"sources,omitempty"`
+	// Clock is the newest write stamp (segment.SegmentMeta.WriteMax) of
+	// the rows the manifest's flushes made durable: the node's write
+	// clock restarts past it, and rows replayed from the WAL were written
+	// after it. 0 (absent): not recorded.
+	Clock int64 `json:"clock,omitempty"`
 	// Bucket is the tiering ledger: objects this data directory may have
 	// put in its object store prefix that no segment names as cold yet,
 	// and objects it is to delete there. Local state, like WALSeq: the

@@ -70,6 +70,58 @@ type SegmentMeta struct {
 	// it repeats no point of a segment whose rows are all older than
 	// SeqMin.
 	SeqMin uint64 `json:"seq_min,omitempty"`
+	// WriteMin and WriteMax bound the write times of the segment's rows:
+	// stamps of the node's write clock (a hybrid logical clock: Unix
+	// nanoseconds, kept monotonic and moved past every stamp the node
+	// saw in other writers' manifests). A flushed segment has its head's
+	// first and last write; a compaction output the range of its inputs.
+	// A cluster's query node orders the segments of different writers by
+	// them (docs/scaling.md). 0 (absent, as in manifests written before
+	// they were recorded): unknown; WriteMin 1 with a WriteMax: the
+	// segment also holds rows written before stamps were recorded.
+	WriteMin int64 `json:"write_min,omitempty"`
+	WriteMax int64 `json:"write_max,omitempty"`
+	// Deduped lists other writers' segments (keys under the cluster's
+	// root) whose newer copies of points this one holds it was rewritten
+	// without, or found to share no point with (NewerPeers): the writer's
+	// Iceberg table then publishes it (docs/iceberg.md). Absent: none.
+	Deduped []string `json:"deduped,omitempty"`
+	// Shadowed, set on a copy of the manifest a cluster writer publishes
+	// from, marks a segment another writer's newer segment may share a
+	// point with: its window is withheld from the Iceberg table until the
+	// segment is rewritten without those points. Not stored.
+	Shadowed bool `json:"-"`
+	// Order, when set, places the segment among a scan's sources before
+	// its id does: a query node's union (package cluster) orders the
+	// segments of different writers by write time. Not stored.
+	Order uint64 `json:"-"`
+}
+
+// Stamped reports whether m records the write times of its rows.
+func (m SegmentMeta) Stamped() bool { return m.WriteMax != 0 }
+
+// StampRange returns the write-time range of segs, as a compaction
+// output of them records it: 0, 0 when none is stamped, and a WriteMin of
+// 1 when some are not (they hold rows written before stamps were kept).
+func StampRange(segs []SegmentMeta) (lo, hi int64) {
+	unstamped := false
+	for _, s := range segs {
+		if !s.Stamped() {
+			unstamped = true
+			continue
+		}
+		if lo == 0 || s.WriteMin < lo {
+			lo = s.WriteMin
+		}
+		hi = max(hi, s.WriteMax)
+	}
+	if hi == 0 {
+		return 0, 0
+	}
+	if unstamped {
+		lo = 1
+	}
+	return lo, hi
 }
 
 // DataSeqMin is m's SeqMin, or its DataSeq when it has none.

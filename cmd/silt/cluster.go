@@ -54,6 +54,16 @@ type clusterNode struct {
 	// root is the cluster's --s3.prefix, before a writer's is moved to
 	// its own nodes/<node-id>/ (the Iceberg tables live there).
 	root string
+	// peers, on a writer, reads every writer's bucket manifest every
+	// peerEvery, so that the write clock moves past their stamps
+	// (watchPeers); stopPeers ends that.
+	peers     *cluster.Union
+	peerEvery time.Duration
+	stopPeers chan struct{}
+	// peerSegs, on a writer, are the other writers' segments: its
+	// compaction rewrites its own older copies of their points, and its
+	// Iceberg publishing withholds windows until then.
+	peerSegs *cluster.PeerSegments
 }
 
 // joinCluster registers the node in the bucket under --node-id, waiting
@@ -90,6 +100,11 @@ func joinCluster(cfg *serveConfig, httpAddr string, log *slog.Logger) (*clusterN
 			return nil, fmt.Errorf("listen for the internal API (--cluster.addr): %w", err)
 		}
 		internalAddr = ln.Addr().String()
+		n.peers = cluster.NewUnion(store, log)
+		n.peerEvery = max(cfg.engine.Tiering.Interval, time.Second)
+		n.stopPeers = make(chan struct{})
+		n.peerSegs = &cluster.PeerSegments{Node: cfg.cluster.NodeID, Union: n.peers, Store: store, Every: n.peerEvery}
+		cfg.engine.Peers = n.peerSegs
 		n.internal = &http.Server{Handler: internalAuth(n.internalAPI(log), cfg.server.Tokens, log), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := n.internal.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -173,11 +188,39 @@ func (n *clusterNode) generation() uint64 {
 	return 0
 }
 
-func (n *clusterNode) setEngine(e *engine.Engine) {
+func (n *clusterNode) setEngine(e *engine.Engine, log *slog.Logger) {
 	if n != nil {
 		n.eng.Store(e)
 		if n.overlay != nil {
 			registerOverlayMetrics(e.Metrics().Registry, n.overlay)
+		}
+		if n.peers != nil {
+			go n.watchPeers(e, log)
+		}
+	}
+}
+
+// watchPeers moves a writer's write clock past the newest write stamp in
+// any writer's bucket manifest, at start and every peerEvery: a point
+// this writer rewrites after another writer tiered it is stamped later
+// than that writer's copy even when this host's clock runs behind
+// (docs/scaling.md, "Last write wins across nodes"). Unchanged manifests
+// cost a LIST and a HEAD each.
+func (n *clusterNode) watchPeers(e *engine.Engine, log *slog.Logger) {
+	tick := time.NewTicker(n.peerEvery)
+	defer tick.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if _, err := n.peers.Load(ctx); err != nil {
+			log.Debug("could not read the writers' manifests for their write stamps", "err", err)
+		} else {
+			e.ObserveWriteTime(n.peers.NewestWrite())
+		}
+		cancel()
+		select {
+		case <-n.stopPeers:
+			return
+		case <-tick.C:
 		}
 	}
 }
@@ -201,6 +244,9 @@ func (n *clusterNode) leave(log *slog.Logger) {
 	defer cancel()
 	if n.internal != nil {
 		_ = n.internal.Shutdown(ctx)
+	}
+	if n.stopPeers != nil {
+		close(n.stopPeers)
 	}
 	if err := n.lease.Release(ctx); err != nil {
 		log.Warn("could not mark the node stopped in the bucket; a successor waits one lease", "err", err)
@@ -240,6 +286,11 @@ func (n *clusterNode) internalAPI(log *slog.Logger) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/vnd.apache.arrow.stream")
+		if ts.WriteMax != 0 {
+			// The query node orders writers' copies of a point by them.
+			w.Header().Set(cluster.WriteMinHeader, strconv.FormatInt(ts.WriteMin, 10))
+			w.Header().Set(cluster.WriteMaxHeader, strconv.FormatInt(ts.WriteMax, 10))
+		}
 		rw := cluster.NewRowWriter(w, s.Tags, s.Fields)
 		err = ts.Run(func(p *columnar.Point) error {
 			if p.Time < minT || (p.Time >= maxT && maxT != math.MaxInt64) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/siltdb/silt/cluster"
@@ -36,6 +37,16 @@ func icebergHook(cfg *serveConfig, t *tiering.Tier, node *clusterNode, log *slog
 		pub.MaxSnapshotAge = -1 // the flag's 0: no snapshot is kept for its age
 	}
 	return pub, func(ctx context.Context, m *manifest.Manifest) error {
+		if node != nil && node.peerSegs != nil {
+			// A point another writer holds a newer copy of is listed
+			// from there: this writer's window waits until its
+			// compaction has rewritten it without the point.
+			peers, err := node.peerSegs.Segments(ctx)
+			if err != nil {
+				return fmt.Errorf("read the other writers' manifests: %w", err)
+			}
+			m = iceberg.WithholdShadowed(m, node.peerSegs.Self(), peers)
+		}
 		res, err := pub.PublishAll(ctx, m)
 		for _, r := range res {
 			log.Info("committed Iceberg table version", "metadata", r.MetadataKey, "files", r.PublishedFiles,

@@ -311,7 +311,7 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	if icePub != nil {
 		icePub.Register(eng.Metrics().Registry)
 	}
-	node.setEngine(eng)
+	node.setEngine(eng, log)
 	srv := server.New(eng, cfg.server)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -337,6 +338,10 @@ func TestClusterQueryNodeE2E(t *testing.T) {
 	// query node has reloaded.
 	waitCount(t, q, len(want))
 	waitIcebergShared(t, writers)
+	// The records consumed on two writers are listed once by the shared
+	// table: the older copies' writers withhold their windows until
+	// their compaction has rewritten them without those points.
+	waitIcebergOnce(t, writers, len(want))
 
 	// Per host, against the model.
 	type agg struct {
@@ -496,6 +501,58 @@ func waitIcebergShared(t *testing.T, writers []*proc) {
 		}
 	}
 	t.Fatalf("not every writer committed to the shared Iceberg table within a minute: versions by writer %v", got)
+}
+
+// waitIcebergOnce waits until the writers' last commits to db.cpu's
+// shared table withhold no window and publish n rows together (every
+// record once), as their commit log lines report them.
+func waitIcebergOnce(t *testing.T, writers []*proc, n int) {
+	t.Helper()
+	field := func(line, key string) (int, bool) {
+		_, rest, ok := strings.Cut(line, " "+key+"=")
+		if !ok {
+			return 0, false
+		}
+		v, _, _ := strings.Cut(rest, " ")
+		i, err := strconv.Atoi(v)
+		return i, err == nil
+	}
+	var sums []string
+	// A guard against a hang, not a timing: each rewrite waits for its
+	// window to settle (merged, in the bucket) and for the next passes.
+	for deadline := time.Now().Add(4 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		total, withheld, all := 0, 0, true
+		sums = sums[:0]
+		for _, w := range writers {
+			last := ""
+			for _, line := range strings.Split(w.log(), "\n") {
+				if strings.Contains(line, "committed Iceberg table version") && strings.Contains(line, "iceberg/db/cpu/") {
+					last = line
+				}
+			}
+			rows, ok1 := field(last, "rows")
+			held, ok2 := field(last, "withheld_windows")
+			if !ok1 || !ok2 {
+				all = false
+				continue
+			}
+			total += rows
+			withheld += held
+			sums = append(sums, fmt.Sprintf("%s: %d rows, %d withheld", w.name, rows, held))
+		}
+		if all && withheld == 0 && total == n {
+			return
+		}
+	}
+	var errs []string
+	for _, w := range writers {
+		for _, line := range strings.Split(w.log(), "\n") {
+			if strings.Contains(line, "against other writers") || strings.Contains(line, "publish tables") {
+				errs = append(errs, w.name+": "+line)
+			}
+		}
+	}
+	t.Fatalf("the shared Iceberg table does not list each of the %d records once: %v\n%s", n, sums, tail(strings.Join(errs, "\n"), 20))
 }
 
 func waitCount(t *testing.T, p *proc, n int) {
