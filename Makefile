@@ -43,7 +43,9 @@ cluster: ## a cluster in a box under ./silt-cluster: MinIO, an in-memory Kafka (
 
 test: ## vet and run every test (crash tests included; -short skips them)
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	# 20m per package, not go test's 10m: cmd/silt's end-to-end tests take
+	# about 6 minutes on a quiet machine and went past 10 under load.
+	$(GO) test -count=1 -timeout 20m ./...
 	# The oracle suites again with freed Arrow buffers poisoned, not
 	# recycled: a scan result kept past its batch reads garbage and fails
 	# (segment/arrow_pool.go).
