@@ -79,6 +79,41 @@ func TestQueryGzipsLargeAnswers(t *testing.T) {
 	}
 }
 
+// TestQueryGzipsNoSmallAnswers: a small answer (a panel's hour of one
+// host by minute, 60 rows, ~2.4 KB) is sent as it is even to a client
+// that accepts gzip; one of twice gzipMinBytes is gzipped.
+func TestQueryGzipsNoSmallAnswers(t *testing.T) {
+	s := startServer(t, 0)
+	var lp strings.Builder
+	for i := 0; i < 500; i++ {
+		lp.WriteString("m,h=a v=" + strconv.Itoa(i) + " " + strconv.Itoa(i+1) + "\n")
+	}
+	if code, _, b := s.post(t, "/write?db=d", lp.String()); code != 204 {
+		t.Fatalf("write: %d %s", code, b)
+	}
+	// Each row of values is ["1970-01-01T00:00:00.000000001Z",0], about
+	// 40 bytes: a LIMIT sizes the answer around the threshold.
+	for _, c := range []struct {
+		limit int
+		gzip  bool
+	}{{10, false}, {60, false}, {gzipMinBytes / 40 * 2, true}} {
+		req, _ := http.NewRequest("GET", s.url+"/query?db=d&q="+url.QueryEscape("SELECT v FROM m LIMIT "+strconv.Itoa(c.limit)), nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get("Content-Encoding") == "gzip"; got != c.gzip {
+			t.Fatalf("LIMIT %d (%d bytes sent): gzipped %v, want %v", c.limit, len(raw), got, c.gzip)
+		}
+		if !c.gzip && strings.Count(string(raw), "],[") != c.limit-1 {
+			t.Fatalf("LIMIT %d: %s", c.limit, raw)
+		}
+	}
+}
+
 func TestQueryRefusesTooManyWindows(t *testing.T) {
 	s := startServerWith(t, Config{QueryMaxRows: 1000})
 	if code, _, b := s.post(t, "/write?db=d", "m v=1 1000000000\n"); code != 204 {
