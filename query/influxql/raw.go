@@ -85,35 +85,7 @@ func (c *selectCompiler) rawExprs() (exprs, present []string, err error) {
 	if len(present) == 0 && tagRefs > 0 {
 		return nil, nil, errors.New("statement must have at least one field in select clause")
 	}
-	if c.readsEveryField(present) {
-		// Every row of a table holds at least one field (no write
-		// makes a row without), so a query reading every field of the
-		// measurement (SELECT *: TSBS's lastpoint, a raw table panel)
-		// keeps every row: the test would only be planned and run, an
-		// OR of a term per field, for nothing.
-		present = []string{"TRUE"}
-	}
 	return exprs, present, nil
-}
-
-// readsEveryField reports whether present, the presence tests of the
-// fields a raw query reads, names each field of the measurement: true
-// only over a table of the engine, whose rows all hold a field, not over
-// a subquery's inner answer, whose rows may hold none (fill(null)).
-func (c *selectCompiler) readsEveryField(present []string) bool {
-	if _, inner := c.b.(*virtualBackend); inner || len(present) < len(c.schema.Fields) {
-		return false
-	}
-	seen := make(map[string]bool, len(present))
-	for _, p := range present {
-		seen[p] = true
-	}
-	for _, f := range c.schema.Fields {
-		if !seen[quoteIdent(f.Name)+" IS NOT NULL"] {
-			return false
-		}
-	}
-	return true
 }
 
 // rawFetch reads the points of a raw query, sorted by time and, with
