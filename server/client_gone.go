@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,7 +36,10 @@ func (s *Server) queryContext(rc *fasthttp.RequestCtx) (context.Context, context
 // clientPoll until stop is called. fasthttp gives handlers no signal for
 // this, and reading the connection would take bytes of a pipelined next
 // request, so the check peeks at the socket without consuming: a zero-byte
-// read means the peer sent FIN.
+// read means the peer sent FIN. The checks run on a timer, not on a
+// goroutine of their own: most queries end before the first check, and a
+// goroutine started and woken for each would cost more than the query's
+// planning.
 func watchClient(conn net.Conn, gone func()) (stop func()) {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
@@ -45,23 +49,43 @@ func watchClient(conn net.Conn, gone func()) (stop func()) {
 	if err != nil {
 		return func() {}
 	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(clientPoll)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-			if peerClosed(raw) {
-				gone()
-				return
-			}
-		}
-	}()
-	return func() { close(done) }
+	w := &clientWatch{raw: raw, gone: gone}
+	w.mu.Lock() // the timer's first check reads w.t
+	w.t = time.AfterFunc(clientPoll, w.check)
+	w.mu.Unlock()
+	return w.stop
+}
+
+// clientWatch is one watchClient: its timer and whether it has ended.
+type clientWatch struct {
+	raw  syscall.RawConn
+	gone func()
+	mu   sync.Mutex
+	t    *time.Timer
+	done bool // stopped, or the peer was found gone
+}
+
+func (w *clientWatch) check() {
+	w.mu.Lock()
+	if w.done {
+		w.mu.Unlock()
+		return
+	}
+	if !peerClosed(w.raw) {
+		w.t.Reset(clientPoll)
+		w.mu.Unlock()
+		return
+	}
+	w.done = true
+	w.mu.Unlock()
+	w.gone()
+}
+
+func (w *clientWatch) stop() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
+	w.t.Stop()
 }
 
 // peerClosed peeks at the socket without blocking or consuming.

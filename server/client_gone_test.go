@@ -52,3 +52,33 @@ func TestWatchClient(t *testing.T) {
 		t.Fatal("closed client not noticed")
 	}
 }
+
+// A stopped watcher never reports the client gone, even when the client
+// then leaves (the answer was sent; the query is over).
+func TestWatchClientStopped(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	gone := make(chan struct{})
+	stop := watchClient(conn, func() { close(gone) })
+	stop()
+	if err := client.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gone:
+		t.Fatal("a stopped watcher reported the client gone")
+	case <-time.After(5 * clientPoll):
+	}
+}

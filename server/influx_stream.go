@@ -15,42 +15,35 @@ import (
 	"github.com/siltdb/silt/query/influxql"
 )
 
-// influxValues counts the rows of values in resp.
-func influxValues(resp *influxql.Response) int {
-	n := 0
-	for _, r := range resp.Results {
-		for _, s := range r.Series {
-			n += s.Len()
-		}
-	}
-	return n
+// influxSize is what writeInflux learns of an answer before encoding it:
+// its rows of values (a large answer is streamed) and an estimate of its
+// JSON, to size the buffer once instead of growing it by doubling.
+type influxSize struct {
+	rows  int
+	bytes int
 }
 
-// influxHeadBytes estimates the JSON of resp's series heads (name, tags
-// and columns): a lastpoint answer is a series per host of one row, and
-// its heads weigh as much as its values.
-func influxHeadBytes(resp *influxql.Response) int {
-	n := 0
+// sizeInflux walks resp's series once. Values are about 16 bytes each;
+// a series' head (name, tags, columns) is counted from its lengths
+// without reading its tags map, whose walk cost more than the estimate
+// saves (a lastpoint answer is a series per host, one row each); the
+// series of one answer share their columns, counted once.
+func sizeInflux(resp *influxql.Response) influxSize {
+	n := influxSize{bytes: 256}
+	var cols *string
 	for _, r := range resp.Results {
 		for _, s := range r.Series {
-			n += 48 + len(s.Name)
-			for k, v := range s.Tags {
-				n += 6 + len(k) + len(v)
+			rows := s.Len()
+			n.rows += rows
+			n.bytes += 16*rows*len(s.Columns) + 48 + len(s.Name) + 40*len(s.Tags)
+			if len(s.Columns) == 0 || &s.Columns[0] == cols {
+				n.bytes += 8 * len(s.Columns)
+				continue
 			}
+			cols = &s.Columns[0]
 			for _, c := range s.Columns {
-				n += 3 + len(c)
+				n.bytes += 3 + len(c)
 			}
-		}
-	}
-	return n
-}
-
-// influxCells counts the values in resp.
-func influxCells(resp *influxql.Response) int {
-	n := 0
-	for _, r := range resp.Results {
-		for _, s := range r.Series {
-			n += s.Len() * len(s.Columns)
 		}
 	}
 	return n
@@ -200,7 +193,16 @@ func appendSeriesHead(b []byte, se *influxql.Series, cols *columnsJSON) []byte {
 		b = query.AppendJSONString(b, se.Name)
 		b = append(b, ',')
 	}
-	if len(se.Tags) > 0 {
+	if len(se.Tags) == 1 {
+		// One tag (GROUP BY "hostname"): nothing to sort.
+		for k, v := range se.Tags {
+			b = append(b, `"tags":{`...)
+			b = query.AppendJSONString(b, k)
+			b = append(b, ':')
+			b = query.AppendJSONString(b, v)
+			b = append(b, "},"...)
+		}
+	} else if len(se.Tags) > 0 {
 		var keys [16]string
 		ks := keys[:0]
 		for k := range se.Tags {

@@ -61,6 +61,13 @@ func TestInfluxQLTypedAnswerIsByteIdentical(t *testing.T) {
 		`SELECT usr FROM cpu WHERE host = 'z' LIMIT 5`,
 		`SELECT usr FROM cpu WHERE ` + window + ` tz('Europe/Paris')`,
 		`SELECT usr FROM cpu; SELECT sy FROM cpu GROUP BY host`,
+		// The newest point and last() of each group (TSBS lastpoint,
+		// Grafana's stat panels), by a tag every series has and by one
+		// some series lack (their group's tag is "").
+		`SELECT * FROM cpu GROUP BY host ORDER BY time DESC LIMIT 1`,
+		`SELECT * FROM cpu GROUP BY dc ORDER BY time DESC LIMIT 1`,
+		`SELECT last(*) FROM cpu GROUP BY host`,
+		`SELECT last(usr) FROM cpu WHERE ` + window + ` GROUP BY dc`,
 	}
 	typed := influxBackend{s: s.srv}
 	rows := struct{ influxql.Backend }{typed} // the same engine, without RunColumns

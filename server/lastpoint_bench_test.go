@@ -17,9 +17,9 @@ import (
 
 // BenchmarkLastpointHead times the latest-value InfluxQL queries — TSBS's
 // lastpoint, last(*) per host, Grafana's stat panel by host and overall —
-// over one TSBS day (100 hosts every 10 s, 864,000 rows, TSBS's integer
-// fields) kept entirely in the unflushed head, as a live dashboard reads
-// it. Each query runs through the server's request handler in process
+// and TSBS's single-groupby-1-1-1 over one TSBS day (100 hosts every
+// 10 s, 864,000 rows, TSBS's integer fields) kept entirely in the
+// unflushed head, as a live dashboard reads it. Each query runs through the server's request handler in process
 // (parse, plan, execute, encode the JSON answer) without a socket, so the
 // figure is the server's own cost per query. Run with
 //
@@ -50,6 +50,10 @@ func BenchmarkLastpointHead(b *testing.B) {
 		{"stat-by-host", `SELECT last("usage_user") FROM "cpu" WHERE ` + last1h + ` GROUP BY "hostname"`},
 		{"stat", `SELECT last("usage_user") FROM "cpu" WHERE ` + last1h},
 		{"stat-one-host", `SELECT last("usage_user") FROM "cpu" WHERE "hostname" = 'host_42' AND ` + last1h},
+		// TSBS's single-groupby-1-1-1: one host's hour by minute, a
+		// small answer whose cost is mostly the request's own.
+		{"single-groupby-1-1-1", fmt.Sprintf(`SELECT max(usage_user) from cpu where (hostname = 'host_42') and time >= %dms - 1h and time < %dms group by time(1m)`,
+			end.UnixMilli(), end.UnixMilli())},
 	}
 	handler := srv.srv.srv.Handler
 	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}

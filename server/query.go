@@ -63,12 +63,7 @@ func (b influxBackend) DropMeasurement(db, name string) error {
 }
 
 func (b influxBackend) Run(ctx context.Context, db string, q *sql.Query) (*query.Result, error) {
-	var names []string
-	if t, ok := b.s.eng.Tables(db); ok {
-		for n := range t {
-			names = append(names, n)
-		}
-	}
+	names := b.s.tableNames(db, q)
 	// A memory-limit error already names --query-max-memory and its bytes.
 	// The executor reads the answer into its own (accounted) series: the
 	// rows are not held for the request's caller (exec.HoldAnswer).
@@ -87,6 +82,22 @@ func (b influxBackend) RunRows(ctx context.Context, q *sql.Query, rows *columnar
 func (b influxBackend) RunColumns(ctx context.Context, db string, q *sql.Query) (*exec.Columns, bool, error) {
 	res, ok, err := exec.RunColumns(ctx, q, exec.EngineSource{Engine: b.s.eng, DB: db, Raw: b.raw}, exec.Limits{MaxMemoryBytes: b.s.cfg.QueryMaxMemory, Shared: b.s.queryMem})
 	return res, ok, wrapExecutorError(err)
+}
+
+// tableNames lists db's tables for a plan that answers with them (SHOW
+// TABLES, or an EXPLAIN of it): the executor reads the list for nothing
+// else, and listing copies every table's schema, a cost each SELECT of a
+// dashboard would pay for nothing.
+func (s *Server) tableNames(db string, q *sql.Query) []string {
+	if q.Kind != sql.QueryShowTables && q.Kind != sql.QueryExplain {
+		return nil
+	}
+	t, _ := s.eng.Tables(db)
+	names := make([]string, 0, len(t))
+	for n := range t {
+		names = append(names, n)
+	}
+	return names
 }
 
 // memorySource is a table held in memory: a subquery's inner results.
@@ -271,6 +282,14 @@ var influxGzips = sync.Pool{New: func() any {
 	return zw
 }}
 
+// gzipMinBytes is the smallest /query answer sent gzipped. A smaller one
+// (a panel's hour of one host, ~2 KB) leaves in the same round trip
+// either way, well inside TCP's initial window of ten segments, and the
+// bytes gzip would save cost more than they are worth: the compressor's
+// Huffman tables and the client's inflater (tens of KB of state each
+// answer) take longer than sending the bytes.
+const gzipMinBytes = 4 << 10
+
 // putInfluxBuf returns buf to influxBufs unless it grew past what a
 // dashboard answer needs (a large export would otherwise stay pinned).
 func putInfluxBuf(buf *bytes.Buffer) {
@@ -285,7 +304,8 @@ func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxq
 	ctx.Response.Header.Set("X-Influxdb-Version", "1.8.10-silt-"+Version)
 	ctx.Response.Header.Set("X-Influxdb-Build", "OSS")
 	pretty := string(ctx.QueryArgs().Peek("pretty")) == "true"
-	if !pretty && influxValues(resp) >= streamRows {
+	size := sizeInflux(resp) // influx_stream.go
+	if !pretty && size.rows >= streamRows {
 		s.streamInflux(ctx, resp)
 		return
 	}
@@ -296,9 +316,7 @@ func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxq
 	buf.Reset()
 	// The hand encoder writes what encoding/json does without reflecting
 	// over every value (a dashboard's answer is hundreds of rows).
-	// Sized ahead from the cells (about 16 bytes each), so that the
-	// buffer is not grown by doubling.
-	buf.Grow(256 + 16*influxCells(resp) + influxHeadBytes(resp))
+	buf.Grow(size.bytes)
 	encode := func() error { return writeInfluxJSON(buf, resp) } // influx_stream.go
 	if pretty {
 		enc := json.NewEncoder(buf)
@@ -309,8 +327,9 @@ func (s *Server) writeInflux(ctx *fasthttp.RequestCtx, status int, resp *influxq
 		s.log.Warn("encode /query response", "err", err)
 	}
 	// Dashboards fetch long series; InfluxDB compresses for clients that
-	// accept gzip (Grafana's HTTP client does), and so does Silt.
-	if buf.Len() >= 1024 && ctx.Request.Header.HasAcceptEncoding("gzip") {
+	// accept gzip (Grafana's HTTP client does), and so does Silt, for
+	// answers of gzipMinBytes and more.
+	if buf.Len() >= gzipMinBytes && ctx.Request.Header.HasAcceptEncoding("gzip") {
 		ctx.Response.Header.Set("Content-Encoding", "gzip")
 		// Compressed straight into the response's body buffer, by a
 		// pooled writer on this goroutine.

@@ -229,11 +229,7 @@ func (s *Server) CompileSQL(db, text string, now time.Time) (*sql.Query, error) 
 // query canceled by ctx (not by the timeout) has State 57014 and wraps
 // context.Canceled.
 func (s *Server) RunSQL(ctx context.Context, db string, q *sql.Query, raw bool) (*query.Result, error) {
-	tables, _ := s.eng.Tables(db)
-	names := make([]string, 0, len(tables))
-	for n := range tables {
-		names = append(names, n)
-	}
+	names := s.tableNames(db, q) // query.go
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
 	res, err := exec.RunLimited(qctx, q, exec.EngineSource{Engine: s.eng, DB: db, Raw: raw}, names, exec.Limits{MaxMemoryBytes: s.cfg.QueryMaxMemory, Shared: s.queryMem})

@@ -125,3 +125,27 @@ func TestSQLLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestSQLShowTables: SHOW TABLES answers the database's tables (the
+// executor is handed their names only for the plans that answer them).
+func TestSQLShowTables(t *testing.T) {
+	s := startServer(t, 0)
+	if code, _, b := s.post(t, "/write?db=d", "cpu v=1 1000000000\nmem v=2 1000000000\ndisk v=3 1000000000\n"); code != 204 {
+		t.Fatalf("%d %s", code, b)
+	}
+	code, raw := s.get(t, "/api/v1/sql?db=d&q="+url.QueryEscape("SHOW TABLES"))
+	if code != 200 {
+		t.Fatalf("%d %s", code, raw)
+	}
+	var res struct{ Rows [][]any }
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range res.Rows {
+		got = append(got, r[0].(string))
+	}
+	if strings.Join(got, ",") != "cpu,disk,mem" {
+		t.Fatalf("SHOW TABLES: %v (%s)", got, raw)
+	}
+}

@@ -93,7 +93,8 @@ func (c *selectCompiler) rawFetchTyped(ctx context.Context, text string, ne int,
 		return nil, false, true, err
 	}
 	times := res.Cols[0].Int64s()
-	all := map[string]*seriesRows{}
+	find := c.newRowSeries(res.Cols, len(res.Rows))
+	all := find.all
 	ans := &typedAnswer{cols: res}
 	if nd == 0 {
 		if len(res.Rows) > 0 {
@@ -109,7 +110,7 @@ func (c *selectCompiler) rawFetchTyped(ctx context.Context, text string, ne int,
 		var met []*seriesRows
 		var count []int
 		for i, r := range res.Rows {
-			s, isNew := c.seriesOfRow(all, res.Cols, r, len(met))
+			s, isNew := find.of(r, len(met))
 			if isNew {
 				met = append(met, s)
 				count = append(count, 0)
@@ -294,46 +295,100 @@ func (s *Series) AppendRowJSON(b []byte, k int) ([]byte, error) {
 			b = append(b, '"')
 		}
 	}
-	for j := range t.n {
+	encs := t.ans.cellEncs()[t.first : t.first+t.n]
+	for j := range encs {
 		if j > 0 || !t.omitTime {
 			b = append(b, ',')
 		}
-		col := t.cols.Cols[t.first+j]
-		if col.IsNull(r) {
+		e := &encs[j]
+		if e.col.IsNull(r) {
 			b = append(b, "null"...)
 			continue
 		}
-		if enc := t.ans.dictJSON(t.first + j); enc != nil {
+		ok := true
+		switch e.kind {
+		case encDict:
 			// A tag: its values' JSON is written once per value.
-			ids, _ := col.Dict()
-			if id := ids[r]; id >= 0 {
-				b = append(b, enc.json(id)...)
+			if id := e.ids[r]; id >= 0 {
+				b = append(b, e.dict.json(id)...)
 			} else {
 				b = append(b, `""`...)
 			}
-			continue
-		}
-		var ok bool
-		switch col.Type() {
-		case sql.TypeInt64:
-			b, ok = appendJSONInt(b, col.Int64s()[r]), true
-		case sql.TypeUint64:
-			b, ok = strconv.AppendUint(b, col.Uint64s()[r], 10), true
-		case sql.TypeFloat64:
-			b, ok = appendJSONFloat(b, col.Float64s()[r])
-		case sql.TypeBool:
-			b, ok = strconv.AppendBool(b, col.Bools()[r]), true
-		case sql.TypeString:
-			b, ok = query.AppendJSONString(b, col.Str(r)), true
+		case encInt:
+			b = appendJSONInt(b, e.i[r])
+		case encUint:
+			b = strconv.AppendUint(b, e.u[r], 10)
+		case encFloat:
+			b, ok = appendJSONFloat(b, e.f[r])
+		case encBool:
+			b = strconv.AppendBool(b, e.b[r])
+		case encString:
+			b = query.AppendJSONString(b, e.col.Str(r))
+		default:
+			ok = false
 		}
 		if !ok {
 			var err error
-			if b, err = appendMarshal(b, col.Value(r)); err != nil {
+			if b, err = appendMarshal(b, e.col.Value(r)); err != nil {
 				return b, err
 			}
 		}
 	}
 	return append(b, ']'), nil
+}
+
+// cellEnc is how AppendRowJSON writes the values of one column of a
+// typed answer, decided once per answer rather than once per cell.
+type cellEnc struct {
+	col  exec.Column
+	kind uint8
+	ids  []int32   // encDict: each row's id
+	dict *dictJSON // encDict: the values' JSON
+	i    []int64
+	u    []uint64
+	f    []float64
+	b    []bool
+}
+
+// The kinds of cellEnc.
+const (
+	encOther uint8 = iota // through Marshal
+	encDict               // a dictionary's string (a tag)
+	encInt
+	encUint
+	encFloat
+	encBool
+	encString
+)
+
+// cellEncs returns the encoders of the answer's columns.
+func (a *typedAnswer) cellEncs() []cellEnc {
+	if a.encs != nil {
+		return a.encs
+	}
+	a.encs = make([]cellEnc, len(a.cols.Cols))
+	for k, col := range a.cols.Cols {
+		e := &a.encs[k]
+		e.col = col
+		if d := a.dictJSON(k); d != nil {
+			e.kind, e.dict = encDict, d
+			e.ids, _ = col.Dict()
+			continue
+		}
+		switch col.Type() {
+		case sql.TypeInt64:
+			e.kind, e.i = encInt, col.Int64s()
+		case sql.TypeUint64:
+			e.kind, e.u = encUint, col.Uint64s()
+		case sql.TypeFloat64:
+			e.kind, e.f = encFloat, col.Float64s()
+		case sql.TypeBool:
+			e.kind, e.b = encBool, col.Bools()
+		case sql.TypeString:
+			e.kind = encString
+		}
+	}
+	return a.encs
 }
 
 // finishTyped is finish for a series of typed rows: ORDER BY time DESC,
@@ -385,6 +440,9 @@ type typedAnswer struct {
 	// of each dictionary value, written once instead of once per cell;
 	// nil until the first row is encoded.
 	dicts []*dictJSON
+	// encs: per column, how its cells are written (cellEncs); nil
+	// until the first row is encoded.
+	encs []cellEnc
 	// sec and secText: the last whole UTC second appendRFC3339 wrote
 	// and its text up to the seconds; rows of one second are common
 	// (many series, one time).

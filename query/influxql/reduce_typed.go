@@ -34,7 +34,8 @@ func (c *selectCompiler) reduceLastTyped(ctx context.Context, text string, ncols
 		return nil, true, fmt.Errorf("%w: the plan of %q answered %d columns, want time and %d more", ErrInternal, text, len(res.Cols), nd+ncols)
 	}
 	times := res.Cols[0].Int64s()
-	all := map[string]*seriesRows{}
+	find := c.newRowSeries(res.Cols, len(res.Rows))
+	all := find.all
 	// Per series (in order of appearance, seriesRows.at): per call, the
 	// row of its pick (-1: none yet), len(col) entries a series.
 	var picks []int
@@ -43,7 +44,7 @@ func (c *selectCompiler) reduceLastTyped(ctx context.Context, text string, ncols
 	for _, r := range res.Rows {
 		if nd > 0 || s == nil {
 			var isNew bool
-			if s, isNew = c.seriesOfRow(all, res.Cols, r, n); isNew {
+			if s, isNew = find.of(r, n); isNew {
 				n++
 				for range col {
 					picks = append(picks, -1)

@@ -406,6 +406,53 @@ func (c *selectCompiler) seriesOfRow(all map[string]*seriesRows, cols []exec.Col
 	return s, true
 }
 
+// rowSeries finds the series of the executor's rows (seriesOfRow), with
+// a shortcut for one GROUP BY tag read from its dictionary (GROUP BY
+// "hostname"): the series of each dictionary id kept in a slice, so that
+// a row costs an index instead of a key built and hashed.
+type rowSeries struct {
+	c    *selectCompiler
+	all  map[string]*seriesRows
+	cols []exec.Column
+	ids  []int32       // the tag's dictionary id per column row; nil: no shortcut
+	byID []*seriesRows // per id+1; [0] for rows without the tag
+}
+
+// newRowSeries returns the series finder of an answer of rows rows.
+func (c *selectCompiler) newRowSeries(cols []exec.Column, rows int) *rowSeries {
+	// Sized for a series per row up to a point (a lastpoint answer is a
+	// row per host), so that the map is not rebuilt as it grows.
+	rs := &rowSeries{c: c, cols: cols, all: make(map[string]*seriesRows, min(rows, 256))}
+	if len(c.dims) == 1 {
+		// A dictionary far larger than the answer (the head's every
+		// host, a few rows read) would cost more to index than it saves.
+		if ids, dict := cols[1].Dict(); ids != nil && len(dict) <= 4*rows+64 {
+			rs.ids, rs.byID = ids, make([]*seriesRows, len(dict)+1)
+		}
+	}
+	return rs
+}
+
+// of is the series of column row r; isNew reports a series met for the
+// first time, whose at is then n (seriesOfRow).
+func (rs *rowSeries) of(r, n int) (s *seriesRows, isNew bool) {
+	if rs.ids == nil {
+		return rs.c.seriesOfRow(rs.all, rs.cols, r, n)
+	}
+	slot := 0 // NULL or absent: the tag's value is "" (cellString)
+	if id := rs.ids[r]; id >= 0 && !rs.cols[1].IsNull(r) {
+		slot = int(id) + 1
+	}
+	if s = rs.byID[slot]; s != nil {
+		return s, false
+	}
+	// Two ids of one string (if a dictionary held one twice) find
+	// the same series through the map.
+	s, isNew = rs.c.seriesOfRow(rs.all, rs.cols, r, n)
+	rs.byID[slot] = s
+	return s, isNew
+}
+
 func (c *selectCompiler) seriesFor(all map[string]*seriesRows, vals []any) *seriesRows {
 	// The key is built in a reused buffer and looked up without a string
 	// conversion: a result has many rows per series, and the tags map is
@@ -440,7 +487,7 @@ func sortedSeries(all map[string]*seriesRows) []*seriesRows {
 	for _, s := range all {
 		out = append(out, s)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	slices.SortFunc(out, func(a, b *seriesRows) int { return strings.Compare(a.key, b.key) })
 	return out
 }
 
