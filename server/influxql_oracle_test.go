@@ -80,6 +80,7 @@ func oracleCases(base time.Time) []oracleCase {
 	tf := "time >= " + ms(from) + " and time <= " + ms(to)
 	tf2 := "time >= " + ms(base.Add(10*time.Minute)) + " and time <= " + ms(base.Add(40*time.Minute))
 	t0, t1 := rfc(base), rfc(base.Add(time.Hour))
+	week := base.Truncate(7 * 24 * time.Hour) // InfluxDB's shard group of the data's start
 	var cs []oracleCase
 	add := func(epoch string, qs ...string) {
 		for _, q := range qs {
@@ -374,6 +375,13 @@ func oracleCases(base time.Time) []oracleCase {
 		`SHOW TAG KEYS FROM "disk" WHERE time > now() - 30m`,
 		`SHOW TAG KEYS FROM "disk" WHERE time > now() - 1d`,
 		`SHOW TAG VALUES WITH KEY = "path" WHERE time > now() - 6h`,
+		// InfluxDB answers these by shard group (a week here, starting on
+		// a Monday), not by point: the data's week lists every value even
+		// over a minute without points, the next week (empty) nothing.
+		`SHOW TAG VALUES FROM "cpu" WITH KEY = "hostname" WHERE time >= `+rfc(week)+` AND time < `+rfc(week.Add(time.Minute)),
+		`SHOW TAG VALUES FROM "cpu" WITH KEY = "hostname" WHERE time > `+rfc(week.Add(7*24*time.Hour+30*time.Minute)),
+		`SHOW TAG KEYS FROM "disk" WHERE time > `+rfc(week.Add(7*24*time.Hour)),
+		`SHOW TAG KEYS FROM "disk" WHERE time <= `+rfc(week.Add(time.Second)),
 		`SHOW RETENTION POLICIES on "benchmark"`,
 		`SHOW RETENTION POLICIES`,
 		`SHOW RETENTION POLICIES ON "ret30"`,

@@ -160,6 +160,52 @@ func metaCondition(cond influxql.Expr, s *columnar.TableSchema, now time.Time) (
 	return condSQL(expr, s)
 }
 
+// shardCondition splits a SHOW TAG KEYS or SHOW TAG VALUES condition as
+// InfluxDB 1.x applies it: where, the condition without its time range,
+// and shards, the range widened to the shard groups it overlaps ("" when
+// the condition has no time). InfluxDB answers these statements from the
+// series of those shard groups, not from points: Grafana's "use time range
+// for tags" sends `time > now() - 30m`, so right after a shard group starts
+// InfluxDB lists nothing and later in the group everything the group
+// holds. Silt widens the range to the groups of the database's retention
+// (shardGroupDuration), aligned as InfluxDB aligns them: multiples of the
+// duration since the zero time, so a week starts on a Monday.
+func shardCondition(b Backend, db string, cond influxql.Expr, s *columnar.TableSchema, now time.Time) (where, shards string, err error) {
+	if cond == nil {
+		return "TRUE", "", nil
+	}
+	expr, tr, err := influxql.ConditionExpr(cond, &influxql.NowValuer{Now: now})
+	if err != nil {
+		return "", "", err
+	}
+	if where, err = condSQL(expr, s); err != nil {
+		return "", "", err
+	}
+	d, _ := b.Retention(db)
+	g := shardGroupDuration(d)
+	var bounds []string
+	if !tr.Min.IsZero() {
+		bounds = append(bounds, "time >= "+timestampLit(tr.Min.Truncate(g).UnixNano()))
+	}
+	if !tr.Max.IsZero() {
+		bounds = append(bounds, "time < "+timestampLit(tr.Max.Truncate(g).Add(g).UnixNano()))
+	}
+	return where, strings.Join(bounds, " AND "), nil
+}
+
+// shardsExist reports whether any table of db has a point in shards (a
+// time condition from shardCondition): whether InfluxDB would have a shard
+// group there.
+func shardsExist(ctx context.Context, b Backend, db string, tables map[string]*columnar.TableSchema, shards string, now time.Time) (bool, error) {
+	for m := range tables {
+		ok, err := hasRows(ctx, b, db, tables, m, shards, now)
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
 // matchingTags returns the tags of s that some row passing where has.
 func matchingTags(ctx context.Context, b Backend, db string, tables map[string]*columnar.TableSchema, m string, where string, now time.Time) ([]string, error) {
 	s := tables[m]
@@ -254,9 +300,22 @@ func showTagKeys(ctx context.Context, b Backend, req Request, st *influxql.ShowT
 	for _, m := range sourceTables(st.Sources, tables) {
 		keys := append([]string(nil), tables[m].Tags...)
 		if st.Condition != nil {
-			where, err := metaCondition(st.Condition, tables[m], req.Now)
+			where, shards, err := shardCondition(b, db, st.Condition, tables[m], req.Now)
 			if err != nil {
 				return nil, err
+			}
+			// A measurement's tag keys come from the database's index,
+			// not a shard's (InfluxDB 1.x's in-memory index): a shard group
+			// in the range lists every key its other conditions match, even
+			// if the measurement has no point there.
+			if shards != "" {
+				ok, err := shardsExist(ctx, b, db, tables, shards, req.Now)
+				if err != nil {
+					return nil, err
+				}
+				if !ok {
+					continue
+				}
 			}
 			if keys, err = matchingTags(ctx, b, db, tables, m, where, req.Now); err != nil {
 				return nil, err
@@ -356,9 +415,12 @@ func showTagValues(ctx context.Context, b Backend, req Request, st *influxql.Sho
 				}
 			}
 		}
-		where, err := metaCondition(st.Condition, s, req.Now)
+		where, shards, err := shardCondition(b, db, st.Condition, s, req.Now)
 		if err != nil {
 			return nil, err
+		}
+		if shards != "" {
+			where = "(" + where + ") AND " + shards
 		}
 		var vals [][]any
 		for _, k := range keys {
