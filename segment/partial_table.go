@@ -109,16 +109,7 @@ func (t *partialTable) groupOf(vals []string, has []bool) int32 {
 	if t.groups == nil {
 		return -1
 	}
-	k := t.key[:0]
-	for i, v := range vals {
-		if !has[i] {
-			k = append(k, 0)
-			continue
-		}
-		k = append(k, 1)
-		k = binary.AppendUvarint(k, uint64(len(v)))
-		k = append(k, v...)
-	}
+	k := appendGroupKey(t.key[:0], vals, has)
 	t.key = k
 	if g, ok := t.groups[string(k)]; ok {
 		return g
@@ -182,16 +173,7 @@ func (t *partialTable) add(start, rows int64, vals []string, has []bool, ps []pa
 			return t.addGroup(g, start, rows, ps)
 		}
 	}
-	k := binary.LittleEndian.AppendUint64(t.key[:0], uint64(start))
-	for i, v := range vals {
-		if !has[i] {
-			k = append(k, 0)
-			continue
-		}
-		k = append(k, 1)
-		k = binary.AppendUvarint(k, uint64(len(v)))
-		k = append(k, v...)
-	}
+	k := appendGroupKey(binary.LittleEndian.AppendUint64(t.key[:0], uint64(start)), vals, has)
 	t.key = k
 	if t.idx == nil {
 		t.idx = make(map[string]int32, t.hint)
@@ -371,4 +353,20 @@ func partColumn(fv *columnar.FieldVector, n int) []uint64 {
 	}
 	fv.U = slices.Grow(fv.U[:0], n)[:n]
 	return fv.U
+}
+
+// appendGroupKey appends to k the tag values vals/has as a map key: per
+// tag a presence byte, then its length and bytes, so that no two groups
+// share a key.
+func appendGroupKey(k []byte, vals []string, has []bool) []byte {
+	for i, v := range vals {
+		if !has[i] {
+			k = append(k, 0)
+			continue
+		}
+		k = append(k, 1)
+		k = binary.AppendUvarint(k, uint64(len(v)))
+		k = append(k, v...)
+	}
+	return k
 }
