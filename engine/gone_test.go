@@ -93,3 +93,26 @@ func TestRetryGone(t *testing.T) {
 		t.Fatalf("canceled: %d runs, %v", runs, err)
 	}
 }
+
+// BenchmarkRetryGoneNoFailure is what every query on a node with tiering
+// pays for RetryGone when nothing is gone: the context value that keeps
+// nested calls from retrying.
+func BenchmarkRetryGoneNoFailure(b *testing.B) {
+	store := tiering.NewMemStore()
+	cfg := testConfig(b.TempDir())
+	cfg.Tiering = TierConfig{Tier: &tiering.Tier{Store: store, Footers: tiering.NewFooterCache(1 << 20),
+		Uploader: &tiering.Uploader{Store: store}, Metrics: tiering.NewStoreMetrics(nil)}, Interval: time.Hour}
+	e, err := Open(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	run := func(context.Context) error { return nil }
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := e.RetryGone(ctx, nil, run); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
