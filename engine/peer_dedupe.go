@@ -147,21 +147,22 @@ func (e *Engine) dedupeSegment(ctx context.Context, k windowKey, s segment.Segme
 	defer e.refs.release([]segment.SegmentMeta{s})
 
 	// The series s and each peer may share, by their first tag's values
-	// (nil: unknown, every series).
+	// (nil: unknown, every series). Two segments hold the same series only
+	// if they share a value of the first tag, or both hold series without
+	// it: those cannot be picked out by the tag index, so then every
+	// series of the peer is read.
 	var first string
 	if len(tagOrder) > 0 {
 		first = tagOrder[0]
 	}
 	var ownVals []string
-	ownKnown := false
+	ownKnown, ownAll := false, false
 	if first != "" {
 		seg, err := e.refs.segment(s)
 		if err != nil {
 			return fail(err)
 		}
-		ownVals, ownKnown = seg.TagValues(first, nil)
-		// No value: its series lack the tag, which tells nothing.
-		ownKnown = ownKnown && len(ownVals) > 0
+		ownVals, ownAll, ownKnown = seg.KeyValues(first)
 		slices.Sort(ownVals)
 	}
 	type shared struct {
@@ -181,7 +182,9 @@ func (e *Engine) dedupeSegment(ctx context.Context, k windowKey, s segment.Segme
 		}
 		var vals []string
 		if ownKnown {
-			if theirs, ok := sg.TagValues(first, nil); ok && len(theirs) > 0 {
+			if theirs, theirAll, ok := sg.KeyValues(first); ok && (ownAll || theirAll) {
+				// One side's series all have the tag: only common values
+				// can name a common series.
 				slices.Sort(theirs)
 				vals = intersectSorted(ownVals, theirs)
 				if len(vals) == 0 {

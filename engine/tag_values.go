@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"slices"
 )
 
@@ -12,6 +13,17 @@ import (
 // the indexes cannot answer exactly (retention is hiding rows of a window,
 // or a segment lacks an index); the caller then scans.
 func (e *Engine) TagValues(db, table, key string, filter map[string][]string) (vals []string, ok bool, err error) {
+	// The footers of cold segments are read at the open: one whose object
+	// is gone is read again on the reloaded manifests (RetryGone).
+	err = e.RetryGone(context.Background(), nil, func(context.Context) error {
+		var err error
+		vals, ok, err = e.tagValues(db, table, key, filter)
+		return err
+	})
+	return vals, ok, err
+}
+
+func (e *Engine) tagValues(db, table, key string, filter map[string][]string) (vals []string, ok bool, err error) {
 	ts, err := e.OpenScan(db, table)
 	if err != nil {
 		return nil, false, err

@@ -93,9 +93,12 @@ var (
 )
 
 // IsColdUnavailable reports whether err means cold data could not be read
-// because the object store is unreachable (at open or mid-scan).
+// because the object store is unreachable (at open or mid-scan), or
+// because objects the query needed were gone even after it was run again
+// on reloaded manifests (ErrObjectGone): either way the answer is refused,
+// and asking again later may succeed.
 func IsColdUnavailable(err error) bool {
-	return errors.Is(err, ErrColdUnavailable) || errors.Is(err, tiering.ErrUnavailable)
+	return errors.Is(err, ErrColdUnavailable) || errors.Is(err, tiering.ErrUnavailable) || errors.Is(err, ErrObjectGone)
 }
 
 // tierer is the state of the background tiering loop.

@@ -12,6 +12,11 @@ type tierMetrics struct {
 	Failures  *prometheus.CounterVec
 	Deletes   prometheus.Counter
 	ColdOpens prometheus.Counter
+	// GoneRetries and GoneFailures count queries run again because an
+	// object they read was gone from the store, and those that still
+	// failed (RetryGone, gone.go).
+	GoneRetries  prometheus.Counter
+	GoneFailures prometheus.Counter
 }
 
 func newTierMetrics(e *Engine) *tierMetrics {
@@ -26,6 +31,10 @@ func newTierMetrics(e *Engine) *tierMetrics {
 			[]string{"class"}),
 		Deletes:   c("silt_tier_bucket_deletes_total", "Objects deleted in the bucket after retention or compaction retired their segments."),
 		ColdOpens: c("silt_tier_cold_opens_total", "Cold segments opened for queries (footer read through the footer cache or one GET)."),
+		GoneRetries: c("silt_query_object_gone_retries_total",
+			"Queries run again, on reloaded manifests, because an object they read was gone from the object store (replaced by a writer after --tier.delete-grace)."),
+		GoneFailures: c("silt_query_object_gone_failures_total",
+			"Queries that failed because an object they read was gone, after their retries or once part of a streamed answer was sent."),
 	}
 	cold := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "silt_tier_cold_segments", Help: "Segments held in the object store."},
 		func() float64 {
@@ -47,6 +56,6 @@ func newTierMetrics(e *Engine) *tierMetrics {
 			}
 			return 0
 		})
-	e.metrics.Registry.MustRegister(m.Segments, m.Bytes, m.Failures, m.Deletes, m.ColdOpens, cold, pending)
+	e.metrics.Registry.MustRegister(m.Segments, m.Bytes, m.Failures, m.Deletes, m.ColdOpens, m.GoneRetries, m.GoneFailures, cold, pending)
 	return m
 }

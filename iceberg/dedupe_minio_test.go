@@ -28,6 +28,13 @@ import (
 // publishing withholds what another writer holds a newer copy of.
 func peerWriter(t *testing.T, srv *miniotest.Server, id string) *fixture {
 	t.Helper()
+	return peerWriterAt(t, srv, id, t.TempDir())
+}
+
+// peerWriterAt is peerWriter on data directory dir (a restart when dir
+// was a writer's before).
+func peerWriterAt(t *testing.T, srv *miniotest.Server, id, dir string) *fixture {
+	t.Helper()
 	prefix := cluster.WriterPrefix(clusterRoot, id)
 	cfg := tiering.DefaultConfig()
 	cfg.S3 = s3Options(srv, prefix)
@@ -48,7 +55,7 @@ func peerWriter(t *testing.T, srv *miniotest.Server, id string) *fixture {
 	f.pub = &iceberg.Publisher{Store: root, Location: "s3://" + bucket + "/" + clusterRoot, DataPrefix: own,
 		Legacy: own + iceberg.DefaultRoot}
 	peers := &cluster.PeerSegments{Node: id, Union: cluster.NewUnion(root, quiet), Store: root}
-	e, err := engine.Open(engine.Config{DataDir: t.TempDir(), FlushInterval: time.Hour, FlushBytes: 1 << 30, MaxHeadBytes: 1 << 30,
+	e, err := engine.Open(engine.Config{DataDir: dir, FlushInterval: time.Hour, FlushBytes: 1 << 30, MaxHeadBytes: 1 << 30,
 		Logger: quiet, Compaction: engine.CompactionConfig{Interval: time.Hour}, Peers: peers,
 		Tiering: engine.TierConfig{Tier: tr, After: 48 * time.Hour, Interval: time.Hour,
 			Publish: func(ctx context.Context, m *manifest.Manifest) error {

@@ -99,8 +99,9 @@ func mayShare(a, b segment.SegmentMeta, tagOrder []string) bool {
 // a query node keeps (docs/scaling.md); this one is rewritten without it
 // (the engine's peer dedupe, which records the peer in Deduped) and then
 // published. So the shared table lists a point two writers hold once,
-// from the writer whose copy wins. Windows of segments without write
-// stamps are published as before (their common points listed twice).
+// from the writer whose copy wins. Segments without write stamps are
+// older than stamped ones, and of two without, the later node id's is kept
+// (segment.NewerPeers).
 func WithholdShadowed(m *manifest.Manifest, self string, peers []segment.Peer) *manifest.Manifest {
 	if len(peers) == 0 {
 		return m

@@ -46,17 +46,21 @@ func MayShare(a, b SegmentMeta, tagOrder []string) bool {
 // s (writer self's raw segment) with a newer copy, which s's copy loses
 // to, leaving out those s records as done (Deduped: s was rewritten
 // without their points, or found to share none). Newer is WriteOrder,
-// ties going to the writer whose node id sorts later. Without stamps on
-// either side there is no order a query node and the writers agree on:
-// such pairs are not returned (their common points stay on both).
+// ties going to the writer whose node id sorts later.
+//
+// A segment without stamps (written before them) is older than every
+// stamped one, as a query node orders them. Two without stamps have no
+// write order: the later node id's copy is kept, so that every writer
+// picks the same one and the older copy is rewritten away; once it is, a
+// query node holds a single copy and answers it too.
 func NewerPeers(s SegmentMeta, self string, peers []Peer, tagOrder []string) []Peer {
-	if !s.Stamped() || s.IsRollup() {
+	if s.IsRollup() {
 		return nil
 	}
 	var out []Peer
 	for _, p := range peers {
 		t := p.Meta
-		if p.Node == self || t.IsRollup() || !t.Stamped() || t.DB != s.DB || t.Table != s.Table ||
+		if p.Node == self || t.IsRollup() || t.DB != s.DB || t.Table != s.Table ||
 			!MayShare(s, t, tagOrder) || slices.Contains(s.Deduped, t.Path) {
 			continue
 		}

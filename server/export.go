@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"math"
 	"sort"
@@ -41,19 +42,29 @@ func (s *Server) handleExport(ctx *fasthttp.RequestCtx) {
 		sort.Strings(names)
 	}
 	// Open every table's segments before answering, so that unreadable
-	// files give an error status rather than a short 200.
-	scans := make([]*engine.TableScan, 0, len(names))
-	for _, t := range names {
-		ts, err := s.eng.OpenScan(db, t)
-		if err != nil {
-			for _, o := range scans {
-				_ = o.Close()
+	// files give an error status rather than a short 200; a cold segment
+	// whose object is gone (replaced by a writer after its delete grace)
+	// is opened again on the reloaded manifests (engine.RetryGone). Once
+	// the stream has started, a gone object ends it in-band (below).
+	var scans []*engine.TableScan
+	err := s.eng.RetryGone(context.Background(), nil, func(context.Context) error {
+		scans = make([]*engine.TableScan, 0, len(names))
+		for _, t := range names {
+			ts, err := s.eng.OpenScan(db, t)
+			if err != nil {
+				for _, o := range scans {
+					_ = o.Close()
+				}
+				return fmt.Errorf("table %s: %w", t, err)
 			}
-			s.log.Error("export failed", "db", db, "table", t, "err", err)
-			s.writeError(ctx, fasthttp.StatusInternalServerError, "export-failed", err.Error())
-			return
+			scans = append(scans, ts)
 		}
-		scans = append(scans, ts)
+		return nil
+	})
+	if err != nil {
+		s.log.Error("export failed", "db", db, "err", err)
+		s.writeError(ctx, fasthttp.StatusInternalServerError, "export-failed", err.Error())
+		return
 	}
 	ctx.SetContentType("text/plain; charset=utf-8")
 	s.setBodyStreamWriter(ctx, func(w *bufio.Writer) { // requestlog.go

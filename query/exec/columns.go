@@ -68,6 +68,20 @@ func (c *Columns) Bytes() int64 {
 // answer the executor builds only as rows (subqueries, set operations,
 // joins, bucket-limited aggregates, EXPLAIN): run it with RunLimited.
 func RunColumns(ctx context.Context, q *sql.Query, src BatchSource, lim Limits) (cols *Columns, ok bool, err error) {
+	r, retry := src.(goneRetrier)
+	if !retry {
+		return runColumnsOnce(ctx, q, src, lim)
+	}
+	// As RunLimited: a run that found an object gone is run again whole.
+	err = r.RetryGone(ctx, nil, func(ctx context.Context) error {
+		var err error
+		cols, ok, err = runColumnsOnce(ctx, q, src, lim)
+		return err
+	})
+	return cols, ok, err
+}
+
+func runColumnsOnce(ctx context.Context, q *sql.Query, src BatchSource, lim Limits) (cols *Columns, ok bool, err error) {
 	if q.Kind != sql.QuerySelect || q.Table == nil || q.Input != nil || q.HasSubqueries() {
 		return nil, false, nil
 	}

@@ -99,8 +99,34 @@ func Run(ctx context.Context, q *sql.Query, src BatchSource, tables []string) (*
 	return RunLimited(ctx, q, src, tables, Limits{})
 }
 
-// RunLimited executes q within lim.
+// RunLimited executes q within lim. Over an engine whose cold segments
+// can leave the object store while the query runs (EngineSource), a run
+// that finds one gone is run again from the start on the reloaded
+// manifests (engine.RetryGone): the answer is built whole before it is
+// returned, so nothing of a failed run reaches the caller.
 func RunLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []string, lim Limits) (*query.Result, error) {
+	r, ok := src.(goneRetrier)
+	if !ok || ctx.Value(explainKey{}) != nil {
+		// An EXPLAIN ANALYZE collecting into the caller's Explain would
+		// count a failed run's work too: it is not run again.
+		return runLimitedOnce(ctx, q, src, tables, lim)
+	}
+	var res *query.Result
+	err := r.RetryGone(ctx, nil, func(ctx context.Context) error {
+		var err error
+		res, err = runLimitedOnce(ctx, q, src, tables, lim)
+		return err
+	})
+	return res, err
+}
+
+// goneRetrier is a source whose queries are run again when an object they
+// read is gone from the object store (EngineSource: engine.RetryGone).
+type goneRetrier interface {
+	RetryGone(ctx context.Context, sent func() bool, run func(context.Context) error) error
+}
+
+func runLimitedOnce(ctx context.Context, q *sql.Query, src BatchSource, tables []string, lim Limits) (*query.Result, error) {
 	if q.Kind == sql.QueryExplain {
 		return runExplain(ctx, q, src, tables, lim) // explain.go
 	}

@@ -28,6 +28,13 @@ func (s EngineSource) RollupWidths(table string, tr sql.TimeRange) []int64 {
 	return s.Engine.RollupWidthsForScan(s.DB, table, tr.Min, tr.Max)
 }
 
+// RetryGone runs a query over the engine, again on the reloaded manifests
+// when an object it read is gone from the object store
+// (engine.Engine.RetryGone): RunLimited and RunColumns call it.
+func (s EngineSource) RetryGone(ctx context.Context, sent func() bool, run func(context.Context) error) error {
+	return s.Engine.RetryGone(ctx, sent, run)
+}
+
 // ScanBatches implements BatchSource.
 func (s EngineSource) ScanBatches(ctx context.Context, spec ScanSpec, stats *query.Stats, fn func(*columnar.ColumnBatch) error) error {
 	return s.scanBatches(ctx, spec, stats, nil, fn)

@@ -179,7 +179,17 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 	if hints != nil {
 		mint, maxt = max(mint, hints.Start), min(maxt, hints.End)
 	}
-	out, err := q.selectSeries(ctx, mint, maxt, ms)
+	// A Select builds its series whole before returning them: one that
+	// found an object gone from the store (a writer replaced a segment
+	// after its delete grace) is run again on the reloaded manifests. What
+	// a failed run charged stays charged until the request ends (a retry
+	// may so reach --query-max-memory sooner; it never answers short).
+	var out []*series
+	err := q.q.Eng.RetryGone(ctx, nil, func(ctx context.Context) error {
+		var err error
+		out, err = q.selectSeries(ctx, mint, maxt, ms)
+		return err
+	})
 	if err != nil {
 		return storage.ErrSeriesSet(err)
 	}
