@@ -281,3 +281,58 @@ func BenchmarkHeadFoldTSBS(b *testing.B) {
 		}
 	}
 }
+
+// A fold takes a table another fold released (partialTables), with every
+// array it kept overwritten (poisonRecycled): what it answers must equal
+// what a fresh table answers. A sequence of folds of different shapes —
+// fields, kept tags, widths, ranges, late rows — runs twice, recycling off
+// and on, so each fold's table comes from a fold of another shape.
+func TestPartialTablesRecycled(t *testing.T) {
+	defer func() { recyclePartialTables, poisonRecycled = true, false }()
+	type query struct {
+		cols       []string
+		keep       bool
+		minT, maxT int64
+		width      int64
+		late       bool
+	}
+	var qs []query
+	for _, late := range []bool{false, true} {
+		for _, cols := range [][]string{{"host", "f", "i", "u", "later"}, {"f"}, {"dc", "u", "later"}, {"host", "i"}} {
+			for _, width := range []int64{10e9, 60e9, 3600e9} {
+				for _, keep := range []bool{false, true} {
+					qs = append(qs, query{cols, keep, 0, max(WindowStart(1800e9, width), width), width, late},
+						query{cols, keep, math.MinInt64, math.MaxInt64, width, late})
+				}
+			}
+		}
+	}
+	heads := map[bool]*Head{}
+	for _, late := range []bool{false, true} {
+		_, heads[late], _ = foldHead(t, 3*blockRows+4321, late, 3)
+	}
+	run := func() [][]string {
+		var out [][]string
+		for _, q := range qs {
+			h := heads[q.late]
+			var keep []bool
+			if q.keep {
+				keep = h.MatchSeries(map[string][]string{"host": {"h01", "h04", "h12"}})
+			}
+			out = append(out, rollupRows(t, h, q.cols, keep, q.minT, q.maxT, q.width))
+		}
+		return out
+	}
+	recyclePartialTables, poisonRecycled = false, false
+	want := run()
+	recyclePartialTables, poisonRecycled = true, true
+	got := run()
+	for i, q := range qs {
+		if len(want[i]) == 0 {
+			t.Fatalf("query %+v: no partials: the test needs some", q)
+		}
+		if !slices.Equal(got[i], want[i]) {
+			t.Fatalf("query %+v on a recycled table: %d partials, want %d\n got %.200q\nwant %.200q", q, len(got[i]), len(want[i]), got[i], want[i])
+		}
+	}
+}
