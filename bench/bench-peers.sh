@@ -135,6 +135,8 @@ for _ in $(seq 90); do
   prev=$cur; sleep 2
 done
 
+wait_idle "$influx_pid" "$ch_pid" "$vm_pid"
+
 # What live dashboards read: the data still in Silt's in-memory head, before
 # the restart below flushes it (HEAD=0 skips this). Its answers are checked
 # against the segments' like every other system's.
@@ -169,6 +171,7 @@ echo "Silt's /query endpoint (InfluxQL, as Grafana queries it), TSBS's InfluxQL 
 echo "single node, Debian's package, -retentionPeriod=100y -search.disableCache (no rollup-result cache: the other systems cache no results), otherwise defaults; loaded once (influx line protocol at /write: metrics cpu_usage_user ...); storage directory after force_flush and force_merge; queries: TSBS's PromQL through /api/v1/query_range (TSBS has none for lastpoint, high-cpu, groupby-orderby-limit)" > "$res/notes-victoriametrics.txt"
 
 echo "== queries"
+wait_idle "$silt_pid" "$influx_pid" "$ch_pid" "$vm_pid"
 # Type by type, the systems one after another, so a busy minute on a shared
 # machine hits all of them rather than one. Each server's peak RSS restarts
 # before each of its runs; the report shows the largest peak.

@@ -95,6 +95,25 @@ start_victoriametrics() {
   wait_http "http://127.0.0.1:$1/health"
 }
 
+# wait_idle PID...: wait (at most 3 minutes) until the processes together
+# use less than 2% of a core over 5 seconds: background work a peer starts
+# after its load (VictoriaMetrics' force_merge returns before the merge
+# ends; InfluxDB compacts a cold shard in full) must not share the cores
+# with the queries measured next.
+wait_idle() {
+  local tck; tck=$(getconf CLK_TCK)
+  local busy prev cur
+  cpu_of() { local s=0 p; for p in "$@"; do s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$s"; }
+  prev=$(cpu_of "$@")
+  for _ in $(seq 36); do
+    sleep 5
+    cur=$(cpu_of "$@")
+    busy=$((cur - prev)); prev=$cur
+    [ $((busy * 100)) -lt $((tck * 5 * 2)) ] && return 0
+  done
+  echo "warning: peers still busy after 3 minutes ($busy ticks in the last 5 s)" >&2
+}
+
 # rss_reset PID: restart the process's peak RSS (VmHWM) from its current
 # resident set; rss_peak PID: print that peak in bytes.
 rss_reset() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }

@@ -185,6 +185,7 @@ func (e *Engine) dropMemoryLocked(db, table string) {
 		if match(name) {
 			e.activeBytes.Add(-h.Bytes())
 			e.headRows.Add(-int64(h.Len()))
+			h.Retire()
 			delete(e.heads[db], name)
 		}
 	}
@@ -203,6 +204,7 @@ func (e *Engine) dropMemoryLocked(db, table string) {
 			e.frozenBytes.Add(-b)
 			fs.rows -= int64(h.Len())
 			e.headRows.Add(-int64(h.Len()))
+			h.Retire()
 			delete(fs.heads[db], name)
 		}
 		// flushSet writes fs.schemas into the manifest: it must not bring

@@ -141,8 +141,11 @@ type Engine struct {
 	lastCache lastCache // per-segment last values, for LastOnly scans
 
 	frozenBytes atomic.Int64
-	headRows    atomic.Int64
-	nextID      atomic.Uint64
+	// copyBytes is what queries added to the heads in memory: the
+	// block-ordered column copies their folds make (segment.Head.CopyBytes).
+	copyBytes atomic.Int64
+	headRows  atomic.Int64
+	nextID    atomic.Uint64
 
 	stop chan struct{}
 	done chan struct{}
@@ -256,9 +259,10 @@ func (e *Engine) Config() Config { return e.cfg }
 // Manifest returns the current manifest; callers must not modify it.
 func (e *Engine) Manifest() *manifest.Manifest { return e.manifest.Load() }
 
-// HeadBytes returns the memory held by active and frozen heads.
+// HeadBytes returns the memory held by active and frozen heads, the
+// copies queries added to them included.
 func (e *Engine) HeadBytes() int64 {
-	return e.activeBytes.Load() + e.frozenBytes.Load()
+	return e.activeBytes.Load() + e.frozenBytes.Load() + e.copyBytes.Load()
 }
 
 // WAL record types.
@@ -518,7 +522,7 @@ func (e *Engine) applyLocked(db string, b *columnar.Batch) {
 		e.activeBytes.Add(h.Bytes() - before)
 	}
 	e.headRows.Add(int64(len(b.Rows)))
-	if e.activeBytes.Load() >= e.cfg.FlushBytes {
+	if e.activeBytes.Load()+e.copyBytes.Load() >= e.cfg.FlushBytes {
 		e.kickFlush()
 	}
 }

@@ -33,10 +33,12 @@ func (e *Engine) flushLoop() {
 		}
 		e.mu.Lock()
 		active := e.activeBytes.Load()
-		due := active >= e.cfg.FlushBytes ||
+		// Copies queries made of the heads' columns count toward both
+		// bounds: a flush drops them with the heads.
+		due := active+e.copyBytes.Load() >= e.cfg.FlushBytes ||
 			(active > 0 && time.Since(e.firstWrite) >= e.cfg.FlushInterval) ||
 			len(e.frozen) > 0 ||
-			active+e.frozenBytes.Load() >= e.cfg.MaxHeadBytes
+			active+e.frozenBytes.Load()+e.copyBytes.Load() >= e.cfg.MaxHeadBytes
 		e.mu.Unlock()
 		if !due {
 			continue
@@ -212,6 +214,11 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 	e.mu.Unlock()
 	e.frozenBytes.Add(-fs.bytes)
 	e.headRows.Add(-fs.rows)
+	for _, tables := range fs.heads {
+		for _, h := range tables {
+			h.Retire()
+		}
+	}
 	var bytes int64
 	for _, s := range metas {
 		bytes += s.Bytes

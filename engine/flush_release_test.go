@@ -1,9 +1,13 @@
 package engine
 
 import (
+	"fmt"
+	"math"
 	"runtime"
 	"testing"
 	"weak"
+
+	"github.com/siltdb/silt/columnar"
 )
 
 // A flushed head is released: once its rows are in segments, nothing the
@@ -33,5 +37,36 @@ func TestFlushReleasesHeads(t *testing.T) {
 		if h.Value() != nil {
 			t.Fatalf("round %d: the flushed head is still reachable", round)
 		}
+	}
+}
+
+// The column copies a query's fold adds to a head (segment.Head.CopyBytes)
+// count in HeadBytes — so toward --max-head-bytes and its backpressure —
+// and leave it with the head when it is flushed.
+func TestHeadCopiesCounted(t *testing.T) {
+	e := open(t, noCompactConfig(t.TempDir()))
+	defer func() { _ = e.Close() }()
+	var pts []point
+	for i := range 3*8192 + 100 {
+		pts = append(pts, point{"cpu", fmt.Sprintf("h%02d", i%13), int64(i/13) * 1e9, float64(i)})
+	}
+	write(t, e, "db", pts...)
+	e.mu.Lock()
+	h := e.heads["db"]["cpu"]
+	v := h.View()
+	e.mu.Unlock()
+	before := e.HeadBytes()
+	// 7 s windows: no block partial nests in them, so the fold reads rows.
+	if err := v.ScanRollup([]string{"host", "v"}, nil, math.MinInt64, math.MaxInt64, 7e9, 1000, func(*columnar.ColumnBatch) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if c := h.CopyBytes(); c == 0 || e.HeadBytes() != before+c {
+		t.Fatalf("head bytes %d after a fold that copied %d bytes, want %d", e.HeadBytes(), c, before+c)
+	}
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if e.HeadBytes() != 0 || e.copyBytes.Load() != 0 {
+		t.Fatalf("after the flush: head bytes %d, copies %d; want 0", e.HeadBytes(), e.copyBytes.Load())
 	}
 }

@@ -3,6 +3,8 @@ package segment
 import (
 	"encoding/binary"
 	"math"
+	"sync"
+	"sync/atomic"
 
 	"github.com/siltdb/silt/columnar"
 )
@@ -43,6 +45,9 @@ type Head struct {
 
 	minTime, maxTime int64
 	bytes            int64
+	// copies counts what readers add to sealed blocks (their
+	// block-ordered columns, head_fold.go), shared with Views.
+	copies *copyBytes
 
 	// seriesLast is the latest time of each series. A row at or before it
 	// is late, and only a late row can repeat a point: where the head
@@ -90,7 +95,7 @@ type tagDict struct {
 
 // NewHead returns an empty head for a table with schema s.
 func NewHead(s *columnar.TableSchema) *Head {
-	return &Head{Schema: s, seriesMap: map[string]uint32{}, minTime: math.MaxInt64, maxTime: math.MinInt64}
+	return &Head{Schema: s, seriesMap: map[string]uint32{}, minTime: math.MaxInt64, maxTime: math.MinInt64, copies: new(copyBytes)}
 }
 
 // Len returns the number of rows appended.
@@ -98,6 +103,56 @@ func (h *Head) Len() int { return len(h.times) }
 
 // Bytes returns an estimate of the memory the head holds.
 func (h *Head) Bytes() int64 { return h.bytes }
+
+// copyBytes counts the memory readers add to a head and its Views: the
+// block-ordered copies of columns that folds make on first read
+// (head_fold.go). They are not in Bytes, which the writer keeps and the
+// engine tracks by the change each append makes; a head adds them to its
+// own total and, until Retire, to a shared total (the engine's).
+type copyBytes struct {
+	mu      sync.Mutex
+	own     int64
+	shared  *atomic.Int64
+	retired bool
+}
+
+func (c *copyBytes) add(n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.own += n
+	if c.shared != nil && !c.retired {
+		c.shared.Add(n)
+	}
+}
+
+// CountCopiesIn makes total count, from now on, the memory readers add to
+// h (CopyBytes) until Retire. Called before h is read.
+func (h *Head) CountCopiesIn(total *atomic.Int64) {
+	h.copies.mu.Lock()
+	defer h.copies.mu.Unlock()
+	h.copies.shared = total
+	total.Add(h.copies.own)
+}
+
+// CopyBytes returns the memory readers added to h and its Views.
+func (h *Head) CopyBytes() int64 {
+	h.copies.mu.Lock()
+	defer h.copies.mu.Unlock()
+	return h.copies.own
+}
+
+// Retire takes h's copies off the total CountCopiesIn gave, for good: the
+// head is gone from its owner's accounts (flushed and released, or
+// dropped). Readers still holding a View may add more; only h counts them.
+func (h *Head) Retire() {
+	c := h.copies
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shared != nil && !c.retired {
+		c.shared.Add(-c.own)
+	}
+	c.retired = true
+}
 
 // TimeRange returns the smallest and largest time appended.
 func (h *Head) TimeRange() (int64, int64) { return h.minTime, h.maxTime }
@@ -267,7 +322,7 @@ func (h *Head) NoDuplicates() bool { return h.NoDuplicatesIn(math.MinInt64, math
 // are immutable.
 func (h *Head) View() *Head {
 	n := len(h.times)
-	v := &Head{Schema: h.Schema.Clone(), view: true, minTime: h.minTime, maxTime: h.maxTime, late: h.late.view(),
+	v := &Head{Schema: h.Schema.Clone(), view: true, minTime: h.minTime, maxTime: h.maxTime, late: h.late.view(), copies: h.copies,
 		times: h.times[:n:n], series: h.series[:n:n],
 		seriesTags: h.seriesTags[:len(h.seriesTags):len(h.seriesTags)],
 		blocks:     h.blocks[:len(h.blocks):len(h.blocks)], sealed: h.sealed,

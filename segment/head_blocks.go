@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/siltdb/silt/columnar"
 )
@@ -36,6 +37,10 @@ type headBlock struct {
 	sids  []uint32
 	start []int32
 	rows  []int32
+	// times are the rows' times in that order; cols[c], once a fold
+	// read field column c here, its values in that order (head_fold.go).
+	times []int64
+	cols  []atomic.Pointer[orderedColumn]
 	roll  *blockRollup // partials of dense blocks (head_block_rollup.go)
 	// dupLo..dupHi spans the times of the block's rows that repeat a
 	// point of it or of an earlier block (head_dups.go); dupLo > dupHi:
@@ -45,7 +50,7 @@ type headBlock struct {
 
 // blockBytes is what a sealed block adds to the head's memory.
 func blockBytes(b *headBlock) int64 {
-	return int64(4*len(b.rows)+8*len(b.sids)) + 64
+	return int64(12*len(b.rows)+8*len(b.sids)+8*len(b.cols)) + 64
 }
 
 // sealBlocks indexes every complete block of blockRows rows not yet sealed.
@@ -100,6 +105,11 @@ func (h *Head) sealBlock(lo, hi int) {
 			slices.SortStableFunc(g, h.byTime) // equal times keep arrival order
 		}
 	}
+	blk.times = make([]int64, len(blk.rows))
+	for i, r := range blk.rows {
+		blk.times[i] = h.times[r]
+	}
+	blk.cols = make([]atomic.Pointer[orderedColumn], len(h.fields))
 	h.sealDups(blk)
 	h.rollBlock(blk)
 	h.blocks = append(h.blocks, blk)

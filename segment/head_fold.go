@@ -9,17 +9,21 @@ import (
 	"github.com/siltdb/silt/columnar"
 )
 
-// Folding the head's rows into partials straight from its column chunks.
-// A read of partials at a width no block partial nests in (TSBS's
-// per-minute queries over a head of sparse series, whose blocks keep
-// hourly partials) folds the rows themselves. Gathering them into batches
-// first copied every value of every field read, with a chunk lookup and a
-// validity test per value, and then split the batch into runs again: most
-// of such a query's time. Here a sealed block is exactly one chunk of each
-// column (head_column.go), and a block lists each series' rows in time
-// order, so a series' rows of one block fold window by window in one typed
-// loop per field over that chunk's values, and each window's partials go
-// to the table once.
+// Folding the head's rows into partials from block-ordered copies of
+// their columns. A read of partials at a width no block partial nests in
+// (TSBS's per-minute queries over a head of sparse series, whose blocks
+// keep hourly partials) folds the rows themselves. Rows stay in arrival
+// order in the head's columns, so one series' rows of a block lie a row
+// per series apart (a hundred hosts: 800 bytes between two values of one
+// host): reading them in place missed the processor's caches on almost
+// every value, and that was most of such a query's time. A sealed block
+// therefore keeps its rows' times in its own order (series, then time),
+// and the first fold that reads a field of the block copies that field's
+// values into the same order (orderedColumn): a series' rows of a block
+// are then a contiguous run of times and values, folded window by window
+// in one typed loop per field, and each window's partials go to the table
+// once. The unsealed tail (fewer than blockRows rows) is gathered into the
+// same shape per fold.
 
 // chunkValues returns the values and validity words of column c's chunk k
 // (rows [k*chunkRows, (k+1)*chunkRows)): row k*chunkRows+j has a value if
@@ -42,26 +46,71 @@ func (c *fieldColumn) chunkValues(k int, scratch []uint64) (num, valid, _ []uint
 	return nil, nil, scratch // no values yet in that chunk
 }
 
-// foldChunk folds into p, which must be empty, the values of rows (head
-// row numbers in time order, all in the chunk starting at row base) of a
-// column of type typ whose chunk holds num and valid (chunkValues); times
-// are the head's. It is foldRun over a chunk's values in place: the same
-// arithmetic in the same order, so the partials are those a batch of the
-// same rows gives.
-func foldChunk(p *partial, typ columnar.FieldType, num, valid []uint64, base int32, rows []int32, times []int64) {
-	first, last := int32(-1), int32(-1)
+// orderedColumn is one field's values of a sealed block in the block's
+// order: position i holds row blk.rows[i], which has a value if bit i of
+// valid is set.
+type orderedColumn struct {
+	num   []uint64
+	valid []uint64
+}
+
+// orderedColumnBytes is what an orderedColumn of n rows adds to the head.
+func orderedColumnBytes(n int) int64 { return int64(8*n+8*((n+63)/64)) + 64 }
+
+// orderedColumn returns field column c's values of sealed block blk in
+// the block's order, copying them on first use; nil when the column has
+// no values in the block (it was made after the block was sealed). Any
+// reader may build it: the copy depends only on rows every reader of the
+// block sees alike (a sealed block's rows are all appended, and later
+// appends write past them), the first to publish it wins, and the head
+// counts its bytes (CopyBytes).
+func (h *Head) orderedColumn(blk *headBlock, c int) *orderedColumn {
+	if c >= len(blk.cols) {
+		return nil
+	}
+	if oc := blk.cols[c].Load(); oc != nil {
+		return oc
+	}
+	num, valid, _ := h.fields[c].chunkValues(int(blk.lo>>chunkShift), nil)
+	n := len(blk.rows)
+	oc := &orderedColumn{num: make([]uint64, n), valid: make([]uint64, (n+63)/64)}
+	for i, r := range blk.rows {
+		j := int(r - blk.lo)
+		if j < len(num) && valid[j>>6]&(1<<(j&63)) != 0 {
+			oc.num[i] = num[j]
+			oc.valid[i>>6] |= 1 << (i & 63)
+		}
+	}
+	if blk.cols[c].CompareAndSwap(nil, oc) {
+		h.copies.add(orderedColumnBytes(n))
+		return oc
+	}
+	return blk.cols[c].Load()
+}
+
+// foldOrdered folds into p, which must be empty, the values at positions
+// [lo, hi) of a column of type typ laid out as num and valid (an
+// orderedColumn, or the tail gathered alike; num nil: no values), whose
+// times are times (in time order). It is foldRun over the values in
+// place: the same arithmetic in the same order, so the partials are those
+// a batch of the same rows gives.
+func foldOrdered(p *partial, typ columnar.FieldType, num, valid []uint64, lo, hi int, times []int64) {
+	if num == nil {
+		return
+	}
+	num, times = num[:hi], times[:hi]
+	first, last := -1, -1
 	n, mean, m2 := p.n, p.mean, p.m2
 	switch typ {
 	case columnar.FieldFloat:
 		var sum, mn, mx float64
-		for _, r := range rows {
-			j := int(r - base)
-			if j >= len(num) || valid[j>>6]&(1<<(j&63)) == 0 {
+		for i := lo; i < hi; i++ {
+			if valid[i>>6]&(1<<(i&63)) == 0 {
 				continue
 			}
-			v := math.Float64frombits(num[j])
+			v := math.Float64frombits(num[i])
 			if n == 0 {
-				mn, mx, first = v, v, r
+				mn, mx, first = v, v, i
 			} else {
 				if FloatLess(v, mn) {
 					mn = v
@@ -71,7 +120,7 @@ func foldChunk(p *partial, typ columnar.FieldType, num, valid []uint64, base int
 				}
 			}
 			sum += v
-			last = r
+			last = i
 			n++
 			d := v - mean
 			mean += d / float64(n)
@@ -80,14 +129,13 @@ func foldChunk(p *partial, typ columnar.FieldType, num, valid []uint64, base int
 		p.sum, p.min, p.max = math.Float64bits(sum), math.Float64bits(mn), math.Float64bits(mx)
 	case columnar.FieldInt:
 		var sum, mn, mx int64
-		for _, r := range rows {
-			j := int(r - base)
-			if j >= len(num) || valid[j>>6]&(1<<(j&63)) == 0 {
+		for i := lo; i < hi; i++ {
+			if valid[i>>6]&(1<<(i&63)) == 0 {
 				continue
 			}
-			v := int64(num[j])
+			v := int64(num[i])
 			if n == 0 {
-				mn, mx, first = v, v, r
+				mn, mx, first = v, v, i
 			} else {
 				mn, mx = min(mn, v), max(mx, v)
 			}
@@ -96,7 +144,7 @@ func foldChunk(p *partial, typ columnar.FieldType, num, valid []uint64, base int
 				p.overflow = true
 			}
 			sum = s
-			last = r
+			last = i
 			n++
 			f := float64(v)
 			d := f - mean
@@ -106,14 +154,13 @@ func foldChunk(p *partial, typ columnar.FieldType, num, valid []uint64, base int
 		p.sum, p.min, p.max = uint64(sum), uint64(mn), uint64(mx)
 	case columnar.FieldUint:
 		var sum, mn, mx uint64
-		for _, r := range rows {
-			j := int(r - base)
-			if j >= len(num) || valid[j>>6]&(1<<(j&63)) == 0 {
+		for i := lo; i < hi; i++ {
+			if valid[i>>6]&(1<<(i&63)) == 0 {
 				continue
 			}
-			v := num[j]
+			v := num[i]
 			if n == 0 {
-				mn, mx, first = v, v, r
+				mn, mx, first = v, v, i
 			} else {
 				mn, mx = min(mn, v), max(mx, v)
 			}
@@ -122,7 +169,7 @@ func foldChunk(p *partial, typ columnar.FieldType, num, valid []uint64, base int
 				p.overflow = true
 			}
 			sum = s
-			last = r
+			last = i
 			n++
 			f := float64(v)
 			d := f - mean
@@ -133,8 +180,8 @@ func foldChunk(p *partial, typ columnar.FieldType, num, valid []uint64, base int
 	}
 	p.n, p.mean, p.m2 = n, mean, m2
 	if first >= 0 {
-		p.first, p.ft = num[first-base], times[first]
-		p.last, p.lt = num[last-base], times[last]
+		p.first, p.ft = num[first], times[first]
+		p.last, p.lt = num[last], times[last]
 	}
 }
 
@@ -159,12 +206,11 @@ func (h *Head) foldRows(keep []bool, minT, maxT, width int64, tagCols, fieldCols
 		}
 	}
 	f := headFolder{h: h, width: width, tagCols: tagCols, fieldCols: fieldCols, fs: fs, t: t,
-		ps:      make([]partial, len(fieldCols)),
-		num:     make([][]uint64, len(fieldCols)),
-		valid:   make([][]uint64, len(fieldCols)),
-		scratch: make([][]uint64, len(fieldCols)),
-		vals:    make([]string, len(tagCols)),
-		has:     make([]bool, len(tagCols)),
+		ps:    make([]partial, len(fieldCols)),
+		num:   make([][]uint64, len(fieldCols)),
+		valid: make([][]uint64, len(fieldCols)),
+		vals:  make([]string, len(tagCols)),
+		has:   make([]bool, len(tagCols)),
 	}
 	if keep == nil || len(h.seriesTags) <= 1<<12 {
 		f.groupOf = make([]int32, len(h.seriesTags))
@@ -179,23 +225,37 @@ func (h *Head) foldRows(keep []bool, minT, maxT, width int64, tagCols, fieldCols
 		if !overlapsSpan(blk.minT, blk.maxT, minT, maxT) || (skip != nil && skip(blk)) {
 			continue
 		}
-		f.chunk(int(blk.lo >> chunkShift))
 		inside := blk.minT >= minT && (blk.maxT < maxT || maxT == math.MaxInt64)
+		read := false
 		for k, sid := range blk.sids {
 			if !kept(sid) {
 				continue
 			}
-			g := blk.rows[blk.start[k]:blk.start[k+1]]
+			lo, hi := int(blk.start[k]), int(blk.start[k+1])
 			if !inside {
-				g = h.timeRun(g, minT, maxT)
+				lo, hi = timeRange(blk.times, lo, hi, minT, maxT)
 			}
-			if err := f.series(sid, g); err != nil {
+			if lo == hi {
+				continue
+			}
+			if !read { // the block's columns, once it has a series to fold
+				f.times = blk.times
+				for j, c := range fieldCols {
+					f.num[j], f.valid[j] = nil, nil
+					if oc := h.orderedColumn(blk, c); oc != nil {
+						f.num[j], f.valid[j] = oc.num, oc.valid
+					}
+				}
+				read = true
+			}
+			if err := f.series(sid, lo, hi); err != nil {
 				return true, err
 			}
 		}
 	}
 	// The unsealed tail, fewer than a chunk of rows: its rows of the kept
-	// series in range, by series and time (equal times in arrival order).
+	// series in range, by series and time (equal times in arrival order),
+	// gathered into the blocks' shape.
 	var tail []int32
 	for i := h.sealed; i < len(h.times); i++ {
 		if kept(h.series[i]) && inSpan(h.times[i], minT, maxT) {
@@ -211,18 +271,33 @@ func (h *Head) foldRows(keep []bool, minT, maxT, width int64, tagCols, fieldCols
 		}
 		return h.byTime(a, b)
 	})
-	f.chunk(tailChunk)
+	f.gatherTail(tailChunk, tail)
 	for i := 0; i < len(tail); {
 		j := i + 1
 		for j < len(tail) && h.series[tail[j]] == h.series[tail[i]] {
 			j++
 		}
-		if err := f.series(h.series[tail[i]], tail[i:j]); err != nil {
+		if err := f.series(h.series[tail[i]], i, j); err != nil {
 			return true, err
 		}
 		i = j
 	}
 	return true, nil
+}
+
+// timeRange narrows positions [lo, hi) of times (in time order) to those
+// with time in [minT, maxT).
+func timeRange(times []int64, lo, hi int, minT, maxT int64) (int, int) {
+	g := times[lo:hi]
+	i, _ := slices.BinarySearch(g, minT)
+	j := len(g)
+	if maxT != math.MaxInt64 {
+		j, _ = slices.BinarySearch(g, maxT)
+	}
+	if j < i {
+		return lo, lo
+	}
+	return lo + i, lo + j
 }
 
 // groupUnknown marks a series whose group is not looked up yet;
@@ -233,8 +308,9 @@ const (
 	groupNone    = -1
 )
 
-// headFolder is foldRows' state: the current chunk's values per field,
-// each series' group, and scratch partials.
+// headFolder is foldRows' state: the current block's times and values
+// per field (in the block's order, or the tail's gathered alike), each
+// series' group, and scratch partials.
 type headFolder struct {
 	h         *Head
 	width     int64
@@ -243,10 +319,9 @@ type headFolder struct {
 	fs        []columnar.FieldSchema
 	t         *partialTable
 
-	base    int32 // first row of the current chunk
-	num     [][]uint64
-	valid   [][]uint64
-	scratch [][]uint64
+	times []int64
+	num   [][]uint64
+	valid [][]uint64
 
 	groupOf  []int32 // per series id (or groupMap, for a few series of a large head)
 	groupMap map[uint32]int32
@@ -255,11 +330,28 @@ type headFolder struct {
 	ps       []partial
 }
 
-// chunk makes chunk k the one rows are read from.
-func (f *headFolder) chunk(k int) {
-	f.base = int32(k << chunkShift)
+// gatherTail makes rows (unsealed rows, all in chunk k, grouped by series
+// and in time order) the current block: their times and values copied in
+// that order.
+func (f *headFolder) gatherTail(k int, rows []int32) {
+	h, base := f.h, int32(k<<chunkShift)
+	f.times = make([]int64, len(rows))
+	for i, r := range rows {
+		f.times[i] = h.times[r]
+	}
+	var scratch []uint64
 	for j, c := range f.fieldCols {
-		f.num[j], f.valid[j], f.scratch[j] = f.h.fields[c].chunkValues(k, f.scratch[j])
+		var num, valid []uint64
+		num, valid, scratch = h.fields[c].chunkValues(k, scratch)
+		on := make([]uint64, len(rows))
+		ov := make([]uint64, (len(rows)+63)/64)
+		for i, r := range rows {
+			if x := int(r - base); x < len(num) && valid[x>>6]&(1<<(x&63)) != 0 {
+				on[i] = num[x]
+				ov[i>>6] |= 1 << (i & 63)
+			}
+		}
+		f.num[j], f.valid[j] = on, ov
 	}
 }
 
@@ -298,25 +390,22 @@ func (f *headFolder) group(sid uint32) int32 {
 	return g
 }
 
-// series folds rows (of series sid, in time order, in the current chunk)
-// window by window into the table.
-func (f *headFolder) series(sid uint32, rows []int32) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	times := f.h.times
+// series folds positions [lo, hi) of the current block (series sid's
+// rows, in time order) window by window into the table.
+func (f *headFolder) series(sid uint32, lo, hi int) error {
+	times := f.times
 	g := f.group(sid)
-	for i := 0; i < len(rows); {
-		w := WindowStart(times[rows[i]], f.width)
-		j := len(rows)
+	for i := lo; i < hi; {
+		w := WindowStart(times[i], f.width)
+		j := hi
 		if w <= math.MaxInt64-f.width {
 			end := w + f.width
-			for j = i + 1; j < len(rows) && times[rows[j]] < end; j++ {
+			for j = i + 1; j < hi && times[j] < end; j++ {
 			}
 		}
 		clear(f.ps)
 		for k := range f.ps {
-			foldChunk(&f.ps[k], f.fs[k].Type, f.num[k], f.valid[k], f.base, rows[i:j], times)
+			foldOrdered(&f.ps[k], f.fs[k].Type, f.num[k], f.valid[k], i, j, times)
 			if f.ps[k].overflow {
 				return fmt.Errorf("%w (field %s)", ErrRollupOverflow, f.fs[k].Name)
 			}

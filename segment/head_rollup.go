@@ -162,6 +162,7 @@ var foldFromChunks = true
 func foldPartials(tags []string, fs []columnar.FieldSchema, width int64, max, hint int, body func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
 	rb := newRollupBuilder(width, tags, fs, nil)
 	rb.comb = newPartialTable(tags, fs, hint)
+	defer rb.comb.release()
 	if err := body(rb, rollupFeeder(tags, fs, []*rollupBuilder{rb})); err != nil {
 		return err
 	}
@@ -197,6 +198,7 @@ func FoldRollups(tags []string, fields []columnar.FieldSchema, widths []int64, b
 	for k, w := range widths {
 		rbs[k] = newRollupBuilder(w, tags, fs, nil)
 		rbs[k].comb = newPartialTable(tags, fs, 0)
+		defer rbs[k].comb.release()
 		rbs[k].comb.limit = max(rbs[k].comb.limit/len(widths), 1)
 		feeds[k] = rollupFeeder(tags, fs, rbs[k:k+1])
 	}
