@@ -138,7 +138,8 @@ type Engine struct {
 	shape, prevShape []byte
 	sameShape        []bool
 
-	lastCache lastCache // per-segment last values, for LastOnly scans
+	lastCache lastCache    // per-segment last values, for LastOnly scans
+	windows   *windowCache // rollup windows at ranges' ragged ends (scan_ragged_cache.go)
 
 	frozenBytes atomic.Int64
 	headRows    atomic.Int64
@@ -214,6 +215,9 @@ func New(cfg Config) (*Engine, error) {
 	e.refs.forget = func(ms []segment.SegmentMeta) { e.lastCache.forget(cfg.DataDir, ms) }
 	e.refs.cache = segment.NewPageCache(cfg.queryCacheBytes())
 	registerQueryCacheMetrics(e.metrics.Registry, e.refs.cache)
+	// A sixteenth of the page cache's bound: a window is a row per series,
+	// and a dashboard's ragged ends are a few windows per panel.
+	e.windows = newWindowCache(cfg.queryCacheBytes() / 16)
 	e.tier = newTierer(e)
 	e.comp = newCompactor(e)
 	e.rollupM = newRollupMetrics(e.metrics.Registry)
