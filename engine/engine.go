@@ -218,6 +218,7 @@ func New(cfg Config) (*Engine, error) {
 	// A sixteenth of the page cache's bound: a window is a row per series,
 	// and a dashboard's ragged ends are a few windows per panel.
 	e.windows = newWindowCache(cfg.queryCacheBytes() / 16)
+	e.windows.register(e.metrics.Registry)
 	e.tier = newTierer(e)
 	e.comp = newCompactor(e)
 	e.rollupM = newRollupMetrics(e.metrics.Registry)
@@ -304,7 +305,7 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 	}
 	// Encode the record before taking the lock, assuming every row is
 	// admitted, as nearly every write's are: writers queue on the lock,
-	// and encoding was a fifth of the time each held it. Admission only
+	// and encoding was about a tenth of the time each held it. Admission only
 	// drops rows (it changes no value), so when it keeps them all the
 	// bytes are those encoded under the lock.
 	var pre *[]byte

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"weak"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/segment"
 )
@@ -60,6 +62,25 @@ type windowCache struct {
 
 func newWindowCache(max int64) *windowCache {
 	return &windowCache{max: max, byKey: map[rollupWindowKey]*list.Element{}}
+}
+
+// register exports the cache's counters on reg.
+func (c *windowCache) register(reg *prometheus.Registry) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "silt_scan_window_cache_hits_total",
+			Help: "Rollup windows at a query range's ragged ends taken from the window cache."},
+			func() float64 { return float64(c.hits.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "silt_scan_window_cache_misses_total",
+			Help: "Rollup windows at a query range's ragged ends read from their segment (then cached)."},
+			func() float64 { return float64(c.misses.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "silt_scan_window_cache_bytes",
+			Help: "Memory held by the window cache (at most a sixteenth of --query-cache-bytes)."},
+			func() float64 {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				return float64(c.bytes)
+			}),
+	)
 }
 
 // windowFilter encodes cols and tags (names sorted, each name's values

@@ -232,6 +232,21 @@ func TestRaggedWindowCacheSlidingRange(t *testing.T) {
 	if h := e.windows.hits.Load(); h == 0 {
 		t.Errorf("the window cache was never hit (%d misses)", e.windows.misses.Load())
 	}
+	// /metrics shows the same counts.
+	mfs, err := e.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			seen[mf.GetName()] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	if seen["silt_scan_window_cache_hits_total"] != float64(e.windows.hits.Load()) ||
+		seen["silt_scan_window_cache_misses_total"] != float64(e.windows.misses.Load()) || seen["silt_scan_window_cache_bytes"] <= 0 {
+		t.Errorf("window cache metrics %v; the cache counts %d hits, %d misses", seen, e.windows.hits.Load(), e.windows.misses.Load())
+	}
 }
 
 // tagNamed returns b's tag vector called name (nil: none).
