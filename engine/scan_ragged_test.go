@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -229,6 +230,13 @@ func TestRaggedWindowCacheSlidingRange(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("compacted")
+	// Refreshes of several panels at once share the cached windows (run
+	// under -race): each answer still the raw rows'.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { check("concurrent") })
+	}
+	wg.Wait()
 	if h := e.windows.hits.Load(); h == 0 {
 		t.Errorf("the window cache was never hit (%d misses)", e.windows.misses.Load())
 	}
