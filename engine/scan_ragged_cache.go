@@ -22,7 +22,7 @@ import (
 // afresh, twice (once to see whether a series straddles the edge, once to
 // emit the partials); the segment's pages are filtered by time only to
 // the page, so a window's read copied a page per series and column to
-// keep one row each: half of the panels' CPU under ingest.
+// keep one row each: a third to a half of the panels' CPU under ingest.
 //
 // The window's rows are a sealed segment's, never changed, so the rows a
 // scan with the same columns and tag filter reads are the same on every
