@@ -167,6 +167,14 @@ type DashboardConfig struct {
 	// Recheck adds a third phase, ingest alone again after the panels, so
 	// a rate that drifts as the data grows is told from the panels' cost.
 	Recheck bool
+	// Rounds, when above 1, alternates the phases: ingest alone, with the
+	// panels, alone, with the panels, ..., ending alone (Rounds panel
+	// phases between Rounds+1 alone ones). Each panel phase is compared
+	// with the alone phases either side of it, and the figures reported
+	// are the medians over the rounds: one phase disturbed by another
+	// process on a shared machine, or a rate that drifts as the data grows,
+	// does not decide the result.
+	Rounds int
 	// Warmup is ingest alone before the first phase, not timed: a head
 	// filling from empty writes no segment until it holds --flush-bytes,
 	// so a first phase without it is cheaper than the ones after.
@@ -187,6 +195,8 @@ func (c DashboardConfig) Validate() error {
 		return fmt.Errorf("need --batch-size >= 1")
 	case c.Warmup < 0:
 		return fmt.Errorf("need --warmup >= 0")
+	case c.Rounds < 0:
+		return fmt.Errorf("need --rounds >= 1")
 	case c.Refresh <= 0 || c.Duration <= 0:
 		return fmt.Errorf("need --refresh > 0 and --duration > 0")
 	case c.Backfill < 0 || (c.Backfill > 0 && c.Interval <= 0):
@@ -222,6 +232,9 @@ type PhaseResult struct {
 	// phase and the time they took (Silt's /metrics; 0 for another server).
 	Flushes      int     `json:"flushes"`
 	FlushSeconds float64 `json:"flush_seconds"`
+	// Refreshes counts the panels' successful refreshes in the phase (0
+	// for a phase alone).
+	Refreshes int `json:"refreshes,omitempty"`
 }
 
 // ServerCPUPerMRow is the server's CPU seconds per million acknowledged
@@ -274,30 +287,128 @@ type DashboardResult struct {
 	Alone           PhaseResult   `json:"ingest_alone"`
 	WithPanels      PhaseResult   `json:"ingest_with_panels"`
 	AloneAfter      *PhaseResult  `json:"ingest_alone_after,omitempty"` // with Recheck
-	Panels          []PanelResult `json:"panels"`
+	// With Rounds > 1, every phase in the order run: AloneRuns[i] ran
+	// just before PanelRuns[i] and AloneRuns[i+1] just after it. Alone
+	// and WithPanels are then the first of each, and AloneAfter is nil.
+	AloneRuns []PhaseResult `json:"alone_runs,omitempty"`
+	PanelRuns []PhaseResult `json:"panel_runs,omitempty"`
+	// Panels pools every panel phase's refreshes.
+	Panels []PanelResult `json:"panels"`
 }
 
 // TotalRows is every row the loaders had acknowledged.
 func (r DashboardResult) TotalRows() int64 {
-	n := r.BackfillRows + r.WarmupRows + r.Alone.Rows + r.WithPanels.Rows
+	n := r.BackfillRows + r.WarmupRows
+	if len(r.PanelRuns) > 0 {
+		for _, p := range r.AloneRuns {
+			n += p.Rows
+		}
+		for _, p := range r.PanelRuns {
+			n += p.Rows
+		}
+		return n
+	}
+	n += r.Alone.Rows + r.WithPanels.Rows
 	if r.AloneAfter != nil {
 		n += r.AloneAfter.Rows
 	}
 	return n
 }
 
+// Round is one panel phase with the alone phases either side of it.
+type Round struct {
+	Before, Panels, After PhaseResult
+}
+
+// AloneRowsPerSec is the mean of the rates alone before and after.
+func (r Round) AloneRowsPerSec() float64 {
+	return (r.Before.RowsPerSec() + r.After.RowsPerSec()) / 2
+}
+
+// Ratio is the rate with the panels over the rate alone around it.
+func (r Round) Ratio() float64 { return r.Panels.RowsPerSec() / r.AloneRowsPerSec() }
+
+// AloneCPUPerMRow is the server's CPU seconds per million rows in the
+// phases alone around the panels (both together); 0 when unknown.
+func (r Round) AloneCPUPerMRow() float64 {
+	return PhaseResult{Rows: r.Before.Rows + r.After.Rows, ServerCPU: r.Before.ServerCPU + r.After.ServerCPU}.ServerCPUPerMRow()
+}
+
+// PanelCPUPerRefresh estimates the server's CPU per panel refresh: the
+// panel phase's CPU less what its rows cost at the rate of the phases
+// alone around it, over its refreshes, in milliseconds. It charges the
+// panels with what they cost the writes too (lock waits, caches,
+// collections); NaN when unknown.
+func (r Round) PanelCPUPerRefresh() float64 {
+	if r.Panels.ServerCPU == 0 || r.Panels.Refreshes == 0 {
+		return math.NaN()
+	}
+	ingest := r.AloneCPUPerMRow() * float64(r.Panels.Rows) / 1e6
+	return 1e3 * (r.Panels.ServerCPU.Seconds() - ingest) / float64(r.Panels.Refreshes)
+}
+
+// Rounds returns the panel phases with the alone phases around them:
+// every round with Rounds > 1, the one with Recheck, none otherwise.
+func (r DashboardResult) Rounds() []Round {
+	if len(r.PanelRuns) > 0 {
+		out := make([]Round, 0, len(r.PanelRuns))
+		for i, p := range r.PanelRuns {
+			if i+1 < len(r.AloneRuns) {
+				out = append(out, Round{Before: r.AloneRuns[i], Panels: p, After: r.AloneRuns[i+1]})
+			}
+		}
+		return out
+	}
+	if r.AloneAfter != nil {
+		return []Round{{Before: r.Alone, Panels: r.WithPanels, After: *r.AloneAfter}}
+	}
+	return nil
+}
+
 // AloneRowsPerSec is the ingest rate without panels: of the first phase,
-// or of both phases alone (their rows over their time) with Recheck.
+// or of both phases alone (their rows over their time) with Recheck, or
+// the median of the rounds' (the mean of the phases before and after) with
+// Rounds > 1.
 func (r DashboardResult) AloneRowsPerSec() float64 {
+	if len(r.PanelRuns) > 0 {
+		return MedianOf(r.Rounds(), Round.AloneRowsPerSec)
+	}
 	if a := r.AloneAfter; a != nil {
 		return PhaseResult{Rows: r.Alone.Rows + a.Rows, Elapsed: r.Alone.Elapsed + a.Elapsed}.RowsPerSec()
 	}
 	return r.Alone.RowsPerSec()
 }
 
-// Ratio is the ingest rate with panels over the rate alone.
+// PanelRowsPerSec is the ingest rate with the panels: of the panel phase,
+// or the median over the rounds with Rounds > 1.
+func (r DashboardResult) PanelRowsPerSec() float64 {
+	if len(r.PanelRuns) > 0 {
+		return MedianOf(r.Rounds(), func(x Round) float64 { return x.Panels.RowsPerSec() })
+	}
+	return r.WithPanels.RowsPerSec()
+}
+
+// Ratio is the ingest rate with panels over the rate alone; with Rounds >
+// 1 the median of the rounds' ratios, each over the phases alone around it.
 func (r DashboardResult) Ratio() float64 {
+	if len(r.PanelRuns) > 0 {
+		return MedianOf(r.Rounds(), Round.Ratio)
+	}
 	return r.WithPanels.RowsPerSec() / r.AloneRowsPerSec()
+}
+
+// MedianOf is the median of f over xs (the mean of the middle two for an
+// even count; NaN when empty).
+func MedianOf[T any](xs []T, f func(T) float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	v := make([]float64, len(xs))
+	for i, x := range xs {
+		v[i] = f(x)
+	}
+	slices.Sort(v)
+	return quantile(v, 0.5)
 }
 
 // AllLatencies is every panel's latencies together.
@@ -366,32 +477,75 @@ func RunDashboard(ctx context.Context, cfg DashboardConfig) (DashboardResult, er
 			return res, fmt.Errorf("warmup: %w", err)
 		}
 	}
-	logf("phase 1: ingest alone for %s", cfg.Duration)
-	res.Alone, err = runPhase(ctx, cfg, w, loaders, nil)
+	panels := make([]PanelResult, len(cfg.Panels))
+	withPanels := func(name string) (PhaseResult, error) {
+		logf("%s: ingest with %d panels refreshing every %s for %s", name, len(cfg.Panels), cfg.Refresh, cfg.Duration)
+		before := refreshes(panels)
+		r, err := runPhase(ctx, cfg, w, loaders, func(stop <-chan struct{}) {
+			runPanels(ctx, cfg, stop, panels)
+		})
+		r.Refreshes = refreshes(panels) - before
+		if err == nil {
+			logf("%s: %.0f rows/s", name, r.RowsPerSec())
+		}
+		return r, err
+	}
+	alone := func(name string) (PhaseResult, error) {
+		logf("%s: ingest alone for %s", name, cfg.Duration)
+		r, err := runPhase(ctx, cfg, w, loaders, nil)
+		if err == nil {
+			logf("%s: %.0f rows/s", name, r.RowsPerSec())
+		}
+		return r, err
+	}
+	if cfg.Rounds > 1 {
+		for i := range cfg.Rounds {
+			a, err := alone(fmt.Sprintf("round %d alone", i+1))
+			res.AloneRuns = append(res.AloneRuns, a)
+			if err != nil {
+				return res, fmt.Errorf("round %d, ingest alone: %w", i+1, err)
+			}
+			p, err := withPanels(fmt.Sprintf("round %d panels", i+1))
+			res.PanelRuns = append(res.PanelRuns, p)
+			res.Panels = panels
+			if err != nil {
+				return res, fmt.Errorf("round %d, ingest with panels: %w", i+1, err)
+			}
+		}
+		a, err := alone("last alone")
+		res.AloneRuns = append(res.AloneRuns, a)
+		res.Alone, res.WithPanels = res.AloneRuns[0], res.PanelRuns[0]
+		if err != nil {
+			return res, fmt.Errorf("last ingest alone: %w", err)
+		}
+		return res, nil
+	}
+	res.Alone, err = alone("phase 1")
 	if err != nil {
 		return res, fmt.Errorf("ingest alone: %w", err)
 	}
-	logf("phase 1: %.0f rows/s", res.Alone.RowsPerSec())
-	logf("phase 2: ingest with %d panels refreshing every %s for %s", len(cfg.Panels), cfg.Refresh, cfg.Duration)
-	panels := make([]PanelResult, len(cfg.Panels))
-	res.WithPanels, err = runPhase(ctx, cfg, w, loaders, func(stop <-chan struct{}) {
-		runPanels(ctx, cfg, stop, panels)
-	})
+	res.WithPanels, err = withPanels("phase 2")
 	res.Panels = panels
 	if err != nil {
 		return res, fmt.Errorf("ingest with panels: %w", err)
 	}
-	logf("phase 2: %.0f rows/s", res.WithPanels.RowsPerSec())
 	if cfg.Recheck {
-		logf("phase 3: ingest alone again for %s", cfg.Duration)
-		after, err := runPhase(ctx, cfg, w, loaders, nil)
+		after, err := alone("phase 3")
 		res.AloneAfter = &after
 		if err != nil {
 			return res, fmt.Errorf("ingest alone after the panels: %w", err)
 		}
-		logf("phase 3: %.0f rows/s", after.RowsPerSec())
 	}
 	return res, nil
+}
+
+// refreshes counts the successful refreshes in ps.
+func refreshes(ps []PanelResult) int {
+	n := 0
+	for _, p := range ps {
+		n += len(p.Latencies)
+	}
+	return n
 }
 
 // runPhase runs the loaders for cfg.Duration and, when side is not nil,

@@ -292,11 +292,73 @@ func TestDashboardConfigValidate(t *testing.T) {
 		"no refresh":               func(c *DashboardConfig) { c.Refresh = 0 },
 		"backfill without step":    func(c *DashboardConfig) { c.Interval = 0 },
 		"unknown filter":           func(c *DashboardConfig) { c.Filter = "iso" },
+		"negative rounds":          func(c *DashboardConfig) { c.Rounds = -1 },
 	} {
 		c := ok
 		mut(&c)
 		if c.Validate() == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestDashboardRounds checks the alternating rounds' figures against the
+// arithmetic done here phase by phase: each panel phase against the mean
+// rate of the alone phases either side of it, medians over the rounds,
+// and the CPU per refresh left after the rows' cost at the alone rate.
+func TestDashboardRounds(t *testing.T) {
+	phase := func(rows int64, secs, cpu float64, refreshes int) PhaseResult {
+		return PhaseResult{Rows: rows, Elapsed: time.Duration(secs * float64(time.Second)),
+			ServerCPU: time.Duration(cpu * float64(time.Second)), Refreshes: refreshes}
+	}
+	// Alone rates 100, 300, 200, 100 rows/s; panel rates 150, 200, 90.
+	res := DashboardResult{BackfillRows: 7, WarmupRows: 11,
+		AloneRuns: []PhaseResult{phase(1000, 10, 2, 0), phase(3000, 10, 3, 0), phase(2000, 10, 4, 0), phase(1000, 10, 1, 0)},
+		PanelRuns: []PhaseResult{phase(1500, 10, 5, 20), phase(2000, 10, 6, 10), phase(900, 10, 2, 0)}}
+	res.Alone, res.WithPanels = res.AloneRuns[0], res.PanelRuns[0]
+	rs := res.Rounds()
+	if len(rs) != 3 {
+		t.Fatalf("%d rounds, want 3", len(rs))
+	}
+	// Ratios: 150/200 = 0.75, 200/250 = 0.8, 90/150 = 0.6: median 0.75.
+	var ratios, alone, panels []float64
+	for i := range 3 {
+		a := (float64(res.AloneRuns[i].Rows)/10 + float64(res.AloneRuns[i+1].Rows)/10) / 2
+		p := float64(res.PanelRuns[i].Rows) / 10
+		ratios, alone, panels = append(ratios, p/a), append(alone, a), append(panels, p)
+		if got := rs[i].Ratio(); math.Abs(got-p/a) > 1e-12 {
+			t.Errorf("round %d ratio %g, want %g", i+1, got, p/a)
+		}
+	}
+	slices.Sort(ratios)
+	slices.Sort(alone)
+	slices.Sort(panels)
+	if got := res.Ratio(); math.Abs(got-ratios[1]) > 1e-12 {
+		t.Errorf("ratio %g, want the median %g", got, ratios[1])
+	}
+	if got := res.AloneRowsPerSec(); math.Abs(got-alone[1]) > 1e-9 {
+		t.Errorf("alone %g rows/s, want the median %g", got, alone[1])
+	}
+	if got := res.PanelRowsPerSec(); math.Abs(got-panels[1]) > 1e-9 {
+		t.Errorf("with panels %g rows/s, want the median %g", got, panels[1])
+	}
+	// Round 1: alone 5 CPU-s for 4000 rows; the panel phase's 1500 rows
+	// cost 1.875 of its 5 CPU-s, leaving 3.125 s for 20 refreshes.
+	if got, want := rs[0].PanelCPUPerRefresh(), 1e3*(5-5.0/4000*1500)/20; math.Abs(got-want) > 1e-9 {
+		t.Errorf("round 1: %g ms per refresh, want %g", got, want)
+	}
+	if got := rs[2].PanelCPUPerRefresh(); !math.IsNaN(got) {
+		t.Errorf("round 3 has no refreshes: %g ms per refresh, want NaN", got)
+	}
+	if got, want := res.TotalRows(), int64(7+11+1000+3000+2000+1000+1500+2000+900); got != want {
+		t.Errorf("total rows %d, want %d", got, want)
+	}
+	if got := MedianOf([]float64{4, 1, 3, 2}, func(x float64) float64 { return x }); got != 2.5 {
+		t.Errorf("median of 1..4 = %g, want 2.5", got)
+	}
+	// Without rounds, --recheck is the one round around the panel phase.
+	one := DashboardResult{Alone: res.AloneRuns[0], WithPanels: res.PanelRuns[0], AloneAfter: &res.AloneRuns[1]}
+	if rs := one.Rounds(); len(rs) != 1 || rs[0].Ratio() != 0.75 {
+		t.Errorf("recheck: rounds %+v, want one with ratio 0.75", rs)
 	}
 }

@@ -1,9 +1,9 @@
 package engine
 
 import (
-	"errors"
 	"slices"
 	"strings"
+	"weak"
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/segment"
@@ -22,9 +22,6 @@ import (
 // piece is answered by the partial, one whose rows all lie outside by
 // nothing; only when a series' rows straddle the piece's edge (dense data
 // at the edge) are the rows read, as before.
-
-// errStraddle stops the first pass: some series' rows straddle the piece.
-var errStraddle = errors.New("a series' rows straddle the ragged piece")
 
 // raggedTask answers the stretch [lo, hi) of segment i, which lies inside
 // the window [ws, ws+r's width) of its rollup r, from that window's
@@ -102,64 +99,54 @@ func (ts *TableScan) raggedTask(r rollupRef, w, ws, lo, hi int64, fallback []fun
 			lt = append(lt, fieldNamed(b, segment.RollupColumn(f, segment.PartLastTime)))
 		}
 	}
-	eachRow := func(b *columnar.ColumnBatch, fn func(i int) bool) {
-		if b.Sel != nil {
-			for _, i := range b.Sel {
-				if !fn(int(i)) {
-					return
-				}
-			}
-			return
-		}
-		for i := range b.Len {
-			if !fn(i) {
-				return
-			}
-		}
-	}
+	key := rollupWindowKey{seg: weak.Make(r.seg), ws: ws, w: w, filter: windowFilter(cols, ts.Tags)}
 	return func(emit func(*columnar.ColumnBatch) error) error {
-		err := scan(func(b *columnar.ColumnBatch) error {
-			vectors(b)
-			straddle := false
-			eachRow(b, func(i int) bool { straddle = in(b, i) < 0; return !straddle })
-			if straddle {
-				return errStraddle
-			}
-			return nil
-		})
-		if errors.Is(err, errStraddle) {
-			return ts.raggedRows(fallback)(emit)
+		var cache *windowCache
+		if ts.eng != nil {
+			cache = ts.eng.windows
 		}
+		// The window's rows, compacted: read once per window, not per
+		// refresh (scan_ragged_cache.go).
+		win, err := cache.get(key, scan)
 		if err != nil {
 			return err
+		}
+		for _, b := range win {
+			vectors(b)
+			for i := range b.Len {
+				if in(b, i) < 0 {
+					return ts.raggedRows(fallback)(emit)
+				}
+			}
 		}
 		ts.countRagged("partials")
 		var sel []int32
 		var times []int64
 		t := max(ws, lo) // the partial's rows lie in [lo, hi): its time must pass the range
-		return scan(func(b *columnar.ColumnBatch) error {
+		for _, b := range win {
 			vectors(b)
 			sel = sel[:0]
-			eachRow(b, func(i int) bool {
+			for i := range b.Len {
 				if in(b, i) > 0 {
 					sel = append(sel, int32(i))
 				}
-				return true
-			})
-			if len(sel) == 0 {
-				return nil
 			}
-			// The batch's times may be a cached page's: copied, not changed.
+			if len(sel) == 0 {
+				continue
+			}
+			// The batch is the cache's, shared: emit a copy of its header
+			// with its own times.
 			times = append(times[:0], b.Time...)
 			for _, i := range sel {
 				times[i] = t
 			}
-			savedTime, savedSel, savedRollup := b.Time, b.Sel, b.Rollup
-			b.Time, b.Sel, b.Rollup = times, sel, w
-			err := emit(b)
-			b.Time, b.Sel, b.Rollup = savedTime, savedSel, savedRollup
-			return err
-		})
+			out := *b
+			out.Time, out.Sel, out.Rollup = times, sel, w
+			if err := emit(&out); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }
 

@@ -34,9 +34,17 @@ per series). A 429 answer is waited out (Retry-After) and counted.
   5. with --recheck, ingest alone again: the rate alone is then both alone
      phases together, so a rate that drifts as the data grows (the head
      fills, flushes start) is not blamed on the panels
+  With --rounds N (N > 1), phases 3 and 4 alternate N times and end alone
+  (alone, panels, alone, ..., panels, alone). Each panel phase is compared
+  with the alone phases either side of it, and the figures are the medians
+  over the rounds, so one phase disturbed by another process on a shared
+  machine does not decide the result.
 
 Each phase prints the flushes the server finished in it (Silt's /metrics)
-and, for a server on this machine, its CPU seconds per million rows.
+and, for a server on this machine, its CPU seconds per million rows; with
+--rounds or --recheck also the server's CPU per panel refresh (the panel
+phase's CPU less its rows' cost at the rate of the phases around it), the
+figure that stays comparable when the machine is busy.
 
 The panels are InfluxQL GETs on /query?db=DB&q=...&epoch=ms as Grafana's
 InfluxDB data source sends them: graphs of one host, a few hosts, every
@@ -71,6 +79,7 @@ type dashboardFile struct {
 	Result     bench.DashboardResult `json:"result"`
 	RowsPerS   [2]float64            `json:"rows_per_s"` // alone (both phases with --recheck), with panels
 	Ratio      float64               `json:"ratio"`
+	Rounds     int                   `json:"rounds,omitempty"`
 	TotalRows  int64                 `json:"total_rows"`
 	ServerPID  int                   `json:"server_pid,omitempty"`
 }
@@ -93,6 +102,7 @@ func runBenchDashboard(args []string) int {
 	printOnly := fs.Bool("print", false, "print the panels' queries and run nothing")
 	warmup := fs.Duration("warmup", 30*time.Second, "ingest alone before the phases, not timed (0: none)")
 	recheck := fs.Bool("recheck", false, "after the panels, ingest alone again and compare with both alone phases")
+	rounds := fs.Int("rounds", 1, "alternate ingest alone and with the panels this many times, ending alone, and report the medians (above 1: implies --recheck)")
 	jsonOut := fs.String("json", "", "also write the result as JSON to this file")
 	if code, ok := parseFlags(fs, benchDashboardUsage, args); !ok {
 		return code
@@ -100,10 +110,13 @@ func runBenchDashboard(args []string) int {
 	cfg := bench.DashboardConfig{URL: *u, DB: *db, Hosts: *scale, Loaders: *loaders, BatchSize: *batch,
 		Panels: bench.DashboardPanels(*panels, *scale, *seed), Refresh: *refresh, Duration: *dur,
 		Backfill: *backfill, Interval: *interval, Seed: *seed, Filter: bench.TimeFilter(*filter), Recheck: *recheck,
-		Warmup: *warmup}
+		Warmup: *warmup, Rounds: *rounds}
 	err := cfg.Validate()
 	if err == nil && *panels < 0 {
 		err = fmt.Errorf("need --panels >= 0")
+	}
+	if err == nil && *rounds < 1 {
+		err = fmt.Errorf("need --rounds >= 1")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "silt bench dashboard:", err)
@@ -134,8 +147,8 @@ func runBenchDashboard(args []string) int {
 	if *jsonOut != "" {
 		f := dashboardFile{URL: *u, DB: *db, Hosts: *scale, Loaders: *loaders, BatchSize: *batch, Refresh: *refresh,
 			Duration: *dur, Backfill: *backfill, TimeFilter: *filter, Result: res,
-			RowsPerS: [2]float64{res.AloneRowsPerSec(), res.WithPanels.RowsPerSec()}, Ratio: res.Ratio(),
-			TotalRows: res.TotalRows(), ServerPID: cfg.ServerPID}
+			RowsPerS: [2]float64{res.AloneRowsPerSec(), res.PanelRowsPerSec()}, Ratio: res.Ratio(),
+			TotalRows: res.TotalRows(), ServerPID: cfg.ServerPID, Rounds: *rounds}
 		if err := writeJSON(*jsonOut, f); err != nil {
 			fmt.Fprintln(os.Stderr, "silt bench dashboard:", err)
 			return 1
@@ -189,20 +202,52 @@ func printDashboard(w io.Writer, cfg bench.DashboardConfig, res bench.DashboardR
 		}
 		fmt.Fprintln(w)
 	}
-	phase("ingest alone", res.Alone)
-	phase("ingest + panels", res.WithPanels)
-	if a := res.AloneAfter; a != nil {
-		phase("ingest alone again", *a)
+	if len(res.PanelRuns) > 0 {
+		for i, a := range res.AloneRuns {
+			phase(fmt.Sprintf("round %d alone", i+1), a)
+			if i < len(res.PanelRuns) {
+				phase(fmt.Sprintf("round %d + panels", i+1), res.PanelRuns[i])
+			}
+		}
+	} else {
+		phase("ingest alone", res.Alone)
+		phase("ingest + panels", res.WithPanels)
+		if a := res.AloneAfter; a != nil {
+			phase("ingest alone again", *a)
+		}
+	}
+	if rs := res.Rounds(); len(rs) > 0 {
+		fmt.Fprintf(w, "\nper round: panel phase against the alone phases before and after it\n")
+		fmt.Fprintf(w, "%-6s %12s %12s %8s %16s %16s %14s\n", "round", "alone rows/s", "panels", "ratio", "CPU-s/M alone", "CPU-s/M panels", "CPU ms/refresh")
+		for i, r := range rs {
+			fmt.Fprintf(w, "%-6d %12.0f %12.0f %7.1f%% %16s %16s %14s\n", i+1, r.AloneRowsPerSec(), r.Panels.RowsPerSec(),
+				100*r.Ratio(), cpuFig(r.AloneCPUPerMRow()), cpuFig(r.Panels.ServerCPUPerMRow()), ms(r.PanelCPUPerRefresh()))
+		}
+		med := func(f func(bench.Round) float64) float64 { return bench.MedianOf(rs, f) }
+		fmt.Fprintf(w, "%-6s %12.0f %12.0f %7.1f%% %16s %16s %14s\n\n", "median", res.AloneRowsPerSec(), res.PanelRowsPerSec(), 100*res.Ratio(),
+			cpuFig(med(bench.Round.AloneCPUPerMRow)), cpuFig(med(func(r bench.Round) float64 { return r.Panels.ServerCPUPerMRow() })),
+			ms(med(bench.Round.PanelCPUPerRefresh)))
+	}
+	if res.AloneAfter != nil {
 		fmt.Fprintf(w, "%-22s %10.0f rows/s  (both alone phases)\n", "alone", res.AloneRowsPerSec())
 	}
 	verdict := "below the 90% goal"
 	if res.Ratio() >= 0.9 {
 		verdict = "meets the 90% goal"
 	}
+	if n := len(res.PanelRuns); n > 0 {
+		verdict = fmt.Sprintf("median of %d rounds, %s", n, verdict)
+	}
 	fmt.Fprintf(w, "%-22s %10.1f%%  (%s)\n", "with panels / alone", 100*res.Ratio(), verdict)
 	if cfg.ServerPID != 0 {
-		fmt.Fprintf(w, "%-22s %10s  alone, %s with panels", "server peak RSS",
-			mb(res.Alone.ServerPeakRSS), mb(res.WithPanels.ServerPeakRSS))
+		alone, panels := res.Alone.ServerPeakRSS, res.WithPanels.ServerPeakRSS
+		for _, a := range res.AloneRuns {
+			alone = max(alone, a.ServerPeakRSS)
+		}
+		for _, p := range res.PanelRuns {
+			panels = max(panels, p.ServerPeakRSS)
+		}
+		fmt.Fprintf(w, "%-22s %10s  alone, %s with panels", "server peak RSS", mb(alone), mb(panels))
 		if a := res.AloneAfter; a != nil {
 			fmt.Fprintf(w, ", %s alone again", mb(a.ServerPeakRSS))
 		}
@@ -230,11 +275,24 @@ func printDashboard(w io.Writer, cfg bench.DashboardConfig, res bench.DashboardR
 			fmt.Fprintf(w, "panel %d error: %s\n", i+1, e)
 		}
 	}
+	if len(res.PanelRuns) > 0 {
+		fmt.Fprintf(w, "\nrows acknowledged in all: %d (backfill %d + warmup %d + %d phases)\n", res.TotalRows(), res.BackfillRows, res.WarmupRows,
+			len(res.AloneRuns)+len(res.PanelRuns))
+		return
+	}
 	fmt.Fprintf(w, "\nrows acknowledged in all: %d (backfill %d + warmup %d + %d + %d", res.TotalRows(), res.BackfillRows, res.WarmupRows, res.Alone.Rows, res.WithPanels.Rows)
 	if a := res.AloneAfter; a != nil {
 		fmt.Fprintf(w, " + %d", a.Rows)
 	}
 	fmt.Fprintln(w, ")")
+}
+
+// cpuFig spells CPU seconds per million rows ("-": unknown).
+func cpuFig(v float64) string {
+	if v == 0 || math.IsNaN(v) {
+		return "-"
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
 }
 
 func ms(v float64) string {

@@ -115,3 +115,76 @@ func TestBenchDashboardAgainstSilt(t *testing.T) {
 	}
 	p.checkLogClean()
 }
+
+// --rounds alternates the phases against a real Silt: three alone phases
+// around two panel phases, each panel phase with its refreshes counted,
+// the server's CPU measured per phase, and every acknowledged row of all
+// of them on the server.
+func TestBenchDashboardRoundsAgainstSilt(t *testing.T) {
+	skipShort(t)
+	h := newHarness(t)
+	p := h.start(filepath.Join(h.dir, "data"))
+	bin := siltBinary(t)
+	out := filepath.Join(t.TempDir(), "dash.json")
+	args := []string{"bench", "dashboard", "--url", p.base, "--db", "d", "--scale", "8", "--loaders", "2",
+		"--batch-size", "1000", "--duration", "1500ms", "--warmup", "0", "--backfill", "5m", "--rounds", "2", "--json", out}
+	stdout, err := exec.Command(bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("silt %s: %v\n%s", strings.Join(args, " "), err, stdout)
+	}
+	t.Logf("%s", stdout)
+	if !strings.Contains(string(stdout), "median of 2 rounds") {
+		t.Errorf("the output names no median of the rounds")
+	}
+	var f dashboardFile
+	if err := readJSON(out, &f); err != nil {
+		t.Fatal(err)
+	}
+	r := f.Result
+	if len(r.AloneRuns) != 3 || len(r.PanelRuns) != 2 || r.AloneAfter != nil || f.Rounds != 2 {
+		t.Fatalf("%d alone and %d panel phases (after: %v), rounds %d; want 3, 2, none, 2", len(r.AloneRuns), len(r.PanelRuns), r.AloneAfter != nil, f.Rounds)
+	}
+	sum := r.BackfillRows
+	for i, a := range r.AloneRuns {
+		if a.Rows <= 0 || a.ServerCPU <= 0 || a.Refreshes != 0 {
+			t.Errorf("alone phase %d: %d rows, %s server CPU, %d refreshes", i+1, a.Rows, a.ServerCPU, a.Refreshes)
+		}
+		sum += a.Rows
+	}
+	refreshes := 0
+	for _, pr := range r.Panels {
+		refreshes += len(pr.Latencies)
+	}
+	got := 0
+	for i, ph := range r.PanelRuns {
+		if ph.Rows <= 0 || ph.ServerCPU <= 0 || ph.Refreshes <= 0 {
+			t.Errorf("panel phase %d: %d rows, %s server CPU, %d refreshes", i+1, ph.Rows, ph.ServerCPU, ph.Refreshes)
+		}
+		sum += ph.Rows
+		got += ph.Refreshes
+	}
+	if got != refreshes {
+		t.Errorf("the panel phases count %d refreshes, the panels %d", got, refreshes)
+	}
+	if rs := r.Rounds(); len(rs) != 2 || math.Abs(f.Ratio-r.Ratio()) > 1e-12 {
+		t.Errorf("%d rounds, ratio %g (the result's %g)", len(rs), f.Ratio, r.Ratio())
+	}
+	code, body, err := p.get("/query?db=d&q=" + url.QueryEscape(`SELECT count("usage_user") FROM "cpu"`))
+	if err != nil || code != 200 {
+		t.Fatalf("count: %d %s %v", code, body, err)
+	}
+	var a struct {
+		Results []struct {
+			Series []struct {
+				Values [][]any `json:"values"`
+			} `json:"series"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(body, &a); err != nil || len(a.Results) == 0 || len(a.Results[0].Series) == 0 {
+		t.Fatalf("count: %s %v", body, err)
+	}
+	if n := int64(a.Results[0].Series[0].Values[0][1].(float64)); n != sum || f.TotalRows != sum {
+		t.Errorf("server holds %d rows; the phases acknowledged %d, the result says %d", n, sum, f.TotalRows)
+	}
+	p.checkLogClean()
+}
