@@ -320,13 +320,17 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 	if len(b.Rows) == 0 {
 		e.undoLocked(&undo) // only offsets are written
 	}
+	// One stamp a batch, logged with it (write_stamp.go): its rows are
+	// written at once, and replay gives them the same stamp.
+	st := e.clock.Now()
+	e.walBuf = appendStampHeader(e.walBuf[:0], st)
 	switch {
 	case encode != nil:
-		e.walBuf = encode(e.walBuf[:0])
+		e.walBuf = encode(e.walBuf)
 	case len(offs) > 0:
-		e.walBuf = appendOffsetsRecord(e.walBuf[:0], db, b, offs)
+		e.walBuf = appendOffsetsRecord(e.walBuf, db, b, offs)
 	default:
-		e.walBuf = appendRecord(e.walBuf[:0], db, b)
+		e.walBuf = appendRecord(e.walBuf, db, b)
 	}
 	pos, err := e.wal.Append(e.walBuf)
 	if cap(e.walBuf) > walBufKeep {
@@ -339,7 +343,7 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 		e.mu.Unlock()
 		return res, fmt.Errorf("write wal: %w", err)
 	}
-	e.applyLocked(db, b)
+	e.applyLocked(db, b, st)
 	e.sources.Advance(offs)
 	e.mu.Unlock()
 
@@ -490,15 +494,14 @@ func decodeRecord(p []byte, b *columnar.Batch) (string, error) {
 	return db, b.UnmarshalBinary(p[1+k+int(n):])
 }
 
-// applyLocked appends admitted rows to the active heads.
-func (e *Engine) applyLocked(db string, b *columnar.Batch) {
+// applyLocked appends admitted rows to the active heads, each with the
+// batch's write stamp st.
+func (e *Engine) applyLocked(db string, b *columnar.Batch, st int64) {
 	heads := e.heads[db]
 	if heads == nil {
 		heads = map[string]*segment.Head{}
 		e.heads[db] = heads
 	}
-	// One stamp a batch: its rows are written at once.
-	st := e.clock.Now()
 	if e.activeBytes.Load() == 0 {
 		e.firstWrite = time.Now()
 		e.stampMin = st
@@ -514,6 +517,7 @@ func (e *Engine) applyLocked(db string, b *columnar.Batch) {
 			e.activeBytes.Add(h.Bytes()) // the room reserved for its rows
 		}
 		before := h.Bytes()
+		h.StampNext(st)
 		h.Append(b, r, e.sameShape[i])
 		e.activeBytes.Add(h.Bytes() - before)
 	}
