@@ -1,6 +1,12 @@
 package segment
 
-import "sort"
+import (
+	"cmp"
+	"slices"
+	"sort"
+
+	"github.com/siltdb/silt/columnar"
+)
 
 // Per-point write stamps in the head. A writer stamps each acknowledged
 // batch with its write clock (engine/clock.go) and a batch's rows are
@@ -101,4 +107,49 @@ func (c *stampCursor) of(row int32) int64 {
 		c.k = k
 	}
 	return runs[k].stamp
+}
+
+// ScanOrderedRangeStamped is ScanOrderedRange with each point's write
+// stamp: its newest duplicate's (rows appended later have later stamps),
+// or fallback where the head has none. It reads as ScanOrderedRange
+// does; a cluster's query node calls it only where its merge orders
+// writers' copies by stamp.
+func (h *Head) ScanOrderedRangeStamped(minT, maxT, fallback int64, fn func(p *columnar.Point, stamp int64) error) error {
+	h.Finish()
+	sel := h.collectRows(nil, minT, maxT)
+	rank := h.ranksOf(sel)
+	slices.SortFunc(sel, func(a, b int32) int {
+		return cmp.Or(cmp.Compare(WindowOf(h.times[a]), WindowOf(h.times[b])),
+			cmp.Compare(rank[h.series[a]], rank[h.series[b]]),
+			cmp.Compare(h.times[a], h.times[b]), cmp.Compare(a, b))
+	})
+	sc := stampCursor{runs: h.stamps}
+	var p columnar.Point
+	for i := 0; i < len(sel); {
+		j := i + 1
+		for j < len(sel) && h.series[sel[j]] == h.series[sel[i]] && h.times[sel[j]] == h.times[sel[i]] {
+			j++
+		}
+		dups := sel[i:j]
+		newest := dups[len(dups)-1]
+		h.fillPoint(&p, int(newest), func(c, row int) int {
+			// Field by field, the last duplicate that has a value wins.
+			col := h.fields[c]
+			for d := len(dups) - 1; d >= 0; d-- {
+				if col.isValid(int(dups[d])) {
+					return int(dups[d])
+				}
+			}
+			return row
+		})
+		st := sc.of(newest)
+		if st == 0 {
+			st = fallback
+		}
+		if err := fn(&p, st); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
 }

@@ -95,6 +95,10 @@ type SegmentMeta struct {
 	// its id does: a query node's union (package cluster) orders the
 	// segments of different writers by write time. Not stored.
 	Order uint64 `json:"-"`
+	// Slot, when set, is the writer a query node's union read the
+	// segment from (package cluster): scans merge the copies of a point
+	// in segments of different slots by their write stamps. Not stored.
+	Slot uint64 `json:"-"`
 }
 
 // Stamped reports whether m records the write times of its rows.
