@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"slices"
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/merge"
@@ -109,10 +110,10 @@ func stampedSegment(seg *segment.Segment, meta segment.SegmentMeta, cols []strin
 }
 
 // stampedHead returns a sequence of the head's points in [lo, hi) whose
-// stamps it sets in *st (math.MaxInt64 where the head has none).
-func stampedHead(h *segment.Head, lo, hi int64, st *int64) iter.Seq2[*columnar.Point, error] {
+// stamps it sets in *st (fallback where the head has none).
+func stampedHead(h *segment.Head, lo, hi, fallback int64, st *int64) iter.Seq2[*columnar.Point, error] {
 	return pushSeq(func(fn func(*columnar.Point) error) error {
-		return h.ScanOrderedRangeStamped(lo, hi, math.MaxInt64, func(p *columnar.Point, s int64) error {
+		return h.ScanOrderedRangeStamped(lo, hi, fallback, func(p *columnar.Point, s int64) error {
 			*st = s
 			return fn(p)
 		})
@@ -123,6 +124,35 @@ func stampedHead(h *segment.Head, lo, hi int64, st *int64) iter.Seq2[*columnar.P
 // in [lo, hi) into fn, ordering the copies of a point by write stamp.
 // cols are a segment's columns to read (nil: every column).
 func (ts *TableScan) mergeByStamp(srcs []int, cols []string, lo, hi int64, fn func(*columnar.Point) error) error {
+	return ts.mergeStamped(srcs, cols, lo, hi, true, func(p *columnar.Point, _ int64) error { return fn(p) })
+}
+
+// RunStamped is Run passing each point's write stamp (the newest of its
+// copies'; 0 where no source knows it, rows written before stamps): a
+// writer serves its rows outside the bucket with them, for the query
+// node's merge (cluster.RowsPath with stamps). Copies of a point are
+// resolved as Run resolves them.
+func (ts *TableScan) RunStamped(fn func(p *columnar.Point, stamp int64) error) error {
+	if ts.clip {
+		inner := fn
+		fn = func(p *columnar.Point, st int64) error {
+			if p.Time < ts.visibleMin {
+				return nil
+			}
+			return inner(p, st)
+		}
+	}
+	var cols []string
+	if ts.Columns != nil {
+		cols = append(slices.Clone(ts.tagOrder), ts.Columns...)
+	}
+	all := ts.allSources()
+	return ts.mergeStamped(all, cols, math.MinInt64, math.MaxInt64, ts.crossWriter(all), fn)
+}
+
+// mergeStamped merges sources srcs in [lo, hi) into fn with each point's
+// stamp, by stamp (byStamp) or by source order.
+func (ts *TableScan) mergeStamped(srcs []int, cols []string, lo, hi int64, byStamp bool, fn func(*columnar.Point, int64) error) error {
 	sources := make([]merge.Source, len(srcs))
 	for k, i := range srcs {
 		s := &stampedSource{}
@@ -139,7 +169,14 @@ func (ts *TableScan) mergeByStamp(srcs []int, cols []string, lo, hi int64, fn fu
 			}
 			seq = stampedSegment(seg, meta, c, ts.Tags, lo, hi, &s.stamp)
 		} else {
-			seq = stampedHead(ts.heads[i-len(ts.segs)], lo, hi, &s.stamp)
+			// An own head without stamps holds rows replayed by an
+			// older build: unknown (0) to a writer's reader; an overlay
+			// head without them, newer than every segment, as before.
+			fallback := int64(math.MaxInt64)
+			if !byStamp {
+				fallback = 0
+			}
+			seq = stampedHead(ts.heads[i-len(ts.segs)], lo, hi, fallback, &s.stamp)
 		}
 		next, stop := iter.Pull2(seq)
 		defer stop()
@@ -147,10 +184,12 @@ func (ts *TableScan) mergeByStamp(srcs []int, cols []string, lo, hi int64, fn fu
 		sources[k] = s
 	}
 	m := merge.New(ts.tagOrder, false, sources...)
-	m.OrderByStamp()
+	if byStamp {
+		m.OrderByStamp()
+	}
 	for p := m.Next(); p != nil; p = m.Next() {
 		sortFields(p.Fields)
-		if err := fn(p); err != nil {
+		if err := fn(p, m.Stamp()); err != nil {
 			return err
 		}
 	}
