@@ -28,7 +28,9 @@ type stampRun struct {
 const stampRunBytes = 24
 
 // StampNext sets the write stamp of the rows appended from now on (until
-// the next call with another stamp). Stamps must not decrease.
+// the next call with another stamp). A writer's stamps increase; a query
+// node's head of rows fetched from a writer (in series order) takes a
+// run per change.
 func (h *Head) StampNext(st int64) {
 	n := len(h.stamps)
 	switch {
@@ -110,8 +112,8 @@ func (c *stampCursor) of(row int32) int64 {
 }
 
 // ScanOrderedRangeStamped is ScanOrderedRange with each point's write
-// stamp: its newest duplicate's (rows appended later have later stamps),
-// or fallback where the head has none. It reads as ScanOrderedRange
+// stamp: the greatest of its duplicates', or fallback where the head has
+// none. It reads as ScanOrderedRange
 // does; a cluster's query node calls it only where its merge orders
 // writers' copies by stamp.
 func (h *Head) ScanOrderedRangeStamped(minT, maxT, fallback int64, fn func(p *columnar.Point, stamp int64) error) error {
@@ -142,7 +144,13 @@ func (h *Head) ScanOrderedRangeStamped(minT, maxT, fallback int64, fn func(p *co
 			}
 			return row
 		})
-		st := sc.of(newest)
+		// Rows of one writer come in stamp order, so the newest duplicate
+		// has the greatest stamp; a query node's head of fetched rows is
+		// in series order, without duplicates. The greatest, either way.
+		var st int64
+		for _, d := range dups {
+			st = max(st, sc.of(d))
+		}
 		if st == 0 {
 			st = fallback
 		}
