@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 
 // answerBatches reads every point the engine serves for db.cpu through
 // RunBatches (the path SQL and InfluxQL take).
-func answerBatches(t *testing.T, e *engine.Engine) lwwModel {
+func answerBatches(t testing.TB, e *engine.Engine) lwwModel {
 	t.Helper()
 	ts, err := e.OpenScanContext(context.Background(), "db", "cpu", math.MinInt64, math.MaxInt64, nil)
 	if err != nil {
@@ -78,7 +79,13 @@ func answerBatches(t *testing.T, e *engine.Engine) lwwModel {
 // the test's order of writes — through Run and RunBatches, from the
 // per-point stamps; ordering copies by the union's order of segments
 // (StampMergeOff) must answer otherwise (the case proves something).
-func TestLastWriteWinsInterleavedStampsMinIO(t *testing.T) {
+// interleavedCluster writes hosts × points points of one day window on
+// two writers over a real MinIO in rounds, alternating writers, each round
+// rewriting about half the points, flushed and tiered; then both writers
+// merge their window. It returns a query node over the bucket and the
+// model of the last writes.
+func interleavedCluster(tb testing.TB, hosts, points, rounds int) (*engine.Engine, lwwModel) {
+	t := tb
 	srv := miniotest.Start(t)
 	const root = "stamps"
 	ctx := context.Background()
@@ -108,7 +115,6 @@ func TestLastWriteWinsInterleavedStampsMinIO(t *testing.T) {
 		return e
 	}
 	flushTier := func(e *engine.Engine) {
-		t.Helper()
 		if err := e.Flush(); err != nil {
 			t.Fatal(err)
 		}
@@ -120,22 +126,26 @@ func TestLastWriteWinsInterleavedStampsMinIO(t *testing.T) {
 	day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC).UnixNano()
 	rng := rand.New(rand.NewPCG(21, 7))
 	model := lwwModel{}
-	for round := 1; round <= 8; round++ {
+	for round := 1; round <= rounds; round++ {
 		w := w1
 		if round%2 == 0 {
 			w = w2
 		}
 		var ps []lwwPoint
-		for h := range 6 {
-			for k := range 40 {
+		for h := range hosts {
+			for k := range points {
 				if round > 1 && rng.IntN(2) == 0 {
 					continue
 				}
-				ps = append(ps, lwwPoint{fmt.Sprintf("h%d", h), day + int64(k)*int64(time.Minute), float64(round*10000 + h*100 + k)})
+				ps = append(ps, lwwPoint{fmt.Sprintf("h%d", h), day + int64(k)*int64(time.Minute), float64(round*1_000_000 + h*1000 + k)})
 			}
 		}
-		writeLWW(t, w, ps)
-		model.add(ps)
+		for len(ps) > 0 { // requests of at most 5,000 lines
+			n := min(len(ps), 5000)
+			writeLWW(t, w, ps[:n])
+			model.add(ps[:n])
+			ps = ps[n:]
+		}
 		flushTier(w)
 	}
 	for _, w := range []*engine.Engine{w1, w2} {
@@ -155,7 +165,6 @@ func TestLastWriteWinsInterleavedStampsMinIO(t *testing.T) {
 			t.Fatalf("a writer holds %d segments of the window after compaction, want 1", raw)
 		}
 	}
-
 	qt := openTier(root)
 	union := NewUnion(qt.S3, quiet)
 	q, err := engine.Open(engine.Config{DataDir: t.TempDir(), FlushInterval: time.Hour, NoSync: true, Logger: quiet,
@@ -168,6 +177,11 @@ func TestLastWriteWinsInterleavedStampsMinIO(t *testing.T) {
 	if err := q.ReloadBucketManifest(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return q, model
+}
+
+func TestLastWriteWinsInterleavedStampsMinIO(t *testing.T) {
+	q, model := interleavedCluster(t, 6, 40, 8)
 	sameAnswer(t, "Run", answer(t, q), model)
 	sameAnswer(t, "RunBatches", answerBatches(t, q), model)
 
@@ -183,4 +197,39 @@ func TestLastWriteWinsInterleavedStampsMinIO(t *testing.T) {
 		t.Fatal("ordering whole segments answers as the stamps do: the case proves nothing")
 	}
 	t.Logf("%d of %d points would answer an older write without per-point stamps", differ, len(model))
+}
+
+// BenchmarkQueryNodeStampMerge: what ordering writers' copies by
+// per-point stamps costs a query node's full scan (RunBatches) of a window
+// both writers merged (100 hosts, 720 points each, 4 turns), against
+// ordering whole segments (StampMergeOff): CPU per point delivered.
+func BenchmarkQueryNodeStampMerge(b *testing.B) {
+	q, model := interleavedCluster(b, 100, 720, 4)
+	for _, c := range []struct {
+		name string
+		off  bool
+	}{{"segment-order", true}, {"stamps", false}} {
+		b.Run(c.name, func(b *testing.B) {
+			engine.StampMergeOff = c.off
+			defer func() { engine.StampMergeOff = false }()
+			answerBatches(b, q) // the block cache warmed
+			var cpu time.Duration
+			for i := 0; i < b.N; i++ {
+				before := processCPU(b)
+				answerBatches(b, q)
+				cpu += processCPU(b) - before
+			}
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*len(model)), "cpu-ns/point")
+		})
+	}
+}
+
+// processCPU returns the CPU time (user and system) the process has used:
+// less disturbed by a busy machine than wall time.
+func processCPU(b testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
