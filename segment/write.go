@@ -223,6 +223,11 @@ type SegmentInfo struct {
 // field of that name gets no stamp column.
 const StampColumn = "_silt_write_stamp"
 
+// StampFieldID is the stamp column's Parquet field id: far above the ids
+// an Iceberg table's columns get (numbered from 1), below the ids the
+// Iceberg spec reserves for metadata columns (from 2^31-1 down).
+const StampFieldID = 2_000_000_000
+
 // stampable reports whether segments of schema s can carry the stamp
 // column.
 func stampable(s *columnar.TableSchema) bool {
@@ -394,7 +399,12 @@ func segmentSchema(s *columnar.TableSchema, stamped bool) *parquet.Schema {
 		// A dictionary: a flush's rows hold one stamp per write batch
 		// (hundreds), so an index of a few bits a row, where deltas of
 		// stamps sorted by series would take tens of bits.
-		g[StampColumn] = parquet.Encoded(parquet.Int(64), &parquet.RLEDictionary)
+		// Its own Parquet field id (StampFieldID), where no other column
+		// has one: an Iceberg reader takes the other columns by the
+		// table's name mapping and leaves out, by that id, a column its
+		// schema lacks (iceberg-go fails on a column it can map by
+		// neither).
+		g[StampColumn] = parquet.FieldID(parquet.Encoded(parquet.Int(64), &parquet.RLEDictionary), StampFieldID)
 	}
 	// Not flagged isAdjustedToUTC although the values are UTC: DuckDB maps
 	// a UTC-adjusted nanosecond timestamp to TIMESTAMPTZ, which holds only
