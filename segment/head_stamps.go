@@ -58,23 +58,6 @@ func (h *Head) StampOf(i int) int64 {
 	return h.stamps[k-1].stamp
 }
 
-// StampRange returns the oldest and newest write stamp of the head's rows
-// (0, 0 with none).
-func (h *Head) StampRange() (lo, hi int64) {
-	n := len(h.stamps)
-	if n == 0 || len(h.times) == 0 {
-		return 0, 0
-	}
-	// A last run no row took yet does not count.
-	if int(h.stamps[n-1].row) == len(h.times) {
-		n--
-	}
-	if n == 0 {
-		return 0, 0
-	}
-	return h.stamps[0].stamp, h.stamps[n-1].stamp
-}
-
 // stampsView is the runs a View shares without copying: a run some row
 // took is never written again; only a last run no row took yet may be
 // retargeted (StampNext), and the view leaves it out.
