@@ -38,7 +38,7 @@ func (m lwwModel) add(ps []lwwPoint) {
 	}
 }
 
-func writeLWW(t *testing.T, e *engine.Engine, ps []lwwPoint) {
+func writeLWW(t testing.TB, e *engine.Engine, ps []lwwPoint) {
 	t.Helper()
 	var body []byte
 	for _, p := range ps {

@@ -270,7 +270,10 @@ func (o *Overlay) sources(ctx context.Context, db, table string, minT, maxT int6
 // of their write stamps (0, 0: not sent).
 func (o *Overlay) fetch(ctx context.Context, w Record, db, table string, minT, maxT int64, schema *columnar.TableSchema) (*segment.Head, [2]int64, error) {
 	var stamps [2]int64
-	q := url.Values{"db": {db}, "table": {table}, "min": {strconv.FormatInt(minT, 10)}, "max": {strconv.FormatInt(maxT, 10)}}
+	// With the rows' write stamps: the engine merges writers' copies of
+	// a point by them (engine/scan_stamps.go).
+	q := url.Values{"db": {db}, "table": {table}, "min": {strconv.FormatInt(minT, 10)}, "max": {strconv.FormatInt(maxT, 10)},
+		StampsParam: {"1"}}
 	resp, err := o.get(ctx, w, RowsPath+"?"+q.Encode())
 	if err != nil {
 		return nil, stamps, fmt.Errorf("writer %s at %s: %w", w.NodeID, w.InternalAddress, err)

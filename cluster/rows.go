@@ -18,14 +18,21 @@ import (
 // The rows a writer holds outside the bucket travel to query nodes as an
 // Arrow IPC stream: a column "time" (int64 ns), one nullable string column
 // per tag and one nullable typed column per field, told apart by the
-// column metadata key kindKey.
+// column metadata key kindKey. Asked for them (StampsParam), a writer
+// adds a last column of each point's write stamp (int64, kind
+// kindStamp): the query node merges writers' copies of a point by them.
 const (
 	kindKey   = "silt.kind"
 	kindTag   = "tag"
 	kindField = "field"
+	kindStamp = "stamp"
 	timeCol   = "time"
 	rowsBatch = 8 << 10
 )
+
+// StampsParam, set to "1" on RowsPath, asks a writer for its rows' write
+// stamps (a writer of an older build ignores it and sends none).
+const StampsParam = "stamps"
 
 // RowWriter encodes points of one table as an Arrow IPC stream.
 type RowWriter struct {
@@ -40,15 +47,23 @@ type RowWriter struct {
 	fldSet []bool
 	tagVal []string
 	fldVal []columnar.FieldValue
+	// stampCol is the builder of the stamp column (-1: none).
+	stampCol int
 }
 
 // NewRowWriter writes to out the points of a table with these tags and
 // fields (points may lack any of them).
 func NewRowWriter(out io.Writer, tags []string, fields []columnar.FieldSchema) *RowWriter {
+	return NewStampedRowWriter(out, tags, fields, false)
+}
+
+// NewStampedRowWriter is NewRowWriter with, if stamped, the stamp column
+// (AddStamped gives each point's).
+func NewStampedRowWriter(out io.Writer, tags []string, fields []columnar.FieldSchema, stamped bool) *RowWriter {
 	cols := []arrow.Field{{Name: timeCol, Type: arrow.PrimitiveTypes.Int64}}
 	rw := &RowWriter{tags: tags, fields: fields, tagIdx: map[string]int{}, fldIdx: map[string]int{},
 		tagSet: make([]bool, len(tags)), fldSet: make([]bool, len(fields)),
-		tagVal: make([]string, len(tags)), fldVal: make([]columnar.FieldValue, len(fields))}
+		tagVal: make([]string, len(tags)), fldVal: make([]columnar.FieldValue, len(fields)), stampCol: -1}
 	for i, t := range tags {
 		rw.tagIdx[t] = i
 		cols = append(cols, arrow.Field{Name: t, Type: arrow.BinaryTypes.String, Nullable: true,
@@ -59,6 +74,11 @@ func NewRowWriter(out io.Writer, tags []string, fields []columnar.FieldSchema) *
 		cols = append(cols, arrow.Field{Name: f.Name, Type: segment.ArrowType(f.Type), Nullable: true,
 			Metadata: arrow.NewMetadata([]string{kindKey}, []string{kindField})})
 	}
+	if stamped {
+		rw.stampCol = len(cols)
+		cols = append(cols, arrow.Field{Name: kindStamp, Type: arrow.PrimitiveTypes.Int64,
+			Metadata: arrow.NewMetadata([]string{kindKey}, []string{kindStamp})})
+	}
 	schema := arrow.NewSchema(cols, nil)
 	rw.b = array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	rw.w = ipc.NewWriter(out, ipc.WithSchema(schema))
@@ -67,7 +87,11 @@ func NewRowWriter(out io.Writer, tags []string, fields []columnar.FieldSchema) *
 
 // Add appends one point; columns it names that the writer was not made
 // with are an error (the table's schema grew after the scan opened).
-func (rw *RowWriter) Add(p *columnar.Point) error {
+func (rw *RowWriter) Add(p *columnar.Point) error { return rw.AddStamped(p, 0) }
+
+// AddStamped is Add with the point's write stamp (kept by a stamped
+// writer; 0: unknown).
+func (rw *RowWriter) AddStamped(p *columnar.Point, stamp int64) error {
 	clear(rw.tagSet)
 	clear(rw.fldSet)
 	for _, t := range p.Tags {
@@ -85,6 +109,9 @@ func (rw *RowWriter) Add(p *columnar.Point) error {
 		rw.fldSet[i], rw.fldVal[i] = true, f
 	}
 	rw.b.Field(0).(*array.Int64Builder).Append(p.Time)
+	if rw.stampCol >= 0 {
+		rw.b.Field(rw.stampCol).(*array.Int64Builder).Append(stamp)
+	}
 	for i := range rw.tags {
 		tb := rw.b.Field(1 + i).(*array.StringBuilder)
 		if rw.tagSet[i] {
@@ -156,9 +183,22 @@ func ReadHead(r io.Reader, table string, schema *columnar.TableSchema) (*segment
 		if err := appendRecord(&b, name, rec); err != nil {
 			return nil, err
 		}
+		// The rows' write stamps, if sent: a run in the head per change
+		// (the rows come in series order, so up to one a row).
+		var stamps *array.Int64
+		for c := 1; c < rec.Schema().NumFields(); c++ {
+			if k, _ := rec.Schema().Field(c).Metadata.GetValue(kindKey); k == kindStamp {
+				if stamps, _ = rec.Column(c).(*array.Int64); stamps == nil {
+					return nil, fmt.Errorf("rows of %s: stamp column is %s", table, rec.Column(c).DataType())
+				}
+			}
+		}
 		for i := range b.Rows {
 			if lerr := s.Admit(&b, &b.Rows[i]); lerr != nil {
 				return nil, fmt.Errorf("rows of %s: %s", table, lerr.Error())
+			}
+			if stamps != nil {
+				h.StampNext(stamps.Value(i))
 			}
 			h.Append(&b, &b.Rows[i], false)
 		}
@@ -192,6 +232,9 @@ func appendRecord(b *columnar.Batch, table []byte, rec arrow.RecordBatch) error 
 				continue
 			}
 			kind, _ := sc.Field(c).Metadata.GetValue(kindKey)
+			if kind == kindStamp {
+				continue // not a field: ReadHead reads it
+			}
 			switch a := col.(type) {
 			case *array.String:
 				if kind == kindTag {

@@ -90,3 +90,65 @@ func pointText(p *columnar.Point) string {
 	}
 	return fmt.Sprint(p.Time, tags, fields)
 }
+
+// Stamped rows keep each point's write stamp through the stream (and the
+// stamp column does not become a field); unstamped rows have none.
+func TestRowsStampsRoundTrip(t *testing.T) {
+	fields := []columnar.FieldSchema{{Name: "v", Type: columnar.FieldFloat}}
+	want := map[string]int64{}
+	var buf bytes.Buffer
+	rw := NewStampedRowWriter(&buf, []string{"host"}, fields, true)
+	for k := range 20_000 { // more than one Arrow batch
+		p := columnar.Point{Time: int64(k), Tags: []columnar.TagValue{{Key: "host", Value: fmt.Sprint("h", k%3)}},
+			Fields: []columnar.FieldValue{{Key: "v", Type: columnar.FieldFloat, Num: math.Float64bits(1)}}}
+		st := int64(1e18) + int64(k%17)*1000 + int64(k/100) // runs of one stamp are short: rows in series order
+		want[pointText(&p)] = st
+		if err := rw.AddStamped(&p, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h, err := ReadHead(&buf, "cpu", columnar.NewTableSchema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.Schema.FieldCol(kindStamp); ok {
+		t.Fatal("the stamp column became a field")
+	}
+	n := 0
+	err = h.ScanOrderedRangeStamped(math.MinInt64, math.MaxInt64, -1, func(p *columnar.Point, st int64) error {
+		n++
+		if w, ok := want[pointText(p)]; !ok || w != st {
+			return fmt.Errorf("point %s: stamp %d, written with %d (%v)", pointText(p), st, w, ok)
+		}
+		return nil
+	})
+	if err != nil || n != len(want) {
+		t.Fatalf("scanned %d points (%v), want %d", n, err, len(want))
+	}
+
+	buf.Reset()
+	rw = NewRowWriter(&buf, []string{"host"}, fields)
+	p := columnar.Point{Time: 1, Tags: []columnar.TagValue{{Key: "host", Value: "a"}},
+		Fields: []columnar.FieldValue{{Key: "v", Type: columnar.FieldFloat, Num: math.Float64bits(1)}}}
+	if err := rw.Add(&p); err != nil {
+		t.Fatal(err)
+	}
+	if err := rw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if h, err = ReadHead(&buf, "cpu", columnar.NewTableSchema()); err != nil {
+		t.Fatal(err)
+	}
+	err = h.ScanOrderedRangeStamped(math.MinInt64, math.MaxInt64, -1, func(p *columnar.Point, st int64) error {
+		if st != -1 {
+			return fmt.Errorf("an unstamped row has stamp %d, want the fallback", st)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

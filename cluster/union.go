@@ -243,6 +243,7 @@ func (u *Union) build() (*manifest.Manifest, error) {
 				return nil, fmt.Errorf("writer %s: segment id %d does not fit the union's id space", id, s.ID)
 			}
 			s.ID |= n.slot << slotBits
+			s.Slot = n.slot
 			if s.IsRollup() {
 				s.Of |= n.slot << slotBits
 			}

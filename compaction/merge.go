@@ -82,6 +82,12 @@ type Job struct {
 	// what it needs of an output while its rows pass, instead of reading
 	// the file back. The point's slices are valid only during the call.
 	Written func(id uint64, p *columnar.Point)
+	// Stamps, if set, makes the outputs keep each point's write stamp
+	// (segment.StampColumn): its newest version's. Stamps[i] is what
+	// input i's points take where it has no stamp column (a segment
+	// written before stamps: its manifest's write_max, or 0, unknown).
+	// Within one writer the merge still resolves versions by input order.
+	Stamps []int64
 }
 
 // Stats describes a finished merge.
@@ -157,11 +163,11 @@ func Merge(ctx context.Context, c Config, job Job) (outs []Output, st Stats, err
 			path := job.RunPath(k)
 			k++
 			runs = append(runs, path)
-			w, err := segment.NewSegmentWriter(path, job.DB, job.Table, job.Schema, BatchRows)
+			w, err := segment.NewStampedSegmentWriter(path, job.DB, job.Table, job.Schema, BatchRows, job.Stamps != nil)
 			if err != nil {
 				return nil, st, err
 			}
-			if err := mergeInto(ctx, group, job, func(p *columnar.Point) error { return w.Append(p) }); err != nil {
+			if err := mergeInto(ctx, group, job, func(p *columnar.Point, stamp int64) error { return w.AppendStamped(p, stamp) }); err != nil {
 				return nil, st, errors.Join(err, w.Abort())
 			}
 			m, err := w.Close()
@@ -202,7 +208,7 @@ func Merge(ctx context.Context, c Config, job Job) (outs []Output, st Stats, err
 	// are then disjoint, so scans read them without merging (and their
 	// rollups answer), whatever their times.
 	var lastTags []columnar.TagValue
-	err = mergeInto(ctx, inputs, job, func(p *columnar.Point) error {
+	err = mergeInto(ctx, inputs, job, func(p *columnar.Point, stamp int64) error {
 		if w != nil && w.Rows() >= c.TargetRows && !slices.Equal(p.Tags, lastTags) {
 			if err := closeOut(); err != nil {
 				return err
@@ -214,11 +220,11 @@ func Merge(ctx context.Context, c Config, job Job) (outs []Output, st Stats, err
 		if w == nil {
 			id, path = job.NewOutput()
 			var err error
-			if w, err = segment.NewSegmentWriter(path, job.DB, job.Table, job.Schema, BatchRows); err != nil {
+			if w, err = segment.NewStampedSegmentWriter(path, job.DB, job.Table, job.Schema, BatchRows, job.Stamps != nil); err != nil {
 				return err
 			}
 		}
-		if err := w.Append(p); err != nil {
+		if err := w.AppendStamped(p, stamp); err != nil {
 			return err
 		}
 		if job.Written != nil {
@@ -250,6 +256,18 @@ func readErr(path string, err error) error {
 type rowSource struct {
 	rows *segment.RowReader
 	p    columnar.Point
+	// fallback is the stamp of the input's points where it has no stamp
+	// column (Job.Stamps).
+	fallback int64
+}
+
+// Stamp is merge.Stamped: the point's stamp column, else the input's
+// fallback.
+func (s *rowSource) Stamp() int64 {
+	if st := s.rows.Stamp(); st != 0 {
+		return st
+	}
+	return s.fallback
 }
 
 func (s *rowSource) Next() (*columnar.Point, error) {
@@ -262,8 +280,9 @@ func (s *rowSource) Next() (*columnar.Point, error) {
 
 // mergeInto merges inputs (oldest first) into sink in segment order, one
 // point per series and time, the newest input's value of each field
-// winning.
-func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columnar.Point) error) (err error) {
+// winning, with the point's write stamp (the newest of its versions'; 0
+// without Job.Stamps).
+func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columnar.Point, int64) error) (err error) {
 	var segs []*segment.Segment
 	var rows []*segment.RowReader
 	defer func() {
@@ -283,7 +302,11 @@ func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columna
 			return errors.Join(readErr(path, err), seg.Close())
 		}
 		segs, rows = append(segs, seg), append(rows, rr)
-		sources[i] = &rowSource{rows: rr}
+		src := &rowSource{rows: rr}
+		if k := slices.Index(job.Inputs, path); k >= 0 && k < len(job.Stamps) {
+			src.fallback = job.Stamps[k]
+		}
+		sources[i] = src
 	}
 	m := merge.New(job.TagOrder, true, sources...)
 	n := 0
@@ -293,7 +316,7 @@ func mergeInto(ctx context.Context, inputs []string, job Job, sink func(*columna
 		}
 		n++
 		if p.Time >= job.DropBefore {
-			if err := sink(p); err != nil {
+			if err := sink(p, m.Stamp()); err != nil {
 				return err
 			}
 		}

@@ -377,8 +377,18 @@ func (e *Engine) compactWindow(ctx context.Context, k windowKey) (bool, error) {
 		next++
 		return id, filepath.Join(e.cfg.DataDir, filepath.FromSlash(segment.SegmentPath(k.db, k.table, k.window, id)))
 	}
+	stamped := false
 	for _, s := range inputs {
 		job.InputRows = append(job.InputRows, s.Rows)
+		stamped = stamped || s.Stamped()
+	}
+	if stamped {
+		// Outputs keep each point's write stamp (the query node of a
+		// cluster orders two writers' copies by them): an input without
+		// the stamp column gives its points its newest write.
+		for _, s := range inputs {
+			job.Stamps = append(job.Stamps, s.WriteMax)
+		}
 	}
 	job.Inputs = paths
 	last, written := e.lastCache.forCompaction(job.Inputs, slices.Clone(schema.Fields), tagOrder, !trim)

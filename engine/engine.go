@@ -316,7 +316,8 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 	rows := len(b.Rows)
 	if encode == nil && len(offs) == 0 && rows > 0 {
 		pre = recordPool.Get().(*[]byte)
-		*pre = appendRecord((*pre)[:0], db, b)
+		// The stamp header's room first: the stamp is taken under the lock.
+		*pre = appendRecord(appendStampHeader((*pre)[:0], 0), db, b)
 		defer func() {
 			if cap(*pre) <= walBufKeep {
 				recordPool.Put(pre)
@@ -345,18 +346,23 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 	if len(b.Rows) == 0 {
 		e.undoLocked(&undo) // only offsets are written
 	}
+	// One stamp a batch, logged with it (write_stamp.go): its rows are
+	// written at once, and replay gives them the same stamp. It is taken
+	// under the lock, so stamps follow the log's order.
+	st := e.clock.Now()
 	var rec []byte
 	switch {
 	case pre != nil && len(b.Rows) == rows:
 		rec = *pre
+		putStampHeader(rec, st)
 	case encode != nil:
-		e.walBuf = encode(e.walBuf[:0])
+		e.walBuf = encode(appendStampHeader(e.walBuf[:0], st))
 		rec = e.walBuf
 	case len(offs) > 0:
-		e.walBuf = appendOffsetsRecord(e.walBuf[:0], db, b, offs)
+		e.walBuf = appendOffsetsRecord(appendStampHeader(e.walBuf[:0], st), db, b, offs)
 		rec = e.walBuf
 	default:
-		e.walBuf = appendRecord(e.walBuf[:0], db, b)
+		e.walBuf = appendRecord(appendStampHeader(e.walBuf[:0], st), db, b)
 		rec = e.walBuf
 	}
 	pos, err := e.wal.Append(rec)
@@ -370,7 +376,7 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 		e.mu.Unlock()
 		return res, fmt.Errorf("write wal: %w", err)
 	}
-	e.applyLocked(db, b)
+	e.applyLocked(db, b, st)
 	e.sources.Advance(offs)
 	e.mu.Unlock()
 
@@ -525,15 +531,14 @@ func decodeRecord(p []byte, b *columnar.Batch) (string, error) {
 	return db, b.UnmarshalBinary(p[1+k+int(n):])
 }
 
-// applyLocked appends admitted rows to the active heads.
-func (e *Engine) applyLocked(db string, b *columnar.Batch) {
+// applyLocked appends admitted rows to the active heads, each with the
+// batch's write stamp st.
+func (e *Engine) applyLocked(db string, b *columnar.Batch, st int64) {
 	heads := e.heads[db]
 	if heads == nil {
 		heads = map[string]*segment.Head{}
 		e.heads[db] = heads
 	}
-	// One stamp a batch: its rows are written at once.
-	st := e.clock.Now()
 	if e.activeBytes.Load() == 0 {
 		e.firstWrite = time.Now()
 		e.stampMin = st
@@ -549,6 +554,7 @@ func (e *Engine) applyLocked(db string, b *columnar.Batch) {
 			e.activeBytes.Add(h.Bytes()) // the room reserved for its rows
 		}
 		before := h.Bytes()
+		h.StampNext(st)
 		h.Append(b, r, e.sameShape[i])
 		e.activeBytes.Add(h.Bytes() - before)
 	}

@@ -53,6 +53,7 @@ func (e *Engine) recover() error {
 	var parts []sink.SourcePart
 	capped := map[string]int64{}
 	dropped := 0
+	unstamped := false // a record without a stamp was replayed
 	st, err := wal.Replay(walDir, func(seq uint64, payload []byte) error {
 		if seq < m.WALSeq {
 			return nil // already in segments
@@ -60,17 +61,29 @@ func (e *Engine) recover() error {
 		if isDropRecord(payload) {
 			return drops.apply(e, payload)
 		}
+		// write_stamp.go: a stamped record carries its batch's stamp;
+		// older records take one at recovery, after every stamp made
+		// durable before (the clock observed them above) and in log order.
+		rec, st, err := unwrapStamp(payload)
+		if err != nil {
+			return e.quarantineRecords(QuarantineEntry{Stage: "replay", WALFile: seq,
+				Reason: fmt.Sprintf("decode wal record: %v", err)}, [][]byte{payload})
+		}
+		if st != 0 {
+			e.clock.Observe(st)
+		} else {
+			unstamped = true
+		}
 		var db string
-		var err error
-		if len(payload) > 0 && payload[0] == recSourceParts {
+		if len(rec) > 0 && rec[0] == recSourceParts {
 			// source.go: rows a later owner of their partition consumed
 			// again are dropped, positions capped at the hand-over.
 			clear(offs)
-			if db, err = decodeParts(payload, &b, &parts); err == nil {
+			if db, err = decodeParts(rec, &b, &parts); err == nil {
 				dropped += e.replayLimits(&b, parts, offs, capped)
 			}
 		} else {
-			db, err = decodeAnyRecord(payload, &b, offs)
+			db, err = decodeAnyRecord(rec, &b, offs)
 		}
 		if err != nil {
 			// The checksum held, so this is a bug or a foreign file, not a
@@ -89,7 +102,10 @@ func (e *Engine) recover() error {
 			var undo schemaUndo
 			rejected := e.admitLocked(db, &b, &undo, false)
 			skipped += len(rejected)
-			e.applyLocked(db, &b)
+			if st == 0 {
+				st = e.clock.Now()
+			}
+			e.applyLocked(db, &b, st)
 			replayed += len(b.Rows)
 			return nil
 		})
@@ -111,11 +127,12 @@ func (e *Engine) recover() error {
 	if err := drops.commit(e); err != nil {
 		return err
 	}
-	if replayed > 0 {
-		// The replayed rows were written after the manifest's last flush
-		// (its Clock) and before now, not when they were replayed: their
-		// range starts there (1, the oldest stamp, when the manifest
-		// predates stamps).
+	if replayed > 0 && unstamped {
+		// Rows of unstamped records (write_stamp.go) were written after
+		// the manifest's last flush (its Clock) and before now, not when
+		// they were replayed: their range starts there (1, the oldest
+		// stamp, when the manifest predates stamps). Stamped records
+		// brought their own.
 		e.stampMin = max(m.Clock, 1)
 	}
 	e.logReplayLimits(m.Sources, capped, dropped) // source.go

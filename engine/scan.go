@@ -37,6 +37,7 @@ type TableScan struct {
 	segs     []*segment.Segment
 	metas    []segment.SegmentMeta // of segs
 	heads    []*segment.Head
+	ownHeads int // heads[:ownHeads] are the node's own, the rest a query node's overlay
 	tagOrder []string
 	fields   []columnar.FieldSchema // the table's, when the scan was opened
 	minT     int64                  // the range of OpenScanRange
@@ -212,6 +213,7 @@ func (e *Engine) openScan(ctx context.Context, db, table string, minT, maxT int6
 	e.mu.Unlock()
 	// Rows other nodes hold outside the bucket, as heads after this
 	// node's own: they win over the cold segments as later writes do.
+	ts.ownHeads = len(ts.heads)
 	ts.heads = append(ts.heads, overlay...)
 	ts.Missing = missing
 	// Oldest first: by id (the node's write order), or on a cluster's
@@ -302,6 +304,14 @@ func (ts *TableScan) Run(fn func(p *columnar.Point) error) error {
 			}
 			return inner(p)
 		}
+	}
+	if all := ts.allSources(); ts.crossWriter(all) {
+		// scan_stamps.go: writers' copies of a point, by write stamp.
+		var cols []string
+		if ts.Columns != nil {
+			cols = append(slices.Clone(ts.tagOrder), ts.Columns...)
+		}
+		return ts.mergeByStamp(all, cols, math.MinInt64, math.MaxInt64, fn)
 	}
 	var sources []iter.Seq2[*columnar.Point, error]
 	for _, seg := range ts.segs {
@@ -571,6 +581,17 @@ func (ts *TableScan) sliceTasks(sl groupSlice, cols []string, fields []columnar.
 		return tasks
 	}
 	ts.SlicesMerged++
+	if ts.crossWriter(sl.srcs) {
+		// scan_stamps.go: writers' copies of a point, by write stamp.
+		srcs := sl.srcs
+		return []func(emit func(*columnar.ColumnBatch) error) error{func(emit func(*columnar.ColumnBatch) error) error {
+			bb := columnar.NewBatchBuilder(ts.tagOrder, fields, BatchRows)
+			if err := ts.mergeByStamp(srcs, cols, lo, hi, func(p *columnar.Point) error { return bb.Add(p, emit) }); err != nil {
+				return err
+			}
+			return bb.Flush(emit)
+		}}
+	}
 	var sources []iter.Seq2[*columnar.Point, error]
 	for _, i := range sl.srcs {
 		if i < len(ts.segs) {

@@ -29,6 +29,14 @@ type Source interface {
 	Next() (*columnar.Point, error)
 }
 
+// Stamped is a Source that knows the write stamp of the point its Next
+// returned last (segment.RowReader.Stamp: the stamp column, or a
+// fallback where a source has none): 0 is unknown, older than every
+// stamp.
+type Stamped interface {
+	Stamp() int64
+}
+
 // ErrOutOfOrder is returned by a Merger built with CheckOrder when a source
 // yields points out of merge order, or one point twice.
 var ErrOutOfOrder = errors.New("points out of order (a source is not sorted by window, series and time)")
@@ -112,6 +120,10 @@ type cursor struct {
 	cur  *columnar.Point
 	prio int // the source's position: higher is newer
 	key  key
+	// stamped is the source as a Stamped (nil if it is not), stamp its
+	// current point's.
+	stamped Stamped
+	stamp   int64
 	// The tags key was built from: sources sort by series, so a source's
 	// series lasts many points and the key is rebuilt only when it ends.
 	keyTags []columnar.TagValue
@@ -142,6 +154,12 @@ type Merger struct {
 	rootOnly bool
 	same     []*cursor
 
+	// byStamp: versions of one point are ordered by write stamp, then by
+	// source (OrderByStamp); outStamp is the stamp of the point returned
+	// last (Stamp).
+	byStamp  bool
+	outStamp int64
+
 	out     columnar.Point // a merged point of several versions
 	prev    key            // of the last point returned, with check
 	hasPrev bool
@@ -157,10 +175,24 @@ func New(tagOrder []string, check bool, sources ...Source) *Merger {
 	m.all = make([]cursor, len(sources))
 	m.heap = make([]*cursor, 0, len(sources))
 	for i, s := range sources {
-		m.all[i] = cursor{src: s, prio: i}
+		st, _ := s.(Stamped)
+		m.all[i] = cursor{src: s, prio: i, stamped: st}
 	}
 	return m
 }
+
+// OrderByStamp makes the merge resolve the versions of a point by their
+// write stamps (Stamped sources; others' points have stamp 0), the
+// greatest winning, and by source order between equal stamps: a cluster's
+// query node merging the copies two writers hold (docs/scaling.md). A
+// writer's own sources need not: their order is their order of writes.
+// Call it before the first Next.
+func (m *Merger) OrderByStamp() { m.byStamp = true }
+
+// Stamp returns the write stamp of the point Next returned last: the
+// greatest of its versions' (0 when no source is Stamped), what a
+// compaction output records for it.
+func (m *Merger) Stamp() int64 { return m.outStamp }
 
 // advance moves c to its source's next point and reports whether it has
 // one.
@@ -174,6 +206,9 @@ func (m *Merger) advance(c *cursor) (bool, error) {
 		return false, nil
 	}
 	c.cur = p
+	if c.stamped != nil {
+		c.stamp = c.stamped.Stamp()
+	}
 	if m.keyed {
 		c.key.setTime(p.Time)
 		if !c.keyed || !slices.Equal(c.keyTags, p.Tags) {
@@ -206,6 +241,7 @@ func (m *Merger) Next() *columnar.Point {
 		if !m.checkOrder(&top.key) {
 			return nil
 		}
+		m.outStamp = top.stamp
 		return top.cur
 	}
 	// Versions of one point: pop them all (oldest first, by less) and
@@ -214,6 +250,20 @@ func (m *Merger) Next() *columnar.Point {
 	m.same = m.same[:0]
 	for len(m.heap) > 0 && (len(m.same) == 0 || compare(&m.heap[0].key, &m.same[0].key) == 0) {
 		m.same = append(m.same, m.pop())
+	}
+	if m.byStamp {
+		// Oldest write first, so the newest write's fields win below
+		// (insertion sort, stable: equal stamps keep source order).
+		same := m.same
+		for i := 1; i < len(same); i++ {
+			for j := i; j > 0 && same[j].stamp < same[j-1].stamp; j-- {
+				same[j], same[j-1] = same[j-1], same[j]
+			}
+		}
+	}
+	m.outStamp = 0
+	for _, c := range m.same {
+		m.outStamp = max(m.outStamp, c.stamp)
 	}
 	first := m.same[0]
 	if !m.checkOrder(&first.key) {

@@ -143,6 +143,11 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 	for _, f := range s.Info.Fields {
 		fieldType[f.Name] = f.Type
 	}
+	if s.Info.WriteStamps {
+		// Asked for by name (a cluster's merge across writers): the
+		// write stamps, read as an integer field.
+		fieldType[StampColumn] = columnar.FieldInt
+	}
 	// The batch and the decoding scratch come from a pool: a dashboard
 	// refresh runs many short reads (a part per core, per piece and
 	// segment), and each sized its columns afresh to its rows.

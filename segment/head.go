@@ -80,6 +80,8 @@ type Head struct {
 	older olderBound
 	// reserved rows of times and series were counted in bytes by Reserve.
 	reserved int
+	// stamps are the rows' write stamps, a run per batch (head_stamps.go).
+	stamps []stampRun
 
 	view bool // a read-only View: columns are not padded, readers check bounds
 }
@@ -326,7 +328,8 @@ func (h *Head) View() *Head {
 		times: h.times[:n:n], series: h.series[:n:n],
 		seriesTags: h.seriesTags[:len(h.seriesTags):len(h.seriesTags)],
 		blocks:     h.blocks[:len(h.blocks):len(h.blocks)], sealed: h.sealed,
-		spans: h.spans[:len(h.spans):len(h.spans)], older: olderBound{known: h.older.known, lo: h.older.lo, hi: h.older.hi}}
+		spans: h.spans[:len(h.spans):len(h.spans)], older: olderBound{known: h.older.known, lo: h.older.lo, hi: h.older.hi},
+		stamps: h.stampsView()}
 	for _, d := range h.dicts {
 		n := len(d.vals)
 		v.dicts = append(v.dicts, &tagDict{vals: d.vals[:n:n], lookup: d.lookup, post: d.post[:n:n]})

@@ -45,7 +45,16 @@ type RowReader struct {
 	types []columnar.FieldType
 	i, n  int
 	last  []string // previous tag value per column: repeated values share a string
+	// stampCol is the position of the write stamp column among names
+	// (-1: the segment has none), stamp the stamp of the row Next
+	// returned last.
+	stampCol int
+	stamp    int64
 }
+
+// Stamp returns the write stamp of the row Next returned last: 0 when the
+// segment has no stamp column (format version 1) or the row no stamp.
+func (r *RowReader) Stamp() int64 { return r.stamp }
 
 // Rows opens a pull reader over every column of the segment that decodes
 // batchRows rows per step (the reader's memory is about batchRows times the
@@ -66,7 +75,7 @@ func (s *Segment) Rows(batchRows int) (*RowReader, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("arrow reader for segment: %w", err), pr.Close())
 	}
-	r := &RowReader{seg: s, pr: pr}
+	r := &RowReader{seg: s, pr: pr, stampCol: -1}
 	sch := pr.MetaData().Schema
 	var idx []int
 	add := func(name string, kind byte, typ columnar.FieldType) {
@@ -83,6 +92,12 @@ func (s *Segment) Rows(batchRows int) (*RowReader, error) {
 	}
 	for _, f := range s.Info.Fields {
 		add(f.Name, 'f', f.Type)
+	}
+	if s.Info.WriteStamps {
+		n := len(r.names)
+		if add(StampColumn, 's', 0); len(r.names) > n {
+			r.stampCol = n
+		}
 	}
 	r.last = make([]string, len(r.names))
 	if pr.NumRowGroups() == 0 {
@@ -124,6 +139,7 @@ func (r *RowReader) Next(p *columnar.Point) (bool, error) {
 	i := r.i
 	r.i++
 	p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]
+	r.stamp = 0
 	for j, a := range r.arrs {
 		if a.IsNull(i) {
 			continue
@@ -135,6 +151,12 @@ func (r *RowReader) Next(p *columnar.Point) (bool, error) {
 				return false, fmt.Errorf("segment time column is %s", a.DataType())
 			}
 			p.Time = int64(ts.Value(i))
+		case 's':
+			st, ok := a.(*array.Int64)
+			if !ok {
+				return false, fmt.Errorf("segment stamp column is %s", a.DataType())
+			}
+			r.stamp = st.Value(i)
 		case 'g':
 			v, err := stringAt(a, i)
 			if err != nil {
@@ -214,6 +236,14 @@ type SegmentWriter struct {
 // renamed by Close) for db.table with the given schema: the points'
 // tags and fields must be in it.
 func NewSegmentWriter(path, db, table string, schema *columnar.TableSchema, batchRows int) (*SegmentWriter, error) {
+	return NewStampedSegmentWriter(path, db, table, schema, batchRows, false)
+}
+
+// NewStampedSegmentWriter is NewSegmentWriter for a segment that, with
+// stamped (and a schema without a column of StampColumn's name), has the
+// write stamp column: AppendStamped gives each point's.
+func NewStampedSegmentWriter(path, db, table string, schema *columnar.TableSchema, batchRows int, stamped bool) (*SegmentWriter, error) {
+	stamped = stamped && stampable(schema)
 	if err := fileutil.MkdirAllSync(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
@@ -222,7 +252,7 @@ func NewSegmentWriter(path, db, table string, schema *columnar.TableSchema, batc
 	if err != nil {
 		return nil, fmt.Errorf("create segment %s: %w", tmp, err)
 	}
-	sch := segmentSchema(schema)
+	sch := segmentSchema(schema, stamped)
 	hf := newHashingFile(f)
 	bw := bufio.NewWriterSize(hf, 1<<20)
 	sw := &SegmentWriter{path: path, tmp: tmp, f: f, hf: hf, bw: bw, schema: schema,
@@ -238,12 +268,15 @@ func NewSegmentWriter(path, db, table string, schema *columnar.TableSchema, batc
 			parquet.DataPageStatistics(true),
 			parquet.CreatedBy("silt", "1", ""),
 		),
-		cols: segmentColumns(sch, schema),
+		cols: segmentColumns(sch, schema, stamped),
 		info: SegmentInfo{Version: 1, DB: db, Table: table, MinTime: math.MaxInt64, MaxTime: math.MinInt64,
 			Tags: schema.Tags, Fields: schema.Fields, Sorting: append(append([]string{}, schema.Tags...), columnar.TimeColumn)},
 		idx:     &tagIndex{cols: schema.Tags, vals: make([][]string, len(schema.Tags)), bms: make([][]*roaring.Bitmap, len(schema.Tags))},
 		curTags: make([]string, len(schema.Tags)),
 		curHas:  make([]bool, len(schema.Tags)),
+	}
+	if stamped {
+		sw.info.Version, sw.info.WriteStamps = 2, true
 	}
 	sw.vals = make([][]parquet.Value, len(sw.cols))
 	sw.idxPos = make([]map[string]int, len(schema.Tags))
@@ -256,8 +289,16 @@ func NewSegmentWriter(path, db, table string, schema *columnar.TableSchema, batc
 // Rows returns the number of rows appended so far.
 func (sw *SegmentWriter) Rows() int64 { return sw.rows }
 
-// Append adds p, which must sort after the previous point.
-func (sw *SegmentWriter) Append(p *columnar.Point) error {
+// Stamped reports whether the segment has the write stamp column.
+func (sw *SegmentWriter) Stamped() bool { return sw.info.WriteStamps }
+
+// Append adds p, which must sort after the previous point; in a stamped
+// segment its stamp is 0 (unknown).
+func (sw *SegmentWriter) Append(p *columnar.Point) error { return sw.AppendStamped(p, 0) }
+
+// AppendStamped adds p, written at stamp st (kept only by a stamped
+// segment), which must sort after the previous point.
+func (sw *SegmentWriter) AppendStamped(p *columnar.Point, st int64) error {
 	// Series change: close the previous series' index ranges. Points of
 	// one series usually carry the same tags slice contents: compare those
 	// first, then by schema tag.
@@ -300,6 +341,8 @@ func (sw *SegmentWriter) Append(p *columnar.Point) error {
 		switch c.kind {
 		case 't':
 			v = parquet.Int64Value(p.Time).Level(0, 0, c.leaf)
+		case 's':
+			v = parquet.Int64Value(st).Level(0, 0, c.leaf)
 		case 'g':
 			if sw.curHas[c.index] {
 				v = parquet.ByteArrayValue(unsafeBytes(sw.curTags[c.index])).Level(0, 1, c.leaf)

@@ -95,6 +95,10 @@ type SegmentMeta struct {
 	// its id does: a query node's union (package cluster) orders the
 	// segments of different writers by write time. Not stored.
 	Order uint64 `json:"-"`
+	// Slot, when set, is the writer a query node's union read the
+	// segment from (package cluster): scans merge the copies of a point
+	// in segments of different slots by their write stamps. Not stored.
+	Slot uint64 `json:"-"`
 }
 
 // Stamped reports whether m records the write times of its rows.
@@ -205,6 +209,31 @@ type SegmentInfo struct {
 	Fields  []columnar.FieldSchema `json:"fields"`
 	Sorting []string               `json:"sorted_by"`
 	Extra   json.RawMessage        `json:"extra,omitempty"`
+	// WriteStamps: the segment has the stamp column (StampColumn, format
+	// version 2). Absent in version 1 segments: their rows' stamps are
+	// unknown, bounded by the manifest's write_min and write_max.
+	WriteStamps bool `json:"write_stamps,omitempty"`
+}
+
+// StampColumn is the Parquet column of a point's write stamp (the newest
+// write of the point, a stamp of its writer's clock), in segments of
+// format version 2 (SegmentInfo.WriteStamps). Readers of a table's rows
+// (scans, DuckDB over the files, the Iceberg table's schema) never see
+// it as a field: it is not in the table's schema. A table with a tag or
+// field of that name gets no stamp column.
+const StampColumn = "_silt_write_stamp"
+
+// StampFieldID is the stamp column's Parquet field id: far above the ids
+// an Iceberg table's columns get (numbered from 1), below the ids the
+// Iceberg spec reserves for metadata columns (from 2^31-1 down).
+const StampFieldID = 2_000_000_000
+
+// stampable reports whether segments of schema s can carry the stamp
+// column.
+func stampable(s *columnar.TableSchema) bool {
+	_, tag := s.Tag([]byte(StampColumn))
+	_, field := s.FieldCol(StampColumn)
+	return !tag && !field
 }
 
 // RowGroupRows bounds the rows of one Parquet row group; smaller groups prune
@@ -270,7 +299,8 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 	}()
 	hf := newHashingFile(f)
 	bw := bufio.NewWriterSize(hf, 1<<20)
-	sch := segmentSchema(h.Schema)
+	stamped := h.Stamped() && stampable(h.Schema)
+	sch := segmentSchema(h.Schema, stamped)
 	// zstd's fastest level: BenchmarkFlush is 18% faster than the default
 	// level for 5% more bytes (4.25 vs 4.04 bytes/value on TSBS cpu rows),
 	// and flush speed bounds sustained ingest. Compaction can spend more.
@@ -284,6 +314,9 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 	info := SegmentInfo{Version: 1, DB: db, Table: table, MinTime: math.MaxInt64, MaxTime: math.MinInt64,
 		Rows: int64(len(run.Rows)), Tags: h.Schema.Tags, Fields: h.Schema.Fields,
 		Sorting: append(append([]string{}, h.Schema.Tags...), columnar.TimeColumn)}
+	if stamped {
+		info.Version, info.WriteStamps = 2, true
+	}
 	for _, src := range run.Rows {
 		t := h.times[src]
 		info.MinTime = min(info.MinTime, t)
@@ -296,7 +329,7 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 	idx := newTagIndex(h, run)
 	info.Series = idx.series
 
-	cols := segmentColumns(sch, h.Schema)
+	cols := segmentColumns(sch, h.Schema, stamped)
 	var vals []parquet.Value
 	var srcs, seriesRuns []int32
 	for start := 0; start < len(run.Rows); start += RowGroupRows {
@@ -360,8 +393,19 @@ func writeSegment(path, db, table string, h *Head, run *flushRun) (m SegmentMeta
 // timestamp[ns] (UTC values) with delta encoding, tags optional dictionary-encoded
 // strings, fields optional columns of their type (integers delta-encoded).
 // All zstd.
-func segmentSchema(s *columnar.TableSchema) *parquet.Schema {
+func segmentSchema(s *columnar.TableSchema, stamped bool) *parquet.Schema {
 	g := parquet.Group{}
+	if stamped {
+		// A dictionary: a flush's rows hold one stamp per write batch
+		// (hundreds), so an index of a few bits a row, where deltas of
+		// stamps sorted by series would take tens of bits.
+		// Its own Parquet field id (StampFieldID), where no other column
+		// has one: an Iceberg reader takes the other columns by the
+		// table's name mapping and leaves out, by that id, a column its
+		// schema lacks (iceberg-go fails on a column it can map by
+		// neither).
+		g[StampColumn] = parquet.FieldID(parquet.Encoded(parquet.Int(64), &parquet.RLEDictionary), StampFieldID)
+	}
 	// Not flagged isAdjustedToUTC although the values are UTC: DuckDB maps
 	// a UTC-adjusted nanosecond timestamp to TIMESTAMPTZ, which holds only
 	// microseconds, and silently drops the last three digits; unflagged it
@@ -397,11 +441,11 @@ func segmentSchema(s *columnar.TableSchema) *parquet.Schema {
 type segmentColumn struct {
 	name  string
 	leaf  int
-	kind  byte // 't' time, 'g' tag, 'f' field
+	kind  byte // 't' time, 'g' tag, 'f' field, 's' write stamp
 	index int  // tag or field column of the head
 }
 
-func segmentColumns(sch *parquet.Schema, s *columnar.TableSchema) []segmentColumn {
+func segmentColumns(sch *parquet.Schema, s *columnar.TableSchema, stamped bool) []segmentColumn {
 	leaf := func(name string) int {
 		l, ok := sch.Lookup(name)
 		if !ok {
@@ -415,6 +459,9 @@ func segmentColumns(sch *parquet.Schema, s *columnar.TableSchema) []segmentColum
 	}
 	for i, f := range s.Fields {
 		cols = append(cols, segmentColumn{name: f.Name, leaf: leaf(f.Name), kind: 'f', index: i})
+	}
+	if stamped {
+		cols = append(cols, segmentColumn{name: StampColumn, leaf: leaf(StampColumn), kind: 's'})
 	}
 	return cols
 }
@@ -439,6 +486,13 @@ func (h *Head) columnValues(dst []parquet.Value, srcs *[]int32, c segmentColumn,
 		times := h.times
 		for i, src := range rows {
 			dst[i] = parquet.Int64Value(times[src]).Level(0, 0, leaf)
+		}
+	case 's':
+		// The written row of a merged point is its newest copy (flushOrder),
+		// so its stamp is the point's newest write.
+		sc := stampCursor{runs: h.stamps}
+		for i, src := range rows {
+			dst[i] = parquet.Int64Value(sc.of(src)).Level(0, 0, leaf)
 		}
 	case 'g':
 		d := h.dicts[c.index]

@@ -291,13 +291,21 @@ func (n *clusterNode) internalAPI(log *slog.Logger) http.Handler {
 			w.Header().Set(cluster.WriteMinHeader, strconv.FormatInt(ts.WriteMin, 10))
 			w.Header().Set(cluster.WriteMaxHeader, strconv.FormatInt(ts.WriteMax, 10))
 		}
-		rw := cluster.NewRowWriter(w, s.Tags, s.Fields)
-		err = ts.Run(func(p *columnar.Point) error {
+		// Each point's write stamp when asked: the query node merges
+		// writers' copies of a point by them.
+		stamped := q.Get(cluster.StampsParam) == "1"
+		rw := cluster.NewStampedRowWriter(w, s.Tags, s.Fields, stamped)
+		add := func(p *columnar.Point, st int64) error {
 			if p.Time < minT || (p.Time >= maxT && maxT != math.MaxInt64) {
 				return nil
 			}
-			return rw.Add(p)
-		})
+			return rw.AddStamped(p, st)
+		}
+		if stamped {
+			err = ts.RunStamped(add)
+		} else {
+			err = ts.Run(func(p *columnar.Point) error { return add(p, 0) })
+		}
 		if err = errors.Join(err, rw.Close()); err != nil {
 			// The status is sent: cut the stream so the reader fails
 			// rather than take a part for the whole.

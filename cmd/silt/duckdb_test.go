@@ -664,7 +664,9 @@ func duckCheck(t *testing.T, d *duckDB, dataDir, db, table string, model *dtable
 	if timeType != "TIMESTAMP_NS" {
 		t.Errorf("%s %s: DuckDB reads time as %q; want TIMESTAMP_NS (exact nanoseconds)", phase, table, timeType)
 	}
-	wantCols := map[string]string{columnar.TimeColumn: timeType}
+	// Every point's write stamp (format version 2): one more column,
+	// outside the table's schema.
+	wantCols := map[string]string{columnar.TimeColumn: timeType, segment.StampColumn: "BIGINT"}
 	for k := range model.tags {
 		wantCols[k] = "VARCHAR"
 	}
@@ -677,9 +679,13 @@ func duckCheck(t *testing.T, d *duckDB, dataDir, db, table string, model *dtable
 	t.Logf("%s %s: %d segment files; DuckDB types: %v", phase, table, len(files), colType)
 
 	// Rows.
-	raw := d.query("SELECT * EXCLUDE (time, filename, file_row_number), epoch_ns(time) AS __ns, filename AS __file, file_row_number AS __rn FROM " + src)
+	raw := d.query("SELECT * EXCLUDE (time, filename, file_row_number, " + segment.StampColumn + "), epoch_ns(time) AS __ns, " +
+		segment.StampColumn + " AS __stamp, filename AS __file, file_row_number AS __rn FROM " + src)
 	var rows []duckRow
 	for _, r := range raw {
+		if st := jsonInt(t, r["__stamp"], "__stamp"); st <= 0 {
+			t.Fatalf("%s %s: a row with write stamp %d", phase, table, st)
+		}
 		p := &dpoint{tags: map[string]string{}, time: jsonInt(t, r["__ns"], "__ns"), fields: map[string]fieldVal{}}
 		for col, v := range r {
 			if strings.HasPrefix(col, "__") || v == nil {
@@ -831,7 +837,7 @@ func duckCheck(t *testing.T, d *duckDB, dataDir, db, table string, model *dtable
 		})
 		gotTags := slices.Sorted(slices.Values(info.Tags))
 		switch {
-		case info.Version != 1 || info.DB != db || info.Table != table:
+		case info.Version != 2 || !info.WriteStamps || info.DB != db || info.Table != table:
 			t.Errorf("%s: %s says version %d db %q table %q", file, segment.MetaKeyInfo, info.Version, info.DB, info.Table)
 		case info.Rows != int64(len(frows)):
 			t.Errorf("%s: %s says %d rows; DuckDB reads %d", file, segment.MetaKeyInfo, info.Rows, len(frows))
@@ -873,6 +879,8 @@ func duckCheck(t *testing.T, d *duckDB, dataDir, db, table string, model *dtable
 			t.Errorf("%s: time encodings %s; want DELTA_BINARY_PACKED", file, enc)
 		case model.tags[col] && !strings.Contains(enc, "RLE_DICTIONARY"):
 			t.Errorf("%s: tag %s encodings %s; want RLE_DICTIONARY", file, col, enc)
+		case col == segment.StampColumn && !strings.Contains(enc, "RLE_DICTIONARY"):
+			t.Errorf("%s: write stamp encodings %s; want RLE_DICTIONARY", file, enc)
 		}
 	}
 	for file, groups := range rgs {
@@ -908,6 +916,8 @@ func duckCheck(t *testing.T, d *duckDB, dataDir, db, table string, model *dtable
 		}
 		var ok bool
 		switch ty, isField := model.fields[name]; {
+		case name == segment.StampColumn:
+			ok = typ == "INT64" && strings.Contains(logical, "isSigned=1") && converted == "INT_64"
 		case name == columnar.TimeColumn:
 			ok = typ == "INT64" && strings.HasPrefix(logical, "TimestampType(") && strings.Contains(logical, "NANOS=NanoSeconds()")
 		case model.tags[name]:
