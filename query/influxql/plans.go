@@ -87,12 +87,12 @@ func (c *PlanCache) Stats() PlanCacheStats {
 }
 
 // entryBytes estimates what an entry of key holds: the key and the tree
-// or plan built from a text of n bytes. The planner allocates about
-// 40 bytes per byte of a TSBS query's text, a few KB at least, and what
-// a plan keeps is less than what its planning allocated
-// (TestPlanCacheBytesBoundPlans checks the estimate).
+// or plan built from a text of n bytes. Parsing or planning a TSBS or
+// Grafana query allocates 6 to 8 KB and up to ~40 bytes per byte of its
+// text, and what they keep is less than what they allocated
+// (TestPlanCacheBytesBoundPlans checks the estimate against the latter).
 func entryBytes(key string, n int) int64 {
-	return int64(len(key)) + 200 + 4096 + 64*int64(n)
+	return int64(len(key)) + 200 + 8192 + 64*int64(n)
 }
 
 // get returns key's entry, made the newest, or creates it (as seen
