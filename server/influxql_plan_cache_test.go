@@ -82,7 +82,9 @@ func TestInfluxQLPlanCacheAnswersTheSame(t *testing.T) {
 }
 
 // TestInfluxQLPlanCacheFollowsSchema: a kept plan is not used once its
-// measurement has a new field or tag: the next answer has them.
+// measurement has a new field or tag (the next answer has them), nor once
+// it was dropped and written again with other types under the same names,
+// where the query's SQL text is the same.
 func TestInfluxQLPlanCacheFollowsSchema(t *testing.T) {
 	s := startServer(t, 0)
 	base := int64(1_700_000_000_000_000_000)
@@ -104,6 +106,26 @@ func TestInfluxQLPlanCacheFollowsSchema(t *testing.T) {
 	req := influxql.Request{Query: `SELECT * FROM cpu GROUP BY host ORDER BY time DESC LIMIT 1`, Database: "d", TypedValues: true}
 	if want := encodeInflux(t, influxBackend{s: s.srv}, req); !bytes.Equal(body, want) {
 		t.Fatalf("after a new field and tag, /query answered\n%s\nwithout the cache:\n%s", body, want)
+	}
+
+	text := `SELECT usr FROM cpu WHERE host = 'h1' ORDER BY time DESC LIMIT 2`
+	q = "/query?" + url.Values{"db": {"d"}, "q": {text}}.Encode()
+	for range 3 {
+		if code, body := s.get(t, q); code != 200 || !bytes.Contains(body, []byte(`"values"`)) {
+			t.Fatalf("%d %s", code, body)
+		}
+	}
+	if code, _, b := s.post(t, "/query?db=d&q=DROP+MEASUREMENT+cpu", ""); code != 200 {
+		t.Fatalf("drop: %d %s", code, b)
+	}
+	line = fmt.Sprintf("cpu,host=h1 usr=\"text\" %d\ncpu,host=h1 usr=\"more\" %d\n", base, base+1)
+	if code, _, b := s.post(t, "/write?db=d", line); code != 204 {
+		t.Fatalf("write: %d %s", code, b)
+	}
+	code, body = s.get(t, q)
+	want := encodeInflux(t, influxBackend{s: s.srv}, influxql.Request{Query: text, Database: "d", TypedValues: true})
+	if code != 200 || !bytes.Equal(body, want) || !bytes.Contains(want, []byte(`"more"`)) {
+		t.Fatalf("usr a string now: /query answered %d\n%s\nwithout the cache:\n%s", code, body, want)
 	}
 }
 
