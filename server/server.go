@@ -129,7 +129,7 @@ func New(eng *engine.Engine, cfg Config) *Server {
 	s.queryDuration = newQueryDuration(eng.Metrics().Registry) // query_metrics.go
 	s.plans = influxql.NewPlanCache(influxql.DefaultPlanEntries, influxql.DefaultPlanBytes)
 	registerPlanCacheMetrics(eng.Metrics().Registry, s.plans) // query_metrics.go
-	registerStatusMetrics(eng)                                 // status_metrics.go
+	registerStatusMetrics(eng)                                // status_metrics.go
 	s.prom = newPromState(s)
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(eng.Metrics().Registry, promhttp.HandlerOpts{}))
 	s.srv = &fasthttp.Server{

@@ -151,8 +151,8 @@ type selectCompiler struct {
 	// series' tags; tagDim is, per name, its index in dims (-1: absent).
 	tagNames []string
 	tagDim   []int
-	where    string   // SQL predicate: time bounds and condition
-	cond     string   // SQL predicate of the condition beyond time
+	where    string // SQL predicate: time bounds and condition
+	cond     string // SQL predicate of the condition beyond time
 	// tagCond: the condition (beyond time) names no field, so each
 	// series' latest rows answer the newest point and last() per group.
 	tagCond bool
@@ -390,7 +390,7 @@ type seriesRows struct {
 	names []string // the tags' keys, sorted (selectCompiler.tagNames)
 	vals  []string // the tags' values, in the order of names
 	key   string
-	rows [][]any // time (ns, int64) first, then the output values
+	rows  [][]any // time (ns, int64) first, then the output values
 	// typed, when not nil, holds the rows instead (rawFetchTyped).
 	typed *typedRows
 	// at is the series' place in the order seriesOfRow met the series:
