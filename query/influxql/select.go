@@ -27,6 +27,11 @@ type schemaMapper struct {
 // unionSchema merges the schemas of the tables a statement reads; a field
 // keeps the type of the first table (by name) that has it.
 func unionSchema(tables map[string]*columnar.TableSchema, names []string) *columnar.TableSchema {
+	if len(names) == 1 {
+		// One measurement (a dashboard's panel): its own schema, which
+		// the union is only read as.
+		return tables[names[0]]
+	}
 	u := &columnar.TableSchema{}
 	seenT, seenF := map[string]bool{}, map[string]bool{}
 	for _, n := range names {
