@@ -80,6 +80,9 @@ type Request struct {
 	Plans *PlanCache
 
 	mem *memAccount // set by Execute
+	// parsed is the plan cache's entry of the request's statements, when
+	// they came from there (set by Prepare).
+	parsed *planEntry
 }
 
 // Privilege is what a statement needs of its caller.
@@ -179,7 +182,7 @@ type Prepared struct {
 // errors are *ParseError and *AuthError, which fail the whole request
 // before any statement runs.
 func Prepare(req Request) (*Prepared, error) {
-	q, err := req.Plans.parse(req.Query, req.Params, func() (*influxql.Query, error) {
+	q, kept, err := req.Plans.parse(req.Query, req.Params, func() (*influxql.Query, error) {
 		p := influxql.NewParser(strings.NewReader(req.Query))
 		if req.Params != nil {
 			p.SetParams(req.Params)
@@ -204,6 +207,7 @@ func Prepare(req Request) (*Prepared, error) {
 		req.Now = time.Now()
 	}
 	req.mem = &memAccount{limit: req.MaxMemoryBytes}
+	req.parsed = kept
 	return &Prepared{q: q, req: req}, nil
 }
 

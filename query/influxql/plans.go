@@ -3,6 +3,7 @@ package influxql
 import (
 	"encoding/binary"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,8 +17,8 @@ import (
 // PlanCache keeps what /query compiles from a request, for the requests
 // that send the same text again — a dashboard refreshing its panels, a
 // benchmark: the parsed statements of a read-only request, by its text,
-// and the SQL plans its SELECTs compile to, by measurement, schema and
-// SQL text. A hit skips InfluxQL's parser and the SQL planner, which cost
+// with their fields resolved against their measurements' schemas, and the
+// SQL plans its SELECTs compile to, by measurement, schema and SQL text. A hit skips InfluxQL's parser and the SQL planner, which cost
 // a lastpoint query as much as encoding its answer.
 //
 // Nothing kept depends on the time of the request or holds data: now()
@@ -49,6 +50,9 @@ type planEntry struct {
 	query      *influxql.Query // a parsed request
 	plan       *sql.Query      // a planned SQL text
 	uncachable bool            // its plan depends on the time: never kept
+	// rewrites are query's SELECTs with their fields resolved against
+	// their measurements' schemas (selectCompiler.prepare).
+	rewrites   map[rewriteKey]*influxql.SelectStatement
 	prev, next *planEntry
 }
 
@@ -147,9 +151,12 @@ func (c *PlanCache) evict() {
 // dashboards send): their statements are read, never changed, by every
 // request that runs them. parse is the parser's when c is nil, the
 // request binds parameters or is too long.
-func (c *PlanCache) parse(text string, params map[string]any, parse func() (*influxql.Query, error)) (*influxql.Query, error) {
+// kept is the entry of the parse it returns when that is the one the
+// cache holds (its statements' rewrites are kept there too), else nil.
+func (c *PlanCache) parse(text string, params map[string]any, parse func() (*influxql.Query, error)) (q *influxql.Query, kept *planEntry, err error) {
 	if c == nil || params != nil || len(text) > maxPlanText {
-		return parse()
+		q, err = parse()
+		return q, nil, err
 	}
 	key := "q\x00" + text
 	c.mu.Lock()
@@ -157,21 +164,66 @@ func (c *PlanCache) parse(text string, params map[string]any, parse func() (*inf
 	if e.query != nil {
 		c.mu.Unlock()
 		c.hits.Add(1)
-		return e.query, nil
+		return e.query, e, nil
 	}
 	c.mu.Unlock()
 	c.misses.Add(1)
-	q, err := parse()
+	q, err = parse()
 	if err != nil || !seen || !onlySelects(q) {
-		return q, err
+		return q, nil, err
 	}
 	c.mu.Lock()
 	if c.entries[key] == e && e.query == nil {
-		e.query = q
+		e.query, kept = q, e // this request runs the statements kept
 		c.grow(e, entryBytes(key, len(text)))
 	}
 	c.mu.Unlock()
-	return q, nil
+	return q, kept, nil
+}
+
+// maxRewrites bounds the rewrites an entry keeps: one per statement and
+// set of schemas its measurements had (a new field makes another).
+const maxRewrites = 8
+
+// rewriteKey is a statement of a kept parse and the schema its fields
+// were resolved against.
+type rewriteKey struct {
+	st     *influxql.SelectStatement
+	schema string
+}
+
+// rewrite returns st's fields resolved against schema (rewrite), from e
+// when st is a statement of e's parse and was resolved against the same
+// schema before. A statement's rewrite is read, never changed, by the
+// requests that run it.
+func (c *PlanCache) rewrite(e *planEntry, st *influxql.SelectStatement, schema *columnar.TableSchema,
+	rewrite func() (*influxql.SelectStatement, error)) (*influxql.SelectStatement, error) {
+	if c == nil || e == nil || !slices.ContainsFunc(e.query.Statements, func(s influxql.Statement) bool { return s == st }) {
+		return rewrite()
+	}
+	key := rewriteKey{st, planKey("", "", schema, "")}
+	c.mu.Lock()
+	r := e.rewrites[key]
+	c.mu.Unlock()
+	if r != nil {
+		c.hits.Add(1)
+		return r, nil
+	}
+	c.misses.Add(1)
+	r, err := rewrite()
+	if err != nil {
+		return r, err
+	}
+	c.mu.Lock()
+	if c.entries[e.key] == e && len(e.rewrites) < maxRewrites && e.rewrites[key] == nil {
+		if e.rewrites == nil {
+			e.rewrites = map[rewriteKey]*influxql.SelectStatement{}
+		}
+		e.rewrites[key] = r
+		c.grow(e, e.size+entryBytes(key.schema, len(e.key)))
+	}
+	c.mu.Unlock()
+	return r, nil
 }
 
 // onlySelects reports whether q is all SELECTs that write nothing.

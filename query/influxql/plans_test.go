@@ -130,7 +130,7 @@ func TestPlanCacheKeepsOnlyReads(t *testing.T) {
 		`SELEKT 1`,
 	} {
 		for range 3 {
-			_, _ = pc.parse(text, nil, func() (*influxql.Query, error) { return influxql.ParseQuery(text) })
+			_, _, _ = pc.parse(text, nil, func() (*influxql.Query, error) { return influxql.ParseQuery(text) })
 		}
 		if s := pc.Stats(); s.Hits != 0 {
 			t.Fatalf("%s: %d hits", text, s.Hits)
@@ -138,7 +138,7 @@ func TestPlanCacheKeepsOnlyReads(t *testing.T) {
 	}
 	text := `SELECT usage_user FROM cpu WHERE hostname = $host`
 	for range 3 {
-		_, _ = pc.parse(text, map[string]any{"host": "a"}, func() (*influxql.Query, error) { return influxql.ParseQuery(text) })
+		_, _, _ = pc.parse(text, map[string]any{"host": "a"}, func() (*influxql.Query, error) { return influxql.ParseQuery(text) })
 	}
 	if s := pc.Stats(); s.Hits != 0 {
 		t.Fatalf("%s with parameters: %d hits", text, s.Hits)
@@ -212,8 +212,9 @@ func TestPlanCacheBytesBoundPlans(t *testing.T) {
 		entries = append(entries, e)
 	}
 	pc.mu.Unlock()
-	plans, queries := 0, 0
+	plans, queries, rewrites := 0, 0, 0
 	for _, e := range entries {
+		rewrites += len(e.rewrites)
 		var n int64
 		switch {
 		case e.plan != nil:
@@ -224,6 +225,10 @@ func TestPlanCacheBytesBoundPlans(t *testing.T) {
 			queries++
 			text := strings.TrimPrefix(e.key, "q\x00")
 			n = allocated(func() { _, _ = influxql.ParseQuery(text) })
+			// and its statements' fields resolved (selectCompiler.prepare)
+			for k := range e.rewrites {
+				n += allocated(func() { _, _ = k.st.RewriteFields(schemaMapper{"cpu", one["cpu"]}) })
+			}
 		default:
 			continue
 		}
@@ -234,6 +239,9 @@ func TestPlanCacheBytesBoundPlans(t *testing.T) {
 	}
 	if plans == 0 || queries == 0 {
 		t.Fatalf("%d plans, %d parses kept", plans, queries)
+	}
+	if rewrites == 0 {
+		t.Fatal("no statement's rewrite kept")
 	}
 }
 

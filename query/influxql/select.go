@@ -200,13 +200,19 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 // windows, dimensions and condition. empty reports a time range that
 // holds no time.
 func (c *selectCompiler) prepare(st *influxql.SelectStatement) (empty bool, err error) {
-	stmt, err := st.RewriteFields(schemaMapper{c.m, c.union})
+	stmt, err := c.req.Plans.rewrite(c.req.parsed, st, c.union, func() (*influxql.SelectStatement, error) {
+		stmt, err := st.RewriteFields(schemaMapper{c.m, c.union})
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range stmt.Fields {
+			// Fold constants as InfluxQL does (1/0 is 0, 2*3 is 6).
+			f.Expr = influxql.Reduce(f.Expr, nil)
+		}
+		return stmt, nil
+	})
 	if err != nil {
 		return false, err
-	}
-	for _, f := range stmt.Fields {
-		// Fold constants as InfluxQL does (1/0 is 0, 2*3 is 6).
-		f.Expr = influxql.Reduce(f.Expr, nil)
 	}
 	c.stmt = stmt
 	c.loc = stmt.Location
