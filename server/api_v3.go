@@ -411,6 +411,7 @@ const MeasurementColumn = "iox::measurement"
 func (s *Server) RunInfluxQL(ctx context.Context, db, text string, params json.RawMessage, now time.Time) (*query.Result, error) {
 	req := influxql.Request{Query: text, Database: db, Epoch: influxql.Epoch{Unit: time.Nanosecond},
 		Now: now, MaxRows: s.cfg.QueryMaxRows, Timeout: s.cfg.QueryTimeout, MaxMemoryBytes: s.cfg.QueryMaxMemory,
+		Plans: s.plans,
 		Allow: func(p influxql.Privilege) error {
 			if p != influxql.PrivRead {
 				return errInfluxQLWrites

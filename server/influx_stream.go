@@ -35,7 +35,11 @@ func sizeInflux(resp *influxql.Response) influxSize {
 		for _, s := range r.Series {
 			rows := s.Len()
 			n.rows += rows
-			n.bytes += 16*rows*len(s.Columns) + 48 + len(s.Name) + 40*len(s.Tags)
+			tags := len(s.Tags)
+			if keys, _, ok := s.SortedTags(); ok {
+				tags = len(keys)
+			}
+			n.bytes += 16*rows*len(s.Columns) + 48 + len(s.Name) + 40*tags
 			if len(s.Columns) == 0 || &s.Columns[0] == cols {
 				n.bytes += 8 * len(s.Columns)
 				continue
@@ -193,7 +197,19 @@ func appendSeriesHead(b []byte, se *influxql.Series, cols *columnsJSON) []byte {
 		b = query.AppendJSONString(b, se.Name)
 		b = append(b, ',')
 	}
-	if len(se.Tags) == 1 {
+	if keys, vals, ok := se.SortedTags(); ok {
+		// Kept sorted by the executor (Request.TypedValues): no map.
+		b = append(b, `"tags":{`...)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = query.AppendJSONString(b, k)
+			b = append(b, ':')
+			b = query.AppendJSONString(b, vals[i])
+		}
+		b = append(b, "},"...)
+	} else if len(se.Tags) == 1 {
 		// One tag (GROUP BY "hostname"): nothing to sort.
 		for k, v := range se.Tags {
 			b = append(b, `"tags":{`...)

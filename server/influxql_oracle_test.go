@@ -633,6 +633,20 @@ func oracleStage(t *testing.T, stage, influxURL, siltURL string, cases []oracleC
 			if err := sameJSON(want, got, c.unordered); err != nil {
 				t.Fatalf("%s (epoch %q)\n%v\ninflux: %s\nsilt:   %s", c.q, c.epoch, err, trunc(want), trunc(got))
 			}
+			// The request again: its second time keeps its parse and
+			// plans in the plan cache, its third runs them from there.
+			for again := 2; again <= 3; again++ {
+				code, body := getQuery(t, siltURL, params, c.q)
+				if c.looseSeries {
+					body = loosenSeries(t, body)
+				}
+				if code != gotCode {
+					t.Fatalf("%s: status %d the first time, %d the time %d", c.q, gotCode, code, again)
+				}
+				if err := sameJSON(want, body, c.unordered); err != nil {
+					t.Fatalf("%s (epoch %q), time %d (plan cache)\n%v\ninflux: %s\nsilt:   %s", c.q, c.epoch, again, err, trunc(want), trunc(body))
+				}
+			}
 		})
 	}
 }

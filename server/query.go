@@ -175,7 +175,8 @@ func (s *Server) handleQuery(ctx *fasthttp.RequestCtx, tok *Token) {
 		return
 	}
 	req := influxql.Request{Query: text, Database: param("db"), RP: param("rp"), Epoch: epoch,
-		Now: time.Now(), MaxRows: s.cfg.QueryMaxRows, Timeout: s.cfg.QueryTimeout, MaxMemoryBytes: s.cfg.QueryMaxMemory}
+		Now: time.Now(), MaxRows: s.cfg.QueryMaxRows, Timeout: s.cfg.QueryTimeout, MaxMemoryBytes: s.cfg.QueryMaxMemory,
+		Plans: s.plans}
 	if raw := param("params"); raw != "" {
 		// Bound parameters ($name in q), as python's bind_params and Go's
 		// NewQueryWithParameters send them.

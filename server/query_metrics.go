@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/siltdb/silt/query"
+	"github.com/siltdb/silt/query/influxql"
 	"github.com/siltdb/silt/query/sql"
 )
 
@@ -130,4 +131,28 @@ func (f *Frontend) RunInfluxQL(ctx context.Context, db, text string, params json
 	start := time.Now()
 	defer func() { f.obs.Observe(time.Since(start).Seconds()) }()
 	return f.Server.RunInfluxQL(ctx, db, text, params, now)
+}
+
+// registerPlanCacheMetrics exports the InfluxQL plan cache's counters.
+func registerPlanCacheMetrics(reg prometheus.Registerer, c *influxql.PlanCache) {
+	counter := func(name, help string, v func(influxql.PlanCacheStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v(c.Stats())) })
+	}
+	gauge := func(name, help string, v func(influxql.PlanCacheStats) int64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+			func() float64 { return float64(v(c.Stats())) })
+	}
+	reg.MustRegister(
+		counter("silt_influxql_plan_cache_hits_total", "InfluxQL parses and SQL plans /query took from the plan cache.",
+			func(s influxql.PlanCacheStats) uint64 { return s.Hits }),
+		counter("silt_influxql_plan_cache_misses_total", "InfluxQL parses and SQL plans /query made because the plan cache lacked them.",
+			func(s influxql.PlanCacheStats) uint64 { return s.Misses }),
+		counter("silt_influxql_plan_cache_evictions_total", "Entries dropped from the InfluxQL plan cache to stay within its bounds.",
+			func(s influxql.PlanCacheStats) uint64 { return s.Evictions }),
+		gauge("silt_influxql_plan_cache_entries", "Texts the InfluxQL plan cache holds (parses, plans, and texts seen once).",
+			func(s influxql.PlanCacheStats) int64 { return int64(s.Entries) }),
+		gauge("silt_influxql_plan_cache_bytes", "Estimated memory of the InfluxQL plan cache's entries.",
+			func(s influxql.PlanCacheStats) int64 { return s.Bytes }),
+	)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/query/exec"
+	"github.com/siltdb/silt/query/influxql"
 )
 
 // Version is reported by /ping and /health; set by cmd/silt.
@@ -86,6 +87,9 @@ type Server struct {
 	queryMem *exec.Budget
 	// queryDuration is silt_query_duration_seconds (query_metrics.go).
 	queryDuration *prometheus.HistogramVec
+	// plans keeps InfluxQL requests' parses and SQL plans for the
+	// requests that repeat them (influxql.PlanCache).
+	plans *influxql.PlanCache
 }
 
 type httpMetrics struct {
@@ -123,7 +127,9 @@ func New(eng *engine.Engine, cfg Config) *Server {
 		Name: "silt_query_memory_reserved_bytes", Help: "Memory running queries have reserved of --query-max-memory-total."},
 		func() float64 { return float64(s.queryMem.Used()) }))
 	s.queryDuration = newQueryDuration(eng.Metrics().Registry) // query_metrics.go
-	registerStatusMetrics(eng)                                 // status_metrics.go
+	s.plans = influxql.NewPlanCache(influxql.DefaultPlanEntries, influxql.DefaultPlanBytes)
+	registerPlanCacheMetrics(eng.Metrics().Registry, s.plans) // query_metrics.go
+	registerStatusMetrics(eng)                                // status_metrics.go
 	s.prom = newPromState(s)
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(eng.Metrics().Registry, promhttp.HandlerOpts{}))
 	s.srv = &fasthttp.Server{

@@ -205,7 +205,7 @@ func (c *selectCompiler) aggregateSeries(ctx context.Context) ([]*seriesRows, er
 		}
 		fmt.Fprintf(&b, " ORDER BY 1%s LIMIT %d", dir, n)
 	}
-	res, err := runSQL(ctx, c.b, c.db, c.tables, b.String(), c.req.Now)
+	res, err := c.runSQL(ctx, b.String())
 	if err != nil {
 		return nil, err
 	}
@@ -308,13 +308,13 @@ func (c *selectCompiler) selectorTimes(ctx context.Context, call *influxql.Call,
 			var b strings.Builder
 			fmt.Fprintf(&b, "SELECT min(time) FROM %s WHERE %s AND %s = %s", quoteIdent(c.m), c.where, col, lit)
 			for _, d := range c.dims {
-				if v := s.tags[d]; v == "" {
+				if v := s.tagMap()[d]; v == "" {
 					fmt.Fprintf(&b, " AND (%s IS NULL OR %s = '')", quoteIdent(d), quoteIdent(d))
 				} else {
 					fmt.Fprintf(&b, " AND %s = %s", quoteIdent(d), quoteString(v))
 				}
 			}
-			res, err := runSQL(ctx, c.b, c.db, c.tables, b.String(), c.req.Now)
+			res, err := c.runSQL(ctx, b.String())
 			if err != nil {
 				return err
 			}

@@ -70,11 +70,19 @@ type Request struct {
 	MaxMemoryBytes int64
 	// TypedValues lets a raw SELECT's series keep their rows as the
 	// executor's typed columns, leaving Values empty: read them with
-	// Series.Len and Series.AppendRowJSON. A caller that encodes the
-	// answer itself as JSON sets it; one that reads Values must not.
+	// Series.Len and Series.AppendRowJSON. Series may then hold their
+	// tags as sorted keys and values, leaving Tags nil: read them with
+	// Series.SortedTags. A caller that encodes the answer itself as JSON
+	// sets it; one that reads Values or Tags must not.
 	TypedValues bool
+	// Plans, when not nil, keeps the request's parse and its SQL plans
+	// for the requests that repeat it (PlanCache).
+	Plans *PlanCache
 
 	mem *memAccount // set by Execute
+	// parsed is the plan cache's entry of the request's statements, when
+	// they came from there (set by Prepare).
+	parsed *planEntry
 }
 
 // Privilege is what a statement needs of its caller.
@@ -174,11 +182,13 @@ type Prepared struct {
 // errors are *ParseError and *AuthError, which fail the whole request
 // before any statement runs.
 func Prepare(req Request) (*Prepared, error) {
-	p := influxql.NewParser(strings.NewReader(req.Query))
-	if req.Params != nil {
-		p.SetParams(req.Params)
-	}
-	q, err := p.ParseQuery()
+	q, kept, err := req.Plans.parse(req.Query, req.Params, func() (*influxql.Query, error) {
+		p := influxql.NewParser(strings.NewReader(req.Query))
+		if req.Params != nil {
+			p.SetParams(req.Params)
+		}
+		return p.ParseQuery()
+	})
 	if err != nil {
 		return nil, &ParseError{err}
 	}
@@ -197,6 +207,7 @@ func Prepare(req Request) (*Prepared, error) {
 		req.Now = time.Now()
 	}
 	req.mem = &memAccount{limit: req.MaxMemoryBytes}
+	req.parsed = kept
 	return &Prepared{q: q, req: req}, nil
 }
 

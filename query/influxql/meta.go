@@ -26,6 +26,25 @@ func runSQL(ctx context.Context, b Backend, db string, tables map[string]*column
 	return b.Run(ctx, db, q)
 }
 
+// compileSQL plans text, SQL this compiler wrote over its measurement
+// alone, through the request's plan cache (PlanCache).
+func (c *selectCompiler) compileSQL(text string) (*sql.Query, error) {
+	return c.req.Plans.plan(c.db, c.m, c.schema, text, c.req.Now,
+		func(tables map[string]*columnar.TableSchema, now time.Time) (*sql.Query, error) {
+			return compileSQL(tables, text, now)
+		},
+		func() (*sql.Query, error) { return compileSQL(c.tables, text, c.req.Now) })
+}
+
+// runSQL runs text as compileSQL plans it.
+func (c *selectCompiler) runSQL(ctx context.Context, text string) (*query.Result, error) {
+	q, err := c.compileSQL(text)
+	if err != nil {
+		return nil, err
+	}
+	return c.b.Run(ctx, c.db, q)
+}
+
 // compileSQL compiles text against tables, with errors in InfluxQL's
 // terms.
 func compileSQL(tables map[string]*columnar.TableSchema, text string, now time.Time) (*sql.Query, error) {

@@ -70,7 +70,7 @@ func (c *selectCompiler) mixedSeries(ctx context.Context, red, other []int) ([]*
 		for _, s := range list {
 			js := all[s.key]
 			if js == nil {
-				js = &seriesRows{tags: s.tags, key: s.key}
+				js = &seriesRows{tags: s.tagMap(), key: s.key}
 				all[s.key] = js
 				byTime[js] = map[int64][]any{}
 			}

@@ -148,7 +148,7 @@ func (c *selectCompiler) rawFetch(ctx context.Context, exprs, present []string, 
 			return list, ties, err
 		}
 	}
-	res, err := runSQL(ctx, c.b, c.db, c.tables, text, c.req.Now)
+	res, err := c.runSQL(ctx, text)
 	if err != nil {
 		return nil, false, err
 	}
@@ -157,7 +157,7 @@ func (c *selectCompiler) rawFetch(ctx context.Context, exprs, present []string, 
 		// The cut may fall among points of one time: take all of them, so
 		// that the series-key order decides which are in.
 		edge := rows[len(rows)-1][0].(time.Time).UnixNano()
-		more, err := runSQL(ctx, c.b, c.db, c.tables, sel(" AND time = "+intLit(edge)), c.req.Now)
+		more, err := c.runSQL(ctx, sel(" AND time = "+intLit(edge)))
 		if err != nil {
 			return nil, false, err
 		}
@@ -367,7 +367,7 @@ func (c *selectCompiler) newestPerGroup(ctx context.Context, present []string) (
 	}
 	text := fmt.Sprintf("SELECT %s, max(time) FROM %s WHERE %s AND (%s) GROUP BY %s",
 		strings.Join(dims, ", "), quoteIdent(c.m), c.where, strings.Join(present, " OR "), strings.Join(dims, ", "))
-	res, err := runSQL(ctx, c.b, c.db, c.tables, text, c.req.Now)
+	res, err := c.runSQL(ctx, text)
 	if err != nil {
 		return "", err
 	}

@@ -71,7 +71,7 @@ func (c *selectCompiler) rawFetchTyped(ctx context.Context, text string, ne int,
 	if !isCol {
 		return nil, false, false, nil
 	}
-	q, err := compileSQL(c.tables, text, c.req.Now)
+	q, err := c.compileSQL(text)
 	if err != nil {
 		return nil, false, true, err
 	}
@@ -407,9 +407,7 @@ func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool, s
 		return false
 	}
 	*s = Series{Name: c.m, Columns: cols}
-	if len(c.dims)+len(c.absent) > 0 {
-		s.Tags = sr.tags
-	}
+	c.setTags(s, sr)
 	if c.req.TypedValues {
 		if len(c.valSlab) > 0 {
 			s.typed, c.valSlab = &c.valSlab[0], c.valSlab[1:]

@@ -200,7 +200,7 @@ func (c *selectCompiler) reduceSeries(ctx context.Context, calls []*influxql.Cal
 			return list, err
 		}
 	}
-	res, err := runSQL(ctx, c.b, c.db, c.tables, b.String(), c.req.Now)
+	res, err := c.runSQL(ctx, b.String())
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,7 @@ func (c *selectCompiler) reduceLastTyped(ctx context.Context, text string, ncols
 	if !isCol {
 		return nil, false, nil
 	}
-	q, err := compileSQL(c.tables, text, c.req.Now)
+	q, err := c.compileSQL(text)
 	if err != nil {
 		return nil, true, err
 	}

@@ -69,6 +69,19 @@ type Series struct {
 
 	// typed holds the rows instead of Values (Request.TypedValues).
 	typed *typedValues
+	// tagNames and tagVals hold the tags instead of Tags, keys sorted
+	// (Request.TypedValues): SortedTags.
+	tagNames, tagVals []string
+}
+
+// SortedTags returns the series' tags as keys in ascending order and
+// their values, when the series holds them so instead of in Tags (an
+// answer to a Request with TypedValues); ok is false otherwise.
+func (s *Series) SortedTags() (keys, vals []string, ok bool) {
+	if s.tagNames == nil {
+		return nil, nil, false
+	}
+	return s.tagNames, s.tagVals, true
 }
 
 // Epoch says how times are written: RFC 3339 (Unit 0) or integers of

@@ -27,6 +27,11 @@ type schemaMapper struct {
 // unionSchema merges the schemas of the tables a statement reads; a field
 // keeps the type of the first table (by name) that has it.
 func unionSchema(tables map[string]*columnar.TableSchema, names []string) *columnar.TableSchema {
+	if len(names) == 1 {
+		// One measurement (a dashboard's panel): its own schema, which
+		// the union is only read as.
+		return tables[names[0]]
+	}
 	u := &columnar.TableSchema{}
 	seenT, seenF := map[string]bool{}, map[string]bool{}
 	for _, n := range names {
@@ -147,8 +152,12 @@ type selectCompiler struct {
 	offset   int64
 	dims     []string // GROUP BY tags the measurement has, sorted
 	absent   []string // GROUP BY tags it lacks: "" in every series' tags
-	where    string   // SQL predicate: time bounds and condition
-	cond     string   // SQL predicate of the condition beyond time
+	// tagNames are dims and absent together, sorted: the keys of every
+	// series' tags; tagDim is, per name, its index in dims (-1: absent).
+	tagNames []string
+	tagDim   []int
+	where    string // SQL predicate: time bounds and condition
+	cond     string // SQL predicate of the condition beyond time
 	// tagCond: the condition (beyond time) names no field, so each
 	// series' latest rows answer the newest point and last() per group.
 	tagCond bool
@@ -160,6 +169,11 @@ type selectCompiler struct {
 	// slab hands out seriesOfRow's entries, a chunk at a time: a
 	// lastpoint answer is a series per host.
 	slab []seriesRows
+	// tagSlab hands out seriesOfRow's tag values, len(tagNames) a series.
+	tagSlab []string
+	// seriesHint, when not 0, is the most series an answer can have
+	// (newRowSeries): the first slabs are cut to it.
+	seriesHint int
 	// valSlab hands out finishTyped's typed values, one per series.
 	valSlab []typedValues
 	// keepTyped lets rawSeries return typed rows (for finish) instead of
@@ -186,13 +200,19 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 // windows, dimensions and condition. empty reports a time range that
 // holds no time.
 func (c *selectCompiler) prepare(st *influxql.SelectStatement) (empty bool, err error) {
-	stmt, err := st.RewriteFields(schemaMapper{c.m, c.union})
+	stmt, err := c.req.Plans.rewrite(c.req.parsed, st, c.union, func() (*influxql.SelectStatement, error) {
+		stmt, err := st.RewriteFields(schemaMapper{c.m, c.union})
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range stmt.Fields {
+			// Fold constants as InfluxQL does (1/0 is 0, 2*3 is 6).
+			f.Expr = influxql.Reduce(f.Expr, nil)
+		}
+		return stmt, nil
+	})
 	if err != nil {
 		return false, err
-	}
-	for _, f := range stmt.Fields {
-		// Fold constants as InfluxQL does (1/0 is 0, 2*3 is 6).
-		f.Expr = influxql.Reduce(f.Expr, nil)
 	}
 	c.stmt = stmt
 	c.loc = stmt.Location
@@ -264,6 +284,16 @@ func (c *selectCompiler) prepare(st *influxql.SelectStatement) (empty bool, err 
 		}
 	}
 	c.dims = known
+	c.tagNames, c.tagDim = nil, nil
+	for i, j := 0, 0; i < len(c.dims) || j < len(c.absent); {
+		if j == len(c.absent) || (i < len(c.dims) && c.dims[i] < c.absent[j]) {
+			c.tagNames, c.tagDim = append(c.tagNames, c.dims[i]), append(c.tagDim, i)
+			i++
+		} else {
+			c.tagNames, c.tagDim = append(c.tagNames, c.absent[j]), append(c.tagDim, -1)
+			j++
+		}
+	}
 	c.tagCond = true
 	influxql.WalkFunc(cond, func(n influxql.Node) {
 		if ref, ok := n.(*influxql.VarRef); ok {
@@ -363,9 +393,15 @@ func (c *selectCompiler) columns() []string { return c.stmt.ColumnNames() }
 // seriesRows are one series' rows while a SELECT is shaped: key orders
 // the series (dimension values in tag order).
 type seriesRows struct {
-	tags map[string]string
-	key  string
-	rows [][]any // time (ns, int64) first, then the output values
+	// tags: read with tagMap, which builds it from names and vals when
+	// the series was met in the executor's columns (seriesOfRow): a
+	// lastpoint answer is a series per host, and a map each is most of
+	// what it allocates.
+	tags  map[string]string
+	names []string // the tags' keys, sorted (selectCompiler.tagNames)
+	vals  []string // the tags' values, in the order of names
+	key   string
+	rows  [][]any // time (ns, int64) first, then the output values
 	// typed, when not nil, holds the rows instead (rawFetchTyped).
 	typed *typedRows
 	// at is the series' place in the order seriesOfRow met the series:
@@ -389,19 +425,27 @@ func (c *selectCompiler) seriesOfRow(all map[string]*seriesRows, cols []exec.Col
 	if s, ok := all[string(kb)]; ok {
 		return s, false
 	}
-	tags := make(map[string]string, len(c.dims)+len(c.absent))
-	for _, d := range c.absent {
-		tags[d] = ""
+	chunk := min(max(2*n, 8), 1024)
+	if n == 0 && c.seriesHint > 0 {
+		chunk = c.seriesHint
 	}
-	for i, d := range c.dims {
-		tags[d] = cellString(cols[1+i], r)
+	nt := len(c.tagNames)
+	if len(c.tagSlab) < nt {
+		c.tagSlab = make([]string, nt*chunk)
+	}
+	vals := c.tagSlab[:nt:nt]
+	c.tagSlab = c.tagSlab[nt:]
+	for k, d := range c.tagDim {
+		if d >= 0 {
+			vals[k] = cellString(cols[1+d], r)
+		}
 	}
 	if len(c.slab) == 0 {
-		c.slab = make([]seriesRows, min(max(2*n, 8), 1024))
+		c.slab = make([]seriesRows, chunk)
 	}
 	s = &c.slab[0]
 	c.slab = c.slab[1:]
-	*s = seriesRows{tags: tags, key: string(kb), at: n}
+	*s = seriesRows{names: c.tagNames, vals: vals, key: string(kb), at: n}
 	all[s.key] = s
 	return s, true
 }
@@ -428,6 +472,8 @@ func (c *selectCompiler) newRowSeries(cols []exec.Column, rows int) *rowSeries {
 		// host, a few rows read) would cost more to index than it saves.
 		if ids, dict := cols[1].Dict(); ids != nil && len(dict) <= 4*rows+64 {
 			rs.ids, rs.byID = ids, make([]*seriesRows, len(dict)+1)
+			// A series per value at most (and one for rows without it).
+			c.seriesHint = min(rows, len(dict)+1, 1024)
 		}
 	}
 	return rs
@@ -451,6 +497,32 @@ func (rs *rowSeries) of(r, n int) (s *seriesRows, isNew bool) {
 	s, isNew = rs.c.seriesOfRow(rs.all, rs.cols, r, n)
 	rs.byID[slot] = s
 	return s, isNew
+}
+
+// tagMap returns the series' tags, built from names and vals the first
+// time when the series has them so.
+func (s *seriesRows) tagMap() map[string]string {
+	if s.tags == nil && len(s.names) > 0 {
+		s.tags = make(map[string]string, len(s.names))
+		for i, k := range s.names {
+			s.tags[k] = s.vals[i]
+		}
+	}
+	return s.tags
+}
+
+// setTags gives s the tags of sr when the query groups by tags: for a
+// caller that encodes the answer itself (Request.TypedValues), as the
+// sorted keys and values sr may already hold, without a map.
+func (c *selectCompiler) setTags(s *Series, sr *seriesRows) {
+	if len(c.dims)+len(c.absent) == 0 {
+		return
+	}
+	if c.req.TypedValues && sr.tags == nil && len(sr.names) > 0 {
+		s.tagNames, s.tagVals = sr.names, sr.vals
+		return
+	}
+	s.Tags = sr.tagMap()
 }
 
 func (c *selectCompiler) seriesFor(all map[string]*seriesRows, vals []any) *seriesRows {
@@ -536,9 +608,7 @@ func (c *selectCompiler) finish(list []*seriesRows) []*Series {
 			}
 		}
 		s := &Series{Name: c.m, Columns: cols, Values: rows}
-		if len(c.dims)+len(c.absent) > 0 {
-			s.Tags = sr.tags
-		}
+		c.setTags(s, sr)
 		out = append(out, s)
 	}
 	return out

@@ -44,7 +44,7 @@ func (c *selectCompiler) streamPoints(ctx context.Context, col string, extra []s
 		b.WriteString(", " + quoteIdent(e))
 	}
 	fmt.Fprintf(&b, " FROM %s WHERE %s AND %s IS NOT NULL", quoteIdent(c.m), c.where, col)
-	res, err := runSQL(ctx, c.b, c.db, c.tables, b.String(), c.req.Now)
+	res, err := c.runSQL(ctx, b.String())
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,8 @@ func execSubquery(ctx context.Context, b Backend, req Request, st *influxql.Sele
 	if len(outer.Sources) == 0 {
 		return nil, nil
 	}
+	// The outer statement reads tables made for this request alone.
+	req.Plans = nil
 	return execSelect(ctx, vb, req, outer)
 }
 

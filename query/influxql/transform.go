@@ -142,7 +142,7 @@ func (c *selectCompiler) transformSeries(ctx context.Context, ts []transform) ([
 	for _, in := range inputs {
 		for _, s := range in.series {
 			if _, ok := all[s.key]; !ok {
-				all[s.key] = &seriesRows{tags: s.tags, key: s.key}
+				all[s.key] = &seriesRows{tags: s.tagMap(), key: s.key}
 			}
 		}
 	}
