@@ -460,3 +460,28 @@ func TestRecycledBatchesHoldTheirRows(t *testing.T) {
 	}
 	t.Fatal("no fold took a recycled table in 20 rounds")
 }
+
+// A table's maps keep the room they were made for, however few entries
+// they got: release keeps none made for more than maxPooledDictValues
+// (a window index made for every series of a large head, and a fold
+// that found few groups), as footprint does not count them.
+func TestReleaseDropsRoomyMaps(t *testing.T) {
+	defer func() { recyclePartialTables = true }()
+	recyclePartialTables = false // release trims t but keeps it from the pool
+	fs := []columnar.FieldSchema{{Name: "f", Type: columnar.FieldFloat}}
+	for _, groups := range []int{16, maxPooledDictValues + 1, 1 << 17} {
+		tb := newPartialTable([]string{"dc"}, fs, 0)
+		if !tb.indexWindows(0, 0, 60e9, groups) {
+			t.Fatalf("%d groups: no window index", groups)
+		}
+		for _, dc := range []string{"eu", "us"} {
+			if tb.groupOf([]string{dc}, []bool{true}) < 0 {
+				t.Fatalf("%d groups: %s has no group", groups, dc)
+			}
+		}
+		tb.release()
+		if kept := tb.groups != nil; kept != (groups <= maxPooledDictValues) {
+			t.Errorf("a map made for %d groups holding 2: kept %v after release", groups, kept)
+		}
+	}
+}

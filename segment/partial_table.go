@@ -47,6 +47,10 @@ type partialTable struct {
 	groupHas    []bool
 	slotOf      []int32
 
+	// idxRoom and groupsRoom are the entries idx and groups were made
+	// for: a map keeps that room however few it holds (release).
+	idxRoom, groupsRoom int
+
 	// emit's output buffers, kept with the table so a recycled table
 	// passes its batches in memory already touched (see partialTables).
 	// The batch's vectors are views of them cut to its rows, and each
@@ -136,12 +140,17 @@ func (t *partialTable) release() {
 		big = big || len(d) > maxPooledDictValues
 		clear(d)
 	}
-	// The maps are kept, cleared, unless large.
-	for _, m := range []*map[string]int32{&t.idx, &t.groups} {
-		if len(*m) > maxPooledDictValues {
-			*m = nil
+	// The maps are kept, cleared, unless large: made for many entries
+	// (the window index's groups are the head's series: 14 MB of map
+	// for 2^18 of them) or grown to them. footprint does not see them.
+	for _, m := range []struct {
+		m    *map[string]int32
+		room *int
+	}{{&t.idx, &t.idxRoom}, {&t.groups, &t.groupsRoom}} {
+		if *m.m != nil && max(len(*m.m), *m.room) > maxPooledDictValues {
+			*m.m, *m.room = nil, 0
 		}
-		clear(*m)
+		clear(*m.m)
 	}
 	t.fields = nil
 	if !recyclePartialTables || big || t.footprint() > maxPooledPartialBytes {
@@ -236,7 +245,7 @@ func (t *partialTable) indexWindows(lo, hi, width int64, groups int) bool {
 	}
 	t.base, t.width, t.nw, t.maxGroups = lo, width, int(nw), groups
 	if t.groups == nil {
-		t.groups = make(map[string]int32, groups)
+		t.groups, t.groupsRoom = make(map[string]int32, groups), groups
 	}
 	t.indexOn = true
 	return true
@@ -316,7 +325,7 @@ func (t *partialTable) add(start, rows int64, vals []string, has []bool, ps []pa
 	k := appendGroupKey(binary.LittleEndian.AppendUint64(t.key[:0], uint64(start)), vals, has)
 	t.key = k
 	if t.idx == nil {
-		t.idx = make(map[string]int32, t.hint)
+		t.idx, t.idxRoom = make(map[string]int32, t.hint), t.hint
 	}
 	if s, ok := t.idx[string(k)]; ok {
 		return t.combine(s, rows, ps)
