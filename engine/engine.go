@@ -143,7 +143,8 @@ type Engine struct {
 
 	frozenBytes atomic.Int64
 	// copyBytes is what queries added to the heads in memory: the
-	// block-ordered column copies their folds make (segment.Head.CopyBytes).
+	// block-ordered column copies their folds make (segment.Head.CopyBytes),
+	// kept within keepCopy's room.
 	copyBytes atomic.Int64
 	headRows  atomic.Int64
 	nextID    atomic.Uint64
@@ -263,6 +264,16 @@ func (e *Engine) Config() Config { return e.cfg }
 
 // Manifest returns the current manifest; callers must not modify it.
 func (e *Engine) Manifest() *manifest.Manifest { return e.manifest.Load() }
+
+// keepCopy reports whether a head may keep a copy of n more bytes that a
+// query's fold made (segment.Head.CountCopiesIn): copies take at most half
+// of --flush-bytes, and never so much that the heads come within half of
+// --flush-bytes of --max-head-bytes, so reads neither push writes into
+// backpressure nor start flushes; past that a fold copies for itself only.
+func (e *Engine) keepCopy(n int64) bool {
+	copies := e.copyBytes.Load()
+	return copies+n <= e.cfg.FlushBytes/2 && e.HeadBytes()+n <= e.cfg.MaxHeadBytes-e.cfg.FlushBytes/2
+}
 
 // HeadBytes returns the memory held by active and frozen heads, the
 // copies queries added to them included.
@@ -559,7 +570,7 @@ func (e *Engine) applyLocked(db string, b *columnar.Batch, st int64) {
 		e.activeBytes.Add(h.Bytes() - before)
 	}
 	e.headRows.Add(int64(len(b.Rows)))
-	if e.activeBytes.Load()+e.copyBytes.Load() >= e.cfg.FlushBytes {
+	if e.activeBytes.Load() >= e.cfg.FlushBytes {
 		e.kickFlush()
 	}
 }

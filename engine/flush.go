@@ -33,9 +33,7 @@ func (e *Engine) flushLoop() {
 		}
 		e.mu.Lock()
 		active := e.activeBytes.Load()
-		// Copies queries made of the heads' columns count toward both
-		// bounds: a flush drops them with the heads.
-		due := active+e.copyBytes.Load() >= e.cfg.FlushBytes ||
+		due := active >= e.cfg.FlushBytes ||
 			(active > 0 && time.Since(e.firstWrite) >= e.cfg.FlushInterval) ||
 			len(e.frozen) > 0 ||
 			active+e.frozenBytes.Load()+e.copyBytes.Load() >= e.cfg.MaxHeadBytes

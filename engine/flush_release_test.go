@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"testing"
 	"weak"
 
@@ -57,11 +58,49 @@ func TestHeadCopiesCounted(t *testing.T) {
 	e.mu.Unlock()
 	before := e.HeadBytes()
 	// 7 s windows: no block partial nests in them, so the fold reads rows.
-	if err := v.ScanRollup([]string{"host", "v"}, nil, math.MinInt64, math.MaxInt64, 7e9, 1000, func(*columnar.ColumnBatch) error { return nil }); err != nil {
-		t.Fatal(err)
+	fold := func() []string {
+		var out []string
+		err := v.ScanRollup([]string{"host", "v"}, nil, math.MinInt64, math.MaxInt64, 7e9, 1000, func(b *columnar.ColumnBatch) error {
+			for i := range b.Len {
+				row := fmt.Sprint(b.Time[i], b.Tags[0].Dict[b.Tags[0].IDs[i]])
+				for _, fv := range b.Fields {
+					switch fv.Type {
+					case columnar.FieldFloat:
+						row += fmt.Sprint(" ", fv.F[i])
+					case columnar.FieldInt:
+						row += fmt.Sprint(" ", fv.I[i])
+					default:
+						row += fmt.Sprint(" ", fv.U[i])
+					}
+				}
+				out = append(out, row)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
 	}
-	if c := h.CopyBytes(); c == 0 || e.HeadBytes() != before+c {
-		t.Fatalf("head bytes %d after a fold that copied %d bytes, want %d", e.HeadBytes(), c, before+c)
+	// Room for two of the three blocks' copies of v (64 KiB and a bitmap
+	// each): the third is made for the fold alone.
+	const copy1 = 8192*8 + 8192/8 + 64
+	e.mu.Lock()
+	flushBytes := e.cfg.FlushBytes
+	e.cfg.FlushBytes = 2 * (2*copy1 + copy1/2)
+	e.mu.Unlock()
+	tight := fold()
+	if c := h.CopyBytes(); c != 2*copy1 || e.HeadBytes() != before+c {
+		t.Fatalf("within room for two copies: head bytes %d after a fold that kept %d bytes of copies, want %d and %d", e.HeadBytes(), c, before+2*copy1, 2*copy1)
+	}
+	e.mu.Lock()
+	e.cfg.FlushBytes = flushBytes
+	e.mu.Unlock()
+	if roomy := fold(); !slices.Equal(tight, roomy) || len(tight) == 0 {
+		t.Fatalf("%d partials with copies kept for two blocks, %d with all kept", len(tight), len(roomy))
+	}
+	if c := h.CopyBytes(); c != 3*copy1 || e.HeadBytes() != before+c {
+		t.Fatalf("head bytes %d after folds that kept %d bytes of copies, want %d", e.HeadBytes(), c, before+c)
 	}
 	if err := e.Flush(); err != nil {
 		t.Fatal(err)

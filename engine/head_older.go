@@ -25,7 +25,7 @@ type tableMaxTimes struct {
 // frozen head and segment of the table. Call it under e.mu.
 func (e *Engine) newHeadLocked(db, table string) *segment.Head {
 	h := segment.NewHead(e.catalog[db][table])
-	h.CountCopiesIn(&e.copyBytes)
+	h.CountCopiesIn(&e.copyBytes, e.keepCopy)
 	all := e.segmentMaxTimeLocked(db, table)
 	var prev *segment.Head
 	for _, fs := range e.frozen {

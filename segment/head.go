@@ -110,29 +110,50 @@ func (h *Head) Bytes() int64 { return h.bytes }
 // block-ordered copies of columns that folds make on first read
 // (head_fold.go). They are not in Bytes, which the writer keeps and the
 // engine tracks by the change each append makes; a head adds them to its
-// own total and, until Retire, to a shared total (the engine's).
+// own total and, until Retire, to a shared total (the engine's), within
+// the room its owner allows: past it a fold copies for itself only.
 type copyBytes struct {
 	mu      sync.Mutex
 	own     int64
 	shared  *atomic.Int64
+	allow   func(n int64) bool
 	retired bool
 }
 
-func (c *copyBytes) add(n int64) {
+// take reports whether a copy of n bytes may be kept, and counts it if so.
+// A retired head keeps none: it is on its way out.
+func (c *copyBytes) take(n int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.retired || (c.allow != nil && !c.allow(n)) {
+		return false
+	}
 	c.own += n
-	if c.shared != nil && !c.retired {
+	if c.shared != nil {
 		c.shared.Add(n)
+	}
+	return true
+}
+
+// give takes back n bytes take counted (a copy another reader published
+// first).
+func (c *copyBytes) give(n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.own -= n
+	if c.shared != nil && !c.retired {
+		c.shared.Add(-n)
 	}
 }
 
 // CountCopiesIn makes total count, from now on, the memory readers add to
-// h (CopyBytes) until Retire. Called before h is read.
-func (h *Head) CountCopiesIn(total *atomic.Int64) {
+// h (CopyBytes) until Retire; allow (nil: always) says whether a copy of n
+// more bytes may be kept — an owner's bound on what reads add to its
+// memory. Called before h is read.
+func (h *Head) CountCopiesIn(total *atomic.Int64, allow func(n int64) bool) {
 	h.copies.mu.Lock()
 	defer h.copies.mu.Unlock()
-	h.copies.shared = total
+	h.copies.shared, h.copies.allow = total, allow
 	total.Add(h.copies.own)
 }
 
@@ -145,7 +166,7 @@ func (h *Head) CopyBytes() int64 {
 
 // Retire takes h's copies off the total CountCopiesIn gave, for good: the
 // head is gone from its owner's accounts (flushed and released, or
-// dropped). Readers still holding a View may add more; only h counts them.
+// dropped), and keeps no more copies.
 func (h *Head) Retire() {
 	c := h.copies
 	c.mu.Lock()

@@ -59,19 +59,28 @@ func orderedColumnBytes(n int) int64 { return int64(8*n+8*((n+63)/64)) + 64 }
 
 // orderedColumn returns field column c's values of sealed block blk in
 // the block's order, copying them on first use; nil when the column has
-// no values in the block (it was made after the block was sealed). Any
-// reader may build it: the copy depends only on rows every reader of the
-// block sees alike (a sealed block's rows are all appended, and later
-// appends write past them), the first to publish it wins, and the head
-// counts its bytes (CopyBytes).
+// no values in the block. Any reader may build it: the copy depends only
+// on rows every reader of the block sees alike (a sealed block's rows are
+// all appended, and later appends write past them), and the first to
+// publish it wins. A copy is kept (and counted, CopyBytes) only within
+// the room the head's owner allows (CountCopiesIn); past it, or on a
+// retired head, the fold that made it uses it alone.
 func (h *Head) orderedColumn(blk *headBlock, c int) *orderedColumn {
 	if c >= len(blk.cols) {
-		return nil
+		return nil // a column made after the block was sealed
 	}
 	if oc := blk.cols[c].Load(); oc != nil {
+		if oc.num == nil {
+			return nil
+		}
 		return oc
 	}
 	num, valid, _ := h.fields[c].chunkValues(int(blk.lo>>chunkShift), nil)
+	if len(num) == 0 {
+		// No value in the block (a field its rows lack): nothing to copy.
+		blk.cols[c].CompareAndSwap(nil, &noValues)
+		return nil
+	}
 	n := len(blk.rows)
 	oc := &orderedColumn{num: make([]uint64, n), valid: make([]uint64, (n+63)/64)}
 	for i, r := range blk.rows {
@@ -81,12 +90,20 @@ func (h *Head) orderedColumn(blk *headBlock, c int) *orderedColumn {
 			oc.valid[i>>6] |= 1 << (i & 63)
 		}
 	}
-	if blk.cols[c].CompareAndSwap(nil, oc) {
-		h.copies.add(orderedColumnBytes(n))
+	size := orderedColumnBytes(n)
+	if !h.copies.take(size) {
 		return oc
 	}
+	if blk.cols[c].CompareAndSwap(nil, oc) {
+		return oc
+	}
+	h.copies.give(size) // another reader published first
 	return blk.cols[c].Load()
 }
+
+// noValues marks a block column with no value: an orderedColumn without
+// values, shared.
+var noValues orderedColumn
 
 // foldOrdered folds into p, which must be empty, the values at positions
 // [lo, hi) of a column of type typ laid out as num and valid (an

@@ -355,7 +355,7 @@ func TestPartialTablesRecycled(t *testing.T) {
 func TestOrderedColumnsUnderConcurrentReads(t *testing.T) {
 	s, h, add := foldHead(t, 4*blockRows+77, true, 5)
 	var total atomic.Int64
-	h.CountCopiesIn(&total)
+	h.CountCopiesIn(&total, nil)
 	var mu sync.Mutex // stands in for the engine lock
 	views := make([]*Head, 4)
 	for i := range views {
@@ -394,7 +394,7 @@ func TestOrderedColumnsUnderConcurrentReads(t *testing.T) {
 	var built int64
 	for _, blk := range h.blocks {
 		for c := range blk.cols {
-			if blk.cols[c].Load() != nil {
+			if oc := blk.cols[c].Load(); oc != nil && oc.num != nil {
 				built += orderedColumnBytes(len(blk.rows))
 			}
 		}
@@ -403,8 +403,96 @@ func TestOrderedColumnsUnderConcurrentReads(t *testing.T) {
 		t.Fatalf("copies built: %d bytes; head counts %d, total %d", built, h.CopyBytes(), total.Load())
 	}
 	h.Retire()
-	rollupRows(t, h, []string{"msg", "f", "i", "u", "later"}, nil, math.MinInt64, math.MaxInt64, 60e9) // more copies, after Retire
-	if total.Load() != 0 || h.CopyBytes() <= built {
-		t.Fatalf("after Retire: total %d (want 0), head %d (want more than %d)", total.Load(), h.CopyBytes(), built)
+	after := rollupRows(t, h, []string{"host", "f", "i", "u", "later"}, nil, math.MinInt64, math.MaxInt64, 60e9) // copies not kept, after Retire
+	foldFromChunks = false
+	want := rollupRows(t, h, []string{"host", "f", "i", "u", "later"}, nil, math.MinInt64, math.MaxInt64, 60e9)
+	foldFromChunks = true
+	if total.Load() != 0 || h.CopyBytes() != built || !slices.Equal(after, want) {
+		t.Fatalf("after Retire: total %d (want 0), head %d (want %d), partials equal: %v", total.Load(), h.CopyBytes(), built, slices.Equal(after, want))
+	}
+}
+
+// A batch a recycled table emits holds what it passes and no more: its
+// vectors are cut to its rows, and each holds only the slice of its type.
+// The scan charges a query for its largest batch (ArrayBytes, times its
+// readers), so a small fold's batch must weigh what a fresh table's does,
+// not what the table's last, larger fold left in it.
+func TestRecycledBatchesHoldTheirRows(t *testing.T) {
+	defer func() { recyclePartialTables, poisonRecycled = true, false }()
+	_, h, _ := foldHead(t, 3*blockRows+4321, false, 3)
+	keep := h.MatchSeries(map[string][]string{"host": {"h01"}})
+	type shape struct {
+		bytes int64
+		typed string // per field vector, which slices it holds
+	}
+	// small folds one host's "i" into one window and reports its batches'
+	// shapes, and whether one of them is the batch last.
+	small := func(last *columnar.ColumnBatch) (out []shape, took bool) {
+		err := h.ScanRollup([]string{"host", "i"}, keep, 0, 600e9, 600e9, 8192, func(b *columnar.ColumnBatch) error {
+			var typed strings.Builder
+			for _, fv := range b.Fields {
+				fmt.Fprintf(&typed, "%s:%v%v%v%v%v ", fv.Name, fv.F != nil, fv.I != nil, fv.U != nil, fv.B != nil, fv.S != nil)
+			}
+			out = append(out, shape{b.ArrayBytes(), typed.String()})
+			took = took || b == last
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, took
+	}
+	recyclePartialTables = false
+	want, _ := small(nil)
+	if len(want) == 0 {
+		t.Fatal("no batches: the test needs some")
+	}
+	recyclePartialTables = true
+	// A large fold (every host, other fields, a narrow width), then the
+	// small one, until the small one took the large one's table (the
+	// same batch): sync.Pool may drop what it is given (under -race, one
+	// in four).
+	for range 20 {
+		var big *columnar.ColumnBatch
+		err := h.ScanRollup([]string{"host", "f", "u", "later"}, nil, math.MinInt64, math.MaxInt64, 10e9, 8192, func(b *columnar.ColumnBatch) error {
+			big = b
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, took := small(big)
+		if !slices.Equal(got, want) {
+			t.Fatalf("a small fold's batches on a recycled table: %+v; on a fresh one: %+v", got, want)
+		}
+		if took {
+			return
+		}
+	}
+	t.Fatal("no fold took a recycled table in 20 rounds")
+}
+
+// A table's maps keep the room they were made for, however few entries
+// they got: release keeps none made for more than maxPooledDictValues
+// (a window index made for every series of a large head, and a fold
+// that found few groups), as footprint does not count them.
+func TestReleaseDropsRoomyMaps(t *testing.T) {
+	defer func() { recyclePartialTables = true }()
+	recyclePartialTables = false // release trims t but keeps it from the pool
+	fs := []columnar.FieldSchema{{Name: "f", Type: columnar.FieldFloat}}
+	for _, groups := range []int{16, maxPooledDictValues + 1, 1 << 17} {
+		tb := newPartialTable([]string{"dc"}, fs, 0)
+		if !tb.indexWindows(0, 0, 60e9, groups) {
+			t.Fatalf("%d groups: no window index", groups)
+		}
+		for _, dc := range []string{"eu", "us"} {
+			if tb.groupOf([]string{dc}, []bool{true}) < 0 {
+				t.Fatalf("%d groups: %s has no group", groups, dc)
+			}
+		}
+		tb.release()
+		if kept := tb.groups != nil; kept != (groups <= maxPooledDictValues) {
+			t.Errorf("a map made for %d groups holding 2: kept %v after release", groups, kept)
+		}
 	}
 }

@@ -47,11 +47,22 @@ type partialTable struct {
 	groupHas    []bool
 	slotOf      []int32
 
+	// idxRoom and groupsRoom are the entries idx and groups were made
+	// for: a map keeps that room however few it holds (release).
+	idxRoom, groupsRoom int
+
 	// emit's output buffers, kept with the table so a recycled table
 	// passes its batches in memory already touched (see partialTables).
+	// The batch's vectors are views of them cut to its rows, and each
+	// holds only the slice of its type: a recycled table's batch must not
+	// carry what an earlier fold left, or it would look as large as that
+	// fold's (ArrayBytes, which the scan charges its query per batch).
 	out   columnar.ColumnBatch
 	dicts []map[string]int32
 	nulls [][]bool
+	words [][]uint64 // per out.Fields entry: its values as words
+	ids   [][]int32  // per out.Tags entry: its ids
+	dictv [][]string // per out.Tags entry: its dictionary
 }
 
 // partialTables recycles the tables of finished folds. A dashboard's
@@ -118,29 +129,28 @@ func (t *partialTable) release() {
 	}
 	clear(t.vals)
 	clear(t.groupVals)
-	for j := range t.out.Tags {
-		tv := &t.out.Tags[j]
-		clear(tv.Dict)
-		tv.Name, tv.Dict = "", tv.Dict[:0]
+	for _, d := range t.dictv {
+		clear(d[:cap(d)]) // an earlier batch of the emit may have held more
 	}
-	for i := range t.out.Fields {
-		t.out.Fields[i].Name = ""
-	}
-	if len(t.out.Fields) > 0 {
-		t.out.Fields[0].I = nil // the table's rows (emit)
-	}
-	t.out.Time = nil // the table's starts
+	clear(t.out.Tags)
+	clear(t.out.Fields)
+	t.out.Time, t.out.Sel = nil, nil // Time: the table's starts
 	big := false
 	for _, d := range t.dicts {
 		big = big || len(d) > maxPooledDictValues
 		clear(d)
 	}
-	// The maps are kept, cleared, unless large.
-	for _, m := range []*map[string]int32{&t.idx, &t.groups} {
-		if len(*m) > maxPooledDictValues {
-			*m = nil
+	// The maps are kept, cleared, unless large: made for many entries
+	// (the window index's groups are the head's series: 14 MB of map
+	// for 2^18 of them) or grown to them. footprint does not see them.
+	for _, m := range []struct {
+		m    *map[string]int32
+		room *int
+	}{{&t.idx, &t.idxRoom}, {&t.groups, &t.groupsRoom}} {
+		if *m.m != nil && max(len(*m.m), *m.room) > maxPooledDictValues {
+			*m.m, *m.room = nil, 0
 		}
-		clear(*m)
+		clear(*m.m)
 	}
 	t.fields = nil
 	if !recyclePartialTables || big || t.footprint() > maxPooledPartialBytes {
@@ -180,14 +190,10 @@ func (t *partialTable) poison() {
 			nl[:cap(nl)][i] = true
 		}
 	}
-	for i := range t.out.Fields {
-		fv := &t.out.Fields[i]
-		fill(fv.U)
-		fill(unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(fv.I))), cap(fv.I)))
-		fill(unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(fv.F))), cap(fv.F)))
+	for _, w := range t.words {
+		fill(w)
 	}
-	for j := range t.out.Tags {
-		ids := t.out.Tags[j].IDs
+	for _, ids := range t.ids {
 		for i := range ids[:cap(ids)] {
 			ids[:cap(ids)][i] = 1
 		}
@@ -199,11 +205,11 @@ func (t *partialTable) poison() {
 func (t *partialTable) footprint() int {
 	n := 8*cap(t.starts) + 8*cap(t.rows) + 16*cap(t.vals) + cap(t.has) + int(unsafeSizeofPartial)*cap(t.parts) +
 		16*cap(t.groupVals) + cap(t.groupHas) + 4*cap(t.slotOf) + cap(t.key)
-	for _, tv := range t.out.Tags {
-		n += 16*cap(tv.Dict) + 4*cap(tv.IDs)
+	for j := range t.ids {
+		n += 4*cap(t.ids[j]) + 16*cap(t.dictv[j])
 	}
-	for _, fv := range t.out.Fields {
-		n += cap(fv.Null) + 8*cap(fv.F) + 8*cap(fv.I) + 8*cap(fv.U)
+	for _, w := range t.words {
+		n += 8 * cap(w)
 	}
 	for _, nl := range t.nulls {
 		n += cap(nl)
@@ -239,7 +245,7 @@ func (t *partialTable) indexWindows(lo, hi, width int64, groups int) bool {
 	}
 	t.base, t.width, t.nw, t.maxGroups = lo, width, int(nw), groups
 	if t.groups == nil {
-		t.groups = make(map[string]int32, groups)
+		t.groups, t.groupsRoom = make(map[string]int32, groups), groups
 	}
 	t.indexOn = true
 	return true
@@ -319,7 +325,7 @@ func (t *partialTable) add(start, rows int64, vals []string, has []bool, ps []pa
 	k := appendGroupKey(binary.LittleEndian.AppendUint64(t.key[:0], uint64(start)), vals, has)
 	t.key = k
 	if t.idx == nil {
-		t.idx = make(map[string]int32, t.hint)
+		t.idx, t.idxRoom = make(map[string]int32, t.hint), t.hint
 	}
 	if s, ok := t.idx[string(k)]; ok {
 		return t.combine(s, rows, ps)
@@ -407,18 +413,23 @@ func (t *partialTable) emit(tags []string, width int64, max int, fn func(*column
 	// table's own (recycled with it): fn must not keep them, as it must
 	// not keep any batch past its call.
 	b := &t.out
-	b.Rollup = width
+	b.Rollup, b.Sel = width, nil
 	b.Tags = slices.Grow(b.Tags[:0], len(tags))[:len(tags)]
 	for j, name := range tags {
-		b.Tags[j].Name = name
+		b.Tags[j] = columnar.TagVector{Name: name}
 	}
 	b.Fields = slices.Grow(b.Fields[:0], len(schema.Fields))[:len(schema.Fields)]
 	for i, f := range schema.Fields {
-		fv := &b.Fields[i]
-		fv.Name, fv.Type, fv.Null, fv.B, fv.S = f.Name, f.Type, nil, nil, nil
+		b.Fields[i] = columnar.FieldVector{Name: f.Name, Type: f.Type}
 	}
 	for len(t.dicts) < len(tags) {
 		t.dicts = append(t.dicts, map[string]int32{})
+	}
+	for len(t.ids) < len(tags) {
+		t.ids, t.dictv = append(t.ids, nil), append(t.dictv, nil)
+	}
+	for len(t.words) < len(schema.Fields) {
+		t.words = append(t.words, nil)
 	}
 	dicts := t.dicts[:len(tags)]
 	nulls := t.nulls // per field: where it has no value (n == 0), shared by its part columns
@@ -428,39 +439,42 @@ func (t *partialTable) emit(tags []string, width int64, max int, fn func(*column
 		n := hi - lo
 		b.Len, b.Time = n, t.starts[lo:hi:hi]
 		for j := range tags {
-			tv, dict := &b.Tags[j], dicts[j]
+			dict := dicts[j]
 			clear(dict)
-			tv.Dict = tv.Dict[:0]
-			tv.IDs = slices.Grow(tv.IDs[:0], n)[:n]
+			vals := t.dictv[j][:0]
+			ids := slices.Grow(t.ids[j][:0], n)[:n]
 			for i := range n {
 				k := (lo+i)*t.nt + j
 				if !t.has[k] {
-					tv.IDs[i] = -1
+					ids[i] = -1
 					continue
 				}
 				v := t.vals[k]
 				id, ok := dict[v]
 				if !ok {
-					id = int32(len(tv.Dict))
-					tv.Dict = append(tv.Dict, v)
+					id = int32(len(vals))
+					vals = append(vals, v)
 					dict[v] = id
 				}
-				tv.IDs[i] = id
+				ids[i] = id
 			}
+			t.dictv[j], t.ids[j] = vals, ids
+			b.Tags[j].Dict, b.Tags[j].IDs = vals[:len(vals):len(vals)], ids[:n:n]
 		}
 		b.Fields[0].I = t.rows[lo:hi:hi] // RollupRows
 		nulls = slices.Grow(nulls[:0], t.nf)[:t.nf]
 		for k := range t.nf {
-			cols := b.Fields[1+k*len(RollupParts) : 1+(k+1)*len(RollupParts)]
+			c0 := 1 + k*len(RollupParts) // the field's count column
+			cols := b.Fields[c0 : c0+len(RollupParts)]
 			null := slices.Grow(nulls[k][:0], n)[:n]
 			anyNull := false
 			count := &cols[0]
-			count.Null, count.I = nil, slices.Grow(count.I[:0], n)[:n]
+			t.partColumn(c0, count, n) // RollupPartType: an int
 			// One pass over the slots fills every part column: the
 			// columns as words (a part's bits, as partial holds them).
 			var w [len(partWords)][]uint64
 			for p := range w {
-				w[p] = partColumn(&cols[1+p], n)
+				w[p] = t.partColumn(c0+1+p, &cols[1+p], n)
 			}
 			sum, mn, mx, first, last, ft, lt, m2 := w[0][:n], w[1][:n], w[2][:n], w[3][:n], w[4][:n], w[5][:n], w[6][:n], w[7][:n]
 			for i := range n {
@@ -473,6 +487,7 @@ func (t *partialTable) emit(tags []string, width int64, max int, fn func(*column
 				ft[i], lt[i], m2[i] = uint64(pt.ft), uint64(pt.lt), math.Float64bits(pt.m2)
 			}
 			nulls[k] = null
+			null = null[:n:n]
 			if !anyNull {
 				null = nil
 			}
@@ -490,19 +505,22 @@ func (t *partialTable) emit(tags []string, width int64, max int, fn func(*column
 // partWords are the parts after the count, in RollupParts order.
 var partWords = [...]string{PartSum, PartMin, PartMax, PartFirst, PartLast, PartFirstTime, PartLastTime, PartM2}
 
-// partColumn sizes fv (of its type, RollupPartType) to n values and
-// returns them as words: a float's bits, an integer's two's complement.
-func partColumn(fv *columnar.FieldVector, n int) []uint64 {
+// partColumn sizes fv, output column c (of its type, RollupPartType),
+// to n values in t.words[c] and returns them as words: a float's bits,
+// an integer's two's complement. fv gets them cut to n, as the slice of
+// its type only.
+func (t *partialTable) partColumn(c int, fv *columnar.FieldVector, n int) []uint64 {
+	w := slices.Grow(t.words[c][:0], n)[:n]
+	t.words[c] = w
 	switch fv.Type {
 	case columnar.FieldFloat:
-		fv.F = slices.Grow(fv.F[:0], n)[:n]
-		return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(fv.F))), n)
+		fv.F = unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(w))), n)
 	case columnar.FieldInt:
-		fv.I = slices.Grow(fv.I[:0], n)[:n]
-		return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(fv.I))), n)
+		fv.I = unsafe.Slice((*int64)(unsafe.Pointer(unsafe.SliceData(w))), n)
+	default:
+		fv.U = w[:n:n]
 	}
-	fv.U = slices.Grow(fv.U[:0], n)[:n]
-	return fv.U
+	return w
 }
 
 // appendGroupKey appends to k the tag values vals/has as a map key: per
