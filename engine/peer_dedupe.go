@@ -263,12 +263,20 @@ func (e *Engine) dedupeSegment(ctx context.Context, k windowKey, s segment.Segme
 	}
 	rel := segment.SegmentPath(k.db, k.table, k.window, base)
 	out := filepath.Join(e.cfg.DataDir, filepath.FromSlash(rel))
-	w, err := segment.NewSegmentWriter(out, k.db, k.table, schema, compaction.BatchRows)
+	// The rewrite keeps each point's write stamp (a query node's merge of
+	// writers' copies goes by them); a segment written before stamps
+	// stays without.
+	w, err := segment.NewStampedSegmentWriter(out, k.db, k.table, schema, compaction.BatchRows, own.Info.WriteStamps)
 	if err != nil {
 		return fail(err)
 	}
+	rows, err := own.Rows(compaction.BatchRows)
+	if err != nil {
+		return fail(errors.Join(err, w.Abort()))
+	}
+	defer rows.Close()
 	dropped := 0
-	err = own.Scan(func(p *columnar.Point) error {
+	err = scanStamped(rows, func(p *columnar.Point, stamp int64) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -292,7 +300,7 @@ func (e *Engine) dedupeSegment(ctx context.Context, k windowKey, s segment.Segme
 			dropped++
 			return nil
 		}
-		return w.Append(p)
+		return w.AppendStamped(p, stamp)
 	})
 	if err != nil {
 		return fail(errors.Join(err, w.Abort()))
@@ -329,6 +337,21 @@ func (e *Engine) dedupeSegment(ctx context.Context, k windowKey, s segment.Segme
 	e.log.Info("rewrote a segment without the points other writers hold newer copies of",
 		"db", k.db, "table", k.table, "window", k.window, "segment", s.Path, "dropped", dropped, "peers", len(cands))
 	return nil
+}
+
+// scanStamped passes fn every point of rows in order, with its write
+// stamp (0: none).
+func scanStamped(rows *segment.RowReader, fn func(p *columnar.Point, stamp int64) error) error {
+	var p columnar.Point
+	for {
+		ok, err := rows.Next(&p)
+		if err != nil || !ok {
+			return err
+		}
+		if err := fn(&p, rows.Stamp()); err != nil {
+			return err
+		}
+	}
 }
 
 // intersectSorted returns the values in both sorted lists.

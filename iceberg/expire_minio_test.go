@@ -177,10 +177,13 @@ func TestIcebergMinIOExpiry(t *testing.T) {
 		}
 		return cur, unnamed, len(objs)
 	}
-	// Before the sweep: only the stopped attempt's manifest and list are
-	// named by no version (the commits' own expiry deleted the rest).
+	// Before the sweep: only the stopped attempt's manifest and list may
+	// be named by no version (the commits' own expiry deleted the rest).
+	// A writer's sweep may already have taken them: the shared clock
+	// moves 20 s at each reading, so they can pass OrphanAge during the
+	// commits (which happened in one run of several under load).
 	_, unnamed, _ := check("after the concurrent commits")
-	if len(unnamed) < 2 || len(unnamed) > iceberg.MaxManifests+1 {
+	if len(unnamed) > iceberg.MaxManifests+1 {
 		t.Fatalf("objects named by no version: %v; want the stopped attempt's manifests and list only", unnamed)
 	}
 	for _, k := range unnamed {
