@@ -496,3 +496,60 @@ func TestReleaseDropsRoomyMaps(t *testing.T) {
 		}
 	}
 }
+
+// Views taken exactly at a block's end — the sealed block's chunk still
+// the column's current one, and a column that lacks values since early in
+// the block not yet padded to it — read ordered copies while the writer
+// pads that column, cuts the chunk and seals more (run with -race): each
+// view's folds equal the batch fold of the same view.
+func TestOrderedColumnsAtBlockEdge(t *testing.T) {
+	s := columnar.NewTableSchema()
+	h := NewHead(s)
+	var mu sync.Mutex // stands in for the engine lock
+	add := func(from, to int) {
+		var b columnar.Batch
+		for i := from; i < to; i++ {
+			b.StartRow([]byte("cpu"), i+1)
+			b.AddTag([]byte("host"), fmt.Appendf(nil, "h%d", i%7))
+			b.AddFloat([]byte("f"), float64(i%97))
+			if i < 100 || i >= 2*blockRows+50 {
+				b.AddNum([]byte("lag"), columnar.FieldInt, uint64(i))
+			}
+			b.EndRow(int64(i/7) * 1e9)
+		}
+		mu.Lock()
+		admitAll(t, s, h, &b)
+		mu.Unlock()
+	}
+	add(0, 2*blockRows)
+	mu.Lock()
+	if len(h.blocks) != 2 || h.fields[1].n >= 2*blockRows {
+		t.Fatalf("want 2 sealed blocks and the lagging column not padded: %d blocks, column at %d rows", len(h.blocks), h.fields[1].n)
+	}
+	views := []*Head{h.View(), h.View(), h.View()}
+	mu.Unlock()
+	cols := [][]string{{"host", "f", "lag"}, {"lag"}, {"f", "lag"}}
+	got := make([][]string, len(views))
+	var wg sync.WaitGroup
+	for i, v := range views {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = rollupRows(t, v, cols[i], nil, math.MinInt64, math.MaxInt64, 10e9)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		add(2*blockRows, 3*blockRows+10)
+	}()
+	wg.Wait()
+	foldFromChunks = false
+	defer func() { foldFromChunks = true }()
+	for i, v := range views {
+		want := rollupRows(t, v, cols[i], nil, math.MinInt64, math.MaxInt64, 10e9)
+		if len(want) == 0 || !slices.Equal(got[i], want) {
+			t.Fatalf("view %d: %d partials from ordered columns, %d from batches", i, len(got[i]), len(want))
+		}
+	}
+}
