@@ -82,20 +82,7 @@ func TestQueryNodeObjectGoneMinIO(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	openTier := func(prefix string) *tiering.Tier {
-		cfg := tiering.DefaultConfig()
-		cfg.S3 = tiering.S3Options{Endpoint: srv.Endpoint, Bucket: "silt", Prefix: prefix, Insecure: true,
-			AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Addressing: "path", MaxRetries: 1}
-		cfg.CacheDir = t.TempDir()
-		tr, err := tiering.Open(cfg, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tr.S3.EnsureBucket(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return tr
-	}
+	openTier := func(prefix string) *tiering.Tier { return minioTier(t, srv, prefix) }
 	w1, err := engine.Open(engine.Config{DataDir: t.TempDir(), FlushInterval: time.Hour, NoSync: true, Logger: quiet,
 		FlushBytes: 1 << 30, MaxHeadBytes: 1 << 30,
 		Compaction: engine.CompactionConfig{Interval: time.Hour},

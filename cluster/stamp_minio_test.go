@@ -90,20 +90,7 @@ func interleavedCluster(tb testing.TB, hosts, points, rounds int) (*engine.Engin
 	const root = "stamps"
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	openTier := func(prefix string) *tiering.Tier {
-		cfg := tiering.DefaultConfig()
-		cfg.S3 = tiering.S3Options{Endpoint: srv.Endpoint, Bucket: "silt", Prefix: prefix, Insecure: true,
-			AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Addressing: "path", MaxRetries: 1}
-		cfg.CacheDir = t.TempDir()
-		tr, err := tiering.Open(cfg, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tr.S3.EnsureBucket(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return tr
-	}
+	openTier := func(prefix string) *tiering.Tier { return minioTier(t, srv, prefix) }
 	openWriter := func(id string) *engine.Engine {
 		e, err := engine.Open(engine.Config{DataDir: t.TempDir(), FlushInterval: time.Hour, NoSync: true, Logger: quiet,
 			Compaction: engine.CompactionConfig{Interval: time.Hour},
