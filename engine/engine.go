@@ -132,8 +132,8 @@ type Engine struct {
 	// flushUnstamped: recovery replayed records without write stamps,
 	// to be flushed before the engine takes writes (Recover).
 	flushUnstamped bool
-	walBuf             []byte
-	closed             bool
+	walBuf         []byte
+	closed         bool
 
 	sources sink.SourceOffsets // guarded by mu: positions covered by every durable write (see WriteFrom)
 
