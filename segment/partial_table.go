@@ -412,7 +412,7 @@ func mergePartial(dst, src *partial, typ columnar.FieldType) (overflow bool) {
 // (RollupSchema), filled column by column: the row counts and window
 // starts are the table's own slices, each part a typed loop.
 func (t *partialTable) emit(tags []string, width int64, max int, fn func(*columnar.ColumnBatch) error) error {
-	if !slices.Equal(t.outFor, t.fields) {
+	if len(t.outFields) == 0 || !slices.Equal(t.outFor, t.fields) { // never empty: the row count
 		t.outFor = append(t.outFor[:0], t.fields...)
 		t.outFields = appendRollupFields(t.outFields[:0], t.fields)
 	}
