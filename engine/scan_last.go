@@ -69,14 +69,13 @@ type lastSet struct {
 	slab   []lastSeries
 	slabT  []int64
 	slabV  []columnar.FieldValue
-	slabAt []int32
+	slabAt []int32 // (slabT: twice as long in a stamped set)
 	// tagSlab: the next series' tags seriesOf hands out.
 	tagSlab []columnar.TagValue
 	hint    int // the series expected, when known: the first slab's size
 	// stamped: each field's last value keeps its write stamp (lastSeries.st)
 	// and an equal time is decided by it; set before the first add.
 	stamped bool
-	slabSt  []int64
 	headSt  columnar.FieldVector // scratch: a head batch's rows' stamps
 }
 
@@ -94,11 +93,14 @@ type lastSeries struct {
 	// once per newer row.
 	at      []int32
 	touched bool
-	// st is, in a stamped set, per field the write stamp of the value (0
-	// in a segment's summary: the row had none, the segment's write_max
-	// stands for it when merged); nil otherwise.
-	st []int64
 }
+
+// stamps returns, in a stamped set, per field the write stamp of the value
+// (0 in a segment's summary: the row had none, and the segment's write_max
+// stands for it when merged); empty otherwise. They live in t's capacity,
+// past its length (a stamped set carves t twice as long): a plain set's
+// entries, a single node's, carry no more than before.
+func (e *lastSeries) stamps() []int64 { return e.t[len(e.t):cap(e.t)] }
 
 func newLastSet(fields []columnar.FieldSchema) *lastSet {
 	s := &lastSet{fields: fields, fieldAt: map[string]int{}, series: map[string]*lastSeries{}}
@@ -165,11 +167,12 @@ func (s *lastSet) addBatchStamped(b *columnar.ColumnBatch, minT, maxT int64, sta
 			if stamps != nil && !stamps.IsNull(r) && stamps.I[r] != 0 {
 				st = stamps.I[r]
 			}
+			cst := cur.stamps()
 			for k, fv := range s.vecs {
-				if fv == nil || fv.IsNull(r) || t < cur.t[k] || t == cur.t[k] && st < cur.st[k] {
+				if fv == nil || fv.IsNull(r) || t < cur.t[k] || t == cur.t[k] && st < cst[k] {
 					continue
 				}
-				cur.t[k], cur.st[k] = t, st
+				cur.t[k], cst[k] = t, st
 				cur.at[k] = int32(r)
 			}
 			continue
@@ -263,28 +266,31 @@ func (s *lastSet) add(key string, tags []columnar.TagValue) *lastSeries {
 		n := min(max(len(s.order), s.hint, 16), 1024)
 		s.slab = make([]lastSeries, n)
 		nf := len(s.fields)
-		s.slabT = make([]int64, n*nf)
+		nt := nf
+		if s.stamped {
+			nt = 2 * nf // times, then stamps (lastSeries.stamps)
+		}
+		s.slabT = make([]int64, n*nt)
 		s.slabV = make([]columnar.FieldValue, n*nf)
 		s.slabAt = make([]int32, n*nf)
-		if s.stamped {
-			s.slabSt = make([]int64, n*nf)
-		}
 	}
 	nf := len(s.fields)
+	nt := nf
+	if s.stamped {
+		nt = 2 * nf
+	}
 	e := &s.slab[0]
 	s.slab = s.slab[1:]
 	e.tags = tags
-	e.t, s.slabT = s.slabT[:nf:nf], s.slabT[nf:]
+	e.t, s.slabT = s.slabT[:nf:nt], s.slabT[nt:]
 	e.v, s.slabV = s.slabV[:nf:nf], s.slabV[nf:]
 	e.at, s.slabAt = s.slabAt[:nf:nf], s.slabAt[nf:]
 	for k := range e.t {
 		e.t[k], e.at[k] = math.MinInt64, -1
 	}
-	if s.stamped {
-		e.st, s.slabSt = s.slabSt[:nf:nf], s.slabSt[nf:]
-		for k := range e.st {
-			e.st[k] = math.MinInt64
-		}
+	st := e.stamps()
+	for k := range st {
+		st[k] = math.MinInt64
 	}
 	s.series[key] = e
 	s.order = append(s.order, e)
@@ -340,11 +346,11 @@ func (s *lastSet) merge(o *lastSet, minT, maxT, fallback int64) {
 			}
 			if s.stamped {
 				st := fallback
-				if oe.st != nil && oe.st[k] != 0 {
-					st = oe.st[k]
+				if o.stamped && oe.stamps()[k] != 0 {
+					st = oe.stamps()[k]
 				}
-				if t > e.t[j] || t == e.t[j] && st >= e.st[j] {
-					e.t[j], e.v[j], e.st[j] = t, oe.v[k], st
+				if est := e.stamps(); t > e.t[j] || t == e.t[j] && st >= est[j] {
+					e.t[j], e.v[j], est[j] = t, oe.v[k], st
 				}
 				continue
 			}
