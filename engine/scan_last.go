@@ -380,7 +380,10 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 	for _, f := range fields {
 		cols = append(cols, f.Name)
 	}
-	stampCols := append(slices.Clone(cols), segment.StampColumn)
+	var stampCols []string // a segment's columns with its stamps, when read
+	if acc.stamped {
+		stampCols = append(slices.Clone(cols), segment.StampColumn)
+	}
 	for i, seg := range ts.segs { // oldest first
 		if err := ctx.Err(); err != nil {
 			return err
