@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
@@ -67,13 +68,13 @@ type lastSet struct {
 	byIDs map[uint64]idSeries
 	// slab and its per-field arrays: the next entries add hands out.
 	slab   []lastSeries
-	slabT  []int64
+	slabT  []int64 // per entry nf times, and in a stamped set nf stamps after them
 	slabV  []columnar.FieldValue
-	slabAt []int32 // (slabT: twice as long in a stamped set)
+	slabAt []int32
 	// tagSlab: the next series' tags seriesOf hands out.
 	tagSlab []columnar.TagValue
 	hint    int // the series expected, when known: the first slab's size
-	// stamped: each field's last value keeps its write stamp (lastSeries.st)
+	// stamped: each field's last value keeps its write stamp (lastSeries.stamps)
 	// and an equal time is decided by it; set before the first add.
 	stamped bool
 	headSt  columnar.FieldVector // scratch: a head batch's rows' stamps
@@ -458,6 +459,9 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 		// sources: only a read-only query node serves the union.)
 		next := 0 // rows[next] is the first row of the next batch
 		if err := h.ScanRows(cols, rows, BatchRows, func(b *columnar.ColumnBatch) error {
+			if next+b.Len > len(rows) {
+				return fmt.Errorf("last values: a head batch of %d rows past the %d rows asked (%d read)", b.Len, len(rows), next)
+			}
 			st := &acc.headSt
 			st.I = st.I[:0]
 			for _, r := range rows[next : next+b.Len] {
