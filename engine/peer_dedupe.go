@@ -130,8 +130,9 @@ func settled(segs []segment.SegmentMeta, tagOrder []string) bool {
 }
 
 // dedupeSegment rewrites s without the points whose copies in the peer
-// segments newer win over its own, point by point by write stamp as a
-// query node's merge decides (segment.PointStamp, segment.PeerCopyWins),
+// segments newer (segment.NewerPeers) win over its own, point by point by
+// write stamp as a query node's merge decides (segment.PointStamp,
+// segment.PeerCopyWins),
 // or records that it holds none of them. Which series two segments
 // may share is first told by the values of the table's first tag in their
 // tag indexes (writers of a Kafka group split partitions by key: their
