@@ -114,3 +114,22 @@ func lastValues(s *lastSet) map[string]string {
 	}
 	return out
 }
+
+// A plain summary computed by a query that started before another cached
+// a stamped one (both found nothing cached) leaves the stamped one in the
+// cache; a stamped one replaces a plain one.
+func TestLastCacheKeepsStampedSummary(t *testing.T) {
+	var c lastCache
+	plain, stamped := newLastSet(nil), newLastSet(nil)
+	stamped.stamped = true
+	c.keep("seg", stamped)
+	c.keep("seg", plain)
+	if v, _ := c.m.Load("seg"); v != stamped {
+		t.Fatal("a plain summary replaced the stamped one")
+	}
+	c.m.Store("other", plain)
+	c.keep("other", stamped)
+	if v, _ := c.m.Load("other"); v != stamped {
+		t.Fatal("a stamped summary did not replace the plain one")
+	}
+}
