@@ -19,7 +19,10 @@ import (
 // TestMemoryLimit checks which Go memory limit silt serve runs with: the
 // runtime's own gauge (go_gc_gomemlimit_bytes) is the oracle, read back
 // from /metrics. --memory-limit wins over GOMEMLIMIT; without the flag the
-// environment's setting (or none) stays; a limit below the heads is refused.
+// environment's setting stays, and without either the limit is derived
+// from the engine's bounds (docs/memory.md: --max-head-bytes + half of
+// --compaction.max-memory + --query-cache-bytes + 64 MiB); off removes it;
+// a limit below the heads is refused.
 func TestMemoryLimit(t *testing.T) {
 	skipShort(t)
 	cases := []struct {
@@ -30,7 +33,10 @@ func TestMemoryLimit(t *testing.T) {
 		{"flag", "", []string{"--memory-limit", "300MiB"}, 300 << 20},
 		{"env", "200MiB", nil, 200 << 20},
 		{"flag over env", "200MiB", []string{"--memory-limit", "320MiB"}, 320 << 20},
-		{"none", "", nil, math.MaxInt64},
+		{"auto", "", nil, 2<<20 + (256<<20)/2 + 128<<20 + 64<<20},
+		{"auto, smaller merges and cache", "", []string{"--compaction.max-memory", "64MiB", "--query-cache-bytes", "16MiB"}, 2<<20 + (64<<20)/2 + 16<<20 + 64<<20},
+		{"auto, env", "200MiB", []string{"--memory-limit", "auto"}, 200 << 20},
+		{"off", "200MiB", []string{"--memory-limit", "off"}, math.MaxInt64},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

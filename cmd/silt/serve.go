@@ -211,11 +211,13 @@ func runServe(args []string) int {
 	}
 	log := newLogger(os.Stderr, cfg.logFormat, cfg.level)
 	logRestart(log)
-	if lim, err := engine.ApplyMemoryLimit(cfg.engine, log); err != nil {
+	if lim, source, err := engine.ApplyMemoryLimit(cfg.engine, log); err != nil {
 		fmt.Fprintln(os.Stderr, "silt serve: --memory-limit:", err)
 		return 2
 	} else if lim != math.MaxInt64 {
-		log.Info("go memory limit", "bytes", lim)
+		log.Info("go memory limit", "bytes", lim, "from", source)
+	} else {
+		log.Info("no soft memory limit", "from", source)
 	}
 	for _, name := range visible {
 		log.Warn("a secret is on the command line, where other local users can read it (ps): use "+secretFlags[name]+" instead", "flag", "--"+name)
