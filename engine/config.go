@@ -193,7 +193,7 @@ func ApplyMemoryLimit(c Config, log *slog.Logger) (limit int64, source string, e
 	case limit == 0:
 		limit = c.DefaultMemoryLimit()
 		debug.SetMemoryLimit(limit)
-		return limit, "derived: --max-head-bytes + half of --compaction.max-memory + --query-cache-bytes + 64 MiB", nil
+		return limit, MemoryLimitDerived, nil
 	}
 	if suggested > 0 {
 		log.Warn("the memory limit is below the max head bytes + half of the compaction memory + the query cache + 64 MiB: merges and queries may keep the collector busy",
@@ -202,6 +202,11 @@ func ApplyMemoryLimit(c Config, log *slog.Logger) (limit int64, source string, e
 	debug.SetMemoryLimit(limit)
 	return limit, "--memory-limit", nil
 }
+
+// MemoryLimitDerived is ApplyMemoryLimit's source of a limit it derived
+// (DefaultMemoryLimit): the one FollowMemoryLimit may lower while the heads
+// are below their bound.
+const MemoryLimitDerived = "derived: the heads + half of --compaction.max-memory + --query-cache-bytes + 64 MiB, at most with the heads at --max-head-bytes"
 
 // memoryLimitFlag is --memory-limit: a size, auto (0) or off.
 type memoryLimitFlag struct{ n *int64 }

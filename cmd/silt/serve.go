@@ -43,6 +43,9 @@ type serveConfig struct {
 	kafka   kafka.Config
 	nats    siltnats.Config
 	pg      pgwire.Config
+	// memoryLimitDerived: the soft memory limit is the engine's own
+	// (--memory-limit auto, no GOMEMLIMIT), so it follows the heads.
+	memoryLimitDerived bool
 	// pgExplicit is set when --pg-addr was given (flag or config file):
 	// then failing to bind it stops the start, where the default only
 	// warns (a local PostgreSQL may hold 5432).
@@ -215,6 +218,7 @@ func runServe(args []string) int {
 		fmt.Fprintln(os.Stderr, "silt serve: --memory-limit:", err)
 		return 2
 	} else if lim != math.MaxInt64 {
+		cfg.memoryLimitDerived = source == engine.MemoryLimitDerived
 		log.Info("go memory limit", "bytes", lim, "from", source)
 	} else {
 		log.Info("no soft memory limit", "from", source)
@@ -309,6 +313,10 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	}
 	if t := cfg.engine.Tiering.Tier; t != nil {
 		t.Register(eng.Metrics().Registry)
+	}
+	if cfg.memoryLimitDerived {
+		// The derived limit follows the heads (engine/memory_limit.go).
+		defer eng.FollowMemoryLimit(100 * time.Millisecond)()
 	}
 	if icePub != nil {
 		icePub.Register(eng.Metrics().Registry)

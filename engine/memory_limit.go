@@ -1,0 +1,68 @@
+package engine
+
+import (
+	"runtime/debug"
+	"time"
+)
+
+// The heads are most of a busy server's live heap, and they live until
+// their flush: with GOGC=100 the collector lets the heap grow to twice the
+// live set before it runs, so the heads' bytes were counted twice in the
+// RSS — the dashboard benchmark with 1 GiB heads peaked at 1.5 GiB while
+// its heads held at most half of that bound. The heads need no such slack
+// (they only grow by what writes bring, and are counted as they do); the
+// garbage is what requests, queries, flushes and merges allocate around
+// them, and those parts have their own bounds. So the derived limit
+// follows the heads: what they hold now plus the room the other bounded
+// parts take, never above DefaultMemoryLimit (the same with the heads at
+// their bound).
+
+// followStep is the change in the target below which the limit is left
+// alone: setting it is cheap, but each change makes the collector
+// recompute its pacing.
+const followStep = 4 << 20
+
+// MemoryLimitRoom is what DefaultMemoryLimit leaves above the heads: half
+// of a merge's memory, the query cache and the runtime reserve.
+func (c *Config) MemoryLimitRoom() int64 { return c.DefaultMemoryLimit() - c.MaxHeadBytes }
+
+// followLimit is the soft memory limit for heads holding heads bytes.
+func (c *Config) followLimit(heads int64) int64 {
+	return min(c.DefaultMemoryLimit(), max(heads, 0)+c.MemoryLimitRoom())
+}
+
+// FollowMemoryLimit keeps the Go runtime's soft memory limit at the heads'
+// bytes (HeadBytes: active, frozen and their copies) plus MemoryLimitRoom,
+// at most DefaultMemoryLimit, checking every interval, until stop is
+// called. A server calls it when the limit is derived (ApplyMemoryLimit's
+// auto): a limit set by --memory-limit or GOMEMLIMIT stays as set. As the
+// heads grow the limit rises with them, so the collector never has less
+// room above the heads than the fixed limit leaves at full heads; after a
+// flush it drops, the collector runs and the freed heads go back to the OS.
+func (e *Engine) FollowMemoryLimit(interval time.Duration) (stop func()) {
+	set := e.cfg.followLimit(e.HeadBytes())
+	debug.SetMemoryLimit(set)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			want := e.cfg.followLimit(e.HeadBytes())
+			if d := want - set; d >= followStep || d <= -followStep || (want != set && want == e.cfg.DefaultMemoryLimit()) {
+				debug.SetMemoryLimit(want)
+				set = want
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
