@@ -13,9 +13,9 @@ import (
 // (they only grow by what writes bring, and are counted as they do); the
 // garbage is what requests, queries, flushes and merges allocate around
 // them, and those parts have their own bounds. So the derived limit
-// follows the heads: what they hold now plus the room the other bounded
-// parts take, never above DefaultMemoryLimit (the same with the heads at
-// their bound).
+// follows the heads: what they hold now (at most their bound) plus what
+// running queries reserved plus the room the other bounded parts take —
+// DefaultMemoryLimit with full heads and no query.
 
 // followStep is the change in the target below which the limit is left
 // alone: setting it is cheap, but each change makes the collector
@@ -26,21 +26,30 @@ const followStep = 4 << 20
 // of a merge's memory, the query cache and the runtime reserve.
 func (c *Config) MemoryLimitRoom() int64 { return c.DefaultMemoryLimit() - c.MaxHeadBytes }
 
-// followLimit is the soft memory limit for heads holding heads bytes.
-func (c *Config) followLimit(heads int64) int64 {
-	return min(c.DefaultMemoryLimit(), max(heads, 0)+c.MemoryLimitRoom())
+// followLimit is the soft memory limit for heads holding heads bytes
+// while running queries have reserved queries bytes: the heads count at
+// most at their bound, as a write can take them past it.
+func (c *Config) followLimit(heads, queries int64) int64 {
+	return min(max(heads, 0), c.MaxHeadBytes) + max(queries, 0) + c.MemoryLimitRoom()
 }
 
 // FollowMemoryLimit keeps the Go runtime's soft memory limit at the heads'
-// bytes (HeadBytes: active, frozen and their copies) plus MemoryLimitRoom,
-// at most DefaultMemoryLimit, checking every interval, until stop is
+// bytes (HeadBytes: active, frozen and their copies; at most
+// --max-head-bytes) plus what queries() says running queries reserved
+// (nil: none) plus MemoryLimitRoom, checking every interval, until stop is
 // called. A server calls it when the limit is derived (ApplyMemoryLimit's
 // auto): a limit set by --memory-limit or GOMEMLIMIT stays as set. As the
 // heads grow the limit rises with them, so the collector never has less
-// room above the heads than the fixed limit leaves at full heads; after a
-// flush it drops, the collector runs and the freed heads go back to the OS.
-func (e *Engine) FollowMemoryLimit(interval time.Duration) (stop func()) {
-	set := e.cfg.followLimit(e.HeadBytes())
+// room above the heads than DefaultMemoryLimit leaves at full heads; after
+// a flush it drops, the collector runs and the freed heads go back to the
+// OS. A query's reservation widens it while the query runs: a large query
+// on a server with small heads would otherwise keep the collector busy.
+func (e *Engine) FollowMemoryLimit(interval time.Duration, queries func() int64) (stop func()) {
+	if queries == nil {
+		queries = func() int64 { return 0 }
+	}
+	target := func() int64 { return e.cfg.followLimit(e.HeadBytes(), queries()) }
+	set := target()
 	debug.SetMemoryLimit(set)
 	done := make(chan struct{})
 	finished := make(chan struct{})
@@ -54,7 +63,7 @@ func (e *Engine) FollowMemoryLimit(interval time.Duration) (stop func()) {
 				return
 			case <-t.C:
 			}
-			want := e.cfg.followLimit(e.HeadBytes())
+			want := target()
 			if d := want - set; d >= followStep || d <= -followStep || (want != set && want == e.cfg.DefaultMemoryLimit()) {
 				debug.SetMemoryLimit(want)
 				set = want

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"runtime/debug"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,10 +11,12 @@ import (
 )
 
 // TestFollowMemoryLimit: the derived soft memory limit is the heads'
-// counted bytes plus the room of the other bounded parts — read back from
-// the runtime (debug.SetMemoryLimit(-1)), not from the engine — rising as
-// writes fill the heads, capped at DefaultMemoryLimit once they reach
-// --max-head-bytes, falling back after a flush, and left alone after stop.
+// counted bytes plus running queries' reservations plus the room of the
+// other bounded parts — read back from the runtime
+// (debug.SetMemoryLimit(-1)), not from the engine — rising as writes fill
+// the heads and while a query runs, the heads counted at most at
+// --max-head-bytes (DefaultMemoryLimit then), falling back after a flush,
+// and left alone after stop.
 func TestFollowMemoryLimit(t *testing.T) {
 	prev := debug.SetMemoryLimit(-1)
 	defer debug.SetMemoryLimit(prev)
@@ -26,7 +29,8 @@ func TestFollowMemoryLimit(t *testing.T) {
 	if got := e.cfg.MemoryLimitRoom(); got != room {
 		t.Fatalf("room %d, want %d", got, room)
 	}
-	stop := e.FollowMemoryLimit(time.Millisecond)
+	var queries atomic.Int64 // what running queries reserved, as the server's budget says
+	stop := e.FollowMemoryLimit(time.Millisecond, queries.Load)
 	if got := debug.SetMemoryLimit(-1); got != room {
 		t.Fatalf("limit %d with empty heads, want the room alone %d", got, room)
 	}
@@ -57,6 +61,11 @@ func TestFollowMemoryLimit(t *testing.T) {
 		t.Fatalf("head bytes %d: the test wants them between %d and %d", heads, followStep, cfg.MaxHeadBytes)
 	}
 	until("heads below their bound", func() int64 { return heads + room }, followStep)
+	// A running query's reservation widens it while it lasts.
+	queries.Store(100 << 20)
+	until("a query running", func() int64 { return heads + 100<<20 + room }, followStep)
+	queries.Store(0)
+	until("the query done", func() int64 { return heads + room }, followStep)
 	// Past the bound (writes get 429 there) the limit is DefaultMemoryLimit's.
 	for {
 		var b []point

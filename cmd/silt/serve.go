@@ -314,15 +314,16 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	if t := cfg.engine.Tiering.Tier; t != nil {
 		t.Register(eng.Metrics().Registry)
 	}
-	if cfg.memoryLimitDerived {
-		// The derived limit follows the heads (engine/memory_limit.go).
-		defer eng.FollowMemoryLimit(100 * time.Millisecond)()
-	}
 	if icePub != nil {
 		icePub.Register(eng.Metrics().Registry)
 	}
 	node.setEngine(eng, log)
 	srv := server.New(eng, cfg.server)
+	if cfg.memoryLimitDerived {
+		// The derived limit follows the heads and the queries' reservations
+		// (engine/memory_limit.go).
+		defer eng.FollowMemoryLimit(100*time.Millisecond, srv.QueryMemoryReserved)()
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	var pgl *pgwire.Listener
