@@ -49,7 +49,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(rollupsFlag{&c.Rollups}, "rollups", "rollup window widths kept for every segment (each divides a day), comma-separated, or off: aggregate queries over whole windows read them instead of raw rows (docs/rollups.md)")
 	fs.IntVar(&c.MaxOpenSegments, "max-open-segments", DefaultMaxOpenSegments, "segment files kept open between queries, with their parsed footers and tag indexes (one file descriptor each); the least recently read beyond this are closed and reopened when read again")
 	c.MemoryLimit = 0
-	fs.Var(memoryLimitFlag{&c.MemoryLimit}, "memory-limit", "soft limit of the Go runtime's memory, as GOMEMLIMIT (e.g. 1536MiB): near it the collector runs more often and returns freed memory to the OS sooner, trading CPU for a lower peak RSS (RSS is about this plus 60 MiB of program text). auto: GOMEMLIMIT from the environment, else --max-head-bytes + half of --compaction.max-memory + --query-cache-bytes + 64 MiB; off: none. docs/memory.md")
+	fs.Var(memoryLimitFlag{&c.MemoryLimit}, "memory-limit", "soft limit of the Go runtime's memory, as GOMEMLIMIT (e.g. 1536MiB): near it the collector runs more often and returns freed memory to the OS sooner, trading CPU for a lower peak RSS (RSS is about this plus 60 MiB of program text). auto: GOMEMLIMIT from the environment, else one that follows the heads: 1.5 times what they hold (at most --max-head-bytes) + what running queries reserved + half of --compaction.max-memory + --query-cache-bytes + 64 MiB; off: none. docs/memory.md")
 	c.registerQueryCacheFlag(fs)
 	c.Limits.RegisterFlags(fs)
 	c.Compaction.RegisterFlags(fs)
