@@ -206,7 +206,7 @@ func ApplyMemoryLimit(c Config, log *slog.Logger) (limit int64, source string, e
 // MemoryLimitDerived is ApplyMemoryLimit's source of a limit it derived
 // (DefaultMemoryLimit): the one FollowMemoryLimit may lower while the heads
 // are below their bound.
-const MemoryLimitDerived = "derived: the heads + half of --compaction.max-memory + --query-cache-bytes + 64 MiB, at most with the heads at --max-head-bytes"
+const MemoryLimitDerived = "derived, following the heads: 1.5 × the heads (at most --max-head-bytes) + what queries reserved + half of --compaction.max-memory + --query-cache-bytes + 64 MiB; bytes is the most with no query"
 
 // memoryLimitFlag is --memory-limit: a size, auto (0) or off.
 type memoryLimitFlag struct{ n *int64 }
