@@ -113,7 +113,7 @@ q=("${data[@]}" --db benchmark --per-type "$PER_TYPE" --runs "$RUNS")
 types=${TYPES:-$("$S" bench query --list-types)}
 run_q() { # key pid url dialect name type
   rss_reset "$2"
-  "$S" bench query "${q[@]}" --types "$6" --url "$3" --dialect "$4" --name "$5" --json "$res/query-$1.$6.json" || true
+  "$S" bench query "${q[@]}" --types "$6" --url "$3" --dialect "$4" --name "$5" --server-pid "$2" --json "$res/query-$1.$6.json" || true
   rss_peak "$2" >> "$res/rss-$1.txt"
 }
 

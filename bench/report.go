@@ -308,6 +308,37 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, " %s |\n", strings.Join(rows, ", "))
 	}
 
+	// Server CPU per query, where measured (silt bench query --server-pid).
+	if slices.ContainsFunc(c.Systems, func(s *SystemResult) bool {
+		return slices.ContainsFunc(s.Queries, func(t TypeResult) bool { return len(t.CPU) > 0 })
+	}) {
+		b.WriteString("\n## Server CPU per query (ms, median of the timed runs)\n\n")
+		b.WriteString("The CPU time the server's threads ran during each timed query (/proc/PID/task/*/schedstat, read before and after it), the query's own work plus what the server did in the background meanwhile. A busy machine stretches wall times far more than this.\n\n| query |")
+		for _, s := range c.Systems {
+			fmt.Fprintf(&b, " %s |", s.Name)
+		}
+		b.WriteString("\n|---|")
+		for range c.Systems {
+			b.WriteString("---|")
+		}
+		b.WriteString("\n")
+		for _, tr := range silt.Queries {
+			fmt.Fprintf(&b, "| %s |", tr.Type)
+			for _, s := range c.Systems {
+				t := s.queryType(tr.Type)
+				switch {
+				case t == nil || len(t.CPU) == 0:
+					b.WriteString(" – |")
+				case t.Unsupported:
+					b.WriteString(" n/a |")
+				default:
+					fmt.Fprintf(&b, " %s |", num(t.MedianCPU(), 2))
+				}
+			}
+			b.WriteString("\n")
+		}
+	}
+
 	// Answer checks.
 	b.WriteString("\n## Same answers?\n\n")
 	mm := c.CheckAnswers()

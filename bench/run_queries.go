@@ -45,6 +45,12 @@ type Client struct {
 	Dialect string
 	HTTP    *http.Client
 
+	// ServerPID, when > 0, is the server's process on this machine: each
+	// timed run also records the CPU its threads spent meanwhile
+	// (TypeResult.CPU), which a busy machine inflates far less than the
+	// wall time.
+	ServerPID int
+
 	pg *pgx.Conn // the pgwire dialect's connection (pgwire_client.go)
 }
 
@@ -240,8 +246,12 @@ type TypeResult struct {
 	// Unsupported: the dialect has no such query (TSBS writes none for it).
 	Unsupported bool      `json:"unsupported,omitempty"`
 	Runs        []float64 `json:"runs_ms"` // every timed run, in run order
-	Answers     []Answer  `json:"answers"` // per instance, from its first run
-	Errors      []string  `json:"errors,omitempty"`
+	// CPU is the server's CPU time during each timed run, in run order
+	// (ms; Client.ServerPID), when measured: the query's own work plus
+	// whatever the server did in the background meanwhile.
+	CPU     []float64 `json:"server_cpu_ms,omitempty"`
+	Answers []Answer  `json:"answers"` // per instance, from its first run
+	Errors  []string  `json:"errors,omitempty"`
 }
 
 // Stats returns min, median, p95 and max of the runs in milliseconds.
@@ -334,10 +344,15 @@ func RunQueriesPaired(ctx context.Context, cs []*Client, qs []Query, runs int, p
 						step()
 						continue
 					}
+					cpu0, cpuOK := c.serverCPU()
 					_, d, err := c.Do(ctx, q.Text(c.Dialect))
+					cpu1, cpuOK1 := c.serverCPU()
 					if err == nil {
 						took[k] = float64(d) / float64(time.Millisecond)
 						trs[k].Runs = append(trs[k].Runs, took[k])
+						if cpuOK && cpuOK1 {
+							trs[k].CPU = append(trs[k].CPU, float64(cpu1-cpu0)/float64(time.Millisecond))
+						}
 					}
 					ok = ok && err == nil
 					step()
@@ -354,6 +369,19 @@ func RunQueriesPaired(ctx context.Context, cs []*Client, qs []Query, runs int, p
 	}
 	return res, ratios
 }
+
+// serverCPU reads the CPU time of c's server so far (threadsCPUOf), when
+// c has a ServerPID.
+func (c *Client) serverCPU() (time.Duration, bool) {
+	if c.ServerPID <= 0 {
+		return 0, false
+	}
+	return threadsCPUOf(c.ServerPID)
+}
+
+// MedianCPU returns the median of the server's CPU per timed run in ms
+// (NaN when not measured).
+func (t TypeResult) MedianCPU() float64 { return Median(t.CPU) }
 
 // Median returns the median of v (NaN for none).
 func Median(v []float64) float64 {

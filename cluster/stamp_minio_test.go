@@ -220,3 +220,44 @@ func processCPU(b testing.TB) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkQueryNodeLastStamps: what deciding equal times by stamp costs
+// a query node's last-value scan (LastOnly: last() and lastpoint) of a
+// window both writers merged (100 hosts), against folding the sources in
+// the union's order (StampMergeOff): CPU per query, the segments'
+// summaries cached (the first query of each mode computed them).
+func BenchmarkQueryNodeLastStamps(b *testing.B) {
+	q, _ := interleavedCluster(b, 100, 720, 4)
+	last := func() {
+		ts, err := q.OpenScanContext(context.Background(), "db", "cpu", math.MinInt64, math.MaxInt64, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ts.Close()
+		ts.Columns, ts.LastOnly = []string{"host", "usage"}, true
+		rows := 0
+		if err := ts.RunBatches(context.Background(), func(cb *columnar.ColumnBatch) error { rows += cb.Len; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		if rows != 100 {
+			b.Fatalf("%d rows, want a row per host", rows)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		off  bool
+	}{{"union-order", true}, {"stamps", false}} {
+		b.Run(c.name, func(b *testing.B) {
+			engine.StampMergeOff = c.off
+			defer func() { engine.StampMergeOff = false }()
+			last() // the summaries cached
+			var cpu time.Duration
+			for i := 0; i < b.N; i++ {
+				before := processCPU(b)
+				last()
+				cpu += processCPU(b) - before
+			}
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/query")
+		})
+	}
+}

@@ -161,7 +161,7 @@ func (cl *compactLast) result(outs []segment.SegmentMeta) map[uint64]*lastSet {
 		if len(all.order) > maxCachedSeries*len(outs) {
 			return nil
 		}
-		all.merge(s, math.MinInt64, math.MaxInt64)
+		all.merge(s, math.MinInt64, math.MaxInt64, 0) // one writer's sources: no stamps
 	}
 	// Outputs are split between series, in series order: each series
 	// belongs to the first output whose last series is not before it.

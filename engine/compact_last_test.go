@@ -313,7 +313,7 @@ func TestCompactCachesLastValues(t *testing.T) {
 					t.Fatal(err)
 				}
 				var fresh lastCache
-				read, err := fresh.segment(seg)
+				read, err := fresh.segment(seg, false)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -130,8 +130,11 @@ type Engine struct {
 	// bound the write stamps of the rows in the active heads.
 	clock              *writeClock
 	stampMin, stampMax int64
-	walBuf             []byte
-	closed             bool
+	// flushUnstamped: recovery replayed records without write stamps,
+	// to be flushed before the engine takes writes (Recover).
+	flushUnstamped bool
+	walBuf         []byte
+	closed         bool
 
 	sources sink.SourceOffsets // guarded by mu: positions covered by every durable write (see WriteFrom)
 
@@ -238,6 +241,20 @@ func (e *Engine) Recover() error {
 	e.mu.Unlock()
 	if err != nil {
 		return errors.Join(err, e.lock.Close())
+	}
+	if e.flushUnstamped {
+		// Rows of records logged before stamps took theirs at this
+		// replay, from the clock now. Were they left in the WAL, a crash
+		// after this node stamps new writes would replay them again with
+		// a stamp later than those writes', and another writer's copy of
+		// a point written in between would lose to the older value. So
+		// they go to segments, with the stamps they took, before any
+		// write is accepted.
+		e.flushUnstamped = false
+		if err := e.Flush(); err != nil {
+			e.log.Error("flush of the rows replayed from records without write stamps failed: a crash before the next flush stamps them anew, later than this node's writes after this start",
+				"err", err)
+		}
 	}
 	e.ready.Store(true)
 	go e.flushLoop()

@@ -1025,7 +1025,7 @@ func TestFlushCachesSegmentLastValues(t *testing.T) {
 			t.Fatal(err)
 		}
 		var fresh lastCache
-		read, err := fresh.segment(seg)
+		read, err := fresh.segment(seg, false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -134,6 +134,7 @@ func (e *Engine) recover() error {
 		// stamp, when the manifest predates stamps). Stamped records
 		// brought their own.
 		e.stampMin = max(m.Clock, 1)
+		e.flushUnstamped = true
 	}
 	e.logReplayLimits(m.Sources, capped, dropped) // source.go
 	if q, err := ListQuarantine(e.cfg.DataDir); err == nil {

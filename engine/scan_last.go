@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
@@ -19,6 +20,28 @@ import (
 // series and block (Head.LatestRows). Sources are folded oldest first and a
 // value at an equal time replaces the older one, which is exactly the
 // merge's "last written wins" for duplicates.
+//
+// Across writers (a cluster's query node, where TableScan.crossWriter holds
+// for the scan's sources) the source order is not the write order: the
+// full scan merges two writers' copies of a point by their write stamps
+// (scan_stamps.go), and so does this fold. Each field's last value then
+// carries the stamp of the copy it came from, and at an equal time the
+// greater stamp wins; equal stamps leave it to the source order (the later
+// source wins), as the merge's stable sort by stamp does. Since each
+// source holds one copy of a point (a segment is deduplicated; a query
+// node's head of a writer's rows is that writer's merged scan), comparing
+// field by field on (time, stamp) keeps, of each field, the newest copy's
+// value that has one — what the merge's point answers. Stamps come from
+// where the full scan reads them, with its fallbacks: a segment's stamp
+// column (0 there, or no column at all: the segment's write_max), a
+// head's stamp runs (none: math.MaxInt64, after every segment).
+//
+// The single-writer path pays nothing for it: a summary keeps stamps only
+// when a cross-writer scan asked for them (lastSet.stamped), and a
+// segment without the stamp column needs none kept (its write_max stands
+// for every point). A stamped summary costs 8 bytes per series and field
+// more and replaces the plain one in the cache (a query node's), so the
+// cache still holds one summary per segment, bounded as before.
 
 // maxCachedSeries bounds the series of one segment whose summary is kept;
 // past it the summary is computed per query and dropped.
@@ -45,12 +68,16 @@ type lastSet struct {
 	byIDs map[uint64]idSeries
 	// slab and its per-field arrays: the next entries add hands out.
 	slab   []lastSeries
-	slabT  []int64
+	slabT  []int64 // per entry nf times, and in a stamped set nf stamps after them
 	slabV  []columnar.FieldValue
 	slabAt []int32
 	// tagSlab: the next series' tags seriesOf hands out.
 	tagSlab []columnar.TagValue
 	hint    int // the series expected, when known: the first slab's size
+	// stamped: each field's last value keeps its write stamp (lastSeries.stamps)
+	// and an equal time is decided by it; set before the first add.
+	stamped bool
+	headSt  columnar.FieldVector // scratch: a head batch's rows' stamps
 }
 
 type idSeries struct {
@@ -69,6 +96,13 @@ type lastSeries struct {
 	touched bool
 }
 
+// stamps returns, in a stamped set, per field the write stamp of the value
+// (0 in a segment's summary: the row had none, and the segment's write_max
+// stands for it when merged); empty otherwise. They live in t's capacity,
+// past its length (a stamped set carves t twice as long): a plain set's
+// entries, a single node's, carry no more than before.
+func (e *lastSeries) stamps() []int64 { return e.t[len(e.t):cap(e.t)] }
+
 func newLastSet(fields []columnar.FieldSchema) *lastSet {
 	s := &lastSet{fields: fields, fieldAt: map[string]int{}, series: map[string]*lastSeries{}}
 	for i, f := range fields {
@@ -80,6 +114,13 @@ func newLastSet(fields []columnar.FieldSchema) *lastSet {
 // addBatch folds the batch's rows with time in [minT, maxT) into s. The
 // batch must hold every tag of its rows (series identity).
 func (s *lastSet) addBatch(b *columnar.ColumnBatch, minT, maxT int64) {
+	s.addBatchStamped(b, minT, maxT, nil, 0)
+}
+
+// addBatchStamped is addBatch for a stamped set: row r's write stamp is
+// stamps.I[r], or fallback where stamps is nil, the row null or 0. An
+// unstamped set ignores them.
+func (s *lastSet) addBatchStamped(b *columnar.ColumnBatch, minT, maxT int64, stamps *columnar.FieldVector, fallback int64) {
 	s.tagIdx = s.tagIdx[:0]
 	for i := range b.Tags {
 		s.tagIdx = append(s.tagIdx, i)
@@ -122,6 +163,21 @@ func (s *lastSet) addBatch(b *columnar.ColumnBatch, minT, maxT int64) {
 			}
 		}
 		prev = r
+		if s.stamped {
+			st := fallback
+			if stamps != nil && !stamps.IsNull(r) && stamps.I[r] != 0 {
+				st = stamps.I[r]
+			}
+			cst := cur.stamps()
+			for k, fv := range s.vecs {
+				if fv == nil || fv.IsNull(r) || t < cur.t[k] || t == cur.t[k] && st < cst[k] {
+					continue
+				}
+				cur.t[k], cst[k] = t, st
+				cur.at[k] = int32(r)
+			}
+			continue
+		}
 		for k, fv := range s.vecs {
 			if fv == nil || fv.IsNull(r) || t < cur.t[k] {
 				continue
@@ -211,19 +267,31 @@ func (s *lastSet) add(key string, tags []columnar.TagValue) *lastSeries {
 		n := min(max(len(s.order), s.hint, 16), 1024)
 		s.slab = make([]lastSeries, n)
 		nf := len(s.fields)
-		s.slabT = make([]int64, n*nf)
+		nt := nf
+		if s.stamped {
+			nt = 2 * nf // times, then stamps (lastSeries.stamps)
+		}
+		s.slabT = make([]int64, n*nt)
 		s.slabV = make([]columnar.FieldValue, n*nf)
 		s.slabAt = make([]int32, n*nf)
 	}
 	nf := len(s.fields)
+	nt := nf
+	if s.stamped {
+		nt = 2 * nf
+	}
 	e := &s.slab[0]
 	s.slab = s.slab[1:]
 	e.tags = tags
-	e.t, s.slabT = s.slabT[:nf:nf], s.slabT[nf:]
+	e.t, s.slabT = s.slabT[:nf:nt], s.slabT[nt:]
 	e.v, s.slabV = s.slabV[:nf:nf], s.slabV[nf:]
 	e.at, s.slabAt = s.slabAt[:nf:nf], s.slabAt[nf:]
 	for k := range e.t {
 		e.t[k], e.at[k] = math.MinInt64, -1
+	}
+	st := e.stamps()
+	for k := range st {
+		st[k] = math.MinInt64
 	}
 	s.series[key] = e
 	s.order = append(s.order, e)
@@ -249,8 +317,11 @@ func fieldValue(fv *columnar.FieldVector, r int) columnar.FieldValue {
 	return v
 }
 
-// merge folds o, a newer source, into s: values in [minT, maxT) only.
-func (s *lastSet) merge(o *lastSet, minT, maxT int64) {
+// merge folds o, a newer source, into s: values in [minT, maxT) only. In
+// a stamped set, a value of o at an equal time replaces s's unless its
+// stamp is smaller: o's stamp, or fallback where o has none (an unstamped
+// summary, or a 0 in a stamped one: rows without a stamp).
+func (s *lastSet) merge(o *lastSet, minT, maxT, fallback int64) {
 	if len(s.series) == 0 && s.hint == 0 {
 		// The first source's series are about all there are.
 		s.series = make(map[string]*lastSeries, len(o.order))
@@ -274,6 +345,16 @@ func (s *lastSet) merge(o *lastSet, minT, maxT int64) {
 			if !ok {
 				e, ok = s.add(string(key), oe.tags), true
 			}
+			if s.stamped {
+				st := fallback
+				if o.stamped && oe.stamps()[k] != 0 {
+					st = oe.stamps()[k]
+				}
+				if est := e.stamps(); t > e.t[j] || t == e.t[j] && st >= est[j] {
+					e.t[j], e.v[j], est[j] = t, oe.v[k], st
+				}
+				continue
+			}
 			if t >= e.t[j] {
 				e.t[j], e.v[j] = t, oe.v[k]
 			}
@@ -292,32 +373,50 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 		}
 	}
 	acc := newLastSet(fields)
+	// Sources of several writers: equal times are decided by write stamp,
+	// as the full scan's merge decides them (see the top of this file).
+	acc.stamped = ts.crossWriter(ts.allSources())
 	cache := &ts.eng.lastCache
 	cols := slices.Clone(ts.tagOrder) // every tag: series identity
 	for _, f := range fields {
 		cols = append(cols, f.Name)
 	}
-	for _, seg := range ts.segs { // oldest first
+	var stampCols []string // a segment's columns with its stamps, when read
+	if acc.stamped {
+		stampCols = append(slices.Clone(cols), segment.StampColumn)
+	}
+	for i, seg := range ts.segs { // oldest first
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// A segment's points without a stamp of their own (no column, or
+		// 0 in it) have its write_max, as in stampedSegment.
+		var writeMax int64
+		if i < len(ts.metas) {
+			writeMax = ts.metas[i].WriteMax
+		}
+		readStamps := acc.stamped && seg.Info.WriteStamps
 		covered := ts.maxT == math.MaxInt64 || seg.Info.MaxTime < ts.maxT
 		if !covered {
 			// The segment reaches past the range: its overall last values
 			// may lie outside, so it is read for this query's range.
-			if err := seg.ScanBatches(cols, nil, func(b *columnar.ColumnBatch) error {
-				acc.addBatch(b, ts.minT, ts.maxT)
+			c := cols
+			if readStamps {
+				c = stampCols
+			}
+			if err := seg.ScanBatches(c, nil, func(b *columnar.ColumnBatch) error {
+				acc.addBatchStamped(b, ts.minT, ts.maxT, stampVector(b, readStamps), writeMax)
 				return nil
 			}); err != nil {
 				return err
 			}
 			continue
 		}
-		sum, err := cache.segment(seg)
+		sum, err := cache.segment(seg, readStamps)
 		if err != nil {
 			return err
 		}
-		acc.merge(sum, ts.minT, ts.maxT)
+		acc.merge(sum, ts.minT, ts.maxT, writeMax)
 	}
 	for _, h := range ts.heads {
 		if err := ctx.Err(); err != nil {
@@ -342,8 +441,34 @@ func (ts *TableScan) runLast(ctx context.Context, fn func(*columnar.ColumnBatch)
 			acc.series = make(map[string]*lastSeries, min(h.Series(), 1<<16))
 			acc.hint = h.Series()
 		}
+		if !acc.stamped {
+			if err := h.ScanRows(cols, rows, BatchRows, func(b *columnar.ColumnBatch) error {
+				acc.addBatch(b, ts.minT, ts.maxT)
+				return nil
+			}); err != nil {
+				return err
+			}
+			continue
+		}
+		// Each row's stamp from the head's runs; a head without them (a
+		// writer of an older build) is newer than every segment, as in
+		// mergeStamped. A query node's head of a writer's rows holds one
+		// row per point (the writer's merged scan, with each point's
+		// newest stamp), so a row's stamp is its point's. (A node's own
+		// heads may hold a point twice, but never meet another writer's
+		// sources: only a read-only query node serves the union.)
+		next := 0 // rows[next] is the first row of the next batch
 		if err := h.ScanRows(cols, rows, BatchRows, func(b *columnar.ColumnBatch) error {
-			acc.addBatch(b, ts.minT, ts.maxT)
+			if next+b.Len > len(rows) {
+				return fmt.Errorf("last values: a head batch of %d rows past the %d rows asked (%d read)", b.Len, len(rows), next)
+			}
+			st := &acc.headSt
+			st.I = st.I[:0]
+			for _, r := range rows[next : next+b.Len] {
+				st.I = append(st.I, h.StampOf(int(r)))
+			}
+			next += b.Len
+			acc.addBatchStamped(b, ts.minT, ts.maxT, st, math.MaxInt64)
 			return nil
 		}); err != nil {
 			return err
@@ -538,19 +663,44 @@ func (s *lastSet) emit(tagOrder []string, max int, fn func(*columnar.ColumnBatch
 	return flush()
 }
 
+// stampVector returns the batch's stamp column (segment.StampColumn) when
+// read, nil otherwise.
+func stampVector(b *columnar.ColumnBatch, read bool) *columnar.FieldVector {
+	if !read {
+		return nil
+	}
+	for j := range b.Fields {
+		if b.Fields[j].Name == segment.StampColumn && b.Fields[j].Type == columnar.FieldInt {
+			return &b.Fields[j]
+		}
+	}
+	return nil
+}
+
 // segment returns seg's summary over all its fields, computing and (for
-// segments of moderate cardinality) caching it.
-func (c *lastCache) segment(seg *segment.Segment) (*lastSet, error) {
+// segments of moderate cardinality) caching it. stamped asks for the
+// stamps of its values (the segment's stamp column, which it must have):
+// a plain summary cached is then computed again with them and replaces it,
+// and a stamped one also serves plain scans, which ignore its stamps.
+func (c *lastCache) segment(seg *segment.Segment, stamped bool) (*lastSet, error) {
 	if v, ok := c.m.Load(seg.Path()); ok {
-		return v.(*lastSet), nil
+		if sum := v.(*lastSet); sum.stamped || !stamped {
+			return sum, nil
+		}
 	}
 	cols := slices.Clone(seg.Info.Tags)
 	for _, f := range seg.Info.Fields {
 		cols = append(cols, f.Name)
 	}
+	if stamped {
+		cols = append(cols, segment.StampColumn)
+	}
 	sum := newLastSet(slices.Clone(seg.Info.Fields))
+	// Raw stamps (fallback 0): merge puts the segment's write_max in for
+	// rows without one.
+	sum.stamped = stamped
 	if err := seg.ScanBatches(cols, nil, func(b *columnar.ColumnBatch) error {
-		sum.addBatch(b, math.MinInt64, math.MaxInt64)
+		sum.addBatchStamped(b, math.MinInt64, math.MaxInt64, stampVector(b, stamped), 0)
 		return nil
 	}); err != nil {
 		return nil, err

@@ -19,7 +19,9 @@ import (
 // node's overlay heads (the writers' rows outside the bucket) with any
 // other source. Elsewhere — every scan of a standalone node or a writer,
 // and every stretch one writer's sources hold alone — the source order
-// decides and no stamp is read.
+// decides and no stamp is read. The last-value scan (scan_last.go) follows
+// the same rule: where crossWriter holds for all its sources, a field's
+// value at an equal time is the one of the greater stamp.
 //
 // A source's stamps: a segment's stamp column, read only in such a merge;
 // a segment written before the column (format version 1) gives each of
@@ -101,9 +103,7 @@ func stampedSegment(seg *segment.Segment, meta segment.SegmentMeta, cols []strin
 					break
 				}
 			}
-			if *st == 0 {
-				*st = meta.WriteMax
-			}
+			*st = segment.PointStamp(*st, meta)
 			return fn(p)
 		})
 	})

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -146,4 +147,75 @@ func TestPointStampsSurviveCrashAndCompaction(t *testing.T) {
 		t.Fatalf("%d segments after compaction", n)
 	}
 	check("compacted")
+}
+
+// Rows of a record logged before stamps take a stamp at the replay that
+// first finds them, and keep it: a second crash, after this node stamped
+// newer writes, must not replay them again with a stamp later than those
+// writes' (another writer's copy of a point written in between would then
+// lose to the older value on a query node). Recover flushes them, with
+// the stamps they took, before it accepts writes.
+func TestUnstampedRecordsStampedOnce(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.Compaction = CompactionConfig{Interval: time.Hour}
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	e := open(t, cfg)
+	write(t, e, "db", point{"cpu", "a", base, 1})
+	if err := e.crash(); err != nil {
+		t.Fatal(err)
+	}
+	// A record written by a build before stamps: a type 1 record.
+	w, err := wal.Open(filepath.Join(dir, "wal"), wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b columnar.Batch
+	b.StartRow([]byte("cpu"), 1)
+	b.AddTag([]byte("host"), []byte("old"))
+	b.AddFloat([]byte("v"), 1)
+	b.EndRow(base)
+	pos, err := w.Append(appendRecord(nil, "db", &b))
+	if err == nil {
+		err = w.Sync(pos)
+	}
+	if err = errors.Join(err, w.Close()); err != nil {
+		t.Fatal(err)
+	}
+
+	e = open(t, cfg) // first start of the new build: replays the record
+	stamps := func() map[string]int64 {
+		t.Helper()
+		ts, err := e.OpenScan("db", "cpu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		err = ts.RunStamped(func(p *columnar.Point, st int64) error {
+			got[p.Tags[0].Value] = st
+			return nil
+		})
+		if err = errors.Join(err, ts.Close()); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	first := stamps()["old"]
+	write(t, e, "db", point{"cpu", "new", base, 2}) // a newer write, stamped
+	newer := e.WriteClock()
+	if first <= 0 || first >= newer {
+		t.Fatalf("the replayed row's stamp %d, the newer write's %d", first, newer)
+	}
+	if err := e.crash(); err != nil {
+		t.Fatal(err)
+	}
+	e = open(t, cfg) // a second crash: the WAL holds the newer write
+	defer func() { _ = e.Close() }()
+	got := stamps()
+	if got["old"] != first {
+		t.Fatalf("after a second crash the row logged before stamps has stamp %d, %d before (the newer write's: %d)", got["old"], first, got["new"])
+	}
+	if got["new"] != newer {
+		t.Fatalf("the newer write's stamp %d after the crash, %d before", got["new"], newer)
+	}
 }

@@ -381,3 +381,66 @@ func BenchmarkHeadScanRollupMinutes(b *testing.B) {
 	}
 	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 }
+
+// A fold of rows that reads no rollable field (count(*) by window and
+// tags, or only a string field) passes the row count of each window and
+// series, and nothing else; a table recycled from a fold of fields names
+// its columns anew, and the other way round. The counts are the rows the
+// head holds per window, counted from its scan.
+func TestFoldRollupsRowsOnly(t *testing.T) {
+	h := blockedHead(t, false)
+	const width = 60e9
+	want := map[string]int64{}
+	var pts []columnar.Point
+	if err := h.Scan(func(p *columnar.Point) error {
+		want[fmt.Sprint(p.Tags, WindowStart(p.Time, width))]++
+		q := *p
+		q.Tags, q.Fields = slices.Clone(p.Tags), slices.Clone(p.Fields)
+		pts = append(pts, q)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { recyclePartialTables = true }()
+	usage := []columnar.FieldSchema{{Name: "usage", Type: columnar.FieldFloat}}
+	msg := []columnar.FieldSchema{{Name: "msg", Type: columnar.FieldString}}
+	for k, fields := range [][]columnar.FieldSchema{nil, msg, usage, nil, usage, msg} {
+		// The first two folds take new tables, the others recycled ones
+		// of other fields.
+		recyclePartialTables = k >= 2
+		got := map[string]int64{}
+		scan := func(feeds []func(*columnar.ColumnBatch) error) error {
+			bb := columnar.NewBatchBuilder(h.Schema.Tags, fields, 64)
+			for i := range pts {
+				if err := bb.Add(&pts[i], feeds[0]); err != nil {
+					return err
+				}
+			}
+			return bb.Flush(feeds[0])
+		}
+		err := FoldRollups(h.Schema.Tags, fields, []int64{width}, 500, scan, func(b *columnar.ColumnBatch) error {
+			if len(b.Fields) == 0 || b.Fields[0].Name != RollupRows {
+				t.Fatalf("fields %v: a rollup batch without the row count first", fields)
+			}
+			if rollable := len(fields) > 0 && Rollable(fields[0].Type); !rollable && len(b.Fields) != 1 {
+				t.Fatalf("fields %v: %d field columns, want the row count only", fields, len(b.Fields))
+			}
+			dicts := make([][]string, len(b.Tags))
+			for j := range b.Tags {
+				dicts[j] = b.Tags[j].Dict
+			}
+			for i := range b.Rows() {
+				var p columnar.Point
+				b.RowPoint(int(i), &p, dicts)
+				got[fmt.Sprint(p.Tags, p.Time)] += b.Fields[0].I[i]
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("fields %v: %d windows, want %d (or counts differ)", fields, len(got), len(want))
+		}
+	}
+}

@@ -57,12 +57,16 @@ type partialTable struct {
 	// holds only the slice of its type: a recycled table's batch must not
 	// carry what an earlier fold left, or it would look as large as that
 	// fold's (ArrayBytes, which the scan charges its query per batch).
-	out   columnar.ColumnBatch
-	dicts []map[string]int32
-	nulls [][]bool
-	words [][]uint64 // per out.Fields entry: its values as words
-	ids   [][]int32  // per out.Tags entry: its ids
-	dictv [][]string // per out.Tags entry: its dictionary
+	out columnar.ColumnBatch
+	// outFields are the rollup columns of outFor (appendRollupFields),
+	// kept so a recycled table emitting the same fields again names its
+	// columns without building them anew.
+	outFields, outFor []columnar.FieldSchema
+	dicts             []map[string]int32
+	nulls             [][]bool
+	words             [][]uint64 // per out.Fields entry: its values as words
+	ids               [][]int32  // per out.Tags entry: its ids
+	dictv             [][]string // per out.Tags entry: its dictionary
 }
 
 // partialTables recycles the tables of finished folds. A dashboard's
@@ -408,7 +412,11 @@ func mergePartial(dst, src *partial, typ columnar.FieldType) (overflow bool) {
 // (RollupSchema), filled column by column: the row counts and window
 // starts are the table's own slices, each part a typed loop.
 func (t *partialTable) emit(tags []string, width int64, max int, fn func(*columnar.ColumnBatch) error) error {
-	schema := RollupSchema(tags, t.fields)
+	if len(t.outFields) == 0 || !slices.Equal(t.outFor, t.fields) { // never empty: the row count
+		t.outFor = append(t.outFor[:0], t.fields...)
+		t.outFields = appendRollupFields(t.outFields[:0], t.fields)
+	}
+	fields := t.outFields
 	// The batch, its vectors' arrays and the dictionaries' maps are the
 	// table's own (recycled with it): fn must not keep them, as it must
 	// not keep any batch past its call.
@@ -418,8 +426,8 @@ func (t *partialTable) emit(tags []string, width int64, max int, fn func(*column
 	for j, name := range tags {
 		b.Tags[j] = columnar.TagVector{Name: name}
 	}
-	b.Fields = slices.Grow(b.Fields[:0], len(schema.Fields))[:len(schema.Fields)]
-	for i, f := range schema.Fields {
+	b.Fields = slices.Grow(b.Fields[:0], len(fields))[:len(fields)]
+	for i, f := range fields {
 		b.Fields[i] = columnar.FieldVector{Name: f.Name, Type: f.Type}
 	}
 	for len(t.dicts) < len(tags) {
@@ -428,7 +436,7 @@ func (t *partialTable) emit(tags []string, width int64, max int, fn func(*column
 	for len(t.ids) < len(tags) {
 		t.ids, t.dictv = append(t.ids, nil), append(t.dictv, nil)
 	}
-	for len(t.words) < len(schema.Fields) {
+	for len(t.words) < len(fields) {
 		t.words = append(t.words, nil)
 	}
 	dicts := t.dicts[:len(tags)]

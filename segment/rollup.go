@@ -72,16 +72,25 @@ func RollupSchema(tags []string, fields []columnar.FieldSchema) *columnar.TableS
 	for _, t := range tags {
 		s.AddTag(t)
 	}
-	s.AddField(RollupRows, columnar.FieldInt)
+	for _, f := range appendRollupFields(nil, fields) {
+		s.AddField(f.Name, f.Type)
+	}
+	return s
+}
+
+// appendRollupFields appends to dst the field columns of RollupSchema for
+// fields: the row count, then each rollable field's parts.
+func appendRollupFields(dst []columnar.FieldSchema, fields []columnar.FieldSchema) []columnar.FieldSchema {
+	dst = append(dst, columnar.FieldSchema{Name: RollupRows, Type: columnar.FieldInt})
 	for _, f := range fields {
 		if !Rollable(f.Type) {
 			continue
 		}
 		for _, p := range RollupParts {
-			s.AddField(RollupColumn(f.Name, p), RollupPartType(f.Type, p))
+			dst = append(dst, columnar.FieldSchema{Name: RollupColumn(f.Name, p), Type: RollupPartType(f.Type, p)})
 		}
 	}
-	return s
+	return dst
 }
 
 // ErrRollupOverflow: an integer field's sum over one window leaves int64

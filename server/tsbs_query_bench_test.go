@@ -77,6 +77,8 @@ func BenchmarkTSBSQueries(b *testing.B) {
 	one := "(hostname = 'host_42')"
 	influx := []struct{ name, q string }{
 		{"single-groupby-1-1-1/influxql", `SELECT max(usage_user) FROM cpu WHERE ` + one + ` AND ` + hour + ` GROUP BY time(1m)`},
+		{"single-groupby-1-1-12/influxql", `SELECT max(usage_user) FROM cpu WHERE ` + one + ` AND ` + twelve + ` GROUP BY time(1m)`},
+		{"single-groupby-5-1-1/influxql", `SELECT ` + max5 + ` FROM cpu WHERE ` + one + ` AND ` + hour + ` GROUP BY time(1m)`},
 		{"single-groupby-1-8-1/influxql", `SELECT max(usage_user) FROM cpu WHERE ` + or8 + ` AND ` + hour + ` GROUP BY time(1m)`},
 		{"single-groupby-5-8-1/influxql", `SELECT max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait) FROM cpu WHERE ` + or8 + ` AND ` + hour + ` GROUP BY time(1m)`},
 		{"cpu-max-all-8/influxql", `SELECT max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait),max(usage_irq),max(usage_softirq),max(usage_steal),max(usage_guest),max(usage_guest_nice) FROM cpu WHERE ` + or8 + ` AND ` + eight + ` GROUP BY time(1h)`},
@@ -95,6 +97,8 @@ func BenchmarkTSBSQueries(b *testing.B) {
 	cols := strings.Join(append([]string{"time"}, append(bench.CPUTags, bench.CPUFields...)...), ", ")
 	sqls := []struct{ name, q string }{
 		{"single-groupby-1-1-1/sql", `SELECT date_bin('1 minute', time, TIMESTAMP '2000-01-01') AS minute, max(usage_user) FROM cpu WHERE ` + one + ` AND ` + hour + ` GROUP BY minute ORDER BY minute ASC`},
+		{"single-groupby-1-1-12/sql", `SELECT date_bin('1 minute', time, TIMESTAMP '2000-01-01') AS minute, max(usage_user) FROM cpu WHERE ` + one + ` AND ` + twelve + ` GROUP BY minute ORDER BY minute ASC`},
+		{"single-groupby-5-1-1/sql", `SELECT date_bin('1 minute', time, TIMESTAMP '2000-01-01') AS minute, ` + max5 + ` FROM cpu WHERE ` + one + ` AND ` + hour + ` GROUP BY minute ORDER BY minute ASC`},
 		{"single-groupby-1-8-1/sql-or", `SELECT date_bin(INTERVAL '1 minute', time, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS m, max(usage_user) FROM cpu WHERE ` + or8 + ` AND ` + hour + ` GROUP BY m ORDER BY m`},
 		{"single-groupby-1-8-1/sql-in", `SELECT date_bin(INTERVAL '1 minute', time, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS m, max(usage_user) FROM cpu WHERE hostname IN (` + strings.Join(in8, ",") + `) AND ` + hour + ` GROUP BY m ORDER BY m`},
 		{"single-groupby-5-1-12/sql", `SELECT date_bin('1 minute', time, TIMESTAMP '2000-01-01') AS minute, ` + max5 + ` FROM cpu WHERE ` + one + ` AND ` + twelve + ` GROUP BY minute ORDER BY minute ASC`},

@@ -21,6 +21,9 @@ same flags give the same queries in every dialect), runs each once untimed
 (its answer is kept for cross-system checks), then --runs timed times, one
 query at a time, and prints min / median / p95 / max milliseconds per type.
 Time is wall clock from sending a request to having read its whole answer.
+With --server-pid, the server's CPU time during each timed run is measured
+too (its threads' run time, to the nanosecond): on a busy machine it moves
+far less than the wall time.
 
 With --pair-dialect (and --pair-url), every run of an instance goes to both
 dialects, one after the other, the order reversed on every other run: on a
@@ -78,6 +81,7 @@ func runBenchQuery(args []string) int {
 	jsonOut := fs.String("json", "", "also write timings and answers as JSON to this file (for silt bench report)")
 	pairURL := fs.String("pair-url", "", "with --pair-dialect: the second system's URL (default: --url)")
 	pairDialect := fs.String("pair-dialect", "", "run every query in this dialect too, paired run by run with --dialect (see above)")
+	serverPID := fs.Int("server-pid", 0, "the server's process id on this machine: also measure its CPU per timed run (/proc/PID/task/*/schedstat) and print the median (also for --pair-dialect without --pair-url)")
 	usage := fmt.Sprintf(benchQueryUsage, strings.Join(bench.QueryTypes, ", "), strings.Join(bench.DefaultQueryTypes, ","))
 	if code, ok := parseFlags(fs, usage, args); !ok {
 		return code
@@ -123,13 +127,13 @@ func runBenchQuery(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	cs := []*bench.Client{{URL: *url, DB: *db, Dialect: *dialect, HTTP: &http.Client{}}}
+	cs := []*bench.Client{{URL: *url, DB: *db, Dialect: *dialect, HTTP: &http.Client{}, ServerPID: *serverPID}}
 	if *pairDialect != "" {
-		u := *pairURL
+		u, pid := *pairURL, 0
 		if u == "" {
-			u = *url
+			u, pid = *url, *serverPID
 		}
-		cs = append(cs, &bench.Client{URL: u, DB: *db, Dialect: *pairDialect, HTTP: &http.Client{}})
+		cs = append(cs, &bench.Client{URL: u, DB: *db, Dialect: *pairDialect, HTTP: &http.Client{}, ServerPID: pid})
 	}
 	for _, c := range cs {
 		defer c.Close()
@@ -174,7 +178,12 @@ func runBenchQuery(args []string) int {
 func printQueryResults(name, dialect string, perType, runs int, res []bench.TypeResult) bool {
 	failed := false
 	fmt.Printf("%s (%s), %d instances x %d runs per type, ms:\n", name, dialect, perType, runs)
-	fmt.Printf("%-24s %9s %9s %9s %9s %8s\n", "type", "min", "median", "p95", "max", "rows")
+	cpu := slices.ContainsFunc(res, func(tr bench.TypeResult) bool { return len(tr.CPU) > 0 })
+	if cpu {
+		fmt.Printf("%-24s %9s %9s %9s %9s %8s %9s\n", "type", "min", "median", "p95", "max", "rows", "cpu-ms")
+	} else {
+		fmt.Printf("%-24s %9s %9s %9s %9s %8s\n", "type", "min", "median", "p95", "max", "rows")
+	}
 	for _, tr := range res {
 		lo, med, p95, hi := tr.Stats()
 		rows := 0
@@ -185,7 +194,12 @@ func printQueryResults(name, dialect string, perType, runs int, res []bench.Type
 			fmt.Printf("%-24s %9s\n", tr.Type, "n/a")
 			continue
 		}
-		fmt.Printf("%-24s %9.1f %9.1f %9.1f %9.1f %8d\n", tr.Type, lo, med, p95, hi, rows)
+		if cpu {
+			// The server's CPU per run, median: its own work per query.
+			fmt.Printf("%-24s %9.1f %9.1f %9.1f %9.1f %8d %9.3f\n", tr.Type, lo, med, p95, hi, rows, tr.MedianCPU())
+		} else {
+			fmt.Printf("%-24s %9.1f %9.1f %9.1f %9.1f %8d\n", tr.Type, lo, med, p95, hi, rows)
+		}
 		for _, e := range tr.Errors {
 			failed = true
 			fmt.Fprintf(os.Stderr, "silt bench query: %s %s %s\n", dialect, tr.Type, e)

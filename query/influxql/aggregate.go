@@ -387,8 +387,14 @@ func (c *selectCompiler) fill(rows [][]any) ([][]any, error) {
 			time.Duration(c.interval), time.Unix(0, start).UTC().Format(time.RFC3339), time.Unix(0, end).UTC().Format(time.RFC3339), n, c.req.MaxRows)
 	}
 	width := len(c.stmt.Fields)
-	var out [][]any
-	var unfilled []bool // per row of out: a window without points
+	// Every window from start to end is a row (bounded by MaxRows above).
+	n := int(min(uint64(end-start)/uint64(c.interval)+1, 1<<20))
+	out := make([][]any, 0, n)
+	unfilled := make([]bool, 0, n) // per row of out: a window without points
+	var slab []any                 // the rows of empty windows, cut from one array
+	if e := n - len(rows); e > 0 {
+		slab = make([]any, 0, e*(1+width))
+	}
 	k := 0
 	for t := start; t <= end; t += c.interval {
 		for k < len(rows) && rows[k][0].(int64) < t {
@@ -399,7 +405,13 @@ func (c *selectCompiler) fill(rows [][]any) ([][]any, error) {
 			unfilled = append(unfilled, false)
 			k++
 		} else {
-			row := make([]any, 1+width)
+			var row []any
+			if len(slab)+1+width <= cap(slab) {
+				row = slab[len(slab) : len(slab)+1+width : len(slab)+1+width]
+				slab = slab[:len(slab)+1+width]
+			} else {
+				row = make([]any, 1+width)
+			}
 			row[0] = t
 			out = append(out, row)
 			unfilled = append(unfilled, true)
