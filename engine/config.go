@@ -49,7 +49,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(rollupsFlag{&c.Rollups}, "rollups", "rollup window widths kept for every segment (each divides a day), comma-separated, or off: aggregate queries over whole windows read them instead of raw rows (docs/rollups.md)")
 	fs.IntVar(&c.MaxOpenSegments, "max-open-segments", DefaultMaxOpenSegments, "segment files kept open between queries, with their parsed footers and tag indexes (one file descriptor each); the least recently read beyond this are closed and reopened when read again")
 	c.MemoryLimit = 0
-	fs.Var(memoryLimitFlag{&c.MemoryLimit}, "memory-limit", "soft limit of the Go runtime's memory, as GOMEMLIMIT (e.g. 1536MiB): near it the collector runs more often and returns freed memory to the OS sooner, trading CPU for a lower peak RSS (RSS is about this plus 60 MiB of program text). auto: GOMEMLIMIT from the environment, else one that follows the heads: 1.5 times what they hold (at most --max-head-bytes) + what running queries reserved + half of --compaction.max-memory + --query-cache-bytes + 64 MiB; off: none. docs/memory.md")
+	fs.Var(memoryLimitFlag{&c.MemoryLimit}, "memory-limit", "soft limit of the Go runtime's memory, as GOMEMLIMIT (e.g. 1536MiB): near it the collector runs more often and returns freed memory to the OS sooner, trading CPU for a lower peak RSS (RSS is about this plus 60 MiB of program text). unset: GOMEMLIMIT from the environment, else none. auto: GOMEMLIMIT from the environment, else one that follows the heads: 1.5 times what they hold (at most --max-head-bytes) + what running queries reserved + half of --compaction.max-memory + --query-cache-bytes + 64 MiB (a peak RSS near the heads' bound, for more collector CPU: under the dashboard benchmark ingest fell 13%); off: none, whatever GOMEMLIMIT says. docs/memory.md")
 	c.registerQueryCacheFlag(fs)
 	c.Limits.RegisterFlags(fs)
 	c.Compaction.RegisterFlags(fs)
@@ -97,7 +97,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("retention must not be negative, got %s", c.Retention)
 	case c.MaxOpenSegments < 0:
 		return fmt.Errorf("max open segments must not be negative, got %d", c.MaxOpenSegments)
-	case c.MemoryLimit < 0 && c.MemoryLimit != MemoryLimitOff:
+	case c.MemoryLimit < 0 && c.MemoryLimit != MemoryLimitOff && c.MemoryLimit != MemoryLimitAuto:
 		return fmt.Errorf("memory limit must not be negative, got %d", c.MemoryLimit)
 	case c.Compaction.Interval < 0, c.Compaction.MemoryBytes < 0, c.Compaction.MaxWindowSegments < 0:
 		return fmt.Errorf("compaction interval, memory and max window segments must not be negative (%s, %d, %d)",
@@ -128,6 +128,15 @@ const runtimeReserve = 64 << 20
 // a soft memory limit, whatever GOMEMLIMIT says.
 const MemoryLimitOff = -1
 
+// MemoryLimitAuto as Config.MemoryLimit (--memory-limit auto) runs under
+// GOMEMLIMIT when the environment sets one, else under the limit derived
+// from the engine's bounds that follows the heads (FollowMemoryLimit). It
+// is not the default: measured under the dashboard benchmark (1 GiB heads,
+// one run each on a quiet machine) it brought the peak RSS from 1.45 to
+// 0.97 times the heads' bound, but the collector's extra work cut the
+// ingest rate with panels refreshing from 96% to 83% of ingest alone.
+const MemoryLimitAuto = -2
+
 // DefaultMemoryLimit is the soft memory limit a server runs under when
 // neither --memory-limit nor GOMEMLIMIT sets one: what the engine's own
 // bounds let live at once — the heads (--max-head-bytes), a merge's live
@@ -140,6 +149,8 @@ const MemoryLimitOff = -1
 // live set does, and the collector runs no more often than GOGC=100 makes
 // it while the live set is below half of it; only heads near their bound
 // make it run more, which is when its slack matters (docs/memory.md).
+//
+// It applies with --memory-limit auto only (MemoryLimitAuto).
 func (c *Config) DefaultMemoryLimit() int64 {
 	compactShare := c.Compaction.MemoryBytes
 	if c.Compaction.Disabled {
@@ -159,7 +170,7 @@ func (c *Config) DefaultMemoryLimit() int64 {
 // the reserve) it is allowed, with suggested (>0) that figure. 0 (auto)
 // and off have no limit of their own to check.
 func (c *Config) memoryModel() (limit, suggested int64, err error) {
-	if c.MemoryLimit == 0 || c.MemoryLimit == MemoryLimitOff {
+	if c.MemoryLimit == 0 || c.MemoryLimit == MemoryLimitOff || c.MemoryLimit == MemoryLimitAuto {
 		return c.MemoryLimit, 0, nil
 	}
 	if floor := c.MaxHeadBytes + runtimeReserve; c.MemoryLimit < floor {
@@ -174,9 +185,11 @@ func (c *Config) memoryModel() (limit, suggested int64, err error) {
 
 // ApplyMemoryLimit sets the Go runtime's soft memory limit from
 // c.MemoryLimit, after the checks of Validate, and returns the limit in
-// force (math.MaxInt64: none) and where it came from. 0 (auto) keeps
-// GOMEMLIMIT when the environment sets it, else applies
-// DefaultMemoryLimit; MemoryLimitOff removes any limit. A limit below what
+// force (math.MaxInt64: none) and where it came from. 0 keeps the
+// runtime's own (GOMEMLIMIT, else none); MemoryLimitAuto keeps GOMEMLIMIT
+// when the environment sets it, else applies DefaultMemoryLimit (which
+// FollowMemoryLimit then moves with the heads); MemoryLimitOff removes any
+// limit. A limit below what
 // merges want is applied with a warning on log. It changes the whole
 // process, so a server calls it once; New does not.
 func ApplyMemoryLimit(c Config, log *slog.Logger) (limit int64, source string, err error) {
@@ -188,9 +201,11 @@ func ApplyMemoryLimit(c Config, log *slog.Logger) (limit int64, source string, e
 	case limit == MemoryLimitOff:
 		debug.SetMemoryLimit(math.MaxInt64)
 		return math.MaxInt64, "--memory-limit off", nil
-	case limit == 0 && os.Getenv("GOMEMLIMIT") != "":
+	case (limit == 0 || limit == MemoryLimitAuto) && os.Getenv("GOMEMLIMIT") != "":
 		return debug.SetMemoryLimit(-1), "GOMEMLIMIT", nil
 	case limit == 0:
+		return debug.SetMemoryLimit(-1), "no --memory-limit or GOMEMLIMIT", nil
+	case limit == MemoryLimitAuto:
 		limit = c.DefaultMemoryLimit()
 		debug.SetMemoryLimit(limit)
 		return limit, MemoryLimitDerived, nil
@@ -208,12 +223,14 @@ func ApplyMemoryLimit(c Config, log *slog.Logger) (limit int64, source string, e
 // are below their bound.
 const MemoryLimitDerived = "derived, following the heads: 1.5 × the heads (at most --max-head-bytes) + what queries reserved + half of --compaction.max-memory + --query-cache-bytes + 64 MiB; bytes is the most with no query"
 
-// memoryLimitFlag is --memory-limit: a size, auto (0) or off.
+// memoryLimitFlag is --memory-limit: a size, auto, off, or 0 (unset).
 type memoryLimitFlag struct{ n *int64 }
 
 func (f memoryLimitFlag) String() string {
 	switch {
 	case f.n == nil, *f.n == 0:
+		return "0"
+	case *f.n == MemoryLimitAuto:
 		return "auto"
 	case *f.n == MemoryLimitOff:
 		return "off"
@@ -223,8 +240,11 @@ func (f memoryLimitFlag) String() string {
 
 func (f memoryLimitFlag) Set(s string) error {
 	switch strings.TrimSpace(s) {
-	case "auto", "0":
+	case "0", "":
 		*f.n = 0
+		return nil
+	case "auto":
+		*f.n = MemoryLimitAuto
 		return nil
 	case "off":
 		*f.n = MemoryLimitOff

@@ -50,8 +50,9 @@ type Config struct {
 	// (segref.go); 0 means DefaultMaxOpenSegments.
 	MaxOpenSegments int
 	// MemoryLimit is the Go runtime's soft memory limit a server runs
-	// under (ApplyMemoryLimit, config.go); 0 (auto) takes GOMEMLIMIT,
-	// else DefaultMemoryLimit; MemoryLimitOff none.
+	// under (ApplyMemoryLimit, config.go); 0 takes GOMEMLIMIT, else
+	// none; MemoryLimitAuto GOMEMLIMIT, else DefaultMemoryLimit following
+	// the heads; MemoryLimitOff none.
 	MemoryLimit int64
 	// Limits bound lines, tables and writes (limits.go); zero fields take
 	// the defaults.

@@ -19,8 +19,8 @@ import (
 // TestMemoryLimit checks which Go memory limit silt serve runs with: the
 // runtime's own gauge (go_gc_gomemlimit_bytes) is the oracle, read back
 // from /metrics. --memory-limit wins over GOMEMLIMIT; without the flag the
-// environment's setting stays, and without either the limit is derived
-// from the engine's bounds (docs/memory.md: the heads + half of
+// environment's setting stays, and without either there is none; auto
+// derives one from the engine's bounds (docs/memory.md: the heads + half of
 // --compaction.max-memory + --query-cache-bytes + 64 MiB); off removes it;
 // a limit below the heads is refused.
 func TestMemoryLimit(t *testing.T) {
@@ -35,8 +35,9 @@ func TestMemoryLimit(t *testing.T) {
 		{"flag over env", "200MiB", []string{"--memory-limit", "320MiB"}, 320 << 20},
 		// Empty heads: the limit is the room above them alone (it follows
 		// the heads, engine.TestFollowMemoryLimit).
-		{"auto", "", nil, (256<<20)/2 + 128<<20 + 64<<20},
-		{"auto, smaller merges and cache", "", []string{"--compaction.max-memory", "64MiB", "--query-cache-bytes", "16MiB"}, (64<<20)/2 + 16<<20 + 64<<20},
+		{"none", "", nil, math.MaxInt64},
+		{"auto", "", []string{"--memory-limit", "auto"}, (256<<20)/2 + 128<<20 + 64<<20},
+		{"auto, smaller merges and cache", "", []string{"--memory-limit", "auto", "--compaction.max-memory", "64MiB", "--query-cache-bytes", "16MiB"}, (64<<20)/2 + 16<<20 + 64<<20},
 		{"auto, env", "200MiB", []string{"--memory-limit", "auto"}, 200 << 20},
 		{"off", "200MiB", []string{"--memory-limit", "off"}, math.MaxInt64},
 	}
