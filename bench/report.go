@@ -327,10 +327,10 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 			for _, s := range c.Systems {
 				t := s.queryType(tr.Type)
 				switch {
+				case t != nil && t.Unsupported: // no CPU either: said as in the latencies
+					b.WriteString(" n/a |")
 				case t == nil || len(t.CPU) == 0:
 					b.WriteString(" – |")
-				case t.Unsupported:
-					b.WriteString(" n/a |")
 				default:
 					fmt.Fprintf(&b, " %s |", num(t.MedianCPU(), 2))
 				}

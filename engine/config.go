@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -46,7 +48,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Rollups = RollupConfig{Widths: DefaultRollups}
 	fs.Var(rollupsFlag{&c.Rollups}, "rollups", "rollup window widths kept for every segment (each divides a day), comma-separated, or off: aggregate queries over whole windows read them instead of raw rows (docs/rollups.md)")
 	fs.IntVar(&c.MaxOpenSegments, "max-open-segments", DefaultMaxOpenSegments, "segment files kept open between queries, with their parsed footers and tag indexes (one file descriptor each); the least recently read beyond this are closed and reopened when read again")
-	flagutil.BytesVar(fs, &c.MemoryLimit, "memory-limit", 0, "soft limit of the Go runtime's memory, as GOMEMLIMIT (e.g. 512MiB): near it the collector runs more often and returns freed memory to the OS sooner, trading CPU for a lower peak RSS (RSS is about this plus 60 MiB of program text). 0: GOMEMLIMIT from the environment, else none. docs/memory.md")
+	c.MemoryLimit = 0
+	fs.Var(memoryLimitFlag{&c.MemoryLimit}, "memory-limit", "soft limit of the Go runtime's memory, as GOMEMLIMIT (e.g. 1536MiB): near it the collector runs more often and returns freed memory to the OS sooner, trading CPU for a lower peak RSS (RSS is about this plus 60 MiB of program text). unset: GOMEMLIMIT from the environment, else none. auto: GOMEMLIMIT from the environment, else one that follows the heads: 1.5 times what they hold (at most --max-head-bytes) + what running queries reserved + half of --compaction.max-memory + --query-cache-bytes + 64 MiB (a peak RSS near the heads' bound, for more collector CPU: under the dashboard benchmark ingest fell 13%); off: none, whatever GOMEMLIMIT says. docs/memory.md")
 	c.registerQueryCacheFlag(fs)
 	c.Limits.RegisterFlags(fs)
 	c.Compaction.RegisterFlags(fs)
@@ -94,7 +97,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("retention must not be negative, got %s", c.Retention)
 	case c.MaxOpenSegments < 0:
 		return fmt.Errorf("max open segments must not be negative, got %d", c.MaxOpenSegments)
-	case c.MemoryLimit < 0:
+	case c.MemoryLimit < 0 && c.MemoryLimit != MemoryLimitOff && c.MemoryLimit != MemoryLimitAuto:
 		return fmt.Errorf("memory limit must not be negative, got %d", c.MemoryLimit)
 	case c.Compaction.Interval < 0, c.Compaction.MemoryBytes < 0, c.Compaction.MaxWindowSegments < 0:
 		return fmt.Errorf("compaction interval, memory and max window segments must not be negative (%s, %d, %d)",
@@ -121,28 +124,60 @@ func (c *Config) Validate() error {
 // one flush's Parquet writers (zstd's 16 MiB history, page buffers).
 const runtimeReserve = 64 << 20
 
+// MemoryLimitOff as Config.MemoryLimit (--memory-limit off) runs without
+// a soft memory limit, whatever GOMEMLIMIT says.
+const MemoryLimitOff = -1
+
+// MemoryLimitAuto as Config.MemoryLimit (--memory-limit auto) runs under
+// GOMEMLIMIT when the environment sets one, else under the limit derived
+// from the engine's bounds that follows the heads (FollowMemoryLimit). It
+// is not the default: measured under the dashboard benchmark (1 GiB heads,
+// one run each on a quiet machine) it brought the peak RSS from 1.45 to
+// 0.97 times the heads' bound, but the collector's extra work cut the
+// ingest rate with panels refreshing from 96% to 83% of ingest alone.
+const MemoryLimitAuto = -2
+
+// DefaultMemoryLimit is the soft memory limit a server runs under when
+// neither --memory-limit nor GOMEMLIMIT sets one: what the engine's own
+// bounds let live at once — the heads (--max-head-bytes), a merge's live
+// half (compaction's model), the query cache and the runtime reserve.
+// Without a limit the collector lets the heap reach twice its live set
+// (GOGC=100), and the heads are most of that live set: the dashboard
+// benchmark with 1 GiB heads peaked at 1.5 GiB of RSS, its collector's goal
+// twice the heads and a flush in progress, although the heads never passed
+// half their bound. With this limit the heap stays under it as long as the
+// live set does, and the collector runs no more often than GOGC=100 makes
+// it while the live set is below half of it; only heads near their bound
+// make it run more, which is when its slack matters (docs/memory.md).
+//
+// It applies with --memory-limit auto only (MemoryLimitAuto).
+func (c *Config) DefaultMemoryLimit() int64 {
+	compactShare := c.Compaction.MemoryBytes
+	if c.Compaction.Disabled {
+		compactShare = 0
+	}
+	return c.MaxHeadBytes + compactShare/2 + c.queryCacheBytes() + runtimeReserve
+}
+
 // memoryModel checks MemoryLimit against what the engine's own bounds
 // leave the collector. Heads, a compaction merge and a query are each
 // bounded by their own setting, but not the collector's slack above their
 // live sets: with GOGC=100 the heap grows to twice the live set between
 // collections, which is most of the RSS above the heads (docs/memory.md).
 // A soft limit caps that slack. Below the heads plus the reserve the
-// collector would run without pause, so such a limit is refused; below the
-// heads plus a merge's live half (compaction's own model) it is allowed,
-// with suggested (>0) the limit that model wants.
+// collector would run without pause, so such a limit is refused; below
+// DefaultMemoryLimit (the heads, a merge's live half, the query cache and
+// the reserve) it is allowed, with suggested (>0) that figure. 0 (auto)
+// and off have no limit of their own to check.
 func (c *Config) memoryModel() (limit, suggested int64, err error) {
-	if c.MemoryLimit == 0 {
-		return 0, 0, nil
+	if c.MemoryLimit == 0 || c.MemoryLimit == MemoryLimitOff || c.MemoryLimit == MemoryLimitAuto {
+		return c.MemoryLimit, 0, nil
 	}
 	if floor := c.MaxHeadBytes + runtimeReserve; c.MemoryLimit < floor {
 		return 0, 0, fmt.Errorf("%w: %d is below max head bytes %d + %d MiB for the runtime and a flush (%d): the collector would run without pause; raise it or lower max head bytes",
 			ErrMemoryLimitTooLow, c.MemoryLimit, c.MaxHeadBytes, runtimeReserve>>20, floor)
 	}
-	compactShare := c.Compaction.MemoryBytes
-	if c.Compaction.Disabled {
-		compactShare = 0
-	}
-	if want := c.MaxHeadBytes + compactShare/2 + c.queryCacheBytes() + runtimeReserve; c.MemoryLimit < want {
+	if want := c.DefaultMemoryLimit(); c.MemoryLimit < want {
 		suggested = want
 	}
 	return c.MemoryLimit, suggested, nil
@@ -150,23 +185,77 @@ func (c *Config) memoryModel() (limit, suggested int64, err error) {
 
 // ApplyMemoryLimit sets the Go runtime's soft memory limit from
 // c.MemoryLimit, after the checks of Validate, and returns the limit in
-// force. 0 keeps the runtime's setting: GOMEMLIMIT, else none. A limit
-// below what merges want is applied with a warning on log. It changes the
-// whole process, so a server calls it once; New does not.
-func ApplyMemoryLimit(c Config, log *slog.Logger) (int64, error) {
+// force (math.MaxInt64: none) and where it came from. 0 keeps the
+// runtime's own (GOMEMLIMIT, else none); MemoryLimitAuto keeps GOMEMLIMIT
+// when the environment sets it, else applies DefaultMemoryLimit (which
+// FollowMemoryLimit then moves with the heads); MemoryLimitOff removes any
+// limit. A limit below what
+// merges want is applied with a warning on log. It changes the whole
+// process, so a server calls it once; New does not.
+func ApplyMemoryLimit(c Config, log *slog.Logger) (limit int64, source string, err error) {
 	limit, suggested, err := c.memoryModel()
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	if limit == 0 {
-		return debug.SetMemoryLimit(-1), nil
+	switch {
+	case limit == MemoryLimitOff:
+		debug.SetMemoryLimit(math.MaxInt64)
+		return math.MaxInt64, "--memory-limit off", nil
+	case (limit == 0 || limit == MemoryLimitAuto) && os.Getenv("GOMEMLIMIT") != "":
+		return debug.SetMemoryLimit(-1), "GOMEMLIMIT", nil
+	case limit == 0:
+		return debug.SetMemoryLimit(-1), "no --memory-limit or GOMEMLIMIT", nil
+	case limit == MemoryLimitAuto:
+		limit = c.DefaultMemoryLimit()
+		debug.SetMemoryLimit(limit)
+		return limit, MemoryLimitDerived, nil
 	}
 	if suggested > 0 {
 		log.Warn("the memory limit is below the max head bytes + half of the compaction memory + the query cache + 64 MiB: merges and queries may keep the collector busy",
 			"limit", limit, "suggested_min", suggested)
 	}
 	debug.SetMemoryLimit(limit)
-	return limit, nil
+	return limit, "--memory-limit", nil
+}
+
+// MemoryLimitDerived is ApplyMemoryLimit's source of a limit it derived
+// (DefaultMemoryLimit): the one FollowMemoryLimit may lower while the heads
+// are below their bound.
+const MemoryLimitDerived = "derived, following the heads: 1.5 × the heads (at most --max-head-bytes) + what queries reserved + half of --compaction.max-memory + --query-cache-bytes + 64 MiB; bytes is the most with no query"
+
+// memoryLimitFlag is --memory-limit: a size, auto, off, or 0 (unset).
+type memoryLimitFlag struct{ n *int64 }
+
+func (f memoryLimitFlag) String() string {
+	switch {
+	case f.n == nil, *f.n == 0:
+		return "0"
+	case *f.n == MemoryLimitAuto:
+		return "auto"
+	case *f.n == MemoryLimitOff:
+		return "off"
+	}
+	return strconv.FormatInt(*f.n, 10)
+}
+
+func (f memoryLimitFlag) Set(s string) error {
+	switch strings.TrimSpace(s) {
+	case "0", "":
+		*f.n = 0
+		return nil
+	case "auto":
+		*f.n = MemoryLimitAuto
+		return nil
+	case "off":
+		*f.n = MemoryLimitOff
+		return nil
+	}
+	n, err := flagutil.ParseBytes(s)
+	if err != nil {
+		return fmt.Errorf("%w, auto or off", err)
+	}
+	*f.n = n
+	return nil
 }
 
 // ackFlag is --ack: "wal" (fsync before acknowledging) or "none" (NoSync).

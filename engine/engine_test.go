@@ -999,17 +999,6 @@ func TestFlushCachesSegmentLastValues(t *testing.T) {
 	if err := e.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	summary := func(s *lastSet) map[string]string {
-		out := map[string]string{}
-		for _, se := range s.order {
-			for k, f := range s.fields {
-				if se.t[k] != math.MinInt64 {
-					out[fmt.Sprint(se.tags, f.Name)] = fmt.Sprint(se.t[k], se.v[k])
-				}
-			}
-		}
-		return out
-	}
 	n := 0
 	for _, m := range e.Manifest().Segments {
 		if m.IsRollup() {
@@ -1029,7 +1018,7 @@ func TestFlushCachesSegmentLastValues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, want := summary(cached.(*lastSet)), summary(read)
+		got, want := lastValues(cached.(*lastSet)), lastValues(read)
 		if len(want) == 0 || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: cached summary of %d values differs from the file's %d", m.Path, len(got), len(want))
 		}

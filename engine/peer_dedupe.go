@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"path/filepath"
 	"slices"
 
@@ -17,9 +18,10 @@ import (
 // Peers gives a cluster writer the other writers' segments
 // (Config.Peers): a point two writers hold (the poll a new partition owner
 // consumed again, a point rewritten after a hand-over) is kept by a query
-// node from the newer copy (segment.WriteOrder), and the writer whose copy
-// loses rewrites its cold segment without it (dedupePeers), so that the
-// shared Iceberg table, which lists every writer's files, lists it once.
+// node from the copy with the greater write stamp (scan_stamps.go), and
+// the writer whose copy loses rewrites its cold segment without it
+// (dedupePeers), so that the shared Iceberg table, which lists every
+// writer's files, lists it once, from the copy a query node answers.
 type Peers interface {
 	// Self is this writer's node id.
 	Self() string
@@ -33,8 +35,9 @@ type Peers interface {
 
 // dedupePeers rewrites, in every window whose raw segments are all in the
 // object store and hold no point twice (the windows the Iceberg table
-// publishes), each segment another writer holds a newer copy of one of
-// its points in (segment.NewerPeers) without those points. A segment that
+// publishes), each segment another writer may hold a winning copy of one
+// of its points in (segment.NewerPeers) without the points whose copy
+// there wins (segment.PeerCopyWins, by the points' stamps). A segment that
 // turns out to share none only records the peers it was checked against
 // (Deduped). The next tiering pass uploads the output and deletes the
 // replaced object, as after a merge. Windows still merging (local
@@ -126,8 +129,11 @@ func settled(segs []segment.SegmentMeta, tagOrder []string) bool {
 	return true
 }
 
-// dedupeSegment rewrites s without the points the newer peer segments
-// hold, or records that it holds none of them. Which series two segments
+// dedupeSegment rewrites s without the points whose copies in the peer
+// segments newer (segment.NewerPeers) win over its own, point by point by
+// write stamp as a query node's merge decides (segment.PointStamp,
+// segment.PeerCopyWins),
+// or records that it holds none of them. Which series two segments
 // may share is first told by the values of the table's first tag in their
 // tag indexes (writers of a Kafka group split partitions by key: their
 // hosts differ), read from the footers alone; only the shared series of a
@@ -166,6 +172,7 @@ func (e *Engine) dedupeSegment(ctx context.Context, k windowKey, s segment.Segme
 		slices.Sort(ownVals)
 	}
 	type shared struct {
+		peer segment.Peer
 		seg  *segment.Segment
 		vals []string // nil: all
 	}
@@ -193,7 +200,7 @@ func (e *Engine) dedupeSegment(ctx context.Context, k windowKey, s segment.Segme
 				}
 			}
 		}
-		cands = append(cands, shared{sg, vals})
+		cands = append(cands, shared{p, sg, vals})
 	}
 	// Deduped: the peers checked now, and those recorded before that
 	// still exist (a replaced peer segment's key is gone for good).
@@ -228,11 +235,16 @@ func (e *Engine) dedupeSegment(ctx context.Context, k windowKey, s segment.Segme
 		schema.AddField(f.Name, f.Type)
 	}
 
-	// Each peer's shared series in merge order, one cursor each: a point
-	// of s is dropped when a cursor stops on its series and time.
+	// Each peer's shared series in merge order, one cursor each, with
+	// each point's stamp as a query node reads it (the stamp column, or
+	// the peer's write_max): a point of s is dropped when a cursor stops
+	// on its series and time and the peer's copy wins. The cursors stream
+	// (a page at a time), as does s: nothing holds a window's points.
 	type cursor struct {
-		next func() (*columnar.Point, error, bool)
-		cur  *columnar.Point
+		next  func() (*columnar.Point, error, bool)
+		cur   *columnar.Point
+		stamp int64 // of cur, set by the producer
+		tie   bool  // equal stamps: the peer's copy wins (segment.TieToPeer)
 	}
 	cursors := make([]*cursor, len(cands))
 	for i, c := range cands {
@@ -240,12 +252,11 @@ func (e *Engine) dedupeSegment(ctx context.Context, k windowKey, s segment.Segme
 		if c.vals != nil {
 			tags = map[string][]string{first: c.vals}
 		}
-		sg := c.seg
-		next, stop := iter.Pull2(pushSeq(func(fn func(*columnar.Point) error) error {
-			return sg.ScanColumns(slices.Clone(sg.Info.Tags), tags, fn)
-		}))
+		cur := &cursor{tie: segment.TieToPeer(s, e.cfg.Peers.Self(), c.peer)}
+		next, stop := iter.Pull2(stampedSegment(c.seg, c.peer.Meta, slices.Clone(c.seg.Info.Tags), tags, math.MinInt64, math.MaxInt64, &cur.stamp))
 		defer stop()
-		cursors[i] = &cursor{next: next}
+		cur.next = next
+		cursors[i] = cur
 	}
 	advance := func(c *cursor) error {
 		p, err, ok := c.next()
@@ -281,6 +292,7 @@ func (e *Engine) dedupeSegment(ctx context.Context, k windowKey, s segment.Segme
 			return err
 		}
 		drop := false
+		mine := segment.PointStamp(stamp, s)
 		for _, c := range cursors {
 			for c.cur != nil {
 				cmp := merge.Compare(tagOrder, c.cur, p)
@@ -288,7 +300,11 @@ func (e *Engine) dedupeSegment(ctx context.Context, k windowKey, s segment.Segme
 					break
 				}
 				if cmp == 0 {
-					drop = true
+					// Only the copy a query node keeps stays: the
+					// peer's, where its stamp is greater (or equal and
+					// the tie rule gives it to the peer); else this
+					// one, and the peer's writer drops its copy.
+					drop = drop || segment.PeerCopyWins(mine, c.stamp, c.tie)
 					break
 				}
 				if err := advance(c); err != nil {
@@ -334,7 +350,7 @@ func (e *Engine) dedupeSegment(ctx context.Context, k windowKey, s segment.Segme
 		e.removeSegmentFiles(news)
 		return fail(err)
 	}
-	e.log.Info("rewrote a segment without the points other writers hold newer copies of",
+	e.log.Info("rewrote a segment without the points whose copies other writers hold are newer",
 		"db", k.db, "table", k.table, "window", k.window, "segment", s.Path, "dropped", dropped, "peers", len(cands))
 	return nil
 }

@@ -706,9 +706,21 @@ func (c *lastCache) segment(seg *segment.Segment, stamped bool) (*lastSet, error
 		return nil, err
 	}
 	if len(sum.order) <= maxCachedSeries {
-		c.m.Store(seg.Path(), sum)
+		c.keep(seg.Path(), sum)
 	}
 	return sum, nil
+}
+
+// keep caches sum, a summary segment computed, under path. A plain one
+// never replaces what another query cached meanwhile: that may be a
+// stamped summary, which serves plain scans too, and losing it would
+// have the next cross-writer scan read the whole segment again.
+func (c *lastCache) keep(path string, sum *lastSet) {
+	if sum.stamped {
+		c.m.Store(path, sum)
+		return
+	}
+	c.m.LoadOrStore(path, sum)
 }
 
 // fromHead caches the summaries of segments metas just written from the

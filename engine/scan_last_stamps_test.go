@@ -28,17 +28,6 @@ func TestStampedLastSummary(t *testing.T) {
 	if err := e.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	values := func(s *lastSet) map[string]string {
-		out := map[string]string{}
-		for _, se := range s.order {
-			for k, f := range s.fields {
-				if se.t[k] != math.MinInt64 {
-					out[fmt.Sprint(se.tags, f.Name)] = fmt.Sprint(se.t[k], se.v[k])
-				}
-			}
-		}
-		return out
-	}
 	n := 0
 	for _, m := range e.Manifest().Segments {
 		if m.IsRollup() {
@@ -68,7 +57,7 @@ func TestStampedLastSummary(t *testing.T) {
 		if again, _ := e.lastCache.segment(seg, false); again != stamped {
 			t.Fatalf("%s: the stamped summary did not replace the plain one in the cache", m.Path)
 		}
-		if got, want := values(stamped), values(plain); !reflect.DeepEqual(got, want) {
+		if got, want := lastValues(stamped), lastValues(plain); !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: stamped summary's values differ from the plain one's (%d, %d)", m.Path, len(got), len(want))
 		}
 		// The full scan's stamps: per series and field, the stamp of the
@@ -110,5 +99,37 @@ func TestStampedLastSummary(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no segment")
+	}
+}
+
+// lastValues is a summary's last values, "time value" by series and field.
+func lastValues(s *lastSet) map[string]string {
+	out := map[string]string{}
+	for _, se := range s.order {
+		for k, f := range s.fields {
+			if se.t[k] != math.MinInt64 {
+				out[fmt.Sprint(se.tags, f.Name)] = fmt.Sprint(se.t[k], se.v[k])
+			}
+		}
+	}
+	return out
+}
+
+// A plain summary computed by a query that started before another cached
+// a stamped one (both found nothing cached) leaves the stamped one in the
+// cache; a stamped one replaces a plain one.
+func TestLastCacheKeepsStampedSummary(t *testing.T) {
+	var c lastCache
+	plain, stamped := newLastSet(nil), newLastSet(nil)
+	stamped.stamped = true
+	c.keep("seg", stamped)
+	c.keep("seg", plain)
+	if v, _ := c.m.Load("seg"); v != stamped {
+		t.Fatal("a plain summary replaced the stamped one")
+	}
+	c.m.Store("other", plain)
+	c.keep("other", stamped)
+	if v, _ := c.m.Load("other"); v != stamped {
+		t.Fatal("a stamped summary did not replace the plain one")
 	}
 }

@@ -103,9 +103,7 @@ func stampedSegment(seg *segment.Segment, meta segment.SegmentMeta, cols []strin
 					break
 				}
 			}
-			if *st == 0 {
-				*st = meta.WriteMax
-			}
+			*st = segment.PointStamp(*st, meta)
 			return fn(p)
 		})
 	})

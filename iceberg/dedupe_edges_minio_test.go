@@ -7,20 +7,16 @@ package iceberg_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/siltdb/silt/cluster"
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/internal/testutil/miniotest"
 	"github.com/siltdb/silt/manifest"
 	"github.com/siltdb/silt/segment"
-	"github.com/siltdb/silt/tiering"
 )
 
 // edgePoint is one written row: host "" writes no host tag.
@@ -135,14 +131,7 @@ func TestIcebergMinIOPointOnTwoWritersEdges(t *testing.T) {
 	day := int64(segment.WindowDuration)
 	base := w1.today - 8*day
 	model := edgeModel{}
-	tierBoth := func() {
-		t.Helper()
-		for i, err := range tierAll([]*fixture{w2, w1}) {
-			if err != nil {
-				t.Fatalf("tier pass %d: %v", i, err)
-			}
-		}
-	}
+	tierBoth := func() { t.Helper(); tierWriters(t, w2, w1) }
 	everyThird := func(ts int64) bool { return (ts/int64(20*time.Minute))%3 == 0 }
 
 	// Before the upgrade (no stamps). Window U: w1 holds partition A; w2
@@ -197,25 +186,7 @@ func TestIcebergMinIOPointOnTwoWritersEdges(t *testing.T) {
 	}
 	tierBoth()
 
-	// The query node: the union of the writers' bucket manifests.
-	qt, err := tiering.Open(func() tiering.Config {
-		cfg := tiering.DefaultConfig()
-		cfg.S3 = s3Options(srv, clusterRoot)
-		return cfg
-	}(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	union := cluster.NewUnion(qt.S3, nil)
-	q, err := engine.Open(engine.Config{DataDir: t.TempDir(), FlushInterval: time.Hour, NoSync: true,
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Compaction: engine.CompactionConfig{Interval: time.Hour},
-		Tiering:    engine.TierConfig{Tier: qt, Interval: time.Hour, ReadOnly: true, Manifests: union.Load}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Close() })
-	qf := &fixture{e: q}
+	qf := queryNode(t, srv) // the union of the writers' bucket manifests
 	from, to := base, base+4*day
 	want := model.rows()
 	sameRows(t, "the query node against the model of last write wins", want, qf.siltRows(t, from, to))
@@ -227,9 +198,7 @@ func TestIcebergMinIOPointOnTwoWritersEdges(t *testing.T) {
 	}
 	tierBoth()
 	tierBoth()
-	if err := q.ReloadBucketManifest(ctx); err != nil {
-		t.Fatal(err)
-	}
+	qf.reload(t)
 	sameRows(t, "the query node after w1's rewrite", want, qf.siltRows(t, from, to))
 	tbl, _ := w2.loadTable(t)
 	got, files := icebergRows(t, tbl)

@@ -74,6 +74,48 @@ func peerWriterAt(t *testing.T, srv *miniotest.Server, id, dir string) *fixture 
 	return f
 }
 
+// queryNode opens a query node over the writers' bucket manifests under
+// the cluster root (cluster.Union), as silt serve --role query does: a
+// fixture to read its answer (siltRows) from.
+func queryNode(t *testing.T, srv *miniotest.Server) *fixture {
+	t.Helper()
+	cfg := tiering.DefaultConfig()
+	cfg.S3 = s3Options(srv, clusterRoot)
+	qt, err := tiering.Open(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	union := cluster.NewUnion(qt.S3, nil)
+	q, err := engine.Open(engine.Config{DataDir: t.TempDir(), FlushInterval: time.Hour, NoSync: true,
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Compaction: engine.CompactionConfig{Interval: time.Hour},
+		Tiering:    engine.TierConfig{Tier: qt, Interval: time.Hour, ReadOnly: true, Manifests: union.Load}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return &fixture{srv: srv, e: q}
+}
+
+// reload makes a query node read the writers' bucket manifests again.
+func (f *fixture) reload(t *testing.T) {
+	t.Helper()
+	if err := f.e.ReloadBucketManifest(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tierWriters runs a tiering pass on every writer at once (each ends with
+// its commit into the shared table) and fails on any pass's error.
+func tierWriters(t *testing.T, ws ...*fixture) {
+	t.Helper()
+	for i, err := range tierAll(ws) {
+		if err != nil {
+			t.Fatalf("tier pass of writer %d: %v", i, err)
+		}
+	}
+}
+
 // writeHosts writes hosts every 20 minutes over [from, to) with values of
 // round (the fixture's columns), flushes and compacts.
 func writeHosts(t *testing.T, e *engine.Engine, hosts []string, from, to int64, round int, keep func(ts int64) bool) {
@@ -137,34 +179,8 @@ func TestIcebergMinIOPointOnTwoWriters(t *testing.T) {
 	writeHosts(t, w2.e, partA, win, mid, 2, func(ts int64) bool { return (ts/int64(20*time.Minute))%3 == 0 })
 	writeHosts(t, w2.e, partA, mid, win+day, 1, nil)
 
-	// The query node: the union of the writers' bucket manifests.
-	qt, err := tiering.Open(func() tiering.Config {
-		cfg := tiering.DefaultConfig()
-		cfg.S3 = s3Options(srv, clusterRoot)
-		return cfg
-	}(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	union := cluster.NewUnion(qt.S3, nil)
-	tierBoth := func() {
-		t.Helper()
-		for i, err := range tierAll([]*fixture{w2, w1}) {
-			if err != nil {
-				t.Fatalf("tier pass %d: %v", i, err)
-			}
-		}
-	}
-	tierBoth()
-	q, err := engine.Open(engine.Config{DataDir: t.TempDir(), FlushInterval: time.Hour, NoSync: true,
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Compaction: engine.CompactionConfig{Interval: time.Hour},
-		Tiering:    engine.TierConfig{Tier: qt, Interval: time.Hour, ReadOnly: true, Manifests: union.Load}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Close() })
-	qf := &fixture{e: q}
+	tierWriters(t, w2, w1)
+	qf := queryNode(t, srv) // the union of the writers' bucket manifests
 	want := qf.siltRows(t, win, win+day)
 	// The query node's answer holds each point once, the rewrite's value
 	// where there is one.
@@ -184,6 +200,32 @@ func TestIcebergMinIOPointOnTwoWriters(t *testing.T) {
 		t.Fatalf("query node: %d rows, %d points, %d rewritten; want %d points", len(want), len(points), rewritten, n)
 	}
 
+	// w2's merged segment holds writes older than some of w1's (its own
+	// partition's, before the hand-over), so until its compaction has
+	// compared the points both hold, its window is withheld too (the
+	// passes above ran at once: a second one has each writer see the
+	// other's manifest). Its copies are all newer: it records w1's
+	// segment as checked and keeps its file.
+	tierWriters(t, w2, w1)
+	if v, _, err := w2.pub.Current(ctx, db, "cpu"); err != nil {
+		t.Fatal(err)
+	} else if v > 0 {
+		tbl, _ := w2.loadTable(t)
+		if _, files := icebergRows(t, tbl); len(files) != 0 {
+			t.Fatalf("the table lists %v before any writer compared the points both hold", files)
+		}
+	}
+	before := w2.e.Manifest().Segments
+	if err := w2.e.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tierWriters(t, w2, w1)
+	for _, s := range w2.e.Manifest().Segments {
+		if !s.IsRollup() && !slices.ContainsFunc(before, func(b segment.SegmentMeta) bool { return b.Path == s.Path }) {
+			t.Fatalf("w2 rewrote its segment into %s: none of its copies is older", s.Path)
+		}
+	}
+
 	// w1's window is withheld (w2 holds newer copies of some of its
 	// points): the table holds w2's rows only, each once.
 	tbl, _ := w2.loadTable(t)
@@ -200,10 +242,8 @@ func TestIcebergMinIOPointOnTwoWriters(t *testing.T) {
 	if err := w1.e.Compact(ctx); err != nil {
 		t.Fatal(err)
 	}
-	tierBoth()
-	if err := q.ReloadBucketManifest(ctx); err != nil {
-		t.Fatal(err)
-	}
+	tierWriters(t, w2, w1)
+	qf.reload(t)
 	sameRows(t, "the query node after w1's rewrite", want, qf.siltRows(t, win, win+day))
 	tbl, _ = w2.loadTable(t)
 	got, files = icebergRows(t, tbl)

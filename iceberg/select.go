@@ -93,15 +93,16 @@ func mayShare(a, b segment.SegmentMeta, tagOrder []string) bool {
 
 // WithholdShadowed returns m for a cluster writer (node self) to publish
 // from, given the other writers' segments (peers, keys under the cluster
-// root): a copy in which every raw segment that another writer's newer
-// segment may share a point with (segment.NewerPeers) is Shadowed, so
-// Tables withholds its window. That writer's copy of the point is the one
-// a query node keeps (docs/scaling.md); this one is rewritten without it
-// (the engine's peer dedupe, which records the peer in Deduped) and then
-// published. So the shared table lists a point two writers hold once,
-// from the writer whose copy wins. Segments without write stamps are
-// older than stamped ones, and of two without, the later node id's is kept
-// (segment.NewerPeers).
+// root): a copy in which every raw segment that another writer's segment
+// may hold a winning copy of one of its points in (segment.NewerPeers:
+// a copy with a greater write stamp, which a query node keeps,
+// docs/scaling.md) is Shadowed, so Tables withholds its window. This one
+// is rewritten without the points whose other copy wins (the engine's
+// peer dedupe, point by point by stamp, which records the peer in
+// Deduped) and then published. So the shared table lists a point two
+// writers hold once, from the writer whose copy wins. Segments without
+// write stamps are older than stamped ones, and of two without, the later
+// node id's is kept (segment.TieToPeer).
 func WithholdShadowed(m *manifest.Manifest, self string, peers []segment.Peer) *manifest.Manifest {
 	if len(peers) == 0 {
 		return m

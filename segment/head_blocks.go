@@ -308,6 +308,9 @@ func (h *Head) LatestRows(keep []bool, minT, maxT int64, fieldCols []int) []int3
 	for i := range done {
 		done[i] = math.MinInt64
 	}
+	// doneRow is, per series, the complete row at done's time: with done
+	// it decides which rows of out it supersedes.
+	doneRow := make([]int32, ns)
 	complete := func(r int32) bool {
 		for _, c := range fieldCols {
 			if !h.fields[c].isValid(int(r)) {
@@ -329,9 +332,12 @@ func (h *Head) LatestRows(keep []bool, minT, maxT int64, fieldCols []int) []int3
 		}
 	}
 	floor := int64(math.MinInt64)
-	completed := func(sid uint32, t int64) {
+	// completed is called only for a row newer than done[sid] (both
+	// visits below take no other), so r is the series' newest complete row.
+	completed := func(sid uint32, t int64, r int32) {
 		first := done[sid] == math.MinInt64
-		done[sid] = max(done[sid], t)
+		doneRow[sid] = r
+		done[sid] = t
 		if first {
 			if pending--; pending == 0 {
 				floor = math.MaxInt64
@@ -350,7 +356,7 @@ func (h *Head) LatestRows(keep []bool, minT, maxT int64, fieldCols []int) []int3
 		if t := h.times[i]; kept(sid) && inSpan(t, minT, maxT) && t > done[sid] {
 			out = append(out, int32(i))
 			if complete(int32(i)) {
-				completed(sid, t)
+				completed(sid, t, int32(i))
 			}
 		}
 	}
@@ -374,7 +380,7 @@ func (h *Head) LatestRows(keep []bool, minT, maxT int64, fieldCols []int) []int3
 			last := g[len(g)-1]
 			out = append(out, last)
 			if complete(last) {
-				completed(sid, h.times[last])
+				completed(sid, h.times[last], last)
 				continue
 			}
 			for _, c := range fieldCols {
@@ -391,6 +397,25 @@ func (h *Head) LatestRows(keep []bool, minT, maxT int64, fieldCols []int) []int3
 			}
 		}
 	}
+	// A row taken before its series' complete row was found (it arrived
+	// later but is older: loaders whose batches overtake each other) is
+	// superseded by that row: folded in arrival order, the complete row
+	// replaces every field of a row at an earlier time, or at its own time
+	// if that row arrived before it. Dropping such rows leaves one
+	// complete row per series in the common case, which a scan sends as
+	// it stands (OneCompleteRowEach) instead of folding a summary.
+	n := 0
+	for _, r := range out {
+		sid := h.series[r]
+		if d := done[sid]; d != math.MinInt64 {
+			if t := h.times[r]; t < d || (t == d && r < doneRow[sid]) {
+				continue
+			}
+		}
+		out[n] = r
+		n++
+	}
+	out = out[:n]
 	slices.Sort(out)
 	return slices.Compact(out)
 }

@@ -42,13 +42,59 @@ func MayShare(a, b SegmentMeta, tagOrder []string) bool {
 		CompareSeries(b.LastSeries, a.FirstSeries, tagOrder) >= 0
 }
 
-// NewerPeers returns the raw segments of peers that may hold a point of
-// s (writer self's raw segment) with a newer copy, which s's copy loses
-// to, leaving out those s records as done (Deduped: s was rewritten
-// without their points, or found to share none). Newer is WriteOrder,
-// ties going to the writer whose node id sorts later.
+// PointStamp returns the write stamp a query node orders a segment's copy
+// of a point by: col, the point's stamp column, or where that is 0 (a
+// format version 1 segment, or a point a compaction carried over from
+// one) the segment's WriteMax (0 before stamps were recorded). The peer
+// dedupe takes the same stamps, so that the copy it keeps is the one a
+// query node answers.
+func PointStamp(col int64, m SegmentMeta) int64 {
+	if col != 0 {
+		return col
+	}
+	return m.WriteMax
+}
+
+// TieToPeer reports whether, of two copies of a point with equal stamps
+// (PointStamp), the copy of peer p is kept over the one of s (writer
+// self's segment). Equal stamps come from segments without a stamp column
+// (their points take WriteMax; two segments written before stamps both
+// take 0), as good as never from two writers' clocks. The rule: the
+// segments' WriteOrder, then the writer whose node id sorts later. A
+// query node orders equal stamps by its union's order of segments, which
+// is the same WriteOrder and then the writers' slots (node-id order as
+// first seen); where that differs, it answers the copy the rewrite leaves
+// once the other is gone, as the Iceberg table lists.
+func TieToPeer(s SegmentMeta, self string, p Peer) bool {
+	c := WriteOrder(s.WriteMin, s.WriteMax, p.Meta.WriteMin, p.Meta.WriteMax)
+	return c < 0 || (c == 0 && p.Node > self)
+}
+
+// PeerCopyWins reports whether a peer's copy of a point, with stamp
+// theirs, is kept over this writer's, with stamp own (both PointStamp):
+// the greater stamp, as a query node's merge keeps it; equal stamps go by
+// tie (TieToPeer). Exactly one of two writers' copies wins: each writer
+// applies this rule to the other's copy, and tie is antisymmetric.
+func PeerCopyWins(own, theirs int64, tie bool) bool {
+	return theirs > own || (theirs == own && tie)
+}
+
+// NewerPeers returns the raw segments of peers that may hold a copy of a
+// point of s (writer self's raw segment) that wins over s's
+// (PeerCopyWins), leaving out those s records as done (Deduped: s was
+// rewritten without the points their copies win, or found to share none).
 //
-// A segment without stamps (written before them) is older than every
+// The decision is per point, by the points' stamps (the dedupe reads
+// them); this is the filter on the manifests' ranges that tells which
+// segments can hold a winning copy at all. A segment's point stamps lie
+// within its [WriteMin, WriteMax] (PointStamp's fallback is WriteMax), so
+// a peer can win a point only if its newest write is newer than s's
+// oldest, or, where the two ranges just touch, by the tie rule. Where the
+// ranges interleave (writers rewriting the same points in turns, then each
+// merging its window), both writers' segments are returned to each other:
+// each holds some of the points a query node answers.
+//
+// A segment without stamps (0, 0, written before them) is older than every
 // stamped one, as a query node orders them. Two without stamps have no
 // write order: the later node id's copy is kept, so that every writer
 // picks the same one and the older copy is rewritten away; once it is, a
@@ -64,8 +110,7 @@ func NewerPeers(s SegmentMeta, self string, peers []Peer, tagOrder []string) []P
 			!MayShare(s, t, tagOrder) || slices.Contains(s.Deduped, t.Path) {
 			continue
 		}
-		c := WriteOrder(s.WriteMin, s.WriteMax, t.WriteMin, t.WriteMax)
-		if c < 0 || (c == 0 && p.Node > self) {
+		if t.WriteMax > s.WriteMin || (t.WriteMax == s.WriteMin && TieToPeer(s, self, p)) {
 			out = append(out, p)
 		}
 	}

@@ -82,14 +82,16 @@ type SegmentMeta struct {
 	WriteMin int64 `json:"write_min,omitempty"`
 	WriteMax int64 `json:"write_max,omitempty"`
 	// Deduped lists other writers' segments (keys under the cluster's
-	// root) whose newer copies of points this one holds it was rewritten
-	// without, or found to share no point with (NewerPeers): the writer's
+	// root) that may hold winning copies of this one's points (NewerPeers)
+	// and that it was checked against: rewritten without the points whose
+	// copy there wins (PeerCopyWins), or found to hold none. The writer's
 	// Iceberg table then publishes it (docs/iceberg.md). Absent: none.
 	Deduped []string `json:"deduped,omitempty"`
 	// Shadowed, set on a copy of the manifest a cluster writer publishes
-	// from, marks a segment another writer's newer segment may share a
-	// point with: its window is withheld from the Iceberg table until the
-	// segment is rewritten without those points. Not stored.
+	// from, marks a segment another writer's segment may hold a winning
+	// copy of one of its points in: its window is withheld from the
+	// Iceberg table until the segment is checked (rewritten without those
+	// points). Not stored.
 	Shadowed bool `json:"-"`
 	// Order, when set, places the segment among a scan's sources before
 	// its id does: a query node's union (package cluster) orders the

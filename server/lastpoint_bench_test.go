@@ -20,7 +20,9 @@ import (
 // and TSBS's single-groupby-1-1-1 over one TSBS day (100 hosts every
 // 10 s, 864,000 rows, TSBS's integer fields) kept entirely in the
 // unflushed head, as a live dashboard reads it (head/...), then over the
-// same day flushed to segments (segments/...). Each query runs through the server's request handler in process
+// same day flushed to segments (segments/...); the latest-value queries
+// also over the day written as concurrent writers leave it, their batches
+// overtaking each other (head-overtaken/...). Each query runs through the server's request handler in process
 // (parse, plan, execute, encode the JSON answer) without a socket, so the
 // figure is the server's own cost per query. Run with
 //
@@ -32,17 +34,8 @@ func BenchmarkLastpointHead(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("SILT_BENCH_HOURS")); err == nil && v > 0 {
 		hours = v
 	}
-	srv := startServerEngine(b, Config{}, engine.Config{MaxHeadBytes: 4 << 30})
 	base := time.Date(2016, 1, 1, 0, 0, 0, 0, time.UTC)
-	g := bench.NewCPU(100, base, 10*time.Second, 7)
-	post(b, srv.url+"/query", "q=CREATE+DATABASE+bench")
-	for done := 0; done < hours*360; done += 360 {
-		var buf []byte
-		for i := 0; i < 360; i++ {
-			buf = g.AppendInterval(buf)
-		}
-		post(b, srv.url+"/write?db=bench", string(integerFields(buf)))
-	}
+	srv := startLastpointDay(b, base, hours, false)
 	end := base.Add(time.Duration(hours) * time.Hour)
 	last1h := fmt.Sprintf("time > %dms - 1h", end.UnixMilli())
 	queries := []struct{ name, q string }{
@@ -58,7 +51,18 @@ func BenchmarkLastpointHead(b *testing.B) {
 	}
 	handler := srv.srv.srv.Handler
 	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
-	for _, where := range []string{"head", "segments"} {
+	for _, where := range []string{"head", "head-overtaken", "segments"} {
+		if where == "head-overtaken" {
+			// The same day loaded as concurrent writers load it (silt
+			// bench load's workers, several Telegrafs): batches overtake
+			// each other, so rows older than their series' newest point
+			// arrive after it. The latest-value queries only.
+			over := startLastpointDay(b, base, hours, true)
+			for _, q := range queries[:2] {
+				benchLastpointQuery(b, over, over.srv.srv.Handler, remote, where+"/"+q.name, q.q)
+			}
+			continue
+		}
 		if where == "segments" {
 			// The same day flushed: the queries over Parquet segments.
 			if err := srv.eng.Flush(); err != nil {
@@ -69,6 +73,41 @@ func BenchmarkLastpointHead(b *testing.B) {
 			benchLastpointQuery(b, srv, handler, remote, where+"/"+q.name, q.q)
 		}
 	}
+}
+
+// startLastpointDay starts a server holding hours of a TSBS day of 100
+// hosts (integer fields) in its head, written an hour a post, or with
+// overtaken in posts of 5,000 rows, each pair in reverse order, as
+// concurrent writers whose batches overtake each other leave a head: the
+// newest rows of a series then arrive before older ones.
+func startLastpointDay(b *testing.B, base time.Time, hours int, overtaken bool) *testServer {
+	srv := startServerEngine(b, Config{}, engine.Config{MaxHeadBytes: 4 << 30})
+	g := bench.NewCPU(100, base, 10*time.Second, 7)
+	post(b, srv.url+"/query", "q=CREATE+DATABASE+bench")
+	// An hour a post; overtaken posts are silt bench load's 5,000 rows.
+	per := 360
+	if overtaken {
+		per = 50
+	}
+	var bodies []string
+	for done := 0; done < hours*360; done += per {
+		var buf []byte
+		for i := 0; i < min(per, hours*360-done); i++ {
+			buf = g.AppendInterval(buf)
+		}
+		bodies = append(bodies, string(integerFields(buf)))
+	}
+	if overtaken {
+		// Pairs from the newest: the newest post arrives before the one
+		// it follows.
+		for i := len(bodies) - 1; i > 0; i -= 2 {
+			bodies[i], bodies[i-1] = bodies[i-1], bodies[i]
+		}
+	}
+	for _, body := range bodies {
+		post(b, srv.url+"/write?db=bench", body)
+	}
+	return srv
 }
 
 // benchLastpointQuery times one query of BenchmarkLastpointHead.

@@ -423,3 +423,8 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting connections and waits for in-flight requests.
 func (s *Server) Shutdown() error { return s.srv.Shutdown() }
+
+// QueryMemoryReserved is what running queries have reserved of
+// --query-max-memory-total (silt_query_memory_reserved_bytes): live memory
+// the derived soft memory limit makes room for (engine.FollowMemoryLimit).
+func (s *Server) QueryMemoryReserved() int64 { return s.queryMem.Used() }

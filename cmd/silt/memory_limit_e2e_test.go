@@ -19,7 +19,10 @@ import (
 // TestMemoryLimit checks which Go memory limit silt serve runs with: the
 // runtime's own gauge (go_gc_gomemlimit_bytes) is the oracle, read back
 // from /metrics. --memory-limit wins over GOMEMLIMIT; without the flag the
-// environment's setting (or none) stays; a limit below the heads is refused.
+// environment's setting stays, and without either there is none; auto
+// derives one from the engine's bounds (docs/memory.md: the heads + half of
+// --compaction.max-memory + --query-cache-bytes + 64 MiB); off removes it;
+// a limit below the heads is refused.
 func TestMemoryLimit(t *testing.T) {
 	skipShort(t)
 	cases := []struct {
@@ -30,7 +33,13 @@ func TestMemoryLimit(t *testing.T) {
 		{"flag", "", []string{"--memory-limit", "300MiB"}, 300 << 20},
 		{"env", "200MiB", nil, 200 << 20},
 		{"flag over env", "200MiB", []string{"--memory-limit", "320MiB"}, 320 << 20},
+		// Empty heads: the limit is the room above them alone (it follows
+		// the heads, engine.TestFollowMemoryLimit).
 		{"none", "", nil, math.MaxInt64},
+		{"auto", "", []string{"--memory-limit", "auto"}, (256<<20)/2 + 128<<20 + 64<<20},
+		{"auto, smaller merges and cache", "", []string{"--memory-limit", "auto", "--compaction.max-memory", "64MiB", "--query-cache-bytes", "16MiB"}, (64<<20)/2 + 16<<20 + 64<<20},
+		{"auto, env", "200MiB", []string{"--memory-limit", "auto"}, 200 << 20},
+		{"off", "200MiB", []string{"--memory-limit", "off"}, math.MaxInt64},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -73,7 +82,8 @@ func TestMemoryLimit(t *testing.T) {
 // BenchmarkServeMemoryLimit loads TSBS cpu rows (100 hosts, 10 s apart, two
 // day windows: 1.73M rows) into a real silt serve with 2 MiB heads, waits
 // for compaction to go idle and reports the process's peak RSS (VmHWM),
-// with and without --memory-limit. Peak RSS here is dominated by
+// with no limit (off), the default that follows the heads (auto) and a
+// fixed 256 MiB. Peak RSS here is dominated by
 // compaction merges and the collector's slack (docs/memory.md). Writes
 // refused with 429 are retried. Run with -count 5 and compare medians:
 //
@@ -93,7 +103,7 @@ func BenchmarkServeMemoryLimit(b *testing.B) {
 		}
 		bodies = append(bodies, buf)
 	}
-	for _, lim := range []string{"0", "256MiB"} {
+	for _, lim := range []string{"off", "auto", "256MiB"} {
 		b.Run("limit="+lim, func(b *testing.B) {
 			for range b.N {
 				peak, cpu := runMemoryLoad(b, bodies, lim)

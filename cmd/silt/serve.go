@@ -43,6 +43,9 @@ type serveConfig struct {
 	kafka   kafka.Config
 	nats    siltnats.Config
 	pg      pgwire.Config
+	// memoryLimitDerived: the soft memory limit is the engine's own
+	// (--memory-limit auto, no GOMEMLIMIT), so it follows the heads.
+	memoryLimitDerived bool
 	// pgExplicit is set when --pg-addr was given (flag or config file):
 	// then failing to bind it stops the start, where the default only
 	// warns (a local PostgreSQL may hold 5432).
@@ -211,11 +214,14 @@ func runServe(args []string) int {
 	}
 	log := newLogger(os.Stderr, cfg.logFormat, cfg.level)
 	logRestart(log)
-	if lim, err := engine.ApplyMemoryLimit(cfg.engine, log); err != nil {
+	if lim, source, err := engine.ApplyMemoryLimit(cfg.engine, log); err != nil {
 		fmt.Fprintln(os.Stderr, "silt serve: --memory-limit:", err)
 		return 2
 	} else if lim != math.MaxInt64 {
-		log.Info("go memory limit", "bytes", lim)
+		cfg.memoryLimitDerived = source == engine.MemoryLimitDerived
+		log.Info("go memory limit", "bytes", lim, "from", source)
+	} else {
+		log.Info("no soft memory limit", "from", source)
 	}
 	for _, name := range visible {
 		log.Warn("a secret is on the command line, where other local users can read it (ps): use "+secretFlags[name]+" instead", "flag", "--"+name)
@@ -313,6 +319,11 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	}
 	node.setEngine(eng, log)
 	srv := server.New(eng, cfg.server)
+	if cfg.memoryLimitDerived {
+		// The derived limit follows the heads and the queries' reservations
+		// (engine/memory_limit.go).
+		defer eng.FollowMemoryLimit(100*time.Millisecond, srv.QueryMemoryReserved)()
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	var pgl *pgwire.Listener

@@ -200,31 +200,129 @@ var syncDir = fileutil.SyncDir
 // file. The record is not durable until Sync(pos) returns nil. Records are
 // replayed in the order Append was called.
 func (w *WAL) Append(payload []byte) (Pos, error) {
-	maxLen := s2.MaxEncodedLen(len(payload))
-	if maxLen < 0 {
-		return 0, ErrTooLarge
+	r, err := Prepare(payload, 0)
+	if err != nil {
+		return 0, err
 	}
-	// Compress outside the lock: appenders compress in parallel and the
-	// record buffer belongs to this call alone.
+	defer r.Release()
+	if err := r.Seal(nil); err != nil {
+		return 0, err
+	}
+	return w.AppendRecord(r)
+}
+
+// MaxPrefix bounds the payload bytes Prepare leaves out of the compression
+// for Seal to fill: one s2 literal of up to 60 bytes.
+const MaxPrefix = 60
+
+// Record is a record compressed ahead of its append, so that a caller
+// that must append under its own lock (the engine, whose log order is its
+// heads' order) compresses before taking it: Prepare compresses all of the
+// payload but its first prefix bytes, outside any lock; Seal writes those
+// bytes (a header known only under the caller's lock, such as a write
+// stamp) and frames the record; AppendRecord writes it in the log's order.
+//
+// The bytes are those Append writes, and replay reads them as any record:
+// an s2 block is its decompressed length (a uvarint) and then literals and
+// back-references, and a reference is a distance back from where it is
+// decoded. So the prefix as one literal, then the elements s2 made of the
+// rest, decode to the whole payload: a literal changes nothing a later
+// element depends on, and each distance still reaches the bytes it named.
+type Record struct {
+	bp     *[]byte // from bufPool
+	body   int     // where the s2 elements of payload[prefix:] start in *bp
+	end    int     // where they end
+	prefix int
+	total  int // the payload's length
+	start  int // where the framed record starts, once sealed
+	sealed bool
+}
+
+// Prepare compresses payload[prefix:] into a record that Seal completes
+// with payload[:prefix] (prefix at most MaxPrefix). The record owns its
+// buffer (payload is not kept) until Release.
+func Prepare(payload []byte, prefix int) (*Record, error) {
+	if prefix < 0 || prefix > MaxPrefix || prefix > len(payload) {
+		return nil, fmt.Errorf("wal: prefix of %d bytes of a %d-byte payload (at most %d)", prefix, len(payload), MaxPrefix)
+	}
+	rest := payload[prefix:]
+	maxLen := s2.MaxEncodedLen(len(rest))
+	if maxLen < 0 {
+		return nil, ErrTooLarge
+	}
+	// Room before the elements: the frame's header, the whole payload's
+	// uvarint length, the literal's tag and the prefix. s2 writes the
+	// rest's own uvarint length just before its elements, over that room.
+	room := headerSize + binary.MaxVarintLen64 + 1 + prefix
+	restVar := uvarintLen(uint64(len(rest)))
 	bp := bufPool.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= maxPooledBuf {
-			bufPool.Put(bp)
-		}
-	}()
-	need := headerSize + maxLen
+	need := room + maxLen
 	if cap(*bp) < need {
 		*bp = make([]byte, need)
 	}
 	buf := (*bp)[:need]
-	comp := s2.Encode(buf[headerSize:], payload)
-	if len(comp) > MaxRecord {
-		return 0, ErrTooLarge
+	// Compress outside any lock: appenders compress in parallel and the
+	// buffer belongs to this record alone.
+	comp := s2.Encode(buf[room-restVar:], rest)
+	return &Record{bp: bp, body: room, end: room - restVar + len(comp), prefix: prefix, total: len(payload)}, nil
+}
+
+// Seal writes prefix (as long as Prepare was told) in front of the
+// compressed rest and frames the record: length and checksum. Call it
+// once, before AppendRecord.
+func (r *Record) Seal(prefix []byte) error {
+	if len(prefix) != r.prefix || r.sealed {
+		return fmt.Errorf("wal: seal of a record prepared for a %d-byte prefix with %d bytes (sealed before: %v)", r.prefix, len(prefix), r.sealed)
 	}
-	binary.LittleEndian.PutUint32(buf[0:], magic)
-	binary.LittleEndian.PutUint32(buf[4:], uint32(len(comp)))
-	binary.LittleEndian.PutUint32(buf[8:], crc32.Checksum(comp, castagnoli))
-	rec := buf[:headerSize+len(comp)]
+	buf := *r.bp
+	pos := r.body
+	if r.prefix > 0 {
+		pos -= r.prefix
+		copy(buf[pos:], prefix)
+		pos--
+		buf[pos] = byte(r.prefix-1) << 2 // a literal of r.prefix bytes
+	}
+	pos -= uvarintLen(uint64(r.total))
+	binary.PutUvarint(buf[pos:], uint64(r.total))
+	comp := buf[pos:r.end]
+	if len(comp) > MaxRecord {
+		return ErrTooLarge
+	}
+	pos -= headerSize
+	binary.LittleEndian.PutUint32(buf[pos:], magic)
+	binary.LittleEndian.PutUint32(buf[pos+4:], uint32(len(comp)))
+	binary.LittleEndian.PutUint32(buf[pos+8:], crc32.Checksum(comp, castagnoli))
+	r.start, r.sealed = pos, true
+	return nil
+}
+
+// Release gives the record's buffer back for later records. The record
+// must not be used after.
+func (r *Record) Release() {
+	if r.bp != nil && cap(*r.bp) <= maxPooledBuf {
+		bufPool.Put(r.bp)
+	}
+	r.bp = nil
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// AppendRecord writes a sealed record to the current file: the ordered
+// step of an append, the only one under the log's lock. The record is not
+// durable until Sync(pos) returns nil; records are replayed in the order
+// AppendRecord was called.
+func (w *WAL) AppendRecord(r *Record) (Pos, error) {
+	if !r.sealed {
+		return 0, errors.New("wal: append of a record not sealed")
+	}
+	rec := (*r.bp)[r.start:r.end]
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
