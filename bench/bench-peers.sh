@@ -135,7 +135,9 @@ for _ in $(seq 90); do
   prev=$cur; sleep 2
 done
 
-wait_idle "$influx_pid" "$ch_pid" "$vm_pid"
+# Silt too: its heads seal their last blocks and fold their live rollups
+# after the load returns, as the peers merge after theirs.
+wait_idle "$silt_pid" "$influx_pid" "$ch_pid" "$vm_pid"
 
 # What live dashboards read: the data still in Silt's in-memory head, before
 # the restart below flushes it (HEAD=0 skips this). Its answers are checked

@@ -225,7 +225,15 @@ func (h *Head) ScanRange(cols []string, keep []bool, minT, maxT int64, max int, 
 // it does not test are gathered (head_filter.go).
 func (h *Head) scanRange(cols []string, keep []bool, minT, maxT int64, max int, grouped bool, skip func(*headBlock) bool, f *RowFilter, fn func(*columnar.ColumnBatch) error) error {
 	b, tagCols, fieldCols := h.batchFor(cols)
+	arr := takeScanArrays() // scan_arrays.go: given back when the scan returns
+	arr.lend(&b)
+	defer arr.give(&b)
 	pre := f.prepare(h, fieldCols)
+	if pre != nil {
+		parr := takeScanArrays()
+		parr.lend(&pre.b)
+		defer parr.give(&pre.b)
+	}
 	rows := make([]int32, 0, max)
 	flush := func() error {
 		if len(rows) == 0 {
