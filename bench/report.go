@@ -277,66 +277,30 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "\nTargets met: %s. Not met: %s.\n", listOrNone(met), listOrNone(missed))
 
 	// Per-type detail.
-	b.WriteString("\n## Query latency in detail (ms: min / median / p95 / max)\n\n| query |")
-	for _, s := range c.Systems {
-		fmt.Fprintf(&b, " %s |", s.Name)
-	}
-	b.WriteString(" result rows per instance |\n|---|")
-	for range c.Systems {
-		b.WriteString("---|")
-	}
-	b.WriteString("---|\n")
-	for _, tr := range silt.Queries {
-		fmt.Fprintf(&b, "| %s |", tr.Type)
-		for _, s := range c.Systems {
-			t := s.queryType(tr.Type)
-			switch {
-			case t == nil:
-				b.WriteString(" – |")
-				continue
-			case t.Unsupported:
-				b.WriteString(" n/a |")
-				continue
-			}
-			lo, m, p, hi := t.Stats()
-			fmt.Fprintf(&b, " %s / %s / %s / %s |", num(lo, 1), num(m, 1), num(p, 1), num(hi, 1))
-		}
+	b.WriteString("\n## Query latency in detail (ms: min / median / p95 / max)\n\n")
+	c.writeTypeTable(&b, silt.Queries, func(t *TypeResult) string {
+		lo, m, p, hi := t.Stats()
+		return fmt.Sprintf("%s / %s / %s / %s", num(lo, 1), num(m, 1), num(p, 1), num(hi, 1))
+	}, "result rows per instance", func(tr TypeResult) string {
 		var rows []string
 		for _, a := range tr.Answers {
 			rows = append(rows, fmt.Sprint(a.Rows))
 		}
-		fmt.Fprintf(&b, " %s |\n", strings.Join(rows, ", "))
-	}
+		return strings.Join(rows, ", ")
+	})
 
 	// Server CPU per query, where measured (silt bench query --server-pid).
 	if slices.ContainsFunc(c.Systems, func(s *SystemResult) bool {
 		return slices.ContainsFunc(s.Queries, func(t TypeResult) bool { return len(t.CPU) > 0 })
 	}) {
 		b.WriteString("\n## Server CPU per query (ms, median of the timed runs)\n\n")
-		b.WriteString("The CPU time the server's threads ran during each timed query (/proc/PID/task/*/schedstat, read before and after it), the query's own work plus what the server did in the background meanwhile. A busy machine stretches wall times far more than this.\n\n| query |")
-		for _, s := range c.Systems {
-			fmt.Fprintf(&b, " %s |", s.Name)
-		}
-		b.WriteString("\n|---|")
-		for range c.Systems {
-			b.WriteString("---|")
-		}
-		b.WriteString("\n")
-		for _, tr := range silt.Queries {
-			fmt.Fprintf(&b, "| %s |", tr.Type)
-			for _, s := range c.Systems {
-				t := s.queryType(tr.Type)
-				switch {
-				case t != nil && t.Unsupported: // no CPU either: said as in the latencies
-					b.WriteString(" n/a |")
-				case t == nil || len(t.CPU) == 0:
-					b.WriteString(" – |")
-				default:
-					fmt.Fprintf(&b, " %s |", num(t.MedianCPU(), 2))
-				}
+		b.WriteString("The CPU time the server's threads ran during each timed query (/proc/PID/task/*/schedstat, read before and after it), the query's own work plus what the server did in the background meanwhile. A busy machine stretches wall times far more than this.\n\n")
+		c.writeTypeTable(&b, silt.Queries, func(t *TypeResult) string {
+			if len(t.CPU) == 0 {
+				return "–"
 			}
-			b.WriteString("\n")
-		}
+			return num(t.MedianCPU(), 2)
+		}, "", nil)
 	}
 
 	// Answer checks.
@@ -482,4 +446,43 @@ func thousands(f float64) string {
 		out = append(out, s[i])
 	}
 	return string(out)
+}
+
+// writeTypeTable writes a table with a row per query type of types and a
+// column per system: cell gives a system's cell for a type it ran ("–"
+// for one it did not, "n/a" where its dialect has no such query); last,
+// when not empty, heads one more column, which lastCell fills from types.
+func (c *Comparison) writeTypeTable(b *strings.Builder, types []TypeResult, cell func(*TypeResult) string, last string, lastCell func(TypeResult) string) {
+	b.WriteString("| query |")
+	for _, s := range c.Systems {
+		fmt.Fprintf(b, " %s |", s.Name)
+	}
+	if last != "" {
+		fmt.Fprintf(b, " %s |", last)
+	}
+	b.WriteString("\n|---|")
+	for range c.Systems {
+		b.WriteString("---|")
+	}
+	if last != "" {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, tr := range types {
+		fmt.Fprintf(b, "| %s |", tr.Type)
+		for _, s := range c.Systems {
+			switch t := s.queryType(tr.Type); {
+			case t == nil:
+				b.WriteString(" – |")
+			case t.Unsupported:
+				b.WriteString(" n/a |")
+			default:
+				fmt.Fprintf(b, " %s |", cell(t))
+			}
+		}
+		if last != "" {
+			fmt.Fprintf(b, " %s |", lastCell(tr))
+		}
+		b.WriteString("\n")
+	}
 }

@@ -89,26 +89,7 @@ func TestPointStampsSurviveCrashAndCompaction(t *testing.T) {
 	}
 	newest := e.WriteClock()
 
-	// A record written by a build before stamps: a type 1 record.
-	w, err := wal.Open(filepath.Join(dir, "wal"), wal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b columnar.Batch
-	b.StartRow([]byte("cpu"), 1)
-	b.AddTag([]byte("host"), []byte("old"))
-	b.AddFloat([]byte("v"), 1)
-	b.EndRow(base)
-	pos, err := w.Append(appendRecord(nil, "db", &b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Sync(pos); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	appendUnstampedRecord(t, dir, base)
 
 	e = open(t, cfg)
 	defer func() { _ = e.Close() }()
@@ -165,23 +146,7 @@ func TestUnstampedRecordsStampedOnce(t *testing.T) {
 	if err := e.crash(); err != nil {
 		t.Fatal(err)
 	}
-	// A record written by a build before stamps: a type 1 record.
-	w, err := wal.Open(filepath.Join(dir, "wal"), wal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b columnar.Batch
-	b.StartRow([]byte("cpu"), 1)
-	b.AddTag([]byte("host"), []byte("old"))
-	b.AddFloat([]byte("v"), 1)
-	b.EndRow(base)
-	pos, err := w.Append(appendRecord(nil, "db", &b))
-	if err == nil {
-		err = w.Sync(pos)
-	}
-	if err = errors.Join(err, w.Close()); err != nil {
-		t.Fatal(err)
-	}
+	appendUnstampedRecord(t, dir, base)
 
 	e = open(t, cfg) // first start of the new build: replays the record
 	stamps := func() map[string]int64 {
@@ -217,5 +182,27 @@ func TestUnstampedRecordsStampedOnce(t *testing.T) {
 	}
 	if got["new"] != newer {
 		t.Fatalf("the newer write's stamp %d after the crash, %d before", got["new"], newer)
+	}
+}
+
+// appendUnstampedRecord logs in dir's WAL, as a build before write stamps
+// did, a type 1 record of one point: cpu,host=old v=1 at t.
+func appendUnstampedRecord(t *testing.T, dir string, at int64) {
+	t.Helper()
+	w, err := wal.Open(filepath.Join(dir, "wal"), wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b columnar.Batch
+	b.StartRow([]byte("cpu"), 1)
+	b.AddTag([]byte("host"), []byte("old"))
+	b.AddFloat([]byte("v"), 1)
+	b.EndRow(at)
+	pos, err := w.Append(appendRecord(nil, "db", &b))
+	if err == nil {
+		err = w.Sync(pos)
+	}
+	if err = errors.Join(err, w.Close()); err != nil {
+		t.Fatal(err)
 	}
 }
