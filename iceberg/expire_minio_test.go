@@ -57,6 +57,12 @@ func TestIcebergMinIOExpiry(t *testing.T) {
 
 	// The commit clock: 20 s later at each reading, shared by the writers,
 	// so snapshots age as commits go by; a jump past OrphanAge at the end.
+	// OrphanAge stays far above the clock's run during the commits: the
+	// sweep compares it with the store's real times, and a clock that ran
+	// past OrphanAge would make a commit in flight look abandoned (its
+	// sweep-protected manifests deleted before its version names them),
+	// which real clocks never do (an attempt that long gives up first).
+	const orphanAge = 1000 * time.Hour
 	base := time.Now()
 	var ticks atomic.Int64
 	var jump atomic.Int64
@@ -67,7 +73,7 @@ func TestIcebergMinIOExpiry(t *testing.T) {
 	pubs := make([]*iceberg.Publisher, writers)
 	for i := range pubs {
 		pubs[i] = &iceberg.Publisher{Store: f.root, Location: f.pub.Location, Now: clock, MaxAttempts: 100,
-			PreviousVersions: keep, MinSnapshots: 2, MaxSnapshotAge: time.Minute, OrphanAge: time.Hour}
+			PreviousVersions: keep, MinSnapshots: 2, MaxSnapshotAge: time.Minute, OrphanAge: orphanAge}
 	}
 	var commits atomic.Int64
 	errs := make([]error, writers)
@@ -179,9 +185,6 @@ func TestIcebergMinIOExpiry(t *testing.T) {
 	}
 	// Before the sweep: only the stopped attempt's manifest and list may
 	// be named by no version (the commits' own expiry deleted the rest).
-	// A writer's sweep may already have taken them: the shared clock
-	// moves 20 s at each reading, so they can pass OrphanAge during the
-	// commits (which happened in one run of several under load).
 	_, unnamed, _ := check("after the concurrent commits")
 	if len(unnamed) > iceberg.MaxManifests+1 {
 		t.Fatalf("objects named by no version: %v; want the stopped attempt's manifests and list only", unnamed)
@@ -191,9 +194,9 @@ func TestIcebergMinIOExpiry(t *testing.T) {
 			t.Fatalf("object %s is named by no reachable version", k)
 		}
 	}
-	// A commit two hours of the clock later sweeps them; the table ends
-	// with every window.
-	jump.Store(int64(2 * time.Hour))
+	// A commit twice OrphanAge of the clock later sweeps them; the table
+	// ends with every window.
+	jump.Store(int64(2 * orphanAge))
 	if _, err := pubs[1].Publish(ctx, iceberg.Table{DB: db, Name: "cpu", Schema: full.Schema}); err != nil {
 		t.Fatal(err)
 	}
