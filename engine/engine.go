@@ -632,8 +632,9 @@ func (e *Engine) Databases() []string {
 	return names
 }
 
-// Tables returns copies of the schemas of db's tables, or false if db does
-// not exist.
+// Tables returns read-only copies of the schemas of db's tables
+// (TableSchema.Snapshot: Clone one to change it), or false if db does not
+// exist.
 func (e *Engine) Tables(db string) (map[string]*columnar.TableSchema, bool) {
 	if !e.ready.Load() {
 		return nil, false
@@ -644,9 +645,12 @@ func (e *Engine) Tables(db string) (map[string]*columnar.TableSchema, bool) {
 	if !ok {
 		return nil, false
 	}
+	// Read-only snapshots, the same until a write changes the table's
+	// schema: every query plans over them, and a copy of each per query
+	// cost as much as a small query's scan.
 	out := make(map[string]*columnar.TableSchema, len(tables))
 	for name, s := range tables {
-		out[name] = s.Clone()
+		out[name] = s.Snapshot()
 	}
 	return out, true
 }

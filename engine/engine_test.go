@@ -617,6 +617,60 @@ func TestUnwrittenBatchLeavesNoSchema(t *testing.T) {
 	}
 }
 
+// TestTablesSnapshotFollowsWrites: Tables and a scan's head view share one
+// read-only copy of a table's schema while no write changes it (a copy per
+// query was a tenth of a small query's work), and a write that adds a
+// column gives the next query a copy with it, leaving the copies already
+// handed out as they were.
+func TestTablesSnapshotFollowsWrites(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	write(t, e, "db", point{"cpu", "a", 1, 1})
+	first, _ := e.Tables("db")
+	again, _ := e.Tables("db")
+	if first["cpu"] != again["cpu"] {
+		t.Error("an unchanged schema is copied again for every caller")
+	}
+	write(t, e, "db", point{"cpu", "b", 2, 2}) // no new column
+	if now, _ := e.Tables("db"); now["cpu"] != first["cpu"] {
+		t.Error("a write adding no column made a new copy")
+	}
+
+	var b columnar.Batch
+	b.StartRow([]byte("cpu"), 1)
+	b.AddTag([]byte("host"), []byte("c"))
+	b.AddTag([]byte("dc"), []byte("eu"))
+	b.AddFloat([]byte("v"), 3)
+	b.AddNum([]byte("n"), columnar.FieldInt, 3)
+	b.EndRow(3)
+	if _, err := e.Write("db", &b); err != nil {
+		t.Fatal(err)
+	}
+	now, _ := e.Tables("db")
+	s := now["cpu"]
+	if c, ok := s.TagCol("dc"); !ok || c != 1 || len(s.Tags) != 2 {
+		t.Errorf("schema after the write has tags %v (dc at %d %v)", s.Tags, c, ok)
+	}
+	if c, ok := s.FieldCol("n"); !ok || c != 1 || len(s.Fields) != 2 {
+		t.Errorf("schema after the write has fields %v (n at %d %v)", s.Fields, c, ok)
+	}
+	if old := first["cpu"]; len(old.Tags) != 1 || len(old.Fields) != 1 {
+		t.Errorf("a copy handed out before the write changed: %v %v", old.Tags, old.Fields)
+	}
+	if _, ok := first["cpu"].TagCol("dc"); ok {
+		t.Error("a copy handed out before the write finds its tag")
+	}
+	// The scan's view of the head reads the same copy, new column and all.
+	ts, err := e.OpenScan("db", "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	if len(ts.heads) != 1 || ts.heads[0].Schema != s {
+		t.Errorf("the head view's schema is not the catalog's copy")
+	}
+}
+
 // writeRounds writes rounds of random points into e's table m, each round
 // flushed but the last: several days (disjoint segments), late points into
 // the day before (overlapping ones), rewrites of earlier points of days 3+

@@ -345,7 +345,7 @@ func (h *Head) NoDuplicates() bool { return h.NoDuplicatesIn(math.MinInt64, math
 // are immutable.
 func (h *Head) View() *Head {
 	n := len(h.times)
-	v := &Head{Schema: h.Schema.Clone(), view: true, minTime: h.minTime, maxTime: h.maxTime, late: h.late.view(), copies: h.copies,
+	v := &Head{Schema: h.Schema.Snapshot(), view: true, minTime: h.minTime, maxTime: h.maxTime, late: h.late.view(), copies: h.copies,
 		times: h.times[:n:n], series: h.series[:n:n],
 		seriesTags: h.seriesTags[:len(h.seriesTags):len(h.seriesTags)],
 		blocks:     h.blocks[:len(h.blocks):len(h.blocks)], sealed: h.sealed,
