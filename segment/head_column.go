@@ -208,19 +208,18 @@ func (c *fieldColumn) strAt(i int) []byte {
 	return ch.str[start:ch.off[j]]
 }
 
-// view returns a read-only copy of the column's chunk list that shares
-// every array: full chunks are immutable, and the head writes the current
-// chunk only past the view's lengths, except for its bitmap's last word,
-// which the view copies.
-func (c *fieldColumn) view() *fieldColumn {
+// viewTo sets fc to a read-only copy of the column's chunk list that
+// shares every array: full chunks are immutable, and the head writes the
+// current chunk only past the view's lengths, except for its bitmap's last
+// word, which the view copies.
+func (c *fieldColumn) viewTo(fc *fieldColumn) {
 	cur := c.cur
-	fc := &fieldColumn{typ: c.typ, n: c.n, full: c.full[:len(c.full):len(c.full)],
+	*fc = fieldColumn{typ: c.typ, n: c.n, full: c.full[:len(c.full):len(c.full)],
 		cur: colChunk{num: cur.num[:len(cur.num):len(cur.num)], off: cur.off[:len(cur.off):len(cur.off)],
 			str: cur.str[:len(cur.str):len(cur.str)]}}
 	if w := len(cur.valid); w > 0 {
 		fc.cur.valid, fc.tail, fc.hasTail = cur.valid[:w-1:w-1], cur.valid[w-1], true
 	}
-	return fc
 }
 
 // nullsRange sets fv.Null to the absent rows among rows [lo, hi), or nil when

@@ -59,7 +59,8 @@ func TestFieldColumnChunks(t *testing.T) {
 			for i := 0; i < before; i++ {
 				add(i)
 			}
-			v := c.view()
+			v := new(fieldColumn)
+			c.viewTo(v)
 			const n = 3*chunkRows + 5
 			for i := before; i < n; i++ {
 				add(i)
