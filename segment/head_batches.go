@@ -9,6 +9,12 @@ import (
 // batchFor returns an empty batch of the named columns the head has, and
 // their tag and field column indexes.
 func (h *Head) batchFor(cols []string) (b columnar.ColumnBatch, tagCols, fieldCols []int) {
+	// Sized once for every column named (a lastpoint names 20): grown by
+	// appends they were four allocations each per query.
+	b.Tags = make([]columnar.TagVector, 0, len(cols))
+	b.Fields = make([]columnar.FieldVector, 0, len(cols))
+	cs := make([]int, 0, 2*len(cols))
+	tagCols, fieldCols = cs[:0:len(cols)], cs[len(cols):len(cols)]
 	for _, name := range cols {
 		if c, ok := h.Schema.TagCol(name); ok && c < len(h.dicts) && !slices.Contains(tagCols, c) {
 			tagCols = append(tagCols, c)
