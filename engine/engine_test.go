@@ -671,6 +671,64 @@ func TestTablesSnapshotFollowsWrites(t *testing.T) {
 	}
 }
 
+// TestTablesSnapshotConcurrentWrites: readers of Tables and of scans' head
+// views read their snapshots while a writer adds a column a write (run
+// with -race: the snapshots are read without the engine's lock).
+func TestTablesSnapshotConcurrentWrites(t *testing.T) {
+	e := open(t, testConfig(t.TempDir()))
+	defer e.Close()
+	write(t, e, "db", point{"cpu", "a", 1, 1})
+	const n = 60
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			var b columnar.Batch
+			b.StartRow([]byte("cpu"), 1)
+			b.AddTag([]byte("host"), []byte("a"))
+			b.AddTag([]byte(fmt.Sprintf("t%d", i)), []byte("x"))
+			b.AddNum([]byte(fmt.Sprintf("f%d", i)), columnar.FieldInt, uint64(i))
+			b.EndRow(int64(2 + i))
+			if _, err := e.Write("db", &b); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	seen := 0
+	for reading := true; reading; {
+		select {
+		case <-done:
+			reading = false
+		default:
+		}
+		tables, _ := e.Tables("db")
+		s := tables["cpu"]
+		for i, k := range s.Tags {
+			if c, ok := s.TagCol(k); !ok || c != i {
+				t.Fatalf("snapshot: tag %q at %d %v, want %d", k, c, ok, i)
+			}
+		}
+		for i, f := range s.Fields {
+			if c, ok := s.FieldCol(f.Name); !ok || c != i {
+				t.Fatalf("snapshot: field %q at %d %v, want %d", f.Name, c, ok, i)
+			}
+		}
+		seen = max(seen, len(s.Fields))
+		ts, err := e.OpenScan("db", "cpu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range ts.heads {
+			_ = len(h.Schema.Tags) + len(h.Schema.Fields)
+		}
+		ts.Close()
+	}
+	if tables, _ := e.Tables("db"); len(tables["cpu"].Fields) != n+1 || len(tables["cpu"].Tags) != n+1 {
+		t.Errorf("after the writes: %d tags %d fields, want %d each", len(tables["cpu"].Tags), len(tables["cpu"].Fields), n+1)
+	}
+}
+
 // writeRounds writes rounds of random points into e's table m, each round
 // flushed but the last: several days (disjoint segments), late points into
 // the day before (overlapping ones), rewrites of earlier points of days 3+
