@@ -68,12 +68,12 @@ type partialTable struct {
 	// want are the parts emit passes on (the count always among them),
 	// and fold the parts to compute (PartM2: the running mean and
 	// squared deviations).
-	want PartSet
-	dicts             []map[string]int32
-	nulls             [][]bool
-	words             [][]uint64 // per out.Fields entry: its values as words
-	ids               [][]int32  // per out.Tags entry: its ids
-	dictv             [][]string // per out.Tags entry: its dictionary
+	want  PartSet
+	dicts []map[string]int32
+	nulls [][]bool
+	words [][]uint64 // per out.Fields entry: its values as words
+	ids   [][]int32  // per out.Tags entry: its ids
+	dictv [][]string // per out.Tags entry: its dictionary
 }
 
 // partialTables recycles the tables of finished folds. A dashboard's
