@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 
 	"github.com/siltdb/silt/columnar"
@@ -213,6 +214,10 @@ func foldOrdered(p *partial, typ columnar.FieldType, num, valid []uint64, lo, hi
 // sum, min, max, first and last, in the same order, so each is what
 // foldOrdered gives.
 func foldOrderedPlain(p *partial, typ columnar.FieldType, num, valid []uint64, lo, hi int, times []int64) {
+	if lo < hi && allSet(valid, lo, hi) {
+		foldDense(p, typ, num[lo:hi], times[lo], times[hi-1])
+		return
+	}
 	num, times = num[:hi], times[:hi]
 	first, last := -1, -1
 	n := p.n
@@ -287,6 +292,74 @@ func foldOrderedPlain(p *partial, typ columnar.FieldType, num, valid []uint64, l
 		p.first, p.ft = num[first], times[first]
 		p.last, p.lt = num[last], times[last]
 	}
+}
+
+// allSet reports whether bits [lo, hi) of valid are all set.
+func allSet(valid []uint64, lo, hi int) bool {
+	for lo < hi {
+		k := min(64-lo&63, hi-lo)
+		mask := uint64(1)<<k - 1 // k == 64: every bit
+		if (valid[lo>>6]>>(lo&63))&mask != mask {
+			return false
+		}
+		lo += k
+	}
+	return true
+}
+
+// foldDense is foldOrderedPlain over values that are all present (num,
+// not empty; ft and lt the first's and last's times): the loops without
+// the validity test, the same arithmetic in the same order. An integer
+// sum's overflow is gathered branch-free: s = sum+v left the type iff
+// sum and v share a sign that s lacks.
+func foldDense(p *partial, typ columnar.FieldType, num []uint64, ft, lt int64) {
+	switch typ {
+	case columnar.FieldFloat:
+		v0 := math.Float64frombits(num[0])
+		var sum float64 // 0 + v0, not v0: -0 sums to +0, as foldOrdered's
+		sum += v0
+		mn, mx := v0, v0
+		for _, u := range num[1:] {
+			v := math.Float64frombits(u)
+			if FloatLess(v, mn) {
+				mn = v
+			}
+			if FloatLess(mx, v) {
+				mx = v
+			}
+			sum += v
+		}
+		p.sum, p.min, p.max = math.Float64bits(sum), math.Float64bits(mn), math.Float64bits(mx)
+	case columnar.FieldInt:
+		v0 := int64(num[0])
+		sum, mn, mx := v0, v0, v0
+		var ov int64
+		for _, u := range num[1:] {
+			v := int64(u)
+			mn, mx = min(mn, v), max(mx, v)
+			s := sum + v
+			ov |= (sum ^ s) & (v ^ s)
+			sum = s
+		}
+		p.overflow = p.overflow || ov < 0
+		p.sum, p.min, p.max = uint64(sum), uint64(mn), uint64(mx)
+	case columnar.FieldUint:
+		sum, mn, mx := num[0], num[0], num[0]
+		var carry uint64
+		for _, v := range num[1:] {
+			mn, mx = min(mn, v), max(mx, v)
+			var c uint64
+			sum, c = bits.Add64(sum, v, 0)
+			carry |= c
+		}
+		p.overflow = p.overflow || carry != 0
+		p.sum, p.min, p.max = sum, mn, mx
+	default:
+		return
+	}
+	p.n = int64(len(num))
+	p.first, p.ft = num[0], ft
+	p.last, p.lt = num[len(num)-1], lt
 }
 
 // foldRows folds into t, as partials per window of width and group of the
