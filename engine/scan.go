@@ -471,7 +471,8 @@ func (ts *TableScan) headTasks(h *segment.Head, span timeSpan) []func(emit func(
 		}
 		if w > 0 && h.RowsPerWindow(lo, hi, w) >= minHeadRollupRows {
 			tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
-				err := h.ScanRollup(ts.Columns, match(), lo, hi, w, BatchRows, emit)
+				// Only the parts the reader takes (RollupColumns; nil: all).
+				err := h.ScanRollupParts(ts.Columns, segment.PartsOf(ts.RollupColumns), match(), lo, hi, w, BatchRows, emit)
 				if segment.FoldAbandoned(err) {
 					// Nothing was emitted: the raw rows report an
 					// overflow as the query engine does, and count

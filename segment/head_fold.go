@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 
 	"github.com/siltdb/silt/columnar"
@@ -111,8 +112,15 @@ var noValues orderedColumn
 // times are times (in time order). It is foldRun over the values in
 // place: the same arithmetic in the same order, so the partials are those
 // a batch of the same rows gives.
-func foldOrdered(p *partial, typ columnar.FieldType, num, valid []uint64, lo, hi int, times []int64) {
+//
+// Without moments it leaves the mean and M2 alone (zero in an empty p):
+// for a read that passes no PartM2 on, whose partials' M2 nobody sees.
+func foldOrdered(p *partial, typ columnar.FieldType, num, valid []uint64, lo, hi int, times []int64, moments bool) {
 	if num == nil {
+		return
+	}
+	if !moments {
+		foldOrderedPlain(p, typ, num, valid, lo, hi, times)
 		return
 	}
 	num, times = num[:hi], times[:hi]
@@ -202,6 +210,158 @@ func foldOrdered(p *partial, typ columnar.FieldType, num, valid []uint64, lo, hi
 	}
 }
 
+// foldOrderedPlain is foldOrdered without the mean and M2: the count,
+// sum, min, max, first and last, in the same order, so each is what
+// foldOrdered gives.
+func foldOrderedPlain(p *partial, typ columnar.FieldType, num, valid []uint64, lo, hi int, times []int64) {
+	if lo < hi && allSet(valid, lo, hi) {
+		foldDense(p, typ, num[lo:hi], times[lo], times[hi-1])
+		return
+	}
+	num, times = num[:hi], times[:hi]
+	first, last := -1, -1
+	n := p.n
+	switch typ {
+	case columnar.FieldFloat:
+		var sum, mn, mx float64
+		for i := lo; i < hi; i++ {
+			if valid[i>>6]&(1<<(i&63)) == 0 {
+				continue
+			}
+			v := math.Float64frombits(num[i])
+			if n == 0 {
+				mn, mx, first = v, v, i
+			} else {
+				if FloatLess(v, mn) {
+					mn = v
+				}
+				if FloatLess(mx, v) {
+					mx = v
+				}
+			}
+			sum += v
+			last = i
+			n++
+		}
+		p.sum, p.min, p.max = math.Float64bits(sum), math.Float64bits(mn), math.Float64bits(mx)
+	case columnar.FieldInt:
+		var sum, mn, mx int64
+		for i := lo; i < hi; i++ {
+			if valid[i>>6]&(1<<(i&63)) == 0 {
+				continue
+			}
+			v := int64(num[i])
+			if n == 0 {
+				mn, mx, first = v, v, i
+			} else {
+				mn, mx = min(mn, v), max(mx, v)
+			}
+			s := sum + v
+			if (v > 0 && s < sum) || (v < 0 && s > sum) {
+				p.overflow = true
+			}
+			sum = s
+			last = i
+			n++
+		}
+		p.sum, p.min, p.max = uint64(sum), uint64(mn), uint64(mx)
+	case columnar.FieldUint:
+		var sum, mn, mx uint64
+		for i := lo; i < hi; i++ {
+			if valid[i>>6]&(1<<(i&63)) == 0 {
+				continue
+			}
+			v := num[i]
+			if n == 0 {
+				mn, mx, first = v, v, i
+			} else {
+				mn, mx = min(mn, v), max(mx, v)
+			}
+			s := sum + v
+			if s < sum {
+				p.overflow = true
+			}
+			sum = s
+			last = i
+			n++
+		}
+		p.sum, p.min, p.max = sum, mn, mx
+	}
+	p.n = n
+	if first >= 0 {
+		p.first, p.ft = num[first], times[first]
+		p.last, p.lt = num[last], times[last]
+	}
+}
+
+// allSet reports whether bits [lo, hi) of valid are all set.
+func allSet(valid []uint64, lo, hi int) bool {
+	for lo < hi {
+		k := min(64-lo&63, hi-lo)
+		mask := uint64(1)<<k - 1 // k == 64: every bit
+		if (valid[lo>>6]>>(lo&63))&mask != mask {
+			return false
+		}
+		lo += k
+	}
+	return true
+}
+
+// foldDense is foldOrderedPlain over values that are all present (num,
+// not empty; ft and lt the first's and last's times): the loops without
+// the validity test, the same arithmetic in the same order. An integer
+// sum's overflow is gathered branch-free: s = sum+v left the type iff
+// sum and v share a sign that s lacks.
+func foldDense(p *partial, typ columnar.FieldType, num []uint64, ft, lt int64) {
+	switch typ {
+	case columnar.FieldFloat:
+		v0 := math.Float64frombits(num[0])
+		var sum float64 // 0 + v0, not v0: -0 sums to +0, as foldOrdered's
+		sum += v0
+		mn, mx := v0, v0
+		for _, u := range num[1:] {
+			v := math.Float64frombits(u)
+			if FloatLess(v, mn) {
+				mn = v
+			}
+			if FloatLess(mx, v) {
+				mx = v
+			}
+			sum += v
+		}
+		p.sum, p.min, p.max = math.Float64bits(sum), math.Float64bits(mn), math.Float64bits(mx)
+	case columnar.FieldInt:
+		v0 := int64(num[0])
+		sum, mn, mx := v0, v0, v0
+		var ov int64
+		for _, u := range num[1:] {
+			v := int64(u)
+			mn, mx = min(mn, v), max(mx, v)
+			s := sum + v
+			ov |= (sum ^ s) & (v ^ s)
+			sum = s
+		}
+		p.overflow = p.overflow || ov < 0
+		p.sum, p.min, p.max = uint64(sum), uint64(mn), uint64(mx)
+	case columnar.FieldUint:
+		sum, mn, mx := num[0], num[0], num[0]
+		var carry uint64
+		for _, v := range num[1:] {
+			mn, mx = min(mn, v), max(mx, v)
+			var c uint64
+			sum, c = bits.Add64(sum, v, 0)
+			carry |= c
+		}
+		p.overflow = p.overflow || carry != 0
+		p.sum, p.min, p.max = sum, mn, mx
+	default:
+		return
+	}
+	p.n = int64(len(num))
+	p.first, p.ft = num[0], ft
+	p.last, p.lt = num[len(num)-1], lt
+}
+
 // foldRows folds into t, as partials per window of width and group of the
 // tags tagCols, the fields fieldCols (of types fs, in that order) of the
 // head's rows whose series keep holds (nil: all) and whose time is in
@@ -222,7 +382,7 @@ func (h *Head) foldRows(keep []bool, minT, maxT, width int64, tagCols, fieldCols
 			return false, nil
 		}
 	}
-	f := headFolder{h: h, width: width, tagCols: tagCols, fieldCols: fieldCols, fs: fs, t: t,
+	f := headFolder{h: h, width: width, tagCols: tagCols, fieldCols: fieldCols, fs: fs, t: t, moments: t.want.Has(PartM2),
 		ps:    make([]partial, len(fieldCols)),
 		num:   make([][]uint64, len(fieldCols)),
 		valid: make([][]uint64, len(fieldCols)),
@@ -335,6 +495,7 @@ type headFolder struct {
 	fieldCols []int
 	fs        []columnar.FieldSchema
 	t         *partialTable
+	moments   bool // fold the mean and M2 (the table passes PartM2 on)
 
 	times []int64
 	num   [][]uint64
@@ -422,7 +583,7 @@ func (f *headFolder) series(sid uint32, lo, hi int) error {
 		}
 		clear(f.ps)
 		for k := range f.ps {
-			foldOrdered(&f.ps[k], f.fs[k].Type, f.num[k], f.valid[k], i, j, times)
+			foldOrdered(&f.ps[k], f.fs[k].Type, f.num[k], f.valid[k], i, j, times, f.moments)
 			if f.ps[k].overflow {
 				return fmt.Errorf("%w (field %s)", ErrRollupOverflow, f.fs[k].Name)
 			}

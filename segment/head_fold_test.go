@@ -265,9 +265,19 @@ func BenchmarkHeadFoldTSBS(b *testing.B) {
 	} {
 		keep := keeps(c.hosts)
 		cols := fields[:c.fields]
-		for _, mode := range []string{"chunks", "batches"} {
+		// chunks-max asks for what TSBS's max per minute reads: each
+		// field's count and max (ScanRollupParts).
+		var maxCols []string
+		for _, f := range cols {
+			maxCols = append(maxCols, RollupColumn(f, PartCount), RollupColumn(f, PartMax))
+		}
+		for _, mode := range []string{"chunks", "chunks-max", "batches"} {
 			b.Run(c.name+"/"+mode, func(b *testing.B) {
-				foldFromChunks = mode == "chunks"
+				foldFromChunks = mode != "batches"
+				want := AllParts
+				if mode == "chunks-max" {
+					want = PartsOf(maxCols)
+				}
 				defer func() { foldFromChunks = true }()
 				b.ReportAllocs()
 				runtime.GC() // the head's making leaves garbage: its collection is not the reads'
@@ -278,7 +288,7 @@ func BenchmarkHeadFoldTSBS(b *testing.B) {
 					i++
 					minT := int64(k%(24-int(c.hours))) * 3600e9
 					n := 0
-					err := v.ScanRollup(cols, keep[k], minT, minT+c.hours*3600e9, 60e9, 8192, func(cb *columnar.ColumnBatch) error {
+					err := v.ScanRollupParts(cols, want, keep[k], minT, minT+c.hours*3600e9, 60e9, 8192, func(cb *columnar.ColumnBatch) error {
 						n += cb.Len
 						return nil
 					})

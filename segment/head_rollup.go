@@ -23,6 +23,13 @@ import (
 // An integer sum leaving its type within a window, or more partials than
 // maxHeldPartials, fail the call before fn saw any batch (FoldAbandoned).
 func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, max int, fn func(*columnar.ColumnBatch) error) error {
+	return h.ScanRollupParts(cols, AllParts, keep, minT, maxT, width, max, fn)
+}
+
+// ScanRollupParts is ScanRollup passing on only the parts of want (and
+// each field's count) of every field: a fold for no PartM2 skips the
+// running mean and squared deviations.
+func (h *Head) ScanRollupParts(cols []string, want PartSet, keep []bool, minT, maxT, width int64, max int, fn func(*columnar.ColumnBatch) error) error {
 	// Only the named tags are kept: rows of series that share them fold
 	// into the same partials, which is all a reader grouping by those
 	// tags needs, and spares gathering every tag of every row.
@@ -44,7 +51,7 @@ func (h *Head) ScanRollup(cols []string, keep []bool, minT, maxT, width int64, m
 	if groups > 0 {
 		hint = int(min((hi-lo)/width+1, maxPartialHint) * int64(min(groups, maxPartialHint)))
 	}
-	return foldPartials(tags, fs, width, max, hint, func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
+	return foldPartials(tags, fs, width, max, hint, want, func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
 		if groups > 0 {
 			rb.comb.indexWindows(lo, hi, width, groups)
 		}
@@ -159,9 +166,10 @@ var foldFromChunks = true
 // integer sum that overflows fails the whole call before anything reached
 // fn, so the caller can read the range raw instead (ErrRollupOverflow), as
 // does a fold that would hold more than its bound (ErrTooManyPartials).
-func foldPartials(tags []string, fs []columnar.FieldSchema, width int64, max, hint int, body func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
+func foldPartials(tags []string, fs []columnar.FieldSchema, width int64, max, hint int, want PartSet, body func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
 	rb := newRollupBuilder(width, tags, fs, nil)
 	rb.comb = newPartialTable(tags, fs, hint)
+	rb.comb.want = want | partBit(PartCount)
 	defer rb.comb.release()
 	if err := body(rb, rollupFeeder(tags, fs, []*rollupBuilder{rb})); err != nil {
 		return err

@@ -62,11 +62,18 @@ type partialTable struct {
 	// kept so a recycled table emitting the same fields again names its
 	// columns without building them anew.
 	outFields, outFor []columnar.FieldSchema
-	dicts             []map[string]int32
-	nulls             [][]bool
-	words             [][]uint64 // per out.Fields entry: its values as words
-	ids               [][]int32  // per out.Tags entry: its ids
-	dictv             [][]string // per out.Tags entry: its dictionary
+	outWant           PartSet
+	outParts          []int // the indexes in RollupParts of outWant's parts
+
+	// want are the parts emit passes on (the count always among them),
+	// and fold the parts to compute (PartM2: the running mean and
+	// squared deviations).
+	want  PartSet
+	dicts []map[string]int32
+	nulls [][]bool
+	words [][]uint64 // per out.Fields entry: its values as words
+	ids   [][]int32  // per out.Tags entry: its ids
+	dictv [][]string // per out.Tags entry: its dictionary
 }
 
 // partialTables recycles the tables of finished folds. A dashboard's
@@ -109,6 +116,7 @@ func newPartialTable(tags []string, fields []columnar.FieldSchema, hint int) *pa
 		t = &partialTable{}
 	}
 	t.fields, t.nf, t.nt = fields, len(fields), len(tags)
+	t.want = AllParts
 	t.limit = min(maxHeldPartials, maxHeldPartialBytes/slot)
 	hint = min(hint, t.limit, maxPartialHintBytes/slot)
 	t.hint = hint
@@ -412,9 +420,15 @@ func mergePartial(dst, src *partial, typ columnar.FieldType) (overflow bool) {
 // (RollupSchema), filled column by column: the row counts and window
 // starts are the table's own slices, each part a typed loop.
 func (t *partialTable) emit(tags []string, width int64, max int, fn func(*columnar.ColumnBatch) error) error {
-	if len(t.outFields) == 0 || !slices.Equal(t.outFor, t.fields) { // never empty: the row count
-		t.outFor = append(t.outFor[:0], t.fields...)
-		t.outFields = appendRollupFields(t.outFields[:0], t.fields)
+	if len(t.outFields) == 0 || !slices.Equal(t.outFor, t.fields) || t.outWant != t.want { // never empty: the row count
+		t.outFor, t.outWant = append(t.outFor[:0], t.fields...), t.want
+		t.outFields = appendRollupFieldsOf(t.outFields[:0], t.fields, t.want)
+		t.outParts = t.outParts[:0]
+		for i := range RollupParts {
+			if t.want&(1<<i) != 0 {
+				t.outParts = append(t.outParts, i)
+			}
+		}
 	}
 	fields := t.outFields
 	// The batch, its vectors' arrays and the dictionaries' maps are the
@@ -471,35 +485,50 @@ func (t *partialTable) emit(tags []string, width int64, max int, fn func(*column
 		}
 		b.Fields[0].I = t.rows[lo:hi:hi] // RollupRows
 		nulls = slices.Grow(nulls[:0], t.nf)[:t.nf]
+		np := len(t.outParts) // columns per field, the count first
 		for k := range t.nf {
-			c0 := 1 + k*len(RollupParts) // the field's count column
-			cols := b.Fields[c0 : c0+len(RollupParts)]
+			c0 := 1 + k*np // the field's count column
+			cols := b.Fields[c0 : c0+np]
 			null := slices.Grow(nulls[k][:0], n)[:n]
 			anyNull := false
 			count := &cols[0]
 			t.partColumn(c0, count, n) // RollupPartType: an int
-			// One pass over the slots fills every part column: the
-			// columns as words (a part's bits, as partial holds them).
-			var w [len(partWords)][]uint64
-			for p := range w {
-				w[p] = t.partColumn(c0+1+p, &cols[1+p], n)
-			}
-			sum, mn, mx, first, last, ft, lt, m2 := w[0][:n], w[1][:n], w[2][:n], w[3][:n], w[4][:n], w[5][:n], w[6][:n], w[7][:n]
-			for i := range n {
-				pt := &t.parts[(lo+i)*t.nf+k]
-				c := pt.n
-				count.I[i] = c
-				null[i] = c == 0
-				anyNull = anyNull || c == 0
-				sum[i], mn[i], mx[i], first[i], last[i] = pt.sum, pt.min, pt.max, pt.first, pt.last
-				ft[i], lt[i], m2[i] = uint64(pt.ft), uint64(pt.lt), math.Float64bits(pt.m2)
+			if t.want == AllParts {
+				// One pass over the slots fills every part column: the
+				// columns as words (a part's bits, as partial holds them).
+				var w [len(partWords)][]uint64
+				for p := range w {
+					w[p] = t.partColumn(c0+1+p, &cols[1+p], n)
+				}
+				sum, mn, mx, first, last, ft, lt, m2 := w[0][:n], w[1][:n], w[2][:n], w[3][:n], w[4][:n], w[5][:n], w[6][:n], w[7][:n]
+				for i := range n {
+					pt := &t.parts[(lo+i)*t.nf+k]
+					c := pt.n
+					count.I[i] = c
+					null[i] = c == 0
+					anyNull = anyNull || c == 0
+					sum[i], mn[i], mx[i], first[i], last[i] = pt.sum, pt.min, pt.max, pt.first, pt.last
+					ft[i], lt[i], m2[i] = uint64(pt.ft), uint64(pt.lt), math.Float64bits(pt.m2)
+				}
+			} else {
+				// Some parts only: a pass per part column.
+				cnt := count.I[:n]
+				for i := range n {
+					c := t.parts[(lo+i)*t.nf+k].n
+					cnt[i] = c
+					null[i] = c == 0
+					anyNull = anyNull || c == 0
+				}
+				for j, p := range t.outParts[1:] {
+					t.fillPart(t.partColumn(c0+1+j, &cols[1+j], n)[:n], p, lo, k)
+				}
 			}
 			nulls[k] = null
 			null = null[:n:n]
 			if !anyNull {
 				null = nil
 			}
-			for p := 1; p < len(RollupParts); p++ {
+			for p := 1; p < np; p++ {
 				cols[p].Null = null
 			}
 		}
@@ -508,6 +537,47 @@ func (t *partialTable) emit(tags []string, width int64, max int, fn func(*column
 		}
 	}
 	return nil
+}
+
+// fillPart sets w[i] to part p (an index into RollupParts, not the
+// count) of field k of slot lo+i, as a word.
+func (t *partialTable) fillPart(w []uint64, p, lo, k int) {
+	ps := t.parts[lo*t.nf+k:]
+	nf := t.nf
+	switch RollupParts[p] {
+	case PartSum:
+		for i := range w {
+			w[i] = ps[i*nf].sum
+		}
+	case PartMin:
+		for i := range w {
+			w[i] = ps[i*nf].min
+		}
+	case PartMax:
+		for i := range w {
+			w[i] = ps[i*nf].max
+		}
+	case PartFirst:
+		for i := range w {
+			w[i] = ps[i*nf].first
+		}
+	case PartLast:
+		for i := range w {
+			w[i] = ps[i*nf].last
+		}
+	case PartFirstTime:
+		for i := range w {
+			w[i] = uint64(ps[i*nf].ft)
+		}
+	case PartLastTime:
+		for i := range w {
+			w[i] = uint64(ps[i*nf].lt)
+		}
+	case PartM2:
+		for i := range w {
+			w[i] = math.Float64bits(ps[i*nf].m2)
+		}
+	}
 }
 
 // partWords are the parts after the count, in RollupParts order.

@@ -75,6 +75,10 @@ func BenchmarkTSBSQueries(b *testing.B) {
 	last15 := fmt.Sprintf("time >= %d AND time <= %d", ns(end-15*time.Minute), ns(end))
 	max5 := `max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait)`
 	one := "(hostname = 'host_42')"
+	// cpu-max-all-1's eight hours start on a minute, not an hour, as
+	// TSBS's random windows do: its first and last hours are ragged.
+	ragged8 := fmt.Sprintf("time >= %d AND time < %d", ns(97*time.Minute), ns(97*time.Minute+time.Duration(min(hours-2, 8))*time.Hour))
+	maxAll := `max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait),max(usage_irq),max(usage_softirq),max(usage_steal),max(usage_guest),max(usage_guest_nice)`
 	influx := []struct{ name, q string }{
 		{"single-groupby-1-1-1/influxql", `SELECT max(usage_user) FROM cpu WHERE ` + one + ` AND ` + hour + ` GROUP BY time(1m)`},
 		{"single-groupby-1-1-12/influxql", `SELECT max(usage_user) FROM cpu WHERE ` + one + ` AND ` + twelve + ` GROUP BY time(1m)`},
@@ -83,6 +87,7 @@ func BenchmarkTSBSQueries(b *testing.B) {
 		{"single-groupby-5-8-1/influxql", `SELECT max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait) FROM cpu WHERE ` + or8 + ` AND ` + hour + ` GROUP BY time(1m)`},
 		{"cpu-max-all-8/influxql", `SELECT max(usage_user),max(usage_system),max(usage_idle),max(usage_nice),max(usage_iowait),max(usage_irq),max(usage_softirq),max(usage_steal),max(usage_guest),max(usage_guest_nice) FROM cpu WHERE ` + or8 + ` AND ` + eight + ` GROUP BY time(1h)`},
 		{"single-groupby-5-1-12/influxql", `SELECT ` + max5 + ` FROM cpu WHERE ` + one + ` AND ` + twelve + ` GROUP BY time(1m)`},
+		{"cpu-max-all-1/influxql", `SELECT ` + maxAll + ` FROM cpu WHERE ` + one + ` AND ` + ragged8 + ` GROUP BY time(1h)`},
 		{"high-cpu-1/influxql", `SELECT * FROM cpu WHERE usage_user > 90 AND ` + one + ` AND ` + half},
 		{"high-cpu-all/influxql", `SELECT * FROM cpu WHERE usage_user > 90 AND ` + half},
 		{"double-groupby-1/influxql", `SELECT mean(usage_user) FROM cpu WHERE ` + half + ` GROUP BY time(1h),hostname`},
@@ -102,6 +107,7 @@ func BenchmarkTSBSQueries(b *testing.B) {
 		{"single-groupby-1-8-1/sql-or", `SELECT date_bin(INTERVAL '1 minute', time, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS m, max(usage_user) FROM cpu WHERE ` + or8 + ` AND ` + hour + ` GROUP BY m ORDER BY m`},
 		{"single-groupby-1-8-1/sql-in", `SELECT date_bin(INTERVAL '1 minute', time, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS m, max(usage_user) FROM cpu WHERE hostname IN (` + strings.Join(in8, ",") + `) AND ` + hour + ` GROUP BY m ORDER BY m`},
 		{"single-groupby-5-1-12/sql", `SELECT date_bin('1 minute', time, TIMESTAMP '2000-01-01') AS minute, ` + max5 + ` FROM cpu WHERE ` + one + ` AND ` + twelve + ` GROUP BY minute ORDER BY minute ASC`},
+		{"cpu-max-all-1/sql", `SELECT date_bin('1 hour', time, TIMESTAMP '2000-01-01') AS hour, ` + maxAll + ` FROM cpu WHERE ` + one + ` AND ` + ragged8 + ` GROUP BY hour ORDER BY hour`},
 		{"high-cpu-all/sql", `SELECT ` + cols + ` FROM cpu WHERE usage_user > 90 AND ` + half},
 	}
 	run := func(b *testing.B, u string, scanned bool) {
