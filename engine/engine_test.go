@@ -13,8 +13,8 @@ import (
 	"reflect"
 	"slices"
 	"sort"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
