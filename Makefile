@@ -21,7 +21,7 @@ GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 
 HOSTILE_REQUESTS ?= 100000
 
-.PHONY: help build build-static run dev cluster test test-cluster test-race test-hostile test-crash lint fuzz bench bench-rollups bench-prom clean bench-peers
+.PHONY: help build build-static run dev cluster test test-cluster test-race test-race-short test-hostile test-crash lint fuzz bench bench-rollups bench-prom clean bench-peers
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -50,12 +50,24 @@ test: ## vet and run every test (crash tests included; -short skips them)
 	# recycled: a scan result kept past its batch reads garbage and fails
 	# (segment/arrow_pool.go).
 	SILT_DEBUG_POISON_FREED=1 $(GO) test -count=1 -run 'AgainstPostgres|Oracle' ./query/exec ./server
+	$(MAKE) test-race-short
+
+# The concurrency tests (writers, scans, flushes, drops and WAL appends at
+# once; views and frozen heads read while written) under the race
+# detector: the regressions a data race would bring, in a few minutes'
+# budget rather than the whole suite's (make test-race). ./server is left
+# to make test-race: its race build recompiles the C SQL parser (pg_query),
+# minutes on a fresh machine.
+RACE_SHORT_TESTS := ^(TestViewIsStableUnderAppends|TestFrozenHeadReadDuringFlush|TestMatchSeriesIndexUnderAppends|TestOrderedColumnsUnderConcurrentReads|TestConcurrentWriteScanFlush|TestDropRacesFlush|TestConcurrentAppendSyncRotate|TestConcurrentPreparedAppends)$$
 
 test-cluster: ## the scale-out end-to-end suite alone, long mode: writers, a query node and node-id fencing as real processes over a real MinIO; 300k Kafka records through 10 kill -9s
 	SILT_CLUSTER_KAFKA_RECORDS=300000 SILT_CLUSTER_KAFKA_KILLS=10 $(GO) test -count=1 -v -timeout=30m ./test/cluster/
 
 test-race: ## run the tests under the race detector
 	$(GO) test -count=1 -race ./...
+
+test-race-short: ## the concurrency tests alone under the race detector (part of make test)
+	$(GO) test -count=1 -race -timeout 10m -run '$(RACE_SHORT_TESTS)' ./segment ./engine ./engine/wal
 
 test-hostile: ## the HTTP fuzzer's long mode: HOSTILE_REQUESTS (100000) hostile requests at a real silt serve (SILT_HOSTILE_SEED=N replays a run)
 	SILT_HOSTILE_REQUESTS=$(HOSTILE_REQUESTS) $(GO) test -count=1 -v -timeout=90m -run '^TestHostileHTTP$$' ./test/hostile/

@@ -72,6 +72,9 @@ func (e *Engine) DropTable(db, table string) error {
 // drop removes db.table (table "" for the whole database) and reports
 // whether there was anything to remove.
 func (e *Engine) drop(db, table string) (bool, error) {
+	if e.stopping.Load() {
+		return false, ErrClosed
+	}
 	if !e.ready.Load() {
 		return false, ErrNotReady
 	}
@@ -121,7 +124,7 @@ func (e *Engine) dropApply(db, table string) (pos wal.Pos, gone []segment.Segmen
 	nm, gone := dropFromManifest(m, db, table, at)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
+	if e.closed || e.stopping.Load() {
 		return 0, nil, false, ErrClosed
 	}
 	if e.wal == nil {

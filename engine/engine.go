@@ -136,6 +136,10 @@ type Engine struct {
 	flushUnstamped bool
 	walBuf         []byte
 	closed         bool
+	// stopping: shutdown has begun (StopWrites); writes and drops are
+	// refused with ErrClosed. Set under mu, so that every write the WAL
+	// took before it is in a head the final flush freezes.
+	stopping atomic.Bool
 
 	sources sink.SourceOffsets // guarded by mu: positions covered by every durable write (see WriteFrom)
 
@@ -319,6 +323,9 @@ func (e *Engine) write(db string, b *columnar.Batch, offs sink.SourceOffsets) (s
 // WriteParts); nil encodes a type 1 or type 2 record.
 func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffsets, encode func(dst []byte) []byte) (sink.WriteResult, error) {
 	var res sink.WriteResult
+	if e.stopping.Load() {
+		return res, ErrClosed // before ErrNotReady: Close clears ready
+	}
 	if !e.ready.Load() {
 		return res, ErrNotReady
 	}
@@ -362,7 +369,7 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 		}
 	}
 	e.mu.Lock()
-	if e.closed {
+	if e.closed || e.stopping.Load() {
 		e.mu.Unlock()
 		return res, ErrClosed
 	}
@@ -658,14 +665,32 @@ func (e *Engine) Tables(db string) (map[string]*columnar.TableSchema, bool) {
 // Ready reports whether the WAL has been replayed.
 func (e *Engine) Ready() bool { return e.ready.Load() }
 
+// StopWrites begins a shutdown: from its return every write (and drop)
+// is refused with ErrClosed — "shutting-down" to HTTP clients, at once
+// rather than after the final flush — while queries are still answered.
+// Every write acknowledged before it is in a head or frozen set that the
+// next Flush writes out (the check is made under the lock writes append
+// to the WAL under), so a Flush after StopWrites leaves the WAL holding
+// nothing acknowledged that is not in a segment.
+func (e *Engine) StopWrites() {
+	e.mu.Lock()
+	e.stopping.Store(true)
+	e.mu.Unlock()
+}
+
+// Stopping reports whether StopWrites (or Close) was called.
+func (e *Engine) Stopping() bool { return e.stopping.Load() }
+
 // Close stops the flusher, flushes every head and closes the WAL. After a
-// clean Close the WAL is empty.
+// clean Close the WAL is empty. Writes are refused from its start
+// (StopWrites).
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
 		return nil
 	}
+	e.stopping.Store(true)
 	e.mu.Unlock()
 	if !e.ready.Swap(false) {
 		// Never recovered (or recovery failed): nothing to flush.

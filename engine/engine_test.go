@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -400,27 +401,34 @@ func TestConcurrentWriteScanFlush(t *testing.T) {
 			done <- nil
 		}(w)
 	}
+	// A scanner and a flusher of their own, so that scans read frozen
+	// heads while a flush writes them out (the engine hands scans the
+	// frozen heads themselves, unlocked), besides the flush loop's.
 	stop := make(chan struct{})
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
+	var bg sync.WaitGroup
+	loop := func(f func()) {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				f()
 			}
-			_ = e.Scan("db", "cpu", func(*columnar.Point) error { return nil })
-			_ = e.Flush()
-		}
-	}()
+		}()
+	}
+	loop(func() { _ = e.Scan("db", "cpu", func(*columnar.Point) error { return nil }) })
+	loop(func() { _ = e.Flush() })
 	for w := 0; w < writers; w++ {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
 	}
 	close(stop)
-	<-readerDone
+	bg.Wait()
 	n := 0
 	if err := e.Scan("db", "cpu", func(*columnar.Point) error { n++; return nil }); err != nil {
 		t.Fatal(err)

@@ -26,6 +26,10 @@ import (
 //
 // A Head is not safe for concurrent use: the engine appends under its lock and
 // freezes a head (no more appends) before flushing or reading it unlocked.
+// A frozen head is read by scans and its flush at once, so their paths only
+// read it (Finish of a finished head writes nothing; folds publish their
+// copies atomically); the flush's own record (flushed, flushedRank, ...) is
+// written and read by the flusher alone.
 type Head struct {
 	Schema *columnar.TableSchema // shared with the engine's catalog; grows
 

@@ -46,14 +46,18 @@ type flushRun struct {
 // flushOrder sorts the frozen head's rows by (window, series, time, arrival),
 // merges duplicate points (same series and time) and splits by window.
 // Series order is lexicographic over tag values in column order, absent tags
-// first, so equal tag prefixes form contiguous runs that index as ranges.
-func (h *Head) flushOrder() []flushRun {
+// first, so equal tag prefixes form contiguous runs that index as ranges;
+// rank is each series' place in it (seriesRanks).
+//
+// It only reads the head: a flush (WriteSegments) and scans of the same
+// frozen head (ScanOrdered) call it at once, unlocked, so what the flush
+// keeps of the order (flushed, flushedRank) it stores itself.
+func (h *Head) flushOrder() (runs []flushRun, rank []int32) {
 	n := len(h.times)
 	if n == 0 {
-		return nil
+		return nil, nil
 	}
-	perm := h.sortedRows()
-	var runs []flushRun
+	perm, rank := h.sortedRows()
 	var cur *flushRun
 	// The runs' rows are written into perm itself: each group of
 	// duplicates yields one row, written at or before the group's first
@@ -100,17 +104,16 @@ func (h *Head) flushOrder() []flushRun {
 			return cmp.Compare(a.Out, b.Out)
 		})
 	}
-	return runs
+	return runs, rank
 }
 
 // sortedRows returns the row numbers ordered by (window, series rank, time,
-// arrival). A counting sort on (window, series) does the bulk in O(n); rows
-// of one series usually arrive in time order, so the per-series time sort
-// is mostly a check.
-func (h *Head) sortedRows() []int32 {
+// arrival), and the series ranks it ordered by. A counting sort on (window,
+// series) does the bulk in O(n); rows of one series usually arrive in time
+// order, so the per-series time sort is mostly a check.
+func (h *Head) sortedRows() (perm, rank []int32) {
 	n := len(h.times)
-	rank := h.seriesRanks()
-	h.flushedRank = rank // the flushed rollups walk series in this order
+	rank = h.seriesRanks()
 	ns := len(rank)
 	// Dense window numbers, in time order.
 	var wins []int64
@@ -135,7 +138,7 @@ func (h *Head) sortedRows() []int32 {
 	nb := len(wins) * ns
 	if nb > 4*n+1024 {
 		// Sparse (many windows × many series): buckets would outweigh rows.
-		perm := make([]int32, n)
+		perm = make([]int32, n)
 		for i := range perm {
 			perm[i] = int32(i)
 		}
@@ -151,7 +154,7 @@ func (h *Head) sortedRows() []int32 {
 			}
 			return cmp.Compare(a, b)
 		})
-		return perm
+		return perm, rank
 	}
 	counts := make([]int32, nb+1)
 	for i := range h.times {
@@ -160,7 +163,7 @@ func (h *Head) sortedRows() []int32 {
 	for b := 1; b <= nb; b++ {
 		counts[b] += counts[b-1]
 	}
-	perm := make([]int32, n)
+	perm = make([]int32, n)
 	next := slices.Clone(counts[:nb])
 	for i := range h.times {
 		b := int(winOf[i])*ns + int(rank[h.series[i]])
@@ -182,7 +185,7 @@ func (h *Head) sortedRows() []int32 {
 			slices.SortStableFunc(run, func(a, b int32) int { return cmp.Compare(h.times[a], h.times[b]) })
 		}
 	}
-	return perm
+	return perm, rank
 }
 
 // seriesRanks returns, per series id, its position in lexicographic tag order.

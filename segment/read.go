@@ -98,7 +98,8 @@ func (h *Head) Scan(fn func(p *columnar.Point) error) error {
 func (h *Head) ScanOrdered(fn func(p *columnar.Point) error) error {
 	h.Finish()
 	var p columnar.Point
-	for _, run := range h.flushOrder() {
+	runs, _ := h.flushOrder()
+	for _, run := range runs {
 		k := 0 // next override in byOut, sorted by (Out, Col)
 		byOut := run.Overrides
 		if len(byOut) > 0 {

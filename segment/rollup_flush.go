@@ -163,10 +163,10 @@ func (fp *flushPartials) init() error {
 		return err
 	}
 	fp.g, fp.cols = g, g.cols
-	if len(h.flushedRank) != len(h.seriesTags) {
-		h.flushedRank = h.seriesRanks()
-	}
 	fp.rank = h.flushedRank
+	if len(fp.rank) != len(h.seriesTags) {
+		fp.rank = h.seriesRanks() // not kept: the head is only read here
+	}
 	fp.ps = make([]partial, len(fp.fields))
 	fp.vals = make([]string, len(h.flushedTags))
 	fp.has = make([]bool, len(h.flushedTags))

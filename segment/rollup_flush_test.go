@@ -312,7 +312,7 @@ func BenchmarkFlushedRollups(b *testing.B) {
 	for _, hc := range heads {
 		h := hc.h()
 		h.Finish()
-		h.flushed = h.flushOrder()
+		h.flushed, h.flushedRank = h.flushOrder()
 		h.flushedTags, h.flushedFields = slices.Clone(h.Schema.Tags), slices.Clone(h.Schema.Fields)
 		for _, mode := range []string{"rows", "partials", "partials-uncombined"} {
 			b.Run(hc.name+"/"+mode, func(b *testing.B) {

@@ -269,7 +269,10 @@ func SegmentPath(db, table, window string, id uint64) string {
 func WriteSegments(dataDir, db, table string, h *Head, newID func() uint64) ([]SegmentMeta, error) {
 	h.Finish()
 	var metas []SegmentMeta
-	h.flushed = h.flushOrder()
+	// The flush's own record of what it wrote, for BuildFlushedRollups:
+	// written by the flusher alone (scans of the frozen head never touch
+	// these fields) and read by it after.
+	h.flushed, h.flushedRank = h.flushOrder()
 	h.flushedTags, h.flushedFields = slices.Clone(h.Schema.Tags), slices.Clone(h.Schema.Fields)
 	for _, run := range h.flushed {
 		id := newID()

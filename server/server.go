@@ -218,7 +218,10 @@ func (s *Server) route(metrics fasthttp.RequestHandler) fasthttp.RequestHandler 
 		case "/health":
 			s.handleHealth(ctx)
 		case "/ready":
-			if s.eng.Ready() {
+			if s.eng.Stopping() {
+				// Balancers stop sending here while the final flush runs.
+				s.writeError(ctx, fasthttp.StatusServiceUnavailable, "shutting-down", "shutting down: writes are refused")
+			} else if s.eng.Ready() {
 				s.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready"})
 			} else {
 				s.writeError(ctx, fasthttp.StatusServiceUnavailable, "not-ready", "replaying the WAL")

@@ -414,6 +414,22 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	// PostgreSQL sessions end first (their running queries canceled):
 	// a client reconnects, and a query must not outlive the engine.
 	stopPG()
+	// Writes are refused from here on (503 shutting-down, and /ready
+	// answers 503) while the heads are flushed with the HTTP listener
+	// still open: a writer arriving during the flush, which takes as
+	// long as any flush of the heads, learns at once that it must go
+	// elsewhere or retry later instead of finding the port closed, and
+	// queries are answered meanwhile. Every write acknowledged before
+	// StopWrites is in the heads this flush writes out.
+	eng.StopWrites()
+	holdShutdown()
+	flushStart := time.Now()
+	if err := eng.Flush(); err != nil {
+		// Close flushes again and reports; the rows stay in the WAL.
+		log.Warn("flush at shutdown", "err", err)
+	} else {
+		log.Info("flushed at shutdown; closing the listeners", "elapsed", time.Since(flushStart).Round(time.Millisecond))
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown() }()
 	select {
