@@ -151,3 +151,32 @@ func (a *scanArrays) give(b *columnar.ColumnBatch) {
 	*b = columnar.ColumnBatch{}
 	scanArrayPool.Put(a)
 }
+
+// rowArrays recycles the row lists of a filtered head scan
+// (scanFiltered): the candidates it tests and the rows it keeps, up to a
+// batch of each, which were a quarter megabyte apiece made new (and
+// cleared) per scan. They never leave the scan.
+type rowArrays struct {
+	kept, cand []int32
+}
+
+var rowArrayPool sync.Pool
+
+// maxPooledRows bounds the rows of a pooled list: a scan of wider
+// batches gives its lists to the collector instead.
+const maxPooledRows = 1 << 20
+
+func takeRowArrays() *rowArrays {
+	if a, _ := rowArrayPool.Get().(*rowArrays); a != nil {
+		return a
+	}
+	return &rowArrays{}
+}
+
+// give returns a to the pool; it must not be used after.
+func (a *rowArrays) give() {
+	if cap(a.kept) > maxPooledRows || cap(a.cand) > maxPooledRows {
+		return
+	}
+	rowArrayPool.Put(a)
+}
