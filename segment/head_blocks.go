@@ -238,7 +238,10 @@ func (h *Head) scanRange(cols []string, keep []bool, minT, maxT int64, max int, 
 		defer parr.give(&pre.b)
 		return h.scanFiltered(pre, &b, tagCols, fieldCols, keep, minT, maxT, max, skip, fn) // head_filter.go
 	}
-	rows := make([]int32, 0, max)
+	ra := takeRowArrays()
+	defer ra.give()
+	rows := slices.Grow(ra.kept[:0], max)
+	defer func() { ra.kept = rows }()
 	flush := func() error {
 		if len(rows) == 0 {
 			return nil

@@ -230,7 +230,8 @@ func (h *Head) scanFiltered(st *rowFilterState, b *columnar.ColumnBatch, tagCols
 	arr := takeRowArrays()
 	defer arr.give()
 	kept, cand := arr.kept[:0], arr.cand[:0]
-	defer func() { arr.kept, arr.cand = kept, cand }()
+	st.pos = arr.pos[:0]
+	defer func() { arr.kept, arr.cand, arr.pos = kept, cand, st.pos }()
 	// emit passes fn kept's first max rows (all when all).
 	emit := func(all bool) error {
 		for len(kept) >= max || (all && len(kept) > 0) {

@@ -152,12 +152,13 @@ func (a *scanArrays) give(b *columnar.ColumnBatch) {
 	scanArrayPool.Put(a)
 }
 
-// rowArrays recycles the row lists of a filtered head scan
-// (scanFiltered): the candidates it tests and the rows it keeps, up to a
+// rowArrays recycles the row lists of a head's row scan: those it
+// gathers (scanRange, and the rows a filtered scan keeps), the candidates
+// a filtered scan tests and the positions its filter returns, up to a
 // batch of each, which were a quarter megabyte apiece made new (and
 // cleared) per scan. They never leave the scan.
 type rowArrays struct {
-	kept, cand []int32
+	kept, cand, pos []int32
 }
 
 var rowArrayPool sync.Pool
@@ -175,7 +176,7 @@ func takeRowArrays() *rowArrays {
 
 // give returns a to the pool; it must not be used after.
 func (a *rowArrays) give() {
-	if cap(a.kept) > maxPooledRows || cap(a.cand) > maxPooledRows {
+	if cap(a.kept) > maxPooledRows || cap(a.cand) > maxPooledRows || cap(a.pos) > maxPooledRows {
 		return
 	}
 	rowArrayPool.Put(a)
