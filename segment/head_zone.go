@@ -78,9 +78,9 @@ var noZones = blockZones{zones: make([]zone, 1)}
 
 // zonesOf returns field column c's zones of sealed block blk, building
 // them on first use; nil for a column of a type without ranges (strings,
-// booleans). A zone set is kept (and counted, CopyBytes) only within the
-// room the head's owner allows; past it the scan that built it uses it
-// alone.
+// booleans), or when the room the head's owner allows its copies
+// (CountCopiesIn) is used up: zones are kept, and counted (CopyBytes),
+// only within it.
 func (h *Head) zonesOf(blk *headBlock, c int) *blockZones {
 	if c >= len(h.fields) {
 		return nil
@@ -95,11 +95,18 @@ func (h *Head) zonesOf(blk *headBlock, c int) *blockZones {
 	if z := blk.zones[c].Load(); z != nil {
 		return z
 	}
-	z := h.buildZones(blk, c)
-	size := zoneBytes(len(z.zones))
-	if !h.copies.take(size) {
-		return z
+	// Room is asked for first: past it the block is read without zones
+	// rather than have every scan build them anew (a pass over all of
+	// the block's rows, where a one-host scan reads a hundredth of them).
+	n := 1
+	if perSeriesZones(blk) {
+		n = len(blk.sids) + 1
 	}
+	size := zoneBytes(n)
+	if !h.copies.take(size) {
+		return nil
+	}
+	z := h.buildZones(blk, c)
 	if blk.zones[c].CompareAndSwap(nil, z) {
 		return z
 	}
@@ -107,13 +114,19 @@ func (h *Head) zonesOf(blk *headBlock, c int) *blockZones {
 	return blk.zones[c].Load()
 }
 
+// perSeriesZones reports whether blk keeps a zone per series.
+func perSeriesZones(blk *headBlock) bool { return len(blk.sids)*minRowsPerZone <= len(blk.rows) }
+
 // buildZones computes field column c's zones of sealed block blk.
 func (h *Head) buildZones(blk *headBlock, c int) *blockZones {
 	col := h.fields[c]
 	num, valid, _ := col.chunkValues(int(blk.lo>>chunkShift), nil)
-	z := &blockZones{perSeries: len(blk.sids)*minRowsPerZone <= len(blk.rows)}
-	if len(num) == 0 {
-		z.zones = make([]zone, 1) // no value in the block
+	z := &blockZones{perSeries: perSeriesZones(blk)}
+	if len(num) == 0 { // no value in the block: every zone empty
+		z.zones = make([]zone, len(blk.sids)+1)
+		if !z.perSeries {
+			z.zones = z.zones[:1]
+		}
 		return z
 	}
 	var whole zone

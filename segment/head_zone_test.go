@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/siltdb/silt/columnar"
@@ -398,5 +399,51 @@ func TestScanRangeFilteredZones(t *testing.T) {
 	}
 	if spared < 10 {
 		t.Fatalf("zones spared the test rows in only %d scans", spared)
+	}
+}
+
+// Past the room its owner allows a head's copies, a filtered scan keeps
+// no zones and builds none: it reads every row, and delivers the rows the
+// scan without a range test does.
+func TestScanRangeFilteredNoRoom(t *testing.T) {
+	h, _ := zoneHead(t)
+	h.Finish()
+	var total atomic.Int64
+	h.CountCopiesIn(&total, func(int64) bool { return false })
+	keep := func(b *columnar.ColumnBatch, out []int32) []int32 {
+		fv := &b.Fields[0]
+		for r := range int32(b.Len) {
+			if !fv.IsNull(int(r)) && fv.I[r] > 4 {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	asked := 0
+	mayPass := func(_ string, r FieldRange) bool {
+		asked++
+		_, hi := r.Int()
+		return r.Values && hi > 4
+	}
+	scan := func(f *RowFilter) []string {
+		var out []string
+		if err := h.ScanRangeFiltered([]string{"host", "i"}, nil, 100e9, math.MaxInt64, 300, f, func(b *columnar.ColumnBatch) error {
+			for r := range b.Len {
+				out = append(out, fmt.Sprint(b.Time[r], b.Tags[0].Dict[b.Tags[0].IDs[r]], b.Fields[0].I[r]))
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(out)
+		return out
+	}
+	want := scan(&RowFilter{Fields: []string{"i"}, Keep: keep})
+	got := scan(&RowFilter{Fields: []string{"i"}, Keep: keep, MayPass: mayPass})
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Fatalf("%d rows, want %d", len(got), len(want))
+	}
+	if asked != 0 || h.CopyBytes() != 0 || total.Load() != 0 {
+		t.Fatalf("without room: %d range tests, %d bytes kept (%d counted)", asked, h.CopyBytes(), total.Load())
 	}
 }
