@@ -41,6 +41,9 @@ type headBlock struct {
 	// read field column c here, its values in that order (head_fold.go).
 	times []int64
 	cols  []atomic.Pointer[orderedColumn]
+	// zones[c], once a filtered scan tested field column c here, the
+	// ranges of its values per series (head_zone.go).
+	zones []atomic.Pointer[blockZones]
 	roll  *blockRollup // partials of dense blocks (head_block_rollup.go)
 	// dupLo..dupHi spans the times of the block's rows that repeat a
 	// point of it or of an earlier block (head_dups.go); dupLo > dupHi:
@@ -50,7 +53,7 @@ type headBlock struct {
 
 // blockBytes is what a sealed block adds to the head's memory.
 func blockBytes(b *headBlock) int64 {
-	return int64(12*len(b.rows)+8*len(b.sids)+8*len(b.cols)) + 64
+	return int64(12*len(b.rows)+8*len(b.sids)+8*len(b.cols)+8*len(b.zones)) + 64
 }
 
 // sealBlocks indexes every complete block of blockRows rows not yet sealed.
@@ -110,6 +113,7 @@ func (h *Head) sealBlock(lo, hi int) {
 		blk.times[i] = h.times[r]
 	}
 	blk.cols = make([]atomic.Pointer[orderedColumn], len(h.fields))
+	blk.zones = make([]atomic.Pointer[blockZones], len(h.fields))
 	h.sealDups(blk)
 	h.rollBlock(blk)
 	h.blocks = append(h.blocks, blk)
@@ -228,21 +232,19 @@ func (h *Head) scanRange(cols []string, keep []bool, minT, maxT int64, max int, 
 	arr := takeScanArrays() // scan_arrays.go: given back when the scan returns
 	arr.lend(&b)
 	defer arr.give(&b)
-	pre := f.prepare(h, fieldCols)
-	if pre != nil {
+	if pre := f.prepare(h, fieldCols); pre != nil {
 		parr := takeScanArrays()
 		parr.lend(&pre.b)
 		defer parr.give(&pre.b)
+		return h.scanFiltered(pre, &b, tagCols, fieldCols, keep, minT, maxT, max, skip, fn) // head_filter.go
 	}
-	rows := make([]int32, 0, max)
+	ra := takeRowArrays()
+	defer ra.give()
+	rows := slices.Grow(ra.kept[:0], max)
+	defer func() { ra.kept = rows }()
 	flush := func() error {
 		if len(rows) == 0 {
 			return nil
-		}
-		if pre != nil {
-			if rows = pre.keep(h, rows, nil); len(rows) == 0 {
-				return nil
-			}
 		}
 		h.gatherBatch(&b, tagCols, fieldCols, rows, rows)
 		rows = rows[:0]
@@ -267,7 +269,7 @@ func (h *Head) scanRange(cols []string, keep []bool, minT, maxT int64, max int, 
 	whole := func(lo, hi int) error {
 		return h.scanContiguous(&wb, tagCols, fieldCols, lo, hi, max, fn)
 	}
-	if grouped || pre != nil {
+	if grouped {
 		whole = nil
 	}
 	if err := h.selectRowsSkipping(keep, minT, maxT, add, whole, skip); err != nil {

@@ -1,7 +1,6 @@
 package segment
 
 import (
-	"math"
 	"slices"
 	"unsafe"
 
@@ -287,43 +286,81 @@ func (c *fieldColumn) batchVector(fv *columnar.FieldVector, lo, hi int) {
 // gatherVector sets fv to the column's values at rows.
 func (c *fieldColumn) gatherVector(fv *columnar.FieldVector, rows []int32) {
 	n := len(rows)
-	fv.Null = slices.Grow(fv.Null[:0], n)[:n]
-	any := false
-	for i, r := range rows {
-		fv.Null[i] = !c.isValid(int(r))
-		any = any || fv.Null[i]
-	}
-	if !any {
-		fv.Null = nil
-	}
+	var num []uint64 // the 8-byte values' array, whatever their type
 	switch c.typ {
 	case columnar.FieldFloat:
 		fv.F = slices.Grow(fv.F[:0], n)[:n]
-		for i, r := range rows {
-			fv.F[i] = math.Float64frombits(c.numAt(int(r)))
-		}
+		num = unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(fv.F))), n)
 	case columnar.FieldInt:
 		fv.I = slices.Grow(fv.I[:0], n)[:n]
-		for i, r := range rows {
-			fv.I[i] = int64(c.numAt(int(r)))
-		}
+		num = unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(fv.I))), n)
 	case columnar.FieldUint:
 		fv.U = slices.Grow(fv.U[:0], n)[:n]
-		for i, r := range rows {
-			fv.U[i] = c.numAt(int(r))
-		}
-	case columnar.FieldBool:
-		fv.B = slices.Grow(fv.B[:0], n)[:n]
-		for i, r := range rows {
-			fv.B[i] = c.numAt(int(r)) != 0
-		}
-	case columnar.FieldString:
-		fv.S = slices.Grow(fv.S[:0], n)[:n]
-		for i, r := range rows {
-			fv.S[i] = ""
-			if c.isValid(int(r)) {
-				fv.S[i] = string(c.strAt(int(r)))
+		num = fv.U
+	}
+	if num == nil { // booleans and strings
+		c.gatherNulls(fv, rows)
+		switch c.typ {
+		case columnar.FieldBool:
+			fv.B = slices.Grow(fv.B[:0], n)[:n]
+			for i, r := range rows {
+				fv.B[i] = c.numAt(int(r)) != 0
+			}
+		case columnar.FieldString:
+			fv.S = slices.Grow(fv.S[:0], n)[:n]
+			for i, r := range rows {
+				fv.S[i] = ""
+				if c.isValid(int(r)) {
+					fv.S[i] = string(c.strAt(int(r)))
+				}
 			}
 		}
+		return
 	}
+	// One pass for values and validity, a chunk lookup per row. The NULL
+	// flags are made only once a row without a value turns up: live data
+	// has none, and a flag array per column and batch was most of a
+	// filtered scan's allocation.
+	var null []bool
+	for i, r := range rows {
+		ri := int(r)
+		if ri >= c.n { // a View's unpadded end: no value
+			num[i] = 0
+			null = c.markNull(fv, null, i, n)
+			continue
+		}
+		ch, j := c.chunk(ri)
+		num[i] = ch.num[j]
+		word := c.tail // a View's last word
+		if w := j >> 6; w < len(ch.valid) {
+			word = ch.valid[w]
+		}
+		if word&(1<<(j&63)) == 0 {
+			null = c.markNull(fv, null, i, n)
+		}
+	}
+	fv.Null = null
+}
+
+// markNull sets flag i of null, making it (from fv.Null's array, all
+// false) on the first call; it returns null.
+func (c *fieldColumn) markNull(fv *columnar.FieldVector, null []bool, i, n int) []bool {
+	if null == nil {
+		null = slices.Grow(fv.Null[:0], n)[:n]
+		clear(null)
+	}
+	null[i] = true
+	return null
+}
+
+// gatherNulls sets fv.Null to the flags of rows without a value, nil
+// when every row has one.
+func (c *fieldColumn) gatherNulls(fv *columnar.FieldVector, rows []int32) {
+	var null []bool
+	for i, r := range rows {
+		if !c.isValid(int(r)) {
+			null = c.markNull(fv, null, i, len(rows))
+		}
+	}
+	fv.Null = null
 }

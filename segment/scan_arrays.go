@@ -151,3 +151,33 @@ func (a *scanArrays) give(b *columnar.ColumnBatch) {
 	*b = columnar.ColumnBatch{}
 	scanArrayPool.Put(a)
 }
+
+// rowArrays recycles the row lists of a head's row scan: those it
+// gathers (scanRange, and the rows a filtered scan keeps), the candidates
+// a filtered scan tests and the positions its filter returns, up to a
+// batch of each, which were a quarter megabyte apiece made new (and
+// cleared) per scan. They never leave the scan.
+type rowArrays struct {
+	kept, cand, pos []int32
+}
+
+var rowArrayPool sync.Pool
+
+// maxPooledRows bounds the rows of a pooled list: a scan of wider
+// batches gives its lists to the collector instead.
+const maxPooledRows = 1 << 20
+
+func takeRowArrays() *rowArrays {
+	if a, _ := rowArrayPool.Get().(*rowArrays); a != nil {
+		return a
+	}
+	return &rowArrays{}
+}
+
+// give returns a to the pool; it must not be used after.
+func (a *rowArrays) give() {
+	if cap(a.kept) > maxPooledRows || cap(a.cand) > maxPooledRows || cap(a.pos) > maxPooledRows {
+		return
+	}
+	rowArrayPool.Put(a)
+}

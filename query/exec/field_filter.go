@@ -2,6 +2,7 @@ package exec
 
 import (
 	"cmp"
+	"math"
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/query/sql"
@@ -110,5 +111,59 @@ func rowFilter(ff []fieldFilter) *segment.RowFilter {
 		}
 		return out
 	}
+	rf.MayPass = func(name string, r segment.FieldRange) bool {
+		for k := range ff {
+			if ff[k].name == name && !ff[k].mayHold(r) {
+				return false
+			}
+		}
+		return true
+	}
 	return rf
+}
+
+// mayHold reports whether a value in r can satisfy the comparison: false
+// only when none can (segment.RowFilter.MayPass). The comparisons order
+// values totally (cmpFloat puts NaN above every number), so over the
+// values in [min, max] a comparison with the constant holds somewhere
+// exactly when it holds at the bound it favours.
+func (f *fieldFilter) mayHold(r segment.FieldRange) bool {
+	if r.Type != f.typ {
+		return true // not the type pass reads: no claim
+	}
+	var lo, hi int // the bounds compared with the constant
+	switch {
+	case f.intAsFloat:
+		// The conversion to double never reverses two values' order, so
+		// the converted values lie between the converted bounds.
+		mn, mx := r.Int()
+		lo, hi = cmpFloat(float64(mn), f.f), cmpFloat(float64(mx), f.f)
+	case f.typ == columnar.FieldInt:
+		mn, mx := r.Int()
+		lo, hi = cmp.Compare(mn, f.i), cmp.Compare(mx, f.i)
+	default:
+		if r.NaN && opHolds(f.op, cmpFloat(math.NaN(), f.f)) {
+			return true
+		}
+		mn, mx := r.Float()
+		lo, hi = cmpFloat(mn, f.f), cmpFloat(mx, f.f)
+	}
+	if !r.Values {
+		return false // no value (a NaN was dealt with above): NULLs fail
+	}
+	switch f.op {
+	case sql.OpEq:
+		return lo <= 0 && hi >= 0
+	case sql.OpNe:
+		return lo != 0 || hi != 0
+	case sql.OpLt:
+		return lo < 0
+	case sql.OpLe:
+		return lo <= 0
+	case sql.OpGt:
+		return hi > 0
+	case sql.OpGe:
+		return hi >= 0
+	}
+	return true
 }
