@@ -93,6 +93,22 @@ func TestAgainstPostgresHead(t *testing.T) {
 	reload(head, all)
 	suite("all in the head", head, cases, false)
 
+	// Everything in the head again, written in time order without
+	// rewrites: the stage above never folds (its late rows mark every
+	// window as possibly holding duplicates), this one folds its windows
+	// into partials, from blocks (1h: over 32 rows per series and window)
+	// and from rows (1m), and every aggregate the fold serves is checked.
+	// Without segments, every answer "from rollups" is a head fold's.
+	inOrder := slices.Clone(base)
+	slices.SortStableFunc(inOrder, func(a, b pgoracle.Point) int { return cmp.Compare(a.Time, b.Time) })
+	folded := openHeadEngine(t)
+	writeLP(t, folded, pgoracle.CPUTable, inOrder)
+	if n := len(folded.Manifest().Raw()); n != 0 {
+		t.Fatalf("the in-order head engine flushed %d segments", n)
+	}
+	reload(folded, inOrder)
+	suite("all in the head, in order (folded)", folded, slices.Concat(headFoldCases(), rollupCases()), true)
+
 	// Split: the first part of time in a segment, the rest in the head.
 	split := openHeadEngine(t)
 	cut := cpuStart.Add(headCut).UnixNano()
@@ -292,5 +308,35 @@ func headLateCases() []oracleCase {
 	add(fmt.Sprintf(`SELECT hostname, first(usage_late, time) AS v FROM cpu WHERE time >= %s GROUP BY hostname ORDER BY hostname`, ts(headCut)),
 		fmt.Sprintf(`SELECT DISTINCT ON (hostname) hostname, usage_late AS v FROM cpu WHERE time >= %s AND usage_late IS NOT NULL ORDER BY hostname, time`, ts(headCut)))
 	add(`SELECT time, usage_late FROM cpu WHERE hostname = 'host_5' AND usage_late IS NOT NULL ORDER BY time DESC LIMIT 3`, "")
+	return cs
+}
+
+// headFoldCases use every aggregate a head fold serves (count, sum, avg,
+// min, max, first, last, stddev and variance), at widths folded from
+// block partials (1h, 30m) and from rows (1m, 5m, 10m), over ranges that
+// cut windows and the head's blocks.
+func headFoldCases() []oracleCase {
+	var cs []oracleCase
+	add := func(silt, pg string) { cs = append(cs, oracleCase{silt, pg}) }
+	aggs := "count(*), count(usage_guest), sum(usage_user), avg(usage_system), min(usage_idle), max(usage_guest), " +
+		"stddev(usage_nice), variance(usage_iowait), stddev_pop(usage_user), var_pop(usage_guest)"
+	ranges := []string{
+		"true",
+		fmt.Sprintf("time >= %s AND time < %s", ts(0), ts(2*time.Hour)),
+		fmt.Sprintf("time >= %s AND time < %s", ts(7*time.Minute+13*time.Second), ts(101*time.Minute+40*time.Second)),
+		fmt.Sprintf("time > %s", ts(headCut)),
+	}
+	for _, b := range []string{"1 minute", "5 minutes", "10 minutes", "30 minutes", "1 hour"} {
+		for i, rg := range ranges {
+			add(fmt.Sprintf(`SELECT date_bin('%s', time, %s) AS b, hostname, %s FROM cpu WHERE %s GROUP BY 1, 2 ORDER BY 1, 2`, b, origin, aggs, rg), "")
+			if i%2 == 0 {
+				add(fmt.Sprintf(`SELECT date_bin('%s', time, %s) AS b, %s FROM cpu WHERE %s GROUP BY 1 ORDER BY 1`, b, origin, aggs, rg), "")
+			}
+			for _, fl := range []struct{ agg, field, dir string }{{"first", "usage_user", "ASC"}, {"last", "usage_guest", "DESC"}} {
+				add(fmt.Sprintf(`SELECT date_bin('%s', time, %s) AS b, hostname, %s(%s, time) AS v FROM cpu WHERE %s GROUP BY 1, 2 ORDER BY 1, 2`, b, origin, fl.agg, fl.field, rg),
+					fmt.Sprintf(`SELECT DISTINCT ON (b, hostname) date_bin('%s', time, %s) AS b, hostname, %s AS v FROM cpu WHERE %s AND %s IS NOT NULL ORDER BY b, hostname, time %s`, b, origin, fl.field, rg, fl.field, fl.dir))
+			}
+		}
+	}
 	return cs
 }
