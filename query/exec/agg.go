@@ -54,7 +54,12 @@ func group(ctx context.Context, q *sql.Query, rc *evalCtx) (*evalCtx, error) {
 	ng := len(first)
 	out := &evalCtx{n: ng}
 	if len(keyVecs) > 0 {
+		same := sameGroups(gids, ng)
 		for _, v := range keyVecs {
+			if same { // each row its own group, in order: the keys as they are
+				out.keys = append(out.keys, v)
+				continue
+			}
 			out.keys = append(out.keys, v.gather(first))
 		}
 	}
@@ -72,8 +77,8 @@ func group(ctx context.Context, q *sql.Query, rc *evalCtx) (*evalCtx, error) {
 			if err != nil {
 				return nil, err
 			}
-			keep := keepTrue(identity(rc.n), fv)
-			if len(keep) < rc.n {
+			if !allTrue(fv) {
+				keep := trueRows(fv)
 				arc = rc.subset(keep)
 				if gids != nil {
 					agids = make([]int32, len(keep))

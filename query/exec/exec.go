@@ -250,11 +250,19 @@ func executeVecs(ctx context.Context, q *sql.Query, tbl *table) ([]*vec, []int, 
 			if err != nil {
 				return nil, nil, 0, err
 			}
-			if all {
-				sel = identity(n)
+			switch {
+			case !all:
+				sel = keepTrue(sel, v)
+			case allTrue(v):
+				// Every row passes (a tag condition the scan already
+				// applied): the selection stays "all", built for nothing.
+			default:
+				sel = trueRows(v)
 			}
-			sel = keepTrue(sel, v)
-			all, cnt = len(sel) == n, len(sel)
+			all = all && sel == nil
+			if !all {
+				cnt = len(sel)
+			}
 			if err := ctx.Err(); err != nil {
 				return nil, nil, 0, err
 			}
@@ -276,9 +284,8 @@ func executeVecs(ctx context.Context, q *sql.Query, tbl *table) ([]*vec, []int, 
 			if err != nil {
 				return nil, nil, 0, err
 			}
-			idx := keepTrue(identity(out.n), v)
-			if len(idx) != out.n {
-				out = gatherCtx(out, idx)
+			if !allTrue(v) {
+				out = gatherCtx(out, trueRows(v))
 			}
 		}
 		prof.mark(opAggregate, out.n)
@@ -424,6 +431,27 @@ func identity(n int) []int {
 		idx[k] = k
 	}
 	return idx
+}
+
+// allTrue reports whether the predicate v is TRUE on every row.
+func allTrue(v *vec) bool {
+	for k := range v.n {
+		if !v.b[k] || v.isNull(k) {
+			return false
+		}
+	}
+	return true
+}
+
+// trueRows lists the rows where the predicate v is TRUE.
+func trueRows(v *vec) []int {
+	out := make([]int, 0, v.n)
+	for k := range v.n {
+		if v.b[k] && !v.isNull(k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // keepTrue keeps the entries of sel where the predicate v is TRUE.

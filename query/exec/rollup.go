@@ -270,9 +270,16 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 		return nil, err
 	}
 	cnt := nv.i
-	counts := make([]int64, ng)
-	for k, g := range gids {
-		counts[g] += cnt[k]
+	// Rows that are their groups already (a single series' windows at
+	// the query's own width) need no per-group arrays: counts are the
+	// count column, extremes and first/last the part column as is.
+	same := sameGroups(gids, ng)
+	counts := cnt // read only
+	if !same {
+		counts = make([]int64, ng)
+		for k, g := range gids {
+			counts[g] += cnt[k]
+		}
 	}
 	nullEmpty := func(out *vec) *vec {
 		for g, c := range counts {
@@ -285,6 +292,9 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 	part := func(p string) (*vec, error) { return col(partColumn(field, p)) }
 	switch a.Func {
 	case sql.AggCount:
+		if same {
+			counts = slices.Clone(counts)
+		}
 		return &vec{typ: sql.TypeInt64, n: ng, i: counts}, nil
 	case sql.AggSum:
 		x, err := part(segment.PartSum)
@@ -304,6 +314,9 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 		x, err := part(p)
 		if err != nil {
 			return nil, err
+		}
+		if same {
+			return nonEmpty(x, cnt), nil
 		}
 		best := noRows(ng)
 		for k, g := range gids {
@@ -375,6 +388,9 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 		if err != nil {
 			return nil, err
 		}
+		if same {
+			return nonEmpty(x, cnt), nil
+		}
 		tv, err := part(tp)
 		if err != nil {
 			return nil, err
@@ -393,6 +409,33 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 		return pick(x, best), nil
 	}
 	return nil, fmt.Errorf("exec: aggregate %s over rollups", a.Func)
+}
+
+// sameGroups reports whether gids puts every row k in group k, and there
+// is at least one.
+func sameGroups(gids []int32, ng int) bool {
+	if ng == 0 || len(gids) != ng {
+		return false
+	}
+	for k, g := range gids {
+		if int(g) != k {
+			return false
+		}
+	}
+	return true
+}
+
+// nonEmpty is x's rows as groups of one: a copy of x, NULL where cnt says
+// a row's window held no value. It is pick with best[g] = g where cnt[g] > 0.
+func nonEmpty(x *vec, cnt []int64) *vec {
+	out := &vec{typ: x.typ, n: x.n, dict: x.dict, i: slices.Clone(x.i), u: slices.Clone(x.u),
+		f: slices.Clone(x.f), b: slices.Clone(x.b), s: slices.Clone(x.s), ids: slices.Clone(x.ids)}
+	for k, c := range cnt {
+		if c == 0 || x.isNull(k) {
+			out.setNull(k)
+		}
+	}
+	return out
 }
 
 // partSlots creates t's partial columns for q's aggregates.

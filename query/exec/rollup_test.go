@@ -129,10 +129,10 @@ func rollupCases() []oracleCase {
 	// first/last over time buckets (PostgreSQL: DISTINCT ON).
 	cs = append(cs, oracleCase{
 		silt: fmt.Sprintf(`SELECT date_bin('1 hour', time, %s) AS h, hostname, first(usage_user, time) AS f FROM cpu GROUP BY 1, 2 ORDER BY 1, 2`, origin),
-		pg:   fmt.Sprintf(`SELECT DISTINCT ON (1, 2) date_bin('1 hour', time, %s) AS h, hostname, usage_user AS f FROM cpu WHERE usage_user IS NOT NULL ORDER BY 1, 2, time`, origin),
+		pg:   fmt.Sprintf(`SELECT date_bin('1 hour', time, %s) AS h, hostname, (array_agg(usage_user ORDER BY time) FILTER (WHERE usage_user IS NOT NULL))[1] AS f FROM cpu GROUP BY 1, 2 ORDER BY 1, 2`, origin),
 	}, oracleCase{
 		silt: fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS m, hostname, last(usage_guest, time) AS l FROM cpu WHERE hostname = 'host_3' AND time < %s GROUP BY 1, 2 ORDER BY 1, 2`, origin, ts(33*time.Minute)),
-		pg:   fmt.Sprintf(`SELECT DISTINCT ON (1, 2) date_bin('1 minute', time, %s) AS m, hostname, usage_guest AS l FROM cpu WHERE hostname = 'host_3' AND time < %s AND usage_guest IS NOT NULL ORDER BY 1, 2, time DESC`, origin, ts(33*time.Minute)),
+		pg:   fmt.Sprintf(`SELECT date_bin('1 minute', time, %s) AS m, hostname, (array_agg(usage_guest ORDER BY time DESC) FILTER (WHERE usage_guest IS NOT NULL))[1] AS l FROM cpu WHERE hostname = 'host_3' AND time < %s GROUP BY 1, 2 ORDER BY 1, 2`, origin, ts(33*time.Minute)),
 	})
 	return cs
 }
