@@ -124,11 +124,14 @@ func Load(ctx context.Context, cfg LoadConfig, bodies [][]byte, progress func(ro
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Bodies go with Expect: 100-continue: a server refusing a request
-	// for its load before reading its body (Silt's 503 server-busy under
-	// --max-inflight-body-bytes) then answers before the body is sent,
-	// rather than closing the connection under a body being written,
-	// which the client would see as a broken pipe, not as the 503.
+	// InfluxDB-protocol bodies go with Expect: 100-continue: a server
+	// refusing a request for its load before reading its body (Silt's 503
+	// server-busy under --max-inflight-body-bytes) then answers before the
+	// body is sent, rather than closing the connection under a body being
+	// written, which the client would see as a broken pipe, not as the
+	// 503. (ClickHouse's loads go without: a server that never answers
+	// 100 Continue would delay each body by ExpectContinueTimeout.)
+	expect := cfg.Protocol == ProtoInflux
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Workers, DisableCompression: true,
 		ExpectContinueTimeout: time.Second}}
 	attempts := cfg.MaxAttempts
@@ -158,7 +161,7 @@ func Load(ctx context.Context, cfg LoadConfig, bodies [][]byte, progress func(ro
 				for try, backoff := 1, retryBackoffStart; ; try++ {
 					var after time.Duration
 					var retryable bool
-					retryable, after, err = post(ctx, client, target, body)
+					retryable, after, err = post(ctx, client, target, body, expect)
 					if err == nil || !retryable || ctx.Err() != nil {
 						break
 					}
@@ -225,15 +228,17 @@ func joinPath(base, p string) string {
 	return base + p
 }
 
-// post sends body once. A 429 or 503 answer is retryable: after is its
+// post sends body once, with Expect: 100-continue when expect. A 429 or 503 answer is retryable: after is its
 // Retry-After (capped at retryAfterMax), or -1 when it gives none.
-func post(ctx context.Context, client *http.Client, target string, body []byte) (retryable bool, after time.Duration, err error) {
+func post(ctx context.Context, client *http.Client, target string, body []byte, expect bool) (retryable bool, after time.Duration, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return false, 0, err
 	}
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
-	req.Header.Set("Expect", "100-continue")
+	if expect {
+		req.Header.Set("Expect", "100-continue")
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return false, 0, err
