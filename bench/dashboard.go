@@ -258,7 +258,10 @@ func (r PhaseResult) RowsPerSec() float64 {
 type PanelResult struct {
 	Panel     Panel     `json:"panel"`
 	Latencies []float64 `json:"latencies_ms"` // successful refreshes, in order
-	Errors    int       `json:"errors"`
+	// Starts are when each of Latencies was sent (Unix ms), to line a
+	// slow refresh up with the server's log (a flush, a collection).
+	Starts []int64 `json:"starts_unix_ms,omitempty"`
+	Errors int     `json:"errors"`
 	// Misses are refresh ticks skipped because the previous refresh was
 	// still running (Grafana does not stack a panel's refreshes).
 	Misses    int      `json:"misses"`
@@ -783,7 +786,8 @@ func runPanels(ctx context.Context, cfg DashboardConfig, stop <-chan struct{}, o
 			refresh := func() {
 				defer inflight.Done()
 				defer busy.Store(false)
-				text := p.Text(time.Now(), cfg.Filter)
+				sent := time.Now()
+				text := p.Text(sent, cfg.Filter)
 				ms, series, values, err := panelQuery(ctx, client, cfg.URL, cfg.DB, text)
 				mu.Lock()
 				defer mu.Unlock()
@@ -795,6 +799,7 @@ func runPanels(ctx context.Context, cfg DashboardConfig, stop <-chan struct{}, o
 					return
 				}
 				pr.Latencies = append(pr.Latencies, ms)
+				pr.Starts = append(pr.Starts, sent.UnixMilli())
 				pr.Series, pr.Values = series, values
 				if series == 0 {
 					pr.Empty++

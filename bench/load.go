@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,7 +68,29 @@ type LoadConfig struct {
 	// Table is ClickHouse's table (default cpu); InfluxDB-style servers take
 	// the measurement from the line protocol.
 	Table string
+	// MaxAttempts bounds how often one body is sent when the server answers
+	// 429 or 503 (back-pressure, a full head, not ready yet, shutting down):
+	// the body is sent again after Retry-After, or after a doubling backoff
+	// when the answer gives none. 0 means DefaultMaxAttempts; 1 never retries.
+	MaxAttempts int
+
+	// wait replaces the sleep between attempts (tests).
+	wait func(ctx context.Context, d time.Duration) error
 }
+
+// DefaultMaxAttempts: with Retry-After: 1 (what Silt sends) a body is
+// retried for about ten seconds, a flush's length under load, before the
+// load gives up.
+const DefaultMaxAttempts = 10
+
+// Retry waits: the first backoff without a Retry-After, its cap, and the
+// longest Retry-After honoured (a server asking for more is waited only
+// this long, then asked again, within the attempts).
+const (
+	retryBackoffStart = 250 * time.Millisecond
+	retryBackoffMax   = 5 * time.Second
+	retryAfterMax     = 30 * time.Second
+)
 
 // LoadResult is what a load measured.
 type LoadResult struct {
@@ -74,6 +98,11 @@ type LoadResult struct {
 	Values  int64         `json:"values"`
 	Bytes   int64         `json:"bytes"`
 	Elapsed time.Duration `json:"elapsed_ns"`
+	// Retries are bodies sent again after a 429 or 503 answer, and
+	// RetryWait the time the workers spent waiting before them (summed
+	// over workers: it can exceed Elapsed). Elapsed includes the waits.
+	Retries   int64         `json:"retries"`
+	RetryWait time.Duration `json:"retry_wait_ns"`
 }
 
 // RowsPerSec is rows per second of wall clock.
@@ -84,7 +113,10 @@ func (r LoadResult) ValuesPerSec() float64 { return float64(r.Values) / r.Elapse
 
 // Load posts bodies with cfg.Workers concurrent requests and returns when
 // all are acknowledged. progress, when not nil, is called after each body
-// with the rows acknowledged so far. Any failed request stops the load.
+// with the rows acknowledged so far. A 429 or 503 answer is waited out and
+// the body sent again, at most cfg.MaxAttempts times in all; any other
+// failed request, or a body still refused after its attempts, stops the
+// load.
 func Load(ctx context.Context, cfg LoadConfig, bodies [][]byte, progress func(rows int64)) (LoadResult, error) {
 	target, err := loadURL(cfg)
 	if err != nil {
@@ -92,8 +124,25 @@ func Load(ctx context.Context, cfg LoadConfig, bodies [][]byte, progress func(ro
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Workers, DisableCompression: true}}
-	var next, rows, size atomic.Int64
+	// InfluxDB-protocol bodies go with Expect: 100-continue: a server
+	// refusing a request for its load before reading its body (Silt's 503
+	// server-busy under --max-inflight-body-bytes) then answers before the
+	// body is sent, rather than closing the connection under a body being
+	// written, which the client would see as a broken pipe, not as the
+	// 503. (ClickHouse's loads go without: a server that never answers
+	// 100 Continue would delay each body by ExpectContinueTimeout.)
+	expect := cfg.Protocol == ProtoInflux
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Workers, DisableCompression: true,
+		ExpectContinueTimeout: time.Second}}
+	attempts := cfg.MaxAttempts
+	if attempts <= 0 {
+		attempts = DefaultMaxAttempts
+	}
+	wait := cfg.wait
+	if wait == nil {
+		wait = sleepCtx
+	}
+	var next, rows, size, retries, waited atomic.Int64
 	var once sync.Once
 	var firstErr error
 	var wg sync.WaitGroup
@@ -108,7 +157,29 @@ func Load(ctx context.Context, cfg LoadConfig, bodies [][]byte, progress func(ro
 					return
 				}
 				body := bodies[i]
-				if err := post(ctx, client, target, body); err != nil {
+				var err error
+				for try, backoff := 1, retryBackoffStart; ; try++ {
+					var after time.Duration
+					var retryable bool
+					retryable, after, err = post(ctx, client, target, body, expect)
+					if err == nil || !retryable || ctx.Err() != nil {
+						break
+					}
+					if try == attempts {
+						err = fmt.Errorf("%w (refused %d times, the last attempt)", err, attempts)
+						break
+					}
+					d := after
+					if d < 0 { // no Retry-After: back off, doubling
+						d, backoff = backoff, min(2*backoff, retryBackoffMax)
+					}
+					retries.Add(1)
+					waited.Add(int64(d))
+					if err = wait(ctx, d); err != nil {
+						break
+					}
+				}
+				if err != nil {
 					once.Do(func() { firstErr = fmt.Errorf("load body %d into %s: %w", i, cfg.URL, err); cancel() })
 					return
 				}
@@ -121,7 +192,8 @@ func Load(ctx context.Context, cfg LoadConfig, bodies [][]byte, progress func(ro
 		}()
 	}
 	wg.Wait()
-	r := LoadResult{Rows: rows.Load(), Bytes: size.Load(), Elapsed: time.Since(start)}
+	r := LoadResult{Rows: rows.Load(), Bytes: size.Load(), Elapsed: time.Since(start),
+		Retries: retries.Load(), RetryWait: time.Duration(waited.Load())}
 	r.Values = r.Rows * int64(len(CPUFields))
 	return r, firstErr
 }
@@ -156,21 +228,62 @@ func joinPath(base, p string) string {
 	return base + p
 }
 
-func post(ctx context.Context, client *http.Client, target string, body []byte) error {
+// post sends body once, with Expect: 100-continue when expect. A 429 or 503 answer is retryable: after is its
+// Retry-After (capped at retryAfterMax), or -1 when it gives none.
+func post(ctx context.Context, client *http.Client, target string, body []byte, expect bool) (retryable bool, after time.Duration, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return false, 0, err
 	}
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	if expect {
+		req.Header.Set("Expect", "100-continue")
+	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return false, 0, err
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
+	if resp.StatusCode/100 == 2 {
+		return false, 0, nil
 	}
-	return nil
+	err = fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+		return false, 0, err
+	}
+	return true, retryAfter(resp.Header.Get("Retry-After"), time.Now()), err
+}
+
+// retryAfter parses a Retry-After value, delay-seconds or an HTTP date
+// (RFC 9110 10.2.3), into a wait of at most retryAfterMax; -1 when v is
+// empty or neither.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return -1
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s < 0 {
+			return -1
+		}
+		return min(time.Duration(min(s, int64(retryAfterMax/time.Second)))*time.Second, retryAfterMax)
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(t.Sub(now), 0), retryAfterMax)
+	}
+	return -1
+}
+
+// sleepCtx waits d, or less if ctx ends first.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

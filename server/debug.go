@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http/pprof"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,57 @@ var (
 // net/http/pprof answers a second one with a 500. These locks answer it
 // with 409 instead, before the runtime is asked.
 var cpuProfiling, tracing sync.Mutex
+
+// The mutex and block profiles sample nothing by default: sampling costs
+// every contended Unlock and every blocking event, all the time. A profile
+// over a window (?seconds=N, at most maxProfileSeconds) turns sampling on
+// for that window only and off again after it, so a server pays for it only
+// while someone asks, and the answer is what the window sampled (who waited
+// for the engine's lock, and behind whom). One such window at a time:
+// another gets 409. Without seconds the profile is what earlier windows
+// sampled.
+var contentionProfiling sync.Mutex
+
+const (
+	// Every contention event: the window is short.
+	mutexProfileFraction = 1
+	// One sample per 100 µs spent blocked, on average.
+	blockProfileRateNs = 100_000
+)
+
+// serveContention serves the mutex or block profile, sampling it for the
+// window its seconds parameter asks.
+func (s *Server) serveContention(ctx *fasthttp.RequestCtx, name string) {
+	serve := fasthttpadaptor.NewFastHTTPHandler(pprof.Handler(name))
+	args := ctx.QueryArgs()
+	v := args.Peek("seconds")
+	if len(v) == 0 {
+		serve(ctx)
+		return
+	}
+	n, err := strconv.Atoi(string(v))
+	if err != nil || n <= 0 {
+		s.writeError(ctx, fasthttp.StatusBadRequest, "bad-seconds", "seconds must be a positive whole number")
+		return
+	}
+	if n > maxProfileSeconds {
+		args.Set("seconds", strconv.Itoa(maxProfileSeconds))
+		ctx.Request.Header.SetRequestURI("/debug/pprof/" + name + "?" + args.String())
+	}
+	if !contentionProfiling.TryLock() {
+		s.writeError(ctx, fasthttp.StatusConflict, "profile-busy", "a mutex or block profile is being taken already; retry when it ends")
+		return
+	}
+	defer contentionProfiling.Unlock()
+	if name == "mutex" {
+		prev := runtime.SetMutexProfileFraction(mutexProfileFraction)
+		defer runtime.SetMutexProfileFraction(prev)
+	} else {
+		runtime.SetBlockProfileRate(blockProfileRateNs)
+		defer runtime.SetBlockProfileRate(0) // the rate cannot be read back: off, as the server starts
+	}
+	serve(ctx)
+}
 
 // handlePprof serves Go's profiles when --debug.pprof is on (admin scope
 // with auth on). There is no cmdline endpoint: the command line holds
@@ -62,7 +114,9 @@ func (s *Server) handlePprof(ctx *fasthttp.RequestCtx, path string) {
 		serve(ctx)
 	case "symbol":
 		pprofSymbol(ctx)
-	case "allocs", "block", "goroutine", "heap", "mutex", "threadcreate":
+	case "block", "mutex":
+		s.serveContention(ctx, name)
+	case "allocs", "goroutine", "heap", "threadcreate":
 		fasthttpadaptor.NewFastHTTPHandler(pprof.Handler(name))(ctx)
 	default:
 		s.writeError(ctx, fasthttp.StatusNotFound, "not-found", "no profile "+name+" (the command line is never served)")

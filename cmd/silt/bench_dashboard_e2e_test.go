@@ -71,6 +71,17 @@ func TestBenchDashboardAgainstSilt(t *testing.T) {
 				t.Errorf("stat panel: %d series, %d values; want 1, 1", pr.Series, pr.Values)
 			}
 		}
+		// Each refresh's send time is recorded, in order, within the run
+		// (ticks 1 s apart: a later refresh is never sent first).
+		if len(pr.Starts) != len(pr.Latencies) {
+			t.Errorf("panel %d: %d send times for %d refreshes", i+1, len(pr.Starts), len(pr.Latencies))
+		}
+		for k, ms := range pr.Starts {
+			if at := time.UnixMilli(ms); at.Before(started.Truncate(time.Millisecond)) || at.After(time.Now()) || (k > 0 && ms <= pr.Starts[k-1]) {
+				t.Errorf("panel %d: refresh %d sent at %s (previous %v); the run went from %s", i+1, k, at, pr.Starts[max(k-1, 0)], started)
+				break
+			}
+		}
 		if strings.Contains(pr.Panel.Summary, "by host") && !strings.Contains(pr.Panel.Summary, "hosts by host") && pr.Series != 8 {
 			t.Errorf("panel %d (%s): %d series, want one per host (8)", i+1, pr.Panel.Summary, pr.Series)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,62 @@ import (
 
 	"github.com/siltdb/silt/bench"
 )
+
+// silt bench load against a real Silt that refuses writes for its load:
+// 2 MiB heads (429 head-full until a flush) and a body budget of about one
+// body (503 server-busy when two arrive together). The load waits them out
+// and sends the bodies again: every generated row is stored, and the
+// retries it reports are the refusals the server counted. With
+// --max-attempts 1 (no retry, as before) the same load stops at the first
+// refusal.
+func TestBenchLoadRetriesRefusedWrites(t *testing.T) {
+	skipShort(t)
+	h := newHarness(t)
+	p := h.start(filepath.Join(h.dir, "data"), "--pg-addr", "", "--flight-addr", "",
+		"--max-head-bytes", "2MiB", "--max-inflight-body-bytes", "300KiB")
+	bin := siltBinary(t)
+	dir := t.TempDir()
+	data := []string{"--scale", "8", "--start", "2026-01-01T00:00:00Z", "--end", "2026-01-02T00:00:00Z", "--seed", "11"}
+	load := func(db string, extra ...string) (string, error) {
+		args := append([]string{"bench", "load", "--url", p.base, "--db", db, "--workers", "3", "--batch-size", "1000"}, data...)
+		out, err := exec.Command(bin, append(args, extra...)...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := load("once", "--max-attempts", "1")
+	if err == nil || !(strings.Contains(out, "HTTP 429") || strings.Contains(out, "HTTP 503")) {
+		t.Fatalf("a load that may not retry finished (err %v); want it stopped by a 429 or 503:\n%s", err, out)
+	}
+	refusals := func() float64 {
+		t.Helper()
+		full, err1 := metricSum(p, "silt_http_requests_total", `code="429",path="/write"`)
+		busy, err2 := metricSum(p, "silt_http_requests_refused_total", "")
+		if err := errors.Join(err1, err2); err != nil {
+			t.Fatal(err)
+		}
+		return full + busy
+	}
+	before := refusals()
+	if out, err := load("b", "--json", filepath.Join(dir, "load.json")); err != nil {
+		t.Fatalf("silt bench load: %v\n%s", err, out)
+	}
+	var lf loadFile
+	if err := readJSON(filepath.Join(dir, "load.json"), &lf); err != nil {
+		t.Fatal(err)
+	}
+	d := bench.Dataset{Hosts: 8, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		End: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), Interval: 10 * time.Second}
+	if lf.Result.Rows != d.Rows() {
+		t.Fatalf("load reports %d rows, the dataset has %d", lf.Result.Rows, d.Rows())
+	}
+	refused := refusals() - before
+	if refused == 0 || float64(lf.Result.Retries) != refused {
+		t.Fatalf("load reports %d retries; the server refused %v writes", lf.Result.Retries, refused)
+	}
+	code, body, err := p.get("/api/v1/sql?db=b&q=" + strings.ReplaceAll("SELECT count(*) FROM cpu", " ", "+"))
+	if want := fmt.Sprintf("[[%d]]", d.Rows()); err != nil || code != 200 || !bytes.Contains(body, []byte(want)) {
+		t.Fatalf("count after load: %d %s %v; want %s", code, body, err, want)
+	}
+}
 
 // silt bench load and silt bench query against a real Silt: every row
 // arrives, every default query type runs in Silt's SQL, lastpoint

@@ -16,6 +16,11 @@ const benchLoadUsage = `Usage: silt bench load --url URL [flags]
 Generates the dataset in memory (not timed), then posts it in bodies of
 --batch-size rows with --workers concurrent requests and reports rows/s and
 values/s (10 values a row) from the first request to the last acknowledgement.
+A body answered 429 or 503 (back-pressure, a full head, a server starting or
+shutting down) is sent again after the answer's Retry-After, or a doubling
+backoff from 250 ms when it has none, at most --max-attempts times in all;
+the retries and the time waited are reported (and counted in the elapsed
+time). Any other error, or a body still refused, stops the load.
 
 --protocol influx posts line protocol to URL/write?db=DB: Silt, InfluxDB 1.x
 and anything else that speaks the InfluxDB v1 write API. --protocol
@@ -50,14 +55,15 @@ func runBenchLoad(args []string) int {
 	proto := fs.String("protocol", "influx", "influx (InfluxDB v1 /write) or clickhouse (HTTP INSERT ... FORMAT TabSeparated)")
 	workers := fs.Int("workers", 4, "concurrent requests")
 	batch := fs.Int("batch-size", 5000, "rows per request")
+	attempts := fs.Int("max-attempts", bench.DefaultMaxAttempts, "most times one body is sent when answered 429 or 503 (1: never retry)")
 	name := fs.String("name", "", "system name for --json and the summary (default: the URL)")
 	jsonOut := fs.String("json", "", "also write the result as JSON to this file (for silt bench report)")
 	if code, ok := parseFlags(fs, benchLoadUsage, args); !ok {
 		return code
 	}
 	d, err := df.dataset()
-	if err == nil && (*workers < 1 || *batch < 1) {
-		err = fmt.Errorf("need --workers >= 1 and --batch-size >= 1")
+	if err == nil && (*workers < 1 || *batch < 1 || *attempts < 1) {
+		err = fmt.Errorf("need --workers >= 1, --batch-size >= 1 and --max-attempts >= 1")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "silt bench load:", err)
@@ -75,14 +81,16 @@ func runBenchLoad(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	bar := bench.NewProgress("load "+*name, d.Rows(), "rows", true)
-	res, err := bench.Load(ctx, bench.LoadConfig{URL: *url, DB: *db, Protocol: p, Workers: *workers}, bodies, bar.Set)
+	res, err := bench.Load(ctx, bench.LoadConfig{URL: *url, DB: *db, Protocol: p, Workers: *workers,
+		MaxAttempts: *attempts}, bodies, bar.Set)
 	bar.Done()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "silt bench load:", err)
+		fmt.Fprintf(os.Stderr, "silt bench load: %v (after %d rows acknowledged, %d retries)\n", err, res.Rows, res.Retries)
 		return 1
 	}
-	fmt.Printf("%s: loaded %d rows (%d values, %.0f MB) in %.2fs: %.0f rows/s, %.0f values/s\n",
-		*name, res.Rows, res.Values, float64(res.Bytes)/1e6, res.Elapsed.Seconds(), res.RowsPerSec(), res.ValuesPerSec())
+	fmt.Printf("%s: loaded %d rows (%d values, %.0f MB) in %.2fs: %.0f rows/s, %.0f values/s; %d retries after 429/503 (%.1fs waited)\n",
+		*name, res.Rows, res.Values, float64(res.Bytes)/1e6, res.Elapsed.Seconds(), res.RowsPerSec(), res.ValuesPerSec(),
+		res.Retries, res.RetryWait.Seconds())
 	if *jsonOut != "" {
 		d.Format = bench.LineProtocol
 		if p == bench.ProtoClickHouse {
