@@ -319,6 +319,9 @@ func serve(cfg *serveConfig, log *slog.Logger) int {
 	}
 	node.setEngine(eng, log)
 	srv := server.New(eng, cfg.server)
+	// The collector's slack follows the garbage around the heads, not the
+	// heads (engine/gc_pacing.go); GOGC in the environment turns it off.
+	defer eng.PaceCollector(time.Second)()
 	if cfg.memoryLimitDerived {
 		// The derived limit follows the heads and the queries' reservations
 		// (engine/memory_limit.go).
