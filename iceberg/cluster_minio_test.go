@@ -72,17 +72,7 @@ func checkCluster(t *testing.T, ws []*fixture, wins [][]int64) int {
 	t.Helper()
 	r := ws[0]
 	tbl, v := r.loadTable(t)
-	_, key, err := r.pub.Current(context.Background(), db, "cpu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := readObject(r.root, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := table.ParseMetadataBytes(raw); err != nil {
-		t.Fatalf("metadata %s does not validate: %v", key, err)
-	}
+	r.checkMetadataParses(t)
 	if l := tbl.Metadata().Properties()[iceberg.LayoutProperty]; l != strconv.Itoa(iceberg.Layout) {
 		t.Fatalf("layout property %q", l)
 	}

@@ -36,15 +36,7 @@ func peerWriter(t *testing.T, srv *miniotest.Server, id string) *fixture {
 func peerWriterAt(t *testing.T, srv *miniotest.Server, id, dir string) *fixture {
 	t.Helper()
 	prefix := cluster.WriterPrefix(clusterRoot, id)
-	cfg := tiering.DefaultConfig()
-	cfg.S3 = s3Options(srv, prefix)
-	tr, err := tiering.Open(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.S3.EnsureBucket(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	tr := openTier(t, srv, prefix)
 	root, err := tiering.NewS3Store(s3Options(srv, clusterRoot))
 	if err != nil {
 		t.Fatal(err)

@@ -74,10 +74,10 @@ func s3Options(srv *miniotest.Server, prefix string) tiering.S3Options {
 		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Addressing: "path", MaxRetries: 1}
 }
 
-// newFixtureOn opens an engine tiering into srv. With root empty it is a
-// node alone in prefix, publishing there; else a cluster writer whose
-// prefix is root + "/" + dataPrefix, publishing into the tables at root.
-func newFixtureOn(t *testing.T, srv *miniotest.Server, prefix, root string) *fixture {
+// openTier opens a tiering store on the test bucket under prefix, the
+// bucket made if it is not there yet.
+func openTier(t *testing.T, srv *miniotest.Server, prefix string) *tiering.Tier {
+	t.Helper()
 	cfg := tiering.DefaultConfig()
 	cfg.S3 = s3Options(srv, prefix)
 	tr, err := tiering.Open(cfg, nil)
@@ -87,6 +87,15 @@ func newFixtureOn(t *testing.T, srv *miniotest.Server, prefix, root string) *fix
 	if err := tr.S3.EnsureBucket(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return tr
+}
+
+// newFixtureOn opens an engine tiering into srv. With root empty it is a
+// node alone in prefix, publishing there; else a cluster writer whose
+// prefix is root + "/" + dataPrefix, publishing into the tables at root.
+func newFixtureOn(t *testing.T, srv *miniotest.Server, prefix, root string) *fixture {
+	tr := openTier(t, srv, prefix)
+	var err error
 	f := &fixture{srv: srv, tr: tr, root: tr.S3, today: segment.WindowOf(time.Now().UnixNano())}
 	f.pub = &iceberg.Publisher{Store: tr.S3, Location: "s3://" + bucket + "/" + prefix}
 	if root != "" {
@@ -495,17 +504,11 @@ func sameRows(t *testing.T, what string, want, got []string) {
 
 // ---- the tests -------------------------------------------------------------
 
-// checkPublished compares the current Iceberg table with Silt over the
-// published windows (their starts), through iceberg-go and DuckDB, and
-// checks that the data files the manifests list are exactly the live cold
-// segments of those windows. It returns the version read.
-func (f *fixture) checkPublished(t *testing.T, wins ...int64) int {
+// checkMetadataParses reads the current metadata of db.cpu, the bytes
+// the publisher wrote, through iceberg-go's parser, which checks them
+// against the spec (required fields, ids, references).
+func (f *fixture) checkMetadataParses(t *testing.T) {
 	t.Helper()
-	m := f.e.Manifest()
-	tbl, v := f.loadTable(t)
-	got, files := icebergRows(t, tbl)
-	// The bytes the publisher wrote, through iceberg-go's parser, which
-	// checks them against the spec (required fields, ids, references).
 	_, key, err := f.pub.Current(context.Background(), db, "cpu")
 	if err != nil {
 		t.Fatal(err)
@@ -517,6 +520,18 @@ func (f *fixture) checkPublished(t *testing.T, wins ...int64) int {
 	if _, err := table.ParseMetadataBytes(raw); err != nil {
 		t.Fatalf("metadata %s does not validate: %v", key, err)
 	}
+}
+
+// checkPublished compares the current Iceberg table with Silt over the
+// published windows (their starts), through iceberg-go and DuckDB, and
+// checks that the data files the manifests list are exactly the live cold
+// segments of those windows. It returns the version read.
+func (f *fixture) checkPublished(t *testing.T, wins ...int64) int {
+	t.Helper()
+	m := f.e.Manifest()
+	tbl, v := f.loadTable(t)
+	got, files := icebergRows(t, tbl)
+	f.checkMetadataParses(t)
 	if fv := tbl.Metadata().Version(); fv != iceberg.FormatVersion {
 		t.Fatalf("format version %d", fv)
 	}

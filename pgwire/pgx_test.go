@@ -262,9 +262,13 @@ func TestPgxErrorsKeepConnection(t *testing.T) {
 
 // TestPgxCancel cancels a running query through pgx's context: pgx sends
 // a CancelRequest on a new connection with the key from BackendKeyData,
-// and the query's context on the server is canceled.
+// and the query's context on the server is canceled. What ended the query
+// is told by its context's cause, not by how soon it ended, so a loaded
+// machine cannot fail it: a query the cancel missed runs out its minute's
+// hold and ends with no cause.
 func TestPgxCancel(t *testing.T) {
-	d := &delayBackend{hold: 20 * time.Second, started: make(chan struct{}, 1), ended: make(chan error, 1)}
+	const hold = time.Minute
+	d := &delayBackend{hold: hold, started: make(chan struct{}, 1), ended: make(chan error, 1)}
 	e := startEnv(t, server.Config{}, func(b Backend) Backend { d.Backend = b; return d })
 	loadCPU(t, e, "")
 	conn, err := pgx.Connect(context.Background(), e.dsn(""))
@@ -277,7 +281,6 @@ func TestPgxCancel(t *testing.T) {
 		<-d.started
 		cancel()
 	}()
-	start := time.Now()
 	_, err = conn.Exec(ctx, `SELECT count(*) FROM cpu`)
 	if err == nil {
 		t.Fatal("a canceled query succeeded")
@@ -287,11 +290,8 @@ func TestPgxCancel(t *testing.T) {
 		if !errors.Is(cause, errCanceledByClient) {
 			t.Errorf("query ended with cause %v, want the client's cancel request", cause)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the query did not end after the cancel request")
-	}
-	if el := time.Since(start); el > 10*time.Second {
-		t.Errorf("cancel took %s", el)
+	case <-time.After(hold + time.Minute): // a hang guard: the hold ends the query anyway
+		t.Fatal("the query did not end, canceled or not")
 	}
 	// The server's answer: 57014, and the session goes on.
 	conn2, err := pgx.Connect(context.Background(), e.dsn(""))

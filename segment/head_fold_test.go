@@ -363,7 +363,7 @@ func TestPartialTablesRecycled(t *testing.T) {
 // counted once in CopyBytes and in the total CountCopiesIn names, and
 // Retire takes them off that total for good.
 func TestOrderedColumnsUnderConcurrentReads(t *testing.T) {
-	s, h, add := foldHead(t, 4*blockRows+77, true, 5)
+	_, h, add := foldHead(t, 4*blockRows+77, true, 5)
 	var total atomic.Int64
 	h.CountCopiesIn(&total, nil)
 	var mu sync.Mutex // stands in for the engine lock
@@ -372,35 +372,14 @@ func TestOrderedColumnsUnderConcurrentReads(t *testing.T) {
 		views[i] = h.View()
 	}
 	cols := [][]string{{"host", "f", "i"}, {"u", "later"}, {"dc", "f", "u"}, {"host", "i", "u", "later"}}
-	got := make([][]string, len(views))
-	var wg sync.WaitGroup
-	for i, v := range views {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got[i] = rollupRows(t, v, cols[i], nil, math.MinInt64, math.MaxInt64, 60e9)
-		}()
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	foldViewsWhileWriting(t, views, cols, 60e9, func() {
 		for k := range 3 {
 			mu.Lock()
 			from := 4*blockRows + 77 + k*blockRows
 			add(from, from+blockRows)
 			mu.Unlock()
 		}
-	}()
-	wg.Wait()
-	_ = s
-	foldFromChunks = false
-	for i, v := range views {
-		want := rollupRows(t, v, cols[i], nil, math.MinInt64, math.MaxInt64, 60e9)
-		if len(want) == 0 || !slices.Equal(got[i], want) {
-			t.Fatalf("view %d: %d partials from ordered columns, %d from batches", i, len(got[i]), len(want))
-		}
-	}
-	foldFromChunks = true
+	})
 	var built int64
 	for _, blk := range h.blocks {
 		for c := range blk.cols {
@@ -539,25 +518,26 @@ func TestOrderedColumnsAtBlockEdge(t *testing.T) {
 	views := []*Head{h.View(), h.View(), h.View()}
 	mu.Unlock()
 	cols := [][]string{{"host", "f", "lag"}, {"lag"}, {"f", "lag"}}
+	foldViewsWhileWriting(t, views, cols, 10e9, func() { add(2*blockRows, 3*blockRows+10) })
+}
+
+// foldViewsWhileWriting folds each of views over its columns (cols[i],
+// windows of width ns) from their ordered copies, each in a goroutine of
+// its own, while write runs in another; then checks that every view's
+// partials equal what the batch fold of the same view makes of it.
+func foldViewsWhileWriting(t *testing.T, views []*Head, cols [][]string, width int64, write func()) {
+	t.Helper()
 	got := make([][]string, len(views))
 	var wg sync.WaitGroup
 	for i, v := range views {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got[i] = rollupRows(t, v, cols[i], nil, math.MinInt64, math.MaxInt64, 10e9)
-		}()
+		wg.Go(func() { got[i] = rollupRows(t, v, cols[i], nil, math.MinInt64, math.MaxInt64, width) })
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		add(2*blockRows, 3*blockRows+10)
-	}()
+	wg.Go(write)
 	wg.Wait()
 	foldFromChunks = false
 	defer func() { foldFromChunks = true }()
 	for i, v := range views {
-		want := rollupRows(t, v, cols[i], nil, math.MinInt64, math.MaxInt64, 10e9)
+		want := rollupRows(t, v, cols[i], nil, math.MinInt64, math.MaxInt64, width)
 		if len(want) == 0 || !slices.Equal(got[i], want) {
 			t.Fatalf("view %d: %d partials from ordered columns, %d from batches", i, len(got[i]), len(want))
 		}

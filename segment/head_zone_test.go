@@ -18,7 +18,7 @@ type zoneRow struct {
 	host string
 	f    *float64 // float random walk, with NaNs and negative zeros
 	i    *int64   // int random walk around zero
-	u    *uint64
+	u    *uint64  // some series' mix values below and above 2^63
 }
 
 // zoneHead writes rows into a head: two blocks' worth of 20 hosts (each
@@ -57,6 +57,9 @@ func zoneHead(t testing.TB) (*Head, []zoneRow) {
 		}
 		if rng.IntN(5) == 0 {
 			v := uint64(rng.IntN(1000))
+			if host[len(host)-1]%3 == 0 && rng.IntN(2) == 0 {
+				v = math.MaxUint64 - v // negative as an int64: only uint64's order keeps it the maximum
+			}
 			r.u = &v
 		}
 		rows = append(rows, r)
@@ -107,9 +110,18 @@ func zoneHead(t testing.TB) (*Head, []zoneRow) {
 
 // zoneModel is a zone computed from rows as written.
 type zoneModel struct {
-	values   bool
-	min, max float64 // ints as floats: the model's values are small
-	nan      bool
+	values     bool
+	min, max   float64 // ints as floats: the model's ints are small
+	nan        bool
+	umin, umax uint64 // uints exactly (their values reach 2^64-1)
+}
+
+func (z *zoneModel) addUint(v uint64) {
+	if !z.values {
+		z.umin, z.umax, z.values = v, v, true
+		return
+	}
+	z.umin, z.umax = min(z.umin, v), max(z.umax, v)
 }
 
 func (z *zoneModel) add(v float64) {
@@ -145,12 +157,7 @@ func TestHeadZonesAgainstModel(t *testing.T) {
 			}
 			return float64(*r.i), true
 		},
-		"u": func(r zoneRow) (float64, bool) {
-			if r.u == nil {
-				return 0, false
-			}
-			return float64(*r.u), true
-		},
+		"u":    func(zoneRow) (float64, bool) { return 0, false }, // exact, below
 		"late": func(zoneRow) (float64, bool) { return 0, false }, // set below
 	}
 	for _, head := range []*Head{v, h} {
@@ -169,6 +176,10 @@ func TestHeadZonesAgainstModel(t *testing.T) {
 					}
 					if want[r.host] == nil {
 						want[r.host] = &zoneModel{}
+					}
+					if name == "u" && r.u != nil {
+						want[r.host].addUint(*r.u)
+						whole.addUint(*r.u)
 					}
 					if ok {
 						want[r.host].add(v)
@@ -190,7 +201,10 @@ func TestHeadZonesAgainstModel(t *testing.T) {
 						lo, hi = float64(a), float64(b)
 					default:
 						a, b := r.Uint()
-						lo, hi = float64(a), float64(b)
+						if r.Type != typ || r.Values != m.values || r.NaN || (m.values && (a != m.umin || b != m.umax)) {
+							t.Fatalf("block %d field %s %s: range %+v (%d..%d), want %+v", bi, name, what, r, a, b, m)
+						}
+						return
 					}
 					if r.Type != typ || r.Values != m.values || r.NaN != m.nan || (m.values && (lo != m.min || hi != m.max)) {
 						t.Fatalf("block %d field %s %s: range %+v (%v..%v), want %+v", bi, name, what, r, lo, hi, m)

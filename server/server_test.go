@@ -33,14 +33,18 @@ func startServerWith(t testing.TB, cfg Config) *testServer {
 }
 
 // startServerEngine is startServerWith with engine settings beyond the
-// defaults (its data directory, flush interval and logger are set here).
+// defaults (its flush interval and logger are set here, and its data
+// directory unless ecfg names one: a test reopening earlier data).
 func startServerEngine(t testing.TB, cfg Config, ecfg engine.Config) *testServer {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if cfg.Logger == nil {
 		cfg.Logger = log
 	}
-	ecfg.DataDir, ecfg.FlushInterval, ecfg.Logger = t.TempDir(), time.Hour, log
+	if ecfg.DataDir == "" {
+		ecfg.DataDir = t.TempDir()
+	}
+	ecfg.FlushInterval, ecfg.Logger = time.Hour, log
 	eng, err := engine.Open(ecfg)
 	if err != nil {
 		t.Fatal(err)

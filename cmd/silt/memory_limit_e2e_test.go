@@ -171,7 +171,7 @@ func runMemoryLoad(b *testing.B, bodies [][]byte, limit string) (int64, time.Dur
 }
 
 // procCPU returns the user+system CPU time of process pid.
-func procCPU(b *testing.B, pid int) time.Duration {
+func procCPU(b testing.TB, pid int) time.Duration {
 	b.Helper()
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

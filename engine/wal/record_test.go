@@ -74,64 +74,43 @@ func TestConcurrentPreparedAppends(t *testing.T) {
 		mu   sync.Mutex // the caller's lock: its order is the log's
 		next uint64
 	)
-	stop := make(chan struct{})
-	var rotWG sync.WaitGroup
-	rotWG.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := w.Rotate(); err != nil {
-				t.Errorf("Rotate: %v", err)
-				return
+	got := appendWhileRotating(t, w, dir, goroutines, perG, func() bool {
+		if _, err := w.Rotate(); err != nil {
+			t.Errorf("Rotate: %v", err)
+			return false
+		}
+		return true
+	}, func(g, j int) bool {
+		body := append(fmt.Appendf(nil, "g=%d j=%d ", g, j), testPayload(g*1000+j)...)
+		payload := append(make([]byte, 8), body...)
+		r, err := Prepare(payload, 8)
+		if err != nil {
+			t.Errorf("Prepare: %v", err)
+			return false
+		}
+		mu.Lock()
+		var seq [8]byte
+		binary.LittleEndian.PutUint64(seq[:], next)
+		next++
+		err = r.Seal(seq[:])
+		var pos Pos
+		if err == nil {
+			pos, err = w.AppendRecord(r)
+		}
+		mu.Unlock()
+		r.Release()
+		if err != nil {
+			t.Errorf("append: %v", err)
+			return false
+		}
+		if j%4 == 0 {
+			if err := w.Sync(pos); err != nil {
+				t.Errorf("Sync: %v", err)
+				return false
 			}
 		}
+		return true
 	})
-	var wg sync.WaitGroup
-	for g := range goroutines {
-		wg.Go(func() {
-			for j := range perG {
-				body := append(fmt.Appendf(nil, "g=%d j=%d ", g, j), testPayload(g*1000+j)...)
-				payload := append(make([]byte, 8), body...)
-				r, err := Prepare(payload, 8)
-				if err != nil {
-					t.Errorf("Prepare: %v", err)
-					return
-				}
-				mu.Lock()
-				var seq [8]byte
-				binary.LittleEndian.PutUint64(seq[:], next)
-				next++
-				err = r.Seal(seq[:])
-				var pos Pos
-				if err == nil {
-					pos, err = w.AppendRecord(r)
-				}
-				mu.Unlock()
-				r.Release()
-				if err != nil {
-					t.Errorf("append: %v", err)
-					return
-				}
-				if j%4 == 0 {
-					if err := w.Sync(pos); err != nil {
-						t.Errorf("Sync: %v", err)
-						return
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(stop)
-	rotWG.Wait()
-	mustClose(t, w)
-	got, st := replayAll(t, dir)
-	if len(got) != goroutines*perG || len(st.Corrupted) != 0 || st.TornTail != 0 {
-		t.Fatalf("replayed %d records, want %d; stats %+v", len(got), goroutines*perG, st)
-	}
 	for i, r := range got {
 		if len(r.payload) < 8 {
 			t.Fatalf("record %d: %d bytes", i, len(r.payload))

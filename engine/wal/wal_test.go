@@ -322,16 +322,15 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
-// TestConcurrentAppendSyncRotate mixes appends, syncs, rotations by size and
-// explicit Rotate calls, and a concurrent RemoveBefore of nothing, under the
-// race detector.
-func TestConcurrentAppendSyncRotate(t *testing.T) {
-	const goroutines, perG = 16, 150
-	dir := t.TempDir()
-	w := mustOpen(t, dir, Options{SegmentBytes: 16 << 10})
+// appendWhileRotating runs goroutines writers, each calling appendOne
+// perG times (g, j: which writer, which append), while another goroutine
+// calls rotate over and over; a call that returns false stops its
+// goroutine (it reported why). It then closes w and returns what replay
+// reads of dir, having checked that it holds every record, whole.
+func appendWhileRotating(t *testing.T, w *WAL, dir string, goroutines, perG int, rotate func() bool, appendOne func(g, j int) bool) []rec {
+	t.Helper()
 	stop := make(chan struct{})
 	var rotWG sync.WaitGroup
-	var rotSeqs []uint64
 	rotWG.Go(func() {
 		for {
 			select {
@@ -339,34 +338,17 @@ func TestConcurrentAppendSyncRotate(t *testing.T) {
 				return
 			default:
 			}
-			s, err := w.Rotate()
-			if err != nil {
-				t.Errorf("Rotate: %v", err)
+			if !rotate() {
 				return
 			}
-			rotSeqs = append(rotSeqs, s)
-			if err := w.RemoveBefore(1); err != nil {
-				t.Errorf("RemoveBefore: %v", err)
-			}
-			_ = w.Size()
-			time.Sleep(time.Millisecond)
 		}
 	})
 	var wg sync.WaitGroup
 	for g := range goroutines {
 		wg.Go(func() {
 			for j := range perG {
-				p := append(fmt.Appendf(nil, "g=%d j=%d ", g, j), testPayload(g*1000+j)...)
-				pos, err := w.Append(p)
-				if err != nil {
-					t.Errorf("Append: %v", err)
+				if !appendOne(g, j) {
 					return
-				}
-				if j%3 == 0 {
-					if err := w.Sync(pos); err != nil {
-						t.Errorf("Sync: %v", err)
-						return
-					}
 				}
 			}
 		})
@@ -375,14 +357,53 @@ func TestConcurrentAppendSyncRotate(t *testing.T) {
 	close(stop)
 	rotWG.Wait()
 	mustClose(t, w)
+	got, st := replayAll(t, dir)
+	if len(got) != goroutines*perG || len(st.Corrupted) != 0 || st.TornTail != 0 {
+		t.Fatalf("replayed %d records, want %d; stats %+v", len(got), goroutines*perG, st)
+	}
+	return got
+}
+
+// TestConcurrentAppendSyncRotate mixes appends, syncs, rotations by size and
+// explicit Rotate calls, and a concurrent RemoveBefore of nothing, under the
+// race detector.
+func TestConcurrentAppendSyncRotate(t *testing.T) {
+	const goroutines, perG = 16, 150
+	dir := t.TempDir()
+	w := mustOpen(t, dir, Options{SegmentBytes: 16 << 10})
+	var rotSeqs []uint64
+	got := appendWhileRotating(t, w, dir, goroutines, perG, func() bool {
+		s, err := w.Rotate()
+		if err != nil {
+			t.Errorf("Rotate: %v", err)
+			return false
+		}
+		rotSeqs = append(rotSeqs, s)
+		if err := w.RemoveBefore(1); err != nil {
+			t.Errorf("RemoveBefore: %v", err)
+		}
+		_ = w.Size()
+		time.Sleep(time.Millisecond)
+		return true
+	}, func(g, j int) bool {
+		p := append(fmt.Appendf(nil, "g=%d j=%d ", g, j), testPayload(g*1000+j)...)
+		pos, err := w.Append(p)
+		if err != nil {
+			t.Errorf("Append: %v", err)
+			return false
+		}
+		if j%3 == 0 {
+			if err := w.Sync(pos); err != nil {
+				t.Errorf("Sync: %v", err)
+				return false
+			}
+		}
+		return true
+	})
 	for i := 1; i < len(rotSeqs); i++ {
 		if rotSeqs[i] <= rotSeqs[i-1] {
 			t.Fatalf("Rotate seqs not increasing: %v", rotSeqs)
 		}
-	}
-	got, st := replayAll(t, dir)
-	if len(got) != goroutines*perG || len(st.Corrupted) != 0 || st.TornTail != 0 {
-		t.Fatalf("replayed %d records, want %d; stats %+v", len(got), goroutines*perG, st)
 	}
 	next := make([]int, goroutines)
 	prevSeq := uint64(0)

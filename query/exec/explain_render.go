@@ -339,11 +339,14 @@ func sortKeyText(q *sql.Query, k sql.SortKey) string {
 
 func fieldFilterText(f fieldFilter) string {
 	v := strconv.FormatFloat(f.f, 'g', -1, 64)
-	if f.intAsFloat {
+	if f.asFloat {
 		return "float64(" + f.name + ") " + f.op.String() + " " + v
 	}
-	if f.typ == columnar.FieldInt {
+	switch f.typ {
+	case columnar.FieldInt:
 		v = strconv.FormatInt(f.i, 10)
+	case columnar.FieldUint:
+		v = strconv.FormatUint(f.u, 10)
 	}
 	return f.name + " " + f.op.String() + " " + v
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // fieldFilter is a top-level conjunct `field op constant` over a numeric
-// field, tested on each scanned batch before its rows are materialized: a
+// field (double, bigint or uint64), tested on each scanned batch before its rows are materialized: a
 // query like `SELECT * … WHERE usage_user > 90` then keeps the rows that
 // pass, not every row of its time range. The conjunct stays in the
 // residual (Filter re-evaluates it), so the test only has to never reject
@@ -20,16 +20,21 @@ type fieldFilter struct {
 	typ  columnar.FieldType
 	op   sql.BinaryOp
 	i    int64
+	u    uint64
 	f    float64
-	// intAsFloat: a bigint field compared as double precision with a
-	// double constant (`usage_user > 90.0`, the implicit cast PostgreSQL
-	// applies): its values are converted, exactly as the cast does.
-	intAsFloat bool
+	// asFloat: a bigint or uint64 field compared as double precision with
+	// a double constant (`usage_user > 90.0`, the implicit cast PostgreSQL
+	// applies; a uint64 field with a negative or fractional constant, or
+	// with a bigint that is not a literal, as the planner's numericCommon
+	// has it): its values are converted, exactly as the cast does.
+	asFloat bool
 }
 
 // fieldFilters extracts the conjuncts of residual it can test on raw
-// batches: a bigint field against a bigint constant, a double field
-// against a double constant.
+// batches: a bigint field against a bigint constant, a uint64 field
+// against a uint64 constant (a literal integer that is not negative), a
+// double field against a double constant, and a bigint or uint64 field
+// cast to double against a double constant.
 func fieldFilters(residual sql.Expr) []fieldFilter {
 	if residual == nil {
 		return nil
@@ -44,9 +49,9 @@ func fieldFilters(residual sql.Expr) []fieldFilter {
 		if !ok || !b.Op.Comparison() {
 			continue
 		}
-		l, intAsFloat := b.L, false
+		l, asFloat := b.L, false
 		if cast, ok := l.(*sql.Cast); ok && cast.To == sql.TypeFloat64 {
-			l, intAsFloat = cast.X, true
+			l, asFloat = cast.X, true
 		}
 		ref, isRef := l.(*sql.ColumnRef)
 		c, isConst := b.R.(*sql.Const)
@@ -54,12 +59,18 @@ func fieldFilters(residual sql.Expr) []fieldFilter {
 			continue
 		}
 		switch {
-		case intAsFloat:
-			if ref.Column.Type == sql.TypeInt64 && c.Value.Type == sql.TypeFloat64 {
-				out = append(out, fieldFilter{name: ref.Column.Name, typ: columnar.FieldInt, op: b.Op, f: c.Value.Float, intAsFloat: true})
+		case asFloat && c.Value.Type == sql.TypeFloat64:
+			switch ref.Column.Type {
+			case sql.TypeInt64:
+				out = append(out, fieldFilter{name: ref.Column.Name, typ: columnar.FieldInt, op: b.Op, f: c.Value.Float, asFloat: true})
+			case sql.TypeUint64:
+				out = append(out, fieldFilter{name: ref.Column.Name, typ: columnar.FieldUint, op: b.Op, f: c.Value.Float, asFloat: true})
 			}
+		case asFloat:
 		case ref.Column.Type == sql.TypeInt64 && c.Value.Type == sql.TypeInt64:
 			out = append(out, fieldFilter{name: ref.Column.Name, typ: columnar.FieldInt, op: b.Op, i: c.Value.Int})
+		case ref.Column.Type == sql.TypeUint64 && c.Value.Type == sql.TypeUint64:
+			out = append(out, fieldFilter{name: ref.Column.Name, typ: columnar.FieldUint, op: b.Op, u: c.Value.Uint})
 		case ref.Column.Type == sql.TypeFloat64 && c.Value.Type == sql.TypeFloat64:
 			out = append(out, fieldFilter{name: ref.Column.Name, typ: columnar.FieldFloat, op: b.Op, f: c.Value.Float})
 		}
@@ -73,11 +84,15 @@ func (f *fieldFilter) pass(fv *columnar.FieldVector, r int32) bool {
 	if fv == nil || fv.IsNull(int(r)) {
 		return false // NULL compared is NULL, which WHERE rejects
 	}
-	if f.intAsFloat {
+	switch {
+	case f.asFloat && f.typ == columnar.FieldUint:
+		return opHolds(f.op, cmpFloat(float64(fv.U[r]), f.f))
+	case f.asFloat:
 		return opHolds(f.op, cmpFloat(float64(fv.I[r]), f.f))
-	}
-	if f.typ == columnar.FieldInt {
+	case f.typ == columnar.FieldInt:
 		return opHolds(f.op, cmp.Compare(fv.I[r], f.i))
+	case f.typ == columnar.FieldUint:
+		return opHolds(f.op, cmp.Compare(fv.U[r], f.u))
 	}
 	return opHolds(f.op, cmpFloat(fv.F[r], f.f))
 }
@@ -133,14 +148,21 @@ func (f *fieldFilter) mayHold(r segment.FieldRange) bool {
 	}
 	var lo, hi int // the bounds compared with the constant
 	switch {
-	case f.intAsFloat:
-		// The conversion to double never reverses two values' order, so
-		// the converted values lie between the converted bounds.
+	// The conversion to double never reverses two values' order (it
+	// rounds to nearest, a non-decreasing map), so the converted values
+	// lie between the converted bounds.
+	case f.asFloat && f.typ == columnar.FieldUint:
+		mn, mx := r.Uint()
+		lo, hi = cmpFloat(float64(mn), f.f), cmpFloat(float64(mx), f.f)
+	case f.asFloat:
 		mn, mx := r.Int()
 		lo, hi = cmpFloat(float64(mn), f.f), cmpFloat(float64(mx), f.f)
 	case f.typ == columnar.FieldInt:
 		mn, mx := r.Int()
 		lo, hi = cmp.Compare(mn, f.i), cmp.Compare(mx, f.i)
+	case f.typ == columnar.FieldUint:
+		mn, mx := r.Uint()
+		lo, hi = cmp.Compare(mn, f.u), cmp.Compare(mx, f.u)
 	default:
 		if r.NaN && opHolds(f.op, cmpFloat(math.NaN(), f.f)) {
 			return true

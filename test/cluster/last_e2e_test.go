@@ -21,11 +21,7 @@ import (
 // Folding the writers' rows in their order instead of by stamps (the
 // engine's runLast without them) answers some hosts' older writes.
 func TestClusterLastValueInterleavedLiveE2E(t *testing.T) {
-	c := newCluster(t)
-	w1 := c.start("w1", "--role", "writer", "--node-id", "w1")
-	w2 := c.start("w2", "--role", "writer", "--node-id", "w2")
-	q := c.start("q", "--role", "query", "--node-id", "q")
-	tomorrow := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour).UnixNano()
+	w1, w2, q, tomorrow := twoWritersAndQuery(t)
 	const hosts, points = 48, 4
 	at := func(k int) int64 { return tomorrow + int64(k)*int64(time.Minute) }
 	type key struct {
