@@ -205,7 +205,17 @@ func (c *selectCompiler) aggregateSeries(ctx context.Context) ([]*seriesRows, er
 		}
 		fmt.Fprintf(&b, " ORDER BY 1%s LIMIT %d", dir, n)
 	}
-	res, err := c.runSQL(ctx, b.String())
+	text := b.String()
+	q, err := c.compileSQL(text)
+	if err != nil {
+		return nil, err
+	}
+	if c.typedAggregate() {
+		if list, ok, err := c.aggregateTyped(ctx, q, text, len(outs)); ok || err != nil {
+			return list, err
+		}
+	}
+	res, err := c.b.Run(ctx, c.db, q)
 	if err != nil {
 		return nil, err
 	}

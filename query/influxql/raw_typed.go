@@ -32,6 +32,13 @@ type typedRows struct {
 	first int
 	n     int
 	rows  []int
+	// windows, when not nil, are the times of the rows instead of
+	// cols.Cols[0]: a GROUP BY time() series' windows (aggregateTyped),
+	// rows[r] -1 for a window without points, whose values are null.
+	windows []int64
+	// counts, when not nil, say per value which are count()s (countNone,
+	// countNullZero, countZeroNull).
+	counts []uint8
 }
 
 // values converts the points into rows as rawFetch's SQL rows give them:
@@ -40,11 +47,22 @@ func (t *typedRows) values() [][]any {
 	times := t.cols.Cols[0].Int64s()
 	out := make([][]any, len(t.rows))
 	cells := make([]any, len(t.rows)*(1+t.n))
+	tv := typedValues{cols: t.cols, ans: t.ans, first: t.first, n: t.n, counts: t.counts}
+	encs := t.ans.cellEncs()[t.first : t.first+t.n]
 	for i, r := range t.rows {
 		row := cells[i*(1+t.n) : (i+1)*(1+t.n) : (i+1)*(1+t.n)]
-		row[0] = times[r]
+		if t.windows != nil {
+			row[0] = t.windows[i]
+		} else {
+			row[0] = times[r]
+		}
 		for j := range t.n {
-			row[1+j] = t.cols.Cols[t.first+j].Value(r)
+			switch null, zero := tv.cellNull(j, r, &encs[j]); {
+			case zero:
+				row[1+j] = int64(0)
+			case !null:
+				row[1+j] = t.cols.Cols[t.first+j].Value(r)
+			}
 		}
 		out[i] = row
 	}
@@ -261,6 +279,9 @@ type typedValues struct {
 	ans      *typedAnswer
 	first, n int
 	rows     []int
+	// times and counts: typedRows' windows and counts.
+	times    []int64
+	counts   []uint8
 	epoch    Epoch
 	loc      *time.Location
 	omitTime bool
@@ -285,7 +306,12 @@ func (s *Series) AppendRowJSON(b []byte, k int) ([]byte, error) {
 	r := t.rows[k]
 	b = append(b, '[')
 	if !t.omitTime {
-		ns := t.cols.Cols[0].Int64s()[r]
+		var ns int64
+		if t.times != nil {
+			ns = t.times[k]
+		} else {
+			ns = t.cols.Cols[0].Int64s()[r]
+		}
 		if t.epoch.Unit > 0 {
 			b = appendJSONInt(b, ns/int64(t.epoch.Unit))
 		} else {
@@ -301,9 +327,15 @@ func (s *Series) AppendRowJSON(b []byte, k int) ([]byte, error) {
 			b = append(b, ',')
 		}
 		e := &encs[j]
-		if e.col.IsNull(r) {
-			b = append(b, "null"...)
-			continue
+		if r < 0 || t.counts != nil || e.col.IsNull(r) {
+			switch null, zero := t.cellNull(j, r, e); {
+			case zero:
+				b = append(b, '0')
+				continue
+			case null:
+				b = append(b, "null"...)
+				continue
+			}
 		}
 		ok := true
 		switch e.kind {
@@ -396,12 +428,16 @@ func (a *typedAnswer) cellEncs() []cellEnc {
 // converted into Values. nil when no row is left.
 func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool, s *Series) bool {
 	t := sr.typed
-	rows := t.rows
+	rows, windows := t.rows, t.windows
 	if desc {
 		slices.Reverse(rows)
+		slices.Reverse(windows)
 	}
 	if !c.limited {
 		rows = limitRows(rows, c.stmt.Limit, c.stmt.Offset)
+		if windows != nil {
+			windows = limitRows(windows, c.stmt.Limit, c.stmt.Offset)
+		}
 	}
 	if len(rows) == 0 {
 		return false
@@ -414,11 +450,11 @@ func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool, s
 		} else {
 			s.typed = new(typedValues)
 		}
-		*s.typed = typedValues{cols: t.cols, ans: t.ans, first: t.first, n: t.n, rows: rows,
-			epoch: c.req.Epoch, loc: c.loc, omitTime: c.stmt.OmitTime}
+		*s.typed = typedValues{cols: t.cols, ans: t.ans, first: t.first, n: t.n, rows: rows, times: windows,
+			counts: t.counts, epoch: c.req.Epoch, loc: c.loc, omitTime: c.stmt.OmitTime}
 		return true
 	}
-	t.rows = rows
+	t.rows, t.windows = rows, windows
 	vals := t.values()
 	for i, r := range vals {
 		r[0] = c.req.Epoch.timeValue(r[0].(int64), c.loc)
