@@ -100,8 +100,15 @@ func TestInfluxQLTypedAggregateIsByteIdentical(t *testing.T) {
 		`SELECT max(used) FROM mem WHERE ` + wide + ` GROUP BY time(1m), host`,
 		`SELECT max(usr) FROM cpu WHERE host = 'nobody' AND ` + wide + ` GROUP BY time(1m)`,
 		`SELECT max(usr) FROM cpu WHERE ` + wide + ` GROUP BY time(1m); SELECT count(sy) FROM cpu WHERE ` + inside + ` GROUP BY time(3m), dc`,
-		// Fills across windows and no GROUP BY time: the row path, here
-		// to show the paths meet.
+		// Fills across windows, transformations of the windows, mixed
+		// fields and no GROUP BY time: the row path, here to show the
+		// paths meet.
+		`SELECT derivative(mean(usr), 1m) FROM cpu WHERE ` + wide + ` GROUP BY time(1m), host`,
+		`SELECT moving_average(max(sy), 2), cumulative_sum(count(usr)) FROM cpu WHERE ` + wide + ` GROUP BY time(2m)`,
+		`SELECT max(usr), derivative(max(usr)) FROM cpu WHERE ` + wide + ` GROUP BY time(1m)`,
+		`SELECT max(usr), last(sy) FROM cpu WHERE ` + wide + ` GROUP BY time(1m), host`,
+		`SELECT mode(sy), mean(usr), count(w) FROM cpu WHERE ` + wide + ` GROUP BY time(5m), host`,
+		`SELECT percentile(sy, 90) - mean(usr), count(distinct(sy)) / count(sy) FROM cpu WHERE ` + wide + ` GROUP BY time(10m), dc fill(none)`,
 		`SELECT max(usr) FROM cpu WHERE ` + wide + ` GROUP BY time(1m), host fill(previous)`,
 		`SELECT mean(usr) FROM cpu WHERE ` + wide + ` GROUP BY host`,
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -118,6 +119,7 @@ func BenchmarkInfluxQLHeadTSBS(b *testing.B) {
 								b.Fatal(err)
 							}
 							defer f.Close()
+							runtime.GC() // the profile is as of the last collection
 							if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
 								b.Fatal(err)
 							}

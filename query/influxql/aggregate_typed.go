@@ -60,6 +60,9 @@ func (c *selectCompiler) typedAggregate() bool {
 	return ok
 }
 
+// aggregateSeries asks it only for a caller that passes the series on to
+// finish (keepTyped).
+//
 // aggregateTyped runs q, aggregateSeries's SQL (the window, the GROUP BY
 // tags, nOut values, count(*)), as typed columns and shapes its series.
 // ok is false, with nothing run, when the backend answers q only as rows.

@@ -176,8 +176,9 @@ type selectCompiler struct {
 	seriesHint int
 	// valSlab hands out finishTyped's typed values, one per series.
 	valSlab []typedValues
-	// keepTyped lets rawSeries return typed rows (for finish) instead of
-	// Go values (for the code that works on rows).
+	// keepTyped lets rawSeries and aggregateSeries return typed rows
+	// (for finish) instead of Go values (for the code that works on rows:
+	// transformations, math, mixed fields).
 	keepTyped bool
 }
 
@@ -368,7 +369,10 @@ func (c *selectCompiler) selectSeries(ctx context.Context) ([]*seriesRows, error
 		if aux {
 			return c.auxSeries(ctx, call)
 		}
-		if list, err = c.aggregateSeries(ctx); err != nil {
+		c.keepTyped = true // finish takes them typed (aggregateTyped)
+		list, err = c.aggregateSeries(ctx)
+		c.keepTyped = false
+		if err != nil {
 			return nil, err
 		}
 	}
