@@ -477,17 +477,17 @@ type typedAnswer struct {
 	// encs: per column, how its cells are written (cellEncs); nil
 	// until the first row is encoded.
 	encs []cellEnc
-	// sec and secText: the last whole UTC second appendRFC3339 wrote
-	// and its text up to the seconds; rows of one second are common
-	// (many series, one time).
-	sec     int64
-	secText []byte
+	// day and dayText: the last UTC day appendRFC3339 wrote and its
+	// text up to the 'T' (an answer's times are mostly of a few days).
+	day     int64
+	dayText []byte
 }
 
 // appendRFC3339 appends the time ns (UTC, or in loc) as
 // time.RFC3339Nano formats it: for UTC times from 1970 on, from the
-// text of the second, written once per second, and the
-// fraction without trailing zeros.
+// text of the day, written once per day, the clock's digits, and the
+// fraction without trailing zeros (a GROUP BY time(1m) answer is a
+// new second every row, and Format was most of its encoding).
 func (a *typedAnswer) appendRFC3339(b []byte, ns int64, loc *time.Location) []byte {
 	if loc != nil || ns < 0 { // (an int64 of nanoseconds ends in 2262)
 		tm := time.Unix(0, ns).UTC()
@@ -497,11 +497,14 @@ func (a *typedAnswer) appendRFC3339(b []byte, ns int64, loc *time.Location) []by
 		return tm.AppendFormat(b, time.RFC3339Nano)
 	}
 	sec, frac := ns/1e9, ns%1e9
-	if a.secText == nil || sec != a.sec {
-		a.sec = sec
-		a.secText = time.Unix(sec, 0).UTC().AppendFormat(a.secText[:0], "2006-01-02T15:04:05")
+	day, clock := sec/86400, sec%86400
+	if a.dayText == nil || day != a.day {
+		a.day = day
+		a.dayText = time.Unix(day*86400, 0).UTC().AppendFormat(a.dayText[:0], "2006-01-02T")
 	}
-	b = append(b, a.secText...)
+	b = append(b, a.dayText...)
+	h, m, s := clock/3600, clock/60%60, clock%60
+	b = append(b, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+m/10), byte('0'+m%10), ':', byte('0'+s/10), byte('0'+s%10))
 	if frac != 0 {
 		var digits [10]byte
 		digits[0] = '.'
