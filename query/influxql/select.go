@@ -218,7 +218,9 @@ func (c *selectCompiler) prepare(st *influxql.SelectStatement) (empty bool, err 
 	c.stmt = stmt
 	c.loc = stmt.Location
 	valuer := &influxql.NowValuer{Now: c.req.Now, Location: c.loc}
-	cond, tr, err := influxql.ConditionExpr(stmt.Condition, valuer)
+	cond, tr, err := c.req.Plans.condition(c.req.parsed, stmt, func() (influxql.Expr, influxql.TimeRange, error) {
+		return influxql.ConditionExpr(stmt.Condition, valuer)
+	})
 	if err != nil {
 		return false, err
 	}
