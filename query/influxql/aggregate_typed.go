@@ -28,7 +28,7 @@ import (
 // fill(none) (the default and Grafana's two common choices); other fills
 // read and write values across windows and stay on the general path.
 
-// Count modes of a typed answer's value column (typedRows.counts).
+// Count modes of a typed answer's value column (typedAnswer.counts).
 const (
 	countNone     uint8 = iota // not count()
 	countNullZero              // fill(null): a window without a count is 0
@@ -114,7 +114,7 @@ func (c *selectCompiler) aggregateTyped(ctx context.Context, q *sql.Query, text 
 		return false
 	}
 	find := c.newRowSeries(res.Cols, len(res.Rows))
-	ans := &typedAnswer{cols: res}
+	ans := &typedAnswer{cols: res, counts: counts}
 	// Each group's series first (-1: a group of no points, none of which
 	// aggregateSeries makes a row), then the series' groups carved from
 	// one slice.
@@ -145,7 +145,7 @@ func (c *selectCompiler) aggregateTyped(ctx context.Context, q *sql.Query, text 
 	groups := make([]int, len(res.Rows))
 	lo := 0
 	for k, s := range met {
-		typed[k] = typedRows{cols: res, ans: ans, first: first, n: nOut, rows: groups[lo : lo : lo+per[k]], counts: counts}
+		typed[k] = typedRows{cols: res, ans: ans, first: first, n: nOut, rows: groups[lo : lo : lo+per[k]]}
 		s.typed = &typed[k]
 		lo += per[k]
 	}
@@ -224,8 +224,8 @@ func (c *selectCompiler) aggregateTyped(ctx context.Context, q *sql.Query, text 
 // cell (r < 0 is a window without points).
 func (t *typedValues) cellNull(j, r int, e *cellEnc) (null, zero bool) {
 	mode := countNone
-	if t.counts != nil {
-		mode = t.counts[j]
+	if t.ans.counts != nil {
+		mode = t.ans.counts[j]
 	}
 	if r < 0 || e.col.IsNull(r) {
 		return mode != countNullZero, mode == countNullZero

@@ -36,9 +36,6 @@ type typedRows struct {
 	// cols.Cols[0]: a GROUP BY time() series' windows (aggregateTyped),
 	// rows[r] -1 for a window without points, whose values are null.
 	windows []int64
-	// counts, when not nil, say per value which are count()s (countNone,
-	// countNullZero, countZeroNull).
-	counts []uint8
 }
 
 // values converts the points into rows as rawFetch's SQL rows give them:
@@ -47,7 +44,7 @@ func (t *typedRows) values() [][]any {
 	times := t.cols.Cols[0].Int64s()
 	out := make([][]any, len(t.rows))
 	cells := make([]any, len(t.rows)*(1+t.n))
-	tv := typedValues{cols: t.cols, ans: t.ans, first: t.first, n: t.n, counts: t.counts}
+	tv := typedValues{cols: t.cols, ans: t.ans, first: t.first, n: t.n}
 	encs := t.ans.cellEncs()[t.first : t.first+t.n]
 	for i, r := range t.rows {
 		row := cells[i*(1+t.n) : (i+1)*(1+t.n) : (i+1)*(1+t.n)]
@@ -279,9 +276,8 @@ type typedValues struct {
 	ans      *typedAnswer
 	first, n int
 	rows     []int
-	// times and counts: typedRows' windows and counts.
+	// times: typedRows' windows.
 	times    []int64
-	counts   []uint8
 	epoch    Epoch
 	loc      *time.Location
 	omitTime bool
@@ -327,7 +323,7 @@ func (s *Series) AppendRowJSON(b []byte, k int) ([]byte, error) {
 			b = append(b, ',')
 		}
 		e := &encs[j]
-		if r < 0 || t.counts != nil || e.col.IsNull(r) {
+		if r < 0 || t.ans.counts != nil || e.col.IsNull(r) {
 			switch null, zero := t.cellNull(j, r, e); {
 			case zero:
 				b = append(b, '0')
@@ -451,7 +447,7 @@ func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool, s
 			s.typed = new(typedValues)
 		}
 		*s.typed = typedValues{cols: t.cols, ans: t.ans, first: t.first, n: t.n, rows: rows, times: windows,
-			counts: t.counts, epoch: c.req.Epoch, loc: c.loc, omitTime: c.stmt.OmitTime}
+			epoch: c.req.Epoch, loc: c.loc, omitTime: c.stmt.OmitTime}
 		return true
 	}
 	t.rows, t.windows = rows, windows
@@ -477,6 +473,10 @@ type typedAnswer struct {
 	// encs: per column, how its cells are written (cellEncs); nil
 	// until the first row is encoded.
 	encs []cellEnc
+	// counts, when not nil, say per value column of a GROUP BY time()
+	// answer (aggregateTyped) which are count()s: countNone,
+	// countNullZero, countZeroNull. The answer's series share it.
+	counts []uint8
 	// day and dayText: the last UTC day appendRFC3339 wrote and its
 	// text up to the 'T' (an answer's times are mostly of a few days).
 	day     int64
