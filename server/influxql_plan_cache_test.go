@@ -37,6 +37,11 @@ func planCacheData(t *testing.T, s *testServer, base int64) []string {
 		`SELECT last(usr) FROM cpu WHERE time > now() - 20s GROUP BY host`,
 		`SELECT * FROM cpu WHERE time > now() - 5s`,
 		`SELECT usr FROM cpu WHERE ` + window + ` ORDER BY time DESC LIMIT 3; SELECT sy FROM cpu WHERE host = 'h2' LIMIT 2`,
+		// TSBS's RFC 3339 bounds, and a zone's local time: the reduced
+		// condition is kept with the statement.
+		`SELECT max(usr) FROM cpu WHERE host = 'h3' AND time >= '2023-11-14T22:13:30Z' AND time < '2023-11-14T22:14:20Z' GROUP BY time(10s)`,
+		`SELECT mean(sy) FROM cpu WHERE time >= '2023-11-14 23:13:40' AND time <= '2023-11-14 23:14:00' GROUP BY time(5s), dc tz('Europe/Paris')`,
+		`SELECT count(usr) FROM cpu WHERE time >= '2023-11-14T22:13:30Z' AND time < now() - 10s GROUP BY host`,
 	}
 }
 

@@ -137,6 +137,10 @@ func (c *selectCompiler) bucketStart(t int64) int64 {
 }
 
 func (c *selectCompiler) aggregateSeries(ctx context.Context) ([]*seriesRows, error) {
+	// Typed series only for the caller that asked (selectSeries, for
+	// finish), never for the paths below, which work on rows.
+	keepTyped := c.keepTyped
+	c.keepTyped = false
 	// The one-selector form reports the time of the selected point.
 	if call, ok := streamCall(c.stmt.Fields); ok {
 		return c.streamSeries(ctx, call)
@@ -205,7 +209,17 @@ func (c *selectCompiler) aggregateSeries(ctx context.Context) ([]*seriesRows, er
 		}
 		fmt.Fprintf(&b, " ORDER BY 1%s LIMIT %d", dir, n)
 	}
-	res, err := c.runSQL(ctx, b.String())
+	text := b.String()
+	q, err := c.compileSQL(text)
+	if err != nil {
+		return nil, err
+	}
+	if keepTyped && c.typedAggregate() {
+		if list, ok, err := c.aggregateTyped(ctx, q, text, len(outs)); ok || err != nil {
+			return list, err
+		}
+	}
+	res, err := c.b.Run(ctx, c.db, q)
 	if err != nil {
 		return nil, err
 	}

@@ -83,7 +83,7 @@ func seriesBytes(list []*seriesRows, epoch Epoch, typedValues bool) int64 {
 				cols = t.cols
 				n += cols.Bytes()
 			}
-			n += 8 * int64(len(t.rows))
+			n += 8 * int64(len(t.rows)+len(t.windows))
 			if !typedValues {
 				n += int64(len(t.rows)) * copyRowBytes(1+t.n, epoch)
 			}

@@ -52,7 +52,11 @@ type planEntry struct {
 	uncachable bool            // its plan depends on the time: never kept
 	// rewrites are query's SELECTs with their fields resolved against
 	// their measurements' schemas (selectCompiler.prepare).
-	rewrites   map[rewriteKey]*influxql.SelectStatement
+	rewrites map[rewriteKey]*influxql.SelectStatement
+	// conds are the conditions of rewrites, reduced and their time range
+	// taken (influxql.ConditionExpr), for those that do not depend on
+	// the time of the request (no call, so no now()).
+	conds      map[*influxql.SelectStatement]*condition
 	prev, next *planEntry
 }
 
@@ -224,6 +228,67 @@ func (c *PlanCache) rewrite(e *planEntry, st *influxql.SelectStatement, schema *
 	}
 	c.mu.Unlock()
 	return r, nil
+}
+
+// condition is a statement's condition as influxql.ConditionExpr gives
+// it: the condition beyond time, reduced, and the time range.
+type condition struct {
+	expr influxql.Expr
+	tr   influxql.TimeRange
+}
+
+// condition returns influxql.ConditionExpr of st's condition (reduce),
+// from e when st is one of e's kept rewrites and was reduced before: TSBS
+// writes its times as RFC 3339 strings, which ConditionExpr reads with
+// regular expressions on every request. A condition with a call (now())
+// depends on the request's time and is reduced each time. What it returns
+// is read, never changed, by the requests that run st.
+func (c *PlanCache) condition(e *planEntry, st *influxql.SelectStatement,
+	reduce func() (influxql.Expr, influxql.TimeRange, error)) (influxql.Expr, influxql.TimeRange, error) {
+	if c == nil || e == nil || hasCall(st.Condition) {
+		return reduce()
+	}
+	c.mu.Lock()
+	kept := false
+	for _, r := range e.rewrites {
+		kept = kept || r == st
+	}
+	r := e.conds[st]
+	c.mu.Unlock()
+	if !kept {
+		return reduce()
+	}
+	if r != nil {
+		return r.expr, r.tr, nil
+	}
+	expr, tr, err := reduce()
+	if err != nil {
+		return expr, tr, err
+	}
+	c.mu.Lock()
+	if c.entries[e.key] == e && len(e.conds) < maxRewrites && e.conds[st] == nil {
+		if e.conds == nil {
+			e.conds = map[*influxql.SelectStatement]*condition{}
+		}
+		e.conds[st] = &condition{expr: expr, tr: tr}
+		// A reduced condition is smaller than the statement it came
+		// from, which entryBytes counted for the text.
+		c.grow(e, e.size+64*int64(len(e.key))/4)
+	}
+	c.mu.Unlock()
+	return expr, tr, nil
+}
+
+// hasCall reports whether e holds a function call (now(), or anything
+// the parser would let through).
+func hasCall(e influxql.Expr) bool {
+	found := false
+	influxql.WalkFunc(e, func(n influxql.Node) {
+		if _, ok := n.(*influxql.Call); ok {
+			found = true
+		}
+	})
+	return found
 }
 
 // onlySelects reports whether q is all SELECTs that write nothing.

@@ -32,6 +32,10 @@ type typedRows struct {
 	first int
 	n     int
 	rows  []int
+	// windows, when not nil, are the times of the rows instead of
+	// cols.Cols[0]: a GROUP BY time() series' windows (aggregateTyped),
+	// rows[r] -1 for a window without points, whose values are null.
+	windows []int64
 }
 
 // values converts the points into rows as rawFetch's SQL rows give them:
@@ -40,11 +44,22 @@ func (t *typedRows) values() [][]any {
 	times := t.cols.Cols[0].Int64s()
 	out := make([][]any, len(t.rows))
 	cells := make([]any, len(t.rows)*(1+t.n))
+	tv := typedValues{cols: t.cols, ans: t.ans, first: t.first, n: t.n}
+	encs := t.ans.cellEncs()[t.first : t.first+t.n]
 	for i, r := range t.rows {
 		row := cells[i*(1+t.n) : (i+1)*(1+t.n) : (i+1)*(1+t.n)]
-		row[0] = times[r]
+		if t.windows != nil {
+			row[0] = t.windows[i]
+		} else {
+			row[0] = times[r]
+		}
 		for j := range t.n {
-			row[1+j] = t.cols.Cols[t.first+j].Value(r)
+			switch null, zero := tv.cellNull(j, r, &encs[j]); {
+			case zero:
+				row[1+j] = int64(0)
+			case !null:
+				row[1+j] = t.cols.Cols[t.first+j].Value(r)
+			}
 		}
 		out[i] = row
 	}
@@ -261,6 +276,8 @@ type typedValues struct {
 	ans      *typedAnswer
 	first, n int
 	rows     []int
+	// times: typedRows' windows.
+	times    []int64
 	epoch    Epoch
 	loc      *time.Location
 	omitTime bool
@@ -285,7 +302,12 @@ func (s *Series) AppendRowJSON(b []byte, k int) ([]byte, error) {
 	r := t.rows[k]
 	b = append(b, '[')
 	if !t.omitTime {
-		ns := t.cols.Cols[0].Int64s()[r]
+		var ns int64
+		if t.times != nil {
+			ns = t.times[k]
+		} else {
+			ns = t.cols.Cols[0].Int64s()[r]
+		}
 		if t.epoch.Unit > 0 {
 			b = appendJSONInt(b, ns/int64(t.epoch.Unit))
 		} else {
@@ -301,9 +323,15 @@ func (s *Series) AppendRowJSON(b []byte, k int) ([]byte, error) {
 			b = append(b, ',')
 		}
 		e := &encs[j]
-		if e.col.IsNull(r) {
-			b = append(b, "null"...)
-			continue
+		if r < 0 || t.ans.counts != nil || e.col.IsNull(r) {
+			switch null, zero := t.cellNull(j, r, e); {
+			case zero:
+				b = append(b, '0')
+				continue
+			case null:
+				b = append(b, "null"...)
+				continue
+			}
 		}
 		ok := true
 		switch e.kind {
@@ -396,12 +424,16 @@ func (a *typedAnswer) cellEncs() []cellEnc {
 // converted into Values. nil when no row is left.
 func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool, s *Series) bool {
 	t := sr.typed
-	rows := t.rows
+	rows, windows := t.rows, t.windows
 	if desc {
 		slices.Reverse(rows)
+		slices.Reverse(windows)
 	}
 	if !c.limited {
 		rows = limitRows(rows, c.stmt.Limit, c.stmt.Offset)
+		if windows != nil {
+			windows = limitRows(windows, c.stmt.Limit, c.stmt.Offset)
+		}
 	}
 	if len(rows) == 0 {
 		return false
@@ -414,11 +446,11 @@ func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool, s
 		} else {
 			s.typed = new(typedValues)
 		}
-		*s.typed = typedValues{cols: t.cols, ans: t.ans, first: t.first, n: t.n, rows: rows,
+		*s.typed = typedValues{cols: t.cols, ans: t.ans, first: t.first, n: t.n, rows: rows, times: windows,
 			epoch: c.req.Epoch, loc: c.loc, omitTime: c.stmt.OmitTime}
 		return true
 	}
-	t.rows = rows
+	t.rows, t.windows = rows, windows
 	vals := t.values()
 	for i, r := range vals {
 		r[0] = c.req.Epoch.timeValue(r[0].(int64), c.loc)
@@ -441,17 +473,21 @@ type typedAnswer struct {
 	// encs: per column, how its cells are written (cellEncs); nil
 	// until the first row is encoded.
 	encs []cellEnc
-	// sec and secText: the last whole UTC second appendRFC3339 wrote
-	// and its text up to the seconds; rows of one second are common
-	// (many series, one time).
-	sec     int64
-	secText []byte
+	// counts, when not nil, say per value column of a GROUP BY time()
+	// answer (aggregateTyped) which are count()s: countNone,
+	// countNullZero, countZeroNull. The answer's series share it.
+	counts []uint8
+	// day and dayText: the last UTC day appendRFC3339 wrote and its
+	// text up to the 'T' (an answer's times are mostly of a few days).
+	day     int64
+	dayText []byte
 }
 
 // appendRFC3339 appends the time ns (UTC, or in loc) as
 // time.RFC3339Nano formats it: for UTC times from 1970 on, from the
-// text of the second, written once per second, and the
-// fraction without trailing zeros.
+// text of the day, written once per day, the clock's digits, and the
+// fraction without trailing zeros (a GROUP BY time(1m) answer is a
+// new second every row, and Format was most of its encoding).
 func (a *typedAnswer) appendRFC3339(b []byte, ns int64, loc *time.Location) []byte {
 	if loc != nil || ns < 0 { // (an int64 of nanoseconds ends in 2262)
 		tm := time.Unix(0, ns).UTC()
@@ -461,11 +497,14 @@ func (a *typedAnswer) appendRFC3339(b []byte, ns int64, loc *time.Location) []by
 		return tm.AppendFormat(b, time.RFC3339Nano)
 	}
 	sec, frac := ns/1e9, ns%1e9
-	if a.secText == nil || sec != a.sec {
-		a.sec = sec
-		a.secText = time.Unix(sec, 0).UTC().AppendFormat(a.secText[:0], "2006-01-02T15:04:05")
+	day, clock := sec/86400, sec%86400
+	if a.dayText == nil || day != a.day {
+		a.day = day
+		a.dayText = time.Unix(day*86400, 0).UTC().AppendFormat(a.dayText[:0], "2006-01-02T")
 	}
-	b = append(b, a.secText...)
+	b = append(b, a.dayText...)
+	h, m, s := clock/3600, clock/60%60, clock%60
+	b = append(b, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+m/10), byte('0'+m%10), ':', byte('0'+s/10), byte('0'+s%10))
 	if frac != 0 {
 		var digits [10]byte
 		digits[0] = '.'

@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// TestAppendRFC3339MatchesFormat checks the per-second cached time text
-// against time.Format(time.RFC3339Nano), in UTC and in a zone, for times
-// before and after 1970, fractions of every length and runs of one second.
+// TestAppendRFC3339MatchesFormat checks the time text written from a
+// cached day against time.Format(time.RFC3339Nano), in UTC and in a zone,
+// for times before and after 1970, fractions of every length, runs of one
+// second, of one day and across midnights.
 func TestAppendRFC3339MatchesFormat(t *testing.T) {
 	paris, err := time.LoadLocation("Europe/Paris")
 	if err != nil {
@@ -18,6 +19,12 @@ func TestAppendRFC3339MatchesFormat(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	times := []int64{0, 1, -1, 999_999_999, 1_000_000_000, 1_451_606_400_000_000_000, 1_451_606_400_100_000_000,
 		1_451_606_400_100_000_000, 1_451_606_400_000_000_010, math.MaxInt64, math.MinInt64}
+	// A GROUP BY time() answer's times: every 59 s across midnights
+	// (each row a new second, days reused), and the last nanosecond of
+	// a day before the first of the next.
+	for ns := int64(1_451_606_400_000_000_000) - 3*86400e9; ns < 1_451_606_400_000_000_000; ns += 59e9 {
+		times = append(times, ns, ns+86400e9-1, ns+86400e9)
+	}
 	for range 5000 {
 		ns := r.Int64()
 		if r.IntN(2) == 0 {

@@ -176,8 +176,9 @@ type selectCompiler struct {
 	seriesHint int
 	// valSlab hands out finishTyped's typed values, one per series.
 	valSlab []typedValues
-	// keepTyped lets rawSeries return typed rows (for finish) instead of
-	// Go values (for the code that works on rows).
+	// keepTyped lets rawSeries and aggregateSeries return typed rows
+	// (for finish) instead of Go values (for the code that works on rows:
+	// transformations, math, mixed fields).
 	keepTyped bool
 }
 
@@ -217,7 +218,9 @@ func (c *selectCompiler) prepare(st *influxql.SelectStatement) (empty bool, err 
 	c.stmt = stmt
 	c.loc = stmt.Location
 	valuer := &influxql.NowValuer{Now: c.req.Now, Location: c.loc}
-	cond, tr, err := influxql.ConditionExpr(stmt.Condition, valuer)
+	cond, tr, err := c.req.Plans.condition(c.req.parsed, stmt, func() (influxql.Expr, influxql.TimeRange, error) {
+		return influxql.ConditionExpr(stmt.Condition, valuer)
+	})
 	if err != nil {
 		return false, err
 	}
@@ -368,7 +371,10 @@ func (c *selectCompiler) selectSeries(ctx context.Context) ([]*seriesRows, error
 		if aux {
 			return c.auxSeries(ctx, call)
 		}
-		if list, err = c.aggregateSeries(ctx); err != nil {
+		c.keepTyped = true // finish takes them typed (aggregateTyped)
+		list, err = c.aggregateSeries(ctx)
+		c.keepTyped = false
+		if err != nil {
 			return nil, err
 		}
 	}
