@@ -145,6 +145,9 @@ func (e *Engine) dropApply(db, table string) (pos wal.Pos, gone []segment.Segmen
 	}
 	e.manifest.Store(nm)
 	e.dropMemoryLocked(db, table)
+	// Before the drop is acknowledged: a query after it no longer plans
+	// over the table (catalog_pub.go).
+	e.publishCatalogLocked()
 	return p, gone, true, nil
 }
 
@@ -224,6 +227,7 @@ func (e *Engine) dropMemoryLocked(db, table string) {
 	} else {
 		delete(e.catalog[db], table)
 	}
+	e.catalogChangedLocked(db)
 }
 
 // appendDropRecord encodes a drop: type, database, table ("" for the whole

@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -117,12 +116,16 @@ type Engine struct {
 
 	flushMu sync.Mutex // serializes flushes
 
-	mu          sync.Mutex
-	wal         *wal.WAL
-	manifest    atomic.Pointer[manifest.Manifest] // replaced under mu
-	maxTimes    tableMaxTimes                     // under mu: head_older.go
-	ready       atomic.Bool                       // WAL replayed, accepting writes
-	catalog     map[string]map[string]*columnar.TableSchema
+	mu       sync.Mutex
+	wal      *wal.WAL
+	manifest atomic.Pointer[manifest.Manifest] // replaced under mu
+	maxTimes tableMaxTimes                     // under mu: head_older.go
+	ready    atomic.Bool                       // WAL replayed, accepting writes
+	catalog  map[string]map[string]*columnar.TableSchema
+	// pub is the catalog as Tables reads it without mu (catalog_pub.go):
+	// every change to catalog is noted there and republished before mu
+	// is released.
+	pub         catalogPub
 	heads       map[string]map[string]*segment.Head
 	frozen      []*frozenSet
 	activeBytes atomic.Int64 // written under mu; read anywhere (metrics, backpressure)
@@ -243,6 +246,11 @@ func New(cfg Config) (*Engine, error) {
 func (e *Engine) Recover() error {
 	e.mu.Lock()
 	err := e.recover()
+	if err == nil {
+		// Before ready: Tables reads the published catalog from then on.
+		e.catalogReplacedLocked()
+		e.publishCatalogLocked()
+	}
 	e.mu.Unlock()
 	if err != nil {
 		return errors.Join(err, e.lock.Close())
@@ -384,6 +392,7 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 	}
 	if len(b.Rows) == 0 && len(offs) == 0 {
 		e.undoLocked(&undo) // nothing written: no new database, table or column either
+		e.publishCatalogLocked()
 		e.mu.Unlock()
 		return res, nil
 	}
@@ -426,11 +435,15 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 	}
 	if err != nil {
 		e.undoLocked(&undo)
+		e.publishCatalogLocked()
 		e.mu.Unlock()
 		return res, fmt.Errorf("write wal: %w", err)
 	}
 	e.applyLocked(db, b, st)
 	e.sources.Advance(offs)
+	// Before the write is acknowledged: a query after it plans over its
+	// new tables and columns (catalog_pub.go).
+	e.publishCatalogLocked()
 	e.mu.Unlock()
 
 	if err := e.wal.Sync(pos); err != nil {
@@ -457,6 +470,7 @@ func (e *Engine) admitLocked(db string, b *columnar.Batch, undo *schemaUndo, lim
 		tables = map[string]*columnar.TableSchema{}
 		e.catalog[db] = tables
 		undo.newDB = true
+		e.catalogChangedLocked(db)
 	}
 	var rejected []columnar.LineError
 	kept := b.Rows[:0]
@@ -493,6 +507,7 @@ func (e *Engine) admitLocked(db string, b *columnar.Batch, undo *schemaUndo, lim
 		if s == nil {
 			s = columnar.NewTableSchema()
 			tables[string(name)] = s
+			e.catalogChangedLocked(db)
 		}
 		if limit {
 			if lerr := e.cfg.Limits.checkRow(b, &r, s); lerr != nil {
@@ -505,10 +520,14 @@ func (e *Engine) admitLocked(db string, b *columnar.Batch, undo *schemaUndo, lim
 			}
 		}
 		undo.note(string(name), s)
+		cols := len(s.Tags) + len(s.Fields)
 		if lerr := s.Admit(b, &r); lerr != nil {
 			rejected = append(rejected, *lerr)
 			prevOK = false
 			continue
+		}
+		if len(s.Tags)+len(s.Fields) != cols {
+			e.catalogChangedLocked(db)
 		}
 		e.sameShape = append(e.sameShape, false)
 		kept = append(kept, r)
@@ -544,6 +563,9 @@ func (u *schemaUndo) note(table string, s *columnar.TableSchema) {
 // undoLocked restores the catalog recorded in u. A table that had no
 // columns before the batch did not exist (every written row has a field).
 func (e *Engine) undoLocked(u *schemaUndo) {
+	if len(u.tables) > 0 || u.newDB {
+		e.catalogChangedLocked(u.db)
+	}
 	for name, t := range u.tables {
 		if t.nFields == 0 && e.heads[u.db][name] == nil {
 			delete(e.catalog[u.db], name)
@@ -622,44 +644,6 @@ func (e *Engine) kickFlush() {
 	case e.kick <- struct{}{}:
 	default:
 	}
-}
-
-// Databases returns the names of all databases, sorted.
-func (e *Engine) Databases() []string {
-	if !e.ready.Load() {
-		return []string{}
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	names := make([]string, 0, len(e.catalog))
-	for db := range e.catalog {
-		names = append(names, db)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// Tables returns read-only copies of the schemas of db's tables
-// (TableSchema.Snapshot: Clone one to change it), or false if db does not
-// exist.
-func (e *Engine) Tables(db string) (map[string]*columnar.TableSchema, bool) {
-	if !e.ready.Load() {
-		return nil, false
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	tables, ok := e.catalog[db]
-	if !ok {
-		return nil, false
-	}
-	// Read-only snapshots, the same until a write changes the table's
-	// schema: every query plans over them, and a copy of each per query
-	// cost as much as a small query's scan.
-	out := make(map[string]*columnar.TableSchema, len(tables))
-	for name, s := range tables {
-		out[name] = s.Snapshot()
-	}
-	return out, true
 }
 
 // Ready reports whether the WAL has been replayed.

@@ -29,6 +29,7 @@ func (e *Engine) recover() error {
 		e.clock.Observe(s.WriteMax)
 	}
 	e.catalog = map[string]map[string]*columnar.TableSchema{}
+	e.catalogReplacedLocked() // published by Recover, before ready
 	for db, tables := range m.Schemas {
 		e.catalog[db] = map[string]*columnar.TableSchema{}
 		for name, s := range tables {

@@ -107,6 +107,8 @@ func (e *Engine) setDatabase(db string, set func(*manifest.DatabaseMeta)) error 
 	e.manifest.Store(m)
 	if e.catalog[db] == nil {
 		e.catalog[db] = map[string]*columnar.TableSchema{}
+		e.catalogChangedLocked(db)
+		e.publishCatalogLocked() // before CreateDatabase returns
 	}
 	e.mu.Unlock()
 	return nil

@@ -821,12 +821,15 @@ func (e *Engine) ReloadBucketManifest(ctx context.Context) error {
 		for name, s := range tables {
 			e.catalog[db][name] = s.Clone()
 		}
+		e.catalogChangedLocked(db)
 	}
 	for db := range m.Databases {
 		if e.catalog[db] == nil {
 			e.catalog[db] = map[string]*columnar.TableSchema{}
+			e.catalogChangedLocked(db)
 		}
 	}
+	e.publishCatalogLocked() // the bucket's new tables, for the next query
 	e.mu.Unlock()
 	e.flushMu.Unlock()
 	e.refs.retire(gone) // cold: no local file to delete; closes handles
