@@ -82,7 +82,7 @@ func TestLoadRetriesHonourRetryAfter(t *testing.T) {
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	bodies := testBodies(9)
-	cfg := LoadConfig{URL: ts.URL, DB: "d", Protocol: ProtoInflux, Workers: 3}
+	cfg := LoadConfig{URL: ts.URL, DB: "d", Protocol: ProtoInflux, Workers: 3, ExpectContinue: true}
 	waits := recordWaits(&cfg)
 	res, err := Load(context.Background(), cfg, bodies, nil)
 	if err != nil {

@@ -32,7 +32,9 @@ func TestBenchLoadRetriesRefusedWrites(t *testing.T) {
 	dir := t.TempDir()
 	data := []string{"--scale", "8", "--start", "2026-01-01T00:00:00Z", "--end", "2026-01-02T00:00:00Z", "--seed", "11"}
 	load := func(db string, extra ...string) (string, error) {
-		args := append([]string{"bench", "load", "--url", p.base, "--db", db, "--workers", "3", "--batch-size", "1000"}, data...)
+		// Expect: 100-continue, so that a 503 server-busy sent before the
+		// body is read is seen as the 503, not as a broken pipe.
+		args := append([]string{"bench", "load", "--url", p.base, "--db", db, "--workers", "3", "--batch-size", "1000", "--expect-continue"}, data...)
 		out, err := exec.Command(bin, append(args, extra...)...).CombinedOutput()
 		return string(out), err
 	}

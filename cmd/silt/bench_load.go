@@ -56,6 +56,7 @@ func runBenchLoad(args []string) int {
 	workers := fs.Int("workers", 4, "concurrent requests")
 	batch := fs.Int("batch-size", 5000, "rows per request")
 	attempts := fs.Int("max-attempts", bench.DefaultMaxAttempts, "most times one body is sent when answered 429 or 503 (1: never retry)")
+	expect := fs.Bool("expect-continue", false, "send InfluxDB-protocol bodies with Expect: 100-continue, so that a write refused before its body is read (503 server-busy) is seen as the 503, not a broken pipe; costs a round trip per body")
 	name := fs.String("name", "", "system name for --json and the summary (default: the URL)")
 	jsonOut := fs.String("json", "", "also write the result as JSON to this file (for silt bench report)")
 	if code, ok := parseFlags(fs, benchLoadUsage, args); !ok {
@@ -82,7 +83,7 @@ func runBenchLoad(args []string) int {
 	defer stop()
 	bar := bench.NewProgress("load "+*name, d.Rows(), "rows", true)
 	res, err := bench.Load(ctx, bench.LoadConfig{URL: *url, DB: *db, Protocol: p, Workers: *workers,
-		MaxAttempts: *attempts}, bodies, bar.Set)
+		MaxAttempts: *attempts, ExpectContinue: *expect}, bodies, bar.Set)
 	bar.Done()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "silt bench load: %v (after %d rows acknowledged, %d retries)\n", err, res.Rows, res.Retries)
