@@ -61,26 +61,14 @@ func (e *Engine) PaceCollector(interval time.Duration) (stop func()) {
 	}
 	set := gcPercentFor(live(), e.HeadBytes())
 	prev := debug.SetGCPercent(set)
-	done, finished := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-			if want := gcPercentFor(live(), e.HeadBytes()); want != set {
-				debug.SetGCPercent(want)
-				set = want
-			}
+	stopTicks := every(interval, func() {
+		if want := gcPercentFor(live(), e.HeadBytes()); want != set {
+			debug.SetGCPercent(want)
+			set = want
 		}
-	}()
+	})
 	return func() {
-		close(done)
-		<-finished
+		stopTicks()
 		debug.SetGCPercent(prev)
 	}
 }

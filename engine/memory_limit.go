@@ -56,8 +56,19 @@ func (e *Engine) FollowMemoryLimit(interval time.Duration, queries func() int64)
 	target := func() int64 { return e.cfg.followLimit(e.HeadBytes(), queries()) }
 	set := target()
 	debug.SetMemoryLimit(set)
-	done := make(chan struct{})
-	finished := make(chan struct{})
+	return every(interval, func() {
+		want := target()
+		if d := want - set; d >= followStep || d <= -followStep || (want != set && want == e.cfg.DefaultMemoryLimit()) {
+			debug.SetMemoryLimit(want)
+			set = want
+		}
+	})
+}
+
+// every calls tick every interval in a goroutine of its own until stop is
+// called; stop returns once that goroutine has ended (no tick runs after).
+func every(interval time.Duration, tick func()) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(finished)
 		t := time.NewTicker(interval)
@@ -68,11 +79,7 @@ func (e *Engine) FollowMemoryLimit(interval time.Duration, queries func() int64)
 				return
 			case <-t.C:
 			}
-			want := target()
-			if d := want - set; d >= followStep || d <= -followStep || (want != set && want == e.cfg.DefaultMemoryLimit()) {
-				debug.SetMemoryLimit(want)
-				set = want
-			}
+			tick()
 		}
 	}()
 	return func() {
