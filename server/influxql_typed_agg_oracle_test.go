@@ -82,11 +82,18 @@ func TestInfluxQLTypedAggregateOracle(t *testing.T) {
 		`SELECT max(f) FROM m WHERE ` + ms + ` GROUP BY time(10m, 3m)`,
 		`SELECT max(f) FROM m WHERE host = 'a' AND ` + ms + ` GROUP BY time(10m)`,
 		`SELECT count(f) FROM m WHERE host = 'nobody' AND ` + ms + ` GROUP BY time(10m)`,
-		`SELECT mean(f) FROM m WHERE n < 0 AND ` + wide + ` GROUP BY time(10m), host`,
+		`SELECT mean(f) FROM m WHERE n > 10 AND ` + wide + ` GROUP BY time(10m), host`,
+		`SELECT count(*) FROM m WHERE ` + wide + ` GROUP BY time(5m), host`,
+		`SELECT count(*) FROM m WHERE ` + part + ` GROUP BY time(10m) fill(none)`,
+		`SELECT first(s), last(ok), last(n), first(f) FROM m WHERE ` + wide + ` GROUP BY time(5m), host`,
+		`SELECT first(s), last(ok) FROM m WHERE ` + wide + ` GROUP BY time(5m) fill(none) ORDER BY time DESC`,
+		`SELECT mean(f) FROM m WHERE ` + wide + ` GROUP BY time(5m) fill(none) LIMIT 3 OFFSET 2`,
+		`SELECT max(n) FROM m WHERE ` + wide + ` GROUP BY time(10m, -3m), host fill(none) SLIMIT 2`,
+		`SELECT sum(n) FROM /^m$/ WHERE ` + wide + ` GROUP BY time(1d) tz('Europe/London')`,
 		`SELECT max(f) FROM m WHERE ` + wide + ` GROUP BY time(5m), host fill(null); SELECT count(s) FROM m WHERE ` + part + ` GROUP BY time(7m) fill(none)`,
 	}
 	for i, q := range queries {
-		for _, epoch := range []string{"", "ms", "s"} {
+		for _, epoch := range []string{"", "ms", "s", "u", "h"} {
 			t.Run(fmt.Sprintf("%02d/%s", i, epoch), func(t *testing.T) {
 				compareOracle(t, infl.URL, silt.url, url.Values{"db": {"tdb"}}, epoch, q)
 			})
