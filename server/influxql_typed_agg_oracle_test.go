@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/internal/testutil/influxoracle"
 )
 
@@ -22,6 +23,9 @@ import (
 func TestInfluxQLTypedAggregateOracle(t *testing.T) {
 	infl := influxoracle.Start(t)
 	silt := startServer(t, 0)
+	// The same points, their first part flushed into segments with 1m
+	// and 1h rollups, the rest in the head: windows read from both.
+	split := startServerEngine(t, Config{}, engine.Config{Rollups: engine.RollupConfig{MinRowsPerWindow: 1}})
 	base := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
 	var lp strings.Builder
 	hosts := []string{"a", "b", ""}
@@ -48,9 +52,8 @@ func TestInfluxQLTypedAggregateOracle(t *testing.T) {
 			fmt.Fprintf(&lp, "m%s s=\"only\" %d\n", tag, ts)
 		}
 	}
-	for _, u := range []string{infl.URL, silt.url} {
-		postQuery(t, u, "", `CREATE DATABASE "tdb"`)
-		resp, err := http.Post(u+"/write?db=tdb&precision=ns", "text/plain", strings.NewReader(lp.String()))
+	write := func(u, body string) {
+		resp, err := http.Post(u+"/write?db=tdb&precision=ns", "text/plain", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,6 +63,17 @@ func TestInfluxQLTypedAggregateOracle(t *testing.T) {
 			t.Fatalf("write to %s: %s %s", u, resp.Status, b)
 		}
 	}
+	for _, u := range []string{infl.URL, silt.url, split.url} {
+		postQuery(t, u, "", `CREATE DATABASE "tdb"`)
+	}
+	write(infl.URL, lp.String())
+	write(silt.url, lp.String())
+	lines := strings.SplitAfter(lp.String(), "\n")
+	write(split.url, strings.Join(lines[:2*len(lines)/3], ""))
+	if err := split.eng.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	write(split.url, strings.Join(lines[2*len(lines)/3:], ""))
 	at := func(d time.Duration) string { return base.Add(d).Format(time.RFC3339Nano) }
 	wide := fmt.Sprintf("time >= '%s' AND time < '%s'", at(-7*time.Minute), at(75*time.Minute))
 	// The last 10m window is partly in range; the first starts before it.
@@ -96,6 +110,7 @@ func TestInfluxQLTypedAggregateOracle(t *testing.T) {
 		for _, epoch := range []string{"", "ms", "s", "u", "h"} {
 			t.Run(fmt.Sprintf("%02d/%s", i, epoch), func(t *testing.T) {
 				compareOracle(t, infl.URL, silt.url, url.Values{"db": {"tdb"}}, epoch, q)
+				compareOracle(t, infl.URL, split.url, url.Values{"db": {"tdb"}}, epoch, q)
 			})
 		}
 	}
@@ -109,6 +124,7 @@ func TestInfluxQLTypedAggregateOracle(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("params/%d", i), func(t *testing.T) {
 			compareOracle(t, infl.URL, silt.url, url.Values{"db": {"tdb"}, "params": {p}}, "", bound)
+			compareOracle(t, infl.URL, split.url, url.Values{"db": {"tdb"}, "params": {p}}, "", bound)
 		})
 	}
 }
