@@ -104,6 +104,10 @@ func TestInfluxQLTypedAggregateOracle(t *testing.T) {
 		`SELECT mean(f) FROM m WHERE ` + wide + ` GROUP BY time(5m) fill(none) LIMIT 3 OFFSET 2`,
 		`SELECT max(n) FROM m WHERE ` + wide + ` GROUP BY time(10m, -3m), host fill(none) SLIMIT 2`,
 		`SELECT sum(n) FROM /^m$/ WHERE ` + wide + ` GROUP BY time(1d) tz('Europe/London')`,
+		// Times without a zone, read in the statement's tz() (the plan
+		// cache keeps the condition reduced in it).
+		`SELECT count(n) FROM m WHERE time >= '2024-03-01 05:20:00' AND time < '2024-03-01 06:40:00' GROUP BY time(10m) tz('Asia/Kolkata')`,
+		`SELECT count(n) FROM m WHERE time >= '2024-03-01 05:20:00' AND time < '2024-03-01 06:40:00' GROUP BY time(10m)`,
 		`SELECT max(f) FROM m WHERE ` + wide + ` GROUP BY time(5m), host fill(null); SELECT count(s) FROM m WHERE ` + part + ` GROUP BY time(7m) fill(none)`,
 	}
 	for i, q := range queries {
