@@ -155,13 +155,22 @@ func TestTierE2E(t *testing.T) {
 		}
 	}
 	// Its counters: the commits it logged, none lost (it is alone), none
-	// failed. The log is read first: a commit after it only adds.
-	logged := float64(strings.Count(p.log(), "committed Iceberg table version"))
-	commits, err1 := metricValue(p, "silt_iceberg_commits_total")
-	retries, err2 := metricValue(p, "silt_iceberg_commit_retries_total")
-	failures, err3 := metricValue(p, "silt_iceberg_commit_failures_total")
-	if err := errors.Join(err1, err2, err3); err != nil || commits < 1 || commits < logged || retries != 0 || failures != 0 {
-		t.Fatalf("Iceberg metrics: commits %v (%v logged), retries %v, failures %v, %v", commits, logged, retries, failures, err)
+	// failed. The commit's objects are in the store before the writer
+	// counts and logs it, so the snapshot seen above may be ahead of both:
+	// wait (a minute at most) until the counter has it. The log is read
+	// first: a commit after it only adds.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		logged := float64(strings.Count(p.log(), "committed Iceberg table version"))
+		commits, err1 := metricValue(p, "silt_iceberg_commits_total")
+		retries, err2 := metricValue(p, "silt_iceberg_commit_retries_total")
+		failures, err3 := metricValue(p, "silt_iceberg_commit_failures_total")
+		err := errors.Join(err1, err2, err3)
+		if err == nil && retries == 0 && failures == 0 && commits >= 1 && logged >= 1 && commits >= logged {
+			break
+		}
+		if err != nil || retries != 0 || failures != 0 || time.Now().After(deadline) {
+			t.Fatalf("Iceberg metrics: commits %v (%v logged), retries %v, failures %v, %v", commits, logged, retries, failures, err)
+		}
 	}
 
 	coldQ := fmt.Sprintf("SELECT host, count(*), sum(n) FROM cpu WHERE time < %d GROUP BY host ORDER BY host", coldEnd)
