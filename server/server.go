@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,7 +78,7 @@ type Server struct {
 	// sqlRowsOnly makes /api/v1/sql answer every query from rows, never
 	// from the executor's typed columns (exec.RunTable): the tests compare
 	// the two answers.
-	sqlRowsOnly bool
+	sqlRowsOnly atomic.Bool
 
 	cfg     Config
 	eng     *engine.Engine

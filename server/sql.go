@@ -110,7 +110,7 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 	// JSON and CSV are encoded straight from the executor's typed
 	// columns where it answers with them (query.Table): no Go value per
 	// cell. Arrow and Parquet are built from rows.
-	typed := (format == "" || format == "json" || format == "csv") && !s.sqlRowsOnly
+	typed := (format == "" || format == "json" || format == "csv") && !s.sqlRowsOnly.Load()
 	res, tab, err := s.runSQL(exec.HoldAnswer(qctx, hold), db, q, raw, typed)
 	if errors.Is(context.Cause(qctx), errClientGone) {
 		s.log.Debug("query canceled: client gone", "db", db)
