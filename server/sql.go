@@ -168,7 +168,7 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 	// large as itself on top of the rows it is encoded from.
 	sent = func() {} // the stream writer releases it once written
 
-	s.setBodyStreamWriter(ctx, func(w *bufio.Writer) { // requestlog.go
+	s.setBodyWriterTo(ctx, func(w *bufio.Writer) { // stream_writeto.go
 		defer hold.Release()
 		if err := encode(w); err != nil {
 			s.log.Warn("send sql result", "err", err)

@@ -1,17 +1,21 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -270,5 +274,103 @@ func TestSQLTypedAnswerLimits(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSQLStreamedAnswerReleases: a large SQL answer, sent through
+// setBodyWriterTo in chunks, arrives whole with --access-log on (its line
+// logged with the bytes sent), and its rows' reservation of the shared
+// query memory is given back once it is sent and when the client hangs
+// up mid-answer.
+func TestSQLStreamedAnswerReleases(t *testing.T) {
+	var logged bytes.Buffer
+	var mu sync.Mutex
+	s := startServerWith(t, Config{QueryMaxMemoryTotal: 1 << 30, AccessLog: true,
+		Logger: slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logged}, nil))})
+	if code, _, b := s.post(t, "/write?db=d", typedSQLRows(20000, 5)); code != 204 {
+		t.Fatalf("%d %s", code, b)
+	}
+	released := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for s.srv.QueryMemoryReserved() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d bytes still reserved", what, s.srv.QueryMemoryReserved())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	q := "/api/v1/sql?db=d&q=" + url.QueryEscape("SELECT * FROM t ORDER BY time")
+	code, body := s.get(t, q)
+	var ans struct{ Rows [][]any }
+	if err := json.Unmarshal(body, &ans); code != 200 || err != nil || len(ans.Rows) != 20000 {
+		t.Fatalf("%d %v: %d rows, want 20000", code, err, len(ans.Rows))
+	}
+	released("answer sent")
+	mu.Lock()
+	if !strings.Contains(logged.String(), fmt.Sprintf(`"bytes":%d`, len(body))) {
+		t.Errorf("access log does not count the %d bytes sent: %.600s", len(body), logged.String())
+	}
+	mu.Unlock()
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write([]byte("GET " + q + " HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(conn, make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	released("client gone")
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// TestWriterToStream: the answer stream runs its writer exactly once,
+// whichever way fasthttp takes it: WriteTo, Read, or Close unread (then
+// into a writer that fails, so what the writer releases is released).
+func TestWriterToStream(t *testing.T) {
+	text := strings.Repeat("0123456789", 20000)
+	for _, way := range []string{"writeto", "read", "close"} {
+		runs := 0
+		st := &writerToStream{sw: func(w *bufio.Writer) {
+			runs++
+			_, _ = w.WriteString(text)
+		}}
+		var got bytes.Buffer
+		switch way {
+		case "writeto":
+			if n, err := st.WriteTo(&got); err != nil || n != int64(len(text)) {
+				t.Fatalf("WriteTo: %d %v", n, err)
+			}
+		case "read":
+			if _, err := io.Copy(&got, struct{ io.Reader }{st}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if way != "close" && got.String() != text {
+			t.Fatalf("%s: %d bytes, want %d", way, got.Len(), len(text))
+		}
+		if runs != 1 {
+			t.Fatalf("%s: the writer ran %d times, want once", way, runs)
+		}
+		if _, err := st.WriteTo(io.Discard); err == nil {
+			t.Fatalf("%s: written twice", way)
+		}
 	}
 }
