@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io"
+	"math"
 	"strconv"
 	"time"
 )
@@ -286,4 +287,64 @@ func (f *timeFormatter) append(dst []byte, ns int64) []byte {
 		dst = append(dst, digits[:n]...)
 	}
 	return append(dst, 'Z')
+}
+
+// WriteJSONObjects writes t as InfluxDB 3's json (lines false: one array
+// of objects) and jsonl (lines true: an object a line) formats: each row
+// an object of its non-NULL cells, keys[i] (column i's name as a JSON
+// string, and a colon) before each; timestamps as RFC 3339 strings, NaN
+// and the infinities as null.
+func (t *Table) WriteJSONObjects(w io.Writer, keys [][]byte, lines bool) error {
+	bw := bufio.NewWriter(w)
+	if !lines {
+		bw.WriteByte('[')
+	}
+	encs := make([]cellEncoder, len(t.Vecs))
+	for i := range t.Vecs {
+		encs[i].init(&t.Vecs[i], len(t.Rows))
+	}
+	var buf []byte
+	for r, k := range t.Rows {
+		buf = buf[:0]
+		if r > 0 && !lines {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '{')
+		first := true
+		for i := range encs {
+			v := encs[i].v
+			if v.isNull(k) || (v.Value != nil && v.value(k) == nil) {
+				continue
+			}
+			if !first {
+				buf = append(buf, ',')
+			}
+			first = false
+			buf = append(buf, keys[i]...)
+			switch {
+			case v.Float != nil && (math.IsNaN(v.Float[k]) || math.IsInf(v.Float[k], 0)):
+				buf = append(buf, "null"...)
+			case v.Value != nil:
+				if s, ok := v.value(k).(string); ok {
+					buf = AppendJSONString(buf, s)
+				} else {
+					b, _ := json.Marshal(FormatValue(v.value(k)))
+					buf = append(buf, b...)
+				}
+			default:
+				buf = encs[i].appendJSON(buf, k)
+			}
+		}
+		buf = append(buf, '}')
+		if lines {
+			buf = append(buf, '\n')
+		}
+		if _, err := bw.Write(buf); err != nil {
+			return err
+		}
+	}
+	if !lines {
+		bw.WriteString("]\n")
+	}
+	return bw.Flush()
 }

@@ -137,7 +137,14 @@ func joinRaw(rows []json.RawMessage) string {
 // the same bytes (the stats' elapsed_ms aside) with the same status.
 func sqlBoth(t *testing.T, s *testServer, q, format string) (int, []byte) {
 	t.Helper()
-	path := "/api/v1/sql?db=d&q=" + url.QueryEscape(q)
+	return sqlBothPath(t, s, "/api/v1/sql", q, format)
+}
+
+// sqlBothPath is sqlBoth on the endpoint at path (/api/v1/sql,
+// /api/v3/query_sql).
+func sqlBothPath(t *testing.T, s *testServer, endpoint, q, format string) (int, []byte) {
+	t.Helper()
+	path := endpoint + "?db=d&q=" + url.QueryEscape(q)
 	if format != "" {
 		path += "&format=" + format
 	}
@@ -200,6 +207,7 @@ func TestSQLTypedAnswerIsTheRowAnswer(t *testing.T) {
 		{`SELECT date_bin('1 minute', time, TIMESTAMP '2000-01-01') AS m, max(f), min(i), count(s) FROM t GROUP BY m ORDER BY m`, true},
 		{`SELECT count(*), min(f), sum(i), avg(i) FROM t`, true},
 		{`SELECT i + 1 AS j, -f AS g, NOT b AS nb, upper(s) AS us, u, CAST(i AS DOUBLE PRECISION) / 3 AS third FROM t WHERE i IS NOT NULL`, true},
+		{`SELECT CAST('NaN' AS DOUBLE PRECISION) AS nan, CAST('Infinity' AS DOUBLE PRECISION) AS inf, host FROM t ORDER BY time LIMIT 3`, true},
 		{`SELECT NULL AS n, 1 AS one, 'x"y' AS c, 2.5 AS two, true AS yes, host FROM t ORDER BY time LIMIT 9`, true},
 		{`SELECT time, time - TIMESTAMP '2024-02-28 00:00:00' AS since FROM t ORDER BY time LIMIT 20`, true},
 		{`SELECT host, s FROM t WHERE s LIKE '%"%' OR s LIKE '%,%'`, true},
@@ -232,6 +240,32 @@ func TestSQLTypedAnswerIsTheRowAnswer(t *testing.T) {
 	for _, q := range []string{`SELECT i / 0 FROM t`, `SELECT nope FROM t`, `SELECT * FROM missing`} {
 		if code, body := sqlBoth(t, s, q, ""); code == 200 {
 			t.Fatalf("%s: %d %s, want an error", q, code, body)
+		}
+	}
+}
+
+// TestSQLV3TypedAnswerIsTheRowAnswer: /api/v3/query_sql's json, jsonl
+// and csv answers from the executor's typed columns are the answers from
+// rows, byte for byte (NULL cells left out of their object, NaN and the
+// infinities as null), and its pretty and Parquet ones still answer.
+func TestSQLV3TypedAnswerIsTheRowAnswer(t *testing.T) {
+	s := startServer(t, 0)
+	if code, _, b := s.post(t, "/write?db=d", typedSQLRows(5000, 9)); code != 204 {
+		t.Fatalf("%d %s", code, b)
+	}
+	for _, q := range []string{
+		`SELECT * FROM t ORDER BY time`,
+		`SELECT * FROM t WHERE f > 0.5 ORDER BY time`,
+		`SELECT time, s, dc FROM t ORDER BY time DESC LIMIT 10 OFFSET 2`,
+		`SELECT * FROM t WHERE host = 'nope'`,
+		`SELECT host, count(*), max(f), min(s), max(u) FROM t GROUP BY host ORDER BY host`,
+		`SELECT NULL AS n, CAST('NaN' AS DOUBLE PRECISION) AS nan, CAST('-Infinity' AS DOUBLE PRECISION) AS inf, time - TIMESTAMP '2024-02-28 00:00:00' AS since, host FROM t ORDER BY time LIMIT 9`,
+		`SELECT 1 AS one`,
+	} {
+		for _, f := range []string{"json", "jsonl", "csv", "pretty"} {
+			if code, body := sqlBothPath(t, s, "/api/v3/query_sql", q, f); code != 200 {
+				t.Fatalf("%s (%s): %d %.300s", q, f, code, body)
+			}
 		}
 	}
 }
