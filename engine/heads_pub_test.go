@@ -1,0 +1,255 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/compaction"
+)
+
+// ackState is what one writer of TestHeadsViewAckedRowsExactlyOnce had
+// acknowledged: batches [0, acked) of its rows in "cpu", and in its own
+// table "d<w>" the batches [dropped, acked) (the batches before dropped
+// went with a drop acknowledged after them); started counts the batches
+// it began to write (acknowledged or not), and dropping is dropped for a
+// drop begun (its rows before may be there or not until it is
+// acknowledged).
+type ackState struct {
+	acked, dropped, started, dropping int
+}
+
+// TestHeadsViewAckedRowsExactlyOnce: writers append to a shared table and
+// to a table each that they drop now and then, while flushes (the flush
+// loop's and a goroutine's) and compactions turn heads into segments and
+// merge them, and readers scan without the engine's lock (heads_pub.go).
+// Against a model of what was acknowledged when each scan began and what
+// was begun when it ended: every acknowledged row is there, no row of a
+// batch not yet begun and none before an acknowledged drop; and the
+// scan's sources hold each row once (a flushed frozen set and its
+// segments never both, which the merge alone would hide). TimeBounds and
+// headOverlaps are checked against the same model. Run with -race: views,
+// frozen heads and published maps are read while written.
+func TestHeadsViewAckedRowsExactlyOnce(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.FlushBytes = 48 << 10 // a flush every few batches
+	cfg.Compaction.Interval = 5 * time.Millisecond
+	cfg.Compaction.Policy = compaction.Policy{Ratio: 2, FloorRows: 1 << 20, TargetRows: 100_000, L0Max: 2, MaxTail: 2}
+	e := open(t, cfg)
+	defer e.Close()
+	const writers, batches, rows, dropEvery = 3, 40, 40, 5
+
+	var states [writers]atomic.Pointer[ackState]
+	for w := range writers {
+		states[w].Store(&ackState{})
+	}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := ackState{}
+			publish := func() { c := st; states[w].Store(&c) } // a copy: st goes on changing
+			for i := range batches {
+				st.started = i + 1
+				publish()
+				var b columnar.Batch
+				for r := range rows {
+					ts := int64(i*rows + r)
+					for _, table := range []string{"cpu", "d" + strconv.Itoa(w)} {
+						b.StartRow([]byte(table), r+1)
+						b.AddTag([]byte("w"), []byte(strconv.Itoa(w)))
+						b.AddFloat([]byte("v"), float64(ts))
+						b.EndRow(ts)
+					}
+				}
+				if res, err := e.Write("db", &b); err != nil || len(res.Rejected) > 0 {
+					t.Errorf("writer %d batch %d: %v %v", w, i, res.Rejected, err)
+					return
+				}
+				st.acked = i + 1
+				publish()
+				if i%dropEvery == dropEvery-1 {
+					st.dropping = i + 1
+					publish()
+					if err := e.DropTable("db", "d"+strconv.Itoa(w)); err != nil {
+						t.Errorf("writer %d drop: %v", w, err)
+						return
+					}
+					st.dropped = i + 1
+					publish()
+				}
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	var bg sync.WaitGroup
+	loop := func(f func() bool) {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if !f() {
+					return
+				}
+			}
+		}()
+	}
+	loop(func() bool {
+		_ = e.Flush()
+		time.Sleep(time.Millisecond)
+		return true
+	})
+	loop(func() bool {
+		if err := e.Compact(context.Background()); err != nil {
+			t.Errorf("compact: %v", err)
+			return false
+		}
+		return true
+	})
+	var scans atomic.Int64
+	for range 2 {
+		loop(func() bool {
+			ok := checkAckedOnce(t, e, "cpu", -1, &states)
+			for w := range writers {
+				ok = ok && checkAckedOnce(t, e, "d"+strconv.Itoa(w), w, &states)
+			}
+			scans.Add(1)
+			return ok
+		})
+	}
+	wg.Wait()
+	close(stop)
+	bg.Wait()
+	if !t.Failed() {
+		checkAckedOnce(t, e, "cpu", -1, &states)
+	}
+	// The test means nothing unless scans met flushes and merges.
+	flushes, merges := testutil.ToFloat64(e.metrics.SegmentsFlushed), testutil.ToFloat64(e.comp.m.Runs)
+	t.Logf("%d scan rounds, %v segments flushed, %v merges", scans.Load(), flushes, merges)
+	if flushes == 0 || merges == 0 {
+		t.Errorf("%v segments flushed and %v merges: the scans met no flush or no merge", flushes, merges)
+	}
+}
+
+// checkAckedOnce scans db.table once and checks it against the writers'
+// states (see TestHeadsViewAckedRowsExactlyOnce). only >= 0: the table of
+// writer only, whose drops count; -1: the shared table, of every writer.
+func checkAckedOnce(t *testing.T, e *Engine, table string, only int, states *[3]atomic.Pointer[ackState]) bool {
+	t.Helper()
+	var before, after [3]ackState
+	for w := range states {
+		before[w] = *states[w].Load()
+	}
+	// Asked before the scan: the heads then hold rows in any range
+	// holding an acknowledged row that no segment has yet.
+	overlaps := e.headOverlaps("db", table, timeSpan{0, math.MaxInt64})
+	lo, hi, bounded := e.TimeBounds("db", table)
+	ts, err := e.OpenScan("db", table)
+	if err != nil {
+		t.Errorf("open scan of %s: %v", table, err)
+		return false
+	}
+	var sourceRows, segRows int64
+	for _, m := range ts.metas {
+		segRows += m.Rows
+	}
+	sourceRows = segRows
+	for _, h := range ts.heads[:ts.ownHeads] {
+		sourceRows += int64(h.Len())
+	}
+	seen := map[string]bool{}
+	err = ts.Run(func(p *columnar.Point) error {
+		k := fmt.Sprintf("%s@%d", p.Tags[0].Value, p.Time)
+		if seen[k] {
+			return fmt.Errorf("point %s twice", k)
+		}
+		seen[k] = true
+		if v := math.Float64frombits(p.Fields[0].Num); v != float64(p.Time) {
+			return fmt.Errorf("point %s: value %v", k, v)
+		}
+		return nil
+	})
+	err = errors.Join(err, ts.Close())
+	if err != nil {
+		t.Errorf("scan of %s: %v", table, err)
+		return false
+	}
+	for w := range states {
+		after[w] = *states[w].Load()
+	}
+	ok := true
+	fail := func(format string, args ...any) {
+		t.Errorf("%s: "+format, append([]any{table}, args...)...)
+		ok = false
+	}
+	if int64(len(seen)) != sourceRows {
+		fail("the scan's sources hold %d rows for %d points: a row twice (a flushed set and its segments both?) or rows lost", sourceRows, len(seen))
+	}
+	const rows = 40
+	for w := range states {
+		if only >= 0 && w != only {
+			continue
+		}
+		from := 0
+		if only >= 0 {
+			from = before[w].dropping
+		}
+		for i := from; i < before[w].acked; i++ {
+			for r := range rows {
+				k := fmt.Sprintf("%d@%d", w, i*rows+r)
+				if !seen[k] {
+					fail("acknowledged point %s (batch %d, %+v at the scan's start) missing", k, i, before[w])
+					return false
+				}
+				delete(seen, k)
+			}
+		}
+		if before[w].acked > from {
+			if !bounded || lo > int64(from*rows) || hi < int64(before[w].acked*rows-1) {
+				fail("TimeBounds %d, %d, %v miss acknowledged times [%d, %d]", lo, hi, bounded, from*rows, before[w].acked*rows-1)
+			}
+		}
+	}
+	if only < 0 && !overlaps {
+		// No head held rows when asked: every row acknowledged before
+		// was in segments then, and segments do not go back to heads.
+		var want int64
+		for w := range states {
+			want += int64(before[w].acked * rows)
+		}
+		if segRows < want {
+			fail("headOverlaps said no head holds rows, yet the segments hold %d of the %d acknowledged", segRows, want)
+		}
+	}
+	// What is left: rows of batches begun by the scan's end, after the
+	// last drop acknowledged before its start.
+	for k := range seen {
+		var w, tm int
+		if _, err := fmt.Sscanf(k, "%d@%d", &w, &tm); err != nil || (only >= 0 && w != only) {
+			fail("unexpected point %s", k)
+			continue
+		}
+		b := tm / rows
+		if b >= after[w].started {
+			fail("point %s of batch %d not begun when the scan ended (%+v)", k, b, after[w])
+		}
+		if only >= 0 && b < before[w].dropped {
+			fail("point %s of batch %d, dropped before the scan began (%+v)", k, b, before[w])
+		}
+	}
+	return ok
+}
