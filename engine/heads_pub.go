@@ -149,7 +149,13 @@ func (e *Engine) publishHeadsLocked() {
 		v.frozen[i] = fs.view
 	}
 	e.hpub.view.Store(v)
+	if afterHeadsPublished != nil {
+		afterHeadsPublished(e, v)
+	}
 }
+
+// afterHeadsPublished, set by tests, sees every view published, under mu.
+var afterHeadsPublished func(e *Engine, v *headsView)
 
 // liveHeadsLocked returns db's active heads as liveHeads, keeping those
 // of prev that are still the same heads.
