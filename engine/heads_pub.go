@@ -154,6 +154,10 @@ func (e *Engine) publishHeadsLocked() {
 	}
 }
 
+// beforeSegmentsAcquired, set by tests, runs between a scan's load of the
+// view and its references to the view's segments (not under mu).
+var beforeSegmentsAcquired func()
+
 // afterHeadsPublished, set by tests, sees every view published, under mu.
 var afterHeadsPublished func(e *Engine, v *headsView)
 
@@ -253,6 +257,9 @@ func (e *Engine) acquireSegments(pick func(m *manifest.Manifest) []segment.Segme
 	for range 4 {
 		v := e.snapHeads()
 		metas := pick(v.manifest)
+		if beforeSegmentsAcquired != nil {
+			beforeSegmentsAcquired()
+		}
 		e.refs.acquire(metas)
 		if e.manifest.Load() == v.manifest {
 			return v, metas

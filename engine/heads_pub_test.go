@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -157,6 +158,19 @@ func TestHeadsViewAckedRowsExactlyOnce(t *testing.T) {
 		t.Error(p)
 	}
 	e.mu.Unlock()
+	// Once everything is flushed, the view is the engine's state: no
+	// frozen set kept past its flush, the manifest that names its
+	// segments (which scans check their references against).
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	v := e.snapHeads()
+	if v.manifest != e.manifest.Load() || len(v.frozen) != len(e.frozen) {
+		t.Errorf("after a flush the published view has %d frozen sets (the engine %d) and another manifest: %v",
+			len(v.frozen), len(e.frozen), v.manifest != e.manifest.Load())
+	}
+	e.mu.Unlock()
 	if !t.Failed() {
 		checkAckedOnce(t, e, "cpu", -1, &states)
 	}
@@ -295,4 +309,46 @@ func checkAckedOnce(t *testing.T, e *Engine, table string, only int, states *[3]
 		}
 	}
 	return ok
+}
+
+// TestScanAcquiresBeforeRetire: a merge commits and retires its inputs
+// between a scan's load of the published view and its references to the
+// view's segments (heads_pub.go). The scan must notice the manifest moved
+// and take the merged segment instead of opening deleted inputs, and read
+// every row once.
+func TestScanAcquiresBeforeRetire(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Compaction.Interval = time.Hour // merges run when the test says
+	cfg.Compaction.Policy = compaction.Policy{Ratio: 2, FloorRows: 1 << 20, TargetRows: 100_000, L0Max: 2, MaxTail: 2}
+	e := open(t, cfg)
+	defer e.Close()
+	pts := gen("cpu", 300, 0)
+	for _, part := range [][]point{pts[:150], pts[150:]} {
+		write(t, e, "db", part...)
+		if err := e.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := e.Manifest()
+	merged := false
+	beforeSegmentsAcquired = func() {
+		if merged {
+			return
+		}
+		merged = true
+		if err := e.Compact(context.Background()); err != nil {
+			t.Errorf("compact: %v", err)
+		}
+	}
+	defer func() { beforeSegmentsAcquired = nil }()
+	got := dump(t, e, "db")
+	if !merged || e.Manifest() == before {
+		t.Fatal("no merge ran while the scan opened")
+	}
+	if want := expect(pts...); !reflect.DeepEqual(got, want) {
+		t.Errorf("scan across a merge: %d points, want %d", len(got["cpu"]), len(want["cpu"]))
+	}
+	if n := e.refs.pending(); n != 0 {
+		t.Errorf("%d retired segments still wait for readers after the scan closed", n)
+	}
 }
