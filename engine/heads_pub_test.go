@@ -164,13 +164,7 @@ func TestHeadsViewAckedRowsExactlyOnce(t *testing.T) {
 	if err := e.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	e.mu.Lock()
-	v := e.snapHeads()
-	if v.manifest != e.manifest.Load() || len(v.frozen) != len(e.frozen) {
-		t.Errorf("after a flush the published view has %d frozen sets (the engine %d) and another manifest: %v",
-			len(v.frozen), len(e.frozen), v.manifest != e.manifest.Load())
-	}
-	e.mu.Unlock()
+	checkViewCurrent(t, e, "after the final flush")
 	if !t.Failed() {
 		checkAckedOnce(t, e, "cpu", -1, &states)
 	}
@@ -328,6 +322,7 @@ func TestScanAcquiresBeforeRetire(t *testing.T) {
 		if err := e.Flush(); err != nil {
 			t.Fatal(err)
 		}
+		checkViewCurrent(t, e, "after a flush")
 	}
 	before := e.Manifest()
 	merged := false
@@ -350,5 +345,28 @@ func TestScanAcquiresBeforeRetire(t *testing.T) {
 	}
 	if n := e.refs.pending(); n != 0 {
 		t.Errorf("%d retired segments still wait for readers after the scan closed", n)
+	}
+}
+
+// checkViewCurrent checks that the published view is the engine's state:
+// its manifest (which scans check their segment references against), no
+// frozen set kept past its flush, the active heads.
+func checkViewCurrent(t *testing.T, e *Engine, when string) {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v := e.snapHeads()
+	if v.manifest != e.manifest.Load() {
+		t.Errorf("%s: the published view has another manifest than the engine", when)
+	}
+	if len(v.frozen) != len(e.frozen) {
+		t.Errorf("%s: the published view has %d frozen sets, the engine %d", when, len(v.frozen), len(e.frozen))
+	}
+	for db, tables := range e.heads {
+		for name, h := range tables {
+			if lh := v.active[db][name]; lh == nil || lh.h != h || lh.snap.Load().view.Len() != h.Len() {
+				t.Errorf("%s: active head %s.%s not published as it is", when, db, name)
+			}
+		}
 	}
 }
