@@ -58,7 +58,7 @@ test: ## vet and run every test (crash tests included; -short skips them)
 # budget rather than the whole suite's (make test-race). ./server is left
 # to make test-race: its race build recompiles the C SQL parser (pg_query),
 # minutes on a fresh machine.
-RACE_SHORT_TESTS := ^(TestViewIsStableUnderAppends|TestFrozenHeadReadDuringFlush|TestMatchSeriesIndexUnderAppends|TestOrderedColumnsUnderConcurrentReads|TestConcurrentWriteScanFlush|TestDropRacesFlush|TestConcurrentAppendSyncRotate|TestConcurrentPreparedAppends|TestTablesSnapshotConcurrentWrites|TestTablesConcurrentWritesDrops)$$
+RACE_SHORT_TESTS := ^(TestViewIsStableUnderAppends|TestFrozenHeadReadDuringFlush|TestMatchSeriesIndexUnderAppends|TestOrderedColumnsUnderConcurrentReads|TestConcurrentWriteScanFlush|TestDropRacesFlush|TestConcurrentAppendSyncRotate|TestConcurrentPreparedAppends|TestTablesSnapshotConcurrentWrites|TestTablesConcurrentWritesDrops|TestHeadsViewAckedRowsExactlyOnce|TestScanAcquiresBeforeRetire)$$
 
 test-cluster: ## the scale-out end-to-end suite alone, long mode: writers, a query node and node-id fencing as real processes over a real MinIO; 300k Kafka records through 10 kill -9s
 	SILT_CLUSTER_KAFKA_RECORDS=300000 SILT_CLUSTER_KAFKA_KILLS=10 $(GO) test -count=1 -v -timeout=30m ./test/cluster/

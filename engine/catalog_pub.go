@@ -84,6 +84,8 @@ func (e *Engine) publishCatalogLocked() {
 	clear(e.pub.dirty)
 	e.pub.all = false
 	e.pub.view.Store(&catalogView{dbs: dbs})
+	// Scans read the catalog of the heads' view (heads_pub.go).
+	e.publishHeadsLocked()
 }
 
 func snapshotTables(tables map[string]*columnar.TableSchema) map[string]*columnar.TableSchema {

@@ -564,7 +564,7 @@ func (e *Engine) swapSegments(olds, news []segment.SegmentMeta) error {
 		return fmt.Errorf("commit manifest: %w", err)
 	}
 	e.mu.Lock()
-	e.manifest.Store(m)
+	e.setManifestLocked(m)
 	e.mu.Unlock()
 	e.flushMu.Unlock()
 	e.refs.retire(olds)

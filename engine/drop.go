@@ -106,7 +106,7 @@ func (e *Engine) drop(db, table string) (bool, error) {
 		return true, nil
 	}
 	e.mu.Lock()
-	e.manifest.Store(m)
+	e.setManifestLocked(m)
 	e.mu.Unlock()
 	e.refs.retire(gone)
 	e.log.Info("dropped", "target", what, "segments", len(gone))
@@ -146,8 +146,10 @@ func (e *Engine) dropApply(db, table string) (pos wal.Pos, gone []segment.Segmen
 	e.manifest.Store(nm)
 	e.dropMemoryLocked(db, table)
 	// Before the drop is acknowledged: a query after it no longer plans
-	// over the table (catalog_pub.go).
+	// over the table (catalog_pub.go) nor reads its rows (heads_pub.go:
+	// manifest, heads and catalog published together).
 	e.publishCatalogLocked()
+	e.publishHeadsLocked()
 	return p, gone, true, nil
 }
 
@@ -193,6 +195,7 @@ func (e *Engine) dropMemoryLocked(db, table string) {
 			e.headRows.Add(-int64(h.Len()))
 			h.Retire()
 			delete(e.heads[db], name)
+			e.headsChangedLocked(db)
 		}
 	}
 	if len(e.heads[db]) == 0 {
@@ -221,6 +224,8 @@ func (e *Engine) dropMemoryLocked(db, table string) {
 		} else {
 			delete(fs.schemas[db], table)
 		}
+		// A copy: queries may be reading the published one.
+		fs.view = newFrozenView(fs)
 	}
 	if table == "" {
 		delete(e.catalog, db)
@@ -287,7 +292,7 @@ func (d *dropReplay) apply(e *Engine, payload []byte) error {
 		return err
 	}
 	nm, gone := dropFromManifest(e.manifest.Load(), db, table, at)
-	e.manifest.Store(nm)
+	e.setManifestLocked(nm)
 	e.dropMemoryLocked(db, table)
 	if table == "" && nm.Databases[db] != nil {
 		e.catalog[db] = map[string]*columnar.TableSchema{} // created again after the drop
@@ -308,7 +313,7 @@ func (d *dropReplay) commit(e *Engine) error {
 	if err := m.Commit(e.cfg.DataDir); err != nil {
 		return fmt.Errorf("commit manifest after replaying %d drops: %w", d.n, err)
 	}
-	e.manifest.Store(m)
+	e.setManifestLocked(m)
 	for _, s := range d.gone {
 		if !s.Cold() {
 			_ = os.Remove(filepath.Join(e.cfg.DataDir, filepath.FromSlash(s.Path)))

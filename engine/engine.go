@@ -125,7 +125,10 @@ type Engine struct {
 	// pub is the catalog as Tables reads it without mu (catalog_pub.go):
 	// every change to catalog is noted there and republished before mu
 	// is released.
-	pub         catalogPub
+	pub catalogPub
+	// hpub is what scans snapshot — manifest, catalog, frozen sets and
+	// active heads — as they read it without mu (heads_pub.go).
+	hpub        headsPub
 	heads       map[string]map[string]*segment.Head
 	frozen      []*frozenSet
 	activeBytes atomic.Int64 // written under mu; read anywhere (metrics, backpressure)
@@ -187,6 +190,9 @@ type frozenSet struct {
 	// stampMin and stampMax bound the write stamps of the set's rows: its
 	// segments record them (segment.SegmentMeta.WriteMin).
 	stampMin, stampMax int64
+	// view is the set as queries read it (heads_pub.go): set at freeze,
+	// replaced by a drop, under mu.
+	view *frozenView
 }
 
 // Open opens (creating if needed) the data directory, replays the WAL and
@@ -226,6 +232,7 @@ func New(cfg Config) (*Engine, error) {
 	e.sources = sink.SourceOffsets{}
 	e.manifest.Store(manifest.NewManifest())
 	e.catalog = map[string]map[string]*columnar.TableSchema{}
+	e.publishHeadsLocked() // nothing yet; no reader before Recover
 	e.metrics = newMetrics(e)
 	e.refs = newSegRefs(cfg.DataDir, cfg.MaxOpenSegments)
 	e.refs.forget = func(ms []segment.SegmentMeta) { e.lastCache.forget(cfg.DataDir, ms) }
@@ -250,6 +257,10 @@ func (e *Engine) Recover() error {
 		// Before ready: Tables reads the published catalog from then on.
 		e.catalogReplacedLocked()
 		e.publishCatalogLocked()
+		// And the heads replay filled (heads_pub.go).
+		clear(e.hpub.touched)
+		e.hpub.all = true
+		e.publishHeadsLocked()
 	}
 	e.mu.Unlock()
 	if err != nil {
@@ -442,8 +453,10 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 	e.applyLocked(db, b, st)
 	e.sources.Advance(offs)
 	// Before the write is acknowledged: a query after it plans over its
-	// new tables and columns (catalog_pub.go).
+	// new tables and columns (catalog_pub.go) and reads its rows
+	// (heads_pub.go).
 	e.publishCatalogLocked()
+	e.publishWriteLocked(db)
 	e.mu.Unlock()
 
 	if err := e.wal.Sync(pos); err != nil {
@@ -619,6 +632,7 @@ func (e *Engine) applyLocked(db string, b *columnar.Batch, st int64) {
 		e.stampMin = st
 	}
 	e.stampMax = st
+	var prev *segment.Head
 	for i := range b.Rows {
 		r := &b.Rows[i]
 		name := b.Bytes(r.Table)
@@ -627,6 +641,11 @@ func (e *Engine) applyLocked(db string, b *columnar.Batch, st int64) {
 			h = e.newHeadLocked(db, string(name))
 			heads[string(name)] = h
 			e.activeBytes.Add(h.Bytes()) // the room reserved for its rows
+			e.headsChangedLocked(db)
+		}
+		if i == 0 || h != prev {
+			e.touchLocked(h, string(name))
+			prev = h
 		}
 		before := h.Bytes()
 		h.StampNext(st)

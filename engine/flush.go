@@ -106,10 +106,15 @@ func (e *Engine) freeze() error {
 			fs.rows += int64(h.Len())
 		}
 	}
+	fs.view = newFrozenView(fs)
 	e.frozen = append(e.frozen, fs)
 	e.frozenBytes.Add(fs.bytes)
 	e.heads = map[string]map[string]*segment.Head{}
 	e.activeBytes.Store(0)
+	// The rows move from the active heads to the frozen set in one
+	// publication (heads_pub.go).
+	e.hpub.all = true
+	e.publishHeadsLocked()
 	return nil
 }
 
@@ -209,6 +214,9 @@ func (e *Engine) flushSet(fs *frozenSet) (err error) {
 	e.forgetOlderLocked(fs)
 	e.frozen[0] = nil
 	e.frozen = e.frozen[1:]
+	// The segments in and the frozen set out in one publication: a scan
+	// reads the set's rows once (heads_pub.go).
+	e.publishHeadsLocked()
 	e.mu.Unlock()
 	e.frozenBytes.Add(-fs.bytes)
 	e.headRows.Add(-fs.rows)

@@ -403,7 +403,7 @@ func (e *Engine) amendSegment(id uint64, fn func(*segment.SegmentMeta)) error {
 		return fmt.Errorf("commit manifest: %w", err)
 	}
 	e.mu.Lock()
-	e.manifest.Store(m)
+	e.setManifestLocked(m)
 	e.mu.Unlock()
 	return nil
 }

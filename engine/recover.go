@@ -20,7 +20,7 @@ func (e *Engine) recover() error {
 	if err != nil {
 		return err
 	}
-	e.manifest.Store(m)
+	e.setManifestLocked(m)
 	e.nextID.Store(max(m.NextSegmentID, 1))
 	// The write clock restarts past every stamp the node made durable,
 	// whatever the wall clock did meanwhile.

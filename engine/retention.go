@@ -41,9 +41,9 @@ func (e *Engine) Retention(db string) (d time.Duration, isDefault, ok bool) {
 	if !e.ready.Load() {
 		return 0, false, false
 	}
-	e.mu.Lock()
-	_, ok = e.catalog[db]
-	e.mu.Unlock()
+	if v := e.pub.view.Load(); v != nil { // catalog_pub.go: not under the engine's lock
+		_, ok = v.dbs[db]
+	}
 	if !ok {
 		return 0, false, false
 	}
@@ -104,7 +104,7 @@ func (e *Engine) setDatabase(db string, set func(*manifest.DatabaseMeta)) error 
 		return fmt.Errorf("set database %s: commit manifest: %w", db, err)
 	}
 	e.mu.Lock()
-	e.manifest.Store(m)
+	e.setManifestLocked(m)
 	if e.catalog[db] == nil {
 		e.catalog[db] = map[string]*columnar.TableSchema{}
 		e.catalogChangedLocked(db)

@@ -310,16 +310,7 @@ var headRollupWidths = []int64{int64(time.Second), int64(5 * time.Second), int64
 
 // headOverlaps reports whether an active or frozen head of db.table holds
 // rows in span.
+// It reads the published heads (heads_pub.go), not under the engine's lock.
 func (e *Engine) headOverlaps(db, table string, span timeSpan) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if h := e.heads[db][table]; h != nil && h.Len() > 0 && span.overlaps(h.TimeRange()) {
-		return true
-	}
-	for _, fs := range e.frozen {
-		if h := fs.heads[db][table]; h != nil && h.Len() > 0 && span.overlaps(h.TimeRange()) {
-			return true
-		}
-	}
-	return false
+	return e.snapHeads().headOverlapsIn(db, table, span)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/siltdb/silt/columnar"
+	"github.com/siltdb/silt/manifest"
 	"github.com/siltdb/silt/merge"
 	"github.com/siltdb/silt/segment"
 )
@@ -159,12 +160,10 @@ func (e *Engine) openScan(ctx context.Context, db, table string, minT, maxT int6
 		// Fetched before the manifest is read below: a segment the other
 		// node moved to the bucket after the fetch is in the manifest the
 		// hook reloads (TierConfig.Overlay).
-		e.mu.Lock()
-		s := e.catalog[db][table]
-		if s != nil {
-			s = s.Clone()
+		var s *columnar.TableSchema
+		if v := e.pub.view.Load(); v != nil && v.dbs[db][table] != nil {
+			s = v.dbs[db][table].Clone() // published snapshots are read-only
 		}
-		e.mu.Unlock()
 		if s != nil {
 			var err error
 			if overlay, missing, err = f(ctx, db, table, minT, maxT, s); err != nil {
@@ -175,42 +174,46 @@ func (e *Engine) openScan(ctx context.Context, db, table string, minT, maxT int6
 	// Retention: expired rows are invisible before compaction removes them.
 	visible := e.VisibleMin(db)
 	minT = max(minT, visible)
-	e.mu.Lock()
-	var metas []segment.SegmentMeta
-	var rolls []segment.SegmentMeta
-	for _, s := range e.manifest.Load().Segments {
-		switch {
-		case s.DB != db || s.Table != table:
-		case localOnly && s.Cold():
-		case !s.IsRollup():
-			metas = append(metas, s)
-		case slices.ContainsFunc(widths, func(w int64) bool { return w%s.Rollup == 0 }):
-			rolls = append(rolls, s)
+	// The sources as published (heads_pub.go), without the engine's lock:
+	// the segments are acquired — held until Close, so compaction deletes
+	// replaced ones only after — before they can be retired.
+	var metas, rolls []segment.SegmentMeta
+	v, picked := e.acquireSegments(func(m *manifest.Manifest) []segment.SegmentMeta {
+		metas, rolls = nil, nil
+		for _, s := range m.Segments {
+			switch {
+			case s.DB != db || s.Table != table:
+			case localOnly && s.Cold():
+			case !s.IsRollup():
+				metas = append(metas, s)
+			case slices.ContainsFunc(widths, func(w int64) bool { return w%s.Rollup == 0 }):
+				rolls = append(rolls, s)
+			}
 		}
-	}
-	rolls = wantedRollups(rolls, widths)
-	// Held until Close: compaction deletes replaced segments only after.
-	e.refs.acquire(metas)
-	e.refs.acquire(rolls)
+		rolls = wantedRollups(rolls, widths)
+		return append(slices.Clip(metas), rolls...)
+	})
 	ts := &TableScan{minT: minT, maxT: maxT, eng: e, widths: widths,
 		visibleMin: visible, clip: visible != math.MinInt64,
-		release: func() { e.refs.release(metas); e.refs.release(rolls) }}
+		release: func() { e.refs.release(picked) }}
 	overlaps := func(lo, hi int64) bool { return hi >= minT && (lo < maxT || maxT == math.MaxInt64) }
-	for _, fs := range e.frozen {
+	for _, fs := range v.frozen {
 		if h := fs.heads[db][table]; h != nil && overlaps(h.TimeRange()) {
 			ts.heads = append(ts.heads, h)
 			ts.addStamps(fs.stampMin, fs.stampMax)
 		}
 	}
-	if h := e.heads[db][table]; h != nil && overlaps(h.TimeRange()) {
-		ts.heads = append(ts.heads, h.View())
-		ts.addStamps(e.stampMin, e.stampMax)
+	// The snap after the view: it holds every write acknowledged before
+	// the view was loaded, and perhaps later ones.
+	snap := v.activeSnap(db, table)
+	if snap != nil && overlaps(snap.view.TimeRange()) {
+		ts.heads = append(ts.heads, snap.view)
+		ts.addStamps(snap.stampMin, snap.stampMax)
 	}
-	if s := e.catalog[db][table]; s != nil {
+	if s := v.tableSchema(db, table, snap); s != nil {
 		ts.tagOrder = append(ts.tagOrder, s.Tags...)
 		ts.fields = append(ts.fields, s.Fields...)
 	}
-	e.mu.Unlock()
 	// Rows other nodes hold outside the bucket, as heads after this
 	// node's own: they win over the cold segments as later writes do.
 	ts.ownHeads = len(ts.heads)

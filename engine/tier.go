@@ -536,7 +536,7 @@ func (e *Engine) markCold(cold []segment.SegmentMeta) (locals, colds []segment.S
 		return nil, nil, fmt.Errorf("tier: commit manifest marking %d segments cold: %w", len(colds), err)
 	}
 	e.mu.Lock()
-	e.manifest.Store(m)
+	e.setManifestLocked(m)
 	e.mu.Unlock()
 	return locals, colds, nil
 }
@@ -813,7 +813,7 @@ func (e *Engine) ReloadBucketManifest(ctx context.Context) error {
 	}
 	e.flushMu.Lock()
 	e.mu.Lock()
-	e.manifest.Store(m)
+	e.setManifestLocked(m)
 	for db, tables := range m.Schemas {
 		if e.catalog[db] == nil {
 			e.catalog[db] = map[string]*columnar.TableSchema{}

@@ -69,7 +69,7 @@ func (e *Engine) commitLedger(what string, change func(m *manifest.Manifest, l *
 		return nil, fmt.Errorf("tier: commit manifest (%s): %w", what, err)
 	}
 	e.mu.Lock()
-	e.manifest.Store(m)
+	e.setManifestLocked(m)
 	e.mu.Unlock()
 	return m, nil
 }

@@ -20,21 +20,21 @@ func (e *Engine) TimeBounds(db, table string) (lo, hi int64, ok bool) {
 		}
 		lo, hi = min(lo, a), max(hi, b)
 	}
-	e.mu.Lock()
-	for _, s := range e.manifest.Load().Segments {
+	// The published sources (heads_pub.go), not under the engine's lock.
+	v := e.snapHeads()
+	for _, s := range v.manifest.Segments {
 		if s.DB == db && s.Table == table && !s.IsRollup() {
 			widen(s.MinTime, s.MaxTime)
 		}
 	}
-	for _, fs := range e.frozen {
+	for _, fs := range v.frozen {
 		if h := fs.heads[db][table]; h != nil {
 			widen(h.TimeRange())
 		}
 	}
-	if h := e.heads[db][table]; h != nil {
-		widen(h.TimeRange())
+	if s := v.activeSnap(db, table); s != nil {
+		widen(s.view.TimeRange())
 	}
-	e.mu.Unlock()
 	lo = max(lo, visible)
 	if lo > hi {
 		return 0, 0, false
