@@ -75,7 +75,19 @@ func (s stableSource) ScanBatches(_ context.Context, _ ScanSpec, _ *query.Stats,
 // was given, computed here from them.
 func TestStableDictionaries(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 22))
-	names := []string{"host_0", "host_1", "host_2", "host_3", "host_4", "host_5"}
+	var names []string
+	for i := range 400 {
+		names = append(names, fmt.Sprintf("host_%d", i))
+	}
+	// wide is a dictionary of 300 of the names, far more than a batch's
+	// 40 rows use (a head's every host): the table maps its ids sparsely.
+	wide := func(from int) []int {
+		ids := rng.Perm(300)
+		for k := range ids {
+			ids[k] += from
+		}
+		return ids
+	}
 	// Each batch's dictionary: some of names, shuffled, overlapping the
 	// other batches' so that a value comes back under another id.
 	mk := func(stable bool, dict ...int) dictBatch {
@@ -98,6 +110,9 @@ func TestStableDictionaries(t *testing.T) {
 		"stable-stable":          {mk(true, 2, 0, 5), mk(true, 5, 2, 4, 0)},
 		"unstable-stable":        {mk(false, 1, 0), mk(true, 0, 1, 3)},
 		"one-stable":             {mk(true, 4, 3, 2, 1, 0)},
+		// Dictionaries far larger than their batches' rows: stable, then
+		// unstable and overlapping it, then a small one.
+		"wide": {mk(true, wide(0)...), mk(false, wide(100)...), mk(true, 150, 5, 399)},
 	}
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	cat := sql.MapCatalog{"t": {Tags: []string{"host"}, Fields: []sql.Field{{Name: "v", Type: sql.TypeInt64}}}}

@@ -97,6 +97,10 @@ type tagSlot struct {
 	name  string
 	col   *tagCol
 	remap []int32 // batch dictionary id → table dictionary id
+	// sparse is remap for a batch whose dictionary is far larger than
+	// its rows (a head's every host, a stat panel's one row): clearing
+	// an array of the whole dictionary would cost more than the rows.
+	sparse map[int32]int32
 }
 
 type fieldSlot struct {
@@ -342,13 +346,29 @@ func (ts *tagSlot) appendBatch(tv *columnar.TagVector, sel []int32, all bool) {
 	}
 	// Batch ids map to table ids lazily: a batch may carry a dictionary
 	// far larger than the values its rows use (a head's whole dictionary).
-	ts.remap = slices.Grow(ts.remap[:0], len(tv.Dict))[:len(tv.Dict)]
-	for i := range ts.remap {
-		ts.remap[i] = -1
+	sparse := len(tv.Dict) > 4*n+64
+	if sparse {
+		if ts.sparse == nil {
+			ts.sparse = make(map[int32]int32, n)
+		}
+		clear(ts.sparse)
+	} else {
+		ts.remap = slices.Grow(ts.remap[:0], len(tv.Dict))[:len(tv.Dict)]
+		for i := range ts.remap {
+			ts.remap[i] = -1
+		}
 	}
 	take := func(r int32) {
 		if id := tv.IDs[r]; id >= 0 {
-			g := ts.remap[id]
+			var g int32
+			if sparse {
+				var ok bool
+				if g, ok = ts.sparse[id]; !ok {
+					g = -1
+				}
+			} else {
+				g = ts.remap[id]
+			}
 			if g < 0 {
 				v := tv.Dict[id]
 				if fresh {
@@ -364,7 +384,11 @@ func (ts *tagSlot) appendBatch(tv *columnar.TagVector, sel []int32, all bool) {
 					tc.dict = append(tc.dict, v)
 					tc.idx[v] = g
 				}
-				ts.remap[id] = g
+				if sparse {
+					ts.sparse[id] = g
+				} else {
+					ts.remap[id] = g
+				}
 			}
 			tc.ids = append(tc.ids, g)
 			tc.null = append(tc.null, false)
