@@ -114,15 +114,7 @@ func appendJSONValue(dst []byte, v any) []byte {
 	case string:
 		return AppendJSONString(dst, x)
 	case float64:
-		switch {
-		case math.IsNaN(x):
-			return append(dst, `"NaN"`...)
-		case math.IsInf(x, 1):
-			return append(dst, `"Infinity"`...)
-		case math.IsInf(x, -1):
-			return append(dst, `"-Infinity"`...)
-		}
-		return strconv.AppendFloat(dst, x, 'g', -1, 64)
+		return appendJSONFloat(dst, x)
 	case int64:
 		return strconv.AppendInt(dst, x, 10)
 	case uint64:
@@ -132,6 +124,20 @@ func appendJSONValue(dst []byte, v any) []byte {
 	}
 	b, _ := json.Marshal(fmt.Sprint(v))
 	return append(dst, b...)
+}
+
+// appendJSONFloat appends x as WriteJSON writes a float (Table's
+// encoders too): NaN and the infinities, which JSON lacks, as strings.
+func appendJSONFloat(dst []byte, x float64) []byte {
+	switch {
+	case math.IsNaN(x):
+		return append(dst, `"NaN"`...)
+	case math.IsInf(x, 1):
+		return append(dst, `"Infinity"`...)
+	case math.IsInf(x, -1):
+		return append(dst, `"-Infinity"`...)
+	}
+	return strconv.AppendFloat(dst, x, 'g', -1, 64)
 }
 
 // FormatValue renders a value as text (CSV and the CLI table): NULL is empty.

@@ -345,6 +345,7 @@ func (s *Server) handleQueryV3(ctx *fasthttp.RequestCtx, influx bool) {
 	defer func() { sent() }()
 	hctx := exec.HoldAnswer(qctx, hold)
 	var res *query.Result
+	var tab *query.Table // a SQL answer as typed columns (exec.RunTable)
 	if influx {
 		res, err = s.RunInfluxQL(hctx, req.DB, req.Q, req.Params, time.Now())
 	} else {
@@ -352,7 +353,11 @@ func (s *Server) handleQueryV3(ctx *fasthttp.RequestCtx, influx bool) {
 		if cerr != nil {
 			err = cerr
 		} else {
-			res, err = s.RunSQL(hctx, req.DB, cq, false)
+			// JSON, JSON lines and CSV are encoded from the executor's
+			// typed columns where it answers with them; Parquet and the
+			// text table from rows.
+			typed := (format == "json" || format == "jsonl" || format == "csv") && !s.sqlRowsOnly.Load()
+			res, tab, err = s.runSQL(hctx, req.DB, cq, false, typed)
 		}
 	}
 	if errors.Is(context.Cause(qctx), errClientGone) {
@@ -364,19 +369,30 @@ func (s *Server) handleQueryV3(ctx *fasthttp.RequestCtx, influx bool) {
 	}
 	ctx.SetContentType(v3Formats[format])
 	var encode func(io.Writer) error
-	switch format {
-	case "jsonl":
+	rows := 0
+	if tab != nil {
+		rows = len(tab.Rows)
+	} else {
+		rows = len(res.Rows)
+	}
+	switch {
+	case tab != nil && format == "csv":
+		encode = tab.WriteCSV
+	case tab != nil:
+		keys := v3Keys(tab.Columns)
+		encode = func(w io.Writer) error { return tab.WriteJSONObjects(w, keys, format == "jsonl") }
+	case format == "jsonl":
 		encode = func(w io.Writer) error { return writeV3JSON(w, res, true) }
-	case "csv":
+	case format == "csv":
 		encode = res.WriteCSV
-	case "parquet":
+	case format == "parquet":
 		encode = func(w io.Writer) error { return writeV3Parquet(w, res) }
-	case "pretty":
+	case format == "pretty":
 		encode = func(w io.Writer) error { return writeV3Pretty(w, res) }
 	default:
 		encode = func(w io.Writer) error { return writeV3JSON(w, res, false) }
 	}
-	if len(res.Rows) < streamRows {
+	if rows < streamRows {
 		if err := encode(ctx); err != nil {
 			s.log.Error("write v3 query result", "err", err)
 		}
@@ -384,7 +400,7 @@ func (s *Server) handleQueryV3(ctx *fasthttp.RequestCtx, influx bool) {
 	}
 	sent = func() {} // the stream writer releases it once written
 
-	s.setBodyStreamWriter(ctx, func(w *bufio.Writer) { // requestlog.go
+	s.setBodyWriterTo(ctx, func(w *bufio.Writer) { // stream_writeto.go
 		defer hold.Release()
 		if err := encode(w); err != nil {
 			s.log.Warn("send v3 query result", "err", err)

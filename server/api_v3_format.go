@@ -22,11 +22,7 @@ import (
 // object, as InfluxDB 3 leaves them out.
 func writeV3JSON(w io.Writer, res *query.Result, lines bool) error {
 	bw := bufio.NewWriter(w)
-	keys := make([][]byte, len(res.Columns))
-	for i, c := range res.Columns {
-		k, _ := json.Marshal(c.Name)
-		keys[i] = append(k, ':')
-	}
+	keys := v3Keys(res.Columns)
 	if !lines {
 		bw.WriteByte('[')
 	}
@@ -61,6 +57,18 @@ func writeV3JSON(w io.Writer, res *query.Result, lines bool) error {
 		bw.WriteString("]\n")
 	}
 	return bw.Flush()
+}
+
+// v3Keys are the columns' names as the keys of writeV3JSON's objects:
+// JSON strings, each with its colon. (query.Table.WriteJSONObjects
+// writes a typed answer the same way.)
+func v3Keys(cols []query.Column) [][]byte {
+	keys := make([][]byte, len(cols))
+	for i, c := range cols {
+		k, _ := json.Marshal(c.Name)
+		keys[i] = append(k, ':')
+	}
+	return keys
 }
 
 // appendV3Value appends v as JSON: timestamps as RFC 3339 strings in UTC,

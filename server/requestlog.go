@@ -133,6 +133,12 @@ const streamCountedKey = "silt.access-log-stream"
 // sw is done, with the bytes sent and the time to send them: the
 // middleware cannot, the answer being written after the handler returns.
 func (s *Server) setBodyStreamWriter(ctx *fasthttp.RequestCtx, sw fasthttp.StreamWriter) {
+	s.setBodyStream(ctx, sw, ctx.SetBodyStreamWriter)
+}
+
+// setBodyStream is setBodyStreamWriter, the answer set on ctx by set:
+// ctx.SetBodyStreamWriter, or setBodyWriterTo (stream_writeto.go).
+func (s *Server) setBodyStream(ctx *fasthttp.RequestCtx, sw fasthttp.StreamWriter, set func(fasthttp.StreamWriter)) {
 	// A query's duration runs to its answer's last byte (query_metrics.go).
 	sw = s.timeQueryStream(ctx, sw)
 	if s.budget.on() {
@@ -146,11 +152,11 @@ func (s *Server) setBodyStreamWriter(ctx *fasthttp.RequestCtx, sw fasthttp.Strea
 		}
 	}
 	if !s.cfg.AccessLog {
-		ctx.SetBodyStreamWriter(sw)
+		set(sw)
 		return
 	}
 	ctx.SetUserValue(streamCountedKey, true)
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+	set(func(w *bufio.Writer) {
 		c := &countingWriter{w: w}
 		bw := bufio.NewWriterSize(c, w.Size())
 		sw(bw)

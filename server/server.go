@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,6 +75,11 @@ const maxHeaderBytes = 64 << 10
 
 // Server serves the HTTP API for one engine.
 type Server struct {
+	// sqlRowsOnly makes /api/v1/sql answer every query from rows, never
+	// from the executor's typed columns (exec.RunTable): the tests compare
+	// the two answers.
+	sqlRowsOnly atomic.Bool
+
 	cfg     Config
 	eng     *engine.Engine
 	log     *slog.Logger

@@ -107,7 +107,11 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 	hold := s.queryMem.Reserve()
 	sent := hold.Release
 	defer func() { sent() }()
-	res, err := s.RunSQL(exec.HoldAnswer(qctx, hold), db, q, raw)
+	// JSON and CSV are encoded straight from the executor's typed
+	// columns where it answers with them (query.Table): no Go value per
+	// cell. Arrow and Parquet are built from rows.
+	typed := (format == "" || format == "json" || format == "csv") && !s.sqlRowsOnly.Load()
+	res, tab, err := s.runSQL(exec.HoldAnswer(qctx, hold), db, q, raw, typed)
 	if errors.Is(context.Cause(qctx), errClientGone) {
 		s.log.Debug("query canceled: client gone", "db", db)
 		return // nobody is listening
@@ -116,11 +120,18 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 		s.writeQueryError(ctx, err)
 		return
 	}
-	res.Stats.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
+	var stats *query.Stats
+	var rows int
+	if tab != nil {
+		stats, rows = &tab.Stats, len(tab.Rows)
+	} else {
+		stats, rows = &res.Stats, len(res.Rows)
+	}
+	stats.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
 	if format != "" && format != "json" {
 		// The JSON answer carries its stats; the others have no place
 		// for them but a header (the console reads its answers as Arrow).
-		if b, err := json.Marshal(res.Stats); err == nil {
+		if b, err := json.Marshal(stats); err == nil {
 			ctx.Response.Header.SetBytesV(statsHeader, b)
 		}
 	}
@@ -129,6 +140,9 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 	case "csv":
 		ctx.SetContentType("text/csv; charset=utf-8")
 		encode = res.WriteCSV
+		if tab != nil {
+			encode = tab.WriteCSV
+		}
 	case "arrow":
 		ctx.SetContentType("application/vnd.apache.arrow.stream")
 		encode = res.WriteArrow
@@ -140,8 +154,11 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 	default:
 		ctx.SetContentType("application/json")
 		encode = res.WriteJSON
+		if tab != nil {
+			encode = tab.WriteJSON
+		}
 	}
-	if len(res.Rows) < streamRows {
+	if rows < streamRows {
 		if err := encode(ctx); err != nil {
 			s.log.Error("write sql result", "err", err)
 		}
@@ -151,7 +168,7 @@ func (s *Server) handleSQL(ctx *fasthttp.RequestCtx) {
 	// large as itself on top of the rows it is encoded from.
 	sent = func() {} // the stream writer releases it once written
 
-	s.setBodyStreamWriter(ctx, func(w *bufio.Writer) { // requestlog.go
+	s.setBodyWriterTo(ctx, func(w *bufio.Writer) { // stream_writeto.go
 		defer hold.Release()
 		if err := encode(w); err != nil {
 			s.log.Warn("send sql result", "err", err)
@@ -229,18 +246,37 @@ func (s *Server) CompileSQL(db, text string, now time.Time) (*sql.Query, error) 
 // query canceled by ctx (not by the timeout) has State 57014 and wraps
 // context.Canceled.
 func (s *Server) RunSQL(ctx context.Context, db string, q *sql.Query, raw bool) (*query.Result, error) {
+	res, _, err := s.runSQL(ctx, db, q, raw, false)
+	return res, err
+}
+
+// runSQL is RunSQL; with typed, a SELECT over one table answers as the
+// executor's typed columns (tab, exec.RunTable) rather than rows (res),
+// within the same limits and with the same errors.
+func (s *Server) runSQL(ctx context.Context, db string, q *sql.Query, raw, typed bool) (res *query.Result, tab *query.Table, err error) {
 	names := s.tableNames(db, q) // query.go
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
-	res, err := exec.RunLimited(qctx, q, exec.EngineSource{Engine: s.eng, DB: db, Raw: raw}, names, exec.Limits{MaxMemoryBytes: s.cfg.QueryMaxMemory, Shared: s.queryMem})
-	switch {
-	case err == nil && len(res.Rows) > s.cfg.QueryMaxRows:
-		return nil, &QueryError{fasthttp.StatusUnprocessableEntity, "too-many-rows", "54000",
-			fmt.Errorf("result has %d rows, more than %d (--query-max-rows); add LIMIT or aggregate", len(res.Rows), s.cfg.QueryMaxRows)}
-	case err == nil:
-		return res, nil
+	src, lim := exec.EngineSource{Engine: s.eng, DB: db, Raw: raw}, exec.Limits{MaxMemoryBytes: s.cfg.QueryMaxMemory, Shared: s.queryMem}
+	if typed {
+		res, tab, err = exec.RunTable(qctx, q, src, names, lim)
+	} else {
+		res, err = exec.RunLimited(qctx, q, src, names, lim)
 	}
-	return nil, s.runError(ctx, err)
+	if err != nil {
+		return nil, nil, s.runError(ctx, err)
+	}
+	n := 0
+	if tab != nil {
+		n = len(tab.Rows)
+	} else {
+		n = len(res.Rows)
+	}
+	if n > s.cfg.QueryMaxRows {
+		return nil, nil, &QueryError{fasthttp.StatusUnprocessableEntity, "too-many-rows", "54000",
+			fmt.Errorf("result has %d rows, more than %d (--query-max-rows); add LIMIT or aggregate", n, s.cfg.QueryMaxRows)}
+	}
+	return res, tab, nil
 }
 
 // runError is the *QueryError of err, the failure of a query run by the

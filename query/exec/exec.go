@@ -344,19 +344,133 @@ func executeVecs(ctx context.Context, q *sql.Query, tbl *table) ([]*vec, []int, 
 	return outs, perm, scanned, nil
 }
 
-// toRows converts rows perm of outs into Go values, charging them on top
-// of held bytes against limit (0: none), and reserving them from res
-// before they are built.
-func toRows(ctx context.Context, outs []*vec, perm []int, held, limit int64, res *reservation) ([][]any, error) {
+// RunTable executes q within lim as RunLimited does, but answers a SELECT
+// over one table (no subquery, join or set operation, not EXPLAIN) as
+// the typed columns the executor computed (tab) instead of rows (res):
+// exactly one of the two is set. The answer is charged against lim, and
+// held past the run (HoldAnswer), as RunLimited charges its rows, so the
+// two fail alike; an encoder writes a Table as the same answer's Result.
+func RunTable(ctx context.Context, q *sql.Query, src BatchSource, tables []string, lim Limits) (res *query.Result, tab *query.Table, err error) {
+	r, ok := src.(goneRetrier)
+	if !ok || ctx.Value(explainKey{}) != nil {
+		return runTableOnce(ctx, q, src, tables, lim)
+	}
+	// As RunLimited: a run that found an object gone is run again whole.
+	err = r.RetryGone(ctx, nil, func(ctx context.Context) error {
+		var err error
+		res, tab, err = runTableOnce(ctx, q, src, tables, lim)
+		return err
+	})
+	return res, tab, err
+}
+
+func runTableOnce(ctx context.Context, q *sql.Query, src BatchSource, tables []string, lim Limits) (*query.Result, *query.Table, error) {
+	typed := q.Kind == sql.QuerySelect && q.Table != nil && q.Input == nil && !q.HasSubqueries() &&
+		ctx.Value(explainKey{}) == nil && ctx.Value(profileKey{}) == nil
+	if typed {
+		_, _, _, bucketed := bucketLimit(q)
+		typed = !bucketed
+	}
+	if !typed {
+		res, err := runLimitedOnce(ctx, q, src, tables, lim)
+		return res, nil, err
+	}
+	start := time.Now()
+	if lim.Shared != nil && lim.res == nil {
+		lim.res = lim.Shared.Reserve()
+		defer lim.res.release()
+	}
+	if lim.res != nil {
+		ctx = withScanHold(ctx, lim.res) // scan_hold.go
+	}
+	tab := &query.Table{}
+	for _, o := range q.Outputs {
+		tab.Columns = append(tab.Columns, query.Column{Name: o.Name, Type: resultType(o.Type)})
+	}
+	tbl, err := materialize(ctx, q, src, &tab.Stats, lim)
+	if err != nil {
+		return nil, nil, err
+	}
+	outs, perm, scanned, err := executeVecs(ctx, q, tbl)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Charged as toRows charges the same answer as rows: the limits fail
+	// on the same queries with the same errors, and what the columns
+	// hold while they are sent is at most that (below).
+	if err := chargeAnswer(outs, perm, tbl.bytes, tbl.maxBytes, tbl.res); err != nil {
+		return nil, nil, err
+	}
+	for _, v := range outs {
+		if v.n > len(perm) {
+			// LIMIT, OFFSET or DISTINCT kept fewer rows than the vectors
+			// hold (maybe the table's own columns): keep just those while
+			// the answer is sent.
+			for i := range outs {
+				outs[i] = outs[i].gather(perm)
+			}
+			perm = identity(len(perm))
+			break
+		}
+	}
+	tab.Rows = perm
+	tab.Vecs = make([]query.Vector, len(outs))
+	for i, v := range outs {
+		tab.Vecs[i] = v.vector()
+	}
+	tab.Stats.RowsScanned = scanned
+	tab.Stats.Rows = len(perm)
+	tab.Stats.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
+	lim.res.moveAnswerTo(answerHold(ctx))
+	return nil, tab, nil
+}
+
+// vector is v as a column of a query.Table.
+func (v *vec) vector() query.Vector {
+	out := query.Vector{Null: v.null}
+	switch {
+	case v.typ == sql.TypeNull:
+		out.AllNull = true
+	case v.typ == sql.TypeInt64 && v.i != nil:
+		out.Int = v.i
+	case v.typ == sql.TypeTimestamp && v.i != nil:
+		out.Time = v.i
+	case v.typ == sql.TypeUint64 && v.u != nil:
+		out.Uint = v.u
+	case v.typ == sql.TypeFloat64 && v.f != nil:
+		out.Float = v.f
+	case v.typ == sql.TypeBool && v.b != nil:
+		out.Bool = v.b
+	case v.typ == sql.TypeString && v.ids != nil:
+		out.IDs, out.Dict = v.ids, v.dict
+	case v.typ == sql.TypeString && v.s != nil:
+		out.Str = v.s
+	default:
+		// Intervals (as text) and anything else: the row path's values.
+		out.Value = v.value
+	}
+	return out
+}
+
+// chargeAnswer charges the answer rows perm of outs, as Go values, on
+// top of held bytes against limit (0: none), and reserves them from res.
+func chargeAnswer(outs []*vec, perm []int, held, limit int64, res *reservation) error {
 	// The answer's rows as Go values come on top of the columns they are
 	// read from, and for a wide SELECT * they are the larger part: charge
 	// both, so that the limit bounds what the query holds.
 	per := rowValueBytes(outs)
 	if need := held + int64(len(perm))*per; limit > 0 && need > limit {
-		return nil, fmt.Errorf("%w: %d result rows of about %d bytes each as values, on %d bytes of columns, passed %d bytes (--query-max-memory); narrow the time range, the columns, or add LIMIT",
+		return fmt.Errorf("%w: %d result rows of about %d bytes each as values, on %d bytes of columns, passed %d bytes (--query-max-memory); narrow the time range, the columns, or add LIMIT",
 			ErrMemoryLimit, len(perm), per, held, limit)
 	}
-	if err := res.growAnswer(int64(len(perm)) * per); err != nil {
+	return res.growAnswer(int64(len(perm)) * per)
+}
+
+// toRows converts rows perm of outs into Go values, charging them on top
+// of held bytes against limit (0: none), and reserving them from res
+// before they are built.
+func toRows(ctx context.Context, outs []*vec, perm []int, held, limit int64, res *reservation) ([][]any, error) {
+	if err := chargeAnswer(outs, perm, held, limit, res); err != nil {
 		return nil, err
 	}
 	rows := make([][]any, len(perm))
