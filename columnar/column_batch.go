@@ -29,6 +29,14 @@ type TagVector struct {
 	Name string
 	Dict []string
 	IDs  []int32 // per row: index into Dict, -1 where the row lacks the tag
+	// Stable, when set by the producer, says Dict's values are distinct
+	// and are strings of their own that nothing ever rewrites (a head's
+	// dictionary: each value copied once when first written), never
+	// views of a decode buffer the next batch reuses. A consumer may then
+	// keep a value without copying it, and, starting from no values,
+	// need not look one up to know it is new. Producers that build or
+	// reuse a dictionary leave it false; whoever replaces Dict must too.
+	Stable bool
 }
 
 // FieldVector is one field column. Only the slice of Type is set; Null is

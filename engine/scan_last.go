@@ -519,7 +519,10 @@ func (s *lastSet) emit(tagOrder []string, max int, fn func(*columnar.ColumnBatch
 	b.Time = make([]int64, 0, n)
 	for _, t := range tagOrder {
 		if !slices.ContainsFunc(b.Tags, func(tv columnar.TagVector) bool { return tv.Name == t }) {
-			b.Tags = append(b.Tags, columnar.TagVector{Name: t, IDs: make([]int32, 0, n)})
+			// Stable: the values are slices of the series' keys, strings
+			// of their own that the last-value cache holds past the scan,
+			// and idOf keeps each once per dictionary.
+			b.Tags = append(b.Tags, columnar.TagVector{Name: t, IDs: make([]int32, 0, n), Stable: true})
 		}
 	}
 	// at[j] is the column of a series' j-th tag (-1: not emitted), worked

@@ -18,7 +18,9 @@ func (h *Head) batchFor(cols []string) (b columnar.ColumnBatch, tagCols, fieldCo
 	for _, name := range cols {
 		if c, ok := h.Schema.TagCol(name); ok && c < len(h.dicts) && !slices.Contains(tagCols, c) {
 			tagCols = append(tagCols, c)
-			b.Tags = append(b.Tags, columnar.TagVector{Name: name, Dict: h.dicts[c].vals})
+			// A head's values are copied once when first written and
+			// are distinct (tagDict.ids): a query may keep them as they are.
+			b.Tags = append(b.Tags, columnar.TagVector{Name: name, Dict: h.dicts[c].vals, Stable: true})
 		}
 		if c, ok := h.Schema.FieldCol(name); ok && c < len(h.fields) && !slices.Contains(fieldCols, c) {
 			fieldCols = append(fieldCols, c)

@@ -257,7 +257,7 @@ func compactSel(dst, src *columnar.ColumnBatch) {
 	dst.Tags = slices.Grow(dst.Tags[:0], len(src.Tags))[:len(src.Tags)]
 	for j := range src.Tags {
 		st, dt := &src.Tags[j], &dst.Tags[j]
-		dt.Name, dt.Dict = st.Name, st.Dict
+		dt.Name, dt.Dict, dt.Stable = st.Name, st.Dict, st.Stable // dst's vectors are reused: the flag goes with the dictionary
 		dt.IDs = slices.Grow(dt.IDs[:0], n)[:n]
 		for i, r := range src.Sel {
 			dt.IDs[i] = st.IDs[r]

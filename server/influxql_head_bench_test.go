@@ -71,6 +71,10 @@ func BenchmarkInfluxQLHeadTSBS(b *testing.B) {
 		// there, and an empty answer would time only the scan.
 		{"high-cpu-1", "influxql", `SELECT * FROM cpu WHERE usage_user > 70 AND ` + one + ` AND ` + half},
 		{"lastpoint", "influxql", `SELECT * FROM cpu GROUP BY "hostname" ORDER BY time DESC LIMIT 1`},
+		// Grafana's forms of it: a stat panel's latest value of one host,
+		// and a table panel's latest values of every series.
+		{"last-stat", "influxql", `SELECT last(usage_user) FROM cpu WHERE hostname = 'host_42'`},
+		{"last-all-series", "influxql", `SELECT last(*) FROM cpu GROUP BY *`},
 		{"single-groupby-1-1-1", "sql", `SELECT ` + bin("1 minute") + `, max(usage_user) FROM cpu WHERE ` + one + ` AND ` + hour + ` GROUP BY t ORDER BY t`},
 		{"single-groupby-1-1-12", "sql", `SELECT ` + bin("1 minute") + `, max(usage_user) FROM cpu WHERE ` + one + ` AND ` + twelve + ` GROUP BY t ORDER BY t`},
 		{"single-groupby-5-1-12", "sql", `SELECT ` + bin("1 minute") + `, ` + max5 + ` FROM cpu WHERE ` + one + ` AND ` + twelve + ` GROUP BY t ORDER BY t`},

@@ -59,6 +59,23 @@ type tagCol struct {
 	ids   []int32 // -1: NULL (tag absent)
 	dict  []string
 	idx   map[string]int32
+	// indexed: dict[:indexed] are in idx. The values after come from a
+	// stable dictionary (columnar.TagVector.Stable) that filled the empty
+	// column: distinct, so nothing had to be looked up, and put in idx
+	// only if a later batch needs to look values up (most lastpoint
+	// answers are one batch).
+	indexed int
+}
+
+// index puts the values idx lacks into it (making it when nil).
+func (tc *tagCol) index() {
+	if tc.idx == nil {
+		tc.idx = make(map[string]int32, len(tc.dict))
+	}
+	for i := tc.indexed; i < len(tc.dict); i++ {
+		tc.idx[tc.dict[i]] = int32(i)
+	}
+	tc.indexed = len(tc.dict)
 }
 
 type fieldCol struct {
@@ -80,6 +97,10 @@ type tagSlot struct {
 	name  string
 	col   *tagCol
 	remap []int32 // batch dictionary id → table dictionary id
+	// sparse is remap for a batch whose dictionary is far larger than
+	// its rows (a head's every host, a stat panel's one row): clearing
+	// an array of the whole dictionary would cost more than the rows.
+	sparse map[int32]int32
 }
 
 type fieldSlot struct {
@@ -105,7 +126,7 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 	for _, c := range q.Scan {
 		switch c.Kind {
 		case sql.KindTag:
-			tc := &tagCol{idx: map[string]int32{}}
+			tc := &tagCol{} // idx made when first needed (index)
 			t.tags[c.Index] = tc
 			tags = append(tags, &tagSlot{name: c.Name, col: tc})
 		case sql.KindField:
@@ -310,30 +331,64 @@ func (ts *tagSlot) appendBatch(tv *columnar.TagVector, sel []int32, all bool) {
 		n = len(tv.IDs)
 	}
 	tc.ids, tc.null = slices.Grow(tc.ids, n), slices.Grow(tc.null, n)
-	if len(tc.dict) == 0 && len(tv.Dict) > 8 {
+	// fresh: every value of a stable dictionary is new to an empty
+	// column, and met once (the dictionary's values are distinct), so
+	// it needs neither a copy nor a lookup.
+	fresh := tv.Stable && len(tc.dict) == 0
+	switch {
+	case fresh:
+	case len(tc.dict) == 0 && len(tv.Dict) > 8:
 		// Sized once for the values the rows may use, not grown by
 		// doubling from empty (a lastpoint's host names).
 		tc.idx = make(map[string]int32, min(len(tv.Dict), n))
+	default:
+		tc.index()
 	}
 	// Batch ids map to table ids lazily: a batch may carry a dictionary
 	// far larger than the values its rows use (a head's whole dictionary).
-	ts.remap = slices.Grow(ts.remap[:0], len(tv.Dict))[:len(tv.Dict)]
-	for i := range ts.remap {
-		ts.remap[i] = -1
+	sparse := len(tv.Dict) > 4*n+64
+	if sparse {
+		if ts.sparse == nil {
+			ts.sparse = make(map[int32]int32, n)
+		}
+		clear(ts.sparse)
+	} else {
+		ts.remap = slices.Grow(ts.remap[:0], len(tv.Dict))[:len(tv.Dict)]
+		for i := range ts.remap {
+			ts.remap[i] = -1
+		}
 	}
 	take := func(r int32) {
 		if id := tv.IDs[r]; id >= 0 {
-			g := ts.remap[id]
+			var g int32
+			if sparse {
+				var ok bool
+				if g, ok = ts.sparse[id]; !ok {
+					g = -1
+				}
+			} else {
+				g = ts.remap[id]
+			}
 			if g < 0 {
 				v := tv.Dict[id]
-				var ok bool
-				if g, ok = tc.idx[v]; !ok {
-					v = strings.Clone(v) // batch strings may alias decode buffers
+				if fresh {
+					g = int32(len(tc.dict))
+					tc.dict = append(tc.dict, v)
+				} else if known, ok := tc.idx[v]; ok {
+					g = known
+				} else {
+					if !tv.Stable {
+						v = strings.Clone(v) // batch strings may alias decode buffers
+					}
 					g = int32(len(tc.dict))
 					tc.dict = append(tc.dict, v)
 					tc.idx[v] = g
 				}
-				ts.remap[id] = g
+				if sparse {
+					ts.sparse[id] = g
+				} else {
+					ts.remap[id] = g
+				}
 			}
 			tc.ids = append(tc.ids, g)
 			tc.null = append(tc.null, false)
@@ -347,10 +402,13 @@ func (ts *tagSlot) appendBatch(tv *columnar.TagVector, sel []int32, all bool) {
 		for r := range int32(len(tv.IDs)) {
 			take(r)
 		}
-		return
+	} else {
+		for _, r := range sel {
+			take(r)
+		}
 	}
-	for _, r := range sel {
-		take(r)
+	if !fresh {
+		tc.indexed = len(tc.dict)
 	}
 }
 

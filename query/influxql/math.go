@@ -49,13 +49,36 @@ func isMath(e influxql.Expr) bool {
 func hasMath(fields influxql.Fields) bool {
 	found := false
 	for _, f := range fields {
-		influxql.WalkFunc(f.Expr, func(n influxql.Node) {
-			if e, ok := n.(influxql.Expr); ok && isMath(e) {
+		walkExpr(f.Expr, func(e influxql.Expr) {
+			if isMath(e) {
 				found = true
 			}
 		})
 	}
 	return found
+}
+
+// walkExpr calls fn for e and every expression inside it, in the order
+// influxql.WalkFunc visits them (only binary and parenthesized
+// expressions and calls hold others), without the visitor WalkFunc
+// allocates per node: a SELECT * of a wide measurement has a field per
+// column, walked on every request.
+func walkExpr(e influxql.Expr, fn func(influxql.Expr)) {
+	if e == nil {
+		return
+	}
+	fn(e)
+	switch x := e.(type) {
+	case *influxql.BinaryExpr:
+		walkExpr(x.LHS, fn)
+		walkExpr(x.RHS, fn)
+	case *influxql.ParenExpr:
+		walkExpr(x.Expr, fn)
+	case *influxql.Call:
+		for _, a := range x.Args {
+			walkExpr(a, fn)
+		}
+	}
 }
 
 func containsMath(e influxql.Expr) bool {

@@ -71,7 +71,7 @@ func (c *selectCompiler) rawExprs() (exprs, present []string, err error) {
 			return nil, nil, err
 		}
 		exprs = append(exprs, e)
-		influxql.WalkFunc(f.Expr, func(n influxql.Node) {
+		walkExpr(f.Expr, func(n influxql.Expr) {
 			if ref, ok := n.(*influxql.VarRef); ok {
 				switch k, _ := resolve(c.schema, ref); k {
 				case colField:

@@ -338,8 +338,8 @@ func (c *selectCompiler) selectSeries(ctx context.Context) ([]*seriesRows, error
 	}
 	var calls int
 	for _, f := range c.stmt.Fields {
-		influxql.WalkFunc(f.Expr, func(n influxql.Node) {
-			if _, ok := n.(*influxql.Call); ok {
+		walkExpr(f.Expr, func(e influxql.Expr) {
+			if _, ok := e.(*influxql.Call); ok {
 				calls++
 			}
 		})
