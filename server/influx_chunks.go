@@ -15,13 +15,15 @@ import (
 // written. The statements run while the answer is sent, raw SELECTs a
 // window of time at a time (Prepared.Chunks), so that a large answer is
 // never held whole; a client that goes away ends the query at its next
-// chunk.
+// chunk. Each chunk's Flush sends it (setBodyWriterTo: written by
+// fasthttp's WriteTo, an HTTP chunk per flush or per 64 KiB, on the
+// connection's goroutine).
 func (s *Server) writeInfluxChunks(ctx *fasthttp.RequestCtx, prep *influxql.Prepared, b influxBackend, size int) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set("X-Influxdb-Version", "1.8.10-silt-"+Version)
 	ctx.Response.Header.Set("X-Influxdb-Build", "OSS")
-	s.setBodyStreamWriter(ctx, func(w *bufio.Writer) { // requestlog.go
+	s.setBodyWriterTo(ctx, func(w *bufio.Writer) { // stream_writeto.go
 		qctx, cancel := context.WithTimeout(context.Background(), s.cfg.QueryTimeout)
 		defer cancel()
 		enc := json.NewEncoder(w)

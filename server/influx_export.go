@@ -75,7 +75,8 @@ func (s *Server) writeInfluxFile(ctx *fasthttp.RequestCtx, req influxql.Request,
 	}
 	sent = func() {} // the stream writer releases it once written
 
-	s.setBodyStreamWriter(ctx, func(w *bufio.Writer) { // requestlog.go
+	// Written by fasthttp's WriteTo in 64 KiB chunks, as /query's JSON.
+	s.setBodyWriterTo(ctx, func(w *bufio.Writer) { // stream_writeto.go
 		defer hold.Release()
 		if err := encode(w); err != nil {
 			s.log.Warn("send influxql result", "format", format, "err", err)
