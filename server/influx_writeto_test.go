@@ -140,7 +140,9 @@ func testInfluxQLStreamed(t *testing.T, accessLog bool) {
 		}
 	}
 	var whole struct {
-		Results []struct{ Series []struct{ Values []json.RawMessage } }
+		Results []struct {
+			Series []struct{ Values []json.RawMessage }
+		}
 	}
 	if err := json.Unmarshal(want.Bytes(), &whole); err != nil {
 		t.Fatal(err)
