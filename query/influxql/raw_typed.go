@@ -439,8 +439,9 @@ func (a *typedAnswer) cellEncs() []cellEnc {
 
 // finishTyped is finish for a series of typed rows: ORDER BY time DESC,
 // LIMIT and OFFSET, then the rows kept typed (Request.TypedValues) or
-// converted into Values. nil when no row is left.
-func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool, s *Series) bool {
+// converted into Values. false when no row is left; ctx's error when it
+// ends during the conversion.
+func (c *selectCompiler) finishTyped(ctx context.Context, sr *seriesRows, cols []string, desc bool, s *Series) (bool, error) {
 	t := sr.typed
 	rows, windows := t.rows, t.windows
 	if desc {
@@ -454,7 +455,7 @@ func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool, s
 		}
 	}
 	if len(rows) == 0 {
-		return false
+		return false, nil
 	}
 	*s = Series{Name: c.m, Columns: cols}
 	c.setTags(s, sr)
@@ -466,12 +467,13 @@ func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool, s
 		}
 		*s.typed = typedValues{cols: t.cols, ans: t.ans, first: t.first, n: t.n, rows: rows, times: windows,
 			epoch: c.req.Epoch, loc: c.loc, omitTime: c.stmt.OmitTime}
-		return true
+		return true, nil
 	}
 	t.rows, t.windows = rows, windows
-	// finish runs after the statement, without its context; the rows are
-	// the answer's, which --query-max-rows bounds.
-	vals, _ := t.values(context.Background())
+	vals, err := t.values(ctx)
+	if err != nil {
+		return false, err
+	}
 	for i, r := range vals {
 		r[0] = c.req.Epoch.timeValue(r[0].(int64), c.loc)
 		if c.stmt.OmitTime {
@@ -479,7 +481,7 @@ func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool, s
 		}
 	}
 	s.Values = vals
-	return true
+	return true, nil
 }
 
 // typedAnswer is the executor's answer the series of one raw SELECT
