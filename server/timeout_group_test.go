@@ -17,12 +17,12 @@ import (
 // up to 0.7 s of CPU past a 300 ms --query-timeout. Measured as
 // TestQueryTimeoutHolds measures, in CPU and never in wall time: the CPU
 // spent after the deadline must be under a quarter of what the full run
-// still had to do then. The deadlines are put at fractions (1/12 to 1/3)
+// still had to do then. The deadlines are put at fractions (1/12 to 1/6)
 // of the full run's wall time, measured just before under the same load,
 // so that some fall in the grouping (the scan is about a tenth of the
-// run's CPU, the group ids' map the next third or so) on a quiet or a
+// run's CPU, the group ids' map the next quarter or so) on a quiet or a
 // busy machine. Mutation-checked: without the checks in denseGroups
-// (query/exec/agg.go) it failed 3 runs of 3 at a load average of 12.
+// (query/exec/agg.go) it failed every run.
 func TestQueryTimeoutHoldsInGrouping(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads 2M rows")
@@ -60,7 +60,10 @@ func TestQueryTimeoutHoldsInGrouping(t *testing.T) {
 		}
 		// Deadlines at several fractions of the run, so that one or
 		// more falls in the grouping whatever the machine's load.
-		for _, frac := range []time.Duration{12, 8, 5, 3} {
+		// Not later: past the grouping, the aggregates over 2M groups
+		// (exec.aggregate) and the rows' conversion (exec.toRows) still
+		// run 0.1-0.4 s between checks, which this test does not cover.
+		for _, frac := range []time.Duration{12, 9, 6} {
 			timeout := wall / frac
 			s.srv.cfg.QueryTimeout = timeout
 			runtime.GC()
