@@ -746,9 +746,8 @@ func (ts *TableScan) overlapGroups() [][]int {
 }
 
 // runTasks runs the tasks on up to GOMAXPROCS goroutines and hands their
-// batches to fn one at a time. A producer waits until fn is done with its
-// batch before decoding the next, so decoding overlaps consuming without
-// copying batches; the first error stops everything.
+// batches to fn one at a time, in task order (runOrdered), so that floats
+// are added in the same order every run; the first error stops everything.
 func runTasks(ctx context.Context, tasks []func(emit func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
 	if len(tasks) == 1 || runtime.GOMAXPROCS(0) == 1 {
 		// No workers to stop: the deadline or a disconnect is noticed
@@ -766,61 +765,7 @@ func runTasks(ctx context.Context, tasks []func(emit func(*columnar.ColumnBatch)
 		}
 		return ctx.Err()
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	type handoff struct {
-		b    *columnar.ColumnBatch
-		done chan error
-	}
-	batches := make(chan handoff)
-	next := make(chan int, len(tasks))
-	for i := range tasks {
-		next <- i
-	}
-	close(next)
-	workers := min(runtime.GOMAXPROCS(0), len(tasks))
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			done := make(chan error, 1)
-			emit := func(b *columnar.ColumnBatch) error {
-				select {
-				case batches <- handoff{b, done}:
-				case <-ctx.Done():
-					return context.Cause(ctx)
-				}
-				return <-done
-			}
-			for i := range next {
-				if ctx.Err() != nil {
-					return
-				}
-				if err := tasks[i](emit); err != nil {
-					cancel(err)
-					return
-				}
-			}
-		}()
-	}
-	go func() { wg.Wait(); close(batches) }()
-	var err error
-	for h := range batches {
-		if err == nil {
-			if err = fn(h.b); err != nil {
-				cancel(err)
-			}
-		}
-		h.done <- err
-	}
-	if err != nil {
-		return err
-	}
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-		return cause
-	}
-	return ctx.Err()
+	return runOrdered(ctx, min(runtime.GOMAXPROCS(0), len(tasks)), tasks, fn) // scan_order.go
 }
 
 // Close ends the scan: its segments may be deleted (after compaction) once

@@ -323,11 +323,17 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 }
 
 // expect answers Expect: 100-continue requests that may not go on without
-// asking for their body.
+// asking for their body. A refusal is answered as the handlers answer it
+// (deny: the error body, Retry-After on 503/429, the auth challenge), not
+// with fasthttp's bare status: a client retrying on backpressure reads
+// Retry-After from it. fasthttp writes the response as set here after
+// setting the status we return (and closes the connection, since the
+// client may already be sending its body).
 func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	h := &ctx.Request.Header
 	if d := s.budget.refusal(h); d.status != 0 {
 		s.budget.release(h) // no handler runs to give it back
+		s.deny(ctx, d)
 		return d.status
 	}
 	_, d := s.headerCheck(h)
@@ -336,6 +342,7 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 		return fasthttp.StatusContinue
 	}
 	s.budget.release(h)
+	s.deny(ctx, d)
 	return d.status
 }
 

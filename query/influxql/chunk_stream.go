@@ -340,7 +340,11 @@ func (c *selectCompiler) streamGroups(ctx context.Context, k *chunker, gs []*gro
 		for _, sr := range list {
 			n += int64(len(sr.rows))
 			one[0] = sr
-			for _, s := range cc.finish(one) {
+			series, err := cc.finish(ctx, one)
+			if err != nil {
+				return 0, err
+			}
+			for _, s := range series {
 				if err := k.rows(c.m+"\x00"+sr.key, s, s.Values); err != nil {
 					return 0, err
 				}

@@ -158,7 +158,9 @@ func (c *selectCompiler) mathSeries(ctx context.Context) ([]*seriesRows, error) 
 	if err != nil {
 		return nil, err
 	}
-	untype(list) // evaluated here row by row
+	if err := untype(ctx, list); err != nil { // evaluated here row by row
+		return nil, err
+	}
 	for _, s := range list {
 		for k, r := range s.rows {
 			out := make([]any, 1+len(plans))

@@ -20,8 +20,8 @@ import (
 // tags. The series' points are typed rows only while c.keepTyped.
 func (c *selectCompiler) rawSeries(ctx context.Context) ([]*seriesRows, error) {
 	list, err := c.rawSeriesOf(ctx)
-	if !c.keepTyped {
-		untype(list)
+	if err == nil && !c.keepTyped {
+		err = untype(ctx, list)
 	}
 	return list, err
 }

@@ -39,14 +39,22 @@ type typedRows struct {
 }
 
 // values converts the points into rows as rawFetch's SQL rows give them:
-// time in nanoseconds, then the values.
-func (t *typedRows) values() [][]any {
+// time in nanoseconds, then the values. It checks ctx every
+// valuesCheckRows rows: a Go value per cell over millions of points (math
+// and transformations on a raw SELECT) runs long after the executor's
+// own checks.
+func (t *typedRows) values(ctx context.Context) ([][]any, error) {
 	times := t.cols.Cols[0].Int64s()
 	out := make([][]any, len(t.rows))
 	cells := make([]any, len(t.rows)*(1+t.n))
 	tv := typedValues{cols: t.cols, ans: t.ans, first: t.first, n: t.n}
 	encs := t.ans.cellEncs()[t.first : t.first+t.n]
 	for i, r := range t.rows {
+		if i%valuesCheckRows == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
 		row := cells[i*(1+t.n) : (i+1)*(1+t.n) : (i+1)*(1+t.n)]
 		if t.windows != nil {
 			row[0] = t.windows[i]
@@ -63,17 +71,27 @@ func (t *typedRows) values() [][]any {
 		}
 		out[i] = row
 	}
-	return out
+	return out, nil
 }
 
+// valuesCheckRows is how many rows values converts between checks of its
+// context.
+const valuesCheckRows = 4096
+
 // untype converts the typed points of list into rows, for the callers
-// that work on rows (transformations, math, chunks).
-func untype(list []*seriesRows) {
+// that work on rows (transformations, math, chunks); it stops with ctx's
+// error.
+func untype(ctx context.Context, list []*seriesRows) error {
 	for _, s := range list {
 		if s.typed != nil {
-			s.rows, s.typed = s.typed.values(), nil
+			rows, err := s.typed.values(ctx)
+			if err != nil {
+				return err
+			}
+			s.rows, s.typed = rows, nil
 		}
 	}
+	return nil
 }
 
 // rawFetchTyped is rawFetch over the executor's columns, when the backend
@@ -421,8 +439,9 @@ func (a *typedAnswer) cellEncs() []cellEnc {
 
 // finishTyped is finish for a series of typed rows: ORDER BY time DESC,
 // LIMIT and OFFSET, then the rows kept typed (Request.TypedValues) or
-// converted into Values. nil when no row is left.
-func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool, s *Series) bool {
+// converted into Values. false when no row is left; ctx's error when it
+// ends during the conversion.
+func (c *selectCompiler) finishTyped(ctx context.Context, sr *seriesRows, cols []string, desc bool, s *Series) (bool, error) {
 	t := sr.typed
 	rows, windows := t.rows, t.windows
 	if desc {
@@ -436,7 +455,7 @@ func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool, s
 		}
 	}
 	if len(rows) == 0 {
-		return false
+		return false, nil
 	}
 	*s = Series{Name: c.m, Columns: cols}
 	c.setTags(s, sr)
@@ -448,10 +467,13 @@ func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool, s
 		}
 		*s.typed = typedValues{cols: t.cols, ans: t.ans, first: t.first, n: t.n, rows: rows, times: windows,
 			epoch: c.req.Epoch, loc: c.loc, omitTime: c.stmt.OmitTime}
-		return true
+		return true, nil
 	}
 	t.rows, t.windows = rows, windows
-	vals := t.values()
+	vals, err := t.values(ctx)
+	if err != nil {
+		return false, err
+	}
 	for i, r := range vals {
 		r[0] = c.req.Epoch.timeValue(r[0].(int64), c.loc)
 		if c.stmt.OmitTime {
@@ -459,7 +481,7 @@ func (c *selectCompiler) finishTyped(sr *seriesRows, cols []string, desc bool, s
 		}
 	}
 	s.Values = vals
-	return true
+	return true, nil
 }
 
 // typedAnswer is the executor's answer the series of one raw SELECT

@@ -194,7 +194,7 @@ func (c *selectCompiler) run(ctx context.Context, st *influxql.SelectStatement) 
 	if err := c.req.mem.charge(seriesBytes(list, c.req.Epoch, c.req.TypedValues), "the rows of "+c.m); err != nil {
 		return nil, err
 	}
-	return c.finish(list), nil
+	return c.finish(ctx, list)
 }
 
 // prepare compiles st for c's measurement: its fields, time range,
@@ -570,8 +570,9 @@ func sortedSeries(all map[string]*seriesRows) []*seriesRows {
 }
 
 // finish turns per-series rows into the response's series: ORDER BY time
-// DESC, LIMIT and OFFSET per series, times rendered for the epoch.
-func (c *selectCompiler) finish(list []*seriesRows) []*Series {
+// DESC, LIMIT and OFFSET per series, times rendered for the epoch. It
+// stops with ctx's error (converting typed rows into Values checks it).
+func (c *selectCompiler) finish(ctx context.Context, list []*seriesRows) ([]*Series, error) {
 	cols := c.columns()
 	desc := !c.stmt.TimeAscending()
 	out := make([]*Series, 0, len(list))
@@ -584,7 +585,11 @@ func (c *selectCompiler) finish(list []*seriesRows) []*Series {
 					c.valSlab = make([]typedValues, len(list))
 				}
 			}
-			if c.finishTyped(sr, cols, desc, &slab[0]) {
+			kept, err := c.finishTyped(ctx, sr, cols, desc, &slab[0])
+			if err != nil {
+				return nil, err
+			}
+			if kept {
 				out = append(out, &slab[0])
 				slab = slab[1:]
 			}
@@ -617,5 +622,5 @@ func (c *selectCompiler) finish(list []*seriesRows) []*Series {
 		c.setTags(s, sr)
 		out = append(out, s)
 	}
-	return out
+	return out, nil
 }
