@@ -81,8 +81,8 @@ func sqlStreamHangups(t *testing.T, accessLog bool) {
 	r := rand.New(rand.NewPCG(7, 7))
 	type job struct {
 		path     string
-		rowsOnly     bool
-		read         int // bytes read before hanging up; -1: all
+		rowsOnly bool
+		read     int // bytes read before hanging up; -1: all
 	}
 	jobs := make(chan job, requests)
 	for k := range requests {
