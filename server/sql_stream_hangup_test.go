@@ -24,7 +24,7 @@ import (
 // query memory holds nothing and the per-client budget no slot, and an
 // access line was logged for each streamed answer (with --access-log,
 // whose writer wraps the stream's; and without). Run with -race
-// (race-short) it checks the stream's hand-offs between the handler,
+// (make test-race) it checks the stream's hand-offs between the handler,
 // fasthttp's writer and the encoders.
 func TestSQLStreamedAnswersUnderHangups(t *testing.T) {
 	for _, accessLog := range []bool{true, false} {
