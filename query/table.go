@@ -271,22 +271,27 @@ func (f *timeFormatter) append(dst []byte, ns int64) []byte {
 	}
 	dst = append(dst, f.prefix...)
 	dst = append(dst, byte('0'+s/10), byte('0'+s%10))
-	if frac != 0 {
-		// RFC3339Nano's ".999999999": the fraction without its trailing
-		// zeros.
-		var digits [10]byte
-		digits[0] = '.'
-		for i := 9; i >= 1; i-- {
-			digits[i] = byte('0' + frac%10)
-			frac /= 10
-		}
-		n := 10
-		for digits[n-1] == '0' {
-			n--
-		}
-		dst = append(dst, digits[:n]...)
+	return append(AppendNanoFraction(dst, frac), 'Z')
+}
+
+// AppendNanoFraction appends RFC3339Nano's ".999999999" for frac
+// nanoseconds (0 ≤ frac < 1e9): the fraction without its trailing zeros,
+// nothing for 0. The typed encoders here and InfluxQL's share it.
+func AppendNanoFraction(dst []byte, frac int64) []byte {
+	if frac == 0 {
+		return dst
 	}
-	return append(dst, 'Z')
+	var digits [10]byte
+	digits[0] = '.'
+	for i := 9; i >= 1; i-- {
+		digits[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	n := 10
+	for digits[n-1] == '0' {
+		n--
+	}
+	return append(dst, digits[:n]...)
 }
 
 // WriteJSONObjects writes t as InfluxDB 3's json (lines false: one array

@@ -527,20 +527,7 @@ func (a *typedAnswer) appendRFC3339(b []byte, ns int64, loc *time.Location) []by
 	b = append(b, a.dayText...)
 	h, m, s := clock/3600, clock/60%60, clock%60
 	b = append(b, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+m/10), byte('0'+m%10), ':', byte('0'+s/10), byte('0'+s%10))
-	if frac != 0 {
-		var digits [10]byte
-		digits[0] = '.'
-		for i := 9; i >= 1; i-- {
-			digits[i] = byte('0' + frac%10)
-			frac /= 10
-		}
-		n := 10
-		for digits[n-1] == '0' {
-			n--
-		}
-		b = append(b, digits[:n]...)
-	}
-	return append(b, 'Z')
+	return append(query.AppendNanoFraction(b, frac), 'Z')
 }
 
 // dictJSON returns the JSON of column i's dictionary values, or nil
