@@ -85,6 +85,10 @@ type TableScan struct {
 	// Read, when set before RunBatches, counts what the segment reads
 	// did (EXPLAIN ANALYZE).
 	Read *segment.ReadStats
+	// Lookahead, when set before RunBatches, bounds and is charged for
+	// the copies a parallel scan holds for tasks whose turn has not come
+	// (runOrdered): they are the query's memory while held.
+	Lookahead Lookahead
 
 	// RollupColumns, when set before RunBatches of a scan opened with
 	// rollup widths (OpenScanRollups), are what rollup rows hold.
@@ -416,7 +420,7 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 			tasks[i] = timedTask(t, ts.Read)
 		}
 	}
-	return runTasks(ctx, tasks, fn)
+	return runTasks(ctx, tasks, ts.Lookahead, fn)
 }
 
 // timedTask is task t counting into rs its own running time: from its
@@ -748,7 +752,7 @@ func (ts *TableScan) overlapGroups() [][]int {
 // runTasks runs the tasks on up to GOMAXPROCS goroutines and hands their
 // batches to fn one at a time, in task order (runOrdered), so that floats
 // are added in the same order every run; the first error stops everything.
-func runTasks(ctx context.Context, tasks []func(emit func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
+func runTasks(ctx context.Context, tasks []func(emit func(*columnar.ColumnBatch) error) error, la Lookahead, fn func(*columnar.ColumnBatch) error) error {
 	if len(tasks) == 1 || runtime.GOMAXPROCS(0) == 1 {
 		// No workers to stop: the deadline or a disconnect is noticed
 		// between batches (BatchRows rows at most).
@@ -765,7 +769,7 @@ func runTasks(ctx context.Context, tasks []func(emit func(*columnar.ColumnBatch)
 		}
 		return ctx.Err()
 	}
-	return runOrdered(ctx, min(runtime.GOMAXPROCS(0), len(tasks)), tasks, fn) // scan_order.go
+	return runOrdered(ctx, min(runtime.GOMAXPROCS(0), len(tasks)), tasks, la, fn) // scan_order.go
 }
 
 // Close ends the scan: its segments may be deleted (after compaction) once

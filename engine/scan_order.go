@@ -15,11 +15,31 @@ import (
 // tasks fill it and then decode one batch ahead, as a single worker would.
 const orderLookaheadBytes = 32 << 20
 
+// Lookahead is what a query lets one parallel scan hold ahead of its
+// consumer (TableScan.Lookahead). The zero value: orderLookaheadBytes,
+// charged to nothing.
+type Lookahead struct {
+	// Hold, if not nil, is charged for each copy while it is held (Grow
+	// before it is made, Shrink once it was handed on or the run ended).
+	// A copy Hold refuses is not made: its producer waits for its turn,
+	// as a single worker would, and the query goes on.
+	Hold LookaheadHold
+	// Max, if > 0, bounds the copies below orderLookaheadBytes.
+	Max int64
+}
+
+// LookaheadHold is memory reserved of the query's budget (query.Hold).
+type LookaheadHold interface {
+	Grow(n int64) error
+	Shrink(n int64)
+}
+
 // runOrdered runs tasks on workers goroutines and hands their batches to fn
 // one at a time in task order: every batch of task i, in the order the
 // task emits them, before any batch of task i+1. The tasks still run in
 // parallel: a task ahead of its turn has its batches copied (up to
-// orderLookaheadBytes for the whole run) and goes on decoding, and the
+// orderLookaheadBytes for the whole run, less if la says so, charged to
+// la.Hold while held) and goes on decoding, and the
 // batches of the task whose turn it is are handed over in place, its
 // producer waiting while fn runs, as before.
 //
@@ -30,8 +50,11 @@ const orderLookaheadBytes = 32 << 20
 // the same query to the next. In task order the same data and query give
 // the same bits every time. The first error (fn's, a task's, ctx's) stops
 // everything.
-func runOrdered(ctx context.Context, workers int, tasks []func(emit func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
-	r := &orderedRun{tasks: make([]orderedTask, len(tasks))}
+func runOrdered(ctx context.Context, workers int, tasks []func(emit func(*columnar.ColumnBatch) error) error, la Lookahead, fn func(*columnar.ColumnBatch) error) error {
+	r := &orderedRun{tasks: make([]orderedTask, len(tasks)), hold: la.Hold, max: orderLookaheadBytes}
+	if la.Max > 0 {
+		r.max = min(r.max, la.Max)
+	}
 	r.cond = sync.NewCond(&r.mu)
 	for i := range r.tasks {
 		r.tasks[i].ack = make(chan error, 1)
@@ -69,6 +92,9 @@ func runOrdered(ctx context.Context, workers int, tasks []func(emit func(*column
 	err := r.consume(fn)
 	r.fail(err) // the workers stop at their next emit (nil: all are done)
 	wg.Wait()
+	if r.hold != nil {
+		r.hold.Shrink(r.held) // copies a stopped run never handed on
+	}
 	if err != nil {
 		return err
 	}
@@ -78,10 +104,12 @@ func runOrdered(ctx context.Context, workers int, tasks []func(emit func(*column
 // orderedRun is the state runOrdered's consumer and producers share.
 type orderedRun struct {
 	mu    sync.Mutex
-	cond  *sync.Cond // signalled on any change below
-	cur   int        // the task whose batches fn takes now
-	held  int64      // bytes of the copies queued in tasks
-	stop  error      // why the run ends early; nil while it goes on
+	cond  *sync.Cond    // signalled on any change below
+	cur   int           // the task whose batches fn takes now
+	held  int64         // bytes of the copies queued in tasks
+	max   int64         // held's bound
+	hold  LookaheadHold // charged for held (Lookahead.Hold); nil: nothing
+	stop  error         // why the run ends early; nil while it goes on
 	tasks []orderedTask
 }
 
@@ -116,6 +144,7 @@ func (r *orderedRun) fail(err error) {
 func (r *orderedRun) emit(i int, b *columnar.ColumnBatch) error {
 	r.mu.Lock()
 	t := &r.tasks[i]
+	refused := false // by la.Hold: this batch waits for its turn
 	for {
 		if r.stop != nil {
 			err := r.stop
@@ -137,7 +166,10 @@ func (r *orderedRun) emit(i int, b *columnar.ColumnBatch) error {
 			r.mu.Unlock()
 			return <-t.ack // fn took it: its answer always comes
 		}
-		if n := clonedBytes(b); r.held+n <= orderLookaheadBytes {
+		if n := clonedBytes(b); !refused && r.held+n <= r.max {
+			if refused = !r.charge(n); refused {
+				continue
+			}
 			r.held += n
 			r.mu.Unlock()
 			// Copied outside the lock: the other producers go on.
@@ -150,6 +182,14 @@ func (r *orderedRun) emit(i int, b *columnar.ColumnBatch) error {
 		}
 		r.cond.Wait()
 	}
+}
+
+// charge reserves n bytes of the query's memory for a copy, reporting
+// whether it may be made. Under r.mu. A refusal (the budget is full) only
+// makes the batch wait for its turn, without asking again: a failed Grow
+// holds the shared budget for an instant, which other queries may see.
+func (r *orderedRun) charge(n int64) bool {
+	return r.hold == nil || r.hold.Grow(n) == nil
 }
 
 // consume hands the tasks' batches to fn in task order until every task
@@ -177,6 +217,9 @@ func (r *orderedRun) consumeLocked(fn func(*columnar.ColumnBatch) error) error {
 			err := fn(q.b)
 			r.mu.Lock()
 			r.held -= q.bytes
+			if r.hold != nil {
+				r.hold.Shrink(q.bytes)
+			}
 			r.cond.Broadcast() // room in the lookahead
 			if err != nil {
 				return err

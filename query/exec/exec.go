@@ -142,8 +142,8 @@ func runLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []str
 		lim.res = lim.Shared.Reserve()
 		defer lim.res.release()
 	}
-	if lim.res != nil {
-		ctx = withScanHold(ctx, lim.res) // scan_hold.go
+	if lim.res != nil || lim.MaxMemoryBytes > 0 {
+		ctx = withScanHold(ctx, lim.res, lim.MaxMemoryBytes) // scan_hold.go
 	}
 	res := &query.Result{}
 	for _, o := range q.Outputs {
@@ -380,8 +380,8 @@ func runTableOnce(ctx context.Context, q *sql.Query, src BatchSource, tables []s
 		lim.res = lim.Shared.Reserve()
 		defer lim.res.release()
 	}
-	if lim.res != nil {
-		ctx = withScanHold(ctx, lim.res) // scan_hold.go
+	if lim.res != nil || lim.MaxMemoryBytes > 0 {
+		ctx = withScanHold(ctx, lim.res, lim.MaxMemoryBytes) // scan_hold.go
 	}
 	tab := &query.Table{}
 	for _, o := range q.Outputs {

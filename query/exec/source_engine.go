@@ -55,6 +55,7 @@ func (s EngineSource) scanBatches(ctx context.Context, spec ScanSpec, stats *que
 	}
 	ts.Columns, ts.Tags, ts.LastOnly, ts.RollupColumns = spec.Columns, spec.Tags, spec.LastOnly, spec.RollupColumns
 	ts.Filter = spec.Filter
+	ts.Lookahead = scanLookahead(ctx) // scan_hold.go
 	if ts.Columns == nil {
 		ts.Columns = []string{}
 	}
