@@ -133,7 +133,7 @@ func TestBatchReusesPreviousRowStrings(t *testing.T) {
 		b.Reset()
 		var want []wantRow
 		var marks [][4]int // len of Buf, Rows, Tags, Fields before each row of want
-		written := 0 // bytes the rows' strings hold, as copies would take
+		written := 0       // bytes the rows' strings hold, as copies would take
 		for i := range 2000 {
 			var prev *wantRow
 			if len(want) > 0 {
