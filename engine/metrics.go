@@ -112,13 +112,15 @@ type walMetrics struct{ h prometheus.Histogram }
 
 func (w walMetrics) ObserveFsync(d time.Duration) { w.h.Observe(d.Seconds()) }
 
-// walForMetrics returns the WAL once recovered (nil before).
+// walForMetrics returns the WAL once recovered (nil before and after
+// Close). It takes no lock: a /metrics scrape must not wait behind writes
+// and flushes holding e.mu, nor hold them up. Recover sets e.wal, once,
+// before it publishes ready, and nothing sets it again, so a scrape that
+// finds ready set reads the WAL Recover opened.
 func (e *Engine) walForMetrics() *wal.WAL {
 	if !e.ready.Load() {
 		return nil
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	return e.wal
 }
 

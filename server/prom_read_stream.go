@@ -75,7 +75,9 @@ func (s *Server) streamPromRead(ctx *fasthttp.RequestCtx, q *prom.Queryable, que
 	}
 	ctx.SetContentType(promChunkedContentType)
 	ctx.SetStatusCode(fasthttp.StatusOK)
-	s.setBodyStreamWriter(ctx, func(w *bufio.Writer) { // requestlog.go
+	// In 64 KiB chunks through WriteTo (stream_writeto.go), not 4 KiB per
+	// write through a pipe; frames are read as they arrive either way.
+	s.setBodyWriterTo(ctx, func(w *bufio.Writer) { // stream_writeto.go
 		defer closeAll()
 		fw := &promFrameWriter{w: w}
 		for i, ss := range sets {
@@ -141,7 +143,11 @@ func (f *promFrameWriter) query(qi int64, ss storage.ChunkSeriesSet) error {
 	return ss.Err()
 }
 
-// frame writes the chunks gathered so far as one frame and flushes it.
+// frame writes the chunks gathered so far as one frame. It does not
+// flush: the answer goes out in 64 KiB chunks (setBodyWriterTo), each
+// holding many frames of short series, where a flush per frame sent one
+// chunk and one write system call per series; the client decodes frames
+// as their bytes arrive either way.
 func (f *promFrameWriter) frame(qi int64) error {
 	resp := prompb.ChunkedReadResponse{ChunkedSeries: []*prompb.ChunkedSeries{{Labels: f.lbls, Chunks: f.chks}}, QueryIndex: qi}
 	n := resp.Size()
@@ -158,8 +164,6 @@ func (f *promFrameWriter) frame(qi int64) error {
 	if _, err := f.w.Write(head[:h+4]); err != nil {
 		return err
 	}
-	if _, err := f.w.Write(data); err != nil {
-		return err
-	}
-	return f.w.Flush()
+	_, err := f.w.Write(data)
+	return err
 }

@@ -127,8 +127,9 @@ func (s *Server) accessAttrs(ctx *fasthttp.RequestCtx, bytes int64) []slog.Attr 
 const streamCountedKey = "silt.access-log-stream"
 
 // setBodyStreamWriter is ctx.SetBodyStreamWriter for the handlers that
-// stream large answers (export, big SQL and InfluxQL results): what the
-// request holds of the server's budget it holds until sw returns. With
+// stream large answers (PromQL's; export, remote read and the SQL and
+// InfluxQL results use setBodyWriterTo, which shares setBodyStream): what
+// the request holds of the server's budget it holds until sw returns. With
 // --access-log it counts what sw writes and logs the request's line when
 // sw is done, with the bytes sent and the time to send them: the
 // middleware cannot, the answer being written after the handler returns.

@@ -89,7 +89,7 @@ func group(ctx context.Context, q *sql.Query, rc *evalCtx) (*evalCtx, error) {
 			}
 			a.Filter = nil
 		}
-		v, err := agg(arc, a, agids, ng)
+		v, err := agg(ctx, arc, a, agids, ng)
 		if err != nil {
 			return nil, err
 		}
@@ -99,18 +99,28 @@ func group(ctx context.Context, q *sql.Query, rc *evalCtx) (*evalCtx, error) {
 }
 
 // aggregate computes one aggregate over (gids[k], arg[k]) into a vector of
-// ng groups.
-func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error) {
+// ng groups. Its loops over rows (and over groups) run in blocks of
+// ctxCheckRows, with a check of ctx before each block (blockEnd): one
+// aggregate over millions of rows and groups runs for 100 ms and more,
+// and a check inside the loops' bodies measured 5-10% slower.
+func aggregate(ctx context.Context, rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error) {
 	if gids == nil { // one group: fast paths, else group ids of zeros
-		if v, ok, err := scalarAggregate(rc, a); ok || err != nil {
+		if v, ok, err := scalarAggregate(ctx, rc, a); ok || err != nil {
 			return v, err
 		}
 		gids = make([]int32, rc.n)
 	}
+	n := len(gids)
+	var err error
 	if a.Func == sql.AggCountStar {
 		out := newVec(sql.TypeInt64, ng)
-		for _, g := range gids {
-			out.i[g]++
+		for lo, hi := 0, 0; lo < n; lo = hi {
+			if hi, err = blockEnd(ctx, lo, n); err != nil {
+				return nil, err
+			}
+			for _, g := range gids[lo:hi] {
+				out.i[g]++
+			}
 		}
 		return out, nil
 	}
@@ -125,13 +135,23 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 		counts[0] = int64(len(gids))
 
 	case x.null == nil:
-		for _, g := range gids {
-			counts[g]++
+		for lo, hi := 0, 0; lo < n; lo = hi {
+			if hi, err = blockEnd(ctx, lo, n); err != nil {
+				return nil, err
+			}
+			for _, g := range gids[lo:hi] {
+				counts[g]++
+			}
 		}
 	default:
-		for k, g := range gids {
-			if !x.null[k] {
-				counts[g]++
+		for lo, hi := 0, 0; lo < n; lo = hi {
+			if hi, err = blockEnd(ctx, lo, n); err != nil {
+				return nil, err
+			}
+			for j, g := range gids[lo:hi] {
+				if !x.null[lo+j] {
+					counts[g]++
+				}
 			}
 		}
 	}
@@ -151,23 +171,29 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 		seen := map[uint64]struct{}{}
 		var buf []byte
 		sseen := map[string]struct{}{}
-		for k, g := range gids {
-			if !live(k) {
-				continue
+		for lo, hi := 0, 0; lo < n; lo = hi {
+			if hi, err = blockEnd(ctx, lo, n); err != nil {
+				return nil, err
 			}
-			if x.ids != nil {
-				key := uint64(g)<<32 | uint64(uint32(x.ids[k]))
-				if _, ok := seen[key]; !ok {
-					seen[key] = struct{}{}
+			for j, g := range gids[lo:hi] {
+				k := lo + j
+				if !live(k) {
+					continue
+				}
+				if x.ids != nil {
+					key := uint64(g)<<32 | uint64(uint32(x.ids[k]))
+					if _, ok := seen[key]; !ok {
+						seen[key] = struct{}{}
+						out.i[g]++
+					}
+					continue
+				}
+				buf = binary.LittleEndian.AppendUint32(buf[:0], uint32(g))
+				buf = appendKey(buf, x, k)
+				if _, ok := sseen[string(buf)]; !ok {
+					sseen[string(buf)] = struct{}{}
 					out.i[g]++
 				}
-				continue
-			}
-			buf = binary.LittleEndian.AppendUint32(buf[:0], uint32(g))
-			buf = appendKey(buf, x, k)
-			if _, ok := sseen[string(buf)]; !ok {
-				sseen[string(buf)] = struct{}{}
-				out.i[g]++
 			}
 		}
 		return out, nil
@@ -177,23 +203,38 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 		case sql.TypeFloat64:
 			if x.null == nil && ng == 1 {
 				var sum float64
-				for _, f := range x.f {
-					sum += f
+				for lo, hi := 0, 0; lo < len(x.f); lo = hi {
+					if hi, err = blockEnd(ctx, lo, len(x.f)); err != nil {
+						return nil, err
+					}
+					for _, f := range x.f[lo:hi] {
+						sum += f
+					}
 				}
 				out.f[0] = sum
 			} else if x.null == nil {
-				for k, g := range gids {
-					out.f[g] += x.f[k]
+				for lo, hi := 0, 0; lo < n; lo = hi {
+					if hi, err = blockEnd(ctx, lo, n); err != nil {
+						return nil, err
+					}
+					for j, g := range gids[lo:hi] {
+						out.f[g] += x.f[lo+j]
+					}
 				}
 			} else {
-				for k, g := range gids {
-					if !x.null[k] {
-						out.f[g] += x.f[k]
+				for lo, hi := 0, 0; lo < n; lo = hi {
+					if hi, err = blockEnd(ctx, lo, n); err != nil {
+						return nil, err
+					}
+					for j, g := range gids[lo:hi] {
+						if k := lo + j; !x.null[k] {
+							out.f[g] += x.f[k]
+						}
 					}
 				}
 			}
 		default:
-			if err := sumGroups(out, x, gids, live); err != nil {
+			if err := sumGroups(ctx, out, x, gids, live); err != nil {
 				return nil, err
 			}
 		}
@@ -206,23 +247,37 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 		}
 		switch x.typ {
 		case sql.TypeFloat64:
-			for k, g := range gids {
-				if !live(k) {
-					continue
+			for lo, hi := 0, 0; lo < n; lo = hi {
+				if hi, err = blockEnd(ctx, lo, n); err != nil {
+					return nil, err
 				}
-				if b := best[g]; b < 0 || cmpFloat(x.f[k], x.f[b]) == want {
-					best[g] = k
+				for j, g := range gids[lo:hi] {
+					k := lo + j
+					if !live(k) {
+						continue
+					}
+					if b := best[g]; b < 0 || cmpFloat(x.f[k], x.f[b]) == want {
+						best[g] = k
+					}
 				}
 			}
 		case sql.TypeInt64, sql.TypeTimestamp, sql.TypeInterval: // compared as compareAt does
-			bestInt64Rows(best, x.i, x.null, gids, want == 1) // agg_kernels.go
+			if err := bestInt64Rows(ctx, best, x.i, x.null, gids, want == 1); err != nil { // agg_kernels.go
+				return nil, err
+			}
 		default:
-			for k, g := range gids {
-				if !live(k) {
-					continue
+			for lo, hi := 0, 0; lo < n; lo = hi {
+				if hi, err = blockEnd(ctx, lo, n); err != nil {
+					return nil, err
 				}
-				if b := best[g]; b < 0 || compareAt(x, k, x, b) == want {
-					best[g] = k
+				for j, g := range gids[lo:hi] {
+					k := lo + j
+					if !live(k) {
+						continue
+					}
+					if b := best[g]; b < 0 || compareAt(x, k, x, b) == want {
+						best[g] = k
+					}
 				}
 			}
 		}
@@ -233,9 +288,14 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 			return nil, err
 		}
 		sum := make([]float64, ng)
-		for k, g := range gids {
-			if live(k) {
-				sum[g] += f.f[k]
+		for lo, hi := 0, 0; lo < n; lo = hi {
+			if hi, err = blockEnd(ctx, lo, n); err != nil {
+				return nil, err
+			}
+			for j, g := range gids[lo:hi] {
+				if k := lo + j; live(k) {
+					sum[g] += f.f[k]
+				}
 			}
 		}
 		out := newVec(sql.TypeFloat64, ng)
@@ -251,10 +311,15 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 			mean[g] /= float64(counts[g])
 		}
 		m2 := out.f
-		for k, g := range gids {
-			if live(k) {
-				d := f.f[k] - mean[g]
-				m2[g] += d * d
+		for lo, hi := 0, 0; lo < n; lo = hi {
+			if hi, err = blockEnd(ctx, lo, n); err != nil {
+				return nil, err
+			}
+			for j, g := range gids[lo:hi] {
+				if k := lo + j; live(k) {
+					d := f.f[k] - mean[g]
+					m2[g] += d * d
+				}
 			}
 		}
 		finishVariance(out, a.Func, m2, mean, counts)
@@ -265,13 +330,19 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 			return nil, err
 		}
 		best := noRows(ng)
-		for k, g := range gids {
-			if !live(k) {
-				continue
+		for lo, hi := 0, 0; lo < n; lo = hi {
+			if hi, err = blockEnd(ctx, lo, n); err != nil {
+				return nil, err
 			}
-			b := best[g]
-			if b < 0 || (a.Func == sql.AggFirst && tv.i[k] < tv.i[b]) || (a.Func == sql.AggLast && tv.i[k] > tv.i[b]) {
-				best[g] = k
+			for j, g := range gids[lo:hi] {
+				k := lo + j
+				if !live(k) {
+					continue
+				}
+				b := best[g]
+				if b < 0 || (a.Func == sql.AggFirst && tv.i[k] < tv.i[b]) || (a.Func == sql.AggLast && tv.i[k] > tv.i[b]) {
+					best[g] = k
+				}
 			}
 		}
 		return pick(x, best), nil
@@ -283,23 +354,33 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 				out.b[g] = true
 			}
 		}
-		for k, g := range gids {
-			if live(k) && x.b[k] != and {
-				out.b[g] = !and
+		for lo, hi := 0, 0; lo < n; lo = hi {
+			if hi, err = blockEnd(ctx, lo, n); err != nil {
+				return nil, err
+			}
+			for j, g := range gids[lo:hi] {
+				if k := lo + j; live(k) && x.b[k] != and {
+					out.b[g] = !and
+				}
 			}
 		}
 		return nullEmpty(out), nil
 	case sql.AggStringAgg:
-		return stringAgg(rc, a, x, gids, ng, live)
+		return stringAgg(ctx, rc, a, x, gids, ng, live)
 	case sql.AggMode:
-		rows := make([][]int, ng)
-		for k, g := range gids {
-			if live(k) {
-				rows[g] = append(rows[g], k)
-			}
+		rows, err := groupRows(ctx, gids, ng, live)
+		if err != nil {
+			return nil, err
 		}
 		best := noRows(ng)
+		var since int // rows sorted since the last check
 		for g, rs := range rows {
+			if since += len(rs); since >= ctxCheckRows {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				since = 0
+			}
 			slices.SortStableFunc(rs, func(p, q int) int {
 				if a.Desc {
 					return compareAt(x, q, x, p)
@@ -321,11 +402,9 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 		}
 		return pick(x, best), nil
 	case sql.AggPercentileCont, sql.AggPercentileDisc:
-		rows := make([][]int, ng)
-		for k, g := range gids {
-			if live(k) {
-				rows[g] = append(rows[g], k)
-			}
+		rows, err := groupRows(ctx, gids, ng, live)
+		if err != nil {
+			return nil, err
 		}
 		var f *vec
 		if a.Func == sql.AggPercentileCont {
@@ -335,7 +414,14 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 		}
 		best := make([]int, ng)
 		out := newVec(sql.TypeFloat64, ng)
+		var since int // rows sorted since the last check
 		for g, rs := range rows {
+			if since += len(rs); since >= ctxCheckRows {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				since = 0
+			}
 			best[g] = -1
 			if len(rs) == 0 {
 				out.setNull(g)
@@ -368,9 +454,38 @@ func aggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error)
 	return nil, fmt.Errorf("exec: unsupported aggregate %s", a.Func)
 }
 
+// blockEnd returns the end of the block of rows from lo, at most
+// ctxCheckRows of the n, or ctx's error: the long loops of aggregate and
+// partialAggregate run block by block and check their query's deadline
+// between blocks, not inside the loop over a block's rows.
+func blockEnd(ctx context.Context, lo, n int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return lo, err
+	}
+	return min(lo+ctxCheckRows, n), nil
+}
+
+// groupRows lists the rows of each of ng groups that live accepts, in row
+// order.
+func groupRows(ctx context.Context, gids []int32, ng int, live func(int) bool) ([][]int, error) {
+	rows := make([][]int, ng)
+	var err error
+	for lo, hi := 0, 0; lo < len(gids); lo = hi {
+		if hi, err = blockEnd(ctx, lo, len(gids)); err != nil {
+			return nil, err
+		}
+		for j, g := range gids[lo:hi] {
+			if k := lo + j; live(k) {
+				rows[g] = append(rows[g], k)
+			}
+		}
+	}
+	return rows, nil
+}
+
 // stringAgg joins each group's non-NULL texts with a.Sep, in a.Order's
 // order when there is one (stable: ties keep row order).
-func stringAgg(rc *evalCtx, a sql.Aggregate, x *vec, gids []int32, ng int, live func(int) bool) (*vec, error) {
+func stringAgg(ctx context.Context, rc *evalCtx, a sql.Aggregate, x *vec, gids []int32, ng int, live func(int) bool) (*vec, error) {
 	var ord *vec
 	if a.Order != nil {
 		var err error
@@ -378,15 +493,20 @@ func stringAgg(rc *evalCtx, a sql.Aggregate, x *vec, gids []int32, ng int, live 
 			return nil, err
 		}
 	}
-	rows := make([][]int, ng)
-	for k, g := range gids {
-		if live(k) {
-			rows[g] = append(rows[g], k)
-		}
+	rows, err := groupRows(ctx, gids, ng, live)
+	if err != nil {
+		return nil, err
 	}
 	out := newVec(sql.TypeString, ng)
 	var b strings.Builder
+	var since int // rows joined since the last check
 	for g, rs := range rows {
+		if since += len(rs); since >= ctxCheckRows {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			since = 0
+		}
 		if len(rs) == 0 {
 			out.setNull(g)
 			continue
@@ -423,37 +543,57 @@ func stringAgg(rc *evalCtx, a sql.Aggregate, x *vec, gids []int32, ng int, live 
 }
 
 // sumGroups adds x[k] into out[gids[k]] for the rows live accepts, with
-// PostgreSQL's errors when an integer sum leaves its type.
-func sumGroups(out, x *vec, gids []int32, live func(k int) bool) error {
+// PostgreSQL's errors when an integer sum leaves its type; it checks ctx
+// between blocks of rows.
+func sumGroups(ctx context.Context, out, x *vec, gids []int32, live func(k int) bool) error {
+	n := len(gids)
+	var err error
 	switch x.typ {
 	case sql.TypeFloat64:
-		for k, g := range gids {
-			if live(k) {
-				out.f[g] += x.f[k]
+		for lo, hi := 0, 0; lo < n; lo = hi {
+			if hi, err = blockEnd(ctx, lo, n); err != nil {
+				return err
+			}
+			for j, g := range gids[lo:hi] {
+				if k := lo + j; live(k) {
+					out.f[g] += x.f[k]
+				}
 			}
 		}
 	case sql.TypeInt64:
-		for k, g := range gids {
-			if !live(k) {
-				continue
+		for lo, hi := 0, 0; lo < n; lo = hi {
+			if hi, err = blockEnd(ctx, lo, n); err != nil {
+				return err
 			}
-			s, b := out.i[g], x.i[k]
-			r := s + b
-			if (b > 0 && r < s) || (b < 0 && r > s) {
-				return errBigintRange
+			for j, g := range gids[lo:hi] {
+				k := lo + j
+				if !live(k) {
+					continue
+				}
+				s, b := out.i[g], x.i[k]
+				r := s + b
+				if (b > 0 && r < s) || (b < 0 && r > s) {
+					return errBigintRange
+				}
+				out.i[g] = r
 			}
-			out.i[g] = r
 		}
 	case sql.TypeUint64:
-		for k, g := range gids {
-			if !live(k) {
-				continue
+		for lo, hi := 0, 0; lo < n; lo = hi {
+			if hi, err = blockEnd(ctx, lo, n); err != nil {
+				return err
 			}
-			r := out.u[g] + x.u[k]
-			if r < out.u[g] {
-				return errUintRange
+			for j, g := range gids[lo:hi] {
+				k := lo + j
+				if !live(k) {
+					continue
+				}
+				r := out.u[g] + x.u[k]
+				if r < out.u[g] {
+					return errUintRange
+				}
+				out.u[g] = r
 			}
-			out.u[g] = r
 		}
 	default:
 		return fmt.Errorf("exec: sum of %s", x.typ)
@@ -518,18 +658,19 @@ func pick(x *vec, best []int) *vec {
 }
 
 // scalarAggregate computes common aggregates of a query without GROUP BY
-// in one pass without group ids; ok is false when it does not apply.
-func scalarAggregate(rc *evalCtx, a sql.Aggregate) (*vec, bool, error) {
+// in one pass without group ids, checking ctx between blocks of rows; ok
+// is false when it does not apply.
+func scalarAggregate(ctx context.Context, rc *evalCtx, a sql.Aggregate) (*vec, bool, error) {
 	switch a.Func {
 	case sql.AggCountStar:
 		out := newVec(sql.TypeInt64, 1)
 		out.i[0] = int64(rc.n)
 		return out, true, nil
 	case sql.AggMin, sql.AggMax:
-		return scalarMinMax(rc, a) // agg_scalar.go
+		return scalarMinMax(ctx, rc, a) // agg_scalar.go
 	case sql.AggSum:
 		if a.Arg.Type() == sql.TypeInt64 && a.Type == sql.TypeInt64 {
-			return scalarSumInt(rc, a) // agg_scalar.go
+			return scalarSumInt(ctx, rc, a) // agg_scalar.go
 		}
 	case sql.AggAvg, sql.AggCount:
 	default:
@@ -544,14 +685,20 @@ func scalarAggregate(rc *evalCtx, a sql.Aggregate) (*vec, bool, error) {
 	}
 	var sum float64
 	var cnt int64
-	if x.null == nil {
-		for _, f := range x.f {
-			sum += f
+	n := len(x.f)
+	for lo, hi := 0, 0; lo < n; lo = hi {
+		if hi, err = blockEnd(ctx, lo, n); err != nil {
+			return nil, false, err
 		}
-		cnt = int64(x.n)
-	} else {
-		for k, f := range x.f {
-			if !x.null[k] {
+		if x.null == nil {
+			for _, f := range x.f[lo:hi] {
+				sum += f
+			}
+			cnt += int64(hi - lo)
+			continue
+		}
+		for j, f := range x.f[lo:hi] {
+			if !x.null[lo+j] {
 				sum += f
 				cnt++
 			}

@@ -1,5 +1,7 @@
 package exec
 
+import "context"
+
 // Typed aggregation loops over bigint columns without NULLs or with a
 // NULL vector: no interface call, no per-row closure.
 
@@ -50,24 +52,49 @@ func minInt64s(xs []int64) int64 {
 // (isMax) or smallest value of xs among the rows of group g (gids) that
 // null does not rule out; of equal values the first row is kept. The
 // group's best value is kept beside its row, so a comparison reads no
-// row the loop has passed.
-func bestInt64Rows(best []int, xs []int64, null []bool, gids []int32, isMax bool) {
+// row the loop has passed. It runs in blocks of ctxCheckRows rows and
+// returns ctx's error if it finds it ended before a block.
+func bestInt64Rows(ctx context.Context, best []int, xs []int64, null []bool, gids []int32, isMax bool) error {
 	vals := make([]int64, len(best))
 	for g, b := range best {
 		if b >= 0 {
 			vals[g] = xs[b]
 		}
 	}
-	for k, g := range gids {
-		if null != nil && null[k] {
+	n := len(gids)
+	var err error
+	for lo, hi := 0, 0; lo < n; lo = hi {
+		if hi, err = blockEnd(ctx, lo, n); err != nil {
+			return err
+		}
+		bestInt64Block(best, vals, xs, null, gids[lo:hi], lo, isMax)
+	}
+	return nil
+}
+
+// bestInt64Block is bestInt64Rows' loop over the block of rows from lo
+// (gids[j] is row lo+j's group). A function of its own, not inlined:
+// inline, the context check's call between blocks clobbers every
+// register, and the loop reloaded its slices from the stack on each row
+// (max-by-tag over bigints measured 14% slower); called, its arguments
+// arrive in registers and the loop compiles as it did before the checks.
+//
+//go:noinline
+func bestInt64Block(best []int, vals, xs []int64, null []bool, gids []int32, lo int, isMax bool) {
+	xs = xs[lo : lo+len(gids)]
+	if null != nil {
+		null = null[lo : lo+len(gids)]
+	}
+	for j, g := range gids {
+		if null != nil && null[j] {
 			continue
 		}
-		v := xs[k]
+		v := xs[j]
 		switch b := best[g]; {
 		case b < 0:
-			best[g], vals[g] = k, v
+			best[g], vals[g] = lo+j, v
 		case isMax && v > vals[g], !isMax && v < vals[g]:
-			best[g], vals[g] = k, v
+			best[g], vals[g] = lo+j, v
 		}
 	}
 }

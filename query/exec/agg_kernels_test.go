@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -53,7 +54,9 @@ func TestInt64Kernels(t *testing.T) {
 						}
 					}
 					got := noRows(ng)
-					bestInt64Rows(got, xs, nulls, gids, isMax)
+					if err := bestInt64Rows(context.Background(), got, xs, nulls, gids, isMax); err != nil {
+						t.Fatal(err)
+					}
 					for g := range want {
 						if got[g] != want[g] {
 							t.Fatalf("bestInt64Rows(%v, gids %v, nulls %v, max %v): rows %v, want %v", xs, gids, nulls, isMax, got, want)

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -53,11 +54,11 @@ func TestScalarAggregatesMatchGrouped(t *testing.T) {
 				tbl := &table{n: n, time: make([]int64, n), tags: map[int]*tagCol{}, flds: map[int]*fieldCol{q.Scan[0].Index: fc}}
 				a := q.Aggregates[0]
 				rc := &evalCtx{n: n, tbl: tbl, all: true}
-				got, ok, gerr := scalarAggregate(rc, a)
+				got, ok, gerr := scalarAggregate(context.Background(), rc, a)
 				if !ok && gerr == nil {
 					t.Fatalf("%s(%s): the one-pass path did not apply", fn, typ)
 				}
-				want, werr := aggregate(rc, a, make([]int32, n), 1)
+				want, werr := aggregate(context.Background(), rc, a, make([]int32, n), 1)
 				if (gerr != nil) != (werr != nil) || gerr != nil && !errors.Is(gerr, werr) {
 					t.Fatalf("%s(%s) over %v %v: error %v, grouped %v", fn, typ, fc.f, fc.i, gerr, werr)
 				}

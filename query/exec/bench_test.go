@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,11 +69,11 @@ func BenchmarkAggKernels(b *testing.B) {
 		for k := range tc.ids {
 			tc.ids[k] = int32(k / (n / 100)) // series after series, as segments hold them
 		}
-		for _, fn := range []string{"sum", "min", "max", "max-by-tag"} {
+		for _, fn := range []string{"sum", "min", "max", "max-by-tag", "sum-by-tag", "stddev-by-tag"} {
 			b.Run(fn+"/"+typ.String(), func(b *testing.B) {
 				text, groups := `SELECT `+fn+`(v) FROM m`, 1
-				if fn == "max-by-tag" {
-					text, groups = `SELECT h, max(v) FROM m GROUP BY h`, 100
+				if f, ok := strings.CutSuffix(fn, "-by-tag"); ok {
+					text, groups = `SELECT h, `+f+`(v) FROM m GROUP BY h`, 100
 				}
 				q, err := sql.Compile(text, cat, time.Now())
 				if err != nil {

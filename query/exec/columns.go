@@ -92,10 +92,11 @@ func runColumnsOnce(ctx context.Context, q *sql.Query, src BatchSource, lim Limi
 		return nil, false, nil
 	}
 	start := time.Now()
-	if lim.Shared != nil && lim.res == nil {
-		lim.res = lim.Shared.Reserve()
-		defer lim.res.release()
-	}
+	// As the SQL paths: the scan's readers and lookahead copies are
+	// charged to the query's reservation (withScanHold). The columns'
+	// names are the caller's (InfluxQL's own).
+	ctx, lim, release, _ := startQuery(ctx, q, lim)
+	defer release()
 	res := &Columns{}
 	tbl, err := materialize(ctx, q, src, &res.Stats, lim)
 	if err != nil {

@@ -138,17 +138,9 @@ func runLimitedOnce(ctx context.Context, q *sql.Query, src BatchSource, tables [
 
 func runLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []string, lim Limits) (*query.Result, error) {
 	start := time.Now()
-	if lim.Shared != nil && lim.res == nil {
-		lim.res = lim.Shared.Reserve()
-		defer lim.res.release()
-	}
-	if lim.res != nil || lim.MaxMemoryBytes > 0 {
-		ctx = withScanHold(ctx, lim.res, lim.MaxMemoryBytes) // scan_hold.go
-	}
-	res := &query.Result{}
-	for _, o := range q.Outputs {
-		res.Columns = append(res.Columns, query.Column{Name: o.Name, Type: resultType(o.Type)})
-	}
+	ctx, lim, release, cols := startQuery(ctx, q, lim)
+	defer release()
+	res := &query.Result{Columns: cols}
 	switch q.Kind {
 	case sql.QueryShowTables:
 		names := slices.Clone(tables)
@@ -182,6 +174,28 @@ func runLimited(ctx context.Context, q *sql.Query, src BatchSource, tables []str
 	// sent, if it asked to (HoldAnswer).
 	lim.res.moveAnswerTo(answerHold(ctx))
 	return res, nil
+}
+
+// startQuery is the preamble every run of a query shares: it reserves
+// the query's part of the shared budget (lim.Shared) unless the caller
+// holds one already (lim.res), makes the engine's scans charge their
+// readers' buffers and lookahead copies to it (withScanHold, scan_hold.go),
+// and lists the answer's columns from q.Outputs. The caller defers
+// release, which ends the reservation taken here (none: nothing).
+func startQuery(ctx context.Context, q *sql.Query, lim Limits) (context.Context, Limits, func(), []query.Column) {
+	release := func() {}
+	if lim.Shared != nil && lim.res == nil {
+		lim.res = lim.Shared.Reserve()
+		release = lim.res.release
+	}
+	if lim.res != nil || lim.MaxMemoryBytes > 0 {
+		ctx = withScanHold(ctx, lim.res, lim.MaxMemoryBytes)
+	}
+	var cols []query.Column // nil for no outputs, as before
+	for _, o := range q.Outputs {
+		cols = append(cols, query.Column{Name: o.Name, Type: resultType(o.Type)})
+	}
+	return ctx, lim, release, cols
 }
 
 func runSelect(ctx context.Context, q *sql.Query, src BatchSource, stats *query.Stats, lim Limits) ([][]any, int64, error) {
@@ -376,17 +390,9 @@ func runTableOnce(ctx context.Context, q *sql.Query, src BatchSource, tables []s
 		return res, nil, err
 	}
 	start := time.Now()
-	if lim.Shared != nil && lim.res == nil {
-		lim.res = lim.Shared.Reserve()
-		defer lim.res.release()
-	}
-	if lim.res != nil || lim.MaxMemoryBytes > 0 {
-		ctx = withScanHold(ctx, lim.res, lim.MaxMemoryBytes) // scan_hold.go
-	}
-	tab := &query.Table{}
-	for _, o := range q.Outputs {
-		tab.Columns = append(tab.Columns, query.Column{Name: o.Name, Type: resultType(o.Type)})
-	}
+	ctx, lim, release, cols := startQuery(ctx, q, lim)
+	defer release()
+	tab := &query.Table{Columns: cols}
 	tbl, err := materialize(ctx, q, src, &tab.Stats, lim)
 	if err != nil {
 		return nil, nil, err

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -244,14 +245,16 @@ func shortDuration(d time.Duration) string {
 }
 
 // partialAggregate finishes aggregate a over the partial rows of rc with
-// group ids gids (nil: one group).
-func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error) {
+// group ids gids (nil: one group). As aggregate's, its loops run in blocks
+// of ctxCheckRows rows with a check of ctx between them (blockEnd).
+func partialAggregate(ctx context.Context, rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec, error) {
 	if a.Func == sql.AggCountDistinct {
-		return aggregate(rc, a, gids, ng)
+		return aggregate(ctx, rc, a, gids, ng)
 	}
 	if gids == nil {
 		gids = make([]int32, rc.n)
 	}
+	n := len(gids)
 	col := func(c sql.Column) (*vec, error) { return rc.column(c) }
 	if a.Func == sql.AggCountStar {
 		rows, err := col(partRowsColumn)
@@ -259,8 +262,13 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 			return nil, err
 		}
 		out := newVec(sql.TypeInt64, ng)
-		for k, g := range gids {
-			out.i[g] += rows.i[k]
+		for lo, hi := 0, 0; lo < n; lo = hi {
+			if hi, err = blockEnd(ctx, lo, n); err != nil {
+				return nil, err
+			}
+			for j, g := range gids[lo:hi] {
+				out.i[g] += rows.i[lo+j]
+			}
 		}
 		return out, nil
 	}
@@ -277,8 +285,13 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 	counts := cnt // read only
 	if !same {
 		counts = make([]int64, ng)
-		for k, g := range gids {
-			counts[g] += cnt[k]
+		for lo, hi := 0, 0; lo < n; lo = hi {
+			if hi, err = blockEnd(ctx, lo, n); err != nil {
+				return nil, err
+			}
+			for j, g := range gids[lo:hi] {
+				counts[g] += cnt[lo+j]
+			}
 		}
 	}
 	nullEmpty := func(out *vec) *vec {
@@ -302,7 +315,7 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 			return nil, err
 		}
 		out := newVec(a.Type, ng)
-		if err := sumGroups(out, x, gids, func(k int) bool { return cnt[k] > 0 }); err != nil {
+		if err := sumGroups(ctx, out, x, gids, func(k int) bool { return cnt[k] > 0 }); err != nil {
 			return nil, err
 		}
 		return nullEmpty(out), nil
@@ -319,12 +332,18 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 			return nonEmpty(x, cnt), nil
 		}
 		best := noRows(ng)
-		for k, g := range gids {
-			if cnt[k] == 0 {
-				continue
+		for lo, hi := 0, 0; lo < n; lo = hi {
+			if hi, err = blockEnd(ctx, lo, n); err != nil {
+				return nil, err
 			}
-			if b := best[g]; b < 0 || compareAt(x, k, x, b) == want {
-				best[g] = k
+			for j, g := range gids[lo:hi] {
+				k := lo + j
+				if cnt[k] == 0 {
+					continue
+				}
+				if b := best[g]; b < 0 || compareAt(x, k, x, b) == want {
+					best[g] = k
+				}
 			}
 		}
 		return pick(x, best), nil
@@ -340,9 +359,14 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 		out := newVec(sql.TypeFloat64, ng)
 		if a.Func == sql.AggAvg {
 			sum := out.f
-			for k, g := range gids {
-				if cnt[k] > 0 {
-					sum[g] += sums.f[k]
+			for lo, hi := 0, 0; lo < n; lo = hi {
+				if hi, err = blockEnd(ctx, lo, n); err != nil {
+					return nil, err
+				}
+				for j, g := range gids[lo:hi] {
+					if k := lo + j; cnt[k] > 0 {
+						sum[g] += sums.f[k]
+					}
 				}
 			}
 			for g := range sum {
@@ -356,26 +380,32 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 		}
 		// Chan et al.'s pairwise combination of (count, mean, M2): stable
 		// where summing squares would cancel catastrophically.
-		n := make([]float64, ng)
+		cn := make([]float64, ng) // each group's count so far
 		mean := make([]float64, ng)
 		m2 := out.f
-		for k, g := range gids {
-			c := cnt[k]
-			if c == 0 {
-				continue
+		for lo, hi := 0, 0; lo < n; lo = hi {
+			if hi, err = blockEnd(ctx, lo, n); err != nil {
+				return nil, err
 			}
-			nb := float64(c)
-			mb := sums.f[k] / nb
-			na := n[g]
-			if na == 0 {
-				n[g], mean[g], m2[g] = nb, mb, m2v.f[k]
-				continue
+			for j, g := range gids[lo:hi] {
+				k := lo + j
+				c := cnt[k]
+				if c == 0 {
+					continue
+				}
+				nb := float64(c)
+				mb := sums.f[k] / nb
+				na := cn[g]
+				if na == 0 {
+					cn[g], mean[g], m2[g] = nb, mb, m2v.f[k]
+					continue
+				}
+				nt := na + nb
+				d := mb - mean[g]
+				mean[g] += d * nb / nt
+				m2[g] += m2v.f[k] + d*d*na*nb/nt
+				cn[g] = nt
 			}
-			nt := na + nb
-			d := mb - mean[g]
-			mean[g] += d * nb / nt
-			m2[g] += m2v.f[k] + d*d*na*nb/nt
-			n[g] = nt
 		}
 		finishVariance(out, a.Func, m2, mean, counts)
 		return out, nil
@@ -397,13 +427,19 @@ func partialAggregate(rc *evalCtx, a sql.Aggregate, gids []int32, ng int) (*vec,
 		}
 		best := noRows(ng)
 		first := a.Func == sql.AggFirst
-		for k, g := range gids {
-			if cnt[k] == 0 {
-				continue
+		for lo, hi := 0, 0; lo < n; lo = hi {
+			if hi, err = blockEnd(ctx, lo, n); err != nil {
+				return nil, err
 			}
-			b := best[g]
-			if b < 0 || (first && tv.i[k] < tv.i[b]) || (!first && tv.i[k] > tv.i[b]) {
-				best[g] = k
+			for j, g := range gids[lo:hi] {
+				k := lo + j
+				if cnt[k] == 0 {
+					continue
+				}
+				b := best[g]
+				if b < 0 || (first && tv.i[k] < tv.i[b]) || (!first && tv.i[k] > tv.i[b]) {
+					best[g] = k
+				}
 			}
 		}
 		return pick(x, best), nil

@@ -11,6 +11,7 @@ import (
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/engine"
 	"github.com/siltdb/silt/ingest/lineprotocol"
+	"github.com/siltdb/silt/query"
 	"github.com/siltdb/silt/query/sql"
 )
 
@@ -168,5 +169,90 @@ func TestEngineScanChargesLookahead(t *testing.T) {
 	}
 	if budget.Used() != 0 {
 		t.Fatalf("after the query %d bytes reserved, want 0", budget.Used())
+	}
+}
+
+// heldSource is an engine source that notes, in each batch it hands on,
+// what the shared budget has reserved while the batch is held.
+type heldSource struct {
+	EngineSource
+	budget *Budget
+	first  int64 // reserved while the first batch is held
+	batch  int64 // the first batch's bytes
+	n      int
+}
+
+func (s *heldSource) ScanBatches(ctx context.Context, spec ScanSpec, stats *query.Stats, fn func(*columnar.ColumnBatch) error) error {
+	return s.EngineSource.ScanBatches(ctx, spec, stats, func(b *columnar.ColumnBatch) error {
+		if s.n == 0 {
+			s.first, s.batch = s.budget.Used(), b.ArrayBytes()
+		}
+		s.n++
+		return fn(b)
+	})
+}
+
+// Every typed path charges the engine scan's readers to its query's
+// reservation as RunLimited does: the typed InfluxQL path (RunColumns)
+// and the typed SQL path (RunTable). While the first batch is held,
+// before the query has kept anything of it, the shared budget holds at
+// least the readers' three batches per worker; after the query, nothing.
+// Mutation-checked: without withScanHold in runColumnsOnce, RunColumns
+// reserved nothing while the first batch was held.
+func TestTypedRunsChargeScanReaders(t *testing.T) {
+	eng, err := engine.Open(engine.Config{DataDir: t.TempDir(), FlushInterval: time.Hour, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	var body []byte
+	for i := range 100_000 {
+		body = fmt.Appendf(body, "m,host=h%d v=%d,w=%d.5 %d\n", i%16, i, i%1000, 1_700_000_000_000_000_000+int64(i)*1_000_000)
+	}
+	var b columnar.Batch
+	lineprotocol.Decode(body, &b, lineprotocol.Options{}, func(e columnar.LineError) { t.Fatalf("line protocol: %v", e) })
+	if _, err := eng.Write(testDB, &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	schemas, _ := eng.Tables(testDB)
+	cat, names := Catalog(schemas)
+	q, err := sql.Compile("SELECT host, max(v) FROM m GROUP BY host", cat, time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := map[string]func(BatchSource, Limits) error{
+		"RunColumns": func(src BatchSource, lim Limits) error {
+			cols, ok, err := RunColumns(context.Background(), q, src, lim)
+			if err == nil && (!ok || len(cols.Rows) != 16) {
+				return fmt.Errorf("answered ok %v with %v", ok, cols)
+			}
+			return err
+		},
+		"RunTable": func(src BatchSource, lim Limits) error {
+			_, tab, err := RunTable(context.Background(), q, src, names, lim)
+			if err == nil && (tab == nil || len(tab.Rows) != 16) {
+				return fmt.Errorf("answered %v", tab)
+			}
+			return err
+		},
+	}
+	for name, run := range runs {
+		budget := NewBudget(1 << 30)
+		src := &heldSource{EngineSource: EngineSource{Engine: eng, DB: testDB, Raw: true}, budget: budget}
+		if err := run(src, Limits{Shared: budget}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if src.n == 0 || src.batch == 0 {
+			t.Fatalf("%s: scanned no batch", name)
+		}
+		if want := 3 * src.batch; src.first < want {
+			t.Errorf("%s: %d bytes reserved while the first batch (%d bytes) was held, want at least %d (the scan's readers)", name, src.first, src.batch, want)
+		}
+		if budget.Used() != 0 {
+			t.Errorf("%s: %d bytes reserved after the query, want 0", name, budget.Used())
+		}
 	}
 }

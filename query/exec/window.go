@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -83,12 +84,24 @@ func (r *relRun) windowColumn(tbl *table, n int, w sql.WindowFunc) (*vec, error)
 	}
 	out := newVec(w.Type, n)
 	setNull := func(k int) { out.setNull(k) }
+	// The walk checks the context once a partition and, within one, every
+	// ctxCheckRows positions of each of its passes (check): a partition can
+	// be every row of the input.
+	check := func(k int) error {
+		if k%ctxCheckRows == 0 {
+			return r.ctx.Err()
+		}
+		return nil
+	}
 	for ps := 0; ps < n; {
 		if err := r.ctx.Err(); err != nil {
 			return nil, err
 		}
 		pe := ps + 1
 		for pe < n && sameRow(parts, perm[ps], perm[pe]) {
+			if err := check(pe - ps); err != nil {
+				return nil, err
+			}
 			pe++
 		}
 		// peerEnd[j-ps] is one past the last peer of position j; peerStart
@@ -98,6 +111,9 @@ func (r *relRun) windowColumn(tbl *table, n int, w sql.WindowFunc) (*vec, error)
 		for j := ps; j < pe; {
 			e := j + 1
 			for e < pe && sameRow(ords, perm[j], perm[e]) {
+				if err := check(e - ps); err != nil {
+					return nil, err
+				}
 				e++
 			}
 			for k := j; k < e; k++ {
@@ -109,7 +125,7 @@ func (r *relRun) windowColumn(tbl *table, n int, w sql.WindowFunc) (*vec, error)
 		if w.Frame.RangeOffset() {
 			rf = newRangeFrame(ords[0], w.Order[0].Desc, w.Frame, perm, ps, pe)
 		}
-		if err := fillWindow(out, w, args, x, perm, ps, pe, peerStart, peerEnd, rf, setNull); err != nil {
+		if err := fillWindow(r.ctx, out, w, args, x, perm, ps, pe, peerStart, peerEnd, rf, setNull); err != nil {
 			return nil, err
 		}
 		ps = pe
@@ -134,7 +150,12 @@ func sameRow(keys []*vec, a, b int) bool {
 
 // fillWindow computes w for the partition at positions [ps, pe) of perm.
 // rf finds the bounds of a RANGE frame with an offset (nil otherwise).
-func fillWindow(out *vec, w sql.WindowFunc, args []*vec, x *vec, perm []int, ps, pe int, peerStart, peerEnd []int, rf *rangeFrame, setNull func(int)) error {
+// Frame functions check ctx once ctxCheckRows positions and frame rows
+// added have passed since the last check (a frame can be the whole
+// partition); the ranking functions, a few operations a position, do not.
+// The counting costs an addition next to a frame's closure and method
+// calls.
+func fillWindow(ctx context.Context, out *vec, w sql.WindowFunc, args []*vec, x *vec, perm []int, ps, pe int, peerStart, peerEnd []int, rf *rangeFrame, setNull func(int)) error {
 	rows := pe - ps
 	switch w.Name {
 	case "row_number":
@@ -264,27 +285,41 @@ func fillWindow(out *vec, w sql.WindowFunc, args []*vec, x *vec, perm []int, ps,
 	switch w.Name {
 	case "first_value", "last_value":
 		src := args[0]
-		for j := ps; j < pe; j++ {
-			lo, hi := frame(j)
-			switch {
-			case lo >= hi:
-				setNull(perm[j])
-			case w.Name == "first_value":
-				copyValue(out, perm[j], src, perm[lo])
-			default:
-				copyValue(out, perm[j], src, perm[hi-1])
+		for bs := ps; bs < pe; {
+			be, err := blockEnd(ctx, bs, pe)
+			if err != nil {
+				return err
 			}
+			for j := bs; j < be; j++ {
+				lo, hi := frame(j)
+				switch {
+				case lo >= hi:
+					setNull(perm[j])
+				case w.Name == "first_value":
+					copyValue(out, perm[j], src, perm[lo])
+				default:
+					copyValue(out, perm[j], src, perm[hi-1])
+				}
+			}
+			bs = be
 		}
 		return nil
 	case "nth_value":
 		src, nv := args[0], args[1]
-		for j := ps; j < pe; j++ {
-			lo, hi := frame(j)
-			if nv.isNull(0) || int64(hi-lo) < nv.i[0] {
-				setNull(perm[j])
-				continue
+		for bs := ps; bs < pe; {
+			be, err := blockEnd(ctx, bs, pe)
+			if err != nil {
+				return err
 			}
-			copyValue(out, perm[j], src, perm[lo+int(nv.i[0])-1])
+			for j := bs; j < be; j++ {
+				lo, hi := frame(j)
+				if nv.isNull(0) || int64(hi-lo) < nv.i[0] {
+					setNull(perm[j])
+					continue
+				}
+				copyValue(out, perm[j], src, perm[lo+int(nv.i[0])-1])
+			}
+			bs = be
 		}
 		return nil
 	}
@@ -296,9 +331,15 @@ func fillWindow(out *vec, w sql.WindowFunc, args []*vec, x *vec, perm []int, ps,
 	switch {
 	case w.Frame.Start == sql.BoundUnboundedPreceding:
 		// hi never decreases: add rows as the frame grows.
-		at := ps
+		at, since := ps, 0
 		for j := ps; j < pe; j++ {
 			_, hi := frame(j)
+			if since += 1 + max(hi-at, 0); since >= ctxCheckRows {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				since = 0
+			}
 			for ; at < hi; at++ {
 				if err := acc.add(perm[at]); err != nil {
 					return err
@@ -310,9 +351,15 @@ func fillWindow(out *vec, w sql.WindowFunc, args []*vec, x *vec, perm []int, ps,
 		}
 	case w.Frame.End == sql.BoundUnboundedFollowing:
 		// lo never increases going backwards.
-		at := pe
+		at, since := pe, 0
 		for j := pe - 1; j >= ps; j-- {
 			lo, _ := frame(j)
+			if since += 1 + max(at-lo, 0); since >= ctxCheckRows {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				since = 0
+			}
 			for ; at > lo; at-- {
 				if err := acc.add(perm[at-1]); err != nil {
 					return err
@@ -323,8 +370,15 @@ func fillWindow(out *vec, w sql.WindowFunc, args []*vec, x *vec, perm []int, ps,
 			}
 		}
 	default:
+		since := 0 // positions and frame rows since the last check
 		for j := ps; j < pe; j++ {
 			lo, hi := frame(j)
+			if since += 1 + hi - lo; since >= ctxCheckRows {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				since = 0
+			}
 			acc.reset()
 			for k := lo; k < hi; k++ {
 				if err := acc.add(perm[k]); err != nil {
