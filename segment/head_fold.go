@@ -371,8 +371,9 @@ func foldDense(p *partial, typ columnar.FieldType, num []uint64, ft, lt int64) {
 // field, added to t in the order a scan of the same rows passes them
 // (blocks in order, series ascending, then the unsealed tail). It reports
 // false, having folded nothing, for a head whose blocks are not one chunk
-// each (never, as heads are built); the caller then scans the rows.
-func (h *Head) foldRows(keep []bool, minT, maxT, width int64, tagCols, fieldCols []int, fs []columnar.FieldSchema, skip func(*headBlock) bool, t *partialTable) (bool, error) {
+// each (never, as heads are built); the caller then scans the rows. few
+// is keptFew(keep).
+func (h *Head) foldRows(keep []bool, few []uint32, minT, maxT, width int64, tagCols, fieldCols []int, fs []columnar.FieldSchema, skip func(*headBlock) bool, t *partialTable) (bool, error) {
 	tailChunk := h.sealed >> chunkShift
 	if h.sealed&chunkMask != 0 || (len(h.times) > h.sealed && (len(h.times)-1)>>chunkShift != tailChunk) {
 		return false, nil
@@ -384,6 +385,9 @@ func (h *Head) foldRows(keep []bool, minT, maxT, width int64, tagCols, fieldCols
 	}
 	f := headFolder{h: h, width: width, tagCols: tagCols, fieldCols: fieldCols, fs: fs, t: t, moments: t.want.Has(PartM2),
 		ps:    make([]partial, len(fieldCols)),
+		cuts:  make([]int32, 0, 64),
+		slots: make([]int32, 0, 64),
+		fresh: make([]bool, 0, 64),
 		num:   make([][]uint64, len(fieldCols)),
 		valid: make([][]uint64, len(fieldCols)),
 		vals:  make([]string, len(tagCols)),
@@ -404,10 +408,29 @@ func (h *Head) foldRows(keep []bool, minT, maxT, width int64, tagCols, fieldCols
 		}
 		inside := blk.minT >= minT && (blk.maxT < maxT || maxT == math.MaxInt64)
 		read := false
-		for k, sid := range blk.sids {
-			if !kept(sid) {
-				continue
+		// A read of a few series finds each in the block's directory
+		// (ascending) rather than testing every series of the block:
+		// a host of a hundred, in each of a day's hundred blocks.
+		byFew := few != nil && len(few)*8 < len(blk.sids)
+		for x := 0; ; x++ {
+			var k int
+			if byFew {
+				if x == len(few) {
+					break
+				}
+				var ok bool
+				if k, ok = slices.BinarySearch(blk.sids, few[x]); !ok {
+					continue
+				}
+			} else {
+				if x == len(blk.sids) {
+					break
+				}
+				if k = x; !kept(blk.sids[k]) {
+					continue
+				}
 			}
+			sid := blk.sids[k]
 			lo, hi := int(blk.start[k]), int(blk.start[k+1])
 			if !inside {
 				lo, hi = timeRange(blk.times, lo, hi, minT, maxT)
@@ -462,6 +485,33 @@ func (h *Head) foldRows(keep []bool, minT, maxT, width int64, tagCols, fieldCols
 	return true, nil
 }
 
+// maxFewSeries bounds the series keptFew lists.
+const maxFewSeries = 256
+
+// keptFew returns, ascending, the series keep holds when they are few
+// (at most maxFewSeries and an eighth of keep), for reads that look each
+// up in a block's sorted directory; otherwise nil, and the reader tests
+// every series of a block against keep.
+func keptFew(keep []bool) []uint32 {
+	if keep == nil {
+		return nil
+	}
+	var out []uint32
+	for sid, k := range keep {
+		if !k {
+			continue
+		}
+		if len(out) == maxFewSeries || len(out)*8 >= len(keep) {
+			return nil
+		}
+		out = append(out, uint32(sid))
+	}
+	if len(out)*8 >= len(keep) {
+		return nil
+	}
+	return out
+}
+
 // timeRange narrows positions [lo, hi) of times (in time order) to those
 // with time in [minT, maxT).
 func timeRange(times []int64, lo, hi int, minT, maxT int64) (int, int) {
@@ -506,6 +556,13 @@ type headFolder struct {
 	vals     []string
 	has      []bool
 	ps       []partial
+
+	// seriesInPlace's scratch: a run's windows (their first positions,
+	// and the run's end), their slots and whether each is new.
+	cuts    []int32
+	slots   []int32
+	fresh   []bool
+	scratch partial
 }
 
 // gatherTail makes rows (unsealed rows, all in chunk k, grouped by series
@@ -573,6 +630,9 @@ func (f *headFolder) group(sid uint32) int32 {
 func (f *headFolder) series(sid uint32, lo, hi int) error {
 	times := f.times
 	g := f.group(sid)
+	if !f.moments && g >= 0 && f.t.indexed(WindowStart(times[lo], f.width)) && f.t.indexed(WindowStart(times[hi-1], f.width)) {
+		return f.seriesInPlace(g, lo, hi)
+	}
 	for i := lo; i < hi; {
 		w := WindowStart(times[i], f.width)
 		j := hi
@@ -599,6 +659,67 @@ func (f *headFolder) series(sid uint32, lo, hi int) error {
 			return err
 		}
 		i = j
+	}
+	return nil
+}
+
+// seriesInPlace is series for a run whose windows are all in the table's
+// window index, of group g, without moments: the common read of a
+// dashboard (TSBS's per-minute maxima: six rows per series and window).
+// Folding window by window into scratch partials and copying them into
+// the table cost more than the values' own arithmetic, so it takes each
+// window's slot first, then folds field by field (one validity test per
+// field and run) straight into a new slot's partials, or into scratch
+// merged into a slot an earlier block began. Per slot and field the
+// partials are what series gives: the same folds, merged in the same
+// order.
+func (f *headFolder) seriesInPlace(g int32, lo, hi int) error {
+	times, t := f.times, f.t
+	f.cuts, f.slots, f.fresh = f.cuts[:0], f.slots[:0], f.fresh[:0]
+	for i := lo; i < hi; {
+		w := WindowStart(times[i], f.width)
+		j := hi
+		if w <= math.MaxInt64-f.width {
+			end := w + f.width
+			for j = i + 1; j < hi && times[j] < end; j++ {
+			}
+		}
+		s, fresh, err := t.slotGroup(g, w, int64(j-i))
+		if err != nil {
+			return err
+		}
+		f.cuts = append(f.cuts, int32(i))
+		f.slots = append(f.slots, s)
+		f.fresh = append(f.fresh, fresh)
+		i = j
+	}
+	f.cuts = append(f.cuts, int32(hi))
+	for k := range f.fs {
+		num, valid, typ := f.num[k], f.valid[k], f.fs[k].Type
+		if num == nil {
+			continue // no values in the block: the partials stay as they are
+		}
+		dense := allSet(valid, lo, hi)
+		for x, s := range f.slots {
+			a, b := int(f.cuts[x]), int(f.cuts[x+1])
+			dst := &t.parts[int(s)*t.nf+k]
+			p := dst
+			if !f.fresh[x] {
+				f.scratch = partial{}
+				p = &f.scratch
+			}
+			if dense {
+				foldDense(p, typ, num[a:b], times[a], times[b-1])
+			} else {
+				foldOrderedPlain(p, typ, num, valid, a, b, times)
+			}
+			if p.overflow {
+				return fmt.Errorf("%w (field %s)", ErrRollupOverflow, f.fs[k].Name)
+			}
+			if p != dst && mergePartial(dst, p, typ) {
+				return ErrRollupOverflow
+			}
+		}
 	}
 	return nil
 }

@@ -118,6 +118,7 @@ func (h *Head) foldClean(read []string, keep []bool, minT, maxT, width int64, ma
 		fieldCols = append(fieldCols, c)
 	}
 	usable := func(blk *headBlock) bool { return usableRollup(blk, width) }
+	few := keptFew(keep)
 	// A span's partials stand for its blocks' where the width nests
 	// in them (then it nests in the blocks' too).
 	var covered []bool // blocks whose span answered, nil: none
@@ -125,7 +126,7 @@ func (h *Head) foldClean(read []string, keep []bool, minT, maxT, width int64, ma
 		if sp == nil || !overlapsSpan(sp.minT, sp.maxT, minT, maxT) || !usable(sp) {
 			continue
 		}
-		if err := h.scanBlockRollup(sp, keep, minT, maxT, tagCols, fieldCols, rb); err != nil {
+		if err := h.scanBlockRollup(sp, keep, few, minT, maxT, tagCols, fieldCols, rb); err != nil {
 			return err
 		}
 		if covered == nil {
@@ -140,13 +141,13 @@ func (h *Head) foldClean(read []string, keep []bool, minT, maxT, width int64, ma
 			continue
 		}
 		if overlapsSpan(blk.minT, blk.maxT, minT, maxT) && usable(blk) {
-			if err := h.scanBlockRollup(blk, keep, minT, maxT, tagCols, fieldCols, rb); err != nil {
+			if err := h.scanBlockRollup(blk, keep, few, minT, maxT, tagCols, fieldCols, rb); err != nil {
 				return err
 			}
 		}
 	}
 	if foldFromChunks {
-		if ok, err := h.foldRows(keep, minT, maxT, width, tagCols, fieldCols, fs, usable, rb.comb); ok {
+		if ok, err := h.foldRows(keep, few, minT, maxT, width, tagCols, fieldCols, fs, usable, rb.comb); ok {
 			return err
 		}
 	}
