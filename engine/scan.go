@@ -462,7 +462,7 @@ func (ts *TableScan) headTasks(h *segment.Head, span timeSpan) []func(emit func(
 	// A range ending past the head's newest row reads its last window
 	// whole, from partials (endWindowed).
 	_, last := h.TimeRange()
-	for _, p := range splitPieces(rollupPieces(endWindowed(span, last, ts.widths), ts.widths), runtime.GOMAXPROCS(0)) {
+	for _, p := range rollupPieces(endWindowed(span, last, ts.widths), ts.widths) {
 		lo, hi, w := p.lo, p.hi, p.w
 		raw := func(emit func(*columnar.ColumnBatch) error) error {
 			if h.NoDuplicatesIn(lo, hi) {

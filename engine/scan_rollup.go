@@ -58,47 +58,6 @@ func rollupPieces(r timeSpan, widths []int64) []piece {
 	return out
 }
 
-// minSplitWindows is the fewest windows a head's rollup piece holds per
-// task when splitPieces cuts it: fewer, and the second task's own cost
-// (its table, its lookahead copy) outweighs the core it adds.
-const minSplitWindows = 240
-
-// splitPieces cuts each rollup piece of at least 2*minSplitWindows
-// windows into up to parts pieces of whole windows, so that a head's long
-// fold (TSBS's single-groupby-*-12: one host's twelve hours a minute at a
-// time, its rows in fifty blocks) runs on as many cores as a segment's
-// row groups do, instead of one task reading it all while the other
-// cores wait. The pieces' windows are disjoint, so their partials need no
-// combining.
-func splitPieces(ps []piece, parts int) []piece {
-	if parts < 2 {
-		return ps
-	}
-	var out []piece
-	for _, p := range ps {
-		if p.w <= 0 || p.lo == math.MinInt64 || p.hi == math.MaxInt64 {
-			out = append(out, p)
-			continue
-		}
-		windows := (p.hi - p.lo) / p.w
-		k := min(int64(parts), windows/minSplitWindows)
-		if k < 2 {
-			out = append(out, p)
-			continue
-		}
-		lo := p.lo
-		for i := int64(1); i <= k; i++ {
-			hi := p.lo + windows*i/k*p.w
-			if i == k {
-				hi = p.hi
-			}
-			out = append(out, piece{timeSpan{lo, hi}, p.w})
-			lo = hi
-		}
-	}
-	return out
-}
-
 // endWindowed returns span with its end moved up to the end of the window
 // of the coarsest width that holds it, when the source's last row (last)
 // is before that end: the source has no rows in between, so the span holds
