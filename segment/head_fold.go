@@ -385,9 +385,7 @@ func (h *Head) foldRows(keep []bool, few []uint32, minT, maxT, width int64, tagC
 	}
 	f := headFolder{h: h, width: width, tagCols: tagCols, fieldCols: fieldCols, fs: fs, t: t, moments: t.want.Has(PartM2),
 		ps:    make([]partial, len(fieldCols)),
-		cuts:  make([]int32, 0, 64),
-		slots: make([]int32, 0, 64),
-		fresh: make([]bool, 0, 64),
+		dense: make([]bool, len(fieldCols)),
 		num:   make([][]uint64, len(fieldCols)),
 		valid: make([][]uint64, len(fieldCols)),
 		vals:  make([]string, len(tagCols)),
@@ -557,11 +555,9 @@ type headFolder struct {
 	has      []bool
 	ps       []partial
 
-	// seriesInPlace's scratch: a run's windows (their first positions,
-	// and the run's end), their slots and whether each is new.
-	cuts    []int32
-	slots   []int32
-	fresh   []bool
+	// seriesInPlace's scratch: whether each field's values in the run
+	// are all present, and a partial to merge from.
+	dense   []bool
 	scratch partial
 }
 
@@ -666,16 +662,21 @@ func (f *headFolder) series(sid uint32, lo, hi int) error {
 // seriesInPlace is series for a run whose windows are all in the table's
 // window index, of group g, without moments: the common read of a
 // dashboard (TSBS's per-minute maxima: six rows per series and window).
-// Folding window by window into scratch partials and copying them into
-// the table cost more than the values' own arithmetic, so it takes each
-// window's slot first, then folds field by field (one validity test per
-// field and run) straight into a new slot's partials, or into scratch
-// merged into a slot an earlier block began. Per slot and field the
-// partials are what series gives: the same folds, merged in the same
-// order.
+// Folding each window into scratch partials and copying them into the
+// table cost about what the values' own arithmetic does, so each field's
+// values fold straight into a new slot's partials, or into scratch merged
+// into a slot an earlier block (or series of the group) began; whether a
+// field's values are all present is tested once per run rather than per
+// window. The windows go in order, every field of one before the next,
+// as series does: the fields' runs are read side by side. Per slot and
+// field the partials are what series gives: the same folds, merged in
+// the same order.
 func (f *headFolder) seriesInPlace(g int32, lo, hi int) error {
 	times, t := f.times, f.t
-	f.cuts, f.slots, f.fresh = f.cuts[:0], f.slots[:0], f.fresh[:0]
+	dense := f.dense[:len(f.fs)]
+	for k := range f.fs {
+		dense[k] = f.num[k] != nil && allSet(f.valid[k], lo, hi)
+	}
 	for i := lo; i < hi; {
 		w := WindowStart(times[i], f.width)
 		j := hi
@@ -688,38 +689,30 @@ func (f *headFolder) seriesInPlace(g int32, lo, hi int) error {
 		if err != nil {
 			return err
 		}
-		f.cuts = append(f.cuts, int32(i))
-		f.slots = append(f.slots, s)
-		f.fresh = append(f.fresh, fresh)
-		i = j
-	}
-	f.cuts = append(f.cuts, int32(hi))
-	for k := range f.fs {
-		num, valid, typ := f.num[k], f.valid[k], f.fs[k].Type
-		if num == nil {
-			continue // no values in the block: the partials stay as they are
-		}
-		dense := allSet(valid, lo, hi)
-		for x, s := range f.slots {
-			a, b := int(f.cuts[x]), int(f.cuts[x+1])
-			dst := &t.parts[int(s)*t.nf+k]
-			p := dst
-			if !f.fresh[x] {
+		slot := t.parts[int(s)*t.nf : (int(s)+1)*t.nf]
+		for k := range f.fs {
+			num, typ := f.num[k], f.fs[k].Type
+			if num == nil {
+				continue // no values in the block: the partial stays as it is
+			}
+			p := &slot[k]
+			if !fresh {
 				f.scratch = partial{}
 				p = &f.scratch
 			}
-			if dense {
-				foldDense(p, typ, num[a:b], times[a], times[b-1])
+			if dense[k] {
+				foldDense(p, typ, num[i:j], times[i], times[j-1])
 			} else {
-				foldOrderedPlain(p, typ, num, valid, a, b, times)
+				foldOrderedPlain(p, typ, num, f.valid[k], i, j, times)
 			}
 			if p.overflow {
 				return fmt.Errorf("%w (field %s)", ErrRollupOverflow, f.fs[k].Name)
 			}
-			if p != dst && mergePartial(dst, p, typ) {
+			if !fresh && mergePartial(&slot[k], p, typ) {
 				return ErrRollupOverflow
 			}
 		}
+		i = j
 	}
 	return nil
 }

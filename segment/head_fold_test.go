@@ -659,9 +659,9 @@ func nonM2Columns(fields []string) []string {
 // series: no two points share a time).
 func foldModel(pts []modelPoint, few []string, grouped bool, fields []string, minT, maxT, width int64) []string {
 	type acc struct {
-		n                  int64
+		n                   int64
 		sum, mn, mx, fv, lv float64
-		ft, lt             int64
+		ft, lt              int64
 	}
 	type key struct {
 		w    int64
