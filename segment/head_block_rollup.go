@@ -2,6 +2,7 @@ package segment
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/siltdb/silt/columnar"
@@ -120,12 +121,39 @@ func (h *Head) rollBlock(blk *headBlock) {
 // Windows of blk.roll.width nest in the reader's (a multiple, both aligned
 // on the epoch), and the reader's range is aligned on its width, so each
 // window is wholly in or out of the range.
-func (h *Head) scanBlockRollup(blk *headBlock, keep []bool, minT, maxT int64, tagCols, fieldCols []int, rb *rollupBuilder) error {
+//
+// few, if not nil, lists the series keep holds (keptFew): the partials of
+// each are found by binary search, as a block's partials are in series
+// order (then window), instead of testing every partial of the block.
+func (h *Head) scanBlockRollup(blk *headBlock, keep []bool, few []uint32, minT, maxT int64, tagCols, fieldCols []int, rb *rollupBuilder) error {
 	r := blk.roll
 	ps := make([]partial, len(fieldCols))
 	vals := make([]string, len(tagCols))
 	has := make([]bool, len(tagCols))
-	for i, w := range r.windows {
+	if few != nil && len(few)*8 < len(blk.sids) {
+		for _, sid := range few {
+			k, ok := slices.BinarySearch(blk.sids, sid)
+			if !ok {
+				continue
+			}
+			lo, _ := slices.BinarySearch(r.series, int32(k))
+			hi, _ := slices.BinarySearch(r.series, int32(k+1))
+			if err := h.emitBlockRollup(blk, lo, hi, nil, minT, maxT, tagCols, fieldCols, rb, ps, vals, has); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return h.emitBlockRollup(blk, 0, len(r.windows), keep, minT, maxT, tagCols, fieldCols, rb, ps, vals, has)
+}
+
+// emitBlockRollup passes rb blk's partials [lo, hi) that start in
+// [minT, maxT) of the series keep holds (nil: all), with scratch ps, vals
+// and has.
+func (h *Head) emitBlockRollup(blk *headBlock, lo, hi int, keep []bool, minT, maxT int64, tagCols, fieldCols []int, rb *rollupBuilder, ps []partial, vals []string, has []bool) error {
+	r := blk.roll
+	for i := lo; i < hi; i++ {
+		w := r.windows[i]
 		if !inSpan(w, minT, maxT) {
 			continue
 		}

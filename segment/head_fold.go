@@ -371,8 +371,9 @@ func foldDense(p *partial, typ columnar.FieldType, num []uint64, ft, lt int64) {
 // field, added to t in the order a scan of the same rows passes them
 // (blocks in order, series ascending, then the unsealed tail). It reports
 // false, having folded nothing, for a head whose blocks are not one chunk
-// each (never, as heads are built); the caller then scans the rows.
-func (h *Head) foldRows(keep []bool, minT, maxT, width int64, tagCols, fieldCols []int, fs []columnar.FieldSchema, skip func(*headBlock) bool, t *partialTable) (bool, error) {
+// each (never, as heads are built); the caller then scans the rows. few
+// is keptFew(keep).
+func (h *Head) foldRows(keep []bool, few []uint32, minT, maxT, width int64, tagCols, fieldCols []int, fs []columnar.FieldSchema, skip func(*headBlock) bool, t *partialTable) (bool, error) {
 	tailChunk := h.sealed >> chunkShift
 	if h.sealed&chunkMask != 0 || (len(h.times) > h.sealed && (len(h.times)-1)>>chunkShift != tailChunk) {
 		return false, nil
@@ -384,6 +385,7 @@ func (h *Head) foldRows(keep []bool, minT, maxT, width int64, tagCols, fieldCols
 	}
 	f := headFolder{h: h, width: width, tagCols: tagCols, fieldCols: fieldCols, fs: fs, t: t, moments: t.want.Has(PartM2),
 		ps:    make([]partial, len(fieldCols)),
+		dense: make([]bool, len(fieldCols)),
 		num:   make([][]uint64, len(fieldCols)),
 		valid: make([][]uint64, len(fieldCols)),
 		vals:  make([]string, len(tagCols)),
@@ -404,10 +406,29 @@ func (h *Head) foldRows(keep []bool, minT, maxT, width int64, tagCols, fieldCols
 		}
 		inside := blk.minT >= minT && (blk.maxT < maxT || maxT == math.MaxInt64)
 		read := false
-		for k, sid := range blk.sids {
-			if !kept(sid) {
-				continue
+		// A read of a few series finds each in the block's directory
+		// (ascending) rather than testing every series of the block:
+		// a host of a hundred, in each of a day's hundred blocks.
+		byFew := few != nil && len(few)*8 < len(blk.sids)
+		for x := 0; ; x++ {
+			var k int
+			if byFew {
+				if x == len(few) {
+					break
+				}
+				var ok bool
+				if k, ok = slices.BinarySearch(blk.sids, few[x]); !ok {
+					continue
+				}
+			} else {
+				if x == len(blk.sids) {
+					break
+				}
+				if k = x; !kept(blk.sids[k]) {
+					continue
+				}
 			}
+			sid := blk.sids[k]
 			lo, hi := int(blk.start[k]), int(blk.start[k+1])
 			if !inside {
 				lo, hi = timeRange(blk.times, lo, hi, minT, maxT)
@@ -462,6 +483,33 @@ func (h *Head) foldRows(keep []bool, minT, maxT, width int64, tagCols, fieldCols
 	return true, nil
 }
 
+// maxFewSeries bounds the series keptFew lists.
+const maxFewSeries = 256
+
+// keptFew returns, ascending, the series keep holds when they are few
+// (at most maxFewSeries and an eighth of keep), for reads that look each
+// up in a block's sorted directory; otherwise nil, and the reader tests
+// every series of a block against keep.
+func keptFew(keep []bool) []uint32 {
+	if keep == nil {
+		return nil
+	}
+	var out []uint32
+	for sid, k := range keep {
+		if !k {
+			continue
+		}
+		if len(out) == maxFewSeries || len(out)*8 >= len(keep) {
+			return nil
+		}
+		out = append(out, uint32(sid))
+	}
+	if len(out)*8 >= len(keep) {
+		return nil
+	}
+	return out
+}
+
 // timeRange narrows positions [lo, hi) of times (in time order) to those
 // with time in [minT, maxT).
 func timeRange(times []int64, lo, hi int, minT, maxT int64) (int, int) {
@@ -506,6 +554,11 @@ type headFolder struct {
 	vals     []string
 	has      []bool
 	ps       []partial
+
+	// seriesInPlace's scratch: whether each field's values in the run
+	// are all present, and a partial to merge from.
+	dense   []bool
+	scratch partial
 }
 
 // gatherTail makes rows (unsealed rows, all in chunk k, grouped by series
@@ -573,6 +626,9 @@ func (f *headFolder) group(sid uint32) int32 {
 func (f *headFolder) series(sid uint32, lo, hi int) error {
 	times := f.times
 	g := f.group(sid)
+	if !f.moments && g >= 0 && f.t.indexed(WindowStart(times[lo], f.width)) && f.t.indexed(WindowStart(times[hi-1], f.width)) {
+		return f.seriesInPlace(g, lo, hi)
+	}
 	for i := lo; i < hi; {
 		w := WindowStart(times[i], f.width)
 		j := hi
@@ -597,6 +653,64 @@ func (f *headFolder) series(sid uint32, lo, hi int) error {
 		}
 		if err != nil {
 			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// seriesInPlace is series for a run whose windows are all in the table's
+// window index, of group g, without moments: the common read of a
+// dashboard (TSBS's per-minute maxima: six rows per series and window).
+// Folding each window into scratch partials and copying them into the
+// table cost about what the values' own arithmetic does, so each field's
+// values fold straight into a new slot's partials, or into scratch merged
+// into a slot an earlier block (or series of the group) began; whether a
+// field's values are all present is tested once per run rather than per
+// window. The windows go in order, every field of one before the next,
+// as series does: the fields' runs are read side by side. Per slot and
+// field the partials are what series gives: the same folds, merged in
+// the same order.
+func (f *headFolder) seriesInPlace(g int32, lo, hi int) error {
+	times, t := f.times, f.t
+	dense := f.dense[:len(f.fs)]
+	for k := range f.fs {
+		dense[k] = f.num[k] != nil && allSet(f.valid[k], lo, hi)
+	}
+	for i := lo; i < hi; {
+		w := WindowStart(times[i], f.width)
+		j := hi
+		if w <= math.MaxInt64-f.width {
+			end := w + f.width
+			for j = i + 1; j < hi && times[j] < end; j++ {
+			}
+		}
+		s, fresh, err := t.slotGroup(g, w, int64(j-i))
+		if err != nil {
+			return err
+		}
+		slot := t.parts[int(s)*t.nf : (int(s)+1)*t.nf]
+		for k := range f.fs {
+			num, typ := f.num[k], f.fs[k].Type
+			if num == nil {
+				continue // no values in the block: the partial stays as it is
+			}
+			p := &slot[k]
+			if !fresh {
+				f.scratch = partial{}
+				p = &f.scratch
+			}
+			if dense[k] {
+				foldDense(p, typ, num[i:j], times[i], times[j-1])
+			} else {
+				foldOrderedPlain(p, typ, num, f.valid[k], i, j, times)
+			}
+			if p.overflow {
+				return fmt.Errorf("%w (field %s)", ErrRollupOverflow, f.fs[k].Name)
+			}
+			if !fresh && mergePartial(&slot[k], p, typ) {
+				return ErrRollupOverflow
+			}
 		}
 		i = j
 	}

@@ -20,10 +20,14 @@ import (
 // field, a tag only some series have, and, with late set, late rows of
 // which some repeat a point exactly. rows rows are appended.
 func foldHead(t testing.TB, rows int, late bool, seed uint64) (*columnar.TableSchema, *Head, func(from, to int)) {
+	return foldHeadOf(t, 13, rows, late, seed)
+}
+
+// foldHeadOf is foldHead with the given number of hosts.
+func foldHeadOf(t testing.TB, hosts, rows int, late bool, seed uint64) (*columnar.TableSchema, *Head, func(from, to int)) {
 	s := columnar.NewTableSchema()
 	h := NewHead(s)
 	rng := rand.New(rand.NewPCG(seed, 7))
-	const hosts = 13
 	add := func(from, to int) {
 		var b columnar.Batch
 		for i := from; i < to; i++ {
@@ -542,4 +546,234 @@ func foldViewsWhileWriting(t *testing.T, views []*Head, cols [][]string, width i
 			t.Fatalf("view %d: %d partials from ordered columns, %d from batches", i, len(got[i]), len(want))
 		}
 	}
+}
+
+// A read of a few series of a head of many (a dashboard's host or five of
+// a hundred) finds them in each block's directory and folds their rows
+// field by field straight into the table's slots (seriesInPlace); the
+// partials it passes are those of a model folding the head's points (a
+// point written twice merged field by field, the later value winning, as
+// every read of the head merges them) window by window, computed here
+// without the head's fold code. The head has late rows landing in windows
+// that earlier blocks already folded, some repeating a point exactly;
+// blocks dense enough for partials of a minute and spans of them; a field
+// that only later blocks have; reads with and without the tag kept (a
+// slot then takes several series, merged into a slot another series
+// began), at widths the block partials nest in and not, asking for the
+// parts without M2 (the in-place fold) and all of them.
+func TestHeadFoldFewSeriesMatchesModel(t *testing.T) {
+	const hosts = 64
+	for _, late := range []bool{false, true} {
+		_, h, _ := foldHeadOf(t, hosts, 9*blockRows+777, late, 3)
+		if late && h.NoDuplicates() {
+			t.Fatal("late rows repeat no point: the test needs duplicates")
+		}
+		if len(h.spans) == 0 || h.spans[0] == nil || h.blocks[0].roll == nil {
+			t.Fatal("no block partials or spans: the test needs them")
+		}
+		// The head's points, duplicates merged (the model's input).
+		var pts []modelPoint
+		if err := h.ScanOrderedRange(math.MinInt64, math.MaxInt64, func(p *columnar.Point) error {
+			q := modelPoint{t: p.Time, vals: map[string]float64{}}
+			for _, tv := range p.Tags {
+				if tv.Key == "host" {
+					q.host = tv.Value
+				}
+			}
+			for _, f := range p.Fields {
+				switch f.Type {
+				case columnar.FieldFloat:
+					q.vals[f.Key] = math.Float64frombits(f.Num)
+				case columnar.FieldInt:
+					q.vals[f.Key] = float64(int64(f.Num))
+				case columnar.FieldUint:
+					q.vals[f.Key] = float64(f.Num)
+				}
+			}
+			pts = append(pts, q)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		fields := []string{"f", "i", "u", "later"}
+		for _, few := range [][]string{{"h07"}, {"h03", "h20", "h41", "h42", "h63"}} {
+			keep := h.MatchSeries(map[string][]string{"host": few})
+			if keptFew(keep) == nil {
+				t.Fatalf("%v: not read as a few series", few)
+			}
+			for _, grouped := range []bool{true, false} {
+				cols := fields
+				if grouped {
+					cols = append([]string{"host"}, fields...)
+				}
+				for _, width := range []int64{10e9, 60e9, 3600e9} {
+					for _, r := range [][2]int64{{math.MinInt64, math.MaxInt64}, {WindowStart(200e9, width), WindowStart(900e9, width) + width}} {
+						want := foldModel(pts, few, grouped, fields, r[0], r[1], width)
+						for _, parts := range []PartSet{PartsOf(nonM2Columns(fields)), AllParts} {
+							name := fmt.Sprintf("late=%v hosts=%v grouped=%v width=%d range=%v parts=%b", late, few, grouped, width, r, parts)
+							got := foldGot(t, h, cols, parts, keep, grouped, r[0], r[1], width)
+							if len(want) == 0 {
+								t.Fatalf("%s: the model has no windows", name)
+							}
+							if !slices.Equal(got, want) {
+								for i := range min(len(got), len(want)) {
+									if got[i] != want[i] {
+										t.Fatalf("%s: %d windows, want %d; first difference:\n got %s\nwant %s", name, len(got), len(want), got[i], want[i])
+									}
+								}
+								t.Fatalf("%s: %d windows, want %d", name, len(got), len(want))
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// modelPoint is a point of a head as foldModel takes it: float, int and
+// uint values alike (exactly: the test's values are small enough).
+type modelPoint struct {
+	host string
+	t    int64
+	vals map[string]float64
+}
+
+// nonM2Columns names every part but M2 of fields.
+func nonM2Columns(fields []string) []string {
+	var out []string
+	for _, f := range fields {
+		for _, p := range RollupParts {
+			if p != PartM2 {
+				out = append(out, RollupColumn(f, p))
+			}
+		}
+	}
+	return out
+}
+
+// foldModel folds points of the hosts few within [minT, maxT) into one
+// line per window (and host, when grouped): each field's count, sum
+// (rounded: float sums depend on their order), min, max, and the times
+// of its first and last values, and the values there when grouped (one
+// series: no two points share a time).
+func foldModel(pts []modelPoint, few []string, grouped bool, fields []string, minT, maxT, width int64) []string {
+	type acc struct {
+		n                   int64
+		sum, mn, mx, fv, lv float64
+		ft, lt              int64
+	}
+	type key struct {
+		w    int64
+		host string
+	}
+	accs := map[key]map[string]*acc{}
+	for _, p := range pts {
+		if !slices.Contains(few, p.host) || !inSpan(p.t, minT, maxT) {
+			continue
+		}
+		k := key{w: WindowStart(p.t, width)}
+		if grouped {
+			k.host = p.host
+		}
+		m := accs[k]
+		if m == nil {
+			m = map[string]*acc{}
+			accs[k] = m
+		}
+		for _, f := range fields {
+			v, ok := p.vals[f]
+			if !ok {
+				continue
+			}
+			a := m[f]
+			if a == nil {
+				a = &acc{mn: v, mx: v, fv: v, lv: v, ft: p.t, lt: p.t}
+				m[f] = a
+			}
+			a.n++
+			a.sum += v
+			a.mn, a.mx = min(a.mn, v), max(a.mx, v)
+			if p.t < a.ft {
+				a.ft, a.fv = p.t, v
+			}
+			if p.t > a.lt {
+				a.lt, a.lv = p.t, v
+			}
+		}
+	}
+	var out []string
+	for k, m := range accs {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "%d %s", k.w, k.host)
+		for _, f := range fields {
+			a := m[f]
+			if a == nil {
+				fmt.Fprintf(&sb, " %s=null", f)
+				continue
+			}
+			fmt.Fprintf(&sb, " %s=%d/%.10g/%g/%g/%d/%d", f, a.n, a.sum, a.mn, a.mx, a.ft, a.lt)
+			if grouped {
+				fmt.Fprintf(&sb, "/%g/%g", a.fv, a.lv)
+			}
+		}
+		out = append(out, sb.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// foldGot reads h's partials as foldModel writes its lines.
+func foldGot(t *testing.T, h *Head, cols []string, parts PartSet, keep []bool, grouped bool, minT, maxT, width int64) []string {
+	t.Helper()
+	var out []string
+	err := h.ScanRollupParts(cols, parts, keep, minT, maxT, width, 97, func(b *columnar.ColumnBatch) error {
+		col := func(name string) *columnar.FieldVector {
+			for i := range b.Fields {
+				if b.Fields[i].Name == name {
+					return &b.Fields[i]
+				}
+			}
+			t.Fatalf("no column %s", name)
+			return nil
+		}
+		num := func(fv *columnar.FieldVector, i int) float64 {
+			switch fv.Type {
+			case columnar.FieldFloat:
+				return fv.F[i]
+			case columnar.FieldInt:
+				return float64(fv.I[i])
+			}
+			return float64(fv.U[i])
+		}
+		for i := range b.Len {
+			var sb strings.Builder
+			host := ""
+			if grouped {
+				if id := b.Tags[0].IDs[i]; id >= 0 {
+					host = b.Tags[0].Dict[id]
+				}
+			}
+			fmt.Fprintf(&sb, "%d %s", b.Time[i], host)
+			for _, f := range []string{"f", "i", "u", "later"} {
+				n := col(RollupColumn(f, PartCount)).I[i]
+				if n == 0 {
+					fmt.Fprintf(&sb, " %s=null", f)
+					continue
+				}
+				fmt.Fprintf(&sb, " %s=%d/%.10g/%g/%g/%d/%d", f, n, num(col(RollupColumn(f, PartSum)), i), num(col(RollupColumn(f, PartMin)), i),
+					num(col(RollupColumn(f, PartMax)), i), col(RollupColumn(f, PartFirstTime)).I[i], col(RollupColumn(f, PartLastTime)).I[i])
+				if grouped {
+					fmt.Fprintf(&sb, "/%g/%g", num(col(RollupColumn(f, PartFirst)), i), num(col(RollupColumn(f, PartLast)), i))
+				}
+			}
+			out = append(out, sb.String())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
 }

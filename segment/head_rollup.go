@@ -51,6 +51,7 @@ func (h *Head) ScanRollupParts(cols []string, want PartSet, keep []bool, minT, m
 	if groups > 0 {
 		hint = int(min((hi-lo)/width+1, maxPartialHint) * int64(min(groups, maxPartialHint)))
 	}
+	few := keptFew(keep) // once for every clean range below
 	return foldPartials(tags, fs, width, max, hint, want, func(rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
 		if groups > 0 {
 			rb.comb.indexWindows(lo, hi, width, groups)
@@ -60,7 +61,7 @@ func (h *Head) ScanRollupParts(cols []string, want PartSet, keep []bool, minT, m
 		lo := minT
 		for _, d := range h.dirtyWindows(minT, maxT, width) {
 			if lo < d[0] {
-				if err := h.foldClean(read, keep, lo, d[0], width, max, tags, fs, rb, feed); err != nil {
+				if err := h.foldClean(read, keep, few, lo, d[0], width, max, tags, fs, rb, feed); err != nil {
 					return err
 				}
 			}
@@ -72,7 +73,7 @@ func (h *Head) ScanRollupParts(cols []string, want PartSet, keep []bool, minT, m
 		if lo == math.MaxInt64 || (maxT != math.MaxInt64 && lo >= maxT) {
 			return nil
 		}
-		return h.foldClean(read, keep, lo, maxT, width, max, tags, fs, rb, feed)
+		return h.foldClean(read, keep, few, lo, maxT, width, max, tags, fs, rb, feed)
 	}, fn)
 }
 
@@ -107,7 +108,8 @@ func (h *Head) foldExtent(keep []bool, ntags int, minT, maxT, width int64) (lo, 
 // foldClean folds into rb the head's rows in [minT, maxT), a range aligned
 // on width where no two rows are the same point: spans' and sealed
 // blocks' partials where they nest in width, the other rows through feed.
-func (h *Head) foldClean(read []string, keep []bool, minT, maxT, width int64, max int, tags []string, fs []columnar.FieldSchema, rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
+// few is keptFew(keep).
+func (h *Head) foldClean(read []string, keep []bool, few []uint32, minT, maxT, width int64, max int, tags []string, fs []columnar.FieldSchema, rb *rollupBuilder, feed func(*columnar.ColumnBatch) error) error {
 	var tagCols, fieldCols []int
 	for _, t := range tags {
 		c, _ := h.Schema.TagCol(t)
@@ -125,7 +127,7 @@ func (h *Head) foldClean(read []string, keep []bool, minT, maxT, width int64, ma
 		if sp == nil || !overlapsSpan(sp.minT, sp.maxT, minT, maxT) || !usable(sp) {
 			continue
 		}
-		if err := h.scanBlockRollup(sp, keep, minT, maxT, tagCols, fieldCols, rb); err != nil {
+		if err := h.scanBlockRollup(sp, keep, few, minT, maxT, tagCols, fieldCols, rb); err != nil {
 			return err
 		}
 		if covered == nil {
@@ -140,13 +142,13 @@ func (h *Head) foldClean(read []string, keep []bool, minT, maxT, width int64, ma
 			continue
 		}
 		if overlapsSpan(blk.minT, blk.maxT, minT, maxT) && usable(blk) {
-			if err := h.scanBlockRollup(blk, keep, minT, maxT, tagCols, fieldCols, rb); err != nil {
+			if err := h.scanBlockRollup(blk, keep, few, minT, maxT, tagCols, fieldCols, rb); err != nil {
 				return err
 			}
 		}
 	}
 	if foldFromChunks {
-		if ok, err := h.foldRows(keep, minT, maxT, width, tagCols, fieldCols, fs, usable, rb.comb); ok {
+		if ok, err := h.foldRows(keep, few, minT, maxT, width, tagCols, fieldCols, fs, usable, rb.comb); ok {
 			return err
 		}
 	}

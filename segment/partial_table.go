@@ -308,6 +308,33 @@ func (t *partialTable) addGroup(g int32, start, rows int64, ps []partial) error 
 	return nil
 }
 
+// slotGroup returns the slot of group g's window at start (which must be
+// in the window index's range), counting rows more rows in it: an
+// existing slot (fresh false), whose partials the caller merges into, or
+// a new one (fresh true) whose partials are all empty, for the caller to
+// fold into in place. It is addGroup for a fold that writes the
+// partials itself rather than copying them in.
+func (t *partialTable) slotGroup(g int32, start, rows int64) (s int32, fresh bool, err error) {
+	i := int(g)*t.nw + int((start-t.base)/t.width)
+	if s := t.slotOf[i]; s >= 0 {
+		t.rows[s] += rows
+		return s, false, nil
+	}
+	if len(t.starts) >= t.limit {
+		return -1, false, ErrTooManyPartials
+	}
+	s = int32(len(t.starts))
+	t.slotOf[i] = s
+	t.starts = append(t.starts, start)
+	t.rows = append(t.rows, rows)
+	t.vals = append(t.vals, t.groupVals[int(g)*t.nt:(int(g)+1)*t.nt]...)
+	t.has = append(t.has, t.groupHas[int(g)*t.nt:(int(g)+1)*t.nt]...)
+	n := len(t.parts)
+	t.parts = slices.Grow(t.parts, t.nf)[:n+t.nf]
+	clear(t.parts[n:]) // a recycled table's room holds an earlier fold's partials
+	return s, true, nil
+}
+
 // indexed reports whether the window at start is in the window index.
 func (t *partialTable) indexed(start int64) bool {
 	return t.indexOn && start >= t.base && (start-t.base)/t.width < int64(t.nw) && (start-t.base)%t.width == 0
