@@ -399,7 +399,9 @@ func dedupeSorted(s []string) []string {
 
 // columns are the output column names, time first (InfluxDB's names:
 // aliases, then function or field names made unique with _1, _2...).
-func (c *selectCompiler) columns() []string { return c.stmt.ColumnNames() }
+func (c *selectCompiler) columns() []string {
+	return c.req.Plans.columnNames(c.req.parsed, c.stmt)
+}
 
 // seriesRows are one series' rows while a SELECT is shaped: key orders
 // the series (dimension values in tag order).
