@@ -5,6 +5,7 @@
 package columnar
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 )
@@ -89,6 +90,10 @@ type Batch struct {
 	// mark of the row under construction, for AbortRow.
 	mBuf, mTags, mFields int
 	cur                  Row
+	// prevTags and prevFields are the previous row's, whose strings the
+	// current row's take when equal (reuse); empty for a first row.
+	prevTags   []Tag
+	prevFields []Field
 }
 
 // Reset empties the batch, keeping its memory.
@@ -97,6 +102,7 @@ func (b *Batch) Reset() {
 	b.Rows = b.Rows[:0]
 	b.Tags = b.Tags[:0]
 	b.Fields = b.Fields[:0]
+	b.prevTags, b.prevFields = nil, nil
 }
 
 // Bytes returns the bytes of s. The result aliases Buf: it is valid until the
@@ -124,8 +130,19 @@ func (b *Batch) PutString(s string) Span {
 // AbortRow belong to it.
 func (b *Batch) StartRow(table []byte, line int) {
 	b.mBuf, b.mTags, b.mFields = len(b.Buf), len(b.Tags), len(b.Fields)
+	var prev Span
+	if n := len(b.Rows); n > 0 {
+		p := &b.Rows[n-1]
+		prev = p.Table
+		// Views of the slices as they are: an append that grows Tags or
+		// Fields copies them, and the old arrays keep these rows as
+		// they were.
+		b.prevTags, b.prevFields = b.Tags[p.TagStart:p.TagEnd], b.Fields[p.FieldStart:p.FieldEnd]
+	} else {
+		b.prevTags, b.prevFields = nil, nil
+	}
 	b.cur = Row{
-		Table:      b.Put(table),
+		Table:      b.reuse(table, prev),
 		TagStart:   uint32(len(b.Tags)),
 		FieldStart: uint32(len(b.Fields)),
 		Line:       uint32(line),
@@ -134,12 +151,62 @@ func (b *Batch) StartRow(table []byte, line int) {
 
 // AddTag adds a tag to the current row.
 func (b *Batch) AddTag(key, value []byte) {
-	b.Tags = append(b.Tags, Tag{Key: b.Put(key), Value: b.Put(value)})
+	prev := b.prevTag()
+	b.Tags = append(b.Tags, Tag{Key: b.reuse(key, prev.Key), Value: b.reuse(value, prev.Value)})
 }
 
 // AddNum adds a numeric or boolean field to the current row.
 func (b *Batch) AddNum(key []byte, t FieldType, num uint64) {
-	b.Fields = append(b.Fields, Field{Key: b.Put(key), Type: t, Num: num})
+	b.Fields = append(b.Fields, Field{Key: b.reuse(key, b.prevFieldKey()), Type: t, Num: num})
+}
+
+// Rows of one source mostly repeat the previous row's table, tag keys and
+// field keys (and many of its tag values), in the same order. The arena
+// then holds them once: a string equal to the one at the same place in
+// the previous row takes that row's span instead of a copy. A batch of
+// Telegraf or TSBS rows shrinks to about half, and with it everything
+// that copies the arena: the WAL record (its encoding, its compression,
+// the bytes written and synced) and the decoded batch a write holds.
+// Spans only ever point back, to rows before the current one, so
+// truncating the batch to an earlier row (AbortRow, a decoder's mark)
+// leaves every kept span valid; nothing writes the arena's bytes in
+// place.
+
+// reuse returns prev when it holds p's bytes, else p put in the arena.
+// A zero prev (no previous row, or none at this place) holds nothing.
+func (b *Batch) reuse(p []byte, prev Span) Span {
+	if n := len(p); int(prev.Len) == n && n != 0 {
+		q := b.Buf[prev.Off : prev.Off+prev.Len]
+		// Keys and tag values are mostly 8 to 16 bytes: two overlapping
+		// word loads compare them inline, where == calls memequal.
+		if n >= 8 && n <= 16 {
+			if binary.LittleEndian.Uint64(q) == binary.LittleEndian.Uint64(p) &&
+				binary.LittleEndian.Uint64(q[n-8:]) == binary.LittleEndian.Uint64(p[n-8:]) {
+				return prev
+			}
+		} else if string(q) == string(p) {
+			return prev
+		}
+	}
+	return b.Put(p)
+}
+
+// prevTag is the tag of the previous row at the place the current row's
+// next tag takes (zero when none).
+func (b *Batch) prevTag() Tag {
+	if i := uint(len(b.Tags) - int(b.cur.TagStart)); i < uint(len(b.prevTags)) {
+		return b.prevTags[i]
+	}
+	return Tag{}
+}
+
+// prevFieldKey is the key of the previous row's field at the place the
+// current row's next field takes (zero when none).
+func (b *Batch) prevFieldKey() Span {
+	if i := uint(len(b.Fields) - int(b.cur.FieldStart)); i < uint(len(b.prevFields)) {
+		return b.prevFields[i].Key
+	}
+	return Span{}
 }
 
 // AddFloat adds a float field to the current row.
@@ -147,7 +214,7 @@ func (b *Batch) AddFloat(key []byte, v float64) { b.AddNum(key, FieldFloat, math
 
 // AddString adds a string field to the current row.
 func (b *Batch) AddString(key, value []byte) {
-	b.Fields = append(b.Fields, Field{Key: b.Put(key), Type: FieldString, Str: b.Put(value)})
+	b.Fields = append(b.Fields, Field{Key: b.reuse(key, b.prevFieldKey()), Type: FieldString, Str: b.Put(value)})
 }
 
 // EndRow finishes the current row with time t (nanoseconds since the epoch).

@@ -375,6 +375,12 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 	// load, all of it inside the writers' critical section.
 	var pre *wal.Record
 	rows := len(b.Rows)
+	// Which rows have the shape of the row before them, before the lock
+	// too: it depends on the batch alone, and building each row's shape
+	// was most of admitLocked's time under the lock.
+	shapes := shapePool.Get().(*shapeScratch)
+	defer shapes.release()
+	shapes.mark(b)
 	if encode == nil && len(offs) == 0 && rows > 0 {
 		buf := recordPool.Get().(*[]byte)
 		// The stamp header's room first: the stamp is taken under the lock.
@@ -397,7 +403,7 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 		return res, ErrNotReady
 	}
 	var undo schemaUndo
-	res.Rejected = e.admitLocked(db, b, &undo, true)
+	res.Rejected = e.admitLocked(db, b, shapes.same, &undo, true)
 	for _, r := range res.Rejected {
 		e.metrics.RowsRejected.WithLabelValues(r.Code).Inc()
 	}
@@ -475,8 +481,10 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 // undo records the schema as it was, so that a batch that ends up not
 // written (every row rejected, or the WAL append failed) leaves no trace.
 // limit applies the Limits (new writes); replayed rows were acknowledged
-// already and are admitted whatever the limits are now.
-func (e *Engine) admitLocked(db string, b *columnar.Batch, undo *schemaUndo, limit bool) []columnar.LineError {
+// already and are admitted whatever the limits are now. same, when not
+// nil, says for each row of b whether its shape is that of the row before
+// it (shapeScratch.mark); nil: admitLocked finds out itself.
+func (e *Engine) admitLocked(db string, b *columnar.Batch, same []bool, undo *schemaUndo, limit bool) []columnar.LineError {
 	tables := e.catalog[db]
 	undo.db = db
 	if tables == nil {
@@ -501,10 +509,15 @@ func (e *Engine) admitLocked(db string, b *columnar.Batch, undo *schemaUndo, lim
 			prevOK = false
 			continue
 		}
-		e.shape = columnar.RowShape(e.shape[:0], b, &r)
-		same := i > 0 && string(e.shape) == string(e.prevShape)
-		e.shape, e.prevShape = e.prevShape, e.shape
-		if same && prevOK {
+		var sameShape bool
+		if same != nil {
+			sameShape = same[i]
+		} else {
+			e.shape = columnar.RowShape(e.shape[:0], b, &r)
+			sameShape = i > 0 && string(e.shape) == string(e.prevShape)
+			e.shape, e.prevShape = e.prevShape, e.shape
+		}
+		if sameShape && prevOK {
 			// Same shape as the admitted row before it: admitted too.
 			e.sameShape = append(e.sameShape, true)
 			kept = append(kept, r)
@@ -589,6 +602,66 @@ func (e *Engine) undoLocked(u *schemaUndo) {
 	if u.newDB && len(e.catalog[u.db]) == 0 {
 		delete(e.catalog, u.db)
 	}
+}
+
+// shapeScratch says which rows of a batch have the shape of the row
+// before them (columnar.RowShape), found before the engine lock.
+type shapeScratch struct {
+	same     []bool
+	cur, prv []byte
+}
+
+var shapePool = sync.Pool{New: func() any { return new(shapeScratch) }}
+
+// release gives s back to the pool, unless one huge write grew it.
+func (s *shapeScratch) release() {
+	if cap(s.same) <= walBufKeep {
+		shapePool.Put(s)
+	}
+}
+
+// mark fills s.same for b's rows. Rows of one source mostly share the
+// previous row's key strings in the arena (columnar.Batch reuses them),
+// so equal spans tell most rows apart from their shape at once; the
+// others compare the shapes' bytes.
+func (s *shapeScratch) mark(b *columnar.Batch) {
+	s.same = s.same[:0]
+	for i := range b.Rows {
+		if i == 0 {
+			s.same = append(s.same, false)
+			continue
+		}
+		p, r := &b.Rows[i-1], &b.Rows[i]
+		same := sameKeySpans(b, p, r)
+		if !same {
+			s.prv = columnar.RowShape(s.prv[:0], b, p)
+			s.cur = columnar.RowShape(s.cur[:0], b, r)
+			same = string(s.prv) == string(s.cur)
+		}
+		s.same = append(s.same, same)
+	}
+}
+
+// sameKeySpans reports whether rows p and r of b name their table, tag
+// keys and field keys with the same spans, and their fields have the same
+// types: then they have the same shape.
+func sameKeySpans(b *columnar.Batch, p, r *columnar.Row) bool {
+	if p.Table != r.Table || p.TagEnd-p.TagStart != r.TagEnd-r.TagStart || p.FieldEnd-p.FieldStart != r.FieldEnd-r.FieldStart {
+		return false
+	}
+	pt, rt := b.RowTags(p), b.RowTags(r)
+	for j := range rt {
+		if pt[j].Key != rt[j].Key {
+			return false
+		}
+	}
+	pf, rf := b.RowFields(p), b.RowFields(r)
+	for j := range rf {
+		if pf[j].Key != rf[j].Key || pf[j].Type != rf[j].Type {
+			return false
+		}
+	}
+	return true
 }
 
 // recordPool holds the buffers writes encode their WAL records into before

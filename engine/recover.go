@@ -101,7 +101,7 @@ func (e *Engine) recover() error {
 		rows := len(b.Rows)
 		err = catch(func() error {
 			var undo schemaUndo
-			rejected := e.admitLocked(db, &b, &undo, false)
+			rejected := e.admitLocked(db, &b, nil, &undo, false)
 			skipped += len(rejected)
 			if st == 0 {
 				st = e.clock.Now()

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -129,9 +130,28 @@ func TestOffsetsRecordFormat(t *testing.T) {
 	b.AddFloat([]byte("v"), 1)
 	b.EndRow(2)
 	got := fmt.Sprintf("%x", appendOffsetsRecord(nil, "d", &b, sink.SourceOffsets{"k/t/0": 300}))
-	// 02 | 01 offset | 05 "k/t/0" | varint(300)=d804 | 01 "d" | batch v1
-	want := "0201056b2f742f30d80401640102" + "6d76" + "01" + "0001" + "0200000000000000" + "01" + "00" + "01" + "0101" + "01" + "000000000000f03f"
+	// 02 | 01 offset | 05 "k/t/0" | varint(300)=d804 | 01 "d" | batch v2:
+	// 02 version | 02 "mv" | 01 row | table off+1=01 len 01 | time
+	// zigzag(2)=04 | line zigzag(1)=02 | 00 tags | 01 field | key off+1=02
+	// len 01 | 01 float | 8 bytes
+	want := "0201056b2f742f30d80401640202" + "6d76" + "01" + "0101" + "04" + "02" + "00" + "01" + "0201" + "01" + "000000000000f03f"
 	if got != want {
 		t.Fatalf("type 2 record\n got %s\nwant %s", got, want)
+	}
+	// The same record as releases before batch v2 wrote it still reads.
+	old := "0201056b2f742f30d80401640102" + "6d76" + "01" + "0001" + "0200000000000000" + "01" + "00" + "01" + "0101" + "01" + "000000000000f03f"
+	p, err := hex.DecodeString(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back columnar.Batch
+	offs := sink.SourceOffsets{}
+	db, err := decodeAnyRecord(p, &back, offs)
+	if err != nil || db != "d" || !reflect.DeepEqual(offs, sink.SourceOffsets{"k/t/0": 300}) || len(back.Rows) != 1 {
+		t.Fatalf("batch v1 record: db=%q offs=%v rows=%d err=%v", db, offs, len(back.Rows), err)
+	}
+	r := &back.Rows[0]
+	if f := back.RowFields(r); back.Str(r.Table) != "m" || r.Time != 2 || r.Line != 1 || len(f) != 1 || back.Str(f[0].Key) != "v" || f[0].Float() != 1 {
+		t.Fatalf("batch v1 record read back as %+v", back)
 	}
 }
