@@ -312,7 +312,6 @@ func (h *Head) scanContiguous(b *columnar.ColumnBatch, tagCols, fieldCols []int,
 // (late data), so a head of live data answers "latest per series" from
 // about one row per series.
 func (h *Head) LatestRows(keep []bool, minT, maxT int64, fieldCols []int) []int32 {
-	var out []int32
 	ns := len(h.seriesTags)
 	done := make([]int64, ns) // per series: a complete row's time, or MinInt64
 	for i := range done {
@@ -341,6 +340,9 @@ func (h *Head) LatestRows(keep []bool, minT, maxT int64, fieldCols []int) []int3
 			pending++
 		}
 	}
+	// About a row per kept series, and a few for fields a row lacks:
+	// sized once rather than grown by doubling.
+	out := make([]int32, 0, pending+pending/8+4)
 	floor := int64(math.MinInt64)
 	// completed is called only for a row newer than done[sid] (both
 	// visits below take no other), so r is the series' newest complete row.
@@ -362,8 +364,17 @@ func (h *Head) LatestRows(keep []bool, minT, maxT int64, fieldCols []int) []int3
 	// Newest first: a row that arrived before a complete row of its series
 	// at a later or equal time loses every field to it.
 	for i := len(h.times) - 1; i >= h.sealed; i-- {
+		t := h.times[i]
+		if t <= floor {
+			// Once every kept series has a complete row, floor is the
+			// earliest of their times (done[sid] >= floor): a row at or
+			// before it is passed over on its time alone. The tail of a
+			// day-long head is thousands of rows behind its newest
+			// hundred, each otherwise a series lookup.
+			continue
+		}
 		sid := h.series[i]
-		if t := h.times[i]; kept(sid) && inSpan(t, minT, maxT) && t > done[sid] {
+		if kept(sid) && inSpan(t, minT, maxT) && t > done[sid] {
 			out = append(out, int32(i))
 			if complete(int32(i)) {
 				completed(sid, t, int32(i))

@@ -86,11 +86,11 @@ func (s *Server) streamInflux(ctx *fasthttp.RequestCtx, resp *influxql.Response)
 // writeInfluxJSON writes resp exactly as json.Encoder.Encode does (keys in
 // the structs' order, a final newline), one row of values at a time.
 func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
-	var bw jsonSink
+	bw := &jsonSink{}
 	if b, ok := w.(*bytes.Buffer); ok {
-		bw = bufferSink{b} // already a buffer: no second one to copy through
+		bw.buf = b // already a buffer: no second one to copy through
 	} else {
-		bw = bufio.NewWriter(w)
+		bw.w = bufio.NewWriter(w)
 	}
 	put := func(v any) error {
 		b, err := json.Marshal(v)
@@ -102,8 +102,6 @@ func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
 	}
 	bw.WriteByte('{')
 	sep := ""
-	var rowBuf []byte  // one row of values, reused
-	var headBuf []byte // one series' name, tags and columns, reused
 	var cols columnsJSON
 	if len(resp.Results) > 0 {
 		bw.WriteString(`"results":[`)
@@ -118,19 +116,18 @@ func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
 					if j > 0 {
 						bw.WriteByte(',')
 					}
-					headBuf = appendSeriesHead(headBuf[:0], se, &cols)
-					bw.Write(headBuf)
+					bw.commit(appendSeriesHead(bw.dst(), se, &cols))
 					if n := se.Len(); n > 0 {
 						bw.WriteString(`,"values":[`)
 						for k := range n {
 							if k > 0 {
 								bw.WriteByte(',')
 							}
-							var err error
-							if rowBuf, err = se.AppendRowJSON(rowBuf[:0], k); err != nil {
+							row, err := se.AppendRowJSON(bw.dst(), k)
+							if err != nil {
 								return err
 							}
-							bw.Write(rowBuf)
+							bw.commit(row)
 						}
 						bw.WriteByte(']')
 					}
@@ -176,17 +173,62 @@ func writeInfluxJSON(w io.Writer, resp *influxql.Response) error {
 
 // jsonSink is what writeInfluxJSON writes to: a bufio.Writer over a
 // stream, or the buffer an answer is built in.
-type jsonSink interface {
-	io.Writer
-	io.ByteWriter
-	io.StringWriter
-	Flush() error
+type jsonSink struct {
+	buf *bytes.Buffer // the buffer, when not nil; else w
+	w   *bufio.Writer
+	// scratch: a series' head or row for w, reused.
+	scratch []byte
 }
 
-// bufferSink is a bytes.Buffer as a jsonSink.
-type bufferSink struct{ *bytes.Buffer }
+func (s *jsonSink) Write(p []byte) (int, error) {
+	if s.buf != nil {
+		return s.buf.Write(p)
+	}
+	return s.w.Write(p)
+}
 
-func (bufferSink) Flush() error { return nil }
+func (s *jsonSink) WriteByte(c byte) error {
+	if s.buf != nil {
+		return s.buf.WriteByte(c)
+	}
+	return s.w.WriteByte(c)
+}
+
+func (s *jsonSink) WriteString(v string) (int, error) {
+	if s.buf != nil {
+		return s.buf.WriteString(v)
+	}
+	return s.w.WriteString(v)
+}
+
+func (s *jsonSink) Flush() error {
+	if s.buf != nil {
+		return nil
+	}
+	return s.w.Flush()
+}
+
+// dst is the slice a series' head or row is appended to: the buffer's
+// free space, so that a row of a dashboard's answer is written once
+// rather than into a scratch slice and copied; or the scratch slice.
+func (s *jsonSink) dst() []byte {
+	if s.buf != nil {
+		return s.buf.AvailableBuffer()
+	}
+	return s.scratch[:0]
+}
+
+// commit writes b, appended to dst(). In the buffer's free space (add
+// did not outgrow it) Write copies b onto itself, as bytes.Buffer's
+// AvailableBuffer documents.
+func (s *jsonSink) commit(b []byte) {
+	if s.buf != nil {
+		s.buf.Write(b)
+		return
+	}
+	s.scratch = b
+	s.w.Write(b)
+}
 
 // appendSeriesHead appends the JSON json.Marshal writes for a series'
 // name, tags and columns (influxql.Series without values), without its

@@ -337,6 +337,9 @@ func (ts *tagSlot) appendBatch(tv *columnar.TagVector, sel []int32, all bool) {
 	fresh := tv.Stable && len(tc.dict) == 0
 	switch {
 	case fresh:
+		// Room for the values the rows may use, at most one each (a
+		// lastpoint's hundred hosts, racks, ...), not grown by doubling.
+		tc.dict = slices.Grow(tc.dict, min(len(tv.Dict), n))
 	case len(tc.dict) == 0 && len(tv.Dict) > 8:
 		// Sized once for the values the rows may use, not grown by
 		// doubling from empty (a lastpoint's host names).

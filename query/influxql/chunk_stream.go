@@ -299,6 +299,7 @@ func (c *selectCompiler) listGroups(ctx context.Context, lo, hi, target int64) (
 func (c *selectCompiler) streamGroups(ctx context.Context, k *chunker, gs []*group, lo, hi, w, target int64, desc bool) error {
 	cc := *c
 	cc.keyBuf = nil
+	cc.keys = strings.Builder{} // a Builder may not be written through a copy
 	cb := &scanCounter{Backend: c.b}
 	cc.b = cb
 	base := c.where

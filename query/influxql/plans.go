@@ -56,7 +56,10 @@ type planEntry struct {
 	// conds are the conditions of rewrites, reduced and their time range
 	// taken (influxql.ConditionExpr), for those that do not depend on
 	// the time of the request (no call, so no now()).
-	conds      map[*influxql.SelectStatement]*condition
+	conds map[*influxql.SelectStatement]*condition
+	// columns are the answer's column names of rewrites (ColumnNames,
+	// a string per column each request otherwise).
+	columns    map[*influxql.SelectStatement][]string
 	prev, next *planEntry
 }
 
@@ -277,6 +280,43 @@ func (c *PlanCache) condition(e *planEntry, st *influxql.SelectStatement,
 	}
 	c.mu.Unlock()
 	return expr, tr, nil
+}
+
+// columnNames returns st.ColumnNames(), from e when st is one of e's kept
+// rewrites and was named before. The names a statement's series share are
+// read, never changed, by the requests that run st (the encoders).
+func (c *PlanCache) columnNames(e *planEntry, st *influxql.SelectStatement) []string {
+	if c == nil || e == nil {
+		return st.ColumnNames()
+	}
+	c.mu.Lock()
+	kept := false
+	for _, r := range e.rewrites {
+		kept = kept || r == st
+	}
+	names := e.columns[st]
+	c.mu.Unlock()
+	if !kept {
+		return st.ColumnNames()
+	}
+	if names != nil {
+		return names
+	}
+	names = st.ColumnNames()
+	c.mu.Lock()
+	if c.entries[e.key] == e && len(e.columns) < maxRewrites && e.columns[st] == nil {
+		if e.columns == nil {
+			e.columns = map[*influxql.SelectStatement][]string{}
+		}
+		e.columns[st] = names
+		n := int64(24 * len(names))
+		for _, s := range names {
+			n += int64(len(s))
+		}
+		c.grow(e, e.size+n)
+	}
+	c.mu.Unlock()
+	return names
 }
 
 // hasCall reports whether e holds a function call (now(), or anything

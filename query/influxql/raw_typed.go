@@ -129,6 +129,7 @@ func (c *selectCompiler) rawFetchTyped(ctx context.Context, text string, ne int,
 	find := c.newRowSeries(res.Cols, len(res.Rows))
 	all := find.all
 	ans := &typedAnswer{cols: res}
+	var met []*seriesRows // nd > 0: the series, in the order rows met them
 	if nd == 0 {
 		if len(res.Rows) > 0 {
 			s := c.seriesFor(all, nil)
@@ -140,8 +141,8 @@ func (c *selectCompiler) rawFetchTyped(ctx context.Context, text string, ne int,
 		// allocations per answer rather than per series (a lastpoint
 		// answer is a series per host, a row each).
 		of := make([]int32, len(res.Rows))
-		var met []*seriesRows
-		var count []int
+		met = make([]*seriesRows, 0, min(len(res.Rows), 1024))
+		count := make([]int, 0, cap(met))
 		for i, r := range res.Rows {
 			s, isNew := find.of(r, len(met))
 			if isNew {
@@ -164,7 +165,12 @@ func (c *selectCompiler) rawFetchTyped(ctx context.Context, text string, ne int,
 			t.rows = append(t.rows, r)
 		}
 	}
-	list = sortedSeries(all)
+	if nd == 0 {
+		list = sortedSeries(all)
+	} else {
+		// met holds every series of all, in the order the rows met them.
+		list = sortSeries(met)
+	}
 	byTime := func(a, b int) int { return cmp.Compare(times[a], times[b]) }
 	var tied []*seriesRows // series with points of one time
 	for _, s := range list {
@@ -535,15 +541,40 @@ func (a *typedAnswer) appendRFC3339(b []byte, ns int64, loc *time.Location) []by
 func (a *typedAnswer) dictJSON(i int) *dictJSON {
 	if a.dicts == nil {
 		a.dicts = make([]*dictJSON, len(a.cols.Cols))
-		for k, col := range a.cols.Cols {
-			ids, dict := col.Dict()
-			if ids == nil || col.Type() != sql.TypeString || len(dict) > len(a.cols.Rows) {
-				continue // not a tag, or more values than cells
+		// The columns' entries and their bounds, each in one
+		// allocation: SELECT * reads every tag (TSBS's ten).
+		var n, values int
+		for _, col := range a.cols.Cols {
+			if a.tagDict(col) {
+				_, dict := col.Dict()
+				n, values = n+1, values+len(dict)
 			}
-			a.dicts[k] = &dictJSON{dict: dict, start: make([]int32, len(dict)), end: make([]int32, len(dict))}
+		}
+		if n == 0 {
+			return nil
+		}
+		entries := make([]dictJSON, n)
+		bounds := make([]int32, 2*values)
+		for k, col := range a.cols.Cols {
+			if !a.tagDict(col) {
+				continue
+			}
+			_, dict := col.Dict()
+			d := &entries[0]
+			entries = entries[1:]
+			*d = dictJSON{dict: dict, start: bounds[:len(dict):len(dict)], end: bounds[len(dict) : 2*len(dict) : 2*len(dict)]}
+			bounds = bounds[2*len(dict):]
+			a.dicts[k] = d
 		}
 	}
 	return a.dicts[i]
+}
+
+// tagDict reports whether col's values are a dictionary's strings whose
+// JSON dictJSON keeps: a tag, with no more values than the answer's rows.
+func (a *typedAnswer) tagDict(col exec.Column) bool {
+	ids, dict := col.Dict()
+	return ids != nil && col.Type() == sql.TypeString && len(dict) <= len(a.cols.Rows)
 }
 
 // dictJSON holds the JSON of a dictionary's values, each written the
@@ -558,6 +589,11 @@ type dictJSON struct {
 
 func (d *dictJSON) json(id int32) []byte {
 	if d.end[id] == 0 { // (a JSON string has at least its quotes)
+		if d.buf == nil {
+			// Room for short values (tags: hosts, regions, racks),
+			// rather than growing from a few bytes by doubling.
+			d.buf = make([]byte, 0, 16*len(d.dict))
+		}
 		d.start[id] = int32(len(d.buf))
 		d.buf = query.AppendJSONString(d.buf, d.dict[id])
 		d.end[id] = int32(len(d.buf))

@@ -166,6 +166,11 @@ type selectCompiler struct {
 	limited bool
 
 	keyBuf []byte // seriesFor's scratch
+	// keys holds the keys seriesOfRow makes, one after another: each is
+	// a substring of the builder's text, which is only ever appended to
+	// (a lastpoint answer makes a key per host, one allocation each
+	// otherwise).
+	keys strings.Builder
 	// slab hands out seriesOfRow's entries, a chunk at a time: a
 	// lastpoint answer is a series per host.
 	slab []seriesRows
@@ -394,7 +399,9 @@ func dedupeSorted(s []string) []string {
 
 // columns are the output column names, time first (InfluxDB's names:
 // aliases, then function or field names made unique with _1, _2...).
-func (c *selectCompiler) columns() []string { return c.stmt.ColumnNames() }
+func (c *selectCompiler) columns() []string {
+	return c.req.Plans.columnNames(c.req.parsed, c.stmt)
+}
 
 // seriesRows are one series' rows while a SELECT is shaped: key orders
 // the series (dimension values in tag order).
@@ -451,7 +458,14 @@ func (c *selectCompiler) seriesOfRow(all map[string]*seriesRows, cols []exec.Col
 	}
 	s = &c.slab[0]
 	c.slab = c.slab[1:]
-	*s = seriesRows{names: c.tagNames, vals: vals, key: string(kb), at: n}
+	if c.keys.Cap()-c.keys.Len() < len(kb) {
+		// Room for a chunk of keys like this one: the builder's text is
+		// copied when it grows (the keys cut from the old text stay).
+		c.keys.Grow(len(kb) * chunk)
+	}
+	at := c.keys.Len()
+	c.keys.Write(kb)
+	*s = seriesRows{names: c.tagNames, vals: vals, key: c.keys.String()[at:], at: n}
 	all[s.key] = s
 	return s, true
 }
@@ -565,8 +579,15 @@ func sortedSeries(all map[string]*seriesRows) []*seriesRows {
 	for _, s := range all {
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b *seriesRows) int { return strings.Compare(a.key, b.key) })
-	return out
+	return sortSeries(out)
+}
+
+// sortSeries sorts list by series key, in place. A list in the order the
+// series were met (rawFetchTyped's) is closer to sorted than a map's
+// random order, which the sort's runs of ordered keys make cheaper.
+func sortSeries(list []*seriesRows) []*seriesRows {
+	slices.SortFunc(list, func(a, b *seriesRows) int { return strings.Compare(a.key, b.key) })
+	return list
 }
 
 // finish turns per-series rows into the response's series: ORDER BY time
