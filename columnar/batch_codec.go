@@ -20,8 +20,9 @@ import (
 //
 // A span (table, keys, string values) is written against the span at the
 // same place in the previous row ("its slot": the previous row's table,
-// its j-th tag's key or value, its j-th field's key or string; the zero
-// span when that row has no such place, and for the first row): 0 when
+// its j-th tag's key or value, its j-th field's key or string, the zero
+// span for the string of a field that is not a string; the zero span
+// when that row has no such place, and for the first row): 0 when
 // equal, else off+1 and len. The previous row is the one written before,
 // in both the encoder and the decoder. Rows of one source repeat their
 // previous row's keys, and a decoded batch's arena holds them once
@@ -83,7 +84,7 @@ func (b *Batch) AppendBinary(dst []byte) []byte {
 			dst = append(dst, byte(f.Type))
 			switch f.Type {
 			case FieldString:
-				dst = appendSpanRef(dst, f.Str, slot.Str)
+				dst = appendSpanRef(dst, f.Str, slotStr(&slot))
 			case FieldInt:
 				dst = binary.AppendVarint(dst, int64(f.Num))
 			case FieldUint, FieldBool:
@@ -95,6 +96,17 @@ func (b *Batch) AppendBinary(dst []byte) []byte {
 		prevTime, prevLine, prev = r.Time, r.Line, r
 	}
 	return dst
+}
+
+// slotStr is the string span of a field's slot: the empty span unless
+// the slot is a string field. The decoder reads numeric fields with an
+// empty Str, so the encoder must not write a string against whatever Str
+// a numeric field of the batch it encodes happens to hold.
+func slotStr(slot *Field) Span {
+	if slot.Type != FieldString {
+		return Span{}
+	}
+	return slot.Str
 }
 
 // appendSpanRef appends s as written against its slot (see above).
@@ -212,7 +224,9 @@ func (r *batchReader) byte1() byte {
 
 func (r *batchReader) span(bufLen int) Span {
 	off, n := r.uvarint(), r.uvarint()
-	if r.err == nil && off+n > uint64(bufLen) {
+	// Compared apart: off+n wraps past 2^64 (damaged bytes), and a span
+	// far outside the arena would have passed.
+	if r.err == nil && (off > uint64(bufLen) || n > uint64(bufLen)-off) {
 		r.err = ErrBadBatch
 	}
 	return Span{Off: uint32(off), Len: uint32(n)}
@@ -326,7 +340,7 @@ func (b *Batch) readRowsV2(r *batchReader, rows uint64, bufLen int) error {
 			f := Field{Key: r.spanRef(bufLen, slot.Key), Type: FieldType(r.byte1())}
 			switch f.Type {
 			case FieldString:
-				f.Str = r.spanRef(bufLen, slot.Str)
+				f.Str = r.spanRef(bufLen, slotStr(&slot))
 			case FieldInt:
 				f.Num = uint64(r.varint())
 			case FieldUint, FieldBool:
