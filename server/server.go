@@ -75,9 +75,9 @@ const maxHeaderBytes = 64 << 10
 
 // writeBufferBytes is the buffer a response is written through: the
 // answers of a dashboard's panels fit whole, with their headers (gzipped
-// above 4 KB: a lastpoint's 45 KB of JSON is 4.3 KB). fasthttp keeps it
-// with its connection while the connection lives, beside the read
-// buffer of maxHeaderBytes.
+// above 4 KB: a lastpoint's 45 KB of JSON is 4.3 KB). fasthttp
+// takes it from a pool for a connection's responses: at most one per open
+// connection, beside the read buffer of maxHeaderBytes.
 const writeBufferBytes = 16 << 10
 
 // Server serves the HTTP API for one engine.
@@ -164,8 +164,7 @@ func New(eng *engine.Engine, cfg Config) *Server {
 		// write system call: with fasthttp's 4 KiB a lastpoint's 4.3 KB
 		// took two, each a loopback or network send of its own (server
 		// CPU per query). Larger answers stream in 64 KiB chunks anyway
-		// (stream_writeto.go); the buffer is pooled, held only while a
-		// response is written.
+		// (stream_writeto.go); see writeBufferBytes for what it holds.
 		WriteBufferSize: writeBufferBytes,
 		// Credentials and scopes are checked from the headers before any
 		// body is read (auth.go), so an unauthenticated client cannot make
