@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,54 @@ func TestReportTargetsAndAnswerCheck(t *testing.T) {
 		"| lastpoint | 0.50 | – | – | n/a |",
 		"| high-cpu-1 | – | – | – | – |",
 		"high-cpu-1 #0, InfluxDB 1.6.7: numbers sum to 5 against 6",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+}
+
+// An interleaved run's page says so, and shows the canary: each type's
+// median speeds, each round's median relative to the run's fastest round,
+// the slow rounds marked and counted, and a summary line.
+func TestReportCanary(t *testing.T) {
+	// Per sample: CPU ns and wall ns of the canary loop; two rounds of two
+	// samples per type.
+	sample := func(round int, cpu, wall time.Duration) CanarySample {
+		return CanarySample{Round: round, Iterations: CanaryIterations, CPUNS: int64(cpu), WallNS: int64(wall)}
+	}
+	ms := time.Millisecond
+	c := &Comparison{
+		Date:    time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC),
+		Dataset: Dataset{Hosts: 10, Start: day, End: day.Add(time.Hour), Interval: 10 * time.Second, Seed: 1},
+		PerType: 2, Runs: 2, Interleaved: true,
+		Systems: []*SystemResult{{Key: "silt", Name: "Silt dev", Dialect: "sql", Queries: []TypeResult{
+			{Type: "lastpoint", Runs: []float64{1, 1, 1, 1}}, {Type: "high-cpu-1", Runs: []float64{1, 1, 1, 1}}}}},
+		Canary: []TypeCanary{
+			// Round 1 at half speed: slow.
+			{Type: "lastpoint", Samples: []CanarySample{sample(0, 2*ms, 3*ms), sample(0, 2*ms, 3*ms), sample(1, 4*ms, 5*ms), sample(1, 4*ms, 5*ms)}},
+			// Round 1 at 0.8 of the fastest round: not slow.
+			{Type: "high-cpu-1", Samples: []CanarySample{sample(0, 2*ms, 2*ms), sample(0, 2*ms, 2*ms), sample(1, 2500*time.Microsecond, 4*ms), sample(1, 2500*time.Microsecond, 4*ms)}},
+		},
+	}
+	var b strings.Builder
+	if err := c.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	speed := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(CanaryIterations)/d.Seconds()/1e6) }
+	// lastpoint: CPU speeds of 2 ms and 4 ms samples, median of the four;
+	// wall the same way.
+	lpCPU := (float64(CanaryIterations)/0.002 + float64(CanaryIterations)/0.004) / 2 / 1e6
+	lpWall := (float64(CanaryIterations)/0.003 + float64(CanaryIterations)/0.005) / 2 / 1e6
+	for _, want := range []string{
+		"interleaved across the systems",
+		fmt.Sprintf("| lastpoint | %.0f | %.0f | 1.00 · 0.50\\* | 1 of 2 |", lpCPU, lpWall),
+		fmt.Sprintf("| high-cpu-1 | %.0f | %.0f | 1.00 · 0.80 | 0 of 2 |",
+			(float64(CanaryIterations)/0.002+float64(CanaryIterations)/0.0025)/2/1e6,
+			(float64(CanaryIterations)/0.002+float64(CanaryIterations)/0.004)/2/1e6),
+		"run's fastest round (" + speed(2*ms) + " M/s)",
+		"Canary (machine speed, below): 1 of 4 timed rounds ran in a slow phase (lastpoint)",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q:\n%s", want, page)

@@ -54,15 +54,21 @@ Example:
 Flags:
 `
 
+// scheduleInterleaved marks a query file of silt bench compare.
+const scheduleInterleaved = "interleaved"
+
 // queryFile is what --json writes.
 type queryFile struct {
-	System  string             `json:"system"`
-	Dialect string             `json:"dialect"`
-	Seed    uint64             `json:"seed"`
-	PerType int                `json:"per_type"`
-	Runs    int                `json:"runs"`
-	Types   []bench.TypeResult `json:"types"`
-	Queries []bench.Query      `json:"queries"`
+	System  string `json:"system"`
+	Dialect string `json:"dialect"`
+	Seed    uint64 `json:"seed"`
+	PerType int    `json:"per_type"`
+	Runs    int    `json:"runs"`
+	// Schedule is "interleaved" when silt bench compare ran the systems
+	// interleaved; empty for silt bench query (one system at a time).
+	Schedule string             `json:"schedule,omitempty"`
+	Types    []bench.TypeResult `json:"types"`
+	Queries  []bench.Query      `json:"queries"`
 }
 
 func runBenchQuery(args []string) int {
