@@ -2,11 +2,8 @@ package bench
 
 import (
 	"math"
-	"os"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -27,7 +24,7 @@ const CanaryIterations = 2 << 20
 type CanarySample struct {
 	Round      int   `json:"round"` // the timed round it preceded (0-based)
 	Iterations int64 `json:"iterations"`
-	// CPUNS is the CPU time the loop's thread ran (its schedstat), 0 when
+	// CPUNS is the CPU time the loop's thread ran (clock_gettime), 0 when
 	// not measurable; WallNS is the wall time, which also counts the time
 	// the thread waited for a core.
 	CPUNS  int64 `json:"cpu_ns"`
@@ -84,19 +81,6 @@ func RunCanary() CanarySample {
 		s.CPUNS = cpu1 - cpu0
 	}
 	return s
-}
-
-// threadCPU reads the calling OS thread's CPU time in ns (Linux:
-// /proc/thread-self/schedstat, the same clock threadsCPUOf reads for the
-// servers, so the canary and "server CPU per query" move together).
-func threadCPU() (int64, bool) {
-	raw, err := os.ReadFile("/proc/thread-self/schedstat")
-	if err != nil {
-		return 0, false
-	}
-	f, _, _ := strings.Cut(string(raw), " ")
-	ns, err := strconv.ParseInt(f, 10, 64)
-	return ns, err == nil
 }
 
 // TypeCanary is the canary's samples during one query type's timed

@@ -275,7 +275,7 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 			}
 			_, m, _, _ := t.Stats()
 			r := m / best
-			ratios = append(ratios, fmt.Sprintf("%s %s", s.Dialect, ratioText(r)))
+			ratios = append(ratios, fmt.Sprintf("%s %s", c.endpointLabel(s), ratioText(r)))
 			ok = ok && r <= 1 && len(t.Errors) == 0
 		}
 		fmt.Fprintf(&b, " %s best peer (%s) | ≤ best peer | %s |\n", strings.Join(ratios, " · "), bestName, yesNo(ok))
@@ -369,6 +369,21 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// endpointLabel names one of Silt's endpoints in a ratio cell: what its
+// name adds to Systems[0]'s ("/query", "head", "head /query"), with the
+// dialect where the name does not say it ("sql", "head sql"), so that two
+// endpoints of one dialect (the segments' and the head's) differ.
+func (c *Comparison) endpointLabel(s *SystemResult) string {
+	extra := strings.TrimSpace(strings.TrimPrefix(s.Name, c.Systems[0].Name))
+	switch {
+	case extra == "":
+		return s.Dialect
+	case strings.Contains(extra, "/"):
+		return extra
+	}
+	return extra + " " + s.Dialect
 }
 
 // storageTargets sorts the ingest and bytes-per-value targets into met and
@@ -522,7 +537,7 @@ func (c *Comparison) writeCanary(b *strings.Builder) {
 	b.WriteString(".\n")
 
 	b.WriteString("\n## Machine speed during the queries (canary)\n\n")
-	fmt.Fprintf(b, "Before every interleaved step the benchmark client timed a fixed CPU-bound loop (%s steps of a multiply-xorshift chain, bench/canary.go) on its own thread: millions of loop steps per second of the thread's CPU time (the clock of the server CPU figures above) and per second of wall time (which also counts waiting for a busy core). Per round, the median of its samples relative to the run's fastest round (%s M/s); a round below %.2f× of it ran in a slow phase (marked \\*).\n\n",
+	fmt.Fprintf(b, "Before every interleaved step the benchmark client timed a fixed CPU-bound loop (%s steps of a multiply-xorshift chain, bench/canary.go) on its own thread: millions of loop steps per second of the thread's CPU time (what a query costs in CPU moves with it: the server CPU figures below) and per second of wall time (which also counts waiting for a busy core). Per round, the median of its samples relative to the run's fastest round (%s M/s); a round below %.2f× of it ran in a slow phase (marked \\*).\n\n",
 		thousands(CanaryIterations), num(ref/1e6, 0), SlowPhaseFraction)
 	b.WriteString("| query | CPU speed, M/s (median) | wall speed, M/s (median) | rounds, relative speed | slow rounds |\n|---|---:|---:|---|---:|\n")
 	for _, tc := range c.Canary {
