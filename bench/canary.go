@@ -90,9 +90,13 @@ type TypeCanary struct {
 	Samples []CanarySample `json:"samples"`
 }
 
-// RoundSpeeds returns the median canary speed of each round (NaN for a
-// round without samples), rounds 0..n-1 where n is one more than the
-// largest round sampled.
+// RoundSpeeds returns the median wall-clock canary speed of each round
+// (NaN for a round without samples), rounds 0..n-1 where n is one more
+// than the largest round sampled. Wall clock, because the latencies are
+// wall-clock: a slower core and a core taken by another process both
+// lower it, where the CPU clock sees only the first (on this machine,
+// 300 samples beside a server's repeated query at load 5–7: the loop's CPU
+// time stayed within about 20% while the query's CPU swung 3×).
 func (tc TypeCanary) RoundSpeeds() []float64 {
 	n := 0
 	for _, s := range tc.Samples {
@@ -100,7 +104,7 @@ func (tc TypeCanary) RoundSpeeds() []float64 {
 	}
 	per := make([][]float64, n)
 	for _, s := range tc.Samples {
-		if v := s.Speed(); !math.IsNaN(v) {
+		if v := s.WallSpeed(); !math.IsNaN(v) {
 			per[s.Round] = append(per[s.Round], v)
 		}
 	}

@@ -537,9 +537,9 @@ func (c *Comparison) writeCanary(b *strings.Builder) {
 	b.WriteString(".\n")
 
 	b.WriteString("\n## Machine speed during the queries (canary)\n\n")
-	fmt.Fprintf(b, "Before every interleaved step the benchmark client timed a fixed CPU-bound loop (%s steps of a multiply-xorshift chain, bench/canary.go) on its own thread: millions of loop steps per second of the thread's CPU time (what a query costs in CPU moves with it: the server CPU figures below) and per second of wall time (which also counts waiting for a busy core). Per round, the median of its samples relative to the run's fastest round (%s M/s); a round below %.2f× of it ran in a slow phase (marked \\*).\n\n",
+	fmt.Fprintf(b, "Before every interleaved step the benchmark client timed a fixed CPU-bound loop (%s steps of a multiply-xorshift chain, bench/canary.go) on its own thread: millions of loop steps per second of wall time, which a slower core and a core taken by another process both lower, as they lengthen the latencies; and per second of the thread's CPU time, which only a slower core lowers. Per round, the median wall-clock speed of its samples relative to the run's fastest round (%s M/s); a round below %.2f× of it ran in a slow phase (marked \\*).\n\n",
 		thousands(CanaryIterations), num(ref/1e6, 0), SlowPhaseFraction)
-	b.WriteString("| query | CPU speed, M/s (median) | wall speed, M/s (median) | rounds, relative speed | slow rounds |\n|---|---:|---:|---|---:|\n")
+	b.WriteString("| query | wall speed, M/s (median) | CPU speed, M/s (median) | rounds, relative wall speed | slow rounds |\n|---|---:|---:|---|---:|\n")
 	for _, tc := range c.Canary {
 		cpu, wall := tc.MedianSpeeds()
 		var rel []string
@@ -550,7 +550,7 @@ func (c *Comparison) writeCanary(b *strings.Builder) {
 			}
 			rel = append(rel, num(v/ref, 2)+mark)
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %d of %d |\n", tc.Type, num(cpu/1e6, 0), num(wall/1e6, 0),
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %d of %d |\n", tc.Type, num(wall/1e6, 0), num(cpu/1e6, 0),
 			strings.Join(rel, " · "), len(tc.SlowRounds(ref)), len(rel))
 	}
 }

@@ -197,10 +197,10 @@ func runBenchCompare(args []string) int {
 	}
 	if len(tcs) > 0 {
 		ref := bench.CanaryReference(tcs)
-		fmt.Printf("canary, M loop steps per CPU second (median; rounds below %.2fx the fastest round are slow):\n", bench.SlowPhaseFraction)
+		fmt.Printf("canary, M loop steps per second of wall and of CPU time (medians; rounds below %.2fx the fastest round's wall speed are slow):\n", bench.SlowPhaseFraction)
 		for _, tc := range tcs {
-			cpu, _ := tc.MedianSpeeds()
-			fmt.Printf("%-24s %9.0f  slow rounds %v of %d\n", tc.Type, cpu/1e6, tc.SlowRounds(ref), len(tc.RoundSpeeds()))
+			cpu, wall := tc.MedianSpeeds()
+			fmt.Printf("%-24s %9.0f %9.0f  slow rounds %v of %d\n", tc.Type, wall/1e6, cpu/1e6, tc.SlowRounds(ref), len(tc.RoundSpeeds()))
 		}
 	}
 	if failed || ctx.Err() != nil {
