@@ -26,7 +26,7 @@ too (its threads' run time, to the nanosecond): on a busy machine it moves
 far less than the wall time.
 
 With --pair-dialect (and --pair-url), every run of an instance goes to both
-dialects, one after the other, which goes first alternating run by run: on a
+dialects, one after the other, which goes first alternating query by query: on a
 busy machine both see the same drift, and the median of the paired ratios
 (pair over main) is the comparison to read. Answers must agree.
 
