@@ -141,6 +141,9 @@ func (ts *TableScan) rollupTasksIn(i int, span timeSpan) (tasks []func(emit func
 			return
 		}
 		if len(t) > 0 {
+			if allRaw(ps) {
+				t = ts.raggedFold(i, wr, ws, ps[0].lo, ps[len(ps)-1].hi)
+			}
 			tasks = append(tasks, ts.raggedTask(ts.rollups[i][wr], wr, ws, ps[0].lo, ps[len(ps)-1].hi, t))
 			raw = true // the fallback may read the rows
 		}

@@ -199,6 +199,13 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 	for _, c := range cols {
 		add(c)
 	}
+	// A range cuts the runs to its rows by the time column first
+	// (narrow.go), added first above.
+	bounded := (minT != math.MinInt64 || maxT != math.MaxInt64) && len(reads) > 0 && reads[0].kind == 't'
+	var tcol batchColumn
+	if bounded {
+		tcol = reads[0]
+	}
 	late := prepareLate(f, cols, reads)
 	ls := &bufs.late
 	var runs []rowRun
@@ -216,6 +223,15 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 			continue
 		}
 		runs = s.rowRuns(runs, g, rgStart, n, want, minT, maxT)
+		rgr := rdr.RowGroup(g)
+		pages := s.rowGroupPages(g)
+		if bounded && len(runs) > 0 {
+			var err error
+			if sc.narrowed, err = s.narrowRuns(sc.narrowed, runs, rgr, g, n, pages, tcol, minT, maxT, sc); err != nil {
+				return fmt.Errorf("segment %s, row group %d: %w", s.name, g, err)
+			}
+			runs, sc.narrowed = sc.narrowed, runs
+		}
 		total := 0
 		spans = spans[:0]
 		for _, r := range runs {
@@ -227,8 +243,6 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 			continue
 		}
 		rs.read(int64(total), n)
-		rgr := rdr.RowGroup(g)
-		pages := s.rowGroupPages(g)
 		var values int64 // column values decoded or copied from cached pages
 		read := func(r batchColumn, runs []rowRun, total int) error {
 			values += int64(total)

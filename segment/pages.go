@@ -139,6 +139,10 @@ type pageScratch struct {
 	dec   *pageScratch
 	tmp   *columnar.ColumnBatch
 	remap []int32
+	// For narrowRuns (narrow.go): the runs cut to the time range, and
+	// without a cache a page's times.
+	narrowed []rowRun
+	times    *columnar.ColumnBatch
 }
 
 // readRuns decodes runs of column chunk cr into batch column r of b, rows
