@@ -356,7 +356,7 @@ func (ts *TableScan) foldTasks(seg *segment.Segment, ps []piece) []func(emit fun
 			})
 		}
 		tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
-			err := segment.FoldRollups(tags, fields, widths, BatchRows, fold, emit)
+			err := segment.FoldRollupsParts(tags, fields, widths, segment.PartsOf(ts.RollupColumns), BatchRows, fold, emit)
 			if segment.FoldAbandoned(err) {
 				return read(filterBatches(all.contains, emit)) // nothing was emitted
 			}
