@@ -101,7 +101,7 @@ func (s *Segment) narrowRuns(dst, runs []rowRun, rgr *file.RowGroupReader, g int
 				pg := s.cache.get(k)
 				if pg == nil {
 					var err error
-					if cr, pos, err = s.seekColumn(cr, pos, rgr, tcol, lo); err != nil {
+					if cr, _, err = s.seekColumn(cr, pos, rgr, tcol, lo); err != nil {
 						return nil, err
 					}
 					if pg, err = decodePage(cr, tcol, int(hi-lo), sc); err != nil {
@@ -113,7 +113,7 @@ func (s *Segment) narrowRuns(dst, runs []rowRun, rgr *file.RowGroupReader, g int
 				times, stretches = pg.i64, pg.stretches
 			} else {
 				var err error
-				if cr, pos, err = s.seekColumn(cr, pos, rgr, tcol, lo); err != nil {
+				if cr, _, err = s.seekColumn(cr, pos, rgr, tcol, lo); err != nil {
 					return nil, err
 				}
 				if times, err = decodeTimes(cr, tcol, int(hi-lo), sc); err != nil {
