@@ -4,20 +4,30 @@
 # data (TSBS's integer fields) and the 15 TSBS cpu-only query types, each
 # system asked in the shape TSBS's query generator writes for it.
 #
-# Installs the peers from Debian if missing, starts all four on 127.0.0.1
-# with private config and data under a temporary directory, loads the same
-# dataset into each (silt bench load: InfluxDB v1 /write for Silt, InfluxDB
-# and VictoriaMetrics, HTTP INSERT ... FORMAT TabSeparated for ClickHouse),
-# lets each settle its storage (Silt: restart, which flushes to Parquet;
-# InfluxDB: snapshot and full compaction; ClickHouse: OPTIMIZE ... FINAL;
-# VictoriaMetrics: force flush and merge), measures on-disk bytes, runs the
-# queries (silt bench query) type by type (Silt's also before the restart,
-# over its in-memory head): Silt through /api/v1/sql (SQL)
-# and /query (TSBS's InfluxQL, Grafana's path), InfluxDB through /query, ClickHouse
-# in TSBS's ClickHouse SQL, VictoriaMetrics in TSBS's PromQL (no PromQL for
-# lastpoint, high-cpu-*, groupby-orderby-limit: n/a). Each server's peak RSS
-# is reset before each of its query runs and read after it. Then it stops
-# them and writes bench/results/<date>.md (silt bench report).
+# Installs the peers from Debian if missing, starts them and two Silt servers
+# on 127.0.0.1 with private config and data under a temporary directory:
+# "Silt" (default settings; restarted after loading, which flushes its heads
+# to Parquet: queried over segments) and, with HEAD=1, "Silt head"
+# (--flush-interval 1h --max-head-bytes 4GiB, never restarted: queried over
+# its in-memory head, what live dashboards read). Loads the same dataset into
+# each (silt bench load: InfluxDB v1 /write for Silt, InfluxDB and
+# VictoriaMetrics, HTTP INSERT ... FORMAT TabSeparated for ClickHouse; the
+# ingest figures are Silt's, not Silt head's), lets each settle its storage
+# (Silt: the restart; InfluxDB: snapshot and full compaction; ClickHouse:
+# OPTIMIZE ... FINAL; VictoriaMetrics: force flush and merge), measures
+# on-disk bytes, then runs the queries with all servers up, interleaved (silt
+# bench compare): per type, every instance on every system in turn, round
+# after round, who goes first rotating, so that a slow phase of this shared
+# machine (its speed swings 2x for minutes) falls on all systems alike
+# instead of bending one ratio. Silt through /api/v1/sql (SQL) and /query
+# (TSBS's InfluxQL, Grafana's path), both servers; InfluxDB through /query,
+# ClickHouse in TSBS's ClickHouse SQL, VictoriaMetrics in TSBS's PromQL (no
+# PromQL for lastpoint, high-cpu-*, groupby-orderby-limit: n/a). Before
+# every timed step the client times a canary (a fixed CPU-bound loop): the
+# page shows the machine's speed per type and flags rounds run in a slow
+# phase. Each server's peak RSS (VmHWM) is reset before each type and read
+# after it. Then it stops them and writes bench/results/<date>.md (silt
+# bench report).
 #
 #   make bench-peers                       # 100 hosts x 1 day at 10 s = 864k rows
 #   SCALE=1000 END=2026-01-01T03:00:00Z make bench-peers
@@ -28,7 +38,8 @@
 # (rows shuffled within blocks of that many intervals), WORKERS, BATCH,
 # LOAD_RUNS (loads per system, median reported), PER_TYPE (query instances per
 # type), RUNS (timed runs per instance), TYPES, OUT (the results file), NOTE,
-# HEAD (1: also query Silt's in-memory head before its restart; 0: skip).
+# HEAD (1: also start, load and query the second Silt, over its in-memory
+# head; 0: skip it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${SCALE:-100} START=${START:-2026-01-01T00:00:00Z} END=${END:-2026-01-02T00:00:00Z}
@@ -64,16 +75,25 @@ S="$work/silt"
 . bench/peers.sh
 SILT_PORT=$(free_port 20001); INFLUX_PORT=$(free_port $((SILT_PORT + 2)))
 CH_HTTP=$(free_port $((INFLUX_PORT + 2))); CH_TCP=$((CH_HTTP + 1))
-VM_PORT=$(free_port $((CH_HTTP + 2)))
+VM_PORT=$(free_port $((CH_HTTP + 2))); HEAD_PORT=$(free_port $((VM_PORT + 2)))
 
 echo "== start Silt :$SILT_PORT, InfluxDB :$INFLUX_PORT, ClickHouse :$CH_HTTP, VictoriaMetrics :$VM_PORT (data under $work)"
 # Snapshot the cache and fully compact a shard soon after writes stop (the
 # defaults wait 10 min and 4 h), so its on-disk size is its settled size.
 start_influxdb "$INFLUX_PORT" '  cache-snapshot-write-cold-duration = "5s"
   compact-full-write-cold-duration = "10s"'
-start_silt "$SILT_PORT"
+start_silt "$SILT_PORT"; seg_pid=$silt_pid
 start_clickhouse "$CH_HTTP" "$CH_TCP"
 start_victoriametrics "$VM_PORT"
+head_pid=
+if [ "$HEAD" = 1 ]; then
+  # The head server: nothing flushes during the run (an hour's flush
+  # interval, a head of 4 GiB), and no PostgreSQL or Flight listener to
+  # contend with the first server's default ports.
+  echo "== start Silt head :$HEAD_PORT"
+  start_silt "$HEAD_PORT" "$work/silt-head-data" --flush-interval 1h --max-head-bytes 4GiB --pg-addr "" --flight-addr ""
+  head_pid=$silt_pid; silt_pid=$seg_pid
+fi
 
 influx_q() { curl -sf -XPOST "http://127.0.0.1:$INFLUX_PORT/query" --data-urlencode "q=$1" >/dev/null; }
 ch_q() { curl -sf "http://127.0.0.1:$CH_HTTP/" --data-binary "$1"; }
@@ -108,19 +128,19 @@ for i in $(seq "$LOAD_RUNS"); do
   # Scratch data would otherwise be compacted and merged during the queries.
   [ "$db" = benchmark ] || { influx_q "DROP DATABASE $db"; ch_q "DROP TABLE $db.cpu"; ch_q "DROP DATABASE $db"; }
 done
+if [ "$HEAD" = 1 ]; then
+  echo "== load Silt head (once; its rate is not reported: the ingest rows are Silt's)"
+  "$S" bench load "${data[@]}" --url "http://127.0.0.1:$HEAD_PORT" --db benchmark --workers "$WORKERS" --batch-size "$BATCH" --name "$NAME_SILT head"
+fi
 
 q=("${data[@]}" --db benchmark --per-type "$PER_TYPE" --runs "$RUNS")
 types=${TYPES:-$("$S" bench query --list-types)}
-run_q() { # key pid url dialect name type
-  rss_reset "$2"
-  "$S" bench query "${q[@]}" --types "$6" --url "$3" --dialect "$4" --name "$5" --server-pid "$2" --json "$res/query-$1.$6.json" || true
-  rss_peak "$2" >> "$res/rss-$1.txt"
-}
+flushed_head() { curl -s "http://127.0.0.1:$HEAD_PORT/metrics" | awk '$1 == "silt_segments_flushed_total" {print $2}'; }
 
 echo "== settle the peers' storage"
-# The peers settle before Silt's head is queried, so their background work
-# (InfluxDB's snapshots and compactions, ClickHouse's merges) does not share
-# the cores with those queries.
+# The peers settle before any query, so their background work (InfluxDB's
+# snapshots and compactions, ClickHouse's merges) does not share the cores
+# with the queries.
 ch_q "OPTIMIZE TABLE benchmark.cpu FINAL"
 curl -sf "http://127.0.0.1:$VM_PORT/internal/force_flush" >/dev/null || true
 curl -sf "http://127.0.0.1:$VM_PORT/internal/force_merge" >/dev/null || true
@@ -135,29 +155,13 @@ for _ in $(seq 90); do
   prev=$cur; sleep 2
 done
 
-# Silt too: its heads seal their last blocks and fold their live rollups
-# after the load returns, as the peers merge after theirs.
-wait_idle "$silt_pid" "$influx_pid" "$ch_pid" "$vm_pid"
-
-# What live dashboards read: the data still in Silt's in-memory head, before
-# the restart below flushes it (HEAD=0 skips this). Its answers are checked
-# against the segments' like every other system's.
-if [ "$HEAD" = 1 ]; then
-  echo "== Silt queries over the head"
-  flushed=$(curl -s "http://127.0.0.1:$SILT_PORT/metrics" | awk '$1 == "silt_segments_flushed_total" {print $2}')
-  for t in ${types//,/ }; do
-    run_q silt-head "$silt_pid" "http://127.0.0.1:$SILT_PORT" sql "$NAME_SILT head" "$t"
-    run_q silt-head-influxql "$silt_pid" "http://127.0.0.1:$SILT_PORT" influxql "$NAME_SILT head /query" "$t"
-  done
-  flushed_after=$(curl -s "http://127.0.0.1:$SILT_PORT/metrics" | awk '$1 == "silt_segments_flushed_total" {print $2}')
-  echo "the loaded data still in the in-memory head, queried before the restart (segments flushed since the start: ${flushed:-?} before these queries, ${flushed_after:-?} after), through /api/v1/sql" > "$res/notes-silt-head.txt"
-  echo "the same head through /query (InfluxQL)" > "$res/notes-silt-head-influxql.txt"
-fi
-
 echo "== settle Silt's storage"
 # Silt: a restart flushes every head to Parquet segments (as a steady state would).
 kill -TERM "$silt_pid"; wait "$silt_pid" || true
 start_silt "$SILT_PORT"
+# Silt too: the heads seal their last blocks and fold their live rollups
+# after the load returns, as the peers merge after theirs.
+wait_idle "$silt_pid" "$influx_pid" "$ch_pid" "$vm_pid" $head_pid
 # Allocated bytes (du without --apparent-size): InfluxDB preallocates sparse
 # series-file segments whose apparent size is mostly holes.
 du -s -B1 "$work/silt-data/segments/benchmark" "$work/silt-data/wal" | awk '{s += $1} END {print s}' > "$res/disk-silt.txt"
@@ -172,18 +176,26 @@ echo "MergeTree, one flat table, PARTITION BY toDate(created_at) ORDER BY (hostn
 echo "Silt's /query endpoint (InfluxQL, as Grafana queries it), TSBS's InfluxQL for InfluxDB; the same server as Silt SQL, so the same load and disk" > "$res/notes-silt-influxql.txt"
 echo "single node, Debian's package, -retentionPeriod=100y -search.disableCache (no rollup-result cache: the other systems cache no results), otherwise defaults; loaded once (influx line protocol at /write: metrics cpu_usage_user ...); storage directory after force_flush and force_merge; queries: TSBS's PromQL through /api/v1/query_range (TSBS has none for lastpoint, high-cpu, groupby-orderby-limit)" > "$res/notes-victoriametrics.txt"
 
-echo "== queries"
-wait_idle "$silt_pid" "$influx_pid" "$ch_pid" "$vm_pid"
-# Type by type, the systems one after another, so a busy minute on a shared
-# machine hits all of them rather than one. Each server's peak RSS restarts
-# before each of its runs; the report shows the largest peak.
-for t in ${types//,/ }; do
-  run_q silt "$silt_pid" "http://127.0.0.1:$SILT_PORT" sql "$NAME_SILT" "$t"
-  run_q silt-influxql "$silt_pid" "http://127.0.0.1:$SILT_PORT" influxql "$NAME_SILT /query" "$t"
-  run_q influxdb "$influx_pid" "http://127.0.0.1:$INFLUX_PORT" influxql "$NAME_INFLUX" "$t"
-  run_q clickhouse "$ch_pid" "http://127.0.0.1:$CH_HTTP" clickhouse "$NAME_CH" "$t"
-  run_q victoriametrics "$vm_pid" "http://127.0.0.1:$VM_PORT" promql "$NAME_VM" "$t"
-done
+echo "== queries (interleaved)"
+wait_idle "$silt_pid" "$influx_pid" "$ch_pid" "$vm_pid" $head_pid
+systems=(--system "silt,sql,http://127.0.0.1:$SILT_PORT,$silt_pid,$NAME_SILT"
+  --system "silt-influxql,influxql,http://127.0.0.1:$SILT_PORT,$silt_pid,$NAME_SILT /query")
+if [ "$HEAD" = 1 ]; then
+  systems+=(--system "silt-head,sql,http://127.0.0.1:$HEAD_PORT,$head_pid,$NAME_SILT head"
+    --system "silt-head-influxql,influxql,http://127.0.0.1:$HEAD_PORT,$head_pid,$NAME_SILT head /query")
+  flushed=$(flushed_head)
+fi
+systems+=(--system "influxdb,influxql,http://127.0.0.1:$INFLUX_PORT,$influx_pid,$NAME_INFLUX"
+  --system "clickhouse,clickhouse,http://127.0.0.1:$CH_HTTP,$ch_pid,$NAME_CH"
+  --system "victoriametrics,promql,http://127.0.0.1:$VM_PORT,$vm_pid,$NAME_VM")
+# All types, all systems, in one interleaved run (see the header); each
+# server's peak RSS is reset before each type and read after it. A failed
+# query is listed on the page, not fatal here.
+"$S" bench compare "${q[@]}" --types "$types" --dir "$res" "${systems[@]}" || true
+if [ "$HEAD" = 1 ]; then
+  echo "the loaded data in the in-memory head of a second Silt server (--flush-interval 1h --max-head-bytes 4GiB, never restarted; segments flushed since its start: ${flushed:-?} before the queries, $(flushed_head) after), through /api/v1/sql" > "$res/notes-silt-head.txt"
+  echo "the same head through /query (InfluxQL)" > "$res/notes-silt-head-influxql.txt"
+fi
 
 echo "== stop"
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -192,7 +204,7 @@ pids=()
 
 mkdir -p "$(dirname "$OUT")"
 rm -rf "${OUT%.md}" # an earlier run of the same day: its files would mix with these
-notes=(--note "Run took $(( $(date +%s) - t0 )) s. Client and servers share this machine's $(nproc) cores; one system works at a time (loads alternate; queries go type by type, each type on the systems in turn). Peak RSS: VmHWM of each server process, reset before each query type it answered (Linux clear_refs), the largest over the types.")
+notes=(--note "Run took $(( $(date +%s) - t0 )) s. Client and servers share this machine's $(nproc) cores; one system works at a time (loads alternate; queries run one at a time, interleaved: per type, each instance on every system in turn). Peak RSS: VmHWM of each server process, reset before each query type (Linux clear_refs) and read after it, the largest over the types; an endpoint shows its process's figure (Silt's SQL and /query share one).")
 [ -n "$NOTE" ] && notes+=(--note "$NOTE")
 "$S" bench report --dir "$res" --out "$OUT" --archive "${OUT%.md}" "${notes[@]}" \
   --command "make bench-peers    # or: bench/bench-peers.sh; settings: SCALE=$SCALE END=$END OUT_OF_ORDER=$OUT_OF_ORDER LOAD_RUNS=$LOAD_RUNS PER_TYPE=$PER_TYPE RUNS=$RUNS WORKERS=$WORKERS BATCH=$BATCH"

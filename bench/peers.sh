@@ -44,13 +44,18 @@ CONF
   wait_http "http://127.0.0.1:$1/ping"
 }
 
-# start_silt PORT: Silt on PORT, data in $work/silt-data; sets silt_pid.
-# SILT_ARGS adds flags (e.g. SILT_ARGS='--query-cache-bytes 0').
+# start_silt PORT [DATA_DIR [FLAG...]]: Silt on PORT, data in DATA_DIR
+# ($work/silt-data by default), logging to DATA_DIR.log; sets silt_pid.
+# SILT_ARGS adds flags (e.g. SILT_ARGS='--query-cache-bytes 0'), FLAG...
+# more (bench-peers' second Silt, which keeps its data in the head).
 start_silt() {
+  local port=$1 data=${2:-$work/silt-data}
+  shift; [ $# -gt 0 ] && shift
+  local log="$work/silt.log"; [ "$data" = "$work/silt-data" ] || log="$data.log"
   # shellcheck disable=SC2086 # SILT_ARGS is a list of flags
-  "$work/silt" serve --data-dir "$work/silt-data" --http-addr "127.0.0.1:$1" --log-level warn ${SILT_ARGS:-} >>"$work/silt.log" 2>&1 & pids+=($!)
+  "$work/silt" serve --data-dir "$data" --http-addr "127.0.0.1:$port" --log-level warn ${SILT_ARGS:-} "$@" >>"$log" 2>&1 & pids+=($!)
   silt_pid=$!
-  wait_http "http://127.0.0.1:$1/ready"
+  wait_http "http://127.0.0.1:$port/ready"
 }
 
 # start_clickhouse HTTP_PORT TCP_PORT: ClickHouse (Debian's 18.16) as a

@@ -45,6 +45,12 @@ type Comparison struct {
 	Machine  []string        // lines describing the machine
 	Notes    []string
 	Commands []string // how to reproduce
+	// Interleaved: the queries ran interleaved across the systems
+	// (Interleave, silt bench compare) rather than system by system.
+	Interleaved bool
+	// Canary is the machine's speed before each interleaved step, per
+	// type (silt bench compare's canary.json); nil when not measured.
+	Canary []TypeCanary
 }
 
 // Mismatch is a query instance on which a peer's answer differs from Silt's.
@@ -126,8 +132,13 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "# Silt and its peers, %s\n\n", c.Date.UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "TSBS cpu-only: %d hosts × %v at %v = %s rows, %s values (seed %d). ",
 		d.Hosts, d.End.Sub(d.Start), d.Interval, thousands(float64(d.Rows())), thousands(float64(d.Rows()*10)), d.Seed)
-	fmt.Fprintf(&b, "Queries: %d random instances per type (hosts, time windows), each run once untimed (its answer checked across systems) and %d times timed, one at a time; wall clock per query including HTTP and reading the whole answer.\n\n",
-		c.PerType, c.Runs)
+	if c.Interleaved {
+		fmt.Fprintf(&b, "Queries: %d random instances per type (hosts, time windows), interleaved across the systems: per type, each instance runs once untimed on every system (its answer checked across systems), then %d timed rounds, each asking every instance of every system in turn (instance 1 of each system, then instance 2 ...; who goes first rotates at every step), one query at a time, so a slow phase of the machine falls on all systems alike; the ratios are those of these interleaved medians. Wall clock per query including HTTP and reading the whole answer.\n\n",
+			c.PerType, c.Runs)
+	} else {
+		fmt.Fprintf(&b, "Queries: %d random instances per type (hosts, time windows), each run once untimed (its answer checked across systems) and %d times timed, one at a time; wall clock per query including HTTP and reading the whole answer.\n\n",
+			c.PerType, c.Runs)
+	}
 	for _, n := range c.Notes {
 		fmt.Fprintf(&b, "> %s\n", n)
 	}
@@ -264,7 +275,7 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 			}
 			_, m, _, _ := t.Stats()
 			r := m / best
-			ratios = append(ratios, fmt.Sprintf("%s %s", s.Dialect, ratioText(r)))
+			ratios = append(ratios, fmt.Sprintf("%s %s", c.endpointLabel(s), ratioText(r)))
 			ok = ok && r <= 1 && len(t.Errors) == 0
 		}
 		fmt.Fprintf(&b, " %s best peer (%s) | ≤ best peer | %s |\n", strings.Join(ratios, " · "), bestName, yesNo(ok))
@@ -275,6 +286,7 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 		}
 	}
 	fmt.Fprintf(&b, "\nTargets met: %s. Not met: %s.\n", listOrNone(met), listOrNone(missed))
+	c.writeCanary(&b)
 
 	// Per-type detail.
 	b.WriteString("\n## Query latency in detail (ms: min / median / p95 / max)\n\n")
@@ -357,6 +369,21 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// endpointLabel names one of Silt's endpoints in a ratio cell: what its
+// name adds to Systems[0]'s ("/query", "head", "head /query"), with the
+// dialect where the name does not say it ("sql", "head sql"), so that two
+// endpoints of one dialect (the segments' and the head's) differ.
+func (c *Comparison) endpointLabel(s *SystemResult) string {
+	extra := strings.TrimSpace(strings.TrimPrefix(s.Name, c.Systems[0].Name))
+	switch {
+	case extra == "":
+		return s.Dialect
+	case strings.Contains(extra, "/"):
+		return extra
+	}
+	return extra + " " + s.Dialect
 }
 
 // storageTargets sorts the ingest and bytes-per-value targets into met and
@@ -484,5 +511,46 @@ func (c *Comparison) writeTypeTable(b *strings.Builder, types []TypeResult, cell
 			fmt.Fprintf(b, " %s |", lastCell(tr))
 		}
 		b.WriteString("\n")
+	}
+}
+
+// writeCanary writes the canary's summary line and its section: the
+// machine's speed per query type and the rounds that ran in a slow phase.
+func (c *Comparison) writeCanary(b *strings.Builder) {
+	if len(c.Canary) == 0 {
+		return
+	}
+	ref := CanaryReference(c.Canary)
+	rounds, slow := 0, 0
+	var slowTypes []string
+	for _, tc := range c.Canary {
+		rounds += len(tc.RoundSpeeds())
+		if n := len(tc.SlowRounds(ref)); n > 0 {
+			slow += n
+			slowTypes = append(slowTypes, tc.Type)
+		}
+	}
+	fmt.Fprintf(b, "\nCanary (machine speed, below): %d of %d timed rounds ran in a slow phase", slow, rounds)
+	if slow > 0 {
+		fmt.Fprintf(b, " (%s); each such round asked every system, so it slowed all of them alike", strings.Join(slowTypes, ", "))
+	}
+	b.WriteString(".\n")
+
+	b.WriteString("\n## Machine speed during the queries (canary)\n\n")
+	fmt.Fprintf(b, "Before every interleaved step the benchmark client timed a fixed CPU-bound loop (%s steps of a multiply-xorshift chain, bench/canary.go) on its own thread: millions of loop steps per second of wall time, which a slower core and a core taken by another process both lower, as they lengthen the latencies; and per second of the thread's CPU time, which only a slower core lowers. Per round, the median wall-clock speed of its samples relative to the run's fastest round (%s M/s); a round below %.2f× of it ran in a slow phase (marked \\*).\n\n",
+		thousands(CanaryIterations), num(ref/1e6, 0), SlowPhaseFraction)
+	b.WriteString("| query | wall speed, M/s (median) | CPU speed, M/s (median) | rounds, relative wall speed | slow rounds |\n|---|---:|---:|---|---:|\n")
+	for _, tc := range c.Canary {
+		cpu, wall := tc.MedianSpeeds()
+		var rel []string
+		for _, v := range tc.RoundSpeeds() {
+			mark := ""
+			if v < SlowPhaseFraction*ref {
+				mark = "\\*"
+			}
+			rel = append(rel, num(v/ref, 2)+mark)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %d of %d |\n", tc.Type, num(wall/1e6, 0), num(cpu/1e6, 0),
+			strings.Join(rel, " · "), len(tc.SlowRounds(ref)), len(rel))
 	}
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -54,14 +55,73 @@ func TestReportTargetsAndAnswerCheck(t *testing.T) {
 		"| ingest, rows/s | 200 | – | 10 | – | 20.00× InfluxDB | ≥ 10× InfluxDB | **yes** |", // median of the runs
 		"| on-disk bytes per value | 1.00 | – | 2.00 | – | 0.50× InfluxDB | ≤ InfluxDB | **yes** |",
 		"| peak RSS during queries, MB | 100 | 300 | 200 | 50 | 1.50× the largest peer's | ≤ largest peer's | no |",
-		"| lastpoint, median ms | 2.0 | 3.0 | 4.0 | n/a | sql 0.50× (2.0× faster than) · influxql 0.75× (1.3× faster than) best peer (InfluxDB) | ≤ best peer | **yes** |",
-		"| high-cpu-1, median ms | 9.0 | 2.0 | 1.0 | 0.5 | sql 18.00× (18.0× slower than) · influxql 4.00× (4.0× slower than) best peer (VictoriaMetrics) | ≤ best peer | no |",
+		"| lastpoint, median ms | 2.0 | 3.0 | 4.0 | n/a | sql 0.50× (2.0× faster than) · /query 0.75× (1.3× faster than) best peer (InfluxDB) | ≤ best peer | **yes** |",
+		"| high-cpu-1, median ms | 9.0 | 2.0 | 1.0 | 0.5 | sql 18.00× (18.0× slower than) · /query 4.00× (4.0× slower than) best peer (VictoriaMetrics) | ≤ best peer | no |",
 		"Not met: high-cpu-1.",
 		// CPU medians where measured, n/a where the dialect has no such
 		// query, a dash elsewhere.
 		"| lastpoint | 0.50 | – | – | n/a |",
 		"| high-cpu-1 | – | – | – | – |",
 		"high-cpu-1 #0, InfluxDB 1.6.7: numbers sum to 5 against 6",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+}
+
+// An interleaved run's page says so, and shows the canary: each type's
+// median speeds, each round's median relative to the run's fastest round,
+// the slow rounds marked and counted, and a summary line.
+func TestReportCanary(t *testing.T) {
+	// Per sample: CPU ns and wall ns of the canary loop; two rounds of two
+	// samples per type.
+	sample := func(round int, cpu, wall time.Duration) CanarySample {
+		return CanarySample{Round: round, Iterations: CanaryIterations, CPUNS: int64(cpu), WallNS: int64(wall)}
+	}
+	ms := time.Millisecond
+	c := &Comparison{
+		Date:    time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC),
+		Dataset: Dataset{Hosts: 10, Start: day, End: day.Add(time.Hour), Interval: 10 * time.Second, Seed: 1},
+		PerType: 2, Runs: 2, Interleaved: true,
+		Systems: []*SystemResult{
+			{Key: "silt", Name: "Silt dev", Dialect: "sql", Queries: []TypeResult{
+				{Type: "lastpoint", Runs: []float64{1, 1, 1, 1}}, {Type: "high-cpu-1", Runs: []float64{1, 1, 1, 1}}}},
+			// A second Silt endpoint of the same dialect: its ratio is told
+			// apart by what its name adds.
+			{Key: "silt-head", Name: "Silt dev head", Dialect: "sql", Queries: []TypeResult{
+				{Type: "lastpoint", Runs: []float64{0.5, 0.5, 0.5, 0.5}}, {Type: "high-cpu-1", Runs: []float64{1, 1, 1, 1}}}},
+			{Key: "influxdb", Name: "InfluxDB 1.6.7", Dialect: "influxql", Queries: []TypeResult{
+				{Type: "lastpoint", Runs: []float64{2, 2, 2, 2}}, {Type: "high-cpu-1", Runs: []float64{1, 1, 1, 1}}}},
+		},
+		Canary: []TypeCanary{
+			// Both rounds' wall clock (3 and 5 ms against the fastest
+			// round's 2): slow.
+			{Type: "lastpoint", Samples: []CanarySample{sample(0, 2*ms, 3*ms), sample(0, 2*ms, 3*ms), sample(1, 4*ms, 5*ms), sample(1, 4*ms, 5*ms)}},
+			// Round 0 the fastest (2 ms of wall); round 1 at 0.8 of it: not
+			// slow, though its CPU clock says 0.5 (the wall clock decides).
+			{Type: "high-cpu-1", Samples: []CanarySample{sample(0, 2*ms, 2*ms), sample(0, 2*ms, 2*ms), sample(1, 4*ms, 2500*time.Microsecond), sample(1, 4*ms, 2500*time.Microsecond)}},
+		},
+	}
+	var b strings.Builder
+	if err := c.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	it := float64(CanaryIterations)
+	// Medians of two speeds (iterations per second of each clock), in M/s.
+	median := func(a, b time.Duration) float64 { return (it/a.Seconds() + it/b.Seconds()) / 2 / 1e6 }
+	ref := it / 0.002 / 1e6 // high-cpu-1's round 0: 2 ms of wall
+	for _, want := range []string{
+		"interleaved across the systems",
+		"| lastpoint, median ms | 1.0 | 0.5 | 2.0 | sql 0.50× (2.0× faster than) · head sql 0.25× (4.0× faster than) best peer (InfluxDB) |",
+		// wall median, CPU median, rounds' wall speed over the reference.
+		fmt.Sprintf("| lastpoint | %.0f | %.0f | %.2f\\* · %.2f\\* | 2 of 2 |", median(3*ms, 5*ms), median(2*ms, 4*ms),
+			it/0.003/1e6/ref, it/0.005/1e6/ref),
+		fmt.Sprintf("| high-cpu-1 | %.0f | %.0f | 1.00 · %.2f | 0 of 2 |", median(2*ms, 2500*time.Microsecond), median(2*ms, 4*ms),
+			it/0.0025/1e6/ref),
+		fmt.Sprintf("run's fastest round (%.0f M/s)", ref),
+		"Canary (machine speed, below): 2 of 4 timed rounds ran in a slow phase (lastpoint)",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q:\n%s", want, page)

@@ -284,90 +284,26 @@ func RunQueries(ctx context.Context, c *Client, qs []Query, runs int, progress f
 }
 
 // RunQueriesPaired runs the queries as RunQueries does on each client in
-// turn, query by query: every run of an instance goes to all of them, one
-// after the other, the order reversed on every other run, so that the
-// drift of a busy machine weighs on all alike. res[i] is client i's;
-// ratios[type] holds, for each run that every client answered, client
-// 1's time over client 0's (nil with one client).
+// turn, interleaved (Interleave): every run of an instance goes to all of
+// them, one after the other, who goes first rotating from one step to the
+// next, so that the drift of a busy machine weighs on all alike. res[i] is
+// client i's; ratios[type] holds, for each step that every client
+// answered, client 1's time over client 0's (nil with one client).
 func RunQueriesPaired(ctx context.Context, cs []*Client, qs []Query, runs int, progress func(done, total int)) (res [][]TypeResult, ratios map[string][]float64) {
-	res = make([][]TypeResult, len(cs))
+	eps := make([]Endpoint, len(cs))
+	for i, c := range cs {
+		eps[i] = c
+	}
+	iv := Interleave(ctx, eps, qs, Schedule{Runs: runs, Progress: progress})
 	if len(cs) > 1 {
 		ratios = map[string][]float64{}
-	}
-	total, done := len(cs)*len(qs)*(runs+1), 0
-	step := func() {
-		done++
-		if progress != nil {
-			progress(done, total)
-		}
-	}
-	for i := 0; i < len(qs); {
-		j := i
-		for j < len(qs) && qs[j].Type == qs[i].Type {
-			j++
-		}
-		trs := make([]TypeResult, len(cs))
-		for k, c := range cs {
-			trs[k].Type = qs[i].Type
-			trs[k].Unsupported = qs[i].Text(c.Dialect) == ""
-		}
-		for _, q := range qs[i:j] {
-			for k, c := range cs {
-				if trs[k].Unsupported {
-					step()
-					continue
-				}
-				body, _, err := c.Do(ctx, q.Text(c.Dialect))
-				var a Answer
-				if err == nil {
-					a, err = ParseAnswer(c.Dialect, body)
-				}
-				if err != nil {
-					trs[k].Errors = append(trs[k].Errors, fmt.Sprintf("instance %d: %v", q.Seq, err))
-				}
-				trs[k].Answers = append(trs[k].Answers, a)
-				step()
+		for _, st := range iv.Steps {
+			if !math.IsNaN(st.MS[0]) && !math.IsNaN(st.MS[1]) && st.MS[0] > 0 {
+				ratios[st.Type] = append(ratios[st.Type], st.MS[1]/st.MS[0])
 			}
 		}
-		took := make([]float64, len(cs))
-		for r := 0; r < runs; r++ {
-			for _, q := range qs[i:j] {
-				ok := true
-				for n := range cs {
-					k := n
-					if r%2 == 1 {
-						k = len(cs) - 1 - n
-					}
-					c := cs[k]
-					ok = ok && !trs[k].Unsupported
-					if trs[k].Unsupported {
-						step()
-						continue
-					}
-					cpu0, cpuOK := c.serverCPU()
-					_, d, err := c.Do(ctx, q.Text(c.Dialect))
-					cpu1, cpuOK1 := c.serverCPU()
-					if err == nil {
-						took[k] = float64(d) / float64(time.Millisecond)
-						trs[k].Runs = append(trs[k].Runs, took[k])
-						if cpuOK && cpuOK1 {
-							trs[k].CPU = append(trs[k].CPU, float64(cpu1-cpu0)/float64(time.Millisecond))
-						}
-					}
-					ok = ok && err == nil
-					step()
-				}
-				if ok && ratios != nil && took[0] > 0 {
-					ratios[qs[i].Type] = append(ratios[qs[i].Type], took[1]/took[0])
-				}
-			}
-		}
-		for k := range cs {
-			res[k] = append(res[k], trs[k])
-		}
-		i = j
 	}
-	return res, ratios
+	return iv.Results, ratios
 }
 
 // serverCPU reads the CPU time of c's server so far (threadsCPUOf), when

@@ -689,6 +689,21 @@ func clipBatches(minT int64, fn func(*columnar.ColumnBatch) error) func(*columna
 func filterBatches(keep func(t int64) bool, fn func(*columnar.ColumnBatch) error) func(*columnar.ColumnBatch) error {
 	var sel []int32
 	return func(b *columnar.ColumnBatch) error {
+		// Segment reads cut their rows to the range (segment/narrow.go):
+		// a batch wholly kept, the rule, goes on without a selection
+		// built row by row.
+		if b.Sel == nil {
+			all := true
+			for _, t := range b.Time[:b.Len] {
+				if !keep(t) {
+					all = false
+					break
+				}
+			}
+			if all {
+				return fn(b)
+			}
+		}
 		sel = sel[:0]
 		rows := b.Len
 		if b.Sel != nil {

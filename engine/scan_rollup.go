@@ -141,6 +141,9 @@ func (ts *TableScan) rollupTasksIn(i int, span timeSpan) (tasks []func(emit func
 			return
 		}
 		if len(t) > 0 {
+			if allRaw(ps) {
+				t = ts.raggedFold(i, wr, ws, ps[0].lo, ps[len(ps)-1].hi)
+			}
 			tasks = append(tasks, ts.raggedTask(ts.rollups[i][wr], wr, ws, ps[0].lo, ps[len(ps)-1].hi, t))
 			raw = true // the fallback may read the rows
 		}
@@ -353,7 +356,7 @@ func (ts *TableScan) foldTasks(seg *segment.Segment, ps []piece) []func(emit fun
 			})
 		}
 		tasks = append(tasks, func(emit func(*columnar.ColumnBatch) error) error {
-			err := segment.FoldRollups(tags, fields, widths, BatchRows, fold, emit)
+			err := segment.FoldRollupsParts(tags, fields, widths, segment.PartsOf(ts.RollupColumns), BatchRows, fold, emit)
 			if segment.FoldAbandoned(err) {
 				return read(filterBatches(all.contains, emit)) // nothing was emitted
 			}

@@ -122,7 +122,7 @@ func (s *Segment) ScanRowGroupsRange(cols []string, tags map[string][]string, mi
 // reading late the columns f does not test (late.go; nil f: none).
 func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, maxT int64, first, end int, rs *ReadStats, f *RowFilter, fn func(*columnar.ColumnBatch) error) error {
 	want, indexed := s.matchingRows(tags)
-	if indexed && want.IsEmpty() {
+	if indexed && len(want) == 0 {
 		if rs != nil {
 			for g := first; g < end; g++ {
 				rs.skipped(s.rdr.MetaData().RowGroup(g).NumRows())
@@ -199,6 +199,13 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 	for _, c := range cols {
 		add(c)
 	}
+	// A range cuts the runs to its rows by the time column first
+	// (narrow.go), added first above.
+	bounded := (minT != math.MinInt64 || maxT != math.MaxInt64) && len(reads) > 0 && reads[0].kind == 't'
+	var tcol batchColumn
+	if bounded {
+		tcol = reads[0]
+	}
 	late := prepareLate(f, cols, reads)
 	ls := &bufs.late
 	var runs []rowRun
@@ -211,11 +218,20 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 		if g < first {
 			continue
 		}
-		if want != nil && !want.IntersectsWithInterval(uint64(rgStart), uint64(rgStart+n)) {
+		if want != nil && !spansMeet(want, uint64(rgStart), uint64(rgStart+n)) {
 			rs.skipped(n)
 			continue
 		}
 		runs = s.rowRuns(runs, g, rgStart, n, want, minT, maxT)
+		rgr := rdr.RowGroup(g)
+		pages := s.rowGroupPages(g)
+		if bounded && len(runs) > 0 {
+			var err error
+			if sc.narrowed, err = s.narrowRuns(sc.narrowed, runs, rgr, g, n, pages, tcol, minT, maxT, sc); err != nil {
+				return fmt.Errorf("segment %s, row group %d: %w", s.name, g, err)
+			}
+			runs, sc.narrowed = sc.narrowed, runs
+		}
 		total := 0
 		spans = spans[:0]
 		for _, r := range runs {
@@ -227,8 +243,6 @@ func (s *Segment) scanRowGroups(cols []string, tags map[string][]string, minT, m
 			continue
 		}
 		rs.read(int64(total), n)
-		rgr := rdr.RowGroup(g)
-		pages := s.rowGroupPages(g)
 		var values int64 // column values decoded or copied from cached pages
 		read := func(r batchColumn, runs []rowRun, total int) error {
 			values += int64(total)
@@ -369,31 +383,36 @@ func rebuildTags(tv *columnar.TagVector, r batchColumn, n int, spans []span) {
 }
 
 // matchingRows returns the rows whose tags satisfy tags according to the
-// segment's index, and false when the index cannot tell (no constraint, no
-// index, or a constrained tag the index lacks).
-func (s *Segment) matchingRows(tags map[string][]string) (*roaring.Bitmap, bool) {
+// segment's index (row_spans.go), and false when the index cannot tell (no
+// constraint, no index, or a constrained tag the index lacks).
+func (s *Segment) matchingRows(tags map[string][]string) ([]rowSpan, bool) {
 	if len(tags) == 0 || s.Index == nil {
 		return nil, false
 	}
-	var out *roaring.Bitmap
+	var out []rowSpan
+	firstKey := true
 	for k, vals := range tags {
 		byVal, ok := s.Index[k]
 		if !ok {
 			if slices.Contains(s.Info.Tags, k) {
 				return nil, false // tag column without an index entry: cannot tell
 			}
-			return roaring.New(), true // the segment has no such tag: no row has a value
+			return nil, true // the segment has no such tag: no row has a value
 		}
-		bm := roaring.New()
-		for _, v := range vals {
-			if b, ok := byVal[v]; ok {
-				bm.Or(b)
+		var spans []rowSpan
+		for i, v := range vals {
+			if b, ok := byVal[v]; ok && !slices.Contains(vals[:i], v) {
+				spans = bitmapSpans(spans, b)
 			}
 		}
-		if out == nil {
-			out = bm
+		spans = unionSpans(spans)
+		if firstKey {
+			out, firstKey = spans, false
 		} else {
-			out.And(bm)
+			out = intersectSpans(out, spans)
+		}
+		if len(out) == 0 {
+			return nil, true
 		}
 	}
 	return out, true

@@ -197,6 +197,14 @@ func foldPartials(tags []string, fs []columnar.FieldSchema, width int64, max, hi
 // and, as with ScanRollup, a fold that overflows or would hold too many
 // partials fails before fn saw any batch (FoldAbandoned).
 func FoldRollups(tags []string, fields []columnar.FieldSchema, widths []int64, batchRows int, scan func(feeds []func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
+	return FoldRollupsParts(tags, fields, widths, AllParts, batchRows, scan, fn)
+}
+
+// FoldRollupsParts is FoldRollups computing and passing on only the parts
+// want (the count always among them), as a head's fold does: TSBS's max
+// per minute reads each field's count and max, and a fold for it skips the
+// running mean and squared deviations.
+func FoldRollupsParts(tags []string, fields []columnar.FieldSchema, widths []int64, want PartSet, batchRows int, scan func(feeds []func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
 	var fs []columnar.FieldSchema
 	for _, f := range fields {
 		if Rollable(f.Type) {
@@ -208,6 +216,8 @@ func FoldRollups(tags []string, fields []columnar.FieldSchema, widths []int64, b
 	for k, w := range widths {
 		rbs[k] = newRollupBuilder(w, tags, fs, nil)
 		rbs[k].comb = newPartialTable(tags, fs, 0)
+		rbs[k].comb.want = want | partBit(PartCount)
+		rbs[k].plain = !want.Has(PartM2)
 		defer rbs[k].comb.release()
 		rbs[k].comb.limit = max(rbs[k].comb.limit/len(widths), 1)
 		feeds[k] = rollupFeeder(tags, fs, rbs[k:k+1])

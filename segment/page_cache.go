@@ -62,7 +62,10 @@ type decodedPage struct {
 	nulls []bool    // fields: true where the row lacks the value; nil when none does
 	dict  []string  // tags: the page's values
 	ids   []int32   // tags: per row, index into dict, -1 where absent
-	bytes int64     // memory held, counted once at insert
+	// stretches: the time column's, where its ascending stretches start
+	// (narrow.go); nil when too many to help.
+	stretches []int32
+	bytes     int64 // memory held, counted once at insert
 }
 
 // entryOverhead approximates the bookkeeping of one entry beyond its
@@ -72,7 +75,7 @@ const entryOverhead = int64(unsafe.Sizeof(cacheEntry{})+unsafe.Sizeof(decodedPag
 // size returns the bytes p holds: its buffers' capacities and its strings.
 func (p *decodedPage) size() int64 {
 	n := entryOverhead
-	n += int64(cap(p.i64))*8 + int64(cap(p.f64))*8 + int64(cap(p.b)) + int64(cap(p.nulls)) + int64(cap(p.ids))*4
+	n += int64(cap(p.i64))*8 + int64(cap(p.f64))*8 + int64(cap(p.b)) + int64(cap(p.nulls)) + int64(cap(p.ids))*4 + int64(cap(p.stretches))*4
 	n += int64(cap(p.s)+cap(p.dict)) * int64(unsafe.Sizeof(""))
 	for _, s := range p.s {
 		n += int64(len(s))

@@ -105,6 +105,7 @@ func decodePage(cr file.ColumnChunkReader, r batchColumn, n int, sc *pageScratch
 	switch r.kind {
 	case 't':
 		pg.i64 = slices.Clone(tmp.Time[:n])
+		pg.stretches = ascendingStretches(pg.i64)
 	case 'g':
 		// Dictionary strings were copied out of the page by tagIDs.
 		pg.dict = slices.Clip(slices.Clone(tmp.Tags[0].Dict))

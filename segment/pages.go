@@ -7,7 +7,6 @@ import (
 	"sync"
 	"unsafe"
 
-	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
@@ -87,7 +86,7 @@ func readPageIndex(pir *metadata.PageIndexReader, g, cols, timeCol int) rgPages 
 // rowRuns returns the runs of row group g (n rows, starting at segment row
 // start) to read: the rows want holds (all when want is nil) within the
 // time pages that meet [minT, maxT). Runs are ascending and disjoint.
-func (s *Segment) rowRuns(dst []rowRun, g int, start, n int64, want *roaring.Bitmap, minT, maxT int64) []rowRun {
+func (s *Segment) rowRuns(dst []rowRun, g int, start, n int64, want []rowSpan, minT, maxT int64) []rowRun {
 	dst = dst[:0]
 	ranges := []rowRun{{0, n}}
 	if minT != math.MinInt64 || maxT != math.MaxInt64 {
@@ -115,7 +114,7 @@ func (s *Segment) rowRuns(dst []rowRun, g int, start, n int64, want *roaring.Bit
 			dst = append(dst, r)
 			continue
 		}
-		bitmapRuns(want, uint64(start+r.start), uint64(start+r.start+r.n), func(a, b uint64) {
+		spansIn(want, uint64(start+r.start), uint64(start+r.start+r.n), func(a, b uint64) {
 			row := int64(a) - start
 			if k := len(dst); k > 0 && dst[k-1].start+dst[k-1].n == row {
 				dst[k-1].n += int64(b - a)
@@ -139,6 +138,10 @@ type pageScratch struct {
 	dec   *pageScratch
 	tmp   *columnar.ColumnBatch
 	remap []int32
+	// For narrowRuns (narrow.go): the runs cut to the time range, and
+	// without a cache a page's times.
+	narrowed []rowRun
+	times    *columnar.ColumnBatch
 }
 
 // readRuns decodes runs of column chunk cr into batch column r of b, rows

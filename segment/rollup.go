@@ -356,6 +356,9 @@ type rollupBuilder struct {
 	// string and sorts nothing.
 	names   [][]string
 	tagSort []int
+	// plain: the fold's reader asks for no PartM2, so runs skip the
+	// moments (FoldRollupsParts).
+	plain bool
 }
 
 func newRollupBuilder(width int64, tags []string, fields []columnar.FieldSchema, out RollupWriter) *rollupBuilder {
@@ -454,7 +457,7 @@ func (rb *rollupBuilder) add(b *columnar.ColumnBatch, tagVec []*columnar.TagVect
 			if fv == nil {
 				continue
 			}
-			foldRun(p, fv, b.Time, int(lo), int(hi))
+			foldRunParts(p, fv, b.Time, int(lo), int(hi), !rb.plain)
 		}
 	}
 	// Emit every run but the last, which may continue in the next batch.
@@ -564,6 +567,13 @@ func FloatLess(a, b float64) bool {
 // foldRun folds rows [lo, hi) of fv (times t) into p: Welford's update for
 // the mean and squared deviations, exact integer sums.
 func foldRun(p *partial, fv *columnar.FieldVector, t []int64, lo, hi int) {
+	foldRunParts(p, fv, t, lo, hi, true)
+}
+
+// foldRunParts is foldRun; without moments it leaves the mean and M2
+// alone (a division per value, each waiting on the one before), for a
+// fold whose reader asks for no PartM2 (foldOrdered does the same).
+func foldRunParts(p *partial, fv *columnar.FieldVector, t []int64, lo, hi int, moments bool) {
 	null := fv.Null
 	switch fv.Type {
 	case columnar.FieldFloat:
@@ -587,9 +597,11 @@ func foldRun(p *partial, fv *columnar.FieldVector, t []int64, lo, hi int) {
 			sum += v
 			p.last, p.lt = math.Float64bits(v), t[r]
 			p.n++
-			d := v - p.mean
-			p.mean += d / float64(p.n)
-			p.m2 += d * (v - p.mean)
+			if moments {
+				d := v - p.mean
+				p.mean += d / float64(p.n)
+				p.m2 += d * (v - p.mean)
+			}
 		}
 		p.sum, p.min, p.max = math.Float64bits(sum), math.Float64bits(mn), math.Float64bits(mx)
 	case columnar.FieldInt:
@@ -612,10 +624,12 @@ func foldRun(p *partial, fv *columnar.FieldVector, t []int64, lo, hi int) {
 			sum = s
 			p.last, p.lt = uint64(v), t[r]
 			p.n++
-			f := float64(v)
-			d := f - p.mean
-			p.mean += d / float64(p.n)
-			p.m2 += d * (f - p.mean)
+			if moments {
+				f := float64(v)
+				d := f - p.mean
+				p.mean += d / float64(p.n)
+				p.m2 += d * (f - p.mean)
+			}
 		}
 		p.sum, p.min, p.max = uint64(sum), uint64(mn), uint64(mx)
 	case columnar.FieldUint:
@@ -638,10 +652,12 @@ func foldRun(p *partial, fv *columnar.FieldVector, t []int64, lo, hi int) {
 			sum = s
 			p.last, p.lt = v, t[r]
 			p.n++
-			f := float64(v)
-			d := f - p.mean
-			p.mean += d / float64(p.n)
-			p.m2 += d * (f - p.mean)
+			if moments {
+				f := float64(v)
+				d := f - p.mean
+				p.mean += d / float64(p.n)
+				p.m2 += d * (f - p.mean)
+			}
 		}
 		p.sum, p.min, p.max = sum, mn, mx
 	}

@@ -216,3 +216,108 @@ func TestAllSet(t *testing.T) {
 		}
 	}
 }
+
+// foldColumns folds the rows of seg in [minT, maxT) at width with
+// FoldRollupsParts (want) and returns its columns as partColumns does.
+func foldColumns(t *testing.T, seg *Segment, cols []string, want PartSet, minT, maxT, width int64) map[string][]string {
+	t.Helper()
+	var tags []string
+	for _, c := range cols {
+		if slices.Contains(seg.Info.Tags, c) {
+			tags = append(tags, c)
+		}
+	}
+	var fields []columnar.FieldSchema
+	for _, f := range seg.Info.Fields {
+		if slices.Contains(cols, f.Name) {
+			fields = append(fields, f)
+		}
+	}
+	out := map[string][]string{}
+	err := FoldRollupsParts(tags, fields, []int64{width}, want, 97, func(feeds []func(*columnar.ColumnBatch) error) error {
+		return seg.ScanRowGroupsRange(cols, nil, minT, maxT, 0, seg.NumRowGroups(), feeds[0])
+	}, func(b *columnar.ColumnBatch) error {
+		for i := range b.Len {
+			var key strings.Builder
+			fmt.Fprint(&key, b.Time[i])
+			for _, tv := range b.Tags {
+				v := "-"
+				if id := tv.IDs[i]; id >= 0 {
+					v = tv.Dict[id]
+				}
+				fmt.Fprintf(&key, " %s=%s", tv.Name, v)
+			}
+			for _, fv := range b.Fields {
+				var v string
+				switch {
+				case fv.Null != nil && fv.Null[i]:
+					v = "null"
+				case fv.Type == columnar.FieldFloat:
+					v = fmt.Sprint(math.Float64bits(fv.F[i]))
+				case fv.Type == columnar.FieldInt:
+					v = fmt.Sprint(fv.I[i])
+				default:
+					v = fmt.Sprint(fv.U[i])
+				}
+				out[fv.Name] = append(out[fv.Name], key.String()+" "+v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range out {
+		slices.Sort(v)
+	}
+	return out
+}
+
+// A segment's fold asked for some parts only (FoldRollupsParts: a ragged
+// piece of TSBS's hourly means asks for count and sum) passes on exactly
+// those columns, each bit for bit what the fold of every part passes on,
+// its rows folded without the running mean and M2 when PartM2 is not
+// asked for.
+func TestFoldRollupsPartsMatchesAll(t *testing.T) {
+	_, seg := pagedSegment(t)
+	sets := [][]string{{PartMax}, {PartMin, PartSum}, {PartFirst, PartFirstTime}, {PartLast, PartLastTime}, {PartSum, PartM2}, {}}
+	cols := []string{"host", "usage", "n", "u"}
+	for _, width := range []int64{60e9, 3600e9} {
+		for _, r := range [][2]int64{{math.MinInt64, math.MaxInt64}, {1200e9, 7200e9}} {
+			all := foldColumns(t, seg, cols, AllParts, r[0], r[1], width)
+			if len(all[RollupRows]) == 0 {
+				t.Fatalf("width=%d range=%v: no partials", width, r)
+			}
+			for _, set := range sets {
+				name := fmt.Sprintf("width=%d range=%v parts=%v", width, r, set)
+				names := []string{RollupRows}
+				for _, c := range set {
+					names = append(names, RollupColumn("usage", c))
+				}
+				got := foldColumns(t, seg, cols, PartsOf(names), r[0], r[1], width)
+				wantCols := []string{RollupRows}
+				for _, f := range []string{"usage", "n", "u"} {
+					for _, p := range RollupParts {
+						if p == PartCount || slices.Contains(set, p) {
+							wantCols = append(wantCols, RollupColumn(f, p))
+						}
+					}
+				}
+				var gotCols []string
+				for c := range got {
+					gotCols = append(gotCols, c)
+				}
+				slices.Sort(gotCols)
+				slices.Sort(wantCols)
+				if !slices.Equal(gotCols, wantCols) {
+					t.Fatalf("%s: columns %v, want %v", name, gotCols, wantCols)
+				}
+				for _, c := range wantCols {
+					if !slices.Equal(got[c], all[c]) {
+						t.Fatalf("%s: column %s differs from the fold of every part:\n got %v\nwant %v", name, c, got[c][:min(5, len(got[c]))], all[c][:min(5, len(all[c]))])
+					}
+				}
+			}
+		}
+	}
+}

@@ -21,7 +21,7 @@ func (s *Segment) TagValues(key string, filter map[string][]string) (vals []stri
 		return nil, false
 	}
 	for v, bm := range byVal {
-		if bm.IsEmpty() || (indexed && !bm.Intersects(want)) {
+		if bm.IsEmpty() || (indexed && !bitmapMeetsSpans(bm, want)) {
 			continue
 		}
 		vals = append(vals, v)

@@ -60,9 +60,11 @@ func TestQueryTimeoutHoldsInGrouping(t *testing.T) {
 		}
 		// Deadlines at several fractions of the run, so that one or
 		// more falls in the grouping whatever the machine's load.
-		// Not later: past the grouping, the aggregates over 2M groups
-		// (exec.aggregate) and the rows' conversion (exec.toRows) still
-		// run 0.1-0.4 s between checks, which this test does not cover.
+		// Not later: the aggregates over 2M groups (exec.aggregate,
+		// checked every block of rows since, see query/exec's
+		// TestAggregateDeadlineHoldsInCPU) and the rows' conversion
+		// (exec.toRows) have tests of their own; this one is about the
+		// grouping.
 		for _, frac := range []time.Duration{12, 9, 6} {
 			timeout := wall / frac
 			s.srv.cfg.QueryTimeout = timeout

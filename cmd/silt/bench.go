@@ -26,6 +26,9 @@ Commands:
           or ClickHouse's HTTP interface; rows/s and values/s
   query   run the TSBS query types against a server in Silt SQL, InfluxQL or
           ClickHouse SQL; min/median/p95/max per type
+  compare run the query types on several systems interleaved (make
+          bench-peers): every type on all systems in the same window, a
+          canary of the machine's speed, each server's peak RSS
   dashboard
           the real-time dashboard benchmark: ingest as fast as the server
           takes it, alone and while Grafana-like panels refresh every
@@ -59,6 +62,8 @@ func runBench(args []string) int {
 		return runBenchQuery(args[1:])
 	case "dashboard":
 		return runBenchDashboard(args[1:])
+	case "compare":
+		return runBenchCompare(args[1:])
 	case "report":
 		return runBenchReport(args[1:])
 	case "membw":

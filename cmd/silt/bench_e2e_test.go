@@ -172,3 +172,122 @@ func TestBenchLoadAndQueryAgainstSilt(t *testing.T) {
 		}
 	}
 }
+
+// silt bench compare against a real Silt through two endpoints (SQL and
+// /query), then silt bench report on its directory: every type ran on both,
+// interleaved, with the server's CPU per run; the peak RSS of the one
+// process was read once per type and written for both endpoints; the
+// canary was timed before every step; the page shows the interleaving, the
+// canary and the answers agreeing (SQL and InfluxQL are two front ends
+// over one store, so they must).
+func TestBenchCompareAgainstSilt(t *testing.T) {
+	skipShort(t)
+	h := newHarness(t)
+	p := h.start(filepath.Join(h.dir, "data"))
+	pid := p.cmd.Process.Pid
+	bin := siltBinary(t)
+	dir := t.TempDir()
+	data := []string{"--scale", "8", "--start", "2026-01-01T00:00:00Z", "--end", "2026-01-02T00:00:00Z", "--seed", "11"}
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("silt %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	run(append([]string{"bench", "load", "--url", p.base, "--db", "b", "--workers", "2", "--batch-size", "1000",
+		"--name", "Silt test", "--json", filepath.Join(dir, "load-silt-1.json")}, data...)...)
+	const perType, runs = 2, 3
+	types := []string{"high-cpu-1", "lastpoint"}
+	run(append([]string{"bench", "compare", "--db", "b", "--dir", dir, "--types", strings.Join(types, ","),
+		"--per-type", strconv.Itoa(perType), "--runs", strconv.Itoa(runs),
+		"--system", fmt.Sprintf("silt,sql,%s,%d,Silt test", p.base, pid),
+		"--system", fmt.Sprintf("silt-influxql,influxql,%s,%d,Silt test /query", p.base, pid)}, data...)...)
+
+	for _, key := range []string{"silt", "silt-influxql"} {
+		var qf queryFile
+		if err := readJSON(filepath.Join(dir, "query-"+key+".json"), &qf); err != nil {
+			t.Fatal(err)
+		}
+		if qf.Schedule != scheduleInterleaved || len(qf.Types) != len(types) {
+			t.Fatalf("%s: schedule %q, %d types", key, qf.Schedule, len(qf.Types))
+		}
+		for _, tr := range qf.Types {
+			if len(tr.Errors) > 0 || len(tr.Runs) != perType*runs || len(tr.CPU) != perType*runs || len(tr.Answers) != perType {
+				t.Fatalf("%s %s: errors %v, %d runs, %d CPU figures, %d answers", key, tr.Type, tr.Errors, len(tr.Runs), len(tr.CPU), len(tr.Answers))
+			}
+		}
+	}
+	rss := func(key string) string {
+		b, err := os.ReadFile(filepath.Join(dir, "rss-"+key+".txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	lines := strings.Fields(rss("silt"))
+	if len(lines) != len(types) || rss("silt-influxql") != rss("silt") {
+		t.Fatalf("peak RSS per type: %q and %q, want %d equal lines", rss("silt"), rss("silt-influxql"), len(types))
+	}
+	for _, l := range lines {
+		// A running Silt holds megabytes; a misread field (kB, a page count) would not look like that.
+		if n, err := strconv.ParseInt(l, 10, 64); err != nil || n < 1<<20 || n > 1<<36 {
+			t.Fatalf("peak RSS %q is not a process's resident bytes", l)
+		}
+	}
+	var cf canaryFile
+	if err := readJSON(filepath.Join(dir, "canary.json"), &cf); err != nil {
+		t.Fatal(err)
+	}
+	if len(cf.Types) != len(types) {
+		t.Fatalf("canary of %d types, want %d", len(cf.Types), len(types))
+	}
+	for _, tc := range cf.Types {
+		if len(tc.Samples) != perType*runs || tc.Samples[len(tc.Samples)-1].Round != runs-1 {
+			t.Fatalf("canary of %s: %+v", tc.Type, tc.Samples)
+		}
+		for _, s := range tc.Samples {
+			if s.CPUNS <= 0 || s.WallNS <= 0 {
+				t.Fatalf("canary sample of %s not timed: %+v", tc.Type, s)
+			}
+		}
+	}
+
+	page := run("bench", "report", "--dir", dir)
+	for _, want := range []string{
+		"interleaved across the systems",
+		"## Machine speed during the queries (canary)",
+		"| peak RSS during queries, MB |",
+		fmt.Sprintf("Every other endpoint returned the same number of result rows as Silt's SQL for all %d query instances", perType*len(types)),
+		"| lastpoint, median ms |",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+}
+
+// --system's value: five comma-separated fields, the name last and free to
+// hold commas; a bad dialect, a bad PID, a key unfit for a file name or a
+// key given twice is refused.
+func TestBenchCompareSystemFlag(t *testing.T) {
+	var l systemList
+	if err := l.Set("silt-head,sql,http://127.0.0.1:1,42,Silt v1, head"); err != nil {
+		t.Fatal(err)
+	}
+	if got := l[0]; got.key != "silt-head" || got.dialect != "sql" || got.url != "http://127.0.0.1:1" || got.pid != 42 || got.name != "Silt v1, head" {
+		t.Fatalf("parsed %+v", got)
+	}
+	for _, bad := range []string{
+		"x,sql,http://a,1",             // no name
+		"x,sqlite,http://a,1,X",        // no such dialect
+		"x,sql,http://a,-1,X",          // not a pid
+		"x.y,sql,http://a,1,X",         // a dot would break query-KEY.TYPE.json
+		"silt-head,sql,http://a,0,Dup", // given twice
+	} {
+		if err := l.Set(bad); err == nil {
+			t.Errorf("--system %q accepted", bad)
+		}
+	}
+}

@@ -26,7 +26,7 @@ too (its threads' run time, to the nanosecond): on a busy machine it moves
 far less than the wall time.
 
 With --pair-dialect (and --pair-url), every run of an instance goes to both
-dialects, one after the other, the order reversed on every other run: on a
+dialects, one after the other, which goes first alternating query by query: on a
 busy machine both see the same drift, and the median of the paired ratios
 (pair over main) is the comparison to read. Answers must agree.
 
@@ -54,15 +54,21 @@ Example:
 Flags:
 `
 
+// scheduleInterleaved marks a query file of silt bench compare.
+const scheduleInterleaved = "interleaved"
+
 // queryFile is what --json writes.
 type queryFile struct {
-	System  string             `json:"system"`
-	Dialect string             `json:"dialect"`
-	Seed    uint64             `json:"seed"`
-	PerType int                `json:"per_type"`
-	Runs    int                `json:"runs"`
-	Types   []bench.TypeResult `json:"types"`
-	Queries []bench.Query      `json:"queries"`
+	System  string `json:"system"`
+	Dialect string `json:"dialect"`
+	Seed    uint64 `json:"seed"`
+	PerType int    `json:"per_type"`
+	Runs    int    `json:"runs"`
+	// Schedule is "interleaved" when silt bench compare ran the systems
+	// interleaved; empty for silt bench query (one system at a time).
+	Schedule string             `json:"schedule,omitempty"`
+	Types    []bench.TypeResult `json:"types"`
+	Queries  []bench.Query      `json:"queries"`
 }
 
 func runBenchQuery(args []string) int {

@@ -33,6 +33,8 @@ others are its peers):
   rss-KEY.txt      optional: the server's peak RSS in bytes while it answered
                    queries, one number a line (e.g. one per query type; the
                    largest counts)
+  canary.json      optional: silt bench compare's canary, the machine's speed
+                   before each interleaved step (a section of its own)
 
 Keys starting with "silt" are Silt through its endpoints (silt: SQL first).
 
@@ -173,6 +175,7 @@ func readComparison(dir string) (*bench.Comparison, error) {
 			s.Queries = append(s.Queries, qf.Types...)
 			if k == "silt" {
 				c.PerType, c.Runs = qf.PerType, qf.Runs
+				c.Interleaved = qf.Schedule == scheduleInterleaved
 			}
 		}
 		// The order of bench.QueryTypes, whatever the order of the files.
@@ -225,6 +228,13 @@ func readComparison(dir string) (*bench.Comparison, error) {
 	}
 	if c.Dataset.Hosts == 0 {
 		return nil, fmt.Errorf("no load-silt.json in %s: the dataset is unknown", dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "canary.json")); err == nil {
+		var cf canaryFile
+		if err := readJSON(filepath.Join(dir, "canary.json"), &cf); err != nil {
+			return nil, err
+		}
+		c.Canary = cf.Types
 	}
 	return c, nil
 }

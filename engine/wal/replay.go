@@ -70,7 +70,7 @@ func Replay(dir string, fn func(seq uint64, payload []byte) error) (ReplayStats,
 		for off < len(data) {
 			payload, n, reason := parseRecord(data[off:])
 			if reason == "" {
-				out, err := s2.Decode(scratch[:cap(scratch)], payload)
+				out, err := decode(scratch, payload)
 				if err != nil {
 					reason = "decompress: " + err.Error()
 				} else {
@@ -194,4 +194,17 @@ func resync(data []byte, from int) int {
 		from = at + 1
 	}
 	return -1
+}
+
+// decode decompresses a record's payload into scratch's room, refusing
+// one that declares more than MaxPayload bytes before allocating them.
+func decode(scratch, payload []byte) ([]byte, error) {
+	n, err := s2.DecodedLen(payload)
+	if err != nil {
+		return nil, err
+	}
+	if n > MaxPayload {
+		return nil, fmt.Errorf("declares %d bytes, more than a record's %d", n, MaxPayload)
+	}
+	return s2.Decode(scratch[:cap(scratch)], payload)
 }

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -401,6 +402,47 @@ func TestCorruptUndecodable(t *testing.T) {
 	var err2 error = c
 	if !errors.Is(err2, ErrCorrupt) || !strings.Contains(err2.Error(), name) {
 		t.Fatalf("Corruption as error: %v", err2)
+	}
+}
+
+// TestCorruptHugeDeclaredLength: a record whose checksum holds but whose
+// s2 header declares nearly 4 GiB is damage, found without allocating
+// what it declares (s2.Decode alone would make a buffer of that size
+// before finding the literal short).
+func TestCorruptHugeDeclaredLength(t *testing.T) {
+	base, want := buildLog(t, 1, 2)
+	name := fileName(base, 1)
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans := recordSpans(t, name)
+	junk := binary.AppendUvarint(nil, 1<<32-1)
+	junk = append(junk, 0x04, 'a', 'b') // a 2-byte literal
+	bad := make([]byte, headerSize, headerSize+len(junk))
+	binary.LittleEndian.PutUint32(bad[0:], magic)
+	binary.LittleEndian.PutUint32(bad[4:], uint32(len(junk)))
+	binary.LittleEndian.PutUint32(bad[8:], crc32.Checksum(junk, castagnoli))
+	bad = append(bad, junk...)
+	out := append(append(append([]byte(nil), data[:spans[1].off]...), bad...), data[spans[1].off:]...)
+	if err := os.WriteFile(name, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.TotalAlloc
+	got, st := replayAll(t, base)
+	vst, verr := Verify(base, 0)
+	runtime.ReadMemStats(&ms)
+	if alloc := ms.TotalAlloc - before; alloc > 64<<20 {
+		t.Errorf("replay and verify of a 2-record log allocated %d bytes: the declared length was allocated", alloc)
+	}
+	checkRecords(t, got, want)
+	if len(st.Corrupted) != 1 || !strings.Contains(st.Corrupted[0].Reason, "declares") {
+		t.Fatalf("replay Corrupted=%v, want one record declaring too many bytes", st.Corrupted)
+	}
+	if verr != nil || len(vst.Corrupted) != 1 || !strings.Contains(vst.Corrupted[0].Reason, "declares") {
+		t.Fatalf("verify: %v %+v, want one record declaring too many bytes", verr, vst)
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-
-	"github.com/klauspost/compress/s2"
 )
 
 // VerifyStats is what Verify found in a WAL directory.
@@ -53,7 +51,7 @@ func Verify(dir string, from uint64) (VerifyStats, error) {
 		for off < len(data) {
 			payload, n, reason := parseRecord(data[off:])
 			if reason == "" {
-				out, err := s2.Decode(scratch[:cap(scratch)], payload)
+				out, err := decode(scratch, payload)
 				if err == nil {
 					scratch = out
 					st.Records++

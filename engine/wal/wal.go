@@ -50,7 +50,13 @@ const (
 	// MaxRecord bounds one record's compressed payload; a length above it in
 	// a header is treated as corruption.
 	MaxRecord = 256 << 20
-	suffix    = ".wal"
+	// MaxPayload bounds one record's payload before compression. Writers
+	// refuse a larger one, and replay and verify treat a record that says
+	// it decompresses to more as damaged rather than allocate what its
+	// header declares: s2's uvarint length can claim up to 4 GiB in a few
+	// bytes, and a record can hold a valid checksum over a bad length.
+	MaxPayload = 1 << 30
+	suffix     = ".wal"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -62,7 +68,8 @@ var (
 	ErrBroken = errors.New("wal: broken by an earlier fsync failure, restart to recover")
 	// ErrClosed is returned by calls after Close.
 	ErrClosed = errors.New("wal: closed")
-	// ErrTooLarge is returned for a record above MaxRecord.
+	// ErrTooLarge is returned for a record above MaxRecord, or a payload
+	// above MaxPayload.
 	ErrTooLarge = errors.New("wal: record too large")
 )
 
@@ -247,7 +254,7 @@ func Prepare(payload []byte, prefix int) (*Record, error) {
 	}
 	rest := payload[prefix:]
 	maxLen := s2.MaxEncodedLen(len(rest))
-	if maxLen < 0 {
+	if maxLen < 0 || len(payload) > MaxPayload {
 		return nil, ErrTooLarge
 	}
 	// Room before the elements: the frame's header, the whole payload's
