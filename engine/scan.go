@@ -369,7 +369,13 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 	}
 	// A task produces the batches of one group of overlapping sources.
 	var tasks []func(emit func(*columnar.ColumnBatch) error) error
+	// headRows estimates the rows the tasks read, while they are all of
+	// heads read alone; -1 once a task of any other kind is added.
+	headRows := 0.0
 	for _, g := range ts.overlapGroups() {
+		if len(g) != 1 || g[0] < len(ts.segs) {
+			headRows = -1
+		}
 		if len(g) == 1 && g[0] < len(ts.segs) {
 			// Alone, a segment needs no merge and so no series identity:
 			// only the asked-for columns are decoded.
@@ -404,7 +410,12 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 			// its rows are sorted and duplicates merged, still columnar.
 			// Either way its block index narrows the read to the scan's
 			// series and range.
-			tasks = append(tasks, ts.headTasks(ts.heads[g[0]-len(ts.segs)], timeSpan{ts.minT, ts.maxT})...)
+			h := ts.heads[g[0]-len(ts.segs)]
+			hts, rows := ts.headTasks(h, timeSpan{ts.minT, ts.maxT})
+			tasks = append(tasks, hts...)
+			if headRows >= 0 {
+				headRows += rows
+			}
 			continue
 		}
 		// Overlapping sources usually overlap only at their edges (a flush
@@ -420,8 +431,24 @@ func (ts *TableScan) RunBatches(ctx context.Context, fn func(*columnar.ColumnBat
 			tasks[i] = timedTask(t, ts.Read)
 		}
 	}
+	if headRows >= 0 && headRows < serialHeadRows {
+		// A panel's few series of a live head: the pieces are cheaper
+		// read one after the other than handed to workers, whose start,
+		// wake-ups and ordered hand-over cost more CPU than the rows.
+		return runSerial(ctx, tasks, fn)
+	}
 	return runTasks(ctx, tasks, ts.Lookahead, fn)
 }
+
+// serialHeadRows is the estimated number of head rows under which a scan
+// of heads alone runs its tasks on the query's goroutine. At a few
+// nanoseconds a row folded or gathered this is tens of microseconds of
+// work, about what starting two workers and handing their batches over
+// in order costs (in process, a one-host hour of TSBS's head: 0.21 →
+// 0.15 CPU ms a query, BenchmarkInfluxQLHeadTSBS/single-groupby-5-1-1/
+// influxql-cold); a dashboard's whole-fleet panel reads far more, and
+// keeps every core busy.
+const serialHeadRows = 32 << 10
 
 // timedTask is task t counting into rs its own running time: from its
 // start to its end, less the time it waited for the consumer to take its
@@ -451,14 +478,14 @@ const minHeadRollupRows = 4
 // scan's series only; when the scan takes rollups, the windows wholly in
 // span as partials folded while reading (Head.ScanRollup), so the reader
 // holds a row per series and window rather than every row.
-func (ts *TableScan) headTasks(h *segment.Head, span timeSpan) []func(emit func(*columnar.ColumnBatch) error) error {
+func (ts *TableScan) headTasks(h *segment.Head, span timeSpan) (tasks []func(emit func(*columnar.ColumnBatch) error) error, rows float64) {
 	var keep []bool
 	var once sync.Once
 	match := func() []bool { // the head's tag index, once for all pieces
 		once.Do(func() { keep = h.MatchSeries(ts.Tags) })
 		return keep
 	}
-	var tasks []func(emit func(*columnar.ColumnBatch) error) error
+	rows = headRowsIn(h, span, match)
 	// A range ending past the head's newest row reads its last window
 	// whole, from partials (endWindowed).
 	_, last := h.TimeRange()
@@ -492,7 +519,37 @@ func (ts *TableScan) headTasks(h *segment.Head, span timeSpan) []func(emit func(
 		}
 		tasks = append(tasks, raw)
 	}
-	return tasks
+	return tasks, rows
+}
+
+// headRowsIn estimates the rows of h a scan of span reads: the head's
+// rows in proportion to the part of its time range the span covers and
+// to the series match selects (nil: all), as if rows were spread evenly.
+// It reads no rows: the head's unsealed tail alone can be thousands.
+func headRowsIn(h *segment.Head, span timeSpan, match func() []bool) float64 {
+	first, last := h.TimeRange()
+	n, series := h.Len(), h.Series()
+	if n == 0 || series == 0 {
+		return 0
+	}
+	lo, hi := max(span.lo, first), last
+	if span.hi != math.MaxInt64 {
+		hi = min(hi, span.hi-1)
+	}
+	if hi < lo {
+		return 0
+	}
+	rows := float64(n) * (float64(hi-lo) + 1) / (float64(last-first) + 1)
+	if keep := match(); keep != nil {
+		kept := 0
+		for _, k := range keep {
+			if k {
+				kept++
+			}
+		}
+		rows *= float64(kept) / float64(series)
+	}
+	return rows
 }
 
 // groupSlice is a stretch of time and the sources of a group that have
@@ -573,7 +630,8 @@ func (ts *TableScan) sliceTasks(sl groupSlice, cols []string, fields []columnar.
 			}
 			return splitRowGroups(ts.segs[i], ts.Columns, ts.Tags, []timeSpan{sl.timeSpan}, 0, ts.Read, ts.Filter)
 		}
-		return ts.headTasks(ts.heads[i-len(ts.segs)], sl.timeSpan)
+		tasks, _ := ts.headTasks(ts.heads[i-len(ts.segs)], sl.timeSpan)
+		return tasks
 	}
 	// The newest sources, heads that repeat no older point here, are read
 	// alone (head_older.go): the rest are merged without them.
@@ -584,7 +642,8 @@ func (ts *TableScan) sliceTasks(sl groupSlice, cols []string, fields []columnar.
 	if alone < len(sl.srcs) {
 		tasks := ts.sliceTasks(groupSlice{sl.timeSpan, sl.srcs[:alone]}, cols, fields)
 		for _, i := range sl.srcs[alone:] {
-			tasks = append(tasks, ts.headTasks(ts.heads[i-len(ts.segs)], sl.timeSpan)...)
+			hts, _ := ts.headTasks(ts.heads[i-len(ts.segs)], sl.timeSpan)
+			tasks = append(tasks, hts...)
 		}
 		return tasks
 	}
@@ -769,22 +828,29 @@ func (ts *TableScan) overlapGroups() [][]int {
 // are added in the same order every run; the first error stops everything.
 func runTasks(ctx context.Context, tasks []func(emit func(*columnar.ColumnBatch) error) error, la Lookahead, fn func(*columnar.ColumnBatch) error) error {
 	if len(tasks) == 1 || runtime.GOMAXPROCS(0) == 1 {
-		// No workers to stop: the deadline or a disconnect is noticed
-		// between batches (BatchRows rows at most).
-		emit := func(b *columnar.ColumnBatch) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			return fn(b)
-		}
-		for _, t := range tasks {
-			if err := t(emit); err != nil {
-				return err
-			}
-		}
-		return ctx.Err()
+		return runSerial(ctx, tasks, fn)
 	}
 	return runOrdered(ctx, min(runtime.GOMAXPROCS(0), len(tasks)), tasks, la, fn) // scan_order.go
+}
+
+// runSerial runs the tasks one after the other on the caller's goroutine,
+// in task order as runOrdered hands their batches over, so the answer is
+// the same bits either way.
+func runSerial(ctx context.Context, tasks []func(emit func(*columnar.ColumnBatch) error) error, fn func(*columnar.ColumnBatch) error) error {
+	// No workers to stop: the deadline or a disconnect is noticed
+	// between batches (BatchRows rows at most).
+	emit := func(b *columnar.ColumnBatch) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fn(b)
+	}
+	for _, t := range tasks {
+		if err := t(emit); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
 }
 
 // Close ends the scan: its segments may be deleted (after compaction) once

@@ -133,3 +133,37 @@ func TestTableWritesTheResult(t *testing.T) {
 		t.Fatal("Table.Result's rows differ from the oracle's")
 	}
 }
+
+// timeFormatter writes what AppendFormat with RFC3339Nano writes, for one
+// formatter reused across times as an answer's column uses it: a series'
+// minutes and seconds through midnights and year ends, random times of
+// any year (before 1970, past 9999), and back and forth between days.
+func TestTimeFormatterMatchesAppendFormat(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	var times []int64
+	for _, start := range []time.Time{
+		time.Date(2025, 12, 31, 23, 58, 0, 0, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 30, 500, time.UTC),
+		time.Date(2024, 2, 28, 23, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 0, 0, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		for _, step := range []time.Duration{time.Minute, 7 * time.Second, time.Hour + 1234567, -time.Minute} {
+			for k := range 200 {
+				times = append(times, start.Add(time.Duration(k)*step).UnixNano())
+			}
+		}
+	}
+	for range 5000 {
+		times = append(times, r.Int64())
+		times = append(times, -r.Int64N(1<<62))
+	}
+	times = append(times, 0, -1, 1, math.MinInt64, math.MaxInt64)
+	var f timeFormatter
+	for _, ns := range times {
+		want := time.Unix(0, ns).UTC().AppendFormat(nil, time.RFC3339Nano)
+		if got := f.append([]byte("x"), ns); string(got) != "x"+string(want) {
+			t.Fatalf("%d: %s, AppendFormat writes %s", ns, got[1:], want)
+		}
+	}
+}

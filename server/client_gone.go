@@ -36,10 +36,11 @@ func (s *Server) queryContext(rc *fasthttp.RequestCtx) (context.Context, context
 // clientPoll until stop is called. fasthttp gives handlers no signal for
 // this, and reading the connection would take bytes of a pipelined next
 // request, so the check peeks at the socket without consuming: a zero-byte
-// read means the peer sent FIN. The checks run on a timer, not on a
-// goroutine of their own: most queries end before the first check, and a
-// goroutine started and woken for each would cost more than the query's
-// planning.
+// read means the peer sent FIN. One goroutine (clients) checks every
+// running query's connection on one ticker, not a goroutine or a timer of
+// each query's own: most queries end before the first check, and arming
+// a timer for each woke a sleeping thread (the runtime's netpoller) per
+// query, a third of a small query's fixed CPU in process.
 func watchClient(conn net.Conn, gone func()) (stop func()) {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
@@ -50,42 +51,78 @@ func watchClient(conn net.Conn, gone func()) (stop func()) {
 		return func() {}
 	}
 	w := &clientWatch{raw: raw, gone: gone}
-	w.mu.Lock() // the timer's first check reads w.t
-	w.t = time.AfterFunc(clientPoll, w.check)
-	w.mu.Unlock()
-	return w.stop
+	clients.add(w)
+	return func() { clients.remove(w) }
 }
 
-// clientWatch is one watchClient: its timer and whether it has ended.
+// clientWatch is one watchClient's connection and callback.
 type clientWatch struct {
 	raw  syscall.RawConn
 	gone func()
-	mu   sync.Mutex
-	t    *time.Timer
-	done bool // stopped, or the peer was found gone
 }
 
-func (w *clientWatch) check() {
-	w.mu.Lock()
-	if w.done {
-		w.mu.Unlock()
-		return
-	}
-	if !peerClosed(w.raw) {
-		w.t.Reset(clientPoll)
-		w.mu.Unlock()
-		return
-	}
-	w.done = true
-	w.mu.Unlock()
-	w.gone()
+// clientWatcher holds the watched connections. Its goroutine runs while
+// there are any: it ends at the first tick that finds none, and the next
+// add starts it again, so an idle server wakes for nothing.
+type clientWatcher struct {
+	mu      sync.Mutex
+	watches map[*clientWatch]struct{}
+	running bool
 }
 
-func (w *clientWatch) stop() {
-	w.mu.Lock()
-	w.done = true
-	w.mu.Unlock()
-	w.t.Stop()
+var clients = &clientWatcher{watches: map[*clientWatch]struct{}{}}
+
+func (cw *clientWatcher) add(w *clientWatch) {
+	cw.mu.Lock()
+	cw.watches[w] = struct{}{}
+	start := !cw.running
+	cw.running = true
+	cw.mu.Unlock()
+	if start {
+		go cw.loop()
+	}
+}
+
+// remove ends w's watch: gone is not called after remove returns, unless
+// a check that found the client gone had already taken w out.
+func (cw *clientWatcher) remove(w *clientWatch) {
+	cw.mu.Lock()
+	delete(cw.watches, w)
+	cw.mu.Unlock()
+}
+
+func (cw *clientWatcher) loop() {
+	t := time.NewTicker(clientPoll)
+	defer t.Stop()
+	var batch []*clientWatch
+	for range t.C {
+		cw.mu.Lock()
+		if len(cw.watches) == 0 {
+			cw.running = false
+			cw.mu.Unlock()
+			return
+		}
+		batch = batch[:0]
+		for w := range cw.watches {
+			batch = append(batch, w)
+		}
+		cw.mu.Unlock()
+		// The peeks run without the lock: queries start and end
+		// meanwhile.
+		for i, w := range batch {
+			batch[i] = nil // nothing of a finished query kept to the next tick
+			if !peerClosed(w.raw) {
+				continue
+			}
+			cw.mu.Lock()
+			_, live := cw.watches[w] // not stopped meanwhile
+			delete(cw.watches, w)
+			cw.mu.Unlock()
+			if live {
+				w.gone()
+			}
+		}
+	}
 }
 
 // peerClosed peeks at the socket without blocking or consuming.

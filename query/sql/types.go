@@ -267,7 +267,9 @@ type Table struct {
 const TimeColumn = "time"
 
 func newTable(name string, info TableInfo) *Table {
-	t := &Table{Name: name}
+	// Sized once: grown by appends, a TSBS table's 21 columns took six
+	// allocations in every query's planning.
+	t := &Table{Name: name, Columns: make([]Column, 0, 1+len(info.Tags)+len(info.Fields))}
 	t.Columns = append(t.Columns, Column{Name: TimeColumn, Kind: KindTime, Type: TypeTimestamp})
 	for i, tag := range info.Tags {
 		t.Columns = append(t.Columns, Column{Name: tag, Kind: KindTag, Type: TypeString, Index: len(t.Columns), Ord: i})
