@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -375,9 +376,11 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 	// load, all of it inside the writers' critical section.
 	var pre *wal.Record
 	rows := len(b.Rows)
-	// Which rows have the shape of the row before them, before the lock
-	// too: it depends on the batch alone, and building each row's shape
-	// was most of admitLocked's time under the lock.
+	// Which rows have the shape of the row before them, and each row's
+	// tag hash (segment.RowTagsHash), before the lock too: they depend on
+	// the batch alone, and building each row's shape was most of
+	// admitLocked's time under the lock, hashing its tags a tenth of
+	// Head.Append's.
 	shapes := shapePool.Get().(*shapeScratch)
 	defer shapes.release()
 	shapes.mark(b)
@@ -403,7 +406,8 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 		return res, ErrNotReady
 	}
 	var undo schemaUndo
-	res.Rejected = e.admitLocked(db, b, shapes.same, &undo, true)
+	res.Rejected = e.admitLocked(db, b, shapes.same, shapes.hashes, &undo, true)
+	shapes.hashes = shapes.hashes[:len(b.Rows)] // admitLocked kept the admitted rows' hashes in front
 	for _, r := range res.Rejected {
 		e.metrics.RowsRejected.WithLabelValues(r.Code).Inc()
 	}
@@ -456,7 +460,7 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 		e.mu.Unlock()
 		return res, fmt.Errorf("write wal: %w", err)
 	}
-	e.applyLocked(db, b, st)
+	e.applyLocked(db, b, st, shapes.hashes)
 	e.sources.Advance(offs)
 	// Before the write is acknowledged: a query after it plans over its
 	// new tables and columns (catalog_pub.go) and reads its rows
@@ -483,8 +487,10 @@ func (e *Engine) writeRecord(db string, b *columnar.Batch, offs sink.SourceOffse
 // limit applies the Limits (new writes); replayed rows were acknowledged
 // already and are admitted whatever the limits are now. same, when not
 // nil, says for each row of b whether its shape is that of the row before
-// it (shapeScratch.mark); nil: admitLocked finds out itself.
-func (e *Engine) admitLocked(db string, b *columnar.Batch, same []bool, undo *schemaUndo, limit bool) []columnar.LineError {
+// it (shapeScratch.mark); nil: admitLocked finds out itself. hashes, when
+// not nil, holds a value per row of b (the rows' tag hashes), filtered in
+// place as b.Rows is: the first len(b.Rows) after are the admitted rows'.
+func (e *Engine) admitLocked(db string, b *columnar.Batch, same []bool, hashes []uint64, undo *schemaUndo, limit bool) []columnar.LineError {
 	tables := e.catalog[db]
 	undo.db = db
 	if tables == nil {
@@ -520,6 +526,9 @@ func (e *Engine) admitLocked(db string, b *columnar.Batch, same []bool, undo *sc
 		if sameShape && prevOK {
 			// Same shape as the admitted row before it: admitted too.
 			e.sameShape = append(e.sameShape, true)
+			if hashes != nil {
+				hashes[len(kept)] = hashes[i]
+			}
 			kept = append(kept, r)
 			continue
 		}
@@ -556,6 +565,9 @@ func (e *Engine) admitLocked(db string, b *columnar.Batch, same []bool, undo *sc
 			e.catalogChangedLocked(db)
 		}
 		e.sameShape = append(e.sameShape, false)
+		if hashes != nil {
+			hashes[len(kept)] = hashes[i]
+		}
 		kept = append(kept, r)
 		prevOK = true
 	}
@@ -605,33 +617,46 @@ func (e *Engine) undoLocked(u *schemaUndo) {
 }
 
 // shapeScratch says which rows of a batch have the shape of the row
-// before them (columnar.RowShape), found before the engine lock.
+// before them (columnar.RowShape), and hashes their tags
+// (segment.RowTagsHash), before the engine lock.
 type shapeScratch struct {
 	same     []bool
+	hashes   []uint64
 	cur, prv []byte
+	key      []byte // RowTagsHash's buffer
 }
 
 var shapePool = sync.Pool{New: func() any { return new(shapeScratch) }}
 
 // release gives s back to the pool, unless one huge write grew it.
 func (s *shapeScratch) release() {
-	if cap(s.same) <= walBufKeep {
+	if cap(s.hashes)*8 <= walBufKeep && cap(s.key) <= walBufKeep { // s.same is no longer than s.hashes
 		shapePool.Put(s)
 	}
 }
 
-// mark fills s.same for b's rows. Rows of one source mostly share the
-// previous row's key strings in the arena (columnar.Batch reuses them),
-// so equal spans tell most rows apart from their shape at once; the
-// others compare the shapes' bytes.
+// mark fills s.same and s.hashes for b's rows. Rows of one source mostly
+// share the previous row's key strings in the arena (columnar.Batch reuses
+// them), so equal spans tell most rows apart from their shape at once; the
+// others compare the shapes' bytes. A row whose tags are the previous
+// row's spans (the same series, another table or time) has its hash.
 func (s *shapeScratch) mark(b *columnar.Batch) {
-	s.same = s.same[:0]
+	s.same, s.hashes = s.same[:0], s.hashes[:0]
 	for i := range b.Rows {
 		if i == 0 {
-			s.same = append(s.same, false)
+			var h uint64
+			h, s.key = segment.RowTagsHash(s.key, b, &b.Rows[i])
+			s.same, s.hashes = append(s.same, false), append(s.hashes, h)
 			continue
 		}
 		p, r := &b.Rows[i-1], &b.Rows[i]
+		if slices.Equal(b.RowTags(p), b.RowTags(r)) {
+			s.hashes = append(s.hashes, s.hashes[i-1])
+		} else {
+			var h uint64
+			h, s.key = segment.RowTagsHash(s.key, b, r)
+			s.hashes = append(s.hashes, h)
+		}
 		same := sameKeySpans(b, p, r)
 		if !same {
 			s.prv = columnar.RowShape(s.prv[:0], b, p)
@@ -693,8 +718,10 @@ func decodeRecord(p []byte, b *columnar.Batch) (string, error) {
 }
 
 // applyLocked appends admitted rows to the active heads, each with the
-// batch's write stamp st.
-func (e *Engine) applyLocked(db string, b *columnar.Batch, st int64) {
+// batch's write stamp st. hashes, when not nil, holds each row's
+// segment.RowTagsHash, computed before the lock; nil (replay): the heads
+// hash the rows themselves.
+func (e *Engine) applyLocked(db string, b *columnar.Batch, st int64, hashes []uint64) {
 	heads := e.heads[db]
 	if heads == nil {
 		heads = map[string]*segment.Head{}
@@ -722,7 +749,11 @@ func (e *Engine) applyLocked(db string, b *columnar.Batch, st int64) {
 		}
 		before := h.Bytes()
 		h.StampNext(st)
-		h.Append(b, r, e.sameShape[i])
+		if hashes != nil {
+			h.AppendHashed(b, r, e.sameShape[i], hashes[i])
+		} else {
+			h.Append(b, r, e.sameShape[i])
+		}
 		e.activeBytes.Add(h.Bytes() - before)
 	}
 	e.headRows.Add(int64(len(b.Rows)))

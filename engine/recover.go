@@ -101,12 +101,12 @@ func (e *Engine) recover() error {
 		rows := len(b.Rows)
 		err = catch(func() error {
 			var undo schemaUndo
-			rejected := e.admitLocked(db, &b, nil, &undo, false)
+			rejected := e.admitLocked(db, &b, nil, nil, &undo, false)
 			skipped += len(rejected)
 			if st == 0 {
 				st = e.clock.Now()
 			}
-			e.applyLocked(db, &b, st)
+			e.applyLocked(db, &b, st, nil)
 			replayed += len(b.Rows)
 			return nil
 		})

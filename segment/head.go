@@ -45,7 +45,7 @@ type Head struct {
 	times     []int64
 	series    []uint32
 	seriesMap map[string]uint32
-	// seriesByHash finds a known series by its row's tags (rowTagsHash)
+	// seriesByHash finds a known series by its row's tags (RowTagsHash)
 	// without a lookup per tag; sameTags checks what it finds.
 	seriesByHash map[uint64]uint32
 	seriesTags   [][]int32
@@ -220,6 +220,18 @@ const (
 // the same order as the row appended before it, which saves the column
 // lookups.
 func (h *Head) Append(b *columnar.Batch, r *columnar.Row, sameShape bool) {
+	h.append(b, r, sameShape, 0, false)
+}
+
+// AppendHashed is Append given RowTagsHash of r, computed by the caller
+// before it took the lock that serializes its appends: hashing was the
+// part of an append that needs nothing of the head. A wrong hash costs
+// the row the lookups by tag, never its series (sameTags checks).
+func (h *Head) AppendHashed(b *columnar.Batch, r *columnar.Row, sameShape bool, hash uint64) {
+	h.append(b, r, sameShape, hash, true)
+}
+
+func (h *Head) append(b *columnar.Batch, r *columnar.Row, sameShape bool, hash uint64, hashed bool) {
 	s := h.Schema
 	for len(h.dicts) < len(s.Tags) {
 		h.dicts = append(h.dicts, &tagDict{ids: map[string]int32{}})
@@ -250,10 +262,11 @@ func (h *Head) Append(b *columnar.Batch, r *columnar.Row, sameShape bool) {
 	// under the engine's lock, those lookups were two fifths of an append.
 	// A row naming a tag twice (its last value counts) always takes the
 	// lookups: sameTags counts the row's tags as distinct columns.
-	var hash uint64
 	sid, ok := uint32(0), false
 	if !h.shapeRepeats {
-		hash = h.rowTagsHash(b, tags)
+		if !hashed {
+			hash, h.hashScratch = RowTagsHash(h.hashScratch, b, r)
+		}
 		sid, ok = h.seriesByHash[hash]
 	}
 	if ok && h.sameTags(sid, b, tags) {
@@ -351,19 +364,22 @@ func (h *Head) seriesOf(b *columnar.Batch, r *columnar.Row, tags []columnar.Tag)
 	return sid
 }
 
-// rowTagsHash hashes a row's tag columns and values (tags, at columns
-// h.shapeTags) in row order. The same tags in the same order hash alike,
-// which is all seriesByHash needs: sameTags decides.
-func (h *Head) rowTagsHash(b *columnar.Batch, tags []columnar.Tag) uint64 {
-	key := h.hashScratch[:0]
-	for i, t := range tags {
-		v := b.Bytes(t.Value)
-		key = binary.LittleEndian.AppendUint32(key, uint32(h.shapeTags[i]))
+// RowTagsHash hashes row r's tag keys and values in row order, with
+// scratch as its buffer (returned, grown). The same tags in the same order
+// hash alike, which is all seriesByHash needs: sameTags decides. It reads
+// the keys' bytes rather than the head's column numbers so that a writer
+// can hash its rows before it takes the engine lock, when the columns of
+// a new key are not yet known (Head.AppendHashed).
+func RowTagsHash(scratch []byte, b *columnar.Batch, r *columnar.Row) (uint64, []byte) {
+	key := scratch[:0]
+	for _, t := range b.RowTags(r) {
+		k, v := b.Bytes(t.Key), b.Bytes(t.Value)
+		key = binary.LittleEndian.AppendUint32(key, uint32(len(k)))
+		key = append(key, k...)
 		key = binary.LittleEndian.AppendUint32(key, uint32(len(v)))
 		key = append(key, v...)
 	}
-	h.hashScratch = key
-	return maphash.Bytes(rowTagsSeed, key)
+	return maphash.Bytes(rowTagsSeed, key), key
 }
 
 // repeatsColumn reports whether cols holds a column twice; seen is
@@ -385,7 +401,7 @@ func repeatsColumn(cols []int, seen *[]bool) bool {
 	return rep
 }
 
-// rowTagsSeed seeds rowTagsHash: any seed does, one per process.
+// rowTagsSeed seeds RowTagsHash: any seed does, one per process.
 var rowTagsSeed = maphash.MakeSeed()
 
 // sameTags reports whether series sid has exactly the tags of a row (tags,

@@ -20,13 +20,21 @@ import (
 // wrong series, as hash collisions would: the rows after must still land
 // in their own series (sameTags refuses the wrong one, also for a row
 // that names a key twice).
+//
+// Each run is made three ways: the head hashing rows itself (Append, as
+// replay calls it), given each row's RowTagsHash (AppendHashed, as a write
+// computes it before the engine lock), and given a wrong hash for a third
+// of the rows (a caller's bug): a wrong hash may cost lookups, never a
+// row's series.
 func TestHeadSeriesByHash(t *testing.T) {
-	for seed := uint64(1); seed <= 4; seed++ {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { testHeadSeriesByHash(t, seed) })
+	for _, mode := range []string{"own", "given", "wrong"} {
+		for seed := uint64(1); seed <= 4; seed++ {
+			t.Run(fmt.Sprint(mode, "/", seed), func(t *testing.T) { testHeadSeriesByHash(t, seed, mode) })
+		}
 	}
 }
 
-func testHeadSeriesByHash(t *testing.T, seed uint64) {
+func testHeadSeriesByHash(t *testing.T, seed uint64, mode string) {
 	rng := rand.New(rand.NewPCG(seed, 21))
 	keys := []string{"host", "region", "dc", "rack"}
 	vals := []string{"a", "b", "ab", "", "ba"}
@@ -37,6 +45,8 @@ func testHeadSeriesByHash(t *testing.T, seed uint64) {
 	poisoned := false
 	var shape, prevShape []byte
 	var rowsDesc []string
+	var hashBuf []byte
+	wrong := 0
 	for batchNo := 0; batchNo < 40; batchNo++ {
 		if batchNo == 20 {
 			if len(h.seriesByHash) < 2 {
@@ -89,9 +99,36 @@ func testHeadSeriesByHash(t *testing.T, seed uint64) {
 			}
 			rowsDesc = append(rowsDesc, strings.Join(tg, ","))
 			shape = columnar.RowShape(shape[:0], &b, r)
-			h.Append(&b, r, i > 0 && string(shape) == string(prevShape)) // Append's promise, kept
+			same := i > 0 && string(shape) == string(prevShape) // Append's promise, kept
+			switch mode {
+			case "own":
+				h.Append(&b, r, same)
+			case "given":
+				var hash uint64
+				hash, hashBuf = RowTagsHash(hashBuf, &b, r)
+				h.AppendHashed(&b, r, same, hash)
+			case "wrong":
+				var hash uint64
+				hash, hashBuf = RowTagsHash(hashBuf, &b, r)
+				if rng.IntN(3) == 0 {
+					// Another row's series' hash, or one of none.
+					if len(h.seriesByHash) > 0 && rng.IntN(2) == 0 {
+						for k := range h.seriesByHash {
+							hash = k
+							break
+						}
+					} else {
+						hash = rng.Uint64()
+					}
+					wrong++
+				}
+				h.AppendHashed(&b, r, same, hash)
+			}
 			shape, prevShape = prevShape, shape
 		}
+	}
+	if mode == "wrong" && wrong == 0 {
+		t.Fatal("no wrong hash was given")
 	}
 	if !poisoned {
 		t.Fatal("the collisions were never planted")
