@@ -2,6 +2,7 @@ package exec
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 // Every answer, from rollups and from raw rows, must equal PostgreSQL's.
 func TestAgainstPostgresRaggedFoldShapes(t *testing.T) {
 	o := pgoracle.Start(t)
-	points := pgoracle.CPUDataset(10, cpuStart, 10*time.Second, 6*360, 72, pgoracle.DatasetOptions{OutOfOrder: 0.2, Duplicates: 0.05})
+	points := pgoracle.CPUDataset(30, cpuStart, 10*time.Second, 6*360, 72, pgoracle.DatasetOptions{OutOfOrder: 0.2, Duplicates: 0.05})
 	cfg := engine.Config{DataDir: t.TempDir(), FlushInterval: time.Hour, NoSync: true}
 	cfg.Compaction.Disabled = true
 	eng, err := engine.Open(cfg)
@@ -46,6 +47,14 @@ func TestAgainstPostgresRaggedFoldShapes(t *testing.T) {
 		}
 	}
 	loadOracle(t, o, eng, pgoracle.CPUTable, points)
+	ts, err := eng.OpenScanRollups(testDB, pgoracle.CPUTable, math.MinInt64, math.MaxInt64, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := ts.RowGroups(); g <= 2 { // two segments
+		t.Fatalf("%d row groups in two segments: no segment of several", g)
+	}
+	ts.Close()
 
 	counter := eng.Metrics().RaggedPieces
 	rows0 := testutil.ToFloat64(counter.WithLabelValues("rows"))
