@@ -95,6 +95,11 @@ func TestAgainstPostgresRaggedFoldShapes(t *testing.T) {
 		}
 		check(t, o, eng, oracleCase{silt: fmt.Sprintf(`SELECT region, count(*), min(usage_user), sum(usage_idle) FROM cpu
 			WHERE %s GROUP BY region ORDER BY region`, where)}, &tl)
+		// Aggregates no partial answers, beside ones that do: the
+		// rollups must not be used for them.
+		check(t, o, eng, oracleCase{silt: fmt.Sprintf(`SELECT date_bin('1 hour', time, %s) AS b, count(DISTINCT usage_user), max(usage_idle),
+			percentile_disc(0.5) WITHIN GROUP (ORDER BY usage_system), mode() WITHIN GROUP (ORDER BY usage_guest) FROM cpu
+			WHERE %s GROUP BY 1 ORDER BY 1`, origin, where)}, &tl)
 	}
 	rows := testutil.ToFloat64(counter.WithLabelValues("rows")) - rows0
 	t.Logf("%d queries run, %d passed, %d errors on both sides, %d answered from rollups; %.0f ragged pieces read from rows",
