@@ -48,8 +48,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Rollups = RollupConfig{Widths: DefaultRollups}
 	fs.Var(rollupsFlag{&c.Rollups}, "rollups", "rollup window widths kept for every segment (each divides a day), comma-separated, or off: aggregate queries over whole windows read them instead of raw rows (docs/rollups.md)")
 	fs.IntVar(&c.MaxOpenSegments, "max-open-segments", DefaultMaxOpenSegments, "segment files kept open between queries, with their parsed footers and tag indexes (one file descriptor each); the least recently read beyond this are closed and reopened when read again")
-	c.MemoryLimit = 0
-	fs.Var(memoryLimitFlag{&c.MemoryLimit}, "memory-limit", "soft limit of the Go runtime's memory, as GOMEMLIMIT (e.g. 1536MiB): near it the collector runs more often and returns freed memory to the OS sooner, trading CPU for a lower peak RSS (RSS is about this plus 60 MiB of program text). unset: GOMEMLIMIT from the environment, else none. auto: GOMEMLIMIT from the environment, else one that follows the heads: 1.5 times what they hold (at most --max-head-bytes) + what running queries reserved + half of --compaction.max-memory + --query-cache-bytes + 64 MiB (a peak RSS near the heads' bound, for more collector CPU: under the dashboard benchmark ingest fell 13%); off: none, whatever GOMEMLIMIT says. docs/memory.md")
+	c.MemoryLimit = MemoryLimitBounds
+	fs.Var(memoryLimitFlag{&c.MemoryLimit}, "memory-limit", "soft limit of the Go runtime's memory, as GOMEMLIMIT (e.g. 1536MiB): near it the collector runs more often and returns freed memory to the OS sooner, trading CPU for a lower peak RSS (RSS is about this plus 60 MiB of program text). bounds: GOMEMLIMIT from the environment, else the sum of the memory bounds, following the queries: --max-head-bytes + what running queries reserved (at most --query-max-memory-total) + half of --compaction.max-memory + --query-cache-bytes + 64 MiB (the collector's slack no longer doubles what queries hold; it binds only when the heads are full or queries hold much). auto: as bounds, with 1.5 times what the heads hold (at most --max-head-bytes) in place of --max-head-bytes (a peak RSS near the heads' bound, for more collector CPU: under the dashboard benchmark ingest fell 13%). 0: GOMEMLIMIT from the environment, else none. off: none, whatever GOMEMLIMIT says. docs/memory.md")
 	c.registerQueryCacheFlag(fs)
 	c.Limits.RegisterFlags(fs)
 	c.Compaction.RegisterFlags(fs)
@@ -97,7 +97,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("retention must not be negative, got %s", c.Retention)
 	case c.MaxOpenSegments < 0:
 		return fmt.Errorf("max open segments must not be negative, got %d", c.MaxOpenSegments)
-	case c.MemoryLimit < 0 && c.MemoryLimit != MemoryLimitOff && c.MemoryLimit != MemoryLimitAuto:
+	case c.MemoryLimit < 0 && c.MemoryLimit != MemoryLimitOff && c.MemoryLimit != MemoryLimitAuto && c.MemoryLimit != MemoryLimitBounds:
 		return fmt.Errorf("memory limit must not be negative, got %d", c.MemoryLimit)
 	case c.Compaction.Interval < 0, c.Compaction.MemoryBytes < 0, c.Compaction.MaxWindowSegments < 0:
 		return fmt.Errorf("compaction interval, memory and max window segments must not be negative (%s, %d, %d)",
@@ -137,6 +137,21 @@ const MemoryLimitOff = -1
 // ingest rate with panels refreshing from 96% to 83% of ingest alone.
 const MemoryLimitAuto = -2
 
+// MemoryLimitBounds as Config.MemoryLimit (--memory-limit bounds, the
+// flag's default) runs under GOMEMLIMIT when the environment sets one,
+// else under the sum of the engine's and the queries' bounds: the heads'
+// bound, what running queries reserved of --query-max-memory-total, and
+// MemoryLimitRoom (FollowMemoryLimit keeps it there as the reservations
+// move). Without a limit the collector's pacing (PaceCollector) lets the
+// heap grow by the live bytes that are not the heads' — what queries
+// hold, counted a second time as their garbage — so ten dashboard panels
+// reserving near the 4 GiB total took a server with 1 GiB heads to 9.2 GB
+// of RSS. Under this limit the heap stays within what the bounds account
+// for while the live set does; unlike MemoryLimitAuto it leaves the heads
+// their whole bound as slack, so it binds only when the heads are near
+// full or queries hold much (docs/memory.md).
+const MemoryLimitBounds = -3
+
 // DefaultMemoryLimit is the soft memory limit a server runs under when
 // neither --memory-limit nor GOMEMLIMIT sets one: what the engine's own
 // bounds let live at once — the heads (--max-head-bytes), a merge's live
@@ -150,7 +165,8 @@ const MemoryLimitAuto = -2
 // it while the live set is below half of it; only heads near their bound
 // make it run more, which is when its slack matters (docs/memory.md).
 //
-// It applies with --memory-limit auto only (MemoryLimitAuto).
+// It applies with --memory-limit auto and bounds (MemoryLimitAuto,
+// MemoryLimitBounds), the limit with no query running and full heads.
 func (c *Config) DefaultMemoryLimit() int64 {
 	compactShare := c.Compaction.MemoryBytes
 	if c.Compaction.Disabled {
@@ -170,7 +186,7 @@ func (c *Config) DefaultMemoryLimit() int64 {
 // the reserve) it is allowed, with suggested (>0) that figure. 0 (auto)
 // and off have no limit of their own to check.
 func (c *Config) memoryModel() (limit, suggested int64, err error) {
-	if c.MemoryLimit == 0 || c.MemoryLimit == MemoryLimitOff || c.MemoryLimit == MemoryLimitAuto {
+	if c.MemoryLimit == 0 || c.MemoryLimit == MemoryLimitOff || c.MemoryLimit == MemoryLimitAuto || c.MemoryLimit == MemoryLimitBounds {
 		return c.MemoryLimit, 0, nil
 	}
 	if floor := c.MaxHeadBytes + runtimeReserve; c.MemoryLimit < floor {
@@ -186,9 +202,10 @@ func (c *Config) memoryModel() (limit, suggested int64, err error) {
 // ApplyMemoryLimit sets the Go runtime's soft memory limit from
 // c.MemoryLimit, after the checks of Validate, and returns the limit in
 // force (math.MaxInt64: none) and where it came from. 0 keeps the
-// runtime's own (GOMEMLIMIT, else none); MemoryLimitAuto keeps GOMEMLIMIT
-// when the environment sets it, else applies DefaultMemoryLimit (which
-// FollowMemoryLimit then moves with the heads); MemoryLimitOff removes any
+// runtime's own (GOMEMLIMIT, else none); MemoryLimitAuto and
+// MemoryLimitBounds keep GOMEMLIMIT when the environment sets it, else
+// apply DefaultMemoryLimit (which FollowMemoryLimit then moves with the
+// queries' reservations, and auto with the heads); MemoryLimitOff removes any
 // limit. A limit below what
 // merges want is applied with a warning on log. It changes the whole
 // process, so a server calls it once; New does not.
@@ -201,7 +218,7 @@ func ApplyMemoryLimit(c Config, log *slog.Logger) (limit int64, source string, e
 	case limit == MemoryLimitOff:
 		debug.SetMemoryLimit(math.MaxInt64)
 		return math.MaxInt64, "--memory-limit off", nil
-	case (limit == 0 || limit == MemoryLimitAuto) && os.Getenv("GOMEMLIMIT") != "":
+	case (limit == 0 || limit == MemoryLimitAuto || limit == MemoryLimitBounds) && os.Getenv("GOMEMLIMIT") != "":
 		return debug.SetMemoryLimit(-1), "GOMEMLIMIT", nil
 	case limit == 0:
 		return debug.SetMemoryLimit(-1), "no --memory-limit or GOMEMLIMIT", nil
@@ -209,6 +226,10 @@ func ApplyMemoryLimit(c Config, log *slog.Logger) (limit int64, source string, e
 		limit = c.DefaultMemoryLimit()
 		debug.SetMemoryLimit(limit)
 		return limit, MemoryLimitDerived, nil
+	case limit == MemoryLimitBounds:
+		limit = c.DefaultMemoryLimit()
+		debug.SetMemoryLimit(limit)
+		return limit, MemoryLimitBounded, nil
 	}
 	if suggested > 0 {
 		log.Warn("the memory limit is below the max head bytes + half of the compaction memory + the query cache + 64 MiB: merges and queries may keep the collector busy",
@@ -223,7 +244,21 @@ func ApplyMemoryLimit(c Config, log *slog.Logger) (limit int64, source string, e
 // are below their bound.
 const MemoryLimitDerived = "derived, following the heads: 1.5 × the heads (at most --max-head-bytes) + what queries reserved + half of --compaction.max-memory + --query-cache-bytes + 64 MiB; bytes is the most with no query"
 
-// memoryLimitFlag is --memory-limit: a size, auto, off, or 0 (unset).
+// MemoryLimitBounded is ApplyMemoryLimit's source of the limit of
+// MemoryLimitBounds: DefaultMemoryLimit, which FollowMemoryLimit widens by
+// what queries reserve.
+const MemoryLimitBounded = "the memory bounds: --max-head-bytes + what queries reserved + half of --compaction.max-memory + --query-cache-bytes + 64 MiB; bytes is with no query"
+
+// MemoryLimitFollows reports whether a limit ApplyMemoryLimit returned
+// with source is the engine's own, for FollowMemoryLimit to keep up to
+// date (auto and bounds); a limit set by --memory-limit or GOMEMLIMIT
+// stays as set.
+func MemoryLimitFollows(source string) bool {
+	return source == MemoryLimitDerived || source == MemoryLimitBounded
+}
+
+// memoryLimitFlag is --memory-limit: a size, bounds, auto, off, or 0
+// (the runtime's own).
 type memoryLimitFlag struct{ n *int64 }
 
 func (f memoryLimitFlag) String() string {
@@ -232,6 +267,8 @@ func (f memoryLimitFlag) String() string {
 		return "0"
 	case *f.n == MemoryLimitAuto:
 		return "auto"
+	case *f.n == MemoryLimitBounds:
+		return "bounds"
 	case *f.n == MemoryLimitOff:
 		return "off"
 	}
@@ -246,13 +283,16 @@ func (f memoryLimitFlag) Set(s string) error {
 	case "auto":
 		*f.n = MemoryLimitAuto
 		return nil
+	case "bounds":
+		*f.n = MemoryLimitBounds
+		return nil
 	case "off":
 		*f.n = MemoryLimitOff
 		return nil
 	}
 	n, err := flagutil.ParseBytes(s)
 	if err != nil {
-		return fmt.Errorf("%w, auto or off", err)
+		return fmt.Errorf("%w, bounds, auto or off", err)
 	}
 	*f.n = n
 	return nil

@@ -31,19 +31,29 @@ const followStep = 4 << 20
 func (c *Config) MemoryLimitRoom() int64 { return c.DefaultMemoryLimit() - c.MaxHeadBytes }
 
 // followLimit is the soft memory limit for heads holding heads bytes
-// while running queries have reserved queries bytes: the heads with half
-// again as slack, at most their bound (a write can take them past it).
+// while running queries have reserved queries bytes. Under
+// MemoryLimitBounds the heads count at their bound whatever they hold, so
+// the limit moves with the queries only: what they reserve is live, and
+// the limit leaves it no slack of its own (PaceCollector's slack, the
+// live bytes that are not the heads', counted it twice). Under
+// MemoryLimitAuto the heads count with half again as slack, at most their
+// bound (a write can take them past it).
 func (c *Config) followLimit(heads, queries int64) int64 {
+	if c.MemoryLimit == MemoryLimitBounds {
+		heads = c.MaxHeadBytes
+	}
 	heads = min(max(heads, 0), c.MaxHeadBytes)
 	return min(heads+heads/2, c.MaxHeadBytes) + max(queries, 0) + c.MemoryLimitRoom()
 }
 
 // FollowMemoryLimit keeps the Go runtime's soft memory limit at one and a
 // half times the heads' bytes (HeadBytes: active, frozen and their copies;
-// at most --max-head-bytes) plus what queries() says running queries reserved
+// at most --max-head-bytes; under MemoryLimitBounds that bound itself)
+// plus what queries() says running queries reserved
 // (nil: none) plus MemoryLimitRoom, checking every interval, until stop is
-// called. A server calls it when the limit is derived (ApplyMemoryLimit's
-// auto): a limit set by --memory-limit or GOMEMLIMIT stays as set. As the
+// called. A server calls it when the limit is the engine's own
+// (MemoryLimitFollows: auto and bounds): a limit set by --memory-limit or
+// GOMEMLIMIT stays as set. As the
 // heads grow the limit rises with them, so the collector never has less
 // room above the heads than DefaultMemoryLimit leaves at full heads; after
 // a flush it drops, the collector runs and the freed heads go back to the

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"flag"
+	"log/slog"
 	"runtime/debug"
 	"sync/atomic"
 	"testing"
@@ -102,4 +104,89 @@ func writeErr(e *Engine, db string, pts ...point) (sink.WriteResult, error) {
 		b.EndRow(p.t)
 	}
 	return e.Write(db, &b)
+}
+
+// TestMemoryLimitBoundsByDefault: a server started without --memory-limit
+// (or GOMEMLIMIT) runs under the sum of its memory bounds, as docs/memory.md
+// derives it — 1 GiB of heads + half of the 256 MiB merge budget + the
+// 128 MiB query cache + 64 MiB — read back from the runtime, and that limit
+// follows the queries' reservations but not the heads: they keep their
+// whole bound, so that a server with few rows in its heads is not held
+// below it. Without it the collector's pacing let the heap grow by what
+// queries hold a second time (a dashboard's panels took 1 GiB heads to
+// 9.2 GB of RSS).
+func TestMemoryLimitBoundsByDefault(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(prev)
+	t.Setenv("GOMEMLIMIT", "") // unset for ApplyMemoryLimit: the environment's would win
+	var c Config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.MemoryLimit != MemoryLimitBounds || fs.Lookup("memory-limit").DefValue != "bounds" {
+		t.Fatalf("--memory-limit defaults to %d (%q), want bounds", c.MemoryLimit, fs.Lookup("memory-limit").DefValue)
+	}
+	const want = 1<<30 + (256<<20)/2 + 128<<20 + 64<<20
+	limit, source, err := ApplyMemoryLimit(c, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetMemoryLimit(-1); limit != want || got != want {
+		t.Fatalf("default limit %d, runtime's %d, want %d", limit, got, want)
+	}
+	if !MemoryLimitFollows(source) {
+		t.Fatalf("source %q: the server would not follow the queries' reservations", source)
+	}
+	for _, s := range []string{"0", "off", "1536MiB"} { // these stay as set
+		var c Config
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		c.RegisterFlags(fs)
+		if err := fs.Parse([]string{"--memory-limit", s}); err != nil {
+			t.Fatal(err)
+		}
+		if _, source, err := ApplyMemoryLimit(c, slog.New(slog.DiscardHandler)); err != nil || MemoryLimitFollows(source) {
+			t.Errorf("--memory-limit %s: source %q (err %v) is followed", s, source, err)
+		}
+	}
+
+	cfg := noCompactConfig(t.TempDir())
+	cfg.NoSync = true
+	cfg.MaxHeadBytes, cfg.FlushBytes = 24<<20, 1<<30
+	cfg.MemoryLimit = MemoryLimitBounds
+	e := open(t, cfg)
+	defer func() { _ = e.Close() }()
+	full := cfg.MaxHeadBytes + 128<<20 + 64<<20 // the heads' bound, the query cache and the reserve; compaction is off
+	var queries atomic.Int64
+	stop := e.FollowMemoryLimit(time.Millisecond, queries.Load)
+	defer stop()
+	if got := debug.SetMemoryLimit(-1); got != full {
+		t.Fatalf("limit %d with empty heads, want %d: the heads count at their bound", got, full)
+	}
+	var pts []point
+	for i := range 300_000 {
+		pts = append(pts, point{"m", "h" + string(rune('a'+i%26)), int64(i) * 1e9, float64(i)})
+	}
+	write(t, e, "db", pts...)
+	if h := e.HeadBytes(); h < followStep || h+h/2 >= cfg.MaxHeadBytes {
+		t.Fatalf("head bytes %d: the test wants them between %d and two thirds of %d", h, followStep, cfg.MaxHeadBytes)
+	}
+	// until polls the runtime's limit; the deadline only guards a hang.
+	until := func(what string, want int64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for got := debug.SetMemoryLimit(-1); got != want; got = debug.SetMemoryLimit(-1) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: limit %d, want %d (head bytes %d)", what, got, want, e.HeadBytes())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // ticks of the follower: the heads must not move it
+	until("heads below their bound", full)
+	queries.Store(300 << 20)
+	until("a query reserving 300 MiB", full+300<<20)
+	queries.Store(0)
+	until("the query done", full)
 }

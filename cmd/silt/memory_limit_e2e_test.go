@@ -18,8 +18,9 @@ import (
 
 // TestMemoryLimit checks which Go memory limit silt serve runs with: the
 // runtime's own gauge (go_gc_gomemlimit_bytes) is the oracle, read back
-// from /metrics. --memory-limit wins over GOMEMLIMIT; without the flag the
-// environment's setting stays, and without either there is none; auto
+// from /metrics. --memory-limit wins over GOMEMLIMIT; without the flag
+// (bounds) or with 0 the environment's setting stays, and without either
+// the default derives one from the memory bounds and 0 has none; auto
 // derives one from the engine's bounds (docs/memory.md: the heads + half of
 // --compaction.max-memory + --query-cache-bytes + 64 MiB); off removes it;
 // a limit below the heads is refused.
@@ -32,10 +33,16 @@ func TestMemoryLimit(t *testing.T) {
 	}{
 		{"flag", "", []string{"--memory-limit", "300MiB"}, 300 << 20},
 		{"env", "200MiB", nil, 200 << 20},
+		{"env, 0", "200MiB", []string{"--memory-limit", "0"}, 200 << 20},
 		{"flag over env", "200MiB", []string{"--memory-limit", "320MiB"}, 320 << 20},
+		// The default, bounds: the heads' bound + half of the merge budget
+		// + the query cache + 64 MiB, widened by what queries reserve
+		// (engine.TestMemoryLimitBoundsByDefault).
+		{"default", "", nil, 2<<20 + (256<<20)/2 + 128<<20 + 64<<20},
+		{"bounds, env", "200MiB", []string{"--memory-limit", "bounds"}, 200 << 20},
+		{"0: the runtime's own", "", []string{"--memory-limit", "0"}, math.MaxInt64},
 		// Empty heads: the limit is the room above them alone (it follows
 		// the heads, engine.TestFollowMemoryLimit).
-		{"none", "", nil, math.MaxInt64},
 		{"auto", "", []string{"--memory-limit", "auto"}, (256<<20)/2 + 128<<20 + 64<<20},
 		{"auto, smaller merges and cache", "", []string{"--memory-limit", "auto", "--compaction.max-memory", "64MiB", "--query-cache-bytes", "16MiB"}, (64<<20)/2 + 16<<20 + 64<<20},
 		{"auto, env", "200MiB", []string{"--memory-limit", "auto"}, 200 << 20},
@@ -103,7 +110,7 @@ func BenchmarkServeMemoryLimit(b *testing.B) {
 		}
 		bodies = append(bodies, buf)
 	}
-	for _, lim := range []string{"off", "auto", "256MiB"} {
+	for _, lim := range []string{"off", "bounds", "auto", "256MiB"} {
 		b.Run("limit="+lim, func(b *testing.B) {
 			for range b.N {
 				peak, cpu := runMemoryLoad(b, bodies, lim)

@@ -44,7 +44,8 @@ type serveConfig struct {
 	nats    siltnats.Config
 	pg      pgwire.Config
 	// memoryLimitDerived: the soft memory limit is the engine's own
-	// (--memory-limit auto, no GOMEMLIMIT), so it follows the heads.
+	// (--memory-limit bounds or auto, no GOMEMLIMIT), so it follows the
+	// queries' reservations (and with auto the heads).
 	memoryLimitDerived bool
 	// pgExplicit is set when --pg-addr was given (flag or config file):
 	// then failing to bind it stops the start, where the default only
@@ -218,7 +219,7 @@ func runServe(args []string) int {
 		fmt.Fprintln(os.Stderr, "silt serve: --memory-limit:", err)
 		return 2
 	} else if lim != math.MaxInt64 {
-		cfg.memoryLimitDerived = source == engine.MemoryLimitDerived
+		cfg.memoryLimitDerived = engine.MemoryLimitFollows(source)
 		log.Info("go memory limit", "bytes", lim, "from", source)
 	} else {
 		log.Info("no soft memory limit", "from", source)
