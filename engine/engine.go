@@ -51,8 +51,9 @@ type Config struct {
 	MaxOpenSegments int
 	// MemoryLimit is the Go runtime's soft memory limit a server runs
 	// under (ApplyMemoryLimit, config.go); 0 takes GOMEMLIMIT, else
-	// none; MemoryLimitAuto GOMEMLIMIT, else DefaultMemoryLimit following
-	// the heads; MemoryLimitOff none.
+	// none; MemoryLimitBounds (the flag's default) GOMEMLIMIT, else
+	// DefaultMemoryLimit following the queries' reservations;
+	// MemoryLimitAuto the same following the heads too; MemoryLimitOff none.
 	MemoryLimit int64
 	// Limits bound lines, tables and writes (limits.go); zero fields take
 	// the defaults.
