@@ -205,6 +205,12 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 				ffv[k] = batchField(b, ffilters[k].name, ffilters[k].typ)
 			}
 		}
+		if rows := b.Len; cap(sel) < rows {
+			// One array for the largest batch, not grown by doubling
+			// row by row (and from the pool: per-query scratch).
+			putInt32s(sel)
+			sel = getInt32s(rows)
+		}
 		sel = sel[:0]
 		consider := func(r int32) {
 			if !tr.Contains(b.Time[r]) {
@@ -252,6 +258,9 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 				ErrMemoryLimit, t.n+len(sel), rowBytes, lim.MaxMemoryBytes)
 		}
 		all := len(sel) == b.Len // then sel is 0..Len-1
+		if err := t.reserve(t.n+len(sel), lim); err != nil {
+			return err
+		}
 		t.time = gather(t.time, b.Time, sel, all)
 		for _, ts := range tags {
 			ts.appendBatch(batchTag(b, ts.name), sel, all)
@@ -274,6 +283,7 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 		}
 		return nil
 	})
+	putInt32s(sel)
 	if err != nil {
 		return nil, err
 	}
