@@ -21,6 +21,8 @@ type table struct {
 	flds  map[int]*fieldCol // by Column.Index
 	stats int64             // points scanned
 	bytes int64             // heldBytes, as charged to the query's memory limit
+	// capRows is how many rows every column has room for (reserve).
+	capRows int
 	// maxBytes is the query's Limits.MaxMemoryBytes (0: none), which the
 	// answer's rows are charged against too (execute).
 	maxBytes int64
@@ -205,7 +207,11 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 				ffv[k] = batchField(b, ffilters[k].name, ffilters[k].typ)
 			}
 		}
-		if rows := b.Len; cap(sel) < rows {
+		rows := b.Len // at most the rows to consider
+		if b.Sel != nil {
+			rows = len(b.Sel) // a head's batch: the series' rows of a block
+		}
+		if cap(sel) < rows {
 			// One array for the largest batch, not grown by doubling
 			// row by row (and from the pool: per-query scratch).
 			putInt32s(sel)

@@ -1,6 +1,10 @@
 package exec
 
-import "github.com/siltdb/silt/query/sql"
+import (
+	"slices"
+
+	"github.com/siltdb/silt/query/sql"
+)
 
 // Materialize grows the table's columns together, by reserve, rather than
 // each by append: appends double every array on their own and the
@@ -58,39 +62,52 @@ func nextCap(have, need int) int {
 // limit allows when need fits in it (the limit is then not missed for
 // capacity the rows never use).
 func (t *table) reserve(need int, lim Limits) error {
-	if cap(t.time) >= need {
+	if need <= t.capRows {
 		return nil
 	}
 	per := t.rowCapBytes()
 	c := nextCap(cap(t.time), need)
+	exact := false // when the limit clamps c: no rounding past it
 	if lim.MaxMemoryBytes > 0 {
-		if most := int(lim.MaxMemoryBytes / per); c > most {
-			c = max(most, need)
+		if most := int(lim.MaxMemoryBytes / per); c > most || int64(c)*per > lim.MaxMemoryBytes/2 {
+			c, exact = min(c, max(most, need)), true
 		}
 	}
 	add := int64(c) * per
 	if err := lim.res.grow(add); err != nil {
 		return err
 	}
-	t.time = growTo(t.time, c)
+	// Each array is rounded up to its allocation's size class (as
+	// append rounds): the rows of a ragged end, after a batch of
+	// partials, then mostly fit in what was allocated anyway.
+	t.time = growTo(t.time, c, exact)
+	rows := cap(t.time)
 	for _, tc := range t.tags {
-		tc.ids, tc.null = growTo(tc.ids, c), growTo(tc.null, c)
+		tc.ids, tc.null = growTo(tc.ids, c, exact), growTo(tc.null, c, exact)
+		rows = min(rows, cap(tc.ids), cap(tc.null))
 	}
 	for _, fc := range t.flds {
-		fc.null = growTo(fc.null, c)
+		fc.null = growTo(fc.null, c, exact)
+		rows = min(rows, cap(fc.null))
 		switch fc.typ {
 		case sql.TypeFloat64:
-			fc.f = growTo(fc.f, c)
+			fc.f = growTo(fc.f, c, exact)
+			rows = min(rows, cap(fc.f))
 		case sql.TypeInt64:
-			fc.i = growTo(fc.i, c)
+			fc.i = growTo(fc.i, c, exact)
+			rows = min(rows, cap(fc.i))
 		case sql.TypeUint64:
-			fc.u = growTo(fc.u, c)
+			fc.u = growTo(fc.u, c, exact)
+			rows = min(rows, cap(fc.u))
 		case sql.TypeBool:
-			fc.b = growTo(fc.b, c)
+			fc.b = growTo(fc.b, c, exact)
+			rows = min(rows, cap(fc.b))
 		case sql.TypeString:
-			fc.s = growTo(fc.s, c)
+			fc.s = growTo(fc.s, c, exact)
+			rows = min(rows, cap(fc.s))
 		}
 	}
+	t.capRows = rows
 	// The old arrays are garbage now: the reservation keeps what the
 	// columns hold (heldBytes, as the caller charges it per batch).
 	held := t.heldBytes()
@@ -103,12 +120,21 @@ func (t *table) reserve(need int, lim Limits) error {
 	return nil
 }
 
-// growTo returns s with capacity c (s itself when it has that already).
-func growTo[T any](s []T, c int) []T {
+// growTo returns s with capacity at least c (s itself when it has that
+// already): c exactly when exact, else c rounded up to the size class of
+// its allocation.
+func growTo[T any](s []T, c int, exact bool) []T {
 	if cap(s) >= c {
 		return s
 	}
-	out := make([]T, len(s), c)
+	var out []T
+	if exact {
+		out = make([]T, len(s), c)
+	} else {
+		// Grown from empty, append allocates c rounded up to the size
+		// class, no more (from s it would add its own growth on top).
+		out = slices.Grow(out, c)[:len(s)]
+	}
 	copy(out, s)
 	return out
 }

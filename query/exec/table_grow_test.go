@@ -87,11 +87,16 @@ func TestMaterializeChargesGrowthCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A budget the finished columns fit exactly: their last growth held
+	// the arrays before it too.
 	final := tbl.heldBytes()
-	prev := final / 2 // the capacity before the last doubling
-	budget := NewBudget(final + prev/2)
+	budget := NewBudget(final)
 	_, err = materialize(context.Background(), q, growSource(n), nil, Limits{res: budget.Reserve()})
 	if !errors.Is(err, ErrMemoryLimit) {
-		t.Errorf("a budget of %d bytes for columns of %d grown from %d: %v, want ErrMemoryLimit", final+prev/2, final, prev, err)
+		t.Errorf("a budget of %d bytes, as much as the finished columns: %v, want ErrMemoryLimit", final, err)
+	}
+	// With room for both arrays of the last growth, the query runs.
+	if _, err := materialize(context.Background(), q, growSource(n), nil, Limits{res: NewBudget(2 * final).Reserve()}); err != nil {
+		t.Errorf("a budget of %d bytes for columns of %d: %v", 2*final, final, err)
 	}
 }
