@@ -18,20 +18,38 @@ var timeColumn = sql.Column{Name: sql.TimeColumn, Kind: sql.KindTime, Type: sql.
 // aggregates; it returns the group context (keys and aggregate results).
 func group(ctx context.Context, q *sql.Query, rc *evalCtx) (*evalCtx, error) {
 	n := rc.n
+	var gids []int32 // nil: every row is in group 0
 	keyVecs := make([]*vec, len(q.GroupBy))
+	var bucketed *vec // the one key, grouped by bucketGroups
+	if db := timeBucketKey(q); db != nil {
+		tv, err := rc.eval(db.X)
+		if err != nil {
+			return nil, err
+		}
+		if bucketed, gids, err = bucketGroups(ctx, tv, db.Bucket); err != nil {
+			return nil, err
+		}
+		if bucketed != nil {
+			defer putInt32s(gids) // aggregates keep no reference to gids
+		}
+	}
 	for i, k := range q.GroupBy {
+		if bucketed != nil {
+			break
+		}
 		v, err := rc.eval(k.Expr)
 		if err != nil {
 			return nil, err
 		}
 		keyVecs[i] = v
 	}
-	var gids []int32 // nil: every row is in group 0
-	if len(keyVecs) > 0 {
+	if len(keyVecs) > 0 && gids == nil {
 		gids = make([]int32, n)
 	}
 	var first []int // a row of each group
 	switch {
+	case bucketed != nil:
+		keyVecs[0] = bucketed
 	case len(keyVecs) == 0:
 		first = []int{0} // the one group exists even without rows
 	case len(keyVecs) == 1 && keyVecs[0].ids != nil:
@@ -52,8 +70,13 @@ func group(ctx context.Context, q *sql.Query, rc *evalCtx) (*evalCtx, error) {
 		}
 	}
 	ng := len(first)
+	if bucketed != nil {
+		ng = bucketed.n
+	}
 	out := &evalCtx{n: ng}
-	if len(keyVecs) > 0 {
+	if bucketed != nil {
+		out.keys = keyVecs // already one value per group
+	} else if len(keyVecs) > 0 {
 		same := sameGroups(gids, ng)
 		for _, v := range keyVecs {
 			if same { // each row its own group, in order: the keys as they are

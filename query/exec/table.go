@@ -21,6 +21,8 @@ type table struct {
 	flds  map[int]*fieldCol // by Column.Index
 	stats int64             // points scanned
 	bytes int64             // heldBytes, as charged to the query's memory limit
+	// capRows is how many rows every column has room for (reserve).
+	capRows int
 	// maxBytes is the query's Limits.MaxMemoryBytes (0: none), which the
 	// answer's rows are charged against too (execute).
 	maxBytes int64
@@ -205,6 +207,16 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 				ffv[k] = batchField(b, ffilters[k].name, ffilters[k].typ)
 			}
 		}
+		rows := b.Len // at most the rows to consider
+		if b.Sel != nil {
+			rows = len(b.Sel) // a head's batch: the series' rows of a block
+		}
+		if cap(sel) < rows {
+			// One array for the largest batch, not grown by doubling
+			// row by row (and from the pool: per-query scratch).
+			putInt32s(sel)
+			sel = getInt32s(rows)
+		}
 		sel = sel[:0]
 		consider := func(r int32) {
 			if !tr.Contains(b.Time[r]) {
@@ -252,6 +264,9 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 				ErrMemoryLimit, t.n+len(sel), rowBytes, lim.MaxMemoryBytes)
 		}
 		all := len(sel) == b.Len // then sel is 0..Len-1
+		if err := t.reserve(t.n+len(sel), lim); err != nil {
+			return err
+		}
 		t.time = gather(t.time, b.Time, sel, all)
 		for _, ts := range tags {
 			ts.appendBatch(batchTag(b, ts.name), sel, all)
@@ -274,6 +289,7 @@ func materialize(ctx context.Context, q *sql.Query, src BatchSource, stats *quer
 		}
 		return nil
 	})
+	putInt32s(sel)
 	if err != nil {
 		return nil, err
 	}
