@@ -72,6 +72,9 @@ type compactor struct {
 	ctx    context.Context
 	m      *compactionMetrics
 	behind atomic.Bool // a window exceeds MaxWindowSegments: writes wait
+	// apart: the segment pairs read and found to share no point, or
+	// not (scan_apart.go).
+	apart apartState
 	// peersDone: the peers list and manifest generation of the last peer
 	// dedupe pass that finished without error (peer_dedupe.go), so that
 	// passes with nothing new cost nothing.
@@ -149,6 +152,12 @@ func (e *Engine) compactLoop() {
 		}
 		backoff = 0
 		lastGen = e.Manifest().Generation
+		// The segments this pass left: which of the pairs a scan would
+		// merge share no point (scan_apart.go). A failed read leaves its
+		// pair merged; it is read again at the next pass.
+		if err := e.checkApart(e.comp.ctx); err != nil && !errors.Is(err, context.Canceled) {
+			e.log.Warn("check segments for shared points", "err", err)
+		}
 	}
 }
 
