@@ -74,7 +74,8 @@ type compactor struct {
 	behind atomic.Bool // a window exceeds MaxWindowSegments: writes wait
 	// apart: the segment pairs read and found to share no point, or
 	// not (scan_apart.go).
-	apart apartState
+	apart     apartState
+	apartDone chan struct{} // closed when apartLoop ends
 	// peersDone: the peers list and manifest generation of the last peer
 	// dedupe pass that finished without error (peer_dedupe.go), so that
 	// passes with nothing new cost nothing.
@@ -88,7 +89,7 @@ type windowKey struct{ db, table, window string }
 
 func newCompactor(e *Engine) *compactor {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &compactor{halted: map[windowKey]error{}, stop: make(chan struct{}), done: make(chan struct{}),
+	c := &compactor{halted: map[windowKey]error{}, stop: make(chan struct{}), done: make(chan struct{}), apartDone: make(chan struct{}),
 		ctx: ctx, cancel: cancel}
 	c.m = newCompactionMetrics(e)
 	return c
@@ -98,8 +99,10 @@ func newCompactor(e *Engine) *compactor {
 func (e *Engine) startCompactor() {
 	if e.cfg.Compaction.Disabled {
 		close(e.comp.done)
+		close(e.comp.apartDone)
 		return
 	}
+	go e.apartLoop() // scan_apart.go
 	go e.compactLoop()
 }
 
@@ -112,6 +115,7 @@ func (e *Engine) stopCompactor() {
 		close(e.comp.stop)
 	}
 	<-e.comp.done
+	<-e.comp.apartDone
 }
 
 // compactLoop applies retention and compacts, backing off after errors
@@ -152,12 +156,6 @@ func (e *Engine) compactLoop() {
 		}
 		backoff = 0
 		lastGen = e.Manifest().Generation
-		// The segments this pass left: which of the pairs a scan would
-		// merge share no point (scan_apart.go). A failed read leaves its
-		// pair merged; it is read again at the next pass.
-		if err := e.checkApart(e.comp.ctx); err != nil && !errors.Is(err, context.Canceled) {
-			e.log.Warn("check segments for shared points", "err", err)
-		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/siltdb/silt/columnar"
 	"github.com/siltdb/silt/manifest"
@@ -29,7 +30,7 @@ import (
 // rewrites the first run's, and its segment spans the first run's live
 // rows, which it repeats none of).
 //
-// So the compactor's loop reads such pairs once — their rows in the
+// So a loop next to the compactor's (apartLoop) reads such pairs once — their rows in the
 // other's time range, series and time only — and remembers the pairs that
 // share no point. Segments never change, so the answer holds as long as
 // both live; it is kept in memory only (a restart reads them again).
@@ -54,6 +55,37 @@ func (c *compactor) pointsApart(a, b segment.SegmentMeta) bool {
 	}
 	s := c.apart.Load()
 	return s != nil && (*s)[pairKey(a.ID, b.ID)]
+}
+
+// apartLoop checks the pairs of new segments (checkApart) about every
+// second, on its own goroutine: a compaction pass can take minutes under
+// a steady load, and the pairs matter most then. It runs when compaction
+// does (not with Compaction.Disabled, whose tests call checkApart).
+func (e *Engine) apartLoop() {
+	defer close(e.comp.apartDone)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var lastGen uint64
+	for {
+		select {
+		case <-e.comp.stop:
+			return
+		case <-tick.C:
+		}
+		gen := e.Manifest().Generation
+		if gen == lastGen {
+			continue
+		}
+		// A failed read leaves its pair merged and out of the set: it is
+		// read again at the next pass.
+		if err := e.checkApart(e.comp.ctx); err != nil {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			e.log.Warn("check segments for shared points", "err", err)
+		}
+		lastGen = gen
+	}
 }
 
 // maxApartSetRows bounds the rows of the smaller side of a pair held in
