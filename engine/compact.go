@@ -72,6 +72,10 @@ type compactor struct {
 	ctx    context.Context
 	m      *compactionMetrics
 	behind atomic.Bool // a window exceeds MaxWindowSegments: writes wait
+	// apart: the segment pairs read and found to share no point, or
+	// not (scan_apart.go).
+	apart     apartState
+	apartDone chan struct{} // closed when apartLoop ends
 	// peersDone: the peers list and manifest generation of the last peer
 	// dedupe pass that finished without error (peer_dedupe.go), so that
 	// passes with nothing new cost nothing.
@@ -85,7 +89,7 @@ type windowKey struct{ db, table, window string }
 
 func newCompactor(e *Engine) *compactor {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &compactor{halted: map[windowKey]error{}, stop: make(chan struct{}), done: make(chan struct{}),
+	c := &compactor{halted: map[windowKey]error{}, stop: make(chan struct{}), done: make(chan struct{}), apartDone: make(chan struct{}),
 		ctx: ctx, cancel: cancel}
 	c.m = newCompactionMetrics(e)
 	return c
@@ -95,8 +99,10 @@ func newCompactor(e *Engine) *compactor {
 func (e *Engine) startCompactor() {
 	if e.cfg.Compaction.Disabled {
 		close(e.comp.done)
+		close(e.comp.apartDone)
 		return
 	}
+	go e.apartLoop() // scan_apart.go
 	go e.compactLoop()
 }
 
@@ -109,6 +115,7 @@ func (e *Engine) stopCompactor() {
 		close(e.comp.stop)
 	}
 	<-e.comp.done
+	<-e.comp.apartDone
 }
 
 // compactLoop applies retention and compacts, backing off after errors

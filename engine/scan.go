@@ -800,7 +800,7 @@ func (ts *TableScan) overlapGroups() [][]int {
 				newer, older = &boxes[b], &boxes[a]
 			}
 			apart := newer.fresh && newer.seqMin > older.seq
-			if !apart && !disjointSeries(&boxes[a], &boxes[b]) {
+			if !apart && !disjointSeries(&boxes[a], &boxes[b]) && !ts.segmentsApart(boxes[a].i, boxes[b].i) {
 				parent[find(b)] = find(a)
 			}
 		}
@@ -821,6 +821,15 @@ func (ts *TableScan) overlapGroups() [][]int {
 		slices.Sort(g)
 	}
 	return groups
+}
+
+// segmentsApart reports whether sources i and j are segments read and
+// found to share no point (scan_apart.go).
+func (ts *TableScan) segmentsApart(i, j int) bool {
+	if ts.eng == nil || i >= len(ts.metas) || j >= len(ts.metas) {
+		return false
+	}
+	return ts.eng.comp.pointsApart(ts.metas[i], ts.metas[j])
 }
 
 // runTasks runs the tasks on up to GOMAXPROCS goroutines and hands their
