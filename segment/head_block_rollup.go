@@ -3,6 +3,7 @@ package segment
 import (
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/siltdb/silt/columnar"
@@ -41,12 +42,30 @@ const minBlockRollupRows = 32
 // blockRollup is a sealed block's partials: windows[i] (of width) of the
 // series blk.sids[series[i]] with rows[i] rows, and per field column c
 // parts[c][i] (n == 0: the field has no value there).
+//
+// The writer builds only the skeleton when it seals the block (width,
+// series, windows and rows: one pass over the block's times) and counts
+// the whole rollup's memory then; the parts — a gather and a fold of every
+// field column over the block's rows, about a third of the head's append
+// time under the engine's lock — are folded by the first reader that asks
+// for them (Head.partsOf), outside that lock. They depend on the sealed
+// rows alone, which never change, so whichever reader folds them folds
+// what the writer would have, and every reader sees them whole: once
+// guards their one fold, and a reader takes them only through it.
 type blockRollup struct {
 	width   int64
 	series  []int32
 	windows []int64
 	rows    []int64
-	parts   [][]partial
+	// nfields is the head's field columns at the seal: the parts cover
+	// those (a field added later has no value in the block's rows).
+	nfields int
+	// from, for a span's rollup (head_span_rollup.go), are the blocks
+	// whose parts it combines; nil for a block's own.
+	from []*headBlock
+	once sync.Once
+	// parts, once folded: read them through Head.partsOf only.
+	parts [][]partial
 }
 
 // blockRollupBytes is what a block's partials add to the head's memory.
@@ -55,14 +74,20 @@ func blockRollupBytes(r *blockRollup) int64 {
 		return 0
 	}
 	n := int64(len(r.windows))
-	return n*(4+8+8) + n*int64(len(r.parts))*int64(unsafeSizeofPartial) + 64
+	return n*(4+8+8) + n*int64(r.nfields)*int64(unsafeSizeofPartial) + 64
 }
 
 // unsafeSizeofPartial is the size of a partial (n, sum, min, max, first,
 // last, ft, lt, mean, m2 and a flag).
 const unsafeSizeofPartial = 10*8 + 8
 
-// rollBlock computes blk's partials if its series are dense enough.
+// lazyBlockParts: the parts of a block's (and a span's) rollup are folded
+// by their first reader rather than by the writer at the seal. Tests turn
+// it off to compare the two.
+var lazyBlockParts = true
+
+// rollBlock gives blk the skeleton of its partials if its series are
+// dense enough; their parts are folded later (partsOf).
 func (h *Head) rollBlock(blk *headBlock) {
 	span := blk.maxT - blk.minT + 1
 	perSeries := float64(blk.hi-blk.lo) / float64(len(blk.sids))
@@ -76,44 +101,70 @@ func (h *Head) rollBlock(blk *headBlock) {
 	if width == 0 {
 		return
 	}
-	r := &blockRollup{width: width, parts: make([][]partial, len(h.fields))}
-	// Windows of each series: runs of its rows (in time order) sharing one.
-	var runs []int32 // first row index (into blk.rows) of each window, and the end
+	r := &blockRollup{width: width, nfields: len(h.fields)}
+	// Windows of each series: runs of its rows (in time order, blk.times)
+	// sharing one.
 	for k := range blk.sids {
 		lo, hi := int(blk.start[k]), int(blk.start[k+1])
 		for i := lo; i < hi; {
-			w := WindowStart(h.times[blk.rows[i]], width)
+			w := WindowStart(blk.times[i], width)
 			j := i + 1
-			for j < hi && h.times[blk.rows[j]] < w+width {
+			for j < hi && blk.times[j] < w+width {
 				j++
 			}
 			r.series = append(r.series, int32(k))
 			r.windows = append(r.windows, w)
 			r.rows = append(r.rows, int64(j-i))
-			runs = append(runs, int32(i))
 			i = j
 		}
 	}
-	runs = append(runs, int32(len(blk.rows)))
-	var fv columnar.FieldVector
-	times := make([]int64, len(blk.rows))
-	for i, row := range blk.rows {
-		times[i] = h.times[row]
+	blk.roll = r
+	h.bytes += blockRollupBytes(r)
+	if !lazyBlockParts {
+		h.partsOf(blk)
 	}
-	for c, col := range h.fields {
+}
+
+// partsOf returns the parts of blk's rollup (blk.roll not nil), folding
+// them first if no reader has yet. h is the head or any View holding
+// blk: they share the block's rows. Concurrent callers wait for the one
+// folding; the memory was counted at the seal.
+func (h *Head) partsOf(blk *headBlock) [][]partial {
+	r := blk.roll
+	r.once.Do(func() {
+		if r.from != nil {
+			r.parts = h.mergeSpanParts(blk)
+		} else {
+			r.parts = h.foldBlockParts(blk)
+		}
+	})
+	return r.parts
+}
+
+// foldBlockParts folds each rollable field column of blk's rows into the
+// partials of blk.roll's windows. The windows of a series are runs of
+// its rows in blk.rows order, r.rows[i] rows each, so they start at the
+// running sum of those counts.
+func (h *Head) foldBlockParts(blk *headBlock) [][]partial {
+	r := blk.roll
+	parts := make([][]partial, r.nfields)
+	var fv columnar.FieldVector
+	for c, col := range h.fields[:r.nfields] {
 		if !Rollable(col.typ) {
 			continue
 		}
 		fv.Type = col.typ
 		col.gatherVector(&fv, blk.rows)
 		ps := make([]partial, len(r.windows))
+		lo := 0
 		for i := range ps {
-			foldRun(&ps[i], &fv, times, int(runs[i]), int(runs[i+1]))
+			hi := lo + int(r.rows[i])
+			foldRun(&ps[i], &fv, blk.times, lo, hi)
+			lo = hi
 		}
-		r.parts[c] = ps
+		parts[c] = ps
 	}
-	blk.roll = r
-	h.bytes += blockRollupBytes(r)
+	return parts
 }
 
 // scanBlockRollup passes rb the partials of blk's windows that start in
@@ -127,6 +178,7 @@ func (h *Head) rollBlock(blk *headBlock) {
 // order (then window), instead of testing every partial of the block.
 func (h *Head) scanBlockRollup(blk *headBlock, keep []bool, few []uint32, minT, maxT int64, tagCols, fieldCols []int, rb *rollupBuilder) error {
 	r := blk.roll
+	parts := h.partsOf(blk)
 	ps := make([]partial, len(fieldCols))
 	vals := make([]string, len(tagCols))
 	has := make([]bool, len(tagCols))
@@ -138,19 +190,19 @@ func (h *Head) scanBlockRollup(blk *headBlock, keep []bool, few []uint32, minT, 
 			}
 			lo, _ := slices.BinarySearch(r.series, int32(k))
 			hi, _ := slices.BinarySearch(r.series, int32(k+1))
-			if err := h.emitBlockRollup(blk, lo, hi, nil, minT, maxT, tagCols, fieldCols, rb, ps, vals, has); err != nil {
+			if err := h.emitBlockRollup(blk, parts, lo, hi, nil, minT, maxT, tagCols, fieldCols, rb, ps, vals, has); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return h.emitBlockRollup(blk, 0, len(r.windows), keep, minT, maxT, tagCols, fieldCols, rb, ps, vals, has)
+	return h.emitBlockRollup(blk, parts, 0, len(r.windows), keep, minT, maxT, tagCols, fieldCols, rb, ps, vals, has)
 }
 
-// emitBlockRollup passes rb blk's partials [lo, hi) that start in
-// [minT, maxT) of the series keep holds (nil: all), with scratch ps, vals
-// and has.
-func (h *Head) emitBlockRollup(blk *headBlock, lo, hi int, keep []bool, minT, maxT int64, tagCols, fieldCols []int, rb *rollupBuilder, ps []partial, vals []string, has []bool) error {
+// emitBlockRollup passes rb blk's partials [lo, hi) (of parts, partsOf)
+// that start in [minT, maxT) of the series keep holds (nil: all), with
+// scratch ps, vals and has.
+func (h *Head) emitBlockRollup(blk *headBlock, parts [][]partial, lo, hi int, keep []bool, minT, maxT int64, tagCols, fieldCols []int, rb *rollupBuilder, ps []partial, vals []string, has []bool) error {
 	r := blk.roll
 	for i := lo; i < hi; i++ {
 		w := r.windows[i]
@@ -170,8 +222,8 @@ func (h *Head) emitBlockRollup(blk *headBlock, lo, hi int, keep []bool, minT, ma
 		}
 		for j, c := range fieldCols {
 			ps[j] = partial{} // a field added after the seal: no values here
-			if c < len(r.parts) && r.parts[c] != nil {
-				ps[j] = r.parts[c][i]
+			if c < len(parts) && parts[c] != nil {
+				ps[j] = parts[c][i]
 			}
 		}
 		if err := rb.emitWindow(WindowStart(w, rb.width), r.rows[i], vals, has, ps); err != nil {
