@@ -20,7 +20,7 @@ import (
 func lazyRows(b *columnar.Batch, rng *rand.Rand, n int, now *int64, written *[][2]int64) {
 	for range n {
 		host := rng.IntN(6)
-		t := *now
+		var t int64
 		// Few late rows and rewrites: the windows they fall in are read
 		// from the rows (head_dups.go), the others from partials.
 		switch x := rng.IntN(100000); {
