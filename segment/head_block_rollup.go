@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siltdb/silt/columnar"
@@ -66,6 +67,8 @@ type blockRollup struct {
 	once sync.Once
 	// parts, once folded: read them through Head.partsOf only.
 	parts [][]partial
+	// folded is set once parts are: it says so without folding them.
+	folded atomic.Bool
 }
 
 // blockRollupBytes is what a block's partials add to the head's memory.
@@ -85,6 +88,66 @@ const unsafeSizeofPartial = 10*8 + 8
 // by their first reader rather than by the writer at the seal. Tests turn
 // it off to compare the two.
 var lazyBlockParts = true
+
+// partsSink, when not nil, takes the rollups a seal left pending (a
+// block's and, completing a span, the span's) with a View of the head
+// holding them, and folds them off the writer's path: foldInBackground
+// by default. nil leaves them to their first reader. Tests replace it.
+var partsSink = foldInBackground
+
+// queueParts hands the rollups of blk (just sealed) and of the span it
+// completed, if pending, to partsSink, with a View: a fold reads the
+// head's columns, which the writer keeps changing, and a View shares
+// their rows without a lock. The View costs a few allocations a seal (a
+// seal is every blockRows rows), far less than the fold it moves.
+func (h *Head) queueParts(blk *headBlock) {
+	if partsSink == nil || !lazyBlockParts || blk.roll == nil {
+		return
+	}
+	var sp *headBlock
+	if len(h.blocks)%spanBlocks == 0 && len(h.spans) > 0 {
+		sp = h.spans[len(h.spans)-1] // completed by blk (rollSpan); nil: none
+	}
+	partsSink(h.View(), blk, sp)
+}
+
+// partsJob is a seal's pending rollups and a View holding them.
+type partsJob struct {
+	v       *Head
+	blk, sp *headBlock
+}
+
+// partsQueue feeds the background folder; its bound keeps what queued
+// Views pin small. When it is full (the folder behind, say on a busy
+// machine) a seal's parts are left to their first reader.
+var (
+	partsQueue     chan partsJob
+	partsQueueOnce sync.Once
+)
+
+// foldInBackground queues the fold of blk's parts (and sp's, if not nil)
+// for one background goroutine, started on first use, which folds them
+// in seal order. The folds are what the writer did under the engine lock
+// before; here they run beside it, so that a dashboard's first read of
+// a block (or of many: the head sealed while nobody read) does not pay
+// for them, and the flush rarely does.
+func foldInBackground(v *Head, blk, sp *headBlock) {
+	partsQueueOnce.Do(func() {
+		partsQueue = make(chan partsJob, 256)
+		go func() {
+			for j := range partsQueue {
+				j.v.partsOf(j.blk)
+				if j.sp != nil && j.sp.roll != nil {
+					j.v.partsOf(j.sp)
+				}
+			}
+		}()
+	})
+	select {
+	case partsQueue <- partsJob{v, blk, sp}:
+	default: // behind: the first reader folds them
+	}
+}
 
 // rollBlock gives blk the skeleton of its partials if its series are
 // dense enough; their parts are folded later (partsOf).
@@ -137,6 +200,7 @@ func (h *Head) partsOf(blk *headBlock) [][]partial {
 		} else {
 			r.parts = h.foldBlockParts(blk)
 		}
+		r.folded.Store(true)
 	})
 	return r.parts
 }

@@ -1,7 +1,6 @@
 package segment_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -18,7 +17,10 @@ import (
 // (head_block_rollup.go). cpu-ns/row is the process CPU per appended row,
 // blocks' seals included; parts-ns/row the CPU a first reader then spends
 // folding the rollups' parts the writer left (0 where the writer folded
-// them itself, "eager"). rollups/op counts the block and span rollups.
+// them itself, parts=seal). parts=queued is the server's way: the writer
+// hands a View of each seal to the background folder (here a queue that
+// folds after the appends, so that its CPU is not counted in theirs).
+// rollups/op counts the block and span rollups.
 func BenchmarkHeadAppendDense(b *testing.B) {
 	const denseHosts, denseIntervals = 100, 2000
 	g := bench.NewCPU(denseHosts, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Millisecond, 1)
@@ -37,9 +39,12 @@ func BenchmarkHeadAppendDense(b *testing.B) {
 		}
 		hashes[r], key = segment.RowTagsHash(key, &batch, &batch.Rows[r])
 	}
-	for _, lazy := range []bool{true, false} {
-		b.Run(fmt.Sprintf("lazy=%v", lazy), func(b *testing.B) {
-			defer segment.SetLazyBlockParts(lazy)()
+	for _, mode := range []struct {
+		name string
+		mode int
+	}{{"reader", segment.PartsByReader}, {"queued", segment.PartsQueued}, {"seal", segment.PartsAtSeal}} {
+		b.Run("parts="+mode.name, func(b *testing.B) {
+			defer segment.SetBlockParts(mode.mode)()
 			var cpu, parts time.Duration
 			rows, rollups := 0, 0
 			for i := 0; i < b.N; i++ {

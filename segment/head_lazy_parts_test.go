@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/siltdb/silt/columnar"
 )
@@ -62,8 +63,10 @@ func TestHeadLazyBlockParts(t *testing.T) {
 
 	s := columnar.NewTableSchema()
 	lazy := NewHead(s)
+	undo := SetBlockParts(PartsByReader)
 	admitAll(t, s, lazy, &b)
-	undo := SetLazyBlockParts(false)
+	undo()
+	undo = SetBlockParts(PartsAtSeal)
 	eagerS := columnar.NewTableSchema()
 	eager := NewHead(eagerS)
 	admitAll(t, eagerS, eager, &b)
@@ -137,12 +140,13 @@ func partsBy(h *Head, r *blockRollup) [][]partial {
 	panic("rollup of no block")
 }
 
-// Readers fold pending parts from Views while the writer keeps appending
-// (late points and rewrites included) and sealing: under the race
-// detector this checks that the fold shares nothing unsynchronized with
-// the writer or another reader, and each view then answers as its merged
-// rows do.
+// Readers and the background folder fold pending parts from Views while
+// the writer keeps appending (late points and rewrites included) and
+// sealing: under the race detector this checks that the fold shares
+// nothing unsynchronized with the writer or another reader, and each view
+// then answers as its merged rows do.
 func TestHeadLazyBlockPartsConcurrentReaders(t *testing.T) {
+	defer SetBlockParts(PartsBackground)()
 	rng := rand.New(rand.NewPCG(22, 8))
 	s := columnar.NewTableSchema()
 	h := NewHead(s)
@@ -206,4 +210,37 @@ func TestHeadLazyBlockPartsConcurrentReaders(t *testing.T) {
 			checkRollup(t, fmt.Sprintf("view %d", i), v, nil, false, 0, 10e9, 10e9)
 		}
 	}
+}
+
+// With the background folder, a seal's pending parts get folded though
+// no reader asks for them, and a reader then finds them folded.
+func TestHeadBackgroundBlockParts(t *testing.T) {
+	defer SetBlockParts(PartsBackground)()
+	rng := rand.New(rand.NewPCG(22, 9))
+	var b columnar.Batch
+	var now int64
+	var written [][2]int64
+	lazyRows(&b, rng, 2*spanBlocks*blockRows, &now, &written)
+	s := columnar.NewTableSchema()
+	h := NewHead(s)
+	admitAll(t, s, h, &b)
+	var pending []*blockRollup
+	for _, blk := range append(append([]*headBlock{}, h.blocks...), h.spans...) {
+		if blk != nil && blk.roll != nil {
+			pending = append(pending, blk.roll)
+		}
+	}
+	if len(pending) < 2*spanBlocks+1 {
+		t.Fatalf("%d rollups of blocks and spans, want every block's and a span's", len(pending))
+	}
+	deadline := time.Now().Add(time.Minute)
+	for _, r := range pending {
+		for !r.folded.Load() {
+			if time.Now().After(deadline) {
+				t.Fatal("the background folder left parts pending for a minute")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	checkRollup(t, "background", h.View(), nil, true, math.MinInt64, math.MaxInt64, 1e9)
 }
