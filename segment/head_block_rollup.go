@@ -10,9 +10,10 @@ import (
 	"github.com/siltdb/silt/columnar"
 )
 
-// Live rollups. When a block is sealed the writer also folds its rows
-// into per-series partials of a window (blockRollup), once, in typed loops
-// over each series' rows. A query reading partials (ScanRollup) then takes
+// Live rollups. When a block is sealed its rows are also folded into
+// per-series partials of a window (blockRollup), once, in typed loops
+// over each series' rows: the writer lays out the windows, and the
+// background folder or the first reader folds the values (partsOf). A query reading partials (ScanRollup) then takes
 // a block's partials instead of gathering and folding its rows again on
 // every dashboard refresh. The width is the finest at which the block's
 // series have many rows per window, so that the partials take a small
