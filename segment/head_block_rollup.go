@@ -3,14 +3,17 @@ package segment
 import (
 	"math"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siltdb/silt/columnar"
 )
 
-// Live rollups. When a block is sealed the writer also folds its rows
-// into per-series partials of a window (blockRollup), once, in typed loops
-// over each series' rows. A query reading partials (ScanRollup) then takes
+// Live rollups. When a block is sealed its rows are also folded into
+// per-series partials of a window (blockRollup), once, in typed loops
+// over each series' rows: the writer lays out the windows, and the
+// background folder or the first reader folds the values (partsOf). A query reading partials (ScanRollup) then takes
 // a block's partials instead of gathering and folding its rows again on
 // every dashboard refresh. The width is the finest at which the block's
 // series have many rows per window, so that the partials take a small
@@ -41,12 +44,32 @@ const minBlockRollupRows = 32
 // blockRollup is a sealed block's partials: windows[i] (of width) of the
 // series blk.sids[series[i]] with rows[i] rows, and per field column c
 // parts[c][i] (n == 0: the field has no value there).
+//
+// The writer builds only the skeleton when it seals the block (width,
+// series, windows and rows: one pass over the block's times) and counts
+// the whole rollup's memory then; the parts — a gather and a fold of every
+// field column over the block's rows, about a third of the head's append
+// time under the engine's lock — are folded by the first reader that asks
+// for them (Head.partsOf), outside that lock. They depend on the sealed
+// rows alone, which never change, so whichever reader folds them folds
+// what the writer would have, and every reader sees them whole: once
+// guards their one fold, and a reader takes them only through it.
 type blockRollup struct {
 	width   int64
 	series  []int32
 	windows []int64
 	rows    []int64
-	parts   [][]partial
+	// nfields is the head's field columns at the seal: the parts cover
+	// those (a field added later has no value in the block's rows).
+	nfields int
+	// from, for a span's rollup (head_span_rollup.go), are the blocks
+	// whose parts it combines; nil for a block's own.
+	from []*headBlock
+	once sync.Once
+	// parts, once folded: read them through Head.partsOf only.
+	parts [][]partial
+	// folded is set once parts are: it says so without folding them.
+	folded atomic.Bool
 }
 
 // blockRollupBytes is what a block's partials add to the head's memory.
@@ -55,14 +78,80 @@ func blockRollupBytes(r *blockRollup) int64 {
 		return 0
 	}
 	n := int64(len(r.windows))
-	return n*(4+8+8) + n*int64(len(r.parts))*int64(unsafeSizeofPartial) + 64
+	return n*(4+8+8) + n*int64(r.nfields)*int64(unsafeSizeofPartial) + 64
 }
 
 // unsafeSizeofPartial is the size of a partial (n, sum, min, max, first,
 // last, ft, lt, mean, m2 and a flag).
 const unsafeSizeofPartial = 10*8 + 8
 
-// rollBlock computes blk's partials if its series are dense enough.
+// lazyBlockParts: the parts of a block's (and a span's) rollup are folded
+// by their first reader rather than by the writer at the seal. Tests turn
+// it off to compare the two.
+var lazyBlockParts = true
+
+// partsSink, when not nil, takes the rollups a seal left pending (a
+// block's and, completing a span, the span's) with a View of the head
+// holding them, and folds them off the writer's path: foldInBackground
+// by default. nil leaves them to their first reader. Tests replace it.
+var partsSink = foldInBackground
+
+// queueParts hands the rollups of blk (just sealed) and of the span it
+// completed, if pending, to partsSink, with a View: a fold reads the
+// head's columns, which the writer keeps changing, and a View shares
+// their rows without a lock. The View costs a few allocations a seal (a
+// seal is every blockRows rows), far less than the fold it moves.
+func (h *Head) queueParts(blk *headBlock) {
+	if partsSink == nil || !lazyBlockParts || blk.roll == nil {
+		return
+	}
+	var sp *headBlock
+	if len(h.blocks)%spanBlocks == 0 && len(h.spans) > 0 {
+		sp = h.spans[len(h.spans)-1] // completed by blk (rollSpan); nil: none
+	}
+	partsSink(h.View(), blk, sp)
+}
+
+// partsJob is a seal's pending rollups and a View holding them.
+type partsJob struct {
+	v       *Head
+	blk, sp *headBlock
+}
+
+// partsQueue feeds the background folder; its bound keeps what queued
+// Views pin small. When it is full (the folder behind, say on a busy
+// machine) a seal's parts are left to their first reader.
+var (
+	partsQueue     chan partsJob
+	partsQueueOnce sync.Once
+)
+
+// foldInBackground queues the fold of blk's parts (and sp's, if not nil)
+// for one background goroutine, started on first use, which folds them
+// in seal order. The folds are what the writer did under the engine lock
+// before; here they run beside it, so that a dashboard's first read of
+// a block (or of many: the head sealed while nobody read) does not pay
+// for them, and the flush rarely does.
+func foldInBackground(v *Head, blk, sp *headBlock) {
+	partsQueueOnce.Do(func() {
+		partsQueue = make(chan partsJob, 256)
+		go func() {
+			for j := range partsQueue {
+				j.v.partsOf(j.blk)
+				if j.sp != nil && j.sp.roll != nil {
+					j.v.partsOf(j.sp)
+				}
+			}
+		}()
+	})
+	select {
+	case partsQueue <- partsJob{v, blk, sp}:
+	default: // behind: the first reader folds them
+	}
+}
+
+// rollBlock gives blk the skeleton of its partials if its series are
+// dense enough; their parts are folded later (partsOf).
 func (h *Head) rollBlock(blk *headBlock) {
 	span := blk.maxT - blk.minT + 1
 	perSeries := float64(blk.hi-blk.lo) / float64(len(blk.sids))
@@ -76,44 +165,71 @@ func (h *Head) rollBlock(blk *headBlock) {
 	if width == 0 {
 		return
 	}
-	r := &blockRollup{width: width, parts: make([][]partial, len(h.fields))}
-	// Windows of each series: runs of its rows (in time order) sharing one.
-	var runs []int32 // first row index (into blk.rows) of each window, and the end
+	r := &blockRollup{width: width, nfields: len(h.fields)}
+	// Windows of each series: runs of its rows (in time order, blk.times)
+	// sharing one.
 	for k := range blk.sids {
 		lo, hi := int(blk.start[k]), int(blk.start[k+1])
 		for i := lo; i < hi; {
-			w := WindowStart(h.times[blk.rows[i]], width)
+			w := WindowStart(blk.times[i], width)
 			j := i + 1
-			for j < hi && h.times[blk.rows[j]] < w+width {
+			for j < hi && blk.times[j] < w+width {
 				j++
 			}
 			r.series = append(r.series, int32(k))
 			r.windows = append(r.windows, w)
 			r.rows = append(r.rows, int64(j-i))
-			runs = append(runs, int32(i))
 			i = j
 		}
 	}
-	runs = append(runs, int32(len(blk.rows)))
-	var fv columnar.FieldVector
-	times := make([]int64, len(blk.rows))
-	for i, row := range blk.rows {
-		times[i] = h.times[row]
+	blk.roll = r
+	h.bytes += blockRollupBytes(r)
+	if !lazyBlockParts {
+		h.partsOf(blk)
 	}
-	for c, col := range h.fields {
+}
+
+// partsOf returns the parts of blk's rollup (blk.roll not nil), folding
+// them first if no reader has yet. h is the head or any View holding
+// blk: they share the block's rows. Concurrent callers wait for the one
+// folding; the memory was counted at the seal.
+func (h *Head) partsOf(blk *headBlock) [][]partial {
+	r := blk.roll
+	r.once.Do(func() {
+		if r.from != nil {
+			r.parts = h.mergeSpanParts(blk)
+		} else {
+			r.parts = h.foldBlockParts(blk)
+		}
+		r.folded.Store(true)
+	})
+	return r.parts
+}
+
+// foldBlockParts folds each rollable field column of blk's rows into the
+// partials of blk.roll's windows. The windows of a series are runs of
+// its rows in blk.rows order, r.rows[i] rows each, so they start at the
+// running sum of those counts.
+func (h *Head) foldBlockParts(blk *headBlock) [][]partial {
+	r := blk.roll
+	parts := make([][]partial, r.nfields)
+	var fv columnar.FieldVector
+	for c, col := range h.fields[:r.nfields] {
 		if !Rollable(col.typ) {
 			continue
 		}
 		fv.Type = col.typ
 		col.gatherVector(&fv, blk.rows)
 		ps := make([]partial, len(r.windows))
+		lo := 0
 		for i := range ps {
-			foldRun(&ps[i], &fv, times, int(runs[i]), int(runs[i+1]))
+			hi := lo + int(r.rows[i])
+			foldRun(&ps[i], &fv, blk.times, lo, hi)
+			lo = hi
 		}
-		r.parts[c] = ps
+		parts[c] = ps
 	}
-	blk.roll = r
-	h.bytes += blockRollupBytes(r)
+	return parts
 }
 
 // scanBlockRollup passes rb the partials of blk's windows that start in
@@ -127,6 +243,7 @@ func (h *Head) rollBlock(blk *headBlock) {
 // order (then window), instead of testing every partial of the block.
 func (h *Head) scanBlockRollup(blk *headBlock, keep []bool, few []uint32, minT, maxT int64, tagCols, fieldCols []int, rb *rollupBuilder) error {
 	r := blk.roll
+	parts := h.partsOf(blk)
 	ps := make([]partial, len(fieldCols))
 	vals := make([]string, len(tagCols))
 	has := make([]bool, len(tagCols))
@@ -138,19 +255,19 @@ func (h *Head) scanBlockRollup(blk *headBlock, keep []bool, few []uint32, minT, 
 			}
 			lo, _ := slices.BinarySearch(r.series, int32(k))
 			hi, _ := slices.BinarySearch(r.series, int32(k+1))
-			if err := h.emitBlockRollup(blk, lo, hi, nil, minT, maxT, tagCols, fieldCols, rb, ps, vals, has); err != nil {
+			if err := h.emitBlockRollup(blk, parts, lo, hi, nil, minT, maxT, tagCols, fieldCols, rb, ps, vals, has); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return h.emitBlockRollup(blk, 0, len(r.windows), keep, minT, maxT, tagCols, fieldCols, rb, ps, vals, has)
+	return h.emitBlockRollup(blk, parts, 0, len(r.windows), keep, minT, maxT, tagCols, fieldCols, rb, ps, vals, has)
 }
 
-// emitBlockRollup passes rb blk's partials [lo, hi) that start in
-// [minT, maxT) of the series keep holds (nil: all), with scratch ps, vals
-// and has.
-func (h *Head) emitBlockRollup(blk *headBlock, lo, hi int, keep []bool, minT, maxT int64, tagCols, fieldCols []int, rb *rollupBuilder, ps []partial, vals []string, has []bool) error {
+// emitBlockRollup passes rb blk's partials [lo, hi) (of parts, partsOf)
+// that start in [minT, maxT) of the series keep holds (nil: all), with
+// scratch ps, vals and has.
+func (h *Head) emitBlockRollup(blk *headBlock, parts [][]partial, lo, hi int, keep []bool, minT, maxT int64, tagCols, fieldCols []int, rb *rollupBuilder, ps []partial, vals []string, has []bool) error {
 	r := blk.roll
 	for i := lo; i < hi; i++ {
 		w := r.windows[i]
@@ -170,8 +287,8 @@ func (h *Head) emitBlockRollup(blk *headBlock, lo, hi int, keep []bool, minT, ma
 		}
 		for j, c := range fieldCols {
 			ps[j] = partial{} // a field added after the seal: no values here
-			if c < len(r.parts) && r.parts[c] != nil {
-				ps[j] = r.parts[c][i]
+			if c < len(parts) && parts[c] != nil {
+				ps[j] = parts[c][i]
 			}
 		}
 		if err := rb.emitWindow(WindowStart(w, rb.width), r.rows[i], vals, has, ps); err != nil {

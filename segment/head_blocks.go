@@ -120,6 +120,7 @@ func (h *Head) sealBlock(lo, hi int) {
 	h.sealed = hi
 	h.bytes += blockBytes(blk)
 	h.rollSpan()
+	h.queueParts(blk)
 }
 
 func (h *Head) byTime(a, b int32) int { return cmp.Compare(h.times[a], h.times[b]) }

@@ -77,23 +77,46 @@ func (h *Head) spanOf(blocks []*headBlock) *headBlock {
 			return nil
 		}
 	}
-	// Each block partial's slot in the span: its series and window there,
-	// sorted, equal keys combined.
-	type ref struct {
-		series int32 // index into sp.sids
-		window int64
-		blk    int32
-		i      int32 // the partial's index in its block's rollup
+	refs := spanRefs(sp.sids, blocks, width)
+	out := &blockRollup{width: width, nfields: len(h.fields), from: blocks}
+	for j, rf := range refs {
+		if j == 0 || rf.series != refs[j-1].series || rf.window != refs[j-1].window {
+			out.series = append(out.series, rf.series)
+			out.windows = append(out.windows, rf.window)
+			out.rows = append(out.rows, 0)
+		}
+		out.rows[len(out.rows)-1] += blocks[rf.blk].roll.rows[rf.i]
 	}
-	var refs []ref
+	sp.roll = out
+	if !lazyBlockParts {
+		h.partsOf(sp)
+	}
+	return sp
+}
+
+// spanRef is a block partial's slot in a span: its series (an index
+// into the span's sids) and window there, its block (an index into the
+// span's) and its index in its block's rollup.
+type spanRef struct {
+	series int32
+	window int64
+	blk    int32
+	i      int32
+}
+
+// spanRefs returns the slots in a span of width (series sids) of its
+// blocks' partials, sorted, oldest block first among a window's: the
+// order their parts combine in, as a fold of the rows would.
+func spanRefs(sids []uint32, blocks []*headBlock, width int64) []spanRef {
+	var refs []spanRef
 	for b, blk := range blocks {
 		r := blk.roll
 		for i, w := range r.windows {
-			k, _ := slices.BinarySearch(sp.sids, blk.sids[r.series[i]])
-			refs = append(refs, ref{int32(k), WindowStart(w, width), int32(b), int32(i)})
+			k, _ := slices.BinarySearch(sids, blk.sids[r.series[i]])
+			refs = append(refs, spanRef{int32(k), WindowStart(w, width), int32(b), int32(i)})
 		}
 	}
-	slices.SortFunc(refs, func(a, b ref) int {
+	slices.SortFunc(refs, func(a, b spanRef) int {
 		if c := cmp.Compare(a.series, b.series); c != 0 {
 			return c
 		}
@@ -102,35 +125,39 @@ func (h *Head) spanOf(blocks []*headBlock) *headBlock {
 		}
 		return cmp.Compare(a.blk, b.blk) // older blocks first, as a fold of the rows
 	})
-	out := &blockRollup{width: width, parts: make([][]partial, len(h.fields))}
-	for c, col := range h.fields {
-		if Rollable(col.typ) && slices.ContainsFunc(blocks, func(blk *headBlock) bool { return c < len(blk.roll.parts) && blk.roll.parts[c] != nil }) {
-			out.parts[c] = []partial{}
+	return refs
+}
+
+// mergeSpanParts combines the parts of span sp's blocks (folding theirs
+// first where no reader has) into the parts of sp.roll's windows, in the
+// order spanRefs gives, which made its skeleton.
+func (h *Head) mergeSpanParts(sp *headBlock) [][]partial {
+	out := sp.roll
+	blocks := out.from
+	src := make([][][]partial, len(blocks))
+	for b, blk := range blocks {
+		src[b] = h.partsOf(blk)
+	}
+	parts := make([][]partial, out.nfields)
+	for c, col := range h.fields[:out.nfields] {
+		if Rollable(col.typ) && slices.ContainsFunc(src, func(ps [][]partial) bool { return c < len(ps) && ps[c] != nil }) {
+			parts[c] = make([]partial, len(out.windows))
 		}
 	}
-	for j, rf := range refs {
-		src := blocks[rf.blk].roll
-		if j == 0 || rf.series != refs[j-1].series || rf.window != refs[j-1].window {
-			out.series = append(out.series, rf.series)
-			out.windows = append(out.windows, rf.window)
-			out.rows = append(out.rows, 0)
-			for c := range out.parts {
-				if out.parts[c] != nil {
-					out.parts[c] = append(out.parts[c], partial{})
-				}
-			}
+	last := -1
+	for j, rf := range spanRefs(sp.sids, blocks, out.width) {
+		if j == 0 || rf.series != out.series[last] || rf.window != out.windows[last] {
+			last++
 		}
-		last := len(out.windows) - 1
-		out.rows[last] += src.rows[rf.i]
-		for c, ps := range out.parts {
-			if ps == nil || c >= len(src.parts) || src.parts[c] == nil {
+		sps := src[rf.blk]
+		for c, ps := range parts {
+			if ps == nil || c >= len(sps) || sps[c] == nil {
 				continue // a field added after this block was sealed: no values there
 			}
-			if mergePartial(&ps[last], &src.parts[c][rf.i], h.fields[c].typ) {
+			if mergePartial(&ps[last], &sps[c][rf.i], h.fields[c].typ) {
 				ps[last].overflow = true // a read of it reads the rows instead
 			}
 		}
 	}
-	sp.roll = out
-	return sp
+	return parts
 }

@@ -362,12 +362,12 @@ func (fp *flushPartials) build(width int64, out RollupWriter, st *flushRollupSta
 func (fp *flushPartials) combine(refs []partialRef) bool {
 	clear(fp.ps)
 	for _, rf := range refs {
-		r := fp.srcs[rf.src].roll
+		parts := fp.h.partsOf(fp.srcs[rf.src]) // folded by the first reader (head_block_rollup.go)
 		for f, c := range fp.cols {
-			if c >= len(r.parts) || r.parts[c] == nil {
+			if c >= len(parts) || parts[c] == nil {
 				continue // a field added after the block was sealed: no values there
 			}
-			if mergePartial(&fp.ps[f], &r.parts[c][rf.i], fp.fields[f].Type) {
+			if mergePartial(&fp.ps[f], &parts[c][rf.i], fp.fields[f].Type) {
 				return false
 			}
 		}
