@@ -190,3 +190,27 @@ func TestMemoryLimitBoundsByDefault(t *testing.T) {
 	queries.Store(0)
 	until("the query done", full)
 }
+
+// GOMEMLIMIT wins over the default --memory-limit bounds as over auto:
+// the runtime keeps the limit it read from the environment at start, and
+// the server does not follow the queries' reservations with it.
+func TestMemoryLimitBoundsYieldsToGOMEMLIMIT(t *testing.T) {
+	const env = 3 << 30 // as the runtime read GOMEMLIMIT=3GiB at start
+	prev := debug.SetMemoryLimit(env)
+	defer debug.SetMemoryLimit(prev)
+	t.Setenv("GOMEMLIMIT", "3GiB")
+	var c Config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	limit, source, err := ApplyMemoryLimit(c, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetMemoryLimit(-1); limit != env || got != env || MemoryLimitFollows(source) {
+		t.Fatalf("GOMEMLIMIT=3GiB, --memory-limit bounds: limit %d, runtime's %d, source %q (followed %v); want %d from GOMEMLIMIT, not followed",
+			limit, got, source, MemoryLimitFollows(source), int64(env))
+	}
+}
