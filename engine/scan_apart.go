@@ -148,7 +148,7 @@ func (e *Engine) checkApart(ctx context.Context) error {
 				if ctx.Err() != nil {
 					continue // told at a later run
 				}
-				apart, err := e.readApart(a, b, tagOrder)
+				apart, err := e.readApart(ctx, a, b, tagOrder)
 				if err != nil {
 					errs = append(errs, err)
 					continue
@@ -179,7 +179,9 @@ var errShared = errors.New("the segments share a point")
 // whether no series holds a point at the same time in both. The side with
 // fewer rows expected there is held in memory (up to maxApartSetRows; past
 // that the pair is taken as sharing); the other is streamed against it.
-func (e *Engine) readApart(a, b segment.SegmentMeta, tagOrder []string) (bool, error) {
+// A cancelled ctx stops the read between batches (Close waits for the
+// loop, and a pair can span millions of rows).
+func (e *Engine) readApart(ctx context.Context, a, b segment.SegmentMeta, tagOrder []string) (bool, error) {
 	if len(tagOrder) == 0 {
 		return false, nil
 	}
@@ -199,7 +201,7 @@ func (e *Engine) readApart(a, b segment.SegmentMeta, tagOrder []string) (bool, e
 	held := map[string]struct{}{}
 	times := map[int64]struct{}{} // a cheap first test for the streamed rows
 	var key []byte
-	err = seriesRows(ss, tagOrder, lo, hi, &key, func(t int64, k []byte) error {
+	err = seriesRows(ctx, ss, tagOrder, lo, hi, &key, func(t int64, k []byte) error {
 		if len(held) >= maxApartSetRows {
 			return errShared // too many to hold: merged as before
 		}
@@ -216,7 +218,7 @@ func (e *Engine) readApart(a, b segment.SegmentMeta, tagOrder []string) (bool, e
 	if len(held) == 0 {
 		return true, nil
 	}
-	err = seriesRows(bs, tagOrder, lo, hi, &key, func(t int64, k []byte) error {
+	err = seriesRows(ctx, bs, tagOrder, lo, hi, &key, func(t int64, k []byte) error {
 		if _, ok := held[string(k)]; ok {
 			return errShared
 		}
@@ -242,7 +244,7 @@ func rowsIn(s segment.SegmentMeta, lo, hi int64) float64 {
 // of seg in [lo, hi]; with only, just for the rows whose time is in it
 // (the key is built only for them). A tag a row lacks and an empty one
 // give the same key: two rows are told apart only when surely distinct.
-func seriesRows(seg *segment.Segment, tagOrder []string, lo, hi int64, key *[]byte, fn func(t int64, k []byte) error, only ...map[int64]struct{}) error {
+func seriesRows(ctx context.Context, seg *segment.Segment, tagOrder []string, lo, hi int64, key *[]byte, fn func(t int64, k []byte) error, only ...map[int64]struct{}) error {
 	var cols []string
 	for _, t := range tagOrder {
 		if slices.Contains(seg.Info.Tags, t) {
@@ -254,6 +256,9 @@ func seriesRows(seg *segment.Segment, tagOrder []string, lo, hi int64, key *[]by
 		maxT = math.MaxInt64
 	}
 	return seg.ScanRowGroupsCounted(cols, nil, lo, maxT, 0, seg.NumRowGroups(), nil, func(b *columnar.ColumnBatch) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		row := func(r int32) error {
 			t := b.Time[r]
 			if t < lo || t > hi {
