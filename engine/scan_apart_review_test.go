@@ -173,3 +173,28 @@ func TestReadApartStopsWhenCancelled(t *testing.T) {
 		t.Fatal("no pair of segments overlapping: the case is not tested")
 	}
 }
+
+// Pairs found apart, then compacted away: the outputs are new segments
+// no pair of the set names, so a scan after the merge (before any new
+// check) and after a new check still answers the model.
+func TestScanApartThenCompacted(t *testing.T) {
+	cfg := noCompactConfig(t.TempDir())
+	e := open(t, cfg)
+	defer e.Close()
+	model, _, _ := agedLayout(t, e)
+	if err := e.checkApart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n := len(e.Manifest().Raw())
+	compact(t, e)
+	if after := len(e.Manifest().Raw()); after >= n {
+		t.Fatalf("%d segments after the compaction, %d before: the case is not tested", after, n)
+	}
+	got, _ := scanBatchesMerged(t, e, "db")
+	checkModel(t, "after the compaction", got, model)
+	if err := e.checkApart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = scanBatchesMerged(t, e, "db")
+	checkModel(t, "after a new check", got, model)
+}
